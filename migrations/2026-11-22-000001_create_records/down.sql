@@ -1,0 +1,2 @@
+DROP TABLE records;
+DROP SEQUENCE record_version_seq;

@@ -1,0 +1,87 @@
+//! Embedded migrations, applied to every shard's primary (replicas follow by WAL).
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::ClusterSettings;
+use crate::server::connection_url;
+
+/// The SQL in `migrations/`, compiled into every binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// Admin work that failed, naming the server.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("cannot connect to {server}: {source}")]
+    Connect {
+        server: String,
+        #[source]
+        source: diesel::r2d2::PoolError,
+    },
+    #[error("migrating {server} failed: {message}")]
+    Migrate { server: String, message: String },
+    #[error("creating database {name} on {server} failed: {source}")]
+    CreateDatabase {
+        server: String,
+        name: String,
+        #[source]
+        source: diesel::result::Error,
+    },
+}
+
+fn admin_pool(url: String) -> Pool<ConnectionManager<PgConnection>> {
+    Pool::builder()
+        .max_size(2)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .build_unchecked(ConnectionManager::new(url))
+}
+
+/// Applies pending migrations on every primary; returns the versions applied per shard.
+pub fn migrate_all(settings: &ClusterSettings) -> Result<Vec<Vec<String>>, AdminError> {
+    settings
+        .shards
+        .iter()
+        .map(|shard| {
+            let server = shard.primary.clone();
+            let pool = admin_pool(connection_url(&settings.database, &server));
+            let mut conn = pool.get().map_err(|source| AdminError::Connect {
+                server: server.clone(),
+                source,
+            })?;
+            let applied = conn
+                .run_pending_migrations(MIGRATIONS)
+                .map_err(|e| AdminError::Migrate {
+                    server: server.clone(),
+                    message: e.to_string(),
+                })?;
+            Ok(applied.iter().map(|v| v.to_string()).collect())
+        })
+        .collect()
+}
+
+/// Creates database `name` on every primary (tests use fresh, uniquely named ones).
+/// `name` must be a plain identifier; it is checked, since DDL cannot take parameters.
+pub fn create_database(settings: &ClusterSettings, name: &str) -> Result<(), AdminError> {
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database names are identifiers"
+    );
+    let mut maintenance = settings.database.clone();
+    maintenance.dbname = "postgres".into();
+    for shard in &settings.shards {
+        let pool = admin_pool(connection_url(&maintenance, &shard.primary));
+        let mut conn = pool.get().map_err(|source| AdminError::Connect {
+            server: shard.primary.clone(),
+            source,
+        })?;
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .map_err(|source| AdminError::CreateDatabase {
+                server: shard.primary.clone(),
+                name: name.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
+}

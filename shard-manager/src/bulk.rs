@@ -1,0 +1,127 @@
+//! Bulk writes: records grouped by shard, one transaction of multi-row statements per
+//! shard, all shards at once. A bad record or a failed shard never hides the others.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+
+use crate::cluster::Cluster;
+use crate::error::ClusterError;
+use crate::key::{ShardId, ShardKey};
+use crate::record::{Document, RecordId};
+use crate::store::{self, NewRecord};
+use crate::table::TableName;
+
+/// One valid record of a batch, with its position in the request.
+#[derive(Debug, Clone)]
+pub struct BulkItem {
+    pub index: usize,
+    pub key: ShardKey,
+    pub id: RecordId,
+    pub data: Document,
+}
+
+/// A record that was not written, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct BulkFailure {
+    /// Position of the record in the request's `records` array.
+    pub index: usize,
+    pub reason: String,
+}
+
+/// What happened on one shard.
+#[derive(Debug)]
+pub struct ShardBatch {
+    pub shard: ShardId,
+    pub written: usize,
+    pub error: Option<ClusterError>,
+}
+
+/// The whole batch's outcome.
+#[derive(Debug, Default)]
+pub struct BulkOutcome {
+    /// Every shard that received records, in shard order.
+    pub shards: Vec<ShardBatch>,
+    /// Records not written, in index order.
+    pub failed: Vec<BulkFailure>,
+}
+
+impl BulkOutcome {
+    pub fn written(&self) -> usize {
+        self.shards.iter().map(|s| s.written).sum()
+    }
+}
+
+impl Cluster {
+    /// Writes a batch. Within the batch, a later record with the same (shard key, id)
+    /// supersedes an earlier one, which is reported as not written.
+    pub async fn bulk_write(&self, table: &TableName, items: Vec<BulkItem>) -> BulkOutcome {
+        let mut outcome = BulkOutcome::default();
+        let mut groups: HashMap<ShardId, Vec<(BulkItem, i32)>> = HashMap::new();
+        let mut last_index: HashMap<(&str, &str), usize> = HashMap::new();
+        for item in &items {
+            last_index.insert((item.key.as_str(), item.id.as_str()), item.index);
+        }
+        for item in &items {
+            let winner = last_index[&(item.key.as_str(), item.id.as_str())];
+            if winner != item.index {
+                outcome.failed.push(BulkFailure {
+                    index: item.index,
+                    reason: format!(
+                        "superseded by record {winner}, which has the same shard_key and id"
+                    ),
+                });
+                continue;
+            }
+            let (shard, placement) = self.placement_shard(&item.key);
+            groups
+                .entry(shard.id)
+                .or_default()
+                .push((item.clone(), placement.slot.0 as i32));
+        }
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_by_key(|(id, _)| *id);
+        let runs = groups.iter().map(|(shard_id, group)| async move {
+            let values: Vec<_> = group.iter().map(|(item, _)| item.data.clone().into_value()).collect();
+            let rows: Vec<NewRecord<'_>> = group
+                .iter()
+                .zip(&values)
+                .map(|((item, slot), data)| NewRecord {
+                    table_name: table.as_str(),
+                    shard_key: item.key.as_str(),
+                    id: item.id.as_str(),
+                    slot: *slot,
+                    data,
+                })
+                .collect();
+            let primary = &self.shards()[shard_id.index()].primary;
+            primary.run(async |conn| store::upsert_many(conn, &rows).await).await
+        });
+        let results = join_all(runs).await;
+        for ((shard, group), result) in groups.into_iter().zip(results) {
+            match result {
+                Ok(_) => outcome.shards.push(ShardBatch {
+                    shard,
+                    written: group.len(),
+                    error: None,
+                }),
+                Err(err) => {
+                    tracing::warn!(%shard, error = %err, records = group.len(), "bulk group failed");
+                    outcome
+                        .failed
+                        .extend(group.iter().map(|(item, _)| BulkFailure {
+                            index: item.index,
+                            reason: err.to_string(),
+                        }));
+                    outcome.shards.push(ShardBatch {
+                        shard,
+                        written: 0,
+                        error: Some(err),
+                    });
+                }
+            }
+        }
+        outcome.failed.sort_by_key(|f| f.index);
+        outcome
+    }
+}

@@ -1,0 +1,356 @@
+//! The cluster's typed configuration: layered loading and start-up validation.
+//!
+//! Layers, later wins: `config/default.toml` (from the working directory, or the copy
+//! built into the binary when there is none), then the `--config` file, then
+//! environment variables `SHARDGATE__SECTION__FIELD`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// The defaults `./setup.sh up` matches, compiled in so a binary runs anywhere.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+
+/// Everything shard-manager needs: servers, routing, tables, cache.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterSettings {
+    pub database: DatabaseSettings,
+    pub routing: RoutingSettings,
+    pub tables: TableSettings,
+    pub shards: Vec<ShardSettings>,
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// How to reach and use the PostgreSQL servers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub user: String,
+    /// Wrapped so it never appears in logs or `Debug` output.
+    pub password: SecretString,
+    pub dbname: String,
+    pub connect_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub pool_max_size: usize,
+    pub pool_wait_timeout_ms: u64,
+    /// How long a replica that failed takes no reads before it is tried again.
+    #[serde(default = "default_ban_ms")]
+    pub replica_ban_ms: u64,
+}
+
+fn default_ban_ms() -> u64 {
+    5000
+}
+
+impl DatabaseSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
+    }
+    pub fn pool_wait_timeout(&self) -> Duration {
+        Duration::from_millis(self.pool_wait_timeout_ms)
+    }
+}
+
+/// Which placement function is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// `xxh3_64(key) % slot_count`, slots mapped to shards by ranges.
+    Slots,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoutingSettings {
+    pub strategy: Strategy,
+    pub slot_count: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TableSettings {
+    pub allowed: Vec<String>,
+}
+
+/// One shard: exactly one primary and any number of replicas, as `host:port`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShardSettings {
+    pub primary: String,
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// Inclusive slot ranges, `"0-341"` or `"7"`; omitted everywhere = even ranges.
+    #[serde(default)]
+    pub slots: Vec<String>,
+}
+
+/// The optional Redis read-through cache.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub url: String,
+    pub prefix: String,
+    pub ttl_secs: u64,
+    pub timeout_ms: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: "redis://127.0.0.1:26379".into(),
+            prefix: "shardgate".into(),
+            ttl_secs: 300,
+            timeout_ms: 5,
+        }
+    }
+}
+
+/// A configuration that could not be loaded or does not describe a working cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not load configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Loads any settings type from the layers described in the module doc.
+pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigError> {
+    let base = Path::new("config/default.toml");
+    let mut builder = config::Config::builder();
+    builder = if base.exists() {
+        builder.add_source(config::File::from(base))
+    } else {
+        builder.add_source(config::File::from_str(
+            DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ))
+    };
+    if let Some(path) = overlay {
+        builder = builder.add_source(config::File::from(path).required(true));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("SHARDGATE")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("tables.allowed")
+            .try_parsing(true),
+    );
+    Ok(builder.build()?.try_deserialize()?)
+}
+
+impl ClusterSettings {
+    /// Checks everything that would otherwise fail later, and says exactly what is wrong.
+    /// Returns the slot ranges per shard (empty vectors = even split).
+    pub fn validate(&self) -> Result<Vec<Vec<(u32, u32)>>, ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.shards.is_empty() {
+            return bad("no [[shards]] configured; at least one is needed".into());
+        }
+        let slots = self.routing.slot_count;
+        if slots == 0 || slots > 1 << 16 {
+            return bad(format!("routing.slot_count is {slots}; use 1 to 65536"));
+        }
+        if (slots as usize) < self.shards.len() {
+            return bad(format!(
+                "routing.slot_count ({slots}) is smaller than the number of shards ({})",
+                self.shards.len()
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            for (role, addr) in std::iter::once(("primary", &shard.primary))
+                .chain(shard.replicas.iter().map(|r| ("replica", r)))
+            {
+                parse_addr(addr).map_err(|m| {
+                    ConfigError::Invalid(format!("shard {i} {role} {addr:?}: {m}"))
+                })?;
+                if !seen.insert(addr.as_str()) {
+                    return bad(format!(
+                        "server {addr} appears twice; each server belongs to one shard once"
+                    ));
+                }
+            }
+        }
+        let db = &self.database;
+        for (name, v) in [
+            ("database.connect_timeout_ms", db.connect_timeout_ms),
+            ("database.statement_timeout_ms", db.statement_timeout_ms),
+            ("database.pool_wait_timeout_ms", db.pool_wait_timeout_ms),
+            ("database.pool_max_size", db.pool_max_size as u64),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be greater than 0"));
+            }
+        }
+        self.validate_tables()?;
+        self.slot_ranges()
+    }
+
+    fn validate_tables(&self) -> Result<(), ConfigError> {
+        if self.tables.allowed.is_empty() {
+            return Err(ConfigError::Invalid(
+                "tables.allowed is empty; clients could not use any table".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for t in &self.tables.allowed {
+            let ok = !t.is_empty()
+                && t.len() <= 63
+                && t.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && t.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "table name {t:?} must match [a-z_][a-z0-9_]{{0,62}}"
+                )));
+            }
+            if !seen.insert(t) {
+                return Err(ConfigError::Invalid(format!("table {t:?} is listed twice")));
+            }
+        }
+        Ok(())
+    }
+
+    fn slot_ranges(&self) -> Result<Vec<Vec<(u32, u32)>>, ConfigError> {
+        let count = self.routing.slot_count;
+        let explicit = self.shards.iter().filter(|s| !s.slots.is_empty()).count();
+        if explicit == 0 {
+            return Ok(vec![Vec::new(); self.shards.len()]);
+        }
+        if explicit != self.shards.len() {
+            return Err(ConfigError::Invalid(
+                "either every shard lists its slots or none does".into(),
+            ));
+        }
+        let mut owner: Vec<Option<usize>> = vec![None; count as usize];
+        let mut all = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let mut ranges = Vec::new();
+            for text in &shard.slots {
+                let (a, b) = parse_range(text, count)
+                    .map_err(|m| ConfigError::Invalid(format!("shard {i} slots {text:?}: {m}")))?;
+                for slot in a..=b {
+                    if let Some(other) = owner[slot as usize].replace(i) {
+                        return Err(ConfigError::Invalid(format!(
+                            "slot {slot} is owned by shard {other} and shard {i}"
+                        )));
+                    }
+                }
+                ranges.push((a, b));
+            }
+            all.push(ranges);
+        }
+        if let Some(slot) = owner.iter().position(Option::is_none) {
+            return Err(ConfigError::Invalid(format!(
+                "slot {slot} belongs to no shard; every slot 0..{count} needs exactly one"
+            )));
+        }
+        Ok(all)
+    }
+}
+
+/// `host:port` with a non-empty host and a valid port.
+pub fn parse_addr(addr: &str) -> Result<(&str, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| "expected host:port".to_string())?;
+    if host.is_empty() {
+        return Err("the host is empty".into());
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("port {port:?} is not a number from 1 to 65535"))?;
+    Ok((host, port))
+}
+
+fn parse_range(text: &str, count: u32) -> Result<(u32, u32), String> {
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{s:?} is not a slot number"))
+    };
+    let (a, b) = match text.split_once('-') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let n = num(text)?;
+            (n, n)
+        }
+    };
+    if a > b {
+        return Err(format!("range starts after it ends ({a} > {b})"));
+    }
+    if b >= count {
+        return Err(format!("slot {b} is out of range; slots are 0..{count}"));
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ClusterSettings {
+        let cfg = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_CONFIG,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap();
+        cfg.try_deserialize().unwrap()
+    }
+
+    fn invalid(s: &ClusterSettings) -> String {
+        match s.validate() {
+            Err(ConfigError::Invalid(m)) => m,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid_and_matches_setup() {
+        let s = settings();
+        assert_eq!(s.validate().unwrap().len(), 3);
+        assert_eq!(s.shards[0].primary, "127.0.0.1:25432");
+        assert_eq!(s.shards[2].replicas, vec!["127.0.0.1:25534".to_string()]);
+        assert_eq!(s.routing.slot_count, 1024);
+    }
+
+    #[test]
+    fn duplicate_server_is_named() {
+        let mut s = settings();
+        s.shards[1].replicas = vec!["127.0.0.1:25432".into()];
+        assert!(invalid(&s).contains("127.0.0.1:25432 appears twice"));
+    }
+
+    #[test]
+    fn slot_gaps_and_overlaps_are_named() {
+        let mut s = settings();
+        s.routing.slot_count = 10;
+        s.shards.truncate(2);
+        s.shards[0].slots = vec!["0-4".into()];
+        s.shards[1].slots = vec!["6-9".into()];
+        assert!(invalid(&s).contains("slot 5 belongs to no shard"));
+        s.shards[1].slots = vec!["4-9".into()];
+        assert!(invalid(&s).contains("slot 4 is owned by shard 0 and shard 1"));
+        s.shards[1].slots = vec!["5-9".into()];
+        assert_eq!(s.validate().unwrap(), vec![vec![(0, 4)], vec![(5, 9)]]);
+    }
+
+    #[test]
+    fn bad_addresses_and_tables_are_named() {
+        let mut s = settings();
+        s.shards[0].primary = "localhost".into();
+        assert!(invalid(&s).contains("expected host:port"));
+        let mut s = settings();
+        s.tables.allowed.push("Users; DROP".into());
+        assert!(invalid(&s).contains("must match"));
+    }
+}

@@ -1,0 +1,94 @@
+//! Failures of cluster work, each naming the shard and server it happened on.
+
+use crate::key::{Role, ShardId};
+
+/// What went wrong while doing a request's work on a shard.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The server did not accept or keep a connection: down, restarting, unreachable.
+    #[error("{shard} is unavailable: {role} {server} did not answer ({reason})")]
+    Unavailable {
+        shard: ShardId,
+        role: Role,
+        server: String,
+        reason: String,
+    },
+    /// The work did not finish within the configured bound.
+    #[error("{shard} timed out: {role} {server} did not finish within {after_ms} ms")]
+    Timeout {
+        shard: ShardId,
+        role: Role,
+        server: String,
+        after_ms: u64,
+    },
+    /// Every pooled connection to the server stayed busy for the whole wait.
+    #[error("{shard} is saturated: no free connection to {role} {server} within {waited_ms} ms")]
+    Saturated {
+        shard: ShardId,
+        role: Role,
+        server: String,
+        waited_ms: u64,
+    },
+    /// A query failed for a reason that is the server's or ours, not the client's.
+    #[error("query failed on {shard} ({role} {server})")]
+    Query {
+        shard: ShardId,
+        role: Role,
+        server: String,
+        #[source]
+        source: diesel::result::Error,
+    },
+}
+
+impl ClusterError {
+    /// The shard the failure belongs to.
+    pub fn shard(&self) -> ShardId {
+        match self {
+            Self::Unavailable { shard, .. }
+            | Self::Timeout { shard, .. }
+            | Self::Saturated { shard, .. }
+            | Self::Query { shard, .. } => *shard,
+        }
+    }
+
+    /// True when another server of the shard might still do the work.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// Reads a diesel error's text to tell a lost server from a failing query: diesel does
+/// not expose SQLSTATE, and these messages are PostgreSQL's stable wording.
+pub(crate) enum Failure {
+    Down(String),
+    TimedOut,
+    Other,
+}
+
+pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
+    match err {
+        E::DatabaseError(K::UnableToSendCommand | K::ClosedConnection, info) => {
+            Failure::Down(info.message().to_owned())
+        }
+        E::DatabaseError(K::ReadOnlyTransaction, _) => {
+            Failure::Down("the server is read-only (not a primary)".into())
+        }
+        E::DatabaseError(_, info) => {
+            let m = info.message();
+            if m.contains("statement timeout") || m.contains("canceling statement") {
+                Failure::TimedOut
+            } else if m.contains("terminating connection")
+                || m.contains("shutting down")
+                || m.contains("starting up")
+                || m.contains("recovery mode")
+            {
+                Failure::Down(m.to_owned())
+            } else {
+                Failure::Other
+            }
+        }
+        E::BrokenTransactionManager => Failure::Down("broken connection".into()),
+        _ => Failure::Other,
+    }
+}

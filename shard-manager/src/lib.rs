@@ -1,0 +1,48 @@
+//! # shard-manager
+//!
+//! Everything between an HTTP request and PostgreSQL: where a key lives, which server
+//! answers, and the SQL that runs there. It knows nothing of HTTP; the gateway
+//! (`api-router`) calls [`Cluster`] in domain terms and maps [`ClusterError`] to
+//! responses.
+//!
+//! ## Layout
+//! - [`config`]: the typed, layered configuration and its start-up validation.
+//! - [`key`]: domain names: [`ShardKey`], [`ShardId`], [`Slot`], [`Role`], [`Consistency`].
+//! - [`router`]: the pure placement function, key → slot → shard.
+//! - [`table`]: the allowed logical tables.
+//! - [`record`]: record ids and JSON documents, validated once.
+//! - [`server`]: one server's pool, bans and the mapping of database failures.
+//! - [`cluster`]: the [`Cluster`] facade: write, read, list, delete.
+//! - [`bulk`]: batched writes grouped by shard.
+//! - [`health`]: probes of every server, replica lag.
+//! - [`store`]: the SQL (diesel-async), parameterised.
+//! - [`schema`]: diesel's table definitions.
+//! - [`admin`]: migrations and database creation on the sync diesel + r2d2 path.
+//! - [`error`]: [`ClusterError`], naming shard, role and server.
+//!
+//! The binary `shard-manager` (src/bin) is the admin CLI over [`admin`].
+
+pub mod admin;
+pub mod bulk;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod key;
+pub mod record;
+pub mod router;
+pub mod schema;
+pub mod server;
+pub mod store;
+pub mod table;
+
+pub use bulk::{BulkFailure, BulkItem, BulkOutcome};
+pub use cluster::{Cluster, Served, Written};
+pub use config::{ClusterSettings, ConfigError};
+pub use error::ClusterError;
+pub use health::ClusterHealth;
+pub use key::{Consistency, Role, ShardId, ShardKey, Slot};
+pub use record::{Document, RecordError, RecordId};
+pub use router::{Placement, Router};
+pub use store::Record;
+pub use table::{TableName, UnknownTable};

@@ -1,0 +1,285 @@
+//! One PostgreSQL server: its pool, its health as seen from traffic, and the one
+//! place where database failures become [`ClusterError`]s.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use deadpool::managed::{PoolError, TimeoutType};
+use diesel::QueryResult;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+use crate::error::{classify, ClusterError, Failure};
+use crate::key::{Role, ShardId};
+
+/// A server of a shard, with its connection pool.
+pub struct Server {
+    pub shard: ShardId,
+    pub role: Role,
+    /// `host:port`, as configured.
+    pub addr: String,
+    pool: Pool<AsyncPgConnection>,
+    /// Outer bound on one operation: statement timeout plus a margin for the network.
+    op_timeout: Duration,
+    wait_timeout: Duration,
+    connect_timeout: Duration,
+    ban_for: Duration,
+    state: Mutex<Condition>,
+    in_flight: AtomicU64,
+    served: AtomicU64,
+}
+
+/// What traffic and checks have learnt about a server.
+#[derive(Debug, Clone, Default)]
+pub struct Condition {
+    /// Why the last attempt failed, while it is still failing.
+    pub down_reason: Option<String>,
+    /// Reads skip a replica until then.
+    pub banned_until: Option<Instant>,
+}
+
+/// A point-in-time view of a server's counters, for health and shard listings.
+#[derive(Debug, Clone)]
+pub struct ServerStats {
+    pub condition: Condition,
+    pub in_flight: u64,
+    pub served: u64,
+}
+
+/// Decrements the in-flight count however the operation ends (including cancellation).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Server {
+    /// Creates the server and its pool. No connection is opened here, so the gateway
+    /// starts even when the server is down, and picks it up when it comes back.
+    pub fn new(
+        shard: ShardId,
+        role: Role,
+        addr: &str,
+        db: &DatabaseSettings,
+        ban_for: Duration,
+    ) -> Result<Self, deadpool::managed::BuildError> {
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(connection_url(db, addr));
+        let pool = Pool::builder(manager)
+            .max_size(db.pool_max_size)
+            .wait_timeout(Some(db.pool_wait_timeout()))
+            .create_timeout(Some(db.connect_timeout()))
+            .recycle_timeout(Some(db.connect_timeout()))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()?;
+        Ok(Self {
+            shard,
+            role,
+            addr: addr.to_owned(),
+            pool,
+            op_timeout: db.statement_timeout() + Duration::from_secs(1),
+            wait_timeout: db.pool_wait_timeout(),
+            connect_timeout: db.connect_timeout(),
+            ban_for,
+            state: Mutex::new(Condition::default()),
+            in_flight: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs one operation on a pooled connection, bounded in time, and turns every
+    /// failure into a [`ClusterError`] naming this server. The connection goes back to
+    /// the pool however the operation ends; the pool checks it before reuse.
+    pub async fn run<T, F>(&self, op: F) -> Result<T, ClusterError>
+    where
+        F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(&self.in_flight);
+        let mut conn = self.checkout().await?;
+        let result = match tokio::time::timeout(self.op_timeout, op(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(self.failure(err)),
+            Err(_) => Err(self.timeout()),
+        };
+        if result.is_ok() {
+            self.served.fetch_add(1, Ordering::Relaxed);
+            self.mark_up();
+        }
+        result
+    }
+
+    /// A health probe: like [`run`](Self::run) but bounded by the connect timeout and
+    /// not counted as served traffic.
+    pub async fn probe<T, F>(&self, op: F) -> Result<T, ClusterError>
+    where
+        F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        let attempt = async {
+            let mut conn = self.checkout().await?;
+            op(&mut conn).await.map_err(|e| self.failure(e))
+        };
+        match tokio::time::timeout(self.connect_timeout * 2, attempt).await {
+            Ok(Ok(v)) => {
+                self.mark_up();
+                Ok(v)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(self.mark_down(format!(
+                "no answer within {} ms",
+                (self.connect_timeout * 2).as_millis()
+            ))),
+        }
+    }
+
+    /// False while the server is banned for failing.
+    pub fn is_eligible(&self) -> bool {
+        let state = self.lock_state();
+        state.banned_until.is_none_or(|until| Instant::now() >= until)
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            condition: self.lock_state().clone(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            served: self.served.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Closes the pool: idle connections are dropped, new checkouts fail.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    async fn checkout(&self) -> Result<Object<AsyncPgConnection>, ClusterError> {
+        match self.pool.get().await {
+            Ok(conn) => Ok(conn),
+            Err(PoolError::Timeout(TimeoutType::Wait)) => Err(ClusterError::Saturated {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                waited_ms: self.wait_timeout.as_millis() as u64,
+            }),
+            Err(PoolError::Timeout(_)) => Err(self.mark_down(format!(
+                "no connection within {} ms",
+                self.connect_timeout.as_millis()
+            ))),
+            Err(PoolError::Backend(e)) => Err(self.mark_down(e.to_string())),
+            Err(e) => Err(self.mark_down(e.to_string())),
+        }
+    }
+
+    fn failure(&self, err: diesel::result::Error) -> ClusterError {
+        match classify(&err) {
+            Failure::Down(reason) => self.mark_down(reason),
+            Failure::TimedOut => self.timeout(),
+            Failure::Other => ClusterError::Query {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                source: err,
+            },
+        }
+    }
+
+    fn timeout(&self) -> ClusterError {
+        ClusterError::Timeout {
+            shard: self.shard,
+            role: self.role,
+            server: self.addr.clone(),
+            after_ms: self.op_timeout.as_millis() as u64 - 1000,
+        }
+    }
+
+    /// Records the failure; a replica is also banned so reads move elsewhere at once.
+    fn mark_down(&self, reason: String) -> ClusterError {
+        {
+            let mut state = self.lock_state();
+            if state.down_reason.is_none() {
+                tracing::warn!(shard = %self.shard, role = %self.role, server = %self.addr, %reason, "server down");
+            }
+            state.down_reason = Some(reason.clone());
+            if self.role == Role::Replica {
+                state.banned_until = Some(Instant::now() + self.ban_for);
+            }
+        }
+        ClusterError::Unavailable {
+            shard: self.shard,
+            role: self.role,
+            server: self.addr.clone(),
+            reason,
+        }
+    }
+
+    fn mark_up(&self) {
+        let mut state = self.lock_state();
+        if state.down_reason.is_some() {
+            tracing::info!(shard = %self.shard, role = %self.role, server = %self.addr, "server back");
+            *state = Condition::default();
+        }
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, Condition> {
+        // A panic while holding this lock cannot leave the small state inconsistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The libpq-style URL for a server: timeouts travel with every connection.
+pub fn connection_url(db: &DatabaseSettings, addr: &str) -> String {
+    let password = db.password.expose_secret();
+    let auth = if password.is_empty() {
+        encode(&db.user)
+    } else {
+        format!("{}:{}", encode(&db.user), encode(password))
+    };
+    let connect_secs = db.connect_timeout_ms.div_ceil(1000).max(1);
+    format!(
+        "postgres://{auth}@{addr}/{}?connect_timeout={connect_secs}&application_name=shardgate\
+         &options=-c%20statement_timeout%3D{}",
+        encode(&db.dbname),
+        db.statement_timeout_ms
+    )
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encodes_credentials_and_carries_timeouts() {
+        let db = DatabaseSettings {
+            user: "app user".into(),
+            password: "p@ss:/w".to_string().into(),
+            dbname: "shardgate".into(),
+            connect_timeout_ms: 1500,
+            statement_timeout_ms: 5000,
+            pool_max_size: 4,
+            pool_wait_timeout_ms: 100,
+            replica_ban_ms: 1000,
+        };
+        assert_eq!(
+            connection_url(&db, "127.0.0.1:25432"),
+            "postgres://app%20user:p%40ss%3A%2Fw@127.0.0.1:25432/shardgate?connect_timeout=2\
+             &application_name=shardgate&options=-c%20statement_timeout%3D5000"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The SQL for records, on the async request path. Every value is a bind parameter.
+//!
+//! Kept in its own module: importing `diesel::prelude::*` next to
+//! `diesel_async::RunQueryDsl` makes `.load()` ambiguous.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::upsert::excluded;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::schema::records;
+
+/// A stored record as clients see it.
+#[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, serde::Serialize)]
+#[diesel(table_name = records)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct Record {
+    #[serde(rename = "table")]
+    pub table_name: String,
+    pub shard_key: String,
+    pub id: String,
+    #[serde(skip)]
+    pub slot: i32,
+    pub data: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A row to insert or update.
+#[derive(Debug, Clone, diesel::Insertable)]
+#[diesel(table_name = records)]
+pub struct NewRecord<'a> {
+    pub table_name: &'a str,
+    pub shard_key: &'a str,
+    pub id: &'a str,
+    pub slot: i32,
+    pub data: &'a Value,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    pub version: i64,
+    pub created: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const NEXT_VERSION: &str = "nextval('record_version_seq')";
+
+/// Inserts the record, or replaces its data and bumps its version.
+pub async fn upsert(conn: &mut AsyncPgConnection, rec: &NewRecord<'_>) -> QueryResult<Upserted> {
+    let (version, created_at, updated_at, created) = diesel::insert_into(records::table)
+        .values(rec)
+        .on_conflict((records::table_name, records::shard_key, records::id))
+        .do_update()
+        .set((
+            records::data.eq(excluded(records::data)),
+            records::slot.eq(excluded(records::slot)),
+            records::version.eq(sql::<BigInt>(NEXT_VERSION)),
+            records::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning((
+            records::version,
+            records::created_at,
+            records::updated_at,
+            // xmax is 0 on a freshly inserted row version, non-zero after an update.
+            sql::<Bool>("(xmax = 0)"),
+        ))
+        .get_result::<(i64, DateTime<Utc>, DateTime<Utc>, bool)>(conn)
+        .await?;
+    Ok(Upserted {
+        version,
+        created,
+        created_at,
+        updated_at,
+    })
+}
+
+/// Most rows one multi-row statement carries (5 parameters each, PostgreSQL allows 65535).
+pub const ROWS_PER_STATEMENT: usize = 2000;
+
+/// Upserts a group of records (ids unique within the group) in one transaction, with
+/// multi-row statements. Returns how many rows were written.
+pub async fn upsert_many(conn: &mut AsyncPgConnection, rows: &[NewRecord<'_>]) -> QueryResult<usize> {
+    conn.transaction(async |conn| {
+        let mut written = 0;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            written += diesel::insert_into(records::table)
+                .values(chunk)
+                .on_conflict((records::table_name, records::shard_key, records::id))
+                .do_update()
+                .set((
+                    records::data.eq(excluded(records::data)),
+                    records::slot.eq(excluded(records::slot)),
+                    records::version.eq(sql::<BigInt>(NEXT_VERSION)),
+                    records::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(written)
+    })
+    .await
+}
+
+/// One record by its full identity.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    key: &str,
+    id: &str,
+) -> QueryResult<Option<Record>> {
+    records::table
+        .filter(records::table_name.eq(table))
+        .filter(records::shard_key.eq(key))
+        .filter(records::id.eq(id))
+        .select(Record::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A shard key's records in one table, newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    key: &str,
+    limit: i64,
+) -> QueryResult<Vec<Record>> {
+    records::table
+        .filter(records::table_name.eq(table))
+        .filter(records::shard_key.eq(key))
+        .order((records::updated_at.desc(), records::id.desc()))
+        .limit(limit)
+        .select(Record::as_select())
+        .load(conn)
+        .await
+}
+
+/// Deletes one record; returns whether it existed.
+pub async fn delete(conn: &mut AsyncPgConnection, table: &str, key: &str, id: &str) -> QueryResult<bool> {
+    let n = diesel::delete(
+        records::table
+            .filter(records::table_name.eq(table))
+            .filter(records::shard_key.eq(key))
+            .filter(records::id.eq(id)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Where this server's WAL is: the write position on a primary, the replay position
+/// on a replica. Also tells which of the two the server is.
+pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Option<String>)> {
+    diesel::select((
+        sql::<Bool>("pg_is_in_recovery()"),
+        sql::<diesel::sql_types::Nullable<Text>>(
+            "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+             ELSE pg_current_wal_lsn() END)::text",
+        ),
+    ))
+    .get_result(conn)
+    .await
+}
