@@ -1,0 +1,154 @@
+//! `POST /api/bulk-write`: many records, grouped by shard, one transaction per shard.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shard_manager::bulk::BulkFailure;
+use shard_manager::{BulkItem, Document, ShardKey};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::OptionalShardKey;
+use crate::observe::Outcome;
+use crate::state::AppState;
+
+/// A batch of records for one table.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"table": "users", "records": [{"shard_key": "user_1", "data": {"id": "user_1", "name": "Ada"}}, {"shard_key": "user_2", "id": "user_2", "data": {"name": "Grace"}}]}))]
+pub struct BulkRequest {
+    pub table: String,
+    /// Each `{"shard_key"?: string, "id"?: string|integer, "data": object}`; a record
+    /// without `shard_key` uses the `x-shard-key` header.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Value>,
+}
+
+/// Per-shard count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardCount {
+    pub shard: u32,
+    pub written: usize,
+    /// Why this shard's group failed, when it did.
+    pub error: Option<String>,
+}
+
+/// What was written and what was not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResponse {
+    pub table: String,
+    pub written: usize,
+    pub failed_count: usize,
+    pub shards: Vec<ShardCount>,
+    pub failed: Vec<BulkFailure>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/bulk-write",
+    tag = "records",
+    request_body = BulkRequest,
+    params(("x-shard-key" = Option<String>, Header, description = "Default shard key for records without one")),
+    responses(
+        (status = 200, description = "Every record written", body = BulkResponse),
+        (status = 207, description = "Some records written; `failed` lists the others", body = BulkResponse),
+        (status = 400, description = "Malformed JSON or bad header", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table, or no record valid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No record written because shards were unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn bulk_write(
+    state: web::Data<AppState>,
+    header_key: OptionalShardKey,
+    body: web::Json<BulkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let table = state.cluster.tables().parse(&body.table)?;
+    let limit = state.server.max_batch_records;
+    if body.records.len() > limit {
+        return Err(ApiError::BatchTooLarge {
+            count: body.records.len(),
+            limit,
+        });
+    }
+    if body.records.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "`records` is empty; send at least one record".into(),
+        ));
+    }
+    let mut items = Vec::with_capacity(body.records.len());
+    let mut invalid = Vec::new();
+    for (index, raw) in body.records.into_iter().enumerate() {
+        match parse_item(index, raw, header_key.0.as_ref()) {
+            Ok(item) => items.push(item),
+            Err(reason) => invalid.push(BulkFailure { index, reason }),
+        }
+    }
+    let outcome = state.cluster.bulk_write(&table, items).await;
+    let written = outcome.written();
+    let shard_failed = outcome.shards.iter().any(|s| s.error.is_some());
+    let mut failed = outcome.failed;
+    failed.extend(invalid);
+    failed.sort_by_key(|f| f.index);
+    if written == 0 {
+        let status = if shard_failed {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        return Err(ApiError::BatchRejected { status, failed });
+    }
+    let status = if failed.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    let mut res = HttpResponse::build(status).json(BulkResponse {
+        table: table.as_str().to_owned(),
+        written,
+        failed_count: failed.len(),
+        shards: outcome
+            .shards
+            .iter()
+            .map(|s| ShardCount {
+                shard: s.shard.0,
+                written: s.written,
+                error: s.error.as_ref().map(ToString::to_string),
+            })
+            .collect(),
+        failed,
+    });
+    Outcome::bulk(written as u64).attach(&mut res);
+    Ok(res)
+}
+
+/// One record of the batch, or the reason it cannot be written.
+fn parse_item(
+    index: usize,
+    raw: Value,
+    default_key: Option<&ShardKey>,
+) -> Result<BulkItem, String> {
+    let Value::Object(mut fields) = raw else {
+        return Err("each record must be an object with `data`".into());
+    };
+    let key = match fields.remove("shard_key") {
+        Some(Value::String(s)) => ShardKey::parse(&s).map_err(|e| e.to_string())?,
+        Some(Value::Number(n)) => ShardKey::parse(&n.to_string()).map_err(|e| e.to_string())?,
+        Some(_) => return Err("`shard_key` must be a string".into()),
+        None => default_key
+            .cloned()
+            .ok_or("no `shard_key` in the record and no x-shard-key header")?,
+    };
+    let data = fields.remove("data").ok_or("the record has no `data`")?;
+    let data = Document::parse(data).map_err(|e| e.to_string())?;
+    let id = data
+        .derive_id(fields.get("id"))
+        .map_err(|e| e.to_string())?;
+    Ok(BulkItem {
+        index,
+        key,
+        id,
+        data,
+    })
+}

@@ -1,0 +1,51 @@
+//! `DELETE /api/delete`: remove one record from its shard's primary.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use shard_manager::RecordId;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::ShardKeyHeader;
+use crate::observe::Outcome;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    pub table: String,
+    pub id: String,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/delete",
+    tag = "records",
+    params(DeleteParams, ("x-shard-key" = String, Header, description = "Shard key")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Missing or invalid shard key or parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The shard's primary is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    state: web::Data<AppState>,
+    key: ShardKeyHeader,
+    params: web::Query<DeleteParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let table = state.cluster.tables().parse(&params.table)?;
+    let id = RecordId::parse(&params.id)?;
+    let served = state.cluster.delete(&table, &key.0, &id).await?;
+    if !served.value {
+        return Err(ApiError::RecordNotFound {
+            table: params.table,
+            id: params.id,
+        });
+    }
+    let mut res = HttpResponse::NoContent().finish();
+    Outcome::write(served.shard, served.role, 1).attach(&mut res);
+    Ok(res)
+}

@@ -1,0 +1,31 @@
+//! `GET /api/health`: every server probed now; 200 when all primaries are up.
+
+use actix_web::{web, HttpResponse};
+use shard_manager::ClusterHealth;
+
+use crate::state::AppState;
+
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every primary is up", body = ClusterHealth),
+        (status = 503, description = "At least one primary is down (the body says which)", body = ClusterHealth),
+    )
+)]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let health = state.cluster.health().await;
+    for shard in &health.shards {
+        for r in &shard.replicas {
+            state
+                .analytics
+                .set_replica_lag(shard.shard.0, &r.server, r.lag_bytes, None, r.up);
+        }
+    }
+    if health.healthy {
+        HttpResponse::Ok().json(health)
+    } else {
+        HttpResponse::ServiceUnavailable().json(health)
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP handlers, one file per endpoint family.
+
+pub mod bulk;
+pub mod delete;
+pub mod fallback;
+pub mod health;
+pub mod read;
+pub mod shards;
+pub mod write;

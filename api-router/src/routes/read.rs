@@ -1,0 +1,141 @@
+//! `GET /api/read`: one record by id, or a shard key's newest records.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use shard_manager::{Consistency, Record, RecordId};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ConsistencyHeader, ShardKeyHeader};
+use crate::observe::Outcome;
+use crate::state::AppState;
+
+pub const MAX_LIMIT: u32 = 1000;
+pub const DEFAULT_LIMIT: u32 = 10;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// One of the configured tables.
+    pub table: String,
+    /// A record id: read that record. Without it: list the key's records.
+    pub id: Option<String>,
+    /// How many records a list returns, 1 to 1000 (default 10).
+    pub limit: Option<u32>,
+    /// `eventual` (default: a replica) or `strong` (the primary). Wins over `x-consistency`.
+    pub consistency: Option<String>,
+}
+
+/// A stored record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordBody {
+    pub table: String,
+    pub shard_key: String,
+    pub id: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub version: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Record> for RecordBody {
+    fn from(r: Record) -> Self {
+        Self {
+            table: r.table_name,
+            shard_key: r.shard_key,
+            id: r.id,
+            data: r.data,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A point read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadResponse {
+    pub shard: u32,
+    /// Which server answered: `replica` or `primary`.
+    pub source: String,
+    pub record: RecordBody,
+}
+
+/// A list read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse {
+    pub shard: u32,
+    pub source: String,
+    pub count: usize,
+    pub records: Vec<RecordBody>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/read",
+    tag = "records",
+    params(
+        ReadParams,
+        ("x-shard-key" = String, Header, description = "Shard key: 1 to 256 bytes of UTF-8"),
+        ("x-consistency" = Option<String>, Header, description = "`eventual` (default) or `strong`"),
+    ),
+    responses(
+        (status = 200, description = "The record (with `id`) or a list (without)", body = ReadResponse),
+        (status = 400, description = "Missing or invalid shard key or parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No server of the shard is available", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn read(
+    state: web::Data<AppState>,
+    key: ShardKeyHeader,
+    header: ConsistencyHeader,
+    params: web::Query<ReadParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let table = state.cluster.tables().parse(&params.table)?;
+    let consistency = match params.consistency.as_deref() {
+        Some(text) => Consistency::parse(text)?,
+        None => header.0.unwrap_or_default(),
+    };
+    if let Some(id) = params.id {
+        let id = RecordId::parse(&id)?;
+        let served = state.cluster.read(&table, &key.0, &id, consistency).await?;
+        let Some(record) = served.value else {
+            return Err(ApiError::RecordNotFound {
+                table: params.table,
+                id: id.as_str().to_owned(),
+            });
+        };
+        let mut res = HttpResponse::Ok().json(ReadResponse {
+            shard: served.shard.0,
+            source: served.role.as_str().to_owned(),
+            record: record.into(),
+        });
+        Outcome::read(served.shard, served.role, 1).attach(&mut res);
+        return Ok(res);
+    }
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadQuery(format!(
+            "limit is {limit}; use 1 to {MAX_LIMIT}"
+        )));
+    }
+    let served = state
+        .cluster
+        .list(&table, &key.0, limit, consistency)
+        .await?;
+    let records: Vec<RecordBody> = served.value.into_iter().map(Into::into).collect();
+    let rows = records.len() as u64;
+    let mut res = HttpResponse::Ok().json(ListResponse {
+        shard: served.shard.0,
+        source: served.role.as_str().to_owned(),
+        count: records.len(),
+        records,
+    });
+    Outcome::read(served.shard, served.role, rows).attach(&mut res);
+    Ok(res)
+}

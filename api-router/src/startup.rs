@@ -1,0 +1,120 @@
+//! Builds the HTTP server: binds the listener, wires state, middleware and routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use analytics::{Analytics, AnalyticsConfig};
+use shard_manager::Cluster;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{json_error, query_error};
+use crate::observe::Observe;
+use crate::openapi::ApiDoc;
+use crate::request_id::RequestId;
+use crate::routes::{bulk, delete, fallback, health, read, shards, write};
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// A built, bound, not yet running gateway.
+pub struct Application {
+    port: u16,
+    server: Server,
+    cluster: Arc<Cluster>,
+}
+
+impl Application {
+    /// Binds `settings.server.listen` (port 0 picks a free port) and builds the server.
+    /// Opens no database connection: the gateway starts whatever servers are down.
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.server.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let cluster = Arc::new(Cluster::new(settings.cluster.clone())?);
+        let analytics = Arc::new(Analytics::new(AnalyticsConfig::default()));
+        let state = web::Data::new(AppState {
+            cluster: cluster.clone(),
+            analytics: analytics.clone(),
+            server: settings.server.clone(),
+        });
+        let body_limit = settings.server.max_body_bytes;
+        let openapi = ApiDoc::openapi();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .content_type_required(false)
+                        .error_handler(json_error),
+                )
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .wrap(Observe(analytics.clone()))
+                .wrap(RequestId)
+                .configure(api_routes)
+                .service(
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .url("/api-docs/openapi.json", openapi.clone()),
+                )
+                .route("/swagger-ui", web::get().to(fallback::swagger_redirect))
+                .default_service(web::to(fallback::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        tracing::info!(port, listen = %settings.server.listen, "gateway listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            cluster,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/Ctrl-C (or the server handle stops it): stops accepting,
+    /// lets in-flight requests finish within the shutdown timeout, then closes pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.cluster.close();
+        tracing::info!("gateway stopped");
+        result
+    }
+
+    /// A handle that can stop the server (tests use it for graceful shutdown).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/write")
+            .route(web::post().to(write::write))
+            .default_service(web::to(fallback::method_not_allowed("POST"))),
+    )
+    .service(
+        web::resource("/api/read")
+            .route(web::get().to(read::read))
+            .default_service(web::to(fallback::method_not_allowed("GET"))),
+    )
+    .service(
+        web::resource("/api/bulk-write")
+            .route(web::post().to(bulk::bulk_write))
+            .default_service(web::to(fallback::method_not_allowed("POST"))),
+    )
+    .service(
+        web::resource("/api/delete")
+            .route(web::delete().to(delete::delete))
+            .default_service(web::to(fallback::method_not_allowed("DELETE"))),
+    )
+    .route("/api/health", web::get().to(health::health))
+    .route("/api/shards", web::get().to(shards::shards))
+    .route("/api/shards/locate", web::get().to(shards::locate));
+}
