@@ -47,7 +47,7 @@ impl Application {
                 .app_data(
                     web::JsonConfig::default()
                         .limit(body_limit)
-                        .content_type_required(false)
+                        .content_type(accepts_as_json)
                         .error_handler(json_error),
                 )
                 .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -91,6 +91,13 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Besides `application/json` (and `+json` types), accept what `curl -d` sends by
+/// default, so a forgotten header is no obstacle; XML and other types get 415.
+fn accepts_as_json(mime: mime::Mime) -> bool {
+    (mime.type_() == mime::APPLICATION && mime.subtype() == mime::WWW_FORM_URLENCODED)
+        || (mime.type_() == mime::TEXT && mime.subtype() == mime::PLAIN)
 }
 
 fn api_routes(cfg: &mut web::ServiceConfig) {

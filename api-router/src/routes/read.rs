@@ -21,7 +21,8 @@ pub struct ReadParams {
     /// A record id: read that record. Without it: list the key's records.
     pub id: Option<String>,
     /// How many records a list returns, 1 to 1000 (default 10).
-    pub limit: Option<u32>,
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
     /// `eventual` (default: a replica) or `strong` (the primary). Wins over `x-consistency`.
     pub consistency: Option<String>,
 }
@@ -118,12 +119,7 @@ pub async fn read(
         Outcome::read(served.shard, served.role, 1).attach(&mut res);
         return Ok(res);
     }
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadQuery(format!(
-            "limit is {limit}; use 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = parse_limit(params.limit.as_deref())?;
     let served = state
         .cluster
         .list(&table, &key.0, limit, consistency)
@@ -138,4 +134,18 @@ pub async fn read(
     });
     Outcome::read(served.shard, served.role, rows).attach(&mut res);
     Ok(res)
+}
+
+/// `limit`: absent means the default; anything but 1..=1000 is named back to the client.
+pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadQuery(format!(
+            "limit is {:?}; use a whole number from 1 to {MAX_LIMIT}",
+            raw.chars().take(32).collect::<String>()
+        ))),
+    }
 }

@@ -1,0 +1,276 @@
+//! Spawns a real gateway on port 0 against fresh, uniquely named databases on the
+//! real primaries (replicas follow by streaming replication), with migrations applied.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use api_router::settings::Settings;
+use api_router::startup::Application;
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use shard_manager::server::connection_url;
+use shard_manager::{Router, ShardId, ShardKey};
+
+/// A running gateway and what a test needs to talk to it and to its shards.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting and close the pools; the databases are dropped by setup.sh.
+        let handle = self.handle.clone();
+        std::mem::drop(handle.stop(false));
+    }
+}
+
+/// The repository root (tests run with the package directory as working directory).
+pub fn repo_root() -> PathBuf {
+    std::env::var("SHARDGATE_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// Settings for a fresh test database, built from the repo's default configuration.
+pub fn test_settings() -> Settings {
+    let path = repo_root().join("config/default.toml");
+    let text = std::fs::read_to_string(&path).expect("config/default.toml");
+    let mut settings: Settings = config_from_str(&text);
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.server.shutdown_timeout_secs = 2;
+    settings.cluster.database.dbname = format!("sgtest_{}", uuid::Uuid::new_v4().simple());
+    settings.cluster.database.pool_max_size = 4;
+    settings
+}
+
+fn config_from_str(text: &str) -> Settings {
+    let dir = std::env::temp_dir().join(format!("sg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("settings.toml");
+    std::fs::write(&file, text).unwrap();
+    // Layer the repo file over the built-in defaults exactly as the binary does.
+    let settings = Settings::load(Some(&file)).expect("settings load");
+    let _ = std::fs::remove_dir_all(&dir);
+    settings
+}
+
+/// Creates the test database on every primary, migrates it, and waits until every
+/// replica has replayed it.
+pub async fn prepare_database(settings: &Settings) {
+    let cluster = settings.cluster.clone();
+    let name = cluster.database.dbname.clone();
+    tokio::task::spawn_blocking(move || {
+        shard_manager::admin::create_database(&cluster, &name).expect("create database");
+        shard_manager::admin::migrate_all(&cluster).expect("migrate");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for shard in &cluster.shards {
+            for replica in &shard.replicas {
+                let url = connection_url(&cluster.database, replica);
+                loop {
+                    let ready = PgConnection::establish(&url).ok().is_some_and(|mut c| {
+                        diesel::sql_query("SELECT 1 FROM records LIMIT 1")
+                            .execute(&mut c)
+                            .is_ok()
+                    });
+                    if ready {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "replica {replica} never replayed the test database"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    })
+    .await
+    .expect("prepare database");
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns a gateway after letting the test adjust its settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    adjust(&mut settings);
+    prepare_database(&settings).await;
+    let app = Application::build(settings.clone()).expect("build app");
+    let port = app.port();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        settings,
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn write(&self, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/write"))
+            .header("x-shard-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("write")
+    }
+
+    pub async fn read(&self, key: &str, table: &str, id: &str) -> Response {
+        self.get(key, &format!("/api/read?table={table}&id={}", enc(id)))
+            .await
+    }
+
+    pub async fn read_strong(&self, key: &str, table: &str, id: &str) -> Response {
+        self.get(
+            key,
+            &format!("/api/read?table={table}&id={}&consistency=strong", enc(id)),
+        )
+        .await
+    }
+
+    pub async fn get(&self, key: &str, path_and_query: &str) -> Response {
+        self.client
+            .get(self.url(path_and_query))
+            .header("x-shard-key", key)
+            .send()
+            .await
+            .expect("get")
+    }
+
+    pub async fn bulk(&self, key: Option<&str>, body: &Value) -> Response {
+        let mut req = self.client.post(self.url("/api/bulk-write")).json(body);
+        if let Some(k) = key {
+            req = req.header("x-shard-key", k);
+        }
+        req.send().await.expect("bulk")
+    }
+
+    pub async fn delete(&self, key: &str, table: &str, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/delete?table={table}&id={}", enc(id))))
+            .header("x-shard-key", key)
+            .send()
+            .await
+            .expect("delete")
+    }
+
+    /// Reads from a replica until the record shows `version` or newer (replica
+    /// visibility lags a few milliseconds); panics after 5 s.
+    pub async fn read_replica_until(
+        &self,
+        key: &str,
+        table: &str,
+        id: &str,
+        version: i64,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let res = self.read(key, table, id).await;
+            if res.status() == StatusCode::OK {
+                let body: Value = res.json().await.unwrap();
+                if body["record"]["version"].as_i64() >= Some(version) {
+                    return body;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica never showed {table}/{id} v{version}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        let ranges = self.settings.cluster.validate().unwrap();
+        Router::new(&self.settings.cluster.routing, &ranges)
+    }
+
+    pub fn shard_of(&self, key: &str) -> ShardId {
+        self.router().shard_for(&ShardKey::parse(key).unwrap())
+    }
+
+    /// A direct connection to a server of the test database, bypassing the gateway.
+    pub fn connect(&self, server: &str) -> PgConnection {
+        PgConnection::establish(&connection_url(&self.settings.cluster.database, server))
+            .expect("direct connection")
+    }
+
+    pub fn primary(&self, shard: usize) -> String {
+        self.settings.cluster.shards[shard].primary.clone()
+    }
+
+    pub fn replica(&self, shard: usize) -> String {
+        self.settings.cluster.shards[shard].replicas[0].clone()
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Asserts a problem+json answer and returns its body.
+pub async fn assert_problem(res: Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status, "unexpected status");
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ctype, "application/problem+json");
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], json!(status));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert_eq!(body["request_id"].as_str(), request_id.as_deref());
+    body
+}
+
+/// Runs `setup.sh` with arguments (e.g. `["pg", "stop", "shard0-replica0"]`).
+pub fn setup_sh(args: &[&str]) {
+    let script = std::env::var("SHARDGATE_SETUP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("setup.sh"));
+    let status = Command::new(&script)
+        .args(args)
+        .current_dir(repo_root())
+        .status()
+        .expect("run setup.sh");
+    assert!(status.success(), "setup.sh {args:?} failed");
+}

@@ -1,0 +1,7 @@
+//! Black-box API tests: one binary, each test spawns its own gateway and databases.
+
+mod bad_input;
+mod bulk;
+mod helpers;
+mod operations;
+mod records;

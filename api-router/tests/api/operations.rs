@@ -1,0 +1,112 @@
+//! Health, placement, OpenAPI and Swagger UI.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_reports_every_server_with_replica_lag() {
+    let app = spawn_app().await;
+
+    let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["healthy"], true);
+    let shards = body["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 3);
+    for (i, shard) in shards.iter().enumerate() {
+        assert_eq!(shard["primary"]["server"], app.primary(i).as_str());
+        assert_eq!(shard["primary"]["up"], true);
+        let replica = &shard["replicas"][0];
+        assert_eq!(replica["server"], app.replica(i).as_str());
+        assert_eq!(replica["up"], true);
+        assert!(replica["lag_bytes"].is_u64(), "lag is measured: {replica}");
+    }
+}
+
+#[tokio::test]
+async fn locate_and_shards_show_the_slot_map() {
+    let app = spawn_app().await;
+
+    let located: Value = app
+        .client
+        .get(app.url("/api/shards/locate?key=user_123"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shards: Value = app
+        .client
+        .get(app.url("/api/shards"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Fixed vector (see shard-manager router tests): user_123 -> slot 349 -> shard 1.
+    assert_eq!(located["hash"], "6b32cffc057a0d5d");
+    assert_eq!(located["slot"], 349);
+    assert_eq!(located["shard"], 1);
+    assert_eq!(located["primary"], app.primary(1).as_str());
+    assert_eq!(shards["slot_count"], 1024);
+    assert_eq!(shards["shards"][1]["slots"][0], "342-682");
+    assert_eq!(shards["shards"][1]["servers"][0]["role"], "primary");
+}
+
+#[tokio::test]
+async fn openapi_documents_every_endpoint_and_swagger_ui_is_served_offline() {
+    let app = spawn_app().await;
+
+    let spec: Value = app
+        .client
+        .get(app.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ui = app
+        .client
+        .get(app.url("/swagger-ui/"))
+        .send()
+        .await
+        .unwrap();
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/swagger-ui"))
+        .send()
+        .await
+        .unwrap();
+
+    for path in [
+        "/api/write",
+        "/api/read",
+        "/api/bulk-write",
+        "/api/delete",
+        "/api/health",
+        "/api/shards",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
+    assert!(spec["components"]["schemas"]["Problem"].is_object());
+    assert_eq!(ui.status().as_u16(), 200);
+    let html = ui.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "the UI page itself");
+    assert!(!html.contains("cdn"), "no CDN: assets come from the binary");
+    assert_eq!(redirect.status().as_u16(), 308);
+    let js = app
+        .client
+        .get(app.url("/swagger-ui/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status().as_u16(), 200, "the bundle is embedded");
+}
