@@ -5,10 +5,30 @@ use std::sync::Arc;
 use analytics::Analytics;
 use shard_manager::Cluster;
 
+use crate::error::ApiError;
 use crate::settings::ServerSettings;
 
 pub struct AppState {
     pub cluster: Arc<Cluster>,
     pub analytics: Arc<Analytics>,
     pub server: ServerSettings,
+}
+
+impl AppState {
+    /// Bounds a request's cluster work by `server.request_timeout_ms`: past it the client
+    /// gets a 504 problem instead of waiting on a stuck dependency. Database calls carry
+    /// their own, shorter bounds (connect and statement timeouts); this is the outer one.
+    pub async fn bounded<T, E>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, ApiError>
+    where
+        ApiError: From<E>,
+    {
+        let limit = self.server.request_timeout();
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => Err(ApiError::RequestTimeout(limit.as_millis() as u64)),
+        }
+    }
 }

@@ -85,7 +85,9 @@ pub async fn bulk_write(
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
     }
-    let outcome = state.cluster.bulk_write(&table, items).await;
+    let outcome = state
+        .bounded(async { Ok::<_, ApiError>(state.cluster.bulk_write(&table, items).await) })
+        .await?;
     let written = outcome.written();
     let shard_failed = outcome.shards.iter().any(|s| s.error.is_some());
     let mut failed = outcome.failed;

@@ -38,7 +38,9 @@ pub async fn delete(
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
     let id = RecordId::parse(&params.id)?;
-    let served = state.cluster.delete(&table, &key.0, &id).await?;
+    let served = state
+        .bounded(state.cluster.delete(&table, &key.0, &id))
+        .await?;
     if !served.value {
         return Err(ApiError::RecordNotFound {
             table: params.table,

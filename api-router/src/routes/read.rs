@@ -104,7 +104,9 @@ pub async fn read(
     };
     if let Some(id) = params.id {
         let id = RecordId::parse(&id)?;
-        let served = state.cluster.read(&table, &key.0, &id, consistency).await?;
+        let served = state
+            .bounded(state.cluster.read(&table, &key.0, &id, consistency))
+            .await?;
         let Some(record) = served.value else {
             return Err(ApiError::RecordNotFound {
                 table: params.table,
@@ -121,8 +123,7 @@ pub async fn read(
     }
     let limit = parse_limit(params.limit.as_deref())?;
     let served = state
-        .cluster
-        .list(&table, &key.0, limit, consistency)
+        .bounded(state.cluster.list(&table, &key.0, limit, consistency))
         .await?;
     let records: Vec<RecordBody> = served.value.into_iter().map(Into::into).collect();
     let rows = records.len() as u64;

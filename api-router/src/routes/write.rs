@@ -65,7 +65,9 @@ pub async fn write(
     let table = state.cluster.tables().parse(&body.table)?;
     let data = Document::parse(body.data)?;
     let id = data.derive_id(body.id.as_ref())?;
-    let written = state.cluster.write(&table, &key.0, id, data).await?;
+    let written = state
+        .bounded(state.cluster.write(&table, &key.0, id, data))
+        .await?;
     let up = written.upserted;
     let mut res = if up.created {
         HttpResponse::Created()

@@ -4,4 +4,5 @@ mod bad_input;
 mod bulk;
 mod helpers;
 mod operations;
+mod pool;
 mod records;

@@ -1,0 +1,83 @@
+//! Failures inside PostgreSQL give their pooled connection back.
+//!
+//! `statement_timeouts_answer_504_and_leak_no_connection`: with a 2-connection pool, a
+//! 300 ms statement timeout and a 200 ms pool wait, writes to a row locked from outside
+//! the gateway answer 504 problem+json naming the shard. They run two at a time, so a
+//! connection kept by a failed write would leave the next pair one short: its second
+//! write would wait 200 ms for a connection and answer 503 (saturated) instead of 504.
+//! Once the lock is gone, 200 writes and reads to the shard all succeed.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, spawn_app_with};
+use crate::support::{keys_on, serial, user, RowLock};
+
+#[tokio::test]
+async fn statement_timeouts_answer_504_and_leak_no_connection() {
+    let _serial = serial().await;
+    let app = spawn_app_with(|s| {
+        let db = &mut s.cluster.database;
+        db.pool_max_size = 2;
+        db.statement_timeout_ms = 300;
+        db.pool_wait_timeout_ms = 200;
+    })
+    .await;
+    let shard = 1;
+    let key = &keys_on(&app.settings, shard, 1)[0];
+    let res = app.write(key, &user(key)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let lock = RowLock::hold(app.connect(&app.primary(shard)), key, key).await;
+    for round in 0..5 {
+        let start = Instant::now();
+        let (a, b) = join(app.write(key, &user(key)), app.write(key, &user(key))).await;
+        let elapsed = start.elapsed();
+        for res in [a, b] {
+            let body = assert_problem(res, 504).await;
+            assert_eq!(
+                body["type"], "urn:shardgate:problem:timeout",
+                "round {round}: {body}"
+            );
+            assert_eq!(body["shard"], shard as u32);
+            let detail = body["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("shard-1") && detail.contains("300 ms"),
+                "{detail}"
+            );
+        }
+        // Bounded by the statement timeout, not by the 1.3 s operation bound.
+        assert!(
+            elapsed < Duration::from_millis(1200),
+            "round {round} took {elapsed:?}"
+        );
+    }
+    lock.release();
+
+    let mut failures = Vec::new();
+    for i in 0..100 {
+        let res = app.write(key, &user(key)).await;
+        if res.status() != StatusCode::OK {
+            failures.push(format!(
+                "write {i}: {} {}",
+                res.status(),
+                res.text().await.unwrap()
+            ));
+        }
+        let res = app.read_strong(key, "users", key).await;
+        if res.status() != StatusCode::OK {
+            failures.push(format!(
+                "read {i}: {} {}",
+                res.status(),
+                res.text().await.unwrap()
+            ));
+            continue;
+        }
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["source"], "primary");
+    }
+    assert!(failures.is_empty(), "after the timeouts: {failures:#?}");
+}
