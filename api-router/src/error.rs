@@ -8,6 +8,7 @@ use analytics::ErrorClass;
 use serde::Serialize;
 use shard_manager::bulk::BulkFailure;
 use shard_manager::key::{ConsistencyError, KeyError};
+use shard_manager::lsn::TokenError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
 use crate::request_id;
@@ -27,6 +28,8 @@ pub enum ApiError {
     Record(#[from] RecordError),
     #[error(transparent)]
     Consistency(#[from] ConsistencyError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error("malformed JSON body: {0}")]
     MalformedJson(String),
     #[error("the JSON body does not have the expected shape: {0}")]
@@ -97,6 +100,7 @@ impl ApiError {
             Self::UnknownTable(_) => ("unknown-table", "Unknown table"),
             Self::Record(_) | Self::Unprocessable(_) => ("invalid-record", "Invalid record"),
             Self::Consistency(_) => ("invalid-consistency", "Invalid consistency"),
+            Self::Token(_) => ("invalid-token", "Invalid read-your-writes token"),
             Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
             Self::JsonShape(_) => ("invalid-body", "Invalid request body"),
             Self::NotJson => ("unsupported-media-type", "Unsupported media type"),
@@ -114,6 +118,9 @@ impl ApiError {
             Self::Cluster(ClusterError::Timeout { .. }) | Self::RequestTimeout(_) => {
                 ("timeout", "Timed out")
             }
+            Self::Cluster(ClusterError::NotReplicated { .. }) => {
+                ("not-replicated", "Not replicated in time")
+            }
             Self::Cluster(ClusterError::Query { .. }) => ("internal", "Internal error"),
         }
     }
@@ -126,9 +133,8 @@ impl ApiError {
             Self::BatchRejected { status, .. } if status.is_server_error() => {
                 ErrorClass::ShardUnavailable
             }
-            Self::Cluster(ClusterError::Timeout { .. }) | Self::RequestTimeout(_) => {
-                ErrorClass::Timeout
-            }
+            Self::Cluster(ClusterError::Timeout { .. } | ClusterError::NotReplicated { .. })
+            | Self::RequestTimeout(_) => ErrorClass::Timeout,
             Self::Cluster(ClusterError::Query { .. }) => ErrorClass::Internal,
             _ => ErrorClass::Client,
         }
@@ -169,6 +175,7 @@ impl ResponseError for ApiError {
             | Self::BadShardKey(_)
             | Self::ShardKey(_)
             | Self::Consistency(_)
+            | Self::Token(_)
             | Self::MalformedJson(_)
             | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::UnknownTable(_)
@@ -183,9 +190,8 @@ impl ResponseError for ApiError {
             Self::Cluster(ClusterError::Unavailable { .. } | ClusterError::Saturated { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::Cluster(ClusterError::Timeout { .. }) | Self::RequestTimeout(_) => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
+            Self::Cluster(ClusterError::Timeout { .. } | ClusterError::NotReplicated { .. })
+            | Self::RequestTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Cluster(ClusterError::Query { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,7 +4,7 @@ use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use shard_manager::{Consistency, ShardKey};
+use shard_manager::{Consistency, ShardKey, WriteToken};
 
 use crate::error::ApiError;
 
@@ -61,5 +61,60 @@ impl FromRequest for ConsistencyHeader {
             },
         };
         ready(parsed.map(Self))
+    }
+}
+
+pub const MIN_LSN: &str = "x-min-lsn";
+pub const SHARD_LSN: &str = "x-shard-lsn";
+pub const DURABILITY: &str = "x-durability";
+
+/// The read-your-writes token a client sends back (`x-min-lsn`), as returned by a write
+/// in `x-shard-lsn`.
+pub struct MinLsnHeader(pub Option<WriteToken>);
+
+impl FromRequest for MinLsnHeader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match req.headers().get(MIN_LSN) {
+            None => Ok(None),
+            Some(v) => WriteToken::parse(v.to_str().unwrap_or_default())
+                .map(Some)
+                .map_err(ApiError::from),
+        };
+        ready(parsed.map(Self))
+    }
+}
+
+/// How durable a write must be before it is acknowledged (`x-durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Committed on the primary (always the case).
+    #[default]
+    Primary,
+    /// Also applied by at least one replica.
+    Replica,
+}
+
+impl FromRequest for Durability {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match req
+            .headers()
+            .get(DURABILITY)
+            .map(|v| v.to_str().unwrap_or_default())
+        {
+            None => Ok(Self::Primary),
+            Some(v) if v.eq_ignore_ascii_case("primary") => Ok(Self::Primary),
+            Some(v) if v.eq_ignore_ascii_case("replica") => Ok(Self::Replica),
+            Some(v) => Err(ApiError::BadQuery(format!(
+                "x-durability is {:?}; use \"primary\" or \"replica\"",
+                v.chars().take(32).collect::<String>()
+            ))),
+        };
+        ready(parsed)
     }
 }

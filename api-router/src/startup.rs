@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use analytics::{Analytics, AnalyticsConfig};
-use shard_manager::Cluster;
+use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -23,11 +23,14 @@ pub struct Application {
     port: u16,
     server: Server,
     cluster: Arc<Cluster>,
+    /// Background health checks; stopped when the application stops.
+    monitor: Monitor,
 }
 
 impl Application {
     /// Binds `settings.server.listen` (port 0 picks a free port) and builds the server.
     /// Opens no database connection: the gateway starts whatever servers are down.
+    /// Must be called inside a Tokio runtime (it starts the health monitor).
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
@@ -67,10 +70,12 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         tracing::info!(port, listen = %settings.server.listen, "gateway listening");
+        let monitor = Monitor::spawn(cluster.clone());
         Ok(Self {
             port,
             server: server.run(),
             cluster,
+            monitor,
         })
     }
 
@@ -82,6 +87,7 @@ impl Application {
     /// lets in-flight requests finish within the shutdown timeout, then closes pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        drop(self.monitor);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
 use crate::key::{ShardId, ShardKey};
+use crate::lsn::WriteToken;
 use crate::record::{Document, RecordId};
 use crate::store::{self, NewRecord};
 use crate::table::TableName;
@@ -35,6 +36,8 @@ pub struct ShardBatch {
     pub shard: ShardId,
     pub written: usize,
     pub error: Option<ClusterError>,
+    /// The shard's read-your-writes token after the batch committed.
+    pub token: Option<WriteToken>,
 }
 
 /// The whole batch's outcome.
@@ -82,7 +85,10 @@ impl Cluster {
         let mut groups: Vec<_> = groups.into_iter().collect();
         groups.sort_by_key(|(id, _)| *id);
         let runs = groups.iter().map(|(shard_id, group)| async move {
-            let values: Vec<_> = group.iter().map(|(item, _)| item.data.clone().into_value()).collect();
+            let values: Vec<_> = group
+                .iter()
+                .map(|(item, _)| item.data.clone().into_value())
+                .collect();
             let rows: Vec<NewRecord<'_>> = group
                 .iter()
                 .zip(&values)
@@ -94,16 +100,24 @@ impl Cluster {
                     data,
                 })
                 .collect();
-            let primary = &self.shards()[shard_id.index()].primary;
-            primary.run(async |conn| store::upsert_many(conn, &rows).await).await
+            let shard = &self.shards()[shard_id.index()];
+            shard
+                .primary
+                .run(async |conn| {
+                    store::upsert_many(conn, &rows).await?;
+                    store::current_wal(conn).await
+                })
+                .await
+                .map(|lsn| self.token(shard, &lsn))
         });
         let results = join_all(runs).await;
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
-                Ok(_) => outcome.shards.push(ShardBatch {
+                Ok(token) => outcome.shards.push(ShardBatch {
                     shard,
                     written: group.len(),
                     error: None,
+                    token: Some(token),
                 }),
                 Err(err) => {
                     tracing::warn!(%shard, error = %err, records = group.len(), "bulk group failed");
@@ -117,6 +131,7 @@ impl Cluster {
                         shard,
                         written: 0,
                         error: Some(err),
+                        token: None,
                     });
                 }
             }

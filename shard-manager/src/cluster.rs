@@ -2,27 +2,19 @@
 //! name the shard and the server role out. No SQL and no HTTP here: SQL lives in
 //! [`crate::store`], HTTP in api-router.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ClusterSettings, ConfigError};
 use crate::error::ClusterError;
 use crate::key::{Consistency, Role, ShardId, ShardKey};
+use crate::lsn::{Lsn, WriteToken};
 use crate::record::{Document, RecordId};
 use crate::router::{Placement, Router};
 use crate::server::Server;
+use crate::shard::Shard;
 use crate::store::{self, NewRecord, Record, Upserted};
 use crate::table::{TableName, Tables};
-
-/// A shard: one primary, any number of replicas.
-pub struct Shard {
-    pub id: ShardId,
-    pub primary: Arc<Server>,
-    pub replicas: Vec<Arc<Server>>,
-    /// Round-robin cursor over the replicas.
-    next: AtomicUsize,
-}
 
 /// A result together with where it came from.
 #[derive(Debug, Clone)]
@@ -39,6 +31,8 @@ pub struct Written {
     pub shard: ShardId,
     pub id: RecordId,
     pub upserted: Upserted,
+    /// Hand this to a later read (`x-min-lsn`) to be sure it sees the write.
+    pub token: WriteToken,
 }
 
 /// The routed, connected cluster. Shared by every request (`Arc<Cluster>`).
@@ -55,7 +49,7 @@ impl Cluster {
     pub fn new(settings: ClusterSettings) -> Result<Self, ConfigError> {
         let ranges = settings.validate()?;
         let router = Router::new(&settings.routing, &ranges);
-        let ban = Duration::from_millis(settings.database.replica_ban_ms);
+        let ban = Duration::from_millis(settings.replication.ban_ms);
         let db = &settings.database;
         let build = |shard: ShardId, role: Role, addr: &str| {
             Server::new(shard, role, addr, db, ban)
@@ -65,16 +59,16 @@ impl Cluster {
         let mut shards = Vec::with_capacity(settings.shards.len());
         for (i, s) in settings.shards.iter().enumerate() {
             let id = ShardId(i as u32);
-            shards.push(Shard {
+            shards.push(Shard::new(
                 id,
-                primary: build(id, Role::Primary, &s.primary)?,
-                replicas: s
-                    .replicas
+                build(id, Role::Primary, &s.primary)?,
+                s.replicas
                     .iter()
                     .map(|r| build(id, Role::Replica, r))
                     .collect::<Result<_, _>>()?,
-                next: AtomicUsize::new(0),
-            });
+                s.balance,
+                s.read_primary,
+            ));
         }
         Ok(Self {
             router,
@@ -126,14 +120,18 @@ impl Cluster {
             slot: placement.slot.0 as i32,
             data: &data,
         };
-        let upserted = shard
+        let (upserted, lsn) = shard
             .primary
-            .run(async |conn| store::upsert(conn, &row).await)
+            .run(async |conn| {
+                let upserted = store::upsert(conn, &row).await?;
+                Ok((upserted, store::current_wal(conn).await?))
+            })
             .await?;
         Ok(Written {
             shard: shard.id,
             id,
             upserted,
+            token: self.token(shard, &lsn),
         })
     }
 
@@ -147,7 +145,7 @@ impl Cluster {
     ) -> Result<Served<Option<Record>>, ClusterError> {
         let (shard, _) = self.shard(key);
         shard
-            .read(consistency, async |conn| {
+            .read(consistency, &self.settings.replication, async |conn| {
                 store::find(conn, table.as_str(), key.as_str(), id.as_str()).await
             })
             .await
@@ -163,25 +161,49 @@ impl Cluster {
     ) -> Result<Served<Vec<Record>>, ClusterError> {
         let (shard, _) = self.shard(key);
         shard
-            .read(consistency, async |conn| {
+            .read(consistency, &self.settings.replication, async |conn| {
                 store::list(conn, table.as_str(), key.as_str(), i64::from(limit)).await
             })
             .await
     }
 
-    /// Deletes one record on its primary; `value` says whether it existed.
+    /// Deletes one record on its primary; returns whether it existed, and the token.
     pub async fn delete(
         &self,
         table: &TableName,
         key: &ShardKey,
         id: &RecordId,
-    ) -> Result<Served<bool>, ClusterError> {
+    ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
         let (shard, _) = self.shard(key);
-        let existed = shard
+        let (existed, lsn) = shard
             .primary
-            .run(async |conn| store::delete(conn, table.as_str(), key.as_str(), id.as_str()).await)
+            .run(async |conn| {
+                let existed =
+                    store::delete(conn, table.as_str(), key.as_str(), id.as_str()).await?;
+                Ok((existed, store::current_wal(conn).await?))
+            })
             .await?;
-        Ok(shard.primary.served(existed))
+        Ok(shard.primary.served((existed, self.token(shard, &lsn))))
+    }
+
+    /// Waits until a replica of the token's shard has applied the write it names.
+    /// Returns the replica's address.
+    pub async fn await_replica(&self, token: WriteToken) -> Result<String, ClusterError> {
+        let limit = Duration::from_millis(self.settings.replication.durability_timeout_ms);
+        self.shards[token.shard.index()]
+            .await_replica(token.lsn, limit)
+            .await
+    }
+
+    /// Makes the token for a commit on `shard`; an unparsable position (never seen from
+    /// PostgreSQL) degrades to 0, which only costs the read a primary round trip.
+    pub(crate) fn token(&self, shard: &Shard, lsn: &str) -> WriteToken {
+        let lsn = Lsn::parse(lsn).unwrap_or(Lsn(0));
+        shard.primary.saw_wal(lsn);
+        WriteToken {
+            shard: shard.id,
+            lsn,
+        }
     }
 
     /// Closes every pool; in-flight operations finish, new ones fail.
@@ -206,46 +228,5 @@ impl Server {
             server: self.addr.clone(),
             value,
         }
-    }
-}
-
-impl Shard {
-    /// The servers a read may use, in the order to try them: eligible replicas in
-    /// round-robin order, then the primary. Strong reads use only the primary.
-    fn read_targets(&self, consistency: Consistency) -> Vec<&Arc<Server>> {
-        let mut targets = Vec::with_capacity(self.replicas.len() + 1);
-        if consistency == Consistency::Eventual && !self.replicas.is_empty() {
-            let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let n = self.replicas.len();
-            targets.extend(
-                (0..n)
-                    .map(|i| &self.replicas[(start + i) % n])
-                    .filter(|r| r.is_eligible()),
-            );
-        }
-        targets.push(&self.primary);
-        targets
-    }
-
-    /// Runs a read on the first server that can take it; a server that is down is
-    /// skipped (and banned by [`Server::run`]) and the next one tried.
-    async fn read<T, F>(&self, consistency: Consistency, op: F) -> Result<Served<T>, ClusterError>
-    where
-        F: AsyncFn(&mut diesel_async::AsyncPgConnection) -> diesel::QueryResult<T>,
-    {
-        let mut last = None;
-        for server in self.read_targets(consistency) {
-            match server.run(async |conn| op(conn).await).await {
-                Ok(value) => return Ok(server.served(value)),
-                Err(e) if e.is_unavailable() => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| ClusterError::Unavailable {
-            shard: self.id,
-            role: Role::Primary,
-            server: self.primary.addr.clone(),
-            reason: "no server to read from".into(),
-        }))
     }
 }

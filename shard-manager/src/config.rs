@@ -23,7 +23,55 @@ pub struct ClusterSettings {
     pub tables: TableSettings,
     pub shards: Vec<ShardSettings>,
     #[serde(default)]
+    pub replication: ReplicationSettings,
+    #[serde(default)]
     pub cache: CacheSettings,
+}
+
+/// Replica health, lag limits and consistency waits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReplicationSettings {
+    /// How often every server is checked (up/down, WAL position, lag).
+    pub check_interval_ms: u64,
+    /// A check that takes longer counts as a failure.
+    pub check_timeout_ms: u64,
+    /// How long a replica that failed takes no reads (a passing check lifts it sooner).
+    pub ban_ms: u64,
+    /// A replica further behind than this many WAL bytes takes no reads.
+    pub max_lag_bytes: u64,
+    /// A replica further behind than this (time since the primary passed the replica's
+    /// replay position) takes no reads.
+    pub max_lag_ms: u64,
+    /// A read carrying a write token waits this long for a replica to replay the write
+    /// before it reads the primary instead.
+    pub ryw_wait_ms: u64,
+    /// `x-durability: replica` waits this long for a replica to apply the write.
+    pub durability_timeout_ms: u64,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        Self {
+            check_interval_ms: 500,
+            check_timeout_ms: 1000,
+            ban_ms: 5000,
+            max_lag_bytes: 16 * 1024 * 1024,
+            max_lag_ms: 5000,
+            ryw_wait_ms: 50,
+            durability_timeout_ms: 2000,
+        }
+    }
+}
+
+impl ReplicationSettings {
+    pub fn check_interval(&self) -> Duration {
+        Duration::from_millis(self.check_interval_ms)
+    }
+    /// Lag older than this is unknown: three missed checks.
+    pub fn lag_fresh_for(&self) -> Duration {
+        Duration::from_millis(self.check_interval_ms * 3 + self.check_timeout_ms)
+    }
 }
 
 /// How to reach and use the PostgreSQL servers.
@@ -37,13 +85,6 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     pub pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
-    /// How long a replica that failed takes no reads before it is tried again.
-    #[serde(default = "default_ban_ms")]
-    pub replica_ban_ms: u64,
-}
-
-fn default_ban_ms() -> u64 {
-    5000
 }
 
 impl DatabaseSettings {
@@ -86,6 +127,24 @@ pub struct ShardSettings {
     /// Inclusive slot ranges, `"0-341"` or `"7"`; omitted everywhere = even ranges.
     #[serde(default)]
     pub slots: Vec<String>,
+    /// How eventual reads are spread over the qualifying replicas.
+    #[serde(default)]
+    pub balance: Balance,
+    /// Let the primary take eventual reads too (it always takes them when no replica
+    /// qualifies).
+    #[serde(default)]
+    pub read_primary: bool,
+}
+
+/// Read balancing among a shard's replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each read goes to the next replica in turn.
+    #[default]
+    RoundRobin,
+    /// Each read goes to the replica with the fewest reads in flight.
+    LeastOutstanding,
 }
 
 /// The optional Redis read-through cache.
@@ -168,9 +227,8 @@ impl ClusterSettings {
             for (role, addr) in std::iter::once(("primary", &shard.primary))
                 .chain(shard.replicas.iter().map(|r| ("replica", r)))
             {
-                parse_addr(addr).map_err(|m| {
-                    ConfigError::Invalid(format!("shard {i} {role} {addr:?}: {m}"))
-                })?;
+                parse_addr(addr)
+                    .map_err(|m| ConfigError::Invalid(format!("shard {i} {role} {addr:?}: {m}")))?;
                 if !seen.insert(addr.as_str()) {
                     return bad(format!(
                         "server {addr} appears twice; each server belongs to one shard once"
@@ -184,6 +242,15 @@ impl ClusterSettings {
             ("database.statement_timeout_ms", db.statement_timeout_ms),
             ("database.pool_wait_timeout_ms", db.pool_wait_timeout_ms),
             ("database.pool_max_size", db.pool_max_size as u64),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be greater than 0"));
+            }
+        }
+        let r = &self.replication;
+        for (name, v) in [
+            ("replication.check_interval_ms", r.check_interval_ms),
+            ("replication.check_timeout_ms", r.check_timeout_ms),
         ] {
             if v == 0 {
                 return bad(format!("{name} must be greater than 0"));

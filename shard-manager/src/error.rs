@@ -29,6 +29,14 @@ pub enum ClusterError {
         server: String,
         waited_ms: u64,
     },
+    /// `x-durability: replica` asked for a replica to apply the write, and none did in
+    /// time. The write itself is committed on the primary.
+    #[error("{shard} committed the write (lsn {lsn}) on its primary, but no replica applied it within {waited_ms} ms")]
+    NotReplicated {
+        shard: ShardId,
+        lsn: String,
+        waited_ms: u64,
+    },
     /// A query failed for a reason that is the server's or ours, not the client's.
     #[error("query failed on {shard} ({role} {server})")]
     Query {
@@ -47,6 +55,7 @@ impl ClusterError {
             Self::Unavailable { shard, .. }
             | Self::Timeout { shard, .. }
             | Self::Saturated { shard, .. }
+            | Self::NotReplicated { shard, .. }
             | Self::Query { shard, .. } => *shard,
         }
     }

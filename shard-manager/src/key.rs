@@ -104,6 +104,9 @@ pub enum Consistency {
     Eventual,
     /// The primary: sees every acknowledged write.
     Strong,
+    /// A replica that has replayed at least this WAL position (a write's token), else
+    /// the primary: never misses that write.
+    ReadYourWrites(crate::lsn::Lsn),
 }
 
 /// Why a string is not a consistency level.

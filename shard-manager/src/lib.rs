@@ -13,8 +13,13 @@
 //! - [`record`]: record ids and JSON documents, validated once.
 //! - [`server`]: one server's pool, bans and the mapping of database failures.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, delete.
+//! - [`shard`]: one shard's servers and how reads choose among them (consistency,
+//!   balance, lag).
+//! - [`monitor`]: background health checks and replica lag.
+//! - [`lsn`]: WAL positions and read-your-writes tokens.
 //! - [`bulk`]: batched writes grouped by shard.
 //! - [`health`]: probes of every server, replica lag.
+//! - [`status`]: a server's state as the gateway sees it (bans, lag, traffic).
 //! - [`store`]: the SQL (diesel-async), parameterised.
 //! - [`schema`]: diesel's table definitions.
 //! - [`admin`]: migrations and database creation on the sync diesel + r2d2 path.
@@ -29,10 +34,14 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod key;
+pub mod lsn;
+pub mod monitor;
 pub mod record;
 pub mod router;
 pub mod schema;
 pub mod server;
+pub mod shard;
+pub mod status;
 pub mod store;
 pub mod table;
 
@@ -42,6 +51,8 @@ pub use config::{ClusterSettings, ConfigError};
 pub use error::ClusterError;
 pub use health::ClusterHealth;
 pub use key::{Consistency, Role, ShardId, ShardKey, Slot};
+pub use lsn::{Lsn, WriteToken};
+pub use monitor::Monitor;
 pub use record::{Document, RecordError, RecordId};
 pub use router::{Placement, Router};
 pub use store::Record;

@@ -22,7 +22,9 @@ pub enum RecordError {
     BadId(&'static str),
     #[error("the id is {0} bytes; at most {MAX_ID_BYTES} bytes are allowed")]
     IdTooLong(usize),
-    #[error("the JSON contains a NUL character (\\u0000) at {0}, which PostgreSQL's jsonb cannot store")]
+    #[error(
+        "the JSON contains a NUL character (\\u0000) at {0}, which PostgreSQL's jsonb cannot store"
+    )]
     NulCharacter(String),
 }
 
@@ -149,10 +151,7 @@ mod tests {
     #[test]
     fn bad_ids_and_documents_are_named() {
         let doc = Document::parse(json!({"id": {"a": 1}})).unwrap();
-        assert_eq!(
-            doc.derive_id(None),
-            Err(RecordError::BadId("an object"))
-        );
+        assert_eq!(doc.derive_id(None), Err(RecordError::BadId("an object")));
         assert_eq!(
             Document::parse(json!([1, 2])),
             Err(RecordError::NotAnObject("an array"))

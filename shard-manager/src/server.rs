@@ -12,9 +12,10 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 use secrecy::ExposeSecret;
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, ReplicationSettings};
 use crate::error::{classify, ClusterError, Failure};
 use crate::key::{Role, ShardId};
+use crate::lsn::Lsn;
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -40,6 +41,32 @@ pub struct Condition {
     pub down_reason: Option<String>,
     /// Reads skip a replica until then.
     pub banned_until: Option<Instant>,
+    /// Why the replica is banned.
+    pub ban_reason: Option<String>,
+    /// Last seen WAL position: written (primary) or replayed (replica).
+    pub wal: Option<Lsn>,
+    /// When the last health check passed.
+    pub checked_at: Option<Instant>,
+    /// Replicas: how far behind the primary, as last measured.
+    pub lag: Option<Lag>,
+}
+
+/// How far a replica is behind its primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// WAL bytes the replica has not replayed.
+    pub bytes: u64,
+    /// How long ago the primary passed the replica's replay position (0 when caught up;
+    /// does not grow on an idle system).
+    pub ms: u64,
+}
+
+/// Why a replica does not take eventual reads right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unqualified {
+    Banned(String),
+    LagUnknown,
+    Lagging(Lag),
 }
 
 /// A point-in-time view of a server's counters, for health and shard listings.
@@ -69,7 +96,8 @@ impl Server {
         db: &DatabaseSettings,
         ban_for: Duration,
     ) -> Result<Self, deadpool::managed::BuildError> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(connection_url(db, addr));
+        let manager =
+            AsyncDieselConnectionManager::<AsyncPgConnection>::new(connection_url(db, addr));
         let pool = Pool::builder(manager)
             .max_size(db.pool_max_size)
             .wait_timeout(Some(db.pool_wait_timeout()))
@@ -114,8 +142,9 @@ impl Server {
         result
     }
 
-    /// A health probe: like [`run`](Self::run) but bounded by the connect timeout and
-    /// not counted as served traffic.
+    /// A health probe: like [`run`](Self::run) but bounded by twice the connect timeout
+    /// and not counted as served traffic. Success does not change the condition; the
+    /// caller decides (see [`check_passed`](Self::check_passed)).
     pub async fn probe<T, F>(&self, op: F) -> Result<T, ClusterError>
     where
         F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
@@ -125,11 +154,7 @@ impl Server {
             op(&mut conn).await.map_err(|e| self.failure(e))
         };
         match tokio::time::timeout(self.connect_timeout * 2, attempt).await {
-            Ok(Ok(v)) => {
-                self.mark_up();
-                Ok(v)
-            }
-            Ok(Err(e)) => Err(e),
+            Ok(result) => result,
             Err(_) => Err(self.mark_down(format!(
                 "no answer within {} ms",
                 (self.connect_timeout * 2).as_millis()
@@ -140,7 +165,72 @@ impl Server {
     /// False while the server is banned for failing.
     pub fn is_eligible(&self) -> bool {
         let state = self.lock_state();
-        state.banned_until.is_none_or(|until| Instant::now() >= until)
+        state
+            .banned_until
+            .is_none_or(|until| Instant::now() >= until)
+    }
+
+    /// Whether this replica may take eventual reads: not banned, lag measured recently
+    /// and within bounds. Unknown lag counts as too much.
+    pub fn qualification(&self, limits: &ReplicationSettings) -> Result<(), Unqualified> {
+        let state = self.lock_state();
+        let now = Instant::now();
+        if let Some(until) = state.banned_until.filter(|u| now < *u) {
+            let reason = state.ban_reason.clone().unwrap_or_default();
+            let left = until.duration_since(now).as_millis();
+            return Err(Unqualified::Banned(format!(
+                "{reason} (for {left} ms more)"
+            )));
+        }
+        let fresh = state
+            .checked_at
+            .is_some_and(|t| now.duration_since(t) <= limits.lag_fresh_for());
+        match state.lag {
+            Some(lag) if fresh => {
+                if lag.bytes > limits.max_lag_bytes || lag.ms > limits.max_lag_ms {
+                    Err(Unqualified::Lagging(lag))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(Unqualified::LagUnknown),
+        }
+    }
+
+    /// Records a passing check: the server is up, any ban is lifted, its WAL position
+    /// is known.
+    pub fn check_passed(&self, wal: Option<Lsn>) {
+        let mut state = self.lock_state();
+        if state.down_reason.is_some() || state.banned_until.is_some() {
+            tracing::info!(shard = %self.shard, role = %self.role, server = %self.addr, "server back");
+        }
+        state.down_reason = None;
+        state.banned_until = None;
+        state.ban_reason = None;
+        state.checked_at = Some(Instant::now());
+        if wal.is_some() {
+            state.wal = state.wal.max(wal);
+        }
+    }
+
+    /// Stores the replica's lag as the monitor measured it (None = cannot tell).
+    pub fn set_lag(&self, lag: Option<Lag>) {
+        self.lock_state().lag = lag;
+    }
+
+    /// Raises the known WAL position (it only moves forward).
+    pub fn saw_wal(&self, wal: Lsn) {
+        let mut state = self.lock_state();
+        state.wal = state.wal.max(Some(wal));
+    }
+
+    /// Marks the server down from outside a query (e.g. a failed check).
+    pub fn check_failed(&self, reason: String) -> ClusterError {
+        self.mark_down(reason)
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     pub fn stats(&self) -> ServerStats {
@@ -206,6 +296,7 @@ impl Server {
             state.down_reason = Some(reason.clone());
             if self.role == Role::Replica {
                 state.banned_until = Some(Instant::now() + self.ban_for);
+                state.ban_reason = Some(reason.clone());
             }
         }
         ClusterError::Unavailable {
@@ -216,11 +307,13 @@ impl Server {
         }
     }
 
+    /// A query succeeded: the server answers. A ban stays until it ends or a check
+    /// passes, so one lucky query does not pull a flapping replica back.
     fn mark_up(&self) {
         let mut state = self.lock_state();
         if state.down_reason.is_some() {
-            tracing::info!(shard = %self.shard, role = %self.role, server = %self.addr, "server back");
-            *state = Condition::default();
+            tracing::info!(shard = %self.shard, role = %self.role, server = %self.addr, "server answering again");
+            state.down_reason = None;
         }
     }
 
@@ -274,7 +367,6 @@ mod tests {
             statement_timeout_ms: 5000,
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
-            replica_ban_ms: 1000,
         };
         assert_eq!(
             connection_url(&db, "127.0.0.1:25432"),

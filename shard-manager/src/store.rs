@@ -86,7 +86,10 @@ pub const ROWS_PER_STATEMENT: usize = 2000;
 
 /// Upserts a group of records (ids unique within the group) in one transaction, with
 /// multi-row statements. Returns how many rows were written.
-pub async fn upsert_many(conn: &mut AsyncPgConnection, rows: &[NewRecord<'_>]) -> QueryResult<usize> {
+pub async fn upsert_many(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewRecord<'_>],
+) -> QueryResult<usize> {
     conn.transaction(async |conn| {
         let mut written = 0;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -143,7 +146,12 @@ pub async fn list(
 }
 
 /// Deletes one record; returns whether it existed.
-pub async fn delete(conn: &mut AsyncPgConnection, table: &str, key: &str, id: &str) -> QueryResult<bool> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    key: &str,
+    id: &str,
+) -> QueryResult<bool> {
     let n = diesel::delete(
         records::table
             .filter(records::table_name.eq(table))
@@ -164,6 +172,23 @@ pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Op
             "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
              ELSE pg_current_wal_lsn() END)::text",
         ),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// The primary's WAL write position: after a commit, at or past its commit record, so a
+/// replica that has replayed this far shows the write.
+pub async fn current_wal(conn: &mut AsyncPgConnection) -> QueryResult<String> {
+    diesel::select(sql::<Text>("pg_current_wal_lsn()::text"))
+        .get_result(conn)
+        .await
+}
+
+/// A replica's replay position (NULL on a primary).
+pub async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
+    diesel::select(sql::<diesel::sql_types::Nullable<Text>>(
+        "pg_last_wal_replay_lsn()::text",
     ))
     .get_result(conn)
     .await

@@ -31,6 +31,8 @@ pub struct ShardCount {
     pub written: usize,
     /// Why this shard's group failed, when it did.
     pub error: Option<String>,
+    /// Read-your-writes token for this shard's part of the batch.
+    pub lsn: Option<String>,
 }
 
 /// What was written and what was not.
@@ -117,6 +119,7 @@ pub async fn bulk_write(
                 shard: s.shard.0,
                 written: s.written,
                 error: s.error.as_ref().map(ToString::to_string),
+                lsn: s.token.map(|t| t.to_string()),
             })
             .collect(),
         failed,

@@ -6,7 +6,7 @@ use shard_manager::RecordId;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::ShardKeyHeader;
+use crate::extract::{ShardKeyHeader, SHARD_LSN};
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -41,13 +41,16 @@ pub async fn delete(
     let served = state
         .bounded(state.cluster.delete(&table, &key.0, &id))
         .await?;
-    if !served.value {
+    let (existed, token) = served.value;
+    if !existed {
         return Err(ApiError::RecordNotFound {
             table: params.table,
             id: params.id,
         });
     }
-    let mut res = HttpResponse::NoContent().finish();
+    let mut res = HttpResponse::NoContent()
+        .insert_header((SHARD_LSN, token.to_string()))
+        .finish();
     Outcome::write(served.shard, served.role, 1).attach(&mut res);
     Ok(res)
 }

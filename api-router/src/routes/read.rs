@@ -6,7 +6,7 @@ use shard_manager::{Consistency, Record, RecordId};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ConsistencyHeader, ShardKeyHeader};
+use crate::extract::{ConsistencyHeader, MinLsnHeader, ShardKeyHeader};
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -80,6 +80,7 @@ pub struct ListResponse {
         ReadParams,
         ("x-shard-key" = String, Header, description = "Shard key: 1 to 256 bytes of UTF-8"),
         ("x-consistency" = Option<String>, Header, description = "`eventual` (default) or `strong`"),
+        ("x-min-lsn" = Option<String>, Header, description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
     ),
     responses(
         (status = 200, description = "The record (with `id`) or a list (without)", body = ReadResponse),
@@ -94,13 +95,21 @@ pub async fn read(
     state: web::Data<AppState>,
     key: ShardKeyHeader,
     header: ConsistencyHeader,
+    token: MinLsnHeader,
     params: web::Query<ReadParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
-    let consistency = match params.consistency.as_deref() {
-        Some(text) => Consistency::parse(text)?,
-        None => header.0.unwrap_or_default(),
+    let asked = match params.consistency.as_deref() {
+        Some(text) => Some(Consistency::parse(text)?),
+        None => header.0,
+    };
+    let shard = state.cluster.locate(&key.0).shard;
+    let consistency = match (asked, token.0) {
+        (Some(Consistency::Strong), _) => Consistency::Strong,
+        // A token names a write on one shard; for a key on another shard it says nothing.
+        (_, Some(t)) if t.shard == shard => Consistency::ReadYourWrites(t.lsn),
+        (asked, _) => asked.unwrap_or_default(),
     };
     if let Some(id) = params.id {
         let id = RecordId::parse(&id)?;

@@ -3,25 +3,13 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use shard_manager::{Role, ShardKey};
+use shard_manager::config::Balance;
+use shard_manager::status::ServerStatus;
+use shard_manager::ShardKey;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-
-/// One server as the gateway sees it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ServerView {
-    pub server: String,
-    pub role: String,
-    /// False after a failed attempt, until one succeeds.
-    pub up: bool,
-    pub down_reason: Option<String>,
-    /// Reads skip a banned replica.
-    pub banned: bool,
-    pub in_flight: u64,
-    pub served: u64,
-}
 
 /// One shard: its slots and servers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,7 +17,9 @@ pub struct ShardView {
     pub shard: u32,
     /// Inclusive slot ranges, e.g. `"0-341"`.
     pub slots: Vec<String>,
-    pub servers: Vec<ServerView>,
+    /// How eventual reads are spread: `round_robin` or `least_outstanding`.
+    pub balance: String,
+    pub servers: Vec<ServerStatus>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,6 +34,7 @@ pub struct ShardsResponse {
 pub async fn shards(state: web::Data<AppState>) -> HttpResponse {
     let cluster = &state.cluster;
     let router = cluster.router();
+    let limits = &cluster.settings().replication;
     let shards = cluster
         .shards()
         .iter()
@@ -60,20 +51,13 @@ pub async fn shards(state: web::Data<AppState>) -> HttpResponse {
                     }
                 })
                 .collect(),
+            balance: match shard.balance {
+                Balance::RoundRobin => "round_robin".into(),
+                Balance::LeastOutstanding => "least_outstanding".into(),
+            },
             servers: std::iter::once(&shard.primary)
                 .chain(&shard.replicas)
-                .map(|s| {
-                    let stats = s.stats();
-                    ServerView {
-                        server: s.addr.clone(),
-                        role: s.role.as_str().into(),
-                        up: stats.condition.down_reason.is_none(),
-                        down_reason: stats.condition.down_reason,
-                        banned: s.role == Role::Replica && !s.is_eligible(),
-                        in_flight: stats.in_flight,
-                        served: stats.served,
-                    }
-                })
+                .map(|s| s.status(limits, shard.read_primary))
                 .collect(),
         })
         .collect();

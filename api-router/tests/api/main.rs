@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod bulk;
+mod consistency;
 mod helpers;
 mod operations;
 mod pool;

@@ -50,12 +50,12 @@ pub fn migrate_all(settings: &ClusterSettings) -> Result<Vec<Vec<String>>, Admin
                 server: server.clone(),
                 source,
             })?;
-            let applied = conn
-                .run_pending_migrations(MIGRATIONS)
-                .map_err(|e| AdminError::Migrate {
-                    server: server.clone(),
-                    message: e.to_string(),
-                })?;
+            let applied =
+                conn.run_pending_migrations(MIGRATIONS)
+                    .map_err(|e| AdminError::Migrate {
+                        server: server.clone(),
+                        message: e.to_string(),
+                    })?;
             Ok(applied.iter().map(|v| v.to_string()).collect())
         })
         .collect()

@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand};
 use shard_manager::{config, ClusterSettings, Router, ShardKey};
 
 #[derive(Parser)]
-#[command(name = "shard-manager", about = "Admin commands for a Shardgate cluster")]
+#[command(
+    name = "shard-manager",
+    about = "Admin commands for a Shardgate cluster"
+)]
 struct Cli {
     /// A TOML file layered over config/default.toml.
     #[arg(long, global = true)]
@@ -29,8 +32,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();

@@ -1,0 +1,193 @@
+//! Background health checks. Every `check_interval_ms`, each shard's servers are probed
+//! at once: a passing check marks a server up and lifts a replica's ban; a failing one
+//! marks it down (and bans a replica). Each replica's lag is measured against its
+//! primary in bytes and in time.
+//!
+//! Time lag is "how long ago the primary passed the replica's replay position", read
+//! from a short history of the primary's WAL positions. Unlike
+//! `now() - pg_last_xact_replay_timestamp()`, it stays 0 on an idle system where the
+//! replica has replayed everything. Its resolution is the check interval.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::cluster::Cluster;
+use crate::config::ReplicationSettings;
+use crate::key::Role;
+use crate::lsn::Lsn;
+use crate::server::{Lag, Server};
+use crate::shard::Shard;
+use crate::store;
+
+/// The running checker. Dropping it stops the task (the gateway drops it on shutdown).
+pub struct Monitor {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Monitor {
+    /// Starts checking at once, then every interval. Must be called inside a runtime.
+    pub fn spawn(cluster: Arc<Cluster>) -> Self {
+        let task = tokio::spawn(async move {
+            let limits = cluster.settings().replication.clone();
+            let mut histories: Vec<WalHistory> = cluster
+                .shards()
+                .iter()
+                .map(|_| WalHistory::default())
+                .collect();
+            let mut ticker = tokio::time::interval(limits.check_interval());
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let checks = cluster
+                    .shards()
+                    .iter()
+                    .zip(histories.iter_mut())
+                    .map(|(shard, history)| check_shard(shard, history, &limits));
+                join_all(checks).await;
+            }
+        });
+        Self { task }
+    }
+}
+
+/// Recent primary WAL positions with the time each was seen; bounded.
+#[derive(Debug, Default)]
+pub struct WalHistory {
+    samples: VecDeque<(Instant, Lsn)>,
+}
+
+const HISTORY: usize = 256;
+
+impl WalHistory {
+    pub fn push(&mut self, at: Instant, lsn: Lsn) {
+        if self.samples.len() == HISTORY {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((at, lsn));
+    }
+
+    pub fn latest(&self) -> Option<Lsn> {
+        self.samples.back().map(|(_, l)| *l)
+    }
+
+    /// The lag of a replica that has replayed up to `replayed`, seen at `now`.
+    pub fn lag(&self, replayed: Lsn, now: Instant) -> Option<Lag> {
+        let latest = self.latest()?;
+        if replayed >= latest {
+            return Some(Lag { bytes: 0, ms: 0 });
+        }
+        // The first time the primary was seen past the replica's position.
+        let passed = self
+            .samples
+            .iter()
+            .find(|(_, lsn)| *lsn > replayed)
+            .map(|(t, _)| *t)?;
+        Some(Lag {
+            bytes: latest.0 - replayed.0,
+            ms: now.saturating_duration_since(passed).as_millis() as u64,
+        })
+    }
+}
+
+async fn check_shard(shard: &Shard, history: &mut WalHistory, limits: &ReplicationSettings) {
+    let timeout = Duration::from_millis(limits.check_timeout_ms);
+    let (primary, replicas) = futures_util::join!(
+        check(&shard.primary, timeout),
+        join_all(shard.replicas.iter().map(|r| check(r, timeout)))
+    );
+    let now = Instant::now();
+    if let Some(lsn) = primary {
+        history.push(now, lsn);
+    }
+    for (replica, replayed) in shard.replicas.iter().zip(replicas) {
+        replica.set_lag(replayed.and_then(|r| history.lag(r, now)));
+    }
+}
+
+/// Probes one server; returns its WAL position when the check passed.
+async fn check(server: &Server, timeout: Duration) -> Option<Lsn> {
+    let probe = server.probe(async |conn| store::wal_position(conn).await);
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Ok((in_recovery, lsn))) => {
+            if in_recovery != (server.role == Role::Replica) {
+                let state = if in_recovery {
+                    "in recovery"
+                } else {
+                    "not in recovery"
+                };
+                server.check_failed(format!("configured as {} but {state}", server.role));
+                return None;
+            }
+            let lsn = lsn.as_deref().and_then(Lsn::parse);
+            server.check_passed(lsn);
+            lsn
+        }
+        Ok(Err(err)) => {
+            if !err.is_unavailable() {
+                server.check_failed(err.to_string());
+            }
+            None
+        }
+        Err(_) => {
+            server.check_failed(format!("health check took over {} ms", timeout.as_millis()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_zero_when_caught_up_even_long_after_the_last_write() {
+        let t0 = Instant::now();
+        let mut h = WalHistory::default();
+        h.push(t0, Lsn(100));
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(h.lag(Lsn(100), later), Some(Lag { bytes: 0, ms: 0 }));
+    }
+
+    #[test]
+    fn lag_counts_from_when_the_primary_passed_the_replica() {
+        let t0 = Instant::now();
+        let mut h = WalHistory::default();
+        h.push(t0, Lsn(100));
+        h.push(t0 + Duration::from_millis(500), Lsn(200));
+        h.push(t0 + Duration::from_millis(1000), Lsn(300));
+        // Replayed 150: the primary was first seen past it at t0+500ms.
+        let lag = h.lag(Lsn(150), t0 + Duration::from_millis(1200)).unwrap();
+        assert_eq!(
+            lag,
+            Lag {
+                bytes: 150,
+                ms: 700
+            }
+        );
+        assert_eq!(
+            h.lag(Lsn(50), t0 + Duration::from_millis(1000)).unwrap().ms,
+            1000
+        );
+    }
+
+    #[test]
+    fn history_is_bounded_and_unknown_without_samples() {
+        let t0 = Instant::now();
+        let mut h = WalHistory::default();
+        assert_eq!(h.lag(Lsn(1), t0), None);
+        for i in 0..1000 {
+            h.push(t0, Lsn(i));
+        }
+        assert_eq!(h.samples.len(), HISTORY);
+        assert_eq!(h.latest(), Some(Lsn(999)));
+    }
+}

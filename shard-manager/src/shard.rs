@@ -1,0 +1,208 @@
+//! One shard's servers and how a read picks among them.
+//!
+//! - `strong`: the primary.
+//! - `eventual`: the qualifying replicas (not banned, lag known and within limits) in
+//!   the shard's balance order, then the primary. A replica that turns out to be down
+//!   is skipped (and banned) and the next one tried within the same request.
+//! - read-your-writes: a qualifying replica that has replayed the write's LSN, waiting
+//!   up to `ryw_wait_ms` for one, else the primary. Checked on the replica itself right
+//!   before the read, so the guarantee never rests on a stale cached position.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+
+use crate::cluster::Served;
+use crate::config::{Balance, ReplicationSettings};
+use crate::error::ClusterError;
+use crate::key::{Consistency, Role, ShardId};
+use crate::lsn::Lsn;
+use crate::server::Server;
+use crate::store;
+
+/// A shard: one primary, any number of replicas.
+pub struct Shard {
+    pub id: ShardId,
+    pub primary: Arc<Server>,
+    pub replicas: Vec<Arc<Server>>,
+    pub balance: Balance,
+    pub read_primary: bool,
+    /// Round-robin cursor over the replicas.
+    next: AtomicUsize,
+}
+
+impl Shard {
+    pub fn new(
+        id: ShardId,
+        primary: Arc<Server>,
+        replicas: Vec<Arc<Server>>,
+        balance: Balance,
+        read_primary: bool,
+    ) -> Self {
+        Self {
+            id,
+            primary,
+            replicas,
+            balance,
+            read_primary,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The servers an eventual read may use, best first; the primary is always last
+    /// (unless `read_primary` puts it in the rotation).
+    pub fn read_order(&self, limits: &ReplicationSettings) -> Vec<&Arc<Server>> {
+        let mut pool: Vec<&Arc<Server>> = self
+            .replicas
+            .iter()
+            .filter(|r| r.qualification(limits).is_ok())
+            .collect();
+        if self.read_primary {
+            pool.push(&self.primary);
+        }
+        if !pool.is_empty() {
+            let start = self.next.fetch_add(1, Ordering::Relaxed) % pool.len();
+            pool.rotate_left(start);
+            if self.balance == Balance::LeastOutstanding {
+                // Stable: ties keep the round-robin order.
+                pool.sort_by_key(|s| s.in_flight());
+            }
+        }
+        if !self.read_primary {
+            pool.push(&self.primary);
+        }
+        pool
+    }
+
+    /// Runs a read on the server `consistency` calls for.
+    pub async fn read<T, F>(
+        &self,
+        consistency: Consistency,
+        limits: &ReplicationSettings,
+        op: F,
+    ) -> Result<Served<T>, ClusterError>
+    where
+        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        match consistency {
+            Consistency::Strong => {
+                let value = self.primary.run(async |conn| op(conn).await).await?;
+                Ok(self.primary.served(value))
+            }
+            Consistency::Eventual => self.first_available(self.read_order(limits), &op).await,
+            Consistency::ReadYourWrites(lsn) => self.read_at_least(lsn, limits, &op).await,
+        }
+    }
+
+    async fn first_available<T, F>(
+        &self,
+        order: Vec<&Arc<Server>>,
+        op: &F,
+    ) -> Result<Served<T>, ClusterError>
+    where
+        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        let mut last = None;
+        for server in order {
+            match server.run(async |conn| op(conn).await).await {
+                Ok(value) => return Ok(server.served(value)),
+                Err(e) if e.is_unavailable() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.nothing_to_read()))
+    }
+
+    async fn read_at_least<T, F>(
+        &self,
+        lsn: Lsn,
+        limits: &ReplicationSettings,
+        op: &F,
+    ) -> Result<Served<T>, ClusterError>
+    where
+        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        let mut replicas: Vec<&Arc<Server>> = self
+            .read_order(limits)
+            .into_iter()
+            .filter(|s| s.role == Role::Replica)
+            .collect();
+        // Replicas already known to be past the write first.
+        replicas.sort_by_key(|r| r.stats().condition.wal.is_none_or(|w| w < lsn));
+        let wait = Duration::from_millis(limits.ryw_wait_ms);
+        for replica in replicas {
+            let attempt = replica
+                .run(async |conn| {
+                    let started = Instant::now();
+                    loop {
+                        let replayed = store::replay_wal(conn)
+                            .await?
+                            .as_deref()
+                            .and_then(Lsn::parse);
+                        if let Some(pos) = replayed.filter(|p| *p >= lsn) {
+                            return Ok(Some((op(conn).await?, pos)));
+                        }
+                        if started.elapsed() >= wait {
+                            return Ok(None);
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                })
+                .await;
+            match attempt {
+                Ok(Some((value, pos))) => {
+                    replica.saw_wal(pos);
+                    return Ok(replica.served(value));
+                }
+                // Not caught up within the wait: the primary has it for sure.
+                Ok(None) => break,
+                Err(e) if e.is_unavailable() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let value = self.primary.run(async |conn| op(conn).await).await?;
+        Ok(self.primary.served(value))
+    }
+
+    /// Waits until some replica has replayed `lsn`; returns that replica's address.
+    pub async fn await_replica(&self, lsn: Lsn, limit: Duration) -> Result<String, ClusterError> {
+        let started = Instant::now();
+        loop {
+            for replica in self.replicas.iter().filter(|r| r.is_eligible()) {
+                let replayed = replica
+                    .run(async |conn| store::replay_wal(conn).await)
+                    .await
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    .and_then(Lsn::parse);
+                if let Some(pos) = replayed {
+                    replica.saw_wal(pos);
+                    if pos >= lsn {
+                        return Ok(replica.addr.clone());
+                    }
+                }
+            }
+            if started.elapsed() >= limit {
+                return Err(ClusterError::NotReplicated {
+                    shard: self.id,
+                    lsn: lsn.to_string(),
+                    waited_ms: limit.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn nothing_to_read(&self) -> ClusterError {
+        ClusterError::Unavailable {
+            shard: self.id,
+            role: Role::Primary,
+            server: self.primary.addr.clone(),
+            reason: "no server to read from".into(),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! A serialisable snapshot of one server as the gateway sees it, for health and shard
+//! listings.
+
+use std::time::Instant;
+
+use crate::config::ReplicationSettings;
+use crate::key::Role;
+use crate::server::{Server, Unqualified};
+
+/// One server's state from traffic and the background checks.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ServerStatus {
+    pub server: String,
+    #[schema(value_type = String, example = "replica")]
+    pub role: Role,
+    /// False after a failed query or check, until one succeeds.
+    pub up: bool,
+    pub down_reason: Option<String>,
+    /// A banned replica takes no reads until the ban ends or a check passes.
+    pub banned: bool,
+    pub ban_reason: Option<String>,
+    /// Milliseconds until the ban ends.
+    pub banned_for_ms: Option<u64>,
+    /// Replicas: WAL bytes not yet replayed, as last measured (null = unknown).
+    pub lag_bytes: Option<u64>,
+    /// Replicas: how long ago the primary passed the replay position (null = unknown).
+    pub lag_ms: Option<u64>,
+    /// Whether eventual reads may use this server now.
+    pub takes_reads: bool,
+    /// Why not, when it does not.
+    pub not_taking_reads_because: Option<String>,
+    pub in_flight: u64,
+    /// Requests this server answered successfully.
+    pub served: u64,
+}
+
+impl Server {
+    pub fn status(&self, limits: &ReplicationSettings, read_primary: bool) -> ServerStatus {
+        let stats = self.stats();
+        let c = stats.condition;
+        let now = Instant::now();
+        let until = c.banned_until.filter(|u| *u > now);
+        let (takes_reads, why) = match self.role {
+            Role::Primary if read_primary => (true, None),
+            Role::Primary => (
+                false,
+                Some("primaries take eventual reads only when no replica qualifies".into()),
+            ),
+            Role::Replica => match self.qualification(limits) {
+                Ok(()) => (true, None),
+                Err(Unqualified::Banned(r)) => (false, Some(format!("banned: {r}"))),
+                Err(Unqualified::LagUnknown) => {
+                    (false, Some("lag unknown (no recent check)".into()))
+                }
+                Err(Unqualified::Lagging(lag)) => (
+                    false,
+                    Some(format!(
+                        "lagging {} bytes / {} ms (limits {} bytes / {} ms)",
+                        lag.bytes, lag.ms, limits.max_lag_bytes, limits.max_lag_ms
+                    )),
+                ),
+            },
+        };
+        ServerStatus {
+            server: self.addr.clone(),
+            role: self.role,
+            up: c.down_reason.is_none(),
+            down_reason: c.down_reason,
+            banned: until.is_some(),
+            ban_reason: until.and(c.ban_reason),
+            banned_for_ms: until.map(|u| u.duration_since(now).as_millis() as u64),
+            lag_bytes: c.lag.map(|l| l.bytes),
+            lag_ms: c.lag.map(|l| l.ms),
+            takes_reads,
+            not_taking_reads_because: why,
+            in_flight: stats.in_flight,
+            served: stats.served,
+        }
+    }
+}
