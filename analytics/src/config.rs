@@ -1,0 +1,162 @@
+//! How much the recorder may remember, and how finely it splits its work.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_log::MAX_MESSAGE_BYTES;
+use crate::labels::{OUTCOMES, ROLES};
+use crate::latency::LATENCY_BYTES;
+use crate::timeline;
+
+/// Longest report window when the configuration does not say otherwise: long enough to
+/// see a deploy or a failover play out, short enough that the rings stay small.
+pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Upper limit on `max_window_secs`: the coarse ring grows with the window, so an hour
+/// is where a scraper with real storage (Prometheus) should take over.
+pub const MAX_WINDOW_LIMIT: Duration = Duration::from_secs(60 * 60);
+
+/// Limits of one [`crate::Analytics`]. Every field bounds memory; none changes meaning.
+///
+/// Deserializable with defaults for missing fields, so it can sit in the gateway's
+/// configuration tree. Out-of-range values are clamped by [`crate::Analytics::new`]
+/// (see [`AnalyticsConfig::normalized`]) rather than refused: metrics must never stop
+/// the gateway from starting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalyticsConfig {
+    /// How many error events the ring keeps for `GET /api/analytics/errors`; older
+    /// ones are overwritten, so memory stays fixed during an error storm.
+    pub error_capacity: usize,
+    /// Longest window a report may cover, in seconds (clamped to 1..=3600).
+    pub max_window_secs: u64,
+    /// Distinct endpoint labels kept before new ones are folded into `"other"`, so
+    /// a client probing random URLs cannot grow the label set.
+    pub max_endpoints: usize,
+    /// Shards `0..max_shards` get their own label; higher ids fold into `"other"`.
+    pub max_shards: u32,
+    /// Distinct Prometheus series (endpoint × method × shard × role × outcome) per
+    /// stripe before new combinations fold into one overflow series per role/outcome.
+    pub max_series: usize,
+    /// Replica servers whose lag is tracked; more would mean a misbehaving caller.
+    pub max_replicas: usize,
+    /// Number of independently locked accumulators; `None` picks twice the CPU count
+    /// rounded up to a power of two, so two recording threads rarely share one.
+    pub stripes: Option<usize>,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            error_capacity: 1000,
+            max_window_secs: DEFAULT_MAX_WINDOW.as_secs(),
+            max_endpoints: 16,
+            max_shards: 16,
+            max_series: 512,
+            max_replicas: 256,
+            stripes: None,
+        }
+    }
+}
+
+impl AnalyticsConfig {
+    /// The configuration actually used: every limit clamped into its sane range and
+    /// the stripe count resolved to a power of two.
+    pub fn normalized(&self) -> Self {
+        let auto_stripes = || {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            cpus * 2
+        };
+        let stripes = self.stripes.unwrap_or_else(auto_stripes).clamp(1, 64);
+        Self {
+            error_capacity: self.error_capacity.clamp(1, 100_000),
+            max_window_secs: self.max_window_secs.clamp(1, MAX_WINDOW_LIMIT.as_secs()),
+            max_endpoints: self.max_endpoints.clamp(1, 1024),
+            max_shards: self.max_shards.clamp(1, 1024),
+            max_series: self.max_series.clamp(16, 65_536),
+            max_replicas: self.max_replicas.clamp(1, 65_536),
+            stripes: Some(stripes.next_power_of_two()),
+        }
+    }
+
+    /// The longest window a report may cover.
+    pub fn max_window(&self) -> Duration {
+        Duration::from_secs(self.max_window_secs)
+    }
+
+    /// Upper bound, in bytes, of the heap a recorder with this configuration can use
+    /// once every label slot has seen traffic (typical use is a fraction of it, since
+    /// per-label histograms are allocated on first use).
+    ///
+    /// Dominated by latency histograms: one per label value (overall, 4 roles,
+    /// 5 outcomes, endpoints + 1, shards + 1) in each timeline slot, each stripe's
+    /// current second, and one report being built. With the defaults: 44 histograms
+    /// of ~10 KiB in 36 slots, about 17 MB.
+    pub fn memory_bound_bytes(&self) -> usize {
+        let c = self.normalized();
+        let stripes = c.stripes.unwrap_or(1);
+        let histograms_per_slot =
+            1 + ROLES.len() + OUTCOMES.len() + c.max_endpoints + 1 + c.max_shards as usize + 1;
+        let slots = timeline::slot_count(c.max_window_secs) + stripes + 1;
+        let histograms = histograms_per_slot * slots * (LATENCY_BYTES + CELL_OVERHEAD_BYTES);
+        let series_per_stripe = c.max_series + 2 * ROLES.len() * OUTCOMES.len();
+        let series = stripes * series_per_stripe * SERIES_BYTES;
+        let seconds = (c.max_window_secs.max(60) as usize + 2) * 24;
+        let errors = c.error_capacity * ERROR_EVENT_BYTES;
+        let replicas = c.max_replicas * REPLICA_BYTES;
+        histograms + series + seconds + errors + replicas
+    }
+}
+
+/// Per-cell bookkeeping next to a histogram (box, counters, option), rounded up.
+const CELL_OVERHEAD_BYTES: usize = 128;
+/// One Prometheus series: 17 buckets, sum, rows, key, and hash table overhead.
+const SERIES_BYTES: usize = 224;
+/// One error event with a full message and a long endpoint name.
+const ERROR_EVENT_BYTES: usize = 128 + MAX_MESSAGE_BYTES + 4 + 128 + 16;
+/// One replica entry with a long server name, keyed by a copy of it.
+const REPLICA_BYTES: usize = 2 * 128 + 96;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_clamps_and_rounds_stripes_to_a_power_of_two() {
+        let config = AnalyticsConfig {
+            error_capacity: 0,
+            max_window_secs: 1_000_000,
+            stripes: Some(3),
+            ..AnalyticsConfig::default()
+        }
+        .normalized();
+        assert_eq!(config.error_capacity, 1);
+        assert_eq!(config.max_window_secs, 3600);
+        assert_eq!(config.stripes, Some(4));
+    }
+
+    #[test]
+    fn automatic_stripes_are_a_power_of_two() {
+        let stripes = AnalyticsConfig::default().normalized().stripes;
+        assert!(stripes.is_some_and(|n| n.is_power_of_two() && n >= 2));
+    }
+
+    #[test]
+    fn the_default_memory_bound_is_under_twenty_megabytes() {
+        let config = AnalyticsConfig {
+            stripes: Some(4),
+            ..AnalyticsConfig::default()
+        };
+        let bound = config.memory_bound_bytes();
+        assert!((10_000_000..20_000_000).contains(&bound), "{bound}");
+    }
+
+    #[test]
+    fn missing_fields_take_defaults() {
+        let config: AnalyticsConfig =
+            serde_json::from_str(r#"{"error_capacity": 10}"#).expect("valid configuration json");
+        assert_eq!(config.error_capacity, 10);
+        assert_eq!(config.max_window_secs, 900);
+    }
+}

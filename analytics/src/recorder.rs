@@ -1,0 +1,300 @@
+//! The recorder the gateway holds in an `Arc`: record on every request, report on demand.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use parking_lot::Mutex;
+use prometheus::proto::MetricFamily;
+
+use crate::config::AnalyticsConfig;
+use crate::error_log::{sanitize, ErrorEvent, ErrorLog};
+use crate::exposition::{self, Cumulative, Names};
+use crate::labels::{
+    method_index, method_name, outcome_index, role_index, shard_name, shard_slot, Interner, METHODS,
+};
+use crate::latency::{micros, Buckets};
+use crate::replicas::{ReplicaBoard, ReplicaLag};
+use crate::report::{MetricsReport, Throughput};
+use crate::reporting::{self, Parts};
+use crate::sample::{CacheEvent, OpKind, RequestSample};
+use crate::series::SeriesMap;
+use crate::slot::{Counts, Point, Slot};
+use crate::stripe::{Stripe, Stripes};
+use crate::timeline::Timeline;
+use crate::window::{parse_time_range_ms, parse_window_within, window_from_query, WindowError};
+
+/// Request metrics of one gateway: bounded memory, striped recording, merged reads.
+///
+/// All state lives in the value, none in globals, so several gateways in one test
+/// process each see only their own traffic. Times are taken from the caller through
+/// the `*_at` methods, which the plain methods call with `Instant::now()`; tests use
+/// them to place requests in chosen seconds without sleeping.
+pub struct Analytics {
+    config: AnalyticsConfig,
+    started: Instant,
+    started_wall: DateTime<Utc>,
+    endpoints: Interner,
+    stripes: Stripes,
+    timeline: Mutex<Timeline>,
+    errors: ErrorLog,
+    replicas: ReplicaBoard,
+}
+
+impl Analytics {
+    /// A recorder starting now. Out-of-range limits are clamped, never refused.
+    pub fn new(config: AnalyticsConfig) -> Self {
+        Self::started_at(config, Instant::now(), Utc::now())
+    }
+
+    /// A recorder whose second 0 begins at `started`, which is wall-clock time
+    /// `started_wall`; the clock seam for tests.
+    pub fn started_at(
+        config: AnalyticsConfig,
+        started: Instant,
+        started_wall: DateTime<Utc>,
+    ) -> Self {
+        let config = config.normalized();
+        let endpoints = Interner::new(config.max_endpoints);
+        let endpoint_cells = endpoints.capacity();
+        let shard_cells = config.max_shards as usize;
+        let other = (endpoint_cells, METHODS.len(), shard_cells);
+        let max_series = config.max_series;
+        let stripes = Stripes::new(config.stripes.unwrap_or(1), || Stripe {
+            second: 0,
+            current: Slot::new(endpoint_cells, shard_cells),
+            totals: Counts::default(),
+            series: SeriesMap::new(max_series, other),
+            redis: Buckets::default(),
+        });
+        Self {
+            timeline: Mutex::new(Timeline::new(
+                config.max_window_secs,
+                endpoint_cells,
+                shard_cells,
+            )),
+            errors: ErrorLog::new(config.error_capacity),
+            replicas: ReplicaBoard::new(config.max_replicas),
+            config,
+            started,
+            started_wall,
+            endpoints,
+            stripes,
+        }
+    }
+
+    /// The limits in force, after clamping.
+    pub fn config(&self) -> &AnalyticsConfig {
+        &self.config
+    }
+
+    /// The longest window [`Analytics::report`] covers.
+    pub fn max_window(&self) -> Duration {
+        self.config.max_window()
+    }
+
+    /// Parses `?window=` bounded by this recorder's maximum window.
+    pub fn parse_window(&self, input: &str) -> Result<Duration, WindowError> {
+        parse_window_within(input, self.max_window())
+    }
+
+    /// Parses the ancestor's `?timeRange=<ms>` bounded by this recorder's maximum window.
+    pub fn parse_time_range_ms(&self, input: &str) -> Result<Duration, WindowError> {
+        parse_time_range_ms(input, self.max_window())
+    }
+
+    /// The window of a metrics request from its `?window=` and `?timeRange=`
+    /// parameters; see [`crate::window_from_query`].
+    pub fn window_from_query(
+        &self,
+        window: Option<&str>,
+        time_range_ms: Option<&str>,
+    ) -> Result<Duration, WindowError> {
+        window_from_query(window, time_range_ms, self.max_window())
+    }
+
+    /// Records one finished request. Called once per HTTP request; takes one mostly
+    /// uncontended stripe lock, allocates nothing unless the request failed.
+    pub fn record(&self, sample: &RequestSample<'_>) {
+        self.record_at(sample, Instant::now());
+    }
+
+    /// [`Analytics::record`] for a request that finished at `at`.
+    pub fn record_at(&self, sample: &RequestSample<'_>, at: Instant) {
+        let second = self.second_of(at);
+        let class = sample.error_class();
+        let point = Point {
+            endpoint: self.endpoints.index(sample.endpoint),
+            method: method_index(sample.method),
+            shard: sample.shard.map(|s| shard_slot(s, self.config.max_shards)),
+            role: role_index(sample.served_by),
+            outcome: outcome_index(class),
+            kind: OpKind::from_method(sample.method),
+            micros: micros(sample.latency),
+            rows_written: sample.rows_written,
+            rows_read: sample.rows_read,
+        };
+        {
+            let mut stripe = self.stripes.lock();
+            stripe.advance(second, &self.timeline);
+            stripe.record(&point);
+        }
+        if let Some(class) = class {
+            let message = match sample.error {
+                Some(info) => sanitize(info.message),
+                None => format!("HTTP {}", sample.status),
+            };
+            self.errors.push(ErrorEvent {
+                at: self.wall_clock(at),
+                endpoint: self.endpoints.name(point.endpoint).to_owned(),
+                method: method_name(point.method).to_owned(),
+                shard: sample.shard,
+                status: sample.status,
+                class,
+                message,
+            });
+        }
+    }
+
+    /// Records one cache interaction and, when Redis was asked, how long it took.
+    pub fn record_cache(&self, event: CacheEvent, redis_latency: Option<Duration>) {
+        self.record_cache_at(event, redis_latency, Instant::now());
+    }
+
+    /// [`Analytics::record_cache`] for an interaction that finished at `at`.
+    pub fn record_cache_at(&self, event: CacheEvent, redis_latency: Option<Duration>, at: Instant) {
+        let second = self.second_of(at);
+        let mut stripe = self.stripes.lock();
+        stripe.advance(second, &self.timeline);
+        stripe.record_cache(event, redis_latency.map(micros));
+    }
+
+    /// Stores the latest lag of one replica; a gauge, so the last call wins.
+    pub fn set_replica_lag(
+        &self,
+        shard: u32,
+        server: &str,
+        lag_bytes: Option<u64>,
+        lag_ms: Option<u64>,
+        healthy: bool,
+    ) {
+        self.replicas.set(ReplicaLag {
+            shard,
+            server: server.to_owned(),
+            lag_bytes,
+            lag_ms,
+            healthy,
+            updated_at: self.wall_clock(Instant::now()),
+        });
+    }
+
+    /// The dashboard report for the `window` ending now (clamped to 1 s..max window).
+    pub fn report(&self, window: Duration) -> MetricsReport {
+        self.report_at(window, Instant::now())
+    }
+
+    /// [`Analytics::report`] as seen at `at`. Windows cover completed seconds only:
+    /// the second `at` falls in is still being recorded.
+    pub fn report_at(&self, window: Duration, at: Instant) -> MetricsReport {
+        let now = self.second_of(at);
+        let window_secs = whole_seconds(window).clamp(1, self.config.max_window_secs);
+        let mut totals = Counts::default();
+        for mut stripe in self.stripes.each() {
+            stripe.advance(now, &self.timeline);
+            totals.merge(&stripe.totals);
+        }
+        let mut detail = Slot::new(self.endpoints.capacity(), self.config.max_shards as usize);
+        let (throughput, detail_window_secs) = {
+            let timeline = self.timeline.lock();
+            let rate = |secs| {
+                let (requests, span) = timeline.requests(now, secs);
+                crate::report::ratio(requests, span)
+            };
+            let throughput = Throughput {
+                last_1s: rate(1),
+                last_10s: rate(10),
+                last_60s: rate(60),
+                window: rate(window_secs),
+            };
+            (throughput, timeline.detail(now, window_secs, &mut detail))
+        };
+        reporting::build(Parts {
+            generated_at: self.wall_clock(at),
+            uptime_secs: now,
+            window_secs,
+            detail_window_secs,
+            totals,
+            throughput,
+            detail,
+            endpoint_names: (0..=self.endpoints.capacity())
+                .map(|i| self.endpoints.name(i).to_owned())
+                .collect(),
+            shard_names: (0..=self.config.max_shards as usize)
+                .map(|slot| shard_name(slot, self.config.max_shards))
+                .collect(),
+            replicas: self.replicas.all(),
+        })
+    }
+
+    /// Up to `limit` most recent failed requests, newest first.
+    pub fn recent_errors(&self, limit: usize) -> Vec<ErrorEvent> {
+        self.errors.recent(limit)
+    }
+
+    /// `GET /metrics` body: Prometheus text exposition format 0.0.4 (serve it with
+    /// `prometheus::TEXT_FORMAT` as the content type).
+    pub fn prometheus_text(&self) -> String {
+        exposition::encode(&self.metric_families())
+    }
+
+    /// The metric families behind [`Analytics::prometheus_text`], for a gateway that
+    /// wants to add its own families before encoding.
+    pub fn metric_families(&self) -> Vec<MetricFamily> {
+        let mut data = Cumulative::default();
+        for stripe in self.stripes.each() {
+            for (key, stats) in stripe.series.iter() {
+                data.series.entry(*key).or_default().merge(stats);
+            }
+            data.totals.merge(&stripe.totals);
+            data.redis.merge(&stripe.redis);
+        }
+        let names = Names {
+            endpoints: &self.endpoints,
+            shard_cap: self.config.max_shards,
+        };
+        let uptime = self.started.elapsed().as_secs_f64();
+        exposition::families(&data, &names, &self.replicas.all(), uptime)
+    }
+
+    fn second_of(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.started).as_secs()
+    }
+
+    fn wall_clock(&self, at: Instant) -> DateTime<Utc> {
+        TimeDelta::from_std(at.saturating_duration_since(self.started))
+            .ok()
+            .and_then(|elapsed| self.started_wall.checked_add_signed(elapsed))
+            .unwrap_or(self.started_wall)
+    }
+}
+
+impl Default for Analytics {
+    /// A recorder with the default limits, starting now.
+    fn default() -> Self {
+        Self::new(AnalyticsConfig::default())
+    }
+}
+
+impl fmt::Debug for Analytics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Analytics")
+            .field("config", &self.config)
+            .field("started_wall", &self.started_wall)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `window` in seconds, rounded up so `500ms` still covers one second.
+fn whole_seconds(window: Duration) -> u64 {
+    window.as_secs() + u64::from(window.subsec_nanos() > 0)
+}
