@@ -233,6 +233,12 @@ impl Server {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// Lets unit tests of read balancing pretend requests are in flight.
+    #[cfg(test)]
+    pub(crate) fn set_in_flight(&self, n: u64) {
+        self.in_flight.store(n, Ordering::Relaxed);
+    }
+
     pub fn stats(&self) -> ServerStats {
         ServerStats {
             condition: self.lock_state().clone(),

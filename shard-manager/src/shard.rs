@@ -206,3 +206,96 @@ impl Shard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseSettings;
+    use crate::server::Lag;
+
+    fn server(role: Role, port: u16) -> Arc<Server> {
+        let db = DatabaseSettings {
+            user: "u".into(),
+            password: String::new().into(),
+            dbname: "d".into(),
+            connect_timeout_ms: 100,
+            statement_timeout_ms: 100,
+            pool_max_size: 1,
+            pool_wait_timeout_ms: 10,
+        };
+        let addr = format!("127.0.0.1:{port}");
+        Arc::new(Server::new(ShardId(0), role, &addr, &db, Duration::from_secs(5)).unwrap())
+    }
+
+    fn caught_up(s: &Server, lag_bytes: u64) {
+        s.check_passed(Some(Lsn(100)));
+        s.set_lag(Some(Lag {
+            bytes: lag_bytes,
+            ms: 0,
+        }));
+    }
+
+    fn ports(order: &[&Arc<Server>]) -> Vec<String> {
+        order
+            .iter()
+            .map(|s| s.addr.rsplit(':').next().unwrap().to_owned())
+            .collect()
+    }
+
+    fn shard(balance: Balance, read_primary: bool) -> Shard {
+        let replicas = (1..=3).map(|p| server(Role::Replica, p)).collect();
+        Shard::new(
+            ShardId(0),
+            server(Role::Primary, 9),
+            replicas,
+            balance,
+            read_primary,
+        )
+    }
+
+    #[test]
+    fn round_robin_rotates_qualifying_replicas_and_keeps_the_primary_last() {
+        let limits = ReplicationSettings::default();
+        let s = shard(Balance::RoundRobin, false);
+        s.replicas.iter().for_each(|r| caught_up(r, 0));
+        assert_eq!(ports(&s.read_order(&limits)), ["1", "2", "3", "9"]);
+        assert_eq!(ports(&s.read_order(&limits)), ["2", "3", "1", "9"]);
+        assert_eq!(ports(&s.read_order(&limits)), ["3", "1", "2", "9"]);
+    }
+
+    #[test]
+    fn lagging_unknown_and_banned_replicas_take_no_reads() {
+        let limits = ReplicationSettings::default();
+        let s = shard(Balance::RoundRobin, false);
+        caught_up(&s.replicas[0], limits.max_lag_bytes + 1);
+        // replicas[1]: never checked, lag unknown.
+        caught_up(&s.replicas[2], 0);
+        assert_eq!(ports(&s.read_order(&limits)), ["3", "9"]);
+        let _ = s.replicas[2].check_failed("connection refused".into());
+        assert_eq!(
+            ports(&s.read_order(&limits)),
+            ["9"],
+            "only the primary is left"
+        );
+        s.replicas[2].check_passed(Some(Lsn(200)));
+        assert_eq!(
+            ports(&s.read_order(&limits)),
+            ["3", "9"],
+            "a passing check lifts the ban"
+        );
+    }
+
+    #[test]
+    fn least_outstanding_prefers_the_idlest_replica_and_primary_can_join() {
+        let limits = ReplicationSettings::default();
+        let s = shard(Balance::LeastOutstanding, true);
+        s.replicas.iter().for_each(|r| caught_up(r, 0));
+        s.replicas[0].set_in_flight(5);
+        s.replicas[1].set_in_flight(1);
+        s.replicas[2].set_in_flight(3);
+        s.primary.set_in_flight(7);
+        assert_eq!(ports(&s.read_order(&limits)), ["2", "3", "1", "9"]);
+        s.replicas[1].set_in_flight(9);
+        assert_eq!(ports(&s.read_order(&limits)), ["3", "1", "9", "2"]);
+    }
+}
