@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::error::Problem;
-use crate::routes::{bulk, delete, health, read, shards, write};
+use crate::routes::{analytics, bulk, delete, health, read, shards, write};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,11 +22,15 @@ use crate::routes::{bulk, delete, health, read, shards, write};
         health::health,
         shards::shards,
         shards::locate,
+        analytics::metrics,
+        analytics::errors,
+        analytics::prometheus,
     ),
     components(schemas(Problem)),
     tags(
         (name = "records", description = "Keyed JSON records"),
         (name = "operations", description = "Health and placement"),
+        (name = "analytics", description = "Latency, throughput, errors; Prometheus"),
     )
 )]
 pub struct ApiDoc;

@@ -3,9 +3,9 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use ::analytics::{Analytics, AnalyticsConfig};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use analytics::{Analytics, AnalyticsConfig};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -14,7 +14,7 @@ use crate::error::{json_error, query_error};
 use crate::observe::Observe;
 use crate::openapi::ApiDoc;
 use crate::request_id::RequestId;
-use crate::routes::{bulk, delete, fallback, health, read, shards, write};
+use crate::routes::{analytics, bulk, delete, fallback, health, read, shards, write};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -128,6 +128,9 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(fallback::method_not_allowed("DELETE"))),
     )
     .route("/api/health", web::get().to(health::health))
+    .route("/api/analytics/metrics", web::get().to(analytics::metrics))
+    .route("/api/analytics/errors", web::get().to(analytics::errors))
+    .route("/metrics", web::get().to(analytics::prometheus))
     .route("/api/shards", web::get().to(shards::shards))
     .route("/api/shards/locate", web::get().to(shards::locate));
 }

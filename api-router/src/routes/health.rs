@@ -16,13 +16,6 @@ use crate::state::AppState;
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let health = state.cluster.health().await;
-    for shard in &health.shards {
-        for r in &shard.replicas {
-            state
-                .analytics
-                .set_replica_lag(shard.shard.0, &r.server, r.lag_bytes, None, r.up);
-        }
-    }
     if health.healthy {
         HttpResponse::Ok().json(health)
     } else {

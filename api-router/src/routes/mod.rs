@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per endpoint family.
 
+pub mod analytics;
 pub mod bulk;
 pub mod delete;
 pub mod fallback;

@@ -1,5 +1,6 @@
 //! Black-box API tests: one binary, each test spawns its own gateway and databases.
 
+mod analytics;
 mod bad_input;
 mod bulk;
 mod consistency;

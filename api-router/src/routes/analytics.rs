@@ -1,0 +1,99 @@
+//! `GET /api/analytics/metrics`, `GET /api/analytics/errors` and `GET /metrics`.
+
+use actix_web::{web, HttpResponse};
+use analytics::{ErrorEvent, MetricsReport};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MetricsParams {
+    /// Window for rates and percentiles: `60s`, `10s`, `5m`... (default 60s, max 15m).
+    pub window: Option<String>,
+    /// The ancestor's form of the window, in milliseconds (`window` wins).
+    #[serde(rename = "timeRange")]
+    #[param(rename = "timeRange")]
+    pub time_range: Option<String>,
+}
+
+/// Copies the monitor's replica lag into analytics so reports carry it.
+fn refresh_replica_lag(state: &AppState) {
+    let limits = &state.cluster.settings().replication;
+    for shard in state.cluster.shards() {
+        for replica in &shard.replicas {
+            let s = replica.status(limits, shard.read_primary);
+            state.analytics.set_replica_lag(
+                shard.id.0,
+                &s.server,
+                s.lag_bytes,
+                s.lag_ms,
+                s.up && !s.banned,
+            );
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/analytics/metrics", tag = "analytics", params(MetricsParams),
+    responses(
+        (status = 200, description = "Throughput, latency percentiles, errors, per-shard and per-role distribution, cache, replica lag", body = MetricsReport),
+        (status = 400, description = "Invalid window", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(
+    state: web::Data<AppState>,
+    params: web::Query<MetricsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let window = state
+        .analytics
+        .window_from_query(params.window.as_deref(), params.time_range.as_deref())
+        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    refresh_replica_lag(&state);
+    Ok(HttpResponse::Ok().json(state.analytics.report(window)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ErrorsParams {
+    /// How many of the most recent errors (1 to 1000, default 50).
+    pub limit: Option<String>,
+    /// The ancestor's name for `limit`.
+    pub count: Option<String>,
+}
+
+pub const MAX_ERRORS: usize = 1000;
+
+#[utoipa::path(get, path = "/api/analytics/errors", tag = "analytics", params(ErrorsParams),
+    responses(
+        (status = 200, description = "Most recent errors, newest first", body = Vec<ErrorEvent>),
+        (status = 400, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn errors(
+    state: web::Data<AppState>,
+    params: web::Query<ErrorsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = params.limit.as_deref().or(params.count.as_deref());
+    let limit = match raw {
+        None => 50,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_ERRORS).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadQuery(format!(
+                    "limit is {:?}; use a whole number from 1 to {MAX_ERRORS}",
+                    text.chars().take(32).collect::<String>()
+                )))
+            }
+        },
+    };
+    Ok(HttpResponse::Ok().json(state.analytics.recent_errors(limit)))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "analytics",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
+    refresh_replica_lag(&state);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.analytics.prometheus_text())
+}

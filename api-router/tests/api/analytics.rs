@@ -1,0 +1,115 @@
+//! The analytics endpoints report exactly the requests that were made.
+
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn metrics_errors_and_prometheus_count_exactly_the_requests_made() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        let res = app
+            .write(
+                &format!("m{i}"),
+                &json!({"table": "users", "id": "a", "data": {}}),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 201);
+    }
+    for i in 0..3 {
+        let res = app.read_strong(&format!("m{i}"), "users", "a").await;
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(app.url("/api/write"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+    }
+    assert_eq!(
+        app.read_strong("m0", "users", "missing")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    // Windows hold completed seconds (totals are live): let the current second close.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let metrics: Value = app
+        .client
+        .get(app.url("/api/analytics/metrics?window=60s"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let errors: Value = app
+        .client
+        .get(app.url("/api/analytics/errors?count=10"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let totals = &metrics["totals"];
+    assert_eq!(totals["requests"], 11, "{totals}");
+    assert_eq!(totals["errors"], 3);
+    assert_eq!(totals["errors_by_class"]["client"], 3);
+    assert_eq!(totals["rows_written"], 5);
+    assert_eq!(totals["rows_read"], 3);
+    assert_eq!(metrics["latency"]["overall"]["count"], 11);
+    assert_eq!(metrics["latency"]["by_endpoint"]["/api/write"]["count"], 7);
+    let by_shard_writes: u64 = metrics["shards"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| s["writes"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        by_shard_writes >= 5,
+        "successful writes are attributed to shards"
+    );
+
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 3);
+    assert_eq!(errors[0]["status"], 404, "newest first");
+    assert_eq!(errors[0]["endpoint"], "/api/read");
+    assert_eq!(errors[1]["status"], 400);
+    assert!(errors[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("x-shard-key"));
+
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    let requests: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "shardgate_http_requests_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(requests, 13.0, "11 requests + the metrics and errors reads");
+    assert!(scrape.samples.iter().any(|s| s
+        .metric
+        .starts_with("shardgate_http_request_duration_seconds")));
+}
