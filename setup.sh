@@ -256,6 +256,8 @@ missing_packages() {
     fi
     command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || pkgs+=(build-essential)
     command -v runuser >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
+    # Headless Chromium for the dashboard's browser test (api-router/tests/browser).
+    command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     ((${#pkgs[@]} == 0)) || printf '%s\n' "${pkgs[@]}" | awk '!seen[$0]++'
 }
 
@@ -928,6 +930,11 @@ cmd_test() {
     done
     cd "$REPO"
     export SHARDGATE_REPO="$REPO" SHARDGATE_SETUP="$SELF"
+    # The browser test's Chromium, unless the caller named another one.
+    if [[ -z ${SHARDGATE_CHROMIUM:-} ]] && command -v chromium >/dev/null 2>&1; then
+        SHARDGATE_CHROMIUM=$(command -v chromium)
+        export SHARDGATE_CHROMIUM
+    fi
     unset RUST_LOG
     say "cargo test --workspace --no-fail-fast"
     exec cargo test --workspace --no-fail-fast

@@ -48,6 +48,12 @@ impl Outcome {
         }
     }
 
+    /// The read was answered by the cache.
+    pub fn from_cache(mut self) -> Self {
+        self.served_by = Some(ServedBy::Cache);
+        self
+    }
+
     /// A write spread over several shards.
     pub fn bulk(rows: u64) -> Self {
         Self {

@@ -14,7 +14,7 @@ use crate::error::{json_error, query_error};
 use crate::observe::Observe;
 use crate::openapi::ApiDoc;
 use crate::request_id::RequestId;
-use crate::routes::{analytics, bulk, delete, fallback, health, read, shards, write};
+use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -131,6 +131,8 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     .route("/api/analytics/metrics", web::get().to(analytics::metrics))
     .route("/api/analytics/errors", web::get().to(analytics::errors))
     .route("/metrics", web::get().to(analytics::prometheus))
+    .route("/dashboard", web::get().to(dashboard::page))
+    .route("/dashboard/{file}", web::get().to(dashboard::asset))
     .route("/api/shards", web::get().to(shards::shards))
     .route("/api/shards/locate", web::get().to(shards::locate));
 }

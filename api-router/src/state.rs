@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use analytics::Analytics;
+use shard_manager::cache::{CacheEvent, CacheTrace};
 use shard_manager::Cluster;
 
 use crate::error::ApiError;
@@ -29,6 +30,25 @@ impl AppState {
         match tokio::time::timeout(limit, work).await {
             Ok(result) => result.map_err(ApiError::from),
             Err(_) => Err(ApiError::RequestTimeout(limit.as_millis() as u64)),
+        }
+    }
+}
+
+impl AppState {
+    /// Counts what the cache did for one request (hits, misses, bypasses, invalidations,
+    /// errors) and the time spent in Redis.
+    pub fn record_cache(&self, trace: &CacheTrace) {
+        for (i, event) in trace.events.iter().enumerate() {
+            let mapped = match event {
+                CacheEvent::Hit => analytics::CacheEvent::Hit,
+                CacheEvent::Miss => analytics::CacheEvent::Miss,
+                CacheEvent::Bypass => analytics::CacheEvent::Bypass,
+                CacheEvent::Invalidation => analytics::CacheEvent::Invalidation,
+                CacheEvent::Error => analytics::CacheEvent::Error,
+            };
+            // The Redis time is reported once per request, with its first event.
+            let latency = if i == 0 { trace.redis_time } else { None };
+            self.analytics.record_cache(mapped, latency);
         }
     }
 }

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use futures_util::future::join_all;
 
+use crate::cache::CacheTrace;
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
 use crate::key::{ShardId, ShardKey};
 use crate::lsn::WriteToken;
 use crate::record::{Document, RecordId};
-use crate::store::{self, NewRecord};
+use crate::store::{self, NewRecord, Record};
 use crate::table::TableName;
 
 /// One valid record of a batch, with its position in the request.
@@ -47,6 +48,7 @@ pub struct BulkOutcome {
     pub shards: Vec<ShardBatch>,
     /// Records not written, in index order.
     pub failed: Vec<BulkFailure>,
+    pub cache: CacheTrace,
 }
 
 impl BulkOutcome {
@@ -104,21 +106,46 @@ impl Cluster {
             shard
                 .primary
                 .run(async |conn| {
-                    store::upsert_many(conn, &rows).await?;
-                    store::current_wal(conn).await
+                    let written = store::upsert_many(conn, &rows).await?;
+                    Ok((written, store::current_wal(conn).await?))
                 })
                 .await
-                .map(|lsn| self.token(shard, &lsn))
+                .map(|(written, lsn)| {
+                    // RETURNING order is not guaranteed: match rows by identity.
+                    let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
+                        rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
+                    let records: Vec<Record> = written
+                        .into_iter()
+                        .filter_map(|(shard_key, id, version, created_at, updated_at)| {
+                            let row = by_id.get(&(shard_key.as_str(), id.as_str()))?;
+                            Some(Record {
+                                table_name: table.as_str().to_owned(),
+                                slot: row.slot,
+                                data: row.data.clone(),
+                                shard_key,
+                                id,
+                                version,
+                                created_at,
+                                updated_at,
+                            })
+                        })
+                        .collect();
+                    (records, self.token(shard, &lsn))
+                })
         });
         let results = join_all(runs).await;
+        let mut committed: Vec<Record> = Vec::new();
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
-                Ok(token) => outcome.shards.push(ShardBatch {
-                    shard,
-                    written: group.len(),
-                    error: None,
-                    token: Some(token),
-                }),
+                Ok((records, token)) => {
+                    committed.extend(records);
+                    outcome.shards.push(ShardBatch {
+                        shard,
+                        written: group.len(),
+                        error: None,
+                        token: Some(token),
+                    })
+                }
                 Err(err) => {
                     tracing::warn!(%shard, error = %err, records = group.len(), "bulk group failed");
                     outcome
@@ -137,6 +164,11 @@ impl Cluster {
             }
         }
         outcome.failed.sort_by_key(|f| f.index);
+        if let Some(cache) = self.cache() {
+            if !committed.is_empty() {
+                cache.install_writes(&committed, &mut outcome.cache).await;
+            }
+        }
         outcome
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::config::{ClusterSettings, ConfigError};
 use crate::error::ClusterError;
 use crate::key::{Consistency, Role, ShardId, ShardKey};
@@ -23,6 +24,10 @@ pub struct Served<T> {
     pub role: Role,
     pub server: String,
     pub value: T,
+    /// True when the value came from the Redis cache (then `role`/`server` are unused).
+    pub from_cache: bool,
+    /// What the cache did, for analytics and the `x-cache` header.
+    pub cache: CacheTrace,
 }
 
 /// The outcome of a single write.
@@ -33,6 +38,7 @@ pub struct Written {
     pub upserted: Upserted,
     /// Hand this to a later read (`x-min-lsn`) to be sure it sees the write.
     pub token: WriteToken,
+    pub cache: CacheTrace,
 }
 
 /// The routed, connected cluster. Shared by every request (`Arc<Cluster>`).
@@ -40,6 +46,7 @@ pub struct Cluster {
     router: Router,
     tables: Tables,
     shards: Vec<Shard>,
+    cache: Option<Cache>,
     settings: ClusterSettings,
 }
 
@@ -70,10 +77,17 @@ impl Cluster {
                 s.read_primary,
             ));
         }
+        let cache = match settings.cache.enabled {
+            true => {
+                Some(Cache::new(&settings.cache).map_err(|e| ConfigError::Invalid(e.to_string()))?)
+            }
+            false => None,
+        };
         Ok(Self {
             router,
             tables: Tables::new(settings.tables.allowed.clone()),
             shards,
+            cache,
             settings,
         })
     }
@@ -127,11 +141,35 @@ impl Cluster {
                 Ok((upserted, store::current_wal(conn).await?))
             })
             .await?;
+        let mut trace = CacheTrace::default();
+        if let Some(cache) = &self.cache {
+            let record = Record {
+                table_name: table.as_str().to_owned(),
+                shard_key: key.as_str().to_owned(),
+                id: id.as_str().to_owned(),
+                slot: row.slot,
+                data: data.clone(),
+                version: upserted.version,
+                created_at: upserted.created_at,
+                updated_at: upserted.updated_at,
+            };
+            cache
+                .install_write(
+                    row.table_name,
+                    row.shard_key,
+                    row.id,
+                    upserted.version,
+                    Some(&record),
+                    &mut trace,
+                )
+                .await;
+        }
         Ok(Written {
             shard: shard.id,
             id,
             upserted,
             token: self.token(shard, &lsn),
+            cache: trace,
         })
     }
 
@@ -144,11 +182,36 @@ impl Cluster {
         consistency: Consistency,
     ) -> Result<Served<Option<Record>>, ClusterError> {
         let (shard, _) = self.shard(key);
-        shard
+        let mut trace = CacheTrace::default();
+        // Captured before anything is read: what a miss installs goes into this epoch.
+        let epoch = self.cache.as_ref().map(Cache::epoch);
+        if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
+            if consistency == Consistency::Strong {
+                trace.events.push(CacheEvent::Bypass);
+            } else if let Lookup::Hit(record) = cache
+                .lookup(epoch, table.as_str(), key.as_str(), id.as_str(), &mut trace)
+                .await
+            {
+                return Ok(Served {
+                    shard: shard.id,
+                    role: Role::Replica,
+                    server: "cache".into(),
+                    value: Some(record),
+                    from_cache: true,
+                    cache: trace,
+                });
+            }
+        }
+        let mut served = shard
             .read(consistency, &self.settings.replication, async |conn| {
                 store::find(conn, table.as_str(), key.as_str(), id.as_str()).await
             })
-            .await
+            .await?;
+        if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
+            cache.install_read(epoch, record, &mut trace).await;
+        }
+        served.cache = trace;
+        Ok(served)
     }
 
     /// A key's records in one table, newest first.
@@ -175,15 +238,30 @@ impl Cluster {
         id: &RecordId,
     ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
         let (shard, _) = self.shard(key);
-        let (existed, lsn) = shard
+        let (deleted, lsn) = shard
             .primary
             .run(async |conn| {
-                let existed =
+                let deleted =
                     store::delete(conn, table.as_str(), key.as_str(), id.as_str()).await?;
-                Ok((existed, store::current_wal(conn).await?))
+                Ok((deleted, store::current_wal(conn).await?))
             })
             .await?;
-        Ok(shard.primary.served((existed, self.token(shard, &lsn))))
+        let mut served = shard
+            .primary
+            .served((deleted.is_some(), self.token(shard, &lsn)));
+        if let (Some(cache), Some(version)) = (&self.cache, deleted) {
+            cache
+                .install_write(
+                    table.as_str(),
+                    key.as_str(),
+                    id.as_str(),
+                    version,
+                    None,
+                    &mut served.cache,
+                )
+                .await;
+        }
+        Ok(served)
     }
 
     /// Waits until a replica of the token's shard has applied the write it names.
@@ -214,6 +292,10 @@ impl Cluster {
         }
     }
 
+    pub(crate) fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
     /// Routes a batch: used by [`crate::bulk`].
     pub(crate) fn placement_shard(&self, key: &ShardKey) -> (&Shard, Placement) {
         self.shard(key)
@@ -227,6 +309,8 @@ impl Server {
             role: self.role,
             server: self.addr.clone(),
             value,
+            from_cache: false,
+            cache: CacheTrace::default(),
         }
     }
 }

@@ -12,6 +12,13 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::router::Router;
+
+/// Most ring points per shard per unit of weight (`routing.vnodes`).
+pub const MAX_VNODES: u32 = 4096;
+/// Largest `routing.weights` entry.
+pub const MAX_WEIGHT: u32 = 64;
+
 /// The defaults `./setup.sh up` matches, compiled in so a binary runs anywhere.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
@@ -99,18 +106,92 @@ impl DatabaseSettings {
     }
 }
 
-/// Which placement function is used.
+/// Which placement function is used (see [`crate::strategy`] for each one's guarantees).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// `xxh3_64(key) % slot_count`, slots mapped to shards by ranges.
     Slots,
+    /// `xxh3_64(key) mod N`, or `id mod N` with `numeric`.
+    Modulo,
+    /// Consistent hashing: `vnodes × weight` points per shard on a 64-bit ring.
+    HashRing,
+    /// `[[routing.ranges]]`: key ranges to shards, lexicographic or `numeric`.
+    Range,
 }
 
+impl Strategy {
+    /// The name used in configuration and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slots => "slots",
+            Self::Modulo => "modulo",
+            Self::HashRing => "hash_ring",
+            Self::Range => "range",
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How keys are placed on shards. Fixed for the life of a cluster: changing any of it
+/// moves data.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RoutingSettings {
     pub strategy: Strategy,
+    /// `hash % slot_count` is the slot: it places keys under `slots` and is stored with
+    /// every record under all strategies, for data-movement statistics.
     pub slot_count: u32,
+    /// `modulo` and `range` only: keys are integers (`i64`), divided or compared as
+    /// numbers; a key that is not one is refused.
+    #[serde(default)]
+    pub numeric: bool,
+    /// `hash_ring` only: ring points per shard per unit of weight. More points, more even
+    /// spread (relative spread about 1/√vnodes) at the cost of memory and lookup depth.
+    #[serde(default = "default_vnodes")]
+    pub vnodes: u32,
+    /// `hash_ring` only: one weight per shard, in `[[shards]]` order, multiplying its
+    /// points; empty = weight 1 each.
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// `range` only: the key ranges in key order, covering the whole key space.
+    #[serde(default)]
+    pub ranges: Vec<RangeSettings>,
+}
+
+fn default_vnodes() -> u32 {
+    256
+}
+
+impl Default for RoutingSettings {
+    /// The foundation's placement: 1024 slots, even ranges.
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Slots,
+            slot_count: 1024,
+            numeric: false,
+            vnodes: default_vnodes(),
+            weights: Vec::new(),
+            ranges: Vec::new(),
+        }
+    }
+}
+
+/// One `[[routing.ranges]]` entry: keys in `[from, to)` live on `shard`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RangeSettings {
+    /// The owning shard's index in `[[shards]]` order.
+    pub shard: u32,
+    /// Inclusive lower bound; omitted on the first range (the start of the key space).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Exclusive upper bound; omitted on the last range (the end of the key space).
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +206,7 @@ pub struct ShardSettings {
     #[serde(default)]
     pub replicas: Vec<String>,
     /// Inclusive slot ranges, `"0-341"` or `"7"`; omitted everywhere = even ranges.
+    /// `slots` strategy only.
     #[serde(default)]
     pub slots: Vec<String>,
     /// How eventual reads are spread over the qualifying replicas.
@@ -154,7 +236,22 @@ pub struct CacheSettings {
     pub url: String,
     pub prefix: String,
     pub ttl_secs: u64,
+    /// Every Redis call is bounded by this; past it the request goes to the shard.
     pub timeout_ms: u64,
+    /// Consecutive Redis failures that open the breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker bypasses Redis.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
+}
+
+fn default_breaker_failures() -> u32 {
+    3
+}
+
+fn default_breaker_open_ms() -> u64 {
+    1000
 }
 
 impl Default for CacheSettings {
@@ -165,6 +262,8 @@ impl Default for CacheSettings {
             prefix: "shardgate".into(),
             ttl_secs: 300,
             timeout_ms: 5,
+            breaker_failures: default_breaker_failures(),
+            breaker_open_ms: default_breaker_open_ms(),
         }
     }
 }
@@ -216,7 +315,7 @@ impl ClusterSettings {
         if slots == 0 || slots > 1 << 16 {
             return bad(format!("routing.slot_count is {slots}; use 1 to 65536"));
         }
-        if (slots as usize) < self.shards.len() {
+        if self.routing.strategy == Strategy::Slots && (slots as usize) < self.shards.len() {
             return bad(format!(
                 "routing.slot_count ({slots}) is smaller than the number of shards ({})",
                 self.shards.len()
@@ -256,8 +355,80 @@ impl ClusterSettings {
                 return bad(format!("{name} must be greater than 0"));
             }
         }
+        let c = &self.cache;
+        if c.enabled {
+            if c.prefix.is_empty() || c.prefix.len() > 64 || c.prefix.contains(char::is_whitespace)
+            {
+                return bad("cache.prefix must be 1 to 64 characters without spaces".into());
+            }
+            if c.timeout_ms == 0 || c.ttl_secs == 0 {
+                return bad("cache.timeout_ms and cache.ttl_secs must be greater than 0".into());
+            }
+        }
         self.validate_tables()?;
-        self.slot_ranges()
+        self.validate_routing()?;
+        let ranges = self.slot_ranges()?;
+        Router::try_new(&self.routing, &ranges)?;
+        Ok(ranges)
+    }
+
+    /// The options that belong to one strategy are set only with that strategy.
+    fn validate_routing(&self) -> Result<(), ConfigError> {
+        let r = &self.routing;
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let only = |option: &str, strategies: &str| {
+            bad(format!(
+                "{option} applies to {strategies} only, but routing.strategy is \"{}\"",
+                r.strategy
+            ))
+        };
+        let is = |s: Strategy| r.strategy == s;
+        if r.numeric && !is(Strategy::Modulo) && !is(Strategy::Range) {
+            return only("routing.numeric", "\"modulo\" and \"range\"");
+        }
+        if !r.weights.is_empty() && !is(Strategy::HashRing) {
+            return only("routing.weights", "\"hash_ring\"");
+        }
+        if !r.ranges.is_empty() && !is(Strategy::Range) {
+            return only("[[routing.ranges]]", "\"range\"");
+        }
+        if let Some(i) = self.shards.iter().position(|s| !s.slots.is_empty()) {
+            if !is(Strategy::Slots) {
+                return bad(format!(
+                    "shard {i} lists slots, but routing.strategy is \"{}\"; slots apply to \"slots\" only",
+                    r.strategy
+                ));
+            }
+        }
+        if is(Strategy::HashRing) {
+            if r.vnodes == 0 || r.vnodes > MAX_VNODES {
+                return bad(format!(
+                    "routing.vnodes is {}; use 1 to {MAX_VNODES}; 100 or more keeps every shard within 1 + 4/√vnodes of its share",
+                    r.vnodes
+                ));
+            }
+            let shards = self.shards.len();
+            if !r.weights.is_empty() && r.weights.len() != shards {
+                return bad(format!(
+                    "routing.weights lists {} weights for {shards} shards; give one per shard, or none",
+                    r.weights.len()
+                ));
+            }
+            if let Some(i) = r.weights.iter().position(|w| !(1..=MAX_WEIGHT).contains(w)) {
+                return bad(format!(
+                    "routing.weights[{i}] (shard {i}) is {}; weights are 1 to {MAX_WEIGHT}",
+                    r.weights[i]
+                ));
+            }
+        }
+        if is(Strategy::Range) && r.ranges.is_empty() {
+            return bad(
+                "routing.strategy is \"range\" but no [[routing.ranges]] is listed; list ranges \
+                 covering the whole key space"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     fn validate_tables(&self) -> Result<(), ConfigError> {
@@ -419,5 +590,118 @@ mod tests {
         let mut s = settings();
         s.tables.allowed.push("Users; DROP".into());
         assert!(invalid(&s).contains("must match"));
+    }
+
+    /// The defaults with `toml` layered on top, as a `--config` file would be.
+    fn with_overlay(toml: &str) -> ClusterSettings {
+        config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_CONFIG,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_strategy_reads_its_options_from_toml() {
+        let ring =
+            with_overlay("[routing]\nstrategy = \"hash_ring\"\nvnodes = 100\nweights = [1, 2, 1]");
+        assert_eq!(ring.routing.strategy, Strategy::HashRing);
+        assert_eq!(ring.validate().unwrap(), vec![Vec::<(u32, u32)>::new(); 3]);
+        let modulo = with_overlay("[routing]\nstrategy = \"modulo\"\nnumeric = true");
+        assert!(modulo.validate().is_ok());
+        let range = with_overlay(
+            "[routing]\nstrategy = \"range\"\nnumeric = true\n\
+             [[routing.ranges]]\nshard = 0\nto = 1000\n\
+             [[routing.ranges]]\nshard = 1\nfrom = 1000\nto = \"1000000\"\n\
+             [[routing.ranges]]\nshard = 2\nfrom = 1000000",
+        );
+        assert!(range.validate().is_ok(), "{:?}", range.validate());
+        assert_eq!(range.routing.ranges[1].from.as_deref(), Some("1000"));
+        assert_eq!(settings().routing.vnodes, 256);
+    }
+
+    #[test]
+    fn strategy_options_out_of_place_are_named() {
+        let mut s = settings();
+        s.routing.numeric = true;
+        assert_eq!(
+            invalid(&s),
+            "routing.numeric applies to \"modulo\" and \"range\" only, but routing.strategy is \"slots\""
+        );
+        let mut s = settings();
+        s.routing.strategy = Strategy::Modulo;
+        s.shards[0].slots = vec!["0-1023".into()];
+        assert!(invalid(&s).starts_with("shard 0 lists slots, but routing.strategy is \"modulo\""));
+        let mut s = settings();
+        s.routing.weights = vec![1, 1, 1];
+        assert!(invalid(&s).starts_with("routing.weights applies to \"hash_ring\" only"));
+        let mut s = settings();
+        s.routing.strategy = Strategy::Range;
+        assert!(invalid(&s).contains("no [[routing.ranges]] is listed"));
+    }
+
+    #[test]
+    fn ring_vnodes_and_weights_are_checked() {
+        let mut s = settings();
+        s.routing.strategy = Strategy::HashRing;
+        s.routing.vnodes = 0;
+        assert!(invalid(&s).starts_with("routing.vnodes is 0; use 1 to 4096"));
+        s.routing.vnodes = 100;
+        s.routing.weights = vec![1, 2];
+        assert_eq!(
+            invalid(&s),
+            "routing.weights lists 2 weights for 3 shards; give one per shard, or none"
+        );
+        s.routing.weights = vec![1, 0, 2];
+        assert_eq!(
+            invalid(&s),
+            "routing.weights[1] (shard 1) is 0; weights are 1 to 64"
+        );
+        s.routing.weights = vec![1, 3, 2];
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn range_gaps_overlaps_and_bad_bounds_are_named() {
+        let range =
+            |ranges: &str| with_overlay(&format!("[routing]\nstrategy = \"range\"\n{ranges}"));
+        let gap = range(
+            "[[routing.ranges]]\nshard = 0\nto = \"h\"\n\
+             [[routing.ranges]]\nshard = 1\nfrom = \"i\"\nto = \"p\"\n\
+             [[routing.ranges]]\nshard = 2\nfrom = \"p\"",
+        );
+        assert_eq!(
+            invalid(&gap),
+            "routing.ranges: keys from \"h\" up to \"i\" belong to no range (range 0 ends at \"h\", \
+             range 1 starts at \"i\")"
+        );
+        let overlap = range(
+            "[[routing.ranges]]\nshard = 0\nto = \"h\"\n\
+             [[routing.ranges]]\nshard = 1\nfrom = \"g\"\nto = \"p\"\n\
+             [[routing.ranges]]\nshard = 2\nfrom = \"p\"",
+        );
+        assert_eq!(
+            invalid(&overlap),
+            "routing.ranges: keys from \"g\" up to \"h\" are in range 0 and range 1"
+        );
+        let unknown = range("[[routing.ranges]]\nshard = 3");
+        assert_eq!(
+            invalid(&unknown),
+            "routing.ranges: range 0 names shard 3, but the shards are 0 to 2"
+        );
+        let mut numeric = range(
+            "numeric = true\n[[routing.ranges]]\nshard = 0\nto = \"ten\"\n\
+             [[routing.ranges]]\nshard = 1\nfrom = 10",
+        );
+        numeric.shards.truncate(2);
+        assert_eq!(
+            invalid(&numeric),
+            "routing.ranges: range 0 to \"ten\" is not an integer (routing.numeric is on)"
+        );
     }
 }

@@ -8,7 +8,10 @@
 //! ## Layout
 //! - [`config`]: the typed, layered configuration and its start-up validation.
 //! - [`key`]: domain names: [`ShardKey`], [`ShardId`], [`Slot`], [`Role`], [`Consistency`].
-//! - [`router`]: the pure placement function, key → slot → shard.
+//! - [`router`]: placement of a key by the configured strategy, its hash and slot, and
+//!   the check that refuses keys the strategy cannot place.
+//! - [`strategy`]: the four pure placement functions (`slots`, `modulo`, `hash_ring`,
+//!   `range`), their guarantees, and where keys go when a shard is added.
 //! - [`table`]: the allowed logical tables.
 //! - [`record`]: record ids and JSON documents, validated once.
 //! - [`server`]: one server's pool, bans and the mapping of database failures.
@@ -18,6 +21,7 @@
 //! - [`monitor`]: background health checks and replica lag.
 //! - [`lsn`]: WAL positions and read-your-writes tokens.
 //! - [`bulk`]: batched writes grouped by shard.
+//! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
 //! - [`health`]: probes of every server, replica lag.
 //! - [`status`]: a server's state as the gateway sees it (bans, lag, traffic).
 //! - [`store`]: the SQL (diesel-async), parameterised.
@@ -29,6 +33,7 @@
 
 pub mod admin;
 pub mod bulk;
+pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -43,6 +48,7 @@ pub mod server;
 pub mod shard;
 pub mod status;
 pub mod store;
+pub mod strategy;
 pub mod table;
 
 pub use bulk::{BulkFailure, BulkItem, BulkOutcome};
@@ -54,6 +60,6 @@ pub use key::{Consistency, Role, ShardId, ShardKey, Slot};
 pub use lsn::{Lsn, WriteToken};
 pub use monitor::Monitor;
 pub use record::{Document, RecordError, RecordId};
-pub use router::{Placement, Router};
+pub use router::{Placement, RouteError, Router};
 pub use store::Record;
 pub use table::{TableName, UnknownTable};

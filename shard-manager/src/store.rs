@@ -14,7 +14,15 @@ use serde_json::Value;
 use crate::schema::records;
 
 /// A stored record as clients see it.
-#[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    diesel::Queryable,
+    diesel::Selectable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[diesel(table_name = records)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct Record {
@@ -22,7 +30,7 @@ pub struct Record {
     pub table_name: String,
     pub shard_key: String,
     pub id: String,
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub slot: i32,
     pub data: Value,
     pub version: i64,
@@ -85,15 +93,16 @@ pub async fn upsert(conn: &mut AsyncPgConnection, rec: &NewRecord<'_>) -> QueryR
 pub const ROWS_PER_STATEMENT: usize = 2000;
 
 /// Upserts a group of records (ids unique within the group) in one transaction, with
-/// multi-row statements. Returns how many rows were written.
+/// multi-row statements. Returns each written row's (shard key, id, version, created,
+/// updated), for the cache.
 pub async fn upsert_many(
     conn: &mut AsyncPgConnection,
     rows: &[NewRecord<'_>],
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<WrittenRow>> {
     conn.transaction(async |conn| {
-        let mut written = 0;
+        let mut written = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            written += diesel::insert_into(records::table)
+            let part: Vec<WrittenRow> = diesel::insert_into(records::table)
                 .values(chunk)
                 .on_conflict((records::table_name, records::shard_key, records::id))
                 .do_update()
@@ -103,13 +112,24 @@ pub async fn upsert_many(
                     records::version.eq(sql::<BigInt>(NEXT_VERSION)),
                     records::updated_at.eq(diesel::dsl::now),
                 ))
-                .execute(conn)
+                .returning((
+                    records::shard_key,
+                    records::id,
+                    records::version,
+                    records::created_at,
+                    records::updated_at,
+                ))
+                .get_results(conn)
                 .await?;
+            written.extend(part);
         }
         Ok(written)
     })
     .await
 }
+
+/// (shard key, id, version, created_at, updated_at) of a row a bulk write stored.
+pub type WrittenRow = (String, String, i64, DateTime<Utc>, DateTime<Utc>);
 
 /// One record by its full identity.
 pub async fn find(
@@ -145,22 +165,24 @@ pub async fn list(
         .await
 }
 
-/// Deletes one record; returns whether it existed.
+/// Deletes one record. Returns a fresh version for the deletion (taken under the row
+/// lock, so newer than every version the record had), or None when it did not exist.
 pub async fn delete(
     conn: &mut AsyncPgConnection,
     table: &str,
     key: &str,
     id: &str,
-) -> QueryResult<bool> {
-    let n = diesel::delete(
+) -> QueryResult<Option<i64>> {
+    diesel::delete(
         records::table
             .filter(records::table_name.eq(table))
             .filter(records::shard_key.eq(key))
             .filter(records::id.eq(id)),
     )
-    .execute(conn)
-    .await?;
-    Ok(n > 0)
+    .returning(sql::<BigInt>(NEXT_VERSION))
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Where this server's WAL is: the write position on a primary, the replay position

@@ -90,6 +90,7 @@ pub async fn bulk_write(
     let outcome = state
         .bounded(async { Ok::<_, ApiError>(state.cluster.bulk_write(&table, items).await) })
         .await?;
+    state.record_cache(&outcome.cache);
     let written = outcome.written();
     let shard_failed = outcome.shards.iter().any(|s| s.error.is_some());
     let mut failed = outcome.failed;

@@ -41,6 +41,7 @@ pub async fn delete(
     let served = state
         .bounded(state.cluster.delete(&table, &key.0, &id))
         .await?;
+    state.record_cache(&served.cache);
     let (existed, token) = served.value;
     if !existed {
         return Err(ApiError::RecordNotFound {

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod bulk;
+pub mod dashboard;
 pub mod delete;
 pub mod fallback;
 pub mod health;

@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use shard_manager::cache::CacheEvent;
 use shard_manager::{Consistency, Record, RecordId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -11,6 +12,15 @@ use crate::observe::Outcome;
 use crate::state::AppState;
 
 pub const MAX_LIMIT: u32 = 1000;
+pub const X_CACHE: &str = "x-cache";
+
+fn cache_header(event: CacheEvent) -> &'static str {
+    match event {
+        CacheEvent::Hit => "hit",
+        CacheEvent::Miss => "miss",
+        _ => "bypass",
+    }
+}
 pub const DEFAULT_LIMIT: u32 = 10;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -58,7 +68,7 @@ impl From<Record> for RecordBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadResponse {
     pub shard: u32,
-    /// Which server answered: `replica` or `primary`.
+    /// What answered: `replica`, `primary` or `cache`.
     pub source: String,
     pub record: RecordBody,
 }
@@ -83,7 +93,7 @@ pub struct ListResponse {
         ("x-min-lsn" = Option<String>, Header, description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
     ),
     responses(
-        (status = 200, description = "The record (with `id`) or a list (without)", body = ReadResponse),
+        (status = 200, description = "The record (with `id`) or a list (without). Point reads carry `x-cache: hit|miss|bypass` when the cache is enabled.", body = ReadResponse),
         (status = 400, description = "Missing or invalid shard key or parameters", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
@@ -116,18 +126,33 @@ pub async fn read(
         let served = state
             .bounded(state.cluster.read(&table, &key.0, &id, consistency))
             .await?;
+        state.record_cache(&served.cache);
         let Some(record) = served.value else {
             return Err(ApiError::RecordNotFound {
                 table: params.table,
                 id: id.as_str().to_owned(),
             });
         };
-        let mut res = HttpResponse::Ok().json(ReadResponse {
+        let source = if served.from_cache {
+            "cache"
+        } else {
+            served.role.as_str()
+        };
+        let mut builder = HttpResponse::Ok();
+        if let Some(status) = served.cache.status() {
+            builder.insert_header((X_CACHE, cache_header(status)));
+        }
+        let mut res = builder.json(ReadResponse {
             shard: served.shard.0,
-            source: served.role.as_str().to_owned(),
+            source: source.to_owned(),
             record: record.into(),
         });
-        Outcome::read(served.shard, served.role, 1).attach(&mut res);
+        let outcome = Outcome::read(served.shard, served.role, 1);
+        if served.from_cache {
+            outcome.from_cache().attach(&mut res);
+        } else {
+            outcome.attach(&mut res);
+        }
         return Ok(res);
     }
     let limit = parse_limit(params.limit.as_deref())?;

@@ -1,31 +1,66 @@
 //! `GET /api/shards`: the shard map and every server's state as traffic sees it, and
-//! `GET /api/shards/locate`: where one key lives.
+//! `GET /api/shards/locate`: where one key lives and why.
+//!
+//! Both name the placement strategy and show only what it uses: slot ranges under
+//! `slots`, ring points and weights under `hash_ring`, key ranges under `range`.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::Balance;
 use shard_manager::status::ServerStatus;
-use shard_manager::ShardKey;
+use shard_manager::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
+use shard_manager::{ShardId, ShardKey};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
-/// One shard: its slots and servers.
+/// One shard: what of the key space it holds, and its servers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShardView {
     pub shard: u32,
-    /// Inclusive slot ranges, e.g. `"0-341"`.
-    pub slots: Vec<String>,
+    /// `slots` only: inclusive slot ranges, e.g. `"0-341"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Vec<String>>,
+    /// `range` only: the key ranges this shard holds, in key order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<KeyRangeView>>,
+    /// `hash_ring` only: this shard's weight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// `hash_ring` only: its points on the ring (`vnodes × weight`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
+    /// The fraction of uniformly spread keys this shard should hold (its slots, its
+    /// arcs of the ring, 1/N under `modulo`); absent under `range`, where it depends on
+    /// the keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
     /// How eventual reads are spread: `round_robin` or `least_outstanding`.
     pub balance: String,
     pub servers: Vec<ServerStatus>,
 }
 
+/// A key range, `[from, to)`; `null` is the start or the end of the key space. Integer
+/// bounds (`numeric`) are decimal strings, exact beyond JavaScript's 2⁵³.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRangeView {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShardsResponse {
+    /// `slots`, `modulo`, `hash_ring` or `range`.
     pub strategy: String,
+    /// Keys are integers (`modulo` and `range` with `routing.numeric`).
+    pub numeric: bool,
+    /// Every record stores `hash % slot_count` as its slot; under `slots` the slot
+    /// places the key.
     pub slot_count: u32,
+    /// `hash_ring` only: ring points per unit of weight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vnodes: Option<u32>,
     pub shards: Vec<ShardView>,
 }
 
@@ -34,38 +69,85 @@ pub struct ShardsResponse {
 pub async fn shards(state: web::Data<AppState>) -> HttpResponse {
     let cluster = &state.cluster;
     let router = cluster.router();
+    let layout = router.layout();
     let limits = &cluster.settings().replication;
     let shards = cluster
         .shards()
         .iter()
-        .map(|shard| ShardView {
-            shard: shard.id.0,
-            slots: router
-                .ranges_of(shard.id)
-                .iter()
-                .map(|(a, b)| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                })
-                .collect(),
-            balance: match shard.balance {
-                Balance::RoundRobin => "round_robin".into(),
-                Balance::LeastOutstanding => "least_outstanding".into(),
-            },
-            servers: std::iter::once(&shard.primary)
-                .chain(&shard.replicas)
-                .map(|s| s.status(limits, shard.read_primary))
-                .collect(),
+        .map(|shard| {
+            let id = shard.id;
+            let ring = match layout {
+                Layout::HashRing(ring) => Some(ring),
+                _ => None,
+            };
+            ShardView {
+                shard: id.0,
+                slots: matches!(layout, Layout::Slots(_)).then(|| {
+                    router
+                        .ranges_of(id)
+                        .iter()
+                        .map(|&(a, b)| slot_range(a, b))
+                        .collect()
+                }),
+                ranges: match layout {
+                    Layout::Range(map) => Some(map.ranges_of(id).iter().map(range_view).collect()),
+                    _ => None,
+                },
+                weight: ring.map(|r| r.weight(id)),
+                points: ring.map(|r| r.points_of(id)),
+                share: share(layout, id),
+                balance: match shard.balance {
+                    Balance::RoundRobin => "round_robin".into(),
+                    Balance::LeastOutstanding => "least_outstanding".into(),
+                },
+                servers: std::iter::once(&shard.primary)
+                    .chain(&shard.replicas)
+                    .map(|s| s.status(limits, shard.read_primary))
+                    .collect(),
+            }
         })
         .collect();
     HttpResponse::Ok().json(ShardsResponse {
-        strategy: "slots".into(),
+        strategy: router.strategy().to_string(),
+        numeric: router.is_numeric(),
         slot_count: router.slot_count(),
+        vnodes: match layout {
+            Layout::HashRing(ring) => Some(ring.vnodes()),
+            _ => None,
+        },
         shards,
     })
+}
+
+fn slot_range(a: u32, b: u32) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}-{b}")
+    }
+}
+
+fn range_view(r: &KeyRange) -> KeyRangeView {
+    let text = |b: &Option<Bound>| {
+        b.as_ref().map(|b| match b {
+            Bound::Text(t) => t.clone(),
+            Bound::Number(n) => n.to_string(),
+        })
+    };
+    KeyRangeView {
+        from: text(&r.from),
+        to: text(&r.to),
+    }
+}
+
+/// The shard's expected fraction of uniformly spread keys, where the strategy fixes it.
+fn share(layout: &Layout, id: ShardId) -> Option<f64> {
+    match layout {
+        Layout::Slots(map) => Some(f64::from(map.owned(id)) / f64::from(map.slot_count())),
+        Layout::Modulo(m) => Some(1.0 / f64::from(m.shard_count())),
+        Layout::HashRing(ring) => Some(ring.share(id)),
+        Layout::Range(_) => None,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -75,14 +157,34 @@ pub struct LocateParams {
     pub key: String,
 }
 
-/// Where a key lives.
+/// Where a key lives, and the strategy's reason.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LocateResponse {
     pub key: String,
+    /// `slots`, `modulo`, `hash_ring` or `range`.
     pub strategy: String,
     /// xxh3_64 of the key's bytes, as hex.
     pub hash: String,
-    pub slot: u32,
+    /// `slots` only: `hash % slot_count`, the slot that places the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    /// Numeric keys only: the key as an integer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
+    /// `modulo` only: N, the divisor of the hash (or of the integer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modulus: Option<u32>,
+    /// `hash_ring` only: the owning point, the first at or after the hash, as hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring_point: Option<String>,
+    /// `hash_ring` only: the owning point's name, `shard-{i}-vnode-{v}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vnode: Option<String>,
+    /// `range` only: the range that holds the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<KeyRangeView>,
+    /// The placement in one sentence.
+    pub rule: String,
     pub shard: u32,
     pub primary: String,
     pub replicas: Vec<String>,
@@ -91,22 +193,75 @@ pub struct LocateResponse {
 #[utoipa::path(get, path = "/api/shards/locate", tag = "operations", params(LocateParams),
     responses(
         (status = 200, description = "The key's placement", body = LocateResponse),
-        (status = 400, description = "Invalid key", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid key, or not an integer when keys are numeric",
+            body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn locate(
     state: web::Data<AppState>,
     params: web::Query<LocateParams>,
 ) -> Result<HttpResponse, ApiError> {
     let key = ShardKey::parse(&params.key)?;
-    let p = state.cluster.locate(&key);
+    let router = state.cluster.router();
+    let explained = router
+        .explain(&key)
+        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let p = explained.placement;
     let shard = &state.cluster.shards()[p.shard.index()];
-    Ok(HttpResponse::Ok().json(LocateResponse {
+    let mut view = LocateResponse {
         key: key.as_str().to_owned(),
-        strategy: "slots".into(),
+        strategy: router.strategy().to_string(),
         hash: format!("{:016x}", p.hash),
-        slot: p.slot.0,
+        slot: None,
+        number: explained.number,
+        modulus: None,
+        ring_point: None,
+        vnode: None,
+        range: None,
+        rule: String::new(),
         shard: p.shard.0,
         primary: shard.primary.addr.clone(),
         replicas: shard.replicas.iter().map(|r| r.addr.clone()).collect(),
-    }))
+    };
+    view.rule = match explained.decision {
+        Decision::Slot(slot) => {
+            view.slot = Some(slot.0);
+            format!(
+                "slot {slot} (hash mod {}) is owned by shard {}",
+                router.slot_count(),
+                p.shard.0
+            )
+        }
+        Decision::Modulo { modulus, numeric } => {
+            view.modulus = Some(modulus);
+            match explained.number {
+                Some(n) if numeric => format!("{n} mod {modulus} = {}", p.shard.0),
+                _ => format!("hash mod {modulus} = {}", p.shard.0),
+            }
+        }
+        Decision::Ring { point, vnode } => {
+            let name = format!("shard-{}-vnode-{vnode}", p.shard.0);
+            view.ring_point = Some(format!("{point:016x}"));
+            let rule = format!(
+                "the first ring point at or after the hash is {name} ({point:016x}), on shard {}",
+                p.shard.0
+            );
+            view.vnode = Some(name);
+            rule
+        }
+        Decision::Range { index, range } => {
+            let shown = range_view(&range);
+            let bound = |b: &Option<Bound>, open: &str| {
+                b.as_ref().map_or(open.to_string(), |b| b.to_string())
+            };
+            let rule = format!(
+                "range {index} [{}, {}) holds the key and belongs to shard {}",
+                bound(&range.from, "start"),
+                bound(&range.to, "end"),
+                p.shard.0
+            );
+            view.range = Some(shown);
+            rule
+        }
+    };
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -79,6 +79,7 @@ pub async fn write(
     let written = state
         .bounded(state.cluster.write(&table, &key.0, id, data))
         .await?;
+    state.record_cache(&written.cache);
     let replicated_to = match durability {
         Durability::Primary => None,
         Durability::Replica => Some(

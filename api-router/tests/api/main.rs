@@ -3,6 +3,7 @@
 mod analytics;
 mod bad_input;
 mod bulk;
+mod cache;
 mod consistency;
 mod helpers;
 mod operations;

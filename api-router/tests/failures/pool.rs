@@ -14,7 +14,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{assert_problem, spawn_app_with};
-use crate::support::{keys_on, serial, user, RowLock};
+use crate::outage::{serial, DropDatabase};
+use crate::support::{keys_on, user, RowLock};
 
 #[tokio::test]
 async fn statement_timeouts_answer_504_and_leak_no_connection() {
@@ -26,6 +27,7 @@ async fn statement_timeouts_answer_504_and_leak_no_connection() {
         db.pool_wait_timeout_ms = 200;
     })
     .await;
+    let _db = DropDatabase(app.settings.cluster.database.dbname.clone());
     let shard = 1;
     let key = &keys_on(&app.settings, shard, 1)[0];
     let res = app.write(key, &user(key)).await;

@@ -15,7 +15,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
-use crate::support::{keys_on, serial, until, user, Node, Outage};
+use crate::outage::{serial, DropDatabase, Node, Outage};
+use crate::support::{keys_on, until, user};
 
 /// Asserts a fast 503 problem naming the shard, with `Retry-After`.
 async fn assert_unavailable(res: Response, elapsed: Duration, shard: u32) -> Value {
@@ -55,6 +56,7 @@ async fn write_all(app: &TestApp, keys: &[String]) {
 async fn writes_to_a_shard_without_primary_fail_fast_and_alone() {
     let _serial = serial().await;
     let app = spawn_app().await;
+    let _db = DropDatabase(app.settings.cluster.database.dbname.clone());
     let on2 = keys_on(&app.settings, 2, 4);
     let (before, during) = on2.split_at(2);
     write_all(&app, before).await;
@@ -119,6 +121,7 @@ async fn writes_to_a_shard_without_primary_fail_fast_and_alone() {
 async fn reads_fail_fast_when_every_server_of_a_shard_is_down() {
     let _serial = serial().await;
     let app = spawn_app().await;
+    let _db = DropDatabase(app.settings.cluster.database.dbname.clone());
     let key = &keys_on(&app.settings, 1, 1)[0];
     let other = &keys_on(&app.settings, 0, 1)[0];
     write_all(&app, &[key.clone(), other.clone()]).await;

@@ -18,7 +18,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{self, spawn_app, spawn_app_with, TestApp};
-use crate::support::{keys_on, serial, until, user, Gateway, Node, Outage};
+use crate::outage::{serial, DropDatabase, Node, Outage};
+use crate::support::{keys_on, until, user, Gateway};
 
 async fn health(app: &TestApp) -> (StatusCode, Value) {
     let res = app.client.get(app.url("/api/health")).send().await.unwrap();
@@ -29,6 +30,7 @@ async fn health(app: &TestApp) -> (StatusCode, Value) {
 async fn health_reports_a_dead_replica_and_its_return() {
     let _serial = serial().await;
     let app = spawn_app().await;
+    let _db = DropDatabase(app.settings.cluster.database.dbname.clone());
     let (status, body) = health(&app).await;
     assert_eq!(status, StatusCode::OK, "all up before the outage: {body}");
 
@@ -70,7 +72,8 @@ async fn health_reports_a_dead_replica_and_its_return() {
 #[tokio::test]
 async fn eventual_reads_fall_back_to_the_primary_without_errors() {
     let _serial = serial().await;
-    let app = spawn_app_with(|s| s.cluster.database.replica_ban_ms = 500).await;
+    let app = spawn_app_with(|s| s.cluster.replication.ban_ms = 500).await;
+    let _db = DropDatabase(app.settings.cluster.database.dbname.clone());
     let keys = keys_on(&app.settings, 1, 5);
     for key in &keys {
         assert_eq!(
@@ -129,8 +132,9 @@ async fn eventual_reads_fall_back_to_the_primary_without_errors() {
 async fn gateway_starts_while_a_replica_is_down() {
     let _serial = serial().await;
     let mut settings = helpers::test_settings();
-    settings.cluster.database.replica_ban_ms = 500;
+    settings.cluster.replication.ban_ms = 500;
     helpers::prepare_database(&settings).await;
+    let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let keys = keys_on(&settings, 0, 3);
 
     let outage = Outage::begin(&[Node::Replica(0)]).await;

@@ -1,0 +1,487 @@
+// Shardgate dashboard: polls the gateway once a second, keeps the last HISTORY samples
+// in bounded arrays and redraws uPlot charts from them. Same-origin fetches only.
+//
+// Each chart container carries `data-points`: how many non-empty points it drew (time
+// series: samples with a value; bars: shards with traffic). `window.dashboardState` and
+// `<body data-updates data-last-error>` say how many polls succeeded and the last failure.
+// The browser test reads both.
+
+const POLL_MS = 1000;
+const TIMEOUT_MS = 2500;
+const HISTORY = 120;
+const METRICS_URL = "/api/analytics/metrics?window=10s";
+const SHARDS_URL = "/api/shards";
+const CHART_HEIGHT = 190;
+
+const COLORS = {
+  blue: "#3b6fd8",
+  orange: "#e8833a",
+  red: "#d64545",
+  green: "#1f9d55",
+  purple: "#8a5cd0",
+  teal: "#1a9aa0",
+  grey: "#9aa3b5",
+};
+const LINE_PALETTE = [COLORS.blue, COLORS.orange, COLORS.green, COLORS.purple, COLORS.teal, COLORS.red];
+
+const state = { updates: 0, lastError: null, lastUpdate: null };
+window.dashboardState = state;
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------------------
+
+const fmtRate = (v) => (v == null ? "–" : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const fmtMs = (v) => (v == null ? "–" : v >= 100 ? `${v.toFixed(0)} ms` : `${v.toFixed(1)} ms`);
+const fmtPct = (v) => (v == null ? "–" : `${v.toFixed(v >= 10 ? 0 : 1)} %`);
+
+function fmtBytes(v) {
+  if (v == null) return "–";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+function fmtDuration(secs) {
+  const h = Math.floor(secs / 3600);
+  const m = Math.floor((secs % 3600) / 60);
+  const s = secs % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m`;
+  if (m > 0) return `${m}m ${String(s).padStart(2, "0")}s`;
+  return `${s}s`;
+}
+
+const clock = (date) => date.toLocaleTimeString([], { hour12: false });
+
+// ---------------------------------------------------------------------------------------
+// Bounded history
+// ---------------------------------------------------------------------------------------
+
+/** Samples over time: `x` (unix seconds) and one column per named series, aligned. */
+class History {
+  constructor(limit) {
+    this.limit = limit;
+    this.x = [];
+    this.columns = new Map();
+  }
+
+  /** Appends one sample; names missing from `values` get null (a gap). */
+  push(t, values) {
+    for (const name of Object.keys(values)) {
+      if (!this.columns.has(name)) this.columns.set(name, new Array(this.x.length).fill(null));
+    }
+    this.x.push(t);
+    for (const [name, column] of this.columns) column.push(values[name] ?? null);
+    if (this.x.length > this.limit) {
+      this.x.shift();
+      for (const column of this.columns.values()) column.shift();
+    }
+    // A series with no value left in the window (a replica removed) goes away.
+    for (const [name, column] of this.columns) {
+      if (column.every((v) => v == null)) this.columns.delete(name);
+    }
+  }
+
+  names() {
+    return [...this.columns.keys()];
+  }
+
+  column(name) {
+    return this.columns.get(name) ?? new Array(this.x.length).fill(null);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Charts
+// ---------------------------------------------------------------------------------------
+
+/** Shows the latest values in the legend unless the cursor is over the chart. */
+function legendAtLatest(u) {
+  const last = u.data[0].length - 1;
+  if (last >= 0 && (u.cursor.left == null || u.cursor.left < 0)) u.setLegend({ idx: last });
+}
+
+/** A y scale from zero to at least `floor`, so an idle chart is not all noise. */
+const fromZero = (floor) => (_u, _min, max) => [0, Math.max(floor, (max ?? 0) * 1.15)];
+
+/** A uPlot instance in a container that follows the container's width. */
+class Chart {
+  constructor(el, makeOpts) {
+    this.el = el;
+    this.makeOpts = makeOpts;
+    this.plot = null;
+    this.key = null;
+    new ResizeObserver(() => {
+      if (this.plot) this.plot.setSize({ width: this.width(), height: CHART_HEIGHT });
+    }).observe(el);
+  }
+
+  width() {
+    return Math.max(200, this.el.clientWidth);
+  }
+
+  /**
+   * Draws `data` (uPlot's column arrays). `key` names the series layout: when it
+   * changes (a replica appears, a shard count changes) the chart is rebuilt.
+   */
+  draw(data, key, points, ...optArgs) {
+    if (!this.plot || key !== this.key) {
+      if (this.plot) this.plot.destroy();
+      const opts = this.makeOpts(...optArgs);
+      opts.width = this.width();
+      opts.height = CHART_HEIGHT;
+      this.plot = new uPlot(opts, data, this.el);
+      this.key = key;
+    } else {
+      this.plot.setData(data);
+    }
+    legendAtLatest(this.plot);
+    this.el.dataset.points = String(points);
+  }
+}
+
+function line(label, stroke, value, extra = {}) {
+  return { label, stroke, width: 2, value: (_u, v) => value(v), points: { show: false }, ...extra };
+}
+
+/** Options for a time-series chart; `extra` adds scales and axes (a right-hand axis). */
+function timeOpts(series, yFormat, yRange, extra = { scales: {}, axes: [] }) {
+  const at = (secs) => clock(new Date(secs * 1000));
+  return {
+    series: [{ label: "at", value: (_u, v) => (v == null ? "–" : at(v)) }, ...series],
+    scales: { x: { time: true }, y: { range: yRange }, ...extra.scales },
+    axes: [
+      {
+        stroke: "#6b7385",
+        grid: { stroke: "#eef1f6" },
+        space: 70,
+        values: (_u, splits) => splits.map(at),
+      },
+      {
+        stroke: "#6b7385",
+        grid: { stroke: "#eef1f6" },
+        size: 64,
+        values: (_u, splits) => splits.map(yFormat),
+      },
+      ...extra.axes,
+    ],
+    cursor: { drag: { x: false, y: false } },
+  };
+}
+
+/** Time-series charts: x is shared, one column per series. */
+function timeChart(id, series, yFormat, yRange, extra) {
+  return new Chart(document.getElementById(id), () => timeOpts(series, yFormat, yRange, extra));
+}
+
+/** Samples where at least one series has a value. */
+function countPoints(columns) {
+  if (columns.length === 0) return 0;
+  let n = 0;
+  for (let i = 0; i < columns[0].length; i++) {
+    if (columns.some((c) => c[i] != null)) n += 1;
+  }
+  return n;
+}
+
+// The per-shard bars: at each shard, a left bar stacking reads and writes and a right
+// bar stacking who served (primary, replica, cache, none). uPlot stacks through bands;
+// the legend shows each part's own rate, not the running total.
+const SHARD_PARTS = [
+  { name: "reads", color: COLORS.blue, align: -1 },
+  { name: "writes", color: COLORS.orange, align: -1 },
+  { name: "primary", color: COLORS.purple, align: 1 },
+  { name: "replica", color: COLORS.teal, align: 1 },
+  { name: "cache", color: COLORS.green, align: 1 },
+  { name: "none", color: COLORS.grey, align: 1 },
+];
+
+/** What the shard chart shows now: shard ids, and each part's rate per shard. */
+const shardView = { labels: [], raw: [] };
+
+function shardOpts() {
+  const bars = (align) => uPlot.paths.bars({ size: [0.34, 48], align, gap: 1 });
+  return {
+    series: [
+      { label: "shard", value: (_u, i) => (i == null ? "–" : shardView.labels[i]) },
+      ...SHARD_PARTS.map((p, s) => ({
+        label: p.name,
+        stroke: p.color,
+        fill: `${p.color}cc`,
+        width: 1,
+        paths: bars(p.align),
+        points: { show: false },
+        value: (_u, _v, _si, idx) => fmtRate(idx == null ? null : shardView.raw[s]?.[idx]),
+      })),
+    ],
+    bands: [
+      { series: [2, 1] },
+      { series: [4, 3] },
+      { series: [5, 4] },
+      { series: [6, 5] },
+    ],
+    scales: {
+      x: { time: false, range: (u) => [-0.5, Math.max(1, u.data[0].length) - 0.5] },
+      y: { range: fromZero(1) },
+    },
+    axes: [
+      {
+        stroke: "#6b7385",
+        grid: { show: false },
+        splits: (u) => u.data[0],
+        values: (_u, splits) => splits.map((i) => `shard ${shardView.labels[i] ?? ""}`),
+      },
+      { stroke: "#6b7385", grid: { stroke: "#eef1f6" }, size: 48 },
+    ],
+    cursor: { drag: { x: false, y: false } },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The page
+// ---------------------------------------------------------------------------------------
+
+const history = new History(HISTORY);
+const lagHistory = new History(HISTORY);
+
+const charts = {
+  throughput: timeChart(
+    "chart-throughput",
+    [
+      line("last 1 s", COLORS.blue, fmtRate, { fill: "#3b6fd822" }),
+      line("10 s average", COLORS.orange, fmtRate, { dash: [6, 4] }),
+    ],
+    (v) => fmtRate(v),
+    fromZero(1),
+  ),
+  latency: timeChart(
+    "chart-latency",
+    [line("p50", COLORS.blue, fmtMs), line("p99", COLORS.red, fmtMs)],
+    (v) => `${+v.toFixed(2)}`,
+    fromZero(1),
+  ),
+  errors: timeChart(
+    "chart-errors",
+    [
+      line("error rate", COLORS.red, fmtPct, { fill: "#d6454522" }),
+      line("errors/s", COLORS.grey, fmtRate, { scale: "perSec", dash: [4, 4], width: 1.5 }),
+    ],
+    (v) => `${+v.toFixed(1)} %`,
+    fromZero(5),
+    {
+      scales: { perSec: { range: fromZero(1) } },
+      axes: [{ scale: "perSec", side: 1, size: 48, stroke: "#9aa3b5", grid: { show: false } }],
+    },
+  ),
+  cache: timeChart(
+    "chart-cache",
+    [line("hit ratio", COLORS.green, fmtPct, { fill: "#1f9d5522" })],
+    (v) => `${v} %`,
+    () => [0, 100],
+  ),
+  lag: new Chart(document.getElementById("chart-replica-lag"), (names) =>
+    timeOpts(
+      names.map((n, i) => line(n, LINE_PALETTE[i % LINE_PALETTE.length], fmtBytes)),
+      fmtBytes,
+      fromZero(1024),
+    ),
+  ),
+  shards: new Chart(document.getElementById("chart-shards"), shardOpts),
+};
+
+function record(t, report) {
+  const lookups = report.cache.hits + report.cache.misses;
+  const latency = report.latency.overall;
+  history.push(t, {
+    rps1: report.throughput.last_1s,
+    rps10: report.throughput.last_10s,
+    p50: latency.count > 0 ? latency.p50 : null,
+    p99: latency.count > 0 ? latency.p99 : null,
+    errorRate: report.errors.rate * 100,
+    errorsPerSec: report.errors.per_sec,
+    hitRatio: lookups > 0 ? report.cache.hit_ratio * 100 : null,
+  });
+  const lags = {};
+  for (const r of report.replicas) lags[`shard ${r.shard} · ${r.server}`] = r.lag_bytes;
+  lagHistory.push(t, lags);
+}
+
+function drawTimeCharts() {
+  const x = history.x;
+  const draw = (chart, names) => {
+    const columns = names.map((n) => history.column(n));
+    chart.draw([x, ...columns], "time", countPoints(columns));
+  };
+  draw(charts.throughput, ["rps1", "rps10"]);
+  draw(charts.latency, ["p50", "p99"]);
+  draw(charts.errors, ["errorRate", "errorsPerSec"]);
+  draw(charts.cache, ["hitRatio"]);
+
+  const names = lagHistory.names();
+  const lagColumns = names.map((n) => lagHistory.column(n));
+  charts.lag.draw([lagHistory.x, ...lagColumns], names.join("\n"), countPoints(lagColumns), names);
+}
+
+/** Per-shard rates over the report's detail window, shards in numeric order. */
+function drawShards(report) {
+  const order = (id) => (/^\d+$/.test(id) ? Number(id) : Infinity); // "other" goes last
+  const ids = Object.keys(report.shards).sort((a, b) => order(a) - order(b));
+  const secs = Math.max(1, report.detail_window_secs);
+  const raw = SHARD_PARTS.map((p) =>
+    ids.map((id) => {
+      const s = report.shards[id];
+      const n = p.name === "reads" || p.name === "writes" ? s[p.name] : s.by_role[p.name];
+      return n / secs;
+    }),
+  );
+  // Running totals within each bar: reads, reads+writes; primary, +replica, +cache, +none.
+  const stacked = raw.map((values, s) =>
+    values.map((v, i) => {
+      let total = v;
+      for (let below = s - 1; below >= 0 && SHARD_PARTS[below].align === SHARD_PARTS[s].align; below--) {
+        total += raw[below][i];
+      }
+      return total;
+    }),
+  );
+  const x = ids.map((_, i) => i);
+  const withTraffic = ids.filter((id) => report.shards[id].requests > 0).length;
+  shardView.labels = ids;
+  shardView.raw = raw;
+  charts.shards.draw([x, ...stacked], ids.join(","), withTraffic);
+}
+
+function drawHeadline(report) {
+  const latency = report.latency.overall;
+  const summary = report.replica_summary;
+  setText("uptime", fmtDuration(report.uptime_secs));
+  setText("rps", fmtRate(report.throughput.last_1s));
+  setText("p99", latency.count > 0 ? fmtMs(latency.p99) : "–");
+  setText("error-rate", fmtPct(report.errors.rate * 100));
+  setText("replicas-healthy", `${summary.healthy} / ${summary.replicas}`);
+}
+
+function setText(id, text) {
+  document.getElementById(id).textContent = text;
+}
+
+function pill(text, kind, title) {
+  const span = document.createElement("span");
+  span.className = `pill ${kind}`;
+  span.textContent = text;
+  if (title) span.title = title;
+  return span;
+}
+
+function cell(row, content, className) {
+  const td = row.insertCell();
+  if (className) td.className = className;
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content;
+  return td;
+}
+
+function drawServers(shards) {
+  const body = document.getElementById("servers-body");
+  const rows = [];
+  for (const shard of shards.shards) {
+    for (const s of shard.servers) {
+      const row = document.createElement("tr");
+      cell(row, String(shard.shard));
+      cell(row, s.server);
+      cell(row, s.role);
+      let health;
+      if (!s.up) health = pill("down", "bad", s.down_reason);
+      else if (s.banned) health = pill("banned", "warn", s.ban_reason);
+      else health = pill("up", "ok");
+      cell(row, health);
+      cell(row, s.lag_bytes == null ? "–" : fmtBytes(s.lag_bytes), "num");
+      cell(row, s.lag_ms == null ? "–" : String(s.lag_ms), "num");
+      const reads = cell(row, pill(s.takes_reads ? "yes" : "no", s.takes_reads ? "ok" : "warn"));
+      if (s.not_taking_reads_because) {
+        const why = document.createElement("span");
+        why.className = "why";
+        why.textContent = s.not_taking_reads_because;
+        reads.append(why);
+      }
+      cell(row, String(s.in_flight), "num");
+      cell(row, String(s.served), "num");
+      rows.push(row);
+    }
+  }
+  body.replaceChildren(...rows);
+  document.getElementById("servers").dataset.points = String(rows.length);
+}
+
+// ---------------------------------------------------------------------------------------
+// Polling
+// ---------------------------------------------------------------------------------------
+
+async function getJson(url) {
+  const res = await fetch(url, {
+    cache: "no-store",
+    headers: { accept: "application/json" },
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  return res.json();
+}
+
+function showStatus(ok, message) {
+  const status = document.getElementById("status");
+  status.className = `status ${ok ? "live" : "down"}`;
+  status.textContent = message;
+  const banner = document.getElementById("banner");
+  if (ok) {
+    banner.hidden = true;
+  } else {
+    banner.hidden = false;
+    banner.textContent =
+      `Cannot reach the gateway: ${message}. The charts keep their history and ` +
+      `polling goes on every second; they resume when it answers again.`;
+  }
+  document.body.dataset.updates = String(state.updates);
+  document.body.dataset.lastError = state.lastError ?? "";
+}
+
+let failingSince = null;
+
+async function poll() {
+  const started = performance.now();
+  const t = Date.now() / 1000;
+  const [metrics, shards] = await Promise.allSettled([getJson(METRICS_URL), getJson(SHARDS_URL)]);
+  if (metrics.status === "fulfilled") {
+    record(t, metrics.value);
+    drawHeadline(metrics.value);
+    drawShards(metrics.value);
+  } else {
+    history.push(t, {}); // a gap, so an outage shows on every time chart
+    lagHistory.push(t, {});
+  }
+  drawTimeCharts();
+  if (shards.status === "fulfilled") drawServers(shards.value);
+
+  const failure = [metrics, shards].find((r) => r.status === "rejected");
+  if (failure) {
+    failingSince ??= new Date();
+    state.lastError = String(failure.reason?.message ?? failure.reason);
+    showStatus(false, `${state.lastError} (since ${clock(failingSince)})`);
+  } else {
+    failingSince = null;
+    state.updates += 1;
+    state.lastUpdate = new Date().toISOString();
+    showStatus(true, `live · ${clock(new Date())}`);
+  }
+  setTimeout(poll, Math.max(0, POLL_MS - (performance.now() - started)));
+}
+
+if (typeof uPlot === "undefined") {
+  state.lastError = "the chart library did not load";
+  showStatus(false, state.lastError);
+} else {
+  poll();
+}

@@ -1,0 +1,170 @@
+//! The real `api-router` binary as a child process, for the shutdown tests: started on
+//! port 0, its port read back from its own log, its output kept for failure messages.
+
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers;
+use crate::support::{blocking, until};
+
+/// The running binary; killed on drop if it is still running.
+pub struct Process {
+    child: Child,
+    pub port: u16,
+    /// Everything it printed.
+    output: Arc<Mutex<Vec<String>>>,
+    signalled: Option<Instant>,
+}
+
+impl Process {
+    /// Starts `api-router --listen 127.0.0.1:0` on database `dbname` with two workers,
+    /// a 10 s shutdown timeout and `env` on top, and waits for `gateway listening`.
+    pub async fn start(dbname: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_api-router"))
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(helpers::repo_root())
+            .env("SHARDGATE__DATABASE__DBNAME", dbname)
+            .env("SHARDGATE__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")
+            .env("SHARDGATE__SERVER__WORKERS", "2")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start api-router");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+        let mut port_tx = Some(port_tx);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = output.clone();
+        // Drains both pipes for the process's whole life, so it never blocks on them.
+        tokio::spawn(async move {
+            loop {
+                let line = tokio::select! {
+                    Ok(Some(line)) = stdout.next_line() => line,
+                    Ok(Some(line)) = stderr.next_line() => line,
+                    else => break,
+                };
+                let line = strip_ansi(&line);
+                if let Some(port) = listening_port(&line) {
+                    port_tx.take().map(|tx| tx.send(port));
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let port = tokio::time::timeout(Duration::from_secs(10), port_rx)
+            .await
+            .unwrap_or_else(|_| panic!("no `gateway listening` line: {:?}", output.lock()))
+            .expect("api-router exited before listening");
+        Self {
+            child,
+            port,
+            output,
+            signalled: None,
+        }
+    }
+
+    /// Sends SIGTERM, as a service manager would.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}");
+        self.signalled = Some(Instant::now());
+    }
+
+    /// Waits for the exit; panics if it takes longer than `limit` after SIGTERM.
+    pub async fn exit_within(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still running {limit:?} after SIGTERM:\n{}", self.output()))
+            .expect("wait for api-router");
+        (status, self.signalled.expect("terminated").elapsed())
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... letter`), which tracing's fmt writes.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `port=NNNN` field of the `gateway listening` log line.
+fn listening_port(line: &str) -> Option<u16> {
+    if !line.contains("gateway listening") {
+        return None;
+    }
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+}
+
+#[test]
+fn the_port_is_read_from_coloured_and_plain_logs() {
+    let coloured = "\u{1b}[2m2026-01-01T00:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \
+        \u{1b}[2mapi_router::startup\u{1b}[0m\u{1b}[2m:\u{1b}[0m gateway listening \
+        \u{1b}[3mport\u{1b}[0m\u{1b}[2m=\u{1b}[0m41234 \u{1b}[3mlisten\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:0";
+    assert_eq!(listening_port(&strip_ansi(coloured)), Some(41234));
+    let plain = "2026-01-01T00:00:00Z INFO api_router::startup: gateway listening port=80 listen=x";
+    assert_eq!(listening_port(plain), Some(80));
+    assert_eq!(listening_port("server down port=1"), None);
+}
+
+/// Waits until exactly `n` gateway queries on database `dbname` wait for a lock, as
+/// the primary at `url` shows them in `pg_stat_activity`.
+pub async fn until_waiting_on_locks(url: &str, dbname: &str, n: i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let what = format!("{n} gateway queries waiting on a lock");
+    until(Duration::from_secs(5), &what, || {
+        let (url, dbname) = (url.to_owned(), dbname.to_owned());
+        async move {
+            let waiting = blocking(move || {
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 \
+                     AND application_name = 'shardgate' AND wait_event_type = 'Lock'",
+                )
+                .bind::<diesel::sql_types::Text, _>(dbname)
+                .get_result::<Waiting>(&mut conn)
+                .expect("pg_stat_activity")
+                .n
+            })
+            .await;
+            (waiting == n).then_some(())
+        }
+    })
+    .await;
+}

@@ -1,0 +1,85 @@
+//! Shardgate's load generator: goose scenarios against a running gateway.
+//!
+//! # Running it
+//!
+//! Start the topology and a gateway (`./setup.sh run` serves http://127.0.0.1:8080),
+//! then, from the workspace root:
+//!
+//! ```sh
+//! # The default: the `write` scenario against http://127.0.0.1:8080, one user per CPU,
+//! # until Ctrl-C (the summary still prints).
+//! cargo run --release -p loadtest
+//!
+//! # The acceptance run: 8 users, 10 s once all have started.
+//! cargo run --release -p loadtest -- --host http://127.0.0.1:8080 --users 8 --run-time 10s
+//!
+//! # Reads against writes, 3:1, over 100k hot-skewed keys, all users started at once.
+//! cargo run --release -p loadtest -- --scenario read:3,write:1 --keys 100000 --skew 1.1 \
+//!     -u 16 -r 16 -t 1m
+//!
+//! # Bulk ingestion in batches of 500, with goose's HTML report.
+//! cargo run --release -p loadtest -- --scenario bulk-write --batch 500 -t 30s \
+//!     --report-file report.html
+//!
+//! # Our options also come from the environment; the flag wins.
+//! SHARDGATE_SCENARIO=ryw SHARDGATE_SKEW=1.0 cargo run --release -p loadtest -- -t 10s
+//! ```
+//!
+//! `--help` lists every option: goose's (`--host`, `--users`, `--increase-rate`,
+//! `--run-time`, `--report-file`, `--throttle-requests`, ...) and ours under "Shardgate
+//! workload":
+//!
+//! - `--scenario NAME[:WEIGHT],...` (default `write`): `write`, `read`, `read-strong`,
+//!   `read-cached`, `list`, `bulk-write`, `fan-out`, `mixed`, `ryw`; users are shared out
+//!   by weight. See [`scenarios`] for what each sends. Goose's own `--scenarios` only
+//!   filters among these.
+//! - `--keys N` (default 10000): the key space, `user_0 .. user_{N-1}`.
+//! - `--skew S` (default 0): 0 uniform, above 0 Zipf with exponent S (key 0 hottest).
+//! - `--batch N` (default 100): records per `bulk-write` request.
+//! - `--prefill auto|always|never` (default auto): write the key space before the run.
+//!
+//! Goose's telnet controller is off (no port opened); goose 0.19's WebSocket controller
+//! is off unless `--websocket`. Goose's HTML report draws its charts with a script from
+//! a CDN; nothing here needs the report.
+//!
+//! # What a run does
+//!
+//! 1. `GET /api/health`: stops with a hint when nothing answers.
+//! 2. Prefill, when a selected scenario reads: bulk-writes every key's records once
+//!    (skipped when they are already there) and waits for the replicas to show them, so
+//!    a read's 404 is a real failure.
+//! 3. Goose runs the scenarios and prints its report.
+//! 4. The summary: goose's client-side figures per request, next to the gateway's
+//!    server-side percentiles per endpoint, shard and role from
+//!    `GET /api/analytics/metrics?window=<measured seconds>s` (said and skipped if the
+//!    gateway answers 404), then notes on pending scenarios and `ryw` misses.
+//!
+//! # Layout
+//!
+//! - [`options`]: the command line, goose's configuration and [`options::WorkloadOptions`].
+//! - [`run`]: one invocation from health check to summary.
+//! - [`keys`]: the key space, uniform or Zipf draws, and the names derived from a key.
+//! - [`zipf`]: the Zipf sampler (rejection-inversion, constant memory).
+//! - [`records`]: fake users and orders.
+//! - [`workload`]: what every user shares, and the `ryw` counters.
+//! - [`http`]: one request through goose, its body drained and its headers read.
+//! - [`scenarios`]: the scenarios, one file per family.
+//! - [`gateway`]: requests outside the load (health, prefill, analytics).
+//! - [`prefill`]: the warm-up that writes the key space.
+//! - [`server_report`]: the gateway's analytics report, read leniently.
+//! - [`summary`]: the end-of-run summary.
+
+pub mod gateway;
+pub mod http;
+pub mod keys;
+pub mod options;
+pub mod prefill;
+pub mod records;
+pub mod run;
+pub mod scenarios;
+pub mod server_report;
+pub mod summary;
+pub mod workload;
+pub mod zipf;
+
+pub use run::run;

@@ -1,0 +1,339 @@
+//! The optional Redis read-through cache for point reads, which never serves a version
+//! older than the newest acknowledged write of a record.
+//!
+//! How it stays fresh:
+//! - Writers, after their commit and before acknowledging, install the new version (or,
+//!   for a delete, remove the value) and raise the record's *version floor* to it.
+//! - Readers that missed install what they read only if it is at least the floor and
+//!   newer than what is cached ([`install.lua`], atomic in Redis). A slow reader, or one
+//!   that read a lagging replica, therefore cannot put an older version back.
+//! - Versions come from a per-shard sequence, taken under the row lock, so they grow in
+//!   commit order for each record.
+//! - If a writer cannot reach Redis (error, timeout, breaker open), the gateway moves to
+//!   a new key *epoch* before acknowledging: every entry it could not fix becomes
+//!   unreachable. Readers capture the epoch before reading and check it after the
+//!   lookup, so none serves an entry from an abandoned epoch.
+//!
+//! Redis failing only costs speed: every call is bounded by `timeout_ms`, a breaker stops
+//! calling for a while after repeated failures, and failures are counted, never returned.
+
+mod breaker;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::CacheSettings;
+use crate::store::Record;
+
+pub use breaker::Breaker;
+
+/// What the cache did for one request, reported to analytics by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheEvent {
+    Hit,
+    Miss,
+    /// Not consulted: disabled for this read (strong), breaker open, or Redis failed.
+    Bypass,
+    /// A write updated or removed cached entries.
+    Invalidation,
+    /// A Redis call failed or timed out.
+    Error,
+}
+
+/// The events of one operation and the time spent in Redis.
+#[derive(Debug, Clone, Default)]
+pub struct CacheTrace {
+    pub events: Vec<CacheEvent>,
+    pub redis_time: Option<Duration>,
+}
+
+impl CacheTrace {
+    fn push(&mut self, event: CacheEvent, took: Duration) {
+        self.events.push(event);
+        self.redis_time = Some(self.redis_time.unwrap_or_default() + took);
+    }
+
+    /// The read-side status for the `x-cache` header: hit, miss or bypass.
+    pub fn status(&self) -> Option<CacheEvent> {
+        self.events
+            .iter()
+            .copied()
+            .find(|e| matches!(e, CacheEvent::Hit | CacheEvent::Miss | CacheEvent::Bypass))
+    }
+}
+
+/// A position in the cache's key space; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch(u64);
+
+/// The outcome of a lookup.
+pub enum Lookup {
+    Hit(Record),
+    Miss(Epoch),
+    Bypass,
+}
+
+/// The cache client. Connects lazily, so the gateway starts without Redis.
+pub struct Cache {
+    conn: ConnectionManager,
+    prefix: String,
+    boot: u64,
+    epoch: AtomicU64,
+    ttl_ms: u64,
+    floor_ttl_ms: u64,
+    timeout: Duration,
+    breaker: Breaker,
+    script: redis::Script,
+}
+
+/// Why the cache could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid cache settings: {0}")]
+pub struct CacheConfigError(String);
+
+impl Cache {
+    pub fn new(settings: &CacheSettings) -> Result<Self, CacheConfigError> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| CacheConfigError(format!("cache.url {:?}: {e}", settings.url)))?;
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout.max(Duration::from_millis(50))))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| CacheConfigError(e.to_string()))?;
+        let ttl_ms = settings.ttl_secs.max(1) * 1000;
+        Ok(Self {
+            conn,
+            prefix: settings.prefix.clone(),
+            boot: uuid::Uuid::new_v4().as_u64_pair().0,
+            epoch: AtomicU64::new(0),
+            ttl_ms,
+            floor_ttl_ms: (ttl_ms * 2).max(120_000),
+            timeout,
+            breaker: Breaker::new(
+                settings.breaker_failures,
+                Duration::from_millis(settings.breaker_open_ms),
+            ),
+            script: redis::Script::new(include_str!("install.lua")),
+        })
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        Epoch(self.epoch.load(Ordering::SeqCst))
+    }
+
+    /// Abandons every entry of the current epoch (a writer could not update Redis).
+    fn abandon_epoch(&self) {
+        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::warn!(epoch = e, "cache update failed: moved to a new cache epoch");
+    }
+
+    fn keys(&self, epoch: Epoch, table: &str, key: &str, id: &str) -> (String, String) {
+        // Fixed-size keys whatever the shard key and id: a 128-bit hash of both,
+        // length-prefixed so ("ab","c") and ("a","bc") differ.
+        let mut buf = Vec::with_capacity(key.len() + id.len() + 8);
+        buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(id.as_bytes());
+        let h = xxhash_rust::xxh3::xxh3_128(&buf);
+        let base = format!(
+            "{}:{:x}.{}:{table}:{h:032x}",
+            self.prefix, self.boot, epoch.0
+        );
+        (format!("{base}:v"), format!("{base}:f"))
+    }
+
+    /// Runs one Redis call under the breaker and the timeout.
+    async fn call<T>(
+        &self,
+        trace: &mut CacheTrace,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        if self.breaker.is_open() {
+            return None;
+        }
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, fut).await;
+        let took = started.elapsed();
+        match result {
+            Ok(Ok(v)) => {
+                self.breaker.success();
+                trace.redis_time = Some(trace.redis_time.unwrap_or_default() + took);
+                Some(v)
+            }
+            Ok(Err(e)) => {
+                self.failed(trace, took, &e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed(trace, took, "timed out");
+                None
+            }
+        }
+    }
+
+    fn failed(&self, trace: &mut CacheTrace, took: Duration, why: &str) {
+        trace.push(CacheEvent::Error, took);
+        if self.breaker.failure() {
+            tracing::warn!(reason = why, "redis failing: cache bypassed for a while");
+        }
+    }
+
+    /// Looks a record up. On a miss, the returned epoch is what the reader must install
+    /// into after reading the shard.
+    pub async fn lookup(
+        &self,
+        epoch: Epoch,
+        table: &str,
+        key: &str,
+        id: &str,
+        trace: &mut CacheTrace,
+    ) -> Lookup {
+        let (value_key, _) = self.keys(epoch, table, key, id);
+        let mut conn = self.conn.clone();
+        let started = Instant::now();
+        let got: Option<Option<String>> = self
+            .call(trace, async move {
+                redis::cmd("GET")
+                    .arg(&value_key)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await;
+        let took = started.elapsed();
+        let Some(got) = got else {
+            trace.push(CacheEvent::Bypass, Duration::ZERO);
+            return Lookup::Bypass;
+        };
+        if self.epoch() != epoch {
+            // A writer abandoned this epoch while we looked: the entry may be stale.
+            trace.push(CacheEvent::Bypass, took);
+            return Lookup::Bypass;
+        }
+        let record = got.as_deref().and_then(|text| {
+            let (_, json) = text.split_once('|')?;
+            serde_json::from_str::<Record>(json).ok()
+        });
+        match record {
+            Some(r) => {
+                trace.events.push(CacheEvent::Hit);
+                Lookup::Hit(r)
+            }
+            None => {
+                trace.events.push(CacheEvent::Miss);
+                Lookup::Miss(epoch)
+            }
+        }
+    }
+
+    /// A reader installs what it read (refused by Redis if a newer version is known).
+    pub async fn install_read(&self, epoch: Epoch, record: &Record, trace: &mut CacheTrace) {
+        let Ok(json) = serde_json::to_string(record) else {
+            return;
+        };
+        let (value_key, floor_key) =
+            self.keys(epoch, &record.table_name, &record.shard_key, &record.id);
+        self.run_script(trace, value_key, floor_key, record.version, json, 'r')
+            .await;
+    }
+
+    /// A writer installs the committed version, or marks a delete, before acknowledging.
+    /// If Redis cannot be updated, the epoch moves on so no reader sees the old entry.
+    pub async fn install_write(
+        &self,
+        table: &str,
+        key: &str,
+        id: &str,
+        version: i64,
+        record: Option<&Record>,
+        trace: &mut CacheTrace,
+    ) {
+        let json = match record.map(serde_json::to_string) {
+            Some(Ok(j)) => j,
+            Some(Err(_)) | None => String::new(),
+        };
+        let (value_key, floor_key) = self.keys(self.epoch(), table, key, id);
+        if self
+            .run_script(trace, value_key, floor_key, version, json, 'w')
+            .await
+            .is_some()
+        {
+            trace.events.push(CacheEvent::Invalidation);
+        } else {
+            self.abandon_epoch();
+        }
+    }
+
+    async fn run_script(
+        &self,
+        trace: &mut CacheTrace,
+        value_key: String,
+        floor_key: String,
+        version: i64,
+        json: String,
+        mode: char,
+    ) -> Option<i64> {
+        let mut conn = self.conn.clone();
+        let script = &self.script;
+        let (ttl, floor_ttl) = (self.ttl_ms, self.floor_ttl_ms);
+        self.call(trace, async move {
+            script
+                .key(value_key)
+                .key(floor_key)
+                .arg(version)
+                .arg(json)
+                .arg(ttl)
+                .arg(floor_ttl)
+                .arg(mode.to_string())
+                .invoke_async(&mut conn)
+                .await
+        })
+        .await
+    }
+}
+
+impl Cache {
+    /// A bulk writer installs many committed versions, pipelined in chunks; any failure
+    /// moves the epoch on, as for single writes.
+    pub async fn install_writes(&self, records: &[Record], trace: &mut CacheTrace) {
+        const CHUNK: usize = 1000;
+        let epoch = self.epoch();
+        for chunk in records.chunks(CHUNK) {
+            let mut pipe = redis::pipe();
+            pipe.cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(include_str!("install.lua"))
+                .ignore();
+            for r in chunk {
+                let Ok(json) = serde_json::to_string(r) else {
+                    continue;
+                };
+                let (value_key, floor_key) = self.keys(epoch, &r.table_name, &r.shard_key, &r.id);
+                pipe.cmd("EVALSHA")
+                    .arg(self.script.get_hash())
+                    .arg(2)
+                    .arg(value_key)
+                    .arg(floor_key)
+                    .arg(r.version)
+                    .arg(json)
+                    .arg(self.ttl_ms)
+                    .arg(self.floor_ttl_ms)
+                    .arg("w")
+                    .ignore();
+            }
+            let mut conn = self.conn.clone();
+            let done: Option<()> = self
+                .call(trace, async move { pipe.query_async(&mut conn).await })
+                .await;
+            if done.is_none() {
+                self.abandon_epoch();
+                return;
+            }
+        }
+        trace.events.push(CacheEvent::Invalidation);
+    }
+}
