@@ -61,6 +61,8 @@ pub enum ApiError {
     },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("not every shard answered and x-require-all-shards is set: {}", .0.join("; "))]
+    ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]
     RequestTimeout(u64),
 }
@@ -110,6 +112,7 @@ impl ApiError {
             Self::RecordNotFound { .. } => ("record-not-found", "Record not found"),
             Self::RouteNotFound { .. } => ("route-not-found", "Not found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            Self::ShardsMissing(_) => ("shard-unavailable", "Shard unavailable"),
             Self::BatchRejected { .. } => ("batch-rejected", "Batch not written"),
             Self::Cluster(ClusterError::Unavailable { .. }) => {
                 ("shard-unavailable", "Shard unavailable")
@@ -130,6 +133,7 @@ impl ApiError {
             Self::Cluster(ClusterError::Unavailable { .. } | ClusterError::Saturated { .. }) => {
                 ErrorClass::ShardUnavailable
             }
+            Self::ShardsMissing(_) => ErrorClass::ShardUnavailable,
             Self::BatchRejected { status, .. } if status.is_server_error() => {
                 ErrorClass::ShardUnavailable
             }
@@ -186,6 +190,7 @@ impl ResponseError for ApiError {
             Self::BodyTooLarge { .. } | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RecordNotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ShardsMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BatchRejected { status, .. } => *status,
             Self::Cluster(ClusterError::Unavailable { .. } | ClusterError::Saturated { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -118,3 +118,29 @@ impl FromRequest for Durability {
         ready(parsed)
     }
 }
+
+pub const REQUIRE_ALL_SHARDS: &str = "x-require-all-shards";
+
+/// `x-require-all-shards: true`: a fan-out answers 503 rather than a partial result.
+pub struct RequireAllShards(pub bool);
+
+impl FromRequest for RequireAllShards {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match req
+            .headers()
+            .get(REQUIRE_ALL_SHARDS)
+            .map(|v| v.to_str().unwrap_or_default())
+        {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+            Some(_) => Err(ApiError::BadQuery(
+                "x-require-all-shards must be true or false".into(),
+            )),
+        };
+        ready(parsed.map(Self))
+    }
+}

@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::error::Problem;
-use crate::routes::{analytics, bulk, delete, health, read, shards, write};
+use crate::routes::{analytics, bulk, delete, health, list, read, shards, write};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,7 @@ use crate::routes::{analytics, bulk, delete, health, read, shards, write};
         analytics::errors,
         analytics::prometheus,
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, list::ListResponse, list::FanOutResponse)),
     tags(
         (name = "records", description = "Keyed JSON records"),
         (name = "operations", description = "Health and placement"),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::config::{ClusterSettings, ConfigError};
+use crate::cursor::{Cursor, ListQuery};
 use crate::error::ClusterError;
 use crate::key::{Consistency, Role, ShardId, ShardKey};
 use crate::lsn::{Lsn, WriteToken};
@@ -39,6 +40,19 @@ pub struct Written {
     /// Hand this to a later read (`x-min-lsn`) to be sure it sees the write.
     pub token: WriteToken,
     pub cache: CacheTrace,
+}
+
+/// The merged answer of a read across every shard.
+#[derive(Debug, Default)]
+pub struct FanOut {
+    /// Newest first, each with the shard it came from.
+    pub records: Vec<(ShardId, Record)>,
+    /// Shards that answered, and which role served them.
+    pub answered: Vec<(ShardId, Role)>,
+    /// Shards that did not, and why.
+    pub failed: Vec<ClusterError>,
+    /// Where the next page starts, when this one is full.
+    pub next: Option<Cursor>,
 }
 
 /// The routed, connected cluster. Shared by every request (`Arc<Cluster>`).
@@ -214,20 +228,58 @@ impl Cluster {
         Ok(served)
     }
 
-    /// A key's records in one table, newest first.
+    /// A key's records in one table, newest first (filter and cursor in `query`).
     pub async fn list(
         &self,
         table: &TableName,
         key: &ShardKey,
-        limit: u32,
+        query: &ListQuery,
         consistency: Consistency,
     ) -> Result<Served<Vec<Record>>, ClusterError> {
         let (shard, _) = self.shard(key);
         shard
             .read(consistency, &self.settings.replication, async |conn| {
-                store::list(conn, table.as_str(), key.as_str(), i64::from(limit)).await
+                store::list(conn, table.as_str(), Some(key.as_str()), query).await
             })
             .await
+    }
+
+    /// A table's records across every shard at once, merged newest first, with the
+    /// limit applied globally. Shards that fail are named in the result, not hidden.
+    pub async fn fan_out(
+        &self,
+        table: &TableName,
+        query: &ListQuery,
+        consistency: Consistency,
+    ) -> FanOut {
+        let reads = self.shards.iter().map(|shard| async move {
+            let result = shard
+                .read(consistency, &self.settings.replication, async |conn| {
+                    store::list(conn, table.as_str(), None, query).await
+                })
+                .await;
+            (shard.id, result)
+        });
+        let mut out = FanOut::default();
+        for (shard, result) in futures_util::future::join_all(reads).await {
+            match result {
+                Ok(served) => {
+                    out.answered.push((shard, served.role));
+                    out.records
+                        .extend(served.value.into_iter().map(|r| (shard, r)));
+                }
+                Err(err) => out.failed.push(err),
+            }
+        }
+        out.records.sort_by_key(|(_, r)| Cursor::sort_key(r));
+        let limit = query.limit as usize;
+        if out.records.len() > limit {
+            out.records.truncate(limit);
+        }
+        if out.records.len() == limit {
+            out.next = out.records.last().map(|(_, r)| Cursor::after(r));
+        }
+        out
     }
 
     /// Deletes one record on its primary; returns whether it existed, and the token.

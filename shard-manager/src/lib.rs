@@ -21,6 +21,7 @@
 //! - [`monitor`]: background health checks and replica lag.
 //! - [`lsn`]: WAL positions and read-your-writes tokens.
 //! - [`bulk`]: batched writes grouped by shard.
+//! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
 //! - [`health`]: probes of every server, replica lag.
 //! - [`status`]: a server's state as the gateway sees it (bans, lag, traffic).
@@ -36,6 +37,7 @@ pub mod bulk;
 pub mod cache;
 pub mod cluster;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod health;
 pub mod key;
@@ -52,8 +54,9 @@ pub mod strategy;
 pub mod table;
 
 pub use bulk::{BulkFailure, BulkItem, BulkOutcome};
-pub use cluster::{Cluster, Served, Written};
+pub use cluster::{Cluster, FanOut, Served, Written};
 pub use config::{ClusterSettings, ConfigError};
+pub use cursor::{Cursor, ListQuery};
 pub use error::ClusterError;
 pub use health::ClusterHealth;
 pub use key::{Consistency, Role, ShardId, ShardKey, Slot};

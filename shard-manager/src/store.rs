@@ -5,12 +5,16 @@
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
 use diesel::upsert::excluded;
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
+use diesel::{
+    ExpressionMethods, OptionalExtension, PgJsonbExpressionMethods, QueryDsl, QueryResult,
+    SelectableHelper,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use crate::cursor::ListQuery;
 use crate::schema::records;
 
 /// A stored record as clients see it.
@@ -148,18 +152,41 @@ pub async fn find(
         .optional()
 }
 
-/// A shard key's records in one table, newest first.
+/// Records of one table, newest first in the cursor order (see [`crate::cursor`]):
+/// one shard key's when `key` is given, else every key's on this shard.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     table: &str,
-    key: &str,
-    limit: i64,
+    key: Option<&str>,
+    q: &ListQuery,
 ) -> QueryResult<Vec<Record>> {
-    records::table
-        .filter(records::table_name.eq(table))
-        .filter(records::shard_key.eq(key))
-        .order((records::updated_at.desc(), records::id.desc()))
-        .limit(limit)
+    let mut query = records::table
+        .filter(records::table_name.eq(table.to_owned()))
+        .into_boxed();
+    if let Some(k) = key {
+        query = query.filter(records::shard_key.eq(k.to_owned()));
+    }
+    if let Some(filter) = &q.filter {
+        query = query.filter(records::data.contains(filter.clone()));
+    }
+    if let Some(c) = &q.after {
+        query = query.filter(
+            sql::<Bool>("(updated_at, shard_key, id) < (")
+                .bind::<Timestamptz, _>(c.updated_at)
+                .sql(", ")
+                .bind::<Text, _>(c.shard_key.clone())
+                .sql(", ")
+                .bind::<Text, _>(c.id.clone())
+                .sql(")"),
+        );
+    }
+    query
+        .order((
+            records::updated_at.desc(),
+            records::shard_key.desc(),
+            records::id.desc(),
+        ))
+        .limit(i64::from(q.limit))
         .select(Record::as_select())
         .load(conn)
         .await

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod delete;
 pub mod fallback;
 pub mod health;
+pub mod list;
 pub mod read;
 pub mod shards;
 pub mod write;

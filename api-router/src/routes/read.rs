@@ -7,11 +7,12 @@ use shard_manager::{Consistency, Record, RecordId};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{ConsistencyHeader, MinLsnHeader, ShardKeyHeader};
+use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalShardKey, RequireAllShards};
 use crate::observe::Outcome;
+use crate::routes::list;
+use crate::routes::list::FanOutResponse;
 use crate::state::AppState;
 
-pub const MAX_LIMIT: u32 = 1000;
 pub const X_CACHE: &str = "x-cache";
 
 fn cache_header(event: CacheEvent) -> &'static str {
@@ -21,20 +22,25 @@ fn cache_header(event: CacheEvent) -> &'static str {
         _ => "bypass",
     }
 }
-pub const DEFAULT_LIMIT: u32 = 10;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// One of the configured tables.
     pub table: String,
-    /// A record id: read that record. Without it: list the key's records.
+    /// A record id: read that record (needs `x-shard-key`). Without it: a list.
     pub id: Option<String>,
     /// How many records a list returns, 1 to 1000 (default 10).
     #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
     /// `eventual` (default: a replica) or `strong` (the primary). Wins over `x-consistency`.
     pub consistency: Option<String>,
+    /// Lists: only records whose data contains this JSON object, e.g. `{"grade":"A"}`.
+    #[serde(rename = "where")]
+    #[param(rename = "where")]
+    pub filter: Option<String>,
+    /// Lists: the `next` value of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// A stored record.
@@ -73,27 +79,20 @@ pub struct ReadResponse {
     pub record: RecordBody,
 }
 
-/// A list read.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListResponse {
-    pub shard: u32,
-    pub source: String,
-    pub count: usize,
-    pub records: Vec<RecordBody>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/read",
     tag = "records",
     params(
         ReadParams,
-        ("x-shard-key" = String, Header, description = "Shard key: 1 to 256 bytes of UTF-8"),
+        ("x-shard-key" = Option<String>, Header, description = "Shard key. Required with `id`; a list without it reads every shard (fan-out)"),
+        ("x-require-all-shards" = Option<bool>, Header, description = "Fan-out: answer 503 rather than a partial (206) result when a shard fails"),
         ("x-consistency" = Option<String>, Header, description = "`eventual` (default) or `strong`"),
         ("x-min-lsn" = Option<String>, Header, description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
     ),
     responses(
-        (status = 200, description = "The record (with `id`) or a list (without). Point reads carry `x-cache: hit|miss|bypass` when the cache is enabled.", body = ReadResponse),
+        (status = 200, description = "The record (with `id`) or a list (without): see ListResponse and FanOutResponse. Point reads carry `x-cache: hit|miss|bypass` when the cache is enabled.", body = ReadResponse),
+        (status = 206, description = "Fan-out answered by some shards only (`partial`, `failed_shards`, header `x-partial-results: true`)", body = FanOutResponse),
         (status = 400, description = "Missing or invalid shard key or parameters", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
@@ -103,9 +102,10 @@ pub struct ListResponse {
 )]
 pub async fn read(
     state: web::Data<AppState>,
-    key: ShardKeyHeader,
+    key: OptionalShardKey,
     header: ConsistencyHeader,
     token: MinLsnHeader,
+    require_all: RequireAllShards,
     params: web::Query<ReadParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
@@ -114,73 +114,61 @@ pub async fn read(
         Some(text) => Some(Consistency::parse(text)?),
         None => header.0,
     };
-    let shard = state.cluster.locate(&key.0).shard;
+    let Some(key) = key.0 else {
+        if params.id.is_some() {
+            return Err(ApiError::MissingShardKey);
+        }
+        let query = list::query(&params)?;
+        return list::fan_out(
+            &state,
+            &table,
+            query,
+            asked.unwrap_or_default(),
+            require_all.0,
+        )
+        .await;
+    };
+    let shard = state.cluster.locate(&key).shard;
     let consistency = match (asked, token.0) {
         (Some(Consistency::Strong), _) => Consistency::Strong,
         // A token names a write on one shard; for a key on another shard it says nothing.
         (_, Some(t)) if t.shard == shard => Consistency::ReadYourWrites(t.lsn),
         (asked, _) => asked.unwrap_or_default(),
     };
-    if let Some(id) = params.id {
-        let id = RecordId::parse(&id)?;
-        let served = state
-            .bounded(state.cluster.read(&table, &key.0, &id, consistency))
-            .await?;
-        state.record_cache(&served.cache);
-        let Some(record) = served.value else {
-            return Err(ApiError::RecordNotFound {
-                table: params.table,
-                id: id.as_str().to_owned(),
-            });
-        };
-        let source = if served.from_cache {
-            "cache"
-        } else {
-            served.role.as_str()
-        };
-        let mut builder = HttpResponse::Ok();
-        if let Some(status) = served.cache.status() {
-            builder.insert_header((X_CACHE, cache_header(status)));
-        }
-        let mut res = builder.json(ReadResponse {
-            shard: served.shard.0,
-            source: source.to_owned(),
-            record: record.into(),
-        });
-        let outcome = Outcome::read(served.shard, served.role, 1);
-        if served.from_cache {
-            outcome.from_cache().attach(&mut res);
-        } else {
-            outcome.attach(&mut res);
-        }
-        return Ok(res);
-    }
-    let limit = parse_limit(params.limit.as_deref())?;
-    let served = state
-        .bounded(state.cluster.list(&table, &key.0, limit, consistency))
-        .await?;
-    let records: Vec<RecordBody> = served.value.into_iter().map(Into::into).collect();
-    let rows = records.len() as u64;
-    let mut res = HttpResponse::Ok().json(ListResponse {
-        shard: served.shard.0,
-        source: served.role.as_str().to_owned(),
-        count: records.len(),
-        records,
-    });
-    Outcome::read(served.shard, served.role, rows).attach(&mut res);
-    Ok(res)
-}
-
-/// `limit`: absent means the default; anything but 1..=1000 is named back to the client.
-pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
-    let Some(raw) = raw else {
-        return Ok(DEFAULT_LIMIT);
+    let Some(id) = params.id.as_deref() else {
+        let query = list::query(&params)?;
+        return list::keyed(&state, &table, &key, query, consistency).await;
     };
-    match raw.parse::<u32>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(ApiError::BadQuery(format!(
-            "limit is {:?}; use a whole number from 1 to {MAX_LIMIT}",
-            raw.chars().take(32).collect::<String>()
-        ))),
+    let id = RecordId::parse(id)?;
+    let served = state
+        .bounded(state.cluster.read(&table, &key, &id, consistency))
+        .await?;
+    state.record_cache(&served.cache);
+    let Some(record) = served.value else {
+        return Err(ApiError::RecordNotFound {
+            table: params.table.clone(),
+            id: id.as_str().to_owned(),
+        });
+    };
+    let source = if served.from_cache {
+        "cache"
+    } else {
+        served.role.as_str()
+    };
+    let mut builder = HttpResponse::Ok();
+    if let Some(status) = served.cache.status() {
+        builder.insert_header((X_CACHE, cache_header(status)));
     }
+    let mut res = builder.json(ReadResponse {
+        shard: served.shard.0,
+        source: source.to_owned(),
+        record: record.into(),
+    });
+    let outcome = Outcome::read(served.shard, served.role, 1);
+    if served.from_cache {
+        outcome.from_cache().attach(&mut res);
+    } else {
+        outcome.attach(&mut res);
+    }
+    Ok(res)
 }

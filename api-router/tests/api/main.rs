@@ -5,6 +5,7 @@ mod bad_input;
 mod bulk;
 mod cache;
 mod consistency;
+mod fanout;
 mod helpers;
 mod operations;
 mod pool;

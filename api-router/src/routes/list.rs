@@ -1,0 +1,208 @@
+//! Lists: one shard key's records, or (without a key) every shard's, merged. Both take
+//! `limit`, a `where` JSON containment filter and a `cursor` for the next page.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use shard_manager::{Consistency, Cursor, ListQuery, ShardKey, TableName};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::observe::Outcome;
+use crate::routes::read::{ReadParams, RecordBody};
+use crate::state::AppState;
+
+pub const MAX_LIMIT: u32 = 1000;
+pub const DEFAULT_LIMIT: u32 = 10;
+/// Largest `where` filter accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 4096;
+
+/// One key's records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse {
+    pub shard: u32,
+    pub source: String,
+    pub count: usize,
+    pub records: Vec<RecordBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// A record of a fan-out, with its shard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardRecord {
+    pub shard: u32,
+    #[serde(flatten)]
+    pub record: RecordBody,
+}
+
+/// Which role answered for a shard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardSource {
+    pub shard: u32,
+    pub source: String,
+}
+
+/// A shard that did not answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardFailure {
+    pub shard: u32,
+    pub error: String,
+}
+
+/// Every shard's records, merged newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FanOutResponse {
+    /// True when some shards did not answer: the records are incomplete.
+    pub partial: bool,
+    pub count: usize,
+    pub records: Vec<ShardRecord>,
+    pub shards: Vec<ShardSource>,
+    pub failed_shards: Vec<ShardFailure>,
+    pub next: Option<String>,
+}
+
+/// `limit`: absent means the default; anything but 1..=1000 is named back to the client.
+pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadQuery(format!(
+            "limit is {:?}; use a whole number from 1 to {MAX_LIMIT}",
+            raw.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
+/// `where`: a JSON object the record's data must contain.
+fn parse_filter(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if raw.len() > MAX_FILTER_BYTES {
+        return Err(ApiError::BadQuery(format!(
+            "`where` is {} bytes; at most {MAX_FILTER_BYTES} are allowed",
+            raw.len()
+        )));
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(v @ Value::Object(_)) => {
+            shard_manager::Document::parse(v.clone())?;
+            Ok(Some(v))
+        }
+        _ => Err(ApiError::BadQuery(
+            "`where` must be a JSON object, e.g. {\"grade\":\"A\"}".into(),
+        )),
+    }
+}
+
+/// The list part of a read's parameters.
+pub fn query(params: &ReadParams) -> Result<ListQuery, ApiError> {
+    Ok(ListQuery {
+        limit: parse_limit(params.limit.as_deref())?,
+        filter: parse_filter(params.filter.as_deref())?,
+        after: params
+            .cursor
+            .as_deref()
+            .map(Cursor::decode)
+            .transpose()
+            .map_err(|e| ApiError::BadQuery(e.to_string()))?,
+    })
+}
+
+pub async fn keyed(
+    state: &AppState,
+    table: &TableName,
+    key: &ShardKey,
+    query: ListQuery,
+    consistency: Consistency,
+) -> Result<HttpResponse, ApiError> {
+    let served = state
+        .bounded(state.cluster.list(table, key, &query, consistency))
+        .await?;
+    let next = next_cursor(&served.value, query.limit);
+    let records: Vec<RecordBody> = served.value.into_iter().map(Into::into).collect();
+    let rows = records.len() as u64;
+    let mut res = HttpResponse::Ok().json(ListResponse {
+        shard: served.shard.0,
+        source: served.role.as_str().to_owned(),
+        count: records.len(),
+        records,
+        next,
+    });
+    Outcome::read(served.shard, served.role, rows).attach(&mut res);
+    Ok(res)
+}
+
+fn next_cursor(page: &[shard_manager::Record], limit: u32) -> Option<String> {
+    (page.len() == limit as usize)
+        .then(|| page.last().map(|r| Cursor::after(r).encode()))
+        .flatten()
+}
+
+pub async fn fan_out(
+    state: &web::Data<AppState>,
+    table: &TableName,
+    query: ListQuery,
+    consistency: Consistency,
+    require_all: bool,
+) -> Result<HttpResponse, ApiError> {
+    let out = state
+        .bounded(async {
+            Ok::<_, ApiError>(state.cluster.fan_out(table, &query, consistency).await)
+        })
+        .await?;
+    let failed: Vec<ShardFailure> = out
+        .failed
+        .iter()
+        .map(|e| ShardFailure {
+            shard: e.shard().0,
+            error: e.to_string(),
+        })
+        .collect();
+    if require_all && !failed.is_empty() {
+        return Err(ApiError::ShardsMissing(
+            failed.into_iter().map(|f| f.error).collect(),
+        ));
+    }
+    let partial = !failed.is_empty();
+    let rows = out.records.len() as u64;
+    let body = FanOutResponse {
+        partial,
+        count: out.records.len(),
+        records: out
+            .records
+            .into_iter()
+            .map(|(shard, r)| ShardRecord {
+                shard: shard.0,
+                record: r.into(),
+            })
+            .collect(),
+        shards: out
+            .answered
+            .iter()
+            .map(|(shard, role)| ShardSource {
+                shard: shard.0,
+                source: role.as_str().to_owned(),
+            })
+            .collect(),
+        failed_shards: failed,
+        next: out.next.map(|c| c.encode()),
+    };
+    let mut res = if partial {
+        HttpResponse::build(StatusCode::PARTIAL_CONTENT)
+            .insert_header(("x-partial-results", "true"))
+            .json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    };
+    Outcome {
+        rows_read: rows,
+        ..Outcome::default()
+    }
+    .attach(&mut res);
+    Ok(res)
+}
