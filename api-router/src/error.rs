@@ -9,6 +9,7 @@ use serde::Serialize;
 use shard_manager::bulk::BulkFailure;
 use shard_manager::key::{ConsistencyError, KeyError};
 use shard_manager::lsn::TokenError;
+use shard_manager::router::RouteError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
 use crate::request_id;
@@ -22,6 +23,8 @@ pub enum ApiError {
     BadShardKey(String),
     #[error(transparent)]
     ShardKey(#[from] KeyError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
     #[error(transparent)]
     UnknownTable(#[from] UnknownTable),
     #[error(transparent)]
@@ -98,7 +101,9 @@ impl ApiError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::MissingShardKey => ("missing-shard-key", "Missing shard key"),
-            Self::BadShardKey(_) | Self::ShardKey(_) => ("invalid-shard-key", "Invalid shard key"),
+            Self::BadShardKey(_) | Self::ShardKey(_) | Self::Route(_) => {
+                ("invalid-shard-key", "Invalid shard key")
+            }
             Self::UnknownTable(_) => ("unknown-table", "Unknown table"),
             Self::Record(_) | Self::Unprocessable(_) => ("invalid-record", "Invalid record"),
             Self::Consistency(_) => ("invalid-consistency", "Invalid consistency"),
@@ -178,6 +183,7 @@ impl ResponseError for ApiError {
             Self::MissingShardKey
             | Self::BadShardKey(_)
             | Self::ShardKey(_)
+            | Self::Route(_)
             | Self::Consistency(_)
             | Self::Token(_)
             | Self::MalformedJson(_)

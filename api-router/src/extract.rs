@@ -3,10 +3,11 @@
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use shard_manager::{Consistency, ShardKey, WriteToken};
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const SHARD_KEY: &str = "x-shard-key";
 pub const CONSISTENCY: &str = "x-consistency";
@@ -23,7 +24,12 @@ fn shard_key(req: &HttpRequest) -> Result<Option<ShardKey>, ApiError> {
     };
     let text = std::str::from_utf8(value.as_bytes())
         .map_err(|_| ApiError::BadShardKey("the value is not valid UTF-8".into()))?;
-    Ok(Some(ShardKey::parse(text)?))
+    let key = ShardKey::parse(text)?;
+    // Under `routing.numeric`, keys must also be integers.
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.cluster.router().check(&key)?;
+    }
+    Ok(Some(key))
 }
 
 impl FromRequest for ShardKeyHeader {

@@ -298,6 +298,7 @@ pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigErro
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("tables.allowed")
+            .with_list_parse_key("routing.weights")
             .try_parsing(true),
     );
     Ok(builder.build()?.try_deserialize()?)

@@ -42,7 +42,7 @@ impl Cursor {
     }
 
     pub fn decode(text: &str) -> Result<Self, CursorError> {
-        if text.len() % 2 != 0 || text.len() > 4096 {
+        if !text.len().is_multiple_of(2) || text.len() > 4096 {
             return Err(CursorError);
         }
         let bytes = (0..text.len())

@@ -85,8 +85,15 @@ impl Router {
             Strategy::HashRing if routing.weights.is_empty() => {
                 Layout::HashRing(HashRing::new(shards, routing.vnodes))
             }
-            Strategy::HashRing => {
+            Strategy::HashRing if routing.weights.len() == shards as usize => {
                 Layout::HashRing(HashRing::weighted(routing.vnodes, &routing.weights))
+            }
+            Strategy::HashRing => {
+                return Err(ConfigError::Invalid(format!(
+                    "routing.weights lists {} weights for {shards} shards; give one per shard, \
+                     or none",
+                    routing.weights.len()
+                )))
             }
             Strategy::Range => Layout::Range(range_map(routing, shards)?),
         };
@@ -157,10 +164,7 @@ impl Router {
         let input = self.input(key)?;
         let (shard, decision) = self.layout.decide(&input);
         Ok(Explained {
-            placement: Placement {
-                shard,
-                ..self.place(&input)
-            },
+            placement: self.placement(&input, shard),
             number: input.number(),
             decision,
         })
@@ -185,11 +189,15 @@ impl Router {
     }
 
     fn place(&self, input: &KeyInput<'_>) -> Placement {
+        self.placement(input, self.layout.shard_of(input))
+    }
+
+    fn placement(&self, input: &KeyInput<'_>, shard: ShardId) -> Placement {
         let hash = input.hash();
         Placement {
             hash,
             slot: Slot((hash % u64::from(self.slot_count)) as u32),
-            shard: self.layout.shard_of(input),
+            shard,
         }
     }
 }

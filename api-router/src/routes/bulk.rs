@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shard_manager::bulk::BulkFailure;
-use shard_manager::{BulkItem, Document, ShardKey};
+use shard_manager::{BulkItem, Document, Router, ShardKey};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
@@ -82,7 +82,7 @@ pub async fn bulk_write(
     let mut items = Vec::with_capacity(body.records.len());
     let mut invalid = Vec::new();
     for (index, raw) in body.records.into_iter().enumerate() {
-        match parse_item(index, raw, header_key.0.as_ref()) {
+        match parse_item(index, raw, header_key.0.as_ref(), state.cluster.router()) {
             Ok(item) => items.push(item),
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
@@ -134,6 +134,7 @@ fn parse_item(
     index: usize,
     raw: Value,
     default_key: Option<&ShardKey>,
+    router: &Router,
 ) -> Result<BulkItem, String> {
     let Value::Object(mut fields) = raw else {
         return Err("each record must be an object with `data`".into());
@@ -146,6 +147,7 @@ fn parse_item(
             .cloned()
             .ok_or("no `shard_key` in the record and no x-shard-key header")?,
     };
+    router.check(&key).map_err(|e| e.to_string())?;
     let data = fields.remove("data").ok_or("the record has no `data`")?;
     let data = Document::parse(data).map_err(|e| e.to_string())?;
     let id = data

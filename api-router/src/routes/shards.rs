@@ -202,9 +202,7 @@ pub async fn locate(
 ) -> Result<HttpResponse, ApiError> {
     let key = ShardKey::parse(&params.key)?;
     let router = state.cluster.router();
-    let explained = router
-        .explain(&key)
-        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let explained = router.explain(&key)?;
     let p = explained.placement;
     let shard = &state.cluster.shards()[p.shard.index()];
     let mut view = LocateResponse {

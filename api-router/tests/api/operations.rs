@@ -110,3 +110,57 @@ async fn openapi_documents_every_endpoint_and_swagger_ui_is_served_offline() {
         .unwrap();
     assert_eq!(js.status().as_u16(), 200, "the bundle is embedded");
 }
+
+#[tokio::test]
+async fn numeric_modulo_routing_places_ids_by_value_and_refuses_other_keys() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.cluster.routing.strategy = shard_manager::config::Strategy::Modulo;
+        s.cluster.routing.numeric = true;
+    })
+    .await;
+
+    let placed: Value = app
+        .write(
+            "42",
+            &serde_json::json!({"table": "users", "data": {"id": 1}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refused = app
+        .write("user_1", &serde_json::json!({"table": "users", "data": {}}))
+        .await;
+    let bulk: Value = app
+        .bulk(
+            None,
+            &serde_json::json!({"table": "users", "records": [
+            {"shard_key": "7", "data": {}}, {"shard_key": "seven", "data": {}}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let located: Value = app
+        .client
+        .get(app.url("/api/shards/locate?key=43"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(placed["shard"], 0, "42 mod 3");
+    let problem = crate::helpers::assert_problem(refused, 400).await;
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not an integer"));
+    assert_eq!(bulk["written"], 1);
+    assert_eq!(bulk["failed"][0]["index"], 1);
+    assert_eq!(
+        (located["strategy"].as_str(), located["shard"].as_u64()),
+        (Some("modulo"), Some(1))
+    );
+}

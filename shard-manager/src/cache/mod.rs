@@ -5,7 +5,7 @@
 //! - Writers, after their commit and before acknowledging, install the new version (or,
 //!   for a delete, remove the value) and raise the record's *version floor* to it.
 //! - Readers that missed install what they read only if it is at least the floor and
-//!   newer than what is cached ([`install.lua`], atomic in Redis). A slow reader, or one
+//!   newer than what is cached (`install.lua`, atomic in Redis). A slow reader, or one
 //!   that read a lagging replica, therefore cannot put an older version back.
 //! - Versions come from a per-shard sequence, taken under the row lock, so they grow in
 //!   commit order for each record.
