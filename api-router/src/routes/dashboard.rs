@@ -44,10 +44,13 @@ macro_rules! asset {
     };
 }
 
-/// The page and what it references; anything else under `/dashboard/` is a 404.
-static ASSETS: [Asset; 6] = [
+/// The page and what it references (the modules `dashboard.js` imports included);
+/// anything else under `/dashboard/` is a 404.
+static ASSETS: [Asset; 8] = [
     asset!("index.html", HTML),
     asset!("dashboard.js", JS),
+    asset!("charts.js", JS),
+    asset!("format.js", JS),
     asset!("dashboard.css", CSS),
     asset!("uPlot.iife.min.js", JS),
     asset!("uPlot.min.css", CSS),
