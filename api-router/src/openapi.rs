@@ -20,6 +20,7 @@ use crate::routes::{analytics, bulk, delete, health, list, read, shards, write};
         bulk::bulk_write,
         delete::delete,
         health::health,
+        health::live,
         shards::shards,
         shards::locate,
         analytics::metrics,

@@ -128,6 +128,7 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(fallback::method_not_allowed("DELETE"))),
     )
     .route("/api/health", web::get().to(health::health))
+    .route("/api/health/live", web::get().to(health::live))
     .route("/api/analytics/metrics", web::get().to(analytics::metrics))
     .route("/api/analytics/errors", web::get().to(analytics::errors))
     .route("/metrics", web::get().to(analytics::prometheus))

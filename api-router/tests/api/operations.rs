@@ -13,6 +13,16 @@ async fn health_reports_every_server_with_replica_lag() {
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["healthy"], true);
+    let live: Value = app
+        .client
+        .get(app.url("/api/health/live"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["status"], "ok");
     let shards = body["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 3);
     for (i, shard) in shards.iter().enumerate() {
