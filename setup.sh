@@ -469,6 +469,7 @@ hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1s  # fresher replay_lsn in pg_stat_replication
 wal_retrieve_retry_interval = 1s   # replicas reconnect within ~1 s of a primary restart
+recovery_init_sync_method = syncfs # crash restart syncs the file system, not every file
 logging_collector = off            # pg_ctl -l writes log/postgresql.log
 log_line_prefix = '%m [%p] %q%a@%d '
 log_timezone = 'UTC'

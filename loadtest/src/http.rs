@@ -2,13 +2,14 @@
 //!
 //! [`Call`] describes the request (name in the metrics, method, path, `x-shard-key`,
 //! `x-min-lsn`, JSON body); [`send`] makes it with a [`GooseUser`]'s client, drains the
-//! body (so the connection goes back to the pool) and returns a [`Reply`]. Outside a
-//! load test (prefill, summary) the same function runs on a single user that records
-//! nothing.
+//! body (so the connection goes back to the pool) and returns a [`Reply`] with the
+//! headers scenarios look at (`x-shard-lsn`, `x-cache`). Outside a load test (prefill,
+//! summary) the same function runs on a single user that records nothing.
 //!
 //! Goose counts a non-2xx status as a failed request by itself; scenarios only call
 //! [`GooseUser::set_failure`] for a 2xx that is still wrong (a bulk write with failed
-//! records) or `set_success` for a status they expect (a 404 that `ryw` counts as a miss).
+//! records, a partial fan-out) or `set_success` for a status they expect (a 404 that
+//! `ryw` counts as a miss).
 
 use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionError};
 use goose::metrics::GooseRequestMetric;
@@ -20,6 +21,8 @@ pub const SHARD_KEY: &str = "x-shard-key";
 pub const SHARD_LSN: &str = "x-shard-lsn";
 /// Read-your-writes token: serve this read from a server that has replayed this far.
 pub const MIN_LSN: &str = "x-min-lsn";
+/// On point reads when the gateway's cache is enabled: `hit`, `miss` or `bypass`.
+pub const X_CACHE: &str = "x-cache";
 
 /// A request to make.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +83,8 @@ pub struct Reply {
     pub status: u16,
     /// The `x-shard-lsn` response header, if any.
     pub lsn: Option<String>,
+    /// The `x-cache` response header, if any.
+    pub cache: Option<String>,
     /// The response body.
     pub body: Vec<u8>,
     /// Why no response arrived (connection refused, timeout), with its causes.
@@ -139,22 +144,28 @@ pub async fn send(user: &mut GooseUser, call: Call<'_>) -> Result<Reply, Box<Tra
                 request: goose.request,
                 status: 0,
                 lsn: None,
+                cache: None,
                 body: Vec::new(),
                 transport_error: Some(error_chain(&error)),
             });
         }
     };
     let status = response.status().as_u16();
-    let lsn = response
-        .headers()
-        .get(SHARD_LSN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let lsn = header(SHARD_LSN);
+    let cache = header(X_CACHE);
     match response.bytes().await {
         Ok(body) => Ok(Reply {
             request: goose.request,
             status,
             lsn,
+            cache,
             body: body.to_vec(),
             transport_error: None,
         }),

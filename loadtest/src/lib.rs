@@ -52,7 +52,8 @@
 //! 4. The summary: goose's client-side figures per request, next to the gateway's
 //!    server-side percentiles per endpoint, shard and role from
 //!    `GET /api/analytics/metrics?window=<measured seconds>s` (said and skipped if the
-//!    gateway answers 404), then notes on pending scenarios and `ryw` misses.
+//!    gateway answers 404), then notes: `ryw` misses, `read-cached`'s `x-cache` answers,
+//!    and a gateway that predates a scenario's feature (fan-out answered 400).
 //!
 //! # Layout
 //!

@@ -28,9 +28,9 @@ Examples:
   cargo run -p loadtest -- --scenario bulk-write --batch 500 -t 20s --report-file report.html
   SHARDGATE_SCENARIO=ryw cargo run -p loadtest -- -H http://127.0.0.1:18181 -t 10s
 
-Scenarios: write, read, read-strong, read-cached (pending: no cache yet), list,
-bulk-write, fan-out (pending: 4xx until scatter-gather exists), mixed (70% write,
-30% read), ryw (write then read back; counts misses).";
+Scenarios: write, read (replica), read-strong (primary), read-cached (counts x-cache),
+list, bulk-write, fan-out (no shard key: every shard), mixed (70% write, 30% read),
+ryw (write, read back with x-min-lsn when the write gave x-shard-lsn; counts misses).";
 
 /// `loadtest`: put a Shardgate gateway under load with goose.
 #[derive(Debug, Parser)]

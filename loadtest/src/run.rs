@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         keys: &keys.describe(),
         metrics: &metrics,
         ryw: workload.ryw.tally(),
+        cache: workload.cache.tally(),
     };
     print!("{}", summary::render(&facts, &server));
     Ok(())

@@ -1,6 +1,7 @@
 //! The end-of-run summary, printed after goose's own report: goose's client-side view
 //! per request name, the gateway's server-side percentiles per endpoint, shard and role
-//! over the same span, and notes on pending scenarios and read-your-writes misses.
+//! over the same span, and notes: read-your-writes misses, `x-cache` answers, and a
+//! gateway too old for a scenario.
 //!
 //! Client latencies are goose's time to first byte; server latencies are the gateway's
 //! time in its handler. The gap between the two is network, queueing and client.
@@ -12,7 +13,7 @@ use goose::metrics::GooseMetrics;
 use crate::options::WorkloadOptions;
 use crate::scenarios::ScenarioKind;
 use crate::server_report::{self, Fetched, Percentiles, ServerReport};
-use crate::workload::RywTally;
+use crate::workload::{CacheTally, RywTally};
 
 /// Everything the summary reports on.
 pub struct RunFacts<'a> {
@@ -21,6 +22,7 @@ pub struct RunFacts<'a> {
     pub keys: &'a str,
     pub metrics: &'a GooseMetrics,
     pub ryw: RywTally,
+    pub cache: CacheTally,
 }
 
 /// The seconds goose measured (after ramp-up, unless `--no-reset-metrics`), at least 1.
@@ -45,7 +47,7 @@ pub fn render(facts: &RunFacts<'_>, server: &Fetched) -> String {
     );
     out.push_str(&client_table(facts.metrics, secs));
     out.push_str(&server_section(server, secs));
-    out.push_str(&notes(facts.options, facts.ryw));
+    out.push_str(&notes(facts));
     out
 }
 
@@ -138,21 +140,60 @@ fn server_table(report: &ServerReport, path: &str) -> String {
     out
 }
 
-fn notes(options: &WorkloadOptions, ryw: RywTally) -> String {
+fn notes(facts: &RunFacts<'_>) -> String {
     let mut out = String::new();
-    for kind in options.scenario.iter().map(|w| w.kind) {
-        if kind == ScenarioKind::Ryw {
-            let _ = writeln!(out, "  ryw: {}", ryw_line(ryw));
-        }
-        if let Some(why) = kind.pending() {
-            let _ = writeln!(out, "  {kind} is PENDING: {why}");
-        }
+    for kind in facts.options.scenario.iter().map(|w| w.kind) {
+        let line = match kind {
+            ScenarioKind::Ryw => ryw_line(facts.ryw),
+            ScenarioKind::ReadCached => cache_line(facts.cache),
+            ScenarioKind::FanOut => match fan_out_400s(facts.metrics) {
+                0 => continue,
+                n => format!(
+                    "{n} answered 400: this gateway predates fan-out reads (a list without \
+                     x-shard-key); the request is unchanged once it has them"
+                ),
+            },
+            _ => continue,
+        };
+        let _ = writeln!(out, "  {kind}: {line}");
     }
     if out.is_empty() {
         out
     } else {
         format!("\nnotes:\n{out}")
     }
+}
+
+/// How many fan-out requests got a 400.
+fn fan_out_400s(metrics: &GooseMetrics) -> usize {
+    metrics
+        .requests
+        .get("GET fan-out")
+        .and_then(|r| r.status_code_counts.get(&400).copied())
+        .unwrap_or(0)
+}
+
+fn cache_line(t: CacheTally) -> String {
+    let answered = t.hit + t.miss + t.bypass;
+    if answered == 0 {
+        return format!(
+            "no x-cache header on {} reads: the gateway's cache is off ([cache] enabled = \
+             false) or it predates the cache; these were plain replica reads",
+            t.absent
+        );
+    }
+    let share = |n: u64| n as f64 * 100.0 / (answered + t.absent) as f64;
+    format!(
+        "x-cache hit {} ({:.1}%), miss {} ({:.1}%), bypass {} ({:.1}%), none {} (whole run, \
+         ramp-up included)",
+        t.hit,
+        share(t.hit),
+        t.miss,
+        share(t.miss),
+        t.bypass,
+        share(t.bypass),
+        t.absent
+    )
 }
 
 fn ryw_line(t: RywTally) -> String {
@@ -207,15 +248,40 @@ mod tests {
     }
 
     #[test]
-    fn pending_scenarios_are_called_out() {
-        let text = notes(
-            &options(&["--scenario", "fan-out,read-cached,write"]),
-            RywTally::default(),
+    fn cache_answers_are_summed_up() {
+        let line = cache_line(CacheTally {
+            hit: 75,
+            miss: 25,
+            bypass: 0,
+            absent: 0,
+        });
+        assert!(
+            line.starts_with("x-cache hit 75 (75.0%), miss 25 (25.0%)"),
+            "{line}"
         );
-        assert!(text.contains("fan-out is PENDING"));
-        assert!(text.contains("read-cached is PENDING"));
-        assert!(!text.contains("write is PENDING"));
-        assert!(notes(&options(&[]), RywTally::default()).is_empty());
+        let line = cache_line(CacheTally {
+            absent: 10,
+            ..CacheTally::default()
+        });
+        assert!(line.contains("cache is off"), "{line}");
+    }
+
+    #[test]
+    fn only_scenarios_with_something_to_say_get_a_note() {
+        let metrics = GooseMetrics::default();
+        let options = options(&["--scenario", "write,fan-out,read-cached"]);
+        let facts = RunFacts {
+            host: "http://127.0.0.1:8080",
+            options: &options,
+            keys: "10 keys",
+            metrics: &metrics,
+            ryw: RywTally::default(),
+            cache: CacheTally::default(),
+        };
+        let text = notes(&facts);
+        assert!(text.contains("read-cached: no x-cache header"), "{text}");
+        assert!(!text.contains("write:"), "{text}");
+        assert!(!text.contains("fan-out:"), "{text}");
     }
 
     #[test]

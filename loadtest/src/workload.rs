@@ -1,5 +1,5 @@
 //! What every simulated user shares: the key space, the bulk batch size, and the
-//! counters a scenario keeps beyond goose's own (read-your-writes misses).
+//! counters scenarios keep beyond goose's own (read-your-writes misses, `x-cache`).
 //!
 //! Built once from the options and handed to each transaction in an `Arc`; no globals.
 
@@ -16,6 +16,8 @@ pub struct Workload {
     pub batch: usize,
     /// Outcomes of `ryw`'s write-then-read pairs.
     pub ryw: RywCounters,
+    /// What `read-cached` saw in `x-cache`.
+    pub cache: CacheCounters,
 }
 
 impl Workload {
@@ -24,6 +26,7 @@ impl Workload {
             keys,
             batch: batch.max(1),
             ryw: RywCounters::default(),
+            cache: CacheCounters::default(),
         }
     }
 }
@@ -69,6 +72,49 @@ impl RywCounters {
     }
 }
 
+/// `x-cache` values on successful reads: the gateway sends `hit`, `miss` or `bypass`
+/// when its cache is enabled, and nothing when it is off (or predates it).
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    hit: AtomicU64,
+    miss: AtomicU64,
+    bypass: AtomicU64,
+    absent: AtomicU64,
+}
+
+/// A snapshot of [`CacheCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheTally {
+    pub hit: u64,
+    pub miss: u64,
+    /// `bypass`, or any value this crate does not know.
+    pub bypass: u64,
+    /// No `x-cache` header.
+    pub absent: u64,
+}
+
+impl CacheCounters {
+    /// Records one read's `x-cache` header.
+    pub fn record(&self, header: Option<&str>) {
+        let counter = match header {
+            Some("hit") => &self.hit,
+            Some("miss") => &self.miss,
+            Some(_) => &self.bypass,
+            None => &self.absent,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn tally(&self) -> CacheTally {
+        CacheTally {
+            hit: self.hit.load(Ordering::Relaxed),
+            miss: self.miss.load(Ordering::Relaxed),
+            bypass: self.bypass.load(Ordering::Relaxed),
+            absent: self.absent.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +131,30 @@ mod tests {
                 pairs: 3,
                 misses: 2,
                 with_token: 1
+            }
+        );
+    }
+
+    #[test]
+    fn cache_headers_are_sorted_into_four_bins() {
+        let c = CacheCounters::default();
+        for header in [
+            Some("hit"),
+            Some("hit"),
+            Some("miss"),
+            Some("bypass"),
+            Some("odd"),
+            None,
+        ] {
+            c.record(header);
+        }
+        assert_eq!(
+            c.tally(),
+            CacheTally {
+                hit: 2,
+                miss: 1,
+                bypass: 2,
+                absent: 1
             }
         );
     }

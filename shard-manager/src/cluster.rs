@@ -9,6 +9,7 @@ use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::config::{ClusterSettings, ConfigError};
 use crate::cursor::{Cursor, ListQuery};
 use crate::error::ClusterError;
+use crate::io::IoRuntime;
 use crate::key::{Consistency, Role, ShardId, ShardKey};
 use crate::lsn::{Lsn, WriteToken};
 use crate::record::{Document, RecordId};
@@ -62,6 +63,8 @@ pub struct Cluster {
     shards: Vec<Shard>,
     cache: Option<Cache>,
     settings: ClusterSettings,
+    /// Drives every connection; declared last so pools close before it stops.
+    _io: IoRuntime,
 }
 
 impl Cluster {
@@ -72,8 +75,10 @@ impl Cluster {
         let router = Router::new(&settings.routing, &ranges);
         let ban = Duration::from_millis(settings.replication.ban_ms);
         let db = &settings.database;
+        let io = IoRuntime::new()
+            .map_err(|e| ConfigError::Invalid(format!("cannot start the database runtime: {e}")))?;
         let build = |shard: ShardId, role: Role, addr: &str| {
-            Server::new(shard, role, addr, db, ban)
+            Server::new(shard, role, addr, db, ban, io.handle())
                 .map(Arc::new)
                 .map_err(|e| ConfigError::Invalid(format!("pool for {addr}: {e}")))
         };
@@ -103,6 +108,7 @@ impl Cluster {
             shards,
             cache,
             settings,
+            _io: io,
         })
     }
 

@@ -261,7 +261,7 @@ impl Default for CacheSettings {
             url: "redis://127.0.0.1:26379".into(),
             prefix: "shardgate".into(),
             ttl_secs: 300,
-            timeout_ms: 5,
+            timeout_ms: 10,
             breaker_failures: default_breaker_failures(),
             breaker_open_ms: default_breaker_open_ms(),
         }

@@ -15,6 +15,7 @@
 //! - [`table`]: the allowed logical tables.
 //! - [`record`]: record ids and JSON documents, validated once.
 //! - [`server`]: one server's pool, bans and the mapping of database failures.
+//! - [`io`]: the runtime that drives database connections, outliving HTTP workers.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, delete.
 //! - [`shard`]: one shard's servers and how reads choose among them (consistency,
 //!   balance, lag).
@@ -40,6 +41,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod health;
+pub mod io;
 pub mod key;
 pub mod lsn;
 pub mod monitor;

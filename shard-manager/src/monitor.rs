@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 
 use crate::cluster::Cluster;
 use crate::config::ReplicationSettings;
+use crate::error::ClusterError;
 use crate::key::Role;
 use crate::lsn::Lsn;
 use crate::server::{Lag, Server};
@@ -131,6 +132,8 @@ async fn check(server: &Server, timeout: Duration) -> Option<Lsn> {
             server.check_passed(lsn);
             lsn
         }
+        // Busy is not broken: a saturated pool says nothing about the server's health.
+        Ok(Err(ClusterError::Saturated { .. })) => None,
         Ok(Err(err)) => {
             if !err.is_unavailable() {
                 server.check_failed(err.to_string());

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{PoolError, TimeoutType};
 use diesel::QueryResult;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::AsyncConnection;
 use diesel_async::AsyncPgConnection;
 use secrecy::ExposeSecret;
+use tokio::runtime::Handle;
 
 use crate::config::{DatabaseSettings, ReplicationSettings};
 use crate::error::{classify, ClusterError, Failure};
@@ -95,9 +97,12 @@ impl Server {
         addr: &str,
         db: &DatabaseSettings,
         ban_for: Duration,
+        io: Option<Handle>,
     ) -> Result<Self, deadpool::managed::BuildError> {
-        let manager =
-            AsyncDieselConnectionManager::<AsyncPgConnection>::new(connection_url(db, addr));
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            connection_url(db, addr),
+            opened_on(io),
+        );
         let pool = Pool::builder(manager)
             .max_size(db.pool_max_size)
             .wait_timeout(Some(db.pool_wait_timeout()))
@@ -327,6 +332,22 @@ impl Server {
         // A panic while holding this lock cannot leave the small state inconsistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Opens connections on `io` when given (see [`crate::io`]), else where they are needed.
+fn opened_on(io: Option<Handle>) -> ManagerConfig<AsyncPgConnection> {
+    let mut config = ManagerConfig::default();
+    if let Some(io) = io {
+        config.custom_setup = Box::new(move |url| {
+            let (io, url) = (io.clone(), url.to_owned());
+            Box::pin(async move {
+                io.spawn(async move { AsyncPgConnection::establish(&url).await })
+                    .await
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+            })
+        });
+    }
+    config
 }
 
 /// The libpq-style URL for a server: timeouts travel with every connection.

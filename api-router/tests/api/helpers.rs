@@ -27,9 +27,19 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Stop accepting and close the pools; the databases are dropped by setup.sh.
-        let handle = self.handle.clone();
-        std::mem::drop(handle.stop(false));
+        // Stop accepting, then drop this test's databases (FORCE ends the pool's
+        // connections): leftovers would make every crash restart of a server slower.
+        std::mem::drop(self.handle.stop(false));
+        let mut maintenance = self.settings.cluster.database.clone();
+        let name = std::mem::replace(&mut maintenance.dbname, "postgres".into());
+        for shard in &self.settings.cluster.shards {
+            if let Ok(mut conn) =
+                PgConnection::establish(&connection_url(&maintenance, &shard.primary))
+            {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
     }
 }
 

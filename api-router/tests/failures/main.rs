@@ -9,17 +9,23 @@
 //! - [`primary`]: a shard without primary (or without any server) fails fast and alone.
 //! - [`pool`]: statement timeouts answer 504 and give their connection back.
 //! - [`shutdown`]: SIGTERM lets the requests in flight finish.
+//! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
+//! - [`fanout`]: a read across shards with one shard down is partial and says so.
+//! - [`redis`]: Redis killed under a read loop costs no client error.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`support`] (waiting, keys, row locks, a
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
+mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod lag;
 mod outage;
 mod pool;
 mod primary;
 mod process;
+mod redis;
 mod replica;
 mod shutdown;
 mod support;

@@ -84,7 +84,10 @@ impl Outage {
     /// connections and its shard's replica streams.
     pub async fn end(mut self) {
         let nodes = std::mem::take(&mut self.stopped);
+        let start = Instant::now();
+        let names: Vec<String> = nodes.iter().map(|n| n.name()).collect();
         blocking(move || restart(&nodes).expect("restart after outage")).await;
+        eprintln!("{names:?} up and streaming after {:?}", start.elapsed());
     }
 }
 
@@ -103,15 +106,17 @@ fn restart(nodes: &[Node]) -> Result<(), String> {
     let mut ordered = nodes.to_vec();
     ordered.sort_by_key(|n| matches!(n, Node::Replica(_)));
     for node in &ordered {
-        let status = std::process::Command::new(setup_script())
+        let out = std::process::Command::new(setup_script())
             .args(["pg", "start", &node.name()])
             .current_dir(helpers::repo_root())
-            .status()
+            .output()
             .map_err(|e| format!("setup.sh: {e}"))?;
-        if !status.success() {
+        if !out.status.success() {
             return Err(format!(
-                "setup.sh pg start {} failed: {status}",
-                node.name()
+                "setup.sh pg start {} failed ({}): {}",
+                node.name(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
             ));
         }
     }
@@ -153,7 +158,10 @@ fn topology() -> &'static ClusterSettings {
 /// Only an optimisation: a failure is reported, not fatal.
 fn checkpoint(node: Node) {
     if let Err(e) = try_checkpoint(node) {
-        eprintln!("failure tests: no checkpoint before stopping {}: {e}", node.name());
+        eprintln!(
+            "failure tests: no checkpoint before stopping {}: {e}",
+            node.name()
+        );
     }
 }
 
@@ -217,7 +225,10 @@ impl Drop for DropDatabase {
                     .map_err(|e| e.to_string())
                 });
             if let Err(e) = dropped {
-                eprintln!("failure tests: could not drop {} on {}: {e}", self.0, shard.primary);
+                eprintln!(
+                    "failure tests: could not drop {} on {}: {e}",
+                    self.0, shard.primary
+                );
             }
         }
     }

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::helpers::{assert_problem, spawn_app, TestApp};
 use crate::outage::{serial, DropDatabase, Node, Outage};
-use crate::support::{keys_on, until, user};
+use crate::support::{keys_on, until, until_replica_serves, user};
 
 /// Asserts a fast 503 problem naming the shard, with `Retry-After`.
 async fn assert_unavailable(res: Response, elapsed: Duration, shard: u32) -> Value {
@@ -61,7 +61,7 @@ async fn writes_to_a_shard_without_primary_fail_fast_and_alone() {
     let (before, during) = on2.split_at(2);
     write_all(&app, before).await;
     for key in before {
-        app.read_replica_until(key, "users", key, 1).await;
+        until_replica_serves(&app, key).await;
     }
 
     let outage = Outage::begin(&[Node::Primary(2)]).await;
@@ -125,7 +125,7 @@ async fn reads_fail_fast_when_every_server_of_a_shard_is_down() {
     let key = &keys_on(&app.settings, 1, 1)[0];
     let other = &keys_on(&app.settings, 0, 1)[0];
     write_all(&app, &[key.clone(), other.clone()]).await;
-    app.read_replica_until(key, "users", key, 1).await;
+    until_replica_serves(&app, key).await;
 
     let outage = Outage::begin(&[Node::Replica(1), Node::Primary(1)]).await;
     // The first read finds the replica down (and bans it), the second skips it.

@@ -19,6 +19,8 @@ pub struct Process {
     pub port: u16,
     /// Everything it printed.
     output: Arc<Mutex<Vec<String>>>,
+    /// Reads the pipes until the process closes them.
+    reader: Option<tokio::task::JoinHandle<()>>,
     signalled: Option<Instant>,
 }
 
@@ -47,7 +49,7 @@ impl Process {
         let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
         let sink = output.clone();
         // Drains both pipes for the process's whole life, so it never blocks on them.
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             loop {
                 let line = tokio::select! {
                     Ok(Some(line)) = stdout.next_line() => line,
@@ -69,6 +71,7 @@ impl Process {
             child,
             port,
             output,
+            reader: Some(reader),
             signalled: None,
         }
     }
@@ -90,7 +93,12 @@ impl Process {
             .await
             .unwrap_or_else(|_| panic!("still running {limit:?} after SIGTERM:\n{}", self.output()))
             .expect("wait for api-router");
-        (status, self.signalled.expect("terminated").elapsed())
+        let after = self.signalled.expect("terminated").elapsed();
+        // Its last lines may still be in the pipes.
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        (status, after)
     }
 
     pub fn output(&self) -> String {

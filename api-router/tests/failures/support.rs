@@ -13,11 +13,11 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sql_types::Text;
 use diesel::{QueryResult, RunQueryDsl};
-use reqwest::Response;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::{Router, ShardKey};
 
-use crate::helpers;
+use crate::helpers::{self, TestApp};
 
 /// Runs blocking work (setup.sh, sync diesel) off the async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -39,6 +39,21 @@ where
         assert!(start.elapsed() < within, "{what}: not within {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until an eventual read of record `key` (id = key) is served by a replica:
+/// a replica takes reads once the gateway's checks have measured its lag.
+pub async fn until_replica_serves(app: &TestApp, key: &str) {
+    let what = format!("a replica serves {key}");
+    until(Duration::from_secs(10), &what, || async {
+        let res = app.read(key, "users", key).await;
+        if res.status() != StatusCode::OK {
+            return None;
+        }
+        let body: Value = res.json().await.unwrap();
+        (body["source"] == "replica").then_some(())
+    })
+    .await;
 }
 
 /// `n` shard keys that route to `shard` under these settings.

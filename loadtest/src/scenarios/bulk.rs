@@ -30,19 +30,34 @@ pub async fn bulk_write(user: &mut GooseUser, workload: &Workload) -> Transactio
     if !reply.request.success {
         return Ok(());
     }
-    let failed = reply
-        .json()
-        .and_then(|r| r["failed_count"].as_u64())
-        .unwrap_or(u64::MAX);
-    if failed == 0 {
-        return Ok(());
-    }
-    let tag = if failed == u64::MAX {
-        "bulk-write: 2xx without a failed_count".to_owned()
-    } else {
-        format!("bulk-write: {failed} records not written")
+    let Some(answer) = reply.json() else {
+        return user.set_failure("2xx without a JSON body", &mut reply.request, None, None);
     };
-    user.set_failure(&tag, &mut reply.request, None, None)
+    match answer["failed_count"].as_u64() {
+        Some(0) => Ok(()),
+        Some(_) => {
+            let tag = failure_tag(&answer);
+            user.set_failure(&tag, &mut reply.request, None, None)
+        }
+        None => user.set_failure("2xx without a failed_count", &mut reply.request, None, None),
+    }
+}
+
+/// "records not written on shard 2", stable across requests so goose's error table
+/// groups them (the count of records varies with each batch and is left out).
+fn failure_tag(answer: &Value) -> String {
+    let shards: Vec<String> = answer["shards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s["error"].is_null())
+        .map(|s| s["shard"].to_string())
+        .collect();
+    if shards.is_empty() {
+        "records refused (see the reply's `failed`)".to_owned()
+    } else {
+        format!("records not written on shard {}", shards.join(", "))
+    }
 }
 
 /// Up to `batch` distinct `(key, order)` pairs, in ascending order. Fewer when the key
@@ -99,6 +114,16 @@ mod tests {
         let keys = KeySpace::new(2, 0.0);
         let orders = pick_orders(&mut StdRng::seed_from_u64(2), &keys, 1000);
         assert_eq!(orders.len() as u64, 2 * ORDERS_PER_KEY);
+    }
+
+    #[test]
+    fn a_partial_failure_names_the_failed_shards() {
+        let answer = json!({"failed_count": 40, "shards": [
+            {"shard": 0, "written": 30, "error": null},
+            {"shard": 2, "written": 0, "error": "shard-2 is unavailable"}]});
+        assert_eq!(failure_tag(&answer), "records not written on shard 2");
+        let answer = json!({"failed_count": 1, "shards": [{"shard": 1, "error": null}]});
+        assert!(failure_tag(&answer).starts_with("records refused"));
     }
 
     #[test]

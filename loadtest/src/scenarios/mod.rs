@@ -5,10 +5,10 @@
 //! | `write`       | `POST /api/write`: upsert `users/rec_{n}` with a fresh profile      |
 //! | `read`        | `GET /api/read?table=users&id=rec_{n}` (eventual: a replica)        |
 //! | `read-strong` | the same with `consistency=strong` (the primary)                    |
-//! | `read-cached` | the same request as `read` (pending: no cache in the gateway yet)   |
+//! | `read-cached` | the same request as `read`, counting `x-cache` hit/miss/bypass      |
 //! | `list`        | `GET /api/read?table=orders&limit=10`: a key's newest orders        |
 //! | `bulk-write`  | `POST /api/bulk-write`: `--batch` orders over many keys             |
-//! | `fan-out`     | `GET /api/read?table=users&limit=10` without a key (pending)        |
+//! | `fan-out`     | `GET /api/read?table=users&limit=10` without a key: every shard     |
 //! | `mixed`       | 70% `write`, 30% `read`: the ancestor's workload                    |
 //! | `ryw`         | write a record, read it back at once, count reads that miss it      |
 //!
@@ -105,21 +105,6 @@ impl ScenarioKind {
             ScenarioKind::FanOut => "fan-out",
             ScenarioKind::Mixed => "mixed",
             ScenarioKind::Ryw => "ryw",
-        }
-    }
-
-    /// Why the scenario cannot yet measure what it is meant to, if it cannot.
-    pub fn pending(self) -> Option<&'static str> {
-        match self {
-            ScenarioKind::ReadCached => Some(
-                "the gateway has no cache yet: this sends the same request as `read` and \
-                 will measure cache hits once caching exists",
-            ),
-            ScenarioKind::FanOut => Some(
-                "reads without x-shard-key (scatter-gather) are not built yet: the gateway \
-                 answers 400 today, so every request counts as failed",
-            ),
-            _ => None,
         }
     }
 

@@ -1,31 +1,38 @@
 //! Reads of records the prefill wrote: `read` (a replica), `read-strong` (the primary),
-//! `read-cached` (pending: the same request as `read` until the gateway caches), and
-//! `list` (a key's newest orders).
+//! `read-cached` (the same request as `read`, counting the gateway's `x-cache` answers),
+//! and `list` (a key's newest orders).
 //!
 //! A 404 is a failure: every id read here exists once the key space is prefilled. A
 //! list that comes back empty is a failure for the same reason.
 
-use goose::prelude::{GooseUser, TransactionResult};
+use goose::prelude::{GooseUser, TransactionError, TransactionResult};
 
-use crate::http::{send, Call};
+use crate::http::{send, Call, Reply};
 use crate::keys::{shard_key, user_id};
 use crate::workload::Workload;
 
 /// `GET /api/read?table=users&id=rec_{n}`, served by a replica.
 pub async fn read(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
-    point_read(user, workload, "read", "").await
+    point_read(user, workload, "read", "").await?;
+    Ok(())
 }
 
 /// The same read with `consistency=strong`, served by the primary.
 pub async fn read_strong(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
-    point_read(user, workload, "read-strong", "&consistency=strong").await
+    point_read(user, workload, "read-strong", "&consistency=strong").await?;
+    Ok(())
 }
 
-/// Pending: the gateway has no cache yet, so this is exactly `read`. Once caching
-/// exists the gateway caches eventual point reads, and this same request measures it
-/// (hits show in the server-side summary's `cache` role).
+/// Exactly `read`'s request: the gateway caches eventual point reads when its
+/// `[cache] enabled` is true. The `x-cache` header of each answer (`hit`, `miss`,
+/// `bypass`, or none when the cache is off) is counted for the summary; the server-side
+/// summary's `cache` role shows the same from the gateway's side.
 pub async fn read_cached(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
-    point_read(user, workload, "read-cached", "").await
+    let reply = point_read(user, workload, "read-cached", "").await?;
+    if reply.request.success {
+        workload.cache.record(reply.cache.as_deref());
+    }
+    Ok(())
 }
 
 async fn point_read(
@@ -33,12 +40,11 @@ async fn point_read(
     workload: &Workload,
     name: &str,
     query: &str,
-) -> TransactionResult {
+) -> Result<Reply, Box<TransactionError>> {
     let n = workload.keys.sample(&mut rand::rng());
     let path = format!("/api/read?table=users&id={}{query}", user_id(n));
     let key = shard_key(n);
-    send(user, Call::get(name, &path).shard_key(&key)).await?;
-    Ok(())
+    send(user, Call::get(name, &path).shard_key(&key)).await
 }
 
 /// `GET /api/read?table=orders&limit=10`: the key's newest orders, from a replica.
@@ -55,17 +61,12 @@ pub async fn list(user: &mut GooseUser, workload: &Workload) -> TransactionResul
     let count = reply.json().and_then(|body| body["count"].as_u64());
     match count {
         Some(0) => user.set_failure(
-            "list: the key has no orders (was the key space prefilled?)",
+            "the key has no orders (was the key space prefilled?)",
             &mut reply.request,
             None,
             None,
         ),
         Some(_) => Ok(()),
-        None => user.set_failure(
-            "list: 200 without a `count`",
-            &mut reply.request,
-            None,
-            None,
-        ),
+        None => user.set_failure("200 without a `count`", &mut reply.request, None, None),
     }
 }

@@ -27,7 +27,7 @@ pub async fn write_then_read(user: &mut GooseUser, workload: &Workload) -> Trans
     }
     let Some(version) = written.json().and_then(|w| w["version"].as_i64()) else {
         return user.set_failure(
-            "ryw: write answered without a version",
+            "write answered without a version",
             &mut written.request,
             None,
             None,
@@ -47,7 +47,7 @@ pub async fn write_then_read(user: &mut GooseUser, workload: &Workload) -> Trans
             Some(seen) => seen,
             None => {
                 return user.set_failure(
-                    "ryw: read answered 200 without record.version",
+                    "200 without record.version",
                     &mut read.request,
                     None,
                     None,
@@ -66,7 +66,7 @@ pub async fn write_then_read(user: &mut GooseUser, workload: &Workload) -> Trans
     workload.ryw.record(saw_write, token.is_some());
     if !saw_write && token.is_some() {
         return user.set_failure(
-            "ryw: read older than its write despite x-min-lsn",
+            "read older than its write despite x-min-lsn",
             &mut read.request,
             None,
             None,

@@ -31,10 +31,23 @@ pub enum AdminError {
     },
 }
 
+/// Admin work (migrations, CREATE DATABASE) may take longer than a request may: its
+/// connections lift the request-path statement timeout.
+#[derive(Debug)]
+struct NoStatementTimeout;
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for NoStatementTimeout {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute("SET statement_timeout = 0")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 fn admin_pool(url: String) -> Pool<ConnectionManager<PgConnection>> {
     Pool::builder()
         .max_size(2)
         .connection_timeout(std::time::Duration::from_secs(5))
+        .connection_customizer(Box::new(NoStatementTimeout))
         .build_unchecked(ConnectionManager::new(url))
 }
 

@@ -1,5 +1,22 @@
-//! Admin work on the synchronous diesel + r2d2 path: migrations, database creation.
+//! Admin work on the synchronous diesel path: migrations, database creation, and the
+//! learning tools `plan`, `seed` and `bench`.
+//!
+//! ## Layout
+//! - [`migrate`]: embedded migrations, applied to every primary; database creation.
+//! - [`connect`]: direct connections and scratch databases for the tools below.
+//! - [`plan`]: what each strategy would move if a shard were added, from the data.
+//! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
+//! - [`seed`]: generated records, routed and bulk-loaded into the shards.
+//! - [`bench`]: one workload against a single database and against the shards.
+//! - [`progress`]: the progress bars `seed` and `bench` draw.
 
+pub mod bench;
+pub mod connect;
+pub mod generate;
 pub mod migrate;
+pub mod plan;
+pub mod progress;
+pub mod seed;
 
+pub use connect::CommandError;
 pub use migrate::{create_database, migrate_all, AdminError, MIGRATIONS};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use shard_manager::{config, ClusterSettings, Router, ShardKey};
+use shard_manager::{admin, config, ClusterSettings, Router, ShardKey};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,22 @@ enum Command {
     Locate { key: String },
     /// Check the configuration and print the slot ranges each shard owns.
     Check,
+    /// For the data stored now, what each strategy would move if a shard were added.
+    Plan {
+        /// The change to plan (the only one so far): one more shard.
+        #[arg(long, required = true)]
+        add_shard: bool,
+        /// Count only this logical table's records.
+        #[arg(long)]
+        table: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate realistic records and load them, routed, straight into the shards.
+    Seed(admin::seed::SeedArgs),
+    /// The same workload against a single database and against the shards.
+    Bench(admin::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +91,26 @@ fn main() -> anyhow::Result<()> {
                     text.join(",")
                 );
             }
+        }
+        Command::Plan {
+            add_shard: _,
+            table,
+            json,
+        } => {
+            let plan = admin::plan::plan_add_shard(&settings, &ranges, table.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", admin::plan::report::render(&plan));
+            }
+        }
+        Command::Seed(args) => {
+            let summary = admin::seed::seed(&settings, &ranges, &args)?;
+            println!("{summary}");
+        }
+        Command::Bench(args) => {
+            let report = admin::bench::bench(&settings, &ranges, &args)?;
+            print!("{report}");
         }
     }
     Ok(())

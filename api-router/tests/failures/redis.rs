@@ -1,0 +1,100 @@
+//! Redis killed under a read loop: clients see no error, reads bypass the cache; once
+//! Redis is back, hits resume without restarting the gateway.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{setup_sh, spawn_app_with, TestApp};
+use crate::outage::serial;
+use crate::support::{blocking, user};
+
+/// Stops Redis; starts it again however the test ends.
+struct RedisDown;
+
+impl RedisDown {
+    async fn begin() -> Self {
+        blocking(|| setup_sh(&["redis", "stop"])).await;
+        Self
+    }
+}
+
+impl Drop for RedisDown {
+    fn drop(&mut self) {
+        setup_sh(&["redis", "start"]);
+    }
+}
+
+/// Reads for `for_`, returning (non-200 answers, x-cache values seen).
+async fn read_loop(app: &TestApp, for_: Duration) -> (usize, Vec<String>) {
+    let stop = Instant::now() + for_;
+    let (mut errors, mut seen) = (0, Vec::new());
+    let mut i = 0;
+    while Instant::now() < stop {
+        let id = format!("c{}", i % 10);
+        let res = app.read("cached", "users", &id).await;
+        if res.status().as_u16() != 200 {
+            errors += 1;
+        } else if let Some(v) = res.headers().get("x-cache") {
+            seen.push(v.to_str().unwrap().to_owned());
+        }
+        i += 1;
+    }
+    (errors, seen)
+}
+
+#[tokio::test]
+async fn killing_redis_costs_no_client_error_and_hits_resume_after_restart() {
+    let _serial = serial().await;
+    let app = spawn_app_with(|s| {
+        s.cluster.cache.enabled = true;
+        s.cluster.cache.timeout_ms = 20;
+        s.cluster.cache.breaker_open_ms = 300;
+        s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    for i in 0..10 {
+        assert_eq!(
+            app.write("cached", &user(&format!("c{i}")))
+                .await
+                .status()
+                .as_u16(),
+            201
+        );
+    }
+    let (_, before) = read_loop(&app, Duration::from_millis(300)).await;
+    assert!(before.iter().any(|v| v == "hit"));
+
+    let redis = RedisDown::begin().await;
+    let (errors_down, down) = read_loop(&app, Duration::from_secs(2)).await;
+    drop(redis);
+    let mut resumed = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !resumed && Instant::now() < deadline {
+        let (_, seen) = read_loop(&app, Duration::from_millis(200)).await;
+        resumed = seen.iter().any(|v| v == "hit");
+    }
+    let metrics: Value = app
+        .client
+        .get(app.url("/api/analytics/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(errors_down, 0, "Redis down costs speed, never an error");
+    assert!(
+        down.len() > 20 && down.iter().all(|v| v == "bypass"),
+        "{down:?}"
+    );
+    assert!(
+        resumed,
+        "hits resume once Redis is back, without a gateway restart"
+    );
+    assert!(
+        metrics["totals"]["cache"]["errors"].as_u64().unwrap() > 0,
+        "Redis errors are counted"
+    );
+}
