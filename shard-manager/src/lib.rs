@@ -15,6 +15,7 @@
 //! - [`table`]: the allowed logical tables.
 //! - [`record`]: record ids and JSON documents, validated once.
 //! - [`server`]: one server's pool, bans and the mapping of database failures.
+//! - [`connect`]: connection URLs (timeouts included) and where connections are opened.
 //! - [`io`]: the runtime that drives database connections, outliving HTTP workers.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, delete.
 //! - [`shard`]: one shard's servers and how reads choose among them (consistency,
@@ -38,6 +39,7 @@ pub mod bulk;
 pub mod cache;
 pub mod cluster;
 pub mod config;
+pub mod connect;
 pub mod cursor;
 pub mod error;
 pub mod health;

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{PoolError, TimeoutType};
 use diesel::QueryResult;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::AsyncConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
-use secrecy::ExposeSecret;
 use tokio::runtime::Handle;
 
 use crate::config::{DatabaseSettings, ReplicationSettings};
+pub use crate::connect::connection_url;
+use crate::connect::opened_on;
 use crate::error::{classify, ClusterError, Failure};
 use crate::key::{Role, ShardId};
 use crate::lsn::Lsn;
@@ -331,74 +331,5 @@ impl Server {
     fn lock_state(&self) -> std::sync::MutexGuard<'_, Condition> {
         // A panic while holding this lock cannot leave the small state inconsistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Opens connections on `io` when given (see [`crate::io`]), else where they are needed.
-fn opened_on(io: Option<Handle>) -> ManagerConfig<AsyncPgConnection> {
-    let mut config = ManagerConfig::default();
-    if let Some(io) = io {
-        config.custom_setup = Box::new(move |url| {
-            let (io, url) = (io.clone(), url.to_owned());
-            Box::pin(async move {
-                io.spawn(async move { AsyncPgConnection::establish(&url).await })
-                    .await
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
-            })
-        });
-    }
-    config
-}
-
-/// The libpq-style URL for a server: timeouts travel with every connection.
-pub fn connection_url(db: &DatabaseSettings, addr: &str) -> String {
-    let password = db.password.expose_secret();
-    let auth = if password.is_empty() {
-        encode(&db.user)
-    } else {
-        format!("{}:{}", encode(&db.user), encode(password))
-    };
-    let connect_secs = db.connect_timeout_ms.div_ceil(1000).max(1);
-    format!(
-        "postgres://{auth}@{addr}/{}?connect_timeout={connect_secs}&application_name=shardgate\
-         &options=-c%20statement_timeout%3D{}",
-        encode(&db.dbname),
-        db.statement_timeout_ms
-    )
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_encodes_credentials_and_carries_timeouts() {
-        let db = DatabaseSettings {
-            user: "app user".into(),
-            password: "p@ss:/w".to_string().into(),
-            dbname: "shardgate".into(),
-            connect_timeout_ms: 1500,
-            statement_timeout_ms: 5000,
-            pool_max_size: 4,
-            pool_wait_timeout_ms: 100,
-        };
-        assert_eq!(
-            connection_url(&db, "127.0.0.1:25432"),
-            "postgres://app%20user:p%40ss%3A%2Fw@127.0.0.1:25432/shardgate?connect_timeout=2\
-             &application_name=shardgate&options=-c%20statement_timeout%3D5000"
-        );
     }
 }

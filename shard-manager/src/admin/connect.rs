@@ -39,6 +39,8 @@ pub enum CommandError {
     },
     #[error("{0}")]
     Usage(String),
+    #[error("cannot start a worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
     #[error("the {0} thread stopped unexpectedly (it panicked)")]
     WorkerPanicked(String),
 }

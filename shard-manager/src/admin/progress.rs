@@ -54,6 +54,20 @@ impl Bars {
         }
     }
 
+    /// A single bar, without a total.
+    pub fn single(label: &str, len: u64) -> Self {
+        let multi = MultiProgress::new();
+        let bar = multi
+            .add(ProgressBar::new(len))
+            .with_style(style(TOTAL_TEMPLATE))
+            .with_prefix(label.to_owned());
+        Self {
+            _multi: multi,
+            parts: vec![bar],
+            total: ProgressBar::hidden(),
+        }
+    }
+
     /// A handle that advances part `i` and the total together; cheap to clone and send
     /// to another thread.
     pub fn tracker(&self, i: usize) -> Tracker {

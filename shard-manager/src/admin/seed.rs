@@ -17,8 +17,8 @@
 //! primary of the local topology, 100,000 `users` rows: `COPY` into `records` 5.7 s,
 //! `COPY` into a staging table then the same set-based upsert 6.8 s.
 
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::thread;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
@@ -104,7 +104,7 @@ struct Batch {
     keys: Vec<String>,
     ids: Vec<String>,
     slots: Vec<i32>,
-    /// Serialized JSON documents: a quarter of the memory of `Value`s.
+    /// Serialized JSON documents: about half the memory of `Value`s.
     data: Vec<String>,
 }
 
@@ -159,28 +159,11 @@ pub fn seed(
     let bars = Bars::new(&labels);
 
     let started = Instant::now();
-    let mut senders = Vec::new();
-    let mut writers = Vec::new();
-    for (i, shard) in settings.shards.iter().enumerate() {
-        let (tx, rx) = sync_channel::<Batch>(QUEUED_BATCHES);
-        let conn = connect(
-            &settings.database,
-            &shard.primary,
-            &settings.database.dbname,
-        )?;
-        let (server, table, tracker) = (shard.primary.clone(), args.table.clone(), bars.tracker(i));
-        let handle = thread::Builder::new()
-            .name(format!("seed-shard-{i}"))
-            .spawn(move || write_batches(conn, &server, &table, rx, &tracker))
-            .map_err(|e| CommandError::Usage(format!("cannot start a writer thread: {e}")))?;
-        senders.push(tx);
-        writers.push(handle);
-    }
-
+    let (senders, writers) = spawn_writers(settings, &args.table, &bars)?;
     let mut buffers: Vec<Batch> = (0..senders.len())
         .map(|_| Batch::with_capacity(args.batch))
         .collect();
-    'produce: for n in 0..args.rows {
+    for n in 0..args.rows {
         let record = generator.record(n);
         let placement = route(&record.shard_key)?;
         let i = placement.shard.index();
@@ -193,7 +176,7 @@ pub fn seed(
             let full = std::mem::replace(buffer, Batch::with_capacity(args.batch));
             // A closed channel means that writer failed; its error is reported below.
             if senders[i].send(full).is_err() {
-                break 'produce;
+                break;
             }
         }
     }
@@ -217,6 +200,35 @@ pub fn seed(
         per_shard: written,
         elapsed: started.elapsed(),
     })
+}
+
+/// Channels to, and handles of, one writer thread per shard.
+type Writers = (
+    Vec<SyncSender<Batch>>,
+    Vec<JoinHandle<Result<u64, CommandError>>>,
+);
+
+/// Connects to every primary and starts its writer thread.
+fn spawn_writers(
+    settings: &ClusterSettings,
+    table: &str,
+    bars: &Bars,
+) -> Result<Writers, CommandError> {
+    let mut senders = Vec::new();
+    let mut writers = Vec::new();
+    for (i, shard) in settings.shards.iter().enumerate() {
+        let (tx, rx) = sync_channel::<Batch>(QUEUED_BATCHES);
+        let db = &settings.database;
+        let conn = connect(db, &shard.primary, &db.dbname)?;
+        let (server, table, tracker) = (shard.primary.clone(), table.to_owned(), bars.tracker(i));
+        let handle = thread::Builder::new()
+            .name(format!("seed-shard-{i}"))
+            .spawn(move || write_batches(conn, &server, &table, rx, &tracker))
+            .map_err(CommandError::Spawn)?;
+        senders.push(tx);
+        writers.push(handle);
+    }
+    Ok((senders, writers))
 }
 
 /// A shard's writer: upserts every batch it receives; returns the rows written.

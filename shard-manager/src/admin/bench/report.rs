@@ -87,3 +87,17 @@ pub fn render(
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let m = measure((1..=100).rev().collect(), Duration::from_secs(1));
+        assert_eq!(m.ops, 100);
+        assert_eq!(m.p50, Duration::from_micros(50));
+        assert_eq!(m.p99, Duration::from_micros(99));
+        assert_eq!(measure(Vec::new(), Duration::ZERO).p99, Duration::ZERO);
+    }
+}

@@ -33,6 +33,7 @@ pub struct Workload {
     pub keys: Vec<(usize, String)>,
 }
 
+/// The workload's phases, run in this order on each target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Upsert,

@@ -118,7 +118,7 @@ pub fn plan_add_shard(
         notes.push(format!(
             "{} records are on a shard other than the one the configured strategy gives \
              their key; they are counted where the strategy places them",
-            counts.misplaced.records
+            report::thousands(counts.misplaced.records)
         ));
     }
     notes.push(

@@ -1,0 +1,247 @@
+//! The cluster's typed configuration: layered loading and start-up validation.
+//!
+//! Layers, later wins: `config/default.toml` (from the working directory, or the copy
+//! built into the binary when there is none), then the `--config` file, then
+//! environment variables `SHARDGATE__SECTION__FIELD`.
+//!
+//! Layout: [`sections`] holds one type per configuration section, `validate` the
+//! start-up checks that turn a parsed file into a cluster the gateway can trust.
+
+mod sections;
+mod validate;
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+pub use sections::*;
+pub use validate::parse_addr;
+
+/// The defaults `./setup.sh up` matches, compiled in so a binary runs anywhere.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
+
+/// Everything shard-manager needs: servers, routing, tables, cache.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterSettings {
+    pub database: DatabaseSettings,
+    pub routing: RoutingSettings,
+    pub tables: TableSettings,
+    pub shards: Vec<ShardSettings>,
+    #[serde(default)]
+    pub replication: ReplicationSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// A configuration that could not be loaded or does not describe a working cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not load configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Loads any settings type from the layers described in the module doc.
+pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigError> {
+    let base = Path::new("config/default.toml");
+    let mut builder = config::Config::builder();
+    builder = if base.exists() {
+        builder.add_source(config::File::from(base))
+    } else {
+        builder.add_source(config::File::from_str(
+            DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ))
+    };
+    if let Some(path) = overlay {
+        builder = builder.add_source(config::File::from(path).required(true));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("SHARDGATE")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("tables.allowed")
+            .with_list_parse_key("routing.weights")
+            .try_parsing(true),
+    );
+    Ok(builder.build()?.try_deserialize()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ClusterSettings {
+        let cfg = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_CONFIG,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .unwrap();
+        cfg.try_deserialize().unwrap()
+    }
+
+    fn invalid(s: &ClusterSettings) -> String {
+        match s.validate() {
+            Err(ConfigError::Invalid(m)) => m,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid_and_matches_setup() {
+        let s = settings();
+        assert_eq!(s.validate().unwrap().len(), 3);
+        assert_eq!(s.shards[0].primary, "127.0.0.1:25432");
+        assert_eq!(s.shards[2].replicas, vec!["127.0.0.1:25534".to_string()]);
+        assert_eq!(s.routing.slot_count, 1024);
+    }
+
+    #[test]
+    fn duplicate_server_is_named() {
+        let mut s = settings();
+        s.shards[1].replicas = vec!["127.0.0.1:25432".into()];
+        assert!(invalid(&s).contains("127.0.0.1:25432 appears twice"));
+    }
+
+    #[test]
+    fn slot_gaps_and_overlaps_are_named() {
+        let mut s = settings();
+        s.routing.slot_count = 10;
+        s.shards.truncate(2);
+        s.shards[0].slots = vec!["0-4".into()];
+        s.shards[1].slots = vec!["6-9".into()];
+        assert!(invalid(&s).contains("slot 5 belongs to no shard"));
+        s.shards[1].slots = vec!["4-9".into()];
+        assert!(invalid(&s).contains("slot 4 is owned by shard 0 and shard 1"));
+        s.shards[1].slots = vec!["5-9".into()];
+        assert_eq!(s.validate().unwrap(), vec![vec![(0, 4)], vec![(5, 9)]]);
+    }
+
+    #[test]
+    fn bad_addresses_and_tables_are_named() {
+        let mut s = settings();
+        s.shards[0].primary = "localhost".into();
+        assert!(invalid(&s).contains("expected host:port"));
+        let mut s = settings();
+        s.tables.allowed.push("Users; DROP".into());
+        assert!(invalid(&s).contains("must match"));
+    }
+
+    /// The defaults with `toml` layered on top, as a `--config` file would be.
+    fn with_overlay(toml: &str) -> ClusterSettings {
+        config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_CONFIG,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_strategy_reads_its_options_from_toml() {
+        let ring =
+            with_overlay("[routing]\nstrategy = \"hash_ring\"\nvnodes = 100\nweights = [1, 2, 1]");
+        assert_eq!(ring.routing.strategy, Strategy::HashRing);
+        assert_eq!(ring.validate().unwrap(), vec![Vec::<(u32, u32)>::new(); 3]);
+        let modulo = with_overlay("[routing]\nstrategy = \"modulo\"\nnumeric = true");
+        assert!(modulo.validate().is_ok());
+        let range = with_overlay(
+            "[routing]\nstrategy = \"range\"\nnumeric = true\n\
+             [[routing.ranges]]\nshard = 0\nto = 1000\n\
+             [[routing.ranges]]\nshard = 1\nfrom = 1000\nto = \"1000000\"\n\
+             [[routing.ranges]]\nshard = 2\nfrom = 1000000",
+        );
+        assert!(range.validate().is_ok(), "{:?}", range.validate());
+        assert_eq!(range.routing.ranges[1].from.as_deref(), Some("1000"));
+        assert_eq!(settings().routing.vnodes, 256);
+    }
+
+    #[test]
+    fn strategy_options_out_of_place_are_named() {
+        let mut s = settings();
+        s.routing.numeric = true;
+        assert_eq!(
+            invalid(&s),
+            "routing.numeric applies to \"modulo\" and \"range\" only, but routing.strategy is \"slots\""
+        );
+        let mut s = settings();
+        s.routing.strategy = Strategy::Modulo;
+        s.shards[0].slots = vec!["0-1023".into()];
+        assert!(invalid(&s).starts_with("shard 0 lists slots, but routing.strategy is \"modulo\""));
+        let mut s = settings();
+        s.routing.weights = vec![1, 1, 1];
+        assert!(invalid(&s).starts_with("routing.weights applies to \"hash_ring\" only"));
+        let mut s = settings();
+        s.routing.strategy = Strategy::Range;
+        assert!(invalid(&s).contains("no [[routing.ranges]] is listed"));
+    }
+
+    #[test]
+    fn ring_vnodes_and_weights_are_checked() {
+        let mut s = settings();
+        s.routing.strategy = Strategy::HashRing;
+        s.routing.vnodes = 0;
+        assert!(invalid(&s).starts_with("routing.vnodes is 0; use 1 to 4096"));
+        s.routing.vnodes = 100;
+        s.routing.weights = vec![1, 2];
+        assert_eq!(
+            invalid(&s),
+            "routing.weights lists 2 weights for 3 shards; give one per shard, or none"
+        );
+        s.routing.weights = vec![1, 0, 2];
+        assert_eq!(
+            invalid(&s),
+            "routing.weights[1] (shard 1) is 0; weights are 1 to 64"
+        );
+        s.routing.weights = vec![1, 3, 2];
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn range_gaps_overlaps_and_bad_bounds_are_named() {
+        let range =
+            |ranges: &str| with_overlay(&format!("[routing]\nstrategy = \"range\"\n{ranges}"));
+        let gap = range(
+            "[[routing.ranges]]\nshard = 0\nto = \"h\"\n\
+             [[routing.ranges]]\nshard = 1\nfrom = \"i\"\nto = \"p\"\n\
+             [[routing.ranges]]\nshard = 2\nfrom = \"p\"",
+        );
+        assert_eq!(
+            invalid(&gap),
+            "routing.ranges: keys from \"h\" up to \"i\" belong to no range (range 0 ends at \"h\", \
+             range 1 starts at \"i\")"
+        );
+        let overlap = range(
+            "[[routing.ranges]]\nshard = 0\nto = \"h\"\n\
+             [[routing.ranges]]\nshard = 1\nfrom = \"g\"\nto = \"p\"\n\
+             [[routing.ranges]]\nshard = 2\nfrom = \"p\"",
+        );
+        assert_eq!(
+            invalid(&overlap),
+            "routing.ranges: keys from \"g\" up to \"h\" are in range 0 and range 1"
+        );
+        let unknown = range("[[routing.ranges]]\nshard = 3");
+        assert_eq!(
+            invalid(&unknown),
+            "routing.ranges: range 0 names shard 3, but the shards are 0 to 2"
+        );
+        let mut numeric = range(
+            "numeric = true\n[[routing.ranges]]\nshard = 0\nto = \"ten\"\n\
+             [[routing.ranges]]\nshard = 1\nfrom = 10",
+        );
+        numeric.shards.truncate(2);
+        assert_eq!(
+            invalid(&numeric),
+            "routing.ranges: range 0 to \"ten\" is not an integer (routing.numeric is on)"
+        );
+    }
+}
