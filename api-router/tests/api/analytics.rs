@@ -40,24 +40,8 @@ async fn metrics_errors_and_prometheus_count_exactly_the_requests_made() {
     // Windows hold completed seconds (totals are live): let the current second close.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
-    let metrics: Value = app
-        .client
-        .get(app.url("/api/analytics/metrics?window=60s"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let errors: Value = app
-        .client
-        .get(app.url("/api/analytics/errors?count=10"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = app.get_json("/api/analytics/metrics?window=60s").await;
+    let errors: Value = app.get_json("/api/analytics/errors?count=10").await;
     let text = app
         .client
         .get(app.url("/metrics"))

@@ -136,15 +136,7 @@ async fn a_miss_is_reported_then_a_hit_and_entries_expire_with_their_ttl() {
     );
     assert_eq!((hit.as_str(), source.as_str()), ("hit", "cache"));
     assert_eq!(expired, "miss", "1 s TTL");
-    let metrics: Value = app
-        .client
-        .get(app.url("/api/analytics/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = app.get_json("/api/analytics/metrics").await;
     assert_eq!(
         metrics["totals"]["cache"]["hits"], 2,
         "{}",

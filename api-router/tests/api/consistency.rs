@@ -156,15 +156,7 @@ async fn shards_show_lag_and_which_servers_take_reads() {
     let app = spawn_app().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let shards = loop {
-        let body: Value = app
-            .client
-            .get(app.url("/api/shards"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: Value = app.get_json("/api/shards").await;
         let ready = body["shards"]
             .as_array()
             .unwrap()

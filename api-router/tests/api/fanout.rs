@@ -82,16 +82,10 @@ async fn where_filters_keyed_and_fan_out_lists() {
         .await
         .unwrap();
     let all: Value = app
-        .client
-        .get(app.url(
+        .get_json(
             "/api/read?table=users&consistency=strong&limit=100&where=%7B%22grade%22%3A%22A%22%7D",
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        )
+        .await;
 
     assert_eq!(keyed["count"], 3, "s0, s2, s4 for this key");
     assert!(keyed["records"]

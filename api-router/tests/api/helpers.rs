@@ -161,6 +161,18 @@ impl TestApp {
         .await
     }
 
+    /// GET without a shard key, decoded as JSON.
+    pub async fn get_json(&self, path_and_query: &str) -> Value {
+        self.client
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     pub async fn get(&self, key: &str, path_and_query: &str) -> Response {
         self.client
             .get(self.url(path_and_query))

@@ -13,15 +13,7 @@ async fn health_reports_every_server_with_replica_lag() {
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["healthy"], true);
-    let live: Value = app
-        .client
-        .get(app.url("/api/health/live"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live: Value = app.get_json("/api/health/live").await;
     assert_eq!(live["status"], "ok");
     let shards = body["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 3);
@@ -39,24 +31,8 @@ async fn health_reports_every_server_with_replica_lag() {
 async fn locate_and_shards_show_the_slot_map() {
     let app = spawn_app().await;
 
-    let located: Value = app
-        .client
-        .get(app.url("/api/shards/locate?key=user_123"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let shards: Value = app
-        .client
-        .get(app.url("/api/shards"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let located: Value = app.get_json("/api/shards/locate?key=user_123").await;
+    let shards: Value = app.get_json("/api/shards").await;
 
     // Fixed vector (see shard-manager router tests): user_123 -> slot 349 -> shard 1.
     assert_eq!(located["hash"], "6b32cffc057a0d5d");
@@ -72,15 +48,7 @@ async fn locate_and_shards_show_the_slot_map() {
 async fn openapi_documents_every_endpoint_and_swagger_ui_is_served_offline() {
     let app = spawn_app().await;
 
-    let spec: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/api-docs/openapi.json").await;
     let ui = app
         .client
         .get(app.url("/swagger-ui/"))
@@ -151,15 +119,7 @@ async fn numeric_modulo_routing_places_ids_by_value_and_refuses_other_keys() {
         .json()
         .await
         .unwrap();
-    let located: Value = app
-        .client
-        .get(app.url("/api/shards/locate?key=43"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let located: Value = app.get_json("/api/shards/locate?key=43").await;
 
     assert_eq!(placed["shard"], 0, "42 mod 3");
     let problem = crate::helpers::assert_problem(refused, 400).await;

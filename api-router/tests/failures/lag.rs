@@ -36,15 +36,7 @@ impl Drop for ReplayPaused {
 
 /// The replica's entry in `/api/shards`.
 async fn replica_view(app: &crate::helpers::TestApp, shard: usize) -> Value {
-    let body: Value = app
-        .client
-        .get(app.url("/api/shards"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json("/api/shards").await;
     body["shards"][shard]["servers"][1].clone()
 }
 

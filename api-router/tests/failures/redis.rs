@@ -74,15 +74,7 @@ async fn killing_redis_costs_no_client_error_and_hits_resume_after_restart() {
         let (_, seen) = read_loop(&app, Duration::from_millis(200)).await;
         resumed = seen.iter().any(|v| v == "hit");
     }
-    let metrics: Value = app
-        .client
-        .get(app.url("/api/analytics/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics: Value = app.get_json("/api/analytics/metrics").await;
 
     assert_eq!(errors_down, 0, "Redis down costs speed, never an error");
     assert!(
