@@ -1,14 +1,14 @@
 //! The analytics middleware: times every request and records it with the shard,
 //! the role that served it and, for errors, their class.
 
-use std::future::{ready, Ready};
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::HttpResponse;
 use analytics::{Analytics, ErrorClass, ErrorInfo, RequestSample, ServedBy};
-use futures_util::future::LocalBoxFuture;
 use shard_manager::{Role, ShardId};
 
 use crate::error::ErrorNote;
@@ -67,87 +67,49 @@ impl Outcome {
     }
 }
 
-/// Middleware factory.
-pub struct Observe(pub Arc<Analytics>);
-
-impl<S, B> Transform<S, ServiceRequest> for Observe
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Transform = ObserveMiddleware<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(ObserveMiddleware {
-            service,
-            analytics: self.0.clone(),
-        }))
-    }
-}
-
-pub struct ObserveMiddleware<S> {
-    service: S,
+/// `from_fn` middleware: records every request once it has its response.
+pub async fn observe(
     analytics: Arc<Analytics>,
-}
-
-impl<S, B> Service<ServiceRequest> for ObserveMiddleware<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let started = Instant::now();
-        let analytics = self.analytics.clone();
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let res = fut.await?;
-            let latency = started.elapsed();
-            let endpoint = res.request().match_pattern();
-            let endpoint = endpoint.as_deref().unwrap_or("other");
-            let outcome = res
-                .response()
-                .extensions()
-                .get::<Outcome>()
-                .copied()
-                .unwrap_or_default();
-            let note = res.response().extensions().get::<ErrorNote>().cloned();
-            let status = res.status().as_u16();
-            let error = note.as_ref().map(|n| ErrorInfo {
-                class: n.class,
-                message: &n.message,
-            });
-            let error = error.or_else(|| {
-                (status >= 400).then_some(ErrorInfo {
-                    class: if status >= 500 {
-                        ErrorClass::Internal
-                    } else {
-                        ErrorClass::Client
-                    },
-                    message: "",
-                })
-            });
-            analytics.record(&RequestSample {
-                endpoint,
-                method: res.request().method().as_str(),
-                status,
-                latency,
-                shard: outcome.shard.or(note.as_ref().and_then(|n| n.shard)),
-                served_by: outcome.served_by,
-                rows_written: outcome.rows_written,
-                rows_read: outcome.rows_read,
-                error,
-            });
-            Ok(res)
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let res = next.call(req).await?;
+    let latency = started.elapsed();
+    let endpoint = res.request().match_pattern();
+    let endpoint = endpoint.as_deref().unwrap_or("other");
+    let outcome = res
+        .response()
+        .extensions()
+        .get::<Outcome>()
+        .copied()
+        .unwrap_or_default();
+    let note = res.response().extensions().get::<ErrorNote>().cloned();
+    let status = res.status().as_u16();
+    let error = note.as_ref().map(|n| ErrorInfo {
+        class: n.class,
+        message: &n.message,
+    });
+    let error = error.or_else(|| {
+        (status >= 400).then_some(ErrorInfo {
+            class: if status >= 500 {
+                ErrorClass::Internal
+            } else {
+                ErrorClass::Client
+            },
+            message: res.status().canonical_reason().unwrap_or("error"),
         })
-    }
+    });
+    analytics.record(&RequestSample {
+        endpoint,
+        method: res.request().method().as_str(),
+        status,
+        latency,
+        shard: outcome.shard.or(note.as_ref().and_then(|n| n.shard)),
+        served_by: outcome.served_by,
+        rows_written: outcome.rows_written,
+        rows_read: outcome.rows_read,
+        error,
+    });
+    Ok(res)
 }

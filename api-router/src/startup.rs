@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use ::analytics::{Analytics, AnalyticsConfig};
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{json_error, query_error};
-use crate::observe::Observe;
+use crate::observe::observe;
 use crate::openapi::ApiDoc;
-use crate::request_id::RequestId;
+use crate::request_id::request_id;
 use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -54,8 +55,11 @@ impl Application {
                         .error_handler(json_error),
                 )
                 .app_data(web::QueryConfig::default().error_handler(query_error))
-                .wrap(Observe(analytics.clone()))
-                .wrap(RequestId)
+                .wrap(from_fn({
+                    let analytics = analytics.clone();
+                    move |req, next| observe(analytics.clone(), req, next)
+                }))
+                .wrap(from_fn(request_id))
                 .configure(api_routes)
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
