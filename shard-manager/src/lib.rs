@@ -26,6 +26,7 @@
 //! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
 //! - [`health`]: probes of every server, replica lag.
+//! - [`stats`]: rows per table and bytes on disk, per shard.
 //! - [`status`]: a server's state as the gateway sees it (bans, lag, traffic).
 //! - [`store`]: the SQL (diesel-async), parameterised.
 //! - [`schema`]: diesel's table definitions.
@@ -52,6 +53,7 @@ pub mod router;
 pub mod schema;
 pub mod server;
 pub mod shard;
+pub mod stats;
 pub mod status;
 pub mod store;
 pub mod strategy;

@@ -242,3 +242,23 @@ pub async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<Stri
     .get_result(conn)
     .await
 }
+
+/// Rows per logical table on this server.
+pub async fn table_counts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, i64)>> {
+    records::table
+        .group_by(records::table_name)
+        .select((records::table_name, diesel::dsl::count_star()))
+        .order(records::table_name)
+        .load(conn)
+        .await
+}
+
+/// Bytes on disk of the records table (heap, indexes, TOAST) and of the whole database.
+pub async fn disk_bytes(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)> {
+    diesel::select((
+        sql::<BigInt>("pg_total_relation_size('records')"),
+        sql::<BigInt>("pg_database_size(current_database())"),
+    ))
+    .get_result(conn)
+    .await
+}

@@ -7,6 +7,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::Balance;
+use shard_manager::stats::ShardData;
 use shard_manager::status::ServerStatus;
 use shard_manager::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
 use shard_manager::{ShardId, ShardKey};
@@ -39,6 +40,16 @@ pub struct ShardView {
     /// How eventual reads are spread: `round_robin` or `least_outstanding`.
     pub balance: String,
     pub servers: Vec<ServerStatus>,
+    /// Rows per table and bytes on disk (omitted with `?data=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<ShardData>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShardsParams {
+    /// `false` skips counting rows and bytes (the dashboard polls without them).
+    pub data: Option<bool>,
 }
 
 /// A key range, `[from, to)`; `null` is the start or the end of the key space. Integer
@@ -64,10 +75,24 @@ pub struct ShardsResponse {
     pub shards: Vec<ShardView>,
 }
 
-#[utoipa::path(get, path = "/api/shards", tag = "operations",
-    responses((status = 200, description = "The shard map and server states", body = ShardsResponse)))]
-pub async fn shards(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/api/shards", tag = "operations", params(ShardsParams),
+    responses((status = 200, description = "The shard map, server states, rows per table and bytes on disk", body = ShardsResponse)))]
+pub async fn shards(
+    state: web::Data<AppState>,
+    params: web::Query<ShardsParams>,
+) -> Result<HttpResponse, ApiError> {
     let cluster = &state.cluster;
+    let mut data = if params.data.unwrap_or(true) {
+        state
+            .bounded(async { Ok::<_, ApiError>(cluster.data_stats().await) })
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    data.resize(cluster.shards().len(), None);
     let router = cluster.router();
     let layout = router.layout();
     let limits = &cluster.settings().replication;
@@ -104,10 +129,11 @@ pub async fn shards(state: web::Data<AppState>) -> HttpResponse {
                     .chain(&shard.replicas)
                     .map(|s| s.status(limits, shard.read_primary))
                     .collect(),
+                data: data[id.index()].take(),
             }
         })
         .collect();
-    HttpResponse::Ok().json(ShardsResponse {
+    Ok(HttpResponse::Ok().json(ShardsResponse {
         strategy: router.strategy().to_string(),
         numeric: router.is_numeric(),
         slot_count: router.slot_count(),
@@ -116,7 +142,7 @@ pub async fn shards(state: web::Data<AppState>) -> HttpResponse {
             _ => None,
         },
         shards,
-    })
+    }))
 }
 
 fn slot_range(a: u32, b: u32) -> String {

@@ -42,6 +42,36 @@ async fn locate_and_shards_show_the_slot_map() {
     assert_eq!(shards["slot_count"], 1024);
     assert_eq!(shards["shards"][1]["slots"][0], "342-682");
     assert_eq!(shards["shards"][1]["servers"][0]["role"], "primary");
+
+    app.write(
+        "user_123",
+        &serde_json::json!({"table": "orders", "id": "o1", "data": {}}),
+    )
+    .await;
+    app.write(
+        "user_123",
+        &serde_json::json!({"table": "orders", "id": "o2", "data": {}}),
+    )
+    .await;
+    // Counted on the replica: poll until it has replayed both writes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let data = loop {
+        let counted: Value = app.get_json("/api/shards").await;
+        let data = counted["shards"][1]["data"].clone();
+        if data["rows"]["orders"] == 2 || std::time::Instant::now() > deadline {
+            break data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(data["rows"]["orders"], 2, "{data}");
+    assert!(
+        data["rows"].get("users").is_none(),
+        "only tables with rows: {data}"
+    );
+    assert!(data["table_bytes"].as_i64().unwrap() > 8192, "{data}");
+    assert!(data["database_bytes"].as_i64() > data["table_bytes"].as_i64());
+    let light: Value = app.get_json("/api/shards?data=false").await;
+    assert!(light["shards"][1].get("data").is_none());
 }
 
 #[tokio::test]
