@@ -9,11 +9,15 @@
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works) and wires state, middleware and routes.
 //! - [`state`]: [`AppState`](state::AppState), shared explicitly with every handler.
-//! - [`routes`]: one file per endpoint family.
-//! - [`extract`]: header extractors (`x-shard-key`, `x-consistency`).
+//! - [`routes`]: one file per endpoint family: `write`, `read` (point reads) and `list`
+//!   (keyed and fan-out lists), `bulk`, `delete`, `health`, `shards` (map, placement,
+//!   data), `analytics` (metrics, errors, Prometheus), `dashboard` (the embedded page),
+//!   `fallback` (404/405 problems, the Swagger UI redirect).
+//! - [`extract`]: header extractors (`x-shard-key`, `x-consistency`, `x-min-lsn`,
+//!   `x-durability`, `x-require-all-shards`), each parsed once into a domain type.
 //! - [`error`]: [`ApiError`](error::ApiError), the one mapping to HTTP.
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
-//! - [`observe`]: the analytics middleware.
+//! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
 //! - [`telemetry`]: `tracing` set-up.
 

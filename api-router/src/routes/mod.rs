@@ -1,4 +1,5 @@
-//! HTTP handlers, one file per endpoint family.
+//! HTTP handlers, one file per endpoint family. Handlers parse, call `shard-manager`
+//! through `AppState`, and attach an `Outcome` for analytics; errors are `ApiError`.
 
 pub mod analytics;
 pub mod bulk;
