@@ -4,7 +4,7 @@
 //! built into the binary when there is none), then the `--config` file, then
 //! environment variables `SHARDGATE__SECTION__FIELD`.
 //!
-//! Layout: [`sections`] holds one type per configuration section, `validate` the
+//! Layout: `sections` holds one type per configuration section, `validate` the
 //! start-up checks that turn a parsed file into a cluster the gateway can trust.
 
 mod sections;
