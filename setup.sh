@@ -937,8 +937,20 @@ cmd_test() {
         export SHARDGATE_CHROMIUM
     fi
     unset RUST_LOG
-    say "cargo test --workspace --no-fail-fast"
-    exec cargo test --workspace --no-fail-fast
+    # The failure tests stop and start real servers; they run first, on the topology
+    # `up` just settled, before the other suites have filled the WAL with hundreds of
+    # test databases. Then everything else. Every suite runs; any failure fails the run.
+    local failed=0
+    say "cargo test -p api-router --test failures (real outages, one at a time)"
+    cargo test -p api-router --test failures --no-fail-fast || failed=1
+    say "cargo test -p api-router --lib --bins --test api --test browser"
+    cargo test -p api-router --lib --bins --test api --test browser --no-fail-fast || failed=1
+    say "cargo test --workspace --exclude api-router"
+    cargo test --workspace --exclude api-router --no-fail-fast || failed=1
+    if ((failed)); then
+        say "some tests failed (see above)"
+        return 1
+    fi
 }
 
 cmd_help() {
