@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh: the figures of docs/BENCHMARKS.md, measured end to end.
 #
-#   ./scripts/bench.sh              every step, in order (about 12 minutes once built)
+#   ./scripts/bench.sh              every step, in order (about 10 minutes once built)
 #   ./scripts/bench.sh write read   only those steps (the prepare step always runs)
 #   ./scripts/bench.sh profile      not in the default set: perf profile of a read run
 #                                   (PROFILE_SCENARIO=write for another scenario)
@@ -66,6 +66,7 @@ ALL_STEPS=(write read bulk latency ceiling cache rss ryw analytics replicas)
 
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS PGSERVICE || true
 export PGCONNECT_TIMEOUT=5
+export PGOPTIONS='-c client_min_messages=warning'
 
 # ---------------------------------------------------------------------------------------
 # Small helpers
@@ -77,7 +78,7 @@ die() { printf 'bench.sh: error: %s\n' "$*" >&2; exit 1; }
 result() { printf '%s=%s\n' "$1" "$2" >>"$OUT/results"; say "  $1 = $2"; }
 r() { local v; v=$(grep -m1 "^$1=" "$OUT/results" 2>/dev/null | cut -d= -f2-) || true; printf '%s' "${v:-n/a}"; }
 # The exact commands behind each figure, for the report.
-cmd() { printf '%s\t%s\n' "$1" "$2" >>"$OUT/commands"; }
+cmd() { printf '%s\t%s\n' "$1" "${2//"$REPO"\//}" >>"$OUT/commands"; }
 
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 ms() { if is_num "$1"; then calc "$1 / 1000" 3; else echo n/a; fi; }   # microseconds -> ms
@@ -366,7 +367,7 @@ wrk_run() {
     cmd "$name" "wrk $*"
     timed "$name" wrk "$@" >"$OUT/$name.log" 2>&1 || { cat "$OUT/$name.log" >&2; die "wrk $name failed"; }
 }
-wrk_rps() { awk '/^Requests\/sec:/ { print $2; exit }' "$OUT/$1.log"; }
+wrk_rps() { awk '/^Requests\/sec:/ { printf "%.0f\n", $2; exit }' "$OUT/$1.log"; }
 wrk_errors() { awk '/Non-2xx or 3xx responses:/ { n = $5 } /Socket errors/ { s = $0 } END { print (n ? n : 0) }' "$OUT/$1.log"; }
 wrk_p50_us() {   # from --latency: "50%  312.00us"
     awk '$1 == "50%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
@@ -605,6 +606,7 @@ step_bulk() {
     for p in "${pids[@]}"; do wait "$p" || die "COPY failed (see $OUT/copy-*.log)"; done
     t1=$EPOCHREALTIME
     cpu_end bulk_copy
+    rm -f "$OUT"/copy-*.tsv   # ~100 MB of generated rows
     result bulk_copy_rows "$((per * 3))"
     result bulk_copy_secs "$(calc "$t1 - $t0")"
     result bulk_copy "$(calc "$per * 3 / ($t1 - $t0)" 0)"
@@ -648,7 +650,7 @@ step_latency() {
     pgbench_wait
     cmd latency-pgbench "pgbench -h $HOST -p ${REPLICAS[0]} -U postgres -c 1 -j 1 -n -M prepared -T $DURATION -f direct-read.sql -l shardgate   # p50 of the per-transaction log"
     result lat_pg_p50_us "$(cat "$OUT"/direct-lat.* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
-    result lat_pg_rate "$(pgbench_tps latency-pgbench)"
+    result lat_pg_rate "$(calc "$(pgbench_tps latency-pgbench)" 0)"
     result lat_added_ms "$(calc "($(r lat_gw_p50_us) - $(r lat_pg_p50_us)) / 1000" 3)"
     # The same gateway read from wrk, whose own per-request cost is lower than goose's.
     settle latency
@@ -887,12 +889,15 @@ step_profile() {
     sleep 3
     perf record -a -g -o "$OUT/perf.data" -- sleep 10 >"$OUT/perf-record.log" 2>&1
     wait "$pid" || true
-    perf report -i "$OUT/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null |
-        grep -v '^#' | grep -v '^$' | head -12 >"$OUT/profile-by-process.txt"
-    perf report -i "$OUT/perf.data" --no-children --comm postgres --sort sym --stdio -g none 2>/dev/null |
-        grep -v '^#' | grep -v '^$' | head -25 >"$OUT/profile-postgres.txt"
-    say "  CPU share by process:"; cat "$OUT/profile-by-process.txt" >&2
-    say "  (also $OUT/profile-postgres.txt; perf report -i $OUT/perf.data)"
+    { perf report -i "$OUT/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null || true; } |
+        awk '!/^#/ && NF && n++ < 12' >"$OUT/profile-by-process.txt"
+    { perf report -i "$OUT/perf.data" --no-children --sort dso,sym --stdio -g none \
+        --comms 'api-router,actix-rt|system,shardgate-db,tokio-rt-worker' 2>/dev/null || true; } |
+        awk '!/^#/ && NF && n++ < 40' >"$OUT/profile-gateway.txt"
+    { perf report -i "$OUT/perf.data" --no-children --comm postgres --sort sym --stdio -g none 2>/dev/null || true; } |
+        awk '!/^#/ && NF && n++ < 25' >"$OUT/profile-postgres.txt"
+    say "  CPU share by process (thread name):"; cat "$OUT/profile-by-process.txt" >&2
+    say "  gateway threads by symbol: $OUT/profile-gateway.txt; PostgreSQL: $OUT/profile-postgres.txt; perf report -i $OUT/perf.data"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -993,9 +998,11 @@ main() {
     want replicas && step_replicas
     stop_gateway
     result total_secs "$((SECONDS - t0))"
-    report >"$OUT/report.md"
-    printf '\n'
-    cat "$OUT/report.md"
+    if [[ ${STEPS[*]} != profile ]]; then
+        report >"$OUT/report.md"
+        printf '\n'
+        cat "$OUT/report.md"
+    fi
     say "done in $((SECONDS - t0)) s; raw outputs in $OUT"
 }
 
