@@ -16,34 +16,29 @@ async fn bad_requests_get_named_problems_and_leave_data_untouched() {
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
         (
             "no key",
-            client.post(&write).json(&original),
+            app.post_json_request("/api/write", None, &original),
             400,
             "x-shard-key header is required",
         ),
         (
             "empty key",
-            client
-                .post(&write)
-                .header("x-shard-key", "")
-                .json(&original),
+            app.post_json_request("/api/write", Some(""), &original),
             400,
             "empty",
         ),
         (
             "long key",
-            client
-                .post(&write)
-                .header("x-shard-key", &long_key)
-                .json(&original),
+            app.post_json_request("/api/write", Some(&long_key), &original),
             400,
             "257 bytes",
         ),
         (
             "unknown table",
-            client
-                .post(&write)
-                .header("x-shard-key", "victim")
-                .json(&json!({"table": "secrets", "id": "keep", "data": {}})),
+            app.post_json_request(
+                "/api/write",
+                Some("victim"),
+                &json!({"table": "secrets", "id": "keep", "data": {}}),
+            ),
             422,
             "allowed tables: users, orders, products, events",
         ),
@@ -59,46 +54,51 @@ async fn bad_requests_get_named_problems_and_leave_data_untouched() {
         ),
         (
             "data array",
-            client
-                .post(&write)
-                .header("x-shard-key", "victim")
-                .json(&json!({"table": "users", "id": "keep", "data": [1]})),
+            app.post_json_request(
+                "/api/write",
+                Some("victim"),
+                &json!({"table": "users", "id": "keep", "data": [1]}),
+            ),
             422,
             "must be a JSON object, got an array",
         ),
         (
             "table number",
-            client
-                .post(&write)
-                .header("x-shard-key", "victim")
-                .json(&json!({"table": 5, "id": "keep", "data": {}})),
+            app.post_json_request(
+                "/api/write",
+                Some("victim"),
+                &json!({"table": 5, "id": "keep", "data": {}}),
+            ),
             422,
             "invalid type",
         ),
         (
             "missing data",
-            client
-                .post(&write)
-                .header("x-shard-key", "victim")
-                .json(&json!({"table": "users", "id": "keep"})),
+            app.post_json_request(
+                "/api/write",
+                Some("victim"),
+                &json!({"table": "users", "id": "keep"}),
+            ),
             422,
             "missing field `data`",
         ),
         (
             "nul",
-            client
-                .post(&write)
-                .header("x-shard-key", "victim")
-                .json(&json!({"table": "users", "id": "keep", "data": {"s": "a\u{0}b"}})),
+            app.post_json_request(
+                "/api/write",
+                Some("victim"),
+                &json!({"table": "users", "id": "keep", "data": {"s": "a\u{0}b"}}),
+            ),
             422,
             "NUL character",
         ),
         (
             "object id",
-            client
-                .post(&write)
-                .header("x-shard-key", "victim")
-                .json(&json!({"table": "users", "id": {"x": 1}, "data": {}})),
+            app.post_json_request(
+                "/api/write",
+                Some("victim"),
+                &json!({"table": "users", "id": {"x": 1}, "data": {}}),
+            ),
             422,
             "id must be",
         ),
