@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
+use crate::cache::{Cache, CacheEvent, CacheTrace, CachedRecord, Lookup};
 use crate::config::{ClusterSettings, ConfigError};
 use crate::cursor::{Cursor, ListQuery};
 use crate::error::ClusterError;
@@ -30,6 +30,15 @@ pub struct Served<T> {
     pub from_cache: bool,
     /// What the cache did, for analytics and the `x-cache` header.
     pub cache: CacheTrace,
+}
+
+/// A record a point read found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Read from a server.
+    Stored(Record),
+    /// From the cache, as JSON ready to send.
+    Cached(CachedRecord),
 }
 
 /// The outcome of a single write.
@@ -156,10 +165,7 @@ impl Cluster {
         };
         let (upserted, lsn) = shard
             .primary
-            .run(async |conn| {
-                let upserted = store::upsert(conn, &row).await?;
-                Ok((upserted, store::current_wal(conn).await?))
-            })
+            .run(async |conn| store::upsert(conn, &row).await)
             .await?;
         let mut trace = CacheTrace::default();
         if let Some(cache) = &self.cache {
@@ -193,14 +199,14 @@ impl Cluster {
         })
     }
 
-    /// One record, from a server chosen by `consistency`.
+    /// One record, from a server chosen by `consistency`, or from the cache.
     pub async fn read(
         &self,
         table: &TableName,
         key: &ShardKey,
         id: &RecordId,
         consistency: Consistency,
-    ) -> Result<Served<Option<Record>>, ClusterError> {
+    ) -> Result<Served<Option<Found>>, ClusterError> {
         let (shard, _) = self.shard(key);
         let mut trace = CacheTrace::default();
         // Captured before anything is read: what a miss installs goes into this epoch.
@@ -208,21 +214,28 @@ impl Cluster {
         if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
             if consistency == Consistency::Strong {
                 trace.events.push(CacheEvent::Bypass);
-            } else if let Lookup::Hit(record) = cache
-                .lookup(epoch, table.as_str(), key.as_str(), id.as_str(), &mut trace)
-                .await
-            {
-                return Ok(Served {
-                    shard: shard.id,
-                    role: Role::Replica,
-                    server: "cache".into(),
-                    value: Some(record),
-                    from_cache: true,
-                    cache: trace,
-                });
+            } else {
+                let value = match cache
+                    .lookup(epoch, table.as_str(), key.as_str(), id.as_str(), &mut trace)
+                    .await
+                {
+                    Lookup::Hit(record) => Some(Some(Found::Cached(record))),
+                    Lookup::Gone => Some(None),
+                    Lookup::Miss(_) | Lookup::Bypass => None,
+                };
+                if let Some(value) = value {
+                    return Ok(Served {
+                        shard: shard.id,
+                        role: Role::Replica,
+                        server: "cache".into(),
+                        value,
+                        from_cache: true,
+                        cache: trace,
+                    });
+                }
             }
         }
-        let mut served = shard
+        let served = shard
             .read(consistency, &self.settings.replication, async |conn| {
                 store::find(conn, table.as_str(), key.as_str(), id.as_str()).await
             })
@@ -230,8 +243,14 @@ impl Cluster {
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
             cache.install_read(epoch, record, &mut trace).await;
         }
-        served.cache = trace;
-        Ok(served)
+        Ok(Served {
+            shard: served.shard,
+            role: served.role,
+            server: served.server,
+            value: served.value.map(Found::Stored),
+            from_cache: false,
+            cache: trace,
+        })
     }
 
     /// A key's records in one table, newest first (filter and cursor in `query`).
@@ -298,11 +317,7 @@ impl Cluster {
         let (shard, _) = self.shard(key);
         let (deleted, lsn) = shard
             .primary
-            .run(async |conn| {
-                let deleted =
-                    store::delete(conn, table.as_str(), key.as_str(), id.as_str()).await?;
-                Ok((deleted, store::current_wal(conn).await?))
-            })
+            .run(async |conn| store::delete(conn, table.as_str(), key.as_str(), id.as_str()).await)
             .await?;
         let mut served = shard
             .primary

@@ -1,7 +1,7 @@
 //! How connections are made: the URL every server gets (timeouts travel with it) and
 //! where a connection's driver task runs (see [`crate::io`]).
 
-use diesel_async::pooled_connection::ManagerConfig;
+use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use secrecy::ExposeSecret;
 use tokio::runtime::Handle;
@@ -9,8 +9,13 @@ use tokio::runtime::Handle;
 use crate::config::DatabaseSettings;
 
 /// Opens connections on `io` when given (see [`crate::io`]), else where they are needed.
+///
+/// Reuse is checked the fast way: a pooled connection is reused unless its socket has
+/// closed or it is inside a transaction, with no test query (see [`crate::server`]
+/// for the retry that covers a connection found dead in use).
 pub(crate) fn opened_on(io: Option<Handle>) -> ManagerConfig<AsyncPgConnection> {
     let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
     if let Some(io) = io {
         config.custom_setup = Box::new(move |url| {
             let (io, url) = (io.clone(), url.to_owned());

@@ -28,7 +28,8 @@
 //! - [`health`]: probes of every server, replica lag.
 //! - [`stats`]: rows per table and bytes on disk, per shard.
 //! - [`status`]: a server's state as the gateway sees it (bans, lag, traffic).
-//! - [`store`]: the SQL (diesel-async), parameterised.
+//! - [`store`]: the SQL (diesel-async), parameterised; `fixed_sql` holds the few SQL
+//!   expressions diesel has no word for, written so every statement stays prepared.
 //! - [`schema`]: diesel's table definitions.
 //! - [`admin`]: migrations and database creation on the sync diesel + r2d2 path.
 //! - [`error`]: [`ClusterError`], naming shard, role and server.
@@ -43,6 +44,7 @@ pub mod config;
 pub mod connect;
 pub mod cursor;
 pub mod error;
+mod fixed_sql;
 pub mod health;
 pub mod io;
 pub mod key;
@@ -60,7 +62,7 @@ pub mod strategy;
 pub mod table;
 
 pub use bulk::{BulkFailure, BulkItem, BulkOutcome};
-pub use cluster::{Cluster, FanOut, Served, Written};
+pub use cluster::{Cluster, FanOut, Found, Served, Written};
 pub use config::{ClusterSettings, ConfigError};
 pub use cursor::{Cursor, ListQuery};
 pub use error::ClusterError;

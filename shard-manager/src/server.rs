@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{PoolError, TimeoutType};
+use deadpool::managed::{PoolError, QueueMode, TimeoutType};
 use diesel::QueryResult;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
@@ -108,6 +108,9 @@ impl Server {
             .wait_timeout(Some(db.pool_wait_timeout()))
             .create_timeout(Some(db.connect_timeout()))
             .recycle_timeout(Some(db.connect_timeout()))
+            // Most recently used first: a small hot set of connections serves steady
+            // traffic, and the rest idle.
+            .queue_mode(QueueMode::Lifo)
             .runtime(deadpool::Runtime::Tokio1)
             .build()?;
         Ok(Self {
@@ -126,19 +129,42 @@ impl Server {
     }
 
     /// Runs one operation on a pooled connection, bounded in time, and turns every
-    /// failure into a [`ClusterError`] naming this server. The connection goes back to
-    /// the pool however the operation ends; the pool checks it before reuse.
+    /// failure into a [`ClusterError`] naming this server.
+    ///
+    /// Pooled connections are not tested before use (a test query would double the
+    /// transactions PostgreSQL runs per request); the pool only drops connections whose
+    /// socket has closed. So when a reused connection turns out to be dead (the server
+    /// restarted since it was opened) the operation is tried once more, on another
+    /// connection. A connection that failed that way never goes back to the pool.
     pub async fn run<T, F>(&self, op: F) -> Result<T, ClusterError>
     where
-        F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
+        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
     {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
-        let mut conn = self.checkout().await?;
-        let result = match tokio::time::timeout(self.op_timeout, op(&mut conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(self.failure(err)),
-            Err(_) => Err(self.timeout()),
+        let deadline = tokio::time::Instant::now() + self.op_timeout;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let mut conn = self.checkout().await?;
+            let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
+            match outcome {
+                Ok(Ok(value)) => break Ok(value),
+                Err(_) => break Err(self.timeout()),
+                Ok(Err(err)) => {
+                    let lost = matches!(classify(&err), Failure::Down(_));
+                    let reused = Object::metrics(&conn).recycle_count > 0;
+                    if lost {
+                        // Dropped here, not returned: nobody else gets a dead connection.
+                        drop(Object::take(conn));
+                    }
+                    if lost && reused && attempt == 1 {
+                        tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; retrying on another");
+                        continue;
+                    }
+                    break Err(self.failure(err));
+                }
+            }
         };
         if result.is_ok() {
             self.served.fetch_add(1, Ordering::Relaxed);

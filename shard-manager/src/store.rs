@@ -15,6 +15,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::cursor::ListQuery;
+use crate::fixed_sql::{CurrentWal, InRecovery, NextVersion, ReplayWal, UpsertOne, WalPosition};
 use crate::schema::records;
 
 /// A stored record as clients see it.
@@ -62,35 +63,31 @@ pub struct Upserted {
     pub updated_at: DateTime<Utc>,
 }
 
-const NEXT_VERSION: &str = "nextval('record_version_seq')";
-
-/// Inserts the record, or replaces its data and bumps its version.
-pub async fn upsert(conn: &mut AsyncPgConnection, rec: &NewRecord<'_>) -> QueryResult<Upserted> {
-    let (version, created_at, updated_at, created) = diesel::insert_into(records::table)
-        .values(rec)
-        .on_conflict((records::table_name, records::shard_key, records::id))
-        .do_update()
-        .set((
-            records::data.eq(excluded(records::data)),
-            records::slot.eq(excluded(records::slot)),
-            records::version.eq(sql::<BigInt>(NEXT_VERSION)),
-            records::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning((
-            records::version,
-            records::created_at,
-            records::updated_at,
-            // xmax is 0 on a freshly inserted row version, non-zero after an update.
-            sql::<Bool>("(xmax = 0)"),
-        ))
-        .get_result::<(i64, DateTime<Utc>, DateTime<Utc>, bool)>(conn)
-        .await?;
-    Ok(Upserted {
+/// Inserts the record, or replaces its data and bumps its version, and reads the
+/// primary's WAL position once that has committed (for the read-your-writes token).
+///
+/// The two statements are pipelined: both go out at once and PostgreSQL runs them in
+/// order, each in its own implicit transaction, so the position is read after the
+/// upsert's commit at the cost of one round trip. Order is guaranteed because
+/// tokio-postgres sends requests in the order their futures are first polled,
+/// `try_join!` polls the upsert first, and a statement not yet prepared holds
+/// diesel-async's statement-cache lock (a fair queue) until its request is sent.
+pub async fn upsert(
+    conn: &AsyncPgConnection,
+    rec: &NewRecord<'_>,
+) -> QueryResult<(Upserted, String)> {
+    // Two handles on the one connection: each query borrows its own.
+    let (mut first, mut second) = (conn, conn);
+    let row = UpsertOne(rec).get_result::<(i64, DateTime<Utc>, DateTime<Utc>, bool)>(&mut first);
+    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    let ((version, created_at, updated_at, created), wal) = futures_util::try_join!(row, wal)?;
+    let upserted = Upserted {
         version,
         created,
         created_at,
         updated_at,
-    })
+    };
+    Ok((upserted, wal))
 }
 
 /// Most rows one multi-row statement carries (5 parameters each, PostgreSQL allows 65535).
@@ -113,7 +110,7 @@ pub async fn upsert_many(
                 .set((
                     records::data.eq(excluded(records::data)),
                     records::slot.eq(excluded(records::slot)),
-                    records::version.eq(sql::<BigInt>(NEXT_VERSION)),
+                    records::version.eq(NextVersion),
                     records::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning((
@@ -193,54 +190,45 @@ pub async fn list(
 }
 
 /// Deletes one record. Returns a fresh version for the deletion (taken under the row
-/// lock, so newer than every version the record had), or None when it did not exist.
+/// lock, so newer than every version the record had), or None when it did not exist,
+/// and the WAL position after the commit, pipelined as in [`upsert`].
 pub async fn delete(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     table: &str,
     key: &str,
     id: &str,
-) -> QueryResult<Option<i64>> {
-    diesel::delete(
+) -> QueryResult<(Option<i64>, String)> {
+    let (mut first, mut second) = (conn, conn);
+    let deleted = diesel::delete(
         records::table
             .filter(records::table_name.eq(table))
             .filter(records::shard_key.eq(key))
             .filter(records::id.eq(id)),
     )
-    .returning(sql::<BigInt>(NEXT_VERSION))
-    .get_result(conn)
-    .await
-    .optional()
+    .returning(NextVersion)
+    .get_result::<i64>(&mut first);
+    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    let (deleted, wal) = futures_util::try_join!(async { deleted.await.optional() }, wal)?;
+    Ok((deleted, wal))
 }
 
 /// Where this server's WAL is: the write position on a primary, the replay position
 /// on a replica. Also tells which of the two the server is.
 pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Option<String>)> {
-    diesel::select((
-        sql::<Bool>("pg_is_in_recovery()"),
-        sql::<diesel::sql_types::Nullable<Text>>(
-            "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
-             ELSE pg_current_wal_lsn() END)::text",
-        ),
-    ))
-    .get_result(conn)
-    .await
+    diesel::select((InRecovery, WalPosition))
+        .get_result(conn)
+        .await
 }
 
 /// The primary's WAL write position: after a commit, at or past its commit record, so a
 /// replica that has replayed this far shows the write.
 pub async fn current_wal(conn: &mut AsyncPgConnection) -> QueryResult<String> {
-    diesel::select(sql::<Text>("pg_current_wal_lsn()::text"))
-        .get_result(conn)
-        .await
+    diesel::select(CurrentWal).get_result(conn).await
 }
 
 /// A replica's replay position (NULL on a primary).
 pub async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
-    diesel::select(sql::<diesel::sql_types::Nullable<Text>>(
-        "pg_last_wal_replay_lsn()::text",
-    ))
-    .get_result(conn)
-    .await
+    diesel::select(ReplayWal).get_result(conn).await
 }
 
 /// Rows per logical table on this server.
@@ -261,4 +249,34 @@ pub async fn disk_bytes(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)>
     ))
     .get_result(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::pg::Pg;
+    use diesel::query_builder::{QueryFragment, QueryId};
+
+    fn is_cacheable<T: QueryFragment<Pg> + QueryId>(q: &T) -> bool {
+        T::HAS_STATIC_QUERY_ID && q.is_safe_to_cache_prepared(&Pg).unwrap()
+    }
+
+    #[test]
+    fn point_reads_and_deletes_are_prepared_once_per_connection() {
+        let find = records::table
+            .filter(records::table_name.eq("users"))
+            .filter(records::shard_key.eq("u1"))
+            .filter(records::id.eq("r1"))
+            .select(Record::as_select())
+            .limit(1);
+        assert!(is_cacheable(&find));
+        let delete = diesel::delete(
+            records::table
+                .filter(records::table_name.eq("users"))
+                .filter(records::shard_key.eq("u1"))
+                .filter(records::id.eq("r1")),
+        )
+        .returning(NextVersion);
+        assert!(is_cacheable(&delete));
+    }
 }

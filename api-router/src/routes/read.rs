@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use shard_manager::cache::CacheEvent;
-use shard_manager::{Consistency, Record, RecordId};
+use shard_manager::{Consistency, Found, Record, RecordId};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
@@ -144,26 +144,29 @@ pub async fn read(
         .bounded(state.cluster.read(&table, &key, &id, consistency))
         .await?;
     state.record_cache(&served.cache);
-    let Some(record) = served.value else {
+    let Some(found) = served.value else {
         return Err(ApiError::RecordNotFound {
             table: params.table.clone(),
             id: id.as_str().to_owned(),
         });
     };
-    let source = if served.from_cache {
-        "cache"
-    } else {
-        served.role.as_str()
-    };
     let mut builder = HttpResponse::Ok();
     if let Some(status) = served.cache.status() {
         builder.insert_header((X_CACHE, cache_header(status)));
     }
-    let mut res = builder.json(ReadResponse {
-        shard: served.shard.0,
-        source: source.to_owned(),
-        record: record.into(),
-    });
+    let mut res = match found {
+        Found::Stored(record) => builder.json(ReadResponse {
+            shard: served.shard.0,
+            source: served.role.as_str().to_owned(),
+            record: record.into(),
+        }),
+        // The cached JSON is a RecordBody already (Record serializes the same fields in
+        // the same order): sent as it is, with no decoding and re-encoding.
+        Found::Cached(cached) => builder.content_type(mime::APPLICATION_JSON).body(format!(
+            r#"{{"shard":{},"source":"cache","record":{}}}"#,
+            served.shard.0, cached.json
+        )),
+    };
     let outcome = Outcome::read(served.shard, served.role, 1);
     if served.from_cache {
         outcome.from_cache().attach(&mut res);
@@ -171,4 +174,30 @@ pub async fn read(
         outcome.attach(&mut res);
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    /// The cache stores `Record`'s JSON and the hit path sends it as a `RecordBody`:
+    /// the two must stay the same document, field for field and in order.
+    #[test]
+    fn a_cached_record_is_byte_for_byte_the_record_body() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap();
+        let record = Record {
+            table_name: "users".into(),
+            shard_key: "k|1".into(),
+            id: "r\"1".into(),
+            slot: 9,
+            data: serde_json::json!({"b": 1, "a": [true, null]}),
+            version: 77,
+            created_at: at,
+            updated_at: at,
+        };
+        let cached = serde_json::to_string(&record).unwrap();
+        let body = serde_json::to_string(&RecordBody::from(record)).unwrap();
+        assert_eq!(cached, body);
+    }
 }

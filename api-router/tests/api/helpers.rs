@@ -261,11 +261,6 @@ impl TestApp {
     }
 }
 
-/// The old name of [`encode`], still imported by `tests/failures` (`pool.rs`,
-/// `support.rs`), which include this file; unused in the other test binaries.
-#[allow(unused_imports)]
-pub use shard_manager::connect::encode as enc;
-
 /// Asserts a problem+json answer and returns its body.
 pub async fn assert_problem(res: Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status, "unexpected status");

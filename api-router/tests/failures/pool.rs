@@ -15,9 +15,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use shard_manager::server::connection_url;
 
-use crate::helpers::{assert_problem, enc, prepare_database, test_settings};
+use crate::helpers::{assert_problem, prepare_database, test_settings};
 use crate::outage::{serial, DropDatabase};
 use crate::support::{keys_on, Gateway, RowLock};
+use shard_manager::connect::encode;
 
 #[tokio::test]
 async fn statement_timeouts_answer_504_and_leak_no_connection() {
@@ -67,7 +68,10 @@ async fn statement_timeouts_answer_504_and_leak_no_connection() {
     }
     lock.release();
 
-    let strong = format!("/api/read?table=users&id={}&consistency=strong", enc(key));
+    let strong = format!(
+        "/api/read?table=users&id={}&consistency=strong",
+        encode(key)
+    );
     let mut failures = Vec::new();
     for i in 0..100 {
         let res = gateway.write(key, key).await;

@@ -17,7 +17,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::{Router, ShardKey};
 
-use crate::helpers::{self, TestApp};
+use crate::helpers::TestApp;
 
 /// Runs blocking work (setup.sh, sync diesel) off the async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -161,7 +161,10 @@ impl Gateway {
     pub async fn read(&self, key: &str, id: &str) -> Response {
         self.get(
             key,
-            &format!("/api/read?table=users&id={}", helpers::enc(id)),
+            &format!(
+                "/api/read?table=users&id={}",
+                shard_manager::connect::encode(id)
+            ),
         )
         .await
     }

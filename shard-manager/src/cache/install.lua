@@ -13,9 +13,7 @@ if cur then
   if cv and (cv > v or (cv == v and ARGV[5] == 'r')) then return 0 end
 end
 if ARGV[5] == 'w' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4]) end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
-end
+-- A deletion leaves a tombstone ('<version>|'): reads answer "not found" from it, and
+-- readers cannot install an older version over it.
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
 return 1

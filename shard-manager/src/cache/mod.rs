@@ -3,7 +3,8 @@
 //!
 //! How it stays fresh:
 //! - Writers, after their commit and before acknowledging, install the new version (or,
-//!   for a delete, remove the value) and raise the record's *version floor* to it.
+//!   for a delete, a tombstone carrying the deletion's version) and raise the record's
+//!   *version floor* to it. A tombstone answers reads with "not found".
 //! - Readers that missed install what they read only if it is at least the floor and
 //!   newer than what is cached (`install.lua`, atomic in Redis). A slow reader, or one
 //!   that read a lagging replica, therefore cannot put an older version back.
@@ -70,9 +71,36 @@ pub struct Epoch(u64);
 
 /// The outcome of a lookup.
 pub enum Lookup {
-    Hit(Record),
+    /// The record, as the compact JSON it was cached as.
+    Hit(CachedRecord),
+    /// A tombstone: the record was deleted, and nothing newer is known.
+    Gone,
     Miss(Epoch),
     Bypass,
+}
+
+/// A cached record: its version and its JSON, exactly as [`Record`] serializes, served
+/// to clients as they are (no decoding and re-encoding on a hit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedRecord {
+    pub version: i64,
+    pub json: String,
+}
+
+impl CachedRecord {
+    /// Reads a cache value, `<version>|<json>`; None for a tombstone (`<version>|`).
+    /// Anything else (never written by this gateway) is an error: the caller treats the
+    /// entry as missing.
+    fn parse(mut text: String) -> Result<Option<Self>, ()> {
+        let sep = text.find('|').ok_or(())?;
+        let version: i64 = text[..sep].parse().map_err(|_| ())?;
+        let json = text.split_off(sep + 1);
+        if json.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str::<&serde_json::value::RawValue>(&json).map_err(|_| ())?;
+        Ok(Some(Self { version, json }))
+    }
 }
 
 /// The cache client. Connects lazily, so the gateway starts without Redis.
@@ -214,16 +242,16 @@ impl Cache {
             trace.push(CacheEvent::Bypass, took);
             return Lookup::Bypass;
         }
-        let record = got.as_deref().and_then(|text| {
-            let (_, json) = text.split_once('|')?;
-            serde_json::from_str::<Record>(json).ok()
-        });
-        match record {
-            Some(r) => {
+        match got.map(CachedRecord::parse) {
+            Some(Ok(Some(record))) => {
                 trace.events.push(CacheEvent::Hit);
-                Lookup::Hit(r)
+                Lookup::Hit(record)
             }
-            None => {
+            Some(Ok(None)) => {
+                trace.events.push(CacheEvent::Hit);
+                Lookup::Gone
+            }
+            None | Some(Err(())) => {
                 trace.events.push(CacheEvent::Miss);
                 Lookup::Miss(epoch)
             }
@@ -335,5 +363,25 @@ impl Cache {
             }
         }
         trace.events.push(CacheEvent::Invalidation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CachedRecord;
+
+    #[test]
+    fn cache_values_are_versioned_json_or_tombstones() {
+        assert_eq!(
+            CachedRecord::parse(r#"42|{"id":"a|b"}"#.into()),
+            Ok(Some(CachedRecord {
+                version: 42,
+                json: r#"{"id":"a|b"}"#.into()
+            }))
+        );
+        assert_eq!(CachedRecord::parse("43|".into()), Ok(None));
+        for bad in ["", "x|{}", "42", "42|{", "42|{} trailing"] {
+            assert_eq!(CachedRecord::parse(bad.into()), Err(()), "{bad:?}");
+        }
     }
 }
