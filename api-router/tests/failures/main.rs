@@ -12,6 +12,7 @@
 //! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
+//! - [`restart`]: a server restarted while the gateway sat idle costs no request an error.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`support`] (waiting, keys, row locks, a
@@ -27,5 +28,6 @@ mod primary;
 mod process;
 mod redis;
 mod replica;
+mod restart;
 mod shutdown;
 mod support;
