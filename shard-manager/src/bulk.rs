@@ -1,5 +1,5 @@
-//! Bulk writes: records grouped by shard, one transaction of multi-row statements per
-//! shard, all shards at once. A bad record or a failed shard never hides the others.
+//! Bulk writes: records grouped by shard, one statement per shard (an upsert of
+//! unnested arrays, so all-or-nothing per shard), all shards at once. A bad record or a failed shard never hides the others.
 
 use std::collections::HashMap;
 
@@ -105,10 +105,7 @@ impl Cluster {
             let shard = &self.shards()[shard_id.index()];
             shard
                 .primary
-                .run(async |conn| {
-                    let written = store::upsert_many(conn, &rows).await?;
-                    Ok((written, store::current_wal(conn).await?))
-                })
+                .run(async |conn| store::upsert_many(conn, &rows).await)
                 .await
                 .map(|(written, lsn)| {
                     // RETURNING order is not guaranteed: match rows by identity.

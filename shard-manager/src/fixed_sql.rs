@@ -12,7 +12,7 @@ use diesel::expression::ValidGrouping;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryResult;
 
 use crate::store::NewRecord;
@@ -107,6 +107,64 @@ impl QueryFragment<Pg> for UpsertOne<'_> {
     }
 }
 
+/// Inserts or replaces many records (unique identities) in one statement: five arrays,
+/// one per column, unnested into rows. One prepared statement whatever the batch size,
+/// where a multi-row VALUES list is parsed and planned anew for every batch (with five
+/// parameters per row). Returns (shard_key, id, version, created_at, updated_at).
+#[derive(Debug, Clone)]
+pub struct UpsertMany<'a> {
+    tables: Vec<&'a str>,
+    keys: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    slots: Vec<i32>,
+    data: Vec<&'a serde_json::Value>,
+}
+
+impl<'a> UpsertMany<'a> {
+    pub fn new(rows: &'a [NewRecord<'a>]) -> Self {
+        Self {
+            tables: rows.iter().map(|r| r.table_name).collect(),
+            keys: rows.iter().map(|r| r.shard_key).collect(),
+            ids: rows.iter().map(|r| r.id).collect(),
+            slots: rows.iter().map(|r| r.slot).collect(),
+            data: rows.iter().map(|r| r.data).collect(),
+        }
+    }
+}
+
+impl QueryId for UpsertMany<'_> {
+    type QueryId = UpsertMany<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for UpsertMany<'_> {
+    type SqlType = (Text, Text, BigInt, Timestamptz, Timestamptz);
+}
+
+impl QueryFragment<Pg> for UpsertMany<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO records (table_name, shard_key, id, slot, data) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.tables)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.keys)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&self.slots)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Jsonb>, _>(&self.data)?;
+        out.push_sql(
+            ") ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
+             data = excluded.data, slot = excluded.slot, \
+             version = nextval('record_version_seq'), updated_at = now() \
+             RETURNING shard_key, id, version, created_at, updated_at",
+        );
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +205,35 @@ mod tests {
         );
         assert!(
             sql.contains(r#"binds: ["users", "u1", "r1", 7, Object {"name": String("ada")}]"#),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn the_bulk_upsert_is_one_cacheable_statement_with_five_arrays() {
+        let (a, b) = (serde_json::json!({"n": 1}), serde_json::json!({"n": 2}));
+        let rows = [
+            NewRecord {
+                table_name: "orders",
+                shard_key: "k1",
+                id: "o1",
+                slot: 1,
+                data: &a,
+            },
+            NewRecord {
+                table_name: "orders",
+                shard_key: "k2",
+                id: "o2",
+                slot: 2,
+                data: &b,
+            },
+        ];
+        let q = UpsertMany::new(&rows);
+        assert!(is_cacheable(q.clone()));
+        let sql = diesel::debug_query::<Pg, _>(&q).to_string();
+        assert!(sql.contains("unnest($1, $2, $3, $4, $5)"), "{sql}");
+        assert!(
+            sql.contains(r#"binds: [["orders", "orders"], ["k1", "k2"], ["o1", "o2"], [1, 2]"#),
             "{sql}"
         );
     }

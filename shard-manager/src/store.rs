@@ -6,16 +6,17 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
-use diesel::upsert::excluded;
 use diesel::{
     ExpressionMethods, OptionalExtension, PgJsonbExpressionMethods, QueryDsl, QueryResult,
     SelectableHelper,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::cursor::ListQuery;
-use crate::fixed_sql::{CurrentWal, InRecovery, NextVersion, ReplayWal, UpsertOne, WalPosition};
+use crate::fixed_sql::{
+    CurrentWal, InRecovery, NextVersion, ReplayWal, UpsertMany, UpsertOne, WalPosition,
+};
 use crate::schema::records;
 
 /// A stored record as clients see it.
@@ -90,43 +91,17 @@ pub async fn upsert(
     Ok((upserted, wal))
 }
 
-/// Most rows one multi-row statement carries (5 parameters each, PostgreSQL allows 65535).
-pub const ROWS_PER_STATEMENT: usize = 2000;
-
-/// Upserts a group of records (ids unique within the group) in one transaction, with
-/// multi-row statements. Returns each written row's (shard key, id, version, created,
-/// updated), for the cache.
+/// Upserts a group of records (identities unique within the group) in one statement,
+/// and reads the WAL position after its commit, pipelined as in [`upsert`]. Returns
+/// each written row's (shard key, id, version, created, updated), for the cache.
 pub async fn upsert_many(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     rows: &[NewRecord<'_>],
-) -> QueryResult<Vec<WrittenRow>> {
-    conn.transaction(async |conn| {
-        let mut written = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let part: Vec<WrittenRow> = diesel::insert_into(records::table)
-                .values(chunk)
-                .on_conflict((records::table_name, records::shard_key, records::id))
-                .do_update()
-                .set((
-                    records::data.eq(excluded(records::data)),
-                    records::slot.eq(excluded(records::slot)),
-                    records::version.eq(NextVersion),
-                    records::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning((
-                    records::shard_key,
-                    records::id,
-                    records::version,
-                    records::created_at,
-                    records::updated_at,
-                ))
-                .get_results(conn)
-                .await?;
-            written.extend(part);
-        }
-        Ok(written)
-    })
-    .await
+) -> QueryResult<(Vec<WrittenRow>, String)> {
+    let (mut first, mut second) = (conn, conn);
+    let written = UpsertMany::new(rows).get_results::<WrittenRow>(&mut first);
+    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    futures_util::try_join!(written, wal)
 }
 
 /// (shard key, id, version, created_at, updated_at) of a row a bulk write stored.
