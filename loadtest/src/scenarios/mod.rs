@@ -11,12 +11,14 @@
 //! | `fan-out`     | `GET /api/read?table=users&limit=10` without a key: every shard     |
 //! | `mixed`       | 70% `write`, 30% `read`: the ancestor's workload                    |
 //! | `ryw`         | write a record, read it back at once, count reads that miss it      |
+//! | `live`        | `GET /api/health/live`: no database, the HTTP ceiling               |
 //!
 //! Each file holds one family; this one maps names to them. Every request goes through
 //! [`crate::http::send`] under a fixed name, so goose aggregates by operation, not by id.
 
 pub mod bulk;
 pub mod fanout;
+pub mod live;
 pub mod mixed;
 pub mod read;
 pub mod ryw;
@@ -56,6 +58,7 @@ pub enum ScenarioKind {
     FanOut,
     Mixed,
     Ryw,
+    Live,
 }
 
 /// What the prefill must write before a scenario can run without 404s.
@@ -81,7 +84,7 @@ impl Needs {
 }
 
 impl ScenarioKind {
-    pub const ALL: [ScenarioKind; 9] = [
+    pub const ALL: [ScenarioKind; 10] = [
         ScenarioKind::Write,
         ScenarioKind::Read,
         ScenarioKind::ReadStrong,
@@ -91,6 +94,7 @@ impl ScenarioKind {
         ScenarioKind::FanOut,
         ScenarioKind::Mixed,
         ScenarioKind::Ryw,
+        ScenarioKind::Live,
     ];
 
     /// The name on the command line and in goose's reports.
@@ -105,6 +109,7 @@ impl ScenarioKind {
             ScenarioKind::FanOut => "fan-out",
             ScenarioKind::Mixed => "mixed",
             ScenarioKind::Ryw => "ryw",
+            ScenarioKind::Live => "live",
         }
     }
 
@@ -123,9 +128,10 @@ impl ScenarioKind {
                 users: false,
                 orders: true,
             },
-            ScenarioKind::Write | ScenarioKind::BulkWrite | ScenarioKind::FanOut => {
-                Needs::default()
-            }
+            ScenarioKind::Write
+            | ScenarioKind::BulkWrite
+            | ScenarioKind::FanOut
+            | ScenarioKind::Live => Needs::default(),
         }
     }
 
@@ -168,6 +174,9 @@ impl ScenarioKind {
                 "ryw",
                 ryw::write_then_read
             )),
+            ScenarioKind::Live => {
+                scenario.register_transaction(transaction_with!(workload, "live", live::live))
+            }
         })
     }
 }
@@ -220,5 +229,6 @@ mod tests {
         assert!(ScenarioKind::List.needs().orders);
         assert!(!ScenarioKind::Write.needs().any());
         assert!(!ScenarioKind::FanOut.needs().any());
+        assert!(!ScenarioKind::Live.needs().any());
     }
 }
