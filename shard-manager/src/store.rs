@@ -195,12 +195,6 @@ pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Op
         .await
 }
 
-/// The primary's WAL write position: after a commit, at or past its commit record, so a
-/// replica that has replayed this far shows the write.
-pub async fn current_wal(conn: &mut AsyncPgConnection) -> QueryResult<String> {
-    diesel::select(CurrentWal).get_result(conn).await
-}
-
 /// A replica's replay position (NULL on a primary).
 pub async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
     diesel::select(ReplayWal).get_result(conn).await
