@@ -9,7 +9,6 @@ use crate::cache::{Cache, CacheEvent, CacheTrace, CachedRecord, Lookup};
 use crate::config::{ClusterSettings, ConfigError};
 use crate::cursor::{Cursor, ListQuery};
 use crate::error::ClusterError;
-use crate::io::IoRuntime;
 use crate::key::{Consistency, Role, ShardId, ShardKey};
 use crate::lsn::{Lsn, WriteToken};
 use crate::record::{Document, RecordId};
@@ -72,8 +71,6 @@ pub struct Cluster {
     shards: Vec<Shard>,
     cache: Option<Cache>,
     settings: ClusterSettings,
-    /// Drives every connection; declared last so pools close before it stops.
-    _io: IoRuntime,
 }
 
 impl Cluster {
@@ -84,10 +81,8 @@ impl Cluster {
         let router = Router::new(&settings.routing, &ranges);
         let ban = Duration::from_millis(settings.replication.ban_ms);
         let db = &settings.database;
-        let io = IoRuntime::new()
-            .map_err(|e| ConfigError::Invalid(format!("cannot start the database runtime: {e}")))?;
         let build = |shard: ShardId, role: Role, addr: &str| {
-            Server::new(shard, role, addr, db, ban, io.handle())
+            Server::new(shard, role, addr, db, ban)
                 .map(Arc::new)
                 .map_err(|e| ConfigError::Invalid(format!("pool for {addr}: {e}")))
         };
@@ -117,7 +112,6 @@ impl Cluster {
             shards,
             cache,
             settings,
-            _io: io,
         })
     }
 

@@ -1,31 +1,20 @@
 //! How connections are made: the URL every server gets (timeouts travel with it) and
-//! where a connection's driver task runs (see [`crate::io`]).
+//! how pooled connections are reused.
 
 use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use secrecy::ExposeSecret;
-use tokio::runtime::Handle;
 
 use crate::config::DatabaseSettings;
 
-/// Opens connections on `io` when given (see [`crate::io`]), else where they are needed.
-///
-/// Reuse is checked the fast way: a pooled connection is reused unless its socket has
-/// closed or it is inside a transaction, with no test query (see [`crate::server`]
-/// for the retry that covers a connection found dead in use).
-pub(crate) fn opened_on(io: Option<Handle>) -> ManagerConfig<AsyncPgConnection> {
+/// How pooled connections are made and reused. Connections open on the runtime that
+/// asks for them (see [`crate::per_thread`]); reuse is checked the fast way: a pooled
+/// connection is reused unless its socket has closed or it is inside a transaction,
+/// with no test query (see [`crate::server`] for the retry that covers a connection
+/// found dead in use).
+pub(crate) fn manager_config() -> ManagerConfig<AsyncPgConnection> {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
-    if let Some(io) = io {
-        config.custom_setup = Box::new(move |url| {
-            let (io, url) = (io.clone(), url.to_owned());
-            Box::pin(async move {
-                io.spawn(async move { AsyncPgConnection::establish(&url).await })
-                    .await
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
-            })
-        });
-    }
     config
 }
 

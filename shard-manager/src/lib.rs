@@ -16,7 +16,8 @@
 //! - [`record`]: record ids and JSON documents, validated once.
 //! - [`server`]: one server's pool, bans and the mapping of database failures.
 //! - [`connect`]: connection URLs (timeouts included) and where connections are opened.
-//! - [`io`]: the runtime that drives database connections, outliving HTTP workers.
+//! - `per_thread`: values kept one per thread (pools and Redis connections driven
+//!   where they are used).
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, delete.
 //! - [`shard`]: one shard's servers and how reads choose among them (consistency,
 //!   balance, lag).
@@ -46,10 +47,10 @@ pub mod cursor;
 pub mod error;
 mod fixed_sql;
 pub mod health;
-pub mod io;
 pub mod key;
 pub mod lsn;
 pub mod monitor;
+mod per_thread;
 pub mod record;
 pub mod router;
 pub mod schema;

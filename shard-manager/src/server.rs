@@ -10,14 +10,38 @@ use diesel::QueryResult;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
-use tokio::runtime::Handle;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::{DatabaseSettings, ReplicationSettings};
 pub use crate::connect::connection_url;
-use crate::connect::opened_on;
+use crate::connect::manager_config;
 use crate::error::{classify, ClusterError, Failure};
 use crate::key::{Role, ShardId};
 use crate::lsn::Lsn;
+use crate::per_thread::PerThread;
+
+type PgPool = Pool<AsyncPgConnection>;
+
+/// One thread's pool for a server; opens no connection yet.
+fn build_pool(
+    url: &str,
+    size: usize,
+    wait: Duration,
+    connect: Duration,
+) -> Result<PgPool, deadpool::managed::BuildError> {
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config());
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(connect))
+        .recycle_timeout(Some(connect))
+        // Most recently used first: a small hot set of connections serves steady
+        // traffic, and the rest idle.
+        .queue_mode(QueueMode::Lifo)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+}
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -25,7 +49,16 @@ pub struct Server {
     pub role: Role,
     /// `host:port`, as configured.
     pub addr: String,
-    pool: Pool<AsyncPgConnection>,
+    /// This thread's pool: connections are opened and driven on the thread that uses
+    /// them (see [`crate::per_thread`]).
+    pools: PerThread<Result<PgPool, String>>,
+    /// Every thread's pool, so that [`close`](Self::close) reaches them all.
+    made: Mutex<Vec<PgPool>>,
+    url: String,
+    pool_size: usize,
+    /// At most `pool_max_size` operations on this server at once, whatever thread they
+    /// run on: past that a request waits `pool_wait_timeout_ms`, then gets 503.
+    permits: Semaphore,
     /// Outer bound on one operation: statement timeout plus a margin for the network.
     op_timeout: Duration,
     wait_timeout: Duration,
@@ -89,35 +122,32 @@ impl Drop for InFlight<'_> {
 }
 
 impl Server {
-    /// Creates the server and its pool. No connection is opened here, so the gateway
-    /// starts even when the server is down, and picks it up when it comes back.
+    /// Creates the server. No connection is opened here, so the gateway starts even
+    /// when the server is down, and picks it up when it comes back.
     pub fn new(
         shard: ShardId,
         role: Role,
         addr: &str,
         db: &DatabaseSettings,
         ban_for: Duration,
-        io: Option<Handle>,
     ) -> Result<Self, deadpool::managed::BuildError> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-            connection_url(db, addr),
-            opened_on(io),
-        );
-        let pool = Pool::builder(manager)
-            .max_size(db.pool_max_size)
-            .wait_timeout(Some(db.pool_wait_timeout()))
-            .create_timeout(Some(db.connect_timeout()))
-            .recycle_timeout(Some(db.connect_timeout()))
-            // Most recently used first: a small hot set of connections serves steady
-            // traffic, and the rest idle.
-            .queue_mode(QueueMode::Lifo)
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()?;
+        let url = connection_url(db, addr);
+        // Fails here, at start-up, if it would ever fail on a request.
+        build_pool(
+            &url,
+            db.pool_max_size,
+            db.pool_wait_timeout(),
+            db.connect_timeout(),
+        )?;
         Ok(Self {
             shard,
             role,
             addr: addr.to_owned(),
-            pool,
+            pools: PerThread::new(),
+            made: Mutex::new(Vec::new()),
+            url,
+            pool_size: db.pool_max_size,
+            permits: Semaphore::new(db.pool_max_size),
             op_timeout: db.statement_timeout() + Duration::from_secs(1),
             wait_timeout: db.pool_wait_timeout(),
             connect_timeout: db.connect_timeout(),
@@ -142,6 +172,7 @@ impl Server {
     {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
+        let _permit = self.permit().await?;
         let deadline = tokio::time::Instant::now() + self.op_timeout;
         let mut attempt = 0;
         let result = loop {
@@ -181,6 +212,7 @@ impl Server {
         F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
     {
         let attempt = async {
+            let _permit = self.permit().await?;
             let mut conn = self.checkout().await?;
             op(&mut conn).await.map_err(|e| self.failure(e))
         };
@@ -278,13 +310,52 @@ impl Server {
         }
     }
 
-    /// Closes the pool: idle connections are dropped, new checkouts fail.
+    /// Closes every thread's pool: idle connections are dropped, new operations fail.
     pub fn close(&self) {
-        self.pool.close();
+        self.permits.close();
+        for pool in self.made.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            pool.close();
+        }
+    }
+
+    /// A place among the operations this server runs at once; waits up to the pool wait
+    /// timeout for one.
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, ClusterError> {
+        match tokio::time::timeout(self.wait_timeout, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(self.mark_down("the gateway is shutting down".into())),
+            Err(_) => Err(ClusterError::Saturated {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                waited_ms: self.wait_timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// This thread's pool, made on its first use here.
+    fn pool(&self) -> Result<PgPool, ClusterError> {
+        let made = self.pools.get_or(|| {
+            let pool = build_pool(
+                &self.url,
+                self.pool_size,
+                self.wait_timeout,
+                self.connect_timeout,
+            );
+            if let Ok(pool) = &pool {
+                let mut all = self.made.lock().unwrap_or_else(|p| p.into_inner());
+                if self.permits.is_closed() {
+                    pool.close();
+                }
+                all.push(pool.clone());
+            }
+            pool.map_err(|e| e.to_string())
+        });
+        made.map_err(|reason| self.mark_down(reason))
     }
 
     async fn checkout(&self) -> Result<Object<AsyncPgConnection>, ClusterError> {
-        match self.pool.get().await {
+        match self.pool()?.get().await {
             Ok(conn) => Ok(conn),
             Err(PoolError::Timeout(TimeoutType::Wait)) => Err(ClusterError::Saturated {
                 shard: self.shard,
@@ -357,5 +428,12 @@ impl Server {
     fn lock_state(&self) -> std::sync::MutexGuard<'_, Condition> {
         // A panic while holding this lock cannot leave the small state inconsistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Server {
+    /// Thread-local handles may outlive the server: close the pools they point to.
+    fn drop(&mut self) {
+        self.close();
     }
 }

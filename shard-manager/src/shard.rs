@@ -224,7 +224,7 @@ mod tests {
             pool_wait_timeout_ms: 10,
         };
         let addr = format!("127.0.0.1:{port}");
-        Arc::new(Server::new(ShardId(0), role, &addr, &db, Duration::from_secs(5), None).unwrap())
+        Arc::new(Server::new(ShardId(0), role, &addr, &db, Duration::from_secs(5)).unwrap())
     }
 
     fn caught_up(s: &Server, lag_bytes: u64) {

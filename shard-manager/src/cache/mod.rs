@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::CacheSettings;
+use crate::per_thread::PerThread;
 use crate::store::Record;
 
 pub use breaker::Breaker;
@@ -105,7 +106,11 @@ impl CachedRecord {
 
 /// The cache client. Connects lazily, so the gateway starts without Redis.
 pub struct Cache {
-    conn: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// One multiplexed connection per thread, driven on that thread: a worker's
+    /// concurrent lookups share one socket write and one read (see [`crate::per_thread`]).
+    conns: PerThread<Result<ConnectionManager, String>>,
     prefix: String,
     boot: u64,
     epoch: AtomicU64,
@@ -131,11 +136,11 @@ impl Cache {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| CacheConfigError(e.to_string()))?;
         let ttl_ms = settings.ttl_secs.max(1) * 1000;
         Ok(Self {
-            conn,
+            client,
+            config,
+            conns: PerThread::new(),
             prefix: settings.prefix.clone(),
             boot: uuid::Uuid::new_v4().as_u64_pair().0,
             epoch: AtomicU64::new(0),
@@ -148,6 +153,21 @@ impl Cache {
             ),
             script: redis::Script::new(include_str!("install.lua")),
         })
+    }
+
+    /// This thread's connection (made on first use; it connects on its first command).
+    fn conn(&self) -> Option<ConnectionManager> {
+        let made = self.conns.get_or(|| {
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                .map_err(|e| e.to_string())
+        });
+        match made {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot make a redis connection");
+                None
+            }
+        }
     }
 
     pub fn epoch(&self) -> Epoch {
@@ -176,16 +196,20 @@ impl Cache {
     }
 
     /// Runs one Redis call under the breaker and the timeout.
-    async fn call<T>(
+    async fn call<T, F>(
         &self,
         trace: &mut CacheTrace,
-        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Option<T> {
+        op: impl FnOnce(ConnectionManager) -> F,
+    ) -> Option<T>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         if self.breaker.is_open() {
             return None;
         }
+        let conn = self.conn()?;
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, fut).await;
+        let result = tokio::time::timeout(self.timeout, op(conn)).await;
         let took = started.elapsed();
         match result {
             Ok(Ok(v)) => {
@@ -222,10 +246,9 @@ impl Cache {
         trace: &mut CacheTrace,
     ) -> Lookup {
         let (value_key, _) = self.keys(epoch, table, key, id);
-        let mut conn = self.conn.clone();
         let started = Instant::now();
         let got: Option<Option<String>> = self
-            .call(trace, async move {
+            .call(trace, move |mut conn| async move {
                 redis::cmd("GET")
                     .arg(&value_key)
                     .query_async(&mut conn)
@@ -305,10 +328,9 @@ impl Cache {
         json: String,
         mode: char,
     ) -> Option<i64> {
-        let mut conn = self.conn.clone();
         let script = &self.script;
         let (ttl, floor_ttl) = (self.ttl_ms, self.floor_ttl_ms);
-        self.call(trace, async move {
+        self.call(trace, move |mut conn| async move {
             script
                 .key(value_key)
                 .key(floor_key)
@@ -353,9 +375,10 @@ impl Cache {
                     .arg("w")
                     .ignore();
             }
-            let mut conn = self.conn.clone();
             let done: Option<()> = self
-                .call(trace, async move { pipe.query_async(&mut conn).await })
+                .call(trace, move |mut conn| async move {
+                    pipe.query_async(&mut conn).await
+                })
                 .await;
             if done.is_none() {
                 self.abandon_epoch();

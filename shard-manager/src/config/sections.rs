@@ -65,6 +65,8 @@ pub struct DatabaseSettings {
     pub dbname: String,
     pub connect_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+    /// Most operations on one server at once, across threads; also the most
+    /// connections one thread keeps to it.
     pub pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
 }
