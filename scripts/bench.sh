@@ -48,6 +48,8 @@ RSS_SECS=${RSS_SECS:-60}
 PORT=${PORT:-18080}
 QUIET_WAIT=${QUIET_WAIT:-300}
 KEEP_SCRATCH=${KEEP_SCRATCH:-0}
+REDIS_PORT=${REDIS_PORT:-26379}
+REDIS_N=${REDIS_N:-200000}
 
 HOST=127.0.0.1
 URL="http://$HOST:$PORT"
@@ -115,7 +117,6 @@ cleanup() {
     set +e
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     stop_gateway
-    rm -f "$REPO/scripts/goose-live/Cargo.lock"
     if [[ $TOPOLOGY_CHANGED -eq 1 ]]; then
         say "restoring the default topology"
         restore_topology
@@ -387,6 +388,7 @@ ensure_tools() {
     command -v wrk >/dev/null || pkgs+=(wrk)
     command -v jq >/dev/null || pkgs+=(jq)
     command -v curl >/dev/null || pkgs+=(curl)
+    command -v redis-benchmark >/dev/null || pkgs+=(redis-tools)
     [[ -x /usr/bin/time ]] || pkgs+=(time)
     if ! compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null; then pkgs+=(postgresql-contrib); fi
     if [[ " ${STEPS[*]} " == *" profile "* ]] && ! command -v perf >/dev/null; then pkgs+=(linux-perf); fi
@@ -402,12 +404,6 @@ ensure_tools() {
 build() {
     say "cargo build --release -p api-router -p loadtest -p shard-manager"
     cargo build --release -p api-router -p loadtest -p shard-manager 2>&1 | tail -3 >&2
-    # goose's ceiling on /api/health/live (the loadtest has no scenario for it): a
-    # 25-line goose binary, outside the workspace, sharing its lock file and target dir.
-    say "cargo build --release --manifest-path scripts/goose-live/Cargo.toml"
-    cp "$REPO/Cargo.lock" "$REPO/scripts/goose-live/Cargo.lock"
-    CARGO_TARGET_DIR=$TARGET cargo build --release --manifest-path "$REPO/scripts/goose-live/Cargo.toml" 2>&1 | tail -3 >&2
-    rm -f "$REPO/scripts/goose-live/Cargo.lock"
     if want analytics; then
         say "cargo bench -p analytics --bench record --no-run"
         cargo bench -p analytics --bench record --no-run 2>&1 | tail -2 >&2
@@ -673,9 +669,7 @@ step_ceiling() {
     result ceiling_wrk "$(wrk_rps ceiling-wrk)"
     settle ceiling
     cpu_begin
-    cmd ceiling-goose "target/release/goose-live -H $URL -u $USERS -r $USERS -t ${DURATION}s   # scripts/goose-live"
-    timed ceiling-goose "$BIN/goose-live" -H "$URL" -u "$USERS" -r "$USERS" -t "${DURATION}s" \
-        --report-file "$OUT/ceiling-goose.json" >"$OUT/ceiling-goose.log" 2>&1
+    goose ceiling-goose --scenario live -u "$USERS" -r "$USERS" -t "${DURATION}s"
     cpu_end ceiling_goose
     goose_check ceiling-goose
     result ceiling_goose "$(goose_rate ceiling-goose 'GET live')"
@@ -734,6 +728,18 @@ step_cache() {
     result cache_speedup_wrk "$(ratio "$(r cache_on_wrk)" "$(r cache_off_wrk)")"
     result cache_speedup_goose "$(ratio "$(r cache_on_goose)" "$(r cache_off_goose)")"
     result C "$(ratio "$(r cache_on_wrk)" "$(r cache_ceiling_wrk)")"
+    # The floor under a cached read: a bare Redis GET round trip of a record-sized value
+    # from as many clients, no HTTP and no gateway (redis-benchmark, not pipelined).
+    settle cache
+    cmd redis-get "redis-benchmark -p $REDIS_PORT -c $USERS -n $REDIS_N -t set,get -d 400 --csv"
+    cpu_begin
+    timed redis-get redis-benchmark -p "$REDIS_PORT" -c "$USERS" -n "$REDIS_N" -t set,get -d 400 --csv \
+        >"$OUT/redis-get.log" 2>&1
+    cpu_end redis_get
+    result redis_get "$(awk -F'"' '$2 == "GET" { printf "%.0f\n", $4 }' "$OUT/redis-get.log")"
+    # If everything but HTTP and that Redis round trip cost nothing, cached reads/s would
+    # be 1 / (1/ceiling + 1/redis): C could reach at most redis / (ceiling + redis).
+    result C_bound "$(ratio "$(r redis_get)" "$(calc "$(r cache_ceiling_wrk) + $(r redis_get)" 0)")"
     start_gateway plain
 }
 
@@ -921,6 +927,8 @@ $(grep -q '^gateway_bin=' "$OUT/results" && printf '\nGateway binary: `%s` (GATE
 | gateway-added p50 latency, point read, 1 user (goose) | $(r lat_added_ms) ms ($(ms "$(r lat_gw_p50_us)") − $(ms "$(r lat_pg_p50_us)")) | ≤ 0.3 ms | $(met "$(r lat_added_ms)" '<=' 0.3) |
 | the same, measured with wrk -c1 | $(r lat_added_wrk_ms) ms ($(ms "$(r lat_wrk_p50_us)") − $(ms "$(r lat_pg_p50_us)")) | ≤ 0.3 ms | $(met "$(r lat_added_wrk_ms)" '<=' 0.3) |
 | C: cached point reads/s ÷ HTTP ceiling (wrk, same server) | $(r C) ($(r cache_on_wrk) / $(r cache_ceiling_wrk)) | ≥ 0.7 | $(met "$(r C)" '>=' 0.7) |
+| R if the gateway's own work were free: ceiling ÷ (ceiling + pgbench -S), CPU-additive | $(ratio "$(r ceiling_wrk)" "$(calc "$(r ceiling_wrk) + $(r read_pg)" 0)") ($(r ceiling_wrk) req/s HTTP, $(r read_pg) TPS) | (bound) | |
+| C if the gateway's own work were free: Redis GET ÷ (ceiling + Redis GET) | $(r C_bound) (redis-benchmark GET $(r redis_get)/s, $USERS clients) | (bound) | |
 | analytics record path, 1 thread / 2 threads | $(r analytics_record/1_thread) / $(r analytics_record/2_threads) | ≪ 1 µs | $(awk -v a="$(r analytics_record/1_thread)" 'BEGIN { split(a, f, " "); print (f[2] == "ns" && f[1] < 1000) ? "yes" : (a == "n/a" ? "n/a" : "**no**") }') |
 | gateway RSS over a ${RSS_SECS} s mixed run (first → last sample; growth in the second half) | $(r rss_first_mib) → $(r rss_last_mib) MiB ($(r rss_growth_pct) %; $(r rss_growth_last_half_mib) MiB) | flat: < 1 MiB in the second half | $(met "$(r rss_growth_last_half_mib)" '<' 1) |
 | goose ceiling ÷ wrk ceiling on /api/health/live | $(r goose_vs_wrk) ($(r ceiling_goose) / $(r ceiling_wrk)) | (context) | |
@@ -941,6 +949,7 @@ $(grep -q '^gateway_bin=' "$OUT/results" && printf '\nGateway binary: `%s` (GATE
 | replicas (6) | 2 per shard: $(r replicas2_gw) reads/s (served per replica port: $(r replicas2_served)) | 1 per shard: $(r replicas1_gw) reads/s | 2 replicas $(r replicas2_cpu) / 1 replica $(r replicas1_cpu) |
 | read-your-writes (6) | $(r ryw_pairs) write+read pairs/s; read p50 $(r ryw_read_p50_ms) ms, p99 $(r ryw_read_p99_ms) ms; $(r ryw_replica_share_pct) % of the reads served by a replica | eventual read (2): p50 $(r read_gw_p50_ms) ms, p99 $(r read_gw_p99_ms) ms | $(r ryw_cpu) |
 | cache (7) | cached: wrk $(r cache_on_wrk), goose $(r cache_on_goose) reads/s ($(r cache_on_goose_hits)) | uncached: wrk $(r cache_off_wrk), goose $(r cache_off_goose) reads/s; ceiling wrk $(r cache_ceiling_wrk) req/s | cached $(r cache_on_wrk_cpu) / uncached $(r cache_off_wrk_cpu) |
+| bare Redis GET round trips (7) | $(r redis_get) GET/s (redis-benchmark, $USERS clients, 400-byte values, not pipelined) | | $(r redis_get_cpu) |
 | cache at $((USERS * 4)) connections (context) | cached: wrk $(r cache_on_wrk_x4) reads/s = $(r C_x4) of the ceiling | ceiling wrk $(r cache_ceiling_wrk_x4) req/s | cached $(r cache_on_wrk_x4_cpu) |
 | gateway RSS (8) | MiB every 5 s: $(r rss_samples_mib)(idle before the run: $(r rss_idle_mib) MiB) | under $(r rss_rate) | |
 
