@@ -1,18 +1,45 @@
 //! How connections are made: the URL every server gets (timeouts travel with it) and
-//! how pooled connections are reused.
+//! how pooled connections are made and reused.
 
-use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool::managed::{BuildError, QueueMode};
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::AsyncPgConnection;
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
+
+/// One thread's pool for a server (see [`crate::per_thread`]); opens no connection yet.
+pub(crate) fn build_pool(
+    url: &str,
+    size: usize,
+    wait: Duration,
+    connect: Duration,
+) -> Result<Pool<AsyncPgConnection>, BuildError> {
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config());
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(connect))
+        .recycle_timeout(Some(connect))
+        // Most recently used first: a small hot set of connections serves steady
+        // traffic, and the rest idle.
+        .queue_mode(QueueMode::Lifo)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+}
 
 /// How pooled connections are made and reused. Connections open on the runtime that
 /// asks for them (see [`crate::per_thread`]); reuse is checked the fast way: a pooled
 /// connection is reused unless its socket has closed or it is inside a transaction,
 /// with no test query (see [`crate::server`] for the retry that covers a connection
 /// found dead in use).
-pub(crate) fn manager_config() -> ManagerConfig<AsyncPgConnection> {
+fn manager_config() -> ManagerConfig<AsyncPgConnection> {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
     config

@@ -14,7 +14,8 @@
 //!   `range`), their guarantees, and where keys go when a shard is added.
 //! - [`table`]: the allowed logical tables.
 //! - [`record`]: record ids and JSON documents, validated once.
-//! - [`server`]: one server's pool, bans and the mapping of database failures.
+//! - [`server`]: one server's pools, bans and the mapping of database failures.
+//! - [`condition`]: a server's state as traffic and checks found it (down, bans, lag).
 //! - [`connect`]: connection URLs (timeouts included) and where connections are opened.
 //! - `per_thread`: values kept one per thread (pools and Redis connections driven
 //!   where they are used).
@@ -41,6 +42,7 @@ pub mod admin;
 pub mod bulk;
 pub mod cache;
 pub mod cluster;
+pub mod condition;
 pub mod config;
 pub mod connect;
 pub mod cursor;

@@ -5,43 +5,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{PoolError, QueueMode, TimeoutType};
+use deadpool::managed::{PoolError, TimeoutType};
 use diesel::QueryResult;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+pub use crate::condition::{Condition, Lag, ServerStats, Unqualified};
 use crate::config::{DatabaseSettings, ReplicationSettings};
+use crate::connect::build_pool;
 pub use crate::connect::connection_url;
-use crate::connect::manager_config;
 use crate::error::{classify, ClusterError, Failure};
 use crate::key::{Role, ShardId};
 use crate::lsn::Lsn;
 use crate::per_thread::PerThread;
 
 type PgPool = Pool<AsyncPgConnection>;
-
-/// One thread's pool for a server; opens no connection yet.
-fn build_pool(
-    url: &str,
-    size: usize,
-    wait: Duration,
-    connect: Duration,
-) -> Result<PgPool, deadpool::managed::BuildError> {
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config());
-    Pool::builder(manager)
-        .max_size(size)
-        .wait_timeout(Some(wait))
-        .create_timeout(Some(connect))
-        .recycle_timeout(Some(connect))
-        // Most recently used first: a small hot set of connections serves steady
-        // traffic, and the rest idle.
-        .queue_mode(QueueMode::Lifo)
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-}
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -67,49 +46,6 @@ pub struct Server {
     state: Mutex<Condition>,
     in_flight: AtomicU64,
     served: AtomicU64,
-}
-
-/// What traffic and checks have learnt about a server.
-#[derive(Debug, Clone, Default)]
-pub struct Condition {
-    /// Why the last attempt failed, while it is still failing.
-    pub down_reason: Option<String>,
-    /// Reads skip a replica until then.
-    pub banned_until: Option<Instant>,
-    /// Why the replica is banned.
-    pub ban_reason: Option<String>,
-    /// Last seen WAL position: written (primary) or replayed (replica).
-    pub wal: Option<Lsn>,
-    /// When the last health check passed.
-    pub checked_at: Option<Instant>,
-    /// Replicas: how far behind the primary, as last measured.
-    pub lag: Option<Lag>,
-}
-
-/// How far a replica is behind its primary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lag {
-    /// WAL bytes the replica has not replayed.
-    pub bytes: u64,
-    /// How long ago the primary passed the replica's replay position (0 when caught up;
-    /// does not grow on an idle system).
-    pub ms: u64,
-}
-
-/// Why a replica does not take eventual reads right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unqualified {
-    Banned(String),
-    LagUnknown,
-    Lagging(Lag),
-}
-
-/// A point-in-time view of a server's counters, for health and shard listings.
-#[derive(Debug, Clone)]
-pub struct ServerStats {
-    pub condition: Condition,
-    pub in_flight: u64,
-    pub served: u64,
 }
 
 /// Decrements the in-flight count however the operation ends (including cancellation).
@@ -323,7 +259,13 @@ impl Server {
     async fn permit(&self) -> Result<SemaphorePermit<'_>, ClusterError> {
         match tokio::time::timeout(self.wait_timeout, self.permits.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(self.mark_down("the gateway is shutting down".into())),
+            // Closed: the gateway is stopping. Not the server's fault, so not marked down.
+            Ok(Err(_)) => Err(ClusterError::Unavailable {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                reason: "the gateway is shutting down".into(),
+            }),
             Err(_) => Err(ClusterError::Saturated {
                 shard: self.shard,
                 role: self.role,
