@@ -9,7 +9,7 @@ use crate::cache::CacheTrace;
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
 use crate::key::{ShardId, ShardKey};
-use crate::lsn::WriteToken;
+use crate::lsn::{Lsn, WriteToken};
 use crate::record::{Document, RecordId};
 use crate::store::{self, NewRecord, Record};
 use crate::table::TableName;
@@ -131,11 +131,11 @@ impl Cluster {
                 })
         });
         let results = join_all(runs).await;
-        let mut committed: Vec<Record> = Vec::new();
+        let mut committed: Vec<(Lsn, Record)> = Vec::new();
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
                 Ok((records, token)) => {
-                    committed.extend(records);
+                    committed.extend(records.into_iter().map(|r| (token.lsn, r)));
                     outcome.shards.push(ShardBatch {
                         shard,
                         written: group.len(),

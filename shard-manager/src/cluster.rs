@@ -161,6 +161,7 @@ impl Cluster {
             .primary
             .run(async |conn| store::upsert(conn, &row).await)
             .await?;
+        let token = self.token(shard, &lsn);
         let mut trace = CacheTrace::default();
         if let Some(cache) = &self.cache {
             let record = Record {
@@ -175,10 +176,9 @@ impl Cluster {
             };
             cache
                 .install_write(
-                    row.table_name,
-                    row.shard_key,
-                    row.id,
+                    (row.table_name, row.shard_key, row.id),
                     upserted.version,
+                    token.lsn,
                     Some(&record),
                     &mut trace,
                 )
@@ -188,7 +188,7 @@ impl Cluster {
             shard: shard.id,
             id,
             upserted,
-            token: self.token(shard, &lsn),
+            token,
             cache: trace,
         })
     }
@@ -209,8 +209,9 @@ impl Cluster {
             if consistency == Consistency::Strong {
                 trace.events.push(CacheEvent::Bypass);
             } else {
+                let ident = (table.as_str(), key.as_str(), id.as_str());
                 let value = match cache
-                    .lookup(epoch, table.as_str(), key.as_str(), id.as_str(), &mut trace)
+                    .lookup(epoch, ident, consistency.min_lsn(), &mut trace)
                     .await
                 {
                     Lookup::Hit(record) => Some(Some(Found::Cached(record))),
@@ -235,7 +236,10 @@ impl Cluster {
             })
             .await?;
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
-            cache.install_read(epoch, record, &mut trace).await;
+            // A token read was served by a server that had applied the token's position.
+            cache
+                .install_read(epoch, record, consistency.min_lsn(), &mut trace)
+                .await;
         }
         Ok(Served {
             shard: served.shard,
@@ -317,12 +321,12 @@ impl Cluster {
             .primary
             .served((deleted.is_some(), self.token(shard, &lsn)));
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
+            let seen_at = served.value.1.lsn;
             cache
                 .install_write(
-                    table.as_str(),
-                    key.as_str(),
-                    id.as_str(),
+                    (table.as_str(), key.as_str(), id.as_str()),
                     version,
+                    seen_at,
                     None,
                     &mut served.cache,
                 )

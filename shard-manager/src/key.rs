@@ -115,6 +115,14 @@ pub enum Consistency {
 pub struct ConsistencyError(pub String);
 
 impl Consistency {
+    /// The WAL position a read must reflect: a token's, else none (0).
+    pub fn min_lsn(&self) -> crate::lsn::Lsn {
+        match self {
+            Self::ReadYourWrites(lsn) => *lsn,
+            Self::Eventual | Self::Strong => crate::lsn::Lsn(0),
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Self, ConsistencyError> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "eventual" => Ok(Self::Eventual),

@@ -4,6 +4,7 @@ mod analytics;
 mod bad_input;
 mod bulk;
 mod cache;
+mod cache_gateways;
 mod consistency;
 mod fanout;
 mod helpers;

@@ -1,6 +1,7 @@
 -- Installs a record version in the cache only if it is not older than what is known.
 -- KEYS[1]: the record's value key; KEYS[2]: its version floor key.
--- ARGV[1]: version; ARGV[2]: compact JSON ('' = the record was deleted);
+-- ARGV[1]: version; ARGV[2]: '<seen_at>|<compact JSON>' (JSON '' = the record was
+-- deleted; seen_at: a WAL position the entry reflects, 0 = unknown);
 -- ARGV[3]: value TTL (ms); ARGV[4]: floor TTL (ms); ARGV[5]: 'w' writer | 'r' reader.
 -- Writers (after commit, before acknowledging) raise the floor to their version, so a
 -- reader holding an older version (slow, or from a lagging replica) can never install it.
@@ -9,11 +10,17 @@ local floor = tonumber(redis.call('GET', KEYS[2]) or '-1')
 if v < floor then return 0 end
 local cur = redis.call('GET', KEYS[1])
 if cur then
-  local cv = tonumber(string.match(cur, '^(%d+)|'))
-  if cv and (cv > v or (cv == v and ARGV[5] == 'r')) then return 0 end
+  local cv, cs = string.match(cur, '^(%d+)|(%d+)|')
+  cv = tonumber(cv)
+  -- A reader may replace the same version only to record that it is known further on
+-- (a writer always does: it raises the floor too).
+  local seen = tonumber(string.match(ARGV[2], '^(%d+)|')) or 0
+  if cv and (cv > v or (cv == v and ARGV[5] == 'r' and (tonumber(cs) or 0) >= seen)) then
+    return 0
+  end
 end
 if ARGV[5] == 'w' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4]) end
--- A deletion leaves a tombstone ('<version>|'): reads answer "not found" from it, and
+-- A deletion leaves a tombstone ('<version>|<seen_at>|'): reads answer "not found" from it, and
 -- readers cannot install an older version over it.
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
 return 1

@@ -10,6 +10,10 @@
 //!   that read a lagging replica, therefore cannot put an older version back.
 //! - Versions come from a per-shard sequence, taken under the row lock, so they grow in
 //!   commit order for each record.
+//! - Every entry also carries a WAL position it is known to reflect (a writer's: read
+//!   after its commit; a token reader's: the token). A read with a read-your-writes
+//!   token further on treats the entry as a miss. Keys belong to one gateway process, so
+//!   this is what keeps a token from another gateway's write exact.
 //! - If a writer cannot reach Redis (error, timeout, breaker open), the gateway moves to
 //!   a new key *epoch* before acknowledging: every entry it could not fix becomes
 //!   unreachable. Readers capture the epoch before reading and check it after the
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::CacheSettings;
+use crate::lsn::Lsn;
 use crate::per_thread::PerThread;
 use crate::store::Record;
 
@@ -85,22 +90,46 @@ pub enum Lookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedRecord {
     pub version: i64,
+    /// The entry reflects every commit of its shard up to this WAL position (0: not
+    /// known). A read-your-writes token further on is not served from the entry: the
+    /// write it names may have gone through another gateway, whose cache keys differ.
+    pub seen_at: Lsn,
     pub json: String,
 }
 
-impl CachedRecord {
-    /// Reads a cache value, `<version>|<json>`; None for a tombstone (`<version>|`).
-    /// Anything else (never written by this gateway) is an error: the caller treats the
-    /// entry as missing.
-    fn parse(mut text: String) -> Result<Option<Self>, ()> {
-        let sep = text.find('|').ok_or(())?;
-        let version: i64 = text[..sep].parse().map_err(|_| ())?;
-        let json = text.split_off(sep + 1);
+/// A parsed cache value: a record, or a tombstone, and the WAL position it reflects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Record(CachedRecord),
+    Tombstone { seen_at: Lsn },
+}
+
+impl Entry {
+    fn seen_at(&self) -> Lsn {
+        match self {
+            Entry::Record(r) => r.seen_at,
+            Entry::Tombstone { seen_at } => *seen_at,
+        }
+    }
+
+    /// Reads a cache value, `<version>|<seen_at>|<json>`, with an empty JSON for a
+    /// tombstone. Anything else (never written by this gateway) is an error: the caller
+    /// treats the entry as missing.
+    fn parse(mut text: String) -> Result<Self, ()> {
+        let first = text.find('|').ok_or(())?;
+        let second = first + 1 + text[first + 1..].find('|').ok_or(())?;
+        let version: i64 = text[..first].parse().map_err(|_| ())?;
+        let seen_at = Lsn(text[first + 1..second].parse().map_err(|_| ())?);
+        let json = text.split_off(second + 1);
         if json.is_empty() {
-            return Ok(None);
+            return Ok(Entry::Tombstone { seen_at });
         }
         serde_json::from_str::<&serde_json::value::RawValue>(&json).map_err(|_| ())?;
-        Ok(Some(Self { version, json }))
+        Ok(Entry::Record(CachedRecord {
+            version,
+            seen_at,
+            json,
+        }))
     }
 }
 
@@ -235,14 +264,14 @@ impl Cache {
         }
     }
 
-    /// Looks a record up. On a miss, the returned epoch is what the reader must install
+    /// Looks a record up; an entry that does not reflect the WAL position `at_least`
+    /// counts as a miss. On a miss, the returned epoch is what the reader must install
     /// into after reading the shard.
     pub async fn lookup(
         &self,
         epoch: Epoch,
-        table: &str,
-        key: &str,
-        id: &str,
+        (table, key, id): (&str, &str, &str),
+        at_least: Lsn,
         trace: &mut CacheTrace,
     ) -> Lookup {
         let (value_key, _) = self.keys(epoch, table, key, id);
@@ -265,16 +294,16 @@ impl Cache {
             trace.push(CacheEvent::Bypass, took);
             return Lookup::Bypass;
         }
-        match got.map(CachedRecord::parse) {
-            Some(Ok(Some(record))) => {
+        match got.map(Entry::parse) {
+            Some(Ok(entry)) if entry.seen_at() >= at_least => {
                 trace.events.push(CacheEvent::Hit);
-                Lookup::Hit(record)
+                match entry {
+                    Entry::Record(record) => Lookup::Hit(record),
+                    Entry::Tombstone { .. } => Lookup::Gone,
+                }
             }
-            Some(Ok(None)) => {
-                trace.events.push(CacheEvent::Hit);
-                Lookup::Gone
-            }
-            None | Some(Err(())) => {
+            // Missing, unreadable, or older than the read asks for.
+            _ => {
                 trace.events.push(CacheEvent::Miss);
                 Lookup::Miss(epoch)
             }
@@ -282,24 +311,33 @@ impl Cache {
     }
 
     /// A reader installs what it read (refused by Redis if a newer version is known).
-    pub async fn install_read(&self, epoch: Epoch, record: &Record, trace: &mut CacheTrace) {
+    /// `seen_at`: a WAL position the server had applied before the read began (0 when
+    /// not known).
+    pub async fn install_read(
+        &self,
+        epoch: Epoch,
+        record: &Record,
+        seen_at: Lsn,
+        trace: &mut CacheTrace,
+    ) {
         let Ok(json) = serde_json::to_string(record) else {
             return;
         };
         let (value_key, floor_key) =
             self.keys(epoch, &record.table_name, &record.shard_key, &record.id);
-        self.run_script(trace, value_key, floor_key, record.version, json, 'r')
+        let value = format!("{}|{json}", seen_at.0);
+        self.run_script(trace, value_key, floor_key, record.version, value, 'r')
             .await;
     }
 
     /// A writer installs the committed version, or marks a delete, before acknowledging.
     /// If Redis cannot be updated, the epoch moves on so no reader sees the old entry.
+    /// `seen_at`: the WAL position read after the write's commit.
     pub async fn install_write(
         &self,
-        table: &str,
-        key: &str,
-        id: &str,
+        (table, key, id): (&str, &str, &str),
         version: i64,
+        seen_at: Lsn,
         record: Option<&Record>,
         trace: &mut CacheTrace,
     ) {
@@ -308,8 +346,9 @@ impl Cache {
             Some(Err(_)) | None => String::new(),
         };
         let (value_key, floor_key) = self.keys(self.epoch(), table, key, id);
+        let value = format!("{}|{json}", seen_at.0);
         if self
-            .run_script(trace, value_key, floor_key, version, json, 'w')
+            .run_script(trace, value_key, floor_key, version, value, 'w')
             .await
             .is_some()
         {
@@ -347,9 +386,10 @@ impl Cache {
 }
 
 impl Cache {
-    /// A bulk writer installs many committed versions, pipelined in chunks; any failure
-    /// moves the epoch on, as for single writes.
-    pub async fn install_writes(&self, records: &[Record], trace: &mut CacheTrace) {
+    /// A bulk writer installs many committed versions, each with the WAL position read
+    /// after its shard's commit, pipelined in chunks; any failure moves the epoch on, as
+    /// for single writes.
+    pub async fn install_writes(&self, records: &[(Lsn, Record)], trace: &mut CacheTrace) {
         const CHUNK: usize = 1000;
         let epoch = self.epoch();
         for chunk in records.chunks(CHUNK) {
@@ -358,10 +398,11 @@ impl Cache {
                 .arg("LOAD")
                 .arg(include_str!("install.lua"))
                 .ignore();
-            for r in chunk {
+            for (seen_at, r) in chunk {
                 let Ok(json) = serde_json::to_string(r) else {
                     continue;
                 };
+                let value = format!("{}|{json}", seen_at.0);
                 let (value_key, floor_key) = self.keys(epoch, &r.table_name, &r.shard_key, &r.id);
                 pipe.cmd("EVALSHA")
                     .arg(self.script.get_hash())
@@ -369,7 +410,7 @@ impl Cache {
                     .arg(value_key)
                     .arg(floor_key)
                     .arg(r.version)
-                    .arg(json)
+                    .arg(value)
                     .arg(self.ttl_ms)
                     .arg(self.floor_ttl_ms)
                     .arg("w")
@@ -391,20 +432,33 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use super::CachedRecord;
+    use super::{CachedRecord, Entry};
+    use crate::lsn::Lsn;
 
     #[test]
-    fn cache_values_are_versioned_json_or_tombstones() {
+    fn cache_values_are_versioned_json_or_tombstones_with_their_wal_position() {
         assert_eq!(
-            CachedRecord::parse(r#"42|{"id":"a|b"}"#.into()),
-            Ok(Some(CachedRecord {
+            Entry::parse(r#"42|7|{"id":"a|b"}"#.into()),
+            Ok(Entry::Record(CachedRecord {
                 version: 42,
+                seen_at: Lsn(7),
                 json: r#"{"id":"a|b"}"#.into()
             }))
         );
-        assert_eq!(CachedRecord::parse("43|".into()), Ok(None));
-        for bad in ["", "x|{}", "42", "42|{", "42|{} trailing"] {
-            assert_eq!(CachedRecord::parse(bad.into()), Err(()), "{bad:?}");
+        assert_eq!(
+            Entry::parse("43|0|".into()),
+            Ok(Entry::Tombstone { seen_at: Lsn(0) })
+        );
+        for bad in [
+            "",
+            "x|1|{}",
+            "42|{}",
+            "42",
+            "42|1|{",
+            "42|x|{}",
+            "42|1|{} trailing",
+        ] {
+            assert_eq!(Entry::parse(bad.into()), Err(()), "{bad:?}");
         }
     }
 }
