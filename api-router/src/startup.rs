@@ -87,6 +87,11 @@ impl Application {
         self.port
     }
 
+    /// The cluster this gateway serves (tests ask it whether replicas take reads yet).
+    pub fn cluster(&self) -> Arc<Cluster> {
+        self.cluster.clone()
+    }
+
     /// Serves until SIGTERM/Ctrl-C (or the server handle stops it): stops accepting,
     /// lets in-flight requests finish within the shutdown timeout, then closes pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
