@@ -21,8 +21,12 @@
 //!
 //! Redis failing only costs speed: every call is bounded by `timeout_ms`, a breaker stops
 //! calling for a while after repeated failures, and failures are counted, never returned.
+//!
+//! Layout: this file holds the client (lookups, installs, epochs); `entry` the value
+//! format; `breaker` the circuit breaker; `install.lua` the atomic install.
 
 mod breaker;
+mod entry;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +39,8 @@ use crate::per_thread::PerThread;
 use crate::store::Record;
 
 pub use breaker::Breaker;
+pub use entry::CachedRecord;
+use entry::Entry;
 
 /// What the cache did for one request, reported to analytics by the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,54 +89,6 @@ pub enum Lookup {
     Gone,
     Miss(Epoch),
     Bypass,
-}
-
-/// A cached record: its version and its JSON, exactly as [`Record`] serializes, served
-/// to clients as they are (no decoding and re-encoding on a hit).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedRecord {
-    pub version: i64,
-    /// The entry reflects every commit of its shard up to this WAL position (0: not
-    /// known). A read-your-writes token further on is not served from the entry: the
-    /// write it names may have gone through another gateway, whose cache keys differ.
-    pub seen_at: Lsn,
-    pub json: String,
-}
-
-/// A parsed cache value: a record, or a tombstone, and the WAL position it reflects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
-    Record(CachedRecord),
-    Tombstone { seen_at: Lsn },
-}
-
-impl Entry {
-    fn seen_at(&self) -> Lsn {
-        match self {
-            Entry::Record(r) => r.seen_at,
-            Entry::Tombstone { seen_at } => *seen_at,
-        }
-    }
-
-    /// Reads a cache value, `<version>|<seen_at>|<json>`, with an empty JSON for a
-    /// tombstone. Anything else (never written by this gateway) is an error: the caller
-    /// treats the entry as missing.
-    fn parse(mut text: String) -> Result<Self, ()> {
-        let first = text.find('|').ok_or(())?;
-        let second = first + 1 + text[first + 1..].find('|').ok_or(())?;
-        let version: i64 = text[..first].parse().map_err(|_| ())?;
-        let seen_at = Lsn(text[first + 1..second].parse().map_err(|_| ())?);
-        let json = text.split_off(second + 1);
-        if json.is_empty() {
-            return Ok(Entry::Tombstone { seen_at });
-        }
-        serde_json::from_str::<&serde_json::value::RawValue>(&json).map_err(|_| ())?;
-        Ok(Entry::Record(CachedRecord {
-            version,
-            seen_at,
-            json,
-        }))
-    }
 }
 
 /// The cache client. Connects lazily, so the gateway starts without Redis.
@@ -427,38 +385,5 @@ impl Cache {
             }
         }
         trace.events.push(CacheEvent::Invalidation);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{CachedRecord, Entry};
-    use crate::lsn::Lsn;
-
-    #[test]
-    fn cache_values_are_versioned_json_or_tombstones_with_their_wal_position() {
-        assert_eq!(
-            Entry::parse(r#"42|7|{"id":"a|b"}"#.into()),
-            Ok(Entry::Record(CachedRecord {
-                version: 42,
-                seen_at: Lsn(7),
-                json: r#"{"id":"a|b"}"#.into()
-            }))
-        );
-        assert_eq!(
-            Entry::parse("43|0|".into()),
-            Ok(Entry::Tombstone { seen_at: Lsn(0) })
-        );
-        for bad in [
-            "",
-            "x|1|{}",
-            "42|{}",
-            "42",
-            "42|1|{",
-            "42|x|{}",
-            "42|1|{} trailing",
-        ] {
-            assert_eq!(Entry::parse(bad.into()), Err(()), "{bad:?}");
-        }
     }
 }
