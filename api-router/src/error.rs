@@ -1,17 +1,18 @@
 //! The one mapping of failures to HTTP: every error becomes
 //! `application/problem+json` (RFC 9457) with status, title, detail and request id.
+//! Each [`ApiError`] variant is mapped once, in [`ApiError::kind`], to its status, slug
+//! and title; the analytics class follows from the status.
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use analytics::ErrorClass;
 use serde::Serialize;
-use shard_manager::bulk::BulkFailure;
-use shard_manager::key::{ConsistencyError, KeyError};
-use shard_manager::lsn::TokenError;
-use shard_manager::router::RouteError;
+use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
+use crate::headers::{HeaderError, SHARD_KEY};
 use crate::request_id;
 
 /// Everything a request can fail with.
@@ -19,20 +20,15 @@ use crate::request_id;
 pub enum ApiError {
     #[error("the x-shard-key header is required")]
     MissingShardKey,
-    #[error("invalid x-shard-key header: {0}")]
-    BadShardKey(String),
+    /// A header that is present but not what it must be; names the header.
     #[error(transparent)]
-    ShardKey(#[from] KeyError),
-    #[error(transparent)]
-    Route(#[from] RouteError),
+    BadHeader(#[from] HeaderError),
     #[error(transparent)]
     UnknownTable(#[from] UnknownTable),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
     Consistency(#[from] ConsistencyError),
-    #[error(transparent)]
-    Token(#[from] TokenError),
     #[error("malformed JSON body: {0}")]
     MalformedJson(String),
     #[error("the JSON body does not have the expected shape: {0}")]
@@ -68,6 +64,9 @@ pub enum ApiError {
     ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]
     RequestTimeout(u64),
+    /// The gateway was wired wrongly (a bug, never the client's doing).
+    #[error("gateway misconfigured: {0}")]
+    Misconfigured(&'static str),
 }
 
 /// The problem+json body.
@@ -84,6 +83,9 @@ pub struct Problem {
     /// The shard involved, for server-side failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// The request header at fault, for header problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
     /// For bulk writes: each record not written, with its index and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Vec<BulkFailure>>,
@@ -97,54 +99,73 @@ pub struct ErrorNote {
     pub shard: Option<u32>,
 }
 
+/// A variant's status, problem slug (`urn:shardgate:problem:<slug>`) and title.
+type Kind = (StatusCode, &'static str, &'static str);
+
 impl ApiError {
-    fn slug_and_title(&self) -> (&'static str, &'static str) {
+    /// The one mapping: every variant once.
+    pub fn kind(&self) -> Kind {
+        use StatusCode as S;
         match self {
-            Self::MissingShardKey => ("missing-shard-key", "Missing shard key"),
-            Self::BadShardKey(_) | Self::ShardKey(_) | Self::Route(_) => {
-                ("invalid-shard-key", "Invalid shard key")
+            Self::MissingShardKey => (S::BAD_REQUEST, "missing-shard-key", "Missing shard key"),
+            Self::BadHeader(_) => (S::BAD_REQUEST, "invalid-header", "Invalid header"),
+            Self::UnknownTable(_) => (S::UNPROCESSABLE_ENTITY, "unknown-table", "Unknown table"),
+            Self::Record(_) | Self::Unprocessable(_) => {
+                (S::UNPROCESSABLE_ENTITY, "invalid-record", "Invalid record")
             }
-            Self::UnknownTable(_) => ("unknown-table", "Unknown table"),
-            Self::Record(_) | Self::Unprocessable(_) => ("invalid-record", "Invalid record"),
-            Self::Consistency(_) => ("invalid-consistency", "Invalid consistency"),
-            Self::Token(_) => ("invalid-token", "Invalid read-your-writes token"),
-            Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
-            Self::JsonShape(_) => ("invalid-body", "Invalid request body"),
-            Self::NotJson => ("unsupported-media-type", "Unsupported media type"),
-            Self::BodyTooLarge { .. } => ("body-too-large", "Body too large"),
-            Self::BatchTooLarge { .. } => ("batch-too-large", "Batch too large"),
-            Self::BadQuery(_) => ("invalid-query", "Invalid query"),
-            Self::RecordNotFound { .. } => ("record-not-found", "Record not found"),
-            Self::RouteNotFound { .. } => ("route-not-found", "Not found"),
-            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
-            Self::ShardsMissing(_) => ("shard-unavailable", "Shard unavailable"),
-            Self::BatchRejected { .. } => ("batch-rejected", "Batch not written"),
-            Self::Cluster(ClusterError::Unavailable { .. }) => {
-                ("shard-unavailable", "Shard unavailable")
+            Self::Consistency(_) => (S::BAD_REQUEST, "invalid-consistency", "Invalid consistency"),
+            Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON"),
+            Self::JsonShape(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "Invalid request body",
+            ),
+            Self::NotJson => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large"),
+            Self::BatchTooLarge { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "batch-too-large", "Batch too large")
             }
-            Self::Cluster(ClusterError::Saturated { .. }) => ("shard-saturated", "Shard saturated"),
+            Self::BadQuery(_) => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
+            Self::RecordNotFound { .. } => (S::NOT_FOUND, "record-not-found", "Record not found"),
+            Self::RouteNotFound { .. } => (S::NOT_FOUND, "route-not-found", "Not found"),
+            Self::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            Self::BatchRejected { status, .. } => (*status, "batch-rejected", "Batch not written"),
+            Self::ShardsMissing(_) | Self::Cluster(ClusterError::Unavailable { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "shard-unavailable",
+                "Shard unavailable",
+            ),
+            Self::Cluster(ClusterError::Saturated { .. }) => {
+                (S::SERVICE_UNAVAILABLE, "shard-saturated", "Shard saturated")
+            }
             Self::Cluster(ClusterError::Timeout { .. }) | Self::RequestTimeout(_) => {
-                ("timeout", "Timed out")
+                (S::GATEWAY_TIMEOUT, "timeout", "Timed out")
             }
-            Self::Cluster(ClusterError::NotReplicated { .. }) => {
-                ("not-replicated", "Not replicated in time")
+            Self::Cluster(ClusterError::NotReplicated { .. }) => (
+                S::GATEWAY_TIMEOUT,
+                "not-replicated",
+                "Not replicated in time",
+            ),
+            Self::Cluster(ClusterError::Query { .. }) | Self::Misconfigured(_) => {
+                (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
             }
-            Self::Cluster(ClusterError::Query { .. }) => ("internal", "Internal error"),
         }
     }
 
+    /// The analytics class, from the status.
     pub fn class(&self) -> ErrorClass {
-        match self {
-            Self::Cluster(ClusterError::Unavailable { .. } | ClusterError::Saturated { .. }) => {
-                ErrorClass::ShardUnavailable
-            }
-            Self::ShardsMissing(_) => ErrorClass::ShardUnavailable,
-            Self::BatchRejected { status, .. } if status.is_server_error() => {
-                ErrorClass::ShardUnavailable
-            }
-            Self::Cluster(ClusterError::Timeout { .. } | ClusterError::NotReplicated { .. })
-            | Self::RequestTimeout(_) => ErrorClass::Timeout,
-            Self::Cluster(ClusterError::Query { .. }) => ErrorClass::Internal,
+        match self.kind().0 {
+            StatusCode::SERVICE_UNAVAILABLE => ErrorClass::ShardUnavailable,
+            StatusCode::GATEWAY_TIMEOUT => ErrorClass::Timeout,
+            s if s.is_server_error() => ErrorClass::Internal,
             _ => ErrorClass::Client,
         }
     }
@@ -159,6 +180,7 @@ impl ApiError {
                     e.shard()
                 )
             }
+            Self::Misconfigured(_) => "an internal error occurred; it has been logged".into(),
             Self::BatchRejected { failed, .. } => {
                 format!(
                     "none of the {} records was written; see `failed`",
@@ -175,41 +197,23 @@ impl ApiError {
             _ => None,
         }
     }
+
+    fn header(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingShardKey => Some(SHARD_KEY),
+            Self::BadHeader(e) => Some(e.header),
+            _ => None,
+        }
+    }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::MissingShardKey
-            | Self::BadShardKey(_)
-            | Self::ShardKey(_)
-            | Self::Route(_)
-            | Self::Consistency(_)
-            | Self::Token(_)
-            | Self::MalformedJson(_)
-            | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
-            Self::UnknownTable(_)
-            | Self::Record(_)
-            | Self::JsonShape(_)
-            | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BodyTooLarge { .. } | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RecordNotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ShardsMissing(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BatchRejected { status, .. } => *status,
-            Self::Cluster(ClusterError::Unavailable { .. } | ClusterError::Saturated { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::Cluster(ClusterError::Timeout { .. } | ClusterError::NotReplicated { .. })
-            | Self::RequestTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Cluster(ClusterError::Query { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let (slug, title) = self.slug_and_title();
+        let (status, slug, title) = self.kind();
         if status.is_server_error() {
             tracing::error!(error = ?cause_chain(self), status = status.as_u16(), "request failed");
         } else {
@@ -222,6 +226,7 @@ impl ResponseError for ApiError {
             detail: self.detail(),
             request_id: request_id::current(),
             shard: self.shard(),
+            header: self.header().map(str::to_owned),
             failed: match self {
                 Self::BatchRejected { failed, .. } => Some(failed.clone()),
                 _ => None,
@@ -277,4 +282,31 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
         other => other.to_string(),
     })
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_status() {
+        let unavailable = ApiError::ShardsMissing(vec!["shard-1 down".into()]);
+        assert_eq!(unavailable.kind().0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.class(), ErrorClass::ShardUnavailable);
+        assert_eq!(ApiError::RequestTimeout(5).class(), ErrorClass::Timeout);
+        assert_eq!(ApiError::MissingShardKey.class(), ErrorClass::Client);
+        let rejected = ApiError::BatchRejected {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            failed: vec![],
+        };
+        assert_eq!(rejected.class(), ErrorClass::ShardUnavailable);
+    }
+
+    #[test]
+    fn header_problems_name_the_header() {
+        let err = ApiError::from(HeaderError::new("x-durability", "\"maybe\" is not valid"));
+        assert_eq!(err.header(), Some("x-durability"));
+        assert_eq!(err.kind().1, "invalid-header");
+        assert_eq!(ApiError::MissingShardKey.header(), Some("x-shard-key"));
+    }
 }

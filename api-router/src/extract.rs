@@ -1,52 +1,54 @@
-//! Extractors that parse request headers into domain types once, at the edge.
+//! Extractors that parse request headers into domain types once, at the edge. The
+//! shard key is routed here, and only here: handlers get a [`RoutedKey`].
 
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use shard_manager::{Consistency, ShardKey, WriteToken};
+use shard_manager::{Consistency, RoutedKey, ShardKey, WriteToken};
 
 use crate::error::ApiError;
+use crate::headers::{
+    self, quote, HeaderError, CONSISTENCY, DURABILITY, MIN_LSN, REQUIRE_ALL_SHARDS, SHARD_KEY,
+};
 use crate::state::AppState;
 
-pub const SHARD_KEY: &str = "x-shard-key";
-pub const CONSISTENCY: &str = "x-consistency";
+/// The required `x-shard-key` header, parsed and routed.
+pub struct Routed(pub RoutedKey);
 
-/// The required `x-shard-key` header, as a [`ShardKey`].
-pub struct ShardKeyHeader(pub ShardKey);
+/// The `x-shard-key` header when present, parsed and routed (a list without it reads
+/// every shard; bulk records may carry their own keys).
+pub struct OptionalRouted(pub Option<RoutedKey>);
 
-/// The `x-shard-key` header when present (bulk writes may carry keys per record).
-pub struct OptionalShardKey(pub Option<ShardKey>);
-
-fn shard_key(req: &HttpRequest) -> Result<Option<ShardKey>, ApiError> {
-    let Some(value) = req.headers().get(SHARD_KEY) else {
+/// Parses and routes `x-shard-key`: the one place a request's key is placed.
+fn routed_key(req: &HttpRequest) -> Result<Option<RoutedKey>, ApiError> {
+    let Some(text) = headers::text(req, SHARD_KEY)? else {
         return Ok(None);
     };
-    let text = std::str::from_utf8(value.as_bytes())
-        .map_err(|_| ApiError::BadShardKey("the value is not valid UTF-8".into()))?;
-    let key = ShardKey::parse(text)?;
-    // Under `routing.numeric`, keys must also be integers.
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        state.cluster.router().check(&key)?;
-    }
-    Ok(Some(key))
+    let bad = |reason: String| ApiError::from(HeaderError::new(SHARD_KEY, reason));
+    let key = ShardKey::parse(text).map_err(|e| bad(e.to_string()))?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or(ApiError::Misconfigured("AppState is not registered"))?;
+    let routed = state.cluster.router().route(key);
+    Ok(Some(routed.map_err(|e| bad(e.to_string()))?))
 }
 
-impl FromRequest for ShardKeyHeader {
+impl FromRequest for Routed {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(shard_key(req).and_then(|k| k.map(Self).ok_or(ApiError::MissingShardKey)))
+        ready(routed_key(req).and_then(|k| k.map(Self).ok_or(ApiError::MissingShardKey)))
     }
 }
 
-impl FromRequest for OptionalShardKey {
+impl FromRequest for OptionalRouted {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(shard_key(req).map(Self))
+        ready(routed_key(req).map(Self))
     }
 }
 
@@ -59,20 +61,13 @@ impl FromRequest for ConsistencyHeader {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = match req.headers().get(CONSISTENCY) {
-            None => Ok(None),
-            Some(v) => match v.to_str() {
-                Ok(text) => Consistency::parse(text).map(Some).map_err(ApiError::from),
-                Err(_) => Err(ApiError::BadQuery("x-consistency is not ASCII".into())),
-            },
-        };
-        ready(parsed.map(Self))
+        let parsed = headers::text(req, CONSISTENCY).and_then(|text| {
+            text.map(|t| Consistency::parse(t).map_err(|e| HeaderError::new(CONSISTENCY, e)))
+                .transpose()
+        });
+        ready(parsed.map(Self).map_err(ApiError::from))
     }
 }
-
-pub const MIN_LSN: &str = "x-min-lsn";
-pub const SHARD_LSN: &str = "x-shard-lsn";
-pub const DURABILITY: &str = "x-durability";
 
 /// The read-your-writes token a client sends back (`x-min-lsn`), as returned by a write
 /// in `x-shard-lsn`.
@@ -83,13 +78,11 @@ impl FromRequest for MinLsnHeader {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = match req.headers().get(MIN_LSN) {
-            None => Ok(None),
-            Some(v) => WriteToken::parse(v.to_str().unwrap_or_default())
-                .map(Some)
-                .map_err(ApiError::from),
-        };
-        ready(parsed.map(Self))
+        let parsed = headers::text(req, MIN_LSN).and_then(|text| {
+            text.map(|t| WriteToken::parse(t).map_err(|e| HeaderError::new(MIN_LSN, e)))
+                .transpose()
+        });
+        ready(parsed.map(Self).map_err(ApiError::from))
     }
 }
 
@@ -108,24 +101,18 @@ impl FromRequest for Durability {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = match req
-            .headers()
-            .get(DURABILITY)
-            .map(|v| v.to_str().unwrap_or_default())
-        {
+        let parsed = headers::text(req, DURABILITY).and_then(|text| match text {
             None => Ok(Self::Primary),
             Some(v) if v.eq_ignore_ascii_case("primary") => Ok(Self::Primary),
             Some(v) if v.eq_ignore_ascii_case("replica") => Ok(Self::Replica),
-            Some(v) => Err(ApiError::BadQuery(format!(
-                "x-durability is {:?}; use \"primary\" or \"replica\"",
-                v.chars().take(32).collect::<String>()
-            ))),
-        };
-        ready(parsed)
+            Some(v) => Err(HeaderError::new(
+                DURABILITY,
+                format!("{} is not \"primary\" or \"replica\"", quote(v)),
+            )),
+        });
+        ready(parsed.map_err(ApiError::from))
     }
 }
-
-pub const REQUIRE_ALL_SHARDS: &str = "x-require-all-shards";
 
 /// `x-require-all-shards: true`: a fan-out answers 503 rather than a partial result.
 pub struct RequireAllShards(pub bool);
@@ -135,18 +122,15 @@ impl FromRequest for RequireAllShards {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = match req
-            .headers()
-            .get(REQUIRE_ALL_SHARDS)
-            .map(|v| v.to_str().unwrap_or_default())
-        {
+        let parsed = headers::text(req, REQUIRE_ALL_SHARDS).and_then(|text| match text {
             None => Ok(false),
             Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
             Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
-            Some(_) => Err(ApiError::BadQuery(
-                "x-require-all-shards must be true or false".into(),
+            Some(v) => Err(HeaderError::new(
+                REQUIRE_ALL_SHARDS,
+                format!("{} is not true or false", quote(v)),
             )),
-        };
-        ready(parsed.map(Self))
+        });
+        ready(parsed.map(Self).map_err(ApiError::from))
     }
 }

@@ -9,20 +9,25 @@
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works) and wires state, middleware and routes.
 //! - [`state`]: [`AppState`](state::AppState), shared explicitly with every handler.
-//! - [`routes`]: one file per endpoint family: `write`, `read` (point reads) and `list`
-//!   (keyed and fan-out lists), `bulk`, `delete`, `health`, `shards` (map, placement,
+//! - [`routes`]: one file per endpoint family: `write`, `read` (point reads, and the
+//!   entry for lists) and `list` (keyed and fan-out lists), `bulk`, `delete`, `health`, `shards` (map, placement,
 //!   data), `analytics` (metrics, errors, Prometheus), `dashboard` (the embedded page),
 //!   `fallback` (404/405 problems, the Swagger UI redirect).
-//! - [`extract`]: header extractors (`x-shard-key`, `x-consistency`, `x-min-lsn`,
-//!   `x-durability`, `x-require-all-shards`), each parsed once into a domain type.
+//! - [`body`]: the record endpoints' JSON bodies and query parameters, request and
+//!   response, in one place (the OpenAPI schemas come from them).
+//! - [`headers`]: every header name, and the one rule for reading a header.
+//! - [`extract`]: header extractors, each parsed once into a domain type; `x-shard-key`
+//!   becomes a routed key ([`extract::Routed`]) here and nowhere else.
 //! - [`error`]: [`ApiError`](error::ApiError), the one mapping to HTTP.
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
 //! - [`telemetry`]: `tracing` set-up.
 
+pub mod body;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod observe;
 pub mod openapi;
 pub mod request_id;

@@ -2,8 +2,9 @@
 
 use utoipa::OpenApi;
 
+use crate::body::{FanOutResponse, ListResponse};
 use crate::error::Problem;
-use crate::routes::{analytics, bulk, delete, health, list, read, shards, write};
+use crate::routes::{analytics, bulk, delete, health, read, shards, write};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,7 +28,7 @@ use crate::routes::{analytics, bulk, delete, health, list, read, shards, write};
         analytics::errors,
         analytics::prometheus,
     ),
-    components(schemas(Problem, list::ListResponse, list::FanOutResponse)),
+    components(schemas(Problem, ListResponse, FanOutResponse)),
     tags(
         (name = "records", description = "Keyed JSON records"),
         (name = "operations", description = "Health and placement"),

@@ -1,6 +1,6 @@
 //! Failures of cluster work, each naming the shard and server it happened on.
 
-use crate::key::{Role, ShardId};
+use crate::routing::{Role, ShardId};
 
 /// What went wrong while doing a request's work on a shard.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use analytics::{ErrorEvent, MetricsReport};
 use serde::Deserialize;
+use shard_manager::servers::ServerStatus;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, Problem};
@@ -24,7 +25,7 @@ fn refresh_replica_lag(state: &AppState) {
     let limits = &state.cluster.settings().replication;
     for shard in state.cluster.shards() {
         for replica in &shard.replicas {
-            let s = replica.status(limits, shard.read_primary);
+            let s = ServerStatus::of(replica, limits, shard.read_primary);
             state.analytics.set_replica_lag(
                 shard.id.0,
                 &s.server,

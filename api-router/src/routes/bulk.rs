@@ -2,48 +2,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shard_manager::bulk::BulkFailure;
-use shard_manager::{BulkItem, Document, Router, ShardKey};
-use utoipa::ToSchema;
+use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
 
+use crate::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::error::{ApiError, Problem};
-use crate::extract::OptionalShardKey;
+use crate::extract::OptionalRouted;
 use crate::observe::Outcome;
 use crate::state::AppState;
-
-/// A batch of records for one table.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"table": "users", "records": [{"shard_key": "user_1", "data": {"id": "user_1", "name": "Ada"}}, {"shard_key": "user_2", "id": "user_2", "data": {"name": "Grace"}}]}))]
-pub struct BulkRequest {
-    pub table: String,
-    /// Each `{"shard_key"?: string, "id"?: string|integer, "data": object}`; a record
-    /// without `shard_key` uses the `x-shard-key` header.
-    #[schema(value_type = Vec<Object>)]
-    pub records: Vec<Value>,
-}
-
-/// Per-shard count.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShardCount {
-    pub shard: u32,
-    pub written: usize,
-    /// Why this shard's group failed, when it did.
-    pub error: Option<String>,
-    /// Read-your-writes token for this shard's part of the batch.
-    pub lsn: Option<String>,
-}
-
-/// What was written and what was not.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BulkResponse {
-    pub table: String,
-    pub written: usize,
-    pub failed_count: usize,
-    pub shards: Vec<ShardCount>,
-    pub failed: Vec<BulkFailure>,
-}
 
 #[utoipa::path(
     post,
@@ -62,7 +29,7 @@ pub struct BulkResponse {
 )]
 pub async fn bulk_write(
     state: web::Data<AppState>,
-    header_key: OptionalShardKey,
+    header_key: OptionalRouted,
     body: web::Json<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -133,21 +100,20 @@ pub async fn bulk_write(
 fn parse_item(
     index: usize,
     raw: Value,
-    default_key: Option<&ShardKey>,
+    default_key: Option<&RoutedKey>,
     router: &Router,
 ) -> Result<BulkItem, String> {
     let Value::Object(mut fields) = raw else {
         return Err("each record must be an object with `data`".into());
     };
     let key = match fields.remove("shard_key") {
-        Some(Value::String(s)) => ShardKey::parse(&s).map_err(|e| e.to_string())?,
-        Some(Value::Number(n)) => ShardKey::parse(&n.to_string()).map_err(|e| e.to_string())?,
+        Some(Value::String(s)) => route(router, &s)?,
+        Some(Value::Number(n)) => route(router, &n.to_string())?,
         Some(_) => return Err("`shard_key` must be a string".into()),
         None => default_key
             .cloned()
             .ok_or("no `shard_key` in the record and no x-shard-key header")?,
     };
-    router.check(&key).map_err(|e| e.to_string())?;
     let data = fields.remove("data").ok_or("the record has no `data`")?;
     let data = Document::parse(data).map_err(|e| e.to_string())?;
     let id = data
@@ -159,4 +125,10 @@ fn parse_item(
         id,
         data,
     })
+}
+
+/// A record's own key, parsed and routed like a header's.
+fn route(router: &Router, text: &str) -> Result<RoutedKey, String> {
+    let key = ShardKey::parse(text).map_err(|e| e.to_string())?;
+    router.route(key).map_err(|e| e.to_string())
 }

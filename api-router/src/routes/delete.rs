@@ -1,21 +1,14 @@
 //! `DELETE /api/delete`: remove one record from its shard's primary.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 use shard_manager::RecordId;
-use utoipa::IntoParams;
 
+use crate::body::DeleteParams;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ShardKeyHeader, SHARD_LSN};
+use crate::extract::Routed;
+use crate::headers::SHARD_LSN;
 use crate::observe::Outcome;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeleteParams {
-    pub table: String,
-    pub id: String,
-}
 
 #[utoipa::path(
     delete,
@@ -32,7 +25,7 @@ pub struct DeleteParams {
 )]
 pub async fn delete(
     state: web::Data<AppState>,
-    key: ShardKeyHeader,
+    key: Routed,
     params: web::Query<DeleteParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();

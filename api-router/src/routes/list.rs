@@ -3,65 +3,21 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
 use serde_json::Value;
-use shard_manager::{Consistency, Cursor, ListQuery, ShardKey, TableName};
-use utoipa::ToSchema;
+use shard_manager::{Consistency, Cursor, ListQuery, RoutedKey, TableName};
 
+use crate::body::{
+    FanOutResponse, ListResponse, ReadParams, RecordBody, ShardFailure, ShardRecord, ShardSource,
+};
 use crate::error::ApiError;
+use crate::headers::PARTIAL_RESULTS;
 use crate::observe::Outcome;
-use crate::routes::read::{ReadParams, RecordBody};
 use crate::state::AppState;
 
 pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 10;
 /// Largest `where` filter accepted, in bytes.
 pub const MAX_FILTER_BYTES: usize = 4096;
-
-/// One key's records.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListResponse {
-    pub shard: u32,
-    pub source: String,
-    pub count: usize,
-    pub records: Vec<RecordBody>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next: Option<String>,
-}
-
-/// A record of a fan-out, with its shard.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShardRecord {
-    pub shard: u32,
-    #[serde(flatten)]
-    pub record: RecordBody,
-}
-
-/// Which role answered for a shard.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShardSource {
-    pub shard: u32,
-    pub source: String,
-}
-
-/// A shard that did not answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShardFailure {
-    pub shard: u32,
-    pub error: String,
-}
-
-/// Every shard's records, merged newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FanOutResponse {
-    /// True when some shards did not answer: the records are incomplete.
-    pub partial: bool,
-    pub count: usize,
-    pub records: Vec<ShardRecord>,
-    pub shards: Vec<ShardSource>,
-    pub failed_shards: Vec<ShardFailure>,
-    pub next: Option<String>,
-}
 
 /// `limit`: absent means the default; anything but 1..=1000 is named back to the client.
 pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
@@ -116,7 +72,7 @@ pub fn query(params: &ReadParams) -> Result<ListQuery, ApiError> {
 pub async fn keyed(
     state: &AppState,
     table: &TableName,
-    key: &ShardKey,
+    key: &RoutedKey,
     query: ListQuery,
     consistency: Consistency,
 ) -> Result<HttpResponse, ApiError> {
@@ -194,7 +150,7 @@ pub async fn fan_out(
     };
     let mut res = if partial {
         HttpResponse::build(StatusCode::PARTIAL_CONTENT)
-            .insert_header(("x-partial-results", "true"))
+            .insert_header((PARTIAL_RESULTS, "true"))
             .json(body)
     } else {
         HttpResponse::Ok().json(body)

@@ -1,19 +1,16 @@
 //! `GET /api/read`: one record by id, or a shard key's newest records.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
 use shard_manager::cache::CacheEvent;
-use shard_manager::{Consistency, Found, Record, RecordId};
-use utoipa::{IntoParams, ToSchema};
+use shard_manager::{Consistency, Found, RecordId};
 
+use crate::body::{FanOutResponse, ReadParams, ReadResponse};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalShardKey, RequireAllShards};
+use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
+use crate::headers::X_CACHE;
 use crate::observe::Outcome;
 use crate::routes::list;
-use crate::routes::list::FanOutResponse;
 use crate::state::AppState;
-
-pub const X_CACHE: &str = "x-cache";
 
 fn cache_header(event: CacheEvent) -> &'static str {
     match event {
@@ -21,62 +18,6 @@ fn cache_header(event: CacheEvent) -> &'static str {
         CacheEvent::Miss => "miss",
         _ => "bypass",
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReadParams {
-    /// One of the configured tables.
-    pub table: String,
-    /// A record id: read that record (needs `x-shard-key`). Without it: a list.
-    pub id: Option<String>,
-    /// How many records a list returns, 1 to 1000 (default 10).
-    #[param(value_type = Option<u32>)]
-    pub limit: Option<String>,
-    /// `eventual` (default: a replica) or `strong` (the primary). Wins over `x-consistency`.
-    pub consistency: Option<String>,
-    /// Lists: only records whose data contains this JSON object, e.g. `{"grade":"A"}`.
-    #[serde(rename = "where")]
-    #[param(rename = "where")]
-    pub filter: Option<String>,
-    /// Lists: the `next` value of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// A stored record.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecordBody {
-    pub table: String,
-    pub shard_key: String,
-    pub id: String,
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-    pub version: i64,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<Record> for RecordBody {
-    fn from(r: Record) -> Self {
-        Self {
-            table: r.table_name,
-            shard_key: r.shard_key,
-            id: r.id,
-            data: r.data,
-            version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-/// A point read.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadResponse {
-    pub shard: u32,
-    /// What answered: `replica`, `primary` or `cache`.
-    pub source: String,
-    pub record: RecordBody,
 }
 
 #[utoipa::path(
@@ -102,7 +43,7 @@ pub struct ReadResponse {
 )]
 pub async fn read(
     state: web::Data<AppState>,
-    key: OptionalShardKey,
+    key: OptionalRouted,
     header: ConsistencyHeader,
     token: MinLsnHeader,
     require_all: RequireAllShards,
@@ -128,7 +69,7 @@ pub async fn read(
         )
         .await;
     };
-    let shard = state.cluster.locate(&key).shard;
+    let shard = key.shard();
     let consistency = match (asked, token.0) {
         (Some(Consistency::Strong), _) => Consistency::Strong,
         // A token names a write on one shard; for a key on another shard it says nothing.
@@ -174,30 +115,4 @@ pub async fn read(
         outcome.attach(&mut res);
     }
     Ok(res)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{TimeZone, Utc};
-
-    /// The cache stores `Record`'s JSON and the hit path sends it as a `RecordBody`:
-    /// the two must stay the same document, field for field and in order.
-    #[test]
-    fn a_cached_record_is_byte_for_byte_the_record_body() {
-        let at = Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap();
-        let record = Record {
-            table_name: "users".into(),
-            shard_key: "k|1".into(),
-            id: "r\"1".into(),
-            slot: 9,
-            data: serde_json::json!({"b": 1, "a": [true, null]}),
-            version: 77,
-            created_at: at,
-            updated_at: at,
-        };
-        let cached = serde_json::to_string(&record).unwrap();
-        let body = serde_json::to_string(&RecordBody::from(record)).unwrap();
-        assert_eq!(cached, body);
-    }
 }

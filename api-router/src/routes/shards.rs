@@ -7,9 +7,9 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::Balance;
-use shard_manager::stats::ShardData;
-use shard_manager::status::ServerStatus;
-use shard_manager::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
+use shard_manager::health::stats::ShardData;
+use shard_manager::routing::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
+use shard_manager::servers::status::ServerStatus;
 use shard_manager::{ShardId, ShardKey};
 use utoipa::{IntoParams, ToSchema};
 
@@ -127,7 +127,7 @@ pub async fn shards(
                 },
                 servers: std::iter::once(&shard.primary)
                     .chain(&shard.replicas)
-                    .map(|s| s.status(limits, shard.read_primary))
+                    .map(|s| ServerStatus::of(s, limits, shard.read_primary))
                     .collect(),
                 data: data[id.index()].take(),
             }
@@ -226,9 +226,12 @@ pub async fn locate(
     state: web::Data<AppState>,
     params: web::Query<LocateParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = ShardKey::parse(&params.key)?;
+    let bad = |e: &dyn std::fmt::Display| ApiError::BadQuery(format!("key: {e}"));
+    let key = ShardKey::parse(&params.key).map_err(|e| bad(&e))?;
     let router = state.cluster.router();
-    let explained = router.explain(&key)?;
+    let routed = router.route(key).map_err(|e| bad(&e))?;
+    let explained = router.explain(&routed);
+    let key = routed.key();
     let p = explained.placement;
     let shard = &state.cluster.shards()[p.shard.index()];
     let mut view = LocateResponse {

@@ -1,51 +1,14 @@
 //! `POST /api/write`: upsert one record on its shard's primary.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use shard_manager::{Document, Role};
-use utoipa::ToSchema;
 
+use crate::body::{WriteRequest, WriteResponse};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Durability, ShardKeyHeader, SHARD_LSN};
+use crate::extract::{Durability, Routed};
+use crate::headers::SHARD_LSN;
 use crate::observe::Outcome;
 use crate::state::AppState;
-
-/// A record to write.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"table": "users", "data": {"user_id": "user_123", "name": "John Doe", "email": "john@example.com", "partition_key": "A"}}))]
-pub struct WriteRequest {
-    /// One of the configured tables.
-    pub table: String,
-    /// The record's id (string or integer). Defaults to `data.id`, then a new UUID.
-    #[schema(value_type = Option<String>)]
-    pub id: Option<Value>,
-    /// The record: any JSON object.
-    #[schema(value_type = Object)]
-    pub data: Value,
-}
-
-/// Where and how the record was stored.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WriteResponse {
-    pub shard: u32,
-    pub table: String,
-    pub id: String,
-    /// Grows with every write of the record (and never repeats, even after a delete).
-    pub version: i64,
-    /// True when this write created the record, false when it replaced it.
-    pub created: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Read-your-writes token (also in the `x-shard-lsn` header): send it back in
-    /// `x-min-lsn` and the read is served by a server that has this write.
-    #[schema(example = "1:0/3000060")]
-    pub lsn: String,
-    /// With `x-durability: replica`: the replica that applied the write.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replicated_to: Option<String>,
-}
 
 #[utoipa::path(
     post,
@@ -68,7 +31,7 @@ pub struct WriteResponse {
 )]
 pub async fn write(
     state: web::Data<AppState>,
-    key: ShardKeyHeader,
+    key: Routed,
     durability: Durability,
     body: web::Json<WriteRequest>,
 ) -> Result<HttpResponse, ApiError> {

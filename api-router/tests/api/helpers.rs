@@ -13,8 +13,8 @@ use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use shard_manager::connect::encode;
-use shard_manager::server::connection_url;
+use shard_manager::servers::connection_url;
+use shard_manager::servers::encode;
 use shard_manager::{Cluster, Router, ShardId, ShardKey};
 
 /// A running gateway and what a test needs to talk to it and to its shards.
@@ -273,12 +273,12 @@ impl TestApp {
     }
 
     pub fn router(&self) -> Router {
-        let ranges = self.settings.cluster.validate().unwrap();
-        Router::new(&self.settings.cluster.routing, &ranges)
+        self.settings.cluster.validate().unwrap()
     }
 
     pub fn shard_of(&self, key: &str) -> ShardId {
-        self.router().shard_for(&ShardKey::parse(key).unwrap())
+        let key = ShardKey::parse(key).unwrap();
+        self.router().route(key).unwrap().shard()
     }
 
     /// A direct connection to a server of the test database, bypassing the gateway.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use serde_json::Value;
-use shard_manager::server::connection_url;
+use shard_manager::servers::connection_url;
 
 use crate::helpers::spawn_app_with;
 use crate::outage::serial;

@@ -10,7 +10,7 @@ use diesel::dsl::sql;
 use diesel::pg::PgConnection;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::{Connection, RunQueryDsl};
-use shard_manager::server::connection_url;
+use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 use tokio::sync::{Mutex, MutexGuard};
 

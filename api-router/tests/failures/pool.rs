@@ -13,12 +13,12 @@ use diesel::{Connection, PgConnection};
 use futures_util::future::join;
 use reqwest::StatusCode;
 use serde_json::Value;
-use shard_manager::server::connection_url;
+use shard_manager::servers::connection_url;
 
 use crate::helpers::{assert_problem, prepare_database, test_settings};
 use crate::outage::{serial, DropDatabase};
 use crate::support::{keys_on, Gateway, RowLock};
-use shard_manager::connect::encode;
+use shard_manager::servers::encode;
 
 #[tokio::test]
 async fn statement_timeouts_answer_504_and_leak_no_connection() {

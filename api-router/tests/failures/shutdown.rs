@@ -17,7 +17,7 @@ use diesel::pg::PgConnection;
 use diesel::Connection;
 use reqwest::StatusCode;
 use serde_json::Value;
-use shard_manager::server::connection_url;
+use shard_manager::servers::connection_url;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{prepare_database, test_settings};

@@ -15,7 +15,7 @@ use diesel::sql_types::Text;
 use diesel::{QueryResult, RunQueryDsl};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use shard_manager::{Router, ShardKey};
+use shard_manager::ShardKey;
 
 use crate::helpers::TestApp;
 
@@ -58,11 +58,13 @@ pub async fn until_replica_serves(app: &TestApp, key: &str) {
 
 /// `n` shard keys that route to `shard` under these settings.
 pub fn keys_on(settings: &Settings, shard: usize, n: usize) -> Vec<String> {
-    let ranges = settings.cluster.validate().expect("valid settings");
-    let router = Router::new(&settings.cluster.routing, &ranges);
+    let router = settings.cluster.validate().expect("valid settings");
     (0..)
         .map(|i| format!("user-{i}"))
-        .filter(|k| router.shard_for(&ShardKey::parse(k).unwrap()).index() == shard)
+        .filter(|k| {
+            let key = ShardKey::parse(k).unwrap();
+            router.route(key).unwrap().shard().index() == shard
+        })
         .take(n)
         .collect()
 }
@@ -163,7 +165,7 @@ impl Gateway {
             key,
             &format!(
                 "/api/read?table=users&id={}",
-                shard_manager::connect::encode(id)
+                shard_manager::servers::encode(id)
             ),
         )
         .await

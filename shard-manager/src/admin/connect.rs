@@ -12,7 +12,7 @@ use diesel_migrations::MigrationHarness;
 
 use super::migrate::MIGRATIONS;
 use crate::config::DatabaseSettings;
-use crate::server::connection_url;
+use crate::servers::connection_url;
 
 /// An admin command that failed, naming the server and what it was doing.
 #[derive(Debug, thiserror::Error)]

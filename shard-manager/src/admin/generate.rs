@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::strategy::key_hash;
+use crate::routing::strategy::key_hash;
 
 /// 2024-01-01T00:00:00Z: every generated timestamp is this plus up to two years.
 const EPOCH: i64 = 1_704_067_200;

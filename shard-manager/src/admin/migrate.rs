@@ -6,7 +6,7 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::ClusterSettings;
-use crate::server::connection_url;
+use crate::servers::connection_url;
 
 /// The SQL in `migrations/`, compiled into every binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");

@@ -30,9 +30,9 @@ use super::generate::Generator;
 use super::plan::report::thousands;
 use super::progress::{Bars, Tracker};
 use crate::config::ClusterSettings;
-use crate::key::ShardKey;
-use crate::router::Router;
-use crate::table::Tables;
+use crate::routing::Router;
+use crate::routing::ShardKey;
+use crate::store::table::Tables;
 
 /// Full batches waiting for each writer.
 const QUEUED_BATCHES: usize = 2;
@@ -126,7 +126,7 @@ impl Batch {
 /// Generates `args.rows` records and upserts them into the shards; see the module doc.
 pub fn seed(
     settings: &ClusterSettings,
-    slot_ranges: &[Vec<(u32, u32)>],
+    router: &Router,
     args: &SeedArgs,
 ) -> Result<SeedSummary, CommandError> {
     let tables = Tables::new(settings.tables.allowed.clone());
@@ -139,11 +139,13 @@ pub fn seed(
         )));
     }
     let keys = args.keys.unwrap_or(args.rows / 10).max(1);
-    let router = Router::new(&settings.routing, slot_ranges);
     let generator = Generator::new(table.as_str(), args.seed, keys, router.is_numeric());
     let route = |key: &str| -> Result<_, CommandError> {
         let key = ShardKey::parse(key).map_err(|e| CommandError::Usage(e.to_string()))?;
-        Ok(router.locate(&key))
+        router
+            .route(key)
+            .map(|routed| routed.placement())
+            .map_err(|e| CommandError::Usage(e.to_string()))
     };
 
     // Exact per-shard totals for the bars: keys alone are cheap to draw.

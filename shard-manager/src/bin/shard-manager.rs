@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use shard_manager::{admin, config, ClusterSettings, Router, ShardKey};
+use shard_manager::{admin, config, ClusterSettings, ShardKey};
 
 #[derive(Parser)]
 #[command(
@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings: ClusterSettings =
         config::load(cli.config.as_deref()).context("loading configuration")?;
-    let ranges = settings.validate()?;
+    let router = settings.validate()?;
     match cli.command {
         Command::Migrate => {
             let applied = shard_manager::admin::migrate_all(&settings)?;
@@ -68,9 +68,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Locate { key } => {
-            let router = Router::new(&settings.routing, &ranges);
-            let key = ShardKey::parse(&key)?;
-            let p = router.locate(&key);
+            let p = router.route(ShardKey::parse(&key)?)?.placement();
             println!(
                 "key {key:?}: hash {:#018x}, slot {} of {}, {}",
                 p.hash,
@@ -80,7 +78,6 @@ fn main() -> anyhow::Result<()> {
             );
         }
         Command::Check => {
-            let router = Router::new(&settings.routing, &ranges);
             for (i, shard) in settings.shards.iter().enumerate() {
                 let owned = router.ranges_of(shard_manager::ShardId(i as u32));
                 let text: Vec<String> = owned.iter().map(|(a, b)| format!("{a}-{b}")).collect();
@@ -97,7 +94,7 @@ fn main() -> anyhow::Result<()> {
             table,
             json,
         } => {
-            let plan = admin::plan::plan_add_shard(&settings, &ranges, table.as_deref())?;
+            let plan = admin::plan::plan_add_shard(&settings, &router, table.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -105,11 +102,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Seed(args) => {
-            let summary = admin::seed::seed(&settings, &ranges, &args)?;
+            let summary = admin::seed::seed(&settings, &router, &args)?;
             println!("{summary}");
         }
         Command::Bench(args) => {
-            let report = admin::bench::bench(&settings, &ranges, &args)?;
+            let report = admin::bench::bench(&settings, &router, &args)?;
             print!("{report}");
         }
     }

@@ -1,7 +1,7 @@
 //! The cache's value format: `<version>|<seen_at>|<json>`, an empty JSON for a
 //! tombstone, where `seen_at` is a WAL position the entry is known to reflect.
 
-use crate::lsn::Lsn;
+use crate::wal::Lsn;
 
 /// A cached record: its version and its JSON, exactly as [`crate::store::Record`] serializes, served
 /// to clients as they are (no decoding and re-encoding on a hit).
@@ -54,7 +54,7 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::{CachedRecord, Entry};
-    use crate::lsn::Lsn;
+    use crate::wal::Lsn;
 
     #[test]
     fn cache_values_are_versioned_json_or_tombstones_with_their_wal_position() {

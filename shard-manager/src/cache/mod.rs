@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::CacheSettings;
-use crate::lsn::Lsn;
-use crate::per_thread::PerThread;
+use crate::servers::per_thread::PerThread;
 use crate::store::Record;
+use crate::wal::Lsn;
 
 pub use breaker::Breaker;
 pub use entry::CachedRecord;

@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn default_config_is_valid_and_matches_setup() {
         let s = settings();
-        assert_eq!(s.validate().unwrap().len(), 3);
+        assert_eq!(s.validate().unwrap().shard_count(), 3);
         assert_eq!(s.shards[0].primary, "127.0.0.1:25432");
         assert_eq!(s.shards[2].replicas, vec!["127.0.0.1:25534".to_string()]);
         assert_eq!(s.routing.slot_count, 1024);
@@ -119,7 +119,9 @@ mod tests {
         s.shards[1].slots = vec!["4-9".into()];
         assert!(invalid(&s).contains("slot 4 is owned by shard 0 and shard 1"));
         s.shards[1].slots = vec!["5-9".into()];
-        assert_eq!(s.validate().unwrap(), vec![vec![(0, 4)], vec![(5, 9)]]);
+        let router = s.validate().unwrap();
+        assert_eq!(router.ranges_of(crate::ShardId(0)), vec![(0, 4)]);
+        assert_eq!(router.ranges_of(crate::ShardId(1)), vec![(5, 9)]);
     }
 
     #[test]
@@ -151,7 +153,9 @@ mod tests {
         let ring =
             with_overlay("[routing]\nstrategy = \"hash_ring\"\nvnodes = 100\nweights = [1, 2, 1]");
         assert_eq!(ring.routing.strategy, Strategy::HashRing);
-        assert_eq!(ring.validate().unwrap(), vec![Vec::<(u32, u32)>::new(); 3]);
+        let router = ring.validate().unwrap();
+        assert_eq!(router.strategy(), Strategy::HashRing);
+        assert_eq!(router.shard_count(), 3);
         let modulo = with_overlay("[routing]\nstrategy = \"modulo\"\nnumeric = true");
         assert!(modulo.validate().is_ok());
         let range = with_overlay(

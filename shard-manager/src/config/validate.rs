@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 
 use super::{ClusterSettings, ConfigError, Strategy, MAX_VNODES, MAX_WEIGHT};
-use crate::router::Router;
+use crate::routing::Router;
 
 impl ClusterSettings {
     /// Checks everything that would otherwise fail later, and says exactly what is wrong.
-    /// Returns the slot ranges per shard (empty vectors = even split).
-    pub fn validate(&self) -> Result<Vec<Vec<(u32, u32)>>, ConfigError> {
+    /// Returns the shard map these settings describe: the one [`Router`] the gateway and
+    /// the admin commands route with.
+    pub fn validate(&self) -> Result<Router, ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.shards.is_empty() {
             return bad("no [[shards]] configured; at least one is needed".into());
@@ -70,8 +71,7 @@ impl ClusterSettings {
         self.validate_tables()?;
         self.validate_routing()?;
         let ranges = self.slot_ranges()?;
-        Router::try_new(&self.routing, &ranges)?;
-        Ok(ranges)
+        Router::try_new(&self.routing, &ranges).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// The options that belong to one strategy are set only with that strategy.

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shard_manager::strategy::{KeyInput, Sharding};
+use shard_manager::routing::strategy::{KeyInput, Sharding};
 use shard_manager::ShardId;
 
 /// Keys per measurement.

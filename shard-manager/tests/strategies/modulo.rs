@@ -1,7 +1,7 @@
-//! `modulo`: the bounds stated in `shard_manager::strategy::modulo`.
+//! `modulo`: the bounds stated in `shard_manager::routing::strategy::modulo`.
 
 use proptest::prelude::*;
-use shard_manager::strategy::{KeyInput, Modulo, Sharding};
+use shard_manager::routing::strategy::{KeyInput, Modulo, Sharding};
 
 use crate::common::*;
 

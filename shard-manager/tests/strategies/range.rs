@@ -1,7 +1,7 @@
-//! `range`: the bounds stated in `shard_manager::strategy::range`.
+//! `range`: the bounds stated in `shard_manager::routing::strategy::range`.
 
 use proptest::prelude::*;
-use shard_manager::strategy::{Bound, KeyInput, KeyRange, RangeMap, Sharding};
+use shard_manager::routing::strategy::{Bound, KeyInput, KeyRange, RangeMap, Sharding};
 use shard_manager::ShardId;
 
 use crate::common::*;

@@ -1,7 +1,7 @@
-//! `hash_ring`: the bounds stated in `shard_manager::strategy::ring`.
+//! `hash_ring`: the bounds stated in `shard_manager::routing::strategy::ring`.
 
 use proptest::prelude::*;
-use shard_manager::strategy::{HashRing, Sharding};
+use shard_manager::routing::strategy::{HashRing, Sharding};
 use shard_manager::ShardId;
 
 use crate::common::*;

@@ -1,7 +1,7 @@
-//! `slots`: the bounds stated in `shard_manager::strategy::slots`.
+//! `slots`: the bounds stated in `shard_manager::routing::strategy::slots`.
 
 use proptest::prelude::*;
-use shard_manager::strategy::{Sharding, SlotMap};
+use shard_manager::routing::strategy::{Sharding, SlotMap};
 use shard_manager::ShardId;
 
 use crate::common::*;

@@ -28,8 +28,7 @@ use super::connect::{connect, recreate_scratch, CommandError};
 use super::generate::Generator;
 use super::progress::Bars;
 use crate::config::ClusterSettings;
-use crate::key::ShardKey;
-use crate::router::Router;
+use crate::routing::{RoutedKey, Router, ShardKey};
 use workload::{Client, Phase, Row, Workload};
 
 /// The scratch database on shard 0's primary that holds every row.
@@ -63,7 +62,7 @@ pub struct BenchArgs {
 /// Runs the workload on both targets and renders the comparison.
 pub fn bench(
     settings: &ClusterSettings,
-    slot_ranges: &[Vec<(u32, u32)>],
+    router: &Router,
     args: &BenchArgs,
 ) -> Result<String, CommandError> {
     if !(1..=MAX_ROWS).contains(&args.rows) || !(1..=MAX_CLIENTS).contains(&args.clients) {
@@ -77,15 +76,12 @@ pub fn bench(
     for p in &primaries {
         recreate_scratch(db, p, SHARDED_DB)?;
     }
-    let router = Router::new(&settings.routing, slot_ranges);
     let keys = (args.rows / 10).max(1);
     let generator = Generator::new(TABLE, args.seed, keys, router.is_numeric());
     let rows = (0..args.rows)
         .map(|n| {
             let g = generator.record(n);
-            let key =
-                ShardKey::parse(&g.shard_key).map_err(|e| CommandError::Usage(e.to_string()))?;
-            let p = router.locate(&key);
+            let p = route(router, &g.shard_key)?.placement();
             Ok(Row {
                 key: g.shard_key,
                 id: g.id,
@@ -98,8 +94,7 @@ pub fn bench(
     let keys_routed = (0..keys)
         .map(|k| {
             let name = generator.key_name(k);
-            let key = ShardKey::parse(&name).map_err(|e| CommandError::Usage(e.to_string()))?;
-            Ok((router.locate(&key).shard.index(), name))
+            Ok((route(router, &name)?.shard().index(), name))
         })
         .collect::<Result<Vec<_>, CommandError>>()?;
     let workload = Workload {
@@ -139,5 +134,13 @@ pub fn bench(
         }
         results.push(per_phase);
     }
-    Ok(report::render(args, &router, &primaries, &results))
+    Ok(report::render(args, router, &primaries, &results))
+}
+
+/// A generated key, routed as the gateway would route it.
+fn route(router: &Router, key: &str) -> Result<RoutedKey, CommandError> {
+    let key = ShardKey::parse(key).map_err(|e| CommandError::Usage(e.to_string()))?;
+    router
+        .route(key)
+        .map_err(|e| CommandError::Usage(e.to_string()))
 }

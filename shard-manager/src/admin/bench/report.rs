@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::workload::Phase;
 use super::{BenchArgs, SHARDED_DB, SINGLE_DB, TABLE};
 use crate::admin::plan::report::thousands;
-use crate::router::Router;
+use crate::routing::Router;
 
 /// What one phase measured on one target.
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{PAGE, TABLE};
 use crate::admin::connect::CommandError;
 use crate::admin::progress::Tracker;
-use crate::schema::records;
+use crate::store::schema::records;
 use crate::store::NewRecord;
 
 /// One generated record with its placement.

@@ -6,9 +6,9 @@
 
 use serde::Serialize;
 
-use crate::config::Strategy;
-use crate::key::ShardId;
-use crate::strategy::{KeyInput, Layout, Sharding};
+use crate::routing::strategy::{KeyInput, Layout, Sharding};
+use crate::routing::ShardId;
+use crate::routing::Strategy;
 
 /// Records and their bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -189,7 +189,7 @@ impl MoveCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::{HashRing, Modulo, SlotMap};
+    use crate::routing::strategy::{HashRing, Modulo, SlotMap};
 
     fn counter() -> MoveCounter {
         let scenarios = vec![

@@ -25,9 +25,9 @@ use serde::Serialize;
 
 use crate::admin::connect::CommandError;
 use crate::config::{ClusterSettings, Strategy};
-use crate::router::Router;
-use crate::strategy::{HashRing, Layout, Modulo, SlotMap};
-use crate::table::Tables;
+use crate::routing::strategy::{HashRing, Layout, Modulo, SlotMap};
+use crate::routing::Router;
+use crate::store::table::Tables;
 
 /// The plan: the counts, and what the reader should know about how they were made.
 #[derive(Debug, Clone, Serialize)]
@@ -42,10 +42,10 @@ pub struct Plan {
 }
 
 /// Reads every key from every primary and counts what each strategy would move.
-/// `slot_ranges` as `ClusterSettings::validate` returned them.
+/// `router` as `ClusterSettings::validate` returned it.
 pub fn plan_add_shard(
     settings: &ClusterSettings,
-    slot_ranges: &[Vec<(u32, u32)>],
+    router: &Router,
     table: Option<&str>,
 ) -> Result<Plan, CommandError> {
     if let Some(name) = table {
@@ -53,7 +53,6 @@ pub fn plan_add_shard(
             .parse(name)
             .map_err(|e| CommandError::Usage(e.to_string()))?;
     }
-    let router = Router::new(&settings.routing, slot_ranges);
     let routing = &settings.routing;
     let shards = router.shard_count();
     let configured = router.strategy();

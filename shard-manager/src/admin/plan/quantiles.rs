@@ -6,8 +6,8 @@
 //!
 //! Pure: fed one key at a time in key order, with its record count.
 
-use crate::key::ShardId;
-use crate::strategy::{Bound, KeyRange, RangeMap};
+use crate::routing::strategy::{Bound, KeyRange, RangeMap};
+use crate::routing::ShardId;
 
 /// Finds the cut points while keys stream past in order.
 #[derive(Debug)]
@@ -123,7 +123,7 @@ impl QuantileFinder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::{KeyInput, Sharding};
+    use crate::routing::strategy::{KeyInput, Sharding};
 
     #[test]
     fn cuts_equal_ranges_and_splits_the_busiest_in_the_middle() {

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{Amount, Plan};
-use crate::key::ShardId;
+use crate::routing::ShardId;
 
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {

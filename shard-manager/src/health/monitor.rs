@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use crate::cluster::shard::Shard;
 use crate::cluster::Cluster;
 use crate::config::ReplicationSettings;
 use crate::error::ClusterError;
-use crate::key::Role;
-use crate::lsn::Lsn;
-use crate::server::{Lag, Server};
-use crate::shard::Shard;
+use crate::routing::Role;
+use crate::servers::{Lag, Server};
 use crate::store;
+use crate::wal::Lsn;
 
 /// The running checker. Dropping it stops the task (the gateway drops it on shutdown).
 pub struct Monitor {

@@ -2,14 +2,14 @@
 
 use futures_util::future::join_all;
 
+use crate::cluster::shard::Shard;
 use crate::cluster::Cluster;
 use crate::config::ReplicationSettings;
-use crate::key::{Role, ShardId};
-use crate::lsn::Lsn;
-use crate::server::Server;
-use crate::shard::Shard;
-use crate::status::ServerStatus;
+use crate::routing::{Role, ShardId};
+use crate::servers::status::ServerStatus;
+use crate::servers::Server;
 use crate::store;
+use crate::wal::Lsn;
 
 /// One server's state, as probed just now plus what traffic has seen.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -59,7 +59,7 @@ impl Cluster {
 }
 
 async fn shard_health(shard: &Shard, limits: &ReplicationSettings) -> ShardHealth {
-    let status = |s: &Server| s.status(limits, shard.read_primary);
+    let status = |s: &Server| ServerStatus::of(s, limits, shard.read_primary);
     let (primary, replicas) = futures_util::join!(
         probe(&shard.primary, status),
         join_all(shard.replicas.iter().map(|r| probe(r, status)))

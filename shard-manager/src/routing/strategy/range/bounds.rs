@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::key::ShardId;
+use crate::routing::ShardId;
 
 /// A range boundary: text (compared byte-wise) or an integer.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -261,11 +261,11 @@ fn text_at(pos: i128) -> String {
 pub(super) mod tests {
     use super::*;
 
-    pub(in crate::strategy::range) fn text(s: &str) -> Option<Bound> {
+    pub(in crate::routing::strategy::range) fn text(s: &str) -> Option<Bound> {
         Some(Bound::Text(s.into()))
     }
 
-    pub(in crate::strategy::range) fn span(
+    pub(in crate::routing::strategy::range) fn span(
         from: Option<Bound>,
         to: Option<Bound>,
         shard: u32,

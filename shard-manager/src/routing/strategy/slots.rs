@@ -17,7 +17,7 @@
 //!   100,000 keys. From an even map, every shard then owns ⌊S/(N+1)⌋ or ⌈S/(N+1)⌉ slots.
 
 use super::{KeyInput, Sharding};
-use crate::key::{ShardId, Slot};
+use crate::routing::{ShardId, Slot};
 
 /// Which shard owns each slot.
 #[derive(Debug, Clone, PartialEq, Eq)]

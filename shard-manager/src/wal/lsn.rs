@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::key::ShardId;
+use crate::routing::ShardId;
 
 /// A WAL position in bytes. Ordered: a server that has replayed past a write's commit
 /// LSN shows that write to every new query.

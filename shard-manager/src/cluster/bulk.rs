@@ -5,20 +5,19 @@ use std::collections::HashMap;
 
 use futures_util::future::join_all;
 
+use super::Cluster;
 use crate::cache::CacheTrace;
-use crate::cluster::Cluster;
 use crate::error::ClusterError;
-use crate::key::{ShardId, ShardKey};
-use crate::lsn::{Lsn, WriteToken};
-use crate::record::{Document, RecordId};
-use crate::store::{self, NewRecord, Record};
-use crate::table::TableName;
+use crate::routing::{RoutedKey, ShardId};
+use crate::store::{self, Document, NewRecord, Record, RecordId, TableName};
+use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
 #[derive(Debug, Clone)]
 pub struct BulkItem {
     pub index: usize,
-    pub key: ShardKey,
+    /// Routed at the edge, like every keyed request.
+    pub key: RoutedKey,
     pub id: RecordId,
     pub data: Document,
 }
@@ -78,11 +77,10 @@ impl Cluster {
                 });
                 continue;
             }
-            let (shard, placement) = self.placement_shard(&item.key);
             groups
-                .entry(shard.id)
+                .entry(item.key.shard())
                 .or_default()
-                .push((item.clone(), placement.slot.0 as i32));
+                .push((item.clone(), item.key.slot().0 as i32));
         }
         let mut groups: Vec<_> = groups.into_iter().collect();
         groups.sort_by_key(|(id, _)| *id);

@@ -14,7 +14,7 @@
 //!   N/(N+1) over 100,000 random keys, and over 100,000 consecutive ids.
 
 use super::{KeyInput, Sharding};
-use crate::key::ShardId;
+use crate::routing::ShardId;
 
 /// `x mod N`, over the hash or over the key's integer value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@
 //!   asserted within a factor 1 ± 4/√V of 1/(N+1) over 100,000 keys.
 
 use super::{key_hash, KeyInput, Sharding};
-use crate::key::ShardId;
+use crate::routing::ShardId;
 
 /// One virtual node: where it sits on the ring and whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

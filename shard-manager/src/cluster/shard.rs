@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 
-use crate::cluster::Served;
+use super::served::Served;
 use crate::config::{Balance, ReplicationSettings};
 use crate::error::ClusterError;
-use crate::key::{Consistency, Role, ShardId};
-use crate::lsn::Lsn;
-use crate::server::Server;
+use crate::routing::{Role, ShardId};
+use crate::servers::Server;
 use crate::store;
+use crate::wal::{Consistency, Lsn};
 
 /// A shard: one primary, any number of replicas.
 pub struct Shard {
@@ -90,7 +90,7 @@ impl Shard {
         match consistency {
             Consistency::Strong => {
                 let value = self.primary.run(async |conn| op(conn).await).await?;
-                Ok(self.primary.served(value))
+                Ok(Served::by(&self.primary, value))
             }
             Consistency::Eventual => self.first_available(self.read_order(limits), &op).await,
             Consistency::ReadYourWrites(lsn) => self.read_at_least(lsn, limits, &op).await,
@@ -108,7 +108,7 @@ impl Shard {
         let mut last = None;
         for server in order {
             match server.run(async |conn| op(conn).await).await {
-                Ok(value) => return Ok(server.served(value)),
+                Ok(value) => return Ok(Served::by(server, value)),
                 Err(e) if e.is_unavailable() => last = Some(e),
                 Err(e) => return Err(e),
             }
@@ -155,7 +155,7 @@ impl Shard {
             match attempt {
                 Ok(Some((value, pos))) => {
                     replica.saw_wal(pos);
-                    return Ok(replica.served(value));
+                    return Ok(Served::by(replica, value));
                 }
                 // Not caught up within the wait: the primary has it for sure.
                 Ok(None) => break,
@@ -164,7 +164,7 @@ impl Shard {
             }
         }
         let value = self.primary.run(async |conn| op(conn).await).await?;
-        Ok(self.primary.served(value))
+        Ok(Served::by(&self.primary, value))
     }
 
     /// Waits until some replica has replayed `lsn`; returns that replica's address.
@@ -211,7 +211,7 @@ impl Shard {
 mod tests {
     use super::*;
     use crate::config::DatabaseSettings;
-    use crate::server::Lag;
+    use crate::servers::Lag;
 
     fn server(role: Role, port: u16) -> Arc<Server> {
         let db = DatabaseSettings {

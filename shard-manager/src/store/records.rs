@@ -11,58 +11,13 @@ use diesel::{
     SelectableHelper,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
 
-use crate::cursor::ListQuery;
-use crate::fixed_sql::{
+use super::cursor::ListQuery;
+use super::fixed_sql::{
     CurrentWal, InRecovery, NextVersion, ReplayWal, UpsertMany, UpsertOne, WalPosition,
 };
-use crate::schema::records;
-
-/// A stored record as clients see it.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    diesel::Queryable,
-    diesel::Selectable,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[diesel(table_name = records)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
-pub struct Record {
-    #[serde(rename = "table")]
-    pub table_name: String,
-    pub shard_key: String,
-    pub id: String,
-    #[serde(skip, default)]
-    pub slot: i32,
-    pub data: Value,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A row to insert or update.
-#[derive(Debug, Clone, diesel::Insertable)]
-#[diesel(table_name = records)]
-pub struct NewRecord<'a> {
-    pub table_name: &'a str,
-    pub shard_key: &'a str,
-    pub id: &'a str,
-    pub slot: i32,
-    pub data: &'a Value,
-}
-
-/// What an upsert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Upserted {
-    pub version: i64,
-    pub created: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+use super::row::{NewRecord, Record, Upserted, WrittenRow};
+use super::schema::records;
 
 /// Inserts the record, or replaces its data and bumps its version, and reads the
 /// primary's WAL position once that has committed (for the read-your-writes token).
@@ -104,9 +59,6 @@ pub async fn upsert_many(
     futures_util::try_join!(written, wal)
 }
 
-/// (shard key, id, version, created_at, updated_at) of a row a bulk write stored.
-pub type WrittenRow = (String, String, i64, DateTime<Utc>, DateTime<Utc>);
-
 /// One record by its full identity.
 pub async fn find(
     conn: &mut AsyncPgConnection,
@@ -124,7 +76,7 @@ pub async fn find(
         .optional()
 }
 
-/// Records of one table, newest first in the cursor order (see [`crate::cursor`]):
+/// Records of one table, newest first in the cursor order (see [`super::cursor`]):
 /// one shard key's when `key` is given, else every key's on this shard.
 pub async fn list(
     conn: &mut AsyncPgConnection,

@@ -28,8 +28,8 @@ pub use range::{Bound, KeyRange, RangeError, RangeMap};
 pub use ring::HashRing;
 pub use slots::SlotMap;
 
-use crate::config::Strategy;
-use crate::key::{ShardId, Slot};
+use crate::routing::Strategy;
+use crate::routing::{ShardId, Slot};
 
 /// The stable 64-bit hash of a key's bytes: XXH3-64, seed 0.
 ///

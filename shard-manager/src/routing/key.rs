@@ -1,4 +1,4 @@
-//! Domain names for routing: shard keys, shard ids, slots, roles and consistency.
+//! Domain names for routing: shard keys, shard ids, slots and server roles.
 
 use std::fmt;
 
@@ -96,42 +96,6 @@ impl fmt::Display for Role {
     }
 }
 
-/// How fresh a read must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Consistency {
-    /// Any qualifying replica; may miss the newest writes by a few milliseconds.
-    #[default]
-    Eventual,
-    /// The primary: sees every acknowledged write.
-    Strong,
-    /// A replica that has replayed at least this WAL position (a write's token), else
-    /// the primary: never misses that write.
-    ReadYourWrites(crate::lsn::Lsn),
-}
-
-/// Why a string is not a consistency level.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown consistency {0:?}; use \"eventual\" or \"strong\"")]
-pub struct ConsistencyError(pub String);
-
-impl Consistency {
-    /// The WAL position a read must reflect: a token's, else none (0).
-    pub fn min_lsn(&self) -> crate::lsn::Lsn {
-        match self {
-            Self::ReadYourWrites(lsn) => *lsn,
-            Self::Eventual | Self::Strong => crate::lsn::Lsn(0),
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, ConsistencyError> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "eventual" => Ok(Self::Eventual),
-            "strong" => Ok(Self::Strong),
-            _ => Err(ConsistencyError(raw.to_owned())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,15 +117,5 @@ mod tests {
             ShardKey::parse("@alice:matrix.org").unwrap().as_str(),
             "@alice:matrix.org"
         );
-    }
-
-    #[test]
-    fn consistency_parses_case_insensitively() {
-        assert_eq!(Consistency::parse("Strong").unwrap(), Consistency::Strong);
-        assert_eq!(
-            Consistency::parse("eventual").unwrap(),
-            Consistency::Eventual
-        );
-        assert!(Consistency::parse("linearizable").is_err());
     }
 }

@@ -26,7 +26,7 @@
 mod bounds;
 
 use super::{KeyInput, Sharding};
-use crate::key::ShardId;
+use crate::routing::ShardId;
 use bounds::Splits;
 
 pub use bounds::{Bound, KeyRange, RangeError};

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
+use super::banlist::Unqualified;
+use super::server::Server;
 use crate::config::ReplicationSettings;
-use crate::key::Role;
-use crate::server::{Server, Unqualified};
+use crate::routing::Role;
 
 /// One server's state from traffic and the background checks.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -34,36 +35,35 @@ pub struct ServerStatus {
     pub served: u64,
 }
 
-impl Server {
-    pub fn status(&self, limits: &ReplicationSettings, read_primary: bool) -> ServerStatus {
-        let stats = self.stats();
+impl ServerStatus {
+    /// `server` as the gateway sees it now; `read_primary` is the shard's setting.
+    pub fn of(server: &Server, limits: &ReplicationSettings, read_primary: bool) -> Self {
+        let stats = server.stats();
         let c = stats.condition;
         let now = Instant::now();
         let until = c.banned_until.filter(|u| *u > now);
-        let (takes_reads, why) = match self.role {
+        let (takes_reads, why) = match server.role {
             Role::Primary if read_primary => (true, None),
             Role::Primary => (
                 false,
                 Some("primaries take eventual reads only when no replica qualifies".into()),
             ),
-            Role::Replica => match self.qualification(limits) {
+            Role::Replica => match c.qualification(now, limits) {
                 Ok(()) => (true, None),
-                Err(Unqualified::Banned(r)) => (false, Some(format!("banned: {r}"))),
-                Err(Unqualified::LagUnknown) => {
-                    (false, Some("lag unknown (no recent check)".into()))
-                }
-                Err(Unqualified::Lagging(lag)) => (
+                Err(why @ Unqualified::Banned { .. }) => (false, Some(format!("banned: {why}"))),
+                Err(why @ Unqualified::LagUnknown) => (false, Some(why.to_string())),
+                Err(why @ Unqualified::Lagging(_)) => (
                     false,
                     Some(format!(
-                        "lagging {} bytes / {} ms (limits {} bytes / {} ms)",
-                        lag.bytes, lag.ms, limits.max_lag_bytes, limits.max_lag_ms
+                        "{why} (limits {} bytes / {} ms)",
+                        limits.max_lag_bytes, limits.max_lag_ms
                     )),
                 ),
             },
         };
         ServerStatus {
-            server: self.addr.clone(),
-            role: self.role,
+            server: server.addr.clone(),
+            role: server.role,
             up: c.down_reason.is_none(),
             down_reason: c.down_reason,
             banned: until.is_some(),

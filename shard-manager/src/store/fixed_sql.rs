@@ -15,7 +15,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryResult;
 
-use crate::store::NewRecord;
+use super::row::NewRecord;
 
 /// Declares a unit struct that renders as a fixed SQL expression of the given type.
 macro_rules! fixed_sql {

@@ -1,5 +1,5 @@
 //! Placement: key → shard, a pure function of the key and the configured strategy
-//! ([`crate::strategy`]: `slots`, `modulo`, `hash_ring` or `range`).
+//! ([`super::strategy`]: `slots`, `modulo`, `hash_ring` or `range`).
 //!
 //! Every key has a hash, `xxh3_64(key bytes, seed 0)`, and a slot,
 //! `hash % slot_count`. Under `slots` the slot decides the shard. Under the other
@@ -10,13 +10,14 @@
 //! Changing the hash, the seed, the slot count or the strategy would move data: all are
 //! fixed for the life of a cluster.
 
-use crate::config::{ConfigError, RoutingSettings, Strategy};
-use crate::key::{ShardId, ShardKey, Slot};
-use crate::strategy::{
+use super::key::{ShardId, ShardKey, Slot};
+use super::routed::{MapVersion, Placement, RoutedKey};
+use super::settings::{RoutingSettings, Strategy};
+use super::strategy::{
     Bound, Decision, HashRing, KeyInput, KeyRange, Layout, Modulo, RangeMap, Sharding, SlotMap,
 };
 
-pub use crate::strategy::key_hash;
+pub use super::strategy::key_hash;
 
 /// The routing table. Cheap to clone and to query; no I/O.
 #[derive(Debug, Clone)]
@@ -26,20 +27,11 @@ pub struct Router {
     slot_count: u32,
     /// Keys are integers (`routing.numeric`); anything else is refused at the edge.
     numeric: bool,
+    /// The map version this layout is; stamped on every key it routes.
+    version: MapVersion,
 }
 
-/// Where one key lives, with the intermediate values for people who want to see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Placement {
-    /// `xxh3_64` of the key's bytes.
-    pub hash: u64,
-    /// `hash % slot_count`: the shard's slot under `slots`, the stored virtual slot
-    /// under every other strategy.
-    pub slot: Slot,
-    pub shard: ShardId,
-}
-
-/// A placement with the strategy's reasons, for people who want to see them.
+/// Why a routed key lives where it does, for people who want to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explained {
     pub placement: Placement,
@@ -47,6 +39,11 @@ pub struct Explained {
     pub number: Option<i64>,
     pub decision: Decision,
 }
+
+/// Settings the strategy cannot be built from (the configuration names them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutError(pub String);
 
 /// A key the configured strategy cannot place: a client mistake.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,23 +58,14 @@ pub enum RouteError {
 }
 
 impl Router {
-    /// Builds the router from validated settings: `slot_ranges` as
-    /// `ClusterSettings::validate` returns them (one entry per shard; explicit slot
-    /// ranges under `slots`, all empty otherwise).
-    ///
-    /// # Panics
-    /// If the settings did not pass `ClusterSettings::validate` (which calls
-    /// [`Router::try_new`], so validated settings always build).
-    pub fn new(routing: &RoutingSettings, slot_ranges: &[Vec<(u32, u32)>]) -> Self {
-        Self::try_new(routing, slot_ranges)
-            .unwrap_or_else(|e| panic!("{e}; call ClusterSettings::validate before Router::new"))
-    }
-
     /// Builds the router, or says what in the strategy's settings is wrong.
+    /// `slot_ranges`: one entry per shard; explicit slot ranges under `slots`, all
+    /// empty otherwise (even split). Called by `ClusterSettings::validate`, which is
+    /// how every caller gets a router.
     pub fn try_new(
         routing: &RoutingSettings,
         slot_ranges: &[Vec<(u32, u32)>],
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, LayoutError> {
         let shards = slot_ranges.len().max(1) as u32;
         let layout = match routing.strategy {
             Strategy::Slots => Layout::Slots(SlotMap::from_ranges(routing.slot_count, slot_ranges)),
@@ -89,7 +77,7 @@ impl Router {
                 Layout::HashRing(HashRing::weighted(routing.vnodes, &routing.weights))
             }
             Strategy::HashRing => {
-                return Err(ConfigError::Invalid(format!(
+                return Err(LayoutError(format!(
                     "routing.weights lists {} weights for {shards} shards; give one per shard, \
                      or none",
                     routing.weights.len()
@@ -101,6 +89,7 @@ impl Router {
             layout,
             slot_count: routing.slot_count.max(1),
             numeric: routing.numeric,
+            version: MapVersion(1),
         })
     }
 
@@ -129,45 +118,33 @@ impl Router {
         self.slot_count
     }
 
-    /// `hash % slot_count`, whatever the strategy.
-    pub fn slot_for(&self, key: &ShardKey) -> Slot {
-        Slot((key_hash(key.as_bytes()) % u64::from(self.slot_count)) as u32)
+    /// The map version stamped on the keys this router places.
+    pub fn version(&self) -> MapVersion {
+        self.version
     }
 
-    /// Refuses a key the strategy cannot place: with `routing.numeric`, one that is not
-    /// an integer. Call once at the edge, where a client's mistake can be answered.
-    pub fn check(&self, key: &ShardKey) -> Result<(), RouteError> {
-        self.input(key).map(|_| ())
+    /// Where `key` lives: the one way to ask. Refuses a key the strategy cannot place
+    /// (with `routing.numeric`, one that is not an integer), so call it at the edge,
+    /// where a client's mistake can be answered.
+    pub fn route(&self, key: ShardKey) -> Result<RoutedKey, RouteError> {
+        let input = self.input(&key)?;
+        let placement = self.place(&input);
+        Ok(RoutedKey::new(key, placement, self.version))
     }
 
-    pub fn shard_for(&self, key: &ShardKey) -> ShardId {
-        self.locate(key).shard
-    }
-
-    /// Where `key` lives. Total, for keys that passed [`Router::check`]; a non-integer
-    /// key under `routing.numeric` is placed by its hash read as an integer, so even a
-    /// caller that skipped the check finds the same shard every time.
-    pub fn locate(&self, key: &ShardKey) -> Placement {
+    /// Why a routed key lives where it does: the strategy's decision and, for numeric
+    /// keys, the key's value.
+    pub fn explain(&self, routed: &RoutedKey) -> Explained {
+        // The key was routed by a router of the same settings, so it parses again.
         let input = self
-            .input(key)
-            .unwrap_or_else(|_| KeyInput::text(key.as_str()));
-        self.place(&input)
-    }
-
-    /// Where `key` lives, or why the strategy cannot place it.
-    pub fn try_locate(&self, key: &ShardKey) -> Result<Placement, RouteError> {
-        Ok(self.place(&self.input(key)?))
-    }
-
-    /// [`Router::try_locate`] with the strategy's reasons.
-    pub fn explain(&self, key: &ShardKey) -> Result<Explained, RouteError> {
-        let input = self.input(key)?;
-        let (shard, decision) = self.layout.decide(&input);
-        Ok(Explained {
-            placement: self.placement(&input, shard),
+            .input(routed.key())
+            .unwrap_or_else(|_| KeyInput::text(routed.as_str()));
+        let (_, decision) = self.layout.decide(&input);
+        Explained {
+            placement: routed.placement(),
             number: input.number(),
             decision,
-        })
+        }
     }
 
     /// The slot ranges `shard` owns, merged and inclusive, for display. Empty unless the
@@ -204,9 +181,9 @@ impl Router {
 
 /// The range map from `[[routing.ranges]]`, bounds parsed as integers under
 /// `routing.numeric`.
-fn range_map(routing: &RoutingSettings, shards: u32) -> Result<RangeMap, ConfigError> {
-    let bad = |m: String| ConfigError::Invalid(format!("routing.ranges: {m}"));
-    let bound = |i: usize, field: &str, text: &Option<String>| -> Result<_, ConfigError> {
+fn range_map(routing: &RoutingSettings, shards: u32) -> Result<RangeMap, LayoutError> {
+    let bad = |m: String| LayoutError(format!("routing.ranges: {m}"));
+    let bound = |i: usize, field: &str, text: &Option<String>| -> Result<_, LayoutError> {
         let Some(text) = text else { return Ok(None) };
         if !routing.numeric {
             return Ok(Some(Bound::Text(text.clone())));
@@ -229,14 +206,29 @@ fn range_map(routing: &RoutingSettings, shards: u32) -> Result<RangeMap, ConfigE
                 shard: ShardId(r.shard),
             })
         })
-        .collect::<Result<Vec<_>, ConfigError>>()?;
+        .collect::<Result<Vec<_>, LayoutError>>()?;
     RangeMap::new(&ranges, routing.numeric, shards).map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RangeSettings;
+    use crate::routing::RangeSettings;
+
+    impl Router {
+        fn new(routing: &RoutingSettings, slot_ranges: &[Vec<(u32, u32)>]) -> Self {
+            Self::try_new(routing, slot_ranges).unwrap()
+        }
+
+        /// Where a key that must route lives.
+        fn locate(&self, key: &ShardKey) -> Placement {
+            self.route(key.clone()).unwrap().placement()
+        }
+
+        fn shard_for(&self, key: &ShardKey) -> ShardId {
+            self.locate(key).shard
+        }
+    }
 
     fn router(shards: usize) -> Router {
         let routing = RoutingSettings {
@@ -319,10 +311,12 @@ mod tests {
             let r = Router::new(&routing, &vec![Vec::new(); 3]);
             assert_eq!(r.locate(&key("user_123")).slot, Slot(349));
             assert_eq!(r.ranges_of(ShardId(0)), vec![]);
-            let explained = r.explain(&key("user_123")).unwrap();
-            assert_eq!(explained.placement, r.locate(&key("user_123")));
+            let routed = r.route(key("user_123")).unwrap();
+            assert_eq!(r.explain(&routed).placement, r.locate(&key("user_123")));
+            assert_eq!(routed.map_version(), MapVersion(1));
         }
-        let explained = router(3).explain(&key("user_123")).unwrap();
+        let r = router(3);
+        let explained = r.explain(&r.route(key("user_123")).unwrap());
         assert_eq!(explained.decision, Decision::Slot(Slot(349)));
     }
 
@@ -334,17 +328,14 @@ mod tests {
             ..RoutingSettings::default()
         };
         let r = Router::new(&routing, &vec![Vec::new(); 3]);
-        assert_eq!(r.try_locate(&key("41")).unwrap().shard, ShardId(2));
-        assert_eq!(r.try_locate(&key("-1")).unwrap().shard, ShardId(2));
-        let err = r.check(&key("user_1")).unwrap_err();
+        assert_eq!(r.route(key("41")).unwrap().shard(), ShardId(2));
+        assert_eq!(r.route(key("-1")).unwrap().shard(), ShardId(2));
+        let err = r.route(key("user_1")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "the shard key \"user_1\" is not an integer; routing.numeric is on, so keys must \
              be whole numbers from -9223372036854775808 to 9223372036854775807"
         );
-        // Total anyway: the hash, read as an integer, decides.
-        let h = key_hash(b"user_1") as i64;
-        assert_eq!(r.locate(&key("user_1")).shard.0, h.rem_euclid(3) as u32);
     }
 
     #[test]
@@ -373,8 +364,7 @@ mod tests {
         let err = Router::try_new(&routing, &vec![Vec::new(); 2]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid configuration: routing.ranges: range 1 from \"1k\" is not an integer \
-             (routing.numeric is on)"
+            "routing.ranges: range 1 from \"1k\" is not an integer (routing.numeric is on)"
         );
     }
 }

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::store::Record;
+use super::row::Record;
 
 /// Where the next page starts: just after this row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,14 +11,13 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::AsyncPgConnection;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-pub use crate::condition::{Condition, Lag, ServerStats, Unqualified};
+use super::banlist::{Condition, ServerStats, Transition, Unqualified};
+use super::connect::{build_pool, connection_url};
+use super::per_thread::PerThread;
 use crate::config::{DatabaseSettings, ReplicationSettings};
-use crate::connect::build_pool;
-pub use crate::connect::connection_url;
 use crate::error::{classify, ClusterError, Failure};
-use crate::key::{Role, ShardId};
-use crate::lsn::Lsn;
-use crate::per_thread::PerThread;
+use crate::routing::{Role, ShardId};
+use crate::wal::Lsn;
 
 type PgPool = Pool<AsyncPgConnection>;
 
@@ -163,64 +162,31 @@ impl Server {
 
     /// False while the server is banned for failing.
     pub fn is_eligible(&self) -> bool {
-        let state = self.lock_state();
-        state
-            .banned_until
-            .is_none_or(|until| Instant::now() >= until)
+        !self.lock_state().is_banned(Instant::now())
     }
 
-    /// Whether this replica may take eventual reads: not banned, lag measured recently
-    /// and within bounds. Unknown lag counts as too much.
+    /// Whether this replica may take eventual reads now (see [`Condition::qualification`]).
     pub fn qualification(&self, limits: &ReplicationSettings) -> Result<(), Unqualified> {
-        let state = self.lock_state();
-        let now = Instant::now();
-        if let Some(until) = state.banned_until.filter(|u| now < *u) {
-            let reason = state.ban_reason.clone().unwrap_or_default();
-            let left = until.duration_since(now).as_millis();
-            return Err(Unqualified::Banned(format!(
-                "{reason} (for {left} ms more)"
-            )));
-        }
-        let fresh = state
-            .checked_at
-            .is_some_and(|t| now.duration_since(t) <= limits.lag_fresh_for());
-        match state.lag {
-            Some(lag) if fresh => {
-                if lag.bytes > limits.max_lag_bytes || lag.ms > limits.max_lag_ms {
-                    Err(Unqualified::Lagging(lag))
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Err(Unqualified::LagUnknown),
-        }
+        self.lock_state().qualification(Instant::now(), limits)
     }
 
     /// Records a passing check: the server is up, any ban is lifted, its WAL position
     /// is known.
     pub fn check_passed(&self, wal: Option<Lsn>) {
-        let mut state = self.lock_state();
-        if state.down_reason.is_some() || state.banned_until.is_some() {
+        let change = self.lock_state().check_passed(Instant::now(), wal);
+        if change == Transition::CameBack {
             tracing::info!(shard = %self.shard, role = %self.role, server = %self.addr, "server back");
-        }
-        state.down_reason = None;
-        state.banned_until = None;
-        state.ban_reason = None;
-        state.checked_at = Some(Instant::now());
-        if wal.is_some() {
-            state.wal = state.wal.max(wal);
         }
     }
 
     /// Stores the replica's lag as the monitor measured it (None = cannot tell).
-    pub fn set_lag(&self, lag: Option<Lag>) {
+    pub fn set_lag(&self, lag: Option<super::Lag>) {
         self.lock_state().lag = lag;
     }
 
     /// Raises the known WAL position (it only moves forward).
     pub fn saw_wal(&self, wal: Lsn) {
-        let mut state = self.lock_state();
-        state.wal = state.wal.max(Some(wal));
+        self.lock_state().saw_wal(Some(wal));
     }
 
     /// Marks the server down from outside a query (e.g. a failed check).
@@ -338,16 +304,11 @@ impl Server {
 
     /// Records the failure; a replica is also banned so reads move elsewhere at once.
     fn mark_down(&self, reason: String) -> ClusterError {
-        {
-            let mut state = self.lock_state();
-            if state.down_reason.is_none() {
-                tracing::warn!(shard = %self.shard, role = %self.role, server = %self.addr, %reason, "server down");
-            }
-            state.down_reason = Some(reason.clone());
-            if self.role == Role::Replica {
-                state.banned_until = Some(Instant::now() + self.ban_for);
-                state.ban_reason = Some(reason.clone());
-            }
+        let change = self
+            .lock_state()
+            .failed(Instant::now(), self.role, self.ban_for, &reason);
+        if change == Transition::WentDown {
+            tracing::warn!(shard = %self.shard, role = %self.role, server = %self.addr, %reason, "server down");
         }
         ClusterError::Unavailable {
             shard: self.shard,
@@ -357,13 +318,10 @@ impl Server {
         }
     }
 
-    /// A query succeeded: the server answers. A ban stays until it ends or a check
-    /// passes, so one lucky query does not pull a flapping replica back.
+    /// A query succeeded: the server answers (a ban stays; see [`Condition::answered`]).
     fn mark_up(&self) {
-        let mut state = self.lock_state();
-        if state.down_reason.is_some() {
+        if self.lock_state().answered() == Transition::CameBack {
             tracing::info!(shard = %self.shard, role = %self.role, server = %self.addr, "server answering again");
-            state.down_reason = None;
         }
     }
 

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 
 use crate::cluster::Cluster;
-use crate::key::{Consistency, ShardId};
+use crate::routing::ShardId;
 use crate::store;
+use crate::wal::Consistency;
 
 /// One shard's data, or why it could not be counted.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

@@ -1,0 +1,212 @@
+//! The JSON bodies and query parameters of the record endpoints, in one place: what
+//! clients send (`WriteRequest`, `BulkRequest`, `ReadParams`, `DeleteParams`) and what
+//! they get back (`RecordBody` and the responses built on it). The OpenAPI document is
+//! generated from these types.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::Record;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// One of the configured tables.
+    pub table: String,
+    /// A record id: read that record (needs `x-shard-key`). Without it: a list.
+    pub id: Option<String>,
+    /// How many records a list returns, 1 to 1000 (default 10).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// `eventual` (default: a replica) or `strong` (the primary). Wins over `x-consistency`.
+    pub consistency: Option<String>,
+    /// Lists: only records whose data contains this JSON object, e.g. `{"grade":"A"}`.
+    #[serde(rename = "where")]
+    #[param(rename = "where")]
+    pub filter: Option<String>,
+    /// Lists: the `next` value of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A stored record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordBody {
+    pub table: String,
+    pub shard_key: String,
+    pub id: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub version: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Record> for RecordBody {
+    fn from(r: Record) -> Self {
+        Self {
+            table: r.table_name,
+            shard_key: r.shard_key,
+            id: r.id,
+            data: r.data,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A point read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadResponse {
+    pub shard: u32,
+    /// What answered: `replica`, `primary` or `cache`.
+    pub source: String,
+    pub record: RecordBody,
+}
+
+/// One key's records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse {
+    pub shard: u32,
+    pub source: String,
+    pub count: usize,
+    pub records: Vec<RecordBody>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// A record of a fan-out, with its shard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardRecord {
+    pub shard: u32,
+    #[serde(flatten)]
+    pub record: RecordBody,
+}
+
+/// Which role answered for a shard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardSource {
+    pub shard: u32,
+    pub source: String,
+}
+
+/// A shard that did not answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardFailure {
+    pub shard: u32,
+    pub error: String,
+}
+
+/// Every shard's records, merged newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FanOutResponse {
+    /// True when some shards did not answer: the records are incomplete.
+    pub partial: bool,
+    pub count: usize,
+    pub records: Vec<ShardRecord>,
+    pub shards: Vec<ShardSource>,
+    pub failed_shards: Vec<ShardFailure>,
+    pub next: Option<String>,
+}
+
+/// A record to write.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"table": "users", "data": {"user_id": "user_123", "name": "John Doe", "email": "john@example.com", "partition_key": "A"}}))]
+pub struct WriteRequest {
+    /// One of the configured tables.
+    pub table: String,
+    /// The record's id (string or integer). Defaults to `data.id`, then a new UUID.
+    #[schema(value_type = Option<String>)]
+    pub id: Option<Value>,
+    /// The record: any JSON object.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// Where and how the record was stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WriteResponse {
+    pub shard: u32,
+    pub table: String,
+    pub id: String,
+    /// Grows with every write of the record (and never repeats, even after a delete).
+    pub version: i64,
+    /// True when this write created the record, false when it replaced it.
+    pub created: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Read-your-writes token (also in the `x-shard-lsn` header): send it back in
+    /// `x-min-lsn` and the read is served by a server that has this write.
+    #[schema(example = "1:0/3000060")]
+    pub lsn: String,
+    /// With `x-durability: replica`: the replica that applied the write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicated_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    pub table: String,
+    pub id: String,
+}
+
+/// A batch of records for one table.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"table": "users", "records": [{"shard_key": "user_1", "data": {"id": "user_1", "name": "Ada"}}, {"shard_key": "user_2", "id": "user_2", "data": {"name": "Grace"}}]}))]
+pub struct BulkRequest {
+    pub table: String,
+    /// Each `{"shard_key"?: string, "id"?: string|integer, "data": object}`; a record
+    /// without `shard_key` uses the `x-shard-key` header.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Value>,
+}
+
+/// Per-shard count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardCount {
+    pub shard: u32,
+    pub written: usize,
+    /// Why this shard's group failed, when it did.
+    pub error: Option<String>,
+    /// Read-your-writes token for this shard's part of the batch.
+    pub lsn: Option<String>,
+}
+
+/// What was written and what was not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResponse {
+    pub table: String,
+    pub written: usize,
+    pub failed_count: usize,
+    pub shards: Vec<ShardCount>,
+    pub failed: Vec<BulkFailure>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The cache stores `Record`'s JSON and the hit path sends it as a `RecordBody`:
+    /// the two must stay the same document, field for field and in order.
+    #[test]
+    fn a_cached_record_is_byte_for_byte_the_record_body() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap();
+        let record = Record {
+            table_name: "users".into(),
+            shard_key: "k|1".into(),
+            id: "r\"1".into(),
+            slot: 9,
+            data: serde_json::json!({"b": 1, "a": [true, null]}),
+            version: 77,
+            created_at: at,
+            updated_at: at,
+        };
+        let cached = serde_json::to_string(&record).unwrap();
+        let body = serde_json::to_string(&RecordBody::from(record)).unwrap();
+        assert_eq!(cached, body);
+    }
+}

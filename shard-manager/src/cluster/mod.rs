@@ -1,0 +1,125 @@
+//! The gateway's one entry point into the cluster: domain operations in, results that
+//! name the shard and the server role out. No SQL and no HTTP here: SQL lives in
+//! [`crate::store`], HTTP in api-router.
+//!
+//! ## Layout
+//! - this file: [`Cluster`], built from validated settings, and what it holds.
+//! - [`records`]: write, read, list, fan-out, delete: each takes a [`RoutedKey`].
+//! - [`bulk`]: batched writes grouped by shard.
+//! - [`shard`]: one shard's servers and how a read picks among them.
+//! - [`served`]: results together with where they came from.
+
+pub mod bulk;
+pub mod records;
+pub mod served;
+pub mod shard;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::Cache;
+use crate::config::{ClusterSettings, ConfigError};
+use crate::routing::{Role, RoutedKey, Router, ShardId};
+use crate::servers::Server;
+use crate::store::Tables;
+use crate::wal::{Lsn, WriteToken};
+
+pub use bulk::{BulkFailure, BulkItem, BulkOutcome, ShardBatch};
+pub use served::{FanOut, Found, Served, Written};
+pub use shard::Shard;
+
+/// The routed, connected cluster. Shared by every request (`Arc<Cluster>`).
+pub struct Cluster {
+    router: Router,
+    tables: Tables,
+    shards: Vec<Shard>,
+    cache: Option<Cache>,
+    settings: ClusterSettings,
+}
+
+impl Cluster {
+    /// Validates the settings and builds one pool per server. Opens no connection, so
+    /// it succeeds whatever servers are down.
+    pub fn new(settings: ClusterSettings) -> Result<Self, ConfigError> {
+        let router = settings.validate()?;
+        let ban = Duration::from_millis(settings.replication.ban_ms);
+        let db = &settings.database;
+        let build = |shard: ShardId, role: Role, addr: &str| {
+            Server::new(shard, role, addr, db, ban)
+                .map(Arc::new)
+                .map_err(|e| ConfigError::Invalid(format!("pool for {addr}: {e}")))
+        };
+        let mut shards = Vec::with_capacity(settings.shards.len());
+        for (i, s) in settings.shards.iter().enumerate() {
+            let id = ShardId(i as u32);
+            shards.push(Shard::new(
+                id,
+                build(id, Role::Primary, &s.primary)?,
+                s.replicas
+                    .iter()
+                    .map(|r| build(id, Role::Replica, r))
+                    .collect::<Result<_, _>>()?,
+                s.balance,
+                s.read_primary,
+            ));
+        }
+        let cache = match settings.cache.enabled {
+            true => {
+                Some(Cache::new(&settings.cache).map_err(|e| ConfigError::Invalid(e.to_string()))?)
+            }
+            false => None,
+        };
+        Ok(Self {
+            router,
+            tables: Tables::new(settings.tables.allowed.clone()),
+            shards,
+            cache,
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+
+    /// The shard map: the one way to route a key ([`Router::route`]).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// The shard a routed key names.
+    fn shard_of(&self, key: &RoutedKey) -> &Shard {
+        &self.shards[key.shard().index()]
+    }
+
+    /// Makes the token for a commit on `shard`; an unparsable position (never seen from
+    /// PostgreSQL) degrades to 0, which only costs the read a primary round trip.
+    pub(crate) fn token(&self, shard: &Shard, lsn: &str) -> WriteToken {
+        let lsn = Lsn::parse(lsn).unwrap_or(Lsn(0));
+        shard.primary.saw_wal(lsn);
+        WriteToken {
+            shard: shard.id,
+            lsn,
+        }
+    }
+
+    /// Closes every pool; in-flight operations finish, new ones fail.
+    pub fn close(&self) {
+        for shard in &self.shards {
+            shard.primary.close();
+            shard.replicas.iter().for_each(|r| r.close());
+        }
+    }
+
+    pub(crate) fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+}

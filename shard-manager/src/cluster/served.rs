@@ -1,0 +1,68 @@
+//! Results together with where they came from: shard, role, server, cache.
+
+use crate::cache::{CacheTrace, CachedRecord};
+use crate::error::ClusterError;
+use crate::routing::{Role, ShardId};
+use crate::servers::Server;
+use crate::store::{Cursor, Record, RecordId, Upserted};
+use crate::wal::WriteToken;
+
+/// A result together with where it came from.
+#[derive(Debug, Clone)]
+pub struct Served<T> {
+    pub shard: ShardId,
+    pub role: Role,
+    pub server: String,
+    pub value: T,
+    /// True when the value came from the Redis cache (then `role`/`server` are unused).
+    pub from_cache: bool,
+    /// What the cache did, for analytics and the `x-cache` header.
+    pub cache: CacheTrace,
+}
+
+/// A record a point read found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Read from a server.
+    Stored(Record),
+    /// From the cache, as JSON ready to send.
+    Cached(CachedRecord),
+}
+
+/// The outcome of a single write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub shard: ShardId,
+    pub id: RecordId,
+    pub upserted: Upserted,
+    /// Hand this to a later read (`x-min-lsn`) to be sure it sees the write.
+    pub token: WriteToken,
+    pub cache: CacheTrace,
+}
+
+/// The merged answer of a read across every shard.
+#[derive(Debug, Default)]
+pub struct FanOut {
+    /// Newest first, each with the shard it came from.
+    pub records: Vec<(ShardId, Record)>,
+    /// Shards that answered, and which role served them.
+    pub answered: Vec<(ShardId, Role)>,
+    /// Shards that did not, and why.
+    pub failed: Vec<ClusterError>,
+    /// Where the next page starts, when this one is full.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Served<T> {
+    /// `value`, as answered by `server`.
+    pub(crate) fn by(server: &Server, value: T) -> Self {
+        Served {
+            shard: server.shard,
+            role: server.role,
+            server: server.addr.clone(),
+            value,
+            from_cache: false,
+            cache: CacheTrace::default(),
+        }
+    }
+}

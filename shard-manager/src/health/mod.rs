@@ -1,0 +1,13 @@
+//! What the gateway knows of its servers' health, and how it keeps that fresh.
+//!
+//! ## Layout
+//! - [`monitor`]: [`Monitor`], the background checks: up/down, WAL positions, lag.
+//! - [`probe`]: [`ClusterHealth`], every server probed now (for `/api/health`).
+//! - [`stats`]: rows per table and bytes on disk, per shard.
+
+pub mod monitor;
+pub mod probe;
+pub mod stats;
+
+pub use monitor::Monitor;
+pub use probe::{ClusterHealth, ServerHealth, ShardHealth};

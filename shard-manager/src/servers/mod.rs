@@ -1,0 +1,21 @@
+//! The PostgreSQL servers of every shard: pools, bounded operations, and the ban/lag
+//! rules that decide which replica takes reads.
+//!
+//! ## Layout
+//! - [`server`]: [`Server`]: one server's pools (one per worker thread), its permits,
+//!   `run`/`probe`, and the one place where database failures become `ClusterError`s.
+//! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
+//! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
+//! - [`connect`]: connection URLs (timeouts included) and pool building.
+//! - `per_thread`: values kept one per thread (pools, Redis connections).
+
+pub mod banlist;
+pub mod connect;
+pub(crate) mod per_thread;
+pub mod server;
+pub mod status;
+
+pub use banlist::{Condition, Lag, ServerStats, Unqualified};
+pub use connect::{connection_url, encode};
+pub use server::Server;
+pub use status::ServerStatus;

@@ -1,0 +1,28 @@
+//! The SQL the request path runs, parameterised, and the rows it reads and writes.
+//!
+//! ## Layout
+//! - [`records`]: the queries (diesel-async): upsert, find, list, delete, WAL positions,
+//!   per-table counts and sizes.
+//! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
+//! - [`document`]: [`Document`] and [`RecordId`]: a record's JSON and id, validated once.
+//! - [`table`]: [`TableName`], the allowed logical tables.
+//! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
+//! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
+//!   statement stays prepared.
+//! - [`schema`]: diesel's table definitions.
+
+pub mod cursor;
+pub mod document;
+mod fixed_sql;
+pub mod records;
+pub mod row;
+pub mod schema;
+pub mod table;
+
+pub use cursor::{Cursor, CursorError, ListQuery};
+pub use document::{Document, RecordError, RecordId};
+pub use records::{
+    delete, disk_bytes, find, list, replay_wal, table_counts, upsert, upsert_many, wal_position,
+};
+pub use row::{NewRecord, Record, Upserted, WrittenRow};
+pub use table::{TableName, Tables, UnknownTable};

@@ -1,0 +1,54 @@
+//! The rows of the `records` table as the request path reads and writes them.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::schema::records;
+
+/// A stored record as clients see it.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    diesel::Queryable,
+    diesel::Selectable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[diesel(table_name = records)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct Record {
+    #[serde(rename = "table")]
+    pub table_name: String,
+    pub shard_key: String,
+    pub id: String,
+    #[serde(skip, default)]
+    pub slot: i32,
+    pub data: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A row to insert or update.
+#[derive(Debug, Clone, diesel::Insertable)]
+#[diesel(table_name = records)]
+pub struct NewRecord<'a> {
+    pub table_name: &'a str,
+    pub shard_key: &'a str,
+    pub id: &'a str,
+    pub slot: i32,
+    pub data: &'a Value,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    pub version: i64,
+    pub created: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// (shard key, id, version, created_at, updated_at) of a row a bulk write stored.
+pub type WrittenRow = (String, String, i64, DateTime<Utc>, DateTime<Utc>);
