@@ -64,6 +64,8 @@ pub enum ApiError {
     ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]
     RequestTimeout(u64),
+    #[error("this gateway does not serve the host {0:?}; add it to server.allowed_hosts")]
+    MisdirectedHost(String),
     /// The gateway was wired wrongly (a bug, never the client's doing).
     #[error("gateway misconfigured: {0}")]
     Misconfigured(&'static str),
@@ -132,6 +134,11 @@ impl ApiError {
             Self::BadQuery(_) => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
             Self::RecordNotFound { .. } => (S::NOT_FOUND, "record-not-found", "Record not found"),
             Self::RouteNotFound { .. } => (S::NOT_FOUND, "route-not-found", "Not found"),
+            Self::MisdirectedHost(_) => (
+                S::MISDIRECTED_REQUEST,
+                "misdirected-request",
+                "Misdirected request",
+            ),
             Self::MethodNotAllowed { .. } => (
                 S::METHOD_NOT_ALLOWED,
                 "method-not-allowed",

@@ -19,6 +19,7 @@
 //! - [`extract`]: header extractors, each parsed once into a domain type; `x-shard-key`
 //!   becomes a routed key ([`extract::Routed`]) here and nowhere else.
 //! - [`error`]: [`ApiError`](error::ApiError), the one mapping to HTTP.
+//! - [`guard`]: the `Host` allow-list (421 for other names: no DNS rebinding).
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
@@ -27,6 +28,7 @@
 pub mod body;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod headers;
 pub mod observe;
 pub mod openapi;

@@ -25,17 +25,78 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// `Host` names (without port) the gateway answers to; anything else gets 421, so a
+    /// web page on another name cannot reach a local gateway through DNS rebinding.
+    /// `"*"` accepts any (behind a proxy that checks `Host` itself). The listen
+    /// address's own host is always accepted.
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "[::1]"]
+        .map(String::from)
+        .to_vec()
 }
 
 impl ServerSettings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
+
+    /// Whether a request's `Host` (port and case ignored) is one the gateway serves.
+    pub fn allows_host(&self, host: &str) -> bool {
+        let name = host_name(host);
+        let listen = host_name(&self.listen);
+        self.allowed_hosts
+            .iter()
+            .any(|h| h == "*" || h.eq_ignore_ascii_case(name))
+            || (!listen.is_empty() && listen.eq_ignore_ascii_case(name))
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` without the port.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
 impl Settings {
     /// Loads the layered configuration (see `shard_manager::config`).
     pub fn load(overlay: Option<&Path>) -> Result<Self, ConfigError> {
         config::load(overlay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(allowed: &[&str], listen: &str) -> ServerSettings {
+        ServerSettings {
+            listen: listen.into(),
+            max_body_bytes: 1,
+            max_batch_records: 1,
+            request_timeout_ms: 1,
+            shutdown_timeout_secs: 1,
+            workers: 1,
+            allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn hosts_are_matched_by_name_without_port() {
+        let s = server(&["localhost", "127.0.0.1", "[::1]"], "127.0.0.1:8080");
+        assert!(s.allows_host("localhost:8080"));
+        assert!(s.allows_host("LOCALHOST"));
+        assert!(s.allows_host("127.0.0.1:1"));
+        assert!(s.allows_host("[::1]:8080"));
+        assert!(!s.allows_host("evil.example:8080"));
+        assert!(!s.allows_host("localhost.evil.example"));
+        let s = server(&[], "10.0.0.5:8080");
+        assert!(s.allows_host("10.0.0.5:8080"), "the listen address itself");
+        assert!(server(&["*"], "0.0.0.0:80").allows_host("anything"));
     }
 }

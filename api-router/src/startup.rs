@@ -12,6 +12,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{json_error, query_error};
+use crate::guard::check_host;
 use crate::observe::observe;
 use crate::openapi::ApiDoc;
 use crate::request_id::request_id;
@@ -44,6 +45,7 @@ impl Application {
             server: settings.server.clone(),
         });
         let body_limit = settings.server.max_body_bytes;
+        let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -51,13 +53,16 @@ impl Application {
                 .app_data(
                     web::JsonConfig::default()
                         .limit(body_limit)
-                        .content_type(accepts_as_json)
                         .error_handler(json_error),
                 )
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .wrap(from_fn({
                     let analytics = analytics.clone();
                     move |req, next| observe(analytics.clone(), req, next)
+                }))
+                .wrap(from_fn({
+                    let server = server_settings.clone();
+                    move |req, next| check_host(server.clone(), req, next)
                 }))
                 .wrap(from_fn(request_id))
                 .configure(api_routes)
@@ -106,13 +111,6 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
-}
-
-/// Besides `application/json` (and `+json` types), accept what `curl -d` sends by
-/// default, so a forgotten header is no obstacle; XML and other types get 415.
-fn accepts_as_json(mime: mime::Mime) -> bool {
-    (mime.type_() == mime::APPLICATION && mime.subtype() == mime::WWW_FORM_URLENCODED)
-        || (mime.type_() == mime::TEXT && mime.subtype() == mime::PLAIN)
 }
 
 fn api_routes(cfg: &mut web::ServiceConfig) {

@@ -64,6 +64,11 @@ impl ClusterError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
     }
+
+    /// True when the server was too busy to take the work: a read may try another.
+    pub fn is_saturated(&self) -> bool {
+        matches!(self, Self::Saturated { .. })
+    }
 }
 
 /// Reads a diesel error's text to tell a lost server from a failing query: diesel does

@@ -23,7 +23,7 @@ const POLL_MS = 1000;
 const TIMEOUT_MS = 2500;
 const HISTORY = 120;
 const METRICS_URL = "/api/analytics/metrics?window=10s";
-const SHARDS_URL = "/api/shards?data=false"; // server states only: no row counting every second
+const SHARDS_URL = "/api/shards"; // server states only (rows are counted only with ?data=true)
 
 const state = { updates: 0, lastError: null, lastUpdate: null };
 window.dashboardState = state;

@@ -40,7 +40,8 @@ pub struct ShardView {
     /// How eventual reads are spread: `round_robin` or `least_outstanding`.
     pub balance: String,
     pub servers: Vec<ServerStatus>,
-    /// Rows per table and bytes on disk (omitted with `?data=false`).
+    /// Rows per table and bytes on disk (only with `?data=true`: counting scans every
+    /// shard's table, so it is never done by default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<ShardData>,
 }
@@ -48,7 +49,8 @@ pub struct ShardView {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ShardsParams {
-    /// `false` skips counting rows and bytes (the dashboard polls without them).
+    /// `true` also counts rows per table and bytes on disk on every shard (a scan of
+    /// each shard's records; default `false`).
     pub data: Option<bool>,
 }
 
@@ -82,7 +84,7 @@ pub async fn shards(
     params: web::Query<ShardsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let cluster = &state.cluster;
-    let mut data = if params.data.unwrap_or(true) {
+    let mut data = if params.data.unwrap_or(false) {
         state
             .bounded(async { Ok::<_, ApiError>(cluster.data_stats().await) })
             .await?

@@ -23,6 +23,8 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The gateway's cluster: tests arm its fault points and read its state.
+    pub cluster: std::sync::Arc<Cluster>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -132,6 +134,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         settings,
+        cluster,
         handle,
     }
 }

@@ -56,7 +56,7 @@ async fn locate_and_shards_show_the_slot_map() {
     // Counted on the replica: poll until it has replayed both writes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let data = loop {
-        let counted: Value = app.get_json("/api/shards").await;
+        let counted: Value = app.get_json("/api/shards?data=true").await;
         let data = counted["shards"][1]["data"].clone();
         if data["rows"]["orders"] == 2 || std::time::Instant::now() > deadline {
             break data;
@@ -70,7 +70,7 @@ async fn locate_and_shards_show_the_slot_map() {
     );
     assert!(data["table_bytes"].as_i64().unwrap() > 8192, "{data}");
     assert!(data["database_bytes"].as_i64() > data["table_bytes"].as_i64());
-    let light: Value = app.get_json("/api/shards?data=false").await;
+    let light: Value = app.get_json("/api/shards").await;
     assert!(light["shards"][1].get("data").is_none());
 }
 

@@ -6,8 +6,14 @@
 -- Writers (after commit, before acknowledging) raise the floor to their version, so a
 -- reader holding an older version (slow, or from a lagging replica) can never install it.
 local v = tonumber(ARGV[1])
-local floor = tonumber(redis.call('GET', KEYS[2]) or '-1')
-if v < floor then return 0 end
+local raw_floor = redis.call('GET', KEYS[2])
+if raw_floor == 'u' then
+  -- A write of unknown outcome (connection lost after sending): its version is not
+  -- known, so no reader may install; the next writer's version is newer and may.
+  if ARGV[5] ~= 'w' then return 0 end
+elseif v < tonumber(raw_floor or '-1') then
+  return 0
+end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local cv, cs = string.match(cur, '^(%d+)|(%d+)|')

@@ -344,6 +344,34 @@ impl Cache {
 }
 
 impl Cache {
+    /// Writes whose outcome is unknown (sent, then the connection was lost): their
+    /// entries are dropped and their floors marked unknown, so no reader installs a
+    /// version from before them and only a later writer caches the record again. If
+    /// Redis cannot be told, the epoch moves on, as for a failed install.
+    pub async fn forget(&self, idents: &[(&str, &str, &str)], trace: &mut CacheTrace) {
+        let epoch = self.epoch();
+        let mut pipe = redis::pipe();
+        for (table, key, id) in idents {
+            let (value_key, floor_key) = self.keys(epoch, table, key, id);
+            pipe.cmd("SET")
+                .arg(floor_key)
+                .arg("u")
+                .arg("PX")
+                .arg(self.floor_ttl_ms)
+                .ignore();
+            pipe.cmd("DEL").arg(value_key).ignore();
+        }
+        let done: Option<()> = self
+            .call(trace, move |mut conn| async move {
+                pipe.query_async(&mut conn).await
+            })
+            .await;
+        match done {
+            Some(()) => trace.events.push(CacheEvent::Invalidation),
+            None => self.abandon_epoch(),
+        }
+    }
+
     /// A bulk writer installs many committed versions, each with the WAL position read
     /// after its shard's commit, pipelined in chunks; any failure moves the epoch on, as
     /// for single writes.

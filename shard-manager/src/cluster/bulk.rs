@@ -101,32 +101,44 @@ impl Cluster {
                 })
                 .collect();
             let shard = &self.shards()[shard_id.index()];
-            shard
+            let result = shard
                 .primary
-                .run(async |conn| store::upsert_many(conn, &rows).await)
-                .await
-                .map(|(written, lsn)| {
-                    // RETURNING order is not guaranteed: match rows by identity.
-                    let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
-                        rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
-                    let records: Vec<Record> = written
-                        .into_iter()
-                        .filter_map(|(shard_key, id, version, created_at, updated_at)| {
-                            let row = by_id.get(&(shard_key.as_str(), id.as_str()))?;
-                            Some(Record {
-                                table_name: table.as_str().to_owned(),
-                                slot: row.slot,
-                                data: row.data.clone(),
-                                shard_key,
-                                id,
-                                version,
-                                created_at,
-                                updated_at,
-                            })
-                        })
+                .run_write(async |conn| store::upsert_many(conn, &rows).await)
+                .await;
+            let result = match result {
+                Ok(done) => Ok(done),
+                Err(failure) => {
+                    // The whole group may have committed: forget every record of it.
+                    let idents: Vec<(&str, &str, &str)> = rows
+                        .iter()
+                        .map(|r| (r.table_name, r.shard_key, r.id))
                         .collect();
-                    (records, self.token(shard, &lsn))
-                })
+                    let mut trace = CacheTrace::default();
+                    Err(self.failed_write(failure, &idents, &mut trace).await)
+                }
+            };
+            result.map(|(written, lsn)| {
+                // RETURNING order is not guaranteed: match rows by identity.
+                let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
+                    rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
+                let records: Vec<Record> = written
+                    .into_iter()
+                    .filter_map(|(shard_key, id, version, created_at, updated_at)| {
+                        let row = by_id.get(&(shard_key.as_str(), id.as_str()))?;
+                        Some(Record {
+                            table_name: table.as_str().to_owned(),
+                            slot: row.slot,
+                            data: row.data.clone(),
+                            shard_key,
+                            id,
+                            version,
+                            created_at,
+                            updated_at,
+                        })
+                    })
+                    .collect();
+                (records, self.token(shard, &lsn))
+            })
         });
         let results = join_all(runs).await;
         let mut committed: Vec<(Lsn, Record)> = Vec::new();

@@ -8,8 +8,9 @@ use super::Cluster;
 use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
+use crate::servers::WriteFailure;
 use crate::store::{self, Cursor, Document, ListQuery, NewRecord, Record, RecordId, TableName};
-use crate::wal::{Consistency, WriteToken};
+use crate::wal::{Consistency, Lsn, WriteToken};
 
 impl Cluster {
     /// Upserts one record on its shard's primary. Returns once the primary committed.
@@ -29,12 +30,19 @@ impl Cluster {
             slot: key.slot().0 as i32,
             data: &data,
         };
-        let (upserted, lsn) = shard
-            .primary
-            .run(async |conn| store::upsert(conn, &row).await)
-            .await?;
-        let token = self.token(shard, &lsn);
         let mut trace = CacheTrace::default();
+        let written = shard
+            .primary
+            .run_write(async |conn| store::upsert(conn, &row).await)
+            .await;
+        let (upserted, lsn) = match written {
+            Ok(done) => done,
+            Err(failure) => {
+                let ident = (row.table_name, row.shard_key, row.id);
+                return Err(self.failed_write(failure, &[ident], &mut trace).await);
+            }
+        };
+        let token = self.token(shard, &lsn);
         if let Some(cache) = &self.cache {
             let record = Record {
                 table_name: table.as_str().to_owned(),
@@ -98,6 +106,7 @@ impl Cluster {
                         value,
                         from_cache: true,
                         cache: trace,
+                        seen_at: Lsn(0),
                     });
                 }
             }
@@ -108,9 +117,10 @@ impl Cluster {
             })
             .await?;
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
-            // A token read was served by a server that had applied the token's position.
+            // Installed as reflecting what the server had applied before the read, as the
+            // server reported it: never the client's token, which may be forged.
             cache
-                .install_read(epoch, record, consistency.min_lsn(), &mut trace)
+                .install_read(epoch, record, served.seen_at, &mut trace)
                 .await;
         }
         Ok(Served {
@@ -120,6 +130,7 @@ impl Cluster {
             value: served.value.map(Found::Stored),
             from_cache: false,
             cache: trace,
+            seen_at: served.seen_at,
         })
     }
 
@@ -185,10 +196,18 @@ impl Cluster {
         id: &RecordId,
     ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
         let shard = self.shard_of(key);
-        let (deleted, lsn) = shard
+        let ident = (table.as_str(), key.as_str(), id.as_str());
+        let deleted = shard
             .primary
-            .run(async |conn| store::delete(conn, table.as_str(), key.as_str(), id.as_str()).await)
-            .await?;
+            .run_write(async |conn| store::delete(conn, ident.0, ident.1, ident.2).await)
+            .await;
+        let (deleted, lsn) = match deleted {
+            Ok(done) => done,
+            Err(failure) => {
+                let mut trace = CacheTrace::default();
+                return Err(self.failed_write(failure, &[ident], &mut trace).await);
+            }
+        };
         let mut served = Served::by(&shard.primary, (deleted.is_some(), self.token(shard, &lsn)));
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
             let seen_at = served.value.1.lsn;
@@ -203,6 +222,21 @@ impl Cluster {
                 .await;
         }
         Ok(served)
+    }
+
+    /// A write failed. If it may have committed, the cache forgets the records it
+    /// touched (see [`Cache::forget`]): a hit is never older than a write that might
+    /// have been acknowledged by a retry. Returns the error to answer with.
+    pub(super) async fn failed_write(
+        &self,
+        failure: WriteFailure,
+        idents: &[(&str, &str, &str)],
+        trace: &mut CacheTrace,
+    ) -> ClusterError {
+        if let (Some(cache), true) = (&self.cache, failure.maybe_committed) {
+            cache.forget(idents, trace).await;
+        }
+        failure.error
     }
 
     /// Waits until a replica of the token's shard has applied the write it names.

@@ -5,7 +5,7 @@ use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
 use crate::store::{Cursor, Record, RecordId, Upserted};
-use crate::wal::WriteToken;
+use crate::wal::{Lsn, WriteToken};
 
 /// A result together with where it came from.
 #[derive(Debug, Clone)]
@@ -18,6 +18,10 @@ pub struct Served<T> {
     pub from_cache: bool,
     /// What the cache did, for analytics and the `x-cache` header.
     pub cache: CacheTrace,
+    /// A WAL position the server had applied before the read began (0: not known): what
+    /// the value is known to reflect. Only positions the server really reported count,
+    /// never a client's token, so a forged token cannot vouch for a stale entry.
+    pub seen_at: Lsn,
 }
 
 /// A record a point read found.
@@ -63,6 +67,13 @@ impl<T> Served<T> {
             value,
             from_cache: false,
             cache: CacheTrace::default(),
+            seen_at: Lsn(0),
         }
+    }
+
+    /// Records the position the server had applied before the read (see `seen_at`).
+    pub(crate) fn seen_at(mut self, at: Lsn) -> Self {
+        self.seen_at = at;
+        self
     }
 }

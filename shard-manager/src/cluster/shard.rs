@@ -88,10 +88,7 @@ impl Shard {
         F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
     {
         match consistency {
-            Consistency::Strong => {
-                let value = self.primary.run(async |conn| op(conn).await).await?;
-                Ok(Served::by(&self.primary, value))
-            }
+            Consistency::Strong => self.read_primary(&op).await,
             Consistency::Eventual => self.first_available(self.read_order(limits), &op).await,
             Consistency::ReadYourWrites(lsn) => self.read_at_least(lsn, limits, &op).await,
         }
@@ -107,9 +104,11 @@ impl Shard {
     {
         let mut last = None;
         for server in order {
+            let seen = server.known_wal();
             match server.run(async |conn| op(conn).await).await {
-                Ok(value) => return Ok(Served::by(server, value)),
-                Err(e) if e.is_unavailable() => last = Some(e),
+                Ok(value) => return Ok(Served::by(server, value).seen_at(seen)),
+                // Down or saturated: the next server may still answer.
+                Err(e) if e.is_unavailable() || e.is_saturated() => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -125,6 +124,12 @@ impl Shard {
     where
         F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
     {
+        // A token further on than the primary is known to have reached is no reason to
+        // hold a replica's connection while polling: it is either a write newer than the
+        // last check (the primary has it) or forged (nothing will ever reach it).
+        if lsn > self.primary.known_wal() {
+            return self.read_primary(op).await;
+        }
         let mut replicas: Vec<&Arc<Server>> = self
             .read_order(limits)
             .into_iter()
@@ -155,16 +160,25 @@ impl Shard {
             match attempt {
                 Ok(Some((value, pos))) => {
                     replica.saw_wal(pos);
-                    return Ok(Served::by(replica, value));
+                    return Ok(Served::by(replica, value).seen_at(pos));
                 }
                 // Not caught up within the wait: the primary has it for sure.
                 Ok(None) => break,
-                Err(e) if e.is_unavailable() => continue,
+                Err(e) if e.is_unavailable() || e.is_saturated() => continue,
                 Err(e) => return Err(e),
             }
         }
+        self.read_primary(op).await
+    }
+
+    /// A read on the primary, known to reflect at least its last known WAL position.
+    async fn read_primary<T, F>(&self, op: &F) -> Result<Served<T>, ClusterError>
+    where
+        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        let seen = self.primary.known_wal();
         let value = self.primary.run(async |conn| op(conn).await).await?;
-        Ok(Served::by(&self.primary, value))
+        Ok(Served::by(&self.primary, value).seen_at(seen))
     }
 
     /// Waits until some replica has replayed `lsn`; returns that replica's address.

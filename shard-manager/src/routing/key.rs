@@ -19,14 +19,17 @@ pub enum KeyError {
     Empty,
     #[error("the shard key is {0} bytes; at most {MAX_KEY_BYTES} bytes are allowed")]
     TooLong(usize),
+    #[error("the shard key contains a NUL character, which PostgreSQL text cannot store")]
+    Nul,
 }
 
 impl ShardKey {
-    /// Accepts 1..=256 bytes; everything else is a client mistake.
+    /// Accepts 1..=256 bytes without NUL; everything else is a client mistake.
     pub fn parse(raw: &str) -> Result<Self, KeyError> {
         match raw.len() {
             0 => Err(KeyError::Empty),
             n if n > MAX_KEY_BYTES => Err(KeyError::TooLong(n)),
+            _ if raw.contains('\0') => Err(KeyError::Nul),
             _ => Ok(Self(raw.to_owned())),
         }
     }
@@ -117,5 +120,6 @@ mod tests {
             ShardKey::parse("@alice:matrix.org").unwrap().as_str(),
             "@alice:matrix.org"
         );
+        assert_eq!(ShardKey::parse("a\0b"), Err(KeyError::Nul));
     }
 }

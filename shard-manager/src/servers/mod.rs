@@ -8,14 +8,17 @@
 //! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
 //! - [`connect`]: connection URLs (timeouts included) and pool building.
 //! - `per_thread`: values kept one per thread (pools, Redis connections).
+//! - `faults` (feature `faults`, tests only): fault points armed on a running server.
 
 pub mod banlist;
 pub mod connect;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub(crate) mod per_thread;
 pub mod server;
 pub mod status;
 
 pub use banlist::{Condition, Lag, ServerStats, Unqualified};
 pub use connect::{connection_url, encode};
-pub use server::Server;
+pub use server::{Server, WriteFailure};
 pub use status::ServerStatus;

@@ -54,6 +54,10 @@ impl Cursor {
             .collect::<Result<Vec<u8>, _>>()?;
         let (micros, shard_key, id): (i64, String, String) =
             serde_json::from_slice(&bytes).map_err(|_| CursorError)?;
+        // A forged cursor could carry what no stored key or id holds.
+        if shard_key.contains('\0') || id.contains('\0') {
+            return Err(CursorError);
+        }
         Ok(Self {
             updated_at: DateTime::from_timestamp_micros(micros).ok_or(CursorError)?,
             shard_key,
@@ -100,6 +104,11 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&c.encode()), Ok(c.clone()));
         assert_eq!(Cursor::decode("zz"), Err(CursorError));
+        let forged = Cursor {
+            shard_key: "a\0".into(),
+            ..c.clone()
+        };
+        assert_eq!(Cursor::decode(&forged.encode()), Err(CursorError));
         assert_eq!(Cursor::decode(&c.encode()[2..]), Err(CursorError));
     }
 }

@@ -1,0 +1,28 @@
+//! The `Host` check: a request naming a host the gateway does not serve is answered 421
+//! before any handler runs. A local gateway is otherwise reachable from any web page
+//! through DNS rebinding (a name the attacker controls, re-pointed at 127.0.0.1).
+
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::ResponseError;
+
+use crate::error::ApiError;
+use crate::settings::ServerSettings;
+
+/// `from_fn` middleware: refuses hosts outside `server.allowed_hosts`.
+pub async fn check_host(
+    server: Arc<ServerSettings>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let host = req.connection_info().host().to_owned();
+    if server.allows_host(&host) {
+        return next.call(req).await.map(|res| res.map_into_left_body());
+    }
+    let err = ApiError::MisdirectedHost(host.chars().take(100).collect());
+    let res = err.error_response();
+    Ok(req.into_response(res).map_into_right_body())
+}
