@@ -10,6 +10,38 @@ use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::Record;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::json_body::Bounded;
+use crate::json_limits::JsonLimits;
+use crate::settings::ServerSettings;
+
+impl Bounded for WriteRequest {
+    fn max_bytes(server: &ServerSettings) -> usize {
+        server.max_body_bytes
+    }
+
+    fn limits(server: &ServerSettings) -> JsonLimits {
+        JsonLimits {
+            max_depth: server.max_json_depth,
+            max_values: server.max_json_values,
+            counted_array: None,
+        }
+    }
+}
+
+impl Bounded for BulkRequest {
+    fn max_bytes(server: &ServerSettings) -> usize {
+        server.max_bulk_body_bytes
+    }
+
+    fn limits(server: &ServerSettings) -> JsonLimits {
+        JsonLimits {
+            max_depth: server.max_json_depth,
+            max_values: server.max_bulk_json_values,
+            counted_array: Some(("records", server.max_batch_records)),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadParams {

@@ -37,8 +37,13 @@ pub enum ApiError {
     NotJson,
     #[error("the body is larger than the {limit} bytes allowed")]
     BodyTooLarge { limit: usize },
-    #[error("the batch has {count} records; at most {limit} are allowed per request")]
-    BatchTooLarge { count: usize, limit: usize },
+    #[error("the batch has more than {limit} records; at most {limit} are allowed per request")]
+    BatchTooLarge { limit: usize },
+    /// Past the depth or value-count limit while parsing.
+    #[error("{0}; see the limits in the README")]
+    JsonTooComplex(String),
+    #[error("the body did not arrive within {0} ms")]
+    BodyTimeout(u64),
     #[error("invalid query: {0}")]
     BadQuery(String),
     #[error("{0}")]
@@ -131,6 +136,10 @@ impl ApiError {
             Self::BatchTooLarge { .. } => {
                 (S::PAYLOAD_TOO_LARGE, "batch-too-large", "Batch too large")
             }
+            Self::JsonTooComplex(_) => {
+                (S::PAYLOAD_TOO_LARGE, "body-too-complex", "Body too complex")
+            }
+            Self::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "body-timeout", "Body timeout"),
             Self::BadQuery(_) => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
             Self::RecordNotFound { .. } => (S::NOT_FOUND, "record-not-found", "Record not found"),
             Self::RouteNotFound { .. } => (S::NOT_FOUND, "route-not-found", "Not found"),

@@ -15,6 +15,8 @@
 //!   `fallback` (404/405 problems, the Swagger UI redirect).
 //! - [`body`]: the record endpoints' JSON bodies and query parameters, request and
 //!   response, in one place (the OpenAPI schemas come from them).
+//! - [`json_body`]: [`json_body::BoundedJson`], bodies read within a byte limit and a
+//!   deadline; [`json_limits`] parses them within depth, value and record limits.
 //! - [`headers`]: every header name, and the one rule for reading a header.
 //! - [`extract`]: header extractors, each parsed once into a domain type; `x-shard-key`
 //!   becomes a routed key ([`extract::Routed`]) here and nowhere else.
@@ -30,6 +32,8 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod headers;
+pub mod json_body;
+pub mod json_limits;
 pub mod observe;
 pub mod openapi;
 pub mod request_id;

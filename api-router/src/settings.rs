@@ -19,8 +19,24 @@ pub struct Settings {
 pub struct ServerSettings {
     /// `host:port`; port 0 picks a free port (the real one is logged).
     pub listen: String,
+    /// Largest single-write body, bytes; larger gets 413.
     pub max_body_bytes: usize,
+    /// Largest bulk-write body, bytes; larger gets 413.
+    #[serde(default = "default_bulk_body")]
+    pub max_bulk_body_bytes: usize,
     pub max_batch_records: usize,
+    /// Deepest JSON nesting accepted in a body (at most 120); deeper gets 413.
+    #[serde(default = "default_depth")]
+    pub max_json_depth: usize,
+    /// Most JSON values (scalars, arrays, objects) in a single-write body.
+    #[serde(default = "default_values")]
+    pub max_json_values: usize,
+    /// Most JSON values in a bulk-write body.
+    #[serde(default = "default_bulk_values")]
+    pub max_bulk_json_values: usize,
+    /// A body must arrive within this many ms of its headers; a slower one gets 408.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_ms: u64,
     pub request_timeout_ms: u64,
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
@@ -33,6 +49,22 @@ pub struct ServerSettings {
     pub allowed_hosts: Vec<String>,
 }
 
+fn default_bulk_body() -> usize {
+    16 << 20
+}
+fn default_depth() -> usize {
+    64
+}
+fn default_values() -> usize {
+    20_000
+}
+fn default_bulk_values() -> usize {
+    100_000
+}
+fn default_body_timeout() -> u64 {
+    5_000
+}
+
 fn default_allowed_hosts() -> Vec<String> {
     ["localhost", "127.0.0.1", "[::1]"]
         .map(String::from)
@@ -42,6 +74,10 @@ fn default_allowed_hosts() -> Vec<String> {
 impl ServerSettings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 
     /// Whether a request's `Host` (port and case ignored) is one the gateway serves.
@@ -78,7 +114,12 @@ mod tests {
         ServerSettings {
             listen: listen.into(),
             max_body_bytes: 1,
+            max_bulk_body_bytes: 1,
             max_batch_records: 1,
+            max_json_depth: 1,
+            max_json_values: 1,
+            max_bulk_json_values: 1,
+            body_timeout_ms: 1,
             request_timeout_ms: 1,
             shutdown_timeout_secs: 1,
             workers: 1,

@@ -37,7 +37,14 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
-        let cluster = Arc::new(Cluster::new(settings.cluster.clone())?);
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut cluster_settings = settings.cluster.clone();
+        // One pool per worker thread: share the per-server connection budget among them.
+        cluster_settings.database.pool_threads = workers;
+        let cluster = Arc::new(Cluster::new(cluster_settings)?);
         let analytics = Arc::new(Analytics::new(AnalyticsConfig::default()));
         let state = web::Data::new(AppState {
             cluster: cluster.clone(),
@@ -75,9 +82,7 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        server = server.workers(workers);
         tracing::info!(port, listen = %settings.server.listen, "gateway listening");
         let monitor = Monitor::spawn(cluster.clone());
         Ok(Self {

@@ -9,6 +9,7 @@ use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
 use crate::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::error::{ApiError, Problem};
 use crate::extract::OptionalRouted;
+use crate::json_body::BoundedJson;
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -30,16 +31,13 @@ use crate::state::AppState;
 pub async fn bulk_write(
     state: web::Data<AppState>,
     header_key: OptionalRouted,
-    body: web::Json<BulkRequest>,
+    body: BoundedJson<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
     let limit = state.server.max_batch_records;
     if body.records.len() > limit {
-        return Err(ApiError::BatchTooLarge {
-            count: body.records.len(),
-            limit,
-        });
+        return Err(ApiError::BatchTooLarge { limit });
     }
     if body.records.is_empty() {
         return Err(ApiError::Unprocessable(

@@ -7,6 +7,7 @@ use crate::body::{WriteRequest, WriteResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Durability, Routed};
 use crate::headers::SHARD_LSN;
+use crate::json_body::BoundedJson;
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -33,9 +34,9 @@ pub async fn write(
     state: web::Data<AppState>,
     key: Routed,
     durability: Durability,
-    body: web::Json<WriteRequest>,
+    body: BoundedJson<WriteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
     let data = Document::parse(body.data)?;
     let id = data.derive_id(body.id.as_ref())?;

@@ -125,7 +125,7 @@ async fn batch_limits_and_all_invalid_batches_are_problems() {
     assert!(too_many["detail"]
         .as_str()
         .unwrap()
-        .contains("6 records; at most 5"));
+        .contains("more than 5 records; at most 5"));
 
     let all_bad =
         json!({"table": "users", "records": [{"data": {}}, {"shard_key": "k", "data": 1}]});

@@ -13,6 +13,8 @@
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
 //! - [`restart`]: a server restarted while the gateway sat idle costs no request an error.
+//! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
+//!   bounds (peak RSS measured from /proc).
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`support`] (waiting, keys, row locks, a
@@ -22,6 +24,7 @@ mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod lag;
+mod limits;
 mod outage;
 mod pool;
 mod primary;

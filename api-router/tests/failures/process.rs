@@ -76,6 +76,11 @@ impl Process {
         }
     }
 
+    /// The child's pid, for reading its /proc entries.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
     /// Sends SIGTERM, as a service manager would.
     pub fn terminate(&mut self) {
         let pid = self.child.id().expect("still running").to_string();

@@ -236,6 +236,7 @@ mod tests {
             statement_timeout_ms: 100,
             pool_max_size: 1,
             pool_wait_timeout_ms: 10,
+            pool_threads: 1,
         };
         let addr = format!("127.0.0.1:{port}");
         Arc::new(Server::new(ShardId(0), role, &addr, &db, Duration::from_secs(5)).unwrap())

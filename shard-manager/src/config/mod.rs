@@ -102,6 +102,25 @@ mod tests {
     }
 
     #[test]
+    fn each_thread_gets_a_share_of_the_connection_budget() {
+        let mut db = settings().database;
+        db.pool_max_size = 16;
+        assert_eq!(db.pool_per_thread(), 16, "one thread (the admin CLI)");
+        db.pool_threads = 2;
+        assert_eq!(db.pool_per_thread(), 8);
+        db.pool_threads = 16;
+        assert_eq!(
+            db.pool_per_thread(),
+            1,
+            "a 16-core host: 16, not 256, per server"
+        );
+        db.pool_threads = 3;
+        assert_eq!(db.pool_per_thread(), 6, "rounded up");
+        db.pool_max_size = 1;
+        assert_eq!(db.pool_per_thread(), 1);
+    }
+
+    #[test]
     fn duplicate_server_is_named() {
         let mut s = settings();
         s.shards[1].replicas = vec!["127.0.0.1:25432".into()];

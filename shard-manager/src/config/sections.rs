@@ -64,10 +64,21 @@ pub struct DatabaseSettings {
     pub dbname: String,
     pub connect_timeout_ms: u64,
     pub statement_timeout_ms: u64,
-    /// Most operations on one server at once, across threads; also the most
-    /// connections one thread keeps to it.
+    /// Most operations on one server at once, across threads, and about the most
+    /// connections one gateway opens to it (see `pool_threads`).
     pub pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
+    /// Threads that each keep their own pool to every server: the gateway sets its HTTP
+    /// worker count here (it is not read from the file). Each thread's pool holds at
+    /// most `ceil(pool_max_size / pool_threads)` connections, so a server sees about
+    /// `pool_max_size` connections per gateway whatever the host's core count (a
+    /// 16-core host would otherwise open 16 × 16 per server).
+    #[serde(skip, default = "one_thread")]
+    pub pool_threads: usize,
+}
+
+fn one_thread() -> usize {
+    1
 }
 
 impl DatabaseSettings {
@@ -76,6 +87,10 @@ impl DatabaseSettings {
     }
     pub fn statement_timeout(&self) -> Duration {
         Duration::from_millis(self.statement_timeout_ms)
+    }
+    /// The most connections one thread's pool keeps to a server.
+    pub fn pool_per_thread(&self) -> usize {
+        self.pool_max_size.div_ceil(self.pool_threads.max(1)).max(1)
     }
     pub fn pool_wait_timeout(&self) -> Duration {
         Duration::from_millis(self.pool_wait_timeout_ms)

@@ -89,6 +89,7 @@ mod tests {
             statement_timeout_ms: 5000,
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
+            pool_threads: 1,
         };
         assert_eq!(
             connection_url(&db, "127.0.0.1:25432"),

@@ -108,7 +108,7 @@ impl Server {
             pools: PerThread::new(),
             made: Mutex::new(Vec::new()),
             url,
-            pool_size: db.pool_max_size,
+            pool_size: db.pool_per_thread(),
             permits: Semaphore::new(db.pool_max_size),
             op_timeout: db.statement_timeout() + Duration::from_secs(1),
             wait_timeout: db.pool_wait_timeout(),

@@ -1,0 +1,181 @@
+//! No body can exhaust the gateway: the real binary as a child process, its peak RSS
+//! (VmHWM, from /proc) measured around bodies shaped to cost the most memory, and a body
+//! dripped too slowly to ever finish.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{prepare_database, test_settings};
+use crate::outage::{serial, DropDatabase};
+use crate::process::Process;
+
+/// Peak resident memory of `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// `{"data":{"a":[{"x":0},…]}}` of about `bytes` bytes, inside `prefix` and `suffix`.
+fn tiny_objects(prefix: &str, bytes: usize, suffix: &str) -> Vec<u8> {
+    let mut body = String::with_capacity(bytes + 64);
+    body.push_str(prefix);
+    body.push_str(r#"{"a":["#);
+    while body.len() < bytes {
+        body.push_str(r#"{"x":0},"#);
+    }
+    body.push_str(r#"{"x":0}]}"#);
+    body.push_str(suffix);
+    body.into_bytes()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    port: u16,
+    path: &str,
+    body: Vec<u8>,
+    chunked: bool,
+) -> (u16, Value) {
+    let request = client
+        .post(format!("http://127.0.0.1:{port}{path}"))
+        .header("x-shard-key", "k")
+        .header("content-type", "application/json");
+    let request = if chunked {
+        let stream = futures_util::stream::iter(
+            body.chunks(64 << 10)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>(),
+        );
+        request.body(reqwest::Body::wrap_stream(stream))
+    } else {
+        request.body(body)
+    };
+    let res = request.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bodies_shaped_to_cost_memory_are_refused_within_64_mib() {
+    // Not an outage, but the servers must be up: wait for any outage test to finish.
+    let _serial = serial().await;
+    let settings = test_settings();
+    prepare_database(&settings).await;
+    let dbname = settings.cluster.database.dbname.clone();
+    let _db = DropDatabase(dbname.clone());
+    let gateway = Process::start(&dbname, &[]).await;
+    let client = reqwest::Client::new();
+    let port = gateway.port;
+    // Warm up: one ordinary write, so pools and allocator arenas exist before the baseline.
+    let ok = br#"{"table":"users","id":"w","data":{"v":1}}"#.to_vec();
+    assert_eq!(post(&client, port, "/api/write", ok, false).await.0, 201);
+    let before = peak_rss_kib(gateway.pid());
+
+    let sixteen = 16 << 20;
+    let write = tiny_objects(r#"{"table":"users","id":"x","data":"#, sixteen, "}");
+    let (status, body) = post(&client, port, "/api/write", write.clone(), false).await;
+    assert_eq!(
+        (status, &body["type"]),
+        (413, &"urn:shardgate:problem:body-too-large".into())
+    );
+    // Without a length up front: read up to the limit, then refused.
+    let (status, _) = post(&client, port, "/api/write", write, true).await;
+    assert_eq!(status, 413);
+
+    // A bulk body just under its byte limit, all tiny objects: stopped by the value budget.
+    let bulk = tiny_objects(
+        r#"{"table":"users","records":[{"shard_key":"k","data":"#,
+        sixteen - 1024,
+        "}]}",
+    );
+    let (status, body) = post(&client, port, "/api/bulk-write", bulk, true).await;
+    assert_eq!(
+        (status, &body["type"]),
+        (413, &"urn:shardgate:problem:body-too-complex".into())
+    );
+
+    // 100,000 records: refused at record 10,001, while parsing.
+    let mut many = String::from(r#"{"table":"users","records":["#);
+    for i in 0..100_000 {
+        many.push_str(&format!(r#"{{"shard_key":"k{i}","data":{{}}}},"#));
+    }
+    many.push_str(r#"{"shard_key":"last","data":{}}]}"#);
+    let (status, body) = post(&client, port, "/api/bulk-write", many.into_bytes(), true).await;
+    assert_eq!(
+        (status, &body["type"]),
+        (413, &"urn:shardgate:problem:batch-too-large".into())
+    );
+
+    // 10,000 levels deep.
+    let deep = format!(
+        r#"{{"table":"users","id":"d","data":{{"a":{}{}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let (status, body) = post(&client, port, "/api/write", deep.into_bytes(), false).await;
+    assert_eq!(
+        (status, &body["type"]),
+        (413, &"urn:shardgate:problem:body-too-complex".into())
+    );
+    assert!(body["detail"].as_str().unwrap().contains("deeper than 64"));
+
+    let grew = peak_rss_kib(gateway.pid()).saturating_sub(before);
+    eprintln!("peak RSS grew by {grew} KiB");
+    assert!(grew < 64 << 10, "peak RSS grew by {} MiB", grew >> 10);
+    // And nothing was stored by any of them.
+    let res = client
+        .get(format!(
+            "http://127.0.0.1:{port}/api/read?table=users&id=x&consistency=strong"
+        ))
+        .header("x-shard-key", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn a_body_dripped_one_byte_a_second_gets_408_in_time() {
+    let _serial = serial().await;
+    let settings = test_settings();
+    prepare_database(&settings).await;
+    let dbname = settings.cluster.database.dbname.clone();
+    let _db = DropDatabase(dbname.clone());
+    let gateway = Process::start(&dbname, &[("SHARDGATE__SERVER__BODY_TIMEOUT_MS", "1500")]).await;
+    let socket = TcpStream::connect(("127.0.0.1", gateway.port))
+        .await
+        .unwrap();
+    let (mut read, mut write) = socket.into_split();
+    let head = "POST /api/write HTTP/1.1\r\nhost: 127.0.0.1\r\nx-shard-key: k\r\n\
+                content-type: application/json\r\ncontent-length: 100\r\n\r\n";
+    write.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let drip = tokio::spawn(async move {
+        for byte in b"{\"table\":\"users\"".iter().cycle().take(30) {
+            if write.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), read.read(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    let took = started.elapsed();
+    drip.abort();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body-timeout"), "{answer}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(4),
+        "answered after {took:?}, the limit is 1.5 s"
+    );
+}
