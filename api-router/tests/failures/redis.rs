@@ -90,3 +90,64 @@ async fn killing_redis_costs_no_client_error_and_hits_resume_after_restart() {
         "Redis errors are counted"
     );
 }
+
+/// After Redis returns, every HTTP worker serves hits again within 2 s: no worker keeps a
+/// broken connection, or waits out a reconnect backoff, while the others recover.
+#[tokio::test]
+async fn every_worker_serves_hits_within_two_seconds_of_redis_returning() {
+    let _serial = serial().await;
+    let app = spawn_app_with(|s| {
+        s.cluster.cache.enabled = true;
+        s.cluster.cache.timeout_ms = 50;
+        s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    assert_eq!(
+        app.write("cached", &user("c0")).await.status().as_u16(),
+        201
+    );
+    let redis = RedisDown::begin().await;
+    // Every worker meets the outage (each new client connection lands on the next one).
+    for _ in 0..8 {
+        let res = fresh_read(&app).await;
+        assert_eq!(res.0, 200);
+    }
+    drop(redis); // returns once Redis answers
+    let back = Instant::now();
+    let recovered = loop {
+        // One round: a read on each of 8 new connections, spread over the workers.
+        let mut round = Vec::new();
+        for _ in 0..8 {
+            round.push(fresh_read(&app).await.1);
+        }
+        if round.iter().all(|v| v == "hit") {
+            break back.elapsed();
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "still not all hits 5 s after Redis returned: {round:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        recovered <= Duration::from_secs(2),
+        "every worker served hits only {recovered:?} after Redis returned"
+    );
+}
+
+/// A point read on a new connection: (status, x-cache).
+async fn fresh_read(app: &TestApp) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let res = client
+        .get(app.url("/api/read?table=users&id=c0"))
+        .header("x-shard-key", "cached")
+        .send()
+        .await
+        .unwrap();
+    let cache = res
+        .headers()
+        .get("x-cache")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (res.status().as_u16(), cache)
+}

@@ -205,6 +205,12 @@ impl Cache {
                 Some(v)
             }
             Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                    // This thread's connection is broken: the next call makes a new one
+                    // and connects at once, instead of waiting out the manager's own
+                    // reconnect backoff (hits resume as soon as Redis answers again).
+                    self.conns.reset();
+                }
                 self.failed(trace, took, &e.to_string());
                 None
             }

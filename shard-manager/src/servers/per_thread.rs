@@ -80,6 +80,20 @@ impl<T: Clone + 'static> PerThread<T> {
     }
 }
 
+impl<T: 'static> PerThread<T> {
+    /// Forgets this thread's value (a broken connection, say): the next
+    /// [`get_or`](Self::get_or) on this thread makes a new one.
+    pub(crate) fn reset(&self) {
+        let removed = SLOTS.try_with(|slots| {
+            slots
+                .borrow_mut()
+                .extract_if(.., |s| s.id == self.id)
+                .collect::<Vec<Slot>>()
+        });
+        drop(removed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +127,19 @@ mod tests {
         let second = PerThread::<u8>::new();
         second.get_or(|| 1);
         assert_eq!(Arc::strong_count(&value), 1);
+    }
+
+    #[test]
+    fn a_reset_value_is_made_again_on_that_thread_only() {
+        let per = Arc::new(PerThread::<u32>::new());
+        assert_eq!(per.get_or(|| 1), 1);
+        let other = {
+            let per = per.clone();
+            std::thread::spawn(move || per.get_or(|| 7)).join().unwrap()
+        };
+        assert_eq!(other, 7);
+        per.reset();
+        assert_eq!(per.get_or(|| 2), 2, "made again after the reset");
+        assert_eq!(per.get_or(|| 3), 2, "and kept");
     }
 }
