@@ -2,8 +2,8 @@
 //!
 //! Each handler's `#[utoipa::path]` documents what it answers; [`SharedAnswers`] adds,
 //! in one place, what every operation shares: the `x-request-id` header both ways, the
-//! 405 problem (with `Allow`) for any other method on its path, and `Retry-After` on
-//! every 503 problem.
+//! 405 problem (with `Allow`) for any other method on its path, the 421 problem for a
+//! `Host` outside `server.allowed_hosts`, and `Retry-After` on every 503 problem.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
@@ -73,6 +73,12 @@ impl Modify for SharedAnswers {
                 op.responses
                     .responses
                     .insert("405".into(), RefOr::T(method_not_allowed(&allowed)));
+                op.responses.responses.insert(
+                    "421".into(),
+                    RefOr::T(problem(
+                        "The `Host` header names a host outside `server.allowed_hosts`",
+                    )),
+                );
                 for (status, response) in op.responses.responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;
@@ -104,15 +110,21 @@ fn header(description: &str) -> utoipa::openapi::header::Header {
         .build()
 }
 
+fn problem_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    )
+}
+
+fn problem(description: &str) -> Response {
+    problem_response(description).build()
+}
+
 fn method_not_allowed(allowed: &str) -> Response {
-    ResponseBuilder::new()
-        .description(format!("Any method but {allowed} on this path"))
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
+    problem_response(&format!("Any method but {allowed} on this path"))
         .header("Allow", header(&format!("`{allowed}`")))
         .build()
 }

@@ -26,7 +26,7 @@ use crate::state::AppState;
             headers(("x-shard-lsn" = String, description = "Read-your-writes token: send it back in `x-min-lsn`"))),
         (status = 400, description = "Missing or invalid header (the problem's `header` names it), malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON (`application/json`, a `+json` type, or what `curl -d` sends)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, `data` not an object, bad id, a NUL character", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The shard's primary is unavailable", body = Problem, content_type = "application/problem+json"),

@@ -2,7 +2,7 @@
 //! parameters only, all of them, random subsets) built from the documented examples,
 //! enums and types, and mutated ones (a parameter missing, empty, of the wrong type,
 //! huge, with NUL or odd bytes, duplicated; bodies malformed, mistyped, of the wrong
-//! content type); and every path with the methods it does not document.
+//! content type, a foreign `Host`); and every path with the methods it does not document.
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -307,6 +307,15 @@ pub fn for_operation(
         }
         cases.extend(found);
     }
+    let mut foreign = base(
+        "a Host the gateway does not serve",
+        &every,
+        Expect::ClientError,
+    );
+    foreign
+        .headers
+        .push(("host".into(), b"rebind.example:80".to_vec()));
+    cases.push(foreign);
     let mut unknown = base("unknown query parameter", &every, Expect::Success);
     unknown.query.push(("zzz_unknown".into(), "1".into()));
     cases.push(unknown);
