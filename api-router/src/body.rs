@@ -46,20 +46,49 @@ impl Bounded for BulkRequest {
 #[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// One of the configured tables.
+    #[param(example = "users")]
     pub table: String,
     /// A record id: read that record (needs `x-shard-key`). Without it: a list.
+    #[param(example = "user_123")]
     pub id: Option<String>,
     /// How many records a list returns, 1 to 1000 (default 10).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 10)]
     pub limit: Option<String>,
-    /// `eventual` (default: a replica) or `strong` (the primary). Wins over `x-consistency`.
+    /// `eventual` (default: a replica) or `strong` (the primary), in any case. Wins over
+    /// `x-consistency`.
+    #[param(value_type = Option<ConsistencyName>, inline)]
     pub consistency: Option<String>,
-    /// Lists: only records whose data contains this JSON object, e.g. `{"grade":"A"}`.
+    /// Lists: only records whose data contains this JSON object, e.g. `{"grade":"A"}`
+    /// (at most 4096 bytes).
     #[serde(rename = "where")]
-    #[param(rename = "where")]
+    #[param(rename = "where", example = r#"{"grade":"A"}"#)]
     pub filter: Option<String>,
     /// Lists: the `next` value of the previous page.
     pub cursor: Option<String>,
+}
+
+/// The consistency a client may ask for, by name (the gateway ignores case).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ConsistencyName {
+    /// A replica that is not too far behind (the default).
+    Eventual,
+    /// The shard's primary.
+    Strong,
+}
+
+/// A record id as a client may send it: a string of 1 to 256 bytes, or an integer
+/// (kept as its decimal text).
+fn record_id_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "The record's id (string or integer). Defaults to `data.id`, then a new UUID.",
+        ))
+        .into()
 }
 
 /// A stored record.
@@ -96,6 +125,17 @@ pub struct ReadResponse {
     /// What answered: `replica`, `primary` or `cache`.
     pub source: String,
     pub record: RecordBody,
+}
+
+/// What `GET /api/read` answers with 200: a point read (with `id`), one key's records
+/// (with `x-shard-key`, without `id`) or every shard's (without either). Only the
+/// OpenAPI document uses this type: the handlers send the three bodies themselves.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReadAnswer {
+    Record(ReadResponse),
+    List(ListResponse),
+    FanOut(FanOutResponse),
 }
 
 /// One key's records.
@@ -150,7 +190,7 @@ pub struct WriteRequest {
     /// One of the configured tables.
     pub table: String,
     /// The record's id (string or integer). Defaults to `data.id`, then a new UUID.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = record_id_schema)]
     pub id: Option<Value>,
     /// The record: any JSON object.
     #[schema(value_type = Object)]
@@ -181,7 +221,11 @@ pub struct WriteResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeleteParams {
+    /// One of the configured tables.
+    #[param(example = "users")]
     pub table: String,
+    /// The record's id.
+    #[param(example = "user_123")]
     pub id: String,
 }
 
@@ -190,10 +234,23 @@ pub struct DeleteParams {
 #[schema(example = json!({"table": "users", "records": [{"shard_key": "user_1", "data": {"id": "user_1", "name": "Ada"}}, {"shard_key": "user_2", "id": "user_2", "data": {"name": "Grace"}}]}))]
 pub struct BulkRequest {
     pub table: String,
-    /// Each `{"shard_key"?: string, "id"?: string|integer, "data": object}`; a record
-    /// without `shard_key` uses the `x-shard-key` header.
-    #[schema(value_type = Vec<Object>)]
+    /// At most `server.max_batch_records` (10000 by default). A record that is not
+    /// valid does not fail the batch: it is listed in the answer's `failed`.
+    #[schema(value_type = Vec<BulkRecord>)]
     pub records: Vec<Value>,
+}
+
+/// One record of a batch, as it should be (the gateway takes any JSON here and reports
+/// each record that is not this in `failed`).
+#[derive(Debug, ToSchema)]
+pub struct BulkRecord {
+    /// The record's shard key; without it, the `x-shard-key` header's.
+    pub shard_key: Option<String>,
+    #[schema(schema_with = record_id_schema)]
+    pub id: Option<Value>,
+    /// The record: any JSON object.
+    #[schema(value_type = Object)]
+    pub data: Value,
 }
 
 /// Per-shard count.

@@ -86,8 +86,9 @@ impl FromRequest for MinLsnHeader {
     }
 }
 
-/// How durable a write must be before it is acknowledged (`x-durability`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How durable a write must be before it is acknowledged (`x-durability`; any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Durability {
     /// Committed on the primary (always the case).
     #[default]

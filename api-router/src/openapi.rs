@@ -1,9 +1,19 @@
-//! The OpenAPI 3 document, served at `/api-docs/openapi.json` and shown by Swagger UI.
+//! The OpenAPI 3.1 document, served at `/api-docs/openapi.json` and shown by Swagger UI.
+//!
+//! Each handler's `#[utoipa::path]` documents what it answers; [`SharedAnswers`] adds,
+//! in one place, what every operation shares: the `x-request-id` header both ways, the
+//! 405 problem (with `Allow`) for any other method on its path, the 421 problem for a
+//! `Host` outside `server.allowed_hosts`, and `Retry-After` on every 503 problem.
 
-use utoipa::OpenApi;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use crate::body::{FanOutResponse, ListResponse};
 use crate::error::Problem;
+use crate::headers::REQUEST_ID;
 use crate::routes::{analytics, bulk, delete, health, read, shards, write};
 
 #[derive(OpenApi)]
@@ -29,6 +39,7 @@ use crate::routes::{analytics, bulk, delete, health, read, shards, write};
         analytics::prometheus,
     ),
     components(schemas(Problem, ListResponse, FanOutResponse)),
+    modifiers(&SharedAnswers),
     tags(
         (name = "records", description = "Keyed JSON records"),
         (name = "operations", description = "Health and placement"),
@@ -36,3 +47,111 @@ use crate::routes::{analytics, bulk, delete, health, read, shards, write};
     )
 )]
 pub struct ApiDoc;
+
+/// What every operation shares, added to each once the handlers' own documentation is in.
+pub struct SharedAnswers;
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+impl Modify for SharedAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for item in doc.paths.paths.values_mut() {
+            let allowed = methods(item).join(", ");
+            for op in operations(item) {
+                op.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name(REQUEST_ID)
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "Your id for the request: echoed when 1 to 128 printable ASCII \
+                             characters, otherwise a new one is made",
+                        ))
+                        .schema(Some(text()))
+                        .build(),
+                );
+                op.responses
+                    .responses
+                    .insert("405".into(), RefOr::T(method_not_allowed(&allowed)));
+                op.responses.responses.insert(
+                    "421".into(),
+                    RefOr::T(problem(
+                        "The `Host` header names a host outside `server.allowed_hosts`",
+                    )),
+                );
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    response.headers.insert(
+                        REQUEST_ID.into(),
+                        header("The request's id: yours when usable, else a new one"),
+                    );
+                    if status == "503" && response.content.contains_key(PROBLEM_JSON) {
+                        response.headers.insert(
+                            "Retry-After".into(),
+                            header("Seconds to wait before retrying"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn text() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(text())
+        .description(Some(description))
+        .build()
+}
+
+fn problem_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    )
+}
+
+fn problem(description: &str) -> Response {
+    problem_response(description).build()
+}
+
+fn method_not_allowed(allowed: &str) -> Response {
+    problem_response(&format!("Any method but {allowed} on this path"))
+        .header("Allow", header(&format!("`{allowed}`")))
+        .build()
+}
+
+/// The path's documented methods, as `Allow` names them.
+fn methods(item: &PathItem) -> Vec<&'static str> {
+    [
+        ("GET", &item.get),
+        ("PUT", &item.put),
+        ("POST", &item.post),
+        ("DELETE", &item.delete),
+        ("PATCH", &item.patch),
+    ]
+    .into_iter()
+    .filter(|(_, op)| op.is_some())
+    .map(|(name, _)| name)
+    .collect()
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ::analytics::{Analytics, AnalyticsConfig};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpServer, Resource, Route};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -118,34 +118,53 @@ impl Application {
     }
 }
 
+/// A path that answers one method; any other gets a 405 problem with `Allow`.
+fn only(path: &str, method: &'static str, route: Route) -> Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(fallback::method_not_allowed(method)))
+}
+
 fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/write")
-            .route(web::post().to(write::write))
-            .default_service(web::to(fallback::method_not_allowed("POST"))),
-    )
-    .service(
-        web::resource("/api/read")
-            .route(web::get().to(read::read))
-            .default_service(web::to(fallback::method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/api/bulk-write")
-            .route(web::post().to(bulk::bulk_write))
-            .default_service(web::to(fallback::method_not_allowed("POST"))),
-    )
-    .service(
-        web::resource("/api/delete")
-            .route(web::delete().to(delete::delete))
-            .default_service(web::to(fallback::method_not_allowed("DELETE"))),
-    )
-    .route("/api/health", web::get().to(health::health))
-    .route("/api/health/live", web::get().to(health::live))
-    .route("/api/analytics/metrics", web::get().to(analytics::metrics))
-    .route("/api/analytics/errors", web::get().to(analytics::errors))
-    .route("/metrics", web::get().to(analytics::prometheus))
-    .route("/dashboard", web::get().to(dashboard::page))
-    .route("/dashboard/{file}", web::get().to(dashboard::asset))
-    .route("/api/shards", web::get().to(shards::shards))
-    .route("/api/shards/locate", web::get().to(shards::locate));
+    cfg.service(only("/api/write", "POST", web::post().to(write::write)))
+        .service(only("/api/read", "GET", web::get().to(read::read)))
+        .service(only(
+            "/api/bulk-write",
+            "POST",
+            web::post().to(bulk::bulk_write),
+        ))
+        .service(only(
+            "/api/delete",
+            "DELETE",
+            web::delete().to(delete::delete),
+        ))
+        .service(only("/api/health", "GET", web::get().to(health::health)))
+        .service(only("/api/health/live", "GET", web::get().to(health::live)))
+        .service(only(
+            "/api/analytics/metrics",
+            "GET",
+            web::get().to(analytics::metrics),
+        ))
+        .service(only(
+            "/api/analytics/errors",
+            "GET",
+            web::get().to(analytics::errors),
+        ))
+        .service(only(
+            "/metrics",
+            "GET",
+            web::get().to(analytics::prometheus),
+        ))
+        .service(only("/dashboard", "GET", web::get().to(dashboard::page)))
+        .service(only(
+            "/dashboard/{file}",
+            "GET",
+            web::get().to(dashboard::asset),
+        ))
+        .service(only("/api/shards", "GET", web::get().to(shards::shards)))
+        .service(only(
+            "/api/shards/locate",
+            "GET",
+            web::get().to(shards::locate),
+        ));
 }

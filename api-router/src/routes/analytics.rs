@@ -13,10 +13,11 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct MetricsParams {
     /// Window for rates and percentiles: `60s`, `10s`, `5m`... (default 60s, max 15m).
+    #[param(example = "60s")]
     pub window: Option<String>,
     /// The ancestor's form of the window, in milliseconds (`window` wins).
     #[serde(rename = "timeRange")]
-    #[param(rename = "timeRange")]
+    #[param(rename = "timeRange", example = "60000")]
     pub time_range: Option<String>,
 }
 
@@ -58,8 +59,10 @@ pub async fn metrics(
 #[into_params(parameter_in = Query)]
 pub struct ErrorsParams {
     /// How many of the most recent errors (1 to 1000, default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
     pub limit: Option<String>,
-    /// The ancestor's name for `limit`.
+    /// The ancestor's name for `limit` (`limit` wins).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
     pub count: Option<String>,
 }
 

@@ -18,14 +18,16 @@ use crate::state::AppState;
     path = "/api/bulk-write",
     tag = "records",
     request_body = BulkRequest,
-    params(("x-shard-key" = Option<String>, Header, description = "Default shard key for records without one")),
+    params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one")),
     responses(
         (status = 200, description = "Every record written", body = BulkResponse),
         (status = 207, description = "Some records written; `failed` lists the others", body = BulkResponse),
-        (status = 400, description = "Malformed JSON or bad header", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or an invalid header (the problem's `header` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table, or no record valid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No record written because shards were unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No record written because shards were unavailable (`failed` lists them)", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The batch did not finish in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn bulk_write(

@@ -14,13 +14,16 @@ use crate::state::AppState;
     delete,
     path = "/api/delete",
     tag = "records",
-    params(DeleteParams, ("x-shard-key" = String, Header, description = "Shard key")),
+    params(DeleteParams, ("x-shard-key" = String, Header, min_length = 1, max_length = 256, example = "user_123", description = "Shard key: 1 to 256 bytes of UTF-8")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 400, description = "Missing or invalid shard key or parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "Deleted",
+            headers(("x-shard-lsn" = String, description = "Read-your-writes token of the delete: send it back in `x-min-lsn`"))),
+        (status = 400, description = "Missing or invalid shard key (the problem's `header` names it) or parameters", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table or invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The shard's primary is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete(

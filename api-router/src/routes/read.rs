@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use shard_manager::cache::CacheEvent;
 use shard_manager::{Consistency, Found, RecordId};
 
-use crate::body::{FanOutResponse, ReadParams, ReadResponse};
+use crate::body::{ConsistencyName, FanOutResponse, ReadAnswer, ReadParams, ReadResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
 use crate::headers::X_CACHE;
@@ -26,18 +26,22 @@ fn cache_header(event: CacheEvent) -> &'static str {
     tag = "records",
     params(
         ReadParams,
-        ("x-shard-key" = Option<String>, Header, description = "Shard key. Required with `id`; a list without it reads every shard (fan-out)"),
-        ("x-require-all-shards" = Option<bool>, Header, description = "Fan-out: answer 503 rather than a partial (206) result when a shard fails"),
-        ("x-consistency" = Option<String>, Header, description = "`eventual` (default) or `strong`"),
-        ("x-min-lsn" = Option<String>, Header, description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
+        ("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123",
+            description = "Shard key, 1 to 256 bytes of UTF-8. Required with `id`; a list without it reads every shard (fan-out)"),
+        ("x-require-all-shards" = Option<bool>, Header, description = "Fan-out: answer 503 rather than a partial (206) result when a shard fails (`true`/`1` or `false`/`0`)"),
+        ("x-consistency" = inline(Option<ConsistencyName>), Header, description = "`eventual` (default) or `strong`, in any case; the `consistency` parameter wins"),
+        ("x-min-lsn" = Option<String>, Header, example = "1:0/3000060", description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
     ),
     responses(
-        (status = 200, description = "The record (with `id`) or a list (without): see ListResponse and FanOutResponse. Point reads carry `x-cache: hit|miss|bypass` when the cache is enabled.", body = ReadResponse),
-        (status = 206, description = "Fan-out answered by some shards only (`partial`, `failed_shards`, header `x-partial-results: true`)", body = FanOutResponse),
-        (status = 400, description = "Missing or invalid shard key or parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "With `id`: the record (ReadResponse). Without `id`: the key's records (ListResponse), or without `x-shard-key` every shard's (FanOutResponse).", body = ReadAnswer,
+            headers(("x-cache" = String, description = "Point reads, when the cache is enabled: `hit`, `miss` or `bypass`"))),
+        (status = 206, description = "Fan-out answered by some shards only (`partial`, `failed_shards`)", body = FanOutResponse,
+            headers(("x-partial-results" = String, description = "`true`: some shards did not answer"))),
+        (status = 400, description = "`id` without `x-shard-key`; an invalid header (the problem's `header` names it); an invalid `limit`, `consistency`, `where` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No server of the shard is available", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No server of the shard is available, or (x-require-all-shards) a shard of a fan-out did not answer", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -78,7 +78,11 @@ pub struct ShardsResponse {
 }
 
 #[utoipa::path(get, path = "/api/shards", tag = "operations", params(ShardsParams),
-    responses((status = 200, description = "The shard map, server states, rows per table and bytes on disk", body = ShardsResponse)))]
+    responses(
+        (status = 200, description = "The shard map, server states, rows per table and bytes on disk", body = ShardsResponse),
+        (status = 400, description = "`data` is not `true` or `false`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Counting rows did not finish in time", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn shards(
     state: web::Data<AppState>,
     params: web::Query<ShardsParams>,
@@ -182,6 +186,7 @@ fn share(layout: &Layout, id: ShardId) -> Option<f64> {
 #[into_params(parameter_in = Query)]
 pub struct LocateParams {
     /// The shard key to place.
+    #[param(example = "user_123")]
     pub key: String,
 }
 

@@ -13,3 +13,4 @@ mod helpers;
 mod operations;
 mod pool;
 mod records;
+mod spec;

@@ -5,7 +5,7 @@
 //! cursor naming the last row of a page continues exactly after it: no duplicates, no
 //! gaps, even when the pages are merged from several shards.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::Value;
 
 use super::row::Record;
@@ -58,8 +58,13 @@ impl Cursor {
         if shard_key.contains('\0') || id.contains('\0') {
             return Err(CursorError);
         }
+        // Nor a time outside the years rows are written in: PostgreSQL would fail the
+        // query on one before 4713 BC.
+        let updated_at = DateTime::from_timestamp_micros(micros)
+            .filter(|t| (1..=9999).contains(&t.year()))
+            .ok_or(CursorError)?;
         Ok(Self {
-            updated_at: DateTime::from_timestamp_micros(micros).ok_or(CursorError)?,
+            updated_at,
             shard_key,
             id,
         })
@@ -109,6 +114,11 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(Cursor::decode(&forged.encode()), Err(CursorError));
+        let ancient = Cursor {
+            updated_at: DateTime::from_timestamp_micros(-8_000_000_000_000_000_000).unwrap(),
+            ..c.clone()
+        };
+        assert_eq!(Cursor::decode(&ancient.encode()), Err(CursorError));
         assert_eq!(Cursor::decode(&c.encode()[2..]), Err(CursorError));
     }
 }

@@ -1,0 +1,589 @@
+//! Requests made from the OpenAPI document: for every operation, valid ones (required
+//! parameters only, all of them, random subsets) built from the documented examples,
+//! enums and types, and mutated ones (a parameter missing, empty, of the wrong type,
+//! huge, with NUL or odd bytes, duplicated; bodies malformed, mistyped, of the wrong
+//! content type, a foreign `Host`); and every path with the methods it does not document.
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::schema::resolve;
+
+/// Values the fixture knows to be real: a stored record's key and id, an allowed table,
+/// a cursor and a write token the gateway handed out.
+pub struct Known {
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl Known {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a case's answer must be besides matching the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Built from the documentation only: the gateway must accept it (2xx).
+    Success,
+    /// Breaks a documented requirement: the gateway must refuse it (4xx).
+    ClientError,
+    /// Anything the document allows.
+    Documented,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// What was done to the request, for the report.
+    pub label: String,
+    pub method: String,
+    /// The path as the document names it.
+    pub path: String,
+    /// `name=value` pairs, already percent-encoded.
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Content type (if any) and bytes.
+    pub body: Option<(Option<String>, Vec<u8>)>,
+    /// False for a method the path does not document.
+    pub documented: bool,
+    pub expect: Expect,
+}
+
+impl Case {
+    pub fn query_string(&self) -> String {
+        self.query
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Query values that are hostile in some way, already percent-encoded.
+const ODD_QUERY: &[(&str, &str)] = &[
+    ("empty", ""),
+    ("NUL", "a%00b"),
+    ("only NUL", "%00"),
+    ("not UTF-8", "%FF%FE"),
+    ("bad escape", "%zz"),
+    ("unicode", "%D0%BA%D0%BB%D1%8E%D1%87%E2%9C%93"),
+    ("negative", "-1"),
+    ("huge number", "99999999999999999999999"),
+    ("float", "1.5"),
+    ("sql", "'%3B%20DROP%20TABLE%20records%3B--"),
+    ("json", "%7B%22a%22%3A1%7D"),
+    ("spaces", "%20%20"),
+];
+
+/// Header values that are hostile in some way (bytes an HTTP client can send).
+const ODD_HEADER: &[(&str, &[u8])] = &[
+    ("empty", b""),
+    ("not UTF-8", b"\xff\xfe"),
+    ("latin-1", b"caf\xe9"),
+    ("padded", b"  x  "),
+    ("tab inside", b"a\tb"),
+    ("unicode", "ключ✓".as_bytes()),
+    ("negative", b"-1"),
+    ("json", b"{\"a\":1}"),
+];
+
+/// A parameter of an operation, as the document declares it.
+struct Param {
+    name: String,
+    location: String,
+    required: bool,
+    schema: Value,
+    example: Option<Value>,
+}
+
+fn params_of(doc: &Value, op: &Value) -> Vec<Param> {
+    op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| deref(doc, p))
+        .map(|p| Param {
+            name: p["name"].as_str().unwrap_or_default().to_owned(),
+            location: p["in"].as_str().unwrap_or_default().to_owned(),
+            required: p["required"].as_bool().unwrap_or(false),
+            schema: main_schema(deref(doc, &p["schema"])).clone(),
+            example: p
+                .get("example")
+                .or_else(|| p["schema"].get("example"))
+                .cloned(),
+        })
+        .collect()
+}
+
+/// For `oneOf: [null, X]` (an optional value), X; otherwise the schema itself.
+fn main_schema(schema: &Value) -> &Value {
+    schema["oneOf"]
+        .as_array()
+        .and_then(|branches| branches.iter().find(|b| b["type"] != "null"))
+        .unwrap_or(schema)
+}
+
+fn deref<'d>(doc: &'d Value, v: &'d Value) -> &'d Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => resolve(doc, r).unwrap_or(v),
+        None => v,
+    }
+}
+
+/// A valid value for a parameter: a known real one, its example, its first enum value,
+/// or one of its type within its bounds.
+fn valid_value(known: &Known, p: &Param) -> String {
+    if let Some(v) = known.get(&p.name) {
+        return v.to_owned();
+    }
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if let Some(e) = &p.example {
+        return scalar(e);
+    }
+    if let Some(first) = p.schema["enum"].as_array().and_then(|e| e.first()) {
+        return scalar(first);
+    }
+    match type_of(&p.schema) {
+        "integer" | "number" => p.schema["minimum"].as_i64().unwrap_or(1).max(1).to_string(),
+        "boolean" => "true".into(),
+        _ => "x".into(),
+    }
+}
+
+/// The schema's main type (the first that is not `null`).
+fn type_of(schema: &Value) -> &str {
+    match &schema["type"] {
+        Value::String(t) => t,
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("string"),
+        _ => "string",
+    }
+}
+
+fn encode(s: &str) -> String {
+    shard_manager::servers::encode(s)
+}
+
+/// The requests of one documented operation.
+pub fn for_operation(
+    doc: &Value,
+    known: &Known,
+    rng: &mut StdRng,
+    path: &str,
+    method: &str,
+    op: &Value,
+) -> Vec<Case> {
+    let params = params_of(doc, op);
+    let body = request_body(doc, known, op);
+    let base = |label: &str, with: &dyn Fn(&Param) -> bool, expect: Expect| {
+        let mut case = Case {
+            label: label.to_owned(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: vec![],
+            headers: vec![],
+            body: body
+                .as_ref()
+                .map(|b| (Some("application/json".into()), b.to_string().into_bytes())),
+            documented: true,
+            expect,
+        };
+        for p in params.iter().filter(|p| with(p)) {
+            set(&mut case, p, valid_value(known, p).into_bytes(), true);
+        }
+        case
+    };
+    let mut cases = vec![
+        base("valid: required only", &|p| p.required, Expect::Success),
+        base("valid: every parameter", &|_| true, Expect::Success),
+    ];
+    for i in 0..3 {
+        let pick: Vec<bool> = params.iter().map(|_| rng.random_bool(0.5)).collect();
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        // Parameters may depend on each other in ways only their descriptions say
+        // (`id` needs `x-shard-key`): any documented answer will do.
+        cases.push(base(
+            &format!("valid: random subset {i}"),
+            &|p| {
+                let at = names.iter().position(|n| *n == p.name).unwrap_or(0);
+                p.required || pick[at]
+            },
+            Expect::Documented,
+        ));
+    }
+    let every = |_: &Param| true;
+    for p in &params {
+        // A mutation is sent with the required parameters only (so that no parameter
+        // that wins over it hides what it does; only then is a refusal expected), with
+        // every parameter, or with a random valid subset: the RNG picks, per mutation.
+        let subset: Vec<String> = params
+            .iter()
+            .filter(|q| q.required || rng.random_bool(0.5))
+            .map(|q| q.name.clone())
+            .collect();
+        let huge_query = random_text(rng, 6000).into_bytes();
+        let huge_header = random_text(rng, 4000).into_bytes();
+        let alone = |q: &Param| q.required || q.name == p.name;
+        let some = |q: &Param| q.name == p.name || subset.contains(&q.name);
+        let mut mutate = |what: &str, value: Vec<u8>, encoded: bool, refused: bool| {
+            let (with, kind): (&dyn Fn(&Param) -> bool, &str) = match rng.random_range(0..3) {
+                0 => (&alone, "alone"),
+                1 => (&every, "with all"),
+                _ => (&some, "with some"),
+            };
+            let expect = if refused && kind == "alone" {
+                Expect::ClientError
+            } else {
+                Expect::Documented
+            };
+            let mut c = base(&format!("{}: {what}, {kind}", p.name), with, expect);
+            set(&mut c, p, value, encoded);
+            c
+        };
+        let mut missing = base(
+            &format!("{} ({}) missing", p.name, p.location),
+            &|q| q.name != p.name,
+            {
+                if p.required {
+                    Expect::ClientError
+                } else {
+                    Expect::Documented
+                }
+            },
+        );
+        missing.label = format!("{} ({}) missing", p.name, p.location);
+        let mut found = vec![missing];
+        if p.location == "query" {
+            for (what, value) in ODD_QUERY {
+                found.push(mutate(what, value.as_bytes().to_vec(), false, false));
+            }
+            let mut dup = mutate("twice", valid_value(known, p).into_bytes(), true, false);
+            dup.query
+                .push((p.name.clone(), encode(&valid_value(known, p))));
+            found.push(dup);
+            found.push(mutate("6000 bytes", huge_query, true, false));
+            if matches!(type_of(&p.schema), "integer" | "boolean" | "number") {
+                found.push(mutate("wrong type", b"abc".to_vec(), false, true));
+            }
+        } else if p.location == "header" {
+            for (what, value) in ODD_HEADER {
+                found.push(mutate(what, value.to_vec(), false, false));
+            }
+            found.push(mutate("4000 bytes", huge_header, false, false));
+            if matches!(type_of(&p.schema), "integer" | "boolean" | "number") {
+                found.push(mutate("wrong type", b"maybe".to_vec(), false, true));
+            }
+            if p.schema["enum"].is_array() {
+                found.push(mutate("not in enum", b"sometimes".to_vec(), false, true));
+            }
+        }
+        // Values crafted to get past the edge go with each base in turn.
+        for (what, value) in crafted(&p.name) {
+            for (with, kind) in [
+                (&alone as &dyn Fn(&Param) -> bool, "alone"),
+                (&every, "with all"),
+                (&some, "with some"),
+            ] {
+                let mut c = base(
+                    &format!("{}: {what}, {kind}", p.name),
+                    with,
+                    Expect::Documented,
+                );
+                set(&mut c, p, value.clone().into_bytes(), true);
+                found.push(c);
+            }
+        }
+        cases.extend(found);
+    }
+    let mut foreign = base(
+        "a Host the gateway does not serve",
+        &every,
+        Expect::ClientError,
+    );
+    foreign
+        .headers
+        .push(("host".into(), b"rebind.example:80".to_vec()));
+    cases.push(foreign);
+    let mut unknown = base("unknown query parameter", &every, Expect::Success);
+    unknown.query.push(("zzz_unknown".into(), "1".into()));
+    cases.push(unknown);
+    if let Some(body) = &body {
+        cases.extend(body_cases(
+            doc,
+            &base("body", &every, Expect::Documented),
+            body,
+            op,
+        ));
+    }
+    cases
+}
+
+/// Values (not yet encoded) that reach deeper than the edge checks: cursors that decode but name odd
+/// positions, filters with NUL or deep nesting.
+fn crafted(name: &str) -> Vec<(&'static str, String)> {
+    let hex = |v: Value| -> String { v.to_string().bytes().map(|b| format!("{b:02x}")).collect() };
+    match name {
+        "cursor" => vec![
+            (
+                "year -250000",
+                hex(json!([-8_000_000_000_000_000_000i64, "k", "i"])),
+            ),
+            (
+                "year 250000",
+                hex(json!([7_900_000_000_000_000_000i64, "k", "i"])),
+            ),
+            ("NUL in key", hex(json!([0, "a\u{0}b", "i"]))),
+            ("NUL in id", hex(json!([0, "k", "a\u{0}b"]))),
+            ("odd length", "abc".into()),
+            ("not a triple", hex(json!({"a": 1}))),
+        ],
+        "where" => vec![
+            ("NUL", r#"{"a":"b\u0000c"}"#.into()),
+            ("NUL in a name", r#"{"a\u0000":1}"#.into()),
+            ("array", "[1]".into()),
+            (
+                "deep",
+                format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200)),
+            ),
+            ("lone surrogate", r#"{"a":"\ud800"}"#.into()),
+            ("big number", r#"{"a":1e400}"#.into()),
+        ],
+        "x-min-lsn" => vec![
+            ("unknown shard", "99:0/0".into()),
+            ("huge lsn", "0:FFFFFFFF/FFFFFFFF".into()),
+        ],
+        _ => vec![],
+    }
+}
+
+/// Sets (replaces) a parameter; `encode_it` percent-encodes a query value.
+fn set(case: &mut Case, p: &Param, value: Vec<u8>, encode_it: bool) {
+    if p.location == "query" {
+        let text = String::from_utf8_lossy(&value).into_owned();
+        let text = if encode_it { encode(&text) } else { text };
+        case.query.retain(|(n, _)| *n != p.name);
+        case.query.push((p.name.clone(), text));
+    } else if p.location == "header" {
+        case.headers.retain(|(n, _)| *n != p.name);
+        case.headers.push((p.name.clone(), value));
+    }
+}
+
+fn random_text(rng: &mut StdRng, len: usize) -> String {
+    const ALPHABET: &[char] = &['a', 'Z', '0', '-', '_', '.', '~', 'é', '✓', ' ', '%', '"'];
+    (0..len)
+        .map(|_| *ALPHABET.choose(rng).unwrap_or(&'a'))
+        .collect()
+}
+
+/// The operation's JSON request body example, with known values filled in.
+fn request_body(doc: &Value, known: &Known, op: &Value) -> Option<Value> {
+    let content = &op["requestBody"]["content"]["application/json"];
+    let schema = deref(doc, &content["schema"]);
+    let mut body = content
+        .get("example")
+        .or_else(|| schema.get("example"))
+        .cloned()?;
+    if let (Some(obj), Some(table)) = (body.as_object_mut(), known.get("table")) {
+        if obj.contains_key("table") {
+            obj.insert("table".into(), json!(table));
+        }
+    }
+    Some(body)
+}
+
+/// Malformed, mistyped and wrongly labelled bodies.
+fn body_cases(doc: &Value, base: &Case, example: &Value, op: &Value) -> Vec<Case> {
+    let schema = deref(
+        doc,
+        &op["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let with = |label: &str, ctype: Option<&str>, bytes: Vec<u8>, expect: Expect| Case {
+        label: format!("body: {label}"),
+        body: Some((ctype.map(str::to_owned), bytes)),
+        expect,
+        ..base.clone()
+    };
+    let json_body = |label: &str, v: Value, expect: Expect| {
+        with(
+            label,
+            Some("application/json"),
+            v.to_string().into_bytes(),
+            expect,
+        )
+    };
+    let text = example.to_string().into_bytes();
+    let mut cases = vec![
+        with(
+            "malformed",
+            Some("application/json"),
+            b"{\"table\": ".to_vec(),
+            Expect::ClientError,
+        ),
+        with(
+            "empty",
+            Some("application/json"),
+            vec![],
+            Expect::ClientError,
+        ),
+        with(
+            "XML",
+            Some("application/xml"),
+            b"<a/>".to_vec(),
+            Expect::ClientError,
+        ),
+        with("no content type", None, text.clone(), Expect::Documented),
+        with(
+            "odd content type",
+            Some("application/json;;; ="),
+            text.clone(),
+            Expect::Documented,
+        ),
+        with(
+            "not UTF-8",
+            Some("application/json"),
+            b"{\"table\":\"\xff\"}".to_vec(),
+            Expect::ClientError,
+        ),
+        with(
+            "NUL byte",
+            Some("application/json"),
+            b"{\"table\":\"users\0\"}".to_vec(),
+            Expect::ClientError,
+        ),
+        with(
+            "70 kB",
+            Some("application/json"),
+            vec![b' '; 70_000],
+            Expect::ClientError,
+        ),
+        json_body("array", json!([]), Expect::ClientError),
+        json_body("string", json!("x"), Expect::ClientError),
+        json_body("null", Value::Null, Expect::ClientError),
+        json_body("number", json!(42), Expect::ClientError),
+    ];
+    let Some(props) = schema["properties"].as_object() else {
+        return cases;
+    };
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for (name, prop) in props {
+        let mut without = example.clone();
+        without.as_object_mut().map(|o| o.remove(name));
+        let expect = if required.contains(&name.as_str()) {
+            Expect::ClientError
+        } else {
+            Expect::Documented
+        };
+        cases.push(json_body(&format!("{name} missing"), without, expect));
+        let mut odd: Vec<(&str, Value)> = vec![
+            ("null", Value::Null),
+            ("number", json!(5)),
+            ("float", json!(1.5)),
+            ("string", json!("x")),
+            ("empty string", json!("")),
+            ("NUL string", json!("a\u{0}b")),
+            ("array", json!([1])),
+            ("object", json!({"x": 1})),
+            ("object with NUL", json!({"s": "a\u{0}b", "k\u{0}": 1})),
+            ("huge string", json!("x".repeat(300))),
+            ("negative", json!(-1)),
+        ];
+        if type_of(&deref(doc, prop).clone()) == "array" {
+            let item = example[name.as_str()][0].clone();
+            odd.extend([
+                ("empty array", json!([])),
+                ("too many items", Value::Array(vec![item.clone(); 51])),
+            ]);
+            for (i, item) in hostile_items().into_iter().enumerate() {
+                odd.push((HOSTILE_LABELS[i], Value::Array(vec![item])));
+            }
+            odd.push(("hostile items together", Value::Array(hostile_items())));
+        }
+        for (what, value) in odd {
+            let mut changed = example.clone();
+            changed[name.as_str()] = value;
+            cases.push(json_body(
+                &format!("{name}: {what}"),
+                changed,
+                Expect::Documented,
+            ));
+        }
+    }
+    cases
+}
+
+/// Every method the path does not document.
+pub fn wrong_methods(path: &str, item: &Value, known: &Known) -> Vec<Case> {
+    ["get", "post", "put", "delete", "patch"]
+        .into_iter()
+        .filter(|m| item.get(*m).is_none())
+        .map(|m| Case {
+            label: "wrong method".into(),
+            method: m.to_owned(),
+            path: path.to_owned(),
+            query: vec![("table".into(), known.get("table").unwrap_or("x").into())],
+            headers: vec![],
+            body: None,
+            documented: false,
+            expect: Expect::ClientError,
+        })
+        .collect()
+}
+
+/// Records a batch may carry that are wrong in some way, each named.
+const HOSTILE_LABELS: [&str; 16] = [
+    "item: a number",
+    "item: empty object",
+    "item: no key",
+    "item: data a string",
+    "item: NUL in data",
+    "item: NUL in key",
+    "item: empty key",
+    "item: key an array",
+    "item: key a number",
+    "item: 300-byte key",
+    "item: id an object",
+    "item: empty id",
+    "item: NUL in id",
+    "item: negative id",
+    "item: fractional id",
+    "item: data.id a boolean",
+];
+
+fn hostile_items() -> Vec<Value> {
+    vec![
+        json!(5),
+        json!({}),
+        json!({"data": {}}),
+        json!({"data": "x"}),
+        json!({"data": {"s": "\u{0}"}}),
+        json!({"shard_key": "a\u{0}b", "data": {}}),
+        json!({"shard_key": "", "data": {}}),
+        json!({"shard_key": ["x"], "data": {}}),
+        json!({"shard_key": 7, "data": {}}),
+        json!({"shard_key": "k".repeat(300), "data": {}}),
+        json!({"shard_key": "k", "id": {"x": 1}, "data": {}}),
+        json!({"shard_key": "k", "id": "", "data": {}}),
+        json!({"shard_key": "k", "id": "a\u{0}", "data": {}}),
+        json!({"shard_key": "k", "id": -5, "data": {}}),
+        json!({"shard_key": "k", "id": 1.5, "data": {}}),
+        json!({"shard_key": "k", "data": {"id": true}}),
+    ]
+}
