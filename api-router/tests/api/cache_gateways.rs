@@ -92,3 +92,57 @@ async fn write(app: &TestApp, key: &str, n: i64) -> (i64, String) {
     let body: Value = res.json().await.unwrap();
     (body["version"].as_i64().unwrap(), token)
 }
+
+/// A forged far-ahead token cannot make a gateway cache a record as if it reflected that
+/// position: read through A with a forged token, write through B, read through A with
+/// B's real token → the new version.
+#[tokio::test]
+async fn a_forged_token_cannot_vouch_for_a_stale_cache_entry() {
+    let a = spawn_app_with(|s| {
+        s.cluster.cache.enabled = true;
+        s.cluster.cache.timeout_ms = 100;
+        s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    let b = Application::build(a.settings.clone()).expect("second gateway");
+    let b_app = TestApp {
+        address: format!("http://127.0.0.1:{}", b.port()),
+        port: b.port(),
+        client: a.client.clone(),
+        settings: a.settings.clone(),
+        cluster: b.cluster(),
+        handle: b.handle(),
+    };
+    tokio::spawn(b.run_until_stopped());
+    let key = "forged-token";
+    let shard = a.shard_of(key).0;
+    let read_a = |token: String| {
+        let req = a
+            .client
+            .get(a.url("/api/read?table=users&id=r1"))
+            .header("x-shard-key", key)
+            .header("x-min-lsn", token);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            let body: Value = res.json().await.unwrap();
+            body["record"]["version"].as_i64().unwrap()
+        }
+    };
+
+    let (v1, _) = write(&a, key, 1).await;
+    // A reads with a forged token: served (from the primary) and possibly cached, but
+    // never as reflecting that position.
+    assert_eq!(read_a(format!("{shard}:FFFFFFFF/FFFFFFF0")).await, v1);
+    assert_eq!(read_a(format!("{shard}:FFFFFFFF/FFFFFFF0")).await, v1);
+
+    let (v2, token) = write(&b_app, key, 2).await;
+    assert!(v2 > v1);
+    for _ in 0..20 {
+        let version = read_a(token.clone()).await;
+        assert!(
+            version >= v2,
+            "A served version {version} to B's token after B acknowledged {v2}"
+        );
+    }
+}

@@ -25,7 +25,7 @@ pub struct TestApp {
     pub settings: Settings,
     /// The gateway's cluster: tests arm its fault points and read its state.
     pub cluster: std::sync::Arc<Cluster>,
-    handle: actix_web::dev::ServerHandle,
+    pub handle: actix_web::dev::ServerHandle,
 }
 
 impl Drop for TestApp {

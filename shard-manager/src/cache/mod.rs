@@ -27,6 +27,7 @@
 
 mod breaker;
 mod entry;
+mod fence;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::CacheSettings;
+use crate::routing::ShardId;
 use crate::servers::per_thread::PerThread;
 use crate::store::Record;
 use crate::wal::Lsn;
@@ -41,6 +43,8 @@ use crate::wal::Lsn;
 pub use breaker::Breaker;
 pub use entry::CachedRecord;
 use entry::Entry;
+pub use fence::Fence;
+use fence::Fences;
 
 /// What the cache did for one request, reported to analytics by the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +110,8 @@ pub struct Cache {
     timeout: Duration,
     breaker: Breaker,
     script: redis::Script,
+    /// What a reader must have seen to install after an abandoned epoch (`fence`).
+    fences: Fences,
 }
 
 /// Why the cache could not be created.
@@ -139,6 +145,7 @@ impl Cache {
                 Duration::from_millis(settings.breaker_open_ms),
             ),
             script: redis::Script::new(include_str!("install.lua")),
+            fences: Fences::default(),
         })
     }
 
@@ -162,7 +169,11 @@ impl Cache {
     }
 
     /// Abandons every entry of the current epoch (a writer could not update Redis).
-    fn abandon_epoch(&self) {
+    /// The fences go up first, so a reader that sees the new epoch sees them too.
+    fn abandon_epoch(&self, fences: &[(ShardId, Fence)]) {
+        for (shard, fence) in fences {
+            self.fences.raise(*shard, *fence);
+        }
         let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         tracing::warn!(epoch = e, "cache update failed: moved to a new cache epoch");
     }
@@ -276,14 +287,20 @@ impl Cache {
 
     /// A reader installs what it read (refused by Redis if a newer version is known).
     /// `seen_at`: a WAL position the server had applied before the read began (0 when
-    /// not known).
+    /// not known). `observed_after(t)`: the shard primary's WAL position if one was
+    /// observed after `t` (see `fence`).
     pub async fn install_read(
         &self,
         epoch: Epoch,
+        shard: ShardId,
         record: &Record,
         seen_at: Lsn,
+        observed_after: impl FnOnce(std::time::Instant) -> Option<Lsn>,
         trace: &mut CacheTrace,
     ) {
+        if !self.fences.allows(shard, seen_at, observed_after) {
+            return;
+        }
         let Ok(json) = serde_json::to_string(record) else {
             return;
         };
@@ -299,6 +316,7 @@ impl Cache {
     /// `seen_at`: the WAL position read after the write's commit.
     pub async fn install_write(
         &self,
+        shard: ShardId,
         (table, key, id): (&str, &str, &str),
         version: i64,
         seen_at: Lsn,
@@ -318,7 +336,7 @@ impl Cache {
         {
             trace.events.push(CacheEvent::Invalidation);
         } else {
-            self.abandon_epoch();
+            self.abandon_epoch(&[(shard, Fence::At(seen_at))]);
         }
     }
 
@@ -354,7 +372,12 @@ impl Cache {
     /// entries are dropped and their floors marked unknown, so no reader installs a
     /// version from before them and only a later writer caches the record again. If
     /// Redis cannot be told, the epoch moves on, as for a failed install.
-    pub async fn forget(&self, idents: &[(&str, &str, &str)], trace: &mut CacheTrace) {
+    pub async fn forget(
+        &self,
+        shard: ShardId,
+        idents: &[(&str, &str, &str)],
+        trace: &mut CacheTrace,
+    ) {
         let epoch = self.epoch();
         let mut pipe = redis::pipe();
         for (table, key, id) in idents {
@@ -374,14 +397,14 @@ impl Cache {
             .await;
         match done {
             Some(()) => trace.events.push(CacheEvent::Invalidation),
-            None => self.abandon_epoch(),
+            None => self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))]),
         }
     }
 
     /// A bulk writer installs many committed versions, each with the WAL position read
     /// after its shard's commit, pipelined in chunks; any failure moves the epoch on, as
     /// for single writes.
-    pub async fn install_writes(&self, records: &[(Lsn, Record)], trace: &mut CacheTrace) {
+    pub async fn install_writes(&self, records: &[(ShardId, Lsn, Record)], trace: &mut CacheTrace) {
         const CHUNK: usize = 1000;
         let epoch = self.epoch();
         for chunk in records.chunks(CHUNK) {
@@ -390,7 +413,7 @@ impl Cache {
                 .arg("LOAD")
                 .arg(include_str!("install.lua"))
                 .ignore();
-            for (seen_at, r) in chunk {
+            for (_, seen_at, r) in chunk {
                 let Ok(json) = serde_json::to_string(r) else {
                     continue;
                 };
@@ -414,7 +437,16 @@ impl Cache {
                 })
                 .await;
             if done.is_none() {
-                self.abandon_epoch();
+                // Fence every shard of the batch at its commit position.
+                let mut fences: Vec<(ShardId, Fence)> = Vec::new();
+                for (shard, lsn, _) in records {
+                    match fences.iter_mut().find(|(s, _)| s == shard) {
+                        Some((_, Fence::At(at))) => *at = (*at).max(*lsn),
+                        Some(_) => {}
+                        None => fences.push((*shard, Fence::At(*lsn))),
+                    }
+                }
+                self.abandon_epoch(&fences);
                 return;
             }
         }

@@ -114,7 +114,7 @@ impl Cluster {
                         .map(|r| (r.table_name, r.shard_key, r.id))
                         .collect();
                     let mut trace = CacheTrace::default();
-                    Err(self.failed_write(failure, &idents, &mut trace).await)
+                    Err(self.failed_write(shard, failure, &idents, &mut trace).await)
                 }
             };
             result.map(|(written, lsn)| {
@@ -141,11 +141,11 @@ impl Cluster {
             })
         });
         let results = join_all(runs).await;
-        let mut committed: Vec<(Lsn, Record)> = Vec::new();
+        let mut committed: Vec<(ShardId, Lsn, Record)> = Vec::new();
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
                 Ok((records, token)) => {
-                    committed.extend(records.into_iter().map(|r| (token.lsn, r)));
+                    committed.extend(records.into_iter().map(|r| (shard, token.lsn, r)));
                     outcome.shards.push(ShardBatch {
                         shard,
                         written: group.len(),

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::served::{FanOut, Found, Served, Written};
+use super::shard::Shard;
 use super::Cluster;
 use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::error::ClusterError;
@@ -38,8 +39,9 @@ impl Cluster {
         let (upserted, lsn) = match written {
             Ok(done) => done,
             Err(failure) => {
-                let ident = (row.table_name, row.shard_key, row.id);
-                return Err(self.failed_write(failure, &[ident], &mut trace).await);
+                let idents = [(row.table_name, row.shard_key, row.id)];
+                let failed = self.failed_write(shard, failure, &idents, &mut trace);
+                return Err(failed.await);
             }
         };
         let token = self.token(shard, &lsn);
@@ -56,6 +58,7 @@ impl Cluster {
             };
             cache
                 .install_write(
+                    shard.id,
                     (row.table_name, row.shard_key, row.id),
                     upserted.version,
                     token.lsn,
@@ -119,8 +122,16 @@ impl Cluster {
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
             // Installed as reflecting what the server had applied before the read, as the
             // server reported it: never the client's token, which may be forged.
+            let primary = &shard.primary;
             cache
-                .install_read(epoch, record, served.seen_at, &mut trace)
+                .install_read(
+                    epoch,
+                    shard.id,
+                    record,
+                    served.seen_at,
+                    |since| primary.wal_observed_after(since),
+                    &mut trace,
+                )
                 .await;
         }
         Ok(Served {
@@ -205,7 +216,9 @@ impl Cluster {
             Ok(done) => done,
             Err(failure) => {
                 let mut trace = CacheTrace::default();
-                return Err(self.failed_write(failure, &[ident], &mut trace).await);
+                return Err(self
+                    .failed_write(shard, failure, &[ident], &mut trace)
+                    .await);
             }
         };
         let mut served = Served::by(&shard.primary, (deleted.is_some(), self.token(shard, &lsn)));
@@ -213,6 +226,7 @@ impl Cluster {
             let seen_at = served.value.1.lsn;
             cache
                 .install_write(
+                    shard.id,
                     (table.as_str(), key.as_str(), id.as_str()),
                     version,
                     seen_at,
@@ -229,12 +243,13 @@ impl Cluster {
     /// have been acknowledged by a retry. Returns the error to answer with.
     pub(super) async fn failed_write(
         &self,
+        shard: &Shard,
         failure: WriteFailure,
         idents: &[(&str, &str, &str)],
         trace: &mut CacheTrace,
     ) -> ClusterError {
         if let (Some(cache), true) = (&self.cache, failure.maybe_committed) {
-            cache.forget(idents, trace).await;
+            cache.forget(shard.id, idents, trace).await;
         }
         failure.error
     }

@@ -330,6 +330,12 @@ impl Server {
         self.lock_state().wal.unwrap_or(Lsn(0))
     }
 
+    /// The WAL position a health check found after `since`, if one has passed since.
+    pub fn wal_observed_after(&self, since: Instant) -> Option<Lsn> {
+        let state = self.lock_state();
+        state.checked_at.filter(|t| *t > since).and(state.wal)
+    }
+
     pub fn stats(&self) -> ServerStats {
         ServerStats {
             condition: self.lock_state().clone(),
