@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs once, from /docker-entrypoint-initdb.d, when a primary's volume is first initialised:
-# a replication role for the replicas' pg_basebackup and walreceiver, and its pg_hba line.
-# ("all" in pg_hba.conf does not cover replication connections, so trust alone is not enough.)
+# - the gateway's role `shardgate` (not a superuser; it may create databases, as the
+#   tests do), owner of the database `shardgate`;
+# - a replication role for the replicas' pg_basebackup and walreceiver, and its pg_hba
+#   line ("all" in pg_hba.conf does not cover replication connections).
+# Passwords come from the environment (.env), never from this file.
 set -euo pipefail
-: "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}"
+: "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}" "${SHARDGATE_DB_PASSWORD:?set SHARDGATE_DB_PASSWORD}"
 
-psql -v ON_ERROR_STOP=1 -v pw="$REPLICATION_PASSWORD" --username "$POSTGRES_USER" --dbname postgres <<'SQL'
+psql -v ON_ERROR_STOP=1 -v pw="$REPLICATION_PASSWORD" -v app="$SHARDGATE_DB_PASSWORD" \
+    --username "$POSTGRES_USER" --dbname postgres <<'SQL'
 CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD :'pw';
+CREATE ROLE shardgate WITH LOGIN CREATEDB PASSWORD :'app';
+ALTER DATABASE shardgate OWNER TO shardgate;
 SQL
 
 echo "host replication replicator all scram-sha-256" >>"$PGDATA/pg_hba.conf"

@@ -164,8 +164,13 @@ async fn forged_far_ahead_tokens_do_not_starve_normal_reads() {
         (status, body["source"].clone())
     });
     let (forged, normal) = futures_util::join!(join_all(forged_reads), join_all(normal_reads));
+    // Forged reads go to the primary at once; under this burst its pool may push back
+    // (503, saturated), which is theirs to bear, not the normal reads'.
     for (status, source) in &forged {
-        assert_eq!((*status, source.as_str()), (200, Some("primary")));
+        assert!(
+            (*status, source.as_str()) == (200, Some("primary")) || *status == 503,
+            "{status} {source}"
+        );
     }
     for (status, source) in &normal {
         assert_eq!((*status, source.as_str()), (200, Some("replica")));

@@ -321,11 +321,16 @@ pub async fn assert_problem(res: Response, status: u16) -> Value {
     body
 }
 
+/// The `setup.sh` that started the topology (`SHARDGATE_SETUP`, else the repo's).
+pub fn setup_script() -> PathBuf {
+    std::env::var("SHARDGATE_SETUP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("setup.sh"))
+}
+
 /// Runs `setup.sh` with arguments (e.g. `["pg", "stop", "shard0-replica0"]`).
 pub fn setup_sh(args: &[&str]) {
-    let script = std::env::var("SHARDGATE_SETUP")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("setup.sh"));
+    let script = setup_script();
     let status = Command::new(&script)
         .args(args)
         .current_dir(repo_root())

@@ -3,34 +3,37 @@
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use serde_json::Value;
-use shard_manager::servers::connection_url;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{setup_script, setup_sh, spawn_app_with};
 use crate::outage::serial;
 use crate::support::{keys_on, until, user};
 
-/// Pauses WAL replay on a replica; resumes it however the test ends.
+/// Pauses WAL replay on a replica; resumes it however the test ends. Pausing replay
+/// takes a superuser, which the gateway's role is not: it goes through `setup.sh pg psql`,
+/// which holds the superuser's credentials.
 struct ReplayPaused {
-    url: String,
+    server: String,
 }
 
 impl ReplayPaused {
-    fn begin(url: String) -> Self {
-        let mut conn = PgConnection::establish(&url).expect("replica connection");
-        conn.batch_execute("SELECT pg_wal_replay_pause()")
-            .expect("pause replay");
-        Self { url }
+    fn begin(server: String) -> Self {
+        setup_sh(&["pg", "psql", &server, "-c", "SELECT pg_wal_replay_pause()"]);
+        Self { server }
     }
 }
 
 impl Drop for ReplayPaused {
     fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.url) {
-            let _ = conn.batch_execute("SELECT pg_wal_replay_resume()");
-        }
+        let _ = std::process::Command::new(setup_script())
+            .args([
+                "pg",
+                "psql",
+                &self.server,
+                "-c",
+                "SELECT pg_wal_replay_resume()",
+            ])
+            .status();
     }
 }
 
@@ -54,9 +57,7 @@ async fn a_lagging_replica_takes_no_reads_until_it_catches_up() {
         (replica_view(&app, shard).await["takes_reads"] == true).then_some(())
     })
     .await;
-    let replica_url = connection_url(&app.settings.cluster.database, &app.replica(shard));
-
-    let paused = ReplayPaused::begin(replica_url);
+    let paused = ReplayPaused::begin(format!("shard{shard}-replica0"));
     let (view, took) = until(
         Duration::from_secs(5),
         "replica excluded for lag",

@@ -148,8 +148,26 @@ fn topology() -> &'static ClusterSettings {
     TOPOLOGY.get_or_init(|| {
         let mut cluster = helpers::test_settings().cluster;
         cluster.database.dbname = "postgres".into();
+        // Managing outages is an operator's work (replication state, checkpoints), which
+        // the gateway's role may not do: log in as the superuser setup.sh made.
+        if let Some(password) = superuser_password() {
+            cluster.database.user = "postgres".into();
+            cluster.database.password = password.into();
+        }
         cluster
     })
+}
+
+/// The PostgreSQL superuser's password from setup.sh's private credentials file.
+fn superuser_password() -> Option<String> {
+    let file = helpers::repo_root().join(".local/credentials.env");
+    std::fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("SHARDGATE_PG_SUPERUSER_PASSWORD=")
+                .map(str::to_owned)
+        })
 }
 
 /// Makes the crash recovery after an immediate stop short: a checkpoint on the
