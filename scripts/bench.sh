@@ -105,6 +105,16 @@ psql_() {   # PORT DB psql-args...
 }
 sql() { psql_ "$1" "$2" -c "$3"; }
 
+# The passwords ./setup.sh generated: psql and pgbench log in as the superuser through
+# .local/pgpass; the gateway as its own role (./setup.sh env); Redis tools with its password.
+load_credentials() {
+    [[ -f $REPO/.local/credentials.env ]] || "$REPO/setup.sh" up >/dev/null
+    eval "$("$REPO/setup.sh" env)"
+    export PGPASSFILE="$REPO/.local/pgpass"
+    REDIS_PASSWORD=$(sed -n 's/^SHARDGATE_REDIS_PASSWORD=//p' "$REPO/.local/credentials.env")
+    export REDISCLI_AUTH="$REDIS_PASSWORD"
+}
+
 # ---------------------------------------------------------------------------------------
 # Clean-up: whatever happens, stop what we started and leave the topology as we found it
 # ---------------------------------------------------------------------------------------
@@ -438,13 +448,15 @@ prepare() {
         port=${PRIMARIES[$i]}
         for db in "${SCRATCH_DBS[@]}"; do
             sql "$port" postgres "DROP DATABASE IF EXISTS $db" >/dev/null
-            sql "$port" postgres "CREATE DATABASE $db" >/dev/null
+            sql "$port" postgres "CREATE DATABASE $db OWNER shardgate" >/dev/null
         done
         # pgbench's tables for -S (100,000 accounts).
         "$PG_BIN/pgbench" -h "$HOST" -p "$port" -U postgres -i -s 1 -q sgbench_pgb >"$OUT/pgbench-init-$i.log" 2>&1
         # The records table exactly as migrated (columns, sequence, indexes).
         "$PG_BIN/pg_dump" -h "$HOST" -p "$port" -U postgres -s -O -x -t records -t record_version_seq shardgate |
             psql_ "$port" sgbench_rec >/dev/null
+        # The gateway's role (not a superuser) writes there.
+        sql "$port" sgbench_rec "ALTER TABLE records OWNER TO shardgate; ALTER SEQUENCE record_version_seq OWNER TO shardgate" >/dev/null
     done
     cmd prepare "pgbench -i -s 1 -q sgbench_pgb   # on each primary; sgbench_rec = pg_dump -s -t records -t record_version_seq shardgate"
     # The replicas follow: wait until they have pgbench's tables.
@@ -770,7 +782,7 @@ step_cache() {
     settle cache
     cmd redis-get "redis-benchmark -p $REDIS_PORT -c $USERS -n $REDIS_N -t set,get -d 400 --csv"
     cpu_begin
-    timed redis-get redis-benchmark -p "$REDIS_PORT" -c "$USERS" -n "$REDIS_N" -t set,get -d 400 --csv \
+    timed redis-get redis-benchmark -a "$REDIS_PASSWORD" -p "$REDIS_PORT" -c "$USERS" -n "$REDIS_N" -t set,get -d 400 --csv \
         >"$OUT/redis-get.log" 2>&1
     cpu_end redis_get
     result redis_get "$(awk -F'"' '$2 == "GET" { printf "%.0f\n", $4 }' "$OUT/redis-get.log")"
@@ -780,7 +792,7 @@ step_cache() {
     settle cache
     cmd redis-get-pipelined "redis-benchmark -p $REDIS_PORT -c 2 -P $depth -n $REDIS_N -t set,get -d 400 --csv"
     cpu_begin
-    timed redis-get-pipelined redis-benchmark -p "$REDIS_PORT" -c 2 -P "$depth" -n "$REDIS_N" -t set,get -d 400 --csv \
+    timed redis-get-pipelined redis-benchmark -a "$REDIS_PASSWORD" -p "$REDIS_PORT" -c 2 -P "$depth" -n "$REDIS_N" -t set,get -d 400 --csv \
         >"$OUT/redis-get-pipelined.log" 2>&1
     cpu_end redis_get_pipelined
     result redis_get_pipelined "$(awk -F'"' '$2 == "GET" { printf "%.0f\n", $4 }' "$OUT/redis-get-pipelined.log")"
@@ -1042,6 +1054,7 @@ main() {
     ensure_tools
     say "./setup.sh up (the default topology: 3 primaries, 1 replica each)"
     env -u SHARDS -u REPLICAS "$REPO/setup.sh" up >"$OUT/setup.log" 2>&1 || { tail -20 "$OUT/setup.log" >&2; die "./setup.sh up failed"; }
+    load_credentials
     for d in /usr/lib/postgresql/*/bin; do [[ -x $d/pgbench ]] && PG_BIN=$d; done
     [[ -x $PG_BIN/pgbench ]] || die "no pgbench in /usr/lib/postgresql/*/bin"
     if [[ $SKIP_BUILD == 1 ]]; then say "SKIP_BUILD=1: using the binaries in $BIN"; else build; fi

@@ -162,6 +162,11 @@ impl ApiError {
             Self::Cluster(ClusterError::Saturated { .. }) => {
                 (S::SERVICE_UNAVAILABLE, "shard-saturated", "Shard saturated")
             }
+            Self::Cluster(ClusterError::SchemaMissing { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "schema-missing",
+                "Shard schema missing",
+            ),
             Self::Cluster(ClusterError::Timeout { .. }) | Self::RequestTimeout(_) => {
                 (S::GATEWAY_TIMEOUT, "timeout", "Timed out")
             }

@@ -37,6 +37,18 @@ pub enum ClusterError {
         lsn: String,
         waited_ms: u64,
     },
+    /// The shard's database lacks migrations: nothing can be stored or read there until
+    /// `shard-manager migrate` has run. `missing` is empty when the server answered
+    /// that the records table does not exist before a check could list what is missing.
+    #[error(
+        "{shard} ({server}) lacks its schema: {}; run `shard-manager migrate` (or ./setup.sh run), which applies every migration on every primary",
+        missing_text(.missing)
+    )]
+    SchemaMissing {
+        shard: ShardId,
+        server: String,
+        missing: Vec<String>,
+    },
     /// A query failed for a reason that is the server's or ours, not the client's.
     #[error("query failed on {shard} ({role} {server})")]
     Query {
@@ -56,6 +68,7 @@ impl ClusterError {
             | Self::Timeout { shard, .. }
             | Self::Saturated { shard, .. }
             | Self::NotReplicated { shard, .. }
+            | Self::SchemaMissing { shard, .. }
             | Self::Query { shard, .. } => *shard,
         }
     }
@@ -71,11 +84,21 @@ impl ClusterError {
     }
 }
 
+fn missing_text(missing: &[String]) -> String {
+    if missing.is_empty() {
+        "the records table does not exist (migrations not applied)".into()
+    } else {
+        format!("migration(s) {} not applied", missing.join(", "))
+    }
+}
+
 /// Reads a diesel error's text to tell a lost server from a failing query: diesel does
 /// not expose SQLSTATE, and these messages are PostgreSQL's stable wording.
 pub(crate) enum Failure {
     Down(String),
     TimedOut,
+    /// The schema is not there (undefined table): migrations not applied.
+    NoSchema,
     Other,
 }
 
@@ -92,6 +115,10 @@ pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
             let m = info.message();
             if m.contains("statement timeout") || m.contains("canceling statement") {
                 Failure::TimedOut
+            } else if m.contains("relation \"records\" does not exist")
+                || m.contains("relation \"record_version_seq\" does not exist")
+            {
+                Failure::NoSchema
             } else if m.contains("terminating connection")
                 || m.contains("shutting down")
                 || m.contains("starting up")

@@ -13,4 +13,5 @@ mod helpers;
 mod operations;
 mod pool;
 mod records;
+mod schema;
 mod spec;

@@ -3,13 +3,12 @@
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_migrations::MigrationHarness;
 
 use crate::config::ClusterSettings;
 use crate::servers::connection_url;
 
-/// The SQL in `migrations/`, compiled into every binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+pub use crate::store::migrations::MIGRATIONS;
 
 /// Admin work that failed, naming the server.
 #[derive(Debug, thiserror::Error)]

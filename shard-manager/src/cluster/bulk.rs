@@ -101,6 +101,7 @@ impl Cluster {
                 })
                 .collect();
             let shard = &self.shards()[shard_id.index()];
+            shard.ready()?;
             let result = shard
                 .primary
                 .run_write(async |conn| store::upsert_many(conn, &rows).await)

@@ -8,9 +8,12 @@
 //! - [`bulk`]: batched writes grouped by shard.
 //! - [`shard`]: one shard's servers and how a read picks among them.
 //! - [`served`]: results together with where they came from.
+//! - [`schema`]: whether a shard has every migration (requests to one that lacks some
+//!   answer 503 at once, naming them).
 
 pub mod bulk;
 pub mod records;
+pub mod schema;
 pub mod served;
 pub mod shard;
 

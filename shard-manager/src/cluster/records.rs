@@ -23,6 +23,7 @@ impl Cluster {
         data: Document,
     ) -> Result<Written, ClusterError> {
         let shard = self.shard_of(key);
+        shard.ready()?;
         let data = data.into_value();
         let row = NewRecord {
             table_name: table.as_str(),
@@ -85,6 +86,7 @@ impl Cluster {
         consistency: Consistency,
     ) -> Result<Served<Option<Found>>, ClusterError> {
         let shard = self.shard_of(key);
+        shard.ready()?;
         let mut trace = CacheTrace::default();
         // Captured before anything is read: what a miss installs goes into this epoch.
         let epoch = self.cache.as_ref().map(Cache::epoch);
@@ -154,6 +156,7 @@ impl Cluster {
         consistency: Consistency,
     ) -> Result<Served<Vec<Record>>, ClusterError> {
         let shard = self.shard_of(key);
+        shard.ready()?;
         shard
             .read(consistency, &self.settings.replication, async |conn| {
                 store::list(conn, table.as_str(), Some(key.as_str()), query).await
@@ -170,6 +173,9 @@ impl Cluster {
         consistency: Consistency,
     ) -> FanOut {
         let reads = self.shards.iter().map(|shard| async move {
+            if let Err(missing) = shard.ready() {
+                return (shard.id, Err(missing));
+            }
             let result = shard
                 .read(consistency, &self.settings.replication, async |conn| {
                     store::list(conn, table.as_str(), None, query).await
@@ -207,6 +213,7 @@ impl Cluster {
         id: &RecordId,
     ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
         let shard = self.shard_of(key);
+        shard.ready()?;
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let deleted = shard
             .primary

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 
+use super::schema::Schema;
 use super::served::Served;
 use crate::config::{Balance, ReplicationSettings};
 use crate::error::ClusterError;
@@ -30,6 +31,8 @@ pub struct Shard {
     pub replicas: Vec<Arc<Server>>,
     pub balance: Balance,
     pub read_primary: bool,
+    /// Whether the primary has every migration, as the monitor last found.
+    pub schema: Schema,
     /// Round-robin cursor over the replicas.
     next: AtomicUsize,
 }
@@ -48,8 +51,14 @@ impl Shard {
             replicas,
             balance,
             read_primary,
+            schema: Schema::default(),
             next: AtomicUsize::new(0),
         }
+    }
+
+    /// Fails fast (503, naming what is missing) while the shard lacks migrations.
+    pub fn ready(&self) -> Result<(), ClusterError> {
+        self.schema.require(self.id, &self.primary.addr)
     }
 
     /// The servers an eventual read may use, best first; the primary is always last

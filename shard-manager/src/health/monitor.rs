@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use crate::cluster::schema::SchemaState;
 use crate::cluster::shard::Shard;
 use crate::cluster::Cluster;
 use crate::config::ReplicationSettings;
@@ -21,6 +22,7 @@ use crate::error::ClusterError;
 use crate::routing::Role;
 use crate::servers::{Lag, Server};
 use crate::store;
+use crate::store::migrations::{self, Migration};
 use crate::wal::Lsn;
 
 /// The running checker. Dropping it stops the task (the gateway drops it on shutdown).
@@ -39,6 +41,7 @@ impl Monitor {
     pub fn spawn(cluster: Arc<Cluster>) -> Self {
         let task = tokio::spawn(async move {
             let limits = cluster.settings().replication.clone();
+            let expected = migrations::expected();
             let mut histories: Vec<WalHistory> = cluster
                 .shards()
                 .iter()
@@ -52,7 +55,7 @@ impl Monitor {
                     .shards()
                     .iter()
                     .zip(histories.iter_mut())
-                    .map(|(shard, history)| check_shard(shard, history, &limits));
+                    .map(|(shard, history)| check_shard(shard, history, &limits, &expected));
                 join_all(checks).await;
             }
         });
@@ -99,18 +102,59 @@ impl WalHistory {
     }
 }
 
-async fn check_shard(shard: &Shard, history: &mut WalHistory, limits: &ReplicationSettings) {
+async fn check_shard(
+    shard: &Shard,
+    history: &mut WalHistory,
+    limits: &ReplicationSettings,
+    expected: &[Migration],
+) {
     let timeout = Duration::from_millis(limits.check_timeout_ms);
     let (primary, replicas) = futures_util::join!(
         check(&shard.primary, timeout),
         join_all(shard.replicas.iter().map(|r| check(r, timeout)))
     );
+    if primary.is_some() {
+        check_schema(shard, expected, timeout).await;
+    }
     let now = Instant::now();
     if let Some(lsn) = primary {
         history.push(now, lsn);
     }
     for (replica, replayed) in shard.replicas.iter().zip(replicas) {
         replica.set_lag(replayed.and_then(|r| history.lag(r, now)));
+    }
+}
+
+/// Reads which migrations the primary has applied, and says so once when that changes:
+/// a shard missing some is named at start-up (the first check runs at once) and
+/// whenever it happens later.
+async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) {
+    let probe = shard
+        .primary
+        .probe(async |conn| migrations::applied(conn).await);
+    let Ok(Ok(applied)) = tokio::time::timeout(timeout, probe).await else {
+        return;
+    };
+    let missing = migrations::missing(expected, &applied);
+    let state = if missing.is_empty() {
+        SchemaState::Complete
+    } else {
+        SchemaState::Missing(missing.clone())
+    };
+    let before = shard.schema.set(state.clone());
+    if before != state {
+        match state {
+            SchemaState::Missing(_) => tracing::warn!(
+                shard = %shard.id,
+                server = %shard.primary.addr,
+                missing = %missing.join(", "),
+                "shard lacks migrations: its requests answer 503 until `shard-manager migrate` (or ./setup.sh run) applies them"
+            ),
+            _ if before != SchemaState::Unknown => {
+                tracing::info!(shard = %shard.id, "shard schema complete again")
+            }
+            _ => {}
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use futures_util::future::join_all;
 
+use crate::cluster::schema::SchemaState;
 use crate::cluster::shard::Shard;
 use crate::cluster::Cluster;
 use crate::config::ReplicationSettings;
@@ -29,11 +30,47 @@ pub struct ServerHealth {
     pub gateway: ServerStatus,
 }
 
+/// Whether a shard's primary has every migration, as the monitor last found.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SchemaHealth {
+    /// `complete`, `missing`, or `unknown` (not checked yet: the primary may be down).
+    pub state: String,
+    /// The migrations not applied, by folder name.
+    pub missing: Vec<String>,
+    /// What fixes it, when something is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl SchemaHealth {
+    fn of(state: SchemaState) -> Self {
+        match state {
+            SchemaState::Unknown => Self {
+                state: "unknown".into(),
+                missing: Vec::new(),
+                fix: None,
+            },
+            SchemaState::Complete => Self {
+                state: "complete".into(),
+                missing: Vec::new(),
+                fix: None,
+            },
+            SchemaState::Missing(missing) => Self {
+                state: "missing".into(),
+                missing,
+                fix: Some("run `shard-manager migrate` (or ./setup.sh run)".into()),
+            },
+        }
+    }
+}
+
 /// One shard's servers.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ShardHealth {
     #[schema(value_type = u32)]
     pub shard: ShardId,
+    /// Requests to a shard whose schema is missing answer 503 naming what is missing.
+    pub schema: SchemaHealth,
     pub primary: ServerHealth,
     pub replicas: Vec<ServerHealth>,
 }
@@ -41,7 +78,8 @@ pub struct ShardHealth {
 /// The whole cluster.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ClusterHealth {
-    /// True when every primary answered: writes can go everywhere.
+    /// True when every primary answered and no shard lacks migrations: writes can go
+    /// everywhere.
     pub healthy: bool,
     pub shards: Vec<ShardHealth>,
 }
@@ -52,7 +90,9 @@ impl Cluster {
         let limits = &self.settings().replication;
         let shards = join_all(self.shards().iter().map(|s| shard_health(s, limits))).await;
         ClusterHealth {
-            healthy: shards.iter().all(|s| s.primary.up),
+            healthy: shards
+                .iter()
+                .all(|s| s.primary.up && s.schema.state != "missing"),
             shards,
         }
     }
@@ -77,6 +117,7 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings) -> ShardHealt
         .collect();
     ShardHealth {
         shard: shard.id,
+        schema: SchemaHealth::of(shard.schema.state()),
         primary,
         replicas,
     }

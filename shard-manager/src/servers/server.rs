@@ -416,6 +416,11 @@ impl Server {
         match classify(&err) {
             Failure::Down(reason) => self.mark_down(reason),
             Failure::TimedOut => self.timeout(),
+            Failure::NoSchema => ClusterError::SchemaMissing {
+                shard: self.shard,
+                server: self.addr.clone(),
+                missing: Vec::new(),
+            },
             Failure::Other => ClusterError::Query {
                 shard: self.shard,
                 role: self.role,

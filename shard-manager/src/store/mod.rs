@@ -10,10 +10,13 @@
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
 //! - [`schema`]: diesel's table definitions.
+//! - [`migrations`]: the embedded migrations every shard must have, and which a server
+//!   has applied.
 
 pub mod cursor;
 pub mod document;
 mod fixed_sql;
+pub mod migrations;
 pub mod records;
 pub mod row;
 pub mod schema;
