@@ -80,6 +80,35 @@ impl AnalyticsConfig {
         }
     }
 
+    /// Refuses a limit outside its range, naming the field as it appears in the
+    /// gateway's configuration (`analytics.<field>`), so a typo cannot silently shrink or
+    /// grow what the recorder keeps. ([`Self::normalized`] clamps instead, for callers
+    /// that must never fail.)
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |name: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("analytics.{name} is {value}; use {min} to {max}"))
+            }
+        };
+        check("error_capacity", self.error_capacity as u64, 1, 100_000)?;
+        check(
+            "max_window_secs",
+            self.max_window_secs,
+            1,
+            MAX_WINDOW_LIMIT.as_secs(),
+        )?;
+        check("max_endpoints", self.max_endpoints as u64, 1, 1024)?;
+        check("max_shards", u64::from(self.max_shards), 1, 1024)?;
+        check("max_series", self.max_series as u64, 16, 65_536)?;
+        check("max_replicas", self.max_replicas as u64, 1, 65_536)?;
+        if let Some(stripes) = self.stripes {
+            check("stripes", stripes as u64, 1, 64)?;
+        }
+        Ok(())
+    }
+
     /// The longest window a report may cover.
     pub fn max_window(&self) -> Duration {
         Duration::from_secs(self.max_window_secs)
@@ -121,6 +150,27 @@ const REPLICA_BYTES: usize = 2 * 128 + 96;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_names_the_field_out_of_range() {
+        assert_eq!(AnalyticsConfig::default().validate(), Ok(()));
+        let zero = AnalyticsConfig {
+            error_capacity: 0,
+            ..AnalyticsConfig::default()
+        };
+        assert_eq!(
+            zero.validate(),
+            Err("analytics.error_capacity is 0; use 1 to 100000".into())
+        );
+        let huge = AnalyticsConfig {
+            max_window_secs: 86_400,
+            ..AnalyticsConfig::default()
+        };
+        assert_eq!(
+            huge.validate(),
+            Err("analytics.max_window_secs is 86400; use 1 to 3600".into())
+        );
+    }
 
     #[test]
     fn normalized_clamps_and_rounds_stripes_to_a_power_of_two() {

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use analytics::AnalyticsConfig;
 use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
@@ -10,6 +11,9 @@ use shard_manager::{config, ClusterSettings, ConfigError};
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,
+    /// The analytics recorder's limits (`[analytics]`); every one bounds memory.
+    #[serde(default)]
+    pub analytics: AnalyticsConfig,
     #[serde(flatten)]
     pub cluster: ClusterSettings,
 }

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use ::analytics::{Analytics, AnalyticsConfig};
+use ::analytics::Analytics;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Resource, Route};
@@ -45,7 +45,11 @@ impl Application {
         // One pool per worker thread: share the per-server connection budget among them.
         cluster_settings.database.pool_threads = workers;
         let cluster = Arc::new(Cluster::new(cluster_settings)?);
-        let analytics = Arc::new(Analytics::new(AnalyticsConfig::default()));
+        settings
+            .analytics
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
         let state = web::Data::new(AppState {
             cluster: cluster.clone(),
             analytics: analytics.clone(),

@@ -97,3 +97,16 @@ async fn metrics_errors_and_prometheus_count_exactly_the_requests_made() {
         .metric
         .starts_with("shardgate_http_request_duration_seconds")));
 }
+
+/// The analytics limits come from the typed configuration like every other limit.
+#[tokio::test]
+async fn the_error_ring_keeps_what_the_configuration_says() {
+    let app = crate::helpers::spawn_app_with(|s| s.analytics.error_capacity = 2).await;
+    for i in 0..5 {
+        let res = app.get("k", &format!("/api/read?table=nope{i}&id=x")).await;
+        assert_eq!(res.status().as_u16(), 422);
+    }
+    let errors: Value = app.get_json("/api/analytics/errors?limit=100").await;
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+}
