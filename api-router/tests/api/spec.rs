@@ -6,6 +6,8 @@
 //!
 //! `SPEC_TRACE=1` prints every request's label, status and the start of its body.
 
+mod bodies;
+mod case;
 mod cases;
 mod schema;
 
@@ -16,7 +18,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp};
-use cases::{Case, Expect, Known};
+use case::{Case, Expect, Known};
 
 /// Response headers the gateway sets itself: each must be documented where it appears.
 const OWN_HEADERS: &[&str] = &[

@@ -4,6 +4,9 @@
 //! ## Layout
 //! - [`server`]: [`Server`]: one server's pools (one per worker thread), its permits,
 //!   `run`/`probe`, and the one place where database failures become `ClusterError`s.
+//! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
+//!   server's concurrent operations across threads.
+//! - [`write`]: `Server::run_write`: a write is never sent twice.
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
 //! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
 //! - [`connect`]: connection URLs (timeouts included) and pool building.
@@ -15,10 +18,13 @@ pub mod connect;
 #[cfg(feature = "faults")]
 pub mod faults;
 pub(crate) mod per_thread;
+pub mod pools;
 pub mod server;
 pub mod status;
+pub mod write;
 
 pub use banlist::{Condition, Lag, ServerStats, Unqualified};
 pub use connect::{connection_url, encode};
-pub use server::{Server, WriteFailure};
+pub use server::Server;
 pub use status::ServerStatus;
+pub use write::WriteFailure;

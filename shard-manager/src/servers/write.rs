@@ -1,0 +1,129 @@
+//! How a write is sent: never twice. A write re-sent after its connection was lost could
+//! commit twice (a version bumped twice, a delete answered 404), so the only retry
+//! happens before anything is sent.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use diesel::QueryResult;
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::AsyncPgConnection;
+
+use super::server::{InFlight, Server};
+use crate::error::{classify, ClusterError, Failure};
+
+/// A pooled connection unused for this long is checked (an empty query) before a write
+/// is sent on it, so a connection that died while idle costs a retry before the write,
+/// never a second copy of the write after it (see [`Server::run_write`]). Under load
+/// connections are reused within microseconds and never pay the check.
+const CHECK_IDLE_AFTER: Duration = Duration::from_millis(100);
+
+/// A write that failed, and whether it may have committed anyway.
+#[derive(Debug)]
+pub struct WriteFailure {
+    pub error: ClusterError,
+    /// The write reached the server and its outcome is unknown (the connection was lost
+    /// or the answer timed out after sending): it may have committed.
+    pub maybe_committed: bool,
+}
+
+impl WriteFailure {
+    fn before_sending(error: ClusterError) -> Self {
+        Self {
+            error,
+            maybe_committed: false,
+        }
+    }
+}
+
+impl Server {
+    /// Runs a write, which is never sent twice: a write retried after its connection
+    /// was lost could commit twice (a version bumped twice, a delete answered 404).
+    ///
+    /// So the only retry happens before anything is sent: a reused connection idle for
+    /// [`CHECK_IDLE_AFTER`] is checked with an empty query first, and if that finds it
+    /// dead, another connection is taken. Once the write is sent, any failure is final,
+    /// and says whether the write may have committed.
+    pub async fn run_write<T, F>(&self, op: F) -> Result<T, WriteFailure>
+    where
+        F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
+    {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(&self.in_flight);
+        let _permit = self.permit().await.map_err(WriteFailure::before_sending)?;
+        let deadline = tokio::time::Instant::now() + self.op_timeout;
+        let mut conn = self.live_connection(deadline).await?;
+        let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
+        #[cfg(feature = "faults")]
+        let outcome = match outcome {
+            Ok(Ok(_)) if self.faults.take_lose_after_commit() => {
+                drop(Object::take(conn));
+                return Err(WriteFailure {
+                    error: self.mark_down("fault point: connection lost after commit".into()),
+                    maybe_committed: true,
+                });
+            }
+            other => other,
+        };
+        let result = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Err(_) => Err(WriteFailure {
+                error: self.timeout(),
+                maybe_committed: true,
+            }),
+            Ok(Err(err)) => {
+                if matches!(classify(&err), Failure::Down(_)) {
+                    drop(Object::take(conn));
+                }
+                // A statement PostgreSQL refused did not commit; anything else may have.
+                let refused = matches!(err, diesel::result::Error::DatabaseError(..))
+                    && matches!(classify(&err), Failure::Other);
+                Err(WriteFailure {
+                    error: self.failure(err),
+                    maybe_committed: !refused,
+                })
+            }
+        };
+        if result.is_ok() {
+            self.served.fetch_add(1, Ordering::Relaxed);
+            self.mark_up();
+        }
+        result
+    }
+
+    /// A connection a write can be sent on: a reused one idle past [`CHECK_IDLE_AFTER`]
+    /// is checked first; one found dead is dropped and another taken (once).
+    async fn live_connection(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Object<AsyncPgConnection>, WriteFailure> {
+        use diesel_async::SimpleAsyncConnection;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self
+                .checkout()
+                .await
+                .map_err(WriteFailure::before_sending)?;
+            let metrics = Object::metrics(&conn);
+            if metrics.recycle_count == 0 || metrics.last_used() < CHECK_IDLE_AFTER {
+                return Ok(conn);
+            }
+            match tokio::time::timeout_at(deadline, conn.batch_execute("")).await {
+                Ok(Ok(())) => return Ok(conn),
+                Err(_) => return Err(WriteFailure::before_sending(self.timeout())),
+                Ok(Err(err)) => {
+                    let lost = matches!(classify(&err), Failure::Down(_));
+                    if lost {
+                        drop(Object::take(conn));
+                    }
+                    if lost && attempt == 1 {
+                        tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; taking another before the write");
+                        continue;
+                    }
+                    return Err(WriteFailure::before_sending(self.failure(err)));
+                }
+            }
+        }
+    }
+}
