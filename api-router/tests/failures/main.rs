@@ -13,6 +13,7 @@
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
 //! - [`restart`]: a server restarted while the gateway sat idle costs no request an error.
+//! - [`eviction`]: version floors survive Redis losing every key.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
@@ -22,6 +23,7 @@
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
 mod credentials;
+mod eviction;
 mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;

@@ -29,6 +29,7 @@
 mod breaker;
 mod entry;
 mod fence;
+mod floors;
 mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,23 @@ pub use entry::CachedRecord;
 use entry::Entry;
 pub use fence::Fence;
 use fence::Fences;
+use floors::{Floor, LocalFloors};
+
+/// Most recent writes whose floors this process keeps (about 100 bytes each); past it
+/// the oldest leave early behind a fence (see `floors`).
+const LOCAL_FLOORS: usize = 50_000;
+
+/// One record's identity as a 128-bit hash of table, shard key and id, each
+/// length-prefixed so ("ab","c") and ("a","bc") differ.
+fn record_hash(table: &str, key: &str, id: &str) -> u128 {
+    let mut buf = Vec::with_capacity(table.len() + key.len() + id.len() + 8);
+    buf.extend_from_slice(&(table.len() as u32).to_le_bytes());
+    buf.extend_from_slice(table.as_bytes());
+    buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(id.as_bytes());
+    xxhash_rust::xxh3::xxh3_128(&buf)
+}
 
 /// What the cache did for one request, reported to analytics by the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +132,8 @@ pub struct Cache {
     script: redis::Script,
     /// What a reader must have seen to install after an abandoned epoch (`fence`).
     fences: Fences,
+    /// Recent writes' version floors, in this process's memory (`floors`).
+    local: LocalFloors,
 }
 
 /// Why the cache could not be created.
@@ -148,6 +168,10 @@ impl Cache {
             ),
             script: redis::Script::new(include_str!("install.lua")),
             fences: Fences::default(),
+            local: LocalFloors::new(
+                Duration::from_millis((ttl_ms * 2).max(120_000)),
+                LOCAL_FLOORS,
+            ),
         })
     }
 
@@ -301,6 +325,10 @@ impl Cache {
         trace: &mut CacheTrace,
     ) {
         if !self.fences.allows(shard, seen_at, observed_after) {
+            return;
+        }
+        let record_id = record_hash(&record.table_name, &record.shard_key, &record.id);
+        if !self.local.allows(record_id, record.version) {
             return;
         }
         let Ok(json) = serde_json::to_string(record) else {

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{Cache, CacheEvent, CacheTrace, Fence};
+use super::{record_hash, Cache, CacheEvent, CacheTrace, Fence, Floor};
 use crate::routing::ShardId;
 use crate::store::Record;
 use crate::wal::Lsn;
@@ -23,6 +23,15 @@ impl Cache {
         record: Option<&Record>,
         trace: &mut CacheTrace,
     ) {
+        // The floor first, where eviction cannot reach it.
+        let floor = Floor::Version(version);
+        self.local.raise(
+            record_hash(table, key, id),
+            shard,
+            floor,
+            seen_at,
+            &self.fences,
+        );
         let json = match record.map(serde_json::to_string) {
             Some(Ok(j)) => j,
             Some(Err(_)) | None => String::new(),
@@ -53,6 +62,9 @@ impl Cache {
         let epoch = self.epoch();
         let mut pipe = redis::pipe();
         for (table, key, id) in idents {
+            let record = record_hash(table, key, id);
+            self.local
+                .raise(record, shard, Floor::Unknown, Lsn(0), &self.fences);
             let (value_key, floor_key) = self.keys(epoch, table, key, id);
             pipe.cmd("SET")
                 .arg(floor_key)
@@ -78,6 +90,12 @@ impl Cache {
     /// for single writes.
     pub async fn install_writes(&self, records: &[(ShardId, Lsn, Record)], trace: &mut CacheTrace) {
         const CHUNK: usize = 1000;
+        for (shard, seen_at, r) in records {
+            let record = record_hash(&r.table_name, &r.shard_key, &r.id);
+            let floor = Floor::Version(r.version);
+            self.local
+                .raise(record, *shard, floor, *seen_at, &self.fences);
+        }
         let epoch = self.epoch();
         for chunk in records.chunks(CHUNK) {
             let mut pipe = redis::pipe();
