@@ -7,39 +7,9 @@ use std::time::{Duration, Instant};
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
-use crate::helpers::{setup_script, setup_sh, spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, TestApp};
 use crate::outage::serial;
-use crate::support::{keys_on, until};
-
-/// Replay paused on shard 0's replica; resumed however the test ends.
-struct Paused;
-
-impl Paused {
-    fn begin() -> Self {
-        setup_sh(&[
-            "pg",
-            "psql",
-            "shard0-replica0",
-            "-c",
-            "SELECT pg_wal_replay_pause()",
-        ]);
-        Self
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(setup_script())
-            .args([
-                "pg",
-                "psql",
-                "shard0-replica0",
-                "-c",
-                "SELECT pg_wal_replay_resume()",
-            ])
-            .status();
-    }
-}
+use crate::support::{keys_on, until, ReplayPaused};
 
 /// (x-cache, source, version) of an eventual read.
 async fn read(app: &TestApp, key: &str) -> (String, String, i64) {
@@ -87,7 +57,7 @@ async fn floors_survive_redis_losing_every_key() {
         },
     )
     .await;
-    let paused = Paused::begin();
+    let paused = ReplayPaused::begin("shard0-replica0".into());
 
     let second: Value = app.write(&key, &write(2)).await.json().await.unwrap();
     let v2 = second["version"].as_i64().unwrap();

@@ -5,37 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{setup_script, setup_sh, spawn_app_with};
+use crate::helpers::spawn_app_with;
 use crate::outage::serial;
-use crate::support::{keys_on, until, user};
-
-/// Pauses WAL replay on a replica; resumes it however the test ends. Pausing replay
-/// takes a superuser, which the gateway's role is not: it goes through `setup.sh pg psql`,
-/// which holds the superuser's credentials.
-struct ReplayPaused {
-    server: String,
-}
-
-impl ReplayPaused {
-    fn begin(server: String) -> Self {
-        setup_sh(&["pg", "psql", &server, "-c", "SELECT pg_wal_replay_pause()"]);
-        Self { server }
-    }
-}
-
-impl Drop for ReplayPaused {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(setup_script())
-            .args([
-                "pg",
-                "psql",
-                &self.server,
-                "-c",
-                "SELECT pg_wal_replay_resume()",
-            ])
-            .status();
-    }
-}
+use crate::support::{keys_on, until, user, ReplayPaused};
 
 /// The replica's entry in `/api/shards`.
 async fn replica_view(app: &crate::helpers::TestApp, shard: usize) -> Value {

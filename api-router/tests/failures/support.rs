@@ -17,7 +17,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
 
-use crate::helpers::TestApp;
+use crate::helpers::{setup_script, setup_sh, TestApp};
 
 /// Runs blocking work (setup.sh, sync diesel) off the async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -186,5 +186,33 @@ impl Drop for Gateway {
         if let Some(handle) = &self.handle {
             std::mem::drop(handle.stop(false));
         }
+    }
+}
+
+/// Pauses WAL replay on a replica; resumes it however the test ends. Pausing replay
+/// takes a superuser, which the gateway's role is not: it goes through `setup.sh pg psql`,
+/// which holds the superuser's credentials.
+pub struct ReplayPaused {
+    server: String,
+}
+
+impl ReplayPaused {
+    pub fn begin(server: String) -> Self {
+        setup_sh(&["pg", "psql", &server, "-c", "SELECT pg_wal_replay_pause()"]);
+        Self { server }
+    }
+}
+
+impl Drop for ReplayPaused {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(setup_script())
+            .args([
+                "pg",
+                "psql",
+                &self.server,
+                "-c",
+                "SELECT pg_wal_replay_resume()",
+            ])
+            .status();
     }
 }
