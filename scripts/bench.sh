@@ -3,6 +3,7 @@
 #
 #   ./scripts/bench.sh              every step, in order (about 10 minutes once built)
 #   ./scripts/bench.sh write read   only those steps (the prepare step always runs)
+#   ./scripts/bench.sh cpu          the gateway's CPU time per request, by request kind
 #   ./scripts/bench.sh profile      not in the default set: perf profile of a read run
 #                                   (PROFILE_SCENARIO=write for another scenario)
 #
@@ -66,7 +67,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$REPO/.local/bench/$STAMP
 CLK_TCK=$(getconf CLK_TCK)
-ALL_STEPS=(write read bulk latency ceiling cache rss ryw analytics replicas)
+ALL_STEPS=(write read bulk latency ceiling cache rss ryw analytics cpu replicas)
 
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS PGSERVICE || true
 export PGCONNECT_TIMEOUT=5
@@ -1036,6 +1037,61 @@ EOF
 # ---------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------
+# CPU per request: the gateway's utime+stime (from /proc) around a bounded wrk run of one
+# request kind, divided by the requests wrk completed. Steadier than throughput on a
+# 2-core machine, where the gateway shares the cores with PostgreSQL and the load.
+# ---------------------------------------------------------------------------------------
+CPU_KINDS=(noop read list fanout write bulk1)
+CPU_SECS=${CPU_SECS:-8}
+cpu_run() {   # KIND: one wrk run against the running gateway
+    local kind=$1 t0 t1 n
+    settle "cpu-$kind"
+    t0=$(pid_ticks "$GW_PID")
+    cmd "cpu-$kind" "KIND=$kind KEYS=$KEYS wrk -t1 -c8 -d${CPU_SECS}s -s scripts/wrk-cpu.lua $URL"
+    KIND=$kind KEYS=$KEYS timed "cpu-$kind" wrk -t1 -c8 -d"${CPU_SECS}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL" \
+        >"$OUT/cpu-$kind.log" 2>&1 || { cat "$OUT/cpu-$kind.log" >&2; die "wrk cpu-$kind failed"; }
+    t1=$(pid_ticks "$GW_PID")
+    n=$(awk '/requests in/ { print $1; exit }' "$OUT/cpu-$kind.log")
+    result "cpu_${kind}_requests" "$n"
+    result "cpu_${kind}_rps" "$(wrk_rps "cpu-$kind")"
+    result "cpu_${kind}_errors" "$(wrk_errors "cpu-$kind")"
+    result "cpu_${kind}_us" "$(calc "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" 1)"
+}
+step_cpu() {
+    say "cpu: gateway CPU per request, wrk -t1 -c8 -d${CPU_SECS}s per kind, 2 HTTP workers"
+    start_gateway cpu SHARDGATE__SERVER__WORKERS=2
+    local k
+    for k in "${CPU_KINDS[@]}"; do cpu_run "$k"; done
+    start_gateway cpu-cache SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=true
+    # Fill the cache first: one pass over the key space.
+    KIND=cached KEYS=$KEYS wrk -t1 -c8 -d3s -s "$REPO/scripts/wrk-cpu.lua" "$URL" >/dev/null 2>&1 || true
+    cpu_run cached
+    start_gateway plain
+    local noop
+    noop=$(r cpu_noop_us)
+    for k in "${CPU_KINDS[@]}" cached; do
+        result "cpu_${k}_x_noop" "$(ratio "$(r "cpu_${k}_us")" "$noop" 1)"
+    done
+}
+cpu_table() {
+    echo "| request | gateway CPU per request | × no-op | requests/s | non-2xx |"
+    echo "|---|---|---|---|---|"
+    local k label
+    for k in noop read list fanout write bulk1 cached; do
+        case $k in
+            noop) label="GET /api/health/live (no-op)" ;;
+            read) label="replica point read" ;;
+            list) label="list of 10 (one key)" ;;
+            fanout) label="fan-out list of 10 (3 shards)" ;;
+            write) label="single write (upsert + token)" ;;
+            bulk1) label="bulk write of one record" ;;
+            cached) label="cached point read" ;;
+        esac
+        echo "| $label | $(r "cpu_${k}_us") µs | $(r "cpu_${k}_x_noop") | $(r "cpu_${k}_rps") | $(r "cpu_${k}_errors") |"
+    done
+}
+
 main() {
     if (($# > 0)); then
         STEPS=("$@")
@@ -1073,7 +1129,9 @@ main() {
     want replicas && step_replicas
     stop_gateway
     result total_secs "$((SECONDS - t0))"
-    if [[ ${STEPS[*]} != profile ]]; then
+    if [[ ${STEPS[*]} == cpu ]]; then
+        cpu_table | tee "$OUT/report.md"
+    elif [[ ${STEPS[*]} != profile ]]; then
         report >"$OUT/report.md"
         printf '\n'
         cat "$OUT/report.md"

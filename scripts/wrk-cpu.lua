@@ -1,0 +1,49 @@
+-- wrk script for the CPU-per-request table (scripts/bench.sh cpu): one request kind,
+-- chosen by KIND, over the loadtest key space (users/rec_n under shard key user_n).
+--
+--   KIND=read KEYS=10000 wrk -t1 -c8 -d8s -s scripts/wrk-cpu.lua http://127.0.0.1:18080
+--
+-- KIND: noop (GET /api/health/live), read (point read, eventual), list (a key's 10
+-- newest), fanout (every shard's 10 newest), write (single upsert), bulk1 (a bulk write
+-- of one record), cached (a point read, against a gateway with the cache on).
+
+local kind = os.getenv("KIND") or "noop"
+local keys = tonumber(os.getenv("KEYS") or "10000")
+local threads = 0
+
+function setup(thread)
+    threads = threads + 1
+    thread:set("thread_no", threads)
+end
+
+function init(args)
+    math.randomseed(os.time() + 7919 * (thread_no or 0))
+end
+
+local function doc(n)
+    return '{"user_id":"user_' .. n .. '","name":"Anjali Mueller","email":"meaghan' .. n
+        .. '@example.net","tier":"pro","lifetime_value_cents":' .. math.random(0, 4999999) .. '}'
+end
+
+function request()
+    local n = math.random(0, keys - 1)
+    local key = { ["x-shard-key"] = "user_" .. n }
+    if kind == "noop" then
+        return wrk.format("GET", "/api/health/live")
+    elseif kind == "read" or kind == "cached" then
+        return wrk.format("GET", "/api/read?table=users&id=rec_" .. n, key)
+    elseif kind == "list" then
+        return wrk.format("GET", "/api/read?table=users&limit=10", key)
+    elseif kind == "fanout" then
+        return wrk.format("GET", "/api/read?table=users&limit=10")
+    elseif kind == "write" then
+        key["content-type"] = "application/json"
+        return wrk.format("POST", "/api/write", key,
+            '{"table":"users","id":"rec_' .. n .. '","data":' .. doc(n) .. '}')
+    elseif kind == "bulk1" then
+        key["content-type"] = "application/json"
+        return wrk.format("POST", "/api/bulk-write", key,
+            '{"table":"users","records":[{"id":"rec_' .. n .. '","data":' .. doc(n) .. '}]}')
+    end
+    error("unknown KIND " .. kind)
+end
