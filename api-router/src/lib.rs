@@ -5,14 +5,16 @@
 //! `application/problem+json` answer. No SQL and no pool here.
 //!
 //! ## Layout
-//! - [`settings`]: the `[server]` section plus the cluster settings, layered.
+//! - [`settings`]: the `[server]` and `[analytics]` sections plus the cluster settings,
+//!   layered.
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works) and wires state, middleware and routes.
 //! - [`state`]: [`AppState`](state::AppState), shared explicitly with every handler.
 //! - [`routes`]: one file per endpoint family: `write`, `read` (point reads, and the
-//!   entry for lists) and `list` (keyed and fan-out lists), `bulk`, `delete`, `health`, `shards` (map, placement,
-//!   data), `analytics` (metrics, errors, Prometheus), `dashboard` (the embedded page),
-//!   `fallback` (404/405 problems, the Swagger UI redirect).
+//!   entry for lists) and `list` (keyed and fan-out lists), `bulk`, `delete`, `health`,
+//!   `shards` (map, placement, data), `analytics` (metrics, errors, Prometheus),
+//!   `dashboard` (the embedded page), `fallback` (404/405 problems, the Swagger UI
+//!   redirect).
 //! - [`body`]: the record endpoints' JSON bodies and query parameters, request and
 //!   response, in one place (the OpenAPI schemas come from them).
 //! - [`json_body`]: [`json_body::BoundedJson`], bodies read within a byte limit and a
