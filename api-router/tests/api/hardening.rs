@@ -70,6 +70,19 @@ async fn a_host_the_gateway_does_not_serve_gets_421() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
+    // HTTP/1.0 without a Host (a load balancer's bare health check) names no host a
+    // browser could have been tricked into: it passes.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /api/health/live HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert_eq!(answer.get(9..12), Some("200"), "{answer}");
 }
 
 #[tokio::test]
