@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::store::RawJson;
 use shard_manager::Record;
 use utoipa::{IntoParams, ToSchema};
 
@@ -97,8 +98,9 @@ pub struct RecordBody {
     pub table: String,
     pub shard_key: String,
     pub id: String,
+    /// The document, sent as stored (never parsed into a tree on the way).
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: RawJson,
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -289,7 +291,7 @@ mod tests {
             shard_key: "k|1".into(),
             id: "r\"1".into(),
             slot: 9,
-            data: serde_json::json!({"b": 1, "a": [true, null]}),
+            data: RawJson::from_value(&serde_json::json!({"b": 1, "a": [true, null]})),
             version: 77,
             created_at: at,
             updated_at: at,

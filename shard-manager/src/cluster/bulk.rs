@@ -9,7 +9,7 @@ use super::Cluster;
 use crate::cache::CacheTrace;
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
-use crate::store::{self, Document, NewRecord, Record, RecordId, TableName};
+use crate::store::{self, Document, NewRecord, RawJson, Record, RecordId, TableName};
 use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
@@ -129,7 +129,7 @@ impl Cluster {
                         Some(Record {
                             table_name: table.as_str().to_owned(),
                             slot: row.slot,
-                            data: row.data.clone(),
+                            data: RawJson::from_value(row.data),
                             shard_key,
                             id,
                             version,

@@ -10,7 +10,9 @@ use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
-use crate::store::{self, Cursor, Document, ListQuery, NewRecord, Record, RecordId, TableName};
+use crate::store::{
+    self, Cursor, Document, ListQuery, NewRecord, RawJson, Record, RecordId, TableName,
+};
 use crate::wal::{Consistency, Lsn, WriteToken};
 
 impl Cluster {
@@ -52,7 +54,7 @@ impl Cluster {
                 shard_key: key.as_str().to_owned(),
                 id: id.as_str().to_owned(),
                 slot: row.slot,
-                data: data.clone(),
+                data: RawJson::from_value(&data),
                 version: upserted.version,
                 created_at: upserted.created_at,
                 updated_at: upserted.updated_at,

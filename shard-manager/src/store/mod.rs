@@ -4,6 +4,7 @@
 //! - [`records`]: the queries (diesel-async): upsert, find, list, delete, WAL positions,
 //!   per-table counts and sizes.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
+//! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - [`document`]: [`Document`] and [`RecordId`]: a record's JSON and id, validated once.
 //! - [`table`]: [`TableName`], the allowed logical tables.
 //! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
@@ -17,6 +18,7 @@ pub mod cursor;
 pub mod document;
 mod fixed_sql;
 pub mod migrations;
+pub mod raw_json;
 pub mod records;
 pub mod row;
 pub mod schema;
@@ -24,6 +26,7 @@ pub mod table;
 
 pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
+pub use raw_json::RawJson;
 pub use records::{
     delete, disk_bytes, find, list, replay_wal, table_counts, upsert, upsert_many, wal_position,
 };

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::raw_json::RawJson;
 use super::schema::records;
 
 /// A stored record as clients see it.
@@ -24,7 +25,8 @@ pub struct Record {
     pub id: String,
     #[serde(skip, default)]
     pub slot: i32,
-    pub data: Value,
+    /// The document as stored, as text (see `raw_json`).
+    pub data: RawJson,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
