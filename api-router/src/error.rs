@@ -162,6 +162,11 @@ impl ApiError {
             Self::Cluster(ClusterError::Saturated { .. }) => {
                 (S::SERVICE_UNAVAILABLE, "shard-saturated", "Shard saturated")
             }
+            Self::Cluster(ClusterError::NotOwner { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "slot-not-owned",
+                "Slot changing hands",
+            ),
             Self::Cluster(ClusterError::SchemaMissing { .. }) => (
                 S::SERVICE_UNAVAILABLE,
                 "schema-missing",

@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(listen) = cli.listen {
         settings.server.listen = listen;
     }
-    let app = Application::build(settings)?;
+    let app = Application::build(settings).await?;
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use ::analytics::Analytics;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Resource, Route};
+use shard_manager::map::{follower, Follower, Identity};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -27,13 +28,18 @@ pub struct Application {
     cluster: Arc<Cluster>,
     /// Background health checks; stopped when the application stops.
     monitor: Monitor,
+    /// Follows the shard map in the metadata database; stopped with the application.
+    follower: Follower,
 }
 
 impl Application {
-    /// Binds `settings.server.listen` (port 0 picks a free port) and builds the server.
-    /// Opens no database connection: the gateway starts whatever servers are down.
-    /// Must be called inside a Tokio runtime (it starts the health monitor).
-    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+    /// Binds `settings.server.listen` (port 0 picks a free port), loads the shard map
+    /// from the metadata database and builds the server. Opens no shard connection:
+    /// the gateway starts whatever servers are down. When the metadata database does
+    /// not answer (within the connect timeout) it starts with the config file's map,
+    /// which the shards check like any other, and follows the database once it answers.
+    /// Must be called inside a Tokio runtime (it starts the monitor and the follower).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -44,7 +50,17 @@ impl Application {
         let mut cluster_settings = settings.cluster.clone();
         // One pool per worker thread: share the per-server connection budget among them.
         cluster_settings.database.pool_threads = workers;
-        let cluster = Arc::new(Cluster::new(cluster_settings)?);
+        let cluster = match follower::load_at_start(&cluster_settings).await {
+            Ok(map) => {
+                tracing::info!(version = %map.version, shards = map.shards.len(), "loaded the shard map from the metadata database");
+                Cluster::with_map(&cluster_settings, &map)?
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "routing with the configuration's map until the metadata database answers");
+                Cluster::new(cluster_settings)?
+            }
+        };
+        let cluster = Arc::new(cluster);
         settings
             .analytics
             .validate()
@@ -89,11 +105,21 @@ impl Application {
         server = server.workers(workers);
         tracing::info!(port, listen = %settings.server.listen, "gateway listening");
         let monitor = Monitor::spawn(cluster.clone());
+        let host = settings
+            .server
+            .listen
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        let follower = Follower::spawn(
+            cluster.map().clone(),
+            Identity::new(format!("{host}:{port}")),
+        );
         Ok(Self {
             port,
             server: server.run(),
             cluster,
             monitor,
+            follower,
         })
     }
 
@@ -111,6 +137,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         drop(self.monitor);
+        drop(self.follower);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result

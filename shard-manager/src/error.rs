@@ -49,6 +49,17 @@ pub enum ClusterError {
         server: String,
         missing: Vec<String>,
     },
+    /// The shard refused the key's slot: by its own record it does not own it (the map
+    /// moved on; `told` is the map version the shard was last told). Nothing was
+    /// written or read. The gateway reloads its map and retries once before answering
+    /// with this.
+    #[error("{shard} ({server}) does not own slot {slots} (it goes by map v{told}), and reloading the gateway's map did not route the key elsewhere; the slot may be changing hands: retry shortly")]
+    NotOwner {
+        shard: ShardId,
+        server: String,
+        slots: String,
+        told: u64,
+    },
     /// A query failed for a reason that is the server's or ours, not the client's.
     #[error("query failed on {shard} ({role} {server})")]
     Query {
@@ -69,7 +80,17 @@ impl ClusterError {
             | Self::Saturated { shard, .. }
             | Self::NotReplicated { shard, .. }
             | Self::SchemaMissing { shard, .. }
+            | Self::NotOwner { shard, .. }
             | Self::Query { shard, .. } => *shard,
+        }
+    }
+
+    /// When the shard refused the slot: the map version the shard goes by, which a
+    /// reload must reach.
+    pub fn refused_at(&self) -> Option<crate::routing::MapVersion> {
+        match self {
+            Self::NotOwner { told, .. } => Some(crate::routing::MapVersion(*told)),
+            _ => None,
         }
     }
 
@@ -99,8 +120,18 @@ pub(crate) enum Failure {
     TimedOut,
     /// The schema is not there (undefined table): migrations not applied.
     NoSchema,
+    /// The shard does not own the slot (SQLSTATE SG001, raised by the ownership
+    /// functions): the slots it named, and the map version it goes by.
+    NotOwner {
+        slots: String,
+        told: u64,
+    },
     Other,
 }
+
+/// How the ownership functions (migration `slot_ownership`) word a refusal; their
+/// DETAIL is the map version the shard goes by.
+const NOT_OWNER: &str = "this shard does not own slot ";
 
 pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
     use diesel::result::{DatabaseErrorKind as K, Error as E};
@@ -113,7 +144,16 @@ pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
         }
         E::DatabaseError(_, info) => {
             let m = info.message();
-            if m.contains("statement timeout") || m.contains("canceling statement") {
+            if let Some(slots) = m.strip_prefix(NOT_OWNER) {
+                let told = info
+                    .details()
+                    .and_then(|d| d.trim().parse().ok())
+                    .unwrap_or(0);
+                Failure::NotOwner {
+                    slots: slots.to_owned(),
+                    told,
+                }
+            } else if m.contains("statement timeout") || m.contains("canceling statement") {
                 Failure::TimedOut
             } else if m.contains("relation \"records\" does not exist")
                 || m.contains("relation \"record_version_seq\" does not exist")

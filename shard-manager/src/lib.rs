@@ -16,6 +16,8 @@
 //! - [`error`]: [`ClusterError`], naming shard, role and server.
 //! - [`servers`]: one server's pools and bounded operations; the ban/lag rules.
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
+//! - [`map`]: the versioned shard map in the metadata database: admin changes, the
+//!   shards told their slots, a gateway's follower.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
 //! - [`admin`]: migrations, seeding, planning and benchmarks on the sync diesel path.
@@ -28,6 +30,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod map;
 pub mod routing;
 pub mod servers;
 pub mod store;

@@ -48,8 +48,9 @@ pub async fn bulk_write(
     }
     let mut items = Vec::with_capacity(body.records.len());
     let mut invalid = Vec::new();
+    let router = state.cluster.router();
     for (index, raw) in body.records.into_iter().enumerate() {
-        match parse_item(index, raw, header_key.0.as_ref(), state.cluster.router()) {
+        match parse_item(index, raw, header_key.0.as_ref(), &router) {
             Ok(item) => items.push(item),
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }

@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::Balance;
 use shard_manager::health::stats::ShardData;
+use shard_manager::map::{GatewayInfo, MapStatus};
 use shard_manager::routing::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::{ShardId, ShardKey};
@@ -74,6 +75,12 @@ pub struct ShardsResponse {
     /// `hash_ring` only: ring points per unit of weight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vnodes: Option<u32>,
+    /// The map version this gateway routes with, and how it follows the metadata
+    /// database.
+    pub map: MapStatus,
+    /// Every gateway heard from lately (address, map version, binary version), as of
+    /// this gateway's last heartbeat.
+    pub gateways: Vec<GatewayInfo>,
     pub shards: Vec<ShardView>,
 }
 
@@ -147,6 +154,8 @@ pub async fn shards(
             Layout::HashRing(ring) => Some(ring.vnodes()),
             _ => None,
         },
+        map: cluster.map().status(),
+        gateways: cluster.map().gateways(),
         shards,
     }))
 }

@@ -18,7 +18,9 @@ async fn a_token_from_one_gateway_is_honoured_by_the_cache_of_another() {
     })
     .await;
     // A second gateway on the same databases and cache settings.
-    let b = Application::build(a.settings.clone()).expect("second gateway");
+    let b = Application::build(a.settings.clone())
+        .await
+        .expect("second gateway");
     let b_url = format!("http://127.0.0.1:{}", b.port());
     let b_handle = b.handle();
     tokio::spawn(b.run_until_stopped());
@@ -104,7 +106,9 @@ async fn a_forged_token_cannot_vouch_for_a_stale_cache_entry() {
         s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
     })
     .await;
-    let b = Application::build(a.settings.clone()).expect("second gateway");
+    let b = Application::build(a.settings.clone())
+        .await
+        .expect("second gateway");
     let b_app = TestApp {
         address: format!("http://127.0.0.1:{}", b.port()),
         port: b.port(),

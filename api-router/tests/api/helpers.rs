@@ -35,10 +35,16 @@ impl Drop for TestApp {
         std::mem::drop(self.handle.stop(false));
         let mut maintenance = self.settings.cluster.database.clone();
         let name = std::mem::replace(&mut maintenance.dbname, "postgres".into());
-        for shard in &self.settings.cluster.shards {
-            if let Ok(mut conn) =
-                PgConnection::establish(&connection_url(&maintenance, &shard.primary))
-            {
+        let meta = &self.settings.cluster.metadata.address;
+        for server in self
+            .settings
+            .cluster
+            .shards
+            .iter()
+            .map(|s| &s.primary)
+            .chain([meta])
+        {
+            if let Ok(mut conn) = PgConnection::establish(&connection_url(&maintenance, server)) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut conn);
             }
@@ -77,13 +83,17 @@ fn config_from_str(text: &str) -> Settings {
     settings
 }
 
-/// Creates the test database on every primary, migrates it, and waits until every
-/// replica has replayed it.
-pub async fn prepare_database(settings: &Settings) {
+/// Creates the test database on every primary and on the metadata server (the same
+/// name on each), migrates the shards, seeds the map (`init`: the shards are told
+/// their slots), and waits until every replica has replayed it.
+pub async fn prepare_database(settings: &mut Settings) {
+    settings.cluster.metadata.dbname = settings.cluster.database.dbname.clone();
     let cluster = settings.cluster.clone();
     let name = cluster.database.dbname.clone();
+    let for_init = cluster.clone();
     tokio::task::spawn_blocking(move || {
         shard_manager::admin::create_database(&cluster, &name).expect("create database");
+        create_metadata_database(&cluster, &name);
         shard_manager::admin::migrate_all(&cluster).expect("migrate");
         let deadline = Instant::now() + Duration::from_secs(20);
         for shard in &cluster.shards {
@@ -109,6 +119,20 @@ pub async fn prepare_database(settings: &Settings) {
     })
     .await
     .expect("prepare database");
+    shard_manager::map::change::init(&for_init)
+        .await
+        .expect("init: seed the map, tell the shards");
+}
+
+/// The test's own metadata database, on the metadata server.
+fn create_metadata_database(cluster: &shard_manager::ClusterSettings, name: &str) {
+    let mut maintenance = cluster.database.clone();
+    maintenance.dbname = "postgres".into();
+    let url = connection_url(&maintenance, &cluster.metadata.address);
+    let mut conn = PgConnection::establish(&url).expect("connect to the metadata server");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create the metadata database");
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -119,8 +143,10 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     adjust(&mut settings);
-    prepare_database(&settings).await;
-    let app = Application::build(settings.clone()).expect("build app");
+    prepare_database(&mut settings).await;
+    let app = Application::build(settings.clone())
+        .await
+        .expect("build app");
     let port = app.port();
     let handle = app.handle();
     let cluster = app.cluster();

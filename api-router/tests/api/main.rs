@@ -14,4 +14,5 @@ mod operations;
 mod pool;
 mod records;
 mod schema;
+mod shared_map;
 mod spec;

@@ -26,7 +26,10 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
     let mut conn = app.connect(&app.primary(1));
     conn.batch_execute(
         "DROP TABLE records; DROP SEQUENCE record_version_seq; \
-         DROP TABLE __diesel_schema_migrations",
+         DROP TABLE __diesel_schema_migrations; \
+         DROP TABLE shardgate_slots, shardgate_map CASCADE; \
+         DROP FUNCTION shardgate_claim(integer), shardgate_claim(integer[]), \
+                       shardgate_serves(integer), shardgate_owns(integer)",
     )
     .unwrap();
     let write = |key: String| {

@@ -232,7 +232,7 @@ async fn a_gateway_restart_shows_a_banner_and_polling_resumes() {
 async fn build_with_retry(settings: api_router::settings::Settings) -> Application {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match Application::build(settings.clone()) {
+        match Application::build(settings.clone()).await {
             Ok(app) => return app,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;

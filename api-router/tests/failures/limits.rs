@@ -65,8 +65,8 @@ async fn post(
 async fn bodies_shaped_to_cost_memory_are_refused_within_64_mib() {
     // Not an outage, but the servers must be up: wait for any outage test to finish.
     let _serial = serial().await;
-    let settings = test_settings();
-    prepare_database(&settings).await;
+    let mut settings = test_settings();
+    prepare_database(&mut settings).await;
     let dbname = settings.cluster.database.dbname.clone();
     let _db = DropDatabase(dbname.clone());
     let gateway = Process::start(&dbname, &[]).await;
@@ -143,8 +143,8 @@ async fn bodies_shaped_to_cost_memory_are_refused_within_64_mib() {
 #[tokio::test]
 async fn a_body_dripped_one_byte_a_second_gets_408_in_time() {
     let _serial = serial().await;
-    let settings = test_settings();
-    prepare_database(&settings).await;
+    let mut settings = test_settings();
+    prepare_database(&mut settings).await;
     let dbname = settings.cluster.database.dbname.clone();
     let _db = DropDatabase(dbname.clone());
     let gateway = Process::start(&dbname, &[("SHARDGATE__SERVER__BODY_TIMEOUT_MS", "1500")]).await;

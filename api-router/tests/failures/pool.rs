@@ -26,7 +26,7 @@ async fn statement_timeouts_answer_504_and_leak_no_connection() {
     // Prepared with the usual 5 s statement timeout: CREATE DATABASE on a busy machine
     // can take longer than the 300 ms the gateway gets below.
     let mut settings = test_settings();
-    prepare_database(&settings).await;
+    prepare_database(&mut settings).await;
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let shard = 1;
     let primary = connection_url(
@@ -38,7 +38,7 @@ async fn statement_timeouts_answer_504_and_leak_no_connection() {
     db.statement_timeout_ms = 300;
     db.pool_wait_timeout_ms = 200;
     let key = &keys_on(&settings, shard, 1)[0];
-    let gateway = Gateway::start(settings);
+    let gateway = Gateway::start(settings).await;
     let res = gateway.write(key, key).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 

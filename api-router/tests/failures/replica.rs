@@ -132,12 +132,12 @@ async fn gateway_starts_while_a_replica_is_down() {
     let _serial = serial().await;
     let mut settings = helpers::test_settings();
     settings.cluster.replication.ban_ms = 500;
-    helpers::prepare_database(&settings).await;
+    helpers::prepare_database(&mut settings).await;
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let keys = keys_on(&settings, 0, 3);
 
     let outage = Outage::begin(&[Node::Replica(0)]).await;
-    let gateway = Gateway::start(settings);
+    let gateway = Gateway::start(settings).await;
 
     for key in &keys {
         let res = gateway.write(key, key).await;

@@ -70,8 +70,8 @@ async fn assert_clean_exit(mut process: Process) {
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish() {
     let _serial = serial().await;
-    let settings = test_settings();
-    prepare_database(&settings).await;
+    let mut settings = test_settings();
+    prepare_database(&mut settings).await;
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let db = &settings.cluster.database.dbname;
     let mut process = Process::start(db, &[]).await;
@@ -111,8 +111,8 @@ async fn sigterm_lets_the_request_in_flight_finish() {
 #[tokio::test]
 async fn sigterm_keeps_connections_an_idle_worker_opened() {
     let _serial = serial().await;
-    let settings = test_settings();
-    prepare_database(&settings).await;
+    let mut settings = test_settings();
+    prepare_database(&mut settings).await;
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let db = &settings.cluster.database.dbname;
     // Health checks only at start: no check connection joins the pool mid-test.

@@ -132,8 +132,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn start(settings: Settings) -> Self {
-        let app = Application::build(settings).expect("build app");
+    pub async fn start(settings: Settings) -> Self {
+        let app = Application::build(settings).await.expect("build app");
         let handle = app.handle();
         let mut gateway = Self::at(app.port());
         gateway.handle = Some(handle);

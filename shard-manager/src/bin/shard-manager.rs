@@ -23,6 +23,12 @@ struct Cli {
 enum Command {
     /// Apply pending migrations on every shard's primary.
     Migrate,
+    /// Seed the metadata database's shard map from the configuration (once; later runs
+    /// keep the stored map) and tell every shard which slots it owns. Idempotent.
+    Init,
+    /// The shard map in the metadata database: show, history, assign-slots, sync.
+    #[command(subcommand)]
+    Map(admin::map_cmd::MapCommand),
     /// Show where a key lives: hash, slot, shard.
     Locate { key: String },
     /// Check the configuration and print the slot ranges each shard owns.
@@ -67,14 +73,21 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Init => print!("{}", admin::map_cmd::init(&settings)?),
+        Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
         Command::Locate { key } => {
+            let (router, note) = admin::map_cmd::router_for(&settings, router);
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
             let p = router.route(ShardKey::parse(&key)?)?.placement();
             println!(
-                "key {key:?}: hash {:#018x}, slot {} of {}, {}",
+                "key {key:?}: hash {:#018x}, slot {} of {}, {} (map {})",
                 p.hash,
                 p.slot,
                 router.slot_count(),
-                p.shard
+                p.shard,
+                router.version()
             );
         }
         Command::Check => {
@@ -102,6 +115,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Seed(args) => {
+            let (router, note) = admin::map_cmd::router_for(&settings, router);
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
             let summary = admin::seed::seed(&settings, &router, &args)?;
             println!("{summary}");
         }

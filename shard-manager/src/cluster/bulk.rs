@@ -54,19 +54,45 @@ impl BulkOutcome {
     pub fn written(&self) -> usize {
         self.shards.iter().map(|s| s.written).sum()
     }
+
+    /// Adds a second pass's results (records routed again after a refusal): a shard
+    /// in both passes sums its counts and keeps the later token and error.
+    pub(super) fn merge(&mut self, other: BulkOutcome) {
+        for batch in other.shards {
+            match self.shards.iter_mut().find(|s| s.shard == batch.shard) {
+                Some(mine) => {
+                    mine.written += batch.written;
+                    if batch.error.is_some() {
+                        mine.error = batch.error;
+                    }
+                    mine.token = match (mine.token, batch.token) {
+                        (Some(a), Some(b)) => Some(if a.lsn >= b.lsn { a } else { b }),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => self.shards.push(batch),
+            }
+        }
+        self.shards.sort_by_key(|s| s.shard);
+        self.failed.extend(other.failed);
+        self.failed.sort_by_key(|f| f.index);
+        self.cache.events.extend(other.cache.events);
+        if let Some(t) = other.cache.redis_time {
+            self.cache.redis_time = Some(self.cache.redis_time.unwrap_or_default() + t);
+        }
+    }
 }
 
 impl Cluster {
-    /// Writes a batch. Within the batch, a later record with the same (shard key, id)
-    /// supersedes an earlier one, which is reported as not written.
-    pub async fn bulk_write(&self, table: &TableName, items: Vec<BulkItem>) -> BulkOutcome {
+    /// One pass of [`Cluster::bulk_write`] (which retries the groups a shard refused).
+    pub(super) async fn bulk_once(&self, table: &TableName, items: &[BulkItem]) -> BulkOutcome {
         let mut outcome = BulkOutcome::default();
         let mut groups: HashMap<ShardId, Vec<(BulkItem, i32)>> = HashMap::new();
         let mut last_index: HashMap<(&str, &str), usize> = HashMap::new();
-        for item in &items {
+        for item in items {
             last_index.insert((item.key.as_str(), item.id.as_str()), item.index);
         }
-        for item in &items {
+        for item in items {
             let winner = last_index[&(item.key.as_str(), item.id.as_str())];
             if winner != item.index {
                 outcome.failed.push(BulkFailure {

@@ -4,7 +4,9 @@
 //!
 //! ## Layout
 //! - this file: [`Cluster`], built from validated settings, and what it holds.
-//! - [`records`]: write, read, list, fan-out, delete: each takes a [`RoutedKey`].
+//! - [`rerouted`]: write, read, list, delete, bulk: each takes a [`RoutedKey`]; a
+//!   shard's refusal of the slot reloads the map and retries once.
+//! - [`records`]: one attempt of each, and the fan-out.
 //! - [`bulk`]: batched writes grouped by shard.
 //! - [`shard`]: one shard's servers and how a read picks among them.
 //! - [`served`]: results together with where they came from.
@@ -13,6 +15,7 @@
 
 pub mod bulk;
 pub mod records;
+pub mod rerouted;
 pub mod schema;
 pub mod served;
 pub mod shard;
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::config::{ClusterSettings, ConfigError};
+use crate::map::{MapState, ShardMap};
 use crate::routing::{Role, RoutedKey, Router, ShardId};
 use crate::servers::Server;
 use crate::store::Tables;
@@ -33,7 +37,7 @@ pub use shard::Shard;
 
 /// The routed, connected cluster. Shared by every request (`Arc<Cluster>`).
 pub struct Cluster {
-    router: Router,
+    map: Arc<MapState>,
     tables: Tables,
     shards: Vec<Shard>,
     cache: Option<Cache>,
@@ -41,10 +45,30 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Validates the settings and builds one pool per server. Opens no connection, so
-    /// it succeeds whatever servers are down.
+    /// Validates the settings and builds one pool per server, routing with the config
+    /// file's map (version 0: not confirmed by a metadata database). Opens no
+    /// connection, so it succeeds whatever servers are down.
     pub fn new(settings: ClusterSettings) -> Result<Self, ConfigError> {
         let router = settings.validate()?;
+        Self::build(settings, router, false)
+    }
+
+    /// The cluster `map` describes (servers and placement from the metadata database;
+    /// the rest of `settings` as configured).
+    pub fn with_map(settings: &ClusterSettings, map: &ShardMap) -> Result<Self, ConfigError> {
+        let settings = map.settings_over(settings);
+        settings.validate()?;
+        let router = map
+            .router()
+            .map_err(|e| ConfigError::Invalid(format!("the stored map: {e}")))?;
+        Self::build(settings, router, true)
+    }
+
+    fn build(
+        settings: ClusterSettings,
+        router: Router,
+        from_metadata: bool,
+    ) -> Result<Self, ConfigError> {
         let ban = Duration::from_millis(settings.replication.ban_ms);
         let db = &settings.database;
         let build = |shard: ShardId, role: Role, addr: &str| {
@@ -73,7 +97,7 @@ impl Cluster {
             false => None,
         };
         Ok(Self {
-            router,
+            map: Arc::new(MapState::new(settings.clone(), router, from_metadata)),
             tables: Tables::new(settings.tables.allowed.clone()),
             shards,
             cache,
@@ -85,9 +109,14 @@ impl Cluster {
         &self.settings
     }
 
-    /// The shard map: the one way to route a key ([`Router::route`]).
-    pub fn router(&self) -> &Router {
-        &self.router
+    /// The shard map routed with now: the one way to route a key ([`Router::route`]).
+    pub fn router(&self) -> arc_swap::Guard<Arc<Router>> {
+        self.map.router()
+    }
+
+    /// The map this cluster follows (version, status, live gateways).
+    pub fn map(&self) -> &Arc<MapState> {
+        &self.map
     }
 
     pub fn tables(&self) -> &Tables {

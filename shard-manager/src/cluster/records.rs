@@ -10,29 +10,26 @@ use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
-use crate::store::{
-    self, Cursor, Document, ListQuery, NewRecord, RawJson, Record, RecordId, TableName,
-};
+use crate::store::{self, Cursor, ListQuery, NewRecord, RawJson, Record, RecordId, TableName};
 use crate::wal::{Consistency, Lsn, WriteToken};
 
 impl Cluster {
-    /// Upserts one record on its shard's primary. Returns once the primary committed.
-    pub async fn write(
+    /// One attempt of [`Cluster::write`] (which retries once after a refusal).
+    pub(super) async fn write_once(
         &self,
         table: &TableName,
         key: &RoutedKey,
-        id: RecordId,
-        data: Document,
+        id: &RecordId,
+        data: &serde_json::Value,
     ) -> Result<Written, ClusterError> {
         let shard = self.shard_of(key);
         shard.ready()?;
-        let data = data.into_value();
         let row = NewRecord {
             table_name: table.as_str(),
             shard_key: key.as_str(),
             id: id.as_str(),
             slot: key.slot().0 as i32,
-            data: &data,
+            data,
         };
         let mut trace = CacheTrace::default();
         let written = shard
@@ -54,7 +51,7 @@ impl Cluster {
                 shard_key: key.as_str().to_owned(),
                 id: id.as_str().to_owned(),
                 slot: row.slot,
-                data: RawJson::from_value(&data),
+                data: RawJson::from_value(data),
                 version: upserted.version,
                 created_at: upserted.created_at,
                 updated_at: upserted.updated_at,
@@ -72,15 +69,15 @@ impl Cluster {
         }
         Ok(Written {
             shard: shard.id,
-            id,
+            id: id.clone(),
             upserted,
             token,
             cache: trace,
         })
     }
 
-    /// One record, from a server chosen by `consistency`, or from the cache.
-    pub async fn read(
+    /// One attempt of [`Cluster::read`].
+    pub(super) async fn read_once(
         &self,
         table: &TableName,
         key: &RoutedKey,
@@ -120,7 +117,8 @@ impl Cluster {
         }
         let served = shard
             .read(consistency, &self.settings.replication, async |conn| {
-                store::find(conn, table.as_str(), key.as_str(), id.as_str()).await
+                let slot = key.slot().0 as i32;
+                store::find(conn, table.as_str(), (key.as_str(), slot), id.as_str()).await
             })
             .await?;
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
@@ -149,8 +147,8 @@ impl Cluster {
         })
     }
 
-    /// A key's records in one table, newest first (filter and cursor in `query`).
-    pub async fn list(
+    /// One attempt of [`Cluster::list`].
+    pub(super) async fn list_once(
         &self,
         table: &TableName,
         key: &RoutedKey,
@@ -161,7 +159,8 @@ impl Cluster {
         shard.ready()?;
         shard
             .read(consistency, &self.settings.replication, async |conn| {
-                store::list(conn, table.as_str(), Some(key.as_str()), query).await
+                let slot = key.slot().0 as i32;
+                store::list(conn, table.as_str(), Some((key.as_str(), slot)), query).await
             })
             .await
     }
@@ -207,8 +206,8 @@ impl Cluster {
         out
     }
 
-    /// Deletes one record on its primary; returns whether it existed, and the token.
-    pub async fn delete(
+    /// One attempt of [`Cluster::delete`].
+    pub(super) async fn delete_once(
         &self,
         table: &TableName,
         key: &RoutedKey,
@@ -219,7 +218,10 @@ impl Cluster {
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let deleted = shard
             .primary
-            .run_write(async |conn| store::delete(conn, ident.0, ident.1, ident.2).await)
+            .run_write(async |conn| {
+                let slot = key.slot().0 as i32;
+                store::delete(conn, ident.0, (ident.1, slot), ident.2).await
+            })
             .await;
         let (deleted, lsn) = match deleted {
             Ok(done) => done,

@@ -32,6 +32,8 @@ pub struct ClusterSettings {
     pub replication: ReplicationSettings,
     #[serde(default)]
     pub cache: CacheSettings,
+    #[serde(default)]
+    pub metadata: MetadataSettings,
 }
 
 /// A configuration that could not be loaded or does not describe a working cluster.

@@ -170,3 +170,46 @@ impl Default for CacheSettings {
         }
     }
 }
+
+/// The metadata PostgreSQL: the shard map, its history and the live gateways. The
+/// gateway's config only says how to reach it; the map itself lives there (seeded once
+/// from this file by `shard-manager init`). Credentials are `[database]`'s.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetadataSettings {
+    /// `host:port` of the metadata server.
+    pub address: String,
+    pub dbname: String,
+    /// A poll for a new map version, in case a notification was missed.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// How often a gateway says it is alive (address, map version, binary version).
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// A gateway silent for longer is no longer listed as live.
+    #[serde(default = "default_gateway_ttl_ms")]
+    pub gateway_ttl_ms: u64,
+}
+
+fn default_poll_ms() -> u64 {
+    1000
+}
+
+fn default_heartbeat_ms() -> u64 {
+    1000
+}
+
+fn default_gateway_ttl_ms() -> u64 {
+    5000
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:25430".into(),
+            dbname: "shardgate_meta".into(),
+            poll_ms: default_poll_ms(),
+            heartbeat_ms: default_heartbeat_ms(),
+            gateway_ttl_ms: default_gateway_ttl_ms(),
+        }
+    }
+}

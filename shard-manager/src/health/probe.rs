@@ -81,6 +81,10 @@ pub struct ClusterHealth {
     /// True when every primary answered and no shard lacks migrations: writes can go
     /// everywhere.
     pub healthy: bool,
+    /// The map this gateway routes with. The metadata database being unreachable does
+    /// not make the gateway unhealthy: it keeps routing with the last map it had, and
+    /// says so here (`reachable: false`, `error`).
+    pub map: crate::map::MapStatus,
     pub shards: Vec<ShardHealth>,
 }
 
@@ -93,6 +97,7 @@ impl Cluster {
             healthy: shards
                 .iter()
                 .all(|s| s.primary.up && s.schema.state != "missing"),
+            map: self.map().status(),
             shards,
         }
     }

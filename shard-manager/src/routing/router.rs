@@ -89,8 +89,14 @@ impl Router {
             layout,
             slot_count: routing.slot_count.max(1),
             numeric: routing.numeric,
-            version: MapVersion(1),
+            version: MapVersion(0),
         })
+    }
+
+    /// The same layout stamped with `version` (a map loaded from the metadata database).
+    pub fn at_version(mut self, version: MapVersion) -> Self {
+        self.version = version;
+        self
     }
 
     /// The configured strategy.
@@ -313,7 +319,7 @@ mod tests {
             assert_eq!(r.ranges_of(ShardId(0)), vec![]);
             let routed = r.route(key("user_123")).unwrap();
             assert_eq!(r.explain(&routed).placement, r.locate(&key("user_123")));
-            assert_eq!(routed.map_version(), MapVersion(1));
+            assert_eq!(routed.map_version(), MapVersion(0));
         }
         let r = router(3);
         let explained = r.explain(&r.route(key("user_123")).unwrap());

@@ -43,7 +43,7 @@ impl std::fmt::Display for Strategy {
 
 /// How keys are placed on shards. Fixed for the life of a cluster: changing any of it
 /// moves data.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct RoutingSettings {
     pub strategy: Strategy,
     /// `hash % slot_count` is the slot: it places keys under `slots` and is stored with
@@ -85,7 +85,7 @@ impl Default for RoutingSettings {
 }
 
 /// One `[[routing.ranges]]` entry: keys in `[from, to)` live on `shard`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct RangeSettings {
     /// The owning shard's index in `[[shards]]` order.
     pub shard: u32,

@@ -246,6 +246,12 @@ impl Server {
                 server: self.addr.clone(),
                 missing: Vec::new(),
             },
+            Failure::NotOwner { slots, told } => ClusterError::NotOwner {
+                shard: self.shard,
+                server: self.addr.clone(),
+                slots,
+                told,
+            },
             Failure::Other => ClusterError::Query {
                 shard: self.shard,
                 role: self.role,

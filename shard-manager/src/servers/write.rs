@@ -77,7 +77,7 @@ impl Server {
                 }
                 // A statement PostgreSQL refused did not commit; anything else may have.
                 let refused = matches!(err, diesel::result::Error::DatabaseError(..))
-                    && matches!(classify(&err), Failure::Other);
+                    && matches!(classify(&err), Failure::Other | Failure::NotOwner { .. });
                 Err(WriteFailure {
                     error: self.failure(err),
                     maybe_committed: !refused,

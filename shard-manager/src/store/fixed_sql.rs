@@ -70,6 +70,55 @@ fixed_sql! {
                                    ELSE pg_current_wal_lsn() END)::text"
 }
 
+fixed_sql! {
+    /// Whether a stored row's slot is this shard's (lists across shards keep only
+    /// those: rows left behind on a shard that no longer owns their slot stay hidden).
+    OwnedRow: Bool = "(NOT EXISTS (SELECT 1 FROM shardgate_map) \
+                      OR slot IN (SELECT slot FROM shardgate_slots))"
+}
+
+/// Declares an expression `(SELECT function($n))` over one integer bind: the shard's
+/// ownership checks (migration `slot_ownership`). Evaluated once per statement, before
+/// any row is touched (PostgreSQL runs an uncorrelated sub-select as a one-time filter),
+/// and raising SQLSTATE SG001 when the shard does not own the slot.
+macro_rules! slot_check {
+    ($(#[$doc:meta])* $name:ident = $function:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, QueryId)]
+        pub struct $name(pub i32);
+
+        impl Expression for $name {
+            type SqlType = Bool;
+        }
+
+        impl QueryFragment<Pg> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+                out.push_sql(concat!("(SELECT ", $function, "("));
+                out.push_bind_param::<Integer, _>(&self.0)?;
+                out.push_sql("))");
+                Ok(())
+            }
+        }
+
+        impl<QS> AppearsOnTable<QS> for $name {}
+        impl<QS> SelectableExpression<QS> for $name {}
+
+        impl<GB> ValidGrouping<GB> for $name {
+            type IsAggregate = is_aggregate::Never;
+        }
+    };
+}
+
+slot_check! {
+    /// A write's claim on its slot: a shared lock a map change waits for, then the check.
+    Claims = "shardgate_claim"
+}
+
+slot_check! {
+    /// A read's check that this server serves the slot (no lock: replicas cannot lock).
+    Serves = "shardgate_serves"
+}
+
 /// Inserts one record or replaces its data, bumping its version. Returns (version,
 /// created_at, updated_at, inserted).
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +136,7 @@ impl Query for UpsertOne<'_> {
 impl QueryFragment<Pg> for UpsertOne<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let rec = self.0;
-        out.push_sql("INSERT INTO records (table_name, shard_key, id, slot, data) VALUES (");
+        out.push_sql("INSERT INTO records (table_name, shard_key, id, slot, data) SELECT ");
         out.push_bind_param::<Text, _>(&rec.table_name)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&rec.shard_key)?;
@@ -97,8 +146,11 @@ impl QueryFragment<Pg> for UpsertOne<'_> {
         out.push_bind_param::<Integer, _>(&rec.slot)?;
         out.push_sql(", ");
         out.push_bind_param::<Jsonb, _>(rec.data)?;
+        // Nothing is written unless this shard owns the slot (SG001 otherwise).
+        out.push_sql(" WHERE (SELECT shardgate_claim(");
+        out.push_bind_param::<Integer, _>(&rec.slot)?;
         out.push_sql(
-            ") ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
+            ")) ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
              data = excluded.data, slot = excluded.slot, \
              version = nextval('record_version_seq'), updated_at = now() \
              RETURNING version, created_at, updated_at, (xmax = 0)",
@@ -155,8 +207,11 @@ impl QueryFragment<Pg> for UpsertMany<'_> {
         out.push_bind_param::<Array<Integer>, _>(&self.slots)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Jsonb>, _>(&self.data)?;
+        // Every slot of the batch must be this shard's, or nothing is written (SG001).
+        out.push_sql(") WHERE (SELECT shardgate_claim(");
+        out.push_bind_param::<Array<Integer>, _>(&self.slots)?;
         out.push_sql(
-            ") ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
+            ")) ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
              data = excluded.data, slot = excluded.slot, \
              version = nextval('record_version_seq'), updated_at = now() \
              RETURNING shard_key, id, version, created_at, updated_at",
@@ -199,12 +254,12 @@ mod tests {
         assert!(
             sql.starts_with(
                 "INSERT INTO records (table_name, shard_key, id, slot, data) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT"
+                 SELECT $1, $2, $3, $4, $5 WHERE (SELECT shardgate_claim($6)) ON CONFLICT"
             ),
             "{sql}"
         );
         assert!(
-            sql.contains(r#"binds: ["users", "u1", "r1", 7, Object {"name": String("ada")}]"#),
+            sql.contains(r#"binds: ["users", "u1", "r1", 7, Object {"name": String("ada")}, 7]"#),
             "{sql}"
         );
     }

@@ -14,7 +14,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::cursor::ListQuery;
 use super::fixed_sql::{
-    CurrentWal, InRecovery, NextVersion, ReplayWal, UpsertMany, UpsertOne, WalPosition,
+    Claims, CurrentWal, InRecovery, NextVersion, OwnedRow, ReplayWal, Serves, UpsertMany,
+    UpsertOne, WalPosition,
 };
 use super::row::{NewRecord, Record, Upserted, WrittenRow};
 use super::schema::records;
@@ -59,14 +60,16 @@ pub async fn upsert_many(
     futures_util::try_join!(written, wal)
 }
 
-/// One record by its full identity.
+/// One record by its full identity, from a server that serves `slot` (SG001 if the
+/// shard does not own it: "not found" there would be a lie).
 pub async fn find(
     conn: &mut AsyncPgConnection,
     table: &str,
-    key: &str,
+    (key, slot): (&str, i32),
     id: &str,
 ) -> QueryResult<Option<Record>> {
     records::table
+        .filter(Serves(slot))
         .filter(records::table_name.eq(table))
         .filter(records::shard_key.eq(key))
         .filter(records::id.eq(id))
@@ -77,18 +80,24 @@ pub async fn find(
 }
 
 /// Records of one table, newest first in the cursor order (see [`super::cursor`]):
-/// one shard key's when `key` is given, else every key's on this shard.
+/// one shard key's (with its slot) when `key` is given, else every key's on this shard
+/// whose slot the shard owns.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     table: &str,
-    key: Option<&str>,
+    key: Option<(&str, i32)>,
     q: &ListQuery,
 ) -> QueryResult<Vec<Record>> {
     let mut query = records::table
         .filter(records::table_name.eq(table.to_owned()))
         .into_boxed();
-    if let Some(k) = key {
-        query = query.filter(records::shard_key.eq(k.to_owned()));
+    match key {
+        Some((k, slot)) => {
+            query = query
+                .filter(Serves(slot))
+                .filter(records::shard_key.eq(k.to_owned()));
+        }
+        None => query = query.filter(OwnedRow),
     }
     if let Some(filter) = &q.filter {
         query = query.filter(records::data.contains(filter.clone()));
@@ -122,12 +131,13 @@ pub async fn list(
 pub async fn delete(
     conn: &AsyncPgConnection,
     table: &str,
-    key: &str,
+    (key, slot): (&str, i32),
     id: &str,
 ) -> QueryResult<(Option<i64>, String)> {
     let (mut first, mut second) = (conn, conn);
     let deleted = diesel::delete(
         records::table
+            .filter(Claims(slot))
             .filter(records::table_name.eq(table))
             .filter(records::shard_key.eq(key))
             .filter(records::id.eq(id)),
@@ -185,6 +195,7 @@ mod tests {
     #[test]
     fn point_reads_and_deletes_are_prepared_once_per_connection() {
         let find = records::table
+            .filter(Serves(7))
             .filter(records::table_name.eq("users"))
             .filter(records::shard_key.eq("u1"))
             .filter(records::id.eq("r1"))
@@ -193,6 +204,7 @@ mod tests {
         assert!(is_cacheable(&find));
         let delete = diesel::delete(
             records::table
+                .filter(Claims(7))
                 .filter(records::table_name.eq("users"))
                 .filter(records::shard_key.eq("u1"))
                 .filter(records::id.eq("r1")),

@@ -1,0 +1,135 @@
+//! The public record operations: one attempt, and when the shard refuses the key's slot
+//! (it no longer owns it: this gateway's map is older than the shard's), a reload of the
+//! map and one more attempt on the owner. The client sees one normal answer; a second
+//! refusal is answered as it is (503 naming the shard).
+
+use std::collections::HashSet;
+
+use super::bulk::{BulkItem, BulkOutcome};
+use super::served::{Found, Served, Written};
+use super::Cluster;
+use crate::error::ClusterError;
+use crate::routing::{MapVersion, RoutedKey, ShardId};
+use crate::store::{Document, ListQuery, Record, RecordId, TableName};
+use crate::wal::{Consistency, WriteToken};
+
+impl Cluster {
+    /// Upserts one record on its shard's primary. Returns once the primary committed.
+    pub async fn write(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: RecordId,
+        data: Document,
+    ) -> Result<Written, ClusterError> {
+        let data = data.into_value();
+        match self.write_once(table, key, &id, &data).await {
+            Err(e) => match self.rerouted(key, &e).await {
+                Some(key) => self.write_once(table, &key, &id, &data).await,
+                None => Err(e),
+            },
+            done => done,
+        }
+    }
+
+    /// One record, from a server chosen by `consistency`, or from the cache.
+    pub async fn read(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: &RecordId,
+        consistency: Consistency,
+    ) -> Result<Served<Option<Found>>, ClusterError> {
+        match self.read_once(table, key, id, consistency).await {
+            Err(e) => match self.rerouted(key, &e).await {
+                Some(key) => self.read_once(table, &key, id, consistency).await,
+                None => Err(e),
+            },
+            done => done,
+        }
+    }
+
+    /// A key's records in one table, newest first (filter and cursor in `query`).
+    pub async fn list(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        query: &ListQuery,
+        consistency: Consistency,
+    ) -> Result<Served<Vec<Record>>, ClusterError> {
+        match self.list_once(table, key, query, consistency).await {
+            Err(e) => match self.rerouted(key, &e).await {
+                Some(key) => self.list_once(table, &key, query, consistency).await,
+                None => Err(e),
+            },
+            done => done,
+        }
+    }
+
+    /// Deletes one record on its primary; returns whether it existed, and the token.
+    pub async fn delete(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: &RecordId,
+    ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
+        match self.delete_once(table, key, id).await {
+            Err(e) => match self.rerouted(key, &e).await {
+                Some(key) => self.delete_once(table, &key, id).await,
+                None => Err(e),
+            },
+            done => done,
+        }
+    }
+
+    /// Writes a batch. Within the batch, a later record with the same (shard key, id)
+    /// supersedes an earlier one, which is reported as not written. A shard's group
+    /// that was refused (slots it no longer owns) is routed again with a reloaded map
+    /// and written once more.
+    pub async fn bulk_write(&self, table: &TableName, items: Vec<BulkItem>) -> BulkOutcome {
+        let mut outcome = self.bulk_once(table, &items).await;
+        let refused: Vec<(ShardId, MapVersion)> = outcome
+            .shards
+            .iter()
+            .filter_map(|b| b.error.as_ref()?.refused_at().map(|v| (b.shard, v)))
+            .collect();
+        let Some(newest) = refused.iter().map(|(_, v)| *v).max() else {
+            return outcome;
+        };
+        let before = self.map().version();
+        if self.map().refresh(newest).await == before {
+            return outcome;
+        }
+        let refused: HashSet<ShardId> = refused.into_iter().map(|(s, _)| s).collect();
+        let router = self.router();
+        let mut again = Vec::new();
+        for item in items
+            .into_iter()
+            .filter(|i| refused.contains(&i.key.shard()))
+        {
+            match router.route(item.key.key().clone()) {
+                Ok(key) => again.push(BulkItem { key, ..item }),
+                Err(_) => return outcome,
+            }
+        }
+        let retried: HashSet<usize> = again.iter().map(|i| i.index).collect();
+        outcome.shards.retain(|b| !refused.contains(&b.shard));
+        outcome.failed.retain(|f| !retried.contains(&f.index));
+        let second = self.bulk_once(table, &again).await;
+        outcome.merge(second);
+        outcome
+    }
+
+    /// The key routed again after `error`, if the error is a shard's refusal of its
+    /// slot and a reload gave a newer map.
+    async fn rerouted(&self, key: &RoutedKey, error: &ClusterError) -> Option<RoutedKey> {
+        let told = error.refused_at()?;
+        let version = self.map().refresh(told).await;
+        if version == key.map_version() {
+            return None;
+        }
+        let again = self.router().route(key.key().clone()).ok()?;
+        tracing::debug!(key = %key, from = %key.shard(), to = %again.shard(), %version, "rerouted after a shard refused the slot");
+        Some(again)
+    }
+}

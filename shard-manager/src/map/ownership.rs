@@ -1,0 +1,115 @@
+//! Telling each shard which slots it owns (the tables and functions of the
+//! `slot_ownership` migration), so that it refuses every other slot.
+//!
+//! A shard's change takes the slots' advisory locks exclusively, in slot order, so it
+//! waits for writes in flight on those slots, and writes that come after see the new
+//! ownership.
+
+use tokio_postgres::NoTls;
+
+use super::shard_map::ShardMap;
+use super::MapError;
+use crate::config::ClusterSettings;
+use crate::routing::{MapVersion, ShardId};
+use crate::servers::connection_url;
+
+/// What one shard was told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    pub shard: ShardId,
+    pub gained: usize,
+    pub lost: usize,
+}
+
+/// Makes `shard`'s primary own exactly the slots `map` gives it, at `map.version`.
+pub async fn tell(
+    settings: &ClusterSettings,
+    map: &ShardMap,
+    shard: ShardId,
+) -> Result<Told, MapError> {
+    let entry = &map.shards[shard.index()];
+    let url = connection_url(&settings.database, &entry.primary);
+    let fail = |e: tokio_postgres::Error| MapError::Shard {
+        shard,
+        server: entry.primary.clone(),
+        reason: e.to_string(),
+    };
+    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(fail)?;
+    let driver = tokio::spawn(connection);
+    let slots = map.slots_of(shard);
+    let version = map.version.0 as i64;
+    let tx = client.transaction().await.map_err(fail)?;
+    // The slots that change hands on this shard, locked in order.
+    let changing = "(SELECT unnest($1::int[]) EXCEPT SELECT slot FROM shardgate_slots)
+                    UNION
+                    (SELECT slot FROM shardgate_slots EXCEPT SELECT unnest($1::int[]))";
+    tx.execute(
+        &format!("SELECT pg_advisory_xact_lock(21319, s) FROM ({changing} ORDER BY 1) AS c(s)"),
+        &[&slots],
+    )
+    .await
+    .map_err(fail)?;
+    let lost = tx
+        .execute(
+            "DELETE FROM shardgate_slots WHERE slot <> ALL($1::int[])",
+            &[&slots],
+        )
+        .await
+        .map_err(fail)?;
+    let gained = tx
+        .execute(
+            "INSERT INTO shardgate_slots (slot, since) SELECT unnest($1::int[]), $2
+             ON CONFLICT (slot) DO NOTHING",
+            &[&slots, &version],
+        )
+        .await
+        .map_err(fail)?;
+    tx.execute(
+        "INSERT INTO shardgate_map (shard, version) VALUES ($1, $2)
+         ON CONFLICT (singleton) DO UPDATE
+            SET shard = excluded.shard, version = excluded.version, updated_at = now()",
+        &[&(shard.0 as i32), &version],
+    )
+    .await
+    .map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    drop(client);
+    let _ = driver.await;
+    Ok(Told {
+        shard,
+        gained: gained as usize,
+        lost: lost as usize,
+    })
+}
+
+/// What a shard says it owns: (map version it was told, slot count), None if never told.
+pub async fn told(
+    settings: &ClusterSettings,
+    map: &ShardMap,
+    shard: ShardId,
+) -> Result<Option<(MapVersion, usize)>, MapError> {
+    let entry = &map.shards[shard.index()];
+    let url = connection_url(&settings.database, &entry.primary);
+    let fail = |e: tokio_postgres::Error| MapError::Shard {
+        shard,
+        server: entry.primary.clone(),
+        reason: e.to_string(),
+    };
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(fail)?;
+    let driver = tokio::spawn(connection);
+    let row = client
+        .query_opt(
+            "SELECT version, (SELECT count(*) FROM shardgate_slots) FROM shardgate_map",
+            &[],
+        )
+        .await
+        .map_err(fail)?;
+    drop(client);
+    let _ = driver.await;
+    Ok(row.map(|r| {
+        (
+            MapVersion(r.get::<_, i64>(0) as u64),
+            r.get::<_, i64>(1) as usize,
+        )
+    }))
+}

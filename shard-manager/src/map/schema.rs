@@ -1,0 +1,86 @@
+//! The metadata database's schema: numbered steps, applied once each, in order, by
+//! whoever connects first to write (`shard-manager init`, any `map` command).
+
+use tokio_postgres::Client;
+
+use super::MapError;
+
+/// Advisory lock (metadata database) held while steps are applied or the map changes,
+/// so two admin commands never interleave.
+pub const ADMIN_LOCK: i64 = 0x0053_474d_4150; // "SGMAP"
+
+/// Each step's SQL. Append only: a step, once released, never changes.
+const STEPS: &[&str] = &[
+    // 1: the map, its history, the live gateways.
+    "CREATE TABLE map_state (
+         singleton  BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
+         version    BIGINT      NOT NULL,
+         routing    JSONB       NOT NULL,
+         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+     );
+     CREATE TABLE map_shards (
+         id           INTEGER PRIMARY KEY,
+         primary_addr TEXT    NOT NULL,
+         replicas     TEXT[]  NOT NULL DEFAULT '{}',
+         balance      TEXT    NOT NULL DEFAULT 'round_robin',
+         read_primary BOOLEAN NOT NULL DEFAULT false,
+         since        BIGINT  NOT NULL
+     );
+     CREATE TABLE map_slots (
+         slot  INTEGER PRIMARY KEY,
+         shard INTEGER NOT NULL REFERENCES map_shards (id),
+         since BIGINT  NOT NULL
+     );
+     CREATE TABLE map_history (
+         version BIGINT      PRIMARY KEY,
+         at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+         actor   TEXT        NOT NULL,
+         action  TEXT        NOT NULL,
+         summary TEXT        NOT NULL,
+         detail  JSONB       NOT NULL DEFAULT '{}'
+     );
+     CREATE TABLE gateways (
+         id             UUID        PRIMARY KEY,
+         address        TEXT        NOT NULL,
+         host           TEXT        NOT NULL,
+         pid            INTEGER     NOT NULL,
+         binary_version TEXT        NOT NULL,
+         map_version    BIGINT      NOT NULL,
+         started_at     TIMESTAMPTZ NOT NULL,
+         seen_at        TIMESTAMPTZ NOT NULL
+     );
+     CREATE INDEX gateways_by_seen ON gateways (seen_at);",
+];
+
+/// Applies the steps this database lacks. Returns how many it applied.
+pub async fn apply(client: &mut Client) -> Result<usize, MapError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADMIN_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS shardgate_meta_schema (
+             step       INTEGER     PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let done: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(step), 0) FROM shardgate_meta_schema",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut applied = 0;
+    for (i, sql) in STEPS.iter().enumerate().skip(done as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO shardgate_meta_schema (step) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )
+        .await?;
+        applied += 1;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
