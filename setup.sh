@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh: the local Shardgate topology, without Docker.
 #
-#   ./setup.sh up        install what is missing, start SHARDS primaries (default 3),
-#                        REPLICAS streaming replicas each (default 1) and Redis
+#   ./setup.sh up        install what is missing, start the metadata server, SHARDS
+#                        primaries (default 3), REPLICAS streaming replicas each
+#                        (default 1) and Redis; migrate the shards and seed the map
 #   ./setup.sh down      stop everything (fast shutdown), keep the data
 #   ./setup.sh clean     down, then delete the cluster data
 #   ./setup.sh status    every server: port, role, up/down, replication state and lag
@@ -13,6 +14,7 @@
 #
 # Layout (all under .local/, git-ignored):
 #   .local/cluster/template/          initdb output, copied for every primary
+#   .local/cluster/meta/              the metadata server (port 25430): the shard map
 #   .local/cluster/shardN-primary/    data dir of shard N's primary (port 25432+N)
 #   .local/cluster/shardN-replicaR/   data dir of its replica R (port 25532+N+16*R)
 #   .local/cluster/*/log/postgresql.log   each server's log
@@ -57,6 +59,9 @@ REPLICA_STRIDE=16         # hence at most 16 shards
 MAX_SHARDS=16
 MAX_REPLICAS=8            # max_wal_senders = 10 leaves room for pg_basebackup's two
 REDIS_PORT=26379
+META_NAME=meta            # the metadata server: the shard map every gateway shares
+META_PORT=25430
+META_DB=shardgate_meta
 DB_SUPERUSER=postgres
 DB_NAME=shardgate
 APP_ROLE=shardgate                    # the gateway's role: owns the database, not a superuser
@@ -204,7 +209,9 @@ replica_name() { printf 'shard%d-replica%d' "$1" "$2"; }
 # Port of a server name; fails for a name that is not shardN-primary / shardN-replicaR.
 port_of() {
     local name=$1
-    if [[ $name =~ ^shard([0-9]+)-primary$ ]]; then
+    if [[ $name == "$META_NAME" ]]; then
+        echo "$META_PORT"
+    elif [[ $name =~ ^shard([0-9]+)-primary$ ]]; then
         local i=$((10#${BASH_REMATCH[1]}))
         ((i < MAX_SHARDS)) || return 1
         echo $((PRIMARY_BASE_PORT + i))
@@ -222,9 +229,11 @@ shard_of() { local n=${1#shard}; echo "${n%%-*}"; }   # shard3-replica0 -> 3
 datadir() { echo "$DATA_ROOT/$1"; }
 logfile() { echo "$DATA_ROOT/$1/log/postgresql.log"; }
 
-# Names in the requested topology, primaries first within each shard.
+# Names in the requested topology: the metadata server, then primaries first within
+# each shard.
 topology_names() {
     local i r
+    echo "$META_NAME"
     for ((i = 0; i < SHARDS; i++)); do
         primary_name "$i"; echo
         for ((r = 0; r < REPLICAS; r++)); do replica_name "$i" "$r"; echo; done
@@ -234,6 +243,7 @@ topology_names() {
 # Every server that has a data dir, in a stable order (shard, then primary before replicas).
 existing_names() {
     [[ -n $DATA_ROOT && -d $DATA_ROOT ]] || return 0
+    [[ -f $DATA_ROOT/$META_NAME/PG_VERSION ]] && echo "$META_NAME"
     local d n
     for d in "$DATA_ROOT"/shard*-primary "$DATA_ROOT"/shard*-replica*; do
         [[ -d $d ]] || continue
@@ -524,7 +534,7 @@ pg_stop() {   # stop NAME with the given mode (fast | immediate); no-op when sto
 # and we say so.
 recreate_if_foreign() {
     local d marker foreign=()
-    for d in "$DATA_ROOT"/template "$DATA_ROOT"/shard*-primary; do
+    for d in "$DATA_ROOT"/template "$DATA_ROOT/$META_NAME" "$DATA_ROOT"/shard*-primary; do
         [[ -f $d/PG_VERSION ]] || continue
         marker=$(cat "$d/shardgate.credentials" 2>/dev/null || true)
         [[ $marker == "$CREDENTIALS_ID" ]] || foreign+=("$(basename "$d")")
@@ -628,6 +638,29 @@ ensure_primary() {   # shard index
     if [[ -z $(sql "$port" postgres "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'") ]]; then
         say "creating database $DB_NAME on $name"
         sql "$port" postgres "CREATE DATABASE $DB_NAME OWNER $APP_ROLE" >/dev/null
+    fi
+}
+
+# The metadata server: a primary of no shard, made from the same template, with its own
+# database for the map (owned by the application role).
+ensure_meta() {
+    local dir
+    dir=$(datadir "$META_NAME")
+    if [[ ! -f $dir/PG_VERSION ]]; then
+        ensure_template
+        say "creating $META_NAME (the metadata server)"
+        local tmp=$DATA_ROOT/.$META_NAME.tmp
+        as_pg rm -rf "$tmp" "$dir"
+        as_pg cp -a "$DATA_ROOT/template" "$tmp"
+        as_pg rm -f "$tmp/shardgate.ready"
+        write_instance_conf "$META_NAME" "$tmp"
+        as_pg mkdir -p "$tmp/log"
+        as_pg mv "$tmp" "$dir"
+    fi
+    pg_start "$META_NAME"
+    if [[ -z $(sql "$META_PORT" postgres "SELECT 1 FROM pg_database WHERE datname = '$META_DB'") ]]; then
+        say "creating database $META_DB on $META_NAME"
+        sql "$META_PORT" postgres "CREATE DATABASE $META_DB OWNER $APP_ROLE" >/dev/null
     fi
 }
 
@@ -904,6 +937,7 @@ cmd_up() {
     recreate_if_foreign
 
     local i r n
+    ensure_meta
     for ((i = 0; i < SHARDS; i++)); do ensure_primary "$i"; done
     for ((i = 0; i < SHARDS; i++)); do
         for ((r = 0; r < REPLICAS; r++)); do ensure_replica "$i" "$r"; done
@@ -921,7 +955,27 @@ cmd_up() {
     write_gateway_config
     printf 'SHARDS=%d\nREPLICAS=%d\n' "$SHARDS" "$REPLICAS" >"$TOPOLOGY_FILE"
     unlock
-    say "up: $SHARDS shards x $REPLICAS replicas, redis on $REDIS_PORT ($(elapsed "$t0"))"
+    seed_map
+    say "up: metadata on $META_PORT, $SHARDS shards x $REPLICAS replicas, redis on $REDIS_PORT ($(elapsed "$t0"))"
+}
+
+# Migrates every shard and seeds the shard map in the metadata server from the config
+# (`shard-manager init`: once; later runs keep the stored map and re-tell the shards).
+# Uses the release admin CLI when `run` built it, else builds the debug one.
+seed_map() {
+    cd "$REPO"
+    local target=${CARGO_TARGET_DIR:-$REPO/target} bin args
+    if [[ ${SEED_PROFILE:-debug} == release ]]; then
+        bin=$target/release/shard-manager
+    else
+        cargo build -q -p shard-manager --bin shard-manager
+        bin=$target/debug/shard-manager
+    fi
+    mapfile -t args < <(config_args)
+    export_app_env
+    say "migrating every shard, seeding the shard map"
+    "$bin" migrate ${args[@]+"${args[@]}"} >/dev/null
+    "$bin" init ${args[@]+"${args[@]}"} | tail -n 1
 }
 
 cmd_down() {
@@ -987,6 +1041,7 @@ cmd_status() {
             state=up
             actual=$(sql "$port" postgres "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END" 2>/dev/null || echo "?")
             [[ $actual == "$role" ]] || extra="ROLE IS $actual; "
+            [[ $n == "$META_NAME" ]] && extra="the shard map (database $META_DB)"
             if [[ $role == replica && $actual == replica ]]; then
                 local pport replay line
                 pport=$(port_of "$(primary_name "$(shard_of "$n")")")
@@ -1017,8 +1072,8 @@ cmd_status() {
 
 cmd_pg() {
     local action=${1:-} name=${2:-}
-    [[ -n $action && -n $name ]] || die "usage: ./setup.sh pg stop|start|restart|psql NAME (NAME like shard0-primary, shard1-replica0)"
-    port_of "$name" >/dev/null || die "unknown server '$name' (expected shardN-primary or shardN-replicaR)"
+    [[ -n $action && -n $name ]] || die "usage: ./setup.sh pg stop|start|restart|psql NAME (NAME like meta, shard0-primary, shard1-replica0)"
+    port_of "$name" >/dev/null || die "unknown server '$name' (expected meta, shardN-primary or shardN-replicaR)"
     need_pg_bin
     resolve_data_root
     [[ -f $(datadir "$name")/PG_VERSION ]] || die "$name does not exist (no $(datadir "$name")); run ./setup.sh up"
@@ -1028,7 +1083,10 @@ cmd_pg() {
         stop) lock; pg_stop "$name" immediate; unlock ;;
         start) lock; pg_start "$name"; unlock ;;
         restart) lock; pg_stop "$name" immediate; pg_start "$name"; unlock ;;
-        psql) exec "$PG_BIN/psql" -X -h "$HOST" -p "$(port_of "$name")" -U "$DB_SUPERUSER" -d "$DB_NAME" "$@" ;;
+        psql)
+            local db=$DB_NAME
+            [[ $name == "$META_NAME" ]] && db=$META_DB
+            exec "$PG_BIN/psql" -X -h "$HOST" -p "$(port_of "$name")" -U "$DB_SUPERUSER" -d "$db" "$@" ;;
         *) die "unknown pg action '$action' (stop, start, restart, psql)" ;;
     esac
 }
@@ -1045,15 +1103,14 @@ cmd_redis() {
 }
 
 cmd_run() {
-    cmd_up
     cd "$REPO"
+    need_cargo
     say "cargo build --release -p api-router -p shard-manager"
     cargo build --release -p api-router -p shard-manager
+    SEED_PROFILE=release cmd_up
     local target=${CARGO_TARGET_DIR:-$REPO/target} args
     mapfile -t args < <(config_args)
     export_app_env
-    say "migrating every shard"
-    "$target/release/shard-manager" migrate ${args[@]+"${args[@]}"}
     cat <<EOF
 ==> gateway:    http://127.0.0.1:8080
 ==> Swagger UI: http://127.0.0.1:8080/swagger-ui/
@@ -1068,8 +1125,8 @@ cmd_test() {
     # One psql per primary, one DROP per database (DROP DATABASE cannot share a
     # transaction), and without FORCE: a database still in use belongs to a run going on now.
     local i port name drops total left
-    for ((i = 0; i < SHARDS; i++)); do
-        name=$(primary_name "$i")
+    for ((i = -1; i < SHARDS; i++)); do
+        if ((i < 0)); then name=$META_NAME; else name=$(primary_name "$i"); fi
         port=$(port_of "$name")
         drops=$(sql "$port" postgres "SELECT format('DROP DATABASE IF EXISTS %I;', datname)
                                         FROM pg_database WHERE datname LIKE 'sgtest\_%'")
@@ -1120,14 +1177,16 @@ cmd_env() {
     printf 'export SHARDGATE__DATABASE__USER=%q\n' "$APP_ROLE"
     printf 'export SHARDGATE__DATABASE__PASSWORD=%q\n' "$APP_PASSWORD"
     printf 'export SHARDGATE__CACHE__URL=%q\n' "redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT"
+    printf 'export SHARDGATE__METADATA__ADDRESS=%q\n' "$HOST:$META_PORT"
 }
 
 cmd_help() {
     cat <<EOF
 Usage: ./setup.sh COMMAND
 
-  up                 install missing packages (apt-get, as root), then start $SHARDS primaries,
-                     $REPLICAS streaming replica(s) each and Redis; idempotent
+  up                 install missing packages (apt-get, as root), then start the metadata
+                     server ($META_PORT), $SHARDS primaries, $REPLICAS streaming replica(s)
+                     each and Redis; migrate the shards and seed the shard map; idempotent
   down               stop every server (fast shutdown), keep the data
   clean              down, then delete the cluster data
   status             each server: port, role, up/down; replicas: state and lag in bytes
@@ -1142,7 +1201,7 @@ Usage: ./setup.sh COMMAND
                      eval "\$(./setup.sh env)"
   help               this text
 
-NAME: shardN-primary (port $PRIMARY_BASE_PORT+N) or shardN-replicaR (port $REPLICA_BASE_PORT+N+$REPLICA_STRIDE*R).
+NAME: meta (port $META_PORT, the shard map), shardN-primary (port $PRIMARY_BASE_PORT+N) or shardN-replicaR (port $REPLICA_BASE_PORT+N+$REPLICA_STRIDE*R).
 Environment: SHARDS (default $DEFAULT_SHARDS, max $MAX_SHARDS), REPLICAS (default $DEFAULT_REPLICAS, max $MAX_REPLICAS).
 A non-default topology also writes .local/shardgate.toml, which 'run' passes with --config.
 Data: .local/cluster (or /var/tmp/shardgate-* via that symlink when the repo is not

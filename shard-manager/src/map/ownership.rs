@@ -27,18 +27,10 @@ pub async fn tell(
     map: &ShardMap,
     shard: ShardId,
 ) -> Result<Told, MapError> {
-    let entry = &map.shards[shard.index()];
-    let url = connection_url(&settings.database, &entry.primary);
-    let fail = |e: tokio_postgres::Error| MapError::Shard {
-        shard,
-        server: entry.primary.clone(),
-        reason: e.to_string(),
-    };
-    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(fail)?;
-    let driver = tokio::spawn(connection);
+    let (mut client, driver, fail) = connect(settings, map, shard).await?;
     let slots = map.slots_of(shard);
     let version = map.version.0 as i64;
-    let tx = client.transaction().await.map_err(fail)?;
+    let tx = client.transaction().await.map_err(&fail)?;
     // The slots that change hands on this shard, locked in order.
     let changing = "(SELECT unnest($1::int[]) EXCEPT SELECT slot FROM shardgate_slots)
                     UNION
@@ -48,14 +40,14 @@ pub async fn tell(
         &[&slots],
     )
     .await
-    .map_err(fail)?;
+    .map_err(&fail)?;
     let lost = tx
         .execute(
             "DELETE FROM shardgate_slots WHERE slot <> ALL($1::int[])",
             &[&slots],
         )
         .await
-        .map_err(fail)?;
+        .map_err(&fail)?;
     let gained = tx
         .execute(
             "INSERT INTO shardgate_slots (slot, since) SELECT unnest($1::int[]), $2
@@ -63,7 +55,7 @@ pub async fn tell(
             &[&slots, &version],
         )
         .await
-        .map_err(fail)?;
+        .map_err(&fail)?;
     tx.execute(
         "INSERT INTO shardgate_map (shard, version) VALUES ($1, $2)
          ON CONFLICT (singleton) DO UPDATE
@@ -71,8 +63,8 @@ pub async fn tell(
         &[&(shard.0 as i32), &version],
     )
     .await
-    .map_err(fail)?;
-    tx.commit().await.map_err(fail)?;
+    .map_err(&fail)?;
+    tx.commit().await.map_err(&fail)?;
     drop(client);
     let _ = driver.await;
     Ok(Told {
@@ -88,22 +80,14 @@ pub async fn told(
     map: &ShardMap,
     shard: ShardId,
 ) -> Result<Option<(MapVersion, usize)>, MapError> {
-    let entry = &map.shards[shard.index()];
-    let url = connection_url(&settings.database, &entry.primary);
-    let fail = |e: tokio_postgres::Error| MapError::Shard {
-        shard,
-        server: entry.primary.clone(),
-        reason: e.to_string(),
-    };
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(fail)?;
-    let driver = tokio::spawn(connection);
+    let (client, driver, fail) = connect(settings, map, shard).await?;
     let row = client
         .query_opt(
             "SELECT version, (SELECT count(*) FROM shardgate_slots) FROM shardgate_map",
             &[],
         )
         .await
-        .map_err(fail)?;
+        .map_err(&fail)?;
     drop(client);
     let _ = driver.await;
     Ok(row.map(|r| {
@@ -112,4 +96,30 @@ pub async fn told(
             r.get::<_, i64>(1) as usize,
         )
     }))
+}
+
+type Driver = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
+
+/// A connection to `shard`'s primary (its driver task), and how to name a failure there.
+async fn connect<'m>(
+    settings: &ClusterSettings,
+    map: &'m ShardMap,
+    shard: ShardId,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        Driver,
+        impl Fn(tokio_postgres::Error) -> MapError + 'm,
+    ),
+    MapError,
+> {
+    let primary = &map.shards[shard.index()].primary;
+    let url = connection_url(&settings.database, primary);
+    let fail = move |e: tokio_postgres::Error| MapError::Shard {
+        shard,
+        server: primary.clone(),
+        reason: e.to_string(),
+    };
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(&fail)?;
+    Ok((client, tokio::spawn(connection), fail))
 }
