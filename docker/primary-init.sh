@@ -15,4 +15,10 @@ CREATE ROLE shardgate WITH LOGIN CREATEDB PASSWORD :'app';
 ALTER DATABASE shardgate OWNER TO shardgate;
 SQL
 
+# The metadata server (service `meta`) also gets the shard map's database.
+if [[ -n ${SHARDGATE_META_DB:-} ]]; then
+    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+        -c "CREATE DATABASE $SHARDGATE_META_DB OWNER shardgate"
+fi
+
 echo "host replication replicator all scram-sha-256" >>"$PGDATA/pg_hba.conf"

@@ -257,6 +257,25 @@ function drawServers(shards) {
   document.getElementById("servers").dataset.points = String(rows.length);
 }
 
+/** The live gateways and the map version each routes with (all from `/api/shards`). */
+function drawGateways(shards) {
+  const map = shards.map;
+  const note = map.reachable ? "" : " (metadata database unreachable: last map kept)";
+  document.getElementById("map-version").textContent = `v${map.version} (${map.source})${note}`;
+  const rows = (shards.gateways || []).map((g) => {
+    const row = document.createElement("tr");
+    cell(row, g.address);
+    cell(row, g.host);
+    cell(row, String(g.pid), "num");
+    cell(row, g.binary_version);
+    cell(row, pill(`v${g.map_version}`, g.map_version === map.version ? "ok" : "warn"), "num");
+    cell(row, String(g.seen_ms_ago), "num");
+    return row;
+  });
+  document.getElementById("gateways-body").replaceChildren(...rows);
+  document.getElementById("gateways").dataset.points = String(rows.length);
+}
+
 // ---------------------------------------------------------------------------------------
 // Polling
 // ---------------------------------------------------------------------------------------
@@ -303,7 +322,10 @@ async function poll() {
     lagHistory.push(t, {});
   }
   drawTimeCharts();
-  if (shards.status === "fulfilled") drawServers(shards.value);
+  if (shards.status === "fulfilled") {
+    drawServers(shards.value);
+    drawGateways(shards.value);
+  }
 
   const failure = [metrics, shards].find((r) => r.status === "rejected");
   if (failure) {

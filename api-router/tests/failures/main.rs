@@ -15,6 +15,7 @@
 //! - [`restart`]: a server restarted while the gateway sat idle costs no request an error.
 //! - [`eviction`]: version floors survive Redis losing every key.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
+//! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
@@ -29,6 +30,7 @@ mod fanout;
 mod helpers;
 mod lag;
 mod limits;
+mod metadata;
 mod outage;
 mod pool;
 mod primary;

@@ -51,7 +51,19 @@ enum Command {
     Bench(admin::bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; a refusal or failure is printed as one clear message (no
+/// backtrace, whatever RUST_BACKTRACE says) and exits 2.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

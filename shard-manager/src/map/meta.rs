@@ -145,8 +145,27 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
 pub fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into());
     format!("{user}@{}", host_name())
+}
+
+/// The name of this process's user in /etc/passwd (no USER in a service's environment).
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 /// This machine's name (for the history and the gateway list).
