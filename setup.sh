@@ -1183,7 +1183,7 @@ cmd_test() {
 
 # GATEWAYS gateways on 8081.. behind HAProxy on 8080 (round robin, health-checked on
 # /api/health/live every second; a connection refused is retried on another gateway).
-# Runs until Ctrl-C or SIGTERM, then stops them all.
+# Runs until Ctrl-C or SIGTERM (or HAProxy exits), then stops them all.
 run_gateways() {
     local bin=$1 i pids=() cfg=$LOCAL/haproxy.cfg haproxy
     shift
@@ -1206,12 +1206,16 @@ run_gateways() {
         say "gateway $i: http://$HOST:$((GATEWAY_PORT + i)) (log .local/gateway-$i.log)"
     done
     "$haproxy" -f "$cfg" -db >"$LOCAL/haproxy.log" 2>&1 &
-    pids+=($!)
+    local lb=$!
+    pids+=("$lb")
     say "load balancer (HAProxy, $cfg): http://$HOST:$GATEWAY_PORT"
     say "Swagger UI: http://$HOST:$GATEWAY_PORT/swagger-ui/   dashboard: http://$HOST:$GATEWAY_PORT/dashboard"
     say "Ctrl-C stops every gateway and the load balancer"
-    wait -n "${pids[@]}" || true
-    say "a gateway or the load balancer exited; stopping the others"
+    # A gateway that dies is taken out of rotation by HAProxy's health check, and the
+    # others go on serving: that is the point of several. Only the load balancer
+    # exiting ends the run.
+    wait "$lb" || true
+    say "the load balancer exited (see .local/haproxy.log); stopping the gateways"
     kill "${pids[@]}" 2>/dev/null || true
     wait
 }
