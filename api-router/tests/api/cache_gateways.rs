@@ -1,6 +1,6 @@
 //! Two gateways in front of the same shards and the same Redis: a read-your-writes token
-//! from a write acknowledged by one is honoured by the other, cache on (each gateway
-//! process has its own cache keys, so the other's entry may predate the write).
+//! from a write acknowledged by one is honoured by the other, cache on (the other's
+//! entry may predate the write when the writer could not update it).
 
 use std::time::{Duration, Instant};
 

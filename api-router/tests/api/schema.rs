@@ -29,7 +29,8 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
          DROP TABLE __diesel_schema_migrations; \
          DROP TABLE shardgate_slots, shardgate_map CASCADE; \
          DROP FUNCTION shardgate_claim(integer), shardgate_claim(integer[]), \
-                       shardgate_serves(integer), shardgate_owns(integer)",
+                       shardgate_serves(integer), shardgate_owns(integer); \
+         DROP TABLE shardgate_cache",
     )
     .unwrap();
     let write = |key: String| {

@@ -12,27 +12,31 @@
 //!   commit order for each record.
 //! - Every entry also carries a WAL position it is known to reflect (a writer's: read
 //!   after its commit; a token reader's: the token). A read with a read-your-writes
-//!   token further on treats the entry as a miss. Keys belong to one gateway process, so
-//!   this is what keeps a token from another gateway's write exact.
-//! - If a writer cannot reach Redis (error, timeout, breaker open), the gateway moves to
-//!   a new key *epoch* before acknowledging: every entry it could not fix becomes
-//!   unreachable. Readers capture the epoch before reading and check it after the
-//!   lookup, so none serves an entry from an abandoned epoch.
+//!   token further on treats the entry as a miss.
+//! - Every gateway shares one key space: a record's keys are the same whichever gateway
+//!   reads or writes it, so a write through one gateway fixes the entry every other
+//!   gateway reads.
+//! - If a writer cannot reach Redis (error, timeout, breaker open), it moves the shard to
+//!   a new key *epoch* before acknowledging, on the shard itself (`epochs`): every entry
+//!   it could not fix becomes unreachable, at once for this gateway and within one
+//!   health check for the others. Readers capture the epoch before reading and check it
+//!   after the lookup, so none serves an entry from an abandoned epoch.
 //!
 //! Redis failing only costs speed: every call is bounded by `timeout_ms`, a breaker stops
 //! calling for a while after repeated failures, and failures are counted, never returned.
 //!
-//! Layout: this file holds the client (lookups, readers' installs, epochs); `write` the
-//! writers' side; `fence` what readers must have seen after an abandoned epoch; `entry`
+//! Layout: this file holds the client (lookups, readers' installs); `epochs` the shared
+//! per-shard epochs; `trace` what one request's cache work did; `write` the writers' side; `fence` what readers must have seen after an abandoned epoch; `entry`
 //! the value format; `breaker` the circuit breaker; `install.lua` the atomic install.
 
 mod breaker;
 mod entry;
+mod epochs;
 mod fence;
 mod floors;
+mod trace;
 mod write;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -46,9 +50,12 @@ use crate::wal::Lsn;
 pub use breaker::Breaker;
 pub use entry::CachedRecord;
 use entry::Entry;
+pub use epochs::EpochStore;
+use epochs::Epochs;
 pub use fence::Fence;
 use fence::Fences;
 use floors::{Floor, LocalFloors};
+pub use trace::{CacheEvent, CacheTrace};
 
 /// Most recent writes whose floors this process keeps (about 100 bytes each); past it
 /// the oldest leave early behind a fence (see `floors`).
@@ -66,44 +73,12 @@ fn record_hash(table: &str, key: &str, id: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(&buf)
 }
 
-/// What the cache did for one request, reported to analytics by the gateway.
+/// A position in one shard's key space; see the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheEvent {
-    Hit,
-    Miss,
-    /// Not consulted: disabled for this read (strong), breaker open, or Redis failed.
-    Bypass,
-    /// A write updated or removed cached entries.
-    Invalidation,
-    /// A Redis call failed or timed out.
-    Error,
+pub struct Epoch {
+    shard: ShardId,
+    n: u64,
 }
-
-/// The events of one operation and the time spent in Redis.
-#[derive(Debug, Clone, Default)]
-pub struct CacheTrace {
-    pub events: Vec<CacheEvent>,
-    pub redis_time: Option<Duration>,
-}
-
-impl CacheTrace {
-    fn push(&mut self, event: CacheEvent, took: Duration) {
-        self.events.push(event);
-        self.redis_time = Some(self.redis_time.unwrap_or_default() + took);
-    }
-
-    /// The read-side status for the `x-cache` header: hit, miss or bypass.
-    pub fn status(&self) -> Option<CacheEvent> {
-        self.events
-            .iter()
-            .copied()
-            .find(|e| matches!(e, CacheEvent::Hit | CacheEvent::Miss | CacheEvent::Bypass))
-    }
-}
-
-/// A position in the cache's key space; see the module doc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Epoch(u64);
 
 /// The outcome of a lookup.
 pub enum Lookup {
@@ -123,8 +98,8 @@ pub struct Cache {
     /// concurrent lookups share one socket write and one read (see [`crate::per_thread`]).
     conns: PerThread<Result<ConnectionManager, String>>,
     prefix: String,
-    boot: u64,
-    epoch: AtomicU64,
+    /// Every shard's key epoch, shared by every gateway through the shard (`epochs`).
+    epochs: Epochs,
     ttl_ms: u64,
     floor_ttl_ms: u64,
     timeout: Duration,
@@ -157,8 +132,7 @@ impl Cache {
             config,
             conns: PerThread::new(),
             prefix: settings.prefix.clone(),
-            boot: uuid::Uuid::new_v4().as_u64_pair().0,
-            epoch: AtomicU64::new(0),
+            epochs: Epochs::default(),
             ttl_ms,
             floor_ttl_ms: (ttl_ms * 2).max(120_000),
             timeout,
@@ -190,18 +164,52 @@ impl Cache {
         }
     }
 
-    pub fn epoch(&self) -> Epoch {
-        Epoch(self.epoch.load(Ordering::SeqCst))
+    /// `shard`'s current key epoch; None until this gateway has read it from the shard
+    /// (reads then bypass the cache).
+    pub fn epoch(&self, shard: ShardId) -> Option<Epoch> {
+        self.epochs.get(shard).map(|n| Epoch { shard, n })
     }
 
-    /// Abandons every entry of the current epoch (a writer could not update Redis).
-    /// The fences go up first, so a reader that sees the new epoch sees them too.
-    fn abandon_epoch(&self, fences: &[(ShardId, Fence)]) {
+    /// How to read and raise the epochs stored on the shards (set by the cluster).
+    pub fn connect_epochs(&self, store: EpochStore) {
+        self.epochs.connect(store);
+    }
+
+    /// The health monitor read `shard`'s stored epoch, with the primary's WAL position
+    /// read in the same statement. A newer epoch means another gateway abandoned the
+    /// keys after a write it could not put in Redis: the fence goes up to that position
+    /// first, so no reader installs a version from before that write.
+    pub fn observe_epoch(&self, shard: ShardId, epoch: u64, primary_at: crate::wal::Lsn) {
+        if self.epochs.get(shard).is_some_and(|known| known < epoch) {
+            self.fences.raise(shard, Fence::At(primary_at));
+        }
+        if self.epochs.adopt(shard, epoch) {
+            tracing::info!(%shard, epoch, "another gateway moved the shard's cache epoch");
+        }
+    }
+
+    /// The epoch a writer installs into: known, else read from the shard now.
+    async fn write_epoch(&self, shard: ShardId) -> Option<Epoch> {
+        let n = self.epochs.fetch(shard).await?;
+        Some(Epoch { shard, n })
+    }
+
+    /// Abandons every entry of the shards' current epochs (a writer could not update
+    /// Redis). The fences go up first, so a reader that sees the new epoch sees them
+    /// too; then the epoch moves here and on each shard, for every gateway.
+    async fn abandon_epoch(&self, fences: &[(ShardId, Fence)]) {
         for (shard, fence) in fences {
             self.fences.raise(*shard, *fence);
         }
-        let e = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        tracing::warn!(epoch = e, "cache update failed: moved to a new cache epoch");
+        for (shard, _) in fences {
+            let told = self.epochs.bump(*shard).await;
+            let epoch = self.epochs.get(*shard);
+            if told {
+                tracing::warn!(%shard, ?epoch, "cache update failed: moved the shard to a new cache epoch");
+            } else {
+                tracing::error!(%shard, ?epoch, "cache update failed and the shard could not be told: other gateways may serve the previous version until their entries expire (cache.ttl_secs)");
+            }
+        }
     }
 
     fn keys(&self, epoch: Epoch, table: &str, key: &str, id: &str) -> (String, String) {
@@ -213,8 +221,8 @@ impl Cache {
         buf.extend_from_slice(id.as_bytes());
         let h = xxhash_rust::xxh3::xxh3_128(&buf);
         let base = format!(
-            "{}:{:x}.{}:{table}:{h:032x}",
-            self.prefix, self.boot, epoch.0
+            "{}:{}.{}:{table}:{h:032x}",
+            self.prefix, epoch.shard.0, epoch.n
         );
         (format!("{base}:v"), format!("{base}:f"))
     }
@@ -290,7 +298,7 @@ impl Cache {
             trace.push(CacheEvent::Bypass, Duration::ZERO);
             return Lookup::Bypass;
         };
-        if self.epoch() != epoch {
+        if self.epoch(epoch.shard) != Some(epoch) {
             // A writer abandoned this epoch while we looked: the entry may be stale.
             trace.push(CacheEvent::Bypass, took);
             return Lookup::Bypass;

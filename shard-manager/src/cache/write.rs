@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{record_hash, Cache, CacheEvent, CacheTrace, Fence, Floor};
+use super::{record_hash, Cache, CacheEvent, CacheTrace, Epoch, Fence, Floor};
 use crate::routing::ShardId;
 use crate::store::Record;
 use crate::wal::Lsn;
@@ -36,16 +36,20 @@ impl Cache {
             Some(Ok(j)) => j,
             Some(Err(_)) | None => String::new(),
         };
-        let (value_key, floor_key) = self.keys(self.epoch(), table, key, id);
-        let value = format!("{}|{json}", seen_at.0);
-        if self
-            .run_script(trace, value_key, floor_key, version, value, 'w')
-            .await
-            .is_some()
-        {
+        let installed = match self.write_epoch(shard).await {
+            Some(epoch) => {
+                let (value_key, floor_key) = self.keys(epoch, table, key, id);
+                let value = format!("{}|{json}", seen_at.0);
+                self.run_script(trace, value_key, floor_key, version, value, 'w')
+                    .await
+                    .is_some()
+            }
+            None => false,
+        };
+        if installed {
             trace.events.push(CacheEvent::Invalidation);
         } else {
-            self.abandon_epoch(&[(shard, Fence::At(seen_at))]);
+            self.abandon_epoch(&[(shard, Fence::At(seen_at))]).await;
         }
     }
 
@@ -59,7 +63,16 @@ impl Cache {
         idents: &[(&str, &str, &str)],
         trace: &mut CacheTrace,
     ) {
-        let epoch = self.epoch();
+        let Some(epoch) = self.write_epoch(shard).await else {
+            for (table, key, id) in idents {
+                let record = record_hash(table, key, id);
+                self.local
+                    .raise(record, shard, Floor::Unknown, Lsn(0), &self.fences);
+            }
+            self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))])
+                .await;
+            return;
+        };
         let mut pipe = redis::pipe();
         for (table, key, id) in idents {
             let record = record_hash(table, key, id);
@@ -81,7 +94,10 @@ impl Cache {
             .await;
         match done {
             Some(()) => trace.events.push(CacheEvent::Invalidation),
-            None => self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))]),
+            None => {
+                self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))])
+                    .await
+            }
         }
     }
 
@@ -96,15 +112,27 @@ impl Cache {
             self.local
                 .raise(record, *shard, floor, *seen_at, &self.fences);
         }
-        let epoch = self.epoch();
+        let mut epochs: Vec<(ShardId, Epoch)> = Vec::new();
+        for (shard, _, _) in records {
+            if epochs.iter().any(|(s, _)| s == shard) {
+                continue;
+            }
+            match self.write_epoch(*shard).await {
+                Some(e) => epochs.push((*shard, e)),
+                None => return self.abandon_all(records).await,
+            }
+        }
         for chunk in records.chunks(CHUNK) {
             let mut pipe = redis::pipe();
             pipe.cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(include_str!("install.lua"))
                 .ignore();
-            for (_, seen_at, r) in chunk {
+            for (shard, seen_at, r) in chunk {
                 let Ok(json) = serde_json::to_string(r) else {
+                    continue;
+                };
+                let Some(&(_, epoch)) = epochs.iter().find(|(s, _)| s == shard) else {
                     continue;
                 };
                 let value = format!("{}|{json}", seen_at.0);
@@ -127,19 +155,22 @@ impl Cache {
                 })
                 .await;
             if done.is_none() {
-                // Fence every shard of the batch at its commit position.
-                let mut fences: Vec<(ShardId, Fence)> = Vec::new();
-                for (shard, lsn, _) in records {
-                    match fences.iter_mut().find(|(s, _)| s == shard) {
-                        Some((_, Fence::At(at))) => *at = (*at).max(*lsn),
-                        Some(_) => {}
-                        None => fences.push((*shard, Fence::At(*lsn))),
-                    }
-                }
-                self.abandon_epoch(&fences);
-                return;
+                return self.abandon_all(records).await;
             }
         }
         trace.events.push(CacheEvent::Invalidation);
+    }
+
+    /// Fences every shard of a batch at its commit position and abandons its epoch.
+    async fn abandon_all(&self, records: &[(ShardId, Lsn, Record)]) {
+        let mut fences: Vec<(ShardId, Fence)> = Vec::new();
+        for (shard, lsn, _) in records {
+            match fences.iter_mut().find(|(s, _)| s == shard) {
+                Some((_, Fence::At(at))) => *at = (*at).max(*lsn),
+                Some(_) => {}
+                None => fences.push((*shard, Fence::At(*lsn))),
+            }
+        }
+        self.abandon_epoch(&fences).await;
     }
 }

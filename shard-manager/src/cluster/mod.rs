@@ -92,7 +92,10 @@ impl Cluster {
         }
         let cache = match settings.cache.enabled {
             true => {
-                Some(Cache::new(&settings.cache).map_err(|e| ConfigError::Invalid(e.to_string()))?)
+                let cache =
+                    Cache::new(&settings.cache).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                cache.connect_epochs(epoch_store(&shards));
+                Some(cache)
             }
             false => None,
         };
@@ -154,4 +157,28 @@ impl Cluster {
     pub(crate) fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()
     }
+}
+
+/// Reads or raises a shard's shared cache epoch on its primary (see `cache::epochs`).
+fn epoch_store(shards: &[Shard]) -> crate::cache::EpochStore {
+    let primaries: Vec<Arc<Server>> = shards.iter().map(|s| s.primary.clone()).collect();
+    Box::new(move |shard: ShardId, bump: bool| {
+        let primary = primaries.get(shard.index()).cloned();
+        Box::pin(async move {
+            let primary = primary?;
+            let epoch = match bump {
+                true => {
+                    primary
+                        .run(async |c| crate::store::bump_cache_epoch(c).await)
+                        .await
+                }
+                false => {
+                    primary
+                        .run(async |c| crate::store::cache_epoch(c).await.map(|(e, _)| e))
+                        .await
+                }
+            };
+            epoch.ok().map(|e| e.max(0) as u64)
+        })
+    })
 }

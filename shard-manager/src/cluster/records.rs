@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::served::{FanOut, Found, Served, Written};
 use super::shard::Shard;
 use super::Cluster;
-use crate::cache::{Cache, CacheEvent, CacheTrace, Lookup};
+use crate::cache::{CacheEvent, CacheTrace, Lookup};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
@@ -88,7 +88,11 @@ impl Cluster {
         shard.ready()?;
         let mut trace = CacheTrace::default();
         // Captured before anything is read: what a miss installs goes into this epoch.
-        let epoch = self.cache.as_ref().map(Cache::epoch);
+        // Unknown until the monitor has read the shard's epoch: the read bypasses.
+        let epoch = self.cache.as_ref().and_then(|c| c.epoch(shard.id));
+        if self.cache.is_some() && epoch.is_none() {
+            trace.events.push(CacheEvent::Bypass);
+        }
         if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
             if consistency == Consistency::Strong {
                 trace.events.push(CacheEvent::Bypass);

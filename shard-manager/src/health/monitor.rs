@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use crate::cache::Cache;
 use crate::cluster::schema::SchemaState;
 use crate::cluster::shard::Shard;
 use crate::cluster::Cluster;
@@ -39,26 +40,27 @@ impl Drop for Monitor {
 impl Monitor {
     /// Starts checking at once, then every interval. Must be called inside a runtime.
     pub fn spawn(cluster: Arc<Cluster>) -> Self {
-        let task = tokio::spawn(async move {
-            let limits = cluster.settings().replication.clone();
-            let expected = migrations::expected();
-            let mut histories: Vec<WalHistory> = cluster
-                .shards()
-                .iter()
-                .map(|_| WalHistory::default())
-                .collect();
-            let mut ticker = tokio::time::interval(limits.check_interval());
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let checks = cluster
+        let task =
+            tokio::spawn(async move {
+                let limits = cluster.settings().replication.clone();
+                let expected = migrations::expected();
+                let mut histories: Vec<WalHistory> = cluster
                     .shards()
                     .iter()
-                    .zip(histories.iter_mut())
-                    .map(|(shard, history)| check_shard(shard, history, &limits, &expected));
-                join_all(checks).await;
-            }
-        });
+                    .map(|_| WalHistory::default())
+                    .collect();
+                let mut ticker = tokio::time::interval(limits.check_interval());
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticker.tick().await;
+                    let checks = cluster.shards().iter().zip(histories.iter_mut()).map(
+                        |(shard, history)| {
+                            check_shard(shard, history, &limits, &expected, cluster.cache())
+                        },
+                    );
+                    join_all(checks).await;
+                }
+            });
         Self { task }
     }
 }
@@ -107,6 +109,7 @@ async fn check_shard(
     history: &mut WalHistory,
     limits: &ReplicationSettings,
     expected: &[Migration],
+    cache: Option<&Cache>,
 ) {
     let timeout = Duration::from_millis(limits.check_timeout_ms);
     let (primary, replicas) = futures_util::join!(
@@ -115,6 +118,9 @@ async fn check_shard(
     );
     if primary.is_some() {
         check_schema(shard, expected, timeout).await;
+        if let Some(cache) = cache {
+            check_cache_epoch(shard, cache, timeout).await;
+        }
     }
     let now = Instant::now();
     if let Some(lsn) = primary {
@@ -154,6 +160,19 @@ async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) 
                 tracing::info!(shard = %shard.id, "shard schema complete again")
             }
             _ => {}
+        }
+    }
+}
+
+/// Reads the shard's shared cache epoch (another gateway may have moved it after a
+/// write it could not put in Redis) with the primary's WAL position.
+async fn check_cache_epoch(shard: &Shard, cache: &Cache, timeout: Duration) {
+    let probe = shard
+        .primary
+        .probe(async |conn| store::cache_epoch(conn).await);
+    if let Ok(Ok((epoch, lsn))) = tokio::time::timeout(timeout, probe).await {
+        if let Some(lsn) = Lsn::parse(&lsn) {
+            cache.observe_epoch(shard.id, epoch.max(0) as u64, lsn);
         }
     }
 }

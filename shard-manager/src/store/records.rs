@@ -157,6 +157,37 @@ pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Op
         .await
 }
 
+/// The shard's shared cache epoch and, read in the same statement, the primary's WAL
+/// position (past any write whose epoch bump this read sees).
+pub async fn cache_epoch(conn: &mut AsyncPgConnection) -> QueryResult<(i64, String)> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        epoch: i64,
+        #[diesel(sql_type = Text)]
+        lsn: String,
+    }
+    let row: Row =
+        diesel::sql_query("SELECT epoch, pg_current_wal_lsn()::text AS lsn FROM shardgate_cache")
+            .get_result(conn)
+            .await?;
+    Ok((row.epoch, row.lsn))
+}
+
+/// Moves the shard's cache epoch on; returns the new one.
+pub async fn bump_cache_epoch(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        epoch: i64,
+    }
+    let row: Row =
+        diesel::sql_query("UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch")
+            .get_result(conn)
+            .await?;
+    Ok(row.epoch)
+}
+
 /// A replica's replay position (NULL on a primary).
 pub async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
     diesel::select(ReplayWal).get_result(conn).await

@@ -1,0 +1,39 @@
+//! What the cache did for one request: events and time in Redis, for the `x-cache`
+//! header and the analytics.
+
+use std::time::Duration;
+
+/// What the cache did for one request, reported to analytics by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheEvent {
+    Hit,
+    Miss,
+    /// Not consulted: disabled for this read (strong), breaker open, or Redis failed.
+    Bypass,
+    /// A write updated or removed cached entries.
+    Invalidation,
+    /// A Redis call failed or timed out.
+    Error,
+}
+
+/// The events of one operation and the time spent in Redis.
+#[derive(Debug, Clone, Default)]
+pub struct CacheTrace {
+    pub events: Vec<CacheEvent>,
+    pub redis_time: Option<Duration>,
+}
+
+impl CacheTrace {
+    pub(super) fn push(&mut self, event: CacheEvent, took: Duration) {
+        self.events.push(event);
+        self.redis_time = Some(self.redis_time.unwrap_or_default() + took);
+    }
+
+    /// The read-side status for the `x-cache` header: hit, miss or bypass.
+    pub fn status(&self) -> Option<CacheEvent> {
+        self.events
+            .iter()
+            .copied()
+            .find(|e| matches!(e, CacheEvent::Hit | CacheEvent::Miss | CacheEvent::Bypass))
+    }
+}
