@@ -11,6 +11,7 @@ mod consistency;
 mod fanout;
 mod hardening;
 mod helpers;
+mod load_balancer;
 mod operations;
 mod pool;
 mod records;

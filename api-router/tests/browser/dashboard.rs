@@ -150,6 +150,7 @@ async fn every_chart_draws_live_traffic() {
             "chart-replica-lag",
             "chart-cache",
             "servers",
+            "gateways",
         ]
     );
     assert_eq!(

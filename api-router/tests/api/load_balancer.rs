@@ -1,0 +1,129 @@
+//! Three gateways behind a real HAProxy (the Debian package `./setup.sh` installs), as
+//! `GATEWAYS=3 ./setup.sh run` starts them: requests spread over all three, and when one
+//! stops the load balancer takes it out and every request still succeeds.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use api_router::startup::Application;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+/// The haproxy child; killed however the test ends.
+struct Haproxy(Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Rows this gateway wrote (Prometheus `shardgate_rows_written_total`, summed over
+/// shards): only the writes count, not HAProxy's health checks.
+async fn writes_served(client: &reqwest::Client, base: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("shardgate_rows_written_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+async fn write(client: &reqwest::Client, lb: &str, i: usize) -> u16 {
+    client
+        .post(format!("{lb}/api/write"))
+        .header("x-shard-key", format!("lb-{i}"))
+        .json(&json!({"table": "users", "id": "r", "data": {"i": i}}))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn three_gateways_behind_haproxy_survive_one_stopping() {
+    let app = spawn_app().await;
+    let mut gateways = vec![(app.address.clone(), None)];
+    for _ in 0..2 {
+        let built = Application::build(app.settings.clone()).await.unwrap();
+        let (url, handle) = (format!("http://127.0.0.1:{}", built.port()), built.handle());
+        tokio::spawn(built.run_until_stopped());
+        gateways.push((url, Some(handle)));
+    }
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("sg-lb-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = format!(
+        "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 1s\n    \
+         timeout client 10s\n    timeout server 10s\n    retries 2\n    option redispatch\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend gws\n\
+         backend gws\n    balance roundrobin\n    option httpchk GET /api/health/live\n"
+    );
+    for (i, (url, _)) in gateways.iter().enumerate() {
+        let addr = url.trim_start_matches("http://");
+        cfg += &format!("    server g{i} {addr} check inter 200ms fall 1 rise 1\n");
+    }
+    std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
+    let bin = ["/usr/sbin/haproxy", "haproxy"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("-v").output().is_ok())
+        .expect("haproxy is installed by ./setup.sh up");
+    let _lb = Haproxy(
+        Command::new(bin)
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg"))
+            .arg("-db")
+            .spawn()
+            .unwrap(),
+    );
+    let lb = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while write(&app.client, &lb, 0).await != 201 && write(&app.client, &lb, 0).await != 200 {
+        assert!(Instant::now() < deadline, "haproxy never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    for i in 0..30 {
+        assert!(
+            matches!(write(&app.client, &lb, i).await, 200 | 201),
+            "write {i}"
+        );
+    }
+    for (url, _) in gateways.iter().rev() {
+        let served = writes_served(&app.client, url).await;
+        assert!(
+            served >= 5,
+            "{url} served {served} of the writes through the LB"
+        );
+    }
+
+    // One gateway stops: HAProxy takes it out (or retries elsewhere); nothing fails.
+    let stopped = gateways[1].1.take().unwrap();
+    stopped.stop(false).await;
+    let mut failed = 0;
+    for i in 0..100 {
+        if !matches!(write(&app.client, &lb, 100 + i).await, 200 | 201) {
+            failed += 1;
+        }
+    }
+    assert_eq!(
+        failed, 0,
+        "writes through the LB failed after one gateway stopped"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
