@@ -8,7 +8,9 @@
 //! - [`settings`]: the `[server]` and `[analytics]` sections plus the cluster settings,
 //!   layered.
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
-//!   (port 0 works) and wires state, middleware and routes.
+//!   (port 0 works), loads the shard map from the metadata database (the config's map
+//!   if it does not answer), starts the health monitor and the map follower, and wires
+//!   state, middleware and routes.
 //! - [`state`]: [`AppState`](state::AppState), shared explicitly with every handler.
 //! - [`routes`]: one file per endpoint family: `write`, `read` (point reads, and the
 //!   entry for lists) and `list` (keyed and fan-out lists), `bulk`, `delete`, `health`,

@@ -147,11 +147,12 @@ pub fn run(settings: &ClusterSettings, command: MapCommand) -> Result<String, Ma
 /// The stored map, as text.
 pub fn show(map: &ShardMap) -> String {
     let mut out = format!(
-        "map {}: strategy {}, {} slots, {} shards\n",
+        "map {}: strategy {}, {} slots, {} shards, tables {}\n",
         map.version,
         map.routing.strategy,
         map.slot_count(),
-        map.shards.len()
+        map.shards.len(),
+        map.tables.join(", ")
     );
     for s in &map.shards {
         let slots =

@@ -211,6 +211,13 @@ fn differences(config: &ShardMap, stored: &ShardMap) -> Vec<String> {
             stored.slot_count()
         ));
     }
+    if config.tables != stored.tables {
+        out.push(format!(
+            "[tables] differ (config: {}; stored: {})",
+            config.tables.join(", "),
+            stored.tables.join(", ")
+        ));
+    }
     if config.shards != stored.shards {
         out.push(format!(
             "[[shards]] differ (config: {} shards, stored: {})",

@@ -79,7 +79,7 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .start()
         .await?;
     let Some(state) = tx
-        .query_opt("SELECT version, routing::text FROM map_state", &[])
+        .query_opt("SELECT version, routing::text, tables FROM map_state", &[])
         .await
         .map_err(MapError::from_query)?
     else {
@@ -87,6 +87,7 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
     };
     let version = MapVersion(state.get::<_, i64>(0) as u64);
     let routing: String = state.get(1);
+    let tables: Vec<String> = state.get(2);
     let routing: RoutingSettings = serde_json::from_str(&routing)
         .map_err(|e| MapError::Corrupt(format!("map_state.routing: {e}")))?;
     let shards = tx
@@ -136,6 +137,7 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
     Ok(Some(ShardMap {
         version,
         routing,
+        tables,
         shards,
         owners,
     }))
@@ -190,14 +192,21 @@ pub async fn seed(client: &mut Client, map: &ShardMap, actor: &str) -> Result<bo
         .await?
         .is_some()
     {
+        // A map stored before tables were kept with it: record them once.
+        tx.execute(
+            "UPDATE map_state SET tables = $1 WHERE cardinality(tables) = 0",
+            &[&map.tables],
+        )
+        .await?;
+        tx.commit().await?;
         return Ok(false);
     }
     let version = map.version.0 as i64;
     let routing =
         serde_json::to_string(&map.routing).map_err(|e| MapError::Corrupt(e.to_string()))?;
     tx.execute(
-        "INSERT INTO map_state (version, routing) VALUES ($1, $2::text::jsonb)",
-        &[&version, &routing],
+        "INSERT INTO map_state (version, routing, tables) VALUES ($1, $2::text::jsonb, $3)",
+        &[&version, &routing, &map.tables],
     )
     .await?;
     for s in &map.shards {

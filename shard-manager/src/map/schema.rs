@@ -50,6 +50,8 @@ const STEPS: &[&str] = &[
          seen_at        TIMESTAMPTZ NOT NULL
      );
      CREATE INDEX gateways_by_seen ON gateways (seen_at);",
+    // 2: the logical tables clients may use, with the map.
+    "ALTER TABLE map_state ADD COLUMN tables TEXT[] NOT NULL DEFAULT '{}';",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

@@ -22,6 +22,8 @@ pub struct ShardEntry {
 pub struct ShardMap {
     pub version: MapVersion,
     pub routing: RoutingSettings,
+    /// The logical tables clients may use.
+    pub tables: Vec<String>,
     pub shards: Vec<ShardEntry>,
     /// Under `slots`, `owners[slot]` owns the slot. Empty under the other strategies,
     /// where slots are virtual and every shard accepts every slot.
@@ -64,6 +66,7 @@ impl ShardMap {
         Ok(Self {
             version,
             routing: settings.routing.clone(),
+            tables: settings.tables.allowed.clone(),
             shards,
             owners,
         })
@@ -115,6 +118,9 @@ impl ShardMap {
     pub fn settings_over(&self, base: &ClusterSettings) -> ClusterSettings {
         let mut settings = base.clone();
         settings.routing = self.routing.clone();
+        if !self.tables.is_empty() {
+            settings.tables.allowed = self.tables.clone();
+        }
         settings.shards = self
             .shards
             .iter()
@@ -152,6 +158,7 @@ pub(crate) mod tests {
     fn the_seed_is_the_config_s_even_ranges() {
         let map = three_shards();
         assert_eq!(map.owners.len(), 1024);
+        assert_eq!(map.tables, ["users", "orders", "products", "events"]);
         assert_eq!(map.ranges_of(ShardId(0)), vec![(0, 341)]);
         assert_eq!(map.ranges_of(ShardId(2)), vec![(683, 1023)]);
         assert_eq!(map.slots_of(ShardId(1)).len(), 341);
