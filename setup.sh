@@ -6,10 +6,12 @@
 #                        (default 1) and Redis; migrate the shards and seed the map
 #   ./setup.sh down      stop everything (fast shutdown), keep the data
 #   ./setup.sh clean     down, then delete the cluster data
-#   ./setup.sh status    every server: port, role, up/down, replication state and lag
+#   ./setup.sh status    every server: port, role, up/down, replication state and lag;
+#                        the gateways and HAProxy while `run` runs
 #   ./setup.sh pg stop|start|restart|psql NAME   one PostgreSQL server (shard1-replica0, ...)
 #   ./setup.sh redis stop|start
-#   ./setup.sh run       up, build, migrate, then run the gateway on http://127.0.0.1:8080
+#   ./setup.sh run       up, build, migrate, seed the map, then run the gateway on
+#                        http://127.0.0.1:8080 (GATEWAYS=3: three behind HAProxy there)
 #   ./setup.sh test      up, then cargo test --workspace
 #
 # Layout (all under .local/, git-ignored):
@@ -487,7 +489,7 @@ evict_other() {
     ddir=$(tr '\0' '\n' <"/proc/$pm/cmdline" 2>/dev/null | sed -n '/^-D$/{n;p;q}')
     [[ -n $ddir ]] || die "port $port is in use by something that is not a PostgreSQL setup.sh started; cannot start $name"
     [[ $ddir != "$(datadir "$name")" ]] || return 1
-    [[ $(basename "$ddir") == "$name" ]] && is_shardgate_process "$pm" ||
+    { [[ $(basename "$ddir") == "$name" ]] && is_shardgate_process "$pm"; } ||
         die "port $port is in use by another PostgreSQL server ($ddir); cannot start $name"
     say "stopping $name of another checkout ($ddir, pid $pm): this checkout needs port $port"
     kill -INT "$pm" 2>/dev/null || die "cannot stop pid $pm (another user's server?); stop it, then retry"
@@ -773,8 +775,9 @@ alive() {
     [[ $state != Z ]]
 }
 
-# The pid listening on TCP port $1, if any (from ss; no login to the server needed).
-listener_pid() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2; }
+# The pid listening on TCP port $1, if any (from ss; no login to the server needed);
+# nothing, and success, when none.
+listener_pid() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2 || true; }
 
 # Whether pid $1's command line names a Shardgate data dir of some checkout: the
 # servers setup.sh starts, here or in another clone.
@@ -966,11 +969,15 @@ cmd_up() {
 
 # Migrates every shard and seeds the shard map in the metadata server from the config
 # (`shard-manager init`: once; later runs keep the stored map and re-tell the shards).
-# Uses the release admin CLI when `run` built it, else builds the debug one.
+# Builds the debug admin CLI; with BUILD_PROFILE=release (`run`), the release gateway
+# and admin CLI instead, and uses that. The build comes after the packages: the crates
+# link libpq, which ensure_packages installs on a fresh machine.
 seed_map() {
     cd "$REPO"
     local target=${CARGO_TARGET_DIR:-$REPO/target} bin args
-    if [[ ${SEED_PROFILE:-debug} == release ]]; then
+    if [[ ${BUILD_PROFILE:-debug} == release ]]; then
+        say "cargo build --release -p api-router -p shard-manager"
+        cargo build --release -p api-router -p shard-manager
         bin=$target/release/shard-manager
     else
         cargo build -q -p shard-manager --bin shard-manager
@@ -1070,6 +1077,19 @@ cmd_status() {
     done <<<"$names"
     if redis_ping; then state=up; else state=down; fi
     printf '%-18s %-6s %-8s %-6s %s\n' redis "$REDIS_PORT" cache "$state" ""
+    # What `./setup.sh run` started, while it runs: gateways on 8080 or 8081+, HAProxy.
+    local i pid
+    for ((i = 0; i <= MAX_GATEWAYS; i++)); do
+        port=$((GATEWAY_PORT + i))
+        pid=$(listener_pid "$port")
+        [[ -n $pid ]] || continue
+        case $(cat "/proc/$pid/comm" 2>/dev/null) in
+            api-router) n=gateway-$i role=gateway; ((i > 0)) || n=gateway ;;
+            haproxy) n=haproxy role=lb ;;
+            *) continue ;;
+        esac
+        printf '%-18s %-6s %-8s %-6s %s\n' "$n" "$port" "$role" up "$(describe_pid "$pid")"
+    done
     if [[ -n $DATA_ROOT && $DATA_ROOT != "$CLUSTER_LINK" ]]; then
         printf '(cluster data in %s)\n' "$DATA_ROOT"
     fi
@@ -1108,18 +1128,19 @@ cmd_redis() {
 }
 
 cmd_run() {
-    [[ $GATEWAYS =~ ^[1-8]$ ]] || die "GATEWAYS must be 1..$MAX_GATEWAYS (got '$GATEWAYS')"
+    if [[ ! $GATEWAYS =~ ^[0-9]+$ ]] || ((10#$GATEWAYS < 1 || 10#$GATEWAYS > MAX_GATEWAYS)); then
+        die "GATEWAYS must be a number from 1 to $MAX_GATEWAYS (got '$GATEWAYS'): 1 runs one gateway on $GATEWAY_PORT, more run them on $((GATEWAY_PORT + 1))+ behind HAProxy on $GATEWAY_PORT"
+    fi
+    GATEWAYS=$((10#$GATEWAYS))
+    ((GATEWAYS == 1)) || check_gateway_ports   # now, not after the build (and again then)
+    # Up (packages, servers), then the release build, migrate and init (seed_map).
+    BUILD_PROFILE=release cmd_up
     cd "$REPO"
-    need_cargo
-    say "cargo build --release -p api-router -p shard-manager"
-    cargo build --release -p api-router -p shard-manager
-    SEED_PROFILE=release cmd_up
     local target=${CARGO_TARGET_DIR:-$REPO/target} args
     mapfile -t args < <(config_args)
     export_app_env
     if ((GATEWAYS > 1)); then
-        run_gateways "$target/release/api-router" ${args[@]+"${args[@]}"}
-        return
+        run_gateways "$target/release/api-router" ${args[@]+"${args[@]}"}   # until Ctrl-C
     fi
     cat <<EOF
 ==> gateway:    http://127.0.0.1:8080
@@ -1181,43 +1202,126 @@ cmd_test() {
     ((failed == 0))
 }
 
-# GATEWAYS gateways on 8081.. behind HAProxy on 8080 (round robin, health-checked on
-# /api/health/live every second; a connection refused is retried on another gateway).
-# Runs until Ctrl-C or SIGTERM (or HAProxy exits), then stops them all.
+# GATEWAYS gateways on 8081.. behind HAProxy on 8080, all children of this shell (no
+# service manager): started in that order, each waited for, and all stopped together on
+# Ctrl-C or SIGTERM, or when HAProxy exits. A gateway that dies later is taken out of
+# rotation by HAProxy's health check and the others go on serving: that is the point of
+# several, so it does not end the run.
 run_gateways() {
-    local bin=$1 i pids=() cfg=$LOCAL/haproxy.cfg haproxy
+    local bin=$1 i haproxy lb cfg=$LOCAL/haproxy.cfg pids=()
     shift
-    haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
-    {
-        printf '# Generated by setup.sh for GATEWAYS=%d\n' "$GATEWAYS"
-        printf 'global\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 2s\n'
-        printf '    timeout client 60s\n    timeout server 60s\n    retries 2\n    option redispatch\n\n'
-        printf 'frontend shardgate\n    bind %s:%d\n    default_backend gateways\n\n' "$HOST" "$GATEWAY_PORT"
-        printf 'backend gateways\n    balance roundrobin\n    option httpchk GET /api/health/live\n'
-        printf '    http-check expect status 200\n'
-        for ((i = 1; i <= GATEWAYS; i++)); do
-            printf '    server gw%d %s:%d check inter 1s fall 2 rise 1\n' "$i" "$HOST" $((GATEWAY_PORT + i))
-        done
-    } >"$cfg"
-    trap 'kill "${pids[@]}" 2>/dev/null; wait; exit 0' INT TERM
+    haproxy=$(command -v haproxy 2>/dev/null || echo /usr/sbin/haproxy)
+    [[ -x $haproxy ]] || die "haproxy is not installed (Debian package haproxy); run ./setup.sh up as root"
+    check_gateway_ports
+    write_haproxy_cfg >"$cfg"
+    if ! "$haproxy" -c -q -f "$cfg" >"$LOCAL/haproxy.log" 2>&1; then
+        log_tail "$LOCAL/haproxy.log"
+        die "HAProxy refused $cfg"
+    fi
+
+    # pids is this function's; the handler runs while it waits, so it sees them.
+    trap 'say "stopping the gateways and the load balancer"; stop_children "${pids[@]}"; exit 0' INT TERM
     for ((i = 1; i <= GATEWAYS; i++)); do
         SHARDGATE__SERVER__LISTEN="$HOST:$((GATEWAY_PORT + i))" "$bin" "$@" >"$LOCAL/gateway-$i.log" 2>&1 &
-        pids+=($!)
+        pids+=("$!")
+    done
+    for ((i = 1; i <= GATEWAYS; i++)); do
+        if ! wait_listening $((GATEWAY_PORT + i)) "${pids[i - 1]}"; then
+            log_tail "$LOCAL/gateway-$i.log"
+            stop_children "${pids[@]}"
+            die "gateway $i did not start listening on $HOST:$((GATEWAY_PORT + i)) (log .local/gateway-$i.log)"
+        fi
         say "gateway $i: http://$HOST:$((GATEWAY_PORT + i)) (log .local/gateway-$i.log)"
     done
+    # -db: stays in the foreground of its own process and logs to stderr, a child like
+    # the gateways.
     "$haproxy" -f "$cfg" -db >"$LOCAL/haproxy.log" 2>&1 &
-    local lb=$!
+    lb=$!
     pids+=("$lb")
-    say "load balancer (HAProxy, $cfg): http://$HOST:$GATEWAY_PORT"
+    if ! wait_listening "$GATEWAY_PORT" "$lb"; then
+        log_tail "$LOCAL/haproxy.log"
+        stop_children "${pids[@]}"
+        die "HAProxy did not start listening on $HOST:$GATEWAY_PORT (log .local/haproxy.log)"
+    fi
+    say "load balancer (HAProxy, round robin over the $GATEWAYS): http://$HOST:$GATEWAY_PORT (config .local/haproxy.cfg, log .local/haproxy.log)"
     say "Swagger UI: http://$HOST:$GATEWAY_PORT/swagger-ui/   dashboard: http://$HOST:$GATEWAY_PORT/dashboard"
     say "Ctrl-C stops every gateway and the load balancer"
-    # A gateway that dies is taken out of rotation by HAProxy's health check, and the
-    # others go on serving: that is the point of several. Only the load balancer
-    # exiting ends the run.
     wait "$lb" || true
-    say "the load balancer exited (see .local/haproxy.log); stopping the gateways"
-    kill "${pids[@]}" 2>/dev/null || true
-    wait
+    log_tail "$LOCAL/haproxy.log" 10
+    say "the load balancer exited; stopping the gateways"
+    stop_children "${pids[@]}"
+    exit 1
+}
+
+# Round robin over the gateways; each checked on /api/health/live every second (two
+# failures take it out, one success brings it back). A request whose connection is
+# refused (a gateway just died, not yet seen by the check) is retried, the last time on
+# another gateway (redispatch).
+write_haproxy_cfg() {
+    local i
+    cat <<EOF
+# Generated by setup.sh for GATEWAYS=$GATEWAYS; rewritten by every run.
+global
+    maxconn 4096
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    retries 2
+    option redispatch
+
+frontend shardgate
+    bind $HOST:$GATEWAY_PORT
+    default_backend gateways
+
+backend gateways
+    balance roundrobin
+    option httpchk GET /api/health/live
+    http-check expect status 200
+EOF
+    for ((i = 1; i <= GATEWAYS; i++)); do
+        printf '    server gw%d %s:%d check inter 1s fall 2 rise 1\n' "$i" "$HOST" $((GATEWAY_PORT + i))
+    done
+}
+
+# GATEWAYS > 1 needs 8080 (HAProxy) and 8081.. free: say who holds one.
+check_gateway_ports() {
+    local i port pid
+    for ((i = 0; i <= GATEWAYS; i++)); do
+        port=$((GATEWAY_PORT + i))
+        pid=$(listener_pid "$port")
+        [[ -z $pid ]] || die "port $port is in use ($(describe_pid "$pid")); GATEWAYS=$GATEWAYS needs $GATEWAY_PORT-$((GATEWAY_PORT + GATEWAYS))"
+    done
+}
+
+# Waits until something listens on port $1, as long as pid $2 is alive (30 s at most).
+wait_listening() {
+    local port=$1 pid=$2 i
+    for ((i = 0; i < 300; i++)); do
+        [[ -n $(listener_pid "$port") ]] && return 0
+        alive "$pid" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# SIGTERM to each child still running, then wait for them all (the gateways finish the
+# requests in flight first).
+stop_children() {
+    (($# > 0)) || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    wait "$@" 2>/dev/null || true
+}
+
+# "pid N, NAME" of a process, and its directory when that is not this checkout.
+describe_pid() {
+    local pid=$1 comm cwd
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || echo "?")
+    cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
+    printf 'pid %s, %s' "$pid" "$comm"
+    [[ -z $cwd || $cwd == "$REPO" ]] || printf ', in %s' "$cwd"
 }
 
 # Prints export lines for the gateway, the admin CLI and the tests, for running cargo
@@ -1238,14 +1342,16 @@ Usage: ./setup.sh COMMAND
                      each and Redis; migrate the shards and seed the shard map; idempotent
   down               stop every server (fast shutdown), keep the data
   clean              down, then delete the cluster data
-  status             each server: port, role, up/down; replicas: state and lag in bytes
+  status             each server: port, role, up/down; replicas: state and lag in bytes;
+                     the gateways and HAProxy of a running 'run'
   pg stop NAME       kill one server for real (pg_ctl stop -m immediate)
   pg start NAME      start it, wait until it accepts connections
   pg restart NAME    both
-  pg psql NAME [..]  psql on that server's $DB_NAME database
+  pg psql NAME [..]  psql on that server's $DB_NAME database (meta: $META_DB)
   redis stop|start   the Redis cache on $REDIS_PORT
-  run                build, up (migrate, seed the map), run the gateway on http://127.0.0.1:8080;
-                     GATEWAYS=3: three gateways (8081-8083) behind HAProxy on 8080
+  run                up, build (release), migrate, seed the map, run the gateway on
+                     http://127.0.0.1:8080; GATEWAYS=3 (1..$MAX_GATEWAYS): three gateways
+                     (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log
   test               up, drop leftover sgtest_* databases, cargo test --workspace
   env                export lines for running the gateway or tests by hand:
                      eval "\$(./setup.sh env)"
