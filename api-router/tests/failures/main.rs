@@ -30,6 +30,7 @@ mod fanout;
 mod helpers;
 mod lag;
 mod limits;
+mod load_balancer;
 mod metadata;
 mod outage;
 mod pool;
