@@ -175,6 +175,11 @@ impl ApiError {
             Self::Cluster(ClusterError::Timeout { .. }) | Self::RequestTimeout(_) => {
                 (S::GATEWAY_TIMEOUT, "timeout", "Timed out")
             }
+            Self::Cluster(ClusterError::CacheNotTold { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "cache-not-told",
+                "Written; caches not told",
+            ),
             Self::Cluster(ClusterError::NotReplicated { .. }) => (
                 S::GATEWAY_TIMEOUT,
                 "not-replicated",

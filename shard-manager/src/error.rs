@@ -37,6 +37,12 @@ pub enum ClusterError {
         lsn: String,
         waited_ms: u64,
     },
+    /// The write committed, but the caches could not be told: Redis failed, then so did
+    /// raising the shard's cache epoch (its primary stopped answering right after the
+    /// commit). Answered instead of an acknowledgement, which would promise that no
+    /// gateway serves the previous version (see `cache`).
+    #[error("{shard} committed the write (lsn {lsn}) on its primary, but the caches could not be told (Redis failed, then raising the shard's cache epoch failed): eventual reads through other gateways may return the previous version until this gateway raises the epoch (it retries every health check) or their entries expire (cache.ttl_secs)")]
+    CacheNotTold { shard: ShardId, lsn: String },
     /// The shard's database lacks migrations: nothing can be stored or read there until
     /// `shard-manager migrate` has run. `missing` is empty when the server answered
     /// that the records table does not exist before a check could list what is missing.
@@ -79,6 +85,7 @@ impl ClusterError {
             | Self::Timeout { shard, .. }
             | Self::Saturated { shard, .. }
             | Self::NotReplicated { shard, .. }
+            | Self::CacheNotTold { shard, .. }
             | Self::SchemaMissing { shard, .. }
             | Self::NotOwner { shard, .. }
             | Self::Query { shard, .. } => *shard,
@@ -157,6 +164,7 @@ pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
                 Failure::TimedOut
             } else if m.contains("relation \"records\" does not exist")
                 || m.contains("relation \"record_version_seq\" does not exist")
+                || m.contains("relation \"shardgate_cache\" does not exist")
             {
                 Failure::NoSchema
             } else if m.contains("terminating connection")

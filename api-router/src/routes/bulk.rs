@@ -21,7 +21,7 @@ use crate::state::AppState;
     params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one")),
     responses(
         (status = 200, description = "Every record written", body = BulkResponse),
-        (status = 207, description = "Some records written; `failed` lists the others", body = BulkResponse),
+        (status = 207, description = "Some records written; `failed` lists the others. Also when every record was written but a shard could not tell the caches (its `error` says so: reads through other gateways may return the previous versions for a while)", body = BulkResponse),
         (status = 400, description = "Malformed JSON or an invalid header (the problem's `header` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
@@ -72,7 +72,8 @@ pub async fn bulk_write(
         };
         return Err(ApiError::BatchRejected { status, failed });
     }
-    let status = if failed.is_empty() {
+    // A shard may have written its records and still failed to tell the caches.
+    let status = if failed.is_empty() && !shard_failed {
         StatusCode::OK
     } else {
         StatusCode::MULTI_STATUS

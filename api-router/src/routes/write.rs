@@ -30,7 +30,7 @@ use crate::state::AppState;
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, `data` not an object, bad id, a NUL character", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The shard's primary is unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the write committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time, or (x-durability: replica) no replica applied the write in time", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -10,7 +10,7 @@ pub struct CachedRecord {
     pub version: i64,
     /// The entry reflects every commit of its shard up to this WAL position (0: not
     /// known). A read-your-writes token further on is not served from the entry: the
-    /// write it names may have gone through another gateway, whose cache keys differ.
+    /// write it names may not be in the cache (its writer could not reach Redis).
     pub seen_at: Lsn,
     pub json: String,
 }

@@ -1,12 +1,12 @@
-//! Fences: what a reader must have seen to install into an epoch that a failed cache
-//! update moved on from.
+//! Fences: what a reader must have seen to install into a shard's new key epoch.
 //!
-//! When a writer cannot update Redis, the gateway moves to a new key epoch, so the
-//! entries it could not fix become unreachable. But the new epoch starts with no
+//! When a writer cannot update Redis, the shard moves to a new key epoch (`epochs`), so
+//! the entries it could not fix become unreachable. But the new epoch starts with no
 //! version floors either: a reader holding a version from before that write (a replica
-//! that had not replayed it yet) could install it there. So each abandonment raises the
-//! shard's fence to the write's WAL position, and a reader installs only what a server
-//! had read at or past the fence. When the write's position is not known (its
+//! that had not replayed it yet) could install it there. So every gateway adopts a new
+//! epoch behind a fence at a primary position past that write (the writer's gateway at
+//! the write's, the others at the one read with the epoch), and a reader installs only
+//! what a server had read at or past the fence. When the write's position is not known (its
 //! connection was lost after sending), the fence waits for the first position of the
 //! primary observed after the failure, which is past that write whatever it was.
 

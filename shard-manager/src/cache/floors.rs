@@ -3,10 +3,12 @@
 //! A floor stops a slow reader (one that read a record before a write, or from a replica
 //! that had not replayed it) from installing the older version after the writer's. In
 //! Redis a floor is one more key that eviction (`allkeys-lru`, or memory pressure of any
-//! kind) may drop; the cache keys belong to this gateway process anyway, so the floors
-//! can live here, for as long as such a reader can exist (`window`). The memory is
-//! bounded: past `cap` entries the oldest goes early, and raises its shard's fence to its
-//! write's position instead, so no reader that might be stale installs on that shard.
+//! kind) may drop, so each gateway also keeps the floors of the writes it took here, for
+//! as long as such a reader can exist (`window`): its own readers never depend on Redis
+//! keeping them. (Another gateway's readers have only the Redis floor: see the README's
+//! cache section.) The memory is bounded: past `cap` entries the oldest goes early, and
+//! raises its shard's fence to its write's position instead, so no reader that might be
+//! stale installs on that shard.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

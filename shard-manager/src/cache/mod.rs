@@ -1,7 +1,10 @@
 //! The optional Redis read-through cache for point reads, which never serves a version
-//! older than the newest acknowledged write of a record.
+//! older than the newest acknowledged write of a record, whichever gateway took the write
+//! and whichever serves the read.
 //!
 //! How it stays fresh:
+//! - Every gateway shares one key space, `{prefix}:{shard}.{epoch}:{table}:{hash}`: a
+//!   write through one gateway fixes the entry every other gateway reads.
 //! - Writers, after their commit and before acknowledging, install the new version (or,
 //!   for a delete, a tombstone carrying the deletion's version) and raise the record's
 //!   *version floor* to it. A tombstone answers reads with "not found".
@@ -13,21 +16,32 @@
 //! - Every entry also carries a WAL position it is known to reflect (a writer's: read
 //!   after its commit; a token reader's: the token). A read with a read-your-writes
 //!   token further on treats the entry as a miss.
-//! - Every gateway shares one key space: a record's keys are the same whichever gateway
-//!   reads or writes it, so a write through one gateway fixes the entry every other
-//!   gateway reads.
-//! - If a writer cannot reach Redis (error, timeout, breaker open), it moves the shard to
-//!   a new key *epoch* before acknowledging, on the shard itself (`epochs`): every entry
-//!   it could not fix becomes unreachable, at once for this gateway and within one
-//!   health check for the others. Readers capture the epoch before reading and check it
-//!   after the lookup, so none serves an entry from an abandoned epoch.
+//! - The `{epoch}` is the shard's cache epoch, stored on the shard (`epochs`). A writer
+//!   that cannot reach Redis (error, timeout, breaker open) raises it on the primary
+//!   before acknowledging: every entry of the shard becomes unreachable, at once for its
+//!   gateway and within one health check (`replication.check_interval_ms`) for the
+//!   others, which read the epoch with the primary's WAL position in each check and
+//!   adopt it behind a fence (`fence`). Readers capture the epoch before reading and
+//!   check it after the lookup; a gateway that does not know a shard's current epoch
+//!   bypasses the cache for it.
+//! - If the raise fails too (the primary stopped answering right after the commit), the
+//!   write is committed but other gateways may serve the previous version. The gateway
+//!   then does not acknowledge: it answers 503 `cache-not-told`, naming the shard and the
+//!   commit's WAL position, and owes the raise: its own reads of the shard bypass the
+//!   cache and its monitor retries the raise with every check until it lands. Why not
+//!   acknowledge: an acknowledgement promises that no cache serves anything older, and
+//!   here that promise could not be kept; the error is rare (Redis and the primary
+//!   failing within milliseconds), and it tells the truth, which the client can act on
+//!   (the write is there: a strong read shows it).
 //!
 //! Redis failing only costs speed: every call is bounded by `timeout_ms`, a breaker stops
 //! calling for a while after repeated failures, and failures are counted, never returned.
 //!
 //! Layout: this file holds the client (lookups, readers' installs); `epochs` the shared
-//! per-shard epochs; `trace` what one request's cache work did; `write` the writers' side; `fence` what readers must have seen after an abandoned epoch; `entry`
-//! the value format; `breaker` the circuit breaker; `install.lua` the atomic install.
+//! per-shard epochs; `write` the writers' side; `fence` what readers must have seen
+//! after an epoch moved; `floors` the floors kept in this gateway's memory; `entry` the
+//! value format; `trace` what one request's cache work did; `breaker` the circuit
+//! breaker; `install.lua` the atomic install.
 
 mod breaker;
 mod entry;
@@ -56,6 +70,7 @@ pub use fence::Fence;
 use fence::Fences;
 use floors::{Floor, LocalFloors};
 pub use trace::{CacheEvent, CacheTrace};
+pub use write::{Committed, NotTold};
 
 /// Most recent writes whose floors this process keeps (about 100 bytes each); past it
 /// the oldest leave early behind a fence (see `floors`).
@@ -117,7 +132,12 @@ pub struct Cache {
 pub struct CacheConfigError(String);
 
 impl Cache {
-    pub fn new(settings: &CacheSettings) -> Result<Self, CacheConfigError> {
+    /// `epochs_valid_for`: how long a reading of a shard's epoch is used (one check
+    /// interval plus one check timeout: see `epochs`).
+    pub fn new(
+        settings: &CacheSettings,
+        epochs_valid_for: Duration,
+    ) -> Result<Self, CacheConfigError> {
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| CacheConfigError(format!("cache.url {:?}: {e}", settings.url)))?;
         let timeout = Duration::from_millis(settings.timeout_ms);
@@ -132,7 +152,7 @@ impl Cache {
             config,
             conns: PerThread::new(),
             prefix: settings.prefix.clone(),
-            epochs: Epochs::default(),
+            epochs: Epochs::new(epochs_valid_for),
             ttl_ms,
             floor_ttl_ms: (ttl_ms * 2).max(120_000),
             timeout,
@@ -160,54 +180,6 @@ impl Cache {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot make a redis connection");
                 None
-            }
-        }
-    }
-
-    /// `shard`'s current key epoch; None until this gateway has read it from the shard
-    /// (reads then bypass the cache).
-    pub fn epoch(&self, shard: ShardId) -> Option<Epoch> {
-        self.epochs.get(shard).map(|n| Epoch { shard, n })
-    }
-
-    /// How to read and raise the epochs stored on the shards (set by the cluster).
-    pub fn connect_epochs(&self, store: EpochStore) {
-        self.epochs.connect(store);
-    }
-
-    /// The health monitor read `shard`'s stored epoch, with the primary's WAL position
-    /// read in the same statement. A newer epoch means another gateway abandoned the
-    /// keys after a write it could not put in Redis: the fence goes up to that position
-    /// first, so no reader installs a version from before that write.
-    pub fn observe_epoch(&self, shard: ShardId, epoch: u64, primary_at: crate::wal::Lsn) {
-        if self.epochs.get(shard).is_some_and(|known| known < epoch) {
-            self.fences.raise(shard, Fence::At(primary_at));
-        }
-        if self.epochs.adopt(shard, epoch) {
-            tracing::info!(%shard, epoch, "another gateway moved the shard's cache epoch");
-        }
-    }
-
-    /// The epoch a writer installs into: known, else read from the shard now.
-    async fn write_epoch(&self, shard: ShardId) -> Option<Epoch> {
-        let n = self.epochs.fetch(shard).await?;
-        Some(Epoch { shard, n })
-    }
-
-    /// Abandons every entry of the shards' current epochs (a writer could not update
-    /// Redis). The fences go up first, so a reader that sees the new epoch sees them
-    /// too; then the epoch moves here and on each shard, for every gateway.
-    async fn abandon_epoch(&self, fences: &[(ShardId, Fence)]) {
-        for (shard, fence) in fences {
-            self.fences.raise(*shard, *fence);
-        }
-        for (shard, _) in fences {
-            let told = self.epochs.bump(*shard).await;
-            let epoch = self.epochs.get(*shard);
-            if told {
-                tracing::warn!(%shard, ?epoch, "cache update failed: moved the shard to a new cache epoch");
-            } else {
-                tracing::error!(%shard, ?epoch, "cache update failed and the shard could not be told: other gateways may serve the previous version until their entries expire (cache.ttl_secs)");
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The writers' side of the cache: after a commit, before acknowledging, a writer
-//! installs the new version (or a delete's tombstone) and raises the floor; a write of
-//! unknown outcome makes the cache forget the record. If Redis cannot be told, the
-//! epoch moves on, behind a fence (see `fence`).
+//! installs the new version (or a delete's tombstone) and raises the floor, in the
+//! epoch the shard reported right after the commit; a write of unknown outcome makes the
+//! cache forget the record. If Redis cannot be told, the shard's epoch is raised behind
+//! a fence (see `epochs`, `fence`); if that fails too, the caller is told ([`NotTold`]).
 
 use std::time::Instant;
 
@@ -10,19 +11,39 @@ use crate::routing::ShardId;
 use crate::store::Record;
 use crate::wal::Lsn;
 
+/// What a writer learnt right after its commit, in the statement pipelined after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub shard: ShardId,
+    /// The primary's WAL position read after the commit.
+    pub at: Lsn,
+    /// The shard's cache epoch read with it (None: the shard lacks the migration).
+    pub epoch: Option<u64>,
+    /// When the write was sent: the reading is at least this fresh.
+    pub sent: Instant,
+}
+
+/// A committed write that neither Redis nor its shard's cache epoch could take: other
+/// gateways may serve the previous version until the raise this gateway owes is done
+/// (its monitor retries with every check) or their entries expire. The gateway answers
+/// so rather than acknowledge (see the module doc of `cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotTold;
+
 impl Cache {
-    /// A writer installs the committed version, or marks a delete, before acknowledging.
-    /// If Redis cannot be updated, the epoch moves on so no reader sees the old entry.
-    /// `seen_at`: the WAL position read after the write's commit.
+    /// A writer installs the committed version, or marks a delete, before acknowledging,
+    /// into the epoch the shard reported after the commit: the one every gateway that
+    /// is current reads. If Redis cannot be updated, the shard's epoch is raised so that
+    /// no gateway serves the old entry; [`NotTold`] if that fails too.
     pub async fn install_write(
         &self,
-        shard: ShardId,
+        commit: Committed,
         (table, key, id): (&str, &str, &str),
         version: i64,
-        seen_at: Lsn,
         record: Option<&Record>,
         trace: &mut CacheTrace,
-    ) {
+    ) -> Result<(), NotTold> {
+        let (shard, seen_at) = (commit.shard, commit.at);
         // The floor first, where eviction cannot reach it.
         let floor = Floor::Version(version);
         self.local.raise(
@@ -36,7 +57,7 @@ impl Cache {
             Some(Ok(j)) => j,
             Some(Err(_)) | None => String::new(),
         };
-        let installed = match self.write_epoch(shard).await {
+        let installed = match self.committed_epoch(commit) {
             Some(epoch) => {
                 let (value_key, floor_key) = self.keys(epoch, table, key, id);
                 let value = format!("{}|{json}", seen_at.0);
@@ -48,22 +69,39 @@ impl Cache {
         };
         if installed {
             trace.events.push(CacheEvent::Invalidation);
-        } else {
-            self.abandon_epoch(&[(shard, Fence::At(seen_at))]).await;
+            return Ok(());
         }
+        match self.abandon_epoch(&[(shard, Fence::At(seen_at))]).await[..] {
+            [] => Ok(()),
+            _ => Err(NotTold),
+        }
+    }
+
+    /// The epoch a write read after its commit, which this gateway adopts if it is
+    /// newer than what it knew (behind a fence at the write's position, past the raise).
+    fn committed_epoch(&self, commit: Committed) -> Option<Epoch> {
+        let n = commit.epoch?;
+        self.epochs
+            .observe(commit.shard, n, commit.at, commit.sent, &self.fences);
+        Some(Epoch {
+            shard: commit.shard,
+            n,
+        })
     }
 
     /// Writes whose outcome is unknown (sent, then the connection was lost): their
     /// entries are dropped and their floors marked unknown, so no reader installs a
-    /// version from before them and only a later writer caches the record again. If
-    /// Redis cannot be told, the epoch moves on, as for a failed install.
+    /// version from before them and only a later writer caches the record again, in the
+    /// epoch this gateway reads. If it does not know that epoch, or Redis cannot be told,
+    /// the shard's epoch is raised, as for a failed install (the caller already answers
+    /// with an error: a raise that fails is only owed).
     pub async fn forget(
         &self,
         shard: ShardId,
         idents: &[(&str, &str, &str)],
         trace: &mut CacheTrace,
     ) {
-        let Some(epoch) = self.write_epoch(shard).await else {
+        let Some(epoch) = self.epoch(shard) else {
             for (table, key, id) in idents {
                 let record = record_hash(table, key, id);
                 self.local
@@ -96,29 +134,34 @@ impl Cache {
             Some(()) => trace.events.push(CacheEvent::Invalidation),
             None => {
                 self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))])
-                    .await
+                    .await;
             }
         }
     }
 
-    /// A bulk writer installs many committed versions, each with the WAL position read
-    /// after its shard's commit, pipelined in chunks; any failure moves the epoch on, as
-    /// for single writes.
-    pub async fn install_writes(&self, records: &[(ShardId, Lsn, Record)], trace: &mut CacheTrace) {
+    /// A bulk writer installs many committed versions, each in the epoch its shard
+    /// reported after its commit, pipelined in chunks; any failure raises the epochs of
+    /// every shard of the batch, as for single writes. Returns the shards whose caches
+    /// could not be told ([`NotTold`]).
+    pub async fn install_writes(
+        &self,
+        records: &[(Committed, Record)],
+        trace: &mut CacheTrace,
+    ) -> Vec<ShardId> {
         const CHUNK: usize = 1000;
-        for (shard, seen_at, r) in records {
+        for (commit, r) in records {
             let record = record_hash(&r.table_name, &r.shard_key, &r.id);
             let floor = Floor::Version(r.version);
             self.local
-                .raise(record, *shard, floor, *seen_at, &self.fences);
+                .raise(record, commit.shard, floor, commit.at, &self.fences);
         }
         let mut epochs: Vec<(ShardId, Epoch)> = Vec::new();
-        for (shard, _, _) in records {
-            if epochs.iter().any(|(s, _)| s == shard) {
+        for (commit, _) in records {
+            if epochs.iter().any(|(s, _)| *s == commit.shard) {
                 continue;
             }
-            match self.write_epoch(*shard).await {
-                Some(e) => epochs.push((*shard, e)),
+            match self.committed_epoch(*commit) {
+                Some(e) => epochs.push((commit.shard, e)),
                 None => return self.abandon_all(records).await,
             }
         }
@@ -128,14 +171,14 @@ impl Cache {
                 .arg("LOAD")
                 .arg(include_str!("install.lua"))
                 .ignore();
-            for (shard, seen_at, r) in chunk {
+            for (commit, r) in chunk {
                 let Ok(json) = serde_json::to_string(r) else {
                     continue;
                 };
-                let Some(&(_, epoch)) = epochs.iter().find(|(s, _)| s == shard) else {
+                let Some(&(_, epoch)) = epochs.iter().find(|(s, _)| *s == commit.shard) else {
                     continue;
                 };
-                let value = format!("{}|{json}", seen_at.0);
+                let value = format!("{}|{json}", commit.at.0);
                 let (value_key, floor_key) = self.keys(epoch, &r.table_name, &r.shard_key, &r.id);
                 pipe.cmd("EVALSHA")
                     .arg(self.script.get_hash())
@@ -159,18 +202,20 @@ impl Cache {
             }
         }
         trace.events.push(CacheEvent::Invalidation);
+        Vec::new()
     }
 
-    /// Fences every shard of a batch at its commit position and abandons its epoch.
-    async fn abandon_all(&self, records: &[(ShardId, Lsn, Record)]) {
+    /// Fences every shard of a batch at its commit position and abandons its epoch;
+    /// returns the shards that could not be told.
+    async fn abandon_all(&self, records: &[(Committed, Record)]) -> Vec<ShardId> {
         let mut fences: Vec<(ShardId, Fence)> = Vec::new();
-        for (shard, lsn, _) in records {
-            match fences.iter_mut().find(|(s, _)| s == shard) {
-                Some((_, Fence::At(at))) => *at = (*at).max(*lsn),
+        for (commit, _) in records {
+            match fences.iter_mut().find(|(s, _)| *s == commit.shard) {
+                Some((_, Fence::At(at))) => *at = (*at).max(commit.at),
                 Some(_) => {}
-                None => fences.push((*shard, Fence::At(*lsn))),
+                None => fences.push((commit.shard, Fence::At(commit.at))),
             }
         }
-        self.abandon_epoch(&fences).await;
+        self.abandon_epoch(&fences).await
     }
 }

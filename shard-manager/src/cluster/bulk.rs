@@ -2,11 +2,12 @@
 //! unnested arrays, so all-or-nothing per shard), all shards at once. A bad record or a failed shard never hides the others.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use futures_util::future::join_all;
 
 use super::Cluster;
-use crate::cache::CacheTrace;
+use crate::cache::{CacheTrace, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
 use crate::store::{self, Document, NewRecord, RawJson, Record, RecordId, TableName};
@@ -128,6 +129,7 @@ impl Cluster {
                 .collect();
             let shard = &self.shards()[shard_id.index()];
             shard.ready()?;
+            let sent = Instant::now();
             let result = shard
                 .primary
                 .run_write(async |conn| store::upsert_many(conn, &rows).await)
@@ -144,7 +146,7 @@ impl Cluster {
                     Err(self.failed_write(shard, failure, &idents, &mut trace).await)
                 }
             };
-            result.map(|(written, lsn)| {
+            result.map(|(written, after)| {
                 // RETURNING order is not guaranteed: match rows by identity.
                 let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
                     rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
@@ -164,15 +166,20 @@ impl Cluster {
                         })
                     })
                     .collect();
-                (records, self.token(shard, &lsn))
+                let token = self.token(shard, &after.wal);
+                (
+                    records,
+                    token,
+                    self.committed(shard, &after, token.lsn, sent),
+                )
             })
         });
         let results = join_all(runs).await;
-        let mut committed: Vec<(ShardId, Lsn, Record)> = Vec::new();
+        let mut committed: Vec<(Committed, Record)> = Vec::new();
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
-                Ok((records, token)) => {
-                    committed.extend(records.into_iter().map(|r| (shard, token.lsn, r)));
+                Ok((records, token, commit)) => {
+                    committed.extend(records.into_iter().map(|r| (commit, r)));
                     outcome.shards.push(ShardBatch {
                         shard,
                         written: group.len(),
@@ -200,7 +207,14 @@ impl Cluster {
         outcome.failed.sort_by_key(|f| f.index);
         if let Some(cache) = self.cache() {
             if !committed.is_empty() {
-                cache.install_writes(&committed, &mut outcome.cache).await;
+                // A shard whose caches could not be told keeps its records written and
+                // says so (the answer is then 207, not an acknowledgement of all).
+                for shard in cache.install_writes(&committed, &mut outcome.cache).await {
+                    if let Some(batch) = outcome.shards.iter_mut().find(|b| b.shard == shard) {
+                        let lsn = batch.token.map_or(Lsn(0), |t| t.lsn);
+                        batch.error = Some(self.not_told(&self.shards()[shard.index()], lsn));
+                    }
+                }
             }
         }
         outcome

@@ -92,8 +92,10 @@ impl Cluster {
         }
         let cache = match settings.cache.enabled {
             true => {
-                let cache =
-                    Cache::new(&settings.cache).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                let valid_for = settings.replication.check_interval()
+                    + Duration::from_millis(settings.replication.check_timeout_ms);
+                let cache = Cache::new(&settings.cache, valid_for)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
                 cache.connect_epochs(epoch_store(&shards));
                 Some(cache)
             }
@@ -159,26 +161,23 @@ impl Cluster {
     }
 }
 
-/// Reads or raises a shard's shared cache epoch on its primary (see `cache::epochs`).
+/// Raises a shard's shared cache epoch on its primary (see `cache::epochs`).
 fn epoch_store(shards: &[Shard]) -> crate::cache::EpochStore {
     let primaries: Vec<Arc<Server>> = shards.iter().map(|s| s.primary.clone()).collect();
-    Box::new(move |shard: ShardId, bump: bool| {
+    Box::new(move |shard: ShardId| {
         let primary = primaries.get(shard.index()).cloned();
         Box::pin(async move {
             let primary = primary?;
-            let epoch = match bump {
-                true => {
-                    primary
-                        .run(async |c| crate::store::bump_cache_epoch(c).await)
-                        .await
+            let raised = primary
+                .run(async |c| crate::store::bump_cache_epoch(c).await)
+                .await;
+            match raised {
+                Ok((epoch, wal)) => Some((epoch.max(0) as u64, Lsn::parse(&wal)?)),
+                Err(e) => {
+                    tracing::warn!(%shard, error = %e, "could not raise the shard's cache epoch");
+                    None
                 }
-                false => {
-                    primary
-                        .run(async |c| crate::store::cache_epoch(c).await.map(|(e, _)| e))
-                        .await
-                }
-            };
-            epoch.ok().map(|e| e.max(0) as u64)
+            }
         })
     })
 }

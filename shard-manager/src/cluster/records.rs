@@ -1,16 +1,18 @@
 //! The record operations: write, read, list, fan-out, delete. Each takes a
 //! [`RoutedKey`]: placement was decided once, at the edge.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::served::{FanOut, Found, Served, Written};
 use super::shard::Shard;
 use super::Cluster;
-use crate::cache::{CacheEvent, CacheTrace, Lookup};
+use crate::cache::{CacheEvent, CacheTrace, Committed, Lookup, NotTold};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
-use crate::store::{self, Cursor, ListQuery, NewRecord, RawJson, Record, RecordId, TableName};
+use crate::store::{
+    self, AfterCommit, Cursor, ListQuery, NewRecord, RawJson, Record, RecordId, TableName,
+};
 use crate::wal::{Consistency, Lsn, WriteToken};
 
 impl Cluster {
@@ -32,11 +34,12 @@ impl Cluster {
             data,
         };
         let mut trace = CacheTrace::default();
+        let sent = Instant::now();
         let written = shard
             .primary
             .run_write(async |conn| store::upsert(conn, &row).await)
             .await;
-        let (upserted, lsn) = match written {
+        let (upserted, after) = match written {
             Ok(done) => done,
             Err(failure) => {
                 let idents = [(row.table_name, row.shard_key, row.id)];
@@ -44,7 +47,7 @@ impl Cluster {
                 return Err(failed.await);
             }
         };
-        let token = self.token(shard, &lsn);
+        let token = self.token(shard, &after.wal);
         if let Some(cache) = &self.cache {
             let record = Record {
                 table_name: table.as_str().to_owned(),
@@ -56,16 +59,12 @@ impl Cluster {
                 created_at: upserted.created_at,
                 updated_at: upserted.updated_at,
             };
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            let ident = (row.table_name, row.shard_key, row.id);
             cache
-                .install_write(
-                    shard.id,
-                    (row.table_name, row.shard_key, row.id),
-                    upserted.version,
-                    token.lsn,
-                    Some(&record),
-                    &mut trace,
-                )
-                .await;
+                .install_write(commit, ident, upserted.version, Some(&record), &mut trace)
+                .await
+                .map_err(|NotTold| self.not_told(shard, token.lsn))?;
         }
         Ok(Written {
             shard: shard.id,
@@ -220,6 +219,7 @@ impl Cluster {
         let shard = self.shard_of(key);
         shard.ready()?;
         let ident = (table.as_str(), key.as_str(), id.as_str());
+        let sent = Instant::now();
         let deleted = shard
             .primary
             .run_write(async |conn| {
@@ -227,7 +227,7 @@ impl Cluster {
                 store::delete(conn, ident.0, (ident.1, slot), ident.2).await
             })
             .await;
-        let (deleted, lsn) = match deleted {
+        let (deleted, after) = match deleted {
             Ok(done) => done,
             Err(failure) => {
                 let mut trace = CacheTrace::default();
@@ -236,21 +236,40 @@ impl Cluster {
                     .await);
             }
         };
-        let mut served = Served::by(&shard.primary, (deleted.is_some(), self.token(shard, &lsn)));
+        let token = self.token(shard, &after.wal);
+        let mut served = Served::by(&shard.primary, (deleted.is_some(), token));
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
-            let seen_at = served.value.1.lsn;
+            let commit = self.committed(shard, &after, token.lsn, sent);
             cache
-                .install_write(
-                    shard.id,
-                    (table.as_str(), key.as_str(), id.as_str()),
-                    version,
-                    seen_at,
-                    None,
-                    &mut served.cache,
-                )
-                .await;
+                .install_write(commit, ident, version, None, &mut served.cache)
+                .await
+                .map_err(|NotTold| self.not_told(shard, token.lsn))?;
         }
         Ok(served)
+    }
+
+    /// What the cache needs from a write's commit (see [`Committed`]).
+    pub(super) fn committed(
+        &self,
+        shard: &Shard,
+        after: &AfterCommit,
+        at: Lsn,
+        sent: Instant,
+    ) -> Committed {
+        Committed {
+            shard: shard.id,
+            at,
+            epoch: after.cache_epoch.map(|e| e.max(0) as u64),
+            sent,
+        }
+    }
+
+    /// The answer for a committed write the caches could not be told of.
+    pub(super) fn not_told(&self, shard: &Shard, lsn: Lsn) -> ClusterError {
+        ClusterError::CacheNotTold {
+            shard: shard.id,
+            lsn: lsn.to_string(),
+        }
     }
 
     /// A write failed. If it may have committed, the cache forgets the records it

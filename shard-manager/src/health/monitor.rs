@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
 use futures_util::future::join_all;
 
 use crate::cache::Cache;
@@ -112,22 +114,30 @@ async fn check_shard(
     cache: Option<&Cache>,
 ) {
     let timeout = Duration::from_millis(limits.check_timeout_ms);
+    let sent = Instant::now();
+    // The primary's statement also reads the shard's cache epoch: one round trip.
     let (primary, replicas) = futures_util::join!(
-        check(&shard.primary, timeout),
-        join_all(shard.replicas.iter().map(|r| check(r, timeout)))
+        check(&shard.primary, timeout, store::wal_position_and_epoch),
+        join_all(
+            shard
+                .replicas
+                .iter()
+                .map(|r| check(r, timeout, replica_position))
+        )
     );
-    if primary.is_some() {
+    if let Some((lsn, epoch)) = primary {
         check_schema(shard, expected, timeout).await;
         if let Some(cache) = cache {
-            check_cache_epoch(shard, cache, timeout).await;
+            let epoch = epoch.map(|e| e.max(0) as u64);
+            cache.follow_epoch(shard.id, epoch, lsn, sent).await;
         }
     }
     let now = Instant::now();
-    if let Some(lsn) = primary {
+    if let Some((lsn, _)) = primary {
         history.push(now, lsn);
     }
     for (replica, replayed) in shard.replicas.iter().zip(replicas) {
-        replica.set_lag(replayed.and_then(|r| history.lag(r, now)));
+        replica.set_lag(replayed.and_then(|(r, ())| history.lag(r, now)));
     }
 }
 
@@ -164,24 +174,23 @@ async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) 
     }
 }
 
-/// Reads the shard's shared cache epoch (another gateway may have moved it after a
-/// write it could not put in Redis) with the primary's WAL position.
-async fn check_cache_epoch(shard: &Shard, cache: &Cache, timeout: Duration) {
-    let probe = shard
-        .primary
-        .probe(async |conn| store::cache_epoch(conn).await);
-    if let Ok(Ok((epoch, lsn))) = tokio::time::timeout(timeout, probe).await {
-        if let Some(lsn) = Lsn::parse(&lsn) {
-            cache.observe_epoch(shard.id, epoch.max(0) as u64, lsn);
-        }
-    }
+/// A replica's check: [`store::wal_position`], with nothing more.
+async fn replica_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Option<String>, ())> {
+    let (in_recovery, lsn) = store::wal_position(conn).await?;
+    Ok((in_recovery, lsn, ()))
 }
 
-/// Probes one server; returns its WAL position when the check passed.
-async fn check(server: &Server, timeout: Duration) -> Option<Lsn> {
-    let probe = server.probe(async |conn| store::wal_position(conn).await);
+/// Probes one server with `query` (whether it is in recovery, its WAL position, and
+/// whatever else the same statement read); returns the position and the rest when the
+/// check passed.
+async fn check<T>(
+    server: &Server,
+    timeout: Duration,
+    query: impl AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<(bool, Option<String>, T)>,
+) -> Option<(Lsn, T)> {
+    let probe = server.probe(query);
     match tokio::time::timeout(timeout, probe).await {
-        Ok(Ok((in_recovery, lsn))) => {
+        Ok(Ok((in_recovery, lsn, rest))) => {
             if in_recovery != (server.role == Role::Replica) {
                 let state = if in_recovery {
                     "in recovery"
@@ -193,7 +202,7 @@ async fn check(server: &Server, timeout: Duration) -> Option<Lsn> {
             }
             let lsn = lsn.as_deref().and_then(Lsn::parse);
             server.check_passed(lsn);
-            lsn
+            Some((lsn?, rest))
         }
         // Busy is not broken: a saturated pool says nothing about the server's health.
         Ok(Err(ClusterError::Saturated { .. })) => None,

@@ -55,6 +55,13 @@ fixed_sql! {
 }
 
 fixed_sql! {
+    /// The shard's shared cache epoch (migration `cache_epoch`; see `cache::epochs`).
+    /// Read in the same statement as a WAL position, which is then past every epoch
+    /// raise the statement sees.
+    CacheEpoch: Nullable<BigInt> = "(SELECT epoch FROM shardgate_cache)"
+}
+
+fixed_sql! {
     /// A replica's replay position (NULL on a primary).
     ReplayWal: Nullable<Text> = "pg_last_wal_replay_lsn()::text"
 }
@@ -232,6 +239,7 @@ mod tests {
     #[test]
     fn statements_using_them_stay_cacheable() {
         assert!(is_cacheable(diesel::select(CurrentWal)));
+        assert!(is_cacheable(diesel::select((CurrentWal, CacheEpoch))));
         assert!(is_cacheable(diesel::select((InRecovery, WalPosition))));
         // The raw literal they replace is not: the reason this module exists.
         assert!(!is_cacheable(diesel::select(diesel::dsl::sql::<Text>(

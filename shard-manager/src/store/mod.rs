@@ -28,8 +28,8 @@ pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
 pub use raw_json::RawJson;
 pub use records::{
-    bump_cache_epoch, cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts,
-    upsert, upsert_many, wal_position,
+    bump_cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts, upsert,
+    upsert_many, wal_position, wal_position_and_epoch,
 };
-pub use row::{NewRecord, Record, Upserted, WrittenRow};
+pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
 pub use table::{TableName, Tables, UnknownTable};

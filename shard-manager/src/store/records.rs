@@ -14,14 +14,15 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::cursor::ListQuery;
 use super::fixed_sql::{
-    Claims, CurrentWal, InRecovery, NextVersion, OwnedRow, ReplayWal, Serves, UpsertMany,
-    UpsertOne, WalPosition,
+    CacheEpoch, Claims, CurrentWal, InRecovery, NextVersion, OwnedRow, ReplayWal, Serves,
+    UpsertMany, UpsertOne, WalPosition,
 };
-use super::row::{NewRecord, Record, Upserted, WrittenRow};
+use super::row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
 use super::schema::records;
 
-/// Inserts the record, or replaces its data and bumps its version, and reads the
-/// primary's WAL position once that has committed (for the read-your-writes token).
+/// Inserts the record, or replaces its data and bumps its version, and reads what the
+/// primary says once that has committed ([`AfterCommit`]: its WAL position for the
+/// read-your-writes token, the shard's cache epoch for the cache).
 ///
 /// The two statements are pipelined: both go out at once and PostgreSQL runs them in
 /// order, each in its own implicit transaction, so the position is read after the
@@ -32,11 +33,11 @@ use super::schema::records;
 pub async fn upsert(
     conn: &AsyncPgConnection,
     rec: &NewRecord<'_>,
-) -> QueryResult<(Upserted, String)> {
+) -> QueryResult<(Upserted, AfterCommit)> {
     // Two handles on the one connection: each query borrows its own.
     let (mut first, mut second) = (conn, conn);
     let row = UpsertOne(rec).get_result::<(i64, DateTime<Utc>, DateTime<Utc>, bool)>(&mut first);
-    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    let wal = after_commit(&mut second);
     let ((version, created_at, updated_at, created), wal) = futures_util::try_join!(row, wal)?;
     let upserted = Upserted {
         version,
@@ -48,16 +49,25 @@ pub async fn upsert(
 }
 
 /// Upserts a group of records (identities unique within the group) in one statement,
-/// and reads the WAL position after its commit, pipelined as in [`upsert`]. Returns
+/// and reads [`AfterCommit`] once it has committed, pipelined as in [`upsert`]. Returns
 /// each written row's (shard key, id, version, created, updated), for the cache.
 pub async fn upsert_many(
     conn: &AsyncPgConnection,
     rows: &[NewRecord<'_>],
-) -> QueryResult<(Vec<WrittenRow>, String)> {
+) -> QueryResult<(Vec<WrittenRow>, AfterCommit)> {
     let (mut first, mut second) = (conn, conn);
     let written = UpsertMany::new(rows).get_results::<WrittenRow>(&mut first);
-    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    let wal = after_commit(&mut second);
     futures_util::try_join!(written, wal)
+}
+
+/// The statement a write pipelines after its own: the WAL position and the cache epoch,
+/// read together after the write's commit (see [`AfterCommit`]).
+async fn after_commit(conn: &mut &AsyncPgConnection) -> QueryResult<AfterCommit> {
+    let (wal, cache_epoch) = diesel::select((CurrentWal, CacheEpoch))
+        .get_result::<(String, Option<i64>)>(conn)
+        .await?;
+    Ok(AfterCommit { wal, cache_epoch })
 }
 
 /// One record by its full identity, from a server that serves `slot` (SG001 if the
@@ -127,13 +137,13 @@ pub async fn list(
 
 /// Deletes one record. Returns a fresh version for the deletion (taken under the row
 /// lock, so newer than every version the record had), or None when it did not exist,
-/// and the WAL position after the commit, pipelined as in [`upsert`].
+/// and [`AfterCommit`], pipelined as in [`upsert`].
 pub async fn delete(
     conn: &AsyncPgConnection,
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
-) -> QueryResult<(Option<i64>, String)> {
+) -> QueryResult<(Option<i64>, AfterCommit)> {
     let (mut first, mut second) = (conn, conn);
     let deleted = diesel::delete(
         records::table
@@ -144,7 +154,7 @@ pub async fn delete(
     )
     .returning(NextVersion)
     .get_result::<i64>(&mut first);
-    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    let wal = after_commit(&mut second);
     let (deleted, wal) = futures_util::try_join!(async { deleted.await.optional() }, wal)?;
     Ok((deleted, wal))
 }
@@ -157,35 +167,44 @@ pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Op
         .await
 }
 
-/// The shard's shared cache epoch and, read in the same statement, the primary's WAL
-/// position (past any write whose epoch bump this read sees).
-pub async fn cache_epoch(conn: &mut AsyncPgConnection) -> QueryResult<(i64, String)> {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        epoch: i64,
-        #[diesel(sql_type = Text)]
-        lsn: String,
+/// A primary's check: [`wal_position`] and, in the same statement, the shard's cache
+/// epoch (None on a shard without the `cache_epoch` migration, which is then checked
+/// without it: a missing migration is the schema check's to report, not a failed check).
+pub async fn wal_position_and_epoch(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<(bool, Option<String>, Option<i64>)> {
+    let checked = diesel::select((InRecovery, WalPosition, CacheEpoch))
+        .get_result(conn)
+        .await;
+    match checked {
+        Err(e) if lacks_cache_table(&e) => {
+            let (in_recovery, wal) = wal_position(conn).await?;
+            Ok((in_recovery, wal, None))
+        }
+        other => other,
     }
-    let row: Row =
-        diesel::sql_query("SELECT epoch, pg_current_wal_lsn()::text AS lsn FROM shardgate_cache")
-            .get_result(conn)
-            .await?;
-    Ok((row.epoch, row.lsn))
 }
 
-/// Moves the shard's cache epoch on; returns the new one.
-pub async fn bump_cache_epoch(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+fn lacks_cache_table(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info)
+        if info.message().contains("relation \"shardgate_cache\" does not exist"))
+}
+
+/// Moves the shard's cache epoch on. Returns the new epoch and the primary's WAL
+/// position read after that commit (pipelined as in [`upsert`]): past every write that
+/// read an older epoch after its own commit (see `cache::epochs`).
+pub async fn bump_cache_epoch(conn: &AsyncPgConnection) -> QueryResult<(i64, String)> {
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
         epoch: i64,
     }
-    let row: Row =
-        diesel::sql_query("UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch")
-            .get_result(conn)
-            .await?;
-    Ok(row.epoch)
+    let (mut first, mut second) = (conn, conn);
+    let bumped = diesel::sql_query("UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch")
+        .get_result::<Row>(&mut first);
+    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
+    let (row, wal) = futures_util::try_join!(bumped, wal)?;
+    Ok((row.epoch, wal))
 }
 
 /// A replica's replay position (NULL on a primary).
