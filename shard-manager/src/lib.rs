@@ -19,6 +19,8 @@
 //! - [`map`]: the versioned shard map in the metadata database: admin changes, the
 //!   shards told their slots, a gateway's follower.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
+//! - [`moves`]: slots moved between shards online with their rows (capture, copy,
+//!   replay, verify, switch under a fence, clean), resumable after any crash.
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
 //! - [`admin`]: migrations, seeding, planning and benchmarks on the sync diesel path.
 //!
@@ -31,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod map;
+pub mod moves;
 pub mod routing;
 pub mod servers;
 pub mod store;

@@ -16,11 +16,14 @@
 //! - [`eviction`]: version floors survive Redis losing every key.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
+//! - [`resharding`]: slots moved online under writers through two gateways; the
+//!   mover killed (-9) at every step and resumed; abort and reverse.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
-//! (the real binary as a child process), [`support`] (waiting, keys, row locks, a
+//! (the real binary as a child process), [`movers`] (the mover as a child
+//! process, a logged workload, placement checks), [`support`] (waiting, keys, row locks, a
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
 mod credentials;
@@ -32,12 +35,14 @@ mod lag;
 mod limits;
 mod load_balancer;
 mod metadata;
+mod movers;
 mod outage;
 mod pool;
 mod primary;
 mod process;
 mod redis;
 mod replica;
+mod resharding;
 mod restart;
 mod shutdown;
 mod support;

@@ -6,6 +6,7 @@
 //! - [`connect`]: direct connections and scratch databases for the tools below.
 //! - [`plan`]: what each strategy would move if a shard were added, from the data.
 //! - [`map_cmd`]: `init` and `map show | history | assign-slots | sync`.
+//! - [`moves_cmd`]: `move-slots` and `moves status | resume | abort | reverse`.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
 //! - [`bench`](mod@bench): one workload against a single database and against the shards.
@@ -16,6 +17,7 @@ pub mod connect;
 pub mod generate;
 pub mod map_cmd;
 pub mod migrate;
+pub mod moves_cmd;
 pub mod plan;
 pub mod progress;
 pub mod seed;

@@ -29,6 +29,12 @@ enum Command {
     /// The shard map in the metadata database: show, history, assign-slots, sync.
     #[command(subcommand)]
     Map(admin::map_cmd::MapCommand),
+    /// Move slots, with their rows, from one shard to another while they keep taking
+    /// reads and writes (resumable: `moves resume`).
+    MoveSlots(admin::moves_cmd::MoveSlotsArgs),
+    /// Slot moves: status, resume, abort, reverse.
+    #[command(subcommand)]
+    Moves(admin::moves_cmd::MovesCommand),
     /// Show where a key lives: hash, slot, shard.
     Locate { key: String },
     /// Check the configuration and print the slot ranges each shard owns.
@@ -87,6 +93,8 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Init => print!("{}", admin::map_cmd::init(&settings)?),
         Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
+        Command::MoveSlots(args) => print!("{}", admin::moves_cmd::move_slots(&settings, args)?),
+        Command::Moves(command) => print!("{}", admin::moves_cmd::run(&settings, command)?),
         Command::Locate { key } => {
             let (router, note) = admin::map_cmd::router_for(&settings, router);
             if let Some(note) = note {

@@ -27,51 +27,77 @@ pub async fn tell(
     map: &ShardMap,
     shard: ShardId,
 ) -> Result<Told, MapError> {
-    let (mut client, driver, fail) = connect(settings, map, shard).await?;
+    let (client, driver, fail) = connect(settings, map, shard).await?;
+    let (gained, lost) = tell_on(&client, map, shard).await.map_err(&fail)?;
+    drop(client);
+    let _ = driver.await;
+    Ok(Told {
+        shard,
+        gained,
+        lost,
+    })
+}
+
+/// [`tell`] on a connection already open to `shard`'s primary (no transaction open on
+/// it): (slots gained, slots dropped).
+pub async fn tell_on(
+    client: &tokio_postgres::Client,
+    map: &ShardMap,
+    shard: ShardId,
+) -> Result<(usize, usize), tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let told = tell_in_transaction(client, map, shard).await;
+    match told {
+        Ok(counts) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(counts)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn tell_in_transaction(
+    client: &tokio_postgres::Client,
+    map: &ShardMap,
+    shard: ShardId,
+) -> Result<(usize, usize), tokio_postgres::Error> {
     let slots = map.slots_of(shard);
     let version = map.version.0 as i64;
-    let tx = client.transaction().await.map_err(&fail)?;
     // The slots that change hands on this shard, locked in order.
     let changing = "(SELECT unnest($1::int[]) EXCEPT SELECT slot FROM shardgate_slots)
                     UNION
                     (SELECT slot FROM shardgate_slots EXCEPT SELECT unnest($1::int[]))";
-    tx.execute(
-        &format!("SELECT pg_advisory_xact_lock(21319, s) FROM ({changing} ORDER BY 1) AS c(s)"),
-        &[&slots],
-    )
-    .await
-    .map_err(&fail)?;
-    let lost = tx
+    client
+        .execute(
+            &format!("SELECT pg_advisory_xact_lock(21319, s) FROM ({changing} ORDER BY 1) AS c(s)"),
+            &[&slots],
+        )
+        .await?;
+    let lost = client
         .execute(
             "DELETE FROM shardgate_slots WHERE slot <> ALL($1::int[])",
             &[&slots],
         )
-        .await
-        .map_err(&fail)?;
-    let gained = tx
+        .await?;
+    let gained = client
         .execute(
             "INSERT INTO shardgate_slots (slot, since) SELECT unnest($1::int[]), $2
              ON CONFLICT (slot) DO NOTHING",
             &[&slots, &version],
         )
-        .await
-        .map_err(&fail)?;
-    tx.execute(
-        "INSERT INTO shardgate_map (shard, version) VALUES ($1, $2)
-         ON CONFLICT (singleton) DO UPDATE
-            SET shard = excluded.shard, version = excluded.version, updated_at = now()",
-        &[&(shard.0 as i32), &version],
-    )
-    .await
-    .map_err(&fail)?;
-    tx.commit().await.map_err(&fail)?;
-    drop(client);
-    let _ = driver.await;
-    Ok(Told {
-        shard,
-        gained: gained as usize,
-        lost: lost as usize,
-    })
+        .await?;
+    client
+        .execute(
+            "INSERT INTO shardgate_map (shard, version) VALUES ($1, $2)
+             ON CONFLICT (singleton) DO UPDATE
+                SET shard = excluded.shard, version = excluded.version, updated_at = now()",
+            &[&(shard.0 as i32), &version],
+        )
+        .await?;
+    Ok((gained as usize, lost as usize))
 }
 
 /// What a shard says it owns: (map version it was told, slot count), None if never told.

@@ -1,0 +1,78 @@
+//! Moving slots between shards online, with their rows (`shard-manager move-slots`,
+//! `moves status | resume | abort | reverse`).
+//!
+//! A move goes through phases recorded in the metadata database, so a mover killed at
+//! any point is resumed (or rolled back) by the same command from where it stopped:
+//! 1. **capturing**: the source starts logging every change to the slots (a trigger in
+//!    the writer's own transaction, the `slot_moves` migration);
+//! 2. **copying**: the slots' rows are streamed from the source to the target with
+//!    binary COPY, a group of slots per transaction, throttled by the target's replica
+//!    lag; a group copied again replaces what it copied before;
+//! 3. **catching_up**: the logged keys are replayed on the target (their current rows
+//!    read from the source), until few remain;
+//! 4. **switching**: the fence. One source transaction takes the slots' write locks,
+//!    so writes to them wait; the last changes are replayed, source and target are
+//!    compared per slot (count and checksum of key, id and version); on a difference
+//!    nothing switches. Otherwise the target is told it owns the slots, the source
+//!    drops them and the transaction commits: waiting writes are refused by the
+//!    source (SG001) and rerouted by their gateway to the next map version, stored
+//!    right after;
+//! 5. **cleaning**: once every live gateway routes with that version, the source's rows
+//!    of the slots are deleted.
+//!
+//! ## Layout
+//! - [`state`]: phases, a move's progress and what an operator is told (pure).
+//! - [`store`]: moves in the metadata database.
+//! - [`shard_conn`]: a connection to a shard's primary that names it in errors.
+//! - [`capture`]: the source's change log.
+//! - [`copy`]: the bulk copy of slots, and the throttle.
+//! - [`replay`]: logged changes applied on the target.
+//! - [`verify`]: per-slot counts and checksums on both sides.
+//! - [`switch`]: the fence and the ownership change.
+//! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
+//! - [`mover`]: the phases in order: start, resume, abort, reverse.
+
+pub mod capture;
+pub mod copy;
+pub mod mover;
+pub mod plan;
+pub mod replay;
+pub mod shard_conn;
+pub mod state;
+pub mod store;
+pub mod switch;
+pub mod verify;
+
+pub use state::{Move, Phase};
+
+use crate::map::MapError;
+use crate::routing::ShardId;
+
+/// Why a move command stopped. A refusal changed nothing; any other error leaves the
+/// move where `moves status` says, to be resumed or aborted.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{shard} ({server}) failed while {doing}: {reason}")]
+    Shard {
+        shard: ShardId,
+        server: String,
+        doing: &'static str,
+        reason: String,
+        /// A lost connection or a restarting server: the mover waits and tries again.
+        transient: bool,
+    },
+    #[error(transparent)]
+    Map(#[from] MapError),
+    #[error("verification refused the switch: {0}; nothing switched, the move is back to catching up (resume it to try again)")]
+    Verify(String),
+    #[error("the metadata database's moves are unreadable: {0}")]
+    Corrupt(String),
+    #[error("there is no move {0}: `shard-manager moves status` lists them")]
+    UnknownMove(i64),
+    #[error("no move was ever recorded (the metadata database has no moves table yet)")]
+    NoMoves,
+    #[error("the metadata database failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+}
