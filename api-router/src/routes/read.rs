@@ -76,8 +76,12 @@ pub async fn read(
     let shard = key.shard();
     let consistency = match (asked, token.0) {
         (Some(Consistency::Strong), _) => Consistency::Strong,
-        // A token names a write on one shard; for a key on another shard it says nothing.
+        // A token names a write on one shard. For a key this gateway routes to another
+        // shard, the key may have moved since (a gateway a moment behind the map), and
+        // positions of two servers do not compare: the primary answers (and refuses a
+        // slot it gave away, which reroutes the read).
         (_, Some(t)) if t.shard == shard => Consistency::ReadYourWrites(t.lsn),
+        (_, Some(_)) => Consistency::Strong,
         (asked, _) => asked.unwrap_or_default(),
     };
     let Some(id) = params.id.as_deref() else {

@@ -128,6 +128,8 @@ pub async fn status(settings: &ClusterSettings, id: i64) -> Move {
 pub struct Seen {
     /// (shard key, id) → the last value acknowledged.
     pub acked: HashMap<String, i64>,
+    /// Shard key → the read-your-writes token of its last acknowledged write.
+    pub tokens: HashMap<String, String>,
     pub writes: u64,
     pub reads: u64,
     /// Every request that did not succeed: what and why.
@@ -137,7 +139,7 @@ pub struct Seen {
 }
 
 /// Writers, each with keys of its own, writing through the gateways in turn and reading
-/// back (strong reads) what they wrote; stopped by [`Workload::stop`].
+/// back what they wrote through the next gateway with the write's token; stopped by [`Workload::stop`].
 pub struct Workload {
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<Seen>>,
@@ -198,6 +200,13 @@ async fn write_one(client: &reqwest::Client, base: &str, key: &str, n: i64, seen
     {
         Ok(res) if res.status().is_success() => {
             seen.acked.insert(key.to_owned(), n);
+            if let Some(token) = res
+                .headers()
+                .get("x-shard-lsn")
+                .and_then(|t| t.to_str().ok())
+            {
+                seen.tokens.insert(key.to_owned(), token.to_owned());
+            }
         }
         Ok(res) => {
             let status = res.status();
@@ -214,11 +223,13 @@ async fn read_one(client: &reqwest::Client, base: &str, key: &str, seen: &mut Se
         return;
     };
     seen.reads += 1;
+    // Through the other gateway, with the write's token: read-your-writes must hold
+    // even when the two gateways route the key with different map versions.
+    let token = seen.tokens.get(key).cloned().unwrap_or_default();
     let res = client
-        .get(format!(
-            "{base}/api/read?table=users&id=r&consistency=strong"
-        ))
+        .get(format!("{base}/api/read?table=users&id=r"))
         .header("x-shard-key", key)
+        .header("x-min-lsn", token)
         .send()
         .await;
     match res {

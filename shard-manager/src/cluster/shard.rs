@@ -116,8 +116,14 @@ impl Shard {
             let seen = server.known_wal();
             match server.run(async |conn| op(conn).await).await {
                 Ok(value) => return Ok(Served::by(server, value).seen_at(seen)),
-                // Down or saturated: the next server may still answer.
-                Err(e) if e.is_unavailable() || e.is_saturated() => last = Some(e),
+                // Down or saturated: the next server may still answer. A replica that
+                // refuses the slot has not replayed its shard's taking it yet (a move
+                // just switched): the primary, last in the order, answers.
+                Err(e)
+                    if e.is_unavailable() || e.is_saturated() || refused_by_replica(server, &e) =>
+                {
+                    last = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -174,6 +180,7 @@ impl Shard {
                 // Not caught up within the wait: the primary has it for sure.
                 Ok(None) => break,
                 Err(e) if e.is_unavailable() || e.is_saturated() => continue,
+                Err(e) if refused_by_replica(replica, &e) => break,
                 Err(e) => return Err(e),
             }
         }
@@ -228,6 +235,11 @@ impl Shard {
             reason: "no server to read from".into(),
         }
     }
+}
+
+/// A replica's refusal of a slot (SG001): it lags behind its primary's ownership.
+fn refused_by_replica(server: &Server, error: &ClusterError) -> bool {
+    server.role == Role::Replica && error.refused_at().is_some()
 }
 
 #[cfg(test)]
