@@ -30,7 +30,8 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
          DROP TABLE shardgate_slots, shardgate_map CASCADE; \
          DROP FUNCTION shardgate_claim(integer), shardgate_claim(integer[]), \
                        shardgate_serves(integer), shardgate_owns(integer); \
-         DROP TABLE shardgate_cache",
+         DROP TABLE shardgate_cache, shardgate_moving, shardgate_move_log; \
+         DROP FUNCTION shardgate_capture()",
     )
     .unwrap();
     let write = |key: String| {

@@ -18,6 +18,10 @@
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
+//! - [`moved_reads`]: a read-your-writes token from a key's new owner is honoured by
+//!   a gateway still routing with the old map.
+//! - [`resharding_bench`]: (ignored; a benchmark) rows/s against COPY, the switch
+//!   pause as clients see it.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
@@ -35,6 +39,7 @@ mod lag;
 mod limits;
 mod load_balancer;
 mod metadata;
+mod moved_reads;
 mod movers;
 mod outage;
 mod pool;
@@ -43,6 +48,7 @@ mod process;
 mod redis;
 mod replica;
 mod resharding;
+mod resharding_bench;
 mod restart;
 mod shutdown;
 mod support;

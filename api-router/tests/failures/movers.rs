@@ -27,7 +27,7 @@ pub struct Ended {
     pub output: String,
 }
 
-/// Runs `op` (`start:FROM:TO:COUNT`, `resume:ID`, `abort:ID`, `reverse:ID`) in a child
+/// Runs `op` (`start:FROM:TO:COUNT`, `startslots:FROM:TO:LIST`, `resume:ID`, `abort:ID`, `reverse:ID`) in a child
 /// process against the test's databases; `fault` names the step that kills it.
 pub async fn mover_process(dbname: &str, op: &str, fault: Option<&str>) -> Ended {
     let exe = std::env::current_exe().expect("test binary");
@@ -76,6 +76,15 @@ pub async fn child(dbname: &str, op: &str) {
                 from: parts[1].parse().unwrap(),
                 to: parts[2].parse().unwrap(),
                 which: Which::Count(parts[3].parse().unwrap()),
+            };
+            mover::start(&settings, &request).await.expect("start").id
+        }
+        "startslots" => {
+            let request = mover::Request {
+                kind: "move-slots".into(),
+                from: parts[1].parse().unwrap(),
+                to: parts[2].parse().unwrap(),
+                which: Which::List(parts[3].to_owned()),
             };
             mover::start(&settings, &request).await.expect("start").id
         }
