@@ -30,10 +30,12 @@
 //! - [`verify`]: per-slot counts and checksums on both sides.
 //! - [`switch`]: the fence and the ownership change.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
+//! - [`fault`]: test-only kill points (feature `faults`).
 //! - [`mover`]: the phases in order: start, resume, abort, reverse.
 
 pub mod capture;
 pub mod copy;
+pub mod fault;
 pub mod mover;
 pub mod plan;
 pub mod replay;

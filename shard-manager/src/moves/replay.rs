@@ -64,7 +64,7 @@ pub async fn batch(
             return Err(e);
         }
     };
-    super::mover::fault("replay-before-forget");
+    super::fault::fault("replay-before-forget");
     source
         .client
         .execute(

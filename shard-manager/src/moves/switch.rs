@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use tokio_postgres::Client;
 
+use super::fault::fault;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move};
-use super::{copy, mover::fault, replay, verify, MoveError};
+use super::{copy, replay, verify, MoveError};
 use crate::map::{meta, ownership, ShardMap};
 use crate::routing::{MapVersion, ShardId};
 
