@@ -29,6 +29,9 @@ enum Command {
     /// The shard map in the metadata database: show, history, assign-slots, sync.
     #[command(subcommand)]
     Map(admin::map_cmd::MapCommand),
+    /// API keys for the gateways: create (printed once), list, revoke, rotate.
+    #[command(subcommand)]
+    Keys(admin::keys_cmd::KeysCommand),
     /// Show where a key lives: hash, slot, shard.
     Locate { key: String },
     /// Check the configuration and print the slot ranges each shard owns.
@@ -68,6 +71,8 @@ fn run() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // Standard output is for results only (a new key is printed there alone).
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let settings: ClusterSettings =
@@ -87,6 +92,11 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Init => print!("{}", admin::map_cmd::init(&settings)?),
         Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
+        Command::Keys(command) => {
+            let printed = admin::keys_cmd::run(&settings, command)?;
+            print!("{}", printed.out);
+            eprint!("{}", printed.note);
+        }
         Command::Locate { key } => {
             let (router, note) = admin::map_cmd::router_for(&settings, router);
             if let Some(note) = note {

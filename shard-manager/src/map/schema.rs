@@ -52,6 +52,13 @@ const STEPS: &[&str] = &[
      CREATE INDEX gateways_by_seen ON gateways (seen_at);",
     // 2: the logical tables clients may use, with the map.
     "ALTER TABLE map_state ADD COLUMN tables TEXT[] NOT NULL DEFAULT '{}';",
+    // 3: slot moves. MERGE NOTE: a placeholder on the `auth` branch only, so that the
+    //    keys are step 4 as on main once `moves` lands; replace this line with the
+    //    moves step when merging (never release it: a database that applied it would
+    //    skip the real step 3).
+    "SELECT 'placeholder for step 3 (slot moves)';",
+    // 4: API keys (keys/schema.rs; written to stand at any position).
+    crate::keys::schema::STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

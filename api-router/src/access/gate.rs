@@ -1,0 +1,128 @@
+//! The two checks, as middleware: [`protect`] (every request: protected mode) and
+//! [`require`] (each route that needs a scope: the key, its scope, the audit line).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError};
+use shard_manager::keys::{KeyHash, KeyRing, Scope};
+
+use super::bearer::{self, BearerError};
+use super::caller::Caller;
+use super::policy::Need;
+use crate::error::ApiError;
+
+/// The keys a gateway checks against, and whether protected mode is on.
+pub struct Access {
+    pub ring: Arc<KeyRing>,
+    /// `[auth] protected_mode`: with no key, serve loopback clients only.
+    pub protected_mode: bool,
+}
+
+impl Access {
+    /// Protected mode: with no live key, only loopback peers are served. Before the
+    /// keys are read nothing is decided here ([`Access::admit`] refuses scoped routes).
+    pub fn peer_allowed(&self, peer: Option<SocketAddr>) -> Result<(), ApiError> {
+        if !self.protected_mode || !self.ring.table().as_deref().is_some_and(|t| t.is_empty()) {
+            return Ok(());
+        }
+        match peer {
+            Some(p) if p.ip().to_canonical().is_loopback() => Ok(()),
+            _ => Err(ApiError::ProtectedMode),
+        }
+    }
+
+    /// The caller of a route that needs `scope`, or why it is refused.
+    pub fn admit(
+        &self,
+        scope: Scope,
+        peer: Option<SocketAddr>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Caller, ApiError> {
+        let table = self.ring.table();
+        let Some(table) = table.as_deref() else {
+            return Err(ApiError::KeysUnavailable);
+        };
+        if table.is_empty() {
+            self.peer_allowed(peer)?;
+            return Ok(Caller::Anonymous);
+        }
+        let token = bearer::token(authorization).map_err(ApiError::Unauthenticated)?;
+        if !KeyHash::well_formed(token) {
+            return Err(ApiError::Unauthenticated(BearerError::Invalid));
+        }
+        let key = table
+            .get(&KeyHash::of(token))
+            .ok_or(ApiError::Unauthenticated(BearerError::Invalid))?;
+        if !key.scopes.contains(scope) {
+            return Err(ApiError::Forbidden(format!(
+                "this API key does not have the `{scope}` scope this endpoint needs"
+            )));
+        }
+        Ok(Caller::Key(key.clone()))
+    }
+}
+
+/// `from_fn` middleware for the whole app: protected mode.
+pub async fn protect(
+    access: Arc<Access>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match access.peer_allowed(req.peer_addr()) {
+        Ok(()) => next.call(req).await.map(|res| res.map_into_left_body()),
+        Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+/// `from_fn` middleware for one route: what [`need`](super::policy::need) names for it.
+/// For a scope, a key with it, put in the request as its [`Caller`]; admin routes leave
+/// an audit line (target `audit`), refused ones too.
+pub async fn require(
+    access: Arc<Access>,
+    need: Need,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Need::Scope(scope) = need else {
+        return next.call(req).await.map(|res| res.map_into_left_body());
+    };
+    let admitted = access.admit(scope, req.peer_addr(), req.headers().get(AUTHORIZATION));
+    let what = (scope == Scope::Admin).then(|| {
+        let uri = req.uri().to_string();
+        format!(
+            "{} {}",
+            req.method(),
+            uri.chars().take(200).collect::<String>()
+        )
+    });
+    let caller = match admitted {
+        Ok(caller) => caller,
+        Err(e) => {
+            let res = e.error_response();
+            if let Some(what) = what {
+                audit(
+                    "(no key with the admin scope)",
+                    &what,
+                    res.status().as_u16(),
+                );
+            }
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    };
+    let who = what.as_ref().map(|_| caller.name().to_owned());
+    req.extensions_mut().insert(caller);
+    let res = next.call(req).await?;
+    if let (Some(who), Some(what)) = (who, what) {
+        audit(&who, &what, res.status().as_u16());
+    }
+    Ok(res.map_into_left_body())
+}
+
+fn audit(who: &str, what: &str, status: u16) {
+    tracing::info!(target: "audit", who, action = what, status, "admin request");
+}
