@@ -126,3 +126,105 @@ pub async fn require(
 fn audit(who: &str, what: &str, status: u16) {
     tracing::info!(target: "audit", who, action = what, status, "admin request");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpResponse};
+    use shard_manager::keys::{ApiKey, KeyTable, Scopes};
+
+    async fn status(ring: KeyRing, protected_mode: bool, peer: &str, auth: Option<&str>) -> u16 {
+        let access = Arc::new(Access {
+            ring: Arc::new(ring),
+            protected_mode,
+        });
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(move |req, next| protect(access.clone(), req, next)))
+                .route("/api/health/live", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let mut req = test::TestRequest::get()
+            .uri("/api/health/live")
+            .peer_addr(peer.parse().unwrap());
+        if let Some(auth) = auth {
+            req = req.insert_header((AUTHORIZATION, auth));
+        }
+        test::call_service(&app, req.to_request())
+            .await
+            .status()
+            .as_u16()
+    }
+
+    fn one_key() -> KeyTable {
+        let key = ApiKey {
+            name: "k".into(),
+            scopes: Scopes::parse("read").unwrap(),
+            tables: None,
+        };
+        KeyTable::from([(KeyHash::of("k"), Arc::new(key))])
+    }
+
+    #[actix_web::test]
+    async fn without_keys_only_loopback_peers_are_served_unless_opted_out() {
+        let empty = || KeyRing::with(KeyTable::new());
+        assert_eq!(status(empty(), true, "127.0.0.1:5000", None).await, 200);
+        assert_eq!(status(empty(), true, "[::1]:5000", None).await, 200);
+        assert_eq!(
+            status(empty(), true, "[::ffff:127.0.0.1]:5000", None).await,
+            200
+        );
+        for remote in [
+            "10.1.2.3:5000",
+            "[2001:db8::1]:5000",
+            "[::ffff:10.0.0.1]:5000",
+        ] {
+            assert_eq!(status(empty(), true, remote, None).await, 403, "{remote}");
+            assert_eq!(
+                status(empty(), true, remote, Some("Bearer k")).await,
+                403,
+                "{remote}: a key changes nothing while none exists"
+            );
+        }
+        assert_eq!(status(empty(), false, "10.1.2.3:5000", None).await, 200);
+        // With a key, or before the keys are read, this check lets everyone through
+        // (the route's own check asks for the key).
+        assert_eq!(
+            status(KeyRing::with(one_key()), true, "10.1.2.3:5000", None).await,
+            200
+        );
+        assert_eq!(
+            status(KeyRing::unknown(), true, "10.1.2.3:5000", None).await,
+            200
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_protected_mode_problem_says_how_to_create_a_key() {
+        let access = Access {
+            ring: Arc::new(KeyRing::with(KeyTable::new())),
+            protected_mode: true,
+        };
+        let err = access
+            .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)
+            .unwrap_err();
+        assert_eq!(err.kind().1, "protected-mode");
+        assert!(
+            err.to_string().contains("shard-manager keys create"),
+            "{err}"
+        );
+        let access = Access {
+            ring: Arc::new(KeyRing::unknown()),
+            protected_mode: true,
+        };
+        let err = access
+            .admit(Scope::Read, "127.0.0.1:1".parse().ok(), None)
+            .unwrap_err();
+        assert_eq!(
+            err.kind().1,
+            "keys-unavailable",
+            "fails closed before the keys are read"
+        );
+    }
+}
