@@ -81,7 +81,7 @@ pub enum ApiError {
     Forbidden(String),
     #[error("this gateway has no API key yet, so it serves loopback clients only (protected mode); create one with `shard-manager keys create --name NAME --scopes read,write` and send it as `Authorization: Bearer <key>`")]
     ProtectedMode,
-    #[error("the gateway has not read its API keys yet: the metadata database has not answered since it started")]
+    #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
     KeysUnavailable,
     /// The gateway was wired wrongly (a bug, never the client's doing).
     #[error("gateway misconfigured: {0}")]

@@ -154,7 +154,7 @@ fn access(op: &mut Operation, need: Need) {
             "The key lacks the `{scope}` scope or may not use the table; or: {protected}"
         ))),
     );
-    let unloaded = "The gateway has not read the API keys yet (`keys-unavailable`)";
+    let unloaded = "The gateway has not read the API keys yet and the client is not on loopback (`keys-unavailable`)";
     match answers.get_mut("503") {
         Some(RefOr::T(r)) => r.description = format!("{}; or: {unloaded}", r.description),
         _ => {

@@ -167,8 +167,8 @@ impl Application {
     }
 }
 
-/// The API keys as the metadata database holds them now, or an empty-handed ring that
-/// refuses scoped requests until the follower reads them; refuses to start beyond
+/// The API keys as the metadata database holds them now, or an empty-handed ring
+/// (loopback clients only until the follower reads them); refuses to start beyond
 /// loopback without a key (protected mode).
 async fn load_keys(settings: &Settings, local: std::net::SocketAddr) -> anyhow::Result<KeyRing> {
     let ring = match keys::ring::load_at_start(&settings.cluster).await {
@@ -180,7 +180,7 @@ async fn load_keys(settings: &Settings, local: std::net::SocketAddr) -> anyhow::
             KeyRing::with(table)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "API keys not read: requests that need a key get 503 until the metadata database answers");
+            tracing::warn!(error = %e, "API keys not read: until the metadata database answers, only loopback clients are served (others get 503)");
             KeyRing::unknown()
         }
     };

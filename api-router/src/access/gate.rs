@@ -25,14 +25,15 @@ pub struct Access {
 
 impl Access {
     /// Protected mode: with no live key, only loopback peers are served. Before the
-    /// keys are read nothing is decided here ([`Access::admit`] refuses scoped routes).
+    /// keys are read nothing is decided here ([`Access::admit`] decides for scoped
+    /// routes).
     pub fn peer_allowed(&self, peer: Option<SocketAddr>) -> Result<(), ApiError> {
         if !self.protected_mode || !self.ring.table().as_deref().is_some_and(|t| t.is_empty()) {
             return Ok(());
         }
-        match peer {
-            Some(p) if p.ip().to_canonical().is_loopback() => Ok(()),
-            _ => Err(ApiError::ProtectedMode),
+        match is_loopback(peer) {
+            true => Ok(()),
+            false => Err(ApiError::ProtectedMode),
         }
     }
 
@@ -45,7 +46,13 @@ impl Access {
     ) -> Result<Caller, ApiError> {
         let table = self.ring.table();
         let Some(table) = table.as_deref() else {
-            return Err(ApiError::KeysUnavailable);
+            // Started while the metadata database was down: as in protected mode,
+            // loopback clients are served (the gateway keeps serving locally, as it
+            // keeps routing with the config's map); no one else until the keys are read.
+            return match is_loopback(peer) {
+                true => Ok(Caller::Anonymous),
+                false => Err(ApiError::KeysUnavailable),
+            };
         };
         if table.is_empty() {
             self.peer_allowed(peer)?;
@@ -65,6 +72,10 @@ impl Access {
         }
         Ok(Caller::Key(key.clone()))
     }
+}
+
+fn is_loopback(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
 }
 
 /// `from_fn` middleware for the whole app: protected mode.
@@ -219,12 +230,18 @@ mod tests {
             protected_mode: true,
         };
         let err = access
-            .admit(Scope::Read, "127.0.0.1:1".parse().ok(), None)
+            .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)
             .unwrap_err();
         assert_eq!(
             err.kind().1,
             "keys-unavailable",
-            "fails closed before the keys are read"
+            "closed to remote clients before the keys are read"
+        );
+        assert!(
+            access
+                .admit(Scope::Read, "127.0.0.1:1".parse().ok(), None)
+                .is_ok(),
+            "served locally meanwhile, as in protected mode"
         );
     }
 }

@@ -6,6 +6,8 @@
 //! once a key exists every client, loopback too, sends `Authorization: Bearer <key>`
 //! (401 without a valid one, 403 without the scope). The keys are held in memory and
 //! followed from the metadata database (`shard_manager::keys`): no query per request.
+//! A gateway that started while that database was down serves loopback clients only
+//! (others get 503 `keys-unavailable`) until it has read the keys once.
 //!
 //! ## Layout
 //! - [`policy`]: which scope each route needs (routes and OpenAPI read it).

@@ -8,8 +8,8 @@ use shard_manager::config::MetadataSettings;
 use shard_manager::keys::KeyTable;
 
 /// Why the gateway must not start, if it must not. `keys` is `None` when the metadata
-/// database did not answer: the gateway then starts and refuses every scoped request
-/// until it has read the keys, so nothing is served unchecked either way.
+/// database did not answer: the gateway then starts, serving loopback clients only
+/// until it has read the keys, so no remote client is served unchecked either way.
 pub fn refusal(
     listen: SocketAddr,
     keys: Option<&KeyTable>,
@@ -63,7 +63,7 @@ mod tests {
         );
         assert!(
             refusal(any, None, true, &meta).is_none(),
-            "unknown: fail closed later"
+            "unknown: loopback only until read"
         );
         for local in ["127.0.0.1:0", "[::1]:80", "[::ffff:127.0.0.1]:80"] {
             let local: SocketAddr = local.parse().unwrap();

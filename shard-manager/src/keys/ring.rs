@@ -4,8 +4,8 @@
 //!
 //! Requests read the table lock-free (`arc-swap`) and hash what they present: no
 //! metadata query on the request path. Until the table has been read once the ring
-//! knows nothing (every check fails closed); afterwards, with the metadata database
-//! unreachable, the gateway keeps checking against the last table it read.
+//! knows nothing (the gateway then serves loopback clients only); afterwards, with the
+//! metadata database unreachable, it keeps checking against the last table it read.
 
 use std::convert::Infallible;
 use std::sync::Arc;
