@@ -56,7 +56,13 @@ impl Application {
         let mut cluster_settings = settings.cluster.clone();
         // One pool per worker thread: share the per-server connection budget among them.
         cluster_settings.database.pool_threads = workers;
-        let cluster = match follower::load_at_start(&cluster_settings).await {
+        // The map and the keys are read together: with the metadata database down, the
+        // start waits for one connect timeout, not two.
+        let (map, keys) = tokio::join!(
+            follower::load_at_start(&cluster_settings),
+            keys::ring::load_at_start(&settings.cluster)
+        );
+        let cluster = match map {
             Ok(map) => {
                 tracing::info!(version = %map.version, shards = map.shards.len(), "loaded the shard map from the metadata database");
                 Cluster::with_map(&cluster_settings, &map)?
@@ -67,7 +73,7 @@ impl Application {
             }
         };
         let cluster = Arc::new(cluster);
-        let ring = Arc::new(load_keys(&settings, local).await?);
+        let ring = Arc::new(key_ring(&settings, local, keys)?);
         let access = Arc::new(Access {
             ring: ring.clone(),
             protected_mode: settings.auth.protected_mode,
@@ -170,8 +176,12 @@ impl Application {
 /// The API keys as the metadata database holds them now, or an empty-handed ring
 /// (loopback clients only until the follower reads them); refuses to start beyond
 /// loopback without a key (protected mode).
-async fn load_keys(settings: &Settings, local: std::net::SocketAddr) -> anyhow::Result<KeyRing> {
-    let ring = match keys::ring::load_at_start(&settings.cluster).await {
+fn key_ring(
+    settings: &Settings,
+    local: std::net::SocketAddr,
+    loaded: Result<keys::KeyTable, keys::KeyError>,
+) -> anyhow::Result<KeyRing> {
+    let ring = match loaded {
         Ok(table) => {
             tracing::info!(
                 live = table.len(),
