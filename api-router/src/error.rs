@@ -12,6 +12,7 @@ use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
+use crate::access::bearer::BearerError;
 use crate::headers::{HeaderError, SHARD_KEY};
 use crate::request_id;
 
@@ -71,6 +72,17 @@ pub enum ApiError {
     RequestTimeout(u64),
     #[error("this gateway does not serve the host {0:?}; add it to server.allowed_hosts")]
     MisdirectedHost(String),
+    /// No key, a malformed `Authorization`, or a key that is not live: the detail
+    /// never says which of the last (unknown, revoked, wrong).
+    #[error("{}", .0.detail())]
+    Unauthenticated(BearerError),
+    /// A live key without the route's scope, or a table it may not use.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this gateway has no API key yet, so it serves loopback clients only (protected mode); create one with `shard-manager keys create --name NAME --scopes read,write` and send it as `Authorization: Bearer <key>`")]
+    ProtectedMode,
+    #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
+    KeysUnavailable,
     /// The gateway was wired wrongly (a bug, never the client's doing).
     #[error("gateway misconfigured: {0}")]
     Misconfigured(&'static str),
@@ -147,6 +159,14 @@ impl ApiError {
                 S::MISDIRECTED_REQUEST,
                 "misdirected-request",
                 "Misdirected request",
+            ),
+            Self::Unauthenticated(_) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
+            Self::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::ProtectedMode => (S::FORBIDDEN, "protected-mode", "Protected mode"),
+            Self::KeysUnavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "keys-unavailable",
+                "Keys not loaded",
             ),
             Self::MethodNotAllowed { .. } => (
                 S::METHOD_NOT_ALLOWED,
@@ -267,6 +287,9 @@ impl ResponseError for ApiError {
         res.content_type("application/problem+json");
         if let Self::MethodNotAllowed { allowed, .. } = self {
             res.insert_header((header::ALLOW, *allowed));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"shardgate\""));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, "1"));

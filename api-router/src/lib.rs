@@ -5,12 +5,13 @@
 //! `application/problem+json` answer. No SQL and no pool here.
 //!
 //! ## Layout
-//! - [`settings`]: the `[server]` and `[analytics]` sections plus the cluster settings,
-//!   layered.
+//! - [`settings`]: the `[server]`, `[analytics]` and `[auth]` sections plus the cluster
+//!   settings, layered.
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
-//!   (port 0 works), loads the shard map from the metadata database (the config's map
-//!   if it does not answer), starts the health monitor and the map follower, and wires
-//!   state, middleware and routes.
+//!   (port 0 works), loads the shard map and the API keys from the metadata database
+//!   (the config's map if it does not answer), refuses to start beyond loopback without
+//!   a key (protected mode), starts the health monitor and the map and key followers,
+//!   and wires state, middleware and routes.
 //! - [`state`]: [`AppState`](state::AppState), shared explicitly with every handler.
 //! - [`routes`]: one file per endpoint family: `write`, `read` (point reads, and the
 //!   entry for lists) and `list` (keyed and fan-out lists), `bulk`, `delete`, `health`,
@@ -25,12 +26,15 @@
 //! - [`extract`]: header extractors, each parsed once into a domain type; `x-shard-key`
 //!   becomes a routed key ([`extract::Routed`]) here and nowhere else.
 //! - [`error`]: [`ApiError`](error::ApiError), the one mapping to HTTP.
+//! - [`access`]: API keys and scopes (`Authorization: Bearer`, 401/403), protected mode
+//!   (no key: loopback clients only; no start beyond loopback), the admin audit line.
 //! - [`guard`]: the `Host` allow-list (421 for other names: no DNS rebinding).
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
 //! - [`telemetry`]: `tracing` set-up.
 
+pub mod access;
 pub mod body;
 pub mod error;
 pub mod extract;

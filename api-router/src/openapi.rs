@@ -3,14 +3,18 @@
 //! Each handler's `#[utoipa::path]` documents what it answers; [`SharedAnswers`] adds,
 //! in one place, what every operation shares: the `x-request-id` header both ways, the
 //! 405 problem (with `Allow`) for any other method on its path, the 421 problem for a
-//! `Host` outside `server.allowed_hosts`, and `Retry-After` on every 503 problem.
+//! `Host` outside `server.allowed_hosts`, `Retry-After` on every 503 problem, and
+//! access control as [`policy::need`] gives it per path: the bearer scheme and the
+//! scope an operation needs, its 401 and 403 (protected mode) answers.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::access::{policy, Need};
 use crate::body::{FanOutResponse, ListResponse};
 use crate::error::Problem;
 use crate::headers::REQUEST_ID;
@@ -55,9 +59,26 @@ const PROBLEM_JSON: &str = "application/problem+json";
 
 impl Modify for SharedAnswers {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        for item in doc.paths.paths.values_mut() {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                BEARER,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "An API key from `shard-manager keys create`, sent as \
+                         `Authorization: Bearer <key>`. Needed once any key exists; until \
+                         then the gateway serves loopback clients only (protected mode).",
+                        ))
+                        .build(),
+                ),
+            );
+        for (path, item) in doc.paths.paths.iter_mut() {
             let allowed = methods(item).join(", ");
+            let need = policy::need(path);
             for op in operations(item) {
+                access(op, need);
                 op.parameters.get_or_insert_with(Vec::new).push(
                     ParameterBuilder::new()
                         .name(REQUEST_ID)
@@ -95,6 +116,49 @@ impl Modify for SharedAnswers {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The name of the bearer scheme in `components.securitySchemes`.
+const BEARER: &str = "api_key";
+
+/// What an operation's [`Need`] adds: for a scope, the security requirement, the
+/// scope in its description, 401 and 403; for every operation, 403 in protected mode.
+fn access(op: &mut Operation, need: Need) {
+    let protected = "Protected mode: no API key exists and the client is not on loopback";
+    let Need::Scope(scope) = need else {
+        op.responses
+            .responses
+            .insert("403".into(), RefOr::T(problem(protected)));
+        return;
+    };
+    op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    let line = format!("Needs an API key with the `{scope}` scope (once any key exists).");
+    op.description = Some(match op.description.take() {
+        Some(text) => format!("{text}\n\n{line}"),
+        None => line,
+    });
+    let answers = &mut op.responses.responses;
+    answers.insert(
+        "401".into(),
+        RefOr::T(
+            problem_response("No API key, a malformed `Authorization`, or a key that is not valid")
+                .header("WWW-Authenticate", header("`Bearer realm=\"shardgate\"`"))
+                .build(),
+        ),
+    );
+    answers.insert(
+        "403".into(),
+        RefOr::T(problem(&format!(
+            "The key lacks the `{scope}` scope or may not use the table; or: {protected}"
+        ))),
+    );
+    let unloaded = "The gateway has not read the API keys yet and the client is not on loopback (`keys-unavailable`)";
+    match answers.get_mut("503") {
+        Some(RefOr::T(r)) => r.description = format!("{}; or: {unloaded}", r.description),
+        _ => {
+            answers.insert("503".into(), RefOr::T(problem(unloaded)));
         }
     }
 }

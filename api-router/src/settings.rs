@@ -14,6 +14,9 @@ pub struct Settings {
     /// The analytics recorder's limits (`[analytics]`); every one bounds memory.
     #[serde(default)]
     pub analytics: AnalyticsConfig,
+    /// API keys and protected mode (`[auth]`).
+    #[serde(default)]
+    pub auth: AuthSettings,
     #[serde(flatten)]
     pub cluster: ClusterSettings,
 }
@@ -51,6 +54,29 @@ pub struct ServerSettings {
     /// address's own host is always accepted.
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
+}
+
+/// Access control. The keys themselves live in the metadata database
+/// (`shard-manager keys ...`); this section only says what to do without any.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// With no API key: serve loopback clients only, and refuse to start on a
+    /// non-loopback address. `false` is the explicit opt-out (everyone is served
+    /// without a key until one exists).
+    #[serde(default = "default_true")]
+    pub protected_mode: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            protected_mode: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_bulk_body() -> usize {

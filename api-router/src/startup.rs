@@ -4,14 +4,17 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use ::analytics::Analytics;
-use actix_web::dev::Server;
+use actix_web::dev::{HttpServiceFactory, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer, Resource, Route};
+use actix_web::{web, App, HttpServer, Route};
+use shard_manager::keys::{self, KeyFollower, KeyRing};
 use shard_manager::map::{follower, Follower, Identity};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::access::gate::{protect, require};
+use crate::access::{policy, protected, Access};
 use crate::error::{json_error, query_error};
 use crate::guard::check_host;
 use crate::observe::observe;
@@ -30,6 +33,8 @@ pub struct Application {
     monitor: Monitor,
     /// Follows the shard map in the metadata database; stopped with the application.
     follower: Follower,
+    /// Follows the API keys there; stopped with the application.
+    keys: KeyFollower,
 }
 
 impl Application {
@@ -42,7 +47,8 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -50,7 +56,13 @@ impl Application {
         let mut cluster_settings = settings.cluster.clone();
         // One pool per worker thread: share the per-server connection budget among them.
         cluster_settings.database.pool_threads = workers;
-        let cluster = match follower::load_at_start(&cluster_settings).await {
+        // The map and the keys are read together: with the metadata database down, the
+        // start waits for one connect timeout, not two.
+        let (map, keys) = tokio::join!(
+            follower::load_at_start(&cluster_settings),
+            keys::ring::load_at_start(&settings.cluster)
+        );
+        let cluster = match map {
             Ok(map) => {
                 tracing::info!(version = %map.version, shards = map.shards.len(), "loaded the shard map from the metadata database");
                 Cluster::with_map(&cluster_settings, &map)?
@@ -61,6 +73,11 @@ impl Application {
             }
         };
         let cluster = Arc::new(cluster);
+        let ring = Arc::new(key_ring(&settings, local, keys)?);
+        let access = Arc::new(Access {
+            ring: ring.clone(),
+            protected_mode: settings.auth.protected_mode,
+        });
         settings
             .analytics
             .validate()
@@ -88,11 +105,15 @@ impl Application {
                     move |req, next| observe(analytics.clone(), req, next)
                 }))
                 .wrap(from_fn({
+                    let access = access.clone();
+                    move |req, next| protect(access.clone(), req, next)
+                }))
+                .wrap(from_fn({
                     let server = server_settings.clone();
                     move |req, next| check_host(server.clone(), req, next)
                 }))
                 .wrap(from_fn(request_id))
-                .configure(api_routes)
+                .configure(|cfg| api_routes(cfg, &access))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),
@@ -114,12 +135,14 @@ impl Application {
             cluster.map().clone(),
             Identity::new(format!("{host}:{port}")),
         );
+        let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         Ok(Self {
             port,
             server: server.run(),
             cluster,
             monitor,
             follower,
+            keys,
         })
     }
 
@@ -138,6 +161,7 @@ impl Application {
         let result = self.server.await;
         drop(self.monitor);
         drop(self.follower);
+        drop(self.keys);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result
@@ -149,14 +173,63 @@ impl Application {
     }
 }
 
-/// A path that answers one method; any other gets a 405 problem with `Allow`.
-fn only(path: &str, method: &'static str, route: Route) -> Resource {
+/// The API keys as the metadata database holds them now, or an empty-handed ring
+/// (loopback clients only until the follower reads them); refuses to start beyond
+/// loopback without a key (protected mode).
+fn key_ring(
+    settings: &Settings,
+    local: std::net::SocketAddr,
+    loaded: Result<keys::KeyTable, keys::KeyError>,
+) -> anyhow::Result<KeyRing> {
+    let ring = match loaded {
+        Ok(table) => {
+            tracing::info!(
+                live = table.len(),
+                "loaded the API keys from the metadata database"
+            );
+            KeyRing::with(table)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "API keys not read: until the metadata database answers, only loopback clients are served (others get 503)");
+            KeyRing::unknown()
+        }
+    };
+    let table = ring.table();
+    let protected_mode = settings.auth.protected_mode;
+    if let Some(why) = protected::refusal(
+        local,
+        table.as_deref(),
+        protected_mode,
+        &settings.cluster.metadata,
+    ) {
+        anyhow::bail!(why);
+    }
+    if table.as_deref().is_some_and(|t| t.is_empty()) && protected_mode {
+        tracing::info!("no API key: serving loopback clients only (protected mode)");
+    }
+    Ok(ring)
+}
+
+/// A path that answers one method, behind the access check its [`policy::need`] names;
+/// any other method gets a 405 problem with `Allow`.
+fn only(
+    path: &str,
+    method: &'static str,
+    route: Route,
+    access: &Arc<Access>,
+) -> impl HttpServiceFactory {
+    let access = access.clone();
+    let need = policy::need(path);
     web::resource(path)
         .route(route)
         .default_service(web::to(fallback::method_not_allowed(method)))
+        .wrap(from_fn(move |req, next| {
+            require(access.clone(), need, req, next)
+        }))
 }
 
-fn api_routes(cfg: &mut web::ServiceConfig) {
+fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
+    let only = |path, method, route| only(path, method, route, access);
     cfg.service(only("/api/write", "POST", web::post().to(write::write)))
         .service(only("/api/read", "GET", web::get().to(read::read)))
         .service(only(

@@ -16,6 +16,8 @@
 //! - [`error`]: [`ClusterError`], naming shard, role and server.
 //! - [`servers`]: one server's pools and bounded operations; the ban/lag rules.
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
+//! - [`keys`]: API keys (scopes, tables) in the metadata database, hashed; a gateway's
+//!   live copy and the task that follows changes.
 //! - [`map`]: the versioned shard map in the metadata database: admin changes, the
 //!   shards told their slots, a gateway's follower.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
@@ -32,6 +34,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod keys;
 pub mod map;
 pub mod moves;
 pub mod routing;

@@ -280,12 +280,34 @@ function drawGateways(shards) {
 // Polling
 // ---------------------------------------------------------------------------------------
 
+// Once the gateway has API keys, its data needs one (scopes metrics and admin): asked
+// for on a 401 or 403, kept in sessionStorage (this tab only), sent as a bearer token.
+const KEY_STORE = "shardgate.apiKey";
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORE);
+}
+
+document.getElementById("key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("key-input");
+  sessionStorage.setItem(KEY_STORE, input.value.trim());
+  input.value = "";
+  event.target.hidden = true;
+});
+
 async function getJson(url) {
+  const headers = { accept: "application/json" };
+  const key = apiKey();
+  if (key) headers.authorization = `Bearer ${key}`;
   const res = await fetch(url, {
     cache: "no-store",
-    headers: { accept: "application/json" },
+    headers,
     signal: AbortSignal.timeout(TIMEOUT_MS),
   });
+  if (res.status === 401 || res.status === 403) {
+    document.getElementById("key-form").hidden = false;
+  }
   if (!res.ok) throw new Error(`${url} answered ${res.status}`);
   return res.json();
 }

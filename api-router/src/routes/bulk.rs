@@ -6,6 +6,7 @@ use serde_json::Value;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
 
+use crate::access::Caller;
 use crate::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::error::{ApiError, Problem};
 use crate::extract::OptionalRouted;
@@ -32,11 +33,13 @@ use crate::state::AppState;
 )]
 pub async fn bulk_write(
     state: web::Data<AppState>,
+    caller: Caller,
     header_key: OptionalRouted,
     body: BoundedJson<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
+    caller.permit(&table)?;
     let limit = state.server.max_batch_records;
     if body.records.len() > limit {
         return Err(ApiError::BatchTooLarge { limit });

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use shard_manager::RecordId;
 
+use crate::access::Caller;
 use crate::body::DeleteParams;
 use crate::error::{ApiError, Problem};
 use crate::extract::Routed;
@@ -28,11 +29,13 @@ use crate::state::AppState;
 )]
 pub async fn delete(
     state: web::Data<AppState>,
+    caller: Caller,
     key: Routed,
     params: web::Query<DeleteParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
+    caller.permit(&table)?;
     let id = RecordId::parse(&params.id)?;
     let served = state
         .bounded(state.cluster.delete(&table, &key.0, &id))

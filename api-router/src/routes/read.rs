@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use shard_manager::cache::CacheEvent;
 use shard_manager::{Consistency, Found, RecordId};
 
+use crate::access::Caller;
 use crate::body::{ConsistencyName, FanOutResponse, ReadAnswer, ReadParams, ReadResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
@@ -47,6 +48,7 @@ fn cache_header(event: CacheEvent) -> &'static str {
 )]
 pub async fn read(
     state: web::Data<AppState>,
+    caller: Caller,
     key: OptionalRouted,
     header: ConsistencyHeader,
     token: MinLsnHeader,
@@ -55,6 +57,7 @@ pub async fn read(
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
+    caller.permit(&table)?;
     let asked = match params.consistency.as_deref() {
         Some(text) => Some(Consistency::parse(text)?),
         None => header.0,

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use shard_manager::{Document, Role};
 
+use crate::access::Caller;
 use crate::body::{WriteRequest, WriteResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Durability, Routed};
@@ -36,12 +37,14 @@ use crate::state::AppState;
 )]
 pub async fn write(
     state: web::Data<AppState>,
+    caller: Caller,
     key: Routed,
     durability: Durability,
     body: BoundedJson<WriteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
+    caller.permit(&table)?;
     let data = Document::parse(body.data)?;
     let id = data.derive_id(body.id.as_ref())?;
     let written = state

@@ -13,14 +13,14 @@ use crate::traffic::Traffic;
 
 /// What the page says about itself: its own counters and every chart container.
 #[derive(Debug, Deserialize)]
-struct PageState {
-    updates: u64,
-    last_error: Option<String>,
+pub struct PageState {
+    pub updates: u64,
+    pub last_error: Option<String>,
     body_updates: u64,
     /// The error banner's text, when it shows.
-    banner: Option<String>,
+    pub banner: Option<String>,
     /// Script errors and policy violations (see `chromium::RECORD_PAGE_PROBLEMS`).
-    problems: Vec<String>,
+    pub problems: Vec<String>,
     charts: Vec<ChartState>,
 }
 
@@ -74,7 +74,7 @@ async fn page_state(browser: &mut Browser) -> PageState {
 
 /// Polls the page every 200 ms until `done` holds; panics with the last state after
 /// `limit`.
-async fn wait_for(
+pub async fn wait_for(
     browser: &mut Browser,
     what: &str,
     limit: Duration,

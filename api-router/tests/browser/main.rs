@@ -7,6 +7,7 @@
 //!
 //! - [`dashboard`]: every chart draws live data; a gateway restart shows a banner and
 //!   polling resumes.
+//! - [`keys`]: with API keys, the page asks for one and shows the data with it.
 //! - [`assets`]: no asset from another origin; every referenced file is served with
 //!   its content type and a validator.
 //! - [`chromium`]: Chromium driven through the DevTools protocol over a pipe.
@@ -17,4 +18,5 @@ mod chromium;
 mod dashboard;
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod keys;
 mod traffic;

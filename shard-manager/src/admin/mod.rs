@@ -7,6 +7,7 @@
 //! - [`plan`]: what each strategy would move if a shard were added, from the data.
 //! - [`map_cmd`]: `init` and `map show | history | assign-slots | sync`.
 //! - [`moves_cmd`]: `move-slots` and `moves status | resume | abort | reverse`.
+//! - [`keys_cmd`]: `keys create | list | revoke | rotate`.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
 //! - [`bench`](mod@bench): one workload against a single database and against the shards.
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod connect;
 pub mod generate;
+pub mod keys_cmd;
 pub mod map_cmd;
 pub mod migrate;
 pub mod moves_cmd;

@@ -35,6 +35,9 @@ enum Command {
     /// Slot moves: status, resume, abort, reverse.
     #[command(subcommand)]
     Moves(admin::moves_cmd::MovesCommand),
+    /// API keys for the gateways: create (printed once), list, revoke, rotate.
+    #[command(subcommand)]
+    Keys(admin::keys_cmd::KeysCommand),
     /// Show where a key lives: hash, slot, shard.
     Locate { key: String },
     /// Check the configuration and print the slot ranges each shard owns.
@@ -74,6 +77,8 @@ fn run() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // Standard output is for results only (a new key is printed there alone).
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let settings: ClusterSettings =
@@ -95,6 +100,11 @@ fn run() -> anyhow::Result<()> {
         Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
         Command::MoveSlots(args) => print!("{}", admin::moves_cmd::move_slots(&settings, args)?),
         Command::Moves(command) => print!("{}", admin::moves_cmd::run(&settings, command)?),
+        Command::Keys(command) => {
+            let printed = admin::keys_cmd::run(&settings, command)?;
+            print!("{}", printed.out);
+            eprint!("{}", printed.note);
+        }
         Command::Locate { key } => {
             let (router, note) = admin::map_cmd::router_for(&settings, router);
             if let Some(note) = note {

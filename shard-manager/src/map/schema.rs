@@ -75,6 +75,8 @@ const STEPS: &[&str] = &[
          finished_at   TIMESTAMPTZ
      );
      CREATE INDEX moves_active ON moves (id) WHERE phase NOT IN ('done', 'aborted');",
+    // 4: API keys (keys/schema.rs; written to stand at any position).
+    crate::keys::schema::STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

@@ -1,0 +1,247 @@
+//! The two checks, as middleware: [`protect`] (every request: protected mode) and
+//! [`require`] (each route that needs a scope: the key, its scope, the audit line).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError};
+use shard_manager::keys::{KeyHash, KeyRing, Scope};
+
+use super::bearer::{self, BearerError};
+use super::caller::Caller;
+use super::policy::Need;
+use crate::error::ApiError;
+
+/// The keys a gateway checks against, and whether protected mode is on.
+pub struct Access {
+    pub ring: Arc<KeyRing>,
+    /// `[auth] protected_mode`: with no key, serve loopback clients only.
+    pub protected_mode: bool,
+}
+
+impl Access {
+    /// Protected mode: with no live key, only loopback peers are served. Before the
+    /// keys are read nothing is decided here ([`Access::admit`] decides for scoped
+    /// routes).
+    pub fn peer_allowed(&self, peer: Option<SocketAddr>) -> Result<(), ApiError> {
+        if !self.protected_mode || !self.ring.table().as_deref().is_some_and(|t| t.is_empty()) {
+            return Ok(());
+        }
+        match is_loopback(peer) {
+            true => Ok(()),
+            false => Err(ApiError::ProtectedMode),
+        }
+    }
+
+    /// The caller of a route that needs `scope`, or why it is refused.
+    pub fn admit(
+        &self,
+        scope: Scope,
+        peer: Option<SocketAddr>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Caller, ApiError> {
+        let table = self.ring.table();
+        let Some(table) = table.as_deref() else {
+            // Started while the metadata database was down: as in protected mode,
+            // loopback clients are served (the gateway keeps serving locally, as it
+            // keeps routing with the config's map); no one else until the keys are read.
+            return match is_loopback(peer) {
+                true => Ok(Caller::Anonymous),
+                false => Err(ApiError::KeysUnavailable),
+            };
+        };
+        if table.is_empty() {
+            self.peer_allowed(peer)?;
+            return Ok(Caller::Anonymous);
+        }
+        let token = bearer::token(authorization).map_err(ApiError::Unauthenticated)?;
+        if !KeyHash::well_formed(token) {
+            return Err(ApiError::Unauthenticated(BearerError::Invalid));
+        }
+        let key = table
+            .get(&KeyHash::of(token))
+            .ok_or(ApiError::Unauthenticated(BearerError::Invalid))?;
+        if !key.scopes.contains(scope) {
+            return Err(ApiError::Forbidden(format!(
+                "this API key does not have the `{scope}` scope this endpoint needs"
+            )));
+        }
+        Ok(Caller::Key(key.clone()))
+    }
+}
+
+fn is_loopback(peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
+}
+
+/// `from_fn` middleware for the whole app: protected mode.
+pub async fn protect(
+    access: Arc<Access>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match access.peer_allowed(req.peer_addr()) {
+        Ok(()) => next.call(req).await.map(|res| res.map_into_left_body()),
+        Err(e) => Ok(req.into_response(e.error_response()).map_into_right_body()),
+    }
+}
+
+/// `from_fn` middleware for one route: what [`need`](super::policy::need) names for it.
+/// For a scope, a key with it, put in the request as its [`Caller`]; admin routes leave
+/// an audit line (target `audit`), refused ones too.
+pub async fn require(
+    access: Arc<Access>,
+    need: Need,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Need::Scope(scope) = need else {
+        return next.call(req).await.map(|res| res.map_into_left_body());
+    };
+    let admitted = access.admit(scope, req.peer_addr(), req.headers().get(AUTHORIZATION));
+    let what = (scope == Scope::Admin).then(|| {
+        let uri = req.uri().to_string();
+        format!(
+            "{} {}",
+            req.method(),
+            uri.chars().take(200).collect::<String>()
+        )
+    });
+    let caller = match admitted {
+        Ok(caller) => caller,
+        Err(e) => {
+            let res = e.error_response();
+            if let Some(what) = what {
+                audit(
+                    "(no key with the admin scope)",
+                    &what,
+                    res.status().as_u16(),
+                );
+            }
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    };
+    let who = what.as_ref().map(|_| caller.name().to_owned());
+    req.extensions_mut().insert(caller);
+    let res = next.call(req).await?;
+    if let (Some(who), Some(what)) = (who, what) {
+        audit(&who, &what, res.status().as_u16());
+    }
+    Ok(res.map_into_left_body())
+}
+
+fn audit(who: &str, what: &str, status: u16) {
+    tracing::info!(target: "audit", who, action = what, status, "admin request");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpResponse};
+    use shard_manager::keys::{ApiKey, KeyTable, Scopes};
+
+    async fn status(ring: KeyRing, protected_mode: bool, peer: &str, auth: Option<&str>) -> u16 {
+        let access = Arc::new(Access {
+            ring: Arc::new(ring),
+            protected_mode,
+        });
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(move |req, next| protect(access.clone(), req, next)))
+                .route("/api/health/live", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let mut req = test::TestRequest::get()
+            .uri("/api/health/live")
+            .peer_addr(peer.parse().unwrap());
+        if let Some(auth) = auth {
+            req = req.insert_header((AUTHORIZATION, auth));
+        }
+        test::call_service(&app, req.to_request())
+            .await
+            .status()
+            .as_u16()
+    }
+
+    fn one_key() -> KeyTable {
+        let key = ApiKey {
+            name: "k".into(),
+            scopes: Scopes::parse("read").unwrap(),
+            tables: None,
+        };
+        KeyTable::from([(KeyHash::of("k"), Arc::new(key))])
+    }
+
+    #[actix_web::test]
+    async fn without_keys_only_loopback_peers_are_served_unless_opted_out() {
+        let empty = || KeyRing::with(KeyTable::new());
+        assert_eq!(status(empty(), true, "127.0.0.1:5000", None).await, 200);
+        assert_eq!(status(empty(), true, "[::1]:5000", None).await, 200);
+        assert_eq!(
+            status(empty(), true, "[::ffff:127.0.0.1]:5000", None).await,
+            200
+        );
+        for remote in [
+            "10.1.2.3:5000",
+            "[2001:db8::1]:5000",
+            "[::ffff:10.0.0.1]:5000",
+        ] {
+            assert_eq!(status(empty(), true, remote, None).await, 403, "{remote}");
+            assert_eq!(
+                status(empty(), true, remote, Some("Bearer k")).await,
+                403,
+                "{remote}: a key changes nothing while none exists"
+            );
+        }
+        assert_eq!(status(empty(), false, "10.1.2.3:5000", None).await, 200);
+        // With a key, or before the keys are read, this check lets everyone through
+        // (the route's own check asks for the key).
+        assert_eq!(
+            status(KeyRing::with(one_key()), true, "10.1.2.3:5000", None).await,
+            200
+        );
+        assert_eq!(
+            status(KeyRing::unknown(), true, "10.1.2.3:5000", None).await,
+            200
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_protected_mode_problem_says_how_to_create_a_key() {
+        let access = Access {
+            ring: Arc::new(KeyRing::with(KeyTable::new())),
+            protected_mode: true,
+        };
+        let err = access
+            .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)
+            .unwrap_err();
+        assert_eq!(err.kind().1, "protected-mode");
+        assert!(
+            err.to_string().contains("shard-manager keys create"),
+            "{err}"
+        );
+        let access = Access {
+            ring: Arc::new(KeyRing::unknown()),
+            protected_mode: true,
+        };
+        let err = access
+            .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)
+            .unwrap_err();
+        assert_eq!(
+            err.kind().1,
+            "keys-unavailable",
+            "closed to remote clients before the keys are read"
+        );
+        assert!(
+            access
+                .admit(Scope::Read, "127.0.0.1:1".parse().ok(), None)
+                .is_ok(),
+            "served locally meanwhile, as in protected mode"
+        );
+    }
+}

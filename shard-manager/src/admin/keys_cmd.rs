@@ -1,0 +1,198 @@
+//! `shard-manager keys ...`: API keys in the metadata database, from the command line.
+//!
+//! A new secret is printed once, alone on standard output (so `KEY=$(shard-manager keys
+//! create ...)` works); what was done goes to standard error. Arguments are checked
+//! before anything is stored: a refused command changed nothing and says why in one
+//! line. Every change leaves an audit line (tracing target `audit`): who, what, which key.
+
+use crate::config::ClusterSettings;
+use crate::keys::{store, KeyError, KeyName, NewKey, Scopes};
+use crate::map::{change, meta, schema};
+
+/// The `keys` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, once. Gateways accept it within a second.
+    Create {
+        /// How people and the audit log call it: 1 to 64 of A-Z a-z 0-9 . _ -
+        #[arg(long)]
+        name: String,
+        /// One or more of read, write, admin, metrics, separated by commas.
+        #[arg(long)]
+        scopes: String,
+        /// Limit the key to these logical tables (comma separated); default: every table.
+        #[arg(long)]
+        tables: Option<String>,
+    },
+    /// List the live keys (never their secrets); with --all, the revoked ones too.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a key: gateways refuse it within a second.
+    Revoke { name: String },
+    /// Replace a key's secret (same name, scopes and tables); the old one is revoked.
+    Rotate { name: String },
+}
+
+/// What a command prints: `out` on standard output, `note` on standard error.
+#[derive(Debug, Default)]
+pub struct Printed {
+    pub out: String,
+    pub note: String,
+}
+
+/// Runs one `keys` subcommand.
+pub fn run(settings: &ClusterSettings, command: KeysCommand) -> Result<Printed, KeyError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| KeyError::Invalid(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(run_async(settings, command))
+}
+
+async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<Printed, KeyError> {
+    let actor = meta::actor();
+    match command {
+        KeysCommand::Create {
+            name,
+            scopes,
+            tables,
+        } => {
+            let key = NewKey {
+                name: KeyName::parse(&name).map_err(KeyError::Invalid)?,
+                scopes: Scopes::parse(&scopes).map_err(KeyError::Invalid)?,
+                tables: match tables {
+                    Some(text) => Some(known_tables(settings, &text).await?),
+                    None => None,
+                },
+            };
+            let secret = store::create(&mut open(settings).await?, &key, &actor).await?;
+            audit(&actor, "keys create", &key);
+            Ok(Printed {
+                out: format!("{}\n", secret.expose()),
+                note: format!(
+                    "created key {:?} ({}): shown above only this once, store it now; gateways accept it within a second\n",
+                    key.name.as_str(),
+                    describe(&key)
+                ),
+            })
+        }
+        KeysCommand::List { all } => {
+            let conn = meta::connect(settings).await?;
+            let rows = match store::list(&conn.client, all).await {
+                Err(KeyError::Query(e))
+                    if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) =>
+                {
+                    Vec::new()
+                }
+                other => other?,
+            };
+            let mut out = format!(
+                "{:<24} {:<26} {:<20} {:<15} {:<21} {:<24} STATUS\n",
+                "NAME", "SCOPES", "TABLES", "HASH", "CREATED (UTC)", "BY"
+            );
+            for r in &rows {
+                let status = match (&r.revoked_at, &r.revoked_by) {
+                    (Some(at), by) => format!("revoked {at} by {}", by.as_deref().unwrap_or("?")),
+                    (None, _) => "live".into(),
+                };
+                out += &format!(
+                    "{:<24} {:<26} {:<20} sha256:{:<8} {:<21} {:<24} {status}\n",
+                    r.name,
+                    r.scopes,
+                    r.tables.as_ref().map_or("all".into(), |t| t.join(",")),
+                    r.fingerprint,
+                    r.created_at,
+                    r.created_by
+                );
+            }
+            let live = rows.iter().filter(|r| r.revoked_at.is_none()).count();
+            out += &format!("{live} live key(s)");
+            if live == 0 {
+                out += ": gateways serve loopback clients only (protected mode)";
+            }
+            out += "\n";
+            Ok(Printed {
+                out,
+                note: String::new(),
+            })
+        }
+        KeysCommand::Revoke { name } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let old = store::revoke(&mut open(settings).await?, &name, &actor).await?;
+            audit(&actor, "keys revoke", &old);
+            Ok(Printed {
+                out: String::new(),
+                note: format!(
+                    "revoked key {:?} ({}): gateways refuse it within a second\n",
+                    name.as_str(),
+                    describe(&old)
+                ),
+            })
+        }
+        KeysCommand::Rotate { name } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let (key, secret) = store::rotate(&mut open(settings).await?, &name, &actor).await?;
+            audit(&actor, "keys rotate", &key);
+            Ok(Printed {
+                out: format!("{}\n", secret.expose()),
+                note: format!(
+                    "rotated key {:?} ({}): the new secret is shown above only this once; the old one is revoked and refused within a second\n",
+                    name.as_str(),
+                    describe(&key)
+                ),
+            })
+        }
+    }
+}
+
+/// Connects and applies the metadata schema (the keys' table is one of its steps).
+async fn open(settings: &ClusterSettings) -> Result<tokio_postgres::Client, KeyError> {
+    let mut conn = meta::connect(settings).await?;
+    schema::apply(&mut conn.client).await?;
+    Ok(conn.client)
+}
+
+/// `--tables a,b`, each one a table clients may use: the stored map's tables, or the
+/// configuration's when no map is stored yet.
+async fn known_tables(settings: &ClusterSettings, text: &str) -> Result<Vec<String>, KeyError> {
+    let known = match change::current(settings).await {
+        Ok(map) if !map.tables.is_empty() => map.tables,
+        _ => settings.tables.allowed.clone(),
+    };
+    let mut tables: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        if !known.iter().any(|k| k == name) {
+            let shown: String = name.chars().take(32).collect();
+            return Err(KeyError::Invalid(format!(
+                "--tables: {shown:?} is not a table clients may use; the tables are {}",
+                known.join(", ")
+            )));
+        }
+        if !tables.iter().any(|t| t == name) {
+            tables.push(name.to_owned());
+        }
+    }
+    Ok(tables)
+}
+
+fn describe(key: &NewKey) -> String {
+    let tables = key
+        .tables
+        .as_ref()
+        .map_or("every table".into(), |t| format!("tables {}", t.join(",")));
+    format!("scopes {}, {tables}", key.scopes)
+}
+
+fn audit(actor: &str, action: &str, key: &NewKey) {
+    tracing::info!(
+        target: "audit",
+        who = actor,
+        action,
+        key = key.name.as_str(),
+        scopes = %key.scopes,
+        tables = ?key.tables,
+        "api key changed"
+    );
+}

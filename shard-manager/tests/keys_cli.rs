@@ -1,0 +1,249 @@
+//! The admin CLI's `keys` commands, run as a user runs them, against a scratch
+//! metadata database of their own on the metadata server (a key in the shared one
+//! would make every gateway of the topology ask for keys): the secret is printed once
+//! and stored only as its SHA-256, listings never show it, every change leaves an audit
+//! line, and bad arguments are refused in one line with exit code 2, changing nothing.
+
+use std::process::{Command, Output};
+
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use shard_manager::keys::KeyHash;
+use shard_manager::map::meta;
+use shard_manager::servers::connection_url;
+use shard_manager::{config, ClusterSettings};
+
+/// A metadata database of this test's own; dropped at the end.
+struct Scratch {
+    settings: ClusterSettings,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let mut settings: ClusterSettings = config::load(None).expect("configuration");
+        settings.metadata.dbname = format!("sgtest_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE {}", settings.metadata.dbname))
+            .execute(&mut Self::maintenance(&settings))
+            .expect("create the scratch metadata database");
+        Self { settings }
+    }
+
+    fn maintenance(settings: &ClusterSettings) -> PgConnection {
+        let mut db = settings.database.clone();
+        db.dbname = "postgres".into();
+        PgConnection::establish(&connection_url(&db, &settings.metadata.address))
+            .expect("connect to the metadata server")
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_shard-manager"))
+            .args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env(
+                "SHARDGATE__METADATA__DBNAME",
+                &self.settings.metadata.dbname,
+            )
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run shard-manager")
+    }
+
+    /// Every column of every key row, as text.
+    async fn rows(&self) -> Vec<String> {
+        let conn = meta::connect(&self.settings).await.unwrap();
+        let rows = conn
+            .client
+            .query(
+                "SELECT row_to_json(k)::text FROM api_keys k ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.settings.metadata.dbname
+        ))
+        .execute(&mut Self::maintenance(&self.settings));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; its standard output and error.
+fn ok(scratch: &Scratch, args: &[&str]) -> (String, String) {
+    let out = scratch.cli(args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+/// The secret alone on standard output.
+fn secret(stdout: &str) -> String {
+    let line = stdout.trim_end_matches('\n');
+    assert!(KeyHash::well_formed(line), "not a key alone: {stdout:?}");
+    line.to_owned()
+}
+
+#[tokio::test]
+async fn a_key_is_printed_once_stored_as_its_hash_listed_without_it_and_audited() {
+    let scratch = Scratch::new();
+    let (out, err) = ok(
+        &scratch,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--scopes",
+            "write,read",
+            "--tables",
+            "users,orders",
+        ],
+    );
+    let first = secret(&out);
+    assert!(err.contains("shown above only this once"), "{err}");
+    assert!(
+        err.contains("audit") && err.contains("\"keys create\"") && err.contains("who="),
+        "no audit line: {err}"
+    );
+
+    let rows = scratch.rows().await;
+    assert_eq!(rows.len(), 1);
+    let hash: String = KeyHash::of(&first)
+        .0
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        rows[0].contains(&format!("\\\\x{hash}")),
+        "stored as its SHA-256: {}",
+        rows[0]
+    );
+    assert!(
+        !rows[0].contains(&first[3..]),
+        "the secret itself is stored: {}",
+        rows[0]
+    );
+    assert!(
+        rows[0].contains(r#""scopes":["read","write"]"#),
+        "{}",
+        rows[0]
+    );
+
+    let (listed, _) = ok(&scratch, &["keys", "list"]);
+    assert!(
+        listed.contains("ci ") && listed.contains("read,write") && listed.contains("users,orders"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("sha256:{}", &hash[..8])),
+        "{listed}"
+    );
+    assert!(listed.contains("1 live key(s)"), "{listed}");
+
+    let (out, err) = ok(&scratch, &["keys", "rotate", "ci"]);
+    let second = secret(&out);
+    assert_ne!(first, second);
+    assert!(err.contains("\"keys rotate\""), "{err}");
+    let (out, err) = ok(&scratch, &["keys", "revoke", "ci"]);
+    assert!(out.is_empty(), "revoke prints no secret: {out}");
+    assert!(err.contains("\"keys revoke\""), "{err}");
+
+    let (all, _) = ok(&scratch, &["keys", "list", "--all"]);
+    for shown in [&all, &listed] {
+        assert!(
+            !shown.contains(&first[3..]) && !shown.contains(&second[3..]),
+            "a secret listed: {shown}"
+        );
+    }
+    assert_eq!(all.matches("revoked ").count(), 2, "{all}");
+    assert!(
+        all.contains("0 live key(s): gateways serve loopback clients only"),
+        "{all}"
+    );
+    assert_eq!(
+        scratch.rows().await.len(),
+        2,
+        "rotation keeps the old key as history"
+    );
+}
+
+#[tokio::test]
+async fn bad_key_arguments_are_refused_in_one_line_and_change_nothing() {
+    let scratch = Scratch::new();
+    ok(
+        &scratch,
+        &["keys", "create", "--name", "ci", "--scopes", "read"],
+    );
+    let before = scratch.rows().await;
+    let listed = ok(&scratch, &["keys", "list", "--all"]).0;
+
+    // `keys create` with these arguments after `--name`.
+    let create: [(&[&str], &str); 8] = [
+        (
+            &["ci", "--scopes", "read"],
+            "a live key is already named \"ci\"",
+        ),
+        (
+            &["x", "--scopes", "fly"],
+            "\"fly\" is not a scope; use one or more of read, write, admin, metrics",
+        ),
+        (&["x", "--scopes", ""], "an empty name is not a scope"),
+        (&["x", "--scopes", "read,"], "an empty name is not a scope"),
+        (&["a b", "--scopes", "read"], "\"a b\" is not a key name"),
+        (&["", "--scopes", "read"], "\"\" is not a key name"),
+        (
+            &["x", "--scopes", "read", "--tables", "nope"],
+            "--tables: \"nope\" is not a table clients may use; the tables are users, orders",
+        ),
+        (
+            &["x", "--scopes", "read", "--tables", "users,"],
+            "--tables: \"\" is not a table",
+        ),
+    ];
+    let mut cases: Vec<(Vec<&str>, &str)> = create
+        .iter()
+        .map(|(args, expected)| ([&["keys", "create", "--name"], *args].concat(), *expected))
+        .collect();
+    cases.extend([
+        (
+            vec!["keys", "revoke", "nope"],
+            "no live key is named \"nope\"",
+        ),
+        (
+            vec!["keys", "rotate", "nope"],
+            "no live key is named \"nope\"",
+        ),
+        (
+            vec!["keys", "revoke", "bad name!"],
+            "\"bad name!\" is not a key name",
+        ),
+    ]);
+    for (args, expected) in cases {
+        let out = scratch.cli(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one line, no backtrace: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: printed {:?}",
+            text(&out.stdout)
+        );
+    }
+    assert_eq!(scratch.rows().await, before, "no key row changed");
+    assert_eq!(ok(&scratch, &["keys", "list", "--all"]).0, listed);
+}
