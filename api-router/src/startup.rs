@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Resource, Route};
 use shard_manager::map::{follower, Follower, Identity};
+use shard_manager::moves::{MoveWatch, Watcher};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -30,6 +31,8 @@ pub struct Application {
     monitor: Monitor,
     /// Follows the shard map in the metadata database; stopped with the application.
     follower: Follower,
+    /// Reads the slot moves from the metadata database; stopped with the application.
+    watcher: Watcher,
 }
 
 impl Application {
@@ -38,7 +41,8 @@ impl Application {
     /// the gateway starts whatever servers are down. When the metadata database does
     /// not answer (within the connect timeout) it starts with the config file's map,
     /// which the shards check like any other, and follows the database once it answers.
-    /// Must be called inside a Tokio runtime (it starts the monitor and the follower).
+    /// Must be called inside a Tokio runtime (it starts the monitor, the follower and
+    /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
@@ -66,9 +70,11 @@ impl Application {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
+        let moves = Arc::new(MoveWatch::new(settings.cluster.clone()));
         let state = web::Data::new(AppState {
             cluster: cluster.clone(),
             analytics: analytics.clone(),
+            moves: moves.clone(),
             server: settings.server.clone(),
         });
         let body_limit = settings.server.max_body_bytes;
@@ -114,12 +120,14 @@ impl Application {
             cluster.map().clone(),
             Identity::new(format!("{host}:{port}")),
         );
+        let watcher = Watcher::spawn(moves);
         Ok(Self {
             port,
             server: server.run(),
             cluster,
             monitor,
             follower,
+            watcher,
         })
     }
 
@@ -138,6 +146,7 @@ impl Application {
         let result = self.server.await;
         drop(self.monitor);
         drop(self.follower);
+        drop(self.watcher);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result
