@@ -17,6 +17,8 @@
 //! | `shardgate_replica_lag_bytes`               | gauge     | shard, server                            |
 //! | `shardgate_replica_lag_seconds`             | gauge     | shard, server                            |
 //! | `shardgate_replica_healthy`                 | gauge     | shard, server                            |
+//!
+//! The slot-move families are in [`crate::moves`].
 
 use std::collections::BTreeMap;
 
@@ -191,7 +193,12 @@ pub(crate) fn encode(families: &[MetricFamily]) -> String {
     text
 }
 
-fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+pub(crate) fn family(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    metrics: Vec<Metric>,
+) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name.to_owned());
     family.set_help(help.to_owned());
@@ -221,7 +228,7 @@ fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
     metric
 }
 
-fn gauge(pairs: &[(&str, &str)], value: f64) -> Metric {
+pub(crate) fn gauge(pairs: &[(&str, &str)], value: f64) -> Metric {
     let mut gauge = Gauge::default();
     gauge.set_value(value);
     let mut metric = labelled(pairs);

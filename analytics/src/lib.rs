@@ -21,6 +21,7 @@
 //! - [`report`]: the JSON/OpenAPI shape of the metrics report.
 //! - [`error_log`]: the ring of recent [`ErrorEvent`]s.
 //! - [`replicas`]: latest replica lag gauges.
+//! - [`moves`]: slot moves in progress, as Prometheus gauges.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
 //! - `slot`: one time slot of counters and histograms by label.
@@ -37,6 +38,7 @@ pub mod error_log;
 mod exposition;
 mod labels;
 mod latency;
+pub mod moves;
 pub mod recorder;
 pub mod replicas;
 pub mod report;
@@ -50,6 +52,7 @@ pub mod window;
 
 pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
 pub use error_log::ErrorEvent;
+pub use moves::MoveProgress;
 pub use recorder::Analytics;
 pub use replicas::{ReplicaLag, ReplicaSummary};
 pub use report::{

@@ -14,6 +14,7 @@ use crate::labels::{
     method_index, method_name, outcome_index, role_index, shard_name, shard_slot, Interner, METHODS,
 };
 use crate::latency::{micros, Buckets};
+use crate::moves::MoveProgress;
 use crate::replicas::{ReplicaBoard, ReplicaLag};
 use crate::report::{MetricsReport, Throughput};
 use crate::reporting::{self, Parts};
@@ -245,6 +246,14 @@ impl Analytics {
     /// `prometheus::TEXT_FORMAT` as the content type).
     pub fn prometheus_text(&self) -> String {
         exposition::encode(&self.metric_families())
+    }
+
+    /// [`Analytics::prometheus_text`] with the slot moves in progress: their count,
+    /// and each one's slots, rows and ETA.
+    pub fn prometheus_text_with_moves(&self, moves: &[MoveProgress]) -> String {
+        let mut families = self.metric_families();
+        families.extend(crate::moves::families(moves));
+        exposition::encode(&families)
     }
 
     /// The metric families behind [`Analytics::prometheus_text`], for a gateway that

@@ -10,8 +10,8 @@
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works), loads the shard map and the API keys from the metadata database
 //!   (the config's map if it does not answer), refuses to start beyond loopback without
-//!   a key (protected mode), starts the health monitor and the map and key followers,
-//!   and wires state, middleware and routes.
+//!   a key (protected mode), starts the health monitor, the map and key followers and
+//!   the move watch, and wires state, middleware and routes.
 //! - [`state`]: [`AppState`](state::AppState), shared explicitly with every handler.
 //! - [`routes`]: one file per endpoint family: `write`, `read` (point reads, and the
 //!   entry for lists) and `list` (keyed and fan-out lists), `bulk`, `delete`, `health`,
@@ -20,6 +20,8 @@
 //!   redirect).
 //! - [`body`]: the record endpoints' JSON bodies and query parameters, request and
 //!   response, in one place (the OpenAPI schemas come from them).
+//! - [`moves`]: slot moves as `/api/shards` and `/metrics` show them, from the move
+//!   watch's last read.
 //! - [`json_body`]: [`json_body::BoundedJson`], bodies read within a byte limit and a
 //!   deadline; [`json_limits`] parses them within depth, value and record limits.
 //! - [`headers`]: every header name, and the one rule for reading a header.
@@ -42,6 +44,7 @@ pub mod guard;
 pub mod headers;
 pub mod json_body;
 pub mod json_limits;
+pub mod moves;
 pub mod observe;
 pub mod openapi;
 pub mod request_id;

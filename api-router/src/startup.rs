@@ -9,6 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Route};
 use shard_manager::keys::{self, KeyFollower, KeyRing};
 use shard_manager::map::{follower, Follower, Identity};
+use shard_manager::moves::{MoveWatch, Watcher};
 use shard_manager::{Cluster, Monitor};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -35,6 +36,8 @@ pub struct Application {
     follower: Follower,
     /// Follows the API keys there; stopped with the application.
     keys: KeyFollower,
+    /// Reads the slot moves from the metadata database; stopped with the application.
+    watcher: Watcher,
 }
 
 impl Application {
@@ -43,7 +46,8 @@ impl Application {
     /// the gateway starts whatever servers are down. When the metadata database does
     /// not answer (within the connect timeout) it starts with the config file's map,
     /// which the shards check like any other, and follows the database once it answers.
-    /// Must be called inside a Tokio runtime (it starts the monitor and the follower).
+    /// Must be called inside a Tokio runtime (it starts the monitor, the follower and
+    /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
@@ -83,9 +87,11 @@ impl Application {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
+        let moves = Arc::new(MoveWatch::new(settings.cluster.clone()));
         let state = web::Data::new(AppState {
             cluster: cluster.clone(),
             analytics: analytics.clone(),
+            moves: moves.clone(),
             server: settings.server.clone(),
         });
         let body_limit = settings.server.max_body_bytes;
@@ -136,6 +142,7 @@ impl Application {
             Identity::new(format!("{host}:{port}")),
         );
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
+        let watcher = Watcher::spawn(moves);
         Ok(Self {
             port,
             server: server.run(),
@@ -143,6 +150,7 @@ impl Application {
             monitor,
             follower,
             keys,
+            watcher,
         })
     }
 
@@ -162,6 +170,7 @@ impl Application {
         drop(self.monitor);
         drop(self.follower);
         drop(self.keys);
+        drop(self.watcher);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use analytics::Analytics;
 use shard_manager::cache::{CacheEvent, CacheTrace};
+use shard_manager::moves::MoveWatch;
 use shard_manager::Cluster;
 
 use crate::error::ApiError;
@@ -12,6 +13,9 @@ use crate::settings::ServerSettings;
 pub struct AppState {
     pub cluster: Arc<Cluster>,
     pub analytics: Arc<Analytics>,
+    /// The slot moves as last read from the metadata database (kept current by the
+    /// application's watcher).
+    pub moves: Arc<MoveWatch>,
     pub server: ServerSettings,
 }
 

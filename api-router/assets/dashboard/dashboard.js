@@ -18,6 +18,7 @@ import {
   timeOpts,
 } from "./charts.js";
 import { clock, fmtBytes, fmtDuration, fmtMs, fmtPct, fmtRate } from "./format.js";
+import { drawGateways, drawMoves, drawServers } from "./tables.js";
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 2500;
@@ -209,73 +210,6 @@ function setText(id, text) {
   document.getElementById(id).textContent = text;
 }
 
-function pill(text, kind, title) {
-  const span = document.createElement("span");
-  span.className = `pill ${kind}`;
-  span.textContent = text;
-  if (title) span.title = title;
-  return span;
-}
-
-function cell(row, content, className) {
-  const td = row.insertCell();
-  if (className) td.className = className;
-  if (content instanceof Node) td.append(content);
-  else td.textContent = content;
-  return td;
-}
-
-function drawServers(shards) {
-  const body = document.getElementById("servers-body");
-  const rows = [];
-  for (const shard of shards.shards) {
-    for (const s of shard.servers) {
-      const row = document.createElement("tr");
-      cell(row, String(shard.shard));
-      cell(row, s.server);
-      cell(row, s.role);
-      let health;
-      if (!s.up) health = pill("down", "bad", s.down_reason);
-      else if (s.banned) health = pill("banned", "warn", s.ban_reason);
-      else health = pill("up", "ok");
-      cell(row, health);
-      cell(row, s.lag_bytes == null ? "–" : fmtBytes(s.lag_bytes), "num");
-      cell(row, s.lag_ms == null ? "–" : String(s.lag_ms), "num");
-      const reads = cell(row, pill(s.takes_reads ? "yes" : "no", s.takes_reads ? "ok" : "warn"));
-      if (s.not_taking_reads_because) {
-        const why = document.createElement("span");
-        why.className = "why";
-        why.textContent = s.not_taking_reads_because;
-        reads.append(why);
-      }
-      cell(row, String(s.in_flight), "num");
-      cell(row, String(s.served), "num");
-      rows.push(row);
-    }
-  }
-  body.replaceChildren(...rows);
-  document.getElementById("servers").dataset.points = String(rows.length);
-}
-
-/** The live gateways and the map version each routes with (all from `/api/shards`). */
-function drawGateways(shards) {
-  const map = shards.map;
-  const note = map.reachable ? "" : " (metadata database unreachable: last map kept)";
-  document.getElementById("map-version").textContent = `v${map.version} (${map.source})${note}`;
-  const rows = (shards.gateways || []).map((g) => {
-    const row = document.createElement("tr");
-    cell(row, g.address);
-    cell(row, g.host);
-    cell(row, String(g.pid), "num");
-    cell(row, g.binary_version);
-    cell(row, pill(`v${g.map_version}`, g.map_version === map.version ? "ok" : "warn"), "num");
-    cell(row, String(g.seen_ms_ago), "num");
-    return row;
-  });
-  document.getElementById("gateways-body").replaceChildren(...rows);
-  document.getElementById("gateways").dataset.points = String(rows.length);
-}
-
 // ---------------------------------------------------------------------------------------
 // Polling
 // ---------------------------------------------------------------------------------------
@@ -347,6 +281,7 @@ async function poll() {
   if (shards.status === "fulfilled") {
     drawServers(shards.value);
     drawGateways(shards.value);
+    drawMoves(shards.value);
   }
 
   const failure = [metrics, shards].find((r) => r.status === "rejected");

@@ -2,6 +2,7 @@
 
 export const fmtRate = (v) => (v == null ? "–" : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 export const fmtMs = (v) => (v == null ? "–" : v >= 100 ? `${v.toFixed(0)} ms` : `${v.toFixed(1)} ms`);
+export const fmtCount = (v) => (v == null ? "–" : v.toLocaleString("en-US"));
 export const fmtPct = (v) => (v == null ? "–" : `${v.toFixed(v >= 10 ? 0 : 1)} %`);
 
 export function fmtBytes(v) {

@@ -7,6 +7,7 @@ use shard_manager::servers::ServerStatus;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, Problem};
+use crate::moves;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -94,10 +95,14 @@ pub async fn errors(
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress included)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.analytics.prometheus_text())
+        .body(
+            state
+                .analytics
+                .prometheus_text_with_moves(&moves::progress(&state.moves.seen())),
+        )
 }

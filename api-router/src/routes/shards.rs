@@ -3,6 +3,7 @@
 //!
 //! Both name the placement strategy and show only what it uses: slot ranges under
 //! `slots`, ring points and weights under `hash_ring`, key ranges under `range`.
+//! `/api/shards` also lists the slot moves, as the move watch last read them.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use shard_manager::{ShardId, ShardKey};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Problem};
+use crate::moves::{self, MoveView, MovesRead};
 use crate::state::AppState;
 
 /// One shard: what of the key space it holds, and its servers.
@@ -82,11 +84,15 @@ pub struct ShardsResponse {
     /// this gateway's last heartbeat.
     pub gateways: Vec<GatewayInfo>,
     pub shards: Vec<ShardView>,
+    /// Slot moves: the active ones, then the newest finished ones, newest first.
+    pub moves: Vec<MoveView>,
+    /// How fresh `moves` is.
+    pub moves_read: MovesRead,
 }
 
 #[utoipa::path(get, path = "/api/shards", tag = "operations", params(ShardsParams),
     responses(
-        (status = 200, description = "The shard map, server states, rows per table and bytes on disk", body = ShardsResponse),
+        (status = 200, description = "The shard map, server states, slot moves, rows per table and bytes on disk", body = ShardsResponse),
         (status = 400, description = "`data` is not `true` or `false`", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "Counting rows did not finish in time", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -106,6 +112,7 @@ pub async fn shards(
         Vec::new()
     };
     data.resize(cluster.shards().len(), None);
+    let (move_views, moves_read) = moves::views(&state.moves.seen());
     let router = cluster.router();
     let layout = router.layout();
     let limits = &cluster.settings().replication;
@@ -157,6 +164,8 @@ pub async fn shards(
         map: cluster.map().status(),
         gateways: cluster.map().gateways(),
         shards,
+        moves: move_views,
+        moves_read,
     }))
 }
 

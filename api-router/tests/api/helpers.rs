@@ -13,6 +13,9 @@ use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
+use shard_manager::map::meta;
+use shard_manager::moves::plan::Which;
+use shard_manager::moves::{mover, store, Move};
 use shard_manager::servers::connection_url;
 use shard_manager::servers::encode;
 use shard_manager::{Cluster, Router, ShardId, ShardKey};
@@ -322,6 +325,31 @@ impl TestApp {
 
     pub fn replica(&self, shard: usize) -> String {
         self.settings.cluster.shards[shard].replicas[0].clone()
+    }
+
+    /// Records a move of `slots` slots from shard 0 to shard 1 (phase `capturing`, no
+    /// mover runs it) and progress as a mover records it: `rows` to copy, `copied` of
+    /// them copied (with the first slot), 30 changes replayed and `behind` not yet.
+    pub async fn record_move(&self, slots: u32, rows: i64, copied: i64, behind: i64) -> Move {
+        let settings = &self.settings.cluster;
+        let request = mover::Request {
+            kind: "move-slots".into(),
+            from: 0,
+            to: 1,
+            which: Which::Count(slots),
+        };
+        let mv = mover::start(settings, &request)
+            .await
+            .expect("start a move");
+        let meta = meta::connect(settings).await.expect("metadata connection");
+        store::set_total(&meta.client, mv.id, rows).await.unwrap();
+        store::copied(&meta.client, mv.id, &mv.slots[..1], copied)
+            .await
+            .unwrap();
+        store::replayed(&meta.client, mv.id, 30, behind)
+            .await
+            .unwrap();
+        mv
     }
 }
 

@@ -13,6 +13,7 @@ mod fanout;
 mod hardening;
 mod helpers;
 mod load_balancer;
+mod moves;
 mod operations;
 mod pool;
 mod records;

@@ -9,7 +9,7 @@
 mod bodies;
 mod case;
 mod cases;
-mod schema;
+pub mod schema;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -108,7 +108,11 @@ async fn the_page_references_only_its_own_embedded_assets() {
             }
         }
     }
-    for expected in ["/dashboard/charts.js", "/dashboard/format.js"] {
+    for expected in [
+        "/dashboard/charts.js",
+        "/dashboard/format.js",
+        "/dashboard/tables.js",
+    ] {
         assert!(
             paths.iter().any(|p| p == expected),
             "{expected} not in {paths:?}"

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -144,6 +144,29 @@ impl Browser {
             panic!("{expression} threw: {exception}");
         }
         answer["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` every 200 ms until `done` holds for its value, and returns
+    /// that value; panics with the last one after `limit`.
+    pub async fn evaluate_until(
+        &mut self,
+        expression: &str,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self.evaluate(expression).await;
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never showed {what} within {limit:?}; last state: {value:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Saves what the page shows now as a PNG.

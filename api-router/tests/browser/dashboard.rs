@@ -66,13 +66,12 @@ const READ_PAGE_STATE: &str = r#"(() => {
     };
 })()"#;
 
-async fn page_state(browser: &mut Browser) -> PageState {
-    let value = browser.evaluate(READ_PAGE_STATE).await;
+fn parse(value: &serde_json::Value) -> PageState {
     serde_json::from_value(value.clone())
         .unwrap_or_else(|e| panic!("unexpected page state {value}: {e}"))
 }
 
-/// Polls the page every 200 ms until `done` holds; panics with the last state after
+/// Reads the page every 200 ms until `done` holds; panics with the last state after
 /// `limit`.
 pub async fn wait_for(
     browser: &mut Browser,
@@ -80,18 +79,10 @@ pub async fn wait_for(
     limit: Duration,
     done: impl Fn(&PageState) -> bool,
 ) -> PageState {
-    let deadline = Instant::now() + limit;
-    loop {
-        let state = page_state(browser).await;
-        if done(&state) {
-            return state;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the dashboard never showed {what} within {limit:?}; last state: {state:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let value = browser
+        .evaluate_until(READ_PAGE_STATE, what, limit, |v| done(&parse(v)))
+        .await;
+    parse(&value)
 }
 
 /// Where to save a screenshot: `SHARDGATE_SCREENSHOT=1` means `docs/dashboard.png`,

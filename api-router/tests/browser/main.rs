@@ -11,6 +11,7 @@
 //! - [`assets`]: no asset from another origin; every referenced file is served with
 //!   its content type and a validator.
 //! - [`chromium`]: Chromium driven through the DevTools protocol over a pipe.
+//! - [`moves`]: the moves panel shows a recorded move and its progress.
 //! - [`traffic`]: bounded background traffic with some 4xx.
 
 mod assets;
@@ -19,4 +20,5 @@ mod dashboard;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod keys;
+mod moves;
 mod traffic;

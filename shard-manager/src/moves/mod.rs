@@ -32,6 +32,8 @@
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`fault`]: test-only kill points (feature `faults`).
 //! - [`mover`]: the phases in order: start, resume, abort, reverse.
+//! - [`watch`]: a gateway's view of the moves, read in the background (it never
+//!   queries the metadata database per request).
 
 pub mod capture;
 pub mod copy;
@@ -44,8 +46,10 @@ pub mod state;
 pub mod store;
 pub mod switch;
 pub mod verify;
+pub mod watch;
 
 pub use state::{Move, Phase};
+pub use watch::{MoveWatch, Watcher};
 
 use crate::map::MapError;
 use crate::routing::ShardId;

@@ -110,10 +110,12 @@ impl Move {
     /// What an operator can do about it now.
     pub fn advice(&self) -> String {
         let id = self.id;
+        // A finished move's advice stands even while the process that finished it
+        // still holds its lock (its session ends a moment after the last update).
         match (self.phase, self.running) {
-            (_, true) => "running".into(),
             (Phase::Done, _) => format!("done: `shard-manager moves reverse {id}` moves the slots back"),
             (Phase::Aborted, _) => "aborted: nothing moved".into(),
+            (_, true) => "running".into(),
             (Phase::Cleaning, _) => format!(
                 "switched, source rows not yet deleted: `shard-manager moves resume {id}` finishes it"
             ),
@@ -160,6 +162,36 @@ mod tests {
         let active: Vec<_> = Phase::ALL.into_iter().filter(|p| p.active()).collect();
         assert_eq!(active.len(), 5);
         assert!(Phase::Cleaning.switched() && !Phase::Switching.switched());
+    }
+
+    #[test]
+    fn a_finished_move_is_advised_as_finished_even_while_still_locked() {
+        let mut mv = Move {
+            id: 3,
+            kind: "move-slots".into(),
+            source: ShardId(0),
+            target: ShardId(1),
+            slots: vec![1, 2],
+            phase: Phase::Copying,
+            copied_slots: vec![],
+            rows_total: 0,
+            rows_copied: 0,
+            rows_replayed: 0,
+            rows_behind: 0,
+            map_before: 1,
+            map_after: None,
+            fence_ms: None,
+            note: String::new(),
+            actor: "test".into(),
+            age_secs: 1.0,
+            idle_secs: 0.0,
+            running: true,
+        };
+        assert_eq!(mv.advice(), "running");
+        mv.phase = Phase::Aborted;
+        assert_eq!(mv.advice(), "aborted: nothing moved");
+        mv.phase = Phase::Done;
+        assert!(mv.advice().contains("moves reverse 3"), "{}", mv.advice());
     }
 
     #[test]
