@@ -85,7 +85,13 @@ async fn plain_copy(app: &TestApp, slots: &[i32]) -> (u64, f64) {
     (rows, rows as f64 / secs)
 }
 
-async fn run_move(app: &TestApp, from: u32, to: u32, which: Which) -> (Move, f64) {
+/// Runs a move to the end; its record, total seconds, and seconds spent in each phase.
+async fn run_move(
+    app: &TestApp,
+    from: u32,
+    to: u32,
+    which: Which,
+) -> (Move, f64, Vec<(Phase, f64)>) {
     let settings = &app.settings.cluster;
     let request = mover::Request {
         kind: "move-slots".into(),
@@ -95,9 +101,19 @@ async fn run_move(app: &TestApp, from: u32, to: u32, which: Which) -> (Move, f64
     };
     let started = Instant::now();
     let mv = mover::start(settings, &request).await.unwrap();
-    let mv = mover::run(settings, mv.id, &mut |_| {}).await.unwrap();
+    let mut marks: Vec<(Phase, Instant)> = Vec::new();
+    let mut progress = |m: &Move| {
+        if marks.last().map(|(p, _)| *p) != Some(m.phase) {
+            marks.push((m.phase, Instant::now()));
+        }
+    };
+    let mv = mover::run(settings, mv.id, &mut progress).await.unwrap();
     assert_eq!(mv.phase, Phase::Done);
-    (mv, started.elapsed().as_secs_f64())
+    let phases = marks
+        .windows(2)
+        .map(|w| (w[0].0, (w[1].1 - w[0].1).as_secs_f64()))
+        .collect();
+    (mv, started.elapsed().as_secs_f64(), phases)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -118,8 +134,22 @@ async fn resharding_bench() {
 
     let (rows, copy_rate) = plain_copy(&app, &big).await;
     let list = shard_manager::moves::state::ranges(&big);
-    let (mv, secs) = run_move(&app, 0, 1, Which::List(list)).await;
+    let (mv, secs, phases) = run_move(&app, 0, 1, Which::List(list)).await;
     let move_rate = mv.rows_copied as f64 / secs;
+    let copying = phases
+        .iter()
+        .find(|(p, _)| *p == Phase::Copying)
+        .map_or(0.0, |(_, s)| *s);
+    let shown: Vec<String> = phases
+        .iter()
+        .map(|(p, s)| format!("{} {:.2} s", p.as_str(), s))
+        .collect();
+    eprintln!(
+        "copy phase alone: {:.0} rows/s, ratio {:.2} to plain COPY; phases: {}",
+        mv.rows_copied as f64 / copying,
+        mv.rows_copied as f64 / copying / copy_rate,
+        shown.join(", ")
+    );
     eprintln!(
         "rows: plain COPY {rows} rows at {copy_rate:.0} rows/s; move of 256 slots {} rows in {secs:.2} s = {move_rate:.0} rows/s (every phase, source rows deleted); ratio {:.2}; fence {:?} ms",
         mv.rows_copied,
