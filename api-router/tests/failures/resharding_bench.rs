@@ -218,7 +218,7 @@ async fn resharding_bench() {
     for round in 0..12u32 {
         let (from, to) = if round % 2 == 0 { (0, 2) } else { (2, 0) };
         let started = Instant::now();
-        let (mv, _) = run_move(
+        let (mv, _, _) = run_move(
             &app,
             from,
             to,
