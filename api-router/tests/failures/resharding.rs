@@ -121,12 +121,12 @@ async fn a_mover_killed_at_every_step_with_a_source_replica_down_resumes_losing_
     let db = app.settings.cluster.database.dbname.clone();
     let work = Workload::start(&[app.address.clone(), other.address.clone()], 3, 40);
 
-    let first = mover_process(&db, "start:1:0:96", Some("capture")).await;
+    let first = mover_process(&db, "start:1:0:300", Some("capture")).await;
     assert!(first.killed, "killed at capture: {}", first.output);
     let id = move_id(&first.output);
     let steps = [
         "copy:2",
-        "copy:5",
+        "copy:3",
         "replay",
         "replay-before-forget",
         "switch-before-tell",
@@ -187,7 +187,7 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
     let work = Workload::start(std::slice::from_ref(&app.address), 2, 30);
     let original = change::current(&settings).await.unwrap();
 
-    let killed = mover_process(&db, "start:2:1:64", Some("copy:3")).await;
+    let killed = mover_process(&db, "start:2:1:200", Some("copy:3")).await;
     assert!(killed.killed, "{}", killed.output);
     let id = move_id(&killed.output);
     let mv = status(&settings, id).await;
@@ -231,7 +231,7 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
 
     // Moved, then reversed: the slots are back, the rows with them.
     let work = Workload::start(std::slice::from_ref(&app.address), 2, 30);
-    let moved = mover_process(&db, "start:2:1:64", None).await;
+    let moved = mover_process(&db, "start:2:1:200", None).await;
     assert!(moved.success, "{}", moved.output);
     let id = move_id(&moved.output);
     let back = mover_process(&db, &format!("reverse:{id}"), None).await;

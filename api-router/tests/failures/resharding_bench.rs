@@ -8,7 +8,7 @@
 //! 1. Rows moved per second ÷ rows per second of a plain binary COPY of the same rows
 //!    from the same source into a table shaped like `records` on the same target.
 //! 2. The write pause at the switch as clients see it: writers keep writing keys of the
-//!    moving slots through the gateway during 12 moves (back and forth); for each move,
+//!    moving slots through the gateway during 30 moves (back and forth); for each move,
 //!    the longest write that overlapped its switch; p50/p99/max over the moves. And the
 //!    extra latency of writes to a slot while it is being copied.
 
@@ -215,7 +215,7 @@ async fn resharding_bench() {
     let mut pauses = Vec::new();
     let mut fences = Vec::new();
     let mut windows = Vec::new();
-    for round in 0..12u32 {
+    for round in 0..30u32 {
         let (from, to) = if round % 2 == 0 { (0, 2) } else { (2, 0) };
         let started = Instant::now();
         let (mv, _, _) = run_move(
@@ -253,7 +253,7 @@ async fn resharding_bench() {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     }
     eprintln!(
-        "switch pause seen by clients (longest write per move, 12 moves of 16 slots): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; the mover's fence: p50 {:.0} ms, max {:.0} ms",
+        "switch pause seen by clients (longest write per move, 30 moves of 16 slots): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; the mover's fence: p50 {:.0} ms, max {:.0} ms",
         pct(&pauses, 0.5), pct(&pauses, 0.99), pct(&pauses, 1.0), pct(&fences, 0.5), pct(&fences, 1.0)
     );
     eprintln!(

@@ -17,7 +17,7 @@ use crate::config::ClusterSettings;
 use crate::map::{gateways, meta, ownership, schema, ShardMap};
 
 /// Slots copied per transaction.
-const GROUP: usize = 16;
+const GROUP: usize = 64;
 /// Log entries replayed per batch.
 const BATCH: i64 = 2000;
 /// Few enough logged changes to replay under the fence.
