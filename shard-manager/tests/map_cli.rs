@@ -2,19 +2,9 @@
 //! `./setup.sh up` starts and seeds: bad arguments are refused with one clear line and
 //! exit code 2, and the stored map is exactly as it was.
 
-use std::process::{Command, Output};
+mod common;
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shard-manager"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run shard-manager")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{cli, text};
 
 #[test]
 fn bad_assignments_are_refused_in_one_line_and_change_nothing() {

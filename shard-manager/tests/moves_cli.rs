@@ -2,19 +2,9 @@
 //! against the metadata server `./setup.sh up` starts: one clear line, exit code 2, and
 //! neither the map nor the recorded moves change.
 
-use std::process::{Command, Output};
+mod common;
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shard-manager"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run shard-manager")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{cli, text};
 
 #[test]
 fn bad_moves_are_refused_in_one_line_and_change_nothing() {

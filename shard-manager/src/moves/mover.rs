@@ -119,6 +119,9 @@ pub async fn run(
     let mut client = open_meta(settings).await?;
     claim(&client, id).await?;
     let mut failures = 0;
+    // The two primaries' connections, kept from phase to phase; opened again after a
+    // failure.
+    let mut shards: Option<(ShardConn, ShardConn)> = None;
     loop {
         let map = load(&mut client).await?;
         let mv = store::get(&client, id).await?;
@@ -126,20 +129,30 @@ pub async fn run(
             progress(&mv);
             return Ok(mv);
         }
-        let step = async {
-            let source = ShardConn::open(settings, &map, mv.source).await?;
-            let target = ShardConn::open(settings, &map, mv.target).await?;
-            advance(
-                settings,
-                &mut client,
-                id,
-                (&source, &target),
-                &map,
-                progress,
-            )
-            .await
+        let opened = match shards.take() {
+            Some(pair) => Ok(pair),
+            None => open_shards(settings, &map, &mv).await,
         };
-        match step.await {
+        let done = match opened {
+            Ok((source, target)) => {
+                let done = advance(
+                    settings,
+                    &mut client,
+                    id,
+                    (&source, &target),
+                    &map,
+                    progress,
+                )
+                .await;
+                // Kept for the next phase unless they failed.
+                if done.is_ok() {
+                    shards = Some((source, target));
+                }
+                done
+            }
+            Err(e) => Err(e),
+        };
+        match done {
             Ok(()) => failures = 0,
             Err(
                 e @ MoveError::Shard {
@@ -157,6 +170,17 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Connections to the move's source and target primaries.
+async fn open_shards(
+    settings: &ClusterSettings,
+    map: &ShardMap,
+    mv: &Move,
+) -> Result<(ShardConn, ShardConn), MoveError> {
+    let source = ShardConn::open(settings, map, mv.source).await?;
+    let target = ShardConn::open(settings, map, mv.target).await?;
+    Ok((source, target))
 }
 
 /// One phase, to its end.

@@ -18,7 +18,7 @@ impl RawJson {
     /// The text of a parsed document (a writer's, for the cache).
     pub fn from_value(value: &Value) -> Self {
         // Serialising a `Value` cannot fail: its keys are strings.
-        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| empty_object()))
+        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()))
     }
 
     /// The JSON text.
@@ -30,10 +30,6 @@ impl RawJson {
     pub fn to_value(&self) -> Value {
         serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
     }
-}
-
-fn empty_object() -> Box<RawValue> {
-    RawValue::from_string("{}".to_owned()).expect("{} is JSON")
 }
 
 impl PartialEq for RawJson {
