@@ -1222,7 +1222,11 @@ run_gateways() {
     # pids is this function's; the handler runs while it waits, so it sees them.
     trap 'say "stopping the gateways and the load balancer"; stop_children "${pids[@]}"; exit 0' INT TERM
     for ((i = 1; i <= GATEWAYS; i++)); do
-        SHARDGATE__SERVER__LISTEN="$HOST:$((GATEWAY_PORT + i))" "$bin" "$@" >"$LOCAL/gateway-$i.log" 2>&1 &
+        # A gateway told to stop first answers not-ready for 3 s (HAProxy's checks:
+        # every 1 s, two failures) while still serving, so HAProxy takes it out before
+        # it closes a connection HAProxy might be sending on.
+        SHARDGATE__SERVER__LISTEN="$HOST:$((GATEWAY_PORT + i))" SHARDGATE__SERVER__DRAIN_MS=3000 \
+            "$bin" "$@" >"$LOCAL/gateway-$i.log" 2>&1 &
         pids+=("$!")
     done
     for ((i = 1; i <= GATEWAYS; i++)); do
@@ -1253,10 +1257,10 @@ run_gateways() {
     exit 1
 }
 
-# Round robin over the gateways; each checked on /api/health/live every second (two
-# failures take it out, one success brings it back). A request whose connection is
-# refused (a gateway just died, not yet seen by the check) is retried, the last time on
-# another gateway (redispatch).
+# Round robin over the gateways; each checked on /api/health/ready every second (two
+# failures take it out, one success brings it back; a gateway told to stop answers 503
+# there while it drains). A request whose connection is refused (a gateway just died,
+# not yet seen by the check) is retried, the last time on another gateway (redispatch).
 write_haproxy_cfg() {
     local i
     cat <<EOF
@@ -1278,7 +1282,7 @@ frontend shardgate
 
 backend gateways
     balance roundrobin
-    option httpchk GET /api/health/live
+    option httpchk GET /api/health/ready
     http-check expect status 200
 EOF
     for ((i = 1; i <= GATEWAYS; i++)); do

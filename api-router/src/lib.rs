@@ -38,6 +38,7 @@
 
 pub mod access;
 pub mod body;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod guard;

@@ -36,6 +36,7 @@ use crate::routes::{analytics, bulk, delete, health, read, shards, write};
         delete::delete,
         health::health,
         health::live,
+        health::ready,
         shards::shards,
         shards::locate,
         analytics::metrics,

@@ -46,6 +46,11 @@ pub struct ServerSettings {
     pub body_timeout_ms: u64,
     pub request_timeout_ms: u64,
     pub shutdown_timeout_secs: u64,
+    /// On SIGTERM/Ctrl-C, how long the gateway answers not-ready on
+    /// `/api/health/ready` while still serving, before it stops accepting: time for a
+    /// load balancer's checks to take it out of rotation. 0 stops at once.
+    #[serde(default)]
+    pub drain_ms: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// `Host` names (without port) the gateway answers to; anything else gets 421, so a
@@ -152,6 +157,7 @@ mod tests {
             body_timeout_ms: 1,
             request_timeout_ms: 1,
             shutdown_timeout_secs: 1,
+            drain_ms: 0,
             workers: 1,
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
         }

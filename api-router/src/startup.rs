@@ -16,6 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::access::gate::{protect, require};
 use crate::access::{policy, protected, Access};
+use crate::drain::{Draining, Shutdown};
 use crate::error::{json_error, query_error};
 use crate::guard::check_host;
 use crate::observe::observe;
@@ -38,6 +39,8 @@ pub struct Application {
     keys: KeyFollower,
     /// Reads the slot moves from the metadata database; stopped with the application.
     watcher: Watcher,
+    /// Drains, then stops the server (on a signal, or when a test asks).
+    shutdown: Shutdown,
 }
 
 impl Application {
@@ -88,11 +91,13 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
         let moves = Arc::new(MoveWatch::new(settings.cluster.clone()));
+        let draining = Arc::new(Draining::default());
         let state = web::Data::new(AppState {
             cluster: cluster.clone(),
             analytics: analytics.clone(),
             moves: moves.clone(),
             server: settings.server.clone(),
+            draining: draining.clone(),
         });
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());
@@ -128,6 +133,8 @@ impl Application {
                 .default_service(web::to(fallback::not_found))
         })
         .listen(listener)?
+        // Signals are the drain's (crate::drain): actix would stop accepting at once.
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         server = server.workers(workers);
         tracing::info!(port, listen = %settings.server.listen, "gateway listening");
@@ -143,9 +150,16 @@ impl Application {
         );
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         let watcher = Watcher::spawn(moves);
+        let server = server.run();
+        let shutdown = Shutdown::new(
+            draining,
+            std::time::Duration::from_millis(settings.server.drain_ms),
+            server.handle(),
+        );
         Ok(Self {
             port,
-            server: server.run(),
+            server,
+            shutdown,
             cluster,
             monitor,
             follower,
@@ -163,10 +177,13 @@ impl Application {
         self.cluster.clone()
     }
 
-    /// Serves until SIGTERM/Ctrl-C (or the server handle stops it): stops accepting,
-    /// lets in-flight requests finish within the shutdown timeout, then closes pools.
+    /// Serves until SIGTERM/Ctrl-C (or a handle stops it). A signal drains first
+    /// (crate::drain), then stops accepting; in-flight requests finish within the
+    /// shutdown timeout; then the pools close.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = tokio::spawn(self.shutdown.clone().on_signal());
         let result = self.server.await;
+        signals.abort();
         drop(self.monitor);
         drop(self.follower);
         drop(self.keys);
@@ -176,9 +193,14 @@ impl Application {
         result
     }
 
-    /// A handle that can stop the server (tests use it for graceful shutdown).
+    /// A handle that can stop the server at once (tests use it for graceful shutdown).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// Stops the server the way a signal does: drain, then stop.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
     }
 }
 
@@ -253,6 +275,11 @@ fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
         ))
         .service(only("/api/health", "GET", web::get().to(health::health)))
         .service(only("/api/health/live", "GET", web::get().to(health::live)))
+        .service(only(
+            "/api/health/ready",
+            "GET",
+            web::get().to(health::ready),
+        ))
         .service(only(
             "/api/analytics/metrics",
             "GET",

@@ -7,6 +7,7 @@ use shard_manager::cache::{CacheEvent, CacheTrace};
 use shard_manager::moves::MoveWatch;
 use shard_manager::Cluster;
 
+use crate::drain::Draining;
 use crate::error::ApiError;
 use crate::settings::ServerSettings;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     /// application's watcher).
     pub moves: Arc<MoveWatch>,
     pub server: ServerSettings,
+    /// Set once a stop signal arrived: readiness answers 503 while requests go on.
+    pub draining: Arc<Draining>,
 }
 
 impl AppState {

@@ -19,7 +19,8 @@ pub fn need(path: &str) -> Need {
     match path {
         // Liveness and readiness (load balancers), and the dashboard's page and files,
         // which hold no data: the data it shows comes from the endpoints below.
-        "/api/health" | "/api/health/live" | "/dashboard" | "/dashboard/{file}" => Need::Open,
+        "/api/health" | "/api/health/live" | "/api/health/ready" | "/dashboard"
+        | "/dashboard/{file}" => Need::Open,
         "/api/read" => Need::Scope(Scope::Read),
         "/api/write" | "/api/bulk-write" | "/api/delete" => Need::Scope(Scope::Write),
         "/metrics" | "/api/analytics/metrics" | "/api/analytics/errors" => {
@@ -47,6 +48,7 @@ mod tests {
             ("/api/analytics/errors", Need::Scope(Scope::Metrics)),
             ("/api/health", Need::Open),
             ("/api/health/live", Need::Open),
+            ("/api/health/ready", Need::Open),
             ("/dashboard", Need::Open),
             ("/api/some-new-route", Need::Scope(Scope::Admin)),
         ];

@@ -1,4 +1,6 @@
 //! `GET /api/health`: every server probed now; 200 when all primaries are up.
+//! `GET /api/health/live`: the process serves. `GET /api/health/ready`: it wants traffic
+//! (503 while draining before a stop: what a load balancer should check).
 
 use actix_web::{web, HttpResponse};
 use shard_manager::ClusterHealth;
@@ -35,4 +37,29 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ok"}"#)
+}
+
+/// Readiness: 200 while the gateway wants traffic, 503 once a stop signal made it drain
+/// (it still serves what arrives, for `server.drain_ms`). Touches no database: a shard
+/// down is `/api/health`'s business, and the gateway still answers for the others.
+#[utoipa::path(
+    get,
+    path = "/api/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Serving and wants traffic", body = Object, example = json!({"status": "ok"})),
+        (status = 503, description = "Draining before a stop: take it out of rotation", body = Object, example = json!({"status": "draining"})),
+    )
+)]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.draining.is_draining() {
+        HttpResponse::ServiceUnavailable()
+            .content_type("application/json")
+            .insert_header(("retry-after", "1"))
+            .body(r#"{"status":"draining"}"#)
+    } else {
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ok"}"#)
+    }
 }

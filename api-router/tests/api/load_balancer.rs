@@ -1,6 +1,8 @@
 //! Three gateways behind a real HAProxy (the Debian package `./setup.sh` installs), as
 //! `GATEWAYS=3 ./setup.sh run` starts them: requests spread over all three, and when one
-//! stops the load balancer takes it out and every request still succeeds.
+//! is stopped the way a signal stops it (drain: not-ready while still serving, then
+//! stop), the load balancer takes it out first and every request still succeeds. (A
+//! gateway that dies instead is `failures::load_balancer`'s case.)
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -59,9 +61,15 @@ async fn write(client: &reqwest::Client, lb: &str, i: usize) -> u16 {
 async fn three_gateways_behind_haproxy_survive_one_stopping() {
     let app = spawn_app().await;
     let mut gateways = vec![(app.address.clone(), None)];
+    let mut settings = app.settings.clone();
+    // A few of HAProxy's check intervals (200 ms, one failure takes a gateway out).
+    settings.server.drain_ms = 800;
     for _ in 0..2 {
-        let built = Application::build(app.settings.clone()).await.unwrap();
-        let (url, handle) = (format!("http://127.0.0.1:{}", built.port()), built.handle());
+        let built = Application::build(settings.clone()).await.unwrap();
+        let (url, handle) = (
+            format!("http://127.0.0.1:{}", built.port()),
+            built.shutdown(),
+        );
         tokio::spawn(built.run_until_stopped());
         gateways.push((url, Some(handle)));
     }
@@ -72,7 +80,7 @@ async fn three_gateways_behind_haproxy_survive_one_stopping() {
         "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 1s\n    \
          timeout client 10s\n    timeout server 10s\n    retries 2\n    option redispatch\n\
          frontend fe\n    bind 127.0.0.1:{port}\n    default_backend gws\n\
-         backend gws\n    balance roundrobin\n    option httpchk GET /api/health/live\n"
+         backend gws\n    balance roundrobin\n    option httpchk GET /api/health/ready\n"
     );
     for (i, (url, _)) in gateways.iter().enumerate() {
         let addr = url.trim_start_matches("http://");
@@ -112,18 +120,48 @@ async fn three_gateways_behind_haproxy_survive_one_stopping() {
         );
     }
 
-    // One gateway stops: HAProxy takes it out (or retries elsewhere); nothing fails.
-    let stopped = gateways[1].1.take().unwrap();
-    stopped.stop(false).await;
-    let mut failed = 0;
-    for i in 0..100 {
-        if !matches!(write(&app.client, &lb, 100 + i).await, 200 | 201) {
-            failed += 1;
+    // One gateway is told to stop while the writes go on: it answers not-ready but
+    // still serves, HAProxy takes it out, then it stops accepting; nothing fails.
+    let stopping = gateways[1].1.take().unwrap();
+    let stopped = tokio::spawn(async move { stopping.drain_and_stop().await });
+    let draining = &gateways[1].0;
+    let ready = app
+        .client
+        .get(format!("{draining}/api/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "a draining gateway is not ready");
+    let live = app.client.get(format!("{draining}/api/health/live")).send();
+    assert_eq!(live.await.unwrap().status(), 200, "but it is alive");
+    // Writes through the drain and the stop, then 50 more once it is gone.
+    let (mut failed, mut after_stop, mut i) = (Vec::new(), 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while after_stop < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "the drained gateway never stopped"
+        );
+        after_stop += usize::from(stopped.is_finished());
+        let status = write(&app.client, &lb, 100 + i).await;
+        if !matches!(status, 200 | 201) {
+            failed.push((i, status));
         }
+        i += 1;
     }
+    assert!(i > 50, "writes ran during the drain too ({i} in all)");
     assert_eq!(
-        failed, 0,
-        "writes through the LB failed after one gateway stopped"
+        failed,
+        Vec::new(),
+        "writes through the LB failed while one gateway drained and stopped (index, status; 0 = no answer)"
+    );
+    assert!(
+        app.client
+            .get(format!("{draining}/api/health/live"))
+            .send()
+            .await
+            .is_err(),
+        "the stopped gateway no longer accepts"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,7 +34,7 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    /// The backend as `setup.sh` writes it: round robin, `GET /api/health/live` every
+    /// The backend as `setup.sh` writes it: round robin, `GET /api/health/ready` every
     /// second (two failures take a gateway out, one success brings it back), a refused
     /// connection retried, the last time on another gateway.
     fn start(port: u16, gateways: &[u16]) -> Self {
@@ -45,7 +45,7 @@ impl Haproxy {
              defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    \
              timeout server 10s\n    retries 2\n    option redispatch\n\
              frontend fe\n    bind 127.0.0.1:{port}\n    default_backend gateways\n\
-             backend gateways\n    balance roundrobin\n    option httpchk GET /api/health/live\n    \
+             backend gateways\n    balance roundrobin\n    option httpchk GET /api/health/ready\n    \
              http-check expect status 200\n"
         );
         for (i, gateway) in gateways.iter().enumerate() {

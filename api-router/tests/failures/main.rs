@@ -9,6 +9,7 @@
 //! - [`primary`]: a shard without primary (or without any server) fails fast and alone.
 //! - [`pool`]: statement timeouts answer 504 and give their connection back.
 //! - [`shutdown`]: SIGTERM lets the requests in flight finish.
+//! - [`drain`]: SIGTERM with a drain time: not ready, still serving, then exits.
 //! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
@@ -31,6 +32,7 @@
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
 mod credentials;
+mod drain;
 mod eviction;
 mod fanout;
 #[path = "../api/helpers.rs"]

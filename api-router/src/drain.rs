@@ -1,0 +1,95 @@
+//! Stopping without dropping a request: on SIGTERM or Ctrl-C the gateway first says it
+//! is draining (`GET /api/health/ready` answers 503) while it goes on serving, for
+//! `server.drain_ms`, long enough for a load balancer's health checks to take it out of
+//! rotation; only then does it stop accepting and let in-flight requests finish within
+//! `server.shutdown_timeout_secs`. Stopping at once instead would close keep-alive
+//! connections the load balancer may be about to send a request on. A second signal
+//! during the drain stops at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+
+/// Whether this gateway is draining (shared with the readiness handler).
+#[derive(Debug, Default)]
+pub struct Draining(AtomicBool);
+
+impl Draining {
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Stops a running gateway the drained way.
+#[derive(Clone)]
+pub struct Shutdown {
+    draining: Arc<Draining>,
+    drain_for: Duration,
+    server: ServerHandle,
+}
+
+impl Shutdown {
+    pub fn new(draining: Arc<Draining>, drain_for: Duration, server: ServerHandle) -> Self {
+        Self {
+            draining,
+            drain_for,
+            server,
+        }
+    }
+
+    /// Answers not-ready for the drain time while serving, then stops gracefully.
+    /// Returns once the server has stopped.
+    pub async fn drain_and_stop(&self) {
+        self.draining.start();
+        tracing::info!(
+            drain_ms = self.drain_for.as_millis() as u64,
+            "draining: /api/health/ready answers 503 while requests are still served"
+        );
+        tokio::time::sleep(self.drain_for).await;
+        tracing::info!("drained: no longer accepting; finishing the requests in flight");
+        self.server.stop(true).await;
+    }
+
+    /// Waits for SIGTERM or Ctrl-C, drains and stops; a second signal during the drain
+    /// stops at once (requests in flight still get the shutdown timeout).
+    pub async fn on_signal(self) {
+        if wait_for_signal().await.is_err() {
+            return;
+        }
+        let second = async {
+            if wait_for_signal().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = self.drain_and_stop() => {}
+            () = second => {
+                tracing::info!("second signal: stopping without waiting for the drain");
+                self.server.stop(true).await;
+            }
+        }
+    }
+}
+
+/// The next SIGTERM or SIGINT (Ctrl-C); an error when signals cannot be listened to.
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

@@ -1,0 +1,88 @@
+//! SIGTERM with `server.drain_ms` set, on the real binary: for the drain time the
+//! gateway answers 503 on `/api/health/ready` (what a load balancer checks) while it
+//! still serves requests, new connections included; then it stops accepting and exits
+//! 0. A second signal during the drain stops it at once.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{prepare_database, test_settings};
+use crate::outage::{serial, DropDatabase};
+use crate::process::Process;
+use crate::support::{keys_on, Gateway};
+
+const DRAIN: Duration = Duration::from_millis(3000);
+
+/// `path`'s status on a new connection, or None when nothing answers.
+async fn status_on_new_connection(port: u16, path: &str) -> Option<StatusCode> {
+    let fresh = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let res = fresh.get(format!("http://127.0.0.1:{port}{path}")).send();
+    res.await.ok().map(|r| r.status())
+}
+
+async fn draining_gateway() -> (Process, Vec<String>, DropDatabase) {
+    let mut settings = test_settings();
+    prepare_database(&mut settings).await;
+    let db = DropDatabase(settings.cluster.database.dbname.clone());
+    let drain_ms = DRAIN.as_millis().to_string();
+    let env = [("SHARDGATE__SERVER__DRAIN_MS", drain_ms.as_str())];
+    let process = Process::start(&db.0, &env).await;
+    let port = process.port;
+    let ready = status_on_new_connection(port, "/api/health/ready").await;
+    assert_eq!(ready, Some(StatusCode::OK), "{}", process.output());
+    (process, keys_on(&settings, 0, 3), db)
+}
+
+#[tokio::test]
+async fn sigterm_drains_first_not_ready_but_serving_then_exits() {
+    let _serial = serial().await;
+    let (mut process, keys, _db) = draining_gateway().await;
+    let port = process.port;
+
+    process.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = status_on_new_connection(port, "/api/health/ready").await;
+    assert_eq!(ready, Some(StatusCode::SERVICE_UNAVAILABLE), "draining");
+    let live = status_on_new_connection(port, "/api/health/live").await;
+    assert_eq!(live, Some(StatusCode::OK), "alive while draining");
+    for key in &keys {
+        let res = Gateway::at(port).write(key, key).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "a write while draining");
+    }
+
+    let (exit, after) = process.exit_within(DRAIN + Duration::from_secs(10)).await;
+    assert!(exit.success(), "exit {exit}:\n{}", process.output());
+    assert!(
+        after >= DRAIN,
+        "exited {after:?} after SIGTERM, before the drain ended"
+    );
+    let output = process.output();
+    assert!(output.contains("draining"), "{output}");
+    assert!(output.contains("gateway stopped"), "{output}");
+    eprintln!("drained and exited {after:?} after SIGTERM");
+}
+
+#[tokio::test]
+async fn a_second_signal_stops_without_waiting_for_the_drain() {
+    let _serial = serial().await;
+    let (mut process, _keys, _db) = draining_gateway().await;
+    let port = process.port;
+
+    process.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = status_on_new_connection(port, "/api/health/ready").await;
+    assert_eq!(ready, Some(StatusCode::SERVICE_UNAVAILABLE), "draining");
+    process.terminate();
+    let (exit, after) = process.exit_within(DRAIN).await;
+    assert!(exit.success(), "exit {exit}:\n{}", process.output());
+    assert!(after < DRAIN, "exited {after:?} after the second signal");
+    assert!(
+        process.output().contains("second signal"),
+        "{}",
+        process.output()
+    );
+}
