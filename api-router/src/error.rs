@@ -13,7 +13,7 @@ use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
 use crate::access::bearer::BearerError;
-use crate::headers::{HeaderError, SHARD_KEY};
+use crate::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
 use crate::request_id;
 
 /// Everything a request can fail with.
@@ -83,6 +83,9 @@ pub enum ApiError {
     ProtectedMode,
     #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
     KeysUnavailable,
+    /// A stop signal arrived: the gateway drains (still serving) before it stops.
+    #[error("this gateway is draining before it stops: send new requests to another gateway")]
+    Draining,
     /// The gateway was wired wrongly (a bug, never the client's doing).
     #[error("gateway misconfigured: {0}")]
     Misconfigured(&'static str),
@@ -168,6 +171,7 @@ impl ApiError {
                 "keys-unavailable",
                 "Keys not loaded",
             ),
+            Self::Draining => (S::SERVICE_UNAVAILABLE, "draining", "Draining"),
             Self::MethodNotAllowed { .. } => (
                 S::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -204,6 +208,11 @@ impl ApiError {
                 S::GATEWAY_TIMEOUT,
                 "not-replicated",
                 "Not replicated in time",
+            ),
+            Self::Cluster(ClusterError::KeyReused { .. }) => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
             ),
             Self::Cluster(ClusterError::Query { .. }) | Self::Misconfigured(_) => {
                 (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
@@ -253,6 +262,7 @@ impl ApiError {
         match self {
             Self::MissingShardKey => Some(SHARD_KEY),
             Self::BadHeader(e) => Some(e.header),
+            Self::Cluster(ClusterError::KeyReused { .. }) => Some(IDEMPOTENCY_KEY),
             _ => None,
         }
     }

@@ -22,6 +22,10 @@ pub const REQUIRE_ALL_SHARDS: &str = "x-require-all-shards";
 pub const X_CACHE: &str = "x-cache";
 /// `true` on a fan-out that some shards did not answer (responses).
 pub const PARTIAL_RESULTS: &str = "x-partial-results";
+/// A client's key for a write it may send again: each key is written once (requests).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// `true` when the answer is an earlier request's with the same key (responses).
+pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 /// Echoed or generated request id (both).
 pub const REQUEST_ID: &str = "x-request-id";
 

@@ -27,6 +27,8 @@
 //! - [`headers`]: every header name, and the one rule for reading a header.
 //! - [`extract`]: header extractors, each parsed once into a domain type; `x-shard-key`
 //!   becomes a routed key ([`extract::Routed`]) here and nowhere else.
+//! - [`idempotency`]: the `Idempotency-Key` header and what a write sent with it keeps
+//!   (each key written once; a retry gets the first answer).
 //! - [`error`]: [`ApiError`](error::ApiError), the one mapping to HTTP.
 //! - [`access`]: API keys and scopes (`Authorization: Bearer`, 401/403), protected mode
 //!   (no key: loopback clients only; no start beyond loopback), the admin audit line.
@@ -43,6 +45,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod headers;
+pub mod idempotency;
 pub mod json_body;
 pub mod json_limits;
 pub mod moves;

@@ -51,6 +51,10 @@ pub struct ServerSettings {
     /// load balancer's checks to take it out of rotation. 0 stops at once.
     #[serde(default)]
     pub drain_ms: u64,
+    /// How long the answer to a write sent with an `Idempotency-Key` is kept: a retry
+    /// within it gets that answer instead of a second write.
+    #[serde(default = "default_idempotency_ttl")]
+    pub idempotency_ttl_secs: u32,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// `Host` names (without port) the gateway answers to; anything else gets 421, so a
@@ -86,6 +90,9 @@ fn default_true() -> bool {
 
 fn default_bulk_body() -> usize {
     16 << 20
+}
+fn default_idempotency_ttl() -> u32 {
+    86_400
 }
 fn default_depth() -> usize {
     64
@@ -158,6 +165,7 @@ mod tests {
             request_timeout_ms: 1,
             shutdown_timeout_secs: 1,
             drain_ms: 0,
+            idempotency_ttl_secs: 60,
             workers: 1,
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
         }

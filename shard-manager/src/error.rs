@@ -66,6 +66,10 @@ pub enum ClusterError {
         slots: String,
         told: u64,
     },
+    /// The request's idempotency key was used before for another request (another
+    /// body, table, key or operation): nothing was written. The client's mistake (422).
+    #[error("this Idempotency-Key was already used for a different request (another body, table, shard key, id or operation); nothing was written: send a new key for a new request")]
+    KeyReused { shard: ShardId },
     /// A query failed for a reason that is the server's or ours, not the client's.
     #[error("query failed on {shard} ({role} {server})")]
     Query {
@@ -88,6 +92,7 @@ impl ClusterError {
             | Self::CacheNotTold { shard, .. }
             | Self::SchemaMissing { shard, .. }
             | Self::NotOwner { shard, .. }
+            | Self::KeyReused { shard }
             | Self::Query { shard, .. } => *shard,
         }
     }
@@ -165,6 +170,7 @@ pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
             } else if m.contains("relation \"records\" does not exist")
                 || m.contains("relation \"record_version_seq\" does not exist")
                 || m.contains("relation \"shardgate_cache\" does not exist")
+                || m.contains("relation \"shardgate_idempotency\" does not exist")
             {
                 Failure::NoSchema
             } else if m.contains("terminating connection")

@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! Dependencies point down this list, never up:
+//! - [`fault`]: test-only kill points (feature `faults`), nothing in a release build.
 //! - [`routing`]: key → slot → shard, pure: [`ShardKey`], [`RoutedKey`], [`Router`],
 //!   the four strategies, the `[routing]` settings.
 //! - [`wal`]: WAL positions, read-your-writes tokens, [`Consistency`].
@@ -33,6 +34,7 @@ pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod health;
 pub mod keys;
 pub mod map;

@@ -30,6 +30,15 @@ impl Caller {
         }
     }
 
+    /// Whose idempotency keys these are: the key's name, or '' without keys. Keys of
+    /// different callers never meet.
+    pub fn scope(&self) -> &str {
+        match self {
+            Self::Key(key) => &key.name,
+            Self::Anonymous => "",
+        }
+    }
+
     /// Refuses a table the key is not allowed to use.
     pub fn permit(&self, table: &TableName) -> Result<(), ApiError> {
         match self {

@@ -10,6 +10,7 @@ use crate::access::Caller;
 use crate::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::error::{ApiError, Problem};
 use crate::extract::OptionalRouted;
+use crate::idempotency::{mark_replayed, IdempotencyKey};
 use crate::json_body::BoundedJson;
 use crate::observe::Outcome;
 use crate::state::AppState;
@@ -19,14 +20,15 @@ use crate::state::AppState;
     path = "/api/bulk-write",
     tag = "records",
     request_body = BulkRequest,
-    params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one")),
+    params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one"),
+        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "import-7-try", description = "1 to 255 visible ASCII characters: each shard's part of the batch is written once; sending the same batch with the key again writes nothing a shard already wrote and counts it as written (`idempotency-replayed: true` when every shard's part had been written)")),
     responses(
         (status = 200, description = "Every record written", body = BulkResponse),
         (status = 207, description = "Some records written; `failed` lists the others. Also when every record was written but a shard could not tell the caches (its `error` says so: reads through other gateways may return the previous versions for a while)", body = BulkResponse),
         (status = 400, description = "Malformed JSON or an invalid header (the problem's `header` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why); or (`idempotency-key-reused`) the key was sent before with a different batch: nothing written", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No record written because shards were unavailable (`failed` lists them)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The batch did not finish in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -35,11 +37,21 @@ pub async fn bulk_write(
     state: web::Data<AppState>,
     caller: Caller,
     header_key: OptionalRouted,
+    idempotency: IdempotencyKey,
     body: BoundedJson<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
     caller.permit(&table)?;
+    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+        let header = header_key.0.as_ref().map(|k| k.as_str().to_owned());
+        vec![
+            "bulk".into(),
+            table.as_str().into(),
+            header.unwrap_or_default(),
+            serde_json::Value::Array(body.records.clone()).to_string(),
+        ]
+    });
     let limit = state.server.max_batch_records;
     if body.records.len() > limit {
         return Err(ApiError::BatchTooLarge { limit });
@@ -59,8 +71,9 @@ pub async fn bulk_write(
         }
     }
     let outcome = state
-        .bounded(async { Ok::<_, ApiError>(state.cluster.bulk_write(&table, items).await) })
+        .bounded(state.cluster.bulk_write(&table, items, remember.as_ref()))
         .await?;
+    let replayed = !outcome.shards.is_empty() && outcome.shards.iter().all(|s| s.replayed);
     state.record_cache(&outcome.cache);
     let written = outcome.written();
     let shard_failed = outcome.shards.iter().any(|s| s.error.is_some());
@@ -97,6 +110,7 @@ pub async fn bulk_write(
             .collect(),
         failed,
     });
+    mark_replayed(&mut res, replayed);
     Outcome::bulk(written as u64).attach(&mut res);
     Ok(res)
 }

@@ -8,6 +8,7 @@ use crate::body::DeleteParams;
 use crate::error::{ApiError, Problem};
 use crate::extract::Routed;
 use crate::headers::SHARD_LSN;
+use crate::idempotency::{mark_replayed, IdempotencyKey};
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -15,13 +16,14 @@ use crate::state::AppState;
     delete,
     path = "/api/delete",
     tag = "records",
-    params(DeleteParams, ("x-shard-key" = String, Header, min_length = 1, max_length = 256, example = "user_123", description = "Shard key: 1 to 256 bytes of UTF-8")),
+    params(DeleteParams, ("x-shard-key" = String, Header, min_length = 1, max_length = 256, example = "user_123", description = "Shard key: 1 to 256 bytes of UTF-8"),
+        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "delete-42-try", description = "1 to 255 visible ASCII characters: sending the same delete with the key again answers as the first time (204, or 404 if it found nothing), with `idempotency-replayed: true`")),
     responses(
         (status = 204, description = "Deleted",
             headers(("x-shard-lsn" = String, description = "Read-your-writes token of the delete: send it back in `x-min-lsn`"))),
         (status = 400, description = "Missing or invalid shard key (the problem's `header` names it) or parameters", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table or invalid id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table or invalid id; or (`idempotency-key-reused`) the key was sent before with a different request", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the delete committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -32,25 +34,36 @@ pub async fn delete(
     caller: Caller,
     key: Routed,
     params: web::Query<DeleteParams>,
+    idempotency: IdempotencyKey,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
     caller.permit(&table)?;
     let id = RecordId::parse(&params.id)?;
+    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+        let (table, key) = (table.as_str(), key.0.as_str());
+        vec![
+            "delete".into(),
+            table.into(),
+            key.into(),
+            id.as_str().into(),
+        ]
+    });
     let served = state
-        .bounded(state.cluster.delete(&table, &key.0, &id))
+        .bounded(state.cluster.delete(&table, &key.0, &id, remember.as_ref()))
         .await?;
     state.record_cache(&served.cache);
-    let (existed, token) = served.value;
-    if !existed {
+    let done = served.value;
+    if !done.existed {
         return Err(ApiError::RecordNotFound {
             table: params.table,
             id: params.id,
         });
     }
     let mut res = HttpResponse::NoContent()
-        .insert_header((SHARD_LSN, token.to_string()))
+        .insert_header((SHARD_LSN, done.token.to_string()))
         .finish();
+    mark_replayed(&mut res, done.replayed);
     Outcome::write(served.shard, served.role, 1).attach(&mut res);
     Ok(res)
 }

@@ -5,6 +5,7 @@
 use actix_web::{web, HttpResponse};
 use shard_manager::ClusterHealth;
 
+use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -48,18 +49,14 @@ pub async fn live() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Serving and wants traffic", body = Object, example = json!({"status": "ok"})),
-        (status = 503, description = "Draining before a stop: take it out of rotation", body = Object, example = json!({"status": "draining"})),
+        (status = 503, description = "(`draining`) Draining before a stop: take it out of rotation", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.is_draining() {
-        HttpResponse::ServiceUnavailable()
-            .content_type("application/json")
-            .insert_header(("retry-after", "1"))
-            .body(r#"{"status":"draining"}"#)
-    } else {
-        HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"ok"}"#)
+        return Err(ApiError::Draining);
     }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"ok"}"#))
 }

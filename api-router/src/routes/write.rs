@@ -8,6 +8,7 @@ use crate::body::{WriteRequest, WriteResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Durability, Routed};
 use crate::headers::SHARD_LSN;
+use crate::idempotency::{mark_replayed, IdempotencyKey};
 use crate::json_body::BoundedJson;
 use crate::observe::Outcome;
 use crate::state::AppState;
@@ -20,6 +21,7 @@ use crate::state::AppState;
     params(
         ("x-shard-key" = String, Header, min_length = 1, max_length = 256, example = "user_123", description = "Shard key: 1 to 256 bytes of UTF-8"),
         ("x-durability" = inline(Option<Durability>), Header, description = "`primary` (default) or `replica` (any case): also wait until a replica applied the write"),
+        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "order-42-try", description = "1 to 255 visible ASCII characters (bare or quoted): the write happens once; sending the same request with the key again (within `server.idempotency_ttl_secs`) answers as the first time, with `idempotency-replayed: true`"),
     ),
     responses(
         (status = 201, description = "Created", body = WriteResponse,
@@ -29,7 +31,7 @@ use crate::state::AppState;
         (status = 400, description = "Missing or invalid header (the problem's `header` names it), malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table, a body of the wrong shape, `data` not an object, bad id, a NUL character", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table, a body of the wrong shape, `data` not an object, bad id, a NUL character; or (`idempotency-key-reused`) the key was sent before with a different request", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the write committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time, or (x-durability: replica) no replica applied the write in time", body = Problem, content_type = "application/problem+json"),
@@ -40,15 +42,33 @@ pub async fn write(
     caller: Caller,
     key: Routed,
     durability: Durability,
+    idempotency: IdempotencyKey,
     body: BoundedJson<WriteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
     caller.permit(&table)?;
+    // The request as sent: an id the gateway generates is not part of it.
+    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+        vec![
+            "write".into(),
+            table.as_str().into(),
+            key.0.as_str().into(),
+            body.id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            body.data.to_string(),
+        ]
+    });
     let data = Document::parse(body.data)?;
     let id = data.derive_id(body.id.as_ref())?;
     let written = state
-        .bounded(state.cluster.write(&table, &key.0, id, data))
+        .bounded(
+            state
+                .cluster
+                .write(&table, &key.0, id, data, remember.as_ref()),
+        )
         .await?;
     state.record_cache(&written.cache);
     let replicated_to = match durability {
@@ -78,6 +98,7 @@ pub async fn write(
         lsn: token.clone(),
         replicated_to,
     });
+    mark_replayed(&mut res, written.replayed);
     Outcome::write(written.shard, Role::Primary, 1).attach(&mut res);
     Ok(res)
 }

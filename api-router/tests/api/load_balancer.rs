@@ -131,7 +131,11 @@ async fn three_gateways_behind_haproxy_survive_one_stopping() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ready.status(), 503, "a draining gateway is not ready");
+    let problem = crate::helpers::assert_problem(ready, 503).await;
+    assert_eq!(
+        problem["type"], "urn:shardgate:problem:draining",
+        "not ready"
+    );
     let live = app.client.get(format!("{draining}/api/health/live")).send();
     assert_eq!(live.await.unwrap().status(), 200, "but it is alive");
     // Writes through the drain and the stop, then 50 more once it is gone.

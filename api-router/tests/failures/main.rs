@@ -10,6 +10,8 @@
 //! - [`pool`]: statement timeouts answer 504 and give their connection back.
 //! - [`shutdown`]: SIGTERM lets the requests in flight finish.
 //! - [`drain`]: SIGTERM with a drain time: not ready, still serving, then exits.
+//! - [`exactly_once`]: a gateway killed (-9) between commit and answer; the retry with
+//!   the same `Idempotency-Key` writes nothing twice.
 //! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
@@ -34,6 +36,7 @@
 mod credentials;
 mod drain;
 mod eviction;
+mod exactly_once;
 mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;

@@ -106,6 +106,17 @@ impl Process {
         (status, after)
     }
 
+    /// Waits for an exit nobody asked for (a kill point); panics after `limit`.
+    pub async fn died_within(&mut self, limit: Duration) -> ExitStatus {
+        let status = tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still running after {limit:?}:\n{}", self.output()));
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        status.expect("wait for api-router")
+    }
+
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
     }

@@ -10,7 +10,9 @@ use super::Cluster;
 use crate::cache::{CacheTrace, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
-use crate::store::{self, Document, NewRecord, RawJson, Record, RecordId, TableName};
+use crate::store::{
+    self, Document, NewRecord, RawJson, Record, RecordId, Remember, Remembered, TableName,
+};
 use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
@@ -39,6 +41,9 @@ pub struct ShardBatch {
     pub error: Option<ClusterError>,
     /// The shard's read-your-writes token after the batch committed.
     pub token: Option<WriteToken>,
+    /// True when this shard's part was written by an earlier request with the same
+    /// idempotency key: `written` is that request's count, nothing was written now.
+    pub replayed: bool,
 }
 
 /// The whole batch's outcome.
@@ -63,6 +68,7 @@ impl BulkOutcome {
             match self.shards.iter_mut().find(|s| s.shard == batch.shard) {
                 Some(mine) => {
                     mine.written += batch.written;
+                    mine.replayed |= batch.replayed;
                     if batch.error.is_some() {
                         mine.error = batch.error;
                     }
@@ -86,7 +92,12 @@ impl BulkOutcome {
 
 impl Cluster {
     /// One pass of [`Cluster::bulk_write`] (which retries the groups a shard refused).
-    pub(super) async fn bulk_once(&self, table: &TableName, items: &[BulkItem]) -> BulkOutcome {
+    pub(super) async fn bulk_once(
+        &self,
+        table: &TableName,
+        items: &[BulkItem],
+        remember: Option<&Remember>,
+    ) -> BulkOutcome {
         let mut outcome = BulkOutcome::default();
         let mut groups: HashMap<ShardId, Vec<(BulkItem, i32)>> = HashMap::new();
         let mut last_index: HashMap<(&str, &str), usize> = HashMap::new();
@@ -132,7 +143,12 @@ impl Cluster {
             let sent = Instant::now();
             let result = shard
                 .primary
-                .run_write(async |conn| store::upsert_many(conn, &rows).await)
+                .run_write(async |conn| match remember {
+                    None => store::upsert_many(conn, &rows)
+                        .await
+                        .map(|(rows, after)| (Remembered::Applied(rows), after)),
+                    Some(r) => store::upsert_many_remembered(conn, &rows, r).await,
+                })
                 .await;
             let result = match result {
                 Ok(done) => Ok(done),
@@ -146,7 +162,18 @@ impl Cluster {
                     Err(self.failed_write(shard, failure, &idents, &mut trace).await)
                 }
             };
-            result.map(|(written, after)| {
+            let (written, after) = result?;
+            crate::fault::GATEWAY.reach("after-commit");
+            let token = self.token(shard, &after.wal);
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            let written = match written {
+                Remembered::Applied(written) => written,
+                Remembered::Replayed(count) => {
+                    return Ok((Vec::new(), token, commit, Some(count as usize)));
+                }
+                Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+            };
+            {
                 // RETURNING order is not guaranteed: match rows by identity.
                 let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
                     rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
@@ -166,25 +193,21 @@ impl Cluster {
                         })
                     })
                     .collect();
-                let token = self.token(shard, &after.wal);
-                (
-                    records,
-                    token,
-                    self.committed(shard, &after, token.lsn, sent),
-                )
-            })
+                Ok((records, token, commit, None))
+            }
         });
         let results = join_all(runs).await;
         let mut committed: Vec<(Committed, Record)> = Vec::new();
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
-                Ok((records, token, commit)) => {
+                Ok((records, token, commit, replayed)) => {
                     committed.extend(records.into_iter().map(|r| (commit, r)));
                     outcome.shards.push(ShardBatch {
                         shard,
-                        written: group.len(),
+                        written: replayed.unwrap_or(group.len()),
                         error: None,
                         token: Some(token),
+                        replayed: replayed.is_some(),
                     })
                 }
                 Err(err) => {
@@ -200,6 +223,7 @@ impl Cluster {
                         written: 0,
                         error: Some(err),
                         token: None,
+                        replayed: false,
                     });
                 }
             }

@@ -7,13 +7,15 @@
 //! - [`rerouted`]: write, read, list, delete, bulk: each takes a [`RoutedKey`]; a
 //!   shard's refusal of the slot reloads the map and retries once.
 //! - [`records`]: one attempt of each, and the fan-out.
-//! - [`bulk`]: batched writes grouped by shard.
+//! - [`bulk`]: batched writes grouped by shard; `bulk_key`: a batch's idempotency key
+//!   checked on all its shards before any is written.
 //! - [`shard`]: one shard's servers and how a read picks among them.
 //! - [`served`]: results together with where they came from.
 //! - [`schema`]: whether a shard has every migration (requests to one that lacks some
 //!   answer 503 at once, naming them).
 
 pub mod bulk;
+mod bulk_key;
 pub mod records;
 pub mod rerouted;
 pub mod schema;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::served::{FanOut, Found, Served, Written};
+use super::served::{Deleted, FanOut, Found, Served, Written};
 use super::shard::Shard;
 use super::Cluster;
 use crate::cache::{CacheEvent, CacheTrace, Committed, Lookup, NotTold};
@@ -11,7 +11,8 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    self, AfterCommit, Cursor, ListQuery, NewRecord, RawJson, Record, RecordId, TableName,
+    self, AfterCommit, Cursor, ListQuery, NewRecord, RawJson, Record, RecordId, Remember,
+    Remembered, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
 
@@ -23,6 +24,7 @@ impl Cluster {
         key: &RoutedKey,
         id: &RecordId,
         data: &serde_json::Value,
+        remember: Option<&Remember>,
     ) -> Result<Written, ClusterError> {
         let shard = self.shard_of(key);
         shard.ready()?;
@@ -37,7 +39,12 @@ impl Cluster {
         let sent = Instant::now();
         let written = shard
             .primary
-            .run_write(async |conn| store::upsert(conn, &row).await)
+            .run_write(async |conn| match remember {
+                None => store::upsert(conn, &row)
+                    .await
+                    .map(|(up, after)| (Remembered::Applied(up), after)),
+                Some(remember) => store::upsert_remembered(conn, &row, remember).await,
+            })
             .await;
         let (upserted, after) = match written {
             Ok(done) => done,
@@ -47,8 +54,14 @@ impl Cluster {
                 return Err(failed.await);
             }
         };
+        crate::fault::GATEWAY.reach("after-commit");
         let token = self.token(shard, &after.wal);
-        if let Some(cache) = &self.cache {
+        let (upserted, id, replayed) = match upserted {
+            Remembered::Applied(up) => (up, id.clone(), false),
+            Remembered::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
+            Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+        };
+        if let (Some(cache), false) = (&self.cache, replayed) {
             let record = Record {
                 table_name: table.as_str().to_owned(),
                 shard_key: key.as_str().to_owned(),
@@ -68,10 +81,11 @@ impl Cluster {
         }
         Ok(Written {
             shard: shard.id,
-            id: id.clone(),
+            id,
             upserted,
             token,
             cache: trace,
+            replayed,
         })
     }
 
@@ -215,7 +229,8 @@ impl Cluster {
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-    ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
+        remember: Option<&Remember>,
+    ) -> Result<Served<Deleted>, ClusterError> {
         let shard = self.shard_of(key);
         shard.ready()?;
         let ident = (table.as_str(), key.as_str(), id.as_str());
@@ -224,7 +239,14 @@ impl Cluster {
             .primary
             .run_write(async |conn| {
                 let slot = key.slot().0 as i32;
-                store::delete(conn, ident.0, (ident.1, slot), ident.2).await
+                match remember {
+                    None => store::delete(conn, ident.0, (ident.1, slot), ident.2)
+                        .await
+                        .map(|(gone, after)| (Remembered::Applied(gone), after)),
+                    Some(r) => {
+                        store::delete_remembered(conn, ident.0, (ident.1, slot), ident.2, r).await
+                    }
+                }
             })
             .await;
         let (deleted, after) = match deleted {
@@ -236,8 +258,19 @@ impl Cluster {
                     .await);
             }
         };
+        crate::fault::GATEWAY.reach("after-commit");
         let token = self.token(shard, &after.wal);
-        let mut served = Served::by(&shard.primary, (deleted.is_some(), token));
+        let (deleted, existed, replayed) = match deleted {
+            Remembered::Applied(version) => (version, version.is_some(), false),
+            Remembered::Replayed(existed) => (None, existed, true),
+            Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+        };
+        let done = Deleted {
+            existed,
+            token,
+            replayed,
+        };
+        let mut served = Served::by(&shard.primary, done);
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
             let commit = self.committed(shard, &after, token.lsn, sent);
             cache

@@ -6,12 +6,12 @@
 use std::collections::HashSet;
 
 use super::bulk::{BulkItem, BulkOutcome};
-use super::served::{Found, Served, Written};
+use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId};
-use crate::store::{Document, ListQuery, Record, RecordId, TableName};
-use crate::wal::{Consistency, WriteToken};
+use crate::store::{Document, ListQuery, Record, RecordId, Remember, TableName};
+use crate::wal::Consistency;
 
 impl Cluster {
     /// Upserts one record on its shard's primary. Returns once the primary committed.
@@ -21,11 +21,12 @@ impl Cluster {
         key: &RoutedKey,
         id: RecordId,
         data: Document,
+        remember: Option<&Remember>,
     ) -> Result<Written, ClusterError> {
         let data = data.into_value();
-        match self.write_once(table, key, &id, &data).await {
+        match self.write_once(table, key, &id, &data, remember).await {
             Err(e) => match self.rerouted(key, &e).await {
-                Some(key) => self.write_once(table, &key, &id, &data).await,
+                Some(key) => self.write_once(table, &key, &id, &data, remember).await,
                 None => Err(e),
             },
             done => done,
@@ -72,10 +73,11 @@ impl Cluster {
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-    ) -> Result<Served<(bool, WriteToken)>, ClusterError> {
-        match self.delete_once(table, key, id).await {
+        remember: Option<&Remember>,
+    ) -> Result<Served<Deleted>, ClusterError> {
+        match self.delete_once(table, key, id, remember).await {
             Err(e) => match self.rerouted(key, &e).await {
-                Some(key) => self.delete_once(table, &key, id).await,
+                Some(key) => self.delete_once(table, &key, id, remember).await,
                 None => Err(e),
             },
             done => done,
@@ -86,19 +88,30 @@ impl Cluster {
     /// supersedes an earlier one, which is reported as not written. A shard's group
     /// that was refused (slots it no longer owns) is routed again with a reloaded map
     /// and written once more.
-    pub async fn bulk_write(&self, table: &TableName, items: Vec<BulkItem>) -> BulkOutcome {
-        let mut outcome = self.bulk_once(table, &items).await;
+    /// With an idempotency key, each shard's part is written at most once: a shard
+    /// that has the key's answer answers with it instead; a key used before for
+    /// another batch is refused before anything is written.
+    pub async fn bulk_write(
+        &self,
+        table: &TableName,
+        items: Vec<BulkItem>,
+        remember: Option<&Remember>,
+    ) -> Result<BulkOutcome, ClusterError> {
+        if let Some(remember) = remember {
+            self.check_bulk_key(&items, remember).await?;
+        }
+        let mut outcome = self.bulk_once(table, &items, remember).await;
         let refused: Vec<(ShardId, MapVersion)> = outcome
             .shards
             .iter()
             .filter_map(|b| b.error.as_ref()?.refused_at().map(|v| (b.shard, v)))
             .collect();
         let Some(newest) = refused.iter().map(|(_, v)| *v).max() else {
-            return outcome;
+            return Ok(outcome);
         };
         let before = self.map().version();
         if self.map().refresh(newest).await == before {
-            return outcome;
+            return Ok(outcome);
         }
         let refused: HashSet<ShardId> = refused.into_iter().map(|(s, _)| s).collect();
         let router = self.router();
@@ -109,15 +122,15 @@ impl Cluster {
         {
             match router.route(item.key.key().clone()) {
                 Ok(key) => again.push(BulkItem { key, ..item }),
-                Err(_) => return outcome,
+                Err(_) => return Ok(outcome),
             }
         }
         let retried: HashSet<usize> = again.iter().map(|i| i.index).collect();
         outcome.shards.retain(|b| !refused.contains(&b.shard));
         outcome.failed.retain(|f| !retried.contains(&f.index));
-        let second = self.bulk_once(table, &again).await;
+        let second = self.bulk_once(table, &again, remember).await;
         outcome.merge(second);
-        outcome
+        Ok(outcome)
     }
 
     /// The key routed again after `error`, if the error is a shard's refusal of its

@@ -42,6 +42,20 @@ pub struct Written {
     /// Hand this to a later read (`x-min-lsn`) to be sure it sees the write.
     pub token: WriteToken,
     pub cache: CacheTrace,
+    /// True when the answer is an earlier request's with the same idempotency key:
+    /// nothing was written now (`token` is then the primary's position now, past that
+    /// write's commit).
+    pub replayed: bool,
+}
+
+/// The outcome of a delete.
+#[derive(Debug, Clone, Copy)]
+pub struct Deleted {
+    /// Whether there was a record to delete.
+    pub existed: bool,
+    pub token: WriteToken,
+    /// As [`Written::replayed`].
+    pub replayed: bool,
 }
 
 /// The merged answer of a read across every shard.

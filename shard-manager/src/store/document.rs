@@ -64,6 +64,11 @@ impl RecordId {
         Ok(Self(text.to_owned()))
     }
 
+    /// An id as a shard stored it (it was parsed before it was written).
+    pub(crate) fn stored(text: String) -> Self {
+        Self(text)
+    }
+
     /// A fresh random id, for records written without one.
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())

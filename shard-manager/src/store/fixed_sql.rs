@@ -142,6 +142,22 @@ impl Query for UpsertOne<'_> {
 
 impl QueryFragment<Pg> for UpsertOne<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.push_upsert(&mut out, "", "version, created_at, updated_at, (xmax = 0)")
+    }
+}
+
+impl<'a> UpsertOne<'a> {
+    /// The upsert, with `also` added to its condition and `returning` as what it
+    /// returns: the plain statement, or a CTE of one with an idempotency key.
+    pub(super) fn push_upsert<'b>(
+        &self,
+        out: &mut AstPass<'_, 'b, Pg>,
+        also: &str,
+        returning: &str,
+    ) -> QueryResult<()>
+    where
+        'a: 'b,
+    {
         let rec = self.0;
         out.push_sql("INSERT INTO records (table_name, shard_key, id, slot, data) SELECT ");
         out.push_bind_param::<Text, _>(&rec.table_name)?;
@@ -156,12 +172,14 @@ impl QueryFragment<Pg> for UpsertOne<'_> {
         // Nothing is written unless this shard owns the slot (SG001 otherwise).
         out.push_sql(" WHERE (SELECT shardgate_claim(");
         out.push_bind_param::<Integer, _>(&rec.slot)?;
+        out.push_sql("))");
+        out.push_sql(also);
         out.push_sql(
-            ")) ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
+            " ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
              data = excluded.data, slot = excluded.slot, \
-             version = nextval('record_version_seq'), updated_at = now() \
-             RETURNING version, created_at, updated_at, (xmax = 0)",
+             version = nextval('record_version_seq'), updated_at = now() RETURNING ",
         );
+        out.push_sql(returning);
         Ok(())
     }
 }
@@ -202,6 +220,18 @@ impl Query for UpsertMany<'_> {
 
 impl QueryFragment<Pg> for UpsertMany<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.push_upsert(&mut out, "")
+    }
+}
+
+impl<'a> UpsertMany<'a> {
+    /// The statement, with `also` added to its WHERE (more conditions, each starting
+    /// with AND): written inside a CTE by `remembered`.
+    pub(super) fn push_upsert<'b>(
+        &'b self,
+        out: &mut AstPass<'_, 'b, Pg>,
+        also: &'static str,
+    ) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO records (table_name, shard_key, id, slot, data) SELECT * FROM unnest(",
         );
@@ -217,8 +247,10 @@ impl QueryFragment<Pg> for UpsertMany<'_> {
         // Every slot of the batch must be this shard's, or nothing is written (SG001).
         out.push_sql(") WHERE (SELECT shardgate_claim(");
         out.push_bind_param::<Array<Integer>, _>(&self.slots)?;
+        out.push_sql("))");
+        out.push_sql(also);
         out.push_sql(
-            ")) ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
+            " ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
              data = excluded.data, slot = excluded.slot, \
              version = nextval('record_version_seq'), updated_at = now() \
              RETURNING shard_key, id, version, created_at, updated_at",

@@ -3,6 +3,9 @@
 //! ## Layout
 //! - [`records`]: the queries (diesel-async): upsert, find, list, delete, WAL positions,
 //!   per-table counts and sizes.
+//! - [`remembered`]: the same writes sent with an idempotency key: the answer stored by
+//!   the write's own statement, or an earlier answer instead of a second write; its
+//!   statements are in `remembered_sql`, and [`remember`] is the key and fingerprint.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - [`document`]: [`Document`] and [`RecordId`]: a record's JSON and id, validated once.
@@ -20,6 +23,9 @@ mod fixed_sql;
 pub mod migrations;
 pub mod raw_json;
 pub mod records;
+pub mod remember;
+pub mod remembered;
+mod remembered_sql;
 pub mod row;
 pub mod schema;
 pub mod table;
@@ -30,6 +36,11 @@ pub use raw_json::RawJson;
 pub use records::{
     bump_cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts, upsert,
     upsert_many, wal_position, wal_position_and_epoch,
+};
+pub use remember::Remember;
+pub use remembered::{
+    delete_remembered, remembered_fingerprint, upsert_many_remembered, upsert_remembered,
+    Remembered,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
 pub use table::{TableName, Tables, UnknownTable};

@@ -63,7 +63,7 @@ pub async fn upsert_many(
 
 /// The statement a write pipelines after its own: the WAL position and the cache epoch,
 /// read together after the write's commit (see [`AfterCommit`]).
-async fn after_commit(conn: &mut &AsyncPgConnection) -> QueryResult<AfterCommit> {
+pub(super) async fn after_commit(conn: &mut &AsyncPgConnection) -> QueryResult<AfterCommit> {
     let (wal, cache_epoch) = diesel::select((CurrentWal, CacheEpoch))
         .get_result::<(String, Option<i64>)>(conn)
         .await?;

@@ -1,0 +1,227 @@
+//! `Idempotency-Key`: a write, delete or bulk write sent again with its key is written
+//! once and answered as the first time; the key with another request is refused.
+
+use futures_util::future::join_all;
+use reqwest::Response;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, TestApp};
+
+const KEY: &str = "idempotency-key";
+const REPLAYED: &str = "idempotency-replayed";
+
+async fn write_with(app: &TestApp, shard_key: &str, key: &str, body: &Value) -> Response {
+    app.post_json_request("/api/write", Some(shard_key), body)
+        .header(KEY, key)
+        .send()
+        .await
+        .expect("write")
+}
+
+fn replayed(res: &Response) -> bool {
+    res.headers().get(REPLAYED).map(|v| v.as_bytes()) == Some(b"true")
+}
+
+async fn version_of(app: &TestApp, shard_key: &str, table: &str, id: &str) -> Option<i64> {
+    let res = app.read_strong(shard_key, table, id).await;
+    if res.status().as_u16() == 404 {
+        return None;
+    }
+    let body: Value = res.json().await.expect("record");
+    Some(body["record"]["version"].as_i64().expect("a version"))
+}
+
+#[tokio::test]
+async fn a_write_sent_again_with_its_key_is_written_once_and_answered_alike() {
+    let app = spawn_app().await;
+    // No id: the gateway generates one, and the retry must get the same one back.
+    let body = json!({"table": "users", "data": {"name": "Ada"}});
+
+    let first = write_with(&app, "idem_w", "order-1", &body).await;
+    assert_eq!(first.status().as_u16(), 201);
+    assert!(!replayed(&first));
+    let first: Value = first.json().await.unwrap();
+
+    let again = write_with(&app, "idem_w", "\"order-1\"", &body).await;
+    assert_eq!(again.status().as_u16(), 201, "answered as the first time");
+    assert!(replayed(&again), "marked as a replay");
+    let again: Value = again.json().await.unwrap();
+    for field in [
+        "id",
+        "version",
+        "created",
+        "created_at",
+        "updated_at",
+        "shard",
+    ] {
+        assert_eq!(again[field], first[field], "{field}");
+    }
+    let id = first["id"].as_str().unwrap();
+    let stored = version_of(&app, "idem_w", "users", id).await;
+    assert_eq!(
+        stored,
+        first["version"].as_i64(),
+        "not written a second time"
+    );
+
+    // A new key is a new write of the same record.
+    let body = json!({"table": "users", "id": id, "data": {"name": "Ada"}});
+    let third = write_with(&app, "idem_w", "order-2", &body).await;
+    assert_eq!(third.status().as_u16(), 200);
+    let third: Value = third.json().await.unwrap();
+    assert!(third["version"].as_i64() > first["version"].as_i64());
+}
+
+#[tokio::test]
+async fn a_key_sent_with_another_request_is_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let first = json!({"table": "users", "id": "u1", "data": {"n": 1}});
+    let res = write_with(&app, "idem_r", "k-1", &first).await;
+    assert_eq!(res.status().as_u16(), 201);
+    let version = version_of(&app, "idem_r", "users", "u1").await;
+
+    let other = json!({"table": "users", "id": "u1", "data": {"n": 2}});
+    let problem = assert_problem(write_with(&app, "idem_r", "k-1", &other).await, 422).await;
+    assert_eq!(
+        problem["type"],
+        "urn:shardgate:problem:idempotency-key-reused"
+    );
+    assert_eq!(problem["header"], KEY);
+    assert_eq!(version_of(&app, "idem_r", "users", "u1").await, version);
+    let read: Value = app
+        .read_strong("idem_r", "users", "u1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        read["record"]["data"]["n"], 1,
+        "the first request's data stays"
+    );
+
+    // The same key under another shard key is another request, too.
+    let moved = write_with(&app, "idem_r_other", "k-1", &first).await;
+    assert_problem(moved, 422).await;
+}
+
+#[tokio::test]
+async fn bad_keys_get_a_400_naming_the_header_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let long = "k".repeat(256);
+    for bad in ["", "two words", "\"unterminated", long.as_str()] {
+        let body = json!({"table": "users", "id": "never", "data": {}});
+        let problem = assert_problem(write_with(&app, "idem_b", bad, &body).await, 400).await;
+        assert_eq!(problem["header"], KEY, "{bad:?}");
+    }
+    let res = app
+        .post_json_request(
+            "/api/write",
+            Some("idem_b"),
+            &json!({"table": "users", "id": "never", "data": {}}),
+        )
+        .header(
+            KEY,
+            reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_problem(res, 400).await["header"], KEY);
+    assert_eq!(version_of(&app, "idem_b", "users", "never").await, None);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_write_once() {
+    let app = spawn_app().await;
+    let body = json!({"table": "users", "id": "race", "data": {"n": 1}});
+    let sent = (0..8).map(|_| write_with(&app, "idem_c", "race-key", &body));
+    let answers = join_all(sent).await;
+    let mut fresh = 0;
+    let mut versions = Vec::new();
+    for res in answers {
+        assert_eq!(res.status().as_u16(), 201);
+        fresh += usize::from(!replayed(&res));
+        let body: Value = res.json().await.unwrap();
+        versions.push(body["version"].as_i64().unwrap());
+    }
+    assert_eq!(fresh, 1, "exactly one request wrote");
+    assert!(versions.windows(2).all(|w| w[0] == w[1]), "{versions:?}");
+    assert_eq!(
+        version_of(&app, "idem_c", "users", "race").await,
+        Some(versions[0])
+    );
+}
+
+#[tokio::test]
+async fn a_delete_sent_again_is_answered_alike() {
+    let app = spawn_app().await;
+    let body = json!({"table": "users", "id": "gone", "data": {}});
+    assert_eq!(app.write("idem_d", &body).await.status().as_u16(), 201);
+    let delete = || {
+        app.client
+            .delete(app.url("/api/delete?table=users&id=gone"))
+            .header("x-shard-key", "idem_d")
+            .header(KEY, "del-1")
+            .send()
+    };
+    let first = delete().await.unwrap();
+    assert_eq!(first.status().as_u16(), 204);
+    assert!(!replayed(&first));
+    // Written again in between: the retried delete must not delete it a second time.
+    assert_eq!(app.write("idem_d", &body).await.status().as_u16(), 201);
+    let again = delete().await.unwrap();
+    assert_eq!(again.status().as_u16(), 204);
+    assert!(replayed(&again));
+    assert!(version_of(&app, "idem_d", "users", "gone").await.is_some());
+}
+
+#[tokio::test]
+async fn a_bulk_write_sent_again_writes_nothing_twice_and_another_batch_is_refused_whole() {
+    let app = spawn_app().await;
+    let records: Vec<Value> = (0..40)
+        .map(|i| json!({"shard_key": format!("idem_bulk_{i}"), "id": format!("b{i}"), "data": {"i": i}}))
+        .collect();
+    let batch = json!({"table": "events", "records": records});
+    let send = |body: &Value, key: &str| {
+        app.post_json_request("/api/bulk-write", None, body)
+            .header(KEY, key.to_owned())
+            .send()
+    };
+    let first = send(&batch, "bulk-1").await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(!replayed(&first));
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["written"], 40);
+    let before = version_of(&app, "idem_bulk_7", "events", "b7").await;
+
+    let again = send(&batch, "bulk-1").await.unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    assert!(replayed(&again));
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["written"], 40);
+    assert_eq!(
+        version_of(&app, "idem_bulk_7", "events", "b7").await,
+        before
+    );
+
+    // The key with a batch that reaches shards the first one did too, and records it
+    // did not have: refused before any shard writes.
+    let other: Vec<Value> = (0..40)
+        .map(|i| json!({"shard_key": format!("idem_other_{i}"), "id": format!("o{i}"), "data": {}}))
+        .collect();
+    let res = send(&json!({"table": "events", "records": other}), "bulk-1")
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 422).await;
+    assert_eq!(
+        problem["type"],
+        "urn:shardgate:problem:idempotency-key-reused"
+    );
+    for i in 0..40 {
+        let key = format!("idem_other_{i}");
+        assert_eq!(
+            version_of(&app, &key, "events", &format!("o{i}")).await,
+            None
+        );
+    }
+}

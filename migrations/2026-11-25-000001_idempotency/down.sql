@@ -1,0 +1,2 @@
+DROP FUNCTION shardgate_idempotency_taken();
+DROP TABLE shardgate_idempotency;

@@ -1,0 +1,55 @@
+//! Test-only kill points (cargo feature `faults`; a release build has none): the
+//! failure tests kill a process with SIGKILL at a chosen step, to prove what a crash
+//! there leaves behind. Each process kind reads its own variable, set to `step` (or
+//! `step:n`, the n-th time the step is reached).
+
+use std::sync::atomic::AtomicU32;
+
+/// A named set of kill points, armed by one environment variable.
+pub struct KillPoints {
+    var: &'static str,
+    seen: AtomicU32,
+}
+
+/// The mover's steps (`moves`): `SHARDGATE_FAULT_KILL_MOVER`.
+pub static MOVER: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_MOVER");
+/// The gateway's request path (`cluster`): `SHARDGATE_FAULT_KILL_GATEWAY`, e.g.
+/// `after-commit`: a write committed, its answer not yet sent.
+pub static GATEWAY: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_GATEWAY");
+
+impl KillPoints {
+    pub const fn new(var: &'static str) -> Self {
+        Self {
+            var,
+            seen: AtomicU32::new(0),
+        }
+    }
+
+    /// Kills this process (-9) when the variable names `step` and this is its n-th
+    /// time; otherwise nothing. Without the `faults` feature, always nothing.
+    pub fn reach(&self, step: &str) {
+        #[cfg(feature = "faults")]
+        {
+            use std::sync::atomic::Ordering;
+            let Ok(wanted) = std::env::var(self.var) else {
+                return;
+            };
+            let (name, nth) = match wanted.split_once(':') {
+                Some((name, n)) => (name.to_owned(), n.parse().unwrap_or(1)),
+                None => (wanted.clone(), 1),
+            };
+            if name == step && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+                eprintln!(
+                    "fault point {step} ({}): killing this process (-9)",
+                    self.var
+                );
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &std::process::id().to_string()])
+                    .status();
+                std::process::abort();
+            }
+        }
+        #[cfg(not(feature = "faults"))]
+        let _ = (step, self.var, &self.seen);
+    }
+}

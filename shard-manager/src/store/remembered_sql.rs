@@ -1,0 +1,218 @@
+//! The SQL of [`super::remembered`]: each write's statement with the idempotency
+//! entry it keeps (data-modifying CTEs, one statement so one transaction). `prior` finds
+//! the caller's unexpired entry; the write runs only without one; `kept` stores the
+//! answer, and raises SG002 when another request's entry committed meanwhile.
+//!
+//! Each statement has fixed text and a static query id: prepared once per connection.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::QueryResult;
+
+use super::fixed_sql::{UpsertMany, UpsertOne};
+use super::remember::Remember;
+use super::row::NewRecord;
+
+/// `WITH prior AS (...)`: the caller's unexpired answer under the key, if any.
+fn push_prior<'b>(out: &mut AstPass<'_, 'b, Pg>, r: &'b Remember) -> QueryResult<()> {
+    out.push_sql(
+        "WITH prior AS (SELECT fingerprint, answer FROM shardgate_idempotency \
+         WHERE caller = ",
+    );
+    out.push_bind_param::<Text, _>(&r.caller)?;
+    out.push_sql(" AND key = ");
+    out.push_bind_param::<Text, _>(&r.key)?;
+    out.push_sql(" AND expires_at > now()), ");
+    Ok(())
+}
+
+/// `kept AS (INSERT ...)`: stores `answer` (SQL over the earlier CTEs) under the key,
+/// replacing an expired entry; an unexpired one that committed meanwhile raises SG002.
+/// `rest` completes the SELECT (a FROM or a WHERE).
+fn push_kept<'b>(
+    out: &mut AstPass<'_, 'b, Pg>,
+    r: &'b Remember,
+    slot: &'b Option<i32>,
+    answer: &str,
+    rest: &str,
+) -> QueryResult<()> {
+    out.push_sql(
+        "kept AS (INSERT INTO shardgate_idempotency AS i \
+         (caller, key, fingerprint, slot, answer, expires_at) SELECT ",
+    );
+    out.push_bind_param::<Text, _>(&r.caller)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&r.key)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Integer>, _>(slot)?;
+    out.push_sql(", ");
+    out.push_sql(answer);
+    out.push_sql(", now() + ");
+    out.push_bind_param::<BigInt, _>(&r.ttl_secs)?;
+    out.push_sql(" * interval '1 second' ");
+    out.push_sql(rest);
+    out.push_sql(
+        " ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+         slot = excluded.slot, answer = excluded.answer, created_at = now(), \
+         expires_at = excluded.expires_at \
+         WHERE CASE WHEN i.expires_at <= now() THEN true \
+         ELSE shardgate_idempotency_taken() END) ",
+    );
+    Ok(())
+}
+
+/// The upsert of [`super::fixed_sql::UpsertOne`] with its answer kept.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct UpsertOneRemembered<'a> {
+    pub(super) rec: &'a NewRecord<'a>,
+    pub(super) remember: &'a Remember,
+    /// The record's slot, kept with the answer.
+    pub(super) slot: Option<i32>,
+}
+
+impl QueryId for UpsertOneRemembered<'_> {
+    type QueryId = UpsertOneRemembered<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for UpsertOneRemembered<'_> {
+    type SqlType = (
+        Nullable<BigInt>,
+        Nullable<Timestamptz>,
+        Nullable<Timestamptz>,
+        Nullable<diesel::sql_types::Bool>,
+        Nullable<Bytea>,
+        Nullable<Jsonb>,
+    );
+}
+
+impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_prior(&mut out, self.remember)?;
+        out.push_sql("up AS (");
+        UpsertOne(self.rec).push_upsert(
+            &mut out,
+            " AND NOT EXISTS (SELECT 1 FROM prior)",
+            "id, version, created_at, updated_at, (xmax = 0) AS created",
+        )?;
+        out.push_sql("), ");
+        push_kept(
+            &mut out,
+            self.remember,
+            &self.slot,
+            "jsonb_build_object('id', id, 'version', version, 'created', created, \
+             'created_at', created_at, 'updated_at', updated_at)",
+            "FROM up",
+        )?;
+        out.push_sql(
+            "SELECT version, created_at, updated_at, created, NULL::bytea, NULL::jsonb FROM up \
+             UNION ALL SELECT NULL, NULL, NULL, NULL, fingerprint, answer FROM prior",
+        );
+        Ok(())
+    }
+}
+
+/// The delete of `records::delete` with its answer kept.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DeleteRemembered<'a> {
+    pub(super) table: &'a str,
+    pub(super) key: &'a str,
+    pub(super) slot: i32,
+    pub(super) id: &'a str,
+    pub(super) remember: &'a Remember,
+    /// `slot` again, as kept with the answer.
+    pub(super) kept_slot: Option<i32>,
+}
+
+impl QueryId for DeleteRemembered<'_> {
+    type QueryId = DeleteRemembered<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for DeleteRemembered<'_> {
+    type SqlType = (Nullable<BigInt>, Nullable<Bytea>, Nullable<Jsonb>);
+}
+
+impl QueryFragment<Pg> for DeleteRemembered<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_prior(&mut out, self.remember)?;
+        // One claim for both the delete and the kept answer: a delete of nothing must
+        // not keep an answer for a slot the shard does not own.
+        out.push_sql("claimed AS (SELECT shardgate_claim(");
+        out.push_bind_param::<Integer, _>(&self.slot)?;
+        out.push_sql(
+            ") AS ok), gone AS (DELETE FROM records WHERE (SELECT ok FROM claimed) \
+             AND NOT EXISTS (SELECT 1 FROM prior) AND table_name = ",
+        );
+        out.push_bind_param::<Text, _>(&self.table)?;
+        out.push_sql(" AND shard_key = ");
+        out.push_bind_param::<Text, _>(&self.key)?;
+        out.push_sql(" AND id = ");
+        out.push_bind_param::<Text, _>(&self.id)?;
+        out.push_sql(" RETURNING nextval('record_version_seq') AS version), ");
+        push_kept(
+            &mut out,
+            self.remember,
+            &self.kept_slot,
+            "jsonb_build_object('deleted', EXISTS (SELECT 1 FROM gone))",
+            "WHERE NOT EXISTS (SELECT 1 FROM prior) AND (SELECT ok FROM claimed)",
+        )?;
+        out.push_sql(
+            "SELECT (SELECT version FROM gone), NULL::bytea, NULL::jsonb \
+             WHERE NOT EXISTS (SELECT 1 FROM prior) \
+             UNION ALL SELECT NULL, fingerprint, answer FROM prior",
+        );
+        Ok(())
+    }
+}
+
+/// One shard's group of a bulk write ([`UpsertMany`]) with its count kept.
+#[derive(Debug, Clone)]
+pub(super) struct UpsertManyRemembered<'a> {
+    pub(super) rows: UpsertMany<'a>,
+    pub(super) remember: &'a Remember,
+    /// Always None: a group's rows have many slots.
+    pub(super) slot: Option<i32>,
+}
+
+impl QueryId for UpsertManyRemembered<'_> {
+    type QueryId = UpsertManyRemembered<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for UpsertManyRemembered<'_> {
+    type SqlType = (
+        Nullable<Text>,
+        Nullable<Text>,
+        Nullable<BigInt>,
+        Nullable<Timestamptz>,
+        Nullable<Timestamptz>,
+        Nullable<Bytea>,
+        Nullable<Jsonb>,
+    );
+}
+
+impl QueryFragment<Pg> for UpsertManyRemembered<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        push_prior(&mut out, self.remember)?;
+        out.push_sql("up AS (");
+        self.rows
+            .push_upsert(&mut out, " AND NOT EXISTS (SELECT 1 FROM prior)")?;
+        out.push_sql("), ");
+        push_kept(
+            &mut out,
+            self.remember,
+            &self.slot,
+            "jsonb_build_object('written', (SELECT count(*) FROM up))",
+            "WHERE NOT EXISTS (SELECT 1 FROM prior)",
+        )?;
+        out.push_sql(
+            "SELECT shard_key, id, version, created_at, updated_at, NULL::bytea, NULL::jsonb \
+             FROM up UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, fingerprint, answer FROM prior",
+        );
+        Ok(())
+    }
+}
