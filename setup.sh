@@ -1261,6 +1261,9 @@ run_gateways() {
 # failures take it out, one success brings it back; a gateway told to stop answers 503
 # there while it drains). A request whose connection is refused (a gateway just died,
 # not yet seen by the check) is retried, the last time on another gateway (redispatch).
+# A request that reached a gateway which then closed without answering (it died) is
+# retried on another only when sending it twice is safe: a GET, or a request with an
+# Idempotency-Key (the gateway answers a repeat from the shard's stored answer).
 write_haproxy_cfg() {
     local i
     cat <<EOF
@@ -1284,6 +1287,8 @@ backend gateways
     balance roundrobin
     option httpchk GET /api/health/ready
     http-check expect status 200
+    retry-on conn-failure empty-response
+    http-request disable-l7-retry unless METH_GET || { req.hdr(idempotency-key) -m found }
 EOF
     for ((i = 1; i <= GATEWAYS; i++)); do
         printf '    server gw%d %s:%d check inter 1s fall 2 rise 1\n' "$i" "$HOST" $((GATEWAY_PORT + i))

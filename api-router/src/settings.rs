@@ -55,6 +55,9 @@ pub struct ServerSettings {
     /// within it gets that answer instead of a second write.
     #[serde(default = "default_idempotency_ttl")]
     pub idempotency_ttl_secs: u32,
+    /// How often expired idempotency entries are deleted from the shards.
+    #[serde(default = "default_idempotency_sweep")]
+    pub idempotency_sweep_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// `Host` names (without port) the gateway answers to; anything else gets 421, so a
@@ -93,6 +96,9 @@ fn default_bulk_body() -> usize {
 }
 fn default_idempotency_ttl() -> u32 {
     86_400
+}
+fn default_idempotency_sweep() -> u64 {
+    60
 }
 fn default_depth() -> usize {
     64
@@ -166,6 +172,7 @@ mod tests {
             shutdown_timeout_secs: 1,
             drain_ms: 0,
             idempotency_ttl_secs: 60,
+            idempotency_sweep_secs: 60,
             workers: 1,
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
         }

@@ -7,6 +7,7 @@ use ::analytics::Analytics;
 use actix_web::dev::{HttpServiceFactory, Server};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer, Route};
+use shard_manager::health::Sweeper;
 use shard_manager::keys::{self, KeyFollower, KeyRing};
 use shard_manager::map::{follower, Follower, Identity};
 use shard_manager::moves::{MoveWatch, Watcher};
@@ -33,6 +34,8 @@ pub struct Application {
     cluster: Arc<Cluster>,
     /// Background health checks; stopped when the application stops.
     monitor: Monitor,
+    /// Deletes expired idempotency entries; stopped with the application.
+    sweeper: Sweeper,
     /// Follows the shard map in the metadata database; stopped with the application.
     follower: Follower,
     /// Follows the API keys there; stopped with the application.
@@ -139,6 +142,9 @@ impl Application {
         server = server.workers(workers);
         tracing::info!(port, listen = %settings.server.listen, "gateway listening");
         let monitor = Monitor::spawn(cluster.clone());
+        let sweep_every =
+            std::time::Duration::from_secs(settings.server.idempotency_sweep_secs.max(1));
+        let sweeper = Sweeper::spawn(cluster.clone(), sweep_every);
         let host = settings
             .server
             .listen
@@ -162,6 +168,7 @@ impl Application {
             shutdown,
             cluster,
             monitor,
+            sweeper,
             follower,
             keys,
             watcher,
@@ -185,6 +192,7 @@ impl Application {
         let result = self.server.await;
         signals.abort();
         drop(self.monitor);
+        drop(self.sweeper);
         drop(self.follower);
         drop(self.keys);
         drop(self.watcher);

@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
 
 const KEY: &str = "idempotency-key";
 const REPLAYED: &str = "idempotency-replayed";
@@ -224,4 +224,45 @@ async fn a_bulk_write_sent_again_writes_nothing_twice_and_another_batch_is_refus
             None
         );
     }
+}
+
+#[tokio::test]
+async fn an_expired_key_is_swept_and_then_writes_again() {
+    let app = spawn_app_with(|s| {
+        s.server.idempotency_ttl_secs = 1;
+        s.server.idempotency_sweep_secs = 1;
+    })
+    .await;
+    let body = json!({"table": "users", "id": "ttl", "data": {}});
+    let first = write_with(&app, "idem_ttl", "short-lived", &body).await;
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let shard = app.shard_of("idem_ttl").index();
+    let entries = || {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = app.connect(&app.primary(shard));
+        let sql = "SELECT count(*) AS n FROM shardgate_idempotency WHERE key = 'short-lived'";
+        diesel::RunQueryDsl::get_result::<N>(diesel::sql_query(sql), &mut conn)
+            .unwrap()
+            .n
+    };
+    assert_eq!(entries(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while entries() > 0 {
+        assert!(std::time::Instant::now() < deadline, "never swept");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let again = write_with(&app, "idem_ttl", "short-lived", &body).await;
+    assert_eq!(
+        again.status().as_u16(),
+        200,
+        "written again, over the record"
+    );
+    assert!(!replayed(&again));
+    let again: Value = again.json().await.unwrap();
+    assert!(again["version"].as_i64() > first["version"].as_i64());
 }

@@ -31,7 +31,8 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
          DROP FUNCTION shardgate_claim(integer), shardgate_claim(integer[]), \
                        shardgate_serves(integer), shardgate_owns(integer); \
          DROP TABLE shardgate_cache, shardgate_moving, shardgate_move_log; \
-         DROP FUNCTION shardgate_capture_new(), shardgate_capture_old()",
+         DROP FUNCTION shardgate_capture_new(), shardgate_capture_old(); \
+         DROP TABLE shardgate_idempotency; DROP FUNCTION shardgate_idempotency_taken()",
     )
     .unwrap();
     let write = |key: String| {

@@ -27,17 +27,17 @@ const SETTLED: Duration = Duration::from_secs(3);
 
 /// A real `haproxy -f` in front of the gateways; killed, and its directory removed,
 /// however the test ends.
-struct Haproxy {
+pub(crate) struct Haproxy {
     child: Child,
     dir: PathBuf,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Haproxy {
     /// The backend as `setup.sh` writes it: round robin, `GET /api/health/ready` every
     /// second (two failures take a gateway out, one success brings it back), a refused
     /// connection retried, the last time on another gateway.
-    fn start(port: u16, gateways: &[u16]) -> Self {
+    pub(crate) fn start(port: u16, gateways: &[u16]) -> Self {
         let dir = std::env::temp_dir().join(format!("sg-lb-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cfg = format!(
@@ -46,7 +46,8 @@ impl Haproxy {
              timeout server 10s\n    retries 2\n    option redispatch\n\
              frontend fe\n    bind 127.0.0.1:{port}\n    default_backend gateways\n\
              backend gateways\n    balance roundrobin\n    option httpchk GET /api/health/ready\n    \
-             http-check expect status 200\n"
+             http-check expect status 200\n    retry-on conn-failure empty-response\n    \
+             http-request disable-l7-retry unless METH_GET || {{ req.hdr(idempotency-key) -m found }}\n"
         );
         for (i, gateway) in gateways.iter().enumerate() {
             cfg += &format!("    server gw{i} 127.0.0.1:{gateway} check inter 1s fall 2 rise 1\n");
@@ -70,7 +71,7 @@ impl Haproxy {
         Self { child, dir, url }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default()
     }
 }
@@ -86,7 +87,7 @@ impl Drop for Haproxy {
 /// A port free now, below 32768: outside the kernel's ephemeral range, so no outgoing
 /// connection takes it before it is bound, or while a stopped gateway is away from it;
 /// above the local topology's ports (25430-26379).
-fn low_port() -> u16 {
+pub(crate) fn low_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let base = (std::process::id() % 4000) as u16;
     for _ in 0..5000 {

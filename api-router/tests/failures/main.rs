@@ -21,6 +21,9 @@
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
+//! - [`lb_retry`]: behind HAProxy, a keyed write whose gateway died is retried on
+//!   another and happens once; one without a key gets 502.
+//! - [`moved_keys`]: an idempotency key's answer moves with its slot.
 //! - [`moved_reads`]: a read-your-writes token from a key's new owner is honoured by
 //!   a gateway still routing with the old map.
 //! - [`resharding_bench`]: (ignored; a benchmark) rows/s against COPY, the switch
@@ -41,9 +44,11 @@ mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod lag;
+mod lb_retry;
 mod limits;
 mod load_balancer;
 mod metadata;
+mod moved_keys;
 mod moved_reads;
 mod movers;
 mod outage;

@@ -4,10 +4,13 @@
 //! - [`monitor`]: [`Monitor`], the background checks: up/down, WAL positions, lag.
 //! - [`probe`]: [`ClusterHealth`], every server probed now (for `/api/health`).
 //! - [`stats`]: rows per table and bytes on disk, per shard.
+//! - [`sweeper`]: [`Sweeper`], expired idempotency entries deleted in the background.
 
 pub mod monitor;
 pub mod probe;
 pub mod stats;
+pub mod sweeper;
 
 pub use monitor::Monitor;
 pub use probe::{ClusterHealth, ServerHealth, ShardHealth};
+pub use sweeper::Sweeper;

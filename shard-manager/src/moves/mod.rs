@@ -13,7 +13,7 @@
 //! 4. **switching**: the fence. One source transaction takes the slots' write locks,
 //!    so writes to them wait; the last changes are replayed, source and target are
 //!    compared per slot (count and checksum of key, id and version); on a difference
-//!    nothing switches. Otherwise the target is told it owns the slots, the source
+//!    nothing switches. Otherwise the slots' idempotency entries are copied, the target is told it owns the slots, the source
 //!    drops them and the transaction commits: waiting writes are refused by the
 //!    source (SG001) and rerouted by their gateway to the next map version, stored
 //!    right after;
@@ -29,6 +29,7 @@
 //! - [`replay`]: logged changes applied on the target.
 //! - [`verify`]: per-slot counts and checksums on both sides.
 //! - [`switch`]: the fence and the ownership change.
+//! - [`remembered`]: idempotency entries copied with their slots under the fence.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`fault`]: test-only kill points (feature `faults`).
 //! - [`mover`]: the phases in order: start, resume, abort, reverse.
@@ -40,6 +41,7 @@ pub mod copy;
 pub mod fault;
 pub mod mover;
 pub mod plan;
+pub mod remembered;
 pub mod replay;
 pub mod shard_conn;
 pub mod state;

@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 use super::fault::fault;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move};
-use super::{copy, replay, verify, MoveError};
+use super::{copy, remembered, replay, verify, MoveError};
 use crate::map::{meta, ownership, ShardMap};
 use crate::routing::{MapVersion, ShardId};
 
@@ -141,6 +141,7 @@ async fn fence(
         )));
     }
     copy::align_versions(source, target).await?;
+    remembered::copy(source, target, &mv.slots).await?;
     fault("switch-before-tell");
     ownership::tell_on(&target.client, next, target.shard)
         .await

@@ -39,8 +39,8 @@ pub use records::{
 };
 pub use remember::Remember;
 pub use remembered::{
-    delete_remembered, remembered_fingerprint, upsert_many_remembered, upsert_remembered,
-    Remembered,
+    delete_remembered, purge_expired, remembered_fingerprint, upsert_many_remembered,
+    upsert_remembered, Remembered,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
 pub use table::{TableName, Tables, UnknownTable};

@@ -90,6 +90,19 @@ pub async fn remembered_fingerprint(
     Ok(found.map(|e| e.fingerprint))
 }
 
+/// Deletes up to `limit` expired entries (rows another sweeper holds are skipped, so
+/// many gateways sweep side by side); how many.
+pub async fn purge_expired(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM shardgate_idempotency WHERE ctid = ANY(ARRAY(\
+         SELECT ctid FROM shardgate_idempotency WHERE expires_at <= now() \
+         LIMIT $1 FOR UPDATE SKIP LOCKED))",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
+}
+
 /// [`super::upsert`] with a key: the record's upsert and its answer, or the earlier
 /// answer with the id it wrote (a record sent without an id got a fresh one then). Pipelined with [`AfterCommit`] like the plain upsert.
 pub async fn upsert_remembered(
