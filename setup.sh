@@ -55,6 +55,8 @@ DEFAULT_REPLICAS=1
 TOPOLOGY_FROM_ENV=0
 if [[ -n ${SHARDS:-} || -n ${REPLICAS:-} ]]; then TOPOLOGY_FROM_ENV=1; fi
 SHARDS="${SHARDS:-$DEFAULT_SHARDS}"
+# Empty shards started beside the cluster, outside its map, for `shard-manager add-shard`.
+SPARE_SHARDS="${SPARE_SHARDS:-1}"
 REPLICAS="${REPLICAS:-$DEFAULT_REPLICAS}"
 
 HOST=127.0.0.1
@@ -204,8 +206,12 @@ validate_topology() {
     if [[ ! $REPLICAS =~ ^[0-9]+$ ]] || ((10#$REPLICAS > MAX_REPLICAS)); then
         die "REPLICAS must be 0..$MAX_REPLICAS (got '$REPLICAS')"
     fi
+    if [[ ! $SPARE_SHARDS =~ ^[0-9]+$ ]] || ((10#$SHARDS + 10#$SPARE_SHARDS > MAX_SHARDS)); then
+        die "SPARE_SHARDS must be 0..$((MAX_SHARDS - 10#$SHARDS)) with SHARDS=$SHARDS (got '$SPARE_SHARDS')"
+    fi
     SHARDS=$((10#$SHARDS))
     REPLICAS=$((10#$REPLICAS))
+    SPARE_SHARDS=$((10#$SPARE_SHARDS))
 }
 
 primary_name() { printf 'shard%d-primary' "$1"; }
@@ -235,11 +241,11 @@ datadir() { echo "$DATA_ROOT/$1"; }
 logfile() { echo "$DATA_ROOT/$1/log/postgresql.log"; }
 
 # Names in the requested topology: the metadata server, then primaries first within
-# each shard.
+# each shard; the spare shards (started empty, outside the map, for `add-shard`) last.
 topology_names() {
     local i r
     echo "$META_NAME"
-    for ((i = 0; i < SHARDS; i++)); do
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
         primary_name "$i"; echo
         for ((r = 0; r < REPLICAS; r++)); do replica_name "$i" "$r"; echo; done
     done
@@ -726,7 +732,7 @@ wait_streaming() {
     local deadline=$((SECONDS + STREAM_TIMEOUT)) i r names pending
     while :; do
         pending=()
-        for ((i = 0; i < SHARDS; i++)); do
+        for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
             names=()
             for ((r = 0; r < REPLICAS; r++)); do names+=("'$(replica_name "$i" "$r")'"); done
             local got
@@ -946,8 +952,8 @@ cmd_up() {
 
     local i r n
     ensure_meta
-    for ((i = 0; i < SHARDS; i++)); do ensure_primary "$i"; done
-    for ((i = 0; i < SHARDS; i++)); do
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do ensure_primary "$i"; done
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
         for ((r = 0; r < REPLICAS; r++)); do ensure_replica "$i" "$r"; done
     done
     # Servers left over from a bigger topology: stop them, keep their data.
@@ -965,6 +971,19 @@ cmd_up() {
     unlock
     seed_map
     say "up: metadata on $META_PORT, $SHARDS shards x $REPLICAS replicas, redis on $REDIS_PORT ($(elapsed "$t0"))"
+    spare_hint
+}
+
+# The spare shards' servers, and the command that adds one to the cluster.
+spare_hint() {
+    local i r args
+    for ((i = SHARDS; i < SHARDS + SPARE_SHARDS; i++)); do
+        args="--primary $HOST:$((PRIMARY_BASE_PORT + i))"
+        for ((r = 0; r < REPLICAS; r++)); do
+            args+=" --replica $HOST:$((REPLICA_BASE_PORT + i + REPLICA_STRIDE * r))"
+        done
+        say "spare shard (empty, not in the map): shard-manager add-shard $args"
+    done
 }
 
 # Migrates every shard and seeds the shard map in the metadata server from the config
@@ -1156,7 +1175,7 @@ cmd_test() {
     # One psql per primary, one DROP per database (DROP DATABASE cannot share a
     # transaction), and without FORCE: a database still in use belongs to a run going on now.
     local i port name drops total left
-    for ((i = -1; i < SHARDS; i++)); do
+    for ((i = -1; i < SHARDS + SPARE_SHARDS; i++)); do
         if ((i < 0)); then name=$META_NAME; else name=$(primary_name "$i"); fi
         port=$(port_of "$name")
         drops=$(sql "$port" postgres "SELECT format('DROP DATABASE IF EXISTS %I;', datname)
@@ -1340,6 +1359,11 @@ cmd_env() {
     printf 'export SHARDGATE__DATABASE__PASSWORD=%q\n' "$APP_PASSWORD"
     printf 'export SHARDGATE__CACHE__URL=%q\n' "redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT"
     printf 'export SHARDGATE__METADATA__ADDRESS=%q\n' "$HOST:$META_PORT"
+    # The first spare shard (for the add-shard test): primary and first replica.
+    if ((SPARE_SHARDS > 0)); then
+        printf 'export SHARDGATE_SPARE_PRIMARY=%q\n' "$HOST:$((PRIMARY_BASE_PORT + SHARDS))"
+        printf 'export SHARDGATE_SPARE_REPLICA=%q\n' "$HOST:$((REPLICA_BASE_PORT + SHARDS))"
+    fi
 }
 
 cmd_help() {

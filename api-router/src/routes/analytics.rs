@@ -25,7 +25,7 @@ pub struct MetricsParams {
 /// Copies the monitor's replica lag into analytics so reports carry it.
 fn refresh_replica_lag(state: &AppState) {
     let limits = &state.cluster.settings().replication;
-    for shard in state.cluster.shards() {
+    for shard in state.cluster.shards().iter() {
         for replica in &shard.replicas {
             let s = ServerStatus::of(replica, limits, shard.read_primary);
             state.analytics.set_replica_lag(

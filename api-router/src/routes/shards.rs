@@ -116,8 +116,8 @@ pub async fn shards(
     let router = cluster.router();
     let layout = router.layout();
     let limits = &cluster.settings().replication;
-    let shards = cluster
-        .shards()
+    let all = cluster.shards();
+    let shards = all
         .iter()
         .map(|shard| {
             let id = shard.id;
@@ -258,7 +258,7 @@ pub async fn locate(
     let explained = router.explain(&routed);
     let key = routed.key();
     let p = explained.placement;
-    let shard = &state.cluster.shards()[p.shard.index()];
+    let shard = state.cluster.shard(p.shard)?;
     let mut view = LocateResponse {
         key: key.as_str().to_owned(),
         strategy: router.strategy().to_string(),

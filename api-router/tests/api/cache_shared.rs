@@ -53,14 +53,22 @@ async fn read(
     if let Some(t) = token {
         req = req.header("x-min-lsn", t);
     }
-    let res = req.send().await.unwrap();
+    answer(req.send().await.unwrap()).await.expect("the record")
+}
+
+/// A read's x-cache and version, or None for a 404 (a replica that has not replayed
+/// the write yet).
+async fn answer(res: reqwest::Response) -> Option<(String, i64)> {
+    if res.status().as_u16() == 404 {
+        return None;
+    }
     assert_eq!(res.status().as_u16(), 200);
     let cache = res
         .headers()
         .get("x-cache")
         .map_or("-".into(), |v| v.to_str().unwrap().to_owned());
     let body: Value = res.json().await.unwrap();
-    (cache, body["record"]["version"].as_i64().unwrap())
+    Some((cache, body["record"]["version"].as_i64().unwrap()))
 }
 
 fn cached(s: &mut api_router::settings::Settings) {
@@ -103,15 +111,21 @@ async fn a_write_through_any_gateway_is_what_every_other_gateway_s_cache_serves(
     std::mem::drop((hb.stop(false), hc.stop(false)));
 }
 
-/// The status of an eventual read.
-async fn read_status(client: &reqwest::Client, base: &str, key: &str, id: &str) -> u16 {
+/// An eventual read's x-cache and version, or None when it found nothing (a replica
+/// that has not replayed the write yet answers 404).
+async fn read_if_found(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    id: &str,
+) -> Option<(String, i64)> {
     let res = client
         .get(format!("{base}/api/read?table=users&id={id}"))
         .header("x-shard-key", key)
         .send()
         .await
         .unwrap();
-    res.status().as_u16()
+    answer(res).await
 }
 
 /// Gateway `reader` holds version `v1` of the record in its cache (a read of it is a
@@ -122,8 +136,7 @@ async fn cached_on(app: &TestApp, reader: &str, key: &str, id: &str, v1: i64) {
     // a hit, which must be v1.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if read_status(&app.client, reader, key, id).await == 200 {
-            let (cache, version) = read(&app.client, reader, key, id, None).await;
+        if let Some((cache, version)) = read_if_found(&app.client, reader, key, id).await {
             if cache == "hit" {
                 assert_eq!(version, v1, "the cached version is the one written");
                 return;

@@ -17,6 +17,7 @@
 //! - [`redis`]: Redis killed under a read loop costs no client error.
 //! - [`restart`]: a server restarted while the gateway sat idle costs no request an error.
 //! - [`eviction`]: version floors survive Redis losing every key.
+//! - [`add_shard`]: a shard added online under writers takes its share, losing nothing.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
@@ -36,6 +37,7 @@
 //! process, a logged workload, placement checks), [`support`] (waiting, keys, row locks, a
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
+mod add_shard;
 mod credentials;
 mod drain;
 mod eviction;

@@ -267,6 +267,24 @@ struct Stored {
     n: i64,
 }
 
+/// The workload ran (over 100 writes), no request failed and no read was stale; then
+/// [`check_placement`].
+pub async fn check_clean_run(app: &TestApp, seen: &Seen) {
+    assert!(
+        seen.failed.is_empty(),
+        "{} failed requests: {:?}",
+        seen.failed.len(),
+        &seen.failed[..seen.failed.len().min(5)]
+    );
+    assert!(seen.stale.is_empty(), "stale reads: {:?}", seen.stale);
+    assert!(
+        seen.writes > 100,
+        "the workload ran: {} writes",
+        seen.writes
+    );
+    check_placement(app, &seen.acked).await;
+}
+
 /// Every acknowledged write is on exactly one shard, its owner in the stored map, with
 /// its last acknowledged value (or a later one, from a write whose answer was lost);
 /// and readable through the gateway with that value.
@@ -275,7 +293,8 @@ pub async fn check_placement(app: &TestApp, acked: &HashMap<String, i64>) {
     let router = map.router().unwrap();
     let mut found: HashMap<String, Vec<(usize, i64)>> = HashMap::new();
     for shard in 0..map.shards.len() {
-        let mut conn = app.connect(&app.primary(shard));
+        // The map's servers: a shard added since the test started is not in its settings.
+        let mut conn = app.connect(&map.shards[shard].primary);
         let rows: Vec<Stored> = diesel::sql_query(
             "SELECT shard_key, (data->>'n')::bigint AS n FROM records WHERE table_name = 'users' AND id = 'r'",
         )

@@ -55,22 +55,46 @@ pub fn migrate_all(settings: &ClusterSettings) -> Result<Vec<Vec<String>>, Admin
     settings
         .shards
         .iter()
-        .map(|shard| {
-            let server = shard.primary.clone();
-            let pool = admin_pool(connection_url(&settings.database, &server));
-            let mut conn = pool.get().map_err(|source| AdminError::Connect {
-                server: server.clone(),
-                source,
-            })?;
-            let applied =
-                conn.run_pending_migrations(MIGRATIONS)
-                    .map_err(|e| AdminError::Migrate {
-                        server: server.clone(),
-                        message: e.to_string(),
-                    })?;
-            Ok(applied.iter().map(|v| v.to_string()).collect())
-        })
+        .map(|shard| migrate_server(settings, &shard.primary))
         .collect()
+}
+
+/// Applies pending migrations on every primary of the stored map (shards added since
+/// the configuration was written included), or of the configuration when there is no
+/// map yet; (primary, versions applied) per shard.
+pub fn migrate_cluster(
+    settings: &ClusterSettings,
+) -> Result<Vec<(String, Vec<String>)>, AdminError> {
+    let stored = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+        .and_then(|rt| rt.block_on(crate::map::change::current(settings)).ok());
+    let primaries: Vec<String> = match stored {
+        Some(map) => map.shards.iter().map(|s| s.primary.clone()).collect(),
+        None => settings.shards.iter().map(|s| s.primary.clone()).collect(),
+    };
+    primaries
+        .into_iter()
+        .map(|p| migrate_server(settings, &p).map(|applied| (p, applied)))
+        .collect()
+}
+
+/// Applies pending migrations on one server (a shard's primary, or a new one about to
+/// join); the versions applied.
+pub fn migrate_server(settings: &ClusterSettings, server: &str) -> Result<Vec<String>, AdminError> {
+    let pool = admin_pool(connection_url(&settings.database, server));
+    let mut conn = pool.get().map_err(|source| AdminError::Connect {
+        server: server.to_owned(),
+        source,
+    })?;
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| AdminError::Migrate {
+            server: server.to_owned(),
+            message: e.to_string(),
+        })?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
 /// Creates database `name` on every primary (tests use fresh, uniquely named ones).

@@ -7,12 +7,15 @@
 //! - [`plan`]: what each strategy would move if a shard were added, from the data.
 //! - [`map_cmd`]: `init` and `map show | history | assign-slots | sync`.
 //! - [`moves_cmd`]: `move-slots` and `moves status | resume | abort | reverse`.
+//! - [`add_shard_cmd`]: `add-shard`: a new shard joins the map and takes its fair share
+//!   of slots, moved online.
 //! - [`keys_cmd`]: `keys create | list | revoke | rotate`.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
 //! - [`bench`](mod@bench): one workload against a single database and against the shards.
 //! - [`progress`]: the progress bars `seed` and `bench` draw.
 
+pub mod add_shard_cmd;
 pub mod bench;
 pub mod connect;
 pub mod generate;
@@ -25,4 +28,6 @@ pub mod progress;
 pub mod seed;
 
 pub use connect::CommandError;
-pub use migrate::{create_database, migrate_all, AdminError, MIGRATIONS};
+pub use migrate::{
+    create_database, migrate_all, migrate_cluster, migrate_server, AdminError, MIGRATIONS,
+};

@@ -50,7 +50,7 @@ pub enum MovesCommand {
     Reverse { id: i64 },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, MoveError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, MoveError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,7 +111,7 @@ pub fn run(settings: &ClusterSettings, command: MovesCommand) -> Result<String, 
 }
 
 /// Runs move `id` to its end with a progress bar; the summary.
-fn drive(
+pub(super) fn drive(
     rt: &tokio::runtime::Runtime,
     settings: &ClusterSettings,
     id: i64,
@@ -147,7 +147,7 @@ fn drive(
 }
 
 /// "16 slot(s) 0-15 from shard-0 to shard-2".
-fn what(mv: &Move) -> String {
+pub(super) fn what(mv: &Move) -> String {
     format!(
         "{} slot(s) {} from {} to {}",
         mv.slots.len(),

@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Apply pending migrations on every shard's primary.
+    /// Apply pending migrations on every shard's primary (the stored map's shards,
+    /// else the configuration's).
     Migrate,
     /// Seed the metadata database's shard map from the configuration (once; later runs
     /// keep the stored map) and tell every shard which slots it owns. Idempotent.
@@ -32,6 +33,9 @@ enum Command {
     /// Move slots, with their rows, from one shard to another while they keep taking
     /// reads and writes (resumable: `moves resume`).
     MoveSlots(admin::moves_cmd::MoveSlotsArgs),
+    /// Add a shard: its schema applied, it joins the map, then takes its fair share of
+    /// slots, moved online from the shards that own the most (`--no-move`: join only).
+    AddShard(admin::add_shard_cmd::AddShardArgs),
     /// Slot moves: status, resume, abort, reverse.
     #[command(subcommand)]
     Moves(admin::moves_cmd::MovesCommand),
@@ -86,9 +90,8 @@ fn run() -> anyhow::Result<()> {
     let router = settings.validate()?;
     match cli.command {
         Command::Migrate => {
-            let applied = shard_manager::admin::migrate_all(&settings)?;
-            for (i, versions) in applied.iter().enumerate() {
-                let primary = &settings.shards[i].primary;
+            let applied = shard_manager::admin::migrate_cluster(&settings)?;
+            for (i, (primary, versions)) in applied.iter().enumerate() {
                 if versions.is_empty() {
                     println!("shard-{i} ({primary}): up to date");
                 } else {
@@ -100,6 +103,7 @@ fn run() -> anyhow::Result<()> {
         Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
         Command::MoveSlots(args) => print!("{}", admin::moves_cmd::move_slots(&settings, args)?),
         Command::Moves(command) => print!("{}", admin::moves_cmd::run(&settings, command)?),
+        Command::AddShard(args) => print!("{}", admin::add_shard_cmd::add_shard(&settings, args)?),
         Command::Keys(command) => {
             let printed = admin::keys_cmd::run(&settings, command)?;
             print!("{}", printed.out);

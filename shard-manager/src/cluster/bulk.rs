@@ -138,7 +138,8 @@ impl Cluster {
                     data,
                 })
                 .collect();
-            let shard = &self.shards()[shard_id.index()];
+            let owned = self.shard(*shard_id)?;
+            let shard: &super::Shard = &owned;
             shard.ready()?;
             let sent = Instant::now();
             let result = shard
@@ -236,7 +237,10 @@ impl Cluster {
                 for shard in cache.install_writes(&committed, &mut outcome.cache).await {
                     if let Some(batch) = outcome.shards.iter_mut().find(|b| b.shard == shard) {
                         let lsn = batch.token.map_or(Lsn(0), |t| t.lsn);
-                        batch.error = Some(self.not_told(&self.shards()[shard.index()], lsn));
+                        batch.error = Some(match self.shard(shard) {
+                            Ok(s) => self.not_told(&s, lsn),
+                            Err(e) => e,
+                        });
                     }
                 }
             }

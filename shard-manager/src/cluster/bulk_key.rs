@@ -22,7 +22,9 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let shards: BTreeSet<ShardId> = items.iter().map(|i| i.key.shard()).collect();
         let asks = shards.into_iter().map(|id| async move {
-            let shard = &self.shards()[id.index()];
+            let Ok(shard) = self.shard(id) else {
+                return Ok(());
+            };
             let found = shard
                 .primary
                 .run(async |conn| store::remembered_fingerprint(conn, remember).await)

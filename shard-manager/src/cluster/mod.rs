@@ -10,6 +10,7 @@
 //! - [`bulk`]: batched writes grouped by shard; `bulk_key`: a batch's idempotency key
 //!   checked on all its shards before any is written.
 //! - [`shard`]: one shard's servers and how a read picks among them.
+//! - [`shard_set`]: every shard's pools; grows when the map gains a shard.
 //! - [`served`]: results together with where they came from.
 //! - [`schema`]: whether a shard has every migration (requests to one that lacks some
 //!   answer 503 at once, naming them).
@@ -21,27 +22,29 @@ pub mod rerouted;
 pub mod schema;
 pub mod served;
 pub mod shard;
+pub mod shard_set;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::config::{ClusterSettings, ConfigError};
+use crate::error::ClusterError;
 use crate::map::{MapState, ShardMap};
 use crate::routing::{Role, RoutedKey, Router, ShardId};
-use crate::servers::Server;
 use crate::store::Tables;
 use crate::wal::{Lsn, WriteToken};
 
 pub use bulk::{BulkFailure, BulkItem, BulkOutcome, ShardBatch};
 pub use served::{FanOut, Found, Served, Written};
 pub use shard::Shard;
+pub use shard_set::ShardSet;
 
 /// The routed, connected cluster. Shared by every request (`Arc<Cluster>`).
 pub struct Cluster {
     map: Arc<MapState>,
     tables: Tables,
-    shards: Vec<Shard>,
+    shards: Arc<ShardSet>,
     cache: Option<Cache>,
     settings: ClusterSettings,
 }
@@ -72,39 +75,29 @@ impl Cluster {
         from_metadata: bool,
     ) -> Result<Self, ConfigError> {
         let ban = Duration::from_millis(settings.replication.ban_ms);
-        let db = &settings.database;
-        let build = |shard: ShardId, role: Role, addr: &str| {
-            Server::new(shard, role, addr, db, ban)
-                .map(Arc::new)
-                .map_err(|e| ConfigError::Invalid(format!("pool for {addr}: {e}")))
-        };
-        let mut shards = Vec::with_capacity(settings.shards.len());
-        for (i, s) in settings.shards.iter().enumerate() {
-            let id = ShardId(i as u32);
-            shards.push(Shard::new(
-                id,
-                build(id, Role::Primary, &s.primary)?,
-                s.replicas
-                    .iter()
-                    .map(|r| build(id, Role::Replica, r))
-                    .collect::<Result<_, _>>()?,
-                s.balance,
-                s.read_primary,
-            ));
-        }
+        let shards = Arc::new(ShardSet::new(&settings.shards, &settings.database, ban)?);
         let cache = match settings.cache.enabled {
             true => {
                 let valid_for = settings.replication.check_interval()
                     + Duration::from_millis(settings.replication.check_timeout_ms);
                 let cache = Cache::new(&settings.cache, valid_for)
                     .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-                cache.connect_epochs(epoch_store(&shards));
+                cache.connect_epochs(epoch_store(shards.clone()));
                 Some(cache)
             }
             false => None,
         };
+        let map = Arc::new(MapState::new(settings.clone(), router, from_metadata));
+        let grown = shards.clone();
+        let base = settings.clone();
+        // A map with more shards: pools for the new ones before any key routes there.
+        map.on_more_shards(Box::new(move |next: &ShardMap| {
+            grown
+                .grow(&next.settings_over(&base).shards)
+                .map_err(|e| e.to_string())
+        }));
         Ok(Self {
-            map: Arc::new(MapState::new(settings.clone(), router, from_metadata)),
+            map,
             tables: Tables::new(settings.tables.allowed.clone()),
             shards,
             cache,
@@ -130,13 +123,26 @@ impl Cluster {
         &self.tables
     }
 
-    pub fn shards(&self) -> &[Shard] {
-        &self.shards
+    /// A snapshot of every shard (the set grows when the map gains a shard).
+    pub fn shards(&self) -> Arc<Vec<Arc<Shard>>> {
+        self.shards.all()
     }
 
-    /// The shard a routed key names.
-    fn shard_of(&self, key: &RoutedKey) -> &Shard {
-        &self.shards[key.shard().index()]
+    /// One shard by id.
+    pub fn shard(&self, id: ShardId) -> Result<Arc<Shard>, ClusterError> {
+        self.shards
+            .get(id)
+            .ok_or_else(|| ClusterError::Unavailable {
+                shard: id,
+                role: Role::Primary,
+                server: String::new(),
+                reason: "this gateway has no pool for the shard yet".into(),
+            })
+    }
+
+    /// The shard a routed key names (pools are added before a map routes to them).
+    fn shard_of(&self, key: &RoutedKey) -> Result<Arc<Shard>, ClusterError> {
+        self.shard(key.shard())
     }
 
     /// Makes the token for a commit on `shard`; an unparsable position (never seen from
@@ -152,7 +158,7 @@ impl Cluster {
 
     /// Closes every pool; in-flight operations finish, new ones fail.
     pub fn close(&self) {
-        for shard in &self.shards {
+        for shard in self.shards().iter() {
             shard.primary.close();
             shard.replicas.iter().for_each(|r| r.close());
         }
@@ -164,10 +170,9 @@ impl Cluster {
 }
 
 /// Raises a shard's shared cache epoch on its primary (see `cache::epochs`).
-fn epoch_store(shards: &[Shard]) -> crate::cache::EpochStore {
-    let primaries: Vec<Arc<Server>> = shards.iter().map(|s| s.primary.clone()).collect();
+fn epoch_store(shards: Arc<ShardSet>) -> crate::cache::EpochStore {
     Box::new(move |shard: ShardId| {
-        let primary = primaries.get(shard.index()).cloned();
+        let primary = shards.get(shard).map(|s| s.primary.clone());
         Box::pin(async move {
             let primary = primary?;
             let raised = primary

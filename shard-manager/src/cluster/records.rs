@@ -26,7 +26,8 @@ impl Cluster {
         data: &serde_json::Value,
         remember: Option<&Remember>,
     ) -> Result<Written, ClusterError> {
-        let shard = self.shard_of(key);
+        let owned = self.shard_of(key)?;
+        let shard: &Shard = &owned;
         shard.ready()?;
         let row = NewRecord {
             table_name: table.as_str(),
@@ -97,7 +98,8 @@ impl Cluster {
         id: &RecordId,
         consistency: Consistency,
     ) -> Result<Served<Option<Found>>, ClusterError> {
-        let shard = self.shard_of(key);
+        let owned = self.shard_of(key)?;
+        let shard: &Shard = &owned;
         shard.ready()?;
         let mut trace = CacheTrace::default();
         // Captured before anything is read: what a miss installs goes into this epoch.
@@ -172,7 +174,8 @@ impl Cluster {
         query: &ListQuery,
         consistency: Consistency,
     ) -> Result<Served<Vec<Record>>, ClusterError> {
-        let shard = self.shard_of(key);
+        let owned = self.shard_of(key)?;
+        let shard: &Shard = &owned;
         shard.ready()?;
         shard
             .read(consistency, &self.settings.replication, async |conn| {
@@ -190,7 +193,8 @@ impl Cluster {
         query: &ListQuery,
         consistency: Consistency,
     ) -> FanOut {
-        let reads = self.shards.iter().map(|shard| async move {
+        let shards = self.shards();
+        let reads = shards.iter().map(|shard| async move {
             if let Err(missing) = shard.ready() {
                 return (shard.id, Err(missing));
             }
@@ -231,7 +235,8 @@ impl Cluster {
         id: &RecordId,
         remember: Option<&Remember>,
     ) -> Result<Served<Deleted>, ClusterError> {
-        let shard = self.shard_of(key);
+        let owned = self.shard_of(key)?;
+        let shard: &Shard = &owned;
         shard.ready()?;
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let sent = Instant::now();
@@ -325,7 +330,7 @@ impl Cluster {
     /// Returns the replica's address.
     pub async fn await_replica(&self, token: WriteToken) -> Result<String, ClusterError> {
         let limit = Duration::from_millis(self.settings.replication.durability_timeout_ms);
-        self.shards[token.shard.index()]
+        self.shard(token.shard)?
             .await_replica(token.lsn, limit)
             .await
     }

@@ -42,27 +42,26 @@ impl Drop for Monitor {
 impl Monitor {
     /// Starts checking at once, then every interval. Must be called inside a runtime.
     pub fn spawn(cluster: Arc<Cluster>) -> Self {
-        let task =
-            tokio::spawn(async move {
-                let limits = cluster.settings().replication.clone();
-                let expected = migrations::expected();
-                let mut histories: Vec<WalHistory> = cluster
-                    .shards()
+        let task = tokio::spawn(async move {
+            let limits = cluster.settings().replication.clone();
+            let expected = migrations::expected();
+            let mut histories: Vec<WalHistory> = Vec::new();
+            let mut ticker = tokio::time::interval(limits.check_interval());
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                // The set grows when the map gains a shard.
+                let shards = cluster.shards();
+                histories.resize_with(shards.len(), WalHistory::default);
+                let checks = shards
                     .iter()
-                    .map(|_| WalHistory::default())
-                    .collect();
-                let mut ticker = tokio::time::interval(limits.check_interval());
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticker.tick().await;
-                    let checks = cluster.shards().iter().zip(histories.iter_mut()).map(
-                        |(shard, history)| {
-                            check_shard(shard, history, &limits, &expected, cluster.cache())
-                        },
-                    );
-                    join_all(checks).await;
-                }
-            });
+                    .zip(histories.iter_mut())
+                    .map(|(shard, history)| {
+                        check_shard(shard, history, &limits, &expected, cluster.cache())
+                    });
+                join_all(checks).await;
+            }
+        });
         Self { task }
     }
 }

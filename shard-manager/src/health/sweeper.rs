@@ -45,7 +45,8 @@ impl Sweeper {
 
 /// One round over every shard; the entries deleted on each.
 pub async fn sweep(cluster: &Cluster) -> Vec<usize> {
-    let shards = cluster.shards().iter().map(|shard| async move {
+    let all = cluster.shards();
+    let shards = all.iter().map(|shard| async move {
         let mut deleted = 0;
         for _ in 0..ROUNDS {
             let round = shard

@@ -36,14 +36,14 @@ pub struct Assigned {
 }
 
 /// Connects and applies the metadata schema.
-async fn open(settings: &ClusterSettings) -> Result<MetaConn, MapError> {
+pub(super) async fn open(settings: &ClusterSettings) -> Result<MetaConn, MapError> {
     let mut conn = meta::connect(settings).await?;
     schema::apply(&mut conn.client).await?;
     Ok(conn)
 }
 
 /// Holds the admin lock for the life of the connection (one map command at a time).
-async fn lock(client: &Client) -> Result<(), MapError> {
+pub(super) async fn lock(client: &Client) -> Result<(), MapError> {
     let got: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&schema::ADMIN_LOCK])
         .await?

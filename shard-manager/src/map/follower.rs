@@ -6,7 +6,7 @@
 //! status; it follows again as soon as the database answers. A shard's refusal asks for
 //! a reload at once ([`MapState::refresh`]), whatever the poll interval.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,11 +44,16 @@ pub struct MapStatus {
     pub pending: Option<String>,
 }
 
+/// Called with a map that has more shards than the gateway: `Err` keeps the old map.
+pub type MoreShards = Box<dyn Fn(&ShardMap) -> Result<usize, String> + Send + Sync>;
+
 /// The map a gateway routes with.
 pub struct MapState {
     router: ArcSwap<Router>,
     settings: ClusterSettings,
-    shard_count: usize,
+    shard_count: AtomicUsize,
+    /// Adds pools for a map's new shards (the cluster's), before it is routed with.
+    more_shards: Mutex<Option<MoreShards>>,
     source: Mutex<&'static str>,
     reachable: AtomicBool,
     error: Mutex<Option<String>>,
@@ -68,7 +73,8 @@ impl MapState {
     pub fn new(settings: ClusterSettings, router: Router, from_metadata: bool) -> Self {
         let version = router.version().0;
         Self {
-            shard_count: router.shard_count() as usize,
+            shard_count: AtomicUsize::new(router.shard_count() as usize),
+            more_shards: Mutex::new(None),
             router: ArcSwap::from_pointee(router),
             settings,
             source: Mutex::new(if from_metadata { "metadata" } else { "config" }),
@@ -137,17 +143,33 @@ impl MapState {
         self.frozen.store(frozen, Ordering::SeqCst);
     }
 
-    /// Routes with `map` from now on, if this gateway can (same shard count).
+    /// Where the cluster adds pools for a map's new shards.
+    pub fn on_more_shards(&self, grow: MoreShards) {
+        *self.more_shards.lock().unwrap_or_else(|p| p.into_inner()) = Some(grow);
+    }
+
+    /// Routes with `map` from now on, if this gateway can: the same shards, or more
+    /// (their pools are added first); a map with fewer shards waits for a restart.
     fn adopt(&self, map: &ShardMap) -> Result<(), MapError> {
-        if map.shards.len() != self.shard_count {
-            let why = format!(
-                "{} has {} shards; this gateway was started with {}: restart it to follow",
-                map.version,
-                map.shards.len(),
-                self.shard_count
-            );
-            *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
-            return Ok(());
+        let have = self.shard_count.load(Ordering::SeqCst);
+        if map.shards.len() != have {
+            let grown = match map.shards.len() > have {
+                true => self.grow(map),
+                false => Err(format!(
+                    "this gateway was started with {have}: restart it to follow"
+                )),
+            };
+            match grown {
+                Ok(now) => {
+                    tracing::info!(shards = now, version = %map.version, "pools added for the map's new shards");
+                    self.shard_count.store(now, Ordering::SeqCst);
+                }
+                Err(why) => {
+                    let why = format!("{} has {} shards; {why}", map.version, map.shards.len());
+                    *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                    return Ok(());
+                }
+            }
         }
         let router = map.router().map_err(|e| MapError::Corrupt(e.to_string()))?;
         let version = router.version();
@@ -157,6 +179,14 @@ impl MapState {
         self.version.send_replace(version.0);
         tracing::info!(%version, "routing with a new shard map");
         Ok(())
+    }
+
+    fn grow(&self, map: &ShardMap) -> Result<usize, String> {
+        let grow = self.more_shards.lock().unwrap_or_else(|p| p.into_inner());
+        match grow.as_ref() {
+            Some(grow) => grow(map),
+            None => Err("this gateway cannot add shards: restart it to follow".into()),
+        }
     }
 
     fn answered(&self) {

@@ -210,23 +210,7 @@ pub async fn seed(client: &mut Client, map: &ShardMap, actor: &str) -> Result<bo
     )
     .await?;
     for s in &map.shards {
-        let balance = match s.balance {
-            Balance::RoundRobin => "round_robin",
-            Balance::LeastOutstanding => "least_outstanding",
-        };
-        tx.execute(
-            "INSERT INTO map_shards (id, primary_addr, replicas, balance, read_primary, since)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &(s.id.0 as i32),
-                &s.primary,
-                &s.replicas,
-                &balance,
-                &s.read_primary,
-                &version,
-            ],
-        )
-        .await?;
+        insert_shard(&tx, s, map.version).await?;
     }
     let slots: Vec<i32> = (0..map.owners.len() as i32).collect();
     let owners: Vec<i32> = map.owners.iter().map(|s| s.0 as i32).collect();
@@ -256,7 +240,33 @@ pub async fn seed(client: &mut Client, map: &ShardMap, actor: &str) -> Result<bo
     Ok(true)
 }
 
-async fn history(
+/// One shard's row in `map_shards`, present since `version`.
+pub(super) async fn insert_shard(
+    tx: &tokio_postgres::Transaction<'_>,
+    s: &ShardEntry,
+    version: MapVersion,
+) -> Result<(), MapError> {
+    let balance = match s.balance {
+        Balance::RoundRobin => "round_robin",
+        Balance::LeastOutstanding => "least_outstanding",
+    };
+    tx.execute(
+        "INSERT INTO map_shards (id, primary_addr, replicas, balance, read_primary, since)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &(s.id.0 as i32),
+            &s.primary,
+            &s.replicas,
+            &balance,
+            &s.read_primary,
+            &(version.0 as i64),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn history(
     tx: &tokio_postgres::Transaction<'_>,
     version: MapVersion,
     actor: &str,

@@ -15,9 +15,11 @@
 //! - [`meta`]: reading and writing the map there.
 //! - [`ownership`]: telling each shard its slots.
 //! - [`change`]: the admin operations (init, assign, sync) in their safe order.
+//! - [`add_shard`]: a new shard joins the map owning no slot.
 //! - [`gateways`]: heartbeats and the list of live gateways.
 //! - [`follower`]: a gateway's current map, kept up to date.
 
+pub mod add_shard;
 pub mod assign;
 pub mod change;
 pub mod follower;

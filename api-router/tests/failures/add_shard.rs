@@ -1,0 +1,117 @@
+//! A shard added online (`shard-manager add-shard`, on the spare shard `setup.sh`
+//! starts) under writers and readers going through a gateway started with three
+//! shards: the gateway adds the new shard's pools without a restart, the new shard ends
+//! with its fair share (a quarter of the slots), no request fails, nothing acknowledged
+//! is lost or stored twice, and keys routed to the new shard are written and read there.
+
+use std::time::Duration;
+
+use serde_json::json;
+use shard_manager::admin::add_shard_cmd::{add_shard, AddShardArgs};
+use shard_manager::config::ShardSettings;
+use shard_manager::map::change;
+use shard_manager::routing::ShardId;
+use shard_manager::ShardKey;
+
+use crate::helpers::spawn_app;
+use crate::movers::{check_clean_run, Workload};
+use crate::outage::serial;
+
+/// The spare shard's servers (`./setup.sh env`).
+fn spare() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests through ./setup.sh test (or eval \"$(./setup.sh env)\")")
+        })
+    };
+    (
+        var("SHARDGATE_SPARE_PRIMARY"),
+        var("SHARDGATE_SPARE_REPLICA"),
+    )
+}
+
+#[tokio::test]
+async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
+    let _serial = serial().await;
+    let (primary, replica) = spare();
+    let app = spawn_app().await;
+    let settings = app.settings.cluster.clone();
+    // The test's database on the spare server too (the role and server are setup.sh's).
+    let mut on_spare = settings.clone();
+    on_spare.shards = vec![ShardSettings {
+        primary: primary.clone(),
+        ..settings.shards[0].clone()
+    }];
+    let dbname = settings.database.dbname.clone();
+    tokio::task::spawn_blocking(move || shard_manager::admin::create_database(&on_spare, &dbname))
+        .await
+        .unwrap()
+        .expect("create the test database on the spare");
+    let before = change::current(&settings).await.unwrap();
+    assert_eq!(before.shards.len(), 3);
+
+    let work = Workload::start(std::slice::from_ref(&app.address), 3, 40);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let args = AddShardArgs {
+        primary: primary.clone(),
+        replicas: vec![replica.clone()],
+        no_move: false,
+    };
+    let admin = settings.clone();
+    let summary = tokio::task::spawn_blocking(move || add_shard(&admin, args))
+        .await
+        .unwrap()
+        .expect("add-shard");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = work.stop().await;
+
+    let after = change::current(&settings).await.unwrap();
+    assert_eq!(after.shards.len(), 4, "{summary}");
+    assert_eq!(after.shards[3].primary, primary);
+    let share = after.slots_of(ShardId(3)).len();
+    assert_eq!(share, after.owners.len() / 4, "a fair share: {summary}");
+    assert!(
+        summary.contains(&format!("shard-3 owns {share} of")),
+        "{summary}"
+    );
+    check_clean_run(&app, &seen).await;
+
+    // The gateway routes to the new shard without a restart.
+    let shards = app.get_json("/api/shards").await;
+    assert_eq!(
+        shards["shards"].as_array().map(Vec::len),
+        Some(4),
+        "{shards}"
+    );
+    let router = after.router().unwrap();
+    let key = (0..)
+        .map(|i| format!("new-shard-{i}"))
+        .find(|k| router.route(ShardKey::parse(k).unwrap()).unwrap().shard() == ShardId(3))
+        .unwrap();
+    let res = app
+        .write(
+            &key,
+            &json!({"table": "users", "id": "n", "data": {"on": 3}}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["shard"], 3);
+    let read = app.read_strong(&key, "users", "n").await;
+    assert_eq!(read.status().as_u16(), 200);
+
+    // Adding the same server again is refused, and changes nothing.
+    let again = AddShardArgs {
+        primary,
+        replicas: vec![],
+        no_move: true,
+    };
+    let admin = settings.clone();
+    let refused = tokio::task::spawn_blocking(move || add_shard(&admin, again))
+        .await
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("already serves"), "{refused}");
+    assert_eq!(change::current(&settings).await.unwrap(), after);
+}

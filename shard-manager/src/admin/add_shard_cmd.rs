@@ -1,0 +1,125 @@
+//! `shard-manager add-shard`: a new primary (and its replicas) joins the cluster and
+//! takes its fair share of the slots, moved online from the shards that own the most,
+//! one move per source (each resumable with `moves resume`, like `move-slots`). The new
+//! server is migrated first; it joins the map owning nothing, so gateways add its pools
+//! before any key is routed to it. Prints a summary of every move at the end.
+
+use super::migrate::migrate_server;
+use super::moves_cmd::{drive, runtime, what};
+use crate::config::ClusterSettings;
+use crate::map::add_shard::{add_shard as join, NewShard};
+use crate::map::change;
+use crate::moves::plan::Which;
+use crate::moves::{mover, MoveError};
+use crate::routing::ShardId;
+
+/// `add-shard`: the new shard's servers.
+#[derive(Debug, clap::Args)]
+pub struct AddShardArgs {
+    /// The new shard's primary, host:port: a running PostgreSQL where the cluster's
+    /// database and role exist (its schema is applied here).
+    #[arg(long)]
+    pub primary: String,
+    /// A replica of it, host:port (repeat for several).
+    #[arg(long = "replica")]
+    pub replicas: Vec<String>,
+    /// Join the map only; move no slot (`move-slots --to` moves some later).
+    #[arg(long)]
+    pub no_move: bool,
+}
+
+/// How many slots each shard gives so that a new one gets `total / (n + 1)`: always
+/// from the shard that holds the most at that point (ties: the lowest id).
+pub fn fair_share(owned: &[u32]) -> Vec<(ShardId, u32)> {
+    let total: u32 = owned.iter().sum();
+    let wanted = total / (owned.len() as u32 + 1);
+    let mut left = owned.to_vec();
+    let mut given = vec![0u32; owned.len()];
+    for _ in 0..wanted {
+        let Some((richest, _)) = left
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
+        else {
+            break;
+        };
+        left[richest] -= 1;
+        given[richest] += 1;
+    }
+    given
+        .into_iter()
+        .enumerate()
+        .filter(|(_, n)| *n > 0)
+        .map(|(i, n)| (ShardId(i as u32), n))
+        .collect()
+}
+
+/// Runs `add-shard`; the summary to print.
+pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<String, MoveError> {
+    let rt = runtime()?;
+    let new = NewShard {
+        primary: args.primary,
+        replicas: args.replicas,
+    };
+    // Checked against the map before the server is touched.
+    let map = rt.block_on(change::current(settings))?;
+    crate::map::add_shard::with_shard(&map, &new)?;
+    let applied = migrate_server(settings, &new.primary)
+        .map_err(|e| MoveError::Refused(format!("the new primary: {e}")))?;
+    eprintln!(
+        "{}: schema applied ({} migration(s))",
+        new.primary,
+        applied.len()
+    );
+    let map = rt.block_on(join(settings, &new))?;
+    let id = ShardId(map.shards.len() as u32 - 1);
+    let mut summary = format!(
+        "{id} joined the map at {} (primary {})\n",
+        map.version, new.primary
+    );
+    if args.no_move {
+        summary +=
+            "no slots moved (--no-move): `shard-manager move-slots --to ...` gives it some\n";
+        return Ok(summary);
+    }
+    let owned: Vec<u32> = (0..map.shards.len() - 1)
+        .map(|i| map.owners.iter().filter(|o| o.index() == i).count() as u32)
+        .collect();
+    for (source, count) in fair_share(&owned) {
+        let request = mover::Request {
+            kind: "add-shard".into(),
+            from: source.0,
+            to: id.0,
+            which: Which::Count(count),
+        };
+        let mv = rt.block_on(mover::start(settings, &request))?;
+        eprintln!("move {}: {}", mv.id, what(&mv));
+        summary += &drive(&rt, settings, mv.id)?;
+    }
+    let map = rt.block_on(change::current(settings))?;
+    let slots = map.owners.iter().filter(|o| **o == id).count();
+    summary += &format!(
+        "{id} owns {slots} of {} slots at {}\n",
+        map.owners.len(),
+        map.version
+    );
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_shard_gets_an_even_share_from_the_richest() {
+        assert_eq!(
+            fair_share(&[342, 341, 341]),
+            vec![(ShardId(0), 86), (ShardId(1), 85), (ShardId(2), 85)]
+        );
+        let given: u32 = fair_share(&[342, 341, 341]).iter().map(|g| g.1).sum();
+        assert_eq!(given, 1024 / 4);
+        // An uneven cluster gives from its largest shard first.
+        assert_eq!(fair_share(&[600, 200, 224]), vec![(ShardId(0), 256)]);
+        assert_eq!(fair_share(&[]), vec![]);
+    }
+}

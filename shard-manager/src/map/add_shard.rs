@@ -1,0 +1,150 @@
+//! `shard-manager add-shard`'s map change: a new shard joins the stored map owning no
+//! slot yet (the slots then move to it online, one move per source shard). Gateways
+//! following the map add pools for it before any key is routed there; the shard itself
+//! is told it owns nothing, so it refuses every key until a move gives it slots.
+
+use super::meta::{self, CHANNEL};
+use super::ownership;
+use super::shard_map::{ShardEntry, ShardMap};
+use super::MapError;
+use crate::config::{parse_addr, Balance, ClusterSettings};
+use crate::routing::{MapVersion, ShardId, Strategy};
+
+/// The servers of the shard to add.
+#[derive(Debug, Clone)]
+pub struct NewShard {
+    pub primary: String,
+    pub replicas: Vec<String>,
+}
+
+/// The stored map with `new` as its last shard, checked: addresses well formed and used
+/// by no shard yet, the `slots` strategy (the only one whose keys can move a slot at a
+/// time).
+pub fn with_shard(map: &ShardMap, new: &NewShard) -> Result<ShardMap, MapError> {
+    if map.routing.strategy != Strategy::Slots {
+        return Err(MapError::Invalid(format!(
+            "add-shard needs the `slots` strategy (this map uses `{}`, where a new shard would re-place most keys at once)",
+            map.routing.strategy
+        )));
+    }
+    let used: Vec<&String> = map
+        .shards
+        .iter()
+        .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+        .collect();
+    for addr in std::iter::once(&new.primary).chain(&new.replicas) {
+        parse_addr(addr).map_err(|e| MapError::Invalid(format!("{addr:?}: {e}")))?;
+        if used.contains(&addr) {
+            return Err(MapError::Invalid(format!(
+                "{addr} already serves a shard of the map"
+            )));
+        }
+    }
+    if new.replicas.contains(&new.primary) {
+        return Err(MapError::Invalid(format!(
+            "{} cannot be both the primary and a replica",
+            new.primary
+        )));
+    }
+    let mut next = map.clone();
+    next.version = MapVersion(map.version.0 + 1);
+    next.shards.push(ShardEntry {
+        id: ShardId(map.shards.len() as u32),
+        primary: new.primary.clone(),
+        replicas: new.replicas.clone(),
+        balance: Balance::default(),
+        read_primary: false,
+    });
+    Ok(next)
+}
+
+/// Adds `new` to the stored map (its schema must be applied first): tells it it owns
+/// nothing, then stores the next version. The new map.
+pub async fn add_shard(settings: &ClusterSettings, new: &NewShard) -> Result<ShardMap, MapError> {
+    let mut conn = super::change::open(settings).await?;
+    super::change::lock(&conn.client).await?;
+    let map = meta::load(&mut conn.client)
+        .await?
+        .ok_or(MapError::NotInitialised)?;
+    let next = with_shard(&map, new)?;
+    let id = ShardId(map.shards.len() as u32);
+    ownership::tell(settings, &next, id).await?;
+    let tx = conn.client.transaction().await?;
+    let stored: i64 = tx
+        .query_one("SELECT version FROM map_state FOR UPDATE", &[])
+        .await?
+        .get(0);
+    if stored as u64 != map.version.0 {
+        return Err(MapError::Changed {
+            expected: map.version,
+            found: MapVersion(stored as u64),
+        });
+    }
+    let entry = &next.shards[id.index()];
+    meta::insert_shard(&tx, entry, next.version).await?;
+    let version = next.version.0 as i64;
+    tx.execute(
+        "UPDATE map_state SET version = $1, updated_at = now()",
+        &[&version],
+    )
+    .await?;
+    let summary = format!(
+        "{id} added: primary {}, replicas [{}]; no slots yet",
+        entry.primary,
+        entry.replicas.join(", ")
+    );
+    let detail =
+        serde_json::json!({"shard": id.0, "primary": entry.primary, "replicas": entry.replicas});
+    meta::history(
+        &tx,
+        next.version,
+        &meta::actor(),
+        "add-shard",
+        &summary,
+        detail,
+    )
+    .await?;
+    tx.execute(&format!("NOTIFY {CHANNEL}, '{version}'"), &[])
+        .await?;
+    tx.commit().await?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::shard_map::tests::three_shards;
+
+    fn new(primary: &str, replicas: &[&str]) -> NewShard {
+        NewShard {
+            primary: primary.into(),
+            replicas: replicas.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_shard_is_the_last_owning_nothing_one_version_on() {
+        let map = three_shards();
+        let next = with_shard(&map, &new("10.0.0.9:5432", &["10.0.0.10:5432"])).unwrap();
+        assert_eq!(next.version, MapVersion(map.version.0 + 1));
+        assert_eq!(next.shards.len(), 4);
+        assert_eq!(next.shards[3].id, ShardId(3));
+        assert_eq!(next.owners, map.owners, "no slot changes hands");
+    }
+
+    #[test]
+    fn addresses_in_use_or_malformed_are_refused() {
+        let map = three_shards();
+        let taken = map.shards[1].primary.clone();
+        let err = with_shard(&map, &new(&taken, &[])).unwrap_err().to_string();
+        assert!(err.contains("already serves"), "{err}");
+        let err = with_shard(&map, &new("nohost", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host:port"), "{err}");
+        let err = with_shard(&map, &new("10.0.0.9:1", &["10.0.0.9:1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("both"), "{err}");
+    }
+}
