@@ -194,6 +194,11 @@ export_app_env() {
     export SHARDGATE__DATABASE__USER="$APP_ROLE"
     export SHARDGATE__DATABASE__PASSWORD="$APP_PASSWORD"
     export SHARDGATE__CACHE__URL="redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT"
+    # The first spare shard (for the add-shard test): its primary and first replica.
+    if ((SPARE_SHARDS > 0)); then
+        export SHARDGATE_SPARE_PRIMARY="$HOST:$((PRIMARY_BASE_PORT + SHARDS))"
+        export SHARDGATE_SPARE_REPLICA="$HOST:$((REPLICA_BASE_PORT + SHARDS))"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------

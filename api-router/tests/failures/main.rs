@@ -20,6 +20,7 @@
 //! - [`add_shard`]: a shard added online under writers takes its share, losing nothing.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
+//! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
 //! - [`lb_retry`]: behind HAProxy, a keyed write whose gateway died is retried on
@@ -57,6 +58,7 @@ mod outage;
 mod pool;
 mod primary;
 mod process;
+mod rebalance;
 mod redis;
 mod replica;
 mod resharding;

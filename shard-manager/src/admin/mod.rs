@@ -9,6 +9,7 @@
 //! - [`moves_cmd`]: `move-slots` and `moves status | resume | abort | reverse`.
 //! - [`add_shard_cmd`]: `add-shard`: a new shard joins the map and takes its fair share
 //!   of slots, moved online.
+//! - [`rebalance_cmd`]: `rebalance --plan | --apply`, by bytes or slots.
 //! - [`keys_cmd`]: `keys create | list | revoke | rotate`.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
@@ -25,6 +26,7 @@ pub mod migrate;
 pub mod moves_cmd;
 pub mod plan;
 pub mod progress;
+pub mod rebalance_cmd;
 pub mod seed;
 
 pub use connect::CommandError;

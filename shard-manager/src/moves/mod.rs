@@ -31,11 +31,13 @@
 //! - [`switch`]: the fence and the ownership change.
 //! - [`remembered`]: idempotency entries copied with their slots under the fence.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
+//! - [`balance`]: `rebalance`'s plan: the moves that even out bytes or slots (pure).
 //! - [`fault`]: test-only kill points (feature `faults`).
 //! - [`mover`]: the phases in order: start, resume, abort, reverse.
 //! - [`watch`]: a gateway's view of the moves, read in the background (it never
 //!   queries the metadata database per request).
 
+pub mod balance;
 pub mod capture;
 pub mod copy;
 pub mod fault;
