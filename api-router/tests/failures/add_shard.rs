@@ -3,11 +3,15 @@
 //! shards: the gateway adds the new shard's pools without a restart, the new shard ends
 //! with its fair share (a quarter of the slots), no request fails, nothing acknowledged
 //! is lost or stored twice, and keys routed to the new shard are written and read there.
+//! Then the shard is removed again (`remove-shard`) under writers: its slots move to
+//! the others, it is retired (kept in the map, owning nothing), and the gateway no
+//! longer counts it.
 
 use std::time::Duration;
 
 use serde_json::json;
 use shard_manager::admin::add_shard_cmd::{add_shard, AddShardArgs};
+use shard_manager::admin::remove_shard_cmd::{remove_shard, RemoveShardArgs};
 use shard_manager::config::ShardSettings;
 use shard_manager::map::change;
 use shard_manager::routing::ShardId;
@@ -114,4 +118,40 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
         .to_string();
     assert!(refused.contains("already serves"), "{refused}");
     assert_eq!(change::current(&settings).await.unwrap(), after);
+
+    // Removed again under writers: drained to the others, then retired.
+    let work = Workload::start(std::slice::from_ref(&app.address), 3, 40);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let admin = settings.clone();
+    let removed =
+        tokio::task::spawn_blocking(move || remove_shard(&admin, RemoveShardArgs { shard: 3 }))
+            .await
+            .unwrap()
+            .expect("remove-shard");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = work.stop().await;
+    let last = change::current(&settings).await.unwrap();
+    assert_eq!(last.shards.len(), 4, "a retired shard stays in the map");
+    assert!(last.shards[3].retired, "{removed}");
+    assert!(last.slots_of(ShardId(3)).is_empty(), "{removed}");
+    assert!(removed.contains("shard-3 retired"), "{removed}");
+    check_clean_run(&app, &seen).await;
+    let read = app.read_strong(&key, "users", "n").await;
+    assert_eq!(
+        read.status().as_u16(),
+        200,
+        "the new shard's record moved back"
+    );
+    let health = app.get_json("/api/health").await;
+    assert_eq!(health["shards"][3]["serving"], false, "{health}");
+    assert_eq!(health["shards"][0]["serving"], true, "{health}");
+    let admin = settings.clone();
+    let refused =
+        tokio::task::spawn_blocking(move || remove_shard(&admin, RemoveShardArgs { shard: 3 }))
+            .await
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+    assert!(refused.contains("already retired"), "{refused}");
+    eprintln!("added:\n{summary}\nremoved:\n{removed}");
 }

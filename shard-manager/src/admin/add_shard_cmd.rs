@@ -28,11 +28,13 @@ pub struct AddShardArgs {
     pub no_move: bool,
 }
 
-/// How many slots each shard gives so that a new one gets `total / (n + 1)`: always
-/// from the shard that holds the most at that point (ties: the lowest id).
+/// How many slots each shard gives so that a new one gets `total / (n + 1)` (`n`: the
+/// shards that own slots; retired ones own none): always from the shard that holds
+/// the most at that point (ties: the lowest id).
 pub fn fair_share(owned: &[u32]) -> Vec<(ShardId, u32)> {
     let total: u32 = owned.iter().sum();
-    let wanted = total / (owned.len() as u32 + 1);
+    let active = owned.iter().filter(|n| **n > 0).count() as u32;
+    let wanted = total / (active + 1);
     let mut left = owned.to_vec();
     let mut given = vec![0u32; owned.len()];
     for _ in 0..wanted {
@@ -121,5 +123,10 @@ mod tests {
         // An uneven cluster gives from its largest shard first.
         assert_eq!(fair_share(&[600, 200, 224]), vec![(ShardId(0), 256)]);
         assert_eq!(fair_share(&[]), vec![]);
+        // A retired shard (owning nothing) neither gives nor counts.
+        assert_eq!(
+            fair_share(&[512, 0, 512]),
+            vec![(ShardId(0), 171), (ShardId(2), 170)]
+        );
     }
 }

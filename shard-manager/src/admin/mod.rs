@@ -10,6 +10,7 @@
 //! - [`add_shard_cmd`]: `add-shard`: a new shard joins the map and takes its fair share
 //!   of slots, moved online.
 //! - [`rebalance_cmd`]: `rebalance --plan | --apply`, by bytes or slots.
+//! - [`remove_shard_cmd`]: `remove-shard`: a shard emptied online, then retired.
 //! - [`keys_cmd`]: `keys create | list | revoke | rotate`.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
@@ -27,6 +28,7 @@ pub mod moves_cmd;
 pub mod plan;
 pub mod progress;
 pub mod rebalance_cmd;
+pub mod remove_shard_cmd;
 pub mod seed;
 
 pub use connect::CommandError;

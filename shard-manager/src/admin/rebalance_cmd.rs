@@ -141,7 +141,9 @@ pub fn apply(
 pub fn rebalance(settings: &ClusterSettings, args: RebalanceArgs) -> Result<String, MoveError> {
     let rt = runtime()?;
     let map = rt.block_on(change::current(settings))?;
-    let (moves, weights) = rt.block_on(plan_for(settings, &map, args.by, args.tolerance, &[]))?;
+    let retired = map.retired();
+    let (moves, weights) =
+        rt.block_on(plan_for(settings, &map, args.by, args.tolerance, &retired))?;
     let mut out = describe(&map, &weights, &moves, args.by);
     if args.apply && !moves.is_empty() {
         out += &apply(&rt, settings, "rebalance", &moves)?;

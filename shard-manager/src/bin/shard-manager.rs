@@ -36,6 +36,9 @@ enum Command {
     /// Add a shard: its schema applied, it joins the map, then takes its fair share of
     /// slots, moved online from the shards that own the most (`--no-move`: join only).
     AddShard(admin::add_shard_cmd::AddShardArgs),
+    /// Remove a shard: its slots moved online to the others (each to the lightest by
+    /// bytes), then retired (kept in the map, owning nothing; its servers can go).
+    RemoveShard(admin::remove_shard_cmd::RemoveShardArgs),
     /// Even out the shards by bytes stored (or by slots): print the plan, or `--apply`
     /// it as online moves.
     Rebalance(admin::rebalance_cmd::RebalanceArgs),
@@ -106,6 +109,10 @@ fn run() -> anyhow::Result<()> {
         Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
         Command::MoveSlots(args) => print!("{}", admin::moves_cmd::move_slots(&settings, args)?),
         Command::Moves(command) => print!("{}", admin::moves_cmd::run(&settings, command)?),
+        Command::RemoveShard(args) => print!(
+            "{}",
+            admin::remove_shard_cmd::remove_shard(&settings, args)?
+        ),
         Command::Rebalance(args) => print!("{}", admin::rebalance_cmd::rebalance(&settings, args)?),
         Command::AddShard(args) => print!("{}", admin::add_shard_cmd::add_shard(&settings, args)?),
         Command::Keys(command) => {

@@ -193,7 +193,15 @@ impl Cluster {
         query: &ListQuery,
         consistency: Consistency,
     ) -> FanOut {
-        let shards = self.shards();
+        // A shard owning no slot (just added, or retired) holds no visible record.
+        let shards: Vec<_> = {
+            let router = self.router();
+            let all = self.shards();
+            all.iter()
+                .filter(|s| router.serves_keys(s.id))
+                .cloned()
+                .collect()
+        };
         let reads = shards.iter().map(|shard| async move {
             if let Err(missing) = shard.ready() {
                 return (shard.id, Err(missing));

@@ -73,13 +73,16 @@ pub struct ShardHealth {
     pub schema: SchemaHealth,
     pub primary: ServerHealth,
     pub replicas: Vec<ServerHealth>,
+    /// False for a shard that owns no slot (just added, or retired): no request goes
+    /// there, so it does not count in `healthy`.
+    pub serving: bool,
 }
 
 /// The whole cluster.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ClusterHealth {
-    /// True when every primary answered and no shard lacks migrations: writes can go
-    /// everywhere.
+    /// True when every serving shard's primary answered and none lacks migrations:
+    /// writes can go everywhere.
     pub healthy: bool,
     /// The map this gateway routes with. The metadata database being unreachable does
     /// not make the gateway unhealthy: it keeps routing with the last map it had, and
@@ -92,18 +95,27 @@ impl Cluster {
     /// Probes every server at once, each bounded by the connect timeout.
     pub async fn health(&self) -> ClusterHealth {
         let limits = &self.settings().replication;
-        let shards = join_all(self.shards().iter().map(|s| shard_health(s, limits))).await;
+        let all = self.shards();
+        let serving: Vec<bool> = {
+            let router = self.router();
+            all.iter().map(|s| router.serves_keys(s.id)).collect()
+        };
+        let probes = all
+            .iter()
+            .zip(serving)
+            .map(|(s, serving)| shard_health(s, limits, serving));
+        let shards = join_all(probes).await;
         ClusterHealth {
             healthy: shards
                 .iter()
-                .all(|s| s.primary.up && s.schema.state != "missing"),
+                .all(|s| !s.serving || (s.primary.up && s.schema.state != "missing")),
             map: self.map().status(),
             shards,
         }
     }
 }
 
-async fn shard_health(shard: &Shard, limits: &ReplicationSettings) -> ShardHealth {
+async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool) -> ShardHealth {
     let status = |s: &Server| ServerStatus::of(s, limits, shard.read_primary);
     let (primary, replicas) = futures_util::join!(
         probe(&shard.primary, status),
@@ -125,6 +137,7 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings) -> ShardHealt
         schema: SchemaHealth::of(shard.schema.state()),
         primary,
         replicas,
+        serving,
     }
 }
 

@@ -3,7 +3,7 @@
 //! following the map add pools for it before any key is routed there; the shard itself
 //! is told it owns nothing, so it refuses every key until a move gives it slots.
 
-use super::meta::{self, CHANNEL};
+use super::meta;
 use super::ownership;
 use super::shard_map::{ShardEntry, ShardMap};
 use super::MapError;
@@ -54,6 +54,7 @@ pub fn with_shard(map: &ShardMap, new: &NewShard) -> Result<ShardMap, MapError> 
         replicas: new.replicas.clone(),
         balance: Balance::default(),
         read_primary: false,
+        retired: false,
     });
     Ok(next)
 }
@@ -69,25 +70,9 @@ pub async fn add_shard(settings: &ClusterSettings, new: &NewShard) -> Result<Sha
     let next = with_shard(&map, new)?;
     let id = ShardId(map.shards.len() as u32);
     ownership::tell(settings, &next, id).await?;
-    let tx = conn.client.transaction().await?;
-    let stored: i64 = tx
-        .query_one("SELECT version FROM map_state FOR UPDATE", &[])
-        .await?
-        .get(0);
-    if stored as u64 != map.version.0 {
-        return Err(MapError::Changed {
-            expected: map.version,
-            found: MapVersion(stored as u64),
-        });
-    }
+    let tx = meta::begin_at(&mut conn.client, map.version).await?;
     let entry = &next.shards[id.index()];
     meta::insert_shard(&tx, entry, next.version).await?;
-    let version = next.version.0 as i64;
-    tx.execute(
-        "UPDATE map_state SET version = $1, updated_at = now()",
-        &[&version],
-    )
-    .await?;
     let summary = format!(
         "{id} added: primary {}, replicas [{}]; no slots yet",
         entry.primary,
@@ -95,18 +80,8 @@ pub async fn add_shard(settings: &ClusterSettings, new: &NewShard) -> Result<Sha
     );
     let detail =
         serde_json::json!({"shard": id.0, "primary": entry.primary, "replicas": entry.replicas});
-    meta::history(
-        &tx,
-        next.version,
-        &meta::actor(),
-        "add-shard",
-        &summary,
-        detail,
-    )
-    .await?;
-    tx.execute(&format!("NOTIFY {CHANNEL}, '{version}'"), &[])
-        .await?;
-    tx.commit().await?;
+    let actor = meta::actor();
+    meta::finish(tx, next.version, (&actor, "add-shard", &summary, detail)).await?;
     Ok(next)
 }
 

@@ -92,7 +92,10 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .map_err(|e| MapError::Corrupt(format!("map_state.routing: {e}")))?;
     let shards = tx
         .query(
-            "SELECT id, primary_addr, replicas, balance, read_primary FROM map_shards ORDER BY id",
+            // `retired` read so that a database without schema step 5 still loads.
+            "SELECT id, primary_addr, replicas, balance, read_primary,
+                    coalesce((to_jsonb(s) ->> 'retired')::boolean, false)
+               FROM map_shards s ORDER BY id",
             &[],
         )
         .await?
@@ -108,6 +111,7 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
                     _ => Balance::RoundRobin,
                 },
                 read_primary: r.get(4),
+                retired: r.get(5),
             }
         })
         .collect::<Vec<_>>();
@@ -251,8 +255,8 @@ pub(super) async fn insert_shard(
         Balance::LeastOutstanding => "least_outstanding",
     };
     tx.execute(
-        "INSERT INTO map_shards (id, primary_addr, replicas, balance, read_primary, since)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO map_shards (id, primary_addr, replicas, balance, read_primary, since, retired)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &(s.id.0 as i32),
             &s.primary,
@@ -260,6 +264,7 @@ pub(super) async fn insert_shard(
             &balance,
             &s.read_primary,
             &(version.0 as i64),
+            &s.retired,
         ],
     )
     .await?;
@@ -297,8 +302,31 @@ pub async fn commit(
     expected: MapVersion,
     next: &ShardMap,
     moved: &[(u32, ShardId)],
-    (actor, action, summary, detail): (&str, &str, &str, serde_json::Value),
+    line: HistoryEntry<'_>,
 ) -> Result<(), MapError> {
+    let tx = begin_at(client, expected).await?;
+    let version = next.version.0 as i64;
+    let slots: Vec<i32> = moved.iter().map(|(s, _)| *s as i32).collect();
+    let owners: Vec<i32> = moved.iter().map(|(_, o)| o.0 as i32).collect();
+    tx.execute(
+        "UPDATE map_slots m SET shard = c.shard, since = $3
+           FROM (SELECT unnest($1::int[]) AS slot, unnest($2::int[]) AS shard) c
+          WHERE m.slot = c.slot",
+        &[&slots, &owners, &version],
+    )
+    .await?;
+    finish(tx, next.version, line).await
+}
+
+/// (actor, action, summary, detail) of a map change's history line.
+pub type HistoryEntry<'a> = (&'a str, &'a str, &'a str, serde_json::Value);
+
+/// A transaction holding the stored map, refused unless it is still at `expected`
+/// (another command changed it meanwhile).
+pub(super) async fn begin_at(
+    client: &mut Client,
+    expected: MapVersion,
+) -> Result<tokio_postgres::Transaction<'_>, MapError> {
     let tx = client.transaction().await?;
     let stored: i64 = tx
         .query_one("SELECT version FROM map_state FOR UPDATE", &[])
@@ -310,24 +338,24 @@ pub async fn commit(
             found: MapVersion(stored as u64),
         });
     }
-    let version = next.version.0 as i64;
-    let slots: Vec<i32> = moved.iter().map(|(s, _)| *s as i32).collect();
-    let owners: Vec<i32> = moved.iter().map(|(_, o)| o.0 as i32).collect();
-    tx.execute(
-        "UPDATE map_slots m SET shard = c.shard, since = $3
-           FROM (SELECT unnest($1::int[]) AS slot, unnest($2::int[]) AS shard) c
-          WHERE m.slot = c.slot",
-        &[&slots, &owners, &version],
-    )
-    .await?;
+    Ok(tx)
+}
+
+/// Moves the stored map to `version` with its history line, announces it to the
+/// gateways (NOTIFY) and commits.
+pub(super) async fn finish(
+    tx: tokio_postgres::Transaction<'_>,
+    version: MapVersion,
+    (actor, action, summary, detail): HistoryEntry<'_>,
+) -> Result<(), MapError> {
+    let v = version.0 as i64;
     tx.execute(
         "UPDATE map_state SET version = $1, updated_at = now()",
-        &[&version],
+        &[&v],
     )
     .await?;
-    history(&tx, next.version, actor, action, summary, detail).await?;
-    tx.execute(&format!("NOTIFY {CHANNEL}, '{version}'"), &[])
-        .await?;
+    history(&tx, version, actor, action, summary, detail).await?;
+    tx.execute(&format!("NOTIFY {CHANNEL}, '{v}'"), &[]).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! - [`ownership`]: telling each shard its slots.
 //! - [`change`]: the admin operations (init, assign, sync) in their safe order.
 //! - [`add_shard`]: a new shard joins the map owning no slot.
+//! - [`remove_shard`]: an emptied shard is retired (kept in the map, owning nothing).
 //! - [`gateways`]: heartbeats and the list of live gateways.
 //! - [`follower`]: a gateway's current map, kept up to date.
 
@@ -26,6 +27,7 @@ pub mod follower;
 pub mod gateways;
 pub mod meta;
 pub mod ownership;
+pub mod remove_shard;
 pub mod schema;
 pub mod shard_map;
 

@@ -77,6 +77,8 @@ const STEPS: &[&str] = &[
      CREATE INDEX moves_active ON moves (id) WHERE phase NOT IN ('done', 'aborted');",
     // 4: API keys (keys/schema.rs; written to stand at any position).
     crate::keys::schema::STEP,
+    // 5: a shard emptied by `shard-manager remove-shard` stays in the map, retired.
+    "ALTER TABLE map_shards ADD COLUMN retired BOOLEAN NOT NULL DEFAULT false;",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

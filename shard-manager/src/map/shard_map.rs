@@ -15,6 +15,8 @@ pub struct ShardEntry {
     pub replicas: Vec<String>,
     pub balance: Balance,
     pub read_primary: bool,
+    /// Emptied by `remove-shard`: owns no slot and takes none; its servers may be gone.
+    pub retired: bool,
 }
 
 /// The cluster's placement at one map version.
@@ -49,6 +51,7 @@ impl ShardMap {
                 replicas: s.replicas.clone(),
                 balance: s.balance,
                 read_primary: s.read_primary,
+                retired: false,
             })
             .collect();
         let owners = match router.strategy() {
@@ -78,6 +81,15 @@ impl ShardMap {
 
     /// The slots `shard` owns, ascending: its `owners` entries under `slots`, every
     /// slot under the other strategies.
+    /// The shards `remove-shard` emptied.
+    pub fn retired(&self) -> Vec<ShardId> {
+        self.shards
+            .iter()
+            .filter(|s| s.retired)
+            .map(|s| s.id)
+            .collect()
+    }
+
     pub fn slots_of(&self, shard: ShardId) -> Vec<i32> {
         if self.owners.is_empty() {
             return (0..self.slot_count() as i32).collect();

@@ -155,6 +155,16 @@ impl Router {
 
     /// The slot ranges `shard` owns, merged and inclusive, for display. Empty unless the
     /// strategy is `slots`: other strategies do not assign slots to shards.
+    /// Whether any key can route to `shard`: it owns a slot (`slots`), or the strategy
+    /// places keys on every shard. A shard added but not given slots yet, or retired,
+    /// serves nothing.
+    pub fn serves_keys(&self, shard: ShardId) -> bool {
+        match &self.layout {
+            Layout::Slots(map) => !map.ranges_of(shard).is_empty(),
+            _ => true,
+        }
+    }
+
     pub fn ranges_of(&self, shard: ShardId) -> Vec<(u32, u32)> {
         match &self.layout {
             Layout::Slots(map) => map.ranges_of(shard),
