@@ -31,6 +31,8 @@
 //! - [`access`]: API keys and scopes (`Authorization: Bearer`, 401/403), protected mode
 //!   (no key: loopback clients only; no start beyond loopback), the admin audit line.
 //! - [`guard`]: the `Host` allow-list (421 for other names: no DNS rebinding).
+//! - [`security_headers`]: `nosniff`, frame and referrer policies, CSP, `no-store`, HSTS
+//!   under TLS, on every answer (the outermost middleware).
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
@@ -50,6 +52,7 @@ pub mod observe;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod security_headers;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -23,6 +23,7 @@ use crate::observe::observe;
 use crate::openapi::ApiDoc;
 use crate::request_id::request_id;
 use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
+use crate::security_headers::{security_headers, SecurityHeaders};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -102,6 +103,7 @@ impl Application {
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
+        let security = Arc::new(SecurityHeaders::new(None));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -124,6 +126,10 @@ impl Application {
                     move |req, next| check_host(server.clone(), req, next)
                 }))
                 .wrap(from_fn(request_id))
+                .wrap(from_fn({
+                    let security = security.clone();
+                    move |req, next| security_headers(security.clone(), req, next)
+                }))
                 .configure(|cfg| api_routes(cfg, &access))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")

@@ -9,6 +9,7 @@ mod cache_gateways;
 mod cache_shared;
 mod commit_loss;
 mod consistency;
+mod edge;
 mod fanout;
 mod hardening;
 mod helpers;
