@@ -7,6 +7,8 @@ use analytics::AnalyticsConfig;
 use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
+use crate::cors::CorsSettings;
+
 /// Everything the gateway reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -59,6 +61,9 @@ pub struct ServerSettings {
     /// address's own host is always accepted.
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
+    /// Cross-origin requests from browsers (`[server.cors]`); off by default.
+    #[serde(default)]
+    pub cors: CorsSettings,
 }
 
 /// Access control. The keys themselves live in the metadata database
@@ -160,6 +165,7 @@ mod tests {
             drain_ms: 0,
             workers: 1,
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
+            cors: CorsSettings::default(),
         }
     }
 
@@ -175,5 +181,40 @@ mod tests {
         let s = server(&[], "10.0.0.5:8080");
         assert!(s.allows_host("10.0.0.5:8080"), "the listen address itself");
         assert!(server(&["*"], "0.0.0.0:80").allows_host("anything"));
+    }
+
+    fn load_with(overlay: &str) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("sg-set-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("overlay.toml");
+        std::fs::write(&file, overlay).unwrap();
+        let loaded = Settings::load(Some(&file));
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
+    }
+
+    #[test]
+    fn cors_is_off_unless_configured_and_read_when_it_is() {
+        let plain = load_with("").unwrap();
+        assert!(!plain.server.cors.enabled());
+        assert_eq!(plain.server.cors, CorsSettings::default());
+
+        let edge = load_with(
+            "[server.cors]\nallowed_origins = [\"https://app.example.com\"]\nmax_age_secs = 60\n",
+        )
+        .unwrap();
+        let cors = &edge.server.cors;
+        assert_eq!(cors.allowed_origins, ["https://app.example.com"]);
+        assert_eq!(cors.max_age_secs, 60);
+        assert_eq!(
+            cors.allowed_methods,
+            CorsSettings::default().allowed_methods
+        );
+
+        let typo = load_with("[server.cors]\norigins = [\"https://app.example.com\"]\n");
+        assert!(
+            typo.unwrap_err().to_string().contains("origins"),
+            "unknown keys are refused"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ::analytics::Analytics;
 use actix_web::dev::{HttpServiceFactory, Server};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer, Route};
 use shard_manager::keys::{self, KeyFollower, KeyRing};
 use shard_manager::map::{follower, Follower, Identity};
@@ -16,6 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::access::gate::{protect, require};
 use crate::access::{policy, protected, Access};
+use crate::cors;
 use crate::drain::{Draining, Shutdown};
 use crate::error::{json_error, query_error};
 use crate::guard::check_host;
@@ -53,6 +54,11 @@ impl Application {
     /// Must be called inside a Tokio runtime (it starts the monitor, the follower and
     /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings
+            .server
+            .cors
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let local = listener.local_addr()?;
@@ -104,6 +110,7 @@ impl Application {
         let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
         let security = Arc::new(SecurityHeaders::new(None));
+        let cors_settings = Arc::new(settings.server.cors.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -120,6 +127,14 @@ impl Application {
                 .wrap(from_fn({
                     let access = access.clone();
                     move |req, next| protect(access.clone(), req, next)
+                }))
+                .wrap(Condition::new(
+                    cors_settings.enabled(),
+                    cors_settings.middleware(),
+                ))
+                .wrap(from_fn({
+                    let cors = cors_settings.clone();
+                    move |req, next| cors::refusals(cors.clone(), req, next)
                 }))
                 .wrap(from_fn({
                     let server = server_settings.clone();

@@ -1,11 +1,14 @@
-//! The gateway's edge, black-box: security headers on every kind of answer.
+//! The gateway's edge, black-box: security headers on every kind of answer, and CORS off
+//! by default and answering preflights once configured (a refused one is a problem
+//! naming the origin).
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 use serde_json::json;
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
 
+const ALLOWED: &str = "https://app.example.com";
 const API_POLICY: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -109,4 +112,171 @@ async fn every_kind_of_answer_carries_the_security_headers() {
         "{policy}"
     );
     assert_eq!(header(swagger.headers(), "cache-control"), None);
+}
+
+#[tokio::test]
+async fn without_cors_settings_no_origin_is_granted_anything() {
+    let app = spawn_app().await;
+    let res = send(
+        &app,
+        Method::GET,
+        "/api/health/live",
+        &[("origin", ALLOWED)],
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(header(res.headers(), "access-control-allow-origin"), None);
+
+    // A preflight is a request like any other: OPTIONS is not a method of the route.
+    let preflight = send(
+        &app,
+        Method::OPTIONS,
+        "/api/write",
+        &[
+            ("origin", ALLOWED),
+            ("access-control-request-method", "POST"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        header(preflight.headers(), "access-control-allow-origin"),
+        None
+    );
+    assert_eq!(
+        header(preflight.headers(), "access-control-allow-methods"),
+        None
+    );
+    assert_problem(preflight, 405).await;
+}
+
+async fn cors_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.server.cors.allowed_origins = vec![ALLOWED.into(), "http://localhost:3000".into()];
+        s.server.cors.max_age_secs = 120;
+    })
+    .await
+}
+
+fn preflight_headers<'a>(origin: &'a str, headers: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("origin", origin),
+        ("access-control-request-method", "POST"),
+        ("access-control-request-headers", headers),
+    ]
+}
+
+#[tokio::test]
+async fn a_configured_origin_gets_its_preflight_and_reads_the_gateways_headers() {
+    let app = cors_app().await;
+    let asked = "content-type,x-shard-key,authorization,idempotency-key";
+    let res = send(
+        &app,
+        Method::OPTIONS,
+        "/api/write",
+        &preflight_headers(ALLOWED, asked),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let h = res.headers();
+    assert_eq!(header(h, "access-control-allow-origin"), Some(ALLOWED));
+    assert_eq!(header(h, "access-control-max-age"), Some("120"));
+    assert_eq!(header(h, "access-control-allow-credentials"), None);
+    let methods = header(h, "access-control-allow-methods").unwrap();
+    for method in ["GET", "POST", "DELETE"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let allowed = header(h, "access-control-allow-headers").unwrap();
+    for name in [
+        "content-type",
+        "x-shard-key",
+        "authorization",
+        "idempotency-key",
+    ] {
+        assert!(allowed.contains(name), "{name} not in {allowed}");
+    }
+    assert_hardened("preflight", h);
+
+    // The write itself: the page may read the LSN and the request id.
+    let written = app
+        .post_json_request(
+            "/api/write",
+            Some("cors"),
+            &json!({"table": "users", "id": "c1", "data": {}}),
+        )
+        .header("origin", ALLOWED)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status().as_u16(), 201);
+    let h = written.headers();
+    assert_eq!(header(h, "access-control-allow-origin"), Some(ALLOWED));
+    let exposed = header(h, "access-control-expose-headers").unwrap();
+    for name in [
+        "x-shard-lsn",
+        "x-request-id",
+        "idempotency-replayed",
+        "retry-after",
+    ] {
+        assert!(exposed.contains(name), "{name} not in {exposed}");
+    }
+    let vary = header(h, "vary").unwrap_or_default().to_ascii_lowercase();
+    assert!(
+        vary.contains("origin"),
+        "a cache keeps answers per origin: {h:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_preflight_the_policy_does_not_allow_is_a_problem_naming_it() {
+    let app = cors_app().await;
+    let evil = "https://evil.example";
+    let res = send(
+        &app,
+        Method::OPTIONS,
+        "/api/write",
+        &preflight_headers(evil, "content-type"),
+    )
+    .await;
+    assert_eq!(header(res.headers(), "access-control-allow-origin"), None);
+    assert_api_headers("refused preflight", res.headers());
+    let body = assert_problem(res, 403).await;
+    assert_eq!(body["type"], "urn:shardgate:problem:cors-refused");
+    assert_eq!(
+        body["detail"],
+        "the origin \"https://evil.example\" may not call this gateway from a browser; it is not in server.cors.allowed_origins"
+    );
+
+    let res = send(
+        &app,
+        Method::OPTIONS,
+        "/api/write",
+        &preflight_headers(ALLOWED, "x-secret"),
+    )
+    .await;
+    let body = assert_problem(res, 403).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("a requested header (x-secret) is not allowed cross-origin"),
+        "{detail}"
+    );
+
+    // A simple request from elsewhere is served, but without the grant a browser needs.
+    let res = send(&app, Method::GET, "/api/health/live", &[("origin", evil)]).await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(header(res.headers(), "access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn edge_settings_that_cannot_work_stop_the_start_saying_why() {
+    let mut settings = crate::helpers::test_settings();
+    settings.server.cors.allowed_origins = vec!["*".into()];
+    settings.server.cors.allow_credentials = true;
+    let err = match api_router::startup::Application::build(settings).await {
+        Ok(_) => panic!("started with a wildcard and credentials"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        "invalid configuration: server.cors: allowed_origins = [\"*\"] cannot go with allow_credentials = true (browsers refuse that answer); list the origins instead"
+    );
 }
