@@ -5,8 +5,8 @@
 //! `application/problem+json` answer. No SQL and no pool here.
 //!
 //! ## Layout
-//! - [`settings`]: the `[server]` (with `[server.cors]`), `[analytics]` and `[auth]`
-//!   sections plus the cluster settings, layered.
+//! - [`settings`]: the `[server]` (with `[server.cors]` and `[server.tls]`),
+//!   `[analytics]` and `[auth]` sections plus the cluster settings, layered.
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works), loads the shard map and the API keys from the metadata database
 //!   (the config's map if it does not answer), refuses to start beyond loopback without
@@ -34,6 +34,7 @@
 //! - [`security_headers`]: `nosniff`, frame and referrer policies, CSP, `no-store`, HSTS
 //!   under TLS, on every answer (the outermost middleware).
 //! - [`cors`]: cross-origin requests, off unless `[server.cors]` names origins.
+//! - [`tls`]: HTTPS with rustls when `[server.tls]` names a certificate and key.
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
@@ -59,3 +60,4 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tls;

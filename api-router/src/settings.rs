@@ -8,6 +8,7 @@ use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
 use crate::cors::CorsSettings;
+use crate::tls::TlsSettings;
 
 /// Everything the gateway reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +65,9 @@ pub struct ServerSettings {
     /// Cross-origin requests from browsers (`[server.cors]`); off by default.
     #[serde(default)]
     pub cors: CorsSettings,
+    /// HTTPS with these PEM files (`[server.tls]`); plain HTTP without the section.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 /// Access control. The keys themselves live in the metadata database
@@ -166,6 +170,7 @@ mod tests {
             workers: 1,
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
             cors: CorsSettings::default(),
+            tls: None,
         }
     }
 
@@ -194,13 +199,15 @@ mod tests {
     }
 
     #[test]
-    fn cors_is_off_unless_configured_and_read_when_it_is() {
+    fn cors_and_tls_are_off_unless_configured_and_read_when_they_are() {
         let plain = load_with("").unwrap();
         assert!(!plain.server.cors.enabled());
         assert_eq!(plain.server.cors, CorsSettings::default());
+        assert!(plain.server.tls.is_none());
 
         let edge = load_with(
-            "[server.cors]\nallowed_origins = [\"https://app.example.com\"]\nmax_age_secs = 60\n",
+            "[server.cors]\nallowed_origins = [\"https://app.example.com\"]\nmax_age_secs = 60\n\
+             [server.tls]\ncert_path = \"/etc/c.pem\"\nkey_path = \"/etc/k.pem\"\n",
         )
         .unwrap();
         let cors = &edge.server.cors;
@@ -210,10 +217,14 @@ mod tests {
             cors.allowed_methods,
             CorsSettings::default().allowed_methods
         );
+        let tls = edge.server.tls.unwrap();
+        assert_eq!(tls.cert_path, Path::new("/etc/c.pem"));
+        assert_eq!(tls.key_path, Path::new("/etc/k.pem"));
+        assert_eq!(tls.hsts().as_deref(), Some("max-age=31536000"));
 
-        let typo = load_with("[server.cors]\norigins = [\"https://app.example.com\"]\n");
+        let typo = load_with("[server.tls]\ncert = \"c.pem\"\nkey_path = \"k.pem\"\n");
         assert!(
-            typo.unwrap_err().to_string().contains("origins"),
+            typo.unwrap_err().to_string().contains("cert"),
             "unknown keys are refused"
         );
     }

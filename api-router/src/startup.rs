@@ -54,11 +54,7 @@ impl Application {
     /// Must be called inside a Tokio runtime (it starts the monitor, the follower and
     /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        settings
-            .server
-            .cors
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let (tls, security) = edge(&settings)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let local = listener.local_addr()?;
@@ -109,9 +105,8 @@ impl Application {
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
-        let security = Arc::new(SecurityHeaders::new(None));
         let cors_settings = Arc::new(settings.server.cors.clone());
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(
@@ -152,13 +147,21 @@ impl Application {
                 )
                 .route("/swagger-ui", web::get().to(fallback::swagger_redirect))
                 .default_service(web::to(fallback::not_found))
-        })
-        .listen(listener)?
+        });
+        let mut server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         // Signals are the drain's (crate::drain): actix would stop accepting at once.
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         server = server.workers(workers);
-        tracing::info!(port, listen = %settings.server.listen, "gateway listening");
+        let scheme = if settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(port, listen = %settings.server.listen, scheme, "gateway listening");
         let monitor = Monitor::spawn(cluster.clone());
         let host = settings
             .server
@@ -223,6 +226,28 @@ impl Application {
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
     }
+}
+
+/// The edge settings, checked before anything starts: the TLS configuration read from
+/// its files (when `[server.tls]` is set), the CORS policy, and the security headers
+/// (HSTS only under TLS).
+fn edge(
+    settings: &Settings,
+) -> anyhow::Result<(Option<rustls::ServerConfig>, Arc<SecurityHeaders>)> {
+    let server = &settings.server;
+    server
+        .cors
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let tls = match &server.tls {
+        Some(tls) => Some(
+            tls.server_config()
+                .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?,
+        ),
+        None => None,
+    };
+    let hsts = server.tls.as_ref().and_then(|t| t.hsts());
+    Ok((tls, Arc::new(SecurityHeaders::new(hsts.as_deref()))))
 }
 
 /// The API keys as the metadata database holds them now, or an empty-handed ring

@@ -1,6 +1,9 @@
-//! The gateway's edge, black-box: security headers on every kind of answer, and CORS off
+//! The gateway's edge, black-box: security headers on every kind of answer, CORS off
 //! by default and answering preflights once configured (a refused one is a problem
-//! naming the origin).
+//! naming the origin), and HTTPS with a certificate made for the test.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
@@ -266,8 +269,90 @@ async fn a_preflight_the_policy_does_not_allow_is_a_problem_naming_it() {
     assert_eq!(header(res.headers(), "access-control-allow-origin"), None);
 }
 
+/// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM files.
+fn certificate() -> (PathBuf, PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("sg-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pair =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    (cert, key, pair.cert.pem())
+}
+
+#[tokio::test]
+async fn with_a_certificate_the_gateway_speaks_https_only_and_sends_hsts() {
+    let (cert, key, pem) = certificate();
+    let app = spawn_app_with(|s| {
+        s.server.tls = Some(api_router::tls::TlsSettings {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+            hsts_max_age_secs: 86_400,
+        });
+    })
+    .await;
+    let https = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], app.port).into())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let res = https
+        .get(format!("https://localhost:{}/api/health/live", app.port))
+        .send()
+        .await
+        .expect("an HTTPS request the test's certificate verifies");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        header(res.headers(), "strict-transport-security"),
+        Some("max-age=86400")
+    );
+    assert_hardened("https", res.headers());
+    assert_eq!(res.text().await.unwrap(), r#"{"status":"ok"}"#);
+
+    // The same port does not speak plain HTTP.
+    let plain = app.client.get(app.url("/api/health/live")).send().await;
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+
+    // A client that does not trust the certificate is refused by its own check.
+    let untrusting = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .resolve("localhost", ([127, 0, 0, 1], app.port).into())
+        .build()
+        .unwrap();
+    let err = untrusting
+        .get(format!("https://localhost:{}/api/health/live", app.port))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    let _ = std::fs::remove_dir_all(cert.parent().unwrap());
+}
+
 #[tokio::test]
 async fn edge_settings_that_cannot_work_stop_the_start_saying_why() {
+    let (cert, _, _) = certificate();
+    let missing = cert.with_file_name("missing-key.pem");
+    let mut settings = crate::helpers::test_settings();
+    settings.server.tls = Some(api_router::tls::TlsSettings {
+        cert_path: cert.clone(),
+        key_path: missing.clone(),
+        hsts_max_age_secs: 0,
+    });
+    let err = match api_router::startup::Application::build(settings).await {
+        Ok(_) => panic!("started without its key file"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.starts_with(&format!(
+            "refusing to start: cannot read the TLS key file {}: ",
+            missing.display()
+        )),
+        "{err}"
+    );
+
     let mut settings = crate::helpers::test_settings();
     settings.server.cors.allowed_origins = vec!["*".into()];
     settings.server.cors.allow_credentials = true;
@@ -279,4 +364,5 @@ async fn edge_settings_that_cannot_work_stop_the_start_saying_why() {
         err,
         "invalid configuration: server.cors: allowed_origins = [\"*\"] cannot go with allow_credentials = true (browsers refuse that answer); list the origins instead"
     );
+    let _ = std::fs::remove_dir_all(cert.parent().unwrap());
 }
