@@ -1,6 +1,7 @@
 //! Black-box API tests: one binary, each test spawns its own gateway and databases.
 
 mod analytics;
+mod audit;
 mod auth;
 mod bad_input;
 mod bulk;
