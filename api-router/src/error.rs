@@ -79,6 +79,9 @@ pub enum ApiError {
     /// A live key without the route's scope, or a table it may not use.
     #[error("{0}")]
     Forbidden(String),
+    /// A CORS preflight the `[server.cors]` policy does not allow.
+    #[error("{0}")]
+    CorsRefused(String),
     #[error("this gateway has no API key yet, so it serves loopback clients only (protected mode); create one with `shard-manager keys create --name NAME --scopes read,write` and send it as `Authorization: Bearer <key>`")]
     ProtectedMode,
     #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
@@ -166,6 +169,7 @@ impl ApiError {
             Self::Unauthenticated(_) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
             Self::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             Self::ProtectedMode => (S::FORBIDDEN, "protected-mode", "Protected mode"),
+            Self::CorsRefused(_) => (S::FORBIDDEN, "cors-refused", "Cross-origin request refused"),
             Self::KeysUnavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "keys-unavailable",

@@ -5,8 +5,8 @@
 //! `application/problem+json` answer. No SQL and no pool here.
 //!
 //! ## Layout
-//! - [`settings`]: the `[server]`, `[analytics]` and `[auth]` sections plus the cluster
-//!   settings, layered.
+//! - [`settings`]: the `[server]` (with `[server.cors]` and `[server.tls]`),
+//!   `[analytics]` and `[auth]` sections plus the cluster settings, layered.
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works), loads the shard map and the API keys from the metadata database
 //!   (the config's map if it does not answer), refuses to start beyond loopback without
@@ -33,6 +33,10 @@
 //! - [`access`]: API keys and scopes (`Authorization: Bearer`, 401/403), protected mode
 //!   (no key: loopback clients only; no start beyond loopback), the admin audit line.
 //! - [`guard`]: the `Host` allow-list (421 for other names: no DNS rebinding).
+//! - [`security_headers`]: `nosniff`, frame and referrer policies, CSP, `no-store`, HSTS
+//!   under TLS, on every answer (the outermost middleware).
+//! - [`cors`]: cross-origin requests, off unless `[server.cors]` names origins.
+//! - [`tls`]: HTTPS with rustls when `[server.tls]` names a certificate and key.
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
@@ -40,6 +44,7 @@
 
 pub mod access;
 pub mod body;
+pub mod cors;
 pub mod drain;
 pub mod error;
 pub mod extract;
@@ -53,7 +58,9 @@ pub mod observe;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod security_headers;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tls;

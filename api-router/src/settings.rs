@@ -7,6 +7,9 @@ use analytics::AnalyticsConfig;
 use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
+use crate::cors::CorsSettings;
+use crate::tls::TlsSettings;
+
 /// Everything the gateway reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -66,6 +69,12 @@ pub struct ServerSettings {
     /// address's own host is always accepted.
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
+    /// Cross-origin requests from browsers (`[server.cors]`); off by default.
+    #[serde(default)]
+    pub cors: CorsSettings,
+    /// HTTPS with these PEM files (`[server.tls]`); plain HTTP without the section.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 /// Access control. The keys themselves live in the metadata database
@@ -175,6 +184,8 @@ mod tests {
             idempotency_sweep_secs: 60,
             workers: 1,
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
+            cors: CorsSettings::default(),
+            tls: None,
         }
     }
 
@@ -190,5 +201,46 @@ mod tests {
         let s = server(&[], "10.0.0.5:8080");
         assert!(s.allows_host("10.0.0.5:8080"), "the listen address itself");
         assert!(server(&["*"], "0.0.0.0:80").allows_host("anything"));
+    }
+
+    fn load_with(overlay: &str) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("sg-set-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("overlay.toml");
+        std::fs::write(&file, overlay).unwrap();
+        let loaded = Settings::load(Some(&file));
+        let _ = std::fs::remove_dir_all(&dir);
+        loaded
+    }
+
+    #[test]
+    fn cors_and_tls_are_off_unless_configured_and_read_when_they_are() {
+        let plain = load_with("").unwrap();
+        assert!(!plain.server.cors.enabled());
+        assert_eq!(plain.server.cors, CorsSettings::default());
+        assert!(plain.server.tls.is_none());
+
+        let edge = load_with(
+            "[server.cors]\nallowed_origins = [\"https://app.example.com\"]\nmax_age_secs = 60\n\
+             [server.tls]\ncert_path = \"/etc/c.pem\"\nkey_path = \"/etc/k.pem\"\n",
+        )
+        .unwrap();
+        let cors = &edge.server.cors;
+        assert_eq!(cors.allowed_origins, ["https://app.example.com"]);
+        assert_eq!(cors.max_age_secs, 60);
+        assert_eq!(
+            cors.allowed_methods,
+            CorsSettings::default().allowed_methods
+        );
+        let tls = edge.server.tls.unwrap();
+        assert_eq!(tls.cert_path, Path::new("/etc/c.pem"));
+        assert_eq!(tls.key_path, Path::new("/etc/k.pem"));
+        assert_eq!(tls.hsts().as_deref(), Some("max-age=31536000"));
+
+        let typo = load_with("[server.tls]\ncert = \"c.pem\"\nkey_path = \"k.pem\"\n");
+        assert!(
+            typo.unwrap_err().to_string().contains("cert"),
+            "unknown keys are refused"
+        );
     }
 }

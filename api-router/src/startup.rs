@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ::analytics::Analytics;
 use actix_web::dev::{HttpServiceFactory, Server};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer, Route};
 use shard_manager::health::Sweeper;
 use shard_manager::keys::{self, KeyFollower, KeyRing};
@@ -17,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::access::gate::{protect, require};
 use crate::access::{policy, protected, Access};
+use crate::cors;
 use crate::drain::{Draining, Shutdown};
 use crate::error::{json_error, query_error};
 use crate::guard::check_host;
@@ -24,6 +25,7 @@ use crate::observe::observe;
 use crate::openapi::ApiDoc;
 use crate::request_id::request_id;
 use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
+use crate::security_headers::{security_headers, SecurityHeaders};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -55,6 +57,7 @@ impl Application {
     /// Must be called inside a Tokio runtime (it starts the monitor, the follower and
     /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (tls, security) = edge(&settings)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let local = listener.local_addr()?;
@@ -105,7 +108,8 @@ impl Application {
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
-        let mut server = HttpServer::new(move || {
+        let cors_settings = Arc::new(settings.server.cors.clone());
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(
@@ -122,11 +126,23 @@ impl Application {
                     let access = access.clone();
                     move |req, next| protect(access.clone(), req, next)
                 }))
+                .wrap(Condition::new(
+                    cors_settings.enabled(),
+                    cors_settings.middleware(),
+                ))
+                .wrap(from_fn({
+                    let cors = cors_settings.clone();
+                    move |req, next| cors::refusals(cors.clone(), req, next)
+                }))
                 .wrap(from_fn({
                     let server = server_settings.clone();
                     move |req, next| check_host(server.clone(), req, next)
                 }))
                 .wrap(from_fn(request_id))
+                .wrap(from_fn({
+                    let security = security.clone();
+                    move |req, next| security_headers(security.clone(), req, next)
+                }))
                 .configure(|cfg| api_routes(cfg, &access))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
@@ -134,13 +150,21 @@ impl Application {
                 )
                 .route("/swagger-ui", web::get().to(fallback::swagger_redirect))
                 .default_service(web::to(fallback::not_found))
-        })
-        .listen(listener)?
+        });
+        let mut server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         // Signals are the drain's (crate::drain): actix would stop accepting at once.
         .disable_signals()
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         server = server.workers(workers);
-        tracing::info!(port, listen = %settings.server.listen, "gateway listening");
+        let scheme = if settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(port, listen = %settings.server.listen, scheme, "gateway listening");
         let monitor = Monitor::spawn(cluster.clone());
         let sweep_every =
             std::time::Duration::from_secs(settings.server.idempotency_sweep_secs.max(1));
@@ -210,6 +234,28 @@ impl Application {
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
     }
+}
+
+/// The edge settings, checked before anything starts: the TLS configuration read from
+/// its files (when `[server.tls]` is set), the CORS policy, and the security headers
+/// (HSTS only under TLS).
+fn edge(
+    settings: &Settings,
+) -> anyhow::Result<(Option<rustls::ServerConfig>, Arc<SecurityHeaders>)> {
+    let server = &settings.server;
+    server
+        .cors
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let tls = match &server.tls {
+        Some(tls) => Some(
+            tls.server_config()
+                .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?,
+        ),
+        None => None,
+    };
+    let hsts = server.tls.as_ref().and_then(|t| t.hsts());
+    Ok((tls, Arc::new(SecurityHeaders::new(hsts.as_deref()))))
 }
 
 /// The API keys as the metadata database holds them now, or an empty-handed ring

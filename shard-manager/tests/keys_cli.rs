@@ -1,8 +1,9 @@
 //! The admin CLI's `keys` commands, run as a user runs them, against a scratch
 //! metadata database of their own on the metadata server (a key in the shared one
 //! would make every gateway of the topology ask for keys): the secret is printed once
-//! and stored only as its SHA-256, listings never show it, every change leaves an audit
-//! line, and bad arguments are refused in one line with exit code 2, changing nothing.
+//! and stored only as its SHA-256, listings never show it, every command leaves one audit
+//! line (refused ones too), and bad arguments are refused in one line with exit code 2,
+//! changing nothing.
 
 use std::process::{Command, Output};
 
@@ -86,6 +87,16 @@ fn ok(scratch: &Scratch, args: &[&str]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// The one audit line among a command's standard error.
+fn audit_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("audit: admin command"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one audit line: {stderr}");
+    lines[0]
+}
+
 /// The secret alone on standard output.
 fn secret(stdout: &str) -> String {
     let line = stdout.trim_end_matches('\n');
@@ -111,9 +122,22 @@ async fn a_key_is_printed_once_stored_as_its_hash_listed_without_it_and_audited(
     );
     let first = secret(&out);
     assert!(err.contains("shown above only this once"), "{err}");
+    let line = audit_line(&err);
+    for field in [
+        "action=\"keys create\"",
+        "outcome=\"done\"",
+        "key=\"ci\"",
+        "scopes=\"read,write\"",
+    ] {
+        assert!(line.contains(field), "{field} not in {line}");
+    }
     assert!(
-        err.contains("audit") && err.contains("\"keys create\"") && err.contains("who="),
-        "no audit line: {err}"
+        line.contains(" who=\"") && line.contains(" at=20"),
+        "{line}"
+    );
+    assert!(
+        !line.contains(&first[3..]),
+        "the secret in the audit line: {line}"
     );
 
     let rows = scratch.rows().await;
@@ -139,7 +163,11 @@ async fn a_key_is_printed_once_stored_as_its_hash_listed_without_it_and_audited(
         rows[0]
     );
 
-    let (listed, _) = ok(&scratch, &["keys", "list"]);
+    let (listed, err) = ok(&scratch, &["keys", "list"]);
+    assert!(
+        audit_line(&err).contains("action=\"keys list\" outcome=\"done\""),
+        "{err}"
+    );
     assert!(
         listed.contains("ci ") && listed.contains("read,write") && listed.contains("users,orders"),
         "{listed}"
@@ -153,10 +181,16 @@ async fn a_key_is_printed_once_stored_as_its_hash_listed_without_it_and_audited(
     let (out, err) = ok(&scratch, &["keys", "rotate", "ci"]);
     let second = secret(&out);
     assert_ne!(first, second);
-    assert!(err.contains("\"keys rotate\""), "{err}");
+    assert!(
+        audit_line(&err).contains("action=\"keys rotate\" outcome=\"done\" key=\"ci\""),
+        "{err}"
+    );
     let (out, err) = ok(&scratch, &["keys", "revoke", "ci"]);
     assert!(out.is_empty(), "revoke prints no secret: {out}");
-    assert!(err.contains("\"keys revoke\""), "{err}");
+    assert!(
+        audit_line(&err).contains("action=\"keys revoke\" outcome=\"done\" key=\"ci\""),
+        "{err}"
+    );
 
     let (all, _) = ok(&scratch, &["keys", "list", "--all"]);
     for shown in [&all, &listed] {
@@ -232,11 +266,21 @@ async fn bad_key_arguments_are_refused_in_one_line_and_change_nothing() {
         let out = scratch.cli(&args);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert_eq!(
-            stderr.trim().lines().count(),
-            1,
-            "{args:?}: one line, no backtrace: {stderr}"
+        // The audit line, then the refusal in one line (no backtrace).
+        let lines: Vec<&str> = stderr.trim().lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {stderr}");
+        assert!(
+            lines[1].starts_with("error: ") && lines[1].contains(expected),
+            "{args:?}: {stderr}"
+        );
+        let line = audit_line(&stderr);
+        assert!(
+            line.contains(" WARN ") && line.contains("outcome=\"refused\""),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("action=\"keys {}\"", args[1])),
+            "{line}"
         );
         assert!(
             out.stdout.is_empty(),

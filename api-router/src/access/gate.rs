@@ -1,5 +1,6 @@
 //! The two checks, as middleware: [`protect`] (every request: protected mode) and
-//! [`require`] (each route that needs a scope: the key, its scope, the audit line).
+//! [`require`] (each route that needs a scope: the key, its scope, the [audit](super::audit)
+//! line of admin routes).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError};
 use shard_manager::keys::{KeyHash, KeyRing, Scope};
 
+use super::audit;
 use super::bearer::{self, BearerError};
 use super::caller::Caller;
 use super::policy::Need;
@@ -74,6 +76,29 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Who an admin refusal's audit line names: the key's name when a live key lacked
+    /// the scope, otherwise why no key could be named.
+    fn refused_who(&self, refusal: &ApiError, authorization: Option<&HeaderValue>) -> String {
+        match refusal {
+            ApiError::Forbidden(_) => bearer::token(authorization)
+                .ok()
+                .and_then(|token| {
+                    let table = self.ring.table();
+                    let key = table.as_deref()?.get(&KeyHash::of(token))?;
+                    Some(key.name.clone())
+                })
+                .map_or("(a key without the admin scope)".into(), |name| {
+                    format!("{name} (without the admin scope)")
+                }),
+            ApiError::Unauthenticated(_) => "(no valid key)".into(),
+            ApiError::ProtectedMode => "(remote client, protected mode)".into(),
+            ApiError::KeysUnavailable => "(remote client, keys not read yet)".into(),
+            _ => "(refused)".into(),
+        }
+    }
+}
+
 fn is_loopback(peer: Option<SocketAddr>) -> bool {
     peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
 }
@@ -102,25 +127,17 @@ pub async fn require(
     let Need::Scope(scope) = need else {
         return next.call(req).await.map(|res| res.map_into_left_body());
     };
-    let admitted = access.admit(scope, req.peer_addr(), req.headers().get(AUTHORIZATION));
-    let what = (scope == Scope::Admin).then(|| {
-        let uri = req.uri().to_string();
-        format!(
-            "{} {}",
-            req.method(),
-            uri.chars().take(200).collect::<String>()
-        )
-    });
+    let peer = req.peer_addr();
+    let authorization = req.headers().get(AUTHORIZATION).cloned();
+    let admitted = access.admit(scope, peer, authorization.as_ref());
+    let what = (scope == Scope::Admin).then(|| audit::action(req.method(), req.uri()));
     let caller = match admitted {
         Ok(caller) => caller,
         Err(e) => {
             let res = e.error_response();
             if let Some(what) = what {
-                audit(
-                    "(no key with the admin scope)",
-                    &what,
-                    res.status().as_u16(),
-                );
+                let who = access.refused_who(&e, authorization.as_ref());
+                audit::admin_request(&who, peer, &what, res.status());
             }
             return Ok(req.into_response(res).map_into_right_body());
         }
@@ -129,13 +146,9 @@ pub async fn require(
     req.extensions_mut().insert(caller);
     let res = next.call(req).await?;
     if let (Some(who), Some(what)) = (who, what) {
-        audit(&who, &what, res.status().as_u16());
+        audit::admin_request(&who, peer, &what, res.status());
     }
     Ok(res.map_into_left_body())
-}
-
-fn audit(who: &str, what: &str, status: u16) {
-    tracing::info!(target: "audit", who, action = what, status, "admin request");
 }
 
 #[cfg(test)]

@@ -12,10 +12,12 @@
 //! ## Layout
 //! - [`policy`]: which scope each route needs (routes and OpenAPI read it).
 //! - [`bearer`]: the `Authorization` header, read strictly.
-//! - [`gate`]: [`Access`] and the two middlewares; the audit line of admin requests.
+//! - [`gate`]: [`Access`] and the two middlewares.
+//! - [`audit`]: the audit line of every admin request: who, from where, what, when, outcome.
 //! - [`caller`]: [`Caller`], the extractor handlers check tables with.
 //! - [`protected`]: the start-up refusal beyond loopback without keys.
 
+pub mod audit;
 pub mod bearer;
 pub mod caller;
 pub mod gate;

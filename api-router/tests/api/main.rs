@@ -1,6 +1,7 @@
 //! Black-box API tests: one binary, each test spawns its own gateway and databases.
 
 mod analytics;
+mod audit;
 mod auth;
 mod bad_input;
 mod bulk;
@@ -9,6 +10,7 @@ mod cache_gateways;
 mod cache_shared;
 mod commit_loss;
 mod consistency;
+mod edge;
 mod fanout;
 mod hardening;
 mod helpers;

@@ -12,6 +12,7 @@
 //!   its content type and a validator.
 //! - [`chromium`]: Chromium driven through the DevTools protocol over a pipe.
 //! - [`moves`]: the moves panel shows a recorded move and its progress.
+//! - [`swagger`]: Swagger UI renders under the gateway's Content Security Policy.
 //! - [`traffic`]: bounded background traffic with some 4xx.
 
 mod assets;
@@ -21,4 +22,5 @@ mod dashboard;
 mod helpers;
 mod keys;
 mod moves;
+mod swagger;
 mod traffic;

@@ -3,7 +3,8 @@
 //! A new secret is printed once, alone on standard output (so `KEY=$(shard-manager keys
 //! create ...)` works); what was done goes to standard error. Arguments are checked
 //! before anything is stored: a refused command changed nothing and says why in one
-//! line. Every change leaves an audit line (tracing target `audit`): who, what, which key.
+//! line. Every command, refused or not, leaves one audit line (tracing target `audit`):
+//! who (the OS user and host), what, when (`at`), the outcome, which key.
 
 use crate::config::ClusterSettings;
 use crate::keys::{store, KeyError, KeyName, NewKey, Scopes};
@@ -51,8 +52,37 @@ pub fn run(settings: &ClusterSettings, command: KeysCommand) -> Result<Printed, 
     rt.block_on(run_async(settings, command))
 }
 
+/// Runs the command and leaves its audit line, whatever the outcome.
 async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<Printed, KeyError> {
     let actor = meta::actor();
+    let (action, named) = command.what();
+    let done = execute(settings, command, &actor).await;
+    match &done {
+        Ok((_, key)) => audit_done(&actor, action, key.as_ref()),
+        Err(e) => audit_refused(&actor, action, named.as_deref(), e),
+    }
+    done.map(|(printed, _)| printed)
+}
+
+impl KeysCommand {
+    /// The action's name for the audit line, and the key it names (as typed).
+    fn what(&self) -> (&'static str, Option<String>) {
+        match self {
+            Self::Create { name, .. } => ("keys create", Some(name.clone())),
+            Self::List { all: false } => ("keys list", None),
+            Self::List { all: true } => ("keys list --all", None),
+            Self::Revoke { name } => ("keys revoke", Some(name.clone())),
+            Self::Rotate { name } => ("keys rotate", Some(name.clone())),
+        }
+    }
+}
+
+/// One command: what it prints, and the key it changed (for the audit line).
+async fn execute(
+    settings: &ClusterSettings,
+    command: KeysCommand,
+    actor: &str,
+) -> Result<(Printed, Option<NewKey>), KeyError> {
     match command {
         KeysCommand::Create {
             name,
@@ -67,16 +97,16 @@ async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<P
                     None => None,
                 },
             };
-            let secret = store::create(&mut open(settings).await?, &key, &actor).await?;
-            audit(&actor, "keys create", &key);
-            Ok(Printed {
+            let secret = store::create(&mut open(settings).await?, &key, actor).await?;
+            let printed = Printed {
                 out: format!("{}\n", secret.expose()),
                 note: format!(
                     "created key {:?} ({}): shown above only this once, store it now; gateways accept it within a second\n",
                     key.name.as_str(),
                     describe(&key)
                 ),
-            })
+            };
+            Ok((printed, Some(key)))
         }
         KeysCommand::List { all } => {
             let conn = meta::connect(settings).await?;
@@ -113,36 +143,37 @@ async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<P
                 out += ": gateways serve loopback clients only (protected mode)";
             }
             out += "\n";
-            Ok(Printed {
+            let printed = Printed {
                 out,
                 note: String::new(),
-            })
+            };
+            Ok((printed, None))
         }
         KeysCommand::Revoke { name } => {
             let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
-            let old = store::revoke(&mut open(settings).await?, &name, &actor).await?;
-            audit(&actor, "keys revoke", &old);
-            Ok(Printed {
+            let old = store::revoke(&mut open(settings).await?, &name, actor).await?;
+            let printed = Printed {
                 out: String::new(),
                 note: format!(
                     "revoked key {:?} ({}): gateways refuse it within a second\n",
                     name.as_str(),
                     describe(&old)
                 ),
-            })
+            };
+            Ok((printed, Some(old)))
         }
         KeysCommand::Rotate { name } => {
             let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
-            let (key, secret) = store::rotate(&mut open(settings).await?, &name, &actor).await?;
-            audit(&actor, "keys rotate", &key);
-            Ok(Printed {
+            let (key, secret) = store::rotate(&mut open(settings).await?, &name, actor).await?;
+            let printed = Printed {
                 out: format!("{}\n", secret.expose()),
                 note: format!(
                     "rotated key {:?} ({}): the new secret is shown above only this once; the old one is revoked and refused within a second\n",
                     name.as_str(),
                     describe(&key)
                 ),
-            })
+            };
+            Ok((printed, Some(key)))
         }
     }
 }
@@ -185,14 +216,41 @@ fn describe(key: &NewKey) -> String {
     format!("scopes {}, {tables}", key.scopes)
 }
 
-fn audit(actor: &str, action: &str, key: &NewKey) {
+/// The audit line of a command that did what it was asked: who, what, when, which key.
+fn audit_done(actor: &str, action: &str, key: Option<&NewKey>) {
     tracing::info!(
         target: "audit",
+        at = %audit_time(),
         who = actor,
         action,
-        key = key.name.as_str(),
-        scopes = %key.scopes,
-        tables = ?key.tables,
-        "api key changed"
+        outcome = "done",
+        key = key.map(|k| k.name.as_str()),
+        scopes = key.map(|k| k.scopes.to_string()),
+        tables = ?key.and_then(|k| k.tables.as_ref()),
+        "admin command"
     );
+}
+
+/// The audit line of a command that was refused (bad arguments, unknown key) or failed
+/// (the metadata database); nothing was changed.
+fn audit_refused(actor: &str, action: &str, named: Option<&str>, error: &KeyError) {
+    let outcome = match error {
+        KeyError::Invalid(_) | KeyError::NoSuchKey(_) | KeyError::NameTaken(_) => "refused",
+        _ => "failed",
+    };
+    let named: Option<String> = named.map(|n| n.chars().take(64).collect());
+    tracing::warn!(
+        target: "audit",
+        at = %audit_time(),
+        who = actor,
+        action,
+        outcome,
+        key = named.as_deref(),
+        error = %error,
+        "admin command"
+    );
+}
+
+fn audit_time() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
