@@ -104,6 +104,30 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
     let read = app.read_strong(&key, "users", "n").await;
     assert_eq!(read.status().as_u16(), 200);
 
+    // `seed` writes straight into the shards: it places with the stored map's servers
+    // and router, so the new shard gets its share of generated records.
+    let admin = settings.clone();
+    let seeded = tokio::task::spawn_blocking(move || {
+        let config = admin.validate().unwrap();
+        let (servers, router, note) = shard_manager::admin::map_cmd::placement(&admin, config);
+        assert_eq!(note, None);
+        let args = shard_manager::admin::seed::SeedArgs {
+            table: "events".into(),
+            rows: 2_000,
+            seed: 7,
+            batch: 500,
+            keys: Some(400),
+        };
+        shard_manager::admin::seed::seed(&servers, &router, &args).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(seeded.per_shard.len(), 4, "{seeded}");
+    assert!(
+        seeded.per_shard[3] > 0,
+        "the new shard got records: {seeded}"
+    );
+
     // Adding the same server again is refused, and changes nothing.
     let again = AddShardArgs {
         primary,

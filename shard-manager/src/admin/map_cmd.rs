@@ -173,6 +173,29 @@ pub fn show(map: &ShardMap) -> String {
     out
 }
 
+/// The servers and router a command that writes straight into the shards (`seed`)
+/// uses: the stored map's (shards added since the configuration was written
+/// included) when the metadata database answers, else the configuration's, with a note.
+pub fn placement(
+    settings: &ClusterSettings,
+    config: Router,
+) -> (ClusterSettings, Router, Option<String>) {
+    let loaded = runtime().and_then(|rt| rt.block_on(change::current(settings)));
+    match loaded.and_then(|map| {
+        Ok((
+            map.router().map_err(|e| MapError::Corrupt(e.to_string()))?,
+            map,
+        ))
+    }) {
+        Ok((router, map)) => (map.settings_over(settings), router, None),
+        Err(e) => (
+            settings.clone(),
+            config,
+            Some(format!("placing with the configuration's map: {e}")),
+        ),
+    }
+}
+
 /// The router admin commands place keys with: the stored map when the metadata
 /// database answers, else the configuration's (and a note saying so).
 pub fn router_for(settings: &ClusterSettings, config: Router) -> (Router, Option<String>) {

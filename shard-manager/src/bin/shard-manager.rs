@@ -160,7 +160,7 @@ fn run() -> anyhow::Result<()> {
             }
         }
         Command::Seed(args) => {
-            let (router, note) = admin::map_cmd::router_for(&settings, router);
+            let (settings, router, note) = admin::map_cmd::placement(&settings, router);
             if let Some(note) = note {
                 eprintln!("note: {note}");
             }
