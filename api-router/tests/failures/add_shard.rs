@@ -130,7 +130,7 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
 
     // Adding the same server again is refused, and changes nothing.
     let again = AddShardArgs {
-        primary,
+        primary: primary.clone(),
         replicas: vec![],
         no_move: true,
     };
@@ -177,5 +177,20 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
             .unwrap_err()
             .to_string();
     assert!(refused.contains("already retired"), "{refused}");
+    // Its server added again brings the same shard back (one server is never two shards).
+    let back = AddShardArgs {
+        primary: primary.clone(),
+        replicas: vec![replica.clone()],
+        no_move: true,
+    };
+    let admin = settings.clone();
+    let again = tokio::task::spawn_blocking(move || add_shard(&admin, back))
+        .await
+        .unwrap()
+        .expect("add-shard of a retired shard's server");
+    let revived = change::current(&settings).await.unwrap();
+    assert_eq!(revived.shards.len(), 4, "{again}");
+    assert!(!revived.shards[3].retired, "{again}");
+    assert!(again.contains("shard-3 joined"), "{again}");
     eprintln!("added:\n{summary}\nremoved:\n{removed}");
 }

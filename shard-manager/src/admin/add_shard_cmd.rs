@@ -73,8 +73,7 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
         new.primary,
         applied.len()
     );
-    let map = rt.block_on(join(settings, &new))?;
-    let id = ShardId(map.shards.len() as u32 - 1);
+    let (map, id) = rt.block_on(join(settings, &new))?;
     let mut summary = format!(
         "{id} joined the map at {} (primary {})\n",
         map.version, new.primary
@@ -84,7 +83,8 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
             "no slots moved (--no-move): `shard-manager move-slots --to ...` gives it some\n";
         return Ok(summary);
     }
-    let owned: Vec<u32> = (0..map.shards.len() - 1)
+    // The others' slots (the shard itself owns none yet; retired ones own none).
+    let owned: Vec<u32> = (0..map.shards.len())
         .map(|i| map.owners.iter().filter(|o| o.index() == i).count() as u32)
         .collect();
     for (source, count) in fair_share(&owned) {
