@@ -173,6 +173,7 @@ mod tests {
             name: "k".into(),
             scopes: Scopes::parse("read").unwrap(),
             tables: None,
+            limits: Default::default(),
         };
         KeyTable::from([(KeyHash::of("k"), Arc::new(key))])
     }

@@ -1,4 +1,5 @@
-//! `shard-manager keys ...`: API keys in the metadata database, from the command line.
+//! `shard-manager keys ...`: API keys in the metadata database, from the command line:
+//! create, list, revoke, rotate, and `limit` (a key's own rate, burst and concurrency).
 //!
 //! A new secret is printed once, alone on standard output (so `KEY=$(shard-manager keys
 //! create ...)` works); what was done goes to standard error. Arguments are checked
@@ -6,7 +7,7 @@
 //! line. Every change leaves an audit line (tracing target `audit`): who, what, which key.
 
 use crate::config::ClusterSettings;
-use crate::keys::{store, KeyError, KeyName, NewKey, Scopes};
+use crate::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
 use crate::map::{change, meta, schema};
 
 /// The `keys` subcommands.
@@ -23,6 +24,15 @@ pub enum KeysCommand {
         /// Limit the key to these logical tables (comma separated); default: every table.
         #[arg(long)]
         tables: Option<String>,
+        #[command(flatten)]
+        limits: LimitFlags,
+    },
+    /// Change a live key's own limits (the others stay); gateways apply them within a
+    /// second, no restart.
+    Limit {
+        name: String,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// List the live keys (never their secrets); with --all, the revoked ones too.
     List {
@@ -33,6 +43,33 @@ pub enum KeysCommand {
     Revoke { name: String },
     /// Replace a key's secret (same name, scopes and tables); the old one is revoked.
     Rotate { name: String },
+}
+
+/// A key's own limits as the command line gives them; each is a whole number,
+/// `unlimited` (not for a burst) or `default` (the gateways' `[limits]`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitFlags {
+    /// Requests per second the key may make, sustained (1 to 1000000, unlimited, default).
+    #[arg(long, allow_hyphen_values = true)]
+    rate: Option<String>,
+    /// Requests the key may send at once above its rate (1 to 1000000, default; the
+    /// default with its own rate is one second's worth).
+    #[arg(long, allow_hyphen_values = true)]
+    burst: Option<String>,
+    /// Queries of the key that may run on one shard at once, per gateway (1 to 100000,
+    /// unlimited, default).
+    #[arg(long, allow_hyphen_values = true)]
+    concurrency: Option<String>,
+}
+
+impl LimitFlags {
+    fn args(self) -> LimitArgs {
+        LimitArgs {
+            rate: self.rate,
+            burst: self.burst,
+            concurrency: self.concurrency,
+        }
+    }
 }
 
 /// What a command prints: `out` on standard output, `note` on standard error.
@@ -58,14 +95,22 @@ async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<P
             name,
             scopes,
             tables,
+            limits,
         } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let scopes = Scopes::parse(&scopes).map_err(KeyError::Invalid)?;
+            let limits = limits
+                .args()
+                .apply(KeyLimits::default())
+                .map_err(KeyError::Invalid)?;
             let key = NewKey {
-                name: KeyName::parse(&name).map_err(KeyError::Invalid)?,
-                scopes: Scopes::parse(&scopes).map_err(KeyError::Invalid)?,
+                name,
+                scopes,
                 tables: match tables {
                     Some(text) => Some(known_tables(settings, &text).await?),
                     None => None,
                 },
+                limits,
             };
             let secret = store::create(&mut open(settings).await?, &key, &actor).await?;
             audit(&actor, "keys create", &key);
@@ -75,6 +120,36 @@ async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<P
                     "created key {:?} ({}): shown above only this once, store it now; gateways accept it within a second\n",
                     key.name.as_str(),
                     describe(&key)
+                ),
+            })
+        }
+        KeysCommand::Limit { name, limits } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let args = limits.args();
+            if args.is_empty() {
+                return Err(KeyError::Invalid(
+                    "keys limit: give at least one of --rate, --burst, --concurrency".into(),
+                ));
+            }
+            // Checked before connecting: a bad value changes nothing, whatever the key.
+            args.apply(KeyLimits::default())
+                .map_err(KeyError::Invalid)?;
+            let (before, after) =
+                store::set_limits(&mut open(settings).await?, &name, &args).await?;
+            tracing::info!(
+                target: "audit",
+                who = actor.as_str(),
+                action = "keys limit",
+                key = name.as_str(),
+                before = %before,
+                after = %after,
+                "api key changed"
+            );
+            Ok(Printed {
+                out: String::new(),
+                note: format!(
+                    "limits of key {:?}: {after} (were {before}); gateways apply them within a second\n",
+                    name.as_str()
                 ),
             })
         }
@@ -89,8 +164,8 @@ async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<P
                 other => other?,
             };
             let mut out = format!(
-                "{:<24} {:<26} {:<20} {:<15} {:<21} {:<24} STATUS\n",
-                "NAME", "SCOPES", "TABLES", "HASH", "CREATED (UTC)", "BY"
+                "{:<24} {:<26} {:<20} {:<32} {:<15} {:<21} {:<24} STATUS\n",
+                "NAME", "SCOPES", "TABLES", "LIMITS", "HASH", "CREATED (UTC)", "BY"
             );
             for r in &rows {
                 let status = match (&r.revoked_at, &r.revoked_by) {
@@ -98,10 +173,11 @@ async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<P
                     (None, _) => "live".into(),
                 };
                 out += &format!(
-                    "{:<24} {:<26} {:<20} sha256:{:<8} {:<21} {:<24} {status}\n",
+                    "{:<24} {:<26} {:<20} {:<32} sha256:{:<8} {:<21} {:<24} {status}\n",
                     r.name,
                     r.scopes,
                     r.tables.as_ref().map_or("all".into(), |t| t.join(",")),
+                    r.limits.to_string(),
                     r.fingerprint,
                     r.created_at,
                     r.created_by
@@ -182,7 +258,7 @@ fn describe(key: &NewKey) -> String {
         .tables
         .as_ref()
         .map_or("every table".into(), |t| format!("tables {}", t.join(",")));
-    format!("scopes {}, {tables}", key.scopes)
+    format!("scopes {}, {tables}, limits {}", key.scopes, key.limits)
 }
 
 fn audit(actor: &str, action: &str, key: &NewKey) {
@@ -193,6 +269,7 @@ fn audit(actor: &str, action: &str, key: &NewKey) {
         key = key.name.as_str(),
         scopes = %key.scopes,
         tables = ?key.tables,
+        limits = %key.limits,
         "api key changed"
     );
 }

@@ -77,6 +77,8 @@ const STEPS: &[&str] = &[
      CREATE INDEX moves_active ON moves (id) WHERE phase NOT IN ('done', 'aborted');",
     // 4: API keys (keys/schema.rs; written to stand at any position).
     crate::keys::schema::STEP,
+    // 5: each API key's own rate, burst and per-shard concurrency (keys/schema.rs).
+    crate::keys::schema::LIMITS_STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

@@ -3,6 +3,9 @@
 //! would make every gateway of the topology ask for keys): the secret is printed once
 //! and stored only as its SHA-256, listings never show it, every change leaves an audit
 //! line, and bad arguments are refused in one line with exit code 2, changing nothing.
+//! A key's own limits: [`limits`].
+
+mod limits;
 
 use std::process::{Command, Output};
 
