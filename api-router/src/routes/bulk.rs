@@ -11,6 +11,7 @@ use crate::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::error::{ApiError, Problem};
 use crate::extract::OptionalRouted;
 use crate::json_body::BoundedJson;
+use crate::limits::Quota;
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -27,6 +28,7 @@ use crate::state::AppState;
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate (`rate-limited`) or its queries at once on a shard the batch writes to (`concurrency-limited`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No record written because shards were unavailable (`failed` lists them)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The batch did not finish in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -34,6 +36,7 @@ use crate::state::AppState;
 pub async fn bulk_write(
     state: web::Data<AppState>,
     caller: Caller,
+    quota: Quota,
     header_key: OptionalRouted,
     body: BoundedJson<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -58,6 +61,8 @@ pub async fn bulk_write(
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
     }
+    // One of the key's permits on each shard the batch writes to.
+    let _permits = quota.enter(items.iter().map(|i| i.key.shard())).await?;
     let outcome = state
         .bounded(async { Ok::<_, ApiError>(state.cluster.bulk_write(&table, items).await) })
         .await?;

@@ -12,6 +12,7 @@ mod consistency;
 mod fanout;
 mod hardening;
 mod helpers;
+mod limits_keys;
 mod load_balancer;
 mod moves;
 mod operations;
