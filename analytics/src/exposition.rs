@@ -220,7 +220,7 @@ fn labelled(pairs: &[(&str, &str)]) -> Metric {
     Metric::from_label(labels)
 }
 
-fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
+pub(crate) fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
     let mut counter = Counter::default();
     counter.set_value(value);
     let mut metric = labelled(pairs);

@@ -22,6 +22,7 @@
 //! - [`error_log`]: the ring of recent [`ErrorEvent`]s.
 //! - [`replicas`]: latest replica lag gauges.
 //! - [`moves`]: slot moves in progress, as Prometheus gauges.
+//! - [`limited`]: requests refused by API keys' limits, as Prometheus counters.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
 //! - `slot`: one time slot of counters and histograms by label.
@@ -38,6 +39,7 @@ pub mod error_log;
 mod exposition;
 mod labels;
 mod latency;
+pub mod limited;
 pub mod moves;
 pub mod recorder;
 pub mod replicas;
@@ -52,6 +54,7 @@ pub mod window;
 
 pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
 pub use error_log::ErrorEvent;
+pub use limited::LimitedCount;
 pub use moves::MoveProgress;
 pub use recorder::Analytics;
 pub use replicas::{ReplicaLag, ReplicaSummary};

@@ -14,6 +14,7 @@ use crate::labels::{
     method_index, method_name, outcome_index, role_index, shard_name, shard_slot, Interner, METHODS,
 };
 use crate::latency::{micros, Buckets};
+use crate::limited::LimitedCount;
 use crate::moves::MoveProgress;
 use crate::replicas::{ReplicaBoard, ReplicaLag};
 use crate::report::{MetricsReport, Throughput};
@@ -251,8 +252,15 @@ impl Analytics {
     /// [`Analytics::prometheus_text`] with the slot moves in progress: their count,
     /// and each one's slots, rows and ETA.
     pub fn prometheus_text_with_moves(&self, moves: &[MoveProgress]) -> String {
+        self.prometheus_text_with(moves, &[])
+    }
+
+    /// [`Analytics::prometheus_text_with_moves`] with the requests API keys' limits
+    /// refused, by key and limit.
+    pub fn prometheus_text_with(&self, moves: &[MoveProgress], limited: &[LimitedCount]) -> String {
         let mut families = self.metric_families();
         families.extend(crate::moves::families(moves));
+        families.extend(crate::limited::families(limited));
         exposition::encode(&families)
     }
 

@@ -14,6 +14,7 @@ use shard_manager::{ClusterError, RecordError, UnknownTable};
 
 use crate::access::bearer::BearerError;
 use crate::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
+use crate::limits::Limited;
 use crate::request_id;
 
 /// Everything a request can fail with.
@@ -84,6 +85,9 @@ pub enum ApiError {
     CorsRefused(String),
     #[error("this gateway has no API key yet, so it serves loopback clients only (protected mode); create one with `shard-manager keys create --name NAME --scopes read,write` and send it as `Authorization: Bearer <key>`")]
     ProtectedMode,
+    /// Over the key's rate or its per-shard concurrency cap (429, naming both).
+    #[error(transparent)]
+    Limited(#[from] Limited),
     #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
     KeysUnavailable,
     /// A stop signal arrived: the gateway drains (still serving) before it stops.
@@ -105,7 +109,7 @@ pub struct Problem {
     pub detail: String,
     /// The request's id, also in the `x-request-id` response header and the logs.
     pub request_id: Option<String>,
-    /// The shard involved, for server-side failures.
+    /// The shard involved: for server-side failures, and a key's concurrency cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
     /// The request header at fault, for header problems.
@@ -170,6 +174,14 @@ impl ApiError {
             Self::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             Self::ProtectedMode => (S::FORBIDDEN, "protected-mode", "Protected mode"),
             Self::CorsRefused(_) => (S::FORBIDDEN, "cors-refused", "Cross-origin request refused"),
+            Self::Limited(Limited::Rate { .. }) => {
+                (S::TOO_MANY_REQUESTS, "rate-limited", "Rate limited")
+            }
+            Self::Limited(Limited::Concurrency { .. }) => (
+                S::TOO_MANY_REQUESTS,
+                "concurrency-limited",
+                "Too many queries at once",
+            ),
             Self::KeysUnavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "keys-unavailable",
@@ -258,6 +270,7 @@ impl ApiError {
     fn shard(&self) -> Option<u32> {
         match self {
             Self::Cluster(e) => Some(e.shard().0),
+            Self::Limited(l) => l.shard().map(|s| s.0),
             _ => None,
         }
     }
@@ -307,6 +320,9 @@ impl ResponseError for ApiError {
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let Self::Limited(limited) = self {
+            res.insert_header((header::RETRY_AFTER, limited.retry_after_secs()));
         }
         let mut res = res.json(problem);
         res.extensions_mut().insert(ErrorNote {

@@ -28,6 +28,10 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 /// Echoed or generated request id (both).
 pub const REQUEST_ID: &str = "x-request-id";
+/// A rate-limited key's policy, `"default";q=200;w=2` (responses; IETF ratelimit draft).
+pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
+/// What is left of that policy now, `"default";r=42;t=1` (responses).
+pub const RATELIMIT: &str = "ratelimit";
 
 /// A header that is present but not what it must be (a 400 naming it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,7 @@
 //!
 //! ## Layout
 //! - [`settings`]: the `[server]` (with `[server.cors]` and `[server.tls]`),
-//!   `[analytics]` and `[auth]` sections plus the cluster settings, layered.
+//!   `[analytics]`, `[auth]` and `[limits]` sections plus the cluster settings, layered.
 //! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
 //!   (port 0 works), loads the shard map and the API keys from the metadata database
 //!   (the config's map if it does not answer), refuses to start beyond loopback without
@@ -32,6 +32,9 @@
 //! - [`error`]: [`ApiError`](error::ApiError), the one mapping to HTTP.
 //! - [`access`]: API keys and scopes (`Authorization: Bearer`, 401/403), protected mode
 //!   (no key: loopback clients only; no start beyond loopback), the admin audit line.
+//! - [`limits`]: fair limits per API key: a request rate (429 `rate-limited`) and a cap
+//!   on a key's queries at once per shard (429 `concurrency-limited`), `RateLimit`
+//!   headers; defaults in `[limits]`, a key's own in the metadata database.
 //! - [`guard`]: the `Host` allow-list (421 for other names: no DNS rebinding).
 //! - [`security_headers`]: `nosniff`, frame and referrer policies, CSP, `no-store`, HSTS
 //!   under TLS, on every answer (the outermost middleware).
@@ -53,6 +56,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod json_body;
 pub mod json_limits;
+pub mod limits;
 pub mod moves;
 pub mod observe;
 pub mod openapi;

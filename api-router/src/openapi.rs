@@ -3,9 +3,10 @@
 //! Each handler's `#[utoipa::path]` documents what it answers; [`SharedAnswers`] adds,
 //! in one place, what every operation shares: the `x-request-id` header both ways, the
 //! 405 problem (with `Allow`) for any other method on its path, the 421 problem for a
-//! `Host` outside `server.allowed_hosts`, `Retry-After` on every 503 problem, and
-//! access control as [`policy::need`] gives it per path: the bearer scheme and the
-//! scope an operation needs, its 401 and 403 (protected mode) answers.
+//! `Host` outside `server.allowed_hosts`, `Retry-After` on every 503 and 429 problem,
+//! and access control as [`policy::need`] gives it per path: the bearer scheme and the
+//! scope an operation needs, its 401 and 403 (protected mode) answers, its 429 (the
+//! key's limits) and the `RateLimit-Policy` / `RateLimit` headers of a rate-limited key.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
@@ -17,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use crate::access::{policy, Need};
 use crate::body::{FanOutResponse, ListResponse};
 use crate::error::Problem;
-use crate::headers::REQUEST_ID;
+use crate::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
 use crate::routes::{analytics, bulk, delete, health, read, shards, write};
 
 #[derive(OpenApi)]
@@ -109,10 +110,25 @@ impl Modify for SharedAnswers {
                         REQUEST_ID.into(),
                         header("The request's id: yours when usable, else a new one"),
                     );
-                    if status == "503" && response.content.contains_key(PROBLEM_JSON) {
+                    if (status == "503" || status == "429")
+                        && response.content.contains_key(PROBLEM_JSON)
+                    {
                         response.headers.insert(
                             "Retry-After".into(),
                             header("Seconds to wait before retrying"),
+                        );
+                    }
+                    // Every answer past the key check, to a key with a rate limit.
+                    if matches!(need, Need::Scope(_))
+                        && !["401", "403", "421"].contains(&status.as_str())
+                    {
+                        response.headers.insert(
+                            RATELIMIT_POLICY.into(),
+                            header("The key's rate policy (IETF ratelimit-headers draft), e.g. `\"default\";q=200;w=2`: only for a key with a rate limit"),
+                        );
+                        response.headers.insert(
+                            RATELIMIT.into(),
+                            header("What is left of it, e.g. `\"default\";r=42;t=1`: requests that may be sent at once now, seconds until the whole burst is back"),
                         );
                     }
                 }
@@ -155,6 +171,9 @@ fn access(op: &mut Operation, need: Need) {
             "The key lacks the `{scope}` scope or may not use the table; or: {protected}"
         ))),
     );
+    answers
+        .entry("429".into())
+        .or_insert_with(|| RefOr::T(problem("Over the API key's rate (`rate-limited`)")));
     let unloaded = "The gateway has not read the API keys yet and the client is not on loopback (`keys-unavailable`)";
     match answers.get_mut("503") {
         Some(RefOr::T(r)) => r.description = format!("{}; or: {unloaded}", r.description),

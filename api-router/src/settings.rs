@@ -1,4 +1,5 @@
-//! The gateway's configuration: its own `[server]` section plus the cluster's.
+//! The gateway's configuration: its own `[server]`, `[analytics]`, `[auth]` and
+//! `[limits]` sections plus the cluster's.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +21,9 @@ pub struct Settings {
     /// API keys and protected mode (`[auth]`).
     #[serde(default)]
     pub auth: AuthSettings,
+    /// Each API key's default rate and per-shard concurrency (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsSettings,
     #[serde(flatten)]
     pub cluster: ClusterSettings,
 }
@@ -94,6 +98,74 @@ impl Default for AuthSettings {
             protected_mode: true,
         }
     }
+}
+
+/// Fair limits per API key: what each key gets unless it has limits of its own
+/// (`shard-manager keys limit`). 0 is no limit; every one is off by default, since a
+/// gateway cannot know what its clients need. Anonymous callers (no key exists) are
+/// never limited. Each gateway enforces them on its own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitsSettings {
+    /// Requests per second per key, sustained (GCRA).
+    #[serde(default)]
+    pub rate_per_sec: u32,
+    /// Requests a key may send at once above the rate; 0 is one second's worth.
+    #[serde(default)]
+    pub burst: u32,
+    /// Queries of one key running at once on one shard.
+    #[serde(default)]
+    pub concurrency_per_shard: u32,
+    /// Over the concurrency cap, how long a request waits for a query of the key to end
+    /// before it gets 429.
+    #[serde(default = "default_concurrency_wait")]
+    pub concurrency_wait_ms: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 0,
+            burst: 0,
+            concurrency_per_shard: 0,
+            concurrency_wait_ms: default_concurrency_wait(),
+        }
+    }
+}
+
+/// Longest `limits.concurrency_wait_ms`: a 429 is meant to come quickly.
+pub const MAX_CONCURRENCY_WAIT_MS: u64 = 10_000;
+
+impl LimitsSettings {
+    /// Refuses values out of range, naming the field and the range.
+    pub fn validate(&self) -> Result<(), String> {
+        use shard_manager::keys::limits::{MAX_CONCURRENCY, MAX_RATE};
+        let checks = [
+            (
+                "rate_per_sec",
+                u64::from(self.rate_per_sec),
+                u64::from(MAX_RATE),
+            ),
+            ("burst", u64::from(self.burst), u64::from(MAX_RATE)),
+            (
+                "concurrency_per_shard",
+                u64::from(self.concurrency_per_shard),
+                u64::from(MAX_CONCURRENCY),
+            ),
+            (
+                "concurrency_wait_ms",
+                self.concurrency_wait_ms,
+                MAX_CONCURRENCY_WAIT_MS,
+            ),
+        ];
+        match checks.into_iter().find(|(_, value, max)| value > max) {
+            Some((field, value, max)) => Err(format!("limits.{field} is {value}; use 0 to {max}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn default_concurrency_wait() -> u64 {
+    50
 }
 
 fn default_true() -> bool {
@@ -187,6 +259,28 @@ mod tests {
             cors: CorsSettings::default(),
             tls: None,
         }
+    }
+
+    #[test]
+    fn limits_out_of_range_are_named() {
+        assert_eq!(LimitsSettings::default().validate(), Ok(()));
+        assert_eq!(LimitsSettings::default().concurrency_wait_ms, 50);
+        let too_fast = LimitsSettings {
+            rate_per_sec: 1_000_001,
+            ..LimitsSettings::default()
+        };
+        assert_eq!(
+            too_fast.validate(),
+            Err("limits.rate_per_sec is 1000001; use 0 to 1000000".into())
+        );
+        let slow = LimitsSettings {
+            concurrency_wait_ms: 60_000,
+            ..LimitsSettings::default()
+        };
+        assert!(slow
+            .validate()
+            .unwrap_err()
+            .starts_with("limits.concurrency_wait_ms"));
     }
 
     #[test]

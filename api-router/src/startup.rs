@@ -21,6 +21,7 @@ use crate::cors;
 use crate::drain::{Draining, Shutdown};
 use crate::error::{json_error, query_error};
 use crate::guard::check_host;
+use crate::limits::Limits;
 use crate::observe::observe;
 use crate::openapi::ApiDoc;
 use crate::request_id::request_id;
@@ -87,9 +88,15 @@ impl Application {
         };
         let cluster = Arc::new(cluster);
         let ring = Arc::new(key_ring(&settings, local, keys)?);
+        settings
+            .limits
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let limits = Arc::new(Limits::new(&settings.limits));
         let access = Arc::new(Access {
             ring: ring.clone(),
             protected_mode: settings.auth.protected_mode,
+            limits: limits.clone(),
         });
         settings
             .analytics
@@ -104,6 +111,7 @@ impl Application {
             moves: moves.clone(),
             server: settings.server.clone(),
             draining: draining.clone(),
+            limits,
         });
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());

@@ -9,6 +9,7 @@ use shard_manager::Cluster;
 
 use crate::drain::Draining;
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::settings::ServerSettings;
 
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub server: ServerSettings,
     /// Set once a stop signal arrived: readiness answers 503 while requests go on.
     pub draining: Arc<Draining>,
+    /// Every API key's limiter (the access check's too): `/metrics` counts refusals.
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {

@@ -1,6 +1,6 @@
 //! The two checks, as middleware: [`protect`] (every request: protected mode) and
-//! [`require`] (each route that needs a scope: the key, its scope, the [audit](super::audit)
-//! line of admin routes).
+//! [`require`] (each route that needs a scope: the key, its scope, its rate, the
+//! [audit](super::audit) line of admin routes).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,12 +17,15 @@ use super::bearer::{self, BearerError};
 use super::caller::Caller;
 use super::policy::Need;
 use crate::error::ApiError;
+use crate::limits::{Limits, Quota, RateCheck};
 
-/// The keys a gateway checks against, and whether protected mode is on.
+/// The keys a gateway checks against, whether protected mode is on, and the keys'
+/// limiters.
 pub struct Access {
     pub ring: Arc<KeyRing>,
     /// `[auth] protected_mode`: with no key, serve loopback clients only.
     pub protected_mode: bool,
+    pub limits: Arc<Limits>,
 }
 
 impl Access {
@@ -116,8 +119,10 @@ pub async fn protect(
 }
 
 /// `from_fn` middleware for one route: what [`need`](super::policy::need) names for it.
-/// For a scope, a key with it, put in the request as its [`Caller`]; admin routes leave
-/// an audit line (target `audit`), refused ones too.
+/// For a scope, a key with it, put in the request as its [`Caller`], within its rate
+/// (429 past it; the `RateLimit` headers on every answer), with its limiter put in as
+/// the [`Quota`] handlers take shard permits from; admin routes leave an audit line
+/// (target `audit`), refused ones too.
 pub async fn require(
     access: Arc<Access>,
     need: Need,
@@ -143,8 +148,28 @@ pub async fn require(
         }
     };
     let who = what.as_ref().map(|_| caller.name().to_owned());
+    let limiter = match &caller {
+        Caller::Key(key) => access.limits.for_key(key),
+        Caller::Anonymous => None,
+    };
+    let headers = match limiter.as_ref().map(|l| l.check_rate()) {
+        Some(RateCheck::Refused(limited, headers)) => {
+            let mut res = ApiError::from(limited).error_response();
+            headers.apply(res.headers_mut());
+            if let (Some(who), Some(what)) = (who, what) {
+                audit::admin_request(&who, peer, &what, res.status());
+            }
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+        Some(RateCheck::Allowed(headers)) => Some(headers),
+        Some(RateCheck::Unlimited) | None => None,
+    };
     req.extensions_mut().insert(caller);
-    let res = next.call(req).await?;
+    req.extensions_mut().insert(Quota::new(limiter));
+    let mut res = next.call(req).await?;
+    if let Some(headers) = headers {
+        headers.apply(res.headers_mut());
+    }
     if let (Some(who), Some(what)) = (who, what) {
         audit::admin_request(&who, peer, &what, res.status());
     }
@@ -162,6 +187,7 @@ mod tests {
         let access = Arc::new(Access {
             ring: Arc::new(ring),
             protected_mode,
+            limits: Arc::new(Limits::new(&Default::default())),
         });
         let app = test::init_service(
             App::new()
@@ -186,6 +212,7 @@ mod tests {
             name: "k".into(),
             scopes: Scopes::parse("read").unwrap(),
             tables: None,
+            limits: Default::default(),
         };
         KeyTable::from([(KeyHash::of("k"), Arc::new(key))])
     }
@@ -229,6 +256,7 @@ mod tests {
         let access = Access {
             ring: Arc::new(KeyRing::with(KeyTable::new())),
             protected_mode: true,
+            limits: Arc::new(Limits::new(&Default::default())),
         };
         let err = access
             .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)
@@ -241,6 +269,7 @@ mod tests {
         let access = Access {
             ring: Arc::new(KeyRing::unknown()),
             protected_mode: true,
+            limits: Arc::new(Limits::new(&Default::default())),
         };
         let err = access
             .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)

@@ -47,6 +47,7 @@ mod tests {
                 name: "k".into(),
                 scopes: Scopes::parse("read").unwrap(),
                 tables: None,
+                limits: Default::default(),
             }),
         );
         let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();

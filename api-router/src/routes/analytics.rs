@@ -95,14 +95,13 @@ pub async fn errors(
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress included)", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, and requests refused by API keys' limits, included)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(
-            state
-                .analytics
-                .prometheus_text_with_moves(&moves::progress(&state.moves.seen())),
-        )
+        .body(state.analytics.prometheus_text_with(
+            &moves::progress(&state.moves.seen()),
+            &state.limits.refused(),
+        ))
 }

@@ -12,6 +12,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::OptionalRouted;
 use crate::idempotency::{mark_replayed, IdempotencyKey};
 use crate::json_body::BoundedJson;
+use crate::limits::Quota;
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -29,6 +30,7 @@ use crate::state::AppState;
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why); or (`idempotency-key-reused`) the key was sent before with a different batch: nothing written", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate (`rate-limited`) or its queries at once on a shard the batch writes to (`concurrency-limited`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No record written because shards were unavailable (`failed` lists them)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The batch did not finish in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -36,6 +38,7 @@ use crate::state::AppState;
 pub async fn bulk_write(
     state: web::Data<AppState>,
     caller: Caller,
+    quota: Quota,
     header_key: OptionalRouted,
     idempotency: IdempotencyKey,
     body: BoundedJson<BulkRequest>,
@@ -70,6 +73,8 @@ pub async fn bulk_write(
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
     }
+    // One of the key's permits on each shard the batch writes to.
+    let _permits = quota.enter(items.iter().map(|i| i.key.shard())).await?;
     let outcome = state
         .bounded(state.cluster.bulk_write(&table, items, remember.as_ref()))
         .await?;

@@ -9,6 +9,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::Routed;
 use crate::headers::SHARD_LSN;
 use crate::idempotency::{mark_replayed, IdempotencyKey};
+use crate::limits::Quota;
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -24,6 +25,7 @@ use crate::state::AppState;
         (status = 400, description = "Missing or invalid shard key (the problem's `header` names it) or parameters", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table or invalid id; or (`idempotency-key-reused`) the key was sent before with a different request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate (`rate-limited`) or its queries at once on the key's shard (`concurrency-limited`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the delete committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -32,6 +34,7 @@ use crate::state::AppState;
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
+    quota: Quota,
     key: Routed,
     params: web::Query<DeleteParams>,
     idempotency: IdempotencyKey,
@@ -49,6 +52,7 @@ pub async fn delete(
             id.as_str().into(),
         ]
     });
+    let _permits = quota.enter([key.0.shard()]).await?;
     let served = state
         .bounded(state.cluster.delete(&table, &key.0, &id, remember.as_ref()))
         .await?;

@@ -9,6 +9,7 @@ use crate::body::{ConsistencyName, FanOutResponse, ReadAnswer, ReadParams, ReadR
 use crate::error::{ApiError, Problem};
 use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
 use crate::headers::X_CACHE;
+use crate::limits::Quota;
 use crate::observe::Outcome;
 use crate::routes::list;
 use crate::state::AppState;
@@ -41,6 +42,7 @@ fn cache_header(event: CacheEvent) -> &'static str {
         (status = 400, description = "`id` without `x-shard-key`; an invalid header (the problem's `header` names it); an invalid `limit`, `consistency`, `where` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate (`rate-limited`), or its queries at once on a shard this read touches (`concurrency-limited`; a fan-out touches every shard)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No server of the shard is available, or (x-require-all-shards) a shard of a fan-out did not answer", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -48,7 +50,8 @@ fn cache_header(event: CacheEvent) -> &'static str {
 )]
 pub async fn read(
     state: web::Data<AppState>,
-    caller: Caller,
+    // Who calls, and their limiter (one argument: the handler takes many).
+    (caller, quota): (Caller, Quota),
     key: OptionalRouted,
     header: ConsistencyHeader,
     token: MinLsnHeader,
@@ -67,6 +70,10 @@ pub async fn read(
             return Err(ApiError::MissingShardKey);
         }
         let query = list::query(&params)?;
+        // A fan-out touches every shard: one of the key's permits on each.
+        let _permits = quota
+            .enter(state.cluster.shards().iter().map(|s| s.id))
+            .await?;
         return list::fan_out(
             &state,
             &table,
@@ -89,9 +96,11 @@ pub async fn read(
     };
     let Some(id) = params.id.as_deref() else {
         let query = list::query(&params)?;
+        let _permits = quota.enter([shard]).await?;
         return list::keyed(&state, &table, &key, query, consistency).await;
     };
     let id = RecordId::parse(id)?;
+    let _permits = quota.enter([shard]).await?;
     let served = state
         .bounded(state.cluster.read(&table, &key, &id, consistency))
         .await?;

@@ -10,6 +10,7 @@ use crate::extract::{Durability, Routed};
 use crate::headers::SHARD_LSN;
 use crate::idempotency::{mark_replayed, IdempotencyKey};
 use crate::json_body::BoundedJson;
+use crate::limits::Quota;
 use crate::observe::Outcome;
 use crate::state::AppState;
 
@@ -32,6 +33,7 @@ use crate::state::AppState;
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, `data` not an object, bad id, a NUL character; or (`idempotency-key-reused`) the key was sent before with a different request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate (`rate-limited`) or its queries at once on the key's shard (`concurrency-limited`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the write committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time, or (x-durability: replica) no replica applied the write in time", body = Problem, content_type = "application/problem+json"),
@@ -40,6 +42,7 @@ use crate::state::AppState;
 pub async fn write(
     state: web::Data<AppState>,
     caller: Caller,
+    quota: Quota,
     key: Routed,
     durability: Durability,
     idempotency: IdempotencyKey,
@@ -63,6 +66,7 @@ pub async fn write(
     });
     let data = Document::parse(body.data)?;
     let id = data.derive_id(body.id.as_ref())?;
+    let _permits = quota.enter([key.0.shard()]).await?;
     let written = state
         .bounded(
             state

@@ -31,6 +31,7 @@ pub async fn create_key(
         name: KeyName::parse(name).unwrap(),
         scopes: Scopes::parse(scopes).unwrap(),
         tables: tables.map(|t| t.iter().map(|s| s.to_string()).collect()),
+        limits: Default::default(),
     };
     let secret = store::create(&mut metadata(app).await.client, &key, "test")
         .await

@@ -28,6 +28,8 @@ const OWN_HEADERS: &[&str] = &[
     "x-partial-results",
     "retry-after",
     "allow",
+    "ratelimit-policy",
+    "ratelimit",
 ];
 
 #[tokio::test]

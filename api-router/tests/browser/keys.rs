@@ -20,6 +20,7 @@ async fn with_keys_the_page_asks_for_one_and_then_shows_the_data() {
         name: KeyName::parse("dashboard").unwrap(),
         scopes: Scopes::parse("metrics,admin").unwrap(),
         tables: None,
+        limits: Default::default(),
     };
     let secret = store::create(&mut meta.client, &key, "test").await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -1,4 +1,5 @@
-//! `shard-manager keys ...`: API keys in the metadata database, from the command line.
+//! `shard-manager keys ...`: API keys in the metadata database, from the command line:
+//! create, list, revoke, rotate, and `limit` (a key's own rate, burst and concurrency).
 //!
 //! A new secret is printed once, alone on standard output (so `KEY=$(shard-manager keys
 //! create ...)` works); what was done goes to standard error. Arguments are checked
@@ -7,7 +8,7 @@
 //! who (the OS user and host), what, when (`at`), the outcome, which key.
 
 use crate::config::ClusterSettings;
-use crate::keys::{store, KeyError, KeyName, NewKey, Scopes};
+use crate::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
 use crate::map::{change, meta, schema};
 
 /// The `keys` subcommands.
@@ -24,6 +25,15 @@ pub enum KeysCommand {
         /// Limit the key to these logical tables (comma separated); default: every table.
         #[arg(long)]
         tables: Option<String>,
+        #[command(flatten)]
+        limits: LimitFlags,
+    },
+    /// Change a live key's own limits (the others stay); gateways apply them within a
+    /// second, no restart.
+    Limit {
+        name: String,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// List the live keys (never their secrets); with --all, the revoked ones too.
     List {
@@ -34,6 +44,33 @@ pub enum KeysCommand {
     Revoke { name: String },
     /// Replace a key's secret (same name, scopes and tables); the old one is revoked.
     Rotate { name: String },
+}
+
+/// A key's own limits as the command line gives them; each is a whole number,
+/// `unlimited` (not for a burst) or `default` (the gateways' `[limits]`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitFlags {
+    /// Requests per second the key may make, sustained (1 to 1000000, unlimited, default).
+    #[arg(long, allow_hyphen_values = true)]
+    rate: Option<String>,
+    /// Requests the key may send at once above its rate (1 to 1000000, default; the
+    /// default with its own rate is one second's worth).
+    #[arg(long, allow_hyphen_values = true)]
+    burst: Option<String>,
+    /// Queries of the key that may run on one shard at once, per gateway (1 to 100000,
+    /// unlimited, default).
+    #[arg(long, allow_hyphen_values = true)]
+    concurrency: Option<String>,
+}
+
+impl LimitFlags {
+    fn args(self) -> LimitArgs {
+        LimitArgs {
+            rate: self.rate,
+            burst: self.burst,
+            concurrency: self.concurrency,
+        }
+    }
 }
 
 /// What a command prints: `out` on standard output, `note` on standard error.
@@ -73,6 +110,7 @@ impl KeysCommand {
             Self::List { all: true } => ("keys list --all", None),
             Self::Revoke { name } => ("keys revoke", Some(name.clone())),
             Self::Rotate { name } => ("keys rotate", Some(name.clone())),
+            Self::Limit { name, .. } => ("keys limit", Some(name.clone())),
         }
     }
 }
@@ -88,14 +126,22 @@ async fn execute(
             name,
             scopes,
             tables,
+            limits,
         } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let scopes = Scopes::parse(&scopes).map_err(KeyError::Invalid)?;
+            let limits = limits
+                .args()
+                .apply(KeyLimits::default())
+                .map_err(KeyError::Invalid)?;
             let key = NewKey {
-                name: KeyName::parse(&name).map_err(KeyError::Invalid)?,
-                scopes: Scopes::parse(&scopes).map_err(KeyError::Invalid)?,
+                name,
+                scopes,
                 tables: match tables {
                     Some(text) => Some(known_tables(settings, &text).await?),
                     None => None,
                 },
+                limits,
             };
             let secret = store::create(&mut open(settings).await?, &key, actor).await?;
             let printed = Printed {
@@ -108,6 +154,28 @@ async fn execute(
             };
             Ok((printed, Some(key)))
         }
+        KeysCommand::Limit { name, limits } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let args = limits.args();
+            if args.is_empty() {
+                return Err(KeyError::Invalid(
+                    "keys limit: give at least one of --rate, --burst, --concurrency".into(),
+                ));
+            }
+            // Checked before connecting: a bad value changes nothing, whatever the key.
+            args.apply(KeyLimits::default())
+                .map_err(KeyError::Invalid)?;
+            let (before, after) =
+                store::set_limits(&mut open(settings).await?, &name, &args).await?;
+            let printed = Printed {
+                out: String::new(),
+                note: format!(
+                    "limits of key {:?}: {after} (were {before}); gateways apply them within a second\n",
+                    name.as_str()
+                ),
+            };
+            Ok((printed, None))
+        }
         KeysCommand::List { all } => {
             let conn = meta::connect(settings).await?;
             let rows = match store::list(&conn.client, all).await {
@@ -119,8 +187,8 @@ async fn execute(
                 other => other?,
             };
             let mut out = format!(
-                "{:<24} {:<26} {:<20} {:<15} {:<21} {:<24} STATUS\n",
-                "NAME", "SCOPES", "TABLES", "HASH", "CREATED (UTC)", "BY"
+                "{:<24} {:<26} {:<20} {:<32} {:<15} {:<21} {:<24} STATUS\n",
+                "NAME", "SCOPES", "TABLES", "LIMITS", "HASH", "CREATED (UTC)", "BY"
             );
             for r in &rows {
                 let status = match (&r.revoked_at, &r.revoked_by) {
@@ -128,10 +196,11 @@ async fn execute(
                     (None, _) => "live".into(),
                 };
                 out += &format!(
-                    "{:<24} {:<26} {:<20} sha256:{:<8} {:<21} {:<24} {status}\n",
+                    "{:<24} {:<26} {:<20} {:<32} sha256:{:<8} {:<21} {:<24} {status}\n",
                     r.name,
                     r.scopes,
                     r.tables.as_ref().map_or("all".into(), |t| t.join(",")),
+                    r.limits.to_string(),
                     r.fingerprint,
                     r.created_at,
                     r.created_by
@@ -213,7 +282,7 @@ fn describe(key: &NewKey) -> String {
         .tables
         .as_ref()
         .map_or("every table".into(), |t| format!("tables {}", t.join(",")));
-    format!("scopes {}, {tables}", key.scopes)
+    format!("scopes {}, {tables}, limits {}", key.scopes, key.limits)
 }
 
 /// The audit line of a command that did what it was asked: who, what, when, which key.
@@ -227,6 +296,7 @@ fn audit_done(actor: &str, action: &str, key: Option<&NewKey>) {
         key = key.map(|k| k.name.as_str()),
         scopes = key.map(|k| k.scopes.to_string()),
         tables = ?key.and_then(|k| k.tables.as_ref()),
+        limits = key.map(|k| k.limits.to_string()),
         "admin command"
     );
 }

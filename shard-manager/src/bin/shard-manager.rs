@@ -45,7 +45,7 @@ enum Command {
     /// Slot moves: status, resume, abort, reverse.
     #[command(subcommand)]
     Moves(admin::moves_cmd::MovesCommand),
-    /// API keys for the gateways: create (printed once), list, revoke, rotate.
+    /// API keys for the gateways: create (printed once), list, revoke, rotate, limit.
     #[command(subcommand)]
     Keys(admin::keys_cmd::KeysCommand),
     /// Show where a key lives: hash, slot, shard.

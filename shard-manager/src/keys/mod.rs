@@ -12,12 +12,16 @@
 //!
 //! ## Layout
 //! - [`scope`]: [`Scope`] and a key's [`Scopes`], parsed from `read,write`.
+//! - [`limits`]: a key's own rate, burst and per-shard concurrency ([`KeyLimits`]), each
+//!   a number, none, or the gateways' default.
 //! - [`name`]: [`KeyName`], how people and the audit log call a key.
 //! - [`secret`]: new secrets ([`Secret`]) and what is stored of them ([`KeyHash`]).
-//! - [`schema`]: the `api_keys` table (a step of the metadata schema) and its channel.
-//! - [`store`]: create, list, revoke, rotate; the live [`KeyTable`].
+//! - [`schema`]: the `api_keys` table and its limit columns (steps of the metadata
+//!   schema) and its channel.
+//! - [`store`]: create, list, revoke, rotate, limit; the live [`KeyTable`].
 //! - [`ring`]: a gateway's [`KeyRing`] and the [`KeyFollower`] that keeps it current.
 
+pub mod limits;
 pub mod name;
 pub mod ring;
 pub mod schema;
@@ -25,6 +29,7 @@ pub mod scope;
 pub mod secret;
 pub mod store;
 
+pub use limits::{KeyLimits, Limit, LimitArgs};
 pub use name::KeyName;
 pub use ring::{KeyFollower, KeyRing};
 pub use scope::{Scope, Scopes};

@@ -1,4 +1,4 @@
-//! The keys in the metadata database: created, listed, revoked, rotated, and read as
+//! The keys in the metadata database: created, listed, revoked, rotated, limited, and read as
 //! the live table a gateway checks requests against. Every change is one transaction
 //! that ends with a NOTIFY on [`CHANNEL`], so gateways reload within milliseconds.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, Row};
 
+use super::limits::{KeyLimits, Limit, LimitArgs};
 use super::name::KeyName;
 use super::schema::CHANNEL;
 use super::scope::Scopes;
@@ -21,6 +22,8 @@ pub struct ApiKey {
     pub scopes: Scopes,
     /// The logical tables it may use; `None`: every table.
     pub tables: Option<Vec<String>>,
+    /// Its own rate, burst and per-shard concurrency; each default follows `[limits]`.
+    pub limits: KeyLimits,
 }
 
 impl ApiKey {
@@ -41,6 +44,7 @@ pub struct NewKey {
     pub name: KeyName,
     pub scopes: Scopes,
     pub tables: Option<Vec<String>>,
+    pub limits: KeyLimits,
 }
 
 /// One key as `keys list` shows it.
@@ -49,6 +53,7 @@ pub struct KeyRow {
     pub name: String,
     pub scopes: String,
     pub tables: Option<Vec<String>>,
+    pub limits: KeyLimits,
     /// The first hex digits of its hash: tells two keys of one name apart.
     pub fingerprint: String,
     pub created_at: String,
@@ -78,8 +83,8 @@ pub async fn revoke(client: &mut Client, name: &KeyName, actor: &str) -> Result<
     Ok(old)
 }
 
-/// Replaces the live key named `name` by a new secret with the same scopes and tables;
-/// the old one is revoked in the same transaction.
+/// Replaces the live key named `name` by a new secret with the same scopes, tables and
+/// limits; the old one is revoked in the same transaction.
 pub async fn rotate(
     client: &mut Client,
     name: &KeyName,
@@ -94,46 +99,90 @@ pub async fn rotate(
     Ok((old, secret))
 }
 
+/// Changes the limits of the live key named `name`: each option given replaces that
+/// limit, the others stay. Returns the limits before and after.
+pub async fn set_limits(
+    client: &mut Client,
+    name: &KeyName,
+    args: &LimitArgs,
+) -> Result<(KeyLimits, KeyLimits), KeyError> {
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {LIMIT_COLUMNS} FROM api_keys
+                  WHERE name = $1 AND revoked_at IS NULL FOR UPDATE"
+            ),
+            &[&name.as_str()],
+        )
+        .await?
+        .ok_or_else(|| KeyError::NoSuchKey(name.to_string()))?;
+    let before = limits_at(&row, 0).map_err(KeyError::Corrupt)?;
+    let after = args.apply(before).map_err(KeyError::Invalid)?;
+    tx.execute(
+        "UPDATE api_keys SET rate_per_sec = $2, burst = $3, concurrency = $4
+          WHERE name = $1 AND revoked_at IS NULL",
+        &[
+            &name.as_str(),
+            &after.rate.to_column(),
+            &after.burst.to_column(),
+            &after.concurrency.to_column(),
+        ],
+    )
+    .await?;
+    notify(&tx).await?;
+    tx.commit().await?;
+    Ok((before, after))
+}
+
 /// Every key (with `all`, the revoked ones too), by name then age.
 pub async fn list(client: &Client, all: bool) -> Result<Vec<KeyRow>, KeyError> {
     let sql = format!(
         "SELECT name, scopes, tables, hash, to_char(created_at AT TIME ZONE 'UTC', {UTC}),
-                created_by, to_char(revoked_at AT TIME ZONE 'UTC', {UTC}), revoked_by
+                created_by, to_char(revoked_at AT TIME ZONE 'UTC', {UTC}), revoked_by,
+                {LIMIT_COLUMNS}
            FROM api_keys WHERE $1 OR revoked_at IS NULL ORDER BY name, id"
     );
     let rows = client.query(&sql, &[&all]).await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
             let scopes: Vec<String> = r.get(1);
             let hash: Vec<u8> = r.get(3);
-            KeyRow {
+            Ok(KeyRow {
                 name: r.get(0),
                 scopes: scopes.join(","),
                 tables: r.get(2),
+                limits: limits_at(r, 8).map_err(KeyError::Corrupt)?,
                 fingerprint: KeyHash::from_slice(&hash).map_or("?".into(), |h| h.fingerprint()),
                 created_at: r.get(4),
                 created_by: r.get(5),
                 revoked_at: r.get(6),
                 revoked_by: r.get(7),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The live keys. A metadata database without the keys' table (its schema predates
 /// them) has none. A row that cannot be read is left out (and logged): it grants
 /// nothing rather than stopping every other key.
+///
+/// A table without the limit columns (the schema step that adds them has not run yet:
+/// gateways upgraded before any admin command) is read with every limit at its default.
 pub async fn live(client: &Client) -> Result<KeyTable, KeyError> {
-    let rows = match client
-        .query(
-            "SELECT hash, name, scopes, tables FROM api_keys WHERE revoked_at IS NULL",
-            &[],
+    let query = |limits: &str| {
+        format!(
+            "SELECT hash, name, scopes, tables, {limits} FROM api_keys WHERE revoked_at IS NULL"
         )
-        .await
-    {
+    };
+    let rows = match client.query(&query(LIMIT_COLUMNS), &[]).await {
         Ok(rows) => rows,
         Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(KeyTable::new()),
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_COLUMN) => {
+            client
+                .query(&query("NULL::int, NULL::int, NULL::int"), &[])
+                .await?
+        }
         Err(e) => return Err(e.into()),
     };
     let mut table = KeyTable::with_capacity(rows.len());
@@ -158,8 +207,21 @@ fn live_key(row: &Row) -> Result<(KeyHash, ApiKey), String> {
             name: row.get(1),
             scopes: Scopes::from_names(&scopes)?,
             tables: row.get(3),
+            limits: limits_at(row, 4)?,
         },
     ))
+}
+
+/// The three limit columns, in the order [`limits_at`] reads them.
+const LIMIT_COLUMNS: &str = "rate_per_sec, burst, concurrency";
+
+/// The limits in [`LIMIT_COLUMNS`] from column `first` of `row` on.
+fn limits_at(row: &Row, first: usize) -> Result<KeyLimits, String> {
+    Ok(KeyLimits {
+        rate: Limit::from_column("rate_per_sec", row.get(first))?,
+        burst: Limit::from_column("burst", row.get(first + 1))?,
+        concurrency: Limit::from_column("concurrency", row.get(first + 2))?,
+    })
 }
 
 async fn insert(
@@ -171,8 +233,9 @@ async fn insert(
 ) -> Result<(), KeyError> {
     let inserted = tx
         .execute(
-            "INSERT INTO api_keys (name, hash, scopes, tables, created_by, replaces)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (name, hash, scopes, tables, created_by, replaces,
+                                   rate_per_sec, burst, concurrency)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &key.name.as_str(),
                 &secret.hash().0.as_slice(),
@@ -180,6 +243,9 @@ async fn insert(
                 &key.tables,
                 &actor,
                 &replaces,
+                &key.limits.rate.to_column(),
+                &key.limits.burst.to_column(),
+                &key.limits.concurrency.to_column(),
             ],
         )
         .await;
@@ -200,7 +266,7 @@ async fn revoke_in(
         .query_opt(
             "UPDATE api_keys SET revoked_at = now(), revoked_by = $2
               WHERE name = $1 AND revoked_at IS NULL
-          RETURNING id, scopes, tables",
+          RETURNING id, scopes, tables, rate_per_sec, burst, concurrency",
             &[&name.as_str(), &actor],
         )
         .await?
@@ -210,6 +276,7 @@ async fn revoke_in(
         name: name.clone(),
         scopes: Scopes::from_names(&scopes).map_err(KeyError::Corrupt)?,
         tables: row.get(2),
+        limits: limits_at(&row, 3).map_err(KeyError::Corrupt)?,
     };
     Ok((row.get(0), key))
 }
@@ -229,6 +296,7 @@ mod tests {
             name: "k".into(),
             scopes: Scopes::parse("read").unwrap(),
             tables: None,
+            limits: KeyLimits::default(),
         };
         assert!(key.may_use("users"));
         key.tables = Some(vec!["orders".into()]);

@@ -79,6 +79,8 @@ const STEPS: &[&str] = &[
     crate::keys::schema::STEP,
     // 5: a shard emptied by `shard-manager remove-shard` stays in the map, retired.
     "ALTER TABLE map_shards ADD COLUMN retired BOOLEAN NOT NULL DEFAULT false;",
+    // 6: each API key's own rate, burst and per-shard concurrency (keys/schema.rs).
+    crate::keys::schema::LIMITS_STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

@@ -4,6 +4,9 @@
 //! and stored only as its SHA-256, listings never show it, every command leaves one audit
 //! line (refused ones too), and bad arguments are refused in one line with exit code 2,
 //! changing nothing.
+//! A key's own limits: [`limits`].
+
+mod limits;
 
 use std::process::{Command, Output};
 
