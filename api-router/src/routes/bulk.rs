@@ -52,7 +52,8 @@ pub async fn bulk_write(
             "bulk".into(),
             table.as_str().into(),
             header.unwrap_or_default(),
-            serde_json::Value::Array(body.records.clone()).to_string(),
+            // Serialising a JSON value cannot fail; nothing is copied first.
+            serde_json::to_string(&body.records).unwrap_or_default(),
         ]
     });
     let limit = state.server.max_batch_records;

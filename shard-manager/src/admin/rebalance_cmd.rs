@@ -83,6 +83,7 @@ pub async fn plan_for(
 /// Per-shard totals before and after the plan, and its moves, as text.
 pub fn describe(map: &ShardMap, weights: &[u64], moves: &[Planned], by: Measure) -> String {
     let unit = |n: u64| match by {
+        Measure::Bytes if n < 1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
         Measure::Bytes => format!("{:.1} MiB", n as f64 / 1_048_576.0),
         Measure::Slots => format!("{n} slots"),
     };
@@ -96,7 +97,12 @@ pub fn describe(map: &ShardMap, weights: &[u64], moves: &[Planned], by: Measure)
     let after = totals(&owners, weights, map.shards.len());
     let mut out = String::new();
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
-        out += &format!("shard-{i}: {} -> {}\n", unit(*b), unit(*a));
+        let retired = if map.shards[i].retired {
+            " (retired)"
+        } else {
+            ""
+        };
+        out += &format!("shard-{i}: {} -> {}{retired}\n", unit(*b), unit(*a));
     }
     if moves.is_empty() {
         out += "balanced: nothing to move\n";

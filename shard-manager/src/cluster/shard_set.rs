@@ -46,14 +46,6 @@ impl ShardSet {
         self.shards.load().get(id.index()).cloned()
     }
 
-    pub fn len(&self) -> usize {
-        self.shards.load().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Adds pools for the shards of `wanted` past the ones it has (the first ones are
     /// kept as they are); how many it has afterwards.
     pub fn grow(&self, wanted: &[ShardSettings]) -> Result<usize, ConfigError> {
