@@ -25,13 +25,17 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `api-router --listen 127.0.0.1:0` on database `dbname` with two workers,
+    /// Starts `api-router --listen 127.0.0.1:0` on database `dbname` (and the metadata
+    /// database of that name) with two workers,
     /// a 10 s shutdown timeout and `env` on top, and waits for `gateway listening`.
     pub async fn start(dbname: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_api-router"))
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(helpers::repo_root())
             .env("SHARDGATE__DATABASE__DBNAME", dbname)
+            // The test's own metadata database (helpers::prepare_database names it
+            // alike), never the dev cluster's map.
+            .env("SHARDGATE__METADATA__DBNAME", dbname)
             .env("SHARDGATE__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")
             .env("SHARDGATE__SERVER__WORKERS", "2")
             .env("RUST_LOG", "info")
