@@ -5,10 +5,14 @@
 --
 -- KIND: noop (GET /api/health/live), read (point read, eventual), list (a key's 10
 -- newest), fanout (every shard's 10 newest), write (single upsert), bulk1 (a bulk write
--- of one record), cached (a point read, against a gateway with the cache on).
+-- of one record), cached (a point read, against a gateway with the cache on), errors
+-- (GET /api/analytics/errors?limit=1: a scoped request with no shard work).
+-- AUTH=<key> sends `Authorization: Bearer <key>` with every request (the limits
+-- benchmark, api-router/tests/failures/limits_bench.rs).
 
 local kind = os.getenv("KIND") or "noop"
 local keys = tonumber(os.getenv("KEYS") or "10000")
+local auth = os.getenv("AUTH")
 local threads = 0
 
 function setup(thread)
@@ -28,6 +32,9 @@ end
 function request()
     local n = math.random(0, keys - 1)
     local key = { ["x-shard-key"] = "user_" .. n }
+    if auth then
+        key["authorization"] = "Bearer " .. auth
+    end
     if kind == "noop" then
         return wrk.format("GET", "/api/health/live")
     elseif kind == "read" or kind == "cached" then
@@ -40,6 +47,8 @@ function request()
         key["content-type"] = "application/json"
         return wrk.format("POST", "/api/write", key,
             '{"table":"users","id":"rec_' .. n .. '","data":' .. doc(n) .. '}')
+    elseif kind == "errors" then
+        return wrk.format("GET", "/api/analytics/errors?limit=1", key)
     elseif kind == "bulk1" then
         key["content-type"] = "application/json"
         return wrk.format("POST", "/api/bulk-write", key,

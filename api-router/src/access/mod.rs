@@ -4,8 +4,10 @@
 //! database, only loopback clients are served (403 `protected-mode` otherwise). Each
 //! route that needs a scope ([`policy::need`]) is then wrapped in [`gate::require`]:
 //! once a key exists every client, loopback too, sends `Authorization: Bearer <key>`
-//! (401 without a valid one, 403 without the scope). The keys are held in memory and
-//! followed from the metadata database (`shard_manager::keys`): no query per request.
+//! (401 without a valid one, 403 without the scope, 429 past the key's rate: see
+//! `crate::limits`, whose limiter it leaves in the request). The keys are held in
+//! memory and followed from the metadata database (`shard_manager::keys`): no query
+//! per request.
 //! A gateway that started while that database was down serves loopback clients only
 //! (others get 503 `keys-unavailable`) until it has read the keys once.
 //!

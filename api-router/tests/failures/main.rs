@@ -32,6 +32,8 @@
 //!   pause as clients see it.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
+//! - [`limits_bench`]: (ignored; a benchmark) gateway CPU per request of API keys and
+//!   fair limits, from /proc under wrk.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`movers`] (the mover as a child
@@ -49,6 +51,7 @@ mod helpers;
 mod lag;
 mod lb_retry;
 mod limits;
+mod limits_bench;
 mod load_balancer;
 mod metadata;
 mod moved_keys;
