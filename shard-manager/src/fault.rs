@@ -13,6 +13,8 @@ pub struct KillPoints {
 
 /// The mover's steps (`moves`): `SHARDGATE_FAULT_KILL_MOVER`.
 pub static MOVER: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_MOVER");
+/// The importer's steps (`import`): `SHARDGATE_FAULT_KILL_IMPORTER`.
+pub static IMPORTER: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_IMPORTER");
 /// The gateway's request path (`cluster`): `SHARDGATE_FAULT_KILL_GATEWAY`, e.g.
 /// `after-commit`: a write committed, its answer not yet sent.
 pub static GATEWAY: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_GATEWAY");

@@ -24,6 +24,8 @@
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
 //! - [`moves`]: slots moved between shards online with their rows (capture, copy,
 //!   replay, verify, switch under a fence, clean), resumable after any crash.
+//! - [`import`]: a table of an unsharded PostgreSQL database copied in while it takes
+//!   writes (capture, paged copy, replay, verify, cut over under a fence).
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
 //! - [`admin`]: migrations, seeding, planning and benchmarks on the sync diesel path.
 //!
@@ -36,6 +38,7 @@ pub mod config;
 pub mod error;
 pub mod fault;
 pub mod health;
+pub mod import;
 pub mod keys;
 pub mod map;
 pub mod moves;

@@ -23,6 +23,9 @@
 //! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
+//! - [`import`]: a 100,000-row table of a separate database imported under writes,
+//!   the importer killed (-9) at five steps and resumed, then cut over; bad imports
+//!   refused; an abort.
 //! - [`lb_retry`]: behind HAProxy, a keyed write whose gateway died is retried on
 //!   another and happens once; one without a key gets 502.
 //! - [`moved_keys`]: an idempotency key's answer moves with its slot.
@@ -36,7 +39,8 @@
 //!   fair limits, from /proc under wrk.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
-//! (the real binary as a child process), [`movers`] (the mover as a child
+//! (the real binary as a child process), [`importer`] (the source database, its
+//! writer, the importer as a child process), [`movers`] (the mover as a child
 //! process, a logged workload, placement checks), [`support`] (waiting, keys, row locks, a
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
@@ -48,6 +52,8 @@ mod exactly_once;
 mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod import;
+mod importer;
 mod lag;
 mod lb_retry;
 mod limits;

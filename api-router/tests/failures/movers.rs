@@ -30,24 +30,40 @@ pub struct Ended {
 /// Runs `op` (`start:FROM:TO:COUNT`, `startslots:FROM:TO:LIST`, `resume:ID`, `abort:ID`, `reverse:ID`) in a child
 /// process against the test's databases; `fault` names the step that kills it.
 pub async fn mover_process(dbname: &str, op: &str, fault: Option<&str>) -> Ended {
+    child_process(
+        "resharding::mover_child",
+        &[("SG_MOVER_DB", dbname), ("SG_MOVER_OP", op)],
+        "SHARDGATE_FAULT_KILL_MOVER",
+        fault,
+    )
+    .await
+}
+
+/// Runs the ignored test `test` of this binary in a child process with `env`;
+/// `fault` (if any) arms the kill points of `fault_var` at that step.
+pub async fn child_process(
+    test: &str,
+    env: &[(&str, &str)],
+    fault_var: &str,
+    fault: Option<&str>,
+) -> Ended {
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
-        "resharding::mover_child",
+        test,
         "--ignored",
         "--nocapture",
         "--test-threads=1",
     ])
-    .env("SG_MOVER_DB", dbname)
-    .env("SG_MOVER_OP", op)
-    .env_remove("SHARDGATE_FAULT_KILL_MOVER")
+    .envs(env.iter().copied())
+    .env_remove(fault_var)
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     if let Some(step) = fault {
-        cmd.env("SHARDGATE_FAULT_KILL_MOVER", step);
+        cmd.env(fault_var, step);
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run the mover"))
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run the child"))
         .await
         .unwrap();
     use std::os::unix::process::ExitStatusExt;

@@ -11,6 +11,8 @@
 //!   of slots, moved online.
 //! - [`rebalance_cmd`]: `rebalance --plan | --apply`, by bytes or slots.
 //! - [`remove_shard_cmd`]: `remove-shard`: a shard emptied online, then retired.
+//! - [`import_cmd`]: `import` and `imports status | abort`: a table of an unsharded
+//!   database copied in while it takes writes, then cut over.
 //! - [`keys_cmd`]: `keys create | list | revoke | rotate`.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
@@ -21,6 +23,7 @@ pub mod add_shard_cmd;
 pub mod bench;
 pub mod connect;
 pub mod generate;
+pub mod import_cmd;
 pub mod keys_cmd;
 pub mod map_cmd;
 pub mod migrate;

@@ -5,8 +5,6 @@
 
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use super::plan::report::thousands;
 use crate::config::ClusterSettings;
 use crate::moves::plan::Which;
@@ -117,13 +115,7 @@ pub(super) fn drive(
     id: i64,
 ) -> Result<String, MoveError> {
     let started = Instant::now();
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{prefix:>12} [{bar:32.cyan/blue}] {human_pos:>9}/{human_len:9} rows {per_sec:>12} eta {eta:>4} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = super::progress::phase_bar();
     let mut phase = None;
     let mut progress = |mv: &Move| {
         if phase != Some(mv.phase) {

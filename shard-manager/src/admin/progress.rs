@@ -1,5 +1,5 @@
 //! Progress bars for `seed` and `bench`: one per shard (or per client group) and a
-//! total with rows/s and ETA. Drawn on stderr only when it is a terminal, so piped
+//! total with rows/s and ETA; and the one bar of a move or an import. Drawn on stderr only when it is a terminal, so piped
 //! output stays clean.
 
 use super::plan::report::thousands;
@@ -20,6 +20,18 @@ fn style(template: &str) -> ProgressStyle {
             },
         )
         .progress_chars("=> ")
+}
+
+/// The bar of a move or an import: its phase, rows copied of the total, rows/s, ETA,
+/// and a message (changes behind).
+pub fn phase_bar() -> ProgressBar {
+    ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:32.cyan/blue}] {human_pos:>9}/{human_len:9} rows {per_sec:>12} eta {eta:>4} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    )
 }
 
 /// A set of bars with a total underneath.

@@ -45,6 +45,13 @@ enum Command {
     /// Slot moves: status, resume, abort, reverse.
     #[command(subcommand)]
     Moves(admin::moves_cmd::MovesCommand),
+    /// Import a table of an existing, unsharded PostgreSQL database: its rows become
+    /// records, copied while the source takes writes; `--cutover` switches (resumable:
+    /// the same command continues).
+    Import(admin::import_cmd::ImportArgs),
+    /// Imports: status, abort.
+    #[command(subcommand)]
+    Imports(admin::import_cmd::ImportsCommand),
     /// API keys for the gateways: create (printed once), list, revoke, rotate, limit.
     #[command(subcommand)]
     Keys(admin::keys_cmd::KeysCommand),
@@ -114,6 +121,8 @@ fn run() -> anyhow::Result<()> {
             admin::remove_shard_cmd::remove_shard(&settings, args)?
         ),
         Command::Rebalance(args) => print!("{}", admin::rebalance_cmd::rebalance(&settings, args)?),
+        Command::Import(args) => print!("{}", admin::import_cmd::import(&settings, args)?),
+        Command::Imports(command) => print!("{}", admin::import_cmd::run(&settings, command)?),
         Command::AddShard(args) => print!("{}", admin::add_shard_cmd::add_shard(&settings, args)?),
         Command::Keys(command) => {
             let printed = admin::keys_cmd::run(&settings, command)?;

@@ -81,6 +81,31 @@ const STEPS: &[&str] = &[
     "ALTER TABLE map_shards ADD COLUMN retired BOOLEAN NOT NULL DEFAULT false;",
     // 6: each API key's own rate, burst and per-shard concurrency (keys/schema.rs).
     crate::keys::schema::LIMITS_STEP,
+    // 7: imports of unsharded tables (`shard-manager import`); at most one active
+    // import fills a given table.
+    "CREATE TABLE imports (
+         id             BIGSERIAL   PRIMARY KEY,
+         source         TEXT        NOT NULL,
+         source_table   TEXT        NOT NULL,
+         key_column     TEXT        NOT NULL,
+         id_column      TEXT        NOT NULL,
+         into_table     TEXT        NOT NULL,
+         phase          TEXT        NOT NULL,
+         checkpoint_id  TEXT,
+         checkpoint_key TEXT,
+         rows_total     BIGINT      NOT NULL DEFAULT 0,
+         rows_copied    BIGINT      NOT NULL DEFAULT 0,
+         rows_replayed  BIGINT      NOT NULL DEFAULT 0,
+         rows_behind    BIGINT      NOT NULL DEFAULT 0,
+         fence_ms       BIGINT,
+         note           TEXT        NOT NULL DEFAULT '',
+         actor          TEXT        NOT NULL,
+         started_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+         updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+         finished_at    TIMESTAMPTZ
+     );
+     CREATE UNIQUE INDEX imports_one_active ON imports (into_table)
+         WHERE phase NOT IN ('done', 'aborted');",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

@@ -1,0 +1,287 @@
+//! Support for the import tests: a separate source database on the metadata server
+//! with a table of orders, a writer that keeps changing it (inserts, updates, deletes,
+//! key changes) until the cut-over refuses it, the importer as a child process (this
+//! test binary run again, so its fault points can kill it with SIGKILL), and the
+//! comparison of every source row with its record.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use shard_manager::import::runner::{self, Request};
+use shard_manager::import::{store, Import};
+use shard_manager::servers::connection_url;
+use shard_manager::ClusterSettings;
+use tokio_postgres::{Client, NoTls};
+
+use crate::helpers::{test_settings, TestApp};
+use crate::movers::{child_process, Ended};
+
+/// A database beside the test's own, dropped at the end.
+pub struct SourceDb {
+    pub url: String,
+    maintenance: String,
+    name: String,
+}
+
+impl SourceDb {
+    /// `{test database}_src` on the metadata server.
+    pub async fn create(app: &TestApp) -> Self {
+        let cluster = &app.settings.cluster;
+        let name = format!("{}_src", cluster.database.dbname);
+        let mut db = cluster.database.clone();
+        db.dbname = "postgres".into();
+        let maintenance = connection_url(&db, &cluster.metadata.address);
+        db.dbname = name.clone();
+        let url = connection_url(&db, &cluster.metadata.address);
+        let admin = connect(&maintenance).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        Self {
+            url,
+            maintenance,
+            name,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+}
+
+impl Drop for SourceDb {
+    fn drop(&mut self) {
+        let (maintenance, name) = (self.maintenance.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&maintenance, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// `shop_orders`: `rows` orders of 2,000 customers.
+pub async fn orders_table(source: &Client, rows: i64) {
+    source
+        .batch_execute(&format!(
+            "CREATE TABLE shop_orders (
+                 order_id  BIGINT PRIMARY KEY,
+                 customer  TEXT NOT NULL,
+                 total     NUMERIC(10,2) NOT NULL,
+                 status    TEXT NOT NULL,
+                 tags      TEXT[] NOT NULL DEFAULT '{{}}',
+                 placed_at TIMESTAMPTZ NOT NULL DEFAULT '2026-01-01T00:00:00Z'
+             );
+             INSERT INTO shop_orders (order_id, customer, total, status, tags, placed_at)
+             SELECT n, 'cust-' || (n % 2000), (n % 10000) / 100.0,
+                    (ARRAY['new', 'paid', 'shipped'])[1 + n % 3],
+                    ARRAY['t' || (n % 7)],
+                    '2026-01-01T00:00:00Z'::timestamptz + n * interval '1 minute'
+               FROM generate_series(1, {rows}) AS n;"
+        ))
+        .await
+        .unwrap();
+}
+
+/// What the writer did.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    pub rekeys: u64,
+    /// Writes refused by the frozen table after the cut-over, with the first message.
+    pub refused: u64,
+    pub refusal: String,
+    /// Any other failure.
+    pub failed: Vec<String>,
+}
+
+/// A writer changing `shop_orders` (ids 1..=`rows` exist at the start) until stopped.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Changes>,
+}
+
+impl Writer {
+    pub async fn start(source: &SourceDb, rows: i64) -> Self {
+        let client = source.client().await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut c = Changes::default();
+            let mut next = rows + 1;
+            while !flag.load(Ordering::Relaxed) {
+                let (op, id, money): (u32, i64, i64) = {
+                    let mut rng = rand::rng();
+                    (
+                        rng.random_range(0..4),
+                        rng.random_range(1..=rows),
+                        rng.random_range(0..99_999),
+                    )
+                };
+                let sql = match op {
+                    0 => {
+                        next += 1;
+                        format!("INSERT INTO shop_orders (order_id, customer, total, status) VALUES ({next}, 'cust-new-{}', {money} / 100.0, 'new')", next % 50)
+                    }
+                    1 => format!("UPDATE shop_orders SET total = {money} / 100.0, status = 'paid' WHERE order_id = {id}"),
+                    2 => format!("DELETE FROM shop_orders WHERE order_id = {id}"),
+                    _ => format!("UPDATE shop_orders SET customer = 'cust-moved-{}' WHERE order_id = {id}", money % 100),
+                };
+                match client.execute(&sql, &[]).await {
+                    Ok(_) => match op {
+                        0 => c.inserts += 1,
+                        1 => c.updates += 1,
+                        2 => c.deletes += 1,
+                        _ => c.rekeys += 1,
+                    },
+                    Err(e) if e.code().map(|s| s.code()) == Some("SG003") => {
+                        c.refused += 1;
+                        if c.refusal.is_empty() {
+                            c.refusal = e
+                                .as_db_error()
+                                .map(|d| d.message().to_owned())
+                                .unwrap_or_default();
+                        }
+                    }
+                    Err(e) => c.failed.push(format!("{sql}: {e}")),
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            c
+        });
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) -> Changes {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// Runs `op` (`run` or `cutover`) for `shop_orders` -> `orders` in a child process
+/// against the test's databases; `fault` names the step that kills it.
+pub async fn importer_process(dbname: &str, source: &str, op: &str, fault: Option<&str>) -> Ended {
+    child_process(
+        "import::importer_child",
+        &[
+            ("SG_IMPORT_DB", dbname),
+            ("SG_IMPORT_OP", op),
+            ("SG_IMPORT_SOURCE", source),
+        ],
+        "SHARDGATE_FAULT_KILL_IMPORTER",
+        fault,
+    )
+    .await
+}
+
+/// The request the tests make: `shop_orders` keyed by customer, id order_id, into `orders`.
+pub fn request(source: &str, cutover: bool) -> Request {
+    Request {
+        source: source.to_owned(),
+        table: "shop_orders".into(),
+        key_column: "customer".into(),
+        id_column: "order_id".into(),
+        into: "orders".into(),
+        batch: 5_000,
+        cutover,
+    }
+}
+
+/// What the child does (called from the `importer_child` test when SG_IMPORT_OP is set).
+pub async fn child(dbname: &str, op: &str, source: &str) {
+    let mut settings = test_settings().cluster;
+    settings.database.dbname = dbname.to_owned();
+    settings.metadata.dbname = dbname.to_owned();
+    let mut progress = |_: &Import| {};
+    let im = runner::run(&settings, &request(source, op == "cutover"), &mut progress)
+        .await
+        .expect("import");
+    println!("IMPORT_ID={} IMPORT_PHASE={}", im.id, im.phase.as_str());
+}
+
+/// The newest import as the metadata database has it.
+pub async fn newest(settings: &ClusterSettings) -> Option<Import> {
+    let mut conn = shard_manager::map::meta::connect(settings).await.unwrap();
+    shard_manager::map::schema::apply(&mut conn.client)
+        .await
+        .unwrap();
+    store::list(&conn.client, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+}
+
+/// Every source row: (key, id) -> the row as JSON text.
+pub async fn source_rows(source: &Client) -> HashMap<(String, String), serde_json::Value> {
+    source
+        .query(
+            "SELECT customer, order_id::text, to_jsonb(t)::text FROM shop_orders t",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let json: String = r.get(2);
+            ((r.get(0), r.get(1)), serde_json::from_str(&json).unwrap())
+        })
+        .collect()
+}
+
+/// Every `orders` record on every shard: (key, id) -> (shard, data), and the pairs
+/// stored on more than one shard.
+pub async fn records(
+    app: &TestApp,
+) -> (
+    HashMap<(String, String), (usize, serde_json::Value)>,
+    Vec<String>,
+) {
+    let mut all = HashMap::new();
+    let mut twice = Vec::new();
+    for shard in 0..app.settings.cluster.shards.len() {
+        let mut db = app.settings.cluster.database.clone();
+        db.dbname = app.settings.cluster.database.dbname.clone();
+        let client = connect(&connection_url(&db, &app.primary(shard))).await;
+        for r in client
+            .query(
+                "SELECT shard_key, id, data::text FROM records WHERE table_name = 'orders'",
+                &[],
+            )
+            .await
+            .unwrap()
+        {
+            let json: String = r.get(2);
+            let pair: (String, String) = (r.get(0), r.get(1));
+            if all.contains_key(&pair) {
+                twice.push(format!("{pair:?}"));
+            }
+            all.insert(pair, (shard, serde_json::from_str(&json).unwrap()));
+        }
+    }
+    (all, twice)
+}
