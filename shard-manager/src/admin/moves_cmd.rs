@@ -139,9 +139,10 @@ pub(super) fn drive(
     bar.finish_and_clear();
     let mv = done.map_err(|e| match e {
         MoveError::Refused(_) | MoveError::UnknownMove(_) | MoveError::NoMoves => e,
-        e => MoveError::Refused(format!(
-            "move {id} stopped: {e}; `shard-manager moves status {id}` shows where it is, `shard-manager moves resume {id}` continues it"
-        )),
+        e => MoveError::Stopped {
+            id,
+            cause: Box::new(e),
+        },
     })?;
     Ok(summary(&mv, started.elapsed().as_secs_f64()))
 }
