@@ -453,13 +453,19 @@ prepare() {
         done
         # pgbench's tables for -S (100,000 accounts).
         "$PG_BIN/pgbench" -h "$HOST" -p "$port" -U postgres -i -s 1 -q sgbench_pgb >"$OUT/pgbench-init-$i.log" 2>&1
-        # The records table exactly as migrated (columns, sequence, indexes).
-        "$PG_BIN/pg_dump" -h "$HOST" -p "$port" -U postgres -s -O -x -t records -t record_version_seq shardgate |
+        # The shard schema exactly as migrated (records with its sequence, indexes and
+        # capture trigger, and the functions and tables that trigger reads).
+        "$PG_BIN/pg_dump" -h "$HOST" -p "$port" -U postgres -s -O -x shardgate |
             psql_ "$port" sgbench_rec >/dev/null
         # The gateway's role (not a superuser) writes there.
-        sql "$port" sgbench_rec "ALTER TABLE records OWNER TO shardgate; ALTER SEQUENCE record_version_seq OWNER TO shardgate" >/dev/null
+        sql "$port" sgbench_rec "DO \$\$ DECLARE r record; BEGIN
+            FOR r IN SELECT tablename AS n FROM pg_tables WHERE schemaname = 'public' LOOP
+                EXECUTE format('ALTER TABLE %I OWNER TO shardgate', r.n); END LOOP;
+            FOR r IN SELECT sequencename AS n FROM pg_sequences WHERE schemaname = 'public' LOOP
+                EXECUTE format('ALTER SEQUENCE %I OWNER TO shardgate', r.n); END LOOP;
+            END \$\$" >/dev/null
     done
-    cmd prepare "pgbench -i -s 1 -q sgbench_pgb   # on each primary; sgbench_rec = pg_dump -s -t records -t record_version_seq shardgate"
+    cmd prepare "pgbench -i -s 1 -q sgbench_pgb   # on each primary; sgbench_rec = pg_dump -s shardgate, tables owned by shardgate"
     # The replicas follow: wait until they have pgbench's tables.
     local deadline=$((SECONDS + 60))
     for port in "${REPLICAS[@]}"; do

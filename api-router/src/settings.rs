@@ -201,6 +201,17 @@ fn default_allowed_hosts() -> Vec<String> {
 }
 
 impl ServerSettings {
+    /// Refuses values that cannot work, naming the key and what to write instead.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.idempotency_ttl_secs == 0 {
+            return Err("server.idempotency_ttl_secs is 0; use 1 or more (86400 keeps answers a day): with 0 no answer is kept, so a retried write would happen twice".into());
+        }
+        if self.idempotency_sweep_secs == 0 {
+            return Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into());
+        }
+        Ok(())
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
@@ -281,6 +292,34 @@ mod tests {
             .validate()
             .unwrap_err()
             .starts_with("limits.concurrency_wait_ms"));
+    }
+
+    #[test]
+    fn zero_idempotency_ttl_or_sweep_is_refused_with_what_to_write() {
+        assert_eq!(server(&[], "127.0.0.1:0").validate(), Ok(()));
+        let keep_nothing = ServerSettings {
+            idempotency_ttl_secs: 0,
+            ..server(&[], "127.0.0.1:0")
+        };
+        assert_eq!(
+            keep_nothing.validate(),
+            Err("server.idempotency_ttl_secs is 0; use 1 or more (86400 keeps answers a day): with 0 no answer is kept, so a retried write would happen twice".into())
+        );
+        let spin = ServerSettings {
+            idempotency_sweep_secs: 0,
+            ..server(&[], "127.0.0.1:0")
+        };
+        assert_eq!(
+            spin.validate(),
+            Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into())
+        );
+        // Read from a file as from the environment: the start-up check sees the zero.
+        let loaded = load_with("[server]\nidempotency_sweep_secs = 0\n").unwrap();
+        assert!(loaded
+            .server
+            .validate()
+            .unwrap_err()
+            .starts_with("server.idempotency_sweep_secs is 0; use 1 or more"));
     }
 
     #[test]

@@ -174,8 +174,8 @@ impl Application {
         };
         tracing::info!(port, listen = %settings.server.listen, scheme, "gateway listening");
         let monitor = Monitor::spawn(cluster.clone());
-        let sweep_every =
-            std::time::Duration::from_secs(settings.server.idempotency_sweep_secs.max(1));
+        // Never 0: refused at start-up (ServerSettings::validate).
+        let sweep_every = std::time::Duration::from_secs(settings.server.idempotency_sweep_secs);
         let sweeper = Sweeper::spawn(cluster.clone(), sweep_every);
         let host = settings
             .server
@@ -244,13 +244,17 @@ impl Application {
     }
 }
 
-/// The edge settings, checked before anything starts: the TLS configuration read from
+/// The edge settings, checked before anything starts: the `[server]` values that
+/// cannot work (ServerSettings::validate), the TLS configuration read from
 /// its files (when `[server.tls]` is set), the CORS policy, and the security headers
 /// (HSTS only under TLS).
 fn edge(
     settings: &Settings,
 ) -> anyhow::Result<(Option<rustls::ServerConfig>, Arc<SecurityHeaders>)> {
     let server = &settings.server;
+    server
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     server
         .cors
         .validate()

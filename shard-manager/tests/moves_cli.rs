@@ -1,10 +1,10 @@
 //! `shard-manager move-slots` and `moves ...` refuse bad arguments as a user meets them,
-//! against the metadata server `./setup.sh up` starts: one clear line, exit code 2, and
-//! neither the map nor the recorded moves change.
+//! against the metadata server `./setup.sh up` starts: one clear line and the refusal's
+//! audit line, exit code 2, and neither the map nor the recorded moves change.
 
 mod common;
 
-use common::{cli, text};
+use common::{assert_refused, cli, text};
 
 #[test]
 fn bad_moves_are_refused_in_one_line_and_change_nothing() {
@@ -63,11 +63,7 @@ fn bad_moves_are_refused_in_one_line_and_change_nothing() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert_eq!(
-            stderr.trim().lines().count(),
-            1,
-            "one line, no backtrace: {stderr}"
-        );
+        assert_refused(args, &stderr);
     }
     // Neither --slots nor --count: clap's usage error.
     let out = cli(&["move-slots", "--from", "0", "--to", "1"]);

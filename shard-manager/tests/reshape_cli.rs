@@ -1,11 +1,12 @@
 //! `shard-manager add-shard`, `remove-shard` and `rebalance` refuse bad arguments as a
-//! user meets them, against the cluster `./setup.sh up` starts: one clear line, exit
-//! code 2, and the map unchanged. A plan (`rebalance` without `--apply`) changes nothing
-//! either.
+//! user meets them, against the cluster `./setup.sh up` starts: one clear line (and the
+//! refusal's audit line when the command would change something), exit code 2, and the
+//! map unchanged. A plan (`rebalance` without `--apply`) changes nothing either, and
+//! leaves no audit line.
 
 mod common;
 
-use common::{cli, text};
+use common::{assert_refused, audit_and_rest, cli, text};
 
 #[test]
 fn bad_reshaping_commands_are_refused_in_one_line_and_change_nothing() {
@@ -39,7 +40,7 @@ fn bad_reshaping_commands_are_refused_in_one_line_and_change_nothing() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert_refused(args, &stderr);
     }
     // --plan and --apply together: clap's usage error.
     let out = cli(&["rebalance", "--plan", "--apply"]);
@@ -47,6 +48,11 @@ fn bad_reshaping_commands_are_refused_in_one_line_and_change_nothing() {
 
     let plan = cli(&["rebalance", "--by", "slots"]);
     assert!(plan.status.success(), "{}", text(&plan.stderr));
+    assert!(
+        audit_and_rest(&text(&plan.stderr)).0.is_empty(),
+        "a plan leaves no audit line: {}",
+        text(&plan.stderr)
+    );
     let plan = text(&plan.stdout);
     assert!(plan.contains("shard-0: "), "{plan}");
     assert_eq!(

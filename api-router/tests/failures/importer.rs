@@ -145,7 +145,7 @@ impl Writer {
                 let sql = match op {
                     0 => {
                         next += 1;
-                        format!("INSERT INTO shop_orders (order_id, customer, total, status) VALUES ({next}, 'cust-new-{}', {money} / 100.0, 'new')", next % 50)
+                        format!("INSERT INTO shop_orders (order_id, customer, total, status) VALUES ({next}, 'cust-new-{}', {money} / 100.0, 'new') ON CONFLICT (order_id) DO NOTHING", next % 50)
                     }
                     1 => format!("UPDATE shop_orders SET total = {money} / 100.0, status = 'paid' WHERE order_id = {id}"),
                     2 => format!("DELETE FROM shop_orders WHERE order_id = {id}"),

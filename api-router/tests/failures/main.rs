@@ -26,6 +26,8 @@
 //! - [`import`]: a 100,000-row table of a separate database imported under writes,
 //!   the importer killed (-9) at five steps and resumed, then cut over; bad imports
 //!   refused; an abort.
+//! - [`import_bench`]: (ignored; a benchmark) import rows/s against COPY, the
+//!   cut-over's fence.
 //! - [`lb_retry`]: behind HAProxy, a keyed write whose gateway died is retried on
 //!   another and happens once; one without a key gets 502.
 //! - [`moved_keys`]: an idempotency key's answer moves with its slot.
@@ -53,6 +55,7 @@ mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod import;
+mod import_bench;
 mod importer;
 mod lag;
 mod lb_retry;

@@ -4,6 +4,7 @@
 //! server is migrated first; it joins the map owning nothing, so gateways add its pools
 //! before any key is routed to it. Prints a summary of every move at the end.
 
+use super::audit::Named;
 use super::migrate::migrate_server;
 use super::moves_cmd::{drive, runtime, what};
 use crate::config::ClusterSettings;
@@ -26,6 +27,21 @@ pub struct AddShardArgs {
     /// Join the map only; move no slot (`move-slots --to` moves some later).
     #[arg(long)]
     pub no_move: bool,
+}
+
+impl AddShardArgs {
+    /// What the audit line names: the new shard's servers.
+    pub fn named(&self) -> Named {
+        let mut servers = format!("primary {}", self.primary);
+        if !self.replicas.is_empty() {
+            servers += &format!(", replicas {}", self.replicas.join(","));
+        }
+        Named {
+            servers: Some(servers),
+            options: self.no_move.then(|| "--no-move".to_owned()),
+            ..Named::default()
+        }
+    }
 }
 
 /// How many slots each shard gives so that a new one gets `total / (n + 1)` (`n`: the

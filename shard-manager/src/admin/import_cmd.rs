@@ -6,11 +6,13 @@
 
 use std::time::Instant;
 
+use super::audit::Named;
 use super::moves_cmd::runtime;
 use super::plan::report::thousands;
 use crate::config::ClusterSettings;
 use crate::import::abort;
 use crate::import::runner::{self, Request};
+use crate::import::source::redact;
 use crate::import::{store, Import, ImportError, Phase};
 
 /// `import`: what to copy, into which table, and whether to cut over.
@@ -41,6 +43,39 @@ pub struct ImportArgs {
     pub cutover: bool,
 }
 
+impl ImportArgs {
+    /// What the audit line names: the source (without its password), the table filled,
+    /// the options.
+    pub fn named(&self) -> Named {
+        Named {
+            database: Some(redact(&self.source).unwrap_or_else(|_| "(unparsable --source)".into())),
+            table: Some(
+                self.into
+                    .clone()
+                    .unwrap_or_else(|| default_into(&self.table)),
+            ),
+            options: Some(format!(
+                "--table {} --key-column {} --id-column {}{}",
+                self.table,
+                self.key_column,
+                self.id_column,
+                if self.cutover { " --cutover" } else { "" }
+            )),
+            ..Named::default()
+        }
+    }
+}
+
+/// The Shardgate table an import fills without `--into`: the source table's name.
+fn default_into(table: &str) -> String {
+    table
+        .rsplit('.')
+        .next()
+        .unwrap_or(table)
+        .trim_matches('"')
+        .to_owned()
+}
+
 /// The `imports` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum ImportsCommand {
@@ -62,18 +97,28 @@ pub enum ImportsCommand {
     },
 }
 
+impl ImportsCommand {
+    /// The audit line's action and what it names; `None` for `status`.
+    pub fn audited(&self) -> Option<(&'static str, Named)> {
+        match self {
+            Self::Status { .. } => None,
+            Self::Abort { id, source } => Some((
+                "imports abort",
+                Named {
+                    database: Some(
+                        redact(source).unwrap_or_else(|_| "(unparsable --source)".into()),
+                    ),
+                    options: Some(format!("import {id}")),
+                    ..Named::default()
+                },
+            )),
+        }
+    }
+}
+
 /// `import`: runs (or resumes) the import as far as asked; the summary.
 pub fn import(settings: &ClusterSettings, args: ImportArgs) -> Result<String, ImportError> {
-    let into = match args.into {
-        Some(name) => name,
-        None => args
-            .table
-            .rsplit('.')
-            .next()
-            .unwrap_or(&args.table)
-            .trim_matches('"')
-            .to_owned(),
-    };
+    let into = args.into.unwrap_or_else(|| default_into(&args.table));
     let request = Request {
         source: args.source,
         table: args.table,
@@ -107,7 +152,7 @@ pub fn import(settings: &ClusterSettings, args: ImportArgs) -> Result<String, Im
     });
     let im = done.map_err(|e| match e {
         ImportError::Refused(_) => e,
-        e => ImportError::Refused(format!(
+        e => ImportError::Stopped(format!(
             "the import stopped: {e}; `shard-manager imports status` shows where it is, the same command continues it"
         )),
     })?;

@@ -4,9 +4,10 @@
 //! A new secret is printed once, alone on standard output (so `KEY=$(shard-manager keys
 //! create ...)` works); what was done goes to standard error. Arguments are checked
 //! before anything is stored: a refused command changed nothing and says why in one
-//! line. Every command, refused or not, leaves one audit line (tracing target `audit`):
-//! who (the OS user and host), what, when (`at`), the outcome, which key.
+//! line. Every command, refused or not, leaves one [audit](super::audit) line: who (the
+//! OS user and host), what, when (`at`), the outcome, which key.
 
+use super::audit::{Audit, Judged, Named};
 use crate::config::ClusterSettings;
 use crate::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
 use crate::map::{change, meta, schema};
@@ -91,14 +92,33 @@ pub fn run(settings: &ClusterSettings, command: KeysCommand) -> Result<Printed, 
 
 /// Runs the command and leaves its audit line, whatever the outcome.
 async fn run_async(settings: &ClusterSettings, command: KeysCommand) -> Result<Printed, KeyError> {
-    let actor = meta::actor();
     let (action, named) = command.what();
-    let done = execute(settings, command, &actor).await;
+    let audit = Audit::new(
+        settings,
+        action,
+        Named {
+            key: named,
+            ..Named::default()
+        },
+    );
+    let done = execute(settings, command, audit.who()).await;
     match &done {
-        Ok((_, key)) => audit_done(&actor, action, key.as_ref()),
-        Err(e) => audit_refused(&actor, action, named.as_deref(), e),
+        Ok((_, Some(key))) => audit.naming(named_key(key)).done(),
+        Ok((_, None)) => audit.done(),
+        Err(e) => audit.refused_or_failed(e.outcome(), &e.to_string()),
     }
     done.map(|(printed, _)| printed)
+}
+
+/// What the audit line names of a key that was changed: as stored, never its secret.
+fn named_key(key: &NewKey) -> Named {
+    Named {
+        key: Some(key.name.as_str().to_owned()),
+        scopes: Some(key.scopes.to_string()),
+        tables: key.tables.as_ref().map(|t| t.join(",")),
+        limits: Some(key.limits.to_string()),
+        ..Named::default()
+    }
 }
 
 impl KeysCommand {
@@ -283,44 +303,4 @@ fn describe(key: &NewKey) -> String {
         .as_ref()
         .map_or("every table".into(), |t| format!("tables {}", t.join(",")));
     format!("scopes {}, {tables}, limits {}", key.scopes, key.limits)
-}
-
-/// The audit line of a command that did what it was asked: who, what, when, which key.
-fn audit_done(actor: &str, action: &str, key: Option<&NewKey>) {
-    tracing::info!(
-        target: "audit",
-        at = %audit_time(),
-        who = actor,
-        action,
-        outcome = "done",
-        key = key.map(|k| k.name.as_str()),
-        scopes = key.map(|k| k.scopes.to_string()),
-        tables = ?key.and_then(|k| k.tables.as_ref()),
-        limits = key.map(|k| k.limits.to_string()),
-        "admin command"
-    );
-}
-
-/// The audit line of a command that was refused (bad arguments, unknown key) or failed
-/// (the metadata database); nothing was changed.
-fn audit_refused(actor: &str, action: &str, named: Option<&str>, error: &KeyError) {
-    let outcome = match error {
-        KeyError::Invalid(_) | KeyError::NoSuchKey(_) | KeyError::NameTaken(_) => "refused",
-        _ => "failed",
-    };
-    let named: Option<String> = named.map(|n| n.chars().take(64).collect());
-    tracing::warn!(
-        target: "audit",
-        at = %audit_time(),
-        who = actor,
-        action,
-        outcome,
-        key = named.as_deref(),
-        error = %error,
-        "admin command"
-    );
-}
-
-fn audit_time() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::audit::Named;
 use crate::config::ClusterSettings;
 use crate::map::{change, meta, MapError, ShardMap};
 use crate::routing::Router;
@@ -31,6 +32,35 @@ pub enum MapCommand {
     },
     /// Tell every shard the stored map again (after a shard missed a change).
     Sync,
+}
+
+impl MapCommand {
+    /// The audit line's action and what it names; `None` for a read-only command.
+    pub fn audited(&self, settings: &ClusterSettings) -> Option<(&'static str, Named)> {
+        match self {
+            Self::Show | Self::History { .. } => None,
+            Self::AssignSlots { entries, all } => Some((
+                "map assign-slots",
+                Named {
+                    slots: Some(entries.join(" ")),
+                    options: all.then(|| "--all".to_owned()),
+                    ..Named::default()
+                },
+            )),
+            Self::Sync => Some(("map sync", metadata(settings))),
+        }
+    }
+}
+
+/// The metadata database, as an audit line names it (`init`, `map sync`).
+pub fn metadata(settings: &ClusterSettings) -> Named {
+    Named {
+        database: Some(format!(
+            "{}/{}",
+            settings.metadata.address, settings.metadata.dbname
+        )),
+        ..Named::default()
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, MapError> {

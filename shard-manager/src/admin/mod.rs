@@ -13,13 +13,16 @@
 //! - [`remove_shard_cmd`]: `remove-shard`: a shard emptied online, then retired.
 //! - [`import_cmd`]: `import` and `imports status | abort`: a table of an unsharded
 //!   database copied in while it takes writes, then cut over.
-//! - [`keys_cmd`]: `keys create | list | revoke | rotate`.
+//! - [`keys_cmd`]: `keys create | list | revoke | rotate | limit`.
+//! - [`audit`]: the audit line every admin command that changes something leaves.
 //! - [`generate`]: realistic fake records, a pure function of (table, seed, n).
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
 //! - [`bench`](mod@bench): one workload against a single database and against the shards.
 //! - [`progress`]: the progress bars `seed` and `bench` draw.
+//! - [`redact`]: secrets hidden from text shown to people (the audit line).
 
 pub mod add_shard_cmd;
+pub mod audit;
 pub mod bench;
 pub mod connect;
 pub mod generate;
@@ -31,6 +34,7 @@ pub mod moves_cmd;
 pub mod plan;
 pub mod progress;
 pub mod rebalance_cmd;
+pub mod redact;
 pub mod remove_shard_cmd;
 pub mod seed;
 

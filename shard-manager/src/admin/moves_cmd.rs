@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
+use super::audit::Named;
 use super::plan::report::thousands;
 use crate::config::ClusterSettings;
 use crate::moves::plan::Which;
 use crate::moves::state::ranges;
 use crate::moves::{mover, store, Move, MoveError, Phase};
+use crate::routing::ShardId;
 
 /// `move-slots`: which slots go where.
 #[derive(Debug, clap::Args)]
@@ -46,6 +48,36 @@ pub enum MovesCommand {
     Abort { id: i64 },
     /// Move a finished move's slots back to its source (a new move).
     Reverse { id: i64 },
+}
+
+impl MoveSlotsArgs {
+    /// What the audit line names: the two shards, and the slots or their count.
+    pub fn named(&self) -> Named {
+        Named {
+            from: Some(ShardId(self.from).to_string()),
+            to: Some(ShardId(self.to).to_string()),
+            slots: self.slots.clone(),
+            options: self.count.map(|n| format!("--count {n}")),
+            ..Named::default()
+        }
+    }
+}
+
+impl MovesCommand {
+    /// The audit line's action and the move it names; `None` for `status`.
+    pub fn audited(&self) -> Option<(&'static str, Named)> {
+        let (action, id) = match self {
+            Self::Status { .. } => return None,
+            Self::Resume { id } => ("moves resume", id),
+            Self::Abort { id } => ("moves abort", id),
+            Self::Reverse { id } => ("moves reverse", id),
+        };
+        let named = Named {
+            move_id: Some(*id),
+            ..Named::default()
+        };
+        Some((action, named))
+    }
 }
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, MoveError> {
@@ -131,9 +163,10 @@ pub(super) fn drive(
     bar.finish_and_clear();
     let mv = done.map_err(|e| match e {
         MoveError::Refused(_) | MoveError::UnknownMove(_) | MoveError::NoMoves => e,
-        e => MoveError::Refused(format!(
-            "move {id} stopped: {e}; `shard-manager moves status {id}` shows where it is, `shard-manager moves resume {id}` continues it"
-        )),
+        e => MoveError::Stopped {
+            id,
+            cause: Box::new(e),
+        },
     })?;
     Ok(summary(&mv, started.elapsed().as_secs_f64()))
 }

@@ -3,6 +3,7 @@
 //! size); the plan ([`crate::moves::balance`]) is printed, and `--apply` runs it as
 //! ordinary online moves, one after another (each resumable with `moves resume`).
 
+use super::audit::Named;
 use super::moves_cmd::{drive, runtime, what};
 use crate::config::ClusterSettings;
 use crate::map::{change, ShardMap};
@@ -28,6 +29,21 @@ pub struct RebalanceArgs {
     /// How far apart shards may stay, as a fraction of the mean (0 to 1).
     #[arg(long, default_value_t = 0.05)]
     pub tolerance: f64,
+}
+
+impl RebalanceArgs {
+    /// The audit line's action and options; `None` for a plan, which changes nothing.
+    pub fn audited(&self) -> Option<(&'static str, Named)> {
+        let by = match self.by {
+            Measure::Bytes => "bytes",
+            Measure::Slots => "slots",
+        };
+        let named = Named {
+            options: Some(format!("--by {by} --tolerance {}", self.tolerance)),
+            ..Named::default()
+        };
+        self.apply.then_some(("rebalance --apply", named))
+    }
 }
 
 /// Each slot's weight now: its rows' bytes on its owner, or 1 per slot.

@@ -4,6 +4,7 @@
 //! nothing, gateways stop counting it, and its servers can be stopped. A refused command
 //! (no such shard, already retired, the last active one) changes nothing.
 
+use super::audit::Named;
 use super::moves_cmd::runtime;
 use super::rebalance_cmd::{apply, describe, plan_for};
 use crate::config::ClusterSettings;
@@ -19,6 +20,16 @@ pub struct RemoveShardArgs {
     /// The shard to empty and retire.
     #[arg(long)]
     pub shard: u32,
+}
+
+impl RemoveShardArgs {
+    /// What the audit line names: the shard.
+    pub fn named(&self) -> Named {
+        Named {
+            shard: Some(ShardId(self.shard).to_string()),
+            ..Named::default()
+        }
+    }
 }
 
 /// Runs `remove-shard`; the summary to print.

@@ -25,6 +25,7 @@ use diesel::pg::PgConnection;
 use diesel::sql_types::{Array, Integer, Text};
 use diesel::RunQueryDsl;
 
+use super::audit::Named;
 use super::connect::{connect, CommandError};
 use super::generate::Generator;
 use super::plan::report::thousands;
@@ -65,6 +66,25 @@ pub struct SeedArgs {
     /// Distinct shard keys the records are spread over (default: rows / 10).
     #[arg(long)]
     pub keys: Option<u64>,
+}
+
+impl SeedArgs {
+    /// What the audit line names: the table, the shards' database, the options.
+    pub fn named(&self, settings: &ClusterSettings) -> Named {
+        let mut options = format!(
+            "--rows {} --seed {} --batch {}",
+            self.rows, self.seed, self.batch
+        );
+        if let Some(keys) = self.keys {
+            options += &format!(" --keys {keys}");
+        }
+        Named {
+            table: Some(self.table.clone()),
+            database: Some(settings.database.dbname.clone()),
+            options: Some(options),
+            ..Named::default()
+        }
+    }
 }
 
 /// What was loaded, and how fast.

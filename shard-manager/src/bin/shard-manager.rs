@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use shard_manager::{admin, config, ClusterSettings, ShardKey};
+use shard_manager::admin::audit::{Audit, Named};
+use shard_manager::{admin, config, ClusterSettings, Router, ShardKey};
 
 #[derive(Parser)]
 #[command(
@@ -78,7 +79,8 @@ enum Command {
 }
 
 /// Runs the command; a refusal or failure is printed as one clear message (no
-/// backtrace, whatever RUST_BACKTRACE says) and exits 2.
+/// backtrace, whatever RUST_BACKTRACE says) and exits 2. A command that changes
+/// something leaves one audit line (`admin::audit`) once it is over, whatever became of it.
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -101,9 +103,48 @@ fn run() -> anyhow::Result<()> {
     let settings: ClusterSettings =
         config::load(cli.config.as_deref()).context("loading configuration")?;
     let router = settings.validate()?;
-    match cli.command {
+    let audit = audited(&cli.command, &settings);
+    let result = dispatch(cli.command, &settings, router);
+    if let Some(audit) = audit {
+        audit.record(&result);
+    }
+    result
+}
+
+/// The audit line of a command that changes something, to write once it is over;
+/// `None` for a read-only command, and for `keys`, whose line names the key as changed.
+fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
+    let (action, named) = match command {
+        Command::Migrate => (
+            "migrate",
+            Named {
+                database: Some(settings.database.dbname.clone()),
+                ..Named::default()
+            },
+        ),
+        Command::Init => ("init", admin::map_cmd::metadata(settings)),
+        Command::Map(command) => command.audited(settings)?,
+        Command::MoveSlots(args) => ("move-slots", args.named()),
+        Command::Moves(command) => command.audited()?,
+        Command::AddShard(args) => ("add-shard", args.named()),
+        Command::Import(args) => ("import", args.named()),
+        Command::Imports(command) => command.audited()?,
+        Command::RemoveShard(args) => ("remove-shard", args.named()),
+        Command::Rebalance(args) => args.audited()?,
+        Command::Seed(args) => ("seed", args.named(settings)),
+        Command::Keys(_)
+        | Command::Locate { .. }
+        | Command::Check
+        | Command::Plan { .. }
+        | Command::Bench(_) => return None,
+    };
+    Some(Audit::new(settings, action, named))
+}
+
+fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> anyhow::Result<()> {
+    match command {
         Command::Migrate => {
-            let applied = shard_manager::admin::migrate_cluster(&settings)?;
+            let applied = admin::migrate_cluster(settings)?;
             for (i, (primary, versions)) in applied.iter().enumerate() {
                 if versions.is_empty() {
                     println!("shard-{i} ({primary}): up to date");
@@ -112,25 +153,24 @@ fn run() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Init => print!("{}", admin::map_cmd::init(&settings)?),
-        Command::Map(command) => print!("{}", admin::map_cmd::run(&settings, command)?),
-        Command::MoveSlots(args) => print!("{}", admin::moves_cmd::move_slots(&settings, args)?),
-        Command::Moves(command) => print!("{}", admin::moves_cmd::run(&settings, command)?),
-        Command::RemoveShard(args) => print!(
-            "{}",
-            admin::remove_shard_cmd::remove_shard(&settings, args)?
-        ),
-        Command::Rebalance(args) => print!("{}", admin::rebalance_cmd::rebalance(&settings, args)?),
-        Command::Import(args) => print!("{}", admin::import_cmd::import(&settings, args)?),
-        Command::Imports(command) => print!("{}", admin::import_cmd::run(&settings, command)?),
-        Command::AddShard(args) => print!("{}", admin::add_shard_cmd::add_shard(&settings, args)?),
+        Command::Init => print!("{}", admin::map_cmd::init(settings)?),
+        Command::Map(command) => print!("{}", admin::map_cmd::run(settings, command)?),
+        Command::MoveSlots(args) => print!("{}", admin::moves_cmd::move_slots(settings, args)?),
+        Command::Moves(command) => print!("{}", admin::moves_cmd::run(settings, command)?),
+        Command::RemoveShard(args) => {
+            print!("{}", admin::remove_shard_cmd::remove_shard(settings, args)?)
+        }
+        Command::Rebalance(args) => print!("{}", admin::rebalance_cmd::rebalance(settings, args)?),
+        Command::Import(args) => print!("{}", admin::import_cmd::import(settings, args)?),
+        Command::Imports(command) => print!("{}", admin::import_cmd::run(settings, command)?),
+        Command::AddShard(args) => print!("{}", admin::add_shard_cmd::add_shard(settings, args)?),
         Command::Keys(command) => {
-            let printed = admin::keys_cmd::run(&settings, command)?;
+            let printed = admin::keys_cmd::run(settings, command)?;
             print!("{}", printed.out);
             eprint!("{}", printed.note);
         }
         Command::Locate { key } => {
-            let (router, note) = admin::map_cmd::router_for(&settings, router);
+            let (router, note) = admin::map_cmd::router_for(settings, router);
             if let Some(note) = note {
                 eprintln!("note: {note}");
             }
@@ -161,7 +201,7 @@ fn run() -> anyhow::Result<()> {
             table,
             json,
         } => {
-            let plan = admin::plan::plan_add_shard(&settings, &router, table.as_deref())?;
+            let plan = admin::plan::plan_add_shard(settings, &router, table.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -169,7 +209,7 @@ fn run() -> anyhow::Result<()> {
             }
         }
         Command::Seed(args) => {
-            let (settings, router, note) = admin::map_cmd::placement(&settings, router);
+            let (settings, router, note) = admin::map_cmd::placement(settings, router);
             if let Some(note) = note {
                 eprintln!("note: {note}");
             }
@@ -177,7 +217,7 @@ fn run() -> anyhow::Result<()> {
             println!("{summary}");
         }
         Command::Bench(args) => {
-            let report = admin::bench::bench(&settings, &router, &args)?;
+            let report = admin::bench::bench(settings, &router, &args)?;
             print!("{report}");
         }
     }

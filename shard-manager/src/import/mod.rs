@@ -53,6 +53,10 @@ use crate::moves::MoveError;
 pub enum ImportError {
     #[error("{0}")]
     Refused(String),
+    /// A run that stopped part-way (what it did stays, to be continued): the message
+    /// says where it is and how to go on.
+    #[error("{0}")]
+    Stopped(String),
     #[error("the source database ({source_db}) failed while {doing}: {reason}")]
     Source {
         source_db: String,

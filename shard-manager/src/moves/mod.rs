@@ -85,4 +85,8 @@ pub enum MoveError {
     NoMoves,
     #[error("the metadata database failed: {0}")]
     Query(#[from] tokio_postgres::Error),
+    /// A move the command ran stopped part-way; it stays recorded where it stands. (The
+    /// cause is in the message, not a `source`: printed chains would say it twice.)
+    #[error("move {id} stopped: {cause}; `shard-manager moves status {id}` shows where it is, `shard-manager moves resume {id}` continues it")]
+    Stopped { id: i64, cause: Box<MoveError> },
 }
