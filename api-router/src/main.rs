@@ -7,11 +7,6 @@ use api_router::startup::Application;
 use api_router::telemetry;
 use clap::Parser;
 
-/// Every request allocates its headers, SQL, row and JSON; glibc's malloc/free took
-/// 29% of the gateway's CPU per request in the profile (docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "api-router",
