@@ -171,6 +171,19 @@ async fn a_table_imported_under_writes_with_the_importer_killed_five_times_equal
     );
 }
 
+/// The error text of a cut-over of `req` that did not happen.
+async fn refused_cutover(app: &crate::helpers::TestApp, req: &runner::Request) -> String {
+    let mut progress = |_: &Import| {};
+    let req = runner::Request {
+        cutover: true,
+        ..req.clone()
+    };
+    match runner::run(&app.settings.cluster, &req, &mut progress).await {
+        Err(e) => e.to_string(),
+        Ok(im) => panic!("the cut-over happened: {im:?}"),
+    }
+}
+
 async fn refused(app: &crate::helpers::TestApp, req: runner::Request) -> String {
     let mut progress = |_: &Import| {};
     match runner::run(&app.settings.cluster, &req, &mut progress).await {
@@ -252,7 +265,7 @@ async fn bad_imports_are_refused_changing_nothing_and_an_abort_undoes_one() {
                 source: "postgres://x@127.0.0.1:1/none".into(),
                 ..base()
             },
-            "",
+            "the source database (postgres://x@127.0.0.1:1/none) failed while connecting",
         ),
     ];
     for (req, want) in cases {
@@ -303,23 +316,31 @@ async fn bad_imports_are_refused_changing_nothing_and_an_abort_undoes_one() {
         why.contains(&format!("import {} is already filling events", im.id)),
         "{why}"
     );
+    // A write transaction left open on the source: the fence gives up after its lock
+    // patience instead of holding the writers queued behind it; back to syncing.
+    let holder = src.client().await;
+    holder
+        .batch_execute("BEGIN; UPDATE shop_orders SET total = 3 WHERE order_id = 3")
+        .await
+        .unwrap();
+    let why = refused_cutover(&app, &req).await;
+    assert!(
+        why.contains("kept writing to public.shop_orders for 5 s"),
+        "{why}"
+    );
+    assert_eq!(
+        newest(&app.settings.cluster).await.unwrap().phase,
+        Phase::Syncing
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+
     // A record written through the gateway meanwhile makes the sides differ: the
     // cut-over is refused, the source is not frozen, the import is back to syncing.
     let res = app
         .bulk(None, &json!({"table": "events", "records": [{"shard_key": "cust-1", "id": "stray", "data": {}}]}))
         .await;
     assert_eq!(res.status().as_u16(), 200);
-    let mut progress = |_: &Import| {};
-    let cut = runner::run(
-        &app.settings.cluster,
-        &runner::Request {
-            cutover: true,
-            ..req.clone()
-        },
-        &mut progress,
-    )
-    .await;
-    let why = cut.unwrap_err().to_string();
+    let why = refused_cutover(&app, &req).await;
     assert!(why.contains("verification refused the cut-over: 1000 rows in the source, 1001 records on the shards"), "{why}");
     assert_eq!(
         newest(&app.settings.cluster).await.unwrap().phase,

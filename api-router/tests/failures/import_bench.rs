@@ -13,13 +13,13 @@
 
 use std::time::Instant;
 
-use futures_util::{SinkExt, StreamExt};
 use shard_manager::import::{runner, Import, Phase};
 use shard_manager::servers::connection_url;
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::importer::{connect, orders_table, request, SourceDb, Writer};
 use crate::outage::serial;
+use crate::support::copy_between;
 
 const ROWS: i64 = 100_000;
 const COLUMNS: &str = "table_name, shard_key, id, slot, data, version, created_at, updated_at";
@@ -37,25 +37,14 @@ async fn plain_copy(app: &TestApp, source: &tokio_postgres::Client) -> f64 {
         .await
         .unwrap();
     let started = Instant::now();
-    let sink = target
-        .copy_in(&format!(
-            "COPY bench_import ({COLUMNS}) FROM STDIN (FORMAT binary)"
-        ))
-        .await
-        .unwrap();
-    let stream = source
-        .copy_out(
-            "COPY (SELECT 'orders'::text, customer, order_id::text, 0, to_jsonb(t), 1::bigint,
-                          now(), now() FROM shop_orders t) TO STDOUT (FORMAT binary)",
-        )
-        .await
-        .unwrap();
-    futures_util::pin_mut!(sink);
-    futures_util::pin_mut!(stream);
-    while let Some(chunk) = stream.next().await {
-        sink.send(chunk.unwrap()).await.unwrap();
-    }
-    let rows = sink.as_mut().finish().await.unwrap();
+    let rows = copy_between(
+        source,
+        "COPY (SELECT 'orders'::text, customer, order_id::text, 0, to_jsonb(t), 1::bigint,
+                      now(), now() FROM shop_orders t) TO STDOUT (FORMAT binary)",
+        &target,
+        &format!("COPY bench_import ({COLUMNS}) FROM STDIN (FORMAT binary)"),
+    )
+    .await;
     let secs = started.elapsed().as_secs_f64();
     target
         .batch_execute("DROP TABLE bench_import")

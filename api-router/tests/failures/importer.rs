@@ -264,9 +264,8 @@ pub async fn records(
     let mut all = HashMap::new();
     let mut twice = Vec::new();
     for shard in 0..app.settings.cluster.shards.len() {
-        let mut db = app.settings.cluster.database.clone();
-        db.dbname = app.settings.cluster.database.dbname.clone();
-        let client = connect(&connection_url(&db, &app.primary(shard))).await;
+        let db = &app.settings.cluster.database;
+        let client = connect(&connection_url(db, &app.primary(shard))).await;
         for r in client
             .query(
                 "SELECT shard_key, id, data::text FROM records WHERE table_name = 'orders'",

@@ -15,7 +15,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use shard_manager::moves::{mover, plan::Which, Move, Phase};
 use shard_manager::servers::connection_url;
@@ -23,6 +22,7 @@ use shard_manager::ShardKey;
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::outage::serial;
+use crate::support::copy_between;
 
 const ROWS: usize = 150_000;
 const COLUMNS: &str = "table_name, shard_key, id, slot, data, version, created_at, updated_at";
@@ -61,25 +61,16 @@ async fn plain_copy(app: &TestApp, slots: &[i32]) -> (u64, f64) {
         .unwrap();
     let list: Vec<String> = slots.iter().map(i32::to_string).collect();
     let started = Instant::now();
-    let sink = target
-        .copy_in(&format!(
-            "COPY bench_copy ({COLUMNS}) FROM STDIN (FORMAT binary)"
-        ))
-        .await
-        .unwrap();
-    let stream = source
-        .copy_out(&format!(
+    let rows = copy_between(
+        &source,
+        &format!(
             "COPY (SELECT {COLUMNS} FROM records WHERE slot IN ({})) TO STDOUT (FORMAT binary)",
             list.join(",")
-        ))
-        .await
-        .unwrap();
-    futures_util::pin_mut!(sink);
-    futures_util::pin_mut!(stream);
-    while let Some(chunk) = stream.next().await {
-        sink.send(chunk.unwrap()).await.unwrap();
-    }
-    let rows = sink.as_mut().finish().await.unwrap();
+        ),
+        &target,
+        &format!("COPY bench_copy ({COLUMNS}) FROM STDIN (FORMAT binary)"),
+    )
+    .await;
     let secs = started.elapsed().as_secs_f64();
     target.batch_execute("DROP TABLE bench_copy").await.unwrap();
     (rows, rows as f64 / secs)

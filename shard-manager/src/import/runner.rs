@@ -19,6 +19,11 @@ use crate::moves::copy::throttle;
 
 /// Few enough logged changes to replay under the fence.
 const FENCE_BACKLOG: i64 = 500;
+/// How long the fence waits for the source table's lock: writers that arrive meanwhile
+/// queue behind the request, so it must stay short. (The connection's own statement
+/// timeout, if its URL sets one, is lifted inside the fence: the verification reads the
+/// whole table.)
+const LOCK_PATIENCE_SECS: u64 = 5;
 /// Catch-up passes before the command stops and says it cannot keep up.
 const MAX_PASSES: usize = 10_000;
 
@@ -286,15 +291,29 @@ impl Job<'_> {
             return store::cut_over(self.client, self.id, None, note).await;
         }
         let fail = self.source.fail("cutting over");
-        self.source
+        let locked = self
+            .source
             .client
             .batch_execute(&format!(
-                "BEGIN; SET LOCAL lock_timeout = '30s';
+                "BEGIN; SET LOCAL lock_timeout = '{}s'; SET LOCAL statement_timeout = 0;
                  LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE;",
+                LOCK_PATIENCE_SECS,
                 self.t.qualified()
             ))
-            .await
-            .map_err(&fail)?;
+            .await;
+        if let Err(e) = locked {
+            let _ = self.source.client.batch_execute("ROLLBACK").await;
+            if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                // Writers queue behind the fence's lock request: do not hold them longer.
+                let why = format!(
+                    "another transaction kept writing to {} for {LOCK_PATIENCE_SECS} s, so the fence could not start (writers were not held longer); run the cut-over again",
+                    self.t.display()
+                );
+                store::set_phase(self.client, self.id, Phase::Syncing, &why).await?;
+                return Err(ImportError::Stopped(why));
+            }
+            return Err(fail(e));
+        }
         let started = Instant::now();
         let fenced = self.fenced().await;
         let done = match fenced {
