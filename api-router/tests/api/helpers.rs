@@ -158,8 +158,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
+        // Idle connections are dropped before the gateway's 5 s keep-alive closes them:
+        // reusing one the server is closing at that moment fails the request
+        // (IncompleteMessage), a race of the client's pool, not of the gateway.
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .unwrap(),
         settings,
