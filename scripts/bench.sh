@@ -5,7 +5,9 @@
 #   ./scripts/bench.sh write read   only those steps (the prepare step always runs)
 #   ./scripts/bench.sh cpu          the gateway's CPU time per request, by request kind
 #   ./scripts/bench.sh profile      not in the default set: perf profile of a read run
-#                                   (PROFILE_SCENARIO=write for another scenario)
+#                                   (PROFILE_SCENARIO=write for another scenario;
+#                                   PROFILE_KIND=read|cached|write|noop: the gateway alone
+#                                   during a cpu-step request kind, split by layer)
 #
 # Steps: write read bulk latency ceiling cache rss ryw analytics replicas (replicas last:
 # it switches to SHARDS=3 REPLICAS=2 and back).
@@ -956,6 +958,7 @@ step_replicas() {
 # Optional: perf profile of a read run (not part of the default steps)
 # ---------------------------------------------------------------------------------------
 step_profile() {
+    [[ -n ${PROFILE_KIND:-} ]] && { profile_gateway "$PROFILE_KIND"; return; }
     local scenario=${PROFILE_SCENARIO:-read}
     say "profile: perf record -a -g for 10 s during a $scenario run ($USERS users)"
     settle profile
@@ -974,6 +977,34 @@ step_profile() {
         awk '!/^#/ && NF && n++ < 25' >"$OUT/profile-postgres.txt"
     say "  CPU share by process (thread name):"; cat "$OUT/profile-by-process.txt" >&2
     say "  gateway threads by symbol: $OUT/profile-gateway.txt; PostgreSQL: $OUT/profile-postgres.txt; perf report -i $OUT/perf.data"
+}
+# PROFILE_KIND=read|cached|write|...: the gateway process alone (2 HTTP workers, as in
+# the cpu step) during a wrk run of that kind, unwound with DWARF, then split by layer
+# (scripts/profile-layers.py) in microseconds per request.
+profile_gateway() {
+    local kind=$1 secs=6 u0 u1 n
+    local -a env=(SHARDGATE__SERVER__WORKERS=2)
+    [[ $kind == cached ]] && env+=(SHARDGATE__CACHE__ENABLED=true)
+    start_gateway "profile-$kind" "${env[@]}"
+    KIND=$kind KEYS=$KEYS wrk -t1 -c8 -d3s -s "$REPO/scripts/wrk-cpu.lua" "$URL" >/dev/null 2>&1 || true
+    settle "profile-$kind"
+    say "profile: perf record -p (gateway) --call-graph dwarf for $secs s of a $kind run (wrk -t1 -c8)"
+    KIND=$kind KEYS=$KEYS wrk -t1 -c8 -d$((secs + 3))s -s "$REPO/scripts/wrk-cpu.lua" "$URL" >"$OUT/profile-$kind-wrk.log" 2>&1 &
+    local wrk_pid=$!
+    BG_PIDS+=("$wrk_pid")
+    sleep 1
+    u0=$(pid_ticks "$GW_PID")
+    perf record -F 2000 --call-graph dwarf,16384 -p "$GW_PID" -o "$OUT/perf-$kind.data" -- sleep "$secs" >"$OUT/perf-record.log" 2>&1
+    u1=$(pid_ticks "$GW_PID")
+    wait "$wrk_pid" || true
+    n=$(awk '/Requests\/sec/ { print $2 * '"$secs"'; exit }' "$OUT/profile-$kind-wrk.log")
+    local us
+    us=$(calc "($u1 - $u0) * 1000000 / $CLK_TCK / $n" 1)
+    result "profile_${kind}_us" "$us (CPU per request while recording; perf adds some)"
+    perf script -i "$OUT/perf-$kind.data" -F comm,ip,sym,dso 2>/dev/null >"$OUT/perf-$kind.script"
+    python3 "$REPO/scripts/profile-layers.py" "$OUT/perf-$kind.script" "$us" | tee "$OUT/profile-$kind-layers.txt" >&2
+    rm -f "$OUT/perf-$kind.script"
+    cmd "profile-$kind" "PROFILE_KIND=$kind ./scripts/bench.sh profile   # perf record --call-graph dwarf -p <gateway>; scripts/profile-layers.py"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -996,8 +1027,8 @@ $(grep -q '^gateway_bin=' "$OUT/results" && printf '\nGateway binary: `%s` (GATE
 | R: gateway replica point reads/s ÷ \`pgbench -S\` TPS on the replicas | $(r R) ($(r read_gw) / $(r read_pg)) | ≥ 0.5 | $(met "$(r R)" '>=' 0.5) |
 | the same, reads from wrk | $(r R_wrk) ($(r read_wrk) / $(r read_pg)) | ≥ 0.5 | $(met "$(r R_wrk)" '>=' 0.5) |
 | B: bulk-write rows/s ÷ COPY rows/s (same shards) | $(r B) ($(r bulk_gw) / $(r bulk_copy)) | ≥ 0.5 | $(met "$(r B)" '>=' 0.5) |
-| gateway-added p50 latency, point read, 1 user (goose) | $(r lat_added_ms) ms ($(ms "$(r lat_gw_p50_us)") − $(ms "$(r lat_pg_p50_us)")) | ≤ 0.3 ms | $(met "$(r lat_added_ms)" '<=' 0.3) |
-| the same, measured with wrk -c1 | $(r lat_added_wrk_ms) ms ($(ms "$(r lat_wrk_p50_us)") − $(ms "$(r lat_pg_p50_us)")) | ≤ 0.3 ms | $(met "$(r lat_added_wrk_ms)" '<=' 0.3) |
+| gateway-added p50 latency, point read, 1 user (goose) | $(r lat_added_ms) ms ($(ms "$(r lat_gw_p50_us)") − $(ms "$(r lat_pg_p50_us)")) | ≤ 0.1 ms | $(met "$(r lat_added_ms)" '<=' 0.1) |
+| the same, measured with wrk -c1 | $(r lat_added_wrk_ms) ms ($(ms "$(r lat_wrk_p50_us)") − $(ms "$(r lat_pg_p50_us)")) | ≤ 0.1 ms | $(met "$(r lat_added_wrk_ms)" '<=' 0.1) |
 | C: cached point reads/s ÷ HTTP ceiling (wrk, same server) | $(r C) ($(r cache_on_wrk) / $(r cache_ceiling_wrk)) | ≥ 0.7 | $(met "$(r C)" '>=' 0.7) |
 | R if the gateway's own work were free: ceiling ÷ (ceiling + pgbench -S), CPU-additive | $(ratio "$(r ceiling_wrk)" "$(calc "$(r ceiling_wrk) + $(r read_pg)" 0)") ($(r ceiling_wrk) req/s HTTP, $(r read_pg) TPS) | (bound) | |
 | C if the gateway's own work were free: Redis GET ÷ (ceiling + Redis GET) | $(r C_bound) (redis-benchmark GET/s: $(r redis_get) from $USERS clients, $(r redis_get_pipelined) from 2 clients $(r redis_depth) deep) | (bound) | |
@@ -1050,19 +1081,61 @@ EOF
 # ---------------------------------------------------------------------------------------
 CPU_KINDS=(noop read list fanout write bulk1)
 CPU_SECS=${CPU_SECS:-8}
+pid_ctxt() { awk '/ctxt_switches/ { s += $2 } END { print s + 0 }' /proc/"$1"/task/*/status 2>/dev/null || echo 0; }
+pid_user_sys() { awk '{ print $14, $15 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }
 cpu_run() {   # KIND: one wrk run against the running gateway
-    local kind=$1 t0 t1 n
+    local kind=$1 u0 s0 u1 s1 c0 c1 n
     settle "cpu-$kind"
-    t0=$(pid_ticks "$GW_PID")
+    read -r u0 s0 <<<"$(pid_user_sys "$GW_PID")"
+    c0=$(pid_ctxt "$GW_PID")
     cmd "cpu-$kind" "KIND=$kind KEYS=$KEYS wrk -t1 -c8 -d${CPU_SECS}s -s scripts/wrk-cpu.lua $URL"
     KIND=$kind KEYS=$KEYS timed "cpu-$kind" wrk -t1 -c8 -d"${CPU_SECS}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL" \
         >"$OUT/cpu-$kind.log" 2>&1 || { cat "$OUT/cpu-$kind.log" >&2; die "wrk cpu-$kind failed"; }
-    t1=$(pid_ticks "$GW_PID")
+    read -r u1 s1 <<<"$(pid_user_sys "$GW_PID")"
+    c1=$(pid_ctxt "$GW_PID")
     n=$(awk '/requests in/ { print $1; exit }' "$OUT/cpu-$kind.log")
     result "cpu_${kind}_requests" "$n"
     result "cpu_${kind}_rps" "$(wrk_rps "cpu-$kind")"
     result "cpu_${kind}_errors" "$(wrk_errors "cpu-$kind")"
-    result "cpu_${kind}_us" "$(calc "($t1 - $t0) * 1000000 / $(getconf CLK_TCK) / $n" 1)"
+    result "cpu_${kind}_us" "$(calc "($u1 + $s1 - $u0 - $s0) * 1000000 / $CLK_TCK / $n" 1)"
+    result "cpu_${kind}_user_us" "$(calc "($u1 - $u0) * 1000000 / $CLK_TCK / $n" 1)"
+    result "cpu_${kind}_sys_us" "$(calc "($s1 - $s0) * 1000000 / $CLK_TCK / $n" 1)"
+    result "cpu_${kind}_ctxt" "$(calc "($c1 - $c0) / $n" 2)"
+}
+# The floor under each ratio: what a bare C client spends on the same round trip, on
+# the same servers, from the same number of connections. A gateway request is an HTTP
+# exchange (the no-op) plus that round trip, so no-op + floor is the least it can cost.
+#   FLOOR pgbench NAME PORTS SCRIPT DB KEYS: pgbench processes' CPU per transaction
+cpu_floor_pgbench() {
+    local name=$1 ports=$2 script=$3 db=$4 keys=$5 i p n=0 ticks=0 f
+    local -a port_list c
+    read -r -a port_list <<<"$ports"
+    read -r -a c <<<"$(split3 8)"
+    settle "cpu-$name"
+    PGB_PIDS=()
+    for i in 0 1 2; do
+        p=${port_list[$i]}
+        pgbench_bg "cpu-$name-$i" "$p" "${c[$i]}" -n -M prepared -T "$CPU_SECS" -D keys="$keys" -f "$REPO/$script" "$db"
+        cmd "cpu-$name" "pgbench -h $HOST -p $p -U postgres -c ${c[$i]} -j 1 -n -M prepared -T $CPU_SECS -D keys=$keys -f $script $db"
+    done
+    pgbench_wait
+    for i in 0 1 2; do
+        f=$OUT/cpu-$name-$i
+        n=$((n + $(awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1]; exit }' "$f.log")))
+        ticks=$(calc "$ticks + $(awk '{ print $2 + $3 }' "$f.time")" 3)
+    done
+    result "cpu_${name}_us" "$(calc "$ticks * 1000000 / $n" 1)"
+    result "cpu_${name}_rps" "$(calc "$n / $CPU_SECS" 0)"
+}
+cpu_floor_redis() {
+    local n=$((CPU_SECS * 20000))
+    settle cpu-floor_cached
+    cmd cpu-floor_cached "redis-benchmark -p $REDIS_PORT -c 8 -n $n -t get -d 400 --threads 1 --csv"
+    /usr/bin/time -f '%e %U %S' -o "$OUT/cpu-floor_cached.time" \
+        redis-benchmark -a "$REDIS_PASSWORD" -p "$REDIS_PORT" -c 8 -n "$n" -t get -d 400 --threads 1 --csv \
+        >"$OUT/cpu-floor_cached.log" 2>&1 || die "redis-benchmark failed (see $OUT/cpu-floor_cached.log)"
+    result cpu_floor_cached_us "$(calc "$(awk '{ print $2 + $3 }' "$OUT/cpu-floor_cached.time") * 1000000 / $n" 1)"
+    result cpu_floor_cached_rps "$(awk -F'"' '/GET/ { printf "%.0f", $4; exit }' "$OUT/cpu-floor_cached.log")"
 }
 step_cpu() {
     say "cpu: gateway CPU per request, wrk -t1 -c8 -d${CPU_SECS}s per kind, 2 HTTP workers"
@@ -1074,15 +1147,26 @@ step_cpu() {
     KIND=cached KEYS=$KEYS wrk -t1 -c8 -d3s -s "$REPO/scripts/wrk-cpu.lua" "$URL" >/dev/null 2>&1 || true
     cpu_run cached
     start_gateway plain
+    say "cpu: the floors: a bare client's CPU for the same round trip (pgbench, redis-benchmark)"
+    cpu_floor_pgbench floor_read "${REPLICAS[*]}" scripts/bench/read.sql shardgate "$KEYS"
+    local per_shard=$(((KEYS + 2) / 3)) i
+    for i in 0 1 2; do
+        psql_ "${PRIMARIES[$i]}" sgbench_rec -c "TRUNCATE records" -v keys="$per_shard" -f "$REPO/scripts/bench/write-prefill.sql" >/dev/null
+    done
+    cpu_floor_pgbench floor_write "${PRIMARIES[*]}" scripts/bench/write-token.sql sgbench_rec "$per_shard"
+    cpu_floor_redis
     local noop
     noop=$(r cpu_noop_us)
     for k in "${CPU_KINDS[@]}" cached; do
         result "cpu_${k}_x_noop" "$(ratio "$(r "cpu_${k}_us")" "$noop" 1)"
     done
+    for k in read write cached; do
+        result "cpu_floor_${k}_x_noop" "$(ratio "$(calc "$noop + $(r "cpu_floor_${k}_us")" 1)" "$noop" 2)"
+    done
 }
 cpu_table() {
-    echo "| request | gateway CPU per request | × no-op | requests/s | non-2xx |"
-    echo "|---|---|---|---|---|"
+    echo "| request | gateway CPU per request | × no-op | user / system | context switches per request | requests/s | non-2xx |"
+    echo "|---|---|---|---|---|---|---|"
     local k label
     for k in noop read list fanout write bulk1 cached; do
         case $k in
@@ -1094,8 +1178,16 @@ cpu_table() {
             bulk1) label="bulk write of one record" ;;
             cached) label="cached point read" ;;
         esac
-        echo "| $label | $(r "cpu_${k}_us") µs | $(r "cpu_${k}_x_noop") | $(r "cpu_${k}_rps") | $(r "cpu_${k}_errors") |"
+        echo "| $label | $(r "cpu_${k}_us") µs | $(r "cpu_${k}_x_noop") | $(r "cpu_${k}_user_us") / $(r "cpu_${k}_sys_us") µs | $(r "cpu_${k}_ctxt") | $(r "cpu_${k}_rps") | $(r "cpu_${k}_errors") |"
     done
+    echo
+    echo "The floor: a bare client's CPU for the same round trip, same servers, 8 connections; a request cannot cost less than the no-op plus it."
+    echo
+    echo "| round trip | bare client | its rate | no-op + floor, × no-op | target |"
+    echo "|---|---|---|---|---|"
+    echo "| point query on the replicas (pgbench -M prepared, scripts/bench/read.sql) | $(r cpu_floor_read_us) µs | $(r cpu_floor_read_rps)/s | $(r cpu_floor_read_x_noop) | replica read ≤ 2.0 |"
+    echo "| upsert + token statement, pipelined, on the primaries (scripts/bench/write-token.sql) | $(r cpu_floor_write_us) µs | $(r cpu_floor_write_rps)/s | $(r cpu_floor_write_x_noop) | single write ≤ 3.0 |"
+    echo "| Redis GET of 400 bytes (redis-benchmark --threads 1) | $(r cpu_floor_cached_us) µs | $(r cpu_floor_cached_rps)/s | $(r cpu_floor_cached_x_noop) | cached read ≤ 1.5 |"
 }
 
 main() {
@@ -1139,6 +1231,7 @@ main() {
         cpu_table | tee "$OUT/report.md"
     elif [[ ${STEPS[*]} != profile ]]; then
         report >"$OUT/report.md"
+        if want cpu; then { printf '\n## CPU per request\n\n'; cpu_table; } >>"$OUT/report.md"; fi
         printf '\n'
         cat "$OUT/report.md"
     fi

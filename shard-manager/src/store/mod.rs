@@ -11,6 +11,7 @@
 //! - [`document`]: [`Document`] and [`RecordId`]: a record's JSON and id, validated once.
 //! - [`table`]: [`TableName`], the allowed logical tables.
 //! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
+//! - `find_sql`: a point read's statement, with its text fixed (the hottest query).
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
 //! - [`schema`]: diesel's table definitions.
@@ -19,6 +20,7 @@
 
 pub mod cursor;
 pub mod document;
+mod find_sql;
 mod fixed_sql;
 pub mod migrations;
 pub mod raw_json;

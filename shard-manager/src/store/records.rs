@@ -13,6 +13,7 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::cursor::ListQuery;
+use super::find_sql::FindOne;
 use super::fixed_sql::{
     CacheEpoch, Claims, CurrentWal, InRecovery, NextVersion, OwnedRow, ReplayWal, Serves,
     UpsertMany, UpsertOne, WalPosition,
@@ -78,15 +79,15 @@ pub async fn find(
     (key, slot): (&str, i32),
     id: &str,
 ) -> QueryResult<Option<Record>> {
-    records::table
-        .filter(Serves(slot))
-        .filter(records::table_name.eq(table))
-        .filter(records::shard_key.eq(key))
-        .filter(records::id.eq(id))
-        .select(Record::as_select())
-        .first(conn)
-        .await
-        .optional()
+    FindOne {
+        table,
+        key,
+        slot,
+        id,
+    }
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Records of one table, newest first in the cursor order (see [`super::cursor`]):
