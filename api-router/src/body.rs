@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::store::RawJson;
@@ -194,9 +195,10 @@ pub struct WriteRequest {
     /// The record's id (string or integer). Defaults to `data.id`, then a new UUID.
     #[schema(schema_with = record_id_schema)]
     pub id: Option<Value>,
-    /// The record: any JSON object.
+    /// The record: any JSON object. Kept as the text sent (checked, never built into a
+    /// tree) and stored as it is.
     #[schema(value_type = Object)]
-    pub data: Value,
+    pub data: Box<RawValue>,
 }
 
 /// Where and how the record was stored.

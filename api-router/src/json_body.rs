@@ -1,8 +1,9 @@
 //! Request bodies, read and parsed within bounds: the media type must be JSON, the
 //! body must arrive within `server.body_timeout_ms` and stay under its endpoint's byte
-//! limit, and the JSON is parsed by [`crate::json_limits`], which stops at the first
-//! value past the depth, value-count or record-count limit, before allocating it. So no
-//! body, however shaped or however slowly sent, holds more than its limits allow.
+//! limit, and the JSON is first read by [`crate::json_limits`], which stops at the first
+//! value past the depth, value-count or record-count limit and allocates nothing; only
+//! then is the body typed. So no body, however shaped or however slowly sent, holds
+//! more than its limits allow.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_LENGTH;
@@ -70,15 +71,16 @@ impl<T: Bounded> FromRequest for BoundedJson<T> {
             let body = tokio::time::timeout(timeout, read)
                 .await
                 .map_err(|_| ApiError::BodyTimeout(timeout.as_millis() as u64))??;
-            let value = json_limits::parse(&body, &T::limits(server)).map_err(|e| match e {
+            json_limits::check(&body, &T::limits(server)).map_err(|e| match e {
                 JsonLimitError::Syntax(e) => ApiError::MalformedJson(e.to_string()),
                 JsonLimitError::TooManyItems { max, .. } => ApiError::BatchTooLarge { limit: max },
                 limit @ (JsonLimitError::TooDeep { .. } | JsonLimitError::TooManyValues { .. }) => {
                     ApiError::JsonTooComplex(limit.to_string())
                 }
             })?;
-            drop(body);
-            serde_json::from_value(value)
+            // Within its limits: now typed, straight from the bytes (parts a body only
+            // passes on, such as a write's document, stay text).
+            serde_json::from_slice(&body)
                 .map(Self)
                 .map_err(|e| ApiError::JsonShape(e.to_string()))
         })

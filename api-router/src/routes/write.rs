@@ -1,6 +1,7 @@
 //! `POST /api/write`: upsert one record on its shard's primary.
 
 use actix_web::{web, HttpResponse};
+use serde_json::value::RawValue;
 use shard_manager::{Document, Role};
 
 use crate::access::Caller;
@@ -61,10 +62,10 @@ pub async fn write(
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            body.data.to_string(),
+            canonical(&body.data),
         ]
     });
-    let data = Document::parse(body.data)?;
+    let data = Document::parse_raw(body.data)?;
     let id = data.derive_id(body.id.as_ref())?;
     let _permits = quota.enter([key.0.shard()]).await?;
     let written = state
@@ -105,4 +106,11 @@ pub async fn write(
     mark_replayed(&mut res, written.replayed);
     Outcome::write(written.shard, Role::Primary, 1).attach(&mut res);
     Ok(res)
+}
+
+/// A document's text in one spelling (members sorted, no spaces), so that a request
+/// resent with its key is the same request however its JSON was laid out.
+fn canonical(data: &RawValue) -> String {
+    serde_json::from_str::<serde_json::Value>(data.get())
+        .map_or_else(|_| data.get().to_owned(), |v| v.to_string())
 }

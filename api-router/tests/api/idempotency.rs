@@ -6,6 +6,7 @@ use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use crate::records::write_text;
 
 const KEY: &str = "idempotency-key";
 const REPLAYED: &str = "idempotency-replayed";
@@ -70,6 +71,35 @@ async fn a_write_sent_again_with_its_key_is_written_once_and_answered_alike() {
     assert_eq!(third.status().as_u16(), 200);
     let third: Value = third.json().await.unwrap();
     assert!(third["version"].as_i64() > first["version"].as_i64());
+}
+
+#[tokio::test]
+async fn the_same_request_laid_out_differently_is_still_the_same_request() {
+    let app = spawn_app().await;
+    let send = |text: &'static str| {
+        write_text(&app, "idem_l", text)
+            .header(KEY, "layout-1")
+            .send()
+    };
+    let first = send(r#"{"table":"users","data":{"b":2,"a":1}}"#)
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    // Members in another order, other spacing: the same request, answered alike.
+    let again = send("{ \"data\" : { \"a\" : 1 ,\n \"b\" : 2 } , \"table\" : \"users\" }")
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 201);
+    assert!(replayed(&again));
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["version"], first["version"]);
+    // Another value is another request.
+    let other = send(r#"{"table":"users","data":{"b":2,"a":3}}"#)
+        .await
+        .unwrap();
+    assert_problem(other, 422).await;
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app};
+use reqwest::RequestBuilder;
+
+use crate::helpers::{assert_problem, spawn_app, TestApp};
 
 #[derive(diesel::QueryableByName)]
 struct Row {
@@ -222,4 +224,68 @@ async fn a_recreated_record_never_reuses_an_old_version() {
 
     assert_eq!(again["created"], true);
     assert!(again["version"].as_i64().unwrap() > v1.unwrap() + 1);
+}
+
+/// A write of `body` as the exact JSON text given (spacing, member order and number
+/// spelling kept), not yet sent.
+pub fn write_text(app: &TestApp, key: &str, body: &'static str) -> RequestBuilder {
+    app.client
+        .post(app.url("/api/write"))
+        .header("x-shard-key", key)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+#[tokio::test]
+async fn a_document_is_stored_as_sent_not_rounded_through_a_tree() {
+    let app = spawn_app().await;
+    // Spacing, a repeated member, a number no f64 holds and a trailing zero: the text
+    // goes to jsonb as sent, which keeps the last repeated member and every digit.
+    let sent = r#"{"table":"users","id":"e1","data":{ "a" : 1, "big": 12345678901234567890123, "price": 1.50, "a": "last" }}"#;
+    let res = write_text(&app, "exact_doc", sent).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let read = app.read_strong("exact_doc", "users", "e1").await;
+    assert_eq!(read.status().as_u16(), 200);
+    let text = read.text().await.unwrap();
+    assert!(text.contains("12345678901234567890123"), "{text}");
+    assert!(text.contains("1.50"), "{text}");
+    let read: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(read["record"]["data"]["a"], "last");
+
+    // In the primary's row, too: every digit, as jsonb's numeric keeps it.
+    #[derive(diesel::QueryableByName)]
+    struct Big {
+        #[diesel(sql_type = Text)]
+        big: String,
+    }
+    let shard = app.shard_of("exact_doc").0 as usize;
+    let mut conn = app.connect(&app.primary(shard));
+    let stored: Big = diesel::sql_query(
+        "SELECT data->>'big' AS big FROM records WHERE table_name = 'users' AND id = 'e1'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(stored.big, "12345678901234567890123");
+
+    // Not an object, as text: refused by kind, nothing stored.
+    let res = write_text(
+        &app,
+        "exact_doc",
+        r#"{"table":"users","id":"e2","data": [1, 2]}"#,
+    )
+    .send()
+    .await
+    .unwrap();
+    let problem = assert_problem(res, 422).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("an array"),
+        "{problem}"
+    );
+    assert_eq!(
+        app.read_strong("exact_doc", "users", "e2")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
 }

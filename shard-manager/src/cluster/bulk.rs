@@ -10,9 +10,7 @@ use super::Cluster;
 use crate::cache::{CacheTrace, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
-use crate::store::{
-    self, Document, NewRecord, RawJson, Record, RecordId, Remember, Remembered, TableName,
-};
+use crate::store::{self, Document, NewRecord, Record, RecordId, Remember, Remembered, TableName};
 use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
@@ -123,19 +121,14 @@ impl Cluster {
         let mut groups: Vec<_> = groups.into_iter().collect();
         groups.sort_by_key(|(id, _)| *id);
         let runs = groups.iter().map(|(shard_id, group)| async move {
-            let values: Vec<_> = group
-                .iter()
-                .map(|(item, _)| item.data.clone().into_value())
-                .collect();
             let rows: Vec<NewRecord<'_>> = group
                 .iter()
-                .zip(&values)
-                .map(|((item, slot), data)| NewRecord {
+                .map(|(item, slot)| NewRecord {
                     table_name: table.as_str(),
                     shard_key: item.key.as_str(),
                     id: item.id.as_str(),
                     slot: *slot,
-                    data,
+                    data: item.data.as_raw(),
                 })
                 .collect();
             let owned = self.shard(*shard_id)?;
@@ -185,7 +178,7 @@ impl Cluster {
                         Some(Record {
                             table_name: table.as_str().to_owned(),
                             slot: row.slot,
-                            data: RawJson::from_value(row.data),
+                            data: row.data.clone(),
                             shard_key,
                             id,
                             version,

@@ -11,7 +11,7 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    self, AfterCommit, Cursor, ListQuery, NewRecord, RawJson, Record, RecordId, Remember,
+    self, AfterCommit, Cursor, Document, ListQuery, NewRecord, Record, RecordId, Remember,
     Remembered, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
@@ -23,7 +23,7 @@ impl Cluster {
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-        data: &serde_json::Value,
+        data: &Document,
         remember: Option<&Remember>,
     ) -> Result<Written, ClusterError> {
         let owned = self.shard_of(key)?;
@@ -34,7 +34,7 @@ impl Cluster {
             shard_key: key.as_str(),
             id: id.as_str(),
             slot: key.slot().0 as i32,
-            data,
+            data: data.as_raw(),
         };
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
@@ -68,7 +68,7 @@ impl Cluster {
                 shard_key: key.as_str().to_owned(),
                 id: id.as_str().to_owned(),
                 slot: row.slot,
-                data: RawJson::from_value(data),
+                data: data.as_raw().clone(),
                 version: upserted.version,
                 created_at: upserted.created_at,
                 updated_at: upserted.updated_at,

@@ -23,7 +23,6 @@ impl Cluster {
         data: Document,
         remember: Option<&Remember>,
     ) -> Result<Written, ClusterError> {
-        let data = data.into_value();
         match self.write_once(table, key, &id, &data, remember).await {
             Err(e) => match self.rerouted(key, &e).await {
                 Some(key) => self.write_once(table, &key, &id, &data, remember).await,

@@ -1,6 +1,13 @@
 //! What a record is, validated once: its id and its JSON document.
 
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use super::member_name::NameIs;
+use super::raw_json::RawJson;
 
 /// Longest record id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -9,9 +16,14 @@ pub const MAX_ID_BYTES: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordId(String);
 
-/// A JSON object PostgreSQL's `jsonb` will accept.
+/// A JSON object PostgreSQL's `jsonb` will accept, kept as its text (bound as the
+/// `jsonb` parameter as it is), with its top-level `id` member (the id a record written
+/// without one gets).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Document(Map<String, Value>);
+pub struct Document {
+    text: RawJson,
+    id: Option<Value>,
+}
 
 /// Why a record cannot be stored. Every variant is the client's to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,26 +97,92 @@ impl Document {
         match v {
             Value::Object(map) => {
                 check_nul(&map, &mut String::from("data"))?;
-                Ok(Self(map))
+                let id = map.get("id").cloned();
+                let text = RawJson::from_value(&Value::Object(map));
+                Ok(Self { text, id })
             }
             other => Err(RecordError::NotAnObject(kind(&other))),
         }
     }
 
+    /// [`Document::parse`] for a document's text as the client sent it (serde_json
+    /// checked it is JSON), without building it into a tree: only an object's `id`
+    /// member is read, and only text that holds `\u0000` is parsed, to name where the
+    /// NUL character is (PostgreSQL's `jsonb` refuses one; JSON text cannot hold a NUL
+    /// other than as that escape).
+    pub fn parse_raw(raw: Box<RawValue>) -> Result<Self, RecordError> {
+        let text = raw.get();
+        if !text.starts_with('{') {
+            return Err(RecordError::NotAnObject(kind_of_text(text)));
+        }
+        if text.contains("\\u0000") {
+            if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
+                check_nul(&map, &mut String::from("data"))?;
+            }
+        }
+        let id = serde_json::from_str::<TopLevelId>(text)
+            .map_err(|_| RecordError::NotAnObject("malformed JSON"))?
+            .0;
+        Ok(Self {
+            text: RawJson::from_raw(raw),
+            id,
+        })
+    }
+
     /// The id a record gets when the request names none: `data.id`, then a new UUID.
     pub fn derive_id(&self, explicit: Option<&Value>) -> Result<RecordId, RecordError> {
-        match explicit.or_else(|| self.0.get("id")) {
+        match explicit.or(self.id.as_ref()) {
             Some(v) => RecordId::from_json(v),
             None => Ok(RecordId::generate()),
         }
     }
 
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+    /// The document's text.
+    pub fn as_raw(&self) -> &RawJson {
+        &self.text
+    }
+}
+
+/// What JSON text is, from its first character (serde_json trimmed the whitespace).
+fn kind_of_text(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// An object's top-level `id` member (the last one, as a tree keeps it), read from its
+/// text while every other member is skipped unbuilt.
+struct TopLevelId(Option<Value>);
+
+impl<'de> serde::Deserialize<'de> for TopLevelId {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_map(TopLevelIdVisitor)
+    }
+}
+
+struct TopLevelIdVisitor;
+
+impl<'de> Visitor<'de> for TopLevelIdVisitor {
+    type Value = TopLevelId;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
     }
 
-    pub fn into_value(self) -> Value {
-        Value::Object(self.0)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevelId, A::Error> {
+        let mut id = None;
+        while let Some(is_id) = map.next_key_seed(NameIs(Some("id")))? {
+            if is_id {
+                id = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(TopLevelId(id))
     }
 }
 
@@ -175,5 +253,67 @@ mod tests {
     fn nul_characters_are_found_with_their_path() {
         let err = Document::parse(json!({"a": {"b": ["ok", "bad\u{0}"]}})).unwrap_err();
         assert_eq!(err, RecordError::NulCharacter("data.a.b[1]".into()));
+    }
+
+    fn raw(text: &str) -> Result<Document, RecordError> {
+        Document::parse_raw(serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_sent_document_keeps_its_text_and_agrees_with_the_tree_parse() {
+        let text = r#"{"b":1.50,"id":"x","n":{"id":"inner"},"id":7}"#;
+        let doc = raw(text).unwrap();
+        // Bound as sent (jsonb normalises it), not re-serialised.
+        assert_eq!(doc.as_raw().get(), text);
+        // The last top-level `id` wins, as in the tree; a nested one is not it.
+        let tree = Document::parse(serde_json::from_str(text).unwrap()).unwrap();
+        assert_eq!(doc.derive_id(None).unwrap().as_str(), "7");
+        assert_eq!(tree.derive_id(None).unwrap().as_str(), "7");
+        // An escaped member name is still `id`.
+        assert_eq!(
+            raw(r#"{"i\u0064":"e"}"#)
+                .unwrap()
+                .derive_id(None)
+                .unwrap()
+                .as_str(),
+            "e"
+        );
+        assert_eq!(
+            raw(r#"{"name":"x"}"#)
+                .unwrap()
+                .derive_id(None)
+                .unwrap()
+                .as_str()
+                .len(),
+            36
+        );
+        assert_eq!(
+            raw(r#"{"id":[1]}"#).unwrap().derive_id(None),
+            Err(RecordError::BadId("an array"))
+        );
+    }
+
+    #[test]
+    fn a_sent_document_is_refused_as_the_tree_parse_refuses_it() {
+        for (text, kind) in [
+            ("[1]", "an array"),
+            (r#""s""#, "a string"),
+            ("true", "a boolean"),
+            ("null", "null"),
+            ("-1.5", "a number"),
+        ] {
+            assert_eq!(raw(text), Err(RecordError::NotAnObject(kind)), "{text}");
+        }
+        assert_eq!(
+            raw(r#"{"a":{"b":["ok","bad\u0000"]}}"#),
+            Err(RecordError::NulCharacter("data.a.b[1]".into()))
+        );
+        assert_eq!(
+            raw(r#"{"k\u0000":1}"#),
+            Err(RecordError::NulCharacter("data.k\0".into()))
+        );
+        // An escaped backslash followed by the text u0000 is no NUL.
+        let fine = raw(r#"{"path":"C:\\u0000"}"#).unwrap();
+        assert_eq!(fine.as_raw().get(), r#"{"path":"C:\\u0000"}"#);
     }
 }

@@ -15,6 +15,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryResult;
 
+use super::raw_json::RawJson;
 use super::row::NewRecord;
 
 /// Declares a unit struct that renders as a fixed SQL expression of the given type.
@@ -194,7 +195,7 @@ pub struct UpsertMany<'a> {
     keys: Vec<&'a str>,
     ids: Vec<&'a str>,
     slots: Vec<i32>,
-    data: Vec<&'a serde_json::Value>,
+    data: Vec<&'a RawJson>,
 }
 
 impl<'a> UpsertMany<'a> {
@@ -281,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_upsert_is_cacheable_and_binds_every_value() {
-        let data = serde_json::json!({"name": "ada"});
+        let data = RawJson::from_value(&serde_json::json!({"name": "ada"}));
         let rec = NewRecord {
             table_name: "users",
             shard_key: "u1",
@@ -299,14 +300,19 @@ mod tests {
             "{sql}"
         );
         assert!(
-            sql.contains(r#"binds: ["users", "u1", "r1", 7, Object {"name": String("ada")}, 7]"#),
+            sql.contains(
+                r#"binds: ["users", "u1", "r1", 7, RawJson(RawValue({"name":"ada"})), 7]"#
+            ),
             "{sql}"
         );
     }
 
     #[test]
     fn the_bulk_upsert_is_one_cacheable_statement_with_five_arrays() {
-        let (a, b) = (serde_json::json!({"n": 1}), serde_json::json!({"n": 2}));
+        let (a, b) = (
+            RawJson::from_value(&serde_json::json!({"n": 1})),
+            serde_json::from_str::<RawJson>(r#"{"n": 2}"#).unwrap(),
+        );
         let rows = [
             NewRecord {
                 table_name: "orders",

@@ -22,6 +22,7 @@ pub mod cursor;
 pub mod document;
 mod find_sql;
 mod fixed_sql;
+pub mod member_name;
 pub mod migrations;
 pub mod raw_json;
 pub mod records;
@@ -34,6 +35,7 @@ pub mod table;
 
 pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
+pub use member_name::NameIs;
 pub use raw_json::RawJson;
 pub use records::{
     bump_cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts, upsert,

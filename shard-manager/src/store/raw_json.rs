@@ -1,20 +1,31 @@
-//! A record's JSON document as PostgreSQL's `jsonb` text, kept as text from the row to
-//! the client: read, it is checked to be JSON but never built into a tree, and it is
-//! written out as it is. (A read used to parse every document into a tree only to
-//! serialise it again.)
+//! A record's JSON document as PostgreSQL's `jsonb` text, kept as text both ways: read,
+//! it is checked to be JSON but never built into a tree, and written out as it is;
+//! written, the client's text is bound as the `jsonb` parameter as it came. (A read
+//! used to parse every document into a tree only to serialise it again, and a write
+//! built the request's document into a tree only to serialise it for the parameter.)
+
+use std::io::Write;
 
 use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Jsonb;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A JSON document, as text.
-#[derive(Debug, Clone, FromSqlRow, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, FromSqlRow, AsExpression, serde::Serialize, serde::Deserialize)]
+#[diesel(sql_type = Jsonb)]
 #[serde(transparent)]
 pub struct RawJson(Box<RawValue>);
 
 impl RawJson {
+    /// A document's text as a client sent it (serde_json checked it is JSON).
+    pub fn from_raw(raw: Box<RawValue>) -> Self {
+        Self(raw)
+    }
+
     /// The text of a parsed document (a writer's, for the cache).
     pub fn from_value(value: &Value) -> Self {
         // Serialising a `Value` cannot fail: its keys are strings.
@@ -47,6 +58,15 @@ impl FromSql<Jsonb, Pg> for RawJson {
         };
         let text = std::str::from_utf8(text)?;
         Ok(Self(RawValue::from_string(text.to_owned())?))
+    }
+}
+
+impl ToSql<Jsonb, Pg> for RawJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // jsonb's binary form: a version byte (1), then the JSON text.
+        out.write_all(&[1])?;
+        out.write_all(self.get().as_bytes())?;
+        Ok(serialize::IsNull::No)
     }
 }
 

@@ -1,7 +1,6 @@
 //! The rows of the `records` table as the request path reads and writes them.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::raw_json::RawJson;
 use super::schema::records;
@@ -40,7 +39,7 @@ pub struct NewRecord<'a> {
     pub shard_key: &'a str,
     pub id: &'a str,
     pub slot: i32,
-    pub data: &'a Value,
+    pub data: &'a RawJson,
 }
 
 /// What an upsert did.

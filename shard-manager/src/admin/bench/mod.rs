@@ -29,6 +29,7 @@ use super::generate::Generator;
 use super::progress::Bars;
 use crate::config::ClusterSettings;
 use crate::routing::{RoutedKey, Router, ShardKey};
+use crate::store::RawJson;
 use workload::{Client, Phase, Row, Workload};
 
 /// The scratch database on shard 0's primary that holds every row.
@@ -87,7 +88,7 @@ pub fn bench(
                 id: g.id,
                 slot: p.slot.0 as i32,
                 shard: p.shard.index(),
-                data: g.data,
+                data: RawJson::from_value(&g.data),
             })
         })
         .collect::<Result<Vec<_>, CommandError>>()?;

@@ -10,13 +10,12 @@ use diesel::pg::PgConnection;
 use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use serde_json::Value;
 
 use super::{PAGE, TABLE};
 use crate::admin::connect::CommandError;
 use crate::admin::progress::Tracker;
 use crate::store::schema::records;
-use crate::store::NewRecord;
+use crate::store::{NewRecord, RawJson};
 
 /// One generated record with its placement.
 pub struct Row {
@@ -24,7 +23,7 @@ pub struct Row {
     pub id: String,
     pub slot: i32,
     pub shard: usize,
-    pub data: Value,
+    pub data: RawJson,
 }
 
 /// What the operations draw on: the records, and every shard key with its shard.
@@ -154,7 +153,7 @@ fn run_op(
                 .filter(records::shard_key.eq(&row.key))
                 .filter(records::id.eq(&row.id))
                 .select((records::version, records::data))
-                .first::<(i64, Value)>(conn)
+                .first::<(i64, RawJson)>(conn)
                 .map_err(CommandError::query(server, what))?;
         }
         Phase::List => {
