@@ -7,7 +7,8 @@
 #   ./scripts/bench.sh profile      not in the default set: perf profile of a read run
 #                                   (PROFILE_SCENARIO=write for another scenario;
 #                                   PROFILE_KIND=read|cached|write|noop: the gateway alone
-#                                   during a cpu-step request kind, split by layer)
+#                                   during a cpu-step request kind, split by layer and
+#                                   drawn as a flame graph)
 #
 # Steps: write read bulk latency ceiling cache rss ryw analytics replicas (replicas last:
 # it switches to SHARDS=3 REPLICAS=2 and back).
@@ -393,6 +394,25 @@ wrk_check() {
     local e
     e=$(wrk_errors "$1")
     [[ $e == 0 ]] || { say "  WARNING: $1 had $e non-2xx answers"; result "${1}_non_2xx" "$e"; }
+}
+
+# The same recording as a flame graph ($OUT/flame-KIND.svg, open it in a browser; the
+# folded stacks beside it, generic arguments dropped from the names by
+# scripts/short-frames.py), drawn with inferno, which is installed into .local/tools
+# (cargo install, a minute or two) the first time. Without it the profile still stands.
+flame_graph() {
+    local kind=$1 tools="$REPO/.local/tools/bin"
+    if [[ ! -x $tools/inferno-flamegraph ]]; then
+        say "cargo install inferno (flame graphs) into .local/tools"
+        cargo install --quiet --locked --root "$REPO/.local/tools" inferno >"$OUT/inferno-install.log" 2>&1 ||
+            { say "  no flame graph: inferno did not install (see $OUT/inferno-install.log)"; return 0; }
+    fi
+    perf script -i "$OUT/perf-$kind.data" 2>/dev/null | "$tools/inferno-collapse-perf" |
+        python3 "$REPO/scripts/short-frames.py" >"$OUT/profile-$kind.folded"
+    "$tools/inferno-flamegraph" --minwidth 1 --title "api-router, $kind requests (wrk -t1 -c8, 2 workers)" \
+        <"$OUT/profile-$kind.folded" >"$OUT/flame-$kind.svg"
+    gzip -f "$OUT/profile-$kind.folded"
+    say "  flame graph: $OUT/flame-$kind.svg (folded stacks: profile-$kind.folded.gz)"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1004,6 +1024,7 @@ profile_gateway() {
     perf script -i "$OUT/perf-$kind.data" -F comm,ip,sym,dso 2>/dev/null >"$OUT/perf-$kind.script"
     python3 "$REPO/scripts/profile-layers.py" "$OUT/perf-$kind.script" "$us" | tee "$OUT/profile-$kind-layers.txt" >&2
     rm -f "$OUT/perf-$kind.script"
+    flame_graph "$kind"
     cmd "profile-$kind" "PROFILE_KIND=$kind ./scripts/bench.sh profile   # perf record --call-graph dwarf -p <gateway>; scripts/profile-layers.py"
 }
 

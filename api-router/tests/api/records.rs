@@ -288,4 +288,10 @@ async fn a_document_is_stored_as_sent_not_rounded_through_a_tree() {
             .as_u16(),
         404
     );
+    // A repeated envelope member is the client's mistake, not a last-one-wins.
+    let twice = r#"{"table":"users","id":"e3","data":{},"table":"orders"}"#;
+    let res = write_text(&app, "exact_doc", twice).send().await.unwrap();
+    let problem = assert_problem(res, 422).await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("duplicate field `table`"), "{problem}");
 }
