@@ -42,9 +42,15 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for No
     }
 }
 
-fn admin_pool(url: String) -> Pool<ConnectionManager<PgConnection>> {
+/// A pool that opens a connection only when asked (`min_idle` 0). With r2d2's default
+/// (`min_idle` = `max_size`) a worker thread kept opening a second, unused connection
+/// in the background; when the command finished first, the process exited while that
+/// thread was inside libpq's TLS handshake, OpenSSL's exit handlers freed what it was
+/// using, and the command died of SIGSEGV after doing its work (about 1 run in 15).
+pub fn admin_pool(url: String) -> Pool<ConnectionManager<PgConnection>> {
     Pool::builder()
         .max_size(2)
+        .min_idle(Some(0))
         .connection_timeout(std::time::Duration::from_secs(5))
         .connection_customizer(Box::new(NoStatementTimeout))
         .build_unchecked(ConnectionManager::new(url))

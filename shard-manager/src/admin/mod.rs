@@ -40,5 +40,6 @@ pub mod seed;
 
 pub use connect::CommandError;
 pub use migrate::{
-    create_database, migrate_all, migrate_cluster, migrate_server, AdminError, MIGRATIONS,
+    admin_pool, create_database, migrate_all, migrate_cluster, migrate_server, AdminError,
+    MIGRATIONS,
 };
