@@ -396,6 +396,12 @@ wrk_check() {
     [[ $e == 0 ]] || { say "  WARNING: $1 had $e non-2xx answers"; result "${1}_non_2xx" "$e"; }
 }
 
+# Every request the gateway on $URL has answered, from its Prometheus counters.
+requests_served() {
+    curl -fsS -m 5 "$URL/metrics" |
+        awk '/^shardgate_http_requests_total[{ ]/ { s += $NF } END { printf "%d", s }'
+}
+
 # The same recording as a flame graph ($OUT/flame-KIND.svg, open it in a browser; the
 # folded stacks beside it, generic arguments dropped from the names by
 # scripts/short-frames.py), drawn with inferno, which is installed into .local/tools
@@ -1013,11 +1019,18 @@ profile_gateway() {
     local wrk_pid=$!
     BG_PIDS+=("$wrk_pid")
     sleep 1
+    # The requests served while recording, from the gateway's own counter (its
+    # analytics count every request; the second reading's own request is not in it yet,
+    # the first one's is).
+    local n0 n1
+    n0=$(requests_served)
     u0=$(pid_ticks "$GW_PID")
     perf record -F 2000 --call-graph dwarf,16384 -p "$GW_PID" -o "$OUT/perf-$kind.data" -- sleep "$secs" >"$OUT/perf-record.log" 2>&1
     u1=$(pid_ticks "$GW_PID")
+    n1=$(requests_served)
     wait "$wrk_pid" || true
-    n=$(awk '/Requests\/sec/ { print $2 * '"$secs"'; exit }' "$OUT/profile-$kind-wrk.log")
+    n=$((n1 - n0 - 1))
+    result "profile_${kind}_requests" "$n"
     local us
     us=$(calc "($u1 - $u0) * 1000000 / $CLK_TCK / $n" 1)
     result "profile_${kind}_us" "$us (CPU per request while recording; perf adds some)"
