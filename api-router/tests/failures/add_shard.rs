@@ -78,6 +78,11 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
         summary.contains(&format!("shard-3 owns {share} of")),
         "{summary}"
     );
+    // The whole command's total: every move's slots, the new shard's share.
+    assert!(
+        summary.contains(&format!(" move(s): {share} slots in ")),
+        "{summary}"
+    );
     check_clean_run(&app, &seen).await;
 
     // The gateway routes to the new shard without a restart.

@@ -2,7 +2,9 @@
 //! takes its fair share of the slots, moved online from the shards that own the most,
 //! one move per source (each resumable with `moves resume`, like `move-slots`). The new
 //! server is migrated first; it joins the map owning nothing, so gateways add its pools
-//! before any key is routed to it. Prints a summary of every move at the end.
+//! before any key is routed to it. Before each move it says where the whole command
+//! stands (move i of n, slots moved of all, and the time left for all at the rate so
+//! far); prints a summary of every move at the end.
 
 use super::audit::Named;
 use super::migrate::migrate_server;
@@ -72,6 +74,17 @@ pub fn fair_share(owned: &[u32]) -> Vec<(ShardId, u32)> {
         .collect()
 }
 
+/// Where the whole command stands before a move: the slots moved of all, and once one
+/// move has finished, the time left for all at the rate so far.
+fn overall(moved: u32, all: u32, elapsed_secs: f64) -> String {
+    let done = format!("{moved} of {all} slots moved");
+    if moved == 0 || elapsed_secs <= 0.0 {
+        return done;
+    }
+    let left = f64::from(all - moved.min(all)) * elapsed_secs / f64::from(moved);
+    format!("{done} in {elapsed_secs:.0} s; about {left:.0} s left for all at that rate")
+}
+
 /// Runs `add-shard`; the summary to print.
 pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<String, MoveError> {
     let rt = runtime()?;
@@ -103,17 +116,33 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
     let owned: Vec<u32> = (0..map.shards.len())
         .map(|i| map.owners.iter().filter(|o| o.index() == i).count() as u32)
         .collect();
-    for (source, count) in fair_share(&owned) {
+    let shares = fair_share(&owned);
+    let all: u32 = shares.iter().map(|(_, n)| n).sum();
+    let started = std::time::Instant::now();
+    let mut moved = 0;
+    for (i, (source, count)) in shares.iter().enumerate() {
+        eprintln!(
+            "add-shard: move {} of {} ({count} slots); {}",
+            i + 1,
+            shares.len(),
+            overall(moved, all, started.elapsed().as_secs_f64())
+        );
         let request = mover::Request {
             kind: "add-shard".into(),
             from: source.0,
             to: id.0,
-            which: Which::Count(count),
+            which: Which::Count(*count),
         };
         let mv = rt.block_on(mover::start(settings, &request))?;
         eprintln!("move {}: {}", mv.id, what(&mv));
         summary += &drive(&rt, settings, mv.id)?;
+        moved += count;
     }
+    summary += &format!(
+        "{} move(s): {moved} slots in {:.1} s\n",
+        shares.len(),
+        started.elapsed().as_secs_f64()
+    );
     let map = rt.block_on(change::current(settings))?;
     let slots = map.owners.iter().filter(|o| **o == id).count();
     summary += &format!(
@@ -127,6 +156,19 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_whole_command_says_how_far_it_is_and_how_long_is_left() {
+        assert_eq!(overall(0, 256, 0.0), "0 of 256 slots moved");
+        assert_eq!(
+            overall(86, 256, 12.0),
+            "86 of 256 slots moved in 12 s; about 24 s left for all at that rate"
+        );
+        assert_eq!(
+            overall(256, 256, 30.0),
+            "256 of 256 slots moved in 30 s; about 0 s left for all at that rate"
+        );
+    }
 
     #[test]
     fn the_new_shard_gets_an_even_share_from_the_richest() {
