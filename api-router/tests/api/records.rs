@@ -294,4 +294,13 @@ async fn a_document_is_stored_as_sent_not_rounded_through_a_tree() {
     let problem = assert_problem(res, 422).await;
     let detail = problem["detail"].as_str().unwrap();
     assert!(detail.contains("duplicate field `table`"), "{problem}");
+    // Valid JSON finer than jsonb's numeric holds: the client's mistake (422, naming the
+    // number), never the shard's refusal answered as a 500.
+    let fine = r#"{"table":"users","id":"e4","data":{"v":1e-20000}}"#;
+    let res = write_text(&app, "exact_doc", fine).send().await.unwrap();
+    let problem = assert_problem(res, 422).await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("1e-20000 has 20000 digits"), "{problem}");
+    let read = app.read_strong("exact_doc", "users", "e4").await;
+    assert_eq!(read.status().as_u16(), 404);
 }

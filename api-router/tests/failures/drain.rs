@@ -25,6 +25,19 @@ async fn status_on_new_connection(port: u16, path: &str) -> Option<StatusCode> {
     res.await.ok().map(|r| r.status())
 }
 
+/// `/api/health/ready` once it turned 503, or as it last answered after half the drain
+/// window: not ready soon after the signal (well inside the window; a loaded machine may
+/// take a few hundred ms to deliver and handle it).
+async fn readiness_after_signal(port: u16) -> Option<StatusCode> {
+    let deadline = std::time::Instant::now() + DRAIN / 2;
+    let mut ready = status_on_new_connection(port, "/api/health/ready").await;
+    while ready != Some(StatusCode::SERVICE_UNAVAILABLE) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ready = status_on_new_connection(port, "/api/health/ready").await;
+    }
+    ready
+}
+
 async fn draining_gateway() -> (Process, Vec<String>, DropDatabase) {
     let mut settings = test_settings();
     prepare_database(&mut settings).await;
@@ -45,14 +58,7 @@ async fn sigterm_drains_first_not_ready_but_serving_then_exits() {
     let port = process.port;
 
     process.terminate();
-    // Not ready soon after the signal (well inside the drain window; a loaded machine
-    // may take a few hundred ms to deliver and handle it).
-    let deadline = std::time::Instant::now() + DRAIN / 2;
-    let mut ready = status_on_new_connection(port, "/api/health/ready").await;
-    while ready != Some(StatusCode::SERVICE_UNAVAILABLE) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        ready = status_on_new_connection(port, "/api/health/ready").await;
-    }
+    let ready = readiness_after_signal(port).await;
     assert_eq!(ready, Some(StatusCode::SERVICE_UNAVAILABLE), "draining");
     let live = status_on_new_connection(port, "/api/health/live").await;
     assert_eq!(live, Some(StatusCode::OK), "alive while draining");
@@ -80,14 +86,7 @@ async fn a_second_signal_stops_without_waiting_for_the_drain() {
     let port = process.port;
 
     process.terminate();
-    // Not ready soon after the signal (well inside the drain window; a loaded machine
-    // may take a few hundred ms to deliver and handle it).
-    let deadline = std::time::Instant::now() + DRAIN / 2;
-    let mut ready = status_on_new_connection(port, "/api/health/ready").await;
-    while ready != Some(StatusCode::SERVICE_UNAVAILABLE) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        ready = status_on_new_connection(port, "/api/health/ready").await;
-    }
+    let ready = readiness_after_signal(port).await;
     assert_eq!(ready, Some(StatusCode::SERVICE_UNAVAILABLE), "draining");
     process.terminate();
     let (exit, after) = process.exit_within(DRAIN).await;

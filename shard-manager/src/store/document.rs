@@ -38,6 +38,12 @@ pub enum RecordError {
         "the JSON contains a NUL character (\\u0000) at {0}, which PostgreSQL's jsonb cannot store"
     )]
     NulCharacter(String),
+    #[error(
+        "the JSON number {number} has {scale} digits after the decimal point; PostgreSQL's \
+         jsonb holds at most {}",
+        super::jsonb_numbers::MAX_SCALE
+    )]
+    NumberTooFine { number: String, scale: i64 },
 }
 
 pub(crate) fn kind(v: &Value) -> &'static str {
@@ -119,6 +125,13 @@ impl Document {
             if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
                 check_nul(&map, &mut String::from("data"))?;
             }
+        }
+        if let Some((number, scale)) = super::jsonb_numbers::too_fine(text) {
+            let number = match number.char_indices().nth(40) {
+                Some((cut, _)) => format!("{}…", &number[..cut]),
+                None => number.to_owned(),
+            };
+            return Err(RecordError::NumberTooFine { number, scale });
         }
         let id = serde_json::from_str::<TopLevelId>(text)
             .map_err(|_| RecordError::NotAnObject("malformed JSON"))?
@@ -311,6 +324,13 @@ mod tests {
         assert_eq!(
             raw(r#"{"k\u0000":1}"#),
             Err(RecordError::NulCharacter("data.k\0".into()))
+        );
+        assert_eq!(
+            raw(r#"{"v":[1,-1.5e-20000]}"#),
+            Err(RecordError::NumberTooFine {
+                number: "-1.5e-20000".into(),
+                scale: 20001
+            })
         );
         // An escaped backslash followed by the text u0000 is no NUL.
         let fine = raw(r#"{"path":"C:\\u0000"}"#).unwrap();

@@ -8,6 +8,8 @@
 //!   statements are in `remembered_sql`, and [`remember`] is the key and fingerprint.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
+//! - `jsonb_numbers`: which JSON numbers `jsonb` can hold (a document kept as text keeps
+//!   every digit).
 //! - [`document`]: [`Document`] and [`RecordId`]: a record's JSON and id, validated once.
 //! - [`table`]: [`TableName`], the allowed logical tables.
 //! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
@@ -22,6 +24,7 @@ pub mod cursor;
 pub mod document;
 mod find_sql;
 mod fixed_sql;
+mod jsonb_numbers;
 pub mod member_name;
 pub mod migrations;
 pub mod raw_json;
