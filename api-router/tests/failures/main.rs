@@ -18,6 +18,8 @@
 //! - [`restart`]: a server restarted while the gateway sat idle costs no request an error.
 //! - [`eviction`]: version floors survive Redis losing every key.
 //! - [`add_shard`]: a shard added online under writers takes its share, losing nothing.
+//! - [`closed_connections`]: connections the server closed cost no write an error,
+//!   however soon the next write comes.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
@@ -47,6 +49,7 @@
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
 mod add_shard;
+mod closed_connections;
 mod credentials;
 mod drain;
 mod eviction;

@@ -38,15 +38,23 @@ impl Cluster {
         };
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
-        let written = shard
-            .primary
-            .run_write(async |conn| match remember {
-                None => store::upsert(conn, &row)
+        let written = match remember {
+            None => {
+                shard
+                    .primary
+                    .run_wire_write(async |conn| {
+                        let (up, after) = crate::wire::upsert(conn, &row).await?;
+                        Ok((Remembered::Applied(up), after))
+                    })
                     .await
-                    .map(|(up, after)| (Remembered::Applied(up), after)),
-                Some(remember) => store::upsert_remembered(conn, &row, remember).await,
-            })
-            .await;
+            }
+            Some(remember) => {
+                shard
+                    .primary
+                    .run_write(async |conn| store::upsert_remembered(conn, &row, remember).await)
+                    .await
+            }
+        };
         let (upserted, after) = match written {
             Ok(done) => done,
             Err(failure) => {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use deadpool::managed::{BuildError, QueueMode};
+use deadpool::managed::{self, BuildError, Manager, QueueMode};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
-/// One thread's pool for a server (see [`crate::per_thread`]); opens no connection yet.
+/// One thread's pool of diesel-async connections to a server; opens no connection yet.
 pub(crate) fn build_pool(
     url: &str,
     size: usize,
@@ -22,7 +22,18 @@ pub(crate) fn build_pool(
 ) -> Result<Pool<AsyncPgConnection>, BuildError> {
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config());
-    Pool::builder(manager)
+    build_managed(manager, size, wait, connect)
+}
+
+/// One thread's pool of any kind of connection (diesel-async's, or wire connections);
+/// opens no connection yet.
+pub(crate) fn build_managed<M: Manager>(
+    manager: M,
+    size: usize,
+    wait: Duration,
+    connect: Duration,
+) -> Result<managed::Pool<M>, BuildError> {
+    managed::Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(wait))
         .create_timeout(Some(connect))

@@ -6,7 +6,8 @@
 //!   `run`/`probe`, and the one place where database failures become `ClusterError`s.
 //! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
 //!   server's concurrent operations across threads.
-//! - [`write`]: `Server::run_write`: a write is never sent twice.
+//! - [`write`]: `Server::run_write` and `run_wire_write` (on a `crate::wire` connection):
+//!   a write is never sent twice.
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
 //! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
 //! - [`connect`]: connection URLs (timeouts included) and pool building.

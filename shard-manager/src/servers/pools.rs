@@ -1,20 +1,23 @@
 //! One server's connections across the gateway's threads: a pool per thread (opened and
 //! driven on the thread that uses it, see `per_thread`), and one semaphore that bounds
 //! the server's concurrent operations whatever thread they run on.
+//!
+//! Two kinds of pool: diesel-async connections for every operation, and, on the same
+//! permits, wire connections for single writes (see `crate::wire`).
 
+use std::fmt::Display;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use deadpool::managed::{PoolError, TimeoutType};
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use deadpool::managed::{self, BuildError, Manager, PoolError, TimeoutType};
+use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::AsyncPgConnection;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::connect::build_pool;
+use super::connect::{build_managed, build_pool};
 use super::per_thread::PerThread;
 use crate::config::DatabaseSettings;
-
-type PgPool = Pool<AsyncPgConnection>;
+use crate::wire::{Target, WireManager, WireObject};
 
 /// Why no connection could be had; the server turns it into a `ClusterError`.
 #[derive(Debug)]
@@ -27,16 +30,60 @@ pub enum Unpooled {
     Down(String),
 }
 
+/// One kind of pool, one per thread, and every thread's, so that all can be closed.
+struct ThreadPools<M: Manager> {
+    this_thread: PerThread<Result<managed::Pool<M>, String>>,
+    made: Mutex<Vec<managed::Pool<M>>>,
+}
+
+impl<M: Manager + 'static> ThreadPools<M> {
+    fn new() -> Self {
+        Self {
+            this_thread: PerThread::new(),
+            made: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// This thread's pool, built by `build` on its first use here (closed at once if
+    /// the server's pools already are).
+    fn get(
+        &self,
+        closed: bool,
+        build: impl FnOnce() -> Result<managed::Pool<M>, BuildError>,
+    ) -> Result<managed::Pool<M>, Unpooled> {
+        let made = self.this_thread.get_or(|| {
+            let pool = build();
+            if let Ok(pool) = &pool {
+                let mut all = self.made.lock().unwrap_or_else(|p| p.into_inner());
+                if closed {
+                    pool.close();
+                }
+                all.push(pool.clone());
+            }
+            pool.map_err(|e| e.to_string())
+        });
+        made.map_err(Unpooled::Down)
+    }
+
+    fn close(&self) {
+        for pool in self.made.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            pool.close();
+        }
+    }
+}
+
 /// The pools and the permits of one server.
 pub struct Pools {
-    /// This thread's pool.
-    pools: PerThread<Result<PgPool, String>>,
-    /// Every thread's pool, so that [`close`](Self::close) reaches them all.
-    made: Mutex<Vec<PgPool>>,
+    diesel: ThreadPools<
+        diesel_async::pooled_connection::AsyncDieselConnectionManager<AsyncPgConnection>,
+    >,
+    wire: ThreadPools<WireManager>,
     url: String,
+    target: Target,
     per_thread: usize,
-    /// At most `pool_max_size` operations at once, whatever thread they run on: past
-    /// that a request waits `pool_wait_timeout_ms`, then gets 503.
+    /// At most `pool_max_size` operations at once, whatever thread they run on and
+    /// whichever kind of connection they use: past that a request waits
+    /// `pool_wait_timeout_ms`, then gets 503.
     permits: Semaphore,
     wait_timeout: Duration,
     connect_timeout: Duration,
@@ -44,7 +91,11 @@ pub struct Pools {
 
 impl Pools {
     /// Opens no connection. Fails here, at start-up, if building a pool would ever fail.
-    pub fn new(url: String, db: &DatabaseSettings) -> Result<Self, deadpool::managed::BuildError> {
+    pub fn new(
+        url: String,
+        target: Target,
+        db: &DatabaseSettings,
+    ) -> Result<Self, deadpool::managed::BuildError> {
         build_pool(
             &url,
             db.pool_max_size,
@@ -52,9 +103,10 @@ impl Pools {
             db.connect_timeout(),
         )?;
         Ok(Self {
-            pools: PerThread::new(),
-            made: Mutex::new(Vec::new()),
+            diesel: ThreadPools::new(),
+            wire: ThreadPools::new(),
             url,
+            target,
             per_thread: db.pool_per_thread(),
             permits: Semaphore::new(db.pool_max_size),
             wait_timeout: db.pool_wait_timeout(),
@@ -76,25 +128,48 @@ impl Pools {
         }
     }
 
-    /// A connection from this thread's pool (made on its first use here).
+    /// A diesel-async connection from this thread's pool (made on its first use here).
     pub async fn checkout(&self) -> Result<Object<AsyncPgConnection>, Unpooled> {
-        match self.pool()?.get().await {
-            Ok(conn) => Ok(conn),
-            Err(PoolError::Timeout(TimeoutType::Wait)) => Err(self.saturated()),
-            Err(PoolError::Timeout(_)) => Err(Unpooled::Down(format!(
-                "no connection within {} ms",
-                self.connect_timeout.as_millis()
-            ))),
-            Err(PoolError::Backend(e)) => Err(Unpooled::Down(e.to_string())),
-            Err(e) => Err(Unpooled::Down(e.to_string())),
-        }
+        let pool = self.diesel.get(self.permits.is_closed(), || {
+            build_pool(
+                &self.url,
+                self.per_thread,
+                self.wait_timeout,
+                self.connect_timeout,
+            )
+        })?;
+        pool.get().await.map_err(|e| self.unpooled(e))
     }
 
-    /// Closes every thread's pool: idle connections are dropped, new operations fail.
+    /// A wire connection from this thread's pool (made on its first use here).
+    pub async fn checkout_wire(&self) -> Result<WireObject, Unpooled> {
+        let pool = self.wire.get(self.permits.is_closed(), || {
+            build_managed(
+                WireManager::new(self.target.clone()),
+                self.per_thread,
+                self.wait_timeout,
+                self.connect_timeout,
+            )
+        })?;
+        pool.get().await.map_err(|e| self.unpooled(e))
+    }
+
+    /// Closes every thread's pools: idle connections are dropped, new operations fail.
     pub fn close(&self) {
         self.permits.close();
-        for pool in self.made.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            pool.close();
+        self.diesel.close();
+        self.wire.close();
+    }
+
+    fn unpooled<E: Display>(&self, err: PoolError<E>) -> Unpooled {
+        match err {
+            PoolError::Timeout(TimeoutType::Wait) => self.saturated(),
+            PoolError::Timeout(_) => Unpooled::Down(format!(
+                "no connection within {} ms",
+                self.connect_timeout.as_millis()
+            )),
+            PoolError::Backend(e) => Unpooled::Down(e.to_string()),
+            e => Unpooled::Down(e.to_string()),
         }
     }
 
@@ -102,25 +177,5 @@ impl Pools {
         Unpooled::Saturated {
             waited_ms: self.wait_timeout.as_millis() as u64,
         }
-    }
-
-    fn pool(&self) -> Result<PgPool, Unpooled> {
-        let made = self.pools.get_or(|| {
-            let pool = build_pool(
-                &self.url,
-                self.per_thread,
-                self.wait_timeout,
-                self.connect_timeout,
-            );
-            if let Ok(pool) = &pool {
-                let mut all = self.made.lock().unwrap_or_else(|p| p.into_inner());
-                if self.permits.is_closed() {
-                    pool.close();
-                }
-                all.push(pool.clone());
-            }
-            pool.map_err(|e| e.to_string())
-        });
-        made.map_err(Unpooled::Down)
     }
 }

@@ -17,6 +17,7 @@ use crate::config::{DatabaseSettings, ReplicationSettings};
 use crate::error::{classify, ClusterError, Failure};
 use crate::routing::{Role, ShardId};
 use crate::wal::Lsn;
+use crate::wire::{Target, WireObject};
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -60,7 +61,7 @@ impl Server {
             shard,
             role,
             addr: addr.to_owned(),
-            pools: Pools::new(connection_url(db, addr), db)?,
+            pools: Pools::new(connection_url(db, addr), Target::new(db, addr), db)?,
             op_timeout: db.statement_timeout() + Duration::from_secs(1),
             ban_for,
             state: Mutex::new(Condition::default()),
@@ -216,6 +217,14 @@ impl Server {
     /// A pooled connection of this thread.
     pub(super) async fn checkout(&self) -> Result<Object<AsyncPgConnection>, ClusterError> {
         self.pools.checkout().await.map_err(|e| self.unpooled(e))
+    }
+
+    /// A pooled wire connection of this thread (single writes: see `crate::wire`).
+    pub(super) async fn checkout_wire(&self) -> Result<WireObject, ClusterError> {
+        self.pools
+            .checkout_wire()
+            .await
+            .map_err(|e| self.unpooled(e))
     }
 
     fn unpooled(&self, why: Unpooled) -> ClusterError {

@@ -5,12 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use deadpool::managed::{Manager, Object};
 use diesel::QueryResult;
-use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 
 use super::server::{InFlight, Server};
 use crate::error::{classify, ClusterError, Failure};
+use crate::wire::{WireConn, WireManager};
 
 /// A pooled connection unused for this long is checked (an empty query) before a write
 /// is sent on it, so a connection that died while idle costs a retry before the write,
@@ -48,11 +50,29 @@ impl Server {
     where
         F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
     {
+        self.send_write::<AsyncDieselConnectionManager<AsyncPgConnection>, T, F>(op)
+            .await
+    }
+
+    /// [`run_write`](Self::run_write) on a wire connection (`crate::wire`), under the
+    /// same rules: the same permits, deadline, idle check, fault points and failures.
+    pub async fn run_wire_write<T, F>(&self, op: F) -> Result<T, WriteFailure>
+    where
+        F: AsyncFnOnce(&mut WireConn) -> QueryResult<T>,
+    {
+        self.send_write::<WireManager, T, F>(op).await
+    }
+
+    async fn send_write<M, T, F>(&self, op: F) -> Result<T, WriteFailure>
+    where
+        M: WriteLink,
+        F: AsyncFnOnce(&mut M::Type) -> QueryResult<T>,
+    {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = self.permit().await.map_err(WriteFailure::before_sending)?;
         let deadline = tokio::time::Instant::now() + self.op_timeout;
-        let mut conn = self.live_connection(deadline).await?;
+        let mut conn = self.live_connection::<M>(deadline).await?;
         let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
         #[cfg(feature = "faults")]
         let outcome = match outcome {
@@ -93,23 +113,21 @@ impl Server {
 
     /// A connection a write can be sent on: a reused one idle past [`CHECK_IDLE_AFTER`]
     /// is checked first; one found dead is dropped and another taken (once).
-    async fn live_connection(
+    async fn live_connection<M: WriteLink>(
         &self,
         deadline: tokio::time::Instant,
-    ) -> Result<Object<AsyncPgConnection>, WriteFailure> {
-        use diesel_async::SimpleAsyncConnection;
+    ) -> Result<Object<M>, WriteFailure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = self
-                .checkout()
+            let mut conn = M::check_out(self)
                 .await
                 .map_err(WriteFailure::before_sending)?;
             let metrics = Object::metrics(&conn);
             if metrics.recycle_count == 0 || metrics.last_used() < CHECK_IDLE_AFTER {
                 return Ok(conn);
             }
-            match tokio::time::timeout_at(deadline, conn.batch_execute("")).await {
+            match tokio::time::timeout_at(deadline, M::ping(&mut conn)).await {
                 Ok(Ok(())) => return Ok(conn),
                 Err(_) => return Err(WriteFailure::before_sending(self.timeout())),
                 Ok(Err(err)) => {
@@ -125,5 +143,35 @@ impl Server {
                 }
             }
         }
+    }
+}
+
+/// A kind of pooled connection a write can be sent on: diesel-async's, or a wire
+/// connection.
+pub(crate) trait WriteLink: Manager + Sized {
+    /// A connection of this kind from the server's pool for this thread.
+    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError>;
+    /// An empty statement: whether the connection still answers.
+    async fn ping(conn: &mut Self::Type) -> QueryResult<()>;
+}
+
+impl WriteLink for AsyncDieselConnectionManager<AsyncPgConnection> {
+    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
+        server.checkout().await
+    }
+
+    async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        use diesel_async::SimpleAsyncConnection;
+        conn.batch_execute("").await
+    }
+}
+
+impl WriteLink for WireManager {
+    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
+        server.checkout_wire().await
+    }
+
+    async fn ping(conn: &mut WireConn) -> QueryResult<()> {
+        Ok(conn.simple("").await?)
     }
 }

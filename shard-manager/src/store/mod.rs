@@ -1,7 +1,7 @@
 //! The SQL the request path runs, parameterised, and the rows it reads and writes.
 //!
 //! ## Layout
-//! - [`records`]: the queries (diesel-async): upsert, find, list, delete, WAL positions,
+//! - [`records`]: the queries (diesel-async): bulk upsert, find, list, delete, WAL positions,
 //!   per-table counts and sizes.
 //! - [`remembered`]: the same writes sent with an idempotency key: the answer stored by
 //!   the write's own statement, or an earlier answer instead of a second write; its
@@ -16,6 +16,7 @@
 //! - `find_sql`: a point read's statement, with its text fixed (the hottest query).
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
+//! - `statement_text`: a single write's statements as text, for the wire client.
 //! - [`schema`]: diesel's table definitions.
 //! - [`migrations`]: the embedded migrations every shard must have, and which a server
 //!   has applied.
@@ -34,6 +35,7 @@ pub mod remembered;
 mod remembered_sql;
 pub mod row;
 pub mod schema;
+mod statement_text;
 pub mod table;
 
 pub use cursor::{Cursor, CursorError, ListQuery};
@@ -41,8 +43,8 @@ pub use document::{Document, RecordError, RecordId};
 pub use member_name::NameIs;
 pub use raw_json::RawJson;
 pub use records::{
-    bump_cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts, upsert,
-    upsert_many, wal_position, wal_position_and_epoch,
+    bump_cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts, upsert_many,
+    wal_position, wal_position_and_epoch,
 };
 pub use remember::Remember;
 pub use remembered::{
@@ -50,4 +52,5 @@ pub use remembered::{
     upsert_remembered, Remembered,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
+pub use statement_text::{write_statements, WriteStatements};
 pub use table::{TableName, Tables, UnknownTable};

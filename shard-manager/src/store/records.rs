@@ -3,7 +3,6 @@
 //! Kept in its own module: importing `diesel::prelude::*` next to
 //! `diesel_async::RunQueryDsl` makes `.load()` ambiguous.
 
-use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
 use diesel::{
@@ -16,42 +15,23 @@ use super::cursor::ListQuery;
 use super::find_sql::FindOne;
 use super::fixed_sql::{
     CacheEpoch, Claims, CurrentWal, InRecovery, NextVersion, OwnedRow, ReplayWal, Serves,
-    UpsertMany, UpsertOne, WalPosition,
+    UpsertMany, WalPosition,
 };
-use super::row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
+use super::row::{AfterCommit, NewRecord, Record, WrittenRow};
 use super::schema::records;
 
-/// Inserts the record, or replaces its data and bumps its version, and reads what the
-/// primary says once that has committed ([`AfterCommit`]: its WAL position for the
-/// read-your-writes token, the shard's cache epoch for the cache).
+/// Upserts a group of records (identities unique within the group) in one statement,
+/// and reads what the primary says once that has committed ([`AfterCommit`]: its WAL
+/// position for the read-your-writes token, the shard's cache epoch for the cache).
+/// Returns each written row's (shard key, id, version, created, updated), for the cache.
 ///
 /// The two statements are pipelined: both go out at once and PostgreSQL runs them in
 /// order, each in its own implicit transaction, so the position is read after the
 /// upsert's commit at the cost of one round trip. Order is guaranteed because
 /// tokio-postgres sends requests in the order their futures are first polled,
 /// `try_join!` polls the upsert first, and a statement not yet prepared holds
-/// diesel-async's statement-cache lock (a fair queue) until its request is sent.
-pub async fn upsert(
-    conn: &AsyncPgConnection,
-    rec: &NewRecord<'_>,
-) -> QueryResult<(Upserted, AfterCommit)> {
-    // Two handles on the one connection: each query borrows its own.
-    let (mut first, mut second) = (conn, conn);
-    let row = UpsertOne(rec).get_result::<(i64, DateTime<Utc>, DateTime<Utc>, bool)>(&mut first);
-    let wal = after_commit(&mut second);
-    let ((version, created_at, updated_at, created), wal) = futures_util::try_join!(row, wal)?;
-    let upserted = Upserted {
-        version,
-        created,
-        created_at,
-        updated_at,
-    };
-    Ok((upserted, wal))
-}
-
-/// Upserts a group of records (identities unique within the group) in one statement,
-/// and reads [`AfterCommit`] once it has committed, pipelined as in [`upsert`]. Returns
-/// each written row's (shard key, id, version, created, updated), for the cache.
+/// diesel-async's statement-cache lock (a fair queue) until its request is sent. (A
+/// single record's write goes through `crate::wire` instead: one Sync, one flush back.)
 pub async fn upsert_many(
     conn: &AsyncPgConnection,
     rows: &[NewRecord<'_>],
@@ -138,7 +118,7 @@ pub async fn list(
 
 /// Deletes one record. Returns a fresh version for the deletion (taken under the row
 /// lock, so newer than every version the record had), or None when it did not exist,
-/// and [`AfterCommit`], pipelined as in [`upsert`].
+/// and [`AfterCommit`], pipelined as in [`upsert_many`].
 pub async fn delete(
     conn: &AsyncPgConnection,
     table: &str,
@@ -192,7 +172,7 @@ fn lacks_cache_table(e: &diesel::result::Error) -> bool {
 }
 
 /// Moves the shard's cache epoch on. Returns the new epoch and the primary's WAL
-/// position read after that commit (pipelined as in [`upsert`]): past every write that
+/// position read after that commit (pipelined as in [`upsert_many`]): past every write that
 /// read an older epoch after its own commit (see `cache::epochs`).
 pub async fn bump_cache_epoch(conn: &AsyncPgConnection) -> QueryResult<(i64, String)> {
     #[derive(diesel::QueryableByName)]

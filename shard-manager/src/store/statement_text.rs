@@ -1,0 +1,67 @@
+//! The text of a single write's statements, for the wire client (`crate::wire`), which
+//! prepares them by hand: rendered by diesel from the fragments the rest of the store
+//! builds its statements from, so the two paths cannot drift apart.
+
+use diesel::pg::{Pg, PgQueryBuilder};
+use diesel::query_builder::{QueryBuilder, QueryFragment};
+use diesel::QueryResult;
+
+use super::fixed_sql::{CacheEpoch, CurrentWal, UpsertOne};
+use super::raw_json::RawJson;
+use super::row::NewRecord;
+
+/// A single write's two statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteStatements {
+    /// The upsert. Binds: `$1` table (text), `$2` shard key (text), `$3` id (text), `$4`
+    /// slot (int4), `$5` document (jsonb), `$6` the slot again (int4, for the claim).
+    /// Returns (version int8, created_at timestamptz, updated_at timestamptz, inserted
+    /// bool).
+    pub upsert: String,
+    /// Read after the upsert's commit: (WAL position text, cache epoch int8 or NULL).
+    pub after_commit: String,
+}
+
+/// Renders both statements.
+pub fn write_statements() -> QueryResult<WriteStatements> {
+    let data = RawJson::from_value(&serde_json::Value::Null);
+    let row = NewRecord {
+        table_name: "",
+        shard_key: "",
+        id: "",
+        slot: 0,
+        data: &data,
+    };
+    Ok(WriteStatements {
+        upsert: render(&UpsertOne(&row))?,
+        after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
+    })
+}
+
+fn render(query: &impl QueryFragment<Pg>) -> QueryResult<String> {
+    let mut out = PgQueryBuilder::default();
+    query.to_sql(&mut out, &Pg)?;
+    Ok(out.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statements_bind_in_the_documented_order() {
+        let s = write_statements().expect("renders");
+        assert_eq!(
+            s.upsert,
+            "INSERT INTO records (table_name, shard_key, id, slot, data) SELECT $1, $2, $3, $4, $5 \
+             WHERE (SELECT shardgate_claim($6)) ON CONFLICT (table_name, shard_key, id) DO UPDATE \
+             SET data = excluded.data, slot = excluded.slot, \
+             version = nextval('record_version_seq'), updated_at = now() \
+             RETURNING version, created_at, updated_at, (xmax = 0)"
+        );
+        assert_eq!(
+            s.after_commit,
+            "SELECT pg_current_wal_lsn()::text, (SELECT epoch FROM shardgate_cache)"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! One wire connection: a TCP socket to PostgreSQL, its two buffers, and the message
+//! loop. No driver task: the request that uses the connection reads and writes the
+//! socket itself, so an exchange wakes that request once per flush from the server.
+
+use bytes::BytesMut;
+use postgres_protocol::message::backend::{DataRowBody, Message};
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::error::{ServerError, WireError};
+
+/// A connection, signed in and with the write statements prepared (see
+/// [`super::startup`]).
+#[derive(Debug)]
+pub struct WireConn {
+    stream: TcpStream,
+    read: BytesMut,
+    /// Messages not sent yet; [`flush`](Self::flush) sends them in one write.
+    pub(super) out: BytesMut,
+    /// An exchange began and has not ended cleanly: answers may still be on the way (it
+    /// was cancelled, or the connection failed). Such a connection is never reused.
+    busy: bool,
+}
+
+/// How an exchange ended at its `ReadyForQuery`.
+pub(super) struct Ended {
+    /// The transaction status: `I` idle, `T` in a transaction, `E` in a failed one.
+    pub status: u8,
+    /// The first error the server sent, if any (it skips the rest until the Sync).
+    pub error: Option<ServerError>,
+    /// The rows the exchange returned, in order.
+    pub rows: Vec<DataRowBody>,
+}
+
+impl WireConn {
+    pub(super) fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            read: BytesMut::with_capacity(8 * 1024),
+            out: BytesMut::with_capacity(1024),
+            busy: false,
+        }
+    }
+
+    /// Whether the connection can be handed out again: no exchange left half-done, and
+    /// the server has not closed it or sent anything unasked (a shutdown's notice).
+    /// Costs one non-blocking receive.
+    pub fn is_reusable(&self) -> bool {
+        if self.busy {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+            // Closed (0) or something unasked (a FATAL error before a close).
+            Ok(_) => false,
+        }
+    }
+
+    /// Starts an exchange: until [`done`](Self::done), the connection is not reusable.
+    pub(super) fn start(&mut self) {
+        self.busy = true;
+    }
+
+    /// The exchange ended with the connection in a known, idle state.
+    pub(super) fn done(&mut self) {
+        self.busy = false;
+    }
+
+    /// Sends what is buffered, in one write.
+    pub(super) async fn flush(&mut self) -> Result<(), WireError> {
+        self.stream.write_all(&self.out).await?;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// The next message from the server.
+    pub(super) async fn next(&mut self) -> Result<Message, WireError> {
+        loop {
+            if let Some(message) = Message::parse(&mut self.read)? {
+                return Ok(message);
+            }
+            if self.stream.read_buf(&mut self.read).await? == 0 {
+                return Err(WireError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                )));
+            }
+        }
+    }
+
+    /// The next message that answers this client: notices, parameter changes and
+    /// notifications, which may come at any time, are skipped.
+    pub(super) async fn answer(&mut self) -> Result<Message, WireError> {
+        loop {
+            match self.next().await? {
+                Message::NoticeResponse(_)
+                | Message::ParameterStatus(_)
+                | Message::NotificationResponse(_) => continue,
+                message => return Ok(message),
+            }
+        }
+    }
+
+    /// Reads up to the `ReadyForQuery` that ends an exchange, keeping the rows and the
+    /// first error.
+    /// When the server closes the connection after an error (a FATAL one), that error
+    /// is what is returned, and the connection stays unusable.
+    pub(super) async fn until_ready(
+        &mut self,
+        mut error: Option<ServerError>,
+    ) -> Result<Ended, WireError> {
+        let mut rows = Vec::new();
+        loop {
+            let message = match self.answer().await {
+                Ok(message) => message,
+                Err(lost) => return Err(error.map(WireError::from).unwrap_or(lost)),
+            };
+            match message {
+                Message::ReadyForQuery(body) => {
+                    return Ok(Ended {
+                        status: body.status(),
+                        error,
+                        rows,
+                    })
+                }
+                Message::DataRow(body) => rows.push(body),
+                Message::ErrorResponse(body) => {
+                    let parsed = ServerError::parse(&body)?;
+                    error.get_or_insert(parsed);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs one statement with the simple protocol (no parameters): the idle check (an
+    /// empty statement) and the `ROLLBACK` after a failed write.
+    pub async fn simple(&mut self, sql: &str) -> Result<(), WireError> {
+        self.start();
+        frontend::query(sql, &mut self.out)?;
+        self.flush().await?;
+        let ended = self.until_ready(None).await?;
+        self.done();
+        match ended.error {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WireConn {
+    /// Says goodbye when the socket takes it at once, so the server does not log a lost
+    /// client; never waits.
+    fn drop(&mut self) {
+        let mut bye = BytesMut::with_capacity(5);
+        frontend::terminate(&mut bye);
+        let _ = self.stream.try_write(&bye);
+    }
+}
