@@ -143,9 +143,10 @@ impl Cluster {
             }
         }
         let served = shard
-            .read(consistency, &self.settings.replication, async |conn| {
+            .read_wire(consistency, &self.settings.replication, async |conn| {
                 let slot = key.slot().0 as i32;
-                store::find(conn, table.as_str(), (key.as_str(), slot), id.as_str()).await
+                let ident = (key.as_str(), slot);
+                Ok(crate::wire::find(conn, table.as_str(), ident, id.as_str()).await?)
             })
             .await?;
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {

@@ -8,6 +8,8 @@
 //!   server's concurrent operations across threads.
 //! - [`write`]: `Server::run_write` and `run_wire_write` (on a `crate::wire` connection):
 //!   a write is never sent twice.
+//! - `link`: `Link`, the two kinds of pooled connection (diesel-async's and
+//!   `crate::wire`'s) behind one trait.
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
 //! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
 //! - [`connect`]: connection URLs (timeouts included) and pool building.
@@ -18,6 +20,7 @@ pub mod banlist;
 pub mod connect;
 #[cfg(feature = "faults")]
 pub mod faults;
+pub(crate) mod link;
 pub(crate) mod per_thread;
 pub mod pools;
 pub mod server;

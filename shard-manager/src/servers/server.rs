@@ -5,19 +5,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use deadpool::managed::Object;
 use diesel::QueryResult;
-use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::AsyncPgConnection;
 use tokio::sync::SemaphorePermit;
 
 use super::banlist::{Condition, ServerStats, Transition, Unqualified};
 use super::connect::connection_url;
+use super::link::{DieselLink, Link};
 use super::pools::{Pools, Unpooled};
 use crate::config::{DatabaseSettings, ReplicationSettings};
 use crate::error::{classify, ClusterError, Failure};
 use crate::routing::{Role, ShardId};
 use crate::wal::Lsn;
-use crate::wire::{Target, WireObject};
+use crate::wire::{Target, WireConn, WireManager, WireObject};
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -84,6 +85,23 @@ impl Server {
     where
         F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
     {
+        self.run_on::<DieselLink, T, F>(op).await
+    }
+
+    /// [`run`](Self::run) on a wire connection (`crate::wire`: point reads).
+    pub async fn run_wire<T, F>(&self, op: F) -> Result<T, ClusterError>
+    where
+        F: AsyncFn(&mut WireConn) -> QueryResult<T>,
+    {
+        self.run_on::<WireManager, T, F>(op).await
+    }
+
+    /// [`run`](Self::run) on either kind of connection.
+    pub(crate) async fn run_on<M, T, F>(&self, op: F) -> Result<T, ClusterError>
+    where
+        M: Link,
+        F: AsyncFn(&mut M::Type) -> QueryResult<T>,
+    {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = self.permit().await?;
@@ -91,7 +109,7 @@ impl Server {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            let mut conn = self.checkout().await?;
+            let mut conn = M::check_out(self).await?;
             let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
             match outcome {
                 Ok(Ok(value)) => break Ok(value),
@@ -215,7 +233,7 @@ impl Server {
     }
 
     /// A pooled connection of this thread.
-    pub(super) async fn checkout(&self) -> Result<Object<AsyncPgConnection>, ClusterError> {
+    pub(super) async fn checkout(&self) -> Result<Object<DieselLink>, ClusterError> {
         self.pools.checkout().await.map_err(|e| self.unpooled(e))
     }
 

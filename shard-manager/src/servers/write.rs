@@ -5,11 +5,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use deadpool::managed::{Manager, Object};
+use deadpool::managed::Object;
 use diesel::QueryResult;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 
+use super::link::{DieselLink, Link};
 use super::server::{InFlight, Server};
 use crate::error::{classify, ClusterError, Failure};
 use crate::wire::{WireConn, WireManager};
@@ -50,8 +50,7 @@ impl Server {
     where
         F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
     {
-        self.send_write::<AsyncDieselConnectionManager<AsyncPgConnection>, T, F>(op)
-            .await
+        self.send_write::<DieselLink, T, F>(op).await
     }
 
     /// [`run_write`](Self::run_write) on a wire connection (`crate::wire`), under the
@@ -65,7 +64,7 @@ impl Server {
 
     async fn send_write<M, T, F>(&self, op: F) -> Result<T, WriteFailure>
     where
-        M: WriteLink,
+        M: Link,
         F: AsyncFnOnce(&mut M::Type) -> QueryResult<T>,
     {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +112,7 @@ impl Server {
 
     /// A connection a write can be sent on: a reused one idle past [`CHECK_IDLE_AFTER`]
     /// is checked first; one found dead is dropped and another taken (once).
-    async fn live_connection<M: WriteLink>(
+    async fn live_connection<M: Link>(
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<Object<M>, WriteFailure> {
@@ -143,35 +142,5 @@ impl Server {
                 }
             }
         }
-    }
-}
-
-/// A kind of pooled connection a write can be sent on: diesel-async's, or a wire
-/// connection.
-pub(crate) trait WriteLink: Manager + Sized {
-    /// A connection of this kind from the server's pool for this thread.
-    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError>;
-    /// An empty statement: whether the connection still answers.
-    async fn ping(conn: &mut Self::Type) -> QueryResult<()>;
-}
-
-impl WriteLink for AsyncDieselConnectionManager<AsyncPgConnection> {
-    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
-        server.checkout().await
-    }
-
-    async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        use diesel_async::SimpleAsyncConnection;
-        conn.batch_execute("").await
-    }
-}
-
-impl WriteLink for WireManager {
-    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
-        server.checkout_wire().await
-    }
-
-    async fn ping(conn: &mut WireConn) -> QueryResult<()> {
-        Ok(conn.simple("").await?)
     }
 }

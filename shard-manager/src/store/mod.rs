@@ -16,7 +16,7 @@
 //! - `find_sql`: a point read's statement, with its text fixed (the hottest query).
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
-//! - `statement_text`: a single write's statements as text, for the wire client.
+//! - `statement_text`: the wire client's statements (single write, point read) as text.
 //! - [`schema`]: diesel's table definitions.
 //! - [`migrations`]: the embedded migrations every shard must have, and which a server
 //!   has applied.
@@ -52,5 +52,5 @@ pub use remembered::{
     upsert_remembered, Remembered,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
-pub use statement_text::{write_statements, WriteStatements};
+pub use statement_text::{wire_statements, WireStatements};
 pub use table::{TableName, Tables, UnknownTable};

@@ -1,18 +1,19 @@
-//! The text of a single write's statements, for the wire client (`crate::wire`), which
-//! prepares them by hand: rendered by diesel from the fragments the rest of the store
-//! builds its statements from, so the two paths cannot drift apart.
+//! The text of the statements the wire client (`crate::wire`) prepares by hand: a
+//! single write's two and a point read's two, rendered by diesel from the fragments the
+//! rest of the store builds its statements from, so the two paths cannot drift apart.
 
 use diesel::pg::{Pg, PgQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
 use diesel::QueryResult;
 
-use super::fixed_sql::{CacheEpoch, CurrentWal, UpsertOne};
+use super::find_sql::FindOne;
+use super::fixed_sql::{CacheEpoch, CurrentWal, ReplayWal, UpsertOne};
 use super::raw_json::RawJson;
 use super::row::NewRecord;
 
-/// A single write's two statements.
+/// The wire client's statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteStatements {
+pub struct WireStatements {
     /// The upsert. Binds: `$1` table (text), `$2` shard key (text), `$3` id (text), `$4`
     /// slot (int4), `$5` document (jsonb), `$6` the slot again (int4, for the claim).
     /// Returns (version int8, created_at timestamptz, updated_at timestamptz, inserted
@@ -20,10 +21,15 @@ pub struct WriteStatements {
     pub upsert: String,
     /// Read after the upsert's commit: (WAL position text, cache epoch int8 or NULL).
     pub after_commit: String,
+    /// The point read. Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id
+    /// (text). Returns the columns of `Record` in its field order.
+    pub find: String,
+    /// A replica's replay position (text, NULL on a primary).
+    pub replay_wal: String,
 }
 
-/// Renders both statements.
-pub fn write_statements() -> QueryResult<WriteStatements> {
+/// Renders every statement.
+pub fn wire_statements() -> QueryResult<WireStatements> {
     let data = RawJson::from_value(&serde_json::Value::Null);
     let row = NewRecord {
         table_name: "",
@@ -32,9 +38,17 @@ pub fn write_statements() -> QueryResult<WriteStatements> {
         slot: 0,
         data: &data,
     };
-    Ok(WriteStatements {
+    let find = FindOne {
+        table: "",
+        key: "",
+        slot: 0,
+        id: "",
+    };
+    Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
         after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
+        find: render(&find)?,
+        replay_wal: render(&diesel::select(ReplayWal))?,
     })
 }
 
@@ -50,7 +64,7 @@ mod tests {
 
     #[test]
     fn the_statements_bind_in_the_documented_order() {
-        let s = write_statements().expect("renders");
+        let s = wire_statements().expect("renders");
         assert_eq!(
             s.upsert,
             "INSERT INTO records (table_name, shard_key, id, slot, data) SELECT $1, $2, $3, $4, $5 \
@@ -63,5 +77,12 @@ mod tests {
             s.after_commit,
             "SELECT pg_current_wal_lsn()::text, (SELECT epoch FROM shardgate_cache)"
         );
+        assert_eq!(
+            s.find,
+            "SELECT table_name, shard_key, id, slot, data, version, created_at, updated_at \
+             FROM records WHERE (SELECT shardgate_serves($1)) AND table_name = $2 \
+             AND shard_key = $3 AND id = $4 LIMIT 1"
+        );
+        assert_eq!(s.replay_wal, "SELECT pg_last_wal_replay_lsn()::text");
     }
 }

@@ -9,9 +9,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::error::{ServerError, WireError};
+use super::values::{Param, BINARY};
 
-/// A connection, signed in and with the write statements prepared (see
-/// [`super::startup`]).
+/// A connection, signed in (see [`super::startup`]).
 #[derive(Debug)]
 pub struct WireConn {
     stream: TcpStream,
@@ -21,6 +21,8 @@ pub struct WireConn {
     /// An exchange began and has not ended cleanly: answers may still be on the way (it
     /// was cancelled, or the connection failed). Such a connection is never reused.
     busy: bool,
+    /// The statements of `statements` are prepared here.
+    pub(super) prepared: bool,
 }
 
 /// How an exchange ended at its `ReadyForQuery`.
@@ -40,6 +42,7 @@ impl WireConn {
             read: BytesMut::with_capacity(8 * 1024),
             out: BytesMut::with_capacity(1024),
             busy: false,
+            prepared: false,
         }
     }
 
@@ -133,6 +136,55 @@ impl WireConn {
                 _ => {}
             }
         }
+    }
+
+    /// Buffers a Bind of the prepared `statement` with `params` and an Execute of it;
+    /// binary parameters and columns throughout.
+    pub(super) fn bind_execute(
+        &mut self,
+        statement: &str,
+        params: &[Param<'_>],
+    ) -> Result<(), WireError> {
+        frontend::bind(
+            "",
+            statement,
+            [BINARY],
+            params.iter().copied(),
+            |param, buf| param.write(buf),
+            [BINARY],
+            &mut self.out,
+        )
+        .map_err(|e| match e {
+            frontend::BindError::Conversion(e) => WireError::Protocol(e.to_string()),
+            frontend::BindError::Serialization(e) => WireError::Io(e),
+        })?;
+        frontend::execute("", 0, &mut self.out)?;
+        Ok(())
+    }
+
+    /// Ends an exchange begun with `statements::start` and buffered statements: a Sync,
+    /// one send, and the answers up to `ReadyForQuery`. Returns the rows.
+    ///
+    /// When PostgreSQL refused a statement, the server skipped the rest; a transaction
+    /// left open is rolled back, so the connection is reusable, and the refusal is
+    /// returned. A refusal in the exchange that was to prepare the statements leaves
+    /// the connection unusable instead: which of them exist there is unknown.
+    pub(super) async fn exchange(&mut self) -> Result<Vec<DataRowBody>, WireError> {
+        frontend::sync(&mut self.out);
+        self.flush().await?;
+        let ended = self.until_ready(None).await?;
+        if let Some(error) = ended.error {
+            if self.prepared {
+                if ended.status != b'I' {
+                    self.simple("ROLLBACK").await?;
+                }
+                self.done();
+            }
+            return Err(error.into());
+        }
+        self.prepared = true;
+        self.done();
+        Ok(ended.rows)
     }
 
     /// Runs one statement with the simple protocol (no parameters): the idle check (an

@@ -1,24 +1,28 @@
-//! A small PostgreSQL client of our own, for the one statement sequence where
-//! tokio-postgres's protocol handling costs the most: a single write.
+//! A small PostgreSQL client of our own, for the two hottest requests: a single write
+//! and a point read.
 //!
 //! tokio-postgres ends every statement with a Sync, and PostgreSQL flushes its answer
 //! at each Sync, so a write (the upsert, then the statement that reads the WAL position
 //! after its commit) woke the gateway twice; and its answers travel through a driver
 //! task and a channel before the request sees them. Here the request's own task writes
 //! `BEGIN`, the upsert, `COMMIT` and the position statement in one send behind one
-//! Sync, and reads the single flush that answers them (see [`upsert`]).
+//! Sync, and reads the single flush that answers them (see [`upsert`]). A point read
+//! ([`find`]) is one statement either way; here it skips the driver task, the channel
+//! and diesel's generic row decoding.
 //!
-//! Everything else (reads, lists, deletes, bulk and remembered writes, admin work)
+//! Everything else (lists, fan-outs, deletes, bulk and remembered writes, admin work)
 //! stays on diesel-async. The statements' text comes from the store, and failures are
 //! turned into the same `diesel::result::Error`s diesel-async gives, so one
 //! classification and one set of write rules (`servers::write`) cover both paths.
 //!
 //! ## Layout
 //! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in (SCRAM-SHA-256,
-//!   MD5, a plain password), the statements prepared.
+//!   MD5, a plain password).
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
-//! - `statements`: the prepared statements' names and how they are prepared.
+//! - `statements`: the prepared statements' names, prepared with a connection's first
+//!   exchange.
 //! - [`upsert`]: the single write.
+//! - [`read`]: the point read and a replica's replay position.
 //! - `values`: binary parameters and columns.
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
@@ -26,6 +30,7 @@
 pub mod conn;
 pub mod error;
 pub mod pool;
+pub mod read;
 pub mod startup;
 mod statements;
 pub mod upsert;
@@ -34,5 +39,6 @@ mod values;
 pub use conn::WireConn;
 pub use error::{ServerError, WireError};
 pub use pool::{WireManager, WireObject};
+pub use read::{find, replay_wal};
 pub use startup::{connect, Target};
 pub use upsert::upsert;

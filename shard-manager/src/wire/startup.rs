@@ -1,5 +1,6 @@
 //! Opening a wire connection: TCP, the startup message, signing in (SCRAM-SHA-256, MD5
-//! or a plain password, as the server asks), then the write statements prepared once.
+//! or a plain password, as the server asks). Statements are prepared with the first
+//! exchange (see `statements`).
 
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
@@ -10,7 +11,6 @@ use tokio::net::TcpStream;
 
 use super::conn::WireConn;
 use super::error::{ServerError, WireError};
-use super::statements;
 use crate::config::DatabaseSettings;
 
 /// Where and as whom a wire connection signs in; the statement timeout travels with
@@ -37,7 +37,7 @@ impl Target {
 }
 
 /// Opens a connection to `target` (the caller bounds the time: see the pool's create
-/// timeout) and prepares the write statements on it.
+/// timeout).
 pub async fn connect(target: &Target) -> Result<WireConn, WireError> {
     let stream = TcpStream::connect(&target.addr).await?;
     // Every exchange is one write answered by one flush: never wait to coalesce.
@@ -61,7 +61,6 @@ pub async fn connect(target: &Target) -> Result<WireConn, WireError> {
         return Err(error.into());
     }
     conn.done();
-    statements::prepare(&mut conn).await?;
     Ok(conn)
 }
 

@@ -1,6 +1,9 @@
 //! The statements a wire connection prepares when it opens, each under its own name:
-//! `BEGIN`, the upsert, `COMMIT`, and the statement read after the commit. Their text
-//! comes from the store (`store::write_statements`), rendered once per process.
+//! for a write `BEGIN`, the upsert, `COMMIT` and the statement read after the commit;
+//! for a read the point read and the replay position. Their text comes from the store
+//! (`store::wire_statements`), rendered once per process; they are prepared with a
+//! connection's first exchange (see [`start`]). (An `INSERT` is prepared on a
+//! replica too: preparing is allowed there, only running it is refused.)
 
 use std::sync::OnceLock;
 
@@ -9,25 +12,34 @@ use postgres_protocol::message::frontend;
 use super::conn::WireConn;
 use super::error::WireError;
 use super::values::{INT4, JSONB, TEXT};
-use crate::store::{write_statements, WriteStatements};
+use crate::store::{wire_statements, WireStatements};
 
 pub(super) const BEGIN: &str = "sg_begin";
 pub(super) const UPSERT: &str = "sg_upsert";
 pub(super) const COMMIT: &str = "sg_commit";
 pub(super) const AFTER_COMMIT: &str = "sg_after_commit";
+pub(super) const FIND: &str = "sg_find";
+pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 
-fn texts() -> Result<&'static WriteStatements, WireError> {
-    static TEXTS: OnceLock<Result<WriteStatements, String>> = OnceLock::new();
+fn texts() -> Result<&'static WireStatements, WireError> {
+    static TEXTS: OnceLock<Result<WireStatements, String>> = OnceLock::new();
     TEXTS
-        .get_or_init(|| write_statements().map_err(|e| e.to_string()))
+        .get_or_init(|| wire_statements().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| WireError::Protocol(format!("the write statements do not render: {e}")))
 }
 
-/// Prepares every statement, in one round trip.
-pub(super) async fn prepare(conn: &mut WireConn) -> Result<(), WireError> {
-    let texts = texts()?;
+/// Starts an exchange that runs prepared statements. On a connection's first exchange
+/// every statement is prepared in the same send (Parse messages ahead of the
+/// statements that use them: no extra round trip), so a failure to prepare (a shard
+/// without its schema) is the first request's error, classified like any other, and
+/// the connection is not reused (see `WireConn::exchange`).
+pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
     conn.start();
+    if conn.prepared {
+        return Ok(());
+    }
+    let texts = texts()?;
     frontend::parse(BEGIN, "BEGIN", [], &mut conn.out)?;
     frontend::parse(
         UPSERT,
@@ -37,12 +49,7 @@ pub(super) async fn prepare(conn: &mut WireConn) -> Result<(), WireError> {
     )?;
     frontend::parse(COMMIT, "COMMIT", [], &mut conn.out)?;
     frontend::parse(AFTER_COMMIT, &texts.after_commit, [], &mut conn.out)?;
-    frontend::sync(&mut conn.out);
-    conn.flush().await?;
-    let ended = conn.until_ready(None).await?;
-    if let Some(error) = ended.error {
-        return Err(error.into());
-    }
-    conn.done();
+    frontend::parse(FIND, &texts.find, [INT4, TEXT, TEXT, TEXT], &mut conn.out)?;
+    frontend::parse(REPLAY_WAL, &texts.replay_wal, [], &mut conn.out)?;
     Ok(())
 }

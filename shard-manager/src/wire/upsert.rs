@@ -9,12 +9,10 @@
 //! write's commit record, as the read-your-writes token needs; and the server answers
 //! everything in one flush.
 
-use postgres_protocol::message::frontend;
-
 use super::conn::WireConn;
 use super::error::WireError;
-use super::statements::{AFTER_COMMIT, BEGIN, COMMIT, UPSERT};
-use super::values::{Columns, Param, BINARY};
+use super::statements::{self, AFTER_COMMIT, BEGIN, COMMIT, UPSERT};
+use super::values::{Columns, Param};
 use crate::store::{AfterCommit, NewRecord, Upserted};
 
 /// Inserts the record, or replaces its data and bumps its version, and reads what the
@@ -27,10 +25,9 @@ pub async fn upsert(
     conn: &mut WireConn,
     rec: &NewRecord<'_>,
 ) -> Result<(Upserted, AfterCommit), WireError> {
-    conn.start();
-    execute(conn, BEGIN, &[])?;
-    execute(
-        conn,
+    statements::start(conn)?;
+    conn.bind_execute(BEGIN, &[])?;
+    conn.bind_execute(
         UPSERT,
         &[
             Param::Text(rec.table_name),
@@ -41,24 +38,14 @@ pub async fn upsert(
             Param::Int4(rec.slot),
         ],
     )?;
-    execute(conn, COMMIT, &[])?;
-    execute(conn, AFTER_COMMIT, &[])?;
-    frontend::sync(&mut conn.out);
-    conn.flush().await?;
-    let ended = conn.until_ready(None).await?;
-    if let Some(error) = ended.error {
-        // Refused inside the transaction: the server skipped the rest, and the
-        // transaction must be ended before the connection is used again.
-        if ended.status != b'I' {
-            conn.simple("ROLLBACK").await?;
-        }
-        conn.done();
-        return Err(error.into());
-    }
-    let [row, after] = ended.rows.as_slice() else {
+    conn.bind_execute(COMMIT, &[])?;
+    conn.bind_execute(AFTER_COMMIT, &[])?;
+    // A refusal inside the transaction is rolled back by `exchange`.
+    let rows = conn.exchange().await?;
+    let [row, after] = rows.as_slice() else {
         return Err(WireError::Protocol(format!(
             "a write answered {} rows, not 2",
-            ended.rows.len()
+            rows.len()
         )));
     };
     let mut row = Columns::new(row);
@@ -73,25 +60,5 @@ pub async fn upsert(
         wal: after.text()?,
         cache_epoch: after.nullable_int8()?,
     };
-    conn.done();
     Ok((upserted, after))
-}
-
-/// Buffers a Bind of `statement` with `params` and an Execute of it; binary throughout.
-fn execute(conn: &mut WireConn, statement: &str, params: &[Param<'_>]) -> Result<(), WireError> {
-    frontend::bind(
-        "",
-        statement,
-        [BINARY],
-        params.iter().copied(),
-        |param, buf| param.write(buf),
-        [BINARY],
-        &mut conn.out,
-    )
-    .map_err(|e| match e {
-        frontend::BindError::Conversion(e) => WireError::Protocol(e.to_string()),
-        frontend::BindError::Serialization(e) => WireError::Io(e),
-    })?;
-    frontend::execute("", 0, &mut conn.out)?;
-    Ok(())
 }

@@ -9,6 +9,7 @@ use postgres_protocol::types;
 use postgres_protocol::IsNull;
 
 use super::error::WireError;
+use crate::store::RawJson;
 
 /// Type OIDs of the parameters the write statements declare.
 pub(super) const TEXT: u32 = 25;
@@ -78,6 +79,28 @@ impl<'a> Columns<'a> {
     pub(super) fn nullable_int8(&mut self) -> Result<Option<i64>, WireError> {
         self.next_raw()?
             .map(|raw| types::int8_from_sql(raw).map_err(decode))
+            .transpose()
+    }
+
+    pub(super) fn int4(&mut self) -> Result<i32, WireError> {
+        types::int4_from_sql(self.next_value("an int4")?).map_err(decode)
+    }
+
+    /// A `jsonb` column as its JSON text (a version byte, then the text), checked to be
+    /// JSON as `RawJson` requires.
+    pub(super) fn jsonb(&mut self) -> Result<RawJson, WireError> {
+        let Some((1, text)) = self.next_value("a jsonb")?.split_first() else {
+            return Err(WireError::Protocol("unsupported jsonb version".into()));
+        };
+        let text = std::str::from_utf8(text).map_err(|e| decode(e.into()))?;
+        let raw = serde_json::value::RawValue::from_string(text.to_owned())
+            .map_err(|e| decode(e.into()))?;
+        Ok(RawJson::from_raw(raw))
+    }
+
+    pub(super) fn nullable_text(&mut self) -> Result<Option<String>, WireError> {
+        self.next_raw()?
+            .map(|raw| Ok(types::text_from_sql(raw).map_err(decode)?.to_owned()))
             .transpose()
     }
 

@@ -1,0 +1,56 @@
+//! The kinds of pooled connection a server hands out: diesel-async's, and wire
+//! connections (`crate::wire`: single writes and point reads). One trait, so that the
+//! rules for running an operation (`Server::run_on`, `Server::run_write`) and for
+//! choosing the server a read goes to (`cluster::shard`) are written once.
+
+use deadpool::managed::{Manager, Object};
+use diesel::QueryResult;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
+
+use super::server::Server;
+use crate::error::ClusterError;
+use crate::store;
+use crate::wire::{self, WireConn, WireManager};
+
+/// diesel-async's pool manager.
+pub(crate) type DieselLink = AsyncDieselConnectionManager<AsyncPgConnection>;
+
+/// A kind of pooled connection.
+pub(crate) trait Link: Manager + Sized {
+    /// A connection of this kind from the server's pool for this thread.
+    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError>;
+    /// An empty statement: whether the connection still answers.
+    async fn ping(conn: &mut Self::Type) -> QueryResult<()>;
+    /// The server's WAL replay position (None on a primary), for read-your-writes.
+    async fn replay_wal(conn: &mut Self::Type) -> QueryResult<Option<String>>;
+}
+
+impl Link for DieselLink {
+    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
+        server.checkout().await
+    }
+
+    async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        use diesel_async::SimpleAsyncConnection;
+        conn.batch_execute("").await
+    }
+
+    async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
+        store::replay_wal(conn).await
+    }
+}
+
+impl Link for WireManager {
+    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
+        server.checkout_wire().await
+    }
+
+    async fn ping(conn: &mut WireConn) -> QueryResult<()> {
+        Ok(conn.simple("").await?)
+    }
+
+    async fn replay_wal(conn: &mut WireConn) -> QueryResult<Option<String>> {
+        Ok(wire::replay_wal(conn).await?)
+    }
+}
