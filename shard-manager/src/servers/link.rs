@@ -8,8 +8,7 @@ use diesel::QueryResult;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 
-use super::server::Server;
-use crate::error::ClusterError;
+use super::pools::{Pools, Unpooled};
 use crate::store;
 use crate::wire::{self, WireConn, WireManager};
 
@@ -19,7 +18,7 @@ pub(crate) type DieselLink = AsyncDieselConnectionManager<AsyncPgConnection>;
 /// A kind of pooled connection.
 pub(crate) trait Link: Manager + Sized {
     /// A connection of this kind from the server's pool for this thread.
-    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError>;
+    async fn check_out(pools: &Pools) -> Result<Object<Self>, Unpooled>;
     /// An empty statement: whether the connection still answers.
     async fn ping(conn: &mut Self::Type) -> QueryResult<()>;
     /// The server's WAL replay position (None on a primary), for read-your-writes.
@@ -27,8 +26,8 @@ pub(crate) trait Link: Manager + Sized {
 }
 
 impl Link for DieselLink {
-    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
-        server.checkout().await
+    async fn check_out(pools: &Pools) -> Result<Object<Self>, Unpooled> {
+        pools.checkout().await
     }
 
     async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
@@ -42,8 +41,8 @@ impl Link for DieselLink {
 }
 
 impl Link for WireManager {
-    async fn check_out(server: &Server) -> Result<Object<Self>, ClusterError> {
-        server.checkout_wire().await
+    async fn check_out(pools: &Pools) -> Result<Object<Self>, Unpooled> {
+        pools.checkout_wire().await
     }
 
     async fn ping(conn: &mut WireConn) -> QueryResult<()> {

@@ -18,7 +18,7 @@ use crate::config::{DatabaseSettings, ReplicationSettings};
 use crate::error::{classify, ClusterError, Failure};
 use crate::routing::{Role, ShardId};
 use crate::wal::Lsn;
-use crate::wire::{Target, WireConn, WireManager, WireObject};
+use crate::wire::{Target, WireConn, WireManager};
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -109,7 +109,7 @@ impl Server {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            let mut conn = M::check_out(self).await?;
+            let mut conn = self.check_out::<M>().await?;
             let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
             match outcome {
                 Ok(Ok(value)) => break Ok(value),
@@ -145,7 +145,7 @@ impl Server {
     {
         let attempt = async {
             let _permit = self.permit().await?;
-            let mut conn = self.checkout().await?;
+            let mut conn = self.check_out::<DieselLink>().await?;
             op(&mut conn).await.map_err(|e| self.failure(e))
         };
         match tokio::time::timeout(self.pools.connect_timeout() * 2, attempt).await {
@@ -232,15 +232,9 @@ impl Server {
         self.pools.permit().await.map_err(|e| self.unpooled(e))
     }
 
-    /// A pooled connection of this thread.
-    pub(super) async fn checkout(&self) -> Result<Object<DieselLink>, ClusterError> {
-        self.pools.checkout().await.map_err(|e| self.unpooled(e))
-    }
-
-    /// A pooled wire connection of this thread (single writes: see `crate::wire`).
-    pub(super) async fn checkout_wire(&self) -> Result<WireObject, ClusterError> {
-        self.pools
-            .checkout_wire()
+    /// A pooled connection of this thread, of either kind.
+    pub(super) async fn check_out<M: Link>(&self) -> Result<Object<M>, ClusterError> {
+        M::check_out(&self.pools)
             .await
             .map_err(|e| self.unpooled(e))
     }

@@ -119,7 +119,8 @@ impl Server {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = M::check_out(self)
+            let mut conn = self
+                .check_out::<M>()
                 .await
                 .map_err(WriteFailure::before_sending)?;
             let metrics = Object::metrics(&conn);
