@@ -135,15 +135,23 @@ impl Cluster {
             let shard: &super::Shard = &owned;
             shard.ready()?;
             let sent = Instant::now();
-            let result = shard
-                .primary
-                .run_write(async |conn| match remember {
-                    None => store::upsert_many(conn, &rows)
+            let result = match remember {
+                None => {
+                    shard
+                        .primary
+                        .run_wire_write(async |conn| {
+                            let (written, after) = crate::wire::upsert_many(conn, &rows).await?;
+                            Ok((Remembered::Applied(written), after))
+                        })
                         .await
-                        .map(|(rows, after)| (Remembered::Applied(rows), after)),
-                    Some(r) => store::upsert_many_remembered(conn, &rows, r).await,
-                })
-                .await;
+                }
+                Some(r) => {
+                    shard
+                        .primary
+                        .run_write(async |conn| store::upsert_many_remembered(conn, &rows, r).await)
+                        .await
+                }
+            };
             let result = match result {
                 Ok(done) => Ok(done),
                 Err(failure) => {

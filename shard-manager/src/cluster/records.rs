@@ -257,20 +257,27 @@ impl Cluster {
         shard.ready()?;
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let sent = Instant::now();
-        let deleted = shard
-            .primary
-            .run_write(async |conn| {
-                let slot = key.slot().0 as i32;
-                match remember {
-                    None => store::delete(conn, ident.0, (ident.1, slot), ident.2)
-                        .await
-                        .map(|(gone, after)| (Remembered::Applied(gone), after)),
-                    Some(r) => {
+        let slot = key.slot().0 as i32;
+        let deleted = match remember {
+            None => {
+                shard
+                    .primary
+                    .run_wire_write(async |conn| {
+                        let (gone, after) =
+                            crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2).await?;
+                        Ok((Remembered::Applied(gone), after))
+                    })
+                    .await
+            }
+            Some(r) => {
+                shard
+                    .primary
+                    .run_write(async |conn| {
                         store::delete_remembered(conn, ident.0, (ident.1, slot), ident.2, r).await
-                    }
-                }
-            })
-            .await;
+                    })
+                    .await
+            }
+        };
         let (deleted, after) = match deleted {
             Ok(done) => done,
             Err(failure) => {

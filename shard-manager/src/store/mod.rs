@@ -43,8 +43,8 @@ pub use document::{Document, RecordError, RecordId};
 pub use member_name::NameIs;
 pub use raw_json::RawJson;
 pub use records::{
-    bump_cache_epoch, delete, disk_bytes, find, list, replay_wal, table_counts, upsert_many,
-    wal_position, wal_position_and_epoch,
+    bump_cache_epoch, disk_bytes, find, list, replay_wal, table_counts, wal_position,
+    wal_position_and_epoch,
 };
 pub use remember::Remember;
 pub use remembered::{

@@ -14,36 +14,22 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::cursor::ListQuery;
 use super::find_sql::FindOne;
 use super::fixed_sql::{
-    CacheEpoch, Claims, CurrentWal, InRecovery, NextVersion, OwnedRow, ReplayWal, Serves,
-    UpsertMany, WalPosition,
+    CacheEpoch, CurrentWal, InRecovery, OwnedRow, ReplayWal, Serves, WalPosition,
 };
-use super::row::{AfterCommit, NewRecord, Record, WrittenRow};
+use super::row::{AfterCommit, Record};
 use super::schema::records;
-
-/// Upserts a group of records (identities unique within the group) in one statement,
-/// and reads what the primary says once that has committed ([`AfterCommit`]: its WAL
-/// position for the read-your-writes token, the shard's cache epoch for the cache).
-/// Returns each written row's (shard key, id, version, created, updated), for the cache.
-///
-/// The two statements are pipelined: both go out at once and PostgreSQL runs them in
-/// order, each in its own implicit transaction, so the position is read after the
-/// upsert's commit at the cost of one round trip. Order is guaranteed because
-/// tokio-postgres sends requests in the order their futures are first polled,
-/// `try_join!` polls the upsert first, and a statement not yet prepared holds
-/// diesel-async's statement-cache lock (a fair queue) until its request is sent. (A
-/// single record's write goes through `crate::wire` instead: one Sync, one flush back.)
-pub async fn upsert_many(
-    conn: &AsyncPgConnection,
-    rows: &[NewRecord<'_>],
-) -> QueryResult<(Vec<WrittenRow>, AfterCommit)> {
-    let (mut first, mut second) = (conn, conn);
-    let written = UpsertMany::new(rows).get_results::<WrittenRow>(&mut first);
-    let wal = after_commit(&mut second);
-    futures_util::try_join!(written, wal)
-}
 
 /// The statement a write pipelines after its own: the WAL position and the cache epoch,
 /// read together after the write's commit (see [`AfterCommit`]).
+///
+/// The two statements are pipelined: both go out at once and PostgreSQL runs them in
+/// order, each in its own implicit transaction, so the position is read after the
+/// write's commit at the cost of one round trip. Order is guaranteed because
+/// tokio-postgres sends requests in the order their futures are first polled,
+/// `try_join!` polls the write first, and a statement not yet prepared holds
+/// diesel-async's statement-cache lock (a fair queue) until its request is sent. (Writes
+/// without an idempotency key go through `crate::wire` instead: one Sync, one flush
+/// back.)
 pub(super) async fn after_commit(conn: &mut &AsyncPgConnection) -> QueryResult<AfterCommit> {
     let (wal, cache_epoch) = diesel::select((CurrentWal, CacheEpoch))
         .get_result::<(String, Option<i64>)>(conn)
@@ -116,30 +102,6 @@ pub async fn list(
         .await
 }
 
-/// Deletes one record. Returns a fresh version for the deletion (taken under the row
-/// lock, so newer than every version the record had), or None when it did not exist,
-/// and [`AfterCommit`], pipelined as in [`upsert_many`].
-pub async fn delete(
-    conn: &AsyncPgConnection,
-    table: &str,
-    (key, slot): (&str, i32),
-    id: &str,
-) -> QueryResult<(Option<i64>, AfterCommit)> {
-    let (mut first, mut second) = (conn, conn);
-    let deleted = diesel::delete(
-        records::table
-            .filter(Claims(slot))
-            .filter(records::table_name.eq(table))
-            .filter(records::shard_key.eq(key))
-            .filter(records::id.eq(id)),
-    )
-    .returning(NextVersion)
-    .get_result::<i64>(&mut first);
-    let wal = after_commit(&mut second);
-    let (deleted, wal) = futures_util::try_join!(async { deleted.await.optional() }, wal)?;
-    Ok((deleted, wal))
-}
-
 /// Where this server's WAL is: the write position on a primary, the replay position
 /// on a replica. Also tells which of the two the server is.
 pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Option<String>)> {
@@ -172,7 +134,7 @@ fn lacks_cache_table(e: &diesel::result::Error) -> bool {
 }
 
 /// Moves the shard's cache epoch on. Returns the new epoch and the primary's WAL
-/// position read after that commit (pipelined as in [`upsert_many`]): past every write that
+/// position read after that commit (pipelined as in [`after_commit`]): past every write that
 /// read an older epoch after its own commit (see `cache::epochs`).
 pub async fn bump_cache_epoch(conn: &AsyncPgConnection) -> QueryResult<(i64, String)> {
     #[derive(diesel::QueryableByName)]
@@ -224,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn point_reads_and_deletes_are_prepared_once_per_connection() {
+    fn point_reads_are_prepared_once_per_connection() {
         let find = records::table
             .filter(Serves(7))
             .filter(records::table_name.eq("users"))
@@ -233,14 +195,5 @@ mod tests {
             .select(Record::as_select())
             .limit(1);
         assert!(is_cacheable(&find));
-        let delete = diesel::delete(
-            records::table
-                .filter(Claims(7))
-                .filter(records::table_name.eq("users"))
-                .filter(records::shard_key.eq("u1"))
-                .filter(records::id.eq("r1")),
-        )
-        .returning(NextVersion);
-        assert!(is_cacheable(&delete));
     }
 }

@@ -194,7 +194,7 @@ pub async fn delete_remembered(
     Ok((outcome, wal))
 }
 
-/// [`super::upsert_many`] with a key (one shard's group of a bulk write): the rows
+/// The bulk upsert (`crate::wire::upsert_many`) with a key (one shard's group of a bulk write): the rows
 /// written and the count stored with them, or the count the earlier request wrote.
 pub async fn upsert_many_remembered(
     conn: &AsyncPgConnection,

@@ -115,7 +115,7 @@ impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
     }
 }
 
-/// The delete of `records::delete` with its answer kept.
+/// The delete (`crate::wire::delete`, whose text `statement_text` renders) with its answer kept.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct DeleteRemembered<'a> {
     pub(super) table: &'a str,

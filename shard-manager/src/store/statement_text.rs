@@ -1,15 +1,19 @@
 //! The text of the statements the wire client (`crate::wire`) prepares by hand: a
-//! single write's two and a point read's two, rendered by diesel from the fragments the
+//! write's (one record, many, a delete, and what is read after the commit) and a point
+//! read's two, rendered by diesel from the fragments the
 //! rest of the store builds its statements from, so the two paths cannot drift apart.
 
 use diesel::pg::{Pg, PgQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
-use diesel::QueryResult;
+use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 
 use super::find_sql::FindOne;
-use super::fixed_sql::{CacheEpoch, CurrentWal, ReplayWal, UpsertOne};
+use super::fixed_sql::{
+    CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne,
+};
 use super::raw_json::RawJson;
 use super::row::NewRecord;
+use super::schema::records;
 
 /// The wire client's statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,15 @@ pub struct WireStatements {
     pub find: String,
     /// A replica's replay position (text, NULL on a primary).
     pub replay_wal: String,
+    /// The upsert of many records: `$1`..`$5` arrays of tables, shard keys, ids (text[]),
+    /// slots (int4[]) and documents (jsonb[]), one element per record; `$6` the slots
+    /// again, for the claim. Returns (shard_key, id, version, created_at, updated_at)
+    /// per record, in no particular order.
+    pub upsert_many: String,
+    /// The delete. Binds: `$1` slot (int4, for the claim), `$2` table, `$3` shard key,
+    /// `$4` id (text). Returns the version the deletion took (int8), no row if there
+    /// was no record.
+    pub delete: String,
 }
 
 /// Renders every statement.
@@ -44,12 +57,28 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         slot: 0,
         id: "",
     };
+    let delete = render(&delete_one(&find))?;
     Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
         after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
         find: render(&find)?,
         replay_wal: render(&diesel::select(ReplayWal))?,
+        upsert_many: render(&UpsertMany::new(std::slice::from_ref(&row)))?,
+        delete,
     })
+}
+
+/// The delete of one record by the point read's identity, its slot claimed (a write's
+/// check) rather than served (a read's).
+fn delete_one<'a>(at: &'a FindOne<'a>) -> impl QueryFragment<Pg> + 'a {
+    diesel::delete(
+        records::table
+            .filter(Claims(at.slot))
+            .filter(records::table_name.eq(at.table))
+            .filter(records::shard_key.eq(at.key))
+            .filter(records::id.eq(at.id)),
+    )
+    .returning(NextVersion)
 }
 
 fn render(query: &impl QueryFragment<Pg>) -> QueryResult<String> {
@@ -84,5 +113,20 @@ mod tests {
              AND shard_key = $3 AND id = $4 LIMIT 1"
         );
         assert_eq!(s.replay_wal, "SELECT pg_last_wal_replay_lsn()::text");
+        assert_eq!(
+            s.upsert_many,
+            "INSERT INTO records (table_name, shard_key, id, slot, data) \
+             SELECT * FROM unnest($1, $2, $3, $4, $5) WHERE (SELECT shardgate_claim($6)) \
+             ON CONFLICT (table_name, shard_key, id) DO UPDATE \
+             SET data = excluded.data, slot = excluded.slot, \
+             version = nextval('record_version_seq'), updated_at = now() \
+             RETURNING shard_key, id, version, created_at, updated_at"
+        );
+        assert_eq!(
+            s.delete,
+            "DELETE FROM \"records\" WHERE ((((SELECT shardgate_claim($1)) \
+             AND (\"records\".\"table_name\" = $2)) AND (\"records\".\"shard_key\" = $3)) \
+             AND (\"records\".\"id\" = $4)) RETURNING nextval('record_version_seq')"
+        );
     }
 }

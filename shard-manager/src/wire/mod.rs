@@ -1,17 +1,18 @@
-//! A small PostgreSQL client of our own, for the two hottest requests: a single write
-//! and a point read.
+//! A small PostgreSQL client of our own, for the hot requests: writes (one record, a
+//! bulk write's group, a delete) and point reads.
 //!
 //! tokio-postgres ends every statement with a Sync, and PostgreSQL flushes its answer
 //! at each Sync, so a write (the upsert, then the statement that reads the WAL position
 //! after its commit) woke the gateway twice; and its answers travel through a driver
 //! task and a channel before the request sees them. Here the request's own task writes
 //! `BEGIN`, the upsert, `COMMIT` and the position statement in one send behind one
-//! Sync, and reads the single flush that answers them (see [`upsert`]). A point read
+//! Sync, and reads the single flush that answers them (see `commit`; a bulk write's
+//! group and a delete run in the same frame). A point read
 //! ([`find`]) is one statement either way; here it skips the driver task, the channel
 //! and diesel's generic row decoding.
 //!
-//! Everything else (lists, fan-outs, deletes, bulk and remembered writes, admin work)
-//! stays on diesel-async. The statements' text comes from the store, and failures are
+//! Everything else (lists, fan-outs, writes with an idempotency key, admin work) stays
+//! on diesel-async. The statements' text comes from the store, and failures are
 //! turned into the same `diesel::result::Error`s diesel-async gives, so one
 //! classification and one set of write rules (`servers::write`) cover both paths.
 //!
@@ -21,13 +22,17 @@
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
 //!   exchange.
-//! - [`upsert`]: the single write.
+//! - `commit`: the frame a write runs in (its transaction, then the position read).
+//! - [`upsert`]: one record, or many ([`upsert_many`]).
+//! - [`delete`]: one record's delete.
 //! - [`read`]: the point read and a replica's replay position.
 //! - `values`: binary parameters and columns.
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
 
+mod commit;
 pub mod conn;
+pub mod delete;
 pub mod error;
 pub mod pool;
 pub mod read;
@@ -37,8 +42,9 @@ pub mod upsert;
 mod values;
 
 pub use conn::WireConn;
+pub use delete::delete;
 pub use error::{ServerError, WireError};
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
 pub use startup::{connect, Target};
-pub use upsert::upsert;
+pub use upsert::{upsert, upsert_many};

@@ -1,50 +1,30 @@
-//! A single write in one round trip with one flush from the server: `BEGIN`, the upsert,
-//! `COMMIT`, and the statement that reads the WAL position and the cache epoch, all
-//! behind one Sync.
-//!
-//! The diesel-async path sends the upsert and that statement each with its own Sync
-//! (tokio-postgres ends every statement with one): PostgreSQL flushes after each, so the
-//! gateway woke twice per write. Here the explicit transaction makes the commit happen
-//! at `COMMIT`, before the last statement runs, so the position read is past the
-//! write's commit record, as the read-your-writes token needs; and the server answers
-//! everything in one flush.
+//! Upserts: one record, or one shard's group of a bulk write, each in one round trip
+//! with one flush from the server (see `commit`).
 
-use super::conn::WireConn;
+use super::commit::committed;
 use super::error::WireError;
-use super::statements::{self, AFTER_COMMIT, BEGIN, COMMIT, UPSERT};
+use super::statements::{UPSERT, UPSERT_MANY};
 use super::values::{Columns, Param};
-use crate::store::{AfterCommit, NewRecord, Upserted};
+use crate::store::{AfterCommit, NewRecord, RawJson, Upserted, WrittenRow};
 
 /// Inserts the record, or replaces its data and bumps its version, and reads what the
 /// primary says once that has committed (see [`AfterCommit`]).
-///
-/// When PostgreSQL refuses (the slot is not this shard's, a statement timeout), nothing
-/// was written: the transaction is rolled back and the refusal returned, with the
-/// connection reusable. A lost connection leaves it unusable (the pool drops it).
 pub async fn upsert(
-    conn: &mut WireConn,
+    conn: &mut super::WireConn,
     rec: &NewRecord<'_>,
 ) -> Result<(Upserted, AfterCommit), WireError> {
-    statements::start(conn)?;
-    conn.bind_execute(BEGIN, &[])?;
-    conn.bind_execute(
-        UPSERT,
-        &[
-            Param::Text(rec.table_name),
-            Param::Text(rec.shard_key),
-            Param::Text(rec.id),
-            Param::Int4(rec.slot),
-            Param::Jsonb(rec.data.get()),
-            Param::Int4(rec.slot),
-        ],
-    )?;
-    conn.bind_execute(COMMIT, &[])?;
-    conn.bind_execute(AFTER_COMMIT, &[])?;
-    // A refusal inside the transaction is rolled back by `exchange`.
-    let rows = conn.exchange().await?;
-    let [row, after] = rows.as_slice() else {
+    let params = [
+        Param::Text(rec.table_name),
+        Param::Text(rec.shard_key),
+        Param::Text(rec.id),
+        Param::Int4(rec.slot),
+        Param::Jsonb(rec.data.get()),
+        Param::Int4(rec.slot),
+    ];
+    let (rows, after) = committed(conn, UPSERT, &params).await?;
+    let [row] = rows.as_slice() else {
         return Err(WireError::Protocol(format!(
-            "a write answered {} rows, not 2",
+            "a write answered {} rows, not 1",
             rows.len()
         )));
     };
@@ -55,10 +35,43 @@ pub async fn upsert(
         updated_at: row.timestamptz()?,
         created: row.boolean()?,
     };
-    let mut after = Columns::new(after);
-    let after = AfterCommit {
-        wal: after.text()?,
-        cache_epoch: after.nullable_int8()?,
-    };
     Ok((upserted, after))
+}
+
+/// Upserts a group of records (identities unique within the group) in one statement,
+/// all or nothing, and reads what the primary says once that has committed. Returns
+/// each written row's (shard key, id, version, created, updated), in no particular
+/// order.
+pub async fn upsert_many(
+    conn: &mut super::WireConn,
+    recs: &[NewRecord<'_>],
+) -> Result<(Vec<WrittenRow>, AfterCommit), WireError> {
+    let tables: Vec<&str> = recs.iter().map(|r| r.table_name).collect();
+    let keys: Vec<&str> = recs.iter().map(|r| r.shard_key).collect();
+    let ids: Vec<&str> = recs.iter().map(|r| r.id).collect();
+    let slots: Vec<i32> = recs.iter().map(|r| r.slot).collect();
+    let data: Vec<&RawJson> = recs.iter().map(|r| r.data).collect();
+    let params = [
+        Param::Texts(&tables),
+        Param::Texts(&keys),
+        Param::Texts(&ids),
+        Param::Int4s(&slots),
+        Param::Jsonbs(&data),
+        Param::Int4s(&slots),
+    ];
+    let (rows, after) = committed(conn, UPSERT_MANY, &params).await?;
+    let written = rows
+        .iter()
+        .map(|row| {
+            let mut row = Columns::new(row);
+            Ok((
+                row.text()?,
+                row.text()?,
+                row.int8()?,
+                row.timestamptz()?,
+                row.timestamptz()?,
+            ))
+        })
+        .collect::<Result<Vec<WrittenRow>, WireError>>()?;
+    Ok((written, after))
 }

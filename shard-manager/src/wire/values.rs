@@ -15,6 +15,9 @@ use crate::store::RawJson;
 pub(super) const TEXT: u32 = 25;
 pub(super) const INT4: u32 = 23;
 pub(super) const JSONB: u32 = 3802;
+pub(super) const TEXT_ARRAY: u32 = 1009;
+pub(super) const INT4_ARRAY: u32 = 1007;
+pub(super) const JSONB_ARRAY: u32 = 3807;
 
 /// The binary format code, for every parameter and every column.
 pub(super) const BINARY: i16 = 1;
@@ -26,6 +29,10 @@ pub(super) enum Param<'a> {
     Int4(i32),
     /// JSON text, sent as `jsonb`: a version byte, then the text as is.
     Jsonb(&'a str),
+    /// One-dimensional arrays (lower bound 1, no NULLs) of the same three.
+    Texts(&'a [&'a str]),
+    Int4s(&'a [i32]),
+    Jsonbs(&'a [&'a RawJson]),
 }
 
 type Boxed = Box<dyn std::error::Error + Sync + Send>;
@@ -35,13 +42,48 @@ impl Param<'_> {
         match self {
             Param::Text(s) => types::text_to_sql(s, buf),
             Param::Int4(v) => types::int4_to_sql(v, buf),
-            Param::Jsonb(s) => {
-                buf.put_u8(1);
-                buf.put_slice(s.as_bytes());
+            Param::Jsonb(s) => jsonb_to_sql(s, buf),
+            Param::Texts(items) => {
+                array_to_sql(TEXT, items, |s, buf| types::text_to_sql(s, buf), buf)?
+            }
+            Param::Int4s(items) => {
+                array_to_sql(INT4, items, |v, buf| types::int4_to_sql(*v, buf), buf)?
+            }
+            Param::Jsonbs(items) => {
+                array_to_sql(JSONB, items, |j, buf| jsonb_to_sql(j.get(), buf), buf)?
             }
         }
         Ok(IsNull::No)
     }
+}
+
+/// A `jsonb` value: a version byte, then the JSON text as is.
+fn jsonb_to_sql(s: &str, buf: &mut BytesMut) {
+    buf.put_u8(1);
+    buf.put_slice(s.as_bytes());
+}
+
+fn array_to_sql<T>(
+    element_type: u32,
+    items: &[T],
+    mut write: impl FnMut(&T, &mut BytesMut),
+    buf: &mut BytesMut,
+) -> Result<(), Boxed> {
+    let len = i32::try_from(items.len())?;
+    let dimension = types::ArrayDimension {
+        len,
+        lower_bound: 1,
+    };
+    types::array_to_sql(
+        [dimension],
+        element_type,
+        items,
+        |item, buf| {
+            write(item, buf);
+            Ok(IsNull::No)
+        },
+        buf,
+    )
 }
 
 /// Reads one row's columns in order.
@@ -159,5 +201,38 @@ mod tests {
         buf.clear();
         Param::Int4(258).write(&mut buf).unwrap();
         assert_eq!(&buf[..], &[0, 0, 1, 2]);
+    }
+
+    #[test]
+    fn arrays_are_one_dimension_from_one_of_their_element_type() {
+        let mut buf = BytesMut::new();
+        Param::Texts(&["a", "bc"]).write(&mut buf).unwrap();
+        let array = types::array_from_sql(&buf).unwrap();
+        assert_eq!(array.element_type(), TEXT);
+        assert!(!array.has_nulls());
+        let dims: Vec<_> = array.dimensions().collect().unwrap();
+        assert_eq!(
+            dims,
+            [types::ArrayDimension {
+                len: 2,
+                lower_bound: 1
+            }]
+        );
+        let values: Vec<_> = array.values().collect().unwrap();
+        assert_eq!(values, [Some(&b"a"[..]), Some(&b"bc"[..])]);
+
+        let doc = RawJson::from_value(&serde_json::json!({"n": 1}));
+        let mut buf = BytesMut::new();
+        Param::Jsonbs(&[&doc]).write(&mut buf).unwrap();
+        let array = types::array_from_sql(&buf).unwrap();
+        assert_eq!(array.element_type(), JSONB);
+        let values: Vec<_> = array.values().collect().unwrap();
+        assert_eq!(values, [Some(&b"\x01{\"n\":1}"[..])]);
+
+        let mut buf = BytesMut::new();
+        Param::Int4s(&[]).write(&mut buf).unwrap();
+        let array = types::array_from_sql(&buf).unwrap();
+        assert_eq!(array.element_type(), INT4);
+        assert_eq!(array.dimensions().count().unwrap(), 1);
     }
 }

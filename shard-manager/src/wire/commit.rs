@@ -1,0 +1,48 @@
+//! The frame every write runs in: `BEGIN`, the write's statement, `COMMIT`, and the
+//! statement that reads the WAL position and the cache epoch, all behind one Sync.
+//!
+//! The diesel-async path sends a write and that position statement each with its own
+//! Sync (tokio-postgres ends every statement with one): PostgreSQL flushes after each,
+//! so the gateway woke twice per write. Here the explicit transaction makes the commit
+//! happen at `COMMIT`, before the last statement runs, so the position read is past the
+//! write's commit record, as the read-your-writes token needs; and the server answers
+//! everything in one flush.
+
+use postgres_protocol::message::backend::DataRowBody;
+
+use super::conn::WireConn;
+use super::error::WireError;
+use super::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
+use super::values::{Columns, Param};
+use crate::store::AfterCommit;
+
+/// Runs the prepared `statement` with `params` in its own transaction and reads what
+/// the primary says once it has committed (see [`AfterCommit`]). Returns the
+/// statement's rows.
+///
+/// When PostgreSQL refuses (the slot is not this shard's, a statement timeout), nothing
+/// was written: the transaction is rolled back and the refusal returned, with the
+/// connection reusable. A lost connection leaves it unusable (the pool drops it).
+pub(super) async fn committed(
+    conn: &mut WireConn,
+    statement: &str,
+    params: &[Param<'_>],
+) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
+    statements::start(conn)?;
+    conn.bind_execute(BEGIN, &[])?;
+    conn.bind_execute(statement, params)?;
+    conn.bind_execute(COMMIT, &[])?;
+    conn.bind_execute(AFTER_COMMIT, &[])?;
+    // A refusal inside the transaction is rolled back by `exchange`.
+    let mut rows = conn.exchange().await?;
+    // The position statement answers exactly one row, and it comes last.
+    let after = rows.pop().ok_or_else(|| {
+        WireError::Protocol("a write came back without the position after its commit".into())
+    })?;
+    let mut after = Columns::new(&after);
+    let after = AfterCommit {
+        wal: after.text()?,
+        cache_epoch: after.nullable_int8()?,
+    };
+    Ok((rows, after))
+}
