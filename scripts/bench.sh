@@ -1141,7 +1141,7 @@ EOF
 # request kind, divided by the requests wrk completed. Steadier than throughput on a
 # 2-core machine, where the gateway shares the cores with PostgreSQL and the load.
 # ---------------------------------------------------------------------------------------
-CPU_KINDS=(noop read list fanout write bulk1)
+CPU_KINDS=(noop read list fanout write keyed bulk1)
 CPU_SECS=${CPU_SECS:-8}
 pid_ctxt() { awk '/ctxt_switches/ { s += $2 } END { print s + 0 }' /proc/"$1"/task/*/status 2>/dev/null || echo 0; }
 pid_user_sys() { awk '{ print $14, $15 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }
@@ -1230,13 +1230,14 @@ cpu_table() {
     echo "| request | gateway CPU per request | × no-op | user / system | context switches per request | requests/s | non-2xx |"
     echo "|---|---|---|---|---|---|---|"
     local k label
-    for k in noop read list fanout write bulk1 cached; do
+    for k in noop read list fanout write keyed bulk1 cached; do
         case $k in
             noop) label="GET /api/health/live (no-op)" ;;
             read) label="replica point read" ;;
             list) label="list of 10 (one key)" ;;
             fanout) label="fan-out list of 10 (3 shards)" ;;
             write) label="single write (upsert + token)" ;;
+            keyed) label="single write with an Idempotency-Key" ;;
             bulk1) label="bulk write of one record" ;;
             cached) label="cached point read" ;;
         esac

@@ -4,8 +4,8 @@
 --   KIND=read KEYS=10000 wrk -t1 -c8 -d8s -s scripts/wrk-cpu.lua http://127.0.0.1:18080
 --
 -- KIND: noop (GET /api/health/live), read (point read, eventual), list (a key's 10
--- newest), fanout (every shard's 10 newest), write (single upsert), bulk1 (a bulk write
--- of one record), cached (a point read, against a gateway with the cache on), errors
+-- newest), fanout (every shard's 10 newest), write (single upsert), keyed (the same
+-- write with a fresh Idempotency-Key each time), bulk1 (a bulk write of one record), cached (a point read, against a gateway with the cache on), errors
 -- (GET /api/analytics/errors?limit=1: a scoped request with no shard work).
 -- AUTH=<key> sends `Authorization: Bearer <key>` with every request (the limits
 -- benchmark, api-router/tests/failures/limits_bench.rs).
@@ -14,6 +14,7 @@ local kind = os.getenv("KIND") or "noop"
 local keys = tonumber(os.getenv("KEYS") or "10000")
 local auth = os.getenv("AUTH")
 local threads = 0
+local sent = 0
 
 function setup(thread)
     threads = threads + 1
@@ -43,8 +44,12 @@ function request()
         return wrk.format("GET", "/api/read?table=users&limit=10", key)
     elseif kind == "fanout" then
         return wrk.format("GET", "/api/read?table=users&limit=10")
-    elseif kind == "write" then
+    elseif kind == "write" or kind == "keyed" then
         key["content-type"] = "application/json"
+        if kind == "keyed" then
+            sent = sent + 1
+            key["idempotency-key"] = "cpu-" .. os.time() .. "-" .. (thread_no or 0) .. "-" .. sent
+        end
         return wrk.format("POST", "/api/write", key,
             '{"table":"users","id":"rec_' .. n .. '","data":' .. doc(n) .. '}')
     elseif kind == "errors" then

@@ -10,7 +10,7 @@ use super::Cluster;
 use crate::cache::{CacheTrace, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
-use crate::store::{self, Document, NewRecord, Record, RecordId, Remember, Remembered, TableName};
+use crate::store::{Document, NewRecord, Record, RecordId, Remember, Remembered, TableName};
 use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
@@ -135,23 +135,16 @@ impl Cluster {
             let shard: &super::Shard = &owned;
             shard.ready()?;
             let sent = Instant::now();
-            let result = match remember {
-                None => {
-                    shard
-                        .primary
-                        .run_wire_write(async |conn| {
-                            let (written, after) = crate::wire::upsert_many(conn, &rows).await?;
-                            Ok((Remembered::Applied(written), after))
-                        })
-                        .await
-                }
-                Some(r) => {
-                    shard
-                        .primary
-                        .run_write(async |conn| store::upsert_many_remembered(conn, &rows, r).await)
-                        .await
-                }
-            };
+            let result = shard
+                .primary
+                .run_write(async |conn| match remember {
+                    None => {
+                        let (written, after) = crate::wire::upsert_many(conn, &rows).await?;
+                        Ok((Remembered::Applied(written), after))
+                    }
+                    Some(r) => crate::wire::upsert_many_remembered(conn, &rows, r).await,
+                })
+                .await;
             let result = match result {
                 Ok(done) => Ok(done),
                 Err(failure) => {

@@ -6,8 +6,8 @@
 //!   `run`/`probe`, and the one place where database failures become `ClusterError`s.
 //! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
 //!   server's concurrent operations across threads.
-//! - [`write`]: `Server::run_write` and `run_wire_write` (on a `crate::wire` connection):
-//!   a write is never sent twice.
+//! - [`write`]: `Server::run_write` (on a `crate::wire` connection): a write is never
+//!   sent twice.
 //! - `link`: `Link`, the two kinds of pooled connection (diesel-async's and
 //!   `crate::wire`'s) behind one trait.
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use deadpool::managed::Object;
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
 
-use super::link::{DieselLink, Link};
+use super::link::Link;
 use super::server::{InFlight, Server};
 use crate::error::{classify, ClusterError, Failure};
 use crate::wire::{WireConn, WireManager};
@@ -39,23 +38,15 @@ impl WriteFailure {
 }
 
 impl Server {
-    /// Runs a write, which is never sent twice: a write retried after its connection
-    /// was lost could commit twice (a version bumped twice, a delete answered 404).
+    /// Runs a write on a wire connection (`crate::wire`). A write is never sent twice:
+    /// one retried after its connection was lost could commit twice (a version bumped
+    /// twice, a delete answered 404).
     ///
     /// So the only retry happens before anything is sent: a reused connection idle for
     /// [`CHECK_IDLE_AFTER`] is checked with an empty query first, and if that finds it
     /// dead, another connection is taken. Once the write is sent, any failure is final,
     /// and says whether the write may have committed.
     pub async fn run_write<T, F>(&self, op: F) -> Result<T, WriteFailure>
-    where
-        F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
-    {
-        self.send_write::<DieselLink, T, F>(op).await
-    }
-
-    /// [`run_write`](Self::run_write) on a wire connection (`crate::wire`), under the
-    /// same rules: the same permits, deadline, idle check, fault points and failures.
-    pub async fn run_wire_write<T, F>(&self, op: F) -> Result<T, WriteFailure>
     where
         F: AsyncFnOnce(&mut WireConn) -> QueryResult<T>,
     {

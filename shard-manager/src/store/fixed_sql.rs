@@ -186,16 +186,16 @@ impl<'a> UpsertOne<'a> {
 }
 
 /// Inserts or replaces many records (unique identities) in one statement: five arrays,
-/// one per column, unnested into rows. One prepared statement whatever the batch size,
+/// one per column, unnested into rows (the wire client binds the same arrays). One prepared statement whatever the batch size,
 /// where a multi-row VALUES list is parsed and planned anew for every batch (with five
 /// parameters per row). Returns (shard_key, id, version, created_at, updated_at).
 #[derive(Debug, Clone)]
 pub struct UpsertMany<'a> {
-    tables: Vec<&'a str>,
-    keys: Vec<&'a str>,
-    ids: Vec<&'a str>,
-    slots: Vec<i32>,
-    data: Vec<&'a RawJson>,
+    pub(crate) tables: Vec<&'a str>,
+    pub(crate) keys: Vec<&'a str>,
+    pub(crate) ids: Vec<&'a str>,
+    pub(crate) slots: Vec<i32>,
+    pub(crate) data: Vec<&'a RawJson>,
 }
 
 impl<'a> UpsertMany<'a> {

@@ -1,10 +1,11 @@
 //! The SQL the request path runs, parameterised, and the rows it reads and writes.
 //!
 //! ## Layout
-//! - [`records`]: the queries (diesel-async): bulk upsert, find, list, delete, WAL positions,
-//!   per-table counts and sizes.
-//! - [`remembered`]: the same writes sent with an idempotency key: the answer stored by
-//!   the write's own statement, or an earlier answer instead of a second write; its
+//! - [`records`]: the queries diesel-async runs: find, list, WAL positions, the cache
+//!   epoch, per-table counts and sizes. (Writes run on the wire client, `crate::wire`,
+//!   from the text `statement_text` renders.)
+//! - [`remembered`]: what writes sent with an idempotency key answer: the answer stored
+//!   by the write's own statement, or an earlier answer instead of a second write; its
 //!   statements are in `remembered_sql`, and [`remember`] is the key and fingerprint.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
@@ -16,7 +17,8 @@
 //! - `find_sql`: a point read's statement, with its text fixed (the hottest query).
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
-//! - `statement_text`: the wire client's statements (single write, point read) as text.
+//! - `statement_text`: the wire client's statements (every write, with or without an
+//!   idempotency key; the point read) as text.
 //! - [`schema`]: diesel's table definitions.
 //! - [`migrations`]: the embedded migrations every shard must have, and which a server
 //!   has applied.
@@ -40,6 +42,7 @@ pub mod table;
 
 pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
+pub(crate) use fixed_sql::UpsertMany;
 pub use member_name::NameIs;
 pub use raw_json::RawJson;
 pub use records::{
@@ -48,8 +51,8 @@ pub use records::{
 };
 pub use remember::Remember;
 pub use remembered::{
-    delete_remembered, purge_expired, remembered_fingerprint, upsert_many_remembered,
-    upsert_remembered, Remembered,
+    bulk_outcome, delete_outcome, purge_expired, remembered_fingerprint, taken, upsert_outcome,
+    BulkRow, DeleteRow, Remembered, UpsertRow,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
 pub use statement_text::{wire_statements, WireStatements};

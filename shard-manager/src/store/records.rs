@@ -16,26 +16,8 @@ use super::find_sql::FindOne;
 use super::fixed_sql::{
     CacheEpoch, CurrentWal, InRecovery, OwnedRow, ReplayWal, Serves, WalPosition,
 };
-use super::row::{AfterCommit, Record};
+use super::row::Record;
 use super::schema::records;
-
-/// The statement a write pipelines after its own: the WAL position and the cache epoch,
-/// read together after the write's commit (see [`AfterCommit`]).
-///
-/// The two statements are pipelined: both go out at once and PostgreSQL runs them in
-/// order, each in its own implicit transaction, so the position is read after the
-/// write's commit at the cost of one round trip. Order is guaranteed because
-/// tokio-postgres sends requests in the order their futures are first polled,
-/// `try_join!` polls the write first, and a statement not yet prepared holds
-/// diesel-async's statement-cache lock (a fair queue) until its request is sent. (Writes
-/// without an idempotency key go through `crate::wire` instead: one Sync, one flush
-/// back.)
-pub(super) async fn after_commit(conn: &mut &AsyncPgConnection) -> QueryResult<AfterCommit> {
-    let (wal, cache_epoch) = diesel::select((CurrentWal, CacheEpoch))
-        .get_result::<(String, Option<i64>)>(conn)
-        .await?;
-    Ok(AfterCommit { wal, cache_epoch })
-}
 
 /// One record by its full identity, from a server that serves `slot` (SG001 if the
 /// shard does not own it: "not found" there would be a lie).
@@ -134,7 +116,7 @@ fn lacks_cache_table(e: &diesel::result::Error) -> bool {
 }
 
 /// Moves the shard's cache epoch on. Returns the new epoch and the primary's WAL
-/// position read after that commit (pipelined as in [`after_commit`]): past every write that
+/// position read after that commit (pipelined: both statements go out at once, each in its own implicit transaction, and tokio-postgres sends them in the order `try_join!` first polls them): past every write that
 /// read an older epoch after its own commit (see `cache::epochs`).
 pub async fn bump_cache_epoch(conn: &AsyncPgConnection) -> QueryResult<(i64, String)> {
     #[derive(diesel::QueryableByName)]

@@ -5,17 +5,43 @@
 //! request with the key commits while this one runs, the statement fails (SQLSTATE
 //! SG002), everything it did is undone, and it runs once more to find that answer.
 //!
-//! The statements are in [`super::remembered_sql`].
+//! The statements are in [`super::remembered_sql`]; the wire client runs them
+//! (`crate::wire::remembered`) and this module reads what they answer: the rows below,
+//! each the write's own columns or, from `prior`, the earlier fingerprint and answer.
 
 use chrono::{DateTime, Utc};
 use diesel::{OptionalExtension, QueryResult};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::fixed_sql::UpsertMany;
-use super::records::after_commit;
 use super::remember::Remember;
-use super::remembered_sql::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
-use super::row::{AfterCommit, NewRecord, Upserted, WrittenRow};
+use super::row::{Upserted, WrittenRow};
+
+/// A row of the single upsert with a key: (version, created_at, updated_at, created)
+/// when written now, or (fingerprint, answer) of the earlier request.
+pub type UpsertRow = (
+    Option<i64>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<bool>,
+    Option<Vec<u8>>,
+    Option<serde_json::Value>,
+);
+
+/// A row of the delete with a key: the deletion's version (None: no record), or
+/// (fingerprint, answer) of the earlier request.
+pub type DeleteRow = (Option<i64>, Option<Vec<u8>>, Option<serde_json::Value>);
+
+/// A row of a bulk group with a key: a written record's (shard key, id, version,
+/// created_at, updated_at), or (fingerprint, answer) of the earlier request.
+pub type BulkRow = (
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<Vec<u8>>,
+    Option<serde_json::Value>,
+);
 
 /// What a write sent with a key did.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +67,9 @@ struct WriteAnswer {
 /// How the SG002 function words its refusal (migration `idempotency`).
 const TAKEN: &str = "another request with this idempotency key committed first";
 
-fn taken(e: &diesel::result::Error) -> bool {
+/// Whether a statement with a key failed because another request with the key
+/// committed first: it is run once more, to find that request's answer.
+pub fn taken(e: &diesel::result::Error) -> bool {
     matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message() == TAKEN)
 }
 
@@ -103,38 +131,13 @@ pub async fn purge_expired(conn: &mut AsyncPgConnection, limit: i64) -> QueryRes
     .await
 }
 
-/// [`super::upsert`] with a key: the record's upsert and its answer, or the earlier
-/// answer with the id it wrote (a record sent without an id got a fresh one then). Pipelined with [`AfterCommit`] like the plain upsert.
-pub async fn upsert_remembered(
-    conn: &AsyncPgConnection,
-    rec: &NewRecord<'_>,
+/// What the single upsert with a key did: written now, or the earlier answer with the
+/// id it wrote (a record sent without an id got a fresh one then).
+pub fn upsert_outcome(
     remember: &Remember,
-) -> QueryResult<(Remembered<Upserted, (String, Upserted)>, AfterCommit)> {
-    type Row = (
-        Option<i64>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<bool>,
-        Option<Vec<u8>>,
-        Option<serde_json::Value>,
-    );
-    let run = async || {
-        let (mut first, mut second) = (conn, conn);
-        let row = UpsertOneRemembered {
-            rec,
-            remember,
-            slot: Some(rec.slot),
-        }
-        .get_result::<Row>(&mut first);
-        let wal = after_commit(&mut second);
-        futures_util::try_join!(row, wal)
-    };
-    let (row, wal) = match run().await {
-        Err(e) if taken(&e) => run().await?,
-        other => other?,
-    };
+    row: UpsertRow,
+) -> QueryResult<Remembered<Upserted, (String, Upserted)>> {
     let (version, created_at, updated_at, created, fingerprint, stored) = row;
-    let prior = fingerprint.zip(stored);
     let applied = || match (version, created_at, updated_at, created) {
         (Some(version), Some(created_at), Some(updated_at), Some(created)) => Ok(Upserted {
             version,
@@ -154,84 +157,37 @@ pub async fn upsert_remembered(
         };
         Ok((a.id, up))
     };
-    Ok((decide(remember, prior, applied, replayed)?, wal))
+    decide(remember, fingerprint.zip(stored), applied, replayed)
 }
 
-/// [`super::delete`] with a key: the deletion's new version (None: there was no such
-/// record) and the answer stored with it, or whether the earlier request deleted one.
-pub async fn delete_remembered(
-    conn: &AsyncPgConnection,
-    table: &str,
-    (key, slot): (&str, i32),
-    id: &str,
+/// What the delete with a key did: the deletion's version now (None: there was no
+/// such record), or whether the earlier request deleted one.
+pub fn delete_outcome(
     remember: &Remember,
-) -> QueryResult<(Remembered<Option<i64>, bool>, AfterCommit)> {
-    type Row = (Option<i64>, Option<Vec<u8>>, Option<serde_json::Value>);
+    row: DeleteRow,
+) -> QueryResult<Remembered<Option<i64>, bool>> {
     #[derive(serde::Deserialize)]
     struct DeleteAnswer {
         deleted: bool,
     }
-    let gone = DeleteRemembered {
-        table,
-        key,
-        slot,
-        id,
-        remember,
-        kept_slot: Some(slot),
-    };
-    let run = async || {
-        let (mut first, mut second) = (conn, conn);
-        let row = gone.get_result::<Row>(&mut first);
-        let wal = after_commit(&mut second);
-        futures_util::try_join!(row, wal)
-    };
-    let ((version, fingerprint, stored), wal) = match run().await {
-        Err(e) if taken(&e) => run().await?,
-        other => other?,
-    };
+    let (version, fingerprint, stored) = row;
     let replayed = |value| answer::<DeleteAnswer>(value).map(|a| a.deleted);
-    let outcome = decide(remember, fingerprint.zip(stored), || Ok(version), replayed)?;
-    Ok((outcome, wal))
+    decide(remember, fingerprint.zip(stored), || Ok(version), replayed)
 }
 
-/// The bulk upsert (`crate::wire::upsert_many`) with a key (one shard's group of a bulk write): the rows
-/// written and the count stored with them, or the count the earlier request wrote.
-pub async fn upsert_many_remembered(
-    conn: &AsyncPgConnection,
-    rows: &[NewRecord<'_>],
+/// What one shard's group of a bulk write with a key did: the rows written now, or
+/// the count the earlier request wrote.
+pub fn bulk_outcome(
     remember: &Remember,
-) -> QueryResult<(Remembered<Vec<WrittenRow>, i64>, AfterCommit)> {
-    type Row = (
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<Vec<u8>>,
-        Option<serde_json::Value>,
-    );
+    rows: Vec<BulkRow>,
+) -> QueryResult<Remembered<Vec<WrittenRow>, i64>> {
     #[derive(serde::Deserialize)]
     struct BulkAnswer {
         written: i64,
     }
-    let query = UpsertManyRemembered {
-        rows: UpsertMany::new(rows),
-        remember,
-        slot: None,
-    };
-    let run = async || {
-        let (mut first, mut second) = (conn, conn);
-        let got = query.clone().get_results::<Row>(&mut first);
-        let wal = after_commit(&mut second);
-        futures_util::try_join!(got, wal)
-    };
-    let (got, wal) = match run().await {
-        Err(e) if taken(&e) => run().await?,
-        other => other?,
-    };
-    let prior = got.iter().find_map(|r| r.5.clone().zip(r.6.clone()));
+    let prior = rows.iter().find_map(|r| r.5.clone().zip(r.6.clone()));
     let applied = || {
-        got.into_iter()
+        rows.into_iter()
             .map(|r| match r {
                 (Some(k), Some(id), Some(v), Some(c), Some(u), _, _) => Ok((k, id, v, c, u)),
                 _ => Err(no_row()),
@@ -239,5 +195,88 @@ pub async fn upsert_many_remembered(
             .collect::<QueryResult<Vec<WrittenRow>>>()
     };
     let replayed = |value| answer::<BulkAnswer>(value).map(|a| a.written);
-    Ok((decide(remember, prior, applied, replayed)?, wal))
+    decide(remember, prior, applied, replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Remember {
+        Remember::new("caller", "k1", &[b"write", b"users"], 60)
+    }
+
+    #[test]
+    fn a_write_with_a_fresh_key_is_applied() {
+        let now = Utc::now();
+        let row: UpsertRow = (Some(7), Some(now), Some(now), Some(true), None, None);
+        match upsert_outcome(&key(), row).unwrap() {
+            Remembered::Applied(up) => assert_eq!((up.version, up.created), (7, true)),
+            other => panic!("{other:?}"),
+        }
+        // A written row must carry every column.
+        let row: UpsertRow = (Some(7), None, Some(now), Some(true), None, None);
+        assert!(upsert_outcome(&key(), row).is_err());
+    }
+
+    #[test]
+    fn the_same_request_again_gets_the_earlier_answer() {
+        let k = key();
+        let answer = serde_json::json!({"id": "r9", "version": 3, "created": false,
+            "created_at": "2026-11-24T01:02:03Z", "updated_at": "2026-11-24T01:02:04Z"});
+        let row: UpsertRow = (
+            None,
+            None,
+            None,
+            None,
+            Some(k.fingerprint.to_vec()),
+            Some(answer),
+        );
+        match upsert_outcome(&k, row).unwrap() {
+            Remembered::Replayed((id, up)) => {
+                assert_eq!((id.as_str(), up.version, up.created), ("r9", 3, false));
+                assert_eq!(up.updated_at.to_rfc3339(), "2026-11-24T01:02:04+00:00");
+            }
+            other => panic!("{other:?}"),
+        }
+        let row: DeleteRow = (
+            None,
+            Some(k.fingerprint.to_vec()),
+            Some(serde_json::json!({"deleted": true})),
+        );
+        assert_eq!(delete_outcome(&k, row).unwrap(), Remembered::Replayed(true));
+        let rows: Vec<BulkRow> = vec![(
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(k.fingerprint.to_vec()),
+            Some(serde_json::json!({"written": 4})),
+        )];
+        assert_eq!(bulk_outcome(&k, rows).unwrap(), Remembered::Replayed(4));
+    }
+
+    #[test]
+    fn the_key_with_another_request_is_refused() {
+        let other = Remember::new("caller", "k1", &[b"write", b"orders"], 60);
+        let row: DeleteRow = (
+            None,
+            Some(other.fingerprint.to_vec()),
+            Some(serde_json::json!({"deleted": false})),
+        );
+        assert_eq!(delete_outcome(&key(), row).unwrap(), Remembered::Reused);
+    }
+
+    #[test]
+    fn a_delete_of_nothing_with_a_fresh_key_is_applied_as_none() {
+        assert_eq!(
+            delete_outcome(&key(), (None, None, None)).unwrap(),
+            Remembered::Applied(None)
+        );
+        assert_eq!(
+            delete_outcome(&key(), (Some(12), None, None)).unwrap(),
+            Remembered::Applied(Some(12))
+        );
+    }
 }

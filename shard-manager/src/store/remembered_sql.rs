@@ -3,11 +3,12 @@
 //! the caller's unexpired entry; the write runs only without one; `kept` stores the
 //! answer, and raises SG002 when another request's entry committed meanwhile.
 //!
-//! Each statement has fixed text and a static query id: prepared once per connection.
+//! Each statement has fixed text, rendered once per process (`statement_text`) and
+//! prepared once per wire connection.
 
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{BigInt, Bytea, Integer, Nullable, Text};
 use diesel::QueryResult;
 
 use super::fixed_sql::{UpsertMany, UpsertOne};
@@ -73,22 +74,6 @@ pub(super) struct UpsertOneRemembered<'a> {
     pub(super) slot: Option<i32>,
 }
 
-impl QueryId for UpsertOneRemembered<'_> {
-    type QueryId = UpsertOneRemembered<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for UpsertOneRemembered<'_> {
-    type SqlType = (
-        Nullable<BigInt>,
-        Nullable<Timestamptz>,
-        Nullable<Timestamptz>,
-        Nullable<diesel::sql_types::Bool>,
-        Nullable<Bytea>,
-        Nullable<Jsonb>,
-    );
-}
-
 impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         push_prior(&mut out, self.remember)?;
@@ -125,15 +110,6 @@ pub(super) struct DeleteRemembered<'a> {
     pub(super) remember: &'a Remember,
     /// `slot` again, as kept with the answer.
     pub(super) kept_slot: Option<i32>,
-}
-
-impl QueryId for DeleteRemembered<'_> {
-    type QueryId = DeleteRemembered<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for DeleteRemembered<'_> {
-    type SqlType = (Nullable<BigInt>, Nullable<Bytea>, Nullable<Jsonb>);
 }
 
 impl QueryFragment<Pg> for DeleteRemembered<'_> {
@@ -176,23 +152,6 @@ pub(super) struct UpsertManyRemembered<'a> {
     pub(super) remember: &'a Remember,
     /// Always None: a group's rows have many slots.
     pub(super) slot: Option<i32>,
-}
-
-impl QueryId for UpsertManyRemembered<'_> {
-    type QueryId = UpsertManyRemembered<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for UpsertManyRemembered<'_> {
-    type SqlType = (
-        Nullable<Text>,
-        Nullable<Text>,
-        Nullable<BigInt>,
-        Nullable<Timestamptz>,
-        Nullable<Timestamptz>,
-        Nullable<Bytea>,
-        Nullable<Jsonb>,
-    );
 }
 
 impl QueryFragment<Pg> for UpsertManyRemembered<'_> {

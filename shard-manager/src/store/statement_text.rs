@@ -12,6 +12,8 @@ use super::fixed_sql::{
     CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne,
 };
 use super::raw_json::RawJson;
+use super::remember::Remember;
+use super::remembered_sql::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
 use super::row::NewRecord;
 use super::schema::records;
 
@@ -39,6 +41,14 @@ pub struct WireStatements {
     /// `$4` id (text). Returns the version the deletion took (int8), no row if there
     /// was no record.
     pub delete: String,
+    /// The writes sent with an idempotency key (`remembered_sql`): each statement above
+    /// between the key's lookup and the entry that keeps its answer. Binds: `$1` caller,
+    /// `$2` key (text); the write's own binds, numbered on from `$3`; then caller, key
+    /// (text), fingerprint (bytea), slot (int4 or NULL), time to live in seconds (int8).
+    /// Rows as `store::remembered` reads them.
+    pub upsert_remembered: String,
+    pub delete_remembered: String,
+    pub upsert_many_remembered: String,
 }
 
 /// Renders every statement.
@@ -58,6 +68,30 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         id: "",
     };
     let delete = render(&delete_one(&find))?;
+    let remember = Remember {
+        caller: String::new(),
+        key: String::new(),
+        fingerprint: [0; 32],
+        ttl_secs: 0,
+    };
+    let upsert_remembered = render(&UpsertOneRemembered {
+        rec: &row,
+        remember: &remember,
+        slot: None,
+    })?;
+    let delete_remembered = render(&DeleteRemembered {
+        table: "",
+        key: "",
+        slot: 0,
+        id: "",
+        remember: &remember,
+        kept_slot: None,
+    })?;
+    let upsert_many_remembered = render(&UpsertManyRemembered {
+        rows: UpsertMany::new(std::slice::from_ref(&row)),
+        remember: &remember,
+        slot: None,
+    })?;
     Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
         after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
@@ -65,6 +99,9 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         replay_wal: render(&diesel::select(ReplayWal))?,
         upsert_many: render(&UpsertMany::new(std::slice::from_ref(&row)))?,
         delete,
+        upsert_remembered,
+        delete_remembered,
+        upsert_many_remembered,
     })
 }
 
@@ -128,5 +165,44 @@ mod tests {
              AND (\"records\".\"table_name\" = $2)) AND (\"records\".\"shard_key\" = $3)) \
              AND (\"records\".\"id\" = $4)) RETURNING nextval('record_version_seq')"
         );
+    }
+
+    #[test]
+    fn writes_with_a_key_bind_the_key_then_the_write_then_the_entry() {
+        let s = wire_statements().expect("renders");
+        let prior = "WITH prior AS (SELECT fingerprint, answer FROM shardgate_idempotency \
+                     WHERE caller = $1 AND key = $2 AND expires_at > now()), ";
+        for (text, own, kept, ttl, last) in [
+            (
+                &s.upsert_remembered,
+                "SELECT $3, $4, $5, $6, $7 WHERE (SELECT shardgate_claim($8))",
+                "SELECT $9, $10, $11, $12, jsonb_build_object(",
+                "now() + $13 * interval",
+                13,
+            ),
+            (
+                &s.delete_remembered,
+                "shardgate_claim($3) AS ok), gone AS (DELETE FROM records WHERE (SELECT ok \
+                 FROM claimed) AND NOT EXISTS (SELECT 1 FROM prior) AND table_name = $4 \
+                 AND shard_key = $5 AND id = $6",
+                "SELECT $7, $8, $9, $10, jsonb_build_object(",
+                "now() + $11 * interval",
+                11,
+            ),
+            (
+                &s.upsert_many_remembered,
+                "unnest($3, $4, $5, $6, $7) WHERE (SELECT shardgate_claim($8))",
+                "SELECT $9, $10, $11, $12, jsonb_build_object(",
+                "now() + $13 * interval",
+                13,
+            ),
+        ] {
+            assert!(text.starts_with(prior), "{text}");
+            for part in [own, kept, ttl] {
+                assert!(text.contains(part), "{part:?} not in {text}");
+            }
+            let next = format!("${}", last + 1);
+            assert!(!text.contains(&next), "{next} in {text}");
+        }
     }
 }

@@ -10,10 +10,11 @@
 
 use postgres_protocol::message::backend::DataRowBody;
 
+use super::columns::Columns;
 use super::conn::WireConn;
 use super::error::WireError;
 use super::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
-use super::values::{Columns, Param};
+use super::values::Param;
 use crate::store::AfterCommit;
 
 /// Runs the prepared `statement` with `params` in its own transaction and reads what

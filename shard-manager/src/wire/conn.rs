@@ -23,6 +23,9 @@ pub struct WireConn {
     busy: bool,
     /// The statements of `statements` are prepared here.
     pub(super) prepared: bool,
+    /// How many statements the exchange under way prepares (its first): when all of
+    /// them were, a refusal later in that exchange leaves the connection usable.
+    pub(super) preparing: usize,
 }
 
 /// How an exchange ended at its `ReadyForQuery`.
@@ -33,6 +36,8 @@ pub(super) struct Ended {
     pub error: Option<ServerError>,
     /// The rows the exchange returned, in order.
     pub rows: Vec<DataRowBody>,
+    /// How many statements it prepared.
+    pub parsed: usize,
 }
 
 impl WireConn {
@@ -43,6 +48,7 @@ impl WireConn {
             out: BytesMut::with_capacity(1024),
             busy: false,
             prepared: false,
+            preparing: 0,
         }
     }
 
@@ -59,6 +65,11 @@ impl WireConn {
             // Closed (0) or something unasked (a FATAL error before a close).
             Ok(_) => false,
         }
+    }
+
+    /// Whether no exchange is under way or left half-done.
+    pub(super) fn is_idle(&self) -> bool {
+        !self.busy
     }
 
     /// Starts an exchange: until [`done`](Self::done), the connection is not reusable.
@@ -115,6 +126,7 @@ impl WireConn {
         mut error: Option<ServerError>,
     ) -> Result<Ended, WireError> {
         let mut rows = Vec::new();
+        let mut parsed = 0;
         loop {
             let message = match self.answer().await {
                 Ok(message) => message,
@@ -126,9 +138,11 @@ impl WireConn {
                         status: body.status(),
                         error,
                         rows,
+                        parsed,
                     })
                 }
                 Message::DataRow(body) => rows.push(body),
+                Message::ParseComplete => parsed += 1,
                 Message::ErrorResponse(body) => {
                     let parsed = ServerError::parse(&body)?;
                     error.get_or_insert(parsed);
@@ -167,12 +181,16 @@ impl WireConn {
     ///
     /// When PostgreSQL refused a statement, the server skipped the rest; a transaction
     /// left open is rolled back, so the connection is reusable, and the refusal is
-    /// returned. A refusal in the exchange that was to prepare the statements leaves
-    /// the connection unusable instead: which of them exist there is unknown.
+    /// returned. A refusal while preparing the statements (a connection's first
+    /// exchange) leaves the connection unusable instead: which of them exist there is
+    /// unknown.
     pub(super) async fn exchange(&mut self) -> Result<Vec<DataRowBody>, WireError> {
         frontend::sync(&mut self.out);
         self.flush().await?;
         let ended = self.until_ready(None).await?;
+        if !self.prepared && ended.parsed == self.preparing {
+            self.prepared = true;
+        }
         if let Some(error) = ended.error {
             if self.prepared {
                 if ended.status != b'I' {
@@ -182,7 +200,6 @@ impl WireConn {
             }
             return Err(error.into());
         }
-        self.prepared = true;
         self.done();
         Ok(ended.rows)
     }

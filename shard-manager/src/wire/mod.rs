@@ -11,8 +11,8 @@
 //! ([`find`]) is one statement either way; here it skips the driver task, the channel
 //! and diesel's generic row decoding.
 //!
-//! Everything else (lists, fan-outs, writes with an idempotency key, admin work) stays
-//! on diesel-async. The statements' text comes from the store, and failures are
+//! Every write runs here, with an idempotency key or without; everything else (lists,
+//! fan-outs, admin work) stays on diesel-async. The statements' text comes from the store, and failures are
 //! turned into the same `diesel::result::Error`s diesel-async gives, so one
 //! classification and one set of write rules (`servers::write`) cover both paths.
 //!
@@ -25,17 +25,20 @@
 //! - `commit`: the frame a write runs in (its transaction, then the position read).
 //! - [`upsert`]: one record, or many ([`upsert_many`]).
 //! - [`delete`]: one record's delete.
+//! - [`remembered`]: the same three writes sent with an idempotency key.
 //! - [`read`]: the point read and a replica's replay position.
-//! - `values`: binary parameters and columns.
+//! - `values`: binary parameters; `columns`: binary columns.
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
 
+mod columns;
 mod commit;
 pub mod conn;
 pub mod delete;
 pub mod error;
 pub mod pool;
 pub mod read;
+pub mod remembered;
 pub mod startup;
 mod statements;
 pub mod upsert;
@@ -46,5 +49,6 @@ pub use delete::delete;
 pub use error::{ServerError, WireError};
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
+pub use remembered::{delete_remembered, upsert_many_remembered, upsert_remembered};
 pub use startup::{connect, Target};
 pub use upsert::{upsert, upsert_many};

@@ -1,10 +1,11 @@
 //! A point read, and a replica's replay position (for read-your-writes), each one
 //! statement in one round trip, read by the request's own task.
 
+use super::columns::Columns;
 use super::conn::WireConn;
 use super::error::WireError;
 use super::statements::{self, FIND, REPLAY_WAL};
-use super::values::{Columns, Param};
+use super::values::Param;
 use crate::store::Record;
 
 /// One record by its full identity, from a server that serves `slot` (SG001 if the

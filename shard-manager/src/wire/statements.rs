@@ -1,6 +1,7 @@
 //! The statements a wire connection prepares when it opens, each under its own name:
-//! for a write `BEGIN`, the upsert (one record or many), the delete, `COMMIT` and the
-//! statement read after the commit; for a read the point read and the replay position. Their text comes from the store
+//! for a write `BEGIN`, the upsert (one record or many), the delete, each also with an
+//! idempotency key, `COMMIT` and the statement read after the commit; for a read the
+//! point read and the replay position. Their text comes from the store
 //! (`store::wire_statements`), rendered once per process; they are prepared with a
 //! connection's first exchange (see [`start`]). (An `INSERT` is prepared on a
 //! replica too: preparing is allowed there, only running it is refused.)
@@ -11,7 +12,7 @@ use postgres_protocol::message::frontend;
 
 use super::conn::WireConn;
 use super::error::WireError;
-use super::values::{INT4, INT4_ARRAY, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY};
+use super::values::{BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY};
 use crate::store::{wire_statements, WireStatements};
 
 pub(super) const BEGIN: &str = "sg_begin";
@@ -22,6 +23,25 @@ pub(super) const FIND: &str = "sg_find";
 pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 pub(super) const UPSERT_MANY: &str = "sg_upsert_many";
 pub(super) const DELETE: &str = "sg_delete";
+pub(super) const UPSERT_REMEMBERED: &str = "sg_upsert_remembered";
+pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
+pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
+
+/// The parameter types of each write's own binds.
+const UPSERT_TYPES: [u32; 6] = [TEXT, TEXT, TEXT, INT4, JSONB, INT4];
+const UPSERT_MANY_TYPES: [u32; 6] = [
+    TEXT_ARRAY,
+    TEXT_ARRAY,
+    TEXT_ARRAY,
+    INT4_ARRAY,
+    JSONB_ARRAY,
+    INT4_ARRAY,
+];
+const DELETE_TYPES: [u32; 4] = [INT4, TEXT, TEXT, TEXT];
+/// Around a write sent with a key: the key's lookup (caller, key) before the write's
+/// binds, and the entry kept (caller, key, fingerprint, slot, seconds to live) after.
+const PRIOR_TYPES: [u32; 2] = [TEXT, TEXT];
+const KEPT_TYPES: [u32; 5] = [TEXT, TEXT, BYTEA, INT4, INT8];
 
 fn texts() -> Result<&'static WireStatements, WireError> {
     static TEXTS: OnceLock<Result<WireStatements, String>> = OnceLock::new();
@@ -35,42 +55,44 @@ fn texts() -> Result<&'static WireStatements, WireError> {
 /// every statement is prepared in the same send (Parse messages ahead of the
 /// statements that use them: no extra round trip), so a failure to prepare (a shard
 /// without its schema) is the first request's error, classified like any other, and
-/// the connection is not reused (see `WireConn::exchange`).
+/// the connection is not reused; once every statement is prepared, a refusal later in
+/// the same exchange leaves the connection as usable as any other (see
+/// `WireConn::exchange`).
 pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
     conn.start();
     if conn.prepared {
         return Ok(());
     }
     let texts = texts()?;
-    frontend::parse(BEGIN, "BEGIN", [], &mut conn.out)?;
-    frontend::parse(
-        UPSERT,
-        &texts.upsert,
-        [TEXT, TEXT, TEXT, INT4, JSONB, INT4],
-        &mut conn.out,
-    )?;
-    frontend::parse(COMMIT, "COMMIT", [], &mut conn.out)?;
-    frontend::parse(AFTER_COMMIT, &texts.after_commit, [], &mut conn.out)?;
-    frontend::parse(FIND, &texts.find, [INT4, TEXT, TEXT, TEXT], &mut conn.out)?;
-    frontend::parse(REPLAY_WAL, &texts.replay_wal, [], &mut conn.out)?;
-    frontend::parse(
-        UPSERT_MANY,
-        &texts.upsert_many,
-        [
-            TEXT_ARRAY,
-            TEXT_ARRAY,
-            TEXT_ARRAY,
-            INT4_ARRAY,
-            JSONB_ARRAY,
-            INT4_ARRAY,
-        ],
-        &mut conn.out,
-    )?;
-    frontend::parse(
-        DELETE,
-        &texts.delete,
-        [INT4, TEXT, TEXT, TEXT],
-        &mut conn.out,
-    )?;
+    let remembered = |own: &[u32]| [&PRIOR_TYPES[..], own, &KEPT_TYPES].concat();
+    let statements: [(&str, &str, Vec<u32>); 11] = [
+        (BEGIN, "BEGIN", vec![]),
+        (COMMIT, "COMMIT", vec![]),
+        (AFTER_COMMIT, &texts.after_commit, vec![]),
+        (UPSERT, &texts.upsert, UPSERT_TYPES.to_vec()),
+        (UPSERT_MANY, &texts.upsert_many, UPSERT_MANY_TYPES.to_vec()),
+        (DELETE, &texts.delete, DELETE_TYPES.to_vec()),
+        (
+            UPSERT_REMEMBERED,
+            &texts.upsert_remembered,
+            remembered(&UPSERT_TYPES),
+        ),
+        (
+            UPSERT_MANY_REMEMBERED,
+            &texts.upsert_many_remembered,
+            remembered(&UPSERT_MANY_TYPES),
+        ),
+        (
+            DELETE_REMEMBERED,
+            &texts.delete_remembered,
+            remembered(&DELETE_TYPES),
+        ),
+        (FIND, &texts.find, vec![INT4, TEXT, TEXT, TEXT]),
+        (REPLAY_WAL, &texts.replay_wal, vec![]),
+    ];
+    conn.preparing = statements.len();
+    for (name, text, types) in statements {
+        frontend::parse(name, text, types, &mut conn.out)?;
+    }
     Ok(())
 }

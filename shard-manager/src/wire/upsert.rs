@@ -1,11 +1,12 @@
 //! Upserts: one record, or one shard's group of a bulk write, each in one round trip
 //! with one flush from the server (see `commit`).
 
+use super::columns::Columns;
 use super::commit::committed;
 use super::error::WireError;
 use super::statements::{UPSERT, UPSERT_MANY};
-use super::values::{Columns, Param};
-use crate::store::{AfterCommit, NewRecord, RawJson, Upserted, WrittenRow};
+use super::values::Param;
+use crate::store::{AfterCommit, NewRecord, UpsertMany, Upserted, WrittenRow};
 
 /// Inserts the record, or replaces its data and bumps its version, and reads what the
 /// primary says once that has committed (see [`AfterCommit`]).
@@ -13,15 +14,7 @@ pub async fn upsert(
     conn: &mut super::WireConn,
     rec: &NewRecord<'_>,
 ) -> Result<(Upserted, AfterCommit), WireError> {
-    let params = [
-        Param::Text(rec.table_name),
-        Param::Text(rec.shard_key),
-        Param::Text(rec.id),
-        Param::Int4(rec.slot),
-        Param::Jsonb(rec.data.get()),
-        Param::Int4(rec.slot),
-    ];
-    let (rows, after) = committed(conn, UPSERT, &params).await?;
+    let (rows, after) = committed(conn, UPSERT, &one(rec)).await?;
     let [row] = rows.as_slice() else {
         return Err(WireError::Protocol(format!(
             "a write answered {} rows, not 1",
@@ -46,20 +39,8 @@ pub async fn upsert_many(
     conn: &mut super::WireConn,
     recs: &[NewRecord<'_>],
 ) -> Result<(Vec<WrittenRow>, AfterCommit), WireError> {
-    let tables: Vec<&str> = recs.iter().map(|r| r.table_name).collect();
-    let keys: Vec<&str> = recs.iter().map(|r| r.shard_key).collect();
-    let ids: Vec<&str> = recs.iter().map(|r| r.id).collect();
-    let slots: Vec<i32> = recs.iter().map(|r| r.slot).collect();
-    let data: Vec<&RawJson> = recs.iter().map(|r| r.data).collect();
-    let params = [
-        Param::Texts(&tables),
-        Param::Texts(&keys),
-        Param::Texts(&ids),
-        Param::Int4s(&slots),
-        Param::Jsonbs(&data),
-        Param::Int4s(&slots),
-    ];
-    let (rows, after) = committed(conn, UPSERT_MANY, &params).await?;
+    let columns = UpsertMany::new(recs);
+    let (rows, after) = committed(conn, UPSERT_MANY, &many(&columns)).await?;
     let written = rows
         .iter()
         .map(|row| {
@@ -74,4 +55,28 @@ pub async fn upsert_many(
         })
         .collect::<Result<Vec<WrittenRow>, WireError>>()?;
     Ok((written, after))
+}
+
+/// The single upsert's binds.
+pub(super) fn one<'a>(rec: &'a NewRecord<'a>) -> [Param<'a>; 6] {
+    [
+        Param::Text(rec.table_name),
+        Param::Text(rec.shard_key),
+        Param::Text(rec.id),
+        Param::Int4(rec.slot),
+        Param::Jsonb(rec.data.get()),
+        Param::Int4(rec.slot),
+    ]
+}
+
+/// The bulk upsert's binds: a group's columns, one array each.
+pub(super) fn many<'a>(m: &'a UpsertMany<'_>) -> [Param<'a>; 6] {
+    [
+        Param::Texts(&m.tables),
+        Param::Texts(&m.keys),
+        Param::Texts(&m.ids),
+        Param::Int4s(&m.slots),
+        Param::Jsonbs(&m.data),
+        Param::Int4s(&m.slots),
+    ]
 }

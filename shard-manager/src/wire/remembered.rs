@@ -1,0 +1,139 @@
+//! Writes sent with an idempotency key (`store::remembered` reads their answers): each
+//! write's statement between the key's lookup and the entry that keeps its answer, in
+//! the frame of a write without a key (`commit`): one Sync, one flush back.
+//!
+//! When another request with the key committed first (SQLSTATE SG002), the transaction
+//! has been rolled back; the statement runs once more, to find that request's answer.
+
+use diesel::result::Error as DieselError;
+use diesel::QueryResult;
+use postgres_protocol::message::backend::DataRowBody;
+
+use super::columns::Columns;
+use super::commit::committed;
+use super::conn::WireConn;
+use super::delete;
+use super::error::WireError;
+use super::statements::{DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED};
+use super::upsert::{many, one};
+use super::values::Param;
+use crate::store::{
+    self, AfterCommit, BulkRow, DeleteRow, NewRecord, Remember, Remembered, UpsertMany, UpsertRow,
+    Upserted, WrittenRow,
+};
+
+/// [`super::upsert::upsert`] with a key: the record's upsert and its answer, or the earlier
+/// answer with the id it wrote (a record sent without an id got a fresh one then).
+pub async fn upsert_remembered(
+    conn: &mut WireConn,
+    rec: &NewRecord<'_>,
+    remember: &Remember,
+) -> QueryResult<(Remembered<Upserted, (String, Upserted)>, AfterCommit)> {
+    let params = keyed(remember, Some(rec.slot), &one(rec));
+    let (rows, after) = run(conn, UPSERT_REMEMBERED, &params).await?;
+    let mut row = Columns::new(only_row(&rows)?);
+    let row: UpsertRow = (
+        row.nullable_int8()?,
+        row.nullable_timestamptz()?,
+        row.nullable_timestamptz()?,
+        row.nullable_boolean()?,
+        row.nullable_bytea()?,
+        row.nullable_json()?,
+    );
+    Ok((store::upsert_outcome(remember, row)?, after))
+}
+
+/// [`delete::delete`] with a key: the deletion's version (None: there was no such
+/// record) and the answer kept with it, or whether the earlier request deleted one.
+pub async fn delete_remembered(
+    conn: &mut WireConn,
+    table: &str,
+    (key, slot): (&str, i32),
+    id: &str,
+    remember: &Remember,
+) -> QueryResult<(Remembered<Option<i64>, bool>, AfterCommit)> {
+    let own = delete::params(table, (key, slot), id);
+    let params = keyed(remember, Some(slot), &own);
+    let (rows, after) = run(conn, DELETE_REMEMBERED, &params).await?;
+    let mut row = Columns::new(only_row(&rows)?);
+    let row: DeleteRow = (
+        row.nullable_int8()?,
+        row.nullable_bytea()?,
+        row.nullable_json()?,
+    );
+    Ok((store::delete_outcome(remember, row)?, after))
+}
+
+/// [`super::upsert::upsert_many`] with a key (one shard's group of a bulk write): the rows
+/// written and the count kept with them, or the count the earlier request wrote.
+pub async fn upsert_many_remembered(
+    conn: &mut WireConn,
+    recs: &[NewRecord<'_>],
+    remember: &Remember,
+) -> QueryResult<(Remembered<Vec<WrittenRow>, i64>, AfterCommit)> {
+    let columns = UpsertMany::new(recs);
+    // A group's rows have many slots: none is kept with the answer.
+    let params = keyed(remember, None, &many(&columns));
+    let (rows, after) = run(conn, UPSERT_MANY_REMEMBERED, &params).await?;
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let mut row = Columns::new(row);
+            Ok((
+                row.nullable_text()?,
+                row.nullable_text()?,
+                row.nullable_int8()?,
+                row.nullable_timestamptz()?,
+                row.nullable_timestamptz()?,
+                row.nullable_bytea()?,
+                row.nullable_json()?,
+            ))
+        })
+        .collect::<Result<Vec<BulkRow>, WireError>>()?;
+    Ok((store::bulk_outcome(remember, rows)?, after))
+}
+
+/// A write's own binds between the key's lookup (caller, key) and the entry kept
+/// (caller, key, fingerprint, slot, seconds to live), as `statement_text` numbers them.
+fn keyed<'a>(r: &'a Remember, slot: Option<i32>, own: &[Param<'a>]) -> Vec<Param<'a>> {
+    let mut params = Vec::with_capacity(own.len() + 7);
+    params.extend([Param::Text(&r.caller), Param::Text(&r.key)]);
+    params.extend_from_slice(own);
+    params.extend([
+        Param::Text(&r.caller),
+        Param::Text(&r.key),
+        Param::Bytea(&r.fingerprint),
+        Param::NullableInt4(slot),
+        Param::Int8(r.ttl_secs),
+    ]);
+    params
+}
+
+/// Runs the statement; once more if another request with the key committed first.
+async fn run(
+    conn: &mut WireConn,
+    statement: &str,
+    params: &[Param<'_>],
+) -> QueryResult<(Vec<DataRowBody>, AfterCommit)> {
+    match committed(conn, statement, params).await {
+        Ok(done) => Ok(done),
+        Err(e) => match DieselError::from(e) {
+            // Rolled back, the connection idle again: run once more on it.
+            e if store::taken(&e) && conn.is_idle() => {
+                Ok(committed(conn, statement, params).await?)
+            }
+            e => Err(e),
+        },
+    }
+}
+
+/// The one row a single write with a key answers.
+fn only_row(rows: &[DataRowBody]) -> Result<&DataRowBody, WireError> {
+    match rows {
+        [row] => Ok(row),
+        _ => Err(WireError::Protocol(format!(
+            "a write with a key answered {} rows, not 1",
+            rows.len()
+        ))),
+    }
+}
