@@ -14,8 +14,8 @@
 //! - [`config`]: the typed, layered configuration and its start-up validation (which
 //!   yields the [`Router`]).
 //! - [`store`]: the parameterised SQL, the rows, documents, ids, tables, list cursors.
-//! - [`wire`]: a small PostgreSQL client of our own for every write and point read: a
-//!   write is one send and one flush back (tokio-postgres syncs, and so flushes, after
+//! - [`wire`]: a small PostgreSQL client of our own for every request's statements
+//!   (writes, point reads, lists): a write is one send and one flush back (tokio-postgres syncs, and so flushes, after
 //!   every statement).
 //! - [`error`]: [`ClusterError`], naming shard, role and server.
 //! - [`servers`]: one server's pools and bounded operations; the ban/lag rules.

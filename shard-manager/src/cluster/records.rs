@@ -11,8 +11,8 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    self, AfterCommit, Cursor, Document, ListQuery, NewRecord, Record, RecordId, Remember,
-    Remembered, TableName,
+    AfterCommit, Cursor, Document, ListQuery, NewRecord, Record, RecordId, Remember, Remembered,
+    TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
 
@@ -180,9 +180,10 @@ impl Cluster {
         let shard: &Shard = &owned;
         shard.ready()?;
         shard
-            .read(consistency, &self.settings.replication, async |conn| {
+            .read_wire(consistency, &self.settings.replication, async |conn| {
                 let slot = key.slot().0 as i32;
-                store::list(conn, table.as_str(), Some((key.as_str(), slot)), query).await
+                let key = Some((key.as_str(), slot));
+                Ok(crate::wire::list(conn, table.as_str(), key, query).await?)
             })
             .await
     }
@@ -209,8 +210,8 @@ impl Cluster {
                 return (shard.id, Err(missing));
             }
             let result = shard
-                .read(consistency, &self.settings.replication, async |conn| {
-                    store::list(conn, table.as_str(), None, query).await
+                .read_wire(consistency, &self.settings.replication, async |conn| {
+                    Ok(crate::wire::list(conn, table.as_str(), None, query).await?)
                 })
                 .await;
             (shard.id, result)

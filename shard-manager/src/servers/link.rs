@@ -1,5 +1,6 @@
 //! The kinds of pooled connection a server hands out: diesel-async's, and wire
-//! connections (`crate::wire`: every write, and point reads). One trait, so that the
+//! connections (`crate::wire`: every request's statements; diesel-async serves admin
+//! work and health checks). One trait, so that the
 //! rules for running an operation (`Server::run_on`, `Server::run_write`) and for
 //! choosing the server a read goes to (`cluster::shard`) are written once.
 

@@ -1,9 +1,9 @@
 //! The SQL the request path runs, parameterised, and the rows it reads and writes.
 //!
 //! ## Layout
-//! - [`records`]: the queries diesel-async runs: find, list, WAL positions, the cache
-//!   epoch, per-table counts and sizes. (Writes run on the wire client, `crate::wire`,
-//!   from the text `statement_text` renders.)
+//! - [`records`]: the queries diesel-async runs: find (admin), WAL positions, the cache
+//!   epoch, per-table counts and sizes; and the list statement's builder. (Requests run
+//!   on the wire client, `crate::wire`, from the text `statement_text` renders.)
 //! - [`remembered`]: what writes sent with an idempotency key answer: the answer stored
 //!   by the write's own statement, or an earlier answer instead of a second write; its
 //!   statements are in `remembered_sql`, and [`remember`] is the key and fingerprint.
@@ -18,7 +18,7 @@
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
 //! - `statement_text`: the wire client's statements (every write, with or without an
-//!   idempotency key; the point read) as text.
+//!   idempotency key; the point read; the list in its eight shapes) as text.
 //! - [`schema`]: diesel's table definitions.
 //! - [`migrations`]: the embedded migrations every shard must have, and which a server
 //!   has applied.
@@ -46,7 +46,7 @@ pub(crate) use fixed_sql::UpsertMany;
 pub use member_name::NameIs;
 pub use raw_json::RawJson;
 pub use records::{
-    bump_cache_epoch, disk_bytes, find, list, replay_wal, table_counts, wal_position,
+    bump_cache_epoch, disk_bytes, find, replay_wal, table_counts, wal_position,
     wal_position_and_epoch,
 };
 pub use remember::Remember;
@@ -55,5 +55,5 @@ pub use remembered::{
     BulkRow, DeleteRow, Remembered, UpsertRow,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
-pub use statement_text::{wire_statements, WireStatements};
+pub use statement_text::{list_shape, wire_statements, WireStatements};
 pub use table::{TableName, Tables, UnknownTable};

@@ -4,6 +4,8 @@
 //! `diesel_async::RunQueryDsl` makes `.load()` ambiguous.
 
 use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
 use diesel::{
     ExpressionMethods, OptionalExtension, PgJsonbExpressionMethods, QueryDsl, QueryResult,
@@ -38,50 +40,51 @@ pub async fn find(
     .optional()
 }
 
-/// Records of one table, newest first in the cursor order (see [`super::cursor`]):
-/// one shard key's (with its slot) when `key` is given, else every key's on this shard
-/// whose slot the shard owns.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    table: &str,
-    key: Option<(&str, i32)>,
-    q: &ListQuery,
-) -> QueryResult<Vec<Record>> {
+/// The list statement: records of one table, newest first in the cursor order (see
+/// [`super::cursor`]): one shard key's (with its slot, which the server must serve) when
+/// `key` is given, else every key's on this shard whose slot the shard owns. Rendered
+/// for the wire client (`statement_text`), one prepared variant per shape (keyed or
+/// not, filtered or not, after a cursor or not). Binds, in order: table; slot and shard
+/// key when keyed; the filter (jsonb) when filtered; the cursor's updated_at, shard key
+/// and id when after one; the limit (int8).
+pub(super) fn list_statement<'a>(
+    table: &'a str,
+    key: Option<(&'a str, i32)>,
+    q: &'a ListQuery,
+) -> Box<dyn QueryFragment<Pg> + 'a> {
     let mut query = records::table
-        .filter(records::table_name.eq(table.to_owned()))
+        .filter(records::table_name.eq(table))
         .into_boxed();
     match key {
         Some((k, slot)) => {
-            query = query
-                .filter(Serves(slot))
-                .filter(records::shard_key.eq(k.to_owned()));
+            query = query.filter(Serves(slot)).filter(records::shard_key.eq(k));
         }
         None => query = query.filter(OwnedRow),
     }
     if let Some(filter) = &q.filter {
-        query = query.filter(records::data.contains(filter.clone()));
+        query = query.filter(records::data.contains(filter));
     }
     if let Some(c) = &q.after {
         query = query.filter(
             sql::<Bool>("(updated_at, shard_key, id) < (")
                 .bind::<Timestamptz, _>(c.updated_at)
                 .sql(", ")
-                .bind::<Text, _>(c.shard_key.clone())
+                .bind::<Text, _>(&c.shard_key)
                 .sql(", ")
-                .bind::<Text, _>(c.id.clone())
+                .bind::<Text, _>(&c.id)
                 .sql(")"),
         );
     }
-    query
-        .order((
-            records::updated_at.desc(),
-            records::shard_key.desc(),
-            records::id.desc(),
-        ))
-        .limit(i64::from(q.limit))
-        .select(Record::as_select())
-        .load(conn)
-        .await
+    Box::new(
+        query
+            .order((
+                records::updated_at.desc(),
+                records::shard_key.desc(),
+                records::id.desc(),
+            ))
+            .limit(i64::from(q.limit))
+            .select(Record::as_select()),
+    )
 }
 
 /// Where this server's WAL is: the write position on a primary, the replay position

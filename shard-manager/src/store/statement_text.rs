@@ -7,11 +7,13 @@ use diesel::pg::{Pg, PgQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
 use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 
+use super::cursor::{Cursor, ListQuery};
 use super::find_sql::FindOne;
 use super::fixed_sql::{
     CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne,
 };
 use super::raw_json::RawJson;
+use super::records::list_statement;
 use super::remember::Remember;
 use super::remembered_sql::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
 use super::row::NewRecord;
@@ -49,6 +51,15 @@ pub struct WireStatements {
     pub upsert_remembered: String,
     pub delete_remembered: String,
     pub upsert_many_remembered: String,
+    /// The list statement (`records::list_statement`, whose doc gives its binds) in its
+    /// eight shapes, indexed by [`list_shape`].
+    pub lists: Vec<String>,
+}
+
+/// Which of the list statement's shapes a list takes: keyed or not, filtered or not,
+/// after a cursor or not.
+pub fn list_shape(keyed: bool, filtered: bool, after: bool) -> usize {
+    usize::from(keyed) | usize::from(filtered) << 1 | usize::from(after) << 2
 }
 
 /// Renders every statement.
@@ -92,6 +103,21 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         remember: &remember,
         slot: None,
     })?;
+    let mut lists = Vec::with_capacity(8);
+    for shape in 0..8 {
+        let (keyed, filtered, after) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
+        debug_assert_eq!(list_shape(keyed, filtered, after), shape);
+        let q = ListQuery {
+            limit: 1,
+            filter: filtered.then(|| serde_json::json!({})),
+            after: after.then(|| Cursor {
+                updated_at: chrono::DateTime::UNIX_EPOCH,
+                shard_key: String::new(),
+                id: String::new(),
+            }),
+        };
+        lists.push(render(&list_statement("", keyed.then_some(("", 0)), &q))?);
+    }
     Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
         after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
@@ -102,6 +128,7 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         upsert_remembered,
         delete_remembered,
         upsert_many_remembered,
+        lists,
     })
 }
 

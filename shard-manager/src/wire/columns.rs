@@ -7,6 +7,7 @@ use postgres_protocol::message::backend::{DataRowBody, DataRowRanges};
 use postgres_protocol::types;
 
 use super::error::WireError;
+use super::values::PG_EPOCH_UNIX_MICROS;
 use crate::store::RawJson;
 
 type Boxed = Box<dyn std::error::Error + Sync + Send>;
@@ -134,7 +135,6 @@ fn jsonb_text(raw: &[u8]) -> Result<&str, WireError> {
 
 /// Microseconds since PostgreSQL's epoch (2000-01-01 UTC) as a UTC time.
 fn from_pg_micros(micros: i64) -> Result<DateTime<Utc>, WireError> {
-    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
     micros
         .checked_add(PG_EPOCH_UNIX_MICROS)
         .and_then(DateTime::from_timestamp_micros)
@@ -160,6 +160,12 @@ mod tests {
             "1999-12-31T23:59:59.999999+00:00"
         );
         assert!(from_pg_micros(i64::MAX).is_err(), "infinity is not a time");
+        let t = from_pg_micros(123_456_789).unwrap();
+        assert_eq!(
+            super::super::values::to_pg_micros(t),
+            123_456_789,
+            "round trip"
+        );
     }
 
     #[test]

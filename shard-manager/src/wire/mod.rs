@@ -1,5 +1,6 @@
-//! A small PostgreSQL client of our own, for the hot requests: writes (one record, a
-//! bulk write's group, a delete) and point reads.
+//! A small PostgreSQL client of our own, for every request's statements: writes (one
+//! record, a bulk write's group, a delete, each with or without an idempotency key),
+//! point reads, lists and each shard's part of a fan-out.
 //!
 //! tokio-postgres ends every statement with a Sync, and PostgreSQL flushes its answer
 //! at each Sync, so a write (the upsert, then the statement that reads the WAL position
@@ -7,14 +8,14 @@
 //! task and a channel before the request sees them. Here the request's own task writes
 //! `BEGIN`, the upsert, `COMMIT` and the position statement in one send behind one
 //! Sync, and reads the single flush that answers them (see `commit`; a bulk write's
-//! group and a delete run in the same frame). A point read
-//! ([`find`]) is one statement either way; here it skips the driver task, the channel
+//! group and a delete run in the same frame). A point read ([`find`]) or a list
+//! ([`list`]) is one statement either way; here it skips the driver task, the channel
 //! and diesel's generic row decoding.
 //!
-//! Every write runs here, with an idempotency key or without; everything else (lists,
-//! fan-outs, admin work) stays on diesel-async. The statements' text comes from the store, and failures are
-//! turned into the same `diesel::result::Error`s diesel-async gives, so one
-//! classification and one set of write rules (`servers::write`) cover both paths.
+//! Admin work, health checks and table counts stay on diesel-async. The statements'
+//! text comes from the store, and failures are turned into the same
+//! `diesel::result::Error`s diesel-async gives, so one classification and one set of
+//! write rules (`servers::write`) cover both paths.
 //!
 //! ## Layout
 //! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in (SCRAM-SHA-256,
@@ -27,6 +28,7 @@
 //! - [`delete`]: one record's delete.
 //! - [`remembered`]: the same three writes sent with an idempotency key.
 //! - [`read`]: the point read and a replica's replay position.
+//! - [`list`]: a page of a list or of one shard's part of a fan-out.
 //! - `values`: binary parameters; `columns`: binary columns.
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
@@ -36,6 +38,7 @@ mod commit;
 pub mod conn;
 pub mod delete;
 pub mod error;
+pub mod list;
 pub mod pool;
 pub mod read;
 pub mod remembered;
@@ -47,6 +50,7 @@ mod values;
 pub use conn::WireConn;
 pub use delete::delete;
 pub use error::{ServerError, WireError};
+pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
 pub use remembered::{delete_remembered, upsert_many_remembered, upsert_remembered};

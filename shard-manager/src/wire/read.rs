@@ -1,6 +1,8 @@
 //! A point read, and a replica's replay position (for read-your-writes), each one
 //! statement in one round trip, read by the request's own task.
 
+use postgres_protocol::message::backend::DataRowBody;
+
 use super::columns::Columns;
 use super::conn::WireConn;
 use super::error::WireError;
@@ -27,11 +29,13 @@ pub async fn find(
         ],
     )?;
     let rows = conn.exchange().await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
+    rows.first().map(record).transpose()
+}
+
+/// A row of `Record`'s columns, in its field order (the point read's and the list's).
+pub(super) fn record(row: &DataRowBody) -> Result<Record, WireError> {
     let mut row = Columns::new(row);
-    Ok(Some(Record {
+    Ok(Record {
         table_name: row.text()?,
         shard_key: row.text()?,
         id: row.text()?,
@@ -40,7 +44,7 @@ pub async fn find(
         version: row.int8()?,
         created_at: row.timestamptz()?,
         updated_at: row.timestamptz()?,
-    }))
+    })
 }
 
 /// The server's WAL replay position (None on a primary), as `store::replay_wal`.

@@ -12,7 +12,9 @@ use postgres_protocol::message::frontend;
 
 use super::conn::WireConn;
 use super::error::WireError;
-use super::values::{BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY};
+use super::values::{
+    BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
+};
 use crate::store::{wire_statements, WireStatements};
 
 pub(super) const BEGIN: &str = "sg_begin";
@@ -26,6 +28,17 @@ pub(super) const DELETE: &str = "sg_delete";
 pub(super) const UPSERT_REMEMBERED: &str = "sg_upsert_remembered";
 pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
 pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
+/// The list statement's shapes, indexed by `store::list_shape`.
+pub(super) const LISTS: [&str; 8] = [
+    "sg_list_0",
+    "sg_list_1",
+    "sg_list_2",
+    "sg_list_3",
+    "sg_list_4",
+    "sg_list_5",
+    "sg_list_6",
+    "sg_list_7",
+];
 
 /// The parameter types of each write's own binds.
 const UPSERT_TYPES: [u32; 6] = [TEXT, TEXT, TEXT, INT4, JSONB, INT4];
@@ -65,7 +78,7 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
     }
     let texts = texts()?;
     let remembered = |own: &[u32]| [&PRIOR_TYPES[..], own, &KEPT_TYPES].concat();
-    let statements: [(&str, &str, Vec<u32>); 11] = [
+    let mut statements: Vec<(&str, &str, Vec<u32>)> = vec![
         (BEGIN, "BEGIN", vec![]),
         (COMMIT, "COMMIT", vec![]),
         (AFTER_COMMIT, &texts.after_commit, vec![]),
@@ -90,9 +103,68 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
         (FIND, &texts.find, vec![INT4, TEXT, TEXT, TEXT]),
         (REPLAY_WAL, &texts.replay_wal, vec![]),
     ];
+    for (shape, (name, text)) in LISTS.iter().zip(&texts.lists).enumerate() {
+        statements.push((name, text, list_types(shape)));
+    }
     conn.preparing = statements.len();
     for (name, text, types) in statements {
         frontend::parse(name, text, types, &mut conn.out)?;
     }
     Ok(())
+}
+
+/// The parameter types of a list shape (see `store::list_statement` for the binds).
+fn list_types(shape: usize) -> Vec<u32> {
+    let mut types = vec![TEXT];
+    if shape & 1 != 0 {
+        types.extend([INT4, TEXT]);
+    }
+    if shape & 2 != 0 {
+        types.push(JSONB);
+    }
+    if shape & 4 != 0 {
+        types.extend([TIMESTAMPTZ, TEXT, TEXT]);
+    }
+    types.push(INT8);
+    types
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::list_shape;
+
+    #[test]
+    fn every_list_shape_declares_as_many_types_as_its_text_binds() {
+        let texts = texts().expect("renders");
+        for keyed in [false, true] {
+            for filtered in [false, true] {
+                for after in [false, true] {
+                    let shape = list_shape(keyed, filtered, after);
+                    let text = &texts.lists[shape];
+                    let n = list_types(shape).len();
+                    assert!(text.contains(&format!("${n}")), "${n} not in {text}");
+                    assert!(!text.contains(&format!("${}", n + 1)), "{text}");
+                    assert_eq!(text.contains("shardgate_serves($2)"), keyed, "{text}");
+                    assert_eq!(text.contains("@>"), filtered, "{text}");
+                    assert_eq!(
+                        text.contains("(updated_at, shard_key, id) <"),
+                        after,
+                        "{text}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            texts.lists[list_shape(true, true, true)],
+            "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
+             \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
+             \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
+             WHERE (((((\"records\".\"table_name\" = $1) AND (SELECT shardgate_serves($2))) \
+             AND (\"records\".\"shard_key\" = $3)) AND (\"records\".\"data\" @> $4)) \
+             AND (updated_at, shard_key, id) < ($5, $6, $7)) \
+             ORDER BY \"records\".\"updated_at\" DESC, \"records\".\"shard_key\" DESC, \
+             \"records\".\"id\" DESC LIMIT $8"
+        );
+    }
 }

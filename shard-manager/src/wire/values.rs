@@ -2,6 +2,7 @@
 //! (the columns read back are in `columns`).
 
 use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Utc};
 use postgres_protocol::types;
 use postgres_protocol::IsNull;
 
@@ -13,6 +14,7 @@ pub(super) const INT4: u32 = 23;
 pub(super) const JSONB: u32 = 3802;
 pub(super) const INT8: u32 = 20;
 pub(super) const BYTEA: u32 = 17;
+pub(super) const TIMESTAMPTZ: u32 = 1184;
 pub(super) const TEXT_ARRAY: u32 = 1009;
 pub(super) const INT4_ARRAY: u32 = 1007;
 pub(super) const JSONB_ARRAY: u32 = 3807;
@@ -31,6 +33,8 @@ pub(super) enum Param<'a> {
     Bytea(&'a [u8]),
     /// An `int4` or NULL.
     NullableInt4(Option<i32>),
+    /// A `timestamptz`.
+    Timestamptz(DateTime<Utc>),
     /// One-dimensional arrays (lower bound 1, no NULLs) of the same three.
     Texts(&'a [&'a str]),
     Int4s(&'a [i32]),
@@ -49,6 +53,7 @@ impl Param<'_> {
             Param::Bytea(b) => types::bytea_to_sql(b, buf),
             Param::NullableInt4(None) => return Ok(IsNull::Yes),
             Param::NullableInt4(Some(v)) => types::int4_to_sql(v, buf),
+            Param::Timestamptz(t) => types::timestamp_to_sql(to_pg_micros(t), buf),
             Param::Texts(items) => {
                 array_to_sql(TEXT, items, |s, buf| types::text_to_sql(s, buf), buf)?
             }
@@ -62,6 +67,14 @@ impl Param<'_> {
         Ok(IsNull::No)
     }
 }
+
+/// Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as `timestamptz` counts.
+pub(super) fn to_pg_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros() - PG_EPOCH_UNIX_MICROS
+}
+
+/// PostgreSQL's epoch in Unix microseconds.
+pub(super) const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// A `jsonb` value: a version byte, then the JSON text as is.
 fn jsonb_to_sql(s: &str, buf: &mut BytesMut) {
