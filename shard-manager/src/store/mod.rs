@@ -1,7 +1,7 @@
 //! The SQL the request path runs, parameterised, and the rows it reads and writes.
 //!
 //! ## Layout
-//! - [`records`]: the queries diesel-async runs: find (admin), WAL positions, the cache
+//! - [`records`]: the queries diesel-async runs: WAL positions, the cache
 //!   epoch, per-table counts and sizes; and the list statement's builder. (Requests run
 //!   on the wire client, `crate::wire`, from the text `statement_text` renders.)
 //! - [`remembered`]: what writes sent with an idempotency key answer: the answer stored
@@ -46,8 +46,7 @@ pub(crate) use fixed_sql::UpsertMany;
 pub use member_name::NameIs;
 pub use raw_json::RawJson;
 pub use records::{
-    bump_cache_epoch, disk_bytes, find, replay_wal, table_counts, wal_position,
-    wal_position_and_epoch,
+    bump_cache_epoch, disk_bytes, replay_wal, table_counts, wal_position, wal_position_and_epoch,
 };
 pub use remember::Remember;
 pub use remembered::{

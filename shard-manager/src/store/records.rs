@@ -8,37 +8,16 @@ use diesel::pg::Pg;
 use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
 use diesel::{
-    ExpressionMethods, OptionalExtension, PgJsonbExpressionMethods, QueryDsl, QueryResult,
-    SelectableHelper,
+    ExpressionMethods, PgJsonbExpressionMethods, QueryDsl, QueryResult, SelectableHelper,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::cursor::ListQuery;
-use super::find_sql::FindOne;
 use super::fixed_sql::{
     CacheEpoch, CurrentWal, InRecovery, OwnedRow, ReplayWal, Serves, WalPosition,
 };
 use super::row::Record;
 use super::schema::records;
-
-/// One record by its full identity, from a server that serves `slot` (SG001 if the
-/// shard does not own it: "not found" there would be a lie).
-pub async fn find(
-    conn: &mut AsyncPgConnection,
-    table: &str,
-    (key, slot): (&str, i32),
-    id: &str,
-) -> QueryResult<Option<Record>> {
-    FindOne {
-        table,
-        key,
-        slot,
-        id,
-    }
-    .get_result(conn)
-    .await
-    .optional()
-}
 
 /// The list statement: records of one table, newest first in the cursor order (see
 /// [`super::cursor`]): one shard key's (with its slot, which the server must serve) when
@@ -158,27 +137,4 @@ pub async fn disk_bytes(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)>
     ))
     .get_result(conn)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use diesel::pg::Pg;
-    use diesel::query_builder::{QueryFragment, QueryId};
-
-    fn is_cacheable<T: QueryFragment<Pg> + QueryId>(q: &T) -> bool {
-        T::HAS_STATIC_QUERY_ID && q.is_safe_to_cache_prepared(&Pg).unwrap()
-    }
-
-    #[test]
-    fn point_reads_are_prepared_once_per_connection() {
-        let find = records::table
-            .filter(Serves(7))
-            .filter(records::table_name.eq("users"))
-            .filter(records::shard_key.eq("u1"))
-            .filter(records::id.eq("r1"))
-            .select(Record::as_select())
-            .limit(1);
-        assert!(is_cacheable(&find));
-    }
 }

@@ -11,7 +11,7 @@ use super::values::Param;
 use crate::store::Record;
 
 /// One record by its full identity, from a server that serves `slot` (SG001 if the
-/// shard does not own it), as `store::find` reads it.
+/// shard does not own it), with the `FindOne` statement (`store::find_sql`).
 pub async fn find(
     conn: &mut WireConn,
     table: &str,
