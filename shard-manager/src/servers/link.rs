@@ -1,8 +1,8 @@
 //! The kinds of pooled connection a server hands out: diesel-async's, and wire
 //! connections (`crate::wire`: every request's statements; diesel-async serves admin
-//! work and health checks). One trait, so that the
-//! rules for running an operation (`Server::run_on`, `Server::run_write`) and for
-//! choosing the server a read goes to (`cluster::shard`) are written once.
+//! work and health checks). One trait, so that the rules for running a read
+//! (`Server::run_on`) and for choosing the server it goes to (`cluster::shard`) are
+//! written once; writes run on wire connections only (`Server::run_write`).
 
 use deadpool::managed::{Manager, Object};
 use diesel::QueryResult;
@@ -20,8 +20,6 @@ pub(crate) type DieselLink = AsyncDieselConnectionManager<AsyncPgConnection>;
 pub(crate) trait Link: Manager + Sized {
     /// A connection of this kind from the server's pool for this thread.
     async fn check_out(pools: &Pools) -> Result<Object<Self>, Unpooled>;
-    /// An empty statement: whether the connection still answers.
-    async fn ping(conn: &mut Self::Type) -> QueryResult<()>;
     /// The server's WAL replay position (None on a primary), for read-your-writes.
     async fn replay_wal(conn: &mut Self::Type) -> QueryResult<Option<String>>;
 }
@@ -29,11 +27,6 @@ pub(crate) trait Link: Manager + Sized {
 impl Link for DieselLink {
     async fn check_out(pools: &Pools) -> Result<Object<Self>, Unpooled> {
         pools.checkout().await
-    }
-
-    async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        use diesel_async::SimpleAsyncConnection;
-        conn.batch_execute("").await
     }
 
     async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
@@ -44,10 +37,6 @@ impl Link for DieselLink {
 impl Link for WireManager {
     async fn check_out(pools: &Pools) -> Result<Object<Self>, Unpooled> {
         pools.checkout_wire().await
-    }
-
-    async fn ping(conn: &mut WireConn) -> QueryResult<()> {
-        Ok(conn.simple("").await?)
     }
 
     async fn replay_wal(conn: &mut WireConn) -> QueryResult<Option<String>> {

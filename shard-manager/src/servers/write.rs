@@ -8,10 +8,9 @@ use std::time::Duration;
 use deadpool::managed::Object;
 use diesel::QueryResult;
 
-use super::link::Link;
 use super::server::{InFlight, Server};
 use crate::error::{classify, ClusterError, Failure};
-use crate::wire::{WireConn, WireManager};
+use crate::wire::{WireConn, WireManager, WireObject};
 
 /// A pooled connection unused for this long is checked (an empty query) before a write
 /// is sent on it, so a connection that died while idle costs a retry before the write,
@@ -50,19 +49,11 @@ impl Server {
     where
         F: AsyncFnOnce(&mut WireConn) -> QueryResult<T>,
     {
-        self.send_write::<WireManager, T, F>(op).await
-    }
-
-    async fn send_write<M, T, F>(&self, op: F) -> Result<T, WriteFailure>
-    where
-        M: Link,
-        F: AsyncFnOnce(&mut M::Type) -> QueryResult<T>,
-    {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = self.permit().await.map_err(WriteFailure::before_sending)?;
         let deadline = tokio::time::Instant::now() + self.op_timeout;
-        let mut conn = self.live_connection::<M>(deadline).await?;
+        let mut conn = self.live_connection(deadline).await?;
         let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
         #[cfg(feature = "faults")]
         let outcome = match outcome {
@@ -103,22 +94,23 @@ impl Server {
 
     /// A connection a write can be sent on: a reused one idle past [`CHECK_IDLE_AFTER`]
     /// is checked first; one found dead is dropped and another taken (once).
-    async fn live_connection<M: Link>(
+    async fn live_connection(
         &self,
         deadline: tokio::time::Instant,
-    ) -> Result<Object<M>, WriteFailure> {
+    ) -> Result<WireObject, WriteFailure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut conn = self
-                .check_out::<M>()
+                .check_out::<WireManager>()
                 .await
                 .map_err(WriteFailure::before_sending)?;
             let metrics = Object::metrics(&conn);
             if metrics.recycle_count == 0 || metrics.last_used() < CHECK_IDLE_AFTER {
                 return Ok(conn);
             }
-            match tokio::time::timeout_at(deadline, M::ping(&mut conn)).await {
+            let ping = async { Ok::<_, diesel::result::Error>(conn.simple("").await?) };
+            match tokio::time::timeout_at(deadline, ping).await {
                 Ok(Ok(())) => return Ok(conn),
                 Err(_) => return Err(WriteFailure::before_sending(self.timeout())),
                 Ok(Err(err)) => {

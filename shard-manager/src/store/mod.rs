@@ -54,5 +54,5 @@ pub use remembered::{
     BulkRow, DeleteRow, Remembered, UpsertRow,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
-pub use statement_text::{list_shape, wire_statements, WireStatements};
+pub use statement_text::{wire_statements, ListShape, WireStatements};
 pub use table::{TableName, Tables, UnknownTable};

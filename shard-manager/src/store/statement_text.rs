@@ -52,14 +52,38 @@ pub struct WireStatements {
     pub delete_remembered: String,
     pub upsert_many_remembered: String,
     /// The list statement (`records::list_statement`, whose doc gives its binds) in its
-    /// eight shapes, indexed by [`list_shape`].
+    /// eight shapes, indexed by [`ListShape::index`].
     pub lists: Vec<String>,
 }
 
-/// Which of the list statement's shapes a list takes: keyed or not, filtered or not,
-/// after a cursor or not.
-pub fn list_shape(keyed: bool, filtered: bool, after: bool) -> usize {
-    usize::from(keyed) | usize::from(filtered) << 1 | usize::from(after) << 2
+/// Which of the list statement's shapes a list takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListShape {
+    /// One shard key's records (binds its slot and key).
+    pub keyed: bool,
+    /// A `where` filter (binds it).
+    pub filtered: bool,
+    /// After a cursor (binds its three parts).
+    pub after: bool,
+}
+
+impl ListShape {
+    /// How many shapes there are.
+    pub const COUNT: usize = 8;
+
+    /// This shape's place among [`ListShape::all`], 0 to 7.
+    pub fn index(self) -> usize {
+        usize::from(self.keyed) | usize::from(self.filtered) << 1 | usize::from(self.after) << 2
+    }
+
+    /// Every shape, in index order.
+    pub fn all() -> impl Iterator<Item = ListShape> {
+        (0..Self::COUNT).map(|i| ListShape {
+            keyed: i & 1 != 0,
+            filtered: i & 2 != 0,
+            after: i & 4 != 0,
+        })
+    }
 }
 
 /// Renders every statement.
@@ -103,20 +127,19 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         remember: &remember,
         slot: None,
     })?;
-    let mut lists = Vec::with_capacity(8);
-    for shape in 0..8 {
-        let (keyed, filtered, after) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
-        debug_assert_eq!(list_shape(keyed, filtered, after), shape);
+    let mut lists = Vec::with_capacity(ListShape::COUNT);
+    for shape in ListShape::all() {
         let q = ListQuery {
             limit: 1,
-            filter: filtered.then(|| serde_json::json!({})),
-            after: after.then(|| Cursor {
+            filter: shape.filtered.then(|| serde_json::json!({})),
+            after: shape.after.then(|| Cursor {
                 updated_at: chrono::DateTime::UNIX_EPOCH,
                 shard_key: String::new(),
                 id: String::new(),
             }),
         };
-        lists.push(render(&list_statement("", keyed.then_some(("", 0)), &q))?);
+        let key = shape.keyed.then_some(("", 0));
+        lists.push(render(&list_statement("", key, &q))?);
     }
     Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
@@ -231,5 +254,20 @@ mod tests {
             let next = format!("${}", last + 1);
             assert!(!text.contains(&next), "{next} in {text}");
         }
+    }
+
+    #[test]
+    fn list_shapes_are_numbered_as_listed() {
+        let all: Vec<ListShape> = ListShape::all().collect();
+        assert_eq!(all.len(), ListShape::COUNT);
+        for (i, shape) in all.iter().enumerate() {
+            assert_eq!(shape.index(), i);
+        }
+        let full = ListShape {
+            keyed: true,
+            filtered: true,
+            after: true,
+        };
+        assert_eq!(full.index(), 7);
     }
 }

@@ -193,10 +193,14 @@ impl WireConn {
         }
         if let Some(error) = ended.error {
             if self.prepared {
-                if ended.status != b'I' {
-                    self.simple("ROLLBACK").await?;
+                // A failed rollback leaves the connection busy (never reused); the
+                // refusal is still what the request gets: nothing was committed.
+                let rolled_back = ended.status == b'I' || self.simple("ROLLBACK").await.is_ok();
+                if rolled_back {
+                    self.done();
+                } else {
+                    self.start();
                 }
-                self.done();
             }
             return Err(error.into());
         }

@@ -6,7 +6,7 @@ use super::error::WireError;
 use super::read::record;
 use super::statements::{self, LISTS};
 use super::values::Param;
-use crate::store::{list_shape, ListQuery, Record};
+use crate::store::{ListQuery, ListShape, Record};
 
 /// One shard key's records (with its slot, which the server must serve: SG001
 /// otherwise) when `key` is given, else every key's on this server whose slot the shard
@@ -39,9 +39,13 @@ pub async fn list(
         ]);
     }
     params.push(Param::Int8(i64::from(q.limit)));
-    let shape = list_shape(key.is_some(), filter.is_some(), q.after.is_some());
+    let shape = ListShape {
+        keyed: key.is_some(),
+        filtered: filter.is_some(),
+        after: q.after.is_some(),
+    };
     statements::start(conn)?;
-    conn.bind_execute(LISTS[shape], &params)?;
+    conn.bind_execute(LISTS[shape.index()], &params)?;
     let rows = conn.exchange().await?;
     rows.iter().map(record).collect()
 }

@@ -15,7 +15,7 @@ use super::error::WireError;
 use super::values::{
     BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
 };
-use crate::store::{wire_statements, WireStatements};
+use crate::store::{wire_statements, ListShape, WireStatements};
 
 pub(super) const BEGIN: &str = "sg_begin";
 pub(super) const UPSERT: &str = "sg_upsert";
@@ -28,8 +28,8 @@ pub(super) const DELETE: &str = "sg_delete";
 pub(super) const UPSERT_REMEMBERED: &str = "sg_upsert_remembered";
 pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
 pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
-/// The list statement's shapes, indexed by `store::list_shape`.
-pub(super) const LISTS: [&str; 8] = [
+/// The list statement's shapes, indexed by `store::ListShape::index`.
+pub(super) const LISTS: [&str; ListShape::COUNT] = [
     "sg_list_0",
     "sg_list_1",
     "sg_list_2",
@@ -103,8 +103,9 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
         (FIND, &texts.find, vec![INT4, TEXT, TEXT, TEXT]),
         (REPLAY_WAL, &texts.replay_wal, vec![]),
     ];
-    for (shape, (name, text)) in LISTS.iter().zip(&texts.lists).enumerate() {
-        statements.push((name, text, list_types(shape)));
+    for shape in ListShape::all() {
+        let i = shape.index();
+        statements.push((LISTS[i], &texts.lists[i], list_types(shape)));
     }
     conn.preparing = statements.len();
     for (name, text, types) in statements {
@@ -114,15 +115,15 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
 }
 
 /// The parameter types of a list shape (see `store::list_statement` for the binds).
-fn list_types(shape: usize) -> Vec<u32> {
+fn list_types(shape: ListShape) -> Vec<u32> {
     let mut types = vec![TEXT];
-    if shape & 1 != 0 {
+    if shape.keyed {
         types.extend([INT4, TEXT]);
     }
-    if shape & 2 != 0 {
+    if shape.filtered {
         types.push(JSONB);
     }
-    if shape & 4 != 0 {
+    if shape.after {
         types.extend([TIMESTAMPTZ, TEXT, TEXT]);
     }
     types.push(INT8);
@@ -132,31 +133,30 @@ fn list_types(shape: usize) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::list_shape;
 
     #[test]
     fn every_list_shape_declares_as_many_types_as_its_text_binds() {
         let texts = texts().expect("renders");
-        for keyed in [false, true] {
-            for filtered in [false, true] {
-                for after in [false, true] {
-                    let shape = list_shape(keyed, filtered, after);
-                    let text = &texts.lists[shape];
-                    let n = list_types(shape).len();
-                    assert!(text.contains(&format!("${n}")), "${n} not in {text}");
-                    assert!(!text.contains(&format!("${}", n + 1)), "{text}");
-                    assert_eq!(text.contains("shardgate_serves($2)"), keyed, "{text}");
-                    assert_eq!(text.contains("@>"), filtered, "{text}");
-                    assert_eq!(
-                        text.contains("(updated_at, shard_key, id) <"),
-                        after,
-                        "{text}"
-                    );
-                }
-            }
+        for shape in ListShape::all() {
+            let text = &texts.lists[shape.index()];
+            let n = list_types(shape).len();
+            assert!(text.contains(&format!("${n}")), "${n} not in {text}");
+            assert!(!text.contains(&format!("${}", n + 1)), "{text}");
+            assert_eq!(text.contains("shardgate_serves($2)"), shape.keyed, "{text}");
+            assert_eq!(text.contains("@>"), shape.filtered, "{text}");
+            assert_eq!(
+                text.contains("(updated_at, shard_key, id) <"),
+                shape.after,
+                "{text}"
+            );
         }
+        let full = ListShape {
+            keyed: true,
+            filtered: true,
+            after: true,
+        };
         assert_eq!(
-            texts.lists[list_shape(true, true, true)],
+            texts.lists[full.index()],
             "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
              \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
              \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
