@@ -1,11 +1,13 @@
 //! `api-router`: configuration, telemetry, build, run. Everything else is in the library.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use api_router::settings::Settings;
 use api_router::startup::Application;
 use api_router::telemetry;
 use clap::Parser;
+use shard_manager::redact::Redactor;
 
 #[derive(Parser)]
 #[command(
@@ -21,11 +23,26 @@ struct Cli {
     listen: Option<String>,
 }
 
+/// Runs the gateway; an error that stops it is printed with its causes and without
+/// any configured secret (a password in a URL that does not parse included), exit 1.
 #[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     telemetry::init();
+    let mut redactor = Redactor::default();
+    match run(&mut redactor).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {}", redactor.hide(&format!("{e:?}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `redactor` learns the configured secrets as soon as they are read.
+async fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref())?;
+    *redactor = settings.cluster.redactor();
     if let Some(listen) = cli.listen {
         settings.server.listen = listen;
     }

@@ -8,6 +8,7 @@
 //! ## Layout
 //! Dependencies point down this list, never up:
 //! - [`fault`]: test-only kill points (feature `faults`), nothing in a release build.
+//! - [`redact`]: secrets hidden from every text shown to people (errors, logs, audit).
 //! - [`routing`]: key → slot → shard, pure: [`ShardKey`], [`RoutedKey`], [`Router`],
 //!   the four strategies, the `[routing]` settings.
 //! - [`wal`]: WAL positions, read-your-writes tokens, [`Consistency`].
@@ -45,6 +46,7 @@ pub mod import;
 pub mod keys;
 pub mod map;
 pub mod moves;
+pub mod redact;
 pub mod routing;
 pub mod servers;
 pub mod store;

@@ -205,8 +205,8 @@ fn commands_that_change_something_leave_one_audit_line_and_reads_none() {
         assert!(line.contains(":***@127.0.0.1:1"), "{line}");
         for secret in [password.as_str(), "hunter2-not-real"] {
             assert!(
-                !line.contains(secret),
-                "a password in the audit line: {line}"
+                !stderr.contains(secret),
+                "a password in the audit line or the error: {stderr}"
             );
         }
     }

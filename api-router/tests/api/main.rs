@@ -22,5 +22,6 @@ mod operations;
 mod pool;
 mod records;
 mod schema;
+mod secrets;
 mod shared_map;
 mod spec;

@@ -13,13 +13,13 @@
 use chrono::{SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 
-use super::redact::{url_password, Redactor};
 use super::{AdminError, CommandError};
 use crate::config::ClusterSettings;
 use crate::import::ImportError;
 use crate::keys::KeyError;
 use crate::map::{meta, MapError};
 use crate::moves::MoveError;
+use crate::redact::{url_password, Redactor};
 
 /// Longest text a named field shows (characters).
 const MAX_FIELD: usize = 200;

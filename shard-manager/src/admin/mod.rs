@@ -19,7 +19,6 @@
 //! - [`seed`]: generated records, routed and bulk-loaded into the shards.
 //! - [`bench`](mod@bench): one workload against a single database and against the shards.
 //! - [`progress`]: the progress bars `seed` and `bench` draw.
-//! - [`redact`]: secrets hidden from text shown to people (the audit line).
 
 pub mod add_shard_cmd;
 pub mod audit;
@@ -34,7 +33,6 @@ pub mod moves_cmd;
 pub mod plan;
 pub mod progress;
 pub mod rebalance_cmd;
-pub mod redact;
 pub mod remove_shard_cmd;
 pub mod seed;
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use shard_manager::admin::audit::{Audit, Named};
+use shard_manager::redact::Redactor;
 use shard_manager::{admin, config, ClusterSettings, Router, ShardKey};
 
 #[derive(Parser)]
@@ -79,19 +80,22 @@ enum Command {
 }
 
 /// Runs the command; a refusal or failure is printed as one clear message (no
-/// backtrace, whatever RUST_BACKTRACE says) and exits 2. A command that changes
-/// something leaves one audit line (`admin::audit`) once it is over, whatever became of it.
+/// backtrace, whatever RUST_BACKTRACE says, and no configured secret) and exits 2. A
+/// command that changes something leaves one audit line (`admin::audit`) once it is
+/// over, whatever became of it.
 fn main() -> std::process::ExitCode {
-    match run() {
+    let mut redactor = Redactor::default();
+    match run(&mut redactor) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", redactor.hide(&format!("{e:#}")));
             std::process::ExitCode::from(2)
         }
     }
 }
 
-fn run() -> anyhow::Result<()> {
+/// `redactor` learns the configured secrets as soon as they are read.
+fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -102,6 +106,7 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings: ClusterSettings =
         config::load(cli.config.as_deref()).context("loading configuration")?;
+    *redactor = settings.redactor();
     let router = settings.validate()?;
     let audit = audited(&cli.command, &settings);
     let result = dispatch(cli.command, &settings, router);

@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::config::CacheSettings;
+use crate::config::{CacheSettings, ConfigError};
 use crate::routing::ShardId;
 use crate::servers::per_thread::PerThread;
 use crate::store::Record;
@@ -126,20 +126,12 @@ pub struct Cache {
     local: LocalFloors,
 }
 
-/// Why the cache could not be created.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid cache settings: {0}")]
-pub struct CacheConfigError(String);
-
 impl Cache {
     /// `epochs_valid_for`: how long a reading of a shard's epoch is used (one check
     /// interval plus one check timeout: see `epochs`).
-    pub fn new(
-        settings: &CacheSettings,
-        epochs_valid_for: Duration,
-    ) -> Result<Self, CacheConfigError> {
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| CacheConfigError(format!("cache.url {:?}: {e}", settings.url)))?;
+    pub fn new(settings: &CacheSettings, epochs_valid_for: Duration) -> Result<Self, ConfigError> {
+        // The error hides the URL's password (see `config::cache_url`).
+        let client = crate::config::cache_url(&settings.url)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(50))))

@@ -80,8 +80,7 @@ impl Cluster {
             true => {
                 let valid_for = settings.replication.check_interval()
                     + Duration::from_millis(settings.replication.check_timeout_ms);
-                let cache = Cache::new(&settings.cache, valid_for)
-                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                let cache = Cache::new(&settings.cache, valid_for)?;
                 cache.connect_epochs(epoch_store(shards.clone()));
                 Some(cache)
             }

@@ -12,11 +12,14 @@ mod validate;
 
 use std::path::Path;
 
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::redact::{redact, url_password, Redactor};
+
 pub use sections::*;
-pub use validate::parse_addr;
+pub use validate::{cache_url, parse_addr};
 
 /// The defaults `./setup.sh up` matches, compiled in so a binary runs anywhere.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
@@ -37,12 +40,31 @@ pub struct ClusterSettings {
 }
 
 /// A configuration that could not be loaded or does not describe a working cluster.
+/// Its text never shows a password, even one typed where it does not belong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("could not load configuration: {0}")]
+    #[error("could not load configuration: {}", redact(&.0.to_string()))]
     Load(#[from] config::ConfigError),
-    #[error("invalid configuration: {0}")]
+    #[error("invalid configuration: {}", redact(.0))]
     Invalid(String),
+}
+
+impl ClusterSettings {
+    /// A redactor that knows every configured secret (the database password, the cache
+    /// URL's password, one typed into an address), for the text of any error or log
+    /// line that might quote them.
+    pub fn redactor(&self) -> Redactor {
+        let mut known = vec![self.database.password.expose_secret().to_owned()];
+        known.extend(url_password(&self.cache.url));
+        let mut redactor = Redactor::knowing(known);
+        redactor.learn(&self.cache.url);
+        redactor.learn(&self.metadata.address);
+        for shard in &self.shards {
+            redactor.learn(&shard.primary);
+            shard.replicas.iter().for_each(|r| redactor.learn(r));
+        }
+        redactor
+    }
 }
 
 /// Loads any settings type from the layers described in the module doc.
@@ -153,6 +175,35 @@ mod tests {
         let mut s = settings();
         s.tables.allowed.push("Users; DROP".into());
         assert!(invalid(&s).contains("must match"));
+    }
+
+    #[test]
+    fn secrets_in_settings_are_refused_without_being_shown() {
+        let mut s = settings();
+        s.shards[1].replicas = vec!["u:s3cret-pw@127.0.0.1:25533".into()];
+        let shown = s.validate().unwrap_err().to_string();
+        assert_eq!(
+            shown,
+            "invalid configuration: shard 1 replica \"u:***@127.0.0.1:25533\": an address is \
+             host:port only; the user and password go in [database] (user, password)"
+        );
+        let mut s = settings();
+        s.cache.enabled = true;
+        s.cache.url = "redis://:s3cret-pw@127.0.0.1:x".into();
+        let shown = s.validate().unwrap_err().to_string();
+        assert!(
+            shown.starts_with("invalid configuration: cache.url \"redis://:***@127.0.0.1:x\": ")
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!format!("{:?}", s.cache).contains("s3cret"));
+        s.cache.url = "redis://:s3cret-pw@127.0.0.1:1".into();
+        s.validate().unwrap();
+        let redactor = s.redactor();
+        assert_eq!(
+            redactor.hide("AUTH s3cret-pw refused"),
+            "AUTH *** refused",
+            "the redactor knows the cache's password"
+        );
     }
 
     /// The defaults with `toml` layered on top, as a `--config` file would be.

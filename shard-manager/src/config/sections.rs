@@ -133,9 +133,11 @@ pub enum Balance {
 }
 
 /// The optional Redis read-through cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct CacheSettings {
     pub enabled: bool,
+    /// May hold a password (`redis://:secret@host:port`): shown only through
+    /// [`crate::redact`] (this type's `Debug` hides it).
     pub url: String,
     pub prefix: String,
     pub ttl_secs: u64,
@@ -147,6 +149,20 @@ pub struct CacheSettings {
     /// How long an open breaker bypasses Redis.
     #[serde(default = "default_breaker_open_ms")]
     pub breaker_open_ms: u64,
+}
+
+impl std::fmt::Debug for CacheSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheSettings")
+            .field("enabled", &self.enabled)
+            .field("url", &crate::redact::redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("ttl_secs", &self.ttl_secs)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_open_ms", &self.breaker_open_ms)
+            .finish()
+    }
 }
 
 fn default_breaker_failures() -> u32 {

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::{ClusterSettings, ConfigError, Strategy, MAX_VNODES, MAX_WEIGHT};
+use crate::redact::{redact, url_password, Redactor};
 use crate::routing::Router;
 
 impl ClusterSettings {
@@ -29,8 +30,9 @@ impl ClusterSettings {
             for (role, addr) in std::iter::once(("primary", &shard.primary))
                 .chain(shard.replicas.iter().map(|r| ("replica", r)))
             {
-                parse_addr(addr)
-                    .map_err(|m| ConfigError::Invalid(format!("shard {i} {role} {addr:?}: {m}")))?;
+                parse_addr(addr).map_err(|m| {
+                    ConfigError::Invalid(format!("shard {i} {role} {:?}: {m}", redact(addr)))
+                })?;
                 if !seen.insert(addr.as_str()) {
                     return bad(format!(
                         "server {addr} appears twice; each server belongs to one shard once"
@@ -38,6 +40,12 @@ impl ClusterSettings {
                 }
             }
         }
+        parse_addr(&self.metadata.address).map_err(|m| {
+            ConfigError::Invalid(format!(
+                "metadata.address {:?}: {m}",
+                redact(&self.metadata.address)
+            ))
+        })?;
         let db = &self.database;
         for (name, v) in [
             ("database.connect_timeout_ms", db.connect_timeout_ms),
@@ -67,6 +75,7 @@ impl ClusterSettings {
             if c.timeout_ms == 0 || c.ttl_secs == 0 {
                 return bad("cache.timeout_ms and cache.ttl_secs must be greater than 0".into());
             }
+            cache_url(&c.url)?;
         }
         self.validate_tables()?;
         self.validate_routing()?;
@@ -196,8 +205,26 @@ impl ClusterSettings {
     }
 }
 
-/// `host:port` with a non-empty host and a valid port.
+/// `cache.url` as the Redis client reads it; the error hides the URL's password,
+/// however broken the URL (the client's own message is hidden the same way).
+pub fn cache_url(url: &str) -> Result<redis::Client, ConfigError> {
+    redis::Client::open(url).map_err(|e| {
+        let mut redactor = Redactor::knowing(url_password(url));
+        redactor.learn(url);
+        ConfigError::Invalid(redactor.hide(&format!("cache.url {url:?}: {e}")))
+    })
+}
+
+/// `host:port` with a non-empty host and a valid port. Credentials never go in an
+/// address (`[database]` holds them): an `@` is refused, so addresses are safe to show.
 pub fn parse_addr(addr: &str) -> Result<(&str, u16), String> {
+    if addr.contains('@') {
+        return Err(
+            "an address is host:port only; the user and password go in [database] \
+                    (user, password)"
+                .into(),
+        );
+    }
     let (host, port) = addr
         .rsplit_once(':')
         .ok_or_else(|| "expected host:port".to_string())?;

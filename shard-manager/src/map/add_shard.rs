@@ -40,7 +40,8 @@ pub fn with_shard(map: &ShardMap, new: &NewShard) -> Result<(ShardMap, ShardId),
         .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
         .collect();
     for addr in std::iter::once(&new.primary).chain(&new.replicas) {
-        parse_addr(addr).map_err(|e| MapError::Invalid(format!("{addr:?}: {e}")))?;
+        parse_addr(addr)
+            .map_err(|e| MapError::Invalid(format!("{:?}: {e}", crate::redact::redact(addr))))?;
         if used.contains(&addr) {
             return Err(MapError::Invalid(format!(
                 "{addr} already serves a shard of the map"

@@ -1,5 +1,7 @@
-//! Secrets out of text shown to people (the audit line of an admin command): a
-//! password in a URL or a connection string, an API key's secret. Pure text work.
+//! Secrets out of text shown to people (an error, a log line, the audit line of an
+//! admin command): a password in a URL or a connection string, an API key's secret.
+//! Pure text work. Both binaries print every error through a [`Redactor`] that knows
+//! the configured secrets ([`crate::config::ClusterSettings::redactor`]).
 
 /// What stands for a hidden secret.
 pub const HIDDEN: &str = "***";
@@ -59,24 +61,30 @@ fn hide_patterns(text: &str, found: &mut Vec<String>) -> String {
     )
 }
 
-/// `scheme://user:secret@host` and `user:secret@host` -> `...user:***@host`.
+/// `scheme://user:secret@host` and `user:secret@host` -> `...user:***@host`. The
+/// secret runs to the token's last `@` (a URL that does not parse may hold a password
+/// with `@` or `/` in it), so a token's tail after its first `@` is never shown early.
 fn hide_userinfo(text: &str, found: &mut Vec<String>) -> String {
     let delimiter = |c: char| c.is_whitespace() || "\"'`()<>{},;".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find('@') {
-        let before = &rest[..at];
+    while let Some(first_at) = rest.find('@') {
+        let before = &rest[..first_at];
         let start = before.rfind(delimiter).map_or(0, |i| i + 1);
-        let token = &before[start..];
-        let user = token.find("://").map_or(0, |i| i + 3);
-        match token[user..].find(':') {
+        let end = rest[first_at..]
+            .find(delimiter)
+            .map_or(rest.len(), |i| first_at + i);
+        let token = &rest[start..end];
+        let at = start + token.rfind('@').unwrap_or(first_at - start);
+        let user = token[..at - start].find("://").map_or(0, |i| i + 3);
+        match rest[start + user..at].find(':') {
             Some(colon) => {
                 let secret = start + user + colon + 1;
-                found.push(before[secret..].to_owned());
-                out += &before[..secret];
+                found.push(rest[secret..at].to_owned());
+                out += &rest[..secret];
                 out += HIDDEN;
             }
-            None => out += before,
+            None => out += &rest[..at],
         }
         out.push('@');
         rest = &rest[at + 1..];
@@ -153,6 +161,19 @@ mod tests {
             "shard-1 (127.0.0.1:25433) failed"
         );
         assert_eq!(redact("ops@db1 ran it"), "ops@db1 ran it");
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_hides_all_of_its_password() {
+        assert_eq!(
+            redact("cache.url redis://:p@ss/w0rd@127.0.0.1:x: did not parse"),
+            "cache.url redis://:***@127.0.0.1:x: did not parse"
+        );
+        assert_eq!(
+            redact("\"u:a@b@h:1\" and ops@db1"),
+            "\"u:***@h:1\" and ops@db1"
+        );
+        assert_eq!(redact("a:b@http://x"), "a:***@http://x");
     }
 
     #[test]
