@@ -7,6 +7,13 @@
 //! and access control as [`policy::need`] gives it per path: the bearer scheme and the
 //! scope an operation needs, its 401 and 403 (protected mode) answers, its 429 (the
 //! key's limits) and the `RateLimit-Policy` / `RateLimit` headers of a rate-limited key.
+//!
+//! The key is a security scheme, never an `Authorization` header parameter, and every
+//! scoped operation lists two alternatives: the bearer key, or none (`{}`). That is what
+//! the gateway does: while no key exists it serves loopback clients without one
+//! (protected mode; everyone with `protected_mode = false`), and once one exists it
+//! answers 401 without a valid key, which each operation documents. OpenAPI cannot say
+//! "optional until a key exists", so the scheme's description says it.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
@@ -70,8 +77,11 @@ impl Modify for SharedAnswers {
                         .scheme(HttpAuthScheme::Bearer)
                         .description(Some(
                             "An API key from `shard-manager keys create`, sent as \
-                         `Authorization: Bearer <key>`. Needed once any key exists; until \
-                         then the gateway serves loopback clients only (protected mode).",
+                         `Authorization: Bearer <key>`. Needed once any key exists (401 \
+                         without a valid one). Until then no key is asked for (each \
+                         operation's `security` allows `{}`): the gateway serves loopback \
+                         clients only (protected mode; others get 403), or everyone with \
+                         `[auth] protected_mode = false`.",
                         ))
                         .build(),
                 ),
@@ -150,7 +160,11 @@ fn access(op: &mut Operation, need: Need) {
             .insert("403".into(), RefOr::T(problem(protected)));
         return;
     };
-    op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    // The key, or (while no key exists) none: see the module doc.
+    op.security = Some(vec![
+        SecurityRequirement::new(BEARER, Vec::<String>::new()),
+        SecurityRequirement::default(),
+    ]);
     let line = format!("Needs an API key with the `{scope}` scope (once any key exists).");
     op.description = Some(match op.description.take() {
         Some(text) => format!("{text}\n\n{line}"),

@@ -4,6 +4,11 @@
 //! a body its schema accepts, the headers it names, and never a 5xx while the topology
 //! is up. Every mismatch is collected and reported in one failure.
 //!
+//! The fuzzer's requests carry no `Authorization` and come from loopback: with no API
+//! key, the gateway serves them (protected mode), so every operation's `security` must
+//! allow an anonymous caller (an empty requirement `{}`), or they are requests the
+//! document forbids and must be refused.
+//!
 //! `SPEC_TRACE=1` prints every request's label, status and the start of its body.
 
 mod bodies;
@@ -217,6 +222,13 @@ fn check(doc: &Value, case: &Case, answer: &Answer) -> Vec<String> {
         }
         _ => {}
     }
+    if case.documented && (200..300).contains(&status) && !anonymous_allowed(doc, case) {
+        out.push(
+            "served without credentials, yet the document's `security` requires them (no \
+             anonymous `{}` alternative)"
+                .into(),
+        );
+    }
     if !answer.headers.contains_key("x-request-id") {
         out.push("no x-request-id".into());
     }
@@ -284,8 +296,30 @@ fn check(doc: &Value, case: &Case, answer: &Answer) -> Vec<String> {
     out
 }
 
+/// Whether the document lets this case's caller in: it sends credentials, or the
+/// operation's `security` (else the document's) is absent, empty, or has an empty
+/// requirement `{}` among its alternatives.
+fn anonymous_allowed(doc: &Value, case: &Case) -> bool {
+    let op = &doc["paths"][case.path.as_str()][case.method.as_str()];
+    let sends_key = case
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+    let security = op.get("security").or_else(|| doc.get("security"));
+    sends_key
+        || security
+            .and_then(Value::as_array)
+            .is_none_or(|alternatives| {
+                alternatives.is_empty()
+                    || alternatives
+                        .iter()
+                        .any(|r| r.as_object().is_some_and(|r| r.is_empty()))
+            })
+}
+
 /// What the document must say whatever the gateway answers: errors are problem+json,
-/// every `$ref` resolves, operation ids are unique.
+/// every `$ref` resolves, operation ids are unique, credentials are a security scheme
+/// (never an `Authorization` header parameter).
 fn static_problems(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if doc["openapi"]
@@ -302,6 +336,17 @@ fn static_problems(doc: &Value) -> Vec<String> {
                 Some(id) if ids.contains(&id) => out.push(format!("{at}: operationId {id} twice")),
                 Some(id) => ids.push(id),
                 None => out.push(format!("{at}: no operationId")),
+            }
+            let declared_auth = op["parameters"].as_array().into_iter().flatten().any(|p| {
+                p["in"] == "header"
+                    && p["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("authorization"))
+            });
+            if declared_auth {
+                out.push(format!(
+                    "{at}: Authorization is a header parameter, not a security scheme"
+                ));
             }
             if op["responses"].get("405").is_none() {
                 out.push(format!("{at}: 405 is not documented"));
