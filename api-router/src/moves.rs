@@ -1,10 +1,13 @@
-//! Slot moves as the gateway shows them: the `moves` of `GET /api/shards` and the move
-//! gauges of `GET /metrics`, both from the list the background watch last read (no
-//! metadata query per request).
+//! Slot moves as the gateway shows them: the `moves` of `GET /api/shards`, the stuck
+//! moves of `GET /api/health` and the move gauges of `GET /metrics`, all from the list
+//! the background watch last read (no metadata query per request).
 
 use analytics::MoveProgress;
 use serde::Serialize;
+use std::time::Duration;
+
 use shard_manager::moves::state::ranges;
+use shard_manager::moves::stuck::{self, StuckMove};
 use shard_manager::moves::watch::Seen;
 use utoipa::ToSchema;
 
@@ -42,6 +45,9 @@ pub struct MoveView {
     pub advice: String,
     /// Seconds since it started (a finished move: how long it took).
     pub age_secs: f64,
+    /// Stopped past `moves.stuck_after_secs` (at the switch: at once), neither resumed
+    /// nor aborted: why, and what to do (null: not stuck).
+    pub stuck: Option<StuckMove>,
 }
 
 /// How fresh `moves` is: the gateway reads them from the metadata database every
@@ -54,8 +60,9 @@ pub struct MovesRead {
     pub error: Option<String>,
 }
 
-/// The moves last read, and how fresh they are.
-pub fn views(seen: &Seen) -> (Vec<MoveView>, MovesRead) {
+/// The moves last read, and how fresh they are; a move stopped `stuck_after` or longer
+/// ago is marked stuck.
+pub fn views(seen: &Seen, stuck_after: Duration) -> (Vec<MoveView>, MovesRead) {
     let since = seen.read_at.map(|t| t.elapsed());
     let views = seen
         .moves
@@ -85,6 +92,7 @@ pub fn views(seen: &Seen) -> (Vec<MoveView>, MovesRead) {
                 note: m.note.clone(),
                 advice: m.advice(),
                 age_secs: m.age_secs + later,
+                stuck: stuck::judge(m, since.map_or(0.0, |d| d.as_secs_f64()), stuck_after),
             }
         })
         .collect();
@@ -93,6 +101,20 @@ pub fn views(seen: &Seen) -> (Vec<MoveView>, MovesRead) {
         error: seen.error.clone(),
     };
     (views, read)
+}
+
+/// What `/api/health` warns of: each stuck move (see [`stuck`]), and moves that could
+/// not be read lately (a stuck one would go unseen).
+pub fn warnings(seen: &Seen, stuck_after: Duration) -> (Vec<StuckMove>, Vec<String>) {
+    let later = seen.read_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let stuck = stuck::all(&seen.moves, later, stuck_after);
+    let mut warnings: Vec<String> = stuck.iter().map(|s| s.warning.clone()).collect();
+    if let Some(error) = &seen.error {
+        warnings.push(format!(
+            "slot moves not read lately (a stuck move would not show): {error}"
+        ));
+    }
+    (stuck, warnings)
 }
 
 /// The active moves' progress, for the Prometheus gauges.

@@ -83,8 +83,9 @@ export function drawMoves(shards) {
     cell(row, `${m.id} · ${m.kind}`);
     cell(row, `${m.slots} (${m.slot_count})`);
     cell(row, `${m.source} → ${m.target}`);
-    const kind = PHASE_KIND[m.phase] ?? (m.running ? "live" : "warn");
-    cell(row, pill(m.phase.replace("_", " "), kind, m.advice));
+    const kind = m.stuck ? "bad" : PHASE_KIND[m.phase] ?? (m.running ? "live" : "warn");
+    const phase = m.phase.replace("_", " ") + (m.stuck ? " · stuck" : "");
+    cell(row, pill(phase, kind, m.advice));
     const bar = document.createElement("progress");
     bar.max = Math.max(1, m.rows_total);
     bar.value = Math.min(m.rows_copied, bar.max);
@@ -93,9 +94,11 @@ export function drawMoves(shards) {
     cell(row, fmtCount(m.rows_behind), "num");
     cell(row, m.eta_secs == null ? "–" : fmtDuration(Math.round(m.eta_secs)), "num");
     cell(row, m.fence_ms == null ? "–" : fmtMs(m.fence_ms), "num");
-    cell(row, m.note, "note");
+    // A stuck move says why and what to do instead of its last step.
+    cell(row, m.stuck ? m.stuck.warning : m.note, m.stuck ? "note stuck" : "note");
     row.dataset.move = String(m.id);
     row.dataset.phase = m.phase;
+    row.dataset.stuck = m.stuck ? (m.stuck.two_owners ? "two-owners" : "stopped") : "";
     return row;
   });
   document.getElementById("moves-body").replaceChildren(...rows);
@@ -104,6 +107,9 @@ export function drawMoves(shards) {
   panel.closest("section").hidden = rows.length === 0;
   const read = shards.moves_read;
   const stale = read?.error ? ` (not read lately: ${read.error})` : "";
-  document.getElementById("moves-active").textContent =
-    `${moves.filter((m) => m.active).length} active${stale}`;
+  const stuck = moves.filter((m) => m.stuck).length;
+  const stuckText = stuck ? `, ${stuck} stuck` : "";
+  const active = document.getElementById("moves-active");
+  active.textContent = `${moves.filter((m) => m.active).length} active${stuckText}${stale}`;
+  active.dataset.stuck = String(stuck);
 }

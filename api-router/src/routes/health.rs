@@ -1,4 +1,5 @@
-//! `GET /api/health`: every server probed now; 200 when all primaries are up.
+//! `GET /api/health`: every server probed now; 200 when all primaries are up; stuck
+//! slot moves in `stuck_moves` and `warnings` (they do not change the status).
 //! `GET /api/health/live`: the process serves. `GET /api/health/ready`: it wants traffic
 //! (503 while draining before a stop: what a load balancer should check).
 
@@ -6,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use shard_manager::ClusterHealth;
 
 use crate::error::{ApiError, Problem};
+use crate::moves;
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -13,12 +15,14 @@ use crate::state::AppState;
     path = "/api/health",
     tag = "operations",
     responses(
-        (status = 200, description = "Every primary is up", body = ClusterHealth),
+        (status = 200, description = "Every primary is up (`warnings` may still name a stuck slot move: a move stopped past `moves.stuck_after_secs`, or at the switch, neither resumed nor aborted; it does not change the status)", body = ClusterHealth),
         (status = 503, description = "At least one primary is down (the body says which)", body = ClusterHealth),
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let health = state.cluster.health().await;
+    let mut health = state.cluster.health().await;
+    (health.stuck_moves, health.warnings) =
+        moves::warnings(&state.moves.seen(), state.moves.stuck_after());
     if health.healthy {
         HttpResponse::Ok().json(health)
     } else {

@@ -112,7 +112,7 @@ pub async fn shards(
         Vec::new()
     };
     data.resize(cluster.shards().len(), None);
-    let (move_views, moves_read) = moves::views(&state.moves.seen());
+    let (move_views, moves_read) = moves::views(&state.moves.seen(), state.moves.stuck_after());
     let router = cluster.router();
     let layout = router.layout();
     let limits = &cluster.settings().replication;

@@ -32,6 +32,8 @@
 //!   cut-over's fence.
 //! - [`lb_retry`]: behind HAProxy, a keyed write whose gateway died is retried on
 //!   another and happens once; one without a key gets 502.
+//! - [`stuck_moves`]: a stopped move is shown stuck by health, `moves status` and
+//!   `/api/shards`; one stopped at the switch at once, as two owners.
 //! - [`moved_keys`]: an idempotency key's answer moves with its slot.
 //! - [`moved_reads`]: a read-your-writes token from a key's new owner is honoured by
 //!   a gateway still routing with the old map.
@@ -80,4 +82,5 @@ mod resharding;
 mod resharding_bench;
 mod restart;
 mod shutdown;
+mod stuck_moves;
 mod support;

@@ -3,14 +3,14 @@
 //! ETA) on a terminal and prints each phase as it starts; it ends with a summary. A
 //! refused command changed nothing and says why; a move that stopped says how to go on.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::audit::Named;
 use super::plan::report::thousands;
 use crate::config::ClusterSettings;
 use crate::moves::plan::Which;
 use crate::moves::state::ranges;
-use crate::moves::{mover, store, Move, MoveError, Phase};
+use crate::moves::{mover, store, stuck, Move, MoveError, Phase};
 use crate::routing::ShardId;
 
 /// `move-slots`: which slots go where.
@@ -122,10 +122,18 @@ pub fn run(settings: &ClusterSettings, command: MovesCommand) -> Result<String, 
                 Err(MoveError::NoMoves) => Vec::new(),
                 other => other?,
             };
+            let after = settings.moves.stuck_after();
             if json {
-                return Ok(serde_json::to_string_pretty(&moves).unwrap_or_default() + "\n");
+                let shown: Vec<Shown> = moves
+                    .iter()
+                    .map(|mv| Shown {
+                        mv,
+                        stuck: stuck::judge(mv, 0.0, after),
+                    })
+                    .collect();
+                return Ok(serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n");
             }
-            Ok(status(&moves))
+            Ok(status(&moves, after))
         }
         MovesCommand::Resume { id } => drive(&rt, settings, id),
         MovesCommand::Abort { id } => {
@@ -199,8 +207,18 @@ fn summary(mv: &Move, secs: f64) -> String {
     }
 }
 
-/// The moves as a table, then one line of advice per move.
-pub fn status(moves: &[Move]) -> String {
+/// A move as `moves status --json` prints it: its record, and `stuck` (null unless it
+/// is: see [`stuck`]).
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    mv: &'a Move,
+    stuck: Option<stuck::StuckMove>,
+}
+
+/// The moves as a table, then one line of advice per move, then a warning for each
+/// move stopped `after` or longer ago (at the switch: at once).
+pub fn status(moves: &[Move], after: Duration) -> String {
     if moves.is_empty() {
         return "no moves recorded\n".into();
     }
@@ -240,6 +258,9 @@ pub fn status(moves: &[Move]) -> String {
             out += &format!(" (last: {})", m.note);
         }
         out += "\n";
+    }
+    for stuck in stuck::all(moves, 0.0, after) {
+        out += &format!("warning: {}\n", stuck.warning);
     }
     out
 }

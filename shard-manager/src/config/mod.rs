@@ -37,6 +37,8 @@ pub struct ClusterSettings {
     pub cache: CacheSettings,
     #[serde(default)]
     pub metadata: MetadataSettings,
+    #[serde(default)]
+    pub moves: MovesSettings,
 }
 
 /// A configuration that could not be loaded or does not describe a working cluster.

@@ -187,6 +187,30 @@ impl Default for CacheSettings {
     }
 }
 
+/// Slot moves as operators are told of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MovesSettings {
+    /// A move stopped this long (no mover holds it, its record unchanged), neither
+    /// resumed nor aborted, is shown as stuck by `/api/health`, `moves status` and the
+    /// dashboard. One stopped at the switch is shown at once (it may leave two owners).
+    pub stuck_after_secs: u64,
+}
+
+impl Default for MovesSettings {
+    fn default() -> Self {
+        Self {
+            stuck_after_secs: 300,
+        }
+    }
+}
+
+impl MovesSettings {
+    pub fn stuck_after(&self) -> Duration {
+        Duration::from_secs(self.stuck_after_secs)
+    }
+}
+
 /// The metadata PostgreSQL: the shard map, its history and the live gateways. The
 /// gateway's config only says how to reach it; the map itself lives there (seeded once
 /// from this file by `shard-manager init`). Credentials are `[database]`'s.

@@ -89,6 +89,14 @@ pub struct ClusterHealth {
     /// says so here (`reachable: false`, `error`).
     pub map: crate::map::MapStatus,
     pub shards: Vec<ShardHealth>,
+    /// Slot moves stopped past `moves.stuck_after_secs` (one stopped at the switch: at
+    /// once), neither resumed nor aborted; the gateway fills them from its move watch.
+    /// They do not change `healthy`: every request is still served, and a load
+    /// balancer must not take gateways out for a move an operator has to settle.
+    pub stuck_moves: Vec<crate::moves::stuck::StuckMove>,
+    /// One sentence per thing an operator should look at now (a stuck move, moves not
+    /// read lately), each saying what to do; empty when all is well.
+    pub warnings: Vec<String>,
 }
 
 impl Cluster {
@@ -111,6 +119,8 @@ impl Cluster {
                 .all(|s| !s.serving || (s.primary.up && s.schema.state != "missing")),
             map: self.map().status(),
             shards,
+            stuck_moves: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

@@ -22,6 +22,9 @@
 //!
 //! ## Layout
 //! - [`state`]: phases, a move's progress and what an operator is told (pure).
+//! - [`stuck`]: a move stopped, neither resumed nor aborted, past a threshold (or at
+//!   the switch, where it may leave two owners): what health, status and the
+//!   dashboard warn about (pure).
 //! - [`store`]: moves in the metadata database.
 //! - [`shard_conn`]: a connection to a shard's primary that names it in errors.
 //! - [`capture`]: the source's change log.
@@ -48,6 +51,7 @@ pub mod replay;
 pub mod shard_conn;
 pub mod state;
 pub mod store;
+pub mod stuck;
 pub mod switch;
 pub mod verify;
 pub mod watch;

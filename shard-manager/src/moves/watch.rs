@@ -50,6 +50,11 @@ impl MoveWatch {
         self.lock().clone()
     }
 
+    /// How long a stopped move waits before it is shown as stuck (`[moves]`).
+    pub fn stuck_after(&self) -> Duration {
+        self.settings.moves.stuck_after()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
