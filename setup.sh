@@ -1249,7 +1249,11 @@ run_gateways() {
         # A gateway told to stop first answers not-ready for 3 s (HAProxy's checks:
         # every 1 s, two failures) while still serving, so HAProxy takes it out before
         # it closes a connection HAProxy might be sending on.
+        # HAProxy sends each client's address in the PROXY protocol (send-proxy-v2 in
+        # write_haproxy_cfg); the gateways believe it from HAProxy's address only, so
+        # protected mode and the audit log judge the real client, not the proxy.
         SHARDGATE__SERVER__LISTEN="$HOST:$((GATEWAY_PORT + i))" SHARDGATE__SERVER__DRAIN_MS=3000 \
+            SHARDGATE__SERVER__TRUSTED_PROXIES="$HOST/32" \
             "$bin" "$@" >"$LOCAL/gateway-$i.log" 2>&1 &
         pids+=("$!")
     done
@@ -1315,7 +1319,9 @@ backend gateways
     http-request disable-l7-retry unless METH_GET || { req.hdr(idempotency-key) -m found }
 EOF
     for ((i = 1; i <= GATEWAYS; i++)); do
-        printf '    server gw%d %s:%d check inter 1s fall 2 rise 1\n' "$i" "$HOST" $((GATEWAY_PORT + i))
+        # send-proxy-v2: each connection opens with the client's address (PROXY protocol
+        # v2), which the gateways trust from $HOST only (server.trusted_proxies).
+        printf '    server gw%d %s:%d send-proxy-v2 check inter 1s fall 2 rise 1\n' "$i" "$HOST" $((GATEWAY_PORT + i))
     done
 }
 

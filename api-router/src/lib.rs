@@ -42,6 +42,8 @@
 //! - [`tls`]: HTTPS with rustls when `[server.tls]` names a certificate and key.
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`observe`]: the analytics middleware (endpoint, shard, role, outcome, latency).
+//! - [`proxy`]: the real client behind a load balancer (PROXY protocol from trusted
+//!   proxies only).
 //! - [`openapi`]: the OpenAPI document behind Swagger UI.
 //! - [`telemetry`]: `tracing` set-up.
 
@@ -60,6 +62,7 @@ pub mod limits;
 pub mod moves;
 pub mod observe;
 pub mod openapi;
+pub mod proxy;
 pub mod request_id;
 pub mod routes;
 pub mod security_headers;

@@ -79,6 +79,14 @@ pub struct ServerSettings {
     /// HTTPS with these PEM files (`[server.tls]`); plain HTTP without the section.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
+    /// Load balancers whose PROXY protocol header (v1 or v2) is believed, as addresses
+    /// or CIDR blocks (`["127.0.0.1/32"]` behind `GATEWAYS=N ./setup.sh run`'s HAProxy).
+    /// Their connections' clients are the ones they declare, for protected mode, the
+    /// audit log and every request. Empty (the default): no peer may declare another
+    /// client; a PROXY line is not even read (it is not HTTP: 400), so a client cannot
+    /// pass for loopback. Not with `[server.tls]`: terminate TLS at the proxy.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Access control. The keys themselves live in the metadata database
@@ -209,6 +217,10 @@ impl ServerSettings {
         if self.idempotency_sweep_secs == 0 {
             return Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into());
         }
+        let trusted = crate::proxy::TrustedProxies::parse(&self.trusted_proxies)?;
+        if !trusted.is_empty() && self.tls.is_some() {
+            return Err("server.trusted_proxies with [server.tls]: the PROXY protocol is read on plain connections only; terminate TLS at the proxy (or remove trusted_proxies)".into());
+        }
         Ok(())
     }
 
@@ -269,6 +281,7 @@ mod tests {
             allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
             cors: CorsSettings::default(),
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 

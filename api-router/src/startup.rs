@@ -24,6 +24,7 @@ use crate::guard::check_host;
 use crate::limits::Limits;
 use crate::observe::observe;
 use crate::openapi::ApiDoc;
+use crate::proxy::{serve, TrustedProxies};
 use crate::request_id::request_id;
 use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
 use crate::security_headers::{security_headers, SecurityHeaders};
@@ -117,7 +118,7 @@ impl Application {
         let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
         let cors_settings = Arc::new(settings.server.cors.clone());
-        let server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(
@@ -158,15 +159,29 @@ impl Application {
                 )
                 .route("/swagger-ui", web::get().to(fallback::swagger_redirect))
                 .default_service(web::to(fallback::not_found))
-        });
-        let mut server = match tls {
-            Some(config) => server.listen_rustls_0_23(listener, config)?,
-            None => server.listen(listener)?,
-        }
-        // Signals are the drain's (crate::drain): actix would stop accepting at once.
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        server = server.workers(workers);
+        };
+        let trusted = TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let server = if trusted.is_empty() {
+            let server = HttpServer::new(app);
+            match tls {
+                Some(config) => server.listen_rustls_0_23(listener, config)?,
+                None => server.listen(listener)?,
+            }
+            // Signals are the drain's (crate::drain): actix would stop accepting at once.
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout_secs)
+            .workers(workers)
+            .run()
+        } else {
+            // Behind a load balancer: the PROXY protocol from the trusted ones (ServerSettings::validate refused TLS with it).
+            tracing::info!(trusted = ?settings.server.trusted_proxies, "reading the PROXY protocol from trusted proxies");
+            let options = serve::Options {
+                workers,
+                shutdown_timeout_secs: settings.server.shutdown_timeout_secs,
+            };
+            serve::serve(listener, trusted, options, app)?
+        };
         let scheme = if settings.server.tls.is_some() {
             "https"
         } else {
@@ -188,7 +203,6 @@ impl Application {
         );
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         let watcher = Watcher::spawn(moves);
-        let server = server.run();
         let shutdown = Shutdown::new(
             draining,
             std::time::Duration::from_millis(settings.server.drain_ms),

@@ -1,6 +1,7 @@
 //! The audit line of an admin request (every route that needs the `admin` scope,
 //! refusals included): one `tracing` event, target `audit`, with who (the key's name,
-//! or why there is none), from where (the peer's address), what (method and URI), when
+//! or why there is none), from where (the client's address: behind a trusted proxy,
+//! the one its PROXY header declared, with the proxy's as `via`), what (method and URI), when
 //! (`at`, UTC, besides the line's own timestamp), and the outcome (`done`, `refused` or
 //! `failed`, and the status). `RUST_LOG=warn,audit=info` keeps only these lines.
 
@@ -24,14 +25,23 @@ pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Where an admin request came from: the client, and the trusted proxy it came through.
+#[derive(Debug, Clone, Copy)]
+pub struct From {
+    pub peer: Option<SocketAddr>,
+    pub via: Option<SocketAddr>,
+}
+
 /// Writes the line for one admin request.
-pub fn admin_request(who: &str, peer: Option<SocketAddr>, what: &str, status: StatusCode) {
-    let peer = peer.map(|p| p.ip().to_canonical().to_string());
+pub fn admin_request(who: &str, from: From, what: &str, status: StatusCode) {
+    let ip = |a: Option<SocketAddr>| a.map(|p| p.ip().to_canonical().to_string());
+    let (peer, via) = (ip(from.peer), ip(from.via));
     tracing::info!(
         target: "audit",
         at = %now(),
         who,
         peer = peer.as_deref().unwrap_or("unknown"),
+        via = via.as_deref().unwrap_or("-"),
         action = what,
         status = status.as_u16(),
         outcome = outcome(status),

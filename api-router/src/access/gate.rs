@@ -18,6 +18,7 @@ use super::caller::Caller;
 use super::policy::Need;
 use crate::error::ApiError;
 use crate::limits::{Limits, Quota, RateCheck};
+use crate::proxy::Via;
 
 /// The keys a gateway checks against, whether protected mode is on, and the keys'
 /// limiters.
@@ -132,7 +133,12 @@ pub async fn require(
     let Need::Scope(scope) = need else {
         return next.call(req).await.map(|res| res.map_into_left_body());
     };
+    // The client: behind a trusted proxy, the one its PROXY header declared (crate::proxy).
     let peer = req.peer_addr();
+    let from = audit::From {
+        peer,
+        via: req.conn_data::<Via>().map(|v| v.0),
+    };
     let authorization = req.headers().get(AUTHORIZATION).cloned();
     let admitted = access.admit(scope, peer, authorization.as_ref());
     let what = (scope == Scope::Admin).then(|| audit::action(req.method(), req.uri()));
@@ -142,7 +148,7 @@ pub async fn require(
             let res = e.error_response();
             if let Some(what) = what {
                 let who = access.refused_who(&e, authorization.as_ref());
-                audit::admin_request(&who, peer, &what, res.status());
+                audit::admin_request(&who, from, &what, res.status());
             }
             return Ok(req.into_response(res).map_into_right_body());
         }
@@ -157,7 +163,7 @@ pub async fn require(
             let mut res = ApiError::from(limited).error_response();
             headers.apply(res.headers_mut());
             if let (Some(who), Some(what)) = (who, what) {
-                audit::admin_request(&who, peer, &what, res.status());
+                audit::admin_request(&who, from, &what, res.status());
             }
             return Ok(req.into_response(res).map_into_right_body());
         }
@@ -171,7 +177,7 @@ pub async fn require(
         headers.apply(res.headers_mut());
     }
     if let (Some(who), Some(what)) = (who, what) {
-        audit::admin_request(&who, peer, &what, res.status());
+        audit::admin_request(&who, from, &what, res.status());
     }
     Ok(res.map_into_left_body())
 }

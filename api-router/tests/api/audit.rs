@@ -12,7 +12,7 @@ use crate::helpers::spawn_app;
 
 /// Every audit line written so far by any gateway of this test binary.
 #[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Lines(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Lines {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -24,7 +24,7 @@ impl Write for Lines {
     }
 }
 
-fn captured() -> &'static Lines {
+pub(crate) fn captured() -> &'static Lines {
     static LINES: OnceLock<Lines> = OnceLock::new();
     LINES.get_or_init(|| {
         let lines = Lines::default();
@@ -40,7 +40,7 @@ fn captured() -> &'static Lines {
 }
 
 /// The one line naming `marker`, waited for (the line is written as the answer leaves).
-async fn line_with(marker: &str) -> String {
+pub(crate) async fn line_with(marker: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = String::from_utf8_lossy(&captured().0.lock().unwrap()).into_owned();

@@ -20,6 +20,7 @@ mod load_balancer;
 mod moves;
 mod operations;
 mod pool;
+mod proxy;
 mod records;
 mod schema;
 mod secrets;

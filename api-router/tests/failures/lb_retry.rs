@@ -18,7 +18,9 @@ use crate::load_balancer::{low_port, Haproxy};
 use crate::outage::{serial, DropDatabase};
 use crate::process::Process;
 
-const ARMED: [(&str, &str); 1] = [("SHARDGATE_FAULT_KILL_GATEWAY", "after-commit")];
+/// HAProxy's PROXY protocol believed from loopback, as `setup.sh` starts the gateways.
+const TRUSTED: (&str, &str) = ("SHARDGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1/32");
+const ARMED: [(&str, &str); 2] = [("SHARDGATE_FAULT_KILL_GATEWAY", "after-commit"), TRUSTED];
 
 #[derive(QueryableByName)]
 struct Stored {
@@ -31,7 +33,7 @@ struct Stored {
 /// An armed gateway and a sound one behind a fresh HAProxy, once it answers.
 async fn pair(db: &str) -> (Process, Process, Haproxy) {
     let armed = Process::start(db, &ARMED).await;
-    let sound = Process::start(db, &[]).await;
+    let sound = Process::start(db, &[TRUSTED]).await;
     let lb = Haproxy::start(low_port(), &[armed.port, sound.port]);
     let client = reqwest::Client::new();
     for _ in 0..100 {

@@ -36,7 +36,8 @@ pub(crate) struct Haproxy {
 impl Haproxy {
     /// The backend as `setup.sh` writes it: round robin, `GET /api/health/ready` every
     /// second (two failures take a gateway out, one success brings it back), a refused
-    /// connection retried, the last time on another gateway.
+    /// connection retried, the last time on another gateway, each connection opening
+    /// with the client's address (PROXY protocol v2; the gateways must trust it).
     pub(crate) fn start(port: u16, gateways: &[u16]) -> Self {
         let dir = std::env::temp_dir().join(format!("sg-lb-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -50,7 +51,9 @@ impl Haproxy {
              http-request disable-l7-retry unless METH_GET || {{ req.hdr(idempotency-key) -m found }}\n"
         );
         for (i, gateway) in gateways.iter().enumerate() {
-            cfg += &format!("    server gw{i} 127.0.0.1:{gateway} check inter 1s fall 2 rise 1\n");
+            cfg += &format!(
+                "    server gw{i} 127.0.0.1:{gateway} send-proxy-v2 check inter 1s fall 2 rise 1\n"
+            );
         }
         std::fs::write(dir.join("haproxy.cfg"), cfg).unwrap();
         let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
@@ -147,7 +150,12 @@ async fn three_gateways_behind_haproxy_lose_one_and_take_it_back() {
     // a shard down would fail writes that have nothing to do with the load balancer.
     let _serial = serial().await;
     let ports = [low_port(), low_port(), low_port()];
-    let app = spawn_app_with(|s| s.server.listen = format!("127.0.0.1:{}", ports[0])).await;
+    let app = spawn_app_with(|s| {
+        s.server.listen = format!("127.0.0.1:{}", ports[0]);
+        // HAProxy's PROXY protocol believed from loopback, as `setup.sh` starts them.
+        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
     let client = &app.client;
     let mut others = vec![
         start_gateway(&app.settings, ports[1]).await,

@@ -90,6 +90,7 @@ pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigErro
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("tables.allowed")
+            .with_list_parse_key("server.trusted_proxies")
             .with_list_parse_key("routing.weights")
             .try_parsing(true),
     );
