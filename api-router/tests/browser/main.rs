@@ -11,7 +11,8 @@
 //! - [`assets`]: no asset from another origin; every referenced file is served with
 //!   its content type and a validator.
 //! - [`chromium`]: Chromium driven through the DevTools protocol over a pipe.
-//! - [`moves`]: the moves panel shows a recorded move and its progress.
+//! - [`moves`]: the moves panel shows a recorded move and its progress, a stuck one as
+//!   stuck with what to do.
 //! - [`swagger`]: Swagger UI renders under the gateway's Content Security Policy.
 //! - [`traffic`]: bounded background traffic with some 4xx.
 

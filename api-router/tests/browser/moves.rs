@@ -1,12 +1,13 @@
 //! The dashboard's moves panel: hidden while no move was ever recorded, then a row per
-//! move with its phase and progress, fed by the `/api/shards` poll.
+//! move with its phase and progress, fed by the `/api/shards` poll; a stuck move (no
+//! mover, stopped past `moves.stuck_after_secs`) is marked stuck with its warning.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::chromium::{self, Browser};
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 const READ_MOVES: &str = r##"(() => {
     const panel = document.getElementById("moves");
@@ -18,9 +19,11 @@ const READ_MOVES: &str = r##"(() => {
         rows: [...document.querySelectorAll("#moves-body tr")].map((tr) => ({
             move: Number(tr.dataset.move),
             phase: tr.dataset.phase,
+            stuck: tr.dataset.stuck,
             cells: [...tr.cells].map((td) => td.textContent),
             bar: tr.querySelector("progress")?.value ?? null,
         })),
+        active: document.getElementById("moves-active").textContent,
         problems: window.pageProblems ?? ["the problem recorder did not run"],
     };
 })()"##;
@@ -71,4 +74,44 @@ async fn the_moves_panel_shows_a_move_and_its_progress() {
         serde_json::json!([]),
         "script errors or CSP violations"
     );
+}
+
+#[tokio::test]
+async fn a_stuck_move_is_marked_stuck_with_what_to_do() {
+    // Arrange: every stopped move counts as stuck at once.
+    let chromium = chromium::binary();
+    let app = spawn_app_with(|s| s.cluster.moves.stuck_after_secs = 0).await;
+    let mut browser = Browser::launch(&chromium).await;
+    browser.open(&app.url("/dashboard")).await;
+
+    // Act: a move recorded with no mover running it (as one left by a dead mover).
+    let mv = app.record_move(4, 400, 100, 0).await;
+    let shown = wait_for(&mut browser, "the stuck move", |s| {
+        s["rows"][0]["stuck"] == "stopped"
+    })
+    .await;
+    browser.close().await;
+
+    // Assert
+    let row = &shown["rows"][0];
+    assert_eq!(row["move"], mv.id);
+    let cells: Vec<&str> = row["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(cells[3], "capturing · stuck", "{cells:?}");
+    assert!(
+        cells[8].contains(&format!("`shard-manager moves resume {}`", mv.id)),
+        "the warning says what to do: {cells:?}"
+    );
+    assert!(
+        shown["active"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 active, 1 stuck"),
+        "{shown:#}"
+    );
+    assert_eq!(shown["problems"], serde_json::json!([]));
 }
