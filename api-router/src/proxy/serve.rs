@@ -70,13 +70,17 @@ where
 {
     let local = listener.local_addr()?;
     let trusted = Arc::new(trusted);
-    Ok(Server::build()
+    let builder = Server::build();
+    // Idle keep-alive connections close when a stop begins, as HttpServer has them.
+    let stopping = builder.graceful_shutdown_signal();
+    Ok(builder
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_timeout_secs)
         // Signals are the drain's (crate::drain), as with HttpServer.
         .disable_signals()
         .listen("shardgate-proxied", listener, move || {
             let trusted = trusted.clone();
+            let stopping = stopping.clone();
             let app = factory()
                 .into_factory()
                 .map_err(|e| e.into().error_response());
@@ -86,6 +90,10 @@ where
             })
             .and_then(
                 HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let stopping = stopping.clone();
+                        async move { stopping.notified().await }
+                    })
                     .local_addr(local)
                     .on_connect_ext(|io: &Proxied, ext| {
                         if let Some(via) = io.via {
@@ -119,7 +127,10 @@ async fn accept(
             read.advance(len);
             client.or(peer)
         }
-        Parsed::Absent | Parsed::NeedMore => peer,
+        // No header: the trusted peer is its own client.
+        Parsed::Absent | Parsed::NeedMore => {
+            return Ok((Proxied::new(io, read, None), Protocol::Http1, peer));
+        }
         Parsed::Invalid(why) => {
             tracing::warn!(peer = ?peer, why, "closing a trusted proxy's connection: bad PROXY header");
             return Err(io::Error::new(io::ErrorKind::InvalidData, why).into());
