@@ -24,3 +24,4 @@ mod records;
 mod schema;
 mod shared_map;
 mod spec;
+mod undecodable;

@@ -23,6 +23,25 @@ pub enum WireError {
     /// The server said something out of turn: the connection cannot be trusted further.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// A row came back whole but a value in it has no form the gateway can hand on (a
+    /// timestamp of `infinity`, a NULL where the schema forbids one): the data is at
+    /// fault, not the server, and the exchange ended cleanly, so the connection stays
+    /// usable. Names the record and column when the row is a record.
+    #[error("undecodable row: {0}")]
+    Undecodable(String),
+}
+
+impl WireError {
+    /// Names the record (and column) an undecodable value was read from; other
+    /// failures are returned unchanged.
+    pub(super) fn in_record(self, (table, key, id): (&str, &str, &str), column: &str) -> Self {
+        match self {
+            WireError::Undecodable(why) => WireError::Undecodable(format!(
+                "record {table}/{id} (shard key {key:?}), column {column}: {why}"
+            )),
+            other => other,
+        }
+    }
 }
 
 impl From<ServerError> for WireError {
@@ -114,10 +133,15 @@ impl DatabaseErrorInformation for ServerError {
 
 impl From<WireError> for DieselError {
     /// As diesel-async maps tokio-postgres's errors: a server's refusal keeps its kind
-    /// and fields; anything else means the connection can no longer be used.
+    /// and fields, a value that does not decode is diesel's deserialization error;
+    /// anything else means the connection can no longer be used.
     fn from(err: WireError) -> Self {
         match err {
             WireError::Server(e) => DieselError::DatabaseError(e.kind(), e),
+            // As diesel reports a row it cannot read: the connection is fine.
+            undecodable @ WireError::Undecodable(_) => {
+                DieselError::DeserializationError(Box::new(undecodable))
+            }
             other => DieselError::DatabaseError(
                 DatabaseErrorKind::UnableToSendCommand,
                 Box::new(other.to_string()),
@@ -168,6 +192,13 @@ mod tests {
         assert!(matches!(
             classify(&server("22P02", "invalid input syntax")),
             Failure::Other
+        ));
+        let undecodable: DieselError = WireError::Undecodable("infinity".into())
+            .in_record(("events", "k", "bad"), "updated_at")
+            .into();
+        assert!(matches!(
+            classify(&undecodable),
+            Failure::Undecodable(m) if m.contains("events/bad") && m.contains("updated_at")
         ));
     }
 }

@@ -33,17 +33,30 @@ pub async fn find(
 }
 
 /// A row of `Record`'s columns, in its field order (the point read's and the list's).
+/// A value that does not decode names the record and its column.
 pub(super) fn record(row: &DataRowBody) -> Result<Record, WireError> {
     let mut row = Columns::new(row);
+    let table_name = row.text()?;
+    let shard_key = row.text()?;
+    let id = row.text()?;
+    let at = |column| {
+        let record = (table_name.as_str(), shard_key.as_str(), id.as_str());
+        move |e: WireError| e.in_record(record, column)
+    };
+    let slot = row.int4().map_err(at("slot"))?;
+    let data = row.jsonb().map_err(at("data"))?;
+    let version = row.int8().map_err(at("version"))?;
+    let created_at = row.timestamptz().map_err(at("created_at"))?;
+    let updated_at = row.timestamptz().map_err(at("updated_at"))?;
     Ok(Record {
-        table_name: row.text()?,
-        shard_key: row.text()?,
-        id: row.text()?,
-        slot: row.int4()?,
-        data: row.jsonb()?,
-        version: row.int8()?,
-        created_at: row.timestamptz()?,
-        updated_at: row.timestamptz()?,
+        table_name,
+        shard_key,
+        id,
+        slot,
+        data,
+        version,
+        created_at,
+        updated_at,
     })
 }
 
