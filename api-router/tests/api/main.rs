@@ -22,6 +22,7 @@ mod operations;
 mod pool;
 mod records;
 mod schema;
+mod schema_change;
 mod shared_map;
 mod spec;
 mod undecodable;

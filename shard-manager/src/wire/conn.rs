@@ -21,8 +21,12 @@ pub struct WireConn {
     /// An exchange began and has not ended cleanly: answers may still be on the way (it
     /// was cancelled, or the connection failed). Such a connection is never reused.
     busy: bool,
-    /// The statements of `statements` are prepared here.
+    /// The statements of `statements` are prepared here (false again once PostgreSQL
+    /// said they are stale: the next exchange prepares them anew).
     pub(super) prepared: bool,
+    /// PostgreSQL said the statements prepared here are stale: the next exchange closes
+    /// each before preparing it again.
+    pub(super) stale: bool,
     /// How many statements the exchange under way prepares (its first): when all of
     /// them were, a refusal later in that exchange leaves the connection usable.
     pub(super) preparing: usize,
@@ -38,6 +42,17 @@ pub(super) struct Ended {
     pub rows: Vec<DataRowBody>,
     /// How many statements it prepared.
     pub parsed: usize,
+    /// How many statements ran to their end (`CommandComplete`).
+    pub completed: usize,
+}
+
+/// A refusal at the end of an exchange that left the connection usable.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub error: ServerError,
+    /// Nothing the exchange sent took effect: sending it again cannot apply anything
+    /// twice.
+    pub committed_nothing: bool,
 }
 
 impl WireConn {
@@ -48,6 +63,7 @@ impl WireConn {
             out: BytesMut::with_capacity(1024),
             busy: false,
             prepared: false,
+            stale: false,
             preparing: 0,
         }
     }
@@ -127,6 +143,7 @@ impl WireConn {
     ) -> Result<Ended, WireError> {
         let mut rows = Vec::new();
         let mut parsed = 0;
+        let mut completed = 0;
         loop {
             let message = match self.answer().await {
                 Ok(message) => message,
@@ -139,10 +156,12 @@ impl WireConn {
                         error,
                         rows,
                         parsed,
+                        completed,
                     })
                 }
                 Message::DataRow(body) => rows.push(body),
                 Message::ParseComplete => parsed += 1,
+                Message::CommandComplete(_) => completed += 1,
                 Message::ErrorResponse(body) => {
                     let parsed = ServerError::parse(&body)?;
                     error.get_or_insert(parsed);
@@ -177,35 +196,50 @@ impl WireConn {
     }
 
     /// Ends an exchange begun with `statements::start` and buffered statements: a Sync,
-    /// one send, and the answers up to `ReadyForQuery`. Returns the rows.
+    /// one send, and the answers up to `ReadyForQuery`. Returns the rows, or the refusal
+    /// (see [`Refused`]).
     ///
     /// When PostgreSQL refused a statement, the server skipped the rest; a transaction
     /// left open is rolled back, so the connection is reusable, and the refusal is
     /// returned. A refusal while preparing the statements (a connection's first
     /// exchange) leaves the connection unusable instead: which of them exist there is
-    /// unknown.
-    pub(super) async fn exchange(&mut self) -> Result<Vec<DataRowBody>, WireError> {
+    /// unknown. A refusal that says the prepared statements are stale (see
+    /// [`ServerError::invalidates_statements`]) marks them to be prepared again with the
+    /// next exchange.
+    pub(super) async fn exchange(
+        &mut self,
+    ) -> Result<Result<Vec<DataRowBody>, Refused>, WireError> {
         frontend::sync(&mut self.out);
         self.flush().await?;
         let ended = self.until_ready(None).await?;
         if !self.prepared && ended.parsed == self.preparing {
             self.prepared = true;
         }
-        if let Some(error) = ended.error {
-            if self.prepared {
-                // A failed rollback leaves the connection busy (never reused); the
-                // refusal is still what the request gets: nothing was committed.
-                let rolled_back = ended.status == b'I' || self.simple("ROLLBACK").await.is_ok();
-                if rolled_back {
-                    self.done();
-                } else {
-                    self.start();
-                }
-            }
+        let Some(error) = ended.error else {
+            self.done();
+            return Ok(Ok(ended.rows));
+        };
+        if !self.prepared {
+            return Err(error.into());
+        }
+        // A failed rollback leaves the connection busy (never reused); the refusal is
+        // still what the request gets: nothing was committed.
+        let rolled_back = ended.status == b'I' || self.simple("ROLLBACK").await.is_ok();
+        if !rolled_back {
+            self.start();
             return Err(error.into());
         }
         self.done();
-        Ok(ended.rows)
+        if error.invalidates_statements() {
+            self.prepared = false;
+            self.stale = true;
+        }
+        Ok(Err(Refused {
+            // Refused inside the transaction (rolled back) or before any statement
+            // completed: nothing ran to its end, so the exchange may be sent again.
+            committed_nothing: ended.status == b'E' || ended.completed == 0,
+            error,
+        }))
     }
 
     /// Runs one statement with the simple protocol (no parameters): the idle check (an

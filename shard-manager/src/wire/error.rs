@@ -84,6 +84,14 @@ impl ServerError {
         Ok(err)
     }
 
+    /// The connection's prepared statements are stale: a schema change altered what
+    /// one returns (0A000, "cached plan must not change result type"), or they are gone
+    /// (26000, after a `DEALLOCATE`/`DISCARD` by something between us and the server).
+    /// Preparing them again fixes it. By SQLSTATE, never by message.
+    pub(super) fn invalidates_statements(&self) -> bool {
+        matches!(self.code.as_str(), "0A000" | "26000")
+    }
+
     /// The kind diesel-async gives the same SQLSTATE.
     fn kind(&self) -> DatabaseErrorKind {
         use DatabaseErrorKind as K;
@@ -162,6 +170,22 @@ mod tests {
             ..Default::default()
         })
         .into()
+    }
+
+    #[test]
+    fn stale_statements_are_told_by_sqlstate_alone() {
+        let refusal = |code: &str, message: &str| ServerError {
+            code: code.into(),
+            message: message.into(),
+            ..Default::default()
+        };
+        // Whatever the server's language says.
+        assert!(refusal("0A000", "le plan en cache ne doit pas modifier").invalidates_statements());
+        assert!(refusal("26000", "").invalidates_statements());
+        assert!(!refusal("42P05", "prepared statement already exists").invalidates_statements());
+        assert!(
+            !refusal("XX000", "cached plan must not change result type").invalidates_statements()
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //!   MD5, a plain password).
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
-//!   exchange.
+//!   exchange, and again (once, then the request is retried) when PostgreSQL says
+//!   they are stale after a schema change (SQLSTATE 0A000, 26000).
 //! - `commit`: the frame a write runs in (its transaction, then the position read).
 //! - [`upsert`]: one record, or many ([`upsert_many`]).
 //! - [`delete`]: one record's delete.

@@ -18,17 +18,13 @@ pub async fn find(
     (key, slot): (&str, i32),
     id: &str,
 ) -> Result<Option<Record>, WireError> {
-    statements::start(conn)?;
-    conn.bind_execute(
-        FIND,
-        &[
-            Param::Int4(slot),
-            Param::Text(table),
-            Param::Text(key),
-            Param::Text(id),
-        ],
-    )?;
-    let rows = conn.exchange().await?;
+    let params = [
+        Param::Int4(slot),
+        Param::Text(table),
+        Param::Text(key),
+        Param::Text(id),
+    ];
+    let rows = statements::run(conn, |conn| conn.bind_execute(FIND, &params)).await?;
     rows.first().map(record).transpose()
 }
 
@@ -62,9 +58,7 @@ pub(super) fn record(row: &DataRowBody) -> Result<Record, WireError> {
 
 /// The server's WAL replay position (None on a primary), as `store::replay_wal`.
 pub async fn replay_wal(conn: &mut WireConn) -> Result<Option<String>, WireError> {
-    statements::start(conn)?;
-    conn.bind_execute(REPLAY_WAL, &[])?;
-    let rows = conn.exchange().await?;
+    let rows = statements::run(conn, |conn| conn.bind_execute(REPLAY_WAL, &[])).await?;
     let row = rows
         .first()
         .ok_or_else(|| WireError::Protocol("the replay position came back without a row".into()))?;
