@@ -75,6 +75,12 @@ pub struct DatabaseSettings {
     /// 16-core host would otherwise open 16 × 16 per server).
     #[serde(skip, default = "one_thread")]
     pub pool_threads: usize,
+    /// Sign in with a cleartext password or an MD5 hash when a server asks for one.
+    /// Off by default: the gateway's own client then signs in only with SCRAM-SHA-256
+    /// (whose proof of the server it checks) or no password, and refuses the others
+    /// with an error naming this setting.
+    #[serde(default)]
+    pub allow_insecure_auth: bool,
 }
 
 fn one_thread() -> usize {

@@ -101,6 +101,7 @@ mod tests {
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
             pool_threads: 1,
+            allow_insecure_auth: false,
         };
         assert_eq!(
             connection_url(&db, "127.0.0.1:25432"),

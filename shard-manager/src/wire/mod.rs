@@ -18,8 +18,9 @@
 //! write rules (`servers::write`) cover both paths.
 //!
 //! ## Layout
-//! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in (SCRAM-SHA-256,
-//!   MD5, a plain password).
+//! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in.
+//! - `auth`: signing in: SCRAM-SHA-256 with the server's proof checked; a cleartext
+//!   password or MD5 only when `database.allow_insecure_auth` allows them.
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
 //!   exchange, and again (once, then the request is retried) when PostgreSQL says
@@ -34,6 +35,7 @@
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
 
+mod auth;
 mod columns;
 mod commit;
 pub mod conn;
