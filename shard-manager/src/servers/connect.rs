@@ -102,6 +102,8 @@ mod tests {
             pool_wait_timeout_ms: 100,
             pool_threads: 1,
             allow_insecure_auth: false,
+            sslmode: Default::default(),
+            ssl_root_cert: None,
         };
         assert_eq!(
             connection_url(&db, "127.0.0.1:25432"),

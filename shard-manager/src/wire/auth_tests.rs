@@ -1,6 +1,6 @@
 //! Signing in against a scripted peer on a local socket: the protocol's refusals, which
 //! a real PostgreSQL configured for SCRAM never exercises. (Signing in with SCRAM
-//! against real servers is what every API test does.)
+//! against real servers is what every API test and `tests/wire_tls.rs` do.)
 
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ fn target(addr: &str, allow_insecure_auth: bool) -> Target {
         pool_wait_timeout_ms: 100,
         pool_threads: 1,
         allow_insecure_auth,
+        sslmode: Default::default(),
+        ssl_root_cert: None,
     };
     Target::new(&db, addr)
 }

@@ -6,15 +6,15 @@ use bytes::BytesMut;
 use postgres_protocol::message::backend::{DataRowBody, Message};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::error::{ServerError, WireError};
+use super::stream::Stream;
 use super::values::{Param, BINARY};
 
 /// A connection, signed in (see [`super::startup`]).
 #[derive(Debug)]
 pub struct WireConn {
-    stream: TcpStream,
+    stream: Stream,
     read: BytesMut,
     /// Messages not sent yet; [`flush`](Self::flush) sends them in one write.
     pub(super) out: BytesMut,
@@ -56,7 +56,7 @@ pub(super) struct Refused {
 }
 
 impl WireConn {
-    pub(super) fn new(stream: TcpStream) -> Self {
+    pub(super) fn new(stream: Stream) -> Self {
         Self {
             stream,
             read: BytesMut::with_capacity(8 * 1024),
@@ -70,17 +70,9 @@ impl WireConn {
 
     /// Whether the connection can be handed out again: no exchange left half-done, and
     /// the server has not closed it or sent anything unasked (a shutdown's notice).
-    /// Costs one non-blocking receive.
-    pub fn is_reusable(&self) -> bool {
-        if self.busy {
-            return false;
-        }
-        let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
-            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
-            // Closed (0) or something unasked (a FATAL error before a close).
-            Ok(_) => false,
-        }
+    /// Never waits (see `Stream::is_open_and_quiet`).
+    pub fn is_reusable(&mut self) -> bool {
+        !self.busy && self.stream.is_open_and_quiet()
     }
 
     /// Whether no exchange is under way or left half-done.
@@ -101,6 +93,8 @@ impl WireConn {
     /// Sends what is buffered, in one write.
     pub(super) async fn flush(&mut self) -> Result<(), WireError> {
         self.stream.write_all(&self.out).await?;
+        // TLS may hold the last record back until flushed; plain TCP has nothing held.
+        self.stream.flush().await?;
         self.out.clear();
         Ok(())
     }
@@ -263,6 +257,6 @@ impl Drop for WireConn {
     fn drop(&mut self) {
         let mut bye = BytesMut::with_capacity(5);
         frontend::terminate(&mut bye);
-        let _ = self.stream.try_write(&bye);
+        self.stream.try_write_now(&bye);
     }
 }

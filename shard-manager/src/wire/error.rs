@@ -20,6 +20,10 @@ pub enum WireError {
     /// exchange failed on our side.
     #[error("authentication: {0}")]
     Auth(String),
+    /// TLS could not be set up as `database.sslmode` asks: the server does not speak
+    /// it, its certificate does not verify, or the root file cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
     /// The server said something out of turn: the connection cannot be trusted further.
     #[error("protocol: {0}")]
     Protocol(String),

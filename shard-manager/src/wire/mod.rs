@@ -18,9 +18,11 @@
 //! write rules (`servers::write`) cover both paths.
 //!
 //! ## Layout
-//! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in.
+//! - [`startup`]: [`Target`] and [`connect`]: TCP, TLS, startup, signing in.
 //! - `auth`: signing in: SCRAM-SHA-256 with the server's proof checked; a cleartext
 //!   password or MD5 only when `database.allow_insecure_auth` allows them.
+//! - `tls`: TLS to PostgreSQL (`database.sslmode`: disable, require, verify-full);
+//!   `stream`: the socket, plain or TLS.
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
 //!   exchange, and again (once, then the request is retried) when PostgreSQL says
@@ -47,6 +49,8 @@ pub mod read;
 pub mod remembered;
 pub mod startup;
 mod statements;
+mod stream;
+mod tls;
 pub mod upsert;
 mod values;
 

@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 use super::auth::sign_in;
 use super::conn::WireConn;
 use super::error::WireError;
+use super::tls::Link;
 use crate::config::DatabaseSettings;
 
 /// Where and as whom a wire connection signs in; the statement timeout travels with
@@ -21,6 +22,8 @@ pub struct Target {
     options: String,
     /// Whether a cleartext password or MD5 may be sent (`database.allow_insecure_auth`).
     pub(super) allow_insecure_auth: bool,
+    /// Plain TCP or TLS (`database.sslmode`).
+    link: Link,
 }
 
 impl Target {
@@ -32,6 +35,7 @@ impl Target {
             database: db.dbname.clone(),
             options: format!("-c statement_timeout={}", db.statement_timeout_ms),
             allow_insecure_auth: db.allow_insecure_auth,
+            link: Link::new(db),
         }
     }
 }
@@ -42,6 +46,7 @@ pub async fn connect(target: &Target) -> Result<WireConn, WireError> {
     let stream = TcpStream::connect(&target.addr).await?;
     // Every exchange is one write answered by one flush: never wait to coalesce.
     stream.set_nodelay(true)?;
+    let stream = target.link.secure(stream, &target.addr).await?;
     let mut conn = WireConn::new(stream);
     conn.start();
     frontend::startup_message(
