@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use shard_manager::config::{self, DatabaseSettings, SslMode};
+use shard_manager::servers::Server;
 use shard_manager::wire::{connect, Target, WireError};
-use shard_manager::ClusterSettings;
+use shard_manager::{store, ClusterSettings, Role, ShardId};
 
 /// The server whose configuration the test changes (`shards[0].primary`).
 const TLS_SERVER: &str = "shard0-primary";
@@ -139,6 +140,16 @@ async fn sign_in(db: &DatabaseSettings, addr: &str) -> Result<(), WireError> {
     conn.simple("SELECT 1").await
 }
 
+/// A health probe through the server's diesel-async pool (what the monitor runs).
+async fn probe(db: &DatabaseSettings, addr: &str) -> Result<(), String> {
+    let server = Server::new(ShardId(0), Role::Primary, addr, db, Duration::from_secs(1))
+        .map_err(|e| e.to_string())?;
+    let probed = server
+        .probe(async |conn| store::wal_position(conn).await)
+        .await;
+    probed.map(drop).map_err(|e| e.to_string())
+}
+
 fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').unwrap().1
 }
@@ -196,5 +207,16 @@ async fn verify_full_checks_the_chain_and_the_host_name_against_a_real_server() 
         matches!(&err, WireError::Tls(m) if m.contains("does not speak TLS")),
         "{err}"
     );
+
+    // Health checks (diesel-async) follow the same settings.
+    probe(&verified, &tls_addr)
+        .await
+        .expect("a health probe through verify-full");
+    let err = probe(&database(SslMode::VerifyFull, Some(&other_file)), &tls_addr)
+        .await
+        .unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    let err = probe(&verified, &plain_addr).await.unwrap_err();
+    assert!(err.contains("TLS"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,6 +27,14 @@ pub struct Target {
 }
 
 impl Target {
+    /// The TLS configuration `database.sslmode` asks for (None: plain TCP), or why it
+    /// cannot be built; the server's diesel-async connections use it too.
+    pub(crate) fn tls_config(
+        &self,
+    ) -> Option<Result<std::sync::Arc<rustls::ClientConfig>, String>> {
+        self.link.config()
+    }
+
     pub fn new(db: &DatabaseSettings, addr: &str) -> Self {
         Self {
             addr: addr.to_owned(),

@@ -50,6 +50,14 @@ impl Link {
         }
     }
 
+    /// The rustls configuration (None: plain TCP).
+    pub(super) fn config(&self) -> Option<Result<Arc<ClientConfig>, String>> {
+        match self {
+            Link::Plain => None,
+            Link::Tls { config, .. } => Some(config.clone()),
+        }
+    }
+
     /// Secures a freshly opened socket to `addr` (`host:port`, as configured).
     pub(super) async fn secure(&self, mut tcp: TcpStream, addr: &str) -> Result<Stream, WireError> {
         let Link::Tls { mode, config } = self else {
