@@ -230,6 +230,13 @@ impl ApiError {
                 "idempotency-key-reused",
                 "Idempotency key reused",
             ),
+            // Not 503: the server is fine and a retry gets the same row; the detail
+            // names the shard, the record and the column to fix.
+            Self::Cluster(ClusterError::Undecodable { .. }) => (
+                S::INTERNAL_SERVER_ERROR,
+                "undecodable-record",
+                "Undecodable record",
+            ),
             Self::Cluster(ClusterError::Query { .. }) | Self::Misconfigured(_) => {
                 (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
             }

@@ -70,6 +70,17 @@ pub enum ClusterError {
     /// body, table, key or operation): nothing was written. The client's mistake (422).
     #[error("this Idempotency-Key was already used for a different request (another body, table, shard key, id or operation); nothing was written: send a new key for a new request")]
     KeyReused { shard: ShardId },
+    /// A row came back that the gateway cannot decode (a value set in SQL with no JSON
+    /// form, such as a timestamp of `infinity`). The data is at fault, not the server:
+    /// it is neither marked down nor banned, and retrying will not help until the row
+    /// is fixed. `what` names the record and column.
+    #[error("{shard} ({role} {server}) holds a row the gateway cannot decode: {what}; the server is fine, the row must be fixed in SQL")]
+    Undecodable {
+        shard: ShardId,
+        role: Role,
+        server: String,
+        what: String,
+    },
     /// A query failed for a reason that is the server's or ours, not the client's.
     #[error("query failed on {shard} ({role} {server})")]
     Query {
@@ -93,6 +104,7 @@ impl ClusterError {
             | Self::SchemaMissing { shard, .. }
             | Self::NotOwner { shard, .. }
             | Self::KeyReused { shard }
+            | Self::Undecodable { shard, .. }
             | Self::Query { shard, .. } => *shard,
         }
     }
@@ -138,6 +150,9 @@ pub(crate) enum Failure {
         slots: String,
         told: u64,
     },
+    /// A row came back that does not decode (diesel's deserialization error, which the
+    /// wire client gives too): the data's fault, the server and connection are fine.
+    Undecodable(String),
     Other,
 }
 
@@ -184,6 +199,7 @@ pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
             }
         }
         E::BrokenTransactionManager => Failure::Down("broken connection".into()),
+        E::DeserializationError(e) => Failure::Undecodable(e.to_string()),
         _ => Failure::Other,
     }
 }

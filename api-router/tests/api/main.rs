@@ -23,6 +23,8 @@ mod pool;
 mod proxy;
 mod records;
 mod schema;
+mod schema_change;
 mod secrets;
 mod shared_map;
 mod spec;
+mod undecodable;

@@ -296,6 +296,9 @@ mod tests {
             pool_max_size: 1,
             pool_wait_timeout_ms: 10,
             pool_threads: 1,
+            allow_insecure_auth: false,
+            sslmode: Default::default(),
+            ssl_root_cert: None,
         };
         let addr = format!("127.0.0.1:{port}");
         Arc::new(Server::new(ShardId(0), role, &addr, &db, Duration::from_secs(5)).unwrap())

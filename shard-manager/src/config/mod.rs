@@ -224,6 +224,20 @@ mod tests {
     }
 
     #[test]
+    fn links_to_the_shards_are_safe_by_default_and_verify_full_needs_its_roots() {
+        let db = settings().database;
+        assert!(!db.allow_insecure_auth);
+        assert_eq!(db.sslmode, SslMode::Disable);
+        let s = with_overlay("[database]\nsslmode = \"verify-full\"\n");
+        assert_eq!(s.database.sslmode, SslMode::VerifyFull);
+        assert!(invalid(&s).contains("database.ssl_root_cert"));
+        let s = with_overlay(
+            "[database]\nsslmode = \"verify-full\"\nssl_root_cert = \"/etc/ca.pem\"\n",
+        );
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
     fn every_strategy_reads_its_options_from_toml() {
         let ring =
             with_overlay("[routing]\nstrategy = \"hash_ring\"\nvnodes = 100\nweights = [1, 2, 1]");

@@ -75,6 +75,36 @@ pub struct DatabaseSettings {
     /// 16-core host would otherwise open 16 × 16 per server).
     #[serde(skip, default = "one_thread")]
     pub pool_threads: usize,
+    /// Sign in with a cleartext password or an MD5 hash when a server asks for one.
+    /// Off by default: the gateway's own client then signs in only with SCRAM-SHA-256
+    /// (whose proof of the server it checks) or no password, and refuses the others
+    /// with an error naming this setting.
+    #[serde(default)]
+    pub allow_insecure_auth: bool,
+    /// TLS to PostgreSQL for the gateway's own client (see [`SslMode`]).
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// PEM file of the certificate authorities a server's certificate must chain to
+    /// (`sslmode = "verify-full"`); read at start-up.
+    #[serde(default)]
+    pub ssl_root_cert: Option<std::path::PathBuf>,
+}
+
+/// Whether, and how safely, the gateway's own client speaks TLS to PostgreSQL (as
+/// libpq's `sslmode`, without its `prefer`/`allow`, which a man in the middle can
+/// turn into plain text).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain TCP (loopback, or a network you trust).
+    #[default]
+    Disable,
+    /// TLS, refusing a server that will not speak it; the certificate is not checked,
+    /// so this stops eavesdroppers but not a man in the middle.
+    Require,
+    /// TLS with the certificate checked: it chains to `ssl_root_cert`, and names the
+    /// host the server is configured at (DNS name or IP address).
+    VerifyFull,
 }
 
 fn one_thread() -> usize {

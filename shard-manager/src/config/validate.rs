@@ -57,6 +57,13 @@ impl ClusterSettings {
                 return bad(format!("{name} must be greater than 0"));
             }
         }
+        if db.sslmode == super::SslMode::VerifyFull && db.ssl_root_cert.is_none() {
+            return bad(
+                "database.sslmode = \"verify-full\" needs database.ssl_root_cert: a PEM file of \
+                 the authorities the servers' certificates chain to"
+                    .into(),
+            );
+        }
         let r = &self.replication;
         for (name, v) in [
             ("replication.check_interval_ms", r.check_interval_ms),

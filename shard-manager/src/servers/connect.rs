@@ -1,6 +1,7 @@
 //! How connections are made: the URL every server gets (timeouts travel with it) and
 //! how pooled connections are made and reused.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{self, BuildError, Manager, QueueMode};
@@ -9,19 +10,25 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::AsyncPgConnection;
+use rustls::ClientConfig;
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
 /// One thread's pool of diesel-async connections to a server; opens no connection yet.
+/// `tls` is the configuration `database.sslmode` asks for (None: plain TCP).
 pub(crate) fn build_pool(
     url: &str,
+    tls: Option<Result<Arc<ClientConfig>, String>>,
     size: usize,
     wait: Duration,
     connect: Duration,
 ) -> Result<Pool<AsyncPgConnection>, BuildError> {
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, manager_config());
+    let mut config = manager_config();
+    if let Some(tls) = tls {
+        super::tls::connect_with_tls(&mut config, tls);
+    }
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     build_managed(manager, size, wait, connect)
 }
 
@@ -101,6 +108,9 @@ mod tests {
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
             pool_threads: 1,
+            allow_insecure_auth: false,
+            sslmode: Default::default(),
+            ssl_root_cert: None,
         };
         assert_eq!(
             connection_url(&db, "127.0.0.1:25432"),

@@ -13,6 +13,8 @@
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
 //! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
 //! - [`connect`]: connection URLs (timeouts included) and pool building.
+//! - `tls`: diesel-async connections through TLS when `database.sslmode` asks for it,
+//!   with the wire client's rustls configuration.
 //! - `per_thread`: values kept one per thread (pools, Redis connections).
 //! - `faults` (feature `faults`, tests only): fault points armed on a running server.
 
@@ -25,6 +27,7 @@ pub(crate) mod per_thread;
 pub mod pools;
 pub mod server;
 pub mod status;
+mod tls;
 pub mod write;
 
 pub use banlist::{Condition, Lag, ServerStats, Unqualified};

@@ -98,6 +98,7 @@ impl Pools {
     ) -> Result<Self, deadpool::managed::BuildError> {
         build_pool(
             &url,
+            target.tls_config(),
             db.pool_max_size,
             db.pool_wait_timeout(),
             db.connect_timeout(),
@@ -133,6 +134,7 @@ impl Pools {
         let pool = self.diesel.get(self.permits.is_closed(), || {
             build_pool(
                 &self.url,
+                self.target.tls_config(),
                 self.per_thread,
                 self.wait_timeout,
                 self.connect_timeout,

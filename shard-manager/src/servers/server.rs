@@ -273,6 +273,12 @@ impl Server {
                 slots,
                 told,
             },
+            Failure::Undecodable(what) => ClusterError::Undecodable {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                what,
+            },
             Failure::Other => ClusterError::Query {
                 shard: self.shard,
                 role: self.role,

@@ -1,5 +1,7 @@
 //! Columns in PostgreSQL's binary format, read from a row in order: each kind either
-//! required (NULL is a protocol error) or nullable.
+//! required (NULL is an undecodable value) or nullable. A value that does not decode is
+//! [`WireError::Undecodable`] (the data's fault); a row short of columns is a protocol
+//! error.
 
 use chrono::{DateTime, Utc};
 use fallible_iterator::FallibleIterator;
@@ -43,7 +45,7 @@ impl<'a> Columns<'a> {
     ) -> Result<T, WireError> {
         let raw = self
             .next_raw()?
-            .ok_or_else(|| WireError::Protocol(format!("{what} was NULL")))?;
+            .ok_or_else(|| WireError::Undecodable(format!("{what} was NULL")))?;
         read(raw)
     }
 
@@ -128,7 +130,7 @@ fn timestamptz(raw: &[u8]) -> Result<DateTime<Utc>, WireError> {
 /// A `jsonb` value's text: a version byte (1), then the text.
 fn jsonb_text(raw: &[u8]) -> Result<&str, WireError> {
     let Some((1, text)) = raw.split_first() else {
-        return Err(WireError::Protocol("unsupported jsonb version".into()));
+        return Err(WireError::Undecodable("unsupported jsonb version".into()));
     };
     std::str::from_utf8(text).map_err(|e| decode(e.into()))
 }
@@ -138,11 +140,18 @@ fn from_pg_micros(micros: i64) -> Result<DateTime<Utc>, WireError> {
     micros
         .checked_add(PG_EPOCH_UNIX_MICROS)
         .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(|| WireError::Protocol(format!("timestamp out of range: {micros}")))
+        .ok_or_else(|| {
+            let what = match micros {
+                i64::MAX => "infinity".to_owned(),
+                i64::MIN => "-infinity".to_owned(),
+                _ => format!("{micros} us after 2000-01-01"),
+            };
+            WireError::Undecodable(format!("timestamp out of range: {what}"))
+        })
 }
 
 fn decode(e: Boxed) -> WireError {
-    WireError::Protocol(format!("undecodable column: {e}"))
+    WireError::Undecodable(e.to_string())
 }
 
 #[cfg(test)]

@@ -29,13 +29,15 @@ pub(super) async fn committed(
     statement: &str,
     params: &[Param<'_>],
 ) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
-    statements::start(conn)?;
-    conn.bind_execute(BEGIN, &[])?;
-    conn.bind_execute(statement, params)?;
-    conn.bind_execute(COMMIT, &[])?;
-    conn.bind_execute(AFTER_COMMIT, &[])?;
-    // A refusal inside the transaction is rolled back by `exchange`.
-    let mut rows = conn.exchange().await?;
+    // A refusal inside the transaction is rolled back by `exchange`; stale statements
+    // are prepared again and the frame sent once more only if nothing committed.
+    let mut rows = statements::run(conn, |conn| {
+        conn.bind_execute(BEGIN, &[])?;
+        conn.bind_execute(statement, params)?;
+        conn.bind_execute(COMMIT, &[])?;
+        conn.bind_execute(AFTER_COMMIT, &[])
+    })
+    .await?;
     // The position statement answers exactly one row, and it comes last.
     let after = rows.pop().ok_or_else(|| {
         WireError::Protocol("a write came back without the position after its commit".into())

@@ -6,23 +6,27 @@ use bytes::BytesMut;
 use postgres_protocol::message::backend::{DataRowBody, Message};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::error::{ServerError, WireError};
+use super::stream::Stream;
 use super::values::{Param, BINARY};
 
 /// A connection, signed in (see [`super::startup`]).
 #[derive(Debug)]
 pub struct WireConn {
-    stream: TcpStream,
+    stream: Stream,
     read: BytesMut,
     /// Messages not sent yet; [`flush`](Self::flush) sends them in one write.
     pub(super) out: BytesMut,
     /// An exchange began and has not ended cleanly: answers may still be on the way (it
     /// was cancelled, or the connection failed). Such a connection is never reused.
     busy: bool,
-    /// The statements of `statements` are prepared here.
+    /// The statements of `statements` are prepared here (false again once PostgreSQL
+    /// said they are stale: the next exchange prepares them anew).
     pub(super) prepared: bool,
+    /// PostgreSQL said the statements prepared here are stale: the next exchange closes
+    /// each before preparing it again.
+    pub(super) stale: bool,
     /// How many statements the exchange under way prepares (its first): when all of
     /// them were, a refusal later in that exchange leaves the connection usable.
     pub(super) preparing: usize,
@@ -38,33 +42,37 @@ pub(super) struct Ended {
     pub rows: Vec<DataRowBody>,
     /// How many statements it prepared.
     pub parsed: usize,
+    /// How many statements ran to their end (`CommandComplete`).
+    pub completed: usize,
+}
+
+/// A refusal at the end of an exchange that left the connection usable.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub error: ServerError,
+    /// Nothing the exchange sent took effect: sending it again cannot apply anything
+    /// twice.
+    pub committed_nothing: bool,
 }
 
 impl WireConn {
-    pub(super) fn new(stream: TcpStream) -> Self {
+    pub(super) fn new(stream: Stream) -> Self {
         Self {
             stream,
             read: BytesMut::with_capacity(8 * 1024),
             out: BytesMut::with_capacity(1024),
             busy: false,
             prepared: false,
+            stale: false,
             preparing: 0,
         }
     }
 
     /// Whether the connection can be handed out again: no exchange left half-done, and
     /// the server has not closed it or sent anything unasked (a shutdown's notice).
-    /// Costs one non-blocking receive.
-    pub fn is_reusable(&self) -> bool {
-        if self.busy {
-            return false;
-        }
-        let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
-            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
-            // Closed (0) or something unasked (a FATAL error before a close).
-            Ok(_) => false,
-        }
+    /// Never waits (see `Stream::is_open_and_quiet`).
+    pub fn is_reusable(&mut self) -> bool {
+        !self.busy && self.stream.is_open_and_quiet()
     }
 
     /// Whether no exchange is under way or left half-done.
@@ -85,6 +93,8 @@ impl WireConn {
     /// Sends what is buffered, in one write.
     pub(super) async fn flush(&mut self) -> Result<(), WireError> {
         self.stream.write_all(&self.out).await?;
+        // TLS may hold the last record back until flushed; plain TCP has nothing held.
+        self.stream.flush().await?;
         self.out.clear();
         Ok(())
     }
@@ -127,6 +137,7 @@ impl WireConn {
     ) -> Result<Ended, WireError> {
         let mut rows = Vec::new();
         let mut parsed = 0;
+        let mut completed = 0;
         loop {
             let message = match self.answer().await {
                 Ok(message) => message,
@@ -139,10 +150,12 @@ impl WireConn {
                         error,
                         rows,
                         parsed,
+                        completed,
                     })
                 }
                 Message::DataRow(body) => rows.push(body),
                 Message::ParseComplete => parsed += 1,
+                Message::CommandComplete(_) => completed += 1,
                 Message::ErrorResponse(body) => {
                     let parsed = ServerError::parse(&body)?;
                     error.get_or_insert(parsed);
@@ -177,35 +190,50 @@ impl WireConn {
     }
 
     /// Ends an exchange begun with `statements::start` and buffered statements: a Sync,
-    /// one send, and the answers up to `ReadyForQuery`. Returns the rows.
+    /// one send, and the answers up to `ReadyForQuery`. Returns the rows, or the refusal
+    /// (see [`Refused`]).
     ///
     /// When PostgreSQL refused a statement, the server skipped the rest; a transaction
     /// left open is rolled back, so the connection is reusable, and the refusal is
     /// returned. A refusal while preparing the statements (a connection's first
     /// exchange) leaves the connection unusable instead: which of them exist there is
-    /// unknown.
-    pub(super) async fn exchange(&mut self) -> Result<Vec<DataRowBody>, WireError> {
+    /// unknown. A refusal that says the prepared statements are stale (see
+    /// [`ServerError::invalidates_statements`]) marks them to be prepared again with the
+    /// next exchange.
+    pub(super) async fn exchange(
+        &mut self,
+    ) -> Result<Result<Vec<DataRowBody>, Refused>, WireError> {
         frontend::sync(&mut self.out);
         self.flush().await?;
         let ended = self.until_ready(None).await?;
         if !self.prepared && ended.parsed == self.preparing {
             self.prepared = true;
         }
-        if let Some(error) = ended.error {
-            if self.prepared {
-                // A failed rollback leaves the connection busy (never reused); the
-                // refusal is still what the request gets: nothing was committed.
-                let rolled_back = ended.status == b'I' || self.simple("ROLLBACK").await.is_ok();
-                if rolled_back {
-                    self.done();
-                } else {
-                    self.start();
-                }
-            }
+        let Some(error) = ended.error else {
+            self.done();
+            return Ok(Ok(ended.rows));
+        };
+        if !self.prepared {
+            return Err(error.into());
+        }
+        // A failed rollback leaves the connection busy (never reused); the refusal is
+        // still what the request gets: nothing was committed.
+        let rolled_back = ended.status == b'I' || self.simple("ROLLBACK").await.is_ok();
+        if !rolled_back {
+            self.start();
             return Err(error.into());
         }
         self.done();
-        Ok(ended.rows)
+        if error.invalidates_statements() {
+            self.prepared = false;
+            self.stale = true;
+        }
+        Ok(Err(Refused {
+            // Refused inside the transaction (rolled back) or before any statement
+            // completed: nothing ran to its end, so the exchange may be sent again.
+            committed_nothing: ended.status == b'E' || ended.completed == 0,
+            error,
+        }))
     }
 
     /// Runs one statement with the simple protocol (no parameters): the idle check (an
@@ -229,6 +257,6 @@ impl Drop for WireConn {
     fn drop(&mut self) {
         let mut bye = BytesMut::with_capacity(5);
         frontend::terminate(&mut bye);
-        let _ = self.stream.try_write(&bye);
+        self.stream.try_write_now(&bye);
     }
 }

@@ -20,9 +20,32 @@ pub enum WireError {
     /// exchange failed on our side.
     #[error("authentication: {0}")]
     Auth(String),
+    /// TLS could not be set up as `database.sslmode` asks: the server does not speak
+    /// it, its certificate does not verify, or the root file cannot be used.
+    #[error("tls: {0}")]
+    Tls(String),
     /// The server said something out of turn: the connection cannot be trusted further.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// A row came back whole but a value in it has no form the gateway can hand on (a
+    /// timestamp of `infinity`, a NULL where the schema forbids one): the data is at
+    /// fault, not the server, and the exchange ended cleanly, so the connection stays
+    /// usable. Names the record and column when the row is a record.
+    #[error("undecodable row: {0}")]
+    Undecodable(String),
+}
+
+impl WireError {
+    /// Names the record (and column) an undecodable value was read from; other
+    /// failures are returned unchanged.
+    pub(super) fn in_record(self, (table, key, id): (&str, &str, &str), column: &str) -> Self {
+        match self {
+            WireError::Undecodable(why) => WireError::Undecodable(format!(
+                "record {table}/{id} (shard key {key:?}), column {column}: {why}"
+            )),
+            other => other,
+        }
+    }
 }
 
 impl From<ServerError> for WireError {
@@ -63,6 +86,14 @@ impl ServerError {
             }
         }
         Ok(err)
+    }
+
+    /// The connection's prepared statements are stale: a schema change altered what
+    /// one returns (0A000, "cached plan must not change result type"), or they are gone
+    /// (26000, after a `DEALLOCATE`/`DISCARD` by something between us and the server).
+    /// Preparing them again fixes it. By SQLSTATE, never by message.
+    pub(super) fn invalidates_statements(&self) -> bool {
+        matches!(self.code.as_str(), "0A000" | "26000")
     }
 
     /// The kind diesel-async gives the same SQLSTATE.
@@ -114,10 +145,15 @@ impl DatabaseErrorInformation for ServerError {
 
 impl From<WireError> for DieselError {
     /// As diesel-async maps tokio-postgres's errors: a server's refusal keeps its kind
-    /// and fields; anything else means the connection can no longer be used.
+    /// and fields, a value that does not decode is diesel's deserialization error;
+    /// anything else means the connection can no longer be used.
     fn from(err: WireError) -> Self {
         match err {
             WireError::Server(e) => DieselError::DatabaseError(e.kind(), e),
+            // As diesel reports a row it cannot read: the connection is fine.
+            undecodable @ WireError::Undecodable(_) => {
+                DieselError::DeserializationError(Box::new(undecodable))
+            }
             other => DieselError::DatabaseError(
                 DatabaseErrorKind::UnableToSendCommand,
                 Box::new(other.to_string()),
@@ -138,6 +174,22 @@ mod tests {
             ..Default::default()
         })
         .into()
+    }
+
+    #[test]
+    fn stale_statements_are_told_by_sqlstate_alone() {
+        let refusal = |code: &str, message: &str| ServerError {
+            code: code.into(),
+            message: message.into(),
+            ..Default::default()
+        };
+        // Whatever the server's language says.
+        assert!(refusal("0A000", "le plan en cache ne doit pas modifier").invalidates_statements());
+        assert!(refusal("26000", "").invalidates_statements());
+        assert!(!refusal("42P05", "prepared statement already exists").invalidates_statements());
+        assert!(
+            !refusal("XX000", "cached plan must not change result type").invalidates_statements()
+        );
     }
 
     #[test]
@@ -168,6 +220,13 @@ mod tests {
         assert!(matches!(
             classify(&server("22P02", "invalid input syntax")),
             Failure::Other
+        ));
+        let undecodable: DieselError = WireError::Undecodable("infinity".into())
+            .in_record(("events", "k", "bad"), "updated_at")
+            .into();
+        assert!(matches!(
+            classify(&undecodable),
+            Failure::Undecodable(m) if m.contains("events/bad") && m.contains("updated_at")
         ));
     }
 }

@@ -44,8 +44,7 @@ pub async fn list(
         filtered: filter.is_some(),
         after: q.after.is_some(),
     };
-    statements::start(conn)?;
-    conn.bind_execute(LISTS[shape.index()], &params)?;
-    let rows = conn.exchange().await?;
+    let statement = LISTS[shape.index()];
+    let rows = statements::run(conn, |conn| conn.bind_execute(statement, &params)).await?;
     rows.iter().map(record).collect()
 }

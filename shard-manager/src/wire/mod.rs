@@ -18,11 +18,15 @@
 //! write rules (`servers::write`) cover both paths.
 //!
 //! ## Layout
-//! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in (SCRAM-SHA-256,
-//!   MD5, a plain password).
+//! - [`startup`]: [`Target`] and [`connect`]: TCP, TLS, startup, signing in.
+//! - `auth`: signing in: SCRAM-SHA-256 with the server's proof checked; a cleartext
+//!   password or MD5 only when `database.allow_insecure_auth` allows them.
+//! - `tls`: TLS to PostgreSQL (`database.sslmode`: disable, require, verify-full);
+//!   `stream`: the socket, plain or TLS.
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
-//!   exchange.
+//!   exchange, and again (once, then the request is retried) when PostgreSQL says
+//!   they are stale after a schema change (SQLSTATE 0A000, 26000).
 //! - `commit`: the frame a write runs in (its transaction, then the position read).
 //! - [`upsert`]: one record, or many ([`upsert_many`]).
 //! - [`delete`]: one record's delete.
@@ -33,6 +37,7 @@
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
 
+mod auth;
 mod columns;
 mod commit;
 pub mod conn;
@@ -44,6 +49,8 @@ pub mod read;
 pub mod remembered;
 pub mod startup;
 mod statements;
+mod stream;
+mod tls;
 pub mod upsert;
 mod values;
 

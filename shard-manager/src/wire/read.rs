@@ -18,40 +18,47 @@ pub async fn find(
     (key, slot): (&str, i32),
     id: &str,
 ) -> Result<Option<Record>, WireError> {
-    statements::start(conn)?;
-    conn.bind_execute(
-        FIND,
-        &[
-            Param::Int4(slot),
-            Param::Text(table),
-            Param::Text(key),
-            Param::Text(id),
-        ],
-    )?;
-    let rows = conn.exchange().await?;
+    let params = [
+        Param::Int4(slot),
+        Param::Text(table),
+        Param::Text(key),
+        Param::Text(id),
+    ];
+    let rows = statements::run(conn, |conn| conn.bind_execute(FIND, &params)).await?;
     rows.first().map(record).transpose()
 }
 
 /// A row of `Record`'s columns, in its field order (the point read's and the list's).
+/// A value that does not decode names the record and its column.
 pub(super) fn record(row: &DataRowBody) -> Result<Record, WireError> {
     let mut row = Columns::new(row);
+    let table_name = row.text()?;
+    let shard_key = row.text()?;
+    let id = row.text()?;
+    let at = |column| {
+        let record = (table_name.as_str(), shard_key.as_str(), id.as_str());
+        move |e: WireError| e.in_record(record, column)
+    };
+    let slot = row.int4().map_err(at("slot"))?;
+    let data = row.jsonb().map_err(at("data"))?;
+    let version = row.int8().map_err(at("version"))?;
+    let created_at = row.timestamptz().map_err(at("created_at"))?;
+    let updated_at = row.timestamptz().map_err(at("updated_at"))?;
     Ok(Record {
-        table_name: row.text()?,
-        shard_key: row.text()?,
-        id: row.text()?,
-        slot: row.int4()?,
-        data: row.jsonb()?,
-        version: row.int8()?,
-        created_at: row.timestamptz()?,
-        updated_at: row.timestamptz()?,
+        table_name,
+        shard_key,
+        id,
+        slot,
+        data,
+        version,
+        created_at,
+        updated_at,
     })
 }
 
 /// The server's WAL replay position (None on a primary), as `store::replay_wal`.
 pub async fn replay_wal(conn: &mut WireConn) -> Result<Option<String>, WireError> {
-    statements::start(conn)?;
-    conn.bind_execute(REPLAY_WAL, &[])?;
-    let rows = conn.exchange().await?;
+    let rows = statements::run(conn, |conn| conn.bind_execute(REPLAY_WAL, &[])).await?;
     let row = rows
         .first()
         .ok_or_else(|| WireError::Protocol("the replay position came back without a row".into()))?;

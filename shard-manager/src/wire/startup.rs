@@ -1,16 +1,14 @@
-//! Opening a wire connection: TCP, the startup message, signing in (SCRAM-SHA-256, MD5
-//! or a plain password, as the server asks). Statements are prepared with the first
-//! exchange (see `statements`).
+//! Opening a wire connection: TCP, the startup message, signing in (see `auth`).
+//! Statements are prepared with the first exchange (see `statements`).
 
-use postgres_protocol::authentication::md5_hash;
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
-use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::net::TcpStream;
 
+use super::auth::sign_in;
 use super::conn::WireConn;
-use super::error::{ServerError, WireError};
+use super::error::WireError;
+use super::tls::Link;
 use crate::config::DatabaseSettings;
 
 /// Where and as whom a wire connection signs in; the statement timeout travels with
@@ -18,13 +16,25 @@ use crate::config::DatabaseSettings;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: String,
-    user: String,
-    password: SecretString,
+    pub(super) user: String,
+    pub(super) password: SecretString,
     database: String,
     options: String,
+    /// Whether a cleartext password or MD5 may be sent (`database.allow_insecure_auth`).
+    pub(super) allow_insecure_auth: bool,
+    /// Plain TCP or TLS (`database.sslmode`).
+    link: Link,
 }
 
 impl Target {
+    /// The TLS configuration `database.sslmode` asks for (None: plain TCP), or why it
+    /// cannot be built; the server's diesel-async connections use it too.
+    pub(crate) fn tls_config(
+        &self,
+    ) -> Option<Result<std::sync::Arc<rustls::ClientConfig>, String>> {
+        self.link.config()
+    }
+
     pub fn new(db: &DatabaseSettings, addr: &str) -> Self {
         Self {
             addr: addr.to_owned(),
@@ -32,6 +42,8 @@ impl Target {
             password: db.password.clone(),
             database: db.dbname.clone(),
             options: format!("-c statement_timeout={}", db.statement_timeout_ms),
+            allow_insecure_auth: db.allow_insecure_auth,
+            link: Link::new(db),
         }
     }
 }
@@ -42,6 +54,7 @@ pub async fn connect(target: &Target) -> Result<WireConn, WireError> {
     let stream = TcpStream::connect(&target.addr).await?;
     // Every exchange is one write answered by one flush: never wait to coalesce.
     stream.set_nodelay(true)?;
+    let stream = target.link.secure(stream, &target.addr).await?;
     let mut conn = WireConn::new(stream);
     conn.start();
     frontend::startup_message(
@@ -62,61 +75,4 @@ pub async fn connect(target: &Target) -> Result<WireConn, WireError> {
     }
     conn.done();
     Ok(conn)
-}
-
-/// Answers the server's authentication requests until it says `AuthenticationOk`.
-async fn sign_in(conn: &mut WireConn, target: &Target) -> Result<(), WireError> {
-    let password = target.password.expose_secret().as_bytes();
-    let mut scram: Option<ScramSha256> = None;
-    loop {
-        match conn.answer().await? {
-            Message::AuthenticationOk => return Ok(()),
-            Message::AuthenticationCleartextPassword => {
-                frontend::password_message(password, &mut conn.out)?;
-            }
-            Message::AuthenticationMd5Password(body) => {
-                let hash = md5_hash(target.user.as_bytes(), password, body.salt());
-                frontend::password_message(hash.as_bytes(), &mut conn.out)?;
-            }
-            Message::AuthenticationSasl(body) => {
-                use fallible_iterator::FallibleIterator;
-                let offered: Vec<String> = body.mechanisms().map(|m| Ok(m.to_owned())).collect()?;
-                if !offered.iter().any(|m| m == SCRAM_SHA_256) {
-                    return Err(WireError::Auth(format!(
-                        "the server offers {offered:?}; this client speaks {SCRAM_SHA_256}"
-                    )));
-                }
-                // No TLS on these connections, so no channel binding to offer.
-                let started = ScramSha256::new(password, ChannelBinding::unsupported());
-                frontend::sasl_initial_response(SCRAM_SHA_256, started.message(), &mut conn.out)?;
-                scram = Some(started);
-            }
-            Message::AuthenticationSaslContinue(body) => {
-                let exchange = scram.as_mut().ok_or_else(|| out_of_turn("SASL continue"))?;
-                exchange
-                    .update(body.data())
-                    .map_err(|e| WireError::Auth(e.to_string()))?;
-                frontend::sasl_response(exchange.message(), &mut conn.out)?;
-            }
-            Message::AuthenticationSaslFinal(body) => {
-                let exchange = scram.as_mut().ok_or_else(|| out_of_turn("SASL final"))?;
-                // Proves the server knew the password too.
-                exchange
-                    .finish(body.data())
-                    .map_err(|e| WireError::Auth(e.to_string()))?;
-                continue;
-            }
-            Message::ErrorResponse(body) => return Err(ServerError::parse(&body)?.into()),
-            _ => {
-                return Err(WireError::Auth(
-                    "the server asked for a way of signing in this client does not speak".into(),
-                ))
-            }
-        }
-        conn.flush().await?;
-    }
-}
-
-fn out_of_turn(what: &str) -> WireError {
-    WireError::Protocol(format!("{what} before the exchange began"))
 }

@@ -3,14 +3,16 @@
 //! idempotency key, `COMMIT` and the statement read after the commit; for a read the
 //! point read and the replay position. Their text comes from the store
 //! (`store::wire_statements`), rendered once per process; they are prepared with a
-//! connection's first exchange (see [`start`]). (An `INSERT` is prepared on a
-//! replica too: preparing is allowed there, only running it is refused.)
+//! connection's first exchange (see [`start`]), and again after PostgreSQL said they
+//! are stale (see [`run`]). (An `INSERT` is prepared on a replica too: preparing is
+//! allowed there, only running it is refused.)
 
 use std::sync::OnceLock;
 
+use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
-use super::conn::WireConn;
+use super::conn::{Refused, WireConn};
 use super::error::WireError;
 use super::values::{
     BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
@@ -108,10 +110,45 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
         statements.push((LISTS[i], &texts.lists[i], list_types(shape)));
     }
     conn.preparing = statements.len();
+    // Statements PostgreSQL called stale may still exist under their names: closing
+    // one that does not is no error, so each is closed first.
+    let stale = std::mem::take(&mut conn.stale);
     for (name, text, types) in statements {
+        if stale {
+            frontend::close(b'S', name, &mut conn.out)?;
+        }
         frontend::parse(name, text, types, &mut conn.out)?;
     }
     Ok(())
+}
+
+/// Runs one exchange of prepared statements: [`start`], then `bind` buffers their
+/// Binds and Executes, then the exchange. When PostgreSQL refused because the
+/// statements are stale (a schema change; see `ServerError::invalidates_statements`)
+/// and nothing the exchange sent took effect, they are prepared again and the
+/// exchange is sent once more on the same connection; a refusal that came after a
+/// commit is returned as it is, never sent twice.
+pub(super) async fn run(
+    conn: &mut WireConn,
+    bind: impl Fn(&mut WireConn) -> Result<(), WireError>,
+) -> Result<Vec<DataRowBody>, WireError> {
+    start(conn)?;
+    bind(conn)?;
+    match conn.exchange().await? {
+        Ok(rows) => return Ok(rows),
+        Err(Refused {
+            error,
+            committed_nothing: true,
+        }) if error.invalidates_statements() => {
+            tracing::info!(sqlstate = %error.code, error = %error.message, "prepared statements are stale; preparing them again");
+        }
+        Err(refused) => return Err(refused.error.into()),
+    }
+    start(conn)?;
+    bind(conn)?;
+    conn.exchange()
+        .await?
+        .map_err(|refused| refused.error.into())
 }
 
 /// The parameter types of a list shape (see `store::list_statement` for the binds).
