@@ -240,8 +240,10 @@ pub struct BulkRequest {
     pub table: String,
     /// At most `server.max_batch_records` (10000 by default). A record that is not
     /// valid does not fail the batch: it is listed in the answer's `failed`.
+    /// Each record kept as the text sent until it is checked (its document is never
+    /// built into a tree: every digit is kept, as a single write keeps it).
     #[schema(value_type = Vec<BulkRecord>)]
-    pub records: Vec<Value>,
+    pub records: Vec<Box<RawValue>>,
 }
 
 /// One record of a batch, as it should be (the gateway takes any JSON here and reports

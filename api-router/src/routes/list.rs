@@ -3,7 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use shard_manager::store::RawJson;
 use shard_manager::{Consistency, Cursor, ListQuery, RoutedKey, TableName};
 
 use crate::body::{
@@ -33,8 +35,10 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-/// `where`: a JSON object the record's data must contain.
-fn parse_filter(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
+/// `where`: a JSON object the record's data must contain, kept as the text sent and
+/// checked as a written document is (every digit kept; a NUL or a number `jsonb`
+/// cannot hold is refused, naming it).
+fn parse_filter(raw: Option<&str>) -> Result<Option<RawJson>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
@@ -44,11 +48,11 @@ fn parse_filter(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
             raw.len()
         )));
     }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(v @ Value::Object(_)) => {
-            shard_manager::Document::parse(v.clone())?;
-            Ok(Some(v))
-        }
+    // Read whole once (at most 4096 bytes), so that what a raw read lets through, such
+    // as a lone surrogate escape, is refused here, as it is in a body.
+    let is_object = matches!(serde_json::from_str::<Value>(raw), Ok(Value::Object(_)));
+    match serde_json::from_str::<Box<RawValue>>(raw) {
+        Ok(text) if is_object => Ok(Some(shard_manager::Document::parse_raw(text)?.into_raw())),
         _ => Err(ApiError::BadQuery(
             "`where` must be a JSON object, e.g. {\"grade\":\"A\"}".into(),
         )),

@@ -131,7 +131,9 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
     for shape in ListShape::all() {
         let q = ListQuery {
             limit: 1,
-            filter: shape.filtered.then(|| serde_json::json!({})),
+            filter: shape
+                .filtered
+                .then(|| RawJson::from_value(&serde_json::json!({}))),
             after: shape.after.then(|| Cursor {
                 updated_at: chrono::DateTime::UNIX_EPOCH,
                 shard_key: String::new(),

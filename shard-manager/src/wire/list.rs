@@ -17,18 +17,13 @@ pub async fn list(
     key: Option<(&str, i32)>,
     q: &ListQuery,
 ) -> Result<Vec<Record>, WireError> {
-    let filter = q
-        .filter
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| WireError::Protocol(format!("the filter does not serialise: {e}")))?;
+    let filter = q.filter.as_ref().map(|f| f.get());
     let mut params = Vec::with_capacity(9);
     params.push(Param::Text(table));
     if let Some((key, slot)) = key {
         params.extend([Param::Int4(slot), Param::Text(key)]);
     }
-    if let Some(filter) = &filter {
+    if let Some(filter) = filter {
         params.push(Param::Jsonb(filter));
     }
     if let Some(c) = &q.after {
