@@ -77,8 +77,10 @@ pub async fn bulk_write(
     let mut items = Vec::with_capacity(body.records.len());
     let mut invalid = Vec::new();
     let router = state.cluster.router();
+    // One size limit for a record on every path: a single write's body limit.
+    let max_record = state.server.max_body_bytes;
     for (index, raw) in body.records.into_iter().enumerate() {
-        match parse_item(index, &raw, header_key.0.as_ref(), &router) {
+        match parse_item(index, &raw, header_key.0.as_ref(), &router, max_record) {
             Ok(item) => items.push(item),
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
@@ -147,13 +149,22 @@ fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Box<RawValue>>, D:
     Box::<RawValue>::deserialize(de).map(Some)
 }
 
-/// One record of the batch, or the reason it cannot be written.
+/// One record of the batch, or the reason it cannot be written: a record larger than
+/// `max_bytes` (its text as sent) is refused whole, as a single write of it would be.
 fn parse_item(
     index: usize,
     raw: &RawValue,
     default_key: Option<&RoutedKey>,
     router: &Router,
+    max_bytes: usize,
 ) -> Result<BulkItem, String> {
+    let bytes = raw.get().len();
+    if bytes > max_bytes {
+        return Err(format!(
+            "the record is {bytes} bytes; a record may be at most {max_bytes} bytes, as a \
+             single write (server.max_body_bytes)"
+        ));
+    }
     if !raw.get().starts_with('{') {
         return Err("each record must be an object with `data`".into());
     }
