@@ -8,6 +8,7 @@ use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::buffers::{self, START_BYTES};
 use super::error::{ServerError, WireError};
 use super::values::{Param, BINARY};
 
@@ -16,6 +17,8 @@ use super::values::{Param, BINARY};
 pub struct WireConn {
     stream: TcpStream,
     read: BytesMut,
+    /// The read buffer's largest capacity in the exchange under way (see `buffers`).
+    read_peak: usize,
     /// Messages not sent yet; [`flush`](Self::flush) sends them in one write.
     pub(super) out: BytesMut,
     /// An exchange began and has not ended cleanly: answers may still be on the way (it
@@ -44,7 +47,8 @@ impl WireConn {
     pub(super) fn new(stream: TcpStream) -> Self {
         Self {
             stream,
-            read: BytesMut::with_capacity(8 * 1024),
+            read: BytesMut::with_capacity(START_BYTES),
+            read_peak: 0,
             out: BytesMut::with_capacity(1024),
             busy: false,
             prepared: false,
@@ -77,9 +81,13 @@ impl WireConn {
         self.busy = true;
     }
 
-    /// The exchange ended with the connection in a known, idle state.
+    /// The exchange ended with the connection in a known, idle state. A buffer that
+    /// grew large for it is replaced by a small one (see `buffers`).
     pub(super) fn done(&mut self) {
         self.busy = false;
+        buffers::settle(&mut self.read, self.read_peak);
+        buffers::settle(&mut self.out, 0);
+        self.read_peak = 0;
     }
 
     /// Sends what is buffered, in one write.
@@ -95,7 +103,9 @@ impl WireConn {
             if let Some(message) = Message::parse(&mut self.read)? {
                 return Ok(message);
             }
-            if self.stream.read_buf(&mut self.read).await? == 0 {
+            let received = self.stream.read_buf(&mut self.read).await?;
+            self.read_peak = self.read_peak.max(self.read.capacity());
+            if received == 0 {
                 return Err(WireError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "the server closed the connection",

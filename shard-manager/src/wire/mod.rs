@@ -21,6 +21,7 @@
 //! - [`startup`]: [`Target`] and [`connect`]: TCP, startup, signing in (SCRAM-SHA-256,
 //!   MD5, a plain password).
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
+//! - `buffers`: the rule that shrinks a buffer back after a large message.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
 //!   exchange.
 //! - `commit`: the frame a write runs in (its transaction, then the position read).
@@ -33,6 +34,7 @@
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
 
+mod buffers;
 mod columns;
 mod commit;
 pub mod conn;
