@@ -69,7 +69,7 @@ pub async fn read(
         if params.id.is_some() {
             return Err(ApiError::MissingShardKey);
         }
-        let query = list::query(&params)?;
+        let query = list::query(&params, state.server.max_read_bytes)?;
         // A fan-out touches every shard: one of the key's permits on each.
         let _permits = quota
             .enter(state.cluster.shards().iter().map(|s| s.id))
@@ -95,7 +95,7 @@ pub async fn read(
         (asked, _) => asked.unwrap_or_default(),
     };
     let Some(id) = params.id.as_deref() else {
-        let query = list::query(&params)?;
+        let query = list::query(&params, state.server.max_read_bytes)?;
         let _permits = quota.enter([shard]).await?;
         return list::keyed(&state, &table, &key, query, consistency).await;
     };

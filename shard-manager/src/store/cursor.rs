@@ -95,6 +95,9 @@ pub struct ListQuery {
     /// client sent (checked as a document is), bound as it is, so no digit is lost.
     pub filter: Option<RawJson>,
     pub after: Option<Cursor>,
+    /// The most bytes of rows a page holds (see [`super::page`]): a page stops early,
+    /// with a cursor for the rest, rather than hold `limit` rows of any size.
+    pub max_bytes: usize,
 }
 
 #[cfg(test)]

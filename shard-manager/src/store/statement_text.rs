@@ -131,6 +131,7 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
     for shape in ListShape::all() {
         let q = ListQuery {
             limit: 1,
+            max_bytes: 0,
             filter: shape
                 .filtered
                 .then(|| RawJson::from_value(&serde_json::json!({}))),

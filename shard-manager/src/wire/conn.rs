@@ -37,8 +37,6 @@ pub(super) struct Ended {
     pub status: u8,
     /// The first error the server sent, if any (it skips the rest until the Sync).
     pub error: Option<ServerError>,
-    /// The rows the exchange returned, in order.
-    pub rows: Vec<DataRowBody>,
     /// How many statements it prepared.
     pub parsed: usize,
 }
@@ -127,15 +125,16 @@ impl WireConn {
         }
     }
 
-    /// Reads up to the `ReadyForQuery` that ends an exchange, keeping the rows and the
-    /// first error.
+    /// Reads up to the `ReadyForQuery` that ends an exchange, handing each row to
+    /// `on_row` as it arrives (so a caller may keep only some) and keeping the first
+    /// error.
     /// When the server closes the connection after an error (a FATAL one), that error
     /// is what is returned, and the connection stays unusable.
     pub(super) async fn until_ready(
         &mut self,
         mut error: Option<ServerError>,
+        on_row: &mut (dyn FnMut(DataRowBody) + Send),
     ) -> Result<Ended, WireError> {
-        let mut rows = Vec::new();
         let mut parsed = 0;
         loop {
             let message = match self.answer().await {
@@ -147,11 +146,10 @@ impl WireConn {
                     return Ok(Ended {
                         status: body.status(),
                         error,
-                        rows,
                         parsed,
                     })
                 }
-                Message::DataRow(body) => rows.push(body),
+                Message::DataRow(body) => on_row(body),
                 Message::ParseComplete => parsed += 1,
                 Message::ErrorResponse(body) => {
                     let parsed = ServerError::parse(&body)?;
@@ -169,6 +167,18 @@ impl WireConn {
         statement: &str,
         params: &[Param<'_>],
     ) -> Result<(), WireError> {
+        self.bind_execute_rows(statement, params, 0)
+    }
+
+    /// [`bind_execute`](Self::bind_execute) with an Execute that returns at most
+    /// `max_rows` rows (0: all); the server then suspends the portal, and
+    /// [`execute_more`](Self::execute_more) asks for more.
+    pub(super) fn bind_execute_rows(
+        &mut self,
+        statement: &str,
+        params: &[Param<'_>],
+        max_rows: i32,
+    ) -> Result<(), WireError> {
         frontend::bind(
             "",
             statement,
@@ -182,8 +192,21 @@ impl WireConn {
             frontend::BindError::Conversion(e) => WireError::Protocol(e.to_string()),
             frontend::BindError::Serialization(e) => WireError::Io(e),
         })?;
-        frontend::execute("", 0, &mut self.out)?;
+        frontend::execute("", max_rows, &mut self.out)?;
         Ok(())
+    }
+
+    /// Sends what is buffered behind a Flush, not a Sync: the server answers what it
+    /// has so far and the exchange (its transaction, its portal) stays open.
+    pub(super) async fn send_open(&mut self) -> Result<(), WireError> {
+        frontend::flush(&mut self.out);
+        self.flush().await
+    }
+
+    /// Asks the suspended portal for up to `max_rows` more rows (see `send_open`).
+    pub(super) async fn execute_more(&mut self, max_rows: i32) -> Result<(), WireError> {
+        frontend::execute("", max_rows, &mut self.out)?;
+        self.send_open().await
     }
 
     /// Ends an exchange begun with `statements::start` and buffered statements: a Sync,
@@ -195,9 +218,33 @@ impl WireConn {
     /// exchange) leaves the connection unusable instead: which of them exist there is
     /// unknown.
     pub(super) async fn exchange(&mut self) -> Result<Vec<DataRowBody>, WireError> {
+        let mut rows = Vec::new();
+        self.exchange_rows(&mut |row| rows.push(row)).await?;
+        Ok(rows)
+    }
+
+    /// [`exchange`](Self::exchange), handing each row to `on_row` as it arrives instead
+    /// of keeping them all.
+    pub(super) async fn exchange_rows(
+        &mut self,
+        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+    ) -> Result<(), WireError> {
+        self.finish(None, 0, on_row).await
+    }
+
+    /// Ends an exchange whose first answers the caller already read (after
+    /// `send_open`): `error` is the refusal it read, if any, and `parsed` the statements
+    /// it saw prepared. Then as [`exchange_rows`](Self::exchange_rows).
+    pub(super) async fn finish(
+        &mut self,
+        error: Option<ServerError>,
+        parsed: usize,
+        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+    ) -> Result<(), WireError> {
         frontend::sync(&mut self.out);
         self.flush().await?;
-        let ended = self.until_ready(None).await?;
+        let mut ended = self.until_ready(error, on_row).await?;
+        ended.parsed += parsed;
         if !self.prepared && ended.parsed == self.preparing {
             self.prepared = true;
         }
@@ -215,7 +262,7 @@ impl WireConn {
             return Err(error.into());
         }
         self.done();
-        Ok(ended.rows)
+        Ok(())
     }
 
     /// Runs one statement with the simple protocol (no parameters): the idle check (an
@@ -224,7 +271,7 @@ impl WireConn {
         self.start();
         frontend::query(sql, &mut self.out)?;
         self.flush().await?;
-        let ended = self.until_ready(None).await?;
+        let ended = self.until_ready(None, &mut |_| {}).await?;
         self.done();
         match ended.error {
             Some(error) => Err(error.into()),

@@ -1,22 +1,27 @@
 //! A list: one page of a table's records, newest first, from one server; one statement
-//! in one round trip, in the prepared shape the list takes (`store::list_statement`).
+//! in the prepared shape the list takes (`store::list_statement`), its rows asked for
+//! in batches that stop at the page's byte budget (`store::page`): one round trip for
+//! up to `store::page::FIRST_ROWS` rows, one more for a page of more, small rows.
 
 use super::conn::WireConn;
-use super::error::WireError;
+use super::error::{ServerError, WireError};
 use super::read::record;
 use super::statements::{self, LISTS};
 use super::values::Param;
-use crate::store::{ListQuery, ListShape, Record};
+use postgres_protocol::message::backend::{DataRowBody, Message};
+
+use crate::store::{Budget, ListQuery, ListShape, Page, Record};
 
 /// One shard key's records (with its slot, which the server must serve: SG001
 /// otherwise) when `key` is given, else every key's on this server whose slot the shard
-/// owns; filtered, after the cursor and limited as `q` says.
+/// owns; filtered, after the cursor and limited as `q` says, and stopped at its byte
+/// budget (`q.max_bytes`, see `store::page`).
 pub async fn list(
     conn: &mut WireConn,
     table: &str,
     key: Option<(&str, i32)>,
     q: &ListQuery,
-) -> Result<Vec<Record>, WireError> {
+) -> Result<Page, WireError> {
     let filter = q.filter.as_ref().map(|f| f.get());
     let mut params = Vec::with_capacity(9);
     params.push(Param::Text(table));
@@ -40,7 +45,72 @@ pub async fn list(
         after: q.after.is_some(),
     };
     statements::start(conn)?;
-    conn.bind_execute(LISTS[shape.index()], &params)?;
-    let rows = conn.exchange().await?;
-    rows.iter().map(record).collect()
+    // Rows come in batches sized to what still fits (an Execute with a row count, the
+    // portal suspended between them, one transaction): the server stops soon after the
+    // budget, and rows past it are dropped as they arrive. A page never holds more than
+    // its budget plus its first row, whatever `limit` rows would weigh.
+    let mut page = Collect::new(q.max_bytes);
+    conn.bind_execute_rows(LISTS[shape.index()], &params, page.budget.rows_to_ask())?;
+    conn.send_open().await?;
+    let mut parsed = 0;
+    let mut refused = None;
+    loop {
+        match conn.answer().await? {
+            Message::ParseComplete => parsed += 1,
+            Message::DataRow(row) => page.offer(&row),
+            Message::PortalSuspended if page.wants_more() => {
+                conn.execute_more(page.budget.rows_to_ask()).await?;
+            }
+            Message::PortalSuspended | Message::CommandComplete(_) => break,
+            Message::ErrorResponse(body) => {
+                refused = Some(ServerError::parse(&body)?);
+                break;
+            }
+            _ => {}
+        }
+    }
+    conn.finish(refused, parsed, &mut |row| page.offer(&row))
+        .await?;
+    page.into_page()
+}
+
+/// The rows of a page as they arrive: decoded while the budget admits them.
+struct Collect {
+    budget: Budget,
+    records: Vec<Record>,
+    /// The first row that did not decode.
+    failed: Option<WireError>,
+}
+
+impl Collect {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            budget: Budget::new(max_bytes),
+            records: Vec::new(),
+            failed: None,
+        }
+    }
+
+    fn offer(&mut self, row: &DataRowBody) {
+        if self.failed.is_none() && self.budget.admit(row.buffer().len()) {
+            match record(row) {
+                Ok(r) => self.records.push(r),
+                Err(e) => self.failed = Some(e),
+            }
+        }
+    }
+
+    fn wants_more(&self) -> bool {
+        self.failed.is_none() && !self.budget.is_full()
+    }
+
+    fn into_page(self) -> Result<Page, WireError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        Ok(Page {
+            records: self.records,
+            cut: self.budget.is_full(),
+        })
+    }
 }
