@@ -63,6 +63,5 @@ for kind in fan-out keyed; do
         curl -sf "${header[@]}" -o "$WORK/$kind$n" -w "%{size_download}\n" \
             "http://127.0.0.1:$PORT/api/read?table=products&limit=1000" &
     done | sort | uniq -c | sed "s/^/$kind answers (count, bytes): /"
-    wait
     echo "after 4 parallel $kind lists: VmHWM $(hwm) kB"
 done

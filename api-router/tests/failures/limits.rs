@@ -240,7 +240,8 @@ async fn parallel_lists_of_large_records_stay_within_their_byte_budget() {
     assert_eq!(page["count"], 1);
     assert!(page["next"].is_string());
 
-    assert!(grew < 160 << 10, "peak RSS grew by {} MiB", grew >> 10);
+    // Measured 36 and 41 MiB (debug build, 8 MiB budget); main grew past a gigabyte.
+    assert!(grew < 64 << 10, "peak RSS grew by {} MiB", grew >> 10);
 }
 
 #[tokio::test]
