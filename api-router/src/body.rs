@@ -53,7 +53,8 @@ pub struct ReadParams {
     /// A record id: read that record (needs `x-shard-key`). Without it: a list.
     #[param(example = "user_123")]
     pub id: Option<String>,
-    /// How many records a list returns, 1 to 1000 (default 10).
+    /// How many records a list returns, 1 to 1000 (default 10). A page holds fewer,
+    /// with `next` set, when its records reach `server.max_read_bytes` (8 MiB by default).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 10)]
     pub limit: Option<String>,
     /// `eventual` (default: a replica) or `strong` (the primary), in any case. Wins over
@@ -148,7 +149,8 @@ pub struct ListResponse {
     pub source: String,
     pub count: usize,
     pub records: Vec<RecordBody>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page. A page cut short by
+    /// the byte budget has fewer than `limit` records and still a `next`.
     pub next: Option<String>,
 }
 
@@ -240,8 +242,10 @@ pub struct BulkRequest {
     pub table: String,
     /// At most `server.max_batch_records` (10000 by default). A record that is not
     /// valid does not fail the batch: it is listed in the answer's `failed`.
+    /// Each record kept as the text sent until it is checked (its document is never
+    /// built into a tree: every digit is kept, as a single write keeps it).
     #[schema(value_type = Vec<BulkRecord>)]
-    pub records: Vec<Value>,
+    pub records: Vec<Box<RawValue>>,
 }
 
 /// One record of a batch, as it should be (the gateway takes any JSON here and reports

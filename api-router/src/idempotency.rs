@@ -11,6 +11,7 @@ use std::future::{ready, Ready};
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use serde_json::value::RawValue;
 use shard_manager::store::Remember;
 
 use crate::access::Caller;
@@ -44,6 +45,13 @@ impl IdempotencyKey {
             i64::from(ttl_secs),
         ))
     }
+}
+
+/// A document's text in one spelling (members sorted, no spaces), so that a request
+/// resent with its key is the same request however its JSON was laid out.
+pub fn canonical(data: &RawValue) -> String {
+    serde_json::from_str::<serde_json::Value>(data.get())
+        .map_or_else(|_| data.get().to_owned(), |v| v.to_string())
 }
 
 /// Marks an answer that an earlier request with the same key earned.

@@ -48,6 +48,11 @@ pub struct ServerSettings {
     /// Most JSON values in a bulk-write body.
     #[serde(default = "default_bulk_values")]
     pub max_bulk_json_values: usize,
+    /// Most bytes of records one list page holds (a fan-out's shards share it); a page
+    /// stops early with a `next` cursor for the rest. Its first record always fits,
+    /// whatever its size.
+    #[serde(default = "default_read_bytes")]
+    pub max_read_bytes: usize,
     /// A body must arrive within this many ms of its headers; a slower one gets 408.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_ms: u64,
@@ -183,6 +188,9 @@ fn default_true() -> bool {
 fn default_bulk_body() -> usize {
     16 << 20
 }
+fn default_read_bytes() -> usize {
+    8 << 20
+}
 fn default_idempotency_ttl() -> u32 {
     86_400
 }
@@ -271,6 +279,7 @@ mod tests {
             max_json_depth: 1,
             max_json_values: 1,
             max_bulk_json_values: 1,
+            max_read_bytes: 1,
             body_timeout_ms: 1,
             request_timeout_ms: 1,
             shutdown_timeout_secs: 1,

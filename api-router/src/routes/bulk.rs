@@ -2,6 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
@@ -10,7 +12,7 @@ use crate::access::Caller;
 use crate::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::error::{ApiError, Problem};
 use crate::extract::OptionalRouted;
-use crate::idempotency::{mark_replayed, IdempotencyKey};
+use crate::idempotency::{canonical, mark_replayed, IdempotencyKey};
 use crate::json_body::BoundedJson;
 use crate::limits::Quota;
 use crate::observe::Outcome;
@@ -52,8 +54,15 @@ pub async fn bulk_write(
             "bulk".into(),
             table.as_str().into(),
             header.unwrap_or_default(),
-            // Serialising a JSON value cannot fail; nothing is copied first.
-            serde_json::to_string(&body.records).unwrap_or_default(),
+            // Each record in one spelling, as a single write's document is.
+            format!(
+                "[{}]",
+                body.records
+                    .iter()
+                    .map(|r| canonical(r))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         ]
     });
     let limit = state.server.max_batch_records;
@@ -68,8 +77,10 @@ pub async fn bulk_write(
     let mut items = Vec::with_capacity(body.records.len());
     let mut invalid = Vec::new();
     let router = state.cluster.router();
+    // One size limit for a record on every path: a single write's body limit.
+    let max_record = state.server.max_body_bytes;
     for (index, raw) in body.records.into_iter().enumerate() {
-        match parse_item(index, raw, header_key.0.as_ref(), &router) {
+        match parse_item(index, &raw, header_key.0.as_ref(), &router, max_record) {
             Ok(item) => items.push(item),
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
@@ -121,17 +132,44 @@ pub async fn bulk_write(
     Ok(res)
 }
 
-/// One record of the batch, or the reason it cannot be written.
+/// One record of a batch as sent: its document stays the text the client sent, as a
+/// single write's does (every digit kept, checked by [`Document::parse_raw`]).
+#[derive(Deserialize)]
+struct SentRecord {
+    #[serde(default)]
+    shard_key: Option<Value>,
+    #[serde(default)]
+    id: Option<Value>,
+    /// Present (even as `null`) or absent.
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Box<RawValue>>,
+}
+
+fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(de).map(Some)
+}
+
+/// One record of the batch, or the reason it cannot be written: a record larger than
+/// `max_bytes` (its text as sent) is refused whole, as a single write of it would be.
 fn parse_item(
     index: usize,
-    raw: Value,
+    raw: &RawValue,
     default_key: Option<&RoutedKey>,
     router: &Router,
+    max_bytes: usize,
 ) -> Result<BulkItem, String> {
-    let Value::Object(mut fields) = raw else {
+    let bytes = raw.get().len();
+    if bytes > max_bytes {
+        return Err(format!(
+            "the record is {bytes} bytes; a record may be at most {max_bytes} bytes, as a \
+             single write (server.max_body_bytes)"
+        ));
+    }
+    if !raw.get().starts_with('{') {
         return Err("each record must be an object with `data`".into());
-    };
-    let key = match fields.remove("shard_key") {
+    }
+    let sent: SentRecord = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let key = match sent.shard_key {
         Some(Value::String(s)) => route(router, &s)?,
         Some(Value::Number(n)) => route(router, &n.to_string())?,
         Some(_) => return Err("`shard_key` must be a string".into()),
@@ -139,10 +177,10 @@ fn parse_item(
             .cloned()
             .ok_or("no `shard_key` in the record and no x-shard-key header")?,
     };
-    let data = fields.remove("data").ok_or("the record has no `data`")?;
-    let data = Document::parse(data).map_err(|e| e.to_string())?;
+    let data = sent.data.ok_or("the record has no `data`")?;
+    let data = Document::parse_raw(data).map_err(|e| e.to_string())?;
     let id = data
-        .derive_id(fields.get("id"))
+        .derive_id(sent.id.as_ref())
         .map_err(|e| e.to_string())?;
     Ok(BulkItem {
         index,

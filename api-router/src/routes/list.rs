@@ -1,9 +1,13 @@
 //! Lists: one shard key's records, or (without a key) every shard's, merged. Both take
-//! `limit`, a `where` JSON containment filter and a `cursor` for the next page.
+//! `limit`, a `where` JSON containment filter and a `cursor` for the next page; a page
+//! also stops at `server.max_read_bytes` of records (its first record always fits),
+//! with `next` set, so no list holds more than that whatever its records weigh.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use shard_manager::store::{Page, RawJson};
 use shard_manager::{Consistency, Cursor, ListQuery, RoutedKey, TableName};
 
 use crate::body::{
@@ -33,8 +37,10 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-/// `where`: a JSON object the record's data must contain.
-fn parse_filter(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
+/// `where`: a JSON object the record's data must contain, kept as the text sent and
+/// checked as a written document is (every digit kept; a NUL or a number `jsonb`
+/// cannot hold is refused, naming it).
+fn parse_filter(raw: Option<&str>) -> Result<Option<RawJson>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
@@ -44,21 +50,22 @@ fn parse_filter(raw: Option<&str>) -> Result<Option<Value>, ApiError> {
             raw.len()
         )));
     }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(v @ Value::Object(_)) => {
-            shard_manager::Document::parse(v.clone())?;
-            Ok(Some(v))
-        }
+    // Read whole once (at most 4096 bytes), so that what a raw read lets through, such
+    // as a lone surrogate escape, is refused here, as it is in a body.
+    let is_object = matches!(serde_json::from_str::<Value>(raw), Ok(Value::Object(_)));
+    match serde_json::from_str::<Box<RawValue>>(raw) {
+        Ok(text) if is_object => Ok(Some(shard_manager::Document::parse_raw(text)?.into_raw())),
         _ => Err(ApiError::BadQuery(
             "`where` must be a JSON object, e.g. {\"grade\":\"A\"}".into(),
         )),
     }
 }
 
-/// The list part of a read's parameters.
-pub fn query(params: &ReadParams) -> Result<ListQuery, ApiError> {
+/// The list part of a read's parameters, and the byte budget of its page.
+pub fn query(params: &ReadParams, max_bytes: usize) -> Result<ListQuery, ApiError> {
     Ok(ListQuery {
         limit: parse_limit(params.limit.as_deref())?,
+        max_bytes,
         filter: parse_filter(params.filter.as_deref())?,
         after: params
             .cursor
@@ -80,7 +87,7 @@ pub async fn keyed(
         .bounded(state.cluster.list(table, key, &query, consistency))
         .await?;
     let next = next_cursor(&served.value, query.limit);
-    let records: Vec<RecordBody> = served.value.into_iter().map(Into::into).collect();
+    let records: Vec<RecordBody> = served.value.records.into_iter().map(Into::into).collect();
     let rows = records.len() as u64;
     let mut res = HttpResponse::Ok().json(ListResponse {
         shard: served.shard.0,
@@ -93,9 +100,10 @@ pub async fn keyed(
     Ok(res)
 }
 
-fn next_cursor(page: &[shard_manager::Record], limit: u32) -> Option<String> {
-    (page.len() == limit as usize)
-        .then(|| page.last().map(|r| Cursor::after(r).encode()))
+/// Where the next page starts: after a full page, or one cut short by the byte budget.
+fn next_cursor(page: &Page, limit: u32) -> Option<String> {
+    (page.cut || page.records.len() == limit as usize)
+        .then(|| page.records.last().map(|r| Cursor::after(r).encode()))
         .flatten()
 }
 

@@ -41,7 +41,7 @@ fn cache_header(event: CacheEvent) -> &'static str {
             headers(("x-partial-results" = String, description = "`true`: some shards did not answer"))),
         (status = 400, description = "`id` without `x-shard-key`; an invalid header (the problem's `header` names it); an invalid `limit`, `consistency`, `where` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character or a number `jsonb` cannot hold", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate (`rate-limited`), or its queries at once on a shard this read touches (`concurrency-limited`; a fan-out touches every shard)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No server of the shard is available, or (x-require-all-shards) a shard of a fan-out did not answer", body = Problem, content_type = "application/problem+json"),
@@ -69,7 +69,7 @@ pub async fn read(
         if params.id.is_some() {
             return Err(ApiError::MissingShardKey);
         }
-        let query = list::query(&params)?;
+        let query = list::query(&params, state.server.max_read_bytes)?;
         // A fan-out touches every shard: one of the key's permits on each.
         let _permits = quota
             .enter(state.cluster.shards().iter().map(|s| s.id))
@@ -95,7 +95,7 @@ pub async fn read(
         (asked, _) => asked.unwrap_or_default(),
     };
     let Some(id) = params.id.as_deref() else {
-        let query = list::query(&params)?;
+        let query = list::query(&params, state.server.max_read_bytes)?;
         let _permits = quota.enter([shard]).await?;
         return list::keyed(&state, &table, &key, query, consistency).await;
     };

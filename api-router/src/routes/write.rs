@@ -1,7 +1,6 @@
 //! `POST /api/write`: upsert one record on its shard's primary.
 
 use actix_web::{web, HttpResponse};
-use serde_json::value::RawValue;
 use shard_manager::{Document, Role};
 
 use crate::access::Caller;
@@ -9,7 +8,7 @@ use crate::body::{WriteRequest, WriteResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Durability, Routed};
 use crate::headers::SHARD_LSN;
-use crate::idempotency::{mark_replayed, IdempotencyKey};
+use crate::idempotency::{canonical, mark_replayed, IdempotencyKey};
 use crate::json_body::BoundedJson;
 use crate::limits::Quota;
 use crate::observe::Outcome;
@@ -106,11 +105,4 @@ pub async fn write(
     mark_replayed(&mut res, written.replayed);
     Outcome::write(written.shard, Role::Primary, 1).attach(&mut res);
     Ok(res)
-}
-
-/// A document's text in one spelling (members sorted, no spaces), so that a request
-/// resent with its key is the same request however its JSON was laid out.
-fn canonical(data: &RawValue) -> String {
-    serde_json::from_str::<serde_json::Value>(data.get())
-        .map_or_else(|_| data.get().to_owned(), |v| v.to_string())
 }

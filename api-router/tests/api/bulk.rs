@@ -183,3 +183,29 @@ async fn a_large_batch_is_written_in_multi_row_statements() {
         .sum();
     assert_eq!(total, 5000);
 }
+
+#[tokio::test]
+async fn a_record_larger_than_a_single_write_may_be_is_refused_by_index_and_not_stored() {
+    let app = spawn_app().await;
+    // Over server.max_body_bytes (1 MiB) as one record, well under the bulk body limit.
+    let big = "x".repeat((1 << 20) + 1);
+    let records = json!([
+        {"shard_key": "sized", "id": "small", "data": {"n": 1}},
+        {"shard_key": "sized", "id": "big", "data": {"s": big}},
+    ]);
+
+    let res = app
+        .bulk(None, &json!({"table": "users", "records": records}))
+        .await;
+
+    assert_eq!(res.status().as_u16(), 207);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["written"], 1);
+    assert_eq!(body["failed"][0]["index"], 1, "{body}");
+    let reason = body["failed"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("at most 1048576 bytes"), "{reason}");
+    let read = app.read_strong("sized", "users", "big").await;
+    assert_eq!(read.status().as_u16(), 404, "nothing of the large record");
+    let read = app.read_strong("sized", "users", "small").await;
+    assert_eq!(read.status().as_u16(), 200);
+}

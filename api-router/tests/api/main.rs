@@ -10,6 +10,7 @@ mod cache_gateways;
 mod cache_shared;
 mod commit_loss;
 mod consistency;
+mod digits;
 mod edge;
 mod fanout;
 mod hardening;

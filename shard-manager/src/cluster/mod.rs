@@ -6,7 +6,8 @@
 //! - this file: [`Cluster`], built from validated settings, and what it holds.
 //! - [`rerouted`]: write, read, list, delete, bulk: each takes a [`RoutedKey`]; a
 //!   shard's refusal of the slot reloads the map and retries once.
-//! - [`records`]: one attempt of each, and the fan-out.
+//! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
+//!   merged within the limit and the byte budget.
 //! - [`bulk`]: batched writes grouped by shard; `bulk_key`: a batch's idempotency key
 //!   checked on all its shards before any is written.
 //! - [`shard`]: one shard's servers and how a read picks among them.
@@ -17,6 +18,7 @@
 
 pub mod bulk;
 mod bulk_key;
+mod merge;
 pub mod records;
 pub mod rerouted;
 pub mod schema;

@@ -11,7 +11,7 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    AfterCommit, Cursor, Document, ListQuery, NewRecord, Record, RecordId, Remember, Remembered,
+    AfterCommit, Document, ListQuery, NewRecord, Page, Record, RecordId, Remember, Remembered,
     TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
@@ -175,7 +175,7 @@ impl Cluster {
         key: &RoutedKey,
         query: &ListQuery,
         consistency: Consistency,
-    ) -> Result<Served<Vec<Record>>, ClusterError> {
+    ) -> Result<Served<Page>, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
         shard.ready()?;
@@ -189,7 +189,8 @@ impl Cluster {
     }
 
     /// A table's records across every shard at once, merged newest first, with the
-    /// limit applied globally. Shards that fail are named in the result, not hidden.
+    /// limit and the byte budget applied globally (see `merge`). Shards that fail are
+    /// named in the result, not hidden.
     pub async fn fan_out(
         &self,
         table: &TableName,
@@ -205,36 +206,36 @@ impl Cluster {
                 .cloned()
                 .collect()
         };
+        // Each shard's part gets its share of the budget, so that all of them together
+        // hold no more than one page may.
+        let part = ListQuery {
+            max_bytes: query.max_bytes / shards.len().max(1),
+            ..query.clone()
+        };
+        let part = &part;
         let reads = shards.iter().map(|shard| async move {
             if let Err(missing) = shard.ready() {
                 return (shard.id, Err(missing));
             }
             let result = shard
                 .read_wire(consistency, &self.settings.replication, async |conn| {
-                    Ok(crate::wire::list(conn, table.as_str(), None, query).await?)
+                    Ok(crate::wire::list(conn, table.as_str(), None, part).await?)
                 })
                 .await;
             (shard.id, result)
         });
         let mut out = FanOut::default();
+        let mut pages = Vec::new();
         for (shard, result) in futures_util::future::join_all(reads).await {
             match result {
                 Ok(served) => {
                     out.answered.push((shard, served.role));
-                    out.records
-                        .extend(served.value.into_iter().map(|r| (shard, r)));
+                    pages.push((shard, served.value));
                 }
                 Err(err) => out.failed.push(err),
             }
         }
-        out.records.sort_by_key(|(_, r)| Cursor::sort_key(r));
-        let limit = query.limit as usize;
-        if out.records.len() > limit {
-            out.records.truncate(limit);
-        }
-        if out.records.len() == limit {
-            out.next = out.records.last().map(|(_, r)| Cursor::after(r));
-        }
+        (out.records, out.next) = super::merge::merge(pages, query.limit as usize, query.max_bytes);
         out
     }
 

@@ -10,7 +10,7 @@ use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId};
-use crate::store::{Document, ListQuery, Record, RecordId, Remember, TableName};
+use crate::store::{Document, ListQuery, Page, RecordId, Remember, TableName};
 use crate::wal::Consistency;
 
 impl Cluster {
@@ -56,7 +56,7 @@ impl Cluster {
         key: &RoutedKey,
         query: &ListQuery,
         consistency: Consistency,
-    ) -> Result<Served<Vec<Record>>, ClusterError> {
+    ) -> Result<Served<Page>, ClusterError> {
         match self.list_once(table, key, query, consistency).await {
             Err(e) => match self.rerouted(key, &e).await {
                 Some(key) => self.list_once(table, &key, query, consistency).await,

@@ -6,8 +6,8 @@
 //! gaps, even when the pages are merged from several shards.
 
 use chrono::{DateTime, Datelike, Utc};
-use serde_json::Value;
 
+use super::raw_json::RawJson;
 use super::row::Record;
 
 /// Where the next page starts: just after this row.
@@ -91,9 +91,13 @@ impl Cursor {
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub limit: u32,
-    /// JSON containment (`data @> filter`), backed by the GIN index.
-    pub filter: Option<Value>,
+    /// JSON containment (`data @> filter`), backed by the GIN index; the text the
+    /// client sent (checked as a document is), bound as it is, so no digit is lost.
+    pub filter: Option<RawJson>,
     pub after: Option<Cursor>,
+    /// The most bytes of rows a page holds (see [`super::page`]): a page stops early,
+    /// with a cursor for the rest, rather than hold `limit` rows of any size.
+    pub max_bytes: usize,
 }
 
 #[cfg(test)]

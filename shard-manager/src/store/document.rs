@@ -154,6 +154,11 @@ impl Document {
     pub fn as_raw(&self) -> &RawJson {
         &self.text
     }
+
+    /// The document's text, owned (a list's `where` filter, checked as a document).
+    pub fn into_raw(self) -> RawJson {
+        self.text
+    }
 }
 
 /// What JSON text is, from its first character (serde_json trimmed the whitespace).

@@ -13,7 +13,8 @@
 //!   every digit).
 //! - [`document`]: [`Document`] and [`RecordId`]: a record's JSON and id, validated once.
 //! - [`table`]: [`TableName`], the allowed logical tables.
-//! - [`cursor`]: list queries: JSON filter, page size, keyset cursor.
+//! - [`cursor`]: list queries: JSON filter, page size, byte budget, keyset cursor.
+//! - [`page`]: [`Page`] and [`Budget`]: a page of a list, stopped at its byte budget.
 //! - `find_sql`: a point read's statement, with its text fixed (the hottest query).
 //! - `fixed_sql`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
@@ -30,6 +31,7 @@ mod fixed_sql;
 mod jsonb_numbers;
 pub mod member_name;
 pub mod migrations;
+pub mod page;
 pub mod raw_json;
 pub mod records;
 pub mod remember;
@@ -44,6 +46,7 @@ pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
 pub(crate) use fixed_sql::UpsertMany;
 pub use member_name::NameIs;
+pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
 pub use records::{
     bump_cache_epoch, disk_bytes, replay_wal, table_counts, wal_position, wal_position_and_epoch,

@@ -131,7 +131,10 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
     for shape in ListShape::all() {
         let q = ListQuery {
             limit: 1,
-            filter: shape.filtered.then(|| serde_json::json!({})),
+            max_bytes: 0,
+            filter: shape
+                .filtered
+                .then(|| RawJson::from_value(&serde_json::json!({}))),
             after: shape.after.then(|| Cursor {
                 updated_at: chrono::DateTime::UNIX_EPOCH,
                 shard_key: String::new(),

@@ -7,6 +7,7 @@ use postgres_protocol::message::backend::{DataRowBody, Message};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::buffers::{self, START_BYTES};
 use super::error::{ServerError, WireError};
 use super::stream::Stream;
 use super::values::{Param, BINARY};
@@ -16,6 +17,8 @@ use super::values::{Param, BINARY};
 pub struct WireConn {
     stream: Stream,
     read: BytesMut,
+    /// The read buffer's largest capacity in the exchange under way (see `buffers`).
+    read_peak: usize,
     /// Messages not sent yet; [`flush`](Self::flush) sends them in one write.
     pub(super) out: BytesMut,
     /// An exchange began and has not ended cleanly: answers may still be on the way (it
@@ -38,8 +41,6 @@ pub(super) struct Ended {
     pub status: u8,
     /// The first error the server sent, if any (it skips the rest until the Sync).
     pub error: Option<ServerError>,
-    /// The rows the exchange returned, in order.
-    pub rows: Vec<DataRowBody>,
     /// How many statements it prepared.
     pub parsed: usize,
     /// How many statements ran to their end (`CommandComplete`).
@@ -59,7 +60,8 @@ impl WireConn {
     pub(super) fn new(stream: Stream) -> Self {
         Self {
             stream,
-            read: BytesMut::with_capacity(8 * 1024),
+            read: BytesMut::with_capacity(START_BYTES),
+            read_peak: 0,
             out: BytesMut::with_capacity(1024),
             busy: false,
             prepared: false,
@@ -85,9 +87,13 @@ impl WireConn {
         self.busy = true;
     }
 
-    /// The exchange ended with the connection in a known, idle state.
+    /// The exchange ended with the connection in a known, idle state. A buffer that
+    /// grew large for it is replaced by a small one (see `buffers`).
     pub(super) fn done(&mut self) {
         self.busy = false;
+        buffers::settle(&mut self.read, self.read_peak);
+        buffers::settle(&mut self.out, 0);
+        self.read_peak = 0;
     }
 
     /// Sends what is buffered, in one write.
@@ -105,7 +111,9 @@ impl WireConn {
             if let Some(message) = Message::parse(&mut self.read)? {
                 return Ok(message);
             }
-            if self.stream.read_buf(&mut self.read).await? == 0 {
+            let received = self.stream.read_buf(&mut self.read).await?;
+            self.read_peak = self.read_peak.max(self.read.capacity());
+            if received == 0 {
                 return Err(WireError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "the server closed the connection",
@@ -127,15 +135,16 @@ impl WireConn {
         }
     }
 
-    /// Reads up to the `ReadyForQuery` that ends an exchange, keeping the rows and the
-    /// first error.
+    /// Reads up to the `ReadyForQuery` that ends an exchange, handing each row to
+    /// `on_row` as it arrives (so a caller may keep only some) and keeping the first
+    /// error.
     /// When the server closes the connection after an error (a FATAL one), that error
     /// is what is returned, and the connection stays unusable.
     pub(super) async fn until_ready(
         &mut self,
         mut error: Option<ServerError>,
+        on_row: &mut (dyn FnMut(DataRowBody) + Send),
     ) -> Result<Ended, WireError> {
-        let mut rows = Vec::new();
         let mut parsed = 0;
         let mut completed = 0;
         loop {
@@ -148,12 +157,11 @@ impl WireConn {
                     return Ok(Ended {
                         status: body.status(),
                         error,
-                        rows,
                         parsed,
                         completed,
                     })
                 }
-                Message::DataRow(body) => rows.push(body),
+                Message::DataRow(body) => on_row(body),
                 Message::ParseComplete => parsed += 1,
                 Message::CommandComplete(_) => completed += 1,
                 Message::ErrorResponse(body) => {
@@ -172,6 +180,18 @@ impl WireConn {
         statement: &str,
         params: &[Param<'_>],
     ) -> Result<(), WireError> {
+        self.bind_execute_rows(statement, params, 0)
+    }
+
+    /// [`bind_execute`](Self::bind_execute) with an Execute that returns at most
+    /// `max_rows` rows (0: all); the server then suspends the portal, and
+    /// [`execute_more`](Self::execute_more) asks for more.
+    pub(super) fn bind_execute_rows(
+        &mut self,
+        statement: &str,
+        params: &[Param<'_>],
+        max_rows: i32,
+    ) -> Result<(), WireError> {
         frontend::bind(
             "",
             statement,
@@ -185,8 +205,21 @@ impl WireConn {
             frontend::BindError::Conversion(e) => WireError::Protocol(e.to_string()),
             frontend::BindError::Serialization(e) => WireError::Io(e),
         })?;
-        frontend::execute("", 0, &mut self.out)?;
+        frontend::execute("", max_rows, &mut self.out)?;
         Ok(())
+    }
+
+    /// Sends what is buffered behind a Flush, not a Sync: the server answers what it
+    /// has so far and the exchange (its transaction, its portal) stays open.
+    pub(super) async fn send_open(&mut self) -> Result<(), WireError> {
+        frontend::flush(&mut self.out);
+        self.flush().await
+    }
+
+    /// Asks the suspended portal for up to `max_rows` more rows (see `send_open`).
+    pub(super) async fn execute_more(&mut self, max_rows: i32) -> Result<(), WireError> {
+        frontend::execute("", max_rows, &mut self.out)?;
+        self.send_open().await
     }
 
     /// Ends an exchange begun with `statements::start` and buffered statements: a Sync,
@@ -203,15 +236,39 @@ impl WireConn {
     pub(super) async fn exchange(
         &mut self,
     ) -> Result<Result<Vec<DataRowBody>, Refused>, WireError> {
+        let mut rows = Vec::new();
+        let ended = self.exchange_rows(&mut |row| rows.push(row)).await?;
+        Ok(ended.map(|()| rows))
+    }
+
+    /// [`exchange`](Self::exchange), handing each row to `on_row` as it arrives instead
+    /// of keeping them all.
+    pub(super) async fn exchange_rows(
+        &mut self,
+        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+    ) -> Result<Result<(), Refused>, WireError> {
+        self.finish(None, 0, on_row).await
+    }
+
+    /// Ends an exchange whose first answers the caller already read (after
+    /// `send_open`): `error` is the refusal it read, if any, and `parsed` the statements
+    /// it saw prepared. Then as [`exchange_rows`](Self::exchange_rows).
+    pub(super) async fn finish(
+        &mut self,
+        error: Option<ServerError>,
+        parsed: usize,
+        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+    ) -> Result<Result<(), Refused>, WireError> {
         frontend::sync(&mut self.out);
         self.flush().await?;
-        let ended = self.until_ready(None).await?;
+        let mut ended = self.until_ready(error, on_row).await?;
+        ended.parsed += parsed;
         if !self.prepared && ended.parsed == self.preparing {
             self.prepared = true;
         }
         let Some(error) = ended.error else {
             self.done();
-            return Ok(Ok(ended.rows));
+            return Ok(Ok(()));
         };
         if !self.prepared {
             return Err(error.into());
@@ -242,7 +299,7 @@ impl WireConn {
         self.start();
         frontend::query(sql, &mut self.out)?;
         self.flush().await?;
-        let ended = self.until_ready(None).await?;
+        let ended = self.until_ready(None, &mut |_| {}).await?;
         self.done();
         match ended.error {
             Some(error) => Err(error.into()),

@@ -1,34 +1,34 @@
 //! A list: one page of a table's records, newest first, from one server; one statement
-//! in one round trip, in the prepared shape the list takes (`store::list_statement`).
+//! in the prepared shape the list takes (`store::list_statement`), its rows asked for
+//! in batches that stop at the page's byte budget (`store::page`): one round trip for
+//! up to `store::page::FIRST_ROWS` rows, one more for a page of more, small rows.
 
-use super::conn::WireConn;
-use super::error::WireError;
+use super::conn::{Refused, WireConn};
+use super::error::{ServerError, WireError};
 use super::read::record;
 use super::statements::{self, LISTS};
 use super::values::Param;
-use crate::store::{ListQuery, ListShape, Record};
+use postgres_protocol::message::backend::{DataRowBody, Message};
+
+use crate::store::{Budget, ListQuery, ListShape, Page, Record};
 
 /// One shard key's records (with its slot, which the server must serve: SG001
 /// otherwise) when `key` is given, else every key's on this server whose slot the shard
-/// owns; filtered, after the cursor and limited as `q` says.
+/// owns; filtered, after the cursor and limited as `q` says, and stopped at its byte
+/// budget (`q.max_bytes`, see `store::page`).
 pub async fn list(
     conn: &mut WireConn,
     table: &str,
     key: Option<(&str, i32)>,
     q: &ListQuery,
-) -> Result<Vec<Record>, WireError> {
-    let filter = q
-        .filter
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| WireError::Protocol(format!("the filter does not serialise: {e}")))?;
+) -> Result<Page, WireError> {
+    let filter = q.filter.as_ref().map(|f| f.get());
     let mut params = Vec::with_capacity(9);
     params.push(Param::Text(table));
     if let Some((key, slot)) = key {
         params.extend([Param::Int4(slot), Param::Text(key)]);
     }
-    if let Some(filter) = &filter {
+    if let Some(filter) = filter {
         params.push(Param::Jsonb(filter));
     }
     if let Some(c) = &q.after {
@@ -45,6 +45,98 @@ pub async fn list(
         after: q.after.is_some(),
     };
     let statement = LISTS[shape.index()];
-    let rows = statements::run(conn, |conn| conn.bind_execute(statement, &params)).await?;
-    rows.iter().map(record).collect()
+    // Stale statements (a schema change) are prepared again and the list asked once
+    // more, as `statements::run` does for the other exchanges: a read is safe to resend.
+    match page(conn, statement, &params, q.max_bytes).await? {
+        Ok(page) => Ok(page),
+        Err(refused) if refused.error.invalidates_statements() => {
+            tracing::info!(sqlstate = %refused.error.code, "prepared statements are stale; preparing them again");
+            page(conn, statement, &params, q.max_bytes)
+                .await?
+                .map_err(|refused| refused.error.into())
+        }
+        Err(refused) => Err(refused.error.into()),
+    }
+}
+
+/// One exchange of the list. Rows come in batches sized to what still fits (an Execute
+/// with a row count, the portal suspended between them, one transaction): the server
+/// stops soon after the budget, and rows past it are dropped as they arrive. A page
+/// never holds more than its budget plus its first row, whatever `limit` rows would
+/// weigh.
+async fn page(
+    conn: &mut WireConn,
+    statement: &str,
+    params: &[Param<'_>],
+    max_bytes: usize,
+) -> Result<Result<Page, Refused>, WireError> {
+    statements::start(conn)?;
+    let mut page = Collect::new(max_bytes);
+    conn.bind_execute_rows(statement, params, page.budget.rows_to_ask())?;
+    conn.send_open().await?;
+    let mut parsed = 0;
+    let mut refused = None;
+    loop {
+        match conn.answer().await? {
+            Message::ParseComplete => parsed += 1,
+            Message::DataRow(row) => page.offer(&row),
+            Message::PortalSuspended if page.wants_more() => {
+                conn.execute_more(page.budget.rows_to_ask()).await?;
+            }
+            Message::PortalSuspended | Message::CommandComplete(_) => break,
+            Message::ErrorResponse(body) => {
+                refused = Some(ServerError::parse(&body)?);
+                break;
+            }
+            _ => {}
+        }
+    }
+    if let Err(refused) = conn
+        .finish(refused, parsed, &mut |row| page.offer(&row))
+        .await?
+    {
+        return Ok(Err(refused));
+    }
+    page.into_page().map(Ok)
+}
+
+/// The rows of a page as they arrive: decoded while the budget admits them.
+struct Collect {
+    budget: Budget,
+    records: Vec<Record>,
+    /// The first row that did not decode.
+    failed: Option<WireError>,
+}
+
+impl Collect {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            budget: Budget::new(max_bytes),
+            records: Vec::new(),
+            failed: None,
+        }
+    }
+
+    fn offer(&mut self, row: &DataRowBody) {
+        if self.failed.is_none() && self.budget.admit(row.buffer().len()) {
+            match record(row) {
+                Ok(r) => self.records.push(r),
+                Err(e) => self.failed = Some(e),
+            }
+        }
+    }
+
+    fn wants_more(&self) -> bool {
+        self.failed.is_none() && !self.budget.is_full()
+    }
+
+    fn into_page(self) -> Result<Page, WireError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        Ok(Page {
+            records: self.records,
+            cut: self.budget.is_full(),
+        })
+    }
 }

@@ -24,6 +24,7 @@
 //! - `tls`: TLS to PostgreSQL (`database.sslmode`: disable, require, verify-full);
 //!   `stream`: the socket, plain or TLS.
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
+//! - `buffers`: the rule that shrinks a buffer back after a large message.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
 //!   exchange, and again (once, then the request is retried) when PostgreSQL says
 //!   they are stale after a schema change (SQLSTATE 0A000, 26000).
@@ -38,6 +39,7 @@
 //! - [`error`]: [`WireError`] and its mapping to diesel's errors.
 
 mod auth;
+mod buffers;
 mod columns;
 mod commit;
 pub mod conn;
