@@ -15,6 +15,7 @@ mod fanout;
 mod hardening;
 mod helpers;
 mod idempotency;
+mod idempotency_cache;
 mod limits_keys;
 mod load_balancer;
 mod moves;

@@ -164,6 +164,15 @@ impl Cluster {
             let written = match written {
                 Remembered::Applied(written) => written,
                 Remembered::Replayed(count) => {
+                    if let Some(cache) = self.cache() {
+                        let idents: Vec<(&str, &str, &str)> = rows
+                            .iter()
+                            .map(|r| (r.table_name, r.shard_key, r.id))
+                            .collect();
+                        let mut trace = CacheTrace::default();
+                        self.forget_replayed(cache, shard, &idents, token.lsn, &mut trace)
+                            .await?;
+                    }
                     return Ok((Vec::new(), token, commit, Some(count as usize)));
                 }
                 Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
