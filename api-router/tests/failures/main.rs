@@ -54,6 +54,7 @@ mod credentials;
 mod drain;
 mod eviction;
 mod exactly_once;
+mod exactly_once_bulk;
 mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
