@@ -102,7 +102,32 @@ impl Cache {
         idents: &[(&str, &str, &str)],
         trace: &mut CacheTrace,
     ) -> Result<(), NotTold> {
-        let Some(epoch) = self.epoch(shard) else {
+        self.forget_in(self.epoch(shard), shard, idents, trace)
+            .await
+    }
+
+    /// [`Cache::forget`] after a statement that committed (a replayed answer's): in the
+    /// epoch the shard reported after that commit, which this gateway adopts if it is
+    /// newer, as a writer's install does. (The epoch this gateway knew may be older: an
+    /// entry installed in the newer one would survive a forget there.)
+    pub async fn forget_committed(
+        &self,
+        commit: Committed,
+        idents: &[(&str, &str, &str)],
+        trace: &mut CacheTrace,
+    ) -> Result<(), NotTold> {
+        let epoch = self.committed_epoch(commit);
+        self.forget_in(epoch, commit.shard, idents, trace).await
+    }
+
+    async fn forget_in(
+        &self,
+        epoch: Option<Epoch>,
+        shard: ShardId,
+        idents: &[(&str, &str, &str)],
+        trace: &mut CacheTrace,
+    ) -> Result<(), NotTold> {
+        let Some(epoch) = epoch else {
             for (table, key, id) in idents {
                 let record = record_hash(table, key, id);
                 self.local

@@ -175,7 +175,7 @@ impl Cluster {
                     .map(|(key, id)| (table.as_str(), key.as_str(), id.as_str()))
                     .collect();
                 let mut trace = CacheTrace::default();
-                self.forget_replayed(cache, shard, &idents, token.lsn, &mut trace)
+                self.forget_replayed(cache, shard, &idents, commit, &mut trace)
                     .await?;
             }
             let counts = (written.len() + replayed.len(), replayed.len());

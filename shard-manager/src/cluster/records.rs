@@ -65,7 +65,8 @@ impl Cluster {
         };
         if let (Some(cache), true) = (&self.cache, replayed) {
             let ident = (row.table_name, row.shard_key, id.as_str());
-            self.forget_replayed(cache, shard, &[ident], token.lsn, &mut trace)
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            self.forget_replayed(cache, shard, &[ident], commit, &mut trace)
                 .await?;
         }
         if let (Some(cache), false) = (&self.cache, replayed) {
@@ -293,7 +294,8 @@ impl Cluster {
         };
         let mut served = Served::by(&shard.primary, done);
         if let (Some(cache), true) = (&self.cache, replayed) {
-            self.forget_replayed(cache, shard, &[ident], token.lsn, &mut served.cache)
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            self.forget_replayed(cache, shard, &[ident], commit, &mut served.cache)
                 .await?;
         }
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
@@ -340,13 +342,13 @@ impl Cluster {
         cache: &Cache,
         shard: &Shard,
         idents: &[(&str, &str, &str)],
-        lsn: Lsn,
+        commit: Committed,
         trace: &mut CacheTrace,
     ) -> Result<(), ClusterError> {
         cache
-            .forget(shard.id, idents, trace)
+            .forget_committed(commit, idents, trace)
             .await
-            .map_err(|NotTold| self.not_told(shard, lsn))
+            .map_err(|NotTold| self.not_told(shard, commit.at))
     }
 
     /// A write failed. If it may have committed, the cache forgets the records it
