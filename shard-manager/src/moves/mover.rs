@@ -200,9 +200,9 @@ async fn advance(
             // Cache entries the target holds from an earlier time it owned these
             // slots are abandoned before it owns them again: every gateway's reading
             // of the old epoch expires within a check and its timeout (`cache::epochs`),
-            // so the move waits that long before going on (a fast move back, found by
-            // failures::exactly_once_random, was served such entries). A crash while
-            // waiting resumes here and raises and waits again.
+            // so the move waits that long before going on (a small move takes well
+            // under that, and a move straight back would otherwise let a gateway serve
+            // them). A crash while waiting resumes here and raises and waits again.
             target
                 .client
                 .execute("UPDATE shardgate_cache SET epoch = epoch + 1", &[])
