@@ -185,7 +185,8 @@ pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
             } else if m.contains("relation \"records\" does not exist")
                 || m.contains("relation \"record_version_seq\" does not exist")
                 || m.contains("relation \"shardgate_cache\" does not exist")
-                || m.contains("relation \"shardgate_idempotency\" does not exist")
+                // Any of the idempotency tables (answers, bulk records, claims).
+                || (m.contains("relation \"shardgate_idempotency") && m.contains("does not exist"))
             {
                 Failure::NoSchema
             } else if m.contains("terminating connection")

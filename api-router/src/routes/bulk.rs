@@ -24,7 +24,7 @@ use crate::state::AppState;
     tag = "records",
     request_body = BulkRequest,
     params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one"),
-        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "import-7-try", description = "1 to 255 visible ASCII characters: each shard's part of the batch is written once; sending the same batch with the key again writes nothing a shard already wrote and counts it as written (`idempotency-replayed: true` when every shard's part had been written)")),
+        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "import-7-try", description = "1 to 255 visible ASCII characters: each record of the batch is written once; sending the same batch with the key again writes only the records not written before, wherever their slots live, and counts the others as written (`idempotency-replayed: true` when every record had been written)")),
     responses(
         (status = 200, description = "Every record written", body = BulkResponse),
         (status = 207, description = "Some records written; `failed` lists the others. Also when every record was written but a shard could not tell the caches (its `error` says so: reads through other gateways may return the previous versions for a while)", body = BulkResponse),

@@ -16,6 +16,8 @@ mod fanout;
 mod hardening;
 mod helpers;
 mod idempotency;
+mod idempotency_cache;
+mod idempotency_reuse;
 mod limits_keys;
 mod load_balancer;
 mod moves;

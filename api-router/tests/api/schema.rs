@@ -32,7 +32,8 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
                        shardgate_serves(integer), shardgate_owns(integer); \
          DROP TABLE shardgate_cache, shardgate_moving, shardgate_move_log; \
          DROP FUNCTION shardgate_capture_new(), shardgate_capture_old(); \
-         DROP TABLE shardgate_idempotency; DROP FUNCTION shardgate_idempotency_taken()",
+         DROP TABLE shardgate_idempotency; DROP FUNCTION shardgate_idempotency_taken(); \
+         DROP TABLE shardgate_idempotency_records, shardgate_idempotency_claims",
     )
     .unwrap();
     let write = |key: String| {

@@ -56,6 +56,8 @@ mod credentials;
 mod drain;
 mod eviction;
 mod exactly_once;
+mod exactly_once_bulk;
+mod exactly_once_random;
 mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;

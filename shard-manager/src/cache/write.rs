@@ -93,23 +93,47 @@ impl Cache {
     /// entries are dropped and their floors marked unknown, so no reader installs a
     /// version from before them and only a later writer caches the record again, in the
     /// epoch this gateway reads. If it does not know that epoch, or Redis cannot be told,
-    /// the shard's epoch is raised, as for a failed install (the caller already answers
-    /// with an error: a raise that fails is only owed).
+    /// the shard's epoch is raised, as for a failed install; [`NotTold`] if that fails
+    /// too (a failed write answers its error anyway: the raise is only owed; a replayed
+    /// answer is not sent as an acknowledgement then).
     pub async fn forget(
         &self,
         shard: ShardId,
         idents: &[(&str, &str, &str)],
         trace: &mut CacheTrace,
-    ) {
-        let Some(epoch) = self.epoch(shard) else {
+    ) -> Result<(), NotTold> {
+        self.forget_in(self.epoch(shard), shard, idents, trace)
+            .await
+    }
+
+    /// [`Cache::forget`] after a statement that committed (a replayed answer's): in the
+    /// epoch the shard reported after that commit, which this gateway adopts if it is
+    /// newer, as a writer's install does. (The epoch this gateway knew may be older: an
+    /// entry installed in the newer one would survive a forget there.)
+    pub async fn forget_committed(
+        &self,
+        commit: Committed,
+        idents: &[(&str, &str, &str)],
+        trace: &mut CacheTrace,
+    ) -> Result<(), NotTold> {
+        let epoch = self.committed_epoch(commit);
+        self.forget_in(epoch, commit.shard, idents, trace).await
+    }
+
+    async fn forget_in(
+        &self,
+        epoch: Option<Epoch>,
+        shard: ShardId,
+        idents: &[(&str, &str, &str)],
+        trace: &mut CacheTrace,
+    ) -> Result<(), NotTold> {
+        let Some(epoch) = epoch else {
             for (table, key, id) in idents {
                 let record = record_hash(table, key, id);
                 self.local
                     .raise(record, shard, Floor::Unknown, Lsn(0), &self.fences);
             }
-            self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))])
-                .await;
-            return;
+            return self.abandoned(shard).await;
         };
         let mut pipe = redis::pipe();
         for (table, key, id) in idents {
@@ -131,11 +155,20 @@ impl Cache {
             })
             .await;
         match done {
-            Some(()) => trace.events.push(CacheEvent::Invalidation),
-            None => {
-                self.abandon_epoch(&[(shard, Fence::Pending(Instant::now()))])
-                    .await;
+            Some(()) => {
+                trace.events.push(CacheEvent::Invalidation);
+                Ok(())
             }
+            None => self.abandoned(shard).await,
+        }
+    }
+
+    /// Abandons the shard's epoch behind a fence no reader has passed yet.
+    async fn abandoned(&self, shard: ShardId) -> Result<(), NotTold> {
+        let fence = Fence::Pending(Instant::now());
+        match self.abandon_epoch(&[(shard, fence)]).await[..] {
+            [] => Ok(()),
+            _ => Err(NotTold),
         }
     }
 

@@ -1,5 +1,8 @@
 //! Bulk writes: records grouped by shard, one statement per shard (an upsert of
-//! unnested arrays, so all-or-nothing per shard), all shards at once. A bad record or a failed shard never hides the others.
+//! unnested arrays, so all-or-nothing per shard), all shards at once. A bad record or a
+//! failed shard never hides the others. With an idempotency key each record is written
+//! at most once: the group's statement skips, and counts as replayed, the records that
+//! already have an entry under the key (`store::remembered_sql`).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -10,7 +13,7 @@ use super::Cluster;
 use crate::cache::{CacheTrace, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
-use crate::store::{Document, NewRecord, Record, RecordId, Remember, Remembered, TableName};
+use crate::store::{Document, GroupOutcome, NewRecord, Record, RecordId, Remember, TableName};
 use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
@@ -39,8 +42,9 @@ pub struct ShardBatch {
     pub error: Option<ClusterError>,
     /// The shard's read-your-writes token after the batch committed.
     pub token: Option<WriteToken>,
-    /// True when this shard's part was written by an earlier request with the same
-    /// idempotency key: `written` is that request's count, nothing was written now.
+    /// True when every record of this shard's part was written by an earlier request
+    /// with the same idempotency key (nothing written now). `written` counts both the
+    /// records written now and those an earlier request wrote.
     pub replayed: bool,
 }
 
@@ -66,7 +70,7 @@ impl BulkOutcome {
             match self.shards.iter_mut().find(|s| s.shard == batch.shard) {
                 Some(mine) => {
                     mine.written += batch.written;
-                    mine.replayed |= batch.replayed;
+                    mine.replayed &= batch.replayed;
                     if batch.error.is_some() {
                         mine.error = batch.error;
                     }
@@ -140,7 +144,8 @@ impl Cluster {
                 .run_write(async |conn| match remember {
                     None => {
                         let (written, after) = crate::wire::upsert_many(conn, &rows).await?;
-                        Ok((Remembered::Applied(written), after))
+                        let replayed = Vec::new();
+                        Ok((Some(GroupOutcome { written, replayed }), after))
                     }
                     Some(r) => crate::wire::upsert_many_remembered(conn, &rows, r).await,
                 })
@@ -157,52 +162,57 @@ impl Cluster {
                     Err(self.failed_write(shard, failure, &idents, &mut trace).await)
                 }
             };
-            let (written, after) = result?;
+            let (done, after) = result?;
             crate::fault::GATEWAY.reach("after-commit");
             let token = self.token(shard, &after.wal);
             let commit = self.committed(shard, &after, token.lsn, sent);
-            let written = match written {
-                Remembered::Applied(written) => written,
-                Remembered::Replayed(count) => {
-                    return Ok((Vec::new(), token, commit, Some(count as usize)));
-                }
-                Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+            let Some(GroupOutcome { written, replayed }) = done else {
+                return Err(ClusterError::KeyReused { shard: shard.id });
             };
-            {
-                // RETURNING order is not guaranteed: match rows by identity.
-                let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
-                    rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
-                let records: Vec<Record> = written
-                    .into_iter()
-                    .filter_map(|(shard_key, id, version, created_at, updated_at)| {
-                        let row = by_id.get(&(shard_key.as_str(), id.as_str()))?;
-                        Some(Record {
-                            table_name: table.as_str().to_owned(),
-                            slot: row.slot,
-                            data: row.data.clone(),
-                            shard_key,
-                            id,
-                            version,
-                            created_at,
-                            updated_at,
-                        })
-                    })
+            if let (Some(cache), false) = (self.cache(), replayed.is_empty()) {
+                let idents: Vec<(&str, &str, &str)> = replayed
+                    .iter()
+                    .map(|(key, id)| (table.as_str(), key.as_str(), id.as_str()))
                     .collect();
-                Ok((records, token, commit, None))
+                let mut trace = CacheTrace::default();
+                self.forget_replayed(cache, shard, &idents, commit, &mut trace)
+                    .await?;
             }
+            let counts = (written.len() + replayed.len(), replayed.len());
+            // RETURNING order is not guaranteed: match rows by identity.
+            let by_id: HashMap<(&str, &str), &NewRecord<'_>> =
+                rows.iter().map(|r| ((r.shard_key, r.id), r)).collect();
+            let records: Vec<Record> = written
+                .into_iter()
+                .filter_map(|(shard_key, id, version, created_at, updated_at)| {
+                    let row = by_id.get(&(shard_key.as_str(), id.as_str()))?;
+                    Some(Record {
+                        table_name: table.as_str().to_owned(),
+                        slot: row.slot,
+                        data: row.data.clone(),
+                        shard_key,
+                        id,
+                        version,
+                        created_at,
+                        updated_at,
+                    })
+                })
+                .collect();
+            Ok((records, token, commit, counts))
         });
         let results = join_all(runs).await;
         let mut committed: Vec<(Committed, Record)> = Vec::new();
         for ((shard, group), result) in groups.into_iter().zip(results) {
             match result {
-                Ok((records, token, commit, replayed)) => {
+                Ok((records, token, commit, (written, replayed))) => {
+                    let now = records.len();
                     committed.extend(records.into_iter().map(|r| (commit, r)));
                     outcome.shards.push(ShardBatch {
                         shard,
-                        written: replayed.unwrap_or(group.len()),
+                        written,
                         error: None,
                         token: Some(token),
-                        replayed: replayed.is_some(),
+                        replayed: replayed > 0 && now == 0,
                     })
                 }
                 Err(err) => {

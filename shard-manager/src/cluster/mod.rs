@@ -8,8 +8,9 @@
 //!   shard's refusal of the slot reloads the map and retries once.
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
-//! - [`bulk`]: batched writes grouped by shard; `bulk_key`: a batch's idempotency key
-//!   checked on all its shards before any is written.
+//! - [`bulk`]: batched writes grouped by shard, each record written once per key.
+//! - `claim`: a write's idempotency key claimed at its home slot before anything is
+//!   written, so a key names one request whichever shards its writes reach.
 //! - [`shard`]: one shard's servers and how a read picks among them.
 //! - [`shard_set`]: every shard's pools; grows when the map gains a shard.
 //! - [`served`]: results together with where they came from.
@@ -17,7 +18,7 @@
 //!   answer 503 at once, naming them).
 
 pub mod bulk;
-mod bulk_key;
+mod claim;
 mod merge;
 pub mod records;
 pub mod rerouted;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::served::{Deleted, FanOut, Found, Served, Written};
 use super::shard::Shard;
 use super::Cluster;
-use crate::cache::{CacheEvent, CacheTrace, Committed, Lookup, NotTold};
+use crate::cache::{Cache, CacheEvent, CacheTrace, Committed, Lookup, NotTold};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
@@ -63,6 +63,12 @@ impl Cluster {
             Remembered::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
             Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
         };
+        if let (Some(cache), true) = (&self.cache, replayed) {
+            let ident = (row.table_name, row.shard_key, id.as_str());
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            self.forget_replayed(cache, shard, &[ident], commit, &mut trace)
+                .await?;
+        }
         if let (Some(cache), false) = (&self.cache, replayed) {
             let record = Record {
                 table_name: table.as_str().to_owned(),
@@ -288,6 +294,11 @@ impl Cluster {
             replayed,
         };
         let mut served = Served::by(&shard.primary, done);
+        if let (Some(cache), true) = (&self.cache, replayed) {
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            self.forget_replayed(cache, shard, &[ident], commit, &mut served.cache)
+                .await?;
+        }
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
             let commit = self.committed(shard, &after, token.lsn, sent);
             cache
@@ -322,6 +333,25 @@ impl Cluster {
         }
     }
 
+    /// A replayed answer's records: the first attempt committed them, but may have died
+    /// before telling the cache (its gateway crashed, its deadline passed, its client
+    /// left), so the cache forgets them before the replay is answered. Forgotten, not
+    /// installed: the answer's version may be older than a later write whose own
+    /// install went to a newer epoch. [`NotTold`] answers as a write's does.
+    pub(super) async fn forget_replayed(
+        &self,
+        cache: &Cache,
+        shard: &Shard,
+        idents: &[(&str, &str, &str)],
+        commit: Committed,
+        trace: &mut CacheTrace,
+    ) -> Result<(), ClusterError> {
+        cache
+            .forget_committed(commit, idents, trace)
+            .await
+            .map_err(|NotTold| self.not_told(shard, commit.at))
+    }
+
     /// A write failed. If it may have committed, the cache forgets the records it
     /// touched (see [`Cache::forget`]): a hit is never older than a write that might
     /// have been acknowledged by a retry. Returns the error to answer with.
@@ -333,7 +363,8 @@ impl Cluster {
         trace: &mut CacheTrace,
     ) -> ClusterError {
         if let (Some(cache), true) = (&self.cache, failure.maybe_committed) {
-            cache.forget(shard.id, idents, trace).await;
+            // Answered with the error anyway: a raise that failed is owed.
+            let _ = cache.forget(shard.id, idents, trace).await;
         }
         failure.error
     }

@@ -9,7 +9,7 @@ use super::bulk::{BulkItem, BulkOutcome};
 use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
 use crate::error::ClusterError;
-use crate::routing::{MapVersion, RoutedKey, ShardId};
+use crate::routing::{MapVersion, RoutedKey, ShardId, ShardKey};
 use crate::store::{Document, ListQuery, Page, RecordId, Remember, TableName};
 use crate::wal::Consistency;
 
@@ -23,6 +23,9 @@ impl Cluster {
         data: Document,
         remember: Option<&Remember>,
     ) -> Result<Written, ClusterError> {
+        if let Some(remember) = remember {
+            self.claim_key(remember).await?;
+        }
         match self.write_once(table, key, &id, &data, remember).await {
             Err(e) => match self.rerouted(key, &e).await {
                 Some(key) => self.write_once(table, &key, &id, &data, remember).await,
@@ -74,6 +77,9 @@ impl Cluster {
         id: &RecordId,
         remember: Option<&Remember>,
     ) -> Result<Served<Deleted>, ClusterError> {
+        if let Some(remember) = remember {
+            self.claim_key(remember).await?;
+        }
         match self.delete_once(table, key, id, remember).await {
             Err(e) => match self.rerouted(key, &e).await {
                 Some(key) => self.delete_once(table, &key, id, remember).await,
@@ -87,9 +93,10 @@ impl Cluster {
     /// supersedes an earlier one, which is reported as not written. A shard's group
     /// that was refused (slots it no longer owns) is routed again with a reloaded map
     /// and written once more.
-    /// With an idempotency key, each shard's part is written at most once: a shard
-    /// that has the key's answer answers with it instead; a key used before for
-    /// another batch is refused before anything is written.
+    /// With an idempotency key, each record is written at most once, wherever its slot
+    /// lives by then: a record with an entry under the key counts as written and is not
+    /// written again; a key used before for another request is refused before anything
+    /// is written.
     pub async fn bulk_write(
         &self,
         table: &TableName,
@@ -97,7 +104,7 @@ impl Cluster {
         remember: Option<&Remember>,
     ) -> Result<BulkOutcome, ClusterError> {
         if let Some(remember) = remember {
-            self.check_bulk_key(&items, remember).await?;
+            self.claim_key(remember).await?;
         }
         let mut outcome = self.bulk_once(table, &items, remember).await;
         let refused: Vec<(ShardId, MapVersion)> = outcome
@@ -130,6 +137,24 @@ impl Cluster {
         let second = self.bulk_once(table, &again, remember).await;
         outcome.merge(second);
         Ok(outcome)
+    }
+
+    /// Claims the key at its home slot (see `claim`), once more on the owner when the
+    /// shard refused the slot.
+    async fn claim_key(&self, remember: &Remember) -> Result<(), ClusterError> {
+        // A home key is decimal digits within i64, which every strategy routes.
+        let home = ShardKey::parse(&remember.home_key()).map(|key| self.router().route(key));
+        let Ok(Ok(home)) = home else {
+            tracing::error!(key = %remember.key, "an idempotency key's home did not route: not claimed");
+            return Ok(());
+        };
+        match self.claim_once(&home, remember).await {
+            Err(e) => match self.rerouted(&home, &e).await {
+                Some(home) => self.claim_once(&home, remember).await,
+                None => Err(e),
+            },
+            done => done,
+        }
     }
 
     /// The key routed again after `error`, if the error is a shard's refusal of its

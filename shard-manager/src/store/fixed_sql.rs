@@ -221,17 +221,23 @@ impl Query for UpsertMany<'_> {
 
 impl QueryFragment<Pg> for UpsertMany<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        self.push_upsert(&mut out, "")
+        self.push_upsert(
+            &mut out,
+            "",
+            "shard_key, id, version, created_at, updated_at",
+        )
     }
 }
 
 impl<'a> UpsertMany<'a> {
     /// The statement, with `also` added to its WHERE (more conditions, each starting
-    /// with AND): written inside a CTE by `remembered`.
+    /// with AND, over the batch's rows as `n`) and `returning` as what it returns:
+    /// written inside a CTE by `remembered`.
     pub(super) fn push_upsert<'b>(
         &'b self,
         out: &mut AstPass<'_, 'b, Pg>,
         also: &'static str,
+        returning: &'static str,
     ) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO records (table_name, shard_key, id, slot, data) SELECT * FROM unnest(",
@@ -246,16 +252,18 @@ impl<'a> UpsertMany<'a> {
         out.push_sql(", ");
         out.push_bind_param::<Array<Jsonb>, _>(&self.data)?;
         // Every slot of the batch must be this shard's, or nothing is written (SG001).
-        out.push_sql(") WHERE (SELECT shardgate_claim(");
+        out.push_sql(
+            ") AS n (table_name, shard_key, id, slot, data) WHERE (SELECT shardgate_claim(",
+        );
         out.push_bind_param::<Array<Integer>, _>(&self.slots)?;
         out.push_sql("))");
         out.push_sql(also);
         out.push_sql(
             " ON CONFLICT (table_name, shard_key, id) DO UPDATE SET \
              data = excluded.data, slot = excluded.slot, \
-             version = nextval('record_version_seq'), updated_at = now() \
-             RETURNING shard_key, id, version, created_at, updated_at",
+             version = nextval('record_version_seq'), updated_at = now() RETURNING ",
         );
+        out.push_sql(returning);
         Ok(())
     }
 }

@@ -6,7 +6,9 @@
 //!   on the wire client, `crate::wire`, from the text `statement_text` renders.)
 //! - [`remembered`]: what writes sent with an idempotency key answer: the answer stored
 //!   by the write's own statement, or an earlier answer instead of a second write; its
-//!   statements are in `remembered_sql`, and [`remember`] is the key and fingerprint.
+//!   statements are in `remembered_sql` (a bulk write's records each with an entry of
+//!   their own), a key's claim at its home slot in `claim_sql`, and [`remember`] is the
+//!   key, its fingerprint and its home.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - `jsonb_numbers`: which JSON numbers `jsonb` can hold (a document kept as text keeps
@@ -24,6 +26,7 @@
 //! - [`migrations`]: the embedded migrations every shard must have, and which a server
 //!   has applied.
 
+mod claim_sql;
 pub mod cursor;
 pub mod document;
 mod find_sql;
@@ -53,8 +56,8 @@ pub use records::{
 };
 pub use remember::Remember;
 pub use remembered::{
-    bulk_outcome, delete_outcome, purge_expired, remembered_fingerprint, taken, upsert_outcome,
-    BulkRow, DeleteRow, Remembered, UpsertRow,
+    bulk_outcome, delete_outcome, purge_expired, taken, upsert_outcome, BulkRow, DeleteRow,
+    GroupOutcome, Remembered, UpsertRow, ENTRY_TABLES,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
 pub use statement_text::{wire_statements, ListShape, WireStatements};

@@ -32,4 +32,38 @@ impl Remember {
             ttl_secs,
         }
     }
+
+    /// The shard key whose slot is this key's home, where its claim is kept
+    /// (`claim_sql`): a hash of caller and key only, never of the request, so every
+    /// request with the key meets at one place. Decimal digits, so that numeric routing
+    /// places it too.
+    pub fn home_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in [self.caller.as_bytes(), self.key.as_bytes()] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        let digest: [u8; 32] = hash.finalize().into();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        (u64::from_be_bytes(first) >> 1).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_home_depends_on_caller_and_key_only_and_is_a_number() {
+        let a = Remember::new("c", "k", &[b"write"], 60);
+        let b = Remember::new("c", "k", &[b"delete", b"other"], 5);
+        assert_eq!(a.home_key(), b.home_key());
+        assert_ne!(a.home_key(), Remember::new("c", "k2", &[], 60).home_key());
+        assert_ne!(a.home_key(), Remember::new("c2", "k", &[], 60).home_key());
+        // ("ck", "") and ("c", "k") do not meet.
+        assert_ne!(Remember::new("ck", "", &[], 60).home_key(), a.home_key());
+        assert!(a.home_key().parse::<i64>().is_ok(), "{}", a.home_key());
+    }
 }

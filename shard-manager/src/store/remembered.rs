@@ -10,7 +10,7 @@
 //! each the write's own columns or, from `prior`, the earlier fingerprint and answer.
 
 use chrono::{DateTime, Utc};
-use diesel::{OptionalExtension, QueryResult};
+use diesel::QueryResult;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::remember::Remember;
@@ -31,17 +31,26 @@ pub type UpsertRow = (
 /// (fingerprint, answer) of the earlier request.
 pub type DeleteRow = (Option<i64>, Option<Vec<u8>>, Option<serde_json::Value>);
 
-/// A row of a bulk group with a key: a written record's (shard key, id, version,
-/// created_at, updated_at), or (fingerprint, answer) of the earlier request.
+/// A row of a bulk group with a key: a record's (shard key, id), then its (version,
+/// created_at, updated_at) when written now, or the fingerprint of the earlier request
+/// that wrote it.
 pub type BulkRow = (
-    Option<String>,
-    Option<String>,
+    String,
+    String,
     Option<i64>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<Vec<u8>>,
-    Option<serde_json::Value>,
 );
+
+/// What one shard's group of a bulk write with a key did, record by record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupOutcome {
+    /// Records written now, each with its entry kept.
+    pub written: Vec<WrittenRow>,
+    /// Records (shard key, id) an earlier request with the key wrote: not written now.
+    pub replayed: Vec<(String, String)>,
+}
 
 /// What a write sent with a key did.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,41 +104,33 @@ fn no_row() -> diesel::result::Error {
     diesel::result::Error::NotFound
 }
 
-/// The fingerprint of the caller's unexpired entry under the key, if the shard has
-/// one: a bulk write checks every shard it will touch before writing to any.
-pub async fn remembered_fingerprint(
-    conn: &mut AsyncPgConnection,
-    remember: &Remember,
-) -> QueryResult<Option<Vec<u8>>> {
-    #[derive(diesel::QueryableByName)]
-    struct Entry {
-        #[diesel(sql_type = diesel::sql_types::Bytea)]
-        fingerprint: Vec<u8>,
-    }
-    let found: Option<Entry> = diesel::sql_query(
-        "SELECT fingerprint FROM shardgate_idempotency \
-         WHERE caller = $1 AND key = $2 AND expires_at > now()",
-    )
-    .bind::<diesel::sql_types::Text, _>(&remember.caller)
-    .bind::<diesel::sql_types::Text, _>(&remember.key)
-    .get_result(conn)
-    .await
-    .optional()?;
-    Ok(found.map(|e| e.fingerprint))
-}
-
 /// Deletes up to `limit` expired entries (rows another sweeper holds are skipped, so
 /// many gateways sweep side by side); how many.
+/// (Each table of entries in turn: the answers of single writes, the records of bulk
+/// writes, the keys' claims.)
 pub async fn purge_expired(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM shardgate_idempotency WHERE ctid = ANY(ARRAY(\
-         SELECT ctid FROM shardgate_idempotency WHERE expires_at <= now() \
-         LIMIT $1 FOR UPDATE SKIP LOCKED))",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .execute(conn)
-    .await
+    let mut purged = 0;
+    for table in ENTRY_TABLES {
+        purged += diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM {table} WHERE expires_at <= now() \
+             LIMIT $1 FOR UPDATE SKIP LOCKED))"
+        ))
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .execute(conn)
+        .await?;
+    }
+    Ok(purged)
 }
+
+/// Every table of idempotency entries (each with a slot, `caller`, `key`,
+/// `created_at` and `expires_at`), with its primary key: the sweeper purges them, moves
+/// carry them with their slots.
+pub const ENTRY_TABLES: [&str; 3] = [
+    "shardgate_idempotency",
+    "shardgate_idempotency_records",
+    "shardgate_idempotency_claims",
+];
 
 /// What the single upsert with a key did: written now, or the earlier answer with the
 /// id it wrote (a record sent without an id got a fresh one then).
@@ -175,27 +176,20 @@ pub fn delete_outcome(
     decide(remember, fingerprint.zip(stored), || Ok(version), replayed)
 }
 
-/// What one shard's group of a bulk write with a key did: the rows written now, or
-/// the count the earlier request wrote.
-pub fn bulk_outcome(
-    remember: &Remember,
-    rows: Vec<BulkRow>,
-) -> QueryResult<Remembered<Vec<WrittenRow>, i64>> {
-    #[derive(serde::Deserialize)]
-    struct BulkAnswer {
-        written: i64,
+/// What one shard's group of a bulk write with a key did: each record written now or
+/// by an earlier request with the key; None when a record's entry is another
+/// request's (the key was reused: nothing was written).
+pub fn bulk_outcome(remember: &Remember, rows: Vec<BulkRow>) -> QueryResult<Option<GroupOutcome>> {
+    let mut out = GroupOutcome::default();
+    for row in rows {
+        match row {
+            (_, _, _, _, _, Some(print)) if print != remember.fingerprint => return Ok(None),
+            (key, id, _, _, _, Some(_)) => out.replayed.push((key, id)),
+            (key, id, Some(v), Some(c), Some(u), None) => out.written.push((key, id, v, c, u)),
+            _ => return Err(no_row()),
+        }
     }
-    let prior = rows.iter().find_map(|r| r.5.clone().zip(r.6.clone()));
-    let applied = || {
-        rows.into_iter()
-            .map(|r| match r {
-                (Some(k), Some(id), Some(v), Some(c), Some(u), _, _) => Ok((k, id, v, c, u)),
-                _ => Err(no_row()),
-            })
-            .collect::<QueryResult<Vec<WrittenRow>>>()
-    };
-    let replayed = |value| answer::<BulkAnswer>(value).map(|a| a.written);
-    decide(remember, prior, applied, replayed)
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -245,16 +239,40 @@ mod tests {
             Some(serde_json::json!({"deleted": true})),
         );
         assert_eq!(delete_outcome(&k, row).unwrap(), Remembered::Replayed(true));
+    }
+
+    #[test]
+    fn a_bulk_group_writes_the_records_without_an_entry_and_replays_the_others() {
+        let k = key();
+        let now = Utc::now();
+        let rows: Vec<BulkRow> = vec![
+            ("a".into(), "1".into(), Some(5), Some(now), Some(now), None),
+            (
+                "b".into(),
+                "2".into(),
+                None,
+                None,
+                None,
+                Some(k.fingerprint.to_vec()),
+            ),
+        ];
+        let done = bulk_outcome(&k, rows).unwrap().unwrap();
+        assert_eq!(done.written, vec![("a".into(), "1".into(), 5, now, now)]);
+        assert_eq!(done.replayed, vec![("b".into(), "2".into())]);
+        // An entry of another request: the key was reused.
+        let other = Remember::new("caller", "k1", &[b"bulk"], 60);
         let rows: Vec<BulkRow> = vec![(
+            "b".into(),
+            "2".into(),
             None,
             None,
             None,
-            None,
-            None,
-            Some(k.fingerprint.to_vec()),
-            Some(serde_json::json!({"written": 4})),
+            Some(other.fingerprint.to_vec()),
         )];
-        assert_eq!(bulk_outcome(&k, rows).unwrap(), Remembered::Replayed(4));
+        assert_eq!(bulk_outcome(&k, rows).unwrap(), None);
+        // A written row must carry every column.
+        let rows: Vec<BulkRow> = vec![("a".into(), "1".into(), Some(5), None, Some(now), None)];
+        assert!(bulk_outcome(&k, rows).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{BigInt, Bytea, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text};
 use diesel::QueryResult;
 
 use super::fixed_sql::{UpsertMany, UpsertOne};
@@ -145,32 +145,69 @@ impl QueryFragment<Pg> for DeleteRemembered<'_> {
     }
 }
 
-/// One shard's group of a bulk write ([`UpsertMany`]) with its count kept.
+/// One shard's group of a bulk write ([`UpsertMany`]) with an entry kept per record
+/// (`shardgate_idempotency_records`, each with the record's slot): the records that
+/// already have one under the caller's key are not written again and come back with
+/// their entry's fingerprint; an entry with another request's fingerprint writes
+/// nothing (the key was reused). Binds: `$1` fingerprint, `$2` caller, `$3` key, `$4`
+/// to `$6` the batch's tables, shard keys and ids; the upsert's own from `$7`; then
+/// caller, key, fingerprint and seconds to live of the entries kept.
 #[derive(Debug, Clone)]
 pub(super) struct UpsertManyRemembered<'a> {
     pub(super) rows: UpsertMany<'a>,
     pub(super) remember: &'a Remember,
-    /// Always None: a group's rows have many slots.
-    pub(super) slot: Option<i32>,
 }
 
 impl QueryFragment<Pg> for UpsertManyRemembered<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_prior(&mut out, self.remember)?;
-        out.push_sql("up AS (");
-        self.rows
-            .push_upsert(&mut out, " AND NOT EXISTS (SELECT 1 FROM prior)")?;
-        out.push_sql("), ");
-        push_kept(
+        let r = self.remember;
+        out.push_sql(
+            "WITH prior AS (SELECT e.table_name, e.shard_key, e.id, e.fingerprint, \
+             e.fingerprint <> ",
+        );
+        out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
+        out.push_sql(" AS other FROM shardgate_idempotency_records e WHERE e.caller = ");
+        out.push_bind_param::<Text, _>(&r.caller)?;
+        out.push_sql(" AND e.key = ");
+        out.push_bind_param::<Text, _>(&r.key)?;
+        out.push_sql(
+            " AND e.expires_at > now() AND (e.table_name, e.shard_key, e.id) IN \
+             (SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.rows.tables)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.rows.keys)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.rows.ids)?;
+        out.push_sql("))), up AS (");
+        self.rows.push_upsert(
             &mut out,
-            self.remember,
-            &self.slot,
-            "jsonb_build_object('written', (SELECT count(*) FROM up))",
-            "WHERE NOT EXISTS (SELECT 1 FROM prior)",
+            " AND NOT EXISTS (SELECT 1 FROM prior p WHERE p.table_name = n.table_name \
+             AND p.shard_key = n.shard_key AND p.id = n.id) \
+             AND NOT EXISTS (SELECT 1 FROM prior WHERE other)",
+            "table_name, shard_key, id, slot, version, created_at, updated_at",
         )?;
         out.push_sql(
-            "SELECT shard_key, id, version, created_at, updated_at, NULL::bytea, NULL::jsonb \
-             FROM up UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, fingerprint, answer FROM prior",
+            "), kept AS (INSERT INTO shardgate_idempotency_records AS i \
+             (caller, key, table_name, shard_key, id, slot, fingerprint, answer, expires_at) \
+             SELECT ",
+        );
+        out.push_bind_param::<Text, _>(&r.caller)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.key)?;
+        out.push_sql(", table_name, shard_key, id, slot, ");
+        out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
+        out.push_sql(", jsonb_build_object('version', version), now() + ");
+        out.push_bind_param::<BigInt, _>(&r.ttl_secs)?;
+        out.push_sql(
+            " * interval '1 second' FROM up \
+             ON CONFLICT (caller, key, table_name, shard_key, id) DO UPDATE SET \
+             slot = excluded.slot, fingerprint = excluded.fingerprint, \
+             answer = excluded.answer, created_at = now(), expires_at = excluded.expires_at \
+             WHERE CASE WHEN i.expires_at <= now() THEN true \
+             ELSE shardgate_idempotency_taken() END) \
+             SELECT shard_key, id, version, created_at, updated_at, NULL::bytea FROM up \
+             UNION ALL SELECT shard_key, id, NULL, NULL, NULL, fingerprint FROM prior",
         );
         Ok(())
     }

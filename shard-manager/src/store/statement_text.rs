@@ -7,6 +7,7 @@ use diesel::pg::{Pg, PgQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
 use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 
+use super::claim_sql::ClaimKey;
 use super::cursor::{Cursor, ListQuery};
 use super::find_sql::FindOne;
 use super::fixed_sql::{
@@ -51,6 +52,8 @@ pub struct WireStatements {
     pub upsert_remembered: String,
     pub delete_remembered: String,
     pub upsert_many_remembered: String,
+    /// A key's claim at its home slot (`claim_sql::ClaimKey`, whose doc gives its binds).
+    pub claim: String,
     /// The list statement (`records::list_statement`, whose doc gives its binds) in its
     /// eight shapes, indexed by [`ListShape::index`].
     pub lists: Vec<String>,
@@ -125,7 +128,6 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
     let upsert_many_remembered = render(&UpsertManyRemembered {
         rows: UpsertMany::new(std::slice::from_ref(&row)),
         remember: &remember,
-        slot: None,
     })?;
     let mut lists = Vec::with_capacity(ListShape::COUNT);
     for shape in ListShape::all() {
@@ -154,6 +156,10 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         upsert_remembered,
         delete_remembered,
         upsert_many_remembered,
+        claim: render(&ClaimKey {
+            remember: &remember,
+            slot: 0,
+        })?,
         lists,
     })
 }
@@ -206,7 +212,8 @@ mod tests {
         assert_eq!(
             s.upsert_many,
             "INSERT INTO records (table_name, shard_key, id, slot, data) \
-             SELECT * FROM unnest($1, $2, $3, $4, $5) WHERE (SELECT shardgate_claim($6)) \
+             SELECT * FROM unnest($1, $2, $3, $4, $5) AS n (table_name, shard_key, id, slot, data) \
+             WHERE (SELECT shardgate_claim($6)) \
              ON CONFLICT (table_name, shard_key, id) DO UPDATE \
              SET data = excluded.data, slot = excluded.slot, \
              version = nextval('record_version_seq'), updated_at = now() \
@@ -242,13 +249,6 @@ mod tests {
                 "now() + $11 * interval",
                 11,
             ),
-            (
-                &s.upsert_many_remembered,
-                "unnest($3, $4, $5, $6, $7) WHERE (SELECT shardgate_claim($8))",
-                "SELECT $9, $10, $11, $12, jsonb_build_object(",
-                "now() + $13 * interval",
-                13,
-            ),
         ] {
             assert!(text.starts_with(prior), "{text}");
             for part in [own, kept, ttl] {
@@ -257,6 +257,41 @@ mod tests {
             let next = format!("${}", last + 1);
             assert!(!text.contains(&next), "{next} in {text}");
         }
+    }
+
+    #[test]
+    fn a_bulk_group_with_a_key_binds_the_key_and_batch_then_the_write_then_the_entries() {
+        let s = wire_statements().expect("renders");
+        let text = &s.upsert_many_remembered;
+        for part in [
+            "WITH prior AS (SELECT e.table_name, e.shard_key, e.id, e.fingerprint, \
+             e.fingerprint <> $1 AS other FROM shardgate_idempotency_records e \
+             WHERE e.caller = $2 AND e.key = $3",
+            "(SELECT * FROM unnest($4, $5, $6)))",
+            "unnest($7, $8, $9, $10, $11) AS n (table_name, shard_key, id, slot, data) \
+             WHERE (SELECT shardgate_claim($12)) AND NOT EXISTS",
+            "SELECT $13, $14, table_name, shard_key, id, slot, $15, \
+             jsonb_build_object('version', version), now() + $16 * interval",
+        ] {
+            assert!(text.contains(part), "{part:?} not in {text}");
+        }
+        assert!(!text.contains("$17"), "{text}");
+    }
+
+    #[test]
+    fn a_claim_binds_the_key_then_its_home_slot() {
+        let s = wire_statements().expect("renders");
+        assert!(
+            s.claim.starts_with(
+                "INSERT INTO shardgate_idempotency_claims AS c \
+                 (caller, key, fingerprint, slot, expires_at) SELECT $1, $2, $3, $4, \
+                 now() + $5 * interval '1 second' WHERE (SELECT shardgate_claim($6)) \
+                 ON CONFLICT (caller, key) DO UPDATE"
+            ),
+            "{}",
+            s.claim
+        );
+        assert!(s.claim.ends_with("RETURNING fingerprint"));
     }
 
     #[test]

@@ -62,6 +62,6 @@ pub use error::{ServerError, WireError};
 pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
-pub use remembered::{delete_remembered, upsert_many_remembered, upsert_remembered};
+pub use remembered::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
 pub use startup::{connect, Target};
 pub use upsert::{upsert, upsert_many};

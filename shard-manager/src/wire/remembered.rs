@@ -4,6 +4,7 @@
 //!
 //! When another request with the key committed first (SQLSTATE SG002), the transaction
 //! has been rolled back; the statement runs once more, to find that request's answer.
+//! Before any of them, the key is claimed at its home slot ([`claim`]).
 
 use diesel::result::Error as DieselError;
 use diesel::QueryResult;
@@ -14,12 +15,12 @@ use super::commit::committed;
 use super::conn::WireConn;
 use super::delete;
 use super::error::WireError;
-use super::statements::{DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED};
+use super::statements::{CLAIM, DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED};
 use super::upsert::{many, one};
 use super::values::Param;
 use crate::store::{
-    self, AfterCommit, BulkRow, DeleteRow, NewRecord, Remember, Remembered, UpsertMany, UpsertRow,
-    Upserted, WrittenRow,
+    self, AfterCommit, BulkRow, DeleteRow, GroupOutcome, NewRecord, Remember, Remembered,
+    UpsertMany, UpsertRow, Upserted,
 };
 
 /// [`super::upsert::upsert`] with a key: the record's upsert and its answer, or the earlier
@@ -64,33 +65,62 @@ pub async fn delete_remembered(
     Ok((store::delete_outcome(remember, row)?, after))
 }
 
-/// [`super::upsert::upsert_many`] with a key (one shard's group of a bulk write): the rows
-/// written and the count kept with them, or the count the earlier request wrote.
+/// [`super::upsert::upsert_many`] with a key (one shard's group of a bulk write): the
+/// records written now, each with its entry, and those an earlier request with the key
+/// wrote; None when the key names another request (nothing written).
 pub async fn upsert_many_remembered(
     conn: &mut WireConn,
     recs: &[NewRecord<'_>],
     remember: &Remember,
-) -> QueryResult<(Remembered<Vec<WrittenRow>, i64>, AfterCommit)> {
+) -> QueryResult<(Option<GroupOutcome>, AfterCommit)> {
     let columns = UpsertMany::new(recs);
-    // A group's rows have many slots: none is kept with the answer.
-    let params = keyed(remember, None, &many(&columns));
+    let mut params = vec![
+        Param::Bytea(&remember.fingerprint),
+        Param::Text(&remember.caller),
+        Param::Text(&remember.key),
+        Param::Texts(&columns.tables),
+        Param::Texts(&columns.keys),
+        Param::Texts(&columns.ids),
+    ];
+    params.extend(many(&columns));
+    params.extend([
+        Param::Text(&remember.caller),
+        Param::Text(&remember.key),
+        Param::Bytea(&remember.fingerprint),
+        Param::Int8(remember.ttl_secs),
+    ]);
     let (rows, after) = run(conn, UPSERT_MANY_REMEMBERED, &params).await?;
     let rows = rows
         .iter()
         .map(|row| {
             let mut row = Columns::new(row);
             Ok((
-                row.nullable_text()?,
-                row.nullable_text()?,
+                row.text()?,
+                row.text()?,
                 row.nullable_int8()?,
                 row.nullable_timestamptz()?,
                 row.nullable_timestamptz()?,
                 row.nullable_bytea()?,
-                row.nullable_json()?,
             ))
         })
         .collect::<Result<Vec<BulkRow>, WireError>>()?;
     Ok((store::bulk_outcome(remember, rows)?, after))
+}
+
+/// Claims `remember`'s key at its home `slot` (`store` module `claim_sql`): whether the
+/// key names this request (claimed now, or by an earlier attempt of it), or another.
+pub async fn claim(conn: &mut WireConn, remember: &Remember, slot: i32) -> QueryResult<bool> {
+    let params = [
+        Param::Text(&remember.caller),
+        Param::Text(&remember.key),
+        Param::Bytea(&remember.fingerprint),
+        Param::Int4(slot),
+        Param::Int8(remember.ttl_secs),
+        Param::Int4(slot),
+    ];
+    let (rows, _) = committed(conn, CLAIM, &params).await?;
+    let print = Columns::new(only_row(&rows)?).nullable_bytea()?;
+    Ok(print.as_deref() == Some(&remember.fingerprint[..]))
 }
 
 /// A write's own binds between the key's lookup (caller, key) and the entry kept

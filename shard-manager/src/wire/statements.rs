@@ -30,6 +30,7 @@ pub(super) const DELETE: &str = "sg_delete";
 pub(super) const UPSERT_REMEMBERED: &str = "sg_upsert_remembered";
 pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
 pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
+pub(super) const CLAIM: &str = "sg_claim";
 /// The list statement's shapes, indexed by `store::ListShape::index`.
 pub(super) const LISTS: [&str; ListShape::COUNT] = [
     "sg_list_0",
@@ -57,6 +58,11 @@ const DELETE_TYPES: [u32; 4] = [INT4, TEXT, TEXT, TEXT];
 /// binds, and the entry kept (caller, key, fingerprint, slot, seconds to live) after.
 const PRIOR_TYPES: [u32; 2] = [TEXT, TEXT];
 const KEPT_TYPES: [u32; 5] = [TEXT, TEXT, BYTEA, INT4, INT8];
+/// Around a bulk group sent with a key: the lookup of its records' entries
+/// (fingerprint, caller, key, tables, shard keys, ids) before, and the entries kept
+/// (caller, key, fingerprint, seconds to live) after.
+const BATCH_PRIOR_TYPES: [u32; 6] = [BYTEA, TEXT, TEXT, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY];
+const BATCH_KEPT_TYPES: [u32; 4] = [TEXT, TEXT, BYTEA, INT8];
 
 fn texts() -> Result<&'static WireStatements, WireError> {
     static TEXTS: OnceLock<Result<WireStatements, String>> = OnceLock::new();
@@ -95,12 +101,22 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
         (
             UPSERT_MANY_REMEMBERED,
             &texts.upsert_many_remembered,
-            remembered(&UPSERT_MANY_TYPES),
+            [
+                &BATCH_PRIOR_TYPES[..],
+                &UPSERT_MANY_TYPES,
+                &BATCH_KEPT_TYPES,
+            ]
+            .concat(),
         ),
         (
             DELETE_REMEMBERED,
             &texts.delete_remembered,
             remembered(&DELETE_TYPES),
+        ),
+        (
+            CLAIM,
+            &texts.claim,
+            vec![TEXT, TEXT, BYTEA, INT4, INT8, INT4],
         ),
         (FIND, &texts.find, vec![INT4, TEXT, TEXT, TEXT]),
         (REPLAY_WAL, &texts.replay_wal, vec![]),

@@ -1,0 +1,2 @@
+DROP TABLE shardgate_idempotency_claims;
+DROP TABLE shardgate_idempotency_records;
