@@ -1,7 +1,9 @@
-//! TLS from the gateway's own client (`wire`) to a real PostgreSQL, with a certificate
-//! made here: a test CA and a server certificate for 127.0.0.1 are written into one
-//! primary's data directory and `ssl` is turned on there (clients that do not ask for
-//! TLS are not affected); the guard turns it off again however the test ends.
+//! TLS from the gateway's own client (`wire`), its diesel-async pools and the control
+//! plane's tokio-postgres links (slot moves, the metadata connection) to a real
+//! PostgreSQL, with a certificate made here: a test CA and a server certificate for
+//! 127.0.0.1 are written into one primary's data directory and `ssl` is turned on
+//! there (clients that do not ask for TLS are not affected); the guard turns it off
+//! again however the test ends.
 //!
 //! It changes a server's configuration, so it runs under the exclusive cluster lock:
 //! `flock /tmp/sg-cluster.lock cargo test -p shard-manager --test wire_tls`, with the
@@ -14,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use shard_manager::config::{self, DatabaseSettings, SslMode};
+use shard_manager::map::{meta, ShardMap};
+use shard_manager::moves::shard_conn::ShardConn;
 use shard_manager::servers::Server;
 use shard_manager::wire::{connect, Target, WireError};
-use shard_manager::{store, ClusterSettings, Role, ShardId};
+use shard_manager::{store, ClusterSettings, MapVersion, Role, ShardId};
 
 /// The server whose configuration the test changes (`shards[0].primary`).
 const TLS_SERVER: &str = "shard0-primary";
@@ -150,6 +154,30 @@ async fn probe(db: &DatabaseSettings, addr: &str) -> Result<(), String> {
     probed.map(drop).map_err(|e| e.to_string())
 }
 
+/// A slot mover's connection to `shard`'s primary (tokio-postgres), and a statement on it.
+async fn mover_link(db: &DatabaseSettings, shard: u32) -> Result<(), String> {
+    let mut cluster = settings();
+    cluster.database = db.clone();
+    let map = ShardMap::from_settings(&cluster, MapVersion(0)).unwrap();
+    let conn = ShardConn::open(&cluster, &map, ShardId(shard))
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = conn.client.query_one("SELECT 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    Ok(())
+}
+
+/// The metadata connection (tokio-postgres, LISTEN/NOTIFY), made to `addr`.
+async fn metadata_link(db: &DatabaseSettings, addr: &str) -> Result<(), String> {
+    let mut cluster = settings();
+    cluster.database = db.clone();
+    cluster.metadata.address = addr.to_owned();
+    cluster.metadata.dbname = db.dbname.clone();
+    let conn = meta::connect(&cluster).await.map_err(|e| e.to_string())?;
+    conn.client.simple_query("SELECT 1").await.unwrap();
+    Ok(())
+}
+
 fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').unwrap().1
 }
@@ -218,5 +246,29 @@ async fn verify_full_checks_the_chain_and_the_host_name_against_a_real_server() 
     assert!(err.contains("UnknownIssuer"), "{err}");
     let err = probe(&verified, &plain_addr).await.unwrap_err();
     assert!(err.contains("TLS"), "{err}");
+
+    // So do the control plane's links: a slot mover's connection to a primary...
+    mover_link(&verified, 0)
+        .await
+        .expect("a mover connection through verify-full");
+    let err = mover_link(&database(SslMode::VerifyFull, Some(&other_file)), 0)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("shard-0") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    let err = mover_link(&verified, 1).await.unwrap_err();
+    assert!(err.contains("server does not support TLS"), "{err}");
+    // ... and the metadata connection.
+    metadata_link(&verified, &tls_addr)
+        .await
+        .expect("a metadata connection through verify-full");
+    let err = metadata_link(&database(SslMode::VerifyFull, Some(&other_file)), &tls_addr)
+        .await
+        .unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    let err = metadata_link(&verified, &plain_addr).await.unwrap_err();
+    assert!(err.contains("server does not support TLS"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,13 +4,13 @@
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
 
 use super::shard_map::{ShardEntry, ShardMap};
 use super::MapError;
 use crate::config::{Balance, ClusterSettings};
 use crate::routing::{MapVersion, RoutingSettings, ShardId};
-use crate::servers::connection_url;
+use crate::servers::{connect_postgres, connection_url};
 
 /// The channel a map change is announced on (payload: the new version).
 pub const CHANNEL: &str = "shardgate_map";
@@ -28,16 +28,16 @@ pub async fn connect(settings: &ClusterSettings) -> Result<MetaConn, MapError> {
     db.dbname = settings.metadata.dbname.clone();
     let url = connection_url(&db, &settings.metadata.address);
     let limit = settings.database.connect_timeout() + std::time::Duration::from_millis(500);
-    let connecting = tokio_postgres::connect(&url, NoTls);
+    let connecting = connect_postgres(&url, &db);
     let (client, mut connection) = tokio::time::timeout(limit, connecting)
         .await
         .map_err(|_| MapError::Unreachable {
             address: settings.metadata.address.clone(),
             reason: format!("no answer within {} ms", limit.as_millis()),
         })?
-        .map_err(|e| MapError::Unreachable {
+        .map_err(|reason| MapError::Unreachable {
             address: settings.metadata.address.clone(),
-            reason: e.to_string(),
+            reason,
         })?;
     let (tx, notifications) = mpsc::unbounded_channel();
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -5,13 +5,11 @@
 //! waits for writes in flight on those slots, and writes that come after see the new
 //! ownership.
 
-use tokio_postgres::NoTls;
-
 use super::shard_map::ShardMap;
 use super::MapError;
 use crate::config::ClusterSettings;
 use crate::routing::{MapVersion, ShardId};
-use crate::servers::connection_url;
+use crate::servers::{connect_postgres, connection_url};
 
 /// What one shard was told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +144,13 @@ async fn connect<'m>(
         server: primary.clone(),
         reason: e.to_string(),
     };
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(&fail)?;
+    let (client, connection) =
+        connect_postgres(&url, &settings.database)
+            .await
+            .map_err(|reason| MapError::Shard {
+                shard,
+                server: primary.clone(),
+                reason,
+            })?;
     Ok((client, tokio::spawn(connection), fail))
 }

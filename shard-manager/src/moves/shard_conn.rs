@@ -1,13 +1,13 @@
 //! A connection to one shard's primary for the mover, and errors that name it.
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::MoveError;
 use crate::config::ClusterSettings;
 use crate::map::ShardMap;
 use crate::routing::ShardId;
-use crate::servers::connection_url;
+use crate::servers::{connect_postgres, connection_url};
 
 /// A primary the mover works on.
 pub struct ShardConn {
@@ -29,13 +29,13 @@ impl ShardConn {
         let server = entry.primary.clone();
         let url = connection_url(&settings.database, &server);
         let (client, connection) =
-            tokio_postgres::connect(&url, NoTls)
+            connect_postgres(&url, &settings.database)
                 .await
-                .map_err(|e| MoveError::Shard {
+                .map_err(|reason| MoveError::Shard {
                     shard,
                     server: server.clone(),
                     doing: "connecting",
-                    reason: e.to_string(),
+                    reason,
                     transient: true,
                 })?;
         tokio::spawn(async move {

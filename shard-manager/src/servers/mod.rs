@@ -13,8 +13,9 @@
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
 //! - [`status`]: [`ServerStatus`], a serialisable snapshot for health and listings.
 //! - [`connect`]: connection URLs (timeouts included) and pool building.
-//! - `tls`: diesel-async connections through TLS when `database.sslmode` asks for it,
-//!   with the wire client's rustls configuration.
+//! - `tls`: diesel-async connections, and the control plane's tokio-postgres links
+//!   (`connect_postgres`), through TLS when `database.sslmode` asks for it, with the
+//!   wire client's rustls configuration.
 //! - `per_thread`: values kept one per thread (pools, Redis connections).
 //! - `faults` (feature `faults`, tests only): fault points armed on a running server.
 
@@ -34,4 +35,5 @@ pub use banlist::{Condition, Lag, ServerStats, Unqualified};
 pub use connect::{connection_url, encode};
 pub use server::Server;
 pub use status::ServerStatus;
+pub(crate) use tls::connect as connect_postgres;
 pub use write::WriteFailure;

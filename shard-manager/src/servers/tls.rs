@@ -1,8 +1,10 @@
-//! TLS for a server's diesel-async connections (health checks, admin work in the
-//! gateway): tokio-postgres's TLS hooks over the rustls configuration the wire client
-//! uses (`wire::tls`), so both kinds of connection follow `database.sslmode` alike.
-//! The URL asks for `sslmode=require`, so a server that will not speak TLS is refused
-//! rather than used in plain text; the configuration decides what is checked.
+//! TLS for the tokio-postgres connections: a server's diesel-async connections (health
+//! checks, admin work in the gateway) and the control plane's links ([`connect`]: slot
+//! moves, telling shards their slots, the metadata database). tokio-postgres's TLS
+//! hooks over the rustls configuration the wire client uses (`wire::tls`), so every
+//! kind of connection follows `database.sslmode` alike. With TLS the URL asks for
+//! `sslmode=require`, so a server that will not speak TLS is refused rather than used
+//! in plain text; the configuration decides what is checked.
 
 use std::future::Future;
 use std::io;
@@ -17,7 +19,30 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use tokio_postgres::{Client, Socket};
 use tokio_rustls::TlsConnector;
+
+use crate::config::DatabaseSettings;
+
+/// A control-plane connection's driver (plain or TLS, as `database.sslmode` says).
+pub(crate) type PgConnection = tokio_postgres::Connection<Socket, Tls<Socket>>;
+
+/// Opens a tokio-postgres connection to the server `url` names (a
+/// [`super::connection_url`]) as `db.sslmode` asks: plain for `disable`, otherwise TLS
+/// with the rustls configuration the wire client uses, refusing a server that will not
+/// speak it. The error names the cause (an unknown issuer, a server without TLS).
+pub(crate) async fn connect(
+    url: &str,
+    db: &DatabaseSettings,
+) -> Result<(Client, PgConnection), String> {
+    let (url, tls) = match crate::wire::tls_config(db) {
+        None => (format!("{url}&sslmode=disable"), Rustls(None)),
+        Some(config) => (format!("{url}&sslmode=require"), Rustls(Some(config?))),
+    };
+    tokio_postgres::connect(&url, tls)
+        .await
+        .map_err(|e| with_causes(&e))
+}
 
 /// Makes diesel-async connect through TLS with `config` (or fail with its error).
 pub(crate) fn connect_with_tls(
@@ -28,7 +53,7 @@ pub(crate) fn connect_with_tls(
         let config = config.clone();
         let url = format!("{url}&sslmode=require");
         Box::pin(async move {
-            let tls = Rustls(config.map_err(ConnectionError::BadConnection)?);
+            let tls = Rustls(Some(config.map_err(ConnectionError::BadConnection)?));
             let (client, conn) = tokio_postgres::connect(&url, tls)
                 .await
                 .map_err(|e| ConnectionError::BadConnection(with_causes(&e)))?;
@@ -49,9 +74,10 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// tokio-postgres's TLS connector, over rustls.
+/// tokio-postgres's TLS connector, over rustls; None for `sslmode = disable` (the URL
+/// then says `sslmode=disable`, so no handshake is ever asked of it).
 #[derive(Clone)]
-struct Rustls(Arc<ClientConfig>);
+struct Rustls(Option<Arc<ClientConfig>>);
 
 impl<S> MakeTlsConnect<S> for Rustls
 where
@@ -62,18 +88,18 @@ where
     type Error = rustls::pki_types::InvalidDnsNameError;
 
     fn make_tls_connect(&mut self, host: &str) -> Result<Connecting, Self::Error> {
-        Ok(Connecting {
-            config: self.0.clone(),
-            name: ServerName::try_from(host.to_owned())?,
-        })
+        let Some(config) = &self.0 else {
+            return Ok(Connecting(None));
+        };
+        Ok(Connecting(Some((
+            config.clone(),
+            ServerName::try_from(host.to_owned())?,
+        ))))
     }
 }
 
-/// One connection's handshake, for the host it was made for.
-struct Connecting {
-    config: Arc<ClientConfig>,
-    name: ServerName<'static>,
-}
+/// One connection's handshake, for the host it was made for (None: TLS is off).
+struct Connecting(Option<(Arc<ClientConfig>, ServerName<'static>)>);
 
 impl<S> TlsConnect<S> for Connecting
 where
@@ -85,16 +111,17 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            let tls = TlsConnector::from(self.config)
-                .connect(self.name, stream)
-                .await?;
+            let (config, name) = self.0.ok_or_else(|| {
+                io::Error::other("TLS was asked for, but database.sslmode = disable")
+            })?;
+            let tls = TlsConnector::from(config).connect(name, stream).await?;
             Ok(Tls(tls))
         })
     }
 }
 
 /// A TLS stream as tokio-postgres wants it.
-struct Tls<S>(tokio_rustls::client::TlsStream<S>);
+pub(crate) struct Tls<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Tls<S> {
     fn channel_binding(&self) -> ChannelBinding {

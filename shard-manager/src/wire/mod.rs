@@ -64,4 +64,5 @@ pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
 pub use remembered::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
 pub use startup::{connect, Target};
+pub(crate) use tls::tls_config;
 pub use upsert::{upsert, upsert_many};
