@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 
 use super::conn::WireConn;
 use super::error::{ServerError, WireError};
-use super::startup::Target;
+use super::target::Target;
 
 /// Where a SCRAM exchange stands.
 enum Scram {

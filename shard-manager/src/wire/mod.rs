@@ -18,7 +18,8 @@
 //! write rules (`servers::write`) cover both paths.
 //!
 //! ## Layout
-//! - [`startup`]: [`Target`] and [`connect`]: TCP, TLS, startup, signing in.
+//! - `target`: [`Target`], where and as whom a connection signs in.
+//! - [`startup`]: [`connect`]: TCP, TLS, startup, signing in.
 //! - `auth`: signing in: SCRAM-SHA-256 with the server's proof checked; a cleartext
 //!   password or MD5 only when `database.allow_insecure_auth` allows them.
 //! - `tls`: TLS to PostgreSQL (`database.sslmode`: disable, require, verify-full);
@@ -52,6 +53,7 @@ pub mod remembered;
 pub mod startup;
 mod statements;
 mod stream;
+mod target;
 mod tls;
 pub mod upsert;
 mod values;
@@ -63,6 +65,7 @@ pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
 pub use remembered::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
-pub use startup::{connect, Target};
+pub use startup::connect;
+pub use target::Target;
 pub(crate) use tls::tls_config;
 pub use upsert::{upsert, upsert_many};

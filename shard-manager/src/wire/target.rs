@@ -1,0 +1,44 @@
+//! Where and as whom a wire connection signs in: [`Target`], built once per server
+//! from `[database]`; read by `startup` (the connection) and `auth` (signing in).
+
+use secrecy::SecretString;
+
+use super::tls::Link;
+use crate::config::DatabaseSettings;
+
+/// Where and as whom a wire connection signs in; the statement timeout travels with
+/// the startup message, as it does in the diesel-async path's URL.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: String,
+    pub(super) user: String,
+    pub(super) password: SecretString,
+    pub(super) database: String,
+    pub(super) options: String,
+    /// Whether a cleartext password or MD5 may be sent (`database.allow_insecure_auth`).
+    pub(super) allow_insecure_auth: bool,
+    /// Plain TCP or TLS (`database.sslmode`).
+    pub(super) link: Link,
+}
+
+impl Target {
+    /// The TLS configuration `database.sslmode` asks for (None: plain TCP), or why it
+    /// cannot be built; the server's diesel-async connections use it too.
+    pub(crate) fn tls_config(
+        &self,
+    ) -> Option<Result<std::sync::Arc<rustls::ClientConfig>, String>> {
+        self.link.config()
+    }
+
+    pub fn new(db: &DatabaseSettings, addr: &str) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            user: db.user.clone(),
+            password: db.password.clone(),
+            database: db.dbname.clone(),
+            options: format!("-c statement_timeout={}", db.statement_timeout_ms),
+            allow_insecure_auth: db.allow_insecure_auth,
+            link: Link::new(db),
+        }
+    }
+}
