@@ -32,6 +32,7 @@
 //! - [`replay`]: logged changes applied on the target.
 //! - [`verify`]: per-slot counts and checksums on both sides.
 //! - [`switch`]: the fence and the ownership change.
+//! - [`target_cache`]: the target's old cache entries abandoned as a move starts.
 //! - [`remembered`]: idempotency entries copied with their slots under the fence.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`balance`]: `rebalance`'s plan: the moves that even out bytes or slots (pure).
@@ -53,6 +54,7 @@ pub mod state;
 pub mod store;
 pub mod stuck;
 pub mod switch;
+pub mod target_cache;
 pub mod verify;
 pub mod watch;
 

@@ -12,7 +12,7 @@ use super::plan::{self, Which};
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move, Phase};
 use super::store::{self, NewMove};
-use super::{capture, copy, replay, switch, MoveError};
+use super::{capture, copy, replay, switch, target_cache, MoveError};
 use crate::config::ClusterSettings;
 use crate::map::{gateways, meta, ownership, schema, ShardMap};
 
@@ -197,23 +197,7 @@ async fn advance(
     match mv.phase {
         Phase::Capturing => {
             capture::start(source, id, &mv.slots).await?;
-            // Cache entries the target holds from an earlier time it owned these
-            // slots are abandoned before it owns them again: every gateway's reading
-            // of the old epoch expires within a check and its timeout (`cache::epochs`),
-            // so the move waits that long before going on (a small move takes well
-            // under that, and a move straight back would otherwise let a gateway serve
-            // them). A crash while waiting resumes here and raises and waits again.
-            target
-                .client
-                .execute("UPDATE shardgate_cache SET epoch = epoch + 1", &[])
-                .await
-                .map_err(target.fail("raising its cache epoch"))?;
-            let replication = &settings.replication;
-            tokio::time::sleep(
-                replication.check_interval()
-                    + std::time::Duration::from_millis(replication.check_timeout_ms),
-            )
-            .await;
+            target_cache::abandon(target, &settings.replication).await?;
             fault("capture");
             let total = capture::count(source, &mv.slots).await?;
             store::set_total(client, id, total).await?;
