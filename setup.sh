@@ -1000,11 +1000,11 @@ seed_map() {
     cd "$REPO"
     local target=${CARGO_TARGET_DIR:-$REPO/target} bin args
     if [[ ${BUILD_PROFILE:-debug} == release ]]; then
-        say "cargo build --release -p api-router -p shard-manager"
-        cargo build --release -p api-router -p shard-manager
+        say "cargo build --release -p api-router -p shard-admin"
+        cargo build --release -p api-router -p shard-admin
         bin=$target/release/shard-manager
     else
-        cargo build -q -p shard-manager --bin shard-manager
+        cargo build -q -p shard-admin --bin shard-manager
         bin=$target/debug/shard-manager
     fi
     mapfile -t args < <(config_args)

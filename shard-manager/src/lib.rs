@@ -31,11 +31,10 @@
 //! - [`import`]: a table of an unsharded PostgreSQL database copied in while it takes
 //!   writes (capture, paged copy, replay, verify, cut over under a fence).
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
-//! - [`admin`]: migrations, seeding, planning and benchmarks on the sync diesel path.
 //!
-//! The binary `shard-manager` (src/bin) is the admin CLI over [`admin`].
+//! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
+//! planning, benchmarks) is the crate `shard-admin`, on top of this one.
 
-pub mod admin;
 pub mod cache;
 pub mod cluster;
 pub mod config;

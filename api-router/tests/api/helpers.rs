@@ -95,9 +95,9 @@ pub async fn prepare_database(settings: &mut Settings) {
     let name = cluster.database.dbname.clone();
     let for_init = cluster.clone();
     tokio::task::spawn_blocking(move || {
-        shard_manager::admin::create_database(&cluster, &name).expect("create database");
+        shard_admin::create_database(&cluster, &name).expect("create database");
         create_metadata_database(&cluster, &name);
-        shard_manager::admin::migrate_all(&cluster).expect("migrate");
+        shard_admin::migrate_all(&cluster).expect("migrate");
         let deadline = Instant::now() + Duration::from_secs(20);
         for shard in &cluster.shards {
             for replica in &shard.replicas {

@@ -96,7 +96,7 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
 
     // Migrated by the admin command's code: served again within 2 s, no restart.
     let settings = app.settings.cluster.clone();
-    tokio::task::spawn_blocking(move || shard_manager::admin::migrate_all(&settings))
+    tokio::task::spawn_blocking(move || shard_admin::migrate_all(&settings))
         .await
         .unwrap()
         .unwrap();

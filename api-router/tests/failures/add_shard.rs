@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use shard_manager::admin::add_shard_cmd::{add_shard, AddShardArgs};
-use shard_manager::admin::remove_shard_cmd::{remove_shard, RemoveShardArgs};
+use shard_admin::commands::add_shard::{add_shard, AddShardArgs};
+use shard_admin::commands::remove_shard::{remove_shard, RemoveShardArgs};
 use shard_manager::config::ShardSettings;
 use shard_manager::map::change;
 use shard_manager::routing::ShardId;
@@ -47,7 +47,7 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
         ..settings.shards[0].clone()
     }];
     let dbname = settings.database.dbname.clone();
-    tokio::task::spawn_blocking(move || shard_manager::admin::create_database(&on_spare, &dbname))
+    tokio::task::spawn_blocking(move || shard_admin::create_database(&on_spare, &dbname))
         .await
         .unwrap()
         .expect("create the test database on the spare");
@@ -114,16 +114,16 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
     let admin = settings.clone();
     let seeded = tokio::task::spawn_blocking(move || {
         let config = admin.validate().unwrap();
-        let (servers, router, note) = shard_manager::admin::map_cmd::placement(&admin, config);
+        let (servers, router, note) = shard_admin::commands::map::placement(&admin, config);
         assert_eq!(note, None);
-        let args = shard_manager::admin::seed::SeedArgs {
+        let args = shard_admin::tools::seed::SeedArgs {
             table: "events".into(),
             rows: 2_000,
             seed: 7,
             batch: 500,
             keys: Some(400),
         };
-        shard_manager::admin::seed::seed(&servers, &router, &args).unwrap()
+        shard_admin::tools::seed::seed(&servers, &router, &args).unwrap()
     })
     .await
     .unwrap();

@@ -6,7 +6,7 @@
 use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
-use shard_manager::admin::rebalance_cmd::{rebalance, weigh, RebalanceArgs};
+use shard_admin::commands::rebalance::{rebalance, weigh, RebalanceArgs};
 use shard_manager::map::change;
 use shard_manager::moves::balance::{totals, Measure};
 

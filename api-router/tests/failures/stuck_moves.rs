@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shard_manager::admin::moves_cmd::{self, MovesCommand};
+use shard_admin::commands::moves::{self as moves_cmd, MovesCommand};
 use shard_manager::ClusterSettings;
 
 use crate::helpers::{spawn_app_with, TestApp};

@@ -1,0 +1,19 @@
+//! The commands that change (or show) the cluster's shape and who may use it.
+//!
+//! - [`map`]: `init` and `map show | history | assign-slots | sync`.
+//! - [`moves`]: `move-slots` and `moves status | resume | abort | reverse`.
+//! - [`add_shard`]: `add-shard`: a new shard joins the map and takes its fair share of
+//!   slots, moved online.
+//! - [`rebalance`]: `rebalance --plan | --apply`, by bytes or slots.
+//! - [`remove_shard`]: `remove-shard`: a shard emptied online, then retired.
+//! - [`import`]: `import` and `imports status | abort`: a table of an unsharded database
+//!   copied in while it takes writes, then cut over.
+//! - [`keys`]: `keys create | list | revoke | rotate | limit`.
+
+pub mod add_shard;
+pub mod import;
+pub mod keys;
+pub mod map;
+pub mod moves;
+pub mod rebalance;
+pub mod remove_shard;

@@ -1,0 +1,28 @@
+//! # shard-admin
+//!
+//! The `shard-manager` admin CLI (src/bin) and the commands behind it. It sits on top:
+//! it drives the control plane and the request path crate (`shard-manager`) and nothing
+//! depends on it except the gateway's tests. Blocking work runs on diesel with r2d2
+//! (migrations through `diesel_migrations`, seeding, planning, benchmarks); the map,
+//! moves, imports and keys go through the library calls the gateways use too.
+//!
+//! ## Layout
+//! - [`migrate`]: embedded migrations, applied to every primary; database creation.
+//! - [`connect`]: direct connections and scratch databases for the tools.
+//! - [`audit`]: the audit line every admin command that changes something leaves.
+//! - [`commands`]: the cluster's shape and access: `init`, `map`, `move-slots`/`moves`,
+//!   `add-shard`, `rebalance`, `remove-shard`, `import`/`imports`, `keys`.
+//! - [`tools`]: the learning tools: `plan`, `seed` (with its record generator) and
+//!   `bench`, and the progress bars they draw.
+
+pub mod audit;
+pub mod commands;
+pub mod connect;
+pub mod migrate;
+pub mod tools;
+
+pub use connect::CommandError;
+pub use migrate::{
+    admin_pool, create_database, migrate_all, migrate_cluster, migrate_server, AdminError,
+    MIGRATIONS,
+};

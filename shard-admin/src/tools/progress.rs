@@ -1,0 +1,115 @@
+//! Progress bars for `seed` and `bench`: one per shard (or per client group) and a
+//! total with rows/s and ETA; and the one bar of a move or an import. Drawn on stderr only when it is a terminal, so piped
+//! output stays clean.
+
+use crate::tools::plan::report::thousands;
+use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
+
+const TEMPLATE: &str =
+    "{prefix:>10} [{bar:32.cyan/blue}] {human_pos:>9}/{human_len:9} {rate:>10} eta {eta:>4}";
+const TOTAL_TEMPLATE: &str =
+    "{prefix:>10} [{bar:32.green/white}] {human_pos:>9}/{human_len:9} {rate:>10} eta {eta:>4} {elapsed}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", thousands(state.per_sec() as u64));
+            },
+        )
+        .progress_chars("=> ")
+}
+
+/// The bar of a move or an import: its phase, rows copied of the total, rows/s, ETA,
+/// and a message (changes behind).
+pub fn phase_bar() -> ProgressBar {
+    ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:32.cyan/blue}] {human_pos:>9}/{human_len:9} rows {per_sec:>12} eta {eta:>4} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    )
+}
+
+/// A set of bars with a total underneath.
+pub struct Bars {
+    _multi: MultiProgress,
+    parts: Vec<ProgressBar>,
+    total: ProgressBar,
+}
+
+impl Bars {
+    /// One bar per `(label, length)`, and a total of all lengths.
+    pub fn new(parts: &[(String, u64)]) -> Self {
+        let multi = MultiProgress::new();
+        let parts: Vec<ProgressBar> = parts
+            .iter()
+            .map(|(label, len)| {
+                multi
+                    .add(ProgressBar::new(*len))
+                    .with_style(style(TEMPLATE))
+                    .with_prefix(label.clone())
+            })
+            .collect();
+        let sum = parts.iter().filter_map(|b| b.length()).sum();
+        let total = multi
+            .add(ProgressBar::new(sum))
+            .with_style(style(TOTAL_TEMPLATE))
+            .with_prefix("total");
+        Self {
+            _multi: multi,
+            parts,
+            total,
+        }
+    }
+
+    /// A single bar, without a total.
+    pub fn single(label: &str, len: u64) -> Self {
+        let multi = MultiProgress::new();
+        let bar = multi
+            .add(ProgressBar::new(len))
+            .with_style(style(TOTAL_TEMPLATE))
+            .with_prefix(label.to_owned());
+        Self {
+            _multi: multi,
+            parts: vec![bar],
+            total: ProgressBar::hidden(),
+        }
+    }
+
+    /// A handle that advances part `i` and the total together; cheap to clone and send
+    /// to another thread.
+    pub fn tracker(&self, i: usize) -> Tracker {
+        Tracker {
+            part: self
+                .parts
+                .get(i)
+                .cloned()
+                .unwrap_or_else(ProgressBar::hidden),
+            total: self.total.clone(),
+        }
+    }
+
+    /// Leaves the bars on screen, full.
+    pub fn finish(&self) {
+        self.parts.iter().for_each(ProgressBar::finish);
+        self.total.finish();
+    }
+}
+
+/// Advances one bar and the total.
+#[derive(Clone)]
+pub struct Tracker {
+    part: ProgressBar,
+    total: ProgressBar,
+}
+
+impl Tracker {
+    pub fn inc(&self, n: u64) {
+        self.part.inc(n);
+        self.total.inc(n);
+    }
+}
