@@ -21,6 +21,8 @@
 //! - [`error`]: [`ClusterError`], naming shard, role and server.
 //! - [`servers`]: one server's pools and bounded operations; the ban/lag rules.
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
+//! - [`live_map`]: the shard map a gateway routes with now, and one version of it
+//!   (pure); the control plane's follower hands it new versions.
 //! - [`keys`]: API keys (scopes, tables) in the metadata database, hashed; a gateway's
 //!   live copy and the task that follows changes.
 //! - [`map`]: the versioned shard map in the metadata database: admin changes, the
@@ -43,6 +45,7 @@ pub mod fault;
 pub mod health;
 pub mod import;
 pub mod keys;
+pub mod live_map;
 pub mod map;
 pub mod moves;
 pub mod redact;

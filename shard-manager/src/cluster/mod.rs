@@ -33,7 +33,7 @@ use std::time::Duration;
 use crate::cache::Cache;
 use crate::config::{ClusterSettings, ConfigError};
 use crate::error::ClusterError;
-use crate::map::{MapState, ShardMap};
+use crate::live_map::{MapState, ShardMap};
 use crate::routing::{Role, RoutedKey, Router, ShardId};
 use crate::store::Tables;
 use crate::wal::{Lsn, WriteToken};

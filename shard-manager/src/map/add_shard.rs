@@ -5,9 +5,9 @@
 
 use super::meta;
 use super::ownership;
-use super::shard_map::{ShardEntry, ShardMap};
 use super::MapError;
 use crate::config::{parse_addr, Balance, ClusterSettings};
+use crate::live_map::shard_map::{ShardEntry, ShardMap};
 use crate::routing::{MapVersion, ShardId, Strategy};
 
 /// The servers of the shard to add.
@@ -115,7 +115,7 @@ pub async fn add_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::shard_map::tests::three_shards;
+    use crate::live_map::shard_map::tests::three_shards;
 
     fn new(primary: &str, replicas: &[&str]) -> NewShard {
         NewShard {

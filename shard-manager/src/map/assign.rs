@@ -1,7 +1,7 @@
 //! `map assign-slots`: parsing `SLOTS=SHARD` entries and checking them against a map
 //! before anything changes. Pure; every refusal names the slot or shard at fault.
 
-use super::shard_map::ShardMap;
+use crate::live_map::shard_map::ShardMap;
 use crate::routing::{MapVersion, ShardId, Strategy};
 
 /// One entry: slots `from..=to` go to `shard`.
@@ -188,7 +188,7 @@ pub fn describe(slots: impl IntoIterator<Item = u32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::shard_map::tests::three_shards;
+    use crate::live_map::shard_map::tests::three_shards;
 
     fn entries(texts: &[&str]) -> Result<Vec<Entry>, AssignError> {
         let texts: Vec<String> = texts.iter().map(|s| s.to_string()).collect();

@@ -10,9 +10,9 @@ use tokio_postgres::Client;
 use super::assign::{self, Change};
 use super::meta::{self, MetaConn};
 use super::ownership::{self, Told};
-use super::shard_map::ShardMap;
 use super::{schema, MapError};
 use crate::config::ClusterSettings;
+use crate::live_map::shard_map::ShardMap;
 use crate::routing::{MapVersion, ShardId};
 
 /// What `init` did.

@@ -1,10 +1,10 @@
 //! Live gateways: each one says every heartbeat where it listens, which map version it
 //! routes with and which binary it runs; the others list those heard from recently.
 
-use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::MapError;
+use crate::live_map::GatewayInfo;
 use crate::routing::MapVersion;
 
 /// Who this gateway is, fixed for its life.
@@ -30,21 +30,6 @@ impl Identity {
             started_at: chrono::Utc::now(),
         }
     }
-}
-
-/// A gateway as the others see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct GatewayInfo {
-    pub id: String,
-    /// Where it listens.
-    pub address: String,
-    pub host: String,
-    pub pid: u32,
-    pub binary_version: String,
-    /// The map version it routes with.
-    pub map_version: u64,
-    /// Milliseconds since it was last heard from.
-    pub seen_ms_ago: u64,
 }
 
 /// Records that `me` is alive and routes with `version`.

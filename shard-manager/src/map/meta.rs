@@ -6,9 +6,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client};
 
-use super::shard_map::{ShardEntry, ShardMap};
 use super::MapError;
 use crate::config::{Balance, ClusterSettings};
+use crate::live_map::shard_map::{ShardEntry, ShardMap};
 use crate::routing::{MapVersion, RoutingSettings, ShardId};
 use crate::servers::{connect_postgres, connection_url};
 

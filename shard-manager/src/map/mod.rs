@@ -9,7 +9,6 @@
 //! shard refuses a slot it does not own, and the gateway reloads and retries once.
 //!
 //! ## Layout
-//! - [`shard_map`]: one version of the map, pure.
 //! - [`assign`]: `SLOTS=SHARD` entries, checked against a map before anything changes.
 //! - [`schema`]: the metadata database's tables.
 //! - [`meta`]: reading and writing the map there.
@@ -18,7 +17,10 @@
 //! - [`add_shard`]: a new shard joins the map owning no slot.
 //! - [`remove_shard`]: an emptied shard is retired (kept in the map, owning nothing).
 //! - [`gateways`]: heartbeats and the list of live gateways.
-//! - [`follower`]: a gateway's current map, kept up to date.
+//! - [`follower`]: the task that keeps a gateway's map (`live_map::MapState`) current.
+//!
+//! One version of the map ([`ShardMap`]) and the map a gateway routes with
+//! ([`MapState`]) belong to the request path (`crate::live_map`).
 
 pub mod add_shard;
 pub mod assign;
@@ -29,11 +31,10 @@ pub mod meta;
 pub mod ownership;
 pub mod remove_shard;
 pub mod schema;
-pub mod shard_map;
 
-pub use follower::{Follower, MapState, MapStatus};
-pub use gateways::{GatewayInfo, Identity};
-pub use shard_map::{ShardEntry, ShardMap};
+pub use crate::live_map::{GatewayInfo, MapState, MapStatus, ShardEntry, ShardMap};
+pub use follower::Follower;
+pub use gateways::Identity;
 
 use crate::routing::{MapVersion, ShardId};
 

@@ -5,9 +5,9 @@
 //! waits for writes in flight on those slots, and writes that come after see the new
 //! ownership.
 
-use super::shard_map::ShardMap;
 use super::MapError;
 use crate::config::ClusterSettings;
+use crate::live_map::shard_map::ShardMap;
 use crate::routing::{MapVersion, ShardId};
 use crate::servers::{connect_postgres, connection_url};
 

@@ -4,9 +4,9 @@
 //! and its servers can be stopped.
 
 use super::meta;
-use super::shard_map::ShardMap;
 use super::MapError;
 use crate::config::ClusterSettings;
+use crate::live_map::shard_map::ShardMap;
 use crate::routing::{MapVersion, ShardId, Strategy};
 
 /// Whether `shard` can be removed from `map`: it exists, is not retired yet, another
@@ -73,7 +73,7 @@ pub async fn retire(settings: &ClusterSettings, shard: ShardId) -> Result<ShardM
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::shard_map::tests::three_shards;
+    use crate::live_map::shard_map::tests::three_shards;
 
     #[test]
     fn only_an_existing_active_shard_with_another_beside_it_can_go() {

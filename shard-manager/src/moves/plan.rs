@@ -96,7 +96,7 @@ mod tests {
     use super::*;
 
     fn map() -> ShardMap {
-        crate::map::shard_map::tests::three_shards()
+        crate::live_map::shard_map::tests::three_shards()
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! One version of the shard map: the servers of every shard, the placement settings
 //! and, under `slots`, the owner of every slot. Pure: loading and storing it is
-//! [`super::meta`]'s job, telling the shards [`super::ownership`]'s.
+//! `map::meta`'s job, telling the shards `map::ownership`'s.
 
 use serde::Serialize;
 
