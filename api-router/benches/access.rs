@@ -22,9 +22,9 @@ use actix_web::http::header::{HeaderMap, HeaderValue};
 use api_router::access::Access;
 use api_router::limits::{Effective, KeyLimiter, Limits, RateCheck, RatePolicy};
 use api_router::settings::LimitsSettings;
+use control_plane::keys::{ApiKey, KeyLimits, KeyRing, KeyTable, Scope, Scopes, Secret};
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
-use shard_manager::keys::{ApiKey, KeyLimits, KeyRing, KeyTable, Scope, Scopes, Secret};
 use shard_manager::ShardId;
 
 fn key(i: usize, limits: KeyLimits) -> ApiKey {

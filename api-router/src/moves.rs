@@ -6,9 +6,9 @@ use analytics::MoveProgress;
 use serde::Serialize;
 use std::time::Duration;
 
-use shard_manager::moves::state::ranges;
-use shard_manager::moves::stuck::{self, StuckMove};
-use shard_manager::moves::watch::Seen;
+use control_plane::moves::state::ranges;
+use control_plane::moves::stuck::{self, StuckMove};
+use control_plane::moves::watch::Seen;
 use utoipa::ToSchema;
 
 /// One move of slots between shards, active or among the newest finished.

@@ -151,7 +151,7 @@ pub const MAX_CONCURRENCY_WAIT_MS: u64 = 10_000;
 impl LimitsSettings {
     /// Refuses values out of range, naming the field and the range.
     pub fn validate(&self) -> Result<(), String> {
-        use shard_manager::keys::limits::{MAX_CONCURRENCY, MAX_RATE};
+        use control_plane::keys::limits::{MAX_CONCURRENCY, MAX_RATE};
         let checks = [
             (
                 "rate_per_sec",

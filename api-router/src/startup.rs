@@ -7,11 +7,12 @@ use ::analytics::Analytics;
 use actix_web::dev::{HttpServiceFactory, Server};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer, Route};
-use shard_manager::health::Sweeper;
-use shard_manager::keys::{self, KeyFollower, KeyRing};
-use shard_manager::map::{follower, Follower, Identity};
-use shard_manager::moves::{MoveWatch, Watcher};
-use shard_manager::{Cluster, Monitor};
+use control_plane::health::Sweeper;
+use control_plane::keys::{self, KeyFollower, KeyRing};
+use control_plane::map::{follower, Follower, Identity};
+use control_plane::moves::{MoveWatch, Watcher};
+use control_plane::Monitor;
+use shard_manager::Cluster;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 

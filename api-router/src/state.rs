@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use analytics::Analytics;
+use control_plane::moves::MoveWatch;
 use shard_manager::cache::{CacheEvent, CacheTrace};
-use shard_manager::moves::MoveWatch;
 use shard_manager::Cluster;
 
 use crate::drain::Draining;

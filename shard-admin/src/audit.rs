@@ -14,11 +14,11 @@ use chrono::{SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 
 use crate::{AdminError, CommandError};
+use control_plane::import::ImportError;
+use control_plane::keys::KeyError;
+use control_plane::map::{meta, MapError};
+use control_plane::moves::MoveError;
 use shard_manager::config::ClusterSettings;
-use shard_manager::import::ImportError;
-use shard_manager::keys::KeyError;
-use shard_manager::map::{meta, MapError};
-use shard_manager::moves::MoveError;
 use shard_manager::redact::{url_password, Redactor};
 
 /// Longest text a named field shows (characters).

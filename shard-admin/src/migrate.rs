@@ -76,7 +76,7 @@ pub fn migrate_cluster(
         .build()
         .ok()
         .and_then(|rt| {
-            rt.block_on(shard_manager::map::change::current(settings))
+            rt.block_on(control_plane::map::change::current(settings))
                 .ok()
         });
     let primaries: Vec<String> = match stored {

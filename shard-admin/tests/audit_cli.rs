@@ -108,7 +108,7 @@ fn assert_at_now(line: &str) {
 #[test]
 fn commands_that_change_something_leave_one_audit_line_and_reads_none() {
     let scratch = Scratch::new();
-    let who = shard_manager::map::meta::actor();
+    let who = control_plane::map::meta::actor();
     let metadata = format!("{}/{}", scratch.settings.metadata.address, scratch.name());
 
     // Done: the schema on every scratch shard database, then the map seeded.

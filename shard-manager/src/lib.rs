@@ -23,16 +23,7 @@
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
 //! - [`live_map`]: the shard map a gateway routes with now, and one version of it
 //!   (pure); the control plane's follower hands it new versions.
-//! - [`keys`]: API keys (scopes, tables) in the metadata database, hashed; a gateway's
-//!   live copy and the task that follows changes.
-//! - [`map`]: the versioned shard map in the metadata database: admin changes, the
-//!   shards told their slots, a gateway's follower.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
-//! - [`moves`]: slots moved between shards online with their rows (capture, copy,
-//!   replay, verify, switch under a fence, clean), resumable after any crash.
-//! - [`import`]: a table of an unsharded PostgreSQL database copied in while it takes
-//!   writes (capture, paged copy, replay, verify, cut over under a fence).
-//! - [`health`]: the background monitor, health probes, per-shard data statistics.
 //!
 //! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
@@ -42,12 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fault;
-pub mod health;
-pub mod import;
-pub mod keys;
 pub mod live_map;
-pub mod map;
-pub mod moves;
 pub mod redact;
 pub mod routing;
 pub mod servers;
@@ -58,7 +44,6 @@ pub mod wire;
 pub use cluster::{BulkFailure, BulkItem, BulkOutcome, Cluster, FanOut, Found, Served, Written};
 pub use config::{ClusterSettings, ConfigError};
 pub use error::ClusterError;
-pub use health::{ClusterHealth, Monitor};
 pub use routing::{
     MapVersion, Placement, Role, RouteError, RoutedKey, Router, ShardId, ShardKey, Slot,
 };

@@ -111,9 +111,12 @@ fn hide_password_pairs(text: &str, found: &mut Vec<String>) -> String {
     out + &text[from..]
 }
 
+/// How every API key begins (`control_plane::keys` issues them).
+pub const API_KEY_PREFIX: &str = "sg_";
+
 /// `sg_` and 16 or more lowercase hex digits -> `sg_***`.
 fn hide_keys(text: &str, found: &mut Vec<String>) -> String {
-    let prefix = crate::keys::secret::PREFIX;
+    let prefix = API_KEY_PREFIX;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find(prefix) {

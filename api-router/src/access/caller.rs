@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use shard_manager::keys::ApiKey;
+use control_plane::keys::ApiKey;
 use shard_manager::TableName;
 
 use crate::error::ApiError;

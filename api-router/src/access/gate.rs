@@ -10,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError};
-use shard_manager::keys::{KeyHash, KeyRing, Scope};
+use control_plane::keys::{KeyHash, KeyRing, Scope};
 
 use super::audit;
 use super::bearer::{self, BearerError};
@@ -187,7 +187,7 @@ mod tests {
     use super::*;
     use actix_web::middleware::from_fn;
     use actix_web::{test, web, App, HttpResponse};
-    use shard_manager::keys::{ApiKey, KeyTable, Scopes};
+    use control_plane::keys::{ApiKey, KeyTable, Scopes};
 
     async fn status(ring: KeyRing, protected_mode: bool, peer: &str, auth: Option<&str>) -> u16 {
         let access = Arc::new(Access {

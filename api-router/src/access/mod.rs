@@ -6,7 +6,7 @@
 //! once a key exists every client, loopback too, sends `Authorization: Bearer <key>`
 //! (401 without a valid one, 403 without the scope, 429 past the key's rate: see
 //! `crate::limits`, whose limiter it leaves in the request). The keys are held in
-//! memory and followed from the metadata database (`shard_manager::keys`): no query
+//! memory and followed from the metadata database (`control_plane::keys`): no query
 //! per request.
 //! A gateway that started while that database was down serves loopback clients only
 //! (others get 503 `keys-unavailable`) until it has read the keys once.

@@ -1,7 +1,7 @@
 //! Which scope each route needs: the one table both the routes and the OpenAPI
 //! document read, so they cannot disagree.
 
-use shard_manager::keys::Scope;
+use control_plane::keys::Scope;
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

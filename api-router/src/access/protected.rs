@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
+use control_plane::keys::KeyTable;
 use shard_manager::config::MetadataSettings;
-use shard_manager::keys::KeyTable;
 
 /// Why the gateway must not start, if it must not. `keys` is `None` when the metadata
 /// database did not answer: the gateway then starts, serving loopback clients only
@@ -33,7 +33,7 @@ pub fn refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shard_manager::keys::{ApiKey, KeyHash, Scopes};
+    use control_plane::keys::{ApiKey, KeyHash, Scopes};
     use std::sync::Arc;
 
     #[test]

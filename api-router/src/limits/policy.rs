@@ -2,7 +2,7 @@
 
 use std::num::NonZeroU32;
 
-use shard_manager::keys::{KeyLimits, Limit};
+use control_plane::keys::{KeyLimits, Limit};
 
 use crate::settings::LimitsSettings;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use analytics::LimitedCount;
+use control_plane::keys::ApiKey;
 use dashmap::DashMap;
-use shard_manager::keys::ApiKey;
 use shard_manager::ShardId;
 
 use super::error::Limited;
@@ -125,7 +125,7 @@ impl FromRequest for Quota {
 mod tests {
     use std::num::NonZeroU32;
 
-    use shard_manager::keys::{KeyLimits, Limit, Scopes};
+    use control_plane::keys::{KeyLimits, Limit, Scopes};
 
     use super::*;
     use crate::limits::RateCheck;

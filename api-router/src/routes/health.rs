@@ -4,7 +4,7 @@
 //! (503 while draining before a stop: what a load balancer should check).
 
 use actix_web::{web, HttpResponse};
-use shard_manager::ClusterHealth;
+use control_plane::ClusterHealth;
 
 use crate::error::{ApiError, Problem};
 use crate::moves;
@@ -20,7 +20,7 @@ use crate::state::AppState;
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let mut health = state.cluster.health().await;
+    let mut health = control_plane::health::cluster_health(&state.cluster).await;
     (health.stuck_moves, health.warnings) =
         moves::warnings(&state.moves.seen(), state.moves.stuck_after());
     if health.healthy {

@@ -6,10 +6,10 @@
 //! `/api/shards` also lists the slot moves, as the move watch last read them.
 
 use actix_web::{web, HttpResponse};
+use control_plane::health::stats::ShardData;
+use control_plane::map::{GatewayInfo, MapStatus};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::Balance;
-use shard_manager::health::stats::ShardData;
-use shard_manager::map::{GatewayInfo, MapStatus};
 use shard_manager::routing::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::{ShardId, ShardKey};
@@ -103,7 +103,7 @@ pub async fn shards(
     let cluster = &state.cluster;
     let mut data = if params.data.unwrap_or(false) {
         state
-            .bounded(async { Ok::<_, ApiError>(cluster.data_stats().await) })
+            .bounded(async { Ok::<_, ApiError>(control_plane::health::data_stats(cluster).await) })
             .await?
             .into_iter()
             .map(Some)

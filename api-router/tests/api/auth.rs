@@ -9,8 +9,8 @@ mod revocation;
 
 use std::time::{Duration, Instant};
 
-use shard_manager::keys::{store, KeyName, NewKey, Scopes};
-use shard_manager::map::meta;
+use control_plane::keys::{store, KeyName, NewKey, Scopes};
+use control_plane::map::meta;
 
 use crate::helpers::TestApp;
 

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use api_router::settings::Settings;
 use api_router::startup::Application;
+use control_plane::map::meta;
+use control_plane::moves::plan::Which;
+use control_plane::moves::{mover, store, Move};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use shard_manager::map::meta;
-use shard_manager::moves::plan::Which;
-use shard_manager::moves::{mover, store, Move};
 use shard_manager::servers::connection_url;
 use shard_manager::servers::encode;
 use shard_manager::{Cluster, Router, ShardId, ShardKey};
@@ -122,7 +122,7 @@ pub async fn prepare_database(settings: &mut Settings) {
     })
     .await
     .expect("prepare database");
-    shard_manager::map::change::init(&for_init)
+    control_plane::map::change::init(&for_init)
         .await
         .expect("init: seed the map, tell the shards");
 }

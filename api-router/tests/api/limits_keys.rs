@@ -8,10 +8,10 @@ mod concurrency;
 
 use std::time::{Duration, Instant};
 
+use control_plane::keys::{store, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
+use control_plane::map::meta;
 use reqwest::Response;
 use serde_json::Value;
-use shard_manager::keys::{store, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
-use shard_manager::map::meta;
 
 use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use control_plane::moves::mover;
+use control_plane::moves::state::ranges;
 use prometheus_parse::{Sample, Scrape, Value as Metric};
 use serde_json::Value;
-use shard_manager::moves::mover;
-use shard_manager::moves::state::ranges;
 
 use crate::helpers::{spawn_app, TestApp};
 

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
+use control_plane::map::change;
 use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
-use shard_manager::map::change;
 use shard_manager::{Cluster, ShardKey};
 
 use crate::helpers::{spawn_app, TestApp};

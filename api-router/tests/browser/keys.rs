@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use shard_manager::keys::{store, KeyName, NewKey, Scopes};
-use shard_manager::map::meta;
+use control_plane::keys::{store, KeyName, NewKey, Scopes};
+use control_plane::map::meta;
 
 use crate::chromium::{self, Browser};
 use crate::dashboard::wait_for;

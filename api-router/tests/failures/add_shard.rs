@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
+use control_plane::map::change;
 use serde_json::json;
 use shard_admin::commands::add_shard::{add_shard, AddShardArgs};
 use shard_admin::commands::remove_shard::{remove_shard, RemoveShardArgs};
 use shard_manager::config::ShardSettings;
-use shard_manager::map::change;
 use shard_manager::routing::ShardId;
 use shard_manager::ShardKey;
 

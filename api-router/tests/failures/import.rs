@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
+use control_plane::import::{abort, runner};
+use control_plane::import::{Import, ImportError, Phase};
+use control_plane::map::change;
 use serde_json::json;
-use shard_manager::import::{abort, runner};
-use shard_manager::import::{Import, ImportError, Phase};
-use shard_manager::map::change;
 
 use crate::helpers::spawn_app;
 use crate::importer::{

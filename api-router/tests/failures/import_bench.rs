@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use shard_manager::import::{runner, Import, Phase};
+use control_plane::import::{runner, Import, Phase};
 use shard_manager::servers::connection_url;
 
 use crate::helpers::{spawn_app, TestApp};

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use control_plane::import::runner::{self, Request};
+use control_plane::import::{store, Import};
 use rand::Rng;
-use shard_manager::import::runner::{self, Request};
-use shard_manager::import::{store, Import};
 use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 use tokio_postgres::{Client, NoTls};
@@ -225,8 +225,8 @@ pub async fn child(dbname: &str, op: &str, source: &str) {
 
 /// The newest import as the metadata database has it.
 pub async fn newest(settings: &ClusterSettings) -> Option<Import> {
-    let mut conn = shard_manager::map::meta::connect(settings).await.unwrap();
-    shard_manager::map::schema::apply(&mut conn.client)
+    let mut conn = control_plane::map::meta::connect(settings).await.unwrap();
+    control_plane::map::schema::apply(&mut conn.client)
         .await
         .unwrap();
     store::list(&conn.client, 10)

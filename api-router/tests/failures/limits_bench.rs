@@ -26,10 +26,10 @@
 use std::process::Command;
 use std::time::Duration;
 
+use control_plane::keys::{store, KeyName, LimitArgs, NewKey, Scopes};
+use control_plane::map::meta;
 use diesel::{Connection, RunQueryDsl};
 use serde_json::json;
-use shard_manager::keys::{store, KeyName, LimitArgs, NewKey, Scopes};
-use shard_manager::map::meta;
 use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 

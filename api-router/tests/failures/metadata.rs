@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
+use control_plane::map::change;
 use serde_json::Value;
-use shard_manager::map::change;
 
 use crate::helpers::{setup_sh, spawn_app};
 use crate::outage::serial;

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use control_plane::moves::Phase;
 use serde_json::{json, Value};
-use shard_manager::moves::Phase;
 use shard_manager::ShardKey;
 
 use crate::helpers::spawn_app;
@@ -52,10 +52,10 @@ async fn a_token_from_the_new_owner_is_honoured_by_a_gateway_behind_the_map() {
     // The move switches, then waits in `cleaning` for gateway A to follow.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let conn = shard_manager::map::meta::connect(&app.settings.cluster)
+        let conn = control_plane::map::meta::connect(&app.settings.cluster)
             .await
             .unwrap();
-        let phase = shard_manager::moves::store::list(&conn.client, 1)
+        let phase = control_plane::moves::store::list(&conn.client, 1)
             .await
             .ok()
             .and_then(|m| m.first().map(|m| m.phase));

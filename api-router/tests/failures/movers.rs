@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use control_plane::map::change;
+use control_plane::moves::{mover, plan::Which, Move, Phase};
 use diesel::sql_types::{BigInt, Text};
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
-use shard_manager::map::change;
-use shard_manager::moves::{mover, plan::Which, Move, Phase};
 use shard_manager::ClusterSettings;
 
 use crate::helpers::{test_settings, TestApp};
@@ -142,8 +142,8 @@ pub fn move_id(output: &str) -> i64 {
 
 /// The move as the metadata database has it.
 pub async fn status(settings: &ClusterSettings, id: i64) -> Move {
-    let conn = shard_manager::map::meta::connect(settings).await.unwrap();
-    shard_manager::moves::store::get(&conn.client, id)
+    let conn = control_plane::map::meta::connect(settings).await.unwrap();
+    control_plane::moves::store::get(&conn.client, id)
         .await
         .unwrap()
 }

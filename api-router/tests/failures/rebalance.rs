@@ -3,12 +3,12 @@
 //! the tolerance of the mean, no record is lost or left on two shards, and the records
 //! still read back through the gateway.
 
+use control_plane::map::change;
+use control_plane::moves::balance::{totals, Measure};
 use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
 use shard_admin::commands::rebalance::{rebalance, weigh, RebalanceArgs};
-use shard_manager::map::change;
-use shard_manager::moves::balance::{totals, Measure};
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::outage::serial;

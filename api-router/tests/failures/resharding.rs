@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use control_plane::map::change;
+use control_plane::moves::{mover, plan::Which, Phase};
 use serde_json::json;
-use shard_manager::map::change;
-use shard_manager::moves::{mover, plan::Which, Phase};
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::movers::{

@@ -15,8 +15,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use control_plane::moves::{mover, plan::Which, Move, Phase};
 use serde_json::json;
-use shard_manager::moves::{mover, plan::Which, Move, Phase};
 use shard_manager::servers::connection_url;
 use shard_manager::ShardKey;
 
@@ -117,14 +117,14 @@ async fn resharding_bench() {
     let _serial = serial().await;
     let app = spawn_app().await;
     load(&app).await;
-    let map = shard_manager::map::change::current(&app.settings.cluster)
+    let map = control_plane::map::change::current(&app.settings.cluster)
         .await
         .unwrap();
     let owned = map.slots_of(shard_manager::ShardId(0));
     let big: Vec<i32> = owned[..256].to_vec();
 
     let (rows, copy_rate) = plain_copy(&app, &big).await;
-    let list = shard_manager::moves::state::ranges(&big);
+    let list = control_plane::moves::state::ranges(&big);
     let (mv, secs, phases) = run_move(&app, 0, 1, Which::List(list)).await;
     let move_rate = mv.rows_copied as f64 / secs;
     let copying = phases
@@ -213,7 +213,7 @@ async fn resharding_bench() {
             &app,
             from,
             to,
-            Which::List(shard_manager::moves::state::ranges(&slots)),
+            Which::List(control_plane::moves::state::ranges(&slots)),
         )
         .await;
         windows.push((started, Instant::now()));

@@ -9,11 +9,11 @@
 use crate::audit::Named;
 use crate::commands::moves::{drive, runtime, what};
 use crate::migrate::migrate_server;
+use control_plane::map::add_shard::{add_shard as join, NewShard};
+use control_plane::map::change;
+use control_plane::moves::plan::Which;
+use control_plane::moves::{mover, MoveError};
 use shard_manager::config::ClusterSettings;
-use shard_manager::map::add_shard::{add_shard as join, NewShard};
-use shard_manager::map::change;
-use shard_manager::moves::plan::Which;
-use shard_manager::moves::{mover, MoveError};
 use shard_manager::routing::ShardId;
 
 /// `add-shard`: the new shard's servers.
@@ -94,7 +94,7 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
     };
     // Checked against the map before the server is touched.
     let map = rt.block_on(change::current(settings))?;
-    shard_manager::map::add_shard::with_shard(&map, &new)?;
+    control_plane::map::add_shard::with_shard(&map, &new)?;
     let applied = migrate_server(settings, &new.primary)
         .map_err(|e| MoveError::Refused(format!("the new primary: {e}")))?;
     eprintln!(

@@ -9,11 +9,11 @@ use std::time::Instant;
 use crate::audit::Named;
 use crate::commands::moves::runtime;
 use crate::tools::plan::report::thousands;
+use control_plane::import::abort;
+use control_plane::import::runner::{self, Request};
+use control_plane::import::source::redact;
+use control_plane::import::{store, Import, ImportError, Phase};
 use shard_manager::config::ClusterSettings;
-use shard_manager::import::abort;
-use shard_manager::import::runner::{self, Request};
-use shard_manager::import::source::redact;
-use shard_manager::import::{store, Import, ImportError, Phase};
 
 /// `import`: what to copy, into which table, and whether to cut over.
 #[derive(Debug, clap::Args)]
@@ -165,8 +165,8 @@ pub fn run(settings: &ClusterSettings, command: ImportsCommand) -> Result<String
     match command {
         ImportsCommand::Status { id, json } => {
             let imports = rt.block_on(async {
-                let mut conn = shard_manager::map::meta::connect(settings).await?;
-                shard_manager::map::schema::apply(&mut conn.client).await?;
+                let mut conn = control_plane::map::meta::connect(settings).await?;
+                control_plane::map::schema::apply(&mut conn.client).await?;
                 match id {
                     Some(id) => Ok(vec![store::get(&conn.client, id).await?]),
                     None => store::list(&conn.client, 10).await,

@@ -8,9 +8,9 @@
 //! OS user and host), what, when (`at`), the outcome, which key.
 
 use crate::audit::{Audit, Judged, Named};
+use control_plane::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
+use control_plane::map::{change, meta, schema};
 use shard_manager::config::ClusterSettings;
-use shard_manager::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
-use shard_manager::map::{change, meta, schema};
 
 /// The `keys` subcommands.
 #[derive(Debug, clap::Subcommand)]

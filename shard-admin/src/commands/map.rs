@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use crate::audit::Named;
+use control_plane::map::{change, meta, MapError, ShardMap};
 use shard_manager::config::ClusterSettings;
-use shard_manager::map::{change, meta, MapError, ShardMap};
 use shard_manager::routing::Router;
 
 /// The `map` subcommands.
@@ -185,7 +185,7 @@ pub fn show(map: &ShardMap) -> String {
         map.tables.join(", ")
     );
     for s in &map.shards {
-        let slots = shard_manager::map::assign::describe(
+        let slots = control_plane::map::assign::describe(
             map.ranges_of(s.id).iter().flat_map(|(a, b)| *a..=*b),
         );
         out += &format!(

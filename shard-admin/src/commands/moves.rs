@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::audit::Named;
 use crate::tools::plan::report::thousands;
+use control_plane::moves::plan::Which;
+use control_plane::moves::state::ranges;
+use control_plane::moves::{mover, store, stuck, Move, MoveError, Phase};
 use shard_manager::config::ClusterSettings;
-use shard_manager::moves::plan::Which;
-use shard_manager::moves::state::ranges;
-use shard_manager::moves::{mover, store, stuck, Move, MoveError, Phase};
 use shard_manager::routing::ShardId;
 
 /// `move-slots`: which slots go where.
@@ -112,7 +112,7 @@ pub fn run(settings: &ClusterSettings, command: MovesCommand) -> Result<String, 
     match command {
         MovesCommand::Status { id, json } => {
             let moves = rt.block_on(async {
-                let conn = shard_manager::map::meta::connect(settings).await?;
+                let conn = control_plane::map::meta::connect(settings).await?;
                 match id {
                     Some(id) => Ok(vec![store::get(&conn.client, id).await?]),
                     None => store::list(&conn.client, 10).await,

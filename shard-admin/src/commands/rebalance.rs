@@ -1,17 +1,17 @@
 //! `shard-manager rebalance --plan | --apply`: every shard about the same bytes (or
 //! slots). The bytes are measured now, per slot, on each primary (the rows' on-disk
-//! size); the plan ([`shard_manager::moves::balance`]) is printed, and `--apply` runs it as
+//! size); the plan ([`control_plane::moves::balance`]) is printed, and `--apply` runs it as
 //! ordinary online moves, one after another (each resumable with `moves resume`).
 
 use crate::audit::Named;
 use crate::commands::moves::{drive, runtime, what};
+use control_plane::map::{change, ShardMap};
+use control_plane::moves::balance::{plan, totals, Measure, Planned};
+use control_plane::moves::plan::Which;
+use control_plane::moves::shard_conn::ShardConn;
+use control_plane::moves::state::ranges;
+use control_plane::moves::{mover, MoveError};
 use shard_manager::config::ClusterSettings;
-use shard_manager::map::{change, ShardMap};
-use shard_manager::moves::balance::{plan, totals, Measure, Planned};
-use shard_manager::moves::plan::Which;
-use shard_manager::moves::shard_conn::ShardConn;
-use shard_manager::moves::state::ranges;
-use shard_manager::moves::{mover, MoveError};
 use shard_manager::routing::ShardId;
 
 /// `rebalance`: plan (the default) or apply.

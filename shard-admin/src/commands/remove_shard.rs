@@ -7,11 +7,11 @@
 use crate::audit::Named;
 use crate::commands::moves::runtime;
 use crate::commands::rebalance::{apply, describe, plan_for};
+use control_plane::map::change;
+use control_plane::map::remove_shard::{check, retire};
+use control_plane::moves::balance::Measure;
+use control_plane::moves::MoveError;
 use shard_manager::config::ClusterSettings;
-use shard_manager::map::change;
-use shard_manager::map::remove_shard::{check, retire};
-use shard_manager::moves::balance::Measure;
-use shard_manager::moves::MoveError;
 use shard_manager::routing::ShardId;
 
 /// `remove-shard`: which shard.

@@ -6,7 +6,7 @@ use super::{ok, secret, text, Scratch};
 
 /// The limit columns of every key row, by id.
 async fn limit_rows(scratch: &Scratch) -> Vec<(String, Option<i32>, Option<i32>, Option<i32>)> {
-    let conn = shard_manager::map::meta::connect(&scratch.settings)
+    let conn = control_plane::map::meta::connect(&scratch.settings)
         .await
         .unwrap();
     let rows = conn
@@ -188,14 +188,14 @@ async fn bad_limits_and_unknown_keys_are_refused_in_one_line_and_change_nothing(
 async fn a_keys_table_older_than_the_limit_columns_is_read_with_default_limits() {
     // A gateway upgraded before any admin command applied the new schema step.
     let scratch = Scratch::new();
-    let conn = shard_manager::map::meta::connect(&scratch.settings)
+    let conn = control_plane::map::meta::connect(&scratch.settings)
         .await
         .unwrap();
     conn.client
-        .batch_execute(shard_manager::keys::schema::STEP)
+        .batch_execute(control_plane::keys::schema::STEP)
         .await
         .unwrap();
-    let hash = shard_manager::keys::KeyHash::of("old");
+    let hash = control_plane::keys::KeyHash::of("old");
     conn.client
         .execute(
             "INSERT INTO api_keys (name, hash, scopes, created_by) VALUES ('old', $1, '{read}', 't')",
@@ -203,10 +203,10 @@ async fn a_keys_table_older_than_the_limit_columns_is_read_with_default_limits()
         )
         .await
         .unwrap();
-    let table = shard_manager::keys::store::live(&conn.client)
+    let table = control_plane::keys::store::live(&conn.client)
         .await
         .expect("read without the limit columns");
     let key = table.get(&hash).expect("the key is live");
     assert_eq!(key.name, "old");
-    assert_eq!(key.limits, shard_manager::keys::KeyLimits::default());
+    assert_eq!(key.limits, control_plane::keys::KeyLimits::default());
 }

@@ -10,10 +10,10 @@ mod limits;
 
 use std::process::{Command, Output};
 
+use control_plane::keys::KeyHash;
+use control_plane::map::meta;
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
-use shard_manager::keys::KeyHash;
-use shard_manager::map::meta;
 use shard_manager::servers::connection_url;
 use shard_manager::{config, ClusterSettings};
 

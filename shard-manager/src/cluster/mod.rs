@@ -166,7 +166,7 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn cache(&self) -> Option<&Cache> {
+    pub fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()
     }
 }

@@ -149,22 +149,24 @@ impl ShardMap {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// The map the built-in default configuration seeds (three shards in even ranges,
+/// version 1): a fixture for the tests of what reads or changes a map.
+pub fn three_shards() -> ShardMap {
+    let settings: ClusterSettings = config::Config::builder()
+        .add_source(config::File::from_str(
+            crate::config::DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap();
+    ShardMap::from_settings(&settings, MapVersion(1)).unwrap()
+}
 
-    pub(crate) fn three_shards() -> ShardMap {
-        let settings: ClusterSettings = config::Config::builder()
-            .add_source(config::File::from_str(
-                crate::config::DEFAULT_CONFIG,
-                config::FileFormat::Toml,
-            ))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
-        ShardMap::from_settings(&settings, MapVersion(1)).unwrap()
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn the_seed_is_the_config_s_even_ranges() {

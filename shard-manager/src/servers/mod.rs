@@ -35,5 +35,5 @@ pub use banlist::{Condition, Lag, ServerStats, Unqualified};
 pub use connect::{connection_url, encode};
 pub use server::Server;
 pub use status::ServerStatus;
-pub(crate) use tls::connect as connect_postgres;
+pub use tls::connect as connect_postgres;
 pub use write::WriteFailure;

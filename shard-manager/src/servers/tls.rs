@@ -25,16 +25,13 @@ use tokio_rustls::TlsConnector;
 use crate::config::DatabaseSettings;
 
 /// A control-plane connection's driver (plain or TLS, as `database.sslmode` says).
-pub(crate) type PgConnection = tokio_postgres::Connection<Socket, Tls<Socket>>;
+pub type PgConnection = tokio_postgres::Connection<Socket, Tls<Socket>>;
 
 /// Opens a tokio-postgres connection to the server `url` names (a
 /// [`super::connection_url`]) as `db.sslmode` asks: plain for `disable`, otherwise TLS
 /// with the rustls configuration the wire client uses, refusing a server that will not
 /// speak it. The error names the cause (an unknown issuer, a server without TLS).
-pub(crate) async fn connect(
-    url: &str,
-    db: &DatabaseSettings,
-) -> Result<(Client, PgConnection), String> {
+pub async fn connect(url: &str, db: &DatabaseSettings) -> Result<(Client, PgConnection), String> {
     let (url, tls) = match crate::wire::tls_config(db) {
         None => (format!("{url}&sslmode=disable"), Rustls(None)),
         Some(config) => (format!("{url}&sslmode=require"), Rustls(Some(config?))),
@@ -121,7 +118,7 @@ where
 }
 
 /// A TLS stream as tokio-postgres wants it.
-pub(crate) struct Tls<S>(tokio_rustls::client::TlsStream<S>);
+pub struct Tls<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Tls<S> {
     fn channel_binding(&self) -> ChannelBinding {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use control_plane::keys::KeyLimits;
 use serde_json::{json, Value};
-use shard_manager::keys::KeyLimits;
 use shard_manager::servers::connection_url;
 
 use super::{await_known, create_key, limits};

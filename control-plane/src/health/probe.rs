@@ -1,0 +1,185 @@
+//! Health of every server: up or down, WAL position and replica lag in bytes.
+
+use futures_util::future::join_all;
+
+use shard_manager::cluster::schema::SchemaState;
+use shard_manager::cluster::shard::Shard;
+use shard_manager::cluster::Cluster;
+use shard_manager::config::ReplicationSettings;
+use shard_manager::routing::{Role, ShardId};
+use shard_manager::servers::status::ServerStatus;
+use shard_manager::servers::Server;
+use shard_manager::store;
+use shard_manager::wal::Lsn;
+
+/// One server's state, as probed just now plus what traffic has seen.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ServerHealth {
+    pub server: String,
+    #[schema(value_type = String, example = "replica")]
+    pub role: Role,
+    pub up: bool,
+    /// Why the server is considered down, when it is.
+    pub error: Option<String>,
+    /// WAL write position (primary) or replay position (replica).
+    pub lsn: Option<String>,
+    /// Bytes of WAL the replica has not replayed yet, measured now; unknown when
+    /// either side is down.
+    pub lag_bytes: Option<u64>,
+    /// The gateway's view: bans, time lag, whether it takes reads, traffic counters.
+    pub gateway: ServerStatus,
+}
+
+/// Whether a shard's primary has every migration, as the monitor last found.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SchemaHealth {
+    /// `complete`, `missing`, or `unknown` (not checked yet: the primary may be down).
+    pub state: String,
+    /// The migrations not applied, by folder name.
+    pub missing: Vec<String>,
+    /// What fixes it, when something is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl SchemaHealth {
+    fn of(state: SchemaState) -> Self {
+        match state {
+            SchemaState::Unknown => Self {
+                state: "unknown".into(),
+                missing: Vec::new(),
+                fix: None,
+            },
+            SchemaState::Complete => Self {
+                state: "complete".into(),
+                missing: Vec::new(),
+                fix: None,
+            },
+            SchemaState::Missing(missing) => Self {
+                state: "missing".into(),
+                missing,
+                fix: Some("run `shard-manager migrate` (or ./setup.sh run)".into()),
+            },
+        }
+    }
+}
+
+/// One shard's servers.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ShardHealth {
+    #[schema(value_type = u32)]
+    pub shard: ShardId,
+    /// Requests to a shard whose schema is missing answer 503 naming what is missing.
+    pub schema: SchemaHealth,
+    pub primary: ServerHealth,
+    pub replicas: Vec<ServerHealth>,
+    /// False for a shard that owns no slot (just added, or retired): no request goes
+    /// there, so it does not count in `healthy`.
+    pub serving: bool,
+}
+
+/// The whole cluster.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ClusterHealth {
+    /// True when every serving shard's primary answered and none lacks migrations:
+    /// writes can go everywhere.
+    pub healthy: bool,
+    /// The map this gateway routes with. The metadata database being unreachable does
+    /// not make the gateway unhealthy: it keeps routing with the last map it had, and
+    /// says so here (`reachable: false`, `error`).
+    pub map: crate::map::MapStatus,
+    pub shards: Vec<ShardHealth>,
+    /// Slot moves stopped past `moves.stuck_after_secs` (one stopped at the switch: at
+    /// once), neither resumed nor aborted; the gateway fills them from its move watch.
+    /// They do not change `healthy`: every request is still served, and a load
+    /// balancer must not take gateways out for a move an operator has to settle.
+    pub stuck_moves: Vec<crate::moves::stuck::StuckMove>,
+    /// One sentence per thing an operator should look at now (a stuck move, moves not
+    /// read lately), each saying what to do; empty when all is well.
+    pub warnings: Vec<String>,
+}
+
+/// Probes every server of `cluster` at once, each bounded by the connect timeout.
+pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
+    let limits = &cluster.settings().replication;
+    let all = cluster.shards();
+    let serving: Vec<bool> = {
+        let router = cluster.router();
+        all.iter().map(|s| router.serves_keys(s.id)).collect()
+    };
+    let probes = all
+        .iter()
+        .zip(serving)
+        .map(|(s, serving)| shard_health(s, limits, serving));
+    let shards = join_all(probes).await;
+    ClusterHealth {
+        healthy: shards
+            .iter()
+            .all(|s| !s.serving || (s.primary.up && s.schema.state != "missing")),
+        map: cluster.map().status(),
+        shards,
+        stuck_moves: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool) -> ShardHealth {
+    let status = |s: &Server| ServerStatus::of(s, limits, shard.read_primary);
+    let (primary, replicas) = futures_util::join!(
+        probe(&shard.primary, status),
+        join_all(shard.replicas.iter().map(|r| probe(r, status)))
+    );
+    let primary_pos = primary.lsn.as_deref().and_then(Lsn::parse);
+    let replicas = replicas
+        .into_iter()
+        .map(|mut r| {
+            r.lag_bytes = match (primary_pos, r.lsn.as_deref().and_then(Lsn::parse)) {
+                (Some(p), Some(q)) if r.up => Some(p.0.saturating_sub(q.0)),
+                _ => None,
+            };
+            r
+        })
+        .collect();
+    ShardHealth {
+        shard: shard.id,
+        schema: SchemaHealth::of(shard.schema.state()),
+        primary,
+        replicas,
+        serving,
+    }
+}
+
+async fn probe(server: &Server, status: impl Fn(&Server) -> ServerStatus) -> ServerHealth {
+    let result = server
+        .probe(async |conn| store::wal_position(conn).await)
+        .await;
+    let (up, error, lsn) = match result {
+        Ok((in_recovery, lsn)) => {
+            let expected = server.role == Role::Replica;
+            if in_recovery == expected {
+                (true, None, lsn)
+            } else {
+                let what = if in_recovery {
+                    "in recovery"
+                } else {
+                    "not in recovery"
+                };
+                (
+                    false,
+                    Some(format!("configured as {} but {what}", server.role)),
+                    lsn,
+                )
+            }
+        }
+        Err(e) => (false, Some(e.to_string()), None),
+    };
+    ServerHealth {
+        server: server.addr.clone(),
+        role: server.role,
+        up,
+        error,
+        lsn,
+        lag_bytes: None,
+        gateway: status(server),
+    }
+}

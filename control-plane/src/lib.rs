@@ -1,0 +1,33 @@
+//! # control-plane
+//!
+//! Everything that changes or watches the cluster's shape, beside the requests and
+//! never in their path: the versioned shard map in the metadata database, API keys,
+//! slots moved online between shards, tables imported from an unsharded database, and
+//! the health of every server. It talks to PostgreSQL through one client,
+//! tokio-postgres (LISTEN/NOTIFY, COPY, long transactions), and drives the request
+//! path crate (`shard-manager`) from above: it hands the gateway new map versions
+//! (`shard_manager::live_map::MapState::adopt`), probes its servers, raises its cache
+//! epochs. Nothing in `shard-manager` depends on this crate.
+//!
+//! ## Layout
+//! Dependencies point down this list, never up:
+//! - [`map`]: the versioned shard map in the metadata database: admin changes in their
+//!   safe order, the shards told their slots, gateways' heartbeats, a gateway's follower.
+//! - [`keys`]: API keys (scopes, tables, limits) in the metadata database, hashed; a
+//!   gateway's live copy and the task that follows changes.
+//! - [`moves`]: slots moved between shards online with their rows (capture, copy,
+//!   replay, verify, switch under a fence, clean), resumable after any crash.
+//! - [`import`]: a table of an unsharded PostgreSQL database copied in while it takes
+//!   writes (capture, paged copy, replay, verify, cut over under a fence).
+//! - [`health`]: the background monitor, health probes, per-shard data statistics.
+//!
+//! The admin CLI (crate `shard-admin`) sits above this crate; the gateway
+//! (`api-router`) uses both this crate and the request path.
+
+pub mod health;
+pub mod import;
+pub mod keys;
+pub mod map;
+pub mod moves;
+
+pub use health::{ClusterHealth, Monitor};

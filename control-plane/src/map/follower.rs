@@ -1,0 +1,120 @@
+//! The task that keeps a gateway's map ([`MapState`], in the request path) current
+//! ([`Follower`]): LISTEN for announced versions, poll as a fallback, heartbeat, and
+//! list the live gateways.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::gateways::{self, Identity};
+use super::meta::{self, CHANNEL};
+use super::MapError;
+use shard_manager::config::ClusterSettings;
+use shard_manager::live_map::{MapState, ShardMap};
+
+/// Longest a metadata round trip may take before the database counts as unreachable.
+const META_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The running follow task; stops when dropped.
+pub struct Follower(tokio::task::JoinHandle<()>);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Follower {
+    /// Follows the metadata database for `state`, heartbeating as `me`.
+    pub fn spawn(state: Arc<MapState>, me: Identity) -> Self {
+        Self(tokio::spawn(follow(state, me)))
+    }
+}
+
+async fn follow(state: Arc<MapState>, me: Identity) {
+    let meta = &state.settings().metadata;
+    let poll = Duration::from_millis(meta.poll_ms.clamp(10, 60_000));
+    let beat_every = Duration::from_millis(meta.heartbeat_ms.clamp(10, 60_000));
+    loop {
+        let mut conn = match meta::connect(state.settings()).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                state.unreachable(e.to_string());
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(500), state.wake().notified()).await;
+                continue;
+            }
+        };
+        let listen = format!("LISTEN {CHANNEL}");
+        if let Err(e) = bounded(async { Ok(conn.client.batch_execute(&listen).await?) }).await {
+            state.unreachable(e.to_string());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let mut last_beat: Option<Instant> = None;
+        loop {
+            let step = bounded(async {
+                follow_once(&state, &mut conn.client).await?;
+                if last_beat.is_none_or(|t| t.elapsed() >= beat_every) {
+                    gateways::heartbeat(&conn.client, &me, state.version()).await?;
+                    let live = gateways::live(&conn.client, meta.gateway_ttl_ms).await?;
+                    state.set_gateways(live);
+                    last_beat = Some(Instant::now());
+                }
+                Ok(())
+            });
+            if let Err(e) = step.await {
+                state.unreachable(e.to_string());
+                break;
+            }
+            state.answered();
+            tokio::select! {
+                got = conn.notifications.recv() => {
+                    if got.is_none() {
+                        state.unreachable("the metadata connection closed".into());
+                        break;
+                    }
+                }
+                _ = state.wake().notified() => {}
+                _ = tokio::time::sleep(poll.min(beat_every)) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn bounded<T>(
+    work: impl std::future::Future<Output = Result<T, MapError>>,
+) -> Result<T, MapError> {
+    tokio::time::timeout(META_TIMEOUT, work)
+        .await
+        .map_err(|_| {
+            MapError::Invalid(format!("no answer within {} ms", META_TIMEOUT.as_millis()))
+        })?
+}
+
+/// Loads the stored map for a gateway starting up (bounded by the connect timeout).
+pub async fn load_at_start(settings: &ClusterSettings) -> Result<ShardMap, MapError> {
+    let mut conn = meta::connect(settings).await?;
+    bounded(meta::load(&mut conn.client))
+        .await?
+        .ok_or(MapError::NotInitialised)
+}
+
+/// Loads the stored map if it is newer than the one routed with.
+async fn follow_once(
+    state: &MapState,
+    client: &mut tokio_postgres::Client,
+) -> Result<(), MapError> {
+    if !state.should_look() {
+        return Ok(());
+    }
+    let Some(stored) = meta::version(client).await? else {
+        return Err(MapError::NotInitialised);
+    };
+    if state.should_adopt(stored) {
+        if let Some(map) = meta::load(client).await? {
+            state.adopt(&map).map_err(MapError::Corrupt)?;
+        }
+    }
+    Ok(())
+}

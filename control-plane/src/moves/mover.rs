@@ -1,0 +1,391 @@
+//! The phases in order. `start` records a move after checking it against the map;
+//! `run` takes it from wherever it stands to done (the same call resumes a move whose
+//! mover died); `abort` rolls back a move that has not switched; `reverse` records the
+//! move that takes a finished move's slots back.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::fault::fault;
+use super::plan::{self, Which};
+use super::shard_conn::ShardConn;
+use super::state::{ranges, Move, Phase};
+use super::store::{self, NewMove};
+use super::{capture, copy, replay, switch, target_cache, MoveError};
+use crate::map::{gateways, meta, ownership, schema, ShardMap};
+use shard_manager::config::ClusterSettings;
+
+/// Slots copied per transaction.
+const GROUP: usize = 64;
+/// Log entries replayed per batch.
+const BATCH: i64 = 2000;
+/// Few enough logged changes to replay under the fence.
+const FENCE_BACKLOG: i64 = 200;
+/// How long a shard may stay unreachable before the mover gives up (and says so).
+const SHARD_PATIENCE: u32 = 30;
+
+/// What a new move is asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub kind: String,
+    pub from: u32,
+    pub to: u32,
+    pub which: Which,
+}
+
+async fn open_meta(settings: &ClusterSettings) -> Result<Client, MoveError> {
+    let mut conn = meta::connect(settings).await?;
+    schema::apply(&mut conn.client).await?;
+    Ok(conn.client)
+}
+
+async fn load(client: &mut Client) -> Result<ShardMap, MoveError> {
+    Ok(meta::load(client)
+        .await?
+        .ok_or(crate::map::MapError::NotInitialised)?)
+}
+
+/// Records a move after checking it against the stored map and the active moves.
+/// Nothing is recorded when it is refused.
+pub async fn start(settings: &ClusterSettings, request: &Request) -> Result<Move, MoveError> {
+    let mut client = open_meta(settings).await?;
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&schema::ADMIN_LOCK])
+        .await?
+        .get(0);
+    if !locked {
+        return Err(MoveError::Refused(
+            "another map command is running (it holds the map lock); run this one when it is done"
+                .into(),
+        ));
+    }
+    let map = load(&mut client).await?;
+    let slots =
+        plan::choose(&map, request.from, request.to, &request.which).map_err(MoveError::Refused)?;
+    if let Some(other) = store::holding(&client, &slots).await?.first() {
+        let mine: Vec<i32> = slots
+            .iter()
+            .filter(|s| other.slots.contains(s))
+            .copied()
+            .collect();
+        return Err(MoveError::Refused(format!(
+            "slot(s) {} are already moving in move {} ({}, {} -> {}): wait for it, or `shard-manager moves abort {}`",
+            ranges(&mine),
+            other.id,
+            other.phase.as_str(),
+            other.source,
+            other.target,
+            other.id
+        )));
+    }
+    let id = store::create(
+        &client,
+        &NewMove {
+            kind: &request.kind,
+            source: shard_manager::routing::ShardId(request.from),
+            target: shard_manager::routing::ShardId(request.to),
+            slots: &slots,
+            map_before: map.version.0 as i64,
+            actor: &meta::actor(),
+        },
+    )
+    .await?;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&schema::ADMIN_LOCK])
+        .await?;
+    store::get(&client, id).await
+}
+
+/// The move's own lock, or a refusal naming it.
+async fn claim(client: &Client, id: i64) -> Result<Move, MoveError> {
+    let mv = store::get(client, id).await?;
+    if !store::lock(client, id).await? {
+        return Err(MoveError::Refused(format!(
+            "move {id} is being worked on by another process (it holds the move's lock); `shard-manager moves status` follows it"
+        )));
+    }
+    Ok(mv)
+}
+
+/// Takes move `id` from where it stands to done, calling `progress` after each step.
+/// A shard that stops answering is waited for (up to half a minute), then the move
+/// stops where it is, to be resumed.
+pub async fn run(
+    settings: &ClusterSettings,
+    id: i64,
+    progress: &mut (dyn FnMut(&Move) + Send),
+) -> Result<Move, MoveError> {
+    let mut client = open_meta(settings).await?;
+    claim(&client, id).await?;
+    let mut failures = 0;
+    // The two primaries' connections, kept from phase to phase; opened again after a
+    // failure.
+    let mut shards: Option<(ShardConn, ShardConn)> = None;
+    loop {
+        let map = load(&mut client).await?;
+        let mv = store::get(&client, id).await?;
+        if !mv.phase.active() {
+            progress(&mv);
+            return Ok(mv);
+        }
+        let opened = match shards.take() {
+            Some(pair) => Ok(pair),
+            None => open_shards(settings, &map, &mv).await,
+        };
+        let done = match opened {
+            Ok((source, target)) => {
+                let done = advance(
+                    settings,
+                    &mut client,
+                    id,
+                    (&source, &target),
+                    &map,
+                    progress,
+                )
+                .await;
+                // Kept for the next phase unless they failed.
+                if done.is_ok() {
+                    shards = Some((source, target));
+                }
+                done
+            }
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => failures = 0,
+            Err(
+                e @ MoveError::Shard {
+                    transient: true, ..
+                },
+            ) if failures < SHARD_PATIENCE => {
+                failures += 1;
+                tracing::warn!(move_id = id, error = %e, "a shard failed; trying again in a second");
+                store::set_note(&client, id, &format!("waiting: {e}")).await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                let _ = store::set_note(&client, id, &e.to_string()).await;
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Connections to the move's source and target primaries.
+async fn open_shards(
+    settings: &ClusterSettings,
+    map: &ShardMap,
+    mv: &Move,
+) -> Result<(ShardConn, ShardConn), MoveError> {
+    let source = ShardConn::open(settings, map, mv.source).await?;
+    let target = ShardConn::open(settings, map, mv.target).await?;
+    Ok((source, target))
+}
+
+/// One phase, to its end.
+async fn advance(
+    settings: &ClusterSettings,
+    client: &mut Client,
+    id: i64,
+    (source, target): (&ShardConn, &ShardConn),
+    map: &ShardMap,
+    progress: &mut (dyn FnMut(&Move) + Send),
+) -> Result<(), MoveError> {
+    let mv = store::get(client, id).await?;
+    progress(&mv);
+    match mv.phase {
+        Phase::Capturing => {
+            capture::start(source, id, &mv.slots).await?;
+            target_cache::abandon(target, &settings.replication).await?;
+            fault("capture");
+            let total = capture::count(source, &mv.slots).await?;
+            store::set_total(client, id, total).await?;
+            store::set_phase(client, id, Phase::Copying, "copying").await
+        }
+        Phase::Copying => {
+            let left: Vec<i32> = mv
+                .slots
+                .iter()
+                .filter(|s| !mv.copied_slots.contains(s))
+                .copied()
+                .collect();
+            let limit = settings.replication.max_lag_bytes;
+            for group in left.chunks(GROUP) {
+                let waited = copy::throttle(target, limit, Duration::from_secs(30)).await?;
+                if waited > Duration::from_millis(100) {
+                    let note = format!(
+                        "throttled {} ms: a replica of {} lagged over {limit} bytes",
+                        waited.as_millis(),
+                        target.shard
+                    );
+                    store::set_note(client, id, &note).await?;
+                }
+                let rows = copy::group(source, target, group).await?;
+                fault("copy");
+                store::copied(client, id, group, rows as i64).await?;
+                progress(&store::get(client, id).await?);
+            }
+            copy::align_versions(source, target).await?;
+            store::set_phase(client, id, Phase::CatchingUp, "catching up").await
+        }
+        Phase::CatchingUp => {
+            // After a switch that did not happen, the target may still think it owns
+            // the slots: it is told the stored map again.
+            ownership::tell(settings, map, target.shard).await?;
+            loop {
+                let applied = replay::batch(source, target, id, BATCH).await?;
+                let behind = capture::behind(source, id).await?;
+                store::replayed(client, id, applied as i64, behind).await?;
+                fault("replay");
+                progress(&store::get(client, id).await?);
+                if behind <= FENCE_BACKLOG {
+                    break;
+                }
+            }
+            let next = switch::next_map(map, &mv)?;
+            store::set_map_after(client, id, next.version.0 as i64).await?;
+            store::set_phase(client, id, Phase::Switching, "switching").await
+        }
+        Phase::Switching => switching(client, source, target, map, &mv).await,
+        Phase::Cleaning => cleaning(settings, client, source, &mv).await,
+        Phase::Done | Phase::Aborted => Ok(()),
+    }
+}
+
+/// The fence, or what a mover killed during it left: the source owns all of the slots
+/// (nothing switched), none (it switched; the map may still need storing), or some
+/// (never left by the mover: refused).
+async fn switching(
+    client: &mut Client,
+    source: &ShardConn,
+    target: &ShardConn,
+    map: &ShardMap,
+    mv: &Move,
+) -> Result<(), MoveError> {
+    if mv
+        .slots
+        .iter()
+        .all(|s| map.owners[*s as usize] == mv.target)
+    {
+        return store::switched(client, mv.id, None).await;
+    }
+    let owns = switch::source_owns(source, &mv.slots).await?;
+    if owns == 0 {
+        switch::store_next(client, map, &switch::next_map(map, mv)?, mv).await?;
+        return store::switched(client, mv.id, None).await;
+    }
+    if owns != mv.slots.len() {
+        return Err(MoveError::Corrupt(format!(
+            "{} owns {owns} of move {}'s {} slots: run `shard-manager map sync`, then resume",
+            source.shard,
+            mv.id,
+            mv.slots.len()
+        )));
+    }
+    match switch::run(client, source, target, mv, map).await {
+        Ok(fence) => {
+            tracing::info!(move_id = mv.id, "switched: {fence}");
+            store::switched(client, mv.id, Some(fence.total_ms())).await?;
+            store::set_note(client, mv.id, &format!("switched: {fence}")).await
+        }
+        Err(e @ MoveError::Verify(_)) => {
+            store::set_phase(client, mv.id, Phase::CatchingUp, &e.to_string()).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Once every live gateway routes with the next map, the source's rows go.
+async fn cleaning(
+    settings: &ClusterSettings,
+    client: &mut Client,
+    source: &ShardConn,
+    mv: &Move,
+) -> Result<(), MoveError> {
+    let after = mv.map_after.unwrap_or(mv.map_before + 1) as u64;
+    let ttl = settings.metadata.gateway_ttl_ms;
+    loop {
+        let live = gateways::live(client, ttl).await?;
+        let behind: Vec<String> = live
+            .iter()
+            .filter(|g| g.map_version < after)
+            .map(|g| format!("{} (map v{})", g.address, g.map_version))
+            .collect();
+        if behind.is_empty() {
+            break;
+        }
+        let note = format!(
+            "waiting for gateway(s) {} to route with map v{after}",
+            behind.join(", ")
+        );
+        store::set_note(client, mv.id, &note).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    fault("clean");
+    let deleted = capture::delete_rows(source, &mv.slots).await?;
+    capture::stop(source, mv.id).await?;
+    let note = format!(
+        "done: {} source row(s) deleted after every live gateway routed with map v{after}",
+        deleted
+    );
+    store::set_phase(client, mv.id, Phase::Done, &note).await
+}
+
+/// Rolls back a move that has not switched: the target forgets its copies, the source
+/// stops logging. Refused while a mover runs it, and once it has switched.
+pub async fn abort(settings: &ClusterSettings, id: i64) -> Result<Move, MoveError> {
+    let mut client = open_meta(settings).await?;
+    let mv = claim(&client, id).await?;
+    if !mv.phase.active() {
+        return Err(MoveError::Refused(format!(
+            "move {id} is already {}: nothing to abort",
+            mv.phase.as_str()
+        )));
+    }
+    let map = load(&mut client).await?;
+    let source = ShardConn::open(settings, &map, mv.source).await?;
+    let switched = mv.phase.switched()
+        || (mv.phase == Phase::Switching && switch::source_owns(&source, &mv.slots).await? == 0);
+    if switched {
+        return Err(MoveError::Refused(format!(
+            "move {id} has switched: {} owns the slots now; `shard-manager moves resume {id}` finishes it, then `shard-manager moves reverse {id}` moves them back",
+            mv.target
+        )));
+    }
+    let target = ShardConn::open(settings, &map, mv.target).await?;
+    ownership::tell(settings, &map, mv.target).await?;
+    let deleted = capture::delete_rows(&target, &mv.slots).await?;
+    capture::stop(&source, id).await?;
+    let note = format!(
+        "aborted: {deleted} copied row(s) deleted on {}; {} keeps the slots",
+        mv.target, mv.source
+    );
+    store::set_phase(&client, id, Phase::Aborted, &note).await?;
+    store::get(&client, id).await
+}
+
+/// Records the move that takes finished move `id`'s slots back to its source.
+pub async fn reverse(settings: &ClusterSettings, id: i64) -> Result<Move, MoveError> {
+    let client = open_meta(settings).await?;
+    let mv = store::get(&client, id).await?;
+    if mv.phase != Phase::Done {
+        return Err(MoveError::Refused(format!(
+            "move {id} is {}: only a finished (done) move can be reversed{}",
+            mv.phase.as_str(),
+            if mv.phase.active() {
+                "; `moves abort` rolls back one that has not switched"
+            } else {
+                ""
+            }
+        )));
+    }
+    let request = Request {
+        kind: "reverse".into(),
+        from: mv.target.0,
+        to: mv.source.0,
+        which: Which::List(ranges(&mv.slots)),
+    };
+    start(settings, &request).await
+}

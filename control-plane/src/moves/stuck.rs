@@ -1,0 +1,195 @@
+//! A move that stopped and was neither resumed nor aborted: its source logs every
+//! change of the slots (the capture trigger) for as long as it waits, and nothing
+//! finishes it but `moves resume` or `moves abort`. One stopped at the switch (a mover
+//! killed under the fence, or a source COMMIT that failed) may leave two owners: the
+//! target already told it owns the slots while the source still does, until `moves
+//! resume` settles it. Pure: judged from what the metadata database records (phase,
+//! whether a mover holds the move's lock, seconds since its record last changed).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::state::{ranges, Move, Phase};
+
+/// A stopped move an operator should look at, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StuckMove {
+    pub id: i64,
+    /// The phase it stopped in.
+    pub phase: String,
+    pub source: u32,
+    pub target: u32,
+    /// Its slots as compact ranges, e.g. `"0-15,40"`.
+    pub slots: String,
+    /// Seconds since it stopped (since its record last changed).
+    pub stopped_secs: f64,
+    /// Stopped at the switch: the target may own the slots while the source still
+    /// does. Shown at once, whatever the threshold.
+    pub two_owners: bool,
+    /// What is wrong and what to do, in one sentence.
+    pub warning: String,
+}
+
+/// `mv` as stuck, if it is: active, no mover holds it, and stopped for `after` or more
+/// (at the switch: at once). `later_secs`: time passed since `mv` was read.
+pub fn judge(mv: &Move, later_secs: f64, after: Duration) -> Option<StuckMove> {
+    if !mv.phase.active() || mv.running {
+        return None;
+    }
+    let stopped_secs = mv.idle_secs + later_secs;
+    let two_owners = mv.phase == Phase::Switching;
+    if !two_owners && stopped_secs < after.as_secs_f64() {
+        return None;
+    }
+    let id = mv.id;
+    let what = format!(
+        "move {id} ({} slot(s) {}, {} to {}) stopped {} ago in phase {}",
+        mv.slots.len(),
+        ranges(&mv.slots),
+        mv.source,
+        mv.target,
+        ago(stopped_secs),
+        mv.phase.as_str()
+    );
+    let warning = match mv.phase {
+        Phase::Switching => format!(
+            "{what}, at the switch: {} may own the slots while {} still does (two owners) \
+             until `shard-manager moves resume {id}` settles it",
+            mv.target, mv.source
+        ),
+        Phase::Cleaning => format!(
+            "{what}: switched, but {} keeps the slots' old rows and logs their changes; \
+             `shard-manager moves resume {id}` finishes it",
+            mv.source
+        ),
+        _ => format!(
+            "{what}, neither resumed nor aborted: {} logs every change of the slots until \
+             `shard-manager moves resume {id}` continues it or `shard-manager moves abort \
+             {id}` rolls it back",
+            mv.source
+        ),
+    };
+    Some(StuckMove {
+        id,
+        phase: mv.phase.as_str().to_owned(),
+        source: mv.source.0,
+        target: mv.target.0,
+        slots: ranges(&mv.slots),
+        stopped_secs,
+        two_owners,
+        warning,
+    })
+}
+
+/// The stuck ones among `moves`, in their order.
+pub fn all(moves: &[Move], later_secs: f64, after: Duration) -> Vec<StuckMove> {
+    moves
+        .iter()
+        .filter_map(|m| judge(m, later_secs, after))
+        .collect()
+}
+
+/// "42 s", "6 min", "3 h", "2 d": how long, roughly.
+fn ago(secs: f64) -> String {
+    let secs = secs.max(0.0) as u64;
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        7200..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shard_manager::routing::ShardId;
+
+    fn stopped(phase: Phase, idle_secs: f64, running: bool) -> Move {
+        Move {
+            id: 7,
+            kind: "move-slots".into(),
+            source: ShardId(0),
+            target: ShardId(1),
+            slots: vec![334, 335, 336],
+            phase,
+            copied_slots: vec![],
+            rows_total: 0,
+            rows_copied: 0,
+            rows_replayed: 0,
+            rows_behind: 0,
+            map_before: 4,
+            map_after: None,
+            fence_ms: None,
+            note: String::new(),
+            actor: "test".into(),
+            age_secs: idle_secs + 1.0,
+            idle_secs,
+            running,
+        }
+    }
+
+    const FIVE_MIN: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn a_move_stopped_past_the_threshold_is_stuck_and_says_what_to_do() {
+        assert_eq!(
+            judge(&stopped(Phase::Copying, 299.0, false), 0.0, FIVE_MIN),
+            None
+        );
+        let stuck = judge(&stopped(Phase::Copying, 299.0, false), 2.0, FIVE_MIN)
+            .expect("past 5 minutes once the time since the read is added");
+        assert_eq!(stuck.stopped_secs, 301.0);
+        assert!(!stuck.two_owners);
+        assert_eq!(
+            stuck.warning,
+            "move 7 (3 slot(s) 334-336, shard-0 to shard-1) stopped 5 min ago in phase \
+             copying, neither resumed nor aborted: shard-0 logs every change of the slots \
+             until `shard-manager moves resume 7` continues it or `shard-manager moves \
+             abort 7` rolls it back"
+        );
+        let cleaning = judge(&stopped(Phase::Cleaning, 4000.0, false), 0.0, FIVE_MIN).unwrap();
+        assert!(
+            cleaning.warning.contains("stopped 66 min ago"),
+            "{}",
+            cleaning.warning
+        );
+        assert!(cleaning.warning.contains("moves resume 7` finishes it"));
+    }
+
+    #[test]
+    fn running_and_finished_moves_are_never_stuck() {
+        assert_eq!(
+            judge(&stopped(Phase::Copying, 9e6, true), 0.0, FIVE_MIN),
+            None
+        );
+        assert_eq!(
+            judge(&stopped(Phase::Switching, 9e6, true), 0.0, FIVE_MIN),
+            None
+        );
+        for phase in [Phase::Done, Phase::Aborted] {
+            assert_eq!(judge(&stopped(phase, 9e6, false), 0.0, FIVE_MIN), None);
+        }
+    }
+
+    #[test]
+    fn a_move_stopped_at_the_switch_is_shown_at_once_as_two_owners() {
+        let stuck = judge(&stopped(Phase::Switching, 1.0, false), 0.0, FIVE_MIN).expect("at once");
+        assert!(stuck.two_owners);
+        assert!(
+            stuck.warning.ends_with(
+                "at the switch: shard-1 may own the slots while shard-0 still does (two \
+                 owners) until `shard-manager moves resume 7` settles it"
+            ),
+            "{}",
+            stuck.warning
+        );
+        let moves = [
+            stopped(Phase::Copying, 10.0, false),
+            stopped(Phase::Switching, 1.0, false),
+        ];
+        assert_eq!(all(&moves, 0.0, FIVE_MIN).len(), 1);
+        assert_eq!(all(&moves, 0.0, Duration::ZERO).len(), 2);
+    }
+}

@@ -1,0 +1,201 @@
+//! The fence: the slots change hands while writes to them wait.
+//!
+//! One source transaction takes the slots' write locks exclusively (every write in
+//! flight on them has committed; new ones wait), replays the last logged changes,
+//! verifies source against target, tells the target it owns the slots, drops them on
+//! the source with the next map version, and commits. Writes that waited are then
+//! refused by the source (SG001 carrying the next version), and their gateway waits
+//! for that version, stored in the metadata database right after. A mover killed in
+//! between leaves the source owning all of the slots (nothing switched: the target is
+//! told the stored map again) or none (the switch happened: the map is stored).
+
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use super::fault::fault;
+use super::shard_conn::ShardConn;
+use super::state::{ranges, Move};
+use super::{copy, remembered, replay, verify, MoveError};
+use crate::map::{meta, ownership, ShardMap};
+use shard_manager::routing::{MapVersion, ShardId};
+
+/// The stored map with the move's slots given to its target, one version on.
+pub fn next_map(stored: &ShardMap, mv: &Move) -> Result<ShardMap, MoveError> {
+    let mut next = stored.clone();
+    for slot in &mv.slots {
+        let owner = stored.owners.get(*slot as usize).copied();
+        if owner != Some(mv.source) && owner != Some(mv.target) {
+            return Err(MoveError::Refused(format!(
+                "slot {slot} now belongs to {}: the map changed under move {}; abort it",
+                owner.map_or("nobody".into(), |o| o.to_string()),
+                mv.id
+            )));
+        }
+        next.owners[*slot as usize] = mv.target;
+    }
+    next.version = MapVersion(stored.version.0 + 1);
+    Ok(next)
+}
+
+/// How many of the slots the source still owns (its `shardgate_slots`).
+pub async fn source_owns(source: &ShardConn, slots: &[i32]) -> Result<usize, MoveError> {
+    let row = source
+        .client
+        .query_one(
+            "SELECT count(*) FROM shardgate_slots WHERE slot = ANY($1)",
+            &[&slots],
+        )
+        .await
+        .map_err(source.fail("reading the slots it owns"))?;
+    Ok(row.get::<_, i64>(0) as usize)
+}
+
+/// Where the fence's time went, in milliseconds from the locks asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FenceTimes {
+    pub locked: u128,
+    pub drained: u128,
+    pub verified: u128,
+    pub told: u128,
+    pub committed: u128,
+    pub stored: u128,
+}
+
+impl FenceTimes {
+    /// From the locks asked for to the next map stored: how long writes waited at most.
+    pub fn total_ms(&self) -> i64 {
+        self.stored as i64
+    }
+}
+
+impl std::fmt::Display for FenceTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "writes waited {} ms (locks at {} ms, last changes at {}, verified at {}, target told at {}, source committed at {}, map stored at {})",
+            self.stored, self.locked, self.drained, self.verified, self.told, self.committed, self.stored
+        )
+    }
+}
+
+/// Runs the fence for `mv` against the `stored` map; where its time went.
+pub async fn run(
+    meta_client: &mut Client,
+    source: &ShardConn,
+    target: &ShardConn,
+    mv: &Move,
+    stored: &ShardMap,
+) -> Result<FenceTimes, MoveError> {
+    let next = next_map(stored, mv)?;
+    let fail = source.fail("switching");
+    source.client.simple_query("BEGIN").await.map_err(&fail)?;
+    let fenced = Instant::now();
+    let mut times = FenceTimes::default();
+    let switched = fence(source, target, mv, &next, (fenced, &mut times)).await;
+    if let Err(e) = switched {
+        let _ = source.client.simple_query("ROLLBACK").await;
+        // The target may have been told: it owns nothing it was not given before.
+        let _ = ownership::tell_on(&target.client, stored, target.shard).await;
+        return Err(e);
+    }
+    fault("switch-before-commit");
+    source.client.simple_query("COMMIT").await.map_err(&fail)?;
+    times.committed = fenced.elapsed().as_millis();
+    fault("switch-after-source");
+    store_next(meta_client, stored, &next, mv).await?;
+    times.stored = fenced.elapsed().as_millis();
+    Ok(times)
+}
+
+/// Inside the source's transaction: locks, last changes, verification, ownership.
+async fn fence(
+    source: &ShardConn,
+    target: &ShardConn,
+    mv: &Move,
+    next: &ShardMap,
+    (fenced, times): (Instant, &mut FenceTimes),
+) -> Result<(), MoveError> {
+    let fail = source.fail("fencing the slots");
+    source
+        .client
+        .execute(
+            "SELECT pg_advisory_xact_lock(21319, s) FROM (SELECT unnest($1::int[]) AS s ORDER BY 1) AS ordered",
+            &[&mv.slots],
+        )
+        .await
+        .map_err(&fail)?;
+    times.locked = fenced.elapsed().as_millis();
+    while replay::batch(source, target, mv.id, 5000).await? > 0 {}
+    times.drained = fenced.elapsed().as_millis();
+    let (rows, differences) = verify::compare(source, target, &mv.slots).await?;
+    times.verified = fenced.elapsed().as_millis();
+    if !differences.is_empty() {
+        let shown: Vec<&str> = differences.iter().take(5).map(String::as_str).collect();
+        return Err(MoveError::Verify(format!(
+            "{} of {} slot(s) differ ({} rows checked): {}",
+            differences.len(),
+            mv.slots.len(),
+            rows,
+            shown.join("; ")
+        )));
+    }
+    copy::align_versions(source, target).await?;
+    remembered::copy(source, target, &mv.slots).await?;
+    fault("switch-before-tell");
+    ownership::tell_on(&target.client, next, target.shard)
+        .await
+        .map_err(target.fail("taking the slots"))?;
+    times.told = fenced.elapsed().as_millis();
+    fault("switch-after-tell");
+    source
+        .client
+        .execute(
+            "DELETE FROM shardgate_slots WHERE slot = ANY($1)",
+            &[&mv.slots],
+        )
+        .await
+        .map_err(&fail)?;
+    source
+        .client
+        .execute(
+            "UPDATE shardgate_map SET version = $1, updated_at = now()",
+            &[&(next.version.0 as i64)],
+        )
+        .await
+        .map_err(&fail)?;
+    source
+        .client
+        .execute("DELETE FROM shardgate_moving WHERE move = $1", &[&mv.id])
+        .await
+        .map_err(&fail)?;
+    Ok(())
+}
+
+/// Stores the next map (the source already dropped the slots).
+pub async fn store_next(
+    meta_client: &mut Client,
+    stored: &ShardMap,
+    next: &ShardMap,
+    mv: &Move,
+) -> Result<(), MoveError> {
+    let moved: Vec<(u32, ShardId)> = mv.slots.iter().map(|s| (*s as u32, mv.target)).collect();
+    let summary = format!(
+        "{} slot(s) {} moved with their rows from {} to {} (move {})",
+        mv.slots.len(),
+        ranges(&mv.slots),
+        mv.source,
+        mv.target,
+        mv.id
+    );
+    let detail = serde_json::json!({ "move": mv.id, "slots": mv.slots, "from": mv.source.0, "to": mv.target.0 });
+    meta::commit(
+        meta_client,
+        stored.version,
+        next,
+        &moved,
+        (&meta::actor(), &mv.kind, &summary, detail),
+    )
+    .await?;
+    Ok(())
+}
