@@ -11,6 +11,7 @@
 //!
 //! ## Layout
 //! Dependencies point down this list, never up:
+//! - [`postgres`]: the one client, tokio-postgres, with TLS as `database.sslmode` asks.
 //! - [`map`]: the versioned shard map in the metadata database: admin changes in their
 //!   safe order, the shards told their slots, gateways' heartbeats, a gateway's follower.
 //! - [`keys`]: API keys (scopes, tables, limits) in the metadata database, hashed; a
@@ -29,5 +30,6 @@ pub mod import;
 pub mod keys;
 pub mod map;
 pub mod moves;
+pub mod postgres;
 
 pub use health::{ClusterHealth, Monitor};

@@ -1,4 +1,4 @@
-//! TLS from the gateway's own client (`wire`), its diesel-async pools and the control
+//! TLS from the gateway's own client (`wire`: requests and health probes) and the control
 //! plane's tokio-postgres links (slot moves, the metadata connection) to a real
 //! PostgreSQL, with a certificate made here: a test CA and a server certificate for
 //! 127.0.0.1 are written into one primary's data directory and `ssl` is turned on
@@ -21,7 +21,7 @@ use shard_manager::config::{self, DatabaseSettings, SslMode};
 use shard_manager::live_map::ShardMap;
 use shard_manager::servers::Server;
 use shard_manager::wire::{connect, Target, WireError};
-use shard_manager::{store, ClusterSettings, MapVersion, Role, ShardId};
+use shard_manager::{ClusterSettings, MapVersion, Role, ShardId};
 
 /// The server whose configuration the test changes (`shards[0].primary`).
 const TLS_SERVER: &str = "shard0-primary";
@@ -145,12 +145,12 @@ async fn sign_in(db: &DatabaseSettings, addr: &str) -> Result<(), WireError> {
     conn.simple("SELECT 1").await
 }
 
-/// A health probe through the server's diesel-async pool (what the monitor runs).
+/// A health probe through the server's wire pool (what the monitor runs).
 async fn probe(db: &DatabaseSettings, addr: &str) -> Result<(), String> {
     let server = Server::new(ShardId(0), Role::Primary, addr, db, Duration::from_secs(1))
         .map_err(|e| e.to_string())?;
     let probed = server
-        .probe(async |conn| store::wal_position(conn).await)
+        .probe(async |conn| shard_manager::wire::upkeep::wal_position(conn).await)
         .await;
     probed.map(drop).map_err(|e| e.to_string())
 }
@@ -237,7 +237,7 @@ async fn verify_full_checks_the_chain_and_the_host_name_against_a_real_server() 
         "{err}"
     );
 
-    // Health checks (diesel-async) follow the same settings.
+    // Health checks (on the same wire pool) follow the same settings.
     probe(&verified, &tls_addr)
         .await
         .expect("a health probe through verify-full");

@@ -12,8 +12,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
 use futures_util::future::join_all;
 
 use shard_manager::cache::Cache;
@@ -24,9 +22,9 @@ use shard_manager::config::ReplicationSettings;
 use shard_manager::error::ClusterError;
 use shard_manager::routing::Role;
 use shard_manager::servers::{Lag, Server};
-use shard_manager::store;
 use shard_manager::store::migrations::{self, Migration};
 use shard_manager::wal::Lsn;
+use shard_manager::wire::{upkeep, WireConn, WireError};
 
 /// The running checker. Dropping it stops the task (the gateway drops it on shutdown).
 pub struct Monitor {
@@ -116,7 +114,7 @@ async fn check_shard(
     let sent = Instant::now();
     // The primary's statement also reads the shard's cache epoch: one round trip.
     let (primary, replicas) = futures_util::join!(
-        check(&shard.primary, timeout, store::wal_position_and_epoch),
+        check(&shard.primary, timeout, upkeep::wal_position_and_epoch),
         join_all(
             shard
                 .replicas
@@ -146,7 +144,7 @@ async fn check_shard(
 async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) {
     let probe = shard
         .primary
-        .probe(async |conn| migrations::applied(conn).await);
+        .probe(async |conn| upkeep::applied_migrations(conn).await);
     let Ok(Ok(applied)) = tokio::time::timeout(timeout, probe).await else {
         return;
     };
@@ -173,9 +171,9 @@ async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) 
     }
 }
 
-/// A replica's check: [`store::wal_position`], with nothing more.
-async fn replica_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Option<String>, ())> {
-    let (in_recovery, lsn) = store::wal_position(conn).await?;
+/// A replica's check: [`upkeep::wal_position`], with nothing more.
+async fn replica_position(conn: &mut WireConn) -> Result<(bool, Option<String>, ()), WireError> {
+    let (in_recovery, lsn) = upkeep::wal_position(conn).await?;
     Ok((in_recovery, lsn, ()))
 }
 
@@ -185,7 +183,7 @@ async fn replica_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Op
 async fn check<T>(
     server: &Server,
     timeout: Duration,
-    query: impl AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<(bool, Option<String>, T)>,
+    query: impl AsyncFnOnce(&mut WireConn) -> Result<(bool, Option<String>, T), WireError>,
 ) -> Option<(Lsn, T)> {
     let probe = server.probe(query);
     match tokio::time::timeout(timeout, probe).await {

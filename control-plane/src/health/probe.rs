@@ -9,8 +9,8 @@ use shard_manager::config::ReplicationSettings;
 use shard_manager::routing::{Role, ShardId};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::servers::Server;
-use shard_manager::store;
 use shard_manager::wal::Lsn;
+use shard_manager::wire::upkeep;
 
 /// One server's state, as probed just now plus what traffic has seen.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -151,7 +151,7 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool
 
 async fn probe(server: &Server, status: impl Fn(&Server) -> ServerStatus) -> ServerHealth {
     let result = server
-        .probe(async |conn| store::wal_position(conn).await)
+        .probe(async |conn| upkeep::wal_position(conn).await)
         .await;
     let (up, error, lsn) = match result {
         Ok((in_recovery, lsn)) => {

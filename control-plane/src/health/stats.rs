@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 
 use shard_manager::cluster::Cluster;
 use shard_manager::routing::ShardId;
-use shard_manager::store;
 use shard_manager::wal::Consistency;
+use shard_manager::wire::upkeep;
 
 /// One shard's data, or why it could not be counted.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -32,8 +32,8 @@ pub async fn data_stats(cluster: &Cluster) -> Vec<ShardData> {
     join_all(cluster.shards().iter().map(|shard| async move {
         let result = shard
             .read(Consistency::Eventual, limits, async |conn| {
-                let rows = store::table_counts(conn).await?;
-                let bytes = store::disk_bytes(conn).await?;
+                let rows = upkeep::table_counts(conn).await?;
+                let bytes = upkeep::disk_bytes(conn).await?;
                 Ok((rows, bytes))
             })
             .await;

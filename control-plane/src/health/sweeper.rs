@@ -10,10 +10,10 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use shard_manager::cluster::Cluster;
-use shard_manager::store;
+use shard_manager::wire::upkeep;
 
 /// Entries deleted per statement.
-const BATCH: i64 = 5_000;
+const BATCH: u32 = 5_000;
 /// Statements per shard per round: a backlog is cleared over several rounds.
 const ROUNDS: usize = 20;
 
@@ -51,7 +51,7 @@ pub async fn sweep(cluster: &Cluster) -> Vec<usize> {
         for _ in 0..ROUNDS {
             let round = shard
                 .primary
-                .run(async |conn| store::purge_expired(conn, BATCH).await)
+                .run(async |conn| upkeep::purge_expired(conn, BATCH).await)
                 .await;
             match round {
                 Ok(n) => {

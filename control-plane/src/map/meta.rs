@@ -7,10 +7,11 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client};
 
 use super::MapError;
+use crate::postgres::connect as connect_postgres;
 use shard_manager::config::{Balance, ClusterSettings};
 use shard_manager::live_map::shard_map::{ShardEntry, ShardMap};
 use shard_manager::routing::{MapVersion, RoutingSettings, ShardId};
-use shard_manager::servers::{connect_postgres, connection_url};
+use shard_manager::servers::connection_url;
 
 /// The channel a map change is announced on (payload: the new version).
 pub const CHANNEL: &str = "shardgate_map";

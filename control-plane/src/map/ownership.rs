@@ -6,10 +6,11 @@
 //! ownership.
 
 use super::MapError;
+use crate::postgres::connect as connect_postgres;
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::shard_map::ShardMap;
 use shard_manager::routing::{MapVersion, ShardId};
-use shard_manager::servers::{connect_postgres, connection_url};
+use shard_manager::servers::connection_url;
 
 /// What one shard was told.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,10 @@ use tokio_postgres::Client;
 
 use super::MoveError;
 use crate::map::ShardMap;
+use crate::postgres::connect as connect_postgres;
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
-use shard_manager::servers::{connect_postgres, connection_url};
+use shard_manager::servers::connection_url;
 
 /// A primary the mover works on.
 pub struct ShardConn {

@@ -142,10 +142,10 @@ impl Cluster {
             }
         }
         let served = shard
-            .read_wire(consistency, &self.settings.replication, async |conn| {
+            .read(consistency, &self.settings.replication, async |conn| {
                 let slot = key.slot().0 as i32;
                 let ident = (key.as_str(), slot);
-                Ok(crate::wire::find(conn, table.as_str(), ident, id.as_str()).await?)
+                crate::wire::find(conn, table.as_str(), ident, id.as_str()).await
             })
             .await?;
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
@@ -186,10 +186,10 @@ impl Cluster {
         let shard: &Shard = &owned;
         shard.ready()?;
         shard
-            .read_wire(consistency, &self.settings.replication, async |conn| {
+            .read(consistency, &self.settings.replication, async |conn| {
                 let slot = key.slot().0 as i32;
                 let key = Some((key.as_str(), slot));
-                Ok(crate::wire::list(conn, table.as_str(), key, query).await?)
+                crate::wire::list(conn, table.as_str(), key, query).await
             })
             .await
     }
@@ -224,8 +224,8 @@ impl Cluster {
                 return (shard.id, Err(missing));
             }
             let result = shard
-                .read_wire(consistency, &self.settings.replication, async |conn| {
-                    Ok(crate::wire::list(conn, table.as_str(), None, part).await?)
+                .read(consistency, &self.settings.replication, async |conn| {
+                    crate::wire::list(conn, table.as_str(), None, part).await
                 })
                 .await;
             (shard.id, result)

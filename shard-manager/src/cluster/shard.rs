@@ -12,19 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
-
 use super::schema::Schema;
 use super::served::Served;
 use crate::config::{Balance, ReplicationSettings};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
-use crate::servers::link::{DieselLink, Link};
 use crate::servers::Server;
-use crate::store;
 use crate::wal::{Consistency, Lsn};
-use crate::wire::{WireConn, WireManager};
+use crate::wire::{self, WireConn, WireError};
 
 /// A shard: one primary, any number of replicas.
 pub struct Shard {
@@ -96,61 +91,27 @@ impl Shard {
         op: F,
     ) -> Result<Served<T>, ClusterError>
     where
-        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
-    {
-        self.read_on::<DieselLink, T, F>(consistency, limits, op)
-            .await
-    }
-
-    /// [`read`](Self::read) on wire connections (`crate::wire`: point reads).
-    pub async fn read_wire<T, F>(
-        &self,
-        consistency: Consistency,
-        limits: &ReplicationSettings,
-        op: F,
-    ) -> Result<Served<T>, ClusterError>
-    where
-        F: AsyncFn(&mut WireConn) -> QueryResult<T>,
-    {
-        self.read_on::<WireManager, T, F>(consistency, limits, op)
-            .await
-    }
-
-    async fn read_on<M, T, F>(
-        &self,
-        consistency: Consistency,
-        limits: &ReplicationSettings,
-        op: F,
-    ) -> Result<Served<T>, ClusterError>
-    where
-        M: Link,
-        F: AsyncFn(&mut M::Type) -> QueryResult<T>,
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         match consistency {
-            Consistency::Strong => self.read_primary::<M, T, F>(&op).await,
-            Consistency::Eventual => {
-                self.first_available::<M, T, F>(self.read_order(limits), &op)
-                    .await
-            }
-            Consistency::ReadYourWrites(lsn) => {
-                self.read_at_least::<M, T, F>(lsn, limits, &op).await
-            }
+            Consistency::Strong => self.read_primary(&op).await,
+            Consistency::Eventual => self.first_available(self.read_order(limits), &op).await,
+            Consistency::ReadYourWrites(lsn) => self.read_at_least(lsn, limits, &op).await,
         }
     }
 
-    async fn first_available<M, T, F>(
+    async fn first_available<T, F>(
         &self,
         order: Vec<&Arc<Server>>,
         op: &F,
     ) -> Result<Served<T>, ClusterError>
     where
-        M: Link,
-        F: AsyncFn(&mut M::Type) -> QueryResult<T>,
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         let mut last = None;
         for server in order {
             let seen = server.known_wal();
-            match server.run_on::<M, _, _>(async |conn| op(conn).await).await {
+            match server.run(async |conn| op(conn).await).await {
                 Ok(value) => return Ok(Served::by(server, value).seen_at(seen)),
                 // Down or saturated: the next server may still answer. A replica that
                 // refuses the slot has not replayed its shard's taking it yet (a move
@@ -166,21 +127,20 @@ impl Shard {
         Err(last.unwrap_or_else(|| self.nothing_to_read()))
     }
 
-    async fn read_at_least<M, T, F>(
+    async fn read_at_least<T, F>(
         &self,
         lsn: Lsn,
         limits: &ReplicationSettings,
         op: &F,
     ) -> Result<Served<T>, ClusterError>
     where
-        M: Link,
-        F: AsyncFn(&mut M::Type) -> QueryResult<T>,
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         // A token further on than the primary is known to have reached is no reason to
         // hold a replica's connection while polling: it is either a write newer than the
         // last check (the primary has it) or forged (nothing will ever reach it).
         if lsn > self.primary.known_wal() {
-            return self.read_primary::<M, T, F>(op).await;
+            return self.read_primary::<T, F>(op).await;
         }
         let mut replicas: Vec<&Arc<Server>> = self
             .read_order(limits)
@@ -192,10 +152,13 @@ impl Shard {
         let wait = Duration::from_millis(limits.ryw_wait_ms);
         for replica in replicas {
             let attempt = replica
-                .run_on::<M, _, _>(async |conn| {
+                .run(async |conn| {
                     let started = Instant::now();
                     loop {
-                        let replayed = M::replay_wal(conn).await?.as_deref().and_then(Lsn::parse);
+                        let replayed = wire::replay_wal(conn)
+                            .await?
+                            .as_deref()
+                            .and_then(Lsn::parse);
                         if let Some(pos) = replayed.filter(|p| *p >= lsn) {
                             return Ok(Some((op(conn).await?, pos)));
                         }
@@ -218,20 +181,16 @@ impl Shard {
                 Err(e) => return Err(e),
             }
         }
-        self.read_primary::<M, T, F>(op).await
+        self.read_primary::<T, F>(op).await
     }
 
     /// A read on the primary, known to reflect at least its last known WAL position.
-    async fn read_primary<M, T, F>(&self, op: &F) -> Result<Served<T>, ClusterError>
+    async fn read_primary<T, F>(&self, op: &F) -> Result<Served<T>, ClusterError>
     where
-        M: Link,
-        F: AsyncFn(&mut M::Type) -> QueryResult<T>,
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         let seen = self.primary.known_wal();
-        let value = self
-            .primary
-            .run_on::<M, _, _>(async |conn| op(conn).await)
-            .await?;
+        let value = self.primary.run(async |conn| op(conn).await).await?;
         Ok(Served::by(&self.primary, value).seen_at(seen))
     }
 
@@ -241,7 +200,7 @@ impl Shard {
         loop {
             for replica in self.replicas.iter().filter(|r| r.is_eligible()) {
                 let replayed = replica
-                    .run(async |conn| store::replay_wal(conn).await)
+                    .run(async |conn| wire::replay_wal(conn).await)
                     .await
                     .ok()
                     .flatten()

@@ -1,39 +1,16 @@
-//! How connections are made: the URL every server gets (timeouts travel with it) and
-//! how pooled connections are made and reused.
+//! How connections are made: the URL a server gets (timeouts travel with it; the
+//! control plane's links use it) and how a thread's pool of wire connections is built.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{self, BuildError, Manager, QueueMode};
-use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
-use diesel_async::AsyncPgConnection;
-use rustls::ClientConfig;
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
 
-/// One thread's pool of diesel-async connections to a server; opens no connection yet.
-/// `tls` is the configuration `database.sslmode` asks for (None: plain TCP).
-pub(crate) fn build_pool(
-    url: &str,
-    tls: Option<Result<Arc<ClientConfig>, String>>,
-    size: usize,
-    wait: Duration,
-    connect: Duration,
-) -> Result<Pool<AsyncPgConnection>, BuildError> {
-    let mut config = manager_config();
-    if let Some(tls) = tls {
-        super::tls::connect_with_tls(&mut config, tls);
-    }
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-    build_managed(manager, size, wait, connect)
-}
-
-/// One thread's pool of any kind of connection (diesel-async's, or wire connections);
-/// opens no connection yet.
+/// One thread's pool of connections; opens no connection yet. A pooled connection is
+/// reused unless it is mid-exchange or its socket has closed, with no test query (see
+/// `Server::run` for the retry that covers one found dead in use).
 pub(crate) fn build_managed<M: Manager>(
     manager: M,
     size: usize,
@@ -50,17 +27,6 @@ pub(crate) fn build_managed<M: Manager>(
         .queue_mode(QueueMode::Lifo)
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-}
-
-/// How pooled connections are made and reused. Connections open on the runtime that
-/// asks for them (see [`crate::per_thread`]); reuse is checked the fast way: a pooled
-/// connection is reused unless its socket has closed or it is inside a transaction,
-/// with no test query (see [`crate::server`] for the retry that covers a connection
-/// found dead in use).
-fn manager_config() -> ManagerConfig<AsyncPgConnection> {
-    let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    config
 }
 
 /// The libpq-style URL for a server: timeouts travel with every connection.

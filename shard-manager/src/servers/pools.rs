@@ -2,19 +2,17 @@
 //! driven on the thread that uses it, see `per_thread`), and one semaphore that bounds
 //! the server's concurrent operations whatever thread they run on.
 //!
-//! Two kinds of pool: diesel-async connections for every operation, and, on the same
-//! permits, wire connections for single writes (see `crate::wire`).
+//! Every operation runs on a wire connection (`crate::wire`): requests, the health
+//! checks, the upkeep. One pool per thread, one kind of connection.
 
 use std::fmt::Display;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use deadpool::managed::{self, BuildError, Manager, PoolError, TimeoutType};
-use diesel_async::pooled_connection::deadpool::Object;
-use diesel_async::AsyncPgConnection;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::connect::{build_managed, build_pool};
+use super::connect::build_managed;
 use super::per_thread::PerThread;
 use crate::config::DatabaseSettings;
 use crate::wire::{Target, WireManager, WireObject};
@@ -74,15 +72,11 @@ impl<M: Manager + 'static> ThreadPools<M> {
 
 /// The pools and the permits of one server.
 pub struct Pools {
-    diesel: ThreadPools<
-        diesel_async::pooled_connection::AsyncDieselConnectionManager<AsyncPgConnection>,
-    >,
     wire: ThreadPools<WireManager>,
-    url: String,
     target: Target,
     per_thread: usize,
     /// At most `pool_max_size` operations at once, whatever thread they run on and
-    /// whichever kind of connection they use: past that a request waits
+    /// past that a request waits
     /// `pool_wait_timeout_ms`, then gets 503.
     permits: Semaphore,
     wait_timeout: Duration,
@@ -91,22 +85,15 @@ pub struct Pools {
 
 impl Pools {
     /// Opens no connection. Fails here, at start-up, if building a pool would ever fail.
-    pub fn new(
-        url: String,
-        target: Target,
-        db: &DatabaseSettings,
-    ) -> Result<Self, deadpool::managed::BuildError> {
-        build_pool(
-            &url,
-            target.tls_config(),
+    pub fn new(target: Target, db: &DatabaseSettings) -> Result<Self, BuildError> {
+        build_managed(
+            WireManager::new(target.clone()),
             db.pool_max_size,
             db.pool_wait_timeout(),
             db.connect_timeout(),
         )?;
         Ok(Self {
-            diesel: ThreadPools::new(),
             wire: ThreadPools::new(),
-            url,
             target,
             per_thread: db.pool_per_thread(),
             permits: Semaphore::new(db.pool_max_size),
@@ -129,22 +116,8 @@ impl Pools {
         }
     }
 
-    /// A diesel-async connection from this thread's pool (made on its first use here).
-    pub async fn checkout(&self) -> Result<Object<AsyncPgConnection>, Unpooled> {
-        let pool = self.diesel.get(self.permits.is_closed(), || {
-            build_pool(
-                &self.url,
-                self.target.tls_config(),
-                self.per_thread,
-                self.wait_timeout,
-                self.connect_timeout,
-            )
-        })?;
-        pool.get().await.map_err(|e| self.unpooled(e))
-    }
-
     /// A wire connection from this thread's pool (made on its first use here).
-    pub async fn checkout_wire(&self) -> Result<WireObject, Unpooled> {
+    pub async fn checkout(&self) -> Result<WireObject, Unpooled> {
         let pool = self.wire.get(self.permits.is_closed(), || {
             build_managed(
                 WireManager::new(self.target.clone()),
@@ -159,7 +132,6 @@ impl Pools {
     /// Closes every thread's pools: idle connections are dropped, new operations fail.
     pub fn close(&self) {
         self.permits.close();
-        self.diesel.close();
         self.wire.close();
     }
 

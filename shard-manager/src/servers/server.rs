@@ -1,24 +1,22 @@
-//! One PostgreSQL server: its pool, its health as seen from traffic, and the one
-//! place where database failures become [`ClusterError`]s.
+//! One PostgreSQL server: its pool of wire connections, its health as seen from
+//! traffic, and the bounds every operation on it runs within.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::Object;
-use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
 use tokio::sync::SemaphorePermit;
 
 use super::banlist::{Condition, ServerStats, Transition, Unqualified};
-use super::connect::connection_url;
-use super::link::{DieselLink, Link};
+use super::failure::{classify, Failure};
 use super::pools::{Pools, Unpooled};
 use crate::config::{DatabaseSettings, ReplicationSettings};
-use crate::error::{classify, ClusterError, Failure};
+use crate::error::retry::{policy, Cause, Retry, Work};
+use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::wal::Lsn;
-use crate::wire::{Target, WireConn, WireManager};
+use crate::wire::{Target, WireConn, WireError, WireObject};
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -62,7 +60,7 @@ impl Server {
             shard,
             role,
             addr: addr.to_owned(),
-            pools: Pools::new(connection_url(db, addr), Target::new(db, addr), db)?,
+            pools: Pools::new(Target::new(db, addr), db)?,
             op_timeout: db.statement_timeout() + Duration::from_secs(1),
             ban_for,
             state: Mutex::new(Condition::default()),
@@ -73,34 +71,18 @@ impl Server {
         })
     }
 
-    /// Runs one operation on a pooled connection, bounded in time, and turns every
-    /// failure into a [`ClusterError`] naming this server.
+    /// Runs one read (`work` says so) on a pooled wire connection, bounded in time, and
+    /// turns every failure into a [`ClusterError`] naming this server.
     ///
     /// Pooled connections are not tested before use (a test query would double the
     /// transactions PostgreSQL runs per request); the pool only drops connections whose
     /// socket has closed. So when a reused connection turns out to be dead (the server
-    /// restarted since it was opened) the operation is tried once more, on another
-    /// connection. A connection that failed that way never goes back to the pool.
+    /// restarted since it was opened) the retry policy decides: a read is tried once
+    /// more, on another connection. A connection that failed that way never goes back
+    /// to the pool. Writes go through [`run_write`](Self::run_write), never sent twice.
     pub async fn run<T, F>(&self, op: F) -> Result<T, ClusterError>
     where
-        F: AsyncFn(&mut AsyncPgConnection) -> QueryResult<T>,
-    {
-        self.run_on::<DieselLink, T, F>(op).await
-    }
-
-    /// [`run`](Self::run) on a wire connection (`crate::wire`: point reads).
-    pub async fn run_wire<T, F>(&self, op: F) -> Result<T, ClusterError>
-    where
-        F: AsyncFn(&mut WireConn) -> QueryResult<T>,
-    {
-        self.run_on::<WireManager, T, F>(op).await
-    }
-
-    /// [`run`](Self::run) on either kind of connection.
-    pub(crate) async fn run_on<M, T, F>(&self, op: F) -> Result<T, ClusterError>
-    where
-        M: Link,
-        F: AsyncFn(&mut M::Type) -> QueryResult<T>,
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
@@ -109,7 +91,7 @@ impl Server {
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            let mut conn = self.check_out::<M>().await?;
+            let mut conn = self.check_out().await?;
             let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
             match outcome {
                 Ok(Ok(value)) => break Ok(value),
@@ -121,7 +103,9 @@ impl Server {
                         // Dropped here, not returned: nobody else gets a dead connection.
                         drop(Object::take(conn));
                     }
-                    if lost && reused && attempt == 1 {
+                    let again =
+                        policy(Cause::LostAfterSend, Work::Read) == Retry::OtherConnectionOnce;
+                    if lost && reused && again && attempt == 1 {
                         tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; retrying on another");
                         continue;
                     }
@@ -141,12 +125,20 @@ impl Server {
     /// caller decides (see [`check_passed`](Self::check_passed)).
     pub async fn probe<T, F>(&self, op: F) -> Result<T, ClusterError>
     where
-        F: AsyncFnOnce(&mut AsyncPgConnection) -> QueryResult<T>,
+        F: AsyncFnOnce(&mut WireConn) -> Result<T, WireError>,
     {
         let attempt = async {
             let _permit = self.permit().await?;
-            let mut conn = self.check_out::<DieselLink>().await?;
-            op(&mut conn).await.map_err(|e| self.failure(e))
+            let mut conn = self.check_out().await?;
+            match op(&mut conn).await {
+                Ok(value) => Ok(value),
+                Err(err) => {
+                    if matches!(classify(&err), Failure::Down(_)) {
+                        drop(Object::take(conn));
+                    }
+                    Err(self.failure(err))
+                }
+            }
         };
         match tokio::time::timeout(self.pools.connect_timeout() * 2, attempt).await {
             Ok(result) => result,
@@ -232,11 +224,9 @@ impl Server {
         self.pools.permit().await.map_err(|e| self.unpooled(e))
     }
 
-    /// A pooled connection of this thread, of either kind.
-    pub(super) async fn check_out<M: Link>(&self) -> Result<Object<M>, ClusterError> {
-        M::check_out(&self.pools)
-            .await
-            .map_err(|e| self.unpooled(e))
+    /// A pooled connection of this thread.
+    pub(super) async fn check_out(&self) -> Result<WireObject, ClusterError> {
+        self.pools.checkout().await.map_err(|e| self.unpooled(e))
     }
 
     fn unpooled(&self, why: Unpooled) -> ClusterError {
@@ -255,36 +245,6 @@ impl Server {
                 reason: "the gateway is shutting down".into(),
             },
             Unpooled::Down(reason) => self.mark_down(reason),
-        }
-    }
-
-    pub(super) fn failure(&self, err: diesel::result::Error) -> ClusterError {
-        match classify(&err) {
-            Failure::Down(reason) => self.mark_down(reason),
-            Failure::TimedOut => self.timeout(),
-            Failure::NoSchema => ClusterError::SchemaMissing {
-                shard: self.shard,
-                server: self.addr.clone(),
-                missing: Vec::new(),
-            },
-            Failure::NotOwner { slots, told } => ClusterError::NotOwner {
-                shard: self.shard,
-                server: self.addr.clone(),
-                slots,
-                told,
-            },
-            Failure::Undecodable(what) => ClusterError::Undecodable {
-                shard: self.shard,
-                role: self.role,
-                server: self.addr.clone(),
-                what,
-            },
-            Failure::Other => ClusterError::Query {
-                shard: self.shard,
-                role: self.role,
-                server: self.addr.clone(),
-                source: err,
-            },
         }
     }
 

@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use deadpool::managed::Object;
-use diesel::QueryResult;
 
+use super::failure::{classify, Failure};
 use super::server::{InFlight, Server};
-use crate::error::{classify, ClusterError, Failure};
-use crate::wire::{WireConn, WireManager, WireObject};
+use crate::error::retry::{policy, Cause, Retry, Work};
+use crate::error::ClusterError;
+use crate::wire::{WireConn, WireError, WireObject};
 
 /// A pooled connection unused for this long is checked (an empty query) before a write
 /// is sent on it, so a connection that died while idle costs a retry before the write,
@@ -47,7 +48,7 @@ impl Server {
     /// and says whether the write may have committed.
     pub async fn run_write<T, F>(&self, op: F) -> Result<T, WriteFailure>
     where
-        F: AsyncFnOnce(&mut WireConn) -> QueryResult<T>,
+        F: AsyncFnOnce(&mut WireConn) -> Result<T, WireError>,
     {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
@@ -77,8 +78,10 @@ impl Server {
                     drop(Object::take(conn));
                 }
                 // A statement PostgreSQL refused did not commit; anything else may have.
-                let refused = matches!(err, diesel::result::Error::DatabaseError(..))
-                    && matches!(classify(&err), Failure::Other | Failure::NotOwner { .. });
+                let refused = matches!(
+                    classify(&err),
+                    Failure::Refused | Failure::NotOwner { .. } | Failure::ReadOnly
+                );
                 Err(WriteFailure {
                     error: self.failure(err),
                     maybe_committed: !refused,
@@ -102,15 +105,14 @@ impl Server {
         loop {
             attempt += 1;
             let mut conn = self
-                .check_out::<WireManager>()
+                .check_out()
                 .await
                 .map_err(WriteFailure::before_sending)?;
             let metrics = Object::metrics(&conn);
             if metrics.recycle_count == 0 || metrics.last_used() < CHECK_IDLE_AFTER {
                 return Ok(conn);
             }
-            let ping = async { Ok::<_, diesel::result::Error>(conn.simple("").await?) };
-            match tokio::time::timeout_at(deadline, ping).await {
+            match tokio::time::timeout_at(deadline, conn.simple("")).await {
                 Ok(Ok(())) => return Ok(conn),
                 Err(_) => return Err(WriteFailure::before_sending(self.timeout())),
                 Ok(Err(err)) => {
@@ -118,7 +120,9 @@ impl Server {
                     if lost {
                         drop(Object::take(conn));
                     }
-                    if lost && attempt == 1 {
+                    let again = policy(Cause::LostBeforeSend, Work::Write { keyed: false })
+                        == Retry::OtherConnectionOnce;
+                    if lost && again && attempt == 1 {
                         tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; taking another before the write");
                         continue;
                     }

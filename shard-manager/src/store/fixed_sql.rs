@@ -3,10 +3,10 @@
 //! request path's statements are prepared once per connection.
 //!
 //! diesel marks a statement unsafe to cache as a prepared statement when it holds a raw
-//! SQL literal (`diesel::dsl::sql`), an `ON CONFLICT ... DO UPDATE` or an `UPDATE`, and
-//! diesel-async then pays a Parse round trip on every execution (measured: a gateway
-//! write cost 4.9 PostgreSQL transactions instead of 2). Everything here has fixed text
-//! and a static query id, so it is prepared once per connection.
+//! SQL literal (`diesel::dsl::sql`), an `ON CONFLICT ... DO UPDATE` or an `UPDATE` (when
+//! the gateway ran on diesel-async, that cost a Parse round trip on every execution).
+//! Everything here has fixed text and a static query id; diesel now only renders the
+//! wire client's statements from it (`statement_text`), once per process.
 
 use diesel::expression::ValidGrouping;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression};
@@ -65,17 +65,6 @@ fixed_sql! {
 fixed_sql! {
     /// A replica's replay position (NULL on a primary).
     ReplayWal: Nullable<Text> = "pg_last_wal_replay_lsn()::text"
-}
-
-fixed_sql! {
-    /// Whether the server is a replica (in recovery).
-    InRecovery: Bool = "pg_is_in_recovery()"
-}
-
-fixed_sql! {
-    /// The replay position on a replica, the write position on a primary.
-    WalPosition: Nullable<Text> = "(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
-                                   ELSE pg_current_wal_lsn() END)::text"
 }
 
 fixed_sql! {
@@ -281,7 +270,7 @@ mod tests {
     fn statements_using_them_stay_cacheable() {
         assert!(is_cacheable(diesel::select(CurrentWal)));
         assert!(is_cacheable(diesel::select((CurrentWal, CacheEpoch))));
-        assert!(is_cacheable(diesel::select((InRecovery, WalPosition))));
+        assert!(is_cacheable(diesel::select(ReplayWal)));
         // The raw literal they replace is not: the reason this module exists.
         assert!(!is_cacheable(diesel::select(diesel::dsl::sql::<Text>(
             "pg_current_wal_lsn()::text"

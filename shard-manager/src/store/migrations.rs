@@ -3,9 +3,6 @@
 
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
-use diesel::sql_types::Text;
-use diesel::QueryResult;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 /// The SQL in `migrations/`, compiled into every binary.
@@ -40,32 +37,6 @@ pub fn missing(expected: &[Migration], applied: &[String]) -> Vec<String> {
         .filter(|m| !applied.contains(&m.version))
         .map(|m| m.name.clone())
         .collect()
-}
-
-#[derive(diesel::QueryableByName)]
-struct Version {
-    #[diesel(sql_type = Text)]
-    version: String,
-}
-
-/// The versions this server has applied (none when diesel's table does not exist).
-pub async fn applied(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
-    #[derive(diesel::QueryableByName)]
-    struct Exists {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        exists: bool,
-    }
-    let table: Exists =
-        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
-            .get_result(conn)
-            .await?;
-    if !table.exists {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<Version> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.version).collect())
 }
 
 #[cfg(test)]

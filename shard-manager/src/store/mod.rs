@@ -1,9 +1,9 @@
 //! The SQL the request path runs, parameterised, and the rows it reads and writes.
 //!
 //! ## Layout
-//! - [`records`]: the queries diesel-async runs: WAL positions, the cache
-//!   epoch, per-table counts and sizes; and the list statement's builder. (Requests run
-//!   on the wire client, `crate::wire`, from the text `statement_text` renders.)
+//! - [`records`]: the list statement's builder, and the text of the health and upkeep
+//!   statements (WAL positions, the cache epoch, counts and sizes, the sweep). Every
+//!   statement runs on the wire client, `crate::wire`.
 //! - [`remembered`]: what writes sent with an idempotency key answer: the answer stored
 //!   by the write's own statement, or an earlier answer instead of a second write; its
 //!   statements are in `remembered_sql` (a bulk write's records each with an entry of
@@ -51,12 +51,10 @@ pub(crate) use fixed_sql::UpsertMany;
 pub use member_name::NameIs;
 pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
-pub use records::{
-    bump_cache_epoch, disk_bytes, replay_wal, table_counts, wal_position, wal_position_and_epoch,
-};
+
 pub use remember::Remember;
 pub use remembered::{
-    bulk_outcome, delete_outcome, purge_expired, taken, upsert_outcome, BulkRow, DeleteRow,
+    bulk_outcome, delete_outcome, upsert_outcome, AnswerError, Answered, BulkRow, DeleteRow,
     GroupOutcome, Remembered, UpsertRow, ENTRY_TABLES,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};

@@ -1,21 +1,15 @@
-//! The SQL for records, on the async request path. Every value is a bind parameter.
-//!
-//! Kept in its own module: importing `diesel::prelude::*` next to
-//! `diesel_async::RunQueryDsl` makes `.load()` ambiguous.
+//! The list statement's builder (rendered to text once for the wire client), and the
+//! text of the statements health checks and upkeep send (`crate::wire::upkeep`): they
+//! take no parameter from a request, and run with the simple protocol.
 
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::query_builder::QueryFragment;
-use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
-use diesel::{
-    ExpressionMethods, PgJsonbExpressionMethods, QueryDsl, QueryResult, SelectableHelper,
-};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Bool, Text, Timestamptz};
+use diesel::{ExpressionMethods, PgJsonbExpressionMethods, QueryDsl, SelectableHelper};
 
 use super::cursor::ListQuery;
-use super::fixed_sql::{
-    CacheEpoch, CurrentWal, InRecovery, OwnedRow, ReplayWal, Serves, WalPosition,
-};
+use super::fixed_sql::{OwnedRow, Serves};
 use super::row::Record;
 use super::schema::records;
 
@@ -66,75 +60,40 @@ pub(super) fn list_statement<'a>(
     )
 }
 
-/// Where this server's WAL is: the write position on a primary, the replay position
-/// on a replica. Also tells which of the two the server is.
-pub async fn wal_position(conn: &mut AsyncPgConnection) -> QueryResult<(bool, Option<String>)> {
-    diesel::select((InRecovery, WalPosition))
-        .get_result(conn)
-        .await
-}
+/// Whether the server is in recovery, and where its WAL is: the write position on a
+/// primary, the replay position on a replica.
+pub const WAL_POSITION: &str = "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() \
+     THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
 
-/// A primary's check: [`wal_position`] and, in the same statement, the shard's cache
-/// epoch (None on a shard without the `cache_epoch` migration, which is then checked
-/// without it: a missing migration is the schema check's to report, not a failed check).
-pub async fn wal_position_and_epoch(
-    conn: &mut AsyncPgConnection,
-) -> QueryResult<(bool, Option<String>, Option<i64>)> {
-    let checked = diesel::select((InRecovery, WalPosition, CacheEpoch))
-        .get_result(conn)
-        .await;
-    match checked {
-        Err(e) if lacks_cache_table(&e) => {
-            let (in_recovery, wal) = wal_position(conn).await?;
-            Ok((in_recovery, wal, None))
-        }
-        other => other,
-    }
-}
+/// [`WAL_POSITION`] and, in the same statement, the shard's cache epoch (a shard
+/// without the `cache_epoch` migration refuses it with 42P01).
+pub const WAL_POSITION_AND_EPOCH: &str = "SELECT pg_is_in_recovery(), (CASE WHEN \
+     pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
+     (SELECT epoch FROM shardgate_cache)";
 
-fn lacks_cache_table(e: &diesel::result::Error) -> bool {
-    matches!(e, diesel::result::Error::DatabaseError(_, info)
-        if info.message().contains("relation \"shardgate_cache\" does not exist"))
-}
+/// Moves the shard's cache epoch on (its own transaction)...
+pub const BUMP_CACHE_EPOCH: &str = "UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch";
+/// ...then, sent behind it, the primary's WAL position after that commit.
+pub const CURRENT_WAL: &str = "SELECT pg_current_wal_lsn()::text";
 
-/// Moves the shard's cache epoch on. Returns the new epoch and the primary's WAL
-/// position read after that commit (pipelined: both statements go out at once, each in its own implicit transaction, and tokio-postgres sends them in the order `try_join!` first polls them): past every write that
-/// read an older epoch after its own commit (see `cache::epochs`).
-pub async fn bump_cache_epoch(conn: &AsyncPgConnection) -> QueryResult<(i64, String)> {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        epoch: i64,
-    }
-    let (mut first, mut second) = (conn, conn);
-    let bumped = diesel::sql_query("UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch")
-        .get_result::<Row>(&mut first);
-    let wal = diesel::select(CurrentWal).get_result::<String>(&mut second);
-    let (row, wal) = futures_util::try_join!(bumped, wal)?;
-    Ok((row.epoch, wal))
-}
-
-/// A replica's replay position (NULL on a primary).
-pub async fn replay_wal(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
-    diesel::select(ReplayWal).get_result(conn).await
-}
-
-/// Rows per logical table on this server.
-pub async fn table_counts(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(String, i64)>> {
-    records::table
-        .group_by(records::table_name)
-        .select((records::table_name, diesel::dsl::count_star()))
-        .order(records::table_name)
-        .load(conn)
-        .await
-}
+/// Rows per logical table.
+pub const TABLE_COUNTS: &str =
+    "SELECT table_name, count(*) FROM records GROUP BY table_name ORDER BY table_name";
 
 /// Bytes on disk of the records table (heap, indexes, TOAST) and of the whole database.
-pub async fn disk_bytes(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)> {
-    diesel::select((
-        sql::<BigInt>("pg_total_relation_size('records')"),
-        sql::<BigInt>("pg_database_size(current_database())"),
-    ))
-    .get_result(conn)
-    .await
+pub const DISK_BYTES: &str =
+    "SELECT pg_total_relation_size('records'), pg_database_size(current_database())";
+
+/// The migrations this server has applied (42P01 when diesel's table does not exist).
+pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM __diesel_schema_migrations";
+
+/// Deletes up to `limit` expired entries of `table` (one of [`super::ENTRY_TABLES`])
+/// and answers how many; rows another sweeper holds are skipped, so many gateways sweep
+/// side by side.
+pub fn purge_expired(table: &str, limit: u32) -> String {
+    format!(
+        "WITH gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} \
+         WHERE expires_at <= now() LIMIT {limit} FOR UPDATE SKIP LOCKED)) RETURNING 1) \
+         SELECT count(*) FROM gone"
+    )
 }

@@ -10,8 +10,6 @@
 //! each the write's own columns or, from `prior`, the earlier fingerprint and answer.
 
 use chrono::{DateTime, Utc};
-use diesel::QueryResult;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::remember::Remember;
 use super::row::{Upserted, WrittenRow};
@@ -73,22 +71,22 @@ struct WriteAnswer {
     updated_at: DateTime<Utc>,
 }
 
-/// How the SG002 function words its refusal (migration `idempotency`).
-const TAKEN: &str = "another request with this idempotency key committed first";
+/// An answer row that does not read as one: a column missing, a stored answer that
+/// does not decode. The data is at fault, not the server.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AnswerError(String);
 
-/// Whether a statement with a key failed because another request with the key
-/// committed first: it is run once more, to find that request's answer.
-pub fn taken(e: &diesel::result::Error) -> bool {
-    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message() == TAKEN)
-}
+/// What reading an answer row gives.
+pub type Answered<T> = Result<T, AnswerError>;
 
 /// The earlier answer (fingerprint, answer) when there is one, else `applied`.
 fn decide<A, R>(
     remember: &Remember,
     prior: Option<(Vec<u8>, serde_json::Value)>,
-    applied: impl FnOnce() -> QueryResult<A>,
-    replayed: impl FnOnce(serde_json::Value) -> QueryResult<R>,
-) -> QueryResult<Remembered<A, R>> {
+    applied: impl FnOnce() -> Answered<A>,
+    replayed: impl FnOnce(serde_json::Value) -> Answered<R>,
+) -> Answered<Remembered<A, R>> {
     match prior {
         None => applied().map(Remembered::Applied),
         Some((fingerprint, _)) if fingerprint != remember.fingerprint => Ok(Remembered::Reused),
@@ -96,31 +94,12 @@ fn decide<A, R>(
     }
 }
 
-fn answer<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> QueryResult<T> {
-    serde_json::from_value(value).map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+fn answer<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Answered<T> {
+    serde_json::from_value(value).map_err(|e| AnswerError(format!("a stored answer: {e}")))
 }
 
-fn no_row() -> diesel::result::Error {
-    diesel::result::Error::NotFound
-}
-
-/// Deletes up to `limit` expired entries (rows another sweeper holds are skipped, so
-/// many gateways sweep side by side); how many.
-/// (Each table of entries in turn: the answers of single writes, the records of bulk
-/// writes, the keys' claims.)
-pub async fn purge_expired(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
-    let mut purged = 0;
-    for table in ENTRY_TABLES {
-        purged += diesel::sql_query(format!(
-            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
-             SELECT ctid FROM {table} WHERE expires_at <= now() \
-             LIMIT $1 FOR UPDATE SKIP LOCKED))"
-        ))
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .execute(conn)
-        .await?;
-    }
-    Ok(purged)
+fn no_row() -> AnswerError {
+    AnswerError("a written row lacks one of its columns".into())
 }
 
 /// Every table of idempotency entries (each with a slot, `caller`, `key`,
@@ -137,7 +116,7 @@ pub const ENTRY_TABLES: [&str; 3] = [
 pub fn upsert_outcome(
     remember: &Remember,
     row: UpsertRow,
-) -> QueryResult<Remembered<Upserted, (String, Upserted)>> {
+) -> Answered<Remembered<Upserted, (String, Upserted)>> {
     let (version, created_at, updated_at, created, fingerprint, stored) = row;
     let applied = || match (version, created_at, updated_at, created) {
         (Some(version), Some(created_at), Some(updated_at), Some(created)) => Ok(Upserted {
@@ -166,7 +145,7 @@ pub fn upsert_outcome(
 pub fn delete_outcome(
     remember: &Remember,
     row: DeleteRow,
-) -> QueryResult<Remembered<Option<i64>, bool>> {
+) -> Answered<Remembered<Option<i64>, bool>> {
     #[derive(serde::Deserialize)]
     struct DeleteAnswer {
         deleted: bool,
@@ -179,7 +158,7 @@ pub fn delete_outcome(
 /// What one shard's group of a bulk write with a key did: each record written now or
 /// by an earlier request with the key; None when a record's entry is another
 /// request's (the key was reused: nothing was written).
-pub fn bulk_outcome(remember: &Remember, rows: Vec<BulkRow>) -> QueryResult<Option<GroupOutcome>> {
+pub fn bulk_outcome(remember: &Remember, rows: Vec<BulkRow>) -> Answered<Option<GroupOutcome>> {
     let mut out = GroupOutcome::default();
     for row in rows {
         match row {

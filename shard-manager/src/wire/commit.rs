@@ -1,8 +1,8 @@
 //! The frame every write runs in: `BEGIN`, the write's statement, `COMMIT`, and the
 //! statement that reads the WAL position and the cache epoch, all behind one Sync.
 //!
-//! The diesel-async path sends a write and that position statement each with its own
-//! Sync (tokio-postgres ends every statement with one): PostgreSQL flushes after each,
+//! tokio-postgres (and diesel-async over it, which the gateway used before) sends a write
+//! and that position statement each with its own Sync: PostgreSQL flushes after each,
 //! so the gateway woke twice per write. Here the explicit transaction makes the commit
 //! happen at `COMMIT`, before the last statement runs, so the position read is past the
 //! write's commit record, as the read-your-writes token needs; and the server answers
@@ -26,12 +26,12 @@ use crate::store::AfterCommit;
 /// connection reusable. A lost connection leaves it unusable (the pool drops it).
 pub(super) async fn committed(
     conn: &mut WireConn,
-    statement: &str,
+    statement: &'static str,
     params: &[Param<'_>],
 ) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
     // A refusal inside the transaction is rolled back by `exchange`; stale statements
     // are prepared again and the frame sent once more only if nothing committed.
-    let mut rows = statements::run(conn, |conn| {
+    let mut rows = statements::run(conn, statement, |conn| {
         conn.bind_execute(BEGIN, &[])?;
         conn.bind_execute(statement, params)?;
         conn.bind_execute(COMMIT, &[])?;

@@ -1,11 +1,13 @@
-//! What can go wrong on a wire connection, and how it reaches the rest of the crate: as
-//! the same `diesel::result::Error` diesel-async gives for the same failure, so that one
-//! classification (`crate::error::classify`) decides for both paths.
+//! What can go wrong on a wire connection. A server's refusal keeps every field it sent,
+//! its SQLSTATE first, and which statement it refused; what it means is decided from
+//! the SQLSTATE alone (`crate::error::sqlstate`), never from the message, by the
+//! servers' one failure mapping (`crate::servers::failure`).
 
 use std::fmt;
 
-use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 use postgres_protocol::message::backend::ErrorResponseBody;
+
+use crate::error::sqlstate::{decide, Decision};
 
 /// A failure on a wire connection.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,24 @@ impl WireError {
             other => other,
         }
     }
+
+    /// Names the statement a server's refusal answered (kept from the first naming).
+    pub(crate) fn in_statement(self, statement: &'static str) -> Self {
+        match self {
+            WireError::Server(mut e) => {
+                e.statement.get_or_insert(statement);
+                WireError::Server(e)
+            }
+            other => other,
+        }
+    }
+}
+
+impl From<crate::store::AnswerError> for WireError {
+    /// An answer row that does not read as one: the data's fault, not the connection's.
+    fn from(err: crate::store::AnswerError) -> Self {
+        WireError::Undecodable(err.to_string())
+    }
 }
 
 impl From<ServerError> for WireError {
@@ -65,6 +85,8 @@ pub struct ServerError {
     pub table: Option<String>,
     pub column: Option<String>,
     pub constraint: Option<String>,
+    /// Which of our statements it refused (`upsert`, `find`, `list`, ...), once known.
+    pub statement: Option<&'static str>,
 }
 
 impl ServerError {
@@ -93,23 +115,7 @@ impl ServerError {
     /// (26000, after a `DEALLOCATE`/`DISCARD` by something between us and the server).
     /// Preparing them again fixes it. By SQLSTATE, never by message.
     pub(super) fn invalidates_statements(&self) -> bool {
-        matches!(self.code.as_str(), "0A000" | "26000")
-    }
-
-    /// The kind diesel-async gives the same SQLSTATE.
-    fn kind(&self) -> DatabaseErrorKind {
-        use DatabaseErrorKind as K;
-        match self.code.as_str() {
-            "23505" => K::UniqueViolation,
-            "23503" => K::ForeignKeyViolation,
-            "23001" => K::RestrictViolation,
-            "23P01" => K::ExclusionViolation,
-            "40001" => K::SerializationFailure,
-            "25006" => K::ReadOnlyTransaction,
-            "23502" => K::NotNullViolation,
-            "23514" => K::CheckViolation,
-            _ => K::Unknown,
-        }
+        decide(&self.code) == Decision::StaleStatements
     }
 }
 
@@ -119,62 +125,9 @@ impl fmt::Display for ServerError {
     }
 }
 
-impl DatabaseErrorInformation for ServerError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-    fn details(&self) -> Option<&str> {
-        self.detail.as_deref()
-    }
-    fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
-    }
-    fn table_name(&self) -> Option<&str> {
-        self.table.as_deref()
-    }
-    fn column_name(&self) -> Option<&str> {
-        self.column.as_deref()
-    }
-    fn constraint_name(&self) -> Option<&str> {
-        self.constraint.as_deref()
-    }
-    fn statement_position(&self) -> Option<i32> {
-        None
-    }
-}
-
-impl From<WireError> for DieselError {
-    /// As diesel-async maps tokio-postgres's errors: a server's refusal keeps its kind
-    /// and fields, a value that does not decode is diesel's deserialization error;
-    /// anything else means the connection can no longer be used.
-    fn from(err: WireError) -> Self {
-        match err {
-            WireError::Server(e) => DieselError::DatabaseError(e.kind(), e),
-            // As diesel reports a row it cannot read: the connection is fine.
-            undecodable @ WireError::Undecodable(_) => {
-                DieselError::DeserializationError(Box::new(undecodable))
-            }
-            other => DieselError::DatabaseError(
-                DatabaseErrorKind::UnableToSendCommand,
-                Box::new(other.to_string()),
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{classify, Failure};
-
-    fn server(code: &str, message: &str) -> DieselError {
-        WireError::from(ServerError {
-            code: code.into(),
-            message: message.into(),
-            ..Default::default()
-        })
-        .into()
-    }
 
     #[test]
     fn stale_statements_are_told_by_sqlstate_alone() {
@@ -193,40 +146,18 @@ mod tests {
     }
 
     #[test]
-    fn failures_classify_as_on_the_diesel_path() {
-        let lost: DieselError = WireError::Io(std::io::ErrorKind::UnexpectedEof.into()).into();
-        assert!(matches!(classify(&lost), Failure::Down(m) if m.contains("connection lost")));
-        assert!(matches!(
-            classify(&server(
-                "25006",
-                "cannot execute INSERT in a read-only transaction"
-            )),
-            Failure::Down(_)
-        ));
-        assert!(matches!(
-            classify(&server(
-                "57014",
-                "canceling statement due to statement timeout"
-            )),
-            Failure::TimedOut
-        ));
-        assert!(matches!(
-            classify(&server(
-                "57P01",
-                "terminating connection due to administrator command"
-            )),
-            Failure::Down(_)
-        ));
-        assert!(matches!(
-            classify(&server("22P02", "invalid input syntax")),
-            Failure::Other
-        ));
-        let undecodable: DieselError = WireError::Undecodable("infinity".into())
-            .in_record(("events", "k", "bad"), "updated_at")
-            .into();
-        assert!(matches!(
-            classify(&undecodable),
-            Failure::Undecodable(m) if m.contains("events/bad") && m.contains("updated_at")
-        ));
+    fn a_refusal_is_named_once_by_the_statement_it_answered() {
+        let refused = WireError::from(ServerError {
+            code: "22P02".into(),
+            ..Default::default()
+        })
+        .in_statement("upsert")
+        .in_statement("later");
+        match refused {
+            WireError::Server(e) => assert_eq!(e.statement, Some("upsert")),
+            other => panic!("{other:?}"),
+        }
+        let lost = WireError::Io(std::io::ErrorKind::UnexpectedEof.into()).in_statement("find");
+        assert!(matches!(lost, WireError::Io(_)));
     }
 }

@@ -8,6 +8,7 @@ use super::error::{ServerError, WireError};
 use super::read::record;
 use super::statements::{self, LISTS};
 use super::values::Param;
+use crate::error::retry::{policy, Cause, Retry, Work};
 use postgres_protocol::message::backend::{DataRowBody, Message};
 
 use crate::store::{Budget, ListQuery, ListShape, Page, Record};
@@ -47,15 +48,23 @@ pub async fn list(
     let statement = LISTS[shape.index()];
     // Stale statements (a schema change) are prepared again and the list asked once
     // more, as `statements::run` does for the other exchanges: a read is safe to resend.
-    match page(conn, statement, &params, q.max_bytes).await? {
+    let named = |e: WireError| e.in_statement("list");
+    match page(conn, statement, &params, q.max_bytes)
+        .await
+        .map_err(named)?
+    {
         Ok(page) => Ok(page),
-        Err(refused) if refused.error.invalidates_statements() => {
-            tracing::info!(sqlstate = %refused.error.code, "prepared statements are stale; preparing them again");
+        Err(refused)
+            if refused.error.invalidates_statements()
+                && policy(Cause::StaleStatements, Work::Read) == Retry::PrepareAgainOnce =>
+        {
+            tracing::info!(sqlstate = %refused.error.code, statement = "list", "prepared statements are stale; preparing them again");
             page(conn, statement, &params, q.max_bytes)
-                .await?
-                .map_err(|refused| refused.error.into())
+                .await
+                .map_err(named)?
+                .map_err(|refused| named(refused.error.into()))
         }
-        Err(refused) => Err(refused.error.into()),
+        Err(refused) => Err(named(refused.error.into())),
     }
 }
 

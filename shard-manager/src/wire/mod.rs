@@ -12,10 +12,10 @@
 //! ([`list`]) is one statement either way; here it skips the driver task, the channel
 //! and diesel's generic row decoding.
 //!
-//! Admin work, health checks and table counts stay on diesel-async. The statements'
-//! text comes from the store, and failures are turned into the same
-//! `diesel::result::Error`s diesel-async gives, so one classification and one set of
-//! write rules (`servers::write`) cover both paths.
+//! Health checks, table counts and the upkeep run on the same connections ([`upkeep`]):
+//! a server has one pool. The statements' text comes from the store. A failure keeps
+//! what the server said, its SQLSTATE first, and names the statement it refused; what
+//! it means is decided by SQLSTATE alone (`crate::error::sqlstate`).
 //!
 //! ## Layout
 //! - `target`: [`Target`], where and as whom a connection signs in.
@@ -37,7 +37,8 @@
 //! - [`list`]: a page of a list or of one shard's part of a fan-out.
 //! - `values`: binary parameters; `columns`: binary columns.
 //! - [`pool`]: a deadpool manager for wire connections.
-//! - [`error`]: [`WireError`] and its mapping to diesel's errors.
+//! - [`upkeep`]: health checks and upkeep, simple queries read as text.
+//! - [`error`]: [`WireError`], a server's refusal with its SQLSTATE and statement.
 
 mod auth;
 mod buffers;
@@ -55,6 +56,7 @@ mod statements;
 mod stream;
 mod target;
 mod tls;
+pub mod upkeep;
 pub mod upsert;
 mod values;
 
@@ -67,5 +69,5 @@ pub use read::{find, replay_wal};
 pub use remembered::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
 pub use startup::connect;
 pub use target::Target;
-pub(crate) use tls::tls_config;
+pub use tls::tls_config;
 pub use upsert::{upsert, upsert_many};

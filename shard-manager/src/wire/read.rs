@@ -24,7 +24,7 @@ pub async fn find(
         Param::Text(key),
         Param::Text(id),
     ];
-    let rows = statements::run(conn, |conn| conn.bind_execute(FIND, &params)).await?;
+    let rows = statements::run(conn, FIND, |conn| conn.bind_execute(FIND, &params)).await?;
     rows.first().map(record).transpose()
 }
 
@@ -58,7 +58,7 @@ pub(super) fn record(row: &DataRowBody) -> Result<Record, WireError> {
 
 /// The server's WAL replay position (None on a primary), as `store::replay_wal`.
 pub async fn replay_wal(conn: &mut WireConn) -> Result<Option<String>, WireError> {
-    let rows = statements::run(conn, |conn| conn.bind_execute(REPLAY_WAL, &[])).await?;
+    let rows = statements::run(conn, REPLAY_WAL, |conn| conn.bind_execute(REPLAY_WAL, &[])).await?;
     let row = rows
         .first()
         .ok_or_else(|| WireError::Protocol("the replay position came back without a row".into()))?;

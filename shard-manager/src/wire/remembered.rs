@@ -6,8 +6,6 @@
 //! has been rolled back; the statement runs once more, to find that request's answer.
 //! Before any of them, the key is claimed at its home slot ([`claim`]).
 
-use diesel::result::Error as DieselError;
-use diesel::QueryResult;
 use postgres_protocol::message::backend::DataRowBody;
 
 use super::columns::Columns;
@@ -18,6 +16,8 @@ use super::error::WireError;
 use super::statements::{CLAIM, DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED};
 use super::upsert::{many, one};
 use super::values::Param;
+use crate::error::retry::{policy, Cause, Retry, Work};
+use crate::error::sqlstate::Decision;
 use crate::store::{
     self, AfterCommit, BulkRow, DeleteRow, GroupOutcome, NewRecord, Remember, Remembered,
     UpsertMany, UpsertRow, Upserted,
@@ -29,7 +29,7 @@ pub async fn upsert_remembered(
     conn: &mut WireConn,
     rec: &NewRecord<'_>,
     remember: &Remember,
-) -> QueryResult<(Remembered<Upserted, (String, Upserted)>, AfterCommit)> {
+) -> Result<(Remembered<Upserted, (String, Upserted)>, AfterCommit), WireError> {
     let params = keyed(remember, Some(rec.slot), &one(rec));
     let (rows, after) = run(conn, UPSERT_REMEMBERED, &params).await?;
     let mut row = Columns::new(only_row(&rows)?);
@@ -52,7 +52,7 @@ pub async fn delete_remembered(
     (key, slot): (&str, i32),
     id: &str,
     remember: &Remember,
-) -> QueryResult<(Remembered<Option<i64>, bool>, AfterCommit)> {
+) -> Result<(Remembered<Option<i64>, bool>, AfterCommit), WireError> {
     let own = delete::params(table, (key, slot), id);
     let params = keyed(remember, Some(slot), &own);
     let (rows, after) = run(conn, DELETE_REMEMBERED, &params).await?;
@@ -72,7 +72,7 @@ pub async fn upsert_many_remembered(
     conn: &mut WireConn,
     recs: &[NewRecord<'_>],
     remember: &Remember,
-) -> QueryResult<(Option<GroupOutcome>, AfterCommit)> {
+) -> Result<(Option<GroupOutcome>, AfterCommit), WireError> {
     let columns = UpsertMany::new(recs);
     let mut params = vec![
         Param::Bytea(&remember.fingerprint),
@@ -109,7 +109,7 @@ pub async fn upsert_many_remembered(
 
 /// Claims `remember`'s key at its home `slot` (`store` module `claim_sql`): whether the
 /// key names this request (claimed now, or by an earlier attempt of it), or another.
-pub async fn claim(conn: &mut WireConn, remember: &Remember, slot: i32) -> QueryResult<bool> {
+pub async fn claim(conn: &mut WireConn, remember: &Remember, slot: i32) -> Result<bool, WireError> {
     let params = [
         Param::Text(&remember.caller),
         Param::Text(&remember.key),
@@ -142,18 +142,19 @@ fn keyed<'a>(r: &'a Remember, slot: Option<i32>, own: &[Param<'a>]) -> Vec<Param
 /// Runs the statement; once more if another request with the key committed first.
 async fn run(
     conn: &mut WireConn,
-    statement: &str,
+    statement: &'static str,
     params: &[Param<'_>],
-) -> QueryResult<(Vec<DataRowBody>, AfterCommit)> {
+) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
     match committed(conn, statement, params).await {
-        Ok(done) => Ok(done),
-        Err(e) => match DieselError::from(e) {
-            // Rolled back, the connection idle again: run once more on it.
-            e if store::taken(&e) && conn.is_idle() => {
-                Ok(committed(conn, statement, params).await?)
-            }
-            e => Err(e),
-        },
+        // Rolled back, the connection idle again: run once more on it.
+        Err(e)
+            if e.decision() == Some(Decision::KeyTaken)
+                && policy(Cause::KeyTaken, Work::Write { keyed: true }) == Retry::AgainOnce
+                && conn.is_idle() =>
+        {
+            committed(conn, statement, params).await
+        }
+        done => done,
     }
 }
 

@@ -17,6 +17,7 @@ use super::error::WireError;
 use super::values::{
     BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
 };
+use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::store::{wire_statements, ListShape, WireStatements};
 
 pub(super) const BEGIN: &str = "sg_begin";
@@ -139,32 +140,55 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
 }
 
 /// Runs one exchange of prepared statements: [`start`], then `bind` buffers their
-/// Binds and Executes, then the exchange. When PostgreSQL refused because the
-/// statements are stale (a schema change; see `ServerError::invalidates_statements`)
-/// and nothing the exchange sent took effect, they are prepared again and the
-/// exchange is sent once more on the same connection; a refusal that came after a
-/// commit is returned as it is, never sent twice.
+/// Binds and Executes, then the exchange; `statement` is the one the exchange is for
+/// (a write's is framed by `BEGIN`, `COMMIT` and the position read), which a refusal
+/// names. When PostgreSQL refused because the statements are stale (see
+/// `ServerError::invalidates_statements`) and nothing the exchange sent took effect,
+/// the retry policy has them prepared again and the exchange sent once more on the
+/// same connection; a refusal that came after a commit is returned as it is, never
+/// sent twice.
 pub(super) async fn run(
     conn: &mut WireConn,
+    statement: &'static str,
     bind: impl Fn(&mut WireConn) -> Result<(), WireError>,
 ) -> Result<Vec<DataRowBody>, WireError> {
+    let named = |e: WireError| e.in_statement(kind(statement));
     start(conn)?;
     bind(conn)?;
-    match conn.exchange().await? {
+    match conn.exchange().await.map_err(named)? {
         Ok(rows) => return Ok(rows),
         Err(Refused {
             error,
             committed_nothing: true,
-        }) if error.invalidates_statements() => {
-            tracing::info!(sqlstate = %error.code, error = %error.message, "prepared statements are stale; preparing them again");
+        }) if error.invalidates_statements()
+            && policy(Cause::StaleStatements, work(statement)) == Retry::PrepareAgainOnce =>
+        {
+            tracing::info!(sqlstate = %error.code, statement = kind(statement), error = %error.message, "prepared statements are stale; preparing them again");
         }
-        Err(refused) => return Err(refused.error.into()),
+        Err(refused) => return Err(named(refused.error.into())),
     }
     start(conn)?;
     bind(conn)?;
     conn.exchange()
-        .await?
-        .map_err(|refused| refused.error.into())
+        .await
+        .map_err(named)?
+        .map_err(|refused| named(refused.error.into()))
+}
+
+/// A statement's kind as errors name it: its prepared name without our prefix.
+fn kind(statement: &'static str) -> &'static str {
+    statement.strip_prefix("sg_").unwrap_or(statement)
+}
+
+/// What kind of work a statement does, for the retry policy.
+fn work(statement: &str) -> Work {
+    match statement {
+        UPSERT | UPSERT_MANY | DELETE => Work::Write { keyed: false },
+        UPSERT_REMEMBERED | DELETE_REMEMBERED | UPSERT_MANY_REMEMBERED | CLAIM => {
+            Work::Write { keyed: true }
+        }
+        _ => Work::Read,
+    }
 }
 
 /// The parameter types of a list shape (see `store::list_statement` for the binds).

@@ -7,7 +7,7 @@ use super::tls::Link;
 use crate::config::DatabaseSettings;
 
 /// Where and as whom a wire connection signs in; the statement timeout travels with
-/// the startup message, as it does in the diesel-async path's URL.
+/// the startup message, as it does in a control-plane link's URL (`connection_url`).
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: String,
@@ -22,14 +22,6 @@ pub struct Target {
 }
 
 impl Target {
-    /// The TLS configuration `database.sslmode` asks for (None: plain TCP), or why it
-    /// cannot be built; the server's diesel-async connections use it too.
-    pub(crate) fn tls_config(
-        &self,
-    ) -> Option<Result<std::sync::Arc<rustls::ClientConfig>, String>> {
-        self.link.config()
-    }
-
     pub fn new(db: &DatabaseSettings, addr: &str) -> Self {
         Self {
             addr: addr.to_owned(),

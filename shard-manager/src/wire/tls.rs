@@ -95,7 +95,7 @@ impl Link {
 
 /// The rustls configuration `db` asks for (None: plain TCP), or why it cannot be
 /// built; the tokio-postgres connections use it too (`servers::tls`).
-pub(crate) fn tls_config(db: &DatabaseSettings) -> Option<Result<Arc<ClientConfig>, String>> {
+pub fn tls_config(db: &DatabaseSettings) -> Option<Result<Arc<ClientConfig>, String>> {
     Link::new(db).config()
 }
 

@@ -1,4 +1,16 @@
-//! Failures of cluster work, each naming the shard and server it happened on.
+//! Failures of cluster work, each naming the shard and server it happened on, and the
+//! rules that decide what a database error means and what is tried again.
+//!
+//! ## Layout
+//! - here: [`ClusterError`], what a request's work on a shard answers when it fails.
+//! - [`sqlstate`]: the one table from a SQLSTATE to what the gateway does about it.
+//! - [`retry`]: the one retry policy: what is tried again, how often, and what never is.
+
+pub mod retry;
+pub mod sqlstate;
+
+pub use retry::{Cause, Retry};
+pub use sqlstate::Decision;
 
 use crate::routing::{Role, ShardId};
 
@@ -81,14 +93,25 @@ pub enum ClusterError {
         server: String,
         what: String,
     },
-    /// A query failed for a reason that is the server's or ours, not the client's.
-    #[error("query failed on {shard} ({role} {server})")]
+    /// The server is up but read-only (SQLSTATE 25006): the shard's configured primary
+    /// was demoted to a standby. Nothing was written. Told apart from a server that is
+    /// down, so that failover can find the new primary rather than wait for this one.
+    #[error("{shard} cannot take writes: {server}, its primary, is read-only (demoted to a standby?); nothing was written")]
+    ReadOnly { shard: ShardId, server: String },
+    /// A statement failed for a reason that is the server's or ours, not the client's:
+    /// the server's refusal, with its SQLSTATE and which statement it refused.
+    #[error("query failed on {shard} ({role} {server}): the {statement} statement was refused with SQLSTATE {sqlstate}: {message}")]
     Query {
         shard: ShardId,
         role: Role,
         server: String,
-        #[source]
-        source: diesel::result::Error,
+        /// The refusal's SQLSTATE (five characters).
+        sqlstate: String,
+        /// Which statement: `upsert`, `find`, `list`, `delete`, `claim`, ...
+        statement: &'static str,
+        /// The server's message, as it wrote it (in its `lc_messages` language): shown,
+        /// never decided on.
+        message: String,
     },
 }
 
@@ -105,6 +128,7 @@ impl ClusterError {
             | Self::NotOwner { shard, .. }
             | Self::KeyReused { shard }
             | Self::Undecodable { shard, .. }
+            | Self::ReadOnly { shard, .. }
             | Self::Query { shard, .. } => *shard,
         }
     }
@@ -123,6 +147,16 @@ impl ClusterError {
         matches!(self, Self::Unavailable { .. })
     }
 
+    /// The SQLSTATE of a server's refusal, when the failure was one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Self::Query { sqlstate, .. } => Some(sqlstate),
+            Self::ReadOnly { .. } => Some("25006"),
+            Self::NotOwner { .. } => Some("SG001"),
+            _ => None,
+        }
+    }
+
     /// True when the server was too busy to take the work: a read may try another.
     pub fn is_saturated(&self) -> bool {
         matches!(self, Self::Saturated { .. })
@@ -134,73 +168,5 @@ fn missing_text(missing: &[String]) -> String {
         "the records table does not exist (migrations not applied)".into()
     } else {
         format!("migration(s) {} not applied", missing.join(", "))
-    }
-}
-
-/// Reads a diesel error's text to tell a lost server from a failing query: diesel does
-/// not expose SQLSTATE, and these messages are PostgreSQL's stable wording.
-pub(crate) enum Failure {
-    Down(String),
-    TimedOut,
-    /// The schema is not there (undefined table): migrations not applied.
-    NoSchema,
-    /// The shard does not own the slot (SQLSTATE SG001, raised by the ownership
-    /// functions): the slots it named, and the map version it goes by.
-    NotOwner {
-        slots: String,
-        told: u64,
-    },
-    /// A row came back that does not decode (diesel's deserialization error, which the
-    /// wire client gives too): the data's fault, the server and connection are fine.
-    Undecodable(String),
-    Other,
-}
-
-/// How the ownership functions (migration `slot_ownership`) word a refusal; their
-/// DETAIL is the map version the shard goes by.
-const NOT_OWNER: &str = "this shard does not own slot ";
-
-pub(crate) fn classify(err: &diesel::result::Error) -> Failure {
-    use diesel::result::{DatabaseErrorKind as K, Error as E};
-    match err {
-        E::DatabaseError(K::UnableToSendCommand | K::ClosedConnection, info) => {
-            Failure::Down(info.message().to_owned())
-        }
-        E::DatabaseError(K::ReadOnlyTransaction, _) => {
-            Failure::Down("the server is read-only (not a primary)".into())
-        }
-        E::DatabaseError(_, info) => {
-            let m = info.message();
-            if let Some(slots) = m.strip_prefix(NOT_OWNER) {
-                let told = info
-                    .details()
-                    .and_then(|d| d.trim().parse().ok())
-                    .unwrap_or(0);
-                Failure::NotOwner {
-                    slots: slots.to_owned(),
-                    told,
-                }
-            } else if m.contains("statement timeout") || m.contains("canceling statement") {
-                Failure::TimedOut
-            } else if m.contains("relation \"records\" does not exist")
-                || m.contains("relation \"record_version_seq\" does not exist")
-                || m.contains("relation \"shardgate_cache\" does not exist")
-                // Any of the idempotency tables (answers, bulk records, claims).
-                || (m.contains("relation \"shardgate_idempotency") && m.contains("does not exist"))
-            {
-                Failure::NoSchema
-            } else if m.contains("terminating connection")
-                || m.contains("shutting down")
-                || m.contains("starting up")
-                || m.contains("recovery mode")
-            {
-                Failure::Down(m.to_owned())
-            } else {
-                Failure::Other
-            }
-        }
-        E::BrokenTransactionManager => Failure::Down("broken connection".into()),
-        E::DeserializationError(e) => Failure::Undecodable(e.to_string()),
-        _ => Failure::Other,
     }
 }

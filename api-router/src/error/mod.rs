@@ -3,9 +3,8 @@
 //! Each [`ApiError`] variant is mapped once, in [`ApiError::kind`], to its status, slug
 //! and title; the analytics class follows from the status.
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use analytics::ErrorClass;
 use serde::Serialize;
 use shard_manager::cluster::bulk::BulkFailure;
@@ -16,6 +15,9 @@ use crate::access::bearer::BearerError;
 use crate::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
 use crate::limits::Limited;
 use crate::request_id;
+
+mod extractors;
+pub use extractors::{json_error, query_error};
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +117,9 @@ pub struct Problem {
     /// The request header at fault, for header problems.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
+    /// The SQLSTATE of the shard's refusal, for server-side failures that were one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqlstate: Option<String>,
     /// For bulk writes: each record not written, with its index and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Vec<BulkFailure>>,
@@ -199,6 +204,11 @@ impl ApiError {
                 "shard-unavailable",
                 "Shard unavailable",
             ),
+            Self::Cluster(ClusterError::ReadOnly { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "primary-read-only",
+                "Primary read-only",
+            ),
             Self::Cluster(ClusterError::Saturated { .. }) => {
                 (S::SERVICE_UNAVAILABLE, "shard-saturated", "Shard saturated")
             }
@@ -257,12 +267,14 @@ impl ApiError {
     /// shards, nothing internal for our failures.
     fn detail(&self) -> String {
         match self {
-            Self::Cluster(e @ ClusterError::Query { .. }) => {
-                format!(
-                    "an internal error occurred on {}; it has been logged",
-                    e.shard()
-                )
-            }
+            Self::Cluster(ClusterError::Query {
+                shard,
+                statement,
+                sqlstate,
+                ..
+            }) => format!(
+                "an internal error occurred on {shard} (its {statement} statement was refused with SQLSTATE {sqlstate}); it has been logged"
+            ),
             Self::Misconfigured(_) => "an internal error occurred; it has been logged".into(),
             Self::BatchRejected { failed, .. } => {
                 format!(
@@ -312,6 +324,10 @@ impl ResponseError for ApiError {
             request_id: request_id::current(),
             shard: self.shard(),
             header: self.header().map(str::to_owned),
+            sqlstate: match self {
+                Self::Cluster(e) => e.sqlstate().map(str::to_owned),
+                _ => None,
+            },
             failed: match self {
                 Self::BatchRejected { failed, .. } => Some(failed.clone()),
                 _ => None,
@@ -351,28 +367,6 @@ fn cause_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
-}
-
-/// Maps actix's JSON extractor failures to our problems.
-pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let api = match err {
-        JsonPayloadError::OverflowKnownLength { limit, .. }
-        | JsonPayloadError::Overflow { limit } => ApiError::BodyTooLarge { limit },
-        JsonPayloadError::ContentType => ApiError::NotJson,
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::JsonShape(e.to_string()),
-        JsonPayloadError::Deserialize(e) => ApiError::MalformedJson(e.to_string()),
-        other => ApiError::MalformedJson(other.to_string()),
-    };
-    api.into()
-}
-
-/// Maps actix's query-string extractor failures to our problems.
-pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::BadQuery(match err {
-        QueryPayloadError::Deserialize(e) => e.to_string(),
-        other => other.to_string(),
-    })
-    .into()
 }
 
 #[cfg(test)]

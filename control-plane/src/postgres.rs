@@ -1,10 +1,10 @@
-//! TLS for the tokio-postgres connections: a server's diesel-async connections (health
-//! checks, admin work in the gateway) and the control plane's links ([`connect`]: slot
-//! moves, telling shards their slots, the metadata database). tokio-postgres's TLS
-//! hooks over the rustls configuration the wire client uses (`wire::tls`), so every
-//! kind of connection follows `database.sslmode` alike. With TLS the URL asks for
-//! `sslmode=require`, so a server that will not speak TLS is refused rather than used
-//! in plain text; the configuration decides what is checked.
+//! The control plane's one PostgreSQL client, tokio-postgres ([`connect`]): slot moves,
+//! telling shards their slots, imports, the metadata database. Its TLS hooks run over
+//! the rustls configuration the request path's wire client uses
+//! (`shard_manager::wire::tls_config`), so every connection follows `database.sslmode`
+//! alike. With TLS the URL asks for `sslmode=require`, so a server that will not speak
+//! TLS is refused rather than used in plain text; the configuration decides what is
+//! checked.
 
 use std::future::Future;
 use std::io;
@@ -12,9 +12,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use diesel::ConnectionError;
-use diesel_async::pooled_connection::ManagerConfig;
-use diesel_async::AsyncPgConnection;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -22,41 +19,23 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::{Client, Socket};
 use tokio_rustls::TlsConnector;
 
-use crate::config::DatabaseSettings;
+use shard_manager::config::DatabaseSettings;
 
 /// A control-plane connection's driver (plain or TLS, as `database.sslmode` says).
 pub type PgConnection = tokio_postgres::Connection<Socket, Tls<Socket>>;
 
 /// Opens a tokio-postgres connection to the server `url` names (a
-/// [`super::connection_url`]) as `db.sslmode` asks: plain for `disable`, otherwise TLS
+/// `shard_manager::servers::connection_url`) as `db.sslmode` asks: plain for `disable`, otherwise TLS
 /// with the rustls configuration the wire client uses, refusing a server that will not
 /// speak it. The error names the cause (an unknown issuer, a server without TLS).
 pub async fn connect(url: &str, db: &DatabaseSettings) -> Result<(Client, PgConnection), String> {
-    let (url, tls) = match crate::wire::tls_config(db) {
+    let (url, tls) = match shard_manager::wire::tls_config(db) {
         None => (format!("{url}&sslmode=disable"), Rustls(None)),
         Some(config) => (format!("{url}&sslmode=require"), Rustls(Some(config?))),
     };
     tokio_postgres::connect(&url, tls)
         .await
         .map_err(|e| with_causes(&e))
-}
-
-/// Makes diesel-async connect through TLS with `config` (or fail with its error).
-pub(crate) fn connect_with_tls(
-    manager: &mut ManagerConfig<AsyncPgConnection>,
-    config: Result<Arc<ClientConfig>, String>,
-) {
-    manager.custom_setup = Box::new(move |url| {
-        let config = config.clone();
-        let url = format!("{url}&sslmode=require");
-        Box::pin(async move {
-            let tls = Rustls(Some(config.map_err(ConnectionError::BadConnection)?));
-            let (client, conn) = tokio_postgres::connect(&url, tls)
-                .await
-                .map_err(|e| ConnectionError::BadConnection(with_causes(&e)))?;
-            AsyncPgConnection::try_from_client_and_connection(client, conn).await
-        })
-    });
 }
 
 /// An error and its causes (tokio-postgres names a failed handshake, its cause says

@@ -1,0 +1,120 @@
+//! The one retry policy, for every kind of request: what is tried again after a failed
+//! attempt, how (on what), and what never is. Every place that retries asks [`policy`]:
+//! the cluster after a shard refused a slot (`cluster::rerouted`), a server after a
+//! pooled connection turned out dead (`servers::server`, `servers::write`), the wire
+//! client after stale statements or a taken idempotency key (`wire::statements`,
+//! `wire::remembered`). Each retry happens at most once per attempt: a second failure
+//! is answered as it is.
+//!
+//! | cause | read | write | write with an Idempotency-Key |
+//! |---|---|---|---|
+//! | the shard refused the slot (SG001) | once, rerouted after a map reload | same | same |
+//! | connection lost before the send | once, on another connection | same | same |
+//! | connection lost after the send | once, on another connection | never: it may have committed (503) | never by the gateway; the client's retry with the key is applied once |
+//! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
+//! | another request with the key committed first (SG002) | — | — | once, to read that answer |
+//! | the primary is read-only (25006, demoted) | never (503 naming the shard) | same | same |
+//! | serialization failure, deadlock (40001, 40P01) | never (answered with its SQLSTATE) | same | same |
+
+/// Why an attempt failed, as far as retrying goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The shard refused the key's slot: nothing ran there.
+    SlotRefused,
+    /// The connection was found dead before the request's statements went out.
+    LostBeforeSend,
+    /// The connection was lost after the statements went out: they may have run.
+    LostAfterSend,
+    /// The connection's prepared statements were stale: nothing ran.
+    StaleStatements,
+    /// Another request with the same idempotency key committed first: rolled back.
+    KeyTaken,
+    /// The primary is read-only (demoted): nothing was written.
+    ReadOnly,
+    /// A serialization failure or deadlock: rolled back.
+    Conflict,
+}
+
+/// What kind of work failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// A point read, a list, a fan-out's part, a check: sending it twice changes nothing.
+    Read,
+    /// A write (single, bulk group, delete, claim); `keyed` when it carries an
+    /// Idempotency-Key, whose entry makes a second copy a replay.
+    Write { keyed: bool },
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Answer the failure.
+    Never,
+    /// Reload the map, route the key again and try once more on its owner.
+    RerouteOnce,
+    /// Try once more on another connection (the failed one is dropped).
+    OtherConnectionOnce,
+    /// Prepare the statements again and try once more on the same connection.
+    PrepareAgainOnce,
+    /// Run once more on the same connection (the transaction was rolled back).
+    AgainOnce,
+}
+
+/// The policy (see the table in the module doc).
+pub fn policy(cause: Cause, work: Work) -> Retry {
+    match (cause, work) {
+        (Cause::SlotRefused, _) => Retry::RerouteOnce,
+        (Cause::LostBeforeSend, _) => Retry::OtherConnectionOnce,
+        (Cause::LostAfterSend, Work::Read) => Retry::OtherConnectionOnce,
+        // It may have committed: a second copy could apply twice (a version bumped
+        // twice, a delete answered 404). With a key the client retries, exactly once.
+        (Cause::LostAfterSend, Work::Write { .. }) => Retry::Never,
+        (Cause::StaleStatements, _) => Retry::PrepareAgainOnce,
+        (Cause::KeyTaken, Work::Write { keyed: true }) => Retry::AgainOnce,
+        (Cause::KeyTaken, _) => Retry::Never,
+        // Until the shard has a new primary (failover) there is nowhere to go.
+        (Cause::ReadOnly, _) => Retry::Never,
+        (Cause::Conflict, _) => Retry::Never,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READ: Work = Work::Read;
+    const WRITE: Work = Work::Write { keyed: false };
+    const KEYED: Work = Work::Write { keyed: true };
+
+    /// One assertion per cell of the module doc's table.
+    #[test]
+    fn the_table_as_documented() {
+        let cells = [
+            (Cause::SlotRefused, [Retry::RerouteOnce; 3]),
+            (Cause::LostBeforeSend, [Retry::OtherConnectionOnce; 3]),
+            (
+                Cause::LostAfterSend,
+                [Retry::OtherConnectionOnce, Retry::Never, Retry::Never],
+            ),
+            (Cause::StaleStatements, [Retry::PrepareAgainOnce; 3]),
+            (
+                Cause::KeyTaken,
+                [Retry::Never, Retry::Never, Retry::AgainOnce],
+            ),
+            (Cause::ReadOnly, [Retry::Never; 3]),
+            (Cause::Conflict, [Retry::Never; 3]),
+        ];
+        for (cause, [read, write, keyed]) in cells {
+            assert_eq!(policy(cause, READ), read, "{cause:?} read");
+            assert_eq!(policy(cause, WRITE), write, "{cause:?} write");
+            assert_eq!(policy(cause, KEYED), keyed, "{cause:?} keyed write");
+        }
+    }
+
+    #[test]
+    fn a_write_is_never_sent_twice_after_its_connection_was_lost() {
+        for work in [WRITE, KEYED] {
+            assert_eq!(policy(Cause::LostAfterSend, work), Retry::Never);
+        }
+    }
+}

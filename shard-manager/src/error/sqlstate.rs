@@ -1,0 +1,117 @@
+//! What a database error means, decided by its SQLSTATE alone: one table, read by every
+//! place that decides (the server's failure mapping, the write rules, the wire client's
+//! re-prepare and the idempotency rerun). Never by message text: a server's messages
+//! change with its version and with `lc_messages`, its SQLSTATEs do not.
+
+/// What the gateway does about a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The server is gone or going (the connection failed, the server is shutting down,
+    /// crashed or still starting): mark it down; a read may go to another server.
+    Down,
+    /// The server is up but read-only (a primary demoted to a standby): nothing was
+    /// written; the shard needs its new primary.
+    ReadOnly,
+    /// The statement ran past `statement_timeout` (or was cancelled).
+    TimedOut,
+    /// Our schema is not there (a table or one of the ownership functions is missing):
+    /// migrations not applied.
+    NoSchema,
+    /// The shard refused the key's slot (SG001, raised by the ownership functions; its
+    /// DETAIL is the map version the shard goes by): the map moved on.
+    SlotMoved,
+    /// Another request with the same idempotency key committed first (SG002): this one
+    /// was rolled back, and is run once more to read that request's answer.
+    KeyTaken,
+    /// A serialization failure or a deadlock: the transaction was rolled back, nothing
+    /// committed, running it again is safe.
+    Conflict,
+    /// The connection's prepared statements are stale (a schema change altered what one
+    /// returns, or something between us and the server dropped them): prepare again.
+    StaleStatements,
+    /// Anything else: the statement failed; answered as it is.
+    Other,
+}
+
+use Decision::*;
+
+/// Every SQLSTATE the gateway acts on. A code not listed is [`Other`], except the
+/// connection exception class `08`, which is [`Down`] whatever its subclass.
+pub const TABLE: &[(&str, Decision)] = &[
+    ("08000", Down),            // connection_exception
+    ("08003", Down),            // connection_does_not_exist
+    ("08006", Down),            // connection_failure
+    ("57P01", Down),            // admin_shutdown (a fast or immediate stop)
+    ("57P02", Down),            // crash_shutdown
+    ("57P03", Down),            // cannot_connect_now (starting up, shutting down, recovering)
+    ("25006", ReadOnly),        // read_only_sql_transaction
+    ("57014", TimedOut),        // query_canceled (statement_timeout)
+    ("42P01", NoSchema),        // undefined_table
+    ("42883", NoSchema),        // undefined_function (the ownership functions)
+    ("SG001", SlotMoved),       // the shard's own: this shard does not own the slot
+    ("SG002", KeyTaken),        // the shard's own: another request with the key committed
+    ("40001", Conflict),        // serialization_failure
+    ("40P01", Conflict),        // deadlock_detected
+    ("0A000", StaleStatements), // feature_not_supported: cached plan must not change result type
+    ("26000", StaleStatements), // invalid_sql_statement_name: the prepared statement is gone
+];
+
+/// What `code` means (see [`TABLE`]).
+pub fn decide(code: &str) -> Decision {
+    match TABLE.iter().find(|(c, _)| *c == code) {
+        Some((_, decision)) => *decision,
+        None if code.starts_with("08") => Down,
+        None => Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One assertion per row of the table, written out (not read from it).
+    #[test]
+    fn every_row_decides_as_written() {
+        let rows = [
+            ("08000", Down),
+            ("08003", Down),
+            ("08006", Down),
+            ("57P01", Down),
+            ("57P02", Down),
+            ("57P03", Down),
+            ("25006", ReadOnly),
+            ("57014", TimedOut),
+            ("42P01", NoSchema),
+            ("42883", NoSchema),
+            ("SG001", SlotMoved),
+            ("SG002", KeyTaken),
+            ("40001", Conflict),
+            ("40P01", Conflict),
+            ("0A000", StaleStatements),
+            ("26000", StaleStatements),
+        ];
+        assert_eq!(rows.len(), TABLE.len(), "a row without its test");
+        for (code, expected) in rows {
+            assert_eq!(decide(code), expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn the_connection_class_is_down_and_the_rest_is_other() {
+        assert_eq!(decide("08P01"), Down); // protocol_violation
+        assert_eq!(decide("08001"), Down);
+        assert_eq!(decide("22P02"), Other); // invalid_text_representation
+        assert_eq!(decide("23505"), Other); // unique_violation
+        assert_eq!(decide("53300"), Other); // too_many_connections
+        assert_eq!(decide("XX000"), Other);
+        assert_eq!(decide(""), Other);
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut codes: Vec<&str> = TABLE.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), TABLE.len());
+    }
+}

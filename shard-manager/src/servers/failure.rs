@@ -1,0 +1,193 @@
+//! The one place where a wire failure becomes a [`ClusterError`] naming the server:
+//! what it means comes from its SQLSTATE (`crate::error::sqlstate`), or, for a failure
+//! that is not a server's refusal, from its kind (a lost socket, failed TLS or sign-in,
+//! an answer out of turn: the server is down to us; a value that does not decode: the
+//! data's fault).
+
+use super::server::Server;
+use crate::error::sqlstate::{decide, Decision};
+use crate::error::ClusterError;
+use crate::wire::WireError;
+
+/// How the ownership functions (migration `slot_ownership`) begin their refusal: the
+/// slots follow. Only to show the slots: SG001 is what decides.
+const NOT_OWNER: &str = "this shard does not own slot ";
+
+/// What a wire failure means.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Failure {
+    /// The server is gone to us: the reason, for people.
+    Down(String),
+    /// The server is read-only (a demoted primary).
+    ReadOnly,
+    TimedOut,
+    /// The schema is not there: migrations not applied.
+    NoSchema,
+    /// The shard does not own the slot: the slots it named, and the map version it
+    /// goes by (its DETAIL).
+    NotOwner {
+        slots: String,
+        told: u64,
+    },
+    /// A row came back that does not decode: the data's fault; connection and server
+    /// are fine.
+    Undecodable(String),
+    /// Refused for another reason: answered with its SQLSTATE.
+    Refused,
+}
+
+pub(crate) fn classify(err: &WireError) -> Failure {
+    let refusal = match err {
+        WireError::Server(refusal) => refusal,
+        WireError::Undecodable(what) => return Failure::Undecodable(what.clone()),
+        lost @ (WireError::Io(_)
+        | WireError::Auth(_)
+        | WireError::Tls(_)
+        | WireError::Protocol(_)) => return Failure::Down(lost.to_string()),
+    };
+    match decide(&refusal.code) {
+        Decision::Down => Failure::Down(refusal.to_string()),
+        Decision::ReadOnly => Failure::ReadOnly,
+        Decision::TimedOut => Failure::TimedOut,
+        Decision::NoSchema => Failure::NoSchema,
+        Decision::SlotMoved => Failure::NotOwner {
+            slots: refusal
+                .message
+                .strip_prefix(NOT_OWNER)
+                .unwrap_or(&refusal.message)
+                .to_owned(),
+            told: refusal
+                .detail
+                .as_deref()
+                .and_then(|d| d.trim().parse().ok())
+                .unwrap_or(0),
+        },
+        Decision::KeyTaken | Decision::Conflict | Decision::StaleStatements | Decision::Other => {
+            Failure::Refused
+        }
+    }
+}
+
+impl Server {
+    /// `err`, as the [`ClusterError`] that names this server; a server found down is
+    /// marked so (a replica is banned too).
+    pub(crate) fn failure(&self, err: WireError) -> ClusterError {
+        match classify(&err) {
+            Failure::Down(reason) => self.mark_down(reason),
+            Failure::ReadOnly => {
+                // Not a primary any more: no write goes to it until a check says so.
+                self.mark_down("read-only (SQLSTATE 25006): not a primary".into());
+                ClusterError::ReadOnly {
+                    shard: self.shard,
+                    server: self.addr.clone(),
+                }
+            }
+            Failure::TimedOut => self.timeout(),
+            Failure::NoSchema => ClusterError::SchemaMissing {
+                shard: self.shard,
+                server: self.addr.clone(),
+                missing: Vec::new(),
+            },
+            Failure::NotOwner { slots, told } => ClusterError::NotOwner {
+                shard: self.shard,
+                server: self.addr.clone(),
+                slots,
+                told,
+            },
+            Failure::Undecodable(what) => ClusterError::Undecodable {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                what,
+            },
+            Failure::Refused => {
+                let WireError::Server(refusal) = err else {
+                    unreachable!("only a server's refusal classifies as refused")
+                };
+                ClusterError::Query {
+                    shard: self.shard,
+                    role: self.role,
+                    server: self.addr.clone(),
+                    sqlstate: refusal.code,
+                    statement: refusal.statement.unwrap_or("unnamed"),
+                    message: refusal.message,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ServerError;
+
+    fn refusal(code: &str, message: &str, detail: Option<&str>) -> WireError {
+        WireError::from(ServerError {
+            code: code.into(),
+            message: message.into(),
+            detail: detail.map(Into::into),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_refusal_is_classified_by_its_sqlstate_whatever_its_language() {
+        // German, as a server with lc_messages = de_DE words them.
+        let cases = [
+            (
+                "57014",
+                "storniere Anfrage wegen Zeitüberschreitung der Anweisung",
+                Failure::TimedOut,
+            ),
+            (
+                "42P01",
+                "Relation »records« existiert nicht",
+                Failure::NoSchema,
+            ),
+            (
+                "25006",
+                "kann INSERT nicht in einer Read-only-Transaktion ausführen",
+                Failure::ReadOnly,
+            ),
+            ("22P02", "ungültige Eingabesyntax", Failure::Refused),
+            ("40P01", "Verklemmung (Deadlock) entdeckt", Failure::Refused),
+        ];
+        for (code, message, expected) in cases {
+            assert_eq!(classify(&refusal(code, message, None)), expected, "{code}");
+        }
+        let down = classify(&refusal("57P01", "Verbindung wird abgebrochen", None));
+        assert!(matches!(down, Failure::Down(m) if m.starts_with("57P01")));
+    }
+
+    #[test]
+    fn the_shards_refusal_names_its_slots_and_the_version_it_goes_by() {
+        let refused = refusal("SG001", "this shard does not own slot 17", Some("42"));
+        assert_eq!(
+            classify(&refused),
+            Failure::NotOwner {
+                slots: "17".into(),
+                told: 42
+            }
+        );
+        // Worded otherwise, it is still the shard's refusal.
+        let refused = refusal("SG001", "Slot 17 gehört nicht hierher", Some("7"));
+        assert!(matches!(
+            classify(&refused),
+            Failure::NotOwner { told: 7, .. }
+        ));
+    }
+
+    #[test]
+    fn failures_that_are_not_refusals_go_by_their_kind() {
+        let lost = WireError::Io(std::io::ErrorKind::UnexpectedEof.into());
+        assert!(matches!(classify(&lost), Failure::Down(m) if m.contains("connection lost")));
+        let tls = WireError::Tls("unknown issuer".into());
+        assert!(matches!(classify(&tls), Failure::Down(_)));
+        let undecodable = WireError::Undecodable("infinity".into());
+        assert_eq!(
+            classify(&undecodable),
+            Failure::Undecodable("infinity".into())
+        );
+    }
+}

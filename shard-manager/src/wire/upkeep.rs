@@ -1,0 +1,216 @@
+//! The statements of health checks and upkeep, on the same wire connections requests
+//! use (one pool per server): whether a server is in recovery and where its WAL is, the
+//! shard's cache epoch, raising it, the migrations applied, rows per table and bytes on
+//! disk, the sweep of expired idempotency entries. None takes a parameter from a
+//! request; each is sent with the simple protocol and its rows read as text. Their text
+//! is in `store::records`.
+
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::DataRowBody;
+use postgres_protocol::message::frontend;
+
+use super::conn::WireConn;
+use super::error::{ServerError, WireError};
+use crate::error::sqlstate::{decide, Decision};
+use crate::store::records::{
+    purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
+    DISK_BYTES, TABLE_COUNTS, WAL_POSITION, WAL_POSITION_AND_EPOCH,
+};
+use crate::store::ENTRY_TABLES;
+
+/// A row read as text, None for NULL.
+type TextRow = Vec<Option<String>>;
+
+impl WireConn {
+    /// Sends every statement of `statements` at once, each as its own simple query (so
+    /// each is its own transaction, committed before the next runs), and reads every
+    /// answer: the rows of each. The first refusal is returned once every answer has
+    /// been read, so the connection stays usable; it names `what`.
+    pub async fn query_text(
+        &mut self,
+        what: &'static str,
+        statements: &[&str],
+    ) -> Result<Vec<Vec<TextRow>>, WireError> {
+        self.start();
+        for sql in statements {
+            frontend::query(sql, &mut self.out)?;
+        }
+        self.flush().await?;
+        let mut answers = Vec::with_capacity(statements.len());
+        let mut refused: Option<ServerError> = None;
+        let mut undecodable = None;
+        for _ in statements {
+            let mut rows = Vec::new();
+            let ended = self
+                .until_ready(None, &mut |row| match text_row(&row) {
+                    Ok(row) => rows.push(row),
+                    Err(e) => undecodable = Some(e),
+                })
+                .await?;
+            if let Some(error) = ended.error {
+                refused.get_or_insert(error);
+            }
+            answers.push(rows);
+        }
+        self.done();
+        if let Some(error) = refused {
+            return Err(WireError::from(error).in_statement(what));
+        }
+        match undecodable {
+            Some(e) => Err(e),
+            None => Ok(answers),
+        }
+    }
+
+    /// One statement's rows (see [`query_text`](Self::query_text)).
+    async fn rows(&mut self, what: &'static str, sql: &str) -> Result<Vec<TextRow>, WireError> {
+        Ok(self.query_text(what, &[sql]).await?.remove(0))
+    }
+}
+
+fn text_row(row: &DataRowBody) -> Result<TextRow, WireError> {
+    let buffer = row.buffer();
+    row.ranges()
+        .map(|range| Ok(range.map(|r| String::from_utf8_lossy(&buffer[r]).into_owned())))
+        .collect()
+        .map_err(WireError::from)
+}
+
+/// The one row a check answers.
+fn one(mut rows: Vec<TextRow>, what: &str) -> Result<TextRow, WireError> {
+    match rows.len() {
+        1 => Ok(rows.remove(0)),
+        n => Err(WireError::Protocol(format!(
+            "{what} answered {n} rows, not 1"
+        ))),
+    }
+}
+
+fn column(row: &TextRow, i: usize, what: &str) -> Result<Option<String>, WireError> {
+    row.get(i)
+        .cloned()
+        .ok_or_else(|| WireError::Protocol(format!("{what} answered too few columns")))
+}
+
+fn number(value: Option<String>, what: &str) -> Result<i64, WireError> {
+    value
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| WireError::Undecodable(format!("{what}: {value:?} is not a number")))
+}
+
+/// Whether the server is in recovery, and where its WAL is.
+pub async fn wal_position(conn: &mut WireConn) -> Result<(bool, Option<String>), WireError> {
+    let row = one(
+        conn.rows("wal_position", WAL_POSITION).await?,
+        "the WAL check",
+    )?;
+    Ok((
+        column(&row, 0, "the WAL check")?.as_deref() == Some("t"),
+        column(&row, 1, "the WAL check")?,
+    ))
+}
+
+/// A primary's check: [`wal_position`] and, in the same statement, the shard's cache
+/// epoch (None on a shard without the `cache_epoch` migration, which is then checked
+/// without it: a missing migration is the schema check's to report).
+pub async fn wal_position_and_epoch(
+    conn: &mut WireConn,
+) -> Result<(bool, Option<String>, Option<i64>), WireError> {
+    match conn.rows("wal_position", WAL_POSITION_AND_EPOCH).await {
+        Ok(rows) => {
+            let row = one(rows, "the WAL check")?;
+            let epoch = column(&row, 2, "the WAL check")?;
+            Ok((
+                column(&row, 0, "the WAL check")?.as_deref() == Some("t"),
+                column(&row, 1, "the WAL check")?,
+                epoch
+                    .map(|e| number(Some(e), "the cache epoch"))
+                    .transpose()?,
+            ))
+        }
+        Err(e) if e.decision() == Some(Decision::NoSchema) => {
+            let (in_recovery, wal) = wal_position(conn).await?;
+            Ok((in_recovery, wal, None))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves the shard's cache epoch on. Returns the new epoch and the primary's WAL
+/// position read after that commit (both statements in one send, the second run after
+/// the first committed): past every write that read an older epoch after its own
+/// commit (see `cache::epochs`).
+pub async fn bump_cache_epoch(conn: &mut WireConn) -> Result<(i64, String), WireError> {
+    let mut answers = conn
+        .query_text("bump_cache_epoch", &[BUMP_CACHE_EPOCH, CURRENT_WAL])
+        .await?;
+    let wal = one(answers.pop().unwrap_or_default(), "the WAL position")?;
+    let epoch = one(answers.pop().unwrap_or_default(), "raising the cache epoch")?;
+    Ok((
+        number(column(&epoch, 0, "the cache epoch")?, "the cache epoch")?,
+        column(&wal, 0, "the WAL position")?
+            .ok_or_else(|| WireError::Undecodable("the WAL position was NULL".into()))?,
+    ))
+}
+
+/// The migrations this server has applied (none when diesel's table does not exist).
+pub async fn applied_migrations(conn: &mut WireConn) -> Result<Vec<String>, WireError> {
+    match conn.rows("applied_migrations", APPLIED_MIGRATIONS).await {
+        Ok(rows) => Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next()?)
+            .collect()),
+        Err(e) if e.decision() == Some(Decision::NoSchema) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rows per logical table on this server.
+pub async fn table_counts(conn: &mut WireConn) -> Result<Vec<(String, i64)>, WireError> {
+    conn.rows("table_counts", TABLE_COUNTS)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let table = column(&row, 0, "the table counts")?.unwrap_or_default();
+            Ok((
+                table,
+                number(column(&row, 1, "the table counts")?, "a count")?,
+            ))
+        })
+        .collect()
+}
+
+/// Bytes on disk of the records table (heap, indexes, TOAST) and of the whole database.
+pub async fn disk_bytes(conn: &mut WireConn) -> Result<(i64, i64), WireError> {
+    let row = one(conn.rows("disk_bytes", DISK_BYTES).await?, "the sizes")?;
+    Ok((
+        number(column(&row, 0, "the sizes")?, "the table's size")?,
+        number(column(&row, 1, "the sizes")?, "the database's size")?,
+    ))
+}
+
+/// Deletes up to `limit` expired idempotency entries from each table of them; how many.
+pub async fn purge_expired(conn: &mut WireConn, limit: u32) -> Result<usize, WireError> {
+    let statements: Vec<String> = ENTRY_TABLES
+        .iter()
+        .map(|table| purge_statement(table, limit))
+        .collect();
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    let mut deleted = 0;
+    for rows in conn.query_text("purge_expired", &statements).await? {
+        let row = one(rows, "the sweep")?;
+        deleted += number(column(&row, 0, "the sweep")?, "entries deleted")? as usize;
+    }
+    Ok(deleted)
+}
+
+impl WireError {
+    /// What the refusal's SQLSTATE means, when this is a server's refusal.
+    pub fn decision(&self) -> Option<Decision> {
+        match self {
+            WireError::Server(e) => Some(decide(&e.code)),
+            _ => None,
+        }
+    }
+}
