@@ -1,13 +1,15 @@
 //! The public record operations: one attempt, and when the shard refuses the key's slot
-//! (it no longer owns it: this gateway's map is older than the shard's), a reload of the
-//! map and one more attempt on the owner. The client sees one normal answer; a second
-//! refusal is answered as it is (503 naming the shard).
+//! (it no longer owns it: this gateway's map is older than the shard's), what the retry
+//! policy (`crate::error::retry`) says: a reload of the map and one more attempt on the
+//! owner. One helper (`Cluster::routed`) for every kind of operation. The client sees
+//! one normal answer; a second refusal is answered as it is (503 naming the shard).
 
 use std::collections::HashSet;
 
 use super::bulk::{BulkItem, BulkOutcome};
 use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
+use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId, ShardKey};
 use crate::store::{Document, ListQuery, Page, RecordId, Remember, TableName};
@@ -26,13 +28,13 @@ impl Cluster {
         if let Some(remember) = remember {
             self.claim_key(remember).await?;
         }
-        match self.write_once(table, key, &id, &data, remember).await {
-            Err(e) => match self.rerouted(key, &e).await {
-                Some(key) => self.write_once(table, &key, &id, &data, remember).await,
-                None => Err(e),
-            },
-            done => done,
-        }
+        let work = Work::Write {
+            keyed: remember.is_some(),
+        };
+        self.routed(key, work, async |key| {
+            self.write_once(table, key, &id, &data, remember).await
+        })
+        .await
     }
 
     /// One record, from a server chosen by `consistency`, or from the cache.
@@ -43,13 +45,10 @@ impl Cluster {
         id: &RecordId,
         consistency: Consistency,
     ) -> Result<Served<Option<Found>>, ClusterError> {
-        match self.read_once(table, key, id, consistency).await {
-            Err(e) => match self.rerouted(key, &e).await {
-                Some(key) => self.read_once(table, &key, id, consistency).await,
-                None => Err(e),
-            },
-            done => done,
-        }
+        self.routed(key, Work::Read, async |key| {
+            self.read_once(table, key, id, consistency).await
+        })
+        .await
     }
 
     /// A key's records in one table, newest first (filter and cursor in `query`).
@@ -60,13 +59,10 @@ impl Cluster {
         query: &ListQuery,
         consistency: Consistency,
     ) -> Result<Served<Page>, ClusterError> {
-        match self.list_once(table, key, query, consistency).await {
-            Err(e) => match self.rerouted(key, &e).await {
-                Some(key) => self.list_once(table, &key, query, consistency).await,
-                None => Err(e),
-            },
-            done => done,
-        }
+        self.routed(key, Work::Read, async |key| {
+            self.list_once(table, key, query, consistency).await
+        })
+        .await
     }
 
     /// Deletes one record on its primary; returns whether it existed, and the token.
@@ -80,13 +76,13 @@ impl Cluster {
         if let Some(remember) = remember {
             self.claim_key(remember).await?;
         }
-        match self.delete_once(table, key, id, remember).await {
-            Err(e) => match self.rerouted(key, &e).await {
-                Some(key) => self.delete_once(table, &key, id, remember).await,
-                None => Err(e),
-            },
-            done => done,
-        }
+        let work = Work::Write {
+            keyed: remember.is_some(),
+        };
+        self.routed(key, work, async |key| {
+            self.delete_once(table, key, id, remember).await
+        })
+        .await
     }
 
     /// Writes a batch. Within the batch, a later record with the same (shard key, id)
@@ -115,6 +111,12 @@ impl Cluster {
         let Some(newest) = refused.iter().map(|(_, v)| *v).max() else {
             return Ok(outcome);
         };
+        let work = Work::Write {
+            keyed: remember.is_some(),
+        };
+        if policy(Cause::SlotRefused, work) != Retry::RerouteOnce {
+            return Ok(outcome);
+        }
         let before = self.map().version();
         if self.map().refresh(newest).await == before {
             return Ok(outcome);
@@ -148,9 +150,25 @@ impl Cluster {
             tracing::error!(key = %remember.key, "an idempotency key's home did not route: not claimed");
             return Ok(());
         };
-        match self.claim_once(&home, remember).await {
-            Err(e) => match self.rerouted(&home, &e).await {
-                Some(home) => self.claim_once(&home, remember).await,
+        let work = Work::Write { keyed: true };
+        self.routed(&home, work, async |home| {
+            self.claim_once(home, remember).await
+        })
+        .await
+    }
+
+    /// Runs `attempt` for `key`; when it fails, once more where the retry policy says
+    /// (a shard's refusal of the slot: on the owner, after a map reload). Every kind of
+    /// record operation goes through here.
+    async fn routed<T>(
+        &self,
+        key: &RoutedKey,
+        work: Work,
+        attempt: impl AsyncFn(&RoutedKey) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        match attempt(key).await {
+            Err(e) => match self.rerouted(key, work, &e).await {
+                Some(key) => attempt(&key).await,
                 None => Err(e),
             },
             done => done,
@@ -158,9 +176,17 @@ impl Cluster {
     }
 
     /// The key routed again after `error`, if the error is a shard's refusal of its
-    /// slot and a reload gave a newer map.
-    async fn rerouted(&self, key: &RoutedKey, error: &ClusterError) -> Option<RoutedKey> {
+    /// slot, the retry policy reroutes it, and a reload gave a newer map.
+    async fn rerouted(
+        &self,
+        key: &RoutedKey,
+        work: Work,
+        error: &ClusterError,
+    ) -> Option<RoutedKey> {
         let told = error.refused_at()?;
+        if policy(Cause::SlotRefused, work) != Retry::RerouteOnce {
+            return None;
+        }
         let version = self.map().refresh(told).await;
         if version == key.map_version() {
             return None;
