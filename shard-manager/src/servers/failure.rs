@@ -1,12 +1,10 @@
-//! The one place where a wire failure becomes a [`ClusterError`] naming the server:
-//! what it means comes from its SQLSTATE (`crate::error::sqlstate`), or, for a failure
+//! What a wire failure means, before `Server::failure` turns it into the
+//! `ClusterError` naming the server: from its SQLSTATE (`crate::error::sqlstate`), or, for a failure
 //! that is not a server's refusal, from its kind (a lost socket, failed TLS or sign-in,
 //! an answer out of turn: the server is down to us; a value that does not decode: the
 //! data's fault).
 
-use super::server::Server;
 use crate::error::sqlstate::{decide, Decision};
-use crate::error::ClusterError;
 use crate::wire::WireError;
 
 /// How the ownership functions (migration `slot_ownership`) begin their refusal: the
@@ -64,55 +62,6 @@ pub(crate) fn classify(err: &WireError) -> Failure {
         },
         Decision::KeyTaken | Decision::Conflict | Decision::StaleStatements | Decision::Other => {
             Failure::Refused
-        }
-    }
-}
-
-impl Server {
-    /// `err`, as the [`ClusterError`] that names this server; a server found down is
-    /// marked so (a replica is banned too).
-    pub(crate) fn failure(&self, err: WireError) -> ClusterError {
-        match classify(&err) {
-            Failure::Down(reason) => self.mark_down(reason),
-            Failure::ReadOnly => {
-                // Not a primary any more: no write goes to it until a check says so.
-                self.mark_down("read-only (SQLSTATE 25006): not a primary".into());
-                ClusterError::ReadOnly {
-                    shard: self.shard,
-                    server: self.addr.clone(),
-                }
-            }
-            Failure::TimedOut => self.timeout(),
-            Failure::NoSchema => ClusterError::SchemaMissing {
-                shard: self.shard,
-                server: self.addr.clone(),
-                missing: Vec::new(),
-            },
-            Failure::NotOwner { slots, told } => ClusterError::NotOwner {
-                shard: self.shard,
-                server: self.addr.clone(),
-                slots,
-                told,
-            },
-            Failure::Undecodable(what) => ClusterError::Undecodable {
-                shard: self.shard,
-                role: self.role,
-                server: self.addr.clone(),
-                what,
-            },
-            Failure::Refused => {
-                let WireError::Server(refusal) = err else {
-                    unreachable!("only a server's refusal classifies as refused")
-                };
-                ClusterError::Query {
-                    shard: self.shard,
-                    role: self.role,
-                    server: self.addr.clone(),
-                    sqlstate: refusal.code,
-                    statement: refusal.statement.unwrap_or("unnamed"),
-                    message: refusal.message,
-                }
-            }
         }
     }
 }

@@ -248,6 +248,53 @@ impl Server {
         }
     }
 
+    /// `err`, as the [`ClusterError`] that names this server; a server found down is
+    /// marked so (a replica is banned too).
+    pub(crate) fn failure(&self, err: WireError) -> ClusterError {
+        match classify(&err) {
+            Failure::Down(reason) => self.mark_down(reason),
+            Failure::ReadOnly => {
+                // Not a primary any more: no write goes to it until a check says so.
+                self.mark_down("read-only (SQLSTATE 25006): not a primary".into());
+                ClusterError::ReadOnly {
+                    shard: self.shard,
+                    server: self.addr.clone(),
+                }
+            }
+            Failure::TimedOut => self.timeout(),
+            Failure::NoSchema => ClusterError::SchemaMissing {
+                shard: self.shard,
+                server: self.addr.clone(),
+                missing: Vec::new(),
+            },
+            Failure::NotOwner { slots, told } => ClusterError::NotOwner {
+                shard: self.shard,
+                server: self.addr.clone(),
+                slots,
+                told,
+            },
+            Failure::Undecodable(what) => ClusterError::Undecodable {
+                shard: self.shard,
+                role: self.role,
+                server: self.addr.clone(),
+                what,
+            },
+            Failure::Refused => {
+                let WireError::Server(refusal) = err else {
+                    unreachable!("only a server's refusal classifies as refused")
+                };
+                ClusterError::Query {
+                    shard: self.shard,
+                    role: self.role,
+                    server: self.addr.clone(),
+                    sqlstate: refusal.code,
+                    statement: refusal.statement.unwrap_or("unnamed"),
+                    message: refusal.message,
+                }
+            }
+        }
+    }
+
     pub(super) fn timeout(&self) -> ClusterError {
         ClusterError::Timeout {
             shard: self.shard,

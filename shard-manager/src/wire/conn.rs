@@ -7,12 +7,12 @@ use postgres_protocol::message::backend::{DataRowBody, Message};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::buffers::{self, START_BYTES};
+use super::codec::buffers::{self, START_BYTES};
+use super::codec::values::{Param, BINARY};
+use super::connect::stream::Stream;
 use super::error::{ServerError, WireError};
-use super::stream::Stream;
-use super::values::{Param, BINARY};
 
-/// A connection, signed in (see [`super::startup`]).
+/// A connection, signed in (see [`super::connect::startup`]).
 #[derive(Debug)]
 pub struct WireConn {
     stream: Stream,

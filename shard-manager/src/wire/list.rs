@@ -3,11 +3,11 @@
 //! in batches that stop at the page's byte budget (`store::page`): one round trip for
 //! up to `store::page::FIRST_ROWS` rows, one more for a page of more, small rows.
 
+use super::codec::values::Param;
 use super::conn::{Refused, WireConn};
 use super::error::{ServerError, WireError};
 use super::read::record;
 use super::statements::{self, LISTS};
-use super::values::Param;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use postgres_protocol::message::backend::{DataRowBody, Message};
 

@@ -18,56 +18,37 @@
 //! it means is decided by SQLSTATE alone (`crate::error::sqlstate`).
 //!
 //! ## Layout
-//! - `target`: [`Target`], where and as whom a connection signs in.
-//! - [`startup`]: [`connect`]: TCP, TLS, startup, signing in.
-//! - `auth`: signing in: SCRAM-SHA-256 with the server's proof checked; a cleartext
-//!   password or MD5 only when `database.allow_insecure_auth` allows them.
-//! - `tls`: TLS to PostgreSQL (`database.sslmode`: disable, require, verify-full);
-//!   `stream`: the socket, plain or TLS.
+//! - [`connect`]: opening a connection: [`Target`], TLS, startup, signing in.
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
-//! - `buffers`: the rule that shrinks a buffer back after a large message.
+//! - `codec`: binary parameters and columns; the rule that shrinks buffers back.
 //! - `statements`: the prepared statements' names, prepared with a connection's first
-//!   exchange, and again (once, then the request is retried) when PostgreSQL says
-//!   they are stale after a schema change (SQLSTATE 0A000, 26000).
-//! - `commit`: the frame a write runs in (its transaction, then the position read).
-//! - [`upsert`]: one record, or many ([`upsert_many`]).
-//! - [`delete`]: one record's delete.
-//! - [`remembered`]: the same three writes sent with an idempotency key.
+//!   exchange, and again (once, as the retry policy says) when PostgreSQL says they are
+//!   stale after a schema change (SQLSTATE 0A000, 26000).
+//! - [`write`]: every write in its frame: one record or a bulk group, a delete, each
+//!   with or without an idempotency key.
 //! - [`read`]: the point read and a replica's replay position.
 //! - [`list`]: a page of a list or of one shard's part of a fan-out.
-//! - `values`: binary parameters; `columns`: binary columns.
-//! - [`pool`]: a deadpool manager for wire connections.
 //! - [`upkeep`]: health checks and upkeep, simple queries read as text.
+//! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`], a server's refusal with its SQLSTATE and statement.
 
-mod auth;
-mod buffers;
-mod columns;
-mod commit;
+mod codec;
 pub mod conn;
-pub mod delete;
+pub mod connect;
 pub mod error;
 pub mod list;
 pub mod pool;
 pub mod read;
-pub mod remembered;
-pub mod startup;
 mod statements;
-mod stream;
-mod target;
-mod tls;
 pub mod upkeep;
-pub mod upsert;
-mod values;
+pub mod write;
 
 pub use conn::WireConn;
-pub use delete::delete;
+pub use connect::{connect, tls_config, Target};
 pub use error::{ServerError, WireError};
 pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
-pub use remembered::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
-pub use startup::connect;
-pub use target::Target;
-pub use tls::tls_config;
-pub use upsert::{upsert, upsert_many};
+pub use write::delete::delete;
+pub use write::remembered::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
+pub use write::upsert::{upsert, upsert_many};

@@ -4,9 +4,8 @@
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
 use super::conn::WireConn;
+use super::connect::{connect, Target};
 use super::error::WireError;
-use super::startup::connect;
-use super::target::Target;
 
 /// Opens and checks wire connections to one server.
 #[derive(Debug)]

@@ -3,11 +3,11 @@
 
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::columns::Columns;
+use super::codec::columns::Columns;
+use super::codec::values::Param;
 use super::conn::WireConn;
 use super::error::WireError;
 use super::statements::{self, FIND, REPLAY_WAL};
-use super::values::Param;
 use crate::store::Record;
 
 /// One record by its full identity, from a server that serves `slot` (SG001 if the

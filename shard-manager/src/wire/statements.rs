@@ -12,11 +12,11 @@ use std::sync::OnceLock;
 use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
-use super::conn::{Refused, WireConn};
-use super::error::WireError;
-use super::values::{
+use super::codec::values::{
     BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
 };
+use super::conn::{Refused, WireConn};
+use super::error::WireError;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::store::{wire_statements, ListShape, WireStatements};
 

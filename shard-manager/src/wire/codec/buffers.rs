@@ -13,19 +13,19 @@
 use bytes::BytesMut;
 
 /// What a connection's buffers start with.
-pub(super) const START_BYTES: usize = 8 * 1024;
+pub(in crate::wire) const START_BYTES: usize = 8 * 1024;
 
 /// Past this, a buffer is replaced once its exchange ended.
-pub(super) const SHRINK_ABOVE: usize = 64 * 1024;
+pub(in crate::wire) const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// Whether a buffer holding `len` bytes that grew to `peak` should be replaced.
-pub(super) fn should_shrink(len: usize, peak: usize) -> bool {
+pub(in crate::wire) fn should_shrink(len: usize, peak: usize) -> bool {
     len == 0 && peak > SHRINK_ABOVE
 }
 
 /// Replaces `buf` with a fresh [`START_BYTES`] buffer when [`should_shrink`] says so.
 /// Returns whether it did.
-pub(super) fn settle(buf: &mut BytesMut, peak: usize) -> bool {
+pub(in crate::wire) fn settle(buf: &mut BytesMut, peak: usize) -> bool {
     let peak = peak.max(buf.capacity());
     if !should_shrink(buf.len(), peak) {
         return false;

@@ -24,14 +24,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::error::WireError;
 use super::stream::Stream;
 use crate::config::{DatabaseSettings, SslMode};
+use crate::wire::error::WireError;
 
 /// How a connection to one server is secured: plain, or TLS with this configuration
 /// (or the reason it could not be built).
 #[derive(Debug, Clone)]
-pub(super) enum Link {
+pub(in crate::wire) enum Link {
     Plain,
     Tls {
         mode: SslMode,
@@ -40,7 +40,7 @@ pub(super) enum Link {
 }
 
 impl Link {
-    pub(super) fn new(db: &DatabaseSettings) -> Self {
+    pub(in crate::wire) fn new(db: &DatabaseSettings) -> Self {
         match db.sslmode {
             SslMode::Disable => Link::Plain,
             mode => Link::Tls {
@@ -51,7 +51,7 @@ impl Link {
     }
 
     /// The rustls configuration (None: plain TCP).
-    pub(super) fn config(&self) -> Option<Result<Arc<ClientConfig>, String>> {
+    pub(in crate::wire) fn config(&self) -> Option<Result<Arc<ClientConfig>, String>> {
         match self {
             Link::Plain => None,
             Link::Tls { config, .. } => Some(config.clone()),
@@ -59,7 +59,11 @@ impl Link {
     }
 
     /// Secures a freshly opened socket to `addr` (`host:port`, as configured).
-    pub(super) async fn secure(&self, mut tcp: TcpStream, addr: &str) -> Result<Stream, WireError> {
+    pub(in crate::wire) async fn secure(
+        &self,
+        mut tcp: TcpStream,
+        addr: &str,
+    ) -> Result<Stream, WireError> {
         let Link::Tls { mode, config } = self else {
             return Ok(Stream::Plain(tcp));
         };

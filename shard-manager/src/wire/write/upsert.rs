@@ -1,17 +1,17 @@
 //! Upserts: one record, or one shard's group of a bulk write, each in one round trip
 //! with one flush from the server (see `commit`).
 
-use super::columns::Columns;
 use super::commit::committed;
-use super::error::WireError;
-use super::statements::{UPSERT, UPSERT_MANY};
-use super::values::Param;
 use crate::store::{AfterCommit, NewRecord, UpsertMany, Upserted, WrittenRow};
+use crate::wire::codec::columns::Columns;
+use crate::wire::codec::values::Param;
+use crate::wire::error::WireError;
+use crate::wire::statements::{UPSERT, UPSERT_MANY};
 
 /// Inserts the record, or replaces its data and bumps its version, and reads what the
 /// primary says once that has committed (see [`AfterCommit`]).
 pub async fn upsert(
-    conn: &mut super::WireConn,
+    conn: &mut crate::wire::WireConn,
     rec: &NewRecord<'_>,
 ) -> Result<(Upserted, AfterCommit), WireError> {
     let (rows, after) = committed(conn, UPSERT, &one(rec)).await?;
@@ -36,7 +36,7 @@ pub async fn upsert(
 /// each written row's (shard key, id, version, created, updated), in no particular
 /// order.
 pub async fn upsert_many(
-    conn: &mut super::WireConn,
+    conn: &mut crate::wire::WireConn,
     recs: &[NewRecord<'_>],
 ) -> Result<(Vec<WrittenRow>, AfterCommit), WireError> {
     let columns = UpsertMany::new(recs);
@@ -58,7 +58,7 @@ pub async fn upsert_many(
 }
 
 /// The single upsert's binds.
-pub(super) fn one<'a>(rec: &'a NewRecord<'a>) -> [Param<'a>; 6] {
+pub(in crate::wire) fn one<'a>(rec: &'a NewRecord<'a>) -> [Param<'a>; 6] {
     [
         Param::Text(rec.table_name),
         Param::Text(rec.shard_key),
@@ -70,7 +70,7 @@ pub(super) fn one<'a>(rec: &'a NewRecord<'a>) -> [Param<'a>; 6] {
 }
 
 /// The bulk upsert's binds: a group's columns, one array each.
-pub(super) fn many<'a>(m: &'a UpsertMany<'_>) -> [Param<'a>; 6] {
+pub(in crate::wire) fn many<'a>(m: &'a UpsertMany<'_>) -> [Param<'a>; 6] {
     [
         Param::Texts(&m.tables),
         Param::Texts(&m.keys),

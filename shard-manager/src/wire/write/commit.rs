@@ -10,12 +10,12 @@
 
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::columns::Columns;
-use super::conn::WireConn;
-use super::error::WireError;
-use super::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
-use super::values::Param;
 use crate::store::AfterCommit;
+use crate::wire::codec::columns::Columns;
+use crate::wire::codec::values::Param;
+use crate::wire::conn::WireConn;
+use crate::wire::error::WireError;
+use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
 
 /// Runs the prepared `statement` with `params` in its own transaction and reads what
 /// the primary says once it has committed (see [`AfterCommit`]). Returns the
@@ -24,7 +24,7 @@ use crate::store::AfterCommit;
 /// When PostgreSQL refuses (the slot is not this shard's, a statement timeout), nothing
 /// was written: the transaction is rolled back and the refusal returned, with the
 /// connection reusable. A lost connection leaves it unusable (the pool drops it).
-pub(super) async fn committed(
+pub(in crate::wire) async fn committed(
     conn: &mut WireConn,
     statement: &'static str,
     params: &[Param<'_>],

@@ -11,14 +11,14 @@ use crate::config::DatabaseSettings;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: String,
-    pub(super) user: String,
-    pub(super) password: SecretString,
-    pub(super) database: String,
-    pub(super) options: String,
+    pub(in crate::wire) user: String,
+    pub(in crate::wire) password: SecretString,
+    pub(in crate::wire) database: String,
+    pub(in crate::wire) options: String,
     /// Whether a cleartext password or MD5 may be sent (`database.allow_insecure_auth`).
-    pub(super) allow_insecure_auth: bool,
+    pub(in crate::wire) allow_insecure_auth: bool,
     /// Plain TCP or TLS (`database.sslmode`).
-    pub(super) link: Link,
+    pub(in crate::wire) link: Link,
 }
 
 impl Target {

@@ -1,11 +1,11 @@
 //! A delete in one round trip with one flush from the server (see `commit`).
 
-use super::columns::Columns;
 use super::commit::committed;
-use super::error::WireError;
-use super::statements::DELETE;
-use super::values::Param;
 use crate::store::AfterCommit;
+use crate::wire::codec::columns::Columns;
+use crate::wire::codec::values::Param;
+use crate::wire::error::WireError;
+use crate::wire::statements::DELETE;
 
 /// Deletes one record by its full identity on the shard that owns `slot` (SG001
 /// otherwise), as `super::remembered::delete_remembered` does without a key. Returns the version
@@ -13,7 +13,7 @@ use crate::store::AfterCommit;
 /// than every version the record had), or None when there was no record; and what the
 /// primary says once that has committed (see [`AfterCommit`]).
 pub async fn delete(
-    conn: &mut super::WireConn,
+    conn: &mut crate::wire::WireConn,
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
@@ -33,7 +33,7 @@ pub async fn delete(
 }
 
 /// The delete's binds.
-pub(super) fn params<'a>(
+pub(in crate::wire) fn params<'a>(
     table: &'a str,
     (key, slot): (&'a str, i32),
     id: &'a str,

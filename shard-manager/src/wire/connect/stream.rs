@@ -10,7 +10,7 @@ use tokio_rustls::client::TlsStream;
 
 /// A connection's socket.
 #[derive(Debug)]
-pub(super) enum Stream {
+pub(in crate::wire) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
@@ -20,7 +20,7 @@ impl Stream {
     /// plain TCP costs one non-blocking receive; over TLS, one read through the TLS
     /// layer with a no-op waker, so records that carry no data (a session ticket) are
     /// taken in, and only a byte of the server's own is unasked.
-    pub(super) fn is_open_and_quiet(&mut self) -> bool {
+    pub(in crate::wire) fn is_open_and_quiet(&mut self) -> bool {
         let mut probe = [0u8; 1];
         match self {
             Stream::Plain(tcp) => match tcp.try_read(&mut probe) {
@@ -40,7 +40,7 @@ impl Stream {
     }
 
     /// Writes `bytes` only if the socket takes them at once (a goodbye on drop).
-    pub(super) fn try_write_now(&mut self, bytes: &[u8]) {
+    pub(in crate::wire) fn try_write_now(&mut self, bytes: &[u8]) {
         match self {
             Stream::Plain(tcp) => {
                 let _ = tcp.try_write(bytes);

@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::super::{connect, Target, WireError};
 use crate::config::DatabaseSettings;
+use crate::wire::{connect, Target, WireError};
 
 fn target(addr: &str, allow_insecure_auth: bool) -> Target {
     let db = DatabaseSettings {

@@ -8,19 +8,21 @@
 
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::columns::Columns;
 use super::commit::committed;
-use super::conn::WireConn;
 use super::delete;
-use super::error::WireError;
-use super::statements::{CLAIM, DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED};
 use super::upsert::{many, one};
-use super::values::Param;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::sqlstate::Decision;
 use crate::store::{
     self, AfterCommit, BulkRow, DeleteRow, GroupOutcome, NewRecord, Remember, Remembered,
     UpsertMany, UpsertRow, Upserted,
+};
+use crate::wire::codec::columns::Columns;
+use crate::wire::codec::values::Param;
+use crate::wire::conn::WireConn;
+use crate::wire::error::WireError;
+use crate::wire::statements::{
+    CLAIM, DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED,
 };
 
 /// [`super::upsert::upsert`] with a key: the record's upsert and its answer, or the earlier

@@ -9,22 +9,22 @@ use postgres_protocol::IsNull;
 use crate::store::RawJson;
 
 /// Type OIDs of the parameters the write statements declare.
-pub(super) const TEXT: u32 = 25;
-pub(super) const INT4: u32 = 23;
-pub(super) const JSONB: u32 = 3802;
-pub(super) const INT8: u32 = 20;
-pub(super) const BYTEA: u32 = 17;
-pub(super) const TIMESTAMPTZ: u32 = 1184;
-pub(super) const TEXT_ARRAY: u32 = 1009;
-pub(super) const INT4_ARRAY: u32 = 1007;
-pub(super) const JSONB_ARRAY: u32 = 3807;
+pub(in crate::wire) const TEXT: u32 = 25;
+pub(in crate::wire) const INT4: u32 = 23;
+pub(in crate::wire) const JSONB: u32 = 3802;
+pub(in crate::wire) const INT8: u32 = 20;
+pub(in crate::wire) const BYTEA: u32 = 17;
+pub(in crate::wire) const TIMESTAMPTZ: u32 = 1184;
+pub(in crate::wire) const TEXT_ARRAY: u32 = 1009;
+pub(in crate::wire) const INT4_ARRAY: u32 = 1007;
+pub(in crate::wire) const JSONB_ARRAY: u32 = 3807;
 
 /// The binary format code, for every parameter and every column.
-pub(super) const BINARY: i16 = 1;
+pub(in crate::wire) const BINARY: i16 = 1;
 
 /// A parameter to bind.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Param<'a> {
+pub(in crate::wire) enum Param<'a> {
     Text(&'a str),
     Int4(i32),
     /// JSON text, sent as `jsonb`: a version byte, then the text as is.
@@ -44,7 +44,7 @@ pub(super) enum Param<'a> {
 type Boxed = Box<dyn std::error::Error + Sync + Send>;
 
 impl Param<'_> {
-    pub(super) fn write(self, buf: &mut BytesMut) -> Result<IsNull, Boxed> {
+    pub(in crate::wire) fn write(self, buf: &mut BytesMut) -> Result<IsNull, Boxed> {
         match self {
             Param::Text(s) => types::text_to_sql(s, buf),
             Param::Int4(v) => types::int4_to_sql(v, buf),
@@ -69,12 +69,12 @@ impl Param<'_> {
 }
 
 /// Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as `timestamptz` counts.
-pub(super) fn to_pg_micros(t: DateTime<Utc>) -> i64 {
+pub(in crate::wire) fn to_pg_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros() - PG_EPOCH_UNIX_MICROS
 }
 
 /// PostgreSQL's epoch in Unix microseconds.
-pub(super) const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+pub(in crate::wire) const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// A `jsonb` value: a version byte, then the JSON text as is.
 fn jsonb_to_sql(s: &str, buf: &mut BytesMut) {

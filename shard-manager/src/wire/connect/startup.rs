@@ -5,9 +5,9 @@ use postgres_protocol::message::frontend;
 use tokio::net::TcpStream;
 
 use super::auth::sign_in;
-use super::conn::WireConn;
-use super::error::WireError;
 use super::target::Target;
+use crate::wire::conn::WireConn;
+use crate::wire::error::WireError;
 
 /// Opens a connection to `target` (the caller bounds the time: see the pool's create
 /// timeout).

@@ -14,9 +14,9 @@ use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 use secrecy::ExposeSecret;
 
-use super::conn::WireConn;
-use super::error::{ServerError, WireError};
 use super::target::Target;
+use crate::wire::conn::WireConn;
+use crate::wire::error::{ServerError, WireError};
 
 /// Where a SCRAM exchange stands.
 enum Scram {
@@ -28,7 +28,10 @@ enum Scram {
 }
 
 /// Answers the server's authentication requests until it says `AuthenticationOk`.
-pub(super) async fn sign_in(conn: &mut WireConn, target: &Target) -> Result<(), WireError> {
+pub(in crate::wire) async fn sign_in(
+    conn: &mut WireConn,
+    target: &Target,
+) -> Result<(), WireError> {
     let password = target.password.expose_secret().as_bytes();
     let mut scram = Scram::NotStarted;
     loop {

@@ -8,20 +8,20 @@ use fallible_iterator::FallibleIterator;
 use postgres_protocol::message::backend::{DataRowBody, DataRowRanges};
 use postgres_protocol::types;
 
-use super::error::WireError;
 use super::values::PG_EPOCH_UNIX_MICROS;
 use crate::store::RawJson;
+use crate::wire::error::WireError;
 
 type Boxed = Box<dyn std::error::Error + Sync + Send>;
 
 /// Reads one row's columns in order.
-pub(super) struct Columns<'a> {
+pub(in crate::wire) struct Columns<'a> {
     row: &'a DataRowBody,
     ranges: DataRowRanges<'a>,
 }
 
 impl<'a> Columns<'a> {
-    pub(super) fn new(row: &'a DataRowBody) -> Self {
+    pub(in crate::wire) fn new(row: &'a DataRowBody) -> Self {
         Self {
             row,
             ranges: row.ranges(),
@@ -57,20 +57,20 @@ impl<'a> Columns<'a> {
         self.next_raw()?.map(read).transpose()
     }
 
-    pub(super) fn int8(&mut self) -> Result<i64, WireError> {
+    pub(in crate::wire) fn int8(&mut self) -> Result<i64, WireError> {
         self.required("an int8", int8)
     }
 
-    pub(super) fn nullable_int8(&mut self) -> Result<Option<i64>, WireError> {
+    pub(in crate::wire) fn nullable_int8(&mut self) -> Result<Option<i64>, WireError> {
         self.nullable(int8)
     }
 
-    pub(super) fn int4(&mut self) -> Result<i32, WireError> {
+    pub(in crate::wire) fn int4(&mut self) -> Result<i32, WireError> {
         self.required("an int4", |raw| types::int4_from_sql(raw).map_err(decode))
     }
 
     /// A `jsonb` column as its JSON text, checked to be JSON as `RawJson` requires.
-    pub(super) fn jsonb(&mut self) -> Result<RawJson, WireError> {
+    pub(in crate::wire) fn jsonb(&mut self) -> Result<RawJson, WireError> {
         let text = self.required("a jsonb", jsonb_text)?;
         let raw = serde_json::value::RawValue::from_string(text.to_owned())
             .map_err(|e| decode(e.into()))?;
@@ -78,35 +78,39 @@ impl<'a> Columns<'a> {
     }
 
     /// A nullable `jsonb` column, parsed.
-    pub(super) fn nullable_json(&mut self) -> Result<Option<serde_json::Value>, WireError> {
+    pub(in crate::wire) fn nullable_json(
+        &mut self,
+    ) -> Result<Option<serde_json::Value>, WireError> {
         self.nullable(|raw| serde_json::from_str(jsonb_text(raw)?).map_err(|e| decode(e.into())))
     }
 
-    pub(super) fn text(&mut self) -> Result<String, WireError> {
+    pub(in crate::wire) fn text(&mut self) -> Result<String, WireError> {
         self.required("a text", text)
     }
 
-    pub(super) fn nullable_text(&mut self) -> Result<Option<String>, WireError> {
+    pub(in crate::wire) fn nullable_text(&mut self) -> Result<Option<String>, WireError> {
         self.nullable(text)
     }
 
-    pub(super) fn boolean(&mut self) -> Result<bool, WireError> {
+    pub(in crate::wire) fn boolean(&mut self) -> Result<bool, WireError> {
         self.required("a bool", boolean)
     }
 
-    pub(super) fn nullable_boolean(&mut self) -> Result<Option<bool>, WireError> {
+    pub(in crate::wire) fn nullable_boolean(&mut self) -> Result<Option<bool>, WireError> {
         self.nullable(boolean)
     }
 
-    pub(super) fn timestamptz(&mut self) -> Result<DateTime<Utc>, WireError> {
+    pub(in crate::wire) fn timestamptz(&mut self) -> Result<DateTime<Utc>, WireError> {
         self.required("a timestamptz", timestamptz)
     }
 
-    pub(super) fn nullable_timestamptz(&mut self) -> Result<Option<DateTime<Utc>>, WireError> {
+    pub(in crate::wire) fn nullable_timestamptz(
+        &mut self,
+    ) -> Result<Option<DateTime<Utc>>, WireError> {
         self.nullable(timestamptz)
     }
 
-    pub(super) fn nullable_bytea(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+    pub(in crate::wire) fn nullable_bytea(&mut self) -> Result<Option<Vec<u8>>, WireError> {
         self.nullable(|raw| Ok(raw.to_vec()))
     }
 }
@@ -171,7 +175,7 @@ mod tests {
         assert!(from_pg_micros(i64::MAX).is_err(), "infinity is not a time");
         let t = from_pg_micros(123_456_789).unwrap();
         assert_eq!(
-            super::super::values::to_pg_micros(t),
+            crate::wire::codec::values::to_pg_micros(t),
             123_456_789,
             "round trip"
         );
