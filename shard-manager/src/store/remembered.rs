@@ -5,7 +5,7 @@
 //! request with the key commits while this one runs, the statement fails (SQLSTATE
 //! SG002), everything it did is undone, and it runs once more to find that answer.
 //!
-//! The statements are in [`super::remembered_sql`]; the wire client runs them
+//! The statements are in [`super::sql::remembered`]; the wire client runs them
 //! (`crate::wire::remembered`) and this module reads what they answer: the rows below,
 //! each the write's own columns or, from `prior`, the earlier fingerprint and answer.
 

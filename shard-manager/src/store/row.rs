@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::raw_json::RawJson;
-use super::schema::records;
+use super::sql::schema::records;
 
 /// A stored record as clients see it.
 #[derive(

@@ -3,7 +3,7 @@
 //! shard's cache epoch, raising it, the migrations applied, rows per table and bytes on
 //! disk, the sweep of expired idempotency entries. None takes a parameter from a
 //! request; each is sent with the simple protocol and its rows read as text. Their text
-//! is in `store::records`.
+//! is in `store::sql::records`.
 
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::message::backend::DataRowBody;
@@ -12,7 +12,7 @@ use postgres_protocol::message::frontend;
 use super::conn::WireConn;
 use super::error::{ServerError, WireError};
 use crate::error::sqlstate::{decide, Decision};
-use crate::store::records::{
+use crate::store::sql::records::{
     purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
     DISK_BYTES, TABLE_COUNTS, WAL_POSITION, WAL_POSITION_AND_EPOCH,
 };

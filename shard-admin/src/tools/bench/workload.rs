@@ -14,7 +14,7 @@ use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use super::{PAGE, TABLE};
 use crate::connect::CommandError;
 use crate::tools::progress::Tracker;
-use shard_manager::store::schema::records;
+use shard_manager::store::sql::schema::records;
 use shard_manager::store::{NewRecord, RawJson};
 
 /// One generated record with its placement.

@@ -15,8 +15,8 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryResult;
 
-use super::raw_json::RawJson;
-use super::row::NewRecord;
+use crate::store::raw_json::RawJson;
+use crate::store::row::NewRecord;
 
 /// Declares a unit struct that renders as a fixed SQL expression of the given type.
 macro_rules! fixed_sql {
@@ -139,7 +139,7 @@ impl QueryFragment<Pg> for UpsertOne<'_> {
 impl<'a> UpsertOne<'a> {
     /// The upsert, with `also` added to its condition and `returning` as what it
     /// returns: the plain statement, or a CTE of one with an idempotency key.
-    pub(super) fn push_upsert<'b>(
+    pub(in crate::store) fn push_upsert<'b>(
         &self,
         out: &mut AstPass<'_, 'b, Pg>,
         also: &str,
@@ -222,7 +222,7 @@ impl<'a> UpsertMany<'a> {
     /// The statement, with `also` added to its WHERE (more conditions, each starting
     /// with AND, over the batch's rows as `n`) and `returning` as what it returns:
     /// written inside a CTE by `remembered`.
-    pub(super) fn push_upsert<'b>(
+    pub(in crate::store) fn push_upsert<'b>(
         &'b self,
         out: &mut AstPass<'_, 'b, Pg>,
         also: &'static str,

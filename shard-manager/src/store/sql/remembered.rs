@@ -1,4 +1,4 @@
-//! The SQL of [`super::remembered`]: each write's statement with the idempotency
+//! The SQL of [`crate::store::remembered`]: each write's statement with the idempotency
 //! entry it keeps (data-modifying CTEs, one statement so one transaction). `prior` finds
 //! the caller's unexpired entry; the write runs only without one; `kept` stores the
 //! answer, and raises SG002 when another request's entry committed meanwhile.
@@ -11,9 +11,9 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text};
 use diesel::QueryResult;
 
-use super::fixed_sql::{UpsertMany, UpsertOne};
-use super::remember::Remember;
-use super::row::NewRecord;
+use super::fixed::{UpsertMany, UpsertOne};
+use crate::store::remember::Remember;
+use crate::store::row::NewRecord;
 
 /// `WITH prior AS (...)`: the caller's unexpired answer under the key, if any.
 fn push_prior<'b>(out: &mut AstPass<'_, 'b, Pg>, r: &'b Remember) -> QueryResult<()> {
@@ -65,13 +65,13 @@ fn push_kept<'b>(
     Ok(())
 }
 
-/// The upsert of [`super::fixed_sql::UpsertOne`] with its answer kept.
+/// The upsert of [`super::fixed::UpsertOne`] with its answer kept.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct UpsertOneRemembered<'a> {
-    pub(super) rec: &'a NewRecord<'a>,
-    pub(super) remember: &'a Remember,
+pub(in crate::store) struct UpsertOneRemembered<'a> {
+    pub(in crate::store) rec: &'a NewRecord<'a>,
+    pub(in crate::store) remember: &'a Remember,
     /// The record's slot, kept with the answer.
-    pub(super) slot: Option<i32>,
+    pub(in crate::store) slot: Option<i32>,
 }
 
 impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
@@ -102,14 +102,14 @@ impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
 
 /// The delete (`crate::wire::delete`, whose text `statement_text` renders) with its answer kept.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct DeleteRemembered<'a> {
-    pub(super) table: &'a str,
-    pub(super) key: &'a str,
-    pub(super) slot: i32,
-    pub(super) id: &'a str,
-    pub(super) remember: &'a Remember,
+pub(in crate::store) struct DeleteRemembered<'a> {
+    pub(in crate::store) table: &'a str,
+    pub(in crate::store) key: &'a str,
+    pub(in crate::store) slot: i32,
+    pub(in crate::store) id: &'a str,
+    pub(in crate::store) remember: &'a Remember,
     /// `slot` again, as kept with the answer.
-    pub(super) kept_slot: Option<i32>,
+    pub(in crate::store) kept_slot: Option<i32>,
 }
 
 impl QueryFragment<Pg> for DeleteRemembered<'_> {
@@ -153,9 +153,9 @@ impl QueryFragment<Pg> for DeleteRemembered<'_> {
 /// to `$6` the batch's tables, shard keys and ids; the upsert's own from `$7`; then
 /// caller, key, fingerprint and seconds to live of the entries kept.
 #[derive(Debug, Clone)]
-pub(super) struct UpsertManyRemembered<'a> {
-    pub(super) rows: UpsertMany<'a>,
-    pub(super) remember: &'a Remember,
+pub(in crate::store) struct UpsertManyRemembered<'a> {
+    pub(in crate::store) rows: UpsertMany<'a>,
+    pub(in crate::store) remember: &'a Remember,
 }
 
 impl QueryFragment<Pg> for UpsertManyRemembered<'_> {

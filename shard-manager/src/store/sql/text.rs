@@ -7,18 +7,16 @@ use diesel::pg::{Pg, PgQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment};
 use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 
-use super::claim_sql::ClaimKey;
-use super::cursor::{Cursor, ListQuery};
-use super::find_sql::FindOne;
-use super::fixed_sql::{
-    CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne,
-};
-use super::raw_json::RawJson;
+use super::claim::ClaimKey;
+use super::find::FindOne;
+use super::fixed::{CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne};
 use super::records::list_statement;
-use super::remember::Remember;
-use super::remembered_sql::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
-use super::row::NewRecord;
+use super::remembered::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
 use super::schema::records;
+use crate::store::cursor::{Cursor, ListQuery};
+use crate::store::raw_json::RawJson;
+use crate::store::remember::Remember;
+use crate::store::row::NewRecord;
 
 /// The wire client's statements.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! A key's claim (migration `idempotency_per_record`): before a write with an
 //! `Idempotency-Key`, the key is claimed on the shard that owns its *home slot* (a hash
-//! of caller and key: [`super::Remember::home_key`]), in its own one-statement
+//! of caller and key: [`crate::store::Remember::home_key`]), in its own one-statement
 //! transaction. The claim holds the request's fingerprint; the statement answers the
 //! fingerprint the key is claimed with, this request's or an earlier one's, so the same
 //! key sent with another request is refused whichever shards the two requests write to.
@@ -18,15 +18,15 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Bytea, Integer, Text};
 use diesel::QueryResult;
 
-use super::remember::Remember;
+use crate::store::remember::Remember;
 
 /// The claim of `remember`'s key at its home slot. Binds: `$1` caller, `$2` key (text),
 /// `$3` fingerprint (bytea), `$4` home slot (int4), `$5` seconds to live (int8), `$6`
 /// the slot again (int4, for the ownership check). Returns the claim's fingerprint.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct ClaimKey<'a> {
-    pub(super) remember: &'a Remember,
-    pub(super) slot: i32,
+pub(in crate::store) struct ClaimKey<'a> {
+    pub(in crate::store) remember: &'a Remember,
+    pub(in crate::store) slot: i32,
 }
 
 impl QueryFragment<Pg> for ClaimKey<'_> {

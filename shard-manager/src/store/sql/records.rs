@@ -8,19 +8,19 @@ use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{Bool, Text, Timestamptz};
 use diesel::{ExpressionMethods, PgJsonbExpressionMethods, QueryDsl, SelectableHelper};
 
-use super::cursor::ListQuery;
-use super::fixed_sql::{OwnedRow, Serves};
-use super::row::Record;
+use super::fixed::{OwnedRow, Serves};
 use super::schema::records;
+use crate::store::cursor::ListQuery;
+use crate::store::row::Record;
 
 /// The list statement: records of one table, newest first in the cursor order (see
-/// [`super::cursor`]): one shard key's (with its slot, which the server must serve) when
+/// [`crate::store::cursor`]): one shard key's (with its slot, which the server must serve) when
 /// `key` is given, else every key's on this shard whose slot the shard owns. Rendered
 /// for the wire client (`statement_text`), one prepared variant per shape (keyed or
 /// not, filtered or not, after a cursor or not). Binds, in order: table; slot and shard
 /// key when keyed; the filter (jsonb) when filtered; the cursor's updated_at, shard key
 /// and id when after one; the limit (int8).
-pub(super) fn list_statement<'a>(
+pub(in crate::store) fn list_statement<'a>(
     table: &'a str,
     key: Option<(&'a str, i32)>,
     q: &'a ListQuery,
@@ -87,7 +87,7 @@ pub const DISK_BYTES: &str =
 /// The migrations this server has applied (42P01 when diesel's table does not exist).
 pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM __diesel_schema_migrations";
 
-/// Deletes up to `limit` expired entries of `table` (one of [`super::ENTRY_TABLES`])
+/// Deletes up to `limit` expired entries of `table` (one of [`crate::store::ENTRY_TABLES`])
 /// and answers how many; rows another sweeper holds are skipped, so many gateways sweep
 /// side by side.
 pub fn purge_expired(table: &str, limit: u32) -> String {

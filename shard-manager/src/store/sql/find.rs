@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Integer, Jsonb, Text, Timestamptz};
 use diesel::QueryResult;
 
 /// One record by its full identity, from a server that serves its slot (SG001
-/// otherwise). Selects the columns of [`super::Record`] in its field order.
+/// otherwise). Selects the columns of [`crate::store::Record`] in its field order.
 #[derive(Debug, Clone, Copy)]
 pub struct FindOne<'a> {
     pub table: &'a str,

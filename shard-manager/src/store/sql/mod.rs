@@ -1,0 +1,19 @@
+//! The text of every statement the request path sends, rendered once per process.
+//!
+//! - `find`: a point read's statement, with its text fixed (the hottest query).
+//! - [`records`]: the list statement's builder, and the health and upkeep statements.
+//! - `fixed`: the few SQL expressions diesel has no word for, written so that every
+//!   statement stays prepared.
+//! - `remembered`: each write's statement with its idempotency entry (a bulk write's
+//!   records each with an entry of their own).
+//! - `claim`: a key's claim at its home slot.
+//! - [`text`]: the wire client's statements as text.
+//! - [`schema`]: diesel's table definitions.
+
+mod claim;
+mod find;
+pub(crate) mod fixed;
+pub mod records;
+mod remembered;
+pub mod schema;
+pub mod text;
