@@ -125,8 +125,10 @@ async fn fixture(app: &TestApp) -> Known {
         let body = json!({"table": "users", "id": format!("spec-{}", i + 2), "data": {"i": i}});
         assert!(app.write("spec-user", &body).await.status().is_success());
     }
+    // Strong: an eventual read right after the writes may find a replica that has
+    // not replayed them yet, and then no second page.
     let page: Value = app
-        .get("spec-user", "/api/read?table=users&limit=1")
+        .get("spec-user", "/api/read?table=users&limit=1&consistency=strong")
         .await
         .json()
         .await
