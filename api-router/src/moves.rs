@@ -75,11 +75,11 @@ pub fn views(seen: &Seen, stuck_after: Duration) -> (Vec<MoveView>, MovesRead) {
             };
             MoveView {
                 id: m.id,
-                kind: m.kind.clone(),
-                source: m.source.0,
-                target: m.target.0,
-                slots: ranges(&m.slots),
-                slot_count: m.slots.len(),
+                kind: m.detail.kind.clone(),
+                source: m.detail.source.0,
+                target: m.detail.target.0,
+                slots: ranges(&m.detail.slots),
+                slot_count: m.detail.slots.len(),
                 phase: m.phase.as_str().to_owned(),
                 active: m.phase.active(),
                 rows_total: m.rows_total,
@@ -124,10 +124,10 @@ pub fn progress(seen: &Seen) -> Vec<MoveProgress> {
         .filter(|m| m.phase.active())
         .map(|m| MoveProgress {
             id: m.id,
-            source: m.source.0,
-            target: m.target.0,
+            source: m.detail.source.0,
+            target: m.detail.target.0,
             phase: m.phase.as_str().to_owned(),
-            slots: m.slots.len(),
+            slots: m.detail.slots.len(),
             rows_total: m.rows_total,
             rows_copied: m.rows_copied,
             rows_behind: m.rows_behind,

@@ -16,6 +16,9 @@
 //!   safe order, the shards told their slots, gateways' heartbeats, a gateway's follower.
 //! - [`keys`]: API keys (scopes, tables, limits) in the metadata database, hashed; a
 //!   gateway's live copy and the task that follows changes.
+//! - [`jobs`]: long-running, resumable work recorded in the metadata database (moves,
+//!   imports, next backups): the row, claiming and resuming after a crash, progress,
+//!   abort, the stuck rule, the replay of captured changes.
 //! - [`moves`]: slots moved between shards online with their rows (capture, copy,
 //!   replay, verify, switch under a fence, clean), resumable after any crash.
 //! - [`import`]: a table of an unsharded PostgreSQL database copied in while it takes
@@ -27,6 +30,7 @@
 
 pub mod health;
 pub mod import;
+pub mod jobs;
 pub mod keys;
 pub mod map;
 pub mod moves;

@@ -11,7 +11,7 @@ use api_router::settings::Settings;
 use api_router::startup::Application;
 use control_plane::map::meta;
 use control_plane::moves::plan::Which;
-use control_plane::moves::{mover, store, Move};
+use control_plane::moves::{mover, Move, Moves};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -346,13 +346,13 @@ impl TestApp {
             .await
             .expect("start a move");
         let meta = meta::connect(settings).await.expect("metadata connection");
-        store::set_total(&meta.client, mv.id, rows).await.unwrap();
-        store::copied(&meta.client, mv.id, &mv.slots[..1], copied)
+        let moves = Moves::new(&meta.client);
+        moves.set_total(mv.id, rows).await.unwrap();
+        moves
+            .copied_slots(mv.id, &mv.detail.slots[..1], copied)
             .await
             .unwrap();
-        store::replayed(&meta.client, mv.id, 30, behind)
-            .await
-            .unwrap();
+        moves.replayed(mv.id, 30, behind).await.unwrap();
         mv
     }
 }

@@ -93,7 +93,7 @@ async fn a_move_in_progress_shows_in_shards_and_metrics_until_it_is_aborted() {
         (shown["source"].as_u64(), shown["target"].as_u64()),
         (Some(0), Some(1))
     );
-    assert_eq!(shown["slots"], ranges(&mv.slots).as_str());
+    assert_eq!(shown["slots"], ranges(&mv.detail.slots).as_str());
     assert_eq!(shown["slot_count"], 3);
     assert_eq!(shown["phase"], "capturing");
     assert_eq!(shown["active"], true);

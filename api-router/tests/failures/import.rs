@@ -61,7 +61,7 @@ async fn a_table_imported_under_writes_with_the_importer_killed_five_times_equal
         (Phase::Copying, 10_000),
         "{im:?}"
     );
-    assert!(im.checkpoint.is_some());
+    assert!(im.detail.checkpoint.is_some());
     // Resumed after the checkpoint; killed replaying, before the log is trimmed.
     let run = importer_process(&db, &src.url, "run", Some("replay")).await;
     assert!(run.killed, "killed at replay: {}", run.output);

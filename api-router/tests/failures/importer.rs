@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control_plane::import::runner::{self, Request};
-use control_plane::import::{store, Import};
+use control_plane::import::{Import, Imports};
 use rand::Rng;
 use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
@@ -229,7 +229,8 @@ pub async fn newest(settings: &ClusterSettings) -> Option<Import> {
     control_plane::map::schema::apply(&mut conn.client)
         .await
         .unwrap();
-    store::list(&conn.client, 10)
+    Imports::new(&conn.client)
+        .list(10)
         .await
         .unwrap()
         .into_iter()

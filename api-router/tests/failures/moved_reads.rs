@@ -55,7 +55,8 @@ async fn a_token_from_the_new_owner_is_honoured_by_a_gateway_behind_the_map() {
         let conn = control_plane::map::meta::connect(&app.settings.cluster)
             .await
             .unwrap();
-        let phase = control_plane::moves::store::list(&conn.client, 1)
+        let phase = control_plane::moves::Moves::new(&conn.client)
+            .list(1)
             .await
             .ok()
             .and_then(|m| m.first().map(|m| m.phase));

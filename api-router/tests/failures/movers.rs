@@ -143,7 +143,8 @@ pub fn move_id(output: &str) -> i64 {
 /// The move as the metadata database has it.
 pub async fn status(settings: &ClusterSettings, id: i64) -> Move {
     let conn = control_plane::map::meta::connect(settings).await.unwrap();
-    control_plane::moves::store::get(&conn.client, id)
+    control_plane::moves::Moves::new(&conn.client)
+        .get(id)
         .await
         .unwrap()
 }
@@ -358,8 +359,8 @@ pub async fn assert_done(settings: &ClusterSettings, id: i64) -> Move {
     let mv = status(settings, id).await;
     assert_eq!(mv.phase, Phase::Done, "{mv:?}");
     let map = change::current(settings).await.unwrap();
-    for slot in &mv.slots {
-        assert_eq!(map.owners[*slot as usize], mv.target, "slot {slot}");
+    for slot in &mv.detail.slots {
+        assert_eq!(map.owners[*slot as usize], mv.detail.target, "slot {slot}");
     }
     mv
 }

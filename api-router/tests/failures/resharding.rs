@@ -77,18 +77,18 @@ async fn slots_move_under_writes_through_two_gateways_losing_nothing_and_failing
     let seen = work.stop().await;
 
     let mv = assert_done(&app.settings.cluster, move_id(&ended.output)).await;
-    assert_eq!(mv.slots.len(), 128);
+    assert_eq!(mv.detail.slots.len(), 128);
     assert!(mv.rows_copied > 0, "{mv:?}");
     assert_eq!(
-        rows_in(&app, 0, &mv.slots).await,
+        rows_in(&app, 0, &mv.detail.slots).await,
         0,
         "the source's rows are gone"
     );
     let after = change::current(&app.settings.cluster).await.unwrap();
     assert_eq!(after.version.0, before.version.0 + 1);
     assert_eq!(
-        after.slots_of(mv.target).len(),
-        before.slots_of(mv.target).len() + 128
+        after.slots_of(mv.detail.target).len(),
+        before.slots_of(mv.detail.target).len() + 128
     );
     check_clean_run(&app, &seen).await;
     eprintln!(
@@ -151,7 +151,7 @@ async fn a_mover_killed_at_every_step_with_a_source_replica_down_resumes_losing_
     let seen = work.stop().await;
     let mv = assert_done(&app.settings.cluster, id).await;
     assert_eq!(
-        rows_in(&app, 1, &mv.slots).await,
+        rows_in(&app, 1, &mv.detail.slots).await,
         0,
         "the source's rows are gone"
     );
@@ -183,7 +183,7 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
     let mv = status(&settings, id).await;
     assert_eq!(mv.phase, Phase::Copying);
     assert!(
-        rows_in(&app, 1, &mv.slots).await > 0,
+        rows_in(&app, 1, &mv.detail.slots).await > 0,
         "the target holds partial copies"
     );
     // A second move of a slot already moving is refused, and records nothing.
@@ -191,7 +191,7 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
         kind: "move-slots".into(),
         from: 2,
         to: 0,
-        which: Which::List(mv.slots[0].to_string()),
+        which: Which::List(mv.detail.slots[0].to_string()),
     };
     let refused = mover::start(&settings, &request)
         .await
@@ -206,7 +206,7 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
     assert!(aborted.success, "{}", aborted.output);
     assert_eq!(status(&settings, id).await.phase, Phase::Aborted);
     assert_eq!(
-        rows_in(&app, 1, &mv.slots).await,
+        rows_in(&app, 1, &mv.detail.slots).await,
         0,
         "the target's copies are gone"
     );
@@ -227,7 +227,7 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
     let back = mover_process(&db, &format!("reverse:{id}"), None).await;
     assert!(back.success, "{}", back.output);
     let reverse = assert_done(&settings, move_id(&back.output)).await;
-    assert_eq!(reverse.slots, mv.slots);
+    assert_eq!(reverse.detail.slots, mv.detail.slots);
     let seen = work.stop().await;
     assert!(seen.failed.is_empty(), "{:?}", seen.failed);
     let now = change::current(&settings).await.unwrap();
@@ -236,6 +236,6 @@ async fn an_abort_mid_copy_and_a_reversed_move_each_end_consistent() {
         "every slot is back with its owner"
     );
     assert_eq!(now.version.0, original.version.0 + 2);
-    assert_eq!(rows_in(&app, 1, &mv.slots).await, 0);
+    assert_eq!(rows_in(&app, 1, &mv.detail.slots).await, 0);
     check_placement(&app, &seen.acked).await;
 }

@@ -132,11 +132,15 @@ async fn a_stopped_move_is_shown_stuck_and_one_stopped_at_the_switch_at_once_as_
     let mv = status(&settings, id).await;
     assert_eq!(mv.phase.as_str(), "switching");
     assert_eq!(
-        owned(&app, 0, &mv.slots),
+        owned(&app, 0, &mv.detail.slots),
         4,
         "the source still owns the slots"
     );
-    assert_eq!(owned(&app, 1, &mv.slots), 4, "the target owns them too");
+    assert_eq!(
+        owned(&app, 1, &mv.detail.slots),
+        4,
+        "the target owns them too"
+    );
     let printed = moves_status(&settings, 3600).await;
     assert!(
         printed.contains(&format!(
@@ -164,7 +168,7 @@ async fn a_stopped_move_is_shown_stuck_and_one_stopped_at_the_switch_at_once_as_
         h["warnings"] == serde_json::json!([])
     })
     .await;
-    assert_eq!(owned(&app, 0, &mv.slots), 0);
-    assert_eq!(owned(&app, 1, &mv.slots), 4);
+    assert_eq!(owned(&app, 0, &mv.detail.slots), 0);
+    assert_eq!(owned(&app, 1, &mv.detail.slots), 4);
     assert!(!moves_status(&settings, 0).await.contains("warning:"));
 }

@@ -6,7 +6,8 @@ use super::shards::Writer;
 use super::source::{redact, Source};
 use super::spec::quote_ident;
 use super::state::{Import, Phase};
-use super::{store, ImportError};
+use super::{ImportError, Imports};
+use crate::jobs::JobError;
 use shard_manager::config::ClusterSettings;
 
 /// Rolls back an import that has not cut over: the capture is removed from the source
@@ -17,7 +18,14 @@ pub async fn abort(
     source_url: &str,
 ) -> Result<Import, ImportError> {
     let client = open_meta(settings).await?;
-    let im = store::get(&client, id).await?;
+    let imports = Imports::new(&client);
+    let im = imports.claim(id).await.map_err(|e| match e {
+        JobError::Busy { .. } => ImportError::Refused(format!(
+            "import {id} is being worked on by another process; stop it first"
+        )),
+        e => e.into(),
+    })?;
+    let d = &im.detail;
     if !im.phase.active() {
         return Err(ImportError::Refused(format!(
             "import {id} is {}: there is nothing to abort",
@@ -25,41 +33,31 @@ pub async fn abort(
         )));
     }
     let named = redact(source_url)?;
-    if named != im.source {
+    if named != d.source {
         return Err(ImportError::Refused(format!(
             "import {id} reads {}, not {named}: give its --source",
-            im.source
-        )));
-    }
-    if !store::lock(&client, id).await? {
-        return Err(ImportError::Refused(format!(
-            "import {id} is being worked on by another process; stop it first"
+            d.source
         )));
     }
     let source = Source::connect(source_url).await?;
-    let table = match im.source_table.split_once('.') {
+    let table = match d.source_table.split_once('.') {
         Some((schema, name)) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
-        None => quote_ident(&im.source_table),
+        None => quote_ident(&d.source_table),
     };
-    let t = source
-        .resolve(&table, &im.key_column, &im.id_column)
-        .await?;
+    let t = source.resolve(&table, &d.key_column, &d.id_column).await?;
     if source.has_trigger(&t, id, "moved").await? {
         return Err(ImportError::Refused(format!(
             "import {id} already froze {} at its cut-over: run the import again to record it as done",
-            im.source_table
+            d.source_table
         )));
     }
     source.release(&t, id).await?;
-    let mut writer = Writer::open(settings, &im.into).await?;
+    let mut writer = Writer::open(settings, &d.into).await?;
     let deleted = writer.delete_all().await?;
     writer.raise_cache_epochs().await?;
-    store::set_phase(
-        &client,
-        id,
-        Phase::Aborted,
-        &format!("aborted: capture removed, {deleted} records deleted"),
-    )
-    .await?;
-    store::get(&client, id).await
+    let note = format!("aborted: capture removed, {deleted} records deleted");
+    imports
+        .set_phase(id, im.phase, Phase::Aborted, &note)
+        .await?;
+    Ok(imports.get(id).await?)
 }

@@ -23,17 +23,23 @@
 //! beside slot moves (a slot that moved meanwhile is refused, the map reloaded, the
 //! page written again).
 //!
+//! The bookkeeping (the row, claiming, progress, resume, abort, the replay loops) is
+//! the jobs module's ([`crate::jobs`]); an import is a job of kind [`ImportDetail`].
+//!
 //! ## Layout
 //! - [`spec`]: the source table, its columns, and the SQL built from them (pure).
-//! - [`state`]: phases, progress, advice (pure).
-//! - [`store`]: imports in the metadata database (its table: `map::schema`, step 7).
+//! - [`state`]: phases and their transitions, an import's own columns, advice (pure).
+//! - [`store`]: the `imports` table as a kind of job, and the queries only imports make.
 //! - [`source`]: the source database: connection, catalog, checks, capture, log.
+//! - [`replay`]: the source's change log replayed on the shards (a
+//!   [`crate::jobs::replay::ChangeLog`]).
 //! - [`shards`]: records upserted and deleted on their shards, by the stored map.
 //! - [`verify`]: the source's digest against the shards'.
 //! - [`runner`]: the phases in order: start or resume, sync, cut over.
 //! - [`abort`]: an import rolled back before its cut-over.
 
 pub mod abort;
+pub mod replay;
 pub mod runner;
 pub mod shards;
 pub mod source;
@@ -42,8 +48,10 @@ pub mod state;
 pub mod store;
 pub mod verify;
 
-pub use state::{Import, Phase};
+pub use state::{Import, ImportDetail, Phase};
+pub use store::Imports;
 
+use crate::jobs::JobError;
 use crate::map::MapError;
 use crate::moves::MoveError;
 
@@ -83,4 +91,22 @@ pub enum ImportError {
     Unknown(i64),
     #[error("the metadata database failed: {0}")]
     Query(#[from] tokio_postgres::Error),
+    /// The bookkeeping refused a step (a transition out of order, an import changed by
+    /// another process, no imports table).
+    #[error(transparent)]
+    Job(JobError),
+}
+
+impl From<JobError> for ImportError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Unknown { id, .. } => ImportError::Unknown(id),
+            JobError::Corrupt { why, .. } => ImportError::Corrupt(why),
+            JobError::Query(e) => ImportError::Query(e),
+            JobError::Busy { id, .. } => ImportError::Refused(format!(
+                "import {id} is being worked on by another process (it holds the import's lock); `shard-manager imports status {id}` follows it"
+            )),
+            e => ImportError::Job(e),
+        }
+    }
 }

@@ -2,17 +2,19 @@
 //! one into the same table) and takes it as far as asked: copied and in sync, or cut
 //! over. The same call resumes an import whose process died.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use super::replay::SourceLog;
 use super::shards::Writer;
 use super::source::Source;
 use super::spec::SourceTable;
 use super::state::{Import, Phase};
-use super::store::{self, NewImport};
+use super::store::{Imports, NewImport};
 use super::{verify, ImportError};
+use crate::jobs::replay::{catch_up, drain, CatchUp};
+use crate::jobs::JobError;
 use crate::map::{meta, schema};
 use crate::moves::copy::throttle;
 use shard_manager::config::ClusterSettings;
@@ -73,17 +75,14 @@ pub async fn run(
         .resolve(&request.table, &request.key_column, &request.id_column)
         .await?;
     let mut writer = Writer::open(settings, &request.into).await?;
-    let id = match store::active_into(&client, &request.into).await? {
+    let imports = Imports::new(&client);
+    let id = match imports.active_into(&request.into).await? {
         Some(found) => same_import(&found, &source, &t)?,
-        None => start(&client, &source, &t, &mut writer, request).await?,
+        None => start(&imports, &source, &t, &mut writer, request).await?,
     };
-    if !store::lock(&client, id).await? {
-        return Err(ImportError::Refused(format!(
-            "import {id} is being worked on by another process (it holds the import's lock); `shard-manager imports status {id}` follows it"
-        )));
-    }
+    imports.claim(id).await?;
     let mut job = Job {
-        client: &client,
+        imports,
         source: &source,
         t: &t,
         writer: &mut writer,
@@ -102,7 +101,7 @@ pub async fn run(
         im = job.report().await?;
     }
     if request.cutover && matches!(im.phase, Phase::Syncing | Phase::CuttingOver) {
-        job.cut_over().await?;
+        job.cut_over(im.phase).await?;
         im = job.report().await?;
     }
     Ok(im)
@@ -111,14 +110,15 @@ pub async fn run(
 /// The active import into the same table must be this one (same source, table and
 /// columns); anything else is refused.
 fn same_import(found: &Import, source: &Source, t: &SourceTable) -> Result<i64, ImportError> {
-    let same = found.source == source.name
-        && found.source_table == t.display()
-        && found.key_column == t.key.name
-        && found.id_column == t.id.name;
+    let d = &found.detail;
+    let same = d.source == source.name
+        && d.source_table == t.display()
+        && d.key_column == t.key.name
+        && d.id_column == t.id.name;
     if !same {
         return Err(ImportError::Refused(format!(
             "import {} is already filling {} (from {} {}, key {}, id {}): finish or abort it first (`shard-manager imports abort {} --source URL`)",
-            found.id, found.into, found.source, found.source_table, found.key_column, found.id_column, found.id
+            found.id, d.into, d.source, d.source_table, d.key_column, d.id_column, found.id
         )));
     }
     Ok(found.id)
@@ -126,7 +126,7 @@ fn same_import(found: &Import, source: &Source, t: &SourceTable) -> Result<i64, 
 
 /// The checks of a new import, then its record. A refusal records nothing.
 async fn start(
-    client: &Client,
+    imports: &Imports<'_>,
     source: &Source,
     t: &SourceTable,
     writer: &mut Writer,
@@ -150,9 +150,8 @@ async fn start(
     }
     source.check_rows(t).await?;
     let total = source.count(t).await?;
-    let created = store::create(
-        client,
-        &NewImport {
+    let created = imports
+        .create(&NewImport {
             source: &source.name,
             source_table: &t.display(),
             key_column: &t.key.name,
@@ -160,11 +159,10 @@ async fn start(
             into: &request.into,
             rows_total: total,
             actor: &meta::actor(),
-        },
-    )
-    .await;
+        })
+        .await;
     created.map_err(|e| match e {
-        ImportError::Query(q)
+        JobError::Query(q)
             if q.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
         {
             ImportError::Refused(format!(
@@ -172,13 +170,13 @@ async fn start(
                 request.into
             ))
         }
-        e => e,
+        e => e.into(),
     })
 }
 
 /// One import being worked on.
 struct Job<'a> {
-    client: &'a Client,
+    imports: Imports<'a>,
     source: &'a Source,
     t: &'a SourceTable,
     writer: &'a mut Writer,
@@ -190,18 +188,18 @@ struct Job<'a> {
 
 impl Job<'_> {
     async fn report(&mut self) -> Result<Import, ImportError> {
-        let im = store::get(self.client, self.id).await?;
+        let im = self.imports.get(self.id).await?;
         (self.progress)(&im);
         Ok(im)
     }
 
     /// Capture first (so nothing changed from now on is missed), then the pages.
     async fn copy(&mut self, im: &Import) -> Result<(), ImportError> {
-        let mut after = im.checkpoint.clone();
+        let mut after = im.detail.checkpoint.clone();
         if !self.source.has_trigger(self.t, self.id, "").await? {
             if after.is_some() {
                 // Someone removed the capture: what changed meanwhile is unknown.
-                store::restart_copy(self.client, self.id).await?;
+                self.imports.restart_copy(self.id).await?;
                 after = None;
             }
             self.source.capture(self.t, self.id).await?;
@@ -214,12 +212,16 @@ impl Job<'_> {
             let next = (last.id.clone(), last.key.clone());
             self.writer.apply(&rows, &[]).await?;
             fault("page");
-            store::copied(self.client, self.id, &next, rows.len() as i64).await?;
+            let copied = rows.len() as i64;
+            self.imports.copied_page(self.id, &next, copied).await?;
             after = Some(next);
             self.throttle(limit).await?;
             self.report().await?;
         }
-        store::set_phase(self.client, self.id, Phase::Syncing, "copied").await
+        let syncing = self
+            .imports
+            .set_phase(self.id, im.phase, Phase::Syncing, "copied");
+        Ok(syncing.await?)
     }
 
     /// Waits while a replica of a shard lags over `limit` bytes (at most 30 s a shard).
@@ -232,14 +234,19 @@ impl Job<'_> {
 
     /// Replays logged changes until few are left.
     async fn catch_up(&mut self) -> Result<(), ImportError> {
-        for _ in 0..MAX_PASSES {
-            let applied = self.replay_batch().await?;
-            let behind = self.source.backlog(self.id).await?;
-            store::replayed(self.client, self.id, applied as i64, behind).await?;
-            self.report().await?;
-            if applied == 0 || behind <= FENCE_BACKLOG {
-                return Ok(());
-            }
+        let rule = CatchUp {
+            batch: self.batch,
+            fence_backlog: FENCE_BACKLOG,
+            max_passes: MAX_PASSES,
+        };
+        let mut log = SourceLog {
+            source: self.source,
+            table: self.t,
+            writer: &mut *self.writer,
+            id: self.id,
+        };
+        if catch_up(&self.imports, self.id, &mut log, rule, &mut *self.progress).await? {
+            return Ok(());
         }
         Err(ImportError::Refused(format!(
             "import {}: the source changes faster than the import replays; run it again when it is quieter",
@@ -247,48 +254,21 @@ impl Job<'_> {
         )))
     }
 
-    /// Replays up to one batch of logged changes; returns how many entries it applied.
-    async fn replay_batch(&mut self) -> Result<u64, ImportError> {
-        let logged = self.source.logged(self.id, self.batch).await?;
-        if logged.is_empty() {
-            return Ok(0);
-        }
-        let mut pairs = Vec::new();
-        let mut seen = HashSet::new();
-        for entry in &logged {
-            if let (Some(k), Some(i)) = (&entry.key, &entry.id) {
-                if seen.insert((k.clone(), i.clone())) {
-                    pairs.push((k.clone(), i.clone()));
-                }
-            }
-        }
-        let (keys, ids): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
-        let found = self.source.lookup(self.t, &keys, &ids).await?;
-        let present: HashSet<(&str, &str)> = found
-            .iter()
-            .map(|r| (r.key.as_str(), r.id.as_str()))
-            .collect();
-        let gone: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, i)| !present.contains(&(k.as_str(), i.as_str())))
-            .cloned()
-            .collect();
-        self.writer.apply(&found, &gone).await?;
-        fault("replay");
-        let seqs: Vec<i64> = logged.iter().map(|l| l.seq).collect();
-        self.source.forget(&seqs).await?;
-        Ok(seqs.len() as u64)
-    }
-
     /// The fence: writers to the source table wait while the last changes are
     /// replayed and both sides compared; on a match the table is frozen.
-    async fn cut_over(&mut self) -> Result<(), ImportError> {
-        store::set_phase(self.client, self.id, Phase::CuttingOver, "cutting over").await?;
+    async fn cut_over(&mut self, from: Phase) -> Result<(), ImportError> {
+        let (at, done_at) = (Phase::CuttingOver, Phase::Done);
+        self.imports
+            .set_phase(self.id, from, at, "cutting over")
+            .await?;
         if self.source.has_trigger(self.t, self.id, "moved").await? {
             // Frozen by a cut-over whose process died before recording it.
             self.writer.raise_cache_epochs().await?;
             let note = "cut over (recorded by a later run: the run that froze the table died first, so its fence time is unknown)";
-            return store::cut_over(self.client, self.id, None, note).await;
+            return Ok(self
+                .imports
+                .fenced(self.id, (at, done_at), None, note)
+                .await?);
         }
         let fail = self.source.fail("cutting over");
         let locked = self
@@ -309,7 +289,9 @@ impl Job<'_> {
                     "another transaction kept writing to {} for {LOCK_PATIENCE_SECS} s, so the fence could not start (writers were not held longer); run the cut-over again",
                     self.t.display()
                 );
-                store::set_phase(self.client, self.id, Phase::Syncing, &why).await?;
+                self.imports
+                    .set_phase(self.id, at, Phase::Syncing, &why)
+                    .await?;
                 return Err(ImportError::Stopped(why));
             }
             return Err(fail(e));
@@ -328,7 +310,9 @@ impl Job<'_> {
             Err(e) => {
                 let _ = self.source.client.batch_execute("ROLLBACK").await;
                 if let ImportError::Verify(why) = &e {
-                    store::set_phase(self.client, self.id, Phase::Syncing, why).await?;
+                    self.imports
+                        .set_phase(self.id, at, Phase::Syncing, why)
+                        .await?;
                 }
                 return Err(e);
             }
@@ -336,21 +320,23 @@ impl Job<'_> {
         done?;
         let fence_ms = started.elapsed().as_millis() as i64;
         fault("frozen");
-        store::cut_over(self.client, self.id, Some(fence_ms), "cut over").await
+        let recorded = self
+            .imports
+            .fenced(self.id, (at, done_at), Some(fence_ms), "cut over");
+        Ok(recorded.await?)
     }
 
     /// Inside the fence's transaction: the last changes, the comparison, the freeze.
     async fn fenced(&mut self) -> Result<(), ImportError> {
-        let mut replayed = 0;
-        loop {
-            let n = self.replay_batch().await?;
-            if n == 0 {
-                break;
-            }
-            replayed += n;
-        }
-        store::replayed(self.client, self.id, replayed as i64, 0).await?;
-        let into = self.writer_table();
+        let mut log = SourceLog {
+            source: self.source,
+            table: self.t,
+            writer: &mut *self.writer,
+            id: self.id,
+        };
+        let replayed = drain(&mut log, self.batch).await?;
+        self.imports.replayed(self.id, replayed as i64, 0).await?;
+        let into = self.writer.table().to_owned();
         let conns = self.writer.connections().await?;
         let (src, dst) = tokio::join!(
             verify::source(self.source, self.t),
@@ -370,9 +356,5 @@ impl Job<'_> {
             .await
             .map_err(self.source.fail("freezing the source table"))?;
         self.writer.raise_cache_epochs().await
-    }
-
-    fn writer_table(&self) -> String {
-        self.writer.table().to_owned()
     }
 }

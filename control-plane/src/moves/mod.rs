@@ -20,16 +20,22 @@
 //! 5. **cleaning**: once every live gateway routes with that version, the source's rows
 //!    of the slots are deleted.
 //!
+//! The bookkeeping (the row, claiming, progress, resume, abort, the stuck rule, the
+//! replay loops) is the jobs module's ([`crate::jobs`]); a move is a job of kind
+//! [`MoveDetail`].
+//!
 //! ## Layout
-//! - [`state`]: phases, a move's progress and what an operator is told (pure).
+//! - [`state`]: phases and their transitions, a move's own columns and what an
+//!   operator is told (pure).
 //! - [`stuck`]: a move stopped, neither resumed nor aborted, past a threshold (or at
 //!   the switch, where it may leave two owners): what health, status and the
 //!   dashboard warn about (pure).
-//! - [`store`]: moves in the metadata database.
+//! - [`store`]: the `moves` table as a kind of job, and the queries only moves make.
 //! - [`shard_conn`]: a connection to a shard's primary that names it in errors.
 //! - [`capture`]: the source's change log.
 //! - [`copy`]: the bulk copy of slots, and the throttle.
-//! - [`replay`]: logged changes applied on the target.
+//! - [`replay`]: the source's change log replayed on the target (a
+//!   [`crate::jobs::replay::ChangeLog`]).
 //! - [`verify`]: per-slot counts and checksums on both sides.
 //! - [`switch`]: the fence and the ownership change.
 //! - [`target_cache`]: the target's old cache entries abandoned as a move starts.
@@ -58,9 +64,11 @@ pub mod target_cache;
 pub mod verify;
 pub mod watch;
 
-pub use state::{Move, Phase};
+pub use state::{Move, MoveDetail, Phase};
+pub use store::Moves;
 pub use watch::{MoveWatch, Watcher};
 
+use crate::jobs::JobError;
 use crate::map::MapError;
 use shard_manager::routing::ShardId;
 
@@ -91,8 +99,27 @@ pub enum MoveError {
     NoMoves,
     #[error("the metadata database failed: {0}")]
     Query(#[from] tokio_postgres::Error),
+    /// The bookkeeping refused a step (a transition out of order, a move changed by
+    /// another process).
+    #[error(transparent)]
+    Job(JobError),
     /// A move the command ran stopped part-way; it stays recorded where it stands. (The
     /// cause is in the message, not a `source`: printed chains would say it twice.)
     #[error("move {id} stopped: {cause}; `shard-manager moves status {id}` shows where it is, `shard-manager moves resume {id}` continues it")]
     Stopped { id: i64, cause: Box<MoveError> },
+}
+
+impl From<JobError> for MoveError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Unknown { id, .. } => MoveError::UnknownMove(id),
+            JobError::NoTable { .. } => MoveError::NoMoves,
+            JobError::Corrupt { why, .. } => MoveError::Corrupt(why),
+            JobError::Query(e) => MoveError::Query(e),
+            JobError::Busy { id, .. } => MoveError::Refused(format!(
+                "move {id} is being worked on by another process (it holds the move's lock); `shard-manager moves status` follows it"
+            )),
+            e => MoveError::Job(e),
+        }
+    }
 }

@@ -9,19 +9,24 @@ use tokio_postgres::Client;
 
 use super::fault::fault;
 use super::plan::{self, Which};
+use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move, Phase};
-use super::store::{self, NewMove};
-use super::{capture, copy, replay, switch, target_cache, MoveError};
+use super::store::{Moves, NewMove};
+use super::{capture, copy, switch, target_cache, MoveError};
+use crate::jobs::replay::{catch_up, CatchUp};
 use crate::map::{gateways, meta, ownership, schema, ShardMap};
 use shard_manager::config::ClusterSettings;
 
 /// Slots copied per transaction.
 const GROUP: usize = 64;
-/// Log entries replayed per batch.
-const BATCH: i64 = 2000;
-/// Few enough logged changes to replay under the fence.
-const FENCE_BACKLOG: i64 = 200;
+/// Catching up: until few enough logged changes are left to replay under the fence.
+/// A move never gives up on it (it is stopped by killing the mover).
+const CATCH_UP: CatchUp = CatchUp {
+    batch: 2000,
+    fence_backlog: 200,
+    max_passes: usize::MAX,
+};
 /// How long a shard may stay unreachable before the mover gives up (and says so).
 const SHARD_PATIENCE: u32 = 30;
 
@@ -63,10 +68,11 @@ pub async fn start(settings: &ClusterSettings, request: &Request) -> Result<Move
     let map = load(&mut client).await?;
     let slots =
         plan::choose(&map, request.from, request.to, &request.which).map_err(MoveError::Refused)?;
-    if let Some(other) = store::holding(&client, &slots).await?.first() {
+    let moves = Moves::new(&client);
+    if let Some(other) = moves.holding(&slots).await?.first() {
         let mine: Vec<i32> = slots
             .iter()
-            .filter(|s| other.slots.contains(s))
+            .filter(|s| other.detail.slots.contains(s))
             .copied()
             .collect();
         return Err(MoveError::Refused(format!(
@@ -74,38 +80,25 @@ pub async fn start(settings: &ClusterSettings, request: &Request) -> Result<Move
             ranges(&mine),
             other.id,
             other.phase.as_str(),
-            other.source,
-            other.target,
+            other.detail.source,
+            other.detail.target,
             other.id
         )));
     }
-    let id = store::create(
-        &client,
-        &NewMove {
+    let id = moves
+        .create(&NewMove {
             kind: &request.kind,
             source: shard_manager::routing::ShardId(request.from),
             target: shard_manager::routing::ShardId(request.to),
             slots: &slots,
             map_before: map.version.0 as i64,
             actor: &meta::actor(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&schema::ADMIN_LOCK])
         .await?;
-    store::get(&client, id).await
-}
-
-/// The move's own lock, or a refusal naming it.
-async fn claim(client: &Client, id: i64) -> Result<Move, MoveError> {
-    let mv = store::get(client, id).await?;
-    if !store::lock(client, id).await? {
-        return Err(MoveError::Refused(format!(
-            "move {id} is being worked on by another process (it holds the move's lock); `shard-manager moves status` follows it"
-        )));
-    }
-    Ok(mv)
+    Ok(moves.get(id).await?)
 }
 
 /// Takes move `id` from where it stands to done, calling `progress` after each step.
@@ -117,14 +110,14 @@ pub async fn run(
     progress: &mut (dyn FnMut(&Move) + Send),
 ) -> Result<Move, MoveError> {
     let mut client = open_meta(settings).await?;
-    claim(&client, id).await?;
+    Moves::new(&client).claim(id).await?;
     let mut failures = 0;
     // The two primaries' connections, kept from phase to phase; opened again after a
     // failure.
     let mut shards: Option<(ShardConn, ShardConn)> = None;
     loop {
         let map = load(&mut client).await?;
-        let mv = store::get(&client, id).await?;
+        let mv = Moves::new(&client).get(id).await?;
         if !mv.phase.active() {
             progress(&mv);
             return Ok(mv);
@@ -161,11 +154,12 @@ pub async fn run(
             ) if failures < SHARD_PATIENCE => {
                 failures += 1;
                 tracing::warn!(move_id = id, error = %e, "a shard failed; trying again in a second");
-                store::set_note(&client, id, &format!("waiting: {e}")).await?;
+                let note = format!("waiting: {e}");
+                Moves::new(&client).set_note(id, &note).await?;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
-                let _ = store::set_note(&client, id, &e.to_string()).await;
+                let _ = Moves::new(&client).set_note(id, &e.to_string()).await;
                 return Err(e);
             }
         }
@@ -178,8 +172,8 @@ async fn open_shards(
     map: &ShardMap,
     mv: &Move,
 ) -> Result<(ShardConn, ShardConn), MoveError> {
-    let source = ShardConn::open(settings, map, mv.source).await?;
-    let target = ShardConn::open(settings, map, mv.target).await?;
+    let source = ShardConn::open(settings, map, mv.detail.source).await?;
+    let target = ShardConn::open(settings, map, mv.detail.target).await?;
     Ok((source, target))
 }
 
@@ -192,22 +186,26 @@ async fn advance(
     map: &ShardMap,
     progress: &mut (dyn FnMut(&Move) + Send),
 ) -> Result<(), MoveError> {
-    let mv = store::get(client, id).await?;
+    let mv = Moves::new(client).get(id).await?;
     progress(&mv);
+    let slots = &mv.detail.slots;
     match mv.phase {
         Phase::Capturing => {
-            capture::start(source, id, &mv.slots).await?;
+            capture::start(source, id, slots).await?;
             target_cache::abandon(target, &settings.replication).await?;
             fault("capture");
-            let total = capture::count(source, &mv.slots).await?;
-            store::set_total(client, id, total).await?;
-            store::set_phase(client, id, Phase::Copying, "copying").await
+            let total = capture::count(source, slots).await?;
+            let moves = Moves::new(client);
+            moves.set_total(id, total).await?;
+            Ok(moves
+                .set_phase(id, mv.phase, Phase::Copying, "copying")
+                .await?)
         }
         Phase::Copying => {
-            let left: Vec<i32> = mv
-                .slots
+            let moves = Moves::new(client);
+            let left: Vec<i32> = slots
                 .iter()
-                .filter(|s| !mv.copied_slots.contains(s))
+                .filter(|s| !mv.detail.copied_slots.contains(s))
                 .copied()
                 .collect();
             let limit = settings.replication.max_lag_bytes;
@@ -219,33 +217,34 @@ async fn advance(
                         waited.as_millis(),
                         target.shard
                     );
-                    store::set_note(client, id, &note).await?;
+                    moves.set_note(id, &note).await?;
                 }
                 let rows = copy::group(source, target, group).await?;
                 fault("copy");
-                store::copied(client, id, group, rows as i64).await?;
-                progress(&store::get(client, id).await?);
+                moves.copied_slots(id, group, rows as i64).await?;
+                progress(&moves.get(id).await?);
             }
             copy::align_versions(source, target).await?;
-            store::set_phase(client, id, Phase::CatchingUp, "catching up").await
+            Ok(moves
+                .set_phase(id, mv.phase, Phase::CatchingUp, "catching up")
+                .await?)
         }
         Phase::CatchingUp => {
             // After a switch that did not happen, the target may still think it owns
             // the slots: it is told the stored map again.
             ownership::tell(settings, map, target.shard).await?;
-            loop {
-                let applied = replay::batch(source, target, id, BATCH).await?;
-                let behind = capture::behind(source, id).await?;
-                store::replayed(client, id, applied as i64, behind).await?;
+            let moves = Moves::new(client);
+            let mut log = SlotLog { source, target, id };
+            let mut report = |mv: &Move| {
                 fault("replay");
-                progress(&store::get(client, id).await?);
-                if behind <= FENCE_BACKLOG {
-                    break;
-                }
-            }
+                progress(mv)
+            };
+            catch_up(&moves, id, &mut log, CATCH_UP, &mut report).await?;
             let next = switch::next_map(map, &mv)?;
-            store::set_map_after(client, id, next.version.0 as i64).await?;
-            store::set_phase(client, id, Phase::Switching, "switching").await
+            moves.set_map_after(id, next.version.0 as i64).await?;
+            Ok(moves
+                .set_phase(id, mv.phase, Phase::Switching, "switching")
+                .await?)
         }
         Phase::Switching => switching(client, source, target, map, &mv).await,
         Phase::Cleaning => cleaning(settings, client, source, &mv).await,
@@ -263,34 +262,45 @@ async fn switching(
     map: &ShardMap,
     mv: &Move,
 ) -> Result<(), MoveError> {
-    if mv
-        .slots
+    let switched = (Phase::Switching, Phase::Cleaning);
+    let slots = &mv.detail.slots;
+    if slots
         .iter()
-        .all(|s| map.owners[*s as usize] == mv.target)
+        .all(|s| map.owners[*s as usize] == mv.detail.target)
     {
-        return store::switched(client, mv.id, None).await;
+        return Ok(Moves::new(client)
+            .fenced(mv.id, switched, None, "switched")
+            .await?);
     }
-    let owns = switch::source_owns(source, &mv.slots).await?;
+    let owns = switch::source_owns(source, slots).await?;
     if owns == 0 {
         switch::store_next(client, map, &switch::next_map(map, mv)?, mv).await?;
-        return store::switched(client, mv.id, None).await;
+        return Ok(Moves::new(client)
+            .fenced(mv.id, switched, None, "switched")
+            .await?);
     }
-    if owns != mv.slots.len() {
+    if owns != slots.len() {
         return Err(MoveError::Corrupt(format!(
             "{} owns {owns} of move {}'s {} slots: run `shard-manager map sync`, then resume",
             source.shard,
             mv.id,
-            mv.slots.len()
+            slots.len()
         )));
     }
     match switch::run(client, source, target, mv, map).await {
         Ok(fence) => {
             tracing::info!(move_id = mv.id, "switched: {fence}");
-            store::switched(client, mv.id, Some(fence.total_ms())).await?;
-            store::set_note(client, mv.id, &format!("switched: {fence}")).await
+            let note = format!("switched: {fence}");
+            let moves = Moves::new(client);
+            Ok(moves
+                .fenced(mv.id, switched, Some(fence.total_ms()), &note)
+                .await?)
         }
         Err(e @ MoveError::Verify(_)) => {
-            store::set_phase(client, mv.id, Phase::CatchingUp, &e.to_string()).await?;
+            let back = Phase::CatchingUp;
+            Moves::new(client)
+                .set_phase(mv.id, mv.phase, back, &e.to_string())
+                .await?;
             Err(e)
         }
         Err(e) => Err(e),
@@ -304,7 +314,7 @@ async fn cleaning(
     source: &ShardConn,
     mv: &Move,
 ) -> Result<(), MoveError> {
-    let after = mv.map_after.unwrap_or(mv.map_before + 1) as u64;
+    let after = mv.detail.map_after.unwrap_or(mv.detail.map_before + 1) as u64;
     let ttl = settings.metadata.gateway_ttl_ms;
     loop {
         let live = gateways::live(client, ttl).await?;
@@ -320,24 +330,26 @@ async fn cleaning(
             "waiting for gateway(s) {} to route with map v{after}",
             behind.join(", ")
         );
-        store::set_note(client, mv.id, &note).await?;
+        Moves::new(client).set_note(mv.id, &note).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     fault("clean");
-    let deleted = capture::delete_rows(source, &mv.slots).await?;
+    let deleted = capture::delete_rows(source, &mv.detail.slots).await?;
     capture::stop(source, mv.id).await?;
     let note = format!(
         "done: {} source row(s) deleted after every live gateway routed with map v{after}",
         deleted
     );
-    store::set_phase(client, mv.id, Phase::Done, &note).await
+    Ok(Moves::new(client)
+        .set_phase(mv.id, mv.phase, Phase::Done, &note)
+        .await?)
 }
 
 /// Rolls back a move that has not switched: the target forgets its copies, the source
 /// stops logging. Refused while a mover runs it, and once it has switched.
 pub async fn abort(settings: &ClusterSettings, id: i64) -> Result<Move, MoveError> {
     let mut client = open_meta(settings).await?;
-    let mv = claim(&client, id).await?;
+    let mv = Moves::new(&client).claim(id).await?;
     if !mv.phase.active() {
         return Err(MoveError::Refused(format!(
             "move {id} is already {}: nothing to abort",
@@ -345,31 +357,29 @@ pub async fn abort(settings: &ClusterSettings, id: i64) -> Result<Move, MoveErro
         )));
     }
     let map = load(&mut client).await?;
-    let source = ShardConn::open(settings, &map, mv.source).await?;
+    let (slots, from, to) = (&mv.detail.slots, mv.detail.source, mv.detail.target);
+    let source = ShardConn::open(settings, &map, from).await?;
     let switched = mv.phase.switched()
-        || (mv.phase == Phase::Switching && switch::source_owns(&source, &mv.slots).await? == 0);
+        || (mv.phase == Phase::Switching && switch::source_owns(&source, slots).await? == 0);
     if switched {
         return Err(MoveError::Refused(format!(
-            "move {id} has switched: {} owns the slots now; `shard-manager moves resume {id}` finishes it, then `shard-manager moves reverse {id}` moves them back",
-            mv.target
+            "move {id} has switched: {to} owns the slots now; `shard-manager moves resume {id}` finishes it, then `shard-manager moves reverse {id}` moves them back",
         )));
     }
-    let target = ShardConn::open(settings, &map, mv.target).await?;
-    ownership::tell(settings, &map, mv.target).await?;
-    let deleted = capture::delete_rows(&target, &mv.slots).await?;
+    let target = ShardConn::open(settings, &map, to).await?;
+    ownership::tell(settings, &map, to).await?;
+    let deleted = capture::delete_rows(&target, slots).await?;
     capture::stop(&source, id).await?;
-    let note = format!(
-        "aborted: {deleted} copied row(s) deleted on {}; {} keeps the slots",
-        mv.target, mv.source
-    );
-    store::set_phase(&client, id, Phase::Aborted, &note).await?;
-    store::get(&client, id).await
+    let note = format!("aborted: {deleted} copied row(s) deleted on {to}; {from} keeps the slots");
+    let moves = Moves::new(&client);
+    moves.set_phase(id, mv.phase, Phase::Aborted, &note).await?;
+    Ok(moves.get(id).await?)
 }
 
 /// Records the move that takes finished move `id`'s slots back to its source.
 pub async fn reverse(settings: &ClusterSettings, id: i64) -> Result<Move, MoveError> {
     let client = open_meta(settings).await?;
-    let mv = store::get(&client, id).await?;
+    let mv = Moves::new(&client).get(id).await?;
     if mv.phase != Phase::Done {
         return Err(MoveError::Refused(format!(
             "move {id} is {}: only a finished (done) move can be reversed{}",
@@ -383,9 +393,9 @@ pub async fn reverse(settings: &ClusterSettings, id: i64) -> Result<Move, MoveEr
     }
     let request = Request {
         kind: "reverse".into(),
-        from: mv.target.0,
-        to: mv.source.0,
-        which: Which::List(ranges(&mv.slots)),
+        from: mv.detail.target.0,
+        to: mv.detail.source.0,
+        which: Which::List(ranges(&mv.detail.slots)),
     };
     start(settings, &request).await
 }

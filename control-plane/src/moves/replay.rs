@@ -1,16 +1,34 @@
-//! Replaying logged changes on the target: a batch of log entries is read, the current
-//! rows of their keys are streamed from the source (binary COPY), and in one target
-//! transaction the keys are deleted and those rows inserted. Only then are the entries
-//! deleted on the source, so a replay interrupted anywhere is simply done again. The
-//! order of entries does not matter: each replay installs the key's row as it is now.
+//! A move's change log replayed on the target, as the jobs' replay protocol has it
+//! ([`crate::jobs::replay`]): a batch of log entries is read, the current rows of their
+//! keys are streamed from the source (binary COPY), and in one target transaction the
+//! keys are deleted and those rows inserted. Only then are the entries deleted on the
+//! source.
 
 use super::shard_conn::{pipe, ShardConn, COLUMNS};
-use super::MoveError;
+use super::{capture, MoveError};
+use crate::jobs::replay::ChangeLog;
 
-/// Replays up to `limit` logged changes of move `id`; returns how many entries it
-/// applied (0: the log was empty). Runs inside the source's transaction when the
-/// caller opened one (the fence).
-pub async fn batch(
+/// Move `id`'s log on its source, replayed on its target. Replays run inside the
+/// source's transaction when the caller opened one (the fence).
+pub struct SlotLog<'a> {
+    pub source: &'a ShardConn,
+    pub target: &'a ShardConn,
+    pub id: i64,
+}
+
+impl ChangeLog for SlotLog<'_> {
+    type Error = MoveError;
+
+    async fn replay(&mut self, limit: i64) -> Result<u64, MoveError> {
+        batch(self.source, self.target, self.id, limit).await
+    }
+
+    async fn behind(&mut self) -> Result<i64, MoveError> {
+        capture::behind(self.source, self.id).await
+    }
+}
+
+async fn batch(
     source: &ShardConn,
     target: &ShardConn,
     id: i64,

@@ -3,14 +3,15 @@
 //! finishes it but `moves resume` or `moves abort`. One stopped at the switch (a mover
 //! killed under the fence, or a source COMMIT that failed) may leave two owners: the
 //! target already told it owns the slots while the source still does, until `moves
-//! resume` settles it. Pure: judged from what the metadata database records (phase,
-//! whether a mover holds the move's lock, seconds since its record last changed).
+//! resume` settles it. The rule is the jobs' ([`crate::jobs::stuck`]), with the switch
+//! as the phase that must not wait; the words are a move's. Pure.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::state::{ranges, Move, Phase};
+use crate::jobs::stuck::{ago, stopped};
 
 /// A stopped move an operator should look at, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -34,21 +35,15 @@ pub struct StuckMove {
 /// `mv` as stuck, if it is: active, no mover holds it, and stopped for `after` or more
 /// (at the switch: at once). `later_secs`: time passed since `mv` was read.
 pub fn judge(mv: &Move, later_secs: f64, after: Duration) -> Option<StuckMove> {
-    if !mv.phase.active() || mv.running {
-        return None;
-    }
-    let stopped_secs = mv.idle_secs + later_secs;
     let two_owners = mv.phase == Phase::Switching;
-    if !two_owners && stopped_secs < after.as_secs_f64() {
-        return None;
-    }
+    let stopped_secs = stopped(mv, later_secs, after, two_owners)?;
     let id = mv.id;
     let what = format!(
         "move {id} ({} slot(s) {}, {} to {}) stopped {} ago in phase {}",
-        mv.slots.len(),
-        ranges(&mv.slots),
-        mv.source,
-        mv.target,
+        mv.detail.slots.len(),
+        ranges(&mv.detail.slots),
+        mv.detail.source,
+        mv.detail.target,
         ago(stopped_secs),
         mv.phase.as_str()
     );
@@ -56,26 +51,26 @@ pub fn judge(mv: &Move, later_secs: f64, after: Duration) -> Option<StuckMove> {
         Phase::Switching => format!(
             "{what}, at the switch: {} may own the slots while {} still does (two owners) \
              until `shard-manager moves resume {id}` settles it",
-            mv.target, mv.source
+            mv.detail.target, mv.detail.source
         ),
         Phase::Cleaning => format!(
             "{what}: switched, but {} keeps the slots' old rows and logs their changes; \
              `shard-manager moves resume {id}` finishes it",
-            mv.source
+            mv.detail.source
         ),
         _ => format!(
             "{what}, neither resumed nor aborted: {} logs every change of the slots until \
              `shard-manager moves resume {id}` continues it or `shard-manager moves abort \
              {id}` rolls it back",
-            mv.source
+            mv.detail.source
         ),
     };
     Some(StuckMove {
         id,
         phase: mv.phase.as_str().to_owned(),
-        source: mv.source.0,
-        target: mv.target.0,
-        slots: ranges(&mv.slots),
+        source: mv.detail.source.0,
+        target: mv.detail.target.0,
+        slots: ranges(&mv.detail.slots),
         stopped_secs,
         two_owners,
         warning,
@@ -90,44 +85,17 @@ pub fn all(moves: &[Move], later_secs: f64, after: Duration) -> Vec<StuckMove> {
         .collect()
 }
 
-/// "42 s", "6 min", "3 h", "2 d": how long, roughly.
-fn ago(secs: f64) -> String {
-    let secs = secs.max(0.0) as u64;
-    match secs {
-        0..120 => format!("{secs} s"),
-        120..7200 => format!("{} min", secs / 60),
-        7200..172_800 => format!("{} h", secs / 3600),
-        _ => format!("{} d", secs / 86_400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shard_manager::routing::ShardId;
+    use crate::moves::state::tests::move_in;
 
     fn stopped(phase: Phase, idle_secs: f64, running: bool) -> Move {
-        Move {
-            id: 7,
-            kind: "move-slots".into(),
-            source: ShardId(0),
-            target: ShardId(1),
-            slots: vec![334, 335, 336],
-            phase,
-            copied_slots: vec![],
-            rows_total: 0,
-            rows_copied: 0,
-            rows_replayed: 0,
-            rows_behind: 0,
-            map_before: 4,
-            map_after: None,
-            fence_ms: None,
-            note: String::new(),
-            actor: "test".into(),
-            age_secs: idle_secs + 1.0,
-            idle_secs,
-            running,
-        }
+        let mut mv = move_in(phase);
+        mv.id = 7;
+        mv.detail.slots = vec![334, 335, 336];
+        (mv.idle_secs, mv.age_secs, mv.running) = (idle_secs, idle_secs + 1.0, running);
+        mv
     }
 
     const FIVE_MIN: Duration = Duration::from_secs(300);

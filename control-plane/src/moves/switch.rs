@@ -14,25 +14,27 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use super::fault::fault;
+use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move};
-use super::{copy, remembered, replay, verify, MoveError};
+use super::{copy, remembered, verify, MoveError};
+use crate::jobs::replay::drain;
 use crate::map::{meta, ownership, ShardMap};
 use shard_manager::routing::{MapVersion, ShardId};
 
 /// The stored map with the move's slots given to its target, one version on.
 pub fn next_map(stored: &ShardMap, mv: &Move) -> Result<ShardMap, MoveError> {
     let mut next = stored.clone();
-    for slot in &mv.slots {
+    for slot in &mv.detail.slots {
         let owner = stored.owners.get(*slot as usize).copied();
-        if owner != Some(mv.source) && owner != Some(mv.target) {
+        if owner != Some(mv.detail.source) && owner != Some(mv.detail.target) {
             return Err(MoveError::Refused(format!(
                 "slot {slot} now belongs to {}: the map changed under move {}; abort it",
                 owner.map_or("nobody".into(), |o| o.to_string()),
                 mv.id
             )));
         }
-        next.owners[*slot as usize] = mv.target;
+        next.owners[*slot as usize] = mv.detail.target;
     }
     next.version = MapVersion(stored.version.0 + 1);
     Ok(next)
@@ -121,27 +123,28 @@ async fn fence(
         .client
         .execute(
             "SELECT pg_advisory_xact_lock(21319, s) FROM (SELECT unnest($1::int[]) AS s ORDER BY 1) AS ordered",
-            &[&mv.slots],
+            &[&mv.detail.slots],
         )
         .await
         .map_err(&fail)?;
     times.locked = fenced.elapsed().as_millis();
-    while replay::batch(source, target, mv.id, 5000).await? > 0 {}
+    let id = mv.id;
+    drain(&mut SlotLog { source, target, id }, 5000).await?;
     times.drained = fenced.elapsed().as_millis();
-    let (rows, differences) = verify::compare(source, target, &mv.slots).await?;
+    let (rows, differences) = verify::compare(source, target, &mv.detail.slots).await?;
     times.verified = fenced.elapsed().as_millis();
     if !differences.is_empty() {
         let shown: Vec<&str> = differences.iter().take(5).map(String::as_str).collect();
         return Err(MoveError::Verify(format!(
             "{} of {} slot(s) differ ({} rows checked): {}",
             differences.len(),
-            mv.slots.len(),
+            mv.detail.slots.len(),
             rows,
             shown.join("; ")
         )));
     }
     copy::align_versions(source, target).await?;
-    remembered::copy(source, target, &mv.slots).await?;
+    remembered::copy(source, target, &mv.detail.slots).await?;
     fault("switch-before-tell");
     ownership::tell_on(&target.client, next, target.shard)
         .await
@@ -152,7 +155,7 @@ async fn fence(
         .client
         .execute(
             "DELETE FROM shardgate_slots WHERE slot = ANY($1)",
-            &[&mv.slots],
+            &[&mv.detail.slots],
         )
         .await
         .map_err(&fail)?;
@@ -179,22 +182,27 @@ pub async fn store_next(
     next: &ShardMap,
     mv: &Move,
 ) -> Result<(), MoveError> {
-    let moved: Vec<(u32, ShardId)> = mv.slots.iter().map(|s| (*s as u32, mv.target)).collect();
+    let moved: Vec<(u32, ShardId)> = mv
+        .detail
+        .slots
+        .iter()
+        .map(|s| (*s as u32, mv.detail.target))
+        .collect();
     let summary = format!(
         "{} slot(s) {} moved with their rows from {} to {} (move {})",
-        mv.slots.len(),
-        ranges(&mv.slots),
-        mv.source,
-        mv.target,
+        mv.detail.slots.len(),
+        ranges(&mv.detail.slots),
+        mv.detail.source,
+        mv.detail.target,
         mv.id
     );
-    let detail = serde_json::json!({ "move": mv.id, "slots": mv.slots, "from": mv.source.0, "to": mv.target.0 });
+    let detail = serde_json::json!({ "move": mv.id, "slots": mv.detail.slots, "from": mv.detail.source.0, "to": mv.detail.target.0 });
     meta::commit(
         meta_client,
         stored.version,
         next,
         &moved,
-        (&meta::actor(), &mv.kind, &summary, detail),
+        (&meta::actor(), &mv.detail.kind, &summary, detail),
     )
     .await?;
     Ok(())

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::state::Move;
-use super::{store, MoveError};
+use super::Moves;
+use crate::jobs::JobError;
 use crate::map::meta;
 use shard_manager::config::ClusterSettings;
 
@@ -105,10 +106,11 @@ async fn follow(watch: Arc<MoveWatch>) {
 /// Reads every `every` until the connection is lost or stops answering.
 async fn read_until_lost(watch: &MoveWatch, client: &tokio_postgres::Client, every: Duration) {
     loop {
-        match tokio::time::timeout(READ_TIMEOUT, store::list(client, FINISHED_SHOWN)).await {
+        let moves = Moves::new(client);
+        match tokio::time::timeout(READ_TIMEOUT, moves.list(FINISHED_SHOWN)).await {
             Ok(Ok(moves)) => watch.read(moves),
             // No moves table yet: no move was ever recorded.
-            Ok(Err(MoveError::NoMoves)) => watch.read(Vec::new()),
+            Ok(Err(JobError::NoTable { .. })) => watch.read(Vec::new()),
             Ok(Err(e)) => watch.failed(e.to_string()),
             Err(_) => {
                 let ms = READ_TIMEOUT.as_millis();

@@ -12,7 +12,7 @@ use crate::tools::plan::report::thousands;
 use control_plane::import::abort;
 use control_plane::import::runner::{self, Request};
 use control_plane::import::source::redact;
-use control_plane::import::{store, Import, ImportError, Phase};
+use control_plane::import::{Import, ImportError, Imports, Phase};
 use shard_manager::config::ClusterSettings;
 
 /// `import`: what to copy, into which table, and whether to cut over.
@@ -167,13 +167,15 @@ pub fn run(settings: &ClusterSettings, command: ImportsCommand) -> Result<String
             let imports = rt.block_on(async {
                 let mut conn = control_plane::map::meta::connect(settings).await?;
                 control_plane::map::schema::apply(&mut conn.client).await?;
-                match id {
-                    Some(id) => Ok(vec![store::get(&conn.client, id).await?]),
-                    None => store::list(&conn.client, 10).await,
-                }
+                let imports = Imports::new(&conn.client);
+                Ok::<_, ImportError>(match id {
+                    Some(id) => vec![imports.get(id).await?],
+                    None => imports.list(10).await?,
+                })
             })?;
             if json {
-                return Ok(serde_json::to_string_pretty(&imports).unwrap_or_default() + "\n");
+                let shown: Vec<Shown> = imports.iter().map(Shown::new).collect();
+                return Ok(serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n");
             }
             Ok(status(&imports))
         }
@@ -194,8 +196,8 @@ fn summary(im: &Import, copied_here: i64, secs: f64) -> String {
         Phase::Done => format!(
             "import {} done in {secs:.1} s: {} -> {} ({} rows copied, {rate}; {} changes replayed); the source's writers waited {} ms at the cut-over, and its table now refuses writes\n",
             im.id,
-            im.source_table,
-            im.into,
+            im.detail.source_table,
+            im.detail.into,
             thousands(im.rows_copied as u64),
             thousands(im.rows_replayed as u64),
             im.fence_ms.map_or("?".into(), |ms| ms.to_string()),
@@ -203,8 +205,8 @@ fn summary(im: &Import, copied_here: i64, secs: f64) -> String {
         Phase::Syncing => format!(
             "import {} in sync in {secs:.1} s: {} -> {} ({} rows copied, {rate}; {} changes replayed, {} behind); the source still takes writes: run the same command again to catch up, with --cutover to switch\n",
             im.id,
-            im.source_table,
-            im.into,
+            im.detail.source_table,
+            im.detail.into,
             thousands(im.rows_copied as u64),
             thousands(im.rows_replayed as u64),
             thousands(im.rows_behind as u64),
@@ -227,8 +229,8 @@ pub fn status(imports: &[Import]) -> String {
             "{:<6} {:<13} {:<24} {:<10} {:>17} {:>8} {:>7} {:>7}\n",
             im.id,
             im.phase.as_str(),
-            im.source_table,
-            im.into,
+            im.detail.source_table,
+            im.detail.into,
             format!(
                 "{}/{}",
                 thousands(im.rows_copied as u64),
@@ -240,11 +242,60 @@ pub fn status(imports: &[Import]) -> String {
         );
     }
     for im in imports.iter().filter(|im| im.phase.active()) {
-        out += &format!("import {} ({}): {}", im.id, im.source, im.advice());
+        out += &format!("import {} ({}): {}", im.id, im.detail.source, im.advice());
         if !im.note.is_empty() {
             out += &format!(" (last: {})", im.note);
         }
         out += "\n";
     }
     out
+}
+
+/// An import as `imports status --json` prints it: its record's columns.
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    id: i64,
+    source: &'a str,
+    source_table: &'a str,
+    key_column: &'a str,
+    id_column: &'a str,
+    into: &'a str,
+    phase: &'static str,
+    checkpoint: Option<&'a (String, String)>,
+    rows_total: i64,
+    rows_copied: i64,
+    rows_replayed: i64,
+    rows_behind: i64,
+    fence_ms: Option<i64>,
+    note: &'a str,
+    actor: &'a str,
+    age_secs: f64,
+    idle_secs: f64,
+    running: bool,
+}
+
+impl<'a> Shown<'a> {
+    fn new(im: &'a Import) -> Self {
+        let d = &im.detail;
+        Self {
+            id: im.id,
+            source: &d.source,
+            source_table: &d.source_table,
+            key_column: &d.key_column,
+            id_column: &d.id_column,
+            into: &d.into,
+            phase: im.phase.as_str(),
+            checkpoint: d.checkpoint.as_ref(),
+            rows_total: im.rows_total,
+            rows_copied: im.rows_copied,
+            rows_replayed: im.rows_replayed,
+            rows_behind: im.rows_behind,
+            fence_ms: im.fence_ms,
+            note: &im.note,
+            actor: &im.actor,
+            age_secs: im.age_secs,
+            idle_secs: im.idle_secs,
+            running: im.running,
+        }
+    }
 }

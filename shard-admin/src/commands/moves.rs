@@ -9,7 +9,7 @@ use crate::audit::Named;
 use crate::tools::plan::report::thousands;
 use control_plane::moves::plan::Which;
 use control_plane::moves::state::ranges;
-use control_plane::moves::{mover, store, stuck, Move, MoveError, Phase};
+use control_plane::moves::{mover, stuck, Move, MoveError, Moves, Phase};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
 
@@ -113,10 +113,11 @@ pub fn run(settings: &ClusterSettings, command: MovesCommand) -> Result<String, 
         MovesCommand::Status { id, json } => {
             let moves = rt.block_on(async {
                 let conn = control_plane::map::meta::connect(settings).await?;
-                match id {
-                    Some(id) => Ok(vec![store::get(&conn.client, id).await?]),
-                    None => store::list(&conn.client, 10).await,
-                }
+                let moves = Moves::new(&conn.client);
+                Ok::<_, MoveError>(match id {
+                    Some(id) => vec![moves.get(id).await?],
+                    None => moves.list(10).await?,
+                })
             });
             let moves = match moves {
                 Err(MoveError::NoMoves) => Vec::new(),
@@ -124,13 +125,7 @@ pub fn run(settings: &ClusterSettings, command: MovesCommand) -> Result<String, 
             };
             let after = settings.moves.stuck_after();
             if json {
-                let shown: Vec<Shown> = moves
-                    .iter()
-                    .map(|mv| Shown {
-                        mv,
-                        stuck: stuck::judge(mv, 0.0, after),
-                    })
-                    .collect();
+                let shown: Vec<Shown> = moves.iter().map(|mv| Shown::new(mv, after)).collect();
                 return Ok(serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n");
             }
             Ok(status(&moves, after))
@@ -183,10 +178,10 @@ pub(super) fn drive(
 pub(super) fn what(mv: &Move) -> String {
     format!(
         "{} slot(s) {} from {} to {}",
-        mv.slots.len(),
-        ranges(&mv.slots),
-        mv.source,
-        mv.target
+        mv.detail.slots.len(),
+        ranges(&mv.detail.slots),
+        mv.detail.source,
+        mv.detail.target
     )
 }
 
@@ -200,20 +195,65 @@ fn summary(mv: &Move, secs: f64) -> String {
             thousands((mv.rows_copied as f64 / secs.max(0.001)) as u64),
             thousands(mv.rows_replayed as u64),
             mv.fence_ms.map_or("?".into(), |ms| ms.to_string()),
-            mv.map_before,
-            mv.map_after.unwrap_or(mv.map_before)
+            mv.detail.map_before,
+            mv.detail.map_after.unwrap_or(mv.detail.map_before)
         ),
         _ => format!("move {}: {} ({})\n", mv.id, mv.phase.as_str(), mv.note),
     }
 }
 
-/// A move as `moves status --json` prints it: its record, and `stuck` (null unless it
-/// is: see [`stuck`]).
+/// A move as `moves status --json` prints it: its record's columns, and `stuck` (null
+/// unless it is: see [`stuck`]).
 #[derive(serde::Serialize)]
 struct Shown<'a> {
-    #[serde(flatten)]
-    mv: &'a Move,
+    id: i64,
+    kind: &'a str,
+    source: ShardId,
+    target: ShardId,
+    slots: &'a [i32],
+    phase: &'static str,
+    copied_slots: &'a [i32],
+    rows_total: i64,
+    rows_copied: i64,
+    rows_replayed: i64,
+    rows_behind: i64,
+    map_before: i64,
+    map_after: Option<i64>,
+    fence_ms: Option<i64>,
+    note: &'a str,
+    actor: &'a str,
+    age_secs: f64,
+    idle_secs: f64,
+    running: bool,
     stuck: Option<stuck::StuckMove>,
+}
+
+impl<'a> Shown<'a> {
+    fn new(mv: &'a Move, stuck_after: Duration) -> Self {
+        let d = &mv.detail;
+        Self {
+            id: mv.id,
+            kind: &d.kind,
+            source: d.source,
+            target: d.target,
+            slots: &d.slots,
+            phase: mv.phase.as_str(),
+            copied_slots: &d.copied_slots,
+            rows_total: mv.rows_total,
+            rows_copied: mv.rows_copied,
+            rows_replayed: mv.rows_replayed,
+            rows_behind: mv.rows_behind,
+            map_before: d.map_before,
+            map_after: d.map_after,
+            fence_ms: mv.fence_ms,
+            note: &mv.note,
+            actor: &mv.actor,
+            age_secs: mv.age_secs,
+            idle_secs: mv.idle_secs,
+            running: mv.running,
+            stuck: stuck::judge(mv, 0.0, stuck_after),
+        }
+    }
 }
 
 /// The moves as a table, then one line of advice per move, then a warning for each
@@ -227,13 +267,13 @@ pub fn status(moves: &[Move], after: Duration) -> String {
         "MOVE", "KIND", "PHASE", "SHARDS", "SLOTS", "COPIED", "BEHIND", "ETA", "FENCE"
     );
     for m in moves {
-        let slots = ranges(&m.slots);
+        let slots = ranges(&m.detail.slots);
         out += &format!(
             "{:<5} {:<11} {:<12} {:<9} {:<16} {:>12} {:>8} {:>8} {:>7}\n",
             m.id,
-            m.kind,
+            m.detail.kind,
             m.phase.as_str(),
-            format!("{}->{}", m.source.0, m.target.0),
+            format!("{}->{}", m.detail.source.0, m.detail.target.0),
             if slots.len() > 16 {
                 format!("{}...", &slots[..13])
             } else {
