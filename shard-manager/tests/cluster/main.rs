@@ -1,0 +1,31 @@
+//! The request path's own integration tests: `Cluster` and the wire client against the
+//! topology `./setup.sh up` starts, with no gateway and no control plane. Each test works
+//! in scratch databases of its own (`scratch`), so the shared data, map and servers are
+//! never touched. Run with the environment of `eval "$(./setup.sh env)"`, under the
+//! cluster's shared lock:
+//!
+//! ```text
+//! flock -s /tmp/sg-cluster.lock cargo test -p shard-manager --test cluster
+//! ```
+//!
+//! - `scratch`: the scratch databases: created, migrated, told their slots, dropped.
+//! - `fixtures`: keys, tables and documents as the edge makes them; rows read back in SQL.
+//! - `monitor`: the replicas' lag measured once, as the health monitor would tell it.
+//! - `records`: write, read back (primary; replica with read-your-writes), delete.
+//! - `list`: a key's records a page at a time, each after the last one's cursor.
+//! - `bulk`: a batch across every shard, one group and token per shard.
+//! - `idempotency`: a write and a bulk write replayed with their key, applied once.
+//! - `not_owner`: a shard that owns nothing refuses the slot (SG001), by name and version.
+//! - `down`: a primary on a wrong port, or silent, is unavailable by name, within bounds.
+//! - `wire`: the wire client alone: sign-in, find and list, and the statement timeout.
+
+mod bulk;
+mod down;
+mod fixtures;
+mod idempotency;
+mod list;
+mod monitor;
+mod not_owner;
+mod records;
+mod scratch;
+mod wire;
