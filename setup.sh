@@ -343,6 +343,9 @@ missing_packages() {
     command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || pkgs+=(build-essential)
     command -v runuser >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
     command -v ss >/dev/null 2>&1 || pkgs+=(iproute2)   # who listens on a port
+    # glibc's locale sources: shard-manager's german_messages test compiles de_DE with
+    # localedef into a temporary directory (nothing is installed system-wide).
+    [[ -e /usr/share/i18n/locales/de_DE ]] || pkgs+=(locales)
     # The load balancer in front of several gateways (GATEWAYS=3 ./setup.sh run).
     command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || pkgs+=(haproxy)
     # Headless Chromium for the dashboard's browser test (api-router/tests/browser).

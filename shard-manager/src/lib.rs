@@ -15,10 +15,12 @@
 //! - [`config`]: the typed, layered configuration and its start-up validation (which
 //!   yields the [`Router`]).
 //! - [`store`]: the parameterised SQL, the rows, documents, ids, tables, list cursors.
-//! - [`wire`]: a small PostgreSQL client of our own for every request's statements
-//!   (writes, point reads, lists): a write is one send and one flush back (tokio-postgres syncs, and so flushes, after
-//!   every statement).
-//! - [`error`]: [`ClusterError`], naming shard, role and server.
+//! - [`error`]: [`ClusterError`], naming shard, role and server (and the SQLSTATE of a
+//!   refusal); the one SQLSTATE table and the one retry policy.
+//! - [`wire`]: a small PostgreSQL client of our own, the crate's only one: every
+//!   request's statements (writes, point reads, lists, the replica wait), health checks
+//!   and upkeep; a write is one send and one flush back (tokio-postgres syncs, and so
+//!   flushes, after every statement). Its errors keep the server's SQLSTATE.
 //! - [`servers`]: one server's pools and bounded operations; the ban/lag rules.
 //! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
 //! - [`live_map`]: the shard map a gateway routes with now, and one version of it

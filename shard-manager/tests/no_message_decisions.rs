@@ -2,8 +2,8 @@
 //! server's messages change with its version and its `lc_messages`, its SQLSTATEs do
 //! not (`shard_manager::error::sqlstate` is the one table). This reads every source file
 //! of the request path, the control plane, the admin CLI and the gateway, outside their
-//! unit tests, for the ways a decision on text is written; the unit tests of
-//! `servers::failure` show German messages classified like English ones.
+//! unit tests, for the ways a decision on text is written; `german_messages` shows a
+//! real server speaking German classified like one speaking English.
 
 use std::path::{Path, PathBuf};
 

@@ -128,7 +128,10 @@ async fn fixture(app: &TestApp) -> Known {
     // Strong: an eventual read right after the writes may find a replica that has
     // not replayed them yet, and then no second page.
     let page: Value = app
-        .get("spec-user", "/api/read?table=users&limit=1&consistency=strong")
+        .get(
+            "spec-user",
+            "/api/read?table=users&limit=1&consistency=strong",
+        )
         .await
         .json()
         .await

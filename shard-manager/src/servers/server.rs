@@ -71,8 +71,9 @@ impl Server {
         })
     }
 
-    /// Runs one read (`work` says so) on a pooled wire connection, bounded in time, and
-    /// turns every failure into a [`ClusterError`] naming this server.
+    /// Runs work that may safely run twice (a read, a check, raising the cache epoch,
+    /// purging expired idempotency entries) on a pooled wire connection, bounded in
+    /// time, and turns every failure into a [`ClusterError`] naming this server.
     ///
     /// Pooled connections are not tested before use (a test query would double the
     /// transactions PostgreSQL runs per request); the pool only drops connections whose
