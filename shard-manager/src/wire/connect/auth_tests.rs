@@ -138,7 +138,9 @@ async fn scram_until_the_proof(s: &mut TcpStream) {
     let (kind, body) = message(s).await.unwrap();
     assert_eq!(kind, b'p');
     let first = String::from_utf8_lossy(&body).into_owned();
-    let nonce = first.split("r=").nth(1).unwrap().to_owned();
+    // The nonce is any printable characters but a comma, so it may itself hold "r=":
+    // everything after the first ",r=" is the nonce.
+    let nonce = first.split_once(",r=").unwrap().1.to_owned();
     let server_first = format!("r={nonce}server,s=c2FsdHNhbHRzYWx0c2FsdA==,i=4096");
     s.write_all(&auth(11, server_first.as_bytes()))
         .await
