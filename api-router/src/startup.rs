@@ -7,6 +7,7 @@ use ::analytics::Analytics;
 use actix_web::dev::{HttpServiceFactory, Server};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer, Route};
+use control_plane::failover;
 use control_plane::health::Sweeper;
 use control_plane::keys::{self, KeyFollower, KeyRing};
 use control_plane::map::{follower, Follower, Identity};
@@ -47,6 +48,9 @@ pub struct Application {
     keys: KeyFollower,
     /// Reads the slot moves from the metadata database; stopped with the application.
     watcher: Watcher,
+    /// Follows a shard's promotion by its HA manager (`failover.watch`); stopped with
+    /// the application.
+    failover: Option<failover::Watcher>,
     /// Drains, then stops the server (on a signal, or when a test asks).
     shutdown: Shutdown,
 }
@@ -204,6 +208,11 @@ impl Application {
         );
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         let watcher = Watcher::spawn(moves);
+        let failover = settings
+            .cluster
+            .failover
+            .watch
+            .then(|| failover::Watcher::spawn(cluster.clone()));
         let shutdown = Shutdown::new(
             draining,
             std::time::Duration::from_millis(settings.server.drain_ms),
@@ -219,6 +228,7 @@ impl Application {
             follower,
             keys,
             watcher,
+            failover,
         })
     }
 
@@ -243,6 +253,7 @@ impl Application {
         drop(self.follower);
         drop(self.keys);
         drop(self.watcher);
+        drop(self.failover);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result

@@ -24,10 +24,13 @@
 //! - [`import`]: a table of an unsharded PostgreSQL database copied in while it takes
 //!   writes (capture, paged copy, replay, verify, cut over under a fence).
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
+//! - [`failover`]: a shard's promotion (by its HA manager) followed: recorded in the
+//!   map with a new term, a split-brain primary fenced.
 //!
 //! The admin CLI (crate `shard-admin`) sits above this crate; the gateway
 //! (`api-router`) uses both this crate and the request path.
 
+pub mod failover;
 pub mod health;
 pub mod import;
 pub mod jobs;

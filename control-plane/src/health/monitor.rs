@@ -122,7 +122,7 @@ async fn check_shard(
                 .map(|r| check(r, timeout, replica_position))
         )
     );
-    if let Some((lsn, epoch)) = primary {
+    if let Some((lsn, epoch, _)) = primary {
         check_schema(shard, expected, timeout).await;
         if let Some(cache) = cache {
             let epoch = epoch.map(|e| e.max(0) as u64);
@@ -130,11 +130,21 @@ async fn check_shard(
         }
     }
     let now = Instant::now();
-    if let Some((lsn, _)) = primary {
+    if let Some((lsn, _, _)) = primary {
         history.push(now, lsn);
     }
     for (replica, replayed) in shard.replicas.iter().zip(replicas) {
-        replica.set_lag(replayed.and_then(|(r, ())| history.lag(r, now)));
+        // Out of recovery while the primary answers too: two servers take writes
+        // (split brain) and this one is not the map's; no read goes to it.
+        if primary.is_some()
+            && replayed
+                .as_ref()
+                .is_some_and(|(_, _, recovering)| !recovering)
+        {
+            replica.check_failed("not in recovery while the shard's primary answers (split brain: the failover watcher fences it)".into());
+            continue;
+        }
+        replica.set_lag(replayed.and_then(|(r, (), _)| history.lag(r, now)));
     }
 }
 
@@ -178,28 +188,27 @@ async fn replica_position(conn: &mut WireConn) -> Result<(bool, Option<String>, 
 }
 
 /// Probes one server with `query` (whether it is in recovery, its WAL position, and
-/// whatever else the same statement read); returns the position and the rest when the
-/// check passed.
+/// whatever else the same statement read); returns the position, the rest and whether
+/// it is in recovery when the check passed.
 async fn check<T>(
     server: &Server,
     timeout: Duration,
     query: impl AsyncFnOnce(&mut WireConn) -> Result<(bool, Option<String>, T), WireError>,
-) -> Option<(Lsn, T)> {
+) -> Option<(Lsn, T, bool)> {
     let probe = server.probe(query);
     match tokio::time::timeout(timeout, probe).await {
         Ok(Ok((in_recovery, lsn, rest))) => {
-            if in_recovery != (server.role == Role::Replica) {
-                let state = if in_recovery {
-                    "in recovery"
-                } else {
-                    "not in recovery"
-                };
-                server.check_failed(format!("configured as {} but {state}", server.role));
+            // A primary in recovery was demoted: no write goes to it. A replica out of
+            // recovery was promoted: it still serves reads while the failover watcher
+            // records it as the shard's primary (or fences it, if the map's primary
+            // is up: `failover`).
+            if in_recovery && server.role == Role::Primary {
+                server.check_failed("configured as primary but in recovery".into());
                 return None;
             }
             let lsn = lsn.as_deref().and_then(Lsn::parse);
             server.check_passed(lsn);
-            Some((lsn?, rest))
+            Some((lsn?, rest, in_recovery))
         }
         // Busy is not broken: a saturated pool says nothing about the server's health.
         Ok(Err(ClusterError::Saturated { .. })) => None,

@@ -70,6 +70,7 @@ pub fn with_shard(map: &ShardMap, new: &NewShard) -> Result<(ShardMap, ShardId),
         balance: Balance::default(),
         read_primary: false,
         retired: false,
+        term: 1,
     });
     Ok((next, ShardId(map.shards.len() as u32)))
 }

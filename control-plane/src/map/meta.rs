@@ -93,9 +93,11 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .map_err(|e| MapError::Corrupt(format!("map_state.routing: {e}")))?;
     let shards = tx
         .query(
-            // `retired` read so that a database without schema step 5 still loads.
+            // `retired` and `term` read so that a database without schema steps 5
+            // and 8 still loads.
             "SELECT id, primary_addr, replicas, balance, read_primary,
-                    coalesce((to_jsonb(s) ->> 'retired')::boolean, false)
+                    coalesce((to_jsonb(s) ->> 'retired')::boolean, false),
+                    coalesce((to_jsonb(s) ->> 'term')::bigint, 1)
                FROM map_shards s ORDER BY id",
             &[],
         )
@@ -113,6 +115,7 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
                 },
                 read_primary: r.get(4),
                 retired: r.get(5),
+                term: r.get::<_, i64>(6).max(1) as u64,
             }
         })
         .collect::<Vec<_>>();
@@ -324,7 +327,7 @@ pub type HistoryEntry<'a> = (&'a str, &'a str, &'a str, serde_json::Value);
 
 /// A transaction holding the stored map, refused unless it is still at `expected`
 /// (another command changed it meanwhile).
-pub(super) async fn begin_at(
+pub(crate) async fn begin_at(
     client: &mut Client,
     expected: MapVersion,
 ) -> Result<tokio_postgres::Transaction<'_>, MapError> {
@@ -344,7 +347,7 @@ pub(super) async fn begin_at(
 
 /// Moves the stored map to `version` with its history line, announces it to the
 /// gateways (NOTIFY) and commits.
-pub(super) async fn finish(
+pub(crate) async fn finish(
     tx: tokio_postgres::Transaction<'_>,
     version: MapVersion,
     (actor, action, summary, detail): HistoryEntry<'_>,

@@ -106,6 +106,9 @@ const STEPS: &[&str] = &[
      );
      CREATE UNIQUE INDEX imports_one_active ON imports (into_table)
          WHERE phase NOT IN ('done', 'aborted');",
+    // 8: each shard's primary term, raised by every failover (`failover::record`):
+    // it only grows, so a later map never names an older primary.
+    "ALTER TABLE map_shards ADD COLUMN term BIGINT NOT NULL DEFAULT 1;",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

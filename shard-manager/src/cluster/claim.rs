@@ -31,7 +31,7 @@ impl Cluster {
             .primary
             .run_write(async |conn| crate::wire::claim(conn, remember, slot).await)
             .await
-            .map_err(|failure| failure.error)?;
+            .map_err(|failure| failure.into_error())?;
         match ours {
             true => Ok(()),
             false => Err(ClusterError::KeyReused { shard: shard.id }),

@@ -5,14 +5,17 @@
 //! ## Layout
 //! - this file: [`Cluster`], built from validated settings, and what it holds.
 //! - [`rerouted`]: write, read, list, delete, bulk: each takes a [`RoutedKey`]; a
-//!   shard's refusal of the slot reloads the map and retries once.
+//!   shard's refusal of the slot reloads the map and retries once; `new_primary`: a
+//!   primary that could not take the work (nothing sent) waits, bounded, for the
+//!   failover's new primary and retries once there.
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
 //! - [`bulk`]: batched writes grouped by shard, each record written once per key.
 //! - `claim`: a write's idempotency key claimed at its home slot before anything is
 //!   written, so a key names one request whichever shards its writes reach.
 //! - [`shard`]: one shard's servers and how a read picks among them.
-//! - [`shard_set`]: every shard's pools; grows when the map gains a shard.
+//! - [`shard_set`]: every shard's pools; grows when the map gains a shard, follows it
+//!   when it names a shard's new primary.
 //! - [`served`]: results together with where they came from.
 //! - [`schema`]: whether a shard has every migration (requests to one that lacks some
 //!   answer 503 at once, naming them).
@@ -20,6 +23,7 @@
 pub mod bulk;
 mod claim;
 mod merge;
+mod new_primary;
 pub mod records;
 pub mod rerouted;
 pub mod schema;
@@ -92,10 +96,11 @@ impl Cluster {
         let map = Arc::new(MapState::new(settings.clone(), router, from_metadata));
         let grown = shards.clone();
         let base = settings.clone();
-        // A map with more shards: pools for the new ones before any key routes there.
-        map.on_more_shards(Box::new(move |next: &ShardMap| {
+        // Every map before it is routed with: pools for new shards, and fresh servers
+        // for a shard whose primary or replicas changed (a failover).
+        map.on_follow_shards(Box::new(move |next: &ShardMap| {
             grown
-                .grow(&next.settings_over(&base).shards)
+                .follow(&next.settings_over(&base).shards)
                 .map_err(|e| e.to_string())
         }));
         Ok(Self {
@@ -139,6 +144,7 @@ impl Cluster {
                 role: Role::Primary,
                 server: String::new(),
                 reason: "this gateway has no pool for the shard yet".into(),
+                maybe_committed: false,
             })
     }
 

@@ -366,7 +366,7 @@ impl Cluster {
             // Answered with the error anyway: a raise that failed is owed.
             let _ = cache.forget(shard.id, idents, trace).await;
         }
-        failure.error
+        failure.into_error()
     }
 
     /// Waits until a replica of the token's shard has applied the write it names.

@@ -1,7 +1,9 @@
 //! The public record operations: one attempt, and when the shard refuses the key's slot
 //! (it no longer owns it: this gateway's map is older than the shard's), what the retry
 //! policy (`crate::error::retry`) says: a reload of the map and one more attempt on the
-//! owner. One helper (`Cluster::routed`) for every kind of operation. The client sees
+//! owner; when the shard's primary could not take it, with nothing sent, a wait for a
+//! new primary and one more attempt there (`new_primary`). One helper
+//! (`Cluster::routed`) for every kind of operation. The client sees
 //! one normal answer; a second refusal is answered as it is (503 naming the shard).
 
 use std::collections::HashSet;
@@ -169,6 +171,7 @@ impl Cluster {
         match attempt(key).await {
             Err(e) => match self.rerouted(key, work, &e).await {
                 Some(key) => attempt(&key).await,
+                None if self.new_primary(&e, work).await => attempt(key).await,
                 None => Err(e),
             },
             done => done,

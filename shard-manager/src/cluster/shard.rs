@@ -230,6 +230,7 @@ impl Shard {
             role: Role::Primary,
             server: self.primary.addr.clone(),
             reason: "no server to read from".into(),
+            maybe_committed: false,
         }
     }
 }

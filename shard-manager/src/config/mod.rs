@@ -39,6 +39,8 @@ pub struct ClusterSettings {
     pub metadata: MetadataSettings,
     #[serde(default)]
     pub moves: MovesSettings,
+    #[serde(default)]
+    pub failover: FailoverSettings,
 }
 
 /// A configuration that could not be loaded or does not describe a working cluster.

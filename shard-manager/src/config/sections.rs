@@ -241,6 +241,43 @@ impl MovesSettings {
     }
 }
 
+/// A shard losing its primary: how gateways notice the new one and what requests do
+/// meanwhile. The promotion itself is the HA manager's (pg_auto_failover or Patroni, or
+/// an operator's `pg_ctl promote`); gateways only follow it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FailoverSettings {
+    /// Whether each gateway watches its shards' servers' roles and records a promotion
+    /// in the map (the first gateway to see it does; the others follow the map).
+    pub watch: bool,
+    /// How often the servers' roles are read (`pg_is_in_recovery()`).
+    pub check_ms: u64,
+    /// How long a write (or strong read) whose primary is down or read-only waits for
+    /// a new primary before answering 503 with `Retry-After`. 0: answer at once (no HA
+    /// manager runs the shards, so no promotion is coming).
+    pub write_wait_ms: u64,
+}
+
+impl Default for FailoverSettings {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            check_ms: 500,
+            write_wait_ms: 0,
+        }
+    }
+}
+
+impl FailoverSettings {
+    pub fn check_every(&self) -> Duration {
+        Duration::from_millis(self.check_ms.clamp(50, 60_000))
+    }
+
+    pub fn write_wait(&self) -> Duration {
+        Duration::from_millis(self.write_wait_ms.min(120_000))
+    }
+}
+
 /// The metadata PostgreSQL: the shard map, its history and the live gateways. The
 /// gateway's config only says how to reach it; the map itself lives there (seeded once
 /// from this file by `shard-manager init`). Credentials are `[database]`'s.

@@ -24,6 +24,9 @@ pub enum ClusterError {
         role: Role,
         server: String,
         reason: String,
+        /// A write was sent before the connection was lost: it may have committed, so
+        /// it is never sent again (see `retry`). False when nothing reached the server.
+        maybe_committed: bool,
     },
     /// The work did not finish within the configured bound.
     #[error("{shard} timed out: {role} {server} did not finish within {after_ms} ms")]
@@ -140,6 +143,35 @@ impl ClusterError {
             Self::NotOwner { told, .. } => Some(crate::routing::MapVersion(*told)),
             _ => None,
         }
+    }
+
+    /// The primary that could not take the work when nothing reached it (down, or
+    /// read-only after a demotion), and why, as far as retrying goes: a failover may
+    /// bring a primary that can.
+    pub fn primary_lost(&self) -> Option<(ShardId, &str, crate::error::retry::Cause)> {
+        use crate::error::retry::Cause;
+        match self {
+            Self::Unavailable {
+                shard,
+                role: Role::Primary,
+                server,
+                maybe_committed: false,
+                ..
+            } if !server.is_empty() => Some((*shard, server, Cause::PrimaryDown)),
+            Self::ReadOnly { shard, server } => Some((*shard, server, Cause::ReadOnly)),
+            _ => None,
+        }
+    }
+
+    /// Marks a write's failure as one that may have committed (it was sent).
+    pub fn sent(mut self) -> Self {
+        if let Self::Unavailable {
+            maybe_committed, ..
+        } = &mut self
+        {
+            *maybe_committed = true;
+        }
+        self
     }
 
     /// True when another server of the shard might still do the work.

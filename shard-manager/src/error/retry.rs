@@ -13,7 +13,8 @@
 //! | connection lost after the send | once, on another connection | never: it may have committed (503) | never by the gateway; the client's retry with the key is applied once |
 //! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
 //! | another request with the key committed first (SG002) | — | — | once, to read that answer |
-//! | the primary is read-only (25006, demoted) | never (503 naming the shard) | same | same |
+//! | the primary did not answer, nothing sent | once, on the new primary, after waiting up to `failover.write_wait_ms` for one | same | same |
+//! | the primary is read-only (25006, demoted) | once, on the new primary, after waiting up to `failover.write_wait_ms` for one | same | same |
 //! | serialization failure, deadlock (40001, 40P01) | never (answered with its SQLSTATE) | same | same |
 
 /// Why an attempt failed, as far as retrying goes.
@@ -29,6 +30,9 @@ pub enum Cause {
     StaleStatements,
     /// Another request with the same idempotency key committed first: rolled back.
     KeyTaken,
+    /// The primary did not answer (refused, or lost before the send): nothing was
+    /// written.
+    PrimaryDown,
     /// The primary is read-only (demoted): nothing was written.
     ReadOnly,
     /// A serialization failure or deadlock: rolled back.
@@ -58,6 +62,9 @@ pub enum Retry {
     PrepareAgainOnce,
     /// Run once more on the same connection (the transaction was rolled back).
     AgainOnce,
+    /// Wait (bounded) for the map to name another primary for the shard, then try
+    /// once more there.
+    OnNewPrimaryOnce,
 }
 
 /// The policy (see the table in the module doc).
@@ -72,8 +79,8 @@ pub fn policy(cause: Cause, work: Work) -> Retry {
         (Cause::StaleStatements, _) => Retry::PrepareAgainOnce,
         (Cause::KeyTaken, Work::Write { keyed: true }) => Retry::AgainOnce,
         (Cause::KeyTaken, _) => Retry::Never,
-        // Until the shard has a new primary (failover) there is nowhere to go.
-        (Cause::ReadOnly, _) => Retry::Never,
+        // Nothing reached the server: the shard's next primary may take it.
+        (Cause::PrimaryDown | Cause::ReadOnly, _) => Retry::OnNewPrimaryOnce,
         (Cause::Conflict, _) => Retry::Never,
     }
 }
@@ -101,7 +108,8 @@ mod tests {
                 Cause::KeyTaken,
                 [Retry::Never, Retry::Never, Retry::AgainOnce],
             ),
-            (Cause::ReadOnly, [Retry::Never; 3]),
+            (Cause::PrimaryDown, [Retry::OnNewPrimaryOnce; 3]),
+            (Cause::ReadOnly, [Retry::OnNewPrimaryOnce; 3]),
             (Cause::Conflict, [Retry::Never; 3]),
         ];
         for (cause, [read, write, keyed]) in cells {

@@ -14,4 +14,4 @@ pub mod state;
 
 pub use gateway_info::GatewayInfo;
 pub use shard_map::{ShardEntry, ShardMap};
-pub use state::{MapState, MapStatus, MoreShards};
+pub use state::{FollowShards, MapState, MapStatus};

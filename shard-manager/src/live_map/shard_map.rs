@@ -17,6 +17,8 @@ pub struct ShardEntry {
     pub read_primary: bool,
     /// Emptied by `remove-shard`: owns no slot and takes none; its servers may be gone.
     pub retired: bool,
+    /// The primary's term: 1 at the start, raised by every failover, never lowered.
+    pub term: u64,
 }
 
 /// The cluster's placement at one map version.
@@ -52,6 +54,7 @@ impl ShardMap {
                 balance: s.balance,
                 read_primary: s.read_primary,
                 retired: false,
+                term: 1,
             })
             .collect();
         let owners = match router.strategy() {

@@ -38,16 +38,18 @@ pub struct MapStatus {
     pub pending: Option<String>,
 }
 
-/// Called with a map that has more shards than the gateway: `Err` keeps the old map.
-pub type MoreShards = Box<dyn Fn(&ShardMap) -> Result<usize, String> + Send + Sync>;
+/// Called with every map about to be routed with: makes the cluster's shards match it
+/// (pools for new shards, fresh servers for a shard whose primary or replicas changed,
+/// as after a failover); how many shards it has then. `Err` keeps the old map.
+pub type FollowShards = Box<dyn Fn(&ShardMap) -> Result<usize, String> + Send + Sync>;
 
 /// The map a gateway routes with.
 pub struct MapState {
     router: ArcSwap<Router>,
     settings: ClusterSettings,
     shard_count: AtomicUsize,
-    /// Adds pools for a map's new shards (the cluster's), before it is routed with.
-    more_shards: Mutex<Option<MoreShards>>,
+    /// Makes the cluster's shards match a map before it is routed with.
+    follow_shards: Mutex<Option<FollowShards>>,
     source: Mutex<&'static str>,
     reachable: AtomicBool,
     error: Mutex<Option<String>>,
@@ -68,7 +70,7 @@ impl MapState {
         let version = router.version().0;
         Self {
             shard_count: AtomicUsize::new(router.shard_count() as usize),
-            more_shards: Mutex::new(None),
+            follow_shards: Mutex::new(None),
             router: ArcSwap::from_pointee(router),
             settings,
             source: Mutex::new(if from_metadata { "metadata" } else { "config" }),
@@ -137,32 +139,33 @@ impl MapState {
         self.frozen.store(frozen, Ordering::SeqCst);
     }
 
-    /// Where the cluster adds pools for a map's new shards.
-    pub fn on_more_shards(&self, grow: MoreShards) {
-        *self.more_shards.lock().unwrap_or_else(|p| p.into_inner()) = Some(grow);
+    /// Where the cluster makes its shards match a map.
+    pub fn on_follow_shards(&self, follow: FollowShards) {
+        *self.follow_shards.lock().unwrap_or_else(|p| p.into_inner()) = Some(follow);
     }
 
     /// Routes with `map` from now on, if this gateway can: the same shards, or more
-    /// (their pools are added first); a map with fewer shards waits for a restart.
+    /// (their pools are added first), each with the servers the map names (a failover
+    /// changes a shard's primary); a map with fewer shards waits for a restart.
     pub fn adopt(&self, map: &ShardMap) -> Result<(), String> {
         let have = self.shard_count.load(Ordering::SeqCst);
-        if map.shards.len() != have {
-            let grown = match map.shards.len() > have {
-                true => self.grow(map),
-                false => Err(format!(
-                    "this gateway was started with {have}: restart it to follow"
-                )),
-            };
-            match grown {
-                Ok(now) => {
+        let followed = match map.shards.len() < have {
+            true => Err(format!(
+                "this gateway was started with {have}: restart it to follow"
+            )),
+            false => self.follow_shards(map, have),
+        };
+        match followed {
+            Ok(now) => {
+                if now != have {
                     tracing::info!(shards = now, version = %map.version, "pools added for the map's new shards");
-                    self.shard_count.store(now, Ordering::SeqCst);
                 }
-                Err(why) => {
-                    let why = format!("{} has {} shards; {why}", map.version, map.shards.len());
-                    *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
-                    return Ok(());
-                }
+                self.shard_count.store(now, Ordering::SeqCst);
+            }
+            Err(why) => {
+                let why = format!("{} has {} shards; {why}", map.version, map.shards.len());
+                *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                return Ok(());
             }
         }
         let router = map.router().map_err(|e| e.to_string())?;
@@ -175,10 +178,11 @@ impl MapState {
         Ok(())
     }
 
-    fn grow(&self, map: &ShardMap) -> Result<usize, String> {
-        let grow = self.more_shards.lock().unwrap_or_else(|p| p.into_inner());
-        match grow.as_ref() {
-            Some(grow) => grow(map),
+    fn follow_shards(&self, map: &ShardMap, have: usize) -> Result<usize, String> {
+        let follow = self.follow_shards.lock().unwrap_or_else(|p| p.into_inner());
+        match follow.as_ref() {
+            Some(follow) => follow(map),
+            None if map.shards.len() == have => Ok(have),
             None => Err("this gateway cannot add shards: restart it to follow".into()),
         }
     }

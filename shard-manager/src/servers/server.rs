@@ -244,6 +244,7 @@ impl Server {
                 role: self.role,
                 server: self.addr.clone(),
                 reason: "the gateway is shutting down".into(),
+                maybe_committed: false,
             },
             Unpooled::Down(reason) => self.mark_down(reason),
         }
@@ -318,6 +319,7 @@ impl Server {
             role: self.role,
             server: self.addr.clone(),
             reason,
+            maybe_committed: false,
         }
     }
 

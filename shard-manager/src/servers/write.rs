@@ -29,6 +29,14 @@ pub struct WriteFailure {
 }
 
 impl WriteFailure {
+    /// The error to answer with; one that may have committed says so (never re-sent).
+    pub fn into_error(self) -> ClusterError {
+        match self.maybe_committed {
+            true => self.error.sent(),
+            false => self.error,
+        }
+    }
+
     fn before_sending(error: ClusterError) -> Self {
         Self {
             error,

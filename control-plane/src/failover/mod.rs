@@ -1,0 +1,30 @@
+//! A shard that loses its primary: the HA manager (pg_auto_failover, Patroni, or an
+//! operator's `pg_ctl promote`) promotes a replica; this module makes the cluster
+//! follow. We never elect a primary ourselves: we only read what the servers say
+//! they are.
+//!
+//! Every gateway runs a [`Watcher`]: every `failover.check_ms` it asks each shard's
+//! servers whether they are in recovery, and [`decide`]s:
+//! - the map's primary cannot take writes and exactly one listed replica can: the
+//!   promotion is [`record`]ed in the map (new primary, the old one listed as a replica
+//!   to come back as one, term + 1, a `failover` history line). The first gateway to
+//!   see it stores it; the store is conditional, so the others find it done and follow
+//!   the map like every other change.
+//! - the map's primary is writable and so is a listed replica (an old primary back as
+//!   a primary, or a replica promoted by hand: split brain): the extra one is
+//!   [`fence`]d: told it owns no slot, at the current map version, so every write or
+//!   read a stale gateway sends it is refused (SG001) and rerouted after a map reload.
+//!
+//! ## Layout
+//! - [`decide`]: what the servers' roles call for (pure).
+//! - [`record`]: the promotion stored in the metadata database.
+//! - [`fence`]: a server that must not take writes told so.
+//! - [`watcher`]: the task that reads roles and acts.
+
+pub mod decide;
+pub mod fence;
+pub mod record;
+pub mod watcher;
+
+pub use decide::{decide, Decision, Seen};
+pub use watcher::Watcher;

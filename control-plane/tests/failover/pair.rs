@@ -1,0 +1,298 @@
+//! A shard of its own for the failover test: a primary and a streaming replica made by
+//! `initdb` and `pg_basebackup` in a temporary directory, on free ports in
+//! 26800-26999, trust sign-in on loopback, synchronous replication (`*`). Nothing
+//! shared is touched. As root, PostgreSQL's programs run as the `postgres` system
+//! user, as the cluster's do. Both servers are stopped and removed when dropped.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Pair {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub primary_port: u16,
+    pub replica_port: u16,
+    as_postgres: bool,
+}
+
+impl Pair {
+    /// Starts the primary, creates `user` (superuser, signs in with trust) and the
+    /// database `dbname`, then clones and starts the replica.
+    pub fn start(user: &str, dbname: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sg-failover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the test's directory");
+        let as_postgres = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        let primary_port = free_port(26800);
+        let replica_port = free_port(primary_port + 1);
+        let pair = Pair {
+            bin: pg_bin(),
+            dir,
+            primary_port,
+            replica_port,
+            as_postgres,
+        };
+        if as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pair.dir));
+        }
+        let primary = pair.data("primary");
+        pair.pg(
+            "initdb",
+            &[
+                "-D",
+                path(&primary),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        );
+        std::fs::write(
+            primary.join("postgresql.auto.conf"),
+            "wal_level = replica\nmax_wal_senders = 10\nhot_standby = on\n\
+             wal_log_hints = on\n",
+        )
+        .expect("write the primary's settings");
+        std::fs::write(
+            primary.join("pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 trust\n\
+             host replication all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        pair.start_server("primary", primary_port);
+        pair.psql(
+            primary_port,
+            &format!("CREATE ROLE \"{user}\" LOGIN SUPERUSER"),
+        );
+        pair.psql(
+            primary_port,
+            &format!("CREATE DATABASE {dbname} OWNER \"{user}\""),
+        );
+        let replica = pair.data("replica");
+        pair.pg(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                path(&replica),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        pair.start_server("replica", replica_port);
+        // Synchronous from now on (set earlier, the set-up's own commits would wait
+        // for a standby that does not exist yet).
+        pair.psql(
+            primary_port,
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        );
+        pair.psql(primary_port, "SELECT pg_reload_conf()");
+        pair
+    }
+
+    pub fn primary(&self) -> String {
+        format!("127.0.0.1:{}", self.primary_port)
+    }
+
+    pub fn replica(&self) -> String {
+        format!("127.0.0.1:{}", self.replica_port)
+    }
+
+    /// kill -9 of the primary's postmaster: no shutdown, no goodbye to the replica.
+    pub fn kill_primary(&self) {
+        let pid = std::fs::read_to_string(self.data("primary").join("postmaster.pid"))
+            .expect("the primary's postmaster.pid");
+        let pid = pid.lines().next().expect("a pid").trim().to_owned();
+        run(Command::new("kill").args(["-9", &pid]));
+        // Its backends exit once they find the postmaster gone; the port frees then.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.primary_port)).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the killed primary still accepts connections");
+    }
+
+    /// What the HA manager does: the replica leaves recovery and takes writes.
+    pub fn promote_replica(&self) {
+        self.pg(
+            "pg_ctl",
+            &["promote", "-w", "-D", path(&self.data("replica"))],
+        );
+    }
+
+    /// The old primary started again as it was: writable (split brain, on purpose).
+    pub fn restart_old_primary(&self) {
+        let data = self.data("primary");
+        // The killed postmaster may linger as a zombie nobody reaps, which PostgreSQL
+        // would take for a live one: its lock files go, as after a machine's crash.
+        let _ = std::fs::remove_file(data.join("postmaster.pid"));
+        let _ = std::fs::remove_file(
+            self.dir
+                .join(format!(".s.PGSQL.{}.lock", self.primary_port)),
+        );
+        self.start_server("primary", self.primary_port);
+    }
+
+    /// One query's text output on a server (`psql -At`).
+    pub fn query(&self, port: u16, db: &str, sql: &str) -> String {
+        let out = self.pg_out(
+            "psql",
+            &[
+                "-X",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn psql(&self, port: u16, sql: &str) {
+        self.query(port, "postgres", sql);
+    }
+
+    fn data(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn start_server(&self, name: &str, port: u16) {
+        let log = self.dir.join(format!("{name}.log"));
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.try_start_server(name, port)
+        }));
+        if let Err(e) = started {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            panic!(
+                "{name} did not start: {e:?}; its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+
+    fn try_start_server(&self, name: &str, port: u16) {
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
+            self.dir.display()
+        );
+        let log = self.dir.join(format!("{name}.log"));
+        self.pg(
+            "pg_ctl",
+            &[
+                "start",
+                "-w",
+                "-D",
+                path(&self.data(name)),
+                "-l",
+                path(&log),
+                "-o",
+                &options,
+            ],
+        );
+    }
+
+    fn pg(&self, program: &str, args: &[&str]) {
+        self.pg_out(program, args);
+    }
+
+    /// Runs one of PostgreSQL's programs (as `postgres` when we are root); inherited
+    /// descriptors 3-9 (a cluster lock held by whoever started the tests) are closed,
+    /// so no server holds one.
+    fn pg_out(&self, program: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@""#)
+            .arg("sh");
+        if self.as_postgres {
+            cmd.args(["runuser", "-u", "postgres", "--"]);
+        }
+        cmd.arg(self.bin.join(program)).args(args).current_dir("/");
+        run(&mut cmd)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for name in ["primary", "replica"] {
+            let data = self.data(name);
+            if data.join("postmaster.pid").exists() {
+                let mut cmd = Command::new(if self.as_postgres { "runuser" } else { "env" });
+                if self.as_postgres {
+                    cmd.args(["-u", "postgres", "--"]);
+                }
+                let _ = cmd
+                    .arg(self.bin.join("pg_ctl"))
+                    .args(["stop", "-m", "immediate", "-D"])
+                    .arg(&data)
+                    .output();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run a program");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// PostgreSQL's programs, found as `setup.sh` finds them: the newest
+/// /usr/lib/postgresql/*/bin, else the folder of `pg_ctl` on the PATH.
+fn pg_bin() -> PathBuf {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
+        .filter(|(_, p)| p.join("bin/initdb").exists() && p.join("bin/pg_ctl").exists())
+        .max_by_key(|(v, _)| *v);
+    if let Some((_, dir)) = newest {
+        return dir.join("bin");
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("pg_ctl").exists() && d.join("initdb").exists())
+        .expect("PostgreSQL's initdb and pg_ctl (installed by ./setup.sh up)")
+}
+
+/// The first port from `from` (below 27000) nothing listens on.
+fn free_port(from: u16) -> u16 {
+    (from..27000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in 26800-26999")
+}
