@@ -21,7 +21,7 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderMap, HeaderValue};
 use api_router::access::Access;
 use api_router::limits::{Effective, KeyLimiter, Limits, RateCheck, RatePolicy};
-use api_router::settings::LimitsSettings;
+use api_router::server::settings::LimitsSettings;
 use control_plane::keys::{ApiKey, KeyLimits, KeyRing, KeyTable, Scope, Scopes, Secret};
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;

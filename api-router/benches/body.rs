@@ -16,8 +16,8 @@
 
 use std::hint::black_box;
 
-use api_router::body::WriteRequest;
-use api_router::json_limits::{self, JsonLimits};
+use api_router::input::body::WriteRequest;
+use api_router::input::json_limits::{self, JsonLimits};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::Value;
 use shard_manager::Document;

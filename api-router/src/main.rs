@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use api_router::settings::Settings;
+use api_router::server::settings::Settings;
+use api_router::server::telemetry;
 use api_router::startup::Application;
-use api_router::telemetry;
 use clap::Parser;
 use shard_manager::redact::Redactor;
 

@@ -19,18 +19,18 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::access::gate::{protect, require};
 use crate::access::{policy, protected, Access};
-use crate::cors;
-use crate::drain::{Draining, Shutdown};
+use crate::edge::cors;
+use crate::edge::guard::check_host;
+use crate::edge::observe::observe;
+use crate::edge::security_headers::{security_headers, SecurityHeaders};
 use crate::error::{json_error, query_error};
-use crate::guard::check_host;
 use crate::limits::Limits;
-use crate::observe::observe;
-use crate::openapi::ApiDoc;
-use crate::proxy::{serve, TrustedProxies};
-use crate::request_id::request_id;
+use crate::routes::openapi::ApiDoc;
 use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
-use crate::security_headers::{security_headers, SecurityHeaders};
-use crate::settings::Settings;
+use crate::server::drain::{Draining, Shutdown};
+use crate::server::proxy::{serve, TrustedProxies};
+use crate::server::request_id::request_id;
+use crate::server::settings::Settings;
 use crate::state::AppState;
 
 /// A built, bound, not yet running gateway.
@@ -173,7 +173,7 @@ impl Application {
                 Some(config) => server.listen_rustls_0_23(listener, config)?,
                 None => server.listen(listener)?,
             }
-            // Signals are the drain's (crate::drain): actix would stop accepting at once.
+            // Signals are the drain's (server::drain): actix would stop accepting at once.
             .disable_signals()
             .shutdown_timeout(settings.server.shutdown_timeout_secs)
             .workers(workers)
@@ -242,7 +242,7 @@ impl Application {
     }
 
     /// Serves until SIGTERM/Ctrl-C (or a handle stops it). A signal drains first
-    /// (crate::drain), then stops accepting; in-flight requests finish within the
+    /// (server::drain), then stops accepting; in-flight requests finish within the
     /// shutdown timeout; then the pools close.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let signals = tokio::spawn(self.shutdown.clone().on_signal());

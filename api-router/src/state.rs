@@ -7,10 +7,10 @@ use control_plane::moves::MoveWatch;
 use shard_manager::cache::{CacheEvent, CacheTrace};
 use shard_manager::Cluster;
 
-use crate::drain::Draining;
 use crate::error::ApiError;
 use crate::limits::Limits;
-use crate::settings::ServerSettings;
+use crate::server::drain::Draining;
+use crate::server::settings::ServerSettings;
 
 pub struct AppState {
     pub cluster: Arc<Cluster>,

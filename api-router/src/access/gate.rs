@@ -18,7 +18,7 @@ use super::caller::Caller;
 use super::policy::Need;
 use crate::error::ApiError;
 use crate::limits::{Limits, Quota, RateCheck};
-use crate::proxy::Via;
+use crate::server::proxy::Via;
 
 /// The keys a gateway checks against, whether protected mode is on, and the keys'
 /// limiters.
@@ -133,7 +133,8 @@ pub async fn require(
     let Need::Scope(scope) = need else {
         return next.call(req).await.map(|res| res.map_into_left_body());
     };
-    // The client: behind a trusted proxy, the one its PROXY header declared (crate::proxy).
+    // The client: behind a trusted proxy, the one its PROXY header declared
+    // (crate::server::proxy).
     let peer = req.peer_addr();
     let from = audit::From {
         peer,

@@ -12,9 +12,9 @@ use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
 use crate::access::bearer::BearerError;
-use crate::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
 use crate::limits::Limited;
-use crate::request_id;
+use crate::server::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
+use crate::server::request_id;
 
 mod extractors;
 pub use extractors::{json_error, query_error};

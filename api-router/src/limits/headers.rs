@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::policy::RatePolicy;
-use crate::headers::{RATELIMIT, RATELIMIT_POLICY};
+use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY};
 
 /// `RateLimit-Policy` of `p`.
 pub fn policy_value(p: &RatePolicy) -> String {

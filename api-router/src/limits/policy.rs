@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 
 use control_plane::keys::{KeyLimits, Limit};
 
-use crate::settings::LimitsSettings;
+use crate::server::settings::LimitsSettings;
 
 /// A request rate as GCRA enforces it: `rate` requests per second sustained, up to
 /// `burst` at once.

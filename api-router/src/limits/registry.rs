@@ -16,7 +16,7 @@ use shard_manager::ShardId;
 use super::error::Limited;
 use super::key::{KeyLimiter, Permits};
 use super::policy::Effective;
-use crate::settings::LimitsSettings;
+use crate::server::settings::LimitsSettings;
 
 /// Every key's limiter on this gateway, made when the key is first seen. A key's entry
 /// outlives its revocation (a few hundred bytes per key ever used, keys being made by

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use shard_manager::servers::ServerStatus;
 use utoipa::IntoParams;
 
+use super::moves;
 use crate::error::{ApiError, Problem};
-use crate::moves;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,13 +9,13 @@ use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
 
 use crate::access::Caller;
-use crate::body::{BulkRequest, BulkResponse, ShardCount};
+use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
-use crate::extract::OptionalRouted;
-use crate::idempotency::{canonical, mark_replayed, IdempotencyKey};
-use crate::json_body::BoundedJson;
+use crate::input::body::{BulkRequest, BulkResponse, ShardCount};
+use crate::input::extract::OptionalRouted;
+use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
+use crate::input::json_body::BoundedJson;
 use crate::limits::Quota;
-use crate::observe::Outcome;
 use crate::state::AppState;
 
 #[utoipa::path(

@@ -4,13 +4,13 @@ use actix_web::{web, HttpResponse};
 use shard_manager::RecordId;
 
 use crate::access::Caller;
-use crate::body::DeleteParams;
+use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
-use crate::extract::Routed;
-use crate::headers::SHARD_LSN;
-use crate::idempotency::{mark_replayed, IdempotencyKey};
+use crate::input::body::DeleteParams;
+use crate::input::extract::Routed;
+use crate::input::idempotency::{mark_replayed, IdempotencyKey};
 use crate::limits::Quota;
-use crate::observe::Outcome;
+use crate::server::headers::SHARD_LSN;
 use crate::state::AppState;
 
 #[utoipa::path(

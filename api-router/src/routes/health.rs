@@ -6,8 +6,8 @@
 use actix_web::{web, HttpResponse};
 use control_plane::ClusterHealth;
 
+use super::moves;
 use crate::error::{ApiError, Problem};
-use crate::moves;
 use crate::state::AppState;
 
 #[utoipa::path(

@@ -10,12 +10,12 @@ use serde_json::Value;
 use shard_manager::store::{Page, RawJson};
 use shard_manager::{Consistency, Cursor, ListQuery, RoutedKey, TableName};
 
-use crate::body::{
+use crate::edge::observe::Outcome;
+use crate::error::ApiError;
+use crate::input::body::{
     FanOutResponse, ListResponse, ReadParams, RecordBody, ShardFailure, ShardRecord, ShardSource,
 };
-use crate::error::ApiError;
-use crate::headers::PARTIAL_RESULTS;
-use crate::observe::Outcome;
+use crate::server::headers::PARTIAL_RESULTS;
 use crate::state::AppState;
 
 pub const MAX_LIMIT: u32 = 1000;

@@ -1,5 +1,15 @@
 //! HTTP handlers, one file per endpoint family. Handlers parse, call `shard-manager`
 //! through `AppState`, and attach an `Outcome` for analytics; errors are `ApiError`.
+//!
+//! ## Layout
+//! - [`write`](mod@write), [`read`] (point reads, and the entry for lists) and
+//!   [`list`] (keyed and fan-out lists), [`bulk`], [`delete`]: the record endpoints.
+//! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
+//!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
+//!   the Swagger UI redirect).
+//! - [`moves`]: slot moves as `/api/shards`, `/api/health` and `/metrics` show them,
+//!   from the move watch's last read.
+//! - [`openapi`]: the OpenAPI document of these routes, behind Swagger UI.
 
 pub mod analytics;
 pub mod bulk;
@@ -8,6 +18,8 @@ pub mod delete;
 pub mod fallback;
 pub mod health;
 pub mod list;
+pub mod moves;
+pub mod openapi;
 pub mod read;
 pub mod shards;
 pub mod write;

@@ -4,14 +4,14 @@ use actix_web::{web, HttpResponse};
 use shard_manager::cache::CacheEvent;
 use shard_manager::{Consistency, Found, RecordId};
 
+use super::list;
 use crate::access::Caller;
-use crate::body::{ConsistencyName, FanOutResponse, ReadAnswer, ReadParams, ReadResponse};
+use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
-use crate::headers::X_CACHE;
+use crate::input::body::{ConsistencyName, FanOutResponse, ReadAnswer, ReadParams, ReadResponse};
+use crate::input::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
 use crate::limits::Quota;
-use crate::observe::Outcome;
-use crate::routes::list;
+use crate::server::headers::X_CACHE;
 use crate::state::AppState;
 
 fn cache_header(event: CacheEvent) -> &'static str {

@@ -15,8 +15,8 @@ use shard_manager::servers::status::ServerStatus;
 use shard_manager::{ShardId, ShardKey};
 use utoipa::{IntoParams, ToSchema};
 
+use super::moves::{self, MoveView, MovesRead};
 use crate::error::{ApiError, Problem};
-use crate::moves::{self, MoveView, MovesRead};
 use crate::state::AppState;
 
 /// One shard: what of the key space it holds, and its servers.

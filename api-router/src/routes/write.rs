@@ -4,14 +4,14 @@ use actix_web::{web, HttpResponse};
 use shard_manager::{Document, Role};
 
 use crate::access::Caller;
-use crate::body::{WriteRequest, WriteResponse};
+use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Durability, Routed};
-use crate::headers::SHARD_LSN;
-use crate::idempotency::{canonical, mark_replayed, IdempotencyKey};
-use crate::json_body::BoundedJson;
+use crate::input::body::{WriteRequest, WriteResponse};
+use crate::input::extract::{Durability, Routed};
+use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
+use crate::input::json_body::BoundedJson;
 use crate::limits::Quota;
-use crate::observe::Outcome;
+use crate::server::headers::SHARD_LSN;
 use crate::state::AppState;
 
 #[utoipa::path(

@@ -14,7 +14,7 @@ use crate::helpers::{spawn_app_with, TestApp};
 /// Another gateway on the same databases, with its settings adjusted.
 async fn gateway(
     app: &TestApp,
-    adjust: impl FnOnce(&mut api_router::settings::Settings),
+    adjust: impl FnOnce(&mut api_router::server::settings::Settings),
 ) -> (String, actix_web::dev::ServerHandle) {
     let mut settings = app.settings.clone();
     adjust(&mut settings);
@@ -71,7 +71,7 @@ async fn answer(res: reqwest::Response) -> Option<(String, i64)> {
     Some((cache, body["record"]["version"].as_i64().unwrap()))
 }
 
-fn cached(s: &mut api_router::settings::Settings) {
+fn cached(s: &mut api_router::server::settings::Settings) {
     s.cluster.cache.enabled = true;
     s.cluster.cache.timeout_ms = 100;
     s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());

@@ -285,7 +285,7 @@ fn certificate() -> (PathBuf, PathBuf, String) {
 async fn with_a_certificate_the_gateway_speaks_https_only_and_sends_hsts() {
     let (cert, key, pem) = certificate();
     let app = spawn_app_with(|s| {
-        s.server.tls = Some(api_router::tls::TlsSettings {
+        s.server.tls = Some(api_router::server::tls::TlsSettings {
             cert_path: cert.clone(),
             key_path: key.clone(),
             hsts_max_age_secs: 86_400,
@@ -336,7 +336,7 @@ async fn edge_settings_that_cannot_work_stop_the_start_saying_why() {
     let (cert, _, _) = certificate();
     let missing = cert.with_file_name("missing-key.pem");
     let mut settings = crate::helpers::test_settings();
-    settings.server.tls = Some(api_router::tls::TlsSettings {
+    settings.server.tls = Some(api_router::server::tls::TlsSettings {
         cert_path: cert.clone(),
         key_path: missing.clone(),
         hsts_max_age_secs: 0,

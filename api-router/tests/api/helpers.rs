@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use api_router::settings::Settings;
+use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use control_plane::map::meta;
 use control_plane::moves::plan::Which;

@@ -221,7 +221,7 @@ async fn a_gateway_restart_shows_a_banner_and_polling_resumes() {
 }
 
 /// Binds the port the stopped gateway held; it may take a moment to be released.
-async fn build_with_retry(settings: api_router::settings::Settings) -> Application {
+async fn build_with_retry(settings: api_router::server::settings::Settings) -> Application {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match Application::build(settings.clone()).await {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use api_router::settings::Settings;
+use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use serde_json::json;
 

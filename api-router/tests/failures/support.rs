@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use api_router::settings::Settings;
+use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;

@@ -76,7 +76,7 @@ where
     Ok(builder
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_timeout_secs)
-        // Signals are the drain's (crate::drain), as with HttpServer.
+        // Signals are the drain's (crate::server::drain), as with HttpServer.
         .disable_signals()
         .listen("shardgate-proxied", listener, move || {
             let trusted = trusted.clone();

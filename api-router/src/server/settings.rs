@@ -8,8 +8,8 @@ use analytics::AnalyticsConfig;
 use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
-use crate::cors::CorsSettings;
-use crate::tls::TlsSettings;
+use super::tls::TlsSettings;
+use crate::edge::cors::CorsSettings;
 
 /// Everything the gateway reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -225,7 +225,7 @@ impl ServerSettings {
         if self.idempotency_sweep_secs == 0 {
             return Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into());
         }
-        let trusted = crate::proxy::TrustedProxies::parse(&self.trusted_proxies)?;
+        let trusted = super::proxy::TrustedProxies::parse(&self.trusted_proxies)?;
         if !trusted.is_empty() && self.tls.is_some() {
             return Err("server.trusted_proxies with [server.tls]: the PROXY protocol is read on plain connections only; terminate TLS at the proxy (or remove trusted_proxies)".into());
         }

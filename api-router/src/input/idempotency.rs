@@ -16,7 +16,7 @@ use shard_manager::store::Remember;
 
 use crate::access::Caller;
 use crate::error::ApiError;
-use crate::headers::{self, HeaderError, IDEMPOTENCY_KEY, IDEMPOTENCY_REPLAYED};
+use crate::server::headers::{self, HeaderError, IDEMPOTENCY_KEY, IDEMPOTENCY_REPLAYED};
 
 /// Longest key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 255;

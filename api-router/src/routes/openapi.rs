@@ -22,11 +22,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::{analytics, bulk, delete, health, read, shards, write};
 use crate::access::{policy, Need};
-use crate::body::{FanOutResponse, ListResponse};
 use crate::error::Problem;
-use crate::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
-use crate::routes::{analytics, bulk, delete, health, read, shards, write};
+use crate::input::body::{FanOutResponse, ListResponse};
+use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -8,7 +8,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use shard_manager::{Consistency, RoutedKey, ShardKey, WriteToken};
 
 use crate::error::ApiError;
-use crate::headers::{
+use crate::server::headers::{
     self, quote, HeaderError, CONSISTENCY, DURABILITY, MIN_LSN, REQUIRE_ALL_SHARDS, SHARD_KEY,
 };
 use crate::state::AppState;

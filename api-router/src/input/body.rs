@@ -12,9 +12,9 @@ use shard_manager::store::RawJson;
 use shard_manager::Record;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::json_body::Bounded;
-use crate::json_limits::JsonLimits;
-use crate::settings::ServerSettings;
+use super::json_body::Bounded;
+use super::json_limits::JsonLimits;
+use crate::server::settings::ServerSettings;
 
 impl Bounded for WriteRequest {
     fn max_bytes(server: &ServerSettings) -> usize {

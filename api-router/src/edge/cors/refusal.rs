@@ -12,7 +12,7 @@ use actix_web::ResponseError;
 
 use super::CorsSettings;
 use crate::error::ApiError;
-use crate::headers::HeaderError;
+use crate::server::headers::HeaderError;
 
 /// `from_fn` middleware around the CORS one: its refusals become problems.
 pub async fn refusals(

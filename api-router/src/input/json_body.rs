@@ -1,6 +1,6 @@
 //! Request bodies, read and parsed within bounds: the media type must be JSON, the
 //! body must arrive within `server.body_timeout_ms` and stay under its endpoint's byte
-//! limit, and the JSON is first read by [`crate::json_limits`], which stops at the first
+//! limit, and the JSON is first read by [`super::json_limits`], which stops at the first
 //! value past the depth, value-count or record-count limit and allocates nothing; only
 //! then is the body typed. So no body, however shaped or however slowly sent, holds
 //! more than its limits allow.
@@ -13,9 +13,9 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+use super::json_limits::{self, JsonLimitError, JsonLimits};
 use crate::error::ApiError;
-use crate::json_limits::{self, JsonLimitError, JsonLimits};
-use crate::settings::ServerSettings;
+use crate::server::settings::ServerSettings;
 use crate::state::AppState;
 
 /// A body type and the limits its endpoint reads it under.

@@ -8,7 +8,7 @@ use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
 use serde::Deserialize;
 
-use crate::headers;
+use crate::server::headers;
 
 /// Where to find these settings, in every message about them.
 const SECTION: &str = "server.cors";

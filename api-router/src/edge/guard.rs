@@ -11,7 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::ResponseError;
 
 use crate::error::ApiError;
-use crate::settings::ServerSettings;
+use crate::server::settings::ServerSettings;
 
 /// `from_fn` middleware: refuses hosts outside `server.allowed_hosts`.
 pub async fn check_host(

@@ -7,7 +7,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Instrument;
 
-pub use crate::headers::REQUEST_ID as HEADER;
+pub use super::headers::REQUEST_ID as HEADER;
 
 tokio::task_local! {
     static REQUEST_ID: String;
