@@ -42,6 +42,9 @@ pub struct ShardView {
     pub share: Option<f64>,
     /// How eventual reads are spread: `round_robin` or `least_outstanding`.
     pub balance: String,
+    /// The primary's term in the map: 1 at the start, one more after each failover.
+    pub term: u64,
+    /// The primary first, then the replicas, as the map names them now.
     pub servers: Vec<ServerStatus>,
     /// Rows per table and bytes on disk (only with `?data=true`: counting scans every
     /// shard's table, so it is never done by default).
@@ -145,6 +148,7 @@ pub async fn shards(
                     Balance::RoundRobin => "round_robin".into(),
                     Balance::LeastOutstanding => "least_outstanding".into(),
                 },
+                term: cluster.map().term(id.index()),
                 servers: std::iter::once(&shard.primary)
                     .chain(&shard.replicas)
                     .map(|s| ServerStatus::of(s, limits, shard.read_primary))

@@ -27,8 +27,8 @@ use control_plane::map::{change, meta, Follower, Identity};
 use control_plane::Monitor;
 use shard_manager::wal::Consistency;
 use shard_manager::{
-    config, Cluster, ClusterError, ClusterSettings, Document, MapVersion, RecordId, ShardId,
-    ShardKey,
+    config, BulkItem, Cluster, ClusterError, ClusterSettings, Document, MapVersion, RecordId,
+    ShardId, ShardKey,
 };
 
 use pair::Pair;
@@ -167,6 +167,46 @@ async fn writer(
     }
 }
 
+/// Writes batches of three (`name-i-0..2`) with bulk writes until `stop`, recording
+/// the ids of every batch acknowledged whole.
+async fn bulk_writer(
+    cluster: &Cluster,
+    name: &'static str,
+    stop: &AtomicBool,
+    acked: &Mutex<Vec<String>>,
+    failed: &AtomicU64,
+) {
+    let table = cluster.tables().parse("users").expect("users");
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let ids: Vec<String> = (0..3).map(|j| format!("{name}-{i}-{j}")).collect();
+        let items = ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| BulkItem {
+                index,
+                key: cluster
+                    .router()
+                    .route(ShardKey::parse(id).expect("a key"))
+                    .expect("routes"),
+                id: RecordId::parse(id).unwrap(),
+                data: doc(i),
+            })
+            .collect();
+        match cluster.bulk_write(&table, items, None).await {
+            Ok(out) if out.failed.is_empty() && out.written() == 3 => {
+                acked.lock().unwrap().extend(ids)
+            }
+            other => {
+                eprintln!("bulk {name}-{i}: {:?}", other.map(|o| o.failed));
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences_the_old_one() {
     let mut user = String::new();
@@ -279,9 +319,11 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
         stop.store(true, Ordering::Relaxed);
         (killed, promoted, resumed_at)
     };
-    let (_, _, _, (killed, promoted, resumed_at)) = tokio::join!(
+    let acked_bulk = Mutex::new(Vec::new());
+    let (_, _, _, _, (killed, promoted, resumed_at)) = tokio::join!(
         writer(&cluster, "a", &stop, &acked, &failed),
         writer(&cluster, "b", &stop, &acked, &failed),
+        bulk_writer(&cluster, "c", &stop, &acked_bulk, &failed),
         reader,
         failure
     );
@@ -308,6 +350,7 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
     assert_eq!(map.shards[0].primary, pair.replica());
     assert_eq!(map.shards[0].replicas, vec![pair.primary()]);
     assert_eq!(map.shards[0].term, 2);
+    assert_eq!(cluster.map().term(0), 2, "the gateway's view of the term");
     let history = meta::history_lines(&meta_conn.client, 5).await.unwrap();
     assert_eq!(history[0].action, "failover");
     assert!(
@@ -353,6 +396,28 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
     eprintln!(
         "acknowledged {}: lost {lost}, applied twice {twice}",
         expected.len()
+    );
+    // Every record of an acknowledged bulk write is there too.
+    let bulk = acked_bulk.lock().unwrap().clone();
+    assert!(bulk.len() > 30, "bulk writes under way: {}", bulk.len());
+    let list = bulk
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let present = pair.query(
+        pair.replica_port,
+        &name,
+        &format!("SELECT count(*) FROM records WHERE id IN ({list})"),
+    );
+    eprintln!(
+        "acknowledged by bulk writes {}: present {present}",
+        bulk.len()
+    );
+    assert_eq!(
+        present,
+        bulk.len().to_string(),
+        "acknowledged bulk records lost"
     );
     assert_eq!(
         (lost, twice),

@@ -73,7 +73,9 @@ impl Cluster {
         let router = map
             .router()
             .map_err(|e| ConfigError::Invalid(format!("the stored map: {e}")))?;
-        Self::build(settings, router, true)
+        let cluster = Self::build(settings, router, true)?;
+        cluster.map.note_terms(map);
+        Ok(cluster)
     }
 
     fn build(

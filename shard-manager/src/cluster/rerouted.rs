@@ -104,43 +104,105 @@ impl Cluster {
         if let Some(remember) = remember {
             self.claim_key(remember).await?;
         }
-        let mut outcome = self.bulk_once(table, &items, remember).await;
+        let outcome = self.bulk_once(table, &items, remember).await;
+        let work = Work::Write {
+            keyed: remember.is_some(),
+        };
+        let outcome = self
+            .bulk_refused_again(table, &items, remember, outcome, work)
+            .await;
+        Ok(self
+            .bulk_on_new_primary(table, &items, remember, outcome, work)
+            .await)
+    }
+
+    /// The shards' groups refused for slots they no longer own, routed again with a
+    /// reloaded map and written once more, as the retry policy says.
+    async fn bulk_refused_again(
+        &self,
+        table: &TableName,
+        items: &[BulkItem],
+        remember: Option<&Remember>,
+        outcome: BulkOutcome,
+        work: Work,
+    ) -> BulkOutcome {
         let refused: Vec<(ShardId, MapVersion)> = outcome
             .shards
             .iter()
             .filter_map(|b| b.error.as_ref()?.refused_at().map(|v| (b.shard, v)))
             .collect();
         let Some(newest) = refused.iter().map(|(_, v)| *v).max() else {
-            return Ok(outcome);
-        };
-        let work = Work::Write {
-            keyed: remember.is_some(),
+            return outcome;
         };
         if policy(Cause::SlotRefused, work) != Retry::RerouteOnce {
-            return Ok(outcome);
+            return outcome;
         }
         let before = self.map().version();
         if self.map().refresh(newest).await == before {
-            return Ok(outcome);
+            return outcome;
         }
         let refused: HashSet<ShardId> = refused.into_iter().map(|(s, _)| s).collect();
         let router = self.router();
         let mut again = Vec::new();
-        for item in items
-            .into_iter()
-            .filter(|i| refused.contains(&i.key.shard()))
-        {
+        for item in items.iter().filter(|i| refused.contains(&i.key.shard())) {
             match router.route(item.key.key().clone()) {
-                Ok(key) => again.push(BulkItem { key, ..item }),
-                Err(_) => return Ok(outcome),
+                Ok(key) => again.push(BulkItem {
+                    key,
+                    ..item.clone()
+                }),
+                Err(_) => return outcome,
             }
         }
-        let retried: HashSet<usize> = again.iter().map(|i| i.index).collect();
-        outcome.shards.retain(|b| !refused.contains(&b.shard));
-        outcome.failed.retain(|f| !retried.contains(&f.index));
+        self.bulk_again(table, again, remember, outcome, &refused)
+            .await
+    }
+
+    /// The shards' groups whose primary could not take them, with nothing sent: after
+    /// a wait (bounded) for a new primary, written once more there.
+    async fn bulk_on_new_primary(
+        &self,
+        table: &TableName,
+        items: &[BulkItem],
+        remember: Option<&Remember>,
+        outcome: BulkOutcome,
+        work: Work,
+    ) -> BulkOutcome {
+        let mut lost = HashSet::new();
+        for batch in &outcome.shards {
+            if let Some(error) = &batch.error {
+                if error.primary_lost().is_some() && self.new_primary(error, work).await {
+                    lost.insert(batch.shard);
+                }
+            }
+        }
+        if lost.is_empty() {
+            return outcome;
+        }
+        let again = items
+            .iter()
+            .filter(|i| lost.contains(&i.key.shard()))
+            .cloned()
+            .collect();
+        self.bulk_again(table, again, remember, outcome, &lost)
+            .await
+    }
+
+    /// Writes `again` (the items of the shards `retried`) once more and puts the answer
+    /// in place of those shards' first one.
+    async fn bulk_again(
+        &self,
+        table: &TableName,
+        again: Vec<BulkItem>,
+        remember: Option<&Remember>,
+        mut outcome: BulkOutcome,
+        retried: &HashSet<ShardId>,
+    ) -> BulkOutcome {
+        let indexes: HashSet<usize> = again.iter().map(|i| i.index).collect();
+        outcome.shards.retain(|b| !retried.contains(&b.shard));
+        outcome.failed.retain(|f| !indexes.contains(&f.index));
         let second = self.bulk_once(table, &again, remember).await;
         outcome.merge(second);
-        Ok(outcome)
+        outcome
     }
 
     /// Claims the key at its home slot (see `claim`), once more on the owner when the

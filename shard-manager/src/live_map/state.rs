@@ -62,6 +62,8 @@ pub struct MapState {
     wanted: AtomicU64,
     /// Test-only: stop following announcements and polls (refusals still reload).
     frozen: AtomicBool,
+    /// Each shard's primary term in the map routed with (empty: the config's map).
+    terms: Mutex<Vec<u64>>,
 }
 
 impl MapState {
@@ -83,7 +85,20 @@ impl MapState {
             wake: Notify::new(),
             wanted: AtomicU64::new(0),
             frozen: AtomicBool::new(false),
+            terms: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Shard `index`'s primary term in the map routed with (1 until a map says more).
+    pub fn term(&self, index: usize) -> u64 {
+        let terms = self.terms.lock().unwrap_or_else(|p| p.into_inner());
+        terms.get(index).copied().unwrap_or(1)
+    }
+
+    /// Remembers `map`'s terms (the map a cluster starts with, then every adopted one).
+    pub fn note_terms(&self, map: &ShardMap) {
+        let terms = map.shards.iter().map(|s| s.term).collect();
+        *self.terms.lock().unwrap_or_else(|p| p.into_inner()) = terms;
     }
 
     /// The router requests use now.
@@ -170,6 +185,7 @@ impl MapState {
         }
         let router = map.router().map_err(|e| e.to_string())?;
         let version = router.version();
+        self.note_terms(map);
         self.router.store(Arc::new(router));
         *self.source.lock().unwrap_or_else(|p| p.into_inner()) = "metadata";
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
