@@ -40,7 +40,13 @@ async fn statement_timeouts_answer_504_and_leak_no_connection() {
     let key = &keys_on(&settings, shard, 1)[0];
     let gateway = Gateway::start(settings).await;
     let res = gateway.write(key, key).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let status = res.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 
     let lock = RowLock::hold(PgConnection::establish(&primary).unwrap(), key, key).await;
     for round in 0..5 {

@@ -1,6 +1,8 @@
-//! The task each gateway runs: every `failover.check_ms`, each shard's servers are
-//! asked whether they are in recovery (on the request path's own pools), the answers
-//! [`decide`]d, and a promotion recorded or a split-brain primary fenced. Several
+//! The task each gateway runs: every `failover.check_ms` it looks at what the health
+//! monitor last saw of each shard's servers. A shard whose primary is not known to take
+//! writes, or with a replica seen taking writes, has its servers asked whether they are
+//! in recovery (on the request path's own pools), the answers [`decide`]d, and a
+//! promotion recorded or a split-brain primary fenced. A healthy shard costs no query. Several
 //! gateways may act on the same sight: recording is conditional and fencing
 //! idempotent.
 
@@ -51,7 +53,13 @@ async fn watch(cluster: Arc<Cluster>) {
     loop {
         ticker.tick().await;
         let shards = cluster.shards();
-        let seen = join_all(shards.iter().map(|s| roles(&cluster, s))).await;
+        let seen = join_all(shards.iter().map(|s| async {
+            match looks_healthy(s) {
+                true => Some((Seen::Writable, Vec::new())),
+                false => roles(&cluster, s).await,
+            }
+        }))
+        .await;
         for (shard, seen) in shards.iter().zip(seen) {
             let Some((primary, replicas)) = seen else {
                 continue;
@@ -60,6 +68,19 @@ async fn watch(cluster: Arc<Cluster>) {
             act(&cluster, shard, primary, &replicas, memory).await;
         }
     }
+}
+
+/// Whether nothing calls for asking the shard's servers: the primary is not down nor
+/// seen in recovery, and no replica was seen taking writes. Roles not seen yet (a
+/// gateway starting, servers new after a failover) are the monitor's to find out
+/// first: asking them here too would take pooled connections requests may need.
+fn looks_healthy(shard: &Shard) -> bool {
+    shard.primary.seen_writable() != Some(false)
+        && shard.primary.stats().condition.down_reason.is_none()
+        && shard
+            .replicas
+            .iter()
+            .all(|r| r.seen_writable() != Some(true))
 }
 
 /// Every server of `shard` asked its role; None when a pool was too busy to tell.
@@ -81,8 +102,13 @@ async fn roles(cluster: &Cluster, shard: &Shard) -> Option<(Seen, Vec<(String, S
 async fn role(server: &Server, limit: Duration) -> Option<Seen> {
     let asked = server.probe(async |conn| upkeep::wal_position(conn).await);
     match tokio::time::timeout(limit, asked).await {
-        Ok(Ok((true, _))) => Some(Seen::InRecovery),
-        Ok(Ok((false, _))) => Some(Seen::Writable),
+        Ok(Ok((in_recovery, _))) => {
+            server.saw_role(in_recovery);
+            Some(match in_recovery {
+                true => Seen::InRecovery,
+                false => Seen::Writable,
+            })
+        }
         // Busy is not broken: this round says nothing about the server.
         Ok(Err(ClusterError::Saturated { .. })) => None,
         Ok(Err(_)) | Err(_) => Some(Seen::Down),

@@ -198,6 +198,7 @@ async fn check<T>(
     let probe = server.probe(query);
     match tokio::time::timeout(timeout, probe).await {
         Ok(Ok((in_recovery, lsn, rest))) => {
+            server.saw_role(in_recovery);
             // A primary in recovery was demoted: no write goes to it. A replica out of
             // recovery was promoted: it still serves reads while the failover watcher
             // records it as the shard's primary (or fences it, if the map's primary

@@ -1,7 +1,7 @@
 //! One PostgreSQL server: its pool of wire connections, its health as seen from
 //! traffic, and the bounds every operation on it runs within.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,17 @@ pub struct Server {
     state: Mutex<Condition>,
     pub(super) in_flight: AtomicU64,
     pub(super) served: AtomicU64,
+    /// What the last role check found: [`UNKNOWN`], [`STANDBY`] or [`WRITABLE`].
+    role_seen: AtomicU8,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
 }
+
+/// What a server's last role check found (`Server::seen_writable`).
+const UNKNOWN: u8 = 0;
+const STANDBY: u8 = 1;
+const WRITABLE: u8 = 2;
 
 /// Decrements the in-flight count however the operation ends (including cancellation).
 pub(super) struct InFlight<'a>(pub(super) &'a AtomicU64);
@@ -66,6 +73,7 @@ impl Server {
             state: Mutex::new(Condition::default()),
             in_flight: AtomicU64::new(0),
             served: AtomicU64::new(0),
+            role_seen: AtomicU8::new(UNKNOWN),
             #[cfg(feature = "faults")]
             faults: Default::default(),
         })
@@ -147,6 +155,22 @@ impl Server {
                 "no answer within {} ms",
                 (self.pools.connect_timeout() * 2).as_millis()
             ))),
+        }
+    }
+
+    /// Records what a role check found: in recovery (a standby) or not (it takes writes).
+    pub fn saw_role(&self, in_recovery: bool) {
+        let seen = if in_recovery { STANDBY } else { WRITABLE };
+        self.role_seen.store(seen, Ordering::Relaxed);
+    }
+
+    /// Whether the last role check that answered found the server taking writes
+    /// (`Some(true)`) or a standby (`Some(false)`); `None` before any answered.
+    pub fn seen_writable(&self) -> Option<bool> {
+        match self.role_seen.load(Ordering::Relaxed) {
+            WRITABLE => Some(true),
+            STANDBY => Some(false),
+            _ => None,
         }
     }
 
