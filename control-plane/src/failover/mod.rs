@@ -3,8 +3,9 @@
 //! follow. We never elect a primary ourselves: we only read what the servers say
 //! they are.
 //!
-//! Every gateway runs a [`Watcher`]: every `failover.check_ms` it asks each shard's
-//! servers whether they are in recovery, and [`decide`]s:
+//! Every gateway runs a [`Watcher`]: every `failover.check_ms` it looks at what the
+//! health monitor last saw of each server's role and, for a shard where something is
+//! off, asks its servers whether they are in recovery, and [`decide`]s:
 //! - the map's primary cannot take writes and exactly one listed replica can: the
 //!   promotion is [`record`]ed in the map (new primary, the old one listed as a replica
 //!   to come back as one, term + 1, a `failover` history line). The first gateway to
