@@ -10,10 +10,12 @@
 //! shared: `flock -s /tmp/sg-cluster.lock cargo test -p control-plane --test
 //! map_drives_requests`, with the environment of `eval "$(./setup.sh env)"`.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{maintenance, migrate};
 use control_plane::map::{change, Follower, Identity};
 use shard_manager::wal::Consistency;
 use shard_manager::{
@@ -28,45 +30,6 @@ fn settings() -> ClusterSettings {
     settings.metadata.dbname = name;
     settings.database.pool_max_size = 4;
     settings
-}
-
-/// Runs `sql` on `addr`'s maintenance database.
-async fn maintenance(settings: &ClusterSettings, addr: &str, sql: &str) {
-    let mut db = settings.database.clone();
-    db.dbname = "postgres".into();
-    let url = shard_manager::servers::connection_url(&db, addr);
-    let (client, conn) = control_plane::postgres::connect(&url, &db)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    tokio::spawn(conn);
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql} on {addr}: {e}"));
-}
-
-/// Every migration's `up.sql`, in order, on a primary's scratch database.
-async fn migrate(settings: &ClusterSettings, addr: &str) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .expect("migrations/")
-        .map(|e| e.expect("an entry").path())
-        .filter(|p| p.join("up.sql").exists())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 5, "found {} migrations", dirs.len());
-    let url = shard_manager::servers::connection_url(&settings.database, addr);
-    let (client, conn) = control_plane::postgres::connect(&url, &settings.database)
-        .await
-        .expect("connect to the scratch database");
-    tokio::spawn(conn);
-    for dir in dirs {
-        let sql = std::fs::read_to_string(dir.join("up.sql")).expect("up.sql");
-        client
-            .batch_execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{} on {addr}: {e}", dir.display()));
-    }
 }
 
 /// Drops the scratch databases however the test ends.

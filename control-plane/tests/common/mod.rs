@@ -1,0 +1,67 @@
+//! Helpers the control plane's integration tests share: statements on a server's
+//! maintenance database, and every migration applied to a scratch database the way
+//! `shard-manager migrate` leaves it.
+
+use std::path::Path;
+
+use shard_manager::ClusterSettings;
+
+/// Runs `sql` on `addr`'s maintenance database.
+pub async fn maintenance(settings: &ClusterSettings, addr: &str, sql: &str) {
+    let mut db = settings.database.clone();
+    db.dbname = "postgres".into();
+    let url = shard_manager::servers::connection_url(&db, addr);
+    let (client, conn) = control_plane::postgres::connect(&url, &db)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    tokio::spawn(conn);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql} on {addr}: {e}"));
+}
+
+/// Every migration's `up.sql`, in order, on `addr`'s scratch database
+/// (`settings.database.dbname`), recorded as `shard-manager migrate` records them.
+pub async fn migrate(settings: &ClusterSettings, addr: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("migrations/")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.join("up.sql").exists())
+        .collect();
+    dirs.sort();
+    let url = shard_manager::servers::connection_url(&settings.database, addr);
+    let (client, conn) = control_plane::postgres::connect(&url, &settings.database)
+        .await
+        .expect("connect to the pair's database");
+    tokio::spawn(conn);
+    for dir in dirs {
+        let sql = std::fs::read_to_string(dir.join("up.sql")).expect("up.sql");
+        client
+            .batch_execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{} on {addr}: {e}", dir.display()));
+    }
+    // Recorded as `shard-manager migrate` records them, so the monitor finds the schema
+    // complete.
+    let versions: Vec<String> = shard_manager::store::migrations::expected()
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    client
+        .batch_execute(
+            "CREATE TABLE __diesel_schema_migrations (
+                 version VARCHAR(50) PRIMARY KEY NOT NULL,
+                 run_on  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        )
+        .await
+        .expect("the migrations table");
+    client
+        .execute(
+            "INSERT INTO __diesel_schema_migrations (version) SELECT unnest($1::text[])",
+            &[&versions],
+        )
+        .await
+        .expect("record the migrations");
+}
