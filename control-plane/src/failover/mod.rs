@@ -6,15 +6,19 @@
 //! Every gateway runs a [`Watcher`]: every `failover.check_ms` it looks at what the
 //! health monitor last saw of each server's role and, for a shard where something is
 //! off, asks its servers whether they are in recovery, and [`decide`]s:
-//! - the map's primary cannot take writes and exactly one listed replica can: the
-//!   promotion is [`record`]ed in the map (new primary, the old one listed as a replica
-//!   to come back as one, term + 1, a `failover` history line). The first gateway to
-//!   see it stores it; the store is conditional, so the others find it done and follow
-//!   the map like every other change.
-//! - the map's primary is writable and so is a listed replica (an old primary back as
-//!   a primary, or a replica promoted by hand: split brain): the extra one is
-//!   [`fence`]d: told it owns no slot, at the current map version, so every write or
-//!   read a stale gateway sends it is refused (SG001) and rerouted after a map reload.
+//! - a listed replica takes writes on a newer timeline than the map's primary (which is
+//!   down, in recovery, or writable on its old timeline: a keeper restarting it in
+//!   place for a moment): the promotion is [`record`]ed in the map (new primary, the
+//!   old one listed as a replica to come back as one, term + 1, a `failover` history
+//!   line). The first gateway to see it stores it; the store is conditional, so the
+//!   others find it done and follow the map like every other change.
+//! - the map's primary takes writes on the newest timeline and so does a listed
+//!   replica (an old primary back as a primary, or a replica promoted by hand: split
+//!   brain): the extra one is [`fence`]d: told it owns no slot, at the current map
+//!   version, so every write or read a stale gateway sends it is refused (SG001) and
+//!   rerouted after a map reload.
+//!
+//! The timeline decides, never the map alone: every promotion starts a higher one.
 //!
 //! ## Layout
 //! - [`decide`]: what the servers' roles call for (pure).

@@ -53,19 +53,21 @@ async fn watch(cluster: Arc<Cluster>) {
     loop {
         ticker.tick().await;
         let shards = cluster.shards();
-        let seen = join_all(shards.iter().map(|s| async {
+        let decisions = join_all(shards.iter().map(|s| async {
             match looks_healthy(s) {
-                true => Some((Seen::Writable, Vec::new())),
-                false => roles(&cluster, s).await,
+                true => Some(Decision::Healthy),
+                false => roles(&cluster, s)
+                    .await
+                    .map(|(primary, replicas)| decide(primary, &replicas)),
             }
         }))
         .await;
-        for (shard, seen) in shards.iter().zip(seen) {
-            let Some((primary, replicas)) = seen else {
+        for (shard, decision) in shards.iter().zip(decisions) {
+            let Some(decision) = decision else {
                 continue;
             };
             let memory = memory.entry(shard.id).or_default();
-            act(&cluster, shard, primary, &replicas, memory).await;
+            act(&cluster, shard, decision, memory).await;
         }
     }
 }
@@ -100,13 +102,13 @@ async fn roles(cluster: &Cluster, shard: &Shard) -> Option<(Seen, Vec<(String, S
 }
 
 async fn role(server: &Server, limit: Duration) -> Option<Seen> {
-    let asked = server.probe(async |conn| upkeep::wal_position(conn).await);
+    let asked = server.probe(async |conn| upkeep::role(conn).await);
     match tokio::time::timeout(limit, asked).await {
-        Ok(Ok((in_recovery, _))) => {
+        Ok(Ok((in_recovery, timeline))) => {
             server.saw_role(in_recovery);
-            Some(match in_recovery {
-                true => Seen::InRecovery,
-                false => Seen::Writable,
+            Some(match (in_recovery, timeline) {
+                (false, Some(timeline)) => Seen::Writable { timeline },
+                _ => Seen::InRecovery,
             })
         }
         // Busy is not broken: this round says nothing about the server.
@@ -115,16 +117,9 @@ async fn role(server: &Server, limit: Duration) -> Option<Seen> {
     }
 }
 
-async fn act(
-    cluster: &Cluster,
-    shard: &Shard,
-    primary: Seen,
-    replicas: &[(String, Seen)],
-    memory: &mut Memory,
-) {
+async fn act(cluster: &Cluster, shard: &Shard, decision: Decision, memory: &mut Memory) {
     let settings = cluster.settings();
-    let decision = decide(primary, replicas);
-    if primary == Seen::Writable {
+    if matches!(decision, Decision::Healthy | Decision::Fence { .. }) {
         memory.lost_since = None;
     } else {
         memory.lost_since.get_or_insert_with(Instant::now);
@@ -134,7 +129,7 @@ async fn act(
         Decision::Healthy => {}
         Decision::Waiting => {
             if first {
-                tracing::warn!(shard = %shard.id, primary = %shard.primary.addr, ?primary, "the shard's primary cannot take writes; waiting for its HA manager to promote a replica");
+                tracing::warn!(shard = %shard.id, primary = %shard.primary.addr, "the shard's primary cannot take writes; waiting for its HA manager to promote a replica");
             }
         }
         Decision::Ambiguous { writable } => {
@@ -167,7 +162,7 @@ async fn act(
             for server in servers {
                 match fence::disown(settings, shard.id, server, version).await {
                     Ok(Some(slots)) if slots > 0 => {
-                        tracing::warn!(shard = %shard.id, %server, primary = %shard.primary.addr, slots, %version, "a replica of the shard takes writes beside its primary (split brain): fenced, it owns no slot");
+                        tracing::warn!(shard = %shard.id, %server, primary = %shard.primary.addr, slots, %version, "a replica of the shard takes writes beside its primary, on the same or an older timeline (split brain): fenced, it owns no slot");
                     }
                     Ok(_) => {}
                     Err(e) => {

@@ -14,7 +14,7 @@ use super::error::{ServerError, WireError};
 use crate::error::sqlstate::{decide, Decision};
 use crate::store::sql::records::{
     purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
-    DISK_BYTES, TABLE_COUNTS, WAL_POSITION, WAL_POSITION_AND_EPOCH,
+    DISK_BYTES, ROLE, TABLE_COUNTS, WAL_POSITION, WAL_POSITION_AND_EPOCH,
 };
 use crate::store::ENTRY_TABLES;
 
@@ -109,6 +109,21 @@ pub async fn wal_position(conn: &mut WireConn) -> Result<(bool, Option<String>),
         column(&row, 0, "the WAL check")?.as_deref() == Some("t"),
         column(&row, 1, "the WAL check")?,
     ))
+}
+
+/// Whether the server is in recovery and, when it takes writes, the timeline it writes
+/// on (None in recovery).
+pub async fn role(conn: &mut WireConn) -> Result<(bool, Option<u32>), WireError> {
+    let row = one(conn.rows("role", ROLE).await?, "the role check")?;
+    let in_recovery = column(&row, 0, "the role check")?.as_deref() == Some("t");
+    let timeline = column(&row, 1, "the role check")?
+        .map(|hex| {
+            u32::from_str_radix(&hex, 16).map_err(|_| {
+                WireError::Undecodable(format!("the role check: timeline {hex:?} is not hex"))
+            })
+        })
+        .transpose()?;
+    Ok((in_recovery, timeline))
 }
 
 /// A primary's check: [`wal_position`] and, in the same statement, the shard's cache

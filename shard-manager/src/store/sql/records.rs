@@ -65,6 +65,12 @@ pub(in crate::store) fn list_statement<'a>(
 pub const WAL_POSITION: &str = "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() \
      THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
 
+/// A server's role for the failover watcher: whether it is in recovery and, when it
+/// is not, the timeline it writes on (the first 8 hex digits of its current WAL file's
+/// name; a promotion always starts a new, higher timeline).
+pub const ROLE: &str = "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL \
+     ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
+
 /// [`WAL_POSITION`] and, in the same statement, the shard's cache epoch (a shard
 /// without the `cache_epoch` migration refuses it with 42P01).
 pub const WAL_POSITION_AND_EPOCH: &str = "SELECT pg_is_in_recovery(), (CASE WHEN \
