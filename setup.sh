@@ -973,6 +973,7 @@ cmd_up() {
         fi
     done < <(existing_names)
     wait_streaming
+    grant_drain
     redis_start
     write_gateway_config
     printf 'SHARDS=%d\nREPLICAS=%d\n' "$SHARDS" "$REPLICAS" >"$TOPOLOGY_FILE"
@@ -980,6 +981,20 @@ cmd_up() {
     seed_map
     say "up: metadata on $META_PORT, $SHARDS shards x $REPLICAS replicas, redis on $REDIS_PORT ($(elapsed "$t0"))"
     spare_hint
+}
+
+# A planned switchover drains a primary by making its new transactions read-only
+# (ALTER SYSTEM and a reload): the application role may do exactly that, no more.
+# Idempotent; granted on every primary (replicas get it by replication).
+grant_drain() {
+    local i name port
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
+        name=$(primary_name "$i")
+        port=$(port_of "$name")
+        [[ $(sql "$port" postgres "SELECT pg_is_in_recovery()") == f ]] || continue
+        sql "$port" postgres "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO $APP_ROLE;
+                              GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $APP_ROLE" >/dev/null
+    done
 }
 
 # The spare shards' servers, and the command that adds one to the cluster.

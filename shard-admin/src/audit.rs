@@ -14,6 +14,7 @@ use chrono::{SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 
 use crate::{AdminError, CommandError};
+use control_plane::failover::switchover::SwitchoverError;
 use control_plane::import::ImportError;
 use control_plane::keys::KeyError;
 use control_plane::map::{meta, MapError};
@@ -90,6 +91,8 @@ impl Outcome {
                     Some(e.outcome())
                 } else if let Some(e) = e.downcast_ref::<KeyError>() {
                     Some(e.outcome())
+                } else if let Some(e) = e.downcast_ref::<SwitchoverError>() {
+                    Some(e.outcome())
                 } else if let Some(e) = e.downcast_ref::<CommandError>() {
                     Some(e.outcome())
                 } else {
@@ -143,6 +146,16 @@ impl Judged for KeyError {
     fn outcome(&self) -> Outcome {
         match self {
             Self::Invalid(_) | Self::NoSuchKey(_) | Self::NameTaken(_) => Outcome::Refused,
+            Self::Map(e) => e.outcome(),
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+impl Judged for SwitchoverError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Refused(_) => Outcome::Refused,
             Self::Map(e) => e.outcome(),
             _ => Outcome::Failed,
         }

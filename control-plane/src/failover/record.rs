@@ -1,9 +1,11 @@
 //! A promotion stored in the map: the shard's new primary, the old one listed as a
 //! replica (it comes back as one, rewound or re-cloned by the HA manager), the term
-//! raised, a `failover` line in `map history`. Conditional on the map still naming the
+//! raised, a `failover` line in `map history` (`switchover` while a planned one is under
+//! way: [`super::planned`]). Conditional on the map still naming the
 //! old primary, so when several gateways see the same promotion one stores it and the
 //! others find it done.
 
+use super::planned;
 use crate::map::{meta, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::shard_map::ShardMap;
@@ -65,6 +67,7 @@ pub async fn promote(
     }
     let next = promoted(&map, shard, from, to)?;
     let entry = &next.shards[shard.index()];
+    let planned = planned::asked_by(&conn.client, shard).await?;
     let tx = meta::begin_at(&mut conn.client, map.version).await?;
     tx.execute(
         "UPDATE map_shards SET primary_addr = $2, replicas = $3, term = $4 WHERE id = $1",
@@ -76,19 +79,32 @@ pub async fn promote(
         ],
     )
     .await?;
-    let summary = format!(
-        "{shard} failed over from {from} to {to}, term {} (seen {detected_ms} ms after the primary first failed a check)",
-        entry.term
-    );
+    let (action, summary) = match &planned {
+        Some(by) => (
+            "switchover",
+            format!(
+                "{shard} switched over from {from} to {to}, term {} (planned, asked by {by})",
+                entry.term
+            ),
+        ),
+        None => (
+            "failover",
+            format!(
+                "{shard} failed over from {from} to {to}, term {} (seen {detected_ms} ms after the primary first failed a check)",
+                entry.term
+            ),
+        ),
+    };
     let detail = serde_json::json!({
         "shard": shard.0,
         "from": from,
         "to": to,
         "term": entry.term,
         "detected_ms": detected_ms,
+        "planned_by": planned,
     });
     let actor = format!("gateway@{}", meta::host_name());
-    meta::finish(tx, next.version, (&actor, "failover", &summary, detail)).await?;
+    meta::finish(tx, next.version, (&actor, action, &summary, detail)).await?;
     Ok(Some(next))
 }
 

@@ -42,6 +42,9 @@ enum Command {
     /// Remove a shard: its slots moved online to the others (each to the lightest by
     /// bytes), then retired (kept in the map, owning nothing; its servers can go).
     RemoveShard(admin::commands::remove_shard::RemoveShardArgs),
+    /// Hand a shard's primary to one of its replicas for maintenance (planned: writes
+    /// drained first, then promoted by the HA manager; clients see a short pause).
+    Switchover(admin::commands::switchover::SwitchoverArgs),
     /// Even out the shards by bytes stored (or by slots): print the plan, or `--apply`
     /// it as online moves.
     Rebalance(admin::commands::rebalance::RebalanceArgs),
@@ -136,6 +139,7 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
         Command::Import(args) => ("import", args.named()),
         Command::Imports(command) => command.audited()?,
         Command::RemoveShard(args) => ("remove-shard", args.named()),
+        Command::Switchover(args) => ("switchover", args.named()),
         Command::Rebalance(args) => args.audited()?,
         Command::Seed(args) => ("seed", args.named(settings)),
         Command::Keys(_)
@@ -169,6 +173,12 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
             print!(
                 "{}",
                 admin::commands::remove_shard::remove_shard(settings, args)?
+            )
+        }
+        Command::Switchover(args) => {
+            print!(
+                "{}",
+                admin::commands::switchover::switchover(settings, args)?
             )
         }
         Command::Rebalance(args) => {

@@ -8,6 +8,7 @@
 //! - [`remove_shard`]: `remove-shard`: a shard emptied online, then retired.
 //! - [`import`]: `import` and `imports status | abort`: a table of an unsharded database
 //!   copied in while it takes writes, then cut over.
+//! - [`switchover`]: `switchover`: a shard's primary handed to a replica, planned.
 //! - [`keys`]: `keys create | list | revoke | rotate | limit`.
 
 pub mod add_shard;
@@ -17,3 +18,4 @@ pub mod map;
 pub mod moves;
 pub mod rebalance;
 pub mod remove_shard;
+pub mod switchover;

@@ -256,6 +256,19 @@ pub struct FailoverSettings {
     /// a new primary before answering 503 with `Retry-After`. 0: answer at once (no HA
     /// manager runs the shards, so no promotion is coming).
     pub write_wait_ms: u64,
+    /// The HA manager's monitor, for planned switchovers: a PostgreSQL URL of
+    /// pg_auto_failover's monitor database (`postgres://autoctl_node@HOST:PORT/pg_auto_failover`).
+    /// Each shard N is its formation `shardN`. None: no HA manager runs the shards, and
+    /// `shard-manager switchover` refuses.
+    pub ha_monitor: Option<String>,
+    /// A switchover target lagging more than this many bytes behind the primary is
+    /// refused.
+    pub switchover_max_lag_bytes: u64,
+    /// How long a switchover waits for writes in flight to finish on the old primary
+    /// (once it answers new ones read-only), and for the target to replay them.
+    pub drain_ms: u64,
+    /// How long a switchover waits for the HA manager to promote the target.
+    pub switchover_timeout_ms: u64,
 }
 
 impl Default for FailoverSettings {
@@ -264,6 +277,10 @@ impl Default for FailoverSettings {
             watch: true,
             check_ms: 500,
             write_wait_ms: 0,
+            ha_monitor: None,
+            switchover_max_lag_bytes: 16 * 1024 * 1024,
+            drain_ms: 3000,
+            switchover_timeout_ms: 60_000,
         }
     }
 }
@@ -275,6 +292,14 @@ impl FailoverSettings {
 
     pub fn write_wait(&self) -> Duration {
         Duration::from_millis(self.write_wait_ms.min(120_000))
+    }
+
+    pub fn drain(&self) -> Duration {
+        Duration::from_millis(self.drain_ms.clamp(100, 60_000))
+    }
+
+    pub fn switchover_timeout(&self) -> Duration {
+        Duration::from_millis(self.switchover_timeout_ms.clamp(1000, 600_000))
     }
 }
 

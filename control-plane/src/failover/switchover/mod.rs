@@ -1,0 +1,260 @@
+//! A planned switchover (`shard-manager switchover --shard N [--to SERVER]`): the
+//! shard's primary handed to one of its replicas for maintenance, with no client
+//! request failing. The HA manager promotes; we only prepare and follow:
+//!
+//! 1. Every refusal first, nothing changed: no HA manager, a shard not in the map or
+//!    retired, no replica, a server outside the shard, a target the HA manager does not
+//!    count as a healthy secondary, down, or lagging past `switchover_max_lag_bytes`,
+//!    a switchover of the shard already under way ([`plan`], [`monitor`]).
+//! 2. The drain ([`servers`]): the old primary answers new transactions read-only,
+//!    so new writes fail with 25006 before writing anything and wait for the new
+//!    primary in the gateways (`failover.write_wait_ms`); writes in flight get
+//!    `drain_ms` to commit, and the target replays up to the primary's last WAL.
+//! 3. The HA manager's promotion (pg_auto_failover's `perform_promotion`): it stops the
+//!    old primary and promotes the target; the promotion is recorded in the map as a
+//!    `switchover` ([`super::planned`]) and every gateway follows it; the waiting
+//!    writes go to the new primary.
+//! 4. The old primary, back as a standby, has its read-only setting removed.
+//!
+//! A failure after the drain began and before the promotion was asked lifts the drain.
+
+pub mod error;
+pub mod monitor;
+pub mod plan;
+pub mod servers;
+
+use std::time::{Duration, Instant};
+
+pub use error::SwitchoverError;
+use monitor::Monitor;
+use plan::Health;
+use servers::ServerConn;
+
+use super::{planned, record};
+use crate::map::{change, meta};
+use shard_manager::config::ClusterSettings;
+use shard_manager::routing::{MapVersion, ShardId};
+
+/// What a switchover did.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub shard: ShardId,
+    pub from: String,
+    pub to: String,
+    pub term: u64,
+    pub version: MapVersion,
+    /// From the old primary answering read-only to the new one taking writes: how long
+    /// writes waited.
+    pub paused: Duration,
+    /// Whether the old primary came back as a standby (and its drain was lifted)
+    /// within the time allowed.
+    pub old_is_standby: bool,
+}
+
+/// Runs a switchover of `shard` to `to` (or to its readiest replica), asked by `actor`;
+/// `say` hears each step.
+pub async fn switchover(
+    settings: &ClusterSettings,
+    shard: ShardId,
+    to: Option<&str>,
+    actor: &str,
+    say: impl Fn(&str),
+) -> Result<Done, SwitchoverError> {
+    let f = &settings.failover;
+    let Some(monitor_url) = f.ha_monitor.as_deref() else {
+        return Err(SwitchoverError::Refused(
+            "no HA manager runs the shards (`failover.ha_monitor` is not set; `HA=1 ./setup.sh up` runs one)".into(),
+        ));
+    };
+    let map = change::current(settings).await?;
+    let (from, candidates) = plan::candidates(&map, shard, to)?;
+    let meta = meta::connect(settings).await?;
+    if !planned::hold(&meta.client, shard, actor).await? {
+        return Err(SwitchoverError::Refused(format!(
+            "a switchover of {shard} is already under way"
+        )));
+    }
+    let monitor = Monitor::connect(monitor_url).await?;
+    let primary = ServerConn::open(settings, shard, &from).await?;
+    if primary.in_recovery().await? {
+        return Err(SwitchoverError::Refused(format!(
+            "{shard}'s primary {from} is in recovery: a failover is under way"
+        )));
+    }
+    let lsn = primary.current_lsn().await?;
+    let mut found = Vec::new();
+    for addr in &candidates {
+        found.push((
+            addr.clone(),
+            health(settings, &monitor, shard, addr, &lsn).await?,
+        ));
+    }
+    let target = plan::choose(shard, &found, f.switchover_max_lag_bytes)?;
+    let node = monitor
+        .node(shard, &target)
+        .await?
+        .map(|n| n.name)
+        .ok_or_else(|| SwitchoverError::Refused(format!("{target} left the formation")))?;
+    let target_conn = ServerConn::open(settings, shard, &target).await?;
+
+    say(&format!(
+        "draining {from}: new writes wait, writes in flight finish"
+    ));
+    primary.read_only(true).await?;
+    let paused = Instant::now();
+    let drained = match drain(&primary, &target_conn, f.drain()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(SwitchoverError::TimedOut(format!(
+            "writes in flight on {from} did not finish, or {target} did not replay them, within {} ms; the drain was lifted, nothing else changed",
+            f.drain().as_millis()
+        ))),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = drained {
+        let _ = primary.read_only(false).await;
+        return Err(e);
+    }
+    say(&format!(
+        "asking the HA manager to promote {target} ({node})"
+    ));
+    if let Err(e) = monitor.promote(shard, &node).await {
+        let _ = primary.read_only(false).await;
+        return Err(e);
+    }
+    drop((primary, target_conn));
+    let until = Instant::now() + f.switchover_timeout();
+    let writable = |addr: &str| {
+        let addr = addr.to_owned();
+        async move {
+            let conn = ServerConn::open(settings, shard, &addr).await?;
+            Ok(!conn.in_recovery().await?)
+        }
+    };
+    wait_for(until, || writable(&target))
+        .await
+        .map_err(|_| {
+            SwitchoverError::TimedOut(format!(
+                "the HA manager did not promote {target} within {} ms; {from} answers read-only until it is back as a primary or a standby (then: ALTER SYSTEM RESET default_transaction_read_only)",
+                f.switchover_timeout().as_millis()
+            ))
+        })?;
+    let paused = paused.elapsed();
+    say(&format!(
+        "{target} takes writes ({} ms after the drain began)",
+        paused.as_millis()
+    ));
+    let map = match record::promote(settings, shard, &from, &target, 0).await? {
+        Some(map) => map,
+        None => change::current(settings).await?,
+    };
+    let entry = &map.shards[shard.index()];
+    if entry.primary != target {
+        return Err(SwitchoverError::TimedOut(format!(
+            "{target} was promoted but the map names {} as {shard}'s primary",
+            entry.primary
+        )));
+    }
+    say(&format!("waiting for {from} to come back as a standby"));
+    let old_is_standby = wait_for(until, || async {
+        let Ok(old) = ServerConn::open(settings, shard, &from).await else {
+            return Ok(false);
+        };
+        if !old.in_recovery().await? {
+            return Ok(false);
+        }
+        old.read_only(false).await?;
+        Ok(true)
+    })
+    .await
+    .is_ok();
+    drop(meta);
+    Ok(Done {
+        shard,
+        from,
+        to: target,
+        term: entry.term,
+        version: map.version,
+        paused,
+        old_is_standby,
+    })
+}
+
+/// A candidate's fitness: the HA manager's view first (a healthy `secondary`), then
+/// its own: in recovery, and how far behind the primary's `lsn`.
+async fn health(
+    settings: &ClusterSettings,
+    monitor: &Monitor,
+    shard: ShardId,
+    addr: &str,
+    lsn: &str,
+) -> Result<Health, SwitchoverError> {
+    let Some(node) = monitor.node(shard, addr).await? else {
+        return Ok(Health::Unfit(format!(
+            "is not a node of the HA manager's formation {}",
+            monitor::formation(shard)
+        )));
+    };
+    if node.state != "secondary" || !node.healthy {
+        return Ok(Health::Unfit(format!(
+            "is {} to the HA manager{}",
+            node.state,
+            if node.healthy {
+                ""
+            } else {
+                " and fails its health check"
+            }
+        )));
+    }
+    let conn = match ServerConn::open(settings, shard, addr).await {
+        Ok(c) => c,
+        Err(e) => return Ok(Health::Unfit(format!("is down ({e})"))),
+    };
+    Ok(match conn.behind(lsn).await? {
+        Some(lag_bytes) => Health::Ready { lag_bytes },
+        None => Health::Unfit("is not in recovery: it takes writes".into()),
+    })
+}
+
+/// The drain's wait: no write in flight on the primary, then the target at its WAL.
+async fn drain(
+    primary: &ServerConn,
+    target: &ServerConn,
+    limit: Duration,
+) -> Result<bool, SwitchoverError> {
+    let until = Instant::now() + limit;
+    // Sessions take the reload between statements: a write that began just before it
+    // may still start a transaction; a short pause lets every session see it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    if !primary.writers_gone(limit).await? {
+        return Ok(false);
+    }
+    let lsn = primary.current_lsn().await?;
+    wait_for(until, || async {
+        Ok(target.behind(&lsn).await? == Some(0))
+    })
+    .await
+    .map(|()| true)
+    .or_else(|e| match e {
+        SwitchoverError::TimedOut(_) => Ok(false),
+        e => Err(e),
+    })
+}
+
+/// Polls `check` every 50 ms until it says true (Ok) or `until` passes (TimedOut).
+async fn wait_for<F, Fut>(until: Instant, check: F) -> Result<(), SwitchoverError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, SwitchoverError>>,
+{
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) | Err(SwitchoverError::Server { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= until {
+            return Err(SwitchoverError::TimedOut("gave up waiting".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
