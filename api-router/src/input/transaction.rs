@@ -69,7 +69,9 @@ impl Bounded for TransactionRequest {
         JsonLimits {
             max_depth: server.max_json_depth,
             max_values: server.max_bulk_json_values,
-            counted_array: Some(("operations", server.max_transaction_operations)),
+            // Counted after parsing (the body and value limits bound it first), so the
+            // problem names the first operation too many.
+            counted_array: None,
         }
     }
 }
