@@ -596,6 +596,7 @@ ensure_template() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 max_connections = 300
+max_prepared_transactions = 64     # two-phase commit of transactions on several shards (replicas need at least as many)
 shared_buffers = 64MB
 wal_level = replica
 max_wal_senders = 10

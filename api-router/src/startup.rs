@@ -26,7 +26,9 @@ use crate::edge::security_headers::{security_headers, SecurityHeaders};
 use crate::error::{json_error, query_error};
 use crate::limits::Limits;
 use crate::routes::openapi::ApiDoc;
-use crate::routes::{analytics, bulk, dashboard, delete, fallback, health, read, shards, write};
+use crate::routes::{
+    analytics, bulk, dashboard, delete, fallback, health, read, shards, transaction, write,
+};
 use crate::server::drain::{Draining, Shutdown};
 use crate::server::proxy::{serve, TrustedProxies};
 use crate::server::request_id::request_id;
@@ -51,6 +53,9 @@ pub struct Application {
     /// Follows a shard's promotion by its HA manager (`failover.watch`); stopped with
     /// the application.
     failover: Option<failover::Watcher>,
+    /// Resolves prepared transaction parts a dead gateway left; stopped with the
+    /// application.
+    recovery: control_plane::txn::Recovery,
     /// Drains, then stops the server (on a signal, or when a test asks).
     shutdown: Shutdown,
 }
@@ -213,6 +218,18 @@ impl Application {
             .failover
             .watch
             .then(|| failover::Watcher::spawn(cluster.clone()));
+        // Transactions on several shards log their decisions in the metadata database;
+        // every gateway resolves what a dead one left prepared.
+        let log: Arc<dyn shard_manager::cluster::txn::log::DecisionLog> =
+            Arc::new(control_plane::txn::MetaLog::new(settings.cluster.clone()));
+        let bound = std::time::Duration::from_millis(settings.server.txn_in_doubt_ms);
+        cluster.set_decision_log(log.clone(), bound);
+        let recovery = control_plane::txn::Recovery::spawn(
+            cluster.clone(),
+            log,
+            std::time::Duration::from_millis(settings.server.txn_recovery_ms),
+            bound,
+        );
         let shutdown = Shutdown::new(
             draining,
             std::time::Duration::from_millis(settings.server.drain_ms),
@@ -229,6 +246,7 @@ impl Application {
             keys,
             watcher,
             failover,
+            recovery,
         })
     }
 
@@ -254,6 +272,7 @@ impl Application {
         drop(self.keys);
         drop(self.watcher);
         drop(self.failover);
+        drop(self.recovery);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result
@@ -359,6 +378,11 @@ fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
             "/api/bulk-write",
             "POST",
             web::post().to(bulk::bulk_write),
+        ))
+        .service(only(
+            "/api/transaction",
+            "POST",
+            web::post().to(transaction::transaction),
         ))
         .service(only(
             "/api/delete",

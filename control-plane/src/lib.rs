@@ -26,6 +26,8 @@
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
 //! - [`failover`]: a shard's promotion (by its HA manager) followed: recorded in the
 //!   map with a new term, a split-brain primary fenced.
+//! - [`txn`]: the coordinator log of transactions on several shards, and the recovery
+//!   that resolves prepared parts a dead gateway left.
 //!
 //! The admin CLI (crate `shard-admin`) sits above this crate; the gateway
 //! (`api-router`) uses both this crate and the request path.
@@ -38,5 +40,6 @@ pub mod keys;
 pub mod map;
 pub mod moves;
 pub mod postgres;
+pub mod txn;
 
 pub use health::{ClusterHealth, Monitor};

@@ -22,7 +22,9 @@ pub fn need(path: &str) -> Need {
         "/api/health" | "/api/health/live" | "/api/health/ready" | "/dashboard"
         | "/dashboard/{file}" => Need::Open,
         "/api/read" => Need::Scope(Scope::Read),
-        "/api/write" | "/api/bulk-write" | "/api/delete" => Need::Scope(Scope::Write),
+        "/api/write" | "/api/bulk-write" | "/api/transaction" | "/api/delete" => {
+            Need::Scope(Scope::Write)
+        }
         "/metrics" | "/api/analytics/metrics" | "/api/analytics/errors" => {
             Need::Scope(Scope::Metrics)
         }

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use analytics::ErrorClass;
 use serde::Serialize;
 use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::cluster::txn::TxnError;
 use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
@@ -69,6 +70,16 @@ pub enum ApiError {
     },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("`operations` is empty; send at least one operation")]
+    EmptyTransaction,
+    #[error("operation {limit} is one too many: a transaction carries at most {limit} operations (server.max_transaction_operations)")]
+    TooManyOperations { limit: usize },
+    /// One operation of a transaction is at fault; nothing was written.
+    #[error("operation {index}: {reason}; nothing was written")]
+    Operation { index: usize, reason: String },
+    /// A transaction did not commit (or is not known to have yet).
+    #[error(transparent)]
+    Transaction(TxnError),
     #[error("not every shard answered and x-require-all-shards is set: {}", .0.join("; "))]
     ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]
@@ -100,6 +111,12 @@ pub enum ApiError {
     Misconfigured(&'static str),
 }
 
+impl From<TxnError> for ApiError {
+    fn from(err: TxnError) -> Self {
+        ApiError::Transaction(err)
+    }
+}
+
 /// The problem+json body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -123,6 +140,12 @@ pub struct Problem {
     /// For bulk writes: each record not written, with its index and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Vec<BulkFailure>>,
+    /// For transactions: the operation at fault, by its index in `operations`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<usize>,
+    /// For a failed condition: the record's current version (0: it does not exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
 }
 
 /// Put on error responses so the analytics middleware can classify and describe them.
@@ -199,6 +222,47 @@ impl ApiError {
                 "Method not allowed",
             ),
             Self::BatchRejected { status, .. } => (*status, "batch-rejected", "Batch not written"),
+            Self::EmptyTransaction => (
+                S::UNPROCESSABLE_ENTITY,
+                "empty-transaction",
+                "Empty transaction",
+            ),
+            Self::TooManyOperations { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "too-many-operations",
+                "Too many operations",
+            ),
+            Self::Operation { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-operation",
+                "Invalid operation",
+            ),
+            Self::Transaction(TxnError::ConditionFailed { .. }) => {
+                (S::CONFLICT, "condition-failed", "Condition failed")
+            }
+            Self::Transaction(TxnError::Shard(ClusterError::Timeout { .. })) => {
+                (S::GATEWAY_TIMEOUT, "timeout", "Timed out")
+            }
+            Self::Transaction(TxnError::Shard(_)) => (
+                S::SERVICE_UNAVAILABLE,
+                "transaction-not-written",
+                "Transaction not written",
+            ),
+            Self::Transaction(TxnError::LogUnavailable { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "coordinator-log-unavailable",
+                "Coordinator log unavailable",
+            ),
+            Self::Transaction(TxnError::InDoubt { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "transaction-in-doubt",
+                "Transaction in doubt",
+            ),
+            Self::Transaction(TxnError::Committing { .. }) => (
+                S::SERVICE_UNAVAILABLE,
+                "transaction-committing",
+                "Transaction committing",
+            ),
             Self::ShardsMissing(_) | Self::Cluster(ClusterError::Unavailable { .. }) => (
                 S::SERVICE_UNAVAILABLE,
                 "shard-unavailable",
@@ -289,6 +353,7 @@ impl ApiError {
     fn shard(&self) -> Option<u32> {
         match self {
             Self::Cluster(e) => Some(e.shard().0),
+            Self::Transaction(e) => Some(e.shard().0),
             Self::Limited(l) => l.shard().map(|s| s.0),
             _ => None,
         }
@@ -325,11 +390,23 @@ impl ResponseError for ApiError {
             shard: self.shard(),
             header: self.header().map(str::to_owned),
             sqlstate: match self {
-                Self::Cluster(e) => e.sqlstate().map(str::to_owned),
+                Self::Cluster(e) | Self::Transaction(TxnError::Shard(e)) => {
+                    e.sqlstate().map(str::to_owned)
+                }
                 _ => None,
             },
             failed: match self {
                 Self::BatchRejected { failed, .. } => Some(failed.clone()),
+                _ => None,
+            },
+            operation: match self {
+                Self::Operation { index, .. }
+                | Self::Transaction(TxnError::ConditionFailed { index, .. }) => Some(*index),
+                Self::TooManyOperations { limit } => Some(*limit),
+                _ => None,
+            },
+            current_version: match self {
+                Self::Transaction(TxnError::ConditionFailed { current, .. }) => Some(*current),
                 _ => None,
             },
         };

@@ -9,6 +9,8 @@
 //!   deadline; [`json_limits`] parses them within depth, value and record limits.
 //! - [`body`]: the record endpoints' JSON bodies and query parameters, request and
 //!   response, in one place (the OpenAPI schemas come from them).
+//! - [`transaction`]: `POST /api/transaction`'s body and answer; its operations parsed,
+//!   each problem naming the operation by its index.
 //! - [`idempotency`]: the `Idempotency-Key` header and what a write sent with it keeps
 //!   (each key written once; a retry gets the first answer).
 
@@ -17,3 +19,4 @@ pub mod extract;
 pub mod idempotency;
 pub mod json_body;
 pub mod json_limits;
+pub mod transaction;

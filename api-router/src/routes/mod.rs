@@ -3,7 +3,8 @@
 //!
 //! ## Layout
 //! - [`write`](mod@write), [`read`] (point reads, and the entry for lists) and
-//!   [`list`] (keyed and fan-out lists), [`bulk`], [`delete`]: the record endpoints.
+//!   [`list`] (keyed and fan-out lists), [`bulk`], [`delete`]: the record endpoints;
+//!   [`transaction`]: operations on many shards, all or nothing.
 //! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
 //!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
 //!   the Swagger UI redirect).
@@ -22,4 +23,5 @@ pub mod moves;
 pub mod openapi;
 pub mod read;
 pub mod shards;
+pub mod transaction;
 pub mod write;

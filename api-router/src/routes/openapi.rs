@@ -22,7 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{analytics, bulk, delete, health, read, shards, write};
+use super::{analytics, bulk, delete, health, read, shards, transaction, write};
 use crate::access::{policy, Need};
 use crate::error::Problem;
 use crate::input::body::{FanOutResponse, ListResponse};
@@ -41,6 +41,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         write::write,
         read::read,
         bulk::bulk_write,
+        transaction::transaction,
         delete::delete,
         health::health,
         health::live,

@@ -39,6 +39,16 @@ pub struct ServerSettings {
     #[serde(default = "default_bulk_body")]
     pub max_bulk_body_bytes: usize,
     pub max_batch_records: usize,
+    /// Operations one `POST /api/transaction` may carry.
+    #[serde(default = "default_max_transaction_operations")]
+    pub max_transaction_operations: usize,
+    /// How long a prepared part of a transaction on several shards may wait for its
+    /// coordinator before a recovery decides for it (commit if logged, else roll back).
+    #[serde(default = "default_txn_in_doubt_ms")]
+    pub txn_in_doubt_ms: u64,
+    /// How often every gateway's recovery looks for prepared parts.
+    #[serde(default = "default_txn_recovery_ms")]
+    pub txn_recovery_ms: u64,
     /// Deepest JSON nesting accepted in a body (at most 120); deeper gets 413.
     #[serde(default = "default_depth")]
     pub max_json_depth: usize,
@@ -194,6 +204,15 @@ fn default_read_bytes() -> usize {
 fn default_idempotency_ttl() -> u32 {
     86_400
 }
+fn default_max_transaction_operations() -> usize {
+    100
+}
+fn default_txn_in_doubt_ms() -> u64 {
+    10_000
+}
+fn default_txn_recovery_ms() -> u64 {
+    2_000
+}
 fn default_idempotency_sweep() -> u64 {
     60
 }
@@ -221,6 +240,12 @@ impl ServerSettings {
     pub fn validate(&self) -> Result<(), String> {
         if self.idempotency_ttl_secs == 0 {
             return Err("server.idempotency_ttl_secs is 0; use 1 or more (86400 keeps answers a day): with 0 no answer is kept, so a retried write would happen twice".into());
+        }
+        if self.max_transaction_operations == 0 {
+            return Err("server.max_transaction_operations is 0; use 1 or more (100 by default): with 0 every transaction would be refused".into());
+        }
+        if self.txn_recovery_ms == 0 || self.txn_in_doubt_ms == 0 {
+            return Err("server.txn_recovery_ms and server.txn_in_doubt_ms must be 1 or more (2000 and 10000 by default)".into());
         }
         if self.idempotency_sweep_secs == 0 {
             return Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into());
@@ -276,6 +301,9 @@ mod tests {
             max_body_bytes: 1,
             max_bulk_body_bytes: 1,
             max_batch_records: 1,
+            max_transaction_operations: 1,
+            txn_in_doubt_ms: 1,
+            txn_recovery_ms: 1,
             max_json_depth: 1,
             max_json_values: 1,
             max_bulk_json_values: 1,

@@ -30,4 +30,5 @@ mod schema_change;
 mod secrets;
 mod shared_map;
 mod spec;
+mod transaction;
 mod undecodable;

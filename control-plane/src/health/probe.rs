@@ -97,6 +97,11 @@ pub struct ClusterHealth {
     /// One sentence per thing an operator should look at now (a stuck move, moves not
     /// read lately), each saying what to do; empty when all is well.
     pub warnings: Vec<String>,
+    /// Prepared parts of transactions on several shards not resolved yet, as this
+    /// gateway's last recovery round saw them (`txn::recovery`).
+    pub in_doubt_transactions: u64,
+    /// The oldest of them, in milliseconds (0 when none).
+    pub oldest_in_doubt_ms: u64,
 }
 
 /// Probes every server of `cluster` at once, each bounded by the connect timeout.
@@ -120,6 +125,8 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
         shards,
         stuck_moves: Vec::new(),
         warnings: Vec::new(),
+        in_doubt_transactions: cluster.in_doubt().get().0,
+        oldest_in_doubt_ms: cluster.in_doubt().get().1,
     }
 }
 

@@ -163,6 +163,13 @@ impl Cache {
         }
     }
 
+    /// Every cached record of `shard` forgotten (its epoch abandoned): after a write
+    /// whose records are not known here, such as an in-doubt transaction a recovery
+    /// committed for a gateway that died.
+    pub async fn abandon_shard(&self, shard: ShardId) -> Result<(), NotTold> {
+        self.abandoned(shard).await
+    }
+
     /// Abandons the shard's epoch behind a fence no reader has passed yet.
     async fn abandoned(&self, shard: ShardId) -> Result<(), NotTold> {
         let fence = Fence::Pending(Instant::now());

@@ -17,6 +17,8 @@
 //! - [`shard_set`]: every shard's pools; grows when the map gains a shard, follows it
 //!   when it names a shard's new primary.
 //! - [`served`]: results together with where they came from.
+//! - [`txn`]: all-or-nothing writes across shards (one round on one shard, two-phase
+//!   commit with a coordinator log on several), and the prepared parts in doubt.
 //! - [`schema`]: whether a shard has every migration (requests to one that lacks some
 //!   answer 503 at once, naming them).
 
@@ -30,6 +32,7 @@ pub mod schema;
 pub mod served;
 pub mod shard;
 pub mod shard_set;
+pub mod txn;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +57,11 @@ pub struct Cluster {
     shards: Arc<ShardSet>,
     cache: Option<Cache>,
     settings: ClusterSettings,
+    /// The coordinator log for transactions on several shards, and the recovery's
+    /// bound (set once by the gateway when it has a metadata database).
+    decision_log: std::sync::OnceLock<(Arc<dyn txn::log::DecisionLog>, Duration)>,
+    /// Prepared parts the last recovery round saw.
+    in_doubt: txn::InDoubt,
 }
 
 impl Cluster {
@@ -111,6 +119,8 @@ impl Cluster {
             shards,
             cache,
             settings,
+            decision_log: std::sync::OnceLock::new(),
+            in_doubt: txn::InDoubt::default(),
         })
     }
 
@@ -172,6 +182,23 @@ impl Cluster {
             shard.primary.close();
             shard.replicas.iter().for_each(|r| r.close());
         }
+    }
+
+    /// Gives transactions on several shards their coordinator log; `bound` is how long
+    /// a prepared part may wait before a recovery decides for it. Once; later calls do
+    /// nothing.
+    pub fn set_decision_log(&self, log: Arc<dyn txn::log::DecisionLog>, bound: Duration) {
+        let _ = self.decision_log.set((log, bound));
+    }
+
+    /// The coordinator log and the recovery's bound, when there is one.
+    pub fn decision_log(&self) -> Option<(&Arc<dyn txn::log::DecisionLog>, Duration)> {
+        self.decision_log.get().map(|(log, bound)| (log, *bound))
+    }
+
+    /// Prepared parts in doubt, as the last recovery round saw them.
+    pub fn in_doubt(&self) -> &txn::InDoubt {
+        &self.in_doubt
     }
 
     pub fn cache(&self) -> Option<&Cache> {

@@ -310,7 +310,7 @@ impl Cluster {
     }
 
     /// What the cache needs from a write's commit (see [`Committed`]).
-    pub(super) fn committed(
+    pub(crate) fn committed(
         &self,
         shard: &Shard,
         after: &AfterCommit,
@@ -338,7 +338,7 @@ impl Cluster {
     /// left), so the cache forgets them before the replay is answered. Forgotten, not
     /// installed: the answer's version may be older than a later write whose own
     /// install went to a newer epoch. [`NotTold`] answers as a write's does.
-    pub(super) async fn forget_replayed(
+    pub(crate) async fn forget_replayed(
         &self,
         cache: &Cache,
         shard: &Shard,
@@ -355,7 +355,7 @@ impl Cluster {
     /// A write failed. If it may have committed, the cache forgets the records it
     /// touched (see [`Cache::forget`]): a hit is never older than a write that might
     /// have been acknowledged by a retry. Returns the error to answer with.
-    pub(super) async fn failed_write(
+    pub(crate) async fn failed_write(
         &self,
         shard: &Shard,
         failure: WriteFailure,

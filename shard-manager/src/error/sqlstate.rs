@@ -29,6 +29,12 @@ pub enum Decision {
     /// The connection's prepared statements are stale (a schema change altered what one
     /// returns, or something between us and the server dropped them): prepare again.
     StaleStatements,
+    /// A transaction's condition failed (SG005, raised by `shardgate_txn_lock`; its
+    /// DETAIL is the record's current version): that part was rolled back.
+    ConditionFailed,
+    /// No prepared transaction has that name (any more): another gateway's recovery, or
+    /// an earlier attempt, already committed or rolled it back.
+    NoSuchPrepared,
     /// Anything else: the statement failed; answered as it is.
     Other,
 }
@@ -50,6 +56,8 @@ pub const TABLE: &[(&str, Decision)] = &[
     ("42883", NoSchema),        // undefined_function (the ownership functions)
     ("SG001", SlotMoved),       // the shard's own: this shard does not own the slot
     ("SG002", KeyTaken),        // the shard's own: another request with the key committed
+    ("SG005", ConditionFailed), // the shard's own: a transaction's if_version did not hold
+    ("42704", NoSuchPrepared),  // undefined_object: COMMIT/ROLLBACK PREPARED of no such name
     ("40001", Conflict),        // serialization_failure
     ("40P01", Conflict),        // deadlock_detected
     ("0A000", StaleStatements), // feature_not_supported: cached plan must not change result type
@@ -85,6 +93,8 @@ mod tests {
             ("42883", NoSchema),
             ("SG001", SlotMoved),
             ("SG002", KeyTaken),
+            ("SG005", ConditionFailed),
+            ("42704", NoSuchPrepared),
             ("40001", Conflict),
             ("40P01", Conflict),
             ("0A000", StaleStatements),

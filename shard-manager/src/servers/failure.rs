@@ -60,9 +60,12 @@ pub(crate) fn classify(err: &WireError) -> Failure {
                 .and_then(|d| d.trim().parse().ok())
                 .unwrap_or(0),
         },
-        Decision::KeyTaken | Decision::Conflict | Decision::StaleStatements | Decision::Other => {
-            Failure::Refused
-        }
+        Decision::KeyTaken
+        | Decision::Conflict
+        | Decision::StaleStatements
+        | Decision::ConditionFailed
+        | Decision::NoSuchPrepared
+        | Decision::Other => Failure::Refused,
     }
 }
 

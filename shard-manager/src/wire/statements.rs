@@ -32,6 +32,7 @@ pub(super) const UPSERT_REMEMBERED: &str = "sg_upsert_remembered";
 pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
 pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
 pub(super) const CLAIM: &str = "sg_claim";
+pub(super) const TXN_LOCK: &str = "sg_txn_lock";
 /// The list statement's shapes, indexed by `store::ListShape::index`.
 pub(super) const LISTS: [&str; ListShape::COUNT] = [
     "sg_list_0",
@@ -71,6 +72,11 @@ fn texts() -> Result<&'static WireStatements, WireError> {
         .get_or_init(|| wire_statements().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| WireError::Protocol(format!("the write statements do not render: {e}")))
+}
+
+/// The position-read statement's text (run as a simple query after `COMMIT PREPARED`).
+pub(super) fn after_commit_text() -> Result<&'static str, WireError> {
+    Ok(&texts()?.after_commit)
 }
 
 /// Starts an exchange that runs prepared statements. On a connection's first exchange
@@ -120,6 +126,11 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
             vec![TEXT, TEXT, BYTEA, INT4, INT8, INT4],
         ),
         (FIND, &texts.find, vec![INT4, TEXT, TEXT, TEXT]),
+        (
+            TXN_LOCK,
+            &texts.txn_lock,
+            vec![INT4, TEXT, TEXT, TEXT, INT8, INT4],
+        ),
         (REPLAY_WAL, &texts.replay_wal, vec![]),
     ];
     for shape in ListShape::all() {
@@ -183,7 +194,7 @@ fn kind(statement: &'static str) -> &'static str {
 /// What kind of work a statement does, for the retry policy.
 fn work(statement: &str) -> Work {
     match statement {
-        UPSERT | UPSERT_MANY | DELETE => Work::Write { keyed: false },
+        UPSERT | UPSERT_MANY | DELETE | TXN_LOCK => Work::Write { keyed: false },
         UPSERT_REMEMBERED | DELETE_REMEMBERED | UPSERT_MANY_REMEMBERED | CLAIM => {
             Work::Write { keyed: true }
         }

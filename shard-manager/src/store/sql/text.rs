@@ -42,6 +42,12 @@ pub struct WireStatements {
     /// `$4` id (text). Returns the version the deletion took (int8), no row if there
     /// was no record.
     pub delete: String,
+    /// A transaction part's lock and condition on one record (migration
+    /// `transactions`). Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id
+    /// (text), `$5` the expected version (int8 or NULL: no condition), `$6` the
+    /// operation's position in the request (int4, echoed in the refusal's DETAIL). Returns the
+    /// record's current version (int8, 0 when absent); SG005 when the condition fails.
+    pub txn_lock: String,
     /// The writes sent with an idempotency key (`remembered_sql`): each statement above
     /// between the key's lookup and the entry that keeps its answer. Binds: `$1` caller,
     /// `$2` key (text); the write's own binds, numbered on from `$3`; then caller, key
@@ -151,6 +157,7 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         replay_wal: render(&diesel::select(ReplayWal))?,
         upsert_many: render(&UpsertMany::new(std::slice::from_ref(&row)))?,
         delete,
+        txn_lock: "SELECT shardgate_txn_lock($1, $2, $3, $4, $5, $6)".into(),
         upsert_remembered,
         delete_remembered,
         upsert_many_remembered,

@@ -33,6 +33,8 @@ pub(in crate::wire) enum Param<'a> {
     Bytea(&'a [u8]),
     /// An `int4` or NULL.
     NullableInt4(Option<i32>),
+    /// An `int8` or NULL.
+    NullableInt8(Option<i64>),
     /// A `timestamptz`.
     Timestamptz(DateTime<Utc>),
     /// One-dimensional arrays (lower bound 1, no NULLs) of the same three.
@@ -53,6 +55,8 @@ impl Param<'_> {
             Param::Bytea(b) => types::bytea_to_sql(b, buf),
             Param::NullableInt4(None) => return Ok(IsNull::Yes),
             Param::NullableInt4(Some(v)) => types::int4_to_sql(v, buf),
+            Param::NullableInt8(None) => return Ok(IsNull::Yes),
+            Param::NullableInt8(Some(v)) => types::int8_to_sql(v, buf),
             Param::Timestamptz(t) => types::timestamp_to_sql(to_pg_micros(t), buf),
             Param::Texts(items) => {
                 array_to_sql(TEXT, items, |s, buf| types::text_to_sql(s, buf), buf)?

@@ -1,0 +1,322 @@
+//! The protocol (see the module doc of [`super`]): the parts run in parallel, each on
+//! its shard's primary, never sent twice (`Server::run_write`).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use futures_util::future::join_all;
+
+use super::gid::{gid, new_txid};
+use super::log::Decision;
+use super::{OpResult, TxnError, TxnOp, TxnOutcome};
+use crate::cache::CacheTrace;
+use crate::cluster::{Cluster, Shard};
+use crate::error::ClusterError;
+use crate::routing::ShardId;
+use crate::store::{NewRecord, RawJson};
+use crate::wire::write::txn::{self as wire, OpDone, PartEnd, PartOp, PartOutcome};
+
+/// The empty document a delete's row carries (never written).
+fn nothing() -> &'static RawJson {
+    static EMPTY: std::sync::OnceLock<RawJson> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| RawJson::from_value(&serde_json::json!({})))
+}
+
+/// One shard's part: its operations in request order.
+struct Part<'a> {
+    shard: std::sync::Arc<Shard>,
+    ops: Vec<&'a TxnOp>,
+}
+
+impl Part<'_> {
+    fn wire_ops(&self) -> Vec<PartOp<'_>> {
+        self.ops
+            .iter()
+            .map(|op| PartOp {
+                rec: NewRecord {
+                    table_name: op.table.as_str(),
+                    shard_key: op.key.as_str(),
+                    id: op.id.as_str(),
+                    slot: op.key.slot().0 as i32,
+                    data: op.data.as_ref().map_or(nothing(), |d| d.as_raw()),
+                },
+                delete: op.data.is_none(),
+                expected: op.if_version,
+                index: op.index as i32,
+            })
+            .collect()
+    }
+
+    fn idents(&self) -> Vec<(&str, &str, &str)> {
+        self.ops
+            .iter()
+            .map(|op| (op.table.as_str(), op.key.as_str(), op.id.as_str()))
+            .collect()
+    }
+}
+
+impl Cluster {
+    /// Applies every operation or none (see [`super`]). Each (table, key, id) at most
+    /// once: the edge refuses repeats.
+    pub async fn transaction(&self, ops: &[TxnOp]) -> Result<TxnOutcome, TxnError> {
+        let mut by_shard: BTreeMap<ShardId, Vec<&TxnOp>> = BTreeMap::new();
+        for op in ops {
+            by_shard.entry(op.key.shard()).or_default().push(op);
+        }
+        let mut parts = Vec::with_capacity(by_shard.len());
+        for (id, ops) in by_shard {
+            let shard = self.shard(id).map_err(TxnError::Shard)?;
+            shard.ready().map_err(TxnError::Shard)?;
+            parts.push(Part { shard, ops });
+        }
+        let mut outcome = match parts.len() {
+            1 => self.one_shard(&parts[0]).await?,
+            _ => self.two_phase(&parts).await?,
+        };
+        outcome.results.sort_by_key(|r| r.index);
+        Ok(outcome)
+    }
+
+    /// One round: the part commits at once.
+    async fn one_shard(&self, part: &Part<'_>) -> Result<TxnOutcome, TxnError> {
+        let shard = &part.shard;
+        let wire_ops = part.wire_ops();
+        let sent = Instant::now();
+        let ran = shard
+            .primary
+            .run_write(async |conn| wire::run_part(conn, &wire_ops, PartEnd::Commit).await)
+            .await;
+        let mut cache = CacheTrace::default();
+        let (done, after) = match ran {
+            Ok(PartOutcome::Done {
+                ops,
+                after: Some(after),
+            }) => (ops, after),
+            Ok(PartOutcome::Done { after: None, .. }) => unreachable_part(shard.id)?,
+            Ok(PartOutcome::ConditionFailed { index, current }) => {
+                return Err(condition(part, index, current))
+            }
+            Err(failure) => {
+                let err = self
+                    .failed_write(shard, failure, &part.idents(), &mut cache)
+                    .await;
+                return Err(TxnError::Shard(err));
+            }
+        };
+        crate::fault::GATEWAY.reach("after-commit");
+        let token = self.token(shard, &after.wal);
+        if let Some(c) = self.cache() {
+            let commit = self.committed(shard, &after, token.lsn, sent);
+            self.forget_replayed(c, shard, &part.idents(), commit, &mut cache)
+                .await
+                .map_err(TxnError::Shard)?;
+        }
+        Ok(TxnOutcome {
+            txid: None,
+            results: results(part, &done),
+            tokens: vec![token],
+            cache,
+        })
+    }
+
+    /// Prepare every part, log the decision, commit every part.
+    async fn two_phase(&self, parts: &[Part<'_>]) -> Result<TxnOutcome, TxnError> {
+        let first = parts[0].shard.id;
+        let Some((log, bound)) = self.decision_log() else {
+            return Err(TxnError::LogUnavailable {
+                reason: "this gateway has no metadata database".into(),
+                shard: first,
+            });
+        };
+        let bound_secs = bound.as_secs();
+        let txid = new_txid();
+        let shards: Vec<ShardId> = parts.iter().map(|p| p.shard.id).collect();
+        let sent = Instant::now();
+        let prepared = join_all(parts.iter().map(|part| {
+            let name = gid(&txid, part.shard.id);
+            async move {
+                let wire_ops = part.wire_ops();
+                part.shard
+                    .primary
+                    .run_write(async |conn| {
+                        wire::run_part(conn, &wire_ops, PartEnd::Prepare(&name)).await
+                    })
+                    .await
+            }
+        }))
+        .await;
+        crate::fault::GATEWAY.reach("after-prepare");
+        let mut done = Vec::with_capacity(parts.len());
+        let mut refusal: Option<TxnError> = None;
+        for (part, ran) in parts.iter().zip(prepared) {
+            match ran {
+                Ok(PartOutcome::Done { ops, .. }) => done.push(ops),
+                Ok(PartOutcome::ConditionFailed { index, current }) => {
+                    done.push(Vec::new());
+                    refusal.get_or_insert(condition(part, index, current));
+                }
+                Err(failure) => {
+                    done.push(Vec::new());
+                    refusal.get_or_insert(TxnError::Shard(failure.into_error()));
+                }
+            }
+        }
+        if let Some(refusal) = refusal {
+            self.abort(&txid, parts, &shards).await;
+            return Err(refusal);
+        }
+        let decision = match log.settle(&txid, Decision::Commit, &shards).await {
+            Ok(d) => d,
+            Err(reason) => {
+                tracing::warn!(%txid, %reason, "transaction decision not confirmed; recovery resolves it");
+                return Err(TxnError::InDoubt {
+                    txid,
+                    reason,
+                    bound_secs,
+                    shard: first,
+                });
+            }
+        };
+        if decision == Decision::Abort {
+            // A recovery found the parts too old and decided first.
+            self.abort(&txid, parts, &shards).await;
+            return Err(TxnError::InDoubt {
+                txid,
+                reason: "a recovery rolled it back before its decision was logged".into(),
+                bound_secs,
+                shard: first,
+            });
+        }
+        crate::fault::GATEWAY.reach("after-decision");
+        let after_text = wire::after_commit_text().map_err(|e| TxnError::InDoubt {
+            txid: txid.clone(),
+            reason: e.to_string(),
+            bound_secs,
+            shard: first,
+        })?;
+        let committed = join_all(parts.iter().enumerate().map(|(i, part)| {
+            let name = gid(&txid, part.shard.id);
+            async move {
+                if i > 0 {
+                    crate::fault::GATEWAY.reach("between-commits");
+                }
+                part.shard
+                    .primary
+                    .run_write(async |conn| wire::commit_prepared(conn, &name, after_text).await)
+                    .await
+            }
+        }))
+        .await;
+        let mut outcome = TxnOutcome {
+            txid: Some(txid.clone()),
+            ..TxnOutcome::default()
+        };
+        let mut unconfirmed = None;
+        for ((part, ran), ops) in parts.iter().zip(committed).zip(&done) {
+            let shard = &part.shard;
+            match ran {
+                Ok(Some(after)) => {
+                    let token = self.token(shard, &after.wal);
+                    if let Some(c) = self.cache() {
+                        let commit = self.committed(shard, &after, token.lsn, sent);
+                        let _ = c
+                            .forget_committed(commit, &part.idents(), &mut outcome.cache)
+                            .await;
+                    }
+                    outcome.tokens.push(token);
+                }
+                Ok(None) => {
+                    // A recovery committed it first: committed, position unknown.
+                    if let Some(c) = self.cache() {
+                        let _ = c.forget(shard.id, &part.idents(), &mut outcome.cache).await;
+                    }
+                    unconfirmed.get_or_insert((shard.id, "committed by a recovery".to_owned()));
+                }
+                Err(failure) => {
+                    if let Some(c) = self.cache() {
+                        let _ = c.forget(shard.id, &part.idents(), &mut outcome.cache).await;
+                    }
+                    unconfirmed.get_or_insert((shard.id, failure.into_error().to_string()));
+                }
+            }
+            outcome.results.extend(results(part, ops));
+        }
+        if let Some((shard, reason)) = unconfirmed {
+            return Err(TxnError::Committing {
+                txid,
+                shard,
+                reason,
+                bound_secs,
+            });
+        }
+        if let Err(e) = log.finished(&txid).await {
+            tracing::debug!(%txid, error = %e, "transaction not marked finished in the log");
+        }
+        Ok(outcome)
+    }
+
+    /// Rolls back every part that may be prepared; logs `abort` first, so a late
+    /// reader of the log never commits what is rolled back here.
+    async fn abort(&self, txid: &str, parts: &[Part<'_>], shards: &[ShardId]) {
+        if let Some((log, _)) = self.decision_log() {
+            if let Err(e) = log.settle(txid, Decision::Abort, shards).await {
+                tracing::warn!(%txid, error = %e, "abort not logged; recovery rolls the parts back");
+            }
+        }
+        join_all(parts.iter().map(|part| {
+            let name = gid(txid, part.shard.id);
+            async move {
+                let rolled = part
+                    .shard
+                    .primary
+                    .run_write(async |conn| wire::rollback_prepared(conn, &name).await)
+                    .await;
+                if let Err(e) = rolled {
+                    tracing::warn!(shard = %part.shard.id, gid = %name, error = %e.error, "prepared part not rolled back; recovery will");
+                }
+            }
+        }))
+        .await;
+        if let Some((log, _)) = self.decision_log() {
+            let _ = log.finished(txid).await;
+        }
+    }
+}
+
+fn results(part: &Part<'_>, done: &[OpDone]) -> Vec<OpResult> {
+    part.ops
+        .iter()
+        .zip(done)
+        .map(|(op, d)| OpResult {
+            index: op.index,
+            shard: part.shard.id,
+            version: d.version,
+            created: d.created,
+        })
+        .collect()
+}
+
+/// The failed condition's operation, named as the request sent it.
+fn condition(part: &Part<'_>, index: usize, current: i64) -> TxnError {
+    let op = part.ops.iter().find(|op| op.index == index);
+    TxnError::ConditionFailed {
+        index,
+        table: op.map(|o| o.table.as_str().to_owned()).unwrap_or_default(),
+        shard_key: op.map(|o| o.key.as_str().to_owned()).unwrap_or_default(),
+        id: op.map(|o| o.id.as_str().to_owned()).unwrap_or_default(),
+        current,
+        expected: op.and_then(|o| o.if_version).unwrap_or_default(),
+        shard: part.shard.id,
+    }
+}
+
+/// A committed part always reads its position; never otherwise.
+fn unreachable_part<T>(shard: ShardId) -> Result<T, TxnError> {
+    Err(TxnError::Shard(ClusterError::Unavailable {
+        shard,
+        role: crate::routing::Role::Primary,
+        server: String::new(),
+        reason: "a committed part came back without its position".into(),
+        maybe_committed: true,
+    }))
+}
