@@ -66,6 +66,7 @@ REPLICA_STRIDE=16         # hence at most 16 shards
 MAX_SHARDS=16
 MAX_REPLICAS=8            # max_wal_senders = 10 leaves room for pg_basebackup's two
 REDIS_PORT=26379
+PREPARED_TRANSACTIONS=64  # max_prepared_transactions on every shard server (2PC)
 META_NAME=meta            # the metadata server: the shard map every gateway shares
 META_PORT=25430
 META_DB=shardgate_meta
@@ -974,6 +975,7 @@ cmd_up() {
         fi
     done < <(existing_names)
     wait_streaming
+    ensure_prepared_transactions
     grant_drain
     redis_start
     write_gateway_config
@@ -982,6 +984,28 @@ cmd_up() {
     seed_map
     say "up: metadata on $META_PORT, $SHARDS shards x $REPLICAS replicas, redis on $REDIS_PORT ($(elapsed "$t0"))"
     spare_hint
+}
+
+# Servers made before two-phase commit have max_prepared_transactions = 0 (new ones get
+# it from the template): raise it and restart them, replicas first (a standby must
+# allow at least as many prepared transactions as its primary).
+ensure_prepared_transactions() {
+    local n name port stale=()
+    while read -r name; do
+        [[ $name != "$META_NAME" ]] && in_topology "$name" && pg_running "$name" || continue
+        port=$(port_of "$name")
+        n=$(sql "$port" postgres "SHOW max_prepared_transactions")
+        ((n >= PREPARED_TRANSACTIONS)) || stale+=("$name")
+    done < <(existing_names | sort -r)   # shardN-replica* before shardN-primary
+    ((${#stale[@]})) || return 0
+    for name in "${stale[@]}"; do
+        say "$name: max_prepared_transactions = $PREPARED_TRANSACTIONS (two-phase commit), restarting it"
+        sql "$(port_of "$name")" postgres \
+            "ALTER SYSTEM SET max_prepared_transactions = $PREPARED_TRANSACTIONS" >/dev/null
+        QUIET=1 pg_stop "$name" fast
+        QUIET=1 pg_start "$name"
+    done
+    wait_streaming
 }
 
 # A planned switchover drains a primary by making its new transactions read-only
