@@ -97,6 +97,10 @@ impl Formation {
         ]);
         f.spawn_keeper(0);
         f.wait_accepting(monitor_port);
+        eprintln!(
+            "[{:?}] pg_auto_failover: the monitor is up",
+            started.elapsed()
+        );
         for (name, value) in MONITOR_SETTINGS {
             f.programs.query(
                 monitor_port,
@@ -122,6 +126,10 @@ impl Formation {
         f.spawn_keeper(1);
         f.wait_states(&["single"], Duration::from_secs(30));
         f.wait_accepting(node0);
+        eprintln!(
+            "[{:?}] pg_auto_failover: node0 is up (single)",
+            started.elapsed()
+        );
         f.programs.query(
             node0,
             "postgres",
@@ -133,6 +141,7 @@ impl Formation {
             &format!("ALTER DATABASE {dbname} OWNER TO \"{user}\""),
         );
         f.create_node(2, dbname);
+        eprintln!("[{:?}] pg_auto_failover: node1 cloned", started.elapsed());
         f.spawn_keeper(2);
         f.wait_states(&["primary", "secondary"], Duration::from_secs(60));
         eprintln!(
