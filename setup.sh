@@ -955,7 +955,7 @@ write_gateway_config() {
     content+=$'\n'
     if [[ ! -f $GEN_CONFIG || $(<"$GEN_CONFIG")$'\n' != "$content" ]]; then
         printf '%s' "$content" >"$GEN_CONFIG"
-        say "wrote $GEN_CONFIG ($SHARDS shards x $REPLICAS replicas)"
+        say "wrote $GEN_CONFIG ($SHARDS shards x $REPLICAS replicas$(ha_on && echo ", failover.write_wait_ms = $HA_WRITE_WAIT_MS"))"
     fi
 }
 
@@ -1115,7 +1115,9 @@ cmd_status() {
             actual=$(sql "$port" postgres "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END" 2>/dev/null || echo "?")
             [[ $actual == "$role" ]] || extra="ROLE IS $actual; "
             [[ $n == "$META_NAME" ]] && extra="the shard map (database $META_DB)"
-            if [[ $role == replica && $actual == replica ]]; then
+            if ha_on && [[ $n != "$META_NAME" ]]; then
+                extra+="pg_auto_failover node (its state below)"
+            elif [[ $role == replica && $actual == replica ]]; then
                 local pport replay line
                 pport=$(port_of "$(primary_name "$(shard_of "$n")")")
                 replay=$(sql "$port" postgres "SELECT pg_last_wal_replay_lsn()" 2>/dev/null || true)

@@ -49,7 +49,7 @@ ha_missing_packages() {
 ha_prepare() {
     local home
     home=$(ha_home)
-    as_pg mkdir -p "$home/config" "$home/share" "$home/run"
+    as_pg mkdir -p "$home/config" "$home/share" "$home/run" "$home/sock"
     as_pg chmod 700 "$home"
     if ! as_pg test -s "$home/password"; then
         random_secret | as_pg sh -c "umask 077; cat > '$home/password'"
@@ -66,7 +66,13 @@ ha_autoctl() {
     home=$(ha_home)
     as_pg env "XDG_CONFIG_HOME=$home/config" "XDG_DATA_HOME=$home/share" \
         "XDG_RUNTIME_DIR=$home/run" "PGPASSFILE=$home/pgpass" "PGCONNECT_TIMEOUT=3" \
+        "PGHOST=$home/sock" \
         "PATH=$PG_BIN:/usr/bin:/bin" pg_autoctl "$@"
+}
+
+# pg_autoctl made NAME a monitor or node (its configuration exists).
+ha_created() {
+    as_pg test -f "$(ha_home)/config/pg_autoctl$(datadir "$1")/pg_autoctl.cfg"
 }
 
 ha_monitor_uri() {
@@ -78,7 +84,7 @@ ha_keeper_pid() { as_pg cat "$(ha_home)/$1.pid" 2>/dev/null || true; }
 ha_keeper_running() {
     local pid
     pid=$(ha_keeper_pid "$1")
-    [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "pg_autoctl run"
+    [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "pg_autoctl run"
 }
 
 # `pg_autoctl run` for NAME, detached in a session of its own (so `pg stop` can kill the
@@ -89,11 +95,10 @@ ha_keeper_start() {
     home=$(ha_home)
     log=$home/$name.log
     [[ ${QUIET:-0} -eq 1 ]] || say "starting the keeper of $name"
-    as_pg touch "$log"
     as_pg setsid -f sh -c 'echo $$ > "$1"; shift; exec "$@"' sh "$home/$name.pid" \
         env "XDG_CONFIG_HOME=$home/config" "XDG_DATA_HOME=$home/share" \
         "XDG_RUNTIME_DIR=$home/run" "PGPASSFILE=$home/pgpass" "PATH=$PG_BIN:/usr/bin:/bin" \
-        pg_autoctl run --pgdata "$(datadir "$name")" </dev/null >>"$log" 2>&1
+        "PGHOST=$home/sock" pg_autoctl run --pgdata "$(datadir "$name")" </dev/null >>"$log" 2>&1
     local i
     for ((i = 0; i < 50; i++)); do
         ha_keeper_running "$name" && return 0
@@ -139,10 +144,17 @@ ha_from_template() {
     as_pg rm -rf "$tmp" "$dir"
     as_pg cp -a "$DATA_ROOT/template" "$tmp"
     as_pg rm -f "$tmp/shardgate.ready"
-    write_instance_conf "$name" "$tmp"
+    ha_instance_conf "$name" "$tmp"
     ha_small_settings "$tmp"
     as_pg mkdir -p "$tmp/log"
     as_pg mv "$tmp" "$dir"
+}
+
+# The port and name as for every server, and a socket in a private folder: pg_autoctl
+# talks to its own PostgreSQL over one (PGHOST).
+ha_instance_conf() {
+    write_instance_conf "$1" "$2"
+    printf "unix_socket_directories = '%s'\n" "$(ha_home)/sock" | as_pg tee -a "$2/instance.conf" >/dev/null
 }
 
 # postgresql.auto.conf is read after pg_auto_failover's own file: these win.
@@ -154,11 +166,11 @@ ha_small_settings() {
 ha_ensure_monitor() {
     local dir
     dir=$(datadir "$HA_MONITOR_NAME")
-    if [[ ! -f $dir/PG_VERSION ]]; then
+    if ! ha_created "$HA_MONITOR_NAME"; then
         say "creating the pg_auto_failover monitor on $HA_MONITOR_PORT"
         ha_from_template "$HA_MONITOR_NAME"
         ha_autoctl create monitor --pgdata "$dir" --pgport "$HA_MONITOR_PORT" \
-            --hostname "$HOST" --auth scram-sha-256 --skip-pg-hba --no-ssl \
+            --hostname "$HOST" --skip-pg-hba --no-ssl \
             --pgctl "$PG_BIN/pg_ctl" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 || {
             log_tail "$(ha_home)/$HA_MONITOR_NAME.log"
             die "pg_autoctl create monitor failed"
@@ -183,15 +195,16 @@ ha_create_node() {
     say "creating $name (pg_auto_failover node of formation $formation)"
     ha_autoctl create postgres --pgdata "$dir" --pgport "$port" --pghost "$HOST" \
         --listen "$HOST" --hostname "$HOST" --name "$name" --formation "$formation" \
-        --monitor "$(ha_monitor_uri)" --auth scram-sha-256 --skip-pg-hba --no-ssl \
+        --monitor "$(ha_monitor_uri)" --skip-pg-hba --no-ssl \
         --dbname "$DB_NAME" --username "$DB_SUPERUSER" --pgctl "$PG_BIN/pg_ctl" \
         >>"$(ha_home)/$name.log" 2>&1 || {
         log_tail "$(ha_home)/$name.log"
         die "pg_autoctl create postgres failed for $name"
     }
     # A secondary's clone carries the primary's instance.conf (port, cluster_name).
-    write_instance_conf "$name" "$dir"
-    ha_autoctl config set --pgdata "$dir" timeout.network_partition_timeout "$HA_PARTITION_S" >/dev/null
+    ha_instance_conf "$name" "$dir"
+    ha_autoctl config set --pgdata "$dir" timeout.network_partition_timeout "$HA_PARTITION_S" >/dev/null 2>&1 ||
+        die "pg_autoctl config set failed for $name"
 }
 
 # Shard I as a formation: its primary node, then REPLICAS secondaries.
@@ -200,9 +213,10 @@ ha_ensure_shard() {
     pname=$(primary_name "$i")
     if [[ -z $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT 1 FROM pgautofailover.formation WHERE formationid = '$formation'") ]]; then
         ha_autoctl create formation --pgdata "$(datadir "$HA_MONITOR_NAME")" \
-            --formation "$formation" --kind pgsql --dbname "$DB_NAME" >/dev/null
+            --formation "$formation" --kind pgsql --dbname "$DB_NAME" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 ||
+            die "pg_autoctl create formation $formation failed (see $(ha_home)/$HA_MONITOR_NAME.log)"
     fi
-    if [[ ! -f $(datadir "$pname")/PG_VERSION ]]; then
+    if ! ha_created "$pname"; then
         ha_from_template "$pname"
         { cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N; } |
             as_pg tee "$(datadir "$pname")/$INCARNATION_FILE" >/dev/null
@@ -213,7 +227,10 @@ ha_ensure_shard() {
     ha_node_passwords "$formation"
     for ((r = 0; r < REPLICAS; r++)); do
         name=$(replica_name "$i" "$r")
-        [[ -f $(datadir "$name")/PG_VERSION ]] || ha_create_node "$name" "$formation"
+        if ! ha_created "$name"; then
+            as_pg rm -rf "$(datadir "$name")"   # pg_autoctl clones into an empty place
+            ha_create_node "$name" "$formation"
+        fi
         ha_keeper_start "$name"
     done
 }
