@@ -13,6 +13,8 @@
 #   ./setup.sh run       up, build, migrate, seed the map, then run the gateway on
 #                        http://127.0.0.1:8080 (GATEWAYS=3: three behind HAProxy there)
 #   ./setup.sh test      up, then cargo test --workspace
+#   HA=1 ./setup.sh up|run   every shard run by pg_auto_failover (scripts/ha.sh): a
+#                        monitor on 25420, one formation per shard on the same ports
 #
 # Layout (all under .local/, git-ignored):
 #   .local/cluster/template/          initdb output, copied for every primary
@@ -80,6 +82,11 @@ START_TIMEOUT="${START_TIMEOUT:-60}"     # seconds pg_ctl waits for a server
 
 IS_ROOT=0
 if [[ $(id -u) -eq 0 ]]; then IS_ROOT=1; fi
+NEED_HA_PACKAGES=0   # set by `test`: the failover test on pg_auto_failover must run
+
+# HA=1: every shard run by pg_auto_failover (functions only; see its header).
+# shellcheck source=scripts/ha.sh
+. "$REPO/scripts/ha.sh"
 
 # Filled in by find_pg_bin / resolve_data_root.
 PG_BIN=""
@@ -228,6 +235,8 @@ port_of() {
     local name=$1
     if [[ $name == "$META_NAME" ]]; then
         echo "$META_PORT"
+    elif [[ $name == "$HA_MONITOR_NAME" ]]; then
+        echo "$HA_MONITOR_PORT"
     elif [[ $name =~ ^shard([0-9]+)-primary$ ]]; then
         local i=$((10#${BASH_REMATCH[1]}))
         ((i < MAX_SHARDS)) || return 1
@@ -358,6 +367,20 @@ missing_packages() {
 ensure_packages() {
     local pkgs
     mapfile -t pkgs < <(missing_packages)
+    install_packages missing_packages ${pkgs[@]+"${pkgs[@]}"}
+    # pg_auto_failover's packages name the PostgreSQL version: known only now.
+    if ha_on || ((NEED_HA_PACKAGES)); then
+        need_pg_bin
+        mapfile -t pkgs < <(ha_missing_packages)
+        install_packages ha_missing_packages ${pkgs[@]+"${pkgs[@]}"}
+    fi
+}
+
+# Installs PACKAGES..., then asks CHECK (a function listing what is missing) again.
+install_packages() {
+    local check=$1 pkgs
+    shift
+    pkgs=("$@")
     ((${#pkgs[@]} == 0)) && return 0
 
     local cmd="DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkgs[*]}"
@@ -398,7 +421,7 @@ ensure_packages() {
     PG_BIN=""
     need_pg_bin
     local still
-    still=$(missing_packages | tr '\n' ' ')
+    still=$("$check" | tr '\n' ' ')
     [[ -z $still ]] || die "still missing after apt-get install: $still"
 }
 
@@ -908,7 +931,7 @@ redis_stop() {   # stop our Redis; no-op when it is not running
 # Gateway config for a non-default topology
 # ---------------------------------------------------------------------------------------
 write_gateway_config() {
-    if ((SHARDS == DEFAULT_SHARDS && REPLICAS == DEFAULT_REPLICAS)); then
+    if ((SHARDS == DEFAULT_SHARDS && REPLICAS == DEFAULT_REPLICAS)) && ! ha_on; then
         # config/default.toml already describes this topology.
         if [[ -f $GEN_CONFIG ]] && is_generated_config; then
             rm -f "$GEN_CONFIG"
@@ -916,7 +939,7 @@ write_gateway_config() {
         return 0
     fi
     local content i r reps sep
-    content="$GEN_MARKER for SHARDS=$SHARDS REPLICAS=$REPLICAS; layered on config/default.toml
+    content="$GEN_MARKER for SHARDS=$SHARDS REPLICAS=$REPLICAS$(ha_on && echo ' HA=1'); layered on config/default.toml
 # with --config. Rewritten by every ./setup.sh up; removed for the default topology."
     for ((i = 0; i < SHARDS; i++)); do
         reps="" sep=""
@@ -927,10 +950,14 @@ write_gateway_config() {
         content+=$'\n\n'"[[shards]]"$'\n'"primary = \"$HOST:$(port_of "$(primary_name "$i")")\""
         content+=$'\n'"replicas = [$reps]"
     done
+    if ha_on; then
+        # pg_auto_failover promotes within seconds: writes wait for it rather than fail.
+        content+=$'\n\n'"[failover]"$'\n'"write_wait_ms = $HA_WRITE_WAIT_MS"
+    fi
     content+=$'\n'
     if [[ ! -f $GEN_CONFIG || $(<"$GEN_CONFIG")$'\n' != "$content" ]]; then
         printf '%s' "$content" >"$GEN_CONFIG"
-        say "wrote $GEN_CONFIG ($SHARDS shards x $REPLICAS replicas)"
+        say "wrote $GEN_CONFIG ($SHARDS shards x $REPLICAS replicas$(ha_on && echo ", failover.write_wait_ms = $HA_WRITE_WAIT_MS"))"
     fi
 }
 
@@ -962,10 +989,16 @@ cmd_up() {
 
     local i r n
     ensure_meta
-    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do ensure_primary "$i"; done
-    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
-        for ((r = 0; r < REPLICAS; r++)); do ensure_replica "$i" "$r"; done
-    done
+    if ha_on; then
+        [[ -f $(datadir "$HA_MONITOR_NAME")/PG_VERSION || ! -f $(datadir "$(primary_name 0)")/PG_VERSION ]] ||
+            die "this cluster was made without HA=1; ./setup.sh clean first (deletes its data) to make it under pg_auto_failover"
+        ha_up
+    else
+        for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do ensure_primary "$i"; done
+        for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
+            for ((r = 0; r < REPLICAS; r++)); do ensure_replica "$i" "$r"; done
+        done
+    fi
     # Servers left over from a bigger topology: stop them, keep their data.
     while read -r n; do
         in_topology "$n" && continue
@@ -974,15 +1007,17 @@ cmd_up() {
             QUIET=1 pg_stop "$n" fast
         fi
     done < <(existing_names)
-    wait_streaming
-    ensure_prepared_transactions
+    if ! ha_on; then
+        wait_streaming
+        ensure_prepared_transactions
+    fi
     grant_drain
     redis_start
     write_gateway_config
     printf 'SHARDS=%d\nREPLICAS=%d\n' "$SHARDS" "$REPLICAS" >"$TOPOLOGY_FILE"
     unlock
     seed_map
-    say "up: metadata on $META_PORT, $SHARDS shards x $REPLICAS replicas, redis on $REDIS_PORT ($(elapsed "$t0"))"
+    say "up: metadata on $META_PORT, $SHARDS shards x $REPLICAS replicas$(ha_on && echo ", each a pg_auto_failover formation (monitor on $HA_MONITOR_PORT)"), redis on $REDIS_PORT ($(elapsed "$t0"))"
     spare_hint
 }
 
@@ -1062,6 +1097,7 @@ cmd_down() {
     lock
     resolve_data_root
     local n
+    ha_on && ha_down
     # Replicas first, so they do not spend the primaries' shutdown reconnecting.
     while read -r n; do
         is_replica_name "$n" && pg_stop "$n" fast
@@ -1121,7 +1157,9 @@ cmd_status() {
             actual=$(sql "$port" postgres "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END" 2>/dev/null || echo "?")
             [[ $actual == "$role" ]] || extra="ROLE IS $actual; "
             [[ $n == "$META_NAME" ]] && extra="the shard map (database $META_DB)"
-            if [[ $role == replica && $actual == replica ]]; then
+            if ha_on && [[ $n != "$META_NAME" ]]; then
+                extra+="pg_auto_failover node (its state below)"
+            elif [[ $role == replica && $actual == replica ]]; then
                 local pport replay line
                 pport=$(port_of "$(primary_name "$(shard_of "$n")")")
                 replay=$(sql "$port" postgres "SELECT pg_last_wal_replay_lsn()" 2>/dev/null || true)
@@ -1140,8 +1178,15 @@ cmd_status() {
             state=down
         fi
         in_topology "$n" || extra+="${extra:+; }outside SHARDS=$SHARDS REPLICAS=$REPLICAS (data kept)"
+        if ha_on && [[ $n != "$META_NAME" ]] && ! ha_keeper_running "$n"; then
+            extra+="${extra:+; }keeper down"
+        fi
         printf '%-18s %-6s %-8s %-6s %s\n' "$n" "$port" "$role" "$state" "$extra"
     done <<<"$names"
+    if ha_on; then
+        if pg_ready "$HA_MONITOR_PORT"; then state=up; else state=down; fi
+        printf '%-18s %-6s %-8s %-6s %s\n' "$HA_MONITOR_NAME" "$HA_MONITOR_PORT" ha "$state" "pg_auto_failover monitor$(ha_keeper_running "$HA_MONITOR_NAME" || echo '; keeper down')"
+    fi
     if redis_ping; then state=up; else state=down; fi
     printf '%-18s %-6s %-8s %-6s %s\n' redis "$REDIS_PORT" cache "$state" ""
     # What `./setup.sh run` started, while it runs: gateways on 8080 or 8081+, HAProxy.
@@ -1160,6 +1205,8 @@ cmd_status() {
     if [[ -n $DATA_ROOT && $DATA_ROOT != "$CLUSTER_LINK" ]]; then
         printf '(cluster data in %s)\n' "$DATA_ROOT"
     fi
+    if ha_on && pg_ready "$HA_MONITOR_PORT"; then ha_show_state; fi
+    return 0
 }
 
 cmd_pg() {
@@ -1171,6 +1218,17 @@ cmd_pg() {
     [[ -f $(datadir "$name")/PG_VERSION ]] || die "$name does not exist (no $(datadir "$name")); run ./setup.sh up"
     shift 2
     local QUIET=1   # these are called by tests: silent unless something fails
+    if ha_on && [[ $name != "$META_NAME" && $action != psql ]]; then
+        # Under HA a node is its keeper: stopping one loses the node (kill -9 of the
+        # keeper and its PostgreSQL); its monitor decides what follows.
+        case $action in
+            stop) lock; ha_keeper_stop "$name" KILL; unlock ;;
+            start) lock; ha_prepare; ha_keeper_start "$name"; ha_wait_ready "$name"; unlock ;;
+            restart) lock; ha_keeper_stop "$name" KILL; ha_prepare; ha_keeper_start "$name"; ha_wait_ready "$name"; unlock ;;
+            *) die "unknown pg action '$action' (stop, start, restart, psql)" ;;
+        esac
+        return 0
+    fi
     case $action in
         stop) lock; pg_stop "$name" immediate; unlock ;;
         start) lock; pg_start "$name"; unlock ;;
@@ -1178,6 +1236,7 @@ cmd_pg() {
         psql)
             local db=$DB_NAME
             [[ $name == "$META_NAME" ]] && db=$META_DB
+            [[ $name == "$HA_MONITOR_NAME" ]] && db=$HA_MONITOR_DB
             exec "$PG_BIN/psql" -X -h "$HOST" -p "$(port_of "$name")" -U "$DB_SUPERUSER" -d "$db" "$@" ;;
         *) die "unknown pg action '$action' (stop, start, restart, psql)" ;;
     esac
@@ -1218,6 +1277,10 @@ EOF
 }
 
 cmd_test() {
+    # The failover test on pg_auto_failover (control-plane/tests/failover) runs its own
+    # monitor and keepers: the packages must be there, and the test must not skip.
+    NEED_HA_PACKAGES=1
+    export SHARDGATE_REQUIRE_HA=1
     cmd_up
     # Every test makes its own sgtest_<uuid> database and leaves it behind; drop them here.
     # One psql per primary, one DROP per database (DROP DATABASE cannot share a
@@ -1431,7 +1494,8 @@ Usage: ./setup.sh COMMAND
   clean              down, then delete the cluster data
   status             each server: port, role, up/down; replicas: state and lag in bytes;
                      the gateways and HAProxy of a running 'run'
-  pg stop NAME       kill one server for real (pg_ctl stop -m immediate)
+  pg stop NAME       kill one server for real (pg_ctl stop -m immediate); under HA,
+                     kill -9 of the node's keeper and PostgreSQL (the node lost)
   pg start NAME      start it, wait until it accepts connections
   pg restart NAME    both
   pg psql NAME [..]  psql on that server's $DB_NAME database (meta: $META_DB)
@@ -1446,6 +1510,10 @@ Usage: ./setup.sh COMMAND
 
 NAME: meta (port $META_PORT, the shard map), shardN-primary (port $PRIMARY_BASE_PORT+N) or shardN-replicaR (port $REPLICA_BASE_PORT+N+$REPLICA_STRIDE*R).
 Environment: SHARDS (default $DEFAULT_SHARDS, max $MAX_SHARDS), REPLICAS (default $DEFAULT_REPLICAS, max $MAX_REPLICAS).
+HA=1 (up, run): every shard a pg_auto_failover formation (monitor on $HA_MONITOR_PORT, synchronous
+replication, automatic failover); status then shows 'pg_autoctl show state' per shard, and the
+generated config has failover.write_wait_ms = $HA_WRITE_WAIT_MS. down, clean, status and pg
+find an HA cluster by its monitor, without HA=1.
 A non-default topology also writes .local/shardgate.toml, which 'run' passes with --config.
 Data: .local/cluster (or /var/tmp/shardgate-* via that symlink when the repo is not
 reachable by the postgres user); logs in .local/cluster/NAME/log/postgresql.log.

@@ -18,7 +18,7 @@ pub async fn maintenance(settings: &ClusterSettings, addr: &str, sql: &str) {
     client
         .batch_execute(sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql} on {addr}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql} on {addr}: {e:?}"));
 }
 
 /// Every migration's `up.sql`, in order, on `addr`'s scratch database

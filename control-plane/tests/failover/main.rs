@@ -11,149 +11,49 @@
 //! purpose): the watcher fences it, and a gateway still routing with the old map has
 //! its write refused there (SG001) and nothing written.
 //!
+//! `on_autoctl` does the same with a real HA manager deciding: a private
+//! pg_auto_failover formation whose primary node (keeper and postmaster) is killed.
+//!
 //! Needs the metadata server of `./setup.sh up` (a scratch database there, dropped at
 //! the end) and PostgreSQL's programs: `flock -s /tmp/sg-cluster.lock cargo test -p
 //! control-plane --test failover`, with the environment of `eval "$(./setup.sh env)"`.
+//!
+//! ## Layout
+//! - `programs`: PostgreSQL's programs, run as `postgres`.
+//! - `pair`: a primary and a replica of the test's own (promoted by hand).
+//! - `autoctl`: a pg_auto_failover monitor and two keepers of the test's own.
+//! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
+//! - `workload`: writers, reader, and the lost / applied-twice count.
+//! - `on_autoctl`: the test on pg_auto_failover.
 
+mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
+mod harness;
+mod on_autoctl;
 mod pair;
+mod programs;
+mod workload;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control_plane::failover;
-use control_plane::map::{change, meta, Follower, Identity};
-use control_plane::Monitor;
-use shard_manager::wal::Consistency;
-use shard_manager::{
-    config, BulkItem, Cluster, ClusterError, ClusterSettings, Document, MapVersion, RecordId,
-    ShardId, ShardKey,
-};
+use control_plane::map::meta;
+use shard_manager::{Cluster, ClusterError, MapVersion, RecordId, ShardId, ShardKey};
 
-use common::{maintenance, migrate};
+use harness::{Following, Scratch};
 use pair::Pair;
-
-/// One shard: the pair. A scratch database on the pair and on the metadata server.
-fn settings(pair_user: &mut String) -> ClusterSettings {
-    let mut settings: ClusterSettings = config::load(None).expect("settings");
-    let name = format!("sgtest_fo_{}", uuid::Uuid::new_v4().simple());
-    settings.database.dbname = name.clone();
-    settings.metadata.dbname = name;
-    settings.database.pool_max_size = 4;
-    settings.shards.truncate(1);
-    settings.failover.check_ms = 100;
-    settings.failover.write_wait_ms = 20_000;
-    settings.replication.check_interval_ms = 200;
-    *pair_user = settings.database.user.clone();
-    settings
-}
-
-/// Drops the metadata scratch database however the test ends.
-struct Scratch(ClusterSettings);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let settings = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let drop = format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    settings.metadata.dbname
-                );
-                maintenance(&settings, &settings.metadata.address, &drop).await;
-            })
-        })
-        .join();
-    }
-}
-
-fn doc(n: u64) -> Document {
-    Document::parse(serde_json::json!({"n": n})).expect("a document")
-}
-
-/// Writes `name-0`, `name-1`, ... until `stop`, recording each acknowledged id;
-/// failures are counted, not retried (a write whose connection died after the send
-/// is never re-sent: it may have committed).
-async fn writer(
-    cluster: &Cluster,
-    name: &'static str,
-    stop: &AtomicBool,
-    acked: &Mutex<Vec<(String, i64)>>,
-    failed: &AtomicU64,
-) {
-    let table = cluster.tables().parse("users").expect("users");
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let id = format!("{name}-{i}");
-        let key = cluster
-            .router()
-            .route(ShardKey::parse(&id).expect("a key"))
-            .expect("routes");
-        match cluster
-            .write(&table, &key, RecordId::parse(&id).unwrap(), doc(i), None)
-            .await
-        {
-            Ok(w) => acked.lock().unwrap().push((id, w.upserted.version)),
-            Err(e) => {
-                eprintln!("write {id}: {e}");
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Writes batches of three (`name-i-0..2`) with bulk writes until `stop`, recording
-/// the ids of every batch acknowledged whole.
-async fn bulk_writer(
-    cluster: &Cluster,
-    name: &'static str,
-    stop: &AtomicBool,
-    acked: &Mutex<Vec<String>>,
-    failed: &AtomicU64,
-) {
-    let table = cluster.tables().parse("users").expect("users");
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let ids: Vec<String> = (0..3).map(|j| format!("{name}-{i}-{j}")).collect();
-        let items = ids
-            .iter()
-            .enumerate()
-            .map(|(index, id)| BulkItem {
-                index,
-                key: cluster
-                    .router()
-                    .route(ShardKey::parse(id).expect("a key"))
-                    .expect("routes"),
-                id: RecordId::parse(id).unwrap(),
-                data: doc(i),
-            })
-            .collect();
-        match cluster.bulk_write(&table, items, None).await {
-            Ok(out) if out.failed.is_empty() && out.written() == 3 => {
-                acked.lock().unwrap().extend(ids)
-            }
-            other => {
-                eprintln!("bulk {name}-{i}: {:?}", other.map(|o| o.failed));
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+use workload::{
+    bulk_writer, count_sql, doc, lost_and_twice, parse_versions, reader, stored_versions_sql,
+    write_before, writer, Tally,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences_the_old_one() {
-    let mut user = String::new();
-    let mut settings = settings(&mut user);
+    let _alone = harness::ONE_AT_A_TIME.lock().await;
+    let mut settings = harness::settings();
+    let user = settings.database.user.clone();
     let name = settings.database.dbname.clone();
     let t0 = Instant::now();
     let pair = Arc::new(Pair::start(&user, &name));
@@ -161,73 +61,24 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
     settings.shards[0].primary = pair.primary();
     settings.shards[0].replicas = vec![pair.replica()];
     let _scratch = Scratch(settings.clone());
-    migrate(&settings, &pair.primary()).await;
-    maintenance(
-        &settings,
-        &settings.metadata.address,
-        &format!("CREATE DATABASE {name}"),
-    )
-    .await;
-    let init = change::init(&settings).await.expect("init");
+    let init = harness::seed(&settings, &pair.primary()).await;
     eprintln!("[{:?}] the map is seeded", t0.elapsed());
-    assert_eq!(init.map.version, MapVersion(1));
-    assert_eq!(init.map.shards[0].term, 1);
+    assert_eq!(init.version, MapVersion(1));
+    assert_eq!(init.shards[0].term, 1);
 
-    let cluster = Arc::new(Cluster::with_map(&settings, &init.map).expect("cluster"));
-    let _follower = Follower::spawn(cluster.map().clone(), Identity::new("test:1".into()));
-    let _monitor = Monitor::spawn(cluster.clone());
-    let _watcher = failover::Watcher::spawn(cluster.clone());
+    let following = Following::start(&settings, &init);
+    let cluster = following.cluster.clone();
     let table = cluster.tables().parse("users").expect("users");
 
     // Records the reader reads throughout (acknowledged = on the synchronous replica).
-    let mut before = Vec::new();
-    let mut before_versions = Vec::new();
-    for i in 0..20u64 {
-        let id = format!("before-{i}");
-        let key = cluster
-            .router()
-            .route(ShardKey::parse(&id).unwrap())
-            .unwrap();
-        let w = cluster
-            .write(&table, &key, RecordId::parse(&id).unwrap(), doc(i), None)
-            .await
-            .expect("a write before the failure");
-        before_versions.push((id.clone(), w.upserted.version));
-        before.push(id);
-    }
-
+    let before = write_before(&cluster, 20).await;
+    let before_ids: Vec<String> = before.iter().map(|a| a.id.clone()).collect();
     eprintln!("[{:?}] 20 records written", t0.elapsed());
     let stop = AtomicBool::new(false);
-    let acked = Mutex::new(Vec::new());
-    let failed = AtomicU64::new(0);
-    let reads_failed = AtomicU64::new(0);
-    let reads_served = AtomicU64::new(0);
-    // Writers and the reader run in this task beside the failure (joined, not spawned).
-    let reader = async {
-        let mut i = 0;
-        while !stop.load(Ordering::Relaxed) {
-            let id = &before[i % before.len()];
-            let key = cluster
-                .router()
-                .route(ShardKey::parse(id).unwrap())
-                .unwrap();
-            let id = RecordId::parse(id).unwrap();
-            match cluster.read(&table, &key, &id, Consistency::Eventual).await {
-                Ok(served) if served.value.is_some() => {
-                    reads_served.fetch_add(1, Ordering::Relaxed);
-                }
-                other => {
-                    eprintln!("read {id:?}: {:?}", other.map(|s| s.value.is_some()));
-                    reads_failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            i += 1;
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let tally = Tally::default();
     let failure = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
-        let acked_before_kill = acked.lock().unwrap().len();
+        let acked_before_kill = tally.acked_count();
         assert!(
             acked_before_kill > 10,
             "writers under way: {acked_before_kill}"
@@ -248,7 +99,7 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
 
         // Writes resume on the new primary.
         let resumed_at = loop {
-            let n = acked.lock().unwrap().len();
+            let n = tally.acked_count();
             let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == pair.replica();
             if n >= acked_before_kill + 40 && followed {
                 break Instant::now();
@@ -262,29 +113,28 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
         stop.store(true, Ordering::Relaxed);
         (killed, promoted, resumed_at)
     };
-    let acked_bulk = Mutex::new(Vec::new());
     let (_, _, _, _, (killed, promoted, resumed_at)) = tokio::join!(
-        writer(&cluster, "a", &stop, &acked, &failed),
-        writer(&cluster, "b", &stop, &acked, &failed),
-        bulk_writer(&cluster, "c", &stop, &acked_bulk, &failed),
-        reader,
+        writer(&cluster, "a", &stop, &tally),
+        writer(&cluster, "b", &stop, &tally),
+        bulk_writer(&cluster, "c", &stop, &tally),
+        reader(&cluster, &before_ids, &stop, &tally),
         failure
     );
     eprintln!(
         "failover: killed, promoted after {:?}, 40 more writes acknowledged {:?} after the kill; {} write(s) failed",
         promoted - killed,
         resumed_at - killed,
-        failed.load(Ordering::Relaxed)
+        tally.failed.load(Ordering::Relaxed)
     );
 
     eprintln!("[{:?}] writers stopped", t0.elapsed());
     // Reads were served throughout.
     assert_eq!(
-        reads_failed.load(Ordering::Relaxed),
+        tally.reads_failed.load(Ordering::Relaxed),
         0,
         "reads failed during the failover"
     );
-    assert!(reads_served.load(Ordering::Relaxed) > 50);
+    assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
 
     // The map names the new primary, one term later, with its history line.
     let mut meta_conn = meta::connect(&settings).await.expect("metadata");
@@ -308,51 +158,26 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
 
     // Every acknowledged write is on the new primary, once: at the very version its
     // acknowledgement gave (a second application would have raised it).
-    let mut expected: Vec<(String, i64)> = acked.lock().unwrap().clone();
-    expected.extend(before_versions);
-    expected.sort();
-    let list = expected
+    let mut expected: Vec<(String, i64)> = tally
+        .acked
+        .lock()
+        .unwrap()
         .iter()
-        .map(|(i, _)| format!("'{i}'"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let stored = pair.query(
-        pair.replica_port,
-        &name,
-        &format!("SELECT id, version FROM records WHERE id IN ({list}) ORDER BY id"),
-    );
-    let stored: Vec<(String, i64)> = stored
-        .lines()
-        .map(|l| {
-            let (id, v) = l.split_once('|').expect("id|version");
-            (id.to_owned(), v.parse().expect("a version"))
-        })
+        .chain(&before)
+        .map(|a| (a.id.clone(), a.version))
         .collect();
-    let lost = expected
-        .iter()
-        .filter(|e| !stored.iter().any(|s| s.0 == e.0))
-        .count();
-    let twice = expected
-        .iter()
-        .filter(|e| stored.iter().any(|s| s.0 == e.0 && s.1 != e.1))
-        .count();
+    expected.sort();
+    let stored =
+        parse_versions(&pair.query(pair.replica_port, &name, &stored_versions_sql(&expected)));
+    let (lost, twice) = lost_and_twice(&expected, &stored);
     eprintln!(
         "acknowledged {}: lost {lost}, applied twice {twice}",
         expected.len()
     );
     // Every record of an acknowledged bulk write is there too.
-    let bulk = acked_bulk.lock().unwrap().clone();
+    let bulk = tally.acked_bulk.lock().unwrap().clone();
     assert!(bulk.len() > 30, "bulk writes under way: {}", bulk.len());
-    let list = bulk
-        .iter()
-        .map(|i| format!("'{i}'"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let present = pair.query(
-        pair.replica_port,
-        &name,
-        &format!("SELECT count(*) FROM records WHERE id IN ({list})"),
-    );
+    let present = pair.query(pair.replica_port, &name, &count_sql(&bulk));
     eprintln!(
         "acknowledged by bulk writes {}: present {present}",
         bulk.len()
@@ -397,7 +222,7 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
     }
     // A gateway still routing with the old map writes there: refused, nothing written.
     eprintln!("fenced {:?} after it started", fenced.elapsed());
-    let stale = Cluster::with_map(&settings, &init.map).expect("a stale cluster");
+    let stale = Cluster::with_map(&settings, &init).expect("a stale cluster");
     let id = "stale-1";
     let key = stale.router().route(ShardKey::parse(id).unwrap()).unwrap();
     let refused = stale

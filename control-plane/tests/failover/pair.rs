@@ -1,19 +1,19 @@
 //! A shard of its own for the failover test: a primary and a streaming replica made by
 //! `initdb` and `pg_basebackup` in a temporary directory, on free ports in
-//! 26800-26999, trust sign-in on loopback, synchronous replication (`*`). Nothing
+//! 26800-26849, trust sign-in on loopback, synchronous replication (`*`). Nothing
 //! shared is touched. As root, PostgreSQL's programs run as the `postgres` system
 //! user, as the cluster's do. Both servers are stopped and removed when dropped.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::programs::{free_port, path, run, Programs};
 
 pub struct Pair {
     dir: PathBuf,
-    bin: PathBuf,
+    programs: Programs,
     pub primary_port: u16,
     pub replica_port: u16,
-    as_postgres: bool,
 }
 
 impl Pair {
@@ -23,21 +23,15 @@ impl Pair {
         let dir = std::env::temp_dir().join(format!("sg-failover-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test's directory");
-        let as_postgres = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-        let primary_port = free_port(26800);
-        let replica_port = free_port(primary_port + 1);
+        let primary_port = free_port(26800..26850);
+        let replica_port = free_port(primary_port + 1..26850);
         let pair = Pair {
-            bin: pg_bin(),
+            programs: Programs::find(),
             dir,
             primary_port,
             replica_port,
-            as_postgres,
         };
-        if as_postgres {
-            run(Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&pair.dir));
-        }
+        pair.programs.own(&pair.dir);
         let primary = pair.data("primary");
         pair.pg(
             "initdb",
@@ -153,24 +147,7 @@ impl Pair {
 
     /// One query's text output on a server (`psql -At`).
     pub fn query(&self, port: u16, db: &str, sql: &str) -> String {
-        let out = self.pg_out(
-            "psql",
-            &[
-                "-X",
-                "-At",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.programs.query(port, db, sql)
     }
 
     fn psql(&self, port: u16, sql: &str) {
@@ -218,22 +195,7 @@ impl Pair {
     }
 
     fn pg(&self, program: &str, args: &[&str]) {
-        self.pg_out(program, args);
-    }
-
-    /// Runs one of PostgreSQL's programs (as `postgres` when we are root); inherited
-    /// descriptors 3-9 (a cluster lock held by whoever started the tests) are closed,
-    /// so no server holds one.
-    fn pg_out(&self, program: &str, args: &[&str]) -> Output {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(r#"exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@""#)
-            .arg("sh");
-        if self.as_postgres {
-            cmd.args(["runuser", "-u", "postgres", "--"]);
-        }
-        cmd.arg(self.bin.join(program)).args(args).current_dir("/");
-        run(&mut cmd)
+        self.programs.pg_out(program, args);
     }
 }
 
@@ -242,12 +204,13 @@ impl Drop for Pair {
         for name in ["primary", "replica"] {
             let data = self.data(name);
             if data.join("postmaster.pid").exists() {
-                let mut cmd = Command::new(if self.as_postgres { "runuser" } else { "env" });
-                if self.as_postgres {
+                let as_postgres = self.programs.as_postgres;
+                let mut cmd = Command::new(if as_postgres { "runuser" } else { "env" });
+                if as_postgres {
                     cmd.args(["-u", "postgres", "--"]);
                 }
                 let _ = cmd
-                    .arg(self.bin.join("pg_ctl"))
+                    .arg(self.programs.bin.join("pg_ctl"))
                     .args(["stop", "-m", "immediate", "-D"])
                     .arg(&data)
                     .output();
@@ -255,44 +218,4 @@ impl Drop for Pair {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run a program");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// PostgreSQL's programs, found as `setup.sh` finds them: the newest
-/// /usr/lib/postgresql/*/bin, else the folder of `pg_ctl` on the PATH.
-fn pg_bin() -> PathBuf {
-    let newest = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
-        .filter(|(_, p)| p.join("bin/initdb").exists() && p.join("bin/pg_ctl").exists())
-        .max_by_key(|(v, _)| *v);
-    if let Some((_, dir)) = newest {
-        return dir.join("bin");
-    }
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .find(|d| d.join("pg_ctl").exists() && d.join("initdb").exists())
-        .expect("PostgreSQL's initdb and pg_ctl (installed by ./setup.sh up)")
-}
-
-/// The first port from `from` (below 27000) nothing listens on.
-fn free_port(from: u16) -> u16 {
-    (from..27000)
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("a free port in 26800-26999")
 }

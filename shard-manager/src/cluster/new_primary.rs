@@ -1,44 +1,164 @@
-//! A request whose shard's primary could not take it (down, or read-only after a
-//! demotion), with nothing sent: it waits, up to `failover.write_wait_ms`, for the map
-//! to name another primary for the shard (the failover watcher records a promotion;
-//! every gateway follows the map), then is tried once more there. Past the bound the
-//! first failure is answered (503 naming the shard, with `Retry-After`).
+//! A request whose shard's primary could not take it (down, or read-only: a demoted
+//! old primary, or a standby pg_auto_failover has promoted but keeps read-only until
+//! the old primary is known to be gone), with nothing sent: it waits, up to
+//! `failover.write_wait_ms`, for a primary that takes it. Every [`RETRY_EVERY`] it is
+//! tried again on the server the map names (the same one: its HA manager may restart
+//! it in place, or let it take writes a moment later), and at once when the map names
+//! another (the failover watcher records a promotion; every gateway follows the map).
+//! Past the bound the last failure is answered (503 naming the shard, with
+//! `Retry-After`).
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Cluster;
 use crate::error::retry::{policy, Retry, Work};
 use crate::error::ClusterError;
+use crate::routing::ShardId;
 
-/// How often the wait looks at the shard's primary again.
+/// How often a waiting request is tried again on the server the map still names.
+pub const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+/// How often the wait looks at the map for another primary.
 const LOOK_EVERY: Duration = Duration::from_millis(20);
 
+/// What a waiting request does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Try it now, on the server the map names.
+    Try,
+    /// Look again after this long.
+    Wait(Duration),
+    /// The bound has passed: answer the last failure.
+    GiveUp,
+}
+
+/// The wait's next step (pure): `waited` since the first failure, `since_try` since the
+/// last attempt, `moved` when the map names another primary than the one last tried.
+pub fn next(waited: Duration, since_try: Duration, moved: bool, bound: Duration) -> Next {
+    if waited >= bound {
+        return Next::GiveUp;
+    }
+    if moved || since_try >= RETRY_EVERY {
+        return Next::Try;
+    }
+    Next::Wait(LOOK_EVERY.min(RETRY_EVERY - since_try).min(bound - waited))
+}
+
 impl Cluster {
-    /// Whether the shard of `error` has a new primary to try `work` on: only when the
-    /// retry policy says so and one came within the bound.
-    pub(super) async fn new_primary(&self, error: &ClusterError, work: Work) -> bool {
-        let Some((shard, lost, cause)) = error.primary_lost() else {
-            return false;
+    /// The shard and server of `error` when the retry policy has `work` wait for a
+    /// primary after it, and the configured bound is not zero.
+    pub(super) fn waits_for_a_primary(
+        &self,
+        error: &ClusterError,
+        work: Work,
+    ) -> Option<(ShardId, String)> {
+        let (shard, server, cause) = error.primary_lost()?;
+        let waits = policy(cause, work) == Retry::UntilAPrimaryTakes
+            && !self.settings.failover.write_wait().is_zero();
+        waits.then(|| (shard, server.to_owned()))
+    }
+
+    /// The server the map names as `shard`'s primary now.
+    fn primary_now(&self, shard: ShardId) -> Option<String> {
+        self.shards.get(shard).map(|s| s.primary.addr.clone())
+    }
+
+    /// `attempt` again after `error`, as the module doc says, until it succeeds, fails
+    /// otherwise, or the bound passes.
+    pub(super) async fn until_a_primary_takes<T>(
+        &self,
+        mut error: ClusterError,
+        work: Work,
+        attempt: impl AsyncFn() -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        let Some((shard, mut tried)) = self.waits_for_a_primary(&error, work) else {
+            return Err(error);
         };
-        if policy(cause, work) != Retry::OnNewPrimaryOnce {
-            return false;
-        }
         let bound = self.settings.failover.write_wait();
-        if bound.is_zero() {
-            return false;
-        }
-        let deadline = tokio::time::Instant::now() + bound;
+        let started = Instant::now();
+        let mut last_try = started;
         loop {
-            if let Some(now) = self.shards.get(shard).map(|s| s.primary.addr.clone()) {
-                if now != lost {
-                    tracing::info!(%shard, from = %lost, to = %now, "retrying on the shard's new primary");
-                    return true;
+            let now = self.primary_now(shard);
+            let moved = now.as_ref().is_some_and(|p| *p != tried);
+            match next(started.elapsed(), last_try.elapsed(), moved, bound) {
+                Next::GiveUp => return Err(error),
+                Next::Wait(d) => tokio::time::sleep(d).await,
+                Next::Try => {
+                    if moved {
+                        tracing::info!(%shard, from = %tried, to = ?now, "retrying on the shard's new primary");
+                    }
+                    last_try = Instant::now();
+                    match attempt().await {
+                        Err(e) => match self.waits_for_a_primary(&e, work) {
+                            Some((s, server)) if s == shard => {
+                                tried = server;
+                                error = e;
+                            }
+                            _ => return Err(e),
+                        },
+                        done => return done,
+                    }
                 }
             }
-            if tokio::time::Instant::now() + LOOK_EVERY > deadline {
-                return false;
-            }
-            tokio::time::sleep(LOOK_EVERY).await;
         }
+    }
+
+    /// Waits (as [`Self::until_a_primary_takes`] does) until one of the shards of
+    /// `failed` (each with the server that failed) should be tried again; false once
+    /// the wait that began at `started` is past the bound.
+    pub(super) async fn next_try(
+        &self,
+        failed: &HashMap<ShardId, String>,
+        started: Instant,
+        last_try: Instant,
+    ) -> bool {
+        let bound = self.settings.failover.write_wait();
+        loop {
+            let moved = failed
+                .iter()
+                .any(|(shard, tried)| self.primary_now(*shard).is_some_and(|p| p != *tried));
+            match next(started.elapsed(), last_try.elapsed(), moved, bound) {
+                Next::GiveUp => return false,
+                Next::Wait(d) => tokio::time::sleep(d).await,
+                Next::Try => return true,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUND: Duration = Duration::from_secs(10);
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_same_server_is_tried_again_every_100_ms() {
+        assert_eq!(next(ms(0), ms(0), false, BOUND), Next::Wait(ms(20)));
+        assert_eq!(next(ms(90), ms(90), false, BOUND), Next::Wait(ms(10)));
+        assert_eq!(next(ms(100), ms(100), false, BOUND), Next::Try);
+        assert_eq!(next(ms(350), ms(120), false, BOUND), Next::Try);
+    }
+
+    #[test]
+    fn a_new_primary_in_the_map_is_tried_at_once() {
+        assert_eq!(next(ms(5), ms(5), true, BOUND), Next::Try);
+    }
+
+    #[test]
+    fn nothing_is_tried_past_the_bound() {
+        assert_eq!(next(BOUND, ms(100), true, BOUND), Next::GiveUp);
+        assert_eq!(next(ms(9_995), ms(50), false, BOUND), Next::Wait(ms(5)));
+    }
+
+    #[test]
+    fn a_zero_bound_never_waits() {
+        assert_eq!(next(ms(0), ms(0), true, Duration::ZERO), Next::GiveUp);
     }
 }

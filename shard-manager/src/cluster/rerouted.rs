@@ -1,12 +1,12 @@
 //! The public record operations: one attempt, and when the shard refuses the key's slot
 //! (it no longer owns it: this gateway's map is older than the shard's), what the retry
 //! policy (`crate::error::retry`) says: a reload of the map and one more attempt on the
-//! owner; when the shard's primary could not take it, with nothing sent, a wait for a
-//! new primary and one more attempt there (`new_primary`). One helper
+//! owner; when the shard's primary could not take it, with nothing sent, attempts
+//! again on the primary the map names, within a bound (`new_primary`). One helper
 //! (`Cluster::routed`) for every kind of operation. The client sees
 //! one normal answer; a second refusal is answered as it is (503 naming the shard).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::bulk::{BulkItem, BulkOutcome};
 use super::served::{Deleted, Found, Served, Written};
@@ -157,34 +157,39 @@ impl Cluster {
             .await
     }
 
-    /// The shards' groups whose primary could not take them, with nothing sent: after
-    /// a wait (bounded) for a new primary, written once more there.
+    /// The shards' groups whose primary could not take them, with nothing sent: written
+    /// again on the server the map names, as `new_primary` says (every 100 ms, at once
+    /// when the map names another primary), until they are or the bound passes.
     async fn bulk_on_new_primary(
         &self,
         table: &TableName,
         items: &[BulkItem],
         remember: Option<&Remember>,
-        outcome: BulkOutcome,
+        mut outcome: BulkOutcome,
         work: Work,
     ) -> BulkOutcome {
-        let mut lost = HashSet::new();
-        for batch in &outcome.shards {
-            if let Some(error) = &batch.error {
-                if error.primary_lost().is_some() && self.new_primary(error, work).await {
-                    lost.insert(batch.shard);
-                }
+        let started = tokio::time::Instant::now();
+        let mut last_try = started;
+        loop {
+            let failed: HashMap<ShardId, String> = outcome
+                .shards
+                .iter()
+                .filter_map(|b| self.waits_for_a_primary(b.error.as_ref()?, work))
+                .collect();
+            if failed.is_empty() || !self.next_try(&failed, started, last_try).await {
+                return outcome;
             }
+            last_try = tokio::time::Instant::now();
+            let again = items
+                .iter()
+                .filter(|i| failed.contains_key(&i.key.shard()))
+                .cloned()
+                .collect();
+            let retried: HashSet<ShardId> = failed.into_keys().collect();
+            outcome = self
+                .bulk_again(table, again, remember, outcome, &retried)
+                .await;
         }
-        if lost.is_empty() {
-            return outcome;
-        }
-        let again = items
-            .iter()
-            .filter(|i| lost.contains(&i.key.shard()))
-            .cloned()
-            .collect();
-        self.bulk_again(table, again, remember, outcome, &lost)
-            .await
     }
 
     /// Writes `again` (the items of the shards `retried`) once more and puts the answer
@@ -233,8 +238,10 @@ impl Cluster {
         match attempt(key).await {
             Err(e) => match self.rerouted(key, work, &e).await {
                 Some(key) => attempt(&key).await,
-                None if self.new_primary(&e, work).await => attempt(key).await,
-                None => Err(e),
+                None => {
+                    self.until_a_primary_takes(e, work, async || attempt(key).await)
+                        .await
+                }
             },
             done => done,
         }

@@ -4,7 +4,8 @@
 //! pooled connection turned out dead (`servers::server`, `servers::write`), the wire
 //! client after stale statements or a taken idempotency key (`wire::statements`,
 //! `wire::remembered`). Each retry happens at most once per attempt: a second failure
-//! is answered as it is.
+//! is answered as it is; only the wait for a primary tries again and again, within its
+//! bound, and only while nothing was sent.
 //!
 //! | cause | read | write | write with an Idempotency-Key |
 //! |---|---|---|---|
@@ -13,8 +14,8 @@
 //! | connection lost after the send | once, on another connection | never: it may have committed (503) | never by the gateway; the client's retry with the key is applied once |
 //! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
 //! | another request with the key committed first (SG002) | — | — | once, to read that answer |
-//! | the primary did not answer, nothing sent | once, on the new primary, after waiting up to `failover.write_wait_ms` for one | same | same |
-//! | the primary is read-only (25006, demoted) | once, on the new primary, after waiting up to `failover.write_wait_ms` for one | same | same |
+//! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
+//! | the primary is read-only (25006: demoted, or promoted but not yet writable) | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
 //! | serialization failure, deadlock (40001, 40P01) | never (answered with its SQLSTATE) | same | same |
 
 /// Why an attempt failed, as far as retrying goes.
@@ -62,9 +63,10 @@ pub enum Retry {
     PrepareAgainOnce,
     /// Run once more on the same connection (the transaction was rolled back).
     AgainOnce,
-    /// Wait (bounded) for the map to name another primary for the shard, then try
-    /// once more there.
-    OnNewPrimaryOnce,
+    /// Try again on the shard's primary as the map names it, every 100 ms and at once
+    /// when the map names another, until it takes the work or `failover.write_wait_ms`
+    /// passes (`cluster::new_primary`).
+    UntilAPrimaryTakes,
 }
 
 /// The policy (see the table in the module doc).
@@ -80,7 +82,7 @@ pub fn policy(cause: Cause, work: Work) -> Retry {
         (Cause::KeyTaken, Work::Write { keyed: true }) => Retry::AgainOnce,
         (Cause::KeyTaken, _) => Retry::Never,
         // Nothing reached the server: the shard's next primary may take it.
-        (Cause::PrimaryDown | Cause::ReadOnly, _) => Retry::OnNewPrimaryOnce,
+        (Cause::PrimaryDown | Cause::ReadOnly, _) => Retry::UntilAPrimaryTakes,
         (Cause::Conflict, _) => Retry::Never,
     }
 }
@@ -108,8 +110,8 @@ mod tests {
                 Cause::KeyTaken,
                 [Retry::Never, Retry::Never, Retry::AgainOnce],
             ),
-            (Cause::PrimaryDown, [Retry::OnNewPrimaryOnce; 3]),
-            (Cause::ReadOnly, [Retry::OnNewPrimaryOnce; 3]),
+            (Cause::PrimaryDown, [Retry::UntilAPrimaryTakes; 3]),
+            (Cause::ReadOnly, [Retry::UntilAPrimaryTakes; 3]),
             (Cause::Conflict, [Retry::Never; 3]),
         ];
         for (cause, [read, write, keyed]) in cells {

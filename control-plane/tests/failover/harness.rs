@@ -1,0 +1,89 @@
+//! What both failover tests set up the same way: settings for one private shard with
+//! scratch databases, the metadata scratch database dropped however the test ends, the
+//! shard migrated and the map seeded, and a `Cluster` that follows the map with the
+//! health monitor and the failover watcher beside it, as in a gateway. Also one lock
+//! so the two tests (each kills servers and measures times) never run at once.
+
+use std::sync::Arc;
+
+use control_plane::failover;
+use control_plane::map::{change, Follower, Identity};
+use control_plane::Monitor;
+use shard_manager::live_map::ShardMap;
+use shard_manager::{config, Cluster, ClusterSettings};
+
+use crate::common::{maintenance, migrate};
+
+/// Held by each failover test for its whole run.
+pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One shard (whose servers the test sets) and scratch databases named `sgtest_fo_*`.
+pub fn settings() -> ClusterSettings {
+    let mut settings: ClusterSettings = config::load(None).expect("settings");
+    let name = format!("sgtest_fo_{}", uuid::Uuid::new_v4().simple());
+    settings.database.dbname = name.clone();
+    settings.metadata.dbname = name;
+    settings.database.pool_max_size = 4;
+    settings.shards.truncate(1);
+    settings.failover.check_ms = 100;
+    settings.failover.write_wait_ms = 20_000;
+    settings.replication.check_interval_ms = 200;
+    settings
+}
+
+/// Drops the metadata scratch database however the test ends.
+pub struct Scratch(pub ClusterSettings);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let settings = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                let drop = format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    settings.metadata.dbname
+                );
+                maintenance(&settings, &settings.metadata.address, &drop).await;
+            })
+        })
+        .join();
+    }
+}
+
+/// The shard's schema on `primary` (its scratch database exists there), the metadata
+/// scratch database made, and the map seeded (v1, term 1) and told to the shard.
+pub async fn seed(settings: &ClusterSettings, primary: &str) -> ShardMap {
+    migrate(settings, primary).await;
+    let name = &settings.metadata.dbname;
+    maintenance(
+        settings,
+        &settings.metadata.address,
+        &format!("CREATE DATABASE {name}"),
+    )
+    .await;
+    change::init(settings).await.expect("init").map
+}
+
+/// A cluster as a gateway runs it: following the map, monitored, watched for failovers.
+pub struct Following {
+    pub cluster: Arc<Cluster>,
+    _follower: Follower,
+    _monitor: Monitor,
+    _watcher: failover::Watcher,
+}
+
+impl Following {
+    pub fn start(settings: &ClusterSettings, map: &ShardMap) -> Self {
+        let cluster = Arc::new(Cluster::with_map(settings, map).expect("cluster"));
+        Following {
+            _follower: Follower::spawn(cluster.map().clone(), Identity::new("test:1".into())),
+            _monitor: Monitor::spawn(cluster.clone()),
+            _watcher: failover::Watcher::spawn(cluster.clone()),
+            cluster,
+        }
+    }
+}

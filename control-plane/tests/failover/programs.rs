@@ -1,0 +1,121 @@
+//! PostgreSQL's programs (and pg_auto_failover's `pg_autoctl`) for the failover tests'
+//! private servers: found as `setup.sh` finds them, run as the `postgres` system user
+//! when the tests run as root (PostgreSQL refuses root), with the descriptors a
+//! cluster lock may hold closed. Shared by `pair` and `autoctl`.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Where the programs are and whom they run as.
+#[derive(Clone)]
+pub struct Programs {
+    /// The newest /usr/lib/postgresql/*/bin (initdb, pg_ctl, psql, ...).
+    pub bin: PathBuf,
+    /// True when we are root: every program runs through `runuser -u postgres`.
+    pub as_postgres: bool,
+}
+
+impl Programs {
+    pub fn find() -> Self {
+        Programs {
+            bin: pg_bin(),
+            as_postgres: std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0),
+        }
+    }
+
+    /// `dir` (and all in it) handed to `postgres` when we are root.
+    pub fn own(&self, dir: &Path) {
+        if self.as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir));
+        }
+    }
+
+    /// The command that runs `program` (a path, or a name on the PATH) as the servers'
+    /// user, with inherited descriptors 3-9 closed (a cluster lock held by whoever
+    /// started the tests must not be held by a server).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@""#)
+            .arg("sh");
+        if self.as_postgres {
+            cmd.args(["runuser", "-u", "postgres", "--"]);
+        }
+        cmd.arg(program).current_dir("/");
+        cmd
+    }
+
+    /// Runs one of PostgreSQL's programs to its end; panics with its output on failure.
+    pub fn pg_out(&self, program: &str, args: &[&str]) -> Output {
+        run(self.command(&self.bin.join(program)).args(args))
+    }
+
+    /// One query's text output on a server (`psql -At` as `postgres` over TCP).
+    pub fn query(&self, port: u16, db: &str, sql: &str) -> String {
+        let port = port.to_string();
+        let out = self.pg_out(
+            "psql",
+            &[
+                "-X",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Runs `cmd` to its end; panics with its output when it failed.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run a program");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// PostgreSQL's programs, found as `setup.sh` finds them: the newest
+/// /usr/lib/postgresql/*/bin, else the folder of `pg_ctl` on the PATH.
+fn pg_bin() -> PathBuf {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
+        .filter(|(_, p)| p.join("bin/initdb").exists() && p.join("bin/pg_ctl").exists())
+        .max_by_key(|(v, _)| *v);
+    if let Some((_, dir)) = newest {
+        return dir.join("bin");
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|d| d.join("pg_ctl").exists() && d.join("initdb").exists())
+        .expect("PostgreSQL's initdb and pg_ctl (installed by ./setup.sh up)")
+}
+
+/// The first port in `range` nothing listens on.
+pub fn free_port(range: std::ops::Range<u16>) -> u16 {
+    let what = format!("a free port in {range:?}");
+    range
+        .into_iter()
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect(&what)
+}

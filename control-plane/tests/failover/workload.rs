@@ -1,0 +1,206 @@
+//! The failover tests' load: writers (single and bulk) that record every acknowledged
+//! write with its version and when it was acknowledged, a reader of records written
+//! before the failure, and the check that every acknowledged write is stored exactly
+//! once (at the version its acknowledgement gave: a second application would raise it).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use shard_manager::wal::Consistency;
+use shard_manager::{BulkItem, Cluster, Document, RecordId, ShardKey};
+
+/// One acknowledged write.
+#[derive(Debug, Clone)]
+pub struct Acked {
+    pub id: String,
+    pub version: i64,
+    /// When the acknowledgement came back.
+    pub at: Instant,
+}
+
+/// What the load saw.
+#[derive(Default)]
+pub struct Tally {
+    pub acked: Mutex<Vec<Acked>>,
+    /// Ids of records acknowledged by bulk writes (every record of the batch).
+    pub acked_bulk: Mutex<Vec<String>>,
+    pub failed: AtomicU64,
+    pub reads_served: AtomicU64,
+    pub reads_failed: AtomicU64,
+}
+
+impl Tally {
+    pub fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// The first acknowledgement at or after `t`.
+    pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
+        self.acked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.at)
+            .filter(|at| *at >= t)
+            .min()
+    }
+}
+
+pub fn doc(n: u64) -> Document {
+    Document::parse(serde_json::json!({"n": n})).expect("a document")
+}
+
+/// Writes `name-0`, `name-1`, ... until `stop`, recording each acknowledged id;
+/// failures are counted, not retried (a write whose connection died after the send
+/// is never re-sent: it may have committed).
+pub async fn writer(cluster: &Cluster, name: &'static str, stop: &AtomicBool, tally: &Tally) {
+    let table = cluster.tables().parse("users").expect("users");
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let id = format!("{name}-{i}");
+        let key = cluster
+            .router()
+            .route(ShardKey::parse(&id).expect("a key"))
+            .expect("routes");
+        match cluster
+            .write(&table, &key, RecordId::parse(&id).unwrap(), doc(i), None)
+            .await
+        {
+            Ok(w) => tally.acked.lock().unwrap().push(Acked {
+                id,
+                version: w.upserted.version,
+                at: Instant::now(),
+            }),
+            Err(e) => {
+                eprintln!("write {id}: {e}");
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Writes batches of three (`name-i-0..2`) with bulk writes until `stop`, recording
+/// the ids of every batch acknowledged whole.
+pub async fn bulk_writer(cluster: &Cluster, name: &'static str, stop: &AtomicBool, tally: &Tally) {
+    let table = cluster.tables().parse("users").expect("users");
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let ids: Vec<String> = (0..3).map(|j| format!("{name}-{i}-{j}")).collect();
+        let items = ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| BulkItem {
+                index,
+                key: cluster
+                    .router()
+                    .route(ShardKey::parse(id).expect("a key"))
+                    .expect("routes"),
+                id: RecordId::parse(id).unwrap(),
+                data: doc(i),
+            })
+            .collect();
+        match cluster.bulk_write(&table, items, None).await {
+            Ok(out) if out.failed.is_empty() && out.written() == 3 => {
+                tally.acked_bulk.lock().unwrap().extend(ids)
+            }
+            other => {
+                eprintln!("bulk {name}-{i}: {:?}", other.map(|o| o.failed));
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Writes `before-0..n` and returns them with their versions (acknowledged).
+pub async fn write_before(cluster: &Cluster, n: u64) -> Vec<Acked> {
+    let table = cluster.tables().parse("users").expect("users");
+    let mut written = Vec::new();
+    for i in 0..n {
+        let id = format!("before-{i}");
+        let key = cluster
+            .router()
+            .route(ShardKey::parse(&id).unwrap())
+            .unwrap();
+        let w = cluster
+            .write(&table, &key, RecordId::parse(&id).unwrap(), doc(i), None)
+            .await
+            .expect("a write before the failure");
+        written.push(Acked {
+            id,
+            version: w.upserted.version,
+            at: Instant::now(),
+        });
+    }
+    written
+}
+
+/// Eventual reads of `ids`, round robin, until `stop`: each must find its record.
+pub async fn reader(cluster: &Cluster, ids: &[String], stop: &AtomicBool, tally: &Tally) {
+    let table = cluster.tables().parse("users").expect("users");
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let id = &ids[i % ids.len()];
+        let key = cluster
+            .router()
+            .route(ShardKey::parse(id).unwrap())
+            .unwrap();
+        let id = RecordId::parse(id).unwrap();
+        match cluster.read(&table, &key, &id, Consistency::Eventual).await {
+            Ok(served) if served.value.is_some() => {
+                tally.reads_served.fetch_add(1, Ordering::Relaxed);
+            }
+            other => {
+                eprintln!("read {id:?}: {:?}", other.map(|s| s.value.is_some()));
+                tally.reads_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The `SELECT` that lists `expected`'s ids with their stored versions, `id|version`
+/// per line, in id order.
+pub fn stored_versions_sql(expected: &[(String, i64)]) -> String {
+    let list = in_list(expected.iter().map(|(i, _)| i.as_str()));
+    format!("SELECT id, version FROM records WHERE id IN ({list}) ORDER BY id")
+}
+
+/// The `SELECT` that counts the records among `ids`.
+pub fn count_sql(ids: &[String]) -> String {
+    let list = in_list(ids.iter().map(String::as_str));
+    format!("SELECT count(*) FROM records WHERE id IN ({list})")
+}
+
+fn in_list<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    ids.map(|i| format!("'{i}'")).collect::<Vec<_>>().join(",")
+}
+
+/// Parses `psql -At` output of [`stored_versions_sql`].
+pub fn parse_versions(out: &str) -> Vec<(String, i64)> {
+    out.lines()
+        .map(|l| {
+            let (id, v) = l.split_once('|').expect("id|version");
+            (id.to_owned(), v.parse().expect("a version"))
+        })
+        .collect()
+}
+
+/// (lost, applied twice): acknowledged writes missing from `stored`, and those stored
+/// at another version than their acknowledgement gave.
+pub fn lost_and_twice(expected: &[(String, i64)], stored: &[(String, i64)]) -> (usize, usize) {
+    let lost = expected
+        .iter()
+        .filter(|e| !stored.iter().any(|s| s.0 == e.0))
+        .count();
+    let twice = expected
+        .iter()
+        .filter(|e| stored.iter().any(|s| s.0 == e.0 && s.1 != e.1))
+        .count();
+    (lost, twice)
+}

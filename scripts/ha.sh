@@ -1,0 +1,304 @@
+# scripts/ha.sh: sourced by setup.sh (functions only). With HA=1, every shard is run by a
+# real HA manager, pg_auto_failover: one monitor (127.0.0.1:25420) and one formation per
+# shard (shard0, shard1, ...; in pg_auto_failover 2.0 several groups in one formation
+# exist only for Citus), whose first node is the primary on today's primary port and the
+# others secondaries on today's replica ports, so the gateway's config stays the same.
+# Each node is a keeper (`pg_autoctl run`) that runs its PostgreSQL; the keepers run
+# detached (a session each), their logs in .local/cluster/ha/NAME.log.
+#
+# Replication is synchronous (pg_auto_failover's default: ANY 1 of the secondaries);
+# the monitor checks every second and calls a node unhealthy after 2 s, and gives a lost
+# primary 3 s to demote itself (its keeper does after 2 s without the monitor) before
+# it promotes a secondary. Every login keeps a password: the nodes are made from the
+# same template as the non-HA servers (SCRAM everywhere), pg_auto_failover's own roles
+# (autoctl_node, pgautofailover_replicator, pgautofailover_monitor) get a generated
+# password, and the keepers and the PostgreSQL they start read every password from a
+# private pgpass (PGPASSFILE). The metadata server is not under the HA manager.
+#
+# A cluster is HA when its monitor's data dir exists: down, clean, status and pg work on
+# it without HA=1.
+
+HA_MONITOR_NAME=monitor
+HA_MONITOR_PORT=25420
+HA_MONITOR_DB=pg_auto_failover
+HA_TIMINGS=(health_check_period=1000 health_check_timeout=1000 health_check_max_retries=1
+    health_check_retry_delay=500 node_considered_unhealthy_timeout=2000
+    startup_grace_period=2000 primary_demote_timeout=3000)
+HA_PARTITION_S=2       # a keeper without the monitor and a standby demotes after this
+HA_WRITE_WAIT_MS=10000 # the generated gateway config's failover.write_wait_ms
+HA_PASSWORD=""
+
+ha_home() { echo "$DATA_ROOT/ha"; }
+
+# HA=1 asked, or the cluster's monitor exists.
+ha_on() {
+    [[ ${HA:-0} == 1 ]] && return 0
+    [[ -n $DATA_ROOT && -f $DATA_ROOT/$HA_MONITOR_NAME/PG_VERSION ]]
+}
+
+# The packages when missing: the monitor's extension for this PostgreSQL, and pg_autoctl.
+ha_missing_packages() {
+    local ver
+    ver=$(basename "$(dirname "$PG_BIN")")
+    [[ -e /usr/share/postgresql/$ver/extension/pgautofailover.control ]] ||
+        echo "postgresql-$ver-auto-failover"
+    command -v pg_autoctl >/dev/null 2>&1 || echo pg-auto-failover-cli
+}
+
+# pg_auto_failover's roles' password (generated once) and the pgpass every keeper reads.
+ha_prepare() {
+    local home
+    home=$(ha_home)
+    as_pg mkdir -p "$home/config" "$home/share" "$home/run" "$home/sock"
+    as_pg chmod 700 "$home"
+    if ! as_pg test -s "$home/password"; then
+        random_secret | as_pg sh -c "umask 077; cat > '$home/password'"
+    fi
+    HA_PASSWORD=$(as_pg cat "$home/password")
+    printf '*:*:*:%s:%s\n*:*:*:autoctl_node:%s\n*:*:*:pgautofailover_replicator:%s\n*:*:*:pgautofailover_monitor:%s\n' \
+        "$DB_SUPERUSER" "$PG_SUPER_PASSWORD" "$HA_PASSWORD" "$HA_PASSWORD" "$HA_PASSWORD" |
+        as_pg sh -c "umask 077; cat > '$home/pgpass'"
+}
+
+# pg_autoctl as the PostgreSQL OS user, its files under .local/cluster/ha.
+ha_autoctl() {
+    local home
+    home=$(ha_home)
+    as_pg env "XDG_CONFIG_HOME=$home/config" "XDG_DATA_HOME=$home/share" \
+        "XDG_RUNTIME_DIR=$home/run" "PGPASSFILE=$home/pgpass" "PGCONNECT_TIMEOUT=3" \
+        "PGHOST=$home/sock" \
+        "PATH=$PG_BIN:/usr/bin:/bin" pg_autoctl "$@"
+}
+
+# pg_autoctl made NAME a monitor or node (its configuration exists).
+ha_created() {
+    as_pg test -f "$(ha_home)/config/pg_autoctl$(datadir "$1")/pg_autoctl.cfg"
+}
+
+ha_monitor_uri() {
+    echo "postgres://autoctl_node@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
+}
+
+ha_keeper_pid() { as_pg cat "$(ha_home)/$1.pid" 2>/dev/null || true; }
+
+ha_keeper_running() {
+    local pid
+    pid=$(ha_keeper_pid "$1")
+    [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "pg_autoctl run"
+}
+
+# `pg_autoctl run` for NAME, detached in a session of its own (so `pg stop` can kill the
+# whole node, keeper and PostgreSQL, as one process group).
+ha_keeper_start() {
+    local name=$1 home log
+    ha_keeper_running "$name" && return 0
+    home=$(ha_home)
+    log=$home/$name.log
+    [[ ${QUIET:-0} -eq 1 ]] || say "starting the keeper of $name"
+    as_pg setsid -f sh -c 'echo $$ > "$1"; shift; exec "$@"' sh "$home/$name.pid" \
+        env "XDG_CONFIG_HOME=$home/config" "XDG_DATA_HOME=$home/share" \
+        "XDG_RUNTIME_DIR=$home/run" "PGPASSFILE=$home/pgpass" "PATH=$PG_BIN:/usr/bin:/bin" \
+        "PGHOST=$home/sock" pg_autoctl run --pgdata "$(datadir "$name")" </dev/null >>"$log" 2>&1
+    local i
+    for ((i = 0; i < 50; i++)); do
+        ha_keeper_running "$name" && return 0
+        sleep 0.1
+    done
+    log_tail "$log"
+    die "the keeper of $name did not start"
+}
+
+# Stops NAME's keeper and its PostgreSQL: TERM (a clean stop) or KILL (the node lost).
+ha_keeper_stop() {
+    local name=$1 sig=$2 pid i
+    ha_keeper_running "$name" || return 0
+    pid=$(ha_keeper_pid "$name")
+    [[ ${QUIET:-0} -eq 1 ]] || say "stopping the keeper of $name ($sig)"
+    kill "-$sig" -- "-$pid" 2>/dev/null || true
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        if ! ha_keeper_running "$name" && ! pg_running "$name"; then return 0; fi
+        sleep 0.1
+    done
+    die "the keeper of $name (pid $pid) did not stop"
+}
+
+# Waits until NAME answers.
+ha_wait_ready() {
+    local name=$1 port i
+    port=$(port_of "$name")
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        pg_ready "$port" && return 0
+        sleep 0.1
+    done
+    log_tail "$(ha_home)/$name.log"
+    die "$name does not accept connections on port $port"
+}
+
+# A new data dir for NAME from the template (its roles, passwords and settings), with
+# the memory pg_auto_failover would size for a machine of its own cut to ours.
+ha_from_template() {
+    local name=$1 dir tmp
+    dir=$(datadir "$name")
+    ensure_template
+    tmp=$DATA_ROOT/.$name.tmp
+    as_pg rm -rf "$tmp" "$dir"
+    as_pg cp -a "$DATA_ROOT/template" "$tmp"
+    as_pg rm -f "$tmp/shardgate.ready"
+    ha_instance_conf "$name" "$tmp"
+    ha_small_settings "$tmp"
+    as_pg mkdir -p "$tmp/log"
+    as_pg mv "$tmp" "$dir"
+}
+
+# The port and name as for every server, and a socket in a private folder: pg_autoctl
+# talks to its own PostgreSQL over one (PGHOST).
+ha_instance_conf() {
+    write_instance_conf "$1" "$2"
+    printf "unix_socket_directories = '%s'\n" "$(ha_home)/sock" | as_pg tee -a "$2/instance.conf" >/dev/null
+}
+
+# postgresql.auto.conf is read after pg_auto_failover's own file: these win.
+ha_small_settings() {
+    printf "shared_buffers = '64MB'\nwal_keep_size = '512MB'\neffective_cache_size = '512MB'\nmaintenance_work_mem = '64MB'\nwork_mem = '4MB'\n" |
+        as_pg tee -a "$1/postgresql.auto.conf" >/dev/null
+}
+
+ha_ensure_monitor() {
+    local dir
+    dir=$(datadir "$HA_MONITOR_NAME")
+    if ! ha_created "$HA_MONITOR_NAME"; then
+        say "creating the pg_auto_failover monitor on $HA_MONITOR_PORT"
+        ha_from_template "$HA_MONITOR_NAME"
+        ha_autoctl create monitor --pgdata "$dir" --pgport "$HA_MONITOR_PORT" \
+            --hostname "$HOST" --skip-pg-hba --no-ssl \
+            --pgctl "$PG_BIN/pg_ctl" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 || {
+            log_tail "$(ha_home)/$HA_MONITOR_NAME.log"
+            die "pg_autoctl create monitor failed"
+        }
+    fi
+    ha_keeper_start "$HA_MONITOR_NAME"
+    ha_wait_ready "$HA_MONITOR_NAME"
+    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "ALTER ROLE autoctl_node PASSWORD '$HA_PASSWORD'" >/dev/null
+    local t
+    for t in "${HA_TIMINGS[@]}"; do
+        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "ALTER SYSTEM SET pgautofailover.${t%%=*} = ${t#*=}" >/dev/null
+    done
+    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT pg_reload_conf()" >/dev/null
+}
+
+# `pg_autoctl create postgres` for NAME in FORMATION: the primary's data dir comes from
+# the template (pg_auto_failover adopts it), a secondary's is cloned by pg_autoctl.
+ha_create_node() {
+    local name=$1 formation=$2 dir port
+    dir=$(datadir "$name")
+    port=$(port_of "$name")
+    say "creating $name (pg_auto_failover node of formation $formation)"
+    ha_autoctl create postgres --pgdata "$dir" --pgport "$port" --pghost "$HOST" \
+        --listen "$HOST" --hostname "$HOST" --name "$name" --formation "$formation" \
+        --monitor "$(ha_monitor_uri)" --skip-pg-hba --no-ssl \
+        --dbname "$DB_NAME" --username "$DB_SUPERUSER" --pgctl "$PG_BIN/pg_ctl" \
+        >>"$(ha_home)/$name.log" 2>&1 || {
+        log_tail "$(ha_home)/$name.log"
+        die "pg_autoctl create postgres failed for $name"
+    }
+    # A secondary's clone carries the primary's instance.conf (port, cluster_name).
+    ha_instance_conf "$name" "$dir"
+    ha_autoctl config set --pgdata "$dir" timeout.network_partition_timeout "$HA_PARTITION_S" >/dev/null 2>&1 ||
+        die "pg_autoctl config set failed for $name"
+}
+
+# Shard I as a formation: its primary node, then REPLICAS secondaries.
+ha_ensure_shard() {
+    local i=$1 formation=shard$1 pname name r
+    pname=$(primary_name "$i")
+    if [[ -z $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT 1 FROM pgautofailover.formation WHERE formationid = '$formation'") ]]; then
+        ha_autoctl create formation --pgdata "$(datadir "$HA_MONITOR_NAME")" \
+            --formation "$formation" --kind pgsql --dbname "$DB_NAME" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 ||
+            die "pg_autoctl create formation $formation failed (see $(ha_home)/$HA_MONITOR_NAME.log)"
+    fi
+    if ! ha_created "$pname"; then
+        ha_from_template "$pname"
+        { cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N; } |
+            as_pg tee "$(datadir "$pname")/$INCARNATION_FILE" >/dev/null
+        ha_create_node "$pname" "$formation"
+    fi
+    ha_keeper_start "$pname"
+    ha_wait_ready "$pname"
+    ha_node_passwords "$formation"
+    for ((r = 0; r < REPLICAS; r++)); do
+        name=$(replica_name "$i" "$r")
+        if ! ha_created "$name"; then
+            as_pg rm -rf "$(datadir "$name")"   # pg_autoctl clones into an empty place
+            ha_create_node "$name" "$formation"
+        fi
+        ha_keeper_start "$name"
+    done
+}
+
+# pg_auto_failover's roles on the formation's writable node get their password (the
+# template's pg_hba asks every role for one).
+ha_node_passwords() {
+    local port
+    port=$(ha_writable_port "$1") || die "formation $1 has no writable node"
+    sql "$port" postgres "DO \$\$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_replicator') THEN
+            ALTER ROLE pgautofailover_replicator PASSWORD '$HA_PASSWORD'; END IF;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_monitor') THEN
+            ALTER ROLE pgautofailover_monitor PASSWORD '$HA_PASSWORD'; END IF;
+    END \$\$" >/dev/null
+}
+
+# The port of the node the monitor has as the formation's primary.
+ha_writable_port() {
+    local port
+    port=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT nodeport FROM pgautofailover.node
+        WHERE formationid = '$1' AND reportedstate IN ('single', 'primary', 'wait_primary')
+        ORDER BY nodeid LIMIT 1")
+    [[ -n $port ]] && echo "$port"
+}
+
+# Waits until every node of every formation is where the monitor wants it: one primary
+# (single without secondaries) and the others secondaries.
+ha_wait_settled() {
+    local deadline=$((SECONDS + STREAM_TIMEOUT * 2)) want=$(((SHARDS + SPARE_SHARDS) * (REPLICAS + 1))) got
+    while :; do
+        got=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM pgautofailover.node
+            WHERE reportedstate = goalstate AND reportedstate IN ('single', 'primary', 'secondary')" 2>/dev/null || echo 0)
+        ((got >= want)) && return 0
+        if ((SECONDS >= deadline)); then
+            ha_show_state >&2
+            die "pg_auto_failover: $got of $want nodes settled after $((STREAM_TIMEOUT * 2))s (logs in $(ha_home))"
+        fi
+        sleep 0.5
+    done
+}
+
+ha_up() {
+    ha_prepare
+    ha_ensure_monitor
+    local i
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do ha_ensure_shard "$i"; done
+    ha_wait_settled
+}
+
+# Monitor first (so stopping a primary's keeper starts no failover), then secondaries,
+# then primaries.
+ha_down() {
+    local n
+    ha_keeper_stop "$HA_MONITOR_NAME" TERM
+    while read -r n; do
+        is_replica_name "$n" && ha_keeper_stop "$n" TERM
+    done < <(existing_names)
+    while read -r n; do
+        [[ $n == "$META_NAME" ]] || is_replica_name "$n" || ha_keeper_stop "$n" TERM
+    done < <(existing_names)
+}
+
+# `pg_autoctl show state` of every formation.
+ha_show_state() {
+    local f
+    for f in $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT formationid FROM pgautofailover.formation WHERE formationid <> 'default' ORDER BY 1" 2>/dev/null); do
+        printf '\n%s (pg_autoctl show state --formation %s)\n' "$f" "$f"
+        ha_autoctl show state --pgdata "$(datadir "$HA_MONITOR_NAME")" --formation "$f" 2>&1 || true
+    done
+}
