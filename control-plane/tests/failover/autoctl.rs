@@ -249,7 +249,7 @@ impl Formation {
         self.dir.join("data").join(name)
     }
 
-    fn monitor_uri(&self) -> String {
+    pub fn monitor_uri(&self) -> String {
         format!(
             "postgres://autoctl_node@127.0.0.1:{}/pg_auto_failover?sslmode=disable",
             self.monitor_port

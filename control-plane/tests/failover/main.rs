@@ -25,6 +25,7 @@
 //! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
 //! - `workload`: writers, reader, and the lost / applied-twice count.
 //! - `on_autoctl`: the test on pg_auto_failover.
+//! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
 
 mod autoctl;
 #[path = "../common/mod.rs"]
@@ -33,6 +34,7 @@ mod harness;
 mod on_autoctl;
 mod pair;
 mod programs;
+mod switchover_on_autoctl;
 mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
