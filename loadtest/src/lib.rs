@@ -1,5 +1,7 @@
 //! Shardgate's load generator: goose scenarios against a running gateway.
 //!
+//! Exit status: 0, 1 on an error, 3 when the `verify` verdict does not hold.
+//!
 //! # Running it
 //!
 //! Start the topology and a gateway (`./setup.sh run` serves http://127.0.0.1:8080),
@@ -30,13 +32,16 @@
 //! workload":
 //!
 //! - `--scenario NAME[:WEIGHT],...` (default `write`): `write`, `read`, `read-strong`,
-//!   `read-cached`, `list`, `bulk-write`, `fan-out`, `mixed`, `ryw`; users are shared out
-//!   by weight. See [`scenarios`] for what each sends. Goose's own `--scenarios` only
+//!   `read-cached`, `list`, `bulk-write`, `fan-out`, `mixed`, `ryw`, `live`, `verify`;
+//!   users are shared out by weight. See [`scenarios`] for what each sends. Goose's own `--scenarios` only
 //!   filters among these.
 //! - `--keys N` (default 10000): the key space, `user_0 .. user_{N-1}`.
 //! - `--skew S` (default 0): 0 uniform, above 0 Zipf with exponent S (key 0 hottest).
 //! - `--batch N` (default 100): records per `bulk-write` request.
 //! - `--prefill auto|always|never` (default auto): write the key space before the run.
+//! - `--verify-records N`, `--verify-table NAME`, `--verify-out PATH`, `--verify-wait
+//!   SECS`: the `verify` scenario's records per user, table, saved ledger and read-back
+//!   patience; `--verify-check PATH` reads a saved ledger back with no load.
 //!
 //! Goose's telnet controller is off (no port opened); goose 0.19's WebSocket controller
 //! is off unless `--websocket`. Goose's HTML report draws its charts with a script from
@@ -54,6 +59,8 @@
 //!    `GET /api/analytics/metrics?window=<measured seconds>s` (said and skipped if the
 //!    gateway answers 404), then notes: `ryw` misses, `read-cached`'s `x-cache` answers,
 //!    and a gateway that predates a scenario's feature (fan-out answered 400).
+//! 5. With `verify`: every record it wrote read back from its primary, and the verdict
+//!    (see [`verify`]).
 //!
 //! # Layout
 //!
@@ -69,6 +76,8 @@
 //! - [`prefill`]: the warm-up that writes the key space.
 //! - [`server_report`]: the gateway's analytics report, read leniently.
 //! - [`summary`]: the end-of-run summary.
+//! - [`verify`]: the verify mode's ledger, read-back and verdict (lost, applied twice,
+//!   stale token reads).
 
 pub mod gateway;
 pub mod http;
@@ -80,6 +89,7 @@ pub mod run;
 pub mod scenarios;
 pub mod server_report;
 pub mod summary;
+pub mod verify;
 pub mod workload;
 pub mod zipf;
 

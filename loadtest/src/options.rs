@@ -10,6 +10,7 @@
 //! `--scenarios` only filters among the scenarios `--scenario` selected.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, ValueEnum};
 use goose::config::GooseConfiguration;
@@ -27,10 +28,14 @@ Examples:
   cargo run -p loadtest -- --scenario read:3,write:1 --keys 100000 --skew 1.1 -u 16 -t 1m
   cargo run -p loadtest -- --scenario bulk-write --batch 500 -t 20s --report-file report.html
   SHARDGATE_SCENARIO=ryw cargo run -p loadtest -- -H http://127.0.0.1:18181 -t 10s
+  cargo run -p loadtest -- --scenario verify -u 8 -t 30s --verify-out verify.json
+  cargo run -p loadtest -- --verify-check verify.json
 
 Scenarios: write, read (replica), read-strong (primary), read-cached (counts x-cache),
 list, bulk-write, fan-out (no shard key: every shard), mixed (70% write, 30% read),
-ryw (write, read back with x-min-lsn when the write gave x-shard-lsn; counts misses).";
+ryw (write, read back with x-min-lsn when the write gave x-shard-lsn; counts misses),
+verify (each user owns records; every write and token read is checked at the end:
+lost, applied twice, stale; exit status 3 when any is found).";
 
 /// `loadtest`: put a Shardgate gateway under load with goose.
 #[derive(Debug, Parser)]
@@ -63,7 +68,7 @@ pub struct WorkloadOptions {
     ///
     /// Users are shared out by weight: `read:3,write:1` with 8 users runs 6 readers and 2
     /// writers. Names: write, read, read-strong, read-cached, list, bulk-write, fan-out,
-    /// mixed, ryw.
+    /// mixed, ryw, live, verify.
     #[arg(
         long,
         env = "SHARDGATE_SCENARIO",
@@ -93,6 +98,35 @@ pub struct WorkloadOptions {
     /// is not complete), always, never
     #[arg(long, env = "SHARDGATE_PREFILL", value_enum, default_value_t = Prefill::Auto)]
     pub prefill: Prefill,
+    /// `verify`: records each user owns (and writes; no other user does)
+    #[arg(long, env = "SHARDGATE_VERIFY_RECORDS", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub verify_records: u64,
+    /// `verify`: the table its records go in
+    #[arg(
+        long,
+        env = "SHARDGATE_VERIFY_TABLE",
+        value_name = "NAME",
+        default_value = "users"
+    )]
+    pub verify_table: String,
+    /// `verify`: write the verdict and the whole ledger (every write, its fate, every
+    /// token read) to this JSON file
+    #[arg(long, env = "SHARDGATE_VERIFY_OUT", value_name = "PATH")]
+    pub verify_out: Option<PathBuf>,
+    /// Send no load: read back the records of a file written by --verify-out (after a
+    /// failover has settled, say) and judge them again
+    #[arg(long, value_name = "PATH")]
+    pub verify_check: Option<PathBuf>,
+    /// `verify`: how long the read-back keeps asking for records that get no usable
+    /// answer (5xx, no response) before calling them unreadable
+    #[arg(
+        long,
+        env = "SHARDGATE_VERIFY_WAIT",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
+    pub verify_wait: u64,
 }
 
 /// When to write the key space before the load starts.
@@ -147,6 +181,11 @@ impl WorkloadOptions {
         self.scenario
             .iter()
             .fold(Needs::default(), |acc, w| acc.union(w.kind.needs()))
+    }
+
+    /// Whether the `verify` scenario runs.
+    pub fn verifies(&self) -> bool {
+        self.scenario.iter().any(|w| w.kind == ScenarioKind::Verify)
     }
 
     /// `write:1,read:3` as given.
@@ -259,6 +298,27 @@ mod tests {
         assert!(parse(&["--skew", "-1"]).is_err());
         assert!(parse(&["--batch", "0"]).is_err());
         assert!(parse(&["--keys", "0"]).is_err());
+    }
+
+    #[test]
+    fn verify_options_parse() {
+        let cli = parse(&[
+            "--scenario",
+            "verify,read",
+            "--verify-records",
+            "4",
+            "--verify-out",
+            "v.json",
+        ])
+        .unwrap();
+        assert!(cli.workload.verifies());
+        assert_eq!(cli.workload.verify_records, 4);
+        assert_eq!(cli.workload.verify_table, "users");
+        assert_eq!(cli.workload.verify_out, Some(PathBuf::from("v.json")));
+        assert!(!parse(&[]).unwrap().workload.verifies());
+        assert!(parse(&["--verify-records", "0"]).is_err());
+        let cli = parse(&["--verify-check", "v.json"]).unwrap();
+        assert_eq!(cli.workload.verify_check, Some(PathBuf::from("v.json")));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! One invocation, start to end: check the gateway, prefill, let goose run the
-//! scenarios, then print the summary.
+//! scenarios, then print the summary and, with `verify`, the verdict. Or, with
+//! `--verify-check`, no load: a saved ledger read back and judged again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use goose::prelude::{GooseAttack, GooseDefault, GooseDefaultType, GooseError};
@@ -12,21 +14,40 @@ use crate::options::{Cli, WorkloadOptions, DEFAULT_HOST};
 use crate::prefill;
 use crate::server_report;
 use crate::summary::{self, RunFacts};
+use crate::verify::{self, report::Saved, Recorder};
 use crate::workload::Workload;
 
+/// How a run ended, for the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The load ran (and, with `verify`, every promise held).
+    Done,
+    /// `verify` found a write lost or applied twice, a stale token read, or a record
+    /// it could not read back.
+    Broken,
+}
+
 /// Runs the load test the command line describes.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
     let Cli {
         workload: options,
         goose: config,
     } = cli;
     options.validate().map_err(|e| anyhow!(e))?;
+    if let Some(path) = &options.verify_check {
+        return check(path, &options, &config).await;
+    }
     let host = config
         .host
         .clone()
         .unwrap_or_else(|| DEFAULT_HOST.to_owned());
     let keys = KeySpace::new(options.keys, options.skew);
-    let workload = Arc::new(Workload::new(keys, options.batch));
+    let recorder = Recorder::new(
+        &verify::new_run_tag(),
+        &options.verify_table,
+        options.verify_records,
+    );
+    let workload = Arc::new(Workload::new(keys, options.batch, recorder));
     // Goose answers these itself and sends no load.
     let informational = config.version || config.list || config.scenarios_list;
     let mut gateway = Gateway::new(&host, &config)?;
@@ -44,7 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let metrics = attack(config, &options, &workload)?.execute().await?;
     if informational {
-        return Ok(());
+        return Ok(Ended::Done);
     }
     let server = server_report::fetch(&mut gateway, summary::measured_secs(&metrics)).await;
     let facts = RunFacts {
@@ -56,7 +77,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         cache: workload.cache.tally(),
     };
     print!("{}", summary::render(&facts, &server));
-    Ok(())
+    if !options.verifies() {
+        return Ok(Ended::Done);
+    }
+    let verdict = verify::finish(
+        &mut gateway,
+        workload.verify.ledger(),
+        Duration::from_secs(options.verify_wait),
+        options.verify_out.as_deref(),
+    )
+    .await?;
+    Ok(if verdict.holds() {
+        Ended::Done
+    } else {
+        Ended::Broken
+    })
+}
+
+/// `--verify-check`: the saved ledger read back (through `--host`, else the host it
+/// was written through) and judged again; no load.
+async fn check(
+    path: &std::path::Path,
+    options: &WorkloadOptions,
+    config: &goose::config::GooseConfiguration,
+) -> anyhow::Result<Ended> {
+    let saved = Saved::read(path)?;
+    let host = config.host.clone().unwrap_or(saved.host);
+    let mut gateway = Gateway::new(&host, config)?;
+    println!(
+        "loadtest: {} | verify-check {} (run {}, {} records)",
+        gateway.host(),
+        path.display(),
+        saved.ledger.run,
+        saved.ledger.records.len()
+    );
+    gateway.check_health().await?;
+    let verdict = verify::finish(
+        &mut gateway,
+        saved.ledger,
+        Duration::from_secs(options.verify_wait),
+        options.verify_out.as_deref(),
+    )
+    .await?;
+    Ok(if verdict.holds() {
+        Ended::Done
+    } else {
+        Ended::Broken
+    })
 }
 
 /// Goose with our defaults and the selected scenarios registered.

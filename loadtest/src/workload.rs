@@ -1,11 +1,13 @@
-//! What every simulated user shares: the key space, the bulk batch size, and the
-//! counters scenarios keep beyond goose's own (read-your-writes misses, `x-cache`).
+//! What every simulated user shares: the key space, the bulk batch size, the
+//! counters scenarios keep beyond goose's own (read-your-writes misses, `x-cache`), and
+//! the `verify` scenario's ledger.
 //!
 //! Built once from the options and handed to each transaction in an `Arc`; no globals.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::keys::KeySpace;
+use crate::verify::Recorder;
 
 /// Shared, read-only configuration plus atomic counters.
 #[derive(Debug)]
@@ -18,15 +20,18 @@ pub struct Workload {
     pub ryw: RywCounters,
     /// What `read-cached` saw in `x-cache`.
     pub cache: CacheCounters,
+    /// `verify`'s owned records and ledger.
+    pub verify: Recorder,
 }
 
 impl Workload {
-    pub fn new(keys: KeySpace, batch: usize) -> Self {
+    pub fn new(keys: KeySpace, batch: usize, verify: Recorder) -> Self {
         Self {
             keys,
             batch: batch.max(1),
             ryw: RywCounters::default(),
             cache: CacheCounters::default(),
+            verify,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `mixed`       | 70% `write`, 30% `read`: the ancestor's workload                    |
 //! | `ryw`         | write a record, read it back at once, count reads that miss it      |
 //! | `live`        | `GET /api/health/live`: no database, the HTTP ceiling               |
+//! | `verify`      | write owned records, read each back with its token; judged at the end |
 //!
 //! Each file holds one family; this one maps names to them. Every request goes through
 //! [`crate::http::send`] under a fixed name, so goose aggregates by operation, not by id.
@@ -22,6 +23,7 @@ pub mod live;
 pub mod mixed;
 pub mod read;
 pub mod ryw;
+pub mod verify;
 pub mod write;
 
 use std::fmt;
@@ -59,6 +61,7 @@ pub enum ScenarioKind {
     Mixed,
     Ryw,
     Live,
+    Verify,
 }
 
 /// What the prefill must write before a scenario can run without 404s.
@@ -84,7 +87,7 @@ impl Needs {
 }
 
 impl ScenarioKind {
-    pub const ALL: [ScenarioKind; 10] = [
+    pub const ALL: [ScenarioKind; 11] = [
         ScenarioKind::Write,
         ScenarioKind::Read,
         ScenarioKind::ReadStrong,
@@ -95,6 +98,7 @@ impl ScenarioKind {
         ScenarioKind::Mixed,
         ScenarioKind::Ryw,
         ScenarioKind::Live,
+        ScenarioKind::Verify,
     ];
 
     /// The name on the command line and in goose's reports.
@@ -110,6 +114,7 @@ impl ScenarioKind {
             ScenarioKind::Mixed => "mixed",
             ScenarioKind::Ryw => "ryw",
             ScenarioKind::Live => "live",
+            ScenarioKind::Verify => "verify",
         }
     }
 
@@ -131,7 +136,8 @@ impl ScenarioKind {
             ScenarioKind::Write
             | ScenarioKind::BulkWrite
             | ScenarioKind::FanOut
-            | ScenarioKind::Live => Needs::default(),
+            | ScenarioKind::Live
+            | ScenarioKind::Verify => Needs::default(),
         }
     }
 
@@ -177,6 +183,11 @@ impl ScenarioKind {
             ScenarioKind::Live => {
                 scenario.register_transaction(transaction_with!(workload, "live", live::live))
             }
+            ScenarioKind::Verify => scenario.register_transaction(transaction_with!(
+                workload,
+                "verify",
+                verify::write_and_check
+            )),
         })
     }
 }
