@@ -160,20 +160,18 @@ async fn a_planned_switchover_under_load_fails_no_request_and_a_down_target_is_r
     tokio::task::spawn_blocking(move || f.kill_node(0))
         .await
         .unwrap();
-    let refused = loop {
-        match switchover(
-            &settings,
-            ShardId(0),
-            Some(&old),
-            "tester@switchover",
-            |_| {},
-        )
-        .await
-        {
-            Err(SwitchoverError::Refused(why)) => break why,
-            Err(e) => panic!("not a refusal: {e}"),
-            Ok(done) => panic!("switched over to a dead node: {done:?}"),
-        }
+    let refused = match switchover(
+        &settings,
+        ShardId(0),
+        Some(&old),
+        "tester@switchover",
+        |_| {},
+    )
+    .await
+    {
+        Err(SwitchoverError::Refused(why)) => why,
+        Err(e) => panic!("not a refusal: {e}"),
+        Ok(done) => panic!("switched over to a dead node: {done:?}"),
     };
     eprintln!("refused: {refused}");
     assert!(
