@@ -222,7 +222,13 @@ ha_ensure_shard() {
             as_pg tee "$(datadir "$pname")/$INCARNATION_FILE" >/dev/null
         ha_create_node "$pname" "$formation"
     fi
+    # Every node that exists first: after a failover, another than shardN-primary is
+    # the one the others follow.
     ha_keeper_start "$pname"
+    for ((r = 0; r < REPLICAS; r++)); do
+        name=$(replica_name "$i" "$r")
+        if ha_created "$name"; then ha_keeper_start "$name"; fi
+    done
     ha_wait_ready "$pname"
     ha_node_passwords "$formation"
     for ((r = 0; r < REPLICAS; r++)); do
@@ -230,16 +236,21 @@ ha_ensure_shard() {
         if ! ha_created "$name"; then
             as_pg rm -rf "$(datadir "$name")"   # pg_autoctl clones into an empty place
             ha_create_node "$name" "$formation"
+            ha_keeper_start "$name"
         fi
-        ha_keeper_start "$name"
     done
 }
 
 # pg_auto_failover's roles on the formation's writable node get their password (the
 # template's pg_hba asks every role for one).
 ha_node_passwords() {
-    local port
-    port=$(ha_writable_port "$1") || die "formation $1 has no writable node"
+    local port="" i
+    for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+        port=$(ha_writable_port "$1") && pg_ready "$port" && break
+        port=""
+        sleep 0.2
+    done
+    [[ -n $port ]] || die "formation $1 has no writable node after ${START_TIMEOUT}s"
     sql "$port" postgres "DO \$\$ BEGIN
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_replicator') THEN
             ALTER ROLE pgautofailover_replicator PASSWORD '$HA_PASSWORD'; END IF;
