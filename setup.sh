@@ -199,6 +199,10 @@ load_credentials() {
 # The environment the gateway, the admin CLI and the tests use: the application role and
 # its password, and the Redis URL with its password.
 export_app_env() {
+    if ha_on; then
+        SHARDGATE__FAILOVER__HA_MONITOR=$(ha_monitor_url_with_password)
+        export SHARDGATE__FAILOVER__HA_MONITOR
+    fi
     export SHARDGATE__DATABASE__USER="$APP_ROLE"
     export SHARDGATE__DATABASE__PASSWORD="$APP_PASSWORD"
     export SHARDGATE__CACHE__URL="redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT"
@@ -1472,6 +1476,10 @@ describe_pid() {
 # Prints export lines for the gateway, the admin CLI and the tests, for running cargo
 # by hand:  eval "$(./setup.sh env)"
 cmd_env() {
+    resolve_data_root
+    if ha_on; then
+        printf 'export SHARDGATE__FAILOVER__HA_MONITOR=%q\n' "$(ha_monitor_url_with_password)"
+    fi
     printf 'export SHARDGATE__DATABASE__USER=%q\n' "$APP_ROLE"
     printf 'export SHARDGATE__DATABASE__PASSWORD=%q\n' "$APP_PASSWORD"
     printf 'export SHARDGATE__CACHE__URL=%q\n' "redis://:$REDIS_PASSWORD@$HOST:$REDIS_PORT"

@@ -79,6 +79,14 @@ ha_monitor_uri() {
     echo "postgres://autoctl_node@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
 }
 
+# The monitor's URL with autoctl_node's password, for `shard-manager switchover`
+# (failover.ha_monitor, given in the environment like the database password).
+ha_monitor_url_with_password() {
+    local pw
+    pw=$(as_pg cat "$(ha_home)/password" 2>/dev/null) || return 0
+    echo "postgres://autoctl_node:$pw@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
+}
+
 ha_keeper_pid() { as_pg cat "$(ha_home)/$1.pid" 2>/dev/null || true; }
 
 ha_keeper_running() {
