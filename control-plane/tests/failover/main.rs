@@ -25,6 +25,7 @@
 //! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
 //! - `workload`: writers, reader, and the lost / applied-twice count.
 //! - `on_autoctl`: the test on pg_auto_failover.
+//! - `outage_bench` (ignored): the outage of 10 failovers and the pause of 10 switchovers.
 //! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
 
 mod autoctl;
@@ -32,6 +33,7 @@ mod autoctl;
 mod common;
 mod harness;
 mod on_autoctl;
+mod outage_bench;
 mod pair;
 mod programs;
 mod switchover_on_autoctl;
