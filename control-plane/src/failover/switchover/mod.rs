@@ -9,7 +9,8 @@
 //! 2. The drain ([`servers`]): the old primary answers new transactions read-only,
 //!    so new writes fail with 25006 before writing anything and wait for the new
 //!    primary in the gateways (`failover.write_wait_ms`); writes in flight get
-//!    `drain_ms` to commit, and the target replays up to the primary's last WAL.
+//!    `drain_ms` to commit (every transaction begun before the drain must end), and
+//!    the target replays up to the primary's last WAL.
 //! 3. The HA manager's promotion (pg_auto_failover's `perform_promotion`): it stops the
 //!    old primary and promotes the target; the promotion is recorded in the map as a
 //!    `switchover` ([`super::planned`]) and every gateway follows it; the waiting
@@ -31,7 +32,7 @@ use plan::Health;
 use servers::ServerConn;
 
 use super::{planned, record};
-use crate::map::{change, meta};
+use crate::map::{change, meta, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::{MapVersion, ShardId};
 
@@ -127,7 +128,7 @@ pub async fn switchover(
         let addr = addr.to_owned();
         async move {
             let conn = ServerConn::open(settings, shard, &addr).await?;
-            Ok(!conn.in_recovery().await?)
+            conn.takes_writes().await
         }
     };
     wait_for(until, || writable(&target))
@@ -143,9 +144,12 @@ pub async fn switchover(
         "{target} takes writes ({} ms after the drain began)",
         paused.as_millis()
     ));
-    let map = match record::promote(settings, shard, &from, &target, 0).await? {
-        Some(map) => map,
-        None => change::current(settings).await?,
+    // A gateway's watcher may record it first (then the map no longer names `from`, or
+    // moved on while we read it): the map as it is then.
+    let map = match record::promote(settings, shard, &from, &target, 0).await {
+        Ok(Some(map)) => map,
+        Ok(None) | Err(MapError::Changed { .. }) => change::current(settings).await?,
+        Err(e) => return Err(e.into()),
     };
     let entry = &map.shards[shard.index()];
     if entry.primary != target {
@@ -222,10 +226,12 @@ async fn drain(
     limit: Duration,
 ) -> Result<bool, SwitchoverError> {
     let until = Instant::now() + limit;
-    // Sessions take the reload between statements: a write that began just before it
-    // may still start a transaction; a short pause lets every session see it.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    if !primary.writers_gone(limit).await? {
+    // Every session takes the reload before its next statement, once the postmaster
+    // has passed the signal on: a short pause, then every transaction begun before now
+    // must end (a later one is read-only).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let since = primary.clock().await?;
+    if !primary.earlier_transactions_gone(&since, limit).await? {
         return Ok(false);
     }
     let lsn = primary.current_lsn().await?;

@@ -116,9 +116,15 @@ impl ServerConn {
         Ok(())
     }
 
-    /// Waits until no other client session holds a transaction id (no write in
-    /// flight), at most `limit`: whether it got there.
-    pub async fn writers_gone(&self, limit: Duration) -> Result<bool, SwitchoverError> {
+    /// Waits, at most `limit`, until every transaction that began before the drain
+    /// (`since`, this server's clock once every session has taken the reload) is over:
+    /// whether it got there. A write whose transaction began before then may still
+    /// write; one that began after is read-only and fails before it writes anything.
+    pub async fn earlier_transactions_gone(
+        &self,
+        since: &str,
+        limit: Duration,
+    ) -> Result<bool, SwitchoverError> {
         let until = Instant::now() + limit;
         loop {
             let row = self
@@ -126,8 +132,8 @@ impl ServerConn {
                 .query_one(
                     "SELECT count(*) FROM pg_stat_activity
                       WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-                        AND backend_xid IS NOT NULL",
-                    &[],
+                        AND xact_start < $1::text::timestamptz",
+                    &[&since],
                 )
                 .await
                 .map_err(self.fail("could not list its sessions"))?;
@@ -139,5 +145,30 @@ impl ServerConn {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// This server's clock, as text.
+    pub async fn clock(&self) -> Result<String, SwitchoverError> {
+        let row = self
+            .client
+            .query_one("SELECT clock_timestamp()::text", &[])
+            .await
+            .map_err(self.fail("could not say its time"))?;
+        Ok(row.get(0))
+    }
+
+    /// Whether the server takes writes: out of recovery, and its new transactions not
+    /// read-only by default (a promoted node its HA manager still holds read-only does
+    /// not).
+    pub async fn takes_writes(&self) -> Result<bool, SwitchoverError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'",
+                &[],
+            )
+            .await
+            .map_err(self.fail("could not say its role"))?;
+        Ok(row.get(0))
     }
 }
