@@ -7,16 +7,25 @@
 //! another (the failover watcher records a promotion; every gateway follows the map).
 //! Past the bound the last failure is answered (503 naming the shard, with
 //! `Retry-After`).
+//!
+//! A request is sent again only to a server that has just said it takes writes (out
+//! of recovery, its transactions not read-only): the question is a read, safe to lose,
+//! while a write sent to a server that is being stopped (an old primary drained for a
+//! switchover, which its HA manager then stops) could die after being sent and could
+//! then never be re-sent.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use futures_util::future::join_all;
+
 use super::Cluster;
 use crate::error::retry::{policy, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
+use crate::wire::upkeep;
 
 /// How often a waiting request is tried again on the server the map still names.
 pub const RETRY_EVERY: Duration = Duration::from_millis(100);
@@ -66,6 +75,18 @@ impl Cluster {
         self.shards.get(shard).map(|s| s.primary.addr.clone())
     }
 
+    /// Whether the server the map names as `shard`'s primary says it takes writes now.
+    async fn takes_writes(&self, shard: ShardId) -> bool {
+        let Some(s) = self.shards.get(shard) else {
+            return false;
+        };
+        let asked = s
+            .primary
+            .probe(async |conn| upkeep::takes_writes(conn).await)
+            .await;
+        matches!(asked, Ok(true))
+    }
+
     /// `attempt` again after `error`, as the module doc says, until it succeeds, fails
     /// otherwise, or the bound passes.
     pub(super) async fn until_a_primary_takes<T>(
@@ -91,6 +112,9 @@ impl Cluster {
                         tracing::info!(%shard, from = %tried, to = ?now, "retrying on the shard's new primary");
                     }
                     last_try = Instant::now();
+                    if !self.takes_writes(shard).await {
+                        continue;
+                    }
                     match attempt().await {
                         Err(e) => match self.waits_for_a_primary(&e, work) {
                             Some((s, server)) if s == shard => {
@@ -113,7 +137,7 @@ impl Cluster {
         &self,
         failed: &HashMap<ShardId, String>,
         started: Instant,
-        last_try: Instant,
+        mut last_try: Instant,
     ) -> bool {
         let bound = self.settings.failover.write_wait();
         loop {
@@ -123,7 +147,13 @@ impl Cluster {
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {
                 Next::GiveUp => return false,
                 Next::Wait(d) => tokio::time::sleep(d).await,
-                Next::Try => return true,
+                Next::Try => {
+                    last_try = Instant::now();
+                    let asked = join_all(failed.keys().map(|s| self.takes_writes(*s))).await;
+                    if asked.into_iter().any(|takes| takes) {
+                        return true;
+                    }
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use super::error::{ServerError, WireError};
 use crate::error::sqlstate::{decide, Decision};
 use crate::store::sql::records::{
     purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
-    DISK_BYTES, ROLE, TABLE_COUNTS, WAL_POSITION, WAL_POSITION_AND_EPOCH,
+    DISK_BYTES, ROLE, TABLE_COUNTS, TAKES_WRITES, WAL_POSITION, WAL_POSITION_AND_EPOCH,
 };
 use crate::store::ENTRY_TABLES;
 
@@ -124,6 +124,15 @@ pub async fn role(conn: &mut WireConn) -> Result<(bool, Option<u32>), WireError>
         })
         .transpose()?;
     Ok((in_recovery, timeline))
+}
+
+/// Whether the server takes writes now (see `store::sql::records::TAKES_WRITES`).
+pub async fn takes_writes(conn: &mut WireConn) -> Result<bool, WireError> {
+    let row = one(
+        conn.rows("takes_writes", TAKES_WRITES).await?,
+        "the write check",
+    )?;
+    Ok(column(&row, 0, "the write check")?.as_deref() == Some("t"))
 }
 
 /// A primary's check: [`wal_position`] and, in the same statement, the shard's cache

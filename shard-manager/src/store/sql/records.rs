@@ -71,6 +71,12 @@ pub const WAL_POSITION: &str = "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_
 pub const ROLE: &str = "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL \
      ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
 
+/// Whether a server takes writes now: out of recovery and its transactions not
+/// read-only (a primary drained for a switchover, or a promoted standby its HA manager
+/// still holds read-only, does not).
+pub const TAKES_WRITES: &str =
+    "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'";
+
 /// [`WAL_POSITION`] and, in the same statement, the shard's cache epoch (a shard
 /// without the `cache_epoch` migration refuses it with 42P01).
 pub const WAL_POSITION_AND_EPOCH: &str = "SELECT pg_is_in_recovery(), (CASE WHEN \
