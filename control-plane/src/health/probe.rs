@@ -6,6 +6,7 @@ use shard_manager::cluster::schema::SchemaState;
 use shard_manager::cluster::shard::Shard;
 use shard_manager::cluster::Cluster;
 use shard_manager::config::ReplicationSettings;
+use shard_manager::live_map::{Promotion, PromotionLog};
 use shard_manager::routing::{Role, ShardId};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::servers::Server;
@@ -73,6 +74,12 @@ pub struct ShardHealth {
     pub schema: SchemaHealth,
     pub primary: ServerHealth,
     pub replicas: Vec<ServerHealth>,
+    /// The primary's term in the map routed with: 1 at the start, one more after each
+    /// failover or switchover.
+    pub term: u64,
+    /// The shard's last failover or switchover in the map's history (when, from, to,
+    /// term, how long it took); null when it never had one.
+    pub last_failover: Option<Promotion>,
     /// False for a shard that owns no slot (just added, or retired): no request goes
     /// there, so it does not count in `healthy`.
     pub serving: bool,
@@ -97,6 +104,11 @@ pub struct ClusterHealth {
     /// One sentence per thing an operator should look at now (a stuck move, moves not
     /// read lately), each saying what to do; empty when all is well.
     pub warnings: Vec<String>,
+    /// The newest failovers and switchovers of the map's history (at most 20), newest
+    /// first, as this gateway last read them: the same on every gateway, including
+    /// ones recorded before it started. Read at start and whenever the map's terms
+    /// change.
+    pub failovers: Vec<Promotion>,
 }
 
 /// Probes every server of `cluster` at once, each bounded by the connect timeout.
@@ -111,7 +123,14 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
         .iter()
         .zip(serving)
         .map(|(s, serving)| shard_health(s, limits, serving));
-    let shards = join_all(probes).await;
+    let mut shards = join_all(probes).await;
+    let map = cluster.map();
+    let promotions: std::sync::Arc<PromotionLog> = map.promotions();
+    for s in &mut shards {
+        // The map's side of the shard, beside what its servers said just now.
+        s.term = map.term(s.shard.index());
+        s.last_failover = promotions.last(s.shard.0).cloned();
+    }
     ClusterHealth {
         healthy: shards
             .iter()
@@ -120,6 +139,7 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
         shards,
         stuck_moves: Vec::new(),
         warnings: Vec::new(),
+        failovers: promotions.recent.clone(),
     }
 }
 
@@ -145,6 +165,8 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool
         schema: SchemaHealth::of(shard.schema.state()),
         primary,
         replicas,
+        term: 1, // filled from the map by `cluster_health`
+        last_failover: None,
         serving,
     }
 }

@@ -1,13 +1,15 @@
 //! The task that keeps a gateway's map ([`MapState`], in the request path) current
 //! ([`Follower`]): LISTEN for announced versions, poll as a fallback, heartbeat, and
-//! list the live gateways.
+//! list the live gateways. The failovers and switchovers of the history are read at
+//! start and again whenever the map routed with has other terms (every promotion
+//! raises one).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::gateways::{self, Identity};
 use super::meta::{self, CHANNEL};
-use super::MapError;
+use super::{promotions, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::{MapState, ShardMap};
 
@@ -51,9 +53,17 @@ async fn follow(state: Arc<MapState>, me: Identity) {
             continue;
         }
         let mut last_beat: Option<Instant> = None;
+        // The terms the promotions were last read for (None: not read on this
+        // connection yet).
+        let mut read_for: Option<Vec<u64>> = None;
         loop {
             let step = bounded(async {
                 follow_once(&state, &mut conn.client).await?;
+                let terms = state.terms();
+                if read_for.as_ref() != Some(&terms) {
+                    state.set_promotions(promotions::load(&conn.client).await?);
+                    read_for = Some(terms);
+                }
                 if last_beat.is_none_or(|t| t.elapsed() >= beat_every) {
                     gateways::heartbeat(&conn.client, &me, state.version()).await?;
                     let live = gateways::live(&conn.client, meta.gateway_ttl_ms).await?;
