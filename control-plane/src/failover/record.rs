@@ -1,12 +1,15 @@
 //! A promotion stored in the map: the shard's new primary, the old one listed as a
 //! replica (it comes back as one, rewound or re-cloned by the HA manager), the term
-//! raised, a `failover` line in `map history`. Conditional on the map still naming the
-//! old primary, so when several gateways see the same promotion one stores it and the
-//! others find it done.
+//! raised, a `failover` (or, planned, `switchover`) line in `map history` whose detail
+//! holds `shard`, `from`, `to`, `term` and how long it took (`map::promotions` reads
+//! them for gateways to show). Conditional on the map still naming the old primary, so
+//! when several gateways see the same promotion one stores it and the others find it
+//! done.
 
 use crate::map::{meta, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::shard_map::ShardMap;
+use shard_manager::live_map::PromotionKind;
 use shard_manager::routing::{MapVersion, ShardId};
 
 /// The map after a failover of `shard` from `from` to `to` (pure): `to` is the primary,
@@ -43,14 +46,37 @@ pub fn promoted(
     Ok(next)
 }
 
-/// Stores the failover of `shard` from `from` to `to`, unless the map no longer names
-/// `from` (stored already, by another gateway): the new map, or None.
+/// Stores the failover of `shard` from `from` to `to`, seen `detected_ms` after the
+/// primary first failed a check, unless the map no longer names `from` (stored
+/// already, by another gateway): the new map, or None.
 pub async fn promote(
     settings: &ClusterSettings,
     shard: ShardId,
     from: &str,
     to: &str,
     detected_ms: u64,
+) -> Result<Option<ShardMap>, MapError> {
+    store(
+        settings,
+        PromotionKind::Failover,
+        shard,
+        from,
+        to,
+        detected_ms,
+    )
+    .await
+}
+
+/// Stores a promotion of `kind` of `shard` from `from` to `to` that took `took_ms`
+/// (a failover: since the primary first failed a check; a switchover: as its command
+/// measured), unless the map no longer names `from`: the new map, or None.
+pub async fn store(
+    settings: &ClusterSettings,
+    kind: PromotionKind,
+    shard: ShardId,
+    from: &str,
+    to: &str,
+    took_ms: u64,
 ) -> Result<Option<ShardMap>, MapError> {
     let mut conn = meta::connect(settings).await?;
     let map = meta::load(&mut conn.client)
@@ -76,19 +102,24 @@ pub async fn promote(
         ],
     )
     .await?;
-    let summary = format!(
-        "{shard} failed over from {from} to {to}, term {} (seen {detected_ms} ms after the primary first failed a check)",
-        entry.term
-    );
-    let detail = serde_json::json!({
-        "shard": shard.0,
-        "from": from,
-        "to": to,
-        "term": entry.term,
-        "detected_ms": detected_ms,
-    });
-    let actor = format!("gateway@{}", meta::host_name());
-    meta::finish(tx, next.version, (&actor, "failover", &summary, detail)).await?;
+    let term = entry.term;
+    let (summary, actor, detail) = match kind {
+        PromotionKind::Failover => (
+            format!("{shard} failed over from {from} to {to}, term {term} (seen {took_ms} ms after the primary first failed a check)"),
+            format!("gateway@{}", meta::host_name()),
+            serde_json::json!({
+                "shard": shard.0, "from": from, "to": to, "term": term, "detected_ms": took_ms,
+            }),
+        ),
+        PromotionKind::Switchover => (
+            format!("{shard} switched over from {from} to {to}, term {term} (took {took_ms} ms)"),
+            meta::actor(),
+            serde_json::json!({
+                "shard": shard.0, "from": from, "to": to, "term": term, "took_ms": took_ms,
+            }),
+        ),
+    };
+    meta::finish(tx, next.version, (&actor, kind.as_str(), &summary, detail)).await?;
     Ok(Some(next))
 }
 

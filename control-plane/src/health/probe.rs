@@ -1,5 +1,7 @@
 //! Health of every server: up or down, WAL position and replica lag in bytes.
 
+use std::sync::Arc;
+
 use futures_util::future::join_all;
 
 use shard_manager::cluster::schema::SchemaState;
@@ -111,31 +113,35 @@ pub struct ClusterHealth {
     pub failovers: Vec<Promotion>,
 }
 
-/// Probes every server of `cluster` at once, each bounded by the connect timeout.
+/// Probes every server of `cluster` at once, each bounded by the connect timeout. The
+/// map's side (version, terms, failovers) is read with the shards, before the probes,
+/// so that one answer describes one map version even when a probe is slow.
 pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
     let limits = &cluster.settings().replication;
+    let map = cluster.map();
     let all = cluster.shards();
-    let serving: Vec<bool> = {
+    let status = map.status();
+    let promotions: Arc<PromotionLog> = map.promotions();
+    let of_map: Vec<OfMap> = {
         let router = cluster.router();
-        all.iter().map(|s| router.serves_keys(s.id)).collect()
+        all.iter()
+            .map(|s| OfMap {
+                serving: router.serves_keys(s.id),
+                term: map.term(s.id.index()),
+                last_failover: promotions.last(s.id.0).cloned(),
+            })
+            .collect()
     };
     let probes = all
         .iter()
-        .zip(serving)
-        .map(|(s, serving)| shard_health(s, limits, serving));
-    let mut shards = join_all(probes).await;
-    let map = cluster.map();
-    let promotions: std::sync::Arc<PromotionLog> = map.promotions();
-    for s in &mut shards {
-        // The map's side of the shard, beside what its servers said just now.
-        s.term = map.term(s.shard.index());
-        s.last_failover = promotions.last(s.shard.0).cloned();
-    }
+        .zip(of_map)
+        .map(|(s, of_map)| shard_health(s, limits, of_map));
+    let shards = join_all(probes).await;
     ClusterHealth {
         healthy: shards
             .iter()
             .all(|s| !s.serving || (s.primary.up && s.schema.state != "missing")),
-        map: cluster.map().status(),
+        map: status,
         shards,
         stuck_moves: Vec::new(),
         warnings: Vec::new(),
@@ -143,7 +149,14 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
     }
 }
 
-async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool) -> ShardHealth {
+/// What the map routed with says of a shard.
+struct OfMap {
+    serving: bool,
+    term: u64,
+    last_failover: Option<Promotion>,
+}
+
+async fn shard_health(shard: &Shard, limits: &ReplicationSettings, of_map: OfMap) -> ShardHealth {
     let status = |s: &Server| ServerStatus::of(s, limits, shard.read_primary);
     let (primary, replicas) = futures_util::join!(
         probe(&shard.primary, status),
@@ -165,9 +178,9 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool
         schema: SchemaHealth::of(shard.schema.state()),
         primary,
         replicas,
-        term: 1, // filled from the map by `cluster_health`
-        last_failover: None,
-        serving,
+        term: of_map.term,
+        last_failover: of_map.last_failover,
+        serving: of_map.serving,
     }
 }
 
