@@ -59,11 +59,6 @@ async fn follow(state: Arc<MapState>, me: Identity) {
         loop {
             let step = bounded(async {
                 follow_once(&state, &mut conn.client).await?;
-                let terms = state.terms();
-                if read_for.as_ref() != Some(&terms) {
-                    state.set_promotions(promotions::load(&conn.client).await?);
-                    read_for = Some(terms);
-                }
                 if last_beat.is_none_or(|t| t.elapsed() >= beat_every) {
                     gateways::heartbeat(&conn.client, &me, state.version()).await?;
                     let live = gateways::live(&conn.client, meta.gateway_ttl_ms).await?;
@@ -75,6 +70,20 @@ async fn follow(state: Arc<MapState>, me: Identity) {
             if let Err(e) = step.await {
                 state.unreachable(e.to_string());
                 break;
+            }
+            // Bounded on its own: a slow read of the history does not cost the heartbeat.
+            let terms = state.terms();
+            if read_for.as_ref() != Some(&terms) {
+                match bounded(promotions::load(&conn.client)).await {
+                    Ok(log) => {
+                        state.set_promotions(log);
+                        read_for = Some(terms);
+                    }
+                    Err(e) => {
+                        state.unreachable(e.to_string());
+                        break;
+                    }
+                }
             }
             state.answered();
             tokio::select! {
