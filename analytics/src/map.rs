@@ -38,6 +38,9 @@ pub struct ShardTerm {
     pub switchovers: u64,
 }
 
+/// One of a shard's counts.
+type Count = fn(&ShardTerm) -> u64;
+
 /// The map families (none for an empty [`MapGauges`], as a gateway with no map has).
 pub(crate) fn families(map: &MapGauges) -> Vec<MetricFamily> {
     if map.shards.is_empty() {
@@ -68,7 +71,7 @@ pub(crate) fn families(map: &MapGauges) -> Vec<MetricFamily> {
             .map(|(s, id)| gauge(&[("shard", id)], s.term as f64))
             .collect(),
     ));
-    let kinds: [(&str, fn(&ShardTerm) -> u64); 2] = [
+    let kinds: [(&str, Count); 2] = [
         ("failover", |s| s.failovers),
         ("switchover", |s| s.switchovers),
     ];
