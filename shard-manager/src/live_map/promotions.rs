@@ -20,9 +20,6 @@ pub enum PromotionKind {
 }
 
 impl PromotionKind {
-    /// Both kinds, for counting.
-    pub const ALL: [Self; 2] = [Self::Failover, Self::Switchover];
-
     /// Its name in JSON and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
