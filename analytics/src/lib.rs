@@ -22,6 +22,7 @@
 //! - [`error_log`]: the ring of recent [`ErrorEvent`]s.
 //! - [`replicas`]: latest replica lag gauges.
 //! - [`moves`]: slot moves in progress, as Prometheus gauges.
+//! - [`map`]: the map version, live gateways, shard terms and failovers, for Prometheus.
 //! - [`limited`]: requests refused by API keys' limits, as Prometheus counters.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
@@ -40,6 +41,7 @@ mod exposition;
 mod labels;
 mod latency;
 pub mod limited;
+pub mod map;
 pub mod moves;
 pub mod recorder;
 pub mod replicas;
@@ -55,6 +57,7 @@ pub mod window;
 pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
 pub use error_log::ErrorEvent;
 pub use limited::LimitedCount;
+pub use map::{MapGauges, ShardTerm};
 pub use moves::MoveProgress;
 pub use recorder::Analytics;
 pub use replicas::{ReplicaLag, ReplicaSummary};

@@ -15,6 +15,7 @@ use crate::labels::{
 };
 use crate::latency::{micros, Buckets};
 use crate::limited::LimitedCount;
+use crate::map::MapGauges;
 use crate::moves::MoveProgress;
 use crate::replicas::{ReplicaBoard, ReplicaLag};
 use crate::report::{MetricsReport, Throughput};
@@ -258,9 +259,21 @@ impl Analytics {
     /// [`Analytics::prometheus_text_with_moves`] with the requests API keys' limits
     /// refused, by key and limit.
     pub fn prometheus_text_with(&self, moves: &[MoveProgress], limited: &[LimitedCount]) -> String {
+        self.prometheus_text_with_map(moves, limited, &MapGauges::default())
+    }
+
+    /// [`Analytics::prometheus_text_with`] with the shard map routed with: its
+    /// version, the live gateways, each shard's term and failovers.
+    pub fn prometheus_text_with_map(
+        &self,
+        moves: &[MoveProgress],
+        limited: &[LimitedCount],
+        map: &MapGauges,
+    ) -> String {
         let mut families = self.metric_families();
         families.extend(crate::moves::families(moves));
         families.extend(crate::limited::families(limited));
+        families.extend(crate::map::families(map));
         exposition::encode(&families)
     }
 

@@ -18,6 +18,7 @@ import {
   timeOpts,
 } from "./charts.js";
 import { clock, fmtBytes, fmtDuration, fmtMs, fmtPct, fmtRate } from "./format.js";
+import { drawFailovers, drawMapHeadline } from "./events.js";
 import { drawGateways, drawMoves, drawServers } from "./tables.js";
 
 const POLL_MS = 1000;
@@ -282,6 +283,8 @@ async function poll() {
     drawServers(shards.value);
     drawGateways(shards.value);
     drawMoves(shards.value);
+    drawFailovers(shards.value);
+    drawMapHeadline(shards.value);
   }
 
   const failure = [metrics, shards].find((r) => r.status === "rejected");

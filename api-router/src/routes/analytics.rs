@@ -1,8 +1,9 @@
 //! `GET /api/analytics/metrics`, `GET /api/analytics/errors` and `GET /metrics`.
 
 use actix_web::{web, HttpResponse};
-use analytics::{ErrorEvent, MetricsReport};
+use analytics::{ErrorEvent, MapGauges, MetricsReport, ShardTerm};
 use serde::Deserialize;
+use shard_manager::live_map::PromotionKind;
 use shard_manager::servers::ServerStatus;
 use utoipa::IntoParams;
 
@@ -94,14 +95,38 @@ pub async fn errors(
     Ok(HttpResponse::Ok().json(state.analytics.recent_errors(limit)))
 }
 
+/// The map routed with, for the exposition: version, live gateways (once heard),
+/// every shard's term and promotions as the map's history counts them.
+fn map_gauges(state: &AppState) -> MapGauges {
+    let map = state.cluster.map();
+    let promotions = map.promotions();
+    let gateways = map.gateways();
+    MapGauges {
+        version: map.version().0,
+        gateways_live: (!gateways.is_empty()).then_some(gateways.len()),
+        shards: state
+            .cluster
+            .shards()
+            .iter()
+            .map(|s| ShardTerm {
+                shard: s.id.0,
+                term: map.term(s.id.index()),
+                failovers: promotions.count(s.id.0, PromotionKind::Failover),
+                switchovers: promotions.count(s.id.0, PromotionKind::Switchover),
+            })
+            .collect(),
+    }
+}
+
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, and requests refused by API keys' limits, included)", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, and the shard map included: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.analytics.prometheus_text_with(
+        .body(state.analytics.prometheus_text_with_map(
             &moves::progress(&state.moves.seen()),
             &state.limits.refused(),
+            &map_gauges(&state),
         ))
 }

@@ -1,5 +1,7 @@
 //! `GET /api/health`: every server probed now; 200 when all primaries are up; stuck
-//! slot moves in `stuck_moves` and `warnings` (they do not change the status).
+//! slot moves in `stuck_moves` and `warnings` (they do not change the status); each
+//! shard's primary term and last failover, and the newest failovers and switchovers
+//! of the map's history in `failovers`.
 //! `GET /api/health/live`: the process serves. `GET /api/health/ready`: it wants traffic
 //! (503 while draining before a stop: what a load balancer should check).
 
@@ -15,7 +17,7 @@ use crate::state::AppState;
     path = "/api/health",
     tag = "operations",
     responses(
-        (status = 200, description = "Every primary is up (`warnings` may still name a stuck slot move: a move stopped past `moves.stuck_after_secs`, or at the switch, neither resumed nor aborted; it does not change the status)", body = ClusterHealth),
+        (status = 200, description = "Every primary is up (`warnings` may still name a stuck slot move: a move stopped past `moves.stuck_after_secs`, or at the switch, neither resumed nor aborted; it does not change the status). Each shard's `term` and `last_failover`, and `failovers`, the newest failovers and switchovers of the map's history, come from the map, not from the probes", body = ClusterHealth),
         (status = 503, description = "At least one primary is down (the body says which)", body = ClusterHealth),
     )
 )]

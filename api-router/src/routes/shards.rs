@@ -10,6 +10,7 @@ use control_plane::health::stats::ShardData;
 use control_plane::map::{GatewayInfo, MapStatus};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::Balance;
+use shard_manager::live_map::Promotion;
 use shard_manager::routing::strategy::{Bound, Decision, KeyRange, Layout, Sharding};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::{ShardId, ShardKey};
@@ -42,8 +43,12 @@ pub struct ShardView {
     pub share: Option<f64>,
     /// How eventual reads are spread: `round_robin` or `least_outstanding`.
     pub balance: String,
-    /// The primary's term in the map: 1 at the start, one more after each failover.
+    /// The primary's term in the map: 1 at the start, one more after each failover
+    /// or switchover.
     pub term: u64,
+    /// The shard's last failover or switchover in the map's history (when, from, to,
+    /// term, how long it took, and its event line); null when it never had one.
+    pub last_failover: Option<Promotion>,
     /// The primary first, then the replicas, as the map names them now.
     pub servers: Vec<ServerStatus>,
     /// Rows per table and bytes on disk (only with `?data=true`: counting scans every
@@ -87,6 +92,9 @@ pub struct ShardsResponse {
     /// this gateway's last heartbeat.
     pub gateways: Vec<GatewayInfo>,
     pub shards: Vec<ShardView>,
+    /// The newest failovers and switchovers of the map's history (at most 20), newest
+    /// first, each with its event line; the same on every gateway.
+    pub failovers: Vec<Promotion>,
     /// Slot moves: the active ones, then the newest finished ones, newest first.
     pub moves: Vec<MoveView>,
     /// How fresh `moves` is.
@@ -120,6 +128,7 @@ pub async fn shards(
     let layout = router.layout();
     let limits = &cluster.settings().replication;
     let all = cluster.shards();
+    let promotions = cluster.map().promotions();
     let shards = all
         .iter()
         .map(|shard| {
@@ -149,6 +158,7 @@ pub async fn shards(
                     Balance::LeastOutstanding => "least_outstanding".into(),
                 },
                 term: cluster.map().term(id.index()),
+                last_failover: promotions.last(id.0).cloned(),
                 servers: std::iter::once(&shard.primary)
                     .chain(&shard.replicas)
                     .map(|s| ServerStatus::of(s, limits, shard.read_primary))
@@ -168,6 +178,7 @@ pub async fn shards(
         map: cluster.map().status(),
         gateways: cluster.map().gateways(),
         shards,
+        failovers: promotions.recent.clone(),
         moves: move_views,
         moves_read,
     }))

@@ -112,6 +112,7 @@ async fn the_page_references_only_its_own_embedded_assets() {
         "/dashboard/charts.js",
         "/dashboard/format.js",
         "/dashboard/tables.js",
+        "/dashboard/events.js",
     ] {
         assert!(
             paths.iter().any(|p| p == expected),

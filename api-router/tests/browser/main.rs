@@ -11,6 +11,8 @@
 //! - [`assets`]: no asset from another origin; every referenced file is served with
 //!   its content type and a validator.
 //! - [`chromium`]: Chromium driven through the DevTools protocol over a pipe.
+//! - [`failovers`]: a recorded failover shows as an event line, with the map version
+//!   and the live gateways in the headline.
 //! - [`moves`]: the moves panel shows a recorded move and its progress, a stuck one as
 //!   stuck with what to do.
 //! - [`swagger`]: Swagger UI renders under the gateway's Content Security Policy.
@@ -19,6 +21,7 @@
 mod assets;
 mod chromium;
 mod dashboard;
+mod failovers;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod keys;

@@ -1,14 +1,17 @@
 //! A promotion stored in the map: the shard's new primary, the old one listed as a
 //! replica (it comes back as one, rewound or re-cloned by the HA manager), the term
-//! raised, a `failover` line in `map history` (`switchover` while a planned one is under
-//! way: [`super::planned`]). Conditional on the map still naming the
-//! old primary, so when several gateways see the same promotion one stores it and the
-//! others find it done.
+//! raised, a `failover` (or, planned, `switchover`) line in `map history` (`switchover` whenever a planned one is under way:
+//! [`super::planned`], whoever records it) whose detail
+//! holds `shard`, `from`, `to`, `term` and how long it took (`map::promotions` reads
+//! them for gateways to show). Conditional on the map still naming the old primary, so
+//! when several gateways see the same promotion one stores it and the others find it
+//! done.
 
 use super::planned;
 use crate::map::{meta, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::shard_map::ShardMap;
+use shard_manager::live_map::PromotionKind;
 use shard_manager::routing::{MapVersion, ShardId};
 
 /// The map after a failover of `shard` from `from` to `to` (pure): `to` is the primary,
@@ -45,14 +48,37 @@ pub fn promoted(
     Ok(next)
 }
 
-/// Stores the failover of `shard` from `from` to `to`, unless the map no longer names
-/// `from` (stored already, by another gateway): the new map, or None.
+/// Stores the failover of `shard` from `from` to `to`, seen `detected_ms` after the
+/// primary first failed a check, unless the map no longer names `from` (stored
+/// already, by another gateway): the new map, or None.
 pub async fn promote(
     settings: &ClusterSettings,
     shard: ShardId,
     from: &str,
     to: &str,
     detected_ms: u64,
+) -> Result<Option<ShardMap>, MapError> {
+    store(
+        settings,
+        PromotionKind::Failover,
+        shard,
+        from,
+        to,
+        detected_ms,
+    )
+    .await
+}
+
+/// Stores a promotion of `kind` of `shard` from `from` to `to` that took `took_ms`
+/// (a failover: since the primary first failed a check; a switchover: as its command
+/// measured), unless the map no longer names `from`: the new map, or None.
+pub async fn store(
+    settings: &ClusterSettings,
+    kind: PromotionKind,
+    shard: ShardId,
+    from: &str,
+    to: &str,
+    took_ms: u64,
 ) -> Result<Option<ShardMap>, MapError> {
     let mut conn = meta::connect(settings).await?;
     let map = meta::load(&mut conn.client)
@@ -79,32 +105,41 @@ pub async fn promote(
         ],
     )
     .await?;
-    let (action, summary) = match &planned {
-        Some(by) => (
-            "switchover",
-            format!(
-                "{shard} switched over from {from} to {to}, term {} (planned, asked by {by})",
-                entry.term
-            ),
-        ),
-        None => (
-            "failover",
-            format!(
-                "{shard} failed over from {from} to {to}, term {} (seen {detected_ms} ms after the primary first failed a check)",
-                entry.term
-            ),
-        ),
+    let term = entry.term;
+    // A switchover under way (its command holds the lock) is recorded as one, whoever
+    // sees the promotion first.
+    let recorder = match kind {
+        PromotionKind::Failover => format!("gateway@{}", meta::host_name()),
+        PromotionKind::Switchover => meta::actor(),
     };
-    let detail = serde_json::json!({
-        "shard": shard.0,
-        "from": from,
-        "to": to,
-        "term": entry.term,
-        "detected_ms": detected_ms,
-        "planned_by": planned,
-    });
-    let actor = format!("gateway@{}", meta::host_name());
-    meta::finish(tx, next.version, (&actor, action, &summary, detail)).await?;
+    let kind = match planned {
+        Some(_) => PromotionKind::Switchover,
+        None => kind,
+    };
+    let (summary, detail) = match kind {
+        PromotionKind::Failover => (
+            format!("{shard} failed over from {from} to {to}, term {term} (seen {took_ms} ms after the primary first failed a check)"),
+            serde_json::json!({
+                "shard": shard.0, "from": from, "to": to, "term": term, "detected_ms": took_ms,
+            }),
+        ),
+        PromotionKind::Switchover => {
+            let by = planned.unwrap_or_else(|| recorder.clone());
+            (
+                format!("{shard} switched over from {from} to {to}, term {term} (planned, asked by {by})"),
+                serde_json::json!({
+                    "shard": shard.0, "from": from, "to": to, "term": term, "took_ms": took_ms,
+                    "planned_by": by,
+                }),
+            )
+        }
+    };
+    meta::finish(
+        tx,
+        next.version,
+        (&recorder, kind.as_str(), &summary, detail),
+    )
+    .await?;
     Ok(Some(next))
 }
 

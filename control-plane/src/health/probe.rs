@@ -1,11 +1,14 @@
 //! Health of every server: up or down, WAL position and replica lag in bytes.
 
+use std::sync::Arc;
+
 use futures_util::future::join_all;
 
 use shard_manager::cluster::schema::SchemaState;
 use shard_manager::cluster::shard::Shard;
 use shard_manager::cluster::Cluster;
 use shard_manager::config::ReplicationSettings;
+use shard_manager::live_map::{Promotion, PromotionLog};
 use shard_manager::routing::{Role, ShardId};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::servers::Server;
@@ -73,6 +76,12 @@ pub struct ShardHealth {
     pub schema: SchemaHealth,
     pub primary: ServerHealth,
     pub replicas: Vec<ServerHealth>,
+    /// The primary's term in the map routed with: 1 at the start, one more after each
+    /// failover or switchover.
+    pub term: u64,
+    /// The shard's last failover or switchover in the map's history (when, from, to,
+    /// term, how long it took); null when it never had one.
+    pub last_failover: Option<Promotion>,
     /// False for a shard that owns no slot (just added, or retired): no request goes
     /// there, so it does not count in `healthy`.
     pub serving: bool,
@@ -102,35 +111,59 @@ pub struct ClusterHealth {
     pub in_doubt_transactions: u64,
     /// The oldest of them, in milliseconds (0 when none).
     pub oldest_in_doubt_ms: u64,
+    /// The newest failovers and switchovers of the map's history (at most 20), newest
+    /// first, as this gateway last read them: the same on every gateway, including
+    /// ones recorded before it started. Read at start and whenever the map's terms
+    /// change.
+    pub failovers: Vec<Promotion>,
 }
 
-/// Probes every server of `cluster` at once, each bounded by the connect timeout.
+/// Probes every server of `cluster` at once, each bounded by the connect timeout. The
+/// map's side (version, terms, failovers) is read with the shards, before the probes,
+/// so that one answer describes one map version even when a probe is slow.
 pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
     let limits = &cluster.settings().replication;
+    let map = cluster.map();
     let all = cluster.shards();
-    let serving: Vec<bool> = {
+    let status = map.status();
+    let promotions: Arc<PromotionLog> = map.promotions();
+    let of_map: Vec<OfMap> = {
         let router = cluster.router();
-        all.iter().map(|s| router.serves_keys(s.id)).collect()
+        all.iter()
+            .map(|s| OfMap {
+                serving: router.serves_keys(s.id),
+                term: map.term(s.id.index()),
+                last_failover: promotions.last(s.id.0).cloned(),
+            })
+            .collect()
     };
     let probes = all
         .iter()
-        .zip(serving)
-        .map(|(s, serving)| shard_health(s, limits, serving));
+        .zip(of_map)
+        .map(|(s, of_map)| shard_health(s, limits, of_map));
     let shards = join_all(probes).await;
     ClusterHealth {
         healthy: shards
             .iter()
             .all(|s| !s.serving || (s.primary.up && s.schema.state != "missing")),
-        map: cluster.map().status(),
+        map: status,
         shards,
         stuck_moves: Vec::new(),
         warnings: Vec::new(),
         in_doubt_transactions: cluster.in_doubt().get().0,
         oldest_in_doubt_ms: cluster.in_doubt().get().1,
+        failovers: promotions.recent.clone(),
     }
 }
 
-async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool) -> ShardHealth {
+/// What the map routed with says of a shard.
+struct OfMap {
+    serving: bool,
+    term: u64,
+    last_failover: Option<Promotion>,
+}
+
+async fn shard_health(shard: &Shard, limits: &ReplicationSettings, of_map: OfMap) -> ShardHealth {
     let status = |s: &Server| ServerStatus::of(s, limits, shard.read_primary);
     let (primary, replicas) = futures_util::join!(
         probe(&shard.primary, status),
@@ -152,7 +185,9 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, serving: bool
         schema: SchemaHealth::of(shard.schema.state()),
         primary,
         replicas,
-        serving,
+        term: of_map.term,
+        last_failover: of_map.last_failover,
+        serving: of_map.serving,
     }
 }
 

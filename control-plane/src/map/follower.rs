@@ -1,13 +1,15 @@
 //! The task that keeps a gateway's map ([`MapState`], in the request path) current
 //! ([`Follower`]): LISTEN for announced versions, poll as a fallback, heartbeat, and
-//! list the live gateways.
+//! list the live gateways. The failovers and switchovers of the history are read at
+//! start and again whenever the map routed with has other terms (every promotion
+//! raises one).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::gateways::{self, Identity};
 use super::meta::{self, CHANNEL};
-use super::MapError;
+use super::{promotions, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::{MapState, ShardMap};
 
@@ -51,6 +53,9 @@ async fn follow(state: Arc<MapState>, me: Identity) {
             continue;
         }
         let mut last_beat: Option<Instant> = None;
+        // The terms the promotions were last read for (None: not read on this
+        // connection yet).
+        let mut read_for: Option<Vec<u64>> = None;
         loop {
             let step = bounded(async {
                 follow_once(&state, &mut conn.client).await?;
@@ -67,6 +72,20 @@ async fn follow(state: Arc<MapState>, me: Identity) {
                 break;
             }
             state.answered();
+            // Bounded on its own, and not a reason to reconnect: the map is followed;
+            // the history is read again next round (what was shown stays meanwhile).
+            let terms = state.terms();
+            if read_for.as_ref() != Some(&terms) {
+                match bounded(promotions::load(&conn.client)).await {
+                    Ok(log) => {
+                        state.set_promotions(log);
+                        read_for = Some(terms);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the failovers of the map's history (tried again next round)");
+                    }
+                }
+            }
             tokio::select! {
                 got = conn.notifications.recv() => {
                     if got.is_none() {

@@ -17,6 +17,7 @@
 //! - [`add_shard`]: a new shard joins the map owning no slot.
 //! - [`remove_shard`]: an emptied shard is retired (kept in the map, owning nothing).
 //! - [`gateways`]: heartbeats and the list of live gateways.
+//! - [`promotions`]: the failovers and switchovers of the history, for gateways to show.
 //! - [`follower`]: the task that keeps a gateway's map (`live_map::MapState`) current.
 //!
 //! One version of the map ([`ShardMap`]) and the map a gateway routes with
@@ -29,6 +30,7 @@ pub mod follower;
 pub mod gateways;
 pub mod meta;
 pub mod ownership;
+pub mod promotions;
 pub mod remove_shard;
 pub mod schema;
 

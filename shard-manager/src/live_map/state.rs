@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::{watch, Notify};
 
 use super::gateway_info::GatewayInfo;
+use super::promotions::PromotionLog;
 use super::shard_map::ShardMap;
 use crate::config::ClusterSettings;
 use crate::routing::{MapVersion, Router};
@@ -64,6 +65,8 @@ pub struct MapState {
     frozen: AtomicBool,
     /// Each shard's primary term in the map routed with (empty: the config's map).
     terms: Mutex<Vec<u64>>,
+    /// The failovers and switchovers of the map's history, as last read.
+    promotions: ArcSwap<PromotionLog>,
 }
 
 impl MapState {
@@ -86,6 +89,7 @@ impl MapState {
             wanted: AtomicU64::new(0),
             frozen: AtomicBool::new(false),
             terms: Mutex::new(Vec::new()),
+            promotions: ArcSwap::from_pointee(PromotionLog::default()),
         }
     }
 
@@ -93,6 +97,21 @@ impl MapState {
     pub fn term(&self, index: usize) -> u64 {
         let terms = self.terms.lock().unwrap_or_else(|p| p.into_inner());
         terms.get(index).copied().unwrap_or(1)
+    }
+
+    /// Every shard's primary term in the map routed with (empty: the config's map).
+    pub fn terms(&self) -> Vec<u64> {
+        self.terms.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The failovers and switchovers of the map's history, as last read.
+    pub fn promotions(&self) -> Arc<PromotionLog> {
+        self.promotions.load_full()
+    }
+
+    /// The map's history read again (after a map whose terms changed, and at start).
+    pub fn set_promotions(&self, log: PromotionLog) {
+        self.promotions.store(Arc::new(log));
     }
 
     /// Remembers `map`'s terms (the map a cluster starts with, then every adopted one).

@@ -34,6 +34,7 @@ use servers::ServerConn;
 use super::{planned, record};
 use crate::map::{change, meta, MapError};
 use shard_manager::config::ClusterSettings;
+use shard_manager::live_map::promotions::PromotionKind;
 use shard_manager::routing::{MapVersion, ShardId};
 
 /// What a switchover did.
@@ -146,7 +147,17 @@ pub async fn switchover(
     ));
     // A gateway's watcher may record it first (then the map no longer names `from`, or
     // moved on while we read it): the map as it is then.
-    let map = match record::promote(settings, shard, &from, &target, 0).await {
+    let took = paused.as_millis() as u64;
+    let map = match record::store(
+        settings,
+        PromotionKind::Switchover,
+        shard,
+        &from,
+        &target,
+        took,
+    )
+    .await
+    {
         Ok(Some(map)) => map,
         Ok(None) | Err(MapError::Changed { .. }) => change::current(settings).await?,
         Err(e) => return Err(e.into()),
