@@ -9,8 +9,11 @@
 //! - [`import`]: `import` and `imports status | abort`: a table of an unsharded database
 //!   copied in while it takes writes, then cut over.
 //! - [`keys`]: `keys create | list | revoke | rotate | limit`.
+//! - [`export`]: `export`: a table of every shard written atomically to a file, as NDJSON
+//!   or CSV.
 
 pub mod add_shard;
+pub mod export;
 pub mod import;
 pub mod keys;
 pub mod map;
