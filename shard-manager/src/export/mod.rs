@@ -13,7 +13,7 @@
 //! ## Layout
 //! - [`run`]: [`Export`], the pages of every shard in turn.
 //! - [`format`]: [`Format`]: a record as an NDJSON line or a CSV row (RFC 4180).
-//! - [`error`]: [`ExportError`].
+//! - [`error`]: [`ExportError`], why an export stopped.
 
 pub mod error;
 pub mod format;
