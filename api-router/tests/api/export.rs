@@ -412,3 +412,24 @@ async fn a_shard_whose_slots_change_between_pages_stops_the_export() {
         other => panic!("expected the export to stop, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_shard_that_cannot_be_read_fails_the_export_before_anything_is_streamed() {
+    let app = small_pages().await;
+    write_all(&app, "users", &users(300, "user_")).await;
+    // Shard 1 loses its records table (the gateway's prepared statements go stale).
+    let mut conn = app.connect(&app.primary(1));
+    diesel::sql_query("ALTER TABLE records RENAME TO records_gone")
+        .execute(&mut conn)
+        .unwrap();
+
+    for accept in [None, Some("text/csv")] {
+        let res = export(&app, "table=users", accept).await;
+        let body = assert_problem(res, 503).await;
+        assert_eq!(body["shard"], json!(1), "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("shard-1"),
+            "{body}"
+        );
+    }
+}
