@@ -27,7 +27,7 @@ use crate::error::{json_error, query_error};
 use crate::limits::Limits;
 use crate::routes::openapi::ApiDoc;
 use crate::routes::{
-    analytics, bulk, dashboard, delete, fallback, health, read, shards, transaction, write,
+    analytics, bulk, dashboard, delete, export, fallback, health, read, shards, transaction, write,
 };
 use crate::server::drain::{Draining, Shutdown};
 use crate::server::proxy::{serve, TrustedProxies};
@@ -374,6 +374,7 @@ fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
     let only = |path, method, route| only(path, method, route, access);
     cfg.service(only("/api/write", "POST", web::post().to(write::write)))
         .service(only("/api/read", "GET", web::get().to(read::read)))
+        .service(only("/api/export", "GET", web::get().to(export::export)))
         .service(only(
             "/api/bulk-write",
             "POST",

@@ -9,73 +9,10 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use diesel::pg::PgConnection;
-use diesel::{Connection, RunQueryDsl};
 use secrecy::ExposeSecret;
-use shard_manager::servers::connection_url;
-use shard_manager::{config, ClusterSettings};
 
-use common::{assert_refused, audit_and_rest, cli_with, text};
-
-/// A metadata database and a shard database on every primary, of this test's own;
-/// dropped at the end.
-struct Scratch {
-    settings: ClusterSettings,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        let mut settings: ClusterSettings = config::load(None).expect("configuration");
-        let name = format!("sgtest_{}", uuid::Uuid::new_v4().simple());
-        settings.metadata.dbname = name.clone();
-        settings.database.dbname = name.clone();
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut Self::maintenance(
-                &settings,
-                &settings.metadata.address,
-            ))
-            .expect("create the scratch metadata database");
-        shard_admin::create_database(&settings, &name).expect("create the scratch shard databases");
-        Self { settings }
-    }
-
-    fn maintenance(settings: &ClusterSettings, server: &str) -> PgConnection {
-        let mut db = settings.database.clone();
-        db.dbname = "postgres".into();
-        PgConnection::establish(&connection_url(&db, server)).expect("connect to a server")
-    }
-
-    fn name(&self) -> &str {
-        &self.settings.metadata.dbname
-    }
-
-    /// Runs a command on the scratch databases: (exit code, standard error).
-    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
-        let out = cli_with(
-            args,
-            &[
-                ("SHARDGATE__METADATA__DBNAME", self.name()),
-                ("SHARDGATE__DATABASE__DBNAME", self.name()),
-                ("RUST_LOG", "info"),
-            ],
-        );
-        (out.status.code(), text(&out.stderr))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let servers = std::iter::once(&self.settings.metadata.address)
-            .chain(self.settings.shards.iter().map(|s| &s.primary));
-        for server in servers {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name()
-            ))
-            .execute(&mut Self::maintenance(&self.settings, server));
-        }
-    }
-}
+use common::scratch::Scratch;
+use common::{assert_refused, audit_and_rest};
 
 /// The one audit line among a command's standard error.
 fn audit_line(args: &[&str], stderr: &str) -> String {

@@ -26,6 +26,8 @@
 //! - [`live_map`]: the shard map a gateway routes with now, and one version of it
 //!   (pure); the control plane's follower hands it new versions.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
+//! - [`export`]: a whole table from every shard, page by page in keyset order, as
+//!   NDJSON or CSV, stopped rather than repeat or skip a record when a slot moves.
 //!
 //! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
@@ -34,6 +36,7 @@ pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod fault;
 pub mod live_map;
 pub mod redact;

@@ -9,6 +9,7 @@ use analytics::ErrorClass;
 use serde::Serialize;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::cluster::txn::TxnError;
+use shard_manager::export::ExportError;
 use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
@@ -30,6 +31,13 @@ pub enum ApiError {
     BadHeader(#[from] HeaderError),
     #[error(transparent)]
     UnknownTable(#[from] UnknownTable),
+    /// An export of a table that is not configured: the thing asked for does not exist.
+    #[error(transparent)]
+    NoSuchTable(UnknownTable),
+    /// An export that could not start for a reason other than a shard failing: the
+    /// map moved while its first pages were read.
+    #[error(transparent)]
+    ExportStopped(ExportError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error(transparent)]
@@ -117,6 +125,16 @@ impl From<TxnError> for ApiError {
     }
 }
 
+impl From<ExportError> for ApiError {
+    /// A shard that failed is answered as any shard failure (503/504 naming it).
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Shard(e) => Self::Cluster(e),
+            other => Self::ExportStopped(other),
+        }
+    }
+}
+
 /// The problem+json body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -167,6 +185,8 @@ impl ApiError {
             Self::MissingShardKey => (S::BAD_REQUEST, "missing-shard-key", "Missing shard key"),
             Self::BadHeader(_) => (S::BAD_REQUEST, "invalid-header", "Invalid header"),
             Self::UnknownTable(_) => (S::UNPROCESSABLE_ENTITY, "unknown-table", "Unknown table"),
+            Self::NoSuchTable(_) => (S::NOT_FOUND, "unknown-table", "Unknown table"),
+            Self::ExportStopped(_) => (S::SERVICE_UNAVAILABLE, "export-stopped", "Export stopped"),
             Self::Record(_) | Self::Unprocessable(_) => {
                 (S::UNPROCESSABLE_ENTITY, "invalid-record", "Invalid record")
             }
@@ -329,7 +349,7 @@ impl ApiError {
 
     /// What the client may read: facts for its own mistakes and for unavailable
     /// shards, nothing internal for our failures.
-    fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Self::Cluster(ClusterError::Query {
                 shard,
@@ -350,10 +370,11 @@ impl ApiError {
         }
     }
 
-    fn shard(&self) -> Option<u32> {
+    pub(crate) fn shard(&self) -> Option<u32> {
         match self {
             Self::Cluster(e) => Some(e.shard().0),
             Self::Transaction(e) => Some(e.shard().0),
+            Self::ExportStopped(e) => e.shard().map(|s| s.0),
             Self::Limited(l) => l.shard().map(|s| s.0),
             _ => None,
         }

@@ -5,6 +5,7 @@
 //! - [`write`](mod@write), [`read`] (point reads, and the entry for lists) and
 //!   [`list`] (keyed and fan-out lists), [`bulk`], [`delete`]: the record endpoints;
 //!   [`transaction`]: operations on many shards, all or nothing.
+//! - [`export`]: a whole table from every shard, streamed as NDJSON or CSV.
 //! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
 //!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
 //!   the Swagger UI redirect).
@@ -16,6 +17,7 @@ pub mod analytics;
 pub mod bulk;
 pub mod dashboard;
 pub mod delete;
+pub mod export;
 pub mod fallback;
 pub mod health;
 pub mod list;

@@ -22,7 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{analytics, bulk, delete, health, read, shards, transaction, write};
+use super::{analytics, bulk, delete, export, health, read, shards, transaction, write};
 use crate::access::{policy, Need};
 use crate::error::Problem;
 use crate::input::body::{FanOutResponse, ListResponse};
@@ -40,6 +40,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
     paths(
         write::write,
         read::read,
+        export::export,
         bulk::bulk_write,
         transaction::transaction,
         delete::delete,

@@ -12,6 +12,7 @@ mod commit_loss;
 mod consistency;
 mod digits;
 mod edge;
+mod export;
 mod failovers;
 mod fanout;
 mod hardening;

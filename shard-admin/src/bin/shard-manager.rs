@@ -55,6 +55,9 @@ enum Command {
     /// records, copied while the source takes writes; `--cutover` switches (resumable:
     /// the same command continues).
     Import(admin::commands::import::ImportArgs),
+    /// Write one table of every shard to a file, as NDJSON or CSV (atomically: the
+    /// file appears whole or not at all).
+    Export(admin::commands::export::ExportArgs),
     /// Imports: status, abort.
     #[command(subcommand)]
     Imports(admin::commands::import::ImportsCommand),
@@ -143,6 +146,7 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
         Command::Rebalance(args) => args.audited()?,
         Command::Seed(args) => ("seed", args.named(settings)),
         Command::Keys(_)
+        | Command::Export(_)
         | Command::Locate { .. }
         | Command::Check
         | Command::Plan { .. }
@@ -186,6 +190,7 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
         }
         Command::Import(args) => print!("{}", admin::commands::import::import(settings, args)?),
         Command::Imports(command) => print!("{}", admin::commands::import::run(settings, command)?),
+        Command::Export(args) => print!("{}", admin::commands::export::export(settings, args)?),
         Command::AddShard(args) => {
             print!("{}", admin::commands::add_shard::add_shard(settings, args)?)
         }

@@ -10,8 +10,11 @@
 //!   copied in while it takes writes, then cut over.
 //! - [`switchover`]: `switchover`: a shard's primary handed to a replica, planned.
 //! - [`keys`]: `keys create | list | revoke | rotate | limit`.
+//! - [`export`]: `export`: a table of every shard written atomically to a file, as NDJSON
+//!   or CSV.
 
 pub mod add_shard;
+pub mod export;
 pub mod import;
 pub mod keys;
 pub mod map;

@@ -1,5 +1,5 @@
 //! Progress bars for `seed` and `bench`: one per shard (or per client group) and a
-//! total with rows/s and ETA; and the one bar of a move or an import. Drawn on stderr only when it is a terminal, so piped
+//! total with rows/s and ETA; the one bar of a move or an import; an export's count. Drawn on stderr only when it is a terminal, so piped
 //! output stays clean.
 
 use crate::tools::plan::report::thousands;
@@ -112,4 +112,16 @@ impl Tracker {
         self.part.inc(n);
         self.total.inc(n);
     }
+}
+
+/// A count with no known end (an export's records): records so far, records/s, time.
+pub fn counter_bar(label: &str) -> ProgressBar {
+    ProgressBar::new_spinner()
+        .with_style(
+            ProgressStyle::with_template(
+                "{prefix:>10} {spinner} {human_pos:>11} records {per_sec:>14} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        )
+        .with_prefix(label.to_owned())
 }

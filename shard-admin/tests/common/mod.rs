@@ -7,6 +7,8 @@
 
 use std::process::{Command, Output};
 
+pub mod scratch;
+
 pub fn cli(args: &[&str]) -> Output {
     cli_with(args, &[])
 }
@@ -35,11 +37,12 @@ pub fn audit_and_rest(stderr: &str) -> (Vec<&str>, Vec<&str>) {
 }
 
 /// Whether a command changes something, so that it leaves an audit line even when it
-/// is refused (`map history`, `moves status` and a `rebalance` plan read only).
+/// is refused (`map history`, `moves status`, `export` and a `rebalance` plan read
+/// only).
 pub fn changes(args: &[&str]) -> bool {
     let reads = matches!(
         args,
-        ["map", "show" | "history", ..] | ["moves", "status", ..]
+        ["map", "show" | "history", ..] | ["moves", "status", ..] | ["export", ..]
     ) || (args.first() == Some(&"rebalance") && !args.contains(&"--apply"));
     !reads
 }

@@ -46,20 +46,45 @@ pub async fn list(
         after: q.after.is_some(),
     };
     let statement = LISTS[shape.index()];
-    // Stale statements (a schema change) are prepared again and the list asked once
-    // more, as `statements::run` does for the other exchanges: a read is safe to resend.
-    let named = |e: WireError| e.in_statement("list");
-    match page(conn, statement, &params, q.max_bytes)
-        .await
-        .map_err(named)?
-    {
-        Ok(page) => Ok(page),
+    fetch(conn, statement, "list", &params, || {
+        Collect::new(q.max_bytes)
+    })
+    .await?
+    .into_page()
+    .map_err(|e| e.in_statement("list"))
+}
+
+/// The rows one page of a list-like statement (a list, an export's page) collects as
+/// they arrive, within the page's byte budget.
+pub(super) trait Rows {
+    /// Takes a row (or drops it past the budget).
+    fn offer(&mut self, row: &DataRowBody);
+    /// Whether more rows are wanted (the budget has room, nothing failed).
+    fn wants_more(&self) -> bool;
+    /// How many rows to ask for next (see `Budget::rows_to_ask`).
+    fn rows_to_ask(&self) -> i32;
+}
+
+/// Runs the prepared `statement` once, its rows offered to `make()`'s collector.
+/// Stale statements (a schema change) are prepared again and the statement asked once
+/// more, as `statements::run` does for the other exchanges: a read is safe to resend.
+/// `kind` names the statement in errors.
+pub(super) async fn fetch<R: Rows + Send>(
+    conn: &mut WireConn,
+    statement: &str,
+    kind: &'static str,
+    params: &[Param<'_>],
+    make: impl Fn() -> R,
+) -> Result<R, WireError> {
+    let named = |e: WireError| e.in_statement(kind);
+    match page(conn, statement, params, make()).await.map_err(named)? {
+        Ok(rows) => Ok(rows),
         Err(refused)
             if refused.error.invalidates_statements()
                 && policy(Cause::StaleStatements, Work::Read) == Retry::PrepareAgainOnce =>
         {
-            tracing::info!(sqlstate = %refused.error.code, statement = "list", "prepared statements are stale; preparing them again");
-            page(conn, statement, &params, q.max_bytes)
+            tracing::info!(sqlstate = %refused.error.code, statement = kind, "prepared statements are stale; preparing them again");
+            page(conn, statement, params, make())
                 .await
                 .map_err(named)?
                 .map_err(|refused| named(refused.error.into()))
@@ -73,15 +98,14 @@ pub async fn list(
 /// stops soon after the budget, and rows past it are dropped as they arrive. A page
 /// never holds more than its budget plus its first row, whatever `limit` rows would
 /// weigh.
-async fn page(
+async fn page<R: Rows + Send>(
     conn: &mut WireConn,
     statement: &str,
     params: &[Param<'_>],
-    max_bytes: usize,
-) -> Result<Result<Page, Refused>, WireError> {
+    mut page: R,
+) -> Result<Result<R, Refused>, WireError> {
     statements::start(conn)?;
-    let mut page = Collect::new(max_bytes);
-    conn.bind_execute_rows(statement, params, page.budget.rows_to_ask())?;
+    conn.bind_execute_rows(statement, params, page.rows_to_ask())?;
     conn.send_open().await?;
     let mut parsed = 0;
     let mut refused = None;
@@ -90,7 +114,7 @@ async fn page(
             Message::ParseComplete => parsed += 1,
             Message::DataRow(row) => page.offer(&row),
             Message::PortalSuspended if page.wants_more() => {
-                conn.execute_more(page.budget.rows_to_ask()).await?;
+                conn.execute_more(page.rows_to_ask()).await?;
             }
             Message::PortalSuspended | Message::CommandComplete(_) => break,
             Message::ErrorResponse(body) => {
@@ -106,7 +130,7 @@ async fn page(
     {
         return Ok(Err(refused));
     }
-    page.into_page().map(Ok)
+    Ok(Ok(page))
 }
 
 /// The rows of a page as they arrive: decoded while the budget admits them.
@@ -117,15 +141,7 @@ struct Collect {
     failed: Option<WireError>,
 }
 
-impl Collect {
-    fn new(max_bytes: usize) -> Self {
-        Self {
-            budget: Budget::new(max_bytes),
-            records: Vec::new(),
-            failed: None,
-        }
-    }
-
+impl Rows for Collect {
     fn offer(&mut self, row: &DataRowBody) {
         if self.failed.is_none() && self.budget.admit(row.buffer().len()) {
             match record(row) {
@@ -137,6 +153,20 @@ impl Collect {
 
     fn wants_more(&self) -> bool {
         self.failed.is_none() && !self.budget.is_full()
+    }
+
+    fn rows_to_ask(&self) -> i32 {
+        self.budget.rows_to_ask()
+    }
+}
+
+impl Collect {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            budget: Budget::new(max_bytes),
+            records: Vec::new(),
+            failed: None,
+        }
     }
 
     fn into_page(self) -> Result<Page, WireError> {

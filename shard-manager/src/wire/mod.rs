@@ -28,6 +28,8 @@
 //!   with or without an idempotency key.
 //! - [`read`]: the point read and a replica's replay position.
 //! - [`list`]: a page of a list or of one shard's part of a fan-out.
+//! - [`export`]: a page of an export: a table in keyset order, with what the server
+//!   owns.
 //! - [`upkeep`]: health checks and upkeep, simple queries read as text.
 //! - [`pool`]: a deadpool manager for wire connections.
 //! - [`error`]: [`WireError`], a server's refusal with its SQLSTATE and statement.
@@ -36,6 +38,7 @@ mod codec;
 pub mod conn;
 pub mod connect;
 pub mod error;
+pub mod export;
 pub mod list;
 pub mod pool;
 pub mod read;
@@ -46,6 +49,7 @@ pub mod write;
 pub use conn::WireConn;
 pub use connect::{connect, tls_config, Target};
 pub use error::{ServerError, WireError};
+pub use export::{export_page, ExportPage, Owned, PageAsk};
 pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};

@@ -31,7 +31,11 @@ pub async fn find(
 /// A row of `Record`'s columns, in its field order (the point read's and the list's).
 /// A value that does not decode names the record and its column.
 pub(super) fn record(row: &DataRowBody) -> Result<Record, WireError> {
-    let mut row = Columns::new(row);
+    record_from(&mut Columns::new(row))
+}
+
+/// `Record`'s columns, read on from where `row` is.
+pub(super) fn record_from(row: &mut Columns<'_>) -> Result<Record, WireError> {
     let table_name = row.text()?;
     let shard_key = row.text()?;
     let id = row.text()?;

@@ -1,7 +1,7 @@
 //! The statements a wire connection prepares when it opens, each under its own name:
 //! for a write `BEGIN`, the upsert (one record or many), the delete, each also with an
 //! idempotency key, `COMMIT` and the statement read after the commit; for a read the
-//! point read and the replay position. Their text comes from the store
+//! point read and the replay position; the lists' shapes and an export's page. Their text comes from the store
 //! (`store::wire_statements`), rendered once per process; they are prepared with a
 //! connection's first exchange (see [`start`]), and again after PostgreSQL said they
 //! are stale (see [`run`]). (An `INSERT` is prepared on a replica too: preparing is
@@ -18,6 +18,7 @@ use super::codec::values::{
 use super::conn::{Refused, WireConn};
 use super::error::WireError;
 use crate::error::retry::{policy, Cause, Retry, Work};
+use crate::store::sql::export::EXPORT_PAGE;
 use crate::store::{wire_statements, ListShape, WireStatements};
 
 pub(super) const BEGIN: &str = "sg_begin";
@@ -33,6 +34,7 @@ pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
 pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
 pub(super) const CLAIM: &str = "sg_claim";
 pub(super) const TXN_LOCK: &str = "sg_txn_lock";
+pub(super) const EXPORT: &str = "sg_export";
 /// The list statement's shapes, indexed by `store::ListShape::index`.
 pub(super) const LISTS: [&str; ListShape::COUNT] = [
     "sg_list_0",
@@ -132,6 +134,7 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
             vec![INT4, TEXT, TEXT, TEXT, INT8, INT4],
         ),
         (REPLAY_WAL, &texts.replay_wal, vec![]),
+        (EXPORT, EXPORT_PAGE, vec![TEXT, TEXT, TEXT, TEXT, INT8]),
     ];
     for shape in ListShape::all() {
         let i = shape.index();

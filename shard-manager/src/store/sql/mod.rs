@@ -8,9 +8,11 @@
 //!   records each with an entry of their own).
 //! - `claim`: a key's claim at its home slot.
 //! - [`text`]: the wire client's statements as text.
+//! - [`export`]: an export's page: a table in keyset order, with the shard's ownership.
 //! - [`schema`]: diesel's table definitions.
 
 mod claim;
+pub mod export;
 mod find;
 pub(crate) mod fixed;
 pub mod records;

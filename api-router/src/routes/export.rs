@@ -1,0 +1,206 @@
+//! `GET /api/export`: every record of one table from every shard, streamed as NDJSON
+//! (the default) or CSV (`Accept: text/csv`), page by page with backpressure: a page is
+//! read from a shard only when the previous one has been taken by the client's
+//! connection, so a slow client holds the export, never the gateway's memory.
+//!
+//! Before the first byte, every shard's first page is read: a shard down answers 503
+//! naming it, nothing streamed. Once streaming, a failure (a shard failing, a slot
+//! changing hands: see `shard_manager::export`) ends an NDJSON stream with an error
+//! line, and aborts a CSV stream (the connection closes without the chunked body's
+//! last chunk, so no client takes it for a complete file). A complete NDJSON stream
+//! ends with an `end` line counting its records.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde::Deserialize;
+use shard_manager::export::{Export, ExportSpec, Format};
+use shard_manager::ShardKey;
+use utoipa::IntoParams;
+
+use crate::access::Caller;
+use crate::error::{ApiError, Problem};
+use crate::limits::Quota;
+use crate::state::AppState;
+
+/// Rows per page read from a shard.
+pub const PAGE_ROWS: u32 = 1000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// One of the configured tables.
+    #[param(example = "users")]
+    pub table: String,
+    /// Only records whose shard key starts with this (1 to 256 bytes of UTF-8, no NUL).
+    #[param(example = "user_1")]
+    pub key_prefix: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/export",
+    tag = "records",
+    params(
+        ExportParams,
+        ("accept" = Option<String>, Header, example = "text/csv",
+            description = "`text/csv` for CSV (header row `shard_key,id,version,updated_at,data`, RFC 4180 quoting); anything else gives NDJSON"),
+    ),
+    responses(
+        (status = 200, description = "The table's records, streamed. NDJSON: one object per record \
+            (`shard_key`, `id`, `version`, `updated_at`, `data`), then `{\"end\":{\"records\":N,\"map_version\":V}}`; \
+            a failure part-way ends the stream with `{\"error\":{...}}` instead (never a silent truncation). \
+            CSV: a header row and one row per record; a failure part-way aborts the connection before the body's end.",
+            content(
+                (String = "application/x-ndjson"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "No `table`, or an invalid `key_prefix`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate, or its queries at once on a shard (an export touches every shard)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A shard could not be read (the problem names it), or the shard map moved while the export started", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export(
+    state: web::Data<AppState>,
+    (caller, quota): (Caller, Quota),
+    params: web::Query<ExportParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let table = state
+        .cluster
+        .tables()
+        .parse(&params.table)
+        .map_err(ApiError::NoSuchTable)?;
+    caller.permit(&table)?;
+    let key_prefix = parse_prefix(params.key_prefix.as_deref())?;
+    let format = negotiate(req.headers());
+    let shards = state.cluster.shards();
+    // The export reads every shard: one of the key's permits on each, held until the
+    // stream ends.
+    let permits = quota.enter(shards.iter().map(|s| s.id)).await?;
+    let spec = ExportSpec {
+        table,
+        key_prefix,
+        page_rows: PAGE_ROWS,
+        page_bytes: (state.server.max_read_bytes / shards.len().max(1)).max(1),
+    };
+    let export = state
+        .bounded(Export::start(state.cluster.clone(), spec))
+        .await?;
+    tracing::info!(table = %params.table, map_version = %export.map_version(), ?format, "export started");
+    let body = Body {
+        export,
+        format,
+        records: 0,
+        header: true,
+        ended: false,
+        _permits: permits,
+    };
+    let stream = futures_util::stream::unfold(body, |mut body| async move {
+        let chunk = body.next().await?;
+        Some((chunk, body))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(format.media_type())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(stream))
+}
+
+/// `key_prefix`: absent means every key; present, a shard key's rules apply.
+fn parse_prefix(raw: Option<&str>) -> Result<String, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(String::new());
+    };
+    ShardKey::parse(raw).map(|_| raw.to_owned()).map_err(|e| {
+        ApiError::BadQuery(format!("`key_prefix` is not a valid shard key prefix: {e}"))
+    })
+}
+
+/// CSV when the client accepts `text/csv`, else NDJSON.
+fn negotiate(headers: &HeaderMap) -> Format {
+    let csv = headers
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let media = range.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/csv")
+        });
+    match csv {
+        true => Format::Csv,
+        false => Format::Ndjson,
+    }
+}
+
+/// The stream's state: the export, what was sent, the permits it holds.
+struct Body {
+    export: Export,
+    format: Format,
+    records: u64,
+    header: bool,
+    ended: bool,
+    _permits: crate::limits::Permits,
+}
+
+impl Body {
+    /// The next chunk: the CSV header, a page of records, the end (or error) line.
+    async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        if self.ended {
+            return None;
+        }
+        if std::mem::take(&mut self.header) && !self.format.header().is_empty() {
+            return Some(Ok(Bytes::from_static(self.format.header().as_bytes())));
+        }
+        match self.export.next_page().await {
+            Ok(Some(page)) => {
+                let mut out = Vec::new();
+                for record in &page.records {
+                    self.format.write(record, &mut out);
+                }
+                self.records += page.records.len() as u64;
+                Some(Ok(Bytes::from(out)))
+            }
+            Ok(None) => {
+                self.ended = true;
+                tracing::info!(records = self.records, "export complete");
+                match self.format {
+                    Format::Ndjson => Some(Ok(end_line(self.records, &self.export))),
+                    Format::Csv => None,
+                }
+            }
+            Err(e) => {
+                self.ended = true;
+                tracing::warn!(records = self.records, shard = ?e.shard(), error = ?e, "export stopped part-way");
+                let e = ApiError::from(e);
+                match self.format {
+                    Format::Ndjson => Some(Ok(error_line(&e, self.records))),
+                    Format::Csv => Some(Err(std::io::Error::other(e.detail()))),
+                }
+            }
+        }
+    }
+}
+
+fn end_line(records: u64, export: &Export) -> Bytes {
+    let line =
+        serde_json::json!({"end": {"records": records, "map_version": export.map_version().0}});
+    Bytes::from(format!("{line}\n"))
+}
+
+/// The line that ends an NDJSON export that failed part-way: the problem, as a
+/// problem+json body would name it, and how many records came before it.
+fn error_line(e: &ApiError, records: u64) -> Bytes {
+    let (status, slug, title) = e.kind();
+    let line = serde_json::json!({"error": {
+        "type": format!("urn:shardgate:problem:{slug}"),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": e.detail(),
+        "shard": e.shard(),
+        "records": records,
+    }});
+    Bytes::from(format!("{line}\n"))
+}
