@@ -22,6 +22,7 @@
 //! - `programs`: PostgreSQL's programs, run as `postgres`.
 //! - `pair`: a primary and a replica of the test's own (promoted by hand).
 //! - `autoctl`: a pg_auto_failover monitor and two keepers of the test's own.
+//! - `ha_shard`: a shard on a private formation, as the pg_auto_failover tests set it up.
 //! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
 //! - `workload`: writers, reader, and the lost / applied-twice count.
 //! - `on_autoctl`: the test on pg_auto_failover.
@@ -31,6 +32,7 @@
 mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
+mod ha_shard;
 mod harness;
 mod on_autoctl;
 mod outage_bench;

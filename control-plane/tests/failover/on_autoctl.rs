@@ -18,8 +18,7 @@ use control_plane::map::meta;
 use shard_manager::{ClusterSettings, MapVersion, ShardId};
 use tokio_postgres::Client;
 
-use crate::autoctl::{self, Formation};
-use crate::harness::{self, Following, Scratch};
+use crate::ha_shard;
 use crate::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, Tally,
@@ -43,36 +42,19 @@ async fn in_recovery(client: &Client) -> Option<bool> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_rejoins() {
-    let Some(pg_autoctl) = autoctl::installed() else {
-        if std::env::var_os("SHARDGATE_REQUIRE_HA").is_some() {
-            panic!("SHARDGATE_REQUIRE_HA is set but pg_autoctl is not installed (apt-get install postgresql-15-auto-failover pg-auto-failover-cli, or ./setup.sh test)");
-        }
-        eprintln!(
-            "\n!!!!!!!!!!\n!!! SKIPPED: pg_autoctl is not installed, so the failover on \
-             pg_auto_failover was NOT tested.\n!!! ./setup.sh test installs it (or apt-get \
-             install postgresql-15-auto-failover pg-auto-failover-cli); set \
-             SHARDGATE_REQUIRE_HA=1 to make this a failure.\n!!!!!!!!!!\n"
-        );
+    let t0 = Instant::now();
+    let Some(shard) = ha_shard::start("the failover on pg_auto_failover").await else {
         return;
     };
-    let _alone = harness::ONE_AT_A_TIME.lock().await;
-    let mut settings = harness::settings();
+    let (formation, settings, init, following) = (
+        &shard.formation,
+        &shard.settings,
+        &shard.init,
+        &shard.following,
+    );
     let name = settings.database.dbname.clone();
-    let user = settings.database.user.clone();
-    let t0 = Instant::now();
-    let formation = {
-        let name = name.clone();
-        tokio::task::spawn_blocking(move || Arc::new(Formation::start(pg_autoctl, &user, &name)))
-            .await
-            .unwrap()
-    };
     let (old, new) = (formation.addr(0), formation.addr(1));
-    settings.shards[0].primary = old.clone();
-    settings.shards[0].replicas = vec![new.clone()];
-    let _scratch = Scratch(settings.clone());
-    let init = harness::seed(&settings, &old).await;
     assert_eq!((init.version, init.shards[0].term), (MapVersion(1), 1));
-    let following = Following::start(&settings, &init);
     let cluster = following.cluster.clone();
     let before = write_before(&cluster, 20).await;
     let before_ids: Vec<String> = before.iter().map(|a| a.id.clone()).collect();

@@ -10,14 +10,13 @@
 //! `eval "$(./setup.sh env)"; cargo test -p control-plane --test failover outage -- --ignored --nocapture`
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control_plane::failover::switchover::switchover;
 use shard_manager::ShardId;
 
-use crate::autoctl::{self, Formation};
-use crate::harness::{self, Following, Scratch};
+use crate::autoctl::Formation;
+use crate::ha_shard;
 use crate::workload::{write_before, writer, Tally};
 
 fn p50_max(mut v: Vec<Duration>) -> String {
@@ -41,27 +40,14 @@ fn in_recovery(formation: &Formation, node: usize) -> Option<bool> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: cargo test -p control-plane --test failover outage -- --ignored --nocapture"]
 async fn outage_after_kill_and_switchover_pause() {
-    let pg_autoctl = autoctl::installed().expect("pg_autoctl installed");
     let rounds: usize = std::env::var("SHARDGATE_BENCH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10);
-    let _alone = harness::ONE_AT_A_TIME.lock().await;
-    let mut settings = harness::settings();
-    let name = settings.database.dbname.clone();
-    let user = settings.database.user.clone();
-    let formation = {
-        let name = name.clone();
-        tokio::task::spawn_blocking(move || Arc::new(Formation::start(pg_autoctl, &user, &name)))
-            .await
-            .unwrap()
-    };
-    settings.shards[0].primary = formation.addr(0);
-    settings.shards[0].replicas = vec![formation.addr(1)];
-    settings.failover.ha_monitor = Some(formation.monitor_uri());
-    let _scratch = Scratch(settings.clone());
-    let init = harness::seed(&settings, &formation.addr(0)).await;
-    let following = Following::start(&settings, &init);
+    let shard = ha_shard::start("the benchmark")
+        .await
+        .expect("pg_autoctl installed");
+    let (formation, settings, following) = (&shard.formation, &shard.settings, &shard.following);
     let cluster = following.cluster.clone();
     write_before(&cluster, 5).await;
 

@@ -7,15 +7,13 @@
 //! machine is gone: refused, naming why, nothing changed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control_plane::failover::switchover::{switchover, SwitchoverError};
 use control_plane::map::meta;
 use shard_manager::{MapVersion, ShardId};
 
-use crate::autoctl::{self, Formation};
-use crate::harness::{self, Following, Scratch};
+use crate::ha_shard;
 use crate::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, Tally,
@@ -23,31 +21,12 @@ use crate::workload::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planned_switchover_under_load_fails_no_request_and_a_down_target_is_refused() {
-    let Some(pg_autoctl) = autoctl::installed() else {
-        assert!(
-            std::env::var_os("SHARDGATE_REQUIRE_HA").is_none(),
-            "SHARDGATE_REQUIRE_HA is set but pg_autoctl is not installed"
-        );
-        eprintln!("\n!!! SKIPPED: pg_autoctl is not installed: the switchover was NOT tested.\n");
+    let Some(shard) = ha_shard::start("the switchover on pg_auto_failover").await else {
         return;
     };
-    let _alone = harness::ONE_AT_A_TIME.lock().await;
-    let mut settings = harness::settings();
+    let (formation, settings, following) = (&shard.formation, &shard.settings, &shard.following);
     let name = settings.database.dbname.clone();
-    let user = settings.database.user.clone();
-    let formation = {
-        let name = name.clone();
-        tokio::task::spawn_blocking(move || Arc::new(Formation::start(pg_autoctl, &user, &name)))
-            .await
-            .unwrap()
-    };
     let (old, new) = (formation.addr(0), formation.addr(1));
-    settings.shards[0].primary = old.clone();
-    settings.shards[0].replicas = vec![new.clone()];
-    settings.failover.ha_monitor = Some(formation.monitor_uri());
-    let _scratch = Scratch(settings.clone());
-    let init = harness::seed(&settings, &old).await;
-    let following = Following::start(&settings, &init);
     let cluster = following.cluster.clone();
     let before = write_before(&cluster, 20).await;
     let before_ids: Vec<String> = before.iter().map(|a| a.id.clone()).collect();
