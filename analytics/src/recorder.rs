@@ -264,6 +264,21 @@ impl Analytics {
         exposition::encode(&families)
     }
 
+    /// [`Analytics::prometheus_text_with`] with the gateway's transactions (counts by
+    /// protocol and outcome, parts in doubt).
+    pub fn prometheus_text_with_transactions(
+        &self,
+        moves: &[MoveProgress],
+        limited: &[LimitedCount],
+        transactions: &crate::TransactionStats,
+    ) -> String {
+        let mut families = self.metric_families();
+        families.extend(crate::moves::families(moves));
+        families.extend(crate::limited::families(limited));
+        families.extend(crate::transactions::families(transactions));
+        exposition::encode(&families)
+    }
+
     /// The metric families behind [`Analytics::prometheus_text`], for a gateway that
     /// wants to add its own families before encoding.
     pub fn metric_families(&self) -> Vec<MetricFamily> {

@@ -95,13 +95,34 @@ pub async fn errors(
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, and requests refused by API keys' limits, included)", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, and transactions by protocol and outcome with the parts in doubt, included)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.analytics.prometheus_text_with(
+        .body(state.analytics.prometheus_text_with_transactions(
             &moves::progress(&state.moves.seen()),
             &state.limits.refused(),
+            &transactions(&state),
         ))
+}
+
+/// The cluster's transaction counts and the recovery's view of parts in doubt.
+fn transactions(state: &AppState) -> analytics::TransactionStats {
+    use shard_manager::cluster::txn::tally::{Ended, Protocol};
+    let tally = state.cluster.txn_tally();
+    let ended = Protocol::ALL
+        .iter()
+        .flat_map(|p| {
+            Ended::ALL
+                .iter()
+                .map(move |e| (p.as_str(), e.as_str(), tally.get(*p, *e)))
+        })
+        .collect();
+    let (in_doubt, oldest_ms, _) = state.cluster.in_doubt().get();
+    analytics::TransactionStats {
+        ended,
+        in_doubt,
+        oldest_in_doubt_secs: oldest_ms as f64 / 1000.0,
+    }
 }

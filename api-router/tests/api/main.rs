@@ -31,4 +31,5 @@ mod secrets;
 mod shared_map;
 mod spec;
 mod transaction;
+mod transaction_keys;
 mod undecodable;
