@@ -225,22 +225,26 @@ impl Cluster {
             bound_secs,
             shard: first,
         })?;
-        let committed = join_all(parts.iter().enumerate().map(|(i, part)| {
+        let commit = |part: &Part<'_>| {
             let name = gid(&txid, part.shard.id);
+            let shard = part.shard.clone();
             async move {
-                let done = part
-                    .shard
+                shard
                     .primary
                     .run_write(async |conn| wire::commit_prepared(conn, &name, after_text).await)
-                    .await;
-                if i == 0 {
-                    // The first part committed; the others may not have yet.
-                    crate::fault::GATEWAY.reach("between-commits");
-                }
-                done
+                    .await
             }
-        }))
-        .await;
+        };
+        let committed = match crate::fault::GATEWAY.armed("between-commits") {
+            // A test's kill point: the first part committed, the others not yet sent.
+            true => {
+                let mut all = vec![commit(&parts[0]).await];
+                crate::fault::GATEWAY.reach("between-commits");
+                all.extend(join_all(parts[1..].iter().map(commit)).await);
+                all
+            }
+            false => join_all(parts.iter().map(commit)).await,
+        };
         let mut outcome = TxnOutcome {
             txid: Some(txid.clone()),
             ..TxnOutcome::default()
