@@ -31,5 +31,6 @@ mod secrets;
 mod shared_map;
 mod spec;
 mod transaction;
+mod transaction_bank;
 mod transaction_keys;
 mod undecodable;
