@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
-use crate::transaction::{balance, prepared, spawn};
+use crate::transaction::{prepared, spawn};
 
 const ACCOUNTS: usize = 100;
 const OPENING: i64 = 1_000;
@@ -32,6 +32,26 @@ struct Tally {
     resent: u64,
     replayed: u64,
     two_phase: u64,
+}
+
+/// A strong read of the account: (balance, version). Reads the server failed (a loaded
+/// machine: 503, 504) are sent again; they change nothing.
+async fn balance(app: &TestApp, key: &str) -> Option<(i64, i64)> {
+    for _ in 0..40 {
+        let res = app.read_strong(key, "users", key).await;
+        match res.status().as_u16() {
+            404 => return None,
+            200 => {
+                let body: Value = res.json().await.unwrap();
+                return Some((
+                    body["record"]["data"]["balance"].as_i64().unwrap(),
+                    body["record"]["version"].as_i64().unwrap(),
+                ));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("{key}: no strong read answered in 40 attempts");
 }
 
 fn account(i: usize) -> String {

@@ -150,15 +150,26 @@ async fn metrics_count_transactions_by_protocol_and_outcome() {
         409
     );
     assert_eq!(post(vec![upsert(&a, 2, None)]).await, 200);
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = || async {
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The gauges are the last recovery round's (every 200 ms here): a round may have
+    // seen the first transaction's parts prepared, in flight; the next sees none.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut text = scrape().await;
+    while !text.contains("shardgate_transactions_in_doubt 0")
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        text = scrape().await;
+    }
     for line in [
         "shardgate_transactions_total{protocol=\"two-phase\",outcome=\"committed\"} 1",
         "shardgate_transactions_total{protocol=\"two-phase\",outcome=\"aborted\"} 1",
