@@ -33,4 +33,5 @@ mod spec;
 mod transaction;
 mod transaction_bank;
 mod transaction_keys;
+mod transaction_reroute;
 mod undecodable;
