@@ -64,7 +64,7 @@ async fn a_part_refused_for_its_slot_reroutes_the_whole_transaction_once() {
     // The refused attempt logged `abort`, the retry `commit`: only the latter is known
     // by its id here.
     let txid = body["txid"].as_str().unwrap().to_owned();
-    let decided = log.decisions(&[txid.clone()]).await.unwrap();
+    let decided = log.decisions(std::slice::from_ref(&txid)).await.unwrap();
     assert_eq!(
         decided.get(&txid),
         Some(&shard_manager::cluster::txn::log::Decision::Commit)
