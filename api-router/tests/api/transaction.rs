@@ -2,10 +2,10 @@
 //! condition changes nothing anywhere; every bad input names its operation; prepared
 //! parts left by a dead coordinator are resolved by a gateway's recovery by the log.
 //!
-//! Two-phase commit needs `max_prepared_transactions` on the shards. Until the shared
-//! topology has it, `SHARDGATE_2PC_SERVERS=host:port,host:port,host:port,host:port`
-//! points the three shards (no replicas) and the metadata database at private servers
-//! that have it.
+//! Two-phase commit needs `max_prepared_transactions` on the shards, which `setup.sh`
+//! sets on every server of the shared topology. Optionally,
+//! `SHARDGATE_2PC_SERVERS=host:port,host:port,host:port,host:port` points the three
+//! shards (no replicas) and the metadata database at other servers that have it.
 
 use std::time::{Duration, Instant};
 
