@@ -24,6 +24,7 @@
 //! - [`moves`]: slot moves in progress, as Prometheus gauges.
 //! - [`map`]: the map version, live gateways, shard terms and failovers, for Prometheus.
 //! - [`limited`]: requests refused by API keys' limits, as Prometheus counters.
+//! - [`transactions`]: transactions by protocol and outcome, and parts in doubt.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
 //! - `slot`: one time slot of counters and histograms by label.
@@ -52,6 +53,7 @@ mod series;
 mod slot;
 mod stripe;
 mod timeline;
+pub mod transactions;
 pub mod window;
 
 pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
@@ -66,6 +68,7 @@ pub use report::{
     RoleCounts, ShardReport, Throughput, Totals,
 };
 pub use sample::{CacheEvent, ErrorClass, ErrorInfo, OpKind, RequestSample, ServedBy};
+pub use transactions::TransactionStats;
 pub use window::{
     parse_time_range_ms, parse_window, parse_window_within, window_from_query, WindowError,
     DEFAULT_WINDOW,

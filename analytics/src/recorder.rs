@@ -259,21 +259,27 @@ impl Analytics {
     /// [`Analytics::prometheus_text_with_moves`] with the requests API keys' limits
     /// refused, by key and limit.
     pub fn prometheus_text_with(&self, moves: &[MoveProgress], limited: &[LimitedCount]) -> String {
-        self.prometheus_text_with_map(moves, limited, &MapGauges::default())
+        let mut families = self.metric_families();
+        families.extend(crate::moves::families(moves));
+        families.extend(crate::limited::families(limited));
+        exposition::encode(&families)
     }
 
-    /// [`Analytics::prometheus_text_with`] with the shard map routed with: its
-    /// version, the live gateways, each shard's term and failovers.
-    pub fn prometheus_text_with_map(
+    /// [`Analytics::prometheus_text_with`] with what a gateway knows besides: the shard
+    /// map it routes with (its version, the live gateways, each shard's term and
+    /// failovers) and its transactions (counts by protocol and outcome, parts in doubt).
+    pub fn prometheus_text_of_gateway(
         &self,
         moves: &[MoveProgress],
         limited: &[LimitedCount],
         map: &MapGauges,
+        transactions: &crate::TransactionStats,
     ) -> String {
         let mut families = self.metric_families();
         families.extend(crate::moves::families(moves));
         families.extend(crate::limited::families(limited));
         families.extend(crate::map::families(map));
+        families.extend(crate::transactions::families(transactions));
         exposition::encode(&families)
     }
 

@@ -27,6 +27,20 @@ impl KillPoints {
         }
     }
 
+    /// Whether the variable names `step` (a test wants to die there). Always false
+    /// without the `faults` feature.
+    pub fn armed(&self, step: &str) -> bool {
+        #[cfg(feature = "faults")]
+        {
+            std::env::var(self.var).is_ok_and(|wanted| wanted.split(':').next() == Some(step))
+        }
+        #[cfg(not(feature = "faults"))]
+        {
+            let _ = step;
+            false
+        }
+    }
+
     /// Kills this process (-9) when the variable names `step` and this is its n-th
     /// time; otherwise nothing. Without the `faults` feature, always nothing.
     pub fn reach(&self, step: &str) {

@@ -263,6 +263,16 @@ impl ApiError {
             Self::Transaction(TxnError::Shard(ClusterError::Timeout { .. })) => {
                 (S::GATEWAY_TIMEOUT, "timeout", "Timed out")
             }
+            Self::Transaction(TxnError::Shard(ClusterError::KeyReused { .. })) => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+            ),
+            Self::Transaction(TxnError::PartlyReplayed { .. }) => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-entries-incomplete",
+                "Idempotency entries incomplete",
+            ),
             Self::Transaction(TxnError::Shard(_)) => (
                 S::SERVICE_UNAVAILABLE,
                 "transaction-not-written",
@@ -384,7 +394,9 @@ impl ApiError {
         match self {
             Self::MissingShardKey => Some(SHARD_KEY),
             Self::BadHeader(e) => Some(e.header),
-            Self::Cluster(ClusterError::KeyReused { .. }) => Some(IDEMPOTENCY_KEY),
+            Self::Cluster(ClusterError::KeyReused { .. })
+            | Self::Transaction(TxnError::Shard(ClusterError::KeyReused { .. }))
+            | Self::Transaction(TxnError::PartlyReplayed { .. }) => Some(IDEMPOTENCY_KEY),
             _ => None,
         }
     }

@@ -246,6 +246,11 @@ pub struct BulkRequest {
     /// built into a tree: every digit is kept, as a single write keeps it).
     #[schema(value_type = Vec<BulkRecord>)]
     pub records: Vec<Box<RawValue>>,
+    /// All or nothing: the batch is one transaction (`POST /api/transaction`'s path and
+    /// answer; at most `server.max_transaction_operations` records, each record once,
+    /// any invalid record refuses the batch). Default false: atomic per shard only.
+    #[serde(default)]
+    pub atomic: bool,
 }
 
 /// One record of a batch, as it should be (the gateway takes any JSON here and reports

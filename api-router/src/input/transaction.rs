@@ -20,6 +20,10 @@ use crate::server::settings::ServerSettings;
 /// Operations applied all together or not at all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"operations": [
+    {"op": "upsert", "table": "users", "shard_key": "alice", "id": "alice", "data": {"balance": 90}},
+    {"op": "upsert", "table": "users", "shard_key": "bob", "id": "bob", "data": {"balance": 10}}
+]}))]
 pub struct TransactionRequest {
     /// 1 to `server.max_transaction_operations` (100 by default) operations, each on a
     /// different record.

@@ -119,14 +119,35 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, and the shard map included: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history)", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.analytics.prometheus_text_with_map(
+        .body(state.analytics.prometheus_text_of_gateway(
             &moves::progress(&state.moves.seen()),
             &state.limits.refused(),
             &map_gauges(&state),
+            &transactions(&state),
         ))
+}
+
+/// The cluster's transaction counts and the recovery's view of parts in doubt.
+fn transactions(state: &AppState) -> analytics::TransactionStats {
+    use shard_manager::cluster::txn::tally::{Ended, Protocol};
+    let tally = state.cluster.txn_tally();
+    let ended = Protocol::ALL
+        .iter()
+        .flat_map(|p| {
+            Ended::ALL
+                .iter()
+                .map(move |e| (p.as_str(), e.as_str(), tally.get(*p, *e)))
+        })
+        .collect();
+    let (in_doubt, oldest_ms, _) = state.cluster.in_doubt().get();
+    analytics::TransactionStats {
+        ended,
+        in_doubt,
+        oldest_in_doubt_secs: oldest_ms as f64 / 1000.0,
+    }
 }

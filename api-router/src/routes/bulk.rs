@@ -1,11 +1,16 @@
-//! `POST /api/bulk-write`: many records, grouped by shard, one transaction per shard.
+//! `POST /api/bulk-write`: many records, grouped by shard, one transaction per shard;
+//! with `"atomic": true`, one transaction for the whole batch (`transaction::commit`).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::HashMap;
+
 use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::cluster::txn::TxnOp;
+use shard_manager::store::TableName;
 use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
 
 use crate::access::Caller;
@@ -16,6 +21,7 @@ use crate::input::extract::OptionalRouted;
 use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
 use crate::input::json_body::BoundedJson;
 use crate::limits::Quota;
+use crate::server::settings::ServerSettings;
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -26,7 +32,7 @@ use crate::state::AppState;
     params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one"),
         ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "import-7-try", description = "1 to 255 visible ASCII characters: each record of the batch is written once; sending the same batch with the key again writes only the records not written before, wherever their slots live, and counts the others as written (`idempotency-replayed: true` when every record had been written)")),
     responses(
-        (status = 200, description = "Every record written", body = BulkResponse),
+        (status = 200, description = "Every record written. With `\"atomic\": true` the answer is `/api/transaction`'s (`TransactionResponse`), and its problems too (409, 413 `too-many-operations`, 422 `invalid-operation` naming the record, 503 `transaction-*`): all or nothing", body = BulkResponse),
         (status = 207, description = "Some records written; `failed` lists the others. Also when every record was written but a shard could not tell the caches (its `error` says so: reads through other gateways may return the previous versions for a while)", body = BulkResponse),
         (status = 400, description = "Malformed JSON or an invalid header (the problem's `header` names it)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
@@ -51,7 +57,10 @@ pub async fn bulk_write(
     let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
         let header = header_key.0.as_ref().map(|k| k.as_str().to_owned());
         vec![
-            "bulk".into(),
+            match body.atomic {
+                true => "bulk-atomic".into(),
+                false => "bulk".into(),
+            },
             table.as_str().into(),
             header.unwrap_or_default(),
             // Each record in one spelling, as a single write's document is.
@@ -84,6 +93,11 @@ pub async fn bulk_write(
             Ok(item) => items.push(item),
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
+    }
+    drop(router);
+    if body.atomic {
+        let ops = atomic_ops(&table, items, invalid, &state.server)?;
+        return super::transaction::commit(&state, &caller, &quota, &ops, remember.as_ref()).await;
     }
     // One of the key's permits on each shard the batch writes to.
     let _permits = quota.enter(items.iter().map(|i| i.key.shard())).await?;
@@ -188,6 +202,50 @@ fn parse_item(
         id,
         data,
     })
+}
+
+/// The batch as a transaction's operations (`"atomic": true`): every record valid, each
+/// record once, no more than a transaction takes; else nothing is written and the
+/// problem names the first record at fault.
+fn atomic_ops(
+    table: &TableName,
+    items: Vec<BulkItem>,
+    invalid: Vec<BulkFailure>,
+    server: &ServerSettings,
+) -> Result<Vec<TxnOp>, ApiError> {
+    if let Some(first) = invalid.into_iter().min_by_key(|f| f.index) {
+        return Err(ApiError::Operation {
+            index: first.index,
+            reason: format!(
+                "{}; an atomic batch is written whole or not at all",
+                first.reason
+            ),
+        });
+    }
+    let limit = server.max_transaction_operations;
+    if items.len() > limit {
+        return Err(ApiError::TooManyOperations { limit });
+    }
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut ops = Vec::with_capacity(items.len());
+    for item in items {
+        let ident = (item.key.as_str().to_owned(), item.id.as_str().to_owned());
+        if let Some(first) = seen.insert(ident, item.index) {
+            return Err(ApiError::Operation {
+                index: item.index,
+                reason: format!("the same record as record {first} (shard_key and id): an atomic batch names each record once"),
+            });
+        }
+        ops.push(TxnOp {
+            index: item.index,
+            table: table.clone(),
+            key: item.key,
+            id: item.id,
+            data: Some(item.data),
+            if_version: None,
+        });
+    }
+    Ok(ops)
 }
 
 /// A record's own key, parsed and routed like a header's.

@@ -1,30 +1,37 @@
 //! `POST /api/transaction`: operations on any records of any shards, applied all
-//! together or not at all (`shard_manager::cluster::txn`).
+//! together or not at all (`shard_manager::cluster::txn`). With an `Idempotency-Key`,
+//! a transaction sent again is applied once and answered as it was the first time.
+//! [`commit`] is the path `/api/bulk-write` with `"atomic": true` takes too.
 
 use actix_web::{web, HttpResponse};
 
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
+use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
 use crate::input::json_body::BoundedJson;
 use crate::input::transaction::{
     parse_operations, OperationResult, TransactionRequest, TransactionResponse, TransactionShard,
 };
 use crate::limits::Quota;
 use crate::state::AppState;
+use shard_manager::cluster::txn::tally::Protocol;
+use shard_manager::cluster::txn::TxnOp;
+use shard_manager::store::Remember;
 
 #[utoipa::path(
     post,
     path = "/api/transaction",
     tag = "records",
     request_body = TransactionRequest,
+    params(("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "transfer-7", description = "1 to 255 visible ASCII characters: the transaction is applied once; sent again with the same key and body it is answered as the first time (`idempotency-replayed: true`), with the same key and another body refused (422 `idempotency-key-reused`)")),
     responses(
-        (status = 200, description = "Every operation committed: each record's new version, and one read-your-writes token per shard touched", body = TransactionResponse),
+        (status = 200, description = "Every operation committed: each record's new version, and one read-your-writes token per shard touched (`idempotency-replayed: true`: committed by an earlier request with the same key)", body = TransactionResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "(`condition-failed`) An `if_version` did not hold: nothing written on any shard; `operation` names it and `current_version` is the record's version (0: absent)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "(`too-many-operations`) More than `server.max_transaction_operations` operations (`operation` is the first extra), or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "(`empty-transaction`) No operation; or (`invalid-operation`, `operation` names it) an unknown table, a bad shard key, id, `op`, `data` or `if_version`, or the same record twice. Nothing written", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "(`empty-transaction`) No operation; or (`invalid-operation`, `operation` names it) an unknown table, a bad shard key, id, `op`, `data` or `if_version`, or the same record twice; or (`idempotency-key-reused`) the key was sent before with another transaction; or (`idempotency-entries-incomplete`) the key's transaction was applied before but its record is gone from a shard (expired). Nothing written", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate or its queries at once on a shard", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Nothing written: a shard failed its part (`transaction-not-written`, the shard named), or the coordinator log is unreachable (`coordinator-log-unavailable`). Or the outcome is settled by recovery within `server.txn_in_doubt_ms`: `transaction-in-doubt` (all or nothing), `transaction-committing` (committed; the named shard applies it within the bound)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -34,8 +41,14 @@ pub async fn transaction(
     state: web::Data<AppState>,
     caller: Caller,
     quota: Quota,
+    idempotency: IdempotencyKey,
     body: BoundedJson<TransactionRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+        let mut parts = vec!["transaction".to_owned()];
+        parts.extend(body.0.operations.iter().map(|op| canonical(op)));
+        parts
+    });
     let router = state.cluster.router();
     let ops = parse_operations(
         &body.0.operations,
@@ -44,11 +57,24 @@ pub async fn transaction(
         &state.server,
     )?;
     drop(router);
-    for op in &ops {
+    commit(&state, &caller, &quota, &ops, remember.as_ref()).await
+}
+
+/// Runs the parsed operations all or nothing and answers with what they did.
+pub(crate) async fn commit(
+    state: &AppState,
+    caller: &Caller,
+    quota: &Quota,
+    ops: &[TxnOp],
+    remember: Option<&Remember>,
+) -> Result<HttpResponse, ApiError> {
+    for op in ops {
         caller.permit(&op.table)?;
     }
     let _permits = quota.enter(ops.iter().map(|o| o.key.shard())).await?;
-    let outcome = state.bounded(state.cluster.transaction(&ops)).await?;
+    let outcome = state
+        .bounded(state.cluster.transaction(ops, remember))
+        .await?;
     state.record_cache(&outcome.cache);
     let results: Vec<OperationResult> = outcome
         .results
@@ -69,10 +95,7 @@ pub async fn transaction(
         .collect();
     let mut res = HttpResponse::Ok().json(TransactionResponse {
         committed: true,
-        protocol: match outcome.txid {
-            None => "one-shard".into(),
-            Some(_) => "two-phase".into(),
-        },
+        protocol: Protocol::for_shards(outcome.tokens.len()).as_str().into(),
         txid: outcome.txid.clone(),
         results,
         shards: outcome
@@ -84,6 +107,7 @@ pub async fn transaction(
             })
             .collect(),
     });
+    mark_replayed(&mut res, outcome.replayed);
     Outcome::bulk(ops.len() as u64).attach(&mut res);
     Ok(res)
 }

@@ -33,4 +33,7 @@ mod secrets;
 mod shared_map;
 mod spec;
 mod transaction;
+mod transaction_bank;
+mod transaction_keys;
+mod transaction_reroute;
 mod undecodable;

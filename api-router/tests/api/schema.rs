@@ -33,7 +33,11 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
          DROP TABLE shardgate_cache, shardgate_moving, shardgate_move_log; \
          DROP FUNCTION shardgate_capture_new(), shardgate_capture_old(); \
          DROP TABLE shardgate_idempotency; DROP FUNCTION shardgate_idempotency_taken(); \
-         DROP TABLE shardgate_idempotency_records, shardgate_idempotency_claims",
+         DROP TABLE shardgate_idempotency_records, shardgate_idempotency_claims; \
+         DROP FUNCTION shardgate_txn_lock(integer, text, text, text, bigint, integer), \
+                       shardgate_txn_seen(text, text, text, text, text, bigint, integer), \
+                       shardgate_txn_remember(text, text, bytea, integer, text, text, text, \
+                                              bigint, boolean)",
     )
     .unwrap();
     let write = |key: String| {

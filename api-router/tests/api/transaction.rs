@@ -2,10 +2,10 @@
 //! condition changes nothing anywhere; every bad input names its operation; prepared
 //! parts left by a dead coordinator are resolved by a gateway's recovery by the log.
 //!
-//! Two-phase commit needs `max_prepared_transactions` on the shards. Until the shared
-//! topology has it, `SHARDGATE_2PC_SERVERS=host:port,host:port,host:port,host:port`
-//! points the three shards (no replicas) and the metadata database at private servers
-//! that have it.
+//! Two-phase commit needs `max_prepared_transactions` on the shards, which `setup.sh`
+//! sets on every server of the shared topology. Optionally,
+//! `SHARDGATE_2PC_SERVERS=host:port,host:port,host:port,host:port` points the three
+//! shards (no replicas) and the metadata database at other servers that have it.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use shard_manager::wire::write::txn::{run_part, PartEnd, PartOp, PartOutcome};
 
 use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 
-async fn spawn() -> TestApp {
+pub(crate) async fn spawn() -> TestApp {
     spawn_app_with(|s| {
         if let Ok(servers) = std::env::var("SHARDGATE_2PC_SERVERS") {
             let servers: Vec<&str> = servers.split(',').collect();
@@ -37,7 +37,7 @@ async fn spawn() -> TestApp {
 }
 
 /// Two keys on different shards.
-fn two_shards(app: &TestApp) -> (String, String) {
+pub(crate) fn two_shards(app: &TestApp) -> (String, String) {
     let a = "acct-a".to_owned();
     let b = (0..1000)
         .map(|i| format!("acct-b{i}"))
@@ -46,7 +46,7 @@ fn two_shards(app: &TestApp) -> (String, String) {
     (a, b)
 }
 
-fn upsert(key: &str, balance: i64, if_version: Option<i64>) -> Value {
+pub(crate) fn upsert(key: &str, balance: i64, if_version: Option<i64>) -> Value {
     let mut op = json!({"op": "upsert", "table": "users", "shard_key": key, "id": key,
                         "data": {"balance": balance}});
     if let Some(v) = if_version {
@@ -60,7 +60,7 @@ async fn txn(app: &TestApp, ops: Vec<Value>) -> reqwest::Response {
         .await
 }
 
-async fn balance(app: &TestApp, key: &str) -> Option<(i64, i64)> {
+pub(crate) async fn balance(app: &TestApp, key: &str) -> Option<(i64, i64)> {
     let res = app.read_strong(key, "users", key).await;
     if res.status() == 404 {
         return None;
@@ -79,7 +79,7 @@ struct Count {
 }
 
 /// Prepared transactions of the test's database on every primary.
-fn prepared(app: &TestApp) -> i64 {
+pub(crate) fn prepared(app: &TestApp) -> i64 {
     (0..app.settings.cluster.shards.len())
         .map(|i| {
             let mut conn = app.connect(&app.primary(i));
@@ -284,7 +284,7 @@ async fn recovery_resolves_what_a_dead_coordinator_left_prepared() {
             }];
             let out = shard
                 .primary
-                .run_write(async |c| run_part(c, &ops, PartEnd::Prepare(&name)).await)
+                .run_write(async |c| run_part(c, &ops, PartEnd::Prepare(&name), None).await)
                 .await
                 .expect("prepared");
             assert!(matches!(out, PartOutcome::Done { after: None, .. }));

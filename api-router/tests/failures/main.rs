@@ -44,6 +44,10 @@
 //! - [`limits_bench`]: (ignored; a benchmark) gateway CPU per request of API keys and
 //!   fair limits, from /proc under wrk.
 //!
+//! - [`txn_kill`]: a transaction's coordinator killed (-9) after PREPARE, after its
+//!   logged decision, between its COMMIT PREPAREDs; another gateway's recovery leaves
+//!   all or nothing (stops no server).
+//!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`importer`] (the source database, its
 //! writer, the importer as a child process), [`movers`] (the mover as a child
@@ -86,3 +90,4 @@ mod restart;
 mod shutdown;
 mod stuck_moves;
 mod support;
+mod txn_kill;

@@ -68,7 +68,7 @@ async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_r
         "pg_auto_failover's synchronous replication"
     );
 
-    let standby = connect(&settings, &new).await;
+    let standby = connect(settings, &new).await;
     assert_eq!(in_recovery(&standby).await, Some(true));
     let stop = AtomicBool::new(false);
     let tally = Tally::default();
@@ -200,7 +200,7 @@ async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_r
     assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
 
     // The map names the promoted node, one term later.
-    let mut meta_conn = meta::connect(&settings).await.expect("metadata");
+    let mut meta_conn = meta::connect(settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
     assert_eq!(map.version, MapVersion(2));
     assert_eq!(map.shards[0].primary, new);

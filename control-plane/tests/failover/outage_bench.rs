@@ -68,7 +68,7 @@ async fn outage_after_kill_and_switchover_pause() {
                 .unwrap();
             let mut seen = (None, None, None);
             while seen.0.is_none() || seen.1.is_none() || seen.2.is_none() {
-                if seen.0.is_none() && in_recovery(&formation, 1 - p) == Some(false) {
+                if seen.0.is_none() && in_recovery(formation, 1 - p) == Some(false) {
                     seen.0 = Some(killed.elapsed());
                 }
                 if seen.1.is_none() && cluster.map().term(0) > term {
@@ -107,7 +107,7 @@ async fn outage_after_kill_and_switchover_pause() {
         for round in 0..rounds {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let start = Instant::now();
-            let done = switchover(&settings, ShardId(0), None, "bench@switchover", |_| {})
+            let done = switchover(settings, ShardId(0), None, "bench@switchover", |_| {})
                 .await
                 .expect("a switchover");
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -36,7 +36,7 @@ async fn a_planned_switchover_under_load_fails_no_request_and_a_down_target_is_r
     let switch = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let started = Instant::now();
-        let done = switchover(&settings, ShardId(0), None, "tester@switchover", |s| {
+        let done = switchover(settings, ShardId(0), None, "tester@switchover", |s| {
             eprintln!("[{:?}] {s}", started.elapsed())
         })
         .await;
@@ -87,7 +87,7 @@ async fn a_planned_switchover_under_load_fails_no_request_and_a_down_target_is_r
         "the old primary came back as a standby"
     );
 
-    let mut meta_conn = meta::connect(&settings).await.expect("metadata");
+    let mut meta_conn = meta::connect(settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
     assert_eq!(map.version, MapVersion(2));
     assert_eq!(
@@ -140,7 +140,7 @@ async fn a_planned_switchover_under_load_fails_no_request_and_a_down_target_is_r
         .await
         .unwrap();
     let refused = match switchover(
-        &settings,
+        settings,
         ShardId(0),
         Some(&old),
         "tester@switchover",

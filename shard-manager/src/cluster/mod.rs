@@ -62,6 +62,8 @@ pub struct Cluster {
     decision_log: std::sync::OnceLock<(Arc<dyn txn::log::DecisionLog>, Duration)>,
     /// Prepared parts the last recovery round saw.
     in_doubt: txn::InDoubt,
+    /// Transactions by protocol and ending.
+    txn_tally: txn::tally::Tally,
 }
 
 impl Cluster {
@@ -121,6 +123,7 @@ impl Cluster {
             settings,
             decision_log: std::sync::OnceLock::new(),
             in_doubt: txn::InDoubt::default(),
+            txn_tally: txn::tally::Tally::default(),
         })
     }
 
@@ -199,6 +202,11 @@ impl Cluster {
     /// Prepared parts in doubt, as the last recovery round saw them.
     pub fn in_doubt(&self) -> &txn::InDoubt {
         &self.in_doubt
+    }
+
+    /// Transactions counted by protocol and ending since start.
+    pub fn txn_tally(&self) -> &txn::tally::Tally {
+        &self.txn_tally
     }
 
     pub fn cache(&self) -> Option<&Cache> {

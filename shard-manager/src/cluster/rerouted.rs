@@ -212,7 +212,7 @@ impl Cluster {
 
     /// Claims the key at its home slot (see `claim`), once more on the owner when the
     /// shard refused the slot.
-    async fn claim_key(&self, remember: &Remember) -> Result<(), ClusterError> {
+    pub(super) async fn claim_key(&self, remember: &Remember) -> Result<(), ClusterError> {
         // A home key is decimal digits within i64, which every strategy routes.
         let home = ShardKey::parse(&remember.home_key()).map(|key| self.router().route(key));
         let Ok(Ok(home)) = home else {

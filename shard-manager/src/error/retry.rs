@@ -3,13 +3,14 @@
 //! the cluster after a shard refused a slot (`cluster::rerouted`), a server after a
 //! pooled connection turned out dead (`servers::server`, `servers::write`), the wire
 //! client after stale statements or a taken idempotency key (`wire::statements`,
-//! `wire::remembered`). Each retry happens at most once per attempt: a second failure
-//! is answered as it is; only the wait for a primary tries again and again, within its
-//! bound, and only while nothing was sent.
+//! `wire::remembered`), a transaction after a part's refusal (`cluster::txn::rerouted`:
+//! the whole transaction, under a new id, once nothing of it stands). Each retry happens
+//! at most once per attempt: a second failure is answered as it is; only the wait for a
+//! primary tries again and again, within its bound, and only while nothing was sent.
 //!
 //! | cause | read | write | write with an Idempotency-Key |
 //! |---|---|---|---|
-//! | the shard refused the slot (SG001) | once, rerouted after a map reload | same | same |
+//! | the shard refused the slot (SG001) | once, rerouted after a map reload | same (a transaction: the whole of it, after its prepared parts were rolled back) | same |
 //! | connection lost before the send | once, on another connection | same | same |
 //! | connection lost after the send | once, on another connection | never: it may have committed (503) | never by the gateway; the client's retry with the key is applied once |
 //! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
@@ -17,6 +18,8 @@
 //! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
 //! | the primary is read-only (25006: demoted, or promoted but not yet writable) | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
 //! | serialization failure, deadlock (40001, 40P01) | never (answered with its SQLSTATE) | same | same |
+//! | a transaction's condition failed (SG005) | — | never: nothing was written (409) | same |
+//! | a transaction's part failed after its commit was logged | — | never: recovery commits it (503 `transaction-committing`) | same |
 
 /// Why an attempt failed, as far as retrying goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +41,11 @@ pub enum Cause {
     ReadOnly,
     /// A serialization failure or deadlock: rolled back.
     Conflict,
+    /// A transaction's `if_version` did not hold (SG005): every part rolled back.
+    ConditionFailed,
+    /// A transaction's part failed after the decision to commit was logged: it is
+    /// committed, and the recovery applies it on that shard.
+    AfterDecision,
 }
 
 /// What kind of work failed.
@@ -84,6 +92,10 @@ pub fn policy(cause: Cause, work: Work) -> Retry {
         // Nothing reached the server: the shard's next primary may take it.
         (Cause::PrimaryDown | Cause::ReadOnly, _) => Retry::UntilAPrimaryTakes,
         (Cause::Conflict, _) => Retry::Never,
+        // The answer is the client's to act on: read, then send a new condition.
+        (Cause::ConditionFailed, _) => Retry::Never,
+        // Sending the part again could only find it committed: recovery finishes it.
+        (Cause::AfterDecision, _) => Retry::Never,
     }
 }
 
@@ -113,11 +125,22 @@ mod tests {
             (Cause::PrimaryDown, [Retry::UntilAPrimaryTakes; 3]),
             (Cause::ReadOnly, [Retry::UntilAPrimaryTakes; 3]),
             (Cause::Conflict, [Retry::Never; 3]),
+            (Cause::ConditionFailed, [Retry::Never; 3]),
+            (Cause::AfterDecision, [Retry::Never; 3]),
         ];
         for (cause, [read, write, keyed]) in cells {
             assert_eq!(policy(cause, READ), read, "{cause:?} read");
             assert_eq!(policy(cause, WRITE), write, "{cause:?} write");
             assert_eq!(policy(cause, KEYED), keyed, "{cause:?} keyed write");
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_retried_only_when_nothing_of_it_stands() {
+        for work in [WRITE, KEYED] {
+            assert_eq!(policy(Cause::SlotRefused, work), Retry::RerouteOnce);
+            assert_eq!(policy(Cause::ConditionFailed, work), Retry::Never);
+            assert_eq!(policy(Cause::AfterDecision, work), Retry::Never);
         }
     }
 

@@ -32,6 +32,10 @@ pub enum Decision {
     /// A transaction's condition failed (SG005, raised by `shardgate_txn_lock`; its
     /// DETAIL is the record's current version): that part was rolled back.
     ConditionFailed,
+    /// A transaction sent with an idempotency key was applied before (SG006, raised by
+    /// `shardgate_txn_seen`; its DETAIL is the key's entries on the shard): this part was
+    /// rolled back, and the answer is read from the entries.
+    Replayed,
     /// No prepared transaction has that name (any more): another gateway's recovery, or
     /// an earlier attempt, already committed or rolled it back.
     NoSuchPrepared,
@@ -57,6 +61,7 @@ pub const TABLE: &[(&str, Decision)] = &[
     ("SG001", SlotMoved),       // the shard's own: this shard does not own the slot
     ("SG002", KeyTaken),        // the shard's own: another request with the key committed
     ("SG005", ConditionFailed), // the shard's own: a transaction's if_version did not hold
+    ("SG006", Replayed),        // the shard's own: a keyed transaction was applied before
     ("42704", NoSuchPrepared),  // undefined_object: COMMIT/ROLLBACK PREPARED of no such name
     ("40001", Conflict),        // serialization_failure
     ("40P01", Conflict),        // deadlock_detected
@@ -94,6 +99,7 @@ mod tests {
             ("SG001", SlotMoved),
             ("SG002", KeyTaken),
             ("SG005", ConditionFailed),
+            ("SG006", Replayed),
             ("42704", NoSuchPrepared),
             ("40001", Conflict),
             ("40P01", Conflict),

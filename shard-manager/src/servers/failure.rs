@@ -64,6 +64,7 @@ pub(crate) fn classify(err: &WireError) -> Failure {
         | Decision::Conflict
         | Decision::StaleStatements
         | Decision::ConditionFailed
+        | Decision::Replayed
         | Decision::NoSuchPrepared
         | Decision::Other => Failure::Refused,
     }

@@ -13,7 +13,7 @@ use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
 use super::codec::values::{
-    BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
+    BOOL, BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
 };
 use super::conn::{Refused, WireConn};
 use super::error::WireError;
@@ -35,6 +35,8 @@ pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
 pub(super) const CLAIM: &str = "sg_claim";
 pub(super) const TXN_LOCK: &str = "sg_txn_lock";
 pub(super) const EXPORT: &str = "sg_export";
+pub(super) const TXN_SEEN: &str = "sg_txn_seen";
+pub(super) const TXN_REMEMBER: &str = "sg_txn_remember";
 /// The list statement's shapes, indexed by `store::ListShape::index`.
 pub(super) const LISTS: [&str; ListShape::COUNT] = [
     "sg_list_0",
@@ -133,6 +135,16 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
             &texts.txn_lock,
             vec![INT4, TEXT, TEXT, TEXT, INT8, INT4],
         ),
+        (
+            TXN_SEEN,
+            &texts.txn_seen,
+            vec![TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT4],
+        ),
+        (
+            TXN_REMEMBER,
+            &texts.txn_remember,
+            vec![TEXT, TEXT, BYTEA, INT4, TEXT, TEXT, TEXT, INT8, BOOL],
+        ),
         (REPLAY_WAL, &texts.replay_wal, vec![]),
         (EXPORT, EXPORT_PAGE, vec![TEXT, TEXT, TEXT, TEXT, INT8]),
     ];
@@ -198,6 +210,7 @@ fn kind(statement: &'static str) -> &'static str {
 fn work(statement: &str) -> Work {
     match statement {
         UPSERT | UPSERT_MANY | DELETE | TXN_LOCK => Work::Write { keyed: false },
+        TXN_SEEN | TXN_REMEMBER => Work::Write { keyed: true },
         UPSERT_REMEMBERED | DELETE_REMEMBERED | UPSERT_MANY_REMEMBERED | CLAIM => {
             Work::Write { keyed: true }
         }

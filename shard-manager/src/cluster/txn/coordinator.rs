@@ -13,7 +13,7 @@ use crate::cache::CacheTrace;
 use crate::cluster::{Cluster, Shard};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
-use crate::store::{NewRecord, RawJson};
+use crate::store::{NewRecord, RawJson, Remember};
 use crate::wire::write::txn::{self as wire, OpDone, PartEnd, PartOp, PartOutcome};
 
 /// The empty document a delete's row carries (never written).
@@ -23,9 +23,9 @@ fn nothing() -> &'static RawJson {
 }
 
 /// One shard's part: its operations in request order.
-struct Part<'a> {
-    shard: std::sync::Arc<Shard>,
-    ops: Vec<&'a TxnOp>,
+pub(super) struct Part<'a> {
+    pub(super) shard: std::sync::Arc<Shard>,
+    pub(super) ops: Vec<&'a TxnOp>,
 }
 
 impl Part<'_> {
@@ -47,7 +47,7 @@ impl Part<'_> {
             .collect()
     }
 
-    fn idents(&self) -> Vec<(&str, &str, &str)> {
+    pub(super) fn idents(&self) -> Vec<(&str, &str, &str)> {
         self.ops
             .iter()
             .map(|op| (op.table.as_str(), op.key.as_str(), op.id.as_str()))
@@ -56,9 +56,13 @@ impl Part<'_> {
 }
 
 impl Cluster {
-    /// Applies every operation or none (see [`super`]). Each (table, key, id) at most
-    /// once: the edge refuses repeats.
-    pub async fn transaction(&self, ops: &[TxnOp]) -> Result<TxnOutcome, TxnError> {
+    /// One attempt of [`Cluster::transaction`] (`super::rerouted` retries it once when a
+    /// shard refused a slot before the decision).
+    pub(super) async fn transaction_once(
+        &self,
+        ops: &[TxnOp],
+        remember: Option<&Remember>,
+    ) -> Result<TxnOutcome, TxnError> {
         let mut by_shard: BTreeMap<ShardId, Vec<&TxnOp>> = BTreeMap::new();
         for op in ops {
             by_shard.entry(op.key.shard()).or_default().push(op);
@@ -70,21 +74,27 @@ impl Cluster {
             parts.push(Part { shard, ops });
         }
         let mut outcome = match parts.len() {
-            1 => self.one_shard(&parts[0]).await?,
-            _ => self.two_phase(&parts).await?,
+            1 => self.one_shard(&parts[0], remember).await?,
+            _ => self.two_phase(&parts, remember).await?,
         };
         outcome.results.sort_by_key(|r| r.index);
         Ok(outcome)
     }
 
     /// One round: the part commits at once.
-    async fn one_shard(&self, part: &Part<'_>) -> Result<TxnOutcome, TxnError> {
+    async fn one_shard(
+        &self,
+        part: &Part<'_>,
+        remember: Option<&Remember>,
+    ) -> Result<TxnOutcome, TxnError> {
         let shard = &part.shard;
         let wire_ops = part.wire_ops();
         let sent = Instant::now();
         let ran = shard
             .primary
-            .run_write(async |conn| wire::run_part(conn, &wire_ops, PartEnd::Commit).await)
+            .run_write(async |conn| {
+                wire::run_part(conn, &wire_ops, PartEnd::Commit, remember).await
+            })
             .await;
         let mut cache = CacheTrace::default();
         let (done, after) = match ran {
@@ -95,6 +105,9 @@ impl Cluster {
             Ok(PartOutcome::Done { after: None, .. }) => unreachable_part(shard.id)?,
             Ok(PartOutcome::ConditionFailed { index, current }) => {
                 return Err(condition(part, index, current))
+            }
+            Ok(PartOutcome::Replayed(entries)) => {
+                return self.replayed(&[part], vec![entries]).await
             }
             Err(failure) => {
                 let err = self
@@ -116,11 +129,16 @@ impl Cluster {
             results: results(part, &done),
             tokens: vec![token],
             cache,
+            replayed: false,
         })
     }
 
     /// Prepare every part, log the decision, commit every part.
-    async fn two_phase(&self, parts: &[Part<'_>]) -> Result<TxnOutcome, TxnError> {
+    async fn two_phase(
+        &self,
+        parts: &[Part<'_>],
+        remember: Option<&Remember>,
+    ) -> Result<TxnOutcome, TxnError> {
         let first = parts[0].shard.id;
         let Some((log, bound)) = self.decision_log() else {
             return Err(TxnError::LogUnavailable {
@@ -139,7 +157,7 @@ impl Cluster {
                 part.shard
                     .primary
                     .run_write(async |conn| {
-                        wire::run_part(conn, &wire_ops, PartEnd::Prepare(&name)).await
+                        wire::run_part(conn, &wire_ops, PartEnd::Prepare(&name), remember).await
                     })
                     .await
             }
@@ -148,9 +166,14 @@ impl Cluster {
         crate::fault::GATEWAY.reach("after-prepare");
         let mut done = Vec::with_capacity(parts.len());
         let mut refusal: Option<TxnError> = None;
+        let mut replays = Vec::new();
         for (part, ran) in parts.iter().zip(prepared) {
             match ran {
                 Ok(PartOutcome::Done { ops, .. }) => done.push(ops),
+                Ok(PartOutcome::Replayed(entries)) => {
+                    done.push(Vec::new());
+                    replays.push(entries);
+                }
                 Ok(PartOutcome::ConditionFailed { index, current }) => {
                     done.push(Vec::new());
                     refusal.get_or_insert(condition(part, index, current));
@@ -160,6 +183,14 @@ impl Cluster {
                     refusal.get_or_insert(TxnError::Shard(failure.into_error()));
                 }
             }
+        }
+        if refusal.is_none() && replays.len() == parts.len() {
+            // Applied before under the key: nothing was prepared this time.
+            let all: Vec<&Part<'_>> = parts.iter().collect();
+            return self.replayed(&all, replays).await;
+        }
+        if refusal.is_none() && !replays.is_empty() {
+            refusal = Some(TxnError::PartlyReplayed { shard: first });
         }
         if let Some(refusal) = refusal {
             self.abort(&txid, parts, &shards).await;
@@ -194,19 +225,26 @@ impl Cluster {
             bound_secs,
             shard: first,
         })?;
-        let committed = join_all(parts.iter().enumerate().map(|(i, part)| {
+        let commit = |part: &Part<'_>| {
             let name = gid(&txid, part.shard.id);
+            let shard = part.shard.clone();
             async move {
-                if i > 0 {
-                    crate::fault::GATEWAY.reach("between-commits");
-                }
-                part.shard
+                shard
                     .primary
                     .run_write(async |conn| wire::commit_prepared(conn, &name, after_text).await)
                     .await
             }
-        }))
-        .await;
+        };
+        let committed = match crate::fault::GATEWAY.armed("between-commits") {
+            // A test's kill point: the first part committed, the others not yet sent.
+            true => {
+                let mut all = vec![commit(&parts[0]).await];
+                crate::fault::GATEWAY.reach("between-commits");
+                all.extend(join_all(parts[1..].iter().map(commit)).await);
+                all
+            }
+            false => join_all(parts.iter().map(commit)).await,
+        };
         let mut outcome = TxnOutcome {
             txid: Some(txid.clone()),
             ..TxnOutcome::default()

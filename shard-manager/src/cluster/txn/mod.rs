@@ -8,12 +8,18 @@
 //!
 //! ## Layout
 //! - this file: the request's operations, the outcome and the errors.
-//! - [`coordinator`]: the protocol above.
+//! - [`coordinator`]: the protocol above, one attempt.
+//! - `replay`: the answer to a transaction sent again with its idempotency key.
+//! - `rerouted`: the attempt again after a shard refused a slot (the retry policy).
+//! - [`tally`]: transactions counted by protocol and outcome, for Prometheus.
 //! - [`gid`]: prepared parts' names; [`log`]: the coordinator log's interface.
 
 pub mod coordinator;
 pub mod gid;
 pub mod log;
+mod replay;
+mod rerouted;
+pub mod tally;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -59,6 +65,8 @@ pub struct TxnOutcome {
     /// One read-your-writes token per shard touched, in shard order.
     pub tokens: Vec<WriteToken>,
     pub cache: CacheTrace,
+    /// Applied before under the request's idempotency key: this is that answer.
+    pub replayed: bool,
 }
 
 /// Why a transaction did not commit (or is not known to have).
@@ -90,6 +98,11 @@ pub enum TxnError {
         bound_secs: u64,
         shard: ShardId,
     },
+    /// Sent again with its idempotency key, some parts found the key's entries and
+    /// others did not (entries expired, or the key named another transaction there):
+    /// nothing was written now.
+    #[error("this Idempotency-Key's transaction was applied before, but {shard} no longer holds its record of every operation (expired?); nothing was written now: send a new key for a new transaction")]
+    PartlyReplayed { shard: ShardId },
     /// Committed (the decision is logged) but this shard has not applied it yet;
     /// recovery applies it within its bound.
     #[error("transaction {txid} is committed, but {shard} did not confirm it ({reason}); recovery applies it there within {bound_secs} s")]
@@ -102,13 +115,25 @@ pub enum TxnError {
 }
 
 impl TxnError {
+    /// Why it failed, as far as the retry policy goes (None: not a cause it names).
+    pub fn cause(&self) -> Option<crate::error::retry::Cause> {
+        use crate::error::retry::Cause;
+        match self {
+            Self::Shard(e) if e.refused_at().is_some() => Some(Cause::SlotRefused),
+            Self::ConditionFailed { .. } => Some(Cause::ConditionFailed),
+            Self::Committing { .. } => Some(Cause::AfterDecision),
+            _ => None,
+        }
+    }
+
     /// The shard a problem names.
     pub fn shard(&self) -> ShardId {
         match self {
             Self::ConditionFailed { shard, .. }
             | Self::LogUnavailable { shard, .. }
             | Self::InDoubt { shard, .. }
-            | Self::Committing { shard, .. } => *shard,
+            | Self::Committing { shard, .. }
+            | Self::PartlyReplayed { shard } => *shard,
             Self::Shard(e) => e.shard(),
         }
     }

@@ -48,6 +48,17 @@ pub struct WireStatements {
     /// operation's position in the request (int4, echoed in the refusal's DETAIL). Returns the
     /// record's current version (int8, 0 when absent); SG005 when the condition fails.
     pub txn_lock: String,
+    /// A keyed transaction's check, once the record is locked (migration
+    /// `transaction_idempotency`). Binds: `$1` caller, `$2` key, `$3` table, `$4` shard
+    /// key, `$5` id (text), `$6` the expected version (int8 or NULL), `$7` the operation's
+    /// position (int4). Returns the record's version before the write (0: absent);
+    /// SG006 when the key's entry for the record exists (applied before), else SG005
+    /// when the condition fails (the lock then carries none).
+    pub txn_seen: String,
+    /// A keyed transaction's entry for one record, after its write. Binds: `$1` caller,
+    /// `$2` key (text), `$3` fingerprint (bytea), `$4` slot (int4), `$5` table, `$6`
+    /// shard key, `$7` id (text), `$8` ttl in seconds (int8), `$9` a delete (bool).
+    pub txn_remember: String,
     /// The writes sent with an idempotency key (`remembered_sql`): each statement above
     /// between the key's lookup and the entry that keeps its answer. Binds: `$1` caller,
     /// `$2` key (text); the write's own binds, numbered on from `$3`; then caller, key
@@ -158,6 +169,8 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         upsert_many: render(&UpsertMany::new(std::slice::from_ref(&row)))?,
         delete,
         txn_lock: "SELECT shardgate_txn_lock($1, $2, $3, $4, $5, $6)".into(),
+        txn_seen: "SELECT shardgate_txn_seen($1, $2, $3, $4, $5, $6, $7)".into(),
+        txn_remember: "SELECT shardgate_txn_remember($1, $2, $3, $4, $5, $6, $7, $8, $9)".into(),
         upsert_remembered,
         delete_remembered,
         upsert_many_remembered,

@@ -14,6 +14,7 @@ pub(in crate::wire) const INT4: u32 = 23;
 pub(in crate::wire) const JSONB: u32 = 3802;
 pub(in crate::wire) const INT8: u32 = 20;
 pub(in crate::wire) const BYTEA: u32 = 17;
+pub(in crate::wire) const BOOL: u32 = 16;
 pub(in crate::wire) const TIMESTAMPTZ: u32 = 1184;
 pub(in crate::wire) const TEXT_ARRAY: u32 = 1009;
 pub(in crate::wire) const INT4_ARRAY: u32 = 1007;
@@ -35,6 +36,7 @@ pub(in crate::wire) enum Param<'a> {
     NullableInt4(Option<i32>),
     /// An `int8` or NULL.
     NullableInt8(Option<i64>),
+    Bool(bool),
     /// A `timestamptz`.
     Timestamptz(DateTime<Utc>),
     /// One-dimensional arrays (lower bound 1, no NULLs) of the same three.
@@ -57,6 +59,7 @@ impl Param<'_> {
             Param::NullableInt4(Some(v)) => types::int4_to_sql(v, buf),
             Param::NullableInt8(None) => return Ok(IsNull::Yes),
             Param::NullableInt8(Some(v)) => types::int8_to_sql(v, buf),
+            Param::Bool(v) => types::bool_to_sql(v, buf),
             Param::Timestamptz(t) => types::timestamp_to_sql(to_pg_micros(t), buf),
             Param::Texts(items) => {
                 array_to_sql(TEXT, items, |s, buf| types::text_to_sql(s, buf), buf)?

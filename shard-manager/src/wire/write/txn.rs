@@ -6,6 +6,12 @@
 //! left open on its connection: the exchange ends with the transaction committed,
 //! prepared (no longer the session's) or rolled back (`WireConn::finish`).
 //!
+//! With an idempotency key, each operation also checks, once its record is locked,
+//! that the key has no entry for the record (`shardgate_txn_seen`; SG006 when it has:
+//! the transaction was applied before, and the part answers the entries instead) and
+//! only then its condition (which a replay's no longer meets), and
+//! writes that entry after the record's write (`shardgate_txn_remember`).
+//!
 //! Then, on any connection to the same database: `COMMIT PREPARED` with the position
 //! read after it, `ROLLBACK PREPARED`, and the list of our prepared transactions.
 
@@ -13,12 +19,14 @@ use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
 use crate::error::sqlstate::{decide, Decision};
-use crate::store::{AfterCommit, NewRecord};
+use crate::store::{AfterCommit, NewRecord, Remember};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::WireConn;
 use crate::wire::error::WireError;
-use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT, DELETE, TXN_LOCK, UPSERT};
+use crate::wire::statements::{
+    self, AFTER_COMMIT, BEGIN, COMMIT, DELETE, TXN_LOCK, TXN_REMEMBER, TXN_SEEN, UPSERT,
+};
 
 /// One operation of a part: an upsert (`rec.data` the document) or a delete.
 #[derive(Debug, Clone)]
@@ -60,6 +68,28 @@ pub enum PartOutcome {
     },
     /// A condition failed: nothing of the part was written (rolled back).
     ConditionFailed { index: usize, current: i64 },
+    /// The idempotency key's entries for these records exist: the transaction was
+    /// applied before; this part was rolled back. Every entry of the key on the shard.
+    Replayed(Vec<Replayed>),
+}
+
+/// One record's entry under a transaction's idempotency key: what the operation did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Replayed {
+    pub table: String,
+    pub shard_key: String,
+    pub id: String,
+    pub answer: ReplayedAnswer,
+}
+
+/// The answer an entry keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct ReplayedAnswer {
+    pub version: Option<i64>,
+    #[serde(default)]
+    pub created: bool,
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// Whether `gid` is safe to write into a statement: ours are `sg_` and then lowercase
@@ -87,6 +117,7 @@ pub async fn run_part(
     conn: &mut WireConn,
     ops: &[PartOp<'_>],
     end: PartEnd<'_>,
+    remember: Option<&Remember>,
 ) -> Result<PartOutcome, WireError> {
     let prepare = match end {
         PartEnd::Commit => None,
@@ -103,16 +134,47 @@ pub async fn run_part(
                     Param::Text(r.table_name),
                     Param::Text(r.shard_key),
                     Param::Text(r.id),
-                    Param::NullableInt8(op.expected),
+                    // With a key, the condition is checked after the key's entry.
+                    Param::NullableInt8(op.expected.filter(|_| remember.is_none())),
                     Param::Int4(op.index),
                 ],
             )?;
+            if let Some(k) = remember {
+                conn.bind_execute(
+                    TXN_SEEN,
+                    &[
+                        Param::Text(&k.caller),
+                        Param::Text(&k.key),
+                        Param::Text(r.table_name),
+                        Param::Text(r.shard_key),
+                        Param::Text(r.id),
+                        Param::NullableInt8(op.expected),
+                        Param::Int4(op.index),
+                    ],
+                )?;
+            }
             match op.delete {
                 true => conn.bind_execute(
                     DELETE,
                     &super::delete::params(r.table_name, (r.shard_key, r.slot), r.id),
                 )?,
                 false => conn.bind_execute(UPSERT, &super::upsert::one(r))?,
+            }
+            if let Some(k) = remember {
+                conn.bind_execute(
+                    TXN_REMEMBER,
+                    &[
+                        Param::Text(&k.caller),
+                        Param::Text(&k.key),
+                        Param::Bytea(&k.fingerprint),
+                        Param::Int4(r.slot),
+                        Param::Text(r.table_name),
+                        Param::Text(r.shard_key),
+                        Param::Text(r.id),
+                        Param::Int8(k.ttl_secs),
+                        Param::Bool(op.delete),
+                    ],
+                )?;
             }
         }
         match &prepare {
@@ -138,9 +200,21 @@ pub async fn run_part(
             let (index, current) = condition_detail(e.detail.as_deref())?;
             return Ok(PartOutcome::ConditionFailed { index, current });
         }
+        Err(WireError::Server(e)) if decide(&e.code) == Decision::Replayed => {
+            return Ok(PartOutcome::Replayed(replayed_detail(e.detail.as_deref())?));
+        }
         Err(e) => return Err(e),
     };
-    read_part(ops, rows, prepare.is_none())
+    read_part(ops, rows, prepare.is_none(), remember.is_some())
+}
+
+/// SG006's DETAIL: the key's entries on the shard, as JSON.
+fn replayed_detail(detail: Option<&str>) -> Result<Vec<Replayed>, WireError> {
+    serde_json::from_str(detail.unwrap_or_default()).map_err(|e| {
+        WireError::Protocol(format!(
+            "a replayed transaction came with DETAIL {detail:?}, not its entries ({e})"
+        ))
+    })
 }
 
 /// The rows of a part, statement by statement: each lock answers one row (the current
@@ -150,6 +224,7 @@ fn read_part(
     ops: &[PartOp<'_>],
     rows: Vec<DataRowBody>,
     committed: bool,
+    keyed: bool,
 ) -> Result<PartOutcome, WireError> {
     let mut rows = rows.into_iter();
     let mut next = |what: &str| {
@@ -159,6 +234,9 @@ fn read_part(
     let mut done = Vec::with_capacity(ops.len());
     for op in ops {
         let current = Columns::new(&next("a lock's row")?).int8()?;
+        if keyed {
+            next("its key's check")?;
+        }
         if op.delete {
             let version = match current {
                 0 => None,
@@ -178,6 +256,9 @@ fn read_part(
                 version: Some(version),
                 created: row.boolean()?,
             });
+        }
+        if keyed {
+            next("its key's entry")?;
         }
     }
     let after = match committed {
@@ -237,6 +318,23 @@ pub async fn commit_prepared(
     }
 }
 
+/// The primary's position now (the position read alone): a replayed transaction's
+/// token, which is at least as new as its commit.
+pub async fn position(conn: &mut WireConn, after_commit: &str) -> Result<AfterCommit, WireError> {
+    let mut answers = conn.query_text("position", &[after_commit]).await?;
+    let row = answers
+        .pop()
+        .and_then(|rows| rows.into_iter().next())
+        .unwrap_or_default();
+    let wal = row
+        .first()
+        .cloned()
+        .flatten()
+        .ok_or_else(|| WireError::Protocol("no position read".into()))?;
+    let cache_epoch = row.get(1).cloned().flatten().and_then(|e| e.parse().ok());
+    Ok(AfterCommit { wal, cache_epoch })
+}
+
 /// `ROLLBACK PREPARED`; false when no such prepared transaction exists.
 pub async fn rollback_prepared(conn: &mut WireConn, gid: &str) -> Result<bool, WireError> {
     let sql = format!("ROLLBACK PREPARED '{}'", checked(gid)?);
@@ -279,6 +377,20 @@ mod tests {
         assert!(!valid_gid("sg_x'; DROP TABLE records; --"));
         assert!(!valid_gid("other_1"));
         assert!(!valid_gid("sg_ABC"));
+    }
+
+    #[test]
+    fn a_replay_reads_the_entries_the_shard_kept() {
+        let detail = r#"[{"table": "accounts", "shard_key": "a", "id": "1", "answer": {"version": 7, "created": true, "deleted": false}},
+                        {"table": "accounts", "shard_key": "b", "id": "2", "answer": {"version": null, "created": false, "deleted": false}}]"#;
+        let entries = replayed_detail(Some(detail)).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].id, "1");
+        assert_eq!(entries[0].answer.version, Some(7));
+        assert!(entries[0].answer.created);
+        assert_eq!(entries[1].answer.version, None);
+        assert!(replayed_detail(Some("17")).is_err());
+        assert!(replayed_detail(None).is_err());
     }
 
     #[test]

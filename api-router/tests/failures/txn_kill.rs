@@ -1,0 +1,200 @@
+//! Two-phase commit across a coordinator's crash: the real binary (feature `faults`) is
+//! killed (-9) in the middle of a transfer between two shards at each kill point:
+//! `after-prepare` (both parts prepared, nothing logged), `after-decision` (`commit`
+//! logged, nothing committed), `between-commits` (the first part committed). Another
+//! gateway's recovery then resolves what it left: nothing stays prepared, every
+//! transaction it saw prepared has a decision in the coordinator log, and the data is
+//! all or nothing: the transfer fully applied when the decision was logged, fully
+//! absent otherwise. No server is stopped: this test runs alone or beside others.
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use serde_json::json;
+use shard_manager::servers::connection_url;
+
+use crate::helpers::{prepare_database, test_settings};
+use crate::outage::DropDatabase;
+use crate::process::Process;
+use crate::support::keys_on;
+
+#[derive(QueryableByName, Debug)]
+struct Gid {
+    #[diesel(sql_type = Text)]
+    gid: String,
+}
+
+#[derive(QueryableByName, Debug)]
+struct Balance {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    balance: Option<i64>,
+}
+
+#[derive(QueryableByName, Debug)]
+struct Logged {
+    #[diesel(sql_type = Text)]
+    txid: String,
+    #[diesel(sql_type = Text)]
+    decision: String,
+}
+
+/// Our prepared parts in `url`'s database.
+fn prepared(url: &str) -> Vec<String> {
+    let mut conn = PgConnection::establish(url).expect("connect to a primary");
+    diesel::sql_query(
+        "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'sg\\_%'",
+    )
+    .load::<Gid>(&mut conn)
+    .expect("list prepared transactions")
+    .into_iter()
+    .map(|g| g.gid)
+    .collect()
+}
+
+/// The balance of `users/<key>` on `url`, None when the record does not exist.
+fn balance(url: &str, key: &str) -> Option<i64> {
+    let mut conn = PgConnection::establish(url).expect("connect to a primary");
+    diesel::sql_query(
+        "SELECT (data->>'balance')::bigint AS balance FROM records \
+         WHERE table_name = 'users' AND shard_key = $1 AND id = $1",
+    )
+    .bind::<Text, _>(key)
+    .load::<Balance>(&mut conn)
+    .expect("read a balance")
+    .pop()
+    .and_then(|b| b.balance)
+}
+
+/// Rolls back whatever an assertion left prepared in the test's database (else the
+/// database cannot be dropped and its locks stay). Declared after the `DropDatabase`
+/// guard, so it runs first.
+struct RollBackLeftovers(Vec<String>);
+
+impl Drop for RollBackLeftovers {
+    fn drop(&mut self) {
+        for url in &self.0 {
+            let Ok(mut conn) = PgConnection::establish(url) else {
+                continue;
+            };
+            for gid in prepared(url) {
+                let _ = diesel::sql_query(format!("ROLLBACK PREPARED '{gid}'")).execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// The coordinator log's decisions.
+fn logged(meta_url: &str) -> Vec<(String, String)> {
+    let mut conn = PgConnection::establish(meta_url).expect("connect to the metadata database");
+    diesel::sql_query("SELECT txid, decision FROM txn_log")
+        .load::<Logged>(&mut conn)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| (l.txid, l.decision))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_coordinator_killed_at_each_point_leaves_all_or_nothing() {
+    let mut settings = test_settings();
+    prepare_database(&mut settings).await;
+    let db = DropDatabase(settings.cluster.database.dbname.clone());
+    let url = |shard: usize| {
+        connection_url(
+            &settings.cluster.database,
+            &settings.cluster.shards[shard].primary,
+        )
+    };
+    let (url_a, url_b) = (url(0), url(1));
+    let _leftovers = RollBackLeftovers(vec![url_a.clone(), url_b.clone()]);
+    let meta_url = connection_url(
+        &settings.cluster.database,
+        &settings.cluster.metadata.address,
+    );
+    let keys_a = keys_on(&settings, 0, 3);
+    let keys_b = keys_on(&settings, 1, 3);
+    // Recovery: parts older than 500 ms are resolved, a round every 200 ms.
+    let fast_recovery = [
+        ("SHARDGATE__SERVER__TXN_IN_DOUBT_MS", "500"),
+        ("SHARDGATE__SERVER__TXN_RECOVERY_MS", "200"),
+    ];
+
+    for (round, (point, applied)) in [
+        ("after-prepare", false),
+        ("after-decision", true),
+        ("between-commits", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (a, b) = (&keys_a[round], &keys_b[round]);
+        let mut env = vec![("SHARDGATE_FAULT_KILL_GATEWAY", point)];
+        // The dying gateway's own recovery must not resolve anything first.
+        env.push(("SHARDGATE__SERVER__TXN_IN_DOUBT_MS", "600000"));
+        let mut doomed = Process::start(&db.0, &env).await;
+        let transfer = json!({"operations": [
+            {"table": "users", "shard_key": a, "id": a, "data": {"balance": 90}, "if_version": 0},
+            {"table": "users", "shard_key": b, "id": b, "data": {"balance": 10}, "if_version": 0},
+        ]});
+        let answer = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/api/transaction", doomed.port))
+            .timeout(Duration::from_secs(10))
+            .json(&transfer)
+            .send()
+            .await;
+        assert!(answer.is_err(), "{point}: the gateway answered {answer:?}");
+        let exit = doomed.died_within(Duration::from_secs(5)).await;
+        assert_eq!(exit.signal(), Some(9), "{point}: {}", doomed.output());
+        assert!(doomed.output().contains(&format!("fault point {point}")));
+
+        // What the crash left: prepared parts, and a decision or none.
+        let left: Vec<String> = [&url_a, &url_b].iter().flat_map(|u| prepared(u)).collect();
+        let txids: Vec<String> = left
+            .iter()
+            .filter_map(|g| shard_manager::cluster::txn::gid::parse(g).map(|(t, _)| t))
+            .collect();
+        match point {
+            "between-commits" => assert_eq!(left.len(), 1, "{point}: one part left: {left:?}"),
+            _ => assert_eq!(left.len(), 2, "{point}: both parts prepared: {left:?}"),
+        }
+        let decided_before: Vec<_> = logged(&meta_url)
+            .into_iter()
+            .filter(|(t, _)| txids.contains(t))
+            .collect();
+        match applied {
+            true => assert!(
+                decided_before.iter().all(|(_, d)| d == "commit") && !decided_before.is_empty(),
+                "{point}: {decided_before:?}"
+            ),
+            false => assert!(decided_before.is_empty(), "{point}: {decided_before:?}"),
+        }
+
+        // Another gateway resolves it.
+        let started = Instant::now();
+        let fresh = Process::start(&db.0, &fast_recovery).await;
+        while !prepared(&url_a).is_empty() || !prepared(&url_b).is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{point}: still prepared after 60 s: {}",
+                fresh.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let resolved_in = started.elapsed();
+        let log = logged(&meta_url);
+        for txid in &txids {
+            let decision = log.iter().find(|(t, _)| t == txid).map(|(_, d)| d.as_str());
+            let wanted = if applied { "commit" } else { "abort" };
+            assert_eq!(decision, Some(wanted), "{point}: {txid} decided in the log");
+        }
+        let seen = (balance(&url_a, a), balance(&url_b, b));
+        match applied {
+            true => assert_eq!(seen, (Some(90), Some(10)), "{point}: fully applied"),
+            false => assert_eq!(seen, (None, None), "{point}: fully absent"),
+        }
+        eprintln!("{point}: {} part(s) left prepared, resolved by another gateway in {resolved_in:?}, applied: {applied}", left.len());
+        drop(fresh);
+    }
+}

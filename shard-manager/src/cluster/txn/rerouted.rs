@@ -1,0 +1,81 @@
+//! A transaction's retry, as the one retry policy (`crate::error::retry`) says: when a
+//! shard refused a part's slot (SG001) before the decision, nothing of the transaction
+//! stands (no part was prepared, or every prepared part was rolled back and `abort`
+//! logged), so the map is reloaded, every operation routed again, and the whole
+//! transaction tried once more under a new id. A second refusal is answered as it is.
+
+use std::collections::BTreeSet;
+
+use super::tally::{Ended, Protocol};
+use super::{TxnError, TxnOp, TxnOutcome};
+use crate::cluster::Cluster;
+use crate::error::retry::{policy, Retry, Work};
+use crate::routing::ShardId;
+use crate::store::Remember;
+
+impl Cluster {
+    /// Applies every operation or none (see [`super`]). Each (table, key, id) at most
+    /// once: the edge refuses repeats. With an idempotency key, the key is claimed first
+    /// (the same key with another request: refused, nothing written), and a transaction
+    /// applied before under it is answered as it was, not applied again.
+    pub async fn transaction(
+        &self,
+        ops: &[TxnOp],
+        remember: Option<&Remember>,
+    ) -> Result<TxnOutcome, TxnError> {
+        let shards: BTreeSet<ShardId> = ops.iter().map(|op| op.key.shard()).collect();
+        let result = self.transaction_retried(ops, remember).await;
+        self.txn_tally()
+            .count(Protocol::for_shards(shards.len()), Ended::of(&result));
+        result
+    }
+
+    async fn transaction_retried(
+        &self,
+        ops: &[TxnOp],
+        remember: Option<&Remember>,
+    ) -> Result<TxnOutcome, TxnError> {
+        if let Some(remember) = remember {
+            self.claim_key(remember).await.map_err(TxnError::Shard)?;
+        }
+        let work = Work::Write {
+            keyed: remember.is_some(),
+        };
+        let first = self.transaction_once(ops, remember).await;
+        let Err(failed) = &first else {
+            return first;
+        };
+        let Some(cause) = failed.cause() else {
+            return first;
+        };
+        if policy(cause, work) != Retry::RerouteOnce {
+            return first;
+        }
+        let TxnError::Shard(refused) = failed else {
+            return first;
+        };
+        let Some(told) = refused.refused_at() else {
+            return first;
+        };
+        let before = self.map().version();
+        if self.map().refresh(told).await == before {
+            return first;
+        }
+        let Some(again) = self.routed_again(ops) else {
+            return first;
+        };
+        tracing::debug!(shard = %refused.shard(), version = %self.map().version(), "transaction rerouted after a shard refused a slot");
+        self.transaction_once(&again, remember).await
+    }
+
+    /// Every operation routed with the map as it is now (None if one does not route).
+    fn routed_again(&self, ops: &[TxnOp]) -> Option<Vec<TxnOp>> {
+        let router = self.router();
+        ops.iter()
+            .map(|op| {
+                let key = router.route(op.key.key().clone()).ok()?;
+                Some(TxnOp { key, ..op.clone() })
+            })
+            .collect()
+    }
+}
