@@ -46,7 +46,10 @@ impl Recovery {
         bound: Duration,
     ) -> Self {
         let task = tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
+            // The first round one interval after the start, not at once: a gateway's
+            // first requests need the pooled connections more (a pool of two, taken by
+            // the health checks and this, left a first write saturated).
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
