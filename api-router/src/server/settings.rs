@@ -211,7 +211,7 @@ fn default_txn_in_doubt_ms() -> u64 {
     10_000
 }
 fn default_txn_recovery_ms() -> u64 {
-    2_000
+    5000
 }
 fn default_idempotency_sweep() -> u64 {
     60
@@ -245,7 +245,7 @@ impl ServerSettings {
             return Err("server.max_transaction_operations is 0; use 1 or more (100 by default): with 0 every transaction would be refused".into());
         }
         if self.txn_recovery_ms == 0 || self.txn_in_doubt_ms == 0 {
-            return Err("server.txn_recovery_ms and server.txn_in_doubt_ms must be 1 or more (2000 and 10000 by default)".into());
+            return Err("server.txn_recovery_ms and server.txn_in_doubt_ms must be 1 or more (5000 and 10000 by default)".into());
         }
         if self.idempotency_sweep_secs == 0 {
             return Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into());
