@@ -209,7 +209,7 @@ impl Application {
             .map_or("127.0.0.1", |(h, _)| h);
         let follower = Follower::spawn(
             cluster.map().clone(),
-            Identity::new(format!("{host}:{port}")),
+            Identity::new(format!("{host}:{port}")).with_cache(&settings.cluster.cache),
         );
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         let watcher = Watcher::spawn(moves);

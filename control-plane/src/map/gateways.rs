@@ -1,5 +1,6 @@
 //! Live gateways: each one says every heartbeat where it listens, which map version it
-//! routes with and which binary it runs; the others list those heard from recently.
+//! routes with, which binary it runs and which cache prefix it reads under; the others
+//! list those heard from recently.
 
 use tokio_postgres::Client;
 
@@ -16,6 +17,8 @@ pub struct Identity {
     pub pid: u32,
     pub binary_version: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The cache key prefix it reads under, when its cache is on.
+    pub cache_prefix: Option<String>,
 }
 
 impl Identity {
@@ -28,7 +31,14 @@ impl Identity {
             pid: std::process::id(),
             binary_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: chrono::Utc::now(),
+            cache_prefix: None,
         }
+    }
+
+    /// The same identity, reading its cache under `cache`'s prefix when it is on.
+    pub fn with_cache(mut self, cache: &shard_manager::config::CacheSettings) -> Self {
+        self.cache_prefix = cache.enabled.then(|| cache.prefix.clone());
+        self
     }
 }
 
@@ -40,8 +50,8 @@ pub async fn heartbeat(
 ) -> Result<(), MapError> {
     client
         .execute(
-            "INSERT INTO gateways (id, address, host, pid, binary_version, map_version, started_at, seen_at)
-             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7::text::timestamptz, now())
+            "INSERT INTO gateways (id, address, host, pid, binary_version, map_version, started_at, cache_prefix, seen_at)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7::text::timestamptz, $8, now())
              ON CONFLICT (id) DO UPDATE SET map_version = excluded.map_version, seen_at = now()",
             &[
                 &me.id.to_string(),
@@ -51,6 +61,7 @@ pub async fn heartbeat(
                 &me.binary_version,
                 &(version.0 as i64),
                 &me.started_at.to_rfc3339(),
+                &me.cache_prefix,
             ],
         )
         .await
@@ -91,4 +102,17 @@ pub async fn live(client: &Client, ttl_ms: u64) -> Result<Vec<GatewayInfo>, MapE
             seen_ms_ago: r.get::<_, i64>(6).max(0) as u64,
         })
         .collect())
+}
+
+/// Every cache key prefix a gateway still listed reads under (live or not: one that lost
+/// the metadata database keeps serving its cache with the map it had).
+pub async fn cache_prefixes(client: &Client) -> Result<Vec<String>, MapError> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT cache_prefix FROM gateways WHERE cache_prefix IS NOT NULL ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(MapError::from_query)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -119,6 +119,9 @@ const STEPS: &[&str] = &[
          finished_at TIMESTAMPTZ
      );
      CREATE INDEX txn_log_unfinished ON txn_log (decided_at) WHERE finished_at IS NULL;",
+    // 10: the cache key prefix each gateway reads under (NULL: no cache), so that a
+    // mover can tell every cache in use that an epoch is retired (`moves::caches`).
+    "ALTER TABLE gateways ADD COLUMN cache_prefix TEXT;",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

@@ -13,10 +13,11 @@
 //! 4. **switching**: the fence. One source transaction takes the slots' write locks,
 //!    so writes to them wait; the last changes are replayed, source and target are
 //!    compared per slot (count and checksum of key, id and version); on a difference
-//!    nothing switches. Otherwise the slots' idempotency entries are copied, the target is told it owns the slots, the source
-//!    drops them and the transaction commits: waiting writes are refused by the
-//!    source (SG001) and rerouted by their gateway to the next map version, stored
-//!    right after;
+//!    nothing switches. Otherwise the slots' idempotency entries are copied, the target is
+//!    told it owns the slots, the source drops them and raises its cache epoch, and the
+//!    transaction commits: waiting writes are refused by the source (SG001) and
+//!    rerouted by their gateway to the next map version, stored right after the caches
+//!    are told that the source's old epoch is retired (`caches`);
 //! 5. **cleaning**: once every live gateway routes with that version, the source's rows
 //!    of the slots are deleted.
 //!
@@ -38,7 +39,7 @@
 //!   [`crate::jobs::replay::ChangeLog`]).
 //! - [`verify`]: per-slot counts and checksums on both sides.
 //! - [`switch`]: the fence and the ownership change.
-//! - [`target_cache`]: the target's old cache entries abandoned as a move starts.
+//! - [`caches`]: the cache epochs a move raises, and telling every cache in use.
 //! - [`remembered`]: idempotency entries copied with their slots under the fence.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`balance`]: `rebalance`'s plan: the moves that even out bytes or slots (pure).
@@ -48,6 +49,7 @@
 //!   queries the metadata database per request).
 
 pub mod balance;
+pub mod caches;
 pub mod capture;
 pub mod copy;
 pub mod fault;
@@ -60,7 +62,6 @@ pub mod state;
 pub mod store;
 pub mod stuck;
 pub mod switch;
-pub mod target_cache;
 pub mod verify;
 pub mod watch;
 

@@ -13,7 +13,7 @@ use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move, Phase};
 use super::store::{Moves, NewMove};
-use super::{capture, copy, switch, target_cache, MoveError};
+use super::{caches, capture, copy, switch, MoveError};
 use crate::jobs::replay::{catch_up, CatchUp};
 use crate::map::{gateways, meta, ownership, schema, ShardMap};
 use shard_manager::config::ClusterSettings;
@@ -192,7 +192,7 @@ async fn advance(
     match mv.phase {
         Phase::Capturing => {
             capture::start(source, id, slots).await?;
-            target_cache::abandon(target, &settings.replication).await?;
+            caches::abandon_target(settings, client, target).await?;
             fault("capture");
             let total = capture::count(source, slots).await?;
             let moves = Moves::new(client);
@@ -246,7 +246,7 @@ async fn advance(
                 .set_phase(id, mv.phase, Phase::Switching, "switching")
                 .await?)
         }
-        Phase::Switching => switching(client, source, target, map, &mv).await,
+        Phase::Switching => switching(settings, client, source, target, map, &mv).await,
         Phase::Cleaning => cleaning(settings, client, source, &mv).await,
         Phase::Done | Phase::Aborted => Ok(()),
     }
@@ -256,6 +256,7 @@ async fn advance(
 /// (nothing switched), none (it switched; the map may still need storing), or some
 /// (never left by the mover: refused).
 async fn switching(
+    settings: &ClusterSettings,
     client: &mut Client,
     source: &ShardConn,
     target: &ShardConn,
@@ -274,6 +275,9 @@ async fn switching(
     }
     let owns = switch::source_owns(source, slots).await?;
     if owns == 0 {
+        // Switched, and maybe not told: the caches hear of the raised epoch first.
+        let live = caches::current(source).await?;
+        caches::retire(settings, client, source.shard, live).await?;
         switch::store_next(client, map, &switch::next_map(map, mv)?, mv).await?;
         return Ok(Moves::new(client)
             .fenced(mv.id, switched, None, "switched")
@@ -287,7 +291,7 @@ async fn switching(
             slots.len()
         )));
     }
-    match switch::run(client, source, target, mv, map).await {
+    match switch::run(settings, client, (source, target), mv, map).await {
         Ok(fence) => {
             tracing::info!(move_id = mv.id, "switched: {fence}");
             let note = format!("switched: {fence}");

@@ -3,9 +3,10 @@
 //! One source transaction takes the slots' write locks exclusively (every write in
 //! flight on them has committed; new ones wait), replays the last logged changes,
 //! verifies source against target, tells the target it owns the slots, drops them on
-//! the source with the next map version, and commits. Writes that waited are then
-//! refused by the source (SG001 carrying the next version), and their gateway waits
-//! for that version, stored in the metadata database right after. A mover killed in
+//! the source with the next map version, raises the source's cache epoch, and commits.
+//! Writes that waited are then refused by the source (SG001 carrying the next version),
+//! and their gateway waits for that version, stored in the metadata database once the
+//! caches have been told that the source's old epoch is retired. A mover killed in
 //! between leaves the source owning all of the slots (nothing switched: the target is
 //! told the stored map again) or none (the switch happened: the map is stored).
 
@@ -17,9 +18,10 @@ use super::fault::fault;
 use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move};
-use super::{copy, remembered, verify, MoveError};
+use super::{caches, copy, remembered, verify, MoveError};
 use crate::jobs::replay::drain;
 use crate::map::{meta, ownership, ShardMap};
+use shard_manager::config::ClusterSettings;
 use shard_manager::routing::{MapVersion, ShardId};
 
 /// The stored map with the move's slots given to its target, one version on.
@@ -61,6 +63,7 @@ pub struct FenceTimes {
     pub verified: u128,
     pub told: u128,
     pub committed: u128,
+    pub retired: u128,
     pub stored: u128,
 }
 
@@ -75,17 +78,17 @@ impl std::fmt::Display for FenceTimes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "writes waited {} ms (locks at {} ms, last changes at {}, verified at {}, target told at {}, source committed at {}, map stored at {})",
-            self.stored, self.locked, self.drained, self.verified, self.told, self.committed, self.stored
+            "writes waited {} ms (locks at {} ms, last changes at {}, verified at {}, target told at {}, source committed at {}, caches told at {}, map stored at {})",
+            self.stored, self.locked, self.drained, self.verified, self.told, self.committed, self.retired, self.stored
         )
     }
 }
 
 /// Runs the fence for `mv` against the `stored` map; where its time went.
 pub async fn run(
+    settings: &ClusterSettings,
     meta_client: &mut Client,
-    source: &ShardConn,
-    target: &ShardConn,
+    (source, target): (&ShardConn, &ShardConn),
     mv: &Move,
     stored: &ShardMap,
 ) -> Result<FenceTimes, MoveError> {
@@ -95,29 +98,37 @@ pub async fn run(
     let fenced = Instant::now();
     let mut times = FenceTimes::default();
     let switched = fence(source, target, mv, &next, (fenced, &mut times)).await;
-    if let Err(e) = switched {
-        let _ = source.client.simple_query("ROLLBACK").await;
-        // The target may have been told: it owns nothing it was not given before.
-        let _ = ownership::tell_on(&target.client, stored, target.shard).await;
-        return Err(e);
-    }
+    let epoch = match switched {
+        Ok(epoch) => epoch,
+        Err(e) => {
+            let _ = source.client.simple_query("ROLLBACK").await;
+            // The target may have been told: it owns nothing it was not given before.
+            let _ = ownership::tell_on(&target.client, stored, target.shard).await;
+            return Err(e);
+        }
+    };
     fault("switch-before-commit");
     source.client.simple_query("COMMIT").await.map_err(&fail)?;
     times.committed = fenced.elapsed().as_millis();
     fault("switch-after-source");
+    // No write to the slots is acknowledged on the target before the next map is
+    // stored: the caches hear first that the source's old entries are retired.
+    caches::retire(settings, meta_client, source.shard, epoch).await?;
+    times.retired = fenced.elapsed().as_millis();
     store_next(meta_client, stored, &next, mv).await?;
     times.stored = fenced.elapsed().as_millis();
     Ok(times)
 }
 
-/// Inside the source's transaction: locks, last changes, verification, ownership.
+/// Inside the source's transaction: locks, last changes, verification, ownership, and
+/// the source's cache epoch raised (the new epoch).
 async fn fence(
     source: &ShardConn,
     target: &ShardConn,
     mv: &Move,
     next: &ShardMap,
     (fenced, times): (Instant, &mut FenceTimes),
-) -> Result<(), MoveError> {
+) -> Result<u64, MoveError> {
     let fail = source.fail("fencing the slots");
     source
         .client
@@ -172,7 +183,7 @@ async fn fence(
         .execute("DELETE FROM shardgate_moving WHERE move = $1", &[&mv.id])
         .await
         .map_err(&fail)?;
-    Ok(())
+    caches::raise(source).await
 }
 
 /// Stores the next map (the source already dropped the slots).

@@ -1,10 +1,14 @@
 -- Installs a record version in the cache only if it is not older than what is known.
--- KEYS[1]: the record's value key; KEYS[2]: its version floor key.
+-- KEYS[1]: the record's value key; KEYS[2]: its version floor key; KEYS[3]: the shard's
+-- retired-epoch marker (`retired.rs`).
 -- ARGV[1]: version; ARGV[2]: '<seen_at>|<compact JSON>' (JSON '' = the record was
 -- deleted; seen_at: a WAL position the entry reflects, 0 = unknown);
--- ARGV[3]: value TTL (ms); ARGV[4]: floor TTL (ms); ARGV[5]: 'w' writer | 'r' reader.
+-- ARGV[3]: value TTL (ms); ARGV[4]: floor TTL (ms); ARGV[5]: 'w' writer | 'r' reader;
+-- ARGV[6]: the epoch the keys belong to.
 -- Writers (after commit, before acknowledging) raise the floor to their version, so a
 -- reader holding an older version (slow, or from a lagging replica) can never install it.
+-- Nothing goes into an epoch a mover retired: no gateway reads it any more.
+if tonumber(ARGV[6]) < tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
 local v = tonumber(ARGV[1])
 local raw_floor = redis.call('GET', KEYS[2])
 if raw_floor == 'u' then

@@ -41,13 +41,15 @@
 //! per-shard epochs; `write` the writers' side; `fence` what readers must have seen
 //! after an epoch moved; `floors` the floors kept in this gateway's memory; `entry` the
 //! value format; `trace` what one request's cache work did; `breaker` the circuit
-//! breaker; `install.lua` the atomic install.
+//! breaker; `retired` the epochs a mover retired in Redis itself; `install.lua` the
+//! atomic install.
 
 mod breaker;
 mod entry;
 mod epochs;
 mod fence;
 mod floors;
+mod retired;
 mod trace;
 mod write;
 
@@ -69,6 +71,7 @@ use epochs::Epochs;
 pub use fence::Fence;
 use fence::Fences;
 use floors::{Floor, LocalFloors};
+pub use retired::retire;
 pub use trace::{CacheEvent, CacheTrace};
 pub use write::{Committed, NotTold};
 
@@ -248,22 +251,27 @@ impl Cache {
         trace: &mut CacheTrace,
     ) -> Lookup {
         let (value_key, _) = self.keys(epoch, table, key, id);
+        let below = retired::retired_key(&self.prefix, epoch.shard);
         let started = Instant::now();
-        let got: Option<Option<String>> = self
+        // The entry and the shard's retired-epoch marker, in one round trip.
+        let got: Option<(Option<String>, Option<String>)> = self
             .call(trace, move |mut conn| async move {
-                redis::cmd("GET")
+                redis::cmd("MGET")
                     .arg(&value_key)
+                    .arg(&below)
                     .query_async(&mut conn)
                     .await
             })
             .await;
         let took = started.elapsed();
-        let Some(got) = got else {
+        let Some((got, below)) = got else {
             trace.push(CacheEvent::Bypass, Duration::ZERO);
             return Lookup::Bypass;
         };
-        if self.epoch(epoch.shard) != Some(epoch) {
-            // A writer abandoned this epoch while we looked: the entry may be stale.
+        if self.epoch(epoch.shard) != Some(epoch) || retired::is_retired(epoch.n, below.as_deref())
+        {
+            // A writer abandoned this epoch while we looked, or a mover retired it (the
+            // slots changed hands): the entry may be stale.
             trace.push(CacheEvent::Bypass, took);
             return Lookup::Bypass;
         }
@@ -306,33 +314,36 @@ impl Cache {
         let Ok(json) = serde_json::to_string(record) else {
             return;
         };
-        let (value_key, floor_key) =
-            self.keys(epoch, &record.table_name, &record.shard_key, &record.id);
+        let keys = self.keys(epoch, &record.table_name, &record.shard_key, &record.id);
         let value = format!("{}|{json}", seen_at.0);
-        self.run_script(trace, value_key, floor_key, record.version, value, 'r')
+        self.run_script(trace, epoch, keys, record.version, value, 'r')
             .await;
     }
 
+    /// Runs `install.lua` for one record of `epoch` (its value and floor keys).
     async fn run_script(
         &self,
         trace: &mut CacheTrace,
-        value_key: String,
-        floor_key: String,
+        epoch: Epoch,
+        (value_key, floor_key): (String, String),
         version: i64,
         json: String,
         mode: char,
     ) -> Option<i64> {
         let script = &self.script;
         let (ttl, floor_ttl) = (self.ttl_ms, self.floor_ttl_ms);
+        let below = retired::retired_key(&self.prefix, epoch.shard);
         self.call(trace, move |mut conn| async move {
             script
                 .key(value_key)
                 .key(floor_key)
+                .key(below)
                 .arg(version)
                 .arg(json)
                 .arg(ttl)
                 .arg(floor_ttl)
                 .arg(mode.to_string())
+                .arg(epoch.n)
                 .invoke_async(&mut conn)
                 .await
         })

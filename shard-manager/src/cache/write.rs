@@ -59,9 +59,9 @@ impl Cache {
         };
         let installed = match self.committed_epoch(commit) {
             Some(epoch) => {
-                let (value_key, floor_key) = self.keys(epoch, table, key, id);
+                let keys = self.keys(epoch, table, key, id);
                 let value = format!("{}|{json}", seen_at.0);
-                self.run_script(trace, value_key, floor_key, version, value, 'w')
+                self.run_script(trace, epoch, keys, version, value, 'w')
                     .await
                     .is_some()
             }
@@ -222,14 +222,16 @@ impl Cache {
                 let (value_key, floor_key) = self.keys(epoch, &r.table_name, &r.shard_key, &r.id);
                 pipe.cmd("EVALSHA")
                     .arg(self.script.get_hash())
-                    .arg(2)
+                    .arg(3)
                     .arg(value_key)
                     .arg(floor_key)
+                    .arg(super::retired::retired_key(&self.prefix, commit.shard))
                     .arg(r.version)
                     .arg(value)
                     .arg(self.ttl_ms)
                     .arg(self.floor_ttl_ms)
                     .arg("w")
+                    .arg(epoch.n)
                     .ignore();
             }
             let done: Option<()> = self
