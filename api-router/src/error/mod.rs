@@ -263,6 +263,12 @@ impl ApiError {
             Self::Transaction(TxnError::Shard(ClusterError::Timeout { .. })) => {
                 (S::GATEWAY_TIMEOUT, "timeout", "Timed out")
             }
+            Self::Cluster(ClusterError::Conflict { .. })
+            | Self::Transaction(TxnError::Shard(ClusterError::Conflict { .. })) => (
+                S::CONFLICT,
+                "concurrent-conflict",
+                "Conflict with a concurrent transaction",
+            ),
             Self::Transaction(TxnError::Shard(ClusterError::KeyReused { .. })) => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

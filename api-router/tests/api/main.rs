@@ -35,6 +35,7 @@ mod shared_map;
 mod spec;
 mod transaction;
 mod transaction_bank;
+mod transaction_deadlock;
 mod transaction_keys;
 mod transaction_reroute;
 mod undecodable;

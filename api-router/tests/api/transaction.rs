@@ -284,7 +284,18 @@ async fn recovery_resolves_what_a_dead_coordinator_left_prepared() {
             }];
             let out = shard
                 .primary
-                .run_write(async |c| run_part(c, &ops, PartEnd::Prepare(&name), None).await)
+                .run_write(async |c| {
+                    run_part(
+                        c,
+                        &ops,
+                        PartEnd::Prepare {
+                            gid: &name,
+                            lock_timeout_ms: 0,
+                        },
+                        None,
+                    )
+                    .await
+                })
                 .await
                 .expect("prepared");
             assert!(matches!(out, PartOutcome::Done { after: None, .. }));

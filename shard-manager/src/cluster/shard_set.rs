@@ -123,6 +123,7 @@ mod tests {
             dbname: "d".into(),
             connect_timeout_ms: 100,
             statement_timeout_ms: 100,
+            txn_lock_timeout_ms: 2000,
             pool_max_size: 1,
             pool_wait_timeout_ms: 10,
             pool_threads: 1,

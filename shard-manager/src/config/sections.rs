@@ -64,6 +64,12 @@ pub struct DatabaseSettings {
     pub dbname: String,
     pub connect_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+    /// How long a part of a transaction across shards waits for a lock before it fails
+    /// (SQLSTATE 55P03, answered 409) and the transaction is rolled back: two such
+    /// transactions that wait for each other on different shards are a deadlock no one
+    /// server can detect. 0: no bound but `statement_timeout_ms`.
+    #[serde(default = "default_txn_lock_timeout_ms")]
+    pub txn_lock_timeout_ms: u64,
     /// Most operations on one server at once, across threads, and about the most
     /// connections one gateway opens to it (see `pool_threads`).
     pub pool_max_size: usize,
@@ -109,6 +115,10 @@ pub enum SslMode {
 
 fn one_thread() -> usize {
     1
+}
+
+fn default_txn_lock_timeout_ms() -> u64 {
+    2000
 }
 
 impl DatabaseSettings {

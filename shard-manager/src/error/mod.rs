@@ -116,6 +116,14 @@ pub enum ClusterError {
         /// never decided on.
         message: String,
     },
+    /// Rolled back for a concurrent transaction (deadlock, serialization failure, or a
+    /// lock not granted within `lock_timeout`): nothing was written; retrying may work.
+    #[error("{shard} ({server}) rolled the work back for a concurrent transaction (SQLSTATE {sqlstate}): nothing was written; retry it")]
+    Conflict {
+        shard: ShardId,
+        server: String,
+        sqlstate: String,
+    },
 }
 
 impl ClusterError {
@@ -132,7 +140,8 @@ impl ClusterError {
             | Self::KeyReused { shard }
             | Self::Undecodable { shard, .. }
             | Self::ReadOnly { shard, .. }
-            | Self::Query { shard, .. } => *shard,
+            | Self::Query { shard, .. }
+            | Self::Conflict { shard, .. } => *shard,
         }
     }
 
@@ -182,7 +191,7 @@ impl ClusterError {
     /// The SQLSTATE of a server's refusal, when the failure was one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
-            Self::Query { sqlstate, .. } => Some(sqlstate),
+            Self::Query { sqlstate, .. } | Self::Conflict { sqlstate, .. } => Some(sqlstate),
             Self::ReadOnly { .. } => Some("25006"),
             Self::NotOwner { .. } => Some("SG001"),
             _ => None,

@@ -17,7 +17,7 @@
 //! | another request with the key committed first (SG002) | — | — | once, to read that answer |
 //! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
 //! | the primary is read-only (25006: demoted, or promoted but not yet writable) | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
-//! | serialization failure, deadlock (40001, 40P01) | never (answered with its SQLSTATE) | same | same |
+//! | serialization failure, deadlock, lock timeout (40001, 40P01, 55P03) | never (409 concurrent-conflict, with its SQLSTATE) | same | same |
 //! | a transaction's condition failed (SG005) | — | never: nothing was written (409) | same |
 //! | a transaction's part failed after its commit was logged | — | never: recovery commits it (503 `transaction-committing`) | same |
 

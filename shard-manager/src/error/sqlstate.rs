@@ -65,6 +65,7 @@ pub const TABLE: &[(&str, Decision)] = &[
     ("42704", NoSuchPrepared),  // undefined_object: COMMIT/ROLLBACK PREPARED of no such name
     ("40001", Conflict),        // serialization_failure
     ("40P01", Conflict),        // deadlock_detected
+    ("55P03", Conflict),        // lock_not_available (lock_timeout: a deadlock across shards)
     ("0A000", StaleStatements), // feature_not_supported: cached plan must not change result type
     ("26000", StaleStatements), // invalid_sql_statement_name: the prepared statement is gone
 ];
@@ -103,6 +104,7 @@ mod tests {
             ("42704", NoSuchPrepared),
             ("40001", Conflict),
             ("40P01", Conflict),
+            ("55P03", Conflict),
             ("0A000", StaleStatements),
             ("26000", StaleStatements),
         ];

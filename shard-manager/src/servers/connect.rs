@@ -71,6 +71,7 @@ mod tests {
             dbname: "shardgate".into(),
             connect_timeout_ms: 1500,
             statement_timeout_ms: 5000,
+            txn_lock_timeout_ms: 2000,
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
             pool_threads: 1,

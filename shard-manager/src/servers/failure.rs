@@ -30,6 +30,10 @@ pub(crate) enum Failure {
     /// A row came back that does not decode: the data's fault; connection and server
     /// are fine.
     Undecodable(String),
+    /// Rolled back for a concurrent transaction: a deadlock, a serialization failure,
+    /// or a lock not granted within `lock_timeout` (a deadlock across shards, which no
+    /// one server can see). Nothing was written; the client may retry.
+    Conflict,
     /// Refused for another reason: answered with its SQLSTATE.
     Refused,
 }
@@ -60,8 +64,8 @@ pub(crate) fn classify(err: &WireError) -> Failure {
                 .and_then(|d| d.trim().parse().ok())
                 .unwrap_or(0),
         },
+        Decision::Conflict => Failure::Conflict,
         Decision::KeyTaken
-        | Decision::Conflict
         | Decision::StaleStatements
         | Decision::ConditionFailed
         | Decision::Replayed
@@ -104,7 +108,12 @@ mod tests {
                 Failure::ReadOnly,
             ),
             ("22P02", "ungültige Eingabesyntax", Failure::Refused),
-            ("40P01", "Verklemmung (Deadlock) entdeckt", Failure::Refused),
+            (
+                "40P01",
+                "Verklemmung (Deadlock) entdeckt",
+                Failure::Conflict,
+            ),
+            ("55P03", "konnte Sperre nicht setzen", Failure::Conflict),
         ];
         for (code, message, expected) in cases {
             assert_eq!(classify(&refusal(code, message, None)), expected, "{code}");

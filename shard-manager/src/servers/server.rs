@@ -305,6 +305,16 @@ impl Server {
                 server: self.addr.clone(),
                 what,
             },
+            Failure::Conflict => {
+                let WireError::Server(refusal) = err else {
+                    unreachable!("only a server's refusal classifies as a conflict")
+                };
+                ClusterError::Conflict {
+                    shard: self.shard,
+                    server: self.addr.clone(),
+                    sqlstate: refusal.code,
+                }
+            }
             Failure::Refused => {
                 let WireError::Server(refusal) = err else {
                     unreachable!("only a server's refusal classifies as refused")

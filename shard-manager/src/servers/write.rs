@@ -88,7 +88,10 @@ impl Server {
                 // A statement PostgreSQL refused did not commit; anything else may have.
                 let refused = matches!(
                     classify(&err),
-                    Failure::Refused | Failure::NotOwner { .. } | Failure::ReadOnly
+                    Failure::Refused
+                        | Failure::Conflict
+                        | Failure::NotOwner { .. }
+                        | Failure::ReadOnly
                 );
                 Err(WriteFailure {
                     error: self.failure(err),

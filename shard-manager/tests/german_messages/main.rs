@@ -37,6 +37,7 @@ fn settings(statement_timeout_ms: u64) -> DatabaseSettings {
         dbname: "postgres".into(),
         connect_timeout_ms: 5_000,
         statement_timeout_ms,
+        txn_lock_timeout_ms: 2000,
         pool_max_size: 2,
         pool_wait_timeout_ms: 5_000,
         pool_threads: 1,

@@ -150,15 +150,18 @@ impl Cluster {
         let txid = new_txid();
         let shards: Vec<ShardId> = parts.iter().map(|p| p.shard.id).collect();
         let sent = Instant::now();
+        let lock_timeout_ms = self.settings().database.txn_lock_timeout_ms;
         let prepared = join_all(parts.iter().map(|part| {
             let name = gid(&txid, part.shard.id);
             async move {
                 let wire_ops = part.wire_ops();
+                let end = PartEnd::Prepare {
+                    gid: &name,
+                    lock_timeout_ms,
+                };
                 part.shard
                     .primary
-                    .run_write(async |conn| {
-                        wire::run_part(conn, &wire_ops, PartEnd::Prepare(&name), remember).await
-                    })
+                    .run_write(async |conn| wire::run_part(conn, &wire_ops, end, remember).await)
                     .await
             }
         }))

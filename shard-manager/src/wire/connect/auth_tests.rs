@@ -18,6 +18,7 @@ fn target(addr: &str, allow_insecure_auth: bool) -> Target {
         dbname: "shardgate".into(),
         connect_timeout_ms: 1000,
         statement_timeout_ms: 1000,
+        txn_lock_timeout_ms: 2000,
         pool_max_size: 1,
         pool_wait_timeout_ms: 100,
         pool_threads: 1,

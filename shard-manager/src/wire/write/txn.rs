@@ -54,8 +54,12 @@ pub struct OpDone {
 pub enum PartEnd<'a> {
     /// Commit now (the whole transaction is on this shard).
     Commit,
-    /// `PREPARE TRANSACTION` under this name (checked by [`valid_gid`]).
-    Prepare(&'a str),
+    /// `PREPARE TRANSACTION` under the name `gid` (checked by [`valid_gid`]), each lock
+    /// waited for at most `lock_timeout_ms` (0: no bound): two transactions across
+    /// shards that each wait for what the other prepared elsewhere are a deadlock no
+    /// server sees; past it the part fails with 55P03, the coordinator rolls back, and
+    /// the other one goes on.
+    Prepare { gid: &'a str, lock_timeout_ms: u64 },
 }
 
 /// A part's result.
@@ -111,6 +115,16 @@ fn checked(gid: &str) -> Result<&str, WireError> {
     }
 }
 
+/// Sends `sql` as the unnamed statement, counted with the statements a connection's
+/// first exchange prepares.
+fn unnamed(conn: &mut WireConn, sql: &str) -> Result<(), WireError> {
+    frontend::parse("", sql, [], &mut conn.out)?;
+    if !conn.prepared {
+        conn.preparing += 1;
+    }
+    conn.bind_execute("", &[])
+}
+
 /// Runs one part (see the module doc). A failed condition is an outcome, not an error:
 /// the transaction was rolled back and the connection is reusable.
 pub async fn run_part(
@@ -119,12 +133,22 @@ pub async fn run_part(
     end: PartEnd<'_>,
     remember: Option<&Remember>,
 ) -> Result<PartOutcome, WireError> {
-    let prepare = match end {
-        PartEnd::Commit => None,
-        PartEnd::Prepare(gid) => Some(format!("PREPARE TRANSACTION '{}'", checked(gid)?)),
+    let (prepare, lock_timeout) = match end {
+        PartEnd::Commit => (None, None),
+        PartEnd::Prepare {
+            gid,
+            lock_timeout_ms,
+        } => (
+            Some(format!("PREPARE TRANSACTION '{}'", checked(gid)?)),
+            (lock_timeout_ms > 0).then(|| format!("SET LOCAL lock_timeout = {lock_timeout_ms}")),
+        ),
     };
     let sent = statements::run(conn, TXN_LOCK, |conn| {
         conn.bind_execute(BEGIN, &[])?;
+        if let Some(sql) = &lock_timeout {
+            // Unnamed, as PREPARE TRANSACTION below; it returns no row.
+            unnamed(conn, sql)?;
+        }
         for op in ops {
             let r = &op.rec;
             conn.bind_execute(
@@ -182,15 +206,8 @@ pub async fn run_part(
                 conn.bind_execute(COMMIT, &[])?;
                 conn.bind_execute(AFTER_COMMIT, &[])
             }
-            Some(sql) => {
-                // Not a prepared statement: its name is in its text. Counted with the
-                // statements a connection's first exchange prepares.
-                frontend::parse("", sql, [], &mut conn.out)?;
-                if !conn.prepared {
-                    conn.preparing += 1;
-                }
-                conn.bind_execute("", &[])
-            }
+            // Not a prepared statement: its name is in its text.
+            Some(sql) => unnamed(conn, sql),
         }
     })
     .await;
