@@ -9,6 +9,9 @@
 -- (GET /api/analytics/errors?limit=1: a scoped request with no shard work).
 -- AUTH=<key> sends `Authorization: Bearer <key>` with every request (the limits
 -- benchmark, api-router/tests/failures/limits_bench.rs).
+-- txn1 (a transaction of two upserts under one shard key: one shard, one round),
+-- txn2 (two upserts on two shards: two-phase commit; PAIRS=<file> of lines "n m" whose
+-- keys user_n and user_m live on different shards; api-router/tests/failures/txn_bench.rs).
 
 local kind = os.getenv("KIND") or "noop"
 local keys = tonumber(os.getenv("KEYS") or "10000")
@@ -21,13 +24,26 @@ function setup(thread)
     thread:set("thread_no", threads)
 end
 
+local pairs_of = {}
+
 function init(args)
     math.randomseed(os.time() + 7919 * (thread_no or 0))
+    local file = os.getenv("PAIRS")
+    if file then
+        for line in io.lines(file) do
+            local a, b = line:match("^(%d+) (%d+)$")
+            if a then pairs_of[#pairs_of + 1] = { a, b } end
+        end
+    end
 end
 
 local function doc(n)
     return '{"user_id":"user_' .. n .. '","name":"Anjali Mueller","email":"meaghan' .. n
         .. '@example.net","tier":"pro","lifetime_value_cents":' .. math.random(0, 4999999) .. '}'
+end
+
+local function upsert(key, id, n)
+    return '{"table":"users","shard_key":"' .. key .. '","id":"' .. id .. '","data":' .. doc(n) .. '}'
 end
 
 function request()
@@ -52,6 +68,15 @@ function request()
         end
         return wrk.format("POST", "/api/write", key,
             '{"table":"users","id":"rec_' .. n .. '","data":' .. doc(n) .. '}')
+    elseif kind == "txn1" then
+        key["content-type"] = "application/json"
+        return wrk.format("POST", "/api/transaction", key, '{"operations":['
+            .. upsert("user_" .. n, "rec_" .. n, n) .. ',' .. upsert("user_" .. n, "rec_" .. n .. "_b", n) .. ']}')
+    elseif kind == "txn2" then
+        local p = pairs_of[math.random(1, #pairs_of)]
+        return wrk.format("POST", "/api/transaction", { ["content-type"] = "application/json" },
+            '{"operations":[' .. upsert("user_" .. p[1], "rec_" .. p[1], p[1]) .. ','
+            .. upsert("user_" .. p[2], "rec_" .. p[2], p[2]) .. ']}')
     elseif kind == "errors" then
         return wrk.format("GET", "/api/analytics/errors?limit=1", key)
     elseif kind == "bulk1" then

@@ -90,4 +90,6 @@ mod restart;
 mod shutdown;
 mod stuck_moves;
 mod support;
+mod txn_bench;
 mod txn_kill;
+mod wrk;

@@ -223,6 +223,23 @@ fn try_checkpoint(node: Node) -> Result<(), String> {
     Ok(())
 }
 
+/// Drops the test's metadata database (the shards' go with [`DropDatabase`]).
+#[must_use = "the database is dropped when this is"]
+pub struct DropMetadata(pub ClusterSettings);
+
+impl Drop for DropMetadata {
+    fn drop(&mut self) {
+        let mut db = self.0.database.clone();
+        let name = std::mem::replace(&mut db.dbname, "postgres".into());
+        if let Ok(mut conn) =
+            diesel::PgConnection::establish(&connection_url(&db, &self.0.metadata.address))
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
 /// Drops a test database on every primary when dropped (replicas follow), so the
 /// data directories, which every crash recovery fsyncs in full, do not keep growing.
 #[must_use = "the database is dropped when this is"]
