@@ -1,7 +1,8 @@
 //! Test-only kill points (cargo feature `faults`; a release build has none): the
 //! failure tests kill a process with SIGKILL at a chosen step, to prove what a crash
 //! there leaves behind. Each process kind reads its own variable, set to `step` (or
-//! `step:n`, the n-th time the step is reached).
+//! `step:n`, the n-th time the step is reached). The gateway can also pause at a step
+//! ([`pause`]), so that a test kills a server at that moment.
 
 use std::sync::atomic::AtomicU32;
 
@@ -68,4 +69,26 @@ impl KillPoints {
         #[cfg(not(feature = "faults"))]
         let _ = (step, self.var, &self.seen);
     }
+}
+
+/// Waits at `step` when `SHARDGATE_FAULT_PAUSE_GATEWAY` is `step:ms` (every request
+/// that reaches it waits `ms` milliseconds there); otherwise, and always without the
+/// `faults` feature, returns at once.
+pub async fn pause(step: &str) {
+    #[cfg(feature = "faults")]
+    {
+        let Ok(wanted) = std::env::var("SHARDGATE_FAULT_PAUSE_GATEWAY") else {
+            return;
+        };
+        let Some((name, ms)) = wanted.split_once(':') else {
+            return;
+        };
+        if name == step {
+            let ms: u64 = ms.parse().unwrap_or(0);
+            eprintln!("fault point {step}: pausing {ms} ms");
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+    #[cfg(not(feature = "faults"))]
+    let _ = step;
 }

@@ -92,4 +92,5 @@ mod stuck_moves;
 mod support;
 mod txn_bench;
 mod txn_kill;
+mod txn_primary;
 mod wrk;

@@ -146,7 +146,7 @@ impl Cluster {
                 shard: first,
             });
         };
-        let bound_secs = bound.as_secs();
+        let bound_secs = (bound.as_millis() as u64).div_ceil(1000);
         let txid = new_txid();
         let shards: Vec<ShardId> = parts.iter().map(|p| p.shard.id).collect();
         let sent = Instant::now();
@@ -222,6 +222,7 @@ impl Cluster {
             });
         }
         crate::fault::GATEWAY.reach("after-decision");
+        crate::fault::pause("after-decision").await;
         let after_text = wire::after_commit_text().map_err(|e| TxnError::InDoubt {
             txid: txid.clone(),
             reason: e.to_string(),
