@@ -49,4 +49,17 @@ impl BackupError {
             reason: err.to_string(),
         }
     }
+
+    /// A statement refused on a server: the server's message and SQLSTATE (a bare
+    /// tokio-postgres error only says "db error").
+    pub fn query(server: impl std::fmt::Display, doing: &str, err: tokio_postgres::Error) -> Self {
+        let reason = match err.as_db_error() {
+            Some(db) => format!("{doing}: {} (SQLSTATE {})", db.message(), db.code().code()),
+            None => format!("{doing}: {err}"),
+        };
+        BackupError::Server {
+            server: server.to_string(),
+            reason,
+        }
+    }
 }

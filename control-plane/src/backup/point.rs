@@ -94,17 +94,17 @@ impl Connected {
     pub async fn create(&self, name: &str) -> Result<RestorePoint, BackupError> {
         let meta = self.meta();
         let meta_target = &self.0.last().expect("a target").0;
-        let fail = |t: &Target, e: tokio_postgres::Error| BackupError::server(describe(t), e);
+        let fail = |doing: &str, e| BackupError::query(describe(meta_target), doing, e);
         meta.execute("SELECT pg_advisory_lock($1)", &[&DECISION_FENCE_LOCK])
             .await
-            .map_err(|e| fail(meta_target, e))?;
+            .map_err(|e| fail("taking the fence", e))?;
         let started = Instant::now();
         let named = self.name_everywhere(name).await;
         let fence = started.elapsed();
         let released = meta
             .execute("SELECT pg_advisory_unlock($1)", &[&DECISION_FENCE_LOCK])
             .await
-            .map_err(|e| fail(meta_target, e));
+            .map_err(|e| fail("lifting the fence", e));
         let (map_version, servers) = named?;
         released?;
         tracing::info!(
@@ -127,7 +127,7 @@ impl Connected {
             .meta()
             .query_one("SELECT version FROM map_state", &[])
             .await
-            .map_err(|e| BackupError::server(describe(meta_target), e))?
+            .map_err(|e| BackupError::query(describe(meta_target), "reading the map version", e))?
             .get(0);
         let mut servers = Vec::with_capacity(self.0.len());
         for (target, client) in &self.0 {
@@ -137,7 +137,7 @@ impl Connected {
                     &[&name],
                 )
                 .await
-                .map_err(|e| BackupError::server(describe(target), e))?;
+                .map_err(|e| BackupError::query(describe(target), "pg_create_restore_point", e))?;
             servers.push(PointAt {
                 stanza: target.stanza.clone(),
                 address: target.address.clone(),

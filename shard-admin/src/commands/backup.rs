@@ -107,7 +107,7 @@ pub fn render(listing: &Listing) -> String {
     }
     out += "\npgBackRest backups\n";
     out += &format!(
-        "  {:<8} {:<26} {:<5} {:<20} {:>6} {:>10} {:>10}\n",
+        "  {:<8} {:<34} {:<5} {:<20} {:>6} {:>10} {:>10}\n",
         "stanza", "label", "type", "started (UTC)", "secs", "size", "repo"
     );
     for st in &listing.stanzas {
@@ -116,7 +116,7 @@ pub fn render(listing: &Listing) -> String {
         }
         for b in &st.backups {
             out += &format!(
-                "  {:<8} {:<26} {:<5} {:<20} {:>6} {:>10} {:>10}\n",
+                "  {:<8} {:<34} {:<5} {:<20} {:>6} {:>10} {:>10}\n",
                 st.stanza,
                 b.label,
                 b.kind,
