@@ -153,7 +153,8 @@ fn a_backup_restores_exactly_to_its_point() {
         v[0]["backup"].as_array().map_or(0, |b| b.len())
     };
 
-    // Refusals, each changing nothing: no stanza yet, pgbackrest missing, a move active.
+    // Refusals, each changing nothing: no stanza yet, pgbackrest missing, a move
+    // active, a shard down.
     let out = cli.run(&["backup", "--type", "full"], &[]);
     assert_fails(&out, &format!("stanza {STANZA} ({})", server.address()));
     assert_fails(&out, "does not exist in the pgBackRest repository");
@@ -180,6 +181,21 @@ fn a_backup_restores_exactly_to_its_point() {
         "slot move 1 (shard-0 to shard-1, phase copy) is active",
     );
     server.query("shardgate_meta", "UPDATE moves SET phase = 'aborted'");
+    // A shard whose primary is down (a second shard, owning no slot, on a port nothing
+    // listens on): named, before anything is taken.
+    let dead = (26900..26950u16)
+        .rev()
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port in 26900-26949");
+    server.query(
+        "shardgate_meta",
+        &format!(
+            "INSERT INTO map_shards (id, primary_addr, since) VALUES (1, '127.0.0.1:{dead}', 1)"
+        ),
+    );
+    let out = cli.run(&["backup"], &[]);
+    assert_fails(&out, &format!("stanza shard1 (127.0.0.1:{dead}): "));
+    server.query("shardgate_meta", "DELETE FROM map_shards WHERE id = 1");
     assert_eq!(points(), "0", "a refused backup recorded a point");
     assert_eq!(backups(), 0, "a refused backup left a pgBackRest backup");
 
