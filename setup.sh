@@ -23,6 +23,11 @@
 #   .local/cluster/shardN-replicaR/   data dir of its replica R (port 25532+N+16*R)
 #   .local/cluster/*/log/postgresql.log   each server's log
 #   .local/cluster/redis/             Redis on 26379 (no persistence): config, pid, log
+#   .local/cluster/pgbackrest/        pgBackRest's config (a stanza per primary: shardN,
+#                                     and meta), its lock and log directories
+#   .local/cluster/sockets/           the primaries' Unix sockets (pgbackrest connects there)
+#   .local/backups/                   the pgBackRest repository: WAL archive and backups
+#                                     (`shard-manager backup`); removed by `clean`
 #   .local/credentials.env            generated passwords (mode 0600): the PostgreSQL
 #                                     superuser, the application role, Redis
 #   .local/pgpass                     the same for setup.sh's own psql (mode 0600)
@@ -77,6 +82,7 @@ DB_NAME=shardgate
 APP_ROLE=shardgate                    # the gateway's role: owns the database, not a superuser
 CREDENTIALS="$LOCAL/credentials.env"  # generated once, mode 0600
 PGPASS="$LOCAL/pgpass"
+BACKUP_LINK="$LOCAL/backups"          # the pgBackRest repository, or a symlink to it
 STREAM_TIMEOUT="${STREAM_TIMEOUT:-30}"   # seconds to wait for replicas to stream
 START_TIMEOUT="${START_TIMEOUT:-60}"     # seconds pg_ctl waits for a server
 
@@ -357,6 +363,8 @@ missing_packages() {
     command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || pkgs+=(build-essential)
     command -v runuser >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
     command -v ss >/dev/null 2>&1 || pkgs+=(iproute2)   # who listens on a port
+    # WAL archiving and backups of every primary (`shard-manager backup`).
+    command -v pgbackrest >/dev/null 2>&1 || pkgs+=(pgbackrest)
     # glibc's locale sources: shard-manager's german_messages test compiles de_DE with
     # localedef into a temporary directory (nothing is installed system-wide).
     [[ -e /usr/share/i18n/locales/de_DE ]] || pkgs+=(locales)
@@ -1014,6 +1022,7 @@ cmd_up() {
     if ! ha_on; then
         wait_streaming
         ensure_prepared_transactions
+        ensure_archiving
     fi
     grant_drain
     redis_start
@@ -1045,6 +1054,129 @@ ensure_prepared_transactions() {
         QUIET=1 pg_start "$name"
     done
     wait_streaming
+}
+
+# ---------------------------------------------------------------------------------------
+# WAL archiving and backups with pgBackRest (not with HA=1: out of scope so far)
+# ---------------------------------------------------------------------------------------
+# The repository: .local/backups, or beside the data under /var/tmp when the PostgreSQL
+# user cannot reach .local (then .local/backups is a symlink to it).
+backup_root() {
+    if [[ $DATA_ROOT == "$CLUSTER_LINK" ]]; then echo "$BACKUP_LINK"; else echo "$DATA_ROOT-backups"; fi
+}
+pgbr_dir() { echo "$DATA_ROOT/pgbackrest"; }
+pgbr_conf() { echo "$DATA_ROOT/pgbackrest/pgbackrest.conf"; }
+socket_dir() { echo "$DATA_ROOT/sockets"; }
+stanza_of() {   # meta -> meta, shard2-primary -> shard2
+    if [[ $1 == "$META_NAME" ]]; then echo meta; else echo "${1%-primary}"; fi
+}
+archived_names() {   # the metadata server and every primary, spares included
+    local i
+    echo "$META_NAME"
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do primary_name "$i"; echo; done
+}
+
+# pgBackRest's config (a stanza per archived server), its directories and the
+# repository; then archive_mode/archive_command and a private Unix socket (pgbackrest
+# connects through it, as the PostgreSQL superuser, signed in by peer) on each archived
+# server: set with ALTER SYSTEM, a restart only when archive_mode or the socket changes
+# (a reload for the command alone); then stanza-create, which is idempotent. The
+# application role may name restore points and switch WAL (`shard-manager backup`).
+ensure_archiving() {
+    local repo dir conf sockets name port stanza content restart=()
+    repo=$(backup_root)
+    dir=$(pgbr_dir)
+    conf=$(pgbr_conf)
+    sockets=$(socket_dir)
+    if [[ ! -d $repo ]]; then
+        if [[ $repo != "$BACKUP_LINK" ]]; then
+            mkdir -m 700 "$repo" 2>/dev/null || check_private_dir "$repo"
+            ln -sfn "$repo" "$BACKUP_LINK"
+        else
+            mkdir -m 700 "$repo"
+        fi
+    fi
+    [[ $IS_ROOT -ne 1 ]] || chown "$PG_OS_USER": "$repo"
+    as_pg mkdir -p "$dir/lock" "$dir/log" "$sockets"
+    as_pg chmod 700 "$sockets"
+    content="# written by setup.sh: pgBackRest for the local topology (shard-manager backup)
+[global]
+repo1-path=$repo
+repo1-retention-full=2
+compress-type=lz4
+compress-level=1
+lock-path=$dir/lock
+log-path=$dir/log
+log-level-file=info
+start-fast=y
+archive-timeout=60
+"
+    while read -r name; do
+        content+="
+[$(stanza_of "$name")]
+pg1-path=$(datadir "$name")
+pg1-port=$(port_of "$name")
+pg1-socket-path=$sockets
+pg1-user=$DB_SUPERUSER
+"
+    done < <(archived_names)
+    if [[ ! -f $conf || $(<"$conf")$'\n' != "$content" ]]; then
+        printf '%s' "$content" | as_pg tee "$conf" >/dev/null
+    fi
+
+    while read -r name; do
+        port=$(port_of "$name")
+        stanza=$(stanza_of "$name")
+        local want_cmd="pgbackrest --config=$conf --stanza=$stanza archive-push %p"
+        # pgbackrest (run as $PG_OS_USER) signs in over the private socket as the
+        # superuser, by peer through an ident map: first in pg_hba.
+        local hba ident hba_line ident_line
+        hba=$(datadir "$name")/pg_hba.conf
+        ident=$(datadir "$name")/pg_ident.conf
+        hba_line="local all $DB_SUPERUSER peer map=pgbackrest"
+        ident_line="pgbackrest $PG_OS_USER $DB_SUPERUSER"
+        if [[ $(as_pg head -n 1 "$hba") != "$hba_line" ]] ||
+            ! as_pg grep -qxF "$ident_line" "$ident"; then
+            as_pg grep -qxF "$ident_line" "$ident" || printf '%s\n' "$ident_line" | as_pg tee -a "$ident" >/dev/null
+            [[ $(as_pg head -n 1 "$hba") == "$hba_line" ]] || as_pg sed -i "1i $hba_line" "$hba"
+            sql "$port" postgres "SELECT pg_reload_conf()" >/dev/null
+        fi
+        local mode cmd socks
+        mode=$(sql "$port" postgres "SHOW archive_mode")
+        cmd=$(sql "$port" postgres "SHOW archive_command")
+        socks=$(sql "$port" postgres "SHOW unix_socket_directories")
+        socks=${socks//\"/}   # a list setting: SHOW quotes its elements
+        [[ $cmd == "$want_cmd" ]] ||
+            sql "$port" postgres "ALTER SYSTEM SET archive_command = '$want_cmd'" >/dev/null
+        if [[ $mode != on || $socks != "$sockets" ]]; then
+            sql "$port" postgres "ALTER SYSTEM SET archive_mode = on" >/dev/null
+            sql "$port" postgres "ALTER SYSTEM SET unix_socket_directories = '$sockets'" >/dev/null
+            restart+=("$name")
+        elif [[ $cmd != "$want_cmd" ]]; then
+            sql "$port" postgres "SELECT pg_reload_conf()" >/dev/null
+        fi
+        # Function privileges are per database: the one the CLI signs in to, and
+        # template1 for databases made later.
+        local db
+        for db in "$(if [[ $name == "$META_NAME" ]]; then echo "$META_DB"; else echo "$DB_NAME"; fi)" template1; do
+            sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO $APP_ROLE;
+                               GRANT EXECUTE ON FUNCTION pg_switch_wal() TO $APP_ROLE" >/dev/null
+        done
+    done < <(archived_names)
+    for name in ${restart[@]+"${restart[@]}"}; do
+        say "$name: WAL archived by pgBackRest (stanza $(stanza_of "$name")), restarting it"
+        QUIET=1 pg_stop "$name" fast
+        QUIET=1 pg_start "$name"
+    done
+    ((${#restart[@]} == 0)) || wait_streaming
+    while read -r name; do
+        stanza=$(stanza_of "$name")
+        if ! as_pg pgbackrest --config="$conf" --stanza="$stanza" --log-level-console=warn \
+            stanza-create >"$LOCAL/pgbackrest.log" 2>&1; then
+            log_tail "$LOCAL/pgbackrest.log"
+            die "pgbackrest stanza-create of $stanza ($name) failed"
+        fi
+    done < <(archived_names)
 }
 
 # A planned switchover drains a primary by making its new transactions read-only
@@ -1126,6 +1258,19 @@ cmd_clean() {
         rm -rf "$DATA_ROOT"
     fi
     rm -f "$CLUSTER_LINK" 2>/dev/null || true
+    # The pgBackRest repository: beside the data under /var/tmp, or .local/backups.
+    if [[ -L $BACKUP_LINK ]]; then
+        local repo
+        repo=$(readlink "$BACKUP_LINK")
+        case $repo in
+            /var/tmp/shardgate-*-backups) say "removing $repo"; rm -rf "$repo" ;;
+            *) die "refusing to delete unexpected backup repository $repo" ;;
+        esac
+        rm -f "$BACKUP_LINK"
+    elif [[ -d $BACKUP_LINK ]]; then
+        say "removing $BACKUP_LINK"
+        rm -rf "$BACKUP_LINK"
+    fi
     rm -rf "$LOCAL/redis" "$LOCAL/redis.log" "$LOCAL/redis.pid" "$TOPOLOGY_FILE"
     if [[ -f $GEN_CONFIG ]] && is_generated_config; then
         rm -f "$GEN_CONFIG"
@@ -1161,6 +1306,13 @@ cmd_status() {
             actual=$(sql "$port" postgres "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END" 2>/dev/null || echo "?")
             [[ $actual == "$role" ]] || extra="ROLE IS $actual; "
             [[ $n == "$META_NAME" ]] && extra="the shard map (database $META_DB)"
+            if [[ $role == primary && $actual == primary ]] && ! ha_on; then
+                extra+="${extra:+; }$(sql "$port" postgres \
+                    "SELECT 'archiving ' || current_setting('archive_mode')
+                            || coalesce(', last ' || last_archived_wal, '')
+                            || CASE WHEN failed_count > 0 THEN ', ' || failed_count || ' failed' ELSE '' END
+                       FROM pg_stat_archiver" 2>/dev/null || echo 'archiving ?')"
+            fi
             if ha_on && [[ $n != "$META_NAME" ]]; then
                 extra+="pg_auto_failover node (its state below)"
             elif [[ $role == replica && $actual == replica ]]; then
@@ -1285,6 +1437,8 @@ cmd_test() {
     # monitor and keepers: the packages must be there, and the test must not skip.
     NEED_HA_PACKAGES=1
     export SHARDGATE_REQUIRE_HA=1
+    # The backup tests (shard-admin/tests/backup_cli) need pgbackrest: no skipping.
+    export SHARDGATE_REQUIRE_BACKUP=1
     cmd_up
     # Every test makes its own sgtest_<uuid> database and leaves it behind; drop them here.
     # One psql per primary, one DROP per database (DROP DATABASE cannot share a

@@ -28,10 +28,13 @@
 //!   map with a new term, a split-brain primary fenced.
 //! - [`txn`]: the coordinator log of transactions on several shards, and the recovery
 //!   that resolves prepared parts a dead gateway left.
+//! - [`backup`]: backups of every server with pgBackRest, and cluster restore points
+//!   fenced against the coordinator log's decisions.
 //!
 //! The admin CLI (crate `shard-admin`) sits above this crate; the gateway
 //! (`api-router`) uses both this crate and the request path.
 
+pub mod backup;
 pub mod failover;
 pub mod health;
 pub mod import;

@@ -122,6 +122,9 @@ const STEPS: &[&str] = &[
     // 10: the cache key prefix each gateway reads under (NULL: no cache), so that a
     // mover can tell every cache in use that an epoch is retired (`moves::caches`).
     "ALTER TABLE gateways ADD COLUMN cache_prefix TEXT;",
+    // 11: cluster restore points recorded by `shard-manager backup` (backup/schema.rs;
+    // written to stand at any position).
+    crate::backup::schema::STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

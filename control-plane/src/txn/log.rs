@@ -16,6 +16,17 @@ use shard_manager::routing::ShardId;
 
 use crate::map::{meta, schema};
 
+/// Advisory lock (metadata database) that every decision write takes *shared*, for the
+/// length of its own transaction, and a cluster restore point (`backup::point`) takes
+/// *exclusive* while it names a point on every server. Why: a transaction whose
+/// decision was written before the point's lock is prepared (or already committed) on
+/// every shard at the point, and its decision is in the metadata database at the point,
+/// so after a restore the recovery finishes it from `txn_log`; a transaction decided
+/// after the lock was committed nowhere before the point (COMMIT PREPARED follows the
+/// decision), so after a restore its prepared parts have no decision and roll back.
+/// Either way no restore to the point holds half of one.
+pub const DECISION_FENCE_LOCK: i64 = 0x0053_4746_454e_4345; // "SGFENCE"
+
 /// How long one log call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -77,9 +88,12 @@ impl DecisionLog for MetaLog {
             let shards: Vec<i32> = shards.iter().map(|s| s.0 as i32).collect();
             let row = client
                 .query_one(
-                    "INSERT INTO txn_log (txid, decision, shards) VALUES ($1, $2, $3) \
+                    // The shared fence lock first (see DECISION_FENCE_LOCK), held until
+                    // this statement's transaction commits.
+                    "INSERT INTO txn_log (txid, decision, shards) \
+                     SELECT $1::text, $2::text, $3::int4[] FROM (SELECT pg_advisory_xact_lock_shared($4::int8)) AS fence \
                      ON CONFLICT (txid) DO UPDATE SET txid = txn_log.txid RETURNING decision",
-                    &[&txid, &wanted.as_str(), &shards],
+                    &[&txid, &wanted.as_str(), &shards, &DECISION_FENCE_LOCK],
                 )
                 .await
                 .map_err(|e| e.to_string())?;

@@ -58,6 +58,12 @@ enum Command {
     /// Write one table of every shard to a file, as NDJSON or CSV (atomically: the
     /// file appears whole or not at all).
     Export(admin::commands::export::ExportArgs),
+    /// Back up every shard's primary and the metadata server with pgBackRest, then name
+    /// a cluster restore point on each (consistent across shards) and record it.
+    Backup(admin::commands::backup::BackupArgs),
+    /// Backups: list (the recorded restore points and pgBackRest's backups).
+    #[command(subcommand)]
+    Backups(admin::commands::backup::BackupsCommand),
     /// Imports: status, abort.
     #[command(subcommand)]
     Imports(admin::commands::import::ImportsCommand),
@@ -145,8 +151,16 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
         Command::Switchover(args) => ("switchover", args.named()),
         Command::Rebalance(args) => args.audited()?,
         Command::Seed(args) => ("seed", args.named(settings)),
+        Command::Backup(args) => (
+            "backup",
+            Named {
+                database: Some(format!("every server ({})", args.kind.as_str())),
+                ..Named::default()
+            },
+        ),
         Command::Keys(_)
         | Command::Export(_)
+        | Command::Backups(_)
         | Command::Locate { .. }
         | Command::Check
         | Command::Plan { .. }
@@ -191,6 +205,8 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
         Command::Import(args) => print!("{}", admin::commands::import::import(settings, args)?),
         Command::Imports(command) => print!("{}", admin::commands::import::run(settings, command)?),
         Command::Export(args) => print!("{}", admin::commands::export::export(settings, args)?),
+        Command::Backup(args) => print!("{}", admin::commands::backup::backup(settings, args)?),
+        Command::Backups(command) => print!("{}", admin::commands::backup::run(settings, command)?),
         Command::AddShard(args) => {
             print!("{}", admin::commands::add_shard::add_shard(settings, args)?)
         }

@@ -10,10 +10,13 @@
 //!   copied in while it takes writes, then cut over.
 //! - [`switchover`]: `switchover`: a shard's primary handed to a replica, planned.
 //! - [`keys`]: `keys create | list | revoke | rotate | limit`.
+//! - [`backup`]: `backup` and `backups list`: every server backed up with pgBackRest,
+//!   and a cluster restore point recorded.
 //! - [`export`]: `export`: a table of every shard written atomically to a file, as NDJSON
 //!   or CSV.
 
 pub mod add_shard;
+pub mod backup;
 pub mod export;
 pub mod import;
 pub mod keys;

@@ -37,12 +37,15 @@ pub fn audit_and_rest(stderr: &str) -> (Vec<&str>, Vec<&str>) {
 }
 
 /// Whether a command changes something, so that it leaves an audit line even when it
-/// is refused (`map history`, `moves status`, `export` and a `rebalance` plan read
-/// only).
+/// is refused (`map history`, `moves status`, `export`, `backups list` and a
+/// `rebalance` plan read only).
 pub fn changes(args: &[&str]) -> bool {
     let reads = matches!(
         args,
-        ["map", "show" | "history", ..] | ["moves", "status", ..] | ["export", ..]
+        ["map", "show" | "history", ..]
+            | ["moves", "status", ..]
+            | ["export", ..]
+            | ["backups", "list", ..]
     ) || (args.first() == Some(&"rebalance") && !args.contains(&"--apply"));
     !reads
 }

@@ -41,6 +41,8 @@ pub struct ClusterSettings {
     pub moves: MovesSettings,
     #[serde(default)]
     pub failover: FailoverSettings,
+    #[serde(default)]
+    pub backup: BackupSettings,
 }
 
 /// A configuration that could not be loaded or does not describe a working cluster.

@@ -313,6 +313,42 @@ impl FailoverSettings {
     }
 }
 
+/// How `shard-manager backup` reaches pgBackRest (the engine; Shardgate writes no backup
+/// code of its own): the program, its configuration file (one stanza per server:
+/// `shardN` for shard N's primary, `meta` for the metadata server) and the OS user it runs
+/// as. The defaults match `./setup.sh up`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BackupSettings {
+    /// The pgbackrest program: a name looked up on the PATH, or a path.
+    pub program: String,
+    /// pgBackRest's configuration file; a relative path is taken from the working
+    /// directory (the repository root, where `./setup.sh` writes it).
+    pub pgbackrest_config: String,
+    /// The OS user pgbackrest runs as when the command runs as root (the servers' user,
+    /// which owns their data directories and the repository). Ignored when not root.
+    pub os_user: String,
+    /// How long the backup waits for the WAL holding a restore point to be archived.
+    pub archive_wait_ms: u64,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            program: "pgbackrest".into(),
+            pgbackrest_config: ".local/cluster/pgbackrest/pgbackrest.conf".into(),
+            os_user: "postgres".into(),
+            archive_wait_ms: 60_000,
+        }
+    }
+}
+
+impl BackupSettings {
+    pub fn archive_wait(&self) -> Duration {
+        Duration::from_millis(self.archive_wait_ms.clamp(1000, 600_000))
+    }
+}
+
 /// The metadata PostgreSQL: the shard map, its history and the live gateways. The
 /// gateway's config only says how to reach it; the map itself lives there (seeded once
 /// from this file by `shard-manager init`). Credentials are `[database]`'s.

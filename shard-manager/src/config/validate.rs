@@ -15,6 +15,7 @@ impl ClusterSettings {
         if self.shards.is_empty() {
             return bad("no [[shards]] configured; at least one is needed".into());
         }
+        self.validate_backup()?;
         let slots = self.routing.slot_count;
         if slots == 0 || slots > 1 << 16 {
             return bad(format!("routing.slot_count is {slots}; use 1 to 65536"));
@@ -91,6 +92,32 @@ impl ClusterSettings {
     }
 
     /// The options that belong to one strategy are set only with that strategy.
+    fn validate_backup(&self) -> Result<(), ConfigError> {
+        let b = &self.backup;
+        for (field, value) in [
+            ("program", &b.program),
+            ("pgbackrest_config", &b.pgbackrest_config),
+            ("os_user", &b.os_user),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "backup.{field} is empty; leave it out for the default, or name one"
+                )));
+            }
+        }
+        if !b
+            .os_user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "backup.os_user {:?} is not a user name",
+                b.os_user
+            )));
+        }
+        Ok(())
+    }
+
     fn validate_routing(&self) -> Result<(), ConfigError> {
         let r = &self.routing;
         let bad = |m: String| Err(ConfigError::Invalid(m));

@@ -1,0 +1,139 @@
+//! `shard-manager backup`, in order: refuse while a slot move or an import is active
+//! (or another backup runs), reach every server, back up each stanza with pgBackRest,
+//! then name a cluster restore point (after the backups: a restore replays WAL from a
+//! backup forward, so a point is reachable only from backups taken before it), wait
+//! for its WAL in the archive, and only then record it. Any failure before the record
+//! leaves no point recorded.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio_postgres::Client;
+
+use shard_manager::config::ClusterSettings;
+
+use super::error::BackupError;
+use super::pgbackrest::{BackupKind, Runner};
+use super::point::{self, describe, RestorePoint};
+use super::stanza;
+use crate::map::{meta, schema, MapError};
+
+/// Advisory lock (metadata database, session) held by a running backup: one at a time.
+pub const BACKUP_RUN_LOCK: i64 = 0x0053_4742_4143_4b55; // "SGBACKU"
+
+/// What a backup did.
+#[derive(Debug)]
+pub struct Taken {
+    pub kind: BackupKind,
+    /// Each stanza backed up, and how long pgBackRest took.
+    pub stanzas: Vec<(String, String, Duration)>,
+    pub point: RestorePoint,
+}
+
+/// Runs a backup; `progress` hears each step as it starts.
+pub async fn take(
+    settings: &ClusterSettings,
+    kind: BackupKind,
+    progress: impl Fn(&str),
+) -> Result<Taken, BackupError> {
+    let runner = Runner::new(&settings.backup)?;
+    let mut conn = meta::connect(settings).await?;
+    schema::apply(&mut conn.client).await?;
+    let map = meta::load(&mut conn.client)
+        .await?
+        .ok_or(MapError::NotInitialised)?;
+    let client = &conn.client;
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&BACKUP_RUN_LOCK])
+        .await
+        .map_err(MapError::Query)?
+        .get(0);
+    if !got {
+        return Err(BackupError::Refused(
+            "another shard-manager backup is running".into(),
+        ));
+    }
+    if let Some(busy) = busy(client).await? {
+        return Err(BackupError::Refused(format!(
+            "{busy} is active; run the backup once it is done or aborted"
+        )));
+    }
+    let targets = stanza::targets(&map, &settings.metadata.address);
+    progress(&format!("reaching {} servers", targets.len()));
+    let servers = point::connect_all(settings, &targets).await?;
+    let mut stanzas = Vec::with_capacity(targets.len());
+    for target in &targets {
+        progress(&format!(
+            "pgbackrest {} backup of {}",
+            kind.as_str(),
+            describe(target)
+        ));
+        let started = Instant::now();
+        runner.backup(target, kind).await?;
+        stanzas.push((
+            target.stanza.clone(),
+            target.address.clone(),
+            started.elapsed(),
+        ));
+    }
+    let name = point::name_at(Utc::now());
+    progress(&format!("restore point {name} on every server"));
+    let point = servers.create(&name).await?;
+    progress(&format!(
+        "waiting for the WAL of {name} in the archive (fence was {} ms)",
+        point.fence_ms
+    ));
+    servers
+        .archived(&point, settings.backup.archive_wait())
+        .await?;
+    record(client, &point, kind).await?;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&BACKUP_RUN_LOCK])
+        .await;
+    Ok(Taken {
+        kind,
+        stanzas,
+        point,
+    })
+}
+
+/// The slot move or import active now, named; None when there is none.
+async fn busy(client: &Client) -> Result<Option<String>, BackupError> {
+    let row = client
+        .query_opt(
+            "SELECT format('slot move %s (shard-%s to shard-%s, phase %s)', id, source, target, phase)
+               FROM moves WHERE phase NOT IN ('done', 'aborted')
+             UNION ALL
+             SELECT format('import %s into table %s (phase %s)', id, into_table, phase)
+               FROM imports WHERE phase NOT IN ('done', 'aborted')
+             LIMIT 1",
+            &[],
+        )
+        .await
+        .map_err(MapError::Query)?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+async fn record(
+    client: &Client,
+    point: &RestorePoint,
+    kind: BackupKind,
+) -> Result<(), BackupError> {
+    let servers = serde_json::to_string(&point.servers).expect("points serialise");
+    client
+        .execute(
+            "INSERT INTO restore_points (name, created_at, map_version, backup_type, fence_ms, servers)
+             VALUES ($1, $2::text::timestamptz, $3, $4, $5, $6::text::jsonb)",
+            &[
+                &point.name,
+                &point.at.to_rfc3339(),
+                &point.map_version,
+                &kind.as_str(),
+                &(point.fence_ms as i64),
+                &servers,
+            ],
+        )
+        .await
+        .map_err(MapError::Query)?;
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! A private PostgreSQL primary for the backup tests, with WAL archived by pgBackRest
+//! into a private repository: `initdb` in a directory under /tmp, a free port in
+//! 26900-26949, trust sign-in on loopback and on its socket (in that directory, for
+//! pgbackrest), stanza `shard0`. As root, PostgreSQL's programs and pgbackrest run as
+//! the `postgres` system user. Every server it started (the primary, a restored copy)
+//! is stopped and the directory removed when it is dropped, however the test ends.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const STANZA: &str = "shard0";
+
+/// One private server at a time in this binary: ports are picked free, then bound by
+/// the server, so two at once could pick the same one.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub struct Private {
+    pub dir: PathBuf,
+    pub port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+    /// Data directories of servers started (stopped on drop).
+    started: std::cell::RefCell<Vec<PathBuf>>,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Private {
+    /// initdb, the settings and pgBackRest's configuration written, the server started.
+    pub fn start() -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = PathBuf::from(format!(
+            "/tmp/sg-backup-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("the test's directory");
+        let port = free_port(26900..26950);
+        let me = Private {
+            dir,
+            port,
+            bin: pg_bin(),
+            as_postgres: std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0),
+            started: Default::default(),
+            _turn: turn,
+        };
+        me.own(&me.dir);
+        let data = me.dir.join("data");
+        me.pg(
+            "initdb",
+            &[
+                "-D",
+                path(&data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        );
+        let d = me.dir.display();
+        let conf = format!(
+            "[global]\nrepo1-path={d}/repo\nrepo1-retention-full=2\ncompress-type=lz4\n\
+             compress-level=1\nlock-path={d}/lock\nlog-path={d}/log\nlog-level-file=off\n\
+             start-fast=y\narchive-timeout=30\n\n[{STANZA}]\npg1-path={d}/data\n\
+             pg1-port={port}\npg1-socket-path={d}\npg1-user=postgres\n"
+        );
+        me.write("pgbackrest.conf", &conf);
+        me.write(
+            "data/postgresql.auto.conf",
+            &format!(
+                "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
+                 wal_level = replica\nmax_wal_senders = 4\nmax_prepared_transactions = 8\n\
+                 archive_mode = on\narchive_command = 'pgbackrest --config={d}/pgbackrest.conf \
+                 --stanza={STANZA} archive-push %p'\n"
+            ),
+        );
+        for sub in ["repo", "lock", "log"] {
+            std::fs::create_dir_all(me.dir.join(sub)).expect("a pgBackRest directory");
+        }
+        me.own(&me.dir);
+        me.start_server(&data, &[]);
+        me
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("pgbackrest.conf")
+    }
+
+    /// pgbackrest with this configuration, as the servers' user; its output.
+    pub fn pgbackrest(&self, args: &[&str]) -> Output {
+        let config = format!("--config={}", self.config().display());
+        let mut all = vec![config.as_str()];
+        all.extend_from_slice(args);
+        self.run_as(Path::new("pgbackrest"), &all)
+    }
+
+    /// One query's text output (`psql -At`) on the server at `port`.
+    pub fn query_on(&self, port: u16, db: &str, sql: &str) -> String {
+        let port = port.to_string();
+        let out = self.pg(
+            "psql",
+            &[
+                "-X",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn query(&self, db: &str, sql: &str) -> String {
+        self.query_on(self.port, db, sql)
+    }
+
+    /// Restores the stanza to the named point into a new data directory, starts it on
+    /// a free port (archiving off: it must not push into the repository) and waits for
+    /// it to leave recovery; its port.
+    pub fn restore_to(&self, point: &str) -> u16 {
+        let target = self.dir.join("restored");
+        std::fs::create_dir_all(&target).expect("the scratch data directory");
+        self.own(&target);
+        let _ = Command::new("chmod").arg("700").arg(&target).status();
+        let pg1 = format!("--pg1-path={}", target.display());
+        let point = format!("--target={point}");
+        let stanza = format!("--stanza={STANZA}");
+        check(
+            "pgbackrest restore",
+            self.pgbackrest(&[
+                &stanza,
+                "restore",
+                "--type=name",
+                &point,
+                &pg1,
+                "--target-action=promote",
+            ]),
+        );
+        let port = free_port(self.port + 1..26950);
+        let port_arg = port.to_string();
+        self.start_server(&target, &["-p", &port_arg, "-c", "archive_mode=off"]);
+        for _ in 0..300 {
+            if self.query_on(port, "postgres", "SELECT pg_is_in_recovery()") == "f" {
+                return port;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the restored server never left recovery");
+    }
+
+    fn start_server(&self, data: &Path, extra: &[&str]) {
+        let name = data.file_name().unwrap().to_string_lossy().to_string();
+        let log = self.dir.join(format!("{name}.log"));
+        let options = extra.join(" ");
+        self.started.borrow_mut().push(data.to_path_buf());
+        let out = self.run_as(
+            &self.bin.join("pg_ctl"),
+            &[
+                "start",
+                "-w",
+                "-t",
+                "120",
+                "-D",
+                path(data),
+                "-l",
+                path(&log),
+                "-o",
+                &options,
+            ],
+        );
+        if !out.status.success() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "{name} did not start: {}\n{text}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.dir.join(rel), text).expect("write a file of the test's");
+    }
+
+    fn own(&self, dir: &Path) {
+        if self.as_postgres {
+            let _ = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir)
+                .status();
+        }
+    }
+
+    fn pg(&self, program: &str, args: &[&str]) -> Output {
+        check(program, self.run_as(&self.bin.join(program), args))
+    }
+
+    fn run_as(&self, program: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@""#)
+            .arg("sh");
+        if self.as_postgres {
+            cmd.args(["runuser", "-u", "postgres", "--"]);
+        }
+        cmd.arg(program)
+            .args(args)
+            .current_dir("/")
+            .output()
+            .expect("run a program")
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        for data in self.started.borrow().iter().rev() {
+            if data.join("postmaster.pid").exists() {
+                let _ = self.run_as(
+                    &self.bin.join("pg_ctl"),
+                    &["stop", "-m", "immediate", "-D", path(data)],
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn check(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// The newest /usr/lib/postgresql/*/bin, as setup.sh finds it.
+fn pg_bin() -> PathBuf {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
+        .filter(|(_, p)| p.join("bin/initdb").exists())
+        .max_by_key(|(v, _)| *v)
+        .map(|(_, p)| p.join("bin"))
+        .expect("PostgreSQL's programs under /usr/lib/postgresql (./setup.sh up installs them)")
+}
+
+/// The first port in `range` nothing listens on.
+fn free_port(range: std::ops::Range<u16>) -> u16 {
+    let what = format!("a free port in {range:?}");
+    range
+        .into_iter()
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect(&what)
+}
+
+/// Whether pgbackrest is installed; when it is not, the test fails if
+/// SHARDGATE_REQUIRE_BACKUP=1 (`./setup.sh test`), else it is skipped (loudly).
+pub fn pgbackrest_present() -> bool {
+    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([PathBuf::from("/usr/bin")])
+        .any(|d| d.join("pgbackrest").is_file());
+    if !found {
+        assert!(
+            std::env::var("SHARDGATE_REQUIRE_BACKUP").as_deref() != Ok("1"),
+            "pgbackrest is not installed, and SHARDGATE_REQUIRE_BACKUP=1 requires the backup tests: apt-get install pgbackrest (./setup.sh up does)"
+        );
+        eprintln!("SKIPPED: pgbackrest is not installed (apt-get install pgbackrest)");
+    }
+    found
+}
