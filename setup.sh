@@ -1155,6 +1155,9 @@ pg1-user=$DB_SUPERUSER
         elif [[ $cmd != "$want_cmd" ]]; then
             sql "$port" postgres "SELECT pg_reload_conf()" >/dev/null
         fi
+        # `shard-manager restore` reads each replica's data_directory (to stop it):
+        # a role membership, granted on the primary, replicated to its replicas.
+        sql "$port" postgres "GRANT pg_read_all_settings TO $APP_ROLE" >/dev/null 2>&1 || true
         # Function privileges are per database: the one the CLI signs in to, and
         # template1 for databases made later.
         local db

@@ -8,6 +8,17 @@ pub enum BackupError {
     /// Something else changes the cluster now; nothing was done.
     #[error("backup refused: {0}")]
     Refused(String),
+    /// A restore that would be wrong, or would lose what the refusal names: nothing
+    /// was changed.
+    #[error("restore refused: {0}")]
+    RestoreRefused(String),
+    /// A restore step failed part-way; servers before it are restored, the others not.
+    #[error("restore of {server} failed while {step}: {reason}")]
+    RestoreStep {
+        server: String,
+        step: String,
+        reason: String,
+    },
     /// The pgbackrest program is not there.
     #[error("pgbackrest is not installed ({program} not found): install the Debian package pgbackrest (./setup.sh up does)")]
     NotInstalled { program: String },

@@ -16,11 +16,13 @@
 //! - [`schema`]: the metadata table of recorded points.
 //! - [`take`]: `shard-manager backup`, in order.
 //! - [`list`]: `shard-manager backups list`: recorded points and pgBackRest's backups.
+//! - [`restore`]: `shard-manager restore --point NAME`: every server back to a point.
 
 pub mod error;
 pub mod list;
 pub mod pgbackrest;
 pub mod point;
+pub mod restore;
 pub mod schema;
 pub mod stanza;
 pub mod take;
@@ -29,4 +31,5 @@ pub use error::BackupError;
 pub use list::{list, Listing};
 pub use pgbackrest::{BackupKind, Runner};
 pub use point::RestorePoint;
+pub use restore::{plan as plan_restore, restore, Plan, Restored};
 pub use take::{take, Taken};

@@ -74,6 +74,46 @@ impl Runner {
         self.run(target, "backup", &[&kind]).await.map(|_| ())
     }
 
+    /// `pgbackrest restore` of one server's stanza from backup `set` into its
+    /// `pg1-path` (the server stopped): `--delta` (only the files that differ are
+    /// written), to the named point, then promoted.
+    pub async fn restore(
+        &self,
+        target: &Target,
+        set: &str,
+        point: &str,
+    ) -> Result<(), BackupError> {
+        let point = format!("--target={point}");
+        let set = format!("--set={set}");
+        let extra = [
+            "--delta",
+            set.as_str(),
+            "--type=name",
+            point.as_str(),
+            "--target-action=promote",
+        ];
+        self.run(target, "restore", &extra).await.map(|_| ())
+    }
+
+    /// The configuration file, absolute.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// Another program (pg_ctl, mkdir) run as the servers' OS user, as pgbackrest is.
+    pub fn as_os_user(&self, program: &Path) -> Command {
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        cmd.current_dir("/").kill_on_drop(true);
+        cmd
+    }
+
     /// `pgbackrest info --output=json` of every stanza in the configuration.
     pub async fn info(&self) -> Result<serde_json::Value, BackupError> {
         let out = self.command(&["--output=json", "info"]).output().await;
@@ -102,20 +142,11 @@ impl Runner {
 
     fn command(&self, args: &[&str]) -> Command {
         let config = format!("--config={}", self.config.display());
-        let mut cmd = match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&self.program);
-                c
-            }
-            None => Command::new(&self.program),
-        };
+        let mut cmd = self.as_os_user(&self.program);
         cmd.arg(config)
             .arg("--log-level-console=error")
             .arg("--log-level-stderr=off")
-            .args(args)
-            .current_dir("/")
-            .kill_on_drop(true);
+            .args(args);
         cmd
     }
 
@@ -157,7 +188,7 @@ impl Runner {
 }
 
 /// `name` as a path, or looked up on the PATH.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         let p = Path::new(name);
         return p.is_file().then(|| p.to_path_buf());

@@ -98,7 +98,7 @@ pub async fn take(
 }
 
 /// The slot move or import active now, named; None when there is none.
-async fn busy(client: &Client) -> Result<Option<String>, BackupError> {
+pub(super) async fn busy(client: &Client) -> Result<Option<String>, BackupError> {
     let row = client
         .query_opt(
             "SELECT format('slot move %s (shard-%s to shard-%s, phase %s)', id, source, target, phase)

@@ -61,6 +61,9 @@ enum Command {
     /// Back up every shard's primary and the metadata server with pgBackRest, then name
     /// a cluster restore point on each (consistent across shards) and record it.
     Backup(admin::commands::backup::BackupArgs),
+    /// Restore every shard's primary and the metadata server to a cluster restore point
+    /// (without --yes: print the plan and change nothing).
+    Restore(admin::commands::backup::RestoreArgs),
     /// Backups: list (the recorded restore points and pgBackRest's backups).
     #[command(subcommand)]
     Backups(admin::commands::backup::BackupsCommand),
@@ -158,7 +161,15 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
                 ..Named::default()
             },
         ),
+        Command::Restore(args) if args.yes => (
+            "restore",
+            Named {
+                database: Some(format!("every server to point {}", args.point)),
+                ..Named::default()
+            },
+        ),
         Command::Keys(_)
+        | Command::Restore(_)
         | Command::Export(_)
         | Command::Backups(_)
         | Command::Locate { .. }
@@ -206,6 +217,7 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
         Command::Imports(command) => print!("{}", admin::commands::import::run(settings, command)?),
         Command::Export(args) => print!("{}", admin::commands::export::export(settings, args)?),
         Command::Backup(args) => print!("{}", admin::commands::backup::backup(settings, args)?),
+        Command::Restore(args) => print!("{}", admin::commands::backup::restore(settings, args)?),
         Command::Backups(command) => print!("{}", admin::commands::backup::run(settings, command)?),
         Command::AddShard(args) => {
             print!("{}", admin::commands::add_shard::add_shard(settings, args)?)

@@ -1,11 +1,12 @@
 //! `shard-manager backup [--type full|diff|incr]` and `backups list [--json]`: every
 //! server backed up with pgBackRest, then a cluster restore point named on each and
-//! recorded (see `control_plane::backup`). A refusal (a slot move or import active,
+//! recorded (see `control_plane::backup`); `restore --point NAME [--yes]`: every server
+//! back to a point (the plan alone without `--yes`). A refusal (a slot move or import active,
 //! another backup running) or a failure (pgbackrest missing, a stanza missing, a server
 //! down) names its cause, exits non-zero and records no point.
 
 use chrono::{DateTime, Utc};
-use control_plane::backup::{self, BackupError, BackupKind, Listing};
+use control_plane::backup::{self, BackupError, BackupKind, Listing, Plan, Restored};
 use shard_manager::config::ClusterSettings;
 
 /// `backup`: which kind of pgBackRest backup.
@@ -15,6 +16,17 @@ pub struct BackupArgs {
     /// last backup (a stanza's first backup is full whatever is asked).
     #[arg(long = "type", value_enum, default_value = "incr")]
     pub kind: BackupKind,
+}
+
+/// `restore`: which point, and whether to act.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The restore point's name (`shard-manager backups list` shows them).
+    #[arg(long)]
+    pub point: String,
+    /// Restore. Without it the plan is printed and nothing changes.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `backups ...`.
@@ -61,6 +73,111 @@ pub fn backup(settings: &ClusterSettings, args: BackupArgs) -> Result<String, Ba
             .join(", ")
     );
     Ok(out)
+}
+
+/// Runs `restore`: the plan alone, or (`--yes`) the restore, saying each step on
+/// stderr; the text to print.
+pub fn restore(settings: &ClusterSettings, args: RestoreArgs) -> Result<String, BackupError> {
+    let rt = runtime()?;
+    let plan = rt.block_on(backup::plan_restore(settings, &args.point))?;
+    if !args.yes {
+        return Ok(render_plan(&plan)
+            + "nothing was changed: run again with --yes to restore (this loses every write made after the point)\n");
+    }
+    let point = plan.point.clone();
+    let done = rt
+        .block_on(backup::restore(settings, &plan, |step| {
+            eprintln!("restore: {step}")
+        }))
+        .map_err(|e| match e {
+            BackupError::RestoreStep { server, step, reason } => BackupError::RestoreStep {
+                server,
+                step,
+                reason: format!(
+                    "{reason}; the servers are left stopped or restored: once the cause is fixed, `shard-manager restore --point {point} --yes` again resumes (pgBackRest's delta restore)"
+                ),
+            },
+            e => e,
+        })?;
+    Ok(render_restored(&plan, &done))
+}
+
+/// The plan: the point, every stanza and its data directory, the replicas.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = format!(
+        "restore point {} taken {}{}\n",
+        plan.point,
+        plan.at.format("%Y-%m-%d %H:%M:%S UTC"),
+        plan.map_version
+            .map_or(String::new(), |v| format!(", map version {v}"))
+    );
+    for note in &plan.notes {
+        out += &format!("note: {note}\n");
+    }
+    out += "servers to restore (each stopped, restored with pgbackrest --delta, started, promoted at the point):\n";
+    for s in &plan.stanzas {
+        out += &format!(
+            "  stanza {:<8} {:<21} from backup {:<24} into {}\n",
+            s.target.stanza, s.target.address, s.set, s.data_dir
+        );
+    }
+    if plan.replicas.is_empty() {
+        out += "replicas: none listed\n";
+    } else {
+        out += "replicas (stopped: they hold data from after the point and cannot follow the restored primary):\n";
+        for r in &plan.replicas {
+            out += &format!(
+                "  {:<8} {:<21} {}\n",
+                r.shard,
+                r.address,
+                r.data_dir.as_deref().unwrap_or("(not running)")
+            );
+        }
+    }
+    out
+}
+
+/// What the restore did.
+pub fn render_restored(plan: &Plan, done: &Restored) -> String {
+    let mut out = String::new();
+    for (s, restore, recovery) in &done.stanzas {
+        out += &format!(
+            "stanza {} ({}): restored in {:.1} s, at the point and promoted {:.1} s later\n",
+            s.target.stanza,
+            s.target.address,
+            restore.as_secs_f64(),
+            recovery.as_secs_f64()
+        );
+    }
+    out += &format!(
+        "cluster restored to {} in {:.1} s; map version {}\n",
+        plan.point,
+        done.took.as_secs_f64(),
+        done.map_version
+    );
+    for s in &done.shards {
+        out += &format!(
+            "{}: cache epoch {} -> {} (older epochs retired: {:?})\n",
+            s.shard, s.epoch_before, s.epoch_now, s.caches
+        );
+    }
+    for s in &done.shards {
+        out += &format!("map check: {}\n", s.ownership);
+    }
+    if !done.stopped_replicas.is_empty() {
+        let names: Vec<String> = done
+            .stopped_replicas
+            .iter()
+            .map(|r| format!("{} of {}", r.address, r.shard))
+            .collect();
+        out += &format!("replicas stopped: {}\n", names.join(", "));
+        out += match done.new_incarnation {
+            true => "rebuild them with `./setup.sh up` (each restored primary has a new incarnation: it clones each replica again)\n",
+            false => "rebuild each from its restored primary: pg_basebackup -R -X stream into its data directory, then start it\n",
+        };
+    }
+    out += "gateways may start now: they serve the cluster as it was at the point\n";
+    out
 }
 
 /// Runs `backups ...`; the text to print.

@@ -11,7 +11,7 @@
 //! - [`switchover`]: `switchover`: a shard's primary handed to a replica, planned.
 //! - [`keys`]: `keys create | list | revoke | rotate | limit`.
 //! - [`backup`]: `backup` and `backups list`: every server backed up with pgBackRest,
-//!   and a cluster restore point recorded.
+//!   and a cluster restore point recorded; `restore --point`: every server back to one.
 //! - [`export`]: `export`: a table of every shard written atomically to a file, as NDJSON
 //!   or CSV.
 

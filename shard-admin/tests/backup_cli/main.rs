@@ -8,6 +8,7 @@
 
 mod fence;
 mod private;
+mod restore;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -20,39 +21,72 @@ use shard_manager::{config, ClusterSettings};
 struct Cli {
     overlay: PathBuf,
     env: Vec<(String, String)>,
+    meta: String,
+    config: String,
+    /// The private Redis (url, prefix), when the test has one.
+    cache: Option<(String, String)>,
 }
 
 impl Cli {
+    /// One server: the only shard's primary, and the metadata database beside it.
     fn for_server(server: &Private) -> Self {
+        Self::new(server, &server.address(), &[server.address()], None)
+    }
+
+    /// A cluster of private servers: the metadata server `meta`, a shard per primary.
+    fn new(
+        server: &Private,
+        meta: &str,
+        primaries: &[String],
+        cache: Option<(String, String)>,
+    ) -> Self {
         let overlay = server.dir.join("shardgate.toml");
-        std::fs::write(
-            &overlay,
-            format!(
-                "[metadata]\naddress = \"{a}\"\ndbname = \"shardgate_meta\"\n\n\
-                 [database]\ndbname = \"shardgate\"\n\n[[shards]]\nprimary = \"{a}\"\nreplicas = []\n",
-                a = server.address()
+        let mut toml = format!(
+            "[metadata]\naddress = \"{meta}\"\ndbname = \"shardgate_meta\"\n\n\
+             [database]\ndbname = \"shardgate\"\n"
+        );
+        for p in primaries {
+            toml += &format!("\n[[shards]]\nprimary = \"{p}\"\nreplicas = []\n");
+        }
+        std::fs::write(&overlay, toml).expect("write the overlay");
+        let config = server.config().display().to_string();
+        let mut env = vec![
+            ("SHARDGATE__METADATA__ADDRESS".into(), meta.to_owned()),
+            (
+                "SHARDGATE__BACKUP__PGBACKREST_CONFIG".into(),
+                config.clone(),
             ),
-        )
-        .expect("write the overlay");
+            // Never the shared topology's Redis: the test's own, or none.
+            (
+                "SHARDGATE__CACHE__ENABLED".into(),
+                cache.is_some().to_string(),
+            ),
+        ];
+        if let Some((url, prefix)) = &cache {
+            env.push(("SHARDGATE__CACHE__URL".into(), url.clone()));
+            env.push(("SHARDGATE__CACHE__PREFIX".into(), prefix.clone()));
+        }
         Cli {
             overlay,
-            env: vec![
-                ("SHARDGATE__METADATA__ADDRESS".into(), server.address()),
-                (
-                    "SHARDGATE__BACKUP__PGBACKREST_CONFIG".into(),
-                    server.config().display().to_string(),
-                ),
-            ],
+            env,
+            meta: meta.to_owned(),
+            config,
+            cache,
         }
     }
 
-    /// The settings the CLI reads (the environment's metadata address and pgBackRest
-    /// configuration replaced by the private server's, as the CLI's are).
-    fn settings(&self, server: &Private) -> ClusterSettings {
+    /// The settings the CLI reads (the environment's metadata address, pgBackRest
+    /// configuration and cache replaced by the private ones, as the CLI's are).
+    fn settings(&self, _server: &Private) -> ClusterSettings {
         let mut settings: ClusterSettings =
             config::load(Some(&self.overlay)).expect("the private server's settings");
-        settings.metadata.address = server.address();
-        settings.backup.pgbackrest_config = server.config().display().to_string();
+        settings.metadata.address = self.meta.clone();
+        settings.backup.pgbackrest_config = self.config.clone();
+        settings.cache.enabled = self.cache.is_some();
+        if let Some((url, prefix)) = &self.cache {
+            settings.cache.url = url.clone();
+            settings.cache.prefix = prefix.clone();
+        }
         settings
     }
 
@@ -73,12 +107,26 @@ impl Cli {
 /// The application role and both databases on the private server, the shard migrated
 /// and the map seeded (version 1).
 fn prepare(server: &Private, settings: &ClusterSettings) {
-    server.query(
-        "postgres",
-        &format!("CREATE ROLE \"{}\" LOGIN SUPERUSER", settings.database.user),
-    );
-    server.query("postgres", "CREATE DATABASE shardgate");
-    server.query("postgres", "CREATE DATABASE shardgate_meta");
+    prepare_on(server, settings, &[server.port], server.port);
+}
+
+/// The application role on every server, the shard database on each of `shards`, the
+/// metadata database on `meta`; the shards migrated and the map seeded (version 1).
+fn prepare_on(server: &Private, settings: &ClusterSettings, shards: &[u16], meta: u16) {
+    let mut ports = shards.to_vec();
+    ports.push(meta);
+    ports.dedup();
+    for port in &ports {
+        server.query_on(
+            *port,
+            "postgres",
+            &format!("CREATE ROLE \"{}\" LOGIN SUPERUSER", settings.database.user),
+        );
+    }
+    for port in shards {
+        server.query_on(*port, "postgres", "CREATE DATABASE shardgate");
+    }
+    server.query_on(meta, "postgres", "CREATE DATABASE shardgate_meta");
     shard_admin::migrate_all(settings).expect("migrate the shard");
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

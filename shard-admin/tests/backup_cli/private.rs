@@ -1,9 +1,11 @@
-//! A private PostgreSQL primary for the backup tests, with WAL archived by pgBackRest
-//! into a private repository: `initdb` in a directory under /tmp, a free port in
-//! 26900-26949, trust sign-in on loopback and on its socket (in that directory, for
-//! pgbackrest), stanza `shard0`. As root, PostgreSQL's programs and pgbackrest run as
-//! the `postgres` system user. Every server it started (the primary, a restored copy)
-//! is stopped and the directory removed when it is dropped, however the test ends.
+//! Private PostgreSQL primaries for the backup tests, with WAL archived by pgBackRest
+//! into a private repository: `initdb` in a directory under /tmp, a free port in the
+//! test's range (26900-26949 for one server, 26950-26999 for the restore's cluster),
+//! trust sign-in on loopback and on its socket (in that directory, for pgbackrest), one
+//! stanza per server (`shard0` alone by default), data in `<dir>/<stanza>`.
+//! As root, PostgreSQL's programs and pgbackrest run as the `postgres` system user.
+//! Every server it started (the primaries, a restored copy) is stopped and the
+//! directory removed when it is dropped, however the test ends.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,10 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub struct Private {
     pub dir: PathBuf,
+    /// The first server's port.
     pub port: u16,
+    /// Every server: its stanza and port, in the order asked.
+    pub servers: Vec<(String, u16)>,
     bin: PathBuf,
     as_postgres: bool,
     /// Data directories of servers started (stopped on drop).
@@ -26,8 +31,14 @@ pub struct Private {
 }
 
 impl Private {
-    /// initdb, the settings and pgBackRest's configuration written, the server started.
+    /// One server, stanza `shard0`, on a port in 26900-26949.
     pub fn start() -> Self {
+        Self::start_cluster(&[STANZA], 26900..26950)
+    }
+
+    /// initdb of a server per stanza, each on a free port of `ports`; pgBackRest's
+    /// configuration written (a section per stanza); every server started.
+    pub fn start_cluster(stanzas: &[&str], ports: std::ops::Range<u16>) -> Self {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let dir = PathBuf::from(format!(
             "/tmp/sg-backup-{}-{}",
@@ -38,17 +49,46 @@ impl Private {
                 .subsec_nanos()
         ));
         std::fs::create_dir_all(&dir).expect("the test's directory");
-        let port = free_port(26900..26950);
+        let mut servers: Vec<(String, u16)> = Vec::new();
+        for stanza in stanzas {
+            let from = servers.last().map_or(ports.start, |(_, p)| p + 1);
+            servers.push((stanza.to_string(), free_port(from..ports.end)));
+        }
         let me = Private {
             dir,
-            port,
+            port: servers[0].1,
+            servers: servers.clone(),
             bin: pg_bin(),
             as_postgres: std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0),
             started: Default::default(),
             _turn: turn,
         };
         me.own(&me.dir);
-        let data = me.dir.join("data");
+        let d = me.dir.display();
+        let mut conf = format!(
+            "[global]\nrepo1-path={d}/repo\nrepo1-retention-full=2\ncompress-type=lz4\n\
+             compress-level=1\nlock-path={d}/lock\nlog-path={d}/log\nlog-level-file=off\n\
+             start-fast=y\narchive-timeout=30\n"
+        );
+        for (stanza, port) in &servers {
+            conf += &format!(
+                "\n[{stanza}]\npg1-path={d}/{stanza}\npg1-port={port}\npg1-socket-path={d}\n\
+                 pg1-user=postgres\n"
+            );
+        }
+        me.write("pgbackrest.conf", &conf);
+        for sub in ["repo", "lock", "log"] {
+            std::fs::create_dir_all(me.dir.join(sub)).expect("a pgBackRest directory");
+        }
+        for (stanza, port) in &servers {
+            me.init_server(stanza, *port);
+        }
+        me
+    }
+
+    fn init_server(&self, stanza: &str, port: u16) {
+        let me = self;
+        let data = me.dir.join(stanza);
         me.pg(
             "initdb",
             &[
@@ -65,28 +105,26 @@ impl Private {
             ],
         );
         let d = me.dir.display();
-        let conf = format!(
-            "[global]\nrepo1-path={d}/repo\nrepo1-retention-full=2\ncompress-type=lz4\n\
-             compress-level=1\nlock-path={d}/lock\nlog-path={d}/log\nlog-level-file=off\n\
-             start-fast=y\narchive-timeout=30\n\n[{STANZA}]\npg1-path={d}/data\n\
-             pg1-port={port}\npg1-socket-path={d}\npg1-user=postgres\n"
-        );
-        me.write("pgbackrest.conf", &conf);
         me.write(
-            "data/postgresql.auto.conf",
+            &format!("{stanza}/postgresql.auto.conf"),
             &format!(
                 "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
                  wal_level = replica\nmax_wal_senders = 4\nmax_prepared_transactions = 8\n\
                  archive_mode = on\narchive_command = 'pgbackrest --config={d}/pgbackrest.conf \
-                 --stanza={STANZA} archive-push %p'\n"
+                 --stanza={stanza} archive-push %p'\n"
             ),
         );
-        for sub in ["repo", "lock", "log"] {
-            std::fs::create_dir_all(me.dir.join(sub)).expect("a pgBackRest directory");
-        }
         me.own(&me.dir);
         me.start_server(&data, &[]);
-        me
+    }
+
+    /// The port of the server of `stanza`.
+    pub fn port_of(&self, stanza: &str) -> u16 {
+        self.servers
+            .iter()
+            .find(|(s, _)| s == stanza)
+            .map(|(_, p)| *p)
+            .expect("a stanza of this cluster")
     }
 
     pub fn address(&self) -> String {
@@ -156,7 +194,13 @@ impl Private {
                 "--target-action=promote",
             ]),
         );
-        let port = free_port(self.port + 1..26950);
+        let last = self
+            .servers
+            .iter()
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(self.port);
+        let port = free_port(last + 1..26950);
         let port_arg = port.to_string();
         self.start_server(&target, &["-p", &port_arg, "-c", "archive_mode=off"]);
         for _ in 0..300 {

@@ -1,0 +1,152 @@
+//! `shard-manager restore --point NAME`: every server of the cluster (each active
+//! shard's primary and the metadata server) restored with pgBackRest to one cluster
+//! restore point, so the cluster is again exactly as it was at the point, map included.
+//!
+//! In order: [`plan`] checks everything and changes nothing (the command without
+//! `--yes` stops there and prints it); then the replicas are stopped (they hold data
+//! from after the point, and cannot follow a primary restored onto a new timeline);
+//! every primary is stopped (fast) before any is restored, so that a failure part-way
+//! never leaves servers of different times serving together; each is restored
+//! (`pgbackrest restore --delta --type=name --target-action=promote`), started, and
+//! awaited until it has left recovery; the point's own `restore_points` row (written
+//! after the point, so not in the restored metadata database) is written again; then
+//! [`after`] moves every shard's cache epoch past anything cached after the point and
+//! checks the map against the shards.
+//!
+//! A primary made by `setup.sh` carries an incarnation file that its replicas copy;
+//! the restore gives it a new one, so `./setup.sh up` clones each stopped replica again
+//! from its restored primary (it does so for a replica of an older incarnation).
+//!
+//! ## Layout
+//! - [`conf`]: each stanza's data directory and port, from pgBackRest's configuration.
+//! - [`plan`]: the plan and every refusal.
+//! - [`server`]: pg_ctl stop / start and the wait for promotion.
+//! - [`after`]: cache epochs raised and retired; the map checked.
+
+pub mod after;
+pub mod conf;
+pub mod plan;
+pub mod server;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use shard_manager::config::ClusterSettings;
+
+use super::error::BackupError;
+use super::point::describe;
+use crate::map::{meta, MapError};
+pub use after::ShardAfter;
+pub use plan::{plan, Plan, ReplicaPlan, StanzaPlan};
+
+/// setup.sh's incarnation file in a primary's data directory (its replicas copy it).
+pub const INCARNATION_FILE: &str = "shardgate.incarnation";
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    /// Per stanza: pgBackRest's restore time, then the time to reach the point and be
+    /// promoted.
+    pub stanzas: Vec<(StanzaPlan, Duration, Duration)>,
+    /// Replicas stopped (the others were not running).
+    pub stopped_replicas: Vec<ReplicaPlan>,
+    /// Whether a primary was given a new incarnation (setup.sh will clone its replicas).
+    pub new_incarnation: bool,
+    /// The restored metadata map's version.
+    pub map_version: u64,
+    pub shards: Vec<ShardAfter>,
+    pub took: Duration,
+}
+
+/// Carries out a checked plan; `progress` hears each step as it starts.
+pub async fn restore(
+    settings: &ClusterSettings,
+    plan: &Plan,
+    progress: impl Fn(&str),
+) -> Result<Restored, BackupError> {
+    let started = Instant::now();
+    let runner = &plan.runner;
+    let mut stopped_replicas = Vec::new();
+    for r in &plan.replicas {
+        let Some(dir) = &r.data_dir else { continue };
+        let name = format!("replica {} of {}", r.address, r.shard);
+        progress(&format!("stopping {name} ({dir})"));
+        if server::stop(runner, &name, dir).await? {
+            stopped_replicas.push(r.clone());
+        }
+    }
+    for s in &plan.stanzas {
+        progress(&format!(
+            "stopping {} ({})",
+            describe(&s.target),
+            s.data_dir
+        ));
+        server::stop(runner, &describe(&s.target), &s.data_dir).await?;
+    }
+    let mut restored = Vec::with_capacity(plan.stanzas.len());
+    let mut new_incarnation = false;
+    for s in &plan.stanzas {
+        let name = describe(&s.target);
+        progress(&format!("pgbackrest restore of {name} to {}", plan.point));
+        let began = Instant::now();
+        server::ensure_dir(runner, &name, &s.data_dir).await?;
+        runner.restore(&s.target, &s.set, &plan.point).await?;
+        new_incarnation |= reincarnate(&s.data_dir, &name)?;
+        let took = began.elapsed();
+        progress(&format!("starting {name}"));
+        server::start(runner, &name, &s.data_dir).await?;
+        restored.push((s.clone(), took));
+    }
+    let mut stanzas = Vec::with_capacity(restored.len());
+    for (s, took) in restored {
+        progress(&format!(
+            "waiting for {} to reach {} and leave recovery",
+            describe(&s.target),
+            plan.point
+        ));
+        let recovery = server::promoted(settings, &s.target).await?;
+        stanzas.push((s, took, recovery));
+    }
+    progress("raising every shard's cache epoch; checking the map");
+    let mut conn = meta::connect(settings).await?;
+    let map = meta::load(&mut conn.client)
+        .await?
+        .ok_or(MapError::NotInitialised)?;
+    if let Some(record) = &plan.record {
+        conn.client
+            .execute(
+                "INSERT INTO restore_points
+                 SELECT * FROM json_populate_record(NULL::restore_points, $1::text::json)
+                 ON CONFLICT (name) DO NOTHING",
+                &[record],
+            )
+            .await
+            .map_err(MapError::Query)?;
+    }
+    let shards = after::settle(settings, &conn.client, &map).await?;
+    Ok(Restored {
+        stanzas,
+        stopped_replicas,
+        new_incarnation,
+        map_version: map.version.0,
+        shards,
+        took: started.elapsed(),
+    })
+}
+
+/// Gives a setup.sh primary a new incarnation (its replicas, copies of the old one, are
+/// then cloned again by `./setup.sh up`); false when the directory has no such file.
+fn reincarnate(data: &str, server: &str) -> Result<bool, BackupError> {
+    let file = Path::new(data).join(INCARNATION_FILE);
+    if !file.is_file() {
+        return Ok(false);
+    }
+    std::fs::write(&file, format!("{}\n", uuid::Uuid::new_v4())).map_err(|e| {
+        BackupError::RestoreStep {
+            server: server.into(),
+            step: format!("writing its new incarnation ({})", file.display()),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(true)
+}
