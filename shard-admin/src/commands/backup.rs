@@ -142,7 +142,7 @@ pub fn render_restored(plan: &Plan, done: &Restored) -> String {
     let mut out = String::new();
     for (s, restore, recovery) in &done.stanzas {
         out += &format!(
-            "stanza {} ({}): restored in {:.1} s, at the point and promoted {:.1} s later\n",
+            "stanza {} ({}): pgbackrest restore {:.1} s; started, at the point and promoted {:.1} s later\n",
             s.target.stanza,
             s.target.address,
             restore.as_secs_f64(),

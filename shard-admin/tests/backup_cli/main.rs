@@ -30,14 +30,20 @@ struct Cli {
 impl Cli {
     /// One server: the only shard's primary, and the metadata database beside it.
     fn for_server(server: &Private) -> Self {
-        Self::new(server, &server.address(), &[server.address()], None)
+        Self::new(
+            server,
+            &server.address(),
+            &[(server.address(), vec![])],
+            None,
+        )
     }
 
-    /// A cluster of private servers: the metadata server `meta`, a shard per primary.
+    /// A cluster of private servers: the metadata server `meta`, a shard per primary
+    /// (with its replicas).
     fn new(
         server: &Private,
         meta: &str,
-        primaries: &[String],
+        shards: &[(String, Vec<String>)],
         cache: Option<(String, String)>,
     ) -> Self {
         let overlay = server.dir.join("shardgate.toml");
@@ -45,8 +51,8 @@ impl Cli {
             "[metadata]\naddress = \"{meta}\"\ndbname = \"shardgate_meta\"\n\n\
              [database]\ndbname = \"shardgate\"\n"
         );
-        for p in primaries {
-            toml += &format!("\n[[shards]]\nprimary = \"{p}\"\nreplicas = []\n");
+        for (p, replicas) in shards {
+            toml += &format!("\n[[shards]]\nprimary = \"{p}\"\nreplicas = {replicas:?}\n");
         }
         std::fs::write(&overlay, toml).expect("write the overlay");
         let config = server.config().display().to_string();

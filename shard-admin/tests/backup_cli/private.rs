@@ -118,6 +118,34 @@ impl Private {
         me.start_server(&data, &[]);
     }
 
+    /// A streaming replica of the server of `stanza` (`pg_basebackup -R`), started on
+    /// a free port of `ports`; its port.
+    pub fn add_replica(&self, stanza: &str, ports: std::ops::Range<u16>) -> u16 {
+        let data = self.dir.join(format!("{stanza}-replica"));
+        let primary = self.port_of(stanza).to_string();
+        self.pg(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary,
+                "-U",
+                "postgres",
+                "-D",
+                path(&data),
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+        );
+        let port = free_port(ports);
+        self.start_server(&data, &["-p", &port.to_string()]);
+        port
+    }
+
     /// The port of the server of `stanza`.
     pub fn port_of(&self, stanza: &str) -> u16 {
         self.servers

@@ -1,6 +1,7 @@
 //! `shard-manager restore --point NAME` of a private cluster of three servers (two
-//! shard primaries and the metadata server, a stanza each, ports 26950-26999) and a
-//! private Redis: rows written before a cluster restore point are back, none written
+//! shard primaries and the metadata server, a stanza each, ports 26950-26999), a
+//! streaming replica of shard 0, and a private Redis: the replica is stopped (it holds
+//! rows from after the point), rows written before a cluster restore point are back, none written
 //! after it, a transaction across both shards decided after it is on neither, the map
 //! changed after it is the point's again and agrees with the shards, every cache epoch
 //! is raised by 1,000,000 and retired in Redis, and the point is still listed. Without
@@ -77,11 +78,12 @@ fn a_restore_brings_every_server_back_to_the_point() {
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
         .expect("a free port in 26990-26999");
     let redis = Redis::start(redis_port);
+    let r0 = cluster.add_replica("shard0", pm + 1..26990);
     let addr = |p: u16| format!("127.0.0.1:{p}");
     let cli = Cli::new(
         &cluster,
         &addr(pm),
-        &[addr(p0), addr(p1)],
+        &[(addr(p0), vec![addr(r0)]), (addr(p1), vec![])],
         Some((format!("redis://127.0.0.1:{redis_port}"), PREFIX.into())),
     );
     let settings = cli.settings(&cluster);
@@ -161,7 +163,7 @@ fn a_restore_brings_every_server_back_to_the_point() {
     // What "nothing changed" means: every server still the same process, the same rows.
     let state = || {
         let mut s = Vec::new();
-        for p in [p0, p1, pm] {
+        for p in [p0, p1, pm, r0] {
             s.push(cluster.query_on(p, "postgres", "SELECT pg_postmaster_start_time()"));
         }
         for p in [p0, p1] {
@@ -171,7 +173,24 @@ fn a_restore_brings_every_server_back_to_the_point() {
         s
     };
     let before = state();
-    assert_eq!(before[3], "151");
+    assert_eq!(before[4], "151");
+    let streamed = || {
+        shard(
+            p0,
+            "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn = pg_current_wal_lsn()",
+        )
+    };
+    for _ in 0..100 {
+        if streamed() == "1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        shard(r0, "SELECT count(*) FROM probe"),
+        "151",
+        "the replica"
+    );
 
     // Refusals.
     let out = cli.run(&["restore", "--point", "sg_20200101T000000Z", "--yes"], &[]);
@@ -242,6 +261,12 @@ fn a_restore_brings_every_server_back_to_the_point() {
         );
     }
     assert!(plan.contains("nothing was changed"), "{plan}");
+    let replica_line = format!(
+        "shard-0  {:<21} {}/shard0-replica",
+        addr(r0),
+        cluster.dir.display()
+    );
+    assert!(plan.contains(&replica_line), "{replica_line:?} in {plan}");
     assert_eq!(state(), before, "the plan changed something");
 
     // The restore.
@@ -308,4 +333,15 @@ fn a_restore_brings_every_server_back_to_the_point() {
         printed.contains("shard-0: cache epoch 0 -> 1000000"),
         "{printed}"
     );
+    // The replica, holding rows from after the point, is stopped, and how to rebuild it
+    // is said (these servers were not made by setup.sh: no incarnation file).
+    assert!(
+        std::net::TcpStream::connect(addr(r0)).is_err(),
+        "the replica still runs"
+    );
+    assert!(
+        printed.contains(&format!("replicas stopped: {} of shard-0", addr(r0))),
+        "{printed}"
+    );
+    assert!(printed.contains("pg_basebackup -R"), "{printed}");
 }

@@ -45,8 +45,8 @@ pub const INCARNATION_FILE: &str = "shardgate.incarnation";
 /// What a restore did.
 #[derive(Debug)]
 pub struct Restored {
-    /// Per stanza: pgBackRest's restore time, then the time to reach the point and be
-    /// promoted.
+    /// Per stanza: pgBackRest's restore time, then the time from `pg_ctl start` until
+    /// it has replayed to the point and been promoted.
     pub stanzas: Vec<(StanzaPlan, Duration, Duration)>,
     /// Replicas stopped (the others were not running).
     pub stopped_replicas: Vec<ReplicaPlan>,
@@ -94,18 +94,19 @@ pub async fn restore(
         new_incarnation |= reincarnate(&s.data_dir, &name)?;
         let took = began.elapsed();
         progress(&format!("starting {name}"));
+        let starting = Instant::now();
         server::start(runner, &name, &s.data_dir).await?;
-        restored.push((s.clone(), took));
+        restored.push((s.clone(), took, starting));
     }
     let mut stanzas = Vec::with_capacity(restored.len());
-    for (s, took) in restored {
+    for (s, took, starting) in restored {
         progress(&format!(
             "waiting for {} to reach {} and leave recovery",
             describe(&s.target),
             plan.point
         ));
-        let recovery = server::promoted(settings, &s.target).await?;
-        stanzas.push((s, took, recovery));
+        server::promoted(settings, &s.target).await?;
+        stanzas.push((s, took, starting.elapsed()));
     }
     progress("raising every shard's cache epoch; checking the map");
     let mut conn = meta::connect(settings).await?;
