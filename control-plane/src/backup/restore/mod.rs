@@ -6,9 +6,9 @@
 //! `--yes` stops there and prints it); then the replicas are stopped (they hold data
 //! from after the point, and cannot follow a primary restored onto a new timeline);
 //! every primary is stopped (fast) before any is restored, so that a failure part-way
-//! never leaves servers of different times serving together; each is restored
-//! (`pgbackrest restore --delta --type=name --target-action=promote`), started, and
-//! awaited until it has left recovery; the point's own `restore_points` row (written
+//! never leaves servers of different times serving together; then all at once, each is
+//! restored (`pgbackrest restore --delta --type=name --target-action=promote`), started,
+//! and awaited until it has left recovery; the point's own `restore_points` row (written
 //! after the point, so not in the restored metadata database) is written again; then
 //! [`after`] moves every shard's cache epoch past anything cached after the point and
 //! checks the map against the shards.
@@ -83,30 +83,18 @@ pub async fn restore(
         ));
         server::stop(runner, &describe(&s.target), &s.data_dir).await?;
     }
-    let mut restored = Vec::with_capacity(plan.stanzas.len());
+    // Every server at once: most of the time is each one's replay of archived WAL.
+    let progress = &progress;
+    let back = plan
+        .stanzas
+        .iter()
+        .map(|s| bring_back(settings, plan, s, progress));
+    let mut stanzas = Vec::with_capacity(plan.stanzas.len());
     let mut new_incarnation = false;
-    for s in &plan.stanzas {
-        let name = describe(&s.target);
-        progress(&format!("pgbackrest restore of {name} to {}", plan.point));
-        let began = Instant::now();
-        server::ensure_dir(runner, &name, &s.data_dir).await?;
-        runner.restore(&s.target, &s.set, &plan.point).await?;
-        new_incarnation |= reincarnate(&s.data_dir, &name)?;
-        let took = began.elapsed();
-        progress(&format!("starting {name}"));
-        let starting = Instant::now();
-        server::start(runner, &name, &s.data_dir).await?;
-        restored.push((s.clone(), took, starting));
-    }
-    let mut stanzas = Vec::with_capacity(restored.len());
-    for (s, took, starting) in restored {
-        progress(&format!(
-            "waiting for {} to reach {} and leave recovery",
-            describe(&s.target),
-            plan.point
-        ));
-        server::promoted(settings, &s.target).await?;
-        stanzas.push((s, took, starting.elapsed()));
+    for done in futures_util::future::join_all(back).await {
+        let (s, restore, promoted, incarnated) = done?;
+        new_incarnation |= incarnated;
+        stanzas.push((s, restore, promoted));
     }
     progress("raising every shard's cache epoch; checking the map");
     let mut conn = meta::connect(settings).await?;
@@ -133,6 +121,32 @@ pub async fn restore(
         shards,
         took: started.elapsed(),
     })
+}
+
+/// One stopped server restored, started and awaited until promoted at the point: the
+/// pgBackRest time, the time from its start until promoted, whether it was given a new
+/// incarnation.
+async fn bring_back(
+    settings: &ClusterSettings,
+    plan: &Plan,
+    s: &StanzaPlan,
+    progress: &impl Fn(&str),
+) -> Result<(StanzaPlan, Duration, Duration, bool), BackupError> {
+    let runner = &plan.runner;
+    let name = describe(&s.target);
+    progress(&format!("pgbackrest restore of {name} to {}", plan.point));
+    let began = Instant::now();
+    server::ensure_dir(runner, &name, &s.data_dir).await?;
+    runner.restore(&s.target, &s.set, &plan.point).await?;
+    let incarnated = reincarnate(&s.data_dir, &name)?;
+    let restore = began.elapsed();
+    progress(&format!(
+        "starting {name}; waiting until it reaches the point and leaves recovery"
+    ));
+    let starting = Instant::now();
+    server::start(runner, &name, &s.data_dir).await?;
+    server::promoted(settings, &s.target).await?;
+    Ok((s.clone(), restore, starting.elapsed(), incarnated))
 }
 
 /// Gives a setup.sh primary a new incarnation (its replicas, copies of the old one, are
