@@ -9,9 +9,9 @@
 //! never leaves servers of different times serving together; then all at once, each is
 //! restored (`pgbackrest restore --delta --type=name --target-action=promote`), started,
 //! and awaited until it has left recovery; the point's own `restore_points` row (written
-//! after the point, so not in the restored metadata database) is written again; then
-//! [`after`] moves every shard's cache epoch past anything cached after the point and
-//! checks the map against the shards.
+//! after the point, so not in the restored metadata database) is written again as soon
+//! as the metadata server is back; then [`after`] moves every shard's cache epoch past
+//! anything cached after the point and checks the map against the shards.
 //!
 //! A primary made by `setup.sh` carries an incarnation file that its replicas copy;
 //! the restore gives it a new one, so `./setup.sh up` clones each stopped replica again
@@ -101,17 +101,6 @@ pub async fn restore(
     let map = meta::load(&mut conn.client)
         .await?
         .ok_or(MapError::NotInitialised)?;
-    if let Some(record) = &plan.record {
-        conn.client
-            .execute(
-                "INSERT INTO restore_points
-                 SELECT * FROM json_populate_record(NULL::restore_points, $1::text::json)
-                 ON CONFLICT (name) DO NOTHING",
-                &[record],
-            )
-            .await
-            .map_err(MapError::Query)?;
-    }
     let shards = after::settle(settings, &conn.client, &map).await?;
     Ok(Restored {
         stanzas,
@@ -146,7 +135,27 @@ async fn bring_back(
     let starting = Instant::now();
     server::start(runner, &name, &s.data_dir).await?;
     server::promoted(settings, &s.target).await?;
+    if let (true, Some(record)) = (s.target.holds_meta, &plan.record) {
+        // At once, so that running the command again after another server failed
+        // still finds the point recorded.
+        rerecord(settings, record).await?;
+    }
     Ok((s.clone(), restore, starting.elapsed(), incarnated))
+}
+
+/// Writes the point's `restore_points` row back into the restored metadata database.
+async fn rerecord(settings: &ClusterSettings, record: &str) -> Result<(), BackupError> {
+    let conn = meta::connect(settings).await?;
+    conn.client
+        .execute(
+            "INSERT INTO restore_points
+             SELECT * FROM json_populate_record(NULL::restore_points, $1::text::json)
+             ON CONFLICT (name) DO NOTHING",
+            &[&record],
+        )
+        .await
+        .map_err(MapError::Query)?;
+    Ok(())
 }
 
 /// Gives a setup.sh primary a new incarnation (its replicas, copies of the old one, are
