@@ -169,6 +169,10 @@ fn bad_arguments_are_refused_naming_them() {
         (&["backup", "--full"][..], "--full"),
         (&["backups", "show"][..], "show"),
         (&["backups", "list", "--yaml"][..], "--yaml"),
+        (&["restore"][..], "--point"),
+        (&["restore", "--point"][..], "--point"),
+        (&["restore", "--point", "sg_x", "--force"][..], "--force"),
+        (&["restore", "sg_x", "--yes"][..], "sg_x"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_shard-manager"))
             .args(args)
