@@ -174,3 +174,26 @@ fn reincarnate(data: &str, server: &str) -> Result<bool, BackupError> {
     })?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_setup_sh_primary_is_given_a_new_incarnation() {
+        let dir = std::env::temp_dir().join(format!("sg-reincarnate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.to_str().unwrap();
+        assert!(
+            !reincarnate(data, "s").unwrap(),
+            "no file, nothing to renew"
+        );
+        assert!(!dir.join(INCARNATION_FILE).exists());
+        std::fs::write(dir.join(INCARNATION_FILE), "old\n").unwrap();
+        assert!(reincarnate(data, "s").unwrap());
+        let new = std::fs::read_to_string(dir.join(INCARNATION_FILE)).unwrap();
+        assert_ne!(new, "old\n");
+        assert!(uuid::Uuid::parse_str(new.trim()).is_ok(), "{new:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
