@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use control_plane::jobs::JobError;
 use control_plane::moves::plan::Which;
-use control_plane::moves::{mover, stuck, Move, MoveError, Moves, Phase};
+use control_plane::moves::{mover, stuck, undo, Move, MoveError, Moves, Phase};
 use scratch::{record, rows_in_one_slot, Scratch};
 use shard_manager::ShardId;
 
@@ -161,7 +161,7 @@ async fn a_dead_mover_leaves_a_stuck_move_that_only_its_claimant_resumes_with_th
         mover::run(&scratch.settings, mv.id, &mut quiet)
             .await
             .map(|_| ()),
-        mover::abort(&scratch.settings, mv.id).await.map(|_| ()),
+        undo::abort(&scratch.settings, mv.id).await.map(|_| ()),
     ] {
         match refused {
             Err(MoveError::Refused(why)) => assert!(why.contains("being worked on"), "{why}"),
@@ -218,7 +218,7 @@ async fn an_abort_leaves_the_source_as_it_was_and_the_finished_job_refuses_later
     assert_eq!((stopped.phase, stopped.rows_copied), (Phase::Copying, 60));
     assert_eq!(scratch.records(ShardId(0), slot).await, on_source, "copied");
 
-    let aborted = mover::abort(&scratch.settings, mv.id).await.expect("abort");
+    let aborted = undo::abort(&scratch.settings, mv.id).await.expect("abort");
     assert_eq!(aborted.phase, Phase::Aborted);
     assert!(
         aborted
@@ -266,7 +266,7 @@ async fn an_abort_leaves_the_source_as_it_was_and_the_finished_job_refuses_later
         matches!(reopened, Err(JobError::Transition { .. })),
         "{reopened:?}"
     );
-    assert!(mover::abort(&scratch.settings, mv.id)
+    assert!(undo::abort(&scratch.settings, mv.id)
         .await
         .unwrap_err()
         .to_string()

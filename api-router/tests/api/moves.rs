@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use control_plane::moves::mover;
 use control_plane::moves::state::ranges;
+use control_plane::moves::undo;
 use prometheus_parse::{Sample, Scrape, Value as Metric};
 use serde_json::Value;
 
@@ -152,7 +152,7 @@ async fn a_move_in_progress_shows_in_shards_and_metrics_until_it_is_aborted() {
     assert!(eta > 0.0, "{eta}");
 
     // Act: abort it.
-    mover::abort(&app.settings.cluster, mv.id)
+    undo::abort(&app.settings.cluster, mv.id)
         .await
         .expect("abort");
     let (aborted, _) = shown_move(&app, mv.id, |m| m["phase"] == "aborted").await;

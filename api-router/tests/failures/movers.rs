@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control_plane::map::change;
-use control_plane::moves::{mover, plan::Which, Move, Phase};
+use control_plane::moves::{mover, plan::Which, undo, Move, Phase};
 use diesel::sql_types::{BigInt, Text};
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
@@ -105,13 +105,13 @@ pub async fn child(dbname: &str, op: &str) {
             mover::start(&settings, &request).await.expect("start").id
         }
         "reverse" => {
-            mover::reverse(&settings, parts[1].parse().unwrap())
+            undo::reverse(&settings, parts[1].parse().unwrap())
                 .await
                 .expect("reverse")
                 .id
         }
         "abort" => {
-            let mv = mover::abort(&settings, parts[1].parse().unwrap())
+            let mv = undo::abort(&settings, parts[1].parse().unwrap())
                 .await
                 .expect("abort");
             println!("MOVE_PHASE={}", mv.phase.as_str());

@@ -44,7 +44,8 @@
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`balance`]: `rebalance`'s plan: the moves that even out bytes or slots (pure).
 //! - [`fault`]: test-only kill points (feature `faults`).
-//! - [`mover`]: the phases in order: start, resume, abort, reverse.
+//! - [`mover`]: the phases in order: start, resume.
+//! - [`undo`]: abort (before the switch) and reverse (after it).
 //! - [`watch`]: a gateway's view of the moves, read in the background (it never
 //!   queries the metadata database per request).
 
@@ -62,6 +63,7 @@ pub mod state;
 pub mod store;
 pub mod stuck;
 pub mod switch;
+pub mod undo;
 pub mod verify;
 pub mod watch;
 

@@ -9,7 +9,7 @@ use crate::audit::Named;
 use crate::tools::plan::report::thousands;
 use control_plane::moves::plan::Which;
 use control_plane::moves::state::ranges;
-use control_plane::moves::{mover, stuck, Move, MoveError, Moves, Phase};
+use control_plane::moves::{mover, stuck, undo, Move, MoveError, Moves, Phase};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
 
@@ -132,11 +132,11 @@ pub fn run(settings: &ClusterSettings, command: MovesCommand) -> Result<String, 
         }
         MovesCommand::Resume { id } => drive(&rt, settings, id),
         MovesCommand::Abort { id } => {
-            let mv = rt.block_on(mover::abort(settings, id))?;
+            let mv = rt.block_on(undo::abort(settings, id))?;
             Ok(format!("move {}: {}\n", mv.id, mv.note))
         }
         MovesCommand::Reverse { id } => {
-            let mv = rt.block_on(mover::reverse(settings, id))?;
+            let mv = rt.block_on(undo::reverse(settings, id))?;
             eprintln!("move {} reverses move {id}: {}", mv.id, what(&mv));
             drive(&rt, settings, mv.id)
         }
