@@ -140,6 +140,9 @@ pub fn render_plan(plan: &Plan) -> String {
 /// What the restore did.
 pub fn render_restored(plan: &Plan, done: &Restored) -> String {
     let mut out = String::new();
+    for note in &plan.notes {
+        out += &format!("note: {note}\n");
+    }
     for (s, restore, recovery) in &done.stanzas {
         out += &format!(
             "stanza {} ({}): pgbackrest restore {:.1} s; started, at the point and promoted {:.1} s later\n",

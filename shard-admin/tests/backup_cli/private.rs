@@ -146,6 +146,12 @@ impl Private {
         port
     }
 
+    /// Stops the server of `stanza` (fast).
+    pub fn stop(&self, stanza: &str) {
+        let data = self.dir.join(stanza);
+        self.pg("pg_ctl", &["stop", "-m", "fast", "-w", "-D", path(&data)]);
+    }
+
     /// The port of the server of `stanza`.
     pub fn port_of(&self, stanza: &str) -> u16 {
         self.servers

@@ -1,12 +1,13 @@
 //! `shard-manager restore --point NAME` of a private cluster of three servers (two
 //! shard primaries and the metadata server, a stanza each, ports 26950-26999), a
 //! streaming replica of shard 0, and a private Redis: the replica is stopped (it holds
-//! rows from after the point), rows written before a cluster restore point are back, none written
-//! after it, a transaction across both shards decided after it is on neither, the map
-//! changed after it is the point's again and agrees with the shards, every cache epoch
-//! is raised by 1,000,000 and retired in Redis, and the point is still listed. Without
-//! `--yes`, and on every refusal, nothing changes: the same servers run, with the same
-//! data.
+//! rows from after the point); rows written before a cluster restore point are back,
+//! none written after it; a transaction across both shards decided after it is on
+//! neither; the map changed after it is the point's again and agrees with the shards;
+//! every cache epoch is raised by 1,000,000 and retired in Redis; the point is still
+//! listed. Without `--yes`, and on every refusal, nothing changes: the same servers run,
+//! with the same data. A second restore to the same point, with the metadata server
+//! stopped, works from the point's name and undoes what was written since the first.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -344,4 +345,27 @@ fn a_restore_brings_every_server_back_to_the_point() {
         "{printed}"
     );
     assert!(printed.contains("pg_basebackup -R"), "{printed}");
+
+    // Again, into a cluster whose metadata server is stopped: the point's time is read
+    // from its name, the rows written since the first restore are gone again (a restore
+    // onto the new timeline reaches a point of the old one), the map is consistent.
+    cluster.stop("meta");
+    let out = cli.run(&["restore", "--point", &name, "--yes"], &[]);
+    let again = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "restore again: {again}{}",
+        text(&out.stderr)
+    );
+    eprintln!("{again}");
+    assert!(again.contains("note: the metadata database at "), "{again}");
+    assert!(
+        again.contains(&format!("cluster restored to {name} in ")),
+        "{again}"
+    );
+    assert_eq!(again.matches(": consistent").count(), 2, "{again}");
+    for p in [p0, p1] {
+        assert_eq!(shard(p, "SELECT count(*) FROM probe"), "100");
+    }
+    assert_eq!(meta("SELECT version FROM map_state"), "1");
 }
