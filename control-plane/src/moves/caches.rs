@@ -37,6 +37,19 @@ pub enum Told {
     Waited(String),
 }
 
+impl std::fmt::Display for Told {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Told::NoCache => write!(f, "no gateway reads a cache"),
+            Told::Redis => write!(f, "told to Redis under every prefix"),
+            Told::Waited(why) => write!(
+                f,
+                "Redis did not answer ({why}); waited until no gateway reads the old epoch"
+            ),
+        }
+    }
+}
+
 /// Raises `shard`'s cache epoch on its primary (in the transaction open on `conn`, if
 /// any): the new epoch.
 pub async fn raise(conn: &ShardConn) -> Result<u64, MoveError> {

@@ -160,7 +160,7 @@ pub fn render_restored(plan: &Plan, done: &Restored) -> String {
     );
     for s in &done.shards {
         out += &format!(
-            "{}: cache epoch {} -> {} (older epochs retired: {:?})\n",
+            "{}: cache epoch {} -> {} (older epochs retired: {})\n",
             s.shard, s.epoch_before, s.epoch_now, s.caches
         );
     }
