@@ -212,6 +212,12 @@ impl Cache {
         for (shard, _) in fences {
             let told = self.epochs.raise(*shard, &self.fences).await;
             let epoch = self.epochs.get(*shard);
+            if let (true, Some(n)) = (told, epoch) {
+                // Best effort, once: if Redis answers now (the failure was a passing
+                // timeout), every gateway stops reading the old epoch at once rather
+                // than within its next check.
+                self.retire_below(*shard, n).await;
+            }
             if told {
                 tracing::warn!(%shard, ?epoch, "cache update failed: raised the shard's cache epoch, so every gateway drops the old keys");
             } else {

@@ -12,6 +12,10 @@
 //! the old epoch, whatever it has heard. (The shards refuse reads of slots they do not
 //! own, so nothing newer can be installed for the moved slots there either.)
 //!
+//! A writer that could not update Redis and raised its shard's epoch instead also tries,
+//! once, to retire the old epoch here: when the failure was a passing timeout, the other
+//! gateways then stop reading it at once instead of within their next check.
+//!
 //! The marker only grows and carries no expiry (one small key per shard and prefix).
 
 use std::time::Duration;
@@ -33,6 +37,24 @@ pub(super) fn is_retired(n: u64, below: Option<&str>) -> bool {
     below
         .and_then(|b| b.parse::<u64>().ok())
         .is_some_and(|b| n < b)
+}
+
+impl super::Cache {
+    /// Retires `shard`'s epochs below `live` under this gateway's prefix (one call,
+    /// under the breaker and the timeout; a failure is only counted).
+    pub(super) async fn retire_below(&self, shard: ShardId, live: u64) {
+        let key = retired_key(&self.prefix, shard);
+        let mut trace = super::CacheTrace::default();
+        let _: Option<i64> = self
+            .call(&mut trace, move |mut conn| async move {
+                redis::Script::new(RETIRE)
+                    .key(key)
+                    .arg(live)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await;
+    }
 }
 
 /// Tells the Redis at `url`, under each of `prefixes`, that `shard`'s epochs below
