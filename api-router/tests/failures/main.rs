@@ -47,11 +47,16 @@
 //! - [`txn_kill`]: a transaction's coordinator killed (-9) after PREPARE, after its
 //!   logged decision, between its COMMIT PREPAREDs; another gateway's recovery leaves
 //!   all or nothing (stops no server).
+//! - [`txn_primary`]: a shard primary stopped before a transaction, or after its
+//!   decision: 503 naming the shard, all or nothing once it is back.
+//! - [`txn_moves`]: a slot move waits for a transaction prepared on its slot (paused,
+//!   or its coordinator killed) and carries its outcome.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`importer`] (the source database, its
 //! writer, the importer as a child process), [`movers`] (the mover as a child
-//! process, a logged workload, placement checks), [`support`] (waiting, keys, row locks, a
+//! process, a logged workload, placement checks), [`txn_support`] (prepared parts,
+//! balances, the coordinator log), [`support`] (waiting, keys, row locks, a
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
 mod add_shard;
@@ -92,5 +97,7 @@ mod stuck_moves;
 mod support;
 mod txn_bench;
 mod txn_kill;
+mod txn_moves;
 mod txn_primary;
+mod txn_support;
 mod wrk;

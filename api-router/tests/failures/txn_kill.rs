@@ -10,109 +10,22 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::json;
-use shard_manager::servers::connection_url;
 
 use crate::helpers::{prepare_database, test_settings};
 use crate::outage::DropDatabase;
 use crate::process::Process;
 use crate::support::keys_on;
-
-#[derive(QueryableByName, Debug)]
-struct Gid {
-    #[diesel(sql_type = Text)]
-    gid: String,
-}
-
-#[derive(QueryableByName, Debug)]
-struct Balance {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    balance: Option<i64>,
-}
-
-#[derive(QueryableByName, Debug)]
-struct Logged {
-    #[diesel(sql_type = Text)]
-    txid: String,
-    #[diesel(sql_type = Text)]
-    decision: String,
-}
-
-/// Our prepared parts in `url`'s database.
-fn prepared(url: &str) -> Vec<String> {
-    let mut conn = PgConnection::establish(url).expect("connect to a primary");
-    diesel::sql_query(
-        "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'sg\\_%'",
-    )
-    .load::<Gid>(&mut conn)
-    .expect("list prepared transactions")
-    .into_iter()
-    .map(|g| g.gid)
-    .collect()
-}
-
-/// The balance of `users/<key>` on `url`, None when the record does not exist.
-fn balance(url: &str, key: &str) -> Option<i64> {
-    let mut conn = PgConnection::establish(url).expect("connect to a primary");
-    diesel::sql_query(
-        "SELECT (data->>'balance')::bigint AS balance FROM records \
-         WHERE table_name = 'users' AND shard_key = $1 AND id = $1",
-    )
-    .bind::<Text, _>(key)
-    .load::<Balance>(&mut conn)
-    .expect("read a balance")
-    .pop()
-    .and_then(|b| b.balance)
-}
-
-/// Rolls back whatever an assertion left prepared in the test's database (else the
-/// database cannot be dropped and its locks stay). Declared after the `DropDatabase`
-/// guard, so it runs first.
-struct RollBackLeftovers(Vec<String>);
-
-impl Drop for RollBackLeftovers {
-    fn drop(&mut self) {
-        for url in &self.0 {
-            let Ok(mut conn) = PgConnection::establish(url) else {
-                continue;
-            };
-            for gid in prepared(url) {
-                let _ = diesel::sql_query(format!("ROLLBACK PREPARED '{gid}'")).execute(&mut conn);
-            }
-        }
-    }
-}
-
-/// The coordinator log's decisions.
-fn logged(meta_url: &str) -> Vec<(String, String)> {
-    let mut conn = PgConnection::establish(meta_url).expect("connect to the metadata database");
-    diesel::sql_query("SELECT txid, decision FROM txn_log")
-        .load::<Logged>(&mut conn)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|l| (l.txid, l.decision))
-        .collect()
-}
+use crate::txn_support::{self, balance, logged, prepared, RollBackLeftovers};
 
 #[tokio::test]
 async fn a_coordinator_killed_at_each_point_leaves_all_or_nothing() {
     let mut settings = test_settings();
     prepare_database(&mut settings).await;
     let db = DropDatabase(settings.cluster.database.dbname.clone());
-    let url = |shard: usize| {
-        connection_url(
-            &settings.cluster.database,
-            &settings.cluster.shards[shard].primary,
-        )
-    };
-    let (url_a, url_b) = (url(0), url(1));
+    let (primaries, meta_url) = txn_support::urls(&settings);
+    let (url_a, url_b) = (primaries[0].clone(), primaries[1].clone());
     let _leftovers = RollBackLeftovers(vec![url_a.clone(), url_b.clone()]);
-    let meta_url = connection_url(
-        &settings.cluster.database,
-        &settings.cluster.metadata.address,
-    );
     let keys_a = keys_on(&settings, 0, 3);
     let keys_b = keys_on(&settings, 1, 3);
     // Recovery: parts older than 500 ms are resolved, a round every 200 ms.

@@ -12,26 +12,20 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::BigInt;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
-use shard_manager::servers::connection_url;
 
 use crate::helpers::{prepare_database, test_settings};
 use crate::outage::{serial, DropDatabase, Node, Outage};
 use crate::process::Process;
 use crate::support::keys_on;
+use crate::txn_support::{self, balance};
 
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
-}
-
-#[derive(QueryableByName)]
-struct Balance {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    balance: Option<i64>,
 }
 
 fn count(url: &str, sql: &str) -> i64 {
@@ -42,24 +36,8 @@ fn count(url: &str, sql: &str) -> i64 {
         .n
 }
 
-fn prepared(url: &str) -> i64 {
-    count(
-        url,
-        "SELECT count(*) AS n FROM pg_prepared_xacts WHERE database = current_database()",
-    )
-}
-
-fn balance(url: &str, key: &str) -> Option<i64> {
-    let mut conn = PgConnection::establish(url).expect("connect");
-    diesel::sql_query(
-        "SELECT (data->>'balance')::bigint AS balance FROM records \
-         WHERE table_name = 'users' AND shard_key = $1 AND id = $1",
-    )
-    .bind::<Text, _>(key)
-    .load::<Balance>(&mut conn)
-    .unwrap()
-    .pop()
-    .and_then(|b| b.balance)
+fn prepared(url: &str) -> usize {
+    txn_support::prepared(url).len()
 }
 
 async fn transfer(port: u16, a: &str, b: &str) -> (u16, Value) {
@@ -84,17 +62,8 @@ async fn a_shard_primary_killed_before_or_after_the_decision_leaves_all_or_nothi
     let mut settings = test_settings();
     prepare_database(&mut settings).await;
     let db = DropDatabase(settings.cluster.database.dbname.clone());
-    let url = |shard: usize| {
-        connection_url(
-            &settings.cluster.database,
-            &settings.cluster.shards[shard].primary,
-        )
-    };
-    let (url_a, url_b) = (url(0), url(1));
-    let meta_url = connection_url(
-        &settings.cluster.database,
-        &settings.cluster.metadata.address,
-    );
+    let (primaries, meta_url) = txn_support::urls(&settings);
+    let (url_a, url_b) = (primaries[0].clone(), primaries[1].clone());
     let keys_a = keys_on(&settings, 0, 2);
     let keys_b = keys_on(&settings, 1, 2);
     let gateway = Process::start(

@@ -167,6 +167,7 @@ impl Cluster {
         }))
         .await;
         crate::fault::GATEWAY.reach("after-prepare");
+        crate::fault::pause("after-prepare").await;
         let mut done = Vec::with_capacity(parts.len());
         let mut refusal: Option<TxnError> = None;
         let mut replays = Vec::new();
