@@ -4,7 +4,9 @@
 //! bad arguments and every refusal change nothing and record no point; a backup
 //! records a restore point with real LSNs, `backups list --json` shows it and its
 //! pgBackRest backup; and the stanza restored to the point into a scratch directory
-//! holds exactly the rows written before the point.
+//! holds exactly the rows written before the point. A backup killed part-way
+//! ([`killed`]) and a missing, unwritable or full repository ([`repository`]) leave
+//! nothing a restore trusts.
 
 mod fence;
 mod killed;
