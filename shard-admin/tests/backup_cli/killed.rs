@@ -287,6 +287,13 @@ fn a_backup_killed_before_its_point_is_recorded_leaves_nothing_restore_trusts() 
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("the killed run named no point: {err}"))
         .to_owned();
+    // It got past naming the point on the server, into the wait for its WAL.
+    assert!(
+        err.contains(&format!(
+            "backup: waiting for the WAL of {killed_point} in the archive"
+        )),
+        "{err}"
+    );
     let released = run_lock_released(&server);
     eprintln!("run lock gone {} ms after the kill", released.as_millis());
     // Its pgBackRest backup did complete (pgBackRest lists it); its point is not there.
