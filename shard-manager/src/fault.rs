@@ -19,6 +19,10 @@ pub static IMPORTER: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_IMPORTER
 /// The gateway's request path (`cluster`): `SHARDGATE_FAULT_KILL_GATEWAY`, e.g.
 /// `after-commit`: a write committed, its answer not yet sent.
 pub static GATEWAY: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_GATEWAY");
+/// `shard-manager backup`'s steps (`control_plane::backup::take`):
+/// `SHARDGATE_FAULT_KILL_BACKUP`, e.g. `before-record`: the point named on every server
+/// and its WAL archived, not yet recorded.
+pub static BACKUP: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_BACKUP");
 
 impl KillPoints {
     pub const fn new(var: &'static str) -> Self {

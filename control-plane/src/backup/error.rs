@@ -25,6 +25,21 @@ pub enum BackupError {
     /// pgBackRest's configuration file is not there.
     #[error("pgBackRest configuration {path} not found: ./setup.sh up writes it, or set backup.pgbackrest_config")]
     NoConfig { path: String },
+    /// pgBackRest's repository directory is not there.
+    #[error("pgBackRest repository {path} (repo1-path in {config}) does not exist: mount or restore it; a new, empty one needs `pgbackrest --stanza=NAME stanza-create` for every stanza (./setup.sh up does); nothing was done")]
+    RepoMissing { path: String, config: String },
+    /// The servers' OS user may not write the repository.
+    #[error("pgBackRest repository {path} is not writable by {user}: give the directory to that user (chown -R {user} {path}); nothing was done")]
+    RepoNotWritable { path: String, user: String },
+    /// A backup failed with the repository's filesystem full.
+    #[error("pgBackRest repository {path} is full (no space left: {free} bytes free of {size}): {failed}; free space there (`pgbackrest expire`, a lower repo1-retention-full, a larger disk), then run the backup again; no restore point was recorded")]
+    RepoFull {
+        path: String,
+        free: u64,
+        size: u64,
+        /// pgbackrest's failure, as [`BackupError::Pgbackrest`] tells it.
+        failed: String,
+    },
     /// The stanza was never created (pgBackRest error 055: its info file is missing).
     #[error("stanza {stanza} ({server}) does not exist in the pgBackRest repository: run `pgbackrest --stanza={stanza} stanza-create` (./setup.sh up does)")]
     StanzaMissing { stanza: String, server: String },

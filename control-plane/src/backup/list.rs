@@ -53,6 +53,7 @@ pub struct OneBackup {
 
 pub async fn list(settings: &ClusterSettings) -> Result<Listing, BackupError> {
     let runner = Runner::new(&settings.backup)?;
+    super::repo::usable(&runner, false).await?;
     let conn = meta::connect(settings).await?;
     let rows = conn
         .client

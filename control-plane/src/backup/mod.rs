@@ -12,6 +12,7 @@
 //! - [`error`]: what can go wrong, each naming the server or stanza.
 //! - [`stanza`]: which servers are backed up, under which stanza names.
 //! - [`pgbackrest`]: the runner: pgbackrest run as the servers' OS user, from config.
+//! - [`repo`]: the repository checked (there, writable, full).
 //! - [`point`]: the fence and `pg_create_restore_point` on every server.
 //! - [`schema`]: the metadata table of recorded points.
 //! - [`take`]: `shard-manager backup`, in order.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod list;
 pub mod pgbackrest;
 pub mod point;
+pub mod repo;
 pub mod restore;
 pub mod schema;
 pub mod stanza;

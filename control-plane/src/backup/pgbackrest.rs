@@ -95,6 +95,14 @@ impl Runner {
         self.run(target, "restore", &extra).await.map(|_| ())
     }
 
+    /// The OS user pgbackrest runs as.
+    pub fn os_user(&self) -> String {
+        self.run_as
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "this process's user".into())
+    }
+
     /// The configuration file, absolute.
     pub fn config(&self) -> &Path {
         &self.config

@@ -15,6 +15,7 @@ use shard_manager::config::ClusterSettings;
 use super::error::BackupError;
 use super::pgbackrest::{BackupKind, Runner};
 use super::point::{self, describe, RestorePoint};
+use super::repo;
 use super::stanza;
 use crate::map::{meta, schema, MapError};
 
@@ -37,6 +38,7 @@ pub async fn take(
     progress: impl Fn(&str),
 ) -> Result<Taken, BackupError> {
     let runner = Runner::new(&settings.backup)?;
+    let repo = repo::usable(&runner, true).await?;
     let mut conn = meta::connect(settings).await?;
     schema::apply(&mut conn.client).await?;
     let map = meta::load(&mut conn.client)
@@ -69,7 +71,10 @@ pub async fn take(
             describe(target)
         ));
         let started = Instant::now();
-        runner.backup(target, kind).await?;
+        runner
+            .backup(target, kind)
+            .await
+            .map_err(|e| repo::explain_failure(&repo, e))?;
         stanzas.push((
             target.stanza.clone(),
             target.address.clone(),
@@ -86,6 +91,9 @@ pub async fn take(
     servers
         .archived(&point, settings.backup.archive_wait())
         .await?;
+    // Test-only (feature `faults`): a kill here leaves a point named on every server,
+    // its WAL archived, and no record: restore must not trust it.
+    shard_manager::fault::BACKUP.reach("before-record");
     record(client, &point, kind).await?;
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&BACKUP_RUN_LOCK])

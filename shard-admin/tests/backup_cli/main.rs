@@ -4,10 +4,14 @@
 //! bad arguments and every refusal change nothing and record no point; a backup
 //! records a restore point with real LSNs, `backups list --json` shows it and its
 //! pgBackRest backup; and the stanza restored to the point into a scratch directory
-//! holds exactly the rows written before the point.
+//! holds exactly the rows written before the point. A backup killed part-way
+//! ([`killed`]) and a missing, unwritable or full repository ([`repository`]) leave
+//! nothing a restore trusts.
 
 mod fence;
+mod killed;
 mod private;
+mod repository;
 mod restore;
 
 use std::path::PathBuf;
@@ -97,16 +101,22 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str], more_env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_shard-manager"))
-            .arg("--config")
+        self.command(args, more_env)
+            .output()
+            .expect("run shard-manager")
+    }
+
+    /// The command `run` runs, to be spawned by a test that kills it.
+    fn command(&self, args: &[&str], more_env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-manager"));
+        cmd.arg("--config")
             .arg(&self.overlay)
             .args(args)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(more_env.iter().copied())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run shard-manager")
+            .env("NO_COLOR", "1");
+        cmd
     }
 }
 
@@ -205,11 +215,7 @@ fn a_backup_restores_exactly_to_its_point() {
          INSERT INTO probe SELECT generate_series(1, 100)",
     );
     let points = || server.query("shardgate_meta", "SELECT count(*) FROM restore_points");
-    let backups = || {
-        let info = server.pgbackrest(&["--output=json", "info"]);
-        let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap_or_default();
-        v[0]["backup"].as_array().map_or(0, |b| b.len())
-    };
+    let backups = || server.backup_labels().len();
 
     // Refusals, each changing nothing: no stanza yet, pgbackrest missing, a move
     // active, a shard down.

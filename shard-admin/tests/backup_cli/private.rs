@@ -177,6 +177,19 @@ impl Private {
         self.run_as(Path::new("pgbackrest"), &all)
     }
 
+    /// The labels of the backups pgBackRest's `info` counts as complete for the first
+    /// stanza (a backup killed part-way is not among them).
+    pub fn backup_labels(&self) -> Vec<String> {
+        let info = self.pgbackrest(&["--output=json", "info"]);
+        let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap_or_default();
+        v[0]["backup"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["label"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// One query's text output (`psql -At`) on the server at `port`.
     pub fn query_on(&self, port: u16, db: &str, sql: &str) -> String {
         let port = port.to_string();

@@ -66,6 +66,7 @@ pub struct Plan {
 pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, BackupError> {
     let refuse = |why: String| Err(BackupError::RestoreRefused(why));
     let runner = Runner::new(&settings.backup)?;
+    crate::backup::repo::usable(&runner, false).await?;
     let text = std::fs::read_to_string(runner.config()).map_err(|_| BackupError::NoConfig {
         path: runner.config().display().to_string(),
     })?;
