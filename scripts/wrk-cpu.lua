@@ -11,7 +11,8 @@
 -- benchmark, api-router/tests/failures/limits_bench.rs).
 -- txn1 (a transaction of two upserts under one shard key: one shard, one round),
 -- txn2 (two upserts on two shards: two-phase commit; PAIRS=<file> of lines "n m" whose
--- keys user_n and user_m live on different shards; api-router/tests/failures/txn_bench.rs).
+-- keys user_n and user_m live on different shards; api-router/tests/failures/txn_bench.rs),
+-- pair2 (the same two upserts as one bulk write, without atomicity: a part per shard).
 
 local kind = os.getenv("KIND") or "noop"
 local keys = tonumber(os.getenv("KEYS") or "10000")
@@ -77,6 +78,11 @@ function request()
         return wrk.format("POST", "/api/transaction", { ["content-type"] = "application/json" },
             '{"operations":[' .. upsert("user_" .. p[1], "rec_" .. p[1], p[1]) .. ','
             .. upsert("user_" .. p[2], "rec_" .. p[2], p[2]) .. ']}')
+    elseif kind == "pair2" then
+        local p = pairs_of[math.random(1, #pairs_of)]
+        return wrk.format("POST", "/api/bulk-write", { ["content-type"] = "application/json" },
+            '{"table":"users","records":[{"shard_key":"user_' .. p[1] .. '","id":"rec_' .. p[1] .. '","data":' .. doc(p[1]) .. '},'
+            .. '{"shard_key":"user_' .. p[2] .. '","id":"rec_' .. p[2] .. '","data":' .. doc(p[2]) .. '}]}')
     elseif kind == "errors" then
         return wrk.format("GET", "/api/analytics/errors?limit=1", key)
     elseif kind == "bulk1" then

@@ -51,6 +51,8 @@
 //!   decision: 503 naming the shard, all or nothing once it is back.
 //! - [`txn_moves`]: a slot move waits for a transaction prepared on its slot (paused,
 //!   or its coordinator killed) and carries its outcome.
+//! - [`txn_storm`]: the bank invariant for 30 s through two gateways while one is
+//!   killed at each 2PC point, slots move and a shard primary stops.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`importer`] (the source database, its
@@ -99,5 +101,6 @@ mod txn_bench;
 mod txn_kill;
 mod txn_moves;
 mod txn_primary;
+mod txn_storm;
 mod txn_support;
 mod wrk;

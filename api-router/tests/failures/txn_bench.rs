@@ -14,20 +14,44 @@
 //!   (`BEGIN ... COMMIT`), no coordinator log;
 //! - `txn2`: a transaction of two upserts whose keys live on two shards: `PREPARE
 //!   TRANSACTION` on both, the decision in the metadata database, `COMMIT PREPARED` on
-//!   both (the pairs are located through `GET /api/shards/locate` first).
+//!   both (the pairs are located through `GET /api/shards/locate` first);
+//! - `pair2`: the same two upserts as one bulk write without atomicity (a part per
+//!   shard, each committed on its own): what `txn2` is measured against.
 //!
-//! Requests/s, records/s, the gateway's CPU per request (`/proc/PID/stat`) and the
-//! non-2xx answers; each of `ROUNDS` rounds runs the three kinds in a rotated order to
-//! spread the machine's drift. Run it alone: it takes no lock against the outage tests.
+//! Requests/s, records/s, latency p50/p99, CPU per request of the gateway
+//! (`/proc/PID/stat`), of the shard primaries and of the metadata server (each
+//! postmaster with its children), and the non-2xx answers; each of `ROUNDS` rounds runs
+//! the kinds in a rotated order to spread the machine's drift. Run it alone: it takes
+//! no lock against the outage tests.
 
 use serde_json::{json, Value};
 
 use crate::wrk::{mean, Bench, Run};
 
 const ROUNDS: usize = 3;
-const KINDS: [(&str, f64); 3] = [("write", 1.0), ("txn1", 2.0), ("txn2", 2.0)];
+const KINDS: [(&str, f64); 4] = [("write", 1.0), ("txn1", 2.0), ("pair2", 2.0), ("txn2", 2.0)];
+/// The servers whose CPU is measured: the shard primaries, the metadata server.
+const WATCH: [&[&str]; 2] = [
+    &["shard0-primary", "shard1-primary", "shard2-primary"],
+    &["meta"],
+];
 const RUN_SECS: u32 = 8;
 const KEYS: usize = 1000;
+
+/// How many requests the gateway has answered with a client error (4xx) so far, from
+/// its `/metrics`: under this load only `409 concurrent-conflict`, two transactions on
+/// two shards that each prepared one part and wait for the other's (each part waits at
+/// most `database.txn_lock_timeout_ms`, then the transaction is rolled back
+/// everywhere).
+async fn client_errors(client: &reqwest::Client, url: &str) -> u64 {
+    let text = client.get(url).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("shardgate_http_requests_total{") && l.contains("outcome=\"client\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
 
 async fn json_of(req: reqwest::RequestBuilder) -> Value {
     req.send().await.unwrap().json().await.unwrap()
@@ -76,32 +100,48 @@ async fn txn_bench() {
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
     crate::wrk::run(gateway, "write", &env, 2);
-    let mut runs: Vec<(&str, Run)> = Vec::new();
+    let mut runs: Vec<(&str, Run, u64)> = Vec::new();
     for round in 0..ROUNDS {
         for i in 0..KINDS.len() {
             let (kind, _) = KINDS[(i + round) % KINDS.len()];
-            runs.push((kind, crate::wrk::run(gateway, kind, &env, RUN_SECS)));
+            let before = client_errors(&client, &url("/metrics")).await;
+            let run = crate::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
+            let conflicts = client_errors(&client, &url("/metrics")).await - before;
+            runs.push((kind, run, conflicts));
         }
     }
     let _ = std::fs::remove_file(&file);
 
-    println!("\n| request | requests/s | records/s | gateway CPU per request | non-2xx | runs |");
-    println!("|---|---|---|---|---|---|");
+    println!("\n| request | requests/s | records/s | p50 | p99 | CPU per request: gateway | shard primaries | metadata | 409 conflicts | other non-2xx | runs |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (kind, records) in KINDS {
         let these: Vec<&Run> = runs
             .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, r)| r)
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, r, _)| r)
             .collect();
         let rps = mean(&these, |r| r.rps);
-        let failed: u64 = these.iter().map(|r| r.non_2xx).sum();
+        let non_2xx: u64 = these.iter().map(|r| r.non_2xx).sum();
+        let conflicts: u64 = runs
+            .iter()
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, _, c)| c)
+            .sum();
+        let failed = non_2xx.saturating_sub(conflicts);
         println!(
-            "| {kind} | {rps:.0} | {:.0} | {:.0} µs | {failed} | {} |",
+            "| {kind} | {rps:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} µs | {:.0} µs | {conflicts} | {failed} | {} |",
             rps * records,
+            mean(&these, |r| r.p50_ms),
+            mean(&these, |r| r.p99_ms),
             mean(&these, |r| r.us),
+            mean(&these, |r| r.servers_us[0]),
+            mean(&these, |r| r.servers_us[1]),
             these.len()
         );
         assert!(rps > 0.0, "{kind}: nothing answered");
-        assert_eq!(failed, 0, "{kind}: {failed} answers were not 2xx");
+        assert_eq!(
+            failed, 0,
+            "{kind}: {failed} answers were neither 2xx nor 409"
+        );
     }
 }

@@ -1,19 +1,22 @@
 //! The coordinator log in the metadata database (table `txn_log`, schema step 9), over
 //! one tokio-postgres connection shared by every request (its queries pipeline), opened
-//! on first use and again after it fails. The first decision written for a
+//! on first use and again after it fails, with its statements prepared once (a call is
+//! one round trip, not a parse and an execute). The first decision written for a
 //! transaction stands (`INSERT ... ON CONFLICT` returns the one already there).
+//! `finished_at` marks are written in batches, off the request path ([`super::finished`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 
 use shard_manager::cluster::txn::log::{Decision, DecisionLog, LogFuture};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
 
+use super::finished::{Pending, FLUSH_EVERY};
 use crate::map::{meta, schema};
 
 /// Advisory lock (metadata database) that every decision write takes *shared*, for the
@@ -33,33 +36,65 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The log, as one gateway reaches it.
 pub struct MetaLog {
     settings: ClusterSettings,
-    client: Mutex<Option<Arc<Client>>>,
+    conn: Mutex<Option<Arc<Conn>>>,
+    finished: Arc<Pending>,
+}
+
+/// The shared connection and its prepared statements.
+struct Conn {
+    client: Client,
+    settle: Statement,
+    decisions: Statement,
+    finish: Statement,
 }
 
 impl MetaLog {
     pub fn new(settings: ClusterSettings) -> Self {
         Self {
             settings,
-            client: Mutex::new(None),
+            conn: Mutex::new(None),
+            finished: Arc::default(),
         }
     }
 
     /// The open connection, or a new one (the schema's steps applied first, so the
-    /// table exists whoever connects first).
-    async fn client(&self) -> Result<Arc<Client>, String> {
-        let mut held = self.client.lock().await;
-        if let Some(client) = held.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(client.clone());
+    /// table exists whoever connects first; then the statements prepared).
+    async fn conn(&self) -> Result<Arc<Conn>, String> {
+        let mut held = self.conn.lock().await;
+        if let Some(conn) = held.as_ref().filter(|c| !c.client.is_closed()) {
+            return Ok(conn.clone());
         }
-        let mut conn = meta::connect(&self.settings)
+        let mut opened = meta::connect(&self.settings)
             .await
             .map_err(|e| e.to_string())?;
-        schema::apply(&mut conn.client)
+        schema::apply(&mut opened.client)
             .await
             .map_err(|e| e.to_string())?;
-        let client = Arc::new(conn.client);
-        *held = Some(client.clone());
-        Ok(client)
+        let client = opened.client;
+        let prepare = |sql: &'static str| client.prepare(sql);
+        let (settle, decisions, finish) = tokio::try_join!(
+            // The shared fence lock first (see DECISION_FENCE_LOCK), held until this
+            // statement's transaction commits.
+            prepare(
+                "INSERT INTO txn_log (txid, decision, shards) \
+                 SELECT $1::text, $2::text, $3::int4[] FROM (SELECT pg_advisory_xact_lock_shared($4::int8)) AS fence \
+                 ON CONFLICT (txid) DO UPDATE SET txid = txn_log.txid RETURNING decision"
+            ),
+            prepare("SELECT txid, decision FROM txn_log WHERE txid = ANY($1)"),
+            prepare(
+                "UPDATE txn_log SET finished_at = now() \
+                 WHERE txid = ANY($1::text[]) AND finished_at IS NULL"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let conn = Arc::new(Conn {
+            client,
+            settle,
+            decisions,
+            finish,
+        });
+        *held = Some(conn.clone());
+        Ok(conn)
     }
 
     async fn bounded<T>(
@@ -84,15 +119,12 @@ impl DecisionLog for MetaLog {
         shards: &'a [ShardId],
     ) -> LogFuture<'a, Decision> {
         Box::pin(self.bounded(async move {
-            let client = self.client().await?;
+            let conn = self.conn().await?;
             let shards: Vec<i32> = shards.iter().map(|s| s.0 as i32).collect();
-            let row = client
+            let row = conn
+                .client
                 .query_one(
-                    // The shared fence lock first (see DECISION_FENCE_LOCK), held until
-                    // this statement's transaction commits.
-                    "INSERT INTO txn_log (txid, decision, shards) \
-                     SELECT $1::text, $2::text, $3::int4[] FROM (SELECT pg_advisory_xact_lock_shared($4::int8)) AS fence \
-                     ON CONFLICT (txid) DO UPDATE SET txid = txn_log.txid RETURNING decision",
+                    &conn.settle,
                     &[&txid, &wanted.as_str(), &shards, &DECISION_FENCE_LOCK],
                 )
                 .await
@@ -104,12 +136,10 @@ impl DecisionLog for MetaLog {
 
     fn decisions<'a>(&'a self, txids: &'a [String]) -> LogFuture<'a, HashMap<String, Decision>> {
         Box::pin(self.bounded(async move {
-            let client = self.client().await?;
-            let rows = client
-                .query(
-                    "SELECT txid, decision FROM txn_log WHERE txid = ANY($1)",
-                    &[&txids],
-                )
+            let conn = self.conn().await?;
+            let rows = conn
+                .client
+                .query(&conn.decisions, &[&txids])
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(rows
@@ -123,18 +153,29 @@ impl DecisionLog for MetaLog {
         }))
     }
 
+    /// Notes the mark and returns at once; the first mark of a batch schedules its
+    /// write [`FLUSH_EVERY`] later (see [`super::finished`]).
     fn finished<'a>(&'a self, txid: &'a str) -> LogFuture<'a, ()> {
-        Box::pin(self.bounded(async move {
-            let client = self.client().await?;
-            client
-                .execute(
-                    "UPDATE txn_log SET finished_at = now() \
-                     WHERE txid = $1 AND finished_at IS NULL",
-                    &[&txid],
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+        Box::pin(async move {
+            if !self.finished.note(txid) {
+                return Ok(());
+            }
+            let conn = match self.bounded(self.conn()).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.finished.take();
+                    return Err(e);
+                }
+            };
+            let pending = self.finished.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(FLUSH_EVERY).await;
+                let txids = pending.take();
+                if let Err(e) = conn.client.execute(&conn.finish, &[&txids]).await {
+                    tracing::debug!(marks = txids.len(), error = %e, "finished marks not written");
+                }
+            });
             Ok(())
-        }))
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! metadata database ([`log`], the request path's `DecisionLog`), and the recovery every
 //! gateway runs ([`recovery`]) that resolves prepared parts a dead gateway left behind.
 
+mod finished;
 pub mod log;
 pub mod recovery;
 
