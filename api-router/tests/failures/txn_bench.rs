@@ -43,8 +43,9 @@ const KEYS: usize = 1000;
 /// two shards that each prepared one part and wait for the other's (each part waits at
 /// most `database.txn_lock_timeout_ms`, then the transaction is rolled back
 /// everywhere).
-async fn client_errors(client: &reqwest::Client, url: &str) -> u64 {
-    let text = client.get(url).send().await.unwrap().text().await.unwrap();
+async fn client_errors(url: &str) -> u64 {
+    // A fresh connection each time: the gateway closes idle ones (keep-alive) while wrk runs.
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
     text.lines()
         .filter(|l| {
             l.starts_with("shardgate_http_requests_total{") && l.contains("outcome=\"client\"")
@@ -104,9 +105,9 @@ async fn txn_bench() {
     for round in 0..ROUNDS {
         for i in 0..KINDS.len() {
             let (kind, _) = KINDS[(i + round) % KINDS.len()];
-            let before = client_errors(&client, &url("/metrics")).await;
+            let before = client_errors(&url("/metrics")).await;
             let run = crate::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
-            let conflicts = client_errors(&client, &url("/metrics")).await - before;
+            let conflicts = client_errors(&url("/metrics")).await - before;
             runs.push((kind, run, conflicts));
         }
     }
