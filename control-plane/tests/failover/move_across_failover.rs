@@ -1,0 +1,189 @@
+//! A failover in the middle of a slot move (issue #30): shard 0 (a synchronous pair) gives
+//! 256 of its slots to shard 1 (a plain primary) while two writers write to both
+//! shards. Right after the copy's first group (64 slots) is committed, shard 0's
+//! primary is killed (-9) and, a second later, its replica promoted (the HA manager's
+//! step). The mover (`moves::mover::run`, what `move-slots` and `moves resume` run) is
+//! not restarted: its next step fails on the dead primary, it waits, reads the map
+//! again and carries on against the primary the map names now (the change log and the
+//! copy's checkpoint came over with synchronous replication). Then: the move is done,
+//! the map (v3) gives the slots to shard 1 and names the new primary at term 2, every
+//! acknowledged write (before and during the move) is stored exactly once, at its
+//! acknowledged version, on its owner and nowhere else, and the source holds no rows of
+//! the moved slots and no change log.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use control_plane::map::meta;
+use control_plane::moves::mover::{self, Request};
+use control_plane::moves::plan::Which;
+use control_plane::moves::{Move, Phase};
+use shard_manager::{MapVersion, ShardId, ShardKey};
+
+use crate::two_shards;
+use crate::workload::{
+    lost_and_twice, parse_versions, stored_versions_sql, write_before, writer, Tally,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_primary() {
+    let t0 = Instant::now();
+    let (shards, init) = two_shards::start().await;
+    let settings = shards.settings.clone();
+    let cluster = shards.cluster().clone();
+    let before = write_before(&cluster, 300).await;
+    eprintln!("[{:?}] two shards up, 300 records written", t0.elapsed());
+    let started = mover::start(
+        &settings,
+        &Request {
+            kind: "move-slots".into(),
+            from: 0,
+            to: 1,
+            which: Which::Count(256),
+        },
+    )
+    .await
+    .expect("the move is recorded");
+    let slots = started.detail.slots.clone();
+    assert_eq!((slots[0], slots.len()), (256, 256), "shard 0's upper half");
+
+    let stop = AtomicBool::new(false);
+    let killed = std::sync::Mutex::new(None::<Instant>);
+    // The move's notes after the kill: the mover says what it waits for.
+    let notes = std::sync::Mutex::new(Vec::<String>::new());
+    let tally = Tally::default();
+    let moving = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pair = shards.pair.clone();
+        let mut progress = |mv: &Move| {
+            let mut killed = killed.lock().unwrap();
+            if killed.is_some() {
+                notes.lock().unwrap().push(mv.note.clone());
+            }
+            if killed.is_none() && mv.phase == Phase::Copying && !mv.detail.copied_slots.is_empty()
+            {
+                assert_eq!(mv.detail.copied_slots.len(), 64, "one group copied");
+                tokio::task::block_in_place(|| pair.kill_primary());
+                *killed = Some(Instant::now());
+                eprintln!(
+                    "[{:?}] source primary killed after 64 slots copied",
+                    t0.elapsed()
+                );
+            }
+        };
+        let done = mover::run(&settings, started.id, &mut progress).await;
+        stop.store(true, Ordering::Relaxed);
+        done
+    };
+    let promote = async {
+        while killed.lock().unwrap().is_none() && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if killed.lock().unwrap().is_none() {
+            return; // the move ended first: the test fails on it below
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let p = shards.pair.clone();
+        tokio::task::spawn_blocking(move || p.promote_replica())
+            .await
+            .unwrap();
+    };
+    let (done, _, _, _) = tokio::join!(
+        moving,
+        promote,
+        writer(&cluster, "a", &stop, &tally),
+        writer(&cluster, "b", &stop, &tally),
+    );
+    let done = done.expect("the move finishes after the failover");
+    let killed = killed.into_inner().unwrap().expect("the source was killed");
+    eprintln!(
+        "[{:?}] move {} {} {:?} after the kill; {} writes acknowledged, {} failed; note: {}",
+        t0.elapsed(),
+        done.id,
+        done.phase.as_str(),
+        killed.elapsed(),
+        tally.acked_count(),
+        tally.failed.load(Ordering::Relaxed),
+        done.note
+    );
+    assert_eq!(done.phase, Phase::Done);
+    let old = shards.pair.primary();
+    let notes = notes.into_inner().unwrap();
+    let waited = notes
+        .iter()
+        .find(|n| n.starts_with("waiting: shard-0") && n.contains(&old));
+    eprintln!(
+        "the mover noted: {}",
+        waited.map_or("nothing", |n| n.as_str())
+    );
+    assert!(
+        waited.is_some(),
+        "the mover waited for the dead source: {notes:?}"
+    );
+    assert!(tally.acked_count() > 50, "writers under way");
+
+    // The map: the slots on shard 1, the new primary at term 2, three versions.
+    let mut meta_conn = meta::connect(&settings).await.expect("metadata");
+    let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
+    assert_eq!(init.version, MapVersion(1));
+    assert_eq!(map.version, MapVersion(3));
+    assert_eq!(
+        (map.shards[0].primary.as_str(), map.shards[0].term),
+        (shards.pair.replica().as_str(), 2)
+    );
+    assert!(slots.iter().all(|s| map.owners[*s as usize] == ShardId(1)));
+    let actions: Vec<String> = meta::history_lines(&meta_conn.client, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.action)
+        .collect();
+    assert_eq!(
+        actions[..2],
+        ["move-slots".to_owned(), "failover".to_owned()]
+    );
+
+    // Every acknowledged write once, on its owner only, at its acknowledged version.
+    let expected = tally.expected(&before);
+    let sql = stored_versions_sql(&expected);
+    let on_source = parse_versions(&shards.on_new(&sql));
+    let on_target = parse_versions(&shards.on_plain(&sql));
+    let owner = |id: &str| {
+        let key = ShardKey::parse(id).unwrap();
+        cluster.router().route(key).unwrap().shard()
+    };
+    let misplaced = on_source.iter().filter(|(id, _)| owner(id) != ShardId(0));
+    let misplaced = misplaced.chain(on_target.iter().filter(|(id, _)| owner(id) != ShardId(1)));
+    assert_eq!(
+        misplaced.count(),
+        0,
+        "records stored on a shard that does not own them"
+    );
+    let mut stored: Vec<(String, i64)> = on_source.into_iter().chain(on_target).collect();
+    stored.sort();
+    let (lost, twice) = lost_and_twice(&expected, &stored);
+    let moved_rows = shards.on_plain(&format!(
+        "SELECT count(*) FROM records WHERE slot BETWEEN {} AND {}",
+        slots[0],
+        slots[slots.len() - 1]
+    ));
+    eprintln!(
+        "acknowledged {}: lost {lost}, applied twice {twice}; shard 1 holds {moved_rows} rows of the moved slots",
+        expected.len()
+    );
+    assert_eq!((lost, twice), (0, 0));
+    assert_eq!(stored, expected, "each acknowledged write stored once");
+
+    // Nothing left behind on the source (now the promoted replica).
+    let leftovers = shards.on_new(&format!(
+        "SELECT (SELECT count(*) FROM records WHERE slot BETWEEN {} AND {}) || ',' || \
+         (SELECT count(*) FROM shardgate_moving) || ',' || (SELECT count(*) FROM shardgate_move_log) \
+         || ',' || (SELECT count(*) FROM shardgate_slots WHERE slot >= 256)",
+        slots[0],
+        slots[slots.len() - 1]
+    ));
+    assert_eq!(
+        leftovers, "0,0,0,0",
+        "rows, moving slots, change log, owned slots"
+    );
+}
