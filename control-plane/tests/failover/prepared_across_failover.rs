@@ -11,10 +11,12 @@
 //!
 //! A second later the replica is promoted (the HA manager's step). Then: the new
 //! primary holds both shard-0 parts in `pg_prepared_xacts` (synchronous replication
-//! carried them), and the recovery (`control_plane::txn::Recovery`, following the map to
-//! the new primary) commits `decided` there and rolls `undecided` back on both shards:
-//! `decided`'s two records present at version 1, `undecided`'s on neither shard,
-//! nothing prepared anywhere, the log `commit` and `abort`.
+//! carried them), and the recovery (`control_plane::txn::Recovery`, running all along
+//! with a 3 s bound, following the map to the new primary) commits `decided` there and
+//! rolls `undecided` back on both shards: `decided`'s two records present (shard 1's at
+//! the version it committed with before the kill), `undecided`'s on neither shard, the
+//! first transaction at the versions it was answered, nothing prepared anywhere, the log
+//! `commit` and `abort`, and the recovery reporting 3 parts resolved, none in doubt.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -125,8 +127,16 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
         pair: shards.pair.clone(),
         killed_at: Mutex::new(None),
     });
-    let bound = Duration::from_millis(1500);
+    // The recovery runs all along, as in every gateway. Its bound leaves the parts alone
+    // until well after the promotion, so the test sees them on the new primary first.
+    let bound = Duration::from_millis(3000);
     cluster.set_decision_log(log.clone(), bound);
+    let _recovery = Recovery::spawn(
+        cluster.clone(),
+        meta_log.clone(),
+        Duration::from_millis(200),
+        bound,
+    );
 
     // A transaction through the same path commits on both shards (the set-up works).
     let (a0, b0) = (id_on(&cluster, 0, "ok-a"), id_on(&cluster, 1, "ok-b"));
@@ -138,6 +148,7 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
     let ok_v: Vec<i64> = ok.results.iter().map(|r| r.version.unwrap()).collect();
 
     // Undecided: both parts prepared, no decision.
+    let prepared_at = Instant::now();
     let (ua, ub) = (id_on(&cluster, 0, "und-a"), id_on(&cluster, 1, "und-b"));
     log.mode.store(SILENT, Ordering::SeqCst);
     let undecided = match cluster.transaction(&both(&cluster, &ua, &ub), None).await {
@@ -176,6 +187,10 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
         .await
         .unwrap();
     let promoted = killed.elapsed();
+    assert!(
+        prepared_at.elapsed() < bound,
+        "the check must come before the recovery's bound"
+    );
     // The new primary holds both of shard 0's parts, and neither's rows yet.
     let mut on_new: Vec<String> = vec![format!("sg_{decided}_0"), format!("sg_{undecided}_0")];
     on_new.sort();
@@ -183,13 +198,7 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
     assert_eq!(shards.on_new(&versions(&[&da, &ua])), "");
     eprintln!("promoted {promoted:?} after the kill; the new primary holds {on_new:?}");
 
-    // The recovery, as every gateway runs it, follows the map to the new primary.
-    let _recovery = Recovery::spawn(
-        cluster.clone(),
-        meta_log.clone(),
-        Duration::from_millis(200),
-        bound,
-    );
+    // The recovery follows the map to the new primary once it is recorded.
     shards.followed(Duration::from_secs(10)).await;
     let followed = killed.elapsed();
     let committed = loop {
