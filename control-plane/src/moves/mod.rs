@@ -112,6 +112,23 @@ pub enum MoveError {
     Stopped { id: i64, cause: Box<MoveError> },
 }
 
+impl MoveError {
+    /// Worth waiting for and trying again from the stored state: a shard that did not
+    /// answer (a lost connection, a restarting or promoted server: the next try reads the
+    /// map again and opens the primary it names then), or the map changed by someone
+    /// else (a failover recorded) between the mover's read and its store: the next try
+    /// reads the map again and, where the source already gave the slots up, stores them.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            MoveError::Shard {
+                transient: true,
+                ..
+            } | MoveError::Map(MapError::Changed { .. })
+        )
+    }
+}
+
 impl From<JobError> for MoveError {
     fn from(e: JobError) -> Self {
         match e {
@@ -124,5 +141,40 @@ impl From<JobError> for MoveError {
             )),
             e => MoveError::Job(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shard_manager::MapVersion;
+
+    fn shard(transient: bool) -> MoveError {
+        MoveError::Shard {
+            shard: ShardId(0),
+            server: "127.0.0.1:1".into(),
+            doing: "copying rows out",
+            reason: "connection closed".into(),
+            transient,
+        }
+    }
+
+    #[test]
+    fn a_lost_shard_and_a_map_changed_by_a_failover_are_tried_again() {
+        assert!(shard(true).retryable());
+        let changed = MapError::Changed {
+            expected: MapVersion(2),
+            found: MapVersion(3),
+        };
+        assert!(MoveError::Map(changed).retryable());
+    }
+
+    #[test]
+    fn refusals_and_failed_verifications_are_not() {
+        assert!(!shard(false).retryable());
+        assert!(!MoveError::Refused("no".into()).retryable());
+        assert!(!MoveError::Verify("1 slot differs".into()).retryable());
+        assert!(!MoveError::Map(MapError::NotInitialised).retryable());
+        assert!(!MoveError::UnknownMove(7).retryable());
     }
 }

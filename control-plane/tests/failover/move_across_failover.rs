@@ -1,12 +1,16 @@
-//! A failover in the middle of a slot move (issue #30): shard 0 (a synchronous pair) gives
-//! 256 of its slots to shard 1 (a plain primary) while two writers write to both
-//! shards. Right after the copy's first group (64 slots) is committed, shard 0's
-//! primary is killed (-9) and, a second later, its replica promoted (the HA manager's
-//! step). The mover (`moves::mover::run`, what `move-slots` and `moves resume` run) is
-//! not restarted: its next step fails on the dead primary, it waits, reads the map
-//! again and carries on against the primary the map names now (the change log and the
-//! copy's checkpoint came over with synchronous replication). Then: the move is done,
-//! the map (v3) gives the slots to shard 1 and names the new primary at term 2, every
+//! A failover in the middle of a slot move (issue #30). Shard 0 is a synchronous pair,
+//! shard 1 a plain primary (`two_shards`); 256 slots move between them while two
+//! writers write to both shards, and shard 0's primary is killed (-9) at a chosen step
+//! of the move, its replica promoted a second later (the HA manager's step):
+//! - shard 0 the source, killed right after the copy's first group (64 slots) committed;
+//! - shard 0 the target, killed at the same point;
+//! - shard 0 the source, killed as the move reaches the switch (the fence).
+//!
+//! The mover (`moves::mover::run`, what `move-slots` and `moves resume` run) is not
+//! restarted: its next step fails on the dead primary, it waits, reads the map again and
+//! carries on against the primary the map names now (the change log and the copy's
+//! checkpoint came over with synchronous replication). Then: the move is done, the map
+//! (v3) gives the slots to the target and names the new primary at term 2, every
 //! acknowledged write (before and during the move) is stored exactly once, at its
 //! acknowledged version, on its owner and nowhere else, and the source holds no rows of
 //! the moved slots and no change log.
@@ -25,8 +29,33 @@ use crate::workload::{
     lost_and_twice, parse_versions, stored_versions_sql, write_before, writer, Tally,
 };
 
+/// Where shard 0's primary dies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum When {
+    /// Once the copy's first group is committed.
+    Copying,
+    /// As the move reaches the switch, before its fence.
+    Switching,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_primary() {
+    move_across(0, When::Copying).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_move_whose_target_fails_over_while_copying_resumes_on_the_new_primary() {
+    move_across(1, When::Copying).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_move_whose_source_fails_over_at_the_switch_resumes_on_the_new_primary() {
+    move_across(0, When::Switching).await;
+}
+
+/// Moves 256 slots from shard `from` to the other while shard 0's primary dies `when`.
+async fn move_across(from: u32, when: When) {
+    let to = 1 - from;
     let t0 = Instant::now();
     let (shards, init) = two_shards::start().await;
     let settings = shards.settings.clone();
@@ -37,15 +66,20 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
         &settings,
         &Request {
             kind: "move-slots".into(),
-            from: 0,
-            to: 1,
+            from,
+            to,
             which: Which::Count(256),
         },
     )
     .await
     .expect("the move is recorded");
     let slots = started.detail.slots.clone();
-    assert_eq!((slots[0], slots.len()), (256, 256), "shard 0's upper half");
+    let first = 512 * from as i32 + 256;
+    assert_eq!(
+        (slots[0], slots.len()),
+        (first, 256),
+        "the source's upper half"
+    );
 
     let stop = AtomicBool::new(false);
     let killed = std::sync::Mutex::new(None::<Instant>);
@@ -60,13 +94,18 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
             if killed.is_some() {
                 notes.lock().unwrap().push(mv.note.clone());
             }
-            if killed.is_none() && mv.phase == Phase::Copying && !mv.detail.copied_slots.is_empty()
-            {
-                assert_eq!(mv.detail.copied_slots.len(), 64, "one group copied");
+            let now = match when {
+                When::Copying => mv.phase == Phase::Copying && !mv.detail.copied_slots.is_empty(),
+                When::Switching => mv.phase == Phase::Switching,
+            };
+            if killed.is_none() && now {
+                if when == When::Copying {
+                    assert_eq!(mv.detail.copied_slots.len(), 64, "one group copied");
+                }
                 tokio::task::block_in_place(|| pair.kill_primary());
                 *killed = Some(Instant::now());
                 eprintln!(
-                    "[{:?}] source primary killed after 64 slots copied",
+                    "[{:?}] shard 0's primary killed ({when:?}, shard {from} -> shard {to})",
                     t0.elapsed()
                 );
             }
@@ -95,7 +134,10 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
         writer(&cluster, "b", &stop, &tally),
     );
     let done = done.expect("the move finishes after the failover");
-    let killed = killed.into_inner().unwrap().expect("the source was killed");
+    let killed = killed
+        .into_inner()
+        .unwrap()
+        .expect("shard 0's primary was killed");
     eprintln!(
         "[{:?}] move {} {} {:?} after the kill; {} writes acknowledged, {} failed; note: {}",
         t0.elapsed(),
@@ -107,6 +149,10 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
         done.note
     );
     assert_eq!(done.phase, Phase::Done);
+    // The switch stored v3 (the failover took v2): the summary and the cleaning's wait
+    // for the gateways name that one.
+    assert_eq!(done.detail.map_after, Some(3));
+    assert!(done.note.ends_with("routed with map v3"), "{}", done.note);
     let old = shards.pair.primary();
     let notes = notes.into_inner().unwrap();
     let waited = notes
@@ -118,11 +164,11 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
     );
     assert!(
         waited.is_some(),
-        "the mover waited for the dead source: {notes:?}"
+        "the mover waited for the dead primary: {notes:?}"
     );
     assert!(tally.acked_count() > 50, "writers under way");
 
-    // The map: the slots on shard 1, the new primary at term 2, three versions.
+    // The map: the slots on the target, the new primary at term 2, three versions.
     let mut meta_conn = meta::connect(&settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
     assert_eq!(init.version, MapVersion(1));
@@ -131,7 +177,7 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
         (map.shards[0].primary.as_str(), map.shards[0].term),
         (shards.pair.replica().as_str(), 2)
     );
-    assert!(slots.iter().all(|s| map.owners[*s as usize] == ShardId(1)));
+    assert!(slots.iter().all(|s| map.owners[*s as usize] == ShardId(to)));
     let actions: Vec<String> = meta::history_lines(&meta_conn.client, 5)
         .await
         .unwrap()
@@ -144,44 +190,52 @@ async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_pr
     );
 
     // Every acknowledged write once, on its owner only, at its acknowledged version.
+    // Shard 0 is the promoted replica now.
+    let on = |shard: u32, sql: &str| match shard {
+        0 => shards.on_new(sql),
+        _ => shards.on_plain(sql),
+    };
     let expected = tally.expected(&before);
     let sql = stored_versions_sql(&expected);
-    let on_source = parse_versions(&shards.on_new(&sql));
-    let on_target = parse_versions(&shards.on_plain(&sql));
     let owner = |id: &str| {
         let key = ShardKey::parse(id).unwrap();
         cluster.router().route(key).unwrap().shard()
     };
-    let misplaced = on_source.iter().filter(|(id, _)| owner(id) != ShardId(0));
-    let misplaced = misplaced.chain(on_target.iter().filter(|(id, _)| owner(id) != ShardId(1)));
-    assert_eq!(
-        misplaced.count(),
-        0,
-        "records stored on a shard that does not own them"
-    );
-    let mut stored: Vec<(String, i64)> = on_source.into_iter().chain(on_target).collect();
+    let mut stored = Vec::new();
+    for shard in [0, 1] {
+        let here = parse_versions(&on(shard, &sql));
+        let misplaced: Vec<&String> = here
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| owner(id) != ShardId(shard))
+            .collect();
+        assert!(
+            misplaced.is_empty(),
+            "on shard {shard}, not its own: {misplaced:?}"
+        );
+        stored.extend(here);
+    }
     stored.sort();
     let (lost, twice) = lost_and_twice(&expected, &stored);
-    let moved_rows = shards.on_plain(&format!(
-        "SELECT count(*) FROM records WHERE slot BETWEEN {} AND {}",
-        slots[0],
-        slots[slots.len() - 1]
-    ));
+    let range = format!("slot BETWEEN {} AND {}", slots[0], slots[slots.len() - 1]);
+    let moved_rows = on(to, &format!("SELECT count(*) FROM records WHERE {range}"));
     eprintln!(
-        "acknowledged {}: lost {lost}, applied twice {twice}; shard 1 holds {moved_rows} rows of the moved slots",
+        "acknowledged {}: lost {lost}, applied twice {twice}; the target holds {moved_rows} rows of the moved slots",
         expected.len()
     );
     assert_eq!((lost, twice), (0, 0));
     assert_eq!(stored, expected, "each acknowledged write stored once");
 
-    // Nothing left behind on the source (now the promoted replica).
-    let leftovers = shards.on_new(&format!(
-        "SELECT (SELECT count(*) FROM records WHERE slot BETWEEN {} AND {}) || ',' || \
-         (SELECT count(*) FROM shardgate_moving) || ',' || (SELECT count(*) FROM shardgate_move_log) \
-         || ',' || (SELECT count(*) FROM shardgate_slots WHERE slot >= 256)",
-        slots[0],
-        slots[slots.len() - 1]
-    ));
+    // Nothing left behind on the source.
+    let leftovers = on(
+        from,
+        &format!(
+            "SELECT (SELECT count(*) FROM records WHERE {range}) || ',' || \
+             (SELECT count(*) FROM shardgate_moving) || ',' || \
+             (SELECT count(*) FROM shardgate_move_log) || ',' || \
+             (SELECT count(*) FROM shardgate_slots WHERE {range})"
+        ),
+    );
     assert_eq!(
         leftovers, "0,0,0,0",
         "rows, moving slots, change log, owned slots"
