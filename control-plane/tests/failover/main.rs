@@ -31,7 +31,8 @@
 //! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
 //! - `prepared_across_failover`: prepared parts of a two-shard transaction carried to the
 //!   promoted replica and resolved there by the recovery.
-//! - `move_across_failover`: a slot move whose source fails over while it copies.
+//! - `move_across_failover`: a slot move whose source (or target) fails over while it
+//!   copies, and one whose source fails over at the switch.
 
 mod autoctl;
 #[path = "../common/mod.rs"]
