@@ -113,19 +113,21 @@ pub enum MoveError {
 }
 
 impl MoveError {
-    /// Worth waiting for and trying again from the stored state: a shard that did not
-    /// answer (a lost connection, a restarting or promoted server: the next try reads the
-    /// map again and opens the primary it names then), or the map changed by someone
-    /// else (a failover recorded) between the mover's read and its store: the next try
-    /// reads the map again and, where the source already gave the slots up, stores them.
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
+    /// How long to wait before trying again from the stored state, or None: not worth
+    /// another try. A shard that did not answer (a lost connection, a restarting or
+    /// promoted server): a second, then the next try reads the map again and opens the
+    /// primary it names then. The map changed by someone else (a failover recorded)
+    /// between the mover's read and its store: at once, since the changed map is there
+    /// to read; where the source already gave the slots up, the next try stores them
+    /// (writes to them are refused meanwhile).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
             MoveError::Shard {
-                transient: true,
-                ..
-            } | MoveError::Map(MapError::Changed { .. })
-        )
+                transient: true, ..
+            } => Some(std::time::Duration::from_secs(1)),
+            MoveError::Map(MapError::Changed { .. }) => Some(std::time::Duration::ZERO),
+            _ => None,
+        }
     }
 }
 
@@ -148,6 +150,7 @@ impl From<JobError> for MoveError {
 mod tests {
     use super::*;
     use shard_manager::MapVersion;
+    use std::time::Duration;
 
     fn shard(transient: bool) -> MoveError {
         MoveError::Shard {
@@ -160,21 +163,24 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_shard_and_a_map_changed_by_a_failover_are_tried_again() {
-        assert!(shard(true).retryable());
+    fn a_lost_shard_is_tried_again_after_a_second_and_a_changed_map_at_once() {
+        assert_eq!(shard(true).retry_after(), Some(Duration::from_secs(1)));
         let changed = MapError::Changed {
             expected: MapVersion(2),
             found: MapVersion(3),
         };
-        assert!(MoveError::Map(changed).retryable());
+        assert_eq!(MoveError::Map(changed).retry_after(), Some(Duration::ZERO));
     }
 
     #[test]
-    fn refusals_and_failed_verifications_are_not() {
-        assert!(!shard(false).retryable());
-        assert!(!MoveError::Refused("no".into()).retryable());
-        assert!(!MoveError::Verify("1 slot differs".into()).retryable());
-        assert!(!MoveError::Map(MapError::NotInitialised).retryable());
-        assert!(!MoveError::UnknownMove(7).retryable());
+    fn refusals_and_failed_verifications_are_not_tried_again() {
+        assert_eq!(shard(false).retry_after(), None);
+        assert_eq!(MoveError::Refused("no".into()).retry_after(), None);
+        assert_eq!(
+            MoveError::Verify("1 slot differs".into()).retry_after(),
+            None
+        );
+        assert_eq!(MoveError::Map(MapError::NotInitialised).retry_after(), None);
+        assert_eq!(MoveError::UnknownMove(7).retry_after(), None);
     }
 }

@@ -148,12 +148,13 @@ pub async fn run(
         };
         match done {
             Ok(()) => failures = 0,
-            Err(e) if e.retryable() && failures < SHARD_PATIENCE => {
+            Err(e) if failures < SHARD_PATIENCE && e.retry_after().is_some() => {
                 failures += 1;
-                tracing::warn!(move_id = id, error = %e, "a step failed; trying again in a second");
+                let wait = e.retry_after().unwrap_or_default();
+                tracing::warn!(move_id = id, error = %e, wait_ms = wait.as_millis() as u64, "a step failed; trying again");
                 let note = format!("waiting: {e}");
                 Moves::new(&client).set_note(id, &note).await?;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(wait).await;
             }
             Err(e) => {
                 let _ = Moves::new(&client).set_note(id, &e.to_string()).await;

@@ -4,7 +4,11 @@
 //! of the move, its replica promoted a second later (the HA manager's step):
 //! - shard 0 the source, killed right after the copy's first group (64 slots) committed;
 //! - shard 0 the target, killed at the same point;
-//! - shard 0 the source, killed as the move reaches the switch (the fence).
+//! - shard 0 the source, killed as the move reaches the switch (the fence);
+//! - nothing killed: as the move reaches the switch another process stores a new map
+//!   version (as a gateway recording another shard's failover would), so the switch's
+//!   store finds the map changed after the source gave the slots up; the mover tries
+//!   again and stores them on the changed map.
 //!
 //! The mover (`moves::mover::run`, what `move-slots` and `moves resume` run) is not
 //! restarted: its next step fails on the dead primary, it waits, reads the map again and
@@ -36,6 +40,10 @@ enum When {
     Copying,
     /// As the move reaches the switch, before its fence.
     Switching,
+    /// Nothing dies: as the move reaches the switch (its map read), another process
+    /// stores a new map version, as a gateway recording another shard's failover would;
+    /// the switch's store of its map then finds the map changed.
+    MapChanged,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,6 +59,24 @@ async fn a_slot_move_whose_target_fails_over_while_copying_resumes_on_the_new_pr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_source_fails_over_at_the_switch_resumes_on_the_new_primary() {
     move_across(0, When::Switching).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_move_whose_map_changes_under_its_switch_stores_it_on_the_next_try() {
+    move_across(0, When::MapChanged).await;
+}
+
+/// A new map version with nothing changed, stored as any map change is (a history line
+/// `test`).
+async fn another_map_change(settings: &shard_manager::ClusterSettings) {
+    let mut conn = meta::connect(settings).await.expect("metadata");
+    let map = meta::load(&mut conn.client).await.unwrap().unwrap();
+    let mut next = map.clone();
+    next.version = MapVersion(map.version.0 + 1);
+    let line = ("test", "test", "another change", serde_json::json!({}));
+    meta::commit(&mut conn.client, map.version, &next, &[], line)
+        .await
+        .expect("the map changed");
 }
 
 /// Moves 256 slots from shard `from` to the other while shard 0's primary dies `when`.
@@ -96,13 +122,18 @@ async fn move_across(from: u32, when: When) {
             }
             let now = match when {
                 When::Copying => mv.phase == Phase::Copying && !mv.detail.copied_slots.is_empty(),
-                When::Switching => mv.phase == Phase::Switching,
+                When::Switching | When::MapChanged => mv.phase == Phase::Switching,
             };
             if killed.is_none() && now {
                 if when == When::Copying {
                     assert_eq!(mv.detail.copied_slots.len(), 64, "one group copied");
                 }
-                tokio::task::block_in_place(|| pair.kill_primary());
+                tokio::task::block_in_place(|| match when {
+                    When::MapChanged => {
+                        tokio::runtime::Handle::current().block_on(another_map_change(&settings))
+                    }
+                    _ => pair.kill_primary(),
+                });
                 *killed = Some(Instant::now());
                 eprintln!(
                     "[{:?}] shard 0's primary killed ({when:?}, shard {from} -> shard {to})",
@@ -118,8 +149,8 @@ async fn move_across(from: u32, when: When) {
         while killed.lock().unwrap().is_none() && !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if killed.lock().unwrap().is_none() {
-            return; // the move ended first: the test fails on it below
+        if killed.lock().unwrap().is_none() || when == When::MapChanged {
+            return; // the move ended first (the test fails on it below), or no kill
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let p = shards.pair.clone();
@@ -137,9 +168,10 @@ async fn move_across(from: u32, when: When) {
     let killed = killed
         .into_inner()
         .unwrap()
-        .expect("shard 0's primary was killed");
+        .expect("shard 0's primary was killed (or the map changed)");
+    let fails_over = when != When::MapChanged;
     eprintln!(
-        "[{:?}] move {} {} {:?} after the kill; {} writes acknowledged, {} failed; note: {}",
+        "[{:?}] move {} {} {:?} after the kill (or the map's change); {} writes acknowledged, {} failed; note: {}",
         t0.elapsed(),
         done.id,
         done.phase.as_str(),
@@ -149,34 +181,37 @@ async fn move_across(from: u32, when: When) {
         done.note
     );
     assert_eq!(done.phase, Phase::Done);
-    // The switch stored v3 (the failover took v2): the summary and the cleaning's wait
-    // for the gateways name that one.
+    // The switch stored v3 (the failover, or the other change, took v2): the summary and
+    // the cleaning's wait for the gateways name that one.
     assert_eq!(done.detail.map_after, Some(3));
     assert!(done.note.ends_with("routed with map v3"), "{}", done.note);
     let old = shards.pair.primary();
     let notes = notes.into_inner().unwrap();
-    let waited = notes
-        .iter()
-        .find(|n| n.starts_with("waiting: shard-0") && n.contains(&old));
+    let waited = notes.iter().find(|n| match fails_over {
+        true => n.starts_with("waiting: shard-0") && n.contains(&old),
+        false => n.starts_with("waiting: the map changed while this command ran"),
+    });
     eprintln!(
         "the mover noted: {}",
         waited.map_or("nothing", |n| n.as_str())
     );
     assert!(
         waited.is_some(),
-        "the mover waited for the dead primary: {notes:?}"
+        "the mover waited for the dead primary (or the changed map): {notes:?}"
     );
     assert!(tally.acked_count() > 50, "writers under way");
 
-    // The map: the slots on the target, the new primary at term 2, three versions.
+    // The map: the slots on the target, the new primary at term 2 (the old one at term
+    // 1 when nothing failed over), three versions.
     let mut meta_conn = meta::connect(&settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
     assert_eq!(init.version, MapVersion(1));
     assert_eq!(map.version, MapVersion(3));
-    assert_eq!(
-        (map.shards[0].primary.as_str(), map.shards[0].term),
-        (shards.pair.replica().as_str(), 2)
-    );
+    let primary = match fails_over {
+        true => (shards.pair.replica(), 2),
+        false => (shards.pair.primary(), 1),
+    };
+    assert_eq!((map.shards[0].primary.clone(), map.shards[0].term), primary);
     assert!(slots.iter().all(|s| map.owners[*s as usize] == ShardId(to)));
     let actions: Vec<String> = meta::history_lines(&meta_conn.client, 5)
         .await
@@ -184,15 +219,14 @@ async fn move_across(from: u32, when: When) {
         .into_iter()
         .map(|h| h.action)
         .collect();
-    assert_eq!(
-        actions[..2],
-        ["move-slots".to_owned(), "failover".to_owned()]
-    );
+    let second = if fails_over { "failover" } else { "test" };
+    assert_eq!(actions[..2], ["move-slots".to_owned(), second.to_owned()]);
 
     // Every acknowledged write once, on its owner only, at its acknowledged version.
-    // Shard 0 is the promoted replica now.
-    let on = |shard: u32, sql: &str| match shard {
-        0 => shards.on_new(sql),
+    // Shard 0 is the promoted replica now (unless nothing failed over).
+    let on = |shard: u32, sql: &str| match (shard, fails_over) {
+        (0, true) => shards.on_new(sql),
+        (0, false) => shards.on_old(sql),
         _ => shards.on_plain(sql),
     };
     let expected = tally.expected(&before);

@@ -70,8 +70,12 @@ impl TwoShards {
         &self.settings.database.dbname
     }
 
-    /// One query's text output on shard 0's replica (the new primary once promoted),
-    /// or on shard 1.
+    /// One query's text output on shard 0's primary, its replica (the new primary once
+    /// promoted), or on shard 1.
+    pub fn on_old(&self, sql: &str) -> String {
+        self.pair.query(self.pair.primary_port, self.db(), sql)
+    }
+
     pub fn on_new(&self, sql: &str) -> String {
         self.pair.query(self.pair.replica_port, self.db(), sql)
     }
