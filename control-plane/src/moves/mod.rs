@@ -112,6 +112,25 @@ pub enum MoveError {
     Stopped { id: i64, cause: Box<MoveError> },
 }
 
+impl MoveError {
+    /// How long to wait before trying again from the stored state, or None: not worth
+    /// another try. A shard that did not answer (a lost connection, a restarting or
+    /// promoted server): a second, then the next try reads the map again and opens the
+    /// primary it names then. The map changed by someone else (a failover recorded)
+    /// between the mover's read and its store: at once, since the changed map is there
+    /// to read; where the source already gave the slots up, the next try stores them
+    /// (writes to them are refused meanwhile).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            MoveError::Shard {
+                transient: true, ..
+            } => Some(std::time::Duration::from_secs(1)),
+            MoveError::Map(MapError::Changed { .. }) => Some(std::time::Duration::ZERO),
+            _ => None,
+        }
+    }
+}
+
 impl From<JobError> for MoveError {
     fn from(e: JobError) -> Self {
         match e {
@@ -124,5 +143,44 @@ impl From<JobError> for MoveError {
             )),
             e => MoveError::Job(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shard_manager::MapVersion;
+    use std::time::Duration;
+
+    fn shard(transient: bool) -> MoveError {
+        MoveError::Shard {
+            shard: ShardId(0),
+            server: "127.0.0.1:1".into(),
+            doing: "copying rows out",
+            reason: "connection closed".into(),
+            transient,
+        }
+    }
+
+    #[test]
+    fn a_lost_shard_is_tried_again_after_a_second_and_a_changed_map_at_once() {
+        assert_eq!(shard(true).retry_after(), Some(Duration::from_secs(1)));
+        let changed = MapError::Changed {
+            expected: MapVersion(2),
+            found: MapVersion(3),
+        };
+        assert_eq!(MoveError::Map(changed).retry_after(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn refusals_and_failed_verifications_are_not_tried_again() {
+        assert_eq!(shard(false).retry_after(), None);
+        assert_eq!(MoveError::Refused("no".into()).retry_after(), None);
+        assert_eq!(
+            MoveError::Verify("1 slot differs".into()).retry_after(),
+            None
+        );
+        assert_eq!(MoveError::Map(MapError::NotInitialised).retry_after(), None);
+        assert_eq!(MoveError::UnknownMove(7).retry_after(), None);
     }
 }

@@ -101,8 +101,10 @@ pub async fn start(settings: &ClusterSettings, request: &Request) -> Result<Move
 }
 
 /// Takes move `id` from where it stands to done, calling `progress` after each step.
-/// A shard that stops answering is waited for (up to half a minute), then the move
-/// stops where it is, to be resumed.
+/// A shard that stops answering is waited for (up to half a minute; a promoted replica
+/// is found by reading the map again), and so is a map that changed under the mover's
+/// store (a failover recorded meanwhile); then the move stops where it is, to be
+/// resumed.
 pub async fn run(
     settings: &ClusterSettings,
     id: i64,
@@ -146,16 +148,13 @@ pub async fn run(
         };
         match done {
             Ok(()) => failures = 0,
-            Err(
-                e @ MoveError::Shard {
-                    transient: true, ..
-                },
-            ) if failures < SHARD_PATIENCE => {
+            Err(e) if failures < SHARD_PATIENCE && e.retry_after().is_some() => {
                 failures += 1;
-                tracing::warn!(move_id = id, error = %e, "a shard failed; trying again in a second");
+                let wait = e.retry_after().unwrap_or_default();
+                tracing::warn!(move_id = id, error = %e, wait_ms = wait.as_millis() as u64, "a step failed; trying again");
                 let note = format!("waiting: {e}");
                 Moves::new(&client).set_note(id, &note).await?;
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(wait).await;
             }
             Err(e) => {
                 let _ = Moves::new(&client).set_note(id, &e.to_string()).await;
@@ -268,16 +267,24 @@ async fn switching(
         .iter()
         .all(|s| map.owners[*s as usize] == mv.detail.target)
     {
-        return Ok(Moves::new(client)
-            .fenced(mv.id, switched, None, "switched")
-            .await?);
+        // Stored already, at this version or before: cleaning waits for it.
+        let moves = Moves::new(client);
+        moves.set_map_after(mv.id, map.version.0 as i64).await?;
+        return Ok(moves.fenced(mv.id, switched, None, "switched").await?);
     }
+    // The version the switch stores is one past the map as it is now, not as it was
+    // when catching up began (a failover may have been recorded since): cleaning waits
+    // for every gateway to route with this one.
+    let next = switch::next_map(map, mv)?;
+    Moves::new(client)
+        .set_map_after(mv.id, next.version.0 as i64)
+        .await?;
     let owns = switch::source_owns(source, slots).await?;
     if owns == 0 {
         // Switched, and maybe not told: the caches hear of the raised epoch first.
         let live = caches::current(source).await?;
         caches::retire(settings, client, source.shard, live).await?;
-        switch::store_next(client, map, &switch::next_map(map, mv)?, mv).await?;
+        switch::store_next(client, map, &next, mv).await?;
         return Ok(Moves::new(client)
             .fenced(mv.id, switched, None, "switched")
             .await?);

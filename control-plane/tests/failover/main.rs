@@ -28,17 +28,25 @@
 //! - `on_autoctl`: the test on pg_auto_failover.
 //! - `outage_bench` (ignored): the outage of 10 failovers and the pause of 10 switchovers.
 //! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
+//! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
+//! - `prepared_across_failover`: prepared parts of a two-shard transaction carried to the
+//!   promoted replica and resolved there by the recovery.
+//! - `move_across_failover`: a slot move whose source (or target) fails over while it
+//!   copies, and one whose source fails over at the switch.
 
 mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
 mod ha_shard;
 mod harness;
+mod move_across_failover;
 mod on_autoctl;
 mod outage_bench;
 mod pair;
+mod prepared_across_failover;
 mod programs;
 mod switchover_on_autoctl;
+mod two_shards;
 mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,15 +172,7 @@ async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences
 
     // Every acknowledged write is on the new primary, once: at the very version its
     // acknowledgement gave (a second application would have raised it).
-    let mut expected: Vec<(String, i64)> = tally
-        .acked
-        .lock()
-        .unwrap()
-        .iter()
-        .chain(&before)
-        .map(|a| (a.id.clone(), a.version))
-        .collect();
-    expected.sort();
+    let expected = tally.expected(&before);
     let stored =
         parse_versions(&pair.query(pair.replica_port, &name, &stored_versions_sql(&expected)));
     let (lost, twice) = lost_and_twice(&expected, &stored);

@@ -219,15 +219,7 @@ async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_r
 
     // Every acknowledged write on the new primary, once; the old node (a secondary now)
     // holds exactly the same once it has replayed: nothing was written there alone.
-    let mut expected: Vec<(String, i64)> = tally
-        .acked
-        .lock()
-        .unwrap()
-        .iter()
-        .chain(&before)
-        .map(|a| (a.id.clone(), a.version))
-        .collect();
-    expected.sort();
+    let expected = tally.expected(&before);
     let sql = stored_versions_sql(&expected);
     let stored = parse_versions(&formation.query(1, &name, &sql));
     let (lost, twice) = lost_and_twice(&expected, &stored);

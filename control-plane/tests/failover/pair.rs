@@ -1,7 +1,8 @@
-//! A shard of its own for the failover test: a primary and a streaming replica made by
-//! `initdb` and `pg_basebackup` in a temporary directory, on free ports in
-//! 26800-26849, trust sign-in on loopback, synchronous replication (`*`). Nothing
-//! shared is touched. As root, PostgreSQL's programs run as the `postgres` system
+//! A shard of its own for the failover tests: a primary and a streaming replica made by
+//! `initdb` and `pg_basebackup` in a temporary directory, on free ports in a range
+//! ([`Pair::start`]: 26800-26849), trust sign-in on loopback, synchronous replication
+//! (`*`), prepared transactions allowed. [`Pair::alone`] is a plain primary with no
+//! replica (a second shard that does not fail over). Nothing shared is touched. As root, PostgreSQL's programs run as the `postgres` system
 //! user, as the cluster's do. Both servers are stopped and removed when dropped.
 
 use std::path::PathBuf;
@@ -14,22 +15,30 @@ pub struct Pair {
     programs: Programs,
     pub primary_port: u16,
     pub replica_port: u16,
+    /// Where the ports were chosen.
+    ports: std::ops::Range<u16>,
 }
 
 impl Pair {
     /// Starts the primary, creates `user` (superuser, signs in with trust) and the
-    /// database `dbname`, then clones and starts the replica.
+    /// database `dbname`, then clones and starts the replica (ports in 26800-26849).
     pub fn start(user: &str, dbname: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("sg-failover-{}", std::process::id()));
+        Self::alone(user, dbname, "failover", 26800..26850).with_replica()
+    }
+
+    /// The primary only, on a free port of `ports`, in a directory named after `tag`:
+    /// `replica_port` is 0 until [`Pair::with_replica`].
+    pub fn alone(user: &str, dbname: &str, tag: &str, ports: std::ops::Range<u16>) -> Self {
+        let dir = std::env::temp_dir().join(format!("sg-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test's directory");
-        let primary_port = free_port(26800..26850);
-        let replica_port = free_port(primary_port + 1..26850);
+        let primary_port = free_port(ports.clone());
         let pair = Pair {
             programs: Programs::find(),
             dir,
             primary_port,
-            replica_port,
+            replica_port: 0,
+            ports,
         };
         pair.programs.own(&pair.dir);
         let primary = pair.data("primary");
@@ -51,7 +60,7 @@ impl Pair {
         std::fs::write(
             primary.join("postgresql.auto.conf"),
             "wal_level = replica\nmax_wal_senders = 10\nhot_standby = on\n\
-             wal_log_hints = on\n",
+             wal_log_hints = on\nmax_prepared_transactions = 20\n",
         )
         .expect("write the primary's settings");
         std::fs::write(
@@ -69,6 +78,15 @@ impl Pair {
             primary_port,
             &format!("CREATE DATABASE {dbname} OWNER \"{user}\""),
         );
+        pair
+    }
+
+    /// Clones the primary, starts the clone as its streaming replica, and makes the
+    /// primary's commits wait for it (synchronous replication).
+    pub fn with_replica(mut self) -> Self {
+        let pair = &mut self;
+        pair.replica_port = free_port(pair.primary_port + 1..pair.ports.end);
+        let (primary_port, replica_port) = (pair.primary_port, pair.replica_port);
         let replica = pair.data("replica");
         pair.pg(
             "pg_basebackup",
@@ -97,7 +115,7 @@ impl Pair {
             "ALTER SYSTEM SET synchronous_standby_names = '*'",
         );
         pair.psql(primary_port, "SELECT pg_reload_conf()");
-        pair
+        self
     }
 
     pub fn primary(&self) -> String {

@@ -113,15 +113,7 @@ async fn a_planned_switchover_under_load_fails_no_request_and_a_down_target_is_r
         );
     }
 
-    let mut expected: Vec<(String, i64)> = tally
-        .acked
-        .lock()
-        .unwrap()
-        .iter()
-        .chain(&before)
-        .map(|a| (a.id.clone(), a.version))
-        .collect();
-    expected.sort();
+    let expected = tally.expected(&before);
     let stored = parse_versions(&formation.query(1, &name, &stored_versions_sql(&expected)));
     assert_eq!(
         lost_and_twice(&expected, &stored),

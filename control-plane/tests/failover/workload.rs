@@ -31,6 +31,18 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Every acknowledged single write, and `before`, as (id, version) in id order.
+    pub fn expected(&self, before: &[Acked]) -> Vec<(String, i64)> {
+        let acked = self.acked.lock().unwrap();
+        let mut all: Vec<(String, i64)> = acked
+            .iter()
+            .chain(before)
+            .map(|a| (a.id.clone(), a.version))
+            .collect();
+        all.sort();
+        all
+    }
+
     pub fn acked_count(&self) -> usize {
         self.acked.lock().unwrap().len()
     }
