@@ -158,6 +158,14 @@ pub fn render_restored(plan: &Plan, done: &Restored) -> String {
         done.took.as_secs_f64(),
         done.map_version
     );
+    let d = &done.in_doubt;
+    out += &format!(
+        "prepared at the point: {} part(s) of {} transaction(s) across shards; {} committed (decided before the point), {} rolled back (undecided at the point)\n",
+        d.committed + d.rolled_back,
+        d.transactions,
+        d.committed,
+        d.rolled_back
+    );
     for s in &done.shards {
         out += &format!(
             "{}: cache epoch {} -> {} (older epochs retired: {})\n",

@@ -6,13 +6,15 @@
 //! pgBackRest backup; and the stanza restored to the point into a scratch directory
 //! holds exactly the rows written before the point. A backup killed part-way
 //! ([`killed`]) and a missing, unwritable or full repository ([`repository`]) leave
-//! nothing a restore trusts.
+//! nothing a restore trusts. A point taken under load ([`under_load`]) restores exactly
+//! the writes before it and no half transfer.
 
 mod fence;
 mod killed;
 mod private;
 mod repository;
 mod restore;
+mod under_load;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -150,6 +152,23 @@ fn prepare_on(server: &Private, settings: &ClusterSettings, shards: &[u16], meta
         .unwrap()
         .block_on(control_plane::map::change::init(settings))
         .expect("init the map");
+}
+
+/// [`prepare_on`], then a pgBackRest stanza created for each server of a cluster
+/// started with these `stanzas`.
+fn prepare_with_stanzas(
+    cluster: &Private,
+    settings: &ClusterSettings,
+    (shards, meta): (&[u16], u16),
+    stanzas: &[&str],
+) {
+    prepare_on(cluster, settings, shards, meta);
+    for stanza in stanzas {
+        private::check(
+            "stanza-create",
+            cluster.pgbackrest(&[&format!("--stanza={stanza}"), "stanza-create"]),
+        );
+    }
 }
 
 fn text(b: &[u8]) -> String {

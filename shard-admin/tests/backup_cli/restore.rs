@@ -18,7 +18,7 @@ use shard_manager::cluster::txn::log::{Decision, DecisionLog};
 use shard_manager::routing::ShardId;
 
 use crate::private::{self, Private};
-use crate::{assert_fails, prepare_on, text, Cli};
+use crate::{assert_fails, prepare_with_stanzas, text, Cli};
 
 const PREFIX: &str = "sgrestoretest";
 
@@ -88,13 +88,12 @@ fn a_restore_brings_every_server_back_to_the_point() {
         Some((format!("redis://127.0.0.1:{redis_port}"), PREFIX.into())),
     );
     let settings = cli.settings(&cluster);
-    prepare_on(&cluster, &settings, &[p0, p1], pm);
-    for stanza in ["shard0", "shard1", "meta"] {
-        private::check(
-            "stanza-create",
-            cluster.pgbackrest(&[&format!("--stanza={stanza}"), "stanza-create"]),
-        );
-    }
+    prepare_with_stanzas(
+        &cluster,
+        &settings,
+        (&[p0, p1], pm),
+        &["shard0", "shard1", "meta"],
+    );
     let shard = |p: u16, sql: &str| cluster.query_on(p, "shardgate", sql);
     let meta = |sql: &str| cluster.query_on(pm, "shardgate_meta", sql);
     for p in [p0, p1] {

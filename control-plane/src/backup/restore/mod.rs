@@ -10,8 +10,10 @@
 //! restored (`pgbackrest restore --delta --type=name --target-action=promote`), started,
 //! and awaited until it has left recovery; the point's own `restore_points` row (written
 //! after the point, so not in the restored metadata database) is written again as soon
-//! as the metadata server is back; then [`after`] moves every shard's cache epoch past
-//! anything cached after the point and checks the map against the shards.
+//! as the metadata server is back; then [`in_doubt`] finishes the prepared parts of
+//! transactions on several shards that the point caught (from the restored coordinator
+//! log), and [`after`] moves every shard's cache epoch past anything cached after the
+//! point and checks the map against the shards.
 //!
 //! A primary made by `setup.sh` carries an incarnation file that its replicas copy;
 //! the restore gives it a new one, so `./setup.sh up` clones each stopped replica again
@@ -21,10 +23,12 @@
 //! - [`conf`]: each stanza's data directory and port, from pgBackRest's configuration.
 //! - [`plan`]: the plan and every refusal.
 //! - [`server`]: pg_ctl stop / start and the wait for promotion.
+//! - [`in_doubt`]: prepared parts at the point, committed or rolled back by the log.
 //! - [`after`]: cache epochs raised and retired; the map checked.
 
 pub mod after;
 pub mod conf;
+pub mod in_doubt;
 pub mod plan;
 pub mod server;
 
@@ -37,6 +41,7 @@ use super::error::BackupError;
 use super::point::describe;
 use crate::map::{meta, MapError};
 pub use after::ShardAfter;
+pub use in_doubt::InDoubt;
 pub use plan::{plan, Plan, ReplicaPlan, StanzaPlan};
 
 /// setup.sh's incarnation file in a primary's data directory (its replicas copy it).
@@ -54,6 +59,8 @@ pub struct Restored {
     pub new_incarnation: bool,
     /// The restored metadata map's version.
     pub map_version: u64,
+    /// Prepared parts found at the point and how they were finished.
+    pub in_doubt: InDoubt,
     pub shards: Vec<ShardAfter>,
     pub took: Duration,
 }
@@ -96,17 +103,20 @@ pub async fn restore(
         new_incarnation |= incarnated;
         stanzas.push((s, restore, promoted));
     }
-    progress("raising every shard's cache epoch; checking the map");
     let mut conn = meta::connect(settings).await?;
     let map = meta::load(&mut conn.client)
         .await?
         .ok_or(MapError::NotInitialised)?;
+    progress("finishing transactions prepared at the point, by the restored coordinator log");
+    let in_doubt = in_doubt::resolve(settings, &map).await?;
+    progress("raising every shard's cache epoch; checking the map");
     let shards = after::settle(settings, &conn.client, &map).await?;
     Ok(Restored {
         stanzas,
         stopped_replicas,
         new_incarnation,
         map_version: map.version.0,
+        in_doubt,
         shards,
         took: started.elapsed(),
     })

@@ -1,0 +1,447 @@
+//! A cluster restore point taken under load, then the cluster restored to it
+//! (issue #32's main test). Four writers (two per shard) and two transferers (money
+//! moved between an account on each shard: both parts prepared, the decision written
+//! through the coordinator log a gateway uses, `MetaLog`, then both committed) run
+//! while `shard-manager backup` names its point, and for a second after it. Two
+//! transfers are held across the point on purpose: one prepared and undecided, one
+//! decided and not yet committed. Then `restore --point --yes`, and, read from the
+//! restored servers:
+//! - a write is there exactly when its commit preceded the point on its shard (told by
+//!   WAL positions read around each commit; the few that straddle the point are left
+//!   out), and none sent after the point was recorded is there;
+//! - every transfer is on both shards or neither, exactly those whose `commit` the
+//!   restored coordinator log holds; money is conserved; none is left prepared: the
+//!   held undecided one rolled back, the held decided one committed;
+//! - a transfer acknowledged a second before the fence is there, none begun after the
+//!   point was recorded.
+//!
+//! Then 20 more points under the same load measure the fence (the only pause a point
+//! causes: decision writes wait) for docs/BENCHMARKS.md.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use control_plane::backup::{point, stanza};
+use control_plane::txn::MetaLog;
+use shard_manager::cluster::txn::gid;
+use shard_manager::cluster::txn::log::{Decision, DecisionLog};
+use shard_manager::routing::ShardId;
+use tokio_postgres::{Client, NoTls};
+
+use crate::private::{self, Private};
+use crate::{prepare_with_stanzas, text, Cli};
+
+/// Accounts per shard the transferers use (1..=ACCOUNTS); two more are the held ones'.
+const ACCOUNTS: i64 = 20;
+const OPENING: i64 = 1_000;
+
+/// Microseconds since the epoch (the restore point's `created_at` is compared with it).
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+async fn connect(port: u16) -> Client {
+    let url = format!("host=127.0.0.1 port={port} user=postgres dbname=shardgate");
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// A write on one shard with the WAL positions read just before and after its commit.
+struct Write {
+    shard: usize,
+    id: i64,
+    sent_us: i64,
+    lsn_before: u64,
+    lsn_after: u64,
+}
+
+async fn lsn(c: &Client) -> u64 {
+    let row = c
+        .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::int8", &[])
+        .await
+        .expect("wal position");
+    row.get::<_, i64>(0) as u64
+}
+
+async fn writer(port: u16, shard: usize, first: i64, stop: Arc<AtomicBool>) -> Vec<Write> {
+    let c = connect(port).await;
+    let mut out = Vec::new();
+    let mut id = first;
+    while !stop.load(Ordering::Relaxed) {
+        let sent_us = now_us();
+        let lsn_before = lsn(&c).await;
+        c.execute("INSERT INTO acks VALUES ($1)", &[&id])
+            .await
+            .expect("a write");
+        let lsn_after = lsn(&c).await;
+        out.push(Write {
+            shard,
+            id,
+            sent_us,
+            lsn_before,
+            lsn_after,
+        });
+        id += 1;
+        // A steady load, not a saturating one: the backup shares the machine.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    out
+}
+
+/// A transfer: when it was begun, and when both parts were committed (acknowledged).
+struct Transfer {
+    txid: String,
+    begun_us: i64,
+    acked_us: i64,
+    /// How long the decision write took (what the fence delays).
+    settle: Duration,
+}
+
+/// Both parts prepared; the decision logged; `commit` says whether to commit them now.
+async fn prepare_both(shards: &[Client; 2], txid: &str, from: i64, to: i64, amount: i64) {
+    for (i, c) in shards.iter().enumerate() {
+        let (account, delta) = if i == 0 {
+            (from, -amount)
+        } else {
+            (to, amount)
+        };
+        let name = gid::gid(txid, ShardId(i as u32));
+        c.batch_execute(&format!(
+            "BEGIN; UPDATE accounts SET balance = balance + ({delta}) WHERE id = {account}; \
+             INSERT INTO transfers VALUES ('{txid}', {delta}); PREPARE TRANSACTION '{name}'"
+        ))
+        .await
+        .expect("prepare a part");
+    }
+}
+
+async fn commit_both(shards: &[Client; 2], txid: &str) {
+    for (i, c) in shards.iter().enumerate() {
+        let name = gid::gid(txid, ShardId(i as u32));
+        c.batch_execute(&format!("COMMIT PREPARED '{name}'"))
+            .await
+            .expect("commit a part");
+    }
+}
+
+const BOTH: [ShardId; 2] = [ShardId(0), ShardId(1)];
+
+async fn transferer(ports: [u16; 2], log: Arc<MetaLog>, stop: Arc<AtomicBool>) -> Vec<Transfer> {
+    let shards = [connect(ports[0]).await, connect(ports[1]).await];
+    let mut out = Vec::new();
+    let mut n = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let txid = gid::new_txid();
+        let begun_us = now_us();
+        let (from, to) = (1 + n % ACCOUNTS, 1 + (n * 7) % ACCOUNTS);
+        prepare_both(&shards, &txid, from, to, 1 + n % 9).await;
+        // A slow coordinator between the steps: parts are often prepared, undecided
+        // or decided, at the moment a point is named.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let asked = Instant::now();
+        let decided = log.settle(&txid, Decision::Commit, &BOTH).await;
+        let settle = asked.elapsed();
+        assert_eq!(decided.expect("the decision"), Decision::Commit);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        commit_both(&shards, &txid).await;
+        out.push(Transfer {
+            txid,
+            begun_us,
+            acked_us: now_us(),
+            settle,
+        });
+    }
+    out
+}
+
+fn p50_max(mut v: Vec<u64>) -> (u64, u64) {
+    v.sort_unstable();
+    (v[v.len() / 2], *v.last().unwrap())
+}
+
+#[test]
+fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
+    if !private::pgbackrest_present() {
+        return;
+    }
+    let cluster = Private::start_cluster(&["shard0", "shard1", "meta"], 26950..26990);
+    let (p0, p1, pm) = (
+        cluster.port_of("shard0"),
+        cluster.port_of("shard1"),
+        cluster.port_of("meta"),
+    );
+    let addr = |p: u16| format!("127.0.0.1:{p}");
+    let cli = Cli::new(
+        &cluster,
+        &addr(pm),
+        &[(addr(p0), vec![]), (addr(p1), vec![])],
+        None,
+    );
+    let settings = cli.settings(&cluster);
+    prepare_with_stanzas(
+        &cluster,
+        &settings,
+        (&[p0, p1], pm),
+        &["shard0", "shard1", "meta"],
+    );
+    let shard = |p: u16, sql: &str| cluster.query_on(p, "shardgate", sql);
+    let meta = |sql: &str| cluster.query_on(pm, "shardgate_meta", sql);
+    for p in [p0, p1] {
+        shard(
+            p,
+            &format!(
+                "CREATE TABLE acks (id bigint PRIMARY KEY); \
+                 CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL); \
+                 INSERT INTO accounts SELECT g, {OPENING} FROM generate_series(1, {}) g; \
+                 CREATE TABLE transfers (txid text PRIMARY KEY, amount bigint NOT NULL)",
+                ACCOUNTS + 2
+            ),
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = Arc::new(MetaLog::new(settings.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = [(p0, 0), (p0, 0), (p1, 1), (p1, 1)]
+        .into_iter()
+        .enumerate()
+        .map(|(w, (port, s))| rt.spawn(writer(port, s, w as i64 * 10_000_000, stop.clone())))
+        .collect();
+    let transferers: Vec<_> = (0..2)
+        .map(|_| rt.spawn(transferer([p0, p1], log.clone(), stop.clone())))
+        .collect();
+
+    // Held across the point: one prepared and undecided, one decided and uncommitted.
+    let held = rt.block_on(async { [connect(p0).await, connect(p1).await] });
+    let (undecided, decided) = (gid::new_txid(), gid::new_txid());
+    rt.block_on(prepare_both(
+        &held,
+        &undecided,
+        ACCOUNTS + 1,
+        ACCOUNTS + 1,
+        5,
+    ));
+    rt.block_on(prepare_both(&held, &decided, ACCOUNTS + 2, ACCOUNTS + 2, 7));
+    let d = rt.block_on(log.settle(&decided, Decision::Commit, &BOTH));
+    assert_eq!(d.expect("the held decision"), Decision::Commit);
+
+    std::thread::sleep(Duration::from_millis(500));
+    let out = cli.run(&["backup", "--type", "full"], &[]);
+    assert!(
+        out.status.success(),
+        "backup: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let recorded = meta(
+        "SELECT name || ' ' || (extract(epoch FROM created_at) * 1000000)::int8 || ' ' || fence_ms \
+         FROM restore_points",
+    );
+    let mut fields = recorded.split(' ');
+    let name = fields.next().unwrap().to_owned();
+    let at_us: i64 = fields.next().unwrap().parse().unwrap();
+    let fence_ms: i64 = fields.next().unwrap().parse().unwrap();
+    let points: Vec<u64> = (0..2)
+        .map(|i| {
+            meta(&format!(
+                "SELECT ((e ->> 'lsn')::pg_lsn - '0/0')::int8 \
+                 FROM restore_points, jsonb_array_elements(servers::jsonb) e \
+                 WHERE e ->> 'stanza' = 'shard{i}'"
+            ))
+            .parse()
+            .unwrap()
+        })
+        .collect();
+
+    // After the point: the held ones finish, the load goes on a second.
+    rt.block_on(async {
+        let d = log.settle(&undecided, Decision::Commit, &BOTH).await;
+        assert_eq!(d.expect("decided after the point"), Decision::Commit);
+        commit_both(&held, &undecided).await;
+        commit_both(&held, &decided).await;
+    });
+    std::thread::sleep(Duration::from_secs(1));
+
+    // 20 more points under the same load: the fence's length, and the decision writes
+    // it delayed.
+    let fences: Vec<u64> = rt.block_on(async {
+        let mut conn = control_plane::map::meta::connect(&settings).await.unwrap();
+        let map = control_plane::map::meta::load(&mut conn.client)
+            .await
+            .unwrap()
+            .unwrap();
+        let targets = stanza::targets(&map, &settings.metadata.address);
+        let all = point::connect_all(&settings, &targets).await.unwrap();
+        let mut fences = Vec::new();
+        for i in 0..20 {
+            let p = all.create(&format!("sg_bench_{i}")).await.unwrap();
+            fences.push(p.fence_ms);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        fences
+    });
+    stop.store(true, Ordering::Relaxed);
+    let writes: Vec<Write> = writers
+        .into_iter()
+        .flat_map(|h| rt.block_on(h).unwrap())
+        .collect();
+    let transfers: Vec<Transfer> = transferers
+        .into_iter()
+        .flat_map(|h| rt.block_on(h).unwrap())
+        .collect();
+    drop(held);
+    let (f50, fmax) = p50_max(fences);
+    let (s50, smax) = p50_max(
+        transfers
+            .iter()
+            .map(|t| t.settle.as_micros() as u64)
+            .collect(),
+    );
+    eprintln!(
+        "fence of the backup's point {fence_ms} ms; 20 more points under load: fence p50 {f50} ms, \
+         max {fmax} ms; decision writes ({} transfers) p50 {s50} us, max {smax} us; {} writes",
+        transfers.len(),
+        writes.len()
+    );
+
+    // The restore.
+    let started = Instant::now();
+    let out = cli.run(&["restore", "--point", &name, "--yes"], &[]);
+    let printed = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "restore: {printed}{}",
+        text(&out.stderr)
+    );
+    eprintln!(
+        "restore under load took {:.1} s:\n{printed}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        printed.contains("prepared at the point: "),
+        "the restore says what it finished: {printed}"
+    );
+
+    // Writes: there exactly when committed before the point on their shard.
+    let present: Vec<std::collections::HashSet<i64>> = [p0, p1]
+        .iter()
+        .map(|p| {
+            shard(
+                *p,
+                "SELECT coalesce(string_agg(id::text, ' '), '') FROM acks",
+            )
+            .split_whitespace()
+            .map(|s| s.parse().unwrap())
+            .collect()
+        })
+        .collect();
+    let (mut before, mut after, mut straddling) = (0, 0, 0);
+    for w in &writes {
+        let there = present[w.shard].contains(&w.id);
+        if w.lsn_after < points[w.shard] {
+            assert!(
+                there,
+                "write {} on shard {} committed before the point is lost",
+                w.id, w.shard
+            );
+            before += 1;
+        } else if w.lsn_before > points[w.shard] {
+            assert!(
+                !there,
+                "write {} on shard {} committed after the point is back",
+                w.id, w.shard
+            );
+            after += 1;
+        } else {
+            straddling += 1;
+        }
+        if w.sent_us > at_us {
+            assert!(
+                !there,
+                "write {} sent after the point was recorded is back",
+                w.id
+            );
+        }
+    }
+    eprintln!("writes: {before} before the point (all back), {after} after (none back), {straddling} straddling it");
+    assert!(
+        before > 0 && after > 0,
+        "the load ran on both sides of the point"
+    );
+
+    // Transfers: on both shards or neither, exactly the ones the restored log committed.
+    let txids = |p: u16| -> std::collections::BTreeSet<String> {
+        shard(
+            p,
+            "SELECT coalesce(string_agg(txid, ' '), '') FROM transfers",
+        )
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+    };
+    let (on0, on1) = (txids(p0), txids(p1));
+    assert_eq!(on0, on1, "a transfer is on one shard only");
+    let committed: std::collections::BTreeSet<String> =
+        meta("SELECT coalesce(string_agg(txid, ' '), '') FROM txn_log WHERE decision = 'commit'")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+    assert_eq!(
+        on0, committed,
+        "the shards hold exactly the committed transfers"
+    );
+    assert!(
+        on0.contains(&decided),
+        "the held decided transfer is committed"
+    );
+    assert!(
+        !on0.contains(&undecided),
+        "the held undecided transfer is rolled back"
+    );
+    for t in &transfers {
+        if t.acked_us < at_us - fence_ms * 1000 - 1_000_000 {
+            assert!(
+                on0.contains(&t.txid),
+                "transfer {} acknowledged before the fence is lost",
+                t.txid
+            );
+        }
+        if t.begun_us > at_us {
+            assert!(
+                !on0.contains(&t.txid),
+                "transfer {} begun after the point is back",
+                t.txid
+            );
+        }
+    }
+    let total: i64 = [p0, p1]
+        .iter()
+        .map(|p| {
+            shard(*p, "SELECT sum(balance) FROM accounts")
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        total,
+        2 * (ACCOUNTS + 2) * OPENING,
+        "money was made or lost"
+    );
+    for p in [p0, p1] {
+        assert_eq!(shard(p, "SELECT count(*) FROM pg_prepared_xacts"), "0");
+    }
+    eprintln!(
+        "transfers: {} run, {} back after the restore",
+        transfers.len(),
+        on0.len()
+    );
+}
