@@ -2,12 +2,15 @@
 //! shard 1 a plain primary (`two_shards`); a source database beside shard 1's
 //! (`import_source`) holds 5,000 orders that a writer keeps changing. The import
 //! (`import::runner::run`, what `shard-manager import --cutover` runs) copies them in
-//! pages of 250 into `orders`; once 1,000 rows are copied, shard 0's primary is killed
-//! (-9), its replica promoted a second later (the HA manager's step).
+//! pages of 250 into `orders`; shard 0's primary is killed (-9), its replica promoted a
+//! second later (the HA manager's step):
+//! - once 1,000 rows are copied;
+//! - once the copy is done, before the writer's logged changes are replayed.
 //!
-//! The import is not restarted: its next page fails on the dead primary, it waits,
-//! reads the map again and goes on from its checkpoint against the primary the map
-//! names now, catches up with the writer's changes and cuts over. Then: the import is
+//! The import is not restarted: its next page (or replay batch) fails on the dead
+//! primary, it waits, reads the map again and goes on from its stored state (the copy's
+//! checkpoint, the log entries not yet forgotten) against the primary the map names
+//! now, catches up with the writer's changes and cuts over. Then: the import is
 //! done, every source row is a record exactly once, with the row's data, on the shard
 //! that owns its key and nowhere else (none lost, none doubled, none left over), the
 //! source's capture and log are gone, the writer is refused by the frozen table, and
@@ -28,11 +31,30 @@ use crate::two_shards;
 
 const ROWS: i64 = 5_000;
 const BATCH: i64 = 250;
-/// Rows copied when shard 0's primary dies.
+/// Rows copied when shard 0's primary dies mid-copy.
 const KILL_AT: i64 = 1_000;
+
+/// Where shard 0's primary dies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum When {
+    /// Once `KILL_AT` rows are copied.
+    Copying,
+    /// As the import starts syncing: copied, the writer's changes not yet replayed.
+    Syncing,
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_whose_target_fails_over_while_copying_resumes_on_the_new_primary() {
+    import_across(When::Copying).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_target_fails_over_while_syncing_resumes_on_the_new_primary() {
+    import_across(When::Syncing).await;
+}
+
+/// Imports the orders while shard 0's primary dies `when`.
+async fn import_across(when: When) {
     let t0 = Instant::now();
     let (shards, _init) = two_shards::start().await;
     let settings = shards.settings.clone();
@@ -50,9 +72,9 @@ async fn an_import_whose_target_fails_over_while_copying_resumes_on_the_new_prim
     };
 
     let ended = AtomicBool::new(false);
-    // When the primary died, and how far the copy had come.
+    // When the primary died, and how far the import had come (rows copied and replayed).
     let killed = Mutex::new(None::<(Instant, i64)>);
-    // After the kill: each report's note, and when the copy went on.
+    // After the kill: each report's note, and when the import went on.
     let notes = Mutex::new(Vec::<String>::new());
     let resumed = Mutex::new(None::<Instant>);
     let importing = async {
@@ -60,17 +82,24 @@ async fn an_import_whose_target_fails_over_while_copying_resumes_on_the_new_prim
         let pair = shards.pair.clone();
         let mut progress = |im: &Import| {
             let mut killed = killed.lock().unwrap();
+            let done = im.rows_copied + im.rows_replayed;
             if let Some((_, at)) = *killed {
                 notes.lock().unwrap().push(im.note.clone());
                 let mut resumed = resumed.lock().unwrap();
-                if resumed.is_none() && im.rows_copied > at {
+                if resumed.is_none() && done > at {
                     *resumed = Some(Instant::now());
                 }
-            } else if im.phase == Phase::Copying && im.rows_copied >= KILL_AT {
+                return;
+            }
+            let now = match when {
+                When::Copying => im.phase == Phase::Copying && im.rows_copied >= KILL_AT,
+                When::Syncing => im.phase == Phase::Syncing && im.rows_replayed == 0,
+            };
+            if now {
                 tokio::task::block_in_place(|| pair.kill_primary());
-                *killed = Some((Instant::now(), im.rows_copied));
+                *killed = Some((Instant::now(), done));
                 eprintln!(
-                    "[{:?}] shard 0's primary killed, {} rows copied",
+                    "[{:?}] shard 0's primary killed ({when:?}), {} rows copied",
                     t0.elapsed(),
                     im.rows_copied
                 );
@@ -94,14 +123,14 @@ async fn an_import_whose_target_fails_over_while_copying_resumes_on_the_new_prim
             .unwrap();
     };
     let ((done, finished), ()) = tokio::join!(importing, promote);
-    let (killed, copied_at_kill) = killed
+    let (killed, _) = killed
         .into_inner()
         .unwrap()
-        .expect("shard 0's primary was killed while copying");
+        .expect("shard 0's primary was killed while importing");
     let im = done.expect("the import finishes after the failover");
     let resumed = resumed.into_inner().unwrap();
     eprintln!(
-        "[{:?}] import {} {} {:?} after the kill (copy resumed {:?} after it); {} copied, {} changes replayed, fence {:?} ms; note: {}",
+        "[{:?}] import {} {} {:?} after the kill (went on {:?} after it); {} copied, {} changes replayed, fence {:?} ms; note: {}",
         t0.elapsed(),
         im.id,
         im.phase.as_str(),
@@ -113,8 +142,7 @@ async fn an_import_whose_target_fails_over_while_copying_resumes_on_the_new_prim
         im.note
     );
     assert_eq!(im.phase, Phase::Done, "{im:?}");
-    assert!(copied_at_kill < ROWS, "killed mid-copy");
-    assert!(resumed.is_some(), "the copy went on after the kill");
+    assert!(resumed.is_some(), "the import went on after the kill");
     let old = shards.pair.primary();
     let notes = notes.into_inner().unwrap();
     let waited = notes

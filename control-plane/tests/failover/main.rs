@@ -34,7 +34,8 @@
 //! - `move_across_failover`: a slot move whose source (or target) fails over while it
 //!   copies, and one whose source fails over at the switch.
 //! - `import_source`: an import's source database beside shard 1, its table and writer.
-//! - `import_across_failover`: an import whose target shard fails over while it copies.
+//! - `import_across_failover`: an import whose target shard fails over while it copies,
+//!   and one whose target fails over as it starts syncing.
 
 mod autoctl;
 #[path = "../common/mod.rs"]
