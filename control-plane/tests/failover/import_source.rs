@@ -95,10 +95,8 @@ pub async fn records(shards: &TwoShards, addr: &str, table: &str) -> Rows {
 /// What the writer did.
 #[derive(Debug, Default)]
 pub struct Changes {
-    pub inserts: u64,
-    pub updates: u64,
-    pub deletes: u64,
-    pub rekeys: u64,
+    /// Inserts, updates, deletes and key changes done.
+    pub done: [u64; 4],
     /// Writes refused by the frozen table (SQLSTATE SG003) after the cut-over.
     pub refused: u64,
     /// Any other failure.
@@ -107,7 +105,7 @@ pub struct Changes {
 
 impl Changes {
     pub fn total(&self) -> u64 {
-        self.inserts + self.updates + self.deletes + self.rekeys
+        self.done.iter().sum()
     }
 }
 
@@ -131,7 +129,8 @@ impl Writer {
                 n += 1;
                 // A fixed stride through the ids: the writer needs no random numbers.
                 let id = 1 + (n * 7919) as i64 % rows;
-                let sql = match n % 4 {
+                let op = (n % 4) as usize;
+                let sql = match op {
                     0 => {
                         next += 1;
                         format!("INSERT INTO shop_orders VALUES ({next}, 'cust-new-{}', {} / 100.0, 'new')", next % 50, n % 9999)
@@ -141,12 +140,7 @@ impl Writer {
                     _ => format!("UPDATE shop_orders SET customer = 'cust-moved-{}' WHERE order_id = {id}", n % 100),
                 };
                 match client.execute(&sql, &[]).await {
-                    Ok(_) => match n % 4 {
-                        0 => c.inserts += 1,
-                        1 => c.updates += 1,
-                        2 => c.deletes += 1,
-                        _ => c.rekeys += 1,
-                    },
+                    Ok(_) => c.done[op] += 1,
                     Err(e) if e.code().map(|s| s.code()) == Some("SG003") => c.refused += 1,
                     Err(e) => c.failed.push(format!("{sql}: {e}")),
                 }
