@@ -21,7 +21,9 @@
 //!
 //! Shard writes claim their slots like a gateway's write, so an import runs safely
 //! beside slot moves (a slot that moved meanwhile is refused, the map reloaded, the
-//! page written again).
+//! page written again). A shard that stops answering in the middle of a run (its
+//! primary lost, a replica promoted) is waited for: the run reads the map again and
+//! goes on from its stored state against the primary named then ([`retry`]).
 //!
 //! The bookkeeping (the row, claiming, progress, resume, abort, the replay loops) is
 //! the jobs module's ([`crate::jobs`]); an import is a job of kind [`ImportDetail`].
@@ -35,11 +37,15 @@
 //!   [`crate::jobs::replay::ChangeLog`]).
 //! - [`shards`]: records upserted and deleted on their shards, by the stored map.
 //! - [`verify`]: the source's digest against the shards'.
-//! - [`runner`]: the phases in order: start or resume, sync, cut over.
+//! - [`retry`]: which failures a run waits out (a shard that did not answer, as in a
+//!   failover), and for how long (pure).
+//! - [`runner`]: the phases in order: start or resume, sync, cut over; a shard that
+//!   stops answering is waited for and found again through the map.
 //! - [`abort`]: an import rolled back before its cut-over.
 
 pub mod abort;
 pub mod replay;
+pub mod retry;
 pub mod runner;
 pub mod shards;
 pub mod source;

@@ -1,12 +1,14 @@
 //! The phases in order. `run` records an import after its checks (or finds the active
 //! one into the same table) and takes it as far as asked: copied and in sync, or cut
-//! over. The same call resumes an import whose process died.
+//! over. The same call resumes an import whose process died, and a run whose shard
+//! failed over resumes itself.
 
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
 use super::replay::SourceLog;
+use super::retry::{Mark, Patience, SHARD_PATIENCE};
 use super::shards::Writer;
 use super::source::Source;
 use super::spec::SourceTable;
@@ -57,7 +59,10 @@ pub(super) async fn open_meta(settings: &ClusterSettings) -> Result<Client, Impo
     Ok(conn.client)
 }
 
-/// Runs an import as far as `request` asks; `progress` is called after each step.
+/// Runs an import as far as `request` asks; `progress` is called after each step. A
+/// shard that stops answering (a failover) is waited for, up to about half a minute
+/// without progress ([`super::retry`]): each try reads the map again and goes on from
+/// the import's stored state, against the primary the map names then.
 pub async fn run(
     settings: &ClusterSettings,
     request: &Request,
@@ -91,20 +96,30 @@ pub async fn run(
         settings,
         progress,
     };
-    let mut im = job.report().await?;
-    if im.phase == Phase::Copying {
-        job.copy(&im).await?;
-        im = job.report().await?;
+    let mut patience = Patience::new(SHARD_PATIENCE);
+    loop {
+        let failed = match job.advance(request.cutover).await {
+            Ok(im) => return Ok(im),
+            Err(e) => e,
+        };
+        let wait = match failed.retry_after() {
+            Some(wait) if patience.another_try(Mark::of(&job.imports.get(id).await?)) => wait,
+            _ => {
+                if patience.failures() > 0 {
+                    // The last note said it was waiting: it says why it stopped now.
+                    let _ = job.imports.set_note(id, &failed.to_string()).await;
+                }
+                return Err(failed);
+            }
+        };
+        tracing::warn!(import_id = id, error = %failed, wait_ms = wait.as_millis() as u64, "a shard failed; trying again");
+        job.imports
+            .set_note(id, &format!("waiting: {failed}"))
+            .await?;
+        tokio::time::sleep(wait).await;
+        // The next try opens the primaries the map names then (a promoted replica).
+        job.writer.reconnect().await?;
     }
-    if matches!(im.phase, Phase::Syncing | Phase::CuttingOver) {
-        job.catch_up().await?;
-        im = job.report().await?;
-    }
-    if request.cutover && matches!(im.phase, Phase::Syncing | Phase::CuttingOver) {
-        job.cut_over(im.phase).await?;
-        im = job.report().await?;
-    }
-    Ok(im)
 }
 
 /// The active import into the same table must be this one (same source, table and
@@ -190,6 +205,24 @@ impl Job<'_> {
     async fn report(&mut self) -> Result<Import, ImportError> {
         let im = self.imports.get(self.id).await?;
         (self.progress)(&im);
+        Ok(im)
+    }
+
+    /// From the stored state as far as asked: copied and in sync, or cut over.
+    async fn advance(&mut self, cutover: bool) -> Result<Import, ImportError> {
+        let mut im = self.report().await?;
+        if im.phase == Phase::Copying {
+            self.copy(&im).await?;
+            im = self.report().await?;
+        }
+        if matches!(im.phase, Phase::Syncing | Phase::CuttingOver) {
+            self.catch_up().await?;
+            im = self.report().await?;
+        }
+        if cutover && matches!(im.phase, Phase::Syncing | Phase::CuttingOver) {
+            self.cut_over(im.phase).await?;
+            im = self.report().await?;
+        }
         Ok(im)
     }
 

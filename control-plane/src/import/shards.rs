@@ -112,13 +112,28 @@ impl Writer {
         }
     }
 
+    /// Reads the map again; a connection to a server that is no longer its shard's
+    /// primary is dropped (the next write opens the one the map names).
     async fn reload(&mut self) -> Result<(), ImportError> {
         self.map = change::current(&self.settings).await?;
         self.router = self
             .map
             .router()
             .map_err(|e| ImportError::Corrupt(e.to_string()))?;
+        let shards = &self.map.shards;
+        self.conns.retain(|id, conn| {
+            shards
+                .get(id.index())
+                .is_some_and(|s| s.primary == conn.server)
+        });
         Ok(())
+    }
+
+    /// Drops every connection and reads the map again: after a shard failed, the next
+    /// write opens the primary the map names then (a promoted replica, once recorded).
+    pub async fn reconnect(&mut self) -> Result<(), ImportError> {
+        self.conns.clear();
+        self.reload().await
     }
 
     async fn apply_once(

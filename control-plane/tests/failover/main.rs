@@ -33,12 +33,17 @@
 //!   promoted replica and resolved there by the recovery.
 //! - `move_across_failover`: a slot move whose source (or target) fails over while it
 //!   copies, and one whose source fails over at the switch.
+//! - `import_source`: an import's source database beside shard 1, its table and writer.
+//! - `import_across_failover`: an import whose target shard fails over while it copies,
+//!   and one whose target fails over as it starts syncing.
 
 mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
 mod ha_shard;
 mod harness;
+mod import_across_failover;
+mod import_source;
 mod move_across_failover;
 mod on_autoctl;
 mod outage_bench;
