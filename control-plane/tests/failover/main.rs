@@ -33,7 +33,11 @@
 //!   promoted replica and resolved there by the recovery.
 //! - `move_across_failover`: a slot move whose source (or target) fails over while it
 //!   copies, and one whose source fails over at the switch.
+//! - `async_loss`: the pair test in asynchronous mode, with a healthy and with a lagging
+//!   replica: the acknowledged writes lost are exactly those the replica had not received.
+//! - `replication_bench` (ignored): writes/s and CPU per write, synchronous ÷ asynchronous.
 
+mod async_loss;
 mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
@@ -45,6 +49,7 @@ mod outage_bench;
 mod pair;
 mod prepared_across_failover;
 mod programs;
+mod replication_bench;
 mod switchover_on_autoctl;
 mod two_shards;
 mod workload;
