@@ -41,7 +41,8 @@ use crate::workload::{
 const LAG: Duration = Duration::from_millis(400);
 
 /// A lost write of a healthy replica was acknowledged at most this long before the
-/// kill (measured: at most 1 ms; a margin for a loaded 2-core machine).
+/// kill (measured: none lost in five runs, the replica a few KB of WAL behind when
+/// sampled just before the kill; a margin for a loaded 2-core machine).
 const HEALTHY_WINDOW: Duration = Duration::from_millis(500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,8 +67,14 @@ async fn an_async_shard_whose_replica_lags_loses_exactly_what_it_had_not_receive
         .filter(|a| a.sent >= stopped && a.at < loss.killed)
         .collect();
     assert!(after.len() > 10, "writes during the lag: {}", after.len());
-    let kept: Vec<&&Acked> = after.iter().filter(|a| !loss.lost.contains(&a.id)).collect();
-    assert!(kept.is_empty(), "sent after the replica stopped, yet kept: {kept:?}");
+    let kept: Vec<&&Acked> = after
+        .iter()
+        .filter(|a| !loss.lost.contains(&a.id))
+        .collect();
+    assert!(
+        kept.is_empty(),
+        "sent after the replica stopped, yet kept: {kept:?}"
+    );
     // And nothing acknowledged before it stopped receiving.
     let first = loss.first_lost_ack.expect("writes lost");
     assert!(
@@ -136,12 +143,19 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         }
         let p = pair.clone();
         let received = tokio::task::spawn_blocking(move || {
-            p.query(p.replica_port, "postgres", "SELECT pg_last_wal_receive_lsn()")
+            p.query(
+                p.replica_port,
+                "postgres",
+                "SELECT pg_last_wal_receive_lsn()",
+            )
         })
         .await
         .unwrap();
         let acked_before_kill = tally.acked_count();
-        assert!(acked_before_kill > 10, "writers under way: {acked_before_kill}");
+        assert!(
+            acked_before_kill > 10,
+            "writers under way: {acked_before_kill}"
+        );
 
         let killed = Instant::now();
         let p = pair.clone();
@@ -179,12 +193,19 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
     eprintln!("40 more writes acknowledged {resumed:?} after the kill");
 
     // Reads were served throughout; the map names the new primary at term 2.
-    assert_eq!(tally.reads_failed.load(Ordering::Relaxed), 0, "reads failed");
+    assert_eq!(
+        tally.reads_failed.load(Ordering::Relaxed),
+        0,
+        "reads failed"
+    );
     assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
     let mut meta_conn = meta::connect(&settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
     assert_eq!(map.version, MapVersion(2));
-    assert_eq!((map.shards[0].primary.clone(), map.shards[0].term), (pair.replica(), 2));
+    assert_eq!(
+        (map.shards[0].primary.clone(), map.shards[0].term),
+        (pair.replica(), 2)
+    );
 
     // What the promoted replica kept: all it had received, and nothing after.
     let switch = pair.switch_point();
@@ -205,14 +226,21 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         .collect();
     assert!(twice.is_empty(), "applied twice: {twice:?}");
     let present: HashSet<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
-    let lost: Vec<&Acked> = acked.iter().filter(|a| !present.contains(a.id.as_str())).collect();
+    let lost: Vec<&Acked> = acked
+        .iter()
+        .filter(|a| !present.contains(a.id.as_str()))
+        .collect();
     let kept_wrongly: Vec<_> = lost.iter().filter(|a| a.lsn <= switch).collect();
     assert!(
         kept_wrongly.is_empty(),
         "lost although at or before the switch point {switch}: {kept_wrongly:?}"
     );
     // The writes before the load, and those a replica had applied, are all there.
-    assert_eq!(on_new(&before).len(), before.len(), "records written before lost");
+    assert_eq!(
+        on_new(&before).len(),
+        before.len(),
+        "records written before lost"
+    );
     let durable_acked = durable.acked.lock().unwrap().clone();
     let durable_kept = on_new(&durable_acked);
     assert_eq!(
@@ -229,7 +257,11 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
     let first_lost_ack = lost.iter().map(|a| a.at).min();
     let last_lost_ack = lost.iter().map(|a| a.at).max();
     let ms = |a: Instant, b: Instant| {
-        let d = if a >= b { (a - b).as_secs_f64() } else { -(b - a).as_secs_f64() };
+        let d = if a >= b {
+            (a - b).as_secs_f64()
+        } else {
+            -(b - a).as_secs_f64()
+        };
         format!("{:.0} ms", d * 1000.0)
     };
     eprintln!(

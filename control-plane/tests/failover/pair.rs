@@ -153,7 +153,12 @@ impl Pair {
         self.psql(port, "ALTER SYSTEM SET primary_conninfo = ''");
         self.psql(port, "SELECT pg_reload_conf()");
         for _ in 0..400 {
-            if self.query(port, "postgres", "SELECT count(*) FROM pg_stat_wal_receiver") == "0" {
+            if self.query(
+                port,
+                "postgres",
+                "SELECT count(*) FROM pg_stat_wal_receiver",
+            ) == "0"
+            {
                 return self.query(port, "postgres", "SELECT pg_last_wal_receive_lsn()");
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -170,7 +175,10 @@ impl Pair {
             "SELECT pg_read_file('pg_wal/00000002.history')",
         );
         let line = history.lines().last().expect("a line in the history file");
-        line.split('\t').nth(1).expect("the switch point").to_owned()
+        line.split('\t')
+            .nth(1)
+            .expect("the switch point")
+            .to_owned()
     }
 
     /// The postmaster's process id of `name` (`primary` or `replica`).

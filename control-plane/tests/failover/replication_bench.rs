@@ -35,7 +35,11 @@ fn stat_times(text: &str) -> Option<(u32, u64, u64)> {
 fn tree_ticks(postmaster: u32) -> u64 {
     let mut ticks = 0;
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         let text = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
@@ -67,7 +71,11 @@ struct Round {
 
 async fn round(pair: &Pair, following: &Following, mode: Replication, n: usize) -> Round {
     pair.set_replication(mode);
-    let want = if mode == Replication::Sync { "sync" } else { "async" };
+    let want = if mode == Replication::Sync {
+        "sync"
+    } else {
+        "async"
+    };
     let sql = "SELECT sync_state FROM pg_stat_replication";
     for tries in 0.. {
         let state = pair.query(pair.primary_port, "postgres", sql);
@@ -130,7 +138,10 @@ fn clock_ticks_per_s() -> f64 {
         .arg("CLK_TCK")
         .output()
         .expect("getconf");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("CLK_TCK")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
