@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control_plane::map::meta;
-use shard_manager::{Lsn, MapVersion, ShardId};
+use shard_manager::{Lsn, MapVersion};
 
 use crate::harness::{self, Following, Scratch};
 use crate::pair::{Pair, Replication};
@@ -151,36 +151,9 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         })
         .await
         .unwrap();
-        let acked_before_kill = tally.acked_count();
-        assert!(
-            acked_before_kill > 10,
-            "writers under way: {acked_before_kill}"
-        );
-
-        let killed = Instant::now();
-        let p = pair.clone();
-        tokio::task::spawn_blocking(move || p.kill_primary())
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let p = pair.clone();
-        tokio::task::spawn_blocking(move || p.promote_replica())
-            .await
-            .unwrap();
-        let resumed = loop {
-            let n = tally.acked_count();
-            let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == pair.replica();
-            if n >= acked_before_kill + 40 && followed {
-                break killed.elapsed();
-            }
-            assert!(
-                killed.elapsed() < Duration::from_secs(30),
-                "writes did not resume within 30 s ({n} acknowledged)"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let done = harness::fail_over(&pair, &cluster, &tally).await;
         stop.store(true, Ordering::Relaxed);
-        (killed, cut, received, resumed)
+        (done.killed, cut, received, done.resumed - done.killed)
     };
     let (_, _, _, _, _, (killed, cut, received, resumed)) = tokio::join!(
         writer(&cluster, "a", &stop, &tally),

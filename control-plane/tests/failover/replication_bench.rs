@@ -86,10 +86,7 @@ async fn round(pair: &Pair, following: &Following, mode: Replication, n: usize) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let secs: u64 = std::env::var("SHARDGATE_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs = harness::bench_setting("SHARDGATE_BENCH_SECS", 5);
     let cluster = &following.cluster;
     let (stop, tally) = (AtomicBool::new(false), Tally::default());
     let how = Writes {
@@ -173,10 +170,7 @@ fn medians(rounds: &[Round]) -> Round {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: cargo test -p control-plane --test failover replication_bench -- --ignored --nocapture"]
 async fn replication_bench_sync_vs_async() {
-    let rounds: usize = std::env::var("SHARDGATE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let rounds = harness::bench_setting("SHARDGATE_BENCH_ROUNDS", 5) as usize;
     let _alone = harness::ONE_AT_A_TIME.lock().await;
     let mut settings = harness::settings();
     let user = settings.database.user.clone();
