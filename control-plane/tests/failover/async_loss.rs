@@ -33,16 +33,17 @@ use shard_manager::{Lsn, MapVersion};
 use crate::harness::{self, Following, Scratch};
 use crate::pair::{Pair, Replication};
 use crate::workload::{
-    bulk_writer, count_sql, parse_versions, reader, stored_versions_sql, write_before, writer,
-    writes, Acked, Tally, Writes,
+    bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
+    write_before, writer, writes, Acked, Tally, Writes,
 };
 
 /// How far behind the lagging replica is when its primary dies.
 const LAG: Duration = Duration::from_millis(400);
 
 /// A lost write of a healthy replica was acknowledged at most this long before the
-/// kill (measured: none lost in five runs, the replica a few KB of WAL behind when
-/// sampled just before the kill; a margin for a loaded 2-core machine).
+/// kill. Measured in 11 runs: none lost in 9; in 2, one and two writes, acknowledged
+/// 16 and 24 ms *after* the kill (a backend finishing its commit once the postmaster,
+/// and so the WAL sender, had gone). The rest is a margin for a loaded 2-core machine.
 const HEALTHY_WINDOW: Duration = Duration::from_millis(500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,18 +209,14 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         kept_wrongly.is_empty(),
         "lost although at or before the switch point {switch}: {kept_wrongly:?}"
     );
-    // The writes before the load, and those a replica had applied, are all there.
-    assert_eq!(
-        on_new(&before).len(),
-        before.len(),
-        "records written before lost"
-    );
+    // The writes before the load, and those a replica had applied, are all there, once.
+    let written_before = Tally::default().expected(&before);
+    assert_eq!(on_new(&before), written_before, "records written before");
     let durable_acked = durable.acked.lock().unwrap().clone();
-    let durable_kept = on_new(&durable_acked);
     assert_eq!(
-        durable_kept.len(),
-        durable_acked.len(),
-        "writes acknowledged with a replica's application lost"
+        lost_and_twice(&durable.expected(&[]), &on_new(&durable_acked)),
+        (0, 0),
+        "writes acknowledged once a replica applied them: lost, applied twice"
     );
 
     let bulk = tally.acked_bulk.lock().unwrap().clone();
@@ -229,17 +226,14 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         .unwrap();
     let first_lost_ack = lost.iter().map(|a| a.at).min();
     let last_lost_ack = lost.iter().map(|a| a.at).max();
-    let ms = |a: Instant, b: Instant| {
-        let d = if a >= b {
-            (a - b).as_secs_f64()
-        } else {
-            -(b - a).as_secs_f64()
-        };
-        format!("{:.0} ms", d * 1000.0)
+    // "12 ms before the kill", "3 ms after the kill".
+    let around_kill = |t: Instant| match killed.checked_duration_since(t) {
+        Some(d) => format!("{} ms before the kill", d.as_millis()),
+        None => format!("{} ms after the kill", (t - killed).as_millis()),
     };
     eprintln!(
-        "async, {}: acknowledged {} single writes, lost {} (window: first lost acknowledged {} \
-         before the kill, last {}), applied twice 0; bulk records acknowledged {}, lost {}; \
+        "async, {}: acknowledged {} single writes, lost {} (window: first lost acknowledged {}, \
+         last {}), applied twice 0; bulk records acknowledged {}, lost {}; \
          acknowledged on a replica {}, lost 0 ({} failed); {} write(s) failed",
         match lag {
             Some(lag) => format!("replica stopped receiving {lag:?} before the kill"),
@@ -247,8 +241,8 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         },
         acked.len(),
         lost.len(),
-        first_lost_ack.map_or("-".into(), |t| ms(killed, t)),
-        last_lost_ack.map_or("-".into(), |t| ms(killed, t)),
+        first_lost_ack.map_or("-".into(), around_kill),
+        last_lost_ack.map_or("-".into(), around_kill),
         bulk.len(),
         bulk.len() - bulk_present,
         durable_acked.len(),
