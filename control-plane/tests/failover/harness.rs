@@ -1,18 +1,22 @@
 //! What both failover tests set up the same way: settings for one private shard with
 //! scratch databases, the metadata scratch database dropped however the test ends, the
 //! shard migrated and the map seeded, and a `Cluster` that follows the map with the
-//! health monitor and the failover watcher beside it, as in a gateway. Also one lock
-//! so the two tests (each kills servers and measures times) never run at once.
+//! health monitor and the failover watcher beside it, as in a gateway; the pair's
+//! failover under load (kill, promotion by hand, writes resumed). Also one lock so the
+//! tests (each kills servers and measures times) never run at once.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use control_plane::failover;
 use control_plane::map::{change, Follower, Identity};
 use control_plane::Monitor;
 use shard_manager::live_map::ShardMap;
-use shard_manager::{config, Cluster, ClusterSettings};
+use shard_manager::{config, Cluster, ClusterSettings, ShardId};
 
 use crate::common::{maintenance, migrate};
+use crate::pair::Pair;
+use crate::workload::Tally;
 
 /// Held by each failover test for its whole run.
 pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -85,5 +89,60 @@ impl Following {
             _watcher: failover::Watcher::spawn(cluster.clone()),
             cluster,
         }
+    }
+}
+
+/// A benchmark's setting from the environment (`SHARDGATE_BENCH_ROUNDS`, ...), else
+/// `default`.
+pub fn bench_setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// When a [`fail_over`] killed the primary, promoted the replica, and saw writes resume.
+pub struct FailedOver {
+    pub killed: Instant,
+    pub promoted: Instant,
+    pub resumed: Instant,
+}
+
+/// With writers under way (their acknowledgements in `tally`): the pair's primary
+/// killed (-9), its replica promoted a second later (the HA manager's step), then waits
+/// until `cluster` routes to the new primary and 40 more writes were acknowledged.
+pub async fn fail_over(pair: &Arc<Pair>, cluster: &Cluster, tally: &Tally) -> FailedOver {
+    let acked_before_kill = tally.acked_count();
+    assert!(
+        acked_before_kill > 10,
+        "writers under way: {acked_before_kill}"
+    );
+    let killed = Instant::now();
+    let p = pair.clone();
+    tokio::task::spawn_blocking(move || p.kill_primary())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let p = pair.clone();
+    tokio::task::spawn_blocking(move || p.promote_replica())
+        .await
+        .unwrap();
+    let promoted = Instant::now();
+    loop {
+        let n = tally.acked_count();
+        let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == pair.replica();
+        if n >= acked_before_kill + 40 && followed {
+            let resumed = Instant::now();
+            return FailedOver {
+                killed,
+                promoted,
+                resumed,
+            };
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "writes did not resume within 30 s ({n} acknowledged)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

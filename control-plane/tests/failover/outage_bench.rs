@@ -40,10 +40,7 @@ fn in_recovery(formation: &Formation, node: usize) -> Option<bool> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: cargo test -p control-plane --test failover outage -- --ignored --nocapture"]
 async fn outage_after_kill_and_switchover_pause() {
-    let rounds: usize = std::env::var("SHARDGATE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(10);
+    let rounds = crate::harness::bench_setting("SHARDGATE_BENCH_ROUNDS", 10) as usize;
     let shard = ha_shard::start("the benchmark")
         .await
         .expect("pg_autoctl installed");

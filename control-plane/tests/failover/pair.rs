@@ -1,14 +1,26 @@
 //! A shard of its own for the failover tests: a primary and a streaming replica made by
 //! `initdb` and `pg_basebackup` in a temporary directory, on free ports in a range
 //! ([`Pair::start`]: 26800-26849), trust sign-in on loopback, synchronous replication
-//! (`*`), prepared transactions allowed. [`Pair::alone`] is a plain primary with no
-//! replica (a second shard that does not fail over). Nothing shared is touched. As root, PostgreSQL's programs run as the `postgres` system
-//! user, as the cluster's do. Both servers are stopped and removed when dropped.
+//! (`*`) unless the test asks for [`Replication::Async`], prepared transactions allowed.
+//! [`Pair::alone`] is a plain primary with no replica (a second shard that does not fail
+//! over). Nothing shared is touched. As root, PostgreSQL's programs run as the `postgres`
+//! system user, as the cluster's do. Both servers are stopped and removed when dropped.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use crate::programs::{free_port, path, run, Programs};
+
+/// When the primary acknowledges a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replication {
+    /// Once the replica has it too (`synchronous_standby_names = '*'`): the promoted
+    /// replica has every acknowledged write.
+    Sync,
+    /// Once the primary has it (no `synchronous_standby_names`): the replica follows as
+    /// fast as it can, and what it had not received when the primary died is lost.
+    Async,
+}
 
 pub struct Pair {
     dir: PathBuf,
@@ -83,7 +95,12 @@ impl Pair {
 
     /// Clones the primary, starts the clone as its streaming replica, and makes the
     /// primary's commits wait for it (synchronous replication).
-    pub fn with_replica(mut self) -> Self {
+    pub fn with_replica(self) -> Self {
+        self.with_replica_in(Replication::Sync)
+    }
+
+    /// Clones the primary and starts the clone as its streaming replica, in `mode`.
+    pub fn with_replica_in(mut self, mode: Replication) -> Self {
         let pair = &mut self;
         pair.replica_port = free_port(pair.primary_port + 1..pair.ports.end);
         let (primary_port, replica_port) = (pair.primary_port, pair.replica_port);
@@ -108,14 +125,68 @@ impl Pair {
             ],
         );
         pair.start_server("replica", replica_port);
-        // Synchronous from now on (set earlier, the set-up's own commits would wait
+        // Synchronous only from now on (set earlier, the set-up's own commits would wait
         // for a standby that does not exist yet).
-        pair.psql(
-            primary_port,
-            "ALTER SYSTEM SET synchronous_standby_names = '*'",
-        );
-        pair.psql(primary_port, "SELECT pg_reload_conf()");
+        self.set_replication(mode);
         self
+    }
+
+    /// Makes the primary's commits wait for the replica (`Sync`) or not (`Async`), from
+    /// the next commit on (a reload, no restart).
+    pub fn set_replication(&self, mode: Replication) {
+        let names = match mode {
+            Replication::Sync => "'*'",
+            Replication::Async => "''",
+        };
+        self.psql(
+            self.primary_port,
+            &format!("ALTER SYSTEM SET synchronous_standby_names = {names}"),
+        );
+        self.psql(self.primary_port, "SELECT pg_reload_conf()");
+    }
+
+    /// The replica stops receiving WAL: its `primary_conninfo` emptied and reloaded, so
+    /// its WAL receiver exits and is not started again (it still serves reads and can
+    /// be promoted). Returns once no receiver runs, with the position received.
+    pub fn stop_replica_receiving(&self) -> String {
+        let port = self.replica_port;
+        self.psql(port, "ALTER SYSTEM SET primary_conninfo = ''");
+        self.psql(port, "SELECT pg_reload_conf()");
+        for _ in 0..400 {
+            if self.query(
+                port,
+                "postgres",
+                "SELECT count(*) FROM pg_stat_wal_receiver",
+            ) == "0"
+            {
+                return self.query(port, "postgres", "SELECT pg_last_wal_receive_lsn()");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("the replica's WAL receiver did not stop within 2 s");
+    }
+
+    /// The WAL position where the promoted replica's timeline (2) began: the end of
+    /// what it had replayed from the old primary, all of which it keeps.
+    pub fn switch_point(&self) -> String {
+        let history = self.query(
+            self.replica_port,
+            "postgres",
+            "SELECT pg_read_file('pg_wal/00000002.history')",
+        );
+        let line = history.lines().last().expect("a line in the history file");
+        line.split('\t')
+            .nth(1)
+            .expect("the switch point")
+            .to_owned()
+    }
+
+    /// The postmaster's process id of `name` (`primary` or `replica`).
+    pub fn postmaster_pid(&self, name: &str) -> u32 {
+        let pid = std::fs::read_to_string(self.data(name).join("postmaster.pid"))
+            .expect("postmaster.pid");
+        let pid = pid.lines().next().expect("a pid").trim();
+        pid.parse().expect("a process id")
     }
 
     pub fn primary(&self) -> String {
@@ -128,9 +199,7 @@ impl Pair {
 
     /// kill -9 of the primary's postmaster: no shutdown, no goodbye to the replica.
     pub fn kill_primary(&self) {
-        let pid = std::fs::read_to_string(self.data("primary").join("postmaster.pid"))
-            .expect("the primary's postmaster.pid");
-        let pid = pid.lines().next().expect("a pid").trim().to_owned();
+        let pid = self.postmaster_pid("primary").to_string();
         run(Command::new("kill").args(["-9", &pid]));
         // Its backends exit once they find the postmaster gone; the port frees then.
         for _ in 0..200 {

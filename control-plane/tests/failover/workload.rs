@@ -2,21 +2,46 @@
 //! write with its version and when it was acknowledged, a reader of records written
 //! before the failure, and the check that every acknowledged write is stored exactly
 //! once (at the version its acknowledgement gave: a second application would raise it).
+//! A writer may also wait for a replica to apply each write before counting it
+//! acknowledged (`x-durability: replica`), or write back to back (the benchmarks).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use shard_manager::wal::Consistency;
-use shard_manager::{BulkItem, Cluster, Document, RecordId, ShardKey};
+use shard_manager::{BulkItem, Cluster, Document, Lsn, RecordId, ShardKey};
 
 /// One acknowledged write.
 #[derive(Debug, Clone)]
 pub struct Acked {
     pub id: String,
     pub version: i64,
+    /// The primary's WAL position read right after the commit (its token): at or past
+    /// the end of the commit's record.
+    pub lsn: Lsn,
+    /// When the write was sent.
+    pub sent: Instant,
     /// When the acknowledgement came back.
     pub at: Instant,
+}
+
+/// How a writer writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Writes {
+    /// The wait between two writes.
+    pub pause: Duration,
+    /// A write counts as acknowledged only once a replica has applied it too, as with
+    /// `x-durability: replica` (one that no replica applied in time counts as failed).
+    pub on_replica: bool,
+}
+
+impl Writes {
+    /// One write every 5 ms or so, acknowledged by the primary: the failover tests' load.
+    pub const PACED: Writes = Writes {
+        pause: Duration::from_millis(5),
+        on_replica: false,
+    };
 }
 
 /// What the load saw.
@@ -67,6 +92,17 @@ pub fn doc(n: u64) -> Document {
 /// failures are counted, not retried (a write whose connection died after the send
 /// is never re-sent: it may have committed).
 pub async fn writer(cluster: &Cluster, name: &'static str, stop: &AtomicBool, tally: &Tally) {
+    writes(cluster, name, stop, tally, Writes::PACED).await
+}
+
+/// [`writer`], writing as `how` says.
+pub async fn writes(
+    cluster: &Cluster,
+    name: &'static str,
+    stop: &AtomicBool,
+    tally: &Tally,
+    how: Writes,
+) {
     let table = cluster.tables().parse("users").expect("users");
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -75,13 +111,20 @@ pub async fn writer(cluster: &Cluster, name: &'static str, stop: &AtomicBool, ta
             .router()
             .route(ShardKey::parse(&id).expect("a key"))
             .expect("routes");
-        match cluster
+        let sent = Instant::now();
+        let written = match cluster
             .write(&table, &key, RecordId::parse(&id).unwrap(), doc(i), None)
             .await
         {
+            Ok(w) if how.on_replica => cluster.await_replica(w.token).await.map(|_| w),
+            other => other,
+        };
+        match written {
             Ok(w) => tally.acked.lock().unwrap().push(Acked {
                 id,
                 version: w.upserted.version,
+                lsn: w.token.lsn,
+                sent,
                 at: Instant::now(),
             }),
             Err(e) => {
@@ -90,7 +133,9 @@ pub async fn writer(cluster: &Cluster, name: &'static str, stop: &AtomicBool, ta
             }
         }
         i += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        if !how.pause.is_zero() {
+            tokio::time::sleep(how.pause).await;
+        }
     }
 }
 
@@ -138,6 +183,7 @@ pub async fn write_before(cluster: &Cluster, n: u64) -> Vec<Acked> {
             .router()
             .route(ShardKey::parse(&id).unwrap())
             .unwrap();
+        let sent = Instant::now();
         let w = cluster
             .write(&table, &key, RecordId::parse(&id).unwrap(), doc(i), None)
             .await
@@ -145,6 +191,8 @@ pub async fn write_before(cluster: &Cluster, n: u64) -> Vec<Acked> {
         written.push(Acked {
             id,
             version: w.upserted.version,
+            lsn: w.token.lsn,
+            sent,
             at: Instant::now(),
         });
     }
