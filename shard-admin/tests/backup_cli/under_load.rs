@@ -4,8 +4,9 @@
 //! through the coordinator log a gateway uses, `MetaLog`, then both committed) run
 //! while `shard-manager backup` names its point, and for a second after it. Two
 //! transfers are held across the point on purpose: one prepared and undecided, one
-//! decided and not yet committed. Then `restore --point --yes`, and, read from the
-//! restored servers:
+//! decided and not yet committed. Then every server is stopped and its data directory
+//! deleted, `restore --point --yes` brings the cluster back from the repository alone,
+//! and, read from the restored servers:
 //! - a write is there exactly when its commit preceded the point on its shard (told by
 //!   WAL positions read around each commit; the few that straddle the point are left
 //!   out), and none sent after the point was recorded is there;
@@ -313,7 +314,12 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
         writes.len()
     );
 
-    // The restore.
+    // The cluster destroyed: every server stopped and its data directory deleted (the
+    // repository, WAL archive included, is all that is left). Then the restore.
+    for stanza in ["shard0", "shard1", "meta"] {
+        cluster.stop(stanza);
+        std::fs::remove_dir_all(cluster.dir.join(stanza)).expect("delete a data directory");
+    }
     let started = Instant::now();
     let out = cli.run(&["restore", "--point", &name, "--yes"], &[]);
     let printed = text(&out.stdout);
@@ -325,6 +331,10 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
     eprintln!(
         "restore under load took {:.1} s:\n{printed}",
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        printed.contains("note: the metadata database at "),
+        "the metadata server was destroyed too: {printed}"
     );
     assert!(
         printed.contains("prepared at the point: "),
