@@ -1,0 +1,247 @@
+//! The shard's primary cut off from the network rather than killed (issue #30): the
+//! formation of `on_autoctl`, each node on a host of its own (`netns`: a network
+//! namespace on a bridge of the test's own), the monitor and the test in this namespace.
+//! Under two writers, a bulk writer and a reader, the primary's link goes down: its
+//! keeper and PostgreSQL run on, cut off from the monitor, the standby and the gateway,
+//! whose packets to it go nowhere (connections hang, nothing is refused). Then: the
+//! old primary's keeper, alone past its network partition timeout, stops its PostgreSQL
+//! (seen from its own host); the monitor promotes the secondary; no write is
+//! acknowledged between the cut and the promotion; writes resume on the new primary; no
+//! acknowledged write is lost or applied twice; no read fails; the map names the new
+//! primary at term 2. With the link back, the old node rejoins as a secondary, is never
+//! seen writable, and holds exactly what the new primary holds.
+//!
+//! Skipped, loudly, when network namespaces cannot be made (not root) or pg_autoctl is
+//! not installed, unless `SHARDGATE_REQUIRE_HA` is set (and, for the namespaces, we are
+//! root).
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use shard_manager::{MapVersion, ShardId};
+
+use crate::ha_shard::{self, connect, in_recovery};
+use crate::netns::Net;
+use crate::placement::Placement;
+use crate::workload::{bulk_writer, reader, write_before, writer, Tally};
+
+/// The monitor's and the nodes' ports: apart from `on_autoctl`'s 26850-26899, so both
+/// may run at once.
+const PORTS: std::ops::Range<u16> = 26900..26950;
+
+/// An acknowledgement recorded this soon after the link went down may have left the
+/// old primary before (the writer records it when its task next runs).
+const IN_TRANSIT: Duration = Duration::from_millis(50);
+
+/// Two hosts on a network of the test's own; None, loudly, where none can be made.
+fn net_or_skip(what: &str) -> Option<Net> {
+    match Net::create(2) {
+        Ok(net) => Some(net),
+        Err(e) => {
+            let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+            if root && std::env::var_os("SHARDGATE_REQUIRE_HA").is_some() {
+                panic!("SHARDGATE_REQUIRE_HA is set and we are root, but no network namespace could be made: {e}");
+            }
+            eprintln!(
+                "\n!!!!!!!!!!\n!!! SKIPPED: no network namespaces here ({e}), so {what} was \
+                 NOT tested.\n!!! It needs root (ip netns, veth, bridge); set \
+                 SHARDGATE_REQUIRE_HA=1 as root to make this a failure.\n!!!!!!!!!!\n"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the_old_one_rejoins() {
+    let what = "the network cut on pg_auto_failover";
+    let t0 = Instant::now();
+    let Some(net) = net_or_skip(what) else {
+        return;
+    };
+    let place = Placement::on(&net, PORTS);
+    let Some(shard) = ha_shard::start_at(what, place).await else {
+        return;
+    };
+    let (formation, settings, init, following) = (
+        &shard.formation,
+        &shard.settings,
+        &shard.init,
+        &shard.following,
+    );
+    let name = settings.database.dbname.clone();
+    let (old, new) = (formation.addr(0), formation.addr(1));
+    assert_eq!((init.version, init.shards[0].term), (MapVersion(1), 1));
+    let cluster = following.cluster.clone();
+    let before = write_before(&cluster, 20).await;
+    let before_ids: Vec<String> = before.iter().map(|a| a.id.clone()).collect();
+    eprintln!(
+        "[{:?}] formation up on {old} and {new} (monitor {}:{}), map seeded, 20 records written",
+        t0.elapsed(),
+        net.root_addr,
+        formation.monitor_port
+    );
+    assert_eq!(
+        formation.query(0, "postgres", "SHOW synchronous_standby_names"),
+        "ANY 1 (pgautofailover_standby_2)",
+        "pg_auto_failover's synchronous replication"
+    );
+
+    let standby = connect(settings, &new).await;
+    assert_eq!(in_recovery(&standby).await, Some(true));
+    let stop = AtomicBool::new(false);
+    let tally = Tally::default();
+    let failure = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let acked_before_cut = tally.acked_count();
+        assert!(
+            acked_before_cut > 10,
+            "writers under way: {acked_before_cut}"
+        );
+
+        net.cut(0);
+        let cut = Instant::now();
+        // The old primary stops its PostgreSQL by itself (asked on its own host), and
+        // the monitor promotes the secondary; nobody does either by hand.
+        let (mut stopped, mut promoted) = (None, None);
+        while stopped.is_none() || promoted.is_none() {
+            let f = formation.clone();
+            let accepts = tokio::task::spawn_blocking(move || f.accepts_locally(0))
+                .await
+                .unwrap();
+            if stopped.is_none() && !accepts {
+                stopped = Some(Instant::now());
+                eprintln!(
+                    "the cut-off node, {:?} after the cut:\n{}",
+                    cut.elapsed(),
+                    formation.local_state(0)
+                );
+            }
+            if promoted.is_none() && in_recovery(&standby).await == Some(false) {
+                promoted = Some(Instant::now());
+            }
+            assert!(
+                cut.elapsed() < Duration::from_secs(60),
+                "within 60 s of the cut: old primary stopped {stopped:?}, secondary \
+                 promoted {promoted:?}:\n{}",
+                formation.show_state()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let resumed = loop {
+            let n = tally.acked_count();
+            let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == new;
+            if n >= acked_before_cut + 40 && followed {
+                break Instant::now();
+            }
+            assert!(
+                cut.elapsed() < Duration::from_secs(60),
+                "writes did not resume within 60 s of the cut ({n} acknowledged)"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        eprintln!("after the failover:\n{}", formation.show_state());
+
+        // The link back, under the same load: the old node's keeper hears from the
+        // monitor that it was demoted, and makes it a secondary.
+        net.heal(0);
+        let healed = Instant::now();
+        let (seen_writable, watch) = ha_shard::watch_writable(settings, &old);
+        let f = formation.clone();
+        tokio::task::spawn_blocking(move || {
+            f.wait_states(&["secondary", "primary"], Duration::from_secs(90))
+        })
+        .await
+        .unwrap();
+        let rejoined = Instant::now();
+        let n = tally.acked_count();
+        while tally.acked_count() < n + 40 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        watch.abort();
+        let times = (cut, stopped.unwrap(), promoted.unwrap(), resumed);
+        (
+            times,
+            healed,
+            rejoined,
+            seen_writable.load(Ordering::Relaxed),
+        )
+    };
+    let (_, _, _, _, (times, healed, rejoined, split_brain)) = tokio::join!(
+        writer(&cluster, "a", &stop, &tally),
+        writer(&cluster, "b", &stop, &tally),
+        bulk_writer(&cluster, "c", &stop, &tally),
+        reader(&cluster, &before_ids, &stop, &tally),
+        failure
+    );
+    let (cut, stopped, promoted, resumed) = times;
+    let first_write = tally
+        .first_ack_after(promoted)
+        .expect("a write acknowledged after the promotion");
+    let in_transit = tally
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.at >= cut && a.at < cut + IN_TRANSIT)
+        .count();
+    let during_cut = tally
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.at >= cut + IN_TRANSIT && a.at < promoted)
+        .count();
+    eprintln!(
+        "pg_auto_failover: cut of the primary's link -> its PostgreSQL stopped by its keeper \
+         {:?}, promotion {:?}, first acknowledged write {:?}, 40 more writes {:?}; {} write(s) \
+         acknowledged between the cut and the promotion ({in_transit} more within {IN_TRANSIT:?} \
+         of it); {} write(s) failed, {} read(s) failed of {}; link healed -> old node a \
+         secondary {:?}{}",
+        stopped - cut,
+        promoted - cut,
+        first_write - cut,
+        resumed - cut,
+        during_cut,
+        tally.failed.load(Ordering::Relaxed),
+        tally.reads_failed.load(Ordering::Relaxed),
+        tally.reads_served.load(Ordering::Relaxed) + tally.reads_failed.load(Ordering::Relaxed),
+        rejoined - healed,
+        if split_brain {
+            " (SPLIT BRAIN: the old node was seen writable while it came back)"
+        } else {
+            ""
+        }
+    );
+    eprintln!("after the rejoin:\n{}", formation.show_state());
+
+    // Nothing acknowledged by the cut-off primary: it could reach no standby (so a
+    // commit there waits) and the test could not hear from it.
+    assert_eq!(
+        during_cut, 0,
+        "writes acknowledged between the cut and the promotion"
+    );
+    // It stopped before the promoted node acknowledged anything: never two primaries
+    // taking writes.
+    assert!(
+        stopped < first_write,
+        "the old primary still ran {:?} after the new one acknowledged a write",
+        stopped - first_write
+    );
+    assert!(
+        !split_brain,
+        "the old node was seen writable while it came back"
+    );
+    assert_eq!(
+        tally.reads_failed.load(Ordering::Relaxed),
+        0,
+        "reads failed during the failover"
+    );
+    assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
+
+    ha_shard::assert_failed_over(settings, &cluster, &old, &new).await;
+    ha_shard::assert_acknowledged_on(formation, 1, &name, &tally, &before);
+    ha_shard::assert_replayed(formation, 0, 1, &name).await;
+}
