@@ -34,12 +34,6 @@ const MONITOR_SETTINGS: &[(&str, u32)] = &[
 /// demotes its own primary.
 const NETWORK_PARTITION_S: &str = "2";
 
-/// How long a primary keeps a silent standby's WAL sender. The keeper counts a standby
-/// as reached while `pg_stat_replication` lists it, so a primary cut off the network
-/// (no connection reset) sees its partition only once the sender has timed out:
-/// without this, 30 s or more later, long after the monitor promoted its standby.
-const WAL_SENDER_TIMEOUT: &str = "2s";
-
 /// pg_autoctl, when installed (Debian's `pg-auto-failover-cli`).
 pub fn installed() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -341,7 +335,6 @@ impl Formation {
                 "shared_buffers = '128MB'\nwal_keep_size = '256MB'\n\
                  effective_cache_size = '1GB'\nmaintenance_work_mem = '64MB'\nfsync = off\n",
             );
-            text.push_str(&format!("wal_sender_timeout = '{WAL_SENDER_TIMEOUT}'\n"));
             std::fs::write(&conf, text).expect("write postgresql.auto.conf");
             // The standby is cloned with these rules.
             self.trust_lan(i);
