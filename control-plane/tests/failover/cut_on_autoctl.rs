@@ -107,45 +107,46 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
 
         net.cut(0);
         let cut = Instant::now();
-        // The old primary stops its PostgreSQL by itself (asked on its own host), and
-        // the monitor promotes the secondary; nobody does either by hand.
-        let (mut stopped, mut promoted) = (None, None);
-        while stopped.is_none() || promoted.is_none() {
+        // The old primary stops its PostgreSQL by itself (asked on its own host), the
+        // monitor promotes the secondary (nobody does either by hand), the gateway
+        // follows and writes resume.
+        let (mut stopped, mut promoted, mut followed, mut resumed) = (None, None, None, None);
+        while stopped.is_none() || promoted.is_none() || resumed.is_none() {
             let f = formation.clone();
             let accepts = tokio::task::spawn_blocking(move || f.accepts_locally(0))
                 .await
                 .unwrap();
+            let now = Instant::now();
             if stopped.is_none() && !accepts {
-                stopped = Some(Instant::now());
+                stopped = Some(now);
                 eprintln!(
                     "the cut-off node, {:?} after the cut:\n{}",
-                    cut.elapsed(),
+                    now - cut,
                     formation.local_state(0)
                 );
             }
             if promoted.is_none() && in_recovery(&standby).await == Some(false) {
-                promoted = Some(Instant::now());
+                promoted = Some(now);
+            }
+            if followed.is_none() && cluster.shard(ShardId(0)).unwrap().primary.addr == new {
+                followed = Some(now);
+            }
+            if resumed.is_none()
+                && followed.is_some()
+                && tally.acked_count() >= acked_before_cut + 40
+            {
+                resumed = Some(now);
             }
             assert!(
                 cut.elapsed() < Duration::from_secs(90),
-                "within 90 s of the cut: old primary stopped {stopped:?}, secondary \
-                 promoted {promoted:?}:\n{}",
+                "within 90 s of the cut: old primary stopped {stopped:?}, secondary promoted \
+                 {promoted:?}, followed {followed:?}, writes resumed {resumed:?} ({} \
+                 acknowledged):\n{}",
+                tally.acked_count(),
                 formation.show_state()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let resumed = loop {
-            let n = tally.acked_count();
-            let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == new;
-            if n >= acked_before_cut + 40 && followed {
-                break Instant::now();
-            }
-            assert!(
-                cut.elapsed() < Duration::from_secs(60),
-                "writes did not resume within 60 s of the cut ({n} acknowledged)"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
         eprintln!("after the failover:\n{}", formation.show_state());
 
         // The link back, under the same load: the old node's keeper hears from the
@@ -166,7 +167,13 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         }
         stop.store(true, Ordering::Relaxed);
         watch.abort();
-        let times = (cut, stopped.unwrap(), promoted.unwrap(), resumed);
+        let times = (
+            cut,
+            stopped.unwrap(),
+            promoted.unwrap(),
+            followed.unwrap(),
+            resumed.unwrap(),
+        );
         (
             times,
             healed,
@@ -181,7 +188,7 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         reader(&cluster, &before_ids, &stop, &tally),
         failure
     );
-    let (cut, stopped, promoted, resumed) = times;
+    let (cut, stopped, promoted, followed, resumed) = times;
     let first_write = tally
         .first_ack_after(promoted)
         .expect("a write acknowledged after the promotion");
@@ -201,13 +208,15 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         .count();
     eprintln!(
         "pg_auto_failover: cut of the primary's link -> its PostgreSQL stopped by its keeper \
-         {:?}, promotion {:?}, first acknowledged write {:?}, 40 more writes {:?}; {} write(s) \
+         {:?}, promotion {:?}, first acknowledged write {:?}, map followed {:?}, 40 more writes \
+         {:?}; {} write(s) \
          acknowledged between the cut and the promotion ({in_transit} more within {IN_TRANSIT:?} \
          of it); {} write(s) failed, {} read(s) failed of {}; link healed -> old node a \
          secondary {:?}{}",
         stopped - cut,
         promoted - cut,
         first_write - cut,
+        followed - cut,
         resumed - cut,
         during_cut,
         tally.failed.load(Ordering::Relaxed),
