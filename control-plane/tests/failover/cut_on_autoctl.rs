@@ -4,12 +4,16 @@
 //! Under two writers, a bulk writer and a reader, the primary's link goes down: its
 //! keeper and PostgreSQL run on, cut off from the monitor, the standby and the gateway,
 //! whose packets to it go nowhere (connections hang, nothing is refused). Then: the
-//! old primary's keeper, alone past its network partition timeout, stops its PostgreSQL
-//! (seen from its own host); the monitor promotes the secondary; no write is
-//! acknowledged between the cut and the promotion; writes resume on the new primary; no
-//! acknowledged write is lost or applied twice; no read fails; the map names the new
-//! primary at term 2. With the link back, the old node rejoins as a secondary, is never
-//! seen writable, and holds exactly what the new primary holds.
+//! monitor promotes the secondary; no write is acknowledged between the cut and the
+//! promotion; writes resume on the new primary; no acknowledged write is lost or applied
+//! twice (so none was acknowledged by the cut-off primary: nothing it took could reach
+//! the new one); no read fails; the map names the new primary at term 2. The old
+//! primary's keeper stops its PostgreSQL by itself (seen from its own host) within 90 s:
+//! it counts its standby as reached while a WAL sender for it lives, so it sees its
+//! partition only past `wal_sender_timeout` (30 s as pg_auto_failover sets it), long
+//! after the promotion; the test prints that overlap. With the link back, the old node
+//! rejoins as a secondary, is never seen writable, and holds exactly what the new
+//! primary holds.
 //!
 //! Skipped, loudly, when network namespaces cannot be made (not root) or pg_autoctl is
 //! not installed, unless `SHARDGATE_REQUIRE_HA` is set (and, for the namespaces, we are
@@ -19,12 +23,12 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shard_manager::{MapVersion, ShardId};
+use shard_manager::ShardId;
 
-use crate::ha_shard::{self, connect, in_recovery};
+use crate::ha_shard::{self, in_recovery, Before};
 use crate::netns::Net;
 use crate::placement::Placement;
-use crate::workload::{bulk_writer, reader, write_before, writer, Tally};
+use crate::workload::{bulk_writer, reader, writer, Tally};
 
 /// The monitor's and the nodes' ports: apart from `on_autoctl`'s 26850-26899, so both
 /// may run at once.
@@ -53,6 +57,12 @@ fn net_or_skip(what: &str) -> Option<Net> {
     }
 }
 
+/// How many single writes were acknowledged in `[from, to)`.
+fn acked_between(tally: &Tally, from: Instant, to: Instant) -> usize {
+    let acked = tally.acked.lock().unwrap();
+    acked.iter().filter(|a| a.at >= from && a.at < to).count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the_old_one_rejoins() {
     let what = "the network cut on pg_auto_failover";
@@ -64,37 +74,26 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
     let Some(shard) = ha_shard::start_at(what, place).await else {
         return;
     };
-    let (formation, settings, init, following) = (
-        &shard.formation,
-        &shard.settings,
-        &shard.init,
-        &shard.following,
-    );
+    let (formation, settings, following) = (&shard.formation, &shard.settings, &shard.following);
     let name = settings.database.dbname.clone();
     let (old, new) = (formation.addr(0), formation.addr(1));
-    assert_eq!((init.version, init.shards[0].term), (MapVersion(1), 1));
     let cluster = following.cluster.clone();
-    let before = write_before(&cluster, 20).await;
-    let before_ids: Vec<String> = before.iter().map(|a| a.id.clone()).collect();
+    let Before {
+        acked: before,
+        ids: before_ids,
+        standby,
+    } = shard.before_failure().await;
     eprintln!(
         "[{:?}] formation up on {old} and {new} (monitor {}:{}), map seeded, 20 records written",
         t0.elapsed(),
         net.root_addr,
         formation.monitor_port
     );
-    assert_eq!(
-        formation.query(0, "postgres", "SHOW synchronous_standby_names"),
-        "ANY 1 (pgautofailover_standby_2)",
-        "pg_auto_failover's synchronous replication"
-    );
     eprintln!(
         "wal_sender_timeout {} (the cut-off primary's keeper counts its standby as reached \
          while a WAL sender for it lives)",
         formation.query(0, "postgres", "SHOW wal_sender_timeout")
     );
-
-    let standby = connect(settings, &new).await;
-    assert_eq!(in_recovery(&standby).await, Some(true));
     let stop = AtomicBool::new(false);
     let tally = Tally::default();
     let failure = async {
@@ -153,20 +152,7 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         // monitor that it was demoted, and makes it a secondary.
         net.heal(0);
         let healed = Instant::now();
-        let (seen_writable, watch) = ha_shard::watch_writable(settings, &old);
-        let f = formation.clone();
-        tokio::task::spawn_blocking(move || {
-            f.wait_states(&["secondary", "primary"], Duration::from_secs(90))
-        })
-        .await
-        .unwrap();
-        let rejoined = Instant::now();
-        let n = tally.acked_count();
-        while tally.acked_count() < n + 40 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        stop.store(true, Ordering::Relaxed);
-        watch.abort();
+        let (rejoined, split_brain) = shard.rejoin(&tally, &stop, Duration::from_secs(90)).await;
         let times = (
             cut,
             stopped.unwrap(),
@@ -174,12 +160,7 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
             followed.unwrap(),
             resumed.unwrap(),
         );
-        (
-            times,
-            healed,
-            rejoined,
-            seen_writable.load(Ordering::Relaxed),
-        )
+        (times, healed, rejoined, split_brain)
     };
     let (_, _, _, _, (times, healed, rejoined, split_brain)) = tokio::join!(
         writer(&cluster, "a", &stop, &tally),
@@ -192,20 +173,8 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
     let first_write = tally
         .first_ack_after(promoted)
         .expect("a write acknowledged after the promotion");
-    let in_transit = tally
-        .acked
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|a| a.at >= cut && a.at < cut + IN_TRANSIT)
-        .count();
-    let during_cut = tally
-        .acked
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|a| a.at >= cut + IN_TRANSIT && a.at < promoted)
-        .count();
+    let in_transit = acked_between(&tally, cut, cut + IN_TRANSIT);
+    let during_cut = acked_between(&tally, cut + IN_TRANSIT, promoted);
     eprintln!(
         "pg_auto_failover: cut of the primary's link -> its PostgreSQL stopped by its keeper \
          {:?}, promotion {:?}, first acknowledged write {:?}, map followed {:?}, 40 more writes \
@@ -238,8 +207,8 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         "writes acknowledged between the cut and the promotion"
     );
     if stopped > first_write {
-        // Two nodes in read-write; only the synchronous standby setting keeps the old
-        // one from acknowledging anything (see above).
+        // Two nodes in read-write; only synchronous replication keeps the old one from
+        // acknowledging anything (its commits wait for a standby it cannot reach).
         eprintln!(
             "the cut-off primary ran on {:?} after the promoted node acknowledged a write",
             stopped - first_write
@@ -249,14 +218,10 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         !split_brain,
         "the old node was seen writable while it came back"
     );
-    assert_eq!(
-        tally.reads_failed.load(Ordering::Relaxed),
-        0,
-        "reads failed during the failover"
-    );
-    assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
+    ha_shard::assert_reads_served(&tally);
 
     ha_shard::assert_failed_over(settings, &cluster, &old, &new).await;
+    // A write acknowledged by the cut-off primary could not be on the new one: lost.
     ha_shard::assert_acknowledged_on(formation, 1, &name, &tally, &before);
     ha_shard::assert_replayed(formation, 0, 1, &name).await;
 }

@@ -20,7 +20,7 @@ use crate::autoctl::{self, Formation};
 use crate::harness::{self, Following, Scratch};
 use crate::placement::Placement;
 use crate::workload::{
-    count_sql, lost_and_twice, parse_versions, stored_versions_sql, Acked, Tally,
+    count_sql, lost_and_twice, parse_versions, stored_versions_sql, write_before, Acked, Tally,
 };
 
 pub struct HaShard {
@@ -77,6 +77,78 @@ pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
     })
 }
 
+/// What a failover test starts from, its shard up: records written before the failure
+/// (the reader reads them throughout), and a connection to node 1, to see it promoted.
+pub struct Before {
+    pub acked: Vec<Acked>,
+    pub ids: Vec<String>,
+    pub standby: Client,
+}
+
+impl HaShard {
+    /// Checks the map (v1, term 1) and pg_auto_failover's synchronous replication,
+    /// writes 20 records and connects to node 1 (in recovery).
+    pub async fn before_failure(&self) -> Before {
+        assert_eq!(
+            (self.init.version, self.init.shards[0].term),
+            (MapVersion(1), 1)
+        );
+        let acked = write_before(&self.following.cluster, 20).await;
+        let ids = acked.iter().map(|a| a.id.clone()).collect();
+        assert_eq!(
+            self.formation
+                .query(0, "postgres", "SHOW synchronous_standby_names"),
+            "ANY 1 (pgautofailover_standby_2)",
+            "pg_auto_failover's synchronous replication"
+        );
+        let standby = connect(&self.settings, &self.formation.addr(1)).await;
+        assert_eq!(in_recovery(&standby).await, Some(true));
+        Before {
+            acked,
+            ids,
+            standby,
+        }
+    }
+}
+
+impl HaShard {
+    /// While node 0 comes back (its keeper started again, or its link healed): watches
+    /// its role, waits up to `within` until the monitor has it a secondary and node 1
+    /// the primary, lets the load acknowledge 40 more writes, then stops it. Returns
+    /// when node 0 was a secondary again, and whether it was ever seen writable
+    /// meanwhile (split brain).
+    pub async fn rejoin(
+        &self,
+        tally: &Tally,
+        stop: &AtomicBool,
+        within: Duration,
+    ) -> (Instant, bool) {
+        let (seen_writable, watch) = watch_writable(&self.settings, &self.formation.addr(0));
+        let f = self.formation.clone();
+        tokio::task::spawn_blocking(move || f.wait_states(&["secondary", "primary"], within))
+            .await
+            .unwrap();
+        let rejoined = Instant::now();
+        let n = tally.acked_count();
+        while tally.acked_count() < n + 40 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        watch.abort();
+        (rejoined, seen_writable.load(Ordering::Relaxed))
+    }
+}
+
+/// No read failed while the load ran, and it read.
+pub fn assert_reads_served(tally: &Tally) {
+    assert_eq!(
+        tally.reads_failed.load(Ordering::Relaxed),
+        0,
+        "reads failed during the failover"
+    );
+    assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
+}
+
 /// A connection to `addr`'s scratch database, to ask it its role.
 pub async fn connect(settings: &ClusterSettings, addr: &str) -> Client {
     let url = shard_manager::servers::connection_url(&settings.database, addr);
@@ -96,7 +168,7 @@ pub async fn in_recovery(client: &Client) -> Option<bool> {
 /// Watches `addr`'s role for up to 60 s (until aborted), connecting again whenever it
 /// does not answer: the flag is raised if it is ever seen writable (split brain while
 /// an old primary comes back).
-pub fn watch_writable(settings: &ClusterSettings, addr: &str) -> (Arc<AtomicBool>, JoinHandle<()>) {
+fn watch_writable(settings: &ClusterSettings, addr: &str) -> (Arc<AtomicBool>, JoinHandle<()>) {
     let seen = Arc::new(AtomicBool::new(false));
     let (flag, settings, addr) = (seen.clone(), settings.clone(), addr.to_owned());
     let watch = tokio::spawn(async move {
