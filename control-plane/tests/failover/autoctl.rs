@@ -1,20 +1,20 @@
 //! A pg_auto_failover formation of the test's own: one monitor and two nodes (each a
-//! keeper, `pg_autoctl run`, with its PostgreSQL), on free ports in 26850-26899, data
+//! keeper, `pg_autoctl run`, with its PostgreSQL), on free ports, placed on loopback or
+//! each node on a host of its own (`placement`), data
 //! and pg_autoctl's own files (XDG folders) in a temporary directory owned by
 //! `postgres`. Synchronous replication is pg_auto_failover's default with one standby
 //! (`ANY 1 (pgautofailover_standby_N)`); the monitor's checks are cut to 1 s and a
 //! node unhealthy after 2 s, as `HA=1 ./setup.sh up` cuts them. Nothing shared is
-//! touched; every process is stopped and the directory removed when dropped.
-//!
-//! Each keeper runs in a process group of its own, with its PostgreSQL under it, so
-//! [`Formation::kill_node`] is the loss of a whole machine: `kill -9` of the group.
+//! touched; every process is stopped and the directory removed when dropped. The
+//! processes are run by `keepers`, so [`Formation::kill_node`] is the loss of a whole
+//! machine: `kill -9` of its keeper's process group.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::programs::{free_port, path, run, Programs};
+use crate::keepers::Keepers;
+use crate::placement::{wait_accepting, wait_closed, Placement};
+use crate::programs::{free_port, path, Programs};
 
 /// The monitor's timings (milliseconds): checks every second, a node unhealthy after
 /// 2 s without a report or a check, and the old primary given 3 s to demote itself
@@ -45,12 +45,12 @@ pub fn installed() -> Option<PathBuf> {
 pub struct Formation {
     dir: PathBuf,
     programs: Programs,
-    autoctl: PathBuf,
+    place: Placement,
     pub monitor_port: u16,
     /// The nodes' PostgreSQL ports; node 0 is created first and starts as primary.
     pub ports: [u16; 2],
-    /// The monitor's keeper, then node 0's and node 1's, while they run.
-    keepers: Mutex<[Option<Child>; 3]>,
+    /// The monitor's keeper, then node 0's and node 1's.
+    keepers: Keepers,
 }
 
 /// The formation's name on the monitor (one formation per shard, as in setup.sh).
@@ -58,9 +58,9 @@ const FORMATION: &str = "shard0";
 
 impl Formation {
     /// Starts the monitor, node 0 (the primary, with `user` as a superuser and the
-    /// database `dbname`), then node 1, and waits until node 1 is a synchronous
-    /// secondary.
-    pub fn start(autoctl: PathBuf, user: &str, dbname: &str) -> Self {
+    /// database `dbname`), then node 1, placed as `place` says, and waits until node 1
+    /// is a synchronous secondary.
+    pub fn start(autoctl: PathBuf, user: &str, dbname: &str, place: Placement) -> Self {
         let dir = std::env::temp_dir().join(format!("sg-autoctl-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["config", "data", "run"] {
@@ -68,35 +68,42 @@ impl Formation {
         }
         let programs = Programs::find();
         programs.own(&dir);
-        let monitor_port = free_port(26850..26900);
-        let node0 = free_port(monitor_port + 1..26900);
-        let node1 = free_port(node0 + 1..26900);
+        let end = place.ports.end;
+        let monitor_port = free_port(place.ports.clone());
+        let node0 = free_port(monitor_port + 1..end);
+        let node1 = free_port(node0 + 1..end);
+        let [ns0, ns1] = place.netns.clone();
+        let keepers = Keepers::new(dir.clone(), programs.clone(), autoctl, [None, ns0, ns1]);
         let f = Formation {
             dir,
             programs,
-            autoctl,
+            place,
             monitor_port,
             ports: [node0, node1],
-            keepers: Mutex::new([None, None, None]),
+            keepers,
         };
         let started = Instant::now();
-        f.autoctl_ok(&[
-            "create",
-            "monitor",
-            "--pgdata",
-            path(&f.pgdata(0)),
-            "--pgport",
-            &monitor_port.to_string(),
-            "--hostname",
-            "127.0.0.1",
-            "--auth",
-            "trust",
-            "--no-ssl",
-            "--pgctl",
-            path(&f.programs.bin.join("pg_ctl")),
-        ]);
-        f.spawn_keeper(0);
-        f.wait_accepting(monitor_port);
+        f.keepers.autoctl_ok(
+            0,
+            &[
+                "create",
+                "monitor",
+                "--pgdata",
+                path(&f.pgdata(0)),
+                "--pgport",
+                &monitor_port.to_string(),
+                "--hostname",
+                &f.place.monitor_host,
+                "--auth",
+                "trust",
+                "--no-ssl",
+                "--pgctl",
+                path(&f.programs.bin.join("pg_ctl")),
+            ],
+        );
+        f.trust_lan(0);
+        f.keepers.spawn(0, &f.pgdata(0));
+        wait_accepting(&f.programs, "127.0.0.1", monitor_port);
         eprintln!(
             "[{:?}] pg_auto_failover: the monitor is up",
             started.elapsed()
@@ -110,39 +117,47 @@ impl Formation {
         }
         f.programs
             .query(monitor_port, "pg_auto_failover", "SELECT pg_reload_conf()");
-        f.autoctl_ok(&[
-            "create",
-            "formation",
-            "--pgdata",
-            path(&f.pgdata(0)),
-            "--formation",
-            FORMATION,
-            "--kind",
-            "pgsql",
-            "--dbname",
-            dbname,
-        ]);
+        f.keepers.autoctl_ok(
+            0,
+            &[
+                "create",
+                "formation",
+                "--pgdata",
+                path(&f.pgdata(0)),
+                "--formation",
+                FORMATION,
+                "--kind",
+                "pgsql",
+                "--dbname",
+                dbname,
+            ],
+        );
         f.create_node(1, dbname);
-        f.spawn_keeper(1);
+        f.keepers.spawn(1, &f.pgdata(1));
         f.wait_states(&["single"], Duration::from_secs(30));
-        f.wait_accepting(node0);
+        wait_accepting(&f.programs, &f.place.hosts[0], node0);
+        if f.place.lan.is_some() {
+            // The rules `trust_lan` added, whether or not it started with them.
+            f.programs
+                .pg_out("pg_ctl", &["reload", "-D", path(&f.pgdata(1))]);
+        }
         eprintln!(
             "[{:?}] pg_auto_failover: node0 is up (single)",
             started.elapsed()
         );
-        f.programs.query(
-            node0,
+        f.query(
+            0,
             "postgres",
             &format!("CREATE ROLE \"{user}\" LOGIN SUPERUSER"),
         );
-        f.programs.query(
-            node0,
+        f.query(
+            0,
             "postgres",
             &format!("ALTER DATABASE {dbname} OWNER TO \"{user}\""),
         );
         f.create_node(2, dbname);
         eprintln!("[{:?}] pg_auto_failover: node1 cloned", started.elapsed());
-        f.spawn_keeper(2);
+        f.keepers.spawn(2, &f.pgdata(2));
         f.wait_states(&["primary", "secondary"], Duration::from_secs(60));
         eprintln!(
             "pg_auto_failover: monitor {monitor_port}, primary {node0}, secondary {node1}, up in {:?}",
@@ -152,12 +167,13 @@ impl Formation {
     }
 
     pub fn addr(&self, node: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[node])
+        format!("{}:{}", self.place.hosts[node], self.ports[node])
     }
 
     /// One query's text output on node `node`.
     pub fn query(&self, node: usize, db: &str, sql: &str) -> String {
-        self.programs.query(self.ports[node], db, sql)
+        let host = &self.place.hosts[node];
+        self.programs.query_at(host, self.ports[node], db, sql)
     }
 
     /// The monitor's view: each node's (reported state, assigned state), node 0 first.
@@ -178,32 +194,48 @@ impl Formation {
 
     /// `pg_autoctl show state` of the formation, for the test's output.
     pub fn show_state(&self) -> String {
-        let out = self.autoctl(&[
-            "show",
-            "state",
-            "--pgdata",
-            path(&self.pgdata(0)),
-            "--formation",
-            FORMATION,
-        ]);
+        let out = self.keepers.autoctl(
+            0,
+            &[
+                "show",
+                "state",
+                "--pgdata",
+                path(&self.pgdata(0)),
+                "--formation",
+                FORMATION,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Whether node `node`'s PostgreSQL accepts connections, asked on its own host (so
+    /// a node cut off from the network is asked too).
+    pub fn accepts_locally(&self, node: usize) -> bool {
+        let port = self.ports[node].to_string();
+        let netns = self.place.netns[node].as_deref();
+        self.programs
+            .command_in(netns, &self.programs.bin.join("pg_isready"))
+            .args(["-q", "-h", &self.place.hosts[node], "-p", &port])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// `pg_autoctl show state --local` of node `node`: what its keeper last knew,
+    /// without the monitor.
+    pub fn local_state(&self, node: usize) -> String {
+        let data = self.pgdata(node + 1);
+        let out = self.keepers.autoctl(
+            node + 1,
+            &["show", "state", "--local", "--pgdata", path(&data)],
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The machine of node `node` lost: `kill -9` of its keeper's process group (the
     /// keeper, its PostgreSQL and every backend), then waits until its port is closed.
     pub fn kill_node(&self, node: usize) {
-        let mut keepers = self.keepers.lock().unwrap();
-        let mut child = keepers[node + 1].take().expect("the node's keeper runs");
-        run(Command::new("kill").args(["-9", "--", &format!("-{}", child.id())]));
-        let _ = child.wait();
-        drop(keepers);
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.ports[node])).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("the killed node still accepts connections");
+        self.keepers.kill(node + 1);
+        wait_closed(&self.place.hosts[node], self.ports[node]);
     }
 
     /// The killed node's machine back: its keeper started again, which asks the
@@ -220,7 +252,7 @@ impl Formation {
             assert!(dead, "the killed node's postmaster {pid} still runs");
             let _ = std::fs::remove_file(data.join("postmaster.pid"));
         }
-        self.spawn_keeper(node + 1);
+        self.keepers.spawn(node + 1, &data);
     }
 
     /// Waits until the monitor reports every node's state as `want` (reported and
@@ -251,8 +283,8 @@ impl Formation {
 
     pub fn monitor_uri(&self) -> String {
         format!(
-            "postgres://autoctl_node@127.0.0.1:{}/pg_auto_failover?sslmode=disable",
-            self.monitor_port
+            "postgres://autoctl_node@{}:{}/pg_auto_failover?sslmode=disable",
+            self.place.monitor_host, self.monitor_port
         )
     }
 
@@ -262,33 +294,37 @@ impl Formation {
         let data = self.pgdata(i);
         let port = self.ports[i - 1].to_string();
         let name = format!("node{}", i - 1);
-        self.autoctl_ok(&[
-            "create",
-            "postgres",
-            "--pgdata",
-            path(&data),
-            "--pgport",
-            &port,
-            "--hostname",
-            "127.0.0.1",
-            "--listen",
-            "127.0.0.1",
-            "--name",
-            &name,
-            "--formation",
-            FORMATION,
-            "--monitor",
-            &self.monitor_uri(),
-            "--auth",
-            "trust",
-            "--no-ssl",
-            "--dbname",
-            dbname,
-            "--username",
-            "postgres",
-            "--pgctl",
-            path(&self.programs.bin.join("pg_ctl")),
-        ]);
+        let host = &self.place.hosts[i - 1];
+        self.keepers.autoctl_ok(
+            i,
+            &[
+                "create",
+                "postgres",
+                "--pgdata",
+                path(&data),
+                "--pgport",
+                &port,
+                "--hostname",
+                host,
+                "--listen",
+                host,
+                "--name",
+                &name,
+                "--formation",
+                FORMATION,
+                "--monitor",
+                &self.monitor_uri(),
+                "--auth",
+                "trust",
+                "--no-ssl",
+                "--dbname",
+                dbname,
+                "--username",
+                "postgres",
+                "--pgctl",
+                path(&self.programs.bin.join("pg_ctl")),
+            ],
+        );
         if i == 1 {
             // pg_auto_failover sizes memory for a machine of its own (GBs of
             // shared_buffers, 8 GB of kept WAL); three servers share this one. The
@@ -300,111 +336,39 @@ impl Formation {
                  effective_cache_size = '1GB'\nmaintenance_work_mem = '64MB'\nfsync = off\n",
             );
             std::fs::write(&conf, text).expect("write postgresql.auto.conf");
+            // The standby is cloned with these rules.
+            self.trust_lan(i);
         }
-        self.autoctl_ok(&[
-            "config",
-            "set",
-            "--pgdata",
-            path(&data),
-            "timeout.network_partition_timeout",
-            NETWORK_PARTITION_S,
-        ]);
-    }
-
-    /// `pg_autoctl run` for process `i`, in a process group of its own, logging to
-    /// `<dir>/<name>.log`.
-    fn spawn_keeper(&self, i: usize) {
-        use std::os::unix::process::CommandExt;
-        let data = self.pgdata(i);
-        let name = data.file_name().unwrap().to_string_lossy().into_owned();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{name}.log")))
-            .expect("the keeper's log");
-        let mut cmd = self.env_command();
-        cmd.arg(&self.autoctl)
-            .args(["run", "--pgdata", path(&data)])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("a log handle"))
-            .stderr(log)
-            .process_group(0);
-        let child = cmd.spawn().expect("start pg_autoctl run");
-        self.keepers.lock().unwrap()[i] = Some(child);
-    }
-
-    /// pg_autoctl (as `postgres`) with its configuration, state and pid files in the
-    /// test's directory, never in the `postgres` user's home.
-    fn env_command(&self) -> Command {
-        let mut cmd = self.programs.command(Path::new("env"));
-        for (var, sub) in [
-            ("XDG_CONFIG_HOME", "config"),
-            ("XDG_DATA_HOME", "data"),
-            ("XDG_RUNTIME_DIR", "run"),
-        ] {
-            cmd.arg(format!("{var}={}", self.dir.join(sub).display()));
-        }
-        cmd.arg(format!(
-            "PATH={}:/usr/bin:/bin",
-            self.programs.bin.display()
-        ));
-        cmd
-    }
-
-    fn autoctl(&self, args: &[&str]) -> std::process::Output {
-        let mut cmd = self.env_command();
-        cmd.arg(&self.autoctl).args(args);
-        cmd.output().expect("run pg_autoctl")
-    }
-
-    fn autoctl_ok(&self, args: &[&str]) {
-        let out = self.autoctl(args);
-        assert!(
-            out.status.success(),
-            "pg_autoctl {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        self.keepers.autoctl_ok(
+            i,
+            &[
+                "config",
+                "set",
+                "--pgdata",
+                path(&data),
+                "timeout.network_partition_timeout",
+                NETWORK_PARTITION_S,
+            ],
         );
     }
 
-    /// Waits until the server on `port` answers a query (accepting connections is not
-    /// enough: a starting server refuses them).
-    fn wait_accepting(&self, port: u16) {
-        for _ in 0..400 {
-            let ready = self
-                .programs
-                .command(&self.programs.bin.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("nothing accepts on {port}");
+    /// Every login from the placement's network trusted by process `i`'s PostgreSQL
+    /// (the test's, the monitor's, the other node's), when it has one; read at the
+    /// server's next reload.
+    fn trust_lan(&self, i: usize) {
+        let Some(lan) = &self.place.lan else { return };
+        let hba = self.pgdata(i).join("pg_hba.conf");
+        let mut text = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        text.push_str(&format!(
+            "host all all {lan} trust\nhost replication all {lan} trust\n"
+        ));
+        std::fs::write(&hba, text).expect("write pg_hba.conf");
     }
 }
 
 impl Drop for Formation {
     fn drop(&mut self) {
-        // Nodes first (SIGTERM: each keeper stops its PostgreSQL), the monitor last.
-        let mut keepers = self.keepers.lock().unwrap();
-        for i in [2, 1, 0] {
-            if let Some(child) = &mut keepers[i] {
-                let _ = Command::new("kill")
-                    .args(["-TERM", "--", &format!("-{}", child.id())])
-                    .status();
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = Command::new("kill")
-                    .args(["-9", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.wait();
-            }
-        }
+        self.keepers.stop_all();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -2,15 +2,26 @@
 //! formation (`autoctl`), settings naming its nodes (node 0 the primary) and its monitor,
 //! the scratch metadata database, the seeded map and a following `Cluster`. None, with a
 //! loud message, only when pg_autoctl is not installed and `SHARDGATE_REQUIRE_HA` is
-//! unset (`./setup.sh test` installs it and sets it, so CI always runs them).
+//! unset (`./setup.sh test` installs it and sets it, so CI always runs them). Also what
+//! the failover tests on it check alike: roles, the map after a failover, every
+//! acknowledged write on the new primary, the old node replaying it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use control_plane::map::meta;
 use shard_manager::live_map::ShardMap;
-use shard_manager::ClusterSettings;
+use shard_manager::{Cluster, ClusterSettings, MapVersion};
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
 
 use crate::autoctl::{self, Formation};
 use crate::harness::{self, Following, Scratch};
+use crate::placement::Placement;
+use crate::workload::{
+    count_sql, lost_and_twice, parse_versions, stored_versions_sql, write_before, Acked, Tally,
+};
 
 pub struct HaShard {
     pub formation: Arc<Formation>,
@@ -22,8 +33,13 @@ pub struct HaShard {
     _alone: tokio::sync::MutexGuard<'static, ()>,
 }
 
-/// The shard on its formation, for the test `what`.
+/// The shard on its formation (on loopback), for the test `what`.
 pub async fn start(what: &str) -> Option<HaShard> {
+    start_at(what, Placement::loopback()).await
+}
+
+/// The shard on its formation placed as `place` says, for the test `what`.
+pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
     let Some(pg_autoctl) = autoctl::installed() else {
         if std::env::var_os("SHARDGATE_REQUIRE_HA").is_some() {
             panic!("SHARDGATE_REQUIRE_HA is set but pg_autoctl is not installed (apt-get install postgresql-15-auto-failover pg-auto-failover-cli, or ./setup.sh test)");
@@ -40,10 +56,11 @@ pub async fn start(what: &str) -> Option<HaShard> {
     let mut settings = harness::settings();
     let name = settings.database.dbname.clone();
     let user = settings.database.user.clone();
-    let formation =
-        tokio::task::spawn_blocking(move || Arc::new(Formation::start(pg_autoctl, &user, &name)))
-            .await
-            .unwrap();
+    let formation = tokio::task::spawn_blocking(move || {
+        Arc::new(Formation::start(pg_autoctl, &user, &name, place))
+    })
+    .await
+    .unwrap();
     settings.shards[0].primary = formation.addr(0);
     settings.shards[0].replicas = vec![formation.addr(1)];
     settings.failover.ha_monitor = Some(formation.monitor_uri());
@@ -58,4 +75,204 @@ pub async fn start(what: &str) -> Option<HaShard> {
         _scratch: scratch,
         _alone: alone,
     })
+}
+
+/// What a failover test starts from, its shard up: records written before the failure
+/// (the reader reads them throughout), and a connection to node 1, to see it promoted.
+pub struct Before {
+    pub acked: Vec<Acked>,
+    pub ids: Vec<String>,
+    pub standby: Client,
+}
+
+impl HaShard {
+    /// Checks the map (v1, term 1) and pg_auto_failover's synchronous replication,
+    /// writes 20 records and connects to node 1 (in recovery).
+    pub async fn before_failure(&self) -> Before {
+        assert_eq!(
+            (self.init.version, self.init.shards[0].term),
+            (MapVersion(1), 1)
+        );
+        let acked = write_before(&self.following.cluster, 20).await;
+        let ids = acked.iter().map(|a| a.id.clone()).collect();
+        assert_eq!(
+            self.formation
+                .query(0, "postgres", "SHOW synchronous_standby_names"),
+            "ANY 1 (pgautofailover_standby_2)",
+            "pg_auto_failover's synchronous replication"
+        );
+        let standby = connect(&self.settings, &self.formation.addr(1)).await;
+        assert_eq!(in_recovery(&standby).await, Some(true));
+        Before {
+            acked,
+            ids,
+            standby,
+        }
+    }
+}
+
+impl HaShard {
+    /// While node 0 comes back (its keeper started again, or its link healed): watches
+    /// its role, waits up to `within` until the monitor has it a secondary and node 1
+    /// the primary, lets the load acknowledge 40 more writes, then stops it. Returns
+    /// when node 0 was a secondary again, and whether it was ever seen writable
+    /// meanwhile (split brain).
+    pub async fn rejoin(
+        &self,
+        tally: &Tally,
+        stop: &AtomicBool,
+        within: Duration,
+    ) -> (Instant, bool) {
+        let (seen_writable, watch) = watch_writable(&self.settings, &self.formation.addr(0));
+        let f = self.formation.clone();
+        tokio::task::spawn_blocking(move || f.wait_states(&["secondary", "primary"], within))
+            .await
+            .unwrap();
+        let rejoined = Instant::now();
+        let n = tally.acked_count();
+        while tally.acked_count() < n + 40 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        watch.abort();
+        (rejoined, seen_writable.load(Ordering::Relaxed))
+    }
+}
+
+/// No read failed while the load ran, and it read.
+pub fn assert_reads_served(tally: &Tally) {
+    assert_eq!(
+        tally.reads_failed.load(Ordering::Relaxed),
+        0,
+        "reads failed during the failover"
+    );
+    assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
+}
+
+/// A connection to `addr`'s scratch database, to ask it its role.
+pub async fn connect(settings: &ClusterSettings, addr: &str) -> Client {
+    let url = shard_manager::servers::connection_url(&settings.database, addr);
+    let (client, conn) = control_plane::postgres::connect(&url, &settings.database)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// `pg_is_in_recovery()`, or None when the server did not answer.
+pub async fn in_recovery(client: &Client) -> Option<bool> {
+    let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await;
+    row.ok().map(|r| r.get(0))
+}
+
+/// Watches `addr`'s role for up to 60 s (until aborted), connecting again whenever it
+/// does not answer: the flag is raised if it is ever seen writable (split brain while
+/// an old primary comes back).
+fn watch_writable(settings: &ClusterSettings, addr: &str) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let seen = Arc::new(AtomicBool::new(false));
+    let (flag, settings, addr) = (seen.clone(), settings.clone(), addr.to_owned());
+    let watch = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let url = shard_manager::servers::connection_url(&settings.database, &addr);
+            if let Ok((c, conn)) = control_plane::postgres::connect(&url, &settings.database).await
+            {
+                tokio::spawn(conn);
+                while let Some(r) = in_recovery(&c).await {
+                    if !r {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    (seen, watch)
+}
+
+/// The map names the promoted node `new`, with `old` its replica, one term later (as
+/// does `cluster`'s view), and its history's newest line is the failover.
+pub async fn assert_failed_over(
+    settings: &ClusterSettings,
+    cluster: &Cluster,
+    old: &str,
+    new: &str,
+) {
+    let mut meta_conn = meta::connect(settings).await.expect("metadata");
+    let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
+    assert_eq!(map.version, MapVersion(2));
+    assert_eq!(map.shards[0].primary, new);
+    assert_eq!(map.shards[0].replicas, vec![old.to_owned()]);
+    assert_eq!(map.shards[0].term, 2);
+    assert_eq!(cluster.map().term(0), 2, "the gateway's view of the term");
+    let history = meta::history_lines(&meta_conn.client, 5).await.unwrap();
+    assert_eq!(history[0].action, "failover");
+    assert!(
+        history[0]
+            .summary
+            .contains(&format!("from {old} to {new}, term 2")),
+        "{}",
+        history[0].summary
+    );
+}
+
+/// Every write the load saw acknowledged (and `before`) is on node `node` of the
+/// formation, once: each single write at the version its acknowledgement gave, every
+/// record of each acknowledged bulk write present.
+pub fn assert_acknowledged_on(
+    formation: &Formation,
+    node: usize,
+    name: &str,
+    tally: &Tally,
+    before: &[Acked],
+) {
+    let expected = tally.expected(before);
+    let sql = stored_versions_sql(&expected);
+    let stored = parse_versions(&formation.query(node, name, &sql));
+    let (lost, twice) = lost_and_twice(&expected, &stored);
+    let bulk = tally.acked_bulk.lock().unwrap().clone();
+    assert!(bulk.len() > 30, "bulk writes under way: {}", bulk.len());
+    let present = formation.query(node, name, &count_sql(&bulk));
+    eprintln!(
+        "acknowledged {} (+{} by bulk writes, {present} present): lost {lost}, applied twice {twice}",
+        expected.len(),
+        bulk.len()
+    );
+    assert_eq!(
+        (lost, twice),
+        (0, 0),
+        "acknowledged writes lost or applied twice"
+    );
+    assert_eq!(stored, expected);
+    assert_eq!(
+        present,
+        bulk.len().to_string(),
+        "acknowledged bulk records lost"
+    );
+}
+
+/// Node `secondary`, a secondary again, holds exactly what node `primary` holds once it
+/// has replayed (within 10 s): nothing was written there alone.
+pub async fn assert_replayed(formation: &Formation, secondary: usize, primary: usize, name: &str) {
+    assert_eq!(
+        formation.query(secondary, "postgres", "SELECT pg_is_in_recovery()"),
+        "t"
+    );
+    let all = "SELECT id || ':' || version FROM records ORDER BY id";
+    let on_primary = formation.query(primary, name, all);
+    let started = Instant::now();
+    loop {
+        let on_secondary = formation.query(secondary, name, all);
+        if on_secondary == on_primary {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the old node, a secondary again, differs from the new primary: {} rows against {}",
+            on_secondary.lines().count(),
+            on_primary.lines().count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -22,10 +22,14 @@
 //! - `programs`: PostgreSQL's programs, run as `postgres`.
 //! - `pair`: a primary and a replica of the test's own (promoted by hand).
 //! - `autoctl`: a pg_auto_failover monitor and two keepers of the test's own.
+//! - `keepers`: pg_autoctl's commands and keepers for a formation, each in its namespace.
+//! - `placement`: where a formation's processes run: on loopback, or a host each.
+//! - `netns`: a network of the test's own (a bridge, a namespace per host) to cut.
 //! - `ha_shard`: a shard on a private formation, as the pg_auto_failover tests set it up.
 //! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
 //! - `workload`: writers, reader, and the lost / applied-twice count.
 //! - `on_autoctl`: the test on pg_auto_failover.
+//! - `cut_on_autoctl`: the same with the primary cut off the network, not killed.
 //! - `outage_bench` (ignored): the outage of 10 failovers and the pause of 10 switchovers.
 //! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
 //! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
@@ -44,14 +48,18 @@ mod async_loss;
 mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
+mod cut_on_autoctl;
 mod ha_shard;
 mod harness;
 mod import_across_failover;
 mod import_source;
+mod keepers;
 mod move_across_failover;
+mod netns;
 mod on_autoctl;
 mod outage_bench;
 mod pair;
+mod placement;
 mod prepared_across_failover;
 mod programs;
 mod replication_bench;

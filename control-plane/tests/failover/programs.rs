@@ -37,10 +37,19 @@ impl Programs {
     /// user, with inherited descriptors 3-9 closed (a cluster lock held by whoever
     /// started the tests must not be held by a server).
     pub fn command(&self, program: &Path) -> Command {
+        self.command_in(None, program)
+    }
+
+    /// [`command`](Self::command), run in the network namespace `netns` when one is
+    /// given (`ip netns exec`, as root, before the switch to `postgres`).
+    pub fn command_in(&self, netns: Option<&str>, program: &Path) -> Command {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#"exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@""#)
             .arg("sh");
+        if let Some(netns) = netns {
+            cmd.args(["ip", "netns", "exec", netns]);
+        }
         if self.as_postgres {
             cmd.args(["runuser", "-u", "postgres", "--"]);
         }
@@ -55,22 +64,16 @@ impl Programs {
 
     /// One query's text output on a server (`psql -At` as `postgres` over TCP).
     pub fn query(&self, port: u16, db: &str, sql: &str) -> String {
+        self.query_at("127.0.0.1", port, db, sql)
+    }
+
+    /// [`query`](Self::query) on the server at `host`.
+    pub fn query_at(&self, host: &str, port: u16, db: &str, sql: &str) -> String {
         let port = port.to_string();
         let out = self.pg_out(
             "psql",
             &[
-                "-X",
-                "-At",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
+                "-X", "-At", "-h", host, "-p", &port, "-U", "postgres", "-d", db, "-c", sql,
             ],
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
