@@ -34,4 +34,4 @@ pub use list::{list, Listing};
 pub use pgbackrest::{BackupKind, Runner};
 pub use point::RestorePoint;
 pub use restore::{plan as plan_restore, restore, Plan, Restored};
-pub use take::{take, Taken};
+pub use take::{take, Progress, Taken};

@@ -95,6 +95,16 @@ impl Runner {
         self.run(target, "restore", &extra).await.map(|_| ())
     }
 
+    /// How far the running backup of `target`'s stanza is, in percent, as
+    /// `pgbackrest info` tells it; None before the copy starts or when it cannot say
+    /// (pgBackRest 2.45's JSON has no progress; its text has "backup/expire running -
+    /// 76.81% complete").
+    pub async fn percent_done(&self, target: &Target) -> Option<f64> {
+        let stanza = format!("--stanza={}", target.stanza);
+        let out = self.command(&[&stanza, "info"]).output().await.ok()?;
+        percent_complete(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// The OS user pgbackrest runs as.
     pub fn os_user(&self) -> String {
         self.run_as
@@ -207,9 +217,40 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The "NN.NN% complete" of a running backup in `pgbackrest info`'s text (progress,
+/// shown to the user, never a decision).
+fn percent_complete(info: &str) -> Option<f64> {
+    let at = info.find("% complete")?;
+    let digits = info[..at]
+        .rsplit(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    digits
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_backup_tells_how_far_it_is() {
+        let info = "stanza: shard1\n    status: error (no valid backups, backup/expire running - 76.81% complete)\n";
+        assert_eq!(percent_complete(info), Some(76.81));
+        let whole = "    status: ok (backup/expire running - 5% complete)";
+        assert_eq!(percent_complete(whole), Some(5.0));
+    }
+
+    #[test]
+    fn no_percent_before_the_copy_or_when_idle() {
+        assert_eq!(
+            percent_complete("    status: error (no valid backups, backup/expire running)"),
+            None
+        );
+        assert_eq!(percent_complete("    status: ok"), None);
+        assert_eq!(percent_complete("running - 180% complete"), None);
+    }
 
     #[test]
     fn a_missing_program_is_named() {

@@ -31,12 +31,31 @@ pub struct Taken {
     pub point: RestorePoint,
 }
 
-/// Runs a backup; `progress` hears each step as it starts.
+/// What a backup reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Progress<'a> {
+    /// A step begins.
+    Step(&'a str),
+    /// pgBackRest's copy of the stanza at `index` (of `of`) is `percent` done (polled
+    /// every [`PROGRESS_EVERY`]).
+    Copying {
+        stanza: &'a str,
+        index: usize,
+        of: usize,
+        percent: f64,
+    },
+}
+
+/// How often a running pgBackRest backup is asked how far it is.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Runs a backup; `progress` hears each step as it starts, and each stanza's copy.
 pub async fn take(
     settings: &ClusterSettings,
     kind: BackupKind,
-    progress: impl Fn(&str),
+    progress: impl Fn(Progress<'_>),
 ) -> Result<Taken, BackupError> {
+    let step = |text: &str| progress(Progress::Step(text));
     let runner = Runner::new(&settings.backup)?;
     let repo = repo::usable(&runner, true).await?;
     let mut conn = meta::connect(settings).await?;
@@ -61,20 +80,38 @@ pub async fn take(
         )));
     }
     let targets = stanza::targets(&map, &settings.metadata.address);
-    progress(&format!("reaching {} servers", targets.len()));
+    step(&format!("reaching {} servers", targets.len()));
     let servers = point::connect_all(settings, &targets).await?;
     let mut stanzas = Vec::with_capacity(targets.len());
-    for target in &targets {
-        progress(&format!(
+    for (index, target) in targets.iter().enumerate() {
+        step(&format!(
             "pgbackrest {} backup of {}",
             kind.as_str(),
             describe(target)
         ));
         let started = Instant::now();
-        runner
-            .backup(target, kind)
-            .await
-            .map_err(|e| repo::explain_failure(&repo, e))?;
+        let copying = |percent| Progress::Copying {
+            stanza: &target.stanza,
+            index,
+            of: targets.len(),
+            percent,
+        };
+        progress(copying(0.0));
+        let backup = runner.backup(target, kind);
+        tokio::pin!(backup);
+        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+        let done = loop {
+            tokio::select! {
+                done = &mut backup => break done,
+                _ = ticker.tick() => {
+                    if let Some(percent) = runner.percent_done(target).await {
+                        progress(copying(percent));
+                    }
+                }
+            }
+        };
+        done.map_err(|e| repo::explain_failure(&repo, e))?;
+        progress(copying(100.0));
         stanzas.push((
             target.stanza.clone(),
             target.address.clone(),
@@ -82,9 +119,9 @@ pub async fn take(
         ));
     }
     let name = point::name_at(Utc::now());
-    progress(&format!("restore point {name} on every server"));
+    step(&format!("restore point {name} on every server"));
     let point = servers.create(&name).await?;
-    progress(&format!(
+    step(&format!(
         "waiting for the WAL of {name} in the archive (fence was {} ms)",
         point.fence_ms
     ));

@@ -6,7 +6,9 @@
 //! down) names its cause, exits non-zero and records no point.
 
 use chrono::{DateTime, Utc};
-use control_plane::backup::{self, BackupError, BackupKind, Listing, Plan, Restored};
+use control_plane::backup::{self, BackupError, BackupKind, Listing, Plan, Progress, Restored};
+
+use crate::tools::progress::backup_bar;
 use shard_manager::config::ClusterSettings;
 
 /// `backup`: which kind of pgBackRest backup.
@@ -47,11 +49,28 @@ fn runtime() -> Result<tokio::runtime::Runtime, BackupError> {
         .map_err(|e| BackupError::Refused(format!("cannot start a runtime: {e}")))
 }
 
-/// Runs `backup`, saying each step on stderr; the summary to print.
+/// Runs `backup`, saying each step on stderr, with a progress bar over every stanza's
+/// copy on a terminal; the summary to print.
 pub fn backup(settings: &ClusterSettings, args: BackupArgs) -> Result<String, BackupError> {
-    let taken = runtime()?.block_on(backup::take(settings, args.kind, |step| {
-        eprintln!("backup: {step}")
-    }))?;
+    let bar = backup_bar();
+    let taken = runtime()?.block_on(backup::take(settings, args.kind, |p| match p {
+        Progress::Step(step) => bar.suspend(|| eprintln!("backup: {step}")),
+        Progress::Copying {
+            stanza,
+            index,
+            of,
+            percent,
+        } => {
+            bar.set_length(of as u64 * 100);
+            bar.set_position(index as u64 * 100 + percent.round() as u64);
+            bar.set_message(format!(
+                "stanza {stanza} ({} of {of}) {percent:.0}%",
+                index + 1
+            ));
+        }
+    }));
+    bar.finish_and_clear();
+    let taken = taken?;
     let mut out = String::new();
     for (stanza, address, took) in &taken.stanzas {
         out += &format!(

@@ -1,5 +1,6 @@
 //! Progress bars for `seed` and `bench`: one per shard (or per client group) and a
-//! total with rows/s and ETA; the one bar of a move or an import; an export's count. Drawn on stderr only when it is a terminal, so piped
+//! total with rows/s and ETA; the one bar of a move or an import; an export's count; a
+//! backup's stanzas. Drawn on stderr only when it is a terminal, so piped
 //! output stays clean.
 
 use crate::tools::plan::report::thousands;
@@ -112,6 +113,18 @@ impl Tracker {
         self.part.inc(n);
         self.total.inc(n);
     }
+}
+
+/// A backup's bar: every stanza's copy as 100 steps, pgBackRest's percent within the
+/// current one, and which stanza it is (drawn only on a terminal, like every bar here).
+pub fn backup_bar() -> ProgressBar {
+    ProgressBar::new(0)
+        .with_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:32.cyan/blue}] {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+        .with_prefix("backup")
 }
 
 /// A count with no known end (an export's records): records so far, records/s, time.
