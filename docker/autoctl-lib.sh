@@ -2,9 +2,9 @@
 # of the pg_auto_failover image (docker/Dockerfile.autoctl) in docker-compose.yml's `ha`
 # profile. Functions and settings only.
 #
-# Everything lives on the container's volume (/var/lib/postgresql/data), so a container
-# made anew finds its node again: PGDATA in pgdata/, pg_autoctl's configuration and state
-# (XDG_CONFIG_HOME, XDG_DATA_HOME) in autoctl/. Each default below is the compose value;
+# Everything lives on the container's volume (VOLUME_DIR, /var/lib/postgresql/data), so a
+# container made anew finds its node again: PGDATA in pgdata/, pg_autoctl's configuration
+# and state (XDG_CONFIG_HOME, XDG_DATA_HOME) and the pgpass in autoctl/. Each default below is the compose value;
 # scripts/check-docker-ha.sh overrides them to run the same scripts as local processes.
 #   PG_SUPERUSER_PASSWORD  the `postgres` superuser's password (.env)
 #   REPLICATION_PASSWORD   pg_auto_failover's roles' password (.env): autoctl_node on the
@@ -17,7 +17,8 @@
 : "${AUTOCTL_HOSTNAME:?set AUTOCTL_HOSTNAME}"
 
 VOLUME_DIR=${VOLUME_DIR:-/var/lib/postgresql/data}
-export PGDATA=${PGDATA:-$VOLUME_DIR/pgdata}
+# Below the volume's root, never an inherited PGDATA (the postgres image sets it to the root).
+export PGDATA=$VOLUME_DIR/pgdata
 AUTOCTL_HOME=${AUTOCTL_HOME:-$VOLUME_DIR/autoctl}
 AUTOCTL_PGPORT=${AUTOCTL_PGPORT:-5432}
 AUTOCTL_LISTEN=${AUTOCTL_LISTEN:-*}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Entrypoint of the pg_auto_failover monitor in docker-compose.yml's `ha` profile (service
-# `monitor`). On first start: a cluster made like the plain servers (docker/autoctl-lib.sh)
+# `ha-monitor`). On first start: a cluster made like the plain servers (docker/autoctl-lib.sh)
 # with the timings scripts/ha.sh gives its monitor, `pg_autoctl create monitor` on it; then,
 # until that has once succeeded (autoctl/ready), with the cluster up on its socket only,
 # autoctl_node's password and one formation per shard (AUTOCTL_FORMATIONS). Every start
@@ -8,7 +8,7 @@
 #   AUTOCTL_FORMATIONS  the formations to create (shard0 shard1 shard2)
 #   AUTOCTL_DBNAME      their database (shardgate)
 set -euo pipefail
-AUTOCTL_HOSTNAME=${AUTOCTL_HOSTNAME:-monitor}
+AUTOCTL_HOSTNAME=${AUTOCTL_HOSTNAME:-ha-monitor}
 # shellcheck source=docker/autoctl-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/autoctl-lib.sh"
 AUTOCTL_FORMATIONS=${AUTOCTL_FORMATIONS:-shard0 shard1 shard2}

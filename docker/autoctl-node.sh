@@ -16,14 +16,14 @@
 # the monitor gives it.
 #   AUTOCTL_FORMATION      shard0, shard1, ...
 #   AUTOCTL_NAME           the node's name on the monitor (AUTOCTL_HOSTNAME)
-#   AUTOCTL_MONITOR_HOST   the monitor (monitor), AUTOCTL_MONITOR_PORT (5432)
+#   AUTOCTL_MONITOR_HOST   the monitor (ha-monitor), AUTOCTL_MONITOR_PORT (5432)
 #   SHARDGATE_DB_PASSWORD  the `shardgate` role's password (.env)
 set -euo pipefail
 # shellcheck source=docker/autoctl-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/autoctl-lib.sh"
 : "${AUTOCTL_FORMATION:?set AUTOCTL_FORMATION}" "${SHARDGATE_DB_PASSWORD:?set SHARDGATE_DB_PASSWORD}"
 AUTOCTL_NAME=${AUTOCTL_NAME:-$AUTOCTL_HOSTNAME}
-AUTOCTL_MONITOR_HOST=${AUTOCTL_MONITOR_HOST:-monitor}
+AUTOCTL_MONITOR_HOST=${AUTOCTL_MONITOR_HOST:-ha-monitor}
 AUTOCTL_MONITOR_PORT=${AUTOCTL_MONITOR_PORT:-5432}
 AUTOCTL_DBNAME=${AUTOCTL_DBNAME:-shardgate}
 AUTOCTL_PARTITION_S=${AUTOCTL_PARTITION_S:-2}
