@@ -105,6 +105,12 @@ start_node() {
         AUTOCTL_MONITOR_HOST=$HOST AUTOCTL_MONITOR_PORT="$MON_PORT"
 }
 
+# Seconds since a `date +%s%N` time, to the hundredth.
+since() {
+    local ms=$((($(date +%s%N) - $1) / 1000000))
+    printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10))
+}
+
 q() { "$PG_BIN/psql" -X -q -w -At -v ON_ERROR_STOP=1 "$@"; }
 monitor_q() { q -d "$MONITOR_URI" -c "$1" 2>/dev/null; }
 as_shardgate() { q -h $HOST -p "$1" -U shardgate -d shardgate -c "$2"; }
@@ -166,7 +172,7 @@ as_shardgate "${PORT[$primary]}" "CREATE TABLE check_ha (id int PRIMARY KEY, not
 say "wrote row 1 as shardgate through $primary; on $standby (read-only, synchronous): $(as_shardgate "${PORT[$standby]}" "SELECT note FROM check_ha WHERE id = 1") / in recovery: $(as_shardgate "${PORT[$standby]}" "SELECT pg_is_in_recovery()")"
 
 kill -KILL -- "-${PGID[$primary]}"
-killed=$SECONDS
+killed=$(date +%s%N)
 say "kill -9 of $primary's process group ${PGID[$primary]} (script, keeper, PostgreSQL)"
 unset "PGID[$primary]"
 sleep 0.5
@@ -177,13 +183,14 @@ until as_shardgate "${PORT[$standby]}" "INSERT INTO check_ha VALUES (2, 'after t
     ((SECONDS < deadline)) || fail "$standby takes no write"
     sleep 0.25
 done
-say "$standby promoted and took a write as shardgate $((SECONDS - killed))s after the kill; rows there: $(as_shardgate "${PORT[$standby]}" "SELECT string_agg(id || '=' || note, ', ' ORDER BY id) FROM check_ha")"
+say "$standby promoted and took a write as shardgate $(since "$killed") after the kill; rows there: $(as_shardgate "${PORT[$standby]}" "SELECT string_agg(id || '=' || note, ', ' ORDER BY id) FROM check_ha")"
 show_state
 
 say "restarting $primary's script: its PGDATA exists, so it just runs"
+restarted=$(date +%s%N)
 start_node "$primary"
 wait_states "$standby:primary $primary:secondary" "$primary back as the secondary"
-say "$primary rewound and a secondary; row 2 there: $(as_shardgate "${PORT[$primary]}" "SELECT note FROM check_ha WHERE id = 2")"
+say "$primary rewound and a secondary $(since "$restarted") after its script started again; row 2 there: $(as_shardgate "${PORT[$primary]}" "SELECT note FROM check_ha WHERE id = 2")"
 say "'pg_autoctl create' runs in $primary's log over its two starts: $(grep -c 'pg_autoctl create postgres (' "$WORK/$primary.log"); 'pg_autoctl run': $(grep -c ': pg_autoctl run$' "$WORK/$primary.log")"
 show_state
 
