@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Entrypoint of a pg_auto_failover node in docker-compose.yml's `ha` profile: one of a
+# shard's two servers, both in the formation shardN on the monitor. On first start it
+# asks the monitor whether the formation has a node yet:
+# - none: this node starts the formation. A cluster made like the plain servers
+#   (docker/autoctl-lib.sh) is handed to `pg_autoctl create postgres`, which registers it
+#   (state single); then, with it up on its socket only, the passwords of
+#   pg_auto_failover's roles and the gateway's role `shardgate` (not a superuser),
+#   owner of the database `shardgate`, as docker/primary-init.sh makes them.
+# - one already: `pg_autoctl create postgres` clones it (pg_basebackup as
+#   pgautofailover_replicator) and the node becomes its secondary. Replication is
+#   pg_auto_failover's default, synchronous: an acknowledged write is on both.
+# The keeper is told, as scripts/ha.sh tells its keepers, to demote a primary that has
+# lost the monitor and its standby for AUTOCTL_PARTITION_S seconds. Every start ends in
+# `exec pg_autoctl run`; a node whose configuration exists just runs, in whatever role
+# the monitor gives it.
+#   AUTOCTL_FORMATION      shard0, shard1, ...
+#   AUTOCTL_NAME           the node's name on the monitor (AUTOCTL_HOSTNAME)
+#   AUTOCTL_MONITOR_HOST   the monitor (ha-monitor), AUTOCTL_MONITOR_PORT (5432)
+#   SHARDGATE_DB_PASSWORD  the `shardgate` role's password (.env)
+set -euo pipefail
+# shellcheck source=docker/autoctl-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/autoctl-lib.sh"
+: "${AUTOCTL_FORMATION:?set AUTOCTL_FORMATION}" "${SHARDGATE_DB_PASSWORD:?set SHARDGATE_DB_PASSWORD}"
+AUTOCTL_NAME=${AUTOCTL_NAME:-$AUTOCTL_HOSTNAME}
+AUTOCTL_MONITOR_HOST=${AUTOCTL_MONITOR_HOST:-ha-monitor}
+AUTOCTL_MONITOR_PORT=${AUTOCTL_MONITOR_PORT:-5432}
+AUTOCTL_DBNAME=${AUTOCTL_DBNAME:-shardgate}
+AUTOCTL_PARTITION_S=${AUTOCTL_PARTITION_S:-2}
+
+drop_root "${BASH_SOURCE[0]}"
+prepare_env
+# autoctl_node's password comes from the pgpass, never from this URI (pg_autoctl keeps
+# the URI in its configuration file).
+MONITOR_URI="postgres://autoctl_node@$AUTOCTL_MONITOR_HOST:$AUTOCTL_MONITOR_PORT/pg_auto_failover?sslmode=disable"
+
+monitor_sql() {
+    "$PG_BIN/psql" -X -q -w -At -v ON_ERROR_STOP=1 -d "$MONITOR_URI" -v f="$AUTOCTL_FORMATION" "$@"
+}
+
+# Until the monitor answers and knows the formation (autoctl-monitor.sh creates it).
+wait_for_monitor() {
+    local i=0
+    until [ "$(monitor_sql <<<"SELECT 1 FROM pgautofailover.formation WHERE formationid = :'f';" 2>/dev/null)" = 1 ]; do
+        (( i++ % 10 == 0 )) && say "waiting for the monitor $AUTOCTL_MONITOR_HOST:$AUTOCTL_MONITOR_PORT and formation $AUTOCTL_FORMATION"
+        sleep 1
+    done
+}
+
+# On the formation's first node, once: pg_auto_failover's roles get their password (every
+# login needs one), and the gateway gets its role and database.
+configure_primary() {
+    local_psql -d postgres -v pw="$REPLICATION_PASSWORD" -v app="$SHARDGATE_DB_PASSWORD" -v db="$AUTOCTL_DBNAME" <<'SQL'
+ALTER ROLE pgautofailover_replicator PASSWORD :'pw';
+ALTER ROLE pgautofailover_monitor PASSWORD :'pw';
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shardgate') AS no_role \gset
+\if :no_role
+CREATE ROLE shardgate WITH LOGIN CREATEDB PASSWORD :'app';
+\else
+ALTER ROLE shardgate WITH LOGIN CREATEDB PASSWORD :'app';
+\endif
+SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') AS no_db \gset
+\if :no_db
+CREATE DATABASE :"db";
+\endif
+ALTER DATABASE :"db" OWNER TO shardgate;
+SQL
+}
+
+if ! autoctl_created; then
+    wait_for_monitor
+    nodes=$(monitor_sql <<<"SELECT count(*) FROM pgautofailover.node WHERE formationid = :'f';")
+    if [ "$nodes" = 0 ]; then
+        say "the first node of $AUTOCTL_FORMATION: its cluster made here"
+        init_cluster
+    else
+        say "formation $AUTOCTL_FORMATION has $nodes node(s): cloning"
+        rm -rf "$PGDATA"   # pg_autoctl clones into an empty place
+    fi
+    say "pg_autoctl create postgres (formation $AUTOCTL_FORMATION, port $AUTOCTL_PGPORT)"
+    pg_autoctl create postgres --pgdata "$PGDATA" --pgport "$AUTOCTL_PGPORT" \
+        --listen "$AUTOCTL_LISTEN" --hostname "$AUTOCTL_HOSTNAME" --name "$AUTOCTL_NAME" \
+        --formation "$AUTOCTL_FORMATION" --monitor "$MONITOR_URI" \
+        --auth scram-sha-256 --no-ssl --dbname "$AUTOCTL_DBNAME" --username postgres \
+        --pgctl "$PG_BIN/pg_ctl"
+    pg_autoctl config set --pgdata "$PGDATA" timeout.network_partition_timeout "$AUTOCTL_PARTITION_S" >/dev/null
+fi
+if [ ! -f "$AUTOCTL_HOME/ready" ]; then
+    # A secondary's roles are its primary's.
+    if [ ! -f "$PGDATA/standby.signal" ]; then
+        with_local_server configure_primary
+    fi
+    touch "$AUTOCTL_HOME/ready"
+fi
+
+run_keeper
