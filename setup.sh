@@ -1220,6 +1220,19 @@ seed_map() {
         say "cargo build --release -p api-router -p shard-admin"
         cargo build --release -p api-router -p shard-admin
         bin=$target/release/shard-manager
+    elif [[ -n ${TEST_BUILD_PID:-} ]]; then
+        # `test`: the tests' build, started before the servers, makes the CLI too.
+        local waited=${EPOCHREALTIME:-$SECONDS}
+        say "waiting for the test build"
+        if ! wait "$TEST_BUILD_PID"; then
+            TEST_BUILD_PID=
+            tail -n 60 "$TEST_BUILD_LOG" >&2
+            die "the test build failed (whole log: $TEST_BUILD_LOG)"
+        fi
+        TEST_BUILD_PID=
+        grep -E '^ *Finished' "$TEST_BUILD_LOG" | tail -n 1 || true
+        say "test build done (waited $(elapsed "$waited") for it)"
+        bin=$target/debug/shard-manager
     else
         cargo build -q -p shard-admin --bin shard-manager
         bin=$target/debug/shard-manager
@@ -1442,6 +1455,28 @@ cmd_test() {
     export SHARDGATE_REQUIRE_HA=1
     # The backup tests (shard-admin/tests/backup_cli) need pgbackrest: no skipping.
     export SHARDGATE_REQUIRE_BACKUP=1
+    # Every test target, listed from the tests/ directories: `failures` first, alone,
+    # then the rest.
+    local rest=() file name
+    for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do
+        name=$(basename "$file" .rs)
+        [[ $name == main ]] && name=$(basename "$(dirname "$file")")
+        [[ $name == failures ]] || rest+=(--test "$name")
+    done
+    # Every test binary (the admin CLI among them, built with the tests' features) is
+    # built in the background while `up` makes the servers: the build is CPU, making
+    # servers mostly disk and waiting. `up` then runs that CLI instead of building its
+    # own (a second build of the workspace's crates with other features), and both
+    # test runs below only run.
+    validate_topology
+    mkdir -p "$LOCAL"
+    ensure_packages
+    need_cargo
+    TEST_BUILD_LOG=$LOCAL/test-build.log
+    (cd "$REPO" && cargo test --workspace --lib --bins --test failures "${rest[@]}" --no-run) \
+        >"$TEST_BUILD_LOG" 2>&1 &
+    TEST_BUILD_PID=$!
+    say "building the tests in the background (cargo test --no-run; log $TEST_BUILD_LOG)"
     cmd_up
     # Every test makes its own sgtest_<uuid> database and leaves it behind; drop them here.
     # One psql per primary, one DROP per database (DROP DATABASE cannot share a
@@ -1477,15 +1512,10 @@ cmd_test() {
     # test databases. Then everything else. Every suite runs; any failure fails the run.
     local failed=0 out
     out=$(mktemp)
-    # Both runs select the whole workspace, so cargo unifies features once and the
-    # second run only links (a per-package run rebuilt shard-manager and everything
-    # above it with other features: about 3 minutes of a cold CI run).
-    local rest=() file name
-    for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do
-        name=$(basename "$file" .rs)
-        [[ $name == main ]] && name=$(basename "$(dirname "$file")")
-        [[ $name == failures ]] || rest+=(--test "$name")
-    done
+    # Both runs select the whole workspace, as the build did, so cargo unifies features
+    # the same way and finds every binary fresh (a per-package run rebuilt
+    # shard-manager and everything above it with other features: about 3 minutes of a
+    # cold CI run).
     say "cargo test --workspace --test failures (real outages, one at a time)"
     cargo test --workspace --test failures --no-fail-fast 2>&1 | tee -a "$out" || failed=1
     say "cargo test --workspace --lib --bins ${rest[*]}"
