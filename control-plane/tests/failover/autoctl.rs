@@ -1,10 +1,11 @@
 //! A pg_auto_failover formation of the test's own: one monitor and two nodes (each a
-//! keeper, `pg_autoctl run`, with its PostgreSQL), on free ports in 26850-26899, data
-//! and pg_autoctl's own files (XDG folders) in a temporary directory owned by
-//! `postgres`. Synchronous replication is pg_auto_failover's default with one standby
-//! (`ANY 1 (pgautofailover_standby_N)`); the monitor's checks are cut to 1 s and a
-//! node unhealthy after 2 s, as `HA=1 ./setup.sh up` cuts them. Nothing shared is
-//! touched; every process is stopped and the directory removed when dropped.
+//! keeper, `pg_autoctl run`, with its PostgreSQL), on free ports in 26850-26899 (or a
+//! range of the test's), data and pg_autoctl's own files (XDG folders) in a temporary
+//! directory owned by `postgres`. Synchronous replication is pg_auto_failover's
+//! default with one standby (`ANY 1 (pgautofailover_standby_N)`); the monitor's
+//! checks are cut to 1 s and a node unhealthy after 2 s, as `HA=1 ./setup.sh up` cuts
+//! them. Nothing shared is touched; every process is stopped and the directory
+//! removed when dropped.
 //!
 //! Each keeper runs in a process group of its own, with its PostgreSQL under it, so
 //! [`Formation::kill_node`] is the loss of a whole machine: `kill -9` of the group.
@@ -51,6 +52,9 @@ pub struct Formation {
     pub ports: [u16; 2],
     /// The monitor's keeper, then node 0's and node 1's, while they run.
     keepers: Mutex<[Option<Child>; 3]>,
+    /// Lines added to node 0's postgresql.auto.conf before its first start (node 1
+    /// is cloned with them).
+    conf: String,
 }
 
 /// The formation's name on the monitor (one formation per shard, as in setup.sh).
@@ -61,6 +65,18 @@ impl Formation {
     /// database `dbname`), then node 1, and waits until node 1 is a synchronous
     /// secondary.
     pub fn start(autoctl: PathBuf, user: &str, dbname: &str) -> Self {
+        Self::start_with(autoctl, user, dbname, 26850..26900, "")
+    }
+
+    /// As [`Formation::start`], on free ports of `ports`, with `conf` (settings lines)
+    /// in node 0's postgresql.auto.conf from its first start, hence in node 1's too.
+    pub fn start_with(
+        autoctl: PathBuf,
+        user: &str,
+        dbname: &str,
+        ports: std::ops::Range<u16>,
+        conf: &str,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("sg-autoctl-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["config", "data", "run"] {
@@ -68,9 +84,9 @@ impl Formation {
         }
         let programs = Programs::find();
         programs.own(&dir);
-        let monitor_port = free_port(26850..26900);
-        let node0 = free_port(monitor_port + 1..26900);
-        let node1 = free_port(node0 + 1..26900);
+        let monitor_port = free_port(ports.clone());
+        let node0 = free_port(monitor_port + 1..ports.end);
+        let node1 = free_port(node0 + 1..ports.end);
         let f = Formation {
             dir,
             programs,
@@ -78,6 +94,7 @@ impl Formation {
             monitor_port,
             ports: [node0, node1],
             keepers: Mutex::new([None, None, None]),
+            conf: conf.to_owned(),
         };
         let started = Instant::now();
         f.autoctl_ok(&[
@@ -243,6 +260,11 @@ impl Formation {
         }
     }
 
+    /// Data directory of node `node` (0 or 1).
+    pub fn node_data(&self, node: usize) -> PathBuf {
+        self.pgdata(node + 1)
+    }
+
     /// Data directory of process `i`: 0 the monitor, 1 and 2 the nodes.
     fn pgdata(&self, i: usize) -> PathBuf {
         let name = ["monitor", "node0", "node1"][i];
@@ -299,6 +321,7 @@ impl Formation {
                 "shared_buffers = '128MB'\nwal_keep_size = '256MB'\n\
                  effective_cache_size = '1GB'\nmaintenance_work_mem = '64MB'\nfsync = off\n",
             );
+            text.push_str(&self.conf);
             std::fs::write(&conf, text).expect("write postgresql.auto.conf");
         }
         self.autoctl_ok(&[

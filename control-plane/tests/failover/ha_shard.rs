@@ -4,6 +4,7 @@
 //! loud message, only when pg_autoctl is not installed and `SHARDGATE_REQUIRE_HA` is
 //! unset (`./setup.sh test` installs it and sets it, so CI always runs them).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use shard_manager::live_map::ShardMap;
@@ -22,9 +23,11 @@ pub struct HaShard {
     _alone: tokio::sync::MutexGuard<'static, ()>,
 }
 
-/// The shard on its formation, for the test `what`.
-pub async fn start(what: &str) -> Option<HaShard> {
-    let Some(pg_autoctl) = autoctl::installed() else {
+/// pg_autoctl for the test `what`; None, loudly, when it is not installed and
+/// `SHARDGATE_REQUIRE_HA` is unset (a failure when it is set).
+pub fn pg_autoctl(what: &str) -> Option<PathBuf> {
+    let found = autoctl::installed();
+    if found.is_none() {
         if std::env::var_os("SHARDGATE_REQUIRE_HA").is_some() {
             panic!("SHARDGATE_REQUIRE_HA is set but pg_autoctl is not installed (apt-get install postgresql-15-auto-failover pg-auto-failover-cli, or ./setup.sh test)");
         }
@@ -34,8 +37,13 @@ pub async fn start(what: &str) -> Option<HaShard> {
              postgresql-15-auto-failover pg-auto-failover-cli); set SHARDGATE_REQUIRE_HA=1 \
              to make this a failure.\n!!!!!!!!!!\n"
         );
-        return None;
-    };
+    }
+    found
+}
+
+/// The shard on its formation, for the test `what`.
+pub async fn start(what: &str) -> Option<HaShard> {
+    let pg_autoctl = pg_autoctl(what)?;
     let alone = harness::ONE_AT_A_TIME.lock().await;
     let mut settings = harness::settings();
     let name = settings.database.dbname.clone();

@@ -22,6 +22,9 @@
 //! - `programs`: PostgreSQL's programs, run as `postgres`.
 //! - `pair`: a primary and a replica of the test's own (promoted by hand).
 //! - `autoctl`: a pg_auto_failover monitor and two keepers of the test's own.
+//! - `archive_repo`: a pgBackRest repository with one stanza listing a formation's nodes.
+//! - `archive_across_failover`: WAL archived by whichever node is primary, and a restore
+//!   across the failover's timeline switch.
 //! - `ha_shard`: a shard on a private formation, as the pg_auto_failover tests set it up.
 //! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
 //! - `workload`: writers, reader, and the lost / applied-twice count.
@@ -37,6 +40,8 @@
 //! - `import_across_failover`: an import whose target shard fails over while it copies,
 //!   and one whose target fails over as it starts syncing.
 
+mod archive_across_failover;
+mod archive_repo;
 mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
