@@ -226,6 +226,9 @@ ha_ensure_shard() {
     fi
     if ! ha_created "$pname"; then
         ha_from_template "$pname"
+        # Archived from the first start (ensure_archiving sets the command); the
+        # secondaries are cloned with it.
+        echo "archive_mode = on" | as_pg tee -a "$(datadir "$pname")/postgresql.auto.conf" >/dev/null
         { cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N; } |
             as_pg tee "$(datadir "$pname")/$INCARNATION_FILE" >/dev/null
         ha_create_node "$pname" "$formation"

@@ -51,6 +51,9 @@ pub struct Formation {
     pub ports: [u16; 2],
     /// The monitor's keeper, then node 0's and node 1's.
     keepers: Keepers,
+    /// Lines added to node 0's postgresql.auto.conf before its first start (node 1
+    /// is cloned with them).
+    conf: String,
 }
 
 /// The formation's name on the monitor (one formation per shard, as in setup.sh).
@@ -61,6 +64,18 @@ impl Formation {
     /// database `dbname`), then node 1, placed as `place` says, and waits until node 1
     /// is a synchronous secondary.
     pub fn start(autoctl: PathBuf, user: &str, dbname: &str, place: Placement) -> Self {
+        Self::start_with(autoctl, user, dbname, place, "")
+    }
+
+    /// As [`Formation::start`], with `conf` (settings lines) in node 0's
+    /// postgresql.auto.conf from its first start, hence in node 1's too.
+    pub fn start_with(
+        autoctl: PathBuf,
+        user: &str,
+        dbname: &str,
+        place: Placement,
+        conf: &str,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("sg-autoctl-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["config", "data", "run"] {
@@ -81,6 +96,7 @@ impl Formation {
             monitor_port,
             ports: [node0, node1],
             keepers,
+            conf: conf.to_owned(),
         };
         let started = Instant::now();
         f.keepers.autoctl_ok(
@@ -275,6 +291,11 @@ impl Formation {
         }
     }
 
+    /// Data directory of node `node` (0 or 1).
+    pub fn node_data(&self, node: usize) -> PathBuf {
+        self.pgdata(node + 1)
+    }
+
     /// Data directory of process `i`: 0 the monitor, 1 and 2 the nodes.
     fn pgdata(&self, i: usize) -> PathBuf {
         let name = ["monitor", "node0", "node1"][i];
@@ -335,6 +356,7 @@ impl Formation {
                 "shared_buffers = '128MB'\nwal_keep_size = '256MB'\n\
                  effective_cache_size = '1GB'\nmaintenance_work_mem = '64MB'\nfsync = off\n",
             );
+            text.push_str(&self.conf);
             std::fs::write(&conf, text).expect("write postgresql.auto.conf");
             // The standby is cloned with these rules.
             self.trust_lan(i);

@@ -6,6 +6,7 @@
 //! the failover tests on it check alike: roles, the map after a failover, every
 //! acknowledged write on the new primary, the old node replaying it.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,9 +39,11 @@ pub async fn start(what: &str) -> Option<HaShard> {
     start_at(what, Placement::loopback()).await
 }
 
-/// The shard on its formation placed as `place` says, for the test `what`.
-pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
-    let Some(pg_autoctl) = autoctl::installed() else {
+/// pg_autoctl for the test `what`; None, loudly, when it is not installed and
+/// `SHARDGATE_REQUIRE_HA` is unset (a failure when it is set).
+pub fn pg_autoctl(what: &str) -> Option<PathBuf> {
+    let found = autoctl::installed();
+    if found.is_none() {
         if std::env::var_os("SHARDGATE_REQUIRE_HA").is_some() {
             panic!("SHARDGATE_REQUIRE_HA is set but pg_autoctl is not installed (apt-get install postgresql-15-auto-failover pg-auto-failover-cli, or ./setup.sh test)");
         }
@@ -50,8 +53,13 @@ pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
              postgresql-15-auto-failover pg-auto-failover-cli); set SHARDGATE_REQUIRE_HA=1 \
              to make this a failure.\n!!!!!!!!!!\n"
         );
-        return None;
-    };
+    }
+    found
+}
+
+/// The shard on its formation placed as `place` says, for the test `what`.
+pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
+    let pg_autoctl = pg_autoctl(what)?;
     let alone = harness::ONE_AT_A_TIME.lock().await;
     let mut settings = harness::settings();
     let name = settings.database.dbname.clone();

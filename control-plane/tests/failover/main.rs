@@ -25,6 +25,9 @@
 //! - `keepers`: pg_autoctl's commands and keepers for a formation, each in its namespace.
 //! - `placement`: where a formation's processes run: on loopback, or a host each.
 //! - `netns`: a network of the test's own (a bridge, a namespace per host) to cut.
+//! - `archive_repo`: a pgBackRest repository with one stanza listing a formation's nodes.
+//! - `archive_across_failover`: WAL archived by whichever node is primary, and a restore
+//!   across the failover's timeline switch.
 //! - `ha_shard`: a shard on a private formation, as the pg_auto_failover tests set it up.
 //! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
 //! - `workload`: writers, reader, and the lost / applied-twice count.
@@ -44,6 +47,8 @@
 //!   replica: the acknowledged writes lost are exactly those the replica had not received.
 //! - `replication_bench` (ignored): writes/s and CPU per write, synchronous ÷ asynchronous.
 
+mod archive_across_failover;
+mod archive_repo;
 mod async_loss;
 mod autoctl;
 #[path = "../common/mod.rs"]
