@@ -67,14 +67,46 @@ impl Programs {
         self.query_at("127.0.0.1", port, db, sql)
     }
 
-    /// [`query`](Self::query) on the server at `host`.
+    /// [`query`](Self::query) on the server at `host`. The SQL goes on standard input,
+    /// not the command line: a check listing every acknowledged write can pass the
+    /// kernel's 128 KiB limit on one argument (E2BIG).
     pub fn query_at(&self, host: &str, port: u16, db: &str, sql: &str) -> String {
         let port = port.to_string();
-        let out = self.pg_out(
-            "psql",
-            &[
-                "-X", "-At", "-h", host, "-p", &port, "-U", "postgres", "-d", db, "-c", sql,
-            ],
+        let mut cmd = self.command(&self.bin.join("psql"));
+        cmd.args([
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            host,
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-f",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("run psql");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("psql's standard input");
+            stdin
+                .write_all(sql.as_bytes())
+                .expect("send the query to psql");
+        }
+        let out = child.wait_with_output().expect("wait for psql");
+        assert!(
+            out.status.success(),
+            "{cmd:?} ({} bytes of SQL): {}{}",
+            sql.len(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }

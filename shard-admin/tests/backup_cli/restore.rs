@@ -193,6 +193,14 @@ fn a_restore_brings_every_server_back_to_the_point() {
     );
 
     // Refusals.
+    let out = cli.run(
+        &["restore", "--point", &name, "--yes"],
+        &[(
+            "SHARDGATE__FAILOVER__HA_MONITOR",
+            "postgres://autoctl_node@127.0.0.1:1/pg_auto_failover",
+        )],
+    );
+    assert_fails(&out, "this cluster's shards are run by an HA manager");
     let out = cli.run(&["restore", "--point", "sg_20200101T000000Z", "--yes"], &[]);
     assert_fails(&out, "unknown restore point \"sg_20200101T000000Z\"");
     let out = cli.run(

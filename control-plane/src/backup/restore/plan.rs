@@ -65,6 +65,9 @@ pub struct Plan {
 /// Checks everything a restore to `point` needs; changes nothing.
 pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, BackupError> {
     let refuse = |why: String| Err(BackupError::RestoreRefused(why));
+    if let Some(why) = under_ha_manager(settings.failover.ha_monitor.as_deref()) {
+        return refuse(why);
+    }
     let runner = Runner::new(&settings.backup)?;
     crate::backup::repo::usable(&runner, false).await?;
     let text = std::fs::read_to_string(runner.config()).map_err(|_| BackupError::NoConfig {
@@ -124,6 +127,16 @@ pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, Backu
         replicas,
         notes,
         runner,
+    })
+}
+
+/// Why a restore is refused for a cluster whose shards an HA manager runs
+/// (`failover.ha_monitor` set): the restore stops, restores and starts each server with
+/// `pg_ctl` into pgBackRest's `pg1-path`, while the manager's keepers restart a stopped
+/// server and may have promoted another node since; the two would fight.
+fn under_ha_manager(monitor: Option<&str>) -> Option<String> {
+    monitor.map(|_| {
+        "this cluster's shards are run by an HA manager (failover.ha_monitor is set): restore drives each server with pg_ctl, which the manager's keepers would undo, so it does not run under one yet; stop the keepers and the monitor (./setup.sh down), restore the stanzas with pgbackrest by hand, or restore into a cluster made without HA=1; nothing was changed".to_owned()
     })
 }
 
@@ -337,6 +350,18 @@ mod tests {
             address: address.into(),
             holds_meta: false,
         }
+    }
+
+    #[test]
+    fn a_cluster_under_an_ha_manager_is_refused_naming_it() {
+        assert_eq!(under_ha_manager(None), None);
+        let monitor = "postgres://autoctl_node@127.0.0.1:25420/pg_auto_failover";
+        let why = under_ha_manager(Some(monitor)).expect("refused");
+        assert!(
+            why.starts_with("this cluster's shards are run by an HA manager"),
+            "{why}"
+        );
+        assert!(why.ends_with("nothing was changed"), "{why}");
     }
 
     #[test]
