@@ -118,7 +118,8 @@ impl Tracker {
 /// A backup's bar: every stanza's copy as 100 steps, pgBackRest's percent within the
 /// current one, and which stanza it is (drawn only on a terminal, like every bar here).
 pub fn backup_bar() -> ProgressBar {
-    ProgressBar::new(0)
+    // Length 1 until the first stanza says how many there are: drawn empty, not full.
+    ProgressBar::new(1)
         .with_style(
             ProgressStyle::with_template("{prefix:>8} [{bar:32.cyan/blue}] {elapsed:>4} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
