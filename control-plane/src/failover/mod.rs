@@ -25,12 +25,14 @@
 //! - [`record`]: the promotion stored in the metadata database.
 //! - [`fence`]: a server that must not take writes told so.
 //! - [`watcher`]: the task that reads roles and acts.
+//! - [`reconcile`]: the same decision once, by an admin command with no gateway running.
 //! - [`switchover`]: a planned promotion for maintenance, asked of the HA manager after
 //!   draining the primary's writes; [`planned`] tells it apart from a failover.
 
 pub mod decide;
 pub mod fence;
 pub mod planned;
+pub mod reconcile;
 pub mod record;
 pub mod switchover;
 pub mod watcher;

@@ -43,6 +43,7 @@
 //! - `import_source`: an import's source database beside shard 1, its table and writer.
 //! - `import_across_failover`: an import whose target shard fails over while it copies,
 //!   and one whose target fails over as it starts syncing.
+//! - `follow_once`: a promotion no gateway saw, recorded by an admin command.
 //! - `async_loss`: the pair test in asynchronous mode, with a healthy and with a lagging
 //!   replica: the acknowledged writes lost are exactly those the replica had not received.
 //! - `replication_bench` (ignored): writes/s and CPU per write, synchronous ÷ asynchronous.
@@ -54,6 +55,7 @@ mod autoctl;
 #[path = "../common/mod.rs"]
 mod common;
 mod cut_on_autoctl;
+mod follow_once;
 mod ha_shard;
 mod harness;
 mod import_across_failover;

@@ -183,6 +183,9 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
 fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
+            for line in admin::commands::map::follow_promotions(settings) {
+                println!("{line}");
+            }
             let applied = admin::migrate_cluster(settings)?;
             for (i, (primary, versions)) in applied.iter().enumerate() {
                 if versions.is_empty() {

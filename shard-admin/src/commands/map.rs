@@ -72,10 +72,30 @@ fn runtime() -> Result<tokio::runtime::Runtime, MapError> {
 
 /// `shard-manager init`: seed the metadata database from the configuration (once),
 /// then tell every shard its slots.
+/// Records every promotion the stored map has not followed yet (a primary replaced by
+/// its HA manager while no gateway ran), as a gateway's watcher would; a line for each.
+/// Nothing when there is no map yet or the metadata database does not answer (the
+/// command that asked then works from what it has, as before).
+pub fn follow_promotions(settings: &ClusterSettings) -> Vec<String> {
+    let Ok(rt) = runtime() else {
+        return Vec::new();
+    };
+    match rt.block_on(control_plane::failover::reconcile::once(settings)) {
+        Ok(followed) => followed.iter().map(ToString::to_string).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "promotions not followed");
+            Vec::new()
+        }
+    }
+}
+
 pub fn init(settings: &ClusterSettings) -> Result<String, MapError> {
     let started = Instant::now();
+    let mut out: String = follow_promotions(settings)
+        .into_iter()
+        .map(|line| line + "\n")
+        .collect();
     let done = runtime()?.block_on(change::init(settings))?;
-    let mut out = String::new();
     if done.seeded {
         out += &format!(
             "seeded the metadata database ({}/{}) from the configuration as map {}\n",
