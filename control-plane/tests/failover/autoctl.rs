@@ -62,12 +62,7 @@ const FORMATION: &str = "shard0";
 impl Formation {
     /// Starts the monitor, node 0 (the primary, with `user` as a superuser and the
     /// database `dbname`), then node 1, placed as `place` says, and waits until node 1
-    /// is a synchronous secondary.
-    pub fn start(autoctl: PathBuf, user: &str, dbname: &str, place: Placement) -> Self {
-        Self::start_with(autoctl, user, dbname, place, "")
-    }
-
-    /// As [`Formation::start`], with `conf` (settings lines) in node 0's
+    /// is a synchronous secondary; `conf` (settings lines, or none) is in node 0's
     /// postgresql.auto.conf from its first start, hence in node 1's too.
     pub fn start_with(
         autoctl: PathBuf,

@@ -1,11 +1,13 @@
 //! What the tests on pg_auto_failover set up alike: the failover tests' lock, a private
 //! formation (`autoctl`), settings naming its nodes (node 0 the primary) and its monitor,
-//! the scratch metadata database, the seeded map and a following `Cluster`. None, with a
+//! the scratch metadata database, the seeded map and a following `Cluster` (and a plain
+//! primary as shard 1 when asked). None, with a
 //! loud message, only when pg_autoctl is not installed and `SHARDGATE_REQUIRE_HA` is
 //! unset (`./setup.sh test` installs it and sets it, so CI always runs them). Also what
-//! the failover tests on it check alike: roles, the map after a failover, every
+//! the failover tests on it check alike: roles, the promotion, the map after a failover, every
 //! acknowledged write on the new primary, the old node replaying it.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +20,9 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
 use crate::autoctl::{self, Formation};
+use crate::common::migrate;
 use crate::harness::{self, Following, Scratch};
+use crate::pair::Pair;
 use crate::placement::Placement;
 use crate::workload::{
     count_sql, lost_and_twice, parse_versions, stored_versions_sql, write_before, Acked, Tally,
@@ -30,6 +34,8 @@ pub struct HaShard {
     /// The map as seeded (v1, term 1).
     pub init: ShardMap,
     pub following: Following,
+    /// Shard 1, a primary alone, when asked for ([`start_beside`]).
+    pub plain: Option<Pair>,
     _scratch: Scratch,
     _alone: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -59,20 +65,48 @@ pub fn pg_autoctl(what: &str) -> Option<PathBuf> {
 
 /// The shard on its formation placed as `place` says, for the test `what`.
 pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
+    start_beside(what, place, "", None).await
+}
+
+/// As [`start_at`], the formation started with `conf` ([`Formation::start_with`]), and
+/// a plain primary as shard 1 when `plain` gives its ports (`Pair::alone`, started
+/// beside the formation, migrated), as `two_shards` has one.
+pub async fn start_beside(
+    what: &str,
+    place: Placement,
+    conf: &str,
+    plain: Option<Range<u16>>,
+) -> Option<HaShard> {
     let pg_autoctl = pg_autoctl(what)?;
     let alone = harness::ONE_AT_A_TIME.lock().await;
     let mut settings = harness::settings();
     let name = settings.database.dbname.clone();
     let user = settings.database.user.clone();
-    let formation = tokio::task::spawn_blocking(move || {
-        Arc::new(Formation::start(pg_autoctl, &user, &name, place))
+    let conf = conf.to_owned();
+    let (formation, plain) = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|s| {
+            let (u, n) = (&user, &name);
+            let plain = plain.map(|ports| s.spawn(move || Pair::alone(u, n, "fo-plain", ports)));
+            let formation = Arc::new(Formation::start_with(pg_autoctl, u, n, place, &conf));
+            let plain = plain.map(|p| p.join().expect("the plain primary starts"));
+            (formation, plain)
+        })
     })
     .await
     .unwrap();
+    let mut second = settings.shards[0].clone();
     settings.shards[0].primary = formation.addr(0);
     settings.shards[0].replicas = vec![formation.addr(1)];
     settings.failover.ha_monitor = Some(formation.monitor_uri());
+    if let Some(plain) = &plain {
+        second.primary = plain.primary();
+        second.replicas = Vec::new();
+        settings.shards.push(second);
+    }
     let scratch = Scratch(settings.clone());
+    if let Some(plain) = &plain {
+        migrate(&settings, &plain.primary()).await;
+    }
     let init = harness::seed(&settings, &formation.addr(0)).await;
     let following = Following::start(&settings, &init);
     Some(HaShard {
@@ -80,6 +114,7 @@ pub async fn start_at(what: &str, place: Placement) -> Option<HaShard> {
         settings,
         init,
         following,
+        plain,
         _scratch: scratch,
         _alone: alone,
     })
@@ -144,6 +179,22 @@ impl HaShard {
         stop.store(true, Ordering::Relaxed);
         watch.abort();
         (rejoined, seen_writable.load(Ordering::Relaxed))
+    }
+}
+
+/// Waits until node 1 (`standby`, connected to it) is promoted by the monitor, nobody
+/// else: when it was seen writable. Panics with the formation's state 60 s after `killed`.
+pub async fn promoted(formation: &Formation, standby: &Client, killed: Instant) -> Instant {
+    loop {
+        if in_recovery(standby).await == Some(false) {
+            return Instant::now();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "the monitor did not promote the secondary within 60 s:\n{}",
+            formation.show_state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

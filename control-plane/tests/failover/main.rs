@@ -38,6 +38,8 @@
 //! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
 //! - `prepared_across_failover`: prepared parts of a two-shard transaction carried to the
 //!   promoted replica and resolved there by the recovery.
+//! - `prepared_on_autoctl`: the same with pg_auto_failover promoting a formation's
+//!   secondary after its primary's machine is killed.
 //! - `move_across_failover`: a slot move whose source (or target) fails over while it
 //!   copies, and one whose source fails over at the switch.
 //! - `import_source`: an import's source database beside shard 1, its table and writer.
@@ -68,6 +70,7 @@ mod outage_bench;
 mod pair;
 mod placement;
 mod prepared_across_failover;
+mod prepared_on_autoctl;
 mod programs;
 mod replication_bench;
 mod switchover_on_autoctl;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use shard_manager::ShardId;
 
-use crate::ha_shard::{self, in_recovery, Before};
+use crate::ha_shard::{self, Before};
 use crate::workload::{bulk_writer, reader, writer, Tally};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,17 +53,7 @@ async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_r
             .await
             .unwrap();
         // Nobody but the monitor promotes.
-        let promoted = loop {
-            if in_recovery(&standby).await == Some(false) {
-                break Instant::now();
-            }
-            assert!(
-                killed.elapsed() < Duration::from_secs(60),
-                "the monitor did not promote the secondary within 60 s:\n{}",
-                formation.show_state()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let promoted = ha_shard::promoted(formation, &standby, killed).await;
         let resumed = loop {
             let n = tally.acked_count();
             let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == new;

@@ -16,7 +16,11 @@
 //! rolls `undecided` back on both shards: `decided`'s two records present (shard 1's at
 //! the version it committed with before the kill), `undecided`'s on neither shard, the
 //! first transaction at the versions it was answered, nothing prepared anywhere, the log
-//! `commit` and `abort`, and the recovery reporting 3 parts resolved, none in doubt.
+//! `commit` and `abort`, the recovery reporting 3 parts resolved, none in doubt, and
+//! the map naming the new primary at term 2.
+//!
+//! All but the promotion is shared ([`prepare_and_kill`], [`Prepared::check_resolved`])
+//! with `prepared_on_autoctl`, where pg_auto_failover promotes.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,10 +29,10 @@ use std::time::{Duration, Instant};
 use control_plane::txn::{MetaLog, Recovery};
 use shard_manager::cluster::txn::log::{Decision, DecisionLog, LogFuture};
 use shard_manager::cluster::txn::{TxnError, TxnOp};
-use shard_manager::{Cluster, RecordId, ShardId, ShardKey};
+use shard_manager::{Cluster, ClusterSettings, RecordId, ShardId, ShardKey};
 
-use crate::pair::Pair;
-use crate::two_shards::{self, id_on};
+use crate::ha_shard;
+use crate::two_shards::{self, id_on, TwoShards};
 use crate::workload::doc;
 
 /// The coordinator log passes through.
@@ -38,11 +42,49 @@ const SILENT: u8 = 1;
 /// The decision is written, then shard 0's primary is killed before the call returns.
 const KILL_AFTER: u8 = 2;
 
+/// Kills shard 0's primary (blocking), however the test runs it.
+pub type Kill = Arc<dyn Fn() + Send + Sync>;
+
+/// The two shards as a test runs them: shard 0 fails over, shard 1 stays up.
+pub trait Shards {
+    fn cluster(&self) -> &Arc<Cluster>;
+    fn settings(&self) -> &ClusterSettings;
+    /// What kills shard 0's primary.
+    fn kill(&self) -> Kill;
+    /// Shard 0's primary and the replica promoted in its place.
+    fn old_new(&self) -> (String, String);
+    /// One query's text output on shard 0's promoted replica, or on shard 1.
+    fn on_new(&self, sql: &str) -> String;
+    fn on_plain(&self, sql: &str) -> String;
+}
+
+impl Shards for TwoShards {
+    fn cluster(&self) -> &Arc<Cluster> {
+        &self.following.cluster
+    }
+    fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+    fn kill(&self) -> Kill {
+        let pair = self.pair.clone();
+        Arc::new(move || pair.kill_primary())
+    }
+    fn old_new(&self) -> (String, String) {
+        (self.pair.primary(), self.pair.replica())
+    }
+    fn on_new(&self, sql: &str) -> String {
+        TwoShards::on_new(self, sql)
+    }
+    fn on_plain(&self, sql: &str) -> String {
+        TwoShards::on_plain(self, sql)
+    }
+}
+
 /// The real log, stopped where the test says.
 struct Stopping {
     inner: Arc<MetaLog>,
     mode: AtomicU8,
-    pair: Arc<Pair>,
+    kill: Kill,
     killed_at: Mutex<Option<Instant>>,
 }
 
@@ -58,10 +100,8 @@ impl DecisionLog for Stopping {
                 SILENT => Err("the test's coordinator log did not answer".into()),
                 KILL_AFTER => {
                     let decided = self.inner.settle(txid, wanted, shards).await?;
-                    let pair = self.pair.clone();
-                    tokio::task::spawn_blocking(move || pair.kill_primary())
-                        .await
-                        .unwrap();
+                    let kill = self.kill.clone();
+                    tokio::task::spawn_blocking(move || kill()).await.unwrap();
                     *self.killed_at.lock().unwrap() = Some(Instant::now());
                     Ok(decided)
                 }
@@ -114,24 +154,44 @@ fn versions(ids: &[&str]) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_resolves_it() {
-    let t0 = Instant::now();
-    let (shards, _init) = two_shards::start().await;
-    eprintln!("[{:?}] two shards up, map seeded", t0.elapsed());
+/// Where the test stands once shard 0's primary is dead, for the checks after the
+/// promotion.
+pub struct Prepared {
+    meta_log: Arc<MetaLog>,
+    _recovery: Recovery,
+    bound: Duration,
+    prepared_at: Instant,
+    /// When shard 0's primary was killed.
+    pub killed: Instant,
+    /// The first transaction's ids (shard 0, shard 1) and answered versions.
+    ok: [String; 2],
+    ok_v: Vec<i64>,
+    /// `undecided`'s and `decided`'s ids (shard 0, shard 1), and their txids.
+    und: [String; 2],
+    dec: [String; 2],
+    undecided: String,
+    decided: String,
+    /// `decided`'s shard-1 record as it committed before the kill (`id@version`).
+    db_at: String,
+}
+
+/// The recovery running (every 200 ms, leaving parts younger than `bound` alone), a
+/// transaction committed on both shards, then `undecided` left prepared and `decided`
+/// logged `commit` with shard 0's primary killed before COMMIT PREPARED. Checks shard 1
+/// committed `decided` and holds `undecided` prepared.
+pub async fn prepare_and_kill(shards: &impl Shards, bound: Duration) -> Prepared {
     let cluster = shards.cluster().clone();
-    let meta_log = Arc::new(MetaLog::new(shards.settings.clone()));
+    let meta_log = Arc::new(MetaLog::new(shards.settings().clone()));
     let log = Arc::new(Stopping {
         inner: meta_log.clone(),
         mode: AtomicU8::new(PASS),
-        pair: shards.pair.clone(),
+        kill: shards.kill(),
         killed_at: Mutex::new(None),
     });
     // The recovery runs all along, as in every gateway. Its bound leaves the parts alone
     // until well after the promotion, so the test sees them on the new primary first.
-    let bound = Duration::from_millis(3000);
     cluster.set_decision_log(log.clone(), bound);
-    let _recovery = Recovery::spawn(
+    let recovery = Recovery::spawn(
         cluster.clone(),
         meta_log.clone(),
         Duration::from_millis(200),
@@ -139,26 +199,36 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
     );
 
     // A transaction through the same path commits on both shards (the set-up works).
-    let (a0, b0) = (id_on(&cluster, 0, "ok-a"), id_on(&cluster, 1, "ok-b"));
-    let ok = cluster
-        .transaction(&both(&cluster, &a0, &b0), None)
+    let ok = [id_on(&cluster, 0, "ok-a"), id_on(&cluster, 1, "ok-b")];
+    let answered = cluster
+        .transaction(&both(&cluster, &ok[0], &ok[1]), None)
         .await
         .expect("a transaction before the failure");
-    assert_eq!(ok.results.len(), 2);
-    let ok_v: Vec<i64> = ok.results.iter().map(|r| r.version.unwrap()).collect();
+    assert_eq!(answered.results.len(), 2);
+    let ok_v = answered
+        .results
+        .iter()
+        .map(|r| r.version.unwrap())
+        .collect();
 
     // Undecided: both parts prepared, no decision.
     let prepared_at = Instant::now();
-    let (ua, ub) = (id_on(&cluster, 0, "und-a"), id_on(&cluster, 1, "und-b"));
+    let und = [id_on(&cluster, 0, "und-a"), id_on(&cluster, 1, "und-b")];
     log.mode.store(SILENT, Ordering::SeqCst);
-    let undecided = match cluster.transaction(&both(&cluster, &ua, &ub), None).await {
+    let undecided = match cluster
+        .transaction(&both(&cluster, &und[0], &und[1]), None)
+        .await
+    {
         Err(TxnError::InDoubt { txid, .. }) => txid,
         other => panic!("expected in doubt, got {other:?}"),
     };
     // Decided: commit logged, then the primary dies before COMMIT PREPARED.
-    let (da, db) = (id_on(&cluster, 0, "dec-a"), id_on(&cluster, 1, "dec-b"));
+    let dec = [id_on(&cluster, 0, "dec-a"), id_on(&cluster, 1, "dec-b")];
     log.mode.store(KILL_AFTER, Ordering::SeqCst);
-    let decided = match cluster.transaction(&both(&cluster, &da, &db), None).await {
+    let decided = match cluster
+        .transaction(&both(&cluster, &dec[0], &dec[1]), None)
+        .await
+    {
         Err(TxnError::Committing { txid, shard, .. }) => {
             assert_eq!(shard, ShardId(0), "shard 0's part is the one not committed");
             txid
@@ -171,91 +241,139 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
         .lock()
         .unwrap()
         .expect("the primary was killed");
+    // Shard 1 committed `decided` and holds `undecided` prepared.
+    let db_at = shards.on_plain(&versions(&[&dec[1], &und[1]]));
+    assert!(db_at.starts_with(&format!("{}@", dec[1])), "{db_at}");
+    assert_eq!(shards.on_plain(PREPARED), format!("sg_{undecided}_1"));
+    Prepared {
+        meta_log,
+        _recovery: recovery,
+        bound,
+        prepared_at,
+        killed,
+        ok,
+        ok_v,
+        und,
+        dec,
+        undecided,
+        decided,
+        db_at,
+    }
+}
+
+impl Prepared {
+    /// Once shard 0's replica was promoted (`promoted` after the kill), before the
+    /// recovery's bound: it holds both shard-0 parts and neither's rows; then the
+    /// recovery commits `decided` there and rolls `undecided` back on both shards, the
+    /// rows are as the decisions say, nothing is prepared anywhere, the log and the
+    /// recovery's report agree, and the map names the new primary at term 2. Prints the
+    /// timeline from the kill.
+    pub async fn check_resolved(self, shards: &impl Shards, promoted: Duration) {
+        let (killed, cluster) = (self.killed, shards.cluster());
+        let (und, dec, ok) = (&self.und, &self.dec, &self.ok);
+        assert!(
+            self.prepared_at.elapsed() < self.bound,
+            "the check must come before the recovery's bound"
+        );
+        let mut on_new = vec![
+            format!("sg_{}_0", self.decided),
+            format!("sg_{}_0", self.undecided),
+        ];
+        on_new.sort();
+        assert_eq!(shards.on_new(PREPARED), on_new.join(","));
+        assert_eq!(shards.on_new(&versions(&[&dec[0], &und[0]])), "");
+        let seen = killed.elapsed();
+
+        // The recovery follows the map to the new primary once it is recorded.
+        let (old, new) = shards.old_new();
+        while cluster.shard(ShardId(0)).unwrap().primary.addr != new {
+            assert!(
+                killed.elapsed() < Duration::from_secs(30),
+                "the cluster did not follow the promotion within 30 s of the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let followed = killed.elapsed();
+        let within = self.bound + Duration::from_secs(20);
+        let committed = loop {
+            let at = shards.on_new(&versions(&[&dec[0]]));
+            if at.starts_with(&format!("{}@", dec[0])) {
+                break killed.elapsed();
+            }
+            assert!(
+                killed.elapsed() < within,
+                "the decided part was not committed on the new primary within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        let settled = loop {
+            if shards.on_new(PREPARED).is_empty() && shards.on_plain(PREPARED).is_empty() {
+                break killed.elapsed();
+            }
+            assert!(
+                killed.elapsed() < within,
+                "still prepared after {within:?}: new primary [{}], shard 1 [{}]",
+                shards.on_new(PREPARED),
+                shards.on_plain(PREPARED)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        eprintln!(
+            "from the kill: promoted {promoted:?}, both shard-0 parts seen on the new primary \
+             {seen:?} ({on_new:?}), followed {followed:?}, decided part committed there \
+             {committed:?}, nothing prepared anywhere {settled:?} (recovery bound {:?})",
+            self.bound
+        );
+
+        // All of `decided` (shard 1's part as it committed before the kill), none of
+        // `undecided`, the first transaction at the versions it was answered.
+        // (In id order: `dec-` before `ok-` before `und-`.)
+        let on_new = shards.on_new(&versions(&[&ok[0], &dec[0], &und[0]]));
+        let da_at = on_new.split(',').next().unwrap_or_default().to_owned();
+        assert!(da_at.starts_with(&format!("{}@", dec[0])), "{on_new}");
+        assert_eq!(on_new, format!("{da_at},{}@{}", ok[0], self.ok_v[0]));
+        assert_eq!(
+            shards.on_plain(&versions(&[&ok[1], &dec[1], &und[1]])),
+            format!("{},{}@{}", self.db_at, ok[1], self.ok_v[1])
+        );
+        let decisions = self
+            .meta_log
+            .decisions(&[self.decided.clone(), self.undecided.clone()])
+            .await
+            .expect("the log reads");
+        assert_eq!(decisions.get(&self.decided), Some(&Decision::Commit));
+        assert_eq!(decisions.get(&self.undecided), Some(&Decision::Abort));
+        // What the recovery reports (its round notes it after the last part it resolved).
+        let reported = Instant::now();
+        while cluster.in_doubt().get().2 < 3 && reported.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (in_doubt, _, resolved) = cluster.in_doubt().get();
+        assert_eq!(
+            (in_doubt, resolved),
+            (0, 3),
+            "in doubt, resolved (decided on shard 0, undecided on both shards)"
+        );
+        ha_shard::assert_failed_over(shards.settings(), cluster, &old, &new).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_resolves_it() {
+    let t0 = Instant::now();
+    let (shards, _init) = two_shards::start().await;
+    eprintln!("[{:?}] two shards up, map seeded", t0.elapsed());
+    let prepared = prepare_and_kill(&shards, Duration::from_millis(3000)).await;
     eprintln!(
         "[{:?}] shard 0's primary killed after the decision",
         t0.elapsed()
     );
-    // Shard 1 committed `decided` and holds `undecided` prepared.
-    let db_at = shards.on_plain(&versions(&[&db, &ub]));
-    assert!(db_at.starts_with(&format!("{db}@")), "{db_at}");
-    assert_eq!(shards.on_plain(PREPARED), format!("sg_{undecided}_1"));
-
     // The HA manager's step, a second later.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let p = shards.pair.clone();
     tokio::task::spawn_blocking(move || p.promote_replica())
         .await
         .unwrap();
-    let promoted = killed.elapsed();
-    assert!(
-        prepared_at.elapsed() < bound,
-        "the check must come before the recovery's bound"
-    );
-    // The new primary holds both of shard 0's parts, and neither's rows yet.
-    let mut on_new: Vec<String> = vec![format!("sg_{decided}_0"), format!("sg_{undecided}_0")];
-    on_new.sort();
-    assert_eq!(shards.on_new(PREPARED), on_new.join(","));
-    assert_eq!(shards.on_new(&versions(&[&da, &ua])), "");
-    eprintln!("promoted {promoted:?} after the kill; the new primary holds {on_new:?}");
-
-    // The recovery follows the map to the new primary once it is recorded.
-    shards.followed(Duration::from_secs(10)).await;
-    let followed = killed.elapsed();
-    let committed = loop {
-        if shards
-            .on_new(&versions(&[&da]))
-            .starts_with(&format!("{da}@"))
-        {
-            break killed.elapsed();
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(20),
-            "the decided part was not committed on the new primary within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    let settled = loop {
-        if shards.on_new(PREPARED).is_empty() && shards.on_plain(PREPARED).is_empty() {
-            break killed.elapsed();
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(20),
-            "still prepared after 20 s: new primary [{}], shard 1 [{}]",
-            shards.on_new(PREPARED),
-            shards.on_plain(PREPARED)
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    eprintln!(
-        "from the kill: promoted {promoted:?}, followed {followed:?}, decided part committed on the new primary {committed:?}, nothing prepared anywhere {settled:?}"
-    );
-
-    // All of `decided` (shard 1's part as it committed before the kill), none of
-    // `undecided`, the first transaction at the versions it was answered.
-    // (In id order: `dec-` before `ok-` before `und-`.)
-    let on_new = shards.on_new(&versions(&[&a0, &da, &ua]));
-    let da_at = on_new.split(',').next().unwrap_or_default().to_owned();
-    assert!(da_at.starts_with(&format!("{da}@")), "{on_new}");
-    assert_eq!(on_new, format!("{da_at},{a0}@{}", ok_v[0]));
-    assert_eq!(
-        shards.on_plain(&versions(&[&b0, &db, &ub])),
-        format!("{db_at},{b0}@{}", ok_v[1])
-    );
-    let decisions = meta_log
-        .decisions(&[decided.clone(), undecided.clone()])
-        .await
-        .expect("the log reads");
-    assert_eq!(decisions.get(&decided), Some(&Decision::Commit));
-    assert_eq!(decisions.get(&undecided), Some(&Decision::Abort));
-    // What the recovery reports (its round notes it after the last part it resolved).
-    let reported = Instant::now();
-    while cluster.in_doubt().get().2 < 3 && reported.elapsed() < Duration::from_secs(2) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (in_doubt, _, resolved) = cluster.in_doubt().get();
-    assert_eq!(
-        (in_doubt, resolved),
-        (0, 3),
-        "in doubt, resolved (decided on shard 0, undecided on both shards)"
-    );
+    let promoted = prepared.killed.elapsed();
+    prepared.check_resolved(&shards, promoted).await;
 }

@@ -83,18 +83,6 @@ impl TwoShards {
     pub fn on_plain(&self, sql: &str) -> String {
         self.plain.query(self.plain.primary_port, self.db(), sql)
     }
-
-    /// Waits until the cluster routes shard 0's writes to the promoted replica.
-    pub async fn followed(&self, within: std::time::Duration) {
-        let started = std::time::Instant::now();
-        while self.cluster().shard(ShardId(0)).unwrap().primary.addr != self.pair.replica() {
-            assert!(
-                started.elapsed() < within,
-                "the cluster did not follow the promotion within {within:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
 }
 
 /// The first id `prefix-N` whose key routes to `shard` under `cluster`'s map.
