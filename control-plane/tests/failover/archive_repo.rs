@@ -48,7 +48,7 @@ pub struct Repo {
 impl Repo {
     /// The test's directory, with pgBackRest's own folders; no configuration yet.
     pub fn new(pgbackrest: PathBuf) -> Self {
-        let dir = std::env::temp_dir().join(format!("sg-archive-{}", std::process::id()));
+        let dir = crate::programs::scratch_dir("archive");
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["repo", "lock", "log"] {
             std::fs::create_dir_all(dir.join(sub)).expect("a pgBackRest directory");

@@ -71,7 +71,7 @@ impl Formation {
         place: Placement,
         conf: &str,
     ) -> Self {
-        let dir = std::env::temp_dir().join(format!("sg-autoctl-{}", std::process::id()));
+        let dir = crate::programs::scratch_dir("autoctl");
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["config", "data", "run"] {
             std::fs::create_dir_all(dir.join(sub)).expect("create the test's directory");

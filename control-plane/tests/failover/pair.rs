@@ -41,7 +41,7 @@ impl Pair {
     /// The primary only, on a free port of `ports`, in a directory named after `tag`:
     /// `replica_port` is 0 until [`Pair::with_replica`].
     pub fn alone(user: &str, dbname: &str, tag: &str, ports: std::ops::Range<u16>) -> Self {
-        let dir = std::env::temp_dir().join(format!("sg-{tag}-{}", std::process::id()));
+        let dir = crate::programs::scratch_dir(tag);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test's directory");
         let primary_port = free_port(ports.clone());

@@ -146,6 +146,18 @@ fn pg_bin() -> PathBuf {
         .expect("PostgreSQL's initdb and pg_ctl (installed by ./setup.sh up)")
 }
 
+/// A new directory path for one formation, pair or repository of this test process:
+/// `sg-{tag}-{pid}-{n}` in the temporary folder, `n` counting every call. Never a
+/// path an earlier one used: a formation dropped late (another clone of it still held
+/// when its test released the lock) would otherwise delete, while it stops, the files
+/// of the next one made at the same path (seen in CI: the next monitor's PostgreSQL
+/// crashed during `pg_autoctl create monitor`).
+pub fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("sg-{tag}-{}-{n}", std::process::id()))
+}
+
 /// The first port in `range` nothing listens on.
 pub fn free_port(range: std::ops::Range<u16>) -> u16 {
     let what = format!("a free port in {range:?}");

@@ -6,11 +6,12 @@
 //! pgBackRest backup; and the stanza restored to the point into a scratch directory
 //! holds exactly the rows written before the point. A backup killed part-way
 //! ([`killed`]) and a missing, unwritable or full repository ([`repository`]) leave
-//! nothing a restore trusts. A point taken under load ([`under_load`]) restores exactly
-//! the writes before it and no half transfer.
+//! nothing a restore trusts. A point taken under load ([`under_load`], the load in
+//! [`load`]) restores exactly the writes before it and no half transfer.
 
 mod fence;
 mod killed;
+mod load;
 mod private;
 mod repository;
 mod restore;
