@@ -95,10 +95,57 @@ for format in ndjson csv; do
 done
 
 # A slow client (1 MB/s): the gateway reads a page only when the client took the last.
+# Meanwhile a writer updates records that exist throughout and adds and deletes others
+# (issue #32's test at full size): afterwards every record that existed throughout
+# must be in the export exactly once, and no record twice.
+writer() {
+    local round=0
+    while [ ! -e "$WORK/stop" ]; do
+        python3 - "$round" "$RECORDS" >"$WORK/churn.json" <<'PY'
+import json, sys
+r, n = int(sys.argv[1]), int(sys.argv[2])
+recs = [{"shard_key": f"user_{(r * 97 + j * 31) % n % 5000}", "id": f"r{(r * 97 + j * 31) % n}",
+         "data": {"i": (r * 97 + j * 31) % n, "round": r, "note": "y" * 200}} for j in range(50)]
+recs += [{"shard_key": f"churn_{j}", "id": f"c{r}_{j}", "data": {"round": r}} for j in range(20)]
+print(json.dumps({"table": "users", "records": recs}))
+PY
+        curl -sf -o /dev/null -H 'content-type: application/json' --data-binary @"$WORK/churn.json" "$URL/api/bulk-write"
+        if [ "$round" -gt 0 ]; then
+            for j in 0 1 2 3 4 5 6 7 8 9; do
+                curl -sf -o /dev/null -X DELETE -H "x-shard-key: churn_$j" \
+                    "$URL/api/delete?table=users&id=c$((round - 1))_$j" || true
+            done
+        fi
+        round=$((round + 1))
+        echo "$round" >"$WORK/rounds"
+        sleep 0.1
+    done
+}
+writer &
+WRITER=$!
 start=$(date +%s.%N)
 peak=$(sampled curl -sf --limit-rate 1M -o "$WORK/slow.ndjson" "$URL/api/export?table=users")
 secs=$(echo "$(date +%s.%N) - $start" | bc)
-echo "export ndjson to a 1 MB/s client: $(wc -l <"$WORK/slow.ndjson") lines in ${secs} s; peak VmRSS ${peak} kB; VmHWM $(hwm) kB"
+touch "$WORK/stop"
+wait "$WRITER"
+echo "export ndjson to a 1 MB/s client under writes ($(cat "$WORK/rounds") write rounds of 50 updates, 20 new records and 10 deletes): $(wc -l <"$WORK/slow.ndjson") lines in ${secs} s; peak VmRSS ${peak} kB; VmHWM $(hwm) kB"
+python3 - "$WORK/slow.ndjson" "$RECORDS" <<'PY'
+import collections, json, sys
+path, n = sys.argv[1], int(sys.argv[2])
+seen = collections.Counter()
+end = None
+for line in open(path):
+    rec = json.loads(line)
+    if "end" in rec:
+        end = rec
+        continue
+    seen[(rec["shard_key"], rec["id"])] += 1
+twice = [k for k, c in seen.items() if c > 1]
+stable = sum(1 for i in range(n) if seen[(f"user_{i % 5000}", f"r{i}")] == 1)
+churn = sum(1 for k in seen if k[0].startswith("churn_"))
+print(f"check: {stable} of {n} records that existed throughout appear once; {churn} records written or deleted meanwhile appear; {len(twice)} appear twice; end line {'present' if end else 'MISSING'}")
+sys.exit(0 if stable == n and not twice and end else 1)
+PY
 
 # COPY ... TO STDOUT of one shard's part of the table, the same columns, as CSV.
 rows=$(psql -tA -p "${PRIMARIES[0]}" -d "$DB" -c "SELECT count(*) FROM records WHERE table_name = 'users'")
