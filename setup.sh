@@ -13,8 +13,9 @@
 #   ./setup.sh run       up, build, migrate, seed the map, then run the gateway on
 #                        http://127.0.0.1:8080 (GATEWAYS=3: three behind HAProxy there)
 #   ./setup.sh test      up, then cargo test --workspace
-#   HA=1 ./setup.sh up|run   every shard run by pg_auto_failover (scripts/ha.sh): a
-#                        monitor on 25420, one formation per shard on the same ports
+#   ./setup.sh ha hold|release N   hold shard N's failover (work on its primary)
+#   Every shard is run by pg_auto_failover (scripts/ha.sh): a monitor on 25420, one
+#   formation per shard on the same ports. HA=0 ./setup.sh up makes a cluster without it.
 #
 # Layout (all under .local/, git-ignored):
 #   .local/cluster/template/          initdb output, copied for every primary
@@ -24,7 +25,7 @@
 #   .local/cluster/*/log/postgresql.log   each server's log
 #   .local/cluster/redis/             Redis on 26379 (no persistence): config, pid, log
 #   .local/cluster/pgbackrest/        pgBackRest's config (a stanza per primary: shardN,
-#                                     with HA=1 listing every node of formation N, and
+#                                     under HA listing every node of formation N, and
 #                                     meta), its lock and log directories
 #   .local/cluster/sockets/           the primaries' Unix sockets (pgbackrest connects there)
 #   .local/backups/                   the pgBackRest repository: WAL archive and backups
@@ -91,7 +92,7 @@ IS_ROOT=0
 if [[ $(id -u) -eq 0 ]]; then IS_ROOT=1; fi
 NEED_HA_PACKAGES=0   # set by `test`: the failover test on pg_auto_failover must run
 
-# HA=1: every shard run by pg_auto_failover (functions only; see its header).
+# HA (the default; HA=0 opts out): every shard run by pg_auto_failover (functions only; see its header).
 # shellcheck source=scripts/ha.sh
 . "$REPO/scripts/ha.sh"
 
@@ -1004,7 +1005,9 @@ cmd_up() {
     ensure_meta
     if ha_on; then
         [[ -f $(datadir "$HA_MONITOR_NAME")/PG_VERSION || ! -f $(datadir "$(primary_name 0)")/PG_VERSION ]] ||
-            die "this cluster was made without HA=1; ./setup.sh clean first (deletes its data) to make it under pg_auto_failover"
+            die "this cluster was made without the HA manager (HA=0); ./setup.sh clean first (deletes its data) to make it under pg_auto_failover"
+        [[ ${HA:-} != 0 ]] ||
+            die "this cluster runs under pg_auto_failover; HA=0 needs a new one: ./setup.sh clean first (deletes its data)"
         ha_up
     else
         for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do ensure_primary "$i"; done
@@ -1068,7 +1071,7 @@ backup_root() {
 pgbr_dir() { echo "$DATA_ROOT/pgbackrest"; }
 pgbr_conf() { echo "$DATA_ROOT/pgbackrest/pgbackrest.conf"; }
 socket_dir() { echo "$DATA_ROOT/sockets"; }
-stanza_of() {   # meta -> meta, shard2-primary (or with HA=1 shard2-replica0) -> shard2
+stanza_of() {   # meta -> meta, shard2-primary (or under HA shard2-replica0) -> shard2
     if [[ $1 == "$META_NAME" ]]; then echo meta; else echo "shard$(shard_of "$1")"; fi
 }
 archived_names() {   # the metadata server and every primary, spares included
@@ -1076,10 +1079,10 @@ archived_names() {   # the metadata server and every primary, spares included
     echo "$META_NAME"
     for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do primary_name "$i"; echo; done
 }
-# HA=1 and not the metadata server: a pg_auto_failover node.
+# Under HA and not the metadata server: a pg_auto_failover node.
 ha_node() { ha_on && [[ $1 != "$META_NAME" ]]; }
 # The servers the stanza of archived server NAME lists (pg1, pg2, ...): NAME alone, or
-# with HA=1 every node of its formation, the first node first (pgBackRest finds which is
+# under HA every node of its formation, the first node first (pgBackRest finds which is
 # primary; every node pushes its WAL to the stanza).
 stanza_servers() {
     local r
@@ -1102,12 +1105,12 @@ archive_command_of() {
     fi
 }
 
-# pgBackRest's config (a stanza per archived server, listing with HA=1 every node of its
+# pgBackRest's config (a stanza per archived server, listing under HA every node of its
 # formation), its directories and the repository; then archive_mode/archive_command and
 # a private Unix socket (pgbackrest connects through it, as the PostgreSQL superuser,
-# signed in by peer) on each archived server, every node with HA=1 (its own socket):
+# signed in by peer) on each archived server, every node under HA (its own socket):
 # set with ALTER SYSTEM, a restart only when archive_mode or the socket changes (a
-# reload for the command alone; with HA=1 the keepers restart, the monitor's first, so
+# reload for the command alone; under HA the keepers restart, the monitor's first, so
 # no failover starts); then stanza-create, which is idempotent. The application role
 # may name restore points and switch WAL (`shard-manager backup`).
 ensure_archiving() {
@@ -1234,7 +1237,7 @@ archive_server() {
 }
 
 # What `shard-manager backup` and `restore` need of the application role on archived
-# server NAME (with HA=1 its formation's writable node; replicas get it by replication).
+# server NAME (under HA its formation's writable node; replicas get it by replication).
 archive_grants() {
     local name=$1 port db
     port=$(port_of "$name")
@@ -1390,7 +1393,7 @@ cmd_status() {
             actual=$(sql "$port" postgres "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END" 2>/dev/null || echo "?")
             [[ $actual == "$role" ]] || extra="ROLE IS $actual; "
             [[ $n == "$META_NAME" ]] && extra="the shard map (database $META_DB)"
-            # With HA=1, whichever node is primary archives.
+            # Under HA, whichever node is primary archives.
             if [[ $actual == primary ]] && { [[ $role == primary ]] || ha_on; }; then
                 extra="${extra%; }"
                 extra+="${extra:+; }$(sql "$port" postgres \
@@ -1482,6 +1485,25 @@ cmd_pg() {
             [[ $name == "$HA_MONITOR_NAME" ]] && db=$HA_MONITOR_DB
             exec "$PG_BIN/psql" -X -h "$HOST" -p "$(port_of "$name")" -U "$DB_SUPERUSER" -d "$db" "$@" ;;
         *) die "unknown pg action '$action' (stop, start, restart, psql)" ;;
+    esac
+}
+
+# ./setup.sh ha hold|release N (scripts/ha.sh's ha_hold and ha_release).
+cmd_ha() {
+    local action=${1:-} shard=${2:-}
+    [[ $action =~ ^(hold|release)$ && $shard =~ ^[0-9]+$ ]] ||
+        die "usage: ./setup.sh ha hold|release N (N: a shard number, 0 for shard0)"
+    need_pg_bin
+    resolve_data_root
+    ha_on && [[ -f $(datadir "$HA_MONITOR_NAME")/PG_VERSION ]] ||
+        die "no HA manager runs this cluster (it was made with HA=0); nothing to hold"
+    pg_ready "$HA_MONITOR_PORT" || die "the pg_auto_failover monitor on $HA_MONITOR_PORT does not answer (./setup.sh up starts it)"
+    [[ -n $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT 1 FROM pgautofailover.formation WHERE formationid = 'shard$((10#$shard))'") ]] ||
+        die "shard $shard has no formation on the monitor"
+    local QUIET=${QUIET:-0}
+    case $action in
+        hold) ha_hold "$((10#$shard))" ;;
+        release) ha_release "$((10#$shard))" ;;
     esac
 }
 
@@ -1773,6 +1795,9 @@ Usage: ./setup.sh COMMAND
   pg restart NAME    both
   pg psql NAME [..]  psql on that server's $DB_NAME database (meta: $META_DB)
   redis stop|start   the Redis cache on $REDIS_PORT
+  ha hold N          under the HA manager: promote none of shard N's secondaries (for
+                     work on its primary that must not fail it over)
+  ha release N       wait until shard N's formation has settled, then allow failover
   run                up, build (release), migrate, seed the map, run the gateway on
                      http://127.0.0.1:8080; GATEWAYS=3 (1..$MAX_GATEWAYS): three gateways
                      (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log
@@ -1783,10 +1808,10 @@ Usage: ./setup.sh COMMAND
 
 NAME: meta (port $META_PORT, the shard map), shardN-primary (port $PRIMARY_BASE_PORT+N) or shardN-replicaR (port $REPLICA_BASE_PORT+N+$REPLICA_STRIDE*R).
 Environment: SHARDS (default $DEFAULT_SHARDS, max $MAX_SHARDS), REPLICAS (default $DEFAULT_REPLICAS, max $MAX_REPLICAS).
-HA=1 (up, run): every shard a pg_auto_failover formation (monitor on $HA_MONITOR_PORT, synchronous
-replication, automatic failover); status then shows 'pg_autoctl show state' per shard, and the
-generated config has failover.write_wait_ms = $HA_WRITE_WAIT_MS. down, clean, status and pg
-find an HA cluster by its monitor, without HA=1.
+By default (HA=0 opts out) every shard is a pg_auto_failover formation (monitor on
+$HA_MONITOR_PORT, synchronous replication, automatic failover); status then shows
+'pg_autoctl show state' per shard, and the generated config has failover.write_wait_ms =
+$HA_WRITE_WAIT_MS. A cluster made with HA=0 stays without the HA manager until 'clean'.
 A non-default topology also writes .local/shardgate.toml, which 'run' passes with --config.
 Data: .local/cluster (or /var/tmp/shardgate-* via that symlink when the repo is not
 reachable by the postgres user); logs in .local/cluster/NAME/log/postgresql.log.
@@ -1807,6 +1832,7 @@ main() {
         status) cmd_status ;;
         pg) cmd_pg "$@" ;;
         redis) cmd_redis "$@" ;;
+        ha) cmd_ha "$@" ;;
         run) cmd_run ;;
         test) cmd_test ;;
         env) cmd_env ;;

@@ -1,5 +1,5 @@
-# scripts/ha.sh: sourced by setup.sh (functions only). With HA=1, every shard is run by a
-# real HA manager, pg_auto_failover: one monitor (127.0.0.1:25420) and one formation per
+# scripts/ha.sh: sourced by setup.sh (functions only). By default (HA=0 opts out) every
+# shard is run by a real HA manager, pg_auto_failover: one monitor (127.0.0.1:25420) and one formation per
 # shard (shard0, shard1, ...; in pg_auto_failover 2.0 several groups in one formation
 # exist only for Citus), whose first node is the primary on today's primary port and the
 # others secondaries on today's replica ports, so the gateway's config stays the same.
@@ -16,7 +16,7 @@
 # private pgpass (PGPASSFILE). The metadata server is not under the HA manager.
 #
 # A cluster is HA when its monitor's data dir exists: down, clean, status and pg work on
-# it without HA=1.
+# it without HA=1. `./setup.sh ha hold|release N` holds shard N's failover (ha_hold).
 
 HA_MONITOR_NAME=monitor
 HA_MONITOR_PORT=25420
@@ -30,10 +30,18 @@ HA_PASSWORD=""
 
 ha_home() { echo "$DATA_ROOT/ha"; }
 
-# HA=1 asked, or the cluster's monitor exists.
+# Whether the shards run under pg_auto_failover. A cluster whose monitor exists does;
+# otherwise HA=1 or HA=0 when given, and without either as the cluster was made: a new
+# cluster is made under pg_auto_failover (the default since issue #30), one made
+# without it (its first primary exists, no monitor) stays so.
 ha_on() {
-    [[ ${HA:-0} == 1 ]] && return 0
-    [[ -n $DATA_ROOT && -f $DATA_ROOT/$HA_MONITOR_NAME/PG_VERSION ]]
+    local root=${DATA_ROOT:-$CLUSTER_LINK}
+    [[ -f $root/$HA_MONITOR_NAME/PG_VERSION ]] && return 0
+    case ${HA:-} in
+        1) return 0 ;;
+        0) return 1 ;;
+    esac
+    [[ ! -f $root/$(primary_name 0)/PG_VERSION ]]
 }
 
 # The packages when missing: the monitor's extension for this PostgreSQL, and pg_autoctl.
@@ -322,5 +330,49 @@ ha_show_state() {
     for f in $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT formationid FROM pgautofailover.formation WHERE formationid <> 'default' ORDER BY 1" 2>/dev/null); do
         printf '\n%s (pg_autoctl show state --formation %s)\n' "$f" "$f"
         ha_autoctl show state --pgdata "$(datadir "$HA_MONITOR_NAME")" --formation "$f" 2>&1 || true
+    done
+}
+
+# `./setup.sh ha hold N`: the monitor promotes none of shard N's secondaries (candidate
+# priority 0), so the primary may be stopped for work that must not fail it over (the
+# failure tests' primary outages, or an operator's maintenance); reads go on from the
+# secondaries. `./setup.sh ha release N` gives them back pg_auto_failover's default
+# priority, 50, once the formation has settled (its primary back, every secondary
+# streaming), and waits for that.
+ha_hold() {
+    local formation=shard$1 held
+    held=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM (
+        SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 0)
+          FROM pgautofailover.node
+         WHERE formationid = '$formation' AND candidatepriority > 0
+           AND goalstate NOT IN ('primary', 'wait_primary', 'single')) s")
+    [[ ${QUIET:-0} -eq 1 ]] || say "$formation: failover held ($held secondaries at candidate priority 0)"
+}
+
+ha_release() {
+    local formation=shard$1
+    ha_wait_formation "$formation"
+    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM (
+        SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 50)
+          FROM pgautofailover.node
+         WHERE formationid = '$formation' AND candidatepriority = 0) s" >/dev/null
+    ha_wait_formation "$formation"   # the primary applies the new settings
+    [[ ${QUIET:-0} -eq 1 ]] || say "$formation: failover released"
+}
+
+# Waits until every node of FORMATION is where the monitor wants it: primary (or
+# single) and secondaries.
+ha_wait_formation() {
+    local formation=$1 deadline=$((SECONDS + STREAM_TIMEOUT * 2)) left
+    while :; do
+        left=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM pgautofailover.node
+            WHERE formationid = '$formation' AND NOT (reportedstate = goalstate
+              AND reportedstate IN ('primary', 'secondary', 'single'))")
+        ((left == 0)) && return 0
+        if ((SECONDS >= deadline)); then
+            ha_show_state >&2
+            die "$formation: $left node(s) not settled after $((STREAM_TIMEOUT * 2))s"
+        fi
+        sleep 0.2
     done
 }

@@ -1,6 +1,15 @@
 //! Real outages of the shared topology, one test at a time: servers stopped with
 //! `pg_ctl stop -m immediate` (through `setup.sh`) are always started again, and the
 //! next test only begins once every server is up and every replica streams.
+//!
+//! Under the HA manager (`./setup.sh up`'s default topology: every shard a
+//! pg_auto_failover formation) a stop is the node's loss (keeper and PostgreSQL killed
+//! -9), and a primary lost for more than 2 s would be failed over. These tests prove
+//! what the gateway does while a server is away and after it is back, so a primary's
+//! outage first holds its shard's failover (`./setup.sh ha hold N`: no secondary may
+//! be promoted, as when none qualifies) and releases it once the primary is back and
+//! its formation settled. Failovers themselves are proven in control-plane's
+//! `failover` tests.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -64,15 +73,23 @@ impl Node {
 #[must_use = "an outage restarts its servers when it ends or drops"]
 pub struct Outage {
     stopped: Vec<Node>,
+    /// Shards whose failover this outage holds (under the HA manager).
+    held: Vec<usize>,
 }
 
 impl Outage {
     pub async fn begin(nodes: &[Node]) -> Self {
         let mut outage = Self {
             stopped: Vec::new(),
+            held: Vec::new(),
         };
         for &node in nodes {
             blocking(move || checkpoint(node)).await;
+            if let (Node::Primary(shard), true) = (node, under_ha_manager()) {
+                // Recorded first: a hold whose stop fails is still released.
+                outage.held.push(shard);
+                blocking(move || setup_sh(&["ha", "hold", &shard.to_string()])).await;
+            }
             // Recorded first: a stop that fails half-way is still restarted.
             outage.stopped.push(node);
             blocking(move || setup_sh(&["pg", "stop", &node.name()])).await;
@@ -84,20 +101,28 @@ impl Outage {
     /// connections and its shard's replica streams.
     pub async fn end(mut self) {
         let nodes = std::mem::take(&mut self.stopped);
+        let held = std::mem::take(&mut self.held);
         let start = Instant::now();
         let names: Vec<String> = nodes.iter().map(|n| n.name()).collect();
-        blocking(move || restart(&nodes).expect("restart after outage")).await;
+        blocking(move || {
+            restart(&nodes).expect("restart after outage");
+            release(&held).expect("release the failover hold after the outage");
+        })
+        .await;
         eprintln!("{names:?} up and streaming after {:?}", start.elapsed());
     }
 }
 
 impl Drop for Outage {
     fn drop(&mut self) {
+        // Must not panic: this may run while a failed assertion unwinds.
         if !self.stopped.is_empty() {
-            // Must not panic: this may run while a failed assertion unwinds.
             if let Err(e) = restart(&self.stopped) {
                 eprintln!("failure tests: could not restore {:?}: {e}", self.stopped);
             }
+        }
+        if let Err(e) = release(&self.held) {
+            eprintln!("failure tests: {e}");
         }
     }
 }
@@ -133,6 +158,39 @@ fn restart(nodes: &[Node]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `./setup.sh ha release N` for each held shard: waits until its formation has
+/// settled (primary back, secondaries streaming), then allows failover again.
+fn release(shards: &[usize]) -> Result<(), String> {
+    for shard in shards {
+        let out = std::process::Command::new(setup_script())
+            .args(["ha", "release", &shard.to_string()])
+            .current_dir(helpers::repo_root())
+            .output()
+            .map_err(|e| format!("setup.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "setup.sh ha release {shard} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an HA manager runs the shards (`failover.ha_monitor` is set, as
+/// `./setup.sh env` sets it for a cluster made under pg_auto_failover).
+fn under_ha_manager() -> bool {
+    static HA: OnceLock<bool> = OnceLock::new();
+    *HA.get_or_init(|| {
+        helpers::test_settings()
+            .cluster
+            .failover
+            .ha_monitor
+            .is_some()
+    })
 }
 
 /// The script `helpers::setup_sh` runs.
@@ -275,7 +333,9 @@ struct Count {
     n: i64,
 }
 
-/// True when the shard's primary answers and shows its replica `streaming`.
+/// True when the shard's primary answers and shows its replica `streaming` (under the
+/// HA manager a secondary streams as `pgautofailover_standby_<node id>`; a shard has
+/// one, so any streaming standby is it).
 fn streaming(shard: usize) -> bool {
     let cluster = topology();
     let url = connection_url(&cluster.database, &cluster.shards[shard].primary);
@@ -284,7 +344,8 @@ fn streaming(shard: usize) -> bool {
     };
     diesel::sql_query(
         "SELECT count(*) AS n FROM pg_stat_replication \
-         WHERE state = 'streaming' AND application_name = $1",
+         WHERE state = 'streaming' \
+           AND (application_name = $1 OR application_name LIKE 'pgautofailover\\_standby\\_%')",
     )
     .bind::<Text, _>(Node::Replica(shard).name())
     .get_result::<Count>(&mut conn)

@@ -4,7 +4,7 @@
 //! and pg_autoctl's own files (XDG folders) in a temporary directory owned by
 //! `postgres`. Synchronous replication is pg_auto_failover's default with one standby
 //! (`ANY 1 (pgautofailover_standby_N)`); the monitor's checks are cut to 1 s and a
-//! node unhealthy after 2 s, as `HA=1 ./setup.sh up` cuts them. Nothing shared is
+//! node unhealthy after 2 s, as `./setup.sh up` cuts them. Nothing shared is
 //! touched; every process is stopped and the directory removed when dropped. The
 //! processes are run by `keepers`, so [`Formation::kill_node`] is the loss of a whole
 //! machine: `kill -9` of its keeper's process group.

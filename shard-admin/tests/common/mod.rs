@@ -24,6 +24,19 @@ pub fn cli_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("run shard-manager")
 }
 
+/// [`cli`] without some of the environment `./setup.sh env` gave (the HA monitor's
+/// address, say, to run as against a cluster no HA manager runs).
+pub fn cli_without(args: &[&str], unset: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-manager"));
+    cmd.args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("NO_COLOR", "1");
+    for name in unset {
+        cmd.env_remove(name);
+    }
+    cmd.output().expect("run shard-manager")
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -65,7 +65,7 @@ pub async fn switchover(
     let f = &settings.failover;
     let Some(monitor_url) = f.ha_monitor.as_deref() else {
         return Err(SwitchoverError::Refused(
-            "no HA manager runs the shards (`failover.ha_monitor` is not set; `HA=1 ./setup.sh up` runs one)".into(),
+            "no HA manager runs the shards (`failover.ha_monitor` is not set; `./setup.sh up` runs one unless HA=0)".into(),
         ));
     };
     let map = change::current(settings).await?;
