@@ -138,12 +138,7 @@ impl HaShard {
         );
         let acked = write_before(&self.following.cluster, 20).await;
         let ids = acked.iter().map(|a| a.id.clone()).collect();
-        assert_eq!(
-            self.formation
-                .query(0, "postgres", "SHOW synchronous_standby_names"),
-            "ANY 1 (pgautofailover_standby_2)",
-            "pg_auto_failover's synchronous replication"
-        );
+        self.assert_synchronous();
         let standby = connect(&self.settings, &self.formation.addr(1)).await;
         assert_eq!(in_recovery(&standby).await, Some(true));
         Before {
@@ -155,6 +150,16 @@ impl HaShard {
 }
 
 impl HaShard {
+    /// Node 0's commits wait for node 1: pg_auto_failover's synchronous replication.
+    pub fn assert_synchronous(&self) {
+        assert_eq!(
+            self.formation
+                .query(0, "postgres", "SHOW synchronous_standby_names"),
+            "ANY 1 (pgautofailover_standby_2)",
+            "pg_auto_failover's synchronous replication"
+        );
+    }
+
     /// While node 0 comes back (its keeper started again, or its link healed): watches
     /// its role, waits up to `within` until the monitor has it a secondary and node 1
     /// the primary, lets the load acknowledge 40 more writes, then stops it. Returns

@@ -40,8 +40,12 @@
 //!   promoted replica and resolved there by the recovery.
 //! - `prepared_on_autoctl`: the same with pg_auto_failover promoting a formation's
 //!   secondary after its primary's machine is killed.
+//! - `shards`: those two shards, or a formation beside a plain primary, as the tests
+//!   across a failover see them (whoever promotes shard 0's replica).
 //! - `move_across_failover`: a slot move whose source (or target) fails over while it
 //!   copies, and one whose source fails over at the switch.
+//! - `move_on_autoctl`: the same with pg_auto_failover promoting a formation's
+//!   secondary after its primary's machine is killed.
 //! - `import_source`: an import's source database beside shard 1, its table and writer.
 //! - `import_across_failover`: an import whose target shard fails over while it copies,
 //!   and one whose target fails over as it starts syncing.
@@ -64,6 +68,7 @@ mod import_across_failover;
 mod import_source;
 mod keepers;
 mod move_across_failover;
+mod move_on_autoctl;
 mod netns;
 mod on_autoctl;
 mod outage_bench;
@@ -73,6 +78,7 @@ mod prepared_across_failover;
 mod prepared_on_autoctl;
 mod programs;
 mod replication_bench;
+mod shards;
 mod switchover_on_autoctl;
 mod two_shards;
 mod workload;

@@ -18,6 +18,9 @@
 //! acknowledged write (before and during the move) is stored exactly once, at its
 //! acknowledged version, on its owner and nowhere else, and the source holds no rows of
 //! the moved slots and no change log.
+//!
+//! The scenario ([`move_across`]) is written against `shards::Shards`: `move_on_autoctl`
+//! runs it with pg_auto_failover promoting shard 0's secondary instead of the test.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +31,7 @@ use control_plane::moves::plan::Which;
 use control_plane::moves::{Move, Phase};
 use shard_manager::{MapVersion, ShardId, ShardKey};
 
+use crate::shards::Shards;
 use crate::two_shards;
 use crate::workload::{
     lost_and_twice, parse_versions, stored_versions_sql, write_before, writer, Tally,
@@ -35,7 +39,7 @@ use crate::workload::{
 
 /// Where shard 0's primary dies.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum When {
+pub enum When {
     /// Once the copy's first group is committed.
     Copying,
     /// As the move reaches the switch, before its fence.
@@ -48,22 +52,22 @@ enum When {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_source_fails_over_while_copying_resumes_on_the_new_primary() {
-    move_across(0, When::Copying).await;
+    on_pair(0, When::Copying).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_target_fails_over_while_copying_resumes_on_the_new_primary() {
-    move_across(1, When::Copying).await;
+    on_pair(1, When::Copying).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_source_fails_over_at_the_switch_resumes_on_the_new_primary() {
-    move_across(0, When::Switching).await;
+    on_pair(0, When::Switching).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_map_changes_under_its_switch_stores_it_on_the_next_try() {
-    move_across(0, When::MapChanged).await;
+    on_pair(0, When::MapChanged).await;
 }
 
 /// A new map version with nothing changed, stored as any map change is (a history line
@@ -79,15 +83,23 @@ async fn another_map_change(settings: &shard_manager::ClusterSettings) {
         .expect("the map changed");
 }
 
-/// Moves 256 slots from shard `from` to the other while shard 0's primary dies `when`.
-async fn move_across(from: u32, when: When) {
-    let to = 1 - from;
+/// The scenario on `two_shards`: the test promotes the pair's replica.
+async fn on_pair(from: u32, when: When) {
     let t0 = Instant::now();
     let (shards, init) = two_shards::start().await;
-    let settings = shards.settings.clone();
+    assert_eq!(init.version, MapVersion(1));
+    eprintln!("[{:?}] two shards up", t0.elapsed());
+    move_across(&shards, "a pair, promoted by hand", from, when, t0).await;
+}
+
+/// Moves 256 slots from shard `from` to the other while shard 0's primary dies `when`
+/// (`how` it fails over, for the output; `t0` when the test started).
+pub async fn move_across(shards: &impl Shards, how: &str, from: u32, when: When, t0: Instant) {
+    let to = 1 - from;
+    let settings = shards.settings().clone();
     let cluster = shards.cluster().clone();
     let before = write_before(&cluster, 300).await;
-    eprintln!("[{:?}] two shards up, 300 records written", t0.elapsed());
+    eprintln!("[{:?}] 300 records written", t0.elapsed());
     let started = mover::start(
         &settings,
         &Request {
@@ -114,7 +126,7 @@ async fn move_across(from: u32, when: When) {
     let tally = Tally::default();
     let moving = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let pair = shards.pair.clone();
+        let kill = shards.kill();
         let mut progress = |mv: &Move| {
             let mut killed = killed.lock().unwrap();
             if killed.is_some() {
@@ -132,7 +144,7 @@ async fn move_across(from: u32, when: When) {
                     When::MapChanged => {
                         tokio::runtime::Handle::current().block_on(another_map_change(&settings))
                     }
-                    _ => pair.kill_primary(),
+                    _ => kill(),
                 });
                 *killed = Some(Instant::now());
                 eprintln!(
@@ -143,22 +155,29 @@ async fn move_across(from: u32, when: When) {
         };
         let done = mover::run(&settings, started.id, &mut progress).await;
         stop.store(true, Ordering::Relaxed);
-        done
+        (done, Instant::now())
     };
+    // Shard 0's replica promoted once its primary is dead: by the test or by the HA
+    // manager, as `shards` runs it.
     let promote = async {
         while killed.lock().unwrap().is_none() && !stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if killed.lock().unwrap().is_none() || when == When::MapChanged {
-            return; // the move ended first (the test fails on it below), or no kill
+        let at = *killed.lock().unwrap();
+        let at = match at {
+            Some(at) if when != When::MapChanged => at,
+            _ => return None, // the move ended first (the test fails on it below), or no kill
+        };
+        let promoted = shards.promoted(at).await;
+        // Out of recovery is not yet writable: pg_auto_failover promotes read-only.
+        let show = "SHOW default_transaction_read_only";
+        while tokio::task::block_in_place(|| shards.on_new(show)) != "off" {
+            assert!(at.elapsed() < Duration::from_secs(60), "still read-only");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let p = shards.pair.clone();
-        tokio::task::spawn_blocking(move || p.promote_replica())
-            .await
-            .unwrap();
+        Some((promoted, Instant::now()))
     };
-    let (done, _, _, _) = tokio::join!(
+    let ((done, ended), promoted, _, _) = tokio::join!(
         moving,
         promote,
         writer(&cluster, "a", &stop, &tally),
@@ -175,7 +194,7 @@ async fn move_across(from: u32, when: When) {
         t0.elapsed(),
         done.id,
         done.phase.as_str(),
-        killed.elapsed(),
+        ended - killed,
         tally.acked_count(),
         tally.failed.load(Ordering::Relaxed),
         done.note
@@ -185,16 +204,17 @@ async fn move_across(from: u32, when: When) {
     // the cleaning's wait for the gateways name that one.
     assert_eq!(done.detail.map_after, Some(3));
     assert!(done.note.ends_with("routed with map v3"), "{}", done.note);
-    let old = shards.pair.primary();
+    let (old, new) = shards.old_new();
     let notes = notes.into_inner().unwrap();
     let waited = notes.iter().find(|n| match fails_over {
         true => n.starts_with("waiting: shard-0") && n.contains(&old),
         false => n.starts_with("waiting: the map changed while this command ran"),
     });
-    eprintln!(
-        "the mover noted: {}",
-        waited.map_or("nothing", |n| n.as_str())
-    );
+    // Every wait it noted, in order (on pg_auto_failover: the dead node, then, often,
+    // the promoted one still read-only).
+    let mut waits: Vec<&String> = notes.iter().filter(|n| n.starts_with("waiting")).collect();
+    waits.dedup();
+    eprintln!("the mover noted: {waits:#?}");
     assert!(
         waited.is_some(),
         "the mover waited for the dead primary (or the changed map): {notes:?}"
@@ -205,11 +225,10 @@ async fn move_across(from: u32, when: When) {
     // 1 when nothing failed over), three versions.
     let mut meta_conn = meta::connect(&settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
-    assert_eq!(init.version, MapVersion(1));
     assert_eq!(map.version, MapVersion(3));
     let primary = match fails_over {
-        true => (shards.pair.replica(), 2),
-        false => (shards.pair.primary(), 1),
+        true => (new, 2),
+        false => (old, 1),
     };
     assert_eq!((map.shards[0].primary.clone(), map.shards[0].term), primary);
     assert!(slots.iter().all(|s| map.owners[*s as usize] == ShardId(to)));
@@ -255,6 +274,17 @@ async fn move_across(from: u32, when: When) {
     let moved_rows = on(to, &format!("SELECT count(*) FROM records WHERE {range}"));
     eprintln!(
         "acknowledged {}: lost {lost}, applied twice {twice}; the target holds {moved_rows} rows of the moved slots",
+        expected.len()
+    );
+    let (promoted, writable) = match promoted {
+        Some((p, w)) => (format!("{:?}", p - killed), format!("{:?}", w - killed)),
+        None => ("-".to_owned(), "-".to_owned()),
+    };
+    eprintln!(
+        "TIMINGS move across a failover on {how} ({when:?}, shard {from} -> shard {to}): \
+         kill -> promoted {promoted} (writable {writable}), kill -> move done {:?}; \
+         acknowledged {}, lost {lost}, applied twice {twice}",
+        ended - killed,
         expected.len()
     );
     assert_eq!((lost, twice), (0, 0));

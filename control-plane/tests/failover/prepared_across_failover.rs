@@ -19,8 +19,9 @@
 //! `commit` and `abort`, the recovery reporting 3 parts resolved, none in doubt, and
 //! the map naming the new primary at term 2.
 //!
-//! All but the promotion is shared ([`prepare_and_kill`], [`Prepared::check_resolved`])
-//! with `prepared_on_autoctl`, where pg_auto_failover promotes.
+//! All but the promotion is shared ([`prepare_and_kill`], [`Prepared::check_resolved`],
+//! written against `shards::Shards`) with `prepared_on_autoctl`, where pg_auto_failover
+//! promotes.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,10 +30,11 @@ use std::time::{Duration, Instant};
 use control_plane::txn::{MetaLog, Recovery};
 use shard_manager::cluster::txn::log::{Decision, DecisionLog, LogFuture};
 use shard_manager::cluster::txn::{TxnError, TxnOp};
-use shard_manager::{Cluster, ClusterSettings, RecordId, ShardId, ShardKey};
+use shard_manager::{Cluster, RecordId, ShardId, ShardKey};
 
 use crate::ha_shard;
-use crate::two_shards::{self, id_on, TwoShards};
+use crate::shards::{Kill, Shards};
+use crate::two_shards::{self, id_on};
 use crate::workload::doc;
 
 /// The coordinator log passes through.
@@ -41,44 +43,6 @@ const PASS: u8 = 0;
 const SILENT: u8 = 1;
 /// The decision is written, then shard 0's primary is killed before the call returns.
 const KILL_AFTER: u8 = 2;
-
-/// Kills shard 0's primary (blocking), however the test runs it.
-pub type Kill = Arc<dyn Fn() + Send + Sync>;
-
-/// The two shards as a test runs them: shard 0 fails over, shard 1 stays up.
-pub trait Shards {
-    fn cluster(&self) -> &Arc<Cluster>;
-    fn settings(&self) -> &ClusterSettings;
-    /// What kills shard 0's primary.
-    fn kill(&self) -> Kill;
-    /// Shard 0's primary and the replica promoted in its place.
-    fn old_new(&self) -> (String, String);
-    /// One query's text output on shard 0's promoted replica, or on shard 1.
-    fn on_new(&self, sql: &str) -> String;
-    fn on_plain(&self, sql: &str) -> String;
-}
-
-impl Shards for TwoShards {
-    fn cluster(&self) -> &Arc<Cluster> {
-        &self.following.cluster
-    }
-    fn settings(&self) -> &ClusterSettings {
-        &self.settings
-    }
-    fn kill(&self) -> Kill {
-        let pair = self.pair.clone();
-        Arc::new(move || pair.kill_primary())
-    }
-    fn old_new(&self) -> (String, String) {
-        (self.pair.primary(), self.pair.replica())
-    }
-    fn on_new(&self, sql: &str) -> String {
-        TwoShards::on_new(self, sql)
-    }
-    fn on_plain(&self, sql: &str) -> String {
-        TwoShards::on_plain(self, sql)
-    }
-}
 
 /// The real log, stopped where the test says.
 struct Stopping {
@@ -369,11 +333,6 @@ async fn a_prepared_transaction_survives_its_primary_failing_over_and_recovery_r
         t0.elapsed()
     );
     // The HA manager's step, a second later.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let p = shards.pair.clone();
-    tokio::task::spawn_blocking(move || p.promote_replica())
-        .await
-        .unwrap();
-    let promoted = prepared.killed.elapsed();
+    let promoted = shards.promoted(prepared.killed).await - prepared.killed;
     prepared.check_resolved(&shards, promoted).await;
 }

@@ -12,14 +12,11 @@
 //! Skipped, loudly, only when pg_autoctl is not installed and `SHARDGATE_REQUIRE_HA` is
 //! unset, as `on_autoctl` is.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shard_manager::{Cluster, ClusterSettings};
-
-use crate::ha_shard::{self, HaShard};
+use crate::ha_shard;
 use crate::placement::Placement;
-use crate::prepared_across_failover::{prepare_and_kill, Kill, Shards};
+use crate::prepared_across_failover::prepare_and_kill;
 
 /// The recovery's bound: past pg_auto_failover's promotion (2-4 s after the kill in
 /// the other tests), so the parts are seen on node 1 before the recovery touches them.
@@ -28,30 +25,6 @@ const BOUND: Duration = Duration::from_secs(10);
 /// Node 0's settings from its first start (node 1 is cloned with them): prepared
 /// transactions allowed, as in `pair`.
 const CONF: &str = "max_prepared_transactions = 20\n";
-
-impl Shards for HaShard {
-    fn cluster(&self) -> &Arc<Cluster> {
-        &self.following.cluster
-    }
-    fn settings(&self) -> &ClusterSettings {
-        &self.settings
-    }
-    fn kill(&self) -> Kill {
-        let formation = self.formation.clone();
-        Arc::new(move || formation.kill_node(0))
-    }
-    fn old_new(&self) -> (String, String) {
-        (self.formation.addr(0), self.formation.addr(1))
-    }
-    fn on_new(&self, sql: &str) -> String {
-        let db = &self.settings.database.dbname;
-        self.formation.query(1, db, sql)
-    }
-    fn on_plain(&self, sql: &str) -> String {
-        let plain = self.plain.as_ref().expect("shard 1");
-        plain.query(plain.primary_port, &self.settings.database.dbname, sql)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_transaction_survives_pg_auto_failover_promoting_its_secondary() {

@@ -62,10 +62,6 @@ pub async fn start() -> (TwoShards, ShardMap) {
 }
 
 impl TwoShards {
-    pub fn cluster(&self) -> &Arc<Cluster> {
-        &self.following.cluster
-    }
-
     pub fn db(&self) -> &str {
         &self.settings.database.dbname
     }
