@@ -95,6 +95,9 @@ NEED_HA_PACKAGES=0   # set by `test`: the failover test on pg_auto_failover must
 # HA (the default; HA=0 opts out): every shard run by pg_auto_failover (functions only; see its header).
 # shellcheck source=scripts/ha.sh
 . "$REPO/scripts/ha.sh"
+# A formation re-formed around its first node after `shard-manager restore`.
+# shellcheck source=scripts/ha_restore.sh
+. "$REPO/scripts/ha_restore.sh"
 
 # Filled in by find_pg_bin / resolve_data_root.
 PG_BIN=""

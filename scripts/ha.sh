@@ -232,13 +232,18 @@ ha_ensure_shard() {
             --formation "$formation" --kind pgsql --dbname "$DB_NAME" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 ||
             die "pg_autoctl create formation $formation failed (see $(ha_home)/$HA_MONITOR_NAME.log)"
     fi
+    # Restored by `shard-manager restore` (a new incarnation): scripts/ha_restore.sh.
+    if ha_restored "$i"; then ha_reform "$i"; fi
     if ! ha_created "$pname"; then
-        ha_from_template "$pname"
-        # Archived from the first start (ensure_archiving sets the command); the
-        # secondaries are cloned with it.
-        echo "archive_mode = on" | as_pg tee -a "$(datadir "$pname")/postgresql.auto.conf" >/dev/null
-        { cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N; } |
-            as_pg tee "$(datadir "$pname")/$INCARNATION_FILE" >/dev/null
+        # A data dir already there is adopted, never replaced: a restored one, say.
+        if [[ ! -f $(datadir "$pname")/PG_VERSION ]]; then
+            ha_from_template "$pname"
+            # Archived from the first start (ensure_archiving sets the command); the
+            # secondaries are cloned with it.
+            echo "archive_mode = on" | as_pg tee -a "$(datadir "$pname")/postgresql.auto.conf" >/dev/null
+            { cat /proc/sys/kernel/random/uuid 2>/dev/null || date +%s%N; } |
+                as_pg tee "$(datadir "$pname")/$INCARNATION_FILE" >/dev/null
+        fi
         ha_create_node "$pname" "$formation"
     fi
     # Every node that exists first: after a failover, another than shardN-primary is
@@ -258,6 +263,7 @@ ha_ensure_shard() {
             ha_keeper_start "$name"
         fi
     done
+    ha_remember_incarnation "$i"
 }
 
 # pg_auto_failover's roles on the formation's writable node get their password (the

@@ -52,6 +52,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, BackupError> {
 /// Runs `backup`, saying each step on stderr, with a progress bar over every stanza's
 /// copy on a terminal; the summary to print.
 pub fn backup(settings: &ClusterSettings, args: BackupArgs) -> Result<String, BackupError> {
+    // The point is named on each shard's primary as the map names it: a promotion no
+    // gateway saw (pg_auto_failover's, say) is followed first, as `migrate` does.
+    for line in super::map::follow_promotions(settings) {
+        eprintln!("backup: {line}");
+    }
     let bar = backup_bar();
     let taken = runtime()?.block_on(backup::take(settings, args.kind, |p| match p {
         Progress::Step(step) => bar.suspend(|| eprintln!("backup: {step}")),
@@ -133,7 +138,10 @@ pub fn render_plan(plan: &Plan) -> String {
     for note in &plan.notes {
         out += &format!("note: {note}\n");
     }
-    out += "servers to restore (each stopped, restored with pgbackrest --delta, started, promoted at the point):\n";
+    out += match plan.ha {
+        true => "servers to restore (each formation's first node: stopped, restored with pgbackrest --delta, started, promoted at the point):\n",
+        false => "servers to restore (each stopped, restored with pgbackrest --delta, started, promoted at the point):\n",
+    };
     for s in &plan.stanzas {
         out += &format!(
             "  stanza {:<8} {:<21} from backup {:<24} into {}\n",
@@ -143,7 +151,10 @@ pub fn render_plan(plan: &Plan) -> String {
     if plan.replicas.is_empty() {
         out += "replicas: none listed\n";
     } else {
-        out += "replicas (stopped: they hold data from after the point and cannot follow the restored primary):\n";
+        out += match plan.ha {
+            true => "the formations' other nodes (stopped if running, never started: they hold data from after the point or another timeline):\n",
+            false => "replicas (stopped: they hold data from after the point and cannot follow the restored primary):\n",
+        };
         for r in &plan.replicas {
             out += &format!(
                 "  {:<8} {:<21} {}\n",
@@ -153,8 +164,14 @@ pub fn render_plan(plan: &Plan) -> String {
             );
         }
     }
+    if plan.ha {
+        out += HA_NEXT;
+    }
     out
 }
+
+/// Under an HA manager, what follows a restore.
+const HA_NEXT: &str = "then `./setup.sh up`: it re-forms each formation around its restored first node (the monitor forgets the old nodes, the others are cloned again from it); gateways may start after that\n";
 
 /// What the restore did.
 pub fn render_restored(plan: &Plan, done: &Restored) -> String {
@@ -177,6 +194,9 @@ pub fn render_restored(plan: &Plan, done: &Restored) -> String {
         done.took.as_secs_f64(),
         done.map_version
     );
+    for line in &done.followed {
+        out += &format!("map: {line}\n");
+    }
     let d = &done.in_doubt;
     out += &format!(
         "prepared at the point: {} part(s) of {} transaction(s) across shards; {} committed (decided before the point), {} rolled back (undecided at the point)\n",
@@ -193,6 +213,17 @@ pub fn render_restored(plan: &Plan, done: &Restored) -> String {
     }
     for s in &done.shards {
         out += &format!("map check: {}\n", s.ownership);
+    }
+    if plan.ha {
+        if !done.stopped_replicas.is_empty() {
+            let names: Vec<&str> = done
+                .stopped_replicas
+                .iter()
+                .map(|r| r.address.as_str())
+                .collect();
+            out += &format!("other nodes stopped: {}\n", names.join(", "));
+        }
+        return out + HA_NEXT;
     }
     if !done.stopped_replicas.is_empty() {
         let names: Vec<String> = done

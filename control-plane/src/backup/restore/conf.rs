@@ -1,6 +1,8 @@
 //! What a restore needs from pgBackRest's configuration file: each stanza's data
-//! directory (`pg1-path`) and port (`pg1-port`). An INI file: `[section]` lines, then
-//! `key=value` lines; `#` and `;` start comments. Pure: tested beside it.
+//! directory (`pg1-path`) and port (`pg1-port`), and the other servers it lists
+//! (`pg2-path`, `pg2-port`, ...: the other nodes of an HA formation). An INI file:
+//! `[section]` lines, then `key=value` lines; `#` and `;` start comments. Pure: tested
+//! beside it.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +12,17 @@ pub struct StanzaConf {
     /// `pg1-path`: the data directory pgBackRest restores into.
     pub path: Option<String>,
     /// `pg1-port` (PostgreSQL's default, 5432, when absent).
+    pub port: u16,
+    /// The other servers (`pg2-...` and up), by their number.
+    pub others: Vec<OtherConf>,
+}
+
+/// A server of a stanza other than `pg1`: another node of its HA formation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherConf {
+    /// N of `pgN-path`: 2 and up.
+    pub index: u32,
+    pub path: Option<String>,
     pub port: u16,
 }
 
@@ -28,6 +41,7 @@ pub fn stanzas(text: &str) -> BTreeMap<String, StanzaConf> {
                 out.entry(name.clone()).or_insert(StanzaConf {
                     path: None,
                     port: 5432,
+                    others: Vec::new(),
                 });
             }
             continue;
@@ -36,13 +50,41 @@ pub fn stanzas(text: &str) -> BTreeMap<String, StanzaConf> {
             continue;
         };
         let entry = out.get_mut(stanza).expect("inserted with its section");
-        match key.trim() {
-            "pg1-path" => entry.path = Some(value.trim().to_owned()),
-            "pg1-port" => entry.port = value.trim().parse().unwrap_or(entry.port),
+        let value = value.trim();
+        match server_key(key.trim()) {
+            Some((1, "path")) => entry.path = Some(value.to_owned()),
+            Some((1, "port")) => entry.port = value.parse().unwrap_or(entry.port),
+            Some((index, what @ ("path" | "port"))) => {
+                let other = match entry.others.iter().position(|o| o.index == index) {
+                    Some(i) => &mut entry.others[i],
+                    None => {
+                        entry.others.push(OtherConf {
+                            index,
+                            path: None,
+                            port: 5432,
+                        });
+                        entry.others.last_mut().expect("just pushed")
+                    }
+                };
+                match what {
+                    "path" => other.path = Some(value.to_owned()),
+                    _ => other.port = value.parse().unwrap_or(other.port),
+                }
+            }
             _ => {}
         }
     }
+    for conf in out.values_mut() {
+        conf.others.sort_by_key(|o| o.index);
+    }
     out
+}
+
+/// `pgN-WHAT` as (N, WHAT), for N of 1 and up.
+fn server_key(key: &str) -> Option<(u32, &str)> {
+    let (server, what) = key.strip_prefix("pg")?.split_once('-')?;
+    let index: u32 = server.parse().ok().filter(|n| *n >= 1)?;
+    Some((index, what))
 }
 
 #[cfg(test)]
@@ -62,6 +104,25 @@ mod tests {
         assert_eq!(got["shard0"].port, 25432);
         assert_eq!(got["shard1"].path, None);
         assert_eq!(got["shard1"].port, 25433);
+        assert!(got["shard0"].others.is_empty());
+    }
+
+    #[test]
+    fn the_other_servers_of_a_stanza_are_listed_by_number() {
+        let text = "[shard0]\npg1-path=/d/p\npg1-port=25432\npg3-port=25548\npg2-path=/d/r0\n\
+                    pg2-port=25532\npg3-path=/d/r1\npg2-socket-path=/s\npgx-path=/no\npg0-path=/no\n";
+        let got = &stanzas(text)["shard0"];
+        assert_eq!(got.path.as_deref(), Some("/d/p"));
+        assert_eq!(got.port, 25432);
+        let others: Vec<(u32, Option<&str>, u16)> = got
+            .others
+            .iter()
+            .map(|o| (o.index, o.path.as_deref(), o.port))
+            .collect();
+        assert_eq!(
+            others,
+            [(2, Some("/d/r0"), 25532), (3, Some("/d/r1"), 25548)]
+        );
     }
 
     #[test]

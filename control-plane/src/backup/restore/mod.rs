@@ -8,7 +8,8 @@
 //! every primary is stopped (fast) before any is restored, so that a failure part-way
 //! never leaves servers of different times serving together; then all at once, each is
 //! restored (`pgbackrest restore --delta --type=name --target-action=promote`), started,
-//! and awaited until it has left recovery; the point's own `restore_points` row (written
+//! awaited until it has left recovery, and rid of the recovery settings pgBackRest
+//! wrote ([`spent`]); the point's own `restore_points` row (written
 //! after the point, so not in the restored metadata database) is written again as soon
 //! as the metadata server is back; then [`in_doubt`] finishes the prepared parts of
 //! transactions on several shards that the point caught (from the restored coordinator
@@ -19,18 +20,28 @@
 //! the restore gives it a new one, so `./setup.sh up` clones each stopped replica again
 //! from its restored primary (it does so for a replica of an older incarnation).
 //!
+//! Under an HA manager ([`ha`]), which must be stopped first, each shard is restored
+//! into its formation's first node, the other nodes stay stopped, and once the servers
+//! are back the map is made to name each first node as its shard's primary (a promotion
+//! recorded as `migrate` would: `failover::reconcile`) where it named another node;
+//! with their new incarnations, `./setup.sh up` re-forms every formation around them.
+//!
 //! ## Layout
 //! - [`conf`]: each stanza's data directory and port, from pgBackRest's configuration.
 //! - [`plan`]: the plan and every refusal.
+//! - [`ha`]: under an HA manager: its refusal, the first nodes, the other nodes.
 //! - [`server`]: pg_ctl stop / start and the wait for promotion.
+//! - [`spent`]: pgBackRest's recovery settings taken out once a server is promoted.
 //! - [`in_doubt`]: prepared parts at the point, committed or rolled back by the log.
 //! - [`after`]: cache epochs raised and retired; the map checked.
 
 pub mod after;
 pub mod conf;
+pub mod ha;
 pub mod in_doubt;
 pub mod plan;
 pub mod server;
+pub mod spent;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,6 +68,9 @@ pub struct Restored {
     pub stopped_replicas: Vec<ReplicaPlan>,
     /// Whether a primary was given a new incarnation (setup.sh will clone its replicas).
     pub new_incarnation: bool,
+    /// Under an HA manager: the shards whose map named another node than the restored
+    /// first node as primary, now following it (one line each).
+    pub followed: Vec<String>,
     /// The restored metadata map's version.
     pub map_version: u64,
     /// Prepared parts found at the point and how they were finished.
@@ -103,6 +117,15 @@ pub async fn restore(
         new_incarnation |= incarnated;
         stanzas.push((s, restore, promoted));
     }
+    let mut followed = Vec::new();
+    if plan.ha {
+        progress("the map: each shard's primary is its formation's restored first node");
+        followed = crate::failover::reconcile::once(settings)
+            .await?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    }
     let mut conn = meta::connect(settings).await?;
     let map = meta::load(&mut conn.client)
         .await?
@@ -115,6 +138,7 @@ pub async fn restore(
         stanzas,
         stopped_replicas,
         new_incarnation,
+        followed,
         map_version: map.version.0,
         in_doubt,
         shards,
@@ -143,8 +167,9 @@ async fn bring_back(
         "starting {name}; waiting until it reaches the point and leaves recovery"
     ));
     let starting = Instant::now();
-    server::start(runner, &name, &s.data_dir).await?;
+    server::start(runner, &name, &s.data_dir, &s.options).await?;
     server::promoted(settings, &s.target).await?;
+    spent::remove(&s.data_dir, &name)?;
     if let (true, Some(record)) = (s.target.holds_meta, &plan.record) {
         // At once, so that running the command again after another server failed
         // still finds the point recorded.

@@ -2,7 +2,8 @@
 //! into which data directory, which replicas must be stopped, and every refusal
 //! (pgbackrest or a stanza missing, an unknown point, a stanza with no backup taken
 //! before the point, live gateways, a move or import active, a running replica whose
-//! data directory cannot be learnt). Reads only.
+//! data directory cannot be learnt, an HA manager running: see [`super::ha`]). Reads
+//! only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use shard_manager::live_map::ShardMap;
 use shard_manager::routing::MapVersion;
 
 use super::conf::{self, StanzaConf};
+use super::ha;
 use crate::backup::error::BackupError;
 use crate::backup::pgbackrest::Runner;
 use crate::backup::point::{self, describe};
@@ -30,6 +32,9 @@ pub struct StanzaPlan {
     /// The pgBackRest backup to restore from (`--set`): the newest that ended before
     /// the point (pgBackRest would take the newest of all, which may be after it).
     pub set: String,
+    /// Options for its postgres when the restore starts it (`pg_ctl -o`); under an HA
+    /// manager, a formation's first node gets [`ha::postgres_options`].
+    pub options: String,
 }
 
 /// A replica of a restored primary: it holds data from after the point and cannot
@@ -59,21 +64,29 @@ pub struct Plan {
     pub replicas: Vec<ReplicaPlan>,
     /// What could not be checked, and why (the metadata database did not answer).
     pub notes: Vec<String>,
+    /// The shards are run by an HA manager (stopped: the plan refuses otherwise); each
+    /// is restored into its formation's first node, and `./setup.sh up` re-forms them.
+    pub ha: bool,
     pub runner: Runner,
 }
 
 /// Checks everything a restore to `point` needs; changes nothing.
 pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, BackupError> {
     let refuse = |why: String| Err(BackupError::RestoreRefused(why));
-    if let Some(why) = under_ha_manager(settings.failover.ha_monitor.as_deref()) {
-        return refuse(why);
-    }
+    let ha_monitor = settings.failover.ha_monitor.as_deref();
     let runner = Runner::new(&settings.backup)?;
     crate::backup::repo::usable(&runner, false).await?;
     let text = std::fs::read_to_string(runner.config()).map_err(|_| BackupError::NoConfig {
         path: runner.config().display().to_string(),
     })?;
     let confs = conf::stanzas(&text);
+    if let Some(monitor) = ha_monitor {
+        let limit = settings.database.connect_timeout();
+        let running = ha::running(monitor, &ha::node_paths(&confs), limit).await;
+        if !running.is_empty() {
+            return refuse(ha::refusal(&running, point));
+        }
+    }
     let mut notes = Vec::new();
     let (map, recorded) = match meta::connect(settings).await {
         Ok(mut conn) => {
@@ -83,7 +96,7 @@ pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, Backu
         }
         Err(e) => {
             notes.push(format!(
-                "{e}: live gateways, active moves and the recorded point were not checked"
+                "{e}: live gateways, active moves and the recorded point were not checked, and the restored metadata database will not list the point (start the metadata server first to keep both: ./setup.sh pg start meta)"
             ));
             (None, None)
         }
@@ -109,15 +122,27 @@ pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, Backu
             }
         },
     };
-    let mut stanzas = placed(&stanza::targets(&map, &settings.metadata.address), &confs)
-        .map_err(BackupError::RestoreRefused)?;
+    let mut targets = stanza::targets(&map, &settings.metadata.address);
+    if ha_monitor.is_some() {
+        targets = ha::first_nodes(targets, &confs);
+    }
+    let mut stanzas = placed(&targets, &confs).map_err(BackupError::RestoreRefused)?;
+    for s in stanzas
+        .iter_mut()
+        .filter(|s| ha_monitor.is_some() && !s.target.holds_meta)
+    {
+        s.options = ha::postgres_options(confs[&s.target.stanza].port);
+    }
     let info = runner.info().await?;
     for s in &mut stanzas {
         s.set = backed_up_before(&info, &s.target.stanza, at.timestamp()).map_err(|why| {
             BackupError::RestoreRefused(format!("{}: {why}", describe(&s.target)))
         })?;
     }
-    let replicas = replicas(settings, &map).await?;
+    let replicas = match ha_monitor {
+        Some(_) => ha::other_nodes(&runner, &map, &confs).await,
+        None => replicas(settings, &map).await?,
+    };
     Ok(Plan {
         point: point.into(),
         at,
@@ -126,17 +151,8 @@ pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, Backu
         stanzas,
         replicas,
         notes,
+        ha: ha_monitor.is_some(),
         runner,
-    })
-}
-
-/// Why a restore is refused for a cluster whose shards an HA manager runs
-/// (`failover.ha_monitor` set): the restore stops, restores and starts each server with
-/// `pg_ctl` into pgBackRest's `pg1-path`, while the manager's keepers restart a stopped
-/// server and may have promoted another node since; the two would fight.
-fn under_ha_manager(monitor: Option<&str>) -> Option<String> {
-    monitor.map(|_| {
-        "this cluster's shards are run by an HA manager (failover.ha_monitor is set): restore drives each server with pg_ctl, which the manager's keepers would undo, so it does not run under one yet; stop the keepers and the monitor (./setup.sh down), restore the stanzas with pgbackrest by hand, or restore into a cluster made without HA=1; nothing was changed".to_owned()
     })
 }
 
@@ -233,6 +249,7 @@ pub fn placed(
                 target: t.clone(),
                 data_dir: path,
                 set: String::new(),
+                options: String::new(),
             })
         })
         .collect()

@@ -12,18 +12,6 @@ fn target(stanza: &str, address: &str) -> Target {
 }
 
 #[test]
-fn a_cluster_under_an_ha_manager_is_refused_naming_it() {
-    assert_eq!(under_ha_manager(None), None);
-    let monitor = "postgres://autoctl_node@127.0.0.1:25420/pg_auto_failover";
-    let why = under_ha_manager(Some(monitor)).expect("refused");
-    assert!(
-        why.starts_with("this cluster's shards are run by an HA manager"),
-        "{why}"
-    );
-    assert!(why.ends_with("nothing was changed"), "{why}");
-}
-
-#[test]
 fn a_point_name_gives_its_time() {
     let at = Utc.with_ymd_and_hms(2026, 11, 25, 17, 4, 33).unwrap();
     assert_eq!(time_of(&point::name_at(at)), Some(at));

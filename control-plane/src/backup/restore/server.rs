@@ -75,9 +75,15 @@ pub async fn stop(runner: &Runner, server: &str, data: &str) -> Result<bool, Bac
     Ok(true)
 }
 
-/// Starts the server on `data`, its log in `data`/log/postgresql.log (setup.sh's
-/// place), and waits until it accepts connections.
-pub async fn start(runner: &Runner, server: &str, data: &str) -> Result<(), BackupError> {
+/// Starts the server on `data` with the postgres `options` (`pg_ctl -o`; none when
+/// empty), its log in `data`/log/postgresql.log (setup.sh's place), and waits until it
+/// accepts connections.
+pub async fn start(
+    runner: &Runner,
+    server: &str,
+    data: &str,
+    options: &str,
+) -> Result<(), BackupError> {
     let log = Path::new(data).join("log");
     let _ = runner
         .as_os_user(Path::new("mkdir"))
@@ -86,12 +92,14 @@ pub async fn start(runner: &Runner, server: &str, data: &str) -> Result<(), Back
         .output()
         .await;
     let log = log.join("postgresql.log");
-    let out = runner
-        .as_os_user(&pg_ctl(data))
+    let mut pg_ctl = runner.as_os_user(&pg_ctl(data));
+    pg_ctl
         .args(["start", "-D", data, "-w", "-t", PG_CTL_WAIT_S, "-s", "-l"])
-        .arg(&log)
-        .output()
-        .await;
+        .arg(&log);
+    if !options.is_empty() {
+        pg_ctl.args(["-o", options]);
+    }
+    let out = pg_ctl.output().await;
     finished(server, "starting it (pg_ctl start)", out).map_err(|e| match e {
         BackupError::RestoreStep {
             server,
