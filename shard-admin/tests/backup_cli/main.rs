@@ -23,6 +23,9 @@ use std::process::{Command, Output};
 use private::{Private, STANZA};
 use shard_manager::{config, ClusterSettings};
 
+/// The setting naming the HA manager's monitor, in the environment.
+const HA_MONITOR: &str = "SHARDGATE__FAILOVER__HA_MONITOR";
+
 /// The CLI run against the private server: its overlay, its metadata address and
 /// pgBackRest configuration.
 struct Cli {
@@ -96,6 +99,7 @@ impl Cli {
         settings.metadata.address = self.meta.clone();
         settings.backup.pgbackrest_config = self.config.clone();
         settings.cache.enabled = self.cache.is_some();
+        settings.failover.ha_monitor = None;
         if let Some((url, prefix)) = &self.cache {
             settings.cache.url = url.clone();
             settings.cache.prefix = prefix.clone();
@@ -116,6 +120,9 @@ impl Cli {
             .arg(&self.overlay)
             .args(args)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            // Private servers: no HA manager runs them, whatever `./setup.sh env` said of
+            // the shared topology's (a test names one in `more_env` to see the refusal).
+            .env_remove(HA_MONITOR)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(more_env.iter().copied())
             .env("NO_COLOR", "1");
