@@ -21,7 +21,7 @@ use std::time::Duration;
 use shard_manager::live_map::ShardMap;
 
 use super::conf::StanzaConf;
-use super::plan::ReplicaPlan;
+use super::replica::ReplicaPlan;
 use super::server;
 use crate::backup::pgbackrest::Runner;
 use crate::backup::stanza::Target;

@@ -30,6 +30,7 @@
 //! - [`conf`]: each stanza's data directory and port, from pgBackRest's configuration.
 //! - [`plan`]: the plan and every refusal.
 //! - [`ha`]: under an HA manager: its refusal, the first nodes, the other nodes.
+//! - [`replica`]: a server the restore stops and never starts with its old data.
 //! - [`server`]: pg_ctl stop / start and the wait for promotion.
 //! - [`spent`]: pgBackRest's recovery settings taken out once a server is promoted.
 //! - [`in_doubt`]: prepared parts at the point, committed or rolled back by the log.
@@ -40,6 +41,7 @@ pub mod conf;
 pub mod ha;
 pub mod in_doubt;
 pub mod plan;
+pub mod replica;
 pub mod server;
 pub mod spent;
 
@@ -53,7 +55,8 @@ use super::point::describe;
 use crate::map::{meta, MapError};
 pub use after::ShardAfter;
 pub use in_doubt::InDoubt;
-pub use plan::{plan, Plan, ReplicaPlan, StanzaPlan};
+pub use plan::{plan, Plan, StanzaPlan};
+pub use replica::ReplicaPlan;
 
 /// setup.sh's incarnation file in a primary's data directory (its replicas copy it).
 pub const INCARNATION_FILE: &str = "shardgate.incarnation";

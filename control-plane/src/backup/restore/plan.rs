@@ -17,6 +17,7 @@ use shard_manager::routing::MapVersion;
 
 use super::conf::{self, StanzaConf};
 use super::ha;
+pub use super::replica::ReplicaPlan;
 use crate::backup::error::BackupError;
 use crate::backup::pgbackrest::Runner;
 use crate::backup::point::{self, describe};
@@ -35,17 +36,6 @@ pub struct StanzaPlan {
     /// Options for its postgres when the restore starts it (`pg_ctl -o`); under an HA
     /// manager, a formation's first node gets [`ha::postgres_options`].
     pub options: String,
-}
-
-/// A replica of a restored primary: it holds data from after the point and cannot
-/// follow the primary's new timeline, so it is stopped.
-#[derive(Debug, Clone)]
-pub struct ReplicaPlan {
-    /// `shard-N`.
-    pub shard: String,
-    pub address: String,
-    /// Its data directory when it runs (`SHOW data_directory`); None: not running.
-    pub data_dir: Option<String>,
 }
 
 /// Everything a restore will do, checked.
