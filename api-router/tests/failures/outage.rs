@@ -131,19 +131,7 @@ fn restart(nodes: &[Node]) -> Result<(), String> {
     let mut ordered = nodes.to_vec();
     ordered.sort_by_key(|n| matches!(n, Node::Replica(_)));
     for node in &ordered {
-        let out = std::process::Command::new(setup_script())
-            .args(["pg", "start", &node.name()])
-            .current_dir(helpers::repo_root())
-            .output()
-            .map_err(|e| format!("setup.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "setup.sh pg start {} failed ({}): {}",
-                node.name(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        setup(&["pg", "start", &node.name()])?;
     }
     let mut shards: Vec<usize> = nodes.iter().map(|n| n.shard()).collect();
     shards.sort_unstable();
@@ -164,18 +152,25 @@ fn restart(nodes: &[Node]) -> Result<(), String> {
 /// settled (primary back, secondaries streaming), then allows failover again.
 fn release(shards: &[usize]) -> Result<(), String> {
     for shard in shards {
-        let out = std::process::Command::new(setup_script())
-            .args(["ha", "release", &shard.to_string()])
-            .current_dir(helpers::repo_root())
-            .output()
-            .map_err(|e| format!("setup.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "setup.sh ha release {shard} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        setup(&["ha", "release", &shard.to_string()])?;
+    }
+    Ok(())
+}
+
+/// `setup.sh ARGS`, its failure as an error (never a panic: this runs in `Drop`).
+fn setup(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new(setup_script())
+        .args(args)
+        .current_dir(helpers::repo_root())
+        .output()
+        .map_err(|e| format!("setup.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "setup.sh {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(())
 }
