@@ -1259,14 +1259,21 @@ archive_grants() {
 # A planned switchover drains a primary by making its new transactions read-only
 # (ALTER SYSTEM and a reload): the application role may do exactly that, no more.
 # Idempotent; granted on every primary (replicas get it by replication).
+# A function's privileges live in each database (ALTER SYSTEM's in the whole server):
+# pg_reload_conf() is granted in the application's database, where the switchover
+# connects, and in template1, whose copies (every database made later) keep it.
 grant_drain() {
-    local i name port
+    local i name port db
     for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
         name=$(primary_name "$i")
         port=$(port_of "$name")
+        if ha_on; then port=$(ha_writable_port "shard$i") || continue; fi
         [[ $(sql "$port" postgres "SELECT pg_is_in_recovery()") == f ]] || continue
-        sql "$port" postgres "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO $APP_ROLE;
-                              GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $APP_ROLE" >/dev/null
+        sql "$port" postgres "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO $APP_ROLE" >/dev/null
+        for db in postgres template1 "$DB_NAME"; do
+            [[ -n $(sql "$port" postgres "SELECT 1 FROM pg_database WHERE datname = '$db'") ]] || continue
+            sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $APP_ROLE" >/dev/null
+        done
     done
 }
 
