@@ -15,7 +15,9 @@
 //!    old primary and promotes the target; the promotion is recorded in the map as a
 //!    `switchover` ([`super::planned`]) and every gateway follows it; the waiting
 //!    writes go to the new primary.
-//! 4. The old primary, back as a standby, has its read-only setting removed.
+//! 4. The old primary, back as a standby, has its read-only setting removed; the
+//!    command ends once the HA manager counts it a `secondary` again (replication
+//!    synchronous again, and the shard ready for the next switchover).
 //!
 //! A failure after the drain began and before the promotion was asked lifts the drain.
 
@@ -178,7 +180,12 @@ pub async fn switchover(
             return Ok(false);
         }
         old.read_only(false).await?;
-        Ok(true)
+        // The formation settled: the old primary a `secondary`, the new one `primary`
+        // (until then it is `wait_primary`: replication asynchronous), so a next
+        // switchover may hand the shard back.
+        let is = |node: Option<monitor::Node>, state: &str| node.is_none_or(|n| n.state == state);
+        Ok(is(monitor.node(shard, &from).await?, "secondary")
+            && is(monitor.node(shard, &target).await?, "primary"))
     })
     .await
     .is_ok();
