@@ -15,10 +15,11 @@ AUTOCTL_FORMATIONS=${AUTOCTL_FORMATIONS:-shard0 shard1 shard2}
 AUTOCTL_DBNAME=${AUTOCTL_DBNAME:-shardgate}
 
 # As scripts/ha.sh (HA_TIMINGS): a check every second, a node unhealthy after 2 s, a lost
-# primary given 3 s to demote itself before a secondary is promoted.
+# primary given 2 s to demote itself (its keeper does after 1 s, AUTOCTL_PARTITION_S)
+# before the promoted secondary takes writes.
 TIMINGS=(health_check_period=1000 health_check_timeout=1000 health_check_max_retries=1
     health_check_retry_delay=500 node_considered_unhealthy_timeout=2000
-    startup_grace_period=2000 primary_demote_timeout=3000)
+    startup_grace_period=2000 primary_demote_timeout=2000)
 
 drop_root "${BASH_SOURCE[0]}"
 prepare_env

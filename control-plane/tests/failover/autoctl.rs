@@ -17,9 +17,9 @@ use crate::placement::{wait_accepting, wait_closed, Placement};
 use crate::programs::{free_port, path, Programs};
 
 /// The monitor's timings (milliseconds): checks every second, a node unhealthy after
-/// 2 s without a report or a check, and the old primary given 3 s to demote itself
-/// (its keeper does after `NETWORK_PARTITION_S` without the monitor) before the
-/// standby is promoted.
+/// 2 s without a report or a check, and the old primary given 2 s to demote itself
+/// (its keeper does after `NETWORK_PARTITION_S` without the monitor and a standby)
+/// before the promoted standby takes writes.
 const MONITOR_SETTINGS: &[(&str, u32)] = &[
     ("health_check_period", 1000),
     ("health_check_timeout", 1000),
@@ -27,12 +27,12 @@ const MONITOR_SETTINGS: &[(&str, u32)] = &[
     ("health_check_retry_delay", 500),
     ("node_considered_unhealthy_timeout", 2000),
     ("startup_grace_period", 2000),
-    ("primary_demote_timeout", 3000),
+    ("primary_demote_timeout", 2000),
 ];
 
 /// Seconds a keeper that reaches neither the monitor nor a standby waits before it
 /// demotes its own primary.
-const NETWORK_PARTITION_S: &str = "2";
+const NETWORK_PARTITION_S: &str = "1";
 
 /// pg_autoctl, when installed (Debian's `pg-auto-failover-cli`).
 pub fn installed() -> Option<PathBuf> {
