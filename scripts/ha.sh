@@ -348,7 +348,8 @@ ha_show_state() {
 # streaming), and waits for that.
 ha_hold() {
     local formation=shard$1 held
-    held=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM (
+    # (The monitor's NOTICE "preventing automated failover" is what was asked: not shown.)
+    held=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SET client_min_messages = warning; SELECT count(*) FROM (
         SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 0)
           FROM pgautofailover.node
          WHERE formationid = '$formation' AND candidatepriority > 0
