@@ -4,9 +4,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use ::analytics::Analytics;
-use actix_web::dev::{HttpServiceFactory, Server};
+use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
-use actix_web::{web, App, HttpServer, Route};
+use actix_web::{web, App, HttpServer};
 use control_plane::failover;
 use control_plane::health::Sweeper;
 use control_plane::keys::{self, KeyFollower, KeyRing};
@@ -17,8 +17,8 @@ use shard_manager::Cluster;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::access::gate::{protect, require};
-use crate::access::{policy, protected, Access};
+use crate::access::gate::protect;
+use crate::access::{protected, Access};
 use crate::edge::cors;
 use crate::edge::guard::check_host;
 use crate::edge::observe::observe;
@@ -26,9 +26,7 @@ use crate::edge::security_headers::{security_headers, SecurityHeaders};
 use crate::error::{json_error, query_error};
 use crate::limits::Limits;
 use crate::routes::openapi::ApiDoc;
-use crate::routes::{
-    analytics, bulk, dashboard, delete, export, fallback, health, read, shards, transaction, write,
-};
+use crate::routes::{fallback, table};
 use crate::server::drain::{Draining, Shutdown};
 use crate::server::proxy::{serve, TrustedProxies};
 use crate::server::request_id::request_id;
@@ -162,7 +160,7 @@ impl Application {
                     let security = security.clone();
                     move |req, next| security_headers(security.clone(), req, next)
                 }))
-                .configure(|cfg| api_routes(cfg, &access))
+                .configure(|cfg| table::api_routes(cfg, &access))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),
@@ -350,78 +348,4 @@ fn key_ring(
         tracing::info!("no API key: serving loopback clients only (protected mode)");
     }
     Ok(ring)
-}
-
-/// A path that answers one method, behind the access check its [`policy::need`] names;
-/// any other method gets a 405 problem with `Allow`.
-fn only(
-    path: &str,
-    method: &'static str,
-    route: Route,
-    access: &Arc<Access>,
-) -> impl HttpServiceFactory {
-    let access = access.clone();
-    let need = policy::need(path);
-    web::resource(path)
-        .route(route)
-        .default_service(web::to(fallback::method_not_allowed(method)))
-        .wrap(from_fn(move |req, next| {
-            require(access.clone(), need, req, next)
-        }))
-}
-
-fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
-    let only = |path, method, route| only(path, method, route, access);
-    cfg.service(only("/api/write", "POST", web::post().to(write::write)))
-        .service(only("/api/read", "GET", web::get().to(read::read)))
-        .service(only("/api/export", "GET", web::get().to(export::export)))
-        .service(only(
-            "/api/bulk-write",
-            "POST",
-            web::post().to(bulk::bulk_write),
-        ))
-        .service(only(
-            "/api/transaction",
-            "POST",
-            web::post().to(transaction::transaction),
-        ))
-        .service(only(
-            "/api/delete",
-            "DELETE",
-            web::delete().to(delete::delete),
-        ))
-        .service(only("/api/health", "GET", web::get().to(health::health)))
-        .service(only("/api/health/live", "GET", web::get().to(health::live)))
-        .service(only(
-            "/api/health/ready",
-            "GET",
-            web::get().to(health::ready),
-        ))
-        .service(only(
-            "/api/analytics/metrics",
-            "GET",
-            web::get().to(analytics::metrics),
-        ))
-        .service(only(
-            "/api/analytics/errors",
-            "GET",
-            web::get().to(analytics::errors),
-        ))
-        .service(only(
-            "/metrics",
-            "GET",
-            web::get().to(analytics::prometheus),
-        ))
-        .service(only("/dashboard", "GET", web::get().to(dashboard::page)))
-        .service(only(
-            "/dashboard/{file}",
-            "GET",
-            web::get().to(dashboard::asset),
-        ))
-        .service(only("/api/shards", "GET", web::get().to(shards::shards)))
-        .service(only(
-            "/api/shards/locate",
-            "GET",
-            web::get().to(shards::locate),
-        ));
 }

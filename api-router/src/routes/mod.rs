@@ -12,6 +12,7 @@
 //! - [`moves`]: slot moves as `/api/shards`, `/api/health` and `/metrics` show them,
 //!   from the move watch's last read.
 //! - [`openapi`]: the OpenAPI document of these routes, behind Swagger UI.
+//! - [`table`]: every path, its one method and its access check, as mounted.
 
 pub mod analytics;
 pub mod bulk;
@@ -25,5 +26,6 @@ pub mod moves;
 pub mod openapi;
 pub mod read;
 pub mod shards;
+pub mod table;
 pub mod transaction;
 pub mod write;
