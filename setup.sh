@@ -1581,6 +1581,7 @@ cmd_test() {
     TEST_BUILD_PID=$!
     say "building the tests in the background (cargo test --no-run; log $TEST_BUILD_LOG)"
     cmd_up
+    test_placement
     # Every test makes its own sgtest_<uuid> database and leaves it behind; drop them here.
     # One psql per primary, one DROP per database (DROP DATABASE cannot share a
     # transaction), and without FORCE: a database still in use belongs to a run going on now.
@@ -1621,6 +1622,7 @@ cmd_test() {
     # cold CI run).
     say "cargo test --workspace --test failures (real outages, one at a time)"
     cargo test --workspace --test failures --no-fail-fast 2>&1 | tee -a "$out" || failed=1
+    test_placement   # a failover during the failure tests must not move the next ones' primaries
     say "cargo test --workspace --lib --bins ${rest[*]}"
     cargo test --workspace --lib --bins "${rest[@]}" --no-fail-fast 2>&1 | tee -a "$out" || failed=1
     # One closing line for the whole run: every suite's counts added up.
@@ -1631,6 +1633,20 @@ cmd_test() {
     if ((failed)) && ((failures == 0)); then failures=1; fi   # a build error counts too
     echo "${passed} passed, ${failures} failed"
     ((failed == 0))
+}
+
+# `test` under the HA manager: each shard's primary on its first node, where the tests'
+# configuration names it; a switch back is recorded in the map as `up` records any
+# promotion (migrate, then init, with the test build's admin CLI).
+test_placement() {
+    ha_on || return 0
+    HA_SWITCHED_BACK=0
+    ha_first_nodes_primary
+    ((HA_SWITCHED_BACK)) || return 0
+    local bin=${CARGO_TARGET_DIR:-$REPO/target}/debug/shard-manager args
+    mapfile -t args < <(config_args)
+    (cd "$REPO" && export_app_env && "$bin" migrate ${args[@]+"${args[@]}"} >/dev/null &&
+        "$bin" init ${args[@]+"${args[@]}"} | tail -n 1)
 }
 
 # GATEWAYS gateways on 8081.. behind HAProxy on 8080, all children of this shell (no

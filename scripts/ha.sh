@@ -368,19 +368,56 @@ ha_release() {
     [[ ${QUIET:-0} -eq 1 ]] || say "$formation: failover released"
 }
 
-# Waits until every node of FORMATION is where the monitor wants it: primary (or
-# single) and secondaries.
+# Waits until every node of FORMATION is where the monitor wants it (primary, or
+# single, and secondaries) and the monitor counts it healthy: its keeper has reported
+# in the last 1.5 s that its PostgreSQL runs, and the monitor's check reaches it. A
+# primary whose keeper's last report (from before its PostgreSQL was up again) still
+# says "not running" is one the monitor fails over as soon as a secondary may be
+# promoted: a release must wait for the next report.
 ha_wait_formation() {
     local formation=$1 deadline=$((SECONDS + STREAM_TIMEOUT * 2)) left
     while :; do
         left=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM pgautofailover.node
             WHERE formationid = '$formation' AND NOT (reportedstate = goalstate
-              AND reportedstate IN ('primary', 'secondary', 'single'))")
+              AND reportedstate IN ('primary', 'secondary', 'single')
+              AND reportedpgisrunning AND health = 1
+              AND reporttime > now() - interval '1500 ms')")
         ((left == 0)) && return 0
         if ((SECONDS >= deadline)); then
             ha_show_state >&2
             die "$formation: $left node(s) not settled after $((STREAM_TIMEOUT * 2))s"
         fi
         sleep 0.2
+    done
+}
+
+# `test`: every formation's first node (shardN-primary, on the port the tests'
+# configuration names as the primary) its primary. A formation that failed over (in an
+# earlier run, by hand, or by the HA manager during this one) is switched back through
+# the monitor (perform_promotion), after any hold a killed run left is released. Sets
+# HA_SWITCHED_BACK=1 when it switched one (the map must then record it).
+HA_SWITCHED_BACK=0
+ha_first_nodes_primary() {
+    local i formation first want port deadline
+    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
+        formation=shard$i
+        first=$(primary_name "$i")
+        want=$(port_of "$first")
+        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SET client_min_messages = warning; SELECT count(*) FROM (
+            SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 50)
+              FROM pgautofailover.node
+             WHERE formationid = '$formation' AND candidatepriority = 0) s" >/dev/null
+        ha_wait_formation "$formation"
+        port=$(ha_writable_port "$formation")
+        [[ $port == "$want" ]] && continue
+        say "$formation's primary is on $port (it failed over earlier); switching it back to $first ($want), where the tests' configuration has it"
+        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT pgautofailover.perform_promotion('$formation', '$first')" >/dev/null
+        deadline=$((SECONDS + STREAM_TIMEOUT * 2))
+        until [[ $(ha_writable_port "$formation") == "$want" ]]; do
+            ((SECONDS < deadline)) || { ha_show_state >&2; die "$formation: $first is not primary $((STREAM_TIMEOUT * 2))s after the switch back"; }
+            sleep 0.2
+        done
+        ha_wait_formation "$formation"
+        HA_SWITCHED_BACK=1
     done
 }
