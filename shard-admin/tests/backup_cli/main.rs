@@ -10,6 +10,7 @@
 //! [`load`]) restores exactly the writes before it and no half transfer.
 
 mod fence;
+mod ha_manager;
 mod killed;
 mod load;
 mod private;

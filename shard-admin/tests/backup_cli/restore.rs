@@ -18,7 +18,7 @@ use shard_manager::cluster::txn::log::{Decision, DecisionLog};
 use shard_manager::routing::ShardId;
 
 use crate::private::{self, Private};
-use crate::{assert_fails, prepare_with_stanzas, text, Cli};
+use crate::{assert_fails, ha_manager, prepare_with_stanzas, text, Cli};
 
 const PREFIX: &str = "sgrestoretest";
 
@@ -192,40 +192,8 @@ fn a_restore_brings_every_server_back_to_the_point() {
         "the replica"
     );
 
-    // Refusals. An HA manager whose monitor answers (a listener on a port of the
-    // system's choosing stands in for it) must be stopped first.
-    let monitor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let monitor_at = monitor.local_addr().unwrap();
-    let out = cli.run(
-        &["restore", "--point", &name, "--yes"],
-        &[(
-            "SHARDGATE__FAILOVER__HA_MONITOR",
-            &format!("postgres://autoctl_node@{monitor_at}/pg_auto_failover"),
-        )],
-    );
-    assert_fails(
-        &out,
-        &format!("this cluster's shards are run by an HA manager, which runs (its monitor answers on {monitor_at}): stop the HA manager first: ./setup.sh down (the monitor and every keeper; the data is kept); then `shard-manager restore --point {name} --yes`, then `./setup.sh up`"),
-    );
-    drop(monitor);
-    // Stopped (nothing answers there), the plan is made as an HA restore's.
-    let out = cli.run(
-        &["restore", "--point", &name],
-        &[(
-            "SHARDGATE__FAILOVER__HA_MONITOR",
-            "postgres://autoctl_node@127.0.0.1:1/pg_auto_failover",
-        )],
-    );
-    let plan = text(&out.stdout);
-    assert!(out.status.success(), "HA plan: {plan}{}", text(&out.stderr));
-    assert!(
-        plan.contains("(each formation's first node: stopped"),
-        "{plan}"
-    );
-    assert!(
-        plan.contains("then `./setup.sh up`: it re-forms each formation"),
-        "{plan}"
-    );
+    // Refusals.
+    ha_manager::refusal_and_plan(&cli, &name);
     let out = cli.run(&["restore", "--point", "sg_20200101T000000Z", "--yes"], &[]);
     assert_fails(&out, "unknown restore point \"sg_20200101T000000Z\"");
     let out = cli.run(
