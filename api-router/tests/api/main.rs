@@ -14,6 +14,7 @@ mod consistency;
 mod digits;
 mod edge;
 mod export;
+mod export_format;
 mod failovers;
 mod fanout;
 mod hardening;
