@@ -20,7 +20,7 @@ use api_router::input::body::WriteRequest;
 use api_router::input::json_limits::{self, JsonLimits};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::Value;
-use shard_manager::Document;
+use shard_manager::{Document, RecordId};
 
 const BODY: &[u8] = br#"{"table":"users","id":"rec_4242","data":{"user_id":"user_4242","name":"Anjali Mueller","email":"meaghan4242@example.net","tier":"pro","lifetime_value_cents":3141592}}"#;
 
@@ -46,7 +46,7 @@ fn write_body(c: &mut Criterion) {
             json_limits::check(black_box(BODY), &LIMITS).unwrap();
             let req: WriteRequest = serde_json::from_slice(BODY).unwrap();
             let doc = Document::parse_raw(req.data).unwrap();
-            let id = doc.derive_id(req.id.as_ref()).unwrap();
+            let id = doc.derive_id(req.id.as_ref(), RecordId::generate).unwrap();
             black_box((doc.as_raw().get().len(), id))
         })
     });
@@ -56,7 +56,7 @@ fn write_body(c: &mut Criterion) {
             let req: TreeWriteRequest = serde_json::from_value(tree).unwrap();
             // Document::parse checks the tree and serialises it for the parameter.
             let doc = Document::parse(req.data).unwrap();
-            let id = doc.derive_id(req.id.as_ref()).unwrap();
+            let id = doc.derive_id(req.id.as_ref(), RecordId::generate).unwrap();
             black_box((doc.as_raw().get().len(), id))
         })
     });

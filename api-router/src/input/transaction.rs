@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::txn::TxnOp;
-use shard_manager::store::Tables;
+use shard_manager::store::{minted_id, Remember, Tables};
 use shard_manager::{Document, Router, ShardKey};
 use utoipa::ToSchema;
 
@@ -124,6 +124,7 @@ pub fn parse_operations(
     tables: &Tables,
     router: &Router,
     server: &ServerSettings,
+    idempotency: Option<&Remember>,
 ) -> Result<Vec<TxnOp>, ApiError> {
     if raw.is_empty() {
         return Err(ApiError::EmptyTransaction);
@@ -136,6 +137,15 @@ pub fn parse_operations(
     let mut ops = Vec::with_capacity(raw.len());
     for (index, text) in raw.iter().enumerate() {
         let bad = |reason: String| ApiError::Operation { index, reason };
+        // One size limit for a record on every path: a single write's body limit.
+        let bytes = text.get().len();
+        if bytes > server.max_body_bytes {
+            return Err(bad(format!(
+                "the operation is {bytes} bytes; an operation may be at most {} bytes, as a \
+                 single write (server.max_body_bytes)",
+                server.max_body_bytes
+            )));
+        }
         let sent: TransactionOperation =
             serde_json::from_str(text.get()).map_err(|e| bad(e.to_string()))?;
         let table = tables.parse(&sent.table).map_err(|e| bad(e.to_string()))?;
@@ -161,7 +171,7 @@ pub fn parse_operations(
                     .ok_or_else(|| bad("an upsert needs `data`".into()))?;
                 let data = Document::parse_raw(data).map_err(|e| bad(e.to_string()))?;
                 let id = data
-                    .derive_id(sent.id.as_ref())
+                    .derive_id(sent.id.as_ref(), || minted_id(idempotency, index))
                     .map_err(|e| bad(e.to_string()))?;
                 (id, Some(data))
             }

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::cluster::txn::TxnOp;
-use shard_manager::store::TableName;
-use shard_manager::{BulkItem, Document, RoutedKey, Router, ShardKey};
+use shard_manager::store::{minted_id, TableName};
+use shard_manager::{BulkItem, Document, RecordId, RoutedKey, Router, ShardKey};
 
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
@@ -89,8 +89,14 @@ pub async fn bulk_write(
     // One size limit for a record on every path: a single write's body limit.
     let max_record = state.server.max_body_bytes;
     for (index, raw) in body.records.into_iter().enumerate() {
-        match parse_item(index, &raw, header_key.0.as_ref(), &router, max_record) {
-            Ok(item) => items.push(item),
+        let minted = || minted_id(remember.as_ref(), index);
+        match parse_item(&raw, header_key.0.as_ref(), &router, max_record, minted) {
+            Ok((key, id, data)) => items.push(BulkItem {
+                index,
+                key,
+                id,
+                data,
+            }),
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
     }
@@ -163,15 +169,17 @@ fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Box<RawValue>>, D:
     Box::<RawValue>::deserialize(de).map(Some)
 }
 
-/// One record of the batch, or the reason it cannot be written: a record larger than
-/// `max_bytes` (its text as sent) is refused whole, as a single write of it would be.
+/// One record of the batch (its key, id and document), or the reason it cannot be
+/// written: a record larger than `max_bytes` (its text as sent) is refused whole, as a
+/// single write of it would be. A record without an id gets `minted()`: under an
+/// idempotency key the same id on every retry.
 fn parse_item(
-    index: usize,
     raw: &RawValue,
     default_key: Option<&RoutedKey>,
     router: &Router,
     max_bytes: usize,
-) -> Result<BulkItem, String> {
+    minted: impl FnOnce() -> RecordId,
+) -> Result<(RoutedKey, RecordId, Document), String> {
     let bytes = raw.get().len();
     if bytes > max_bytes {
         return Err(format!(
@@ -194,14 +202,9 @@ fn parse_item(
     let data = sent.data.ok_or("the record has no `data`")?;
     let data = Document::parse_raw(data).map_err(|e| e.to_string())?;
     let id = data
-        .derive_id(sent.id.as_ref())
+        .derive_id(sent.id.as_ref(), minted)
         .map_err(|e| e.to_string())?;
-    Ok(BulkItem {
-        index,
-        key,
-        id,
-        data,
-    })
+    Ok((key, id, data))
 }
 
 /// The batch as a transaction's operations (`"atomic": true`): every record valid, each

@@ -55,6 +55,7 @@ pub async fn transaction(
         state.cluster.tables(),
         &router,
         &state.server,
+        remember.as_ref(),
     )?;
     drop(router);
     commit(&state, &caller, &quota, &ops, remember.as_ref()).await

@@ -1,6 +1,7 @@
 //! `POST /api/write`: upsert one record on its shard's primary.
 
 use actix_web::{web, HttpResponse};
+use shard_manager::store::minted_id;
 use shard_manager::{Document, Role};
 
 use crate::access::Caller;
@@ -65,7 +66,7 @@ pub async fn write(
         ]
     });
     let data = Document::parse_raw(body.data)?;
-    let id = data.derive_id(body.id.as_ref())?;
+    let id = data.derive_id(body.id.as_ref(), || minted_id(remember.as_ref(), 0))?;
     let _permits = quota.enter([key.0.shard()]).await?;
     let written = state
         .bounded(

@@ -21,6 +21,7 @@ mod hardening;
 mod helpers;
 mod idempotency;
 mod idempotency_cache;
+mod idempotency_idless;
 mod idempotency_reuse;
 mod limits_keys;
 mod load_balancer;

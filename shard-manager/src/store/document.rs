@@ -87,9 +87,18 @@ impl RecordId {
         Self(text)
     }
 
-    /// A fresh random id, for records written without one.
+    /// A fresh random id, for records written without one and without an idempotency key.
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A UUID-shaped id from 16 bytes of a hash (RFC 9562 version 8: custom).
+    pub(crate) fn from_hash(bytes: [u8; 16]) -> Self {
+        Self(
+            uuid::Builder::from_custom_bytes(bytes)
+                .into_uuid()
+                .to_string(),
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -142,11 +151,17 @@ impl Document {
         })
     }
 
-    /// The id a record gets when the request names none: `data.id`, then a new UUID.
-    pub fn derive_id(&self, explicit: Option<&Value>) -> Result<RecordId, RecordError> {
+    /// The record's id: the one the request names, then `data.id`, then `minted` (for
+    /// a request with an idempotency key, the id the key gives this record:
+    /// [`super::remember::minted_id`]).
+    pub fn derive_id(
+        &self,
+        explicit: Option<&Value>,
+        minted: impl FnOnce() -> RecordId,
+    ) -> Result<RecordId, RecordError> {
         match explicit.or(self.id.as_ref()) {
             Some(v) => RecordId::from_json(v),
-            None => Ok(RecordId::generate()),
+            None => Ok(minted()),
         }
     }
 
@@ -243,16 +258,33 @@ mod tests {
     #[test]
     fn id_comes_from_request_then_data_then_uuid() {
         let doc = Document::parse(json!({"id": 42, "name": "x"})).unwrap();
-        assert_eq!(doc.derive_id(None).unwrap().as_str(), "42");
-        assert_eq!(doc.derive_id(Some(&json!("a"))).unwrap().as_str(), "a");
+        assert_eq!(
+            doc.derive_id(None, RecordId::generate).unwrap().as_str(),
+            "42"
+        );
+        assert_eq!(
+            doc.derive_id(Some(&json!("a")), RecordId::generate)
+                .unwrap()
+                .as_str(),
+            "a"
+        );
         let doc = Document::parse(json!({"name": "x"})).unwrap();
-        assert_eq!(doc.derive_id(None).unwrap().as_str().len(), 36);
+        assert_eq!(
+            doc.derive_id(None, RecordId::generate)
+                .unwrap()
+                .as_str()
+                .len(),
+            36
+        );
     }
 
     #[test]
     fn bad_ids_and_documents_are_named() {
         let doc = Document::parse(json!({"id": {"a": 1}})).unwrap();
-        assert_eq!(doc.derive_id(None), Err(RecordError::BadId("an object")));
+        assert_eq!(
+            doc.derive_id(None, RecordId::generate),
+            Err(RecordError::BadId("an object"))
+        );
         assert_eq!(
             Document::parse(json!([1, 2])),
             Err(RecordError::NotAnObject("an array"))
@@ -285,13 +317,19 @@ mod tests {
         assert_eq!(doc.as_raw().get(), text);
         // The last top-level `id` wins, as in the tree; a nested one is not it.
         let tree = Document::parse(serde_json::from_str(text).unwrap()).unwrap();
-        assert_eq!(doc.derive_id(None).unwrap().as_str(), "7");
-        assert_eq!(tree.derive_id(None).unwrap().as_str(), "7");
+        assert_eq!(
+            doc.derive_id(None, RecordId::generate).unwrap().as_str(),
+            "7"
+        );
+        assert_eq!(
+            tree.derive_id(None, RecordId::generate).unwrap().as_str(),
+            "7"
+        );
         // An escaped member name is still `id`.
         assert_eq!(
             raw(r#"{"i\u0064":"e"}"#)
                 .unwrap()
-                .derive_id(None)
+                .derive_id(None, RecordId::generate)
                 .unwrap()
                 .as_str(),
             "e"
@@ -299,14 +337,16 @@ mod tests {
         assert_eq!(
             raw(r#"{"name":"x"}"#)
                 .unwrap()
-                .derive_id(None)
+                .derive_id(None, RecordId::generate)
                 .unwrap()
                 .as_str()
                 .len(),
             36
         );
         assert_eq!(
-            raw(r#"{"id":[1]}"#).unwrap().derive_id(None),
+            raw(r#"{"id":[1]}"#)
+                .unwrap()
+                .derive_id(None, RecordId::generate),
             Err(RecordError::BadId("an array"))
         );
     }

@@ -39,7 +39,7 @@ pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
 pub(crate) use sql::fixed::UpsertMany;
 
-pub use remember::Remember;
+pub use remember::{minted_id, Remember};
 pub use remembered::{
     bulk_outcome, delete_outcome, upsert_outcome, AnswerError, Answered, BulkRow, DeleteRow,
     GroupOutcome, Remembered, UpsertRow, ENTRY_TABLES,

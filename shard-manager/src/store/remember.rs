@@ -1,5 +1,8 @@
 //! The idempotency key a write is sent with: whose it is, what was asked (as a
-//! fingerprint), and for how long its answer is kept.
+//! fingerprint), and for how long its answer is kept; and the ids it gives the
+//! records a request sends without one.
+
+use super::document::RecordId;
 
 /// The key a write was sent with, whose it is, and what was asked.
 #[derive(Debug, Clone)]
@@ -49,6 +52,34 @@ impl Remember {
         first.copy_from_slice(&digest[..8]);
         (u64::from_be_bytes(first) >> 1).to_string()
     }
+
+    /// The id of the record at `index` of this request when the request names none.
+    /// It depends on the caller, the key and the request (its fingerprint), so every
+    /// retry of the request gives the record the id the first try gave it, and finds
+    /// the record and its idempotency entry instead of writing a second one. Another
+    /// caller's key, or another request, never meets it.
+    pub fn record_id(&self, index: usize) -> RecordId {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(b"shardgate record id\0");
+        for part in [self.caller.as_bytes(), self.key.as_bytes()] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hash.update(self.fingerprint);
+        hash.update((index as u64).to_be_bytes());
+        let digest: [u8; 32] = hash.finalize().into();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        RecordId::from_hash(bytes)
+    }
+}
+
+/// The id of the record at `index` of a request that names none: under an idempotency
+/// key, the id that key gives it ([`Remember::record_id`], the same on every retry, so a
+/// retry finds the record it wrote); without a key, a new random UUID.
+pub fn minted_id(idempotency: Option<&Remember>, index: usize) -> RecordId {
+    idempotency.map_or_else(RecordId::generate, |r| r.record_id(index))
 }
 
 #[cfg(test)]
@@ -65,5 +96,28 @@ mod tests {
         // ("ck", "") and ("c", "k") do not meet.
         assert_ne!(Remember::new("ck", "", &[], 60).home_key(), a.home_key());
         assert!(a.home_key().parse::<i64>().is_ok(), "{}", a.home_key());
+    }
+
+    #[test]
+    fn a_minted_id_is_the_same_for_every_retry_and_only_for_it() {
+        let first = Remember::new("c", "k", &[b"transaction", b"{}"], 60);
+        let retry = Remember::new("c", "k", &[b"transaction", b"{}"], 5);
+        assert_eq!(first.record_id(0), retry.record_id(0));
+        assert_eq!(first.record_id(7), retry.record_id(7));
+        assert_ne!(first.record_id(0), first.record_id(1));
+        // Another caller, key or request: another id.
+        let others = [
+            Remember::new("c2", "k", &[b"transaction", b"{}"], 60),
+            Remember::new("c", "k2", &[b"transaction", b"{}"], 60),
+            Remember::new("c", "k", &[b"transaction", b"{\"n\":1}"], 60),
+        ];
+        for other in others {
+            assert_ne!(other.record_id(0), first.record_id(0));
+        }
+        // UUID-shaped, as a generated id is, and valid as an id.
+        let id = first.record_id(0);
+        let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
+        assert_eq!(uuid.get_version_num(), 8);
+        assert!(RecordId::parse(id.as_str()).is_ok());
     }
 }
