@@ -1625,6 +1625,8 @@ cmd_test() {
     test_placement   # a failover during the failure tests must not move the next ones' primaries
     say "cargo test --workspace --lib --bins ${rest[*]}"
     cargo test --workspace --lib --bins "${rest[@]}" --no-fail-fast 2>&1 | tee -a "$out" || failed=1
+    say "scripts/docs.sh check (the book builds without a warning; no dead link or anchor in the documents)"
+    "$REPO/scripts/docs.sh" check 2>&1 | tee -a "$out" || failed=1
     # One closing line for the whole run: every suite's counts added up.
     local passed failures
     passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")
@@ -1828,6 +1830,7 @@ Usage: ./setup.sh COMMAND
                      http://127.0.0.1:8080; GATEWAYS=3 (1..$MAX_GATEWAYS): three gateways
                      (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log
   test               up, drop leftover sgtest_* databases, cargo test --workspace
+  docs               build the book (docs/, mdBook) into target/book and print its path
   env                export lines for running the gateway or tests by hand:
                      eval "\$(./setup.sh env)"
   help               this text
@@ -1848,7 +1851,7 @@ main() {
     local cmd=${1:-help}
     shift || true
     case $cmd in
-        help | -h | --help) ;;
+        help | -h | --help | docs) ;;
         *) load_credentials ;;
     esac
     case $cmd in
@@ -1862,6 +1865,7 @@ main() {
         run) cmd_run ;;
         test) cmd_test ;;
         env) cmd_env ;;
+        docs) "$REPO/scripts/docs.sh" build ;;
         help | -h | --help) cmd_help ;;
         *) cmd_help >&2; die "unknown command '$cmd'" ;;
     esac
