@@ -73,8 +73,15 @@ pub(crate) async fn commit(
         caller.permit(&op.table)?;
     }
     let _permits = quota.enter(ops.iter().map(|o| o.key.shard())).await?;
+    // The coordinator runs in a task of its own: past the request's deadline the client
+    // is told where the transaction stands, and the coordinator finishes or rolls back.
     let outcome = state
-        .bounded(state.cluster.transaction(ops, remember))
+        .cluster
+        .transaction_within(
+            ops.to_vec(),
+            remember.cloned(),
+            state.server.request_timeout(),
+        )
         .await?;
     state.record_cache(&outcome.cache);
     let results: Vec<OperationResult> = outcome

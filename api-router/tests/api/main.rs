@@ -37,6 +37,7 @@ mod shared_map;
 mod spec;
 mod transaction;
 mod transaction_bank;
+mod transaction_deadline;
 mod transaction_deadlock;
 mod transaction_keys;
 mod transaction_reroute;

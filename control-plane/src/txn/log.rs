@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Statement};
 
-use shard_manager::cluster::txn::log::{Decision, DecisionLog, LogFuture};
+use shard_manager::cluster::txn::log::{Decision, DecisionLog, LogFuture, CALL_BOUND};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
 
@@ -31,7 +31,7 @@ use crate::map::{meta, schema};
 pub const DECISION_FENCE_LOCK: i64 = 0x0053_4746_454e_4345; // "SGFENCE"
 
 /// How long one log call may take before it counts as failed.
-const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+const CALL_TIMEOUT: Duration = CALL_BOUND;
 
 /// The log, as one gateway reaches it.
 pub struct MetaLog {

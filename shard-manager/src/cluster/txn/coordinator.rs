@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use futures_util::future::join_all;
 
+use super::deadline::{Progress, Stage};
 use super::gid::{gid, new_txid};
 use super::log::Decision;
 use super::{OpResult, TxnError, TxnOp, TxnOutcome};
@@ -62,6 +63,7 @@ impl Cluster {
         &self,
         ops: &[TxnOp],
         remember: Option<&Remember>,
+        progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let mut by_shard: BTreeMap<ShardId, Vec<&TxnOp>> = BTreeMap::new();
         for op in ops {
@@ -74,8 +76,8 @@ impl Cluster {
             parts.push(Part { shard, ops });
         }
         let mut outcome = match parts.len() {
-            1 => self.one_shard(&parts[0], remember).await?,
-            _ => self.two_phase(&parts, remember).await?,
+            1 => self.one_shard(&parts[0], remember, progress).await?,
+            _ => self.two_phase(&parts, remember, progress).await?,
         };
         outcome.results.sort_by_key(|r| r.index);
         Ok(outcome)
@@ -86,9 +88,13 @@ impl Cluster {
         &self,
         part: &Part<'_>,
         remember: Option<&Remember>,
+        progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let shard = &part.shard;
         let wire_ops = part.wire_ops();
+        progress
+            .enter(Stage::Sent)
+            .map_err(|_| abandoned(shard.id))?;
         let sent = Instant::now();
         let ran = shard
             .primary
@@ -138,6 +144,7 @@ impl Cluster {
         &self,
         parts: &[Part<'_>],
         remember: Option<&Remember>,
+        progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let first = parts[0].shard.id;
         let Some((log, bound)) = self.decision_log() else {
@@ -151,6 +158,10 @@ impl Cluster {
         let shards: Vec<ShardId> = parts.iter().map(|p| p.shard.id).collect();
         let sent = Instant::now();
         let lock_timeout_ms = self.settings().database.txn_lock_timeout_ms;
+        // From here on the coordinator finishes or rolls back by itself, whoever waits.
+        progress
+            .enter(Stage::Preparing { txid: txid.clone() })
+            .map_err(|_| abandoned(first))?;
         let prepared = join_all(parts.iter().map(|part| {
             let name = gid(&txid, part.shard.id);
             async move {
@@ -222,6 +233,7 @@ impl Cluster {
                 shard: first,
             });
         }
+        let _ = progress.enter(Stage::Committing { txid: txid.clone() });
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
         let after_text = wire::after_commit_text().map_err(|e| TxnError::InDoubt {
@@ -351,6 +363,17 @@ fn condition(part: &Part<'_>, index: usize, current: i64) -> TxnError {
         expected: op.and_then(|o| o.if_version).unwrap_or_default(),
         shard: part.shard.id,
     }
+}
+
+/// The client stopped waiting before anything was sent: nothing is (the client is told
+/// by [`super::deadline`], not by this error).
+fn abandoned(shard: ShardId) -> TxnError {
+    TxnError::Shard(ClusterError::Timeout {
+        shard,
+        role: crate::routing::Role::Primary,
+        server: String::new(),
+        after_ms: 0,
+    })
 }
 
 /// A committed part always reads its position; never otherwise.

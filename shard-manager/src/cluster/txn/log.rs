@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::routing::ShardId;
 
@@ -33,6 +34,10 @@ impl Decision {
         }
     }
 }
+
+/// The longest any call of a [`DecisionLog`] may take before it answers an error: a
+/// step of the coordinator's bound ([`super::deadline::steps_bound`]).
+pub const CALL_BOUND: Duration = Duration::from_secs(3);
 
 /// A log call's future; the error is the reason, for the answer and the logs.
 pub type LogFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;

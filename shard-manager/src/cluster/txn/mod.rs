@@ -9,12 +9,15 @@
 //! ## Layout
 //! - this file: the request's operations, the outcome and the errors.
 //! - [`coordinator`]: the protocol above, one attempt.
+//! - [`deadline`]: the coordinator in a task of its own, so a client's timeout never
+//!   cuts it off after PREPARE, and what that client is told.
 //! - `replay`: the answer to a transaction sent again with its idempotency key.
 //! - `rerouted`: the attempt again after a shard refused a slot (the retry policy).
 //! - [`tally`]: transactions counted by protocol and outcome, for Prometheus.
 //! - [`gid`]: prepared parts' names; [`log`]: the coordinator log's interface.
 
 pub mod coordinator;
+pub mod deadline;
 pub mod gid;
 pub mod log;
 mod replay;

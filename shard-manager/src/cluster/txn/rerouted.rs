@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use super::deadline::{Progress, Stage};
 use super::tally::{Ended, Protocol};
 use super::{TxnError, TxnOp, TxnOutcome};
 use crate::cluster::Cluster;
@@ -23,8 +24,20 @@ impl Cluster {
         ops: &[TxnOp],
         remember: Option<&Remember>,
     ) -> Result<TxnOutcome, TxnError> {
+        self.transaction_tracked(ops, remember, &Progress::default())
+            .await
+    }
+
+    /// [`Cluster::transaction`], its stage kept in `progress` for a caller that may stop
+    /// waiting ([`super::deadline`]).
+    pub(super) async fn transaction_tracked(
+        &self,
+        ops: &[TxnOp],
+        remember: Option<&Remember>,
+        progress: &Progress,
+    ) -> Result<TxnOutcome, TxnError> {
         let shards: BTreeSet<ShardId> = ops.iter().map(|op| op.key.shard()).collect();
-        let result = self.transaction_retried(ops, remember).await;
+        let result = self.transaction_retried(ops, remember, progress).await;
         self.txn_tally()
             .count(Protocol::for_shards(shards.len()), Ended::of(&result));
         result
@@ -34,6 +47,7 @@ impl Cluster {
         &self,
         ops: &[TxnOp],
         remember: Option<&Remember>,
+        progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         if let Some(remember) = remember {
             self.claim_key(remember).await.map_err(TxnError::Shard)?;
@@ -41,7 +55,7 @@ impl Cluster {
         let work = Work::Write {
             keyed: remember.is_some(),
         };
-        let first = self.transaction_once(ops, remember).await;
+        let first = self.transaction_once(ops, remember, progress).await;
         let Err(failed) = &first else {
             return first;
         };
@@ -64,8 +78,12 @@ impl Cluster {
         let Some(again) = self.routed_again(ops) else {
             return first;
         };
+        // Nothing of the first attempt stands: a client gone by now is told so.
+        if progress.enter(Stage::Open).is_err() {
+            return first;
+        }
         tracing::debug!(shard = %refused.shard(), version = %self.map().version(), "transaction rerouted after a shard refused a slot");
-        self.transaction_once(&again, remember).await
+        self.transaction_once(&again, remember, progress).await
     }
 
     /// Every operation routed with the map as it is now (None if one does not route).
