@@ -29,6 +29,10 @@ pub struct RestoreArgs {
     /// Restore. Without it the plan is printed and nothing changes.
     #[arg(long)]
     pub yes: bool,
+    /// Restore even when the metadata database does not answer, so that live gateways
+    /// and active moves or imports cannot be checked (refused without it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `backups ...`.
@@ -103,7 +107,7 @@ pub fn backup(settings: &ClusterSettings, args: BackupArgs) -> Result<String, Ba
 /// stderr; the text to print.
 pub fn restore(settings: &ClusterSettings, args: RestoreArgs) -> Result<String, BackupError> {
     let rt = runtime()?;
-    let plan = rt.block_on(backup::plan_restore(settings, &args.point))?;
+    let plan = rt.block_on(backup::plan_restore(settings, &args.point, args.force))?;
     if !args.yes {
         return Ok(render_plan(&plan)
             + "nothing was changed: run again with --yes to restore (this loses every write made after the point)\n");

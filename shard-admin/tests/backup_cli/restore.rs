@@ -346,11 +346,27 @@ fn a_restore_brings_every_server_back_to_the_point() {
     );
     assert!(printed.contains("pg_basebackup -R"), "{printed}");
 
-    // Again, into a cluster whose metadata server is stopped: the point's time is read
-    // from its name, the rows written since the first restore are gone again (a restore
-    // onto the new timeline reaches a point of the old one), the map is consistent.
+    // Again, into a cluster whose metadata server is stopped. Its safety checks (live
+    // gateways, active moves) cannot run: refused, nothing changed, the fix named.
     cluster.stop("meta");
-    let out = cli.run(&["restore", "--point", &name, "--yes"], &[]);
+    let refused = cli.run(&["restore", "--point", &name, "--yes"], &[]);
+    let why = text(&refused.stderr);
+    assert!(!refused.status.success(), "restore without its checks ran");
+    assert!(
+        why.contains("--force") && why.contains("live gateways"),
+        "{why}"
+    );
+    for p in [p0, p1] {
+        assert_ne!(
+            shard(p, "SELECT count(*) FROM probe"),
+            "100",
+            "nothing restored"
+        );
+    }
+    // With --force: the point's time is read from its name, the rows written since the
+    // first restore are gone again (a restore onto the new timeline reaches a point of
+    // the old one), the map is consistent.
+    let out = cli.run(&["restore", "--point", &name, "--yes", "--force"], &[]);
     let again = text(&out.stdout);
     assert!(
         out.status.success(),

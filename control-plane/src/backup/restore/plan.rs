@@ -60,8 +60,14 @@ pub struct Plan {
     pub runner: Runner,
 }
 
-/// Checks everything a restore to `point` needs; changes nothing.
-pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, BackupError> {
+/// Checks everything a restore to `point` needs; changes nothing. A metadata database
+/// that does not answer leaves the live-gateway and active-move checks undone: refused,
+/// unless `force` (then the plan notes what was not checked).
+pub async fn plan(
+    settings: &ClusterSettings,
+    point: &str,
+    force: bool,
+) -> Result<Plan, BackupError> {
     let refuse = |why: String| Err(BackupError::RestoreRefused(why));
     let ha_monitor = settings.failover.ha_monitor.as_deref();
     let runner = Runner::new(&settings.backup)?;
@@ -83,6 +89,11 @@ pub async fn plan(settings: &ClusterSettings, point: &str) -> Result<Plan, Backu
             let recorded = checks(settings, &conn.client, point).await?;
             let map = meta::load(&mut conn.client).await?;
             (map, Some(recorded))
+        }
+        Err(e) if !force => {
+            return refuse(format!(
+                "{e}: without the metadata database, live gateways and active moves or imports cannot be checked, and the restored metadata database would not list the point; start it first (./setup.sh pg start meta), or pass --force to restore without these checks"
+            ));
         }
         Err(e) => {
             notes.push(format!(
