@@ -271,3 +271,92 @@ fn export_writes_every_record_once_as_ndjson_and_csv_and_refuses_bad_arguments()
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Keys and ids that a spreadsheet would run as formulas, one per leading character.
+fn formulas() -> Vec<(String, String, Value)> {
+    ["=", "+", "-", "@", "\t", "\r"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("{c}HYPERLINK(\"http://x\",\"k{i}\")"),
+                format!("{c}id{i}"),
+                json!({"n": -(i as i64), "f": format!("{c}1+1")}),
+            )
+        })
+        .collect()
+}
+
+/// The cells of a CSV file as written (key, id), by row.
+fn key_id_cells(path: &Path) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = csv_rows(&std::fs::read_to_string(path).unwrap())[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn csv_export_puts_a_quote_before_cells_that_start_like_formulas_unless_raw() {
+    let written = formulas();
+    let scratch = scratch_with(&written);
+    let dir = temp_dir();
+    let csv = |name: &str, raw: bool| {
+        let out = dir.join(name);
+        let mut args = vec![
+            "export",
+            "--table",
+            "users",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if raw {
+            args.push("--raw");
+        }
+        let run = scratch.output(&args);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+        out
+    };
+
+    let safe = key_id_cells(&csv("safe.csv", false));
+    let mut want: Vec<(String, String)> = written
+        .iter()
+        .map(|(k, i, _)| (format!("'{k}"), format!("'{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(safe, want);
+    // The data cell is a JSON object: its negative numbers and "=1+1" stay as they are.
+    let data = read_csv(&csv("data.csv", false));
+    for (k, i, d) in &written {
+        assert_eq!(data[&(format!("'{k}"), format!("'{i}"))], *d);
+    }
+
+    let raw = key_id_cells(&csv("raw.csv", true));
+    let mut want: Vec<(String, String)> = written
+        .iter()
+        .map(|(k, i, _)| (k.clone(), i.clone()))
+        .collect();
+    want.sort();
+    assert_eq!(raw, want);
+
+    // NDJSON is the same with and without --raw: the values as stored.
+    for raw in [false, true] {
+        let out = dir.join(format!("users-{raw}.ndjson"));
+        let mut args = vec!["export", "--table", "users", "--out", out.to_str().unwrap()];
+        if raw {
+            args.push("--raw");
+        }
+        let run = scratch.output(&args);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+        assert_eq!(read_ndjson(&out), once(written.clone()));
+    }
+
+    let help = scratch.output(&["export", "--help"]);
+    let help = text(&help.stdout);
+    assert!(help.contains("--raw"), "{help}");
+    assert!(help.contains("formula"), "{help}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,12 +9,16 @@
 //! line, and aborts a CSV stream (the connection closes without the chunked body's
 //! last chunk, so no client takes it for a complete file). A complete NDJSON stream
 //! ends with an `end` line counting its records.
+//!
+//! CSV is safe to open in a spreadsheet: a cell that starts like a formula (`=`, `+`,
+//! `-`, `@`, tab, CR) gets a leading `'` (see `shard_manager::export::format`);
+//! `raw=true` writes every cell as stored, for programs. NDJSON is never changed.
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
-use shard_manager::export::{Export, ExportSpec, Format};
+use shard_manager::export::{CsvCells, Export, ExportSpec, Format};
 use shard_manager::ShardKey;
 use utoipa::IntoParams;
 
@@ -35,6 +39,12 @@ pub struct ExportParams {
     /// Only records whose shard key starts with this (1 to 256 bytes of UTF-8, no NUL).
     #[param(example = "user_1")]
     pub key_prefix: Option<String>,
+    /// CSV only: `true` writes every cell as stored, for programs that read the file;
+    /// `false` (the default) puts a `'` before a cell that starts with `=`, `+`, `-`,
+    /// `@`, a tab or a carriage return, so a spreadsheet shows it rather than running
+    /// it as a formula. NDJSON is the same either way (JSON is not run by spreadsheets).
+    #[param(value_type = Option<bool>, example = false)]
+    pub raw: Option<String>,
 }
 
 #[utoipa::path(
@@ -44,18 +54,21 @@ pub struct ExportParams {
     params(
         ExportParams,
         ("accept" = Option<String>, Header, example = "text/csv",
-            description = "`text/csv` for CSV (header row `shard_key,id,version,updated_at,data`, RFC 4180 quoting); anything else gives NDJSON"),
+            description = "`text/csv` for CSV (header row `shard_key,id,version,updated_at,data`, RFC 4180 quoting; a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` unless `raw=true`); anything else gives NDJSON"),
     ),
     responses(
         (status = 200, description = "The table's records, streamed. NDJSON: one object per record \
             (`shard_key`, `id`, `version`, `updated_at`, `data`), then `{\"end\":{\"records\":N,\"map_version\":V}}`; \
             a failure part-way ends the stream with `{\"error\":{...}}` instead (never a silent truncation). \
-            CSV: a header row and one row per record; a failure part-way aborts the connection before the body's end.",
+            CSV: a header row and one row per record; a failure part-way aborts the connection before the body's end. \
+            CSV is safe to open in a spreadsheet: every cell (key, id, version, time, data) that starts with `=`, `+`, `-`, `@`, \
+            a tab or a carriage return is written with a leading `'` (OWASP's advice on CSV injection), so it is shown, not run as a formula; \
+            `raw=true` writes the cells as stored. NDJSON is never changed (JSON is not run by spreadsheets).",
             content(
                 (String = "application/x-ndjson"),
                 (String = "text/csv"),
             )),
-        (status = 400, description = "No `table`, or an invalid `key_prefix`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No `table`, an invalid `key_prefix`, or a `raw` other than `true` or `false`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate, or its queries at once on a shard (an export touches every shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A shard could not be read (the problem names it), or the shard map moved while the export started", body = Problem, content_type = "application/problem+json"),
@@ -76,7 +89,10 @@ pub async fn export(
         .map_err(ApiError::NoSuchTable)?;
     caller.permit(&table)?;
     let key_prefix = parse_prefix(params.key_prefix.as_deref())?;
-    let format = negotiate(req.headers());
+    let format = match parse_raw(params.raw.as_deref())? {
+        true => negotiate(req.headers()).raw(),
+        false => negotiate(req.headers()),
+    };
     let shards = state.cluster.shards();
     // The export reads every shard: one of the key's permits on each, held until the
     // stream ends.
@@ -119,7 +135,19 @@ fn parse_prefix(raw: Option<&str>) -> Result<String, ApiError> {
     })
 }
 
-/// CSV when the client accepts `text/csv`, else NDJSON.
+/// `raw`: absent is `false`; only `true` and `false` are accepted.
+fn parse_raw(raw: Option<&str>) -> Result<bool, ApiError> {
+    match raw {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::BadQuery(format!(
+            "`raw` is {:?}; use true or false",
+            other.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
+/// CSV (safe cells) when the client accepts `text/csv`, else NDJSON.
 fn negotiate(headers: &HeaderMap) -> Format {
     let csv = headers
         .get_all(header::ACCEPT)
@@ -130,7 +158,7 @@ fn negotiate(headers: &HeaderMap) -> Format {
             media.eq_ignore_ascii_case("text/csv")
         });
     match csv {
-        true => Format::Csv,
+        true => Format::Csv(CsvCells::Safe),
         false => Format::Ndjson,
     }
 }
@@ -168,7 +196,7 @@ impl Body {
                 tracing::info!(records = self.records, "export complete");
                 match self.format {
                     Format::Ndjson => Some(Ok(end_line(self.records, &self.export))),
-                    Format::Csv => None,
+                    Format::Csv(_) => None,
                 }
             }
             Err(e) => {
@@ -177,7 +205,7 @@ impl Body {
                 let e = ApiError::from(e);
                 match self.format {
                     Format::Ndjson => Some(Ok(error_line(&e, self.records))),
-                    Format::Csv => Some(Err(std::io::Error::other(e.detail()))),
+                    Format::Csv(_) => Some(Err(std::io::Error::other(e.detail()))),
                 }
             }
         }

@@ -15,6 +15,7 @@ mod digits;
 mod edge;
 mod export;
 mod export_format;
+mod export_formulas;
 mod failovers;
 mod fanout;
 mod hardening;

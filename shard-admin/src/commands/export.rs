@@ -4,6 +4,9 @@
 //! temporary file beside it, renamed over `--out` once the last shard is read and the
 //! data is on disk. A refused command (a bad argument) creates nothing; an export that
 //! stops part-way (a shard failing, a slot moving) removes its temporary file.
+//!
+//! CSV is safe to open in a spreadsheet unless `--raw` is given: a cell that starts
+//! like a formula gets a leading `'` (see `shard_manager::export::format`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -25,9 +28,17 @@ pub struct ExportArgs {
     /// The table to export (one of `tables.allowed`).
     #[arg(long)]
     pub table: String,
-    /// `ndjson` (one JSON object per record) or `csv` (a header row, RFC 4180).
+    /// `ndjson` (one JSON object per record) or `csv` (a header row, RFC 4180). In CSV,
+    /// a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+    /// leading `'`, so a spreadsheet shows it instead of running it as a formula (see
+    /// `--raw`).
     #[arg(long, default_value = "ndjson")]
     pub format: String,
+    /// CSV only: write every cell as stored, without the leading `'` that keeps a
+    /// spreadsheet from running a cell as a formula; for programs that read the file.
+    /// NDJSON is the same either way (JSON is not run by spreadsheets).
+    #[arg(long)]
+    pub raw: bool,
     /// The file to write (replaced atomically when the export completes).
     #[arg(long)]
     pub out: PathBuf,
@@ -65,6 +76,10 @@ pub fn export(settings: &ClusterSettings, args: ExportArgs) -> Result<String, Ex
     let format = Format::parse(&args.format).ok_or_else(|| {
         ExportCommandError::Refused(format!("--format {:?}: use ndjson or csv", args.format))
     })?;
+    let format = match args.raw {
+        true => format.raw(),
+        false => format,
+    };
     let table = Tables::new(settings.tables.allowed.clone())
         .parse(&args.table)
         .map_err(|e| ExportCommandError::Refused(e.to_string()))?;

@@ -3,6 +3,17 @@
 //! LF, its quotes doubled). Both carry the same fields, in the same order:
 //! `shard_key`, `id`, `version`, `updated_at` (RFC 3339, UTC, microseconds) and `data`
 //! (the record's JSON document as stored, every digit kept; in CSV one column).
+//!
+//! CSV is opened by spreadsheets, which run a cell that starts with `=`, `+`, `-` or
+//! `@` (and, in some, a tab or a carriage return) as a formula: a shard key
+//! `=HYPERLINK(...)` would be a link in the reader's sheet. So by default
+//! ([`CsvCells::Safe`]) every CSV cell that starts with one of those characters gets a
+//! leading `'` (OWASP's advice on CSV injection), which a spreadsheet shows as text and
+//! a program can strip; [`CsvCells::Raw`] writes the cells as stored, for programs that
+//! read the file. A `data` cell always starts with `{` (a document is a JSON object), so
+//! a number inside it, negative or not, is never touched. NDJSON is never changed:
+//! spreadsheets do not run JSON, and a JSON string keeps its value whatever it starts
+//! with.
 
 use chrono::SecondsFormat;
 
@@ -14,19 +25,42 @@ pub enum Format {
     /// One JSON object per line (`application/x-ndjson`).
     Ndjson,
     /// Comma-separated values with a header row (`text/csv`).
-    Csv,
+    Csv(CsvCells),
 }
+
+/// What a CSV export does with a cell a spreadsheet would run as a formula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvCells {
+    /// A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is
+    /// written with a leading `'`, so a spreadsheet shows it instead of running it.
+    #[default]
+    Safe,
+    /// Every cell as stored (`raw=true`, `--raw`): for programs, not spreadsheets.
+    Raw,
+}
+
+/// The first characters that make a spreadsheet read a cell as a formula (OWASP).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// The CSV header row.
 pub const CSV_HEADER: &str = "shard_key,id,version,updated_at,data\r\n";
 
 impl Format {
-    /// `ndjson` or `csv` (the CLI's `--format`).
+    /// `ndjson` or `csv` (the CLI's `--format`); CSV with [`CsvCells::Safe`].
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "ndjson" => Some(Self::Ndjson),
-            "csv" => Some(Self::Csv),
+            "csv" => Some(Self::Csv(CsvCells::Safe)),
             _ => None,
+        }
+    }
+
+    /// The same format writing every cell as stored: CSV with [`CsvCells::Raw`];
+    /// NDJSON, which has nothing to neutralise, unchanged.
+    pub fn raw(self) -> Self {
+        match self {
+            Self::Ndjson => Self::Ndjson,
+            Self::Csv(_) => Self::Csv(CsvCells::Raw),
         }
     }
 
@@ -34,7 +68,7 @@ impl Format {
     pub fn media_type(self) -> &'static str {
         match self {
             Self::Ndjson => "application/x-ndjson",
-            Self::Csv => "text/csv; charset=utf-8",
+            Self::Csv(_) => "text/csv; charset=utf-8",
         }
     }
 
@@ -42,7 +76,7 @@ impl Format {
     pub fn header(self) -> &'static str {
         match self {
             Self::Ndjson => "",
-            Self::Csv => CSV_HEADER,
+            Self::Csv(_) => CSV_HEADER,
         }
     }
 
@@ -67,12 +101,21 @@ impl Format {
                 out.extend_from_slice(record.data.get().as_bytes());
                 out.extend_from_slice(b"}\n");
             }
-            Self::Csv => {
-                csv_field(&record.shard_key, out);
-                out.push(b',');
-                csv_field(&record.id, out);
-                out.extend_from_slice(format!(",{},{updated},", record.version).as_bytes());
-                csv_field(record.data.get(), out);
+            Self::Csv(cells) => {
+                let version = record.version.to_string();
+                let row = [
+                    record.shard_key.as_str(),
+                    record.id.as_str(),
+                    &version,
+                    &updated,
+                    record.data.get(),
+                ];
+                for (i, cell) in row.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    csv_cell(cell, cells, out);
+                }
                 out.extend_from_slice(b"\r\n");
             }
         }
@@ -82,6 +125,19 @@ impl Format {
 fn json_string(text: &str, out: &mut Vec<u8>) {
     // Writing a string to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// A CSV cell: with a leading `'` when `cells` is [`CsvCells::Safe`] and the text
+/// starts like a formula, then quoted as RFC 4180 asks.
+pub fn csv_cell(text: &str, cells: CsvCells, out: &mut Vec<u8>) {
+    if cells == CsvCells::Safe && text.starts_with(FORMULA_STARTS) {
+        let mut guarded = String::with_capacity(text.len() + 1);
+        guarded.push('\'');
+        guarded.push_str(text);
+        csv_field(&guarded, out);
+        return;
+    }
+    csv_field(text, out);
 }
 
 /// A CSV field, quoted when RFC 4180 asks for it.
@@ -137,10 +193,96 @@ mod tests {
         assert_eq!(field(""), "");
     }
 
+    fn cell(text: &str, cells: CsvCells) -> String {
+        let mut out = Vec::new();
+        csv_cell(text, cells, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn csv_row(format: Format, r: &Record) -> String {
+        let mut out = Vec::new();
+        format.write(r, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_cell_starting_like_a_formula_gets_a_leading_quote() {
+        let safe = CsvCells::Safe;
+        assert_eq!(cell("=1+1", safe), "'=1+1");
+        assert_eq!(cell("+1", safe), "'+1");
+        assert_eq!(cell("-1", safe), "'-1");
+        assert_eq!(cell("@SUM(A1)", safe), "'@SUM(A1)");
+        assert_eq!(cell("\tx", safe), "'\tx");
+        // Quoted as RFC 4180 asks, after the quote mark was added.
+        assert_eq!(cell("\rx", safe), "\"'\rx\"");
+        assert_eq!(
+            cell("=HYPERLINK(\"http://x\",\"y\")", safe),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+    }
+
+    #[test]
+    fn a_cell_that_only_holds_a_formula_character_later_is_left_alone() {
+        let safe = CsvCells::Safe;
+        assert_eq!(cell("a=1", safe), "a=1");
+        assert_eq!(cell("user-1", safe), "user-1");
+        assert_eq!(cell(" =1", safe), " =1");
+        assert_eq!(cell("'=1", safe), "'=1");
+        assert_eq!(cell("", safe), "");
+        assert_eq!(cell("two\n=lines", safe), "\"two\n=lines\"");
+    }
+
+    #[test]
+    fn raw_cells_are_written_as_stored() {
+        for text in ["=1+1", "+1", "-1", "@x", "\tx"] {
+            assert_eq!(cell(text, CsvCells::Raw), text);
+        }
+        assert_eq!(cell("\rx", CsvCells::Raw), "\"\rx\"");
+    }
+
+    #[test]
+    fn every_column_of_a_row_is_guarded_but_a_document_never_starts_like_a_formula() {
+        let r = record("=cmd", "-1", serde_json::json!({"n": -5, "f": "=1+1"}));
+        assert_eq!(
+            csv_row(Format::Csv(CsvCells::Safe), &r),
+            "'=cmd,'-1,42,2026-11-25T14:00:00.000000Z,\"{\"\"f\"\":\"\"=1+1\"\",\"\"n\"\":-5}\"\r\n"
+        );
+        assert_eq!(
+            csv_row(Format::Csv(CsvCells::Raw), &r),
+            "=cmd,-1,42,2026-11-25T14:00:00.000000Z,\"{\"\"f\"\":\"\"=1+1\"\",\"\"n\"\":-5}\"\r\n"
+        );
+        // The version and the time are cells too (a negative version would be guarded).
+        let mut negative = r.clone();
+        negative.version = -3;
+        assert!(csv_row(Format::Csv(CsvCells::Safe), &negative).contains(",'-3,"));
+    }
+
+    #[test]
+    fn ndjson_keeps_every_value_as_stored_whatever_it_starts_with() {
+        let r = record("=cmd", "@id", serde_json::json!({"n": -5}));
+        for format in [Format::Ndjson, Format::Ndjson.raw()] {
+            let line: serde_json::Value =
+                serde_json::from_str(csv_row(format, &r).trim_end()).unwrap();
+            assert_eq!(line["shard_key"], "=cmd");
+            assert_eq!(line["id"], "@id");
+            assert_eq!(line["data"], serde_json::json!({"n": -5}));
+        }
+    }
+
+    #[test]
+    fn csv_is_safe_unless_asked_raw() {
+        assert_eq!(Format::parse("csv"), Some(Format::Csv(CsvCells::Safe)));
+        assert_eq!(
+            Format::parse("csv").map(Format::raw),
+            Some(Format::Csv(CsvCells::Raw))
+        );
+        assert_eq!(Format::Ndjson.raw(), Format::Ndjson);
+    }
+
     #[test]
     fn a_csv_row_has_the_header_columns() {
         let mut out = Vec::new();
-        Format::Csv.write(
+        Format::Csv(CsvCells::Safe).write(
             &record("k,1", "i\"d", serde_json::json!({"a": "x,y"})),
             &mut out,
         );

@@ -12,7 +12,8 @@
 //!
 //! ## Layout
 //! - [`run`]: [`Export`], the pages of every shard in turn.
-//! - [`format`]: [`Format`]: a record as an NDJSON line or a CSV row (RFC 4180).
+//! - [`format`]: [`Format`]: a record as an NDJSON line or a CSV row (RFC 4180), its
+//!   cells kept from running as spreadsheet formulas unless asked raw ([`CsvCells`]).
 //! - [`error`]: [`ExportError`], why an export stopped.
 
 pub mod error;
@@ -20,5 +21,5 @@ pub mod format;
 pub mod run;
 
 pub use error::ExportError;
-pub use format::Format;
+pub use format::{CsvCells, Format};
 pub use run::{Export, ExportSpec, ShardPage};
