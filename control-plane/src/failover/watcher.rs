@@ -125,6 +125,9 @@ async fn act(cluster: &Cluster, shard: &Shard, decision: Decision, memory: &mut 
         memory.lost_since.get_or_insert_with(Instant::now);
     }
     let first = memory.said.as_ref() != Some(&decision);
+    if !matches!(decision, Decision::Promote { .. }) {
+        shard.unsupersede();
+    }
     match &decision {
         Decision::Healthy => {}
         Decision::Waiting => {
@@ -152,8 +155,14 @@ async fn act(cluster: &Cluster, shard: &Shard, decision: Decision, memory: &mut 
                 Ok(None) => {
                     cluster.map().wake().notify_one();
                 }
+                // The map still names the old primary, which may still take writes:
+                // this gateway's writes to the shard are refused at once (and wait for
+                // the map) rather than land on a primary from before the promotion.
                 Err(e) => {
-                    tracing::warn!(shard = %shard.id, %from, %to, error = %e, "could not record the failover (tried again next round)");
+                    tracing::warn!(shard = %shard.id, %from, %to, error = %e, "could not record the failover (tried again next round); writes to the shard wait until it is recorded");
+                    shard.supersede(format!(
+                        "{to} took over from {from} on a newer timeline, and this gateway could not record it in the map ({e}); writes wait until it is recorded"
+                    ));
                 }
             }
         }

@@ -50,6 +50,7 @@
 //! - `import_across_failover`: an import whose target shard fails over while it copies,
 //!   and one whose target fails over as it starts syncing.
 //! - `follow_once`: a promotion no gateway saw, recorded by an admin command.
+//! - `unrecorded_promotion`: a promotion the map cannot record: writes refused at once.
 //! - `async_loss`: the pair test in asynchronous mode, with a healthy and with a lagging
 //!   replica: the acknowledged writes lost are exactly those the replica had not received.
 //! - `replication_bench` (ignored): writes/s and CPU per write, synchronous ÷ asynchronous.
@@ -81,6 +82,7 @@ mod replication_bench;
 mod shards;
 mod switchover_on_autoctl;
 mod two_shards;
+mod unrecorded_promotion;
 mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};

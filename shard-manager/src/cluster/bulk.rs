@@ -137,7 +137,7 @@ impl Cluster {
                 .collect();
             let owned = self.shard(*shard_id)?;
             let shard: &super::Shard = &owned;
-            shard.ready()?;
+            shard.ready_for_writes()?;
             let sent = Instant::now();
             let result = shard
                 .primary

@@ -25,7 +25,7 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let owned = self.shard_of(home)?;
         let shard: &Shard = &owned;
-        shard.ready()?;
+        shard.ready_for_writes()?;
         let slot = home.slot().0 as i32;
         let ours = shard
             .primary

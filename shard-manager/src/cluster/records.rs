@@ -28,7 +28,7 @@ impl Cluster {
     ) -> Result<Written, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
-        shard.ready()?;
+        shard.ready_for_writes()?;
         let row = NewRecord {
             table_name: table.as_str(),
             shard_key: key.as_str(),
@@ -255,7 +255,7 @@ impl Cluster {
     ) -> Result<Served<Deleted>, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
-        shard.ready()?;
+        shard.ready_for_writes()?;
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let sent = Instant::now();
         let slot = key.slot().0 as i32;

@@ -9,7 +9,7 @@
 //!   before the read, so the guarantee never rests on a stale cached position.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::schema::Schema;
@@ -32,6 +32,10 @@ pub struct Shard {
     pub schema: Schema,
     /// Round-robin cursor over the replicas.
     next: AtomicUsize,
+    /// Why the map's primary must not take writes although it still would: another
+    /// server of the shard took over on a newer timeline and this gateway could not
+    /// record it in the map yet (set and cleared by the failover watcher).
+    superseded: Mutex<Option<String>>,
 }
 
 impl Shard {
@@ -50,12 +54,51 @@ impl Shard {
             read_primary,
             schema: Schema::default(),
             next: AtomicUsize::new(0),
+            superseded: Mutex::new(None),
         }
     }
 
     /// Fails fast (503, naming what is missing) while the shard lacks migrations.
     pub fn ready(&self) -> Result<(), ClusterError> {
         self.schema.require(self.id, &self.primary.addr)
+    }
+
+    /// [`Shard::ready`], and for a write: fails fast, before anything is sent, while
+    /// the map's primary is superseded ([`Shard::supersede`]). The write then waits for
+    /// the map to name the new primary, as after any lost primary
+    /// (`failover.write_wait_ms`), instead of landing on a primary from before a
+    /// promotion, where it would be lost or hang on a standby that no longer follows.
+    pub fn ready_for_writes(&self) -> Result<(), ClusterError> {
+        self.ready()?;
+        match self.superseded_by() {
+            None => Ok(()),
+            Some(reason) => Err(ClusterError::Unavailable {
+                shard: self.id,
+                role: Role::Primary,
+                server: self.primary.addr.clone(),
+                reason,
+                maybe_committed: false,
+            }),
+        }
+    }
+
+    /// Another server took over on a newer timeline, and the map could not record it
+    /// (`reason` says which and why): writes are refused until [`Shard::unsupersede`].
+    pub fn supersede(&self, reason: String) {
+        *self.superseded.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+    }
+
+    /// The map's primary is the shard's primary again (recorded, or it never lost).
+    pub fn unsupersede(&self) {
+        *self.superseded.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Why writes are refused, when they are.
+    pub fn superseded_by(&self) -> Option<String> {
+        self.superseded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The servers an eventual read may use, best first; the primary is always last

@@ -72,7 +72,7 @@ impl Cluster {
         let mut parts = Vec::with_capacity(by_shard.len());
         for (id, ops) in by_shard {
             let shard = self.shard(id).map_err(TxnError::Shard)?;
-            shard.ready().map_err(TxnError::Shard)?;
+            shard.ready_for_writes().map_err(TxnError::Shard)?;
             parts.push(Part { shard, ops });
         }
         let mut outcome = match parts.len() {
