@@ -1032,6 +1032,7 @@ cmd_up() {
     fi
     ensure_archiving
     grant_drain
+    lift_drains
     redis_start
     write_gateway_config
     printf 'SHARDS=%d\nREPLICAS=%d\n' "$SHARDS" "$REPLICAS" >"$TOPOLOGY_FILE"
@@ -1277,6 +1278,31 @@ grant_drain() {
     done
 }
 
+# A drain a killed `shard-manager switchover` left (new transactions read-only by
+# default_transaction_read_only in postgresql.auto.conf, which survives restarts):
+# lifted on every shard server, unless a switchover of that shard runs now (it holds its
+# advisory lock, (21320, shard), in the metadata server, and lifts its own drain).
+# What `shard-manager switchover --shard N --lift-drain` does, without the CLI.
+lift_drains() {
+    local name port shard
+    while read -r name; do
+        [[ $name == shard* ]] && in_topology "$name" || continue
+        port=$(port_of "$name")
+        pg_ready "$port" || continue
+        [[ $(sql "$port" postgres "SELECT count(*) FROM pg_file_settings
+              WHERE name = 'default_transaction_read_only' AND sourcefile LIKE '%/postgresql.auto.conf'") != 0 ]] || continue
+        shard=$(shard_of "$name")
+        if [[ -n $(sql "$META_PORT" postgres "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                     AND classid = 21320 AND objid = $shard AND objsubid = 2") ]]; then
+            say "$name: drained by a switchover of shard $shard under way; left to it"
+            continue
+        fi
+        sql "$port" postgres "ALTER SYSTEM RESET default_transaction_read_only" >/dev/null
+        sql "$port" postgres "SELECT pg_reload_conf()" >/dev/null
+        say "$name: lifted the drain a switchover left (default_transaction_read_only)"
+    done < <(existing_names)
+}
+
 # The spare shards' servers, and the command that adds one to the cluster.
 spare_hint() {
     local i r args
@@ -1411,6 +1437,12 @@ cmd_status() {
                             || coalesce(', last ' || last_archived_wal, '')
                             || CASE WHEN failed_count > 0 THEN ', ' || failed_count || ' failed' ELSE '' END
                        FROM pg_stat_archiver" 2>/dev/null || echo 'archiving ?')"
+            fi
+            # A primary read-only by setting takes no write: a switchover's drain left
+            # behind, or pg_auto_failover's own while it promotes.
+            if [[ $actual == primary && $n != "$META_NAME" ]] &&
+                [[ $(sql "$port" postgres "SHOW default_transaction_read_only" 2>/dev/null) == on ]]; then
+                extra="READ-ONLY (default_transaction_read_only = on; a drain left behind: shard-manager switchover --shard $(shard_of "$n") --lift-drain)${extra:+; }$extra"
             fi
             if ha_on && [[ $n != "$META_NAME" ]]; then
                 extra="${extra%; }"

@@ -35,7 +35,7 @@ fn every_refusal_names_why_and_changes_nothing() {
     );
     assert_refused(&["switchover"], &stderr);
 
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["switchover", "--shard", "9"], "refused: shard-9 is not in the map (its shards: shard-0, shard-1, shard-2"),
         (
             &["switchover", "--shard", "1", "--to", "127.0.0.1:1"],
@@ -46,13 +46,21 @@ fn every_refusal_names_why_and_changes_nothing() {
             "refused: 127.0.0.1:25433 is already shard-1's primary; nothing was changed",
         ),
         (&["switchover", "--shard", "one"], "invalid value 'one' for '--shard <SHARD>'"),
+        (
+            &["switchover", "--shard", "1", "--lift-drain", "--to", "127.0.0.1:25533"],
+            "the argument '--lift-drain' cannot be used with '--to <TO>'",
+        ),
+        (&["switchover", "--shard", "9", "--lift-drain"], "refused: shard-9 is not in the map (its shards: shard-0, shard-1, shard-2"),
     ];
     for (args, expected) in cases {
         let out = cli_with(args, &[MONITOR]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        if args.get(2) != Some(&"one") {
+        // (Arguments clap refuses are refused before any command runs: no audit line.)
+        let by_clap = args.get(2) == Some(&"one")
+            || (args.contains(&"--lift-drain") && args.contains(&"--to"));
+        if !by_clap {
             assert_refused(args, &stderr);
         }
     }
@@ -129,4 +137,276 @@ fn a_switchover_hands_shard_1_to_its_replica_and_back() {
             "{history}"
         );
     }
+}
+
+/// shard-1's primary and replica on `./setup.sh up`'s topology.
+const PRIMARY: &str = "127.0.0.1:25433";
+
+/// A switchover of shard 1 stopped mid-drain (the test-only pause point `drained`: its
+/// primary read-only, its writes waiting) by Ctrl-C: the command lifts the drain before
+/// it exits, says so, and fails; writes go to the primary again at once, and the map is
+/// as it was. (Skipped, saying so, on a cluster made with HA=0.)
+#[test]
+fn a_switchover_stopped_by_ctrl_c_mid_drain_lifts_its_drain() {
+    if std::env::var_os(MONITOR.0).is_none() {
+        eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
+        return;
+    }
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _lift = LiftOnDrop;
+    let before = text(&cli(&["map", "show"]).stdout);
+
+    let mut run = MidDrain::start();
+    assert_eq!(
+        ask(PRIMARY, "SHOW default_transaction_read_only"),
+        Ok("on".into())
+    );
+    let refused = ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").unwrap_err();
+    assert!(refused.contains("read-only transaction"), "{refused}");
+
+    let (code, stderr) = run.signal("-INT");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: interrupted by SIGINT; the drain on {PRIMARY} was lifted"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" outcome=\"failed\""), "{stderr}");
+    assert_eq!(
+        ask(PRIMARY, "SHOW default_transaction_read_only"),
+        Ok("off".into())
+    );
+    assert!(
+        ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").is_ok(),
+        "writes resume"
+    );
+    assert_eq!(
+        text(&cli(&["map", "show"]).stdout),
+        before,
+        "the map is unchanged"
+    );
+}
+
+/// A switchover of shard 1 killed mid-drain (SIGKILL: nothing can undo it): the drain
+/// stays, and the gateway's health names it (shard-1 `primary_read_only`, the cluster
+/// unhealthy, the command that lifts it), as `./setup.sh status` does; that one
+/// command, `switchover --shard 1 --lift-drain`, lifts it and writes go through again.
+#[test]
+fn a_drain_a_killed_switchover_left_shows_in_health_and_one_command_lifts_it() {
+    if std::env::var_os(MONITOR.0).is_none() {
+        eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
+        return;
+    }
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _lift = LiftOnDrop;
+
+    let mut run = MidDrain::start();
+    let (code, stderr) = run.signal("-KILL");
+    assert_eq!(code, None, "killed: {stderr}");
+    assert_eq!(
+        ask(PRIMARY, "SHOW default_transaction_read_only"),
+        Ok("on".into())
+    );
+
+    let health = gateway_health();
+    let shard = &health["shards"][1];
+    assert_eq!(health["healthy"], false, "{health:#}");
+    assert_eq!(shard["state"], "primary_read_only", "{shard:#}");
+    assert_eq!(shard["primary"]["server"], PRIMARY);
+    assert_eq!(shard["primary"]["read_only_by_setting"], true);
+    assert_eq!(
+        shard["fix"], "shard-manager switchover --shard 1 --lift-drain",
+        "{shard:#}"
+    );
+    let warnings = health["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!(
+            "shard-1's primary {PRIMARY} is read-only by setting"
+        )),
+        "{warnings}"
+    );
+    if let Some(setup) = std::env::var_os("SHARDGATE_SETUP") {
+        let status = std::process::Command::new(setup)
+            .arg("status")
+            .output()
+            .expect("./setup.sh status");
+        let status = text(&status.stdout);
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("shard1-primary "))
+            .unwrap_or_else(|| panic!("no shard1-primary in {status}"));
+        assert!(
+            line.contains("READ-ONLY (default_transaction_read_only = on; a drain left behind: shard-manager switchover --shard 1 --lift-drain)"),
+            "{line}"
+        );
+    }
+
+    let out = cli(&["switchover", "--shard", "1", "--lift-drain"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "shard-1 {PRIMARY} (primary): drain lifted, takes writes again"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("shard-1 127.0.0.1:25533 (replica): not drained"),
+        "{stdout}"
+    );
+    assert_eq!(
+        ask(PRIMARY, "SHOW default_transaction_read_only"),
+        Ok("off".into())
+    );
+    assert!(
+        ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").is_ok(),
+        "writes resume"
+    );
+    let health = gateway_health();
+    assert_eq!(health["shards"][1]["state"], "ok", "{health:#}");
+}
+
+/// `shard-manager switchover --shard 1`, started with the test-only pause point at the
+/// drain, once it has paused there (its primary read-only).
+struct MidDrain {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    said: String,
+}
+
+impl MidDrain {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shard-manager"))
+            .args(["switchover", "--shard", "1"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("NO_COLOR", "1")
+            .env("SHARDGATE_FAULT_PAUSE_SWITCHOVER", "drained:30000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run shard-manager");
+        let (tx, stderr) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("its standard error");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut run = Self {
+            child,
+            stderr,
+            said: String::new(),
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !run.said.contains("fault point drained: pausing") {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match run.stderr.recv_timeout(left) {
+                Ok(line) => run.said += &(line + "\n"),
+                Err(_) => {
+                    let _ = run.child.kill();
+                    panic!("the switchover did not reach its drain: {}", run.said);
+                }
+            }
+        }
+        run
+    }
+
+    /// Sends `signal` (`-INT`, `-KILL`) and waits for the command's end: its exit code
+    /// (None: killed) and all it said on standard error.
+    fn signal(&mut self, signal: &str) -> (Option<i32>, String) {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "it did not end: {}",
+                self.said
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // The pipe closes with the process: every line is in.
+        while let Ok(line) = self.stderr.recv_timeout(std::time::Duration::from_secs(5)) {
+            self.said += &(line + "\n");
+        }
+        (status.code(), self.said.clone())
+    }
+}
+
+impl Drop for MidDrain {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lifts any drain on shard 1 at the end of a test, passed or failed: the shared
+/// topology's shard must take writes for the other tests.
+struct LiftOnDrop;
+
+impl Drop for LiftOnDrop {
+    fn drop(&mut self) {
+        let out = cli(&["switchover", "--shard", "1", "--lift-drain"]);
+        if !out.status.success() {
+            eprintln!("could not lift shard 1's drain: {}", text(&out.stderr));
+        }
+    }
+}
+
+/// One value `sql` answers on `server` (its `postgres` database), in a session of its
+/// own, as the application role; the server's message when it refuses.
+fn ask(server: &str, sql: &str) -> Result<String, String> {
+    let settings: shard_manager::ClusterSettings =
+        shard_manager::config::load(None).expect("configuration");
+    let mut db = settings.database.clone();
+    db.dbname = "postgres".into();
+    let url = shard_manager::servers::connection_url(&db, server);
+    runtime().block_on(async {
+        let (client, conn) = control_plane::postgres::connect(&url, &db)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let rows = client.simple_query(sql).await.map_err(|e| {
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        })?;
+        Ok(rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap_or_default())
+    })
+}
+
+/// What the gateway's `/api/health` answers now (`control_plane::health::cluster_health`
+/// on the stored map), as JSON.
+fn gateway_health() -> serde_json::Value {
+    let mut settings: shard_manager::ClusterSettings =
+        shard_manager::config::load(None).expect("configuration");
+    settings.cache.enabled = false;
+    runtime().block_on(async {
+        let map = control_plane::map::change::current(&settings)
+            .await
+            .expect("the stored map");
+        let cluster = shard_manager::Cluster::with_map(&settings, &map).expect("the cluster");
+        serde_json::to_value(control_plane::health::cluster_health(&cluster).await)
+            .expect("health as JSON")
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
 }

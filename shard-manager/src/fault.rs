@@ -79,9 +79,21 @@ impl KillPoints {
 /// that reaches it waits `ms` milliseconds there); otherwise, and always without the
 /// `faults` feature, returns at once.
 pub async fn pause(step: &str) {
+    pause_on("SHARDGATE_FAULT_PAUSE_GATEWAY", step).await
+}
+
+/// Waits at `step` of `shard-manager switchover` when `SHARDGATE_FAULT_PAUSE_SWITCHOVER`
+/// is `step:ms` (e.g. `drained:20000`: the old primary read-only, its writes waiting),
+/// so that a test signals or kills the command there; otherwise, and always without
+/// the `faults` feature, returns at once.
+pub async fn pause_switchover(step: &str) {
+    pause_on("SHARDGATE_FAULT_PAUSE_SWITCHOVER", step).await
+}
+
+async fn pause_on(var: &str, step: &str) {
     #[cfg(feature = "faults")]
     {
-        let Ok(wanted) = std::env::var("SHARDGATE_FAULT_PAUSE_GATEWAY") else {
+        let Ok(wanted) = std::env::var(var) else {
             return;
         };
         let Some((name, ms)) = wanted.split_once(':') else {
@@ -94,5 +106,5 @@ pub async fn pause(step: &str) {
         }
     }
     #[cfg(not(feature = "faults"))]
-    let _ = step;
+    let _ = (var, step);
 }

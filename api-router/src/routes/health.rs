@@ -1,4 +1,5 @@
-//! `GET /api/health`: every server probed now; 200 when all primaries are up; stuck
+//! `GET /api/health`: every server probed now; 200 when every serving shard's `state` is
+//! `ok` (its primary up, migrated, not read-only by setting); stuck
 //! slot moves in `stuck_moves` and `warnings` (they do not change the status); each
 //! shard's primary term and last failover, and the newest failovers and switchovers
 //! of the map's history in `failovers`.
@@ -18,13 +19,14 @@ use crate::state::AppState;
     tag = "operations",
     responses(
         (status = 200, description = "Every primary is up (`warnings` may still name a stuck slot move: a move stopped past `moves.stuck_after_secs`, or at the switch, neither resumed nor aborted; it does not change the status). Each shard's `term` and `last_failover`, and `failovers`, the newest failovers and switchovers of the map's history, come from the map, not from the probes", body = ClusterHealth),
-        (status = 503, description = "At least one primary is down (the body says which)", body = ClusterHealth),
+        (status = 503, description = "At least one serving shard's `state` is not `ok`: its primary is down, lacks migrations, or is read-only by setting (`primary_read_only`: a switchover's drain left behind; `fix` and `warnings` name the command that lifts it). The body says which", body = ClusterHealth),
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let mut health = control_plane::health::cluster_health(&state.cluster).await;
-    (health.stuck_moves, health.warnings) =
-        moves::warnings(&state.moves.seen(), state.moves.stuck_after());
+    let (stuck_moves, warnings) = moves::warnings(&state.moves.seen(), state.moves.stuck_after());
+    health.stuck_moves = stuck_moves;
+    health.warnings.extend(warnings);
     if health.healthy {
         HttpResponse::Ok().json(health)
     } else {

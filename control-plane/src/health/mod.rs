@@ -12,6 +12,6 @@ pub mod stats;
 pub mod sweeper;
 
 pub use monitor::Monitor;
-pub use probe::{cluster_health, ClusterHealth, ServerHealth, ShardHealth};
+pub use probe::{cluster_health, ClusterHealth, ServerHealth, ShardHealth, ShardState};
 pub use stats::data_stats;
 pub use sweeper::Sweeper;

@@ -114,7 +114,7 @@ async fn check_shard(
     let sent = Instant::now();
     // The primary's statement also reads the shard's cache epoch: one round trip.
     let (primary, replicas) = futures_util::join!(
-        check(&shard.primary, timeout, upkeep::wal_position_and_epoch),
+        check(&shard.primary, timeout, primary_position),
         join_all(
             shard
                 .replicas
@@ -181,24 +181,32 @@ async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) 
     }
 }
 
-/// A replica's check: [`upkeep::wal_position`], with nothing more.
-async fn replica_position(conn: &mut WireConn) -> Result<(bool, Option<String>, ()), WireError> {
-    let (in_recovery, lsn) = upkeep::wal_position(conn).await?;
-    Ok((in_recovery, lsn, ()))
+/// A primary's check: [`upkeep::position_and_epoch`]; the rest is the cache epoch.
+async fn primary_position(
+    conn: &mut WireConn,
+) -> Result<(upkeep::Position, Option<i64>), WireError> {
+    upkeep::position_and_epoch(conn).await
 }
 
-/// Probes one server with `query` (whether it is in recovery, its WAL position, and
-/// whatever else the same statement read); returns the position, the rest and whether
-/// it is in recovery when the check passed.
+/// A replica's check: [`upkeep::position`], with nothing more.
+async fn replica_position(conn: &mut WireConn) -> Result<(upkeep::Position, ()), WireError> {
+    Ok((upkeep::position(conn).await?, ()))
+}
+
+/// Probes one server with `query` (whether it is in recovery, its WAL position, whether
+/// it is read-only by default, and whatever else the same statement read); returns the
+/// position, the rest and whether it is in recovery when the check passed.
 async fn check<T>(
     server: &Server,
     timeout: Duration,
-    query: impl AsyncFnOnce(&mut WireConn) -> Result<(bool, Option<String>, T), WireError>,
+    query: impl AsyncFnOnce(&mut WireConn) -> Result<(upkeep::Position, T), WireError>,
 ) -> Option<(Lsn, T, bool)> {
     let probe = server.probe(query);
     match tokio::time::timeout(timeout, probe).await {
-        Ok(Ok((in_recovery, lsn, rest))) => {
+        Ok(Ok((position, rest))) => {
+            let (in_recovery, lsn) = (position.in_recovery, position.wal);
             server.saw_role(in_recovery);
+            server.saw_read_only_setting(position.read_only_by_setting);
             // A primary in recovery was demoted: no write goes to it. A replica out of
             // recovery was promoted: it still serves reads while the failover watcher
             // records it as the shard's primary (or fences it, if the map's primary

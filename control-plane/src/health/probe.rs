@@ -24,6 +24,9 @@ pub struct ServerHealth {
     pub up: bool,
     /// Why the server is considered down, when it is.
     pub error: Option<String>,
+    /// Its new transactions are read-only by default (`default_transaction_read_only =
+    /// on`), as probed now: on a primary, no write gets through.
+    pub read_only_by_setting: bool,
     /// WAL write position (primary) or replay position (replica).
     pub lsn: Option<String>,
     /// Bytes of WAL the replica has not replayed yet, measured now; unknown when
@@ -67,11 +70,36 @@ impl SchemaHealth {
     }
 }
 
+/// What a shard can do now, named; anything but `ok` (or `not_serving`) makes the
+/// cluster unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardState {
+    /// Its primary answers and takes writes.
+    Ok,
+    /// It owns no slot (just added, or retired): no request goes there.
+    NotServing,
+    /// Its primary does not answer, or is in recovery: writes wait for a new one.
+    PrimaryDown,
+    /// Its primary lacks migrations: its requests answer 503 naming them.
+    SchemaMissing,
+    /// Its primary answers, but its new transactions are read-only by setting
+    /// (`default_transaction_read_only = on`): every write waits, then answers 503. A
+    /// switchover's drain left behind (lifted by `fix`), or the HA manager's own for
+    /// the seconds it promotes.
+    PrimaryReadOnly,
+}
+
 /// One shard's servers.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ShardHealth {
     #[schema(value_type = u32)]
     pub shard: ShardId,
+    /// What the shard can do now.
+    pub state: ShardState,
+    /// What to run, when the state has a fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
     /// Requests to a shard whose schema is missing answer 503 naming what is missing.
     pub schema: SchemaHealth,
     pub primary: ServerHealth,
@@ -142,14 +170,26 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
         .zip(of_map)
         .map(|(s, of_map)| shard_health(s, limits, of_map));
     let shards = join_all(probes).await;
+    let warnings = shards
+        .iter()
+        .filter(|s| s.state == ShardState::PrimaryReadOnly)
+        .map(|s| {
+            format!(
+                "{}'s primary {} is read-only by setting (default_transaction_read_only = on): every write to it waits, then answers 503; unless a switchover or failover of it is under way, run `{}`",
+                s.shard,
+                s.primary.server,
+                s.fix.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
     ClusterHealth {
         healthy: shards
             .iter()
-            .all(|s| !s.serving || (s.primary.up && s.schema.state != "missing")),
+            .all(|s| matches!(s.state, ShardState::Ok | ShardState::NotServing)),
         map: status,
         shards,
         stuck_moves: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
         in_doubt_transactions: cluster.in_doubt().get().0,
         oldest_in_doubt_ms: cluster.in_doubt().get().1,
         failovers: promotions.recent.clone(),
@@ -180,9 +220,30 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, of_map: OfMap
             r
         })
         .collect();
+    let schema = SchemaHealth::of(shard.schema.state());
+    let state = if !of_map.serving {
+        ShardState::NotServing
+    } else if !primary.up {
+        ShardState::PrimaryDown
+    } else if schema.state == "missing" {
+        ShardState::SchemaMissing
+    } else if primary.read_only_by_setting {
+        ShardState::PrimaryReadOnly
+    } else {
+        ShardState::Ok
+    };
     ShardHealth {
         shard: shard.id,
-        schema: SchemaHealth::of(shard.schema.state()),
+        state,
+        fix: match state {
+            ShardState::PrimaryReadOnly => Some(format!(
+                "shard-manager switchover --shard {} --lift-drain",
+                shard.id.0
+            )),
+            ShardState::SchemaMissing => schema.fix.clone(),
+            _ => None,
+        },
+        schema,
         primary,
         replicas,
         term: of_map.term,
@@ -193,10 +254,17 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, of_map: OfMap
 
 async fn probe(server: &Server, status: impl Fn(&Server) -> ServerStatus) -> ServerHealth {
     let result = server
-        .probe(async |conn| upkeep::wal_position(conn).await)
+        .probe(async |conn| upkeep::position(conn).await)
         .await;
+    let mut read_only_by_setting = false;
     let (up, error, lsn) = match result {
-        Ok((in_recovery, lsn)) => {
+        Ok(upkeep::Position {
+            in_recovery,
+            wal: lsn,
+            read_only_by_setting: read_only,
+        }) => {
+            server.saw_read_only_setting(read_only);
+            read_only_by_setting = read_only;
             let expected = server.role == Role::Replica;
             if in_recovery == expected {
                 (true, None, lsn)
@@ -220,6 +288,7 @@ async fn probe(server: &Server, status: impl Fn(&Server) -> ServerStatus) -> Ser
         role: server.role,
         up,
         error,
+        read_only_by_setting,
         lsn,
         lag_bytes: None,
         gateway: status(server),

@@ -151,7 +151,7 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
         Command::Import(args) => ("import", args.named()),
         Command::Imports(command) => command.audited()?,
         Command::RemoveShard(args) => ("remove-shard", args.named()),
-        Command::Switchover(args) => ("switchover", args.named()),
+        Command::Switchover(args) => (args.action(), args.named()),
         Command::Rebalance(args) => args.audited()?,
         Command::Seed(args) => ("seed", args.named(settings)),
         Command::Backup(args) => (

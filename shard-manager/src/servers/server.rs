@@ -1,7 +1,7 @@
 //! One PostgreSQL server: its pool of wire connections, its health as seen from
 //! traffic, and the bounds every operation on it runs within.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,9 @@ pub struct Server {
     pub(super) served: AtomicU64,
     /// What the last role check found: [`UNKNOWN`], [`STANDBY`] or [`WRITABLE`].
     role_seen: AtomicU8,
+    /// Whether the last check found new transactions read-only by default
+    /// (`default_transaction_read_only`): on a primary, no write gets through.
+    read_only_by_setting: AtomicBool,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
@@ -74,6 +77,7 @@ impl Server {
             in_flight: AtomicU64::new(0),
             served: AtomicU64::new(0),
             role_seen: AtomicU8::new(UNKNOWN),
+            read_only_by_setting: AtomicBool::new(false),
             #[cfg(feature = "faults")]
             faults: Default::default(),
         })
@@ -172,6 +176,17 @@ impl Server {
             STANDBY => Some(false),
             _ => None,
         }
+    }
+
+    /// Records what a check found of `default_transaction_read_only`.
+    pub fn saw_read_only_setting(&self, on: bool) {
+        self.read_only_by_setting.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the last check that answered found new transactions read-only by
+    /// default (a switchover's drain, or the HA manager's own while it promotes).
+    pub fn read_only_by_setting(&self) -> bool {
+        self.read_only_by_setting.load(Ordering::Relaxed)
     }
 
     /// False while the server is banned for failing.

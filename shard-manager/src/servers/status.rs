@@ -16,6 +16,11 @@ pub struct ServerStatus {
     pub role: Role,
     /// False after a failed query or check, until one succeeds.
     pub up: bool,
+    /// The last check found its new transactions read-only by default
+    /// (`default_transaction_read_only = on`): on a primary, every write waits, then
+    /// answers 503 (a switchover's drain left behind, or the HA manager's own while it
+    /// promotes).
+    pub read_only_by_setting: bool,
     pub down_reason: Option<String>,
     /// A banned replica takes no reads until the ban ends or a check passes.
     pub banned: bool,
@@ -65,6 +70,7 @@ impl ServerStatus {
             server: server.addr.clone(),
             role: server.role,
             up: c.down_reason.is_none(),
+            read_only_by_setting: server.read_only_by_setting(),
             down_reason: c.down_reason,
             banned: until.is_some(),
             ban_reason: until.and(c.ban_reason),

@@ -99,16 +99,40 @@ fn number(value: Option<String>, what: &str) -> Result<i64, WireError> {
         .ok_or_else(|| WireError::Undecodable(format!("{what}: {value:?} is not a number")))
 }
 
-/// Whether the server is in recovery, and where its WAL is.
-pub async fn wal_position(conn: &mut WireConn) -> Result<(bool, Option<String>), WireError> {
+/// What a health check reads of a server ([`WAL_POSITION`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub in_recovery: bool,
+    /// The write position on a primary, the replay position on a replica.
+    pub wal: Option<String>,
+    /// New transactions are read-only by default (`default_transaction_read_only`).
+    pub read_only_by_setting: bool,
+}
+
+impl Position {
+    fn of(row: &TextRow) -> Result<Self, WireError> {
+        Ok(Self {
+            in_recovery: column(row, 0, "the WAL check")?.as_deref() == Some("t"),
+            wal: column(row, 1, "the WAL check")?,
+            read_only_by_setting: column(row, 2, "the WAL check")?.as_deref() == Some("on"),
+        })
+    }
+}
+
+/// Whether the server is in recovery, where its WAL is, and whether it is read-only by
+/// default.
+pub async fn position(conn: &mut WireConn) -> Result<Position, WireError> {
     let row = one(
         conn.rows("wal_position", WAL_POSITION).await?,
         "the WAL check",
     )?;
-    Ok((
-        column(&row, 0, "the WAL check")?.as_deref() == Some("t"),
-        column(&row, 1, "the WAL check")?,
-    ))
+    Position::of(&row)
+}
+
+/// Whether the server is in recovery, and where its WAL is.
+pub async fn wal_position(conn: &mut WireConn) -> Result<(bool, Option<String>), WireError> {
+    let p = position(conn).await?;
+    Ok((p.in_recovery, p.wal))
 }
 
 /// Whether the server is in recovery and, when it takes writes, the timeline it writes
@@ -135,28 +159,22 @@ pub async fn takes_writes(conn: &mut WireConn) -> Result<bool, WireError> {
     Ok(column(&row, 0, "the write check")?.as_deref() == Some("t"))
 }
 
-/// A primary's check: [`wal_position`] and, in the same statement, the shard's cache
+/// A primary's check: [`position`] and, in the same statement, the shard's cache
 /// epoch (None on a shard without the `cache_epoch` migration, which is then checked
 /// without it: a missing migration is the schema check's to report).
-pub async fn wal_position_and_epoch(
-    conn: &mut WireConn,
-) -> Result<(bool, Option<String>, Option<i64>), WireError> {
+pub async fn position_and_epoch(conn: &mut WireConn) -> Result<(Position, Option<i64>), WireError> {
     match conn.rows("wal_position", WAL_POSITION_AND_EPOCH).await {
         Ok(rows) => {
             let row = one(rows, "the WAL check")?;
-            let epoch = column(&row, 2, "the WAL check")?;
+            let epoch = column(&row, 3, "the WAL check")?;
             Ok((
-                column(&row, 0, "the WAL check")?.as_deref() == Some("t"),
-                column(&row, 1, "the WAL check")?,
+                Position::of(&row)?,
                 epoch
                     .map(|e| number(Some(e), "the cache epoch"))
                     .transpose()?,
             ))
         }
-        Err(e) if e.decision() == Some(Decision::NoSchema) => {
-            let (in_recovery, wal) = wal_position(conn).await?;
-            Ok((in_recovery, wal, None))
-        }
+        Err(e) if e.decision() == Some(Decision::NoSchema) => Ok((position(conn).await?, None)),
         Err(e) => Err(e),
     }
 }

@@ -1,5 +1,6 @@
 //! What a switchover can answer besides done.
 
+use super::Undo;
 use crate::map::MapError;
 use shard_manager::routing::ShardId;
 
@@ -26,6 +27,16 @@ pub enum SwitchoverError {
     /// A bound passed; the text says what was waited for and what was left.
     #[error("{0}")]
     TimedOut(String),
+    /// The command was told to stop (`SIGINT`: Ctrl-C, or `SIGTERM`) before it was done.
+    #[error("interrupted by {0}")]
+    Interrupted(&'static str),
+    /// Ended (failed, timed out, interrupted) after the drain began: why, then what
+    /// became of the drain.
+    #[error("{cause}; {undo}")]
+    Undone {
+        cause: Box<SwitchoverError>,
+        undo: Undo,
+    },
     #[error(transparent)]
     Map(#[from] MapError),
 }

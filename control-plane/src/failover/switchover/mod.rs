@@ -19,15 +19,24 @@
 //!    command ends once the HA manager counts it a `secondary` again (replication
 //!    synchronous again, and the shard ready for the next switchover).
 //!
-//! A failure after the drain began and before the promotion was asked lifts the drain.
+//! Whatever ends it (done, refused, failed, a bound passed, or the command told to stop:
+//! [`switchover_until`]), the drain does not outlive the switchover ([`drain`]): before
+//! the promotion was asked it is lifted at once, after it once the old primary is a
+//! standby; an undo that fails says so, naming the server and the command that lifts
+//! it (`shard-manager switchover --shard N --lift-drain`, [`drain::lift_drain`]). A
+//! drain a killed command left is lifted by the next switchover before it starts.
 
+pub mod drain;
 pub mod error;
 pub mod monitor;
 pub mod plan;
 pub mod servers;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
+use drain::Drain;
+pub use drain::{lift_drain, Lifted, Undo};
 pub use error::SwitchoverError;
 use monitor::Monitor;
 use plan::Health;
@@ -64,6 +73,50 @@ pub async fn switchover(
     actor: &str,
     say: impl Fn(&str),
 ) -> Result<Done, SwitchoverError> {
+    switchover_until(settings, shard, to, actor, say, std::future::pending()).await
+}
+
+/// [`switchover`], until `stop` ends first (the command's Ctrl-C or SIGTERM, naming
+/// it): then [`SwitchoverError::Interrupted`]. Any end but done undoes the drain
+/// ([`drain::undo`]); the error then says what became of it.
+pub async fn switchover_until(
+    settings: &ClusterSettings,
+    shard: ShardId,
+    to: Option<&str>,
+    actor: &str,
+    say: impl Fn(&str),
+    stop: impl Future<Output = &'static str>,
+) -> Result<Done, SwitchoverError> {
+    let drain = Drain::default();
+    let outcome = tokio::select! {
+        done = run(settings, shard, to, actor, &say, &drain) => done,
+        signal = stop => Err(SwitchoverError::Interrupted(signal)),
+    };
+    let cause = match outcome {
+        Ok(done) => return Ok(done),
+        Err(cause) => cause,
+    };
+    let limit = settings
+        .failover
+        .switchover_timeout()
+        .min(Duration::from_secs(30));
+    match drain::undo(settings, shard, &drain, limit, &say).await {
+        None => Err(cause),
+        Some(undo) => Err(SwitchoverError::Undone {
+            cause: Box::new(cause),
+            undo,
+        }),
+    }
+}
+
+async fn run(
+    settings: &ClusterSettings,
+    shard: ShardId,
+    to: Option<&str>,
+    actor: &str,
+    say: &impl Fn(&str),
+    drain: &Drain,
+) -> Result<Done, SwitchoverError> {
     let f = &settings.failover;
     let Some(monitor_url) = f.ha_monitor.as_deref() else {
         return Err(SwitchoverError::Refused(
@@ -79,6 +132,11 @@ pub async fn switchover(
         )));
     }
     let monitor = Monitor::connect(monitor_url).await?;
+    // Under the lock no other switchover runs: a drain found now is one a killed
+    // command left (the target's too: promoted, it would stay read-only).
+    let mut servers = vec![from.clone()];
+    servers.extend(candidates.iter().cloned());
+    drain::lift_leftover(settings, shard, &servers, say).await;
     let primary = ServerConn::open(settings, shard, &from).await?;
     if primary.in_recovery().await? {
         return Err(SwitchoverError::Refused(format!(
@@ -104,25 +162,24 @@ pub async fn switchover(
     say(&format!(
         "draining {from}: new writes wait, writes in flight finish"
     ));
+    drain.begin(&from);
     primary.read_only(true).await?;
     let paused = Instant::now();
-    let drained = match drain(&primary, &target_conn, f.drain()).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(SwitchoverError::TimedOut(format!(
-            "writes in flight on {from} did not finish, or {target} did not replay them, within {} ms; the drain was lifted, nothing else changed",
+    // Test-only (feature `faults`): the old primary read-only, its writes waiting.
+    shard_manager::fault::pause_switchover("drained").await;
+    if !drain_writes(&primary, &target_conn, f.drain()).await? {
+        return Err(SwitchoverError::TimedOut(format!(
+            "writes in flight on {from} did not finish, or {target} did not replay them, within {} ms; nothing else changed",
             f.drain().as_millis()
-        ))),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = drained {
-        let _ = primary.read_only(false).await;
-        return Err(e);
+        )));
     }
     say(&format!(
         "asking the HA manager to promote {target} ({node})"
     ));
+    drain.promoting();
     if let Err(e) = monitor.promote(shard, &node).await {
-        let _ = primary.read_only(false).await;
+        // Refused: nothing is being promoted, the drain is lifted at once.
+        drain.begin(&from);
         return Err(e);
     }
     drop((primary, target_conn));
@@ -134,14 +191,12 @@ pub async fn switchover(
             conn.takes_writes().await
         }
     };
-    wait_for(until, || writable(&target))
-        .await
-        .map_err(|_| {
-            SwitchoverError::TimedOut(format!(
-                "the HA manager did not promote {target} within {} ms; {from} answers read-only until it is back as a primary or a standby (then: ALTER SYSTEM RESET default_transaction_read_only)",
-                f.switchover_timeout().as_millis()
-            ))
-        })?;
+    wait_for(until, || writable(&target)).await.map_err(|_| {
+        SwitchoverError::TimedOut(format!(
+            "the HA manager did not promote {target} within {} ms",
+            f.switchover_timeout().as_millis()
+        ))
+    })?;
     let paused = paused.elapsed();
     say(&format!(
         "{target} takes writes ({} ms after the drain began)",
@@ -180,6 +235,7 @@ pub async fn switchover(
             return Ok(false);
         }
         old.read_only(false).await?;
+        drain.lifted();
         // The formation settled: the old primary a `secondary`, the new one `primary`
         // (until then it is `wait_primary`: replication asynchronous), so a next
         // switchover may hand the shard back.
@@ -238,7 +294,7 @@ async fn health(
 }
 
 /// The drain's wait: no write in flight on the primary, then the target at its WAL.
-async fn drain(
+async fn drain_writes(
     primary: &ServerConn,
     target: &ServerConn,
     limit: Duration,

@@ -116,6 +116,20 @@ impl ServerConn {
         Ok(())
     }
 
+    /// Whether a new transaction here is read-only by default (a drain, set and
+    /// reloaded; this session's view, so open a new one to see a reload).
+    pub async fn drained(&self) -> Result<bool, SwitchoverError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT current_setting('default_transaction_read_only') = 'on'",
+                &[],
+            )
+            .await
+            .map_err(self.fail("could not say whether it is read-only"))?;
+        Ok(row.get(0))
+    }
+
     /// Waits, at most `limit`, until every transaction that began before the drain
     /// (`since`, this server's clock once every session has taken the reload) is over:
     /// whether it got there. A write whose transaction began before then may still

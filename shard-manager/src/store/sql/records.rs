@@ -60,10 +60,13 @@ pub(in crate::store) fn list_statement<'a>(
     )
 }
 
-/// Whether the server is in recovery, and where its WAL is: the write position on a
-/// primary, the replay position on a replica.
+/// Whether the server is in recovery, where its WAL is (the write position on a
+/// primary, the replay position on a replica), and whether its new transactions are
+/// read-only by default (`default_transaction_read_only`: a switchover's drain, or the
+/// HA manager's own while it promotes; a primary so set takes no write).
 pub const WAL_POSITION: &str = "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() \
-     THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text";
+     THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
+     current_setting('default_transaction_read_only')";
 
 /// A server's role for the failover watcher: whether it is in recovery and, when it
 /// is not, the timeline it writes on (the first 8 hex digits of its current WAL file's
@@ -81,7 +84,7 @@ pub const TAKES_WRITES: &str =
 /// without the `cache_epoch` migration refuses it with 42P01).
 pub const WAL_POSITION_AND_EPOCH: &str = "SELECT pg_is_in_recovery(), (CASE WHEN \
      pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
-     (SELECT epoch FROM shardgate_cache)";
+     current_setting('default_transaction_read_only'), (SELECT epoch FROM shardgate_cache)";
 
 /// Moves the shard's cache epoch on (its own transaction)...
 pub const BUMP_CACHE_EPOCH: &str = "UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch";
