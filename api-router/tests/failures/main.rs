@@ -12,6 +12,8 @@
 //! - [`drain`]: SIGTERM with a drain time: not ready, still serving, then exits.
 //! - [`exactly_once`]: a gateway killed (-9) between commit and answer; the retry with
 //!   the same `Idempotency-Key` writes nothing twice.
+//! - [`exactly_once_idless`]: records without an id in transactions and bulk writes,
+//!   retried through HAProxy while a gateway dies after a commit: each stored once.
 //! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
@@ -68,6 +70,7 @@ mod drain;
 mod eviction;
 mod exactly_once;
 mod exactly_once_bulk;
+mod exactly_once_idless;
 mod exactly_once_random;
 mod fanout;
 #[path = "../api/helpers.rs"]
