@@ -228,10 +228,33 @@ async fn every_bad_input_names_its_operation_and_writes_nothing() {
             "invalid-operation",
             Some(1),
         ),
+        // An operation larger than a single write's body may be.
+        (
+            vec![
+                ok.clone(),
+                json!({"table": "users", "shard_key": &b,
+                       "data": {"blob": "x".repeat(app.settings.server.max_body_bytes)}}),
+            ],
+            422,
+            "invalid-operation",
+            Some(1),
+        ),
     ];
     for (ops, status, slug, operation) in cases {
         let res = txn(&app, ops).await;
         let problem = assert_problem(res, status).await;
+        if problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("as a single write"))
+        {
+            assert!(
+                problem["detail"].as_str().unwrap().contains(&format!(
+                    "at most {} bytes",
+                    app.settings.server.max_body_bytes
+                )),
+                "{problem}"
+            );
+        }
         assert_eq!(
             problem["type"],
             format!("urn:shardgate:problem:{slug}"),
