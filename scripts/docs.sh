@@ -4,7 +4,13 @@
 #   scripts/docs.sh check   build it, failing on any mdBook warning, then check that every
 #                           relative link in docs/src, docs/*.md, README.md, CHANGELOG.md and
 #                           CONTRIBUTING.md names a file that exists, and every #anchor a
-#                           heading of that file (./setup.sh test runs it)
+#                           heading of that file; then run the examples (./setup.sh test runs it)
+#   scripts/docs.sh examples  run every shell block marked `<!-- run: STATUS ... -->` in
+#                           README.md and docs/src against a gateway of its own on the running
+#                           topology (fresh databases per document), checking each curl's
+#                           status and the JSON fields its answer comment (`# {...}`) shows.
+#                           Needs the topology's environment (eval "$(./setup.sh env)") and the
+#                           debug binaries api-router and shard-manager.
 # mdBook is installed from crates.io with cargo, once, when the pinned version is missing.
 set -euo pipefail
 
@@ -128,24 +134,198 @@ links() {
     ' "${files[@]}"
 }
 
+# The marked examples, one file per command under $1: N.doc (document:line), N.status
+# (the status the marker gives it), N.cmd (the command, continuation lines and multi-line
+# quotes joined, an inline `  # comment` dropped) and N.answer (the `# ...` lines after it).
+extract_examples() {
+    local dir=$1 files=()
+    mapfile -t files < <(printf '%s\n' README.md; find docs/src -name '*.md' | sort)
+    awk -v dir="$dir" '
+        function quotes(t,   n, i) { n = 0; for (i = 1; i <= length(t); i++) if (substr(t, i, 1) == "\047") n++; return n }
+        function uncomment(t,   i, q, c) {
+            q = 0
+            for (i = 1; i <= length(t); i++) {
+                c = substr(t, i, 1)
+                if (c == "\047") q = !q
+                if (!q && c == "#" && i > 1 && substr(t, i - 1, 1) ~ /[ \t]/) return substr(t, 1, i - 1)
+            }
+            return t
+        }
+        function flush() {
+            if (cmd == "") return
+            n++
+            if (next_status > nstatus) { printf "%s:%d: more commands than statuses in its run marker\n", FILENAME, cmd_line > "/dev/stderr"; bad = 1 }
+            print FILENAME ":" cmd_line > (dir "/" n ".doc")
+            print status[next_status++] > (dir "/" n ".status")
+            print cmd > (dir "/" n ".cmd")
+            printf "%s", answer > (dir "/" n ".answer")
+            close(dir "/" n ".doc"); close(dir "/" n ".status"); close(dir "/" n ".cmd"); close(dir "/" n ".answer")
+            cmd = ""; answer = ""
+        }
+        FNR == 1 { marked = 0; inblock = 0 }
+        /^<!-- run: .* -->$/ { line = $0; sub(/^<!-- run: */, "", line); sub(/ *-->$/, "", line); nstatus = split(line, status, " "); next_status = 1; marked = 1; next }
+        marked && !inblock && /^```/ { inblock = 1; cmd = ""; answer = ""; open = 0; cont = 0; next }
+        inblock && /^```/ {
+            flush()
+            if (next_status <= nstatus) { printf "%s:%d: fewer commands than statuses in its run marker\n", FILENAME, FNR > "/dev/stderr"; bad = 1 }
+            inblock = 0; marked = 0; next
+        }
+        !inblock { next }
+        {
+            if (open || cont) {
+                cmd = cmd "\n" (open ? $0 : uncomment($0))
+            } else {
+                if ($0 ~ /^[ \t]*$/) next
+                if ($0 ~ /^#/) { t = $0; sub(/^# ?/, "", t); answer = answer t "\n"; next }
+                flush(); answer = ""
+                cmd_line = FNR; cmd = uncomment($0)
+            }
+            open = quotes(cmd) % 2
+            cont = !open && ($0 ~ /\\$/)
+        }
+        END { exit bad }
+    ' "${files[@]}"
+}
+
+# A gateway of its own, on fresh databases named $1 on every primary and the metadata
+# server, migrated and seeded; sets URL once it listens (GATEWAY: its pid).
+start_gateway() {
+    local db=$1 log=$2 bin=${CARGO_TARGET_DIR:-$REPO/target}/debug config=() server port i
+    if [[ -f $REPO/.local/shardgate.toml ]]; then config=(--config "$REPO/.local/shardgate.toml"); fi
+    export SHARDGATE__DATABASE__DBNAME=$db SHARDGATE__METADATA__DBNAME=$db NO_COLOR=1
+    "$bin/shard-manager" "${config[@]}" check >"$log.shards"
+    for server in "${SHARDGATE__METADATA__ADDRESS:-127.0.0.1:25430}" \
+        $(sed -n 's/^shard-[0-9]*: primary \([^,]*\),.*/\1/p' "$log.shards"); do
+        sql "$server" postgres "CREATE DATABASE $db" >>"$log" 2>&1 &   # every server at once
+        DROPS+=("$server")
+    done
+    wait
+    "$bin/shard-manager" "${config[@]}" migrate >>"$log" 2>&1
+    "$bin/shard-manager" "${config[@]}" init >>"$log" 2>&1
+    # Every replica has replayed the schema before the first read can reach it.
+    for server in $(sed -n 's/.*replicas \[\([^]]*\)\].*/\1/p' "$log.shards" | tr ',' ' '); do
+        for ((i = 0; i < 300; i++)); do
+            sql "$server" "$db" "SELECT 1 FROM records LIMIT 1" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+    done
+    RUST_LOG=info "$bin/api-router" "${config[@]}" --listen 127.0.0.1:0 >>"$log" 2>&1 &
+    GATEWAY=$!
+    for ((i = 0; i < 300; i++)); do
+        port=$(sed -n 's/.*gateway listening port=\([0-9]*\).*/\1/p' "$log" | head -n 1)
+        if [[ -n $port ]]; then URL=http://127.0.0.1:$port; return; fi
+        kill -0 "$GATEWAY" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the gateway did not start (log $log)" >&2
+    return 1
+}
+
+# psql as the application role on server $1 (host:port), database $2.
+sql() {
+    local psql
+    psql=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -n 1)
+    PGPASSWORD=$SHARDGATE__DATABASE__PASSWORD "$psql" -X -q -w -h "${1%:*}" -p "${1##*:}" \
+        -U "${SHARDGATE__DATABASE__USER:-shardgate}" -d "$2" -c "$3"
+}
+
+stop_gateway() {
+    local db=$1 server
+    if [[ -n ${GATEWAY:-} ]]; then kill -TERM "$GATEWAY" 2>/dev/null || true; wait "$GATEWAY" 2>/dev/null || true; fi
+    GATEWAY=
+    for server in "${DROPS[@]}"; do
+        sql "$server" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 &
+    done
+    wait
+    DROPS=()
+}
+
+# One command: run with `curl` writing its body to a file and its status to stdout (a
+# GET is asked again for up to 3 s while its status differs: eventual reads may lag);
+# then the status and every field the answer comment names.
+run_example() {
+    local n=$1 dir=$2 url=$3 cmd status want body=$2/$1.body tries=0 key missing=()
+    cmd=$(sed -e "s#http://127.0.0.1:8080#$url#g" -e "s#localhost:8080#${url#http://}#g" "$dir/$n.cmd")
+    want=$(cat "$dir/$n.status")
+    while :; do
+        status=$(BODY=$body CMD=$cmd bash -c 'curl() { command curl "$@" -o "$BODY" -w "%{http_code}"; }; eval "$CMD"' 2>/dev/null) || true
+        [[ $status == "$want" || $cmd == *" -X "* || $cmd == *" -d "* ]] && break
+        ((++tries < 15)) || break
+        sleep 0.2
+    done
+    for key in $(grep -oE '"[A-Za-z_][A-Za-z0-9_-]*":' "$dir/$n.answer" | sort -u); do
+        grep -qF -- "$key" "$body" 2>/dev/null || missing+=("$key")
+    done
+    if [[ $status != "$want" || ${#missing[@]} -gt 0 ]]; then
+        printf '%s: expected %s, got %s%s\n  %s\n  answer: %s\n' "$(cat "$dir/$n.doc")" "$want" "$status" \
+            "${missing[*]:+; missing ${missing[*]}}" "$(head -n 1 "$dir/$n.cmd")" "$(head -c 300 "$body" 2>/dev/null)"
+        return 1
+    fi
+}
+
+# Every marked example, each document on databases and a gateway of its own.
+examples() {
+    local dir n doc last="" db passed=0 failed=0 log
+    if [[ -z ${SHARDGATE__DATABASE__PASSWORD:-} ]]; then
+        echo "examples: no topology environment (run eval \"\$(./setup.sh env)\" after ./setup.sh up)" >&2
+        return 2
+    fi
+    cd "$REPO"
+    dir=$(mktemp -d)
+    extract_examples "$dir" || { rm -rf "$dir"; return 1; }
+    DROPS=() GATEWAY=
+    trap 'stop_gateway "$db"; rm -rf "$dir"' EXIT
+    for ((n = 1; ; n++)); do
+        [[ -f $dir/$n.cmd ]] || break
+        doc=$(cut -d: -f1 "$dir/$n.doc")
+        if [[ $doc != "$last" ]]; then
+            [[ -z $last ]] || stop_gateway "$db"
+            db="sgtest_docs_$(date +%s)_$$_$n"
+            log=$dir/gateway-$n.log
+            URL=
+            start_gateway "$db" "$log" || cat "$log" >&2
+            last=$doc
+        fi
+        [[ -n $URL ]] || { failed=$((failed + 1)); continue; }
+        if run_example "$n" "$dir" "$URL"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    done
+    stop_gateway "$db"
+    trap - EXIT
+    rm -rf "$dir"
+    echo "examples: $passed passed, $failed failed"
+    EXAMPLES_PASSED=$passed EXAMPLES_FAILED=$failed
+    ((failed == 0))
+}
+
 case ${1:-build} in
     build)
         build
         printf '%s\n' "$OUT/index.html"
         ;;
     check)
-        passed=0 failed=0
+        passed=0 failed=0 EXAMPLES_PASSED=0 EXAMPLES_FAILED=0
         if build strict; then passed=$((passed + 1)); say "mdbook build: no warning"; else failed=$((failed + 1)); fi
         if links; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-        # The closing line in cargo's form, so ./setup.sh test counts these two checks.
+        # The examples need the topology: always under ./setup.sh test (SHARDGATE_SETUP),
+        # else when its environment is there.
+        if [[ -n ${SHARDGATE_SETUP:-} || -n ${SHARDGATE__DATABASE__PASSWORD:-} ]]; then
+            examples || failed=$((failed + (EXAMPLES_FAILED > 0 ? 0 : 1)))
+            passed=$((passed + EXAMPLES_PASSED)) failed=$((failed + EXAMPLES_FAILED))
+        else
+            say "examples: skipped (no topology environment: eval \"\$(./setup.sh env)\" to run them)"
+        fi
+        # The closing line in cargo's form, so ./setup.sh test counts these checks.
         if ((failed)); then
-            echo "test result: FAILED. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links)"
+            echo "test result: FAILED. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, examples)"
             exit 1
         fi
-        echo "test result: ok. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links)"
+        echo "test result: ok. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, examples)"
+        ;;
+    examples)
+        examples
         ;;
     *)
-        echo "usage: scripts/docs.sh build|check" >&2
+        echo "usage: scripts/docs.sh build|check|examples" >&2
         exit 2
         ;;
 esac
