@@ -265,7 +265,7 @@ run_example() {
 
 # Every marked example, each document on databases and a gateway of its own.
 examples() {
-    local dir n doc last="" db passed=0 failed=0 log
+    local dir n doc last="" db="" passed=0 failed=0 log
     if [[ -z ${SHARDGATE__DATABASE__PASSWORD:-} ]]; then
         echo "examples: no topology environment (run eval \"\$(./setup.sh env)\" after ./setup.sh up)" >&2
         return 2
