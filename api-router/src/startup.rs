@@ -24,13 +24,14 @@ use crate::edge::guard::check_host;
 use crate::edge::observe::observe;
 use crate::edge::security_headers::{security_headers, SecurityHeaders};
 use crate::error::{json_error, query_error};
-use crate::limits::Limits;
+use crate::limits::{ExportSlots, Limits};
 use crate::routes::openapi::ApiDoc;
 use crate::routes::{fallback, table};
 use crate::server::drain::{Draining, Shutdown};
 use crate::server::proxy::{serve, TrustedProxies};
 use crate::server::request_id::request_id;
 use crate::server::settings::Settings;
+use crate::server::stall;
 use crate::state::AppState;
 
 /// A built, bound, not yet running gateway.
@@ -121,6 +122,7 @@ impl Application {
             server: settings.server.clone(),
             draining: draining.clone(),
             limits,
+            exports: Arc::new(ExportSlots::new(settings.server.max_exports)),
         });
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());
@@ -171,7 +173,9 @@ impl Application {
         let trusted = TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let server = if trusted.is_empty() {
-            let server = HttpServer::new(app);
+            // Each connection's socket, so that an export's client that stops reading
+            // can be cut off (server::stall).
+            let server = HttpServer::new(app).on_connect(stall::on_connect);
             match tls {
                 Some(config) => server.listen_rustls_0_23(listener, config)?,
                 None => server.listen(listener)?,

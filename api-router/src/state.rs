@@ -8,7 +8,7 @@ use shard_manager::cache::{CacheEvent, CacheTrace};
 use shard_manager::Cluster;
 
 use crate::error::ApiError;
-use crate::limits::Limits;
+use crate::limits::{ExportSlots, Limits};
 use crate::server::drain::Draining;
 use crate::server::settings::ServerSettings;
 
@@ -23,6 +23,8 @@ pub struct AppState {
     pub draining: Arc<Draining>,
     /// Every API key's limiter (the access check's too): `/metrics` counts refusals.
     pub limits: Arc<Limits>,
+    /// The cap on exports streaming at once (`server.max_exports`).
+    pub exports: Arc<ExportSlots>,
 }
 
 impl AppState {

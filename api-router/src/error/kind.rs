@@ -70,6 +70,11 @@ impl ApiError {
                 "Keys not loaded",
             ),
             Self::Draining => (S::SERVICE_UNAVAILABLE, "draining", "Draining"),
+            Self::ExportsBusy(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "exports-busy",
+                "Too many exports at once",
+            ),
             Self::MethodNotAllowed { .. } => (
                 S::METHOD_NOT_ALLOWED,
                 "method-not-allowed",

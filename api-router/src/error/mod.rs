@@ -15,7 +15,8 @@ use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
 use crate::access::bearer::BearerError;
-use crate::limits::Limited;
+use crate::limits::exports::EXPORTS_BUSY_RETRY_SECS;
+use crate::limits::{ExportsBusy, Limited};
 use crate::server::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
 use crate::server::request_id;
 
@@ -112,6 +113,9 @@ pub enum ApiError {
     /// Over the key's rate or its per-shard concurrency cap (429, naming both).
     #[error(transparent)]
     Limited(#[from] Limited),
+    /// The gateway already streams its most exports at once (503, naming the limit).
+    #[error(transparent)]
+    ExportsBusy(#[from] ExportsBusy),
     #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
     KeysUnavailable,
     /// A stop signal arrived: the gateway drains (still serving) before it stops.
@@ -287,6 +291,9 @@ impl ResponseError for ApiError {
         }
         if let Self::Limited(limited) = self {
             res.insert_header((header::RETRY_AFTER, limited.retry_after_secs()));
+        }
+        if let Self::ExportsBusy(_) = self {
+            res.insert_header((header::RETRY_AFTER, EXPORTS_BUSY_RETRY_SECS));
         }
         let mut res = res.json(problem);
         res.extensions_mut().insert(ErrorNote {

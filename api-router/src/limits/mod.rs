@@ -23,14 +23,18 @@
 //! - [`registry`]: [`Limits`], the gateway's limiters by key name, and the [`Quota`]
 //!   extractor handlers take permits with.
 //! - [`error`]: [`Limited`], why a request was refused (429 in `crate::error`).
+//! - [`exports`]: [`ExportSlots`], the gateway's cap on exports streaming at once,
+//!   whoever asks (503 `exports-busy`).
 
 pub mod error;
+pub mod exports;
 pub mod headers;
 pub mod key;
 pub mod policy;
 pub mod registry;
 
 pub use error::Limited;
+pub use exports::{ExportSlot, ExportSlots, ExportsBusy};
 pub use key::{KeyLimiter, Permits, RateCheck};
 pub use policy::{Effective, RatePolicy};
 pub use registry::{Limits, Quota};

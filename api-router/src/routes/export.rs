@@ -10,6 +10,12 @@
 //! last chunk, so no client takes it for a complete file). A complete NDJSON stream
 //! ends with an `end` line counting its records.
 //!
+//! Bounded per gateway: at most `server.max_exports` stream at once (one more gets 503
+//! `exports-busy` with `Retry-After`, before any shard is read), each holding its slot
+//! until its body is dropped; and a client that takes nothing for
+//! `server.export_send_timeout_secs` has its connection closed (`server::stall`),
+//! which drops the body, its pages and its slot.
+//!
 //! CSV is safe to open in a spreadsheet: a cell that starts like a formula (`=`, `+`,
 //! `-`, `@`, tab, CR) gets a leading `'` (see `shard_manager::export::format`);
 //! `raw=true` writes every cell as stored, for programs. NDJSON is never changed.
@@ -24,7 +30,8 @@ use utoipa::IntoParams;
 
 use crate::access::Caller;
 use crate::error::{ApiError, Problem};
-use crate::limits::Quota;
+use crate::limits::{ExportSlot, Quota};
+use crate::server::stall::{Cutoff, SendWatch};
 use crate::state::AppState;
 
 /// Rows per page read from a shard.
@@ -71,7 +78,9 @@ pub struct ExportParams {
         (status = 400, description = "No `table`, an invalid `key_prefix`, or a `raw` other than `true` or `false`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate, or its queries at once on a shard (an export touches every shard)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A shard could not be read (the problem names it), or the shard map moved while the export started", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A shard could not be read (the problem names it), the shard map moved while the export started, \
+            or the gateway already streams `server.max_exports` exports (`exports-busy`, with `Retry-After`). \
+            Once streaming, a client that takes nothing for `server.export_send_timeout_secs` has its connection closed.", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -93,6 +102,8 @@ pub async fn export(
         true => negotiate(req.headers()).raw(),
         false => negotiate(req.headers()),
     };
+    // The gateway's cap, before anything is read: held by the body until it is dropped.
+    let slot = state.exports.take()?;
     let shards = state.cluster.shards();
     // The export reads every shard: one of the key's permits on each, held until the
     // stream ends.
@@ -106,17 +117,27 @@ pub async fn export(
     let export = state
         .bounded(Export::start(state.cluster.clone(), spec))
         .await?;
-    tracing::info!(table = %params.table, map_version = %export.map_version(), ?format, "export started");
+    tracing::info!(table = %params.table, map_version = %export.map_version(), ?format, exports = state.exports.in_use(), "export started");
+    let watch = SendWatch::spawn(
+        state.server.export_send_timeout(),
+        Cutoff::of(&req),
+        format!("export of {}", params.table),
+    );
     let body = Body {
         export,
         format,
         records: 0,
         header: true,
         ended: false,
+        watch,
         _permits: permits,
+        _slot: slot,
     };
     let stream = futures_util::stream::unfold(body, |mut body| async move {
+        // Asked for more: the connection took the last chunk.
+        body.watch.asked();
         let chunk = body.next().await?;
+        body.watch.handed();
         Some((chunk, body))
     });
     Ok(HttpResponse::Ok()
@@ -163,14 +184,17 @@ fn negotiate(headers: &HeaderMap) -> Format {
     }
 }
 
-/// The stream's state: the export, what was sent, the permits it holds.
+/// The stream's state: the export, what was sent, the permits and the slot it holds,
+/// the watch on its client.
 struct Body {
     export: Export,
     format: Format,
     records: u64,
     header: bool,
     ended: bool,
+    watch: SendWatch,
     _permits: crate::limits::Permits,
+    _slot: ExportSlot,
 }
 
 impl Body {
@@ -208,6 +232,17 @@ impl Body {
                     Format::Csv(_) => Some(Err(std::io::Error::other(e.detail()))),
                 }
             }
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if !self.ended {
+            tracing::info!(
+                records = self.records,
+                "export dropped before its end (the client went away or was cut off)"
+            );
         }
     }
 }

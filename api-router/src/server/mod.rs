@@ -12,6 +12,8 @@
 //! - [`drain`]: stopping without dropping a request (readiness 503 first, then stop).
 //! - [`headers`]: every header name, and the one rule for reading a header.
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
+//! - [`stall`]: cutting off a streamed answer's client that stopped reading (each
+//!   connection's socket, recorded on connect).
 //! - [`telemetry`]: `tracing` set-up.
 
 pub mod drain;
@@ -19,5 +21,6 @@ pub mod headers;
 pub mod proxy;
 pub mod request_id;
 pub mod settings;
+pub mod stall;
 pub mod telemetry;
 pub mod tls;

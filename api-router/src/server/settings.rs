@@ -63,6 +63,14 @@ pub struct ServerSettings {
     /// whatever its size.
     #[serde(default = "default_read_bytes")]
     pub max_read_bytes: usize,
+    /// Exports streaming at once on this gateway (each may hold a page per shard and a
+    /// connection); one more gets 503 `exports-busy` with `Retry-After`.
+    #[serde(default = "default_max_exports")]
+    pub max_exports: usize,
+    /// An export whose client takes nothing for this long (a chunk, at most a page, not
+    /// taken) is stopped and its connection closed, freeing its slot and memory.
+    #[serde(default = "default_export_send_timeout")]
+    pub export_send_timeout_secs: u64,
     /// A body must arrive within this many ms of its headers; a slower one gets 408.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_ms: u64,
@@ -201,6 +209,12 @@ fn default_bulk_body() -> usize {
 fn default_read_bytes() -> usize {
     8 << 20
 }
+fn default_max_exports() -> usize {
+    4
+}
+fn default_export_send_timeout() -> u64 {
+    30
+}
 fn default_idempotency_ttl() -> u32 {
     86_400
 }
@@ -247,6 +261,12 @@ impl ServerSettings {
         if self.txn_recovery_ms == 0 || self.txn_in_doubt_ms == 0 {
             return Err("server.txn_recovery_ms and server.txn_in_doubt_ms must be 1 or more (5000 and 10000 by default)".into());
         }
+        if self.max_exports == 0 {
+            return Err("server.max_exports is 0; use 1 or more (4 by default): with 0 every export would be refused".into());
+        }
+        if self.export_send_timeout_secs == 0 {
+            return Err("server.export_send_timeout_secs is 0; use 1 or more (30 by default): with 0 every export would be cut off at once".into());
+        }
         if self.idempotency_sweep_secs == 0 {
             return Err("server.idempotency_sweep_secs is 0; use 1 or more (60 sweeps once a minute): with 0 the sweep of expired idempotency answers would never pause".into());
         }
@@ -263,6 +283,10 @@ impl ServerSettings {
 
     pub fn body_timeout(&self) -> Duration {
         Duration::from_millis(self.body_timeout_ms)
+    }
+
+    pub fn export_send_timeout(&self) -> Duration {
+        Duration::from_secs(self.export_send_timeout_secs)
     }
 
     /// Whether a request's `Host` (port and case ignored) is one the gateway serves.

@@ -15,6 +15,8 @@ fn server(allowed: &[&str], listen: &str) -> ServerSettings {
         max_json_values: 1,
         max_bulk_json_values: 1,
         max_read_bytes: 1,
+        max_exports: 1,
+        export_send_timeout_secs: 1,
         body_timeout_ms: 1,
         request_timeout_ms: 1,
         shutdown_timeout_secs: 1,
@@ -132,4 +134,25 @@ fn cors_and_tls_are_off_unless_configured_and_read_when_they_are() {
         typo.unwrap_err().to_string().contains("cert"),
         "unknown keys are refused"
     );
+}
+
+#[test]
+fn export_limits_default_to_four_at_once_and_thirty_seconds_and_refuse_zero() {
+    let loaded = load_with("").unwrap();
+    assert_eq!(loaded.server.max_exports, 4);
+    assert_eq!(loaded.server.export_send_timeout_secs, 30);
+    let loaded = load_with("[server]\nmax_exports = 0\n").unwrap();
+    assert!(loaded
+        .server
+        .validate()
+        .unwrap_err()
+        .starts_with("server.max_exports is 0; use 1 or more"));
+    let never = ServerSettings {
+        export_send_timeout_secs: 0,
+        ..server(&[], "127.0.0.1:0")
+    };
+    assert!(never
+        .validate()
+        .unwrap_err()
+        .starts_with("server.export_send_timeout_secs is 0; use 1 or more"));
 }

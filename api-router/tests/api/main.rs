@@ -16,6 +16,7 @@ mod edge;
 mod export;
 mod export_format;
 mod export_formulas;
+mod export_limits;
 mod failovers;
 mod fanout;
 mod hardening;

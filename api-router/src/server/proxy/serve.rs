@@ -37,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use super::header::{parse, Parsed, V2_MAX};
 use super::trusted::TrustedProxies;
+use crate::server::stall::ConnSocket;
 
 /// How long a trusted proxy's connection may take to send its header.
 pub const HEADER_WAIT: Duration = Duration::from_secs(5);
@@ -99,6 +100,7 @@ where
                         if let Some(via) = io.via {
                             ext.insert(Via(via));
                         }
+                        ext.insert(ConnSocket::of(&io.io));
                     })
                     .finish(map_config(app, |_| AppConfig::default())),
             )
