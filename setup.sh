@@ -82,6 +82,7 @@ META_DB=shardgate_meta
 DB_SUPERUSER=postgres
 DB_NAME=shardgate
 APP_ROLE=shardgate                    # the gateway's role: owns the database, not a superuser
+ADMIN_ROLE=shardgate_admin             # the admin CLI's switchover: may drain a primary, no more
 CREDENTIALS="$LOCAL/credentials.env"  # generated once, mode 0600
 PGPASS="$LOCAL/pgpass"
 BACKUP_LINK="$LOCAL/backups"          # the pgBackRest repository, or a symlink to it
@@ -143,6 +144,14 @@ sql() {
         -h "$HOST" -p "$port" -U "$DB_SUPERUSER" -d "$db" -c "$query"
 }
 
+# As sql, the statements read from standard input: for SQL that carries a password,
+# which must never be on a command line (ps shows it). Feed it with printf (a builtin).
+sql_stdin() {
+    local port=$1 db=$2
+    "$PG_BIN/psql" -X -q -w -A -t -v ON_ERROR_STOP=1 \
+        -h "$HOST" -p "$port" -U "$DB_SUPERUSER" -d "$db" -f -
+}
+
 elapsed() {   # seconds since $1 (an EPOCHREALTIME or SECONDS value), e.g. "1.2s"
     awk -v a="$1" -v b="${EPOCHREALTIME:-$SECONDS}" 'BEGIN { printf "%.1fs", b - a }'
 }
@@ -166,6 +175,7 @@ unlock() { flock -u 9 2>/dev/null || true; exec 9>&-; }
 # ---------------------------------------------------------------------------------------
 # Filled in by load_credentials.
 PG_SUPER_PASSWORD="" APP_PASSWORD="" REDIS_PASSWORD="" CREDENTIALS_ID=""
+ADMIN_PASSWORD="" MONITOR_READER_PASSWORD=""
 
 random_secret() { head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
 
@@ -189,6 +199,12 @@ load_credentials() {
         mv "$tmp" "$CREDENTIALS"
     fi
     [[ $(stat -c %a "$CREDENTIALS") == 600 ]] || chmod 600 "$CREDENTIALS"
+    # Added later: the administrator's role (a switchover's drain) and the monitor's
+    # read-only role (the gateways'); appended to an older file.
+    local key
+    for key in SHARDGATE_ADMIN_PASSWORD SHARDGATE_MONITOR_READER_PASSWORD; do
+        grep -q "^$key=" "$CREDENTIALS" || echo "$key=$(random_secret)" >>"$CREDENTIALS"
+    done
     local line k v
     while IFS= read -r line; do
         [[ $line =~ ^([A-Z_]+)=(.*)$ ]] || continue
@@ -198,9 +214,12 @@ load_credentials() {
             SHARDGATE_PG_SUPERUSER_PASSWORD) PG_SUPER_PASSWORD=$v ;;
             SHARDGATE_REDIS_PASSWORD) REDIS_PASSWORD=$v ;;
             SHARDGATE__DATABASE__PASSWORD) APP_PASSWORD=$v ;;
+            SHARDGATE_ADMIN_PASSWORD) ADMIN_PASSWORD=$v ;;
+            SHARDGATE_MONITOR_READER_PASSWORD) MONITOR_READER_PASSWORD=$v ;;
         esac
     done <"$CREDENTIALS"
-    [[ -n $PG_SUPER_PASSWORD && -n $APP_PASSWORD && -n $REDIS_PASSWORD && -n $CREDENTIALS_ID ]] ||
+    [[ -n $PG_SUPER_PASSWORD && -n $APP_PASSWORD && -n $REDIS_PASSWORD && -n $CREDENTIALS_ID &&
+        -n $ADMIN_PASSWORD && -n $MONITOR_READER_PASSWORD ]] ||
         die "$CREDENTIALS is incomplete; run ./setup.sh clean (deletes the cluster and it), then ./setup.sh up"
     (umask 077; printf '%s:*:*:%s:%s\n' "$HOST" "$DB_SUPERUSER" "$PG_SUPER_PASSWORD" >"$PGPASS")
     export PGPASSFILE="$PGPASS"
@@ -208,10 +227,11 @@ load_credentials() {
 }
 
 # The environment the gateway, the admin CLI and the tests use: the application role and
-# its password, and the Redis URL with its password.
+# its password, the Redis URL with its password, and under the HA manager the monitor
+# as a role that only reads its state. Nothing that may drain or promote.
 export_app_env() {
     if ha_on; then
-        SHARDGATE__FAILOVER__HA_MONITOR=$(ha_monitor_url_with_password)
+        SHARDGATE__FAILOVER__HA_MONITOR=$(ha_monitor_reader_url)
         export SHARDGATE__FAILOVER__HA_MONITOR
     fi
     export SHARDGATE__DATABASE__USER="$APP_ROLE"
@@ -221,6 +241,17 @@ export_app_env() {
     if ((SPARE_SHARDS > 0)); then
         export SHARDGATE_SPARE_PRIMARY="$HOST:$((PRIMARY_BASE_PORT + SHARDS))"
         export SHARDGATE_SPARE_REPLICA="$HOST:$((REPLICA_BASE_PORT + SHARDS))"
+    fi
+}
+
+# The administrator's settings on top (`shard-manager switchover`): the role that may
+# drain a primary, and the monitor as autoctl_node, which may promote. Never a gateway's.
+export_admin_env() {
+    export SHARDGATE__FAILOVER__ADMIN_USER="$ADMIN_ROLE"
+    export SHARDGATE__FAILOVER__ADMIN_PASSWORD="$ADMIN_PASSWORD"
+    if ha_on; then
+        SHARDGATE__FAILOVER__HA_MONITOR_ADMIN=$(ha_monitor_url_with_password)
+        export SHARDGATE__FAILOVER__HA_MONITOR_ADMIN
     fi
 }
 
@@ -1258,8 +1289,12 @@ archive_grants() {
 }
 
 # A planned switchover drains a primary by making its new transactions read-only
-# (ALTER SYSTEM and a reload): the application role may do exactly that, no more.
-# Idempotent; granted on every primary (replicas get it by replication).
+# (ALTER SYSTEM and a reload): the administrator's role (ADMIN_ROLE, its own password in
+# .local/credentials.env; `./setup.sh env admin` gives it to the admin CLI) may do
+# exactly that, and see every session (pg_read_all_stats: the drain waits for the
+# gateways' transactions), no more. The application role, which every gateway holds, may
+# not: an older cluster's grants to it are revoked. Idempotent; on every primary
+# (replicas get it by replication).
 # A function's privileges live in each database (ALTER SYSTEM's in the whole server):
 # pg_reload_conf() is granted in the application's database, where the switchover
 # connects, and in template1, whose copies (every database made later) keep it.
@@ -1270,10 +1305,19 @@ grant_drain() {
         port=$(port_of "$name")
         if ha_on; then port=$(ha_writable_port "shard$i") || continue; fi
         [[ $(sql "$port" postgres "SELECT pg_is_in_recovery()") == f ]] || continue
-        sql "$port" postgres "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO $APP_ROLE" >/dev/null
+        printf "DO \$\$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN
+                CREATE ROLE %s LOGIN; END IF; END \$\$;
+            ALTER ROLE %s LOGIN NOSUPERUSER PASSWORD '%s';
+            GRANT pg_read_all_stats TO %s;\n" \
+            "$ADMIN_ROLE" "$ADMIN_ROLE" "$ADMIN_ROLE" "$ADMIN_PASSWORD" "$ADMIN_ROLE" |
+            sql_stdin "$port" postgres >/dev/null
+        sql "$port" postgres "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO $ADMIN_ROLE;
+            REVOKE ALTER SYSTEM ON PARAMETER default_transaction_read_only FROM $APP_ROLE" >/dev/null
         for db in postgres template1 "$DB_NAME"; do
             [[ -n $(sql "$port" postgres "SELECT 1 FROM pg_database WHERE datname = '$db'") ]] || continue
-            sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $APP_ROLE" >/dev/null
+            sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $ADMIN_ROLE;
+                REVOKE EXECUTE ON FUNCTION pg_reload_conf() FROM $APP_ROLE" >/dev/null
         done
     done
 }
@@ -1636,6 +1680,7 @@ cmd_test() {
     done
     cd "$REPO"
     export_app_env
+    export_admin_env   # the tests run the admin CLI's switchover too
     export SHARDGATE_REPO="$REPO" SHARDGATE_SETUP="$SELF"
     # The browser test's Chromium, unless the caller named another one.
     if [[ -z ${SHARDGATE_CHROMIUM:-} ]] && command -v chromium >/dev/null 2>&1; then
@@ -1826,9 +1871,18 @@ describe_pid() {
 # Prints export lines for the gateway, the admin CLI and the tests, for running cargo
 # by hand:  eval "$(./setup.sh env)"
 cmd_env() {
+    local who=${1:-gateway}
+    [[ $who =~ ^(gateway|admin)$ ]] || die "usage: ./setup.sh env [admin] (admin: also the administrator's settings, for shard-manager switchover)"
     resolve_data_root
     if ha_on; then
-        printf 'export SHARDGATE__FAILOVER__HA_MONITOR=%q\n' "$(ha_monitor_url_with_password)"
+        printf 'export SHARDGATE__FAILOVER__HA_MONITOR=%q\n' "$(ha_monitor_reader_url)"
+    fi
+    if [[ $who == admin ]]; then
+        printf 'export SHARDGATE__FAILOVER__ADMIN_USER=%q\n' "$ADMIN_ROLE"
+        printf 'export SHARDGATE__FAILOVER__ADMIN_PASSWORD=%q\n' "$ADMIN_PASSWORD"
+        if ha_on; then
+            printf 'export SHARDGATE__FAILOVER__HA_MONITOR_ADMIN=%q\n' "$(ha_monitor_url_with_password)"
+        fi
     fi
     printf 'export SHARDGATE__DATABASE__USER=%q\n' "$APP_ROLE"
     printf 'export SHARDGATE__DATABASE__PASSWORD=%q\n' "$APP_PASSWORD"
@@ -1866,8 +1920,11 @@ Usage: ./setup.sh COMMAND
                      (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log
   test               up, drop leftover sgtest_* databases, cargo test --workspace
   docs               build the book (docs/, mdBook) into target/book and print its path
-  env                export lines for running the gateway or tests by hand:
+  env                export lines for running the gateway by hand:
                      eval "\$(./setup.sh env)"
+  env admin          the same and the administrator's (shard-manager switchover: the
+                     role that may drain a primary, the monitor as autoctl_node); for
+                     the admin CLI and the tests, never for a gateway
   help               this text
 
 NAME: meta (port $META_PORT, the shard map), shardN-primary (port $PRIMARY_BASE_PORT+N) or shardN-replicaR (port $REPLICA_BASE_PORT+N+$REPLICA_STRIDE*R).
@@ -1899,7 +1956,7 @@ main() {
         ha) cmd_ha "$@" ;;
         run) cmd_run ;;
         test) cmd_test ;;
-        env) cmd_env ;;
+        env) cmd_env "$@" ;;
         docs) "$REPO/scripts/docs.sh" build ;;
         help | -h | --help) cmd_help ;;
         *) cmd_help >&2; die "unknown command '$cmd'" ;;

@@ -119,6 +119,24 @@ load_credentials() {
     export REDISCLI_AUTH="$REDIS_PASSWORD"
 }
 
+# redis-benchmark takes a password only on its command line (-a; unlike redis-cli it
+# ignores REDISCLI_AUTH), where ps shows it. So it never gets Redis's: it signs in as a
+# user of its own, made for the one run with a throwaway password (REDIS_BENCH_AUTH) and
+# allowed GET, SET and PING on the benchmark's keys (key:*) only, and deleted after it.
+REDIS_BENCH_USER=shardgate-bench
+REDIS_BENCH_AUTH=()
+redis_bench_user() {
+    local pw
+    pw=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+    printf 'ACL SETUSER %s reset on >%s ~key:* +get +set +ping\n' "$REDIS_BENCH_USER" "$pw" |
+        redis-cli -p "$REDIS_PORT" >/dev/null || die "redis-cli could not make the benchmark's user"
+    REDIS_BENCH_AUTH=(--user "$REDIS_BENCH_USER" -a "$pw")
+}
+redis_bench_user_gone() {
+    printf 'ACL DELUSER %s\n' "$REDIS_BENCH_USER" | redis-cli -p "$REDIS_PORT" >/dev/null 2>&1 || true
+    REDIS_BENCH_AUTH=()
+}
+
 # ---------------------------------------------------------------------------------------
 # Clean-up: whatever happens, stop what we started and leave the topology as we found it
 # ---------------------------------------------------------------------------------------
@@ -132,6 +150,7 @@ cleanup() {
     trap - ERR
     set +e
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    ((${#REDIS_BENCH_AUTH[@]} == 0)) || redis_bench_user_gone
     stop_gateway
     if [[ $TOPOLOGY_CHANGED -eq 1 ]]; then
         say "restoring the default topology"
@@ -817,8 +836,10 @@ step_cache() {
     settle cache
     cmd redis-get "redis-benchmark -p $REDIS_PORT -c $USERS -n $REDIS_N -t set,get -d 400 --csv"
     cpu_begin
-    timed redis-get redis-benchmark -a "$REDIS_PASSWORD" -p "$REDIS_PORT" -c "$USERS" -n "$REDIS_N" -t set,get -d 400 --csv \
+    redis_bench_user
+    timed redis-get redis-benchmark "${REDIS_BENCH_AUTH[@]}" -p "$REDIS_PORT" -c "$USERS" -n "$REDIS_N" -t set,get -d 400 --csv \
         >"$OUT/redis-get.log" 2>&1
+    redis_bench_user_gone
     cpu_end redis_get
     result redis_get "$(awk -F'"' '$2 == "GET" { printf "%.0f\n", $4 }' "$OUT/redis-get.log")"
     # The best batching the gateway can do: each worker thread (2 by default here) has one
@@ -827,8 +848,10 @@ step_cache() {
     settle cache
     cmd redis-get-pipelined "redis-benchmark -p $REDIS_PORT -c 2 -P $depth -n $REDIS_N -t set,get -d 400 --csv"
     cpu_begin
-    timed redis-get-pipelined redis-benchmark -a "$REDIS_PASSWORD" -p "$REDIS_PORT" -c 2 -P "$depth" -n "$REDIS_N" -t set,get -d 400 --csv \
+    redis_bench_user
+    timed redis-get-pipelined redis-benchmark "${REDIS_BENCH_AUTH[@]}" -p "$REDIS_PORT" -c 2 -P "$depth" -n "$REDIS_N" -t set,get -d 400 --csv \
         >"$OUT/redis-get-pipelined.log" 2>&1
+    redis_bench_user_gone
     cpu_end redis_get_pipelined
     result redis_get_pipelined "$(awk -F'"' '$2 == "GET" { printf "%.0f\n", $4 }' "$OUT/redis-get-pipelined.log")"
     result redis_depth "$depth"
@@ -1193,9 +1216,11 @@ cpu_floor_redis() {
     local n=$((CPU_SECS * 20000))
     settle cpu-floor_cached
     cmd cpu-floor_cached "redis-benchmark -p $REDIS_PORT -c 8 -n $n -t get -d 400 --threads 1 --csv"
+    redis_bench_user
     /usr/bin/time -f '%e %U %S' -o "$OUT/cpu-floor_cached.time" \
-        redis-benchmark -a "$REDIS_PASSWORD" -p "$REDIS_PORT" -c 8 -n "$n" -t get -d 400 --threads 1 --csv \
-        >"$OUT/cpu-floor_cached.log" 2>&1 || die "redis-benchmark failed (see $OUT/cpu-floor_cached.log)"
+        redis-benchmark "${REDIS_BENCH_AUTH[@]}" -p "$REDIS_PORT" -c 8 -n "$n" -t get -d 400 --threads 1 --csv \
+        >"$OUT/cpu-floor_cached.log" 2>&1 || { redis_bench_user_gone; die "redis-benchmark failed (see $OUT/cpu-floor_cached.log)"; }
+    redis_bench_user_gone
     result cpu_floor_cached_us "$(calc "$(awk '{ print $2 + $3 }' "$OUT/cpu-floor_cached.time") * 1000000 / $n" 1)"
     result cpu_floor_cached_rps "$(awk -F'"' '/GET/ { printf "%.0f", $4; exit }' "$OUT/cpu-floor_cached.log")"
 }

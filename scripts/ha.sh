@@ -11,9 +11,14 @@
 # primary 2 s to demote itself (its keeper does after 1 s without the monitor and a
 # standby) before the promoted secondary takes writes. Every login keeps a password:
 # the nodes are made from the same template as the non-HA servers (SCRAM everywhere),
-# pg_auto_failover's own roles (autoctl_node, pgautofailover_replicator,
-# pgautofailover_monitor) get a generated password, and the keepers and the PostgreSQL
-# they start read every password from a private pgpass (PGPASSFILE). The metadata server is not under the HA manager.
+# pg_auto_failover's own roles get a generated password each (autoctl_node, which may
+# promote; pgautofailover_replicator, replication; pgautofailover_monitor, the
+# monitor's health checks), and the keepers and the PostgreSQL they start read them
+# from a private pgpass (PGPASSFILE); no password is ever on a command line. Gateways
+# get the monitor as shardgate_monitor_reader, which may only read its state
+# (pgautofailover.node, .formation); autoctl_node's URL is the admin CLI's alone
+# (`./setup.sh env admin`). The monitor listens on 127.0.0.1 only. The metadata server
+# is not under the HA manager.
 #
 # A cluster is HA when its monitor's data dir exists: down, clean, status and pg work on
 # it without HA=1. `./setup.sh ha hold|release N` holds shard N's failover (ha_hold).
@@ -27,7 +32,10 @@ HA_TIMINGS=(health_check_period=1000 health_check_timeout=1000 health_check_max_
 HA_PARTITION_S=1       # a keeper without the monitor and a standby demotes after this
 #                        (keep it below primary_demote_timeout: issue #30, docs/BENCHMARKS.md)
 HA_WRITE_WAIT_MS=10000 # the generated gateway config's failover.write_wait_ms
-HA_PASSWORD=""
+HA_PASSWORD=""             # autoctl_node (keepers to the monitor; the admin CLI's promotions)
+HA_REPLICATION_PASSWORD="" # pgautofailover_replicator
+HA_MONITOR_PASSWORD=""     # pgautofailover_monitor (the monitor's checks of the nodes)
+HA_READER_ROLE=shardgate_monitor_reader
 
 ha_home() { echo "$DATA_ROOT/ha"; }
 
@@ -54,18 +62,23 @@ ha_missing_packages() {
     command -v pg_autoctl >/dev/null 2>&1 || echo pg-auto-failover-cli
 }
 
-# pg_auto_failover's roles' password (generated once) and the pgpass every keeper reads.
+# pg_auto_failover's roles' passwords (generated once, one each: an older cluster's
+# shared one stays autoctl_node's) and the pgpass every keeper reads.
 ha_prepare() {
-    local home
+    local home f
     home=$(ha_home)
     as_pg mkdir -p "$home/config" "$home/share" "$home/run" "$home/sock"
     as_pg chmod 700 "$home"
-    if ! as_pg test -s "$home/password"; then
-        random_secret | as_pg sh -c "umask 077; cat > '$home/password'"
-    fi
+    for f in password replication-password monitor-password; do
+        if ! as_pg test -s "$home/$f"; then
+            random_secret | as_pg sh -c "umask 077; cat > '$home/$f'"
+        fi
+    done
     HA_PASSWORD=$(as_pg cat "$home/password")
+    HA_REPLICATION_PASSWORD=$(as_pg cat "$home/replication-password")
+    HA_MONITOR_PASSWORD=$(as_pg cat "$home/monitor-password")
     printf '*:*:*:%s:%s\n*:*:*:autoctl_node:%s\n*:*:*:pgautofailover_replicator:%s\n*:*:*:pgautofailover_monitor:%s\n' \
-        "$DB_SUPERUSER" "$PG_SUPER_PASSWORD" "$HA_PASSWORD" "$HA_PASSWORD" "$HA_PASSWORD" |
+        "$DB_SUPERUSER" "$PG_SUPER_PASSWORD" "$HA_PASSWORD" "$HA_REPLICATION_PASSWORD" "$HA_MONITOR_PASSWORD" |
         as_pg sh -c "umask 077; cat > '$home/pgpass'"
 }
 
@@ -88,8 +101,14 @@ ha_monitor_uri() {
     echo "postgres://autoctl_node@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
 }
 
-# The monitor's URL with autoctl_node's password, for `shard-manager switchover`
-# (failover.ha_monitor, given in the environment like the database password).
+# The monitor's URL as shardgate_monitor_reader, which may only read its state: the
+# gateways' failover.ha_monitor.
+ha_monitor_reader_url() {
+    echo "postgres://$HA_READER_ROLE:$MONITOR_READER_PASSWORD@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
+}
+
+# The monitor's URL with autoctl_node's password, which may promote: the admin CLI's
+# `shard-manager switchover` alone (failover.ha_monitor_admin, `./setup.sh env admin`).
 ha_monitor_url_with_password() {
     local pw
     pw=$(as_pg cat "$(ha_home)/password" 2>/dev/null) || return 0
@@ -187,7 +206,7 @@ ha_ensure_monitor() {
         say "creating the pg_auto_failover monitor on $HA_MONITOR_PORT"
         ha_from_template "$HA_MONITOR_NAME"
         ha_autoctl create monitor --pgdata "$dir" --pgport "$HA_MONITOR_PORT" \
-            --hostname "$HOST" --skip-pg-hba --no-ssl \
+            --hostname "$HOST" --listen "$HOST" --skip-pg-hba --no-ssl \
             --pgctl "$PG_BIN/pg_ctl" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 || {
             log_tail "$(ha_home)/$HA_MONITOR_NAME.log"
             die "pg_autoctl create monitor failed"
@@ -195,12 +214,55 @@ ha_ensure_monitor() {
     fi
     ha_keeper_start "$HA_MONITOR_NAME"
     ha_wait_ready "$HA_MONITOR_NAME"
-    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "ALTER ROLE autoctl_node PASSWORD '$HA_PASSWORD'" >/dev/null
+    ha_monitor_on_loopback
+    printf "ALTER ROLE autoctl_node PASSWORD '%s';\n" "$HA_PASSWORD" |
+        sql_stdin "$HA_MONITOR_PORT" "$HA_MONITOR_DB" >/dev/null
+    ha_monitor_reader
     local t
     for t in "${HA_TIMINGS[@]}"; do
         sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "ALTER SYSTEM SET pgautofailover.${t%%=*} = ${t#*=}" >/dev/null
     done
     sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT pg_reload_conf()" >/dev/null
+}
+
+# A monitor made before it was created with --listen listens on every interface
+# (pg_auto_failover's listen_addresses = '*'): told 127.0.0.1, in its keeper's
+# configuration and in postgresql.auto.conf (read last, so it wins), then restarted.
+ha_monitor_on_loopback() {
+    local dir
+    [[ $(sql "$HA_MONITOR_PORT" postgres "SHOW listen_addresses") != "$HOST" ]] || return 0
+    dir=$(datadir "$HA_MONITOR_NAME")
+    say "the pg_auto_failover monitor listens on $HOST only; restarting it"
+    sql "$HA_MONITOR_PORT" postgres "ALTER SYSTEM SET listen_addresses = '$HOST'" >/dev/null
+    # Set with its keeper stopped: a running one writes its own back (and starts
+    # PostgreSQL with -h from it, which beats postgresql.auto.conf).
+    QUIET=1 ha_keeper_stop "$HA_MONITOR_NAME" TERM
+    ha_autoctl config set --pgdata "$dir" postgresql.listen_addresses "$HOST" >/dev/null ||
+        die "pg_autoctl config set postgresql.listen_addresses failed for the monitor"
+    QUIET=1 ha_keeper_start "$HA_MONITOR_NAME"
+    ha_wait_ready "$HA_MONITOR_NAME"
+    [[ $(sql "$HA_MONITOR_PORT" postgres "SHOW listen_addresses") == "$HOST" ]] ||
+        die "the monitor still listens on $(sql "$HA_MONITOR_PORT" postgres "SHOW listen_addresses") after its restart"
+}
+
+# The gateways' role on the monitor: it signs in and reads the formations' state
+# (SELECT on pgautofailover.node and .formation), nothing more. The extension lets
+# PUBLIC execute most of its functions (perform_failover, perform_promotion, and
+# security-definer ones such as disable_secondary), which a role with USAGE on its
+# schema could call: PUBLIC loses that, autoctl_node (the keepers, the admin CLI) keeps it.
+ha_monitor_reader() {
+    printf "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN
+            CREATE ROLE %s LOGIN; END IF; END \$\$;
+        ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '%s';\n" \
+        "$HA_READER_ROLE" "$HA_READER_ROLE" "$HA_READER_ROLE" "$MONITOR_READER_PASSWORD" |
+        sql_stdin "$HA_MONITOR_PORT" "$HA_MONITOR_DB" >/dev/null
+    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "
+        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgautofailover TO autoctl_node;
+        REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pgautofailover FROM PUBLIC;
+        GRANT CONNECT ON DATABASE $HA_MONITOR_DB TO $HA_READER_ROLE;
+        GRANT USAGE ON SCHEMA pgautofailover TO $HA_READER_ROLE;
+        GRANT SELECT ON pgautofailover.node, pgautofailover.formation TO $HA_READER_ROLE" >/dev/null
 }
 
 # `pg_autoctl create postgres` for NAME in FORMATION: the primary's data dir comes from
@@ -277,12 +339,15 @@ ha_node_passwords() {
         sleep 0.2
     done
     [[ -n $port ]] || die "formation $1 has no writable node after ${START_TIMEOUT}s"
-    sql "$port" postgres "DO \$\$ BEGIN
+    # (The pgpass that ha_prepare wrote already has these: a replication or check
+    # connection made meanwhile signs in with the new one.)
+    printf "DO \$\$ BEGIN
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_replicator') THEN
-            ALTER ROLE pgautofailover_replicator PASSWORD '$HA_PASSWORD'; END IF;
+            ALTER ROLE pgautofailover_replicator PASSWORD '%s'; END IF;
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_monitor') THEN
-            ALTER ROLE pgautofailover_monitor PASSWORD '$HA_PASSWORD'; END IF;
-    END \$\$" >/dev/null
+            ALTER ROLE pgautofailover_monitor PASSWORD '%s'; END IF;
+    END \$\$;\n" "$HA_REPLICATION_PASSWORD" "$HA_MONITOR_PASSWORD" |
+        sql_stdin "$port" postgres >/dev/null
 }
 
 # The port of the node the monitor has as the formation's primary.

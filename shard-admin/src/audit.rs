@@ -193,6 +193,15 @@ impl Audit {
     pub fn new(settings: &ClusterSettings, action: impl Into<String>, named: Named) -> Self {
         let mut secrets = vec![settings.database.password.expose_secret().to_owned()];
         secrets.extend(url_password(&settings.cache.url));
+        let f = &settings.failover;
+        secrets.extend(f.ha_monitor.as_deref().and_then(url_password));
+        secrets.extend(f.promoting_monitor().and_then(url_password));
+        secrets.extend(
+            f.admin_password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned()),
+        );
+        secrets.retain(|s| !s.is_empty());
         Self {
             who: meta::actor(),
             action: action.into(),

@@ -14,6 +14,9 @@ const MONITOR: (&str, &str) = (
     "postgres://autoctl_node@127.0.0.1:1/pg_auto_failover",
 );
 
+/// The same dead address as the administrator's monitor (`./setup.sh env admin`).
+const ADMIN_MONITOR: (&str, &str) = ("SHARDGATE__FAILOVER__HA_MONITOR_ADMIN", MONITOR.1);
+
 /// The two tests must not overlap: one checks the map is unchanged, the other changes it.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -26,7 +29,10 @@ fn every_refusal_names_why_and_changes_nothing() {
 
     // As against a cluster made with HA=0 (`./setup.sh env` names the monitor of one
     // made under pg_auto_failover, the default).
-    let out = cli_without(&["switchover", "--shard", "1"], &[MONITOR.0]);
+    let out = cli_without(
+        &["switchover", "--shard", "1"],
+        &[MONITOR.0, ADMIN_MONITOR.0],
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -53,7 +59,7 @@ fn every_refusal_names_why_and_changes_nothing() {
         (&["switchover", "--shard", "9", "--lift-drain"], "refused: shard-9 is not in the map (its shards: shard-0, shard-1, shard-2"),
     ];
     for (args, expected) in cases {
-        let out = cli_with(args, &[MONITOR]);
+        let out = cli_with(args, &[MONITOR, ADMIN_MONITOR]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
@@ -67,7 +73,7 @@ fn every_refusal_names_why_and_changes_nothing() {
 
     // Past the refusals that need nothing, the monitor is asked: down, it fails the
     // command before anything was changed.
-    let out = cli_with(&["switchover", "--shard", "1"], &[MONITOR]);
+    let out = cli_with(&["switchover", "--shard", "1"], &[MONITOR, ADMIN_MONITOR]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(" outcome=\"failed\""), "{stderr}");
@@ -98,6 +104,7 @@ fn a_switchover_hands_shard_1_to_its_replica_and_back() {
         eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
         return;
     }
+    require_admin();
     let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let line = |map: &str| -> String {
         map.lines()
@@ -152,6 +159,7 @@ fn a_switchover_stopped_by_ctrl_c_mid_drain_lifts_its_drain() {
         eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
         return;
     }
+    require_admin();
     let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _lift = LiftOnDrop;
     let before = text(&cli(&["map", "show"]).stdout);
@@ -198,6 +206,7 @@ fn a_drain_a_killed_switchover_left_shows_in_health_and_one_command_lifts_it() {
         eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
         return;
     }
+    require_admin();
     let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let _lift = LiftOnDrop;
 
@@ -409,4 +418,147 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a runtime")
+}
+
+/// The administrator's settings (`./setup.sh env admin`; `./setup.sh test` exports
+/// them): a switchover drains as `failover.admin_user` and promotes through
+/// `failover.ha_monitor_admin`, which a gateway's settings never have.
+fn require_admin() {
+    for var in [
+        "SHARDGATE__FAILOVER__ADMIN_USER",
+        "SHARDGATE__FAILOVER__HA_MONITOR_ADMIN",
+    ] {
+        assert!(
+            std::env::var_os(var).is_some(),
+            "{var} is not set: a switchover needs the administrator's settings: eval \"$(./setup.sh env admin)\""
+        );
+    }
+}
+
+/// A gateway's credentials, as `./setup.sh env` gives them (the application role, and
+/// the monitor as a role that reads its state), can neither drain a primary nor change
+/// its settings, nor promote or fail over through the HA manager's monitor; they can
+/// read the formations' state. (Each promotion asked runs in a transaction rolled
+/// back, so a privilege found would change nothing.) The admin CLI's switchover, with
+/// the administrator's settings, works: `a_switchover_hands_shard_1_to_its_replica_and_back`.
+#[test]
+fn a_gateways_credentials_cannot_drain_change_settings_or_promote() {
+    if std::env::var_os(MONITOR.0).is_none() {
+        eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
+        return;
+    }
+    let env = gateway_env();
+    let get = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in the gateway's environment"))
+    };
+    for name in env.iter().map(|(k, _)| k.as_str()) {
+        assert!(
+            !name.contains("ADMIN"),
+            "a gateway is given {name}: the administrator's alone"
+        );
+    }
+    let (user, password, monitor) = (
+        get("SHARDGATE__DATABASE__USER"),
+        get("SHARDGATE__DATABASE__PASSWORD"),
+        get(MONITOR.0),
+    );
+
+    // The shard's primary, as the application role.
+    let url = format!("postgres://{user}:{password}@{PRIMARY}/postgres?sslmode=disable");
+    for sql in [
+        "ALTER SYSTEM SET default_transaction_read_only = on",
+        "SELECT pg_reload_conf()",
+        "ALTER SYSTEM SET work_mem = '8MB'",
+        "ALTER SYSTEM RESET ALL",
+    ] {
+        let refused = ask_as(&url, sql).expect_err(sql);
+        assert!(refused.contains("permission denied"), "{sql}: {refused}");
+    }
+    assert_eq!(
+        ask(PRIMARY, "SHOW default_transaction_read_only"),
+        Ok("off".into())
+    );
+
+    // The monitor, as the gateway's URL names it.
+    assert_eq!(
+        ask_as(
+            &monitor,
+            "SELECT count(*) FROM pgautofailover.node WHERE formationid = 'shard1'"
+        ),
+        Ok("2".into()),
+        "it reads the formation's state"
+    );
+    for sql in [
+        "SELECT pgautofailover.perform_failover('shard1')",
+        "SELECT pgautofailover.perform_promotion('shard1', 'shard1-replica0')",
+        "SELECT pgautofailover.set_node_candidate_priority('shard1', 'shard1-replica0', 0)",
+        "SELECT pgautofailover.disable_secondary('shard1')",
+        "SELECT pgautofailover.start_maintenance(nodeid) FROM pgautofailover.node WHERE nodename = 'shard1-replica0'",
+        "UPDATE pgautofailover.node SET candidatepriority = 0 WHERE formationid = 'shard1'",
+    ] {
+        let refused = ask_as(&monitor, &format!("BEGIN; {sql}; ROLLBACK")).expect_err(sql);
+        assert!(refused.contains("permission denied"), "{sql}: {refused}");
+    }
+    let refused = ask_as(&monitor, "ALTER SYSTEM SET work_mem = '8MB'").unwrap_err();
+    assert!(refused.contains("permission denied"), "{refused}");
+    assert!(
+        monitor.starts_with("postgres://shardgate_monitor_reader:"),
+        "the gateway's monitor role: {}",
+        shard_manager::redact::redact(&monitor)
+    );
+}
+
+/// The variables `./setup.sh env` exports for a gateway (when the test runs from
+/// `./setup.sh`); else the ones this test runs with, less the administrator's.
+fn gateway_env() -> Vec<(String, String)> {
+    if let Some(setup) = std::env::var_os("SHARDGATE_SETUP") {
+        let out = std::process::Command::new(setup)
+            .arg("env")
+            .output()
+            .expect("./setup.sh env");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // `export NAME=VALUE`, VALUE quoted by printf %q: a backslash before each
+        // character the shell would read (`?` of a URL), no quotes in our values.
+        let unquote = |v: &str| {
+            let mut out = String::new();
+            let mut chars = v.chars();
+            while let Some(c) = chars.next() {
+                out.extend(if c == '\\' { chars.next() } else { Some(c) });
+            }
+            out
+        };
+        return text(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_owned(), unquote(v)))
+            .collect();
+    }
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("SHARDGATE__") && !k.contains("ADMIN"))
+        .collect()
+}
+
+/// One value `sql` answers at `url`, in a session of its own; the server's message when
+/// it refuses.
+fn ask_as(url: &str, sql: &str) -> Result<String, String> {
+    runtime().block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        tokio::spawn(conn);
+        let rows = client.simple_query(sql).await.map_err(|e| {
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        })?;
+        Ok(rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap_or_default())
+    })
 }

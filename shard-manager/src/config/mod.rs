@@ -62,6 +62,19 @@ impl ClusterSettings {
     pub fn redactor(&self) -> Redactor {
         let mut known = vec![self.database.password.expose_secret().to_owned()];
         known.extend(url_password(&self.cache.url));
+        let f = &self.failover;
+        known.extend(f.ha_monitor.as_deref().and_then(url_password));
+        known.extend(
+            f.ha_monitor_admin
+                .as_ref()
+                .and_then(|u| url_password(u.expose_secret())),
+        );
+        known.extend(
+            f.admin_password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned()),
+        );
+        known.retain(|k| !k.is_empty());
         let mut redactor = Redactor::knowing(known);
         redactor.learn(&self.cache.url);
         redactor.learn(&self.metadata.address);

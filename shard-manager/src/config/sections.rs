@@ -267,10 +267,23 @@ pub struct FailoverSettings {
     /// manager runs the shards, so no promotion is coming).
     pub write_wait_ms: u64,
     /// The HA manager's monitor, for planned switchovers: a PostgreSQL URL of
-    /// pg_auto_failover's monitor database (`postgres://autoctl_node@HOST:PORT/pg_auto_failover`).
+    /// pg_auto_failover's monitor database, as a role that only reads its state
+    /// (`postgres://shardgate_monitor_reader@HOST:PORT/pg_auto_failover`: a gateway's).
     /// Each shard N is its formation `shardN`. None: no HA manager runs the shards, and
     /// `shard-manager switchover` refuses.
     pub ha_monitor: Option<String>,
+    /// The HA manager's monitor as a role that may promote (pg_auto_failover's
+    /// `autoctl_node`), for `shard-manager switchover` alone: a gateway never holds it.
+    /// `ha_monitor` is then a role that only reads the monitor's state. None: the
+    /// switchover asks `ha_monitor`.
+    pub ha_monitor_admin: Option<SecretString>,
+    /// The role a switchover drains and lifts a primary as (it may `ALTER SYSTEM` the
+    /// one parameter `default_transaction_read_only`, reload the configuration, and see
+    /// every session): an administrator's, never a gateway's (`./setup.sh up` makes
+    /// `shardgate_admin`). None: the application role (`database.user`).
+    pub admin_user: Option<String>,
+    /// `admin_user`'s password.
+    pub admin_password: Option<SecretString>,
     /// A switchover target lagging more than this many bytes behind the primary is
     /// refused.
     pub switchover_max_lag_bytes: u64,
@@ -288,6 +301,9 @@ impl Default for FailoverSettings {
             check_ms: 500,
             write_wait_ms: 0,
             ha_monitor: None,
+            ha_monitor_admin: None,
+            admin_user: None,
+            admin_password: None,
             switchover_max_lag_bytes: 16 * 1024 * 1024,
             drain_ms: 3000,
             switchover_timeout_ms: 60_000,
@@ -310,6 +326,29 @@ impl FailoverSettings {
 
     pub fn switchover_timeout(&self) -> Duration {
         Duration::from_millis(self.switchover_timeout_ms.clamp(1000, 600_000))
+    }
+
+    /// The monitor's URL as a role that may promote (`ha_monitor_admin`), else
+    /// `ha_monitor`; None without an HA manager.
+    pub fn promoting_monitor(&self) -> Option<&str> {
+        use secrecy::ExposeSecret;
+        self.ha_monitor_admin
+            .as_ref()
+            .map(|u| u.expose_secret())
+            .or(self.ha_monitor.as_deref())
+    }
+
+    /// `database` as the switchover's role (`admin_user`), or as it is when none is set.
+    pub fn as_admin(&self, database: &DatabaseSettings) -> DatabaseSettings {
+        let mut db = database.clone();
+        if let Some(user) = &self.admin_user {
+            db.user = user.clone();
+            db.password = self
+                .admin_password
+                .clone()
+                .unwrap_or_else(|| SecretString::from(""));
+        }
+        db
     }
 }
 

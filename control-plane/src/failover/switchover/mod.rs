@@ -118,7 +118,7 @@ async fn run(
     drain: &Drain,
 ) -> Result<Done, SwitchoverError> {
     let f = &settings.failover;
-    let Some(monitor_url) = f.ha_monitor.as_deref() else {
+    let Some(monitor_url) = f.promoting_monitor() else {
         return Err(SwitchoverError::Refused(
             "no HA manager runs the shards (`failover.ha_monitor` is not set; `./setup.sh up` runs one unless HA=0)".into(),
         ));
@@ -138,6 +138,12 @@ async fn run(
     servers.extend(candidates.iter().cloned());
     drain::lift_leftover(settings, shard, &servers, say).await;
     let primary = ServerConn::open(settings, shard, &from).await?;
+    let (may_drain, role) = primary.may_drain().await?;
+    if !may_drain {
+        return Err(SwitchoverError::Refused(format!(
+            "the switchover's role {role} may not drain {from} (ALTER SYSTEM of default_transaction_read_only, pg_reload_conf()): it signs in as failover.admin_user (`./setup.sh env admin` gives the administrator's settings)"
+        )));
+    }
     if primary.in_recovery().await? {
         return Err(SwitchoverError::Refused(format!(
             "{shard}'s primary {from} is in recovery: a failover is under way"
@@ -163,7 +169,12 @@ async fn run(
         "draining {from}: new writes wait, writes in flight finish"
     ));
     drain.begin(&from);
-    primary.read_only(true).await?;
+    if let Err(e) = primary.set_read_only(true).await {
+        // Refused by the server: nothing was written.
+        drain.lifted();
+        return Err(e);
+    }
+    primary.reload().await?;
     let paused = Instant::now();
     // Test-only (feature `faults`): the old primary read-only, its writes waiting.
     shard_manager::fault::pause_switchover("drained").await;

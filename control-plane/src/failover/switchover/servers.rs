@@ -1,7 +1,8 @@
 //! What a switchover asks of the shard's own servers: where the primary's WAL is, how
 //! far a standby has replayed, and the drain: the old primary told to answer new
 //! transactions read-only (`default_transaction_read_only`, through `ALTER SYSTEM`
-//! and a reload, which the gateway role is granted by setup.sh), so every new write
+//! and a reload, which setup.sh grants the administrator's role, `failover.admin_user`,
+//! never a gateway's: every connection here signs in as it), so every new write
 //! fails with SQLSTATE 25006 before it writes anything and waits for the new primary,
 //! while the writes already in flight finish.
 
@@ -28,19 +29,19 @@ impl ServerConn {
         shard: ShardId,
         server: &str,
     ) -> Result<Self, SwitchoverError> {
-        let url = connection_url(&settings.database, server);
-        let limit = settings.database.connect_timeout() + Duration::from_millis(500);
+        let db = settings.failover.as_admin(&settings.database);
+        let url = connection_url(&db, server);
+        let limit = db.connect_timeout() + Duration::from_millis(500);
         let fail = |reason: String| SwitchoverError::Server {
             shard,
             server: server.to_owned(),
             doing: "did not answer",
             reason,
         };
-        let (client, connection) =
-            tokio::time::timeout(limit, connect_postgres(&url, &settings.database))
-                .await
-                .map_err(|_| fail(format!("no answer within {} ms", limit.as_millis())))?
-                .map_err(fail)?;
+        let (client, connection) = tokio::time::timeout(limit, connect_postgres(&url, &db))
+            .await
+            .map_err(|_| fail(format!("no answer within {} ms", limit.as_millis())))?
+            .map_err(fail)?;
         tokio::spawn(connection);
         Ok(Self {
             shard,
@@ -97,8 +98,30 @@ impl ServerConn {
         Ok(in_recovery.then(|| behind.unwrap_or(i64::MAX) as u64))
     }
 
-    /// New transactions read-only (`on`), or back to the server's default.
+    /// New transactions read-only (`on`), or back to the server's default: written
+    /// ([`set_read_only`](Self::set_read_only)) and reloaded.
     pub async fn read_only(&self, on: bool) -> Result<(), SwitchoverError> {
+        self.set_read_only(on).await?;
+        self.reload().await
+    }
+
+    /// Whether this role may drain the server: `ALTER SYSTEM` of
+    /// `default_transaction_read_only` and `pg_reload_conf()`; the role's name.
+    pub async fn may_drain(&self) -> Result<(bool, String), SwitchoverError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM')
+                        AND has_function_privilege('pg_reload_conf()', 'EXECUTE'), current_user::text",
+                &[],
+            )
+            .await
+            .map_err(self.fail("could not say what this role may do"))?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// Writes the drain (`on`) or its removal to `postgresql.auto.conf`, not yet reloaded.
+    pub async fn set_read_only(&self, on: bool) -> Result<(), SwitchoverError> {
         let statement = match on {
             true => "ALTER SYSTEM SET default_transaction_read_only = on",
             false => "ALTER SYSTEM RESET default_transaction_read_only",
@@ -107,13 +130,16 @@ impl ServerConn {
             .batch_execute(statement)
             .await
             .map_err(self.fail(
-                "may not be set read-only (setup.sh grants the gateway role ALTER SYSTEM ON PARAMETER default_transaction_read_only and EXECUTE ON FUNCTION pg_reload_conf())",
-            ))?;
+                "may not be set read-only by this role (the switchover signs in as failover.admin_user, to whom setup.sh grants ALTER SYSTEM ON PARAMETER default_transaction_read_only and EXECUTE ON FUNCTION pg_reload_conf(); a gateway's role may not)",
+            ))
+    }
+
+    /// `pg_reload_conf()`: every session takes the written settings.
+    pub async fn reload(&self) -> Result<(), SwitchoverError> {
         self.client
             .batch_execute("SELECT pg_reload_conf()")
             .await
-            .map_err(self.fail("could not reload its configuration"))?;
-        Ok(())
+            .map_err(self.fail("could not reload its configuration"))
     }
 
     /// Whether a new transaction here is read-only by default (a drain, set and
