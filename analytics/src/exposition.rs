@@ -207,7 +207,7 @@ pub(crate) fn family(
     family
 }
 
-fn labelled(pairs: &[(&str, &str)]) -> Metric {
+pub(crate) fn labelled(pairs: &[(&str, &str)]) -> Metric {
     let labels = pairs
         .iter()
         .map(|(name, value)| {

@@ -25,6 +25,7 @@
 //! - [`map`]: the map version, live gateways, shard terms and failovers, for Prometheus.
 //! - [`limited`]: requests refused by API keys' limits, as Prometheus counters.
 //! - [`transactions`]: transactions by protocol and outcome, and parts in doubt.
+//! - [`batches`]: requests per batch sent to a server, by kind and server.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
 //! - `slot`: one time slot of counters and histograms by label.
@@ -36,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batches;
 pub mod config;
 pub mod error_log;
 mod exposition;
@@ -56,6 +58,7 @@ mod timeline;
 pub mod transactions;
 pub mod window;
 
+pub use batches::BatchSizes;
 pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
 pub use error_log::ErrorEvent;
 pub use limited::LimitedCount;

@@ -274,8 +274,10 @@ impl Analytics {
         limited: &[LimitedCount],
         map: &MapGauges,
         transactions: &crate::TransactionStats,
+        batches: &[crate::BatchSizes],
     ) -> String {
         let mut families = self.metric_families();
+        families.extend(crate::batches::families(batches));
         families.extend(crate::moves::families(moves));
         families.extend(crate::limited::families(limited));
         families.extend(crate::map::families(map));

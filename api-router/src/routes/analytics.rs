@@ -119,7 +119,7 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history)", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
@@ -129,7 +129,29 @@ pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
             &state.limits.refused(),
             &map_gauges(&state),
             &transactions(&state),
+            &batch_sizes(&state),
         ))
+}
+
+/// Every server's point-read batches.
+fn batch_sizes(state: &AppState) -> Vec<analytics::BatchSizes> {
+    let shards = state.cluster.shards();
+    shards
+        .iter()
+        .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
+        .map(|server| {
+            let seen = server.read_batch_sizes().snapshot();
+            analytics::BatchSizes {
+                kind: "read",
+                shard: server.shard.0,
+                server: server.addr.clone(),
+                cumulative: seen.cumulative,
+                batches: seen.batches,
+                requests: seen.requests,
+            }
+        })
+        .filter(|s| s.batches > 0)
+        .collect()
 }
 
 /// The cluster's transaction counts and the recovery's view of parts in doubt.

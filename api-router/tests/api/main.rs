@@ -31,6 +31,7 @@ mod moves;
 mod operations;
 mod pool;
 mod proxy;
+mod read_batching;
 mod records;
 mod schema;
 mod schema_change;

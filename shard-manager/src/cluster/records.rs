@@ -141,12 +141,14 @@ impl Cluster {
                 }
             }
         }
+        let read = crate::wire::read::PointRead {
+            table: table.as_str().to_owned(),
+            key: key.as_str().to_owned(),
+            slot: key.slot().0 as i32,
+            id: id.as_str().to_owned(),
+        };
         let served = shard
-            .read(consistency, &self.settings.replication, async |conn| {
-                let slot = key.slot().0 as i32;
-                let ident = (key.as_str(), slot);
-                crate::wire::find(conn, table.as_str(), ident, id.as_str()).await
-            })
+            .find(consistency, &self.settings.replication, read)
             .await?;
         if let (Some(cache), Some(epoch), Some(record)) = (&self.cache, epoch, &served.value) {
             // Installed as reflecting what the server had applied before the read, as the

@@ -18,7 +18,9 @@ use crate::config::{Balance, ReplicationSettings};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
+use crate::store::Record;
 use crate::wal::{Consistency, Lsn};
+use crate::wire::read::PointRead;
 use crate::wire::{self, WireConn, WireError};
 
 /// A shard: one primary, any number of replicas.
@@ -126,6 +128,34 @@ impl Shard {
         pool
     }
 
+    /// One record by its identity, on the server `consistency` calls for. Eventual and
+    /// strong reads leave with the other point reads to the same server that arrive
+    /// together ([`Server::find`]); a read-your-writes read checks its replica's
+    /// position first, on the connection it reads on.
+    pub async fn find(
+        &self,
+        consistency: Consistency,
+        limits: &ReplicationSettings,
+        read: PointRead,
+    ) -> Result<Served<Option<Record>>, ClusterError> {
+        let find = async |server: &Arc<Server>| server.find(read.clone()).await;
+        match consistency {
+            Consistency::Strong => {
+                let seen = self.primary.known_wal();
+                let value = find(&self.primary).await?;
+                Ok(Served::by(&self.primary, value).seen_at(seen))
+            }
+            Consistency::Eventual => self.first_answering(self.read_order(limits), find).await,
+            Consistency::ReadYourWrites(lsn) => {
+                let op = async |conn: &mut WireConn| {
+                    let ident = (read.key.as_str(), read.slot);
+                    wire::find(conn, &read.table, ident, &read.id).await
+                };
+                self.read_at_least(lsn, limits, &op).await
+            }
+        }
+    }
+
     /// Runs a read on the server `consistency` calls for.
     pub async fn read<T, F>(
         &self,
@@ -151,10 +181,26 @@ impl Shard {
     where
         F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
+        self.first_answering(order, async |server: &Arc<Server>| {
+            server.run(async |conn| op(conn).await).await
+        })
+        .await
+    }
+
+    /// The first server of `order` whose `attempt` answers; a server down, saturated,
+    /// or a replica that refuses the slot, hands on to the next.
+    async fn first_answering<T, A>(
+        &self,
+        order: Vec<&Arc<Server>>,
+        attempt: A,
+    ) -> Result<Served<T>, ClusterError>
+    where
+        A: AsyncFn(&Arc<Server>) -> Result<T, ClusterError>,
+    {
         let mut last = None;
         for server in order {
             let seen = server.known_wal();
-            match server.run(async |conn| op(conn).await).await {
+            match attempt(server).await {
                 Ok(value) => return Ok(Served::by(server, value).seen_at(seen)),
                 // Down or saturated: the next server may still answer. A replica that
                 // refuses the slot has not replayed its shard's taking it yet (a move

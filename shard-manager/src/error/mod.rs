@@ -15,7 +15,7 @@ pub use sqlstate::Decision;
 use crate::routing::{Role, ShardId};
 
 /// What went wrong while doing a request's work on a shard.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
     /// The server did not accept or keep a connection: down, restarting, unreachable.
     #[error("{shard} is unavailable: {role} {server} did not answer ({reason})")]

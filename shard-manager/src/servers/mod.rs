@@ -6,6 +6,8 @@
 //!   permits, `run`/`probe` (reads and checks, bounded in time).
 //! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
 //!   server's concurrent operations across threads.
+//! - `read_batch`: `Server::find`: point reads that arrive together share one send.
+//! - [`batch_sizes`]: how many requests each batch carried, a histogram for `/metrics`.
 //! - [`write`]: `Server::run_write` (on a `crate::wire` connection): a write is never
 //!   sent twice.
 //! - [`failure`]: the one place where a wire failure becomes a `ClusterError`, by its
@@ -17,12 +19,14 @@
 //! - `faults` (feature `faults`, tests only): fault points armed on a running server.
 
 pub mod banlist;
+pub mod batch_sizes;
 pub mod connect;
 pub mod failure;
 #[cfg(feature = "faults")]
 pub mod faults;
 pub(crate) mod per_thread;
 pub mod pools;
+mod read_batch;
 pub mod server;
 pub mod status;
 pub mod write;

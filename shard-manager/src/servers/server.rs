@@ -37,6 +37,8 @@ pub struct Server {
     /// Whether the last check found new transactions read-only by default
     /// (`default_transaction_read_only`): on a primary, no write gets through.
     read_only_by_setting: AtomicBool,
+    /// Point reads waiting to leave together (see `read_batch`).
+    pub(super) reads: super::read_batch::ReadBatch,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
@@ -78,6 +80,7 @@ impl Server {
             served: AtomicU64::new(0),
             role_seen: AtomicU8::new(UNKNOWN),
             read_only_by_setting: AtomicBool::new(false),
+            reads: Default::default(),
             #[cfg(feature = "faults")]
             faults: Default::default(),
         })
@@ -101,7 +104,7 @@ impl Server {
         let _guard = InFlight(&self.in_flight);
         let _permit = self.permit().await?;
         let deadline = tokio::time::Instant::now() + self.op_timeout;
-        let mut attempt = 0;
+        let mut attempt = 0u32;
         let result = loop {
             attempt += 1;
             let mut conn = self.check_out().await?;
@@ -110,16 +113,7 @@ impl Server {
                 Ok(Ok(value)) => break Ok(value),
                 Err(_) => break Err(self.timeout()),
                 Ok(Err(err)) => {
-                    let lost = matches!(classify(&err), Failure::Down(_));
-                    let reused = Object::metrics(&conn).recycle_count > 0;
-                    if lost {
-                        // Dropped here, not returned: nobody else gets a dead connection.
-                        drop(Object::take(conn));
-                    }
-                    let again =
-                        policy(Cause::LostAfterSend, Work::Read) == Retry::OtherConnectionOnce;
-                    if lost && reused && again && attempt == 1 {
-                        tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; retrying on another");
+                    if self.lost_once(conn, &err, attempt) {
                         continue;
                     }
                     break Err(self.failure(err));
@@ -131,6 +125,23 @@ impl Server {
             self.mark_up();
         }
         result
+    }
+
+    /// After a read failed with `err` on `conn` (its `attempt`-th): whether to try once
+    /// more on another connection, as the retry policy says of a reused connection
+    /// found dead. A dead connection is dropped here, never returned to the pool.
+    pub(super) fn lost_once(&self, conn: WireObject, err: &WireError, attempt: u32) -> bool {
+        let lost = matches!(classify(err), Failure::Down(_));
+        let reused = Object::metrics(&conn).recycle_count > 0;
+        if lost {
+            drop(Object::take(conn));
+        }
+        let again = policy(Cause::LostAfterSend, Work::Read) == Retry::OtherConnectionOnce;
+        if lost && reused && again && attempt == 1 {
+            tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; retrying on another");
+            return true;
+        }
+        false
     }
 
     /// A health probe: like [`run`](Self::run) but bounded by twice the connect timeout
@@ -221,6 +232,11 @@ impl Server {
     /// Marks the server down from outside a query (e.g. a failed check).
     pub fn check_failed(&self, reason: String) -> ClusterError {
         self.mark_down(reason)
+    }
+
+    /// How many point reads each batch sent to this server carried.
+    pub fn read_batch_sizes(&self) -> &super::batch_sizes::BatchSizes {
+        self.reads.sizes()
     }
 
     pub fn in_flight(&self) -> u64 {

@@ -1,0 +1,79 @@
+//! Point reads that arrive together leave together: many concurrent reads each get
+//! their own record, exactly, and `/metrics` shows batches that carried more than one
+//! read (`shardgate_batch_size`, kind `read`).
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+const RECORDS: usize = 40;
+const READS: usize = 400;
+
+/// (sum, count) of the `shardgate_batch_size` histograms of kind `read`.
+fn read_batches(metrics: &str) -> (f64, f64) {
+    let mut total = (0.0, 0.0);
+    for line in metrics.lines() {
+        let value = |l: &str| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+        if line.starts_with("shardgate_batch_size_sum{kind=\"read\"") {
+            total.0 += value(line);
+        } else if line.starts_with("shardgate_batch_size_count{kind=\"read\"") {
+            total.1 += value(line);
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn concurrent_point_reads_share_sends_and_each_gets_its_own_record() {
+    let app = spawn_app().await;
+    for i in 0..RECORDS {
+        let res = app
+            .write(
+                &format!("batch-{i}"),
+                &json!({"table": "users", "id": format!("r{i}"), "data": {"i": i}}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let reads = (0..READS).map(|n| {
+        let app = &app;
+        async move {
+            let i = n % RECORDS;
+            let res = app
+                .read_strong(&format!("batch-{i}"), "users", &format!("r{i}"))
+                .await;
+            assert_eq!(res.status(), 200, "read {n}");
+            let body: Value = res.json().await.unwrap();
+            (i, body)
+        }
+    });
+    for (i, body) in join_all(reads).await {
+        assert_eq!(body["record"]["id"], format!("r{i}"), "{body}");
+        assert_eq!(body["record"]["data"]["i"], i, "{body}");
+        assert_eq!(body["record"]["shard_key"], format!("batch-{i}"), "{body}");
+    }
+    // A missing record in the crowd is missing, alone.
+    let missing = app.read_strong("batch-0", "users", "nope").await;
+    assert_eq!(missing.status(), 404);
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (reads, batches) = read_batches(&metrics);
+    assert!(reads >= READS as f64, "every read counted: {reads}\n{metrics}");
+    assert!(
+        reads > batches,
+        "some batch carried more than one read: {reads} reads in {batches} batches"
+    );
+    eprintln!(
+        "{reads} point reads in {batches} batches ({:.1} a batch)",
+        reads / batches
+    );
+}
