@@ -1305,7 +1305,8 @@ grant_drain() {
         port=$(port_of "$name")
         if ha_on; then port=$(ha_writable_port "shard$i") || continue; fi
         [[ $(sql "$port" postgres "SELECT pg_is_in_recovery()") == f ]] || continue
-        printf "DO \$\$ BEGIN
+        printf "SET client_min_messages = warning;
+            DO \$\$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN
                 CREATE ROLE %s LOGIN; END IF; END \$\$;
             ALTER ROLE %s LOGIN NOSUPERUSER PASSWORD '%s';

@@ -7,13 +7,16 @@
 # and state (XDG_CONFIG_HOME, XDG_DATA_HOME) and the pgpass in autoctl/. Each default below is the compose value;
 # scripts/check-docker-ha.sh overrides them to run the same scripts as local processes.
 #   PG_SUPERUSER_PASSWORD  the `postgres` superuser's password (.env)
-#   REPLICATION_PASSWORD   pg_auto_failover's roles' password (.env): autoctl_node on the
-#                          monitor, pgautofailover_replicator and pgautofailover_monitor
-#                          on the nodes
+#   REPLICATION_PASSWORD   pgautofailover_replicator's password (.env): replication
+#   AUTOCTL_NODE_PASSWORD  autoctl_node's (.env): the keepers' role on the monitor, which
+#                          may promote (the admin CLI's switchover; never a gateway's)
+#   AUTOCTL_MONITOR_PASSWORD  pgautofailover_monitor's (.env): the monitor's health
+#                          checks of the nodes
 #   AUTOCTL_HOSTNAME       the name the others reach this server by (the compose service)
 #   AUTOCTL_PGPORT         its PostgreSQL port (5432)
 #   AUTOCTL_LISTEN         listen_addresses ('*': every interface of the container)
 : "${PG_SUPERUSER_PASSWORD:?set PG_SUPERUSER_PASSWORD}" "${REPLICATION_PASSWORD:?set REPLICATION_PASSWORD}"
+: "${AUTOCTL_NODE_PASSWORD:?set AUTOCTL_NODE_PASSWORD}" "${AUTOCTL_MONITOR_PASSWORD:?set AUTOCTL_MONITOR_PASSWORD}"
 : "${AUTOCTL_HOSTNAME:?set AUTOCTL_HOSTNAME}"
 
 VOLUME_DIR=${VOLUME_DIR:-/var/lib/postgresql/data}
@@ -62,7 +65,7 @@ prepare_env() {
     export PGHOST=$AUTOCTL_SOCKET_DIR PGPORT=$AUTOCTL_PGPORT PGCONNECT_TIMEOUT=3
     export PATH=$PG_BIN:$PATH
     printf '*:*:*:postgres:%s\n*:*:*:autoctl_node:%s\n*:*:*:pgautofailover_replicator:%s\n*:*:*:pgautofailover_monitor:%s\n' \
-        "$PG_SUPERUSER_PASSWORD" "$REPLICATION_PASSWORD" "$REPLICATION_PASSWORD" "$REPLICATION_PASSWORD" \
+        "$PG_SUPERUSER_PASSWORD" "$AUTOCTL_NODE_PASSWORD" "$REPLICATION_PASSWORD" "$AUTOCTL_MONITOR_PASSWORD" \
         >"$PGPASSFILE"
 }
 

@@ -7,10 +7,13 @@
 # ends in `exec pg_autoctl run`; a monitor whose configuration exists just runs.
 #   AUTOCTL_FORMATIONS  the formations to create (shard0 shard1 shard2)
 #   AUTOCTL_DBNAME      their database (shardgate)
+#   MONITOR_READER_PASSWORD  shardgate_monitor_reader's (.env): the gateways' role here,
+#                       which only reads the formations' state
 set -euo pipefail
 AUTOCTL_HOSTNAME=${AUTOCTL_HOSTNAME:-ha-monitor}
 # shellcheck source=docker/autoctl-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/autoctl-lib.sh"
+: "${MONITOR_READER_PASSWORD:?set MONITOR_READER_PASSWORD}"
 AUTOCTL_FORMATIONS=${AUTOCTL_FORMATIONS:-shard0 shard1 shard2}
 AUTOCTL_DBNAME=${AUTOCTL_DBNAME:-shardgate}
 
@@ -24,11 +27,30 @@ TIMINGS=(health_check_period=1000 health_check_timeout=1000 health_check_max_ret
 drop_root "${BASH_SOURCE[0]}"
 prepare_env
 
-# autoctl_node's password, then the formations (`pg_autoctl create formation` talks to
-# this monitor's PostgreSQL, up on its socket meanwhile).
+# autoctl_node's password, the gateways' read-only role, then the formations
+# (`pg_autoctl create formation` talks to this monitor's PostgreSQL, up on its socket
+# meanwhile). Passwords reach psql from its environment (\getenv), never its command line.
+# The extension lets PUBLIC execute its functions (perform_failover, perform_promotion,
+# security-definer ones): PUBLIC loses that, autoctl_node keeps it, and
+# shardgate_monitor_reader may only read pgautofailover.node and .formation.
 configure_monitor() {
     local f
-    local_psql -d pg_auto_failover -v pw="$REPLICATION_PASSWORD" <<<"ALTER ROLE autoctl_node PASSWORD :'pw';"
+    local_psql -d pg_auto_failover <<'SQL'
+\getenv pw AUTOCTL_NODE_PASSWORD
+\getenv reader MONITOR_READER_PASSWORD
+ALTER ROLE autoctl_node PASSWORD :'pw';
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shardgate_monitor_reader') AS no_role \gset
+\if :no_role
+CREATE ROLE shardgate_monitor_reader LOGIN PASSWORD :'reader';
+\else
+ALTER ROLE shardgate_monitor_reader LOGIN PASSWORD :'reader';
+\endif
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgautofailover TO autoctl_node;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pgautofailover FROM PUBLIC;
+GRANT CONNECT ON DATABASE pg_auto_failover TO shardgate_monitor_reader;
+GRANT USAGE ON SCHEMA pgautofailover TO shardgate_monitor_reader;
+GRANT SELECT ON pgautofailover.node, pgautofailover.formation TO shardgate_monitor_reader;
+SQL
     for f in $AUTOCTL_FORMATIONS; do
         if [ -z "$(local_psql -d pg_auto_failover -At -v f="$f" <<<"SELECT 1 FROM pgautofailover.formation WHERE formationid = :'f';")" ]; then
             say "formation $f"

@@ -50,9 +50,13 @@ wait_for_monitor() {
 # On the formation's first node, once: pg_auto_failover's roles get their password (every
 # login needs one), and the gateway gets its role and database.
 configure_primary() {
-    local_psql -d postgres -v pw="$REPLICATION_PASSWORD" -v app="$SHARDGATE_DB_PASSWORD" -v db="$AUTOCTL_DBNAME" <<'SQL'
+    # (Passwords from psql's environment, \getenv: never on its command line.)
+    local_psql -d postgres -v db="$AUTOCTL_DBNAME" <<'SQL'
+\getenv pw REPLICATION_PASSWORD
+\getenv mon AUTOCTL_MONITOR_PASSWORD
+\getenv app SHARDGATE_DB_PASSWORD
 ALTER ROLE pgautofailover_replicator PASSWORD :'pw';
-ALTER ROLE pgautofailover_monitor PASSWORD :'pw';
+ALTER ROLE pgautofailover_monitor PASSWORD :'mon';
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shardgate') AS no_role \gset
 \if :no_role
 CREATE ROLE shardgate WITH LOGIN CREATEDB PASSWORD :'app';

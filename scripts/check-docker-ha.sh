@@ -58,9 +58,12 @@ fi
 # The passwords .env would hold, fresh.
 secret() { head -c 18 /dev/urandom | base64 | tr -dc A-Za-z0-9; }
 export PG_SUPERUSER_PASSWORD=$(secret) REPLICATION_PASSWORD=$(secret) SHARDGATE_DB_PASSWORD=$(secret)
+export AUTOCTL_NODE_PASSWORD=$(secret) AUTOCTL_MONITOR_PASSWORD=$(secret) MONITOR_READER_PASSWORD=$(secret)
+PASSWORDS=("$PG_SUPERUSER_PASSWORD" "$REPLICATION_PASSWORD" "$SHARDGATE_DB_PASSWORD"
+    "$AUTOCTL_NODE_PASSWORD" "$AUTOCTL_MONITOR_PASSWORD" "$MONITOR_READER_PASSWORD")
 # Our own psql and pg_autoctl calls read the passwords from here, as the scripts do.
-printf '*:*:*:postgres:%s\n*:*:*:autoctl_node:%s\n*:*:*:shardgate:%s\n' \
-    "$PG_SUPERUSER_PASSWORD" "$REPLICATION_PASSWORD" "$SHARDGATE_DB_PASSWORD" |
+printf '*:*:*:postgres:%s\n*:*:*:autoctl_node:%s\n*:*:*:shardgate:%s\n*:*:*:shardgate_monitor_reader:%s\n' \
+    "$PG_SUPERUSER_PASSWORD" "$AUTOCTL_NODE_PASSWORD" "$SHARDGATE_DB_PASSWORD" "$MONITOR_READER_PASSWORD" |
     "${AS_PG[@]}" sh -c "umask 077; cat > '$WORK/pgpass'"
 export PGPASSFILE=$WORK/pgpass PGCONNECT_TIMEOUT=3
 MONITOR_URI="postgres://autoctl_node@$HOST:$MON_PORT/pg_auto_failover?sslmode=disable"
@@ -194,8 +197,27 @@ say "$primary rewound and a secondary $(since "$restarted") after its script sta
 say "'pg_autoctl create' runs in $primary's log over its two starts: $(grep -c 'pg_autoctl create postgres (' "$WORK/$primary.log"); 'pg_autoctl run': $(grep -c ': pg_autoctl run$' "$WORK/$primary.log")"
 show_state
 
+# The gateways' role on the monitor reads the formation's state and may not fail it over.
+READER_URI="postgres://shardgate_monitor_reader@$HOST:$MON_PORT/pg_auto_failover?sslmode=disable"
+[ "$(q -d "$READER_URI" -c "SELECT count(*) FROM pgautofailover.node WHERE formationid = '$FORMATION'")" = 2 ] ||
+    fail "shardgate_monitor_reader cannot read the formation's nodes"
+if out=$(q -d "$READER_URI" -c "BEGIN; SELECT pgautofailover.perform_failover('$FORMATION'); ROLLBACK" 2>&1) ||
+    [[ $out != *"permission denied"* ]]; then
+    fail "shardgate_monitor_reader may fail the formation over: $out"
+fi
+say "shardgate_monitor_reader reads the formation's state and may not fail it over"
+
+# No password on any process's command line.
+for pid in /proc/[0-9]*; do
+    args=$(tr '\0' ' ' 2>/dev/null <"$pid/cmdline") || continue
+    for pw in "${PASSWORDS[@]}"; do
+        [[ $args != *"$pw"* ]] || fail "a password is on the command line of pid ${pid#/proc/}: ${args%% *}"
+    done
+done
+say "no password on any command line"
+
 # Nothing secret in a file anyone but postgres can read.
-for pw in "$PG_SUPERUSER_PASSWORD" "$REPLICATION_PASSWORD" "$SHARDGATE_DB_PASSWORD"; do
+for pw in "${PASSWORDS[@]}"; do
     grep -rlF -- "$pw" "$WORK" 2>/dev/null || true
 done | sort -u | while read -r f; do
     mode=$(stat -c '%a %U' "$f")
