@@ -7,12 +7,16 @@
 //! reads the answer's head and nothing more: the table (12 MiB) is far larger than
 //! what the sockets' buffers and the gateway's write buffer can take, so its export
 //! stays under way, holding its slot, until the client reads, leaves or is cut off.
+//! The cut-off is shown on each way the gateway accepts connections: plain, behind a
+//! trusted proxy (PROXY protocol), and TLS.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpSocket;
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::export_format::ndjson;
@@ -21,33 +25,92 @@ use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 const RECORDS: usize = 1500;
 
 /// `RECORDS` records of about 8 KiB in `users`: 12 MiB.
-async fn big_table(app: &TestApp) {
+async fn big_table(via: &Transport) {
     let pad = "x".repeat(8000);
     for batch in (0..RECORDS).collect::<Vec<_>>().chunks(250) {
         let records: Vec<Value> = batch
             .iter()
             .map(|i| json!({"shard_key": format!("user_{}", i % 101), "id": format!("r{i}"), "data": {"i": i, "pad": pad}}))
             .collect();
-        let res = app
-            .bulk(None, &json!({"table": "users", "records": records}))
-            .await;
+        let res = via
+            .client
+            .post(format!("{}/api/bulk-write", via.base))
+            .json(&json!({"table": "users", "records": records}))
+            .send()
+            .await
+            .expect("bulk write");
         assert_eq!(res.status().as_u16(), 200, "{:?}", res.text().await);
     }
 }
 
+/// A connection to the gateway, plain or TLS.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+
+/// How a test reaches its gateway: over plain HTTP, or over HTTPS with the test's
+/// certificate.
+struct Transport {
+    client: reqwest::Client,
+    base: String,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Transport {
+    fn plain(app: &TestApp) -> Self {
+        Self {
+            client: app.client.clone(),
+            base: app.address.clone(),
+            tls: None,
+        }
+    }
+
+    /// HTTPS to `localhost`, trusting `cert` only.
+    fn tls(app: &TestApp, cert: &rcgen::Certificate) -> Self {
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+            .resolve("localhost", ([127, 0, 0, 1], app.port).into())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self {
+            client,
+            base: format!("https://localhost:{}", app.port),
+            tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
+        }
+    }
+}
+
 /// An export whose client reads the head of the answer and then nothing.
-async fn unread_export(app: &TestApp) -> (TcpStream, String) {
+async fn unread_export(app: &TestApp, via: &Transport) -> (Box<dyn Conn>, String) {
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket
+    let tcp = socket
         .connect(format!("127.0.0.1:{}", app.port).parse().unwrap())
         .await
         .unwrap();
+    let mut stream: Box<dyn Conn> = match &via.tls {
+        None => Box::new(tcp),
+        Some(tls) => Box::new(
+            tls.connect("localhost".try_into().unwrap(), tcp)
+                .await
+                .expect("a TLS handshake"),
+        ),
+    };
     let request = format!(
-        "GET /api/export?table=users HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/x-ndjson\r\n\r\n",
+        "GET /api/export?table=users HTTP/1.1\r\nHost: localhost:{}\r\nAccept: application/x-ndjson\r\n\r\n",
         app.port
     );
     stream.write_all(request.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8];
@@ -60,9 +123,9 @@ async fn unread_export(app: &TestApp) -> (TcpStream, String) {
     (stream, String::from_utf8(head).unwrap())
 }
 
-async fn export(app: &TestApp) -> reqwest::Response {
-    app.client
-        .get(app.url("/api/export?table=users"))
+async fn export(via: &Transport) -> reqwest::Response {
+    via.client
+        .get(format!("{}/api/export?table=users", via.base))
         .send()
         .await
         .expect("export")
@@ -103,24 +166,25 @@ async fn past_max_exports_an_export_gets_503_with_retry_after_until_one_ends() {
         s.server.max_read_bytes = 1 << 20;
     })
     .await;
-    big_table(&app).await;
+    let via = Transport::plain(&app);
+    big_table(&via).await;
 
     let mut held = Vec::new();
     for _ in 0..2 {
-        let (stream, head) = unread_export(&app).await;
+        let (stream, head) = unread_export(&app, &via).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         held.push(stream);
     }
-    assert_busy(export(&app).await, 2).await;
+    assert_busy(export(&via).await, 2).await;
     // Still busy a while later: the unread exports hold their slots.
     sleep(Duration::from_millis(500)).await;
-    assert_busy(export(&app).await, 2).await;
+    assert_busy(export(&via).await, 2).await;
 
     // Their clients leave: their exports end and a new one streams whole.
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
     let res = loop {
-        let res = export(&app).await;
+        let res = export(&via).await;
         if res.status().as_u16() != 503 || Instant::now() > deadline {
             break res;
         }
@@ -137,7 +201,7 @@ async fn an_export_whose_client_reads_nothing_is_cut_off_after_the_send_timeout(
         s.server.max_read_bytes = 1 << 20;
     })
     .await;
-    cut_off_after_the_send_timeout(&app).await;
+    cut_off_after_the_send_timeout(&app, &Transport::plain(&app)).await;
 }
 
 #[tokio::test]
@@ -151,24 +215,48 @@ async fn behind_a_trusted_proxy_a_client_that_reads_nothing_is_cut_off_too() {
         s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
     .await;
-    cut_off_after_the_send_timeout(&app).await;
+    cut_off_after_the_send_timeout(&app, &Transport::plain(&app)).await;
+}
+
+#[tokio::test]
+async fn over_tls_a_client_that_reads_nothing_is_cut_off_too() {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("sg-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key): (PathBuf, PathBuf) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    let app = spawn_app_with(|s| {
+        s.server.max_exports = 1;
+        s.server.export_send_timeout_secs = 1;
+        s.server.max_read_bytes = 1 << 20;
+        s.server.tls = Some(api_router::server::tls::TlsSettings {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+            hsts_max_age_secs: 0,
+        });
+    })
+    .await;
+    let via = Transport::tls(&app, &pair.cert);
+    cut_off_after_the_send_timeout(&app, &via).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// With one export at most and a send timeout of 1 s: an unread export holds the one
 /// slot, then is cut off, and a new export streams whole.
-async fn cut_off_after_the_send_timeout(app: &TestApp) {
-    big_table(app).await;
+async fn cut_off_after_the_send_timeout(app: &TestApp, via: &Transport) {
+    big_table(via).await;
 
     let started = Instant::now();
-    let (mut stalled, head) = unread_export(app).await;
+    let (mut stalled, head) = unread_export(app, via).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // The one slot is taken while the client does not read...
-    assert_busy(export(app).await, 1).await;
+    assert_busy(export(via).await, 1).await;
 
     // ...and free past the timeout, the client still not reading: a new export is
     // admitted and streams whole.
     sleep(Duration::from_millis(2500)).await;
-    let res = export(app).await;
+    let res = export(via).await;
     assert_eq!(
         res.status().as_u16(),
         200,
