@@ -18,10 +18,14 @@
 #   AUTOCTL_NAME           the node's name on the monitor (AUTOCTL_HOSTNAME)
 #   AUTOCTL_MONITOR_HOST   the monitor (ha-monitor), AUTOCTL_MONITOR_PORT (5432)
 #   SHARDGATE_DB_PASSWORD  the `shardgate` role's password (.env)
+#   SHARDGATE_ADMIN_PASSWORD  `shardgate_admin`'s (.env): the role `shard-manager
+#                          switchover` drains a primary as (failover.admin_user); never
+#                          a gateway's
 set -euo pipefail
 # shellcheck source=docker/autoctl-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/autoctl-lib.sh"
 : "${AUTOCTL_FORMATION:?set AUTOCTL_FORMATION}" "${SHARDGATE_DB_PASSWORD:?set SHARDGATE_DB_PASSWORD}"
+: "${SHARDGATE_ADMIN_PASSWORD:?set SHARDGATE_ADMIN_PASSWORD}"
 AUTOCTL_NAME=${AUTOCTL_NAME:-$AUTOCTL_HOSTNAME}
 AUTOCTL_MONITOR_HOST=${AUTOCTL_MONITOR_HOST:-ha-monitor}
 AUTOCTL_MONITOR_PORT=${AUTOCTL_MONITOR_PORT:-5432}
@@ -48,13 +52,17 @@ wait_for_monitor() {
 }
 
 # On the formation's first node, once: pg_auto_failover's roles get their password (every
-# login needs one), and the gateway gets its role and database.
+# login needs one), the gateway gets its role and database, and the administrator's role
+# (as setup.sh's grant_drain) may drain a primary: ALTER SYSTEM of
+# default_transaction_read_only, pg_reload_conf() (per database: this one, the
+# application's and template1), every session seen (pg_read_all_stats); no more.
 configure_primary() {
     # (Passwords from psql's environment, \getenv: never on its command line.)
     local_psql -d postgres -v db="$AUTOCTL_DBNAME" <<'SQL'
 \getenv pw REPLICATION_PASSWORD
 \getenv mon AUTOCTL_MONITOR_PASSWORD
 \getenv app SHARDGATE_DB_PASSWORD
+\getenv admin SHARDGATE_ADMIN_PASSWORD
 ALTER ROLE pgautofailover_replicator PASSWORD :'pw';
 ALTER ROLE pgautofailover_monitor PASSWORD :'mon';
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shardgate') AS no_role \gset
@@ -68,6 +76,19 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') AS no_db \gs
 CREATE DATABASE :"db";
 \endif
 ALTER DATABASE :"db" OWNER TO shardgate;
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'shardgate_admin') AS no_admin \gset
+\if :no_admin
+CREATE ROLE shardgate_admin WITH LOGIN PASSWORD :'admin';
+\else
+ALTER ROLE shardgate_admin WITH LOGIN PASSWORD :'admin';
+\endif
+GRANT pg_read_all_stats TO shardgate_admin;
+GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO shardgate_admin;
+GRANT EXECUTE ON FUNCTION pg_reload_conf() TO shardgate_admin;
+\c :"db"
+GRANT EXECUTE ON FUNCTION pg_reload_conf() TO shardgate_admin;
+\c template1
+GRANT EXECUTE ON FUNCTION pg_reload_conf() TO shardgate_admin;
 SQL
 }
 

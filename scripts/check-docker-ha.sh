@@ -59,11 +59,13 @@ fi
 secret() { head -c 18 /dev/urandom | base64 | tr -dc A-Za-z0-9; }
 export PG_SUPERUSER_PASSWORD=$(secret) REPLICATION_PASSWORD=$(secret) SHARDGATE_DB_PASSWORD=$(secret)
 export AUTOCTL_NODE_PASSWORD=$(secret) AUTOCTL_MONITOR_PASSWORD=$(secret) MONITOR_READER_PASSWORD=$(secret)
+export SHARDGATE_ADMIN_PASSWORD=$(secret)
 PASSWORDS=("$PG_SUPERUSER_PASSWORD" "$REPLICATION_PASSWORD" "$SHARDGATE_DB_PASSWORD"
-    "$AUTOCTL_NODE_PASSWORD" "$AUTOCTL_MONITOR_PASSWORD" "$MONITOR_READER_PASSWORD")
+    "$AUTOCTL_NODE_PASSWORD" "$AUTOCTL_MONITOR_PASSWORD" "$MONITOR_READER_PASSWORD"
+    "$SHARDGATE_ADMIN_PASSWORD")
 # Our own psql and pg_autoctl calls read the passwords from here, as the scripts do.
-printf '*:*:*:postgres:%s\n*:*:*:autoctl_node:%s\n*:*:*:shardgate:%s\n*:*:*:shardgate_monitor_reader:%s\n' \
-    "$PG_SUPERUSER_PASSWORD" "$AUTOCTL_NODE_PASSWORD" "$SHARDGATE_DB_PASSWORD" "$MONITOR_READER_PASSWORD" |
+printf '*:*:*:postgres:%s\n*:*:*:autoctl_node:%s\n*:*:*:shardgate:%s\n*:*:*:shardgate_monitor_reader:%s\n*:*:*:shardgate_admin:%s\n' \
+    "$PG_SUPERUSER_PASSWORD" "$AUTOCTL_NODE_PASSWORD" "$SHARDGATE_DB_PASSWORD" "$MONITOR_READER_PASSWORD" "$SHARDGATE_ADMIN_PASSWORD" |
     "${AS_PG[@]}" sh -c "umask 077; cat > '$WORK/pgpass'"
 export PGPASSFILE=$WORK/pgpass PGCONNECT_TIMEOUT=3
 MONITOR_URI="postgres://autoctl_node@$HOST:$MON_PORT/pg_auto_failover?sslmode=disable"
@@ -206,6 +208,18 @@ if out=$(q -d "$READER_URI" -c "BEGIN; SELECT pgautofailover.perform_failover('$
     fail "shardgate_monitor_reader may fail the formation over: $out"
 fi
 say "shardgate_monitor_reader reads the formation's state and may not fail it over"
+
+# The administrator's role may drain the primary (ALTER SYSTEM of the one parameter, a
+# reload); the gateway's may not.
+drain_as() {
+    q -h $HOST -p "${PORT[$standby]}" -U "$1" -d shardgate \
+        -c "ALTER SYSTEM RESET default_transaction_read_only" -c "SELECT pg_reload_conf()" 2>&1
+}
+out=$(drain_as shardgate_admin) || fail "shardgate_admin may not drain the primary: $out"
+if out=$(drain_as shardgate) || [[ $out != *"permission denied"* ]]; then
+    fail "the gateway's role may drain the primary: $out"
+fi
+say "shardgate_admin may drain the primary, the gateway's role shardgate may not"
 
 # No password on any process's command line.
 for pid in /proc/[0-9]*; do
