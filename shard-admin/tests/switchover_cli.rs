@@ -118,11 +118,22 @@ fn a_switchover_hands_shard_1_to_its_replica_and_back() {
         before.starts_with(&format!("shard-1: primary {primary}, replicas [{replica}]")),
         "{before}"
     );
-    for (from, to) in [(primary, replica), (replica, primary)] {
+    // A drain a killed switchover left: the next one lifts it before it starts.
+    let _lift = LiftOnDrop;
+    let (code, said) = MidDrain::start().signal("-KILL");
+    assert_eq!(code, None, "killed: {said}");
+    for (i, (from, to)) in [(primary, replica), (replica, primary)]
+        .into_iter()
+        .enumerate()
+    {
         let out = cli(&["switchover", "--shard", "1"]);
         // What it says, wherever it says it (the audit line goes to standard error).
         let stdout = text(&out.stdout) + &text(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let lifted = format!(
+            "{primary} was read-only by default (a drain an earlier switchover left): lifted"
+        );
+        assert_eq!(stdout.contains(&lifted), i == 0, "{stdout}");
         assert!(
             stdout.contains(&format!("shard-1 switched over from {from} to {to}: term ")),
             "{stdout}"
@@ -150,7 +161,7 @@ fn a_switchover_hands_shard_1_to_its_replica_and_back() {
 const PRIMARY: &str = "127.0.0.1:25433";
 
 /// A switchover of shard 1 stopped mid-drain (the test-only pause point `drained`: its
-/// primary read-only, its writes waiting) by Ctrl-C: the command lifts the drain before
+/// primary read-only, its writes waiting) by Ctrl-C, then by SIGTERM: the command lifts the drain before
 /// it exits, says so, and fails; writes go to the primary again at once, and the map is
 /// as it was. (Skipped, saying so, on a cluster made with HA=0.)
 #[test]
@@ -164,31 +175,34 @@ fn a_switchover_stopped_by_ctrl_c_mid_drain_lifts_its_drain() {
     let _lift = LiftOnDrop;
     let before = text(&cli(&["map", "show"]).stdout);
 
-    let mut run = MidDrain::start();
-    assert_eq!(
-        ask(PRIMARY, "SHOW default_transaction_read_only"),
-        Ok("on".into())
-    );
-    let refused = ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").unwrap_err();
-    assert!(refused.contains("read-only transaction"), "{refused}");
+    // Ctrl-C, and SIGTERM (what a service manager sends) alike.
+    for (signal, name) in [("-INT", "SIGINT"), ("-TERM", "SIGTERM")] {
+        let mut run = MidDrain::start();
+        assert_eq!(
+            ask(PRIMARY, "SHOW default_transaction_read_only"),
+            Ok("on".into())
+        );
+        let refused = ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").unwrap_err();
+        assert!(refused.contains("read-only transaction"), "{refused}");
 
-    let (code, stderr) = run.signal("-INT");
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "error: interrupted by SIGINT; the drain on {PRIMARY} was lifted"
-        )),
-        "{stderr}"
-    );
-    assert!(stderr.contains(" outcome=\"failed\""), "{stderr}");
-    assert_eq!(
-        ask(PRIMARY, "SHOW default_transaction_read_only"),
-        Ok("off".into())
-    );
-    assert!(
-        ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").is_ok(),
-        "writes resume"
-    );
+        let (code, stderr) = run.signal(signal);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: interrupted by {name}; the drain on {PRIMARY} was lifted"
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains(" outcome=\"failed\""), "{stderr}");
+        assert_eq!(
+            ask(PRIMARY, "SHOW default_transaction_read_only"),
+            Ok("off".into())
+        );
+        assert!(
+            ask(PRIMARY, "CREATE TEMP TABLE drain_probe (a int)").is_ok(),
+            "writes resume"
+        );
+    }
     assert_eq!(
         text(&cli(&["map", "show"]).stdout),
         before,
