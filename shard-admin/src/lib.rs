@@ -15,11 +15,13 @@
 //!   `backup`/`backups`.
 //! - [`tools`]: the learning tools: `plan`, `seed` (with its record generator) and
 //!   `bench`, and the progress bars they draw.
+//! - [`terminal`]: colour and progress bars only on a terminal, `NO_COLOR` honoured.
 
 pub mod audit;
 pub mod commands;
 pub mod connect;
 pub mod migrate;
+pub mod terminal;
 pub mod tools;
 
 pub use connect::CommandError;

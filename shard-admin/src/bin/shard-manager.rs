@@ -118,6 +118,8 @@ fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
         )
         // Standard output is for results only (a new key is printed there alone).
         .with_writer(std::io::stderr)
+        // Plain lines in a pipe or a file (an audit log), and when NO_COLOR says so.
+        .with_ansi(admin::terminal::colour(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let settings: ClusterSettings =
