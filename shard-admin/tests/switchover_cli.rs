@@ -210,6 +210,59 @@ fn a_switchover_stopped_by_ctrl_c_mid_drain_lifts_its_drain() {
     );
 }
 
+/// A switchover of shard 1 told to stop by Ctrl-C once the HA manager was asked to
+/// promote (the test-only pause point `promoting`): that cannot be undone, so it says so
+/// and finishes: the promotion recorded in the map, the old primary a standby with its
+/// drain lifted. Then the shard is handed back.
+#[test]
+fn a_switchover_stopped_after_the_promotion_was_asked_finishes() {
+    if std::env::var_os(MONITOR.0).is_none() {
+        eprintln!("skipped: no HA manager runs this cluster (made with HA=0)");
+        return;
+    }
+    require_admin();
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _lift = LiftOnDrop;
+    let (primary, replica) = (PRIMARY, "127.0.0.1:25533");
+
+    let mut run = MidDrain::paused_at("promoting");
+    let (code, said) = run.signal("-INT");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("SIGINT: the HA manager is already promoting, which cannot be undone; the switchover finishes first"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "shard-1 switched over from {primary} to {replica}: term "
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("{primary} is a standby again and takes reads")),
+        "{said}"
+    );
+    assert_eq!(
+        ask(primary, "SHOW default_transaction_read_only"),
+        Ok("off".into())
+    );
+    let map = text(&cli(&["map", "show"]).stdout);
+    assert!(
+        map.contains(&format!("shard-1: primary {replica}, replicas [{primary}]")),
+        "{map}"
+    );
+
+    let out = cli(&["switchover", "--shard", "1"]);
+    let back = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{back}");
+    assert!(
+        back.contains(&format!(
+            "shard-1 switched over from {replica} to {primary}"
+        )),
+        "{back}"
+    );
+}
+
 /// A switchover of shard 1 killed mid-drain (SIGKILL: nothing can undo it): the drain
 /// stays, and the gateway's health names it (shard-1 `primary_read_only`, the cluster
 /// unhealthy, the command that lifts it), as `./setup.sh status` does; that one
@@ -300,20 +353,33 @@ struct MidDrain {
 
 impl MidDrain {
     fn start() -> Self {
+        Self::paused_at("drained")
+    }
+
+    /// Paused at `step` instead (`promoting`: the HA manager asked to promote).
+    fn paused_at(step: &str) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shard-manager"))
             .args(["switchover", "--shard", "1"])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .env("NO_COLOR", "1")
-            .env("SHARDGATE_FAULT_PAUSE_SWITCHOVER", "drained:30000")
-            .stdout(std::process::Stdio::null())
+            .env("SHARDGATE_FAULT_PAUSE_SWITCHOVER", format!("{step}:30000"))
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("run shard-manager");
+        // Both its outputs, as lines.
         let (tx, stderr) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().expect("its standard error");
+        let out = child.stdout.take().expect("its standard output");
+        let err = child.stderr.take().expect("its standard error");
+        let tx2 = tx.clone();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx2.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
@@ -323,7 +389,7 @@ impl MidDrain {
             said: String::new(),
         };
         let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !run.said.contains("fault point drained: pausing") {
+        while !run.said.contains(&format!("fault point {step}: pausing")) {
             let left = until.saturating_duration_since(std::time::Instant::now());
             match run.stderr.recv_timeout(left) {
                 Ok(line) => run.said += &(line + "\n"),

@@ -14,6 +14,7 @@
 //! transactions are no longer read-only by default.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,8 @@ enum Stage {
 #[derive(Debug, Default)]
 pub struct Drain {
     stage: Mutex<Stage>,
+    /// The HA manager was asked to promote: from then on nothing can be undone.
+    asked: AtomicBool,
 }
 
 impl Drain {
@@ -58,6 +61,16 @@ impl Drain {
         if let Stage::Draining { from } = &*stage {
             *stage = Stage::Promoting { from: from.clone() };
         }
+    }
+
+    /// Once the HA manager has taken the promotion (no longer undoable).
+    pub fn promotion_taken(&self) {
+        self.asked.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the HA manager has taken the promotion: the switchover must finish.
+    pub fn past_undoing(&self) -> bool {
+        self.asked.load(Ordering::SeqCst)
     }
 
     /// Once the drain is lifted.

@@ -77,8 +77,9 @@ pub async fn switchover(
 }
 
 /// [`switchover`], until `stop` ends first (the command's Ctrl-C or SIGTERM, naming
-/// it): then [`SwitchoverError::Interrupted`]. Any end but done undoes the drain
-/// ([`drain::undo`]); the error then says what became of it.
+/// it): then [`SwitchoverError::Interrupted`], unless the HA manager was already asked
+/// to promote (that cannot be undone: the switchover finishes, saying so). Any end but
+/// done undoes the drain ([`drain::undo`]); the error then says what became of it.
 pub async fn switchover_until(
     settings: &ClusterSettings,
     shard: ShardId,
@@ -88,9 +89,25 @@ pub async fn switchover_until(
     stop: impl Future<Output = &'static str>,
 ) -> Result<Done, SwitchoverError> {
     let drain = Drain::default();
-    let outcome = tokio::select! {
-        done = run(settings, shard, to, actor, &say, &drain) => done,
-        signal = stop => Err(SwitchoverError::Interrupted(signal)),
+    let run = run(settings, shard, to, actor, &say, &drain);
+    let (mut run, mut stop) = (std::pin::pin!(run), std::pin::pin!(stop));
+    let mut stop_heard = false;
+    let outcome = loop {
+        tokio::select! {
+            done = &mut run => break done,
+            signal = &mut stop, if !stop_heard => {
+                // Once the HA manager was asked to promote, nothing can be undone: the
+                // switchover finishes (the promotion recorded, the old primary's drain
+                // lifted once it is a standby).
+                if !drain.past_undoing() {
+                    break Err(SwitchoverError::Interrupted(signal));
+                }
+                say(&format!(
+                    "{signal}: the HA manager is already promoting, which cannot be undone; the switchover finishes first"
+                ));
+                stop_heard = true;
+            }
+        }
     };
     let cause = match outcome {
         Ok(done) => return Ok(done),
@@ -193,6 +210,9 @@ async fn run(
         drain.begin(&from);
         return Err(e);
     }
+    drain.promotion_taken();
+    // Test-only (feature `faults`): the promotion asked, not yet done.
+    shard_manager::fault::pause_switchover("promoting").await;
     drop((primary, target_conn));
     let until = Instant::now() + f.switchover_timeout();
     let writable = |addr: &str| {
