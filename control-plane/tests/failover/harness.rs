@@ -31,6 +31,12 @@ pub fn settings() -> ClusterSettings {
     settings.shards.truncate(1);
     settings.failover.check_ms = 100;
     settings.failover.write_wait_ms = 20_000;
+    // The shared topology's administrator (`./setup.sh env admin`, `./setup.sh test`):
+    // not these private servers' (their application role is a superuser), nor their
+    // monitor (each test names its own as `ha_monitor`).
+    settings.failover.ha_monitor_admin = None;
+    settings.failover.admin_user = None;
+    settings.failover.admin_password = None;
     settings.replication.check_interval_ms = 200;
     settings
 }
