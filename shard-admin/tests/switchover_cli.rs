@@ -71,6 +71,20 @@ fn every_refusal_names_why_and_changes_nothing() {
         }
     }
 
+    // The administrator's monitor another than the one read: never asked to promote.
+    let other = (
+        ADMIN_MONITOR.0,
+        "postgres://autoctl_node@127.0.0.1:2/pg_auto_failover",
+    );
+    let out = cli_with(&["switchover", "--shard", "1"], &[MONITOR, other]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused: failover.ha_monitor_admin (127.0.0.1:2) and failover.ha_monitor (127.0.0.1:1) name different monitors; nothing was changed"),
+        "{stderr}"
+    );
+    assert_refused(&["switchover"], &stderr);
+
     // Past the refusals that need nothing, the monitor is asked: down, it fails the
     // command before anything was changed.
     let out = cli_with(&["switchover", "--shard", "1"], &[MONITOR, ADMIN_MONITOR]);

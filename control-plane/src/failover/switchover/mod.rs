@@ -43,6 +43,7 @@ use plan::Health;
 use servers::ServerConn;
 
 use super::{planned, record};
+use crate::backup::restore::ha::monitor_address;
 use crate::map::{change, meta, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::live_map::promotions::PromotionKind;
@@ -135,6 +136,18 @@ async fn run(
     drain: &Drain,
 ) -> Result<Done, SwitchoverError> {
     let f = &settings.failover;
+    // The administrator's monitor must be the one the settings name for reading: a
+    // promotion asked of another HA manager would be another cluster's.
+    if let (Some(admin), Some(reader)) = (f.promoting_monitor(), f.ha_monitor.as_deref()) {
+        let (a, r) = (monitor_address(admin), monitor_address(reader));
+        if a != r {
+            return Err(SwitchoverError::Refused(format!(
+                "failover.ha_monitor_admin ({}) and failover.ha_monitor ({}) name different monitors",
+                a.unwrap_or_else(|| "no TCP address".into()),
+                r.unwrap_or_else(|| "no TCP address".into())
+            )));
+        }
+    }
     let Some(monitor_url) = f.promoting_monitor() else {
         return Err(SwitchoverError::Refused(
             "no HA manager runs the shards (`failover.ha_monitor` is not set; `./setup.sh up` runs one unless HA=0)".into(),
