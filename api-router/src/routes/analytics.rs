@@ -63,35 +63,48 @@ pub struct ErrorsParams {
     /// How many of the most recent errors (1 to 1000, default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
     pub limit: Option<String>,
-    /// The ancestor's name for `limit` (`limit` wins).
+    /// The ancestor's name for `limit`, held to the same rule (`limit` wins when both
+    /// are given).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
     pub count: Option<String>,
 }
 
 pub const MAX_ERRORS: usize = 1000;
 
+/// A `limit` or `count` as given: a whole number from 1 to [`MAX_ERRORS`], else a 400
+/// that names the parameter.
+fn error_limit(name: &str, text: &str) -> Result<usize, ApiError> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_ERRORS).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadQuery(format!(
+            "{name} is {:?}; use a whole number from 1 to {MAX_ERRORS}",
+            text.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
 #[utoipa::path(get, path = "/api/analytics/errors", tag = "analytics", params(ErrorsParams),
     responses(
         (status = 200, description = "Most recent errors, newest first", body = Vec<ErrorEvent>),
-        (status = 400, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid limit or count", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn errors(
     state: web::Data<AppState>,
     params: web::Query<ErrorsParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let raw = params.limit.as_deref().or(params.count.as_deref());
-    let limit = match raw {
-        None => 50,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_ERRORS).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadQuery(format!(
-                    "limit is {:?}; use a whole number from 1 to {MAX_ERRORS}",
-                    text.chars().take(32).collect::<String>()
-                )))
-            }
-        },
-    };
+    // Each parameter given is checked, so that the alias is an integer as the spec says
+    // even where `limit` wins.
+    let count = params
+        .count
+        .as_deref()
+        .map(|text| error_limit("count", text))
+        .transpose()?;
+    let limit = params
+        .limit
+        .as_deref()
+        .map(|text| error_limit("limit", text))
+        .transpose()?;
+    let limit = limit.or(count).unwrap_or(50);
     Ok(HttpResponse::Ok().json(state.analytics.recent_errors(limit)))
 }
 

@@ -110,3 +110,42 @@ async fn the_error_ring_keeps_what_the_configuration_says() {
     let errors = errors.as_array().unwrap();
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+/// `limit` and its alias `count` are whole numbers from 1 to 1000, as the spec says,
+/// even when both are given and `limit` wins: anything else is a 400 naming the one
+/// that is wrong.
+#[tokio::test]
+async fn the_error_list_refuses_a_limit_or_count_that_is_not_a_whole_number() {
+    let app = spawn_app().await;
+    for (query, named) in [
+        ("count=false&limit=1", "count"),
+        ("count=false", "count"),
+        ("count=1.5", "count"),
+        ("count=0", "count"),
+        ("limit=1&count=1001", "count"),
+        ("limit=-1", "limit"),
+        ("limit=ten&count=10", "limit"),
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/api/analytics/errors?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let problem = crate::helpers::assert_problem(res, 400).await;
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("{named} is \"")),
+            "{query}: {detail}"
+        );
+    }
+    for query in ["count=2", "limit=2", "limit=2&count=3"] {
+        let res = app
+            .client
+            .get(app.url(&format!("/api/analytics/errors?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{query}");
+    }
+}
