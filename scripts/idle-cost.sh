@@ -3,11 +3,11 @@
 # idles. Reads /proc twice, SECONDS apart (default 10), and prints the CPU each component
 # used, in % of one core: every keeper (pg_autoctl and its processes), every server's
 # PostgreSQL (postmaster, background processes and backends; the backends that ended
-# in between are counted through their parent's cutime/cstime), Redis (any redis-server); then the
-# processes created per second on the whole machine (/proc/stat `processes`). Servers
-# are named by their data dir under CLUSTER_DIR (default .local/cluster); whatever runs
-# elsewhere is summed as "rest of the machine" (its running processes only). It
-# generates no load.
+# in between are counted through their parent's cutime/cstime), Redis (any
+# redis-server); then the processes created per second on the whole machine
+# (/proc/stat `processes`). Servers are named by their data dir under CLUSTER_DIR
+# (default .local/cluster); whatever runs elsewhere is summed as "rest of the machine"
+# (its running processes only). It generates no load.
 set -euo pipefail
 
 secs=${1:-10}
