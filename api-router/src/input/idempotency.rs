@@ -1,7 +1,7 @@
 //! The `Idempotency-Key` request header (IETF httpapi draft): a client's name for one
 //! write, so that sending it again (after a timeout, a dropped connection, a gateway
 //! that died before answering) writes nothing twice. The shard stores the answer with
-//! the write, in the same statement ([`shard_manager::store::remembered`]).
+//! the write, in the same statement ([`shard_manager::store::idempotent_answer`]).
 //!
 //! A key is 1 to 255 visible ASCII characters, bare or as a quoted structured-field
 //! string (`"abc"`). Keys belong to their caller: two API keys never share one.

@@ -102,7 +102,7 @@ pub async fn count(conn: &ShardConn, slots: &[i32]) -> Result<i64, MoveError> {
 /// Deletes the rows of `slots` on this primary, a slot at a time (short transactions),
 /// and their idempotency entries.
 pub async fn delete_rows(conn: &ShardConn, slots: &[i32]) -> Result<u64, MoveError> {
-    super::remembered::delete(conn, slots).await?;
+    super::idempotency_entries::delete(conn, slots).await?;
     let mut deleted = 0;
     for slot in slots {
         deleted += conn

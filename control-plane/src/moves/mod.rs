@@ -40,7 +40,7 @@
 //! - [`verify`]: per-slot counts and checksums on both sides.
 //! - [`switch`]: the fence and the ownership change.
 //! - [`caches`]: the cache epochs a move raises, and telling every cache in use.
-//! - [`remembered`]: idempotency entries copied with their slots under the fence.
+//! - [`idempotency_entries`]: idempotency entries copied with their slots under the fence.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`balance`]: `rebalance`'s plan: the moves that even out bytes or slots (pure).
 //! - [`fault`]: test-only kill points (feature `faults`).
@@ -54,9 +54,9 @@ pub mod caches;
 pub mod capture;
 pub mod copy;
 pub mod fault;
+pub mod idempotency_entries;
 pub mod mover;
 pub mod plan;
-pub mod remembered;
 pub mod replay;
 pub mod shard_conn;
 pub mod state;

@@ -18,7 +18,7 @@ use super::fault::fault;
 use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move};
-use super::{caches, copy, remembered, verify, MoveError};
+use super::{caches, copy, idempotency_entries, verify, MoveError};
 use crate::jobs::replay::drain;
 use crate::map::{meta, ownership, ShardMap};
 use shard_manager::config::ClusterSettings;
@@ -155,7 +155,7 @@ async fn fence(
         )));
     }
     copy::align_versions(source, target).await?;
-    remembered::copy(source, target, &mv.detail.slots).await?;
+    idempotency_entries::copy(source, target, &mv.detail.slots).await?;
     fault("switch-before-tell");
     ownership::tell_on(&target.client, next, target.shard)
         .await

@@ -3,7 +3,7 @@
 //! the cluster after a shard refused a slot (`cluster::rerouted`), a server after a
 //! pooled connection turned out dead (`servers::server`, `servers::write`), the wire
 //! client after stale statements or a taken idempotency key (`wire::statements`,
-//! `wire::remembered`), a transaction after a part's refusal (`cluster::txn::rerouted`:
+//! `wire::write::idempotent`), a transaction after a part's refusal (`cluster::txn::rerouted`:
 //! the whole transaction, under a new id, once nothing of it stands). Each retry happens
 //! at most once per attempt: a second failure is answered as it is; only the wait for a
 //! primary tries again and again, within its bound, and only while nothing was sent.

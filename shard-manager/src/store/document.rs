@@ -153,7 +153,7 @@ impl Document {
 
     /// The record's id: the one the request names, then `data.id`, then `minted` (for
     /// a request with an idempotency key, the id the key gives this record:
-    /// [`super::remember::minted_id`]).
+    /// [`super::idempotency_key::minted_id`]).
     pub fn derive_id(
         &self,
         explicit: Option<&Value>,

@@ -4,9 +4,11 @@
 //! - [`sql`]: every statement's text: the point read, the list in its eight shapes,
 //!   each write with or without an idempotency key, a key's claim, the health and
 //!   upkeep statements; diesel's table definitions render them once per process.
-//! - [`remembered`]: what writes sent with an idempotency key answer: the answer stored
-//!   by the write's own statement, or an earlier answer instead of a second write;
-//!   [`remember`] is the key, its fingerprint and its home.
+//! - [`idempotent_answer`]: what writes sent with an idempotency key answer: the answer
+//!   stored by the write's own statement, or an earlier answer instead of a second
+//!   write.
+//! - [`idempotency_key`]: [`Remember`], the key a write is sent with, its fingerprint
+//!   and its home; the ids minted for records sent without one.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - `jsonb_numbers`: which JSON numbers `jsonb` can hold (a document kept as text keeps
@@ -21,13 +23,13 @@
 
 pub mod cursor;
 pub mod document;
+pub mod idempotency_key;
+pub mod idempotent_answer;
 mod jsonb_numbers;
 pub mod member_name;
 pub mod migrations;
 pub mod page;
 pub mod raw_json;
-pub mod remember;
-pub mod remembered;
 pub mod row;
 pub mod sql;
 pub mod table;
@@ -37,13 +39,13 @@ pub use document::{Document, RecordError, RecordId};
 pub use member_name::NameIs;
 pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
-pub(crate) use sql::fixed::UpsertMany;
+pub(crate) use sql::expressions::UpsertMany;
 
-pub use remember::{minted_id, Remember};
-pub use remembered::{
+pub use idempotency_key::{minted_id, Remember};
+pub use idempotent_answer::{
     bulk_outcome, delete_outcome, upsert_outcome, AnswerError, Answered, BulkRow, DeleteRow,
     GroupOutcome, Remembered, UpsertRow, ENTRY_TABLES,
 };
 pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
-pub use sql::text::{wire_statements, ListShape, WireStatements};
+pub use sql::wire_statements::{wire_statements, ListShape, WireStatements};
 pub use table::{TableName, Tables, UnknownTable};

@@ -9,11 +9,11 @@
 //! never leaves servers of different times serving together; then all at once, each is
 //! restored (`pgbackrest restore --delta --type=name --target-action=promote`), started,
 //! awaited until it has left recovery, and rid of the recovery settings pgBackRest
-//! wrote ([`spent`]); the point's own `restore_points` row (written
+//! wrote ([`recovery_settings`]); the point's own `restore_points` row (written
 //! after the point, so not in the restored metadata database) is written again as soon
 //! as the metadata server is back; then [`in_doubt`] finishes the prepared parts of
 //! transactions on several shards that the point caught (from the restored coordinator
-//! log), and [`after`] moves every shard's cache epoch past anything cached after the
+//! log), and [`settle`] moves every shard's cache epoch past anything cached after the
 //! point and checks the map against the shards.
 //!
 //! A primary made by `setup.sh` carries an incarnation file that its replicas copy;
@@ -32,18 +32,18 @@
 //! - [`ha`]: under an HA manager: its refusal, the first nodes, the other nodes.
 //! - [`replica`]: a server the restore stops and never starts with its old data.
 //! - [`server`]: pg_ctl stop / start and the wait for promotion.
-//! - [`spent`]: pgBackRest's recovery settings taken out once a server is promoted.
+//! - [`recovery_settings`]: pgBackRest's recovery settings taken out once a server is promoted.
 //! - [`in_doubt`]: prepared parts at the point, committed or rolled back by the log.
-//! - [`after`]: cache epochs raised and retired; the map checked.
+//! - [`settle`]: cache epochs raised and retired; the map checked.
 
-pub mod after;
 pub mod conf;
 pub mod ha;
 pub mod in_doubt;
 pub mod plan;
+pub mod recovery_settings;
 pub mod replica;
 pub mod server;
-pub mod spent;
+pub mod settle;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -53,10 +53,10 @@ use shard_manager::config::ClusterSettings;
 use super::error::BackupError;
 use super::point::describe;
 use crate::map::{meta, MapError};
-pub use after::ShardAfter;
 pub use in_doubt::InDoubt;
 pub use plan::{plan, Plan, StanzaPlan};
 pub use replica::ReplicaPlan;
+pub use settle::ShardAfter;
 
 /// setup.sh's incarnation file in a primary's data directory (its replicas copy it).
 pub const INCARNATION_FILE: &str = "shardgate.incarnation";
@@ -136,7 +136,7 @@ pub async fn restore(
     progress("finishing transactions prepared at the point, by the restored coordinator log");
     let in_doubt = in_doubt::resolve(settings, &map).await?;
     progress("raising every shard's cache epoch; checking the map");
-    let shards = after::settle(settings, &conn.client, &map).await?;
+    let shards = settle::settle(settings, &conn.client, &map).await?;
     Ok(Restored {
         stanzas,
         stopped_replicas,
@@ -172,7 +172,7 @@ async fn bring_back(
     let starting = Instant::now();
     server::start(runner, &name, &s.data_dir, &s.options).await?;
     server::promoted(settings, &s.target).await?;
-    spent::remove(&s.data_dir, &name)?;
+    recovery_settings::remove(&s.data_dir, &name)?;
     if let (true, Some(record)) = (s.target.holds_meta, &plan.record) {
         // At once, so that running the command again after another server failed
         // still finds the point recorded.

@@ -18,7 +18,7 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Bytea, Integer, Text};
 use diesel::QueryResult;
 
-use crate::store::remember::Remember;
+use crate::store::idempotency_key::Remember;
 
 /// The claim of `remember`'s key at its home slot. Binds: `$1` caller, `$2` key (text),
 /// `$3` fingerprint (bytea), `$4` home slot (int4), `$5` seconds to live (int8), `$6`

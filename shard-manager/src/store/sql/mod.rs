@@ -2,20 +2,20 @@
 //!
 //! - `find`: a point read's statement, with its text fixed (the hottest query).
 //! - [`records`]: the list statement's builder, and the health and upkeep statements.
-//! - `fixed`: the few SQL expressions diesel has no word for, written so that every
+//! - `expressions`: the few SQL expressions diesel has no word for, written so that every
 //!   statement stays prepared.
-//! - `remembered`: each write's statement with its idempotency entry (a bulk write's
+//! - `idempotent_write`: each write's statement with its idempotency entry (a bulk write's
 //!   records each with an entry of their own).
 //! - `claim`: a key's claim at its home slot.
-//! - [`text`]: the wire client's statements as text.
+//! - [`wire_statements`]: the wire client's statements as text.
 //! - [`export`]: an export's page: a table in keyset order, with the shard's ownership.
 //! - [`schema`]: diesel's table definitions.
 
 mod claim;
 pub mod export;
+pub(crate) mod expressions;
 mod find;
-pub(crate) mod fixed;
+mod idempotent_write;
 pub mod records;
-mod remembered;
 pub mod schema;
-pub mod text;
+pub mod wire_statements;

@@ -8,7 +8,7 @@ use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{Bool, Text, Timestamptz};
 use diesel::{ExpressionMethods, PgJsonbExpressionMethods, QueryDsl, SelectableHelper};
 
-use super::fixed::{OwnedRow, Serves};
+use super::expressions::{OwnedRow, Serves};
 use super::schema::records;
 use crate::store::cursor::ListQuery;
 use crate::store::row::Record;

@@ -1,10 +1,10 @@
 //! Every write: the frame it runs in (`commit`: `BEGIN`, the statement, `COMMIT` and the
 //! position read behind one Sync), one record or a bulk group ([`upsert`]), a delete
-//! ([`delete`]), and the same three with an idempotency key ([`remembered`]); a transaction's part
+//! ([`delete`]), and the same three with an idempotency key ([`idempotent`]); a transaction's part
 //! ([`txn`]), committed at once or prepared, and the prepared ones resolved.
 
 pub(super) mod commit;
 pub mod delete;
-pub mod remembered;
+pub mod idempotent;
 pub mod txn;
 pub mod upsert;

@@ -8,14 +8,16 @@ use diesel::query_builder::{QueryBuilder, QueryFragment};
 use diesel::{ExpressionMethods, QueryDsl, QueryResult};
 
 use super::claim::ClaimKey;
+use super::expressions::{
+    CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne,
+};
 use super::find::FindOne;
-use super::fixed::{CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne};
+use super::idempotent_write::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
 use super::records::list_statement;
-use super::remembered::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
 use super::schema::records;
 use crate::store::cursor::{Cursor, ListQuery};
+use crate::store::idempotency_key::Remember;
 use crate::store::raw_json::RawJson;
-use crate::store::remember::Remember;
 use crate::store::row::NewRecord;
 
 /// The wire client's statements.
@@ -59,11 +61,11 @@ pub struct WireStatements {
     /// `$2` key (text), `$3` fingerprint (bytea), `$4` slot (int4), `$5` table, `$6`
     /// shard key, `$7` id (text), `$8` ttl in seconds (int8), `$9` a delete (bool).
     pub txn_remember: String,
-    /// The writes sent with an idempotency key (`remembered_sql`): each statement above
+    /// The writes sent with an idempotency key (`sql::idempotent_write`): each statement above
     /// between the key's lookup and the entry that keeps its answer. Binds: `$1` caller,
     /// `$2` key (text); the write's own binds, numbered on from `$3`; then caller, key
     /// (text), fingerprint (bytea), slot (int4 or NULL), time to live in seconds (int8).
-    /// Rows as `store::remembered` reads them.
+    /// Rows as `store::idempotent_answer` reads them.
     pub upsert_remembered: String,
     pub delete_remembered: String,
     pub upsert_many_remembered: String,

@@ -1,4 +1,4 @@
-//! Writes sent with an idempotency key (`store::remembered` reads their answers): each
+//! Writes sent with an idempotency key (`store::idempotent_answer` reads their answers): each
 //! write's statement between the key's lookup and the entry that keeps its answer, in
 //! the frame of a write without a key (`commit`): one Sync, one flush back.
 //!

@@ -5,13 +5,13 @@
 //! request with the key commits while this one runs, the statement fails (SQLSTATE
 //! SG002), everything it did is undone, and it runs once more to find that answer.
 //!
-//! The statements are in [`super::sql::remembered`]; the wire client runs them
-//! (`crate::wire::remembered`) and this module reads what they answer: the rows below,
+//! The statements are in [`super::sql::idempotent_write`]; the wire client runs them
+//! (`crate::wire::write::idempotent`) and this module reads what they answer: the rows below,
 //! each the write's own columns or, from `prior`, the earlier fingerprint and answer.
 
 use chrono::{DateTime, Utc};
 
-use super::remember::Remember;
+use super::idempotency_key::Remember;
 use super::row::{Upserted, WrittenRow};
 
 /// A row of the single upsert with a key: (version, created_at, updated_at, created)

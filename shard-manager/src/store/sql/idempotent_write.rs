@@ -1,4 +1,4 @@
-//! The SQL of [`crate::store::remembered`]: each write's statement with the idempotency
+//! The SQL of [`crate::store::idempotent_answer`]: each write's statement with the idempotency
 //! entry it keeps (data-modifying CTEs, one statement so one transaction). `prior` finds
 //! the caller's unexpired entry; the write runs only without one; `kept` stores the
 //! answer, and raises SG002 when another request's entry committed meanwhile.
@@ -11,8 +11,8 @@ use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text};
 use diesel::QueryResult;
 
-use super::fixed::{UpsertMany, UpsertOne};
-use crate::store::remember::Remember;
+use super::expressions::{UpsertMany, UpsertOne};
+use crate::store::idempotency_key::Remember;
 use crate::store::row::NewRecord;
 
 /// `WITH prior AS (...)`: the caller's unexpired answer under the key, if any.
@@ -65,7 +65,7 @@ fn push_kept<'b>(
     Ok(())
 }
 
-/// The upsert of [`super::fixed::UpsertOne`] with its answer kept.
+/// The upsert of [`super::expressions::UpsertOne`] with its answer kept.
 #[derive(Debug, Clone, Copy)]
 pub(in crate::store) struct UpsertOneRemembered<'a> {
     pub(in crate::store) rec: &'a NewRecord<'a>,

@@ -221,7 +221,7 @@ impl QueryFragment<Pg> for UpsertMany<'_> {
 impl<'a> UpsertMany<'a> {
     /// The statement, with `also` added to its WHERE (more conditions, each starting
     /// with AND, over the batch's rows as `n`) and `returning` as what it returns:
-    /// written inside a CTE by `remembered`.
+    /// written inside a CTE by `idempotent_write`.
     pub(in crate::store) fn push_upsert<'b>(
         &'b self,
         out: &mut AstPass<'_, 'b, Pg>,
