@@ -34,6 +34,8 @@ pub struct Shard {
     pub schema: Schema,
     /// Round-robin cursor over the replicas.
     next: AtomicUsize,
+    /// Whether point reads leave in batches (`database.batch_point_reads`).
+    pub batch_point_reads: bool,
     /// Why the map's primary must not take writes although it still would: another
     /// server of the shard took over on a newer timeline and this gateway could not
     /// record it in the map yet (set and cleared by the failover watcher).
@@ -56,6 +58,7 @@ impl Shard {
             read_primary,
             schema: Schema::default(),
             next: AtomicUsize::new(0),
+            batch_point_reads: true,
             superseded: Mutex::new(None),
         }
     }
@@ -138,7 +141,15 @@ impl Shard {
         limits: &ReplicationSettings,
         read: PointRead,
     ) -> Result<Served<Option<Record>>, ClusterError> {
-        let find = async |server: &Arc<Server>| server.find(read.clone()).await;
+        let find = async |server: &Arc<Server>| match self.batch_point_reads {
+            true => server.find(read.clone()).await,
+            false => {
+                let ident = (read.key.as_str(), read.slot);
+                server
+                    .run(async |conn| wire::find(conn, &read.table, ident, &read.id).await)
+                    .await
+            }
+        };
         match consistency {
             Consistency::Strong => {
                 let seen = self.primary.known_wal();
@@ -345,6 +356,7 @@ mod tests {
             txn_lock_timeout_ms: 2000,
             pool_max_size: 1,
             pool_wait_timeout_ms: 10,
+            batch_point_reads: true,
             pool_threads: 1,
             allow_insecure_auth: false,
             sslmode: Default::default(),

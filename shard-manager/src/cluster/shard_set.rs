@@ -78,7 +78,9 @@ impl ShardSet {
                 .iter()
                 .map(|r| server(Role::Replica, r))
                 .collect::<Result<Vec<_>, _>>()?;
-            let shard = Arc::new(Shard::new(id, primary, replicas, s.balance, s.read_primary));
+            let mut shard = Shard::new(id, primary, replicas, s.balance, s.read_primary);
+            shard.batch_point_reads = self.db.batch_point_reads;
+            let shard = Arc::new(shard);
             if let Some(o) = old {
                 tracing::info!(shard = %id, from = %o.primary.addr, to = %shard.primary.addr, "following the shard's servers as the map names them");
                 next[i] = shard;
@@ -126,6 +128,7 @@ mod tests {
             txn_lock_timeout_ms: 2000,
             pool_max_size: 1,
             pool_wait_timeout_ms: 10,
+            batch_point_reads: true,
             pool_threads: 1,
             allow_insecure_auth: false,
             sslmode: Default::default(),

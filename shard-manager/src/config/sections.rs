@@ -74,6 +74,11 @@ pub struct DatabaseSettings {
     /// connections one gateway opens to it (see `pool_threads`).
     pub pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
+    /// Point reads to one server that arrive together leave together: pipelined on one
+    /// connection, one send and one receive, each with its own answer. Opportunistic:
+    /// a lone read goes at once. Off: each read takes a connection of its own.
+    #[serde(default = "batch_point_reads_default")]
+    pub batch_point_reads: bool,
     /// Threads that each keep their own pool to every server: the gateway sets its HTTP
     /// worker count here (it is not read from the file). Each thread's pool holds at
     /// most `ceil(pool_max_size / pool_threads)` connections, so a server sees about
@@ -115,6 +120,10 @@ pub enum SslMode {
 
 fn one_thread() -> usize {
     1
+}
+
+fn batch_point_reads_default() -> bool {
+    true
 }
 
 fn default_txn_lock_timeout_ms() -> u64 {

@@ -74,6 +74,7 @@ mod tests {
             txn_lock_timeout_ms: 2000,
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
+            batch_point_reads: true,
             pool_threads: 1,
             allow_insecure_auth: false,
             sslmode: Default::default(),

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+use super::per_thread::PerThread;
 use super::server::{InFlight, Server};
 use crate::error::ClusterError;
 use crate::store::Record;
@@ -28,12 +29,21 @@ struct Waiting {
     reply: oneshot::Sender<Answer>,
 }
 
-/// A server's queue of point reads.
-#[derive(Default)]
+/// A server's queues of point reads, one per thread: a thread's reads are batched on
+/// that thread's connections and answered there, with no wake-up across threads.
 pub struct ReadBatch {
-    queue: Mutex<Queue>,
+    queues: PerThread<Arc<Mutex<Queue>>>,
     /// Batch sizes sent, for `/metrics` ([`ReadBatch::sizes`]).
     sizes: crate::servers::batch_sizes::BatchSizes,
+}
+
+impl Default for ReadBatch {
+    fn default() -> Self {
+        Self {
+            queues: PerThread::new(),
+            sizes: Default::default(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -43,9 +53,14 @@ struct Queue {
     driving: bool,
 }
 
+fn lock(queue: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    queue.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl ReadBatch {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    /// This thread's queue.
+    fn queue(&self) -> Arc<Mutex<Queue>> {
+        self.queues.get_or(Default::default)
     }
 
     /// How many reads each batch carried, so far.
@@ -59,13 +74,14 @@ impl Server {
     /// while a batch is in flight (see the module doc).
     pub async fn find(self: &Arc<Self>, read: PointRead) -> Answer {
         let (reply, answer) = oneshot::channel();
+        let queue = self.reads.queue();
         let lead = {
-            let mut queue = self.reads.lock();
-            queue.waiting.push(Waiting { read, reply });
-            !std::mem::replace(&mut queue.driving, true)
+            let mut waiting = lock(&queue);
+            waiting.waiting.push(Waiting { read, reply });
+            !std::mem::replace(&mut waiting.driving, true)
         };
         if lead {
-            tokio::spawn(drive(Arc::clone(self)));
+            tokio::spawn(drive(Arc::clone(self), queue));
         }
         answer.await.unwrap_or_else(|_| {
             Err(self.mark_down("the point read's batch stopped before it answered".into()))
@@ -73,14 +89,14 @@ impl Server {
     }
 }
 
-/// Sends what waits, in batches, until nothing does.
-async fn drive(server: Arc<Server>) {
+/// Sends what waits in `queue`, in batches, until nothing does.
+async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue>>) {
     // Whatever ends this task (a panic included) hands the queue on: a later read
     // starts a new driver.
-    let _handover = Handover(&server);
+    let _handover = Handover(&queue);
     loop {
         let batch = {
-            let mut queue = server.reads.lock();
+            let mut queue = lock(&queue);
             if queue.waiting.is_empty() {
                 queue.driving = false;
                 return;
@@ -106,12 +122,12 @@ async fn drive(server: Arc<Server>) {
 }
 
 /// Clears the queue's driving flag if its driver ends other than by emptying it.
-struct Handover<'a>(&'a Server);
+struct Handover<'a>(&'a Mutex<Queue>);
 
 impl Drop for Handover<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let mut queue = self.0.reads.lock();
+            let mut queue = lock(self.0);
             queue.driving = false;
             queue.waiting.clear();
         }

@@ -40,6 +40,7 @@ fn settings(statement_timeout_ms: u64) -> DatabaseSettings {
         txn_lock_timeout_ms: 2000,
         pool_max_size: 2,
         pool_wait_timeout_ms: 5_000,
+        batch_point_reads: true,
         pool_threads: 1,
         allow_insecure_auth: false,
         sslmode: SslMode::Disable,

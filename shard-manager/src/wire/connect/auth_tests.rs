@@ -21,6 +21,7 @@ fn target(addr: &str, allow_insecure_auth: bool) -> Target {
         txn_lock_timeout_ms: 2000,
         pool_max_size: 1,
         pool_wait_timeout_ms: 100,
+        batch_point_reads: true,
         pool_threads: 1,
         allow_insecure_auth,
         sslmode: Default::default(),
