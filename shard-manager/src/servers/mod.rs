@@ -6,7 +6,8 @@
 //!   permits, `run`/`probe` (reads and checks, bounded in time).
 //! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
 //!   server's concurrent operations across threads.
-//! - `read_batch`: `Server::find`: point reads that arrive together share one send.
+//! - `read_batch`: `Server::find`: point reads that arrive together share one send;
+//!   `read_queue`: the queues they wait in, one per thread.
 //! - [`batch_sizes`]: how many requests each batch carried, a histogram for `/metrics`.
 //! - [`write`]: `Server::run_write` (on a `crate::wire` connection): a write is never
 //!   sent twice.
@@ -27,6 +28,7 @@ pub mod faults;
 pub(crate) mod per_thread;
 pub mod pools;
 mod read_batch;
+mod read_queue;
 pub mod server;
 pub mod status;
 pub mod write;

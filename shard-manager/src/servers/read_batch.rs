@@ -15,59 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::per_thread::PerThread;
+use super::read_queue::{lock, Answer, Queue, Waiting};
 use super::server::{InFlight, Server};
 use crate::error::ClusterError;
-use crate::store::Record;
 use crate::wire::read::{find_many, PointRead};
-
-type Answer = Result<Option<Record>, ClusterError>;
-
-/// A read waiting for its batch.
-struct Waiting {
-    read: PointRead,
-    reply: oneshot::Sender<Answer>,
-}
-
-/// A server's queues of point reads, one per thread: a thread's reads are batched on
-/// that thread's connections and answered there, with no wake-up across threads.
-pub struct ReadBatch {
-    queues: PerThread<Arc<Mutex<Queue>>>,
-    /// Batch sizes sent, for `/metrics` ([`ReadBatch::sizes`]).
-    sizes: crate::servers::batch_sizes::BatchSizes,
-}
-
-impl Default for ReadBatch {
-    fn default() -> Self {
-        Self {
-            queues: PerThread::new(),
-            sizes: Default::default(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Waiting>,
-    /// A batch is in flight: new reads wait for the next one.
-    driving: bool,
-}
-
-fn lock(queue: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
-    queue.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl ReadBatch {
-    /// This thread's queue.
-    fn queue(&self) -> Arc<Mutex<Queue>> {
-        self.queues.get_or(Default::default)
-    }
-
-    /// How many reads each batch carried, so far.
-    pub fn sizes(&self) -> &crate::servers::batch_sizes::BatchSizes {
-        &self.sizes
-    }
-}
 
 impl Server {
     /// One point read, sent with the other point reads to this server that arrive

@@ -37,8 +37,8 @@ pub struct Server {
     /// Whether the last check found new transactions read-only by default
     /// (`default_transaction_read_only`): on a primary, no write gets through.
     read_only_by_setting: AtomicBool,
-    /// Point reads waiting to leave together (see `read_batch`).
-    pub(super) reads: super::read_batch::ReadBatch,
+    /// Point reads waiting to leave together (see `read_queue`, driven by `read_batch`).
+    pub(super) reads: super::read_queue::ReadBatch,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
