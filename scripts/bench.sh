@@ -776,6 +776,8 @@ step_ceiling() {
     cpu_end ceiling_goose
     goose_check ceiling-goose
     result ceiling_goose "$(goose_rate ceiling-goose 'GET live')"
+    # The loadtest's own CPU over its measured span (its summary's "load tester:" line).
+    result ceiling_goose_self "$(sed -n 's/^load tester: //p' "$OUT/ceiling-goose.log" | head -1)"
     result goose_vs_wrk "$(ratio "$(r ceiling_goose)" "$(r ceiling_wrk)")"
 }
 
@@ -1119,7 +1121,7 @@ $(grep -q '^gateway_bin=' "$OUT/results" && printf '\nGateway binary: `%s` (GATE
 @cache@| C if the gateway's own work were free: Redis GET ÷ (ceiling + Redis GET) | $(r C_bound) (redis-benchmark GET/s: $(r redis_get) from $USERS clients, $(r redis_get_pipelined) from 2 clients $(r redis_depth) deep) | (bound) | |
 @analytics@| analytics record path, 1 thread / 2 threads | $(r analytics_record/1_thread) / $(r analytics_record/2_threads) | ≪ 1 µs | $(awk -v a="$(r analytics_record/1_thread)" 'BEGIN { split(a, f, " "); print (f[2] == "ns" && f[1] < 1000) ? "yes" : (a == "n/a" ? "n/a" : "**no**") }') |
 @rss@| gateway RSS over a ${RSS_SECS} s mixed run (first → last sample; growth in the second half) | $(r rss_first_mib) → $(r rss_last_mib) MiB ($(r rss_growth_pct) %; $(r rss_growth_last_half_mib) MiB) | flat: < 1 MiB in the second half | $(met "$(r rss_growth_last_half_mib)" '<' 1) |
-@ceiling@| goose ceiling ÷ wrk ceiling on /api/health/live | $(r goose_vs_wrk) ($(r ceiling_goose) / $(r ceiling_wrk)) | (context) | |
+@ceiling@| goose ceiling ÷ wrk ceiling on /api/health/live | $(r goose_vs_wrk) ($(r ceiling_goose) / $(r ceiling_wrk); loadtest itself: $(r ceiling_goose_self)) | (context) | |
 @replicas@| read throughput, 2 replicas ÷ 1 replica per shard | $(r replicas_ratio) ($(r replicas2_gw) / $(r replicas1_gw)) | (context) | |
 @cache@| cache speed-up, cached ÷ uncached point reads (wrk / goose) | $(r cache_speedup_wrk) / $(r cache_speedup_goose) | (context) | |
 @ryw@| read-your-writes (ryw) | $(r ryw_misses) | 0 misses | $([[ $(r ryw_misses) == *" 0 misses"* ]] && echo yes || echo "**no**") |

@@ -54,7 +54,8 @@
 //!    (skipped when they are already there) and waits for the replicas to show them, so
 //!    a read's 404 is a real failure.
 //! 3. Goose runs the scenarios and prints its report.
-//! 4. The summary: goose's client-side figures per request, next to the gateway's
+//! 4. The summary: goose's client-side figures per request and how busy the load tester
+//!    itself was (its CPU per request and share of the cores), next to the gateway's
 //!    server-side percentiles per endpoint, shard and role from
 //!    `GET /api/analytics/metrics?window=<measured seconds>s` (said and skipped if the
 //!    gateway answers 404), then notes: `ryw` misses, `read-cached`'s `x-cache` answers,
@@ -72,6 +73,7 @@
 //! - [`workload`]: what every user shares, and the `ryw` counters.
 //! - [`http`]: one request through goose, its body drained and its headers read.
 //! - [`scenarios`]: the scenarios, one file per family.
+//! - [`own_cpu`]: the load tester's own CPU over the measured span, for the summary.
 //! - [`gateway`]: requests outside the load (health, prefill, analytics).
 //! - [`prefill`]: the warm-up that writes the key space.
 //! - [`server_report`]: the gateway's analytics report, read leniently.
@@ -83,6 +85,7 @@ pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod options;
+pub mod own_cpu;
 pub mod prefill;
 pub mod records;
 pub mod run;

@@ -11,6 +11,7 @@ use goose::prelude::{GooseAttack, GooseDefault, GooseDefaultType, GooseError};
 use crate::gateway::Gateway;
 use crate::keys::KeySpace;
 use crate::options::{Cli, WorkloadOptions, DEFAULT_HOST};
+use crate::own_cpu;
 use crate::prefill;
 use crate::server_report;
 use crate::summary::{self, RunFacts};
@@ -60,10 +61,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
             options.batch,
             options.prefill.name()
         );
+        if summary::DEBUG_BUILD {
+            eprintln!(
+                "loadtest: warning: {}",
+                summary::DEBUG_BUILD_NOTE.trim_start()
+            );
+        }
         gateway.check_health().await?;
         prefill::run(&mut gateway, &keys, options.needs(), options.prefill).await?;
     }
+    let sampler = own_cpu::Sampler::start();
     let metrics = attack(config, &options, &workload)?.execute().await?;
+    let samples = sampler.finish();
     if informational {
         return Ok(Ended::Done);
     }
@@ -75,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
         metrics: &metrics,
         ryw: workload.ryw.tally(),
         cache: workload.cache.tally(),
+        own_cpu: summary::own_cpu(&metrics, &samples),
     };
     print!("{}", summary::render(&facts, &server));
     if !options.verifies() {

@@ -5,12 +5,18 @@
 //!
 //! Client latencies are goose's time to first byte; server latencies are the gateway's
 //! time in its handler. The gap between the two is network, queueing and client.
+//!
+//! The first line under the client table says how busy the load tester itself was over
+//! the measured span (its CPU per request and its share of the cores): when it keeps a
+//! core busy, the rates are the load tester's, not the gateway's.
 
 use std::fmt::Write as _;
 
 use goose::metrics::GooseMetrics;
+use goose::test_plan::TestPlanStepAction;
 
 use crate::options::WorkloadOptions;
+use crate::own_cpu::{Busy, Samples};
 use crate::scenarios::ScenarioKind;
 use crate::server_report::{self, Fetched, Percentiles, ServerReport};
 use crate::workload::{CacheTally, RywTally};
@@ -23,11 +29,52 @@ pub struct RunFacts<'a> {
     pub metrics: &'a GooseMetrics,
     pub ryw: RywTally,
     pub cache: CacheTally,
+    /// The load tester's own CPU over the measured span, when `/proc` could be read.
+    pub own_cpu: Option<Busy>,
 }
 
 /// The seconds goose measured (after ramp-up, unless `--no-reset-metrics`), at least 1.
 pub fn measured_secs(metrics: &GooseMetrics) -> u64 {
     (metrics.duration as u64).max(1)
+}
+
+/// The span goose's figures cover, in milliseconds since the Unix epoch: from when all
+/// users had started (goose resets its metrics then) or from the start (no reset: with
+/// `--no-reset-metrics`, `--iterations` or `--test-plan`), whichever is closer to goose's
+/// own measured seconds, to when users began to stop.
+pub fn measured_span_ms(metrics: &GooseMetrics) -> Option<(i64, i64)> {
+    let history = &metrics.history;
+    let first = history.first()?.timestamp.timestamp_millis();
+    let at = |wanted: fn(&TestPlanStepAction) -> bool| {
+        history
+            .iter()
+            .find(|step| wanted(&step.action))
+            .map(|step| step.timestamp.timestamp_millis())
+    };
+    let end = at(|a| {
+        matches!(
+            a,
+            TestPlanStepAction::Decreasing
+                | TestPlanStepAction::Canceling
+                | TestPlanStepAction::Finished
+        )
+    })?;
+    let measured_ms = metrics.duration as i64 * 1000;
+    let start = match at(|a| matches!(a, TestPlanStepAction::Maintaining)) {
+        Some(all_started)
+            if ((end - all_started) - measured_ms).abs() <= ((end - first) - measured_ms).abs() =>
+        {
+            all_started
+        }
+        _ => first,
+    };
+    (end > start).then_some((start, end))
+}
+
+/// The load tester's CPU over goose's measured span.
+pub fn own_cpu(metrics: &GooseMetrics, samples: &Samples) -> Option<Busy> {
+    let (from, to) = measured_span_ms(metrics)?;
+    samples.over(from, to)
 }
 
 /// The whole summary as text.
@@ -46,6 +93,7 @@ pub fn render(facts: &RunFacts<'_>, server: &Fetched) -> String {
         secs
     );
     out.push_str(&client_table(facts.metrics, secs));
+    out.push_str(&own_cpu_line(facts.own_cpu, facts.metrics));
     out.push_str(&server_section(server, secs));
     out.push_str(&notes(facts));
     out
@@ -84,6 +132,48 @@ fn client_table(metrics: &GooseMetrics, secs: u64) -> String {
     }
     out
 }
+
+/// "load tester: 6.47 CPU s (user + system) in 10.0 s measured: 0.64 of a core busy (32%
+/// of 2 cores), 16.6 µs CPU per request".
+fn own_cpu_line(busy: Option<Busy>, metrics: &GooseMetrics) -> String {
+    let Some(busy) = busy else {
+        return "load tester: its own CPU is unknown (no /proc/self/stat, or goose measured \
+                no span)\n"
+            .to_owned();
+    };
+    let requests: u64 = metrics
+        .requests
+        .values()
+        .map(|r| (r.success_count + r.fail_count) as u64)
+        .sum();
+    let per_request = match busy.us_per_request(requests) {
+        Some(us) => format!(", {us:.1} µs CPU per request"),
+        None => String::new(),
+    };
+    let mut line = format!(
+        "load tester: {:.2} CPU s (user + system) in {:.1} s measured: {:.2} of a core busy \
+         ({:.0}% of {} cores){per_request}\n",
+        busy.cpu_secs,
+        busy.wall_secs,
+        busy.cores_busy(),
+        busy.cores_busy() * 100.0 / busy.cores as f64,
+        busy.cores
+    );
+    if DEBUG_BUILD {
+        line.push_str(DEBUG_BUILD_NOTE);
+        line.push('\n');
+    }
+    line
+}
+
+/// Whether this is a debug build: goose, reqwest and hyper unoptimised.
+pub const DEBUG_BUILD: bool = cfg!(debug_assertions);
+/// Said before the load and under the load tester's CPU: a debug build spends about ten
+/// times a release build's CPU per request (172 against 16 µs on the no-op route), so
+/// its rates are the load tester's.
+pub const DEBUG_BUILD_NOTE: &str = "  a debug build: it spends about ten times a release \
+    build's CPU per request, so these rates measure the load tester; run `cargo run \
+    --release -p loadtest`";
 
 fn server_section(server: &Fetched, secs: u64) -> String {
     let path = server_report::path(secs);
@@ -277,11 +367,30 @@ mod tests {
             metrics: &metrics,
             ryw: RywTally::default(),
             cache: CacheTally::default(),
+            own_cpu: None,
         };
         let text = notes(&facts);
         assert!(text.contains("read-cached: no x-cache header"), "{text}");
         assert!(!text.contains("write:"), "{text}");
         assert!(!text.contains("fan-out:"), "{text}");
+    }
+
+    #[test]
+    fn the_load_testers_own_cpu_is_per_request_and_a_share_of_the_cores() {
+        let busy = Busy {
+            cpu_secs: 5.0,
+            wall_secs: 10.0,
+            cores: 2,
+        };
+        let line = own_cpu_line(Some(busy), &GooseMetrics::default());
+        assert!(
+            line.starts_with(
+                "load tester: 5.00 CPU s (user + system) in 10.0 s measured: 0.50 of a core \
+                 busy (25% of 2 cores)\n"
+            ),
+            "{line}"
+        );
+        assert!(own_cpu_line(None, &GooseMetrics::default()).contains("unknown"));
     }
 
     #[test]
