@@ -135,11 +135,7 @@ fn stored_tags(app: &TestApp) -> HashMap<String, usize> {
 async fn idless_records_retried_through_haproxy_while_a_gateway_dies_are_stored_once() {
     let _serial = serial().await;
     let app = spawn_app().await;
-    let seed: u64 = std::env::var("SG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("exactly_once_idless seed: SG_SEED={seed}");
+    let seed = crate::support::seed("exactly_once_idless");
     let db = app.settings.cluster.database.dbname.clone();
     let mut armed = Process::start(
         &db,

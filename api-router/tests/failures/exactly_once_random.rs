@@ -170,11 +170,7 @@ async fn gateway(app: &TestApp, prefix: &str, die: Option<&str>) -> Process {
 async fn keyed_writes_retried_across_gateways_while_slots_move_and_a_gateway_dies() {
     let _serial = serial().await;
     let app = spawn_app().await;
-    let seed: u64 = std::env::var("SG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("exactly_once_random seed: SG_SEED={seed}");
+    let seed = crate::support::seed("exactly_once_random");
     let prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
     let mut first = gateway(&app, &prefix, Some("after-commit:25")).await;
     let second = gateway(&app, &prefix, None).await;

@@ -21,6 +21,17 @@ use shard_manager::ShardKey;
 use crate::helpers::{setup_script, setup_sh, TestApp};
 
 /// Runs blocking work (setup.sh, sync diesel) off the async runtime.
+/// A randomized test's seed: `SG_SEED` when set (to replay a run), else a new one,
+/// printed under `test` so a failing run can be replayed.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("SG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{test} seed: SG_SEED={seed}");
+    seed
+}
+
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
