@@ -67,7 +67,10 @@ async fn concurrent_point_reads_share_sends_and_each_gets_its_own_record() {
         .await
         .unwrap();
     let (reads, batches) = read_batches(&metrics);
-    assert!(reads >= READS as f64, "every read counted: {reads}\n{metrics}");
+    assert!(
+        reads >= READS as f64,
+        "every read counted: {reads}\n{metrics}"
+    );
     assert!(
         reads > batches,
         "some batch carried more than one read: {reads} reads in {batches} batches"
