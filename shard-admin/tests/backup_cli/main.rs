@@ -209,7 +209,7 @@ fn bad_arguments_are_refused_naming_them() {
         (&["backups", "list", "--yaml"][..], "--yaml"),
         (&["restore"][..], "--point"),
         (&["restore", "--point"][..], "--point"),
-        (&["restore", "--point", "sg_x", "--force"][..], "--force"),
+        (&["restore", "--point", "sg_x", "--now"][..], "--now"),
         (&["restore", "sg_x", "--yes"][..], "sg_x"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_shard-manager"))
