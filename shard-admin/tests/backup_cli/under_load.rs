@@ -189,13 +189,14 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
     );
 
     // The cluster destroyed: every server stopped and its data directory deleted (the
-    // repository, WAL archive included, is all that is left). Then the restore.
+    // repository, WAL archive included, is all that is left). Then the restore, with
+    // --force: no metadata database is left to check for live gateways and moves.
     for stanza in ["shard0", "shard1", "meta"] {
         cluster.stop(stanza);
         std::fs::remove_dir_all(cluster.dir.join(stanza)).expect("delete a data directory");
     }
     let started = Instant::now();
-    let out = cli.run(&["restore", "--point", &name, "--yes"], &[]);
+    let out = cli.run(&["restore", "--point", &name, "--yes", "--force"], &[]);
     let printed = text(&out.stdout);
     assert!(
         out.status.success(),
