@@ -199,9 +199,34 @@ ha_small_settings() {
         as_pg tee -a "$1/postgresql.auto.conf" >/dev/null
 }
 
+# The ports are fixed, so one checkout's cluster runs at a time. Another checkout's
+# keepers (its monitor's too) hold their ports and start their PostgreSQL again when it
+# is stopped alone: each `pg_autoctl run` whose data dir is a node of a setup.sh cluster
+# (named as this one's are) outside this checkout's is stopped (TERM: it stops its
+# PostgreSQL first), as `evict_other` does for plain servers.
+ha_evict_other_keepers() {
+    local pid dir name mine i
+    mine=$(readlink -f "$DATA_ROOT")
+    for pid in $(pgrep -x pg_autoctl 2>/dev/null); do
+        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == "pg_autoctl run "* ]] || continue
+        dir=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^--pgdata$/{n;p;q}')
+        [[ -n $dir && $(readlink -f "$dir") != "$mine"/* ]] || continue
+        name=$(basename "$dir")
+        [[ $name == "$HA_MONITOR_NAME" || $name =~ ^shard[0-9]+-(primary|replica[0-9]+)$ ]] || continue
+        say "stopping the keeper of $name of another checkout ($dir, pid $pid): this checkout needs its port"
+        kill -TERM "$pid" 2>/dev/null || continue
+        for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        ! alive "$pid" || die "the keeper of $dir (pid $pid) did not stop; stop it, then retry"
+    done
+}
+
 ha_ensure_monitor() {
     local dir
     dir=$(datadir "$HA_MONITOR_NAME")
+    ha_evict_other_keepers
     if ! ha_created "$HA_MONITOR_NAME"; then
         say "creating the pg_auto_failover monitor on $HA_MONITOR_PORT"
         ha_from_template "$HA_MONITOR_NAME"
