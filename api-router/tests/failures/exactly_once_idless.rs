@@ -35,7 +35,8 @@ struct Tag {
 }
 
 /// Sends one request through the load balancer until it is acknowledged (200), with
-/// the same key each time; whether the acknowledgement was a replay.
+/// the same key each time; whether the acknowledgement was a replay. A 409
+/// `concurrent-conflict` wrote nothing and is sent again, as a client would.
 async fn until_acked(http: &reqwest::Client, url: &str, key: &str, body: &Value) -> bool {
     for _ in 0..200 {
         let res = http
@@ -53,7 +54,9 @@ async fn until_acked(http: &reqwest::Client, url: &str, key: &str, body: &Value)
         let answer: Value = res.json().await.unwrap_or(Value::Null);
         match status {
             200 => return replayed,
-            207 | 429 | 500..=599 => tokio::time::sleep(Duration::from_millis(20)).await,
+            // 409: rolled back for a concurrent transaction (two requests crossing on
+            // the same records across shards), nothing written: sent again, as told.
+            207 | 409 | 429 | 500..=599 => tokio::time::sleep(Duration::from_millis(20)).await,
             _ => panic!("{url} with key {key}: {status} {answer}"),
         }
     }
