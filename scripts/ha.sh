@@ -366,13 +366,24 @@ ha_node_passwords() {
     [[ -n $port ]] || die "formation $1 has no writable node after ${START_TIMEOUT}s"
     # (The pgpass that ha_prepare wrote already has these: a replication or check
     # connection made meanwhile signs in with the new one.)
-    printf "DO \$\$ BEGIN
+    # Local commit: the keeper may be changing the node's synchronous standby names
+    # and end sessions waiting on a standby. Setting a password twice is harmless, so
+    # a session ended that way is tried again (the last try's error is shown).
+    local sql attempt
+    sql=$(printf "SET synchronous_commit = local;
+    DO \$\$ BEGIN
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_replicator') THEN
             ALTER ROLE pgautofailover_replicator PASSWORD '%s'; END IF;
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgautofailover_monitor') THEN
             ALTER ROLE pgautofailover_monitor PASSWORD '%s'; END IF;
-    END \$\$;\n" "$HA_REPLICATION_PASSWORD" "$HA_MONITOR_PASSWORD" |
-        sql_stdin "$port" postgres >/dev/null
+    END \$\$;" "$HA_REPLICATION_PASSWORD" "$HA_MONITOR_PASSWORD")
+    for attempt in 1 2 3 4; do
+        sql_stdin "$port" postgres <<<"$sql" >/dev/null 2>&1 && return 0
+        sleep 1
+        port=$(ha_writable_port "$1") || port=""
+        [[ -n $port ]] || return 1
+    done
+    sql_stdin "$port" postgres <<<"$sql" >/dev/null
 }
 
 # The port of the node the monitor has as the formation's primary.
