@@ -21,7 +21,13 @@
 # is not under the HA manager.
 #
 # A cluster is HA when its monitor's data dir exists: down, clean, status and pg work on
-# it without HA=1. `./setup.sh ha hold|release N` holds shard N's failover (ha_hold).
+# it without HA=1. `./setup.sh ha hold|release N` holds shard N's failover (ha_hold,
+# scripts/ha_placement.sh).
+#
+# This file makes the formations and brings them up and down; beside it, each with one
+# job: ha_keeper.sh (the keepers), ha_monitor.sh (the monitor), ha_placement.sh (where
+# each formation's primary is: hold, release, switch back) and ha_restore.sh (a
+# formation re-formed after a restore).
 
 HA_MONITOR_NAME=monitor
 HA_MONITOR_PORT=25420
@@ -97,79 +103,6 @@ ha_created() {
     as_pg test -f "$(ha_home)/config/pg_autoctl$(datadir "$1")/pg_autoctl.cfg"
 }
 
-ha_monitor_uri() {
-    echo "postgres://autoctl_node@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
-}
-
-# The monitor's URL as shardgate_monitor_reader, which may only read its state: the
-# gateways' failover.ha_monitor.
-ha_monitor_reader_url() {
-    echo "postgres://$HA_READER_ROLE:$MONITOR_READER_PASSWORD@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
-}
-
-# The monitor's URL with autoctl_node's password, which may promote: the admin CLI's
-# `shard-manager switchover` alone (failover.ha_monitor_admin, `./setup.sh env admin`).
-ha_monitor_url_with_password() {
-    local pw
-    pw=$(as_pg cat "$(ha_home)/password" 2>/dev/null) || return 0
-    echo "postgres://autoctl_node:$pw@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
-}
-
-ha_keeper_pid() { as_pg cat "$(ha_home)/$1.pid" 2>/dev/null || true; }
-
-ha_keeper_running() {
-    local pid
-    pid=$(ha_keeper_pid "$1")
-    [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "pg_autoctl run"
-}
-
-# `pg_autoctl run` for NAME, detached in a session of its own (so `pg stop` can kill the
-# whole node, keeper and PostgreSQL, as one process group).
-ha_keeper_start() {
-    local name=$1 home log
-    ha_keeper_running "$name" && return 0
-    home=$(ha_home)
-    log=$home/$name.log
-    [[ ${QUIET:-0} -eq 1 ]] || say "starting the keeper of $name"
-    as_pg setsid -f sh -c 'echo $$ > "$1"; shift; exec "$@"' sh "$home/$name.pid" \
-        env "XDG_CONFIG_HOME=$home/config" "XDG_DATA_HOME=$home/share" \
-        "XDG_RUNTIME_DIR=$home/run" "PGPASSFILE=$home/pgpass" "PATH=$PG_BIN:/usr/bin:/bin" \
-        "PGHOST=$home/sock" pg_autoctl run --pgdata "$(datadir "$name")" </dev/null >>"$log" 2>&1
-    local i
-    for ((i = 0; i < 50; i++)); do
-        ha_keeper_running "$name" && return 0
-        sleep 0.1
-    done
-    log_tail "$log"
-    die "the keeper of $name did not start"
-}
-
-# Stops NAME's keeper and its PostgreSQL: TERM (a clean stop) or KILL (the node lost).
-ha_keeper_stop() {
-    local name=$1 sig=$2 pid i
-    ha_keeper_running "$name" || return 0
-    pid=$(ha_keeper_pid "$name")
-    [[ ${QUIET:-0} -eq 1 ]] || say "stopping the keeper of $name ($sig)"
-    kill "-$sig" -- "-$pid" 2>/dev/null || true
-    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-        if ! ha_keeper_running "$name" && ! pg_running "$name"; then return 0; fi
-        sleep 0.1
-    done
-    die "the keeper of $name (pid $pid) did not stop"
-}
-
-# Waits until NAME answers.
-ha_wait_ready() {
-    local name=$1 port i
-    port=$(port_of "$name")
-    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-        pg_ready "$port" && return 0
-        sleep 0.1
-    done
-    log_tail "$(ha_home)/$name.log"
-    die "$name does not accept connections on port $port"
-}
-
 # A new data dir for NAME from the template (its roles, passwords and settings), with
 # the memory pg_auto_failover would size for a machine of its own cut to ours.
 ha_from_template() {
@@ -197,97 +130,6 @@ ha_instance_conf() {
 ha_small_settings() {
     printf "shared_buffers = '64MB'\nwal_keep_size = '512MB'\neffective_cache_size = '512MB'\nmaintenance_work_mem = '64MB'\nwork_mem = '4MB'\n" |
         as_pg tee -a "$1/postgresql.auto.conf" >/dev/null
-}
-
-# The ports are fixed, so one checkout's cluster runs at a time. Another checkout's
-# keepers (its monitor's too) hold their ports and start their PostgreSQL again when it
-# is stopped alone: each `pg_autoctl run` whose data dir is a node of a setup.sh cluster
-# (named as this one's are) outside this checkout's is stopped (TERM: it stops its
-# PostgreSQL first), as `evict_other` does for plain servers.
-ha_evict_other_keepers() {
-    local pid dir name mine i
-    mine=$(readlink -f "$DATA_ROOT")
-    for pid in $(pgrep -x pg_autoctl 2>/dev/null); do
-        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == "pg_autoctl run "* ]] || continue
-        dir=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^--pgdata$/{n;p;q}')
-        [[ -n $dir && $(readlink -f "$dir") != "$mine"/* ]] || continue
-        name=$(basename "$dir")
-        [[ $name == "$HA_MONITOR_NAME" || $name =~ ^shard[0-9]+-(primary|replica[0-9]+)$ ]] || continue
-        say "stopping the keeper of $name of another checkout ($dir, pid $pid): this checkout needs its port"
-        kill -TERM "$pid" 2>/dev/null || continue
-        for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-            alive "$pid" || break
-            sleep 0.1
-        done
-        ! alive "$pid" || die "the keeper of $dir (pid $pid) did not stop; stop it, then retry"
-    done
-}
-
-ha_ensure_monitor() {
-    local dir
-    dir=$(datadir "$HA_MONITOR_NAME")
-    ha_evict_other_keepers
-    if ! ha_created "$HA_MONITOR_NAME"; then
-        say "creating the pg_auto_failover monitor on $HA_MONITOR_PORT"
-        ha_from_template "$HA_MONITOR_NAME"
-        ha_autoctl create monitor --pgdata "$dir" --pgport "$HA_MONITOR_PORT" \
-            --hostname "$HOST" --listen "$HOST" --skip-pg-hba --no-ssl \
-            --pgctl "$PG_BIN/pg_ctl" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 || {
-            log_tail "$(ha_home)/$HA_MONITOR_NAME.log"
-            die "pg_autoctl create monitor failed"
-        }
-    fi
-    ha_keeper_start "$HA_MONITOR_NAME"
-    ha_wait_ready "$HA_MONITOR_NAME"
-    ha_monitor_on_loopback
-    printf "ALTER ROLE autoctl_node PASSWORD '%s';\n" "$HA_PASSWORD" |
-        sql_stdin "$HA_MONITOR_PORT" "$HA_MONITOR_DB" >/dev/null
-    ha_monitor_reader
-    local t
-    for t in "${HA_TIMINGS[@]}"; do
-        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "ALTER SYSTEM SET pgautofailover.${t%%=*} = ${t#*=}" >/dev/null
-    done
-    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT pg_reload_conf()" >/dev/null
-}
-
-# A monitor made before it was created with --listen listens on every interface
-# (pg_auto_failover's listen_addresses = '*'): told 127.0.0.1, in its keeper's
-# configuration and in postgresql.auto.conf (read last, so it wins), then restarted.
-ha_monitor_on_loopback() {
-    local dir
-    [[ $(sql "$HA_MONITOR_PORT" postgres "SHOW listen_addresses") != "$HOST" ]] || return 0
-    dir=$(datadir "$HA_MONITOR_NAME")
-    say "the pg_auto_failover monitor listens on $HOST only; restarting it"
-    sql "$HA_MONITOR_PORT" postgres "ALTER SYSTEM SET listen_addresses = '$HOST'" >/dev/null
-    # Set with its keeper stopped: a running one writes its own back (and starts
-    # PostgreSQL with -h from it, which beats postgresql.auto.conf).
-    QUIET=1 ha_keeper_stop "$HA_MONITOR_NAME" TERM
-    ha_autoctl config set --pgdata "$dir" postgresql.listen_addresses "$HOST" >/dev/null ||
-        die "pg_autoctl config set postgresql.listen_addresses failed for the monitor"
-    QUIET=1 ha_keeper_start "$HA_MONITOR_NAME"
-    ha_wait_ready "$HA_MONITOR_NAME"
-    [[ $(sql "$HA_MONITOR_PORT" postgres "SHOW listen_addresses") == "$HOST" ]] ||
-        die "the monitor still listens on $(sql "$HA_MONITOR_PORT" postgres "SHOW listen_addresses") after its restart"
-}
-
-# The gateways' role on the monitor: it signs in and reads the formations' state
-# (SELECT on pgautofailover.node and .formation), nothing more. The extension lets
-# PUBLIC execute most of its functions (perform_failover, perform_promotion, and
-# security-definer ones such as disable_secondary), which a role with USAGE on its
-# schema could call: PUBLIC loses that, autoctl_node (the keepers, the admin CLI) keeps it.
-ha_monitor_reader() {
-    printf "DO \$\$ BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN
-            CREATE ROLE %s LOGIN; END IF; END \$\$;
-        ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '%s';\n" \
-        "$HA_READER_ROLE" "$HA_READER_ROLE" "$HA_READER_ROLE" "$MONITOR_READER_PASSWORD" |
-        sql_stdin "$HA_MONITOR_PORT" "$HA_MONITOR_DB" >/dev/null
-    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "
-        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgautofailover TO autoctl_node;
-        REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pgautofailover FROM PUBLIC;
-        GRANT CONNECT ON DATABASE $HA_MONITOR_DB TO $HA_READER_ROLE;
-        GRANT USAGE ON SCHEMA pgautofailover TO $HA_READER_ROLE;
-        GRANT SELECT ON pgautofailover.node, pgautofailover.formation TO $HA_READER_ROLE" >/dev/null
 }
 
 # `pg_autoctl create postgres` for NAME in FORMATION: the primary's data dir comes from
@@ -438,87 +280,5 @@ ha_show_state() {
     for f in $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT formationid FROM pgautofailover.formation WHERE formationid <> 'default' ORDER BY 1" 2>/dev/null); do
         printf '\n%s (pg_autoctl show state --formation %s)\n' "$f" "$f"
         ha_autoctl show state --pgdata "$(datadir "$HA_MONITOR_NAME")" --formation "$f" 2>&1 || true
-    done
-}
-
-# `./setup.sh ha hold N`: the monitor promotes none of shard N's secondaries (candidate
-# priority 0), so the primary may be stopped for work that must not fail it over (the
-# failure tests' primary outages, or an operator's maintenance); reads go on from the
-# secondaries. `./setup.sh ha release N` gives them back pg_auto_failover's default
-# priority, 50, once the formation has settled (its primary back, every secondary
-# streaming), and waits for that.
-ha_hold() {
-    local formation=shard$1 held
-    # (The monitor's NOTICE "preventing automated failover" is what was asked: not shown.)
-    held=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SET client_min_messages = warning; SELECT count(*) FROM (
-        SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 0)
-          FROM pgautofailover.node
-         WHERE formationid = '$formation' AND candidatepriority > 0
-           AND goalstate NOT IN ('primary', 'wait_primary', 'single')) s")
-    [[ ${QUIET:-0} -eq 1 ]] || say "$formation: failover held ($held secondaries at candidate priority 0)"
-}
-
-ha_release() {
-    local formation=shard$1
-    ha_wait_formation "$formation"
-    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM (
-        SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 50)
-          FROM pgautofailover.node
-         WHERE formationid = '$formation' AND candidatepriority = 0) s" >/dev/null
-    ha_wait_formation "$formation"   # the primary applies the new settings
-    [[ ${QUIET:-0} -eq 1 ]] || say "$formation: failover released"
-}
-
-# Waits until every node of FORMATION is where the monitor wants it (primary, or
-# single, and secondaries) and the monitor counts it healthy: its keeper has reported
-# in the last 1.5 s that its PostgreSQL runs, and the monitor's check reaches it. A
-# primary whose keeper's last report (from before its PostgreSQL was up again) still
-# says "not running" is one the monitor fails over as soon as a secondary may be
-# promoted: a release must wait for the next report.
-ha_wait_formation() {
-    local formation=$1 deadline=$((SECONDS + STREAM_TIMEOUT * 2)) left
-    while :; do
-        left=$(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT count(*) FROM pgautofailover.node
-            WHERE formationid = '$formation' AND NOT (reportedstate = goalstate
-              AND reportedstate IN ('primary', 'secondary', 'single')
-              AND reportedpgisrunning AND health = 1
-              AND reporttime > now() - interval '1500 ms')")
-        ((left == 0)) && return 0
-        if ((SECONDS >= deadline)); then
-            ha_show_state >&2
-            die "$formation: $left node(s) not settled after $((STREAM_TIMEOUT * 2))s"
-        fi
-        sleep 0.2
-    done
-}
-
-# `test`: every formation's first node (shardN-primary, on the port the tests'
-# configuration names as the primary) its primary. A formation that failed over (in an
-# earlier run, by hand, or by the HA manager during this one) is switched back through
-# the monitor (perform_promotion), after any hold a killed run left is released. Sets
-# HA_SWITCHED_BACK=1 when it switched one (the map must then record it).
-HA_SWITCHED_BACK=0
-ha_first_nodes_primary() {
-    local i formation first want port deadline
-    for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
-        formation=shard$i
-        first=$(primary_name "$i")
-        want=$(port_of "$first")
-        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SET client_min_messages = warning; SELECT count(*) FROM (
-            SELECT pgautofailover.set_node_candidate_priority(formationid, nodename, 50)
-              FROM pgautofailover.node
-             WHERE formationid = '$formation' AND candidatepriority = 0) s" >/dev/null
-        ha_wait_formation "$formation"
-        port=$(ha_writable_port "$formation")
-        [[ $port == "$want" ]] && continue
-        say "$formation's primary is on $port (it failed over earlier); switching it back to $first ($want), where the tests' configuration has it"
-        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT pgautofailover.perform_promotion('$formation', '$first')" >/dev/null
-        deadline=$((SECONDS + STREAM_TIMEOUT * 2))
-        until [[ $(ha_writable_port "$formation") == "$want" ]]; do
-            ((SECONDS < deadline)) || { ha_show_state >&2; die "$formation: $first is not primary $((STREAM_TIMEOUT * 2))s after the switch back"; }
-            sleep 0.2
-        done
-        ha_wait_formation "$formation"
-        HA_SWITCHED_BACK=1
     done
 }

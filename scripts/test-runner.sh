@@ -1,0 +1,108 @@
+# scripts/test-runner.sh: sourced by setup.sh (functions only). `./setup.sh test`: the
+# tests built in the background while `up` makes the servers, leftover test databases
+# dropped, the failure tests first and alone, the book's check, then every other suite;
+# one closing line with the counts.
+
+cmd_test() {
+    # The failover test on pg_auto_failover (control-plane/tests/failover) runs its own
+    # monitor and keepers: the packages must be there, and the test must not skip.
+    NEED_HA_PACKAGES=1
+    export SHARDGATE_REQUIRE_HA=1
+    # The backup tests (shard-admin/tests/backup_cli) need pgbackrest: no skipping.
+    export SHARDGATE_REQUIRE_BACKUP=1
+    # Every test target, listed from the tests/ directories: `failures` first, alone,
+    # then the rest.
+    local rest=() file name
+    for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do
+        name=$(basename "$file" .rs)
+        [[ $name == main ]] && name=$(basename "$(dirname "$file")")
+        [[ $name == failures ]] || rest+=(--test "$name")
+    done
+    # Every test binary (the admin CLI among them, built with the tests' features) is
+    # built in the background while `up` makes the servers: the build is CPU, making
+    # servers mostly disk and waiting. `up` then runs that CLI instead of building its
+    # own (a second build of the workspace's crates with other features), and both
+    # test runs below only run.
+    validate_topology
+    mkdir -p "$LOCAL"
+    ensure_packages
+    need_cargo
+    TEST_BUILD_LOG=$LOCAL/test-build.log
+    (cd "$REPO" && cargo test --workspace --lib --bins --test failures "${rest[@]}" --no-run) \
+        >"$TEST_BUILD_LOG" 2>&1 &
+    TEST_BUILD_PID=$!
+    say "building the tests in the background (cargo test --no-run; log $TEST_BUILD_LOG)"
+    cmd_up
+    test_placement
+    # Every test makes its own sgtest_<uuid> database and leaves it behind; drop them here.
+    # One psql per primary, one DROP per database (DROP DATABASE cannot share a
+    # transaction), and without FORCE: a database still in use belongs to a run going on now.
+    local i port name drops total left
+    for ((i = -1; i < SHARDS + SPARE_SHARDS; i++)); do
+        if ((i < 0)); then name=$META_NAME; else name=$(primary_name "$i"); fi
+        port=$(port_of "$name")
+        drops=$(sql "$port" postgres "SELECT format('DROP DATABASE IF EXISTS %I;', datname)
+                                        FROM pg_database WHERE datname LIKE 'sgtest\_%'")
+        [[ -n $drops ]] || continue
+        total=$(wc -l <<<"$drops")
+        "$PG_BIN/psql" -X -q -w -h "$HOST" -p "$port" -U "$DB_SUPERUSER" -d postgres \
+            <<<"$drops" >/dev/null 2>&1 || true
+        left=$(sql "$port" postgres "SELECT count(*) FROM pg_database WHERE datname LIKE 'sgtest\_%'")
+        if ((left > 0)); then
+            say "dropped $((total - left)) leftover test database(s) on $name; $left in use, kept"
+        else
+            say "dropped $total leftover test database(s) on $name"
+        fi
+    done
+    cd "$REPO"
+    export_app_env
+    export_admin_env   # the tests run the admin CLI's switchover too
+    export SHARDGATE_REPO="$REPO" SHARDGATE_SETUP="$SELF"
+    # The browser test's Chromium, unless the caller named another one.
+    if [[ -z ${SHARDGATE_CHROMIUM:-} ]] && command -v chromium >/dev/null 2>&1; then
+        SHARDGATE_CHROMIUM=$(command -v chromium)
+        export SHARDGATE_CHROMIUM
+    fi
+    unset RUST_LOG
+    # The failure tests stop and start real servers; they run first, on the topology
+    # `up` just settled, before the other suites have filled the WAL with hundreds of
+    # test databases. Then everything else. Every suite runs; any failure fails the run.
+    local failed=0 out
+    out=$(mktemp)
+    # Both runs select the whole workspace, as the build did, so cargo unifies features
+    # the same way and finds every binary fresh (a per-package run rebuilt
+    # shard-manager and everything above it with other features: about 3 minutes of a
+    # cold CI run).
+    say "cargo test --workspace --test failures (real outages, one at a time)"
+    cargo test --workspace --test failures --no-fail-fast 2>&1 | tee -a "$out" || failed=1
+    test_placement   # a failover during the failure tests must not move the next ones' primaries
+    # The documents: the book builds without a warning, no link or anchor is dead, and the
+    # marked examples answer as shown (run here, while every primary is where the
+    # configuration names it).
+    say "scripts/docs.sh check (the book, its links, its examples)"
+    "$REPO/scripts/docs.sh" check 2>&1 | tee -a "$out" || failed=1
+    say "cargo test --workspace --lib --bins ${rest[*]}"
+    cargo test --workspace --lib --bins "${rest[@]}" --no-fail-fast 2>&1 | tee -a "$out" || failed=1
+    # One closing line for the whole run: every suite's counts added up.
+    local passed failures
+    passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")
+    failures=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$out")
+    rm -f "$out"
+    if ((failed)) && ((failures == 0)); then failures=1; fi   # a build error counts too
+    echo "${passed} passed, ${failures} failed"
+    ((failed == 0))
+}
+
+# `test` under the HA manager: each shard's primary on its first node, where the tests'
+# configuration names it; a switch back is recorded in the map as `up` records any
+# promotion (migrate, then init, with the test build's admin CLI).
+test_placement() {
+    ha_on || return 0
+    HA_SWITCHED_BACK=0
+    ha_first_nodes_primary
+    ((HA_SWITCHED_BACK)) || return 0
+    local bin=${CARGO_TARGET_DIR:-$REPO/target}/debug/shard-manager args
+    mapfile -t args < <(config_args)
+    (cd "$REPO" && export_app_env && "$bin" migrate ${args[@]+"${args[@]}"} >/dev/null &&
+        "$bin" init ${args[@]+"${args[@]}"} | tail -n 1)
+}
