@@ -124,10 +124,13 @@ pg$k-user=$DB_SUPERUSER
     while read -r name; do stanza_create "$name"; done < <(archived_names)
 }
 
-# pgbackrest's stanza-create for archived server NAME (idempotent).
+# pgbackrest's stanza-create for archived server NAME (idempotent), unless the stanza
+# is already there and fits NAME (stanza_current): a second or more per stanza, twice
+# for each formation, was most of an `up` on a running cluster.
 stanza_create() {
     local stanza
     stanza=$(stanza_of "$1")
+    stanza_current "$1" "$stanza" && return 0
     if ! as_pg pgbackrest --config="$(pgbr_conf)" --stanza="$stanza" --log-level-console=warn \
         stanza-create >"$LOCAL/pgbackrest.log" 2>&1; then
         log_tail "$LOCAL/pgbackrest.log"
@@ -190,5 +193,28 @@ archive_grants() {
     for db in "$(if [[ $name == "$META_NAME" ]]; then echo "$META_DB"; else echo "$DB_NAME"; fi)" template1; do
         sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO $APP_ROLE;
                                GRANT EXECUTE ON FUNCTION pg_switch_wal() TO $APP_ROLE" >/dev/null
+    done
+}
+
+# Whether STANZA is in the repository and fits archived server NAME, as stanza-create
+# finds before it has nothing to do: archive.info and backup.info each there with an
+# identical copy, and naming the system identifier and major version NAME runs with.
+# Anything else (a file missing, another cluster's identifier, NAME not answering) is
+# left to stanza-create, which makes, repairs or refuses the stanza.
+stanza_current() {
+    local name=$1 stanza=$2 repo want f line id ver
+    repo=$(backup_root)
+    want=$(sql "$(port_of "$name")" postgres "SELECT system_identifier || ' '
+        || current_setting('server_version_num')::int / 10000 FROM pg_control_system()" 2>/dev/null) || return 1
+    for f in "$repo/archive/$stanza/archive.info" "$repo/backup/$stanza/backup.info"; do
+        [[ -r $f && -r $f.copy && $(<"$f") == "$(<"$f.copy")" ]] || return 1
+        id="" ver=""
+        while IFS= read -r line; do
+            case $line in
+                db-system-id=*) id=${line#*=} ;;
+                db-version=*) ver=${line#*=}; ver=${ver//\"/} ;;
+            esac
+        done <"$f"
+        [[ "$id $ver" == "$want" ]] || return 1
     done
 }
