@@ -8,9 +8,11 @@
 #   scripts/docs.sh examples  run every shell block marked `<!-- run: STATUS ... -->` in
 #                           README.md and docs/src against a gateway of its own on the running
 #                           topology (fresh databases per document), checking each curl's
-#                           status and the JSON fields its answer comment (`# {...}`) shows.
-#                           Needs the topology's environment (eval "$(./setup.sh env)") and the
-#                           debug binaries api-router and shard-manager.
+#                           status and the answer its `# ...` lines show (answer_diff below;
+#                           the marker's `varies: FIELD ...` names fields whose values differ
+#                           from run to run). Needs the topology's environment
+#                           (eval "$(./setup.sh env)"), jq, and the debug binaries api-router
+#                           and shard-manager.
 # mdBook is installed from crates.io with cargo, once, when the pinned version is missing.
 set -euo pipefail
 
@@ -135,8 +137,9 @@ links() {
 }
 
 # The marked examples, one file per command under $1: N.doc (document:line), N.status
-# (the status the marker gives it), N.cmd (the command, continuation lines and multi-line
-# quotes joined, an inline `  # comment` dropped) and N.answer (the `# ...` lines after it).
+# (the status the marker gives it), N.varies (the marker's varying fields), N.cmd (the
+# command, continuation lines and multi-line quotes joined, an inline `  # comment`
+# dropped) and N.answer (the `# ...` lines after it).
 extract_examples() {
     local dir=$1 files=()
     mapfile -t files < <(printf '%s\n' README.md; find docs/src -name '*.md' | sort)
@@ -157,13 +160,20 @@ extract_examples() {
             if (next_status > nstatus) { printf "%s:%d: more commands than statuses in its run marker\n", FILENAME, cmd_line > "/dev/stderr"; bad = 1 }
             print FILENAME ":" cmd_line > (dir "/" n ".doc")
             print status[next_status++] > (dir "/" n ".status")
+            print varies > (dir "/" n ".varies")
+            close(dir "/" n ".varies")
             print cmd > (dir "/" n ".cmd")
             printf "%s", answer > (dir "/" n ".answer")
             close(dir "/" n ".doc"); close(dir "/" n ".status"); close(dir "/" n ".cmd"); close(dir "/" n ".answer")
             cmd = ""; answer = ""
         }
         FNR == 1 { marked = 0; inblock = 0 }
-        /^<!-- run: .* -->$/ { line = $0; sub(/^<!-- run: */, "", line); sub(/ *-->$/, "", line); nstatus = split(line, status, " "); next_status = 1; marked = 1; next }
+        /^<!-- run: .* -->$/ {
+            line = $0; sub(/^<!-- run: */, "", line); sub(/ *-->$/, "", line)
+            varies = ""
+            if (match(line, / *varies: */)) { varies = substr(line, RSTART + RLENGTH); line = substr(line, 1, RSTART - 1) }
+            nstatus = split(line, status, " "); next_status = 1; marked = 1; next
+        }
         marked && !inblock && /^```/ { inblock = 1; cmd = ""; answer = ""; open = 0; cont = 0; next }
         inblock && /^```/ {
             flush()
@@ -240,25 +250,106 @@ stop_gateway() {
     DROPS=()
 }
 
+# How an answer differs from the one a document shows ($1: the `# ...` lines; $2: the
+# body; $3: the varying field names), one line per difference; nothing when it matches.
+# A shown answer that starts with `{` or `[` is JSON (one document, or one per line):
+#   - an object's fields are checked, and the answer may have others;
+#   - a string with `…` in it ("…", "7771…") stands for any string;
+#   - `…` among an object's fields (`{"a":1,…}`) marks fields left out, at the end of an
+#     array (`[{"shard":0},…]`) elements left out, and alone (`[…]`) any array;
+#   - a field named in `varies:` must be there with the same JSON type, any value;
+#   - anything else must be equal.
+# Any other answer (CSV, `curl -i`'s status line and headers) is text: each shown line is
+# a line of the answer, in the same order, where `…` stands for any text (a line of `…`
+# alone for lines left out).
+answer_diff() {
+    local want=$1 got=$2 varies=$3
+    if ! head -n 1 "$want" | grep -q '^[[:space:]]*[[{]'; then
+        awk -v want="$want" '
+            function like(line, pat,   n, parts, i, pos, k) {
+                n = split(pat, parts, "…")
+                if (n == 1) return line == pat
+                if (substr(line, 1, length(parts[1])) != parts[1]) return 0
+                pos = length(parts[1]) + 1
+                for (i = 2; i < n; i++) {
+                    k = index(substr(line, pos), parts[i])
+                    if (!k) return 0
+                    pos += k - 1 + length(parts[i])
+                }
+                return length(line) - pos + 1 >= length(parts[n]) && substr(line, length(line) - length(parts[n]) + 1) == parts[n]
+            }
+            BEGIN { while ((getline l < want) > 0) if (l !~ /^[[:space:]]*…[[:space:]]*$/) p[++n] = l }
+            { sub(/\r$/, "") }
+            i < n && like($0, p[i + 1]) { i++ }
+            END { if (i < n) print "no line of the answer is like: " p[i + 1] }
+        ' "$got"
+        return
+    fi
+    # The shown answer as JSON: `…` outside strings becomes nothing (left-out fields) or
+    # the array element "…" (left-out elements).
+    tr '\n' ' ' <"$want" | sed -E \
+        -e 's/,[[:space:]]*…[[:space:]]*\}/}/g' -e 's/\{[[:space:]]*…[[:space:]]*\}/{}/g' \
+        -e 's/…[[:space:]]*,[[:space:]]*("[^"]*"[[:space:]]*:)/\1/g' \
+        -e 's/([[,])[[:space:]]*…[[:space:]]*]/\1"…"]/g' >"$want.json"
+    if ! jq -e -s . "$want.json" >/dev/null 2>&1; then
+        echo "the shown answer is not JSON (… read as above): $(head -c 300 "$want.json")"
+        return
+    fi
+    if ! jq -e -s . "$got" >/dev/null 2>&1; then
+        echo "the answer is not JSON: $(head -c 300 "$got")"
+        return
+    fi
+    jq -n -r --slurpfile want "$want.json" --slurpfile got "$got" \
+        --argjson varies "$(jq -cn --arg v "$varies" '$v | split(" ") | map(select(. != ""))')" '
+        def diff($want; $at):
+            . as $got
+            | if ($want | type) == "string" and ($want | contains("…")) then
+                if ($got | type) == "string" then empty else "\($at): a string, got \($got | tojson)" end
+            elif ($want | type) == "object" then
+                if ($got | type) != "object" then "\($at): an object, got \($got | tojson)"
+                else $want | to_entries[] | .key as $k | .value as $v
+                    | if ($got | has($k) | not) then "\($at).\($k): missing"
+                      elif ($varies | index([$k])) then
+                          if ($got[$k] | type) == ($v | type) then empty
+                          else "\($at).\($k): a \($v | type) (it varies), got \($got[$k] | tojson)" end
+                      else $got[$k] | diff($v; "\($at).\($k)") end
+                end
+            elif ($want | type) == "array" then
+                ($want | length > 0 and .[-1] == "…") as $open
+                | ($want | if $open then .[:-1] else . end) as $items
+                | if ($got | type) != "array" then "\($at): an array, got \($got | tojson)"
+                  elif ($got | length) < ($items | length) or (($open | not) and ($got | length) != ($items | length)) then
+                      "\($at): \($items | length)\(if $open then " or more" else "" end) elements, got \($got | length)"
+                  else range(0; $items | length) as $i | $got[$i] | diff($items[$i]; "\($at)[\($i)]") end
+            elif $want == $got then empty
+            else "\($at): \($want | tojson), got \($got | tojson)" end;
+        if ($want | length) > 1 and ($got | length) != ($want | length) then
+            "\($want | length) JSON documents shown, \($got | length) answered"
+        else range(0; $want | length) as $i
+            | ($got[$i] | diff($want[$i]; if ($want | length) > 1 then "document \($i + 1) " else "" end))
+        end'
+}
+
 # One command: run with `curl` writing its body to a file and its status to stdout (a
-# GET is asked again for up to 3 s while its status differs: eventual reads may lag);
-# then the status and every field the answer comment names.
+# GET is asked again for up to 3 s while its answer differs: eventual reads may lag);
+# then the status and the answer its `# ...` lines show.
 run_example() {
-    local n=$1 dir=$2 url=$3 cmd status want body=$2/$1.body tries=0 key missing=()
+    local n=$1 dir=$2 url=$3 cmd status want body=$2/$1.body tries=0 diffs=""
     cmd=$(sed -e "s#http://127.0.0.1:8080#$url#g" -e "s#localhost:8080#${url#http://}#g" "$dir/$n.cmd")
     want=$(cat "$dir/$n.status")
     while :; do
         status=$(BODY=$body CMD=$cmd bash -c 'curl() { command curl "$@" -o "$BODY" -w "%{http_code}"; }; eval "$CMD"' 2>/dev/null) || true
-        [[ $status == "$want" || $cmd == *" -X "* || $cmd == *" -d "* ]] && break
+        diffs=""
+        if [[ -s $dir/$n.answer ]]; then diffs=$(answer_diff "$dir/$n.answer" "$body" "$(cat "$dir/$n.varies")"); fi
+        [[ $status == "$want" && -z $diffs ]] && break
+        [[ $cmd == *" -X "* || $cmd == *" -d "* ]] && break
         ((++tries < 15)) || break
         sleep 0.2
     done
-    for key in $(grep -oE '"[A-Za-z_][A-Za-z0-9_-]*":' "$dir/$n.answer" | sort -u); do
-        grep -qF -- "$key" "$body" 2>/dev/null || missing+=("$key")
-    done
-    if [[ $status != "$want" || ${#missing[@]} -gt 0 ]]; then
-        printf '%s: expected %s, got %s%s\n  %s\n  answer: %s\n' "$(cat "$dir/$n.doc")" "$want" "$status" \
-            "${missing[*]:+; missing ${missing[*]}}" "$(head -n 1 "$dir/$n.cmd")" "$(head -c 300 "$body" 2>/dev/null)"
+    if [[ $status != "$want" || -n $diffs ]]; then
+        printf '%s: expected %s, got %s\n  %s\n%s  answer: %s\n' "$(cat "$dir/$n.doc")" "$want" "$status" \
+            "$(head -n 1 "$dir/$n.cmd")" "$(printf '%s\n' "$diffs" | sed '/^$/d; s/^/  differs: /')${diffs:+$'\n'}" \
+            "$(head -c 300 "$body" 2>/dev/null)"
         return 1
     fi
 }
@@ -266,6 +357,10 @@ run_example() {
 # Every marked example, each document on databases and a gateway of its own.
 examples() {
     local dir n doc last="" db="" passed=0 failed=0 log
+    if ! command -v jq >/dev/null; then
+        echo "examples: jq is missing (apt-get install jq): it compares each answer with the one shown" >&2
+        return 2
+    fi
     if [[ -z ${SHARDGATE__DATABASE__PASSWORD:-} ]]; then
         echo "examples: no topology environment (run eval \"\$(./setup.sh env)\" after ./setup.sh up)" >&2
         return 2
