@@ -1,5 +1,6 @@
 //! Batching in the Prometheus exposition: how many requests each batch sent to a
-//! server carried, by kind (`read`: point reads pipelined in one send) and server. The
+//! server carried, by kind (`read`: point reads pipelined in one send; `write`: single
+//! writes committed in one transaction) and server. The
 //! gateway's servers count them; they are passed at scrape time, nothing is kept here.
 //!
 //! | family                    | type      | labels              |
@@ -13,7 +14,7 @@ use crate::exposition::{family, labelled};
 /// One server's batches of one kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchSizes {
-    /// `read`.
+    /// `read` or `write`.
     pub kind: &'static str,
     /// The server's shard.
     pub shard: u32,
@@ -57,7 +58,7 @@ pub(crate) fn families(sizes: &[BatchSizes]) -> Vec<MetricFamily> {
         .collect();
     vec![family(
         "shardgate_batch_size",
-        "Requests per batch sent to a server (kind read: concurrent point reads pipelined in one send). Sum over count is the mean batch size; a lone request is a batch of 1.",
+        "Requests per batch sent to a server (kind read: concurrent point reads pipelined in one send; kind write: concurrent single writes committed in one transaction). Sum over count is the mean batch size; a lone request is a batch of 1.",
         MetricType::HISTOGRAM,
         metrics,
     )]

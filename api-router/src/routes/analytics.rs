@@ -146,22 +146,25 @@ pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
         ))
 }
 
-/// Every server's point-read batches.
+/// Every server's batches: point reads, and single writes committed as one group.
 fn batch_sizes(state: &AppState) -> Vec<analytics::BatchSizes> {
     let shards = state.cluster.shards();
     shards
         .iter()
         .flat_map(|s| std::iter::once(&s.primary).chain(&s.replicas))
-        .map(|server| {
-            let seen = server.read_batch_sizes().snapshot();
-            analytics::BatchSizes {
-                kind: "read",
+        .flat_map(|server| {
+            [
+                ("read", server.read_batch_sizes().snapshot()),
+                ("write", server.write_batch_sizes().snapshot()),
+            ]
+            .map(|(kind, seen)| analytics::BatchSizes {
+                kind,
                 shard: server.shard.0,
                 server: server.addr.clone(),
                 cumulative: seen.cumulative,
                 batches: seen.batches,
                 requests: seen.requests,
-            }
+            })
         })
         .filter(|s| s.batches > 0)
         .collect()

@@ -38,16 +38,23 @@ impl Cluster {
         };
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
-        let written = shard
-            .primary
-            .run_write(async |conn| match remember {
-                None => {
-                    let (up, after) = crate::wire::upsert(conn, &row).await?;
-                    Ok((Remembered::Applied(up), after))
-                }
-                Some(remember) => crate::wire::upsert_remembered(conn, &row, remember).await,
-            })
-            .await;
+        let written = match shard.batch_writes {
+            true => shard.write_in_group(&row, remember).await,
+            false => {
+                shard
+                    .primary
+                    .run_write(async |conn| match remember {
+                        None => {
+                            let (up, after) = crate::wire::upsert(conn, &row).await?;
+                            Ok((Remembered::Applied(up), after))
+                        }
+                        Some(remember) => {
+                            crate::wire::upsert_remembered(conn, &row, remember).await
+                        }
+                    })
+                    .await
+            }
+        };
         let (upserted, after) = match written {
             Ok(done) => done,
             Err(failure) => {
@@ -261,19 +268,32 @@ impl Cluster {
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let sent = Instant::now();
         let slot = key.slot().0 as i32;
-        let deleted = shard
-            .primary
-            .run_write(async |conn| match remember {
-                None => {
-                    let (gone, after) =
-                        crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2).await?;
-                    Ok((Remembered::Applied(gone), after))
-                }
-                Some(r) => {
-                    crate::wire::delete_remembered(conn, ident.0, (ident.1, slot), ident.2, r).await
-                }
-            })
-            .await;
+        let deleted = match shard.batch_writes {
+            true => shard.delete_in_group(ident, slot, remember).await,
+            false => {
+                shard
+                    .primary
+                    .run_write(async |conn| match remember {
+                        None => {
+                            let (gone, after) =
+                                crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2)
+                                    .await?;
+                            Ok((Remembered::Applied(gone), after))
+                        }
+                        Some(r) => {
+                            crate::wire::delete_remembered(
+                                conn,
+                                ident.0,
+                                (ident.1, slot),
+                                ident.2,
+                                r,
+                            )
+                            .await
+                        }
+                    })
+                    .await
+            }
+        };
         let (deleted, after) = match deleted {
             Ok(done) => done,
             Err(failure) => {

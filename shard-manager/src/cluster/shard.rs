@@ -36,6 +36,8 @@ pub struct Shard {
     next: AtomicUsize,
     /// Whether point reads leave in batches (`database.batch_point_reads`).
     pub batch_point_reads: bool,
+    /// Whether single writes commit in groups (`database.batch_writes`).
+    pub batch_writes: bool,
     /// Why the map's primary must not take writes although it still would: another
     /// server of the shard took over on a newer timeline and this gateway could not
     /// record it in the map yet (set and cleared by the failover watcher).
@@ -59,6 +61,7 @@ impl Shard {
             schema: Schema::default(),
             next: AtomicUsize::new(0),
             batch_point_reads: true,
+            batch_writes: true,
             superseded: Mutex::new(None),
         }
     }
@@ -357,6 +360,7 @@ mod tests {
             pool_max_size: 1,
             pool_wait_timeout_ms: 10,
             batch_point_reads: true,
+            batch_writes: true,
             pool_threads: 1,
             allow_insecure_auth: false,
             sslmode: Default::default(),

@@ -79,6 +79,12 @@ pub struct DatabaseSettings {
     /// a lone read goes at once. Off: each read takes a connection of its own.
     #[serde(default = "batch_point_reads_default")]
     pub batch_point_reads: bool,
+    /// Single writes and deletes to one primary that arrive together commit together:
+    /// one transaction, one commit and one fsync (group commit), each write with its
+    /// own statement, answer and refusal. Opportunistic: a lone write goes at once.
+    /// Off: each write commits in a transaction of its own.
+    #[serde(default = "batch_writes_default")]
+    pub batch_writes: bool,
     /// Threads that each keep their own pool to every server: the gateway sets its HTTP
     /// worker count here (it is not read from the file). Each thread's pool holds at
     /// most `ceil(pool_max_size / pool_threads)` connections, so a server sees about
@@ -123,6 +129,10 @@ fn one_thread() -> usize {
 }
 
 fn batch_point_reads_default() -> bool {
+    true
+}
+
+fn batch_writes_default() -> bool {
     true
 }
 

@@ -75,6 +75,7 @@ mod tests {
             pool_max_size: 4,
             pool_wait_timeout_ms: 100,
             batch_point_reads: true,
+            batch_writes: true,
             pool_threads: 1,
             allow_insecure_auth: false,
             sslmode: Default::default(),

@@ -6,8 +6,10 @@
 //!   permits, `run`/`probe` (reads and checks, bounded in time).
 //! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
 //!   server's concurrent operations across threads.
-//! - `read_batch`: `Server::find`: point reads that arrive together share one send;
-//!   `read_queue`: the queues they wait in, one per thread.
+//! - `read_batch`: `Server::find`: point reads that arrive together share one send.
+//! - `write_batch`: `Server::write_in_group`: single writes that arrive together commit
+//!   in one transaction (group commit).
+//! - `batch_queue`: the queues both wait in, one per thread, with no timer.
 //! - [`batch_sizes`]: how many requests each batch carried, a histogram for `/metrics`.
 //! - [`write`]: `Server::run_write` (on a `crate::wire` connection): a write is never
 //!   sent twice.
@@ -20,6 +22,7 @@
 //! - `faults` (feature `faults`, tests only): fault points armed on a running server.
 
 pub mod banlist;
+mod batch_queue;
 pub mod batch_sizes;
 pub mod connect;
 pub mod failure;
@@ -28,10 +31,10 @@ pub mod faults;
 pub(crate) mod per_thread;
 pub mod pools;
 mod read_batch;
-mod read_queue;
 pub mod server;
 pub mod status;
 pub mod write;
+mod write_batch;
 
 pub use banlist::{Condition, Lag, ServerStats, Unqualified};
 pub use connect::{connection_url, encode};

@@ -15,23 +15,26 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::read_queue::{lock, Answer, Queue, Waiting};
+use super::batch_queue::{next_batch, Handover, Queue};
 use super::server::{InFlight, Server};
 use crate::error::ClusterError;
+use crate::store::Record;
 use crate::wire::read::{find_many, PointRead};
+
+pub(super) type Answer = Result<Option<Record>, ClusterError>;
+
+/// A read waiting for its batch.
+pub(super) struct Waiting {
+    read: PointRead,
+    reply: oneshot::Sender<Answer>,
+}
 
 impl Server {
     /// One point read, sent with the other point reads to this server that arrive
     /// while a batch is in flight (see the module doc).
     pub async fn find(self: &Arc<Self>, read: PointRead) -> Answer {
         let (reply, answer) = oneshot::channel();
-        let queue = self.reads.queue();
-        let lead = {
-            let mut waiting = lock(&queue);
-            waiting.waiting.push(Waiting { read, reply });
-            !std::mem::replace(&mut waiting.driving, true)
-        };
-        if lead {
+        if let Some(queue) = self.reads.join(Waiting { read, reply }) {
             tokio::spawn(drive(Arc::clone(self), queue));
         }
         answer.await.unwrap_or_else(|_| {
@@ -41,20 +44,9 @@ impl Server {
 }
 
 /// Sends what waits in `queue`, in batches, until nothing does.
-async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue>>) {
-    // Whatever ends this task (a panic included) hands the queue on: a later read
-    // starts a new driver.
+async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
     let _handover = Handover(&queue);
-    loop {
-        let batch = {
-            let mut queue = lock(&queue);
-            if queue.waiting.is_empty() {
-                queue.driving = false;
-                return;
-            }
-            std::mem::take(&mut queue.waiting)
-        };
-        server.reads.sizes.record(batch.len());
+    while let Some(batch) = next_batch(&queue, &server.reads.sizes) {
         let reads: Vec<&PointRead> = batch.iter().map(|w| &w.read).collect();
         let answers = server.run_reads(&reads).await;
         match answers {
@@ -68,19 +60,6 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue>>) {
                     let _ = waiting.reply.send(Err(error.clone()));
                 }
             }
-        }
-    }
-}
-
-/// Clears the queue's driving flag if its driver ends other than by emptying it.
-struct Handover<'a>(&'a Mutex<Queue>);
-
-impl Drop for Handover<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut queue = lock(self.0);
-            queue.driving = false;
-            queue.waiting.clear();
         }
     }
 }

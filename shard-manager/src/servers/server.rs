@@ -37,8 +37,10 @@ pub struct Server {
     /// Whether the last check found new transactions read-only by default
     /// (`default_transaction_read_only`): on a primary, no write gets through.
     read_only_by_setting: AtomicBool,
-    /// Point reads waiting to leave together (see `read_queue`, driven by `read_batch`).
-    pub(super) reads: super::read_queue::ReadBatch,
+    /// Point reads waiting to leave together (see `batch_queue`, driven by `read_batch`).
+    pub(super) reads: super::batch_queue::Batches<super::read_batch::Waiting>,
+    /// Single writes waiting to commit together (driven by `write_batch`).
+    pub(super) writes: super::batch_queue::Batches<super::write_batch::Waiting>,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
@@ -81,6 +83,7 @@ impl Server {
             role_seen: AtomicU8::new(UNKNOWN),
             read_only_by_setting: AtomicBool::new(false),
             reads: Default::default(),
+            writes: Default::default(),
             #[cfg(feature = "faults")]
             faults: Default::default(),
         })

@@ -108,7 +108,7 @@ impl Server {
 
     /// A connection a write can be sent on: a reused one idle past [`CHECK_IDLE_AFTER`]
     /// is checked first; one found dead is dropped and another taken (once).
-    async fn live_connection(
+    pub(super) async fn live_connection(
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<WireObject, WriteFailure> {

@@ -47,10 +47,17 @@ pub(super) struct Ended {
     pub completed: usize,
 }
 
+/// What an exchange does with each row: it is handed the row and how many statements
+/// had run to their end before it (so the row's statement, in the exchange's order).
+pub(super) type OnRow<'a> = &'a mut (dyn FnMut(usize, DataRowBody) + Send);
+
 /// A refusal at the end of an exchange that left the connection usable.
 #[derive(Debug)]
 pub(super) struct Refused {
     pub error: ServerError,
+    /// How many statements ran to their end before the refusal (so which one was
+    /// refused, in the exchange's order).
+    pub completed: usize,
     /// Nothing the exchange sent took effect: sending it again cannot apply anything
     /// twice.
     pub committed_nothing: bool,
@@ -143,7 +150,7 @@ impl WireConn {
     pub(super) async fn until_ready(
         &mut self,
         mut error: Option<ServerError>,
-        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+        on_row: OnRow<'_>,
     ) -> Result<Ended, WireError> {
         let mut parsed = 0;
         let mut completed = 0;
@@ -161,7 +168,7 @@ impl WireConn {
                         completed,
                     })
                 }
-                Message::DataRow(body) => on_row(body),
+                Message::DataRow(body) => on_row(completed, body),
                 Message::ParseComplete => parsed += 1,
                 Message::CommandComplete(_) => completed += 1,
                 Message::ErrorResponse(body) => {
@@ -192,21 +199,7 @@ impl WireConn {
         params: &[Param<'_>],
         max_rows: i32,
     ) -> Result<(), WireError> {
-        frontend::bind(
-            "",
-            statement,
-            [BINARY],
-            params.iter().copied(),
-            |param, buf| param.write(buf),
-            [BINARY],
-            &mut self.out,
-        )
-        .map_err(|e| match e {
-            frontend::BindError::Conversion(e) => WireError::Protocol(e.to_string()),
-            frontend::BindError::Serialization(e) => WireError::Io(e),
-        })?;
-        frontend::execute("", max_rows, &mut self.out)?;
-        Ok(())
+        bind_execute_into(&mut self.out, statement, params, max_rows)
     }
 
     /// Sends what is buffered behind a Flush, not a Sync: the server answers what it
@@ -237,7 +230,7 @@ impl WireConn {
         &mut self,
     ) -> Result<Result<Vec<DataRowBody>, Refused>, WireError> {
         let mut rows = Vec::new();
-        let ended = self.exchange_rows(&mut |row| rows.push(row)).await?;
+        let ended = self.exchange_rows(&mut |_, row| rows.push(row)).await?;
         Ok(ended.map(|()| rows))
     }
 
@@ -245,7 +238,7 @@ impl WireConn {
     /// of keeping them all.
     pub(super) async fn exchange_rows(
         &mut self,
-        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+        on_row: OnRow<'_>,
     ) -> Result<Result<(), Refused>, WireError> {
         self.finish(None, 0, on_row).await
     }
@@ -257,7 +250,7 @@ impl WireConn {
         &mut self,
         error: Option<ServerError>,
         parsed: usize,
-        on_row: &mut (dyn FnMut(DataRowBody) + Send),
+        on_row: OnRow<'_>,
     ) -> Result<Result<(), Refused>, WireError> {
         frontend::sync(&mut self.out);
         self.flush().await?;
@@ -289,6 +282,7 @@ impl WireConn {
             // Refused inside the transaction (rolled back) or before any statement
             // completed: nothing ran to its end, so the exchange may be sent again.
             committed_nothing: ended.status == b'E' || ended.completed == 0,
+            completed: ended.completed,
             error,
         }))
     }
@@ -299,13 +293,39 @@ impl WireConn {
         self.start();
         frontend::query(sql, &mut self.out)?;
         self.flush().await?;
-        let ended = self.until_ready(None, &mut |_| {}).await?;
+        let ended = self.until_ready(None, &mut |_, _| {}).await?;
         self.done();
         match ended.error {
             Some(error) => Err(error.into()),
             None => Ok(()),
         }
     }
+}
+
+/// Writes a Bind of the prepared `statement` with `params` and an Execute of it
+/// returning at most `max_rows` rows (0: all) into `out`; binary parameters and columns
+/// throughout. (A write in a group is encoded by its own request, before it joins.)
+pub(super) fn bind_execute_into(
+    out: &mut BytesMut,
+    statement: &str,
+    params: &[Param<'_>],
+    max_rows: i32,
+) -> Result<(), WireError> {
+    frontend::bind(
+        "",
+        statement,
+        [BINARY],
+        params.iter().copied(),
+        |param, buf| param.write(buf),
+        [BINARY],
+        out,
+    )
+    .map_err(|e| match e {
+        frontend::BindError::Conversion(e) => WireError::Protocol(e.to_string()),
+        frontend::BindError::Serialization(e) => WireError::Io(e),
+    })?;
+    frontend::execute("", max_rows, out)?;
+    Ok(())
 }
 
 impl Drop for WireConn {

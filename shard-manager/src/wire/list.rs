@@ -125,7 +125,7 @@ async fn page<R: Rows + Send>(
         }
     }
     if let Err(refused) = conn
-        .finish(refused, parsed, &mut |row| page.offer(&row))
+        .finish(refused, parsed, &mut |_, row| page.offer(&row))
         .await?
     {
         return Ok(Err(refused));

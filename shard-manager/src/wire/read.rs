@@ -93,7 +93,7 @@ async fn pipelined(
     for _ in reads {
         let mut first: Option<DataRowBody> = None;
         let ended = conn
-            .until_ready(None, &mut |row| {
+            .until_ready(None, &mut |_, row| {
                 first.get_or_insert(row);
             })
             .await

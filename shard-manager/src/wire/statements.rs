@@ -186,6 +186,7 @@ pub(super) async fn run(
         Err(Refused {
             error,
             committed_nothing: true,
+            ..
         }) if error.invalidates_statements()
             && policy(Cause::StaleStatements, work(statement)) == Retry::PrepareAgainOnce =>
         {

@@ -42,7 +42,7 @@ impl WireConn {
         for _ in statements {
             let mut rows = Vec::new();
             let ended = self
-                .until_ready(None, &mut |row| match text_row(&row) {
+                .until_ready(None, &mut |_, row| match text_row(&row) {
                     Ok(row) => rows.push(row),
                     Err(e) => undecodable = Some(e),
                 })

@@ -14,6 +14,8 @@
 //! - `records`: write, read back (primary; replica with read-your-writes), delete.
 //! - `list`: a key's records a page at a time, each after the last one's cursor.
 //! - `bulk`: a batch across every shard, one group and token per shard.
+//! - `group_commit`: single writes that arrive together commit together, each with its
+//!   own answer; one refused write fails no other.
 //! - `idempotency`: a write and a bulk write replayed with their key, applied once.
 //! - `not_owner`: a shard that owns nothing refuses the slot (SG001), by name and version.
 //! - `down`: a primary on a wrong port, or silent, is unavailable by name, within bounds.
@@ -22,6 +24,7 @@
 mod bulk;
 mod down;
 mod fixtures;
+mod group_commit;
 mod idempotency;
 mod list;
 mod monitor;

@@ -41,6 +41,7 @@ fn settings(statement_timeout_ms: u64) -> DatabaseSettings {
         pool_max_size: 2,
         pool_wait_timeout_ms: 5_000,
         batch_point_reads: true,
+        batch_writes: true,
         pool_threads: 1,
         allow_insecure_auth: false,
         sslmode: SslMode::Disable,

@@ -22,6 +22,7 @@ fn target(addr: &str, allow_insecure_auth: bool) -> Target {
         pool_max_size: 1,
         pool_wait_timeout_ms: 100,
         batch_point_reads: true,
+        batch_writes: true,
         pool_threads: 1,
         allow_insecure_auth,
         sslmode: Default::default(),

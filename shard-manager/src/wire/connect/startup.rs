@@ -30,7 +30,7 @@ pub async fn connect(target: &Target) -> Result<WireConn, WireError> {
     )?;
     conn.flush().await?;
     sign_in(&mut conn, target).await?;
-    let ended = conn.until_ready(None, &mut |_| {}).await?;
+    let ended = conn.until_ready(None, &mut |_, _| {}).await?;
     if let Some(error) = ended.error {
         return Err(error.into());
     }

@@ -42,10 +42,14 @@ pub(in crate::wire) async fn committed(
     let after = rows.pop().ok_or_else(|| {
         WireError::Protocol("a write came back without the position after its commit".into())
     })?;
-    let mut after = Columns::new(&after);
-    let after = AfterCommit {
-        wal: after.text()?,
-        cache_epoch: after.nullable_int8()?,
-    };
-    Ok((rows, after))
+    Ok((rows, after_commit(&after)?))
+}
+
+/// The position statement's row: what the primary says once a write committed.
+pub(super) fn after_commit(row: &DataRowBody) -> Result<AfterCommit, WireError> {
+    let mut row = Columns::new(row);
+    Ok(AfterCommit {
+        wal: row.text()?,
+        cache_epoch: row.nullable_int8()?,
+    })
 }

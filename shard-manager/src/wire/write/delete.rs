@@ -1,6 +1,9 @@
 //! A delete in one round trip with one flush from the server (see `commit`).
 
+use postgres_protocol::message::backend::DataRowBody;
+
 use super::commit::committed;
+use super::group::{Framed, Rows};
 use crate::store::AfterCommit;
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
@@ -19,7 +22,22 @@ pub async fn delete(
     id: &str,
 ) -> Result<(Option<i64>, AfterCommit), WireError> {
     let (rows, after) = committed(conn, DELETE, &params(table, (key, slot), id)).await?;
-    let version = match rows.as_slice() {
+    Ok((deleted(&rows)?, after))
+}
+
+/// The delete, to join a group commit (see `group`).
+pub fn delete_framed(table: &str, (key, slot): (&str, i32), id: &str) -> Result<Framed, WireError> {
+    Framed::new(DELETE, &params(table, (key, slot), id), (table, key, id))
+}
+
+/// What a delete that joined a group did: the deletion's version, or None.
+pub fn delete_in_group(rows: Rows) -> Result<Option<i64>, WireError> {
+    deleted(&rows.0)
+}
+
+/// The delete's row, if there was a record.
+fn deleted(rows: &[DataRowBody]) -> Result<Option<i64>, WireError> {
+    let version = match rows {
         [] => None,
         [row] => Some(Columns::new(row).int8()?),
         more => {
@@ -29,7 +47,7 @@ pub async fn delete(
             )))
         }
     };
-    Ok((version, after))
+    Ok(version)
 }
 
 /// The delete's binds.

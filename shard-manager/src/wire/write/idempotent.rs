@@ -10,6 +10,7 @@ use postgres_protocol::message::backend::DataRowBody;
 
 use super::commit::committed;
 use super::delete;
+use super::group::{Framed, Rows};
 use super::upsert::{many, one};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::sqlstate::Decision;
@@ -34,7 +35,35 @@ pub async fn upsert_remembered(
 ) -> Result<(Remembered<Upserted, (String, Upserted)>, AfterCommit), WireError> {
     let params = keyed(remember, Some(rec.slot), &one(rec));
     let (rows, after) = run(conn, UPSERT_REMEMBERED, &params).await?;
-    let mut row = Columns::new(only_row(&rows)?);
+    Ok((upsert_answer(&rows, remember)?, after))
+}
+
+/// [`upsert_remembered`], to join a group commit (see `group`).
+pub fn upsert_remembered_framed(
+    rec: &NewRecord<'_>,
+    remember: &Remember,
+) -> Result<Framed, WireError> {
+    let params = keyed(remember, Some(rec.slot), &one(rec));
+    Framed::new(
+        UPSERT_REMEMBERED,
+        &params,
+        (rec.table_name, rec.shard_key, rec.id),
+    )
+}
+
+/// What [`upsert_remembered`] answers, for one that joined a group.
+pub fn upsert_remembered_in_group(
+    rows: Rows,
+    remember: &Remember,
+) -> Result<Remembered<Upserted, (String, Upserted)>, WireError> {
+    upsert_answer(&rows.0, remember)
+}
+
+fn upsert_answer(
+    rows: &[DataRowBody],
+    remember: &Remember,
+) -> Result<Remembered<Upserted, (String, Upserted)>, WireError> {
+    let mut row = Columns::new(only_row(rows)?);
     let row: UpsertRow = (
         row.nullable_int8()?,
         row.nullable_timestamptz()?,
@@ -43,7 +72,7 @@ pub async fn upsert_remembered(
         row.nullable_bytea()?,
         row.nullable_json()?,
     );
-    Ok((store::upsert_outcome(remember, row)?, after))
+    Ok(store::upsert_outcome(remember, row)?)
 }
 
 /// [`delete::delete`] with a key: the deletion's version (None: there was no such
@@ -58,13 +87,40 @@ pub async fn delete_remembered(
     let own = delete::params(table, (key, slot), id);
     let params = keyed(remember, Some(slot), &own);
     let (rows, after) = run(conn, DELETE_REMEMBERED, &params).await?;
-    let mut row = Columns::new(only_row(&rows)?);
+    Ok((delete_answer(&rows, remember)?, after))
+}
+
+/// [`delete_remembered`], to join a group commit (see `group`).
+pub fn delete_remembered_framed(
+    table: &str,
+    (key, slot): (&str, i32),
+    id: &str,
+    remember: &Remember,
+) -> Result<Framed, WireError> {
+    let own = delete::params(table, (key, slot), id);
+    let params = keyed(remember, Some(slot), &own);
+    Framed::new(DELETE_REMEMBERED, &params, (table, key, id))
+}
+
+/// What [`delete_remembered`] answers, for one that joined a group.
+pub fn delete_remembered_in_group(
+    rows: Rows,
+    remember: &Remember,
+) -> Result<Remembered<Option<i64>, bool>, WireError> {
+    delete_answer(&rows.0, remember)
+}
+
+fn delete_answer(
+    rows: &[DataRowBody],
+    remember: &Remember,
+) -> Result<Remembered<Option<i64>, bool>, WireError> {
+    let mut row = Columns::new(only_row(rows)?);
     let row: DeleteRow = (
         row.nullable_int8()?,
         row.nullable_bytea()?,
         row.nullable_json()?,
     );
-    Ok((store::delete_outcome(remember, row)?, after))
+    Ok(store::delete_outcome(remember, row)?)
 }
 
 /// [`super::upsert::upsert_many`] with a key (one shard's group of a bulk write): the

@@ -1,7 +1,10 @@
 //! Upserts: one record, or one shard's group of a bulk write, each in one round trip
 //! with one flush from the server (see `commit`).
 
+use postgres_protocol::message::backend::DataRowBody;
+
 use super::commit::committed;
+use super::group::{Framed, Rows};
 use crate::store::{AfterCommit, NewRecord, UpsertMany, Upserted, WrittenRow};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
@@ -15,7 +18,22 @@ pub async fn upsert(
     rec: &NewRecord<'_>,
 ) -> Result<(Upserted, AfterCommit), WireError> {
     let (rows, after) = committed(conn, UPSERT, &one(rec)).await?;
-    let [row] = rows.as_slice() else {
+    Ok((upserted(&rows)?, after))
+}
+
+/// The single upsert, to join a group commit (see `group`).
+pub fn upsert_framed(rec: &NewRecord<'_>) -> Result<Framed, WireError> {
+    Framed::new(UPSERT, &one(rec), (rec.table_name, rec.shard_key, rec.id))
+}
+
+/// What a single upsert that joined a group wrote.
+pub fn upsert_in_group(rows: Rows) -> Result<Upserted, WireError> {
+    upserted(&rows.0)
+}
+
+/// The single upsert's one row.
+fn upserted(rows: &[DataRowBody]) -> Result<Upserted, WireError> {
+    let [row] = rows else {
         return Err(WireError::Protocol(format!(
             "a write answered {} rows, not 1",
             rows.len()
@@ -28,7 +46,7 @@ pub async fn upsert(
         updated_at: row.timestamptz()?,
         created: row.boolean()?,
     };
-    Ok((upserted, after))
+    Ok(upserted)
 }
 
 /// Upserts a group of records (identities unique within the group) in one statement,

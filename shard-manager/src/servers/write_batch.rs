@@ -1,0 +1,219 @@
+//! Group commit: single writes to one primary that arrive together commit together, in
+//! one transaction on one connection (`wire::commit_group`): one send, one commit, one
+//! fsync and one synchronous-replication wait for all of them.
+//!
+//! Opportunistic, with no timer, as point reads are (`batch_queue`): a lone write goes at
+//! once; writes that come while a group is in flight leave together with the next. The
+//! group is driven by a task of its own, so a request whose client went away never
+//! leaves a shared transaction half read.
+//!
+//! Each write keeps what it has alone: its own statement (slot check, idempotency
+//! lookup and entry), its own rows, and its own answer. A write is answered only once
+//! the commit that holds it has returned.
+//! - One write refused (bad data, a moved slot, its key taken meanwhile, a lock it
+//!   could not get): the transaction rolled back, so nothing of the group committed;
+//!   that write gets its refusal (a key taken, a deadlock or a conflict is tried once
+//!   more first: nothing of it committed), and the others are sent again at once, on
+//!   the same connection. So one bad write never fails the others and nothing is
+//!   written twice.
+//! - A refusal that is the server's, not the write's (read-only, down, no schema):
+//!   every write of the group gets it, as each would alone.
+//! - The connection lost, or no answer in time, once sent: every write of the group is
+//!   answered as a lone write's lost send is (503, may have committed); a retry with
+//!   the write's key is exact.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use deadpool::managed::Object;
+use tokio::sync::oneshot;
+
+use super::batch_queue::{next_batch, Handover, Queue};
+use super::failure::{classify, Failure};
+use super::server::{InFlight, Server};
+use super::write::WriteFailure;
+use crate::error::sqlstate::Decision;
+use crate::error::ClusterError;
+use crate::store::AfterCommit;
+use crate::wire::{commit_group, Framed, GroupEnd, Rows, WireError};
+
+type Answer = Result<(Rows, AfterCommit), WriteFailure>;
+
+/// A write waiting for its group.
+pub(super) struct Waiting {
+    framed: Framed,
+    reply: oneshot::Sender<Answer>,
+    /// Whether it was refused once already with a refusal worth one more try.
+    tried: bool,
+}
+
+impl Server {
+    /// One single write (encoded by `wire`'s `*_framed`), committed with the other
+    /// single writes to this primary that arrive while a group is in flight (see the
+    /// module doc); `parse` reads its own rows. As [`Server::run_write`], a failure
+    /// says whether the write may have committed.
+    pub async fn write_in_group<T>(
+        self: &Arc<Self>,
+        framed: Framed,
+        parse: impl FnOnce(Rows) -> Result<T, WireError>,
+    ) -> Result<(T, AfterCommit), WriteFailure> {
+        let (reply, answer) = oneshot::channel();
+        let waiting = Waiting {
+            framed,
+            reply,
+            tried: false,
+        };
+        if let Some(queue) = self.writes.join(waiting) {
+            tokio::spawn(drive(Arc::clone(self), queue));
+        }
+        let (rows, after) = answer.await.unwrap_or_else(|_| {
+            Err(WriteFailure {
+                error: self.mark_down("the write's group stopped before it answered".into()),
+                maybe_committed: true,
+            })
+        })?;
+        let value = parse(rows).map_err(|e| WriteFailure {
+            error: self.failure(e),
+            maybe_committed: true,
+        })?;
+        Ok((value, after))
+    }
+
+    /// How many writes each group committed on this server carried.
+    pub fn write_batch_sizes(&self) -> &super::batch_sizes::BatchSizes {
+        self.writes.sizes()
+    }
+}
+
+/// Commits what waits in `queue`, in groups, until nothing does.
+async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
+    let _handover = Handover(&queue);
+    while let Some(mut group) = next_batch(&queue, &server.writes.sizes) {
+        // The same rows locked in the same order by every group: groups on two
+        // connections cannot deadlock each other. (Writes to one record keep their
+        // order of arrival.)
+        group.sort_by(|a, b| a.framed.order.cmp(&b.framed.order));
+        server.commit(group).await;
+    }
+}
+
+impl Server {
+    /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
+    /// a permit, a live connection, one deadline; then answers every write of it.
+    async fn commit(&self, mut group: Vec<Waiting>) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(&self.in_flight);
+        let _permit = match self.permit().await {
+            Ok(permit) => permit,
+            Err(error) => return answer_all(group, error, false),
+        };
+        let deadline = tokio::time::Instant::now() + self.op_timeout;
+        let mut conn = match self.live_connection(deadline).await {
+            Ok(conn) => conn,
+            Err(failure) => return answer_all(group, failure.error, failure.maybe_committed),
+        };
+        let mut prepared_again = false;
+        while !group.is_empty() {
+            let frames: Vec<&Framed> = group.iter().map(|w| &w.framed).collect();
+            let outcome = tokio::time::timeout_at(deadline, commit_group(&mut conn, &frames)).await;
+            let ended = match outcome {
+                // Cancelled mid-exchange: the connection is never reused.
+                Err(_) => return answer_all(group, self.timeout(), true),
+                Ok(Err(err)) => {
+                    let refused = refused_whole(&err);
+                    if matches!(classify(&err), Failure::Down(_)) {
+                        drop(Object::take(conn));
+                    }
+                    return answer_all(group, self.failure(err), !refused);
+                }
+                Ok(Ok(ended)) => ended,
+            };
+            match ended {
+                GroupEnd::Committed(rows, after) => {
+                    #[cfg(feature = "faults")]
+                    if self.faults.take_lose_after_commit() {
+                        drop(Object::take(conn));
+                        let lost =
+                            self.mark_down("fault point: connection lost after commit".into());
+                        return answer_all(group, lost, true);
+                    }
+                    self.served.fetch_add(group.len() as u64, Ordering::Relaxed);
+                    self.mark_up();
+                    for (waiting, rows) in group.into_iter().zip(rows) {
+                        let _ = waiting.reply.send(Ok((rows, after.clone())));
+                    }
+                    return;
+                }
+                GroupEnd::Refused { index, error } => {
+                    if !own_refusal(&error) {
+                        return answer_all(group, self.failure(error), false);
+                    }
+                    let mut refused = group.remove(index);
+                    if worth_another_try(&error) && !refused.tried {
+                        refused.tried = true;
+                        group.insert(index, refused);
+                    } else {
+                        let failure = WriteFailure {
+                            error: self.failure(error),
+                            maybe_committed: false,
+                        };
+                        let _ = refused.reply.send(Err(failure));
+                    }
+                    // The rest, again at once: nothing of them committed.
+                }
+                GroupEnd::RefusedAll(error) => {
+                    // Stale statements are prepared again by the next exchange, once.
+                    let stale = error.decision() == Some(Decision::StaleStatements);
+                    if stale && !std::mem::replace(&mut prepared_again, true) {
+                        continue;
+                    }
+                    return answer_all(group, self.failure(error), false);
+                }
+                GroupEnd::Uncertain(error) => return answer_all(group, self.failure(error), true),
+            }
+        }
+    }
+}
+
+/// Every write of `group` answered with `error`.
+fn answer_all(group: Vec<Waiting>, error: ClusterError, maybe_committed: bool) {
+    for waiting in group {
+        let failure = WriteFailure {
+            error: error.clone(),
+            maybe_committed,
+        };
+        let _ = waiting.reply.send(Err(failure));
+    }
+}
+
+/// Whether a failure of the exchange is a refusal that committed nothing (as
+/// `run_write` judges a lone write's).
+fn refused_whole(err: &WireError) -> bool {
+    matches!(
+        classify(err),
+        Failure::Refused | Failure::Conflict | Failure::NotOwner { .. } | Failure::ReadOnly
+    )
+}
+
+/// Whether a refusal of one write is that write's own (its data, its slot, its key, a
+/// lock on its row, its statement's time), not the server's: the others then go on.
+fn own_refusal(error: &WireError) -> bool {
+    matches!(
+        classify(error),
+        Failure::Refused
+            | Failure::Conflict
+            | Failure::NotOwner { .. }
+            | Failure::TimedOut
+            | Failure::Undecodable(_)
+    )
+}
+
+/// Refusals that say nothing against the write itself: its key taken by a request that
+/// committed meanwhile (the next try finds that request's answer), or a concurrent
+/// transaction (a deadlock, a serialization failure, a lock not granted).
+fn worth_another_try(error: &WireError) -> bool {
+    matches!(
+        error.decision(),
+        Some(Decision::KeyTaken | Decision::Conflict)
+    )
+}

@@ -1,0 +1,122 @@
+//! Group commit: single writes for one primary that arrive together run in one
+//! transaction, `BEGIN`, each write's own statement, `COMMIT` and the position read,
+//! behind one Sync: one send, one commit, one fsync and one synchronous-replication
+//! wait for all of them, and one flush back.
+//!
+//! Each write is encoded by its own request before it joins ([`Framed`]), and parses its
+//! own rows afterwards ([`Rows`]): the group knows nothing of what its writes are. Every
+//! write keeps its own statement, so its own slot check (SG001), its own idempotency
+//! lookup and entry, and its own rows; what they share is the transaction, so the
+//! commit and the position read after it (which covers every write of the group).
+//!
+//! When PostgreSQL refuses one write, the server skips the rest and the transaction is
+//! rolled back: nothing of the group committed. [`commit_group`] says which write was
+//! refused ([`GroupEnd::Refused`]), and the caller answers that one and sends the others
+//! again, so one bad write never fails the others and nothing is written twice.
+
+use bytes::BytesMut;
+use postgres_protocol::message::backend::DataRowBody;
+
+use super::commit::after_commit;
+use crate::store::AfterCommit;
+use crate::wire::codec::values::Param;
+use crate::wire::conn::{bind_execute_into, WireConn};
+use crate::wire::error::WireError;
+use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
+
+/// One write of a group: its statement's Bind and Execute, encoded.
+#[derive(Debug)]
+pub struct Framed {
+    statement: &'static str,
+    message: BytesMut,
+    /// The record it writes (table, shard key, id): a group's writes are sent in this
+    /// order, so two groups on one primary lock the same rows in the same order and
+    /// cannot deadlock each other.
+    pub(crate) order: (String, String, String),
+}
+
+impl Framed {
+    pub(in crate::wire) fn new(
+        statement: &'static str,
+        params: &[Param<'_>],
+        (table, key, id): (&str, &str, &str),
+    ) -> Result<Self, WireError> {
+        let mut message = BytesMut::with_capacity(128);
+        bind_execute_into(&mut message, statement, params, 0)?;
+        Ok(Self {
+            statement,
+            message,
+            order: (table.to_owned(), key.to_owned(), id.to_owned()),
+        })
+    }
+
+    /// The statement's kind, as errors name it.
+    pub fn statement(&self) -> &'static str {
+        self.statement.strip_prefix("sg_").unwrap_or(self.statement)
+    }
+}
+
+/// The rows one write of a group answered, for that write's own parser.
+#[derive(Debug, Default)]
+pub struct Rows(pub(in crate::wire) Vec<DataRowBody>);
+
+/// How a group ended.
+#[derive(Debug)]
+pub enum GroupEnd {
+    /// Every write committed, in one commit: each write's rows, in the group's order, and
+    /// the position read after the commit.
+    Committed(Vec<Rows>, AfterCommit),
+    /// PostgreSQL refused write `index`; the transaction was rolled back, so nothing of
+    /// the group committed, and the connection is usable.
+    Refused { index: usize, error: WireError },
+    /// Refused outside any one write (at `BEGIN`, or the statements were stale); nothing
+    /// committed, the connection is usable.
+    RefusedAll(WireError),
+    /// Refused at or after `COMMIT`: the group may have committed.
+    Uncertain(WireError),
+}
+
+/// Runs `writes` in one transaction (see the module doc).
+pub async fn commit_group(conn: &mut WireConn, writes: &[&Framed]) -> Result<GroupEnd, WireError> {
+    let n = writes.len();
+    statements::start(conn)?;
+    conn.bind_execute(BEGIN, &[])?;
+    for write in writes {
+        conn.out.extend_from_slice(&write.message);
+    }
+    conn.bind_execute(COMMIT, &[])?;
+    conn.bind_execute(AFTER_COMMIT, &[])?;
+    // Statement k's rows come after k statements ran to their end: `BEGIN` is the
+    // first, the writes 1..=n, `COMMIT` n + 1 and the position read n + 2.
+    let mut rows: Vec<Rows> = (0..n).map(|_| Rows::default()).collect();
+    let mut after = None;
+    let ended = conn
+        .exchange_rows(&mut |done, row| match done {
+            k if (1..=n).contains(&k) => rows[k - 1].0.push(row),
+            k if k == n + 2 => after = Some(row),
+            _ => {}
+        })
+        .await?;
+    match ended {
+        Ok(()) => {
+            let after = after.ok_or_else(|| {
+                WireError::Protocol(
+                    "a group came back without the position after its commit".into(),
+                )
+            })?;
+            Ok(GroupEnd::Committed(rows, after_commit(&after)?))
+        }
+        Err(refused) => {
+            let at = refused.completed;
+            let error = WireError::from(refused.error);
+            Ok(match refused.committed_nothing {
+                true if (1..=n).contains(&at) => GroupEnd::Refused {
+                    index: at - 1,
+                    error: error.in_statement(writes[at - 1].statement()),
+                },
+                true => GroupEnd::RefusedAll(error),
+                false => GroupEnd::Uncertain(error),
+            })
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Single writes that arrive together commit together (`database.batch_writes`): each
+//! keeps its own answer, version, `created` flag and refusal. A group in which one write
+//! is refused (a slot its shard does not own: SG001) commits every other write, once;
+//! two writes of one record in one group get a version each; two sends of one
+//! idempotency key in one group are applied once, the second replaying the first; a
+//! group of deletes says of each whether there was a record.
+//!
+//! The futures are polled on one thread, so every write joins the queue before the
+//! first group leaves: the group sizes the primary counted prove that they went together.
+
+use futures_util::future::join_all;
+use serde_json::json;
+use shard_manager::store::Remember;
+use shard_manager::{ClusterError, RoutedKey, ShardId};
+
+use crate::fixtures::{doc, id, key_on, rows, table};
+use crate::scratch::{slots_of, Scratch, TOLD_AT};
+
+const WRITES: usize = 20;
+
+/// `WRITES` distinct keys routed to `shard`, none of them in `avoid`'s slot.
+fn keys_for(cluster: &shard_manager::Cluster, shard: ShardId, avoid: &RoutedKey) -> Vec<RoutedKey> {
+    let mut found: Vec<RoutedKey> = Vec::new();
+    for i in 0.. {
+        if found.len() == WRITES {
+            break;
+        }
+        let key = key_on(cluster, shard, &format!("group-{i}"));
+        if key.slot() != avoid.slot() && !found.iter().any(|f| f.as_str() == key.as_str()) {
+            found.push(key);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_group_with_one_refused_write_commits_every_other_write_once() {
+    let scratch = Scratch::create().await;
+    let cluster = scratch.cluster();
+    let users = table(&cluster, "users");
+    let shard = ShardId(0);
+    let refused = key_on(&cluster, shard, "withheld");
+    // The shard owns every slot the map gives it but the refused key's.
+    let owned: Vec<i32> = slots_of(&cluster.router(), shard)
+        .into_iter()
+        .filter(|s| *s != refused.slot().0 as i32)
+        .collect();
+    scratch.tell(shard, &owned, TOLD_AT).await;
+    let good = keys_for(&cluster, shard, &refused);
+
+    let mut all: Vec<&RoutedKey> = good.iter().collect();
+    all.insert(WRITES / 2, &refused);
+    let writes = all.iter().map(|key| {
+        let cluster = &cluster;
+        let users = &users;
+        async move {
+            cluster
+                .write(users, key, id("u1"), doc(json!({"k": key.as_str()})), None)
+                .await
+        }
+    });
+    let answers = join_all(writes).await;
+
+    for (key, answer) in all.iter().zip(&answers) {
+        if key.as_str() == refused.as_str() {
+            match answer {
+                Err(ClusterError::NotOwner { slots, .. }) => {
+                    assert_eq!(slots, &refused.slot().0.to_string())
+                }
+                other => panic!("the withheld slot's write: {other:?}"),
+            }
+        } else {
+            let written = answer.as_ref().expect("every other write commits");
+            assert!(written.upserted.created, "{written:?}");
+            assert_eq!(written.shard, shard);
+        }
+    }
+    let client = scratch.connect(&scratch.primary(shard)).await;
+    for key in &good {
+        let stored = rows(&client, "users", key.as_str()).await;
+        assert_eq!(stored.len(), 1, "{}: written once", key.as_str());
+        let written = all
+            .iter()
+            .zip(&answers)
+            .find(|(k, _)| k.as_str() == key.as_str())
+            .and_then(|(_, a)| a.as_ref().ok())
+            .expect("its answer");
+        let version = written.upserted.version;
+        assert_eq!((stored[0].0.as_str(), stored[0].1), ("u1", version));
+        assert_eq!(stored[0].2, json!({"k": key.as_str()}));
+    }
+    assert!(rows(&client, "users", refused.as_str()).await.is_empty());
+
+    let sizes = cluster.shards()[0].primary.write_batch_sizes().snapshot();
+    let lone = sizes.cumulative.first().map(|(_, n)| *n).unwrap_or(0);
+    assert!(
+        sizes.batches > lone,
+        "some group carried more than one write: {sizes:?}"
+    );
+    assert!(sizes.requests >= WRITES as u64, "{sizes:?}");
+}
+
+#[tokio::test]
+async fn writes_of_one_record_and_of_one_key_in_a_group_keep_their_own_answers() {
+    let scratch = Scratch::create().await;
+    let cluster = scratch.cluster();
+    let users = table(&cluster, "users");
+    let shard = ShardId(1);
+    let key = key_on(&cluster, shard, "same");
+
+    // One record written four times at once: four versions (from the shard's sequence:
+    // increasing, not consecutive), one created, the last one stored.
+    let writes = (0..4).map(|n| {
+        let (cluster, users, key) = (&cluster, &users, &key);
+        async move {
+            cluster
+                .write(users, key, id("r"), doc(json!({"n": n})), None)
+                .await
+                .expect("a write")
+        }
+    });
+    let written = join_all(writes).await;
+    let mut versions: Vec<i64> = written.iter().map(|w| w.upserted.version).collect();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), 4, "a version each: {versions:?}");
+    assert_eq!(written.iter().filter(|w| w.upserted.created).count(), 1);
+    let created = written.iter().find(|w| w.upserted.created).unwrap();
+    assert_eq!(
+        created.upserted.version, versions[0],
+        "the first created it"
+    );
+    let client = scratch.connect(&scratch.primary(shard)).await;
+    let stored = rows(&client, "users", key.as_str()).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, versions[3]);
+    assert!(
+        written.iter().all(|w| w.token.lsn == written[0].token.lsn),
+        "one commit, one position"
+    );
+
+    // One idempotency key sent twice at once: applied once, the other replays it.
+    let body = json!({"name": "Kim"});
+    let request = Remember::new(
+        "",
+        "group-key",
+        &[b"write", body.to_string().as_bytes()],
+        3600,
+    );
+    let sends = (0..2).map(|_| {
+        let (cluster, users, key, body, request) = (&cluster, &users, &key, &body, &request);
+        async move {
+            cluster
+                .write(users, key, id("k1"), doc(body.clone()), Some(request))
+                .await
+                .expect("a keyed write")
+        }
+    });
+    let sent = join_all(sends).await;
+    assert_eq!(
+        sent.iter().filter(|w| w.replayed).count(),
+        1,
+        "one replays the other"
+    );
+    assert_eq!(sent[0].upserted.version, sent[1].upserted.version);
+    let stored = rows(&client, "users", key.as_str()).await;
+    let k1: Vec<_> = stored.iter().filter(|r| r.0 == "k1").collect();
+    assert_eq!(k1.len(), 1);
+    assert_eq!(k1[0].1, sent[0].upserted.version);
+
+    // Deletes at once, one of a record that is not there.
+    let deletes = ["r", "k1", "nothing"].map(|i| {
+        let (cluster, users, key) = (&cluster, &users, &key);
+        async move {
+            cluster
+                .delete(users, key, &id(i), None)
+                .await
+                .expect("a delete")
+                .value
+                .existed
+        }
+    });
+    assert_eq!(join_all(deletes).await, vec![true, true, false]);
+    assert!(rows(&client, "users", key.as_str()).await.is_empty());
+}
