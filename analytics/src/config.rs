@@ -17,7 +17,8 @@ pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// is where a scraper with real storage (Prometheus) should take over.
 pub const MAX_WINDOW_LIMIT: Duration = Duration::from_secs(60 * 60);
 
-/// Limits of one [`crate::Analytics`]. Every field bounds memory; none changes meaning.
+/// Limits of the request analytics (`/api/analytics/*`, `/metrics`, the dashboard). Every
+/// field bounds memory; none changes meaning.
 ///
 /// Deserializable with defaults for missing fields, so it can sit in the gateway's
 /// configuration tree. Out-of-range values are clamped by [`crate::Analytics::new`]
@@ -41,9 +42,16 @@ pub struct AnalyticsConfig {
     pub max_series: usize,
     /// Replica servers whose lag is tracked; more would mean a misbehaving caller.
     pub max_replicas: usize,
-    /// Number of independently locked accumulators; `None` picks twice the CPU count
-    /// rounded up to a power of two, so two recording threads rarely share one.
+    /// Number of independently locked accumulators (1 to 64); unset: twice the CPU
+    /// count rounded up to a power of two, so two recording threads rarely share one.
     pub stripes: Option<usize>,
+    /// How often this gateway publishes its figures for the other gateways' cluster
+    /// view, in milliseconds (100 to 60000). Off the request path: a background task
+    /// takes the figures and writes one row.
+    pub publish_ms: u64,
+    /// A live gateway whose published figures are older than this (milliseconds, at
+    /// least twice `publish_ms`) is named in the cluster view's `missing_gateways`.
+    pub stale_ms: u64,
 }
 
 impl Default for AnalyticsConfig {
@@ -56,6 +64,8 @@ impl Default for AnalyticsConfig {
             max_series: 512,
             max_replicas: 256,
             stripes: None,
+            publish_ms: 1000,
+            stale_ms: 3000,
         }
     }
 }
@@ -77,6 +87,10 @@ impl AnalyticsConfig {
             max_series: self.max_series.clamp(16, 65_536),
             max_replicas: self.max_replicas.clamp(1, 65_536),
             stripes: Some(stripes.next_power_of_two()),
+            publish_ms: self.publish_ms.clamp(100, 60_000),
+            stale_ms: self
+                .stale_ms
+                .clamp(2 * self.publish_ms.clamp(100, 60_000), 600_000),
         }
     }
 
@@ -106,6 +120,8 @@ impl AnalyticsConfig {
         if let Some(stripes) = self.stripes {
             check("stripes", stripes as u64, 1, 64)?;
         }
+        check("publish_ms", self.publish_ms, 100, 60_000)?;
+        check("stale_ms", self.stale_ms, 2 * self.publish_ms, 600_000)?;
         Ok(())
     }
 

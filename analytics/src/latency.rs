@@ -81,6 +81,32 @@ impl Latency {
         self.max_micros = 0;
     }
 
+    /// The accumulator as plain numbers another gateway can rebuild exactly: each
+    /// non-empty bucket as `[value, count]` (the value is the bucket's highest
+    /// equivalent, which records into the same bucket), with the exact sum and max.
+    pub(crate) fn export(&self) -> ExportedLatency {
+        ExportedLatency {
+            buckets: self
+                .histogram
+                .iter_recorded()
+                .map(|v| [v.value_iterated_to(), u64::from(v.count_at_value())])
+                .collect(),
+            sum_micros: self.sum_micros,
+            max_micros: self.max_micros,
+        }
+    }
+
+    /// Adds an exported accumulator: the same counts in the same buckets as if its
+    /// requests had been recorded here.
+    pub(crate) fn merge_exported(&mut self, other: &ExportedLatency) {
+        for &[value, count] in &other.buckets {
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            self.histogram.saturating_record_n(value, count);
+        }
+        self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
+        self.max_micros = self.max_micros.max(other.max_micros);
+    }
+
     /// Percentiles and exact count/mean/max, in milliseconds rounded to microseconds.
     pub(crate) fn summary(&self) -> LatencySummary {
         let count = self.count();
@@ -98,6 +124,22 @@ impl Latency {
             max: millis(self.max_micros),
             mean: round_micros(self.sum_micros as f64 / count as f64 / 1000.0),
         }
+    }
+}
+
+/// A [`Latency`] as published to other gateways (see [`crate::figures`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ExportedLatency {
+    /// `[bucket value in µs, count]` for each non-empty bucket.
+    pub(crate) buckets: Vec<[u64; 2]>,
+    pub(crate) sum_micros: u64,
+    pub(crate) max_micros: u64,
+}
+
+#[cfg(test)]
+impl ExportedLatency {
+    pub(crate) fn count(&self) -> u64 {
+        self.buckets.iter().map(|[_, n]| n).sum()
     }
 }
 
@@ -214,6 +256,22 @@ mod tests {
             high.record(ms * 1000);
         }
         low.merge(&high);
+        assert_eq!(low.summary(), one_to_a_thousand_ms().summary());
+    }
+
+    #[test]
+    fn an_exported_histogram_merges_exactly() {
+        let mut low = Latency::new();
+        let mut high = Latency::new();
+        for ms in 1..=500u64 {
+            low.record(ms * 1000);
+        }
+        for ms in 501..=1000u64 {
+            high.record(ms * 1000);
+        }
+        let wire = high.export();
+        assert_eq!(wire.count(), 500);
+        low.merge_exported(&wire);
         assert_eq!(low.summary(), one_to_a_thousand_ms().summary());
     }
 

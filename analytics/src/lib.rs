@@ -26,6 +26,11 @@
 //! - [`limited`]: requests refused by API keys' limits, as Prometheus counters.
 //! - [`transactions`]: transactions by protocol and outcome, and parts in doubt.
 //! - [`batches`]: requests per batch sent to a server, by kind and server.
+//! - [`figures`]: one gateway's [`Figures`] as the others read them for the cluster
+//!   view; [`cluster`]: the cluster view's shape ([`Scope`], [`Coverage`]).
+//! - [`load`]: [`SlotLoad`], load per slot of the key space over 10 s, 1 min and
+//!   10 min; [`heavy_hitters`]: the hottest keys (Space-Saving); [`load_report`]: the
+//!   shape of `/api/shards/load`.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
 //! - `slot`: one time slot of counters and histograms by label.
@@ -38,12 +43,17 @@
 #![warn(missing_docs)]
 
 pub mod batches;
+pub mod cluster;
 pub mod config;
 pub mod error_log;
 mod exposition;
+pub mod figures;
+pub mod heavy_hitters;
 mod labels;
 mod latency;
 pub mod limited;
+pub mod load;
+pub mod load_report;
 pub mod map;
 pub mod moves;
 pub mod recorder;
@@ -59,9 +69,14 @@ pub mod transactions;
 pub mod window;
 
 pub use batches::BatchSizes;
+pub use cluster::{ClusterMetricsReport, Coverage, GatewayAnswer, MissingGateway, Scope};
 pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
 pub use error_log::ErrorEvent;
+pub use figures::Figures;
+pub use heavy_hitters::KeyCount;
 pub use limited::LimitedCount;
+pub use load::{LoadFigures, SlotHit, SlotLoad};
+pub use load_report::{HotKey, HotSlot, LoadFigure, LoadReport, SlotLoadView};
 pub use map::{MapGauges, ShardTerm};
 pub use moves::MoveProgress;
 pub use recorder::Analytics;

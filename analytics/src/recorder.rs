@@ -10,6 +10,7 @@ use prometheus::proto::MetricFamily;
 use crate::config::AnalyticsConfig;
 use crate::error_log::{sanitize, ErrorEvent, ErrorLog};
 use crate::exposition::{self, Cumulative, Names};
+use crate::figures::{offset_secs, Figures};
 use crate::labels::{
     method_index, method_name, outcome_index, role_index, shard_name, shard_slot, Interner, METHODS,
 };
@@ -24,7 +25,7 @@ use crate::sample::{CacheEvent, OpKind, RequestSample};
 use crate::series::SeriesMap;
 use crate::slot::{Counts, Point, Slot};
 use crate::stripe::{Stripe, Stripes};
-use crate::timeline::Timeline;
+use crate::timeline::{detail_slot_secs, Timeline};
 use crate::window::{parse_time_range_ms, parse_window_within, window_from_query, WindowError};
 
 /// Request metrics of one gateway: bounded memory, striped recording, merged reads.
@@ -199,6 +200,23 @@ impl Analytics {
     /// [`Analytics::report`] as seen at `at`. Windows cover completed seconds only:
     /// the second `at` falls in is still being recorded.
     pub fn report_at(&self, window: Duration, at: Instant) -> MetricsReport {
+        self.cluster_report_at(window, at, &[])
+    }
+
+    /// [`Analytics::report`] of several gateways: this one's figures merged with the
+    /// [`Figures`] others published (see [`crate::figures`]). Counters are summed and
+    /// histograms merged bucket by bucket, so percentiles are exact as for one gateway.
+    pub fn cluster_report(&self, window: Duration, others: &[Figures]) -> MetricsReport {
+        self.cluster_report_at(window, Instant::now(), others)
+    }
+
+    /// [`Analytics::cluster_report`] as seen at `at`.
+    pub fn cluster_report_at(
+        &self,
+        window: Duration,
+        at: Instant,
+        others: &[Figures],
+    ) -> MetricsReport {
         let now = self.second_of(at);
         let window_secs = whole_seconds(window).clamp(1, self.config.max_window_secs);
         let mut totals = Counts::default();
@@ -209,9 +227,25 @@ impl Analytics {
         let mut detail = Slot::new(self.endpoints.capacity(), self.config.max_shards as usize);
         let (throughput, detail_window_secs) = {
             let timeline = self.timeline.lock();
+            let mine = self.started_wall.timestamp_millis();
+            // Their seconds on our clock, and the requests they counted in `first..now`.
+            let theirs = |secs: u64| -> u64 {
+                let first = now as i64 - secs as i64;
+                others
+                    .iter()
+                    .map(|f| {
+                        let offset = offset_secs(mine, f.started_ms);
+                        f.seconds
+                            .iter()
+                            .filter(|[s, _]| (first..now as i64).contains(&(*s as i64 + offset)))
+                            .map(|[_, n]| n)
+                            .sum::<u64>()
+                    })
+                    .sum()
+            };
             let rate = |secs| {
                 let (requests, span) = timeline.requests(now, secs);
-                crate::report::ratio(requests, span)
+                crate::report::ratio(requests + theirs(secs), span)
             };
             let throughput = Throughput {
                 last_1s: rate(1),
@@ -221,6 +255,24 @@ impl Analytics {
             };
             (throughput, timeline.detail(now, window_secs, &mut detail))
         };
+        let width = detail_slot_secs(window_secs) as i64;
+        let first = now as i64 - window_secs as i64;
+        let mine = self.started_wall.timestamp_millis();
+        for figures in others {
+            totals.merge(&figures.totals);
+            let offset = offset_secs(mine, figures.started_ms);
+            let ring = if width == 5 {
+                &figures.fine
+            } else {
+                &figures.coarse
+            };
+            for slot in ring {
+                let start = slot.start as i64 + offset;
+                if start < now as i64 && start + width > first {
+                    slot.merge_into(&mut detail, &self.endpoints, self.config.max_shards);
+                }
+            }
+        }
         reporting::build(Parts {
             generated_at: self.wall_clock(at),
             uptime_secs: now,
@@ -237,6 +289,30 @@ impl Analytics {
                 .collect(),
             replicas: self.replicas.all(),
         })
+    }
+
+    /// This gateway's figures now, for the other gateways' cluster view.
+    pub fn figures(&self) -> Figures {
+        self.figures_at(Instant::now())
+    }
+
+    /// [`Analytics::figures`] as seen at `at`: the completed seconds only.
+    pub fn figures_at(&self, at: Instant) -> Figures {
+        let now = self.second_of(at);
+        let mut totals = Counts::default();
+        for mut stripe in self.stripes.each() {
+            stripe.advance(now, &self.timeline);
+            totals.merge(&stripe.totals);
+        }
+        let timeline = self.timeline.lock();
+        Figures::of(
+            self.started_wall.timestamp_millis(),
+            now,
+            totals,
+            timeline.held(),
+            &self.endpoints,
+            self.config.max_shards,
+        )
     }
 
     /// Up to `limit` most recent failed requests, newest first.

@@ -33,7 +33,7 @@ impl Point {
 }
 
 /// Plain counters, cheap enough to keep both per slot and since start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Counts {
     pub(crate) requests: u64,
     pub(crate) errors: u64,

@@ -63,6 +63,15 @@ impl Ring {
         slot.merge(data);
     }
 
+    /// Every slot in use, with the first second it covers.
+    fn held(&self) -> impl Iterator<Item = (u64, &Slot)> {
+        self.epochs
+            .iter()
+            .zip(&self.slots)
+            .filter_map(|(epoch, slot)| epoch.map(|e| (e * self.slot_secs, slot)))
+            .filter(|(_, slot)| !slot.is_empty())
+    }
+
     /// Merges every slot overlapping seconds `first..now` into `out`; returns the
     /// number of seconds those slots cover up to `now`.
     fn collect(&self, first: u64, now: u64, out: &mut Slot) -> u64 {
@@ -108,6 +117,15 @@ impl SecondRing {
                 *count = requests;
             }
         }
+    }
+
+    /// `[second, requests]` for every second held.
+    fn held(&self) -> impl Iterator<Item = [u64; 2]> + '_ {
+        self.seconds
+            .iter()
+            .zip(&self.requests)
+            .filter_map(|(second, &count)| second.map(|s| [s, count]))
+            .filter(|[_, count]| *count > 0)
     }
 
     fn sum(&self, first: u64, now: u64) -> u64 {
@@ -183,6 +201,37 @@ impl Timeline {
             &self.coarse
         };
         ring.collect(first, now, out)
+    }
+}
+
+/// What a timeline holds, for another gateway's cluster view (see [`crate::figures`]).
+pub(crate) struct Held<'a> {
+    /// `[second, requests]`.
+    pub(crate) seconds: Vec<[u64; 2]>,
+    /// `(first second, slot)` of the 5 s ring.
+    pub(crate) fine: Vec<(u64, &'a Slot)>,
+    /// `(first second, slot)` of the 60 s ring.
+    pub(crate) coarse: Vec<(u64, &'a Slot)>,
+}
+
+impl Timeline {
+    /// Everything held, borrowed for export.
+    pub(crate) fn held(&self) -> Held<'_> {
+        Held {
+            seconds: self.seconds.held().collect(),
+            fine: self.fine.held().collect(),
+            coarse: self.coarse.held().collect(),
+        }
+    }
+}
+
+/// Which ring a report's detail comes from, and that ring's slot width: the fine ring
+/// up to a minute, the coarse one beyond.
+pub(crate) fn detail_slot_secs(window: u64) -> u64 {
+    if window <= FINE_SPAN_SECS {
+        FINE_SLOT_SECS
+    } else {
+        COARSE_SLOT_SECS
     }
 }
 

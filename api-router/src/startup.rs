@@ -3,13 +3,14 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use ::analytics::Analytics;
+use ::analytics::{Analytics, SlotLoad};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use control_plane::failover;
 use control_plane::health::Sweeper;
 use control_plane::keys::{self, KeyFollower, KeyRing};
+use control_plane::map::figures::{FigureBoard, Publisher};
 use control_plane::map::{follower, Follower, Identity};
 use control_plane::moves::{MoveWatch, Watcher};
 use control_plane::Monitor;
@@ -45,6 +46,9 @@ pub struct Application {
     sweeper: Sweeper,
     /// Follows the shard map in the metadata database; stopped with the application.
     follower: Follower,
+    /// Publishes this gateway's figures for the cluster views; stopped with the
+    /// application.
+    publisher: Publisher,
     /// Follows the API keys there; stopped with the application.
     keys: KeyFollower,
     /// Reads the slot moves from the metadata database; stopped with the application.
@@ -113,6 +117,14 @@ impl Application {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
+        let load = Arc::new(SlotLoad::new(cluster.router().slot_count()));
+        let figures = Arc::new(FigureBoard::default());
+        let host = settings
+            .server
+            .listen
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        let identity = Identity::new(format!("{host}:{port}")).with_cache(&settings.cluster.cache);
         let moves = Arc::new(MoveWatch::new(settings.cluster.clone()));
         let draining = Arc::new(Draining::default());
         let state = web::Data::new(AppState {
@@ -123,7 +135,21 @@ impl Application {
             draining: draining.clone(),
             limits,
             exports: Arc::new(ExportSlots::new(settings.server.max_exports)),
+            load: load.clone(),
+            figures: figures.clone(),
+            gateway_id: identity.id.to_string(),
         });
+        // This gateway's figures for the others' cluster views, taken off the request
+        // path by the publisher (which folds the slot counters as it goes).
+        let publish_every = std::time::Duration::from_millis(analytics.config().publish_ms);
+        let publish_figures = {
+            let (analytics, load) = (analytics.clone(), load.clone());
+            move || {
+                let mut figures = analytics.figures();
+                figures.load = load.figures();
+                figures.to_bytes()
+            }
+        };
         let body_limit = settings.server.max_body_bytes;
         let server_settings = Arc::new(settings.server.clone());
         let openapi = ApiDoc::openapi();
@@ -139,7 +165,8 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .wrap(from_fn({
                     let analytics = analytics.clone();
-                    move |req, next| observe(analytics.clone(), req, next)
+                    let load = load.clone();
+                    move |req, next| observe(analytics.clone(), load.clone(), req, next)
                 }))
                 .wrap(from_fn({
                     let access = access.clone();
@@ -204,15 +231,14 @@ impl Application {
         // Never 0: refused at start-up (ServerSettings::validate).
         let sweep_every = std::time::Duration::from_secs(settings.server.idempotency_sweep_secs);
         let sweeper = Sweeper::spawn(cluster.clone(), sweep_every);
-        let host = settings
-            .server
-            .listen
-            .rsplit_once(':')
-            .map_or("127.0.0.1", |(h, _)| h);
-        let follower = Follower::spawn(
-            cluster.map().clone(),
-            Identity::new(format!("{host}:{port}")).with_cache(&settings.cluster.cache),
+        let publisher = Publisher::spawn(
+            settings.cluster.clone(),
+            identity.id,
+            publish_every,
+            figures,
+            publish_figures,
         );
+        let follower = Follower::spawn(cluster.map().clone(), identity);
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         let watcher = Watcher::spawn(moves);
         let failover = settings
@@ -249,6 +275,7 @@ impl Application {
             watcher,
             failover,
             recovery,
+            publisher,
         })
     }
 
@@ -275,6 +302,7 @@ impl Application {
         drop(self.watcher);
         drop(self.failover);
         drop(self.recovery);
+        drop(self.publisher);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result

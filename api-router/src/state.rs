@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use analytics::Analytics;
+use analytics::{Analytics, SlotLoad};
+use control_plane::map::figures::FigureBoard;
 use control_plane::moves::MoveWatch;
 use shard_manager::cache::{CacheEvent, CacheTrace};
 use shard_manager::Cluster;
@@ -25,6 +26,12 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The cap on exports streaming at once (`server.max_exports`).
     pub exports: Arc<ExportSlots>,
+    /// Load per slot of the key space, counted by the analytics middleware.
+    pub load: Arc<SlotLoad>,
+    /// The other gateways' published figures, for the cluster views.
+    pub figures: Arc<FigureBoard>,
+    /// This gateway's id in the map's list of live gateways.
+    pub gateway_id: String,
 }
 
 impl AppState {

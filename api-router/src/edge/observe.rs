@@ -1,5 +1,6 @@
 //! The analytics middleware: times every request and records it with the shard,
-//! the role that served it and, for errors, their class.
+//! the role that served it and, for errors, their class; a request for one key also
+//! counts toward its slot's load (`routes::load`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
-use analytics::{Analytics, ErrorClass, ErrorInfo, RequestSample, ServedBy};
+use analytics::{Analytics, ErrorClass, ErrorInfo, RequestSample, ServedBy, SlotHit, SlotLoad};
 use shard_manager::{Role, ShardId};
 
 use crate::error::ErrorNote;
@@ -20,6 +21,9 @@ pub struct Outcome {
     pub served_by: Option<ServedBy>,
     pub rows_written: u64,
     pub rows_read: u64,
+    /// The slot of the request's one key, and the time its shard took (zero when the
+    /// cache answered): the slot's load.
+    pub slot: Option<(u32, std::time::Duration)>,
 }
 
 fn served_by(role: Role) -> ServedBy {
@@ -36,6 +40,7 @@ impl Outcome {
             served_by: Some(served_by(role)),
             rows_written: rows,
             rows_read: 0,
+            slot: None,
         }
     }
 
@@ -45,7 +50,18 @@ impl Outcome {
             served_by: Some(served_by(role)),
             rows_written: 0,
             rows_read: rows,
+            slot: None,
         }
+    }
+
+    /// The request's key fell in `slot`, and its shard took `shard_time`.
+    pub fn in_slot(
+        mut self,
+        slot: shard_manager::routing::Slot,
+        shard_time: std::time::Duration,
+    ) -> Self {
+        self.slot = Some((slot.0, shard_time));
+        self
     }
 
     /// The read was answered by the cache.
@@ -70,6 +86,7 @@ impl Outcome {
 /// `from_fn` middleware: records every request once it has its response.
 pub async fn observe(
     analytics: Arc<Analytics>,
+    load: Arc<SlotLoad>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -111,5 +128,25 @@ pub async fn observe(
         rows_read: outcome.rows_read,
         error,
     });
+    if let Some((slot, shard_time)) = outcome.slot {
+        let request = res.request();
+        let header = |name: &str| request.headers().get(name).map(|v| v.as_bytes());
+        let key = header("x-shard-key").and_then(|k| std::str::from_utf8(k).ok());
+        let bytes_written = header("content-length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let bytes_read = match res.response().body().size() {
+            actix_web::body::BodySize::Sized(n) => n,
+            _ => 0,
+        };
+        load.record(&SlotHit {
+            slot,
+            key: key.unwrap_or_default(),
+            bytes_written,
+            bytes_read,
+            shard_time,
+        });
+    }
     Ok(res)
 }

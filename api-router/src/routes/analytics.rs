@@ -1,7 +1,7 @@
 //! `GET /api/analytics/metrics`, `GET /api/analytics/errors` and `GET /metrics`.
 
 use actix_web::{web, HttpResponse};
-use analytics::{ErrorEvent, MapGauges, MetricsReport, ShardTerm};
+use analytics::{ClusterMetricsReport, ErrorEvent, MapGauges, MetricsReport, Scope, ShardTerm};
 use serde::Deserialize;
 use shard_manager::live_map::PromotionKind;
 use shard_manager::servers::ServerStatus;
@@ -21,6 +21,10 @@ pub struct MetricsParams {
     #[serde(rename = "timeRange")]
     #[param(rename = "timeRange", example = "60000")]
     pub time_range: Option<String>,
+    /// `local` (default): this gateway's traffic; `cluster`: every live gateway's,
+    /// merged exactly, with `gateways`, `missing_gateways` and `partial`.
+    #[param(example = "cluster")]
+    pub scope: Option<String>,
 }
 
 /// Copies the monitor's replica lag into analytics so reports carry it.
@@ -42,8 +46,8 @@ fn refresh_replica_lag(state: &AppState) {
 
 #[utoipa::path(get, path = "/api/analytics/metrics", tag = "analytics", params(MetricsParams),
     responses(
-        (status = 200, description = "Throughput, latency percentiles, errors, per-shard and per-role distribution, cache, replica lag", body = MetricsReport),
-        (status = 400, description = "Invalid window", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Throughput, latency percentiles, errors, per-shard and per-role distribution, cache, replica lag; with `scope=cluster`, every live gateway's merged (ClusterMetricsReport: the same fields, and `gateways`, `missing_gateways`, `partial`)", body = MetricsReport),
+        (status = 400, description = "Invalid window or scope", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn metrics(
     state: web::Data<AppState>,
@@ -53,8 +57,19 @@ pub async fn metrics(
         .analytics
         .window_from_query(params.window.as_deref(), params.time_range.as_deref())
         .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let scope = match params.scope.as_deref() {
+        Some(text) => Scope::parse(text).map_err(ApiError::BadQuery)?,
+        None => Scope::Local,
+    };
     refresh_replica_lag(&state);
-    Ok(HttpResponse::Ok().json(state.analytics.report(window)))
+    match scope {
+        Scope::Local => Ok(HttpResponse::Ok().json(state.analytics.report(window))),
+        Scope::Cluster => {
+            let (others, coverage) = super::cluster_view::gather(&state).await;
+            let report = state.analytics.cluster_report(window, &others);
+            Ok(HttpResponse::Ok().json(ClusterMetricsReport { report, coverage }))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

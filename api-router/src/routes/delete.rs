@@ -53,9 +53,11 @@ pub async fn delete(
         ]
     });
     let _permits = quota.enter([key.0.shard()]).await?;
+    let asked_at = std::time::Instant::now();
     let served = state
         .bounded(state.cluster.delete(&table, &key.0, &id, remember.as_ref()))
         .await?;
+    let shard_time = asked_at.elapsed();
     state.record_cache(&served.cache);
     let done = served.value;
     if !done.existed {
@@ -68,6 +70,8 @@ pub async fn delete(
         .insert_header((SHARD_LSN, done.token.to_string()))
         .finish();
     mark_replayed(&mut res, done.replayed);
-    Outcome::write(served.shard, served.role, 1).attach(&mut res);
+    Outcome::write(served.shard, served.role, 1)
+        .in_slot(key.0.slot(), shard_time)
+        .attach(&mut res);
     Ok(res)
 }

@@ -9,6 +9,8 @@
 //! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
 //!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
 //!   the Swagger UI redirect).
+//! - [`load`]: load per slot and shard, hot slots and keys; [`cluster_view`]: the
+//!   other gateways' figures that cluster views merge.
 //! - [`moves`]: slot moves as `/api/shards`, `/api/health` and `/metrics` show them,
 //!   from the move watch's last read.
 //! - [`openapi`]: the OpenAPI document of these routes, behind Swagger UI.
@@ -16,12 +18,14 @@
 
 pub mod analytics;
 pub mod bulk;
+pub mod cluster_view;
 pub mod dashboard;
 pub mod delete;
 pub mod export;
 pub mod fallback;
 pub mod health;
 pub mod list;
+pub mod load;
 pub mod moves;
 pub mod openapi;
 pub mod read;

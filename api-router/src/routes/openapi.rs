@@ -22,7 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{analytics, bulk, delete, export, health, read, shards, transaction, write};
+use super::{analytics, bulk, delete, export, health, load, read, shards, transaction, write};
 use crate::access::{policy, Need};
 use crate::error::Problem;
 use crate::input::body::{FanOutResponse, ListResponse};
@@ -49,11 +49,12 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         health::ready,
         shards::shards,
         shards::locate,
+        load::load,
         analytics::metrics,
         analytics::errors,
         analytics::prometheus,
     ),
-    components(schemas(Problem, ListResponse, FanOutResponse)),
+    components(schemas(Problem, ListResponse, FanOutResponse, ::analytics::ClusterMetricsReport)),
     modifiers(&SharedAnswers),
     tags(
         (name = "records", description = "Keyed JSON records"),

@@ -101,9 +101,15 @@ pub async fn read(
     };
     let id = RecordId::parse(id)?;
     let _permits = quota.enter([shard]).await?;
+    let asked_at = std::time::Instant::now();
     let served = state
         .bounded(state.cluster.read(&table, &key, &id, consistency))
         .await?;
+    let shard_time = if served.from_cache {
+        std::time::Duration::ZERO
+    } else {
+        asked_at.elapsed()
+    };
     state.record_cache(&served.cache);
     let Some(found) = served.value else {
         return Err(ApiError::RecordNotFound {
@@ -128,7 +134,7 @@ pub async fn read(
             served.shard.0, cached.json
         )),
     };
-    let outcome = Outcome::read(served.shard, served.role, 1);
+    let outcome = Outcome::read(served.shard, served.role, 1).in_slot(key.slot(), shard_time);
     if served.from_cache {
         outcome.from_cache().attach(&mut res);
     } else {

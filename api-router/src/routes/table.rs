@@ -9,7 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, Route};
 
 use super::{
-    analytics, bulk, dashboard, delete, export, fallback, health, read, shards, transaction, write,
+    analytics, bulk, dashboard, delete, export, fallback, health, load, read, shards, transaction,
+    write,
 };
 use crate::access::gate::require;
 use crate::access::{policy, Access};
@@ -85,5 +86,6 @@ pub fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
             "/api/shards/locate",
             "GET",
             web::get().to(shards::locate),
-        ));
+        ))
+        .service(only("/api/shards/load", "GET", web::get().to(load::load)));
 }

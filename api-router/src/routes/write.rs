@@ -68,6 +68,7 @@ pub async fn write(
     let data = Document::parse_raw(body.data)?;
     let id = data.derive_id(body.id.as_ref(), || minted_id(remember.as_ref(), 0))?;
     let _permits = quota.enter([key.0.shard()]).await?;
+    let asked_at = std::time::Instant::now();
     let written = state
         .bounded(
             state
@@ -75,6 +76,7 @@ pub async fn write(
                 .write(&table, &key.0, id, data, remember.as_ref()),
         )
         .await?;
+    let shard_time = asked_at.elapsed();
     state.record_cache(&written.cache);
     let replicated_to = match durability {
         Durability::Primary => None,
@@ -104,6 +106,8 @@ pub async fn write(
         replicated_to,
     });
     mark_replayed(&mut res, written.replayed);
-    Outcome::write(written.shard, Role::Primary, 1).attach(&mut res);
+    Outcome::write(written.shard, Role::Primary, 1)
+        .in_slot(key.0.slot(), shard_time)
+        .attach(&mut res);
     Ok(res)
 }

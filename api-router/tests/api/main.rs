@@ -9,6 +9,7 @@ mod cache;
 mod cache_gateways;
 mod cache_moves;
 mod cache_shared;
+mod cluster_analytics;
 mod commit_loss;
 mod consistency;
 mod digits;

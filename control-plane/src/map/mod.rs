@@ -17,6 +17,7 @@
 //! - [`add_shard`]: a new shard joins the map owning no slot.
 //! - [`remove_shard`]: an emptied shard is retired (kept in the map, owning nothing).
 //! - [`gateways`]: heartbeats and the list of live gateways.
+//! - [`figures`]: each gateway's analytics figures, published for the cluster view.
 //! - [`promotions`]: the failovers and switchovers of the history, for gateways to show.
 //! - [`follower`]: the task that keeps a gateway's map (`live_map::MapState`) current.
 //!
@@ -26,6 +27,7 @@
 pub mod add_shard;
 pub mod assign;
 pub mod change;
+pub mod figures;
 pub mod follower;
 pub mod gateways;
 pub mod meta;

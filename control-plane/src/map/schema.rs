@@ -125,6 +125,8 @@ const STEPS: &[&str] = &[
     // 11: cluster restore points recorded by `shard-manager backup` (backup/schema.rs;
     // written to stand at any position).
     crate::backup::schema::STEP,
+    // 12: each gateway's figures for the cluster view of analytics (`figures`).
+    super::figures::STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.
