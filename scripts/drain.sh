@@ -13,27 +13,33 @@
 # pg_reload_conf() is granted in the application's database, where the switchover
 # connects, and in template1, whose copies (every database made later) keep it.
 grant_drain() {
-    local i name port db
+    local i name port db script
     for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
         name=$(primary_name "$i")
         port=$(port_of "$name")
         if ha_on; then port=$(ha_writable_port "shard$i") || continue; fi
         [[ $(sql "$port" postgres "SELECT pg_is_in_recovery()") == f ]] || continue
-        printf "SET client_min_messages = warning;
+        # The rest in one psql (its password on standard input only), which \connects to
+        # each of the databases that exists.
+        script=$(printf "SET client_min_messages = warning;
             DO \$\$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN
                 CREATE ROLE %s LOGIN; END IF; END \$\$;
             ALTER ROLE %s LOGIN NOSUPERUSER PASSWORD '%s';
-            GRANT pg_read_all_stats TO %s;\n" \
-            "$ADMIN_ROLE" "$ADMIN_ROLE" "$ADMIN_ROLE" "$ADMIN_PASSWORD" "$ADMIN_ROLE" |
-            sql_stdin "$port" postgres >/dev/null
-        sql "$port" postgres "GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO $ADMIN_ROLE;
-            REVOKE ALTER SYSTEM ON PARAMETER default_transaction_read_only FROM $APP_ROLE" >/dev/null
+            GRANT pg_read_all_stats TO %s;
+            GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO %s;
+            REVOKE ALTER SYSTEM ON PARAMETER default_transaction_read_only FROM %s;\n" \
+            "$ADMIN_ROLE" "$ADMIN_ROLE" "$ADMIN_ROLE" "$ADMIN_PASSWORD" "$ADMIN_ROLE" "$ADMIN_ROLE" "$APP_ROLE")
         for db in postgres template1 "$DB_NAME"; do
-            [[ -n $(sql "$port" postgres "SELECT 1 FROM pg_database WHERE datname = '$db'") ]] || continue
-            sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $ADMIN_ROLE;
-                REVOKE EXECUTE ON FUNCTION pg_reload_conf() FROM $APP_ROLE" >/dev/null
+            script+="
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$db') AS has_db \\gset
+\\if :has_db
+\\connect $db
+GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $ADMIN_ROLE;
+REVOKE EXECUTE ON FUNCTION pg_reload_conf() FROM $APP_ROLE;
+\\endif"
         done
+        sql_stdin "$port" postgres <<<"$script" >/dev/null
     done
 }
 
@@ -43,13 +49,14 @@ grant_drain() {
 # advisory lock, (21320, shard), in the metadata server, and lifts its own drain).
 # What `shard-manager switchover --shard N --lift-drain` does, without the CLI.
 lift_drains() {
-    local name port shard
+    local name port shard drained
     while read -r name; do
         [[ $name == shard* ]] && in_topology "$name" || continue
         port=$(port_of "$name")
-        pg_ready "$port" || continue
-        [[ $(sql "$port" postgres "SELECT count(*) FROM pg_file_settings
-              WHERE name = 'default_transaction_read_only' AND sourcefile LIKE '%/postgresql.auto.conf'") != 0 ]] || continue
+        # A server that does not answer is skipped.
+        drained=$(sql "$port" postgres "SELECT count(*) FROM pg_file_settings
+              WHERE name = 'default_transaction_read_only' AND sourcefile LIKE '%/postgresql.auto.conf'" 2>/dev/null) || continue
+        [[ $drained != 0 ]] || continue
         shard=$(shard_of "$name")
         if [[ -n $(sql "$META_PORT" postgres "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
                      AND classid = 21320 AND objid = $shard AND objsubid = 2") ]]; then

@@ -40,11 +40,12 @@ ha_ensure_monitor() {
     printf "ALTER ROLE autoctl_node PASSWORD '%s';\n" "$HA_PASSWORD" |
         sql_stdin "$HA_MONITOR_PORT" "$HA_MONITOR_DB" >/dev/null
     ha_monitor_reader
-    local t
+    # One psql: each ALTER SYSTEM a statement of its own (none may share a transaction).
+    local t script=""
     for t in "${HA_TIMINGS[@]}"; do
-        sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "ALTER SYSTEM SET pgautofailover.${t%%=*} = ${t#*=}" >/dev/null
+        script+="ALTER SYSTEM SET pgautofailover.${t%%=*} = ${t#*=};"$'\n'
     done
-    sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT pg_reload_conf()" >/dev/null
+    sql_stdin "$HA_MONITOR_PORT" "$HA_MONITOR_DB" <<<"${script}SELECT pg_reload_conf();" >/dev/null
 }
 
 # A monitor made before it was created with --listen listens on every interface

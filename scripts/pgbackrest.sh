@@ -159,13 +159,14 @@ archive_signin() {
 # (a node keeps its own); NAME added to the caller's `restart` when it must restart for
 # them.
 archive_server() {
-    local name=$1 stanza=$2 port want_cmd mode cmd socks want_socks
+    local name=$1 stanza=$2 port want_cmd settings mode cmd socks want_socks
     port=$(port_of "$name")
     want_cmd=$(archive_command_of "$name" "$stanza")
     want_socks=$(socket_of "$name")
-    mode=$(sql "$port" postgres "SHOW archive_mode")
-    cmd=$(sql "$port" postgres "SHOW archive_command")
-    socks=$(sql "$port" postgres "SHOW unix_socket_directories")
+    # The three settings in one query, split at the unit separator (\x1f).
+    settings=$(sql "$port" postgres "SELECT current_setting('archive_mode')
+        || E'\\x1f' || current_setting('archive_command') || E'\\x1f' || current_setting('unix_socket_directories')")
+    IFS=$'\x1f' read -r mode cmd socks <<<"$settings"
     socks=${socks//\"/}   # a list setting: SHOW quotes its elements
     [[ $cmd == "$want_cmd" ]] ||
         sql "$port" postgres "ALTER SYSTEM SET archive_command = '$want_cmd'" >/dev/null
@@ -189,11 +190,13 @@ archive_grants() {
     # a role membership, granted on the primary, replicated to its replicas.
     sql "$port" postgres "GRANT pg_read_all_settings TO $APP_ROLE" >/dev/null 2>&1 || true
     # Function privileges are per database: the one the CLI signs in to, and
-    # template1 for databases made later.
-    for db in "$(if [[ $name == "$META_NAME" ]]; then echo "$META_DB"; else echo "$DB_NAME"; fi)" template1; do
-        sql "$port" "$db" "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO $APP_ROLE;
-                               GRANT EXECUTE ON FUNCTION pg_switch_wal() TO $APP_ROLE" >/dev/null
-    done
+    # template1 for databases made later (one psql, \connect to each).
+    local grants="GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO $APP_ROLE;
+GRANT EXECUTE ON FUNCTION pg_switch_wal() TO $APP_ROLE;"
+    db=$(if [[ $name == "$META_NAME" ]]; then echo "$META_DB"; else echo "$DB_NAME"; fi)
+    sql_stdin "$port" "$db" <<<"$grants
+\\connect template1
+$grants" >/dev/null
 }
 
 # Whether STANZA is in the repository and fits archived server NAME, as stanza-create
