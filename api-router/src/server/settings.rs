@@ -38,6 +38,7 @@ pub struct ServerSettings {
     /// Largest bulk-write body, bytes; larger gets 413.
     #[serde(default = "default_bulk_body")]
     pub max_bulk_body_bytes: usize,
+    /// Most records one bulk write may carry (counted while parsing); more gets 413.
     pub max_batch_records: usize,
     /// Operations one `POST /api/transaction` may carry.
     #[serde(default = "default_max_transaction_operations")]
@@ -74,7 +75,10 @@ pub struct ServerSettings {
     /// A body must arrive within this many ms of its headers; a slower one gets 408.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_ms: u64,
+    /// Upper bound on any request's work, ms; past it the answer is 504. A transaction
+    /// on several shards answers where it stands and its coordinator finishes alone.
     pub request_timeout_ms: u64,
+    /// On SIGTERM/Ctrl-C, how long requests in flight may take to finish, seconds.
     pub shutdown_timeout_secs: u64,
     /// On SIGTERM/Ctrl-C, how long the gateway answers not-ready on
     /// `/api/health/ready` while still serving, before it stops accepting: time for a
@@ -128,6 +132,14 @@ impl Default for AuthSettings {
         Self {
             protected_mode: true,
         }
+    }
+}
+
+impl AuthSettings {
+    /// The `[auth]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "protected_mode": self.protected_mode })
     }
 }
 
@@ -192,6 +204,17 @@ impl LimitsSettings {
             Some((field, value, max)) => Err(format!("limits.{field} is {value}; use 0 to {max}")),
             None => Ok(()),
         }
+    }
+
+    /// The `[limits]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rate_per_sec": self.rate_per_sec,
+            "burst": self.burst,
+            "concurrency_per_shard": self.concurrency_per_shard,
+            "concurrency_wait_ms": self.concurrency_wait_ms,
+        })
     }
 }
 
@@ -287,6 +310,35 @@ impl ServerSettings {
 
     pub fn export_send_timeout(&self) -> Duration {
         Duration::from_secs(self.export_send_timeout_secs)
+    }
+
+    /// The `[server]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "listen": self.listen,
+            "max_body_bytes": self.max_body_bytes,
+            "max_bulk_body_bytes": self.max_bulk_body_bytes,
+            "max_batch_records": self.max_batch_records,
+            "max_transaction_operations": self.max_transaction_operations,
+            "txn_in_doubt_ms": self.txn_in_doubt_ms,
+            "txn_recovery_ms": self.txn_recovery_ms,
+            "max_json_depth": self.max_json_depth,
+            "max_json_values": self.max_json_values,
+            "max_bulk_json_values": self.max_bulk_json_values,
+            "max_read_bytes": self.max_read_bytes,
+            "max_exports": self.max_exports,
+            "export_send_timeout_secs": self.export_send_timeout_secs,
+            "body_timeout_ms": self.body_timeout_ms,
+            "request_timeout_ms": self.request_timeout_ms,
+            "shutdown_timeout_secs": self.shutdown_timeout_secs,
+            "drain_ms": self.drain_ms,
+            "idempotency_ttl_secs": self.idempotency_ttl_secs,
+            "idempotency_sweep_secs": self.idempotency_sweep_secs,
+            "workers": self.workers,
+            "allowed_hosts": self.allowed_hosts,
+            "trusted_proxies": self.trusted_proxies,
+        })
     }
 
     /// Whether a request's `Host` (port and case ignored) is one the gateway serves.

@@ -31,6 +31,18 @@ fn default_hsts() -> u64 {
     31_536_000
 }
 
+impl TlsSettings {
+    /// The `[server.tls]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "cert_path": self.cert_path,
+            "key_path": self.key_path,
+            "hsts_max_age_secs": self.hsts_max_age_secs,
+        })
+    }
+}
+
 /// Why the TLS files cannot be used; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

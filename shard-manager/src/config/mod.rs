@@ -86,6 +86,24 @@ impl ClusterSettings {
     }
 }
 
+/// The keys whose environment variable is a comma-separated list
+/// (`SHARDGATE__TABLES__ALLOWED=users,orders`); other lists are set in a file.
+pub const ENV_LIST_KEYS: &[&str] = &[
+    "tables.allowed",
+    "server.trusted_proxies",
+    "routing.weights",
+];
+
+/// Any settings type from one TOML text alone (no file, no environment): with
+/// [`DEFAULT_CONFIG`], the defaults every binary starts from.
+pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    let source = config::File::from_str(text, config::FileFormat::Toml);
+    Ok(config::Config::builder()
+        .add_source(source)
+        .build()?
+        .try_deserialize()?)
+}
+
 /// Loads any settings type from the layers described in the module doc.
 pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigError> {
     let base = Path::new("config/default.toml");
@@ -101,16 +119,15 @@ pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigErro
     if let Some(path) = overlay {
         builder = builder.add_source(config::File::from(path).required(true));
     }
-    builder = builder.add_source(
+    let environment = ENV_LIST_KEYS.iter().fold(
         config::Environment::with_prefix("SHARDGATE")
             .prefix_separator("__")
             .separator("__")
             .list_separator(",")
-            .with_list_parse_key("tables.allowed")
-            .with_list_parse_key("server.trusted_proxies")
-            .with_list_parse_key("routing.weights")
             .try_parsing(true),
+        |env, key| env.with_list_parse_key(key),
     );
+    builder = builder.add_source(environment);
     Ok(builder.build()?.try_deserialize()?)
 }
 

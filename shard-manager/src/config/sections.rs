@@ -53,16 +53,38 @@ impl ReplicationSettings {
     pub fn lag_fresh_for(&self) -> Duration {
         Duration::from_millis(self.check_interval_ms * 3 + self.check_timeout_ms)
     }
+
+    /// The `[replication]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "check_interval_ms": self.check_interval_ms,
+            "check_timeout_ms": self.check_timeout_ms,
+            "ban_ms": self.ban_ms,
+            "max_lag_bytes": self.max_lag_bytes,
+            "max_lag_ms": self.max_lag_ms,
+            "ryw_wait_ms": self.ryw_wait_ms,
+            "durability_timeout_ms": self.durability_timeout_ms,
+        })
+    }
 }
 
 /// How to reach and use the PostgreSQL servers.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
+    /// The application role the gateway and the admin CLI sign in as, on the shards and
+    /// the metadata server (not a superuser).
     pub user: String,
-    /// Wrapped so it never appears in logs or `Debug` output.
+    /// `user`'s password; never printed (`***`). `./setup.sh` generates it and exports
+    /// it as `SHARDGATE__DATABASE__PASSWORD`.
     pub password: SecretString,
+    /// The database that holds the records, on every shard server.
     pub dbname: String,
+    /// A server that does not answer a connection within this many ms is reported down
+    /// (503 naming the shard).
     pub connect_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` on every connection, ms; a statement past it
+    /// answers 504.
     pub statement_timeout_ms: u64,
     /// How long a part of a transaction across shards waits for a lock before it fails
     /// (SQLSTATE 55P03, answered 409) and the transaction is rolled back: two such
@@ -71,8 +93,10 @@ pub struct DatabaseSettings {
     #[serde(default = "default_txn_lock_timeout_ms")]
     pub txn_lock_timeout_ms: u64,
     /// Most operations on one server at once, across threads, and about the most
-    /// connections one gateway opens to it (see `pool_threads`).
+    /// connections one gateway opens to it (each HTTP worker thread keeps its share).
     pub pool_max_size: usize,
+    /// How long a request waits for a free connection to a server, ms, before 503 with
+    /// `Retry-After`.
     pub pool_wait_timeout_ms: u64,
     /// Point reads to one server that arrive together leave together: pipelined on one
     /// connection, one send and one receive, each with its own answer. Opportunistic:
@@ -98,7 +122,9 @@ pub struct DatabaseSettings {
     /// with an error naming this setting.
     #[serde(default)]
     pub allow_insecure_auth: bool,
-    /// TLS to PostgreSQL for the gateway's own client (see [`SslMode`]).
+    /// TLS from the gateway's client to every server: `disable` (plain TCP), `require`
+    /// (encrypted, the certificate not checked) or `verify-full` (the certificate must
+    /// chain to `ssl_root_cert` and name the server's configured host).
     #[serde(default)]
     pub sslmode: SslMode,
     /// PEM file of the certificate authorities a server's certificate must chain to
@@ -154,17 +180,56 @@ impl DatabaseSettings {
     pub fn pool_wait_timeout(&self) -> Duration {
         Duration::from_millis(self.pool_wait_timeout_ms)
     }
+
+    /// The `[database]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        use secrecy::ExposeSecret;
+        serde_json::json!({
+            "user": self.user,
+            "password": if self.password.expose_secret().is_empty() { "" } else { "***" },
+            "dbname": self.dbname,
+            "connect_timeout_ms": self.connect_timeout_ms,
+            "statement_timeout_ms": self.statement_timeout_ms,
+            "txn_lock_timeout_ms": self.txn_lock_timeout_ms,
+            "pool_max_size": self.pool_max_size,
+            "pool_wait_timeout_ms": self.pool_wait_timeout_ms,
+            "batch_point_reads": self.batch_point_reads,
+            "batch_writes": self.batch_writes,
+            "allow_insecure_auth": self.allow_insecure_auth,
+            "sslmode": match self.sslmode {
+                SslMode::Disable => "disable",
+                SslMode::Require => "require",
+                SslMode::VerifyFull => "verify-full",
+            },
+            "ssl_root_cert": self.ssl_root_cert,
+        })
+    }
 }
 
+/// The logical tables clients may use.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TableSettings {
+    /// Table names (lower-case letters, digits and `_`); a request naming any other
+    /// gets 422 listing these.
     pub allowed: Vec<String>,
+}
+
+impl TableSettings {
+    /// The `[tables]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "allowed": self.allowed })
+    }
 }
 
 /// One shard: exactly one primary and any number of replicas, as `host:port`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShardSettings {
+    /// The shard's primary, `host:port` (credentials are `[database]`'s).
     pub primary: String,
+    /// The shard's replicas, `host:port` each: they take eventual reads and reads that
+    /// carry a write's token.
     #[serde(default)]
     pub replicas: Vec<String>,
     /// Inclusive slot ranges, `"0-341"` or `"7"`; omitted everywhere = even ranges.
@@ -178,6 +243,20 @@ pub struct ShardSettings {
     /// qualifies).
     #[serde(default)]
     pub read_primary: bool,
+}
+
+impl ShardSettings {
+    /// The `[[shards]]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "primary": self.primary,
+            "replicas": self.replicas,
+            "slots": self.slots,
+            "balance": self.balance,
+            "read_primary": self.read_primary,
+        })
+    }
 }
 
 /// Read balancing among a shard's replicas.
@@ -194,11 +273,17 @@ pub enum Balance {
 /// The optional Redis read-through cache.
 #[derive(Clone, Deserialize)]
 pub struct CacheSettings {
+    /// Serve point reads from Redis; a write updates its entry before it is
+    /// acknowledged.
     pub enabled: bool,
-    /// May hold a password (`redis://:secret@host:port`): shown only through
-    /// [`crate::redact`] (this type's `Debug` hides it).
+    /// Redis's URL; with a password `redis://:PASSWORD@host:port` (the password is
+    /// never printed).
     pub url: String,
+    /// Prefix of every key the cluster keeps in Redis: every gateway of a cluster
+    /// shares it.
     pub prefix: String,
+    /// How long an entry lives, seconds. Not a staleness bound: writes through any
+    /// gateway update or invalidate entries (see the cache chapter).
     pub ttl_secs: u64,
     /// Every Redis call is bounded by this; past it the request goes to the shard.
     pub timeout_ms: u64,
@@ -246,6 +331,22 @@ impl Default for CacheSettings {
     }
 }
 
+impl CacheSettings {
+    /// The `[cache]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "enabled": self.enabled,
+            "url": crate::redact::redact(&self.url),
+            "prefix": self.prefix,
+            "ttl_secs": self.ttl_secs,
+            "timeout_ms": self.timeout_ms,
+            "breaker_failures": self.breaker_failures,
+            "breaker_open_ms": self.breaker_open_ms,
+        })
+    }
+}
+
 /// Slot moves as operators are told of them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -267,6 +368,12 @@ impl Default for MovesSettings {
 impl MovesSettings {
     pub fn stuck_after(&self) -> Duration {
         Duration::from_secs(self.stuck_after_secs)
+    }
+
+    /// The `[moves]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "stuck_after_secs": self.stuck_after_secs })
     }
 }
 
@@ -369,6 +476,24 @@ impl FailoverSettings {
         }
         db
     }
+
+    /// The `[failover]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        let secret = |s: &Option<SecretString>| s.as_ref().map(|_| "***");
+        serde_json::json!({
+            "watch": self.watch,
+            "check_ms": self.check_ms,
+            "write_wait_ms": self.write_wait_ms,
+            "ha_monitor": self.ha_monitor.as_deref().map(crate::redact::redact),
+            "ha_monitor_admin": secret(&self.ha_monitor_admin),
+            "admin_user": self.admin_user,
+            "admin_password": secret(&self.admin_password),
+            "switchover_max_lag_bytes": self.switchover_max_lag_bytes,
+            "drain_ms": self.drain_ms,
+            "switchover_timeout_ms": self.switchover_timeout_ms,
+        })
+    }
 }
 
 /// How `shard-manager backup` reaches pgBackRest (the engine; Shardgate writes no backup
@@ -405,6 +530,17 @@ impl BackupSettings {
     pub fn archive_wait(&self) -> Duration {
         Duration::from_millis(self.archive_wait_ms.clamp(1000, 600_000))
     }
+
+    /// The `[backup]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "program": self.program,
+            "pgbackrest_config": self.pgbackrest_config,
+            "os_user": self.os_user,
+            "archive_wait_ms": self.archive_wait_ms,
+        })
+    }
 }
 
 /// The metadata PostgreSQL: the shard map, its history and the live gateways. The
@@ -414,6 +550,7 @@ impl BackupSettings {
 pub struct MetadataSettings {
     /// `host:port` of the metadata server.
     pub address: String,
+    /// The metadata database's name on that server.
     pub dbname: String,
     /// A poll for a new map version, in case a notification was missed.
     #[serde(default = "default_poll_ms")]
@@ -447,5 +584,19 @@ impl Default for MetadataSettings {
             heartbeat_ms: default_heartbeat_ms(),
             gateway_ttl_ms: default_gateway_ttl_ms(),
         }
+    }
+}
+
+impl MetadataSettings {
+    /// The `[metadata]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "address": self.address,
+            "dbname": self.dbname,
+            "poll_ms": self.poll_ms,
+            "heartbeat_ms": self.heartbeat_ms,
+            "gateway_ttl_ms": self.gateway_ttl_ms,
+        })
     }
 }

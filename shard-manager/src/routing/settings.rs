@@ -42,9 +42,12 @@ impl std::fmt::Display for Strategy {
 }
 
 /// How keys are placed on shards. Fixed for the life of a cluster: changing any of it
-/// moves data.
+/// moves data. With `[tables]` and `[[shards]]` it seeds the shard map once
+/// (`shard-manager init`); from then on the map in the metadata database is the truth.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct RoutingSettings {
+    /// The placement function: `slots` (key, slot, shard), `modulo`, `hash_ring` or
+    /// `range`.
     pub strategy: Strategy,
     /// `hash % slot_count` is the slot: it places keys under `slots` and is stored with
     /// every record under all strategies, for data-movement statistics.

@@ -92,6 +92,19 @@ impl CorsSettings {
         self.allowed_origins.iter().any(|o| o == "*")
     }
 
+    /// The `[server.cors]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "allowed_origins": self.allowed_origins,
+            "allowed_methods": self.allowed_methods,
+            "allowed_headers": self.allowed_headers,
+            "exposed_headers": self.exposed_headers,
+            "allow_credentials": self.allow_credentials,
+            "max_age_secs": self.max_age_secs,
+        })
+    }
+
     /// Every value as a browser will compare it; the first problem found.
     pub fn validate(&self) -> Result<(), CorsConfigError> {
         if self.any_origin() {
