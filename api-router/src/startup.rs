@@ -252,6 +252,10 @@ impl Application {
             Arc::new(control_plane::txn::MetaLog::new(settings.cluster.clone()));
         let bound = std::time::Duration::from_millis(settings.server.txn_in_doubt_ms);
         cluster.set_decision_log(log.clone(), bound);
+        // Snapshot reads take the fence that holds back those decisions.
+        cluster.set_cut_fence(Arc::new(control_plane::txn::MetaFence::new(
+            settings.cluster.clone(),
+        )));
         let recovery = control_plane::txn::Recovery::spawn(
             cluster.clone(),
             log,

@@ -91,6 +91,14 @@ impl ApiError {
                 "too-many-operations",
                 "Too many operations",
             ),
+            Self::NoReads => (S::UNPROCESSABLE_ENTITY, "no-reads", "No reads"),
+            Self::TooManyReads { .. } => (S::PAYLOAD_TOO_LARGE, "too-many-reads", "Too many reads"),
+            Self::Read { .. } => (S::UNPROCESSABLE_ENTITY, "invalid-read", "Invalid read"),
+            Self::SnapshotUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "snapshot-unavailable",
+                "Snapshot unavailable",
+            ),
             Self::Operation { .. } => (
                 S::UNPROCESSABLE_ENTITY,
                 "invalid-operation",

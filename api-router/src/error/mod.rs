@@ -92,6 +92,16 @@ pub enum ApiError {
     /// A transaction did not commit (or is not known to have yet).
     #[error(transparent)]
     Transaction(TxnError),
+    #[error("`reads` is empty; send at least one read")]
+    NoReads,
+    #[error("read {limit} is one too many: a read-many carries at most {limit} reads")]
+    TooManyReads { limit: usize },
+    /// One read of a read-many is at fault.
+    #[error("read {index}: {reason}")]
+    Read { index: usize, reason: String },
+    /// A snapshot read could not take the cluster fence.
+    #[error("{0}")]
+    SnapshotUnavailable(String),
     #[error("not every shard answered and x-require-all-shards is set: {}", .0.join("; "))]
     ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]
@@ -269,8 +279,9 @@ impl ResponseError for ApiError {
             },
             operation: match self {
                 Self::Operation { index, .. }
+                | Self::Read { index, .. }
                 | Self::Transaction(TxnError::ConditionFailed { index, .. }) => Some(*index),
-                Self::TooManyOperations { limit } => Some(*limit),
+                Self::TooManyOperations { limit } | Self::TooManyReads { limit } => Some(*limit),
                 _ => None,
             },
             current_version: match self {

@@ -57,7 +57,8 @@ pub struct ReadParams {
     /// with `next` set, when its records reach `server.max_read_bytes` (8 MiB by default).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 10)]
     pub limit: Option<String>,
-    /// `eventual` (default: a replica) or `strong` (the primary), in any case. Wins over
+    /// `eventual` (default: a replica) or `strong` (the primary), in any case; or
+    /// `snapshot`: a fan-out list read at one cut across shards. Wins over
     /// `x-consistency`.
     #[param(value_type = Option<ConsistencyName>, inline)]
     pub consistency: Option<String>,
@@ -78,6 +79,9 @@ pub enum ConsistencyName {
     Eventual,
     /// The shard's primary.
     Strong,
+    /// Reads across shards (a fan-out list, `POST /api/read-many`) at one cut: no
+    /// transaction on several shards half seen. One key's read: as `strong`.
+    Snapshot,
 }
 
 /// A record id as a client may send it: a string of 1 to 256 bytes, or an integer
@@ -186,6 +190,9 @@ pub struct FanOutResponse {
     pub shards: Vec<ShardSource>,
     pub failed_shards: Vec<ShardFailure>,
     pub next: Option<String>,
+    /// With `consistency=snapshot`: the cut every record was read at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::routes::snapshot::CutBody>,
 }
 
 /// A record to write.

@@ -155,6 +155,7 @@ pub async fn fan_out(
             .collect(),
         failed_shards: failed,
         next: out.next.map(|c| c.encode()),
+        snapshot: None,
     };
     let mut res = if partial {
         HttpResponse::build(StatusCode::PARTIAL_CONTENT)

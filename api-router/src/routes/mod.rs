@@ -4,7 +4,8 @@
 //! ## Layout
 //! - [`write`](mod@write), [`read`] (point reads, and the entry for lists) and
 //!   [`list`] (keyed and fan-out lists), [`bulk`], [`delete`]: the record endpoints;
-//!   [`transaction`]: operations on many shards, all or nothing.
+//!   [`transaction`]: operations on many shards, all or nothing; [`read_many`]: many
+//!   point reads in one request; [`snapshot`]: reads across shards at one cut.
 //! - [`export`]: a whole table from every shard, streamed as NDJSON or CSV.
 //! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
 //!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
@@ -29,7 +30,9 @@ pub mod load;
 pub mod moves;
 pub mod openapi;
 pub mod read;
+pub mod read_many;
 pub mod shards;
+pub mod snapshot;
 pub mod table;
 pub mod transaction;
 pub mod write;

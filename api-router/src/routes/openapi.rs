@@ -22,7 +22,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{analytics, bulk, delete, export, health, load, read, shards, transaction, write};
+use super::{
+    analytics, bulk, delete, export, health, load, read, read_many, shards, transaction, write,
+};
 use crate::access::{policy, Need};
 use crate::error::Problem;
 use crate::input::body::{FanOutResponse, ListResponse};
@@ -40,6 +42,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
     paths(
         write::write,
         read::read,
+        read_many::read_many,
         export::export,
         bulk::bulk_write,
         transaction::transaction,

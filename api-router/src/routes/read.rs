@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use shard_manager::cache::CacheEvent;
 use shard_manager::{Consistency, Found, RecordId};
 
-use super::list;
+use super::{list, snapshot};
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
@@ -31,11 +31,11 @@ fn cache_header(event: CacheEvent) -> &'static str {
         ("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123",
             description = "Shard key, 1 to 256 bytes of UTF-8. Required with `id`; a list without it reads every shard (fan-out)"),
         ("x-require-all-shards" = Option<bool>, Header, description = "Fan-out: answer 503 rather than a partial (206) result when a shard fails (`true`/`1` or `false`/`0`)"),
-        ("x-consistency" = inline(Option<ConsistencyName>), Header, description = "`eventual` (default) or `strong`, in any case; the `consistency` parameter wins"),
+        ("x-consistency" = inline(Option<ConsistencyName>), Header, description = "`eventual` (default) or `strong`, in any case; the `consistency` parameter wins (`snapshot` is a parameter only)"),
         ("x-min-lsn" = Option<String>, Header, example = "1:0/3000060", description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
     ),
     responses(
-        (status = 200, description = "With `id`: the record (ReadResponse). Without `id`: the key's records (ListResponse), or without `x-shard-key` every shard's (FanOutResponse).", body = ReadAnswer,
+        (status = 200, description = "With `id`: the record (ReadResponse). Without `id`: the key's records (ListResponse), or without `x-shard-key` every shard's (FanOutResponse; with `consistency=snapshot` all at one cut, named in `snapshot`).", body = ReadAnswer,
             headers(("x-cache" = String, description = "Point reads, when the cache is enabled: `hit`, `miss` or `bypass`"))),
         (status = 206, description = "Fan-out answered by some shards only (`partial`, `failed_shards`)", body = FanOutResponse,
             headers(("x-partial-results" = String, description = "`true`: some shards did not answer"))),
@@ -61,7 +61,11 @@ pub async fn read(
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
     caller.permit(&table)?;
+    // `snapshot`: a read across shards at one cut; one key's read is on one shard, and
+    // is read as `strong` (the primary).
+    let at_cut = snapshot::asks_snapshot(params.consistency.as_deref());
     let asked = match params.consistency.as_deref() {
+        _ if at_cut => Some(Consistency::Strong),
         Some(text) => Some(Consistency::parse(text)?),
         None => header.0,
     };
@@ -74,6 +78,9 @@ pub async fn read(
         let _permits = quota
             .enter(state.cluster.shards().iter().map(|s| s.id))
             .await?;
+        if at_cut {
+            return snapshot::fan_out(&state, &table, query).await;
+        }
         return list::fan_out(
             &state,
             &table,

@@ -9,8 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, Route};
 
 use super::{
-    analytics, bulk, dashboard, delete, export, fallback, health, load, read, shards, transaction,
-    write,
+    analytics, bulk, dashboard, delete, export, fallback, health, load, read, read_many, shards,
+    transaction, write,
 };
 use crate::access::gate::require;
 use crate::access::{policy, Access};
@@ -38,6 +38,11 @@ pub fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
     cfg.service(only("/api/write", "POST", web::post().to(write::write)))
         .service(only("/api/read", "GET", web::get().to(read::read)))
         .service(only("/api/export", "GET", web::get().to(export::export)))
+        .service(only(
+            "/api/read-many",
+            "POST",
+            web::post().to(read_many::read_many),
+        ))
         .service(only(
             "/api/bulk-write",
             "POST",

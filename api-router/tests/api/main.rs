@@ -33,6 +33,7 @@ mod operations;
 mod pool;
 mod proxy;
 mod read_batching;
+mod read_many;
 mod records;
 mod schema;
 mod schema_change;

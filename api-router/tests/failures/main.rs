@@ -55,6 +55,9 @@
 //!   or its coordinator killed) and carries its outcome.
 //! - [`txn_storm`]: the bank invariant for 30 s through two gateways while one is
 //!   killed at each 2PC point, slots move and a shard primary stops.
+//! - [`snapshot_bank`]: the bank invariant read at one cut (`consistency=snapshot`)
+//!   through two gateways, one killed (-9) between its commits: every sum whole; the
+//!   same run without a snapshot shows a wrong sum.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`importer`] (the source database, its
@@ -98,6 +101,7 @@ mod resharding;
 mod resharding_bench;
 mod restart;
 mod shutdown;
+mod snapshot_bank;
 mod stuck_moves;
 mod support;
 mod txn_bench;

@@ -22,6 +22,8 @@
 //!   commit with a coordinator log on several), and the prepared parts in doubt.
 //! - [`schema`]: whether a shard has every migration (requests to one that lacks some
 //!   answer 503 at once, naming them).
+//! - [`snapshot`]: reads across shards at one cut (the fence, a held transaction per
+//!   shard), so no transaction on several shards is seen half committed.
 
 pub mod bulk;
 mod claim;
@@ -34,6 +36,7 @@ pub mod schema;
 pub mod served;
 pub mod shard;
 pub mod shard_set;
+pub mod snapshot;
 pub mod txn;
 
 use std::sync::Arc;
@@ -66,6 +69,8 @@ pub struct Cluster {
     in_doubt: txn::InDoubt,
     /// Transactions by protocol and ending.
     txn_tally: txn::tally::Tally,
+    /// The fence snapshot reads take (set once by the gateway, see [`snapshot`]).
+    cut_fence: std::sync::OnceLock<Arc<dyn snapshot::fence::CutFence>>,
 }
 
 impl Cluster {
@@ -126,6 +131,7 @@ impl Cluster {
             decision_log: std::sync::OnceLock::new(),
             in_doubt: txn::InDoubt::default(),
             txn_tally: txn::tally::Tally::default(),
+            cut_fence: std::sync::OnceLock::new(),
         })
     }
 

@@ -17,7 +17,7 @@ pub enum Consistency {
 
 /// Why a string is not a consistency level.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown consistency {0:?}; use \"eventual\" or \"strong\"")]
+#[error("unknown consistency {0:?}; use \"eventual\" or \"strong\" (or \"snapshot\" for reads across shards at one cut)")]
 pub struct ConsistencyError(pub String);
 
 impl Consistency {

@@ -1,0 +1,289 @@
+//! `POST /api/read-many`: many point reads in one request, on any shards, at one
+//! consistency: `eventual` (default) and `strong` read each record as `GET /api/read`
+//! would; `snapshot` reads them all at one cut, so no transaction on several shards is
+//! seen half committed. Every read is answered: found, or named in `missing`.
+
+use actix_web::{web, HttpResponse};
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use shard_manager::cluster::snapshot::CutRead;
+use shard_manager::{Consistency, Found, RecordId, Router, ShardKey, TableName};
+use utoipa::ToSchema;
+
+use super::snapshot::{asks_snapshot, CutBody};
+use crate::access::Caller;
+use crate::edge::observe::Outcome;
+use crate::error::{ApiError, Problem};
+use crate::input::body::RecordBody;
+use crate::input::json_body::{Bounded, BoundedJson};
+use crate::input::json_limits::JsonLimits;
+use crate::limits::Quota;
+use crate::server::settings::ServerSettings;
+use crate::state::AppState;
+
+/// The most reads one request may carry.
+pub const MAX_READS: usize = 100;
+
+/// Reads to answer together.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reads": [
+    {"table": "users", "shard_key": "alice", "id": "alice"},
+    {"table": "users", "shard_key": "bob", "id": "bob"}
+], "consistency": "snapshot"}))]
+pub struct ReadManyRequest {
+    /// 1 to 100 reads, each a record's full identity.
+    pub reads: Vec<ReadItem>,
+    /// `eventual` (default), `strong` or `snapshot` (all reads at one cut), in any case.
+    #[serde(default)]
+    #[schema(example = "snapshot")]
+    pub consistency: Option<String>,
+}
+
+/// One record to read.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadItem {
+    #[schema(example = "users")]
+    pub table: String,
+    /// The record's shard key (1 to 256 bytes of UTF-8).
+    #[schema(value_type = String, example = "alice")]
+    pub shard_key: Value,
+    /// The record's id (string or integer).
+    #[schema(value_type = String, example = "alice")]
+    pub id: Value,
+}
+
+impl Bounded for ReadManyRequest {
+    fn max_bytes(server: &ServerSettings) -> usize {
+        server.max_body_bytes
+    }
+
+    fn limits(server: &ServerSettings) -> JsonLimits {
+        JsonLimits {
+            max_depth: server.max_json_depth,
+            max_values: server.max_bulk_json_values,
+            counted_array: None,
+        }
+    }
+}
+
+/// Every read's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadManyResponse {
+    /// The consistency the reads were served at.
+    #[schema(example = "snapshot")]
+    pub consistency: String,
+    /// How many reads were asked.
+    pub count: usize,
+    /// The records found, each with its read's index.
+    pub records: Vec<FoundRecord>,
+    /// The reads that found no record, each named.
+    pub missing: Vec<MissingRecord>,
+    /// With `snapshot`: the cut every record was read at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<CutBody>,
+}
+
+/// A record found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FoundRecord {
+    /// The read's position in `reads`.
+    pub index: usize,
+    pub shard: u32,
+    /// `primary`, `replica` or `cache`.
+    pub source: String,
+    #[schema(value_type = RecordBody)]
+    pub record: Box<RawValue>,
+}
+
+/// A read that found no record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MissingRecord {
+    pub index: usize,
+    pub table: String,
+    pub shard_key: String,
+    pub id: String,
+    pub shard: u32,
+}
+
+/// How the reads are served.
+enum Level {
+    Plain(Consistency),
+    Snapshot,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/read-many",
+    tag = "records",
+    request_body = ReadManyRequest,
+    responses(
+        (status = 200, description = "Every read answered: the records found (`records`, each with its read's `index`) and the reads that found none (`missing`, each named); with `snapshot`, the cut they were all read at", body = ReadManyResponse),
+        (status = 400, description = "Malformed JSON, or an unknown `consistency`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "(`too-many-reads`) More than 100 reads, or too large a body", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "(`invalid-read`, `operation` is its index) An unknown table, a bad shard key or id; (`no-reads`) `reads` is empty; or a body of another shape", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate or its queries at once on a shard", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A shard needed did not answer (the problem names it), or (`snapshot-unavailable`) the cluster fence in the metadata database could not be taken", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn read_many(
+    state: web::Data<AppState>,
+    (caller, quota): (Caller, Quota),
+    body: BoundedJson<ReadManyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.0;
+    let level = match request.consistency.as_deref() {
+        raw if asks_snapshot(raw) => Level::Snapshot,
+        Some(raw) => Level::Plain(Consistency::parse(raw)?),
+        None => Level::Plain(Consistency::Eventual),
+    };
+    let reads = {
+        let router = state.cluster.router();
+        parse_reads(&request.reads, &state, &router)?
+    };
+    for read in &reads {
+        caller.permit(&read.table)?;
+    }
+    let _permits = quota.enter(reads.iter().map(|r| r.key.shard())).await?;
+    let (answers, consistency, snapshot) = match level {
+        Level::Snapshot => {
+            let (found, cut) = state
+                .bounded(state.cluster.read_many_at_cut(&reads))
+                .await?;
+            let answers = found
+                .into_iter()
+                .map(|(shard, record)| Answer {
+                    shard: shard.0,
+                    source: "primary",
+                    record: record.map(Found::Stored),
+                })
+                .collect();
+            (answers, "snapshot", Some(CutBody::from(cut)))
+        }
+        Level::Plain(consistency) => {
+            let answers = state.bounded(plain(&state, &reads, consistency)).await?;
+            let name = match consistency {
+                Consistency::Strong => "strong",
+                _ => "eventual",
+            };
+            (answers, name, None)
+        }
+    };
+    let mut records = Vec::new();
+    let mut missing = Vec::new();
+    for (index, (read, answer)) in reads.iter().zip(answers).enumerate() {
+        match answer.record {
+            Some(found) => records.push(FoundRecord {
+                index,
+                shard: answer.shard,
+                source: answer.source.to_owned(),
+                record: raw_record(found)?,
+            }),
+            None => missing.push(MissingRecord {
+                index,
+                table: read.table.as_str().to_owned(),
+                shard_key: read.key.as_str().to_owned(),
+                id: read.id.as_str().to_owned(),
+                shard: answer.shard,
+            }),
+        }
+    }
+    let rows = records.len() as u64;
+    let mut res = HttpResponse::Ok().json(ReadManyResponse {
+        consistency: consistency.to_owned(),
+        count: reads.len(),
+        records,
+        missing,
+        snapshot,
+    });
+    Outcome {
+        rows_read: rows,
+        ..Outcome::default()
+    }
+    .attach(&mut res);
+    Ok(res)
+}
+
+/// One read's answer.
+struct Answer {
+    shard: u32,
+    source: &'static str,
+    record: Option<Found>,
+}
+
+/// Each read as `GET /api/read` does it, all at once.
+async fn plain(
+    state: &AppState,
+    reads: &[CutRead],
+    consistency: Consistency,
+) -> Result<Vec<Answer>, ApiError> {
+    let served = join_all(
+        reads
+            .iter()
+            .map(|r| state.cluster.read(&r.table, &r.key, &r.id, consistency)),
+    )
+    .await;
+    let mut answers = Vec::with_capacity(served.len());
+    for served in served {
+        let served = served?;
+        state.record_cache(&served.cache);
+        answers.push(Answer {
+            shard: served.shard.0,
+            source: match (served.from_cache, served.role) {
+                (true, _) => "cache",
+                (false, role) => role.as_str(),
+            },
+            record: served.value,
+        });
+    }
+    Ok(answers)
+}
+
+/// A found record as JSON, as `GET /api/read` sends it.
+fn raw_record(found: Found) -> Result<Box<RawValue>, ApiError> {
+    let raw = match found {
+        Found::Stored(record) => serde_json::value::to_raw_value(&RecordBody::from(record)),
+        Found::Cached(cached) => RawValue::from_string(cached.json),
+    };
+    raw.map_err(|_| ApiError::Misconfigured("a record could not be written as JSON"))
+}
+
+/// The reads, parsed and routed, or the first problem, naming its read.
+fn parse_reads(
+    items: &[ReadItem],
+    state: &AppState,
+    router: &Router,
+) -> Result<Vec<CutRead>, ApiError> {
+    if items.is_empty() {
+        return Err(ApiError::NoReads);
+    }
+    if items.len() > MAX_READS {
+        return Err(ApiError::TooManyReads { limit: MAX_READS });
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let bad = |reason: String| ApiError::Read { index, reason };
+            let table: TableName = state
+                .cluster
+                .tables()
+                .parse(&item.table)
+                .map_err(|e| bad(e.to_string()))?;
+            let key = match &item.shard_key {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return Err(bad("`shard_key` must be a string".into())),
+            };
+            let key = ShardKey::parse(&key).map_err(|e| bad(e.to_string()))?;
+            let key = router.route(key).map_err(|e| bad(e.to_string()))?;
+            let id = RecordId::from_json(&item.id).map_err(|e| bad(e.to_string()))?;
+            Ok(CutRead { table, key, id })
+        })
+        .collect()
+}

@@ -1,0 +1,276 @@
+//! `POST /api/read-many` and `consistency=snapshot`: many point reads at one
+//! consistency, each missing record named; a fan-out list at one cut; a committed
+//! transaction whose coordinator left one part prepared is finished by the log before
+//! a snapshot is taken (never read half); and the problems for bad input.
+
+use diesel::sql_types::Text;
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use serde_json::{json, Value};
+use shard_manager::servers::connection_url;
+
+use crate::helpers::{assert_problem, spawn_app, TestApp};
+
+/// A key on each of shards 0, 1 and 2.
+fn keys(app: &TestApp) -> Vec<String> {
+    (0..3)
+        .map(|shard| {
+            (0..)
+                .map(|i| format!("many-{i}"))
+                .find(|k| app.shard_of(k).index() == shard)
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn write_accounts(app: &TestApp, keys: &[String]) {
+    for key in keys {
+        let res = app
+            .write(
+                key,
+                &json!({"table": "users", "id": key, "data": {"balance": 100}}),
+            )
+            .await;
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    }
+}
+
+async fn read_many(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.post_json("/api/read-many", None, body).await
+}
+
+fn reads(keys: &[String]) -> Vec<Value> {
+    keys.iter()
+        .map(|k| json!({"table": "users", "shard_key": k, "id": k}))
+        .collect()
+}
+
+#[tokio::test]
+async fn read_many_answers_every_read_and_names_each_missing_record() {
+    let app = spawn_app().await;
+    let keys = keys(&app);
+    write_accounts(&app, &keys).await;
+    let mut asked = reads(&keys);
+    asked.push(json!({"table": "users", "shard_key": keys[1], "id": "nobody"}));
+
+    for consistency in ["strong", "snapshot", "SNAPSHOT"] {
+        let res = read_many(&app, &json!({"reads": asked, "consistency": consistency})).await;
+        assert_eq!(res.status(), 200, "{consistency}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["consistency"], consistency.to_ascii_lowercase());
+        assert_eq!(body["count"], 4);
+        let found = body["records"].as_array().unwrap();
+        assert_eq!(found.len(), 3, "{consistency}: {body}");
+        for (i, f) in found.iter().enumerate() {
+            assert_eq!(f["index"], i);
+            assert_eq!(f["record"]["id"], keys[i]);
+            assert_eq!(f["record"]["data"]["balance"], 100);
+            assert_eq!(f["shard"], i);
+        }
+        assert_eq!(
+            body["missing"],
+            json!([{"index": 3, "table": "users", "shard_key": keys[1], "id": "nobody", "shard": 1}])
+        );
+        match consistency {
+            "strong" => assert!(body.get("snapshot").is_none()),
+            _ => {
+                let cut = &body["snapshot"];
+                assert_eq!(cut["id"].as_str().unwrap().len(), 32, "{cut}");
+                let shards: Vec<u64> = cut["shards"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["shard"].as_u64().unwrap())
+                    .collect();
+                assert_eq!(shards, [0, 1, 2]);
+                for s in cut["shards"].as_array().unwrap() {
+                    assert!(s["snapshot"].as_str().unwrap().contains(':'), "{s}");
+                    assert!(s["lsn"].as_str().unwrap().contains('/'), "{s}");
+                }
+                assert_eq!(cut["finished"], 0);
+            }
+        }
+    }
+
+    // Eventual (the default): every read answered, from a replica or the cache once
+    // the replicas have the records.
+    for key in &keys {
+        app.read_replica_until(key, "users", key, 1).await;
+    }
+    let res = read_many(&app, &json!({"reads": reads(&keys)})).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["consistency"], "eventual");
+    assert_eq!(body["records"].as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(body["missing"], json!([]));
+}
+
+#[tokio::test]
+async fn a_snapshot_fan_out_reads_every_shard_at_one_cut() {
+    let app = spawn_app().await;
+    let keys = keys(&app);
+    write_accounts(&app, &keys).await;
+    let res = app
+        .client
+        .get(app.url("/api/read?table=users&limit=100&consistency=snapshot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["partial"], false);
+    assert_eq!(body["count"], 3, "{body}");
+    let total: i64 = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["data"]["balance"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 300);
+    assert_eq!(body["snapshot"]["shards"].as_array().unwrap().len(), 3);
+    assert!(body["snapshot"]["fence_us"].as_u64().is_some());
+    // Without snapshot the answer names no cut.
+    let plain = app.get_json("/api/read?table=users&limit=100").await;
+    assert!(plain.get("snapshot").is_none(), "{plain}");
+}
+
+#[derive(QueryableByName)]
+struct Gid {
+    #[diesel(sql_type = Text)]
+    gid: String,
+}
+
+#[tokio::test]
+async fn a_committed_transaction_left_half_done_is_finished_by_the_log_before_the_cut() {
+    let app = spawn_app().await;
+    let keys = keys(&app);
+    write_accounts(&app, &keys).await;
+    // A first snapshot read: the fence's connection creates the coordinator log.
+    let first = read_many(
+        &app,
+        &json!({"reads": reads(&keys), "consistency": "snapshot"}),
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+
+    // A transfer of 40 from shard 0's account to shard 1's, decided `commit`, whose
+    // coordinator died between its commits: shard 0's part committed, shard 1's still
+    // prepared.
+    let txid = "5a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d";
+    let mut s0 = app.connect(&app.primary(0));
+    diesel::sql_query(format!(
+        "UPDATE records SET data = '{{\"balance\": 60}}' WHERE table_name = 'users' AND id = '{}'",
+        keys[0]
+    ))
+    .execute(&mut s0)
+    .unwrap();
+    let mut s1 = app.connect(&app.primary(1));
+    diesel::sql_query("BEGIN").execute(&mut s1).unwrap();
+    diesel::sql_query(format!(
+        "UPDATE records SET data = '{{\"balance\": 140}}' WHERE table_name = 'users' AND id = '{}'",
+        keys[1]
+    ))
+    .execute(&mut s1)
+    .unwrap();
+    diesel::sql_query(format!("PREPARE TRANSACTION 'sg_{txid}_1'"))
+        .execute(&mut s1)
+        .unwrap();
+    let meta = &app.settings.cluster;
+    let mut db = meta.database.clone();
+    db.dbname = meta.metadata.dbname.clone();
+    let mut log = PgConnection::establish(&connection_url(&db, &meta.metadata.address)).unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO txn_log (txid, decision, shards) VALUES ('{txid}', 'commit', '{{0,1}}')"
+    ))
+    .execute(&mut log)
+    .unwrap();
+
+    let res = read_many(
+        &app,
+        &json!({"reads": reads(&keys[..2]), "consistency": "snapshot"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let balances: Vec<i64> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["record"]["data"]["balance"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        balances,
+        [60, 140],
+        "the whole transfer, never half: {body}"
+    );
+    assert_eq!(body["snapshot"]["finished"], 1, "{body}");
+    let left: Vec<Gid> =
+        diesel::sql_query("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
+            .load(&mut s1)
+            .unwrap();
+    assert!(
+        left.is_empty(),
+        "still prepared: {:?}",
+        left.iter().map(|g| &g.gid).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn bad_read_many_bodies_are_problems_that_name_the_fault() {
+    let app = spawn_app().await;
+    let one = json!([{"table": "users", "shard_key": "k", "id": "1"}]);
+
+    let problem = assert_problem(
+        read_many(&app, &json!({"reads": one, "consistency": "linearizable"})).await,
+        400,
+    )
+    .await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:invalid-consistency");
+    assert!(problem["detail"].as_str().unwrap().contains("snapshot"));
+
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"table": "users", "shard_key": format!("k{i}"), "id": "1"}))
+        .collect();
+    let problem = assert_problem(read_many(&app, &json!({"reads": many})).await, 413).await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:too-many-reads");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("100"),
+        "{problem}"
+    );
+
+    let problem = assert_problem(read_many(&app, &json!({"reads": []})).await, 422).await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:no-reads");
+
+    let bad_table = json!({"reads": [
+        {"table": "users", "shard_key": "k", "id": "1"},
+        {"table": "nope", "shard_key": "k", "id": "1"},
+    ]});
+    let problem = assert_problem(read_many(&app, &bad_table).await, 422).await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:invalid-read");
+    assert_eq!(problem["operation"], 1);
+
+    let bad_key = json!({"reads": [{"table": "users", "shard_key": {"a": 1}, "id": "1"}]});
+    let problem = assert_problem(read_many(&app, &bad_key).await, 422).await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:invalid-read");
+    assert!(problem["detail"].as_str().unwrap().contains("shard_key"));
+
+    let res = app
+        .client
+        .post(app.url("/api/read-many"))
+        .header("content-type", "application/json")
+        .body("{\"reads\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 400).await;
+
+    let problem = assert_problem(
+        app.client
+            .get(app.url("/api/read?table=users&consistency=snapshots"))
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:invalid-consistency");
+}
