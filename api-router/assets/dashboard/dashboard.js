@@ -20,12 +20,20 @@ import {
 import { clock, fmtBytes, fmtDuration, fmtMs, fmtPct, fmtRate } from "./format.js";
 import { drawFailovers, drawMapHeadline } from "./events.js";
 import { drawGateways, drawMoves, drawServers } from "./tables.js";
+import { drawHeatmap } from "./heatmap.js";
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 2500;
 const HISTORY = 120;
-const METRICS_URL = "/api/analytics/metrics?window=10s";
 const SHARDS_URL = "/api/shards"; // server states only (rows are counted only with ?data=true)
+// Whose figures: the whole cluster (every live gateway's, merged) unless the operator
+// picks this gateway only; the choice is kept for this tab.
+const SCOPE_STORE = "shardgate.scope";
+const scopeSelect = document.getElementById("scope");
+scopeSelect.value = sessionStorage.getItem(SCOPE_STORE) === "local" ? "local" : "cluster";
+scopeSelect.addEventListener("change", () => sessionStorage.setItem(SCOPE_STORE, scopeSelect.value));
+const metricsUrl = () => `/api/analytics/metrics?window=10s&scope=${scopeSelect.value}`;
+const loadUrl = () => `/api/shards/load?scope=${scopeSelect.value}`;
 
 const state = { updates: 0, lastError: null, lastUpdate: null };
 window.dashboardState = state;
@@ -205,6 +213,23 @@ function drawHeadline(report) {
   setText("p99", latency.count > 0 ? fmtMs(latency.p99) : "–");
   setText("error-rate", fmtPct(report.errors.rate * 100));
   setText("replicas-healthy", `${summary.healthy} / ${summary.replicas}`);
+  drawCoverage(report);
+}
+
+/** Whose figures these are: this gateway, or the gateways merged and those missing. */
+function drawCoverage(report) {
+  const el = document.getElementById("coverage");
+  if (report.scope !== "cluster") {
+    el.textContent = "this gateway";
+    el.title = "";
+    el.className = "";
+    return;
+  }
+  const merged = report.gateways.length;
+  const listed = merged + report.missing_gateways.length;
+  el.textContent = `${merged} of ${listed} gateways`;
+  el.title = report.missing_gateways.map((g) => `${g.address}: ${g.reason}`).join("\n");
+  el.className = report.partial ? "partial" : "";
 }
 
 function setText(id, text) {
@@ -269,7 +294,11 @@ let failingSince = null;
 async function poll() {
   const started = performance.now();
   const t = Date.now() / 1000;
-  const [metrics, shards] = await Promise.allSettled([getJson(METRICS_URL), getJson(SHARDS_URL)]);
+  const [metrics, shards, load] = await Promise.allSettled([
+    getJson(metricsUrl()),
+    getJson(SHARDS_URL),
+    getJson(loadUrl()),
+  ]);
   if (metrics.status === "fulfilled") {
     record(t, metrics.value);
     drawHeadline(metrics.value);
@@ -285,9 +314,10 @@ async function poll() {
     drawMoves(shards.value);
     drawFailovers(shards.value);
     drawMapHeadline(shards.value);
+    if (load.status === "fulfilled") drawHeatmap(load.value, shards.value);
   }
 
-  const failure = [metrics, shards].find((r) => r.status === "rejected");
+  const failure = [metrics, shards, load].find((r) => r.status === "rejected");
   if (failure) {
     failingSince ??= new Date();
     state.lastError = String(failure.reason?.message ?? failure.reason);

@@ -2,7 +2,8 @@
 //!
 //! Every file is compiled into the binary (`assets/dashboard/`), so the page works on a
 //! machine with no network and loads nothing from another origin; its Content Security
-//! Policy holds it to that. Its script polls `/api/analytics/metrics` and `/api/shards`.
+//! Policy holds it to that. Its script polls `/api/analytics/metrics` (the cluster's by
+//! default), `/api/shards/load` and `/api/shards`.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -46,13 +47,14 @@ macro_rules! asset {
 
 /// The page and what it references (the modules `dashboard.js` imports included);
 /// anything else under `/dashboard/` is a 404.
-static ASSETS: [Asset; 10] = [
+static ASSETS: [Asset; 11] = [
     asset!("index.html", HTML),
     asset!("dashboard.js", JS),
     asset!("charts.js", JS),
     asset!("format.js", JS),
     asset!("tables.js", JS),
     asset!("events.js", JS),
+    asset!("heatmap.js", JS),
     asset!("dashboard.css", CSS),
     asset!("uPlot.iife.min.js", JS),
     asset!("uPlot.min.css", CSS),

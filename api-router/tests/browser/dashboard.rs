@@ -140,6 +140,7 @@ async fn every_chart_draws_live_traffic() {
             "chart-shards",
             "chart-replica-lag",
             "chart-cache",
+            "heatmap",
             "servers",
             "gateways",
         ]
