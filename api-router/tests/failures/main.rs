@@ -22,6 +22,8 @@
 //! - [`add_shard`]: a shard added online under writers takes its share, losing nothing.
 //! - [`closed_connections`]: connections the server closed cost no write an error,
 //!   however soon the next write comes.
+//! - [`cluster_load`]: skewed load through two gateway processes: the hot slot leads
+//!   the load on both, the cluster view sums them, a stopped gateway is named missing.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
@@ -68,6 +70,7 @@
 
 mod add_shard;
 mod closed_connections;
+mod cluster_load;
 mod credentials;
 mod drain;
 mod eviction;
