@@ -18,6 +18,9 @@
 //!   written twice.
 //! - A refusal that is the server's, not the write's (read-only, down, no schema):
 //!   every write of the group gets it, as each would alone.
+//! - One write held up by a lock (a row a transaction in doubt holds, a slot under a
+//!   move's fence) for longer than [`GROUP_LOCK_BOUND`]: taken out and sent alone once
+//!   the group is done, where it waits as a lone write always did.
 //! - The connection lost, or no answer in time, once sent: every write of the group is
 //!   answered as a lone write's lost send is (503, may have committed); a retry with
 //!   the write's key is exact.
@@ -35,7 +38,7 @@ use super::write::WriteFailure;
 use crate::error::sqlstate::Decision;
 use crate::error::ClusterError;
 use crate::store::AfterCommit;
-use crate::wire::{commit_group, Framed, GroupEnd, Rows, WireError};
+use crate::wire::{commit_group, Framed, GroupEnd, Rows, WireError, WireObject};
 
 type Answer = Result<(Rows, AfterCommit), WriteFailure>;
 
@@ -97,34 +100,71 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
     }
 }
 
+/// A group's bound on lock waits (`lock_timeout`): a write that waits longer is taken
+/// out and sent alone, so a lock held elsewhere (a transaction in doubt, a move's fence)
+/// delays no other write of its group by more than this.
+const GROUP_LOCK_BOUND: &str = "100ms";
+
 impl Server {
     /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
-    /// a permit, a live connection, one deadline; then answers every write of it.
-    async fn commit(&self, mut group: Vec<Waiting>) {
+    /// a permit, a live connection, one deadline; then answers every write of it. A
+    /// write held up by a lock goes alone afterwards, with its own deadline.
+    async fn commit(&self, group: Vec<Waiting>) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = match self.permit().await {
             Ok(permit) => permit,
             Err(error) => return answer_all(group, error, false),
         };
+        let mut conn = None;
+        let bounded = group.len() > 1;
+        let alone = self.rounds(&mut conn, group, bounded).await;
+        for waiting in alone {
+            self.rounds(&mut conn, vec![waiting], false).await;
+        }
+    }
+
+    /// Sends `group` on `conn` (a live one is taken when there is none) until every
+    /// write of it is answered, within one operation bound; a connection found unusable
+    /// is dropped and `conn` left empty. Returns the writes a bounded group refused for
+    /// a lock wait: they go alone.
+    async fn rounds(
+        &self,
+        conn: &mut Option<WireObject>,
+        mut group: Vec<Waiting>,
+        bounded: bool,
+    ) -> Vec<Waiting> {
+        let mut alone = Vec::new();
         let deadline = tokio::time::Instant::now() + self.op_timeout;
-        let mut conn = match self.live_connection(deadline).await {
-            Ok(conn) => conn,
-            Err(failure) => return answer_all(group, failure.error, failure.maybe_committed),
+        let live = match conn.take() {
+            Some(live) => Ok(live),
+            None => self.live_connection(deadline).await,
         };
+        let mut live = match live {
+            Ok(live) => live,
+            Err(failure) => {
+                answer_all(group, failure.error, failure.maybe_committed);
+                return alone;
+            }
+        };
+        let bound = bounded.then_some(GROUP_LOCK_BOUND);
         let mut prepared_again = false;
         while !group.is_empty() {
             let frames: Vec<&Framed> = group.iter().map(|w| &w.framed).collect();
-            let outcome = tokio::time::timeout_at(deadline, commit_group(&mut conn, &frames)).await;
-            let ended = match outcome {
+            let sent = commit_group(&mut live, &frames, bound);
+            let ended = match tokio::time::timeout_at(deadline, sent).await {
                 // Cancelled mid-exchange: the connection is never reused.
-                Err(_) => return answer_all(group, self.timeout(), true),
+                Err(_) => {
+                    answer_all(group, self.timeout(), true);
+                    return alone;
+                }
                 Ok(Err(err)) => {
                     let refused = refused_whole(&err);
                     if matches!(classify(&err), Failure::Down(_)) {
-                        drop(Object::take(conn));
+                        drop(Object::take(live));
                     }
-                    return answer_all(group, self.failure(err), !refused);
+                    answer_all(group, self.failure(err), !refused);
+                    return alone;
                 }
                 Ok(Ok(ended)) => ended,
             };
@@ -132,24 +172,30 @@ impl Server {
                 GroupEnd::Committed(rows, after) => {
                     #[cfg(feature = "faults")]
                     if self.faults.take_lose_after_commit() {
-                        drop(Object::take(conn));
+                        drop(Object::take(live));
                         let lost =
                             self.mark_down("fault point: connection lost after commit".into());
-                        return answer_all(group, lost, true);
+                        answer_all(group, lost, true);
+                        return alone;
                     }
                     self.served.fetch_add(group.len() as u64, Ordering::Relaxed);
                     self.mark_up();
                     for (waiting, rows) in group.into_iter().zip(rows) {
                         let _ = waiting.reply.send(Ok((rows, after.clone())));
                     }
-                    return;
+                    break;
                 }
                 GroupEnd::Refused { index, error } => {
                     if !own_refusal(&error) {
-                        return answer_all(group, self.failure(error), false);
+                        answer_all(group, self.failure(error), false);
+                        break;
                     }
                     let mut refused = group.remove(index);
-                    if worth_another_try(&error) && !refused.tried {
+                    if bounded
+                        && matches!(&error, WireError::Server(e) if e.code == LOCK_NOT_AVAILABLE)
+                    {
+                        alone.push(refused);
+                    } else if worth_another_try(&error) && !refused.tried {
                         refused.tried = true;
                         group.insert(index, refused);
                     } else {
@@ -167,13 +213,22 @@ impl Server {
                     if stale && !std::mem::replace(&mut prepared_again, true) {
                         continue;
                     }
-                    return answer_all(group, self.failure(error), false);
+                    answer_all(group, self.failure(error), false);
+                    break;
                 }
-                GroupEnd::Uncertain(error) => return answer_all(group, self.failure(error), true),
+                GroupEnd::Uncertain(error) => {
+                    answer_all(group, self.failure(error), true);
+                    break;
+                }
             }
         }
+        *conn = Some(live);
+        alone
     }
 }
+
+/// SQLSTATE `lock_not_available`: a lock not granted within `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Every write of `group` answered with `error`.
 fn answer_all(group: Vec<Waiting>, error: ClusterError, maybe_committed: bool) {

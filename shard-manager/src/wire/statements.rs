@@ -34,6 +34,8 @@ pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
 pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
 pub(super) const CLAIM: &str = "sg_claim";
 pub(super) const TXN_LOCK: &str = "sg_txn_lock";
+/// A group commit's bound on lock waits, for its transaction only (see `write::group`).
+pub(super) const LOCK_BOUND: &str = "sg_lock_bound";
 pub(super) const EXPORT: &str = "sg_export";
 pub(super) const TXN_SEEN: &str = "sg_txn_seen";
 pub(super) const TXN_REMEMBER: &str = "sg_txn_remember";
@@ -144,6 +146,11 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
             TXN_REMEMBER,
             &texts.txn_remember,
             vec![TEXT, TEXT, BYTEA, INT4, TEXT, TEXT, TEXT, INT8, BOOL],
+        ),
+        (
+            LOCK_BOUND,
+            "SELECT set_config('lock_timeout', $1, true)",
+            vec![TEXT],
         ),
         (REPLAY_WAL, &texts.replay_wal, vec![]),
         (EXPORT, EXPORT_PAGE, vec![TEXT, TEXT, TEXT, TEXT, INT8]),

@@ -183,3 +183,72 @@ async fn writes_of_one_record_and_of_one_key_in_a_group_keep_their_own_answers()
     assert_eq!(join_all(deletes).await, vec![true, true, false]);
     assert!(rows(&client, "users", key.as_str()).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_write_held_up_by_a_lock_goes_alone_and_holds_no_other_write_of_its_group_back() {
+    // The writes run as tasks of this thread (the cluster's futures are not `Send`).
+    tokio::task::LocalSet::new()
+        .run_until(held_write_goes_alone())
+        .await;
+}
+
+async fn held_write_goes_alone() {
+    let scratch = Scratch::create().await;
+    let cluster = std::sync::Arc::new(scratch.cluster());
+    let users = table(&cluster, "users");
+    let shard = ShardId(2);
+    let held = key_on(&cluster, shard, "held");
+    cluster
+        .write(&users, &held, id("x"), doc(json!({"n": 0})), None)
+        .await
+        .expect("the record to hold");
+    // Another transaction holds the record's row, as a transaction in doubt would.
+    let mut blocker = scratch.connect(&scratch.primary(shard)).await;
+    let holding = blocker.transaction().await.expect("begin");
+    holding
+        .execute(
+            "SELECT 1 FROM records WHERE table_name = 'users' AND shard_key = $1 AND id = 'x' FOR UPDATE",
+            &[&held.as_str()],
+        )
+        .await
+        .expect("lock the row");
+
+    let others: Vec<RoutedKey> = (0..5)
+        .map(|i| key_on(&cluster, shard, &format!("free-{i}")))
+        .collect();
+    let spawn = |key: RoutedKey, n: i64| {
+        let (cluster, users) = (cluster.clone(), users.clone());
+        tokio::task::spawn_local(async move {
+            cluster
+                .write(&users, &key, id("x"), doc(json!({"n": n})), None)
+                .await
+        })
+    };
+    let blocked = spawn(held.clone(), 1);
+    let free: Vec<_> = others.iter().map(|k| spawn(k.clone(), 2)).collect();
+    // Every other write of the group commits while the row is still held.
+    for write in free {
+        let written = tokio::time::timeout(std::time::Duration::from_secs(3), write)
+            .await
+            .expect("a write beside a held row is not held back")
+            .expect("the task")
+            .expect("a write");
+        assert!(written.upserted.created);
+    }
+    assert!(
+        !blocked.is_finished(),
+        "the held row's write waits for the row"
+    );
+    holding.rollback().await.expect("release the row");
+    let written = blocked
+        .await
+        .expect("the task")
+        .expect("the held write, alone");
+    assert!(!written.upserted.created);
+    let client = scratch.connect(&scratch.primary(shard)).await;
+    let stored = rows(&client, "users", held.as_str()).await;
+    assert_eq!(
+        (stored[0].1, &stored[0].2),
+        (written.upserted.version, &json!({"n": 1}))
+    );
+}

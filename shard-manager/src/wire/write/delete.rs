@@ -27,7 +27,12 @@ pub async fn delete(
 
 /// The delete, to join a group commit (see `group`).
 pub fn delete_framed(table: &str, (key, slot): (&str, i32), id: &str) -> Result<Framed, WireError> {
-    Framed::new(DELETE, &params(table, (key, slot), id), (table, key, id))
+    Framed::new(
+        DELETE,
+        &params(table, (key, slot), id),
+        slot,
+        (table, key, id),
+    )
 }
 
 /// What a delete that joined a group did: the deletion's version, or None.

@@ -13,6 +13,11 @@
 //! rolled back: nothing of the group committed. [`commit_group`] says which write was
 //! refused ([`GroupEnd::Refused`]), and the caller answers that one and sends the others
 //! again, so one bad write never fails the others and nothing is written twice.
+//!
+//! A group may bound its lock waits (`lock_timeout`, for its transaction only): a write
+//! that waits on a lock (a row a transaction in doubt holds, a slot under a move's
+//! fence) is then refused within the bound (SQLSTATE 55P03) instead of holding the
+//! whole group back, and the caller sends it alone, where it waits as it always did.
 
 use bytes::BytesMut;
 use postgres_protocol::message::backend::DataRowBody;
@@ -22,23 +27,25 @@ use crate::store::AfterCommit;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::{bind_execute_into, WireConn};
 use crate::wire::error::WireError;
-use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
+use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT, LOCK_BOUND};
 
 /// One write of a group: its statement's Bind and Execute, encoded.
 #[derive(Debug)]
 pub struct Framed {
     statement: &'static str,
     message: BytesMut,
-    /// The record it writes (table, shard key, id): a group's writes are sent in this
-    /// order, so two groups on one primary lock the same rows in the same order and
-    /// cannot deadlock each other.
-    pub(crate) order: (String, String, String),
+    /// The slot and the record it writes (slot, table, shard key, id): a group's writes
+    /// are sent in this order, so groups lock slots in the order a move's fence takes
+    /// them (see migration `slot_ownership`), and two groups lock the same rows in the
+    /// same order: neither deadlocks a group.
+    pub(crate) order: (i32, String, String, String),
 }
 
 impl Framed {
     pub(in crate::wire) fn new(
         statement: &'static str,
         params: &[Param<'_>],
+        slot: i32,
         (table, key, id): (&str, &str, &str),
     ) -> Result<Self, WireError> {
         let mut message = BytesMut::with_capacity(128);
@@ -46,7 +53,7 @@ impl Framed {
         Ok(Self {
             statement,
             message,
-            order: (table.to_owned(), key.to_owned(), id.to_owned()),
+            order: (slot, table.to_owned(), key.to_owned(), id.to_owned()),
         })
     }
 
@@ -69,31 +76,44 @@ pub enum GroupEnd {
     /// PostgreSQL refused write `index`; the transaction was rolled back, so nothing of
     /// the group committed, and the connection is usable.
     Refused { index: usize, error: WireError },
-    /// Refused outside any one write (at `BEGIN`, or the statements were stale); nothing
-    /// committed, the connection is usable.
+    /// Refused outside any one write (at `BEGIN` or the bound, or the statements were
+    /// stale); nothing committed, the connection is usable.
     RefusedAll(WireError),
     /// Refused at or after `COMMIT`: the group may have committed.
     Uncertain(WireError),
 }
 
-/// Runs `writes` in one transaction (see the module doc).
-pub async fn commit_group(conn: &mut WireConn, writes: &[&Framed]) -> Result<GroupEnd, WireError> {
+/// Runs `writes` in one transaction (see the module doc); with `lock_bound` (a
+/// `lock_timeout` value, such as `"100ms"`), lock waits within it are bounded.
+pub async fn commit_group(
+    conn: &mut WireConn,
+    writes: &[&Framed],
+    lock_bound: Option<&str>,
+) -> Result<GroupEnd, WireError> {
     let n = writes.len();
     statements::start(conn)?;
     conn.bind_execute(BEGIN, &[])?;
+    // The statements before the first write: `BEGIN`, and the bound if any.
+    let ahead = match lock_bound {
+        Some(bound) => {
+            conn.bind_execute(LOCK_BOUND, &[Param::Text(bound)])?;
+            2
+        }
+        None => 1,
+    };
     for write in writes {
         conn.out.extend_from_slice(&write.message);
     }
     conn.bind_execute(COMMIT, &[])?;
     conn.bind_execute(AFTER_COMMIT, &[])?;
-    // Statement k's rows come after k statements ran to their end: `BEGIN` is the
-    // first, the writes 1..=n, `COMMIT` n + 1 and the position read n + 2.
+    // Statement k's rows come after k statements ran to their end: the `ahead` ones
+    // first, then the writes, `COMMIT` and the position read.
     let mut rows: Vec<Rows> = (0..n).map(|_| Rows::default()).collect();
     let mut after = None;
     let ended = conn
         .exchange_rows(&mut |done, row| match done {
-            k if (1..=n).contains(&k) => rows[k - 1].0.push(row),
-            k if k == n + 2 => after = Some(row),
+            k if (ahead..ahead + n).contains(&k) => rows[k - ahead].0.push(row),
+            k if k == ahead + n + 1 => after = Some(row),
             _ => {}
         })
         .await?;
@@ -110,9 +130,9 @@ pub async fn commit_group(conn: &mut WireConn, writes: &[&Framed]) -> Result<Gro
             let at = refused.completed;
             let error = WireError::from(refused.error);
             Ok(match refused.committed_nothing {
-                true if (1..=n).contains(&at) => GroupEnd::Refused {
-                    index: at - 1,
-                    error: error.in_statement(writes[at - 1].statement()),
+                true if (ahead..ahead + n).contains(&at) => GroupEnd::Refused {
+                    index: at - ahead,
+                    error: error.in_statement(writes[at - ahead].statement()),
                 },
                 true => GroupEnd::RefusedAll(error),
                 false => GroupEnd::Uncertain(error),

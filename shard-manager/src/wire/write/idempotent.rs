@@ -47,6 +47,7 @@ pub fn upsert_remembered_framed(
     Framed::new(
         UPSERT_REMEMBERED,
         &params,
+        rec.slot,
         (rec.table_name, rec.shard_key, rec.id),
     )
 }
@@ -99,7 +100,7 @@ pub fn delete_remembered_framed(
 ) -> Result<Framed, WireError> {
     let own = delete::params(table, (key, slot), id);
     let params = keyed(remember, Some(slot), &own);
-    Framed::new(DELETE_REMEMBERED, &params, (table, key, id))
+    Framed::new(DELETE_REMEMBERED, &params, slot, (table, key, id))
 }
 
 /// What [`delete_remembered`] answers, for one that joined a group.

@@ -23,7 +23,12 @@ pub async fn upsert(
 
 /// The single upsert, to join a group commit (see `group`).
 pub fn upsert_framed(rec: &NewRecord<'_>) -> Result<Framed, WireError> {
-    Framed::new(UPSERT, &one(rec), (rec.table_name, rec.shard_key, rec.id))
+    Framed::new(
+        UPSERT,
+        &one(rec),
+        rec.slot,
+        (rec.table_name, rec.shard_key, rec.id),
+    )
 }
 
 /// What a single upsert that joined a group wrote.
