@@ -596,10 +596,19 @@ fn the_configuration_reference_is_the_code_s() {
     let described = described_toml(&sections, &defaults);
     match config::from_toml::<Settings>(&described) {
         Ok(back) => {
-            if format!("{back:?}") != format!("{defaults:?}") {
+            let (back, real) = (format!("{back:#?}"), format!("{defaults:#?}"));
+            let clean = |line: &str| line.trim().trim_end_matches(',').to_owned();
+            let differ: Vec<String> = back
+                .lines()
+                .zip(real.lines())
+                .filter(|(b, r)| b != r)
+                .map(|(b, r)| format!("  described {}, the code's {}", clean(b), clean(r)))
+                .collect();
+            if !differ.is_empty() || back.lines().count() != real.lines().count() {
                 problems.push(format!(
-                    "the described defaults read back differ from the defaults:\n{back:#?}\n\
-                     against\n{defaults:#?}"
+                    "a describe() shows a value other than the field's: read back, the page's \
+                     defaults differ from the defaults:\n{}",
+                    differ.join("\n")
                 ));
             }
         }
