@@ -100,7 +100,7 @@ Usage: ./setup.sh COMMAND
   docs               build the book (docs/, mdBook) into target/book and print its path
   env                export lines for running the gateway by hand:
                      eval "\$(./setup.sh env)"
-  env admin          the same and the administrator's (shard-manager switchover: the
+  env admin          the same and the administrator's (shard-admin switchover: the
                      role that may drain a primary, the monitor as autoctl_node); for
                      the admin CLI and the tests, never for a gateway
   help               this text

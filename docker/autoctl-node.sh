@@ -18,7 +18,7 @@
 #   AUTOCTL_NAME           the node's name on the monitor (AUTOCTL_HOSTNAME)
 #   AUTOCTL_MONITOR_HOST   the monitor (ha-monitor), AUTOCTL_MONITOR_PORT (5432)
 #   SHARDGATE_DB_PASSWORD  the `shardgate` role's password (.env)
-#   SHARDGATE_ADMIN_PASSWORD  `shardgate_admin`'s (.env): the role `shard-manager
+#   SHARDGATE_ADMIN_PASSWORD  `shardgate_admin`'s (.env): the role `shard-admin
 #                          switchover` drains a primary as (failover.admin_user); never
 #                          a gateway's
 set -euo pipefail

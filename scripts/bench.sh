@@ -90,8 +90,8 @@ main() {
     [[ -x $PG_BIN/pgbench ]] || die "no pgbench in /usr/lib/postgresql/*/bin"
     if [[ $SKIP_BUILD == 1 ]]; then say "SKIP_BUILD=1: using the binaries in $BIN"; else build; fi
     [[ $GATEWAY_BIN == "$BIN/api-router" ]] || result gateway_bin "$GATEWAY_BIN"
-    say "shard-manager migrate"
-    "$BIN/shard-manager" migrate >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log" >&2; die "migrate failed"; }
+    say "shard-admin migrate"
+    "$BIN/shard-admin" migrate >"$OUT/migrate.log" 2>&1 || { cat "$OUT/migrate.log" >&2; die "migrate failed"; }
     machine
     start_gateway plain
     prepare

@@ -59,7 +59,7 @@ spare_hint() {
         for ((r = 0; r < REPLICAS; r++)); do
             args+=" --replica $HOST:$((REPLICA_BASE_PORT + i + REPLICA_STRIDE * r))"
         done
-        say "spare shard (empty, not in the map): shard-manager add-shard $args"
+        say "spare shard (empty, not in the map): shard-admin add-shard $args"
     done
 }
 

@@ -12,7 +12,7 @@
 #                           the marker's `varies: FIELD ...` names fields whose values differ
 #                           from run to run). Needs the topology's environment
 #                           (eval "$(./setup.sh env)"), jq, and the debug binaries api-router
-#                           and shard-manager.
+#                           and shard-admin.
 # mdBook is installed from crates.io with cargo, once, when the pinned version is missing.
 set -euo pipefail
 
@@ -203,15 +203,15 @@ start_gateway() {
     local db=$1 log=$2 bin=${CARGO_TARGET_DIR:-$REPO/target}/debug config=() server port i
     if [[ -f $REPO/.local/shardgate.toml ]]; then config=(--config "$REPO/.local/shardgate.toml"); fi
     export SHARDGATE__DATABASE__DBNAME=$db SHARDGATE__METADATA__DBNAME=$db NO_COLOR=1
-    "$bin/shard-manager" "${config[@]}" check >"$log.shards"
+    "$bin/shard-admin" "${config[@]}" check >"$log.shards"
     for server in "${SHARDGATE__METADATA__ADDRESS:-127.0.0.1:25430}" \
         $(sed -n 's/^shard-[0-9]*: primary \([^,]*\),.*/\1/p' "$log.shards"); do
         sql "$server" postgres "CREATE DATABASE $db" >>"$log" 2>&1 &   # every server at once
         DROPS+=("$server")
     done
     wait
-    "$bin/shard-manager" "${config[@]}" migrate >>"$log" 2>&1
-    "$bin/shard-manager" "${config[@]}" init >>"$log" 2>&1
+    "$bin/shard-admin" "${config[@]}" migrate >>"$log" 2>&1
+    "$bin/shard-admin" "${config[@]}" init >>"$log" 2>&1
     # Every replica has replayed the schema before the first read can reach it.
     for server in $(sed -n 's/.*replicas \[\([^]]*\)\].*/\1/p' "$log.shards" | tr ',' ' '); do
         for ((i = 0; i < 300; i++)); do

@@ -43,11 +43,11 @@ REVOKE EXECUTE ON FUNCTION pg_reload_conf() FROM $APP_ROLE;
     done
 }
 
-# A drain a killed `shard-manager switchover` left (new transactions read-only by
+# A drain a killed `shard-admin switchover` left (new transactions read-only by
 # default_transaction_read_only in postgresql.auto.conf, which survives restarts):
 # lifted on every shard server, unless a switchover of that shard runs now (it holds its
 # advisory lock, (21320, shard), in the metadata server, and lifts its own drain).
-# What `shard-manager switchover --shard N --lift-drain` does, without the CLI.
+# What `shard-admin switchover --shard N --lift-drain` does, without the CLI.
 lift_drains() {
     local name port shard drained
     while read -r name; do

@@ -17,8 +17,8 @@ DB=sgbench_export
 RECORDS=${RECORDS:-100000}
 PRIMARIES=(25432 25433 25434)
 METADATA=25430
-ADMIN=${ADMIN:-$ROOT/target/release/shard-manager}
-[ -x "$ADMIN" ] || ADMIN=$ROOT/target/debug/shard-manager
+ADMIN=${ADMIN:-$ROOT/target/release/shard-admin}
+[ -x "$ADMIN" ] || ADMIN=$ROOT/target/debug/shard-admin
 export PGUSER=$SHARDGATE__DATABASE__USER PGPASSWORD=$SHARDGATE__DATABASE__PASSWORD PGHOST=127.0.0.1
 export SHARDGATE__DATABASE__DBNAME=$DB SHARDGATE__METADATA__DBNAME=$DB
 WORK=$(mktemp -d)

@@ -162,7 +162,7 @@ ha_ensure_shard() {
             --formation "$formation" --kind pgsql --dbname "$DB_NAME" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 ||
             die "pg_autoctl create formation $formation failed (see $(ha_home)/$HA_MONITOR_NAME.log)"
     fi
-    # Restored by `shard-manager restore` (a new incarnation): scripts/ha_restore.sh.
+    # Restored by `shard-admin restore` (a new incarnation): scripts/ha_restore.sh.
     if ha_restored "$i"; then ha_reform "$i"; fi
     if ! ha_created "$pname"; then
         # A data dir already there is adopted, never replaced: a restored one, say.

@@ -13,7 +13,7 @@ ha_monitor_reader_url() {
 }
 
 # The monitor's URL with autoctl_node's password, which may promote: the admin CLI's
-# `shard-manager switchover` alone (failover.ha_monitor_admin, `./setup.sh env admin`).
+# `shard-admin switchover` alone (failover.ha_monitor_admin, `./setup.sh env admin`).
 ha_monitor_url_with_password() {
     local pw
     pw=$(as_pg cat "$(ha_home)/password" 2>/dev/null) || return 0

@@ -1,5 +1,5 @@
 # scripts/ha_restore.sh: sourced by setup.sh (functions only). A pg_auto_failover
-# formation (scripts/ha.sh) re-formed after `shard-manager restore`.
+# formation (scripts/ha.sh) re-formed after `shard-admin restore`.
 #
 # With the HA manager stopped (./setup.sh down), the restore puts each shard's stanza
 # back into its formation's first node (shardN-primary, pg1 of the stanza) and gives
@@ -45,7 +45,7 @@ ha_reform() {
     pname=$(primary_name "$i")
     pdir=$(datadir "$pname")
     if [[ -e $pdir/recovery.signal || -e $pdir/standby.signal ]]; then
-        die "$pname has a new incarnation but has not left recovery (its restore did not finish): run shard-manager restore --point NAME --yes again, then ./setup.sh up"
+        die "$pname has a new incarnation but has not left recovery (its restore did not finish): run shard-admin restore --point NAME --yes again, then ./setup.sh up"
     fi
     say "$pname was restored (a new incarnation): re-forming formation $formation around it; its other nodes are cloned again"
     names=("$pname")

@@ -65,7 +65,7 @@ missing_packages() {
     command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || pkgs+=(build-essential)
     command -v runuser >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || pkgs+=(util-linux)
     command -v ss >/dev/null 2>&1 || pkgs+=(iproute2)   # who listens on a port
-    # WAL archiving and backups of every primary (`shard-manager backup`).
+    # WAL archiving and backups of every primary (`shard-admin backup`).
     command -v pgbackrest >/dev/null 2>&1 || pkgs+=(pgbackrest)
     # glibc's locale sources: shard-manager's german_messages test compiles de_DE with
     # localedef into a temporary directory (nothing is installed system-wide).

@@ -1,6 +1,6 @@
 # scripts/meta.sh: sourced by setup.sh (functions only). The metadata server (port
 # 25430): its database, and the shard map seeded there by the admin CLI (migrate every
-# shard, then `shard-manager init`).
+# shard, then `shard-admin init`).
 
 # The metadata server: a primary of no shard, made from the same template, with its own
 # database for the map (owned by the application role).
@@ -26,7 +26,7 @@ ensure_meta() {
 }
 
 # Migrates every shard and seeds the shard map in the metadata server from the config
-# (`shard-manager init`: once; later runs keep the stored map and re-tell the shards).
+# (`shard-admin init`: once; later runs keep the stored map and re-tell the shards).
 # Builds the debug admin CLI; with BUILD_PROFILE=release (`run`), the release gateway
 # and admin CLI instead, and uses that. The build comes after the packages: the crates
 # link libpq, which ensure_packages installs on a fresh machine.
@@ -36,7 +36,7 @@ seed_map() {
     if [[ ${BUILD_PROFILE:-debug} == release ]]; then
         say "cargo build --release -p api-router -p shard-admin"
         cargo build --release -p api-router -p shard-admin
-        bin=$target/release/shard-manager
+        bin=$target/release/shard-admin
     elif [[ -n ${TEST_BUILD_PID:-} ]]; then
         # `test`: the tests' build, started before the servers, makes the CLI too.
         local waited=${EPOCHREALTIME:-$SECONDS}
@@ -49,10 +49,12 @@ seed_map() {
         TEST_BUILD_PID=
         grep -E '^ *Finished' "$TEST_BUILD_LOG" | tail -n 1 || true
         say "test build done (waited $(elapsed "$waited") for it)"
-        bin=$target/debug/shard-manager
+        bin=$target/debug/shard-admin
     else
-        cargo build -q -p shard-admin --bin shard-manager
-        bin=$target/debug/shard-manager
+        # Both names of the CLI: shard-admin, and shard-manager (its former name, for one
+        # release) kept as fresh as it for the scripts that still run it.
+        cargo build -q -p shard-admin --bins
+        bin=$target/debug/shard-admin
     fi
     mapfile -t args < <(config_args)
     export_app_env

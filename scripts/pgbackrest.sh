@@ -1,6 +1,6 @@
 # scripts/pgbackrest.sh: sourced by setup.sh (functions only). WAL archiving and
 # backups with pgBackRest: its config and repository, a stanza per archived server,
-# archive_command and archive_mode on each, and the grants `shard-manager backup` and
+# archive_command and archive_mode on each, and the grants `shard-admin backup` and
 # `restore` need.
 #
 # The repository: .local/backups, or beside the data under /var/tmp when the PostgreSQL
@@ -52,7 +52,7 @@ archive_command_of() {
 # set with ALTER SYSTEM, a restart only when archive_mode or the socket changes (a
 # reload for the command alone; under HA the keepers restart, the monitor's first, so
 # no failover starts); then stanza-create, which is idempotent. The application role
-# may name restore points and switch WAL (`shard-manager backup`).
+# may name restore points and switch WAL (`shard-admin backup`).
 ensure_archiving() {
     local repo dir conf sockets name node k stanza content restart=()
     repo=$(backup_root)
@@ -70,7 +70,7 @@ ensure_archiving() {
     [[ $IS_ROOT -ne 1 ]] || chown "$PG_OS_USER": "$repo"
     as_pg mkdir -p "$dir/lock" "$dir/log" "$sockets"
     as_pg chmod 700 "$sockets"
-    content="# written by setup.sh: pgBackRest for the local topology (shard-manager backup)
+    content="# written by setup.sh: pgBackRest for the local topology (shard-admin backup)
 [global]
 repo1-path=$repo
 repo1-retention-full=2
@@ -180,13 +180,13 @@ archive_server() {
     fi
 }
 
-# What `shard-manager backup` and `restore` need of the application role on archived
+# What `shard-admin backup` and `restore` need of the application role on archived
 # server NAME (under HA its formation's writable node; replicas get it by replication).
 archive_grants() {
     local name=$1 port db
     port=$(port_of "$name")
     if ha_node "$name"; then port=$(ha_writable_port "$(stanza_of "$name")") || return 0; fi
-    # `shard-manager restore` reads each replica's data_directory (to stop it):
+    # `shard-admin restore` reads each replica's data_directory (to stop it):
     # a role membership, granted on the primary, replicated to its replicas.
     sql "$port" postgres "GRANT pg_read_all_settings TO $APP_ROLE" >/dev/null 2>&1 || true
     # Function privileges are per database: the one the CLI signs in to, and

@@ -43,7 +43,7 @@ cmd_status() {
             # behind, or pg_auto_failover's own while it promotes.
             if [[ $actual == primary && $n != "$META_NAME" ]] &&
                 [[ $(sql "$port" postgres "SHOW default_transaction_read_only" 2>/dev/null) == on ]]; then
-                extra="READ-ONLY (default_transaction_read_only = on; a drain left behind: shard-manager switchover --shard $(shard_of "$n") --lift-drain)${extra:+; }$extra"
+                extra="READ-ONLY (default_transaction_read_only = on; a drain left behind: shard-admin switchover --shard $(shard_of "$n") --lift-drain)${extra:+; }$extra"
             fi
             if ha_on && [[ $n != "$META_NAME" ]]; then
                 extra="${extra%; }"

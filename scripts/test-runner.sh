@@ -101,7 +101,7 @@ test_placement() {
     HA_SWITCHED_BACK=0
     ha_first_nodes_primary
     ((HA_SWITCHED_BACK)) || return 0
-    local bin=${CARGO_TARGET_DIR:-$REPO/target}/debug/shard-manager args
+    local bin=${CARGO_TARGET_DIR:-$REPO/target}/debug/shard-admin args
     mapfile -t args < <(config_args)
     (cd "$REPO" && export_app_env && "$bin" migrate ${args[@]+"${args[@]}"} >/dev/null &&
         "$bin" init ${args[@]+"${args[@]}"} | tail -n 1)

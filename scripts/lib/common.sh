@@ -14,7 +14,7 @@
 #                                     meta), its lock and log directories
 #   .local/cluster/sockets/           the primaries' Unix sockets (pgbackrest connects there)
 #   .local/backups/                   the pgBackRest repository: WAL archive and backups
-#                                     (`shard-manager backup`); removed by `clean`
+#                                     (`shard-admin backup`); removed by `clean`
 #   .local/credentials.env            generated passwords (mode 0600): the PostgreSQL
 #                                     superuser, the application role, Redis
 #   .local/pgpass                     the same for setup.sh's own psql (mode 0600)
@@ -41,7 +41,7 @@ DEFAULT_REPLICAS=1
 TOPOLOGY_FROM_ENV=0
 if [[ -n ${SHARDS:-} || -n ${REPLICAS:-} ]]; then TOPOLOGY_FROM_ENV=1; fi
 SHARDS="${SHARDS:-$DEFAULT_SHARDS}"
-# Empty shards started beside the cluster, outside its map, for `shard-manager add-shard`.
+# Empty shards started beside the cluster, outside its map, for `shard-admin add-shard`.
 SPARE_SHARDS="${SPARE_SHARDS:-1}"
 REPLICAS="${REPLICAS:-$DEFAULT_REPLICAS}"
 

@@ -74,7 +74,7 @@ export_app_env() {
     fi
 }
 
-# The administrator's settings on top (`shard-manager switchover`): the role that may
+# The administrator's settings on top (`shard-admin switchover`): the role that may
 # drain a primary, and the monitor as autoctl_node, which may promote. Never a gateway's.
 export_admin_env() {
     export SHARDGATE__FAILOVER__ADMIN_USER="$ADMIN_ROLE"
@@ -89,7 +89,7 @@ export_admin_env() {
 # by hand:  eval "$(./setup.sh env)"
 cmd_env() {
     local who=${1:-gateway}
-    [[ $who =~ ^(gateway|admin)$ ]] || die "usage: ./setup.sh env [admin] (admin: also the administrator's settings, for shard-manager switchover)"
+    [[ $who =~ ^(gateway|admin)$ ]] || die "usage: ./setup.sh env [admin] (admin: also the administrator's settings, for shard-admin switchover)"
     resolve_data_root
     if ha_on; then
         printf 'export SHARDGATE__FAILOVER__HA_MONITOR=%q\n' "$(ha_monitor_reader_url)"

@@ -1,4 +1,4 @@
-//! The audit line of an admin command: every `shard-manager` command that changes
+//! The audit line of an admin command: every `shard-admin` command that changes
 //! something (the map, the moves, the keys, a shard's schema or rows) leaves exactly one
 //! `tracing` event, target `audit`, once it is over: who (the OS user and host), what
 //! (`action`), when (`at`, RFC 3339 UTC, besides the line's own timestamp), the outcome

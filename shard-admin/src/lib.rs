@@ -1,12 +1,14 @@
 //! # shard-admin
 //!
-//! The `shard-manager` admin CLI (src/bin) and the commands behind it. It sits on top:
-//! it drives the control plane and the request path crate (`shard-manager`) and nothing
-//! depends on it except the gateway's tests. Blocking work runs on diesel with r2d2
-//! (migrations through `diesel_migrations`, seeding, planning, benchmarks); the map,
-//! moves, imports and keys go through the library calls the gateways use too.
+//! The `shard-admin` admin CLI (src/bin, its command line in [`cli`]) and the commands
+//! behind it. It sits on top: it drives the control plane and the request path crate
+//! (`shard-manager`) and nothing depends on it except the gateway's tests. Blocking
+//! work runs on diesel with r2d2 (migrations through `diesel_migrations`, seeding,
+//! planning, benchmarks); the map, moves, imports and keys go through the library calls
+//! the gateways use too.
 //!
 //! ## Layout
+//! - [`cli`]: the command line: parsing, dispatch, the audit line, the exit code.
 //! - [`migrate`]: embedded migrations, applied to every primary; database creation.
 //! - [`connect`]: direct connections and scratch databases for the tools.
 //! - [`audit`]: the audit line every admin command that changes something leaves.
@@ -18,6 +20,7 @@
 //! - [`terminal`]: colour and progress bars only on a terminal, `NO_COLOR` honoured.
 
 pub mod audit;
+pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod migrate;

@@ -1,7 +1,7 @@
 //! The admin commands' connection pool opens only the connections it is asked for.
 //!
 //! With r2d2's default (`min_idle` = `max_size`) a worker thread opened a second,
-//! unused connection in the background. When a command such as `shard-manager migrate`
+//! unused connection in the background. When a command such as `shard-admin migrate`
 //! finished first, the process exited while that thread was inside libpq's TLS
 //! handshake; OpenSSL's exit handlers freed what the thread was using, and the command
 //! died of SIGSEGV after its work was done (10 runs in 100, measured). Checked here

@@ -1,4 +1,4 @@
-//! `shard-manager export` as a user runs it, on databases of the test's own: the file
+//! `shard-admin export` as a user runs it, on databases of the test's own: the file
 //! holds every record of the table once (NDJSON and CSV read back), the key prefix
 //! keeps its keys only, and a refused command leaves `--out` as it was and no
 //! temporary file behind.

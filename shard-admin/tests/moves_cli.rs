@@ -1,4 +1,4 @@
-//! `shard-manager move-slots` and `moves ...` refuse bad arguments as a user meets them,
+//! `shard-admin move-slots` and `moves ...` refuse bad arguments as a user meets them,
 //! against the metadata server `./setup.sh up` starts: one clear line and the refusal's
 //! audit line, exit code 2, and neither the map nor the recorded moves change.
 

@@ -17,7 +17,7 @@ const REFUSED: &[&str] = &["move-slots", "--from", "0", "--to", "9", "--count", 
 const ESCAPE: &str = "\x1b[";
 
 fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_shard-manager")
+    env!("CARGO_BIN_EXE_shard-admin")
 }
 
 fn repo() -> &'static str {
@@ -32,7 +32,7 @@ fn piped(no_color: Option<&str>) -> Output {
         Some(value) => cmd.env("NO_COLOR", value),
         None => cmd.env_remove("NO_COLOR"),
     };
-    cmd.output().expect("run shard-manager")
+    cmd.output().expect("run shard-admin")
 }
 
 /// Runs [`REFUSED`] on a pseudo-terminal (standard output and error both), `NO_COLOR`

@@ -1,4 +1,4 @@
-//! `shard-manager add-shard`, `remove-shard` and `rebalance` refuse bad arguments as a
+//! `shard-admin add-shard`, `remove-shard` and `rebalance` refuse bad arguments as a
 //! user meets them, against the cluster `./setup.sh up` starts: one clear line (and the
 //! refusal's audit line when the command would change something), exit code 2, and the
 //! map unchanged. A plan (`rebalance` without `--apply`) changes nothing either, and

@@ -1,4 +1,4 @@
-//! `shard-manager switchover`'s refusals, run as a user runs them against the topology
+//! `shard-admin switchover`'s refusals, run as a user runs them against the topology
 //! `./setup.sh up` starts: each is one clear line, exit code 2 and a `refused` audit
 //! line, and the stored map is exactly as it was; and one that happens, shard 1 handed to
 //! its replica and back on that topology's HA manager. (A switchover under load is proven
@@ -327,7 +327,7 @@ fn a_drain_a_killed_switchover_left_shows_in_health_and_one_command_lifts_it() {
             .find(|l| l.starts_with("shard1-primary "))
             .unwrap_or_else(|| panic!("no shard1-primary in {status}"));
         assert!(
-            line.contains("READ-ONLY (default_transaction_read_only = on; a drain left behind: shard-manager switchover --shard 1 --lift-drain)"),
+            line.contains("READ-ONLY (default_transaction_read_only = on; a drain left behind: shard-admin switchover --shard 1 --lift-drain)"),
             "{line}"
         );
     }
@@ -357,7 +357,7 @@ fn a_drain_a_killed_switchover_left_shows_in_health_and_one_command_lifts_it() {
     assert_eq!(health["shards"][1]["state"], "ok", "{health:#}");
 }
 
-/// `shard-manager switchover --shard 1`, started with the test-only pause point at the
+/// `shard-admin switchover --shard 1`, started with the test-only pause point at the
 /// drain, once it has paused there (its primary read-only).
 struct MidDrain {
     child: std::process::Child,
@@ -373,7 +373,7 @@ impl MidDrain {
     /// Paused at `step` instead (`promoting`: the HA manager asked to promote).
     fn paused_at(step: &str) -> Self {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shard-manager"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shard-admin"))
             .args(["switchover", "--shard", "1"])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .env("NO_COLOR", "1")
@@ -381,7 +381,7 @@ impl MidDrain {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("run shard-manager");
+            .expect("run shard-admin");
         // Both its outputs, as lines.
         let (tx, stderr) = std::sync::mpsc::channel();
         let out = child.stdout.take().expect("its standard output");

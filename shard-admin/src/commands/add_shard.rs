@@ -1,4 +1,4 @@
-//! `shard-manager add-shard`: a new primary (and its replicas) joins the cluster and
+//! `shard-admin add-shard`: a new primary (and its replicas) joins the cluster and
 //! takes its fair share of the slots, moved online from the shards that own the most,
 //! one move per source (each resumable with `moves resume`, like `move-slots`). The new
 //! server is migrated first; it joins the map owning nothing, so gateways add its pools
@@ -108,8 +108,7 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
         map.version, new.primary
     );
     if args.no_move {
-        summary +=
-            "no slots moved (--no-move): `shard-manager move-slots --to ...` gives it some\n";
+        summary += "no slots moved (--no-move): `shard-admin move-slots --to ...` gives it some\n";
         return Ok(summary);
     }
     // The others' slots (the shard itself owns none yet; retired ones own none).

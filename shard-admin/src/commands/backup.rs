@@ -1,4 +1,4 @@
-//! `shard-manager backup [--type full|diff|incr]` and `backups list [--json]`: every
+//! `shard-admin backup [--type full|diff|incr]` and `backups list [--json]`: every
 //! server backed up with pgBackRest, then a cluster restore point named on each and
 //! recorded (see `control_plane::backup`); `restore --point NAME [--yes]`: every server
 //! back to a point (the plan alone without `--yes`). A refusal (a slot move or import active,
@@ -23,7 +23,7 @@ pub struct BackupArgs {
 /// `restore`: which point, and whether to act.
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// The restore point's name (`shard-manager backups list` shows them).
+    /// The restore point's name (`shard-admin backups list` shows them).
     #[arg(long)]
     pub point: String,
     /// Restore. Without it the plan is printed and nothing changes.
@@ -122,7 +122,7 @@ pub fn restore(settings: &ClusterSettings, args: RestoreArgs) -> Result<String, 
                 server,
                 step,
                 reason: format!(
-                    "{reason}; the servers are left stopped or restored: once the cause is fixed, `shard-manager restore --point {point} --yes` again resumes (pgBackRest's delta restore)"
+                    "{reason}; the servers are left stopped or restored: once the cause is fixed, `shard-admin restore --point {point} --yes` again resumes (pgBackRest's delta restore)"
                 ),
             },
             e => e,
@@ -264,7 +264,7 @@ pub fn run(settings: &ClusterSettings, command: BackupsCommand) -> Result<String
 pub fn render(listing: &Listing) -> String {
     let mut out = String::from("restore points\n");
     if listing.points.is_empty() {
-        out += "  (none: run `shard-manager backup`)\n";
+        out += "  (none: run `shard-admin backup`)\n";
     } else {
         out += &format!(
             "  {:<22} {:<20} {:>5} {:>8} {:<5} servers\n",
@@ -344,9 +344,6 @@ mod tests {
             points: vec![],
             stanzas: vec![],
         });
-        assert!(
-            text.contains("(none: run `shard-manager backup`)"),
-            "{text}"
-        );
+        assert!(text.contains("(none: run `shard-admin backup`)"), "{text}");
     }
 }

@@ -1,4 +1,4 @@
-//! `shard-manager export`: one table of every shard written to a file, as NDJSON or
+//! `shard-admin export`: one table of every shard written to a file, as NDJSON or
 //! CSV, the same records in the same form as `GET /api/export` (see
 //! `shard_manager::export`). The file appears whole or not at all: records go to a
 //! temporary file beside it, renamed over `--out` once the last shard is read and the

@@ -1,4 +1,4 @@
-//! `shard-manager import` and `shard-manager imports ...`: a table of an existing,
+//! `shard-admin import` and `shard-admin imports ...`: a table of an existing,
 //! unsharded PostgreSQL database copied into Shardgate while it keeps taking writes,
 //! then cut over. A run draws a progress bar (rows copied, rows/s, ETA, changes
 //! behind) on a terminal and ends with a summary; a refused command changed nothing
@@ -153,7 +153,7 @@ pub fn import(settings: &ClusterSettings, args: ImportArgs) -> Result<String, Im
     let im = done.map_err(|e| match e {
         ImportError::Refused(_) => e,
         e => ImportError::Stopped(format!(
-            "the import stopped: {e}; `shard-manager imports status` shows where it is, the same command continues it"
+            "the import stopped: {e}; `shard-admin imports status` shows where it is, the same command continues it"
         )),
     })?;
     Ok(summary(&im, copied_here, started.elapsed().as_secs_f64()))

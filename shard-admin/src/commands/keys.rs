@@ -1,7 +1,7 @@
-//! `shard-manager keys ...`: API keys in the metadata database, from the command line:
+//! `shard-admin keys ...`: API keys in the metadata database, from the command line:
 //! create, list, revoke, rotate, and `limit` (a key's own rate, burst and concurrency).
 //!
-//! A new secret is printed once, alone on standard output (so `KEY=$(shard-manager keys
+//! A new secret is printed once, alone on standard output (so `KEY=$(shard-admin keys
 //! create ...)` works); what was done goes to standard error. Arguments are checked
 //! before anything is stored: a refused command changed nothing and says why in one
 //! line. Every command, refused or not, leaves one [audit](crate::audit) line: who (the

@@ -1,4 +1,4 @@
-//! `shard-manager init` and `shard-manager map ...`: the shard map in the metadata
+//! `shard-admin init` and `shard-admin map ...`: the shard map in the metadata
 //! database, seen and changed from the command line. Each command prints what it did
 //! and ends with a one-line summary; a refused command changed nothing and says why.
 
@@ -70,7 +70,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, MapError> {
         .map_err(|e| MapError::Invalid(format!("cannot start a runtime: {e}")))
 }
 
-/// `shard-manager init`: seed the metadata database from the configuration (once),
+/// `shard-admin init`: seed the metadata database from the configuration (once),
 /// then tell every shard its slots.
 /// Records every promotion the stored map has not followed yet (a primary replaced by
 /// its HA manager while no gateway ran), as a gateway's watcher would; a line for each.

@@ -1,4 +1,4 @@
-//! `shard-manager move-slots` and `shard-manager moves ...`: slots moved between shards
+//! `shard-admin move-slots` and `shard-admin moves ...`: slots moved between shards
 //! online, from the command line. A move draws a progress bar (rows copied, rows/s,
 //! ETA) on a terminal and prints each phase as it starts; it ends with a summary. A
 //! refused command changed nothing and says why; a move that stopped says how to go on.

@@ -1,4 +1,4 @@
-//! `shard-manager rebalance --plan | --apply`: every shard about the same bytes (or
+//! `shard-admin rebalance --plan | --apply`: every shard about the same bytes (or
 //! slots). The bytes are measured now, per slot, on each primary (the rows' on-disk
 //! size); the plan ([`control_plane::moves::balance`]) is printed, and `--apply` runs it as
 //! ordinary online moves, one after another (each resumable with `moves resume`).

@@ -1,4 +1,4 @@
-//! `shard-manager remove-shard --shard N`: every slot of the shard moves away online,
+//! `shard-admin remove-shard --shard N`: every slot of the shard moves away online,
 //! each to the lightest remaining shard by bytes (one move per destination, each
 //! resumable with `moves resume`), then the shard is retired: it stays in the map owning
 //! nothing, gateways stop counting it, and its servers can be stopped. A refused command

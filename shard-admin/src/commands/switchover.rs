@@ -1,4 +1,4 @@
-//! `shard-manager switchover --shard N [--to SERVER]`: a shard's primary handed to one
+//! `shard-admin switchover --shard N [--to SERVER]`: a shard's primary handed to one
 //! of its replicas for maintenance, by the HA manager, after the old primary's writes
 //! are drained (see `control_plane::failover::switchover`). Every refusal (no HA
 //! manager, an unknown or retired shard, no replica, a server outside the shard, a
@@ -6,7 +6,7 @@
 //! Ctrl-C or SIGTERM stops it, the drain undone first; what became of the drain is
 //! said either way.
 //!
-//! `shard-manager switchover --shard N --lift-drain`: lifts a drain a switchover left
+//! `shard-admin switchover --shard N --lift-drain`: lifts a drain a switchover left
 //! behind (it was killed outright, or could not reach the old primary to undo it) on
 //! every server of the shard, the primary first.
 
@@ -88,7 +88,7 @@ pub fn switchover(
     out += &match done.old_is_standby {
         true => format!("{} is a standby again and takes reads\n", done.from),
         false => format!(
-            "{} is not back as a standby yet, and still read-only by default: once it is a standby, run `shard-manager switchover --shard {} --lift-drain`\n",
+            "{} is not back as a standby yet, and still read-only by default: once it is a standby, run `shard-admin switchover --shard {} --lift-drain`\n",
             done.from, shard.0
         ),
     };

@@ -1,4 +1,4 @@
-//! `shard-manager seed`: generates realistic records ([`crate::tools::generate`]) and loads
+//! `shard-admin seed`: generates realistic records ([`crate::tools::generate`]) and loads
 //! them, routed by the configured strategy, straight into the shards' primaries.
 //!
 //! Pipeline: the calling thread generates records in order and routes each one

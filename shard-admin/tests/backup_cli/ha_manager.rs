@@ -1,4 +1,4 @@
-//! `shard-manager restore` of a cluster whose shards an HA manager runs
+//! `shard-admin restore` of a cluster whose shards an HA manager runs
 //! (`failover.ha_monitor` set), on the restore test's private cluster: refused while
 //! the monitor answers (a listener on a port of the system's choosing stands in for
 //! it), naming the steps (`./setup.sh down`, restore, `./setup.sh up`) and changing

@@ -1,4 +1,4 @@
-//! `shard-manager backup` killed with SIGKILL part-way, on a private server (one shard,
+//! `shard-admin backup` killed with SIGKILL part-way, on a private server (one shard,
 //! the metadata database beside it): (a) its process group (the CLI, runuser and
 //! pgbackrest's processes) while pgBackRest copies the stanza; (b) at the fault point
 //! `before-record` (feature `faults`: the point named on the server and its WAL
@@ -204,7 +204,7 @@ fn a_backup_killed_while_pgbackrest_copies_leaves_nothing_restore_trusts() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn shard-manager backup");
+        .expect("spawn shard-admin backup");
     let pgid = child.id();
     // Mid-copy: a pgbackrest process of the group runs, and the unfinished backup's
     // directory holds some of the stanza's files.

@@ -1,4 +1,4 @@
-//! `shard-manager backup` and `backups list`, run as a user runs them, with real
+//! `shard-admin backup` and `backups list`, run as a user runs them, with real
 //! pgBackRest against a private PostgreSQL server of the test's own ([`private`]: one
 //! shard, and the metadata database on the same server), never the shared topology:
 //! bad arguments and every refusal change nothing and record no point; a backup
@@ -111,12 +111,12 @@ impl Cli {
     fn run(&self, args: &[&str], more_env: &[(&str, &str)]) -> Output {
         self.command(args, more_env)
             .output()
-            .expect("run shard-manager")
+            .expect("run shard-admin")
     }
 
     /// The command `run` runs, to be spawned by a test that kills it.
     fn command(&self, args: &[&str], more_env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-manager"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-admin"));
         cmd.arg("--config")
             .arg(&self.overlay)
             .args(args)
@@ -212,11 +212,11 @@ fn bad_arguments_are_refused_naming_them() {
         (&["restore", "--point", "sg_x", "--now"][..], "--now"),
         (&["restore", "sg_x", "--yes"][..], "sg_x"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_shard-manager"))
+        let out = Command::new(env!("CARGO_BIN_EXE_shard-admin"))
             .args(args)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .output()
-            .expect("run shard-manager");
+            .expect("run shard-admin");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = text(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");

@@ -1,4 +1,4 @@
-//! `shard-manager restore --point NAME` of a private cluster of three servers (two
+//! `shard-admin restore --point NAME` of a private cluster of three servers (two
 //! shard primaries and the metadata server, a stanza each, ports 26950-26999), a
 //! streaming replica of shard 0, and a private Redis: the replica is stopped (it holds
 //! rows from after the point); rows written before a cluster restore point are back,

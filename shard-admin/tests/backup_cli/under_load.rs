@@ -2,7 +2,7 @@
 //! (issue #32's main test). Four writers (two per shard) and two transferers (money
 //! moved between an account on each shard: both parts prepared, the decision written
 //! through the coordinator log a gateway uses, `MetaLog`, then both committed) run
-//! while `shard-manager backup` names its point, and for a second after it. Two
+//! while `shard-admin backup` names its point, and for a second after it. Two
 //! transfers are held across the point on purpose: one prepared and undecided, one
 //! decided and not yet committed. Then every server is stopped and its data directory
 //! deleted, `restore --point --yes` brings the cluster back from the repository alone,

@@ -15,26 +15,26 @@ pub fn cli(args: &[&str]) -> Output {
 
 /// [`cli`] with more environment variables (a scratch database's name).
 pub fn cli_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shard-manager"))
+    Command::new(env!("CARGO_BIN_EXE_shard-admin"))
         .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .output()
-        .expect("run shard-manager")
+        .expect("run shard-admin")
 }
 
 /// [`cli`] without some of the environment `./setup.sh env` gave (the HA monitor's
 /// address, say, to run as against a cluster no HA manager runs).
 pub fn cli_without(args: &[&str], unset: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-manager"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-admin"));
     cmd.args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .env("NO_COLOR", "1");
     for name in unset {
         cmd.env_remove(name);
     }
-    cmd.output().expect("run shard-manager")
+    cmd.output().expect("run shard-admin")
 }
 
 pub fn text(bytes: &[u8]) -> String {

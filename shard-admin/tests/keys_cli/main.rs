@@ -40,7 +40,7 @@ impl Scratch {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_shard-manager"))
+        Command::new(env!("CARGO_BIN_EXE_shard-admin"))
             .args(args)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .env(
@@ -50,7 +50,7 @@ impl Scratch {
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .output()
-            .expect("run shard-manager")
+            .expect("run shard-admin")
     }
 
     /// Every column of every key row, as text.

@@ -1,4 +1,4 @@
-//! `shard-manager bench`: the same workload against one database and against the
+//! `shard-admin bench`: the same workload against one database and against the
 //! sharded topology, side by side.
 //!
 //! Two scratch databases are dropped and created afresh, with the embedded migrations:

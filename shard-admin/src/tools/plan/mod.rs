@@ -1,4 +1,4 @@
-//! `shard-manager plan --add-shard`: for the data the shards hold now, exactly how many
+//! `shard-admin plan --add-shard`: for the data the shards hold now, exactly how many
 //! records and bytes each strategy would move if one shard were added.
 //!
 //! Every strategy is compared on the same keys: the configured one as configured, the
