@@ -52,6 +52,10 @@ pub struct AnalyticsConfig {
     /// A live gateway whose published figures are older than this (milliseconds, at
     /// least twice `publish_ms`) is named in the cluster view's `missing_gateways`.
     pub stale_ms: u64,
+    /// Count each keyed request toward its slot's load and its key's heat
+    /// (`/api/shards/load`): four atomic adds and a sketch update per request. Off, the
+    /// load view stays empty; for an A/B of what it costs.
+    pub load_per_slot: bool,
 }
 
 impl Default for AnalyticsConfig {
@@ -66,6 +70,7 @@ impl Default for AnalyticsConfig {
             stripes: None,
             publish_ms: 1000,
             stale_ms: 3000,
+            load_per_slot: true,
         }
     }
 }
@@ -91,6 +96,7 @@ impl AnalyticsConfig {
             stale_ms: self
                 .stale_ms
                 .clamp(2 * self.publish_ms.clamp(100, 60_000), 600_000),
+            load_per_slot: self.load_per_slot,
         }
     }
 

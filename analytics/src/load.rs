@@ -229,6 +229,8 @@ struct PaddedSketches(Mutex<Sketches>);
 
 /// Load per slot of one gateway (see the module docs).
 pub struct SlotLoad {
+    /// False: [`SlotLoad::record`] does nothing (`analytics.load_per_slot = false`).
+    counting: bool,
     slots: usize,
     started: Instant,
     seconds: Box<[SecondBucket]>,
@@ -256,6 +258,7 @@ impl SlotLoad {
             previous: SpaceSaving::new(SKETCH_CAPACITY),
         };
         Self {
+            counting: true,
             slots,
             started,
             seconds: (0..SECOND_BUCKETS).map(|_| bucket()).collect(),
@@ -269,6 +272,12 @@ impl SlotLoad {
                 .collect(),
             key_hasher: RandomState::new(),
         }
+    }
+
+    /// The same counters, counting only when `counting` (`analytics.load_per_slot`).
+    pub fn counting(mut self, counting: bool) -> Self {
+        self.counting = counting;
+        self
     }
 
     /// The number of slots counted.
@@ -290,7 +299,7 @@ impl SlotLoad {
     /// [`SlotLoad::record`] for a request that finished at `at`.
     pub fn record_at(&self, hit: &SlotHit<'_>, at: Instant) {
         let slot = hit.slot as usize;
-        if slot >= self.slots {
+        if !self.counting || slot >= self.slots {
             return;
         }
         let second = self.second_of(at);

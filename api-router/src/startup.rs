@@ -117,7 +117,10 @@ impl Application {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
-        let load = Arc::new(SlotLoad::new(cluster.router().slot_count()));
+        let load = Arc::new(
+            SlotLoad::new(cluster.router().slot_count())
+                .counting(settings.analytics.load_per_slot),
+        );
         let figures = Arc::new(FigureBoard::default());
         let host = settings
             .server
