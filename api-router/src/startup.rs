@@ -118,8 +118,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
         let load = Arc::new(
-            SlotLoad::new(cluster.router().slot_count())
-                .counting(settings.analytics.load_per_slot),
+            SlotLoad::new(cluster.router().slot_count()).counting(settings.analytics.load_per_slot),
         );
         let figures = Arc::new(FigureBoard::default());
         let host = settings

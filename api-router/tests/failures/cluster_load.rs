@@ -75,8 +75,16 @@ async fn skewed_load_through_two_gateways_shows_one_hot_slot_and_a_whole_cluster
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let db = settings.cluster.database.dbname.clone();
     let router = settings.cluster.validate().expect("valid settings");
-    let hot_slot = router.route(ShardKey::parse(HOT).unwrap()).unwrap().slot().0;
-    let hot_shard = router.route(ShardKey::parse(HOT).unwrap()).unwrap().shard().0;
+    let hot_slot = router
+        .route(ShardKey::parse(HOT).unwrap())
+        .unwrap()
+        .slot()
+        .0;
+    let hot_shard = router
+        .route(ShardKey::parse(HOT).unwrap())
+        .unwrap()
+        .shard()
+        .0;
     let a = Process::start(&db, &[]).await;
     let b = Process::start(&db, &[]).await;
     let (a_url, b_url) = (
@@ -111,18 +119,28 @@ async fn skewed_load_through_two_gateways_shows_one_hot_slot_and_a_whole_cluster
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    eprintln!("the hot slot led on both gateways {:?} after the load", loaded.elapsed());
+    eprintln!(
+        "the hot slot led on both gateways {:?} after the load",
+        loaded.elapsed()
+    );
 
     // Both publish every second: after two, the cluster view equals the sum.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mine = get_json(&client, &format!("{a_url}/api/analytics/metrics")).await;
     let theirs = get_json(&client, &format!("{b_url}/api/analytics/metrics")).await;
-    let cluster = get_json(&client, &format!("{a_url}/api/analytics/metrics?scope=cluster")).await;
+    let cluster = get_json(
+        &client,
+        &format!("{a_url}/api/analytics/metrics?scope=cluster"),
+    )
+    .await;
     let sum = mine["totals"]["requests"].as_u64().unwrap()
         + theirs["totals"]["requests"].as_u64().unwrap();
     let total = cluster["totals"]["requests"].as_u64().unwrap();
     assert!(sum as usize >= sent, "{sum} < {sent}");
-    assert!(total.abs_diff(sum) * 100 <= sum, "cluster {total}, the gateways' own {sum}");
+    assert!(
+        total.abs_diff(sum) * 100 <= sum,
+        "cluster {total}, the gateways' own {sum}"
+    );
     assert_eq!(
         cluster["latency"]["by_endpoint"]["/api/write"]["count"].as_u64(),
         Some(sent as u64)
@@ -134,23 +152,37 @@ async fn skewed_load_through_two_gateways_shows_one_hot_slot_and_a_whole_cluster
     let b_address = format!("127.0.0.1:{}", b.port);
     let since = Instant::now();
     loop {
-        let view = get_json(&client, &format!("{a_url}/api/analytics/metrics?scope=cluster")).await;
+        let view = get_json(
+            &client,
+            &format!("{a_url}/api/analytics/metrics?scope=cluster"),
+        )
+        .await;
         if view["partial"] == true {
             assert_eq!(view["missing_gateways"][0]["address"], b_address.as_str());
             assert_eq!(view["gateways"].as_array().map(Vec::len), Some(1));
             break;
         }
-        assert!(since.elapsed() < Duration::from_secs(10), "never partial: {view:#}");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "never partial: {view:#}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(stopped);
     let since = Instant::now();
     loop {
-        let view = get_json(&client, &format!("{a_url}/api/analytics/metrics?scope=cluster")).await;
+        let view = get_json(
+            &client,
+            &format!("{a_url}/api/analytics/metrics?scope=cluster"),
+        )
+        .await;
         if view["partial"] == false && view["gateways"].as_array().map(Vec::len) == Some(2) {
             break;
         }
-        assert!(since.elapsed() < Duration::from_secs(10), "never whole again: {view:#}");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "never whole again: {view:#}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
