@@ -82,7 +82,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// On SIGTERM/Ctrl-C, how long the gateway answers not-ready on
     /// `/api/health/ready` while still serving, before it stops accepting: time for a
-    /// load balancer's checks to take it out of rotation. 0 stops at once.
+    /// load balancer's checks to take it out of rotation. 0 stops at once;
+    /// `GATEWAYS=N ./setup.sh run` sets 3000.
     #[serde(default)]
     pub drain_ms: u64,
     /// How long the answer to a write sent with an `Idempotency-Key` is kept: a retry

@@ -390,7 +390,8 @@ pub struct FailoverSettings {
     pub check_ms: u64,
     /// How long a write (or strong read) whose primary is down or read-only waits for
     /// a new primary before answering 503 with `Retry-After`. 0: answer at once (no HA
-    /// manager runs the shards, so no promotion is coming).
+    /// manager runs the shards, so no promotion is coming). `HA=1 ./setup.sh up` writes
+    /// 10000 into `.local/shardgate.toml`.
     pub write_wait_ms: u64,
     /// The HA manager's monitor, for planned switchovers: a PostgreSQL URL of
     /// pg_auto_failover's monitor database, as a role that only reads its state
