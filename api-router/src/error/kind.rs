@@ -94,6 +94,12 @@ impl ApiError {
             Self::NoReads => (S::UNPROCESSABLE_ENTITY, "no-reads", "No reads"),
             Self::TooManyReads { .. } => (S::PAYLOAD_TOO_LARGE, "too-many-reads", "Too many reads"),
             Self::Read { .. } => (S::UNPROCESSABLE_ENTITY, "invalid-read", "Invalid read"),
+            Self::SnapshotExpired(_) => (S::GONE, "snapshot-expired", "Snapshot expired"),
+            Self::SnapshotsBusy(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "snapshots-busy",
+                "Too many snapshots held",
+            ),
             Self::SnapshotUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "snapshot-unavailable",

@@ -102,6 +102,12 @@ pub enum ApiError {
     /// A snapshot read could not take the cluster fence.
     #[error("{0}")]
     SnapshotUnavailable(String),
+    /// A snapshot list's next page after its cut was let go (410, naming the bound).
+    #[error("{0}")]
+    SnapshotExpired(String),
+    /// The gateway holds its most snapshots for next pages (503, naming the limit).
+    #[error("{0}")]
+    SnapshotsBusy(String),
     #[error("not every shard answered and x-require-all-shards is set: {}", .0.join("; "))]
     ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]

@@ -67,7 +67,8 @@ pub struct ReadParams {
     #[serde(rename = "where")]
     #[param(rename = "where", example = r#"{"grade":"A"}"#)]
     pub filter: Option<String>,
-    /// Lists: the `next` value of the previous page.
+    /// Lists: the `next` value of the previous page. A snapshot list's reads the same
+    /// cut, through any gateway, for 5 s from its first page.
     pub cursor: Option<String>,
 }
 

@@ -41,10 +41,11 @@ fn cache_header(event: CacheEvent) -> &'static str {
             headers(("x-partial-results" = String, description = "`true`: some shards did not answer"))),
         (status = 400, description = "`id` without `x-shard-key`; an invalid header (the problem's `header` names it); an invalid `limit`, `consistency`, `where` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "(`snapshot-expired`) A snapshot list's `cursor` whose cut is no longer held (kept 5 s from its first page): start the list again", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character or a number `jsonb` cannot hold", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate (`rate-limited`), or its queries at once on a shard this read touches (`concurrency-limited`; a fan-out touches every shard)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No server of the shard is available, or (x-require-all-shards) a shard of a fan-out did not answer", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No server of the shard is available, or (x-require-all-shards, or a snapshot list) a shard of a fan-out did not answer; (`snapshot-unavailable`) the cluster fence could not be taken; (`snapshots-busy`) the gateway holds its most snapshots for next pages (16)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -58,7 +59,7 @@ pub async fn read(
     require_all: RequireAllShards,
     params: web::Query<ReadParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = params.into_inner();
+    let mut params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
     caller.permit(&table)?;
     // `snapshot`: a read across shards at one cut; one key's read is on one shard, and
@@ -73,13 +74,15 @@ pub async fn read(
         if params.id.is_some() {
             return Err(ApiError::MissingShardKey);
         }
+        // A snapshot list's cursor names its cut, and is read by the snapshot's own rules.
+        let page = at_cut.then(|| params.cursor.take()).flatten();
         let query = list::query(&params, state.server.max_read_bytes)?;
         // A fan-out touches every shard: one of the key's permits on each.
         let _permits = quota
             .enter(state.cluster.shards().iter().map(|s| s.id))
             .await?;
         if at_cut {
-            return snapshot::fan_out(&state, &table, query).await;
+            return snapshot::fan_out(&state, &table, query, page.as_deref()).await;
         }
         return list::fan_out(
             &state,

@@ -2,6 +2,8 @@
 //! snapshot`), so no transaction on several shards is seen half committed. A fan-out
 //! list at a cut is answered as any fan-out, with the cut it was read at (`snapshot`);
 //! it is never partial: a shard that cannot take part fails the read (503, naming it).
+//! Its `next` cursor reads the same cut, through any gateway, while the cut is held
+//! (410 `snapshot-expired` after, naming the bound).
 
 use actix_web::HttpResponse;
 use serde::Serialize;
@@ -73,19 +75,24 @@ impl From<SnapshotError> for ApiError {
     fn from(e: SnapshotError) -> Self {
         match e {
             SnapshotError::Shard(e) => ApiError::Cluster(e),
-            other => ApiError::SnapshotUnavailable(other.to_string()),
+            SnapshotError::Expired { .. } => ApiError::SnapshotExpired(e.to_string()),
+            SnapshotError::HoldsFull { .. } => ApiError::SnapshotsBusy(e.to_string()),
+            SnapshotError::BadCursor => ApiError::BadQuery(e.to_string()),
+            SnapshotError::FenceUnavailable { .. } => ApiError::SnapshotUnavailable(e.to_string()),
         }
     }
 }
 
-/// A fan-out list at one cut.
+/// A fan-out list at one cut: a new one, or the one `cursor` (a previous page's
+/// `next`) names.
 pub async fn fan_out(
     state: &AppState,
     table: &TableName,
     query: ListQuery,
+    cursor: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let page = state
-        .bounded(state.cluster.fan_out_at_cut(table, &query))
+        .bounded(state.cluster.fan_out_at_cut(table, &query, cursor))
         .await?;
     let rows = page.records.len() as u64;
     let body = FanOutResponse {
@@ -108,7 +115,7 @@ pub async fn fan_out(
             })
             .collect(),
         failed_shards: Vec::new(),
-        next: page.next.map(|c| c.encode()),
+        next: page.next,
         snapshot: Some(page.cut.into()),
     };
     let mut res = HttpResponse::Ok().json(body);

@@ -274,3 +274,118 @@ async fn bad_read_many_bodies_are_problems_that_name_the_fault() {
     .await;
     assert_eq!(problem["type"], "urn:shardgate:problem:invalid-consistency");
 }
+
+/// Spawns a second gateway on `app`'s databases; its address.
+async fn second_gateway(app: &TestApp) -> String {
+    let other = api_router::startup::Application::build(app.settings.clone())
+        .await
+        .expect("build a second gateway");
+    let address = format!("http://127.0.0.1:{}", other.port());
+    tokio::spawn(other.run_until_stopped());
+    address
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_snapshot_list_pages_through_one_cut_on_any_gateway_until_it_expires() {
+    let app = spawn_app().await;
+    let other = second_gateway(&app).await;
+    let keys: Vec<String> = (0..12).map(|i| format!("paged-{i:02}")).collect();
+    write_accounts(&app, &keys).await;
+    let list = |base: &str, cursor: Option<&str>| {
+        let mut url = format!("{base}/api/read?table=users&limit=5&consistency=snapshot");
+        if let Some(c) = cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        url
+    };
+    let first: Value = app
+        .client
+        .get(list(&app.address, None))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Newest first: the last five written.
+    assert_eq!(
+        ids(&first),
+        ["paged-11", "paged-10", "paged-09", "paged-08", "paged-07"]
+    );
+    let next = first["next"].as_str().unwrap().to_owned();
+    assert!(next.starts_with("snap-"), "{next}");
+    let cut = first["snapshot"]["id"].clone();
+
+    // After the first page: a record not read yet changes, and a new one is written.
+    let res = app
+        .write(
+            "paged-03",
+            &json!({"table": "users", "id": "paged-03", "data": {"balance": 999}}),
+        )
+        .await;
+    assert!(res.status().is_success());
+    write_accounts(&app, &["paged-12".to_owned()]).await;
+
+    // The second page through the other gateway, the third through the first: the
+    // same cut (the change and the new record unseen), nothing repeated or skipped.
+    let res = app
+        .client
+        .get(list(&other, Some(&next)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    assert_eq!(
+        ids(&second),
+        ["paged-06", "paged-05", "paged-04", "paged-03", "paged-02"]
+    );
+    assert_eq!(
+        second["records"][3]["data"]["balance"], 100,
+        "the value at the cut"
+    );
+    assert_eq!(second["snapshot"]["id"], cut);
+    let res = app
+        .client
+        .get(list(&app.address, second["next"].as_str()))
+        .send()
+        .await
+        .unwrap();
+    let third: Value = res.json().await.unwrap();
+    assert_eq!(ids(&third), ["paged-01", "paged-00"]);
+    assert!(third["next"].is_null());
+
+    // Past the bound the cut is let go: the page is refused, naming the bound.
+    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+    let res = app
+        .client
+        .get(list(&other, Some(&next)))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 410).await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:snapshot-expired");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("5000 ms"),
+        "{problem}"
+    );
+
+    // A cursor that is not a snapshot list's.
+    let res = app
+        .client
+        .get(list(&app.address, Some("5b315d")))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 400).await;
+    assert_eq!(problem["type"], "urn:shardgate:problem:invalid-query");
+}

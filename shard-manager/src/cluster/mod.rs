@@ -71,6 +71,8 @@ pub struct Cluster {
     txn_tally: txn::tally::Tally,
     /// The fence snapshot reads take (set once by the gateway, see [`snapshot`]).
     cut_fence: std::sync::OnceLock<Arc<dyn snapshot::fence::CutFence>>,
+    /// Places for cuts kept for lists' next pages (`snapshot::MAX_HELD`).
+    held_cuts: Arc<tokio::sync::Semaphore>,
 }
 
 impl Cluster {
@@ -132,6 +134,7 @@ impl Cluster {
             in_doubt: txn::InDoubt::default(),
             txn_tally: txn::tally::Tally::default(),
             cut_fence: std::sync::OnceLock::new(),
+            held_cuts: Arc::new(tokio::sync::Semaphore::new(snapshot::MAX_HELD)),
         })
     }
 

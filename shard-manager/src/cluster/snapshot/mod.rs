@@ -18,6 +18,13 @@
 //!    naming the shard) and the fence is lifted;
 //! 5. the fence is released, then every read runs in the sessions' snapshots.
 //!
+//! A list longer than a page keeps its cut: the first page's sessions export their
+//! snapshots and are kept for [`HOLD`] from the start (at most [`MAX_HELD`] cuts per
+//! gateway, each a connection per shard); the `next` cursor names the exports, and the
+//! next page, through any gateway, imports them (`SET TRANSACTION SNAPSHOT`) and reads
+//! the same cut without the fence. Past the bound the exports are gone and the page
+//! is refused ([`SnapshotError::Expired`]), never read at another cut.
+//!
 //! Why this is a cut: a transaction decided `commit` before the fence has every part
 //! committed before the snapshots (step 4); one decided after it commits its parts
 //! after its decision, so after the fence, so after every snapshot; one never decided
@@ -26,9 +33,11 @@
 //!
 //! ## Layout
 //! - this file: [`Cut`], [`SnapshotError`], the protocol above and the reads at a cut.
-//! - [`fence`]: the fence's interface; [`session`]: one shard's held transaction.
+//! - [`fence`]: the fence's interface; [`session`]: one shard's held transaction;
+//!   [`page`]: the cursor of a list's next page at its cut.
 
 pub mod fence;
+pub mod page;
 pub mod session;
 
 use std::collections::{BTreeMap, HashSet};
@@ -38,6 +47,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use self::fence::{CutFence, HeldFence};
+pub use self::page::PageCursor;
 use self::session::{Opened, Session};
 use super::Cluster;
 use crate::cluster::txn::gid;
@@ -55,8 +65,12 @@ pub const COMMIT_WAIT: Duration = Duration::from_millis(100);
 pub const FENCE_WAIT: Duration = Duration::from_secs(1);
 /// Between two looks at a shard whose parts are still committing.
 const RETAKE_EVERY: Duration = Duration::from_millis(1);
-/// The longest a cut's transactions stay open (the reads at it run within this).
+/// The longest a cut's transactions stay open: the reads of a request, and the pages of
+/// a list after its first, run within this.
 pub const HOLD: Duration = Duration::from_secs(5);
+/// The most cuts one gateway keeps for lists' next pages at once (each holds a
+/// connection on every shard it reads).
+pub const MAX_HELD: usize = 16;
 
 /// The cut a read was served at: its id, and each shard's snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -89,6 +103,15 @@ pub enum SnapshotError {
     /// No fence: the gateway has no metadata database, or it failed.
     #[error("a snapshot read needs the cluster fence in the metadata database, which is unavailable ({reason})")]
     FenceUnavailable { reason: String },
+    /// A next page's cut is no longer held.
+    #[error("this list's snapshot expired: its pages can be read for {held_ms} ms after its first page (at most {limit} such snapshots held per gateway); start the list again without a cursor")]
+    Expired { held_ms: u64, limit: usize },
+    /// The gateway holds as many cuts for next pages as it may.
+    #[error("this gateway already holds {limit} snapshots for lists' next pages, its limit; retry shortly, or ask a larger `limit` so the list fits one page")]
+    HoldsFull { limit: usize },
+    /// A cursor that is not a snapshot list's.
+    #[error("the cursor is not one a snapshot list gave")]
+    BadCursor,
 }
 
 impl SnapshotError {
@@ -96,7 +119,7 @@ impl SnapshotError {
     pub fn shard(&self) -> Option<ShardId> {
         match self {
             Self::Shard(e) => Some(e.shard()),
-            Self::FenceUnavailable { .. } => None,
+            _ => None,
         }
     }
 }
@@ -113,7 +136,8 @@ pub struct CutRead {
 #[derive(Debug)]
 pub struct CutPage {
     pub records: Vec<(ShardId, Record)>,
-    pub next: Option<Cursor>,
+    /// The next page's cursor (a [`PageCursor`], encoded).
+    pub next: Option<String>,
     pub shards: Vec<ShardId>,
     pub cut: Cut,
 }
@@ -122,6 +146,8 @@ pub struct CutPage {
 struct OpenCut {
     sessions: BTreeMap<ShardId, Session>,
     cut: Cut,
+    /// When the sessions' bound passes (unix ms).
+    until_ms: i64,
 }
 
 impl Cluster {
@@ -130,9 +156,25 @@ impl Cluster {
         let _ = self.cut_fence.set(fence);
     }
 
-    /// A fan-out list (see [`Cluster::fan_out`]) with every shard read at one cut.
-    /// Every shard that serves keys must answer: a snapshot is never partial.
+    /// A fan-out list (see [`Cluster::fan_out`]) with every shard read at one cut:
+    /// a new cut without `page`, else the cut `page` (a [`PageCursor`]) names. Every
+    /// shard that serves keys must answer: a snapshot is never partial.
     pub async fn fan_out_at_cut(
+        &self,
+        table: &TableName,
+        query: &ListQuery,
+        page: Option<&str>,
+    ) -> Result<CutPage, SnapshotError> {
+        match page {
+            None => self.first_page(table, query).await,
+            Some(text) => {
+                let cursor = PageCursor::decode(text).ok_or(SnapshotError::BadCursor)?;
+                self.later_page(table, query, cursor).await
+            }
+        }
+    }
+
+    async fn first_page(
         &self,
         table: &TableName,
         query: &ListQuery,
@@ -146,25 +188,102 @@ impl Cluster {
                 .collect()
         };
         let mut open = self.open_cut(&ids).await?;
-        let part = ListQuery {
-            max_bytes: query.max_bytes / ids.len().max(1),
+        let (records, next) = list_in(&mut open.sessions, table, query).await?;
+        let Some(after) = next else {
+            return Ok(CutPage {
+                records,
+                next: None,
+                shards: ids,
+                cut: open.cut,
+            });
+        };
+        // More pages: the cut is kept for them, within the gateway's bound.
+        let permit = self
+            .held_cuts
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SnapshotError::HoldsFull { limit: MAX_HELD })?;
+        let permit = Arc::new(permit);
+        let mut exports = Vec::with_capacity(open.sessions.len());
+        for (id, session) in open.sessions.iter_mut() {
+            exports.push((id.0, session.export().await.map_err(SnapshotError::Shard)?));
+        }
+        for (_, session) in std::mem::take(&mut open.sessions) {
+            session.keep(permit.clone()).await;
+        }
+        let cursor = PageCursor {
+            after: after.encode(),
+            cut: open.cut.id.clone(),
+            until_ms: open.until_ms,
+            exports,
+        };
+        Ok(CutPage {
+            records,
+            next: Some(cursor.encode()),
+            shards: ids,
+            cut: open.cut,
+        })
+    }
+
+    /// A page after the first, at the cut `cursor` names (imported on each shard).
+    async fn later_page(
+        &self,
+        table: &TableName,
+        query: &ListQuery,
+        cursor: PageCursor,
+    ) -> Result<CutPage, SnapshotError> {
+        let expired = || SnapshotError::Expired {
+            held_ms: HOLD.as_millis() as u64,
+            limit: MAX_HELD,
+        };
+        if unix_ms() >= cursor.until_ms {
+            return Err(expired());
+        }
+        let after = Cursor::decode(&cursor.after).map_err(|_| SnapshotError::BadCursor)?;
+        let query = ListQuery {
+            after: Some(after),
             ..query.clone()
         };
-        let pages = join_all(open.sessions.iter_mut().map(|(id, session)| {
-            let part = &part;
-            async move { (*id, session.list(table.as_str(), part).await) }
-        }))
-        .await;
-        let mut ok = Vec::with_capacity(pages.len());
-        for (id, page) in pages {
-            ok.push((id, page.map_err(SnapshotError::Shard)?));
+        let mut sessions = BTreeMap::new();
+        for (id, _) in &cursor.exports {
+            let shard = self.shard(ShardId(*id)).map_err(SnapshotError::Shard)?;
+            sessions.insert(ShardId(*id), Session::start(shard.primary.clone(), HOLD));
         }
-        let (records, next) = super::merge::merge(ok, query.limit as usize, query.max_bytes);
+        let imported = join_all(sessions.iter_mut().zip(&cursor.exports).map(
+            |((id, session), (_, exported))| async move { (*id, session.import(exported).await) },
+        ))
+        .await;
+        let mut shards = Vec::with_capacity(imported.len());
+        for (id, opened) in imported {
+            match opened {
+                Ok(o) => shards.push(ShardCut {
+                    shard: id.0,
+                    snapshot: o.snapshot,
+                    lsn: o.lsn,
+                }),
+                // The export is gone: its session ended (its bound, its gateway).
+                Err(e) if e.sqlstate() == Some(INVALID_SNAPSHOT) => return Err(expired()),
+                Err(e) => return Err(SnapshotError::Shard(e)),
+            }
+        }
+        let (records, next) = list_in(&mut sessions, table, &query).await?;
+        let next = next.map(|after| {
+            PageCursor {
+                after: after.encode(),
+                ..cursor.clone()
+            }
+            .encode()
+        });
         Ok(CutPage {
             records,
             next,
-            shards: ids,
-            cut: open.cut,
+            shards: sessions.keys().copied().collect(),
+            cut: Cut {
+                id: cursor.cut,
+                fence_us: 0,
+                finished: 0,
+                shards,
+            },
         })
     }
 
@@ -215,6 +334,7 @@ impl Cluster {
                 reason: "this gateway has no metadata database".into(),
             });
         };
+        let until_ms = unix_ms() + HOLD.as_millis() as i64 - CURSOR_MARGIN_MS;
         let mut sessions = BTreeMap::new();
         for id in ids {
             let shard = self.shard(*id).map_err(SnapshotError::Shard)?;
@@ -244,7 +364,11 @@ impl Cluster {
                 })
                 .collect(),
         };
-        Ok(OpenCut { sessions, cut })
+        Ok(OpenCut {
+            sessions,
+            cut,
+            until_ms,
+        })
     }
 
     /// Steps 3 and 4 with the fence held; on failure the fence is dropped (lifted).
@@ -267,7 +391,7 @@ impl Cluster {
                 sessions
                     .iter_mut()
                     .filter(|(id, _)| pending.contains(id))
-                    .map(|(id, session)| async move { (*id, session.open(false).await) }),
+                    .map(|(id, session)| async move { (*id, session.open().await) }),
             )
             .await;
             for (id, result) in round {
@@ -355,4 +479,44 @@ impl Cluster {
         }
         count
     }
+}
+
+/// PostgreSQL's answer to `SET TRANSACTION SNAPSHOT` of a snapshot no longer exported
+/// (invalid_parameter_value).
+const INVALID_SNAPSHOT: &str = "22023";
+/// A next page's cursor expires this long before its cut's sessions end, so a page is
+/// never begun on a cut about to go.
+const CURSOR_MARGIN_MS: i64 = 250;
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// One page of a fan-out list in `sessions`' snapshots, merged as [`Cluster::fan_out`]
+/// merges (each shard's part a share of the byte budget).
+async fn list_in(
+    sessions: &mut BTreeMap<ShardId, Session>,
+    table: &TableName,
+    query: &ListQuery,
+) -> Result<(Vec<(ShardId, Record)>, Option<Cursor>), SnapshotError> {
+    let part = ListQuery {
+        max_bytes: query.max_bytes / sessions.len().max(1),
+        ..query.clone()
+    };
+    let pages = join_all(sessions.iter_mut().map(|(id, session)| {
+        let part = &part;
+        async move { (*id, session.list(table.as_str(), part).await) }
+    }))
+    .await;
+    let mut ok = Vec::with_capacity(pages.len());
+    for (id, page) in pages {
+        ok.push((id, page.map_err(SnapshotError::Shard)?));
+    }
+    Ok(super::merge::merge(
+        ok,
+        query.limit as usize,
+        query.max_bytes,
+    ))
 }

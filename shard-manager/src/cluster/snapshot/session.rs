@@ -11,11 +11,16 @@
 //! (or rolled back) when the snapshot was taken. A command that fails leaves the
 //! session broken: every later command answers the same failure (the transaction may
 //! have been rolled back by then, and nothing is ever read outside it).
+//!
+//! For the pages after a list's first, a session exports its snapshot
+//! (`pg_export_snapshot()`) and is kept (its task holds its own handle and a place
+//! among the gateway's held snapshots) until its bound passes; another session, on any
+//! gateway, then imports it (`SET TRANSACTION SNAPSHOT`) to read the same cut.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
@@ -30,9 +35,8 @@ const PREPARED: &str = "SELECT gid FROM pg_prepared_xacts \
 const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// Takes the snapshot (the transaction's first statement), and names it.
 const TAKE: &str = "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text";
-/// As [`TAKE`], and exports the snapshot so other sessions can read the same cut.
-const TAKE_AND_EXPORT: &str =
-    "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text, pg_export_snapshot()";
+/// Exports the transaction's snapshot, so other sessions can read the same cut.
+const EXPORT: &str = "SELECT pg_export_snapshot()";
 
 /// What opening the snapshot found.
 #[derive(Debug, Clone)]
@@ -43,15 +47,25 @@ pub struct Opened {
     pub snapshot: String,
     /// The primary's WAL position when the snapshot was taken.
     pub lsn: String,
-    /// `pg_export_snapshot()`, when asked.
-    pub exported: Option<String>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
 
 enum Command {
     /// Rolls back the snapshot held (if any), then opens a new one.
-    Open { export: bool, reply: Reply<Opened> },
+    Open { reply: Reply<Opened> },
+    /// Opens a transaction on a snapshot another session exported.
+    Import {
+        exported: String,
+        reply: Reply<Opened>,
+    },
+    /// Exports the snapshot held.
+    Export { reply: Reply<String> },
+    /// Keeps the transaction open until the bound passes, whoever drops the handle.
+    Keep {
+        permit: Arc<OwnedSemaphorePermit>,
+        itself: mpsc::Sender<Command>,
+    },
     List {
         table: String,
         query: ListQuery,
@@ -98,8 +112,27 @@ impl Session {
     }
 
     /// Opens the snapshot (rolling back the one held, if any).
-    pub async fn open(&mut self, export: bool) -> Result<Opened, ClusterError> {
-        self.ask(|reply| Command::Open { export, reply }).await
+    pub async fn open(&mut self) -> Result<Opened, ClusterError> {
+        self.ask(|reply| Command::Open { reply }).await
+    }
+
+    /// Opens a transaction on `exported` (a snapshot another session exported and
+    /// still holds); the caller checked its text ([`valid_export`]).
+    pub async fn import(&mut self, exported: &str) -> Result<Opened, ClusterError> {
+        let exported = exported.to_owned();
+        self.ask(|reply| Command::Import { exported, reply }).await
+    }
+
+    /// Exports the snapshot held: its name for [`Session::import`].
+    pub async fn export(&mut self) -> Result<String, ClusterError> {
+        self.ask(|reply| Command::Export { reply }).await
+    }
+
+    /// Keeps the transaction (and its exported snapshot) until the session's bound,
+    /// holding `permit` as long.
+    pub async fn keep(self, permit: Arc<OwnedSemaphorePermit>) {
+        let itself = self.commands.clone();
+        let _ = self.commands.send(Command::Keep { permit, itself }).await;
     }
 
     /// One page of a list, every key's records whose slot the shard owns.
@@ -156,6 +189,8 @@ async fn serve(
 ) -> Result<(), WireError> {
     let mut commands = commands.lock().await;
     let mut open = false;
+    // What a kept session holds until its bound.
+    let mut kept = None;
     // The first failure: every later command answers it.
     let mut broken: Option<String> = None;
     loop {
@@ -168,10 +203,23 @@ async fn serve(
             continue;
         }
         let failed = match command {
-            Command::Open { export, reply } => {
-                let answer = take(conn, open, export).await;
+            Command::Open { reply } => {
+                let answer = take(conn, open, None).await;
                 open = true;
                 answer_with(reply, answer, server)
+            }
+            Command::Import { exported, reply } => {
+                let answer = take(conn, open, Some(&exported)).await;
+                open = true;
+                answer_with(reply, answer, server)
+            }
+            Command::Export { reply } => {
+                let answer = export(conn).await;
+                answer_with(reply, answer, server)
+            }
+            Command::Keep { permit, itself } => {
+                kept = Some((permit, itself));
+                None
             }
             Command::List {
                 table,
@@ -188,6 +236,7 @@ async fn serve(
         };
         broken = failed;
     }
+    drop(kept);
     if open {
         conn.simple("ROLLBACK").await?;
     }
@@ -223,20 +272,36 @@ fn refuse(command: Command, server: &Server, reason: &str) {
         maybe_committed: false,
     };
     match command {
-        Command::Open { reply, .. } => drop(reply.send(Err(error()))),
+        Command::Open { reply } | Command::Import { reply, .. } => drop(reply.send(Err(error()))),
+        Command::Export { reply } => drop(reply.send(Err(error()))),
+        Command::Keep { .. } => {}
         Command::List { reply, .. } => drop(reply.send(Err(error()))),
         Command::Find { reply, .. } => drop(reply.send(Err(error()))),
     }
 }
 
-/// The prepared list, then a new snapshot (see the module doc).
-async fn take(conn: &mut WireConn, open: bool, export: bool) -> Result<Opened, WireError> {
+/// The prepared list, then a new snapshot (see the module doc); or, with `import`, a
+/// transaction on that exported snapshot (no list needed: the cut was checked when it
+/// was exported).
+async fn take(conn: &mut WireConn, open: bool, import: Option<&str>) -> Result<Opened, WireError> {
+    let set;
     let mut statements = Vec::with_capacity(4);
     if open {
         statements.push("ROLLBACK");
     }
-    statements.extend([PREPARED, BEGIN]);
-    statements.push(if export { TAKE_AND_EXPORT } else { TAKE });
+    match import {
+        None => statements.extend([PREPARED, BEGIN]),
+        Some(exported) => {
+            if !valid_export(exported) {
+                return Err(WireError::Protocol(format!(
+                    "{exported:?} is not a snapshot name"
+                )));
+            }
+            set = format!("SET TRANSACTION SNAPSHOT '{exported}'");
+            statements.extend([BEGIN, set.as_str()]);
+        }
+    }
+    statements.push(TAKE);
     let mut answers = conn.query_text("snapshot", &statements).await?;
     let taken = answers.pop().unwrap_or_default();
     let row = taken.into_iter().next().unwrap_or_default();
@@ -246,18 +311,39 @@ async fn take(conn: &mut WireConn, open: bool, export: bool) -> Result<Opened, W
             "the snapshot statement answered no row".into(),
         ));
     };
-    let prepared_at = answers.len().saturating_sub(2);
-    let prepared = answers
-        .swap_remove(prepared_at)
-        .into_iter()
-        .filter_map(|row| row.into_iter().next().flatten())
-        .collect();
+    let prepared = match import {
+        Some(_) => Vec::new(),
+        None => {
+            let prepared_at = answers.len().saturating_sub(2);
+            answers
+                .swap_remove(prepared_at)
+                .into_iter()
+                .filter_map(|row| row.into_iter().next().flatten())
+                .collect()
+        }
+    };
     Ok(Opened {
         prepared,
         snapshot,
         lsn,
-        exported: export.then(|| text(2)).flatten(),
     })
+}
+
+/// `pg_export_snapshot()` of the transaction held.
+async fn export(conn: &mut WireConn) -> Result<String, WireError> {
+    let mut answers = conn.query_text("snapshot_export", &[EXPORT]).await?;
+    answers
+        .pop()
+        .and_then(|rows| rows.into_iter().next())
+        .and_then(|row| row.into_iter().next().flatten())
+        .ok_or_else(|| WireError::Protocol("pg_export_snapshot answered no row".into()))
+}
+
+/// Whether `name` looks like what `pg_export_snapshot()` answers (hex digits and
+/// dashes, e.g. `00000003-0000001B-1`): it comes back in a client's cursor, and goes
+/// into SQL text.
+pub fn valid_export(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// Point reads inside the transaction; any refusal fails them all (it ended the
@@ -268,4 +354,17 @@ async fn find(conn: &mut WireConn, reads: &[PointRead]) -> Result<Vec<Option<Rec
         .await?
         .into_iter()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_export;
+
+    #[test]
+    fn only_exported_snapshot_names_reach_sql() {
+        assert!(valid_export("00000003-0000001B-1"));
+        assert!(!valid_export(""));
+        assert!(!valid_export("1'; DROP TABLE records; --"));
+        assert!(!valid_export(&"A".repeat(65)));
+    }
 }
