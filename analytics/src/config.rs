@@ -27,20 +27,23 @@ pub const MAX_WINDOW_LIMIT: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AnalyticsConfig {
-    /// How many error events the ring keeps for `GET /api/analytics/errors`; older
-    /// ones are overwritten, so memory stays fixed during an error storm.
+    /// How many error events the ring keeps for `GET /api/analytics/errors` (1 to
+    /// 100000); older ones are overwritten, so memory stays fixed during an error storm.
     pub error_capacity: usize,
-    /// Longest window a report may cover, in seconds (clamped to 1..=3600).
+    /// Longest window a report may cover, in seconds (1 to 3600).
     pub max_window_secs: u64,
-    /// Distinct endpoint labels kept before new ones are folded into `"other"`, so
-    /// a client probing random URLs cannot grow the label set.
+    /// Distinct endpoint labels kept (1 to 1024) before new ones are folded into
+    /// `"other"`, so a client probing random URLs cannot grow the label set.
     pub max_endpoints: usize,
-    /// Shards `0..max_shards` get their own label; higher ids fold into `"other"`.
+    /// Shards `0..max_shards` get their own label; higher ids fold into `"other"` (1 to
+    /// 1024).
     pub max_shards: u32,
     /// Distinct Prometheus series (endpoint × method × shard × role × outcome) per
-    /// stripe before new combinations fold into one overflow series per role/outcome.
+    /// stripe (16 to 65536) before new combinations fold into one overflow series per
+    /// role/outcome.
     pub max_series: usize,
-    /// Replica servers whose lag is tracked; more would mean a misbehaving caller.
+    /// Replica servers whose lag is tracked (1 to 65536); more would mean a
+    /// misbehaving caller.
     pub max_replicas: usize,
     /// Number of independently locked accumulators (1 to 64); unset: twice the CPU
     /// count rounded up to a power of two, so two recording threads rarely share one.
