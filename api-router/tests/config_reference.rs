@@ -32,7 +32,7 @@ const REGENERATE: &str = "UPDATE_REFERENCE=1 cargo test -p api-router --test con
 /// The page's opening, before the generated sections.
 const PROLOGUE: &str = "\
 One typed configuration for the gateway (`api-router`) and the admin CLI
-(`shard-manager`). It is checked at start-up, and any problem is named precisely:
+(`shard-admin`). It is checked at start-up, and any problem is named precisely:
 exactly one primary per shard, no server listed twice, every slot owned by exactly one
 shard, valid table names, values in range.
 
@@ -43,7 +43,7 @@ Later layers win:
 1. `config/default.toml` in the working directory, or the copy built into the binary
    when that file is absent. It matches what `./setup.sh up` starts, and its values are
    the defaults below; a key it leaves out takes the default the code gives it.
-2. `--config FILE` on `api-router` and `shard-manager`: a TOML file layered on top.
+2. `--config FILE` on `api-router` and `shard-admin`: a TOML file layered on top.
    A non-default `setup.sh` topology writes `.local/shardgate.toml`, which `run` passes.
 3. Environment variables `SHARDGATE__SECTION__KEY` (double underscores), e.g.
    `SHARDGATE__SERVER__LISTEN=0.0.0.0:8080` or `SHARDGATE__DATABASE__PASSWORD=...`.

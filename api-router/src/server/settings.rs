@@ -118,7 +118,7 @@ pub struct ServerSettings {
 }
 
 /// Access control. The keys themselves live in the metadata database
-/// (`shard-manager keys ...`); this section only says what to do without any.
+/// (`shard-admin keys ...`); this section only says what to do without any.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     /// With no API key: serve loopback clients only, and refuse to start on a
@@ -145,7 +145,7 @@ impl AuthSettings {
 }
 
 /// Fair limits per API key: what each key gets unless it has limits of its own
-/// (`shard-manager keys limit`). 0 is no limit; every one is off by default, since a
+/// (`shard-admin keys limit`). 0 is no limit; every one is off by default, since a
 /// gateway cannot know what its clients need. Anonymous callers (no key exists) are
 /// never limited. Each gateway enforces them on its own.
 #[derive(Debug, Clone, Deserialize)]

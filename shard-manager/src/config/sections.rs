@@ -397,10 +397,10 @@ pub struct FailoverSettings {
     /// pg_auto_failover's monitor database, as a role that only reads its state
     /// (`postgres://shardgate_monitor_reader@HOST:PORT/pg_auto_failover`: a gateway's).
     /// Each shard N is its formation `shardN`. None: no HA manager runs the shards, and
-    /// `shard-manager switchover` refuses.
+    /// `shard-admin switchover` refuses.
     pub ha_monitor: Option<String>,
     /// The HA manager's monitor as a role that may promote (pg_auto_failover's
-    /// `autoctl_node`), for `shard-manager switchover` alone: a gateway never holds it.
+    /// `autoctl_node`), for `shard-admin switchover` alone: a gateway never holds it.
     /// `ha_monitor` is then a role that only reads the monitor's state. None: the
     /// switchover asks `ha_monitor`.
     pub ha_monitor_admin: Option<SecretString>,
@@ -497,7 +497,7 @@ impl FailoverSettings {
     }
 }
 
-/// How `shard-manager backup` reaches pgBackRest (the engine; Shardgate writes no backup
+/// How `shard-admin backup` reaches pgBackRest (the engine; Shardgate writes no backup
 /// code of its own): the program, its configuration file (one stanza per server:
 /// `shardN` for shard N's primary, `meta` for the metadata server) and the OS user it runs
 /// as. The defaults match `./setup.sh up`.
@@ -546,7 +546,7 @@ impl BackupSettings {
 
 /// The metadata PostgreSQL: the shard map, its history and the live gateways. The
 /// gateway's config only says how to reach it; the map itself lives there (seeded once
-/// from this file by `shard-manager init`). Credentials are `[database]`'s.
+/// from this file by `shard-admin init`). Credentials are `[database]`'s.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetadataSettings {
     /// `host:port` of the metadata server.

@@ -43,7 +43,7 @@ impl std::fmt::Display for Strategy {
 
 /// How keys are placed on shards. Fixed for the life of a cluster: changing any of it
 /// moves data. With `[tables]` and `[[shards]]` it seeds the shard map once
-/// (`shard-manager init`); from then on the map in the metadata database is the truth.
+/// (`shard-admin init`); from then on the map in the metadata database is the truth.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct RoutingSettings {
     /// The placement function: `slots` (key, slot, shard), `modulo`, `hash_ring` or
