@@ -4,9 +4,10 @@
 #   scripts/docs.sh check   build it, failing on any mdBook warning, then check that every
 #                           relative link in docs/src, docs/*.md, README.md, CHANGELOG.md and
 #                           CONTRIBUTING.md names a file that exists, and every #anchor a
-#                           heading of that file; then run the examples (./setup.sh test runs it)
-#   scripts/docs.sh examples  run every shell block marked `<!-- run: STATUS ... -->` in
-#                           README.md and docs/src against a gateway of its own on the running
+#                           heading of that file; check the answer matcher on cases of known
+#                           verdict; then run the examples (./setup.sh test runs it)
+#   scripts/docs.sh examples [FILE.md ...]  run every shell block marked `<!-- run: STATUS ... -->`
+#                           in README.md and docs/src (or in the files named) against a gateway of its own on the running
 #                           topology (fresh databases per document), checking each curl's
 #                           status and the answer its `# ...` lines show (answer_diff below;
 #                           the marker's `varies: FIELD ...` names fields whose values differ
@@ -142,7 +143,8 @@ links() {
 # dropped) and N.answer (the `# ...` lines after it).
 extract_examples() {
     local dir=$1 files=()
-    mapfile -t files < <(printf '%s\n' README.md; find docs/src -name '*.md' | sort)
+    shift
+    if (($#)); then files=("$@"); else mapfile -t files < <(printf '%s\n' README.md; find docs/src -name '*.md' | sort); fi
     awk -v dir="$dir" '
         function quotes(t,   n, i) { n = 0; for (i = 1; i <= length(t); i++) if (substr(t, i, 1) == "\047") n++; return n }
         function uncomment(t,   i, q, c) {
@@ -330,6 +332,44 @@ answer_diff() {
         end'
 }
 
+# answer_diff on answers whose verdict is known, so a matcher that lets everything through
+# (or nothing) fails the check: each case is a shown answer, an answer, the varying
+# fields, and whether they must match, separated by `|`.
+matcher() {
+    local dir n=0 bad=0 want got varies verdict
+    dir=$(mktemp -d)
+    while IFS='|' read -r want got varies verdict; do
+        n=$((n + 1))
+        printf '%b\n' "$want" >"$dir/want"
+        printf '%b' "$got" >"$dir/got"
+        if [[ -z $(answer_diff "$dir/want" "$dir/got" "$varies") ]]; then got=match; else got=differ; fi
+        if [[ $got != "$verdict" ]]; then
+            echo "answer matcher: case $n should $verdict but does not: shown $want" >&2
+            bad=$((bad + 1))
+        fi
+    done <<'CASES'
+{"a":1,"b":"x"}|{"b":"x","a":1,"c":[]}||match
+{"a":1}|{"a":2}||differ
+{"a":1}|{"b":1}||differ
+{"v":12,…,"lsn":"1:0/A"}|{"v":3,"x":0,"lsn":"1:0/B"}|v lsn|match
+{"v":12}|{"v":"12"}|v|differ
+{"id":"9d1c…"}|{"id":"anything"}||match
+{"id":"…"}|{"id":7}||differ
+{"s":[{"k":1},…]}|{"s":[{"k":1},{"k":2}]}||match
+{"s":[{"k":1}]}|{"s":[{"k":1},{"k":2}]}||differ
+{"s":[…]}|{"s":{}}||differ
+{"a":1}\n{"b":2}|{"a":1}\n{"b":3}||differ
+{"a":1,|{"a":1}||differ
+HTTP/1.1 201 Created\n…\nreplayed: true|HTTP/1.1 201 Created\r\nx: 1\r\nreplayed: true\r\n||match
+HTTP/1.1 201 Created\nreplayed: true|HTTP/1.1 201 Created\r\nx: 1\r\n||differ
+u,a,…,"{""c"": 1}"|k\nu,a,1,2026-11-25T15:01,"{""c"": 1}"||match
+u,a,…,"{""c"": 2}"|k\nu,a,1,2026-11-25T15:01,"{""c"": 1}"||differ
+CASES
+    rm -rf "$dir"
+    if ((bad)); then return 1; fi
+    echo "answer matcher: $n cases as expected"
+}
+
 # One command: run with `curl` writing its body to a file and its status to stdout (a
 # GET is asked again for up to 3 s while its answer differs: eventual reads may lag);
 # then the status and the answer its `# ...` lines show.
@@ -367,7 +407,7 @@ examples() {
     fi
     cd "$REPO"
     dir=$(mktemp -d)
-    extract_examples "$dir" || { rm -rf "$dir"; return 1; }
+    extract_examples "$dir" "$@" || { rm -rf "$dir"; return 1; }
     DROPS=() GATEWAY=
     trap 'stop_gateway "$db"; rm -rf "$dir"' EXIT
     for ((n = 1; ; n++)); do
@@ -401,6 +441,7 @@ case ${1:-build} in
         passed=0 failed=0 EXAMPLES_PASSED=0 EXAMPLES_FAILED=0
         if build strict; then passed=$((passed + 1)); say "mdbook build: no warning"; else failed=$((failed + 1)); fi
         if links; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        if matcher; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
         # The examples need the topology: always under ./setup.sh test (SHARDGATE_SETUP),
         # else when its environment is there.
         if [[ -n ${SHARDGATE_SETUP:-} || -n ${SHARDGATE__DATABASE__PASSWORD:-} ]]; then
@@ -411,13 +452,14 @@ case ${1:-build} in
         fi
         # The closing line in cargo's form, so ./setup.sh test counts these checks.
         if ((failed)); then
-            echo "test result: FAILED. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, examples)"
+            echo "test result: FAILED. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, answer matcher, examples)"
             exit 1
         fi
-        echo "test result: ok. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, examples)"
+        echo "test result: ok. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, answer matcher, examples)"
         ;;
     examples)
-        examples
+        shift
+        examples "$@"
         ;;
     *)
         echo "usage: scripts/docs.sh build|check|examples" >&2
