@@ -96,7 +96,12 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
         // connections cannot deadlock each other. (Writes to one record keep their
         // order of arrival.)
         group.sort_by(|a, b| a.framed.order.cmp(&b.framed.order));
-        server.commit(group).await;
+        // A write held up by a lock waits in a task of its own, as a lone write would:
+        // the next group does not wait behind it.
+        for waiting in server.commit(group).await {
+            let server = Arc::clone(&server);
+            tokio::spawn(async move { server.commit_alone(waiting).await });
+        }
     }
 }
 
@@ -107,20 +112,33 @@ const GROUP_LOCK_BOUND: &str = "100ms";
 
 impl Server {
     /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
-    /// a permit, a live connection, one deadline; then answers every write of it. A
-    /// write held up by a lock goes alone afterwards, with its own deadline.
-    async fn commit(&self, group: Vec<Waiting>) {
+    /// a permit, a live connection, one deadline; then answers every write of it but
+    /// those held up by a lock, which it returns: they go alone
+    /// ([`commit_alone`](Self::commit_alone)).
+    async fn commit(&self, group: Vec<Waiting>) -> Vec<Waiting> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = match self.permit().await {
             Ok(permit) => permit,
-            Err(error) => return answer_all(group, error, false),
+            Err(error) => {
+                answer_all(group, error, false);
+                return Vec::new();
+            }
         };
-        let mut conn = None;
         let bounded = group.len() > 1;
-        let alone = self.rounds(&mut conn, group, bounded).await;
-        for waiting in alone {
-            self.rounds(&mut conn, vec![waiting], false).await;
+        self.rounds(&mut None, group, bounded).await
+    }
+
+    /// One write that a group's lock bound refused, committed alone with no bound on
+    /// its lock waits, as a lone write always was.
+    async fn commit_alone(&self, waiting: Waiting) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(&self.in_flight);
+        match self.permit().await {
+            Ok(_permit) => {
+                self.rounds(&mut None, vec![waiting], false).await;
+            }
+            Err(error) => answer_all(vec![waiting], error, false),
         }
     }
 

@@ -239,6 +239,18 @@ async fn held_write_goes_alone() {
         !blocked.is_finished(),
         "the held row's write waits for the row"
     );
+    // Nor does the waiting write hold back the groups after its own.
+    let later: Vec<_> = (0..3)
+        .map(|i| spawn(key_on(&cluster, shard, &format!("later-{i}")), 3))
+        .collect();
+    for write in later {
+        tokio::time::timeout(std::time::Duration::from_secs(3), write)
+            .await
+            .expect("a later group is not held back")
+            .expect("the task")
+            .expect("a write");
+    }
+    assert!(!blocked.is_finished(), "the held row's write still waits");
     holding.rollback().await.expect("release the row");
     let written = blocked
         .await
