@@ -1,6 +1,7 @@
 //! Cost of the record path, the one analytics call on every request (target: well
 //! under 1 µs), alone and with two threads recording at once; plus the read paths a
-//! dashboard and a Prometheus scraper hit, for scale.
+//! dashboard and a Prometheus scraper hit, for scale; the load per slot counted on
+//! every keyed request; and the cluster view's publishing and merging.
 //!
 //! Run with `cargo bench -p analytics --bench record`.
 
@@ -9,7 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use analytics::{
-    Analytics, AnalyticsConfig, CacheEvent, ErrorClass, ErrorInfo, RequestSample, ServedBy,
+    Analytics, AnalyticsConfig, CacheEvent, ErrorClass, ErrorInfo, Figures, RequestSample,
+    ServedBy, SlotHit, SlotLoad,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -132,8 +134,92 @@ fn read_paths(c: &mut Criterion) {
     });
 }
 
+/// 10,000 keys, one of them in ten requests.
+fn keys() -> Vec<String> {
+    (0..10_000).map(|i| format!("user_{i}")).collect()
+}
+
+fn hit<'a>(keys: &'a [String], i: usize) -> SlotHit<'a> {
+    let key = if i % 10 == 0 {
+        &keys[0]
+    } else {
+        &keys[(i * 7919) % keys.len()]
+    };
+    SlotHit {
+        slot: (i * 7919 % 1024) as u32,
+        key,
+        bytes_written: 120,
+        bytes_read: 240,
+        shard_time: Duration::from_micros(400),
+    }
+}
+
+fn slot_load(c: &mut Criterion) {
+    let load = SlotLoad::new(1024);
+    let keys = keys();
+    let mut i = 0usize;
+    c.bench_function("slot_load/record_1_thread", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            load.record(black_box(&hit(&keys, i)));
+        })
+    });
+    let load = Arc::new(SlotLoad::new(1024));
+    c.bench_function("slot_load/record_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start_line = Barrier::new(2);
+            std::thread::scope(|scope| {
+                let runners: Vec<_> = (0..2)
+                    .map(|t| {
+                        let (load, keys, start_line) = (&load, &keys, &start_line);
+                        scope.spawn(move || {
+                            start_line.wait();
+                            let started = Instant::now();
+                            for i in 0..iters as usize {
+                                load.record(black_box(&hit(keys, i * 2 + t)));
+                            }
+                            started.elapsed()
+                        })
+                    })
+                    .collect();
+                runners
+                    .into_iter()
+                    .filter_map(|runner| runner.join().ok())
+                    .max()
+                    .unwrap_or_default()
+            })
+        })
+    });
+}
+
+/// One publishing round of a busy gateway (its figures and its slots' load, as bytes),
+/// and a cluster report merging two others' figures.
+fn cluster_paths(c: &mut Criterion) {
+    let analytics = busy_recorder();
+    let load = SlotLoad::new(1024);
+    let keys = keys();
+    for i in 0..20_000 {
+        load.record(&hit(&keys, i));
+    }
+    let round = || {
+        let mut figures = analytics.figures();
+        figures.load = load.figures();
+        figures.to_bytes()
+    };
+    eprintln!("figures published per round: {} bytes", round().len());
+    c.bench_function("cluster/publish_round", |b| b.iter(|| black_box(round())));
+    let others: Vec<Figures> = (0..2)
+        .filter_map(|_| Figures::from_bytes(&round()))
+        .collect();
+    c.bench_function("cluster/report_60s_of_3_gateways", |b| {
+        b.iter(|| analytics.cluster_report(black_box(Duration::from_secs(60)), &others))
+    });
+}
+
 criterion_group!(
     benches,
+    slot_load,
+    cluster_paths,
     record_single_thread,
     record_two_threads,
     record_failure,
