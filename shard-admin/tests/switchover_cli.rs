@@ -306,7 +306,7 @@ fn a_drain_a_killed_switchover_left_shows_in_health_and_one_command_lifts_it() {
     assert_eq!(shard["primary"]["server"], PRIMARY);
     assert_eq!(shard["primary"]["read_only_by_setting"], true);
     assert_eq!(
-        shard["fix"], "shard-manager switchover --shard 1 --lift-drain",
+        shard["fix"], "shard-admin switchover --shard 1 --lift-drain",
         "{shard:#}"
     );
     let warnings = health["warnings"].to_string();

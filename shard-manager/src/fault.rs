@@ -19,7 +19,7 @@ pub static IMPORTER: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_IMPORTER
 /// The gateway's request path (`cluster`): `SHARDGATE_FAULT_KILL_GATEWAY`, e.g.
 /// `after-commit`: a write committed, its answer not yet sent.
 pub static GATEWAY: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_GATEWAY");
-/// `shard-manager backup`'s steps (`control_plane::backup::take`):
+/// `shard-admin backup`'s steps (`control_plane::backup::take`):
 /// `SHARDGATE_FAULT_KILL_BACKUP`, e.g. `before-record`: the point named on every server
 /// and its WAL archived, not yet recorded.
 pub static BACKUP: KillPoints = KillPoints::new("SHARDGATE_FAULT_KILL_BACKUP");
@@ -82,7 +82,7 @@ pub async fn pause(step: &str) {
     pause_on("SHARDGATE_FAULT_PAUSE_GATEWAY", step).await
 }
 
-/// Waits at `step` of `shard-manager switchover` when `SHARDGATE_FAULT_PAUSE_SWITCHOVER`
+/// Waits at `step` of `shard-admin switchover` when `SHARDGATE_FAULT_PAUSE_SWITCHOVER`
 /// is `step:ms` (e.g. `drained:20000`: the old primary read-only, its writes waiting),
 /// so that a test signals or kills the command there; otherwise, and always without
 /// the `faults` feature, returns at once.

@@ -15,7 +15,7 @@ impl BearerError {
     pub fn detail(self) -> &'static str {
         match self {
             Self::Missing => {
-                "this endpoint needs an API key: send `Authorization: Bearer <key>` (see `shard-manager keys create`)"
+                "this endpoint needs an API key: send `Authorization: Bearer <key>` (see `shard-admin keys create`)"
             }
             Self::Malformed => "the Authorization header must be `Bearer <key>`",
             Self::Invalid => "the API key is not valid",

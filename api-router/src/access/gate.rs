@@ -269,10 +269,7 @@ mod tests {
             .admit(Scope::Read, "10.0.0.1:1".parse().ok(), None)
             .unwrap_err();
         assert_eq!(err.kind().1, "protected-mode");
-        assert!(
-            err.to_string().contains("shard-manager keys create"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("shard-admin keys create"), "{err}");
         let access = Access {
             ring: Arc::new(KeyRing::unknown()),
             protected_mode: true,

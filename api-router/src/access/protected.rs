@@ -22,7 +22,7 @@ pub fn refusal(
     Some(format!(
         "refusing to start (protected mode): {listen} is not a loopback address and the \
          metadata database ({}/{}) holds no API key, so anyone who can reach this port \
-         could read and write every record. Create a key first: `shard-manager keys \
+         could read and write every record. Create a key first: `shard-admin keys \
          create --name NAME --scopes read,write`; or listen on 127.0.0.1; or opt out \
          explicitly with `[auth] protected_mode = false` \
          (SHARDGATE__AUTH__PROTECTED_MODE=false)",
@@ -52,7 +52,7 @@ mod tests {
         );
         let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
         let why = refusal(any, Some(&none), true, &meta).expect("refused");
-        assert!(why.contains("shard-manager keys create"), "{why}");
+        assert!(why.contains("shard-admin keys create"), "{why}");
         assert!(why.contains("protected_mode = false"), "{why}");
         assert!(
             refusal(any, Some(&some), true, &meta).is_none(),

@@ -124,7 +124,7 @@ pub enum ApiError {
     /// A CORS preflight the `[server.cors]` policy does not allow.
     #[error("{0}")]
     CorsRefused(String),
-    #[error("this gateway has no API key yet, so it serves loopback clients only (protected mode); create one with `shard-manager keys create --name NAME --scopes read,write` and send it as `Authorization: Bearer <key>`")]
+    #[error("this gateway has no API key yet, so it serves loopback clients only (protected mode); create one with `shard-admin keys create --name NAME --scopes read,write` and send it as `Authorization: Bearer <key>`")]
     ProtectedMode,
     /// Over the key's rate or its per-shard concurrency cap (429, naming both).
     #[error(transparent)]

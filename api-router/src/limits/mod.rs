@@ -3,7 +3,7 @@
 //! whole connection pool.
 //!
 //! Each key follows the gateway's `[limits]` unless it has limits of its own
-//! (`shard-manager keys limit`, stored with the key; gateways follow changes within a
+//! (`shard-admin keys limit`, stored with the key; gateways follow changes within a
 //! second). The rate is checked right after the key ([`crate::access::gate::require`]):
 //! past it the answer is 429 `rate-limited` at once. The concurrency cap is taken by the
 //! record handlers around the cluster call, one permit per shard the request touches

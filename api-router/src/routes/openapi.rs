@@ -82,7 +82,7 @@ impl Modify for SharedAnswers {
                     HttpBuilder::new()
                         .scheme(HttpAuthScheme::Bearer)
                         .description(Some(
-                            "An API key from `shard-manager keys create`, sent as \
+                            "An API key from `shard-admin keys create`, sent as \
                          `Authorization: Bearer <key>`. Needed once any key exists (401 \
                          without a valid one). Until then no key is asked for (each \
                          operation's `security` allows `{}`): the gateway serves loopback \

@@ -20,7 +20,7 @@ async fn metadata(app: &TestApp) -> meta::MetaConn {
         .expect("the test's metadata database")
 }
 
-/// Stores a key the way `shard-manager keys create` does; returns its secret.
+/// Stores a key the way `shard-admin keys create` does; returns its secret.
 pub async fn create_key(
     app: &TestApp,
     name: &str,

@@ -1,6 +1,6 @@
 //! Failovers are visible: a failover of shard 1 recorded in the test's own metadata
 //! database (as the failover watcher records one: `failover::record::promote`), then a
-//! switchover back (`record::store`, as `shard-manager switchover` records one), show in
+//! switchover back (`record::store`, as `shard-admin switchover` records one), show in
 //! `/api/health`, `/api/shards` (what the dashboard draws its event lines from) and
 //! `/metrics` with their exact values, on the gateway that saw them happen and on one
 //! started afterwards.

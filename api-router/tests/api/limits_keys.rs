@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 
-/// Stores a key with `limits`, as `shard-manager keys create` does; its secret.
+/// Stores a key with `limits`, as `shard-admin keys create` does; its secret.
 pub async fn create_key(app: &TestApp, name: &str, scopes: &str, limits: KeyLimits) -> String {
     let key = NewKey {
         name: KeyName::parse(name).unwrap(),
@@ -28,7 +28,7 @@ pub async fn create_key(app: &TestApp, name: &str, scopes: &str, limits: KeyLimi
     secret.expose().to_owned()
 }
 
-/// `shard-manager keys limit NAME --rate ... --burst ... --concurrency ...`.
+/// `shard-admin keys limit NAME --rate ... --burst ... --concurrency ...`.
 pub async fn set_limits(app: &TestApp, name: &str, args: LimitArgs) {
     let mut meta = meta::connect(&app.settings.cluster).await.unwrap();
     store::set_limits(&mut meta.client, &KeyName::parse(name).unwrap(), &args)

@@ -57,7 +57,7 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
     assert_eq!(problem["shard"], 1);
     let detail = problem["detail"].as_str().unwrap();
     assert!(
-        detail.contains("shard-1") && detail.contains("shard-manager migrate"),
+        detail.contains("shard-1") && detail.contains("shard-admin migrate"),
         "{detail}"
     );
 

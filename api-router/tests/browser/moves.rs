@@ -103,7 +103,7 @@ async fn a_stuck_move_is_marked_stuck_with_what_to_do() {
         .collect();
     assert_eq!(cells[3], "capturing · stuck", "{cells:?}");
     assert!(
-        cells[8].contains(&format!("`shard-manager moves resume {}`", mv.id)),
+        cells[8].contains(&format!("`shard-admin moves resume {}`", mv.id)),
         "the warning says what to do: {cells:?}"
     );
     assert!(

@@ -1,4 +1,4 @@
-//! A shard added online (`shard-manager add-shard`, on the spare shard `setup.sh`
+//! A shard added online (`shard-admin add-shard`, on the spare shard `setup.sh`
 //! starts) under writers and readers going through a gateway started with three
 //! shards: the gateway adds the new shard's pools without a restart, the new shard ends
 //! with its fair share (a quarter of the slots), no request fails, nothing acknowledged

@@ -1,4 +1,4 @@
-//! `shard-manager import`: a 100,000-row table of a separate database imported while
+//! `shard-admin import`: a 100,000-row table of a separate database imported while
 //! a writer keeps changing it, the importer killed (-9) at five different steps and
 //! resumed, then cut over: every source row equals its record, on its owner only,
 //! readable through the gateway; the source refuses writes after. Bad input is refused

@@ -1,4 +1,4 @@
-//! `shard-manager rebalance` by bytes: a cluster whose data sits mostly on one shard is
+//! `shard-admin rebalance` by bytes: a cluster whose data sits mostly on one shard is
 //! planned (nothing changes), then evened out by online moves: every shard ends within
 //! the tolerance of the mean, no record is lost or left on two shards, and the records
 //! still read back through the gateway.

@@ -1,4 +1,4 @@
-//! Slots moved between shards online (`shard-manager move-slots`), under writers and
+//! Slots moved between shards online (`shard-admin move-slots`), under writers and
 //! readers going through two gateways: nothing acknowledged is lost, nothing ends on two
 //! shards, and a mover killed (-9) at any step, with a source replica stopped for real,
 //! resumes to the same end. Abort mid-copy and reversal end consistent too.

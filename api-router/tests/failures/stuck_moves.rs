@@ -31,7 +31,7 @@ async fn health_until(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) 
     panic!("{what} never shown: {last:#}");
 }
 
-/// `shard-manager moves status` as printed, with this threshold.
+/// `shard-admin moves status` as printed, with this threshold.
 async fn moves_status(settings: &ClusterSettings, stuck_after_secs: u64) -> String {
     let mut settings = settings.clone();
     settings.moves.stuck_after_secs = stuck_after_secs;
@@ -100,8 +100,8 @@ async fn a_stopped_move_is_shown_stuck_and_one_stopped_at_the_switch_at_once_as_
         &format!("move {id} (4 slot(s) "),
         "shard-0 to shard-1) stopped ",
         "in phase copying, neither resumed nor aborted: shard-0 logs every change",
-        &format!("`shard-manager moves resume {id}`"),
-        &format!("`shard-manager moves abort {id}`"),
+        &format!("`shard-admin moves resume {id}`"),
+        &format!("`shard-admin moves abort {id}`"),
     ] {
         assert!(
             warning.contains(needed),
@@ -145,7 +145,7 @@ async fn a_stopped_move_is_shown_stuck_and_one_stopped_at_the_switch_at_once_as_
     assert!(
         printed.contains(&format!(
             "in phase switching, at the switch: shard-1 may own the slots while shard-0 still \
-             does (two owners) until `shard-manager moves resume {id}` settles it"
+             does (two owners) until `shard-admin moves resume {id}` settles it"
         )),
         "{printed}"
     );

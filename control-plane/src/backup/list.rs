@@ -1,4 +1,4 @@
-//! `shard-manager backups list`: the restore points recorded in the metadata database,
+//! `shard-admin backups list`: the restore points recorded in the metadata database,
 //! and pgBackRest's own account of every stanza's backups (`pgbackrest info`).
 
 use serde::Serialize;

@@ -15,9 +15,9 @@
 //! - [`repo`]: the repository checked (there, writable, full).
 //! - [`point`]: the fence and `pg_create_restore_point` on every server.
 //! - [`schema`]: the metadata table of recorded points.
-//! - [`take`]: `shard-manager backup`, in order.
-//! - [`list`]: `shard-manager backups list`: recorded points and pgBackRest's backups.
-//! - [`restore`]: `shard-manager restore --point NAME`: every server back to a point.
+//! - [`take`]: `shard-admin backup`, in order.
+//! - [`list`]: `shard-admin backups list`: recorded points and pgBackRest's backups.
+//! - [`restore`]: `shard-admin restore --point NAME`: every server back to a point.
 
 pub mod error;
 pub mod list;

@@ -1,4 +1,4 @@
-//! `shard-manager backup`, in order: refuse while a slot move or an import is active
+//! `shard-admin backup`, in order: refuse while a slot move or an import is active
 //! (or another backup runs), reach every server, back up each stanza with pgBackRest,
 //! then name a cluster restore point (after the backups: a restore replays WAL from a
 //! backup forward, so a point is reachable only from backups taken before it), wait
@@ -71,7 +71,7 @@ pub async fn take(
         .get(0);
     if !got {
         return Err(BackupError::Refused(
-            "another shard-manager backup is running".into(),
+            "another shard-admin backup is running".into(),
         ));
     }
     if let Some(busy) = busy(client).await? {

@@ -171,7 +171,7 @@ async fn check_schema(shard: &Shard, expected: &[Migration], timeout: Duration) 
                 shard = %shard.id,
                 server = %shard.primary.addr,
                 missing = %missing.join(", "),
-                "shard lacks migrations: its requests answer 503 until `shard-manager migrate` (or ./setup.sh run) applies them"
+                "shard lacks migrations: its requests answer 503 until `shard-admin migrate` (or ./setup.sh run) applies them"
             ),
             _ if before != SchemaState::Unknown => {
                 tracing::info!(shard = %shard.id, "shard schema complete again")

@@ -64,7 +64,7 @@ impl SchemaHealth {
             SchemaState::Missing(missing) => Self {
                 state: "missing".into(),
                 missing,
-                fix: Some("run `shard-manager migrate` (or ./setup.sh run)".into()),
+                fix: Some("run `shard-admin migrate` (or ./setup.sh run)".into()),
             },
         }
     }
@@ -237,7 +237,7 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, of_map: OfMap
         state,
         fix: match state {
             ShardState::PrimaryReadOnly => Some(format!(
-                "shard-manager switchover --shard {} --lift-drain",
+                "shard-admin switchover --shard {} --lift-drain",
                 shard.id.0
             )),
             ShardState::SchemaMissing => schema.fix.clone(),

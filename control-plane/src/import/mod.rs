@@ -1,5 +1,5 @@
 //! Importing a table of an existing, unsharded PostgreSQL database into Shardgate
-//! (`shard-manager import`, `imports status | abort`), while the source keeps taking
+//! (`shard-admin import`, `imports status | abort`), while the source keeps taking
 //! writes, then cutting over.
 //!
 //! The same shape as a slot move, with a foreign source:
@@ -93,7 +93,7 @@ pub enum ImportError {
     Verify(String),
     #[error("the metadata database's imports are unreadable: {0}")]
     Corrupt(String),
-    #[error("there is no import {0}: `shard-manager imports status` lists them")]
+    #[error("there is no import {0}: `shard-admin imports status` lists them")]
     Unknown(i64),
     #[error("the metadata database failed: {0}")]
     Query(#[from] tokio_postgres::Error),
@@ -110,7 +110,7 @@ impl From<JobError> for ImportError {
             JobError::Corrupt { why, .. } => ImportError::Corrupt(why),
             JobError::Query(e) => ImportError::Query(e),
             JobError::Busy { id, .. } => ImportError::Refused(format!(
-                "import {id} is being worked on by another process (it holds the import's lock); `shard-manager imports status {id}` follows it"
+                "import {id} is being worked on by another process (it holds the import's lock); `shard-admin imports status {id}` follows it"
             )),
             e => ImportError::Job(e),
         }

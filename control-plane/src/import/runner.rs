@@ -132,7 +132,7 @@ fn same_import(found: &Import, source: &Source, t: &SourceTable) -> Result<i64, 
         && d.id_column == t.id.name;
     if !same {
         return Err(ImportError::Refused(format!(
-            "import {} is already filling {} (from {} {}, key {}, id {}): finish or abort it first (`shard-manager imports abort {} --source URL`)",
+            "import {} is already filling {} (from {} {}, key {}, id {}): finish or abort it first (`shard-admin imports abort {} --source URL`)",
             found.id, d.into, d.source, d.source_table, d.key_column, d.id_column, found.id
         )));
     }
@@ -181,7 +181,7 @@ async fn start(
             if q.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
         {
             ImportError::Refused(format!(
-                "another import into {} started meanwhile: `shard-manager imports status`",
+                "another import into {} started meanwhile: `shard-admin imports status`",
                 request.into
             ))
         }

@@ -47,7 +47,7 @@ impl Job<ImportDetail> {
     pub fn advice(&self) -> String {
         let (id, d) = (self.id, &self.detail);
         let again = format!(
-            "shard-manager import --source URL --table {} --key-column {} --id-column {} --into {}",
+            "shard-admin import --source URL --table {} --key-column {} --id-column {} --into {}",
             d.source_table, d.key_column, d.id_column, d.into
         );
         match (self.phase, self.running) {
@@ -58,11 +58,11 @@ impl Job<ImportDetail> {
             (Phase::Aborted, _) => "aborted: nothing imported".into(),
             (_, true) => "running".into(),
             (Phase::Syncing, _) => format!(
-                "in sync up to the last run ({} changes behind then): `{again}` catches up again, with `--cutover` it switches; `shard-manager imports abort {id} --source URL` rolls it back",
+                "in sync up to the last run ({} changes behind then): `{again}` catches up again, with `--cutover` it switches; `shard-admin imports abort {id} --source URL` rolls it back",
                 self.rows_behind
             ),
             _ => format!(
-                "stopped: `{again}` continues it, `shard-manager imports abort {id} --source URL` rolls it back"
+                "stopped: `{again}` continues it, `shard-admin imports abort {id} --source URL` rolls it back"
             ),
         }
     }

@@ -1,7 +1,7 @@
 //! API keys: who may call a gateway, and for what.
 //!
 //! A key is a random secret with a name, [`Scopes`] and optionally a list of tables.
-//! The admin CLI (`shard-manager keys ...`) creates, lists, revokes and rotates keys in
+//! The admin CLI (`shard-admin keys ...`) creates, lists, revokes and rotates keys in
 //! the metadata database, which stores only each secret's SHA-256; gateways hold the
 //! live keys in memory ([`KeyRing`]) and follow every change within milliseconds
 //! (LISTEN/NOTIFY, a poll as fallback). Nothing here knows HTTP: the gateway maps a
@@ -45,7 +45,7 @@ pub enum KeyError {
     Invalid(String),
     #[error("a live key is already named {0:?}: revoke or rotate it, or choose another name")]
     NameTaken(String),
-    #[error("no live key is named {0:?} (`shard-manager keys list` shows them)")]
+    #[error("no live key is named {0:?} (`shard-admin keys list` shows them)")]
     NoSuchKey(String),
     #[error(transparent)]
     Map(#[from] MapError),

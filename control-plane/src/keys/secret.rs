@@ -17,7 +17,7 @@ const HEX_DIGITS: usize = 64;
 /// Length of a well-formed key.
 pub const KEY_LEN: usize = PREFIX.len() + HEX_DIGITS;
 
-/// A new key's text: printed once by `shard-manager keys create|rotate`, then dropped.
+/// A new key's text: printed once by `shard-admin keys create|rotate`, then dropped.
 pub struct Secret(String);
 
 impl Secret {

@@ -1,4 +1,4 @@
-//! `shard-manager add-shard`'s map change: a new shard joins the stored map owning no
+//! `shard-admin add-shard`'s map change: a new shard joins the stored map owning no
 //! slot yet (the slots then move to it online, one move per source shard). Gateways
 //! following the map add pools for it before any key is routed there; the shard itself
 //! is told it owns nothing, so it refuses every key until a move gives it slots.

@@ -164,7 +164,7 @@ pub async fn assign(
 async fn roll_back(settings: &ClusterSettings, map: &ShardMap, told: &[ShardId]) {
     for shard in told {
         if let Err(e) = ownership::tell(settings, map, *shard).await {
-            tracing::error!(%shard, error = %e, "could not put the shard back on {}: run `shard-manager map sync`", map.version);
+            tracing::error!(%shard, error = %e, "could not put the shard back on {}: run `shard-admin map sync`", map.version);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The versioned shard map, shared by every gateway through the metadata database and
 //! enforced by the shards themselves.
 //!
-//! The config file seeds the map once (`shard-manager init`); afterwards the metadata
-//! database is the truth. A change (`shard-manager map assign-slots`) first tells the
+//! The config file seeds the map once (`shard-admin init`); afterwards the metadata
+//! database is the truth. A change (`shard-admin map assign-slots`) first tells the
 //! shards (the ones losing slots, then the ones gaining), then stores the next version
 //! with its history line and notifies; gateways follow within a second (LISTEN/NOTIFY,
 //! a poll as fallback). A gateway that still routes with an older map is harmless: the
@@ -47,9 +47,7 @@ use shard_manager::routing::{MapVersion, ShardId};
 pub enum MapError {
     #[error("the metadata database at {address} did not answer: {reason}")]
     Unreachable { address: String, reason: String },
-    #[error(
-        "the metadata database holds no map yet: run `shard-manager init` (./setup.sh up does)"
-    )]
+    #[error("the metadata database holds no map yet: run `shard-admin init` (./setup.sh up does)")]
     NotInitialised,
     #[error("the metadata database's map is unreadable: {0}")]
     Corrupt(String),

@@ -1,4 +1,4 @@
-//! `shard-manager remove-shard`'s map change: a shard whose slots have all moved away
+//! `shard-admin remove-shard`'s map change: a shard whose slots have all moved away
 //! is retired. It stays in the map (shard ids are positions) but owns no slot and takes
 //! none: planners skip it, gateways neither route to it nor count it in their health,
 //! and its servers can be stopped.

@@ -1,5 +1,5 @@
 //! The metadata database's schema: numbered steps, applied once each, in order, by
-//! whoever connects first to write (`shard-manager init`, any `map` command).
+//! whoever connects first to write (`shard-admin init`, any `map` command).
 
 use tokio_postgres::Client;
 
@@ -52,7 +52,7 @@ const STEPS: &[&str] = &[
      CREATE INDEX gateways_by_seen ON gateways (seen_at);",
     // 2: the logical tables clients may use, with the map.
     "ALTER TABLE map_state ADD COLUMN tables TEXT[] NOT NULL DEFAULT '{}';",
-    // 3: slot moves between shards (`shard-manager move-slots` and friends).
+    // 3: slot moves between shards (`shard-admin move-slots` and friends).
     "CREATE TABLE moves (
          id            BIGSERIAL   PRIMARY KEY,
          kind          TEXT        NOT NULL,
@@ -77,11 +77,11 @@ const STEPS: &[&str] = &[
      CREATE INDEX moves_active ON moves (id) WHERE phase NOT IN ('done', 'aborted');",
     // 4: API keys (keys/schema.rs; written to stand at any position).
     crate::keys::schema::STEP,
-    // 5: a shard emptied by `shard-manager remove-shard` stays in the map, retired.
+    // 5: a shard emptied by `shard-admin remove-shard` stays in the map, retired.
     "ALTER TABLE map_shards ADD COLUMN retired BOOLEAN NOT NULL DEFAULT false;",
     // 6: each API key's own rate, burst and per-shard concurrency (keys/schema.rs).
     crate::keys::schema::LIMITS_STEP,
-    // 7: imports of unsharded tables (`shard-manager import`); at most one active
+    // 7: imports of unsharded tables (`shard-admin import`); at most one active
     // import fills a given table.
     "CREATE TABLE imports (
          id             BIGSERIAL   PRIMARY KEY,
@@ -122,7 +122,7 @@ const STEPS: &[&str] = &[
     // 10: the cache key prefix each gateway reads under (NULL: no cache), so that a
     // mover can tell every cache in use that an epoch is retired (`moves::caches`).
     "ALTER TABLE gateways ADD COLUMN cache_prefix TEXT;",
-    // 11: cluster restore points recorded by `shard-manager backup` (backup/schema.rs;
+    // 11: cluster restore points recorded by `shard-admin backup` (backup/schema.rs;
     // written to stand at any position).
     crate::backup::schema::STEP,
     // 12: each gateway's figures for the cluster view of analytics (`figures`).

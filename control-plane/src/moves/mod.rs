@@ -1,4 +1,4 @@
-//! Moving slots between shards online, with their rows (`shard-manager move-slots`,
+//! Moving slots between shards online, with their rows (`shard-admin move-slots`,
 //! `moves status | resume | abort | reverse`).
 //!
 //! A move goes through phases recorded in the metadata database, so a mover killed at
@@ -96,7 +96,7 @@ pub enum MoveError {
     Verify(String),
     #[error("the metadata database's moves are unreadable: {0}")]
     Corrupt(String),
-    #[error("there is no move {0}: `shard-manager moves status` lists them")]
+    #[error("there is no move {0}: `shard-admin moves status` lists them")]
     UnknownMove(i64),
     #[error("no move was ever recorded (the metadata database has no moves table yet)")]
     NoMoves,
@@ -108,7 +108,7 @@ pub enum MoveError {
     Job(JobError),
     /// A move the command ran stopped part-way; it stays recorded where it stands. (The
     /// cause is in the message, not a `source`: printed chains would say it twice.)
-    #[error("move {id} stopped: {cause}; `shard-manager moves status {id}` shows where it is, `shard-manager moves resume {id}` continues it")]
+    #[error("move {id} stopped: {cause}; `shard-admin moves status {id}` shows where it is, `shard-admin moves resume {id}` continues it")]
     Stopped { id: i64, cause: Box<MoveError> },
 }
 
@@ -139,7 +139,7 @@ impl From<JobError> for MoveError {
             JobError::Corrupt { why, .. } => MoveError::Corrupt(why),
             JobError::Query(e) => MoveError::Query(e),
             JobError::Busy { id, .. } => MoveError::Refused(format!(
-                "move {id} is being worked on by another process (it holds the move's lock); `shard-manager moves status` follows it"
+                "move {id} is being worked on by another process (it holds the move's lock); `shard-admin moves status` follows it"
             )),
             e => MoveError::Job(e),
         }

@@ -75,7 +75,7 @@ pub async fn start(settings: &ClusterSettings, request: &Request) -> Result<Move
             .copied()
             .collect();
         return Err(MoveError::Refused(format!(
-            "slot(s) {} are already moving in move {} ({}, {} -> {}): wait for it, or `shard-manager moves abort {}`",
+            "slot(s) {} are already moving in move {} ({}, {} -> {}): wait for it, or `shard-admin moves abort {}`",
             ranges(&mine),
             other.id,
             other.phase.as_str(),
@@ -291,7 +291,7 @@ async fn switching(
     }
     if owns != slots.len() {
         return Err(MoveError::Corrupt(format!(
-            "{} owns {owns} of move {}'s {} slots: run `shard-manager map sync`, then resume",
+            "{} owns {owns} of move {}'s {} slots: run `shard-admin map sync`, then resume",
             source.shard,
             mv.id,
             slots.len()

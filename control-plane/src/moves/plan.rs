@@ -47,7 +47,7 @@ pub fn choose(map: &ShardMap, from: u32, to: u32, which: &Which) -> Result<Vec<i
     let strategy = map.routing.strategy;
     if strategy != Strategy::Slots || map.owners.is_empty() {
         return Err(format!(
-            "this cluster places keys with routing.strategy = \"{strategy}\", whose placement is computed, not assigned: moving rows online needs \"slots\" (a map from slots to shards); `shard-manager plan --add-shard` shows what each strategy would move"
+            "this cluster places keys with routing.strategy = \"{strategy}\", whose placement is computed, not assigned: moving rows online needs \"slots\" (a map from slots to shards); `shard-admin plan --add-shard` shows what each strategy would move"
         ));
     }
     let shards = map.shards.len() as u32;

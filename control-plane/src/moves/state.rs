@@ -56,14 +56,14 @@ impl Job<MoveDetail> {
         // A finished move's advice stands even while the process that finished it
         // still holds its lock (its session ends a moment after the last update).
         match (self.phase, self.running) {
-            (Phase::Done, _) => format!("done: `shard-manager moves reverse {id}` moves the slots back"),
+            (Phase::Done, _) => format!("done: `shard-admin moves reverse {id}` moves the slots back"),
             (Phase::Aborted, _) => "aborted: nothing moved".into(),
             (_, true) => "running".into(),
             (Phase::Cleaning, _) => format!(
-                "switched, source rows not yet deleted: `shard-manager moves resume {id}` finishes it"
+                "switched, source rows not yet deleted: `shard-admin moves resume {id}` finishes it"
             ),
             _ => format!(
-                "stopped: `shard-manager moves resume {id}` continues it, `shard-manager moves abort {id}` rolls it back"
+                "stopped: `shard-admin moves resume {id}` continues it, `shard-admin moves abort {id}` rolls it back"
             ),
         }
     }

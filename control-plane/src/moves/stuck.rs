@@ -50,17 +50,17 @@ pub fn judge(mv: &Move, later_secs: f64, after: Duration) -> Option<StuckMove> {
     let warning = match mv.phase {
         Phase::Switching => format!(
             "{what}, at the switch: {} may own the slots while {} still does (two owners) \
-             until `shard-manager moves resume {id}` settles it",
+             until `shard-admin moves resume {id}` settles it",
             mv.detail.target, mv.detail.source
         ),
         Phase::Cleaning => format!(
             "{what}: switched, but {} keeps the slots' old rows and logs their changes; \
-             `shard-manager moves resume {id}` finishes it",
+             `shard-admin moves resume {id}` finishes it",
             mv.detail.source
         ),
         _ => format!(
             "{what}, neither resumed nor aborted: {} logs every change of the slots until \
-             `shard-manager moves resume {id}` continues it or `shard-manager moves abort \
+             `shard-admin moves resume {id}` continues it or `shard-admin moves abort \
              {id}` rolls it back",
             mv.detail.source
         ),
@@ -114,7 +114,7 @@ mod tests {
             stuck.warning,
             "move 7 (3 slot(s) 334-336, shard-0 to shard-1) stopped 5 min ago in phase \
              copying, neither resumed nor aborted: shard-0 logs every change of the slots \
-             until `shard-manager moves resume 7` continues it or `shard-manager moves \
+             until `shard-admin moves resume 7` continues it or `shard-admin moves \
              abort 7` rolls it back"
         );
         let cleaning = judge(&stopped(Phase::Cleaning, 4000.0, false), 0.0, FIVE_MIN).unwrap();
@@ -148,7 +148,7 @@ mod tests {
         assert!(
             stuck.warning.ends_with(
                 "at the switch: shard-1 may own the slots while shard-0 still does (two \
-                 owners) until `shard-manager moves resume 7` settles it"
+                 owners) until `shard-admin moves resume 7` settles it"
             ),
             "{}",
             stuck.warning

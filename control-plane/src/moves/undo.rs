@@ -28,7 +28,7 @@ pub async fn abort(settings: &ClusterSettings, id: i64) -> Result<Move, MoveErro
         || (mv.phase == Phase::Switching && switch::source_owns(&source, slots).await? == 0);
     if switched {
         return Err(MoveError::Refused(format!(
-            "move {id} has switched: {to} owns the slots now; `shard-manager moves resume {id}` finishes it, then `shard-manager moves reverse {id}` moves them back",
+            "move {id} has switched: {to} owns the slots now; `shard-admin moves resume {id}` finishes it, then `shard-admin moves reverse {id}` moves them back",
         )));
     }
     let target = ShardConn::open(settings, &map, to).await?;

@@ -1,6 +1,6 @@
 //! Helpers the control plane's integration tests share: statements on a server's
 //! maintenance database, and every migration applied to a scratch database the way
-//! `shard-manager migrate` leaves it.
+//! `shard-admin migrate` leaves it.
 
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub async fn maintenance(settings: &ClusterSettings, addr: &str, sql: &str) {
 }
 
 /// Every migration's `up.sql`, in order, on `addr`'s scratch database
-/// (`settings.database.dbname`), recorded as `shard-manager migrate` records them.
+/// (`settings.database.dbname`), recorded as `shard-admin migrate` records them.
 pub async fn migrate(settings: &ClusterSettings, addr: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
@@ -43,7 +43,7 @@ pub async fn migrate(settings: &ClusterSettings, addr: &str) {
             .await
             .unwrap_or_else(|e| panic!("{} on {addr}: {e}", dir.display()));
     }
-    // Recorded as `shard-manager migrate` records them, so the monitor finds the schema
+    // Recorded as `shard-admin migrate` records them, so the monitor finds the schema
     // complete.
     let versions: Vec<String> = shard_manager::store::migrations::expected()
         .into_iter()

@@ -1,7 +1,7 @@
 //! A promotion nobody recorded, followed by an admin command: the pair's primary is
 //! killed and its replica promoted by hand while no gateway runs (no watcher), as a
 //! cluster brought back by `./setup.sh up` after its HA manager replaced a primary.
-//! `failover::reconcile::once` (run by `shard-manager migrate` and `init` first) finds
+//! `failover::reconcile::once` (run by `shard-admin migrate` and `init` first) finds
 //! it, records it as a gateway would (map v2, the replica primary, term 2, a `failover`
 //! history line), and a second call finds nothing to do. While the shard is healthy it
 //! records nothing.

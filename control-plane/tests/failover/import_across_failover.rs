@@ -1,7 +1,7 @@
 //! A failover in the middle of an import (issue #30). Shard 0 is a synchronous pair,
 //! shard 1 a plain primary (`two_shards`); a source database beside shard 1's
 //! (`import_source`) holds 5,000 orders that a writer keeps changing. The import
-//! (`import::runner::run`, what `shard-manager import --cutover` runs) copies them in
+//! (`import::runner::run`, what `shard-admin import --cutover` runs) copies them in
 //! pages of 250 into `orders`; shard 0's primary is killed (-9), its replica promoted a
 //! second later (the HA manager's step):
 //! - once 1,000 rows are copied;

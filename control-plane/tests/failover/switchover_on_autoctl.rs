@@ -1,6 +1,6 @@
 //! A planned switchover on a real HA manager: a private pg_auto_failover formation
 //! (`autoctl`), two writers, a bulk writer and a reader, and
-//! `control_plane::failover::switchover` (what `shard-manager switchover` runs). Then:
+//! `control_plane::failover::switchover` (what `shard-admin switchover` runs). Then:
 //! no request failed, no acknowledged write lost or applied twice, the map names the
 //! new primary at term 2 with a `switchover` line naming who asked, the old primary is
 //! a secondary again with its drain lifted. Then the same asked of a target whose

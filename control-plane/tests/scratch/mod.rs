@@ -1,8 +1,8 @@
 //! A scratch cluster on the real topology, for the control plane's own tests (no
 //! gateway): a uniquely named database on every primary (the shards' migrations
-//! applied from the repository's `migrations/`, as `shard-manager migrate` applies
+//! applied from the repository's `migrations/`, as `shard-admin migrate` applies
 //! them) and on the metadata server, the map seeded and told to the shards as
-//! `shard-manager init` does. The shared map never changes; the databases are dropped
+//! `shard-admin init` does. The shared map never changes; the databases are dropped
 //! when the [`Scratch`] is.
 
 #![allow(dead_code)]

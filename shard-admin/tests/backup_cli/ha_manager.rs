@@ -21,7 +21,7 @@ pub fn refusal_and_plan(cli: &Cli, name: &str) {
     );
     assert_fails(
         &out,
-        &format!("this cluster's shards are run by an HA manager, which runs (its monitor answers on {monitor_at}): stop the HA manager first: ./setup.sh down (the monitor and every keeper; the data is kept); then `shard-manager restore --point {name} --yes`, then `./setup.sh up`"),
+        &format!("this cluster's shards are run by an HA manager, which runs (its monitor answers on {monitor_at}): stop the HA manager first: ./setup.sh down (the monitor and every keeper; the data is kept); then `shard-admin restore --point {name} --yes`, then `./setup.sh up`"),
     );
     drop(monitor);
     // Stopped (nothing answers there), the plan is made as an HA restore's.

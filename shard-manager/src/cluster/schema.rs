@@ -66,7 +66,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "shard-1 (h:1) lacks its schema: migration(s) 2026-11-22-000002_list_order not \
-             applied; run `shard-manager migrate` (or ./setup.sh run), which applies every \
+             applied; run `shard-admin migrate` (or ./setup.sh run), which applies every \
              migration on every primary"
         );
         assert_eq!(

@@ -1,5 +1,5 @@
 //! The cluster's shards, which can grow and change while requests run: a map with a
-//! new shard (`shard-manager add-shard`) adds its servers' pools here before any key
+//! new shard (`shard-admin add-shard`) adds its servers' pools here before any key
 //! is routed to it; a map naming another primary for a shard (a failover) replaces
 //! that shard's entry, keeping the pools of servers whose role did not change. Requests take a snapshot (`arc-swap`, no lock); a grown set replaces it.
 //! Shards are never removed while the gateway runs (ids are positions in the map).

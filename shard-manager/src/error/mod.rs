@@ -59,10 +59,10 @@ pub enum ClusterError {
     #[error("{shard} committed the write (lsn {lsn}) on its primary, but the caches could not be told (Redis failed, then raising the shard's cache epoch failed): eventual reads through other gateways may return the previous version until this gateway raises the epoch (it retries every health check) or their entries expire (cache.ttl_secs)")]
     CacheNotTold { shard: ShardId, lsn: String },
     /// The shard's database lacks migrations: nothing can be stored or read there until
-    /// `shard-manager migrate` has run. `missing` is empty when the server answered
+    /// `shard-admin migrate` has run. `missing` is empty when the server answered
     /// that the records table does not exist before a check could list what is missing.
     #[error(
-        "{shard} ({server}) lacks its schema: {}; run `shard-manager migrate` (or ./setup.sh run), which applies every migration on every primary",
+        "{shard} ({server}) lacks its schema: {}; run `shard-admin migrate` (or ./setup.sh run), which applies every migration on every primary",
         missing_text(.missing)
     )]
     SchemaMissing {

@@ -1,5 +1,5 @@
 //! Export: every record of one table, from every shard, a page at a time, written out
-//! as NDJSON or CSV by the gateway (`GET /api/export`) and by `shard-manager export`.
+//! as NDJSON or CSV by the gateway (`GET /api/export`) and by `shard-admin export`.
 //!
 //! An export never repeats or skips a record that exists throughout it: each shard is
 //! read in keyset order `(shard_key, id)` (which a write never changes), only the slots

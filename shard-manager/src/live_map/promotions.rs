@@ -15,7 +15,7 @@ pub const RECENT_PROMOTIONS: usize = 20;
 pub enum PromotionKind {
     /// The primary was lost and its HA manager (or an operator) promoted a replica.
     Failover,
-    /// A planned promotion (`shard-manager switchover`): the old primary was healthy.
+    /// A planned promotion (`shard-admin switchover`): the old primary was healthy.
     Switchover,
 }
 

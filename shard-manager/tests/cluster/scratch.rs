@@ -1,9 +1,9 @@
 //! A scratch database on the real topology, for the request path's own tests (no gateway,
 //! no control plane): one uniquely named database (`sgtest_sm_*`) on every primary, which
 //! streaming replication brings to the replicas; the shards' migrations applied from the
-//! repository's `migrations/` and recorded as `shard-manager migrate` records them; each
+//! repository's `migrations/` and recorded as `shard-admin migrate` records them; each
 //! shard told the slots the configured map gives it, at map version 1, as
-//! `shard-manager init` tells them. Set up and inspected in plain SQL (tokio-postgres),
+//! `shard-admin init` tells them. Set up and inspected in plain SQL (tokio-postgres),
 //! never through the code under test. The shared databases and map are never touched;
 //! the scratch databases are dropped when the [`Scratch`] is.
 

@@ -80,7 +80,7 @@ async fn the_gateway_refuses_to_start_beyond_loopback_without_a_key() {
     for needed in [
         "refusing to start (protected mode)",
         "0.0.0.0",
-        "shard-manager keys create --name NAME --scopes read,write",
+        "shard-admin keys create --name NAME --scopes read,write",
         "[auth] protected_mode = false",
         "SHARDGATE__AUTH__PROTECTED_MODE=false",
     ] {

@@ -33,7 +33,7 @@ pub const STOP_FIRST: &str =
 /// The refusal while the manager runs (`running` says what of it answered).
 pub fn refusal(running: &[String], point: &str) -> String {
     format!(
-        "this cluster's shards are run by an HA manager, which runs ({}): {STOP_FIRST}; then `shard-manager restore --point {point} --yes`, then `./setup.sh up` (it re-forms each formation around its restored first node); nothing was changed",
+        "this cluster's shards are run by an HA manager, which runs ({}): {STOP_FIRST}; then `shard-admin restore --point {point} --yes`, then `./setup.sh up` (it re-forms each formation around its restored first node); nothing was changed",
         running.join("; ")
     )
 }

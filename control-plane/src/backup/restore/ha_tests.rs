@@ -22,7 +22,7 @@ fn the_refusal_names_what_runs_and_the_three_steps() {
     );
     assert!(
         why.contains(
-            "then `shard-manager restore --point sg_20261126T010203Z --yes`, then `./setup.sh up`"
+            "then `shard-admin restore --point sg_20261126T010203Z --yes`, then `./setup.sh up`"
         ),
         "{why}"
     );

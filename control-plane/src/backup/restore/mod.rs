@@ -1,4 +1,4 @@
-//! `shard-manager restore --point NAME`: every server of the cluster (each active
+//! `shard-admin restore --point NAME`: every server of the cluster (each active
 //! shard's primary and the metadata server) restored with pgBackRest to one cluster
 //! restore point, so the cluster is again exactly as it was at the point, map included.
 //!

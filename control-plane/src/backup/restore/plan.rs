@@ -111,14 +111,14 @@ pub async fn plan(
         Some(Some((at, version, record))) => (at, Some(version), Some(record)),
         Some(None) => {
             return refuse(format!(
-                "unknown restore point {point:?}: the metadata database has no such point (`shard-manager backups list` shows them)"
+                "unknown restore point {point:?}: the metadata database has no such point (`shard-admin backups list` shows them)"
             ))
         }
         None => match time_of(point) {
             Some(at) => (at, None, None),
             None => {
                 return refuse(format!(
-                    "unknown restore point {point:?}: the metadata database did not answer, and the name is not one `shard-manager backup` gives (sg_YYYYMMDDTHHMMSSZ)"
+                    "unknown restore point {point:?}: the metadata database did not answer, and the name is not one `shard-admin backup` gives (sg_YYYYMMDDTHHMMSSZ)"
                 ))
             }
         },
@@ -188,7 +188,7 @@ async fn checks(
     }
     if let Some(busy) = crate::backup::take::busy(client).await? {
         return Err(BackupError::RestoreRefused(format!(
-            "{busy} is active; finish or abort it first (`shard-manager moves abort` / `imports abort`)"
+            "{busy} is active; finish or abort it first (`shard-admin moves abort` / `imports abort`)"
         )));
     }
     let row = client

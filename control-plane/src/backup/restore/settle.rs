@@ -117,7 +117,7 @@ pub fn compare(
     let Some((version, slots)) = told else {
         return (
             false,
-            format!("{shard}: was never told its slots (run `shard-manager map sync`)"),
+            format!("{shard}: was never told its slots (run `shard-admin map sync`)"),
         );
     };
     let missing: Vec<i32> = expected
@@ -149,7 +149,7 @@ pub fn compare(
     (
         false,
         format!(
-            "{shard}: INCONSISTENT: owns {} slot(s) told at map {version}, the metadata map (version {map_version}) gives it {}: {} missing [{}], {} extra [{}]; run `shard-manager map sync`",
+            "{shard}: INCONSISTENT: owns {} slot(s) told at map {version}, the metadata map (version {map_version}) gives it {}: {} missing [{}], {} extra [{}]; run `shard-admin map sync`",
             slots.len(),
             expected.len(),
             missing.len(),

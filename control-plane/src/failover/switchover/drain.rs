@@ -7,7 +7,7 @@
 //!   that fails is said so, naming the server and what lifts it;
 //! - a drain left behind by a command that could not undo it (killed outright, a crash,
 //!   the server unreachable then) is lifted by [`lift_drain`]:
-//!   `shard-manager switchover --shard N --lift-drain`, and by the next switchover of
+//!   `shard-admin switchover --shard N --lift-drain`, and by the next switchover of
 //!   the shard before it drains anything ([`lift_leftover`]).
 //!
 //! Lifting is `ALTER SYSTEM RESET` and a reload, then a new session's word that new
@@ -124,7 +124,7 @@ impl fmt::Display for Undo {
 
 /// The one command that lifts a drain left on `shard`.
 pub fn lift_command(shard: ShardId) -> String {
-    format!("shard-manager switchover --shard {} --lift-drain", shard.0)
+    format!("shard-admin switchover --shard {} --lift-drain", shard.0)
 }
 
 /// Undoes what `drain` says was done, once its switchover ended without finishing;
@@ -244,7 +244,7 @@ pub async fn lift_leftover(
     found
 }
 
-/// `shard-manager switchover --shard N --lift-drain`: lifts a drain left on every
+/// `shard-admin switchover --shard N --lift-drain`: lifts a drain left on every
 /// server of `shard` the map names (its primary first), asked by `actor`. Refused,
 /// nothing changed, for a shard not in the map, or while a switchover of the shard runs
 /// (its drain is its own to lift). Fails when the primary's drain could not be lifted;
@@ -320,7 +320,7 @@ mod tests {
         assert!(!failed.contains("was lifted"), "{failed}");
         assert!(
             failed.contains("127.0.0.1:25433")
-                && failed.contains("shard-manager switchover --shard 1 --lift-drain"),
+                && failed.contains("shard-admin switchover --shard 1 --lift-drain"),
             "{failed}"
         );
         let lifted = Undo::Lifted {

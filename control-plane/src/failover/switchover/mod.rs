@@ -1,4 +1,4 @@
-//! A planned switchover (`shard-manager switchover --shard N [--to SERVER]`): the
+//! A planned switchover (`shard-admin switchover --shard N [--to SERVER]`): the
 //! shard's primary handed to one of its replicas for maintenance, with no client
 //! request failing. The HA manager promotes; we only prepare and follow:
 //!
@@ -23,7 +23,7 @@
 //! [`switchover_until`]), the drain does not outlive the switchover ([`drain`]): before
 //! the promotion was asked it is lifted at once, after it once the old primary is a
 //! standby; an undo that fails says so, naming the server and the command that lifts
-//! it (`shard-manager switchover --shard N --lift-drain`, [`drain::lift_drain`]). A
+//! it (`shard-admin switchover --shard N --lift-drain`, [`drain::lift_drain`]). A
 //! drain a killed command left is lifted by the next switchover before it starts.
 
 pub mod drain;

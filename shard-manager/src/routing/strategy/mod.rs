@@ -8,7 +8,7 @@
 //!
 //! Adding a shard is modelled the way a real rebalance does it, by a pure
 //! `with_added_shard()` on each strategy: comparing `shard_of` before and after names
-//! every key that moves and where to. `shard-manager plan --add-shard` builds on it.
+//! every key that moves and where to. `shard-admin plan --add-shard` builds on it.
 //!
 //! ## Layout
 //! - [`slots`]: key → slot → shard through a slot map (Redis Cluster, Citus, Vitess).
