@@ -140,7 +140,7 @@ fn keys() -> Vec<String> {
 }
 
 fn hit<'a>(keys: &'a [String], i: usize) -> SlotHit<'a> {
-    let key = if i % 10 == 0 {
+    let key = if i.is_multiple_of(10) {
         &keys[0]
     } else {
         &keys[(i * 7919) % keys.len()]

@@ -27,6 +27,8 @@
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
 //! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
+//! - [`rebalance_load`]: a busy shard evened out by load, its share falling as planned;
+//!   a key hotter than a shard's share named, not moved.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
 //! - [`import`]: a 100,000-row table of a separate database imported under writes,
@@ -98,6 +100,7 @@ mod pool;
 mod primary;
 mod process;
 mod rebalance;
+mod rebalance_load;
 mod redis;
 mod replica;
 mod resharding;

@@ -85,6 +85,32 @@ impl FigureBoard {
     }
 }
 
+/// Every gateway's figures published within `max_age_ms`, by the database's clock (the
+/// admin CLI's read: `rebalance --by load`).
+pub async fn recent(client: &Client, max_age_ms: u64) -> Result<Vec<Published>, MapError> {
+    let max_age = max_age_ms as f64;
+    let rows = client
+        .query(
+            "SELECT gateway_id::text,
+                    greatest((extract(epoch FROM now() - published_at) * 1000)::bigint, 0),
+                    figures
+               FROM gateway_figures
+              WHERE published_at >= now() - make_interval(secs => $1::float8 / 1000)
+              ORDER BY gateway_id",
+            &[&max_age],
+        )
+        .await
+        .map_err(MapError::from_query)?;
+    Ok(rows
+        .iter()
+        .map(|r| Published {
+            gateway_id: r.get(0),
+            age_ms: r.get::<_, i64>(1) as u64,
+            figures: r.get(2),
+        })
+        .collect())
+}
+
 /// The publishing task; stops when dropped.
 pub struct Publisher(tokio::task::JoinHandle<()>);
 

@@ -1,5 +1,5 @@
 //! `rebalance`'s plan, pure: which slots to move so that every shard holds about the
-//! same bytes (or the same number of slots). Greedy and bounded: while the heaviest and
+//! same bytes (or the same number of slots, or takes the same requests). Greedy and bounded: while the heaviest and
 //! the lightest shard differ by more than the tolerance, the heaviest gives the lightest
 //! its largest slot that narrows the gap (a slot of `s` bytes narrows it by `2s` when
 //! `s` is below the gap). Moves between one pair of shards are merged into one move.
@@ -15,6 +15,9 @@ pub enum Measure {
     Bytes,
     /// Slots owned.
     Slots,
+    /// Requests over the last minute, every live gateway's (the load per slot they
+    /// publish for the cluster view of analytics).
+    Load,
 }
 
 /// One planned move.

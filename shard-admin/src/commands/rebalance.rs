@@ -1,11 +1,15 @@
 //! `shard-admin rebalance --plan | --apply`: every shard about the same bytes (or
-//! slots). The bytes are measured now, per slot, on each primary (the rows' on-disk
-//! size); the plan ([`control_plane::moves::balance`]) is printed, and `--apply` runs it as
-//! ordinary online moves, one after another (each resumable with `moves resume`).
+//! slots, or requests). The bytes are measured now, per slot, on each primary (the rows'
+//! on-disk size); the load is every live gateway's requests per slot over the last
+//! minute, as they publish it for the cluster view of analytics. The plan
+//! ([`control_plane::moves::balance`]) is printed, and `--apply` runs it as ordinary
+//! online moves, one after another (each resumable with `moves resume`).
+
+use analytics::{Figures, LoadFigures};
 
 use crate::audit::Named;
 use crate::commands::moves::{drive, runtime, what};
-use control_plane::map::{change, ShardMap};
+use control_plane::map::{change, figures, meta, ShardMap};
 use control_plane::moves::balance::{plan, totals, Measure, Planned};
 use control_plane::moves::plan::Which;
 use control_plane::moves::shard_conn::ShardConn;
@@ -37,6 +41,7 @@ impl RebalanceArgs {
         let by = match self.by {
             Measure::Bytes => "bytes",
             Measure::Slots => "slots",
+            Measure::Load => "load",
         };
         let named = Named {
             options: Some(format!("--by {by} --tolerance {}", self.tolerance)),
@@ -55,6 +60,17 @@ pub async fn weigh(
     let mut weights = vec![0u64; map.owners.len()];
     if by == Measure::Slots {
         weights.fill(1);
+        return Ok(weights);
+    }
+    if by == Measure::Load {
+        let load = load_now(settings).await?;
+        if let Some(minute) = load.windows.get(LOAD_WINDOW) {
+            for (slot, counts) in &minute.slots {
+                if let Some(w) = weights.get_mut(*slot as usize) {
+                    *w += counts.requests;
+                }
+            }
+        }
         return Ok(weights);
     }
     for shard in &map.shards {
@@ -76,6 +92,61 @@ pub async fn weigh(
         }
     }
     Ok(weights)
+}
+
+/// Which of the published windows `--by load` evens out: the last minute (10 s moves
+/// with every burst; 10 min is slow to see a move's effect).
+const LOAD_WINDOW: usize = 1;
+/// Figures older than this are a gateway gone, not load.
+const LOAD_MAX_AGE_MS: u64 = 5_000;
+
+/// Every live gateway's load per slot, merged.
+pub async fn load_now(settings: &ClusterSettings) -> Result<LoadFigures, MoveError> {
+    let conn = meta::connect(settings).await?;
+    let published = figures::recent(&conn.client, LOAD_MAX_AGE_MS).await?;
+    let mut load = LoadFigures::default();
+    for figures in published
+        .iter()
+        .filter_map(|p| Figures::from_bytes(&p.figures))
+    {
+        load.merge(&figures.load);
+    }
+    if load.windows.iter().all(|w| w.slots.is_empty()) {
+        return Err(MoveError::Refused(format!(
+            "no gateway published any load in the last {} s: --by load needs gateways serving \
+             traffic with analytics.load_per_slot on",
+            LOAD_MAX_AGE_MS / 1000
+        )));
+    }
+    Ok(load)
+}
+
+/// What moving slots cannot fix: a slot, or a key, that alone takes more than a shard's
+/// fair share of the requests. Empty when there is none.
+pub fn beyond_slots(map: &ShardMap, weights: &[u64], load: &LoadFigures) -> String {
+    let active = map.shards.iter().filter(|s| !s.retired).count().max(1) as u64;
+    let total: u64 = weights.iter().sum();
+    let fair = total / active;
+    let mut out = String::new();
+    for (slot, w) in weights.iter().enumerate() {
+        if fair > 0 && *w > fair {
+            out += &format!(
+                "slot {slot} alone takes {w} of {total} requests, more than a shard's fair share ({fair}): moving it only moves the bottleneck\n"
+            );
+        }
+    }
+    let minute_secs = load.windows.get(LOAD_WINDOW).map_or(60, |w| w.secs.max(1));
+    for key in &load.hot_keys {
+        // The sketch counts over one to two minutes; brought to the minute compared.
+        let per_minute = key.count * minute_secs / load.hot_keys_secs.max(1);
+        if fair > 0 && per_minute > fair {
+            out += &format!(
+                "key {:?} (slot {}) alone takes about {per_minute} requests a minute, more than a shard's fair share ({fair}): no slot move can spread one key; serve its reads from the cache ([cache] enabled) or split the key\n",
+                key.key, key.slot
+            );
+        }
+    }
+    out
 }
 
 /// The plan for `map`, weighed now, with `retired` shards emptied.
@@ -102,6 +173,7 @@ pub fn describe(map: &ShardMap, weights: &[u64], moves: &[Planned], by: Measure)
         Measure::Bytes if n < 1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
         Measure::Bytes => format!("{:.1} MiB", n as f64 / 1_048_576.0),
         Measure::Slots => format!("{n} slots"),
+        Measure::Load => format!("{n} requests/min"),
     };
     let before = totals(&map.owners, weights, map.shards.len());
     let mut owners = map.owners.clone();
@@ -167,6 +239,9 @@ pub fn rebalance(settings: &ClusterSettings, args: RebalanceArgs) -> Result<Stri
     let (moves, weights) =
         rt.block_on(plan_for(settings, &map, args.by, args.tolerance, &retired))?;
     let mut out = describe(&map, &weights, &moves, args.by);
+    if args.by == Measure::Load {
+        out += &beyond_slots(&map, &weights, &rt.block_on(load_now(settings))?);
+    }
     if args.apply && !moves.is_empty() {
         out += &apply(&rt, settings, "rebalance", &moves)?;
     } else if !moves.is_empty() {
