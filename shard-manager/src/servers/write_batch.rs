@@ -204,6 +204,12 @@ impl Server {
                     break;
                 }
                 GroupEnd::Refused { index, error } => {
+                    // Stale statements (the table changed) are the connection's, not the
+                    // write's: prepared again by the next exchange, once, for all.
+                    let stale = error.decision() == Some(Decision::StaleStatements);
+                    if stale && !std::mem::replace(&mut prepared_again, true) {
+                        continue;
+                    }
                     if !own_refusal(&error) {
                         answer_all(group, self.failure(error), false);
                         break;
