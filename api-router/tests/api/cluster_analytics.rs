@@ -243,3 +243,29 @@ async fn a_scope_other_than_local_or_cluster_is_a_problem_naming_it() {
     assert_eq!(alone["partial"], false);
     assert_eq!(alone["gateways"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn the_cluster_views_ask_the_same_scopes_as_the_local_ones() {
+    use crate::auth::{await_key, create_key, status_with};
+    let app = spawn_app().await;
+    let metrics = create_key(&app, "grafana", "metrics", None).await;
+    let admin = create_key(&app, "operator", "admin", None).await;
+    await_key(&app, &metrics).await;
+    let cluster = "/api/analytics/metrics?scope=cluster";
+    let load = "/api/shards/load";
+    assert_eq!(status_with(&app, cluster, None).await, 401);
+    assert_eq!(status_with(&app, load, None).await, 401);
+    assert_eq!(status_with(&app, cluster, Some(&metrics)).await, 200);
+    assert_eq!(
+        status_with(&app, "/api/analytics/metrics", Some(&metrics)).await,
+        200
+    );
+    // The load names keys: admin, as /api/shards.
+    assert_eq!(status_with(&app, load, Some(&metrics)).await, 403);
+    assert_eq!(status_with(&app, "/api/shards", Some(&metrics)).await, 403);
+    assert_eq!(status_with(&app, load, Some(&admin)).await, 200);
+    assert_eq!(
+        status_with(&app, cluster, Some(&admin)).await,
+        status_with(&app, "/api/analytics/metrics", Some(&admin)).await
+    );
+}
