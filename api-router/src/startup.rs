@@ -10,8 +10,9 @@ use actix_web::{web, App, HttpServer};
 use control_plane::failover;
 use control_plane::health::Sweeper;
 use control_plane::keys::{self, KeyFollower, KeyRing};
-use control_plane::map::figures::{FigureBoard, Publisher};
+use control_plane::map::figures::{FigureBoard, Published, Publisher};
 use control_plane::map::{follower, Follower, Identity};
+use control_plane::moves::auto_balance::Balancer;
 use control_plane::moves::{MoveWatch, Watcher};
 use control_plane::Monitor;
 use shard_manager::Cluster;
@@ -49,6 +50,8 @@ pub struct Application {
     /// Publishes this gateway's figures for the cluster views; stopped with the
     /// application.
     publisher: Publisher,
+    /// The automatic balancer (`[balancer] auto`), when on; stopped with the application.
+    balancer: Option<Balancer>,
     /// Follows the API keys there; stopped with the application.
     keys: KeyFollower,
     /// Reads the slot moves from the metadata database; stopped with the application.
@@ -241,6 +244,11 @@ impl Application {
             publish_figures,
         );
         let follower = Follower::spawn(cluster.map().clone(), identity);
+        let balancer = Balancer::spawn(
+            settings.cluster.clone(),
+            settings.balancer.clone(),
+            slot_requests,
+        );
         let keys = KeyFollower::spawn(ring, settings.cluster.clone());
         let watcher = Watcher::spawn(moves);
         let failover = settings
@@ -282,6 +290,7 @@ impl Application {
             failover,
             recovery,
             publisher,
+            balancer,
         })
     }
 
@@ -309,6 +318,7 @@ impl Application {
         drop(self.failover);
         drop(self.recovery);
         drop(self.publisher);
+        drop(self.balancer);
         self.cluster.close();
         tracing::info!("gateway stopped");
         result
@@ -323,6 +333,25 @@ impl Application {
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
     }
+}
+
+/// Each slot's requests over the last minute, summed over the gateways' published
+/// figures: what the automatic balancer evens out.
+fn slot_requests(published: &[Published], slots: usize) -> Vec<u64> {
+    let mut weights = vec![0u64; slots];
+    for figures in published
+        .iter()
+        .filter_map(|p| ::analytics::Figures::from_bytes(&p.figures))
+    {
+        if let Some(minute) = figures.load.windows.get(1) {
+            for (slot, counts) in &minute.slots {
+                if let Some(w) = weights.get_mut(*slot as usize) {
+                    *w += counts.requests;
+                }
+            }
+        }
+    }
+    weights
 }
 
 /// The edge settings, checked before anything starts: the `[server]` values that

@@ -18,6 +18,7 @@ use analytics::AnalyticsConfig;
 use api_router::edge::cors::CorsSettings;
 use api_router::server::settings::{AuthSettings, LimitsSettings, ServerSettings, Settings};
 use api_router::server::tls::TlsSettings;
+use control_plane::moves::auto_balance::BalancerSettings;
 use serde::de::{DeserializeOwned, Visitor};
 use serde_json::Value;
 use shard_manager::config::{
@@ -83,6 +84,7 @@ described! {
     CorsSettings: "api-router/src/edge/cors/settings.rs", CorsSettings::describe;
     TlsSettings: "api-router/src/server/tls.rs", TlsSettings::describe;
     AnalyticsConfig: "analytics/src/config.rs", serialized::<AnalyticsConfig>;
+    BalancerSettings: "control-plane/src/moves/auto_balance.rs", serialized::<BalancerSettings>;
     DatabaseSettings: "shard-manager/src/config/sections.rs", DatabaseSettings::describe;
     RoutingSettings: "shard-manager/src/routing/settings.rs", serialized::<RoutingSettings>;
     RangeSettings: "shard-manager/src/routing/settings.rs", serialized::<RangeSettings>;
@@ -139,6 +141,7 @@ fn kinds() -> Vec<Kind> {
                 .map_or(Value::Null, Described::described)
         }),
         kind::<AnalyticsConfig>("AnalyticsConfig", |s| s.analytics.described()),
+        kind::<BalancerSettings>("BalancerSettings", |s| s.balancer.described()),
         kind::<AuthSettings>("AuthSettings", |s| s.auth.described()),
         kind::<LimitsSettings>("LimitsSettings", |s| s.limits.described()),
         kind::<DatabaseSettings>("DatabaseSettings", |s| s.cluster.database.described()),

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use analytics::AnalyticsConfig;
+use control_plane::moves::auto_balance::BalancerSettings;
 use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
@@ -24,6 +25,9 @@ pub struct Settings {
     /// Each API key's default rate and per-shard concurrency (`[limits]`).
     #[serde(default)]
     pub limits: LimitsSettings,
+    /// The automatic balancer by load (`[balancer]`), off by default.
+    #[serde(default)]
+    pub balancer: BalancerSettings,
     #[serde(flatten)]
     pub cluster: ClusterSettings,
 }

@@ -43,12 +43,15 @@
 //! - [`idempotency_entries`]: idempotency entries copied with their slots under the fence.
 //! - [`plan`]: which slots a move takes (explicit, or a count), checked against the map.
 //! - [`balance`]: `rebalance`'s plan: the moves that even out bytes or slots (pure).
+//! - [`auto_balance`]: the automatic balancer by load (`[balancer] auto`): one runner,
+//!   hysteresis, spacing, an hourly cap.
 //! - [`fault`]: test-only kill points (feature `faults`).
 //! - [`mover`]: the phases in order: start, resume.
 //! - [`undo`]: abort (before the switch) and reverse (after it).
 //! - [`watch`]: a gateway's view of the moves, read in the background (it never
 //!   queries the metadata database per request).
 
+pub mod auto_balance;
 pub mod balance;
 pub mod caches;
 pub mod capture;

@@ -1,0 +1,427 @@
+//! The automatic balancer (`[balancer] auto = true`, off by default): one runner in the
+//! whole cluster moves slots by load when a shard stays busier than the others.
+//!
+//! Every gateway starts the task; the one that holds the balancer's advisory lock on
+//! the metadata database runs it, the others wait for the lock (a dead runner's
+//! connection ends, and its lock with it). Every `check_secs` the runner weighs each
+//! slot by the last minute's requests of every live gateway (the load they publish for
+//! the cluster view) and decides, with hysteresis:
+//!
+//! - it acts only when the busiest shard has stayed above the mean by more than
+//!   `margin_percent` for `hold_secs` without a break (one burst is not a trend);
+//! - it then runs the plan's moves (from the busiest shard, to within the margin of
+//!   the mean), one after another, and none again for `spacing_secs`, so the load is measured under the new
+//!   placement before anything else moves;
+//! - it moves at most `max_slots_per_hour` slots in any hour.
+//!
+//! Each decision and non-decision is logged (`balancer` target, with the shards' totals
+//! and the reason); a move it runs is an ordinary online move, in the map's history like
+//! any other.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use shard_manager::config::ClusterSettings;
+use shard_manager::routing::ShardId;
+
+use super::balance::{plan, totals, Planned};
+use super::mover::{self, Request};
+use super::plan::Which;
+use crate::map::figures::{self, Published};
+use crate::map::{change, meta};
+
+/// Advisory lock (metadata database) held by the one running balancer.
+const BALANCER_LOCK: i64 = 0x0053_4742_414c; // "SGBAL"
+/// Figures older than this are a gateway gone, not load.
+const MAX_AGE_MS: u64 = 5_000;
+
+/// `[balancer]`: the automatic balancer, off by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BalancerSettings {
+    /// Move slots by load automatically (one runner in the cluster). Off by default: a
+    /// move costs a copy of the slots' rows, which an operator may prefer to schedule.
+    pub auto: bool,
+    /// How much busier than the mean the busiest shard must be to act, in percent (25:
+    /// a quarter above the mean). Below it a move would cost more than it evens out.
+    pub margin_percent: u32,
+    /// How long the busiest shard must stay above the margin, seconds: a burst shorter
+    /// than this is not a trend.
+    pub hold_secs: u64,
+    /// Least time between two moves, seconds: the load is measured under the new
+    /// placement (a minute's window, and the figures' second) before anything moves again.
+    pub spacing_secs: u64,
+    /// Most slots moved in any hour, so a balancer gone wrong cannot churn the cluster.
+    pub max_slots_per_hour: u32,
+    /// How often the runner weighs the slots, seconds.
+    pub check_secs: u64,
+}
+
+impl Default for BalancerSettings {
+    fn default() -> Self {
+        Self {
+            auto: false,
+            margin_percent: 25,
+            hold_secs: 60,
+            spacing_secs: 300,
+            max_slots_per_hour: 64,
+            check_secs: 10,
+        }
+    }
+}
+
+/// What the runner decided at one check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Nothing moves, and why.
+    Hold(String),
+    /// These moves run, one after another (the plan, within the hour's cap).
+    Move(Vec<Planned>),
+}
+
+/// The runner's memory between checks: the hysteresis.
+#[derive(Debug, Default)]
+pub struct Hysteresis {
+    above_since: Option<Instant>,
+    last_move: Option<Instant>,
+    /// When slots were moved, and how many, over the last hour.
+    moved: VecDeque<(Instant, u32)>,
+}
+
+impl Hysteresis {
+    /// Decides at `now` from each slot's `weights` under `owners` (pure but for the
+    /// memory it keeps).
+    pub fn decide(
+        &mut self,
+        settings: &BalancerSettings,
+        owners: &[ShardId],
+        weights: &[u64],
+        shards: usize,
+        retired: &[ShardId],
+        now: Instant,
+    ) -> Decision {
+        let per_shard = totals(owners, weights, shards);
+        let active: Vec<u64> = (0..shards)
+            .filter(|i| !retired.contains(&ShardId(*i as u32)))
+            .map(|i| per_shard[i])
+            .collect();
+        let total: u64 = active.iter().sum();
+        if active.is_empty() || total == 0 {
+            self.above_since = None;
+            return Decision::Hold("no load".into());
+        }
+        let mean = total as f64 / active.len() as f64;
+        let margin = f64::from(settings.margin_percent) / 100.0;
+        let busiest = active.iter().copied().max().unwrap_or(0) as f64;
+        if busiest <= mean * (1.0 + margin) {
+            self.above_since = None;
+            return Decision::Hold(format!(
+                "busiest shard {busiest} within {}% of the mean {mean:.0}",
+                settings.margin_percent
+            ));
+        }
+        let since = *self.above_since.get_or_insert(now);
+        let held = now.saturating_duration_since(since);
+        if held < Duration::from_secs(settings.hold_secs) {
+            return Decision::Hold(format!(
+                "busiest shard {busiest} above the mean {mean:.0} for {}s of {}s",
+                held.as_secs(),
+                settings.hold_secs
+            ));
+        }
+        if let Some(last) = self.last_move {
+            let since_move = now.saturating_duration_since(last);
+            if since_move < Duration::from_secs(settings.spacing_secs) {
+                return Decision::Hold(format!(
+                    "last move {}s ago, spacing {}s",
+                    since_move.as_secs(),
+                    settings.spacing_secs
+                ));
+            }
+        }
+        while self
+            .moved
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= Duration::from_secs(3600))
+        {
+            self.moved.pop_front();
+        }
+        let moved: u32 = self.moved.iter().map(|(_, n)| n).sum();
+        let room = settings.max_slots_per_hour.saturating_sub(moved);
+        let mut planned = plan(owners, weights, shards, margin, retired);
+        if planned.is_empty() {
+            return Decision::Hold(
+                "no slot move narrows the gap (one slot alone is too hot to move)".into(),
+            );
+        }
+        if room == 0 {
+            return Decision::Hold(format!(
+                "{moved} slots moved in the last hour, the cap is {}",
+                settings.max_slots_per_hour
+            ));
+        }
+        // The heaviest moves first, and each move's heaviest slots, within the hour's cap.
+        planned.sort_by_key(|m| std::cmp::Reverse(m.weight));
+        let mut left = room as usize;
+        let mut taken = Vec::new();
+        for mut m in planned {
+            if left == 0 {
+                break;
+            }
+            if m.slots.len() > left {
+                m.slots
+                    .sort_by_key(|s| std::cmp::Reverse(weights[*s as usize]));
+                m.slots.truncate(left);
+                m.weight = m.slots.iter().map(|s| weights[*s as usize]).sum();
+                m.slots.sort_unstable();
+            }
+            left -= m.slots.len();
+            taken.push(m);
+        }
+        let count: usize = taken.iter().map(|m| m.slots.len()).sum();
+        self.last_move = Some(now);
+        self.above_since = None;
+        self.moved.push_back((now, count as u32));
+        Decision::Move(taken)
+    }
+}
+
+/// The running balancer task; stops when dropped.
+pub struct Balancer(tokio::task::JoinHandle<()>);
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Balancer {
+    /// Starts the task when `balancer.auto`; `weigh` turns the published figures into
+    /// each slot's requests (the gateway knows their format).
+    pub fn spawn(
+        settings: ClusterSettings,
+        balancer: BalancerSettings,
+        weigh: impl Fn(&[Published], usize) -> Vec<u64> + Send + Sync + 'static,
+    ) -> Option<Self> {
+        balancer
+            .auto
+            .then(|| Self(tokio::spawn(run(settings, balancer, weigh))))
+    }
+}
+
+async fn run(
+    settings: ClusterSettings,
+    balancer: BalancerSettings,
+    weigh: impl Fn(&[Published], usize) -> Vec<u64> + Send + Sync + 'static,
+) {
+    let every = Duration::from_secs(balancer.check_secs.max(1));
+    loop {
+        // The lock is the connection's: held while it lives, gone with it.
+        let conn = match meta::connect(&settings).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(target: "balancer", error = %e, "metadata database not reached");
+                tokio::time::sleep(every).await;
+                continue;
+            }
+        };
+        let locked = conn
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&BALANCER_LOCK])
+            .await
+            .map(|r| r.get::<_, bool>(0));
+        if !matches!(locked, Ok(true)) {
+            drop(conn);
+            tokio::time::sleep(every).await;
+            continue;
+        }
+        tracing::info!(target: "balancer", "this gateway runs the automatic balancer");
+        let mut memory = Hysteresis::default();
+        loop {
+            tokio::time::sleep(every).await;
+            if conn.client.is_closed() {
+                break;
+            }
+            if let Err(e) = check(&settings, &balancer, &conn.client, &weigh, &mut memory).await {
+                tracing::warn!(target: "balancer", error = %e, "balancer check failed");
+            }
+        }
+    }
+}
+
+async fn check(
+    settings: &ClusterSettings,
+    balancer: &BalancerSettings,
+    client: &tokio_postgres::Client,
+    weigh: &(impl Fn(&[Published], usize) -> Vec<u64> + Send + Sync),
+    memory: &mut Hysteresis,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let map = change::current(settings).await?;
+    let published = figures::recent(client, MAX_AGE_MS).await?;
+    let weights = weigh(&published, map.owners.len());
+    let decision = memory.decide(
+        balancer,
+        &map.owners,
+        &weights,
+        map.shards.len(),
+        &map.retired(),
+        Instant::now(),
+    );
+    let per_shard = totals(&map.owners, &weights, map.shards.len());
+    match decision {
+        Decision::Hold(why) => {
+            tracing::info!(target: "balancer", shards = ?per_shard, decision = "hold", reason = %why);
+        }
+        Decision::Move(planned) => {
+            for m in planned {
+                tracing::info!(target: "balancer", shards = ?per_shard, decision = "move",
+                    from = %m.from, to = %m.to, slots = m.slots.len(), weight = m.weight);
+                let list: Vec<String> = m.slots.iter().map(i32::to_string).collect();
+                let request = Request {
+                    kind: "balance".into(),
+                    from: m.from.0,
+                    to: m.to.0,
+                    which: Which::List(list.join(",")),
+                };
+                let mv = mover::start(settings, &request).await?;
+                let done = mover::run(settings, mv.id, &mut |_| {}).await?;
+                tracing::info!(target: "balancer", id = done.id, phase = ?done.phase, "balancer move ended");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(i: u32) -> ShardId {
+        ShardId(i)
+    }
+
+    fn quick() -> BalancerSettings {
+        BalancerSettings {
+            auto: true,
+            margin_percent: 25,
+            hold_secs: 10,
+            spacing_secs: 60,
+            max_slots_per_hour: 3,
+            check_secs: 1,
+        }
+    }
+
+    #[test]
+    fn acts_once_after_the_hold_then_holds_while_balanced() {
+        // 12 slots, 4 per shard; shard 0's slots each take 10 requests, the others 1.
+        let mut owners: Vec<ShardId> = (0..12).map(|i| s(i % 3)).collect();
+        let weights: Vec<u64> = (0..12).map(|i| if i % 3 == 0 { 10 } else { 1 }).collect();
+        let mut memory = Hysteresis::default();
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let decide =
+            |m: &mut Hysteresis, o: &[ShardId], t| m.decide(&quick(), o, &weights, 3, &[], t);
+        assert!(
+            matches!(decide(&mut memory, &owners, at(0)), Decision::Hold(r) if r.contains("for 0s of 10s"))
+        );
+        assert!(matches!(
+            decide(&mut memory, &owners, at(9)),
+            Decision::Hold(_)
+        ));
+        let Decision::Move(planned) = decide(&mut memory, &owners, at(10)) else {
+            panic!("no move after the hold");
+        };
+        assert!(planned.iter().all(|m| m.from == s(0)));
+        assert!(planned.iter().map(|m| m.slots.len()).sum::<usize>() <= 3);
+        for m in &planned {
+            for slot in &m.slots {
+                owners[*slot as usize] = m.to;
+            }
+        }
+        // Afterwards: within the margin, or spaced; never a move back.
+        for secs in 11..200 {
+            match decide(&mut memory, &owners, at(secs)) {
+                Decision::Hold(_) => {}
+                Decision::Move(moves) => {
+                    assert!(secs >= 70, "a second move {secs}s in, before the spacing");
+                    for m in moves {
+                        assert_ne!(m.to, s(0), "a move back to the busy shard");
+                        for slot in &m.slots {
+                            owners[*slot as usize] = m.to;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_burst_shorter_than_the_hold_moves_nothing() {
+        let owners: Vec<ShardId> = (0..6).map(|i| s(i % 3)).collect();
+        let busy: Vec<u64> = vec![10, 1, 1, 10, 1, 1];
+        let calm = vec![1u64; 6];
+        let mut memory = Hysteresis::default();
+        let t0 = Instant::now();
+        for secs in 0..9 {
+            let d = memory.decide(
+                &quick(),
+                &owners,
+                &busy,
+                3,
+                &[],
+                t0 + Duration::from_secs(secs),
+            );
+            assert!(matches!(d, Decision::Hold(_)));
+        }
+        let d = memory.decide(
+            &quick(),
+            &owners,
+            &calm,
+            3,
+            &[],
+            t0 + Duration::from_secs(9),
+        );
+        assert!(matches!(d, Decision::Hold(r) if r.contains("within")));
+        let d = memory.decide(
+            &quick(),
+            &owners,
+            &busy,
+            3,
+            &[],
+            t0 + Duration::from_secs(12),
+        );
+        assert!(
+            matches!(d, Decision::Hold(r) if r.contains("for 0s")),
+            "the hold starts again"
+        );
+    }
+
+    #[test]
+    fn the_hourly_cap_holds_moves_back() {
+        let owners: Vec<ShardId> = (0..30).map(|i| s(i % 3)).collect();
+        let weights: Vec<u64> = (0..30).map(|i| if i % 3 == 0 { 10 } else { 1 }).collect();
+        let settings = BalancerSettings {
+            hold_secs: 0,
+            spacing_secs: 0,
+            max_slots_per_hour: 2,
+            ..quick()
+        };
+        let mut memory = Hysteresis::default();
+        let t0 = Instant::now();
+        let Decision::Move(moves) = memory.decide(&settings, &owners, &weights, 3, &[], t0) else {
+            panic!("no first move");
+        };
+        let slots: usize = moves.iter().map(|m| m.slots.len()).sum();
+        assert_eq!(slots, 2, "capped at the hour's two slots");
+        let d = memory.decide(
+            &settings,
+            &owners,
+            &weights,
+            3,
+            &[],
+            t0 + Duration::from_secs(60),
+        );
+        assert!(matches!(d, Decision::Hold(r) if r.contains("cap")));
+    }
+}
