@@ -1,7 +1,6 @@
 //! Small things the failure tests share beyond `helpers.rs`: waiting, keys placed on
 //! a chosen shard, row locks held from outside the gateway, a gateway started from
-//! already-prepared settings, and a binary COPY between two servers (the benchmarks'
-//! baseline).
+//! already-prepared settings.
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -227,23 +226,4 @@ impl Drop for ReplayPaused {
             ])
             .status();
     }
-}
-
-/// Streams what `copy_out` (a `COPY (...) TO STDOUT (FORMAT binary)`) sends on `source`
-/// into `copy_in` (a `COPY ... FROM STDIN (FORMAT binary)`) on `target`; the rows copied.
-pub async fn copy_between(
-    source: &tokio_postgres::Client,
-    copy_out: &str,
-    target: &tokio_postgres::Client,
-    copy_in: &str,
-) -> u64 {
-    use futures_util::{SinkExt, StreamExt};
-    let sink = target.copy_in(copy_in).await.unwrap();
-    let stream = source.copy_out(copy_out).await.unwrap();
-    futures_util::pin_mut!(sink);
-    futures_util::pin_mut!(stream);
-    while let Some(chunk) = stream.next().await {
-        sink.send(chunk.unwrap()).await.unwrap();
-    }
-    sink.as_mut().finish().await.unwrap()
 }

@@ -1,8 +1,8 @@
 //! One `wrk` run against a gateway process, as `scripts/bench.sh cpu` runs it (for the
-//! benchmarks of this binary): the gateway's `utime + stime` from `/proc/PID/stat`
-//! around the run, divided by the requests wrk completed; the same for named servers of
-//! the local topology (a PostgreSQL server's postmaster, its live children and those it
-//! reaped), and wrk's latency percentiles.
+//! benchmarks, `benches/topology/`, which include this file): the gateway's `utime +
+//! stime` from `/proc/PID/stat` around the run, divided by the requests wrk completed;
+//! the same for named servers of the local topology (a PostgreSQL server's postmaster,
+//! its live children and those it reaped), and wrk's latency percentiles.
 
 use std::process::Command;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo test --release -p api-router --test failures limits_bench -- --ignored --nocapture
+//! cargo bench -p api-router --bench topology -- limits
 //! ```
 //!
 //! One real gateway (the `api-router` binary, 2 HTTP workers) under
@@ -21,7 +21,7 @@
 //! checks and almost nothing else) and `read` (a replica point read). Each of `ROUNDS`
 //! rounds runs all three callers (keys made, then revoked; anonymous first or last,
 //! the keys' order flipped every other round) to spread the machine's drift over
-//! them. Run it alone: it takes no lock against the outage tests of this binary.
+//! them. Run it alone: it takes no lock against the outage tests.
 
 use std::time::Duration;
 
@@ -94,9 +94,7 @@ async fn rate_headers(client: &reqwest::Client, url: &str, key: &str) -> bool {
     res.headers().get("ratelimit").is_some()
 }
 
-#[tokio::test]
-#[ignore = "a benchmark: run it alone with --release --ignored --nocapture"]
-async fn cpu_per_request_of_keys_and_limits() {
+pub async fn run() {
     let bench = Bench::start().await;
     let (gateway, settings) = (&bench.gateway, &bench.settings);
     let url = |path: &str| bench.url(path);

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo test --release -p api-router --test failures resharding_bench -- --ignored --nocapture
+//! cargo bench -p api-router --bench topology -- resharding
 //! ```
 //!
 //! 1. Rows moved per second ÷ rows per second of a plain binary COPY of the same rows
@@ -20,9 +20,9 @@ use serde_json::json;
 use shard_manager::servers::connection_url;
 use shard_manager::ShardKey;
 
+use crate::copy::copy_between;
 use crate::helpers::{spawn_app, TestApp};
 use crate::outage::serial;
-use crate::support::copy_between;
 
 const ROWS: usize = 150_000;
 const COLUMNS: &str = "table_name, shard_key, id, slot, data, version, created_at, updated_at";
@@ -111,9 +111,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-#[tokio::test]
-#[ignore = "benchmark: cargo test --release -p api-router --test failures resharding_bench -- --ignored --nocapture"]
-async fn resharding_bench() {
+pub async fn run() {
     let _serial = serial().await;
     let app = spawn_app().await;
     load(&app).await;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo test --release -p api-router --test failures import_bench -- --ignored --nocapture
+//! cargo bench -p api-router --bench topology -- import
 //! ```
 //!
 //! 1. Rows imported per second (copy and sync of a 100,000-row source table, no writer)
@@ -16,10 +16,10 @@ use std::time::Instant;
 use control_plane::import::{runner, Import, Phase};
 use shard_manager::servers::connection_url;
 
+use crate::copy::copy_between;
 use crate::helpers::{spawn_app, TestApp};
 use crate::importer::{connect, orders_table, request, SourceDb, Writer};
 use crate::outage::serial;
-use crate::support::copy_between;
 
 const ROWS: i64 = 100_000;
 const COLUMNS: &str = "table_name, shard_key, id, slot, data, version, created_at, updated_at";
@@ -70,9 +70,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-#[tokio::test]
-#[ignore = "benchmark: cargo test --release -p api-router --test failures import_bench -- --ignored --nocapture"]
-async fn import_bench() {
+pub async fn run() {
     let _serial = serial().await;
     let app = spawn_app().await;
     let src = SourceDb::create(&app).await;

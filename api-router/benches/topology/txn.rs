@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo test --release -p api-router --test failures txn_bench -- --ignored --nocapture
+//! cargo bench -p api-router --bench topology -- txn
 //! ```
 //!
 //! One real gateway (the `api-router` binary) under `wrk -t1 -c8 -d8s -s
@@ -58,9 +58,7 @@ async fn json_of(req: reqwest::RequestBuilder) -> Value {
     req.send().await.unwrap().json().await.unwrap()
 }
 
-#[tokio::test]
-#[ignore = "a benchmark: run it alone with --release --ignored --nocapture"]
-async fn txn_bench() {
+pub async fn run() {
     let bench = Bench::start().await;
     let gateway = &bench.gateway;
     let url = |path: &str| bench.url(path);

@@ -1,0 +1,105 @@
+//! Benchmarks against the real local topology (`./setup.sh up`): a real gateway, its
+//! shards and metadata server, measured end to end. Not part of any test run; the
+//! figures and the exact commands are in docs/BENCHMARKS.md.
+//!
+//! ```text
+//! eval "$(./setup.sh env)"
+//! cargo bench -p api-router --bench topology -- import       # one of them
+//! cargo bench -p api-router --bench topology                 # all, one after another
+//! ```
+//!
+//! - [`import`]: import rows/s against COPY, the cut-over's fence.
+//! - [`resharding`]: a move's rows/s against COPY, the switch pause as clients see it.
+//! - [`limits`]: gateway CPU per request of API keys and fair limits, from /proc under
+//!   wrk.
+//! - [`txn`]: transactions/s and CPU per request against plain writes, under wrk.
+//!
+//! [`copy`] is the plain binary COPY the first two are measured against.
+//!
+//! They start gateways and stop servers through the failure tests' support modules
+//! (`tests/failures/`, and the API tests' `helpers.rs`), shared here by path. A plain
+//! `cargo test --benches` runs nothing: a benchmark runs only under `cargo bench`.
+
+mod copy;
+mod import;
+mod limits;
+mod resharding;
+mod txn;
+
+// The failure tests' support, shared; each benchmark uses a part of it.
+#[path = "../../tests/api/helpers.rs"]
+mod helpers;
+#[allow(dead_code)]
+#[path = "../../tests/failures/importer.rs"]
+mod importer;
+#[allow(dead_code)]
+#[path = "../../tests/failures/movers.rs"]
+mod movers;
+#[allow(dead_code)]
+#[path = "../../tests/failures/outage.rs"]
+mod outage;
+#[allow(dead_code)]
+#[path = "../../tests/failures/process.rs"]
+mod process;
+#[allow(dead_code)]
+#[path = "../../tests/failures/support.rs"]
+mod support;
+// Checked with `cfg(test)` but no test harness, its `#[test]` functions vanish and
+// their imports look unused.
+#[allow(dead_code, unused_imports)]
+#[path = "../../tests/failures/wrk.rs"]
+mod wrk;
+
+use std::future::Future;
+use std::pin::Pin;
+
+type Benchmark = fn() -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// Every benchmark by the name its command gives.
+const BENCHMARKS: &[(&str, Benchmark)] = &[
+    ("import", || Box::pin(import::run())),
+    ("resharding", || Box::pin(resharding::run())),
+    ("limits", || Box::pin(limits::run())),
+    ("txn", || Box::pin(txn::run())),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and must not
+    // start minutes of load on a shared machine.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("topology benchmarks run only under `cargo bench` (docs/BENCHMARKS.md)");
+        return;
+    }
+    let wanted: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let names: Vec<&str> = BENCHMARKS.iter().map(|(name, _)| *name).collect();
+    let unknown: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|w| !names.contains(w))
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "no benchmark named {}; the benchmarks are {}",
+            unknown.join(", "),
+            names.join(", ")
+        );
+        std::process::exit(2);
+    }
+    for (name, bench) in BENCHMARKS {
+        if !wanted.is_empty() && !wanted.contains(name) {
+            continue;
+        }
+        println!("== {name}");
+        // The runtime `#[tokio::test]` gave them: one thread, time and I/O enabled.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(bench());
+    }
+}
