@@ -29,6 +29,7 @@
 //! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
 //! - [`rebalance_load`]: a busy shard evened out by load, its share falling as planned;
 //!   a key hotter than a shard's share named, not moved.
+//! - [`auto_balance`]: the automatic balancer under steady skew acts once, then holds.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
 //! - [`import`]: a 100,000-row table of a separate database imported under writes,
@@ -65,6 +66,7 @@
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
 
 mod add_shard;
+mod auto_balance;
 mod closed_connections;
 mod cluster_load;
 mod credentials;
