@@ -81,6 +81,18 @@ pub(super) fn next_batch<W>(queue: &Mutex<Queue<W>>, sizes: &BatchSizes) -> Opti
     Some(batch)
 }
 
+/// After a leader sent its own request inline (see `write_batch`): whether requests
+/// queued meanwhile, which a driver must now send (the queue stays driven); false, and
+/// the queue is free again, when none did.
+pub(super) fn hand_on<W>(queue: &Mutex<Queue<W>>) -> bool {
+    let mut queue = lock(queue);
+    if queue.waiting.is_empty() {
+        queue.driving = false;
+        return false;
+    }
+    true
+}
+
 /// Held by a driver: if it ends other than by emptying its queue (a panic), the queue
 /// is cleared and handed on, so a later request starts a new driver. (The requests
 /// cleared see their answer's sender dropped.)

@@ -3,9 +3,10 @@
 //! fsync and one synchronous-replication wait for all of them.
 //!
 //! Opportunistic, with no timer, as point reads are (`batch_queue`): a lone write goes at
-//! once; writes that come while a group is in flight leave together with the next. The
-//! group is driven by a task of its own, so a request whose client went away never
-//! leaves a shared transaction half read.
+//! once, on its own request's task, as it did before groups; writes that come while
+//! anything is in flight leave together with the next group. Groups are driven by a task
+//! of their own, so a request whose client went away never leaves a shared transaction
+//! half read (a lone write's own exchange is its alone, as before).
 //!
 //! Each write keeps what it has alone: its own statement (slot check, idempotency
 //! lookup and entry), its own rows, and its own answer. A write is answered only once
@@ -19,8 +20,9 @@
 //! - A refusal that is the server's, not the write's (read-only, down, no schema):
 //!   every write of the group gets it, as each would alone.
 //! - One write held up by a lock (a row a transaction in doubt holds, a slot under a
-//!   move's fence) for longer than [`GROUP_LOCK_BOUND`]: taken out and sent alone once
-//!   the group is done, where it waits as a lone write always did.
+//!   move's fence) for longer than [`GROUP_LOCK_BOUND`], even a lone one: taken out and
+//!   sent alone in a task of its own, where it waits as a lone write always did; nothing
+//!   queued waits behind it.
 //! - The connection lost, or no answer in time, once sent: every write of the group is
 //!   answered as a lone write's lost send is (503, may have committed); a retry with
 //!   the write's key is exact.
@@ -31,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use deadpool::managed::Object;
 use tokio::sync::oneshot;
 
-use super::batch_queue::{next_batch, Handover, Queue};
+use super::batch_queue::{hand_on, next_batch, Handover, Queue};
 use super::failure::{classify, Failure};
 use super::server::{InFlight, Server};
 use super::write::WriteFailure;
@@ -67,7 +69,18 @@ impl Server {
             tried: false,
         };
         if let Some(queue) = self.writes.join(waiting) {
-            tokio::spawn(drive(Arc::clone(self), queue));
+            // Nothing was in flight: this write goes at once, alone, on this task, as a
+            // write did before groups; whatever queues meanwhile leaves with a driver.
+            let lead = Lead {
+                server: Arc::clone(self),
+                queue,
+            };
+            if let Some(group) = next_batch(&lead.queue, &self.writes.sizes) {
+                for waiting in self.commit(group).await {
+                    let server = Arc::clone(self);
+                    tokio::spawn(async move { server.commit_alone(waiting).await });
+                }
+            }
         }
         let (rows, after) = answer.await.unwrap_or_else(|_| {
             Err(WriteFailure {
@@ -88,6 +101,21 @@ impl Server {
     }
 }
 
+/// The write that found its queue idle, sending itself: when it is done (or dropped,
+/// its client gone), the writes that queued meanwhile get a driver.
+struct Lead {
+    server: Arc<Server>,
+    queue: Arc<Mutex<Queue<Waiting>>>,
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        if hand_on(&self.queue) {
+            tokio::spawn(drive(Arc::clone(&self.server), Arc::clone(&self.queue)));
+        }
+    }
+}
+
 /// Commits what waits in `queue`, in groups, until nothing does.
 async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
     let _handover = Handover(&queue);
@@ -105,9 +133,9 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
     }
 }
 
-/// A group's bound on lock waits (`lock_timeout`): a write that waits longer is taken
-/// out and sent alone, so a lock held elsewhere (a transaction in doubt, a move's fence)
-/// delays no other write of its group by more than this.
+/// A group's bound on lock waits (`lock_timeout`), a group of one included: a write that
+/// waits longer is taken out and sent alone, off the queue, so a lock held elsewhere (a
+/// transaction in doubt, a move's fence) delays no other write by more than this.
 const GROUP_LOCK_BOUND: &str = "100ms";
 
 impl Server {
@@ -125,8 +153,8 @@ impl Server {
                 return Vec::new();
             }
         };
-        let bounded = group.len() > 1;
-        self.rounds(&mut None, group, bounded).await
+        // Bounded even alone: the queue behind it waits for nothing longer than the bound.
+        self.rounds(&mut None, group, true).await
     }
 
     /// One write that a group's lock bound refused, committed alone with no bound on
