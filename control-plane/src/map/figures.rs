@@ -20,13 +20,6 @@ use tokio_postgres::Client;
 use super::meta;
 use super::MapError;
 
-/// Schema step: one row per gateway.
-pub const STEP: &str = "CREATE UNLOGGED TABLE gateway_figures (
-         gateway_id   UUID        PRIMARY KEY,
-         published_at TIMESTAMPTZ NOT NULL,
-         figures      BYTEA       NOT NULL
-     );";
-
 /// Longest a publish or a read may take.
 const META_TIMEOUT: Duration = Duration::from_secs(2);
 /// Rows of gateways gone this long are deleted (by any publisher, now and then).

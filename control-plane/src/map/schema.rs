@@ -125,8 +125,13 @@ const STEPS: &[&str] = &[
     // 11: cluster restore points recorded by `shard-admin backup` (backup/schema.rs;
     // written to stand at any position).
     crate::backup::schema::STEP,
-    // 12: each gateway's figures for the cluster view of analytics (`figures`).
-    super::figures::STEP,
+    // 12: each gateway's figures for the cluster view of analytics (`figures`), one row
+    // per gateway.
+    "CREATE UNLOGGED TABLE gateway_figures (
+         gateway_id   UUID        PRIMARY KEY,
+         published_at TIMESTAMPTZ NOT NULL,
+         figures      BYTEA       NOT NULL
+     );",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

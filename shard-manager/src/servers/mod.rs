@@ -9,10 +9,11 @@
 //! - `read_batch`: `Server::find`: point reads that arrive together share one send.
 //! - `write_batch`: `Server::write_in_group`: single writes that arrive together commit
 //!   in one transaction (group commit).
-//! - `batch_queue`: the queues both wait in, one per thread, with no timer.
+//! - `batch_queue`: the queues both wait in, one per thread, with no timer; `pending`:
+//!   what a request holds while it waits there.
 //! - [`batch_sizes`]: how many requests each batch carried, a histogram for `/metrics`.
 //! - [`write`]: `Server::run_write` (on a `crate::wire` connection): a write is never
-//!   sent twice.
+//!   sent twice; [`write_failure`]: what a write that cannot be acknowledged answers.
 //! - [`failure`]: the one place where a wire failure becomes a `ClusterError`, by its
 //!   SQLSTATE.
 //! - [`banlist`]: [`Condition`], the pure ban/lag rules, with unit tests.
@@ -28,6 +29,7 @@ pub mod connect;
 pub mod failure;
 #[cfg(feature = "faults")]
 pub mod faults;
+mod pending;
 pub(crate) mod per_thread;
 pub mod pools;
 mod read_batch;
@@ -35,9 +37,10 @@ pub mod server;
 pub mod status;
 pub mod write;
 mod write_batch;
+pub mod write_failure;
 
 pub use banlist::{Condition, Lag, ServerStats, Unqualified};
 pub use connect::{connection_url, encode};
 pub use server::Server;
 pub use status::ServerStatus;
-pub use write::WriteFailure;
+pub use write_failure::WriteFailure;

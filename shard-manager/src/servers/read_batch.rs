@@ -16,25 +16,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use super::batch_queue::{next_batch, Handover, Queue};
+use super::pending::{PendingRead, ReadAnswer as Answer};
 use super::server::{InFlight, Server};
 use crate::error::ClusterError;
-use crate::store::Record;
 use crate::wire::read::{find_many, PointRead};
-
-pub(super) type Answer = Result<Option<Record>, ClusterError>;
-
-/// A read waiting for its batch.
-pub(super) struct Waiting {
-    read: PointRead,
-    reply: oneshot::Sender<Answer>,
-}
 
 impl Server {
     /// One point read, sent with the other point reads to this server that arrive
     /// while a batch is in flight (see the module doc).
     pub async fn find(self: &Arc<Self>, read: PointRead) -> Answer {
         let (reply, answer) = oneshot::channel();
-        if let Some(queue) = self.reads.join(Waiting { read, reply }) {
+        if let Some(queue) = self.reads.join(PendingRead { read, reply }) {
             tokio::spawn(drive(Arc::clone(self), queue));
         }
         answer.await.unwrap_or_else(|_| {
@@ -44,7 +36,7 @@ impl Server {
 }
 
 /// Sends what waits in `queue`, in batches, until nothing does.
-async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
+async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingRead>>>) {
     let _handover = Handover(&queue);
     while let Some(batch) = next_batch(&queue, &server.reads.sizes) {
         let reads: Vec<&PointRead> = batch.iter().map(|w| &w.read).collect();

@@ -38,9 +38,9 @@ pub struct Server {
     /// (`default_transaction_read_only`): on a primary, no write gets through.
     read_only_by_setting: AtomicBool,
     /// Point reads waiting to leave together (see `batch_queue`, driven by `read_batch`).
-    pub(super) reads: super::batch_queue::Batches<super::read_batch::Waiting>,
+    pub(super) reads: super::batch_queue::Batches<super::pending::PendingRead>,
     /// Single writes waiting to commit together (driven by `write_batch`).
-    pub(super) writes: super::batch_queue::Batches<super::write_batch::Waiting>,
+    pub(super) writes: super::batch_queue::Batches<super::pending::PendingWrite>,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,

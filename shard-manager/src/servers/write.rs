@@ -9,8 +9,8 @@ use deadpool::managed::Object;
 
 use super::failure::{classify, Failure};
 use super::server::{InFlight, Server};
+use super::write_failure::WriteFailure;
 use crate::error::retry::{policy, Cause, Retry, Work};
-use crate::error::ClusterError;
 use crate::wire::{WireConn, WireError, WireObject};
 
 /// A pooled connection unused for this long is checked (an empty query) before a write
@@ -18,32 +18,6 @@ use crate::wire::{WireConn, WireError, WireObject};
 /// never a second copy of the write after it (see [`Server::run_write`]). Under load
 /// connections are reused within microseconds and never pay the check.
 const CHECK_IDLE_AFTER: Duration = Duration::from_millis(100);
-
-/// A write that failed, and whether it may have committed anyway.
-#[derive(Debug)]
-pub struct WriteFailure {
-    pub error: ClusterError,
-    /// The write reached the server and its outcome is unknown (the connection was lost
-    /// or the answer timed out after sending): it may have committed.
-    pub maybe_committed: bool,
-}
-
-impl WriteFailure {
-    /// The error to answer with; one that may have committed says so (never re-sent).
-    pub fn into_error(self) -> ClusterError {
-        match self.maybe_committed {
-            true => self.error.sent(),
-            false => self.error,
-        }
-    }
-
-    fn before_sending(error: ClusterError) -> Self {
-        Self {
-            error,
-            maybe_committed: false,
-        }
-    }
-}
 
 impl Server {
     /// Runs a write on a wire connection (`crate::wire`). A write is never sent twice:

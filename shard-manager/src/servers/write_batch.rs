@@ -35,22 +35,13 @@ use tokio::sync::oneshot;
 
 use super::batch_queue::{hand_on, next_batch, Handover, Queue};
 use super::failure::{classify, Failure};
+use super::pending::PendingWrite;
 use super::server::{InFlight, Server};
-use super::write::WriteFailure;
+use super::write_failure::WriteFailure;
 use crate::error::sqlstate::Decision;
 use crate::error::ClusterError;
 use crate::store::AfterCommit;
 use crate::wire::{commit_group, Framed, GroupEnd, Rows, WireError, WireObject};
-
-type Answer = Result<(Rows, AfterCommit), WriteFailure>;
-
-/// A write waiting for its group.
-pub(super) struct Waiting {
-    framed: Framed,
-    reply: oneshot::Sender<Answer>,
-    /// Whether it was refused once already with a refusal worth one more try.
-    tried: bool,
-}
 
 impl Server {
     /// One single write (encoded by `wire`'s `*_framed`), committed with the other
@@ -63,7 +54,7 @@ impl Server {
         parse: impl FnOnce(Rows) -> Result<T, WireError>,
     ) -> Result<(T, AfterCommit), WriteFailure> {
         let (reply, answer) = oneshot::channel();
-        let waiting = Waiting {
+        let waiting = PendingWrite {
             framed,
             reply,
             tried: false,
@@ -105,7 +96,7 @@ impl Server {
 /// its client gone), the writes that queued meanwhile get a driver.
 struct Lead {
     server: Arc<Server>,
-    queue: Arc<Mutex<Queue<Waiting>>>,
+    queue: Arc<Mutex<Queue<PendingWrite>>>,
 }
 
 impl Drop for Lead {
@@ -117,7 +108,7 @@ impl Drop for Lead {
 }
 
 /// Commits what waits in `queue`, in groups, until nothing does.
-async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<Waiting>>>) {
+async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
     let _handover = Handover(&queue);
     while let Some(mut group) = next_batch(&queue, &server.writes.sizes) {
         // The same rows locked in the same order by every group: groups on two
@@ -143,7 +134,7 @@ impl Server {
     /// a permit, a live connection, one deadline; then answers every write of it but
     /// those held up by a lock, which it returns: they go alone
     /// ([`commit_alone`](Self::commit_alone)).
-    async fn commit(&self, group: Vec<Waiting>) -> Vec<Waiting> {
+    async fn commit(&self, group: Vec<PendingWrite>) -> Vec<PendingWrite> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = match self.permit().await {
@@ -159,7 +150,7 @@ impl Server {
 
     /// One write that a group's lock bound refused, committed alone with no bound on
     /// its lock waits, as a lone write always was.
-    async fn commit_alone(&self, waiting: Waiting) {
+    async fn commit_alone(&self, waiting: PendingWrite) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         match self.permit().await {
@@ -177,9 +168,9 @@ impl Server {
     async fn rounds(
         &self,
         conn: &mut Option<WireObject>,
-        mut group: Vec<Waiting>,
+        mut group: Vec<PendingWrite>,
         bounded: bool,
-    ) -> Vec<Waiting> {
+    ) -> Vec<PendingWrite> {
         let mut alone = Vec::new();
         let deadline = tokio::time::Instant::now() + self.op_timeout;
         let live = match conn.take() {
@@ -283,7 +274,7 @@ impl Server {
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Every write of `group` answered with `error`.
-fn answer_all(group: Vec<Waiting>, error: ClusterError, maybe_committed: bool) {
+fn answer_all(group: Vec<PendingWrite>, error: ClusterError, maybe_committed: bool) {
     for waiting in group {
         let failure = WriteFailure {
             error: error.clone(),

@@ -1,0 +1,31 @@
+//! What a request holds while it waits for its batch (`batch_queue`): a point read
+//! (`read_batch`) or a single write for a group commit (`write_batch`), each with where
+//! its answer goes.
+
+use tokio::sync::oneshot;
+
+use super::write_failure::WriteFailure;
+use crate::error::ClusterError;
+use crate::store::{AfterCommit, Record};
+use crate::wire::read::PointRead;
+use crate::wire::{Framed, Rows};
+
+/// A point read's answer.
+pub(super) type ReadAnswer = Result<Option<Record>, ClusterError>;
+
+/// A point read waiting for its batch.
+pub(super) struct PendingRead {
+    pub(super) read: PointRead,
+    pub(super) reply: oneshot::Sender<ReadAnswer>,
+}
+
+/// A write's answer from its group: its own rows and the position after the commit.
+pub(super) type WriteAnswer = Result<(Rows, AfterCommit), WriteFailure>;
+
+/// A single write waiting for its group.
+pub(super) struct PendingWrite {
+    pub(super) framed: Framed,
+    pub(super) reply: oneshot::Sender<WriteAnswer>,
+    /// Whether it was refused once already with a refusal worth one more try.
+    pub(super) tried: bool,
+}
