@@ -45,7 +45,7 @@ fn cache_header(event: CacheEvent) -> &'static str {
         (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character or a number `jsonb` cannot hold", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate (`rate-limited`), or its queries at once on a shard this read touches (`concurrency-limited`; a fan-out touches every shard)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No server of the shard is available, or (x-require-all-shards, or a snapshot list) a shard of a fan-out did not answer; (`snapshot-unavailable`) the cluster fence could not be taken; (`snapshots-busy`) the gateway holds its most snapshots for next pages (16)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No server of the shard is available, or (x-require-all-shards, or a snapshot list) a shard of a fan-out did not answer; (`snapshot-unavailable`) the cluster fence could not be taken; (`snapshots-busy`) the gateway holds its most snapshots for next pages (a quarter of `database.pool_max_size`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -57,6 +57,8 @@
 //! - [`snapshot_bank`]: the bank invariant read at one cut (`consistency=snapshot`)
 //!   through two gateways, one killed (-9) between its commits: every sum whole; the
 //!   same run without a snapshot shows a wrong sum.
+//! - [`snapshot_bench`]: (ignored; a benchmark) a snapshot fan-out against an eventual
+//!   one, the fence's hold, and transactions/s with snapshot readers.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`importer`] (the source database, its
@@ -101,6 +103,7 @@ mod resharding;
 mod restart;
 mod shutdown;
 mod snapshot_bank;
+mod snapshot_bench;
 mod stuck_moves;
 mod support;
 mod txn_kill;

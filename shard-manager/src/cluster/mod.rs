@@ -71,7 +71,7 @@ pub struct Cluster {
     txn_tally: txn::tally::Tally,
     /// The fence snapshot reads take (set once by the gateway, see [`snapshot`]).
     cut_fence: std::sync::OnceLock<Arc<dyn snapshot::fence::CutFence>>,
-    /// Places for cuts kept for lists' next pages (`snapshot::MAX_HELD`).
+    /// Places for cuts kept for lists' next pages (`snapshot::held_limit`).
     held_cuts: Arc<tokio::sync::Semaphore>,
 }
 
@@ -124,6 +124,7 @@ impl Cluster {
                 .follow(&next.settings_over(&base).shards)
                 .map_err(|e| e.to_string())
         }));
+        let held = snapshot::held_limit(settings.database.pool_max_size);
         Ok(Self {
             map,
             tables: Tables::new(settings.tables.allowed.clone()),
@@ -134,7 +135,7 @@ impl Cluster {
             in_doubt: txn::InDoubt::default(),
             txn_tally: txn::tally::Tally::default(),
             cut_fence: std::sync::OnceLock::new(),
-            held_cuts: Arc::new(tokio::sync::Semaphore::new(snapshot::MAX_HELD)),
+            held_cuts: Arc::new(tokio::sync::Semaphore::new(held)),
         })
     }
 

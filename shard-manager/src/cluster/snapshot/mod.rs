@@ -19,8 +19,8 @@
 //! 5. the fence is released, then every read runs in the sessions' snapshots.
 //!
 //! A list longer than a page keeps its cut: the first page's sessions export their
-//! snapshots and are kept for [`HOLD`] from the start (at most [`MAX_HELD`] cuts per
-//! gateway, each a connection per shard); the `next` cursor names the exports, and the
+//! snapshots and are kept for [`HOLD`] from the start (at most [`held_limit`] cuts per
+//! gateway, each a pooled connection per shard); the `next` cursor names the exports, and the
 //! next page, through any gateway, imports them (`SET TRANSACTION SNAPSHOT`) and reads
 //! the same cut without the fence. Past the bound the exports are gone and the page
 //! is refused ([`SnapshotError::Expired`]), never read at another cut.
@@ -68,9 +68,12 @@ const RETAKE_EVERY: Duration = Duration::from_millis(1);
 /// The longest a cut's transactions stay open: the reads of a request, and the pages of
 /// a list after its first, run within this.
 pub const HOLD: Duration = Duration::from_secs(5);
-/// The most cuts one gateway keeps for lists' next pages at once (each holds a
-/// connection on every shard it reads).
-pub const MAX_HELD: usize = 16;
+/// The most cuts one gateway keeps for lists' next pages at once: a quarter of a
+/// server's pool (`database.pool_max_size`), at least one, since each holds one of
+/// the pool's connections on every shard it reads.
+pub fn held_limit(pool_max_size: usize) -> usize {
+    (pool_max_size / 4).max(1)
+}
 
 /// The cut a read was served at: its id, and each shard's snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -151,6 +154,11 @@ struct OpenCut {
 }
 
 impl Cluster {
+    /// How many cuts this gateway keeps for next pages at once ([`held_limit`]).
+    fn held_limit(&self) -> usize {
+        held_limit(self.settings.database.pool_max_size)
+    }
+
     /// Gives snapshot reads their fence. Once; later calls do nothing.
     pub fn set_cut_fence(&self, fence: Arc<dyn CutFence>) {
         let _ = self.cut_fence.set(fence);
@@ -198,11 +206,13 @@ impl Cluster {
             });
         };
         // More pages: the cut is kept for them, within the gateway's bound.
-        let permit = self
-            .held_cuts
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| SnapshotError::HoldsFull { limit: MAX_HELD })?;
+        let permit =
+            self.held_cuts
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| SnapshotError::HoldsFull {
+                    limit: self.held_limit(),
+                })?;
         let permit = Arc::new(permit);
         let mut exports = Vec::with_capacity(open.sessions.len());
         for (id, session) in open.sessions.iter_mut() {
@@ -234,7 +244,7 @@ impl Cluster {
     ) -> Result<CutPage, SnapshotError> {
         let expired = || SnapshotError::Expired {
             held_ms: HOLD.as_millis() as u64,
-            limit: MAX_HELD,
+            limit: self.held_limit(),
         };
         if unix_ms() >= cursor.until_ms {
             return Err(expired());
@@ -249,9 +259,15 @@ impl Cluster {
             let shard = self.shard(ShardId(*id)).map_err(SnapshotError::Shard)?;
             sessions.insert(ShardId(*id), Session::start(shard.primary.clone(), HOLD));
         }
-        let imported = join_all(sessions.iter_mut().zip(&cursor.exports).map(
-            |((id, session), (_, exported))| async move { (*id, session.import(exported).await) },
-        ))
+        let exported: BTreeMap<ShardId, &str> = cursor
+            .exports
+            .iter()
+            .map(|(id, name)| (ShardId(*id), name.as_str()))
+            .collect();
+        let imported = join_all(sessions.iter_mut().map(|(id, session)| {
+            let name = exported.get(id).copied().unwrap_or_default();
+            async move { (*id, session.import(name).await) }
+        }))
         .await;
         let mut shards = Vec::with_capacity(imported.len());
         for (id, opened) in imported {

@@ -1,0 +1,237 @@
+//! What a read at one cut costs (not part of a normal run; figures in
+//! docs/BENCHMARKS.md):
+//!
+//! ```text
+//! eval "$(./setup.sh env)"
+//! cargo test --release -p api-router --test failures snapshot_bench -- --ignored --nocapture
+//! ```
+//!
+//! One real gateway (the `api-router` binary) over 100 records on three shards:
+//!
+//! 1. a fan-out list of the 100 records (one page, `where={"bench":"snap"}`), `READS`
+//!    times one after another, as
+//!    `eventual`, `strong` and `snapshot`: latency p50 and p99;
+//! 2. transactions on two shards (`txn2` of `scripts/wrk-cpu.lua`, `wrk -t1 -c8`, over
+//!    1,000 keys) for `RUN_SECS`: alone, with 2 readers looping eventual fan-out lists,
+//!    and with 2 readers looping snapshot fan-out lists: transactions/s, and, from the
+//!    snapshot answers, how long the fence held decisions back (`fence_us`, p50 and
+//!    p99). `ROUNDS` rounds, in rotated order.
+//!
+//! Run it alone: it takes no lock against the outage tests.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::wrk::Bench;
+
+const ROUNDS: usize = 3;
+const RUN_SECS: u32 = 8;
+const KEYS: usize = 1000;
+const READS: usize = 300;
+const READERS: usize = 2;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v
+}
+
+/// One fan-out list; its latency in ms and, for a snapshot, the fence's hold in µs.
+async fn fan_out(client: &reqwest::Client, base: &str, consistency: &str) -> (f64, Option<f64>) {
+    let started = Instant::now();
+    let res = client
+        .get(format!(
+            "{base}/api/read?table=users&limit=1000&where=%7B%22bench%22%3A%22snap%22%7D&consistency={consistency}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{consistency}: {body}");
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(body["count"], 100);
+    (took, body["snapshot"]["fence_us"].as_f64())
+}
+
+/// Readers looping fan-out lists on a thread of their own until `stop`: the lists
+/// answered and the fence holds seen.
+fn readers(
+    base: String,
+    consistency: &'static str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(usize, Vec<f64>)> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let fences = Arc::new(Mutex::new(Vec::new()));
+            let done = Arc::new(Mutex::new(0usize));
+            let tasks: Vec<_> = (0..READERS)
+                .map(|_| {
+                    let (base, stop, fences, done) =
+                        (base.clone(), stop.clone(), fences.clone(), done.clone());
+                    tokio::spawn(async move {
+                        let client = reqwest::Client::new();
+                        while !stop.load(Ordering::Relaxed) {
+                            let (_, fence) = fan_out(&client, &base, consistency).await;
+                            *done.lock().unwrap() += 1;
+                            if let Some(f) = fence {
+                                fences.lock().unwrap().push(f);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let fences = fences.lock().unwrap().clone();
+            let done = *done.lock().unwrap();
+            (done, fences)
+        })
+    })
+}
+
+#[tokio::test]
+#[ignore = "a benchmark: run it alone with --release --ignored --nocapture"]
+async fn snapshot_bench() {
+    let bench = Bench::start().await;
+    let base = bench.url("");
+    let client = reqwest::Client::new();
+    let records: Vec<Value> = (0..100)
+        .map(|n| json!({"shard_key": format!("list_{n}"), "id": format!("list_{n}"), "data": {"n": n, "bench": "snap"}}))
+        .collect();
+    let res = client
+        .post(bench.url("/api/bulk-write"))
+        .json(&json!({"table": "users", "records": records}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // 1. A fan-out's latency by consistency, rotated.
+    let kinds = ["eventual", "strong", "snapshot"];
+    let mut latency: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+    let mut fence_idle = Vec::new();
+    for _ in 0..10 {
+        fan_out(&client, &base, "eventual").await;
+    }
+    for round in 0..ROUNDS {
+        for i in 0..kinds.len() {
+            let k = (i + round) % kinds.len();
+            for _ in 0..READS / ROUNDS {
+                let (ms, fence) = fan_out(&client, &base, kinds[k]).await;
+                latency[k].push(ms);
+                fence_idle.extend(fence);
+            }
+        }
+    }
+
+    // 2. Transactions on two shards, without and with readers.
+    let mut shard_of = Vec::with_capacity(KEYS);
+    for n in 0..KEYS {
+        let res = client
+            .get(bench.url(&format!("/api/shards/locate?key=user_{n}")))
+            .send()
+            .await
+            .unwrap();
+        let located: Value = res.json().await.unwrap();
+        shard_of.push(located["shard"].as_u64().expect("locate names the shard"));
+    }
+    let pairs: Vec<(usize, usize)> = (0..KEYS)
+        .filter_map(|n| {
+            (1..KEYS)
+                .map(|step| (n + step * 7) % KEYS)
+                .find(|&m| shard_of[m] != shard_of[n])
+                .map(|m| (n, m))
+        })
+        .collect();
+    let file = std::env::temp_dir().join(format!("sg-snapshot-pairs-{}", bench.gateway.port));
+    let text: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let pairs_path = file.to_string_lossy().into_owned();
+    let keys = KEYS.to_string();
+    let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
+    crate::wrk::run(&bench.gateway, "txn2", &env, 2);
+
+    let modes: [Option<&'static str>; 3] = [None, Some("eventual"), Some("snapshot")];
+    let mut tps: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let mut lists: Vec<f64> = vec![0.0; modes.len()];
+    let mut fences = Vec::new();
+    for round in 0..ROUNDS {
+        for i in 0..modes.len() {
+            let m = (i + round) % modes.len();
+            let stop = Arc::new(AtomicBool::new(false));
+            let reading = modes[m].map(|c| readers(base.clone(), c, stop.clone()));
+            let run = crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+            stop.store(true, Ordering::Relaxed);
+            if let Some(r) = reading {
+                let (done, seen) = r.join().unwrap();
+                lists[m] += done as f64 / f64::from(RUN_SECS + 1) / ROUNDS as f64;
+                fences.extend(seen);
+            }
+            assert!(run.rps > 0.0);
+            tps[m].push(run.rps);
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+
+    println!("\n| fan-out of 100 records over 3 shards | p50 | p99 | lists |");
+    println!("|---|---|---|---|");
+    for (k, kind) in kinds.iter().enumerate() {
+        let s = sorted(latency[k].clone());
+        println!(
+            "| {kind} | {:.2} ms | {:.2} ms | {} |",
+            percentile(&s, 0.5),
+            percentile(&s, 0.99),
+            s.len()
+        );
+    }
+    let idle = sorted(fence_idle);
+    println!(
+        "\nfence held, idle: p50 {:.0} µs, p99 {:.0} µs ({} cuts)",
+        percentile(&idle, 0.5),
+        percentile(&idle, 0.99),
+        idle.len()
+    );
+    println!(
+        "\n| transactions on two shards (wrk -c8) | transactions/s | vs alone | reader lists/s |"
+    );
+    println!("|---|---|---|---|");
+    let alone = tps[0].iter().sum::<f64>() / tps[0].len() as f64;
+    for (m, mode) in modes.iter().enumerate() {
+        let mean = tps[m].iter().sum::<f64>() / tps[m].len() as f64;
+        println!(
+            "| {} | {mean:.0} ({}) | {:.2} | {:.1} |",
+            mode.map_or("alone".to_owned(), |c| format!(
+                "with 2 {c} fan-out readers"
+            )),
+            tps[m]
+                .iter()
+                .map(|t| format!("{t:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            mean / alone,
+            lists[m]
+        );
+    }
+    let loaded = sorted(fences);
+    println!(
+        "\nfence held under the transactions: p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs ({} cuts)",
+        percentile(&loaded, 0.5),
+        percentile(&loaded, 0.99),
+        loaded.last().copied().unwrap_or(0.0),
+        loaded.len()
+    );
+    assert!(!loaded.is_empty(), "no snapshot was read under load");
+}
