@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::bulk::BulkFailure;
+use shard_manager::cluster::snapshot::Cut;
 use shard_manager::store::RawJson;
 use shard_manager::Record;
 use utoipa::{IntoParams, ToSchema};
@@ -193,7 +194,7 @@ pub struct FanOutResponse {
     pub next: Option<String>,
     /// With `consistency=snapshot`: the cut every record was read at.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<crate::routes::snapshot::CutBody>,
+    pub snapshot: Option<CutBody>,
 }
 
 /// A record to write.
@@ -318,5 +319,50 @@ mod tests {
         let cached = serde_json::to_string(&record).unwrap();
         let body = serde_json::to_string(&RecordBody::from(record)).unwrap();
         assert_eq!(cached, body);
+    }
+}
+
+/// The cut a snapshot read was served at.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CutBody {
+    /// Names this cut (in the gateway's logs too).
+    #[schema(example = "5f0c4a9be1d34b8c9a7e2f6d1c3b5a79")]
+    pub id: String,
+    /// How long transaction decisions were held back to open it, in microseconds.
+    pub fence_us: u64,
+    /// Parts of committed transactions the gateway finished by the log while opening
+    /// it (their coordinator had died or was slow), usually 0.
+    pub finished: usize,
+    /// Each shard read, with its snapshot and its primary's WAL position then.
+    pub shards: Vec<ShardCutBody>,
+}
+
+/// One shard's snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardCutBody {
+    pub shard: u32,
+    /// PostgreSQL's `pg_current_snapshot()` on the shard's primary (`xmin:xmax:xip`).
+    #[schema(example = "7751:7751:")]
+    pub snapshot: String,
+    #[schema(example = "0/3A1B2C8")]
+    pub lsn: String,
+}
+
+impl From<Cut> for CutBody {
+    fn from(cut: Cut) -> Self {
+        Self {
+            id: cut.id,
+            fence_us: cut.fence_us,
+            finished: cut.finished,
+            shards: cut
+                .shards
+                .into_iter()
+                .map(|s| ShardCutBody {
+                    shard: s.shard,
+                    snapshot: s.snapshot,
+                    lsn: s.lsn,
+                })
+                .collect(),
+        }
     }
 }

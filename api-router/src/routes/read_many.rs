@@ -12,10 +12,11 @@ use shard_manager::cluster::snapshot::CutRead;
 use shard_manager::{Consistency, Found, RecordId, Router, ShardKey, TableName};
 use utoipa::ToSchema;
 
-use super::snapshot::{asks_snapshot, CutBody};
+use super::snapshot::asks_snapshot;
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
+use crate::input::body::CutBody;
 use crate::input::body::RecordBody;
 use crate::input::json_body::{Bounded, BoundedJson};
 use crate::input::json_limits::JsonLimits;

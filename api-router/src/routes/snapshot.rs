@@ -6,10 +6,8 @@
 //! (410 `snapshot-expired` after, naming the bound).
 
 use actix_web::HttpResponse;
-use serde::Serialize;
-use shard_manager::cluster::snapshot::{Cut, SnapshotError};
+use shard_manager::cluster::snapshot::SnapshotError;
 use shard_manager::{ListQuery, TableName};
-use utoipa::ToSchema;
 
 use crate::edge::observe::Outcome;
 use crate::error::ApiError;
@@ -22,51 +20,6 @@ pub const SNAPSHOT: &str = "snapshot";
 /// Whether a `consistency` value asks for a snapshot (in any case).
 pub fn asks_snapshot(raw: Option<&str>) -> bool {
     raw.is_some_and(|r| r.trim().eq_ignore_ascii_case(SNAPSHOT))
-}
-
-/// The cut a snapshot read was served at.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CutBody {
-    /// Names this cut (in the gateway's logs too).
-    #[schema(example = "5f0c4a9be1d34b8c9a7e2f6d1c3b5a79")]
-    pub id: String,
-    /// How long transaction decisions were held back to open it, in microseconds.
-    pub fence_us: u64,
-    /// Parts of committed transactions the gateway finished by the log while opening
-    /// it (their coordinator had died or was slow), usually 0.
-    pub finished: usize,
-    /// Each shard read, with its snapshot and its primary's WAL position then.
-    pub shards: Vec<ShardCutBody>,
-}
-
-/// One shard's snapshot.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShardCutBody {
-    pub shard: u32,
-    /// PostgreSQL's `pg_current_snapshot()` on the shard's primary (`xmin:xmax:xip`).
-    #[schema(example = "7751:7751:")]
-    pub snapshot: String,
-    #[schema(example = "0/3A1B2C8")]
-    pub lsn: String,
-}
-
-impl From<Cut> for CutBody {
-    fn from(cut: Cut) -> Self {
-        Self {
-            id: cut.id,
-            fence_us: cut.fence_us,
-            finished: cut.finished,
-            shards: cut
-                .shards
-                .into_iter()
-                .map(|s| ShardCutBody {
-                    shard: s.shard,
-                    snapshot: s.snapshot,
-                    lsn: s.lsn,
-                })
-                .collect(),
-        }
-    }
 }
 
 impl From<SnapshotError> for ApiError {
