@@ -17,7 +17,7 @@ use crate::routing::RoutedKey;
 use crate::store::Remember;
 
 impl Cluster {
-    /// One attempt at claiming `remember`'s key at `home` (see `rerouted`'s `claim_key`).
+    /// One attempt at claiming `remember`'s key at `home` (see `operations`' `claim_key`).
     pub(super) async fn claim_once(
         &self,
         home: &RoutedKey,

@@ -4,10 +4,11 @@
 //!
 //! ## Layout
 //! - this file: [`Cluster`], built from validated settings, and what it holds.
-//! - [`rerouted`]: write, read, list, delete, bulk: each takes a [`RoutedKey`]; a
-//!   shard's refusal of the slot reloads the map and retries once; `new_primary`: a
-//!   primary that could not take the work (nothing sent) is tried again, within a
-//!   bound, on the primary the map names: every 100 ms, at once when it changes.
+//! - [`operations`]: the cluster's public record operations (write, read, list, delete,
+//!   bulk): each takes a [`RoutedKey`]; a shard's refusal of the slot reloads the map
+//!   and retries once; `new_primary`: a primary that could not take the work (nothing
+//!   sent) is tried again, within a bound, on the primary the map names: every 100 ms,
+//!   at once when it changes.
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
 //! - [`bulk`]: batched writes grouped by shard, each record written once per key.
@@ -30,8 +31,8 @@ mod claim;
 mod grouped;
 mod merge;
 mod new_primary;
+pub mod operations;
 pub mod records;
-pub mod rerouted;
 pub mod schema;
 pub mod served;
 pub mod shard;

@@ -1,6 +1,6 @@
 //! The one retry policy, for every kind of request: what is tried again after a failed
 //! attempt, how (on what), and what never is. Every place that retries asks [`policy`]:
-//! the cluster after a shard refused a slot (`cluster::rerouted`), a server after a
+//! the cluster after a shard refused a slot (`cluster::operations`), a server after a
 //! pooled connection turned out dead (`servers::server`, `servers::write`), the wire
 //! client after stale statements or a taken idempotency key (`wire::statements`,
 //! `wire::write::idempotent`), a transaction after a part's refusal (`cluster::txn::rerouted`:

@@ -1,10 +1,12 @@
-//! The public record operations: one attempt, and when the shard refuses the key's slot
-//! (it no longer owns it: this gateway's map is older than the shard's), what the retry
-//! policy (`crate::error::retry`) says: a reload of the map and one more attempt on the
-//! owner; when the shard's primary could not take it, with nothing sent, attempts
-//! again on the primary the map names, within a bound (`new_primary`). One helper
-//! (`Cluster::routed`) for every kind of operation. The client sees
-//! one normal answer; a second refusal is answered as it is (503 naming the shard).
+//! The cluster's public record operations (write, read, list, delete, bulk), where a
+//! reader looks for them first. Each is one attempt (`records`) and, when the shard
+//! refuses the key's slot (it no longer owns it: this gateway's map is older than the
+//! shard's), what the retry policy (`crate::error::retry`) says: a reload of the map and
+//! one more attempt on the owner; when the shard's primary could not take it, with
+//! nothing sent, attempts again on the primary the map names, within a bound
+//! (`new_primary`). One helper (`Cluster::routed`) for every kind of operation. The
+//! client sees one normal answer; a second refusal is answered as it is (503 naming the
+//! shard).
 
 use std::collections::{HashMap, HashSet};
 
