@@ -10,6 +10,37 @@ use shard_manager::ClusterSettings;
 pub async fn maintenance(settings: &ClusterSettings, addr: &str, sql: &str) {
     let mut db = settings.database.clone();
     db.dbname = "postgres".into();
+    run_maintenance(db, addr, sql).await
+}
+
+/// [`maintenance`] as the superuser `setup.sh` made (its password from the repository's
+/// `.local/credentials.env`), when there is one: a `DROP DATABASE … WITH (FORCE)` then
+/// ends every session of the scratch database, whatever role holds it, where the
+/// gateway's role may end only its own. As the gateway's role otherwise. (The failover
+/// tests use it; `map_drives_requests` shares this file.)
+#[allow(dead_code)]
+pub async fn maintenance_as_superuser(settings: &ClusterSettings, addr: &str, sql: &str) {
+    let mut db = settings.database.clone();
+    db.dbname = "postgres".into();
+    let root = std::env::var("SHARDGATE_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let password = std::fs::read_to_string(root.join(".local/credentials.env"))
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                line.strip_prefix("SHARDGATE_PG_SUPERUSER_PASSWORD=")
+                    .map(str::to_owned)
+            })
+        });
+    if let Some(password) = password {
+        db.user = "postgres".into();
+        db.password = password.into();
+    }
+    run_maintenance(db, addr, sql).await
+}
+
+async fn run_maintenance(db: shard_manager::config::DatabaseSettings, addr: &str, sql: &str) {
     let url = shard_manager::servers::connection_url(&db, addr);
     let (client, conn) = control_plane::postgres::connect(&url, &db)
         .await

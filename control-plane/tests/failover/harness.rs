@@ -14,7 +14,7 @@ use control_plane::Monitor;
 use shard_manager::live_map::ShardMap;
 use shard_manager::{config, Cluster, ClusterSettings, ShardId};
 
-use crate::common::{maintenance, migrate};
+use crate::common::{maintenance, maintenance_as_superuser, migrate};
 use crate::pair::Pair;
 use crate::workload::Tally;
 
@@ -57,7 +57,7 @@ impl Drop for Scratch {
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                     settings.metadata.dbname
                 );
-                maintenance(&settings, &settings.metadata.address, &drop).await;
+                maintenance_as_superuser(&settings, &settings.metadata.address, &drop).await;
             })
         })
         .join();
