@@ -1,4 +1,5 @@
-//! Single writes that arrive together commit together (`database.batch_writes`): each
+//! Single writes that arrive together commit together (`database.batch_writes`, opt-in,
+//! turned on here): each
 //! keeps its own answer, version, `created` flag and refusal. A group in which one write
 //! is refused (a slot its shard does not own: SG001) commits every other write, once;
 //! two writes of one record in one group get a version each; two sends of one
@@ -36,7 +37,7 @@ fn keys_for(cluster: &shard_manager::Cluster, shard: ShardId, avoid: &RoutedKey)
 
 #[tokio::test]
 async fn a_group_with_one_refused_write_commits_every_other_write_once() {
-    let scratch = Scratch::create().await;
+    let scratch = Scratch::create_with(|s| s.database.batch_writes = true).await;
     let cluster = scratch.cluster();
     let users = table(&cluster, "users");
     let shard = ShardId(0);
@@ -103,7 +104,7 @@ async fn a_group_with_one_refused_write_commits_every_other_write_once() {
 
 #[tokio::test]
 async fn writes_of_one_record_and_of_one_key_in_a_group_keep_their_own_answers() {
-    let scratch = Scratch::create().await;
+    let scratch = Scratch::create_with(|s| s.database.batch_writes = true).await;
     let cluster = scratch.cluster();
     let users = table(&cluster, "users");
     let shard = ShardId(1);
@@ -199,7 +200,7 @@ async fn a_write_held_up_by_a_lock_goes_alone_and_holds_no_other_write_of_its_gr
 }
 
 async fn held_write_goes_alone() {
-    let scratch = Scratch::create().await;
+    let scratch = Scratch::create_with(|s| s.database.batch_writes = true).await;
     let cluster = std::sync::Arc::new(scratch.cluster());
     let users = table(&cluster, "users");
     let shard = ShardId(2);
