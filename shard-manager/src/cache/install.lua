@@ -11,12 +11,20 @@
 if tonumber(ARGV[6]) < tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
 local v = tonumber(ARGV[1])
 local raw_floor = redis.call('GET', KEYS[2])
-if raw_floor == 'u' then
-  -- A write of unknown outcome (connection lost after sending): its version is not
-  -- known, so no reader may install; the next writer's version is newer and may.
-  if ARGV[5] ~= 'w' then return 0 end
-elseif v < tonumber(raw_floor or '-1') then
-  return 0
+if raw_floor then
+  -- 'N': the newest version a writer installed; 'uN': since version N a write of
+  -- unknown outcome may have committed (connection lost, or a replay's first attempt),
+  -- 'u' alone: one whose version is not known at all (see forget.lua).
+  local unknown, n = string.match(raw_floor, '^(u?)(%-?%d*)$')
+  if unknown == nil then return 0 end
+  if unknown == 'u' then
+    -- No reader may install: what it read may predate that write. A writer may, if its
+    -- version is past N: its commit came after every write acknowledged so far. (A writer
+    -- at N or below is a late install of an older commit, which must not come back.)
+    if ARGV[5] ~= 'w' or n == '' or v <= tonumber(n) then return 0 end
+  elseif n == '' or v < tonumber(n) then
+    return 0
+  end
 end
 local cur = redis.call('GET', KEYS[1])
 if cur then

@@ -11,6 +11,12 @@
 //! - Readers that missed install what they read only if it is at least the floor and
 //!   newer than what is cached (`install.lua`, atomic in Redis). A slow reader, or one
 //!   that read a lagging replica, therefore cannot put an older version back.
+//! - A write whose outcome is unknown (its connection was lost after sending), or one a
+//!   replay answers (its first attempt may not have told the cache), makes the cache
+//!   forget the record (`forget.lua`): the value goes and the floor turns unknown while
+//!   keeping the newest version known, the replay's own among them. Readers then install
+//!   nothing, and writers only a version past it: a late install of an older commit,
+//!   delayed behind the replay, cannot come back.
 //! - Versions come from a per-shard sequence, taken under the row lock, so they grow in
 //!   commit order for each record.
 //! - Every entry also carries a WAL position it is known to reflect (a writer's: read
@@ -42,7 +48,7 @@
 //! after an epoch moved; `floors` the floors kept in this gateway's memory; `entry` the
 //! value format; `trace` what one request's cache work did; `breaker` the circuit
 //! breaker; `retired` the epochs a mover retired in Redis itself; `install.lua` the
-//! atomic install.
+//! atomic install; `forget.lua` the atomic forget.
 
 mod breaker;
 mod entry;
@@ -73,7 +79,7 @@ use fence::Fences;
 use floors::{Floor, LocalFloors};
 pub use retired::retire;
 pub use trace::{CacheEvent, CacheTrace};
-pub use write::{Committed, NotTold};
+pub use write::{Committed, NotTold, Replayed};
 
 /// Most recent writes whose floors this process keeps (about 100 bytes each); past it
 /// the oldest leave early behind a fence (see `floors`).
@@ -123,6 +129,8 @@ pub struct Cache {
     timeout: Duration,
     breaker: Breaker,
     script: redis::Script,
+    /// `forget.lua`, loaded with each pipeline that runs it.
+    forget_script: redis::Script,
     /// What a reader must have seen to install after an abandoned epoch (`fence`).
     fences: Fences,
     /// Recent writes' version floors, in this process's memory (`floors`).
@@ -156,6 +164,7 @@ impl Cache {
                 Duration::from_millis(settings.breaker_open_ms),
             ),
             script: redis::Script::new(include_str!("install.lua")),
+            forget_script: redis::Script::new(include_str!("forget.lua")),
             fences: Fences::default(),
             local: LocalFloors::new(
                 Duration::from_millis((ttl_ms * 2).max(120_000)),

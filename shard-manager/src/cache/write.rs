@@ -23,6 +23,21 @@ pub struct Committed {
     pub sent: Instant,
 }
 
+/// A record a replayed answer names (table, shard key, id), with the version the answer
+/// gave it, where the answer kept one.
+pub type Replayed<'a> = ((&'a str, &'a str, &'a str), Option<i64>);
+
+/// What is known of a write whose records the cache forgets (`forget.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    /// Sent, then the connection was lost.
+    MayHaveCommitted,
+    /// Committed with this version (a replayed answer names it).
+    Version(i64),
+    /// Committed, version not known (a replayed delete or transaction).
+    Committed,
+}
+
 /// A committed write that neither Redis nor its shard's cache epoch could take: other
 /// gateways may serve the previous version until the raise this gateway owes is done
 /// (its monitor retries with every check) or their entries expire. The gateway answers
@@ -102,33 +117,44 @@ impl Cache {
         idents: &[(&str, &str, &str)],
         trace: &mut CacheTrace,
     ) -> Result<(), NotTold> {
-        self.forget_in(self.epoch(shard), shard, idents, trace)
+        let records: Vec<_> = idents
+            .iter()
+            .map(|i| (*i, Known::MayHaveCommitted))
+            .collect();
+        self.forget_in(self.epoch(shard), shard, &records, trace)
             .await
     }
 
-    /// [`Cache::forget`] after a statement that committed (a replayed answer's): in the
-    /// epoch the shard reported after that commit, which this gateway adopts if it is
-    /// newer, as a writer's install does. (The epoch this gateway knew may be older: an
-    /// entry installed in the newer one would survive a forget there.)
+    /// [`Cache::forget`] after a statement that committed (a replayed answer's), each
+    /// record with the version that answer gave it if known: in the epoch the shard
+    /// reported after that commit, which this gateway adopts if it is newer, as a
+    /// writer's install does. (The epoch this gateway knew may be older: an entry
+    /// installed in the newer one would survive a forget there.) The version keeps a
+    /// late install of an older commit out (`forget.lua`); without one, the record is
+    /// not cached again until its floor expires.
     pub async fn forget_committed(
         &self,
         commit: Committed,
-        idents: &[(&str, &str, &str)],
+        replayed: &[Replayed<'_>],
         trace: &mut CacheTrace,
     ) -> Result<(), NotTold> {
         let epoch = self.committed_epoch(commit);
-        self.forget_in(epoch, commit.shard, idents, trace).await
+        let records: Vec<_> = replayed
+            .iter()
+            .map(|(i, v)| (*i, v.map_or(Known::Committed, Known::Version)))
+            .collect();
+        self.forget_in(epoch, commit.shard, &records, trace).await
     }
 
     async fn forget_in(
         &self,
         epoch: Option<Epoch>,
         shard: ShardId,
-        idents: &[(&str, &str, &str)],
+        records: &[((&str, &str, &str), Known)],
         trace: &mut CacheTrace,
     ) -> Result<(), NotTold> {
         let Some(epoch) = epoch else {
-            for (table, key, id) in idents {
+            for ((table, key, id), _) in records {
                 let record = record_hash(table, key, id);
                 self.local
                     .raise(record, shard, Floor::Unknown, Lsn(0), &self.fences);
@@ -136,18 +162,29 @@ impl Cache {
             return self.abandoned(shard).await;
         };
         let mut pipe = redis::pipe();
-        for (table, key, id) in idents {
+        pipe.cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(include_str!("forget.lua"))
+            .ignore();
+        for ((table, key, id), known) in records {
             let record = record_hash(table, key, id);
             self.local
                 .raise(record, shard, Floor::Unknown, Lsn(0), &self.fences);
             let (value_key, floor_key) = self.keys(epoch, table, key, id);
-            pipe.cmd("SET")
+            let (what, version) = match known {
+                Known::MayHaveCommitted => ("m", 0),
+                Known::Version(v) => ("k", *v),
+                Known::Committed => ("c", 0),
+            };
+            pipe.cmd("EVALSHA")
+                .arg(self.forget_script.get_hash())
+                .arg(2)
+                .arg(value_key)
                 .arg(floor_key)
-                .arg("u")
-                .arg("PX")
                 .arg(self.floor_ttl_ms)
+                .arg(what)
+                .arg(version)
                 .ignore();
-            pipe.cmd("DEL").arg(value_key).ignore();
         }
         let done: Option<()> = self
             .call(trace, move |mut conn| async move {

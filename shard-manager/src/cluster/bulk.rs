@@ -170,12 +170,12 @@ impl Cluster {
                 return Err(ClusterError::KeyReused { shard: shard.id });
             };
             if let (Some(cache), false) = (self.cache(), replayed.is_empty()) {
-                let idents: Vec<(&str, &str, &str)> = replayed
+                let replayed: Vec<_> = replayed
                     .iter()
-                    .map(|(key, id)| (table.as_str(), key.as_str(), id.as_str()))
+                    .map(|(key, id, v)| ((table.as_str(), key.as_str(), id.as_str()), *v))
                     .collect();
                 let mut trace = CacheTrace::default();
-                self.forget_replayed(cache, shard, &idents, commit, &mut trace)
+                self.forget_replayed(cache, shard, &replayed, commit, &mut trace)
                     .await?;
             }
             let counts = (written.len() + replayed.len(), replayed.len());

@@ -73,7 +73,8 @@ impl Cluster {
         if let (Some(cache), true) = (&self.cache, replayed) {
             let ident = (row.table_name, row.shard_key, id.as_str());
             let commit = self.committed(shard, &after, token.lsn, sent);
-            self.forget_replayed(cache, shard, &[ident], commit, &mut trace)
+            let replayed = [(ident, Some(upserted.version))];
+            self.forget_replayed(cache, shard, &replayed, commit, &mut trace)
                 .await?;
         }
         if let (Some(cache), false) = (&self.cache, replayed) {
@@ -318,7 +319,9 @@ impl Cluster {
         let mut served = Served::by(&shard.primary, done);
         if let (Some(cache), true) = (&self.cache, replayed) {
             let commit = self.committed(shard, &after, token.lsn, sent);
-            self.forget_replayed(cache, shard, &[ident], commit, &mut served.cache)
+            // A delete's answer does not keep its version.
+            let replayed = [(ident, None)];
+            self.forget_replayed(cache, shard, &replayed, commit, &mut served.cache)
                 .await?;
         }
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
@@ -357,19 +360,20 @@ impl Cluster {
 
     /// A replayed answer's records: the first attempt committed them, but may have died
     /// before telling the cache (its gateway crashed, its deadline passed, its client
-    /// left), so the cache forgets them before the replay is answered. Forgotten, not
-    /// installed: the answer's version may be older than a later write whose own
-    /// install went to a newer epoch. [`NotTold`] answers as a write's does.
+    /// left), so the cache forgets them before the replay is answered, each with the
+    /// version the answer gave it where known. Forgotten, not installed: the answer's
+    /// version may be older than a later write whose own install went to a newer epoch.
+    /// [`NotTold`] answers as a write's does.
     pub(crate) async fn forget_replayed(
         &self,
         cache: &Cache,
         shard: &Shard,
-        idents: &[(&str, &str, &str)],
+        replayed: &[crate::cache::Replayed<'_>],
         commit: Committed,
         trace: &mut CacheTrace,
     ) -> Result<(), ClusterError> {
         cache
-            .forget_committed(commit, idents, trace)
+            .forget_committed(commit, replayed, trace)
             .await
             .map_err(|NotTold| self.not_told(shard, commit.at))
     }

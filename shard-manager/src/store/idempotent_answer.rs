@@ -46,8 +46,9 @@ pub type BulkRow = (
 pub struct GroupOutcome {
     /// Records written now, each with its entry kept.
     pub written: Vec<WrittenRow>,
-    /// Records (shard key, id) an earlier request with the key wrote: not written now.
-    pub replayed: Vec<(String, String)>,
+    /// Records (shard key, id, the version its entry kept: none in entries older than
+    /// that column) an earlier request with the key wrote: not written now.
+    pub replayed: Vec<(String, String, Option<i64>)>,
 }
 
 /// What a write sent with a key did.
@@ -163,7 +164,7 @@ pub fn bulk_outcome(remember: &Remember, rows: Vec<BulkRow>) -> Answered<Option<
     for row in rows {
         match row {
             (_, _, _, _, _, Some(print)) if print != remember.fingerprint => return Ok(None),
-            (key, id, _, _, _, Some(_)) => out.replayed.push((key, id)),
+            (key, id, version, _, _, Some(_)) => out.replayed.push((key, id, version)),
             (key, id, Some(v), Some(c), Some(u), None) => out.written.push((key, id, v, c, u)),
             _ => return Err(no_row()),
         }
@@ -229,7 +230,7 @@ mod tests {
             (
                 "b".into(),
                 "2".into(),
-                None,
+                Some(3),
                 None,
                 None,
                 Some(k.fingerprint.to_vec()),
@@ -237,7 +238,8 @@ mod tests {
         ];
         let done = bulk_outcome(&k, rows).unwrap().unwrap();
         assert_eq!(done.written, vec![("a".into(), "1".into(), 5, now, now)]);
-        assert_eq!(done.replayed, vec![("b".into(), "2".into())]);
+        // A replayed record carries the version its entry kept (for the cache's floor).
+        assert_eq!(done.replayed, vec![("b".into(), "2".into(), Some(3))]);
         // An entry of another request: the key was reused.
         let other = Remember::new("caller", "k1", &[b"bulk"], 60);
         let rows: Vec<BulkRow> = vec![(

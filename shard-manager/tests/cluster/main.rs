@@ -20,8 +20,10 @@
 //! - `not_owner`: a shard that owns nothing refuses the slot (SG001), by name and version.
 //! - `down`: a primary on a wrong port, or silent, is unavailable by name, within bounds.
 //! - `wire`: the wire client alone: sign-in, find and list, and the statement timeout.
+//! - `cache_floors`: the cache's version floors in the real Redis, in racing orders.
 
 mod bulk;
+mod cache_floors;
 mod down;
 mod fixtures;
 mod group_commit;

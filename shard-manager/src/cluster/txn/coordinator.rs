@@ -126,7 +126,9 @@ impl Cluster {
         let token = self.token(shard, &after.wal);
         if let Some(c) = self.cache() {
             let commit = self.committed(shard, &after, token.lsn, sent);
-            self.forget_replayed(c, shard, &part.idents(), commit, &mut cache)
+            // A transaction's answer does not keep its records' versions.
+            let replayed: Vec<_> = part.idents().into_iter().map(|i| (i, None)).collect();
+            self.forget_replayed(c, shard, &replayed, commit, &mut cache)
                 .await
                 .map_err(TxnError::Shard)?;
         }
@@ -274,8 +276,14 @@ impl Cluster {
                     let token = self.token(shard, &after.wal);
                     if let Some(c) = self.cache() {
                         let commit = self.committed(shard, &after, token.lsn, sent);
+                        // Each record with the version its operation gave it.
+                        let records: Vec<_> = part
+                            .idents()
+                            .into_iter()
+                            .zip(ops.iter().map(|d| d.version))
+                            .collect();
                         let _ = c
-                            .forget_committed(commit, &part.idents(), &mut outcome.cache)
+                            .forget_committed(commit, &records, &mut outcome.cache)
                             .await;
                     }
                     outcome.tokens.push(token);

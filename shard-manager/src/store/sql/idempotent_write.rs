@@ -148,7 +148,7 @@ impl QueryFragment<Pg> for DeleteRemembered<'_> {
 /// One shard's group of a bulk write ([`UpsertMany`]) with an entry kept per record
 /// (`shardgate_idempotency_records`, each with the record's slot): the records that
 /// already have one under the caller's key are not written again and come back with
-/// their entry's fingerprint; an entry with another request's fingerprint writes
+/// their entry's fingerprint and the version it kept; an entry with another request's fingerprint writes
 /// nothing (the key was reused). Binds: `$1` fingerprint, `$2` caller, `$3` key, `$4`
 /// to `$6` the batch's tables, shard keys and ids; the upsert's own from `$7`; then
 /// caller, key, fingerprint and seconds to live of the entries kept.
@@ -163,7 +163,7 @@ impl QueryFragment<Pg> for UpsertManyRemembered<'_> {
         let r = self.remember;
         out.push_sql(
             "WITH prior AS (SELECT e.table_name, e.shard_key, e.id, e.fingerprint, \
-             e.fingerprint <> ",
+             (e.answer->>'version')::bigint AS version, e.fingerprint <> ",
         );
         out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
         out.push_sql(" AS other FROM shardgate_idempotency_records e WHERE e.caller = ");
@@ -207,7 +207,7 @@ impl QueryFragment<Pg> for UpsertManyRemembered<'_> {
              WHERE CASE WHEN i.expires_at <= now() THEN true \
              ELSE shardgate_idempotency_taken() END) \
              SELECT shard_key, id, version, created_at, updated_at, NULL::bytea FROM up \
-             UNION ALL SELECT shard_key, id, NULL, NULL, NULL, fingerprint FROM prior",
+             UNION ALL SELECT shard_key, id, version, NULL, NULL, fingerprint FROM prior",
         );
         Ok(())
     }

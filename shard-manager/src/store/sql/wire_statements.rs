@@ -285,7 +285,7 @@ mod tests {
         let text = &s.upsert_many_remembered;
         for part in [
             "WITH prior AS (SELECT e.table_name, e.shard_key, e.id, e.fingerprint, \
-             e.fingerprint <> $1 AS other FROM shardgate_idempotency_records e \
+             (e.answer->>'version')::bigint AS version, e.fingerprint <> $1 AS other FROM shardgate_idempotency_records e \
              WHERE e.caller = $2 AND e.key = $3",
             "(SELECT * FROM unnest($4, $5, $6)))",
             "unnest($7, $8, $9, $10, $11) AS n (table_name, shard_key, id, slot, data) \
