@@ -1,6 +1,8 @@
 //! The automatic balancer (`[balancer] auto = true`) under steady skewed writes: it acts
 //! once (the plan's moves, started together), then holds for two minutes with no move
-//! back and forth, and no write fails meanwhile.
+//! back and forth, and no write fails meanwhile. Its decisions are in the map's history
+//! (what `shard-admin map history` prints): the rise it held, the moves, then the holds
+//! after them, one line each time the reason changes, not one a check.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -122,6 +124,84 @@ async fn the_automatic_balancer_acts_once_then_holds() {
     );
     assert_eq!(failed.load(Ordering::Relaxed), 0, "writes failed");
     assert!(written.load(Ordering::Relaxed) > 1000);
+    // The history, oldest first: the balancer's lines (notes) and the moves' switches.
+    let meta = control_plane::map::meta::connect(&app.settings.cluster)
+        .await
+        .expect("metadata connection");
+    let mut history = control_plane::map::meta::history_lines(&meta.client, 10_000)
+        .await
+        .expect("history");
+    history.reverse();
+    let notes: Vec<&str> = history
+        .iter()
+        .filter(|l| l.note)
+        .map(|l| l.summary.as_str())
+        .collect();
+    eprintln!("the balancer's lines: {notes:#?}");
+    assert!(
+        history
+            .iter()
+            .filter(|l| l.note)
+            .all(|l| l.action == "balancer" && l.actor.starts_with("balancer@")),
+        "{history:?}"
+    );
+    assert!(notes[0].starts_with("runs on this host"), "{notes:?}");
+    let decided: Vec<usize> = (0..notes.len())
+        .filter(|i| notes[*i].starts_with("move, "))
+        .collect();
+    assert_eq!(
+        decided.len(),
+        moves.len(),
+        "one line per move it ran: {notes:?}"
+    );
+    for (i, m) in decided.iter().zip(&moves) {
+        assert!(
+            notes[*i].contains(&format!("from shard-{} ", m.source))
+                && notes[*i].contains(&format!("to shard-{}:", m.target)),
+            "{} against {m:?}",
+            notes[*i]
+        );
+    }
+    // Before the moves, the rise it held for hold_secs: written once, not each second.
+    assert_eq!(
+        notes[..decided[0]]
+            .iter()
+            .filter(|n| n.starts_with("hold, above the mean: "))
+            .count(),
+        1,
+        "{notes:?}"
+    );
+    // Each move's switch is a change in the history (action `balance`), after the
+    // first decision.
+    let position = |f: &dyn Fn(&control_plane::map::meta::HistoryLine) -> bool| {
+        history.iter().position(f).expect("in the history")
+    };
+    let switches: Vec<_> = history
+        .iter()
+        .filter(|l| !l.note && l.action == "balance")
+        .collect();
+    assert_eq!(switches.len(), moves.len(), "{history:?}");
+    assert!(
+        position(&|l| l.note && l.summary.starts_with("move, "))
+            < position(&|l| !l.note && l.action == "balance"),
+        "{history:?}"
+    );
+    // After them, about 120 checks: holds only, each a change of reason; the last says
+    // the cluster is balanced.
+    let after = &notes[decided.last().unwrap() + 1..];
+    assert!(!after.is_empty(), "no hold written after the moves");
+    assert!(after.iter().all(|n| n.starts_with("hold, ")), "{after:?}");
+    assert!(
+        after
+            .windows(2)
+            .all(|w| w[0].split(':').next() != w[1].split(':').next()),
+        "the same reason written twice in a row: {after:?}"
+    );
+    assert!(after.len() <= 6, "the history flooded: {after:?}");
+    assert!(
+        after.last().unwrap().starts_with("hold, balanced: "),
+        "{after:?}"
+    );
     // The placement it left: shard 0 no longer takes most of the writes.
     let map = control_plane::map::change::current(&app.settings.cluster)
         .await

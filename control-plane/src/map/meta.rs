@@ -367,24 +367,32 @@ pub(crate) async fn finish(
 /// One line of the map's history.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryLine {
+    /// The version this line made, or, for a note, the version it saw.
     pub version: u64,
     pub at: String,
     pub actor: String,
     pub action: String,
     pub summary: String,
+    /// A note (the automatic balancer's decision) changed no map; a change did.
+    pub note: bool,
 }
 
-/// The newest `limit` changes, newest first.
+/// The newest `limit` lines, newest first: the map's changes and the notes between them.
+/// A database without schema step 13 (no command that writes has run since the upgrade)
+/// has changes only, read in version order.
 pub async fn history_lines(client: &Client, limit: i64) -> Result<Vec<HistoryLine>, MapError> {
-    let rows = client
-        .query(
-            "SELECT version, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    actor, action, summary
-               FROM map_history ORDER BY version DESC LIMIT $1",
-            &[&limit],
-        )
-        .await
-        .map_err(MapError::from_query)?;
+    const COLUMNS: &str = "version, to_char(at AT TIME ZONE 'UTC', \
+        'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), actor, action, summary";
+    let with_notes = format!("SELECT {COLUMNS}, note FROM map_history ORDER BY seq DESC LIMIT $1");
+    let rows = match client.query(&with_notes, &[&limit]).await {
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
+            let changes =
+                format!("SELECT {COLUMNS}, false FROM map_history ORDER BY version DESC LIMIT $1");
+            client.query(&changes, &[&limit]).await
+        }
+        other => other,
+    }
+    .map_err(MapError::from_query)?;
     Ok(rows
         .iter()
         .map(|r| HistoryLine {
@@ -393,6 +401,28 @@ pub async fn history_lines(client: &Client, limit: i64) -> Result<Vec<HistoryLin
             actor: r.get(2),
             action: r.get(3),
             summary: r.get(4),
+            note: r.get(5),
         })
         .collect())
+}
+
+/// Writes a note in the map's history: a line that changes no map (the automatic
+/// balancer's decisions), under the version stored now. The caller has applied the
+/// schema's steps (the note needs step 13).
+pub async fn note(
+    client: &Client,
+    actor: &str,
+    action: &str,
+    summary: &str,
+    detail: serde_json::Value,
+) -> Result<(), MapError> {
+    client
+        .execute(
+            "INSERT INTO map_history (version, actor, action, summary, detail, note)
+             SELECT version, $1, $2, $3, $4::text::jsonb, true FROM map_state",
+            &[&actor, &action, &summary, &detail.to_string()],
+        )
+        .await
+        .map_err(MapError::from_query)?;
+    Ok(())
 }

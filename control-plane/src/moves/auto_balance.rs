@@ -15,8 +15,11 @@
 //! - it moves at most `max_slots_per_hour` slots in any hour.
 //!
 //! Each decision and non-decision is logged (`balancer` target, with the shards' totals
-//! and the reason); a move it runs is an ordinary online move, in the map's history like
-//! any other.
+//! and the reason) and written in the map's history as a note (action `balancer`, the
+//! version it saw): every move it decides, and a hold when its reason's kind changes
+//! ([`Journal`]), so a steady state costs one line, not one a check. No check decides
+//! while a move is running. A move it runs is an ordinary online move, whose switch is
+//! a change in the history like any other.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,8 +31,9 @@ use shard_manager::routing::ShardId;
 use super::balance::{plan, totals, Planned};
 use super::mover::{self, Request};
 use super::plan::Which;
+use super::store::Moves;
 use crate::map::figures::{self, Published};
-use crate::map::{change, meta};
+use crate::map::{change, meta, schema};
 
 /// Advisory lock (metadata database) held by the one running balancer.
 const BALANCER_LOCK: i64 = 0x0053_4742_414c; // "SGBAL"
@@ -75,9 +79,94 @@ impl Default for BalancerSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Nothing moves, and why.
-    Hold(String),
+    Hold(Hold),
     /// These moves run, one after another (the plan, within the hour's cap).
     Move(Vec<Planned>),
+}
+
+/// Why nothing moves at one check. The history records a hold when its kind differs
+/// from the last line the runner wrote, so a steady state is one line, not one a check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hold {
+    /// No gateway published any request in the last minute.
+    NoLoad,
+    /// The busiest shard is within the margin of the mean.
+    Balanced {
+        busiest: u64,
+        mean: u64,
+        margin: u32,
+    },
+    /// The busiest shard is above the margin, not yet for `hold_secs`.
+    Rising {
+        busiest: u64,
+        mean: u64,
+        held_secs: u64,
+        hold_secs: u64,
+    },
+    /// The last move was less than `spacing_secs` ago.
+    Spacing { since_secs: u64, spacing_secs: u64 },
+    /// Moving slots would not narrow the gap (one slot alone is hotter than the gap).
+    NoUsefulMove,
+    /// The hour's cap of moved slots is reached.
+    HourlyCap { moved: u32, cap: u32 },
+    /// A move is under way (the runner's or an operator's): the load is weighed again
+    /// once the placement stands still.
+    MoveRunning { id: i64, source: u32, target: u32 },
+}
+
+impl Hold {
+    /// The reason's kind, one word: a line is written when it changes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Hold::NoLoad => "no load",
+            Hold::Balanced { .. } => "balanced",
+            Hold::Rising { .. } => "above the mean",
+            Hold::Spacing { .. } => "spacing",
+            Hold::NoUsefulMove => "no useful move",
+            Hold::HourlyCap { .. } => "hourly cap",
+            Hold::MoveRunning { .. } => "move running",
+        }
+    }
+}
+
+impl std::fmt::Display for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hold::NoLoad => write!(f, "no requests in the last minute"),
+            Hold::Balanced {
+                busiest,
+                mean,
+                margin,
+            } => write!(
+                f,
+                "the busiest shard's {busiest} requests a minute are within {margin}% of the mean {mean}"
+            ),
+            Hold::Rising {
+                busiest,
+                mean,
+                held_secs,
+                hold_secs,
+            } => write!(
+                f,
+                "the busiest shard's {busiest} requests a minute are above the mean {mean} for {held_secs}s of {hold_secs}s"
+            ),
+            Hold::Spacing {
+                since_secs,
+                spacing_secs,
+            } => write!(f, "the last move was {since_secs}s ago, spacing {spacing_secs}s"),
+            Hold::NoUsefulMove => write!(
+                f,
+                "no slot move narrows the gap (one slot alone is too hot to move)"
+            ),
+            Hold::HourlyCap { moved, cap } => {
+                write!(f, "{moved} slots moved in the last hour, the cap is {cap}")
+            }
+            Hold::MoveRunning { id, source, target } => write!(
+                f,
+                "move {id} (shard-{source} -> shard-{target}) is running; weighed again when it ends"
+            ),
+        }
+    }
 }
 
 /// The runner's memory between checks: the hysteresis.
@@ -109,35 +198,36 @@ impl Hysteresis {
         let total: u64 = active.iter().sum();
         if active.is_empty() || total == 0 {
             self.above_since = None;
-            return Decision::Hold("no load".into());
+            return Decision::Hold(Hold::NoLoad);
         }
         let mean = total as f64 / active.len() as f64;
         let margin = f64::from(settings.margin_percent) / 100.0;
         let busiest = active.iter().copied().max().unwrap_or(0) as f64;
         if busiest <= mean * (1.0 + margin) {
             self.above_since = None;
-            return Decision::Hold(format!(
-                "busiest shard {busiest} within {}% of the mean {mean:.0}",
-                settings.margin_percent
-            ));
+            return Decision::Hold(Hold::Balanced {
+                busiest: busiest as u64,
+                mean: mean.round() as u64,
+                margin: settings.margin_percent,
+            });
         }
         let since = *self.above_since.get_or_insert(now);
         let held = now.saturating_duration_since(since);
         if held < Duration::from_secs(settings.hold_secs) {
-            return Decision::Hold(format!(
-                "busiest shard {busiest} above the mean {mean:.0} for {}s of {}s",
-                held.as_secs(),
-                settings.hold_secs
-            ));
+            return Decision::Hold(Hold::Rising {
+                busiest: busiest as u64,
+                mean: mean.round() as u64,
+                held_secs: held.as_secs(),
+                hold_secs: settings.hold_secs,
+            });
         }
         if let Some(last) = self.last_move {
             let since_move = now.saturating_duration_since(last);
             if since_move < Duration::from_secs(settings.spacing_secs) {
-                return Decision::Hold(format!(
-                    "last move {}s ago, spacing {}s",
-                    since_move.as_secs(),
-                    settings.spacing_secs
-                ));
+                return Decision::Hold(Hold::Spacing {
+                    since_secs: since_move.as_secs(),
+                    spacing_secs: settings.spacing_secs,
+                });
             }
         }
         while self
@@ -151,15 +241,13 @@ impl Hysteresis {
         let room = settings.max_slots_per_hour.saturating_sub(moved);
         let mut planned = plan(owners, weights, shards, margin, retired);
         if planned.is_empty() {
-            return Decision::Hold(
-                "no slot move narrows the gap (one slot alone is too hot to move)".into(),
-            );
+            return Decision::Hold(Hold::NoUsefulMove);
         }
         if room == 0 {
-            return Decision::Hold(format!(
-                "{moved} slots moved in the last hour, the cap is {}",
-                settings.max_slots_per_hour
-            ));
+            return Decision::Hold(Hold::HourlyCap {
+                moved,
+                cap: settings.max_slots_per_hour,
+            });
         }
         // The heaviest moves first, and each move's heaviest slots, within the hour's cap.
         planned.sort_by_key(|m| std::cmp::Reverse(m.weight));
@@ -210,6 +298,39 @@ impl Balancer {
     }
 }
 
+/// What the runner last wrote in the map's history: a move (and a failed one) always
+/// gets a line, a hold only when its kind differs from the last line's, so "above the
+/// mean for 12s of 60s" is written once as it starts, not at every check.
+#[derive(Debug, Default)]
+pub struct Journal {
+    last: Option<&'static str>,
+}
+
+impl Journal {
+    /// Whether a line of `kind` is written now (and, if so, it becomes the last).
+    pub fn records(&mut self, kind: &'static str) -> bool {
+        let always = matches!(kind, "move" | "move failed");
+        if !always && self.last == Some(kind) {
+            return false;
+        }
+        self.last = Some(kind);
+        true
+    }
+}
+
+/// Who writes the balancer's lines: the host, as an admin command's actor says it.
+fn actor() -> String {
+    format!("balancer@{}", meta::host_name())
+}
+
+/// Writes one of the balancer's lines in the map's history; a line that cannot be
+/// written is logged, never fatal to the runner.
+async fn note(client: &tokio_postgres::Client, summary: &str, detail: serde_json::Value) {
+    if let Err(e) = meta::note(client, &actor(), "balancer", summary, detail).await {
+        tracing::warn!(target: "balancer", error = %e, summary, "could not write the balancer's line in the map's history");
+    }
+}
+
 async fn run(
     settings: ClusterSettings,
     balancer: BalancerSettings,
@@ -218,7 +339,7 @@ async fn run(
     let every = Duration::from_secs(balancer.check_secs.max(1));
     loop {
         // The lock is the connection's: held while it lives, gone with it.
-        let conn = match meta::connect(&settings).await {
+        let mut conn = match meta::connect(&settings).await {
             Ok(conn) => conn,
             Err(e) => {
                 tracing::debug!(target: "balancer", error = %e, "metadata database not reached");
@@ -236,14 +357,44 @@ async fn run(
             tokio::time::sleep(every).await;
             continue;
         }
+        // Its lines in the history need the schema's latest steps.
+        if let Err(e) = schema::apply(&mut conn.client).await {
+            tracing::warn!(target: "balancer", error = %e, "could not apply the metadata schema's steps");
+            drop(conn);
+            tokio::time::sleep(every).await;
+            continue;
+        }
         tracing::info!(target: "balancer", "this gateway runs the automatic balancer");
+        note(
+            &conn.client,
+            &format!(
+                "runs on this host (pid {}): margin {}%, hold {}s, spacing {}s, at most {} slots an hour",
+                std::process::id(),
+                balancer.margin_percent,
+                balancer.hold_secs,
+                balancer.spacing_secs,
+                balancer.max_slots_per_hour
+            ),
+            serde_json::json!({"decision": "start"}),
+        )
+        .await;
         let mut memory = Hysteresis::default();
+        let mut journal = Journal::default();
         loop {
             tokio::time::sleep(every).await;
             if conn.client.is_closed() {
                 break;
             }
-            if let Err(e) = check(&settings, &balancer, &conn.client, &weigh, &mut memory).await {
+            let checked = check(
+                &settings,
+                &balancer,
+                &conn.client,
+                &weigh,
+                &mut memory,
+                &mut journal,
+            )
+            .await;
+            if let Err(e) = checked {
                 tracing::warn!(target: "balancer", error = %e, "balancer check failed");
             }
         }
@@ -256,37 +407,86 @@ async fn check(
     client: &tokio_postgres::Client,
     weigh: &(impl Fn(&[Published], usize) -> Vec<u64> + Send + Sync),
     memory: &mut Hysteresis,
+    journal: &mut Journal,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let map = change::current(settings).await?;
     let published = figures::recent(client, MAX_AGE_MS).await?;
     let weights = weigh(&published, map.owners.len());
-    let decision = memory.decide(
-        balancer,
-        &map.owners,
-        &weights,
-        map.shards.len(),
-        &map.retired(),
-        Instant::now(),
-    );
     let per_shard = totals(&map.owners, &weights, map.shards.len());
+    // A move under way (this runner's last, or an operator's) changes the placement
+    // being weighed: nothing is decided until it ends.
+    let running = Moves::new(client).active_where("true", &[]).await?;
+    let decision = match running.first() {
+        Some(mv) => Decision::Hold(Hold::MoveRunning {
+            id: mv.id,
+            source: mv.detail.source.0,
+            target: mv.detail.target.0,
+        }),
+        None => memory.decide(
+            balancer,
+            &map.owners,
+            &weights,
+            map.shards.len(),
+            &map.retired(),
+            Instant::now(),
+        ),
+    };
     match decision {
         Decision::Hold(why) => {
             tracing::info!(target: "balancer", shards = ?per_shard, decision = "hold", reason = %why);
+            if journal.records(why.kind()) {
+                let detail = serde_json::json!({
+                    "decision": "hold", "reason": why.kind(), "shards": per_shard,
+                });
+                note(client, &format!("hold, {}: {why}", why.kind()), detail).await;
+            }
         }
         Decision::Move(planned) => {
+            let mean = per_shard.iter().sum::<u64>() / per_shard.len().max(1) as u64;
             for m in planned {
                 tracing::info!(target: "balancer", shards = ?per_shard, decision = "move",
                     from = %m.from, to = %m.to, slots = m.slots.len(), weight = m.weight);
                 let list: Vec<String> = m.slots.iter().map(i32::to_string).collect();
+                let summary = format!(
+                    "move, {} slot(s) ({} requests a minute) from {} ({} a minute, mean {mean}) to {}: slots {}",
+                    m.slots.len(),
+                    m.weight,
+                    m.from,
+                    per_shard.get(m.from.index()).copied().unwrap_or(0),
+                    m.to,
+                    list.join(",")
+                );
+                journal.records("move");
+                let detail = serde_json::json!({
+                    "decision": "move", "from": m.from.0, "to": m.to.0, "slots": m.slots,
+                    "weight": m.weight, "shards": per_shard,
+                });
+                note(client, &summary, detail).await;
                 let request = Request {
                     kind: "balance".into(),
                     from: m.from.0,
                     to: m.to.0,
                     which: Which::List(list.join(",")),
                 };
-                let mv = mover::start(settings, &request).await?;
-                let done = mover::run(settings, mv.id, &mut |_| {}).await?;
-                tracing::info!(target: "balancer", id = done.id, phase = ?done.phase, "balancer move ended");
+                let moved = match mover::start(settings, &request).await {
+                    Ok(mv) => mover::run(settings, mv.id, &mut |_| {}).await,
+                    Err(e) => Err(e),
+                };
+                match moved {
+                    Ok(done) => {
+                        tracing::info!(target: "balancer", id = done.id, phase = ?done.phase, "balancer move ended");
+                    }
+                    Err(e) => {
+                        journal.records("move failed");
+                        let summary = format!("move failed, from {} to {}: {e}", m.from, m.to);
+                        let detail = serde_json::json!({
+                            "decision": "move failed", "from": m.from.0, "to": m.to.0,
+                            "error": e.to_string(),
+                        });
+                        note(client, &summary, detail).await;
+                        return Err(e.into());
+                    }
+                }
             }
         }
     }
@@ -322,9 +522,14 @@ mod tests {
         let at = |secs| t0 + Duration::from_secs(secs);
         let decide =
             |m: &mut Hysteresis, o: &[ShardId], t| m.decide(&quick(), o, &weights, 3, &[], t);
-        assert!(
-            matches!(decide(&mut memory, &owners, at(0)), Decision::Hold(r) if r.contains("for 0s of 10s"))
-        );
+        assert!(matches!(
+            decide(&mut memory, &owners, at(0)),
+            Decision::Hold(Hold::Rising {
+                held_secs: 0,
+                hold_secs: 10,
+                ..
+            })
+        ));
         assert!(matches!(
             decide(&mut memory, &owners, at(9)),
             Decision::Hold(_)
@@ -382,7 +587,7 @@ mod tests {
             &[],
             t0 + Duration::from_secs(9),
         );
-        assert!(matches!(d, Decision::Hold(r) if r.contains("within")));
+        assert!(matches!(d, Decision::Hold(Hold::Balanced { .. })));
         let d = memory.decide(
             &quick(),
             &owners,
@@ -392,7 +597,7 @@ mod tests {
             t0 + Duration::from_secs(12),
         );
         assert!(
-            matches!(d, Decision::Hold(r) if r.contains("for 0s")),
+            matches!(d, Decision::Hold(Hold::Rising { held_secs: 0, .. })),
             "the hold starts again"
         );
     }
@@ -422,6 +627,58 @@ mod tests {
             &[],
             t0 + Duration::from_secs(60),
         );
-        assert!(matches!(d, Decision::Hold(r) if r.contains("cap")));
+        assert!(matches!(
+            d,
+            Decision::Hold(Hold::HourlyCap { moved: 2, cap: 2 })
+        ));
+    }
+
+    #[test]
+    fn the_journal_writes_a_hold_when_its_kind_changes_and_every_move() {
+        // A minute of checks as the runner sees them: balanced, a rise held for 60
+        // checks, a move, spacing, then balanced again.
+        let mut kinds: Vec<&'static str> = vec!["balanced"; 30];
+        kinds.extend(std::iter::repeat_n("above the mean", 60));
+        kinds.extend(["move", "move", "spacing", "spacing", "spacing"]);
+        kinds.extend(std::iter::repeat_n("balanced", 100));
+        let mut journal = Journal::default();
+        let written: Vec<&str> = kinds.into_iter().filter(|k| journal.records(k)).collect();
+        assert_eq!(
+            written,
+            [
+                "balanced",
+                "above the mean",
+                "move",
+                "move",
+                "spacing",
+                "balanced"
+            ]
+        );
+        // After a move, the hold is written even when it is the kind before it.
+        let mut journal = Journal::default();
+        assert!(journal.records("spacing"));
+        assert!(!journal.records("spacing"));
+        assert!(journal.records("move"));
+        assert!(journal.records("spacing"));
+    }
+
+    #[test]
+    fn a_hold_reads_as_its_reason() {
+        let rising = Hold::Rising {
+            busiest: 3000,
+            mean: 1200,
+            held_secs: 12,
+            hold_secs: 60,
+        };
+        assert_eq!(rising.kind(), "above the mean");
+        assert_eq!(
+            rising.to_string(),
+            "the busiest shard's 3000 requests a minute are above the mean 1200 for 12s of 60s"
+        );
+        let capped = Hold::HourlyCap { moved: 64, cap: 64 };
+        assert_eq!(
+            capped.to_string(),
+            "64 slots moved in the last hour, the cap is 64"
+        );
     }
 }

@@ -149,12 +149,26 @@ pub fn run(settings: &ClusterSettings, command: MapCommand) -> Result<String, Ma
                 "VERSION", "WHEN (UTC)", "WHO", "ACTION"
             );
             for l in &lines {
+                // A note (the automatic balancer's decision) changed no map: its
+                // version, in brackets, is the one it saw.
+                let version = if l.note {
+                    format!("(v{})", l.version)
+                } else {
+                    format!("v{}", l.version)
+                };
                 out += &format!(
-                    "v{:<7} {:<21} {:<24} {:<13} {}\n",
-                    l.version, l.at, l.actor, l.action, l.summary
+                    "{:<8} {:<21} {:<24} {:<13} {}\n",
+                    version, l.at, l.actor, l.action, l.summary
                 );
             }
-            out += &format!("{} change(s) shown\n", lines.len());
+            let notes = lines.iter().filter(|l| l.note).count();
+            out += &format!("{} change(s) shown", lines.len() - notes);
+            if notes > 0 {
+                out += &format!(
+                    ", {notes} balancer decision(s) between them (in brackets: the map they saw; they change nothing)"
+                );
+            }
+            out += "\n";
             Ok(out)
         }
         MapCommand::AssignSlots { entries, all } => {
