@@ -73,7 +73,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 pub async fn run() {
     let _serial = serial().await;
     let app = spawn_app().await;
-    let src = SourceDb::create(&app).await;
+    let src = SourceDb::create(&app.settings.cluster).await;
     let source = src.client().await;
     orders_table(&source, ROWS).await;
 

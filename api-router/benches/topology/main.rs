@@ -17,7 +17,8 @@
 //! [`copy`] is the plain binary COPY the first two are measured against.
 //!
 //! They start gateways and stop servers through the failure tests' support modules
-//! (`tests/failures/`, and the API tests' `helpers.rs`), shared here by path. A plain
+//! (`tests/failures/`, and the API tests' `helpers.rs`), shared here by path; the
+//! import's source database comes from control-plane's `tests/import/source.rs`. A plain
 //! `cargo test --benches` runs nothing: a benchmark runs only under `cargo bench`.
 
 mod copy;
@@ -29,8 +30,9 @@ mod txn;
 // The failure tests' support, shared; each benchmark uses a part of it.
 #[path = "../../tests/api/helpers.rs"]
 mod helpers;
+// The import's source database, table and writer, from the control plane's import tests.
 #[allow(dead_code)]
-#[path = "../../tests/failures/importer.rs"]
+#[path = "../../../control-plane/tests/import/source.rs"]
 mod importer;
 #[allow(dead_code)]
 #[path = "../../tests/failures/movers.rs"]

@@ -32,9 +32,6 @@
 //! - [`auto_balance`]: the automatic balancer under steady skew acts once, then holds.
 //! - [`resharding`]: slots moved online under writers through two gateways; the
 //!   mover killed (-9) at every step and resumed; abort and reverse.
-//! - [`import`]: a 100,000-row table of a separate database imported under writes,
-//!   the importer killed (-9) at five steps and resumed, then cut over; bad imports
-//!   refused; an abort.
 //! - [`lb_retry`]: behind HAProxy, a keyed write whose gateway died is retried on
 //!   another and happens once; one without a key gets 502.
 //! - [`stuck_moves`]: a stopped move is shown stuck by health, `moves status` and
@@ -60,9 +57,11 @@
 //! - [`snapshot_bench`]: (ignored; a benchmark) a snapshot fan-out against an eventual
 //!   one, the fence's hold, and transactions/s with snapshot readers.
 //!
+//! Imports are tested by the control plane itself (control-plane/tests/import): they
+//! need no gateway and stop no server.
+//!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
-//! (the real binary as a child process), [`importer`] (the source database, its
-//! writer, the importer as a child process), [`movers`] (the mover as a child
+//! (the real binary as a child process), [`movers`] (the mover as a child
 //! process, a logged workload, placement checks), [`txn_support`] (prepared parts,
 //! balances, the coordinator log), [`support`] (waiting, keys, row locks, a
 //! gateway from prepared settings) and the API tests' `helpers.rs`.
@@ -81,8 +80,6 @@ mod exactly_once_random;
 mod fanout;
 #[path = "../api/helpers.rs"]
 mod helpers;
-mod import;
-mod importer;
 mod lag;
 mod lb_retry;
 mod limits;

@@ -125,9 +125,12 @@ impl Scratch {
 
     /// Writes `rows` as records of `events`, each on the shard the stored map names.
     pub async fn write(&self, rows: &[SourceRow]) {
-        let mut writer = Writer::open(&self.settings, "events")
-            .await
-            .expect("writer");
+        self.write_to("events", rows).await
+    }
+
+    /// Writes `rows` as records of `table`, each on the shard the stored map names.
+    pub async fn write_to(&self, table: &str, rows: &[SourceRow]) {
+        let mut writer = Writer::open(&self.settings, table).await.expect("writer");
         writer.apply(rows, &[]).await.expect("write records");
     }
 

@@ -1,23 +1,19 @@
-//! Support for the import tests: a separate source database on the metadata server
-//! with a table of orders, a writer that keeps changing it (inserts, updates, deletes,
-//! key changes) until the cut-over refuses it, the importer as a child process (this
-//! test binary run again, so its fault points can kill it with SIGKILL), and the
-//! comparison of every source row with its record.
+//! An import's source: a separate database on the metadata server with a table of
+//! orders, a writer that keeps changing it (inserts, updates, deletes, key changes)
+//! until the cut-over refuses it, and every source row as JSON for the comparison with
+//! its record. api-router's topology benchmark (`benches/topology/import.rs`) shares
+//! this file by path.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::import::runner::{self, Request};
-use control_plane::import::{Import, Imports};
+use control_plane::import::runner::Request;
 use rand::Rng;
 use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 use tokio_postgres::{Client, NoTls};
-
-use crate::helpers::{test_settings, TestApp};
-use crate::movers::{child_process, Ended};
 
 /// A database beside the test's own, dropped at the end.
 pub struct SourceDb {
@@ -27,15 +23,14 @@ pub struct SourceDb {
 }
 
 impl SourceDb {
-    /// `{test database}_src` on the metadata server.
-    pub async fn create(app: &TestApp) -> Self {
-        let cluster = &app.settings.cluster;
-        let name = format!("{}_src", cluster.database.dbname);
-        let mut db = cluster.database.clone();
+    /// `{the test's database}_src` on the metadata server.
+    pub async fn create(settings: &ClusterSettings) -> Self {
+        let name = format!("{}_src", settings.database.dbname);
+        let mut db = settings.database.clone();
         db.dbname = "postgres".into();
-        let maintenance = connection_url(&db, &cluster.metadata.address);
+        let maintenance = connection_url(&db, &settings.metadata.address);
         db.dbname = name.clone();
-        let url = connection_url(&db, &cluster.metadata.address);
+        let url = connection_url(&db, &settings.metadata.address);
         let admin = connect(&maintenance).await;
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -182,22 +177,6 @@ impl Writer {
     }
 }
 
-/// Runs `op` (`run` or `cutover`) for `shop_orders` -> `orders` in a child process
-/// against the test's databases; `fault` names the step that kills it.
-pub async fn importer_process(dbname: &str, source: &str, op: &str, fault: Option<&str>) -> Ended {
-    child_process(
-        "import::importer_child",
-        &[
-            ("SG_IMPORT_DB", dbname),
-            ("SG_IMPORT_OP", op),
-            ("SG_IMPORT_SOURCE", source),
-        ],
-        "SHARDGATE_FAULT_KILL_IMPORTER",
-        fault,
-    )
-    .await
-}
-
 /// The request the tests make: `shop_orders` keyed by customer, id order_id, into `orders`.
 pub fn request(source: &str, cutover: bool) -> Request {
     Request {
@@ -211,33 +190,7 @@ pub fn request(source: &str, cutover: bool) -> Request {
     }
 }
 
-/// What the child does (called from the `importer_child` test when SG_IMPORT_OP is set).
-pub async fn child(dbname: &str, op: &str, source: &str) {
-    let mut settings = test_settings().cluster;
-    settings.database.dbname = dbname.to_owned();
-    settings.metadata.dbname = dbname.to_owned();
-    let mut progress = |_: &Import| {};
-    let im = runner::run(&settings, &request(source, op == "cutover"), &mut progress)
-        .await
-        .expect("import");
-    println!("IMPORT_ID={} IMPORT_PHASE={}", im.id, im.phase.as_str());
-}
-
-/// The newest import as the metadata database has it.
-pub async fn newest(settings: &ClusterSettings) -> Option<Import> {
-    let mut conn = control_plane::map::meta::connect(settings).await.unwrap();
-    control_plane::map::schema::apply(&mut conn.client)
-        .await
-        .unwrap();
-    Imports::new(&conn.client)
-        .list(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .next()
-}
-
-/// Every source row: (key, id) -> the row as JSON text.
+/// Every source row: (key, id) -> the row as JSON.
 pub async fn source_rows(source: &Client) -> HashMap<(String, String), serde_json::Value> {
     source
         .query(
@@ -252,36 +205,4 @@ pub async fn source_rows(source: &Client) -> HashMap<(String, String), serde_jso
             ((r.get(0), r.get(1)), serde_json::from_str(&json).unwrap())
         })
         .collect()
-}
-
-/// Every `orders` record on every shard: (key, id) -> (shard, data), and the pairs
-/// stored on more than one shard.
-pub async fn records(
-    app: &TestApp,
-) -> (
-    HashMap<(String, String), (usize, serde_json::Value)>,
-    Vec<String>,
-) {
-    let mut all = HashMap::new();
-    let mut twice = Vec::new();
-    for shard in 0..app.settings.cluster.shards.len() {
-        let db = &app.settings.cluster.database;
-        let client = connect(&connection_url(db, &app.primary(shard))).await;
-        for r in client
-            .query(
-                "SELECT shard_key, id, data::text FROM records WHERE table_name = 'orders'",
-                &[],
-            )
-            .await
-            .unwrap()
-        {
-            let json: String = r.get(2);
-            let pair: (String, String) = (r.get(0), r.get(1));
-            if all.contains_key(&pair) {
-                twice.push(format!("{pair:?}"));
-            }
-            all.insert(pair, (shard, serde_json::from_str(&json).unwrap()));
-        }
-    }
-    (all, twice)
 }
