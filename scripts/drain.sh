@@ -14,10 +14,14 @@
 # connects, and in template1, whose copies (every database made later) keep it.
 grant_drain() {
     local i name port db script
+    if ha_on; then ha_load_writable; fi
     for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do
         name=$(primary_name "$i")
         port=$(port_of "$name")
-        if ha_on; then port=$(ha_writable_port "shard$i") || continue; fi
+        if ha_on; then
+            port=${HA_WRITABLE[shard$i]:-}
+            [[ -n $port ]] || continue
+        fi
         [[ $(sql "$port" postgres "SELECT pg_is_in_recovery()") == f ]] || continue
         # The rest in one psql (its password on standard input only), which \connects to
         # each of the databases that exists.

@@ -76,13 +76,13 @@ ha_prepare() {
     as_pg mkdir -p "$home/config" "$home/share" "$home/run" "$home/sock"
     as_pg chmod 700 "$home"
     for f in password replication-password monitor-password; do
-        if ! as_pg test -s "$home/$f"; then
+        if ! as_pg_read test -s "$home/$f"; then
             random_secret | as_pg sh -c "umask 077; cat > '$home/$f'"
         fi
     done
-    HA_PASSWORD=$(as_pg cat "$home/password")
-    HA_REPLICATION_PASSWORD=$(as_pg cat "$home/replication-password")
-    HA_MONITOR_PASSWORD=$(as_pg cat "$home/monitor-password")
+    HA_PASSWORD=$(as_pg_read cat "$home/password")
+    HA_REPLICATION_PASSWORD=$(as_pg_read cat "$home/replication-password")
+    HA_MONITOR_PASSWORD=$(as_pg_read cat "$home/monitor-password")
     printf '*:*:*:%s:%s\n*:*:*:autoctl_node:%s\n*:*:*:pgautofailover_replicator:%s\n*:*:*:pgautofailover_monitor:%s\n' \
         "$DB_SUPERUSER" "$PG_SUPER_PASSWORD" "$HA_PASSWORD" "$HA_REPLICATION_PASSWORD" "$HA_MONITOR_PASSWORD" |
         as_pg sh -c "umask 077; cat > '$home/pgpass'"
@@ -100,7 +100,7 @@ ha_autoctl() {
 
 # pg_autoctl made NAME a monitor or node (its configuration exists).
 ha_created() {
-    as_pg test -f "$(ha_home)/config/pg_autoctl$(datadir "$1")/pg_autoctl.cfg"
+    as_pg_read test -f "$(ha_home)/config/pg_autoctl$(datadir "$1")/pg_autoctl.cfg"
 }
 
 # A new data dir for NAME from the template (its roles, passwords and settings), with
@@ -235,6 +235,20 @@ ha_writable_port() {
         WHERE formationid = '$1' AND reportedstate IN ('single', 'primary', 'wait_primary')
         ORDER BY nodeid LIMIT 1")
     [[ -n $port ]] && echo "$port"
+}
+
+# Every formation's writable node in one query to the monitor, for a step that visits
+# each formation in turn: HA_WRITABLE[shardN] is its port (none: no writable node, or
+# the monitor did not answer, as for ha_writable_port).
+ha_load_writable() {
+    declare -gA HA_WRITABLE=()
+    local formation port
+    while IFS='|' read -r formation port; do
+        [[ -n $formation ]] && HA_WRITABLE[$formation]=$port
+    done < <(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT DISTINCT ON (formationid) formationid, nodeport
+        FROM pgautofailover.node WHERE reportedstate IN ('single', 'primary', 'wait_primary')
+        ORDER BY formationid, nodeid" 2>/dev/null)
+    return 0
 }
 
 # Waits until every node of every formation is where the monitor wants it: one primary

@@ -3,7 +3,7 @@
 # own, started, stopped (TERM, or KILL: the node lost) and waited for; another
 # checkout's keepers stopped so this one's may have the ports.
 
-ha_keeper_pid() { as_pg cat "$(ha_home)/$1.pid" 2>/dev/null || true; }
+ha_keeper_pid() { as_pg_read cat "$(ha_home)/$1.pid" 2>/dev/null || true; }
 
 ha_keeper_running() {
     local pid

@@ -16,7 +16,7 @@ ha_monitor_reader_url() {
 # `shard-admin switchover` alone (failover.ha_monitor_admin, `./setup.sh env admin`).
 ha_monitor_url_with_password() {
     local pw
-    pw=$(as_pg cat "$(ha_home)/password" 2>/dev/null) || return 0
+    pw=$(as_pg_read cat "$(ha_home)/password" 2>/dev/null) || return 0
     echo "postgres://autoctl_node:$pw@$HOST:$HA_MONITOR_PORT/$HA_MONITOR_DB?sslmode=disable"
 }
 

@@ -100,6 +100,7 @@ pg$k-user=$DB_SUPERUSER
         printf '%s' "$content" | as_pg tee "$conf" >/dev/null
     fi
 
+    if ha_on; then ha_load_writable; fi
     while read -r name; do
         stanza=$(stanza_of "$name")
         while read -r node; do archive_signin "$node"; done < <(stanza_servers "$name")
@@ -121,7 +122,11 @@ pg$k-user=$DB_SUPERUSER
     elif ((${#restart[@]})) && ! ha_on; then
         wait_streaming
     fi
-    while read -r name; do stanza_create "$name"; done < <(archived_names)
+    while read -r name; do
+        # A node's stanza was made above; again only when something restarted since.
+        if ha_node "$name" && ((${#restart[@]} == 0)); then continue; fi
+        stanza_create "$name"
+    done < <(archived_names)
 }
 
 # pgbackrest's stanza-create for archived server NAME (idempotent), unless the stanza
@@ -147,10 +152,10 @@ archive_signin() {
     ident=$(datadir "$name")/pg_ident.conf
     hba_line="local all $DB_SUPERUSER peer map=pgbackrest"
     ident_line="pgbackrest $PG_OS_USER $DB_SUPERUSER"
-    if [[ $(as_pg head -n 1 "$hba") != "$hba_line" ]] ||
-        ! as_pg grep -qxF "$ident_line" "$ident"; then
-        as_pg grep -qxF "$ident_line" "$ident" || printf '%s\n' "$ident_line" | as_pg tee -a "$ident" >/dev/null
-        [[ $(as_pg head -n 1 "$hba") == "$hba_line" ]] || as_pg sed -i "1i $hba_line" "$hba"
+    if [[ $(as_pg_read head -n 1 "$hba") != "$hba_line" ]] ||
+        ! as_pg_read grep -qxF "$ident_line" "$ident"; then
+        as_pg_read grep -qxF "$ident_line" "$ident" || printf '%s\n' "$ident_line" | as_pg tee -a "$ident" >/dev/null
+        [[ $(as_pg_read head -n 1 "$hba") == "$hba_line" ]] || as_pg sed -i "1i $hba_line" "$hba"
         sql "$port" postgres "SELECT pg_reload_conf()" >/dev/null
     fi
 }
@@ -185,7 +190,10 @@ archive_server() {
 archive_grants() {
     local name=$1 port db
     port=$(port_of "$name")
-    if ha_node "$name"; then port=$(ha_writable_port "$(stanza_of "$name")") || return 0; fi
+    if ha_node "$name"; then
+        port=${HA_WRITABLE[$(stanza_of "$name")]:-}   # ensure_archiving loaded them
+        [[ -n $port ]] || return 0
+    fi
     # `shard-admin restore` reads each replica's data_directory (to stop it):
     # a role membership, granted on the primary, replicated to its replicas.
     sql "$port" postgres "GRANT pg_read_all_settings TO $APP_ROLE" >/dev/null 2>&1 || true
