@@ -1,7 +1,16 @@
 # scripts/test-runner.sh: sourced by setup.sh (functions only). `./setup.sh test`: the
 # tests built in the background while `up` makes the servers, leftover test databases
-# dropped, the failure tests first and alone, the book's check, then every other suite;
-# one closing line with the counts.
+# dropped, the failure tests first and alone, then two lanes at once: the suites that
+# run servers of their own (OWN_SERVER_SUITES) in the background, the book's check and
+# every other suite in the foreground; one closing line with the counts of both.
+
+# The suites that start and kill PostgreSQL servers of their own (private pairs,
+# pg_auto_failover formations, pgBackRest repositories, under /tmp, on ports 26600-26999
+# that nothing else uses) and touch the shared topology only by making and dropping
+# scratch databases on the metadata server: they mostly wait on failover timers, so they
+# run beside the others rather than after them. One after the other, in this order:
+# both take ports in 26900-26999 (failover's cut_on_autoctl, backup_cli's restores).
+OWN_SERVER_SUITES=(failover backup_cli)
 
 cmd_test() {
     # The failover test on pg_auto_failover (control-plane/tests/failover) runs its own
@@ -10,14 +19,9 @@ cmd_test() {
     export SHARDGATE_REQUIRE_HA=1
     # The backup tests (shard-admin/tests/backup_cli) need pgbackrest: no skipping.
     export SHARDGATE_REQUIRE_BACKUP=1
-    # Every test target, listed from the tests/ directories: `failures` first, alone,
-    # then the rest.
-    local rest=() file name
-    for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do
-        name=$(basename "$file" .rs)
-        [[ $name == main ]] && name=$(basename "$(dirname "$file")")
-        [[ $name == failures ]] || rest+=(--test "$name")
-    done
+    # Every test target: `failures` first, alone, then the rest (test_lanes).
+    local rest=() name
+    for name in $(test_targets); do rest+=(--test "$name"); done
     # Every test binary (the admin CLI among them, built with the tests' features) is
     # built in the background while `up` makes the servers: the build is CPU, making
     # servers mostly disk and waiting. `up` then runs that CLI instead of building its
@@ -69,20 +73,14 @@ cmd_test() {
     # test databases. Then everything else. Every suite runs; any failure fails the run.
     local failed=0 out
     out=$(mktemp)
-    # Both runs select the whole workspace, as the build did, so cargo unifies features
+    # Every run selects the whole workspace, as the build did, so cargo unifies features
     # the same way and finds every binary fresh (a per-package run rebuilt
     # shard-manager and everything above it with other features: about 3 minutes of a
     # cold CI run).
     say "cargo test --workspace --test failures (real outages, one at a time)"
     cargo test --workspace --test failures --no-fail-fast 2>&1 | tee -a "$out" || failed=1
     test_placement   # a failover during the failure tests must not move the next ones' primaries
-    # The documents: the book builds without a warning, no link or anchor is dead, and the
-    # marked examples answer as shown (run here, while every primary is where the
-    # configuration names it).
-    say "scripts/docs.sh check (the book, its links, its examples)"
-    "$REPO/scripts/docs.sh" check 2>&1 | tee -a "$out" || failed=1
-    say "cargo test --workspace --lib --bins ${rest[*]}"
-    cargo test --workspace --lib --bins "${rest[@]}" --no-fail-fast 2>&1 | tee -a "$out" || failed=1
+    test_lanes "$out" || failed=1
     # One closing line for the whole run: every suite's counts added up.
     local passed failures
     passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")
@@ -90,6 +88,54 @@ cmd_test() {
     rm -f "$out"
     if ((failed)) && ((failures == 0)); then failures=1; fi   # a build error counts too
     echo "${passed} passed, ${failures} failed"
+    ((failed == 0))
+}
+
+# Every test target but `failures`, one name a line, from the tests/ directories.
+test_targets() {
+    local file name
+    for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do
+        name=$(basename "$file" .rs)
+        [[ $name == main ]] && name=$(basename "$(dirname "$file")")
+        [[ $name == failures ]] || printf '%s\n' "$name"
+    done
+}
+
+# Every suite after the failure tests, their output added to the file $1, in two lanes
+# at once: the suites on servers of their own (OWN_SERVER_SUITES, one after the other) in
+# the background, into a log of their own; the book's check, then every other suite and
+# the unit tests, in the foreground. Each suite runs to its end whatever another did;
+# fails when any failed. The background lane is a process group of its own, so leaving
+# early (an error, Ctrl-C) stops all of it.
+test_lanes() {
+    local out=$1 own=() shared=() name failed=0 own_pid own_log=$LOCAL/test-own-servers.log
+    for name in $(test_targets); do
+        if [[ " ${OWN_SERVER_SUITES[*]} " == *" $name "* ]]; then own+=("$name"); else shared+=(--test "$name"); fi
+    done
+    say "in the background: cargo test --workspace --test ${own[*]} (servers of their own; log $own_log)"
+    # shellcheck disable=SC2016 # the lane's own script: $name and $@ are its own
+    setsid -w bash -c 'status=0
+        for name in "$@"; do
+            echo "==> cargo test --workspace --test $name (servers of its own, in the background)"
+            cargo test --workspace --test "$name" --no-fail-fast 2>&1 || status=1
+        done
+        exit "$status"' own-server-suites "${own[@]}" >"$own_log" 2>&1 &
+    own_pid=$!
+    trap 'kill -TERM -- -'"$own_pid"' 2>/dev/null || true' EXIT
+    # The documents: the book builds without a warning, no link or anchor is dead, and the
+    # marked examples answer as shown (run here, while every primary is where the
+    # configuration names it).
+    say "scripts/docs.sh check (the book, its links, its examples)"
+    "$REPO/scripts/docs.sh" check 2>&1 | tee -a "$out" || failed=1
+    say "cargo test --workspace --lib --bins ${shared[*]}"
+    cargo test --workspace --lib --bins "${shared[@]}" --no-fail-fast 2>&1 | tee -a "$out" || failed=1
+    if kill -0 "$own_pid" 2>/dev/null; then
+        say "waiting for the suites on servers of their own (log $own_log)"
+    fi
+    wait "$own_pid" || failed=1
+    trap - EXIT
+    say "the suites on servers of their own (${own[*]}), from $own_log:"
+    tee -a "$out" <"$own_log"
     ((failed == 0))
 }
 
