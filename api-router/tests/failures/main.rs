@@ -26,7 +26,6 @@
 //!   the load on both, the cluster view sums them, a stopped gateway is named missing.
 //! - [`credentials`]: passwords everywhere, no superuser for the gateway, Redis private.
 //! - [`metadata`]: the metadata server down: gateways keep the last map, follow again.
-//! - [`rebalance`]: a skewed cluster evened out by bytes, online, losing nothing.
 //! - [`rebalance_load`]: a busy shard evened out by load, its share falling as planned;
 //!   a key hotter than a shard's share named, not moved.
 //! - [`auto_balance`]: the automatic balancer under steady skew acts once, then holds.
@@ -57,8 +56,9 @@
 //! - [`snapshot_bench`]: (ignored; a benchmark) a snapshot fan-out against an eventual
 //!   one, the fence's hold, and transactions/s with snapshot readers.
 //!
-//! Imports are tested by the control plane itself (control-plane/tests/import): they
-//! need no gateway and stop no server.
+//! Imports are tested by the control plane itself (control-plane/tests/import), and
+//! `rebalance` by bytes by the admin CLI's tests (shard-admin/tests/rebalance_cli):
+//! they need no gateway and stop no server.
 //!
 //! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
 //! (the real binary as a child process), [`movers`] (the mover as a child
@@ -92,7 +92,6 @@ mod outage;
 mod pool;
 mod primary;
 mod process;
-mod rebalance;
 mod rebalance_load;
 mod redis;
 mod replica;
