@@ -53,8 +53,8 @@ seed_map() {
     else
         # Both names of the CLI: shard-admin, and shard-manager (its former name, for one
         # release) kept as fresh as it for the scripts that still run it.
-        cargo build -q -p shard-admin --bins
         bin=$target/debug/shard-admin
+        admin_cli_fresh "$bin" || cargo build -q -p shard-admin --bins
     fi
     mapfile -t args < <(config_args)
     export_app_env
@@ -64,6 +64,18 @@ seed_map() {
     # doubt runs it. `init` always runs (it records promotions, re-tells the shards).
     migrations_current || "$bin" migrate ${args[@]+"${args[@]}"} >/dev/null
     "$bin" init ${args[@]+"${args[@]}"} | tail -n 1
+}
+
+# Whether the debug admin CLI, by both its names, is built and no file of the workspace
+# it could be built from is newer than either: cargo would find it fresh by the same
+# mtimes, but only once it has the build directory's lock, which any other build
+# running holds (seconds of `up` on a running cluster). Missing or older: cargo decides.
+admin_cli_fresh() {
+    local bin=$1 former=${1%/*}/shard-manager
+    [[ -x $bin && -x $former ]] || return 1
+    [[ -z $(find "$REPO/Cargo.toml" "$REPO/Cargo.lock" "$REPO/config" "$REPO/migrations" \
+        "$REPO"/*/Cargo.toml "$REPO"/*/build.rs "$REPO"/*/src \
+        \( -newer "$bin" -o -newer "$former" \) -print -quit 2>/dev/null) ]]
 }
 
 # Whether every shard primary the stored map names has recorded exactly the migrations
