@@ -177,12 +177,22 @@ async fn reader(ports: Arc<Ports>, snapshot: bool, stop: Arc<AtomicBool>) -> See
             // A partial list (206: a shard did not answer in time) is no sum either.
             Ok(res) if matches!(res.status().as_u16(), 206 | 503 | 504 | 429) => {
                 seen.unanswered += 1;
+                if seen.unanswered <= 3 {
+                    let status = res.status();
+                    eprintln!(
+                        "list unanswered: {status} {}",
+                        res.text().await.unwrap_or_default()
+                    );
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
             Ok(res) => panic!("list: {} {}", res.status(), res.text().await.unwrap()),
-            Err(_) => {
+            Err(e) => {
                 seen.unanswered += 1;
+                if seen.unanswered <= 3 {
+                    eprintln!("list unanswered: {e}");
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }

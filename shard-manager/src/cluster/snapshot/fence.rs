@@ -2,13 +2,17 @@
 //! of a transaction on several shards (control-plane's `txn::fence` implements it on
 //! the metadata database's `DECISION_FENCE_LOCK`, taken exclusive; decision writes take
 //! it shared). While it is held the set of transactions decided `commit` cannot grow,
-//! so a reader can learn which of them are still committing their parts, and open its
-//! snapshots once none is.
+//! so a reader can learn which of them may still be committing their parts, and check
+//! that its snapshots tear none of them.
+//!
+//! Several readers may share one holding of the fence (a round): each gets its own
+//! handle, and the fence is lifted once every handle is released or dropped.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::cluster::txn::log::LogFuture;
+use crate::routing::ShardId;
 
 /// Where the fence is taken (see the module doc).
 pub trait CutFence: Send + Sync {
@@ -21,9 +25,13 @@ pub trait CutFence: Send + Sync {
 /// The fence, held.
 pub trait HeldFence: Send {
     /// Of `txids`, those whose logged decision is `commit` (fixed while the fence is
-    /// held: no decision is written meanwhile).
-    fn committed<'a>(&'a mut self, txids: &'a [String]) -> LogFuture<'a, HashSet<String>>;
+    /// held: no decision is written meanwhile), each with the shards it has parts on.
+    fn committed<'a>(
+        &'a mut self,
+        txids: &'a [String],
+    ) -> LogFuture<'a, HashMap<String, Vec<ShardId>>>;
 
-    /// Lifts the fence; answers how long it was held.
+    /// Lets the fence go: it is lifted once every reader sharing it has let it go (or
+    /// dropped its handle). Answers how long it was held, from its taking to its lift.
     fn release(self: Box<Self>) -> LogFuture<'static, Duration>;
 }

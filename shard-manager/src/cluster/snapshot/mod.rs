@@ -4,19 +4,27 @@
 //! committed (`COMMIT PREPARED`), which follows its decision in the coordinator log.
 //! A cut is opened so:
 //! 1. a session per shard checks a connection out of the shard's primary ([`session`]);
-//! 2. the fence is taken ([`fence`]): no decision is written while it is held;
-//! 3. each session, in one round trip, lists our prepared parts on its shard and then
-//!    opens `REPEATABLE READ READ ONLY` (the snapshot);
-//! 4. of the transactions those lists name, the log says which are decided `commit`:
-//!    their parts are still committing. A shard that listed one has its snapshot taken
-//!    again, every millisecond, until it lists none. Past [`COMMIT_WAIT`] (a coordinator
-//!    that died between its commits, or is that slow) the gateway finishes the part by
-//!    the log itself, as the recovery would (`COMMIT PREPARED`: the decision is commit
-//!    and cannot change), and takes the snapshot again. A `COMMIT PREPARED` refused
-//!    (another session is committing that part: PostgreSQL answers that it is busy) is
-//!    looked at again a millisecond later; past [`FENCE_WAIT`] the read fails (503,
-//!    naming the shard) and the fence is lifted;
-//! 5. the fence is released, then every read runs in the sessions' snapshots.
+//! 2. the fence is taken ([`fence`]): no decision is written while it is held. The
+//!    readers of one gateway that ask while it is held for others take it together,
+//!    in the next round, each with its own sessions;
+//! 3. each session, in one round trip, lists our prepared parts on its shard (with
+//!    their transaction ids) and then opens `REPEATABLE READ READ ONLY` and reads the
+//!    snapshot back (`pg_current_snapshot()`);
+//! 4. of the transactions those lists name, the log says which are decided `commit`
+//!    (and on which shards): only their parts may still be committing. On each shard of
+//!    the cut, such a part is visible iff it was not listed (it had committed) or its
+//!    transaction id is visible in the shard's snapshot ([`visibility`]). A transaction
+//!    visible on one shard of the cut and not on another is torn ([`torn`]); if none
+//!    is, the cut stands as taken. Else the shards where a torn one is not yet visible
+//!    have their snapshot taken again, every millisecond, until none is torn. Past
+//!    [`COMMIT_WAIT`] (a coordinator that died between its commits, or is that slow)
+//!    the gateway finishes the part by the log itself, as the recovery would (`COMMIT
+//!    PREPARED`: the decision is commit and cannot change), and takes the snapshot
+//!    again. A `COMMIT PREPARED` refused (another session is committing that part:
+//!    PostgreSQL answers that it is busy) is looked at again a millisecond later; past
+//!    [`FENCE_WAIT`] the read fails (503, naming the shard) and the fence is lifted;
+//! 5. the fence is released (lifted when the round's last reader releases it), then
+//!    every read runs in the sessions' snapshots.
 //!
 //! A list longer than a page keeps its cut: the first page's sessions export their
 //! snapshots and are kept for [`HOLD`] from the start (at most [`held_limit`] cuts per
@@ -25,22 +33,29 @@
 //! the same cut without the fence. Past the bound the exports are gone and the page
 //! is refused ([`SnapshotError::Expired`]), never read at another cut.
 //!
-//! Why this is a cut: a transaction decided `commit` before the fence has every part
-//! committed before the snapshots (step 4); one decided after it commits its parts
-//! after its decision, so after the fence, so after every snapshot; one never decided
-//! `commit` is visible nowhere. What it does not order: commits on one shard alone
-//! (single-shard writes, never held back), which PostgreSQL gives no common order.
+//! Why this is a cut: no decision is written while the fence is held, so the
+//! transactions decided `commit` before it are a fixed set, and every part of each was
+//! prepared before its decision, so before the lists. Each of them is visible on every
+//! shard of the cut or on none (step 4): on none, it commits after the cut. One decided
+//! after the fence commits its parts after its decision, so after the fence, so after
+//! every snapshot; one never decided `commit` is visible nowhere. What it does not
+//! order: commits on one shard alone (single-shard writes, never held back), which
+//! PostgreSQL gives no common order.
 //!
 //! ## Layout
 //! - this file: [`Cut`], [`SnapshotError`], the protocol above and the reads at a cut.
 //! - [`fence`]: the fence's interface; [`session`]: one shard's held transaction;
 //!   [`page`]: the cursor of a list's next page at its cut.
+//! - [`visibility`]: whether a transaction id is visible in a snapshot; [`torn`]:
+//!   whether a cut's snapshots tear a transaction decided `commit`.
 
 pub mod fence;
 pub mod page;
 pub mod session;
+pub mod torn;
+pub mod visibility;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,7 +95,8 @@ pub fn held_limit(pool_max_size: usize) -> usize {
 pub struct Cut {
     /// A name for this cut (random; names it in logs and answers).
     pub id: String,
-    /// How long decisions were held back to open it, in microseconds.
+    /// How long decisions were held back by the fence round that opened it (from the
+    /// fence taken to the fence lifted), in microseconds.
     pub fence_us: u64,
     /// Parts the gateway finished by the log while opening it.
     pub finished: usize,
@@ -397,10 +413,11 @@ impl Cluster {
         let started = Instant::now();
         let mut opened: BTreeMap<ShardId, Opened> = BTreeMap::new();
         let mut pending: Vec<ShardId> = sessions.keys().copied().collect();
-        // The transactions decided `commit`, learnt once: no decision is written while
-        // the fence is held, and every part of one decided before it was prepared
-        // before it, so the first lists name every part still committing.
-        let mut committed: Option<HashSet<String>> = None;
+        // The transactions decided `commit` (with their shards), learnt once: no
+        // decision is written while the fence is held, and every part of one decided
+        // before it was prepared before it, so the first lists name every part that
+        // may still be committing.
+        let mut committed: Option<HashMap<String, Vec<ShardId>>> = None;
         let mut finished = 0;
         loop {
             let round = join_all(
@@ -417,12 +434,12 @@ impl Cluster {
                 let txids: Vec<String> = opened
                     .values()
                     .flat_map(|o| o.prepared.iter())
-                    .filter_map(|g| gid::parse(g).map(|(txid, _)| txid))
+                    .filter_map(|p| gid::parse(&p.gid).map(|(txid, _)| txid))
                     .collect::<HashSet<_>>()
                     .into_iter()
                     .collect();
                 committed = Some(match txids.is_empty() {
-                    true => HashSet::new(),
+                    true => HashMap::new(),
                     false => held
                         .committed(&txids)
                         .await
@@ -430,24 +447,34 @@ impl Cluster {
                 });
             }
             let decided = committed.as_ref().map_or(0, |c| c.len());
-            let still: Vec<(ShardId, String)> = opened
-                .iter()
-                .flat_map(|(id, o)| o.prepared.iter().map(move |g| (*id, g)))
-                .filter(|(_, g)| {
-                    decided > 0
-                        && gid::parse(g).is_some_and(|(txid, _)| {
-                            committed.as_ref().is_some_and(|c| c.contains(&txid))
+            let retake = match (decided, committed.as_ref()) {
+                (0, _) | (_, None) => BTreeMap::new(),
+                (_, Some(committed)) => {
+                    let views: BTreeMap<ShardId, torn::ShardView<'_>> = opened
+                        .iter()
+                        .map(|(id, o)| {
+                            (
+                                *id,
+                                torn::ShardView {
+                                    prepared: &o.prepared,
+                                    snapshot: &o.snapshot,
+                                },
+                            )
                         })
-                })
-                .map(|(id, g)| (id, g.clone()))
-                .collect();
-            if still.is_empty() {
+                        .collect();
+                    torn::retake(&views, committed)
+                }
+            };
+            // No transaction torn: the cut stands as it is.
+            if retake.is_empty() {
                 return Ok((held, (opened, finished)));
             }
-            pending = still.iter().map(|(id, _)| *id).collect();
-            pending.dedup();
-            if started.elapsed() >= FENCE_WAIT {
-                let (shard, name) = &still[0];
+            let still: Vec<(ShardId, String)> = retake
+                .iter()
+                .flat_map(|(id, gids)| gids.iter().map(move |g| (*id, g.clone())))
+                .collect();
+            pending = retake.keys().copied().collect();
+            if let Some((shard, name)) = still.first().filter(|_| started.elapsed() >= FENCE_WAIT) {
                 return Err(SnapshotError::Shard(ClusterError::Unavailable {
                     shard: *shard,
                     role: Role::Primary,

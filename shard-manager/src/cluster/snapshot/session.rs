@@ -5,10 +5,12 @@
 //! connection is checked out before the fence is taken, so the fence never waits for a
 //! connect.
 //!
-//! Opening sends, in one round trip, the list of our prepared parts on the server and
-//! then `BEGIN ... REPEATABLE READ` with the statement that takes the snapshot: the
-//! list is read before the snapshot, so a part absent from it was already committed
-//! (or rolled back) when the snapshot was taken. A command that fails leaves the
+//! Opening sends, in one round trip, the list of our prepared parts on the server (each
+//! with its transaction id) and then `BEGIN ... REPEATABLE READ` with the statement
+//! that takes the snapshot and reads it back (`pg_current_snapshot()`): the list is
+//! read before the snapshot, so a part absent from it was already committed (or rolled
+//! back) when the snapshot was taken, and a part listed is seen by the snapshot iff its
+//! transaction id is (see [`super::torn`]). A command that fails leaves the
 //! session broken: every later command answers the same failure (the transaction may
 //! have been rolled back by then, and nothing is ever read outside it).
 //!
@@ -29,8 +31,11 @@ use crate::store::{ListQuery, Page, Record};
 use crate::wire::read::PointRead;
 use crate::wire::{WireConn, WireError};
 
-/// Our prepared parts on this server (read before the snapshot is taken).
-const PREPARED: &str = "SELECT gid FROM pg_prepared_xacts \
+use super::torn::PreparedPart;
+
+/// Our prepared parts on this server and their transaction ids (read before the
+/// snapshot is taken).
+const PREPARED: &str = "SELECT gid, transaction::text FROM pg_prepared_xacts \
                         WHERE database = current_database() AND gid LIKE 'sg\\_%'";
 const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// Takes the snapshot (the transaction's first statement), and names it.
@@ -42,7 +47,7 @@ const EXPORT: &str = "SELECT pg_export_snapshot()";
 #[derive(Debug, Clone)]
 pub struct Opened {
     /// Our prepared parts on the server just before the snapshot was taken.
-    pub prepared: Vec<String>,
+    pub prepared: Vec<PreparedPart>,
     /// `pg_current_snapshot()`: xmin:xmax:xip of the cut on this shard.
     pub snapshot: String,
     /// The primary's WAL position when the snapshot was taken.
@@ -315,11 +320,18 @@ async fn take(conn: &mut WireConn, open: bool, import: Option<&str>) -> Result<O
         Some(_) => Vec::new(),
         None => {
             let prepared_at = answers.len().saturating_sub(2);
-            answers
-                .swap_remove(prepared_at)
-                .into_iter()
-                .filter_map(|row| row.into_iter().next().flatten())
-                .collect()
+            let mut parts = Vec::new();
+            for row in answers.swap_remove(prepared_at) {
+                let mut fields = row.into_iter();
+                let (Some(Some(gid)), Some(Some(xid))) = (fields.next(), fields.next()) else {
+                    continue;
+                };
+                let xid = xid.parse().map_err(|_| {
+                    WireError::Protocol(format!("prepared part {gid} has transaction id {xid:?}"))
+                })?;
+                parts.push(PreparedPart { gid, xid });
+            }
+            parts
         }
     };
     Ok(Opened {
