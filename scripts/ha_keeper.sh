@@ -64,12 +64,19 @@ ha_wait_ready() {
 # (named as this one's are) outside this checkout's is stopped (TERM: it stops its
 # PostgreSQL first), as `evict_other` does for plain servers.
 ha_evict_other_keepers() {
-    local pid dir name mine i
+    local pid dir name mine i args
     mine=$(readlink -f "$DATA_ROOT")
     for pid in $(pgrep -x pg_autoctl 2>/dev/null); do
-        [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == "pg_autoctl run "* ]] || continue
-        dir=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^--pgdata$/{n;p;q}')
-        [[ -n $dir && $(readlink -f "$dir") != "$mine"/* ]] || continue
+        # Its command line, read without starting a process (a running cluster has three
+        # pg_autoctl processes a node to look at).
+        mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline" || continue
+        [[ ${args[0]:-} == pg_autoctl && ${args[1]:-} == run ]] || continue
+        dir=""
+        for ((i = 2; i + 1 < ${#args[@]}; i++)); do
+            if [[ ${args[i]} == --pgdata ]]; then dir=${args[i + 1]}; break; fi
+        done
+        # This checkout's: by the path it was started with, or where that path leads.
+        [[ -n $dir && $dir != "$DATA_ROOT"/* && $(readlink -f "$dir") != "$mine"/* ]] || continue
         name=$(basename "$dir")
         [[ $name == "$HA_MONITOR_NAME" || $name =~ ^shard[0-9]+-(primary|replica[0-9]+)$ ]] || continue
         say "stopping the keeper of $name of another checkout ($dir, pid $pid): this checkout needs its port"
