@@ -157,7 +157,9 @@ ha_create_node() {
 ha_ensure_shard() {
     local i=$1 formation=shard$1 pname name r
     pname=$(primary_name "$i")
-    if [[ -z $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT 1 FROM pgautofailover.formation WHERE formationid = '$formation'") ]]; then
+    # The formations ha_up found (one query for all); one not among them is asked for.
+    if [[ $HA_FORMATIONS != *" $formation "* &&
+        -z $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT 1 FROM pgautofailover.formation WHERE formationid = '$formation'") ]]; then
         ha_autoctl create formation --pgdata "$(datadir "$HA_MONITOR_NAME")" \
             --formation "$formation" --kind pgsql --dbname "$DB_NAME" >>"$(ha_home)/$HA_MONITOR_NAME.log" 2>&1 ||
             die "pg_autoctl create formation $formation failed (see $(ha_home)/$HA_MONITOR_NAME.log)"
@@ -200,7 +202,11 @@ ha_ensure_shard() {
 # template's pg_hba asks every role for one).
 ha_node_passwords() {
     local port="" i
-    for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+    # The writable node ha_up found (one query for all), when it is still ready; else
+    # asked of the monitor until there is one.
+    port=${HA_WRITABLE[$1]:-}
+    [[ -n $port ]] && pg_ready "$port" || port=""
+    for ((i = 0; i < START_TIMEOUT * 5 && ${#port} == 0; i++)); do
         port=$(ha_writable_port "$1") && pg_ready "$port" && break
         port=""
         sleep 0.2
@@ -270,6 +276,10 @@ ha_wait_settled() {
 ha_up() {
     ha_prepare
     ha_ensure_monitor
+    # What the monitor has now, in two queries rather than two a formation.
+    HA_FORMATIONS=" $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT string_agg(formationid, ' ')
+        FROM pgautofailover.formation" 2>/dev/null || true) "
+    ha_load_writable
     local i
     for ((i = 0; i < SHARDS + SPARE_SHARDS; i++)); do ha_ensure_shard "$i"; done
     ha_wait_settled
