@@ -65,7 +65,7 @@ pub async fn metrics(
     match scope {
         Scope::Local => Ok(HttpResponse::Ok().json(state.analytics.report(window))),
         Scope::Cluster => {
-            let (others, coverage) = super::cluster_view::gather(&state).await;
+            let (others, coverage) = super::cluster_view::gather(&state, window).await;
             let report = state.analytics.cluster_report(window, &others);
             Ok(HttpResponse::Ok().json(ClusterMetricsReport { report, coverage }))
         }

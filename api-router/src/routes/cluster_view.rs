@@ -1,15 +1,19 @@
 //! The cluster views' gathering: the figures every other live gateway published, and
 //! which gateways they cover (see `control_plane::map::figures` for why the metadata
 //! database carries them). A gateway that did not publish in time is named, never an
-//! error: the view is then partial.
+//! error: the view is then partial. So is one that published within the view's window
+//! but is no longer live in the map (killed, or cut off longer than the gateways' TTL):
+//! the window lacks its requests, whether or not the map still lists it.
+
+use std::time::Duration;
 
 use analytics::{Coverage, Figures, GatewayAnswer, MissingGateway};
 
 use crate::state::AppState;
 
-/// The other live gateways' figures, and the coverage of a view that merges them with
-/// this gateway's own (read live, not from the database).
-pub async fn gather(state: &AppState) -> (Vec<Figures>, Coverage) {
+/// The other live gateways' figures, and the coverage of a view over `window` that
+/// merges them with this gateway's own (read live, not from the database).
+pub async fn gather(state: &AppState, window: Duration) -> (Vec<Figures>, Coverage) {
     let listed = state.cluster.map().gateways();
     let me = &state.gateway_id;
     let address = |id: &str| {
@@ -35,13 +39,42 @@ pub async fn gather(state: &AppState) -> (Vec<Figures>, Coverage) {
         .filter(|g| g.id != *me)
         .map(|g| g.id.clone())
         .collect();
-    if others.is_empty() {
-        return (Vec::new(), coverage);
-    }
     let stale_ms = state.analytics.config().stale_ms;
     let mut figures = Vec::with_capacity(others.len());
-    match state.figures.read(&others).await {
+    let within_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    match state.figures.read(&others, within_ms).await {
         Ok(published) => {
+            // Published within the window by a gateway the map does not list as live:
+            // fresh figures are a gateway that has just joined (merged, as it answered);
+            // older ones, one that stopped, whose requests the window lacks.
+            for p in published
+                .iter()
+                .filter(|p| p.gateway_id != *me && !others.contains(&p.gateway_id))
+            {
+                let address = p.address.clone().unwrap_or_default();
+                let read = (p.age_ms <= stale_ms)
+                    .then(|| Figures::from_bytes(&p.figures))
+                    .flatten();
+                match read {
+                    Some(read) => {
+                        figures.push(read);
+                        coverage.gateways.push(GatewayAnswer {
+                            id: p.gateway_id.clone(),
+                            address,
+                            age_ms: p.age_ms,
+                            this_gateway: false,
+                        });
+                    }
+                    None => coverage.missing_gateways.push(MissingGateway {
+                        id: p.gateway_id.clone(),
+                        address,
+                        reason: format!(
+                            "no longer live in the map (stopped?): figures {} ms old, its requests in the window are not counted",
+                            p.age_ms
+                        ),
+                    }),
+                }
+            }
             for id in &others {
                 let found = published.iter().find(|p| p.gateway_id == *id);
                 let reason = match found {

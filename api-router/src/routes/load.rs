@@ -16,6 +16,10 @@ use super::cluster_view;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
+/// A gateway that stopped within this long is named missing from a load view: the
+/// minute that `rebalance --by load` and the automatic balancer weigh lacks its load.
+const LOAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LoadParams {
@@ -41,7 +45,7 @@ pub async fn load(
     let coverage = match scope {
         Scope::Local => cluster_view::local(&state),
         Scope::Cluster => {
-            let (others, coverage) = cluster_view::gather(&state).await;
+            let (others, coverage) = cluster_view::gather(&state, LOAD_WINDOW).await;
             for other in &others {
                 figures.merge(&other.load);
             }

@@ -149,8 +149,16 @@ async fn a_gateway_whose_figures_are_stale_is_named_and_the_view_is_partial() {
         c["partial"] == true
     })
     .await;
-    assert_eq!(body["missing_gateways"].as_array().map(Vec::len), Some(1));
-    assert_eq!(body["missing_gateways"][0]["address"], address.as_str());
+    assert_eq!(
+        body["missing_gateways"].as_array().map(Vec::len),
+        Some(1),
+        "{body:#}"
+    );
+    assert_eq!(
+        body["missing_gateways"][0]["address"],
+        address.as_str(),
+        "{body:#}"
+    );
     let reason = body["missing_gateways"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("ms old"), "{reason}");
     assert_eq!(body["gateways"].as_array().map(Vec::len), Some(1));
@@ -159,6 +167,72 @@ async fn a_gateway_whose_figures_are_stale_is_named_and_the_view_is_partial() {
     let load = get_json(&a.client, a.url("/api/shards/load")).await;
     assert_eq!(load["partial"], true);
     assert_eq!(load["missing_gateways"][0]["address"], address.as_str());
+}
+
+#[tokio::test]
+async fn a_gateway_that_stopped_stays_named_while_the_window_lacks_its_requests() {
+    let a = spawn_app().await;
+    let b = another_gateway(&a, |_| {}).await;
+    let address = b.url.trim_start_matches("http://").to_owned();
+    let url = a.url("/api/analytics/metrics?scope=cluster&window=60s");
+    until(
+        &a.client,
+        url.clone(),
+        "both gateways in the cluster view",
+        |c| c["gateways"].as_array().is_some_and(|g| g.len() == 2),
+    )
+    .await;
+    // B stops: its heartbeat and its figures stop with it, and the map soon no longer
+    // lists it as live (metadata.gateway_ttl_ms, 5 s). The last minute still lacks its
+    // requests: both views stay partial and name it, past the TTL.
+    drop(b);
+    let stopped = Instant::now();
+    until(&a.client, url.clone(), "the stopped gateway named", |c| {
+        c["partial"] == true
+    })
+    .await;
+    let mut reasons: Vec<String> = Vec::new();
+    while stopped.elapsed() < Duration::from_secs(9) {
+        for view in [
+            get_json(&a.client, url.clone()).await,
+            get_json(&a.client, a.url("/api/shards/load")).await,
+        ] {
+            assert_eq!(
+                view["partial"],
+                true,
+                "whole {:?} after B stopped: {view:#}",
+                stopped.elapsed()
+            );
+            assert_eq!(
+                view["missing_gateways"].as_array().map(Vec::len),
+                Some(1),
+                "{view:#}"
+            );
+            assert_eq!(view["missing_gateways"][0]["address"], address.as_str());
+            assert_eq!(view["gateways"].as_array().map(Vec::len), Some(1));
+            let reason = view["missing_gateways"][0]["reason"].as_str().unwrap();
+            let kind = reason.split(':').next().unwrap().to_owned();
+            if reasons.last() != Some(&kind) {
+                reasons.push(kind);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        reasons.last().map(String::as_str),
+        Some("no longer live in the map (stopped?)"),
+        "{reasons:?}"
+    );
+    // A view of a shorter window than B has been gone is whole again: nothing of B's
+    // is in it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let short = get_json(
+        &a.client,
+        a.url("/api/analytics/metrics?scope=cluster&window=5s"),
+    )
+    .await;
+    assert_eq!(short["partial"], false, "{short:#}");
+    assert_eq!(short["missing_gateways"], json!([]));
 }
 
 #[tokio::test]

@@ -32,6 +32,8 @@ pub struct Published {
     /// Milliseconds since it was written (by the metadata database's clock).
     pub age_ms: u64,
     pub figures: Vec<u8>,
+    /// The gateway's address, while the gateways table still lists it (live or not).
+    pub address: Option<String>,
 }
 
 /// The connection the publisher keeps, shared with the readers of the cluster view.
@@ -45,20 +47,28 @@ impl FigureBoard {
         self.client.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The figures of `gateway_ids` (those the map lists as live), as last published.
-    /// Fails when the publisher holds no connection or the database does not answer in
-    /// time; the caller then has no other gateway's figures.
-    pub async fn read(&self, gateway_ids: &[String]) -> Result<Vec<Published>, MapError> {
+    /// The figures of `gateway_ids` (those the map lists as live), as last published,
+    /// and those of any other gateway that published within `within_ms` (one that
+    /// stopped during a view's window: its requests are missing from it). Fails when
+    /// the publisher holds no connection or the database does not answer in time; the
+    /// caller then has no other gateway's figures.
+    pub async fn read(
+        &self,
+        gateway_ids: &[String],
+        within_ms: u64,
+    ) -> Result<Vec<Published>, MapError> {
         let client = self.held().clone().ok_or_else(|| {
             MapError::Invalid("no connection to the metadata database yet".into())
         })?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&gateway_ids];
+        let within = within_ms as f64;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&gateway_ids, &within];
         let query = client.query(
-            "SELECT gateway_id::text,
-                    greatest((extract(epoch FROM now() - published_at) * 1000)::bigint, 0),
-                    figures
-               FROM gateway_figures
-              WHERE gateway_id::text = ANY($1)",
+            "SELECT f.gateway_id::text,
+                    greatest((extract(epoch FROM now() - f.published_at) * 1000)::bigint, 0),
+                    f.figures, g.address
+               FROM gateway_figures f LEFT JOIN gateways g ON g.id = f.gateway_id
+              WHERE f.gateway_id::text = ANY($1)
+                 OR f.published_at >= now() - make_interval(secs => $2::float8 / 1000)",
             &params,
         );
         let rows = tokio::time::timeout(META_TIMEOUT, query)
@@ -73,6 +83,7 @@ impl FigureBoard {
                 gateway_id: r.get(0),
                 age_ms: r.get::<_, i64>(1) as u64,
                 figures: r.get(2),
+                address: r.get(3),
             })
             .collect())
     }
@@ -100,6 +111,7 @@ pub async fn recent(client: &Client, max_age_ms: u64) -> Result<Vec<Published>, 
             gateway_id: r.get(0),
             age_ms: r.get::<_, i64>(1) as u64,
             figures: r.get(2),
+            address: None,
         })
         .collect())
 }
