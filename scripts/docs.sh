@@ -8,7 +8,7 @@
 #                           verdict; then run the examples (./setup.sh test runs it)
 #   scripts/docs.sh examples [FILE.md ...]  run every shell block marked `<!-- run: STATUS ... -->`
 #                           in README.md and docs/src (or in the files named) against a gateway of its own on the running
-#                           topology (fresh databases per document), checking each curl's
+#                           topology (fresh databases per document, all made before the first runs), checking each curl's
 #                           status and the answer its `# ...` lines show (answer_diff below;
 #                           the marker's `varies: FIELD ...` names fields whose values differ
 #                           from run to run). Needs the topology's environment
@@ -199,28 +199,34 @@ extract_examples() {
     ' "${files[@]}"
 }
 
-# A gateway of its own, on fresh databases named $1 on every primary and the metadata
-# server, migrated and seeded; sets URL once it listens (GATEWAY: its pid).
-start_gateway() {
-    local db=$1 log=$2 bin=${CARGO_TARGET_DIR:-$REPO/target}/debug config=() server port i
+# Fresh databases named $1 on the servers $2 (the metadata server and every primary;
+# more words: the replicas), migrated and seeded, and replayed by every replica; the
+# programs' output in the log $3.
+prepare_databases() {
+    local db=$1 servers=$2 replicas=$3 log=$4 bin=${CARGO_TARGET_DIR:-$REPO/target}/debug config=() server i
     if [[ -f $REPO/.local/shardgate.toml ]]; then config=(--config "$REPO/.local/shardgate.toml"); fi
     export SHARDGATE__DATABASE__DBNAME=$db SHARDGATE__METADATA__DBNAME=$db NO_COLOR=1
-    "$bin/shard-admin" "${config[@]}" check >"$log.shards"
-    for server in "${SHARDGATE__METADATA__ADDRESS:-127.0.0.1:25430}" \
-        $(sed -n 's/^shard-[0-9]*: primary \([^,]*\),.*/\1/p' "$log.shards"); do
+    for server in $servers; do
         sql "$server" postgres "CREATE DATABASE $db" >>"$log" 2>&1 &   # every server at once
-        DROPS+=("$server")
     done
     wait
-    "$bin/shard-admin" "${config[@]}" migrate >>"$log" 2>&1
-    "$bin/shard-admin" "${config[@]}" init >>"$log" 2>&1
+    "$bin/shard-admin" "${config[@]}" migrate >>"$log" 2>&1 || return 1
+    "$bin/shard-admin" "${config[@]}" init >>"$log" 2>&1 || return 1
     # Every replica has replayed the schema before the first read can reach it.
-    for server in $(sed -n 's/.*replicas \[\([^]]*\)\].*/\1/p' "$log.shards" | tr ',' ' '); do
+    for server in $replicas; do
         for ((i = 0; i < 300; i++)); do
             sql "$server" "$db" "SELECT 1 FROM records LIMIT 1" >/dev/null 2>&1 && break
             sleep 0.1
         done
     done
+}
+
+# A gateway of its own on the databases named $1 (prepare_databases made them); sets URL
+# once it listens (GATEWAY: its pid).
+start_gateway() {
+    local db=$1 log=$2 bin=${CARGO_TARGET_DIR:-$REPO/target}/debug config=() port i
+    if [[ -f $REPO/.local/shardgate.toml ]]; then config=(--config "$REPO/.local/shardgate.toml"); fi
+    export SHARDGATE__DATABASE__DBNAME=$db SHARDGATE__METADATA__DBNAME=$db NO_COLOR=1
     RUST_LOG=info "$bin/api-router" "${config[@]}" --listen 127.0.0.1:0 >>"$log" 2>&1 &
     GATEWAY=$!
     for ((i = 0; i < 300; i++)); do
@@ -241,15 +247,16 @@ sql() {
         -U "${SHARDGATE__DATABASE__USER:-shardgate}" -d "$2" -c "$3"
 }
 
+# The gateway stopped, then the databases named $1 dropped on the servers $2, all at once.
 stop_gateway() {
-    local db=$1 server
+    local db=$1 servers=$2 server drops=()
     if [[ -n ${GATEWAY:-} ]]; then kill -TERM "$GATEWAY" 2>/dev/null || true; wait "$GATEWAY" 2>/dev/null || true; fi
     GATEWAY=
-    for server in "${DROPS[@]}"; do
+    for server in $servers; do
         sql "$server" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 &
+        drops+=($!)
     done
-    wait
-    DROPS=()
+    if ((${#drops[@]})); then wait "${drops[@]}" || true; fi
 }
 
 # How an answer differs from the one a document shows ($1: the `# ...` lines; $2: the
@@ -394,9 +401,13 @@ run_example() {
     fi
 }
 
-# Every marked example, each document on databases and a gateway of its own.
+# Every marked example, each document on databases and a gateway of its own, one
+# document after the other. Every document's databases are made first, a few documents
+# at a time, and dropped at the end, so no schema is being made while examples run (a
+# replica replaying it could lag past max_lag and the reads the documents show on a
+# replica would go to the primary).
 examples() {
-    local dir n doc last="" db="" passed=0 failed=0 log
+    local dir n doc first=() i dbs=() ready=() pids=() servers replicas passed=0 failed=0 log bin config=()
     if ! command -v jq >/dev/null; then
         echo "examples: jq is missing (apt-get install jq): it compares each answer with the one shown" >&2
         return 2
@@ -408,23 +419,45 @@ examples() {
     cd "$REPO"
     dir=$(mktemp -d)
     extract_examples "$dir" "$@" || { rm -rf "$dir"; return 1; }
-    DROPS=() GATEWAY=
-    trap 'stop_gateway "$db"; rm -rf "$dir"' EXIT
+    # Each document's first example, and one past the last.
     for ((n = 1; ; n++)); do
         [[ -f $dir/$n.cmd ]] || break
         doc=$(cut -d: -f1 "$dir/$n.doc")
-        if [[ $doc != "$last" ]]; then
-            [[ -z $last ]] || stop_gateway "$db"
-            db="sgtest_docs_$(date +%s)_$$_$n"
-            log=$dir/gateway-$n.log
-            URL=
-            start_gateway "$db" "$log" || cat "$log" >&2
-            last=$doc
-        fi
-        [[ -n $URL ]] || { failed=$((failed + 1)); continue; }
-        if run_example "$n" "$dir" "$URL"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        if ((n == 1)) || [[ $doc != $(cut -d: -f1 "$dir/$((n - 1)).doc") ]]; then first+=("$n"); fi
     done
-    stop_gateway "$db"
+    first+=("$n")
+    for ((i = 0; i + 1 < ${#first[@]}; i++)); do dbs+=("sgtest_docs_$(date +%s)_$$_${first[i]}"); done
+    # The servers the databases live on, from the configuration.
+    bin=${CARGO_TARGET_DIR:-$REPO/target}/debug
+    if [[ -f $REPO/.local/shardgate.toml ]]; then config=(--config "$REPO/.local/shardgate.toml"); fi
+    NO_COLOR=1 "$bin/shard-admin" "${config[@]}" check >"$dir/shards" 2>&1 || true
+    servers="${SHARDGATE__METADATA__ADDRESS:-127.0.0.1:25430} $(sed -n 's/^shard-[0-9]*: primary \([^,]*\),.*/\1/p' "$dir/shards" | tr '\n' ' ')"
+    replicas=$(sed -n 's/.*replicas \[\([^]]*\)\].*/\1/p' "$dir/shards" | tr ',\n' '  ')
+    GATEWAY=
+    trap 'kill "${pids[@]}" 2>/dev/null || true; stop_gateway "" ""; for n in "${dbs[@]}"; do stop_gateway "$n" "$servers"; done; rm -rf "$dir"' EXIT
+    for ((i = 0; i < ${#dbs[@]}; i++)); do
+        prepare_databases "${dbs[i]}" "$servers" "$replicas" "$dir/gateway-$i.log" &
+        pids[i]=$!
+        if ((i % 3 == 2 || i + 1 == ${#dbs[@]})); then   # three documents at a time
+            for n in "${!pids[@]}"; do
+                ready[n]=1
+                wait "${pids[n]}" || ready[n]=0
+            done
+            pids=()
+        fi
+    done
+    for ((i = 0; i + 1 < ${#first[@]}; i++)); do
+        log=$dir/gateway-$i.log
+        URL=
+        if ((ready[i])); then start_gateway "${dbs[i]}" "$log" || true; fi
+        [[ -n $URL ]] || cat "$log" >&2
+        for ((n = first[i]; n < first[i + 1]; n++)); do
+            if [[ -n $URL ]] && run_example "$n" "$dir" "$URL"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        done
+        stop_gateway "" ""
+    done
+    for ((i = 0; i < ${#dbs[@]}; i++)); do stop_gateway "${dbs[i]}" "$servers" & done
+    wait
     trap - EXIT
     rm -rf "$dir"
     echo "examples: $passed passed, $failed failed"
