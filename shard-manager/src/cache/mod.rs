@@ -188,7 +188,23 @@ impl Cache {
         }
     }
 
+    /// A record's value and floor keys.
     fn keys(&self, epoch: Epoch, table: &str, key: &str, id: &str) -> (String, String) {
+        let mut value = self.key_base(epoch, table, key, id);
+        let mut floor = value.clone();
+        value.push_str(":v");
+        floor.push_str(":f");
+        (value, floor)
+    }
+
+    /// A record's value key alone (a lookup's).
+    fn value_key(&self, epoch: Epoch, table: &str, key: &str, id: &str) -> String {
+        let mut value = self.key_base(epoch, table, key, id);
+        value.push_str(":v");
+        value
+    }
+
+    fn key_base(&self, epoch: Epoch, table: &str, key: &str, id: &str) -> String {
         // Fixed-size keys whatever the shard key and id: a 128-bit hash of both,
         // length-prefixed so ("ab","c") and ("a","bc") differ.
         let mut buf = Vec::with_capacity(key.len() + id.len() + 8);
@@ -196,11 +212,10 @@ impl Cache {
         buf.extend_from_slice(key.as_bytes());
         buf.extend_from_slice(id.as_bytes());
         let h = xxhash_rust::xxh3::xxh3_128(&buf);
-        let base = format!(
+        format!(
             "{}:{}.{}:{table}:{h:032x}",
             self.prefix, epoch.shard.0, epoch.n
-        );
-        (format!("{base}:v"), format!("{base}:f"))
+        )
     }
 
     /// Runs one Redis call under the breaker and the timeout.
@@ -259,7 +274,7 @@ impl Cache {
         at_least: Lsn,
         trace: &mut CacheTrace,
     ) -> Lookup {
-        let (value_key, _) = self.keys(epoch, table, key, id);
+        let value_key = self.value_key(epoch, table, key, id);
         let below = retired::retired_key(&self.prefix, epoch.shard);
         let started = Instant::now();
         // The entry and the shard's retired-epoch marker, in one round trip.
