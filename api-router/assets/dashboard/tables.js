@@ -22,6 +22,12 @@ function cell(row, content, className) {
   return td;
 }
 
+/** Requests per batch, and the batches: "×2.4 (1,203)"; "–" before the first. */
+function perTrip(counts) {
+  if (!counts || counts.batches === 0) return "–";
+  return `×${(counts.requests / counts.batches).toFixed(1)} (${fmtCount(counts.batches)})`;
+}
+
 export function drawServers(shards) {
   const body = document.getElementById("servers-body");
   const rows = [];
@@ -47,6 +53,8 @@ export function drawServers(shards) {
       }
       cell(row, String(s.in_flight), "num");
       cell(row, String(s.served), "num");
+      cell(row, perTrip(s.read_batches), "num");
+      cell(row, perTrip(s.write_batches), "num");
       rows.push(row);
     }
   }

@@ -1,6 +1,6 @@
 //! Point reads that arrive together leave together: many concurrent reads each get
 //! their own record, exactly, and `/metrics` shows batches that carried more than one
-//! read (`shardgate_batch_size`, kind `read`).
+//! read (`shardgate_batch_size`, kind `read`), as `/api/shards` does per server.
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -78,5 +78,30 @@ async fn concurrent_point_reads_share_sends_and_each_gets_its_own_record() {
     eprintln!(
         "{reads} point reads in {batches} batches ({:.1} a batch)",
         reads / batches
+    );
+
+    // `/api/shards` (the dashboard's servers table) shows the same batches per server.
+    let shards: Value = app
+        .client
+        .get(app.url("/api/shards"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let servers = shards["shards"].as_array().unwrap().iter();
+    let (mut shown_reads, mut shown_batches) = (0.0, 0.0);
+    for server in servers.flat_map(|s| s["servers"].as_array().unwrap()) {
+        let counts = &server["read_batches"];
+        shown_reads += counts["requests"].as_f64().expect("read_batches.requests");
+        shown_batches += counts["batches"].as_f64().expect("read_batches.batches");
+        assert!(server["write_batches"]["batches"].is_u64(), "{server}");
+    }
+    // Reads may have been counted between the two answers (the gateway's own checks do
+    // not count; nothing else reads), never fewer.
+    assert!(
+        shown_reads >= reads && shown_batches >= batches && shown_reads > shown_batches,
+        "/api/shards: {shown_reads} reads in {shown_batches} batches; /metrics: {reads} in {batches}"
     );
 }

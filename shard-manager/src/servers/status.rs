@@ -38,6 +38,28 @@ pub struct ServerStatus {
     pub in_flight: u64,
     /// Requests this server answered successfully.
     pub served: u64,
+    /// Point reads that left for this server together, one send each batch.
+    pub read_batches: BatchCounts,
+    /// Single writes committed together in one transaction (`database.batch_writes`).
+    pub write_batches: BatchCounts,
+}
+
+/// How much requests shared their trips to one server since the gateway started:
+/// `requests ÷ batches` is the mean batch (1.0: nothing was shared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct BatchCounts {
+    pub batches: u64,
+    pub requests: u64,
+}
+
+impl BatchCounts {
+    fn of(sizes: &super::batch_sizes::BatchSizes) -> Self {
+        let seen = sizes.snapshot();
+        Self {
+            batches: seen.batches,
+            requests: seen.requests,
+        }
+    }
 }
 
 impl ServerStatus {
@@ -81,6 +103,8 @@ impl ServerStatus {
             not_taking_reads_because: why,
             in_flight: stats.in_flight,
             served: stats.served,
+            read_batches: BatchCounts::of(server.read_batch_sizes()),
+            write_batches: BatchCounts::of(server.write_batch_sizes()),
         }
     }
 }
