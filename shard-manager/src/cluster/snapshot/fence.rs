@@ -4,9 +4,6 @@
 //! it shared). While it is held the set of transactions decided `commit` cannot grow,
 //! so a reader can learn which of them may still be committing their parts, and check
 //! that its snapshots tear none of them.
-//!
-//! Several readers may share one holding of the fence (a round): each gets its own
-//! handle, and the fence is lifted once every handle is released or dropped.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,7 +28,6 @@ pub trait HeldFence: Send {
         txids: &'a [String],
     ) -> LogFuture<'a, HashMap<String, Vec<ShardId>>>;
 
-    /// Lets the fence go: it is lifted once every reader sharing it has let it go (or
-    /// dropped its handle). Answers how long it was held, from its taking to its lift.
+    /// Lifts the fence; answers how long it was held.
     fn release(self: Box<Self>) -> LogFuture<'static, Duration>;
 }

@@ -4,9 +4,7 @@
 //! committed (`COMMIT PREPARED`), which follows its decision in the coordinator log.
 //! A cut is opened so:
 //! 1. a session per shard checks a connection out of the shard's primary ([`session`]);
-//! 2. the fence is taken ([`fence`]): no decision is written while it is held. The
-//!    readers of one gateway that ask while it is held for others take it together,
-//!    in the next round, each with its own sessions;
+//! 2. the fence is taken ([`fence`]): no decision is written while it is held;
 //! 3. each session, in one round trip, lists our prepared parts on its shard (with
 //!    their transaction ids) and then opens `REPEATABLE READ READ ONLY` and reads the
 //!    snapshot back (`pg_current_snapshot()`);
@@ -23,8 +21,7 @@
 //!    again. A `COMMIT PREPARED` refused (another session is committing that part:
 //!    PostgreSQL answers that it is busy) is looked at again a millisecond later; past
 //!    [`FENCE_WAIT`] the read fails (503, naming the shard) and the fence is lifted;
-//! 5. the fence is released (lifted when the round's last reader releases it), then
-//!    every read runs in the sessions' snapshots.
+//! 5. the fence is released, then every read runs in the sessions' snapshots.
 //!
 //! A list longer than a page keeps its cut: the first page's sessions export their
 //! snapshots and are kept for [`HOLD`] from the start (at most [`held_limit`] cuts per
@@ -95,8 +92,7 @@ pub fn held_limit(pool_max_size: usize) -> usize {
 pub struct Cut {
     /// A name for this cut (random; names it in logs and answers).
     pub id: String,
-    /// How long decisions were held back by the fence round that opened it (from the
-    /// fence taken to the fence lifted), in microseconds.
+    /// How long decisions were held back to open it, in microseconds.
     pub fence_us: u64,
     /// Parts the gateway finished by the log while opening it.
     pub finished: usize,
