@@ -61,8 +61,12 @@ async fn writes(client: &reqwest::Client, base: &str, key: &str, n: usize) {
                 .send()
         });
         for res in join_all(sent).await {
-            let status = res.expect("write").status().as_u16();
-            assert!(status == 201 || status == 200, "write answered {status}");
+            let res = res.expect("write");
+            let status = res.status().as_u16();
+            if status != 201 && status != 200 {
+                let body = res.text().await.unwrap_or_default();
+                panic!("write answered {status}: {body}");
+            }
         }
     }
 }
