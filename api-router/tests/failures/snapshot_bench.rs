@@ -15,7 +15,8 @@
 //!    1,000 keys) for `RUN_SECS`: alone, with 2 readers looping eventual fan-out lists,
 //!    and with 2 readers looping snapshot fan-out lists: transactions/s, and, from the
 //!    snapshot answers, how long the fence held decisions back (`fence_us`, p50 and
-//!    p99). `ROUNDS` rounds, in rotated order.
+//!    p99). `ROUNDS` rounds, in rotated order, each run after a 2 s look at how idle
+//!    the machine's CPUs are (from `/proc/stat`), printed with it.
 //!
 //! Run it alone: it takes no lock against the outage tests.
 
@@ -44,6 +45,32 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v
+}
+
+/// The share of the machine's CPU time idle over the next 2 s (`/proc/stat`), in %.
+fn idle_percent() -> f64 {
+    let read = || -> Vec<u64> {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        stat.lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect()
+    };
+    let before = read();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after = read();
+    let delta: Vec<u64> = after
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a.saturating_sub(*b))
+        .collect();
+    let total: u64 = delta.iter().sum();
+    // idle and iowait
+    let idle = delta.get(3).copied().unwrap_or(0) + delta.get(4).copied().unwrap_or(0);
+    100.0 * idle as f64 / total.max(1) as f64
 }
 
 /// One fan-out list; its latency in ms and, for a snapshot, the fence's hold in µs.
@@ -120,6 +147,7 @@ async fn snapshot_bench() {
     assert_eq!(res.status(), 200);
 
     // 1. A fan-out's latency by consistency, rotated.
+    println!("CPU idle before the fan-outs: {:.0}%", idle_percent());
     let kinds = ["eventual", "strong", "snapshot"];
     let mut latency: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let mut fence_idle = Vec::new();
@@ -171,6 +199,7 @@ async fn snapshot_bench() {
     for round in 0..ROUNDS {
         for i in 0..modes.len() {
             let m = (i + round) % modes.len();
+            let idle = idle_percent();
             let stop = Arc::new(AtomicBool::new(false));
             let reading = modes[m].map(|c| readers(base.clone(), c, stop.clone()));
             let run = crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
@@ -181,6 +210,11 @@ async fn snapshot_bench() {
                 fences.extend(seen);
             }
             assert!(run.rps > 0.0);
+            println!(
+                "round {round}, {}: {:.0} transactions/s (CPU idle before: {idle:.0}%)",
+                modes[m].unwrap_or("alone"),
+                run.rps
+            );
             tps[m].push(run.rps);
         }
     }
