@@ -54,25 +54,34 @@ pub async fn connect_all(
 ) -> Result<Connected, BackupError> {
     let mut out = Vec::with_capacity(targets.len());
     for target in targets {
-        let mut db = settings.database.clone();
-        if target.holds_meta {
-            db.dbname = settings.metadata.dbname.clone();
-        }
-        let url = connection_url(&db, &target.address);
-        let limit = settings.database.connect_timeout() + Duration::from_millis(500);
-        let (client, connection) = tokio::time::timeout(limit, connect_postgres(&url, &db))
-            .await
-            .map_err(|_| {
-                BackupError::server(
-                    describe(target),
-                    format!("no answer within {} ms", limit.as_millis()),
-                )
-            })?
-            .map_err(|e| BackupError::server(describe(target), e))?;
-        tokio::spawn(connection);
-        out.push((target.clone(), client));
+        out.push((target.clone(), connect_one(settings, target).await?));
     }
     Ok(Connected(out))
+}
+
+/// A connection to one server (its database, or the metadata database on the metadata
+/// server), bounded by the connect timeout; the error names the server.
+pub async fn connect_one(
+    settings: &ClusterSettings,
+    target: &Target,
+) -> Result<Client, BackupError> {
+    let mut db = settings.database.clone();
+    if target.holds_meta {
+        db.dbname = settings.metadata.dbname.clone();
+    }
+    let url = connection_url(&db, &target.address);
+    let limit = settings.database.connect_timeout() + Duration::from_millis(500);
+    let (client, connection) = tokio::time::timeout(limit, connect_postgres(&url, &db))
+        .await
+        .map_err(|_| {
+            BackupError::server(
+                describe(target),
+                format!("no answer within {} ms", limit.as_millis()),
+            )
+        })?
+        .map_err(|e| BackupError::server(describe(target), e))?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// "stanza shard0 (127.0.0.1:25432)": how errors name a server.
@@ -81,19 +90,20 @@ pub fn describe(target: &Target) -> String {
 }
 
 impl Connected {
-    /// The metadata database's connection (the last one).
-    pub fn meta(&self) -> &Client {
-        &self
-            .0
-            .last()
-            .expect("the metadata server is always a target")
-            .1
+    /// The metadata server's target and connection (the last one; `stanza::targets`
+    /// always ends with it).
+    fn meta(&self) -> Result<(&Target, &Client), BackupError> {
+        match self.0.last() {
+            Some((target, client)) if target.holds_meta => Ok((target, client)),
+            _ => Err(BackupError::Refused(
+                "the metadata server is not among the servers to back up".into(),
+            )),
+        }
     }
 
     /// Takes the fence, names the point everywhere, releases the fence.
     pub async fn create(&self, name: &str) -> Result<RestorePoint, BackupError> {
-        let meta = self.meta();
-        let meta_target = &self.0.last().expect("a target").0;
+        let (meta_target, meta) = self.meta()?;
         let fail = |doing: &str, e| BackupError::query(describe(meta_target), doing, e);
         meta.execute("SELECT pg_advisory_lock($1)", &[&DECISION_FENCE_LOCK])
             .await
@@ -122,9 +132,8 @@ impl Connected {
     }
 
     async fn name_everywhere(&self, name: &str) -> Result<(i64, Vec<PointAt>), BackupError> {
-        let meta_target = &self.0.last().expect("a target").0;
-        let map_version: i64 = self
-            .meta()
+        let (meta_target, meta) = self.meta()?;
+        let map_version: i64 = meta
             .query_one("SELECT version FROM map_state", &[])
             .await
             .map_err(|e| BackupError::query(describe(meta_target), "reading the map version", e))?

@@ -164,7 +164,12 @@ async fn record(
     point: &RestorePoint,
     kind: BackupKind,
 ) -> Result<(), BackupError> {
-    let servers = serde_json::to_string(&point.servers).expect("points serialise");
+    let servers = serde_json::to_string(&point.servers).map_err(|e| {
+        BackupError::server(
+            "the metadata server",
+            format!("the point's servers as JSON: {e}"),
+        )
+    })?;
     client
         .execute(
             "INSERT INTO restore_points (name, created_at, map_version, backup_type, fence_ms, servers)

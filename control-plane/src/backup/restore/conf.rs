@@ -49,23 +49,28 @@ pub fn stanzas(text: &str) -> BTreeMap<String, StanzaConf> {
         let (Some(stanza), Some((key, value))) = (&current, line.split_once('=')) else {
             continue;
         };
-        let entry = out.get_mut(stanza).expect("inserted with its section");
+        let entry = out.entry(stanza.clone()).or_insert(StanzaConf {
+            path: None,
+            port: 5432,
+            others: Vec::new(),
+        });
         let value = value.trim();
         match server_key(key.trim()) {
             Some((1, "path")) => entry.path = Some(value.to_owned()),
             Some((1, "port")) => entry.port = value.parse().unwrap_or(entry.port),
             Some((index, what @ ("path" | "port"))) => {
-                let other = match entry.others.iter().position(|o| o.index == index) {
-                    Some(i) => &mut entry.others[i],
+                let i = match entry.others.iter().position(|o| o.index == index) {
+                    Some(i) => i,
                     None => {
                         entry.others.push(OtherConf {
                             index,
                             path: None,
                             port: 5432,
                         });
-                        entry.others.last_mut().expect("just pushed")
+                        entry.others.len() - 1
                     }
                 };
+                let other = &mut entry.others[i];
                 match what {
                     "path" => other.path = Some(value.to_owned()),
                     _ => other.port = value.parse().unwrap_or(other.port),

@@ -54,8 +54,7 @@ pub async fn resolve(settings: &ClusterSettings, map: &ShardMap) -> Result<InDou
             address: shard.primary.clone(),
             holds_meta: false,
         };
-        let mut conn = point::connect_all(settings, std::slice::from_ref(&target)).await?;
-        let (_, client) = conn.0.pop().expect("one target, one connection");
+        let client = point::connect_one(settings, &target).await?;
         let rows = client
             .query(
                 "SELECT gid FROM pg_prepared_xacts \
