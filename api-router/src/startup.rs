@@ -243,7 +243,21 @@ impl Application {
             figures,
             publish_figures,
         );
-        let follower = Follower::spawn(cluster.map().clone(), identity);
+        // A cache reads no epoch until this gateway is listed, where movers find its
+        // prefix to tell it of a retired epoch.
+        let follower = match cluster.cache() {
+            Some(cache) => {
+                cache.hold_until_listed();
+                let owner = cluster.clone();
+                let listed = move |at| {
+                    if let Some(cache) = owner.cache() {
+                        cache.listed(at);
+                    }
+                };
+                Follower::spawn_telling(cluster.map().clone(), identity, Box::new(listed))
+            }
+            None => Follower::spawn(cluster.map().clone(), identity),
+        };
         let balancer = Balancer::spawn(
             settings.cluster.clone(),
             settings.balancer.clone(),

@@ -19,6 +19,9 @@ const META_TIMEOUT: Duration = Duration::from_secs(2);
 /// The running follow task; stops when dropped.
 pub struct Follower(tokio::task::JoinHandle<()>);
 
+/// Told, after each heartbeat, that this gateway was listed before the given instant.
+pub type OnListed = Box<dyn Fn(Instant) + Send + Sync>;
+
 impl Drop for Follower {
     fn drop(&mut self) {
         self.0.abort();
@@ -28,11 +31,17 @@ impl Drop for Follower {
 impl Follower {
     /// Follows the metadata database for `state`, heartbeating as `me`.
     pub fn spawn(state: Arc<MapState>, me: Identity) -> Self {
-        Self(tokio::spawn(follow(state, me)))
+        Self::spawn_telling(state, me, Box::new(|_| {}))
+    }
+
+    /// The same, telling `on_listed` after each heartbeat (a cache that waits to be
+    /// listed before it reads: `Cache::hold_until_listed`).
+    pub fn spawn_telling(state: Arc<MapState>, me: Identity, on_listed: OnListed) -> Self {
+        Self(tokio::spawn(follow(state, me, on_listed)))
     }
 }
 
-async fn follow(state: Arc<MapState>, me: Identity) {
+async fn follow(state: Arc<MapState>, me: Identity, on_listed: OnListed) {
     let meta = &state.settings().metadata;
     let poll = Duration::from_millis(meta.poll_ms.clamp(10, 60_000));
     let beat_every = Duration::from_millis(meta.heartbeat_ms.clamp(10, 60_000));
@@ -57,15 +66,18 @@ async fn follow(state: Arc<MapState>, me: Identity) {
         // connection yet).
         let mut read_for: Option<Vec<u64>> = None;
         loop {
+            // The heartbeat first: a gateway is listed (and a mover can tell its cache)
+            // even while no map is stored yet.
             let step = bounded(async {
-                follow_once(&state, &mut conn.client).await?;
                 if last_beat.is_none_or(|t| t.elapsed() >= beat_every) {
                     gateways::heartbeat(&conn.client, &me, state.version()).await?;
+                    let beat = Instant::now();
+                    on_listed(beat);
                     let live = gateways::live(&conn.client, meta.gateway_ttl_ms).await?;
                     state.set_gateways(live);
-                    last_beat = Some(Instant::now());
+                    last_beat = Some(beat);
                 }
-                Ok(())
+                follow_once(&state, &mut conn.client).await
             });
             if let Err(e) = step.await {
                 state.unreachable(e.to_string());

@@ -20,8 +20,15 @@
 //! (the primary stopped answering its checks), reads of that shard bypass the cache.
 //! A gateway that could raise neither Redis nor the epoch *owes* the raise: its reads of
 //! the shard bypass the cache, and its monitor retries the raise with every check.
+//!
+//! A gateway that has not yet been listed among the gateways (`hold_until_listed`) is
+//! one a mover cannot tell of a retired epoch through Redis, since the mover reads the
+//! prefixes to tell from that list. So until it is listed, and for readings sent
+//! before it was, it does not know any epoch: its reads bypass the cache. A raise the
+//! mover made before reading the list is then in every reading the gateway uses.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -65,6 +72,10 @@ pub struct Epochs {
     /// How long a reading stays current (see the module doc).
     valid_for: Duration,
     store: OnceLock<EpochStore>,
+    /// Readings count only once this gateway is listed (see the module doc).
+    hold: AtomicBool,
+    /// When it was first listed: readings sent before then are not used.
+    listed_at: OnceLock<Instant>,
 }
 
 impl Epochs {
@@ -73,7 +84,27 @@ impl Epochs {
             states: Mutex::new(HashMap::new()),
             valid_for,
             store: OnceLock::new(),
+            hold: AtomicBool::new(false),
+            listed_at: OnceLock::new(),
         }
+    }
+
+    /// From now on no reading counts until `listed` is called, and none sent before it.
+    pub fn hold_until_listed(&self) {
+        self.hold.store(true, Ordering::Release);
+    }
+
+    /// This gateway was listed among the gateways before `at` (the first call counts).
+    pub fn listed(&self, at: Instant) {
+        let _ = self.listed_at.set(at);
+    }
+
+    /// Whether a reading sent at `read` may be used.
+    fn counts(&self, read: Instant) -> bool {
+        if !self.hold.load(Ordering::Acquire) {
+            return true;
+        }
+        self.listed_at.get().is_some_and(|at| read >= *at)
     }
 
     /// Installs how to reach the shards (done once, by the cluster that owns them).
@@ -88,7 +119,11 @@ impl Epochs {
     /// The epoch to read with, if this gateway knows it and the reading is current.
     pub fn get(&self, shard: ShardId) -> Option<u64> {
         match self.states().get(&shard) {
-            Some(State::Known { n, read }) if read.elapsed() <= self.valid_for => Some(*n),
+            Some(State::Known { n, read })
+                if read.elapsed() <= self.valid_for && self.counts(*read) =>
+            {
+                Some(*n)
+            }
             _ => None,
         }
     }
@@ -176,6 +211,17 @@ impl Cache {
         self.epochs.get(shard).map(|n| Epoch { shard, n })
     }
 
+    /// No epoch is used until this gateway is listed among the gateways, where a mover
+    /// finds its prefix (see `epochs`).
+    pub fn hold_until_listed(&self) {
+        self.epochs.hold_until_listed();
+    }
+
+    /// This gateway was listed among the gateways before `at`.
+    pub fn listed(&self, at: Instant) {
+        self.epochs.listed(at);
+    }
+
     /// How to raise the epochs stored on the shards (set by the cluster).
     pub fn connect_epochs(&self, store: EpochStore) {
         self.epochs.connect(store);
@@ -258,6 +304,27 @@ mod tests {
         assert_eq!(e.get(S), Some(5));
         assert!(!f.allows(S, Lsn(699), |_| None));
         assert_eq!(e.get(ShardId(1)), None, "per shard");
+    }
+
+    #[test]
+    fn held_until_listed_and_no_reading_sent_before_counts() {
+        let (e, f) = epochs();
+        e.hold_until_listed();
+        let before = Instant::now();
+        e.observe(S, 3, Lsn(100), before, &f);
+        assert_eq!(e.get(S), None, "not listed yet: the cache is bypassed");
+        std::thread::sleep(Duration::from_millis(2));
+        e.listed(Instant::now());
+        assert_eq!(
+            e.get(S),
+            None,
+            "read before the listing: a mover may not have told us"
+        );
+        e.observe(S, 3, Lsn(200), Instant::now(), &f);
+        assert_eq!(e.get(S), Some(3), "read after the listing");
+        let (free, f2) = epochs();
+        free.observe(S, 1, Lsn(1), before, &f2);
+        assert_eq!(free.get(S), Some(1), "no hold asked for: as before");
     }
 
     #[test]
