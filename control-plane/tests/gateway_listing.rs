@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)] // one helper of the shared test module: `maintenance`
 mod common;
 
 use common::maintenance;
