@@ -103,10 +103,10 @@ pub struct DatabaseSettings {
     /// a lone read goes at once. Off: each read takes a connection of its own.
     #[serde(default = "batch_point_reads_default")]
     pub batch_point_reads: bool,
-    /// Group commit, opt-in: single writes and deletes to one primary that arrive
-    /// together commit together, in one transaction (one commit, one fsync), each write
-    /// with its own statement, answer and refusal. Opportunistic: a lone write goes at
-    /// once. Off (the default): each write commits in a transaction of its own.
+    /// Group commit: single writes and deletes to one primary that arrive together
+    /// commit together, in one transaction (one commit, one fsync), each write with its
+    /// own statement, answer and refusal. Opportunistic: a lone write goes at once. Off:
+    /// each write commits in a transaction of its own.
     #[serde(default = "batch_writes_default")]
     pub batch_writes: bool,
     /// Threads that each keep their own pool to every server: the gateway sets its HTTP
@@ -159,7 +159,7 @@ fn batch_point_reads_default() -> bool {
 }
 
 fn batch_writes_default() -> bool {
-    false
+    true
 }
 
 fn default_txn_lock_timeout_ms() -> u64 {
