@@ -100,6 +100,13 @@ async fn balance(http: &reqwest::Client, ports: &Ports, key: &str) -> (i64, i64)
     panic!("{key}: no strong read answered in 200 attempts");
 }
 
+/// The problem type's last segment of an error answer.
+async fn problem(res: reqwest::Response) -> String {
+    let body: Value = res.json().await.unwrap_or_default();
+    let kind = body["type"].as_str().unwrap_or_default();
+    kind.rsplit(':').next().unwrap_or_default().to_owned()
+}
+
 /// Sends the transfer with its key until it has a definite answer: true when
 /// committed, false when refused (a condition or a conflict: nothing written).
 async fn transfer(
@@ -131,7 +138,15 @@ async fn transfer(
                 tally.replayed += u64::from(replayed);
                 return true;
             }
-            409 => return false,
+            // A condition that failed: nothing written, by this attempt or any other
+            // (an earlier attempt that committed would have been replayed).
+            409 => match problem(res).await.as_str() {
+                "condition-failed" => return false,
+                // A lock not granted in time, a deadlock: this attempt wrote nothing,
+                // but an earlier attempt with the key may still be in doubt (its parts
+                // prepared, holding the rows) and commit later: not an answer, resent.
+                _ => continue,
+            },
             // In doubt, committing, a shard down, a timeout: resent with the key.
             503 | 504 | 429 => continue,
             other => panic!("transfer {key}: {other} {}", res.text().await.unwrap()),
