@@ -1,7 +1,7 @@
-//! Single writes that arrive together commit together (`database.batch_writes`, opt-in,
-//! turned on here): each
-//! keeps its own answer, version, `created` flag and refusal. A group in which one write
-//! is refused (a slot its shard does not own: SG001) commits every other write, once;
+//! Single writes that arrive together commit together (`database.batch_writes`, on by
+//! default, turned on here whatever the default): each keeps its own answer, version,
+//! `created` flag and refusal. A group in which one write is refused (a slot its shard
+//! does not own: SG001) commits every other write, once;
 //! two writes of one record in one group get a version each; two sends of one
 //! idempotency key in one group are applied once, the second replaying the first; a
 //! group of deletes says of each whether there was a record.
