@@ -14,6 +14,8 @@
 //!   the same `Idempotency-Key` writes nothing twice.
 //! - [`exactly_once_idless`]: records without an id in transactions and bulk writes,
 //!   retried through HAProxy while a gateway dies after a commit: each stored once.
+//! - [`group_commit_kill`]: keyed writes in groups while their primary is killed: each
+//!   resent with its key until acknowledged, each applied once.
 //! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
@@ -78,6 +80,7 @@ mod exactly_once_bulk;
 mod exactly_once_idless;
 mod exactly_once_random;
 mod fanout;
+mod group_commit_kill;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod lag;
