@@ -7,6 +7,7 @@
 //! - [`settings`]: the `[server]` (with `[server.cors]` and `[server.tls]`),
 //!   `[analytics]`, `[auth]` and `[limits]` sections plus the cluster settings, layered.
 //! - [`tls`]: HTTPS with rustls when `[server.tls]` names a certificate and key.
+//! - [`listener`]: the listening socket, with a backlog for a burst of connections.
 //! - [`proxy`]: the real client behind a load balancer (PROXY protocol from trusted
 //!   proxies only).
 //! - [`drain`]: stopping without dropping a request (readiness 503 first, then stop).
@@ -18,6 +19,7 @@
 
 pub mod drain;
 pub mod headers;
+pub mod listener;
 pub mod proxy;
 pub mod request_id;
 pub mod settings;
