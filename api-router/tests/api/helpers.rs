@@ -173,14 +173,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 /// Until the health monitor's first check has measured every replica's lag (a few ms
-/// after start, longer on a busy machine), eventual reads go to primaries. Tests start
-/// from the steady state, every replica taking reads; asked of the cluster directly so
-/// that no request reaches the analytics.
+/// after start, longer on a busy machine), eventual reads go to primaries; and until
+/// the gateway is listed among the gateways and has read each shard's cache epoch
+/// since, its cache is bypassed. Tests start from the steady state, every replica
+/// taking reads and the cache in use; asked of the cluster directly so that no request
+/// reaches the analytics.
 async fn wait_for_replicas(cluster: &Cluster) {
     let limits = &cluster.settings().replication;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let waiting: Vec<String> = cluster
+        let mut waiting: Vec<String> = cluster
             .shards()
             .iter()
             .flat_map(|s| s.replicas.iter())
@@ -190,12 +192,21 @@ async fn wait_for_replicas(cluster: &Cluster) {
                     .map(|why| format!("{}: {why:?}", r.addr))
             })
             .collect();
+        if let Some(cache) = cluster.cache() {
+            waiting.extend(
+                cluster
+                    .shards()
+                    .iter()
+                    .filter(|s| cache.epoch(s.id).is_none())
+                    .map(|s| format!("{}: no cache epoch yet", s.id)),
+            );
+        }
         if waiting.is_empty() {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "replicas never took reads: {waiting:?}"
+            "replicas never took reads, or the cache never knew its epochs: {waiting:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
