@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/bench-connections.sh: replica point reads through one release gateway at 16
-# and at 1,000 client connections, one right after the other, two rounds; each run with
-# its rate, p50 and p99, wrk's socket errors, the gateway's CPU per request from /proc
-# and the machine's busy cores (and idle share) just before it.
+# and at 1,000 client connections, one right after the other, then no-ops
+# (/api/health/live, the HTTP floor) the same way, two rounds; each run with its rate,
+# p50 and p99, wrk's socket errors, the gateway's CPU per request from /proc and the
+# machine's busy cores (and idle share) just before it.
 #
 #   ./setup.sh up && cargo build --release -p api-router && scripts/bench-connections.sh
 #   KEYS=2000 DUR=10 CONNS="16 1000" PREP=1   (PREP=0 keeps the records already written)
@@ -39,18 +40,19 @@ if [[ ${PREP:-1} == 1 ]]; then
 fi
 # A 10 s wrk timeout: a request stalled past wrk's default 2 s counts in the latency
 # (and p99) rather than vanishing into "timeout".
-run_wrk() {
-  local u0 u1 out rps n
-  echo "before c=$C: $(busy)"
+run_wrk() { # label, then wrk's target
+  local label=$1 u0 u1 out rps n; shift
+  echo "before $label c=$C: $(busy)"
   u0=$(ticks "$GW")
-  out=$(KEYS=$KEYS wrk -t2 -c"$C" -d"${DUR}"s --timeout 10s --latency -s scripts/wrk-read.lua $URL 2>&1)
+  out=$(KEYS=$KEYS wrk -t2 -c"$C" -d"${DUR}"s --timeout 10s --latency "$@" 2>&1)
   u1=$(ticks "$GW")
   rps=$(awk '/^Requests\/sec:/{printf "%.0f",$2}' <<<"$out"); n=$(awk '/requests in/{print $1}' <<<"$out")
-  echo "read c=$C: ${rps} req/s, p50 $(awk '$1=="50%"{print $2}' <<<"$out"), p99 $(awk '$1=="99%"{print $2}' <<<"$out"), gateway CPU $(awk -v a="$u0" -v b="$u1" -v n="$n" -v c="$CLK" 'BEGIN{printf "%.1f", (b-a)*1e6/c/n}') us/request, non-2xx $(awk '/Non-2xx/{print $5}' <<<"$out" | grep . || echo 0), $(grep -o 'Socket errors:.*' <<<"$out" || echo 'no socket errors')"
+  echo "$label c=$C: ${rps} req/s, p50 $(awk '$1=="50%"{print $2}' <<<"$out"), p99 $(awk '$1=="99%"{print $2}' <<<"$out"), gateway CPU $(awk -v a="$u0" -v b="$u1" -v n="$n" -v c="$CLK" 'BEGIN{printf "%.1f", (b-a)*1e6/c/n}') us/request, non-2xx $(awk '/Non-2xx/{print $5}' <<<"$out" | grep . || echo 0), $(grep -o 'Socket errors:.*' <<<"$out" || echo 'no socket errors')"
 }
 for round in 1 2; do
   echo "round $round"
-  for C in $CONNS; do run_wrk; done
+  for C in $CONNS; do run_wrk read -s scripts/wrk-read.lua $URL; done
+  for C in $CONNS; do run_wrk no-op $URL/api/health/live; done
 done
 echo "gateway's open connections after the runs: $(ls /proc/"$GW"/fd | wc -l) descriptors"
 kill "$GW"
