@@ -28,8 +28,12 @@ impl Process {
     /// Starts `api-router --listen 127.0.0.1:0` on database `dbname` (and the metadata
     /// database of that name) with two workers,
     /// a 10 s shutdown timeout and `env` on top, and waits for `gateway listening`.
+    /// `SG_GATEWAY_BIN` names another build of the binary to run (a benchmark's build
+    /// before a change, run right after the one with it).
     pub async fn start(dbname: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_api-router"))
+        let binary = std::env::var("SG_GATEWAY_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_api-router").to_owned());
+        let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(helpers::repo_root())
             .env("SHARDGATE__DATABASE__DBNAME", dbname)

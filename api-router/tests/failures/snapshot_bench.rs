@@ -16,7 +16,13 @@
 //!    and with 2 readers looping snapshot fan-out lists: transactions/s, and, from the
 //!    snapshot answers, how long the fence held decisions back (`fence_us`, p50 and
 //!    p99). `ROUNDS` rounds, in rotated order, each run after a 2 s look at how idle
-//!    the machine's CPUs are (from `/proc/stat`), printed with it.
+//!    the machine's CPUs are (from `/proc/stat`), printed with it;
+//! 3. each step of a snapshot read (the gateway's `snapshot phases` debug lines: the
+//!    fence taken, the lists and snapshots, the log's answer, the release, the reads),
+//!    p50 and p99, idle and under the transactions;
+//! 4. what serving a snapshot from replicas would add under the fence: each shard's
+//!    primary position read, then its replica polled until it has replayed that far,
+//!    idle and under the transactions alone (a run of its own).
 //!
 //! Run it alone: it takes no lock against the outage tests.
 
@@ -129,10 +135,17 @@ fn readers(
     })
 }
 
-#[tokio::test]
+// Multi-threaded: the gateway's output is read by a task of this runtime while the test
+// blocks on wrk and on the readers' threads, and the gateway logs every snapshot read's
+// phases (a pipe left unread would stop it at its next line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: run it alone with --release --ignored --nocapture"]
 async fn snapshot_bench() {
-    let bench = Bench::start().await;
+    let bench = Bench::start_with(&[(
+        "RUST_LOG",
+        "warn,api_router::startup=info,shard_manager::cluster::snapshot=debug",
+    )])
+    .await;
     let base = bench.url("");
     let client = reqwest::Client::new();
     let records: Vec<Value> = (0..100)
@@ -164,6 +177,13 @@ async fn snapshot_bench() {
             }
         }
     }
+
+    let idle_phases = phases(&bench.gateway.output());
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = replay_probe(bench.settings.clone(), stop.clone());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let idle_probe = probe.join().unwrap();
 
     // 2. Transactions on two shards, without and with readers.
     let mut shard_of = Vec::with_capacity(KEYS);
@@ -218,6 +238,13 @@ async fn snapshot_bench() {
             tps[m].push(run.rps);
         }
     }
+    // 3. How far behind its primary each replica is under the transactions alone (a
+    // run of its own, not counted above).
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = replay_probe(bench.settings.clone(), stop.clone());
+    crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+    stop.store(true, Ordering::Relaxed);
+    let loaded_probe = probe.join().unwrap();
     let _ = std::fs::remove_file(&file);
 
     println!("\n| fan-out of 100 records over 3 shards | p50 | p99 | lists |");
@@ -268,4 +295,138 @@ async fn snapshot_bench() {
         loaded.len()
     );
     assert!(!loaded.is_empty(), "no snapshot was read under load");
+    let all_phases = phases(&bench.gateway.output());
+    let loaded_phases: Vec<Vec<(String, f64)>> = all_phases[idle_phases.len()..].to_vec();
+    print_phases("idle (the snapshot fan-outs above)", &idle_phases);
+    print_phases("under the transactions", &loaded_phases);
+    println!();
+    print_probe("idle", &idle_probe);
+    print_probe("under the transactions alone", &loaded_probe);
+}
+
+/// What a snapshot served by replicas would add under the fence, shard by shard: the
+/// primary's WAL position read (a round trip), then the replica polled (a round trip
+/// each, no sleep) until it has replayed that far. Samples (position read, replica
+/// caught up) in µs, over every shard, until `stop`.
+fn replay_probe(
+    settings: shard_manager::ClusterSettings,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(f64, f64)>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let connect = async |addr: &str| {
+                let url = shard_manager::servers::connection_url(&settings.database, addr);
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("a direct connection");
+                tokio::spawn(conn);
+                let standby: bool = client
+                    .query_one("SELECT pg_is_in_recovery()", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                (client, standby)
+            };
+            // Each shard's servers as they are now (a failover may have swapped them).
+            let mut pairs = Vec::new();
+            for shard in &settings.shards {
+                let mut primary = None;
+                let mut replica = None;
+                for addr in std::iter::once(&shard.primary).chain(&shard.replicas) {
+                    match connect(addr).await {
+                        (c, false) => primary = Some(c),
+                        (c, true) => replica = Some(c),
+                    }
+                }
+                if let (Some(p), Some(r)) = (primary, replica) {
+                    pairs.push((p, r));
+                }
+            }
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                for (primary, replica) in &pairs {
+                    let began = Instant::now();
+                    let lsn: String = primary
+                        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                        .await
+                        .unwrap()
+                        .get(0);
+                    let read = began.elapsed();
+                    loop {
+                        let caught_up: bool = replica
+                            .query_one(
+                                "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                                &[&lsn],
+                            )
+                            .await
+                            .unwrap()
+                            .get(0);
+                        if caught_up || began.elapsed().as_secs() >= 1 {
+                            break;
+                        }
+                    }
+                    samples.push((
+                        read.as_secs_f64() * 1e6,
+                        began.elapsed().as_secs_f64() * 1e6,
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            samples
+        })
+    })
+}
+
+fn print_probe(what: &str, samples: &[(f64, f64)]) {
+    let read = sorted(samples.iter().map(|s| s.0).collect());
+    let total = sorted(samples.iter().map(|s| s.1).collect());
+    println!(
+        "replica caught up with its primary's position, {what} ({} samples): position read p50 {:.2} ms, p99 {:.2} ms; replica caught up p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        percentile(&read, 0.5) / 1000.0,
+        percentile(&read, 0.99) / 1000.0,
+        percentile(&total, 0.5) / 1000.0,
+        percentile(&total, 0.99) / 1000.0,
+        total.last().copied().unwrap_or(0.0) / 1000.0,
+    );
+}
+
+/// The gateway's `snapshot phases` lines (debug), each as its `*_us` fields in order.
+fn phases(output: &str) -> Vec<Vec<(String, f64)>> {
+    output
+        .lines()
+        .filter(|l| l.contains("snapshot phases"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|field| {
+                    let (name, value) = field.split_once('=')?;
+                    let name = name.strip_suffix("_us")?;
+                    Some((name.to_owned(), value.parse().ok()?))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each phase's p50 and p99 in ms over `lines`.
+fn print_phases(what: &str, lines: &[Vec<(String, f64)>]) {
+    println!(
+        "\nphases of a snapshot read, {what} ({} reads):",
+        lines.len()
+    );
+    let Some(first) = lines.first() else {
+        println!("(none logged: a gateway built before the phases were)");
+        return;
+    };
+    println!("| phase | p50 | p99 |");
+    println!("|---|---|---|");
+    for (i, (name, _)) in first.iter().enumerate() {
+        let v = sorted(lines.iter().filter_map(|l| l.get(i).map(|f| f.1)).collect());
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms |",
+            percentile(&v, 0.5) / 1000.0,
+            percentile(&v, 0.99) / 1000.0
+        );
+    }
 }

@@ -22,13 +22,20 @@ pub struct Bench {
 
 impl Bench {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Bench::start`] with `extra` on top of the gateway's environment (a later
+    /// value of a name wins).
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
         let mut settings = test_settings();
         prepare_database(&mut settings).await;
         let dbname = settings.cluster.database.dbname.clone();
-        let env = [
+        let mut env = vec![
             ("SHARDGATE__METADATA__DBNAME", dbname.as_str()),
             ("RUST_LOG", "warn,api_router::startup=info"),
         ];
+        env.extend_from_slice(extra);
         let gateway = Process::start(&dbname, &env).await;
         Self {
             gateway,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use shard_manager::cluster::snapshot::fence::{CutFence, HeldFence};
@@ -101,11 +102,13 @@ impl HeldFence for Held {
             let Some(client) = self.conn.as_ref().and_then(|g| g.as_ref()) else {
                 return Err("the fence's connection is gone".to_owned());
             };
+            // Typed, so it is one round trip (an untyped query is prepared first: two),
+            // and this one is made with the fence held.
             let rows = tokio::time::timeout(
                 CALL_BOUND,
-                client.query(
+                client.query_typed(
                     "SELECT txid, shards FROM txn_log WHERE txid = ANY($1) AND decision = 'commit'",
-                    &[&txids],
+                    &[(&txids, Type::TEXT_ARRAY)],
                 ),
             )
             .await

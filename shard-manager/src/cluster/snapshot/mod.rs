@@ -163,6 +163,58 @@ struct OpenCut {
     cut: Cut,
     /// When the sessions' bound passes (unix ms).
     until_ms: i64,
+    /// How long each step took, logged once the reads are done.
+    phases: Phases,
+}
+
+/// How long each step of a snapshot read took, logged at debug (`snapshot phases`)
+/// once its reads are done: where a read's time goes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Phases {
+    /// From the read's start until the fence was held (the metadata database's round
+    /// trip, and any wait for decisions being written or another reader's fence).
+    take: Duration,
+    /// The first round of lists and snapshots on every shard (the slowest shard's
+    /// round trip, with its connection's checkout if that was not done yet).
+    open: Duration,
+    /// The coordinator log's answer for the transactions listed (zero if none was).
+    log: Duration,
+    /// Rounds after the first, for shards whose snapshot tore a transaction (their
+    /// round trips, not the [`RETAKE_EVERY`] between them).
+    retake: Duration,
+    /// Lifting the fence.
+    release: Duration,
+    /// The reads in the snapshots.
+    read: Duration,
+    /// The whole read, from its start.
+    total: Duration,
+}
+
+impl Phases {
+    fn log(&self, cut: &str, shards: usize) {
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::debug!(
+            cut,
+            shards,
+            take_us = us(self.take),
+            open_us = us(self.open),
+            log_us = us(self.log),
+            retake_us = us(self.retake),
+            release_us = us(self.release),
+            read_us = us(self.read),
+            total_us = us(self.total),
+            "snapshot phases"
+        );
+    }
+}
+
+impl OpenCut {
+    /// The reads took `read`: the phases are complete, and logged.
+    fn read_done(&mut self, read: Duration) {
+        self.phases.read = read;
+        self.phases.total += read;
+        self.phases.log(&self.cut.id, self.sessions.len());
+    }
 }
 
 impl Cluster {
@@ -208,7 +260,9 @@ impl Cluster {
                 .collect()
         };
         let mut open = self.open_cut(&ids).await?;
+        let reading = Instant::now();
         let (records, next) = list_in(&mut open.sessions, table, query).await?;
+        open.read_done(reading.elapsed());
         let Some(after) = next else {
             return Ok(CutPage {
                 records,
@@ -327,6 +381,7 @@ impl Cluster {
         }
         let ids: Vec<ShardId> = by_shard.keys().copied().collect();
         let mut open = self.open_cut(&ids).await?;
+        let reading = Instant::now();
         let answers = join_all(open.sessions.iter_mut().map(|(id, session)| {
             let indexes = by_shard.get(id).cloned().unwrap_or_default();
             let asks: Vec<PointRead> = indexes
@@ -344,6 +399,7 @@ impl Cluster {
             async move { (*id, indexes, session.find(asks).await) }
         }))
         .await;
+        open.read_done(reading.elapsed());
         let mut out: Vec<(ShardId, Option<Record>)> =
             reads.iter().map(|r| (r.key.shard(), None)).collect();
         for (_, indexes, found) in answers {
@@ -362,6 +418,7 @@ impl Cluster {
                 reason: "this gateway has no metadata database".into(),
             });
         };
+        let began = Instant::now();
         let until_ms = unix_ms() + HOLD.as_millis() as i64 - CURSOR_MARGIN_MS;
         let mut sessions = BTreeMap::new();
         for id in ids {
@@ -373,11 +430,20 @@ impl Cluster {
             .hold()
             .await
             .map_err(|reason| SnapshotError::FenceUnavailable { reason })?;
-        let (held, opened) = self.open_under_fence(held, &mut sessions).await?;
+        let mut phases = Phases {
+            take: began.elapsed(),
+            ..Phases::default()
+        };
+        let (held, opened) = self
+            .open_under_fence(held, &mut sessions, &mut phases)
+            .await?;
+        let releasing = Instant::now();
         let fence_time = held
             .release()
             .await
             .map_err(|reason| SnapshotError::FenceUnavailable { reason })?;
+        phases.release = releasing.elapsed();
+        phases.total = began.elapsed();
         let (opened, finished) = opened;
         let cut = Cut {
             id: gid::new_txid(),
@@ -396,6 +462,7 @@ impl Cluster {
             sessions,
             cut,
             until_ms,
+            phases,
         })
     }
 
@@ -405,6 +472,7 @@ impl Cluster {
         &self,
         mut held: Box<dyn HeldFence>,
         sessions: &mut BTreeMap<ShardId, Session>,
+        phases: &mut Phases,
     ) -> Result<(Box<dyn HeldFence>, (BTreeMap<ShardId, Opened>, usize)), SnapshotError> {
         let started = Instant::now();
         let mut opened: BTreeMap<ShardId, Opened> = BTreeMap::new();
@@ -416,6 +484,7 @@ impl Cluster {
         let mut committed: Option<HashMap<String, Vec<ShardId>>> = None;
         let mut finished = 0;
         loop {
+            let round_began = Instant::now();
             let round = join_all(
                 sessions
                     .iter_mut()
@@ -426,7 +495,12 @@ impl Cluster {
             for (id, result) in round {
                 opened.insert(id, result.map_err(SnapshotError::Shard)?);
             }
+            match committed {
+                None => phases.open = round_began.elapsed(),
+                Some(_) => phases.retake += round_began.elapsed(),
+            }
             if committed.is_none() {
+                let asking = Instant::now();
                 let txids: Vec<String> = opened
                     .values()
                     .flat_map(|o| o.prepared.iter())
@@ -441,6 +515,7 @@ impl Cluster {
                         .await
                         .map_err(|reason| SnapshotError::FenceUnavailable { reason })?,
                 });
+                phases.log = asking.elapsed();
             }
             let decided = committed.as_ref().map_or(0, |c| c.len());
             let retake = match (decided, committed.as_ref()) {
