@@ -1,6 +1,5 @@
 //! Builds the HTTP server: binds the listener, wires state, middleware and routes.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use ::analytics::{Analytics, SlotLoad};
@@ -76,7 +75,7 @@ impl Application {
     /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (tls, security) = edge(&settings)?;
-        let listener = TcpListener::bind(&settings.server.listen)
+        let listener = crate::server::listener::bind(&settings.server.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let local = listener.local_addr()?;
         let port = local.port();
