@@ -29,7 +29,8 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 machine() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 # Ticks of every postgres process, with their children's (a postmaster's reaped backends).
 pg_ticks() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'
+  # cat fails on a process that ended since the glob: what it read still counts.
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'
 }
 # "label: busy cores during; µs per request: machine, gateway, postgres, rest", from the
 # readings before ($1: machine busy total, $2: gateway, $3: postgres) and the requests.
