@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use api_router::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{json_of, spawn_app_with, TestApp};
 
 /// Another gateway on the same databases, with its settings adjusted.
 async fn gateway(
@@ -255,15 +255,12 @@ async fn a_write_whose_caches_cannot_be_told_is_not_acknowledged_and_the_raise_i
         read(&b.client, &b.address, key, "r", None).await,
         ("hit".into(), v1)
     );
-    let strong: Value = (b.client)
-        .get(format!("{a}/api/read?table=users&id=r&consistency=strong"))
-        .header("x-shard-key", key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let strong = json_of(
+        (b.client)
+            .get(format!("{a}/api/read?table=users&id=r&consistency=strong"))
+            .header("x-shard-key", key),
+    )
+    .await;
     assert_eq!(strong["record"]["data"]["v"], json!(2));
     let v2 = strong["record"]["version"].as_i64().unwrap();
 

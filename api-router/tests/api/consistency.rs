@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, json_of, spawn_app, TestApp};
 
 async fn write_token(app: &TestApp, key: &str, id: &str, n: u32) -> (String, i64) {
     let res = app
@@ -132,17 +132,13 @@ async fn malformed_tokens_are_rejected_and_strong_wins_over_a_token() {
         .send()
         .await
         .unwrap();
-    let strong: Value = app
-        .client
-        .get(app.url("/api/read?table=events&id=t1&consistency=strong"))
-        .header("x-shard-key", "tok")
-        .header("x-min-lsn", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let strong = json_of(
+        app.client
+            .get(app.url("/api/read?table=events&id=t1&consistency=strong"))
+            .header("x-shard-key", "tok")
+            .header("x-min-lsn", &token),
+    )
+    .await;
 
     assert!(assert_problem(bad, 400).await["detail"]
         .as_str()

@@ -154,7 +154,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let handle = app.handle();
     let cluster = app.cluster();
     tokio::spawn(app.run_until_stopped());
-    wait_for_replicas(&cluster).await;
+    wait_until_steady(&cluster).await;
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
@@ -178,7 +178,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// since, its cache is bypassed. Tests start from the steady state, every replica
 /// taking reads and the cache in use; asked of the cluster directly so that no request
 /// reaches the analytics.
-async fn wait_for_replicas(cluster: &Cluster) {
+async fn wait_until_steady(cluster: &Cluster) {
     let limits = &cluster.settings().replication;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -210,6 +210,16 @@ async fn wait_for_replicas(cluster: &Cluster) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Sends `req` and parses its answer as JSON, whatever the status.
+pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send()
+        .await
+        .expect("the request is answered")
+        .json()
+        .await
+        .expect("a JSON answer")
 }
 
 impl TestApp {

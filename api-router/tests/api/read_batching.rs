@@ -5,7 +5,7 @@
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{json_of, spawn_app};
 
 const RECORDS: usize = 40;
 const READS: usize = 400;
@@ -81,15 +81,7 @@ async fn concurrent_point_reads_share_sends_and_each_gets_its_own_record() {
     );
 
     // `/api/shards` (the dashboard's servers table) shows the same batches per server.
-    let shards: Value = app
-        .client
-        .get(app.url("/api/shards"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shards = json_of(app.client.get(app.url("/api/shards"))).await;
     let servers = shards["shards"].as_array().unwrap().iter();
     let (mut shown_reads, mut shown_batches) = (0.0, 0.0);
     for server in servers.flat_map(|s| s["servers"].as_array().unwrap()) {

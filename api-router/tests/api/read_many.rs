@@ -8,7 +8,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, json_of, spawn_app, TestApp};
 
 /// A key on each of shards 0, 1 and 2.
 fn keys(app: &TestApp) -> Vec<String> {
@@ -307,15 +307,7 @@ async fn a_snapshot_list_pages_through_one_cut_on_any_gateway_until_it_expires()
         }
         url
     };
-    let first: Value = app
-        .client
-        .get(list(&app.address, None))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = json_of(app.client.get(list(&app.address, None))).await;
     // Newest first: the last five written.
     assert_eq!(
         ids(&first),

@@ -12,7 +12,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::{Cluster, ShardKey};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{json_of, spawn_app, TestApp};
 
 /// Another gateway on the same databases (shards and metadata).
 struct Extra {
@@ -94,14 +94,7 @@ fn rows_on(app: &TestApp, shard: usize, key: &str) -> Vec<(String, i64)> {
 }
 
 async fn map_version(client: &reqwest::Client, base: &str) -> u64 {
-    let shards: Value = client
-        .get(format!("{base}/api/shards"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shards = json_of(client.get(format!("{base}/api/shards"))).await;
     shards["map"]["version"].as_u64().unwrap()
 }
 

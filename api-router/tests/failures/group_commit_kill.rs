@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::outage::{serial, Node, Outage};
-use crate::support::keys_on;
+use crate::support::{keys_on, metric_sum};
 use crate::txn_support;
 
 /// Every committed insert or update of a record, counted in the same transaction.
@@ -94,25 +94,15 @@ async fn client(app: &TestApp, key: &str, stop: &AtomicBool) -> (Vec<i64>, usize
 
 /// The sum and count of the write groups' sizes in `/metrics`.
 async fn write_groups(app: &TestApp) -> (f64, f64) {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let total = |name: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(name) && l.contains("kind=\"write\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    (
-        total("shardgate_batch_size_sum"),
-        total("shardgate_batch_size_count"),
-    )
+    let write = "kind=\"write\"";
+    let sum = metric_sum(&app.client, &app.address, "shardgate_batch_size_sum", write);
+    let count = metric_sum(
+        &app.client,
+        &app.address,
+        "shardgate_batch_size_count",
+        write,
+    );
+    (sum.await, count.await)
 }
 
 #[tokio::test]

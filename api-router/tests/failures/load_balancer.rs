@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::helpers::spawn_app_with;
 use crate::outage::serial;
+use crate::support::metric_sum;
 
 /// Clients writing through the load balancer at once: each has at most one write in
 /// flight when a gateway stops, so at most this many can fail then.
@@ -115,18 +116,8 @@ async fn start_gateway(settings: &Settings, port: u16) -> ServerHandle {
 /// Rows this gateway wrote (`shardgate_rows_written_total` over every shard, from its
 /// own `/metrics`): the writes HAProxy sent it, not its health checks.
 async fn writes_served(client: &reqwest::Client, port: u16) -> u64 {
-    let text = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .filter(|l| l.starts_with("shardgate_rows_written_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    let base = format!("http://127.0.0.1:{port}");
+    metric_sum(client, &base, "shardgate_rows_written_total", "").await as u64
 }
 
 /// One write through the load balancer; its status, or 0 when there was no answer.
