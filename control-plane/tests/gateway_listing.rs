@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)] // one helper of the shared test module: `maintenance`
+#[allow(dead_code)] // some helpers of the shared test module
 mod common;
 
-use common::maintenance;
+use common::{maintenance, MetaScratch};
 use control_plane::map::{gateways, meta, schema, Follower, Identity};
 use shard_manager::{config, Cluster, ClusterSettings};
 
@@ -25,34 +25,10 @@ fn settings() -> ClusterSettings {
     settings
 }
 
-/// Drops the scratch database however the test ends.
-struct Scratch(ClusterSettings);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let settings = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(maintenance(
-                &settings,
-                &settings.metadata.address,
-                &format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    settings.metadata.dbname
-                ),
-            ))
-        })
-        .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_is_listed_with_its_cache_prefix_before_any_map_is_stored() {
     let settings = settings();
-    let _scratch = Scratch(settings.clone());
+    let _scratch = MetaScratch(settings.clone());
     maintenance(
         &settings,
         &settings.metadata.address,

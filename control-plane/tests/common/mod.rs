@@ -1,6 +1,7 @@
 //! Helpers the control plane's integration tests share: statements on a server's
-//! maintenance database, and every migration applied to a scratch database the way
-//! `shard-admin migrate` leaves it.
+//! maintenance database, the metadata scratch database dropped however a test ends, and
+//! every migration applied to a scratch database the way `shard-admin migrate` leaves
+//! it.
 
 use std::path::Path;
 
@@ -38,6 +39,33 @@ pub async fn maintenance_as_superuser(settings: &ClusterSettings, addr: &str, sq
         db.password = password.into();
     }
     run_maintenance(db, addr, sql).await
+}
+
+/// Drops the metadata scratch database (`settings.metadata.dbname`) however the test
+/// ends, as the superuser when there is one ([`maintenance_as_superuser`]). (The
+/// failover tests and `gateway_listing` use it; `map_drives_requests` shares this file.)
+#[allow(dead_code)]
+pub struct MetaScratch(pub ClusterSettings);
+
+impl Drop for MetaScratch {
+    fn drop(&mut self) {
+        let settings = self.0.clone();
+        // Its own thread and runtime: this may run while the test's runtime unwinds.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                let drop = format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    settings.metadata.dbname
+                );
+                maintenance_as_superuser(&settings, &settings.metadata.address, &drop).await;
+            })
+        })
+        .join();
+    }
 }
 
 async fn run_maintenance(db: shard_manager::config::DatabaseSettings, addr: &str, sql: &str) {

@@ -14,7 +14,7 @@ use control_plane::Monitor;
 use shard_manager::live_map::ShardMap;
 use shard_manager::{config, Cluster, ClusterSettings, ShardId};
 
-use crate::common::{maintenance, maintenance_as_superuser, migrate};
+use crate::common::{maintenance, migrate};
 use crate::pair::Pair;
 use crate::workload::Tally;
 
@@ -42,27 +42,7 @@ pub fn settings() -> ClusterSettings {
 }
 
 /// Drops the metadata scratch database however the test ends.
-pub struct Scratch(pub ClusterSettings);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let settings = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let drop = format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    settings.metadata.dbname
-                );
-                maintenance_as_superuser(&settings, &settings.metadata.address, &drop).await;
-            })
-        })
-        .join();
-    }
-}
+pub use crate::common::MetaScratch as Scratch;
 
 /// The shard's schema on `primary` (its scratch database exists there), the metadata
 /// scratch database made, and the map seeded (v1, term 1) and told to the shard.
