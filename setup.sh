@@ -40,6 +40,7 @@
 #   scripts/cluster.sh          the whole topology in order: `up`, `down`, `clean`
 #   scripts/status.sh           `status`
 #   scripts/test-runner.sh      `test`
+#   scripts/disk_watch.sh       the free disk space under a test run
 # The files it writes under .local/ are listed in scripts/lib/common.sh.
 set -Eeuo pipefail
 # A command failing where nobody expected it: say which, rather than exit silently.
@@ -72,6 +73,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/cluster.sh"
 . "$REPO/scripts/status.sh"
 . "$REPO/scripts/test-runner.sh"
+. "$REPO/scripts/disk_watch.sh"
 
 cmd_help() {
     cat <<EOF

@@ -128,7 +128,7 @@ ha_instance_conf() {
 
 # postgresql.auto.conf is read after pg_auto_failover's own file: these win.
 ha_small_settings() {
-    printf "shared_buffers = '64MB'\nwal_keep_size = '512MB'\neffective_cache_size = '512MB'\nmaintenance_work_mem = '64MB'\nwork_mem = '4MB'\n" |
+    printf "shared_buffers = '64MB'\nwal_keep_size = '64MB'\nmax_wal_size = '256MB'\nmin_wal_size = '64MB'\neffective_cache_size = '512MB'\nmaintenance_work_mem = '64MB'\nwork_mem = '4MB'\n" |
         as_pg tee -a "$1/postgresql.auto.conf" >/dev/null
 }
 

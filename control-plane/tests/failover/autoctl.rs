@@ -348,7 +348,7 @@ impl Formation {
             let conf = data.join("postgresql.auto.conf");
             let mut text = std::fs::read_to_string(&conf).unwrap_or_default();
             text.push_str(
-                "shared_buffers = '128MB'\nwal_keep_size = '256MB'\n\
+                "shared_buffers = '128MB'\nwal_keep_size = '64MB'\nmax_wal_size = '128MB'\n\
                  effective_cache_size = '1GB'\nmaintenance_work_mem = '64MB'\nfsync = off\n",
             );
             text.push_str(&self.conf);

@@ -72,7 +72,7 @@ impl Pair {
         std::fs::write(
             primary.join("postgresql.auto.conf"),
             "wal_level = replica\nmax_wal_senders = 10\nhot_standby = on\n\
-             wal_log_hints = on\nmax_prepared_transactions = 20\n",
+             wal_log_hints = on\nmax_prepared_transactions = 20\nmax_wal_size = '128MB'\n",
         )
         .expect("write the primary's settings");
         std::fs::write(

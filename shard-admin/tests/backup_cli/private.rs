@@ -110,7 +110,7 @@ impl Private {
             &format!(
                 "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
                  wal_level = replica\nmax_wal_senders = 4\nmax_prepared_transactions = 8\n\
-                 archive_mode = on\narchive_command = 'pgbackrest --config={d}/pgbackrest.conf \
+                 max_wal_size = '128MB'\narchive_mode = on\narchive_command = 'pgbackrest --config={d}/pgbackrest.conf \
                  --stanza={stanza} archive-push %p'\n"
             ),
         );
