@@ -21,6 +21,13 @@ archived_names() {   # the metadata server and every primary, spares included
 }
 # Under HA and not the metadata server: a pg_auto_failover node.
 ha_node() { ha_on && [[ $1 != "$META_NAME" ]]; }
+# The restore_command of replica NAME without the HA manager: WAL its primary no longer
+# keeps (wal_keep_size) comes from the archive the primary pushes to (its shard's
+# stanza), so a replica stopped for any time catches up. pg1-path as in
+# archive_command_of: PostgreSQL runs it in the replica's data directory.
+restore_command_of() {
+    echo "pgbackrest --config=$(pgbr_conf) --stanza=$(stanza_of "$1") --pg1-path=\"\$PWD\" archive-get %f \"%p\""
+}
 # The servers the stanza of archived server NAME lists (pg1, pg2, ...): NAME alone, or
 # under HA every node of its formation, the first node first (pgBackRest finds which is
 # primary; every node pushes its WAL to the stanza).

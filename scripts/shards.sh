@@ -67,6 +67,8 @@ ensure_replica() {   # shard index, replica index
         fi
         as_pg find "$tmp/log" -mindepth 1 -delete 2>/dev/null || as_pg mkdir -p "$tmp/log"
         write_instance_conf "$name" "$tmp"
+        # WAL the primary no longer keeps comes from its archive (restore_command_of).
+        printf "restore_command = '%s'\n" "$(restore_command_of "$name")" | as_pg tee -a "$tmp/instance.conf" >/dev/null
         as_pg mv "$tmp" "$dir"
     fi
     pg_start "$name"
