@@ -71,11 +71,13 @@ async fn a_write_losing_its_connection_after_commit_is_applied_once_and_not_serv
     assert_eq!(strong["record"]["version"], v1 + step, "{strong}");
     assert_eq!(strong["record"]["data"], json!({"v": 2}));
 
-    // Eventual reads reach the new state and never hit the replaced version.
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // Eventual reads reach the new state and never hit the replaced version. A miss is
+    // read on a replica, which may be behind by up to `max_lag_ms` (5 s): an older
+    // version, or 404 before it replays the record's creation, but never a cache hit.
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, cache, version) = eventual(&app, key).await;
-        assert!(status == 200 || status == 503, "{status}");
+        assert!(matches!(status, 200 | 404 | 503), "{status} ({cache})");
         assert!(
             !(cache == "hit" && version < Some(v1 + step)),
             "a cache hit older than the committed write: {version:?}"
@@ -92,7 +94,7 @@ async fn a_write_losing_its_connection_after_commit_is_applied_once_and_not_serv
     let res = app.delete(key, "users", "r").await;
     assert_problem(res, 503).await;
     assert_problem(app.read_strong(key, "users", "r").await, 404).await;
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, cache, _) = eventual(&app, key).await;
         assert!(

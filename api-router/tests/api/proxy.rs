@@ -14,13 +14,15 @@ use tokio::net::TcpStream;
 use crate::audit::{captured, line_with};
 use crate::helpers::{spawn_app_with, TestApp};
 
-/// The haproxy child; killed however the test ends.
-struct Haproxy(Child);
+/// The haproxy child, killed, and its configuration's directory, removed, however the
+/// test ends.
+struct Haproxy(Child, std::path::PathBuf);
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -55,7 +57,7 @@ fn haproxy(gateway: u16) -> (Haproxy, u16) {
         .arg("-db")
         .spawn()
         .unwrap();
-    (Haproxy(child), port)
+    (Haproxy(child, dir), port)
 }
 
 /// Sends `head` (a PROXY header, or nothing) and a GET of `path` on a fresh connection
