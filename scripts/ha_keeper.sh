@@ -66,7 +66,7 @@ ha_wait_ready() {
 ha_evict_other_keepers() {
     local pid dir name mine i args
     mine=$(readlink -f "$DATA_ROOT")
-    for pid in $(pgrep -x pg_autoctl 2>/dev/null); do
+    for pid in $(pgrep -x pg_autoctl 2>/dev/null || true); do
         # Its command line, read without starting a process (a running cluster has three
         # pg_autoctl processes a node to look at).
         mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline" || continue
