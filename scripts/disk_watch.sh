@@ -5,7 +5,8 @@
 
 # About what a cold `./setup.sh test` takes at its peak: the test build (target/), the
 # topology's data and WAL archive (.local/), and the private servers of the failover and
-# backup suites (under /tmp). Measured on a fresh clone; docs/BENCHMARKS.md has the figure.
+# backup suites (under /tmp): 6.2-6.6 GB in fresh-clone runs, as this file's closing line
+# reports them (docs/src/getting-started.md says "up to about 7 GB").
 DISK_NEED_GB=${DISK_NEED_GB:-8}
 
 DISK_WATCH_PID=
