@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{maintenance, migrate};
+use common::{maintenance, migrate, on_own_runtime};
 use control_plane::map::{change, Follower, Identity};
 use shard_manager::wal::Consistency;
 use shard_manager::{
@@ -38,25 +38,18 @@ struct Scratch(ClusterSettings);
 impl Drop for Scratch {
     fn drop(&mut self) {
         let settings = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let drop = format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    settings.database.dbname
-                );
-                let mut servers: Vec<String> =
-                    settings.shards.iter().map(|s| s.primary.clone()).collect();
-                servers.push(settings.metadata.address.clone());
-                for addr in servers {
-                    maintenance(&settings, &addr, &drop).await;
-                }
-            })
-        })
-        .join();
+        on_own_runtime(async move {
+            let drop = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                settings.database.dbname
+            );
+            let mut servers: Vec<String> =
+                settings.shards.iter().map(|s| s.primary.clone()).collect();
+            servers.push(settings.metadata.address.clone());
+            for addr in servers {
+                maintenance(&settings, &addr, &drop).await;
+            }
+        });
     }
 }
 

@@ -50,22 +50,27 @@ pub struct MetaScratch(pub ClusterSettings);
 impl Drop for MetaScratch {
     fn drop(&mut self) {
         let settings = self.0.clone();
-        // Its own thread and runtime: this may run while the test's runtime unwinds.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let drop = format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    settings.metadata.dbname
-                );
-                maintenance_as_superuser(&settings, &settings.metadata.address, &drop).await;
-            })
-        })
-        .join();
+        on_own_runtime(async move {
+            let drop = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                settings.metadata.dbname
+            );
+            maintenance_as_superuser(&settings, &settings.metadata.address, &drop).await;
+        });
     }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own: a drop guard's clean-up,
+/// which may run while the test's runtime unwinds. A panic in it is not passed on.
+pub fn on_own_runtime(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(work)
+    })
+    .join();
 }
 
 async fn run_maintenance(db: shard_manager::config::DatabaseSettings, addr: &str, sql: &str) {
