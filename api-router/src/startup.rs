@@ -242,6 +242,7 @@ impl Application {
             figures,
             publish_figures,
         );
+        let gateway = identity.id;
         // A cache reads no epoch until this gateway is listed, where movers find its
         // prefix to tell it of a retired epoch.
         let follower = match cluster.cache() {
@@ -278,6 +279,7 @@ impl Application {
         // Snapshot reads take the fence that holds back those decisions.
         cluster.set_cut_fence(Arc::new(control_plane::txn::MetaFence::new(
             settings.cluster.clone(),
+            &gateway,
         )));
         let recovery = control_plane::txn::Recovery::spawn(
             cluster.clone(),

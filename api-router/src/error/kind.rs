@@ -94,6 +94,11 @@ impl ApiError {
             Self::NoReads => (S::UNPROCESSABLE_ENTITY, "no-reads", "No reads"),
             Self::TooManyReads { .. } => (S::PAYLOAD_TOO_LARGE, "too-many-reads", "Too many reads"),
             Self::Read { .. } => (S::UNPROCESSABLE_ENTITY, "invalid-read", "Invalid read"),
+            Self::ReadBudget { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "read-budget",
+                "Answer over the read budget",
+            ),
             Self::SnapshotExpired(_) => (S::GONE, "snapshot-expired", "Snapshot expired"),
             Self::SnapshotsBusy(_) => (
                 S::SERVICE_UNAVAILABLE,

@@ -99,6 +99,9 @@ pub enum ApiError {
     /// One read of a read-many is at fault.
     #[error("read {index}: {reason}")]
     Read { index: usize, reason: String },
+    /// A read-many's records would pass the read budget (413, naming the read).
+    #[error("the records these reads find come to more than {max_bytes} bytes (server.max_read_bytes), each counted as often as it is asked; read {index} passed it; ask fewer reads, or each record once, per request")]
+    ReadBudget { max_bytes: usize, index: usize },
     /// A snapshot read could not take the cluster fence.
     #[error("{0}")]
     SnapshotUnavailable(String),
@@ -286,6 +289,7 @@ impl ResponseError for ApiError {
             operation: match self {
                 Self::Operation { index, .. }
                 | Self::Read { index, .. }
+                | Self::ReadBudget { index, .. }
                 | Self::Transaction(TxnError::ConditionFailed { index, .. }) => Some(*index),
                 Self::TooManyOperations { limit } | Self::TooManyReads { limit } => Some(*limit),
                 _ => None,

@@ -2,6 +2,11 @@
 //! consistency: `eventual` (default) and `strong` read each record as `GET /api/read`
 //! would; `snapshot` reads them all at one cut, so no transaction on several shards is
 //! seen half committed. Every read is answered: found, or named in `missing`.
+//!
+//! The answer is held to the read budget (`server.max_read_bytes`, the bound of a
+//! list's page): every record counted as often as it is asked. One past it is refused
+//! (413 `read-budget`, naming the read that passed it), never cut; a record read twice
+//! is read from its shard once. See `shard_manager::store::answer_budget`.
 
 use actix_web::{web, HttpResponse};
 use futures_util::future::join_all;
@@ -9,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::snapshot::CutRead;
+use shard_manager::cluster::snapshot::SnapshotError;
+use shard_manager::store::answer_budget::WAVE;
+use shard_manager::store::{AnswerBudget, OverBudget};
 use shard_manager::{Consistency, Found, RecordId, Router, ShardKey, TableName};
 use utoipa::ToSchema;
 
@@ -124,7 +132,7 @@ enum Level {
     responses(
         (status = 200, description = "Every read answered: the records found (`records`, each with its read's `index`) and the reads that found none (`missing`, each named); with `snapshot`, the cut they were all read at", body = ReadManyResponse),
         (status = 400, description = "Malformed JSON, or an unknown `consistency`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "(`too-many-reads`) More than 100 reads, or too large a body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "(`too-many-reads`) More than 100 reads, or too large a body; (`read-budget`, `operation` is the read that passed it) the records found come to more than `server.max_read_bytes`, each counted as often as it is asked", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "(`invalid-read`, `operation` is its index) An unknown table, a bad shard key or id; (`no-reads`) `reads` is empty; or a body of another shape", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate or its queries at once on a shard", body = Problem, content_type = "application/problem+json"),
@@ -151,11 +159,24 @@ pub async fn read_many(
         caller.permit(&read.table)?;
     }
     let _permits = quota.enter(reads.iter().map(|r| r.key.shard())).await?;
-    let (answers, consistency, snapshot) = match level {
+    // Each distinct record read once; the answer counts it as often as it is asked.
+    let asked = Distinct::of(&reads);
+    let mut budget = AnswerBudget::new(state.server.max_read_bytes, asked.times());
+    let over = |o: OverBudget| ApiError::ReadBudget {
+        max_bytes: o.max_bytes,
+        index: asked.first_asked(o.index),
+    };
+    let (distinct, consistency, snapshot) = match level {
         Level::Snapshot => {
-            let (found, cut) = state
-                .bounded(state.cluster.read_many_at_cut(&reads))
-                .await?;
+            let read = state.cluster.read_many_at_cut(&asked.reads, &mut budget);
+            let (found, cut) = match state
+                .bounded(async { Ok::<_, ApiError>(read.await) })
+                .await?
+            {
+                Ok(done) => done,
+                Err(SnapshotError::OverBudget(o)) => return Err(over(o)),
+                Err(e) => return Err(e.into()),
+            };
             let answers = found
                 .into_iter()
                 .map(|(shard, record)| Answer {
@@ -167,7 +188,8 @@ pub async fn read_many(
             (answers, "snapshot", Some(CutBody::from(cut)))
         }
         Level::Plain(consistency) => {
-            let answers = state.bounded(plain(&state, &reads, consistency)).await?;
+            let read = plain(&state, &asked.reads, consistency, &mut budget);
+            let answers = state.bounded(read).await?.map_err(over)?;
             let name = match consistency {
                 Consistency::Strong => "strong",
                 _ => "eventual",
@@ -175,6 +197,7 @@ pub async fn read_many(
             (answers, name, None)
         }
     };
+    let answers = asked.spread(distinct);
     let mut records = Vec::new();
     let mut missing = Vec::new();
     for (index, (read, answer)) in reads.iter().zip(answers).enumerate() {
@@ -211,38 +234,94 @@ pub async fn read_many(
 }
 
 /// One read's answer.
+#[derive(Clone)]
 struct Answer {
     shard: u32,
     source: &'static str,
     record: Option<Found>,
 }
 
-/// Each read as `GET /api/read` does it, all at once.
+/// The distinct reads of a request, and which of them each read asks.
+struct Distinct {
+    reads: Vec<CutRead>,
+    /// For each read of the request, its distinct read.
+    of: Vec<usize>,
+}
+
+impl Distinct {
+    fn of(all: &[CutRead]) -> Self {
+        let mut seen: std::collections::HashMap<(&str, &str, &str), usize> = Default::default();
+        let mut reads = Vec::new();
+        let mut of = Vec::with_capacity(all.len());
+        for read in all {
+            let identity = (read.table.as_str(), read.key.as_str(), read.id.as_str());
+            let at = *seen.entry(identity).or_insert_with(|| {
+                reads.push(read.clone());
+                reads.len() - 1
+            });
+            of.push(at);
+        }
+        Self { reads, of }
+    }
+
+    /// How many times each distinct read is asked.
+    fn times(&self) -> Vec<usize> {
+        let mut times = vec![0; self.reads.len()];
+        for at in &self.of {
+            times[*at] += 1;
+        }
+        times
+    }
+
+    /// The request's first read that asks distinct read `distinct`.
+    fn first_asked(&self, distinct: usize) -> usize {
+        self.of.iter().position(|at| *at == distinct).unwrap_or(0)
+    }
+
+    /// The distinct reads' answers, one for each read of the request.
+    fn spread(&self, answers: Vec<Answer>) -> Vec<Answer> {
+        self.of
+            .iter()
+            .filter_map(|at| answers.get(*at).cloned())
+            .collect()
+    }
+}
+
+/// Each read as `GET /api/read` does it, [`WAVE`] at a time, each record counted into
+/// `budget` as it comes (see the module doc); the inner error is the budget's.
 async fn plain(
     state: &AppState,
     reads: &[CutRead],
     consistency: Consistency,
-) -> Result<Vec<Answer>, ApiError> {
-    let served = join_all(
-        reads
-            .iter()
-            .map(|r| state.cluster.read(&r.table, &r.key, &r.id, consistency)),
-    )
-    .await;
-    let mut answers = Vec::with_capacity(served.len());
-    for served in served {
-        let served = served?;
-        state.record_cache(&served.cache);
-        answers.push(Answer {
-            shard: served.shard.0,
-            source: match (served.from_cache, served.role) {
-                (true, _) => "cache",
-                (false, role) => role.as_str(),
-            },
-            record: served.value,
-        });
+    budget: &mut AnswerBudget,
+) -> Result<Result<Vec<Answer>, OverBudget>, ApiError> {
+    let mut answers = Vec::with_capacity(reads.len());
+    for (wave, chunk) in reads.chunks(WAVE).enumerate() {
+        let served = join_all(
+            chunk
+                .iter()
+                .map(|r| state.cluster.read(&r.table, &r.key, &r.id, consistency)),
+        )
+        .await;
+        for (i, served) in served.into_iter().enumerate() {
+            let served = served?;
+            state.record_cache(&served.cache);
+            if let Some(found) = &served.value {
+                if let Err(over) = budget.admit(wave * WAVE + i, found.bytes()) {
+                    return Ok(Err(over));
+                }
+            }
+            answers.push(Answer {
+                shard: served.shard.0,
+                source: match (served.from_cache, served.role) {
+                    (true, _) => "cache",
+                    (false, role) => role.as_str(),
+                },
+                record: served.value,
+            });
+        }
     }
-    Ok(answers)
+    Ok(Ok(answers))
 }
 
 /// A found record as JSON, as `GET /api/read` sends it.

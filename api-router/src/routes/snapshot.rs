@@ -31,6 +31,10 @@ impl From<SnapshotError> for ApiError {
             SnapshotError::Expired { .. } => ApiError::SnapshotExpired(e.to_string()),
             SnapshotError::HoldsFull { .. } => ApiError::SnapshotsBusy(e.to_string()),
             SnapshotError::BadCursor => ApiError::BadQuery(e.to_string()),
+            SnapshotError::OverBudget(o) => ApiError::ReadBudget {
+                max_bytes: o.max_bytes,
+                index: o.index,
+            },
             SnapshotError::FenceUnavailable { .. } => ApiError::SnapshotUnavailable(e.to_string()),
         }
     }

@@ -8,7 +8,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
 
-use crate::helpers::{assert_problem, json_of, spawn_app, TestApp};
+use crate::helpers::{assert_problem, json_of, spawn_app, spawn_app_with, TestApp};
 
 /// A key on each of shards 0, 1 and 2.
 fn keys(app: &TestApp) -> Vec<String> {
@@ -380,4 +380,97 @@ async fn a_snapshot_list_pages_through_one_cut_on_any_gateway_until_it_expires()
         .unwrap();
     let problem = assert_problem(res, 400).await;
     assert_eq!(problem["type"], "urn:shardgate:problem:invalid-query");
+}
+
+/// A cursor of a snapshot list's next page, as the gateway writes one (hex of its
+/// JSON behind `snap-`), naming `shard`.
+fn forged_cursor(shard: u32) -> String {
+    let json = json!({
+        "after": "5b315d",
+        "cut": "c0ffee",
+        "until_ms": 4_102_444_800_000i64,
+        "exports": [[shard, "00000003-0000001B-1"]],
+    })
+    .to_string();
+    let hex: String = json.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("snap-{hex}")
+}
+
+#[tokio::test]
+async fn a_forged_snapshot_cursor_naming_an_unknown_shard_is_the_clients_mistake() {
+    let app = spawn_app().await;
+    let url = format!(
+        "{}/api/read?table=users&limit=5&consistency=snapshot&cursor={}",
+        app.address,
+        forged_cursor(99)
+    );
+    let body = assert_problem(app.client.get(url).send().await.unwrap(), 400).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("cursor"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn read_many_answers_are_held_to_the_read_budget_duplicates_counted() {
+    // A budget of 64 KiB; records of about 20 KiB, and one of 100 KiB.
+    let app = spawn_app_with(|s| s.server.max_read_bytes = 64 << 10).await;
+    let keys = keys(&app);
+    for key in &keys {
+        let body = json!({"table": "users", "id": key, "data": {"pad": "x".repeat(20 << 10)}});
+        let res = app.write(key, &body).await;
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    }
+    let big = &keys[1];
+    let big_body = json!({"table": "users", "id": "big", "data": {"pad": "y".repeat(100 << 10)}});
+    let res = app.write(big, &big_body).await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let big_read = json!({"table": "users", "shard_key": big, "id": "big"});
+
+    for consistency in ["eventual", "strong", "snapshot"] {
+        // Three records of 20 KiB: within the budget.
+        let res = read_many(
+            &app,
+            &json!({"reads": reads(&keys), "consistency": consistency}),
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{consistency}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            body["records"].as_array().unwrap().len(),
+            3,
+            "{consistency}"
+        );
+
+        // One of them asked four times: 80 KiB in the answer, refused, naming the
+        // first read of it.
+        let mut asked = reads(&keys[..1]);
+        asked.extend(reads(&keys[1..2]).into_iter().cycle().take(4));
+        let res = read_many(&app, &json!({"reads": asked, "consistency": consistency})).await;
+        let problem = assert_problem(res, 413).await;
+        assert_eq!(
+            problem["type"], "urn:shardgate:problem:read-budget",
+            "{problem}"
+        );
+        assert_eq!(problem["operation"], 1, "{consistency}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("65536 bytes"),
+            "{problem}"
+        );
+
+        // A record larger than the budget, asked once, is answered as GET /api/read
+        // answers it; asked twice, it is held to the budget.
+        let res = read_many(
+            &app,
+            &json!({"reads": [big_read], "consistency": consistency}),
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{consistency}");
+        let res = read_many(
+            &app,
+            &json!({"reads": [big_read, big_read], "consistency": consistency}),
+        )
+        .await;
+        assert_problem(res, 413).await;
+    }
 }

@@ -16,6 +16,10 @@
 //!   retried through HAProxy while a gateway dies after a commit: each stored once.
 //! - [`group_commit_kill`]: keyed writes in groups while their primary is killed: each
 //!   resent with its key until acknowledged, each applied once.
+//! - [`group_commit_locks`]: writes held up by row locks leave their group; the others
+//!   commit at once.
+//! - [`hangups`]: clients that reset their connection at any moment, thousands of
+//!   times, leave no fence, transaction, prepared part or busy session behind.
 //! - [`lag`]: a replica whose replay is paused takes no reads until it catches up.
 //! - [`fanout`]: a read across shards with one shard down is partial and says so.
 //! - [`redis`]: Redis killed under a read loop costs no client error.
@@ -81,6 +85,8 @@ mod exactly_once_idless;
 mod exactly_once_random;
 mod fanout;
 mod group_commit_kill;
+mod group_commit_locks;
+mod hangups;
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod lag;

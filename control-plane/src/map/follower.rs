@@ -75,6 +75,17 @@ async fn follow(state: Arc<MapState>, me: Identity, on_listed: OnListed) {
                     on_listed(beat);
                     let live = gateways::live(&conn.client, meta.gateway_ttl_ms).await?;
                     state.set_gateways(live);
+                    match gateways::end_fences_of_the_gone(&conn.client, meta.gateway_ttl_ms).await
+                    {
+                        Ok(0) => {}
+                        Ok(ended) => tracing::warn!(
+                            ended,
+                            "ended the fence sessions of gateways no longer listed"
+                        ),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "could not look for the fence sessions of gateways gone")
+                        }
+                    }
                     last_beat = Some(beat);
                 }
                 follow_once(&state, &mut conn.client).await

@@ -104,6 +104,32 @@ pub async fn live(client: &Client, ttl_ms: u64) -> Result<Vec<GatewayInfo>, MapE
         .collect())
 }
 
+/// The `application_name` of a gateway's fence connection (`txn::fence`): how the
+/// gateways find the fence sessions of one that dropped out of the list.
+pub fn fence_session_name(gateway: &uuid::Uuid) -> String {
+    format!("shardgate fence {gateway}")
+}
+
+/// Ends the fence sessions of every gateway that dropped out of the live list (not
+/// heard from within `ttl_ms`, its row not yet deleted): a gateway frozen (SIGSTOP, a
+/// paused VM) or cut off while it held the fence holds it no longer than this. A
+/// gateway never listed is not touched. Answers how many sessions it ended.
+pub async fn end_fences_of_the_gone(client: &Client, ttl_ms: u64) -> Result<u64, MapError> {
+    let ttl = ttl_ms as f64;
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid))
+               FROM pg_stat_activity a
+               JOIN gateways g ON a.application_name = 'shardgate fence ' || g.id::text
+              WHERE a.datname = current_database()
+                AND g.seen_at < now() - make_interval(secs => $1::float8 / 1000)",
+            &[&ttl],
+        )
+        .await
+        .map_err(MapError::from_query)?;
+    Ok(row.get::<_, i64>(0).max(0) as u64)
+}
+
 /// Every cache key prefix a gateway still listed reads under (live or not: one that lost
 /// the metadata database keeps serving its cache with the map it had).
 pub async fn cache_prefixes(client: &Client) -> Result<Vec<String>, MapError> {

@@ -20,6 +20,9 @@ pub const CHANNEL: &str = "shardgate_map";
 pub struct MetaConn {
     pub client: Client,
     pub notifications: mpsc::UnboundedReceiver<String>,
+    /// The task that drives the connection: aborting it closes the socket at once,
+    /// where dropping the client closes it only once every reply sent for is read.
+    pub driver: tokio::task::AbortHandle,
 }
 
 /// Connects with `[database]`'s credentials to `[metadata]`'s server; the connection
@@ -42,7 +45,7 @@ pub async fn connect(settings: &ClusterSettings) -> Result<MetaConn, MapError> {
         })?;
     let (tx, notifications) = mpsc::unbounded_channel();
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    tokio::spawn(async move {
+    let driver = tokio::spawn(async move {
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
@@ -59,6 +62,7 @@ pub async fn connect(settings: &ClusterSettings) -> Result<MetaConn, MapError> {
     Ok(MetaConn {
         client,
         notifications,
+        driver: driver.abort_handle(),
     })
 }
 

@@ -33,6 +33,16 @@ pub enum Found {
     Cached(CachedRecord),
 }
 
+impl Found {
+    /// What the record weighs in an answer (as a list's page counts it).
+    pub fn bytes(&self) -> usize {
+        match self {
+            Self::Stored(record) => crate::store::record_bytes(record),
+            Self::Cached(cached) => cached.json.len(),
+        }
+    }
+}
+
 /// The outcome of a single write.
 #[derive(Debug, Clone)]
 pub struct Written {

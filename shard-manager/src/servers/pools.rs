@@ -126,7 +126,10 @@ impl Pools {
                 self.connect_timeout,
             )
         })?;
-        pool.get().await.map_err(|e| self.unpooled(e))
+        pool.get()
+            .await
+            .map(WireObject::new)
+            .map_err(|e| self.unpooled(e))
     }
 
     /// Closes every thread's pools: idle connections are dropped, new operations fail.

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::Object;
 use tokio::sync::SemaphorePermit;
 
 use super::banlist::{Condition, ServerStats, Transition, Unqualified};
@@ -135,9 +134,9 @@ impl Server {
     /// found dead. A dead connection is dropped here, never returned to the pool.
     pub(super) fn lost_once(&self, conn: WireObject, err: &WireError, attempt: u32) -> bool {
         let lost = matches!(classify(err), Failure::Down(_));
-        let reused = Object::metrics(&conn).recycle_count > 0;
+        let reused = conn.metrics().recycle_count > 0;
         if lost {
-            drop(Object::take(conn));
+            conn.discard();
         }
         let again = policy(Cause::LostAfterSend, Work::Read) == Retry::OtherConnectionOnce;
         if lost && reused && again && attempt == 1 {
@@ -161,7 +160,7 @@ impl Server {
                 Ok(value) => Ok(value),
                 Err(err) => {
                     if matches!(classify(&err), Failure::Down(_)) {
-                        drop(Object::take(conn));
+                        conn.discard();
                     }
                     Err(self.failure(err))
                 }

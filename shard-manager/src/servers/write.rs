@@ -5,8 +5,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use deadpool::managed::Object;
-
 use super::failure::{classify, Failure};
 use super::server::{InFlight, Server};
 use super::write_failure::WriteFailure;
@@ -41,7 +39,7 @@ impl Server {
         #[cfg(feature = "faults")]
         let outcome = match outcome {
             Ok(Ok(_)) if self.faults.take_lose_after_commit() => {
-                drop(Object::take(conn));
+                conn.discard();
                 return Err(WriteFailure {
                     error: self.mark_down("fault point: connection lost after commit".into()),
                     maybe_committed: true,
@@ -57,7 +55,7 @@ impl Server {
             }),
             Ok(Err(err)) => {
                 if matches!(classify(&err), Failure::Down(_)) {
-                    drop(Object::take(conn));
+                    conn.discard();
                 }
                 // A statement PostgreSQL refused did not commit; anything else may have.
                 let refused = matches!(
@@ -93,7 +91,7 @@ impl Server {
                 .check_out()
                 .await
                 .map_err(WriteFailure::before_sending)?;
-            let metrics = Object::metrics(&conn);
+            let metrics = conn.metrics();
             if metrics.recycle_count == 0 || metrics.last_used() < CHECK_IDLE_AFTER {
                 return Ok(conn);
             }
@@ -103,7 +101,7 @@ impl Server {
                 Ok(Err(err)) => {
                     let lost = matches!(classify(&err), Failure::Down(_));
                     if lost {
-                        drop(Object::take(conn));
+                        conn.discard();
                     }
                     let again = policy(Cause::LostBeforeSend, Work::Write { keyed: false })
                         == Retry::OtherConnectionOnce;

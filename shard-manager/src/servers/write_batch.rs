@@ -19,18 +19,22 @@
 //!   written twice.
 //! - A refusal that is the server's, not the write's (read-only, down, no schema):
 //!   every write of the group gets it, as each would alone.
-//! - One write held up by a lock (a row a transaction in doubt holds, a slot under a
-//!   move's fence) for longer than [`GROUP_LOCK_BOUND`], even a lone one: taken out and
-//!   sent alone in a task of its own, where it waits as a lone write always did; nothing
-//!   queued waits behind it.
+//! - Writes held up by locks (rows a transaction in doubt holds, a slot under a move's
+//!   fence), even a lone one: each is taken out and sent alone in a task of its own,
+//!   where it waits as a lone write always did, with every other write of the group to
+//!   the same record (they wait on the same lock). A group's lock waits share one
+//!   bound, [`GROUP_LOCK_BOUND`], across all its rounds: once it is spent, a round
+//!   waits at most a millisecond for any lock. So however many of its writes are held
+//!   up, the others wait at most the bound and a round trip for each write taken out,
+//!   and commit well within their deadline; nothing queued waits behind them.
 //! - The connection lost, or no answer in time, once sent: every write of the group is
 //!   answered as a lone write's lost send is (503, may have committed); a retry with
 //!   the write's key is exact.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use deadpool::managed::Object;
 use tokio::sync::oneshot;
 
 use super::batch_queue::{hand_on, next_batch, Handover, Queue};
@@ -124,10 +128,20 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
     }
 }
 
-/// A group's bound on lock waits (`lock_timeout`), a group of one included: a write that
-/// waits longer is taken out and sent alone, off the queue, so a lock held elsewhere (a
-/// transaction in doubt, a move's fence) delays no other write by more than this.
-const GROUP_LOCK_BOUND: &str = "100ms";
+/// A group's bound on lock waits (`lock_timeout`), a group of one included, shared by
+/// all its rounds: a write that waits longer is taken out and sent alone, off the queue,
+/// so locks held elsewhere (a transaction in doubt, a move's fence) delay the other
+/// writes by about this in all, however many writes they hold.
+const GROUP_LOCK_BOUND: Duration = Duration::from_millis(100);
+/// The lock wait of a round once the group's bound is spent (`lock_timeout`'s least).
+const SPENT_LOCK_BOUND: Duration = Duration::from_millis(1);
+
+/// The `lock_timeout` of a group's next round, its bound less what its rounds have
+/// taken (at least [`SPENT_LOCK_BOUND`]).
+fn lock_bound(spent: Duration) -> String {
+    let left = GROUP_LOCK_BOUND.saturating_sub(spent).max(SPENT_LOCK_BOUND);
+    format!("{}ms", left.as_millis())
+}
 
 impl Server {
     /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
@@ -184,11 +198,12 @@ impl Server {
                 return alone;
             }
         };
-        let bound = bounded.then_some(GROUP_LOCK_BOUND);
+        let began = tokio::time::Instant::now();
         let mut prepared_again = false;
         while !group.is_empty() {
             let frames: Vec<&Framed> = group.iter().map(|w| &w.framed).collect();
-            let sent = commit_group(&mut live, &frames, bound);
+            let bound = bounded.then(|| lock_bound(began.elapsed()));
+            let sent = commit_group(&mut live, &frames, bound.as_deref());
             let ended = match tokio::time::timeout_at(deadline, sent).await {
                 // Cancelled mid-exchange: the connection is never reused.
                 Err(_) => {
@@ -198,7 +213,7 @@ impl Server {
                 Ok(Err(err)) => {
                     let refused = refused_whole(&err);
                     if matches!(classify(&err), Failure::Down(_)) {
-                        drop(Object::take(live));
+                        live.discard();
                     }
                     answer_all(group, self.failure(err), !refused);
                     return alone;
@@ -209,7 +224,7 @@ impl Server {
                 GroupEnd::Committed(rows, after) => {
                     #[cfg(feature = "faults")]
                     if self.faults.take_lose_after_commit() {
-                        drop(Object::take(live));
+                        live.discard();
                         let lost =
                             self.mark_down("fault point: connection lost after commit".into());
                         answer_all(group, lost, true);
@@ -237,7 +252,13 @@ impl Server {
                     if bounded
                         && matches!(&error, WireError::Server(e) if e.code == LOCK_NOT_AVAILABLE)
                     {
+                        // The same record's other writes wait on the same lock: out too.
+                        let (same, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut group)
+                            .into_iter()
+                            .partition(|w| w.framed.order == refused.framed.order);
+                        group = rest;
                         alone.push(refused);
+                        alone.extend(same);
                     } else if worth_another_try(&error) && !refused.tried {
                         refused.tried = true;
                         group.insert(index, refused);
@@ -314,4 +335,18 @@ fn worth_another_try(error: &WireError) -> bool {
         error.decision(),
         Some(Decision::KeyTaken | Decision::Conflict)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_groups_lock_waits_share_one_bound() {
+        assert_eq!(lock_bound(Duration::ZERO), "100ms");
+        assert_eq!(lock_bound(Duration::from_millis(60)), "40ms");
+        // Spent: a round waits the least PostgreSQL allows, never without a bound.
+        assert_eq!(lock_bound(Duration::from_millis(100)), "1ms");
+        assert_eq!(lock_bound(Duration::from_secs(5)), "1ms");
+    }
 }

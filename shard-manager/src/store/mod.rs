@@ -17,10 +17,13 @@
 //! - [`table`]: [`TableName`], the allowed logical tables.
 //! - [`cursor`]: list queries: JSON filter, page size, byte budget, keyset cursor.
 //! - [`page`]: [`Page`] and [`Budget`]: a page of a list, stopped at its byte budget.
+//! - [`answer_budget`]: [`AnswerBudget`]: an answer of many point reads, held to the
+//!   read budget, duplicates counted.
 //! - [`member_name`]: a JSON member's name, checked.
 //! - [`migrations`]: the embedded migrations every shard must have, and which a server
 //!   has applied.
 
+pub mod answer_budget;
 pub mod cursor;
 pub mod document;
 pub mod idempotency_key;
@@ -34,6 +37,7 @@ pub mod row;
 pub mod sql;
 pub mod table;
 
+pub use answer_budget::{AnswerBudget, OverBudget};
 pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
 pub use member_name::NameIs;

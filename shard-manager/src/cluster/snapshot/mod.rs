@@ -65,7 +65,10 @@ use super::Cluster;
 use crate::cluster::txn::gid;
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey, ShardId};
-use crate::store::{Cursor, ListQuery, Record, RecordId, TableName};
+use crate::store::answer_budget::WAVE;
+use crate::store::{
+    record_bytes, AnswerBudget, Cursor, ListQuery, OverBudget, Record, RecordId, TableName,
+};
 use crate::wire::read::PointRead;
 use crate::wire::write::txn as wire_txn;
 
@@ -127,6 +130,9 @@ pub enum SnapshotError {
     /// A cursor that is not a snapshot list's.
     #[error("the cursor is not one a snapshot list gave")]
     BadCursor,
+    /// The records found would pass the answer's read budget.
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
 }
 
 impl SnapshotError {
@@ -322,7 +328,10 @@ impl Cluster {
         };
         let mut sessions = BTreeMap::new();
         for (id, _) in &cursor.exports {
-            let shard = self.shard(ShardId(*id)).map_err(SnapshotError::Shard)?;
+            // A shard this gateway does not know: no cursor it gave names one.
+            let shard = self
+                .shard(ShardId(*id))
+                .map_err(|_| SnapshotError::BadCursor)?;
             sessions.insert(ShardId(*id), Session::start(shard.primary.clone(), HOLD));
         }
         let exported: BTreeMap<ShardId, &str> = cursor
@@ -370,10 +379,13 @@ impl Cluster {
     }
 
     /// Point reads on their shards, all at one cut; answers in request order, each
-    /// with its shard (None: no such record at the cut).
+    /// with its shard (None: no such record at the cut). Each shard reads [`WAVE`]
+    /// records at a time, counted into `budget` as they come: past it the read stops
+    /// ([`SnapshotError::OverBudget`]) holding no more than the budget and a wave.
     pub async fn read_many_at_cut(
         &self,
         reads: &[CutRead],
+        budget: &mut AnswerBudget,
     ) -> Result<(Vec<(ShardId, Option<Record>)>, Cut), SnapshotError> {
         let mut by_shard: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
         for (i, read) in reads.iter().enumerate() {
@@ -382,32 +394,46 @@ impl Cluster {
         let ids: Vec<ShardId> = by_shard.keys().copied().collect();
         let mut open = self.open_cut(&ids).await?;
         let reading = Instant::now();
-        let answers = join_all(open.sessions.iter_mut().map(|(id, session)| {
-            let indexes = by_shard.get(id).cloned().unwrap_or_default();
-            let asks: Vec<PointRead> = indexes
-                .iter()
-                .map(|i| {
-                    let r = &reads[*i];
-                    PointRead {
-                        table: r.table.as_str().to_owned(),
-                        key: r.key.as_str().to_owned(),
-                        slot: r.key.slot().0 as i32,
-                        id: r.id.as_str().to_owned(),
-                    }
-                })
-                .collect();
-            async move { (*id, indexes, session.find(asks).await) }
-        }))
-        .await;
-        open.read_done(reading.elapsed());
         let mut out: Vec<(ShardId, Option<Record>)> =
             reads.iter().map(|r| (r.key.shard(), None)).collect();
-        for (_, indexes, found) in answers {
-            let found = found.map_err(SnapshotError::Shard)?;
-            for (i, record) in indexes.into_iter().zip(found) {
-                out[i].1 = record;
+        let rounds = by_shard.values().map(|v| v.len().div_ceil(WAVE)).max();
+        for round in 0..rounds.unwrap_or(0) {
+            let answers = join_all(open.sessions.iter_mut().map(|(id, session)| {
+                let indexes: Vec<usize> = by_shard
+                    .get(id)
+                    .map(|all| all.iter().skip(round * WAVE).take(WAVE).copied().collect())
+                    .unwrap_or_default();
+                let asks: Vec<PointRead> = indexes
+                    .iter()
+                    .map(|i| {
+                        let r = &reads[*i];
+                        PointRead {
+                            table: r.table.as_str().to_owned(),
+                            key: r.key.as_str().to_owned(),
+                            slot: r.key.slot().0 as i32,
+                            id: r.id.as_str().to_owned(),
+                        }
+                    })
+                    .collect();
+                async move {
+                    match asks.is_empty() {
+                        true => (indexes, Ok(Vec::new())),
+                        false => (indexes, session.find(asks).await),
+                    }
+                }
+            }))
+            .await;
+            for (indexes, found) in answers {
+                let found = found.map_err(SnapshotError::Shard)?;
+                for (i, record) in indexes.into_iter().zip(found) {
+                    if let Some(record) = &record {
+                        budget.admit(i, record_bytes(record))?;
+                    }
+                    out[i].1 = record;
+                }
             }
         }
+        open.read_done(reading.elapsed());
         Ok((out, open.cut))
     }
 
@@ -425,6 +451,11 @@ impl Cluster {
             let shard = self.shard(*id).map_err(SnapshotError::Shard)?;
             shard.ready().map_err(SnapshotError::Shard)?;
             sessions.insert(*id, Session::start(shard.primary.clone(), HOLD));
+        }
+        // Every connection held before the fence is: the fence never waits for a pool.
+        let checked_out = join_all(sessions.values_mut().map(|s| s.ready())).await;
+        for ready in checked_out {
+            ready.map_err(SnapshotError::Shard)?;
         }
         let held = fence
             .hold()

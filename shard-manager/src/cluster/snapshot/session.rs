@@ -2,8 +2,8 @@
 //! connection of the shard's primary, by a task of its own that takes commands (open
 //! the snapshot, list, point reads) until its handle is dropped or its bound passes,
 //! then rolls the transaction back and gives the connection back to the pool. The
-//! connection is checked out before the fence is taken, so the fence never waits for a
-//! connect.
+//! reader waits for every session to hold its connection ([`Session::ready`]) before it
+//! takes the fence, so the fence never waits for a pool or a connect.
 //!
 //! Opening sends, in one round trip, the list of our prepared parts on the server (each
 //! with its transaction id) and then `BEGIN ... REPEATABLE READ` with the statement
@@ -57,6 +57,8 @@ pub struct Opened {
 type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
 
 enum Command {
+    /// Answers once the session holds its connection (nothing is sent).
+    Ready { reply: Reply<()> },
     /// Rolls back the snapshot held (if any), then opens a new one.
     Open { reply: Reply<Opened> },
     /// Opens a transaction on a snapshot another session exported.
@@ -114,6 +116,12 @@ impl Session {
             commands,
             task,
         }
+    }
+
+    /// Waits until the session holds its connection (checked out of the pool, or
+    /// connected): taken before the fence, so the fence never waits for a pool.
+    pub async fn ready(&mut self) -> Result<(), ClusterError> {
+        self.ask(|reply| Command::Ready { reply }).await
     }
 
     /// Opens the snapshot (rolling back the one held, if any).
@@ -208,6 +216,10 @@ async fn serve(
             continue;
         }
         let failed = match command {
+            Command::Ready { reply } => {
+                let _ = reply.send(Ok(()));
+                None
+            }
             Command::Open { reply } => {
                 let answer = take(conn, open, None).await;
                 open = true;
@@ -277,6 +289,7 @@ fn refuse(command: Command, server: &Server, reason: &str) {
         maybe_committed: false,
     };
     match command {
+        Command::Ready { reply } => drop(reply.send(Err(error()))),
         Command::Open { reply } | Command::Import { reply, .. } => drop(reply.send(Err(error()))),
         Command::Export { reply } => drop(reply.send(Err(error()))),
         Command::Keep { .. } => {}

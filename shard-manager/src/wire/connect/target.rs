@@ -28,7 +28,14 @@ impl Target {
             user: db.user.clone(),
             password: db.password.clone(),
             database: db.dbname.clone(),
-            options: format!("-c statement_timeout={}", db.statement_timeout_ms),
+            // The server looks every second, while a statement runs, whether the
+            // gateway's socket is still there: a statement of a connection the gateway
+            // let go mid-exchange (its client hung up) stops within a second, with
+            // whatever it held, rather than run on to its end.
+            options: format!(
+                "-c statement_timeout={} -c client_connection_check_interval=1000",
+                db.statement_timeout_ms
+            ),
             allow_insecure_auth: db.allow_insecure_auth,
             link: Link::new(db),
         }
