@@ -13,11 +13,15 @@
 //!   every kind of request that touches several servers or holds anything
 //!   (transactions on two shards, atomic and plain bulk writes, snapshot lists and
 //!   read-many, exports, keyed writes under group commit) and reset at a random moment
-//!   from 0 to 30 ms (then pause up to 20 ms), 2,000 times, while two clients move money between accounts
-//!   through transactions. Afterwards: no fence held, nothing prepared past the
+//!   from 0 to 30 ms (then pause up to 20 ms), 2,000 times, while the fence is held
+//!   shared from outside 30 ms of every 60 (decisions being written) and two clients
+//!   move money between accounts through transactions; the last snapshot readers hang
+//!   up in the fence's queue. Afterwards: no fence held, nothing prepared past the
 //!   recovery's bound, no gateway session left in a transaction or mid-statement on
 //!   any server, every kind answered at once again, the bank's total whole, and the
-//!   gateway's memory near where it started.
+//!   gateway's memory near where it started. On the gateway before these fixes it
+//!   found, besides the fence, pooled connections left in an aborted transaction
+//!   holding their rows' locks.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -338,6 +342,50 @@ async fn timed(http: &reqwest::Client, port: u16, bytes: &[u8]) -> (u16, String,
     (status, text, began.elapsed())
 }
 
+/// A connection to the metadata database that holds the fence shared from outside, as
+/// decision writes do, waiting for it at most 5 s (a reader never holds it that long).
+fn shared_holder(meta: &str) -> PgConnection {
+    let mut conn = PgConnection::establish(meta).expect("connect to the metadata database");
+    diesel::sql_query("SET lock_timeout = '5s'")
+        .execute(&mut conn)
+        .expect("bound the lock's wait");
+    conn
+}
+
+/// Four snapshot reads (`body`, a read-many) queued for the fence while it is held
+/// shared from outside (as a decision being written holds it), reset while they wait;
+/// then the outside holder lets go.
+async fn hang_up_in_the_fences_queue(port: u16, meta: &str, body: &Value) {
+    let holder_url = meta.to_owned();
+    let mut holder = blocking(move || {
+        let mut conn = shared_holder(&holder_url);
+        diesel::sql_query("SELECT pg_advisory_lock_shared($1)::text AS n")
+            .bind::<BigInt, _>(DECISION_FENCE_LOCK)
+            .execute(&mut conn)
+            .expect("hold the fence shared: a reader held it exclusive for 5 s");
+        conn
+    })
+    .await;
+    let bytes = request("POST", "/api/read-many", &[], Some(body));
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        queued.push(send(port, &bytes).await.expect("send a snapshot read"));
+    }
+    // They wait for the fence (the first on the lock, the others behind it).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for stream in queued {
+        reset(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    blocking(move || {
+        diesel::sql_query("SELECT pg_advisory_unlock_shared($1)::text AS n")
+            .bind::<BigInt, _>(DECISION_FENCE_LOCK)
+            .execute(&mut holder)
+            .expect("let the fence go");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_snapshot_reader_hanging_up_in_the_fences_queue_leaves_it_free() {
     let _serial = serial().await;
@@ -378,39 +426,7 @@ async fn a_snapshot_reader_hanging_up_in_the_fences_queue_leaves_it_free() {
         .unwrap();
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
-    // A decision being written, as far as the fence can tell: held shared.
-    let holder_url = meta.clone();
-    let mut holder = blocking(move || {
-        let mut conn = PgConnection::establish(&holder_url).expect("connect");
-        diesel::sql_query("SELECT pg_advisory_lock_shared($1)::text AS n")
-            .bind::<BigInt, _>(DECISION_FENCE_LOCK)
-            .execute(&mut conn)
-            .expect("hold the fence shared");
-        conn
-    })
-    .await;
-    let bytes = request("POST", "/api/read-many", &[], Some(&read_many));
-    let mut queued = Vec::new();
-    for _ in 0..4 {
-        queued.push(
-            send(gateway.port, &bytes)
-                .await
-                .expect("send a snapshot read"),
-        );
-    }
-    // They wait for the fence (the first on the lock, the others behind it).
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    for stream in queued {
-        reset(stream);
-    }
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    blocking(move || {
-        diesel::sql_query("SELECT pg_advisory_unlock_shared($1)::text AS n")
-            .bind::<BigInt, _>(DECISION_FENCE_LOCK)
-            .execute(&mut holder)
-            .expect("let the fence go");
-    })
-    .await;
+    hang_up_in_the_fences_queue(gateway.port, &meta, &read_many).await;
 
     // Nobody is left holding it.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -508,11 +524,42 @@ async fn thousands_of_hang_ups_at_random_moments_leave_nothing_held() {
             })
         })
         .collect();
+    // Decisions being written, as far as the fence can tell: held shared 30 ms of every
+    // 60 from outside, so snapshot readers often hang up while they wait for it.
+    let contending = Arc::new(AtomicBool::new(true));
+    let contender = {
+        let (meta, contending) = (meta.clone(), contending.clone());
+        std::thread::spawn(move || {
+            let mut conn = shared_holder(&meta);
+            while contending.load(Ordering::Relaxed) {
+                diesel::sql_query("SELECT pg_advisory_lock_shared($1)::text AS n")
+                    .bind::<BigInt, _>(DECISION_FENCE_LOCK)
+                    .execute(&mut conn)
+                    .expect("hold the fence shared: a reader held it exclusive for 5 s");
+                std::thread::sleep(Duration::from_millis(30));
+                diesel::sql_query("SELECT pg_advisory_unlock_shared($1)::text AS n")
+                    .bind::<BigInt, _>(DECISION_FENCE_LOCK)
+                    .execute(&mut conn)
+                    .expect("let it go");
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        })
+    };
     let storm = Instant::now();
     for socket in sockets {
         socket.await.expect("a socket task panicked");
     }
     let storm = storm.elapsed();
+    contending.store(false, Ordering::Relaxed);
+    contender.join().expect("the contender");
+    // The storm's last snapshot readers hang up in the fence's queue, once the gateway
+    // has worked off what the storm left it (so they reach the fence before they go).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let last_reads: Vec<Value> = (0..3)
+        .map(|s| json!({"table": "users", "shard_key": keys.on(s, 0), "id": keys.on(s, 0)}))
+        .collect();
+    let body = json!({"reads": last_reads, "consistency": "snapshot"});
+    hang_up_in_the_fences_queue(port, &meta, &body).await;
     stop.store(true, Ordering::Relaxed);
     let mut moved = 0;
     for done in futures_util::future::join_all(movers).await {
