@@ -57,7 +57,7 @@ pub struct SlotHit<'a> {
     pub bytes_written: u64,
     /// Bytes the gateway answered with (the response body).
     pub bytes_read: u64,
-    /// Time spent waiting for the shard (zero when the cache answered).
+    /// Time spent waiting for the shard.
     pub shard_time: Duration,
 }
 

@@ -1,6 +1,6 @@
 //! Builds the HTTP server: binds the listener, wires state, middleware and routes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ::analytics::{Analytics, SlotLoad};
 use actix_web::dev::Server;
@@ -8,6 +8,7 @@ use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use control_plane::failover;
 use control_plane::health::Sweeper;
+use control_plane::id_secret::{self, IdSecretReader};
 use control_plane::keys::{self, KeyFollower, KeyRing};
 use control_plane::map::figures::{FigureBoard, Published, Publisher};
 use control_plane::map::{follower, Follower, Identity};
@@ -53,6 +54,9 @@ pub struct Application {
     balancer: Option<Balancer>,
     /// Follows the API keys there; stopped with the application.
     keys: KeyFollower,
+    /// Reads the cluster's secret for record ids when the start could not; stopped
+    /// with the application (or once it has the secret).
+    id_secret: IdSecretReader,
     /// Reads the slot moves from the metadata database; stopped with the application.
     watcher: Watcher,
     /// Follows a shard's promotion by its HA manager (`failover.watch`); stopped with
@@ -70,7 +74,9 @@ impl Application {
     /// from the metadata database and builds the server. Opens no shard connection:
     /// the gateway starts whatever servers are down. When the metadata database does
     /// not answer (within the connect timeout) it starts with the config file's map,
-    /// which the shards check like any other, and follows the database once it answers.
+    /// which the shards check like any other, and follows the database once it answers;
+    /// until it has read the cluster's secret for record ids from it, records sent
+    /// without an id under an idempotency key are refused (`control_plane::id_secret`).
     /// Must be called inside a Tokio runtime (it starts the monitor, the follower and
     /// the move watcher).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -86,12 +92,26 @@ impl Application {
         let mut cluster_settings = settings.cluster.clone();
         // One pool per worker thread: share the per-server connection budget among them.
         cluster_settings.database.pool_threads = workers;
-        // The map and the keys are read together: with the metadata database down, the
-        // start waits for one connect timeout, not two.
-        let (map, keys) = tokio::join!(
+        // The map, the keys and the record ids' secret are read together: with the
+        // metadata database down, the start waits for one connect timeout, not three.
+        let (map, keys, secret) = tokio::join!(
             follower::load_at_start(&cluster_settings),
-            keys::ring::load_at_start(&settings.cluster)
+            keys::ring::load_at_start(&settings.cluster),
+            id_secret::load_at_start(&settings.cluster)
         );
+        let id_secret = Arc::new(OnceLock::new());
+        match secret {
+            Ok(secret) => {
+                let _ = id_secret.set(secret);
+                tracing::info!(
+                    "read the cluster's secret for record ids from the metadata database"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster's secret for record ids is not read: until the metadata database answers, records without an id under an idempotency key are refused (503)");
+            }
+        }
+        let id_secret_reader = IdSecretReader::spawn(id_secret.clone(), settings.cluster.clone());
         let cluster = match map {
             Ok(map) => {
                 tracing::info!(version = %map.version, shards = map.shards.len(), "loaded the shard map from the metadata database");
@@ -142,6 +162,7 @@ impl Application {
             load: load.clone(),
             figures: figures.clone(),
             gateway_id: identity.id.to_string(),
+            id_secret,
         });
         // This gateway's figures for the others' cluster views, taken off the request
         // path by the publisher (which folds the slot counters as it goes).
@@ -301,6 +322,7 @@ impl Application {
             sweeper,
             follower,
             keys,
+            id_secret: id_secret_reader,
             watcher,
             failover,
             recovery,
@@ -329,6 +351,7 @@ impl Application {
         drop(self.sweeper);
         drop(self.follower);
         drop(self.keys);
+        drop(self.id_secret);
         drop(self.watcher);
         drop(self.failover);
         drop(self.recovery);

@@ -1,11 +1,12 @@
 //! The state every handler shares, passed explicitly as `web::Data<AppState>`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use analytics::{Analytics, SlotLoad};
 use control_plane::map::figures::FigureBoard;
 use control_plane::moves::MoveWatch;
 use shard_manager::cache::{CacheEvent, CacheTrace};
+use shard_manager::store::IdSecret;
 use shard_manager::Cluster;
 
 use crate::error::ApiError;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub figures: Arc<FigureBoard>,
     /// This gateway's id in the map's list of live gateways.
     pub gateway_id: String,
+    /// The cluster's secret for the ids of records sent without one under an
+    /// idempotency key, once read from the metadata database (`control_plane::id_secret`);
+    /// until then such records are refused (503), never given an id of this gateway's own.
+    pub id_secret: Arc<OnceLock<IdSecret>>,
 }
 
 impl AppState {

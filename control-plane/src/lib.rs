@@ -16,6 +16,8 @@
 //!   safe order, the shards told their slots, gateways' heartbeats, a gateway's follower.
 //! - [`keys`]: API keys (scopes, tables, limits) in the metadata database, hashed; a
 //!   gateway's live copy and the task that follows changes.
+//! - [`id_secret`]: the cluster's secret for record ids derived under an idempotency
+//!   key, made once in the metadata database and read by every gateway.
 //! - [`jobs`]: long-running, resumable work recorded in the metadata database (moves,
 //!   imports, next backups): the row, claiming and resuming after a crash, progress,
 //!   abort, the stuck rule, the replay of captured changes.
@@ -37,6 +39,7 @@
 pub mod backup;
 pub mod failover;
 pub mod health;
+pub mod id_secret;
 pub mod import;
 pub mod jobs;
 pub mod keys;

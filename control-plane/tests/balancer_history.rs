@@ -2,7 +2,9 @@
 //! library alone (no gateway): load published for one slot-heavy shard, a move already
 //! under way, then none. The balancer holds while the move runs (one line, however many
 //! checks), writes the rise once, acts (a move line, then the move's own change), and
-//! after it writes a hold only when the reason changes.
+//! after it writes a hold only when the reason changes. The lines are also the
+//! balancer's memory: a runner that takes over from a stopped one keeps its spacing and
+//! its hourly cap.
 //!
 //! It works in scratch databases of its own ([`scratch`]), so the shared map never
 //! changes; its moves carry no rows. With the environment of `eval "$(./setup.sh env)"`:
@@ -64,6 +66,150 @@ async fn until_note(scratch: &Scratch, prefix: &str) -> Vec<HistoryLine> {
     }
 }
 
+/// Publishes `figures` as one gateway's, every 300 ms, until the flag is set.
+async fn publish(
+    scratch: &Scratch,
+    figures: Vec<u8>,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (meta, stopped) = (scratch.meta().await, stop.clone());
+    let publisher = tokio::spawn(async move {
+        let gateway = uuid::Uuid::new_v4().to_string();
+        while !stopped.load(Ordering::Relaxed) {
+            meta.execute(
+                "INSERT INTO gateway_figures (gateway_id, published_at, figures)
+                 VALUES ($1::text::uuid, now(), $2)
+                 ON CONFLICT (gateway_id) DO UPDATE
+                    SET published_at = now(), figures = excluded.figures",
+                &[&gateway, &figures],
+            )
+            .await
+            .expect("publish");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    (stop, publisher)
+}
+
+/// The notes since the last runner's start line.
+fn since_last_start(lines: &[HistoryLine]) -> Vec<String> {
+    let start = lines
+        .iter()
+        .rposition(|l| l.summary.starts_with("runs on this host"))
+        .expect("a runner's start line");
+    lines[start + 1..]
+        .iter()
+        .map(|l| l.summary.clone())
+        .collect()
+}
+
+/// Waits until the runner started last has written a line other than its rise (20 s
+/// at most); its lines since its start.
+async fn first_decision_of_the_last_runner(scratch: &Scratch, runners: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let lines = notes(scratch).await;
+        let starts = lines
+            .iter()
+            .filter(|l| l.summary.starts_with("runs on this host"))
+            .count();
+        if starts == runners {
+            let since = since_last_start(&lines);
+            if since.iter().any(|s| !s.starts_with("hold, above the mean")) {
+                return since;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runner {runners} decided nothing within 20 s: {:#?}",
+            lines.iter().map(|l| &l.summary).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_runner_keeps_the_spacing_and_the_hourly_cap_of_the_one_before() {
+    let scratch = Scratch::create().await;
+    let map = scratch.map().await;
+    // Shard 0 stays well above the mean however many slots the cap lets go.
+    let weights: Vec<u64> = map
+        .owners
+        .iter()
+        .map(|o| if *o == ShardId(0) { 10 } else { 1 })
+        .collect();
+    let (stop, publisher) = publish(&scratch, encode(&weights)).await;
+    let settings = BalancerSettings {
+        auto: true,
+        margin_percent: 25,
+        hold_secs: 1,
+        spacing_secs: 600,
+        max_slots_per_hour: 2,
+        check_secs: 1,
+    };
+
+    // The first runner moves the hour's two slots, then holds for the spacing (its
+    // check after the moves ended).
+    let first = Balancer::spawn(scratch.settings.clone(), settings.clone(), weigh).expect("auto");
+    let lines = until_note(&scratch, "hold, spacing: ").await;
+    drop(first);
+    let move_lines = |lines: &[HistoryLine]| {
+        lines
+            .iter()
+            .filter(|l| l.summary.starts_with("move, "))
+            .count()
+    };
+    let first_moves = move_lines(&lines);
+    let moved = scratch.map().await;
+    assert_eq!(moved.version.0, map.version.0 + first_moves as u64);
+    let on_zero = |m: &shard_manager::live_map::ShardMap| {
+        m.owners.iter().filter(|o| **o == ShardId(0)).count()
+    };
+    assert_eq!(on_zero(&map) - on_zero(&moved), 2, "the cap: two slots");
+
+    // A second runner (the first one's lock gone with its connection): still within
+    // the spacing of the first runner's move.
+    let second = Balancer::spawn(scratch.settings.clone(), settings.clone(), weigh).expect("auto");
+    let since = first_decision_of_the_last_runner(&scratch, 2).await;
+    assert!(
+        since.iter().all(|s| !s.starts_with("move, ")),
+        "the second runner moved within the spacing: {since:#?}"
+    );
+    assert!(
+        since
+            .iter()
+            .any(|s| s.starts_with("hold, spacing: the last move was")),
+        "{since:#?}"
+    );
+    drop(second);
+
+    // A third runner that would move at once (no spacing): the hour's cap is spent.
+    let unspaced = BalancerSettings {
+        spacing_secs: 0,
+        ..settings
+    };
+    let third = Balancer::spawn(scratch.settings.clone(), unspaced, weigh).expect("auto");
+    let since = first_decision_of_the_last_runner(&scratch, 3).await;
+    assert!(
+        since.iter().all(|s| !s.starts_with("move, ")),
+        "the third runner moved past the hour's cap: {since:#?}"
+    );
+    assert!(
+        since
+            .iter()
+            .any(|s| s == "hold, hourly cap: 2 slots moved in the last hour, the cap is 2"),
+        "{since:#?}"
+    );
+    // A few more checks: still no move, and the map as the first runner left it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(third);
+    stop.store(true, Ordering::Relaxed);
+    publisher.await.unwrap();
+    let lines = notes(&scratch).await;
+    assert_eq!(move_lines(&lines), first_moves, "{lines:#?}");
+    assert_eq!(scratch.map().await.version, moved.version);
+}
+
 #[tokio::test]
 async fn the_balancer_writes_each_decision_and_each_change_of_reason_once() {
     let scratch = Scratch::create().await;
@@ -75,26 +221,7 @@ async fn the_balancer_writes_each_decision_and_each_change_of_reason_once() {
         .iter()
         .map(|o| if *o == ShardId(0) { 10 } else { 1 })
         .collect();
-    let figures = encode(&weights);
-    let stop = Arc::new(AtomicBool::new(false));
-    let publisher = {
-        let (meta, stop) = (scratch.meta().await, stop.clone());
-        tokio::spawn(async move {
-            let gateway = uuid::Uuid::new_v4().to_string();
-            while !stop.load(Ordering::Relaxed) {
-                meta.execute(
-                    "INSERT INTO gateway_figures (gateway_id, published_at, figures)
-                     VALUES ($1::text::uuid, now(), $2)
-                     ON CONFLICT (gateway_id) DO UPDATE
-                        SET published_at = now(), figures = excluded.figures",
-                    &[&gateway, &figures],
-                )
-                .await
-                .expect("publish");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        })
-    };
+    let (stop, publisher) = publish(&scratch, encode(&weights)).await;
     // A move under way (recorded, not run) before the balancer starts.
     let slot = map
         .owners

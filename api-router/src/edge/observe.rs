@@ -1,6 +1,8 @@
 //! The analytics middleware: times every request and records it with the shard,
-//! the role that served it and, for errors, their class; a request for one key also
-//! counts toward its slot's load (`routes::load`).
+//! the role that served it and, for errors, their class; a request for one key that
+//! reached its shard also counts toward its slot's load (`routes::load`, what
+//! `rebalance --by load` and the automatic balancer weigh). A read the cache answered
+//! is a request, but no load: it cost its shard nothing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,8 +23,8 @@ pub struct Outcome {
     pub served_by: Option<ServedBy>,
     pub rows_written: u64,
     pub rows_read: u64,
-    /// The slot of the request's one key, and the time its shard took (zero when the
-    /// cache answered): the slot's load.
+    /// The slot of the request's one key, and the time its shard took: the slot's load.
+    /// None when no shard answered it (a read from the cache).
     pub slot: Option<(u32, std::time::Duration)>,
 }
 
@@ -64,9 +66,11 @@ impl Outcome {
         self
     }
 
-    /// The read was answered by the cache.
+    /// The read was answered by the cache: a request of its shard's in the analytics,
+    /// but no load on its slot, so that keys read from the cache never steer slot moves.
     pub fn from_cache(mut self) -> Self {
         self.served_by = Some(ServedBy::Cache);
+        self.slot = None;
         self
     }
 
@@ -149,4 +153,26 @@ pub async fn observe(
         });
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shard_manager::routing::Slot;
+    use std::time::Duration;
+
+    #[test]
+    fn a_read_from_the_cache_is_no_load_on_its_slot() {
+        let shard_read = Outcome::read(ShardId(1), Role::Replica, 1)
+            .in_slot(Slot(42), Duration::from_micros(300));
+        assert_eq!(shard_read.slot, Some((42, Duration::from_micros(300))));
+        let cached = Outcome::read(ShardId(1), Role::Replica, 1)
+            .in_slot(Slot(42), Duration::ZERO)
+            .from_cache();
+        assert_eq!(cached.slot, None, "a cache hit weighs on its slot");
+        // Still a request of its shard's, served by the cache.
+        assert_eq!(cached.shard, Some(1));
+        assert!(matches!(cached.served_by, Some(ServedBy::Cache)));
+        assert_eq!(cached.rows_read, 1);
+    }
 }

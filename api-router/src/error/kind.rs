@@ -69,6 +69,11 @@ impl ApiError {
                 "keys-unavailable",
                 "Keys not loaded",
             ),
+            Self::NoIdSecret(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "record-id-unavailable",
+                "Record id unavailable",
+            ),
             Self::Draining => (S::SERVICE_UNAVAILABLE, "draining", "Draining"),
             Self::ExportsBusy(_) => (
                 S::SERVICE_UNAVAILABLE,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::cluster::txn::TxnError;
 use shard_manager::export::ExportError;
+use shard_manager::store::NoIdSecret;
 use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
 
@@ -137,6 +138,10 @@ pub enum ApiError {
     ExportsBusy(#[from] ExportsBusy),
     #[error("the gateway has not read its API keys yet (the metadata database has not answered since it started), so it serves loopback clients only")]
     KeysUnavailable,
+    /// A record sent without an id under an idempotency key, before the gateway has
+    /// read the cluster's secret for such ids (503: the metadata database).
+    #[error(transparent)]
+    NoIdSecret(#[from] NoIdSecret),
     /// A stop signal arrived: the gateway drains (still serving) before it stops.
     #[error("this gateway is draining before it stops: send new requests to another gateway")]
     Draining,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::txn::TxnOp;
-use shard_manager::store::{minted_id, Remember, Tables};
+use shard_manager::store::{minted_id, IdSecret, Remember, Tables};
 use shard_manager::{Document, Router, ShardKey};
 use utoipa::ToSchema;
 
@@ -119,12 +119,15 @@ pub struct TransactionResponse {
 }
 
 /// The operations, parsed and routed, or the first problem, naming its operation.
+/// An upsert without an id under `idempotency` gets the id the key gives it, keyed with
+/// the cluster's `secret` (refused, 503, while the gateway has not read it).
 pub fn parse_operations(
     raw: &[Box<RawValue>],
     tables: &Tables,
     router: &Router,
     server: &ServerSettings,
     idempotency: Option<&Remember>,
+    secret: Option<&IdSecret>,
 ) -> Result<Vec<TxnOp>, ApiError> {
     if raw.is_empty() {
         return Err(ApiError::EmptyTransaction);
@@ -170,9 +173,13 @@ pub fn parse_operations(
                     .data
                     .ok_or_else(|| bad("an upsert needs `data`".into()))?;
                 let data = Document::parse_raw(data).map_err(|e| bad(e.to_string()))?;
-                let id = data
-                    .derive_id(sent.id.as_ref(), || minted_id(idempotency, index))
+                let named = data
+                    .named_id(sent.id.as_ref())
                     .map_err(|e| bad(e.to_string()))?;
+                let id = match named {
+                    Some(id) => id,
+                    None => minted_id(idempotency, secret, index)?,
+                };
                 (id, Some(data))
             }
             "delete" => {

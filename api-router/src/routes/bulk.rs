@@ -39,7 +39,7 @@ use crate::state::AppState;
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why); or (`idempotency-key-reused`) the key was sent before with a different batch: nothing written", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate (`rate-limited`) or its queries at once on a shard the batch writes to (`concurrency-limited`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No record written because shards were unavailable (`failed` lists them)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No record written because shards were unavailable (`failed` lists them). Or (`record-id-unavailable`) a record without an id under an `Idempotency-Key`, before the gateway has read the cluster's secret for such ids from the metadata database: nothing written; send the id, or send the request again", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The batch did not finish in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -89,14 +89,22 @@ pub async fn bulk_write(
     // One size limit for a record on every path: a single write's body limit.
     let max_record = state.server.max_body_bytes;
     for (index, raw) in body.records.into_iter().enumerate() {
-        let minted = || minted_id(remember.as_ref(), index);
-        match parse_item(&raw, header_key.0.as_ref(), &router, max_record, minted) {
-            Ok((key, id, data)) => items.push(BulkItem {
-                index,
-                key,
-                id,
-                data,
-            }),
+        match parse_item(&raw, header_key.0.as_ref(), &router, max_record) {
+            Ok((key, named, data)) => {
+                // A record that needs an id the gateway cannot derive yet refuses the
+                // whole request before anything is written: a part written under the
+                // key would be replayed to every retry, without that record.
+                let id = match named {
+                    Some(id) => id,
+                    None => minted_id(remember.as_ref(), state.id_secret.get(), index)?,
+                };
+                items.push(BulkItem {
+                    index,
+                    key,
+                    id,
+                    data,
+                })
+            }
             Err(reason) => invalid.push(BulkFailure { index, reason }),
         }
     }
@@ -178,8 +186,7 @@ fn parse_item(
     default_key: Option<&RoutedKey>,
     router: &Router,
     max_bytes: usize,
-    minted: impl FnOnce() -> RecordId,
-) -> Result<(RoutedKey, RecordId, Document), String> {
+) -> Result<(RoutedKey, Option<RecordId>, Document), String> {
     let bytes = raw.get().len();
     if bytes > max_bytes {
         return Err(format!(
@@ -201,9 +208,7 @@ fn parse_item(
     };
     let data = sent.data.ok_or("the record has no `data`")?;
     let data = Document::parse_raw(data).map_err(|e| e.to_string())?;
-    let id = data
-        .derive_id(sent.id.as_ref(), minted)
-        .map_err(|e| e.to_string())?;
+    let id = data.named_id(sent.id.as_ref()).map_err(|e| e.to_string())?;
     Ok((key, id, data))
 }
 

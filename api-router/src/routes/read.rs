@@ -115,11 +115,7 @@ pub async fn read(
     let served = state
         .bounded(state.cluster.read(&table, &key, &id, consistency))
         .await?;
-    let shard_time = if served.from_cache {
-        std::time::Duration::ZERO
-    } else {
-        asked_at.elapsed()
-    };
+    let shard_time = asked_at.elapsed();
     state.record_cache(&served.cache);
     let Some(found) = served.value else {
         return Err(ApiError::RecordNotFound {
@@ -145,6 +141,7 @@ pub async fn read(
         )),
     };
     let outcome = Outcome::read(served.shard, served.role, 1).in_slot(key.slot(), shard_time);
+    // A read the cache answered counts as a request, not as load on its slot.
     if served.from_cache {
         outcome.from_cache().attach(&mut res);
     } else {

@@ -33,7 +33,7 @@ use shard_manager::store::Remember;
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "(`empty-transaction`) No operation; or (`invalid-operation`, `operation` names it) an unknown table, a bad shard key, id, `op`, `data` or `if_version`, or the same record twice; or (`idempotency-key-reused`) the key was sent before with another transaction; or (`idempotency-entries-incomplete`) the key's transaction was applied before but its record is gone from a shard (expired). Nothing written", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate or its queries at once on a shard", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Nothing written: a shard failed its part (`transaction-not-written`, the shard named), or the coordinator log is unreachable (`coordinator-log-unavailable`). Or the outcome is settled by recovery within `server.txn_in_doubt_ms`: `transaction-in-doubt` (all or nothing), `transaction-committing` (committed; the named shard applies it within the bound)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Nothing written: a shard failed its part (`transaction-not-written`, the shard named), or the coordinator log is unreachable (`coordinator-log-unavailable`). Or the outcome is settled by recovery within `server.txn_in_doubt_ms`: `transaction-in-doubt` (all or nothing), `transaction-committing` (committed; the named shard applies it within the bound). Or (`record-id-unavailable`) a record without an id under an `Idempotency-Key`, before the gateway has read the cluster's secret for such ids from the metadata database: nothing written; send the id, or send the request again", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -56,6 +56,7 @@ pub async fn transaction(
         &router,
         &state.server,
         remember.as_ref(),
+        state.id_secret.get(),
     )?;
     drop(router);
     commit(&state, &caller, &quota, &ops, remember.as_ref()).await

@@ -36,7 +36,7 @@ use crate::state::AppState;
         (status = 422, description = "Unknown table, a body of the wrong shape, `data` not an object, bad id, a NUL character; or (`idempotency-key-reused`) the key was sent before with a different request", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate (`rate-limited`) or its queries at once on the key's shard (`concurrency-limited`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the write committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The shard's primary is unavailable; or (`cache-not-told`) the write committed but neither Redis nor the shard's cache epoch could be updated, so other gateways may serve the previous version for a while (the detail names the shard and the commit's lsn). Or (`record-id-unavailable`) a record without an id under an `Idempotency-Key`, before the gateway has read the cluster's secret for such ids from the metadata database: nothing written; send the id, or send the request again", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time, or (x-durability: replica) no replica applied the write in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -66,7 +66,10 @@ pub async fn write(
         ]
     });
     let data = Document::parse_raw(body.data)?;
-    let id = data.derive_id(body.id.as_ref(), || minted_id(remember.as_ref(), 0))?;
+    let id = match data.named_id(body.id.as_ref())? {
+        Some(id) => id,
+        None => minted_id(remember.as_ref(), state.id_secret.get(), 0)?,
+    };
     let _permits = quota.enter([key.0.shard()]).await?;
     let asked_at = std::time::Instant::now();
     let written = state

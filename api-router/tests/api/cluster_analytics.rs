@@ -303,6 +303,53 @@ async fn a_hot_key_leads_the_load_per_slot_with_its_shard() {
 }
 
 #[tokio::test]
+async fn a_read_the_cache_answers_is_a_request_but_no_load_on_its_slot() {
+    let app = spawn_app_with(|s| {
+        s.cluster.cache.enabled = true;
+        s.cluster.cache.timeout_ms = 100;
+        s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    writes(&app.client, &app.address, "cached-tenant", 1).await;
+    // Reads of the record until five are cache hits (the write filled the cache; a read
+    // a shard answers would too).
+    let (mut hits, mut from_shard) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hits < 5 {
+        let res = app.read("cached-tenant", "users", "cached-tenant-0").await;
+        assert_eq!(res.status().as_u16(), 200);
+        match res.headers()["x-cache"].to_str().unwrap() {
+            "hit" => hits += 1,
+            _ => from_shard += 1,
+        }
+        assert!(Instant::now() < deadline, "no 5 cache hits within 5 s");
+    }
+    // Every second of those requests complete (the windows add completed seconds).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hot_slot = slot_of(&app, "cached-tenant");
+    let body = get_json(&app.client, app.url("/api/shards/load?scope=local")).await;
+    let slot = body["slots"]
+        .as_array()
+        .and_then(|slots| slots.iter().find(|s| s["slot"] == hot_slot))
+        .unwrap_or_else(|| panic!("slot {hot_slot} has no load: {body:#}"));
+    // The write and the reads a shard answered; none of the hits.
+    assert_eq!(
+        slot["windows"]["1m"]["requests"],
+        1 + from_shard,
+        "{hits} hits, {from_shard} reads from the shard: {slot:#}"
+    );
+    assert_eq!(body["hot_keys"][0]["requests"], 1 + from_shard, "{body:#}");
+    // The hits are requests all the same, in the analytics.
+    let metrics = get_json(&app.client, app.url("/api/analytics/metrics")).await;
+    assert_eq!(metrics["totals"]["cache"]["hits"], hits, "{metrics:#}");
+    assert_eq!(
+        metrics["latency"]["by_endpoint"]["/api/read"]["count"],
+        from_shard + hits,
+        "{metrics:#}"
+    );
+}
+
+#[tokio::test]
 async fn a_scope_other_than_local_or_cluster_is_a_problem_naming_it() {
     let app = spawn_app().await;
     for path in [

@@ -1,11 +1,16 @@
 //! Records sent without an id under an `Idempotency-Key`: a transaction, an atomic bulk
 //! write and a plain bulk write sent twice store each record once, and the second answer
 //! is the first one replayed: the same ids, `idempotency-replayed: true`. With every
-//! record id-less and with ids and id-less records mixed.
+//! record id-less and with ids and id-less records mixed. Every gateway derives the same
+//! id with the cluster's secret; a gateway that has not read the secret refuses such
+//! records (503) until it has, and serves everything else.
 
+use std::time::{Duration, Instant};
+
+use api_router::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 use crate::transaction::{spawn, two_shards};
 
 const KEY: &str = "idempotency-key";
@@ -185,4 +190,173 @@ async fn a_plain_bulk_write_of_idless_records_sent_again_stores_each_once() {
         assert_eq!(ids_under(&app, &a, "orders").await, ids_a, "{n}");
         assert_eq!(ids_under(&app, &b, "orders").await, ids_b, "{n}");
     }
+}
+
+/// Another gateway on `app`'s databases, its settings adjusted; its base URL and handle.
+async fn another_gateway(
+    app: &TestApp,
+    adjust: impl FnOnce(&mut api_router::server::settings::Settings),
+) -> (String, actix_web::dev::ServerHandle) {
+    let mut settings = app.settings.clone();
+    adjust(&mut settings);
+    let built = Application::build(settings).await.expect("another gateway");
+    let url = format!("http://127.0.0.1:{}", built.port());
+    let handle = built.handle();
+    tokio::spawn(built.run_until_stopped());
+    (url, handle)
+}
+
+/// POSTs `body` to `base` + `path` with `x-shard-key: shard_key` and the idempotency
+/// key `key`, if any; the status and the answer.
+async fn post(
+    app: &TestApp,
+    base: &str,
+    path: &str,
+    (shard_key, key): (&str, Option<&str>),
+    body: &Value,
+) -> (u16, reqwest::Response) {
+    let mut req = app
+        .client
+        .post(format!("{base}{path}"))
+        .header("x-shard-key", shard_key)
+        .json(body);
+    if let Some(key) = key {
+        req = req.header(KEY, key);
+    }
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {base}{path}: {e}"));
+    (res.status().as_u16(), res)
+}
+
+/// A gateway whose answers are kept one second: a request sent again after that is no
+/// replay, and finds its record only if it derives the id the first try derived.
+async fn short_lived_answers() -> TestApp {
+    spawn_app_with(|s| s.server.idempotency_ttl_secs = 1).await
+}
+
+/// Sends an id-less write with key `key` through `first`, then, its answer expired, the
+/// same request through `second`: the second finds the first's record (the same id,
+/// `created: false`), and the key's records are that one.
+async fn the_same_id_through(app: &TestApp, first: &str, second: &str, shard_key: &str, key: &str) {
+    let write = json!({"table": "orders", "data": {"n": 1}});
+    let (status, res) = post(app, first, "/api/write", (shard_key, Some(key)), &write).await;
+    assert_eq!(status, 201);
+    let made: Value = res.json().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, res) = post(app, second, "/api/write", (shard_key, Some(key)), &write).await;
+    let found: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["id"], made["id"], "{made} then {found}");
+    assert_eq!(found["created"], false, "{found}");
+    assert!(
+        found["version"].as_i64() > made["version"].as_i64(),
+        "{made} then {found}"
+    );
+    assert_eq!(ids_under(app, shard_key, "orders").await.len(), 1);
+}
+
+#[tokio::test]
+async fn every_gateway_derives_the_same_id_for_a_record_sent_without_one() {
+    let app = short_lived_answers().await;
+    let (other, _handle) = another_gateway(&app, |_| {}).await;
+    the_same_id_through(&app, &app.address, &other, "derived-1", "w-1").await;
+    the_same_id_through(&app, &other, &app.address, "derived-2", "w-2").await;
+}
+
+/// Forwards connections on `listener` to `to` (the metadata server, reached late).
+async fn forward(listener: tokio::net::TcpListener, to: String) {
+    while let Ok((mut client, _)) = listener.accept().await {
+        let to = to.clone();
+        tokio::spawn(async move {
+            if let Ok(mut server) = tokio::net::TcpStream::connect(&to).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_without_the_secret_refuses_only_idless_records_under_a_key_until_it_reads_it() {
+    let app = short_lived_answers().await;
+    // A gateway started while its metadata database does not answer (nothing listens on
+    // the port yet): the configuration's map, no keys (loopback only), no secret.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let late = format!("127.0.0.1:{port}");
+    let (blind, _handle) = another_gateway(&app, |s| {
+        s.cluster.metadata.address = late.clone();
+    })
+    .await;
+    let (a, b) = two_shards(&app);
+
+    // Records without an id under a key: refused, 503 naming the metadata database,
+    // nothing written, whichever the route.
+    let idless = json!({"table": "orders", "data": {"n": 1}});
+    let (_, res) = post(&app, &blind, "/api/write", (&a, Some("b-1")), &idless).await;
+    assert_eq!(res.headers()["retry-after"], "1");
+    let problem = assert_problem(res, 503).await;
+    assert_eq!(
+        problem["type"],
+        "urn:shardgate:problem:record-id-unavailable"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("metadata database"),
+        "{problem}"
+    );
+    let txn = json!({"operations": [
+        {"table": "orders", "shard_key": &a, "id": "named", "data": {"n": 1}},
+        {"table": "orders", "shard_key": &b, "data": {"n": 2}},
+    ]});
+    let (_, res) = post(&app, &blind, "/api/transaction", (&a, Some("b-2")), &txn).await;
+    assert_problem(res, 503).await;
+    for atomic in [false, true] {
+        let bulk = json!({"table": "orders", "atomic": atomic, "records": [
+            {"shard_key": &a, "id": "named", "data": {"n": 1}},
+            {"shard_key": &b, "data": {"n": 2}},
+        ]});
+        let key = format!("b-3-{atomic}");
+        let (_, res) = post(&app, &blind, "/api/bulk-write", (&a, Some(&key)), &bulk).await;
+        let problem = assert_problem(res, 503).await;
+        assert_eq!(
+            problem["type"],
+            "urn:shardgate:problem:record-id-unavailable"
+        );
+    }
+    assert!(ids_under(&app, &a, "orders").await.is_empty());
+    assert!(ids_under(&app, &b, "orders").await.is_empty());
+
+    // The same records with their ids, or without a key: written.
+    let named = json!({"table": "orders", "id": "named", "data": {"n": 1}});
+    let (status, _) = post(&app, &blind, "/api/write", (&a, Some("b-4")), &named).await;
+    assert_eq!(status, 201);
+    let (status, _) = post(&app, &blind, "/api/write", (&b, None), &idless).await;
+    assert_eq!(status, 201);
+
+    // The metadata database answers: the gateway reads the secret within seconds, and
+    // derives the id the other gateway derives.
+    let listener = tokio::net::TcpListener::bind(&late)
+        .await
+        .expect("the port");
+    let meta = app.settings.cluster.metadata.address.clone();
+    let forwarder = tokio::spawn(forward(listener, meta));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = post(&app, &blind, "/api/write", (&a, Some("b-5")), &idless).await;
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "no secret within 10 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    the_same_id_through(&app, &app.address, &blind, "derived-3", "b-6").await;
+    forwarder.abort();
 }

@@ -139,6 +139,9 @@ const STEPS: &[&str] = &[
      ALTER TABLE map_history ADD COLUMN seq BIGSERIAL PRIMARY KEY;
      ALTER TABLE map_history ADD COLUMN note BOOLEAN NOT NULL DEFAULT false;
      CREATE UNIQUE INDEX map_history_changes ON map_history (version) WHERE NOT note;",
+    // 14: the cluster's secret for record ids derived under an idempotency key
+    // (id_secret.rs; written to stand at any position).
+    crate::id_secret::STEP,
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.

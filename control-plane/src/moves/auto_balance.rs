@@ -20,8 +20,13 @@
 //! ([`Journal`]), so a steady state costs one line, not one a check. No check decides
 //! while a move is running. A move it runs is an ordinary online move, whose switch is
 //! a change in the history like any other.
+//!
+//! The spacing and the hourly cap count the balancer's `move` lines in the history
+//! ([`Recent`], read at every check), whichever runner wrote them: a gateway that takes
+//! the lock over after another stopped goes on with the same spacing and the same cap.
+//! A move whose line cannot be written is not made. Only the hold starts again under a
+//! new runner (the busiest shard must stay above the margin for `hold_secs` once more).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -169,27 +174,77 @@ impl std::fmt::Display for Hold {
     }
 }
 
-/// The runner's memory between checks: the hysteresis.
+/// The balancer's own moves as the map's history records them: its `move` lines,
+/// written before each move runs, by this runner or by any runner before it. Read at
+/// every check, so the spacing and the hourly cap survive a change of runner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recent {
+    /// Slots the balancer decided to move in the last hour.
+    pub slots_last_hour: u32,
+    /// How long ago its last move was decided; `None`: never.
+    pub since_last_move: Option<Duration>,
+}
+
+impl Recent {
+    /// Reads the balancer's `move` lines from the map's history, their ages by the
+    /// metadata server's clock (the runners' clocks never meet).
+    pub async fn read(client: &tokio_postgres::Client) -> Result<Self, tokio_postgres::Error> {
+        let row = client
+            .query_one(
+                "SELECT coalesce(sum(CASE WHEN jsonb_typeof(detail -> 'slots') = 'array'
+                                          THEN jsonb_array_length(detail -> 'slots') END)
+                                   FILTER (WHERE at > now() - interval '1 hour'), 0)::int8,
+                        extract(epoch FROM now() - max(at))::float8
+                   FROM map_history
+                  WHERE note AND action = 'balancer' AND detail ->> 'decision' = 'move'",
+                &[],
+            )
+            .await?;
+        let slots: i64 = row.get(0);
+        let since: Option<f64> = row.get(1);
+        Ok(Self {
+            slots_last_hour: u32::try_from(slots).unwrap_or(u32::MAX),
+            since_last_move: since.map(|secs| Duration::from_secs_f64(secs.max(0.0))),
+        })
+    }
+}
+
+/// What one check weighs: each slot's owner and requests, the shards, the retired ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Weighed<'a> {
+    /// Each slot's owner, by slot.
+    pub owners: &'a [ShardId],
+    /// Each slot's requests over the last minute, by slot.
+    pub weights: &'a [u64],
+    /// How many shards the map has (retired ones included).
+    pub shards: usize,
+    /// The retired shards: they give slots, never take them, and set no mean.
+    pub retired: &'a [ShardId],
+}
+
+/// The runner's memory between checks: the hysteresis. The spacing and the hourly cap
+/// are not kept here but read from the history ([`Recent`]).
 #[derive(Debug, Default)]
 pub struct Hysteresis {
     above_since: Option<Instant>,
-    last_move: Option<Instant>,
-    /// When slots were moved, and how many, over the last hour.
-    moved: VecDeque<(Instant, u32)>,
 }
 
 impl Hysteresis {
-    /// Decides at `now` from each slot's `weights` under `owners` (pure but for the
-    /// memory it keeps).
+    /// Decides at `now` from what is `weighed` and the balancer's `recent` moves (pure
+    /// but for the hold it keeps).
     pub fn decide(
         &mut self,
         settings: &BalancerSettings,
-        owners: &[ShardId],
-        weights: &[u64],
-        shards: usize,
-        retired: &[ShardId],
+        weighed: &Weighed<'_>,
+        recent: Recent,
         now: Instant,
     ) -> Decision {
+        let Weighed {
+            owners,
+            weights,
+            shards,
+            retired,
+        } = *weighed;
         let per_shard = totals(owners, weights, shards);
         let active: Vec<u64> = (0..shards)
             .filter(|i| !retired.contains(&ShardId(*i as u32)))
@@ -221,8 +276,7 @@ impl Hysteresis {
                 hold_secs: settings.hold_secs,
             });
         }
-        if let Some(last) = self.last_move {
-            let since_move = now.saturating_duration_since(last);
+        if let Some(since_move) = recent.since_last_move {
             if since_move < Duration::from_secs(settings.spacing_secs) {
                 return Decision::Hold(Hold::Spacing {
                     since_secs: since_move.as_secs(),
@@ -230,14 +284,7 @@ impl Hysteresis {
                 });
             }
         }
-        while self
-            .moved
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= Duration::from_secs(3600))
-        {
-            self.moved.pop_front();
-        }
-        let moved: u32 = self.moved.iter().map(|(_, n)| n).sum();
+        let moved = recent.slots_last_hour;
         let room = settings.max_slots_per_hour.saturating_sub(moved);
         let mut planned = plan(owners, weights, shards, margin, retired);
         if planned.is_empty() {
@@ -267,10 +314,7 @@ impl Hysteresis {
             left -= m.slots.len();
             taken.push(m);
         }
-        let count: usize = taken.iter().map(|m| m.slots.len()).sum();
-        self.last_move = Some(now);
         self.above_since = None;
-        self.moved.push_back((now, count as u32));
         Decision::Move(taken)
     }
 }
@@ -422,14 +466,17 @@ async fn check(
             source: mv.detail.source.0,
             target: mv.detail.target.0,
         }),
-        None => memory.decide(
-            balancer,
-            &map.owners,
-            &weights,
-            map.shards.len(),
-            &map.retired(),
-            Instant::now(),
-        ),
+        None => {
+            let retired = map.retired();
+            let weighed = Weighed {
+                owners: &map.owners,
+                weights: &weights,
+                shards: map.shards.len(),
+                retired: &retired,
+            };
+            let recent = Recent::read(client).await?;
+            memory.decide(balancer, &weighed, recent, Instant::now())
+        }
     };
     match decision {
         Decision::Hold(why) => {
@@ -461,7 +508,9 @@ async fn check(
                     "decision": "move", "from": m.from.0, "to": m.to.0, "slots": m.slots,
                     "weight": m.weight, "shards": per_shard,
                 });
-                note(client, &summary, detail).await;
+                // The line is what the spacing and the cap count ([`Recent`]), under
+                // this runner and any after it: a move it cannot record is not made.
+                meta::note(client, &actor(), "balancer", &summary, detail).await?;
                 let request = Request {
                     kind: "balance".into(),
                     from: m.from.0,
@@ -512,16 +561,68 @@ mod tests {
         }
     }
 
+    /// Three shards, none retired.
+    fn weighed<'a>(owners: &'a [ShardId], weights: &'a [u64]) -> Weighed<'a> {
+        Weighed {
+            owners,
+            weights,
+            shards: 3,
+            retired: &[],
+        }
+    }
+
+    /// The history's `move` lines as a runner leaves them: when, and how many slots.
+    #[derive(Default)]
+    struct History(Vec<(Instant, u32)>);
+
+    impl History {
+        /// What [`Recent::read`] reads from these lines at `now`.
+        fn at(&self, now: Instant) -> Recent {
+            let hour = Duration::from_secs(3600);
+            Recent {
+                slots_last_hour: self
+                    .0
+                    .iter()
+                    .filter(|(at, _)| now.saturating_duration_since(*at) < hour)
+                    .map(|(_, n)| n)
+                    .sum(),
+                since_last_move: self
+                    .0
+                    .iter()
+                    .map(|(at, _)| now.saturating_duration_since(*at))
+                    .min(),
+            }
+        }
+
+        /// Decides as the runner does: the history read first, a move's line written.
+        fn decide(
+            &mut self,
+            memory: &mut Hysteresis,
+            settings: &BalancerSettings,
+            weighed: &Weighed<'_>,
+            now: Instant,
+        ) -> Decision {
+            let decision = memory.decide(settings, weighed, self.at(now), now);
+            if let Decision::Move(moves) = &decision {
+                let slots = moves.iter().map(|m| m.slots.len() as u32).sum();
+                self.0.push((now, slots));
+            }
+            decision
+        }
+    }
+
     #[test]
     fn acts_once_after_the_hold_then_holds_while_balanced() {
         // 12 slots, 4 per shard; shard 0's slots each take 10 requests, the others 1.
         let mut owners: Vec<ShardId> = (0..12).map(|i| s(i % 3)).collect();
         let weights: Vec<u64> = (0..12).map(|i| if i % 3 == 0 { 10 } else { 1 }).collect();
         let mut memory = Hysteresis::default();
+        let mut history = History::default();
         let t0 = Instant::now();
         let at = |secs| t0 + Duration::from_secs(secs);
-        let decide =
-            |m: &mut Hysteresis, o: &[ShardId], t| m.decide(&quick(), o, &weights, 3, &[], t);
+        let mut decide = |m: &mut Hysteresis, o: &[ShardId], t| {
+            history.decide(m, &quick(), &weighed(o, &weights), t)
+        };
         assert!(matches!(
             decide(&mut memory, &owners, at(0)),
             Decision::Hold(Hold::Rising {
@@ -568,34 +669,15 @@ mod tests {
         let calm = vec![1u64; 6];
         let mut memory = Hysteresis::default();
         let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let none = Recent::default();
         for secs in 0..9 {
-            let d = memory.decide(
-                &quick(),
-                &owners,
-                &busy,
-                3,
-                &[],
-                t0 + Duration::from_secs(secs),
-            );
+            let d = memory.decide(&quick(), &weighed(&owners, &busy), none, at(secs));
             assert!(matches!(d, Decision::Hold(_)));
         }
-        let d = memory.decide(
-            &quick(),
-            &owners,
-            &calm,
-            3,
-            &[],
-            t0 + Duration::from_secs(9),
-        );
+        let d = memory.decide(&quick(), &weighed(&owners, &calm), none, at(9));
         assert!(matches!(d, Decision::Hold(Hold::Balanced { .. })));
-        let d = memory.decide(
-            &quick(),
-            &owners,
-            &busy,
-            3,
-            &[],
-            t0 + Duration::from_secs(12),
-        );
+        let d = memory.decide(&quick(), &weighed(&owners, &busy), none, at(12));
         assert!(
             matches!(d, Decision::Hold(Hold::Rising { held_secs: 0, .. })),
             "the hold starts again"
@@ -612,25 +694,75 @@ mod tests {
             max_slots_per_hour: 2,
             ..quick()
         };
+        let load = weighed(&owners, &weights);
         let mut memory = Hysteresis::default();
+        let mut history = History::default();
         let t0 = Instant::now();
-        let Decision::Move(moves) = memory.decide(&settings, &owners, &weights, 3, &[], t0) else {
+        let Decision::Move(moves) = history.decide(&mut memory, &settings, &load, t0) else {
             panic!("no first move");
         };
         let slots: usize = moves.iter().map(|m| m.slots.len()).sum();
         assert_eq!(slots, 2, "capped at the hour's two slots");
-        let d = memory.decide(
-            &settings,
-            &owners,
-            &weights,
-            3,
-            &[],
-            t0 + Duration::from_secs(60),
-        );
+        let d = history.decide(&mut memory, &settings, &load, t0 + Duration::from_secs(60));
         assert!(matches!(
             d,
             Decision::Hold(Hold::HourlyCap { moved: 2, cap: 2 })
         ));
+        // An hour after the move, the cap has room again.
+        let d = history.decide(
+            &mut memory,
+            &settings,
+            &load,
+            t0 + Duration::from_secs(3600),
+        );
+        assert!(matches!(d, Decision::Move(_)), "{d:?}");
+    }
+
+    #[test]
+    fn a_new_runner_keeps_the_spacing_and_the_cap_the_history_records() {
+        // A runner that starts with no memory of its own, after another runner's moves.
+        let owners: Vec<ShardId> = (0..30).map(|i| s(i % 3)).collect();
+        let weights: Vec<u64> = (0..30).map(|i| if i % 3 == 0 { 10 } else { 1 }).collect();
+        let settings = BalancerSettings {
+            hold_secs: 0,
+            ..quick()
+        };
+        let load = weighed(&owners, &weights);
+        let now = Instant::now();
+        let spaced = Recent {
+            slots_last_hour: 1,
+            since_last_move: Some(Duration::from_secs(59)),
+        };
+        let d = Hysteresis::default().decide(&settings, &load, spaced, now);
+        assert!(
+            matches!(
+                d,
+                Decision::Hold(Hold::Spacing {
+                    since_secs: 59,
+                    spacing_secs: 60
+                })
+            ),
+            "{d:?}"
+        );
+        let capped = Recent {
+            slots_last_hour: 3,
+            since_last_move: Some(Duration::from_secs(600)),
+        };
+        let d = Hysteresis::default().decide(&settings, &load, capped, now);
+        assert!(
+            matches!(d, Decision::Hold(Hold::HourlyCap { moved: 3, cap: 3 })),
+            "{d:?}"
+        );
+        // Room for one more slot: one moves.
+        let room = Recent {
+            slots_last_hour: 2,
+            ..capped
+        };
+        let Decision::Move(moves) = Hysteresis::default().decide(&settings, &load, room, now)
+        else {
+            panic!("no move with room for one slot");
+        };
+        assert_eq!(moves.iter().map(|m| m.slots.len()).sum::<usize>(), 1);
     }
 
     #[test]

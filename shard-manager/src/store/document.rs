@@ -151,18 +151,23 @@ impl Document {
         })
     }
 
-    /// The record's id: the one the request names, then `data.id`, then `minted` (for
-    /// a request with an idempotency key, the id the key gives this record:
-    /// [`super::idempotency_key::minted_id`]).
+    /// The record's id: the one the request names, then `data.id`, then `minted`.
     pub fn derive_id(
         &self,
         explicit: Option<&Value>,
         minted: impl FnOnce() -> RecordId,
     ) -> Result<RecordId, RecordError> {
-        match explicit.or(self.id.as_ref()) {
-            Some(v) => RecordId::from_json(v),
-            None => Ok(minted()),
-        }
+        Ok(self.named_id(explicit)?.unwrap_or_else(minted))
+    }
+
+    /// The id the request gives the record: the one it names, then `data.id`; `None`
+    /// when it gives none (the gateway mints one: under an idempotency key, the id the
+    /// key gives this record, [`super::idempotency_key::minted_id`]).
+    pub fn named_id(&self, explicit: Option<&Value>) -> Result<Option<RecordId>, RecordError> {
+        explicit
+            .or(self.id.as_ref())
+            .map(RecordId::from_json)
+            .transpose()
     }
 
     /// The document's text.

@@ -8,7 +8,8 @@
 //!   stored by the write's own statement, or an earlier answer instead of a second
 //!   write.
 //! - [`idempotency_key`]: [`Remember`], the key a write is sent with, its fingerprint
-//!   and its home; the ids minted for records sent without one.
+//!   and its home; the ids minted for records sent without one, keyed with the
+//!   cluster's [`IdSecret`].
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - `jsonb_numbers`: which JSON numbers `jsonb` can hold (a document kept as text keeps
@@ -45,7 +46,7 @@ pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
 pub(crate) use sql::expressions::UpsertMany;
 
-pub use idempotency_key::{minted_id, Remember};
+pub use idempotency_key::{minted_id, IdSecret, NoIdSecret, Remember};
 pub use idempotent_answer::{
     bulk_outcome, delete_outcome, upsert_outcome, AnswerError, Answered, BulkRow, DeleteRow,
     GroupOutcome, Remembered, UpsertRow, ENTRY_TABLES,
