@@ -65,7 +65,8 @@ pub struct ServerSettings {
     pub max_bulk_json_values: usize,
     /// Most bytes of records one list page holds (a fan-out's shards share it); a page
     /// stops early with a `next` cursor for the rest. Its first record always fits,
-    /// whatever its size.
+    /// whatever its size. A `read-many` answer is held to it too, each record counted
+    /// as often as it is asked (past it: 413 `read-budget`).
     #[serde(default = "default_read_bytes")]
     pub max_read_bytes: usize,
     /// Exports streaming at once on this gateway (each may hold a page per shard and a
