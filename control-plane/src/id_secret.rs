@@ -25,15 +25,6 @@ use crate::map::{meta, schema, MapError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::store::IdSecret;
 
-/// The step of the metadata schema (`map::schema`) that makes the secrets' table.
-/// Written to stand anywhere in the list (IF NOT EXISTS), so that renumbering it when
-/// steps from other branches are merged changes nothing.
-pub const STEP: &str = "CREATE TABLE IF NOT EXISTS cluster_secrets (
-         name       TEXT        PRIMARY KEY,
-         secret     BYTEA       NOT NULL CHECK (length(secret) = 32),
-         created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-     );";
-
 /// The row of the record ids' secret.
 const NAME: &str = "record_ids";
 /// Longest a read (or the first making) may take before the database counts as not

@@ -139,9 +139,13 @@ const STEPS: &[&str] = &[
      ALTER TABLE map_history ADD COLUMN seq BIGSERIAL PRIMARY KEY;
      ALTER TABLE map_history ADD COLUMN note BOOLEAN NOT NULL DEFAULT false;
      CREATE UNIQUE INDEX map_history_changes ON map_history (version) WHERE NOT note;",
-    // 14: the cluster's secret for record ids derived under an idempotency key
-    // (id_secret.rs; written to stand at any position).
-    crate::id_secret::STEP,
+    // 14: the cluster's secrets, such as the one of record ids derived under an
+    // idempotency key (`id_secret`); written to stand at any position (IF NOT EXISTS).
+    "CREATE TABLE IF NOT EXISTS cluster_secrets (
+         name       TEXT        PRIMARY KEY,
+         secret     BYTEA       NOT NULL CHECK (length(secret) = 32),
+         created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+     );",
 ];
 
 /// Applies the steps this database lacks. Returns how many it applied.
