@@ -11,8 +11,8 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    AfterCommit, Document, ListQuery, NewRecord, Page, Record, RecordId, Remember, Remembered,
-    TableName,
+    AfterCommit, Document, IdempotencyKey, IdempotentOutcome, ListQuery, NewRecord, Page, Record,
+    RecordId, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
 
@@ -24,7 +24,7 @@ impl Cluster {
         key: &RoutedKey,
         id: &RecordId,
         data: &Document,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Written, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
@@ -39,17 +39,17 @@ impl Cluster {
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
         let written = match shard.batch_writes {
-            true => shard.write_in_group(&row, remember).await,
+            true => shard.write_in_group(&row, idempotency).await,
             false => {
                 shard
                     .primary
-                    .run_write(async |conn| match remember {
+                    .run_write(async |conn| match idempotency {
                         None => {
                             let (up, after) = crate::wire::upsert(conn, &row).await?;
-                            Ok((Remembered::Applied(up), after))
+                            Ok((IdempotentOutcome::Applied(up), after))
                         }
-                        Some(remember) => {
-                            crate::wire::upsert_remembered(conn, &row, remember).await
+                        Some(idempotency) => {
+                            crate::wire::upsert_idempotent(conn, &row, idempotency).await
                         }
                     })
                     .await
@@ -66,9 +66,9 @@ impl Cluster {
         crate::fault::GATEWAY.reach("after-commit");
         let token = self.token(shard, &after.wal);
         let (upserted, id, replayed) = match upserted {
-            Remembered::Applied(up) => (up, id.clone(), false),
-            Remembered::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
-            Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+            IdempotentOutcome::Applied(up) => (up, id.clone(), false),
+            IdempotentOutcome::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
+            IdempotentOutcome::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
         };
         if let (Some(cache), true) = (&self.cache, replayed) {
             let ident = (row.table_name, row.shard_key, id.as_str());
@@ -261,7 +261,7 @@ impl Cluster {
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Served<Deleted>, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
@@ -270,19 +270,19 @@ impl Cluster {
         let sent = Instant::now();
         let slot = key.slot().0 as i32;
         let deleted = match shard.batch_writes {
-            true => shard.delete_in_group(ident, slot, remember).await,
+            true => shard.delete_in_group(ident, slot, idempotency).await,
             false => {
                 shard
                     .primary
-                    .run_write(async |conn| match remember {
+                    .run_write(async |conn| match idempotency {
                         None => {
                             let (gone, after) =
                                 crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2)
                                     .await?;
-                            Ok((Remembered::Applied(gone), after))
+                            Ok((IdempotentOutcome::Applied(gone), after))
                         }
                         Some(r) => {
-                            crate::wire::delete_remembered(
+                            crate::wire::delete_idempotent(
                                 conn,
                                 ident.0,
                                 (ident.1, slot),
@@ -307,9 +307,9 @@ impl Cluster {
         crate::fault::GATEWAY.reach("after-commit");
         let token = self.token(shard, &after.wal);
         let (deleted, existed, replayed) = match deleted {
-            Remembered::Applied(version) => (version, version.is_some(), false),
-            Remembered::Replayed(existed) => (None, existed, true),
-            Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+            IdempotentOutcome::Applied(version) => (version, version.is_some(), false),
+            IdempotentOutcome::Replayed(existed) => (None, existed, true),
+            IdempotentOutcome::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
         };
         let done = Deleted {
             existed,

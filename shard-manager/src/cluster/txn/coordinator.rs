@@ -14,7 +14,7 @@ use crate::cache::CacheTrace;
 use crate::cluster::{Cluster, Shard};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
-use crate::store::{NewRecord, RawJson, Remember};
+use crate::store::{IdempotencyKey, NewRecord, RawJson};
 use crate::wire::write::txn::{self as wire, OpDone, PartEnd, PartOp, PartOutcome};
 
 /// The empty document a delete's row carries (never written).
@@ -62,7 +62,7 @@ impl Cluster {
     pub(super) async fn transaction_once(
         &self,
         ops: &[TxnOp],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let mut by_shard: BTreeMap<ShardId, Vec<&TxnOp>> = BTreeMap::new();
@@ -76,8 +76,8 @@ impl Cluster {
             parts.push(Part { shard, ops });
         }
         let mut outcome = match parts.len() {
-            1 => self.one_shard(&parts[0], remember, progress).await?,
-            _ => self.two_phase(&parts, remember, progress).await?,
+            1 => self.one_shard(&parts[0], idempotency, progress).await?,
+            _ => self.two_phase(&parts, idempotency, progress).await?,
         };
         outcome.results.sort_by_key(|r| r.index);
         Ok(outcome)
@@ -87,7 +87,7 @@ impl Cluster {
     async fn one_shard(
         &self,
         part: &Part<'_>,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let shard = &part.shard;
@@ -99,7 +99,7 @@ impl Cluster {
         let ran = shard
             .primary
             .run_write(async |conn| {
-                wire::run_part(conn, &wire_ops, PartEnd::Commit, remember).await
+                wire::run_part(conn, &wire_ops, PartEnd::Commit, idempotency).await
             })
             .await;
         let mut cache = CacheTrace::default();
@@ -145,7 +145,7 @@ impl Cluster {
     async fn two_phase(
         &self,
         parts: &[Part<'_>],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let first = parts[0].shard.id;
@@ -174,7 +174,7 @@ impl Cluster {
                 };
                 part.shard
                     .primary
-                    .run_write(async |conn| wire::run_part(conn, &wire_ops, end, remember).await)
+                    .run_write(async |conn| wire::run_part(conn, &wire_ops, end, idempotency).await)
                     .await
             }
         }))

@@ -11,7 +11,7 @@ use crate::wire::error::WireError;
 use crate::wire::statements::DELETE;
 
 /// Deletes one record by its full identity on the shard that owns `slot` (SG001
-/// otherwise), as `super::idempotent::delete_remembered` does without a key. Returns the version
+/// otherwise), as `super::idempotent::delete_idempotent` does without a key. Returns the version
 /// the deletion took (from the shard's sequence, taken under the row lock, so newer
 /// than every version the record had), or None when there was no record; and what the
 /// primary says once that has committed (see [`AfterCommit`]).

@@ -19,13 +19,13 @@ use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
 use crate::error::sqlstate::{decide, Decision};
-use crate::store::{AfterCommit, NewRecord, Remember};
+use crate::store::{AfterCommit, IdempotencyKey, NewRecord};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::WireConn;
 use crate::wire::error::WireError;
 use crate::wire::statements::{
-    self, AFTER_COMMIT, BEGIN, COMMIT, DELETE, TXN_LOCK, TXN_REMEMBER, TXN_SEEN, UPSERT,
+    self, AFTER_COMMIT, BEGIN, COMMIT, DELETE, TXN_ENTRY, TXN_LOCK, TXN_SEEN, UPSERT,
 };
 
 /// One operation of a part: an upsert (`rec.data` the document) or a delete.
@@ -131,7 +131,7 @@ pub async fn run_part(
     conn: &mut WireConn,
     ops: &[PartOp<'_>],
     end: PartEnd<'_>,
-    remember: Option<&Remember>,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<PartOutcome, WireError> {
     let (prepare, lock_timeout) = match end {
         PartEnd::Commit => (None, None),
@@ -159,11 +159,11 @@ pub async fn run_part(
                     Param::Text(r.shard_key),
                     Param::Text(r.id),
                     // With a key, the condition is checked after the key's entry.
-                    Param::NullableInt8(op.expected.filter(|_| remember.is_none())),
+                    Param::NullableInt8(op.expected.filter(|_| idempotency.is_none())),
                     Param::Int4(op.index),
                 ],
             )?;
-            if let Some(k) = remember {
+            if let Some(k) = idempotency {
                 conn.bind_execute(
                     TXN_SEEN,
                     &[
@@ -184,9 +184,9 @@ pub async fn run_part(
                 )?,
                 false => conn.bind_execute(UPSERT, &super::upsert::one(r))?,
             }
-            if let Some(k) = remember {
+            if let Some(k) = idempotency {
                 conn.bind_execute(
-                    TXN_REMEMBER,
+                    TXN_ENTRY,
                     &[
                         Param::Text(&k.caller),
                         Param::Text(&k.key),
@@ -222,7 +222,7 @@ pub async fn run_part(
         }
         Err(e) => return Err(e),
     };
-    read_part(ops, rows, prepare.is_none(), remember.is_some())
+    read_part(ops, rows, prepare.is_none(), idempotency.is_some())
 }
 
 /// SG006's DETAIL: the key's entries on the shard, as JSON.
