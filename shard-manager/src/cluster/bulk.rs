@@ -145,9 +145,9 @@ impl Cluster {
                 .primary
                 .run_write(async |conn| match idempotency {
                     None => {
-                        let (written, after) = crate::wire::upsert_many(conn, &rows).await?;
+                        let (written, position) = crate::wire::upsert_many(conn, &rows).await?;
                         let replayed = Vec::new();
-                        Ok((Some(GroupOutcome { written, replayed }), after))
+                        Ok((Some(GroupOutcome { written, replayed }), position))
                     }
                     Some(k) => crate::wire::upsert_many_idempotent(conn, &rows, k).await,
                 })
@@ -164,10 +164,10 @@ impl Cluster {
                     Err(self.failed_write(shard, failure, &idents, &mut trace).await)
                 }
             };
-            let (done, after) = result?;
+            let (done, position) = result?;
             crate::fault::GATEWAY.reach("after-commit");
-            let token = self.token(shard, &after.wal);
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let token = self.token(shard, &position.wal);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             let Some(GroupOutcome { written, replayed }) = done else {
                 return Err(ClusterError::KeyReused { shard: shard.id });
             };

@@ -5,7 +5,7 @@
 
 use super::shard::Shard;
 use crate::servers::WriteFailure;
-use crate::store::{AfterCommit, IdempotencyKey, IdempotentOutcome, NewRecord, Upserted};
+use crate::store::{CommitPosition, IdempotencyKey, IdempotentOutcome, NewRecord, Upserted};
 use crate::wire::write::{delete, idempotent, upsert};
 use crate::wire::{Framed, WireError};
 
@@ -21,7 +21,7 @@ impl Shard {
         &self,
         row: &NewRecord<'_>,
         idempotency: Option<&IdempotencyKey>,
-    ) -> Result<(UpsertAnswer, AfterCommit), WriteFailure> {
+    ) -> Result<(UpsertAnswer, CommitPosition), WriteFailure> {
         let framed = match idempotency {
             None => upsert::upsert_framed(row),
             Some(k) => idempotent::upsert_idempotent_framed(row, k),
@@ -42,7 +42,7 @@ impl Shard {
         (table, key, id): (&str, &str, &str),
         slot: i32,
         idempotency: Option<&IdempotencyKey>,
-    ) -> Result<(DeleteAnswer, AfterCommit), WriteFailure> {
+    ) -> Result<(DeleteAnswer, CommitPosition), WriteFailure> {
         let framed = match idempotency {
             None => delete::delete_framed(table, (key, slot), id),
             Some(k) => idempotent::delete_idempotent_framed(table, (key, slot), id, k),

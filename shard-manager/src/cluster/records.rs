@@ -11,8 +11,8 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    AfterCommit, Document, IdempotencyKey, IdempotentOutcome, ListQuery, NewRecord, Page, Record,
-    RecordId, TableName,
+    CommitPosition, Document, IdempotencyKey, IdempotentOutcome, ListQuery, NewRecord, Page,
+    Record, RecordId, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
 
@@ -45,8 +45,8 @@ impl Cluster {
                     .primary
                     .run_write(async |conn| match idempotency {
                         None => {
-                            let (up, after) = crate::wire::upsert(conn, &row).await?;
-                            Ok((IdempotentOutcome::Applied(up), after))
+                            let (up, position) = crate::wire::upsert(conn, &row).await?;
+                            Ok((IdempotentOutcome::Applied(up), position))
                         }
                         Some(idempotency) => {
                             crate::wire::upsert_idempotent(conn, &row, idempotency).await
@@ -55,7 +55,7 @@ impl Cluster {
                     .await
             }
         };
-        let (upserted, after) = match written {
+        let (upserted, position) = match written {
             Ok(done) => done,
             Err(failure) => {
                 let idents = [(row.table_name, row.shard_key, row.id)];
@@ -64,7 +64,7 @@ impl Cluster {
             }
         };
         crate::fault::GATEWAY.reach("after-commit");
-        let token = self.token(shard, &after.wal);
+        let token = self.token(shard, &position.wal);
         let (upserted, id, replayed) = match upserted {
             IdempotentOutcome::Applied(up) => (up, id.clone(), false),
             IdempotentOutcome::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
@@ -72,7 +72,7 @@ impl Cluster {
         };
         if let (Some(cache), true) = (&self.cache, replayed) {
             let ident = (row.table_name, row.shard_key, id.as_str());
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             let replayed = [(ident, Some(upserted.version))];
             self.forget_replayed(cache, shard, &replayed, commit, &mut trace)
                 .await?;
@@ -88,7 +88,7 @@ impl Cluster {
                 created_at: upserted.created_at,
                 updated_at: upserted.updated_at,
             };
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             let ident = (row.table_name, row.shard_key, row.id);
             cache
                 .install_write(commit, ident, upserted.version, Some(&record), &mut trace)
@@ -276,10 +276,10 @@ impl Cluster {
                     .primary
                     .run_write(async |conn| match idempotency {
                         None => {
-                            let (gone, after) =
+                            let (gone, position) =
                                 crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2)
                                     .await?;
-                            Ok((IdempotentOutcome::Applied(gone), after))
+                            Ok((IdempotentOutcome::Applied(gone), position))
                         }
                         Some(r) => {
                             crate::wire::delete_idempotent(
@@ -295,7 +295,7 @@ impl Cluster {
                     .await
             }
         };
-        let (deleted, after) = match deleted {
+        let (deleted, position) = match deleted {
             Ok(done) => done,
             Err(failure) => {
                 let mut trace = CacheTrace::default();
@@ -305,7 +305,7 @@ impl Cluster {
             }
         };
         crate::fault::GATEWAY.reach("after-commit");
-        let token = self.token(shard, &after.wal);
+        let token = self.token(shard, &position.wal);
         let (deleted, existed, replayed) = match deleted {
             IdempotentOutcome::Applied(version) => (version, version.is_some(), false),
             IdempotentOutcome::Replayed(existed) => (None, existed, true),
@@ -318,14 +318,14 @@ impl Cluster {
         };
         let mut served = Served::by(&shard.primary, done);
         if let (Some(cache), true) = (&self.cache, replayed) {
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             // A delete's answer does not keep its version.
             let replayed = [(ident, None)];
             self.forget_replayed(cache, shard, &replayed, commit, &mut served.cache)
                 .await?;
         }
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             cache
                 .install_write(commit, ident, version, None, &mut served.cache)
                 .await
@@ -338,14 +338,14 @@ impl Cluster {
     pub(crate) fn committed(
         &self,
         shard: &Shard,
-        after: &AfterCommit,
+        position: &CommitPosition,
         at: Lsn,
         sent: Instant,
     ) -> Committed {
         Committed {
             shard: shard.id,
             at,
-            epoch: after.cache_epoch.map(|e| e.max(0) as u64),
+            epoch: position.cache_epoch.map(|e| e.max(0) as u64),
             sent,
         }
     }

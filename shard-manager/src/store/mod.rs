@@ -51,6 +51,6 @@ pub use idempotent_answer::{
     bulk_outcome, delete_outcome, upsert_outcome, AnswerError, Answered, BulkRow, DeleteRow,
     GroupOutcome, IdempotentOutcome, UpsertRow, ENTRY_TABLES,
 };
-pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
+pub use row::{CommitPosition, NewRecord, Record, Upserted, WrittenRow};
 pub use sql::wire_statements::{wire_statements, ListShape, WireStatements};
 pub use table::{TableName, Tables, UnknownTable};

@@ -24,7 +24,7 @@ use crate::store::{wire_statements, ListShape, WireStatements};
 pub(super) const BEGIN: &str = "sg_begin";
 pub(super) const UPSERT: &str = "sg_upsert";
 pub(super) const COMMIT: &str = "sg_commit";
-pub(super) const AFTER_COMMIT: &str = "sg_after_commit";
+pub(super) const COMMIT_POSITION: &str = "sg_after_commit";
 pub(super) const FIND: &str = "sg_find";
 pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 pub(super) const UPSERT_MANY: &str = "sg_upsert_many";
@@ -81,8 +81,8 @@ fn texts() -> Result<&'static WireStatements, WireError> {
 }
 
 /// The position-read statement's text (run as a simple query after `COMMIT PREPARED`).
-pub(super) fn after_commit_text() -> Result<&'static str, WireError> {
-    Ok(&texts()?.after_commit)
+pub(super) fn commit_position_text() -> Result<&'static str, WireError> {
+    Ok(&texts()?.commit_position)
 }
 
 /// Starts an exchange that runs prepared statements. On a connection's first exchange
@@ -102,7 +102,7 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
     let mut statements: Vec<(&str, &str, Vec<u32>)> = vec![
         (BEGIN, "BEGIN", vec![]),
         (COMMIT, "COMMIT", vec![]),
-        (AFTER_COMMIT, &texts.after_commit, vec![]),
+        (COMMIT_POSITION, &texts.commit_position, vec![]),
         (UPSERT, &texts.upsert, UPSERT_TYPES.to_vec()),
         (UPSERT_MANY, &texts.upsert_many, UPSERT_MANY_TYPES.to_vec()),
         (DELETE, &texts.delete, DELETE_TYPES.to_vec()),

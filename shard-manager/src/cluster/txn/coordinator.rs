@@ -103,12 +103,12 @@ impl Cluster {
             })
             .await;
         let mut cache = CacheTrace::default();
-        let (done, after) = match ran {
+        let (done, position) = match ran {
             Ok(PartOutcome::Done {
                 ops,
-                after: Some(after),
-            }) => (ops, after),
-            Ok(PartOutcome::Done { after: None, .. }) => unreachable_part(shard.id)?,
+                position: Some(position),
+            }) => (ops, position),
+            Ok(PartOutcome::Done { position: None, .. }) => unreachable_part(shard.id)?,
             Ok(PartOutcome::ConditionFailed { index, current }) => {
                 return Err(condition(part, index, current))
             }
@@ -123,9 +123,9 @@ impl Cluster {
             }
         };
         crate::fault::GATEWAY.reach("after-commit");
-        let token = self.token(shard, &after.wal);
+        let token = self.token(shard, &position.wal);
         if let Some(c) = self.cache() {
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             // A transaction's answer does not keep its records' versions.
             let replayed: Vec<_> = part.idents().into_iter().map(|i| (i, None)).collect();
             self.forget_replayed(c, shard, &replayed, commit, &mut cache)
@@ -238,7 +238,7 @@ impl Cluster {
         let _ = progress.enter(Stage::Committing { txid: txid.clone() });
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
-        let after_text = wire::after_commit_text().map_err(|e| TxnError::InDoubt {
+        let position_text = wire::commit_position_text().map_err(|e| TxnError::InDoubt {
             txid: txid.clone(),
             reason: e.to_string(),
             bound_secs,
@@ -250,7 +250,7 @@ impl Cluster {
             async move {
                 shard
                     .primary
-                    .run_write(async |conn| wire::commit_prepared(conn, &name, after_text).await)
+                    .run_write(async |conn| wire::commit_prepared(conn, &name, position_text).await)
                     .await
             }
         };
@@ -272,10 +272,10 @@ impl Cluster {
         for ((part, ran), ops) in parts.iter().zip(committed).zip(&done) {
             let shard = &part.shard;
             match ran {
-                Ok(Some(after)) => {
-                    let token = self.token(shard, &after.wal);
+                Ok(Some(position)) => {
+                    let token = self.token(shard, &position.wal);
                     if let Some(c) = self.cache() {
-                        let commit = self.committed(shard, &after, token.lsn, sent);
+                        let commit = self.committed(shard, &position, token.lsn, sent);
                         // Each record with the version its operation gave it.
                         let records: Vec<_> = part
                             .idents()

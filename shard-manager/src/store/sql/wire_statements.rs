@@ -29,7 +29,7 @@ pub struct WireStatements {
     /// bool).
     pub upsert: String,
     /// Read after the upsert's commit: (WAL position text, cache epoch int8 or NULL).
-    pub after_commit: String,
+    pub commit_position: String,
     /// The point read. Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id
     /// (text). Returns the columns of `Record` in its field order.
     pub find: String,
@@ -165,7 +165,7 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
     }
     Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
-        after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
+        commit_position: render(&diesel::select((CurrentWal, CacheEpoch)))?,
         find: render(&find)?,
         replay_wal: render(&diesel::select(ReplayWal))?,
         upsert_many: render(&UpsertMany::new(std::slice::from_ref(&row)))?,
@@ -219,7 +219,7 @@ mod tests {
              RETURNING version, created_at, updated_at, (xmax = 0)"
         );
         assert_eq!(
-            s.after_commit,
+            s.commit_position,
             "SELECT pg_current_wal_lsn()::text, (SELECT epoch FROM shardgate_cache)"
         );
         assert_eq!(

@@ -15,7 +15,7 @@ use super::upsert::{many, one};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::sqlstate::Decision;
 use crate::store::{
-    self, AfterCommit, BulkRow, DeleteRow, GroupOutcome, IdempotencyKey, IdempotentOutcome,
+    self, BulkRow, CommitPosition, DeleteRow, GroupOutcome, IdempotencyKey, IdempotentOutcome,
     NewRecord, UpsertMany, UpsertRow, Upserted,
 };
 use crate::wire::codec::columns::Columns;
@@ -32,10 +32,16 @@ pub async fn upsert_idempotent(
     conn: &mut WireConn,
     rec: &NewRecord<'_>,
     idempotency: &IdempotencyKey,
-) -> Result<(IdempotentOutcome<Upserted, (String, Upserted)>, AfterCommit), WireError> {
+) -> Result<
+    (
+        IdempotentOutcome<Upserted, (String, Upserted)>,
+        CommitPosition,
+    ),
+    WireError,
+> {
     let params = keyed(idempotency, Some(rec.slot), &one(rec));
-    let (rows, after) = run(conn, UPSERT_IDEMPOTENT, &params).await?;
-    Ok((upsert_answer(&rows, idempotency)?, after))
+    let (rows, position) = run(conn, UPSERT_IDEMPOTENT, &params).await?;
+    Ok((upsert_answer(&rows, idempotency)?, position))
 }
 
 /// [`upsert_idempotent`], to join a group commit (see `group`).
@@ -84,11 +90,11 @@ pub async fn delete_idempotent(
     (key, slot): (&str, i32),
     id: &str,
     idempotency: &IdempotencyKey,
-) -> Result<(IdempotentOutcome<Option<i64>, bool>, AfterCommit), WireError> {
+) -> Result<(IdempotentOutcome<Option<i64>, bool>, CommitPosition), WireError> {
     let own = delete::params(table, (key, slot), id);
     let params = keyed(idempotency, Some(slot), &own);
-    let (rows, after) = run(conn, DELETE_IDEMPOTENT, &params).await?;
-    Ok((delete_answer(&rows, idempotency)?, after))
+    let (rows, position) = run(conn, DELETE_IDEMPOTENT, &params).await?;
+    Ok((delete_answer(&rows, idempotency)?, position))
 }
 
 /// [`delete_idempotent`], to join a group commit (see `group`).
@@ -131,7 +137,7 @@ pub async fn upsert_many_idempotent(
     conn: &mut WireConn,
     recs: &[NewRecord<'_>],
     idempotency: &IdempotencyKey,
-) -> Result<(Option<GroupOutcome>, AfterCommit), WireError> {
+) -> Result<(Option<GroupOutcome>, CommitPosition), WireError> {
     let columns = UpsertMany::new(recs);
     let mut params = vec![
         Param::Bytea(&idempotency.fingerprint),
@@ -148,7 +154,7 @@ pub async fn upsert_many_idempotent(
         Param::Bytea(&idempotency.fingerprint),
         Param::Int8(idempotency.ttl_secs),
     ]);
-    let (rows, after) = run(conn, UPSERT_MANY_IDEMPOTENT, &params).await?;
+    let (rows, position) = run(conn, UPSERT_MANY_IDEMPOTENT, &params).await?;
     let rows = rows
         .iter()
         .map(|row| {
@@ -163,7 +169,7 @@ pub async fn upsert_many_idempotent(
             ))
         })
         .collect::<Result<Vec<BulkRow>, WireError>>()?;
-    Ok((store::bulk_outcome(idempotency, rows)?, after))
+    Ok((store::bulk_outcome(idempotency, rows)?, position))
 }
 
 /// Claims the idempotency key at its home `slot` (`store` module `claim_sql`): whether the
@@ -207,7 +213,7 @@ async fn run(
     conn: &mut WireConn,
     statement: &'static str,
     params: &[Param<'_>],
-) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
+) -> Result<(Vec<DataRowBody>, CommitPosition), WireError> {
     match committed(conn, statement, params).await {
         // Rolled back, the connection idle again: run once more on it.
         Err(e)
