@@ -16,7 +16,7 @@ mod common;
 use common::{maintenance, MetaScratch};
 use control_plane::id_secret::{self, IdSecretReader};
 use control_plane::map::meta;
-use shard_manager::store::{IdSecret, RecordId, Remember};
+use shard_manager::store::{IdSecret, IdempotencyKey, RecordId};
 use shard_manager::{config, ClusterSettings};
 
 /// A metadata database of its own, created empty; dropped with the guard.
@@ -35,7 +35,7 @@ async fn empty_metadata() -> (ClusterSettings, MetaScratch) {
 
 /// The id a secret gives one request's first record.
 fn id_with(secret: &IdSecret) -> RecordId {
-    Remember::new("caller", "key", &[b"write", b"orders", b"{}"], 60).record_id(secret, 0)
+    IdempotencyKey::new("caller", "key", &[b"write", b"orders", b"{}"], 60).record_id(secret, 0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

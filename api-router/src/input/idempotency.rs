@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
-use shard_manager::store::Remember;
+use shard_manager::store::IdempotencyKey;
 
 use crate::access::Caller;
 use crate::error::ApiError;
@@ -23,22 +23,23 @@ pub const MAX_KEY_CHARS: usize = 255;
 
 /// The request's `Idempotency-Key`, when it sent one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(pub Option<String>);
+pub struct IdempotencyKeyHeader(pub Option<String>);
 
-impl IdempotencyKey {
-    /// What the shard keeps for this request, when it has a key. `describe` lists the
+impl IdempotencyKeyHeader {
+    /// The [`IdempotencyKey`] this request is sent with (caller, key, fingerprint and
+    /// time to live), when it has a key: what the shard keeps for it. `describe` lists the
     /// request as sent (operation, table, keys, body), so that the same key sent with
     /// another request is refused; it runs only when there is a key.
-    pub fn remember(
+    pub fn for_request(
         &self,
         caller: &Caller,
         ttl_secs: u32,
         describe: impl FnOnce() -> Vec<String>,
-    ) -> Option<Remember> {
+    ) -> Option<IdempotencyKey> {
         let key = self.0.as_deref()?;
         let parts = describe();
         let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-        Some(Remember::new(
+        Some(IdempotencyKey::new(
             caller.scope(),
             key,
             &parts,
@@ -108,7 +109,7 @@ fn unquote(rest: &str) -> Option<String> {
     None
 }
 
-impl FromRequest for IdempotencyKey {
+impl FromRequest for IdempotencyKeyHeader {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 

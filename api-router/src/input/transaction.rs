@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use shard_manager::cluster::txn::TxnOp;
-use shard_manager::store::{minted_id, IdSecret, Remember, Tables};
+use shard_manager::store::{minted_id, IdSecret, IdempotencyKey, Tables};
 use shard_manager::{Document, Router, ShardKey};
 use utoipa::ToSchema;
 
@@ -126,7 +126,7 @@ pub fn parse_operations(
     tables: &Tables,
     router: &Router,
     server: &ServerSettings,
-    idempotency: Option<&Remember>,
+    idempotency: Option<&IdempotencyKey>,
     secret: Option<&IdSecret>,
 ) -> Result<Vec<TxnOp>, ApiError> {
     if raw.is_empty() {

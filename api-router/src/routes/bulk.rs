@@ -18,7 +18,7 @@ use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::{BulkRequest, BulkResponse, ShardCount};
 use crate::input::extract::OptionalRouted;
-use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
+use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKeyHeader};
 use crate::input::json_body::BoundedJson;
 use crate::limits::Quota;
 use crate::server::settings::ServerSettings;
@@ -48,13 +48,13 @@ pub async fn bulk_write(
     caller: Caller,
     quota: Quota,
     header_key: OptionalRouted,
-    idempotency: IdempotencyKey,
+    key_header: IdempotencyKeyHeader,
     body: BoundedJson<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
     caller.permit(&table)?;
-    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+    let idempotency = key_header.for_request(&caller, state.server.idempotency_ttl_secs, || {
         let header = header_key.0.as_ref().map(|k| k.as_str().to_owned());
         vec![
             match body.atomic {
@@ -96,7 +96,7 @@ pub async fn bulk_write(
                 // key would be replayed to every retry, without that record.
                 let id = match named {
                     Some(id) => id,
-                    None => minted_id(remember.as_ref(), state.id_secret.get(), index)?,
+                    None => minted_id(idempotency.as_ref(), state.id_secret.get(), index)?,
                 };
                 items.push(BulkItem {
                     index,
@@ -111,12 +111,17 @@ pub async fn bulk_write(
     drop(router);
     if body.atomic {
         let ops = atomic_ops(&table, items, invalid, &state.server)?;
-        return super::transaction::commit(&state, &caller, &quota, &ops, remember.as_ref()).await;
+        return super::transaction::commit(&state, &caller, &quota, &ops, idempotency.as_ref())
+            .await;
     }
     // One of the key's permits on each shard the batch writes to.
     let _permits = quota.enter(items.iter().map(|i| i.key.shard())).await?;
     let outcome = state
-        .bounded(state.cluster.bulk_write(&table, items, remember.as_ref()))
+        .bounded(
+            state
+                .cluster
+                .bulk_write(&table, items, idempotency.as_ref()),
+        )
         .await?;
     let replayed = !outcome.shards.is_empty() && outcome.shards.iter().all(|s| s.replayed);
     state.record_cache(&outcome.cache);

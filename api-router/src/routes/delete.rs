@@ -8,7 +8,7 @@ use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::DeleteParams;
 use crate::input::extract::Routed;
-use crate::input::idempotency::{mark_replayed, IdempotencyKey};
+use crate::input::idempotency::{mark_replayed, IdempotencyKeyHeader};
 use crate::limits::Quota;
 use crate::server::headers::SHARD_LSN;
 use crate::state::AppState;
@@ -37,13 +37,13 @@ pub async fn delete(
     quota: Quota,
     key: Routed,
     params: web::Query<DeleteParams>,
-    idempotency: IdempotencyKey,
+    key_header: IdempotencyKeyHeader,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let table = state.cluster.tables().parse(&params.table)?;
     caller.permit(&table)?;
     let id = RecordId::parse(&params.id)?;
-    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+    let idempotency = key_header.for_request(&caller, state.server.idempotency_ttl_secs, || {
         let (table, key) = (table.as_str(), key.0.as_str());
         vec![
             "delete".into(),
@@ -55,7 +55,11 @@ pub async fn delete(
     let _permits = quota.enter([key.0.shard()]).await?;
     let asked_at = std::time::Instant::now();
     let served = state
-        .bounded(state.cluster.delete(&table, &key.0, &id, remember.as_ref()))
+        .bounded(
+            state
+                .cluster
+                .delete(&table, &key.0, &id, idempotency.as_ref()),
+        )
         .await?;
     let shard_time = asked_at.elapsed();
     state.record_cache(&served.cache);

@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
-use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
+use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKeyHeader};
 use crate::input::json_body::BoundedJson;
 use crate::input::transaction::{
     parse_operations, OperationResult, TransactionRequest, TransactionResponse, TransactionShard,
@@ -17,7 +17,7 @@ use crate::limits::Quota;
 use crate::state::AppState;
 use shard_manager::cluster::txn::tally::Protocol;
 use shard_manager::cluster::txn::TxnOp;
-use shard_manager::store::Remember;
+use shard_manager::store::IdempotencyKey;
 
 #[utoipa::path(
     post,
@@ -41,10 +41,10 @@ pub async fn transaction(
     state: web::Data<AppState>,
     caller: Caller,
     quota: Quota,
-    idempotency: IdempotencyKey,
+    key_header: IdempotencyKeyHeader,
     body: BoundedJson<TransactionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+    let idempotency = key_header.for_request(&caller, state.server.idempotency_ttl_secs, || {
         let mut parts = vec!["transaction".to_owned()];
         parts.extend(body.0.operations.iter().map(|op| canonical(op)));
         parts
@@ -55,11 +55,11 @@ pub async fn transaction(
         state.cluster.tables(),
         &router,
         &state.server,
-        remember.as_ref(),
+        idempotency.as_ref(),
         state.id_secret.get(),
     )?;
     drop(router);
-    commit(&state, &caller, &quota, &ops, remember.as_ref()).await
+    commit(&state, &caller, &quota, &ops, idempotency.as_ref()).await
 }
 
 /// Runs the parsed operations all or nothing and answers with what they did.
@@ -68,7 +68,7 @@ pub(crate) async fn commit(
     caller: &Caller,
     quota: &Quota,
     ops: &[TxnOp],
-    remember: Option<&Remember>,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<HttpResponse, ApiError> {
     for op in ops {
         caller.permit(&op.table)?;
@@ -80,7 +80,7 @@ pub(crate) async fn commit(
         .cluster
         .transaction_within(
             ops.to_vec(),
-            remember.cloned(),
+            idempotency.cloned(),
             state.server.request_timeout(),
         )
         .await?;

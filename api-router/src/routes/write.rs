@@ -9,7 +9,7 @@ use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::{WriteRequest, WriteResponse};
 use crate::input::extract::{Durability, Routed};
-use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKey};
+use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKeyHeader};
 use crate::input::json_body::BoundedJson;
 use crate::limits::Quota;
 use crate::server::headers::SHARD_LSN;
@@ -46,14 +46,14 @@ pub async fn write(
     quota: Quota,
     key: Routed,
     durability: Durability,
-    idempotency: IdempotencyKey,
+    key_header: IdempotencyKeyHeader,
     body: BoundedJson<WriteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let table = state.cluster.tables().parse(&body.table)?;
     caller.permit(&table)?;
     // The request as sent: an id the gateway generates is not part of it.
-    let remember = idempotency.remember(&caller, state.server.idempotency_ttl_secs, || {
+    let idempotency = key_header.for_request(&caller, state.server.idempotency_ttl_secs, || {
         vec![
             "write".into(),
             table.as_str().into(),
@@ -68,7 +68,7 @@ pub async fn write(
     let data = Document::parse_raw(body.data)?;
     let id = match data.named_id(body.id.as_ref())? {
         Some(id) => id,
-        None => minted_id(remember.as_ref(), state.id_secret.get(), 0)?,
+        None => minted_id(idempotency.as_ref(), state.id_secret.get(), 0)?,
     };
     let _permits = quota.enter([key.0.shard()]).await?;
     let asked_at = std::time::Instant::now();
@@ -76,7 +76,7 @@ pub async fn write(
         .bounded(
             state
                 .cluster
-                .write(&table, &key.0, id, data, remember.as_ref()),
+                .write(&table, &key.0, id, data, idempotency.as_ref()),
         )
         .await?;
     let shard_time = asked_at.elapsed();

@@ -321,7 +321,7 @@ async fn recovery_resolves_what_a_dead_coordinator_left_prepared() {
                 })
                 .await
                 .expect("prepared");
-            assert!(matches!(out, PartOutcome::Done { after: None, .. }));
+            assert!(matches!(out, PartOutcome::Done { position: None, .. }));
             shards.push(shard.id);
         }
         if let Some(d) = decided {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Response;
 use serde_json::{json, Value};
-use shard_manager::store::Remember;
+use shard_manager::store::IdempotencyKey;
 use shard_manager::ShardKey;
 
 use crate::helpers::{spawn_app, TestApp};
@@ -75,7 +75,7 @@ async fn a_bulk_retry_writes_the_records_a_stopped_shard_missed_after_their_slot
     let key = (0..)
         .map(|i| format!("per-record-{i}"))
         .find(|k| {
-            let home = Remember::new("", k, &[], 60).home_key();
+            let home = IdempotencyKey::new("", k, &[], 60).home_key();
             app.shard_of(&home).index() != 1
         })
         .unwrap();

@@ -153,7 +153,7 @@ async fn resolve(
     parts: &[&Seen],
     decided: &HashMap<String, Decision>,
 ) -> BTreeSet<String> {
-    let after_text = match wire::after_commit_text() {
+    let position_text = match wire::commit_position_text() {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "cannot resolve prepared transactions");
@@ -168,7 +168,7 @@ async fn resolve(
             let done = match decision {
                 Decision::Commit => shard
                     .primary
-                    .run_write(async |c| wire::commit_prepared(c, name, after_text).await)
+                    .run_write(async |c| wire::commit_prepared(c, name, position_text).await)
                     .await
                     .map(|_| ()),
                 Decision::Abort => shard

@@ -13,7 +13,9 @@ use super::Cluster;
 use crate::cache::{CacheTrace, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
-use crate::store::{Document, GroupOutcome, NewRecord, Record, RecordId, Remember, TableName};
+use crate::store::{
+    Document, GroupOutcome, IdempotencyKey, NewRecord, Record, RecordId, TableName,
+};
 use crate::wal::{Lsn, WriteToken};
 
 /// One valid record of a batch, with its position in the request.
@@ -98,7 +100,7 @@ impl Cluster {
         &self,
         table: &TableName,
         items: &[BulkItem],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> BulkOutcome {
         let mut outcome = BulkOutcome::default();
         let mut groups: HashMap<ShardId, Vec<(BulkItem, i32)>> = HashMap::new();
@@ -141,13 +143,13 @@ impl Cluster {
             let sent = Instant::now();
             let result = shard
                 .primary
-                .run_write(async |conn| match remember {
+                .run_write(async |conn| match idempotency {
                     None => {
-                        let (written, after) = crate::wire::upsert_many(conn, &rows).await?;
+                        let (written, position) = crate::wire::upsert_many(conn, &rows).await?;
                         let replayed = Vec::new();
-                        Ok((Some(GroupOutcome { written, replayed }), after))
+                        Ok((Some(GroupOutcome { written, replayed }), position))
                     }
-                    Some(r) => crate::wire::upsert_many_remembered(conn, &rows, r).await,
+                    Some(k) => crate::wire::upsert_many_idempotent(conn, &rows, k).await,
                 })
                 .await;
             let result = match result {
@@ -162,10 +164,10 @@ impl Cluster {
                     Err(self.failed_write(shard, failure, &idents, &mut trace).await)
                 }
             };
-            let (done, after) = result?;
+            let (done, position) = result?;
             crate::fault::GATEWAY.reach("after-commit");
-            let token = self.token(shard, &after.wal);
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let token = self.token(shard, &position.wal);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             let Some(GroupOutcome { written, replayed }) = done else {
                 return Err(ClusterError::KeyReused { shard: shard.id });
             };

@@ -14,14 +14,14 @@ use super::shard::Shard;
 use super::Cluster;
 use crate::error::ClusterError;
 use crate::routing::RoutedKey;
-use crate::store::Remember;
+use crate::store::IdempotencyKey;
 
 impl Cluster {
-    /// One attempt at claiming `remember`'s key at `home` (see `operations`' `claim_key`).
+    /// One attempt at claiming the idempotency key at `home` (see `operations`' `claim_key`).
     pub(super) async fn claim_once(
         &self,
         home: &RoutedKey,
-        remember: &Remember,
+        idempotency: &IdempotencyKey,
     ) -> Result<(), ClusterError> {
         let owned = self.shard_of(home)?;
         let shard: &Shard = &owned;
@@ -29,7 +29,7 @@ impl Cluster {
         let slot = home.slot().0 as i32;
         let ours = shard
             .primary
-            .run_write(async |conn| crate::wire::claim(conn, remember, slot).await)
+            .run_write(async |conn| crate::wire::claim(conn, idempotency, slot).await)
             .await
             .map_err(|failure| failure.into_error())?;
         match ours {

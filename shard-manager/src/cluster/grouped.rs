@@ -5,53 +5,53 @@
 
 use super::shard::Shard;
 use crate::servers::WriteFailure;
-use crate::store::{AfterCommit, NewRecord, Remember, Remembered, Upserted};
+use crate::store::{CommitPosition, IdempotencyKey, IdempotentOutcome, NewRecord, Upserted};
 use crate::wire::write::{delete, idempotent, upsert};
 use crate::wire::{Framed, WireError};
 
 /// A single upsert's answer: applied now, or the answer kept under its key.
-type UpsertAnswer = Remembered<Upserted, (String, Upserted)>;
+type UpsertAnswer = IdempotentOutcome<Upserted, (String, Upserted)>;
 /// A delete's answer: the deletion's version (None: no record), or whether the earlier
 /// request with its key deleted one.
-type DeleteAnswer = Remembered<Option<i64>, bool>;
+type DeleteAnswer = IdempotentOutcome<Option<i64>, bool>;
 
 impl Shard {
-    /// `row` upserted in the primary's next group; with `remember`, under its key.
+    /// `row` upserted in the primary's next group; with an `idempotency` key, under it.
     pub(super) async fn write_in_group(
         &self,
         row: &NewRecord<'_>,
-        remember: Option<&Remember>,
-    ) -> Result<(UpsertAnswer, AfterCommit), WriteFailure> {
-        let framed = match remember {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(UpsertAnswer, CommitPosition), WriteFailure> {
+        let framed = match idempotency {
             None => upsert::upsert_framed(row),
-            Some(r) => idempotent::upsert_remembered_framed(row, r),
+            Some(k) => idempotent::upsert_idempotent_framed(row, k),
         };
         let framed = self.framed(framed)?;
         self.primary
-            .write_in_group(framed, |rows| match remember {
-                None => upsert::upsert_in_group(rows).map(Remembered::Applied),
-                Some(r) => idempotent::upsert_remembered_in_group(rows, r),
+            .write_in_group(framed, |rows| match idempotency {
+                None => upsert::upsert_in_group(rows).map(IdempotentOutcome::Applied),
+                Some(k) => idempotent::upsert_idempotent_in_group(rows, k),
             })
             .await
     }
 
     /// The record `(table, key, id)` at `slot` deleted in the primary's next group;
-    /// with `remember`, under its key.
+    /// with an `idempotency` key, under it.
     pub(super) async fn delete_in_group(
         &self,
         (table, key, id): (&str, &str, &str),
         slot: i32,
-        remember: Option<&Remember>,
-    ) -> Result<(DeleteAnswer, AfterCommit), WriteFailure> {
-        let framed = match remember {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(DeleteAnswer, CommitPosition), WriteFailure> {
+        let framed = match idempotency {
             None => delete::delete_framed(table, (key, slot), id),
-            Some(r) => idempotent::delete_remembered_framed(table, (key, slot), id, r),
+            Some(k) => idempotent::delete_idempotent_framed(table, (key, slot), id, k),
         };
         let framed = self.framed(framed)?;
         self.primary
-            .write_in_group(framed, |rows| match remember {
-                None => delete::delete_in_group(rows).map(Remembered::Applied),
-                Some(r) => idempotent::delete_remembered_in_group(rows, r),
+            .write_in_group(framed, |rows| match idempotency {
+                None => delete::delete_in_group(rows).map(IdempotentOutcome::Applied),
+                Some(k) => idempotent::delete_idempotent_in_group(rows, k),
             })
             .await
     }

@@ -16,7 +16,7 @@ use super::Cluster;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId, ShardKey};
-use crate::store::{Document, ListQuery, Page, RecordId, Remember, TableName};
+use crate::store::{Document, IdempotencyKey, ListQuery, Page, RecordId, TableName};
 use crate::wal::Consistency;
 
 impl Cluster {
@@ -27,16 +27,16 @@ impl Cluster {
         key: &RoutedKey,
         id: RecordId,
         data: Document,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Written, ClusterError> {
-        if let Some(remember) = remember {
-            self.claim_key(remember).await?;
+        if let Some(idempotency) = idempotency {
+            self.claim_key(idempotency).await?;
         }
         let work = Work::Write {
-            keyed: remember.is_some(),
+            keyed: idempotency.is_some(),
         };
         self.routed(key, work, async |key| {
-            self.write_once(table, key, &id, &data, remember).await
+            self.write_once(table, key, &id, &data, idempotency).await
         })
         .await
     }
@@ -75,16 +75,16 @@ impl Cluster {
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Served<Deleted>, ClusterError> {
-        if let Some(remember) = remember {
-            self.claim_key(remember).await?;
+        if let Some(idempotency) = idempotency {
+            self.claim_key(idempotency).await?;
         }
         let work = Work::Write {
-            keyed: remember.is_some(),
+            keyed: idempotency.is_some(),
         };
         self.routed(key, work, async |key| {
-            self.delete_once(table, key, id, remember).await
+            self.delete_once(table, key, id, idempotency).await
         })
         .await
     }
@@ -101,20 +101,20 @@ impl Cluster {
         &self,
         table: &TableName,
         items: Vec<BulkItem>,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<BulkOutcome, ClusterError> {
-        if let Some(remember) = remember {
-            self.claim_key(remember).await?;
+        if let Some(idempotency) = idempotency {
+            self.claim_key(idempotency).await?;
         }
-        let outcome = self.bulk_once(table, &items, remember).await;
+        let outcome = self.bulk_once(table, &items, idempotency).await;
         let work = Work::Write {
-            keyed: remember.is_some(),
+            keyed: idempotency.is_some(),
         };
         let outcome = self
-            .bulk_refused_again(table, &items, remember, outcome, work)
+            .bulk_refused_again(table, &items, idempotency, outcome, work)
             .await;
         Ok(self
-            .bulk_on_new_primary(table, &items, remember, outcome, work)
+            .bulk_on_new_primary(table, &items, idempotency, outcome, work)
             .await)
     }
 
@@ -124,7 +124,7 @@ impl Cluster {
         &self,
         table: &TableName,
         items: &[BulkItem],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         outcome: BulkOutcome,
         work: Work,
     ) -> BulkOutcome {
@@ -155,7 +155,7 @@ impl Cluster {
                 Err(_) => return outcome,
             }
         }
-        self.bulk_again(table, again, remember, outcome, &refused)
+        self.bulk_again(table, again, idempotency, outcome, &refused)
             .await
     }
 
@@ -166,7 +166,7 @@ impl Cluster {
         &self,
         table: &TableName,
         items: &[BulkItem],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         mut outcome: BulkOutcome,
         work: Work,
     ) -> BulkOutcome {
@@ -189,7 +189,7 @@ impl Cluster {
                 .collect();
             let retried: HashSet<ShardId> = failed.into_keys().collect();
             outcome = self
-                .bulk_again(table, again, remember, outcome, &retried)
+                .bulk_again(table, again, idempotency, outcome, &retried)
                 .await;
         }
     }
@@ -200,30 +200,30 @@ impl Cluster {
         &self,
         table: &TableName,
         again: Vec<BulkItem>,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         mut outcome: BulkOutcome,
         retried: &HashSet<ShardId>,
     ) -> BulkOutcome {
         let indexes: HashSet<usize> = again.iter().map(|i| i.index).collect();
         outcome.shards.retain(|b| !retried.contains(&b.shard));
         outcome.failed.retain(|f| !indexes.contains(&f.index));
-        let second = self.bulk_once(table, &again, remember).await;
+        let second = self.bulk_once(table, &again, idempotency).await;
         outcome.merge(second);
         outcome
     }
 
     /// Claims the key at its home slot (see `claim`), once more on the owner when the
     /// shard refused the slot.
-    pub(super) async fn claim_key(&self, remember: &Remember) -> Result<(), ClusterError> {
+    pub(super) async fn claim_key(&self, idempotency: &IdempotencyKey) -> Result<(), ClusterError> {
         // A home key is decimal digits within i64, which every strategy routes.
-        let home = ShardKey::parse(&remember.home_key()).map(|key| self.router().route(key));
+        let home = ShardKey::parse(&idempotency.home_key()).map(|key| self.router().route(key));
         let Ok(Ok(home)) = home else {
-            tracing::error!(key = %remember.key, "an idempotency key's home did not route: not claimed");
+            tracing::error!(key = %idempotency.key, "an idempotency key's home did not route: not claimed");
             return Ok(());
         };
         let work = Work::Write { keyed: true };
         self.routed(&home, work, async |home| {
-            self.claim_once(home, remember).await
+            self.claim_once(home, idempotency).await
         })
         .await
     }

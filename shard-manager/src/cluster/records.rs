@@ -11,8 +11,8 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    AfterCommit, Document, ListQuery, NewRecord, Page, Record, RecordId, Remember, Remembered,
-    TableName,
+    CommitPosition, Document, IdempotencyKey, IdempotentOutcome, ListQuery, NewRecord, Page,
+    Record, RecordId, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
 
@@ -24,7 +24,7 @@ impl Cluster {
         key: &RoutedKey,
         id: &RecordId,
         data: &Document,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Written, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
@@ -39,23 +39,23 @@ impl Cluster {
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
         let written = match shard.batch_writes {
-            true => shard.write_in_group(&row, remember).await,
+            true => shard.write_in_group(&row, idempotency).await,
             false => {
                 shard
                     .primary
-                    .run_write(async |conn| match remember {
+                    .run_write(async |conn| match idempotency {
                         None => {
-                            let (up, after) = crate::wire::upsert(conn, &row).await?;
-                            Ok((Remembered::Applied(up), after))
+                            let (up, position) = crate::wire::upsert(conn, &row).await?;
+                            Ok((IdempotentOutcome::Applied(up), position))
                         }
-                        Some(remember) => {
-                            crate::wire::upsert_remembered(conn, &row, remember).await
+                        Some(idempotency) => {
+                            crate::wire::upsert_idempotent(conn, &row, idempotency).await
                         }
                     })
                     .await
             }
         };
-        let (upserted, after) = match written {
+        let (upserted, position) = match written {
             Ok(done) => done,
             Err(failure) => {
                 let idents = [(row.table_name, row.shard_key, row.id)];
@@ -64,15 +64,15 @@ impl Cluster {
             }
         };
         crate::fault::GATEWAY.reach("after-commit");
-        let token = self.token(shard, &after.wal);
+        let token = self.token(shard, &position.wal);
         let (upserted, id, replayed) = match upserted {
-            Remembered::Applied(up) => (up, id.clone(), false),
-            Remembered::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
-            Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+            IdempotentOutcome::Applied(up) => (up, id.clone(), false),
+            IdempotentOutcome::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
+            IdempotentOutcome::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
         };
         if let (Some(cache), true) = (&self.cache, replayed) {
             let ident = (row.table_name, row.shard_key, id.as_str());
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             let replayed = [(ident, Some(upserted.version))];
             self.forget_replayed(cache, shard, &replayed, commit, &mut trace)
                 .await?;
@@ -88,7 +88,7 @@ impl Cluster {
                 created_at: upserted.created_at,
                 updated_at: upserted.updated_at,
             };
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             let ident = (row.table_name, row.shard_key, row.id);
             cache
                 .install_write(commit, ident, upserted.version, Some(&record), &mut trace)
@@ -261,7 +261,7 @@ impl Cluster {
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<Served<Deleted>, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
@@ -270,19 +270,19 @@ impl Cluster {
         let sent = Instant::now();
         let slot = key.slot().0 as i32;
         let deleted = match shard.batch_writes {
-            true => shard.delete_in_group(ident, slot, remember).await,
+            true => shard.delete_in_group(ident, slot, idempotency).await,
             false => {
                 shard
                     .primary
-                    .run_write(async |conn| match remember {
+                    .run_write(async |conn| match idempotency {
                         None => {
-                            let (gone, after) =
+                            let (gone, position) =
                                 crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2)
                                     .await?;
-                            Ok((Remembered::Applied(gone), after))
+                            Ok((IdempotentOutcome::Applied(gone), position))
                         }
                         Some(r) => {
-                            crate::wire::delete_remembered(
+                            crate::wire::delete_idempotent(
                                 conn,
                                 ident.0,
                                 (ident.1, slot),
@@ -295,7 +295,7 @@ impl Cluster {
                     .await
             }
         };
-        let (deleted, after) = match deleted {
+        let (deleted, position) = match deleted {
             Ok(done) => done,
             Err(failure) => {
                 let mut trace = CacheTrace::default();
@@ -305,11 +305,11 @@ impl Cluster {
             }
         };
         crate::fault::GATEWAY.reach("after-commit");
-        let token = self.token(shard, &after.wal);
+        let token = self.token(shard, &position.wal);
         let (deleted, existed, replayed) = match deleted {
-            Remembered::Applied(version) => (version, version.is_some(), false),
-            Remembered::Replayed(existed) => (None, existed, true),
-            Remembered::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
+            IdempotentOutcome::Applied(version) => (version, version.is_some(), false),
+            IdempotentOutcome::Replayed(existed) => (None, existed, true),
+            IdempotentOutcome::Reused => return Err(ClusterError::KeyReused { shard: shard.id }),
         };
         let done = Deleted {
             existed,
@@ -318,14 +318,14 @@ impl Cluster {
         };
         let mut served = Served::by(&shard.primary, done);
         if let (Some(cache), true) = (&self.cache, replayed) {
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             // A delete's answer does not keep its version.
             let replayed = [(ident, None)];
             self.forget_replayed(cache, shard, &replayed, commit, &mut served.cache)
                 .await?;
         }
         if let (Some(cache), Some(version)) = (&self.cache, deleted) {
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             cache
                 .install_write(commit, ident, version, None, &mut served.cache)
                 .await
@@ -338,14 +338,14 @@ impl Cluster {
     pub(crate) fn committed(
         &self,
         shard: &Shard,
-        after: &AfterCommit,
+        position: &CommitPosition,
         at: Lsn,
         sent: Instant,
     ) -> Committed {
         Committed {
             shard: shard.id,
             at,
-            epoch: after.cache_epoch.map(|e| e.max(0) as u64),
+            epoch: position.cache_epoch.map(|e| e.max(0) as u64),
             sent,
         }
     }

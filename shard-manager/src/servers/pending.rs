@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::write_failure::WriteFailure;
 use crate::error::ClusterError;
-use crate::store::{AfterCommit, Record};
+use crate::store::{CommitPosition, Record};
 use crate::wire::read::PointRead;
 use crate::wire::{Framed, Rows};
 
@@ -20,7 +20,7 @@ pub(super) struct PendingRead {
 }
 
 /// A write's answer from its group: its own rows and the position after the commit.
-pub(super) type WriteAnswer = Result<(Rows, AfterCommit), WriteFailure>;
+pub(super) type WriteAnswer = Result<(Rows, CommitPosition), WriteFailure>;
 
 /// A single write waiting for its group.
 pub(super) struct PendingWrite {

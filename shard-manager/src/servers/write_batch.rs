@@ -44,7 +44,7 @@ use super::server::{InFlight, Server};
 use super::write_failure::WriteFailure;
 use crate::error::sqlstate::Decision;
 use crate::error::ClusterError;
-use crate::store::AfterCommit;
+use crate::store::CommitPosition;
 use crate::wire::{commit_group, Framed, GroupEnd, Rows, WireError, WireObject};
 
 impl Server {
@@ -56,7 +56,7 @@ impl Server {
         self: &Arc<Self>,
         framed: Framed,
         parse: impl FnOnce(Rows) -> Result<T, WireError>,
-    ) -> Result<(T, AfterCommit), WriteFailure> {
+    ) -> Result<(T, CommitPosition), WriteFailure> {
         let (reply, answer) = oneshot::channel();
         let waiting = PendingWrite {
             framed,
@@ -77,7 +77,7 @@ impl Server {
                 }
             }
         }
-        let (rows, after) = answer.await.unwrap_or_else(|_| {
+        let (rows, position) = answer.await.unwrap_or_else(|_| {
             Err(WriteFailure {
                 error: self.mark_down("the write's group stopped before it answered".into()),
                 maybe_committed: true,
@@ -87,7 +87,7 @@ impl Server {
             error: self.failure(e),
             maybe_committed: true,
         })?;
-        Ok((value, after))
+        Ok((value, position))
     }
 
     /// How many writes each group committed on this server carried.
@@ -221,7 +221,7 @@ impl Server {
                 Ok(Ok(ended)) => ended,
             };
             match ended {
-                GroupEnd::Committed(rows, after) => {
+                GroupEnd::Committed(rows, position) => {
                     #[cfg(feature = "faults")]
                     if self.faults.take_lose_after_commit() {
                         live.discard();
@@ -233,7 +233,7 @@ impl Server {
                     self.served.fetch_add(group.len() as u64, Ordering::Relaxed);
                     self.mark_up();
                     for (waiting, rows) in group.into_iter().zip(rows) {
-                        let _ = waiting.reply.send(Ok((rows, after.clone())));
+                        let _ = waiting.reply.send(Ok((rows, position.clone())));
                     }
                     break;
                 }

@@ -48,7 +48,7 @@ pub struct NoIdSecret;
 
 /// The key a write was sent with, whose it is, and what was asked.
 #[derive(Debug, Clone)]
-pub struct Remember {
+pub struct IdempotencyKey {
     /// Whose key: the API key's name ('' without keys). Keys of different callers never
     /// meet.
     pub caller: String,
@@ -60,7 +60,7 @@ pub struct Remember {
     pub ttl_secs: i64,
 }
 
-impl Remember {
+impl IdempotencyKey {
     /// `parts` describe the request (operation, table, key, id, body...): each is
     /// hashed with its length, so no two different lists hash alike by concatenation.
     pub fn new(caller: &str, key: &str, parts: &[&[u8]], ttl_secs: i64) -> Self {
@@ -119,18 +119,18 @@ impl Remember {
 }
 
 /// The id of the record at `index` of a request that names none: under an idempotency
-/// key, the id that key gives it with the cluster's `secret` ([`Remember::record_id`],
+/// key, the id that key gives it with the cluster's `secret` ([`IdempotencyKey::record_id`],
 /// the same on every retry through any gateway, so a retry finds the record it wrote);
 /// without a key, a new random UUID. Under a key with no secret read yet, [`NoIdSecret`]:
 /// an id made any other way would not be the one the other gateways derive.
 pub fn minted_id(
-    idempotency: Option<&Remember>,
+    idempotency: Option<&IdempotencyKey>,
     secret: Option<&IdSecret>,
     index: usize,
 ) -> Result<RecordId, NoIdSecret> {
     match idempotency {
         None => Ok(RecordId::generate()),
-        Some(remember) => Ok(remember.record_id(secret.ok_or(NoIdSecret)?, index)),
+        Some(idempotency) => Ok(idempotency.record_id(secret.ok_or(NoIdSecret)?, index)),
     }
 }
 
@@ -140,13 +140,22 @@ mod tests {
 
     #[test]
     fn a_home_depends_on_caller_and_key_only_and_is_a_number() {
-        let a = Remember::new("c", "k", &[b"write"], 60);
-        let b = Remember::new("c", "k", &[b"delete", b"other"], 5);
+        let a = IdempotencyKey::new("c", "k", &[b"write"], 60);
+        let b = IdempotencyKey::new("c", "k", &[b"delete", b"other"], 5);
         assert_eq!(a.home_key(), b.home_key());
-        assert_ne!(a.home_key(), Remember::new("c", "k2", &[], 60).home_key());
-        assert_ne!(a.home_key(), Remember::new("c2", "k", &[], 60).home_key());
+        assert_ne!(
+            a.home_key(),
+            IdempotencyKey::new("c", "k2", &[], 60).home_key()
+        );
+        assert_ne!(
+            a.home_key(),
+            IdempotencyKey::new("c2", "k", &[], 60).home_key()
+        );
         // ("ck", "") and ("c", "k") do not meet.
-        assert_ne!(Remember::new("ck", "", &[], 60).home_key(), a.home_key());
+        assert_ne!(
+            IdempotencyKey::new("ck", "", &[], 60).home_key(),
+            a.home_key()
+        );
         assert!(a.home_key().parse::<i64>().is_ok(), "{}", a.home_key());
     }
 
@@ -157,16 +166,16 @@ mod tests {
     #[test]
     fn a_minted_id_is_the_same_for_every_retry_and_only_for_it() {
         let s = secret(7);
-        let first = Remember::new("c", "k", &[b"transaction", b"{}"], 60);
-        let retry = Remember::new("c", "k", &[b"transaction", b"{}"], 5);
+        let first = IdempotencyKey::new("c", "k", &[b"transaction", b"{}"], 60);
+        let retry = IdempotencyKey::new("c", "k", &[b"transaction", b"{}"], 5);
         assert_eq!(first.record_id(&s, 0), retry.record_id(&s, 0));
         assert_eq!(first.record_id(&s, 7), retry.record_id(&s, 7));
         assert_ne!(first.record_id(&s, 0), first.record_id(&s, 1));
         // Another caller, key or request: another id.
         let others = [
-            Remember::new("c2", "k", &[b"transaction", b"{}"], 60),
-            Remember::new("c", "k2", &[b"transaction", b"{}"], 60),
-            Remember::new("c", "k", &[b"transaction", b"{\"n\":1}"], 60),
+            IdempotencyKey::new("c2", "k", &[b"transaction", b"{}"], 60),
+            IdempotencyKey::new("c", "k2", &[b"transaction", b"{}"], 60),
+            IdempotencyKey::new("c", "k", &[b"transaction", b"{\"n\":1}"], 60),
         ];
         for other in others {
             assert_ne!(other.record_id(&s, 0), first.record_id(&s, 0));
@@ -180,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_minted_id_depends_on_the_clusters_secret() {
-        let request = Remember::new("c", "k", &[b"write", b"users", b"{}"], 60);
+        let request = IdempotencyKey::new("c", "k", &[b"write", b"users", b"{}"], 60);
         // The same secret (as every gateway reads it): the same id.
         assert_eq!(
             request.record_id(&secret(1), 0),
@@ -219,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_keyed_id_without_the_secret_is_refused_and_a_keyless_one_is_random() {
-        let request = Remember::new("c", "k", &[b"write"], 60);
+        let request = IdempotencyKey::new("c", "k", &[b"write"], 60);
         assert_eq!(minted_id(Some(&request), None, 0), Err(NoIdSecret));
         assert_eq!(
             minted_id(Some(&request), Some(&secret(3)), 0),

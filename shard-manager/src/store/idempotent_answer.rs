@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::idempotency_key::Remember;
+use super::idempotency_key::IdempotencyKey;
 use super::row::{Upserted, WrittenRow};
 
 /// A row of the single upsert with a key: (version, created_at, updated_at, created)
@@ -51,9 +51,10 @@ pub struct GroupOutcome {
     pub replayed: Vec<(String, String, Option<i64>)>,
 }
 
-/// What a write sent with a key did.
+/// What a write sent with an idempotency key did: applied now, answered by the earlier
+/// request with the key, or refused because the key was used for another request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Remembered<A, R> {
+pub enum IdempotentOutcome<A, R> {
     /// Written now; the answer is stored with it.
     Applied(A),
     /// An earlier request with the key was written: its answer, nothing written now.
@@ -83,15 +84,17 @@ pub type Answered<T> = Result<T, AnswerError>;
 
 /// The earlier answer (fingerprint, answer) when there is one, else `applied`.
 fn decide<A, R>(
-    remember: &Remember,
+    idempotency: &IdempotencyKey,
     prior: Option<(Vec<u8>, serde_json::Value)>,
     applied: impl FnOnce() -> Answered<A>,
     replayed: impl FnOnce(serde_json::Value) -> Answered<R>,
-) -> Answered<Remembered<A, R>> {
+) -> Answered<IdempotentOutcome<A, R>> {
     match prior {
-        None => applied().map(Remembered::Applied),
-        Some((fingerprint, _)) if fingerprint != remember.fingerprint => Ok(Remembered::Reused),
-        Some((_, answer)) => replayed(answer).map(Remembered::Replayed),
+        None => applied().map(IdempotentOutcome::Applied),
+        Some((fingerprint, _)) if fingerprint != idempotency.fingerprint => {
+            Ok(IdempotentOutcome::Reused)
+        }
+        Some((_, answer)) => replayed(answer).map(IdempotentOutcome::Replayed),
     }
 }
 
@@ -115,9 +118,9 @@ pub const ENTRY_TABLES: [&str; 3] = [
 /// What the single upsert with a key did: written now, or the earlier answer with the
 /// id it wrote (a record sent without an id got a fresh one then).
 pub fn upsert_outcome(
-    remember: &Remember,
+    idempotency: &IdempotencyKey,
     row: UpsertRow,
-) -> Answered<Remembered<Upserted, (String, Upserted)>> {
+) -> Answered<IdempotentOutcome<Upserted, (String, Upserted)>> {
     let (version, created_at, updated_at, created, fingerprint, stored) = row;
     let applied = || match (version, created_at, updated_at, created) {
         (Some(version), Some(created_at), Some(updated_at), Some(created)) => Ok(Upserted {
@@ -138,32 +141,40 @@ pub fn upsert_outcome(
         };
         Ok((a.id, up))
     };
-    decide(remember, fingerprint.zip(stored), applied, replayed)
+    decide(idempotency, fingerprint.zip(stored), applied, replayed)
 }
 
 /// What the delete with a key did: the deletion's version now (None: there was no
 /// such record), or whether the earlier request deleted one.
 pub fn delete_outcome(
-    remember: &Remember,
+    idempotency: &IdempotencyKey,
     row: DeleteRow,
-) -> Answered<Remembered<Option<i64>, bool>> {
+) -> Answered<IdempotentOutcome<Option<i64>, bool>> {
     #[derive(serde::Deserialize)]
     struct DeleteAnswer {
         deleted: bool,
     }
     let (version, fingerprint, stored) = row;
     let replayed = |value| answer::<DeleteAnswer>(value).map(|a| a.deleted);
-    decide(remember, fingerprint.zip(stored), || Ok(version), replayed)
+    decide(
+        idempotency,
+        fingerprint.zip(stored),
+        || Ok(version),
+        replayed,
+    )
 }
 
 /// What one shard's group of a bulk write with a key did: each record written now or
 /// by an earlier request with the key; None when a record's entry is another
 /// request's (the key was reused: nothing was written).
-pub fn bulk_outcome(remember: &Remember, rows: Vec<BulkRow>) -> Answered<Option<GroupOutcome>> {
+pub fn bulk_outcome(
+    idempotency: &IdempotencyKey,
+    rows: Vec<BulkRow>,
+) -> Answered<Option<GroupOutcome>> {
     let mut out = GroupOutcome::default();
     for row in rows {
         match row {
-            (_, _, _, _, _, Some(print)) if print != remember.fingerprint => return Ok(None),
+            (_, _, _, _, _, Some(print)) if print != idempotency.fingerprint => return Ok(None),
             (key, id, version, _, _, Some(_)) => out.replayed.push((key, id, version)),
             (key, id, Some(v), Some(c), Some(u), None) => out.written.push((key, id, v, c, u)),
             _ => return Err(no_row()),
@@ -176,8 +187,8 @@ pub fn bulk_outcome(remember: &Remember, rows: Vec<BulkRow>) -> Answered<Option<
 mod tests {
     use super::*;
 
-    fn key() -> Remember {
-        Remember::new("caller", "k1", &[b"write", b"users"], 60)
+    fn key() -> IdempotencyKey {
+        IdempotencyKey::new("caller", "k1", &[b"write", b"users"], 60)
     }
 
     #[test]
@@ -185,7 +196,7 @@ mod tests {
         let now = Utc::now();
         let row: UpsertRow = (Some(7), Some(now), Some(now), Some(true), None, None);
         match upsert_outcome(&key(), row).unwrap() {
-            Remembered::Applied(up) => assert_eq!((up.version, up.created), (7, true)),
+            IdempotentOutcome::Applied(up) => assert_eq!((up.version, up.created), (7, true)),
             other => panic!("{other:?}"),
         }
         // A written row must carry every column.
@@ -207,7 +218,7 @@ mod tests {
             Some(answer),
         );
         match upsert_outcome(&k, row).unwrap() {
-            Remembered::Replayed((id, up)) => {
+            IdempotentOutcome::Replayed((id, up)) => {
                 assert_eq!((id.as_str(), up.version, up.created), ("r9", 3, false));
                 assert_eq!(up.updated_at.to_rfc3339(), "2026-11-24T01:02:04+00:00");
             }
@@ -218,7 +229,10 @@ mod tests {
             Some(k.fingerprint.to_vec()),
             Some(serde_json::json!({"deleted": true})),
         );
-        assert_eq!(delete_outcome(&k, row).unwrap(), Remembered::Replayed(true));
+        assert_eq!(
+            delete_outcome(&k, row).unwrap(),
+            IdempotentOutcome::Replayed(true)
+        );
     }
 
     #[test]
@@ -241,7 +255,7 @@ mod tests {
         // A replayed record carries the version its entry kept (for the cache's floor).
         assert_eq!(done.replayed, vec![("b".into(), "2".into(), Some(3))]);
         // An entry of another request: the key was reused.
-        let other = Remember::new("caller", "k1", &[b"bulk"], 60);
+        let other = IdempotencyKey::new("caller", "k1", &[b"bulk"], 60);
         let rows: Vec<BulkRow> = vec![(
             "b".into(),
             "2".into(),
@@ -258,24 +272,27 @@ mod tests {
 
     #[test]
     fn the_key_with_another_request_is_refused() {
-        let other = Remember::new("caller", "k1", &[b"write", b"orders"], 60);
+        let other = IdempotencyKey::new("caller", "k1", &[b"write", b"orders"], 60);
         let row: DeleteRow = (
             None,
             Some(other.fingerprint.to_vec()),
             Some(serde_json::json!({"deleted": false})),
         );
-        assert_eq!(delete_outcome(&key(), row).unwrap(), Remembered::Reused);
+        assert_eq!(
+            delete_outcome(&key(), row).unwrap(),
+            IdempotentOutcome::Reused
+        );
     }
 
     #[test]
     fn a_delete_of_nothing_with_a_fresh_key_is_applied_as_none() {
         assert_eq!(
             delete_outcome(&key(), (None, None, None)).unwrap(),
-            Remembered::Applied(None)
+            IdempotentOutcome::Applied(None)
         );
         assert_eq!(
             delete_outcome(&key(), (Some(12), None, None)).unwrap(),
-            Remembered::Applied(Some(12))
+            IdempotentOutcome::Applied(Some(12))
         );
     }
 }

@@ -4,12 +4,12 @@
 //! - [`sql`]: every statement's text: the point read, the list in its eight shapes,
 //!   each write with or without an idempotency key, a key's claim, the health and
 //!   upkeep statements; diesel's table definitions render them once per process.
-//! - [`idempotent_answer`]: what writes sent with an idempotency key answer: the answer
-//!   stored by the write's own statement, or an earlier answer instead of a second
-//!   write.
-//! - [`idempotency_key`]: [`Remember`], the key a write is sent with, its fingerprint
-//!   and its home; the ids minted for records sent without one, keyed with the
-//!   cluster's [`IdSecret`].
+//! - [`idempotent_answer`]: [`IdempotentOutcome`], what writes sent with an idempotency
+//!   key answer: the answer stored by the write's own statement, or an earlier answer
+//!   instead of a second write.
+//! - [`idempotency_key`]: [`IdempotencyKey`], the key a write is sent with, its
+//!   fingerprint and its home; the ids minted for records sent without one, keyed with
+//!   the cluster's [`IdSecret`].
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - `jsonb_numbers`: which JSON numbers `jsonb` can hold (a document kept as text keeps
@@ -46,11 +46,11 @@ pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
 pub(crate) use sql::expressions::UpsertMany;
 
-pub use idempotency_key::{minted_id, IdSecret, NoIdSecret, Remember};
+pub use idempotency_key::{minted_id, IdSecret, IdempotencyKey, NoIdSecret};
 pub use idempotent_answer::{
     bulk_outcome, delete_outcome, upsert_outcome, AnswerError, Answered, BulkRow, DeleteRow,
-    GroupOutcome, Remembered, UpsertRow, ENTRY_TABLES,
+    GroupOutcome, IdempotentOutcome, UpsertRow, ENTRY_TABLES,
 };
-pub use row::{AfterCommit, NewRecord, Record, Upserted, WrittenRow};
+pub use row::{CommitPosition, NewRecord, Record, Upserted, WrittenRow};
 pub use sql::wire_statements::{wire_statements, ListShape, WireStatements};
 pub use table::{TableName, Tables, UnknownTable};

@@ -54,12 +54,12 @@ pub struct Upserted {
 /// (shard key, id, version, created_at, updated_at) of a row a bulk write stored.
 pub type WrittenRow = (String, String, i64, DateTime<Utc>, DateTime<Utc>);
 
-/// What the primary said right after a write committed, in one statement: its WAL
-/// position (for the read-your-writes token) and the shard's cache epoch (the key space
-/// the writer updates; see `cache::epochs`). `cache_epoch` is None only on a shard
-/// without the `cache_epoch` migration.
+/// Where a write committed, as the primary says right after the commit, in one
+/// statement: its WAL position (for the read-your-writes token) and the shard's cache
+/// epoch (the key space the writer updates; see `cache::epochs`). `cache_epoch` is None
+/// only on a shard without the `cache_epoch` migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfterCommit {
+pub struct CommitPosition {
     pub wal: String,
     pub cache_epoch: Option<i64>,
 }

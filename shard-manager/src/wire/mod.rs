@@ -55,5 +55,5 @@ pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
 pub use write::delete::delete;
 pub use write::group::{commit_group, Framed, GroupEnd, Rows};
-pub use write::idempotent::{claim, delete_remembered, upsert_many_remembered, upsert_remembered};
+pub use write::idempotent::{claim, delete_idempotent, upsert_idempotent, upsert_many_idempotent};
 pub use write::upsert::{upsert, upsert_many};

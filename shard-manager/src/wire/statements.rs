@@ -24,21 +24,21 @@ use crate::store::{wire_statements, ListShape, WireStatements};
 pub(super) const BEGIN: &str = "sg_begin";
 pub(super) const UPSERT: &str = "sg_upsert";
 pub(super) const COMMIT: &str = "sg_commit";
-pub(super) const AFTER_COMMIT: &str = "sg_after_commit";
+pub(super) const COMMIT_POSITION: &str = "sg_after_commit";
 pub(super) const FIND: &str = "sg_find";
 pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 pub(super) const UPSERT_MANY: &str = "sg_upsert_many";
 pub(super) const DELETE: &str = "sg_delete";
-pub(super) const UPSERT_REMEMBERED: &str = "sg_upsert_remembered";
-pub(super) const DELETE_REMEMBERED: &str = "sg_delete_remembered";
-pub(super) const UPSERT_MANY_REMEMBERED: &str = "sg_upsert_many_remembered";
+pub(super) const UPSERT_IDEMPOTENT: &str = "sg_upsert_remembered";
+pub(super) const DELETE_IDEMPOTENT: &str = "sg_delete_remembered";
+pub(super) const UPSERT_MANY_IDEMPOTENT: &str = "sg_upsert_many_remembered";
 pub(super) const CLAIM: &str = "sg_claim";
 pub(super) const TXN_LOCK: &str = "sg_txn_lock";
 /// A group commit's bound on lock waits, for its transaction only (see `write::group`).
 pub(super) const LOCK_BOUND: &str = "sg_lock_bound";
 pub(super) const EXPORT: &str = "sg_export";
 pub(super) const TXN_SEEN: &str = "sg_txn_seen";
-pub(super) const TXN_REMEMBER: &str = "sg_txn_remember";
+pub(super) const TXN_ENTRY: &str = "sg_txn_remember";
 /// The list statement's shapes, indexed by `store::ListShape::index`.
 pub(super) const LISTS: [&str; ListShape::COUNT] = [
     "sg_list_0",
@@ -81,8 +81,8 @@ fn texts() -> Result<&'static WireStatements, WireError> {
 }
 
 /// The position-read statement's text (run as a simple query after `COMMIT PREPARED`).
-pub(super) fn after_commit_text() -> Result<&'static str, WireError> {
-    Ok(&texts()?.after_commit)
+pub(super) fn commit_position_text() -> Result<&'static str, WireError> {
+    Ok(&texts()?.commit_position)
 }
 
 /// Starts an exchange that runs prepared statements. On a connection's first exchange
@@ -98,22 +98,22 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
         return Ok(());
     }
     let texts = texts()?;
-    let remembered = |own: &[u32]| [&PRIOR_TYPES[..], own, &KEPT_TYPES].concat();
+    let idempotent = |own: &[u32]| [&PRIOR_TYPES[..], own, &KEPT_TYPES].concat();
     let mut statements: Vec<(&str, &str, Vec<u32>)> = vec![
         (BEGIN, "BEGIN", vec![]),
         (COMMIT, "COMMIT", vec![]),
-        (AFTER_COMMIT, &texts.after_commit, vec![]),
+        (COMMIT_POSITION, &texts.commit_position, vec![]),
         (UPSERT, &texts.upsert, UPSERT_TYPES.to_vec()),
         (UPSERT_MANY, &texts.upsert_many, UPSERT_MANY_TYPES.to_vec()),
         (DELETE, &texts.delete, DELETE_TYPES.to_vec()),
         (
-            UPSERT_REMEMBERED,
-            &texts.upsert_remembered,
-            remembered(&UPSERT_TYPES),
+            UPSERT_IDEMPOTENT,
+            &texts.upsert_idempotent,
+            idempotent(&UPSERT_TYPES),
         ),
         (
-            UPSERT_MANY_REMEMBERED,
-            &texts.upsert_many_remembered,
+            UPSERT_MANY_IDEMPOTENT,
+            &texts.upsert_many_idempotent,
             [
                 &BATCH_PRIOR_TYPES[..],
                 &UPSERT_MANY_TYPES,
@@ -122,9 +122,9 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
             .concat(),
         ),
         (
-            DELETE_REMEMBERED,
-            &texts.delete_remembered,
-            remembered(&DELETE_TYPES),
+            DELETE_IDEMPOTENT,
+            &texts.delete_idempotent,
+            idempotent(&DELETE_TYPES),
         ),
         (
             CLAIM,
@@ -143,8 +143,8 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
             vec![TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT4],
         ),
         (
-            TXN_REMEMBER,
-            &texts.txn_remember,
+            TXN_ENTRY,
+            &texts.txn_entry,
             vec![TEXT, TEXT, BYTEA, INT4, TEXT, TEXT, TEXT, INT8, BOOL],
         ),
         (
@@ -218,8 +218,8 @@ fn kind(statement: &'static str) -> &'static str {
 fn work(statement: &str) -> Work {
     match statement {
         UPSERT | UPSERT_MANY | DELETE | TXN_LOCK => Work::Write { keyed: false },
-        TXN_SEEN | TXN_REMEMBER => Work::Write { keyed: true },
-        UPSERT_REMEMBERED | DELETE_REMEMBERED | UPSERT_MANY_REMEMBERED | CLAIM => {
+        TXN_SEEN | TXN_ENTRY => Work::Write { keyed: true },
+        UPSERT_IDEMPOTENT | DELETE_IDEMPOTENT | UPSERT_MANY_IDEMPOTENT | CLAIM => {
             Work::Write { keyed: true }
         }
         _ => Work::Read,

@@ -12,7 +12,7 @@
 
 use futures_util::future::join_all;
 use serde_json::json;
-use shard_manager::store::Remember;
+use shard_manager::store::IdempotencyKey;
 use shard_manager::{ClusterError, RoutedKey, ShardId};
 
 use crate::fixtures::{doc, id, key_on, rows, table};
@@ -148,7 +148,7 @@ async fn writes_of_one_record_and_of_one_key_in_a_group_keep_their_own_answers()
 
     // One idempotency key sent twice at once: applied once, the other replays it.
     let body = json!({"name": "Kim"});
-    let request = Remember::new(
+    let request = IdempotencyKey::new(
         "",
         "group-key",
         &[b"write", body.to_string().as_bytes()],

@@ -4,7 +4,7 @@
 //! nothing. A bulk write replayed is counted as written, by the first request.
 
 use serde_json::{json, Value};
-use shard_manager::store::Remember;
+use shard_manager::store::IdempotencyKey;
 use shard_manager::{BulkItem, ClusterError, ShardId};
 use tokio_postgres::Client;
 
@@ -12,9 +12,9 @@ use crate::fixtures::{doc, id, key_on, rows, table};
 use crate::scratch::Scratch;
 
 /// The idempotency key of a request described by `parts`, kept an hour.
-fn remember(key: &str, parts: &[&str]) -> Remember {
+fn idempotency_key(key: &str, parts: &[&str]) -> IdempotencyKey {
     let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
-    Remember::new("", key, &parts, 3600)
+    IdempotencyKey::new("", key, &parts, 3600)
 }
 
 /// How many rows of `table` on this server hold entries of the idempotency key `key`.
@@ -33,7 +33,7 @@ async fn a_replayed_write_gets_the_first_answer_and_is_applied_once() {
     let primary = scratch.connect(&scratch.primary(shard)).await;
     let token = uuid::Uuid::new_v4().to_string();
     let body = json!({"name": "Erin"});
-    let request = remember(
+    let request = idempotency_key(
         &token,
         &["write", "users", key.as_str(), "u1", &body.to_string()],
     );
@@ -64,7 +64,7 @@ async fn a_replayed_write_gets_the_first_answer_and_is_applied_once() {
     }
     assert_eq!(claims, 1, "one claim of the key, at its home");
 
-    let other = remember(&token, &["write", "users", key.as_str(), "u1", "{}"]);
+    let other = idempotency_key(&token, &["write", "users", key.as_str(), "u1", "{}"]);
     let reused = cluster
         .write(
             &users,
@@ -105,7 +105,7 @@ async fn a_replayed_bulk_write_is_counted_as_written_by_the_first() {
         })
         .collect();
     let token = uuid::Uuid::new_v4().to_string();
-    let request = remember(&token, &["bulk", "events", "frank-batch"]);
+    let request = idempotency_key(&token, &["bulk", "events", "frank-batch"]);
 
     let first = cluster
         .bulk_write(&events, items.clone(), Some(&request))

@@ -56,7 +56,7 @@ use crate::map::{meta, MapError};
 pub use in_doubt::InDoubt;
 pub use plan::{plan, Plan, StanzaPlan};
 pub use replica::ReplicaPlan;
-pub use settle::ShardAfter;
+pub use settle::RestoredShard;
 
 /// setup.sh's incarnation file in a primary's data directory (its replicas copy it).
 pub const INCARNATION_FILE: &str = "shardgate.incarnation";
@@ -78,7 +78,8 @@ pub struct Restored {
     pub map_version: u64,
     /// Prepared parts found at the point and how they were finished.
     pub in_doubt: InDoubt,
-    pub shards: Vec<ShardAfter>,
+    /// Each active shard as the restore left it.
+    pub shards: Vec<RestoredShard>,
     pub took: Duration,
 }
 

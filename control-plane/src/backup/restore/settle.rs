@@ -29,9 +29,10 @@ use crate::moves::caches::{self, Told};
 /// How far a restore moves every shard's cache epoch.
 pub const EPOCH_JUMP: i64 = 1_000_000;
 
-/// One shard after the restore.
+/// One shard as the restore left it: its cache epoch raised past the point's, the
+/// epochs below retired, and its slots checked against the restored map.
 #[derive(Debug)]
-pub struct ShardAfter {
+pub struct RestoredShard {
     pub shard: ShardId,
     /// The cache epoch at the point, and the one now.
     pub epoch_before: i64,
@@ -48,7 +49,7 @@ pub async fn settle(
     settings: &ClusterSettings,
     meta: &Client,
     map: &ShardMap,
-) -> Result<Vec<ShardAfter>, BackupError> {
+) -> Result<Vec<RestoredShard>, BackupError> {
     let mut out = Vec::new();
     for shard in map.shards.iter().filter(|s| !s.retired) {
         let target = Target {
@@ -94,7 +95,7 @@ pub async fn settle(
             &expected,
             version.map(|v| (v, slots)),
         );
-        out.push(ShardAfter {
+        out.push(RestoredShard {
             shard: shard.id,
             epoch_before,
             epoch_now,

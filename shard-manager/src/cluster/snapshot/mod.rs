@@ -599,7 +599,7 @@ impl Cluster {
     /// how many this call committed. A part it could not commit (another session is
     /// committing it, or the shard failed) is left to the next look.
     async fn finish_by_the_log(&self, parts: &[(ShardId, String)]) -> usize {
-        let Ok(after) = wire_txn::after_commit_text() else {
+        let Ok(position_text) = wire_txn::commit_position_text() else {
             return 0;
         };
         let done = join_all(parts.iter().map(|(id, name)| async move {
@@ -607,7 +607,7 @@ impl Cluster {
             tracing::info!(shard = %id, gid = %name, "snapshot: finishing a committed part by the log");
             shard
                 .primary
-                .run_write(async |conn| wire_txn::commit_prepared(conn, name, after).await)
+                .run_write(async |conn| wire_txn::commit_prepared(conn, name, position_text).await)
                 .await
                 .map_err(|f| f.into_error())
         }))

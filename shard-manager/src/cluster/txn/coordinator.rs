@@ -14,7 +14,7 @@ use crate::cache::CacheTrace;
 use crate::cluster::{Cluster, Shard};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
-use crate::store::{NewRecord, RawJson, Remember};
+use crate::store::{IdempotencyKey, NewRecord, RawJson};
 use crate::wire::write::txn::{self as wire, OpDone, PartEnd, PartOp, PartOutcome};
 
 /// The empty document a delete's row carries (never written).
@@ -62,7 +62,7 @@ impl Cluster {
     pub(super) async fn transaction_once(
         &self,
         ops: &[TxnOp],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let mut by_shard: BTreeMap<ShardId, Vec<&TxnOp>> = BTreeMap::new();
@@ -76,8 +76,8 @@ impl Cluster {
             parts.push(Part { shard, ops });
         }
         let mut outcome = match parts.len() {
-            1 => self.one_shard(&parts[0], remember, progress).await?,
-            _ => self.two_phase(&parts, remember, progress).await?,
+            1 => self.one_shard(&parts[0], idempotency, progress).await?,
+            _ => self.two_phase(&parts, idempotency, progress).await?,
         };
         outcome.results.sort_by_key(|r| r.index);
         Ok(outcome)
@@ -87,7 +87,7 @@ impl Cluster {
     async fn one_shard(
         &self,
         part: &Part<'_>,
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let shard = &part.shard;
@@ -99,16 +99,16 @@ impl Cluster {
         let ran = shard
             .primary
             .run_write(async |conn| {
-                wire::run_part(conn, &wire_ops, PartEnd::Commit, remember).await
+                wire::run_part(conn, &wire_ops, PartEnd::Commit, idempotency).await
             })
             .await;
         let mut cache = CacheTrace::default();
-        let (done, after) = match ran {
+        let (done, position) = match ran {
             Ok(PartOutcome::Done {
                 ops,
-                after: Some(after),
-            }) => (ops, after),
-            Ok(PartOutcome::Done { after: None, .. }) => unreachable_part(shard.id)?,
+                position: Some(position),
+            }) => (ops, position),
+            Ok(PartOutcome::Done { position: None, .. }) => unreachable_part(shard.id)?,
             Ok(PartOutcome::ConditionFailed { index, current }) => {
                 return Err(condition(part, index, current))
             }
@@ -123,9 +123,9 @@ impl Cluster {
             }
         };
         crate::fault::GATEWAY.reach("after-commit");
-        let token = self.token(shard, &after.wal);
+        let token = self.token(shard, &position.wal);
         if let Some(c) = self.cache() {
-            let commit = self.committed(shard, &after, token.lsn, sent);
+            let commit = self.committed(shard, &position, token.lsn, sent);
             // A transaction's answer does not keep its records' versions.
             let replayed: Vec<_> = part.idents().into_iter().map(|i| (i, None)).collect();
             self.forget_replayed(c, shard, &replayed, commit, &mut cache)
@@ -145,7 +145,7 @@ impl Cluster {
     async fn two_phase(
         &self,
         parts: &[Part<'_>],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let first = parts[0].shard.id;
@@ -174,7 +174,7 @@ impl Cluster {
                 };
                 part.shard
                     .primary
-                    .run_write(async |conn| wire::run_part(conn, &wire_ops, end, remember).await)
+                    .run_write(async |conn| wire::run_part(conn, &wire_ops, end, idempotency).await)
                     .await
             }
         }))
@@ -238,7 +238,7 @@ impl Cluster {
         let _ = progress.enter(Stage::Committing { txid: txid.clone() });
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
-        let after_text = wire::after_commit_text().map_err(|e| TxnError::InDoubt {
+        let position_text = wire::commit_position_text().map_err(|e| TxnError::InDoubt {
             txid: txid.clone(),
             reason: e.to_string(),
             bound_secs,
@@ -250,7 +250,7 @@ impl Cluster {
             async move {
                 shard
                     .primary
-                    .run_write(async |conn| wire::commit_prepared(conn, &name, after_text).await)
+                    .run_write(async |conn| wire::commit_prepared(conn, &name, position_text).await)
                     .await
             }
         };
@@ -272,10 +272,10 @@ impl Cluster {
         for ((part, ran), ops) in parts.iter().zip(committed).zip(&done) {
             let shard = &part.shard;
             match ran {
-                Ok(Some(after)) => {
-                    let token = self.token(shard, &after.wal);
+                Ok(Some(position)) => {
+                    let token = self.token(shard, &position.wal);
                     if let Some(c) = self.cache() {
-                        let commit = self.committed(shard, &after, token.lsn, sent);
+                        let commit = self.committed(shard, &position, token.lsn, sent);
                         // Each record with the version its operation gave it.
                         let records: Vec<_> = part
                             .idents()

@@ -20,7 +20,7 @@ use super::{TxnError, TxnOp, TxnOutcome};
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
-use crate::store::Remember;
+use crate::store::IdempotencyKey;
 
 /// Where a transaction stands, as the coordinator moves it on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl Cluster {
     pub async fn transaction_within(
         self: &Arc<Self>,
         ops: Vec<TxnOp>,
-        remember: Option<Remember>,
+        idempotency: Option<IdempotencyKey>,
         wait: Duration,
     ) -> Result<TxnOutcome, TxnError> {
         let first = ops.first().map(|op| op.key.shard()).unwrap_or(ShardId(0));
@@ -113,7 +113,7 @@ impl Cluster {
         let shared = Arc::clone(&progress);
         let mut task = tokio::task::spawn_local(async move {
             cluster
-                .transaction_tracked(&ops, remember.as_ref(), &shared)
+                .transaction_tracked(&ops, idempotency.as_ref(), &shared)
                 .await
         });
         match tokio::time::timeout(wait, &mut task).await {

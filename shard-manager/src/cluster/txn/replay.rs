@@ -27,7 +27,7 @@ impl Cluster {
             })?;
             outcome.results.extend(results);
         }
-        let after_text = wire::after_commit_text().map_err(|e| {
+        let position_text = wire::commit_position_text().map_err(|e| {
             TxnError::Shard(crate::error::ClusterError::Unavailable {
                 shard: parts[0].shard.id,
                 role: crate::routing::Role::Primary,
@@ -39,13 +39,13 @@ impl Cluster {
         let positions = join_all(parts.iter().map(|part| async move {
             part.shard
                 .primary
-                .run(async |conn| wire::position(conn, after_text).await)
+                .run(async |conn| wire::position(conn, position_text).await)
                 .await
         }))
         .await;
         for (part, read) in parts.iter().zip(positions) {
-            let after = read.map_err(TxnError::Shard)?;
-            outcome.tokens.push(self.token(&part.shard, &after.wal));
+            let position = read.map_err(TxnError::Shard)?;
+            outcome.tokens.push(self.token(&part.shard, &position.wal));
             if let Some(c) = self.cache() {
                 let _ = c
                     .forget(part.shard.id, &part.idents(), &mut outcome.cache)

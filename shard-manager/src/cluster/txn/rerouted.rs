@@ -12,7 +12,7 @@ use super::{TxnError, TxnOp, TxnOutcome};
 use crate::cluster::Cluster;
 use crate::error::retry::{policy, Retry, Work};
 use crate::routing::ShardId;
-use crate::store::Remember;
+use crate::store::IdempotencyKey;
 
 impl Cluster {
     /// Applies every operation or none (see [`super`]). Each (table, key, id) at most
@@ -22,9 +22,9 @@ impl Cluster {
     pub async fn transaction(
         &self,
         ops: &[TxnOp],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
     ) -> Result<TxnOutcome, TxnError> {
-        self.transaction_tracked(ops, remember, &Progress::default())
+        self.transaction_tracked(ops, idempotency, &Progress::default())
             .await
     }
 
@@ -33,11 +33,11 @@ impl Cluster {
     pub(super) async fn transaction_tracked(
         &self,
         ops: &[TxnOp],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
         let shards: BTreeSet<ShardId> = ops.iter().map(|op| op.key.shard()).collect();
-        let result = self.transaction_retried(ops, remember, progress).await;
+        let result = self.transaction_retried(ops, idempotency, progress).await;
         self.txn_tally()
             .count(Protocol::for_shards(shards.len()), Ended::of(&result));
         result
@@ -46,16 +46,16 @@ impl Cluster {
     async fn transaction_retried(
         &self,
         ops: &[TxnOp],
-        remember: Option<&Remember>,
+        idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
-        if let Some(remember) = remember {
-            self.claim_key(remember).await.map_err(TxnError::Shard)?;
+        if let Some(idempotency) = idempotency {
+            self.claim_key(idempotency).await.map_err(TxnError::Shard)?;
         }
         let work = Work::Write {
-            keyed: remember.is_some(),
+            keyed: idempotency.is_some(),
         };
-        let first = self.transaction_once(ops, remember, progress).await;
+        let first = self.transaction_once(ops, idempotency, progress).await;
         let Err(failed) = &first else {
             return first;
         };
@@ -83,7 +83,7 @@ impl Cluster {
             return first;
         }
         tracing::debug!(shard = %refused.shard(), version = %self.map().version(), "transaction rerouted after a shard refused a slot");
-        self.transaction_once(&again, remember, progress).await
+        self.transaction_once(&again, idempotency, progress).await
     }
 
     /// Every operation routed with the map as it is now (None if one does not route).

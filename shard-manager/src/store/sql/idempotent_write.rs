@@ -12,18 +12,18 @@ use diesel::sql_types::{Array, BigInt, Bytea, Integer, Nullable, Text};
 use diesel::QueryResult;
 
 use super::expressions::{UpsertMany, UpsertOne};
-use crate::store::idempotency_key::Remember;
+use crate::store::idempotency_key::IdempotencyKey;
 use crate::store::row::NewRecord;
 
 /// `WITH prior AS (...)`: the caller's unexpired answer under the key, if any.
-fn push_prior<'b>(out: &mut AstPass<'_, 'b, Pg>, r: &'b Remember) -> QueryResult<()> {
+fn push_prior<'b>(out: &mut AstPass<'_, 'b, Pg>, k: &'b IdempotencyKey) -> QueryResult<()> {
     out.push_sql(
         "WITH prior AS (SELECT fingerprint, answer FROM shardgate_idempotency \
          WHERE caller = ",
     );
-    out.push_bind_param::<Text, _>(&r.caller)?;
+    out.push_bind_param::<Text, _>(&k.caller)?;
     out.push_sql(" AND key = ");
-    out.push_bind_param::<Text, _>(&r.key)?;
+    out.push_bind_param::<Text, _>(&k.key)?;
     out.push_sql(" AND expires_at > now()), ");
     Ok(())
 }
@@ -33,7 +33,7 @@ fn push_prior<'b>(out: &mut AstPass<'_, 'b, Pg>, r: &'b Remember) -> QueryResult
 /// `rest` completes the SELECT (a FROM or a WHERE).
 fn push_kept<'b>(
     out: &mut AstPass<'_, 'b, Pg>,
-    r: &'b Remember,
+    k: &'b IdempotencyKey,
     slot: &'b Option<i32>,
     answer: &str,
     rest: &str,
@@ -42,17 +42,17 @@ fn push_kept<'b>(
         "kept AS (INSERT INTO shardgate_idempotency AS i \
          (caller, key, fingerprint, slot, answer, expires_at) SELECT ",
     );
-    out.push_bind_param::<Text, _>(&r.caller)?;
+    out.push_bind_param::<Text, _>(&k.caller)?;
     out.push_sql(", ");
-    out.push_bind_param::<Text, _>(&r.key)?;
+    out.push_bind_param::<Text, _>(&k.key)?;
     out.push_sql(", ");
-    out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
+    out.push_bind_param::<Bytea, _>(&k.fingerprint[..])?;
     out.push_sql(", ");
     out.push_bind_param::<Nullable<Integer>, _>(slot)?;
     out.push_sql(", ");
     out.push_sql(answer);
     out.push_sql(", now() + ");
-    out.push_bind_param::<BigInt, _>(&r.ttl_secs)?;
+    out.push_bind_param::<BigInt, _>(&k.ttl_secs)?;
     out.push_sql(" * interval '1 second' ");
     out.push_sql(rest);
     out.push_sql(
@@ -67,16 +67,16 @@ fn push_kept<'b>(
 
 /// The upsert of [`super::expressions::UpsertOne`] with its answer kept.
 #[derive(Debug, Clone, Copy)]
-pub(in crate::store) struct UpsertOneRemembered<'a> {
+pub(in crate::store) struct UpsertOneIdempotent<'a> {
     pub(in crate::store) rec: &'a NewRecord<'a>,
-    pub(in crate::store) remember: &'a Remember,
+    pub(in crate::store) idempotency: &'a IdempotencyKey,
     /// The record's slot, kept with the answer.
     pub(in crate::store) slot: Option<i32>,
 }
 
-impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
+impl QueryFragment<Pg> for UpsertOneIdempotent<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_prior(&mut out, self.remember)?;
+        push_prior(&mut out, self.idempotency)?;
         out.push_sql("up AS (");
         UpsertOne(self.rec).push_upsert(
             &mut out,
@@ -86,7 +86,7 @@ impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
         out.push_sql("), ");
         push_kept(
             &mut out,
-            self.remember,
+            self.idempotency,
             &self.slot,
             "jsonb_build_object('id', id, 'version', version, 'created', created, \
              'created_at', created_at, 'updated_at', updated_at)",
@@ -102,19 +102,19 @@ impl QueryFragment<Pg> for UpsertOneRemembered<'_> {
 
 /// The delete (`crate::wire::delete`, whose text `statement_text` renders) with its answer kept.
 #[derive(Debug, Clone, Copy)]
-pub(in crate::store) struct DeleteRemembered<'a> {
+pub(in crate::store) struct DeleteIdempotent<'a> {
     pub(in crate::store) table: &'a str,
     pub(in crate::store) key: &'a str,
     pub(in crate::store) slot: i32,
     pub(in crate::store) id: &'a str,
-    pub(in crate::store) remember: &'a Remember,
+    pub(in crate::store) idempotency: &'a IdempotencyKey,
     /// `slot` again, as kept with the answer.
     pub(in crate::store) kept_slot: Option<i32>,
 }
 
-impl QueryFragment<Pg> for DeleteRemembered<'_> {
+impl QueryFragment<Pg> for DeleteIdempotent<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        push_prior(&mut out, self.remember)?;
+        push_prior(&mut out, self.idempotency)?;
         // One claim for both the delete and the kept answer: a delete of nothing must
         // not keep an answer for a slot the shard does not own.
         out.push_sql("claimed AS (SELECT shardgate_claim(");
@@ -131,7 +131,7 @@ impl QueryFragment<Pg> for DeleteRemembered<'_> {
         out.push_sql(" RETURNING nextval('record_version_seq') AS version), ");
         push_kept(
             &mut out,
-            self.remember,
+            self.idempotency,
             &self.kept_slot,
             "jsonb_build_object('deleted', EXISTS (SELECT 1 FROM gone))",
             "WHERE NOT EXISTS (SELECT 1 FROM prior) AND (SELECT ok FROM claimed)",
@@ -153,23 +153,23 @@ impl QueryFragment<Pg> for DeleteRemembered<'_> {
 /// to `$6` the batch's tables, shard keys and ids; the upsert's own from `$7`; then
 /// caller, key, fingerprint and seconds to live of the entries kept.
 #[derive(Debug, Clone)]
-pub(in crate::store) struct UpsertManyRemembered<'a> {
+pub(in crate::store) struct UpsertManyIdempotent<'a> {
     pub(in crate::store) rows: UpsertMany<'a>,
-    pub(in crate::store) remember: &'a Remember,
+    pub(in crate::store) idempotency: &'a IdempotencyKey,
 }
 
-impl QueryFragment<Pg> for UpsertManyRemembered<'_> {
+impl QueryFragment<Pg> for UpsertManyIdempotent<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let r = self.remember;
+        let k = self.idempotency;
         out.push_sql(
             "WITH prior AS (SELECT e.table_name, e.shard_key, e.id, e.fingerprint, \
              (e.answer->>'version')::bigint AS version, e.fingerprint <> ",
         );
-        out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
+        out.push_bind_param::<Bytea, _>(&k.fingerprint[..])?;
         out.push_sql(" AS other FROM shardgate_idempotency_records e WHERE e.caller = ");
-        out.push_bind_param::<Text, _>(&r.caller)?;
+        out.push_bind_param::<Text, _>(&k.caller)?;
         out.push_sql(" AND e.key = ");
-        out.push_bind_param::<Text, _>(&r.key)?;
+        out.push_bind_param::<Text, _>(&k.key)?;
         out.push_sql(
             " AND e.expires_at > now() AND (e.table_name, e.shard_key, e.id) IN \
              (SELECT * FROM unnest(",
@@ -192,13 +192,13 @@ impl QueryFragment<Pg> for UpsertManyRemembered<'_> {
              (caller, key, table_name, shard_key, id, slot, fingerprint, answer, expires_at) \
              SELECT ",
         );
-        out.push_bind_param::<Text, _>(&r.caller)?;
+        out.push_bind_param::<Text, _>(&k.caller)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&r.key)?;
+        out.push_bind_param::<Text, _>(&k.key)?;
         out.push_sql(", table_name, shard_key, id, slot, ");
-        out.push_bind_param::<Bytea, _>(&r.fingerprint[..])?;
+        out.push_bind_param::<Bytea, _>(&k.fingerprint[..])?;
         out.push_sql(", jsonb_build_object('version', version), now() + ");
-        out.push_bind_param::<BigInt, _>(&r.ttl_secs)?;
+        out.push_bind_param::<BigInt, _>(&k.ttl_secs)?;
         out.push_sql(
             " * interval '1 second' FROM up \
              ON CONFLICT (caller, key, table_name, shard_key, id) DO UPDATE SET \

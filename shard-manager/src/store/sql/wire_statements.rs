@@ -12,11 +12,11 @@ use super::expressions::{
     CacheEpoch, Claims, CurrentWal, NextVersion, ReplayWal, UpsertMany, UpsertOne,
 };
 use super::find::FindOne;
-use super::idempotent_write::{DeleteRemembered, UpsertManyRemembered, UpsertOneRemembered};
+use super::idempotent_write::{DeleteIdempotent, UpsertManyIdempotent, UpsertOneIdempotent};
 use super::records::list_statement;
 use super::schema::records;
 use crate::store::cursor::{Cursor, ListQuery};
-use crate::store::idempotency_key::Remember;
+use crate::store::idempotency_key::IdempotencyKey;
 use crate::store::raw_json::RawJson;
 use crate::store::row::NewRecord;
 
@@ -29,7 +29,7 @@ pub struct WireStatements {
     /// bool).
     pub upsert: String,
     /// Read after the upsert's commit: (WAL position text, cache epoch int8 or NULL).
-    pub after_commit: String,
+    pub commit_position: String,
     /// The point read. Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id
     /// (text). Returns the columns of `Record` in its field order.
     pub find: String,
@@ -60,15 +60,15 @@ pub struct WireStatements {
     /// A keyed transaction's entry for one record, after its write. Binds: `$1` caller,
     /// `$2` key (text), `$3` fingerprint (bytea), `$4` slot (int4), `$5` table, `$6`
     /// shard key, `$7` id (text), `$8` ttl in seconds (int8), `$9` a delete (bool).
-    pub txn_remember: String,
+    pub txn_entry: String,
     /// The writes sent with an idempotency key (`sql::idempotent_write`): each statement above
     /// between the key's lookup and the entry that keeps its answer. Binds: `$1` caller,
     /// `$2` key (text); the write's own binds, numbered on from `$3`; then caller, key
     /// (text), fingerprint (bytea), slot (int4 or NULL), time to live in seconds (int8).
     /// Rows as `store::idempotent_answer` reads them.
-    pub upsert_remembered: String,
-    pub delete_remembered: String,
-    pub upsert_many_remembered: String,
+    pub upsert_idempotent: String,
+    pub delete_idempotent: String,
+    pub upsert_many_idempotent: String,
     /// A key's claim at its home slot (`claim_sql::ClaimKey`, whose doc gives its binds).
     pub claim: String,
     /// The list statement (`records::list_statement`, whose doc gives its binds) in its
@@ -123,28 +123,28 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
         id: "",
     };
     let delete = render(&delete_one(&find))?;
-    let remember = Remember {
+    let idempotency = IdempotencyKey {
         caller: String::new(),
         key: String::new(),
         fingerprint: [0; 32],
         ttl_secs: 0,
     };
-    let upsert_remembered = render(&UpsertOneRemembered {
+    let upsert_idempotent = render(&UpsertOneIdempotent {
         rec: &row,
-        remember: &remember,
+        idempotency: &idempotency,
         slot: None,
     })?;
-    let delete_remembered = render(&DeleteRemembered {
+    let delete_idempotent = render(&DeleteIdempotent {
         table: "",
         key: "",
         slot: 0,
         id: "",
-        remember: &remember,
+        idempotency: &idempotency,
         kept_slot: None,
     })?;
-    let upsert_many_remembered = render(&UpsertManyRemembered {
+    let upsert_many_idempotent = render(&UpsertManyIdempotent {
         rows: UpsertMany::new(std::slice::from_ref(&row)),
-        remember: &remember,
+        idempotency: &idempotency,
     })?;
     let mut lists = Vec::with_capacity(ListShape::COUNT);
     for shape in ListShape::all() {
@@ -165,19 +165,19 @@ pub fn wire_statements() -> QueryResult<WireStatements> {
     }
     Ok(WireStatements {
         upsert: render(&UpsertOne(&row))?,
-        after_commit: render(&diesel::select((CurrentWal, CacheEpoch)))?,
+        commit_position: render(&diesel::select((CurrentWal, CacheEpoch)))?,
         find: render(&find)?,
         replay_wal: render(&diesel::select(ReplayWal))?,
         upsert_many: render(&UpsertMany::new(std::slice::from_ref(&row)))?,
         delete,
         txn_lock: "SELECT shardgate_txn_lock($1, $2, $3, $4, $5, $6)".into(),
         txn_seen: "SELECT shardgate_txn_seen($1, $2, $3, $4, $5, $6, $7)".into(),
-        txn_remember: "SELECT shardgate_txn_remember($1, $2, $3, $4, $5, $6, $7, $8, $9)".into(),
-        upsert_remembered,
-        delete_remembered,
-        upsert_many_remembered,
+        txn_entry: "SELECT shardgate_txn_remember($1, $2, $3, $4, $5, $6, $7, $8, $9)".into(),
+        upsert_idempotent,
+        delete_idempotent,
+        upsert_many_idempotent,
         claim: render(&ClaimKey {
-            remember: &remember,
+            idempotency: &idempotency,
             slot: 0,
         })?,
         lists,
@@ -219,7 +219,7 @@ mod tests {
              RETURNING version, created_at, updated_at, (xmax = 0)"
         );
         assert_eq!(
-            s.after_commit,
+            s.commit_position,
             "SELECT pg_current_wal_lsn()::text, (SELECT epoch FROM shardgate_cache)"
         );
         assert_eq!(
@@ -254,14 +254,14 @@ mod tests {
                      WHERE caller = $1 AND key = $2 AND expires_at > now()), ";
         for (text, own, kept, ttl, last) in [
             (
-                &s.upsert_remembered,
+                &s.upsert_idempotent,
                 "SELECT $3, $4, $5, $6, $7 WHERE (SELECT shardgate_claim($8))",
                 "SELECT $9, $10, $11, $12, jsonb_build_object(",
                 "now() + $13 * interval",
                 13,
             ),
             (
-                &s.delete_remembered,
+                &s.delete_idempotent,
                 "shardgate_claim($3) AS ok), gone AS (DELETE FROM records WHERE (SELECT ok \
                  FROM claimed) AND NOT EXISTS (SELECT 1 FROM prior) AND table_name = $4 \
                  AND shard_key = $5 AND id = $6",
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn a_bulk_group_with_a_key_binds_the_key_and_batch_then_the_write_then_the_entries() {
         let s = wire_statements().expect("renders");
-        let text = &s.upsert_many_remembered;
+        let text = &s.upsert_many_idempotent;
         for part in [
             "WITH prior AS (SELECT e.table_name, e.shard_key, e.id, e.fingerprint, \
              (e.answer->>'version')::bigint AS version, e.fingerprint <> $1 AS other FROM shardgate_idempotency_records e \

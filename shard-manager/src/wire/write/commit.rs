@@ -10,15 +10,15 @@
 
 use postgres_protocol::message::backend::DataRowBody;
 
-use crate::store::AfterCommit;
+use crate::store::CommitPosition;
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::WireConn;
 use crate::wire::error::WireError;
-use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT};
+use crate::wire::statements::{self, BEGIN, COMMIT, COMMIT_POSITION};
 
 /// Runs the prepared `statement` with `params` in its own transaction and reads what
-/// the primary says once it has committed (see [`AfterCommit`]). Returns the
+/// the primary says once it has committed (see [`CommitPosition`]). Returns the
 /// statement's rows.
 ///
 /// When PostgreSQL refuses (the slot is not this shard's, a statement timeout), nothing
@@ -28,27 +28,27 @@ pub(in crate::wire) async fn committed(
     conn: &mut WireConn,
     statement: &'static str,
     params: &[Param<'_>],
-) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
+) -> Result<(Vec<DataRowBody>, CommitPosition), WireError> {
     // A refusal inside the transaction is rolled back by `exchange`; stale statements
     // are prepared again and the frame sent once more only if nothing committed.
     let mut rows = statements::run(conn, statement, |conn| {
         conn.bind_execute(BEGIN, &[])?;
         conn.bind_execute(statement, params)?;
         conn.bind_execute(COMMIT, &[])?;
-        conn.bind_execute(AFTER_COMMIT, &[])
+        conn.bind_execute(COMMIT_POSITION, &[])
     })
     .await?;
     // The position statement answers exactly one row, and it comes last.
-    let after = rows.pop().ok_or_else(|| {
+    let position = rows.pop().ok_or_else(|| {
         WireError::Protocol("a write came back without the position after its commit".into())
     })?;
-    Ok((rows, after_commit(&after)?))
+    Ok((rows, commit_position(&position)?))
 }
 
 /// The position statement's row: what the primary says once a write committed.
-pub(super) fn after_commit(row: &DataRowBody) -> Result<AfterCommit, WireError> {
+pub(super) fn commit_position(row: &DataRowBody) -> Result<CommitPosition, WireError> {
     let mut row = Columns::new(row);
-    Ok(AfterCommit {
+    Ok(CommitPosition {
         wal: row.text()?,
         cache_epoch: row.nullable_int8()?,
     })

@@ -4,25 +4,25 @@ use postgres_protocol::message::backend::DataRowBody;
 
 use super::commit::committed;
 use super::group::{Framed, Rows};
-use crate::store::AfterCommit;
+use crate::store::CommitPosition;
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::error::WireError;
 use crate::wire::statements::DELETE;
 
 /// Deletes one record by its full identity on the shard that owns `slot` (SG001
-/// otherwise), as `super::idempotent::delete_remembered` does without a key. Returns the version
+/// otherwise), as `super::idempotent::delete_idempotent` does without a key. Returns the version
 /// the deletion took (from the shard's sequence, taken under the row lock, so newer
 /// than every version the record had), or None when there was no record; and what the
-/// primary says once that has committed (see [`AfterCommit`]).
+/// primary says once that has committed (see [`CommitPosition`]).
 pub async fn delete(
     conn: &mut crate::wire::WireConn,
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
-) -> Result<(Option<i64>, AfterCommit), WireError> {
-    let (rows, after) = committed(conn, DELETE, &params(table, (key, slot), id)).await?;
-    Ok((deleted(&rows)?, after))
+) -> Result<(Option<i64>, CommitPosition), WireError> {
+    let (rows, position) = committed(conn, DELETE, &params(table, (key, slot), id)).await?;
+    Ok((deleted(&rows)?, position))
 }
 
 /// The delete, to join a group commit (see `group`).

@@ -22,12 +22,12 @@
 use bytes::BytesMut;
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::commit::after_commit;
-use crate::store::AfterCommit;
+use super::commit::commit_position;
+use crate::store::CommitPosition;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::{bind_execute_into, WireConn};
 use crate::wire::error::WireError;
-use crate::wire::statements::{self, AFTER_COMMIT, BEGIN, COMMIT, LOCK_BOUND};
+use crate::wire::statements::{self, BEGIN, COMMIT, COMMIT_POSITION, LOCK_BOUND};
 
 /// One write of a group: its statement's Bind and Execute, encoded.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ pub struct Rows(pub(in crate::wire) Vec<DataRowBody>);
 pub enum GroupEnd {
     /// Every write committed, in one commit: each write's rows, in the group's order, and
     /// the position read after the commit.
-    Committed(Vec<Rows>, AfterCommit),
+    Committed(Vec<Rows>, CommitPosition),
     /// PostgreSQL refused write `index`; the transaction was rolled back, so nothing of
     /// the group committed, and the connection is usable.
     Refused { index: usize, error: WireError },
@@ -105,26 +105,26 @@ pub async fn commit_group(
         conn.out.extend_from_slice(&write.message);
     }
     conn.bind_execute(COMMIT, &[])?;
-    conn.bind_execute(AFTER_COMMIT, &[])?;
+    conn.bind_execute(COMMIT_POSITION, &[])?;
     // Statement k's rows come after k statements ran to their end: the `ahead` ones
     // first, then the writes, `COMMIT` and the position read.
     let mut rows: Vec<Rows> = (0..n).map(|_| Rows::default()).collect();
-    let mut after = None;
+    let mut position = None;
     let ended = conn
         .exchange_rows(&mut |done, row| match done {
             k if (ahead..ahead + n).contains(&k) => rows[k - ahead].0.push(row),
-            k if k == ahead + n + 1 => after = Some(row),
+            k if k == ahead + n + 1 => position = Some(row),
             _ => {}
         })
         .await?;
     match ended {
         Ok(()) => {
-            let after = after.ok_or_else(|| {
+            let position = position.ok_or_else(|| {
                 WireError::Protocol(
                     "a group came back without the position after its commit".into(),
                 )
             })?;
-            Ok(GroupEnd::Committed(rows, after_commit(&after)?))
+            Ok(GroupEnd::Committed(rows, commit_position(&position)?))
         }
         Err(refused) => {
             let at = refused.completed;

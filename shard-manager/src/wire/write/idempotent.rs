@@ -15,55 +15,61 @@ use super::upsert::{many, one};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::sqlstate::Decision;
 use crate::store::{
-    self, AfterCommit, BulkRow, DeleteRow, GroupOutcome, NewRecord, Remember, Remembered,
-    UpsertMany, UpsertRow, Upserted,
+    self, BulkRow, CommitPosition, DeleteRow, GroupOutcome, IdempotencyKey, IdempotentOutcome,
+    NewRecord, UpsertMany, UpsertRow, Upserted,
 };
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::WireConn;
 use crate::wire::error::WireError;
 use crate::wire::statements::{
-    CLAIM, DELETE_REMEMBERED, UPSERT_MANY_REMEMBERED, UPSERT_REMEMBERED,
+    CLAIM, DELETE_IDEMPOTENT, UPSERT_IDEMPOTENT, UPSERT_MANY_IDEMPOTENT,
 };
 
 /// [`super::upsert::upsert`] with a key: the record's upsert and its answer, or the earlier
 /// answer with the id it wrote (a record sent without an id got a fresh one then).
-pub async fn upsert_remembered(
+pub async fn upsert_idempotent(
     conn: &mut WireConn,
     rec: &NewRecord<'_>,
-    remember: &Remember,
-) -> Result<(Remembered<Upserted, (String, Upserted)>, AfterCommit), WireError> {
-    let params = keyed(remember, Some(rec.slot), &one(rec));
-    let (rows, after) = run(conn, UPSERT_REMEMBERED, &params).await?;
-    Ok((upsert_answer(&rows, remember)?, after))
+    idempotency: &IdempotencyKey,
+) -> Result<
+    (
+        IdempotentOutcome<Upserted, (String, Upserted)>,
+        CommitPosition,
+    ),
+    WireError,
+> {
+    let params = keyed(idempotency, Some(rec.slot), &one(rec));
+    let (rows, position) = run(conn, UPSERT_IDEMPOTENT, &params).await?;
+    Ok((upsert_answer(&rows, idempotency)?, position))
 }
 
-/// [`upsert_remembered`], to join a group commit (see `group`).
-pub fn upsert_remembered_framed(
+/// [`upsert_idempotent`], to join a group commit (see `group`).
+pub fn upsert_idempotent_framed(
     rec: &NewRecord<'_>,
-    remember: &Remember,
+    idempotency: &IdempotencyKey,
 ) -> Result<Framed, WireError> {
-    let params = keyed(remember, Some(rec.slot), &one(rec));
+    let params = keyed(idempotency, Some(rec.slot), &one(rec));
     Framed::new(
-        UPSERT_REMEMBERED,
+        UPSERT_IDEMPOTENT,
         &params,
         rec.slot,
         (rec.table_name, rec.shard_key, rec.id),
     )
 }
 
-/// What [`upsert_remembered`] answers, for one that joined a group.
-pub fn upsert_remembered_in_group(
+/// What [`upsert_idempotent`] answers, for one that joined a group.
+pub fn upsert_idempotent_in_group(
     rows: Rows,
-    remember: &Remember,
-) -> Result<Remembered<Upserted, (String, Upserted)>, WireError> {
-    upsert_answer(&rows.0, remember)
+    idempotency: &IdempotencyKey,
+) -> Result<IdempotentOutcome<Upserted, (String, Upserted)>, WireError> {
+    upsert_answer(&rows.0, idempotency)
 }
 
 fn upsert_answer(
     rows: &[DataRowBody],
-    remember: &Remember,
-) -> Result<Remembered<Upserted, (String, Upserted)>, WireError> {
+    idempotency: &IdempotencyKey,
+) -> Result<IdempotentOutcome<Upserted, (String, Upserted)>, WireError> {
     let mut row = Columns::new(only_row(rows)?);
     let row: UpsertRow = (
         row.nullable_int8()?,
@@ -73,82 +79,82 @@ fn upsert_answer(
         row.nullable_bytea()?,
         row.nullable_json()?,
     );
-    Ok(store::upsert_outcome(remember, row)?)
+    Ok(store::upsert_outcome(idempotency, row)?)
 }
 
 /// [`delete::delete`] with a key: the deletion's version (None: there was no such
 /// record) and the answer kept with it, or whether the earlier request deleted one.
-pub async fn delete_remembered(
+pub async fn delete_idempotent(
     conn: &mut WireConn,
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
-    remember: &Remember,
-) -> Result<(Remembered<Option<i64>, bool>, AfterCommit), WireError> {
+    idempotency: &IdempotencyKey,
+) -> Result<(IdempotentOutcome<Option<i64>, bool>, CommitPosition), WireError> {
     let own = delete::params(table, (key, slot), id);
-    let params = keyed(remember, Some(slot), &own);
-    let (rows, after) = run(conn, DELETE_REMEMBERED, &params).await?;
-    Ok((delete_answer(&rows, remember)?, after))
+    let params = keyed(idempotency, Some(slot), &own);
+    let (rows, position) = run(conn, DELETE_IDEMPOTENT, &params).await?;
+    Ok((delete_answer(&rows, idempotency)?, position))
 }
 
-/// [`delete_remembered`], to join a group commit (see `group`).
-pub fn delete_remembered_framed(
+/// [`delete_idempotent`], to join a group commit (see `group`).
+pub fn delete_idempotent_framed(
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
-    remember: &Remember,
+    idempotency: &IdempotencyKey,
 ) -> Result<Framed, WireError> {
     let own = delete::params(table, (key, slot), id);
-    let params = keyed(remember, Some(slot), &own);
-    Framed::new(DELETE_REMEMBERED, &params, slot, (table, key, id))
+    let params = keyed(idempotency, Some(slot), &own);
+    Framed::new(DELETE_IDEMPOTENT, &params, slot, (table, key, id))
 }
 
-/// What [`delete_remembered`] answers, for one that joined a group.
-pub fn delete_remembered_in_group(
+/// What [`delete_idempotent`] answers, for one that joined a group.
+pub fn delete_idempotent_in_group(
     rows: Rows,
-    remember: &Remember,
-) -> Result<Remembered<Option<i64>, bool>, WireError> {
-    delete_answer(&rows.0, remember)
+    idempotency: &IdempotencyKey,
+) -> Result<IdempotentOutcome<Option<i64>, bool>, WireError> {
+    delete_answer(&rows.0, idempotency)
 }
 
 fn delete_answer(
     rows: &[DataRowBody],
-    remember: &Remember,
-) -> Result<Remembered<Option<i64>, bool>, WireError> {
+    idempotency: &IdempotencyKey,
+) -> Result<IdempotentOutcome<Option<i64>, bool>, WireError> {
     let mut row = Columns::new(only_row(rows)?);
     let row: DeleteRow = (
         row.nullable_int8()?,
         row.nullable_bytea()?,
         row.nullable_json()?,
     );
-    Ok(store::delete_outcome(remember, row)?)
+    Ok(store::delete_outcome(idempotency, row)?)
 }
 
 /// [`super::upsert::upsert_many`] with a key (one shard's group of a bulk write): the
 /// records written now, each with its entry, and those an earlier request with the key
 /// wrote; None when the key names another request (nothing written).
-pub async fn upsert_many_remembered(
+pub async fn upsert_many_idempotent(
     conn: &mut WireConn,
     recs: &[NewRecord<'_>],
-    remember: &Remember,
-) -> Result<(Option<GroupOutcome>, AfterCommit), WireError> {
+    idempotency: &IdempotencyKey,
+) -> Result<(Option<GroupOutcome>, CommitPosition), WireError> {
     let columns = UpsertMany::new(recs);
     let mut params = vec![
-        Param::Bytea(&remember.fingerprint),
-        Param::Text(&remember.caller),
-        Param::Text(&remember.key),
+        Param::Bytea(&idempotency.fingerprint),
+        Param::Text(&idempotency.caller),
+        Param::Text(&idempotency.key),
         Param::Texts(&columns.tables),
         Param::Texts(&columns.keys),
         Param::Texts(&columns.ids),
     ];
     params.extend(many(&columns));
     params.extend([
-        Param::Text(&remember.caller),
-        Param::Text(&remember.key),
-        Param::Bytea(&remember.fingerprint),
-        Param::Int8(remember.ttl_secs),
+        Param::Text(&idempotency.caller),
+        Param::Text(&idempotency.key),
+        Param::Bytea(&idempotency.fingerprint),
+        Param::Int8(idempotency.ttl_secs),
     ]);
-    let (rows, after) = run(conn, UPSERT_MANY_REMEMBERED, &params).await?;
+    let (rows, position) = run(conn, UPSERT_MANY_IDEMPOTENT, &params).await?;
     let rows = rows
         .iter()
         .map(|row| {
@@ -163,37 +169,41 @@ pub async fn upsert_many_remembered(
             ))
         })
         .collect::<Result<Vec<BulkRow>, WireError>>()?;
-    Ok((store::bulk_outcome(remember, rows)?, after))
+    Ok((store::bulk_outcome(idempotency, rows)?, position))
 }
 
-/// Claims `remember`'s key at its home `slot` (`store` module `claim_sql`): whether the
+/// Claims the idempotency key at its home `slot` (`store` module `claim_sql`): whether the
 /// key names this request (claimed now, or by an earlier attempt of it), or another.
-pub async fn claim(conn: &mut WireConn, remember: &Remember, slot: i32) -> Result<bool, WireError> {
+pub async fn claim(
+    conn: &mut WireConn,
+    idempotency: &IdempotencyKey,
+    slot: i32,
+) -> Result<bool, WireError> {
     let params = [
-        Param::Text(&remember.caller),
-        Param::Text(&remember.key),
-        Param::Bytea(&remember.fingerprint),
+        Param::Text(&idempotency.caller),
+        Param::Text(&idempotency.key),
+        Param::Bytea(&idempotency.fingerprint),
         Param::Int4(slot),
-        Param::Int8(remember.ttl_secs),
+        Param::Int8(idempotency.ttl_secs),
         Param::Int4(slot),
     ];
     let (rows, _) = committed(conn, CLAIM, &params).await?;
     let print = Columns::new(only_row(&rows)?).nullable_bytea()?;
-    Ok(print.as_deref() == Some(&remember.fingerprint[..]))
+    Ok(print.as_deref() == Some(&idempotency.fingerprint[..]))
 }
 
 /// A write's own binds between the key's lookup (caller, key) and the entry kept
 /// (caller, key, fingerprint, slot, seconds to live), as `statement_text` numbers them.
-fn keyed<'a>(r: &'a Remember, slot: Option<i32>, own: &[Param<'a>]) -> Vec<Param<'a>> {
+fn keyed<'a>(k: &'a IdempotencyKey, slot: Option<i32>, own: &[Param<'a>]) -> Vec<Param<'a>> {
     let mut params = Vec::with_capacity(own.len() + 7);
-    params.extend([Param::Text(&r.caller), Param::Text(&r.key)]);
+    params.extend([Param::Text(&k.caller), Param::Text(&k.key)]);
     params.extend_from_slice(own);
     params.extend([
-        Param::Text(&r.caller),
-        Param::Text(&r.key),
-        Param::Bytea(&r.fingerprint),
+        Param::Text(&k.caller),
+        Param::Text(&k.key),
+        Param::Bytea(&k.fingerprint),
         Param::NullableInt4(slot),
-        Param::Int8(r.ttl_secs),
+        Param::Int8(k.ttl_secs),
     ]);
     params
 }
@@ -203,7 +213,7 @@ async fn run(
     conn: &mut WireConn,
     statement: &'static str,
     params: &[Param<'_>],
-) -> Result<(Vec<DataRowBody>, AfterCommit), WireError> {
+) -> Result<(Vec<DataRowBody>, CommitPosition), WireError> {
     match committed(conn, statement, params).await {
         // Rolled back, the connection idle again: run once more on it.
         Err(e)

@@ -19,13 +19,13 @@ use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
 use crate::error::sqlstate::{decide, Decision};
-use crate::store::{AfterCommit, NewRecord, Remember};
+use crate::store::{CommitPosition, IdempotencyKey, NewRecord};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::conn::WireConn;
 use crate::wire::error::WireError;
 use crate::wire::statements::{
-    self, AFTER_COMMIT, BEGIN, COMMIT, DELETE, TXN_LOCK, TXN_REMEMBER, TXN_SEEN, UPSERT,
+    self, BEGIN, COMMIT, COMMIT_POSITION, DELETE, TXN_ENTRY, TXN_LOCK, TXN_SEEN, UPSERT,
 };
 
 /// One operation of a part: an upsert (`rec.data` the document) or a delete.
@@ -65,10 +65,10 @@ pub enum PartEnd<'a> {
 /// A part's result.
 #[derive(Debug)]
 pub enum PartOutcome {
-    /// Every operation ran; committed (with what the primary said after) or prepared.
+    /// Every operation ran; committed (with its commit position) or prepared.
     Done {
         ops: Vec<OpDone>,
-        after: Option<AfterCommit>,
+        position: Option<CommitPosition>,
     },
     /// A condition failed: nothing of the part was written (rolled back).
     ConditionFailed { index: usize, current: i64 },
@@ -131,7 +131,7 @@ pub async fn run_part(
     conn: &mut WireConn,
     ops: &[PartOp<'_>],
     end: PartEnd<'_>,
-    remember: Option<&Remember>,
+    idempotency: Option<&IdempotencyKey>,
 ) -> Result<PartOutcome, WireError> {
     let (prepare, lock_timeout) = match end {
         PartEnd::Commit => (None, None),
@@ -159,11 +159,11 @@ pub async fn run_part(
                     Param::Text(r.shard_key),
                     Param::Text(r.id),
                     // With a key, the condition is checked after the key's entry.
-                    Param::NullableInt8(op.expected.filter(|_| remember.is_none())),
+                    Param::NullableInt8(op.expected.filter(|_| idempotency.is_none())),
                     Param::Int4(op.index),
                 ],
             )?;
-            if let Some(k) = remember {
+            if let Some(k) = idempotency {
                 conn.bind_execute(
                     TXN_SEEN,
                     &[
@@ -184,9 +184,9 @@ pub async fn run_part(
                 )?,
                 false => conn.bind_execute(UPSERT, &super::upsert::one(r))?,
             }
-            if let Some(k) = remember {
+            if let Some(k) = idempotency {
                 conn.bind_execute(
-                    TXN_REMEMBER,
+                    TXN_ENTRY,
                     &[
                         Param::Text(&k.caller),
                         Param::Text(&k.key),
@@ -204,7 +204,7 @@ pub async fn run_part(
         match &prepare {
             None => {
                 conn.bind_execute(COMMIT, &[])?;
-                conn.bind_execute(AFTER_COMMIT, &[])
+                conn.bind_execute(COMMIT_POSITION, &[])
             }
             // Not a prepared statement: its name is in its text.
             Some(sql) => unnamed(conn, sql),
@@ -222,7 +222,7 @@ pub async fn run_part(
         }
         Err(e) => return Err(e),
     };
-    read_part(ops, rows, prepare.is_none(), remember.is_some())
+    read_part(ops, rows, prepare.is_none(), idempotency.is_some())
 }
 
 /// SG006's DETAIL: the key's entries on the shard, as JSON.
@@ -278,18 +278,21 @@ fn read_part(
             next("its key's entry")?;
         }
     }
-    let after = match committed {
+    let position = match committed {
         false => None,
         true => {
             let row = next("the position after its commit")?;
             let mut row = Columns::new(&row);
-            Some(AfterCommit {
+            Some(CommitPosition {
                 wal: row.text()?,
                 cache_epoch: row.nullable_int8()?,
             })
         }
     };
-    Ok(PartOutcome::Done { ops: done, after })
+    Ok(PartOutcome::Done {
+        ops: done,
+        position,
+    })
 }
 
 /// SG005's DETAIL: the operation's position and the record's current version.
@@ -311,11 +314,11 @@ fn condition_detail(detail: Option<&str>) -> Result<(usize, i64), WireError> {
 pub async fn commit_prepared(
     conn: &mut WireConn,
     gid: &str,
-    after_commit: &str,
-) -> Result<Option<AfterCommit>, WireError> {
+    position_text: &str,
+) -> Result<Option<CommitPosition>, WireError> {
     let sql = format!("COMMIT PREPARED '{}'", checked(gid)?);
     match conn
-        .query_text("commit_prepared", &[&sql, after_commit])
+        .query_text("commit_prepared", &[&sql, position_text])
         .await
     {
         Ok(mut answers) => {
@@ -328,7 +331,7 @@ pub async fn commit_prepared(
                     WireError::Protocol("no position after COMMIT PREPARED".into())
                 })?;
             let cache_epoch = row.get(1).cloned().flatten().and_then(|e| e.parse().ok());
-            Ok(Some(AfterCommit { wal, cache_epoch }))
+            Ok(Some(CommitPosition { wal, cache_epoch }))
         }
         Err(e) if e.decision() == Some(Decision::NoSuchPrepared) => Ok(None),
         Err(e) => Err(e),
@@ -337,8 +340,11 @@ pub async fn commit_prepared(
 
 /// The primary's position now (the position read alone): a replayed transaction's
 /// token, which is at least as new as its commit.
-pub async fn position(conn: &mut WireConn, after_commit: &str) -> Result<AfterCommit, WireError> {
-    let mut answers = conn.query_text("position", &[after_commit]).await?;
+pub async fn position(
+    conn: &mut WireConn,
+    position_text: &str,
+) -> Result<CommitPosition, WireError> {
+    let mut answers = conn.query_text("position", &[position_text]).await?;
     let row = answers
         .pop()
         .and_then(|rows| rows.into_iter().next())
@@ -349,7 +355,7 @@ pub async fn position(conn: &mut WireConn, after_commit: &str) -> Result<AfterCo
         .flatten()
         .ok_or_else(|| WireError::Protocol("no position read".into()))?;
     let cache_epoch = row.get(1).cloned().flatten().and_then(|e| e.parse().ok());
-    Ok(AfterCommit { wal, cache_epoch })
+    Ok(CommitPosition { wal, cache_epoch })
 }
 
 /// `ROLLBACK PREPARED`; false when no such prepared transaction exists.
@@ -380,8 +386,8 @@ pub async fn prepared(conn: &mut WireConn) -> Result<Vec<(String, f64)>, WireErr
 }
 
 /// The position-read statement's text, for [`commit_prepared`].
-pub fn after_commit_text() -> Result<&'static str, WireError> {
-    statements::after_commit_text()
+pub fn commit_position_text() -> Result<&'static str, WireError> {
+    statements::commit_position_text()
 }
 
 #[cfg(test)]

@@ -5,20 +5,20 @@ use postgres_protocol::message::backend::DataRowBody;
 
 use super::commit::committed;
 use super::group::{Framed, Rows};
-use crate::store::{AfterCommit, NewRecord, UpsertMany, Upserted, WrittenRow};
+use crate::store::{CommitPosition, NewRecord, UpsertMany, Upserted, WrittenRow};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::error::WireError;
 use crate::wire::statements::{UPSERT, UPSERT_MANY};
 
 /// Inserts the record, or replaces its data and bumps its version, and reads what the
-/// primary says once that has committed (see [`AfterCommit`]).
+/// primary says once that has committed (see [`CommitPosition`]).
 pub async fn upsert(
     conn: &mut crate::wire::WireConn,
     rec: &NewRecord<'_>,
-) -> Result<(Upserted, AfterCommit), WireError> {
-    let (rows, after) = committed(conn, UPSERT, &one(rec)).await?;
-    Ok((upserted(&rows)?, after))
+) -> Result<(Upserted, CommitPosition), WireError> {
+    let (rows, position) = committed(conn, UPSERT, &one(rec)).await?;
+    Ok((upserted(&rows)?, position))
 }
 
 /// The single upsert, to join a group commit (see `group`).
@@ -61,9 +61,9 @@ fn upserted(rows: &[DataRowBody]) -> Result<Upserted, WireError> {
 pub async fn upsert_many(
     conn: &mut crate::wire::WireConn,
     recs: &[NewRecord<'_>],
-) -> Result<(Vec<WrittenRow>, AfterCommit), WireError> {
+) -> Result<(Vec<WrittenRow>, CommitPosition), WireError> {
     let columns = UpsertMany::new(recs);
-    let (rows, after) = committed(conn, UPSERT_MANY, &many(&columns)).await?;
+    let (rows, position) = committed(conn, UPSERT_MANY, &many(&columns)).await?;
     let written = rows
         .iter()
         .map(|row| {
@@ -77,7 +77,7 @@ pub async fn upsert_many(
             ))
         })
         .collect::<Result<Vec<WrittenRow>, WireError>>()?;
-    Ok((written, after))
+    Ok((written, position))
 }
 
 /// The single upsert's binds.
