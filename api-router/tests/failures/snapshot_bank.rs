@@ -321,6 +321,9 @@ async fn bank(snapshot: bool, stop_primary: bool) -> (Seen, u64) {
 
 #[tokio::test]
 async fn snapshot_sums_always_equal_the_total_through_a_killed_gateway() {
+    // Stops no server, but must not run beside a test that does (a primary stopped
+    // meanwhile fails its opening writes).
+    let _serial = serial().await;
     let (seen, _) = bank(true, false).await;
     let total = OPENING * ACCOUNTS as i64;
     assert!(seen.sums.len() >= 20, "too few sums: {seen:?}");
@@ -336,6 +339,7 @@ async fn snapshot_sums_always_equal_the_total_through_a_killed_gateway() {
 
 #[tokio::test]
 async fn plain_fan_out_sums_show_half_transactions() {
+    let _serial = serial().await;
     let (seen, _) = bank(false, false).await;
     let total = OPENING * ACCOUNTS as i64;
     let wrong = seen.sums.iter().filter(|(s, _)| *s != total).count();

@@ -13,13 +13,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{prepare_database, test_settings};
-use crate::outage::DropDatabase;
+use crate::outage::{serial, DropDatabase};
 use crate::process::Process;
 use crate::support::keys_on;
 use crate::txn_support::{self, balance, logged, prepared, RollBackLeftovers};
 
 #[tokio::test]
 async fn a_coordinator_killed_at_each_point_leaves_all_or_nothing() {
+    // Stops no server, but must not run beside a test that does.
+    let _serial = serial().await;
     let mut settings = test_settings();
     prepare_database(&mut settings).await;
     let db = DropDatabase(settings.cluster.database.dbname.clone());
