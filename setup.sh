@@ -14,6 +14,7 @@
 #                        http://127.0.0.1:8080 (GATEWAYS=3: three behind HAProxy there)
 #   ./setup.sh test      up, then cargo test --workspace
 #   ./setup.sh ha hold|release N   hold shard N's failover (work on its primary)
+#   ./setup.sh ha home             every primary back on its first node
 #   Every shard is run by pg_auto_failover (scripts/ha.sh): a monitor on 25420, one
 #   formation per shard on the same ports. HA=0 ./setup.sh up makes a cluster without it.
 #
@@ -95,6 +96,8 @@ Usage: ./setup.sh COMMAND
   ha hold N          under the HA manager: promote none of shard N's secondaries (for
                      work on its primary that must not fail it over)
   ha release N       wait until shard N's formation has settled, then allow failover
+  ha home            every shard's primary back on its first node (shardN-primary, the
+                     port the configuration names), switched over through the monitor
   run                up, build (release), migrate, seed the map, run the gateway on
                      http://127.0.0.1:8080; GATEWAYS=3 (1..$MAX_GATEWAYS): three gateways
                      (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log

@@ -179,12 +179,20 @@ ha_ensure_shard() {
         ha_create_node "$pname" "$formation"
     fi
     # Every node that exists first: after a failover, another than shardN-primary is
-    # the one the others follow.
-    ha_keeper_start "$pname"
+    # the one the others follow. Their PostgreSQL servers start before any keeper, the
+    # writable node's first: a keeper whose first report says its server is not running
+    # makes the monitor fail over to a secondary it still has as healthy (the last
+    # report it kept from before `down`), so `down` then `up` would move the primary.
+    local nodes=() writable=${HA_WRITABLE[$formation]:-}
+    ha_created "$pname" && nodes+=("$pname")
     for ((r = 0; r < REPLICAS; r++)); do
         name=$(replica_name "$i" "$r")
-        if ha_created "$name"; then ha_keeper_start "$name"; fi
+        if ha_created "$name"; then
+            if [[ $(port_of "$name") == "$writable" ]]; then nodes=("$name" "${nodes[@]}"); else nodes+=("$name"); fi
+        fi
     done
+    for name in "${nodes[@]}"; do ha_postgres_start "$name"; done
+    for name in "${nodes[@]}"; do ha_keeper_start "$name"; done
     ha_wait_ready "$pname"
     ha_node_passwords "$formation"
     for ((r = 0; r < REPLICAS; r++)); do

@@ -32,6 +32,24 @@ ha_keeper_start() {
     die "the keeper of $name did not start"
 }
 
+# Starts NAME's PostgreSQL as its keeper would (same data dir, same environment: the
+# standby's primary_conninfo finds its password through PGPASSFILE), before the keeper,
+# which then finds it running and keeps it. See ha_ensure_shard for why.
+ha_postgres_start() {
+    local name=$1 home dir
+    home=$(ha_home)
+    dir=$(datadir "$name")
+    pg_running "$name" && return 0
+    [[ ${QUIET:-0} -eq 1 ]] || say "starting $name's PostgreSQL before its keeper"
+    # The port and address on the command line, as the keeper gives them: a data dir
+    # cloned from another node may carry that node's port in its files.
+    if ! as_pg env "PGPASSFILE=$home/pgpass" "PGHOST=$home/sock" "$PG_BIN/pg_ctl" start -D "$dir" \
+        -o "-p $(port_of "$name") -h $HOST" -l "$home/$name.start.log" -w -t "$START_TIMEOUT" -s >/dev/null 2>&1; then
+        log_tail "$home/$name.start.log"
+        die "$name's PostgreSQL did not start"
+    fi
+}
+
 # Stops NAME's keeper and its PostgreSQL: TERM (a clean stop) or KILL (the node lost).
 ha_keeper_stop() {
     local name=$1 sig=$2 pid i
@@ -39,6 +57,13 @@ ha_keeper_stop() {
     pid=$(ha_keeper_pid "$name")
     [[ ${QUIET:-0} -eq 1 ]] || say "stopping the keeper of $name ($sig)"
     kill "-$sig" -- "-$pid" 2>/dev/null || true
+    # A PostgreSQL started before its keeper (ha_postgres_start) is not in the keeper's
+    # process group: a lost node loses it too. (On TERM the keeper stops it itself.)
+    if [[ $sig == KILL ]]; then
+        local postmaster
+        postmaster=$(as_pg_read head -n 1 "$(datadir "$name")/postmaster.pid" 2>/dev/null || true)
+        [[ $postmaster =~ ^[0-9]+$ ]] && kill -KILL "$postmaster" 2>/dev/null || true
+    fi
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do
         if ! ha_keeper_running "$name" && ! pg_running "$name"; then return 0; fi
         sleep 0.1

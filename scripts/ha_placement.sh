@@ -1,6 +1,7 @@
 # scripts/ha_placement.sh: sourced by setup.sh (functions only). Where each formation's
 # primary is (scripts/ha.sh): `./setup.sh ha hold|release N` (hold a shard's failover),
-# waiting for a formation to settle, and `test`'s switch back to each first node.
+# waiting for a formation to settle, and the switch back to each first node (`test`, and
+# `./setup.sh ha home`).
 
 # `./setup.sh ha hold N`: the monitor promotes none of shard N's secondaries (candidate
 # priority 0), so the primary may be stopped for work that must not fail it over (the
@@ -87,13 +88,19 @@ ha_first_nodes_primary() {
 # ./setup.sh ha hold|release N (scripts/ha.sh's ha_hold and ha_release).
 cmd_ha() {
     local action=${1:-} shard=${2:-}
-    [[ $action =~ ^(hold|release)$ && $shard =~ ^[0-9]+$ ]] ||
-        die "usage: ./setup.sh ha hold|release N (N: a shard number, 0 for shard0)"
+    [[ $action =~ ^(hold|release)$ && $shard =~ ^[0-9]+$ || $action == home && -z $shard ]] ||
+        die "usage: ./setup.sh ha hold|release N (N: a shard number, 0 for shard0), or ./setup.sh ha home"
     need_pg_bin
     resolve_data_root
     ha_on && [[ -f $(datadir "$HA_MONITOR_NAME")/PG_VERSION ]] ||
         die "no HA manager runs this cluster (it was made with HA=0); nothing to hold"
     pg_ready "$HA_MONITOR_PORT" || die "the pg_auto_failover monitor on $HA_MONITOR_PORT does not answer (./setup.sh up starts it)"
+    if [[ $action == home ]]; then
+        # Every formation's primary back on its first node (shardN-primary), through the
+        # monitor; the gateways follow (and `shard-admin init` records it in the map).
+        ha_first_nodes_primary
+        return
+    fi
     [[ -n $(sql "$HA_MONITOR_PORT" "$HA_MONITOR_DB" "SELECT 1 FROM pgautofailover.formation WHERE formationid = 'shard$((10#$shard))'") ]] ||
         die "shard $shard has no formation on the monitor"
     local QUIET=${QUIET:-0}
