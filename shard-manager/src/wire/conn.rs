@@ -89,6 +89,20 @@ impl WireConn {
         !self.busy
     }
 
+    /// Closes the connection now: the server ends the session and whatever it held.
+    /// It is never reusable again.
+    pub(super) fn close_now(&mut self) {
+        self.stream.shut_now();
+    }
+
+    /// Closes the connection now if an exchange is under way or was left half-done
+    /// (see [`WireObject`](super::pool::WireObject)); an idle one is left as it is.
+    pub(super) fn close_if_busy(&mut self) {
+        if self.busy {
+            self.close_now();
+        }
+    }
+
     /// Starts an exchange: until [`done`](Self::done), the connection is not reusable.
     pub(super) fn start(&mut self) {
         self.busy = true;

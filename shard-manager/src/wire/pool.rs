@@ -37,57 +37,42 @@ impl managed::Manager for WireManager {
 /// refusal that could not be rolled back), its socket is shut at once: the server ends
 /// the session and whatever it held (an open or aborted transaction, its locks, a
 /// pipelined batch still running), rather than keep it while the connection waits in
-/// the pool for its next checkout to find it unusable.
-pub struct WireObject(Option<managed::Object<WireManager>>);
+/// the pool for its next checkout to find it unusable (the pool then drops it).
+pub struct WireObject(managed::Object<WireManager>);
 
 impl WireObject {
     pub(crate) fn new(object: managed::Object<WireManager>) -> Self {
-        Self(Some(object))
+        Self(object)
     }
 
-    /// Never back to the pool: the connection is closed now (a dead or doubtful one).
+    /// Never used again: the connection is closed now (a dead or doubtful one), and the
+    /// pool drops it at its next checkout, which finds it closed.
     pub fn discard(mut self) {
-        if let Some(object) = self.0.take() {
-            drop(managed::Object::take(object));
-        }
+        self.0.close_now();
     }
 
     /// The pool's figures of this connection (its age, its uses, when last used).
     pub fn metrics(&self) -> Metrics {
-        self.0
-            .as_ref()
-            .map(|o| *managed::Object::metrics(o))
-            .unwrap_or_default()
+        *managed::Object::metrics(&self.0)
     }
 }
 
 impl std::ops::Deref for WireObject {
     type Target = WireConn;
     fn deref(&self) -> &WireConn {
-        // Some from `new` until `discard` or drop, which consume it.
-        self.0
-            .as_deref()
-            .expect("a WireObject holds its connection")
+        &self.0
     }
 }
 
 impl std::ops::DerefMut for WireObject {
     fn deref_mut(&mut self) -> &mut WireConn {
-        self.0
-            .as_deref_mut()
-            .expect("a WireObject holds its connection")
+        &mut self.0
     }
 }
 
 impl Drop for WireObject {
     fn drop(&mut self) {
-        if let Some(object) = self.0.take() {
-            if object.is_idle() {
-                drop(object);
-            } else {
-                drop(managed::Object::take(object));
-            }
-        }
+        self.0.close_if_busy();
     }
 }
 

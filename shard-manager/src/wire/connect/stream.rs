@@ -39,6 +39,17 @@ impl Stream {
         }
     }
 
+    /// Shuts the socket both ways now, without waiting: the server sees the end of the
+    /// session at once and ends whatever it held. Every later read or write fails, so
+    /// the connection is never reusable again.
+    pub(in crate::wire) fn shut_now(&mut self) {
+        let tcp = match self {
+            Stream::Plain(tcp) => &*tcp,
+            Stream::Tls(tls) => tls.get_ref().0,
+        };
+        let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+    }
+
     /// Writes `bytes` only if the socket takes them at once (a goodbye on drop).
     pub(in crate::wire) fn try_write_now(&mut self, bytes: &[u8]) {
         match self {
