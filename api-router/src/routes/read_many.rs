@@ -169,14 +169,13 @@ pub async fn read_many(
     let (distinct, consistency, snapshot) = match level {
         Level::Snapshot => {
             let read = state.cluster.read_many_at_cut(&asked.reads, &mut budget);
-            let (found, cut) = match state
-                .bounded(async { Ok::<_, ApiError>(read.await) })
-                .await?
-            {
-                Ok(done) => done,
-                Err(SnapshotError::OverBudget(o)) => return Err(over(o)),
-                Err(e) => return Err(e.into()),
+            let read = async {
+                read.await.map_err(|e| match e {
+                    SnapshotError::OverBudget(o) => over(o),
+                    e => ApiError::from(e),
+                })
             };
+            let (found, cut) = state.bounded(read).await?;
             let answers = found
                 .into_iter()
                 .map(|(shard, record)| Answer {
@@ -188,8 +187,8 @@ pub async fn read_many(
             (answers, "snapshot", Some(CutBody::from(cut)))
         }
         Level::Plain(consistency) => {
-            let read = plain(&state, &asked.reads, consistency, &mut budget);
-            let answers = state.bounded(read).await?.map_err(over)?;
+            let read = plain(&state, &asked.reads, consistency, &mut budget, over);
+            let answers = state.bounded(read).await?;
             let name = match consistency {
                 Consistency::Strong => "strong",
                 _ => "eventual",
@@ -288,13 +287,14 @@ impl Distinct {
 }
 
 /// Each read as `GET /api/read` does it, [`WAVE`] at a time, each record counted into
-/// `budget` as it comes (see the module doc); the inner error is the budget's.
+/// `budget` as it comes (see the module doc); past it, the answer is `over`'s.
 async fn plain(
     state: &AppState,
     reads: &[CutRead],
     consistency: Consistency,
     budget: &mut AnswerBudget,
-) -> Result<Result<Vec<Answer>, OverBudget>, ApiError> {
+    over: impl Fn(OverBudget) -> ApiError,
+) -> Result<Vec<Answer>, ApiError> {
     let mut answers = Vec::with_capacity(reads.len());
     for (wave, chunk) in reads.chunks(WAVE).enumerate() {
         let served = join_all(
@@ -307,9 +307,9 @@ async fn plain(
             let served = served?;
             state.record_cache(&served.cache);
             if let Some(found) = &served.value {
-                if let Err(over) = budget.admit(wave * WAVE + i, found.bytes()) {
-                    return Ok(Err(over));
-                }
+                budget
+                    .admit(wave * WAVE + i, found.bytes())
+                    .map_err(&over)?;
             }
             answers.push(Answer {
                 shard: served.shard.0,
@@ -321,7 +321,7 @@ async fn plain(
             });
         }
     }
-    Ok(Ok(answers))
+    Ok(answers)
 }
 
 /// A found record as JSON, as `GET /api/read` sends it.
