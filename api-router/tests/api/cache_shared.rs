@@ -133,8 +133,9 @@ async fn read_if_found(
 async fn cached_on(app: &TestApp, reader: &str, key: &str, id: &str, v1: i64) {
     // An eventual read may reach a replica that has not replayed v1 yet (404), and a
     // read from a server behind the gateway's cache fence installs nothing: read until
-    // a hit, which must be v1.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // a hit, which must be v1 (under load, a gateway whose epoch reading went stale
+    // bypasses its cache for a while).
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some((cache, version)) = read_if_found(&app.client, reader, key, id).await {
             if cache == "hit" {

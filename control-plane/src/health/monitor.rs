@@ -123,11 +123,13 @@ async fn check_shard(
         )
     );
     if let Some((lsn, epoch, _)) = primary {
-        check_schema(shard, expected, timeout).await;
+        // The epoch first: the reading is dated when it was sent, so every round trip
+        // before it is used shortens the time it is current for.
         if let Some(cache) = cache {
             let epoch = epoch.map(|e| e.max(0) as u64);
             cache.follow_epoch(shard.id, epoch, lsn, sent).await;
         }
+        check_schema(shard, expected, timeout).await;
     }
     let now = Instant::now();
     if let Some((lsn, _, _)) = primary {
