@@ -1,0 +1,169 @@
+//! Builds a gateway: checks its settings, binds the listener, reads what the metadata
+//! database holds ([`from_metadata`]), wires the shared state, the HTTP server
+//! ([`http`]) and the background tasks ([`background`]), and runs it until a signal or
+//! a handle stops it.
+
+mod background;
+mod from_metadata;
+mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::analytics::{Analytics, SlotLoad};
+use actix_web::dev::Server;
+use actix_web::web;
+use control_plane::map::figures::FigureBoard;
+use control_plane::map::Identity;
+use control_plane::moves::MoveWatch;
+use shard_manager::Cluster;
+
+use self::background::{Background, Inputs};
+use self::from_metadata::Loaded;
+use crate::access::Access;
+use crate::limits::{ExportSlots, Limits};
+use crate::server::drain::{Draining, Shutdown};
+use crate::server::settings::Settings;
+use crate::state::AppState;
+
+/// A built, bound, not yet running gateway.
+pub struct Application {
+    port: u16,
+    server: Server,
+    cluster: Arc<Cluster>,
+    /// Every background task; stopped when the application stops.
+    background: Background,
+    /// Drains, then stops the server (on a signal, or when a test asks).
+    shutdown: Shutdown,
+}
+
+impl Application {
+    /// Binds `settings.server.listen` (port 0 picks a free port), loads the shard map
+    /// from the metadata database and builds the server. Opens no shard connection:
+    /// the gateway starts whatever servers are down. When the metadata database does
+    /// not answer (within the connect timeout) it starts with the config file's map,
+    /// which the shards check like any other, and follows the database once it answers;
+    /// until it has read the cluster's secret for record ids from it, records sent
+    /// without an id under an idempotency key are refused (`control_plane::id_secret`).
+    /// Must be called inside a Tokio runtime (it starts the background tasks).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let edge = http::Edge::checked(&settings)?;
+        settings.limits.validate().map_err(invalid)?;
+        settings.analytics.validate().map_err(invalid)?;
+        let listener = crate::server::listener::bind(&settings.server.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
+        let local = listener.local_addr()?;
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let Loaded {
+            cluster,
+            ring,
+            id_secret,
+        } = from_metadata::load(&settings, workers, local).await?;
+        let limits = Arc::new(Limits::new(&settings.limits));
+        let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
+        let load = Arc::new(
+            SlotLoad::new(cluster.router().slot_count()).counting(settings.analytics.load_per_slot),
+        );
+        let figures = Arc::new(FigureBoard::default());
+        let host = settings
+            .server
+            .listen
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        let identity =
+            Identity::new(format!("{host}:{}", local.port())).with_cache(&settings.cluster.cache);
+        let moves = Arc::new(MoveWatch::new(settings.cluster.clone()));
+        let draining = Arc::new(Draining::default());
+        let state = web::Data::new(AppState {
+            cluster: cluster.clone(),
+            analytics: analytics.clone(),
+            moves: moves.clone(),
+            server: settings.server.clone(),
+            draining: draining.clone(),
+            limits: limits.clone(),
+            exports: Arc::new(ExportSlots::new(settings.server.max_exports)),
+            load: load.clone(),
+            figures: figures.clone(),
+            gateway_id: identity.id.to_string(),
+            id_secret: id_secret.clone(),
+        });
+        let access = Arc::new(Access {
+            ring: ring.clone(),
+            protected_mode: settings.auth.protected_mode,
+            limits,
+        });
+        let shared = http::Shared {
+            state,
+            analytics: analytics.clone(),
+            load: load.clone(),
+            access,
+        };
+        let server = http::serve(&settings, listener, edge, workers, shared)?;
+        let scheme = if settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(port = local.port(), listen = %settings.server.listen, scheme, "gateway listening");
+        let inputs = Inputs {
+            cluster: cluster.clone(),
+            identity,
+            ring,
+            moves,
+            id_secret,
+            figures,
+            analytics,
+            load,
+        };
+        let background = Background::start(&settings, inputs);
+        let drain = Duration::from_millis(settings.server.drain_ms);
+        let shutdown = Shutdown::new(draining, drain, server.handle());
+        Ok(Self {
+            port: local.port(),
+            server,
+            cluster,
+            background,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The cluster this gateway serves (tests ask it whether replicas take reads yet).
+    pub fn cluster(&self) -> Arc<Cluster> {
+        self.cluster.clone()
+    }
+
+    /// Serves until SIGTERM/Ctrl-C (or a handle stops it). A signal drains first
+    /// (server::drain), then stops accepting; in-flight requests finish within the
+    /// shutdown timeout; then the pools close.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = tokio::spawn(self.shutdown.clone().on_signal());
+        let result = self.server.await;
+        signals.abort();
+        self.background.stop();
+        self.cluster.close();
+        tracing::info!("gateway stopped");
+        result
+    }
+
+    /// A handle that can stop the server at once (tests use it for graceful shutdown).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Stops the server the way a signal does: drain, then stop.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+}
+
+/// A configuration section that cannot work: the start is refused, naming it.
+fn invalid(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("invalid configuration: {e}")
+}
