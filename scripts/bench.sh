@@ -87,6 +87,7 @@ main() {
     if want builds; then
         [[ -x ${A_BIN:-} && -x ${B_BIN:-} ]] || die "the builds step needs A_BIN and B_BIN, two api-router binaries"
     fi
+    SET_UP=1
     mkdir -p "$OUT"
     : >"$OUT/results"
     : >"$OUT/commands"

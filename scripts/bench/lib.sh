@@ -131,6 +131,7 @@ with_db() { SHARDGATE__DATABASE__DBNAME=$1 SHARDGATE__METADATA__DBNAME=$1 "${@:2
 # ---------------------------------------------------------------------------------------
 GW_PID=""
 BG_PIDS=()
+SET_UP=0            # 1 once a run has begun: before it (help, a bad step) nothing to undo
 TOPOLOGY_CHANGED=0
 CREATED_REPLICA1=()
 
@@ -145,7 +146,7 @@ cleanup() {
         say "restoring the default topology"
         restore_topology
     fi
-    if [[ $KEEP_SCRATCH != 1 && -n $PG_BIN ]]; then
+    if [[ $SET_UP == 1 && $KEEP_SCRATCH != 1 && -n $PG_BIN ]]; then
         local port db
         for port in "${PRIMARIES[@]}"; do
             for db in "${SCRATCH_DBS[@]}"; do
