@@ -56,7 +56,7 @@ group_size() {
         END { if (c > 0) printf "%.1f writes a group", s / c; else printf "no groups" }'
 }
 step_write_batching() {
-    local secs=${USER_DURATION:-10} conns=${CONNS:-1 16 64} per_shard=$(((KEYS + 2) / 3)) n round on i tps done
+    local secs=${USER_DURATION:-10} conns=${CONNS:-1 16 64} per_shard=$(((KEYS + 2) / 3)) n round on i tps txns
     local -a c
     say "write-batching: wrk single writes grouped and alone, a no-op, pgbench upserts; clients: $conns; 2 rounds each"
     for i in 0 1 2; do
@@ -86,14 +86,14 @@ step_write_batching() {
                 cmd "wb-pgbench-$n" "pgbench -h $HOST -p ${PRIMARIES[$i]} -U postgres -c ${c[$i]} -j 1 -n -M prepared -T $secs -D keys=$per_shard -f scripts/bench/write.sql sgbench_rec"
             done
             pgbench_wait
-            tps=0 done=0
+            tps=0 txns=0
             for i in 0 1 2; do
                 ((c[i] > 0)) || continue
                 tps=$(calc "$tps + $(pgbench_tps "wb-$n-$round-pgbench-$i")" 0)
-                done=$((done + $(awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1]; exit }' "$OUT/wb-$n-$round-pgbench-$i.log")))
+                txns=$((txns + $(awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1]; exit }' "$OUT/wb-$n-$round-pgbench-$i.log")))
             done
             line "c=$n round $round, pgbench upsert on the primaries: $tps tps"
-            line "  $(split_end "$done")"
+            line "  $(split_end "$txns")"
         done
     done
     back_to_plain

@@ -36,7 +36,7 @@ idle_snapshot() {
 
 step_idle() {
     local secs=${IDLE_SECS:-10} before after p0 p1 t0 t1
-    IDLE_ROOT=$(readlink -f "${CLUSTER_DIR:-$REPO/.local/cluster}")
+    IDLE_ROOT=$(readlink -e "${CLUSTER_DIR:-$REPO/.local/cluster}") || die "no topology in ${CLUSTER_DIR:-.local/cluster} (./setup.sh up)"
     [[ $secs =~ ^[0-9]+$ ]] && ((secs > 0)) || die "IDLE_SECS must be a whole number of seconds"
     stop_gateway
     say "idle: the topology's CPU per component over $secs s, nothing using it"
