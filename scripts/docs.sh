@@ -55,7 +55,9 @@ build() {
 # Every relative link [text](path#anchor) outside code: the path exists, relative to the
 # file; an anchor names a heading of the target (GitHub's and mdBook's ids: lower case,
 # spaces to '-', other punctuation dropped, '-1', '-2' for repeats). A link from the book's
-# sources may not leave docs/src: the built book would not have its target.
+# sources may not leave docs/src: the built book would not have its target. A page's
+# mdBook `{{#include FILE}}` counts as written there: FILE's headings are the page's
+# anchors, and FILE's links are checked from the page too (where the book renders them).
 links() {
     local files=() f
     cd "$REPO"
@@ -84,51 +86,81 @@ links() {
             h = tolower(h); gsub(/[^a-z0-9 _-]/, "", h); gsub(/ /, "-", h)
             return h
         }
-        function load(p,   line, fence, s) {
-            if (p in loaded) return
-            loaded[p] = 1; fence = 0
-            while ((getline line < p) > 0) {
+        # The file an mdBook include line names (its path before any ":anchor" or
+        # ":lines"), relative to the including file; "" for any other line.
+        function included(file, line,   t) {
+            if (line !~ /^[ \t]*\{\{#include [^}]+\}\}[ \t]*$/) return ""
+            t = line; sub(/^[ \t]*\{\{#include[ \t]+/, "", t); sub(/[ \t]*\}\}[ \t]*$/, "", t); sub(/:.*/, "", t)
+            return clean(dir(file) "/" t)
+        }
+        function load(p) { if (!(p in loaded)) { loaded[p] = 1; headings(p, p) } }
+        # The headings of file f, as anchors of page p (f itself, or a page including it).
+        function headings(p, f,   line, fence, s, inc) {
+            fence = 0
+            while ((getline line < f) > 0) {
                 if (line ~ /^[ \t]*(```|~~~)/) { fence = !fence; continue }
-                if (fence || line !~ /^#+[ \t]/) continue
+                if (fence) continue
+                if ((inc = included(f, line)) != "") { headings(p, inc); continue }
+                if (line !~ /^#+[ \t]/) continue
                 s = slug(line)
                 if ((p, s) in anchor) { n = ++repeats[p, s]; s = s "-" n }
                 anchor[p, s] = 1
             }
-            close(p)
+            close(f)
         }
         function exists(p) { return system("test -e \"" p "\"") == 0 }
         function check(file, lineno, target,   path, frag, i, resolved) {
+            if (via != "") lineno = lineno " (" via ")"
             if (target ~ /^(https?:|mailto:|ftp:)/ || target ~ /^</) return
             sub(/[ \t]+"[^"]*"$/, "", target)
             i = index(target, "#")
             if (i) { path = substr(target, 1, i - 1); frag = substr(target, i + 1) } else { path = target; frag = "" }
             resolved = (path == "") ? file : clean(dir(file) "/" path)
-            if (!exists(resolved)) { printf "%s:%d: dead link %s (no file %s)\n", file, lineno, target, resolved; bad++; return }
+            if (!exists(resolved)) { printf "%s:%s: dead link %s (no file %s)\n", file, lineno, target, resolved; bad++; return }
             if (file ~ /^docs\/src\// && resolved !~ /^docs\/src\//) {
-                printf "%s:%d: link %s leaves the book (docs/src): the built book has no %s\n", file, lineno, target, resolved; bad++; return
+                printf "%s:%s: link %s leaves the book (docs/src): the built book has no %s\n", file, lineno, target, resolved; bad++; return
             }
             if (frag != "" && resolved ~ /\.md$/) {
                 load(resolved)
-                if (!((resolved, frag) in anchor)) { printf "%s:%d: dead anchor %s (no such heading in %s)\n", file, lineno, target, resolved; bad++ }
+                if (!((resolved, frag) in anchor)) { printf "%s:%s: dead anchor %s (no such heading in %s)\n", file, lineno, target, resolved; bad++ }
             }
             links++
+        }
+        # The links of one line of text, checked as written in file at lineno.
+        function links_of(file, lineno, line,   t) {
+            gsub(/`[^`]*`/, "", line)
+            if (match(line, /^[ \t]*\[[^]]+\]:[ \t]*[^ \t]+/)) {
+                t = line; sub(/^[ \t]*\[[^]]+\]:[ \t]*/, "", t); sub(/[ \t].*$/, "", t)
+                check(file, lineno, t)
+                return
+            }
+            while (match(line, /\]\([^) \t]+( "[^"]*")?\)/)) {
+                t = substr(line, RSTART + 2, RLENGTH - 3)
+                line = substr(line, RSTART + RLENGTH)
+                check(file, lineno, t)
+            }
+        }
+        # The links of an included file, as the including page shows them.
+        function links_included(file, lineno, f,   line, fence, n, inc) {
+            if (!exists(f)) { printf "%s:%d: dead include (no file %s)\n", file, lineno, f; bad++; return }
+            fence = 0; n = 0
+            while ((getline line < f) > 0) {
+                n++
+                if (line ~ /^[ \t]*(```|~~~)/) { fence = !fence; continue }
+                if (fence) continue
+                if ((inc = included(f, line)) != "") { links_included(file, lineno, inc); continue }
+                via = f ":" n
+                links_of(file, lineno, line)
+                via = ""
+            }
+            close(f)
         }
         FNR == 1 { fence = 0 }
         /^[ \t]*(```|~~~)/ { fence = !fence; next }
         fence { next }
         {
-            line = $0
-            gsub(/`[^`]*`/, "", line)
-            if (match(line, /^[ \t]*\[[^]]+\]:[ \t]*[^ \t]+/)) {
-                t = line; sub(/^[ \t]*\[[^]]+\]:[ \t]*/, "", t); sub(/[ \t].*$/, "", t)
-                check(FILENAME, FNR, t)
-                next
-            }
-            while (match(line, /\]\([^) \t]+( "[^"]*")?\)/)) {
-                t = substr(line, RSTART + 2, RLENGTH - 3)
-                line = substr(line, RSTART + RLENGTH)
-                check(FILENAME, FNR, t)
-            }
+            if ((inc = included(FILENAME, $0)) != "") { links_included(FILENAME, FNR, inc); next }
+            links_of(FILENAME, FNR, $0)
         }
         END {
             printf "links: %d relative link(s) checked, %d dead\n", links, bad

@@ -8,10 +8,10 @@
 -- write with a fresh Idempotency-Key each time), bulk1 (a bulk write of one record), cached (a point read, against a gateway with the cache on), errors
 -- (GET /api/analytics/errors?limit=1: a scoped request with no shard work).
 -- AUTH=<key> sends `Authorization: Bearer <key>` with every request (the limits
--- benchmark, api-router/tests/failures/limits_bench.rs).
+-- benchmark, api-router/benches/topology/limits.rs).
 -- txn1 (a transaction of two upserts under one shard key: one shard, one round),
 -- txn2 (two upserts on two shards: two-phase commit; PAIRS=<file> of lines "n m" whose
--- keys user_n and user_m live on different shards; api-router/tests/failures/txn_bench.rs),
+-- keys user_n and user_m live on different shards; api-router/benches/topology/txn.rs),
 -- pair2 (the same two upserts as one bulk write, without atomicity: a part per shard).
 
 local kind = os.getenv("KIND") or "noop"

@@ -1,6 +1,7 @@
 # scripts/bench/cpu.sh: sourced by scripts/bench.sh (functions only). CPU per
 # request (`cpu`), by request kind, and the floor under each: what pgbench and
-# redis-benchmark spend on the same round trip (the pgbench baselines).
+# redis-benchmark spend on the same round trip (the pgbench baselines); and the same
+# figure for two builds of the gateway taking turns (`builds`).
 
 # ---------------------------------------------------------------------------------------
 # CPU per request: the gateway's utime+stime (from /proc) around a bounded wrk run of one
@@ -119,4 +120,36 @@ cpu_table() {
     echo "| point query on the replicas (pgbench -M prepared, scripts/bench/read.sql) | $(r cpu_floor_read_us) µs | $(r cpu_floor_read_rps)/s | $(r cpu_floor_read_x_noop) | replica read ≤ 2.0 |"
     echo "| upsert + token statement, pipelined, on the primaries (scripts/bench/write-token.sql) | $(r cpu_floor_write_us) µs | $(r cpu_floor_write_rps)/s | $(r cpu_floor_write_x_noop) | single write ≤ 3.0 |"
     echo "| Redis GET of 400 bytes (redis-benchmark --threads 1) | $(r cpu_floor_cached_us) µs | $(r cpu_floor_cached_rps)/s | $(r cpu_floor_cached_x_noop) | cached read ≤ 1.5 |"
+}
+
+# ---------------------------------------------------------------------------------------
+# Two builds taking turns (A_BIN, B_BIN), ROUNDS rounds: the gateway's CPU per request of
+# each kind in KINDS, wrk -t1 -c8 as above; cached reads on a gateway with the cache on.
+# KEYS=2000 DURATION=8 KINDS="noop read write cached" PREP=1.
+# ---------------------------------------------------------------------------------------
+step_builds() {
+    local keys=${USER_KEYS:-2000} secs=${USER_DURATION:-8} kinds=${KINDS:-noop read write cached} round side bin kind
+    say "builds: A=$A_BIN B=$B_BIN taking turns, $ROUNDS rounds, wrk -t1 -c8 -d${secs}s per kind: $kinds"
+    if ((PREP)); then
+        GATEWAY_BIN=$A_BIN start_gateway build-A SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false
+        prefill_records "$keys"
+    fi
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for side in A B; do
+            bin=$A_BIN
+            [[ $side == A ]] || bin=$B_BIN
+            GATEWAY_BIN=$bin start_gateway "build-$side" SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false
+            for kind in $kinds; do
+                [[ $kind != cached ]] || continue
+                KIND=$kind KEYS=$keys wrk_cpu "builds-$round-$side-$kind" "round $round, $side ($bin), $kind" \
+                    -t1 -c8 -d"${secs}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL"
+            done
+            [[ " $kinds " == *" cached "* ]] || continue
+            GATEWAY_BIN=$bin start_gateway "build-$side-cache" SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=true
+            KIND=cached KEYS=$keys wrk -t1 -c8 -d3s -s "$REPO/scripts/wrk-cpu.lua" "$URL" >/dev/null 2>&1 || true   # fills the cache
+            KIND=cached KEYS=$keys wrk_cpu "builds-$round-$side-cached" "round $round, $side ($bin), cached" \
+                -t1 -c8 -d"${secs}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL"
+        done
+    done
+    back_to_plain
 }

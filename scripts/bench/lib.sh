@@ -1,9 +1,14 @@
-# scripts/bench/lib.sh: sourced by scripts/bench.sh first. Its settings (the
-# environment it reads, ports, paths), small helpers (results, arithmetic, psql, the
-# passwords setup.sh generated), the clean-up that always runs, and the set-up before
-# any step (tools, release build, the machine, scratch databases).
+# scripts/bench/lib.sh: the one file of helpers every step uses, sourced by
+# scripts/bench.sh first. Its settings (the environment it reads, ports, paths), small
+# helpers (results, arithmetic, psql, the passwords setup.sh generated), scratch
+# databases, the clean-up that always runs; then its parts, one idea each: sampling.sh
+# (CPU sampling, a quiet machine), gateway.sh (the gateway bench.sh starts) and
+# loadgen.sh (goose, pgbench, wrk).
 
-
+# What the user set, before the defaults: steps with defaults of their own (KEYS=2000 for
+# the wrk steps, say) take the user's value when there is one.
+USER_KEYS=${KEYS:-}
+USER_DURATION=${DURATION:-}
 DURATION=${DURATION:-15}
 USERS=${USERS:-8}
 KEYS=${KEYS:-10000}
@@ -16,10 +21,12 @@ KEEP_SCRATCH=${KEEP_SCRATCH:-0}
 REDIS_PORT=${REDIS_PORT:-26379}
 ROUNDS=${ROUNDS:-2}
 REDIS_N=${REDIS_N:-200000}
+PREP=${PREP:-1}
 
 HOST=127.0.0.1
 URL="http://$HOST:$PORT"
 PRIMARIES=(25432 25433 25434)
+META_PORT=25430
 REPLICAS=(25532 25533 25534)      # replica 0 of each shard
 REPLICAS1=(25548 25549 25550)     # replica 1 of each shard (SHARDS=3 REPLICAS=2)
 SCRATCH_DBS=(sgbench_pgb sgbench_rec)
@@ -30,7 +37,13 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$REPO/.local/bench/$STAMP
 CLK_TCK=$(getconf CLK_TCK)
+# The default run, in order (replicas last: it changes the topology and restores it).
 ALL_STEPS=(write read bulk latency ceiling cache rss ryw analytics cpu replicas)
+# Steps run only when named: on the gateway bench.sh starts, then on their own
+# databases or builds, then measurements written in Rust (cargo bench, ignored tests).
+MORE_STEPS=(profile scenarios read-batching write-batching connections cluster-analytics builds
+    lists export idle moves import txn limits keys timers snapshot outage replication
+    async-loss netcut backup one-db)
 
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS PGSERVICE || true
 export PGCONNECT_TIMEOUT=5
@@ -47,6 +60,8 @@ result() { printf '%s=%s\n' "$1" "$2" >>"$OUT/results"; say "  $1 = $2"; }
 r() { local v; v=$(grep -m1 "^$1=" "$OUT/results" 2>/dev/null | cut -d= -f2-) || true; printf '%s' "${v:-n/a}"; }
 # The exact commands behind each figure, for the report.
 cmd() { printf '%s\t%s\n' "$1" "${2//"$REPO"\//}" >>"$OUT/commands"; }
+# A line of a step's own table: on standard output and in $OUT/STEP.txt (the report).
+line() { printf '%s\n' "$*" | tee -a "$OUT/$STEP.txt"; }
 
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 ms() { if is_num "$1"; then calc "$1 / 1000" 3; else echo n/a; fi; }   # microseconds -> ms
@@ -97,11 +112,26 @@ redis_bench_user_gone() {
     REDIS_BENCH_AUTH=()
 }
 
+# scratch_db NAME: a fresh database NAME, owned by the gateway's role, on every primary
+# and the metadata server; dropped at the end unless KEEP_SCRATCH=1.
+SCRATCH_OWN=()
+scratch_db() {
+    local port
+    for port in "${PRIMARIES[@]}" "$META_PORT"; do
+        sql "$port" postgres "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
+        sql "$port" postgres "CREATE DATABASE $1 OWNER shardgate" >/dev/null
+    done
+    SCRATCH_OWN+=("$1")
+}
+# with_db NAME CMD...: CMD with the gateway's and the admin CLI's databases set to NAME.
+with_db() { SHARDGATE__DATABASE__DBNAME=$1 SHARDGATE__METADATA__DBNAME=$1 "${@:2}"; }
+
 # ---------------------------------------------------------------------------------------
 # Clean-up: whatever happens, stop what we started and leave the topology as we found it
 # ---------------------------------------------------------------------------------------
 GW_PID=""
 BG_PIDS=()
+SET_UP=0            # 1 once a run has begun: before it (help, a bad step) nothing to undo
 TOPOLOGY_CHANGED=0
 CREATED_REPLICA1=()
 
@@ -116,11 +146,16 @@ cleanup() {
         say "restoring the default topology"
         restore_topology
     fi
-    if [[ $KEEP_SCRATCH != 1 && -n $PG_BIN ]]; then
+    if [[ $SET_UP == 1 && $KEEP_SCRATCH != 1 && -n $PG_BIN ]]; then
         local port db
         for port in "${PRIMARIES[@]}"; do
             for db in "${SCRATCH_DBS[@]}"; do
                 sql "$port" postgres "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
+            done
+        done
+        for port in "${PRIMARIES[@]}" "$META_PORT"; do
+            for db in ${SCRATCH_OWN[@]+"${SCRATCH_OWN[@]}"}; do
+                sql "$port" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
             done
         done
     fi
@@ -129,91 +164,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---------------------------------------------------------------------------------------
-# Set-up
-# ---------------------------------------------------------------------------------------
-ensure_tools() {
-    local pkgs=()
-    command -v wrk >/dev/null || pkgs+=(wrk)
-    command -v jq >/dev/null || pkgs+=(jq)
-    command -v curl >/dev/null || pkgs+=(curl)
-    command -v redis-benchmark >/dev/null || pkgs+=(redis-tools)
-    [[ -x /usr/bin/time ]] || pkgs+=(time)
-    if ! compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null; then pkgs+=(postgresql-contrib); fi
-    if [[ " ${STEPS[*]} " == *" profile "* ]] && ! command -v perf >/dev/null; then pkgs+=(linux-perf); fi
-    ((${#pkgs[@]} == 0)) && return 0
-    [[ $(id -u) -eq 0 ]] || die "missing: ${pkgs[*]}; install them with: sudo apt-get install ${pkgs[*]}"
-    say "apt-get install ${pkgs[*]}"
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" ||
-        { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"; }; } \
-        >"$OUT/apt.log" 2>&1 || { tail -20 "$OUT/apt.log" >&2; die "apt-get failed"; }
-}
-
-build() {
-    say "cargo build --release -p api-router -p loadtest -p shard-admin"
-    cargo build --release -p api-router -p loadtest -p shard-admin 2>&1 | tail -3 >&2
-    if want analytics; then
-        say "cargo bench -p analytics --bench record --no-run"
-        cargo bench -p analytics --bench record --no-run 2>&1 | tail -2 >&2
-    fi
-}
-
-machine() {
-    local pgv
-    pgv=$(sql "${PRIMARIES[0]}" postgres "SHOW server_version")
-    {
-        echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-        echo "commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!scripts' ':!docs' 2>/dev/null || echo ' (+ uncommitted changes)')"
-        echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-        echo "nproc=$(nproc)"
-        echo "mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-        echo "kernel=$(uname -r)"
-        echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
-        echo "postgres=$pgv"
-        echo "rustc=$(rustc --version | cut -d' ' -f2)"
-        echo "wrk=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')"
-        echo "goose=$(grep -A1 '^name = "goose"$' Cargo.lock | awk -F'"' '/version/ { print $2 }')"
-        echo "pg_settings=shared_buffers $(sql "${PRIMARIES[0]}" postgres "SHOW shared_buffers"), synchronous_commit $(sql "${PRIMARIES[0]}" postgres "SHOW synchronous_commit"), fsync $(sql "${PRIMARIES[0]}" postgres "SHOW fsync")"
-    } >"$OUT/machine"
-}
-
-prepare() {
-    say "prepare: scratch databases ${SCRATCH_DBS[*]} on every primary"
-    local i port
-    for i in 0 1 2; do
-        port=${PRIMARIES[$i]}
-        for db in "${SCRATCH_DBS[@]}"; do
-            sql "$port" postgres "DROP DATABASE IF EXISTS $db" >/dev/null
-            sql "$port" postgres "CREATE DATABASE $db OWNER shardgate" >/dev/null
-        done
-        # pgbench's tables for -S (100,000 accounts).
-        "$PG_BIN/pgbench" -h "$HOST" -p "$port" -U postgres -i -s 1 -q sgbench_pgb >"$OUT/pgbench-init-$i.log" 2>&1
-        # The shard schema exactly as migrated (records with its sequence, indexes and
-        # capture trigger, and the functions and tables that trigger reads).
-        "$PG_BIN/pg_dump" -h "$HOST" -p "$port" -U postgres -s -O -x shardgate |
-            psql_ "$port" sgbench_rec >/dev/null
-        # The gateway's role (not a superuser) writes there.
-        sql "$port" sgbench_rec "DO \$\$ DECLARE r record; BEGIN
-            FOR r IN SELECT tablename AS n FROM pg_tables WHERE schemaname = 'public' LOOP
-                EXECUTE format('ALTER TABLE %I OWNER TO shardgate', r.n); END LOOP;
-            FOR r IN SELECT sequencename AS n FROM pg_sequences WHERE schemaname = 'public' LOOP
-                EXECUTE format('ALTER SEQUENCE %I OWNER TO shardgate', r.n); END LOOP;
-            END \$\$" >/dev/null
-    done
-    cmd prepare "pgbench -i -s 1 -q sgbench_pgb   # on each primary; sgbench_rec = pg_dump -s shardgate, tables owned by shardgate"
-    # The replicas follow: wait until they have pgbench's tables.
-    local deadline=$((SECONDS + 60))
-    for port in "${REPLICAS[@]}"; do
-        until [[ $(sql "$port" sgbench_pgb "SELECT count(*) FROM pgbench_accounts" 2>/dev/null) == 100000 ]]; do
-            ((SECONDS < deadline)) || die "replica $port does not show sgbench_pgb after 60 s"
-            sleep 0.5
-        done
-    done
-    # The loadtest key space (users/rec_0 .. rec_{KEYS-1}), so that writes are updates
-    # and reads find their records: a 1 s read run prefills it when missing.
-    say "prepare: loadtest prefill of $KEYS keys"
-    goose prefill --scenario read --keys "$KEYS" -u 1 -t 1s
-}
-
-want() { [[ " ${STEPS[*]} " == *" $1 "* ]]; }
+# shellcheck source-path=SCRIPTDIR
+. "$REPO/scripts/bench/sampling.sh"
+. "$REPO/scripts/bench/gateway.sh"
+. "$REPO/scripts/bench/loadgen.sh"

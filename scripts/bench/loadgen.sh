@@ -1,6 +1,6 @@
-# scripts/bench/loadgen.sh: sourced by scripts/bench.sh (functions only). The load
-# generators (goose, pgbench, wrk) run bounded in time, and the figures read from
-# their outputs; flame graphs of a perf recording.
+# scripts/bench/loadgen.sh: part of lib.sh (functions only). The load generators
+# (goose, pgbench, wrk) run bounded in time, and the figures read from their outputs;
+# flame graphs of a perf recording.
 
 # ---------------------------------------------------------------------------------------
 # Load generators and their figures
@@ -39,6 +39,14 @@ goose_pct_us() {
 }
 # The gateway's own handler p50 (ms) for an endpoint, from the loadtest summary.
 server_p50_ms() { awk -v e="endpoint $2" '$0 ~ e" " { print $(NF-3); exit }' "$OUT/$1.log"; }
+# Every request kind of a goose run: its rate, p50 and p99 (as goose_rate, goose_pct_us).
+goose_summary() {
+    local name=$1 kind
+    while IFS= read -r kind; do
+        printf '%s: %s/s, p50 %s ms, p99 %s ms\n' "$kind" "$(goose_rate "$name" "$kind")" \
+            "$(ms "$(goose_pct_us "$name" "$kind" 0.5)")" "$(ms "$(goose_pct_us "$name" "$kind" 0.99)")"
+    done < <(jq -r '.raw_metrics.requests | keys[]' "$OUT/$name.json")
+}
 goose_check() {   # fail loudly when a run had failed requests
     local f
     f=$(goose_fails "$1")
@@ -77,6 +85,26 @@ wrk_errors() { awk '/Non-2xx or 3xx responses:/ { n = $5 } /Socket errors/ { s =
 wrk_p50_us() {   # from --latency: "50%  312.00us"
     awk '$1 == "50%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
          m = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 0; print v * m; exit }' "$OUT/$1.log"
+}
+wrk_requests() { awk '/requests in/ { print $1; exit }' "$OUT/$1.log"; }
+wrk_pct() { awk -v p="$2" '$1 == p { print $2; exit }' "$OUT/$1.log"; }   # NAME 99%: "12.34ms"
+# wrk_cpu NAME LABEL WRK-ARGS...: one wrk run against the gateway on $GW_PID, as a line
+# of the step's table: requests/s, p50 and p99, the gateway's CPU per request (user +
+# system from /proc around the run), non-2xx answers and socket errors; on the line
+# before, the machine's load just before it. Leaves WRK_N (requests completed) and
+# WRK_SPLIT (the machine's CPU per request, split: split_end).
+wrk_cpu() {
+    local name=$1 label=$2 g0 g1 sock
+    shift 2
+    line "before $label: $(busy_before)"
+    g0=$(pid_ticks "$GW_PID")
+    split_begin "$GW_PID"
+    wrk_run "$name" --latency "$@"
+    g1=$(pid_ticks "$GW_PID")
+    WRK_N=$(wrk_requests "$name")
+    WRK_SPLIT=$(split_end "$WRK_N")
+    sock=$(grep -o 'Socket errors:.*' "$OUT/$name.log" || echo 'no socket errors')
+    line "$label: $(wrk_rps "$name") req/s, p50 $(wrk_pct "$name" 50%), p99 $(wrk_pct "$name" 99%), gateway CPU $(calc "($g1 - $g0) * 1000000 / $CLK_TCK / $WRK_N" 1) µs/request, non-2xx $(wrk_errors "$name"), $sock"
 }
 wrk_check() {
     local e

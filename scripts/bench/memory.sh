@@ -1,5 +1,6 @@
 # scripts/bench/memory.sh: sourced by scripts/bench.sh (functions only). The
-# gateway's memory (`rss`): its RSS sampled every 5 s over a mixed run.
+# gateway's memory: its RSS sampled every 5 s over a mixed run (`rss`); its peak while
+# it serves parallel lists of large records (`lists`).
 
 # ---------------------------------------------------------------------------------------
 # 8a. Gateway memory over a one-minute mixed run
@@ -32,4 +33,41 @@ step_rss() {
     # The second half of the run: after the pools and the analytics' first slots filled.
     result rss_growth_last_half_mib "$(calc "($last - ${samples[$((${#samples[@]} / 2))]}) / 1024" 1)"
     result rss_rate "$(goose_rate rss 'POST write') writes/s + $(goose_rate rss 'GET read') reads/s"
+}
+
+# ---------------------------------------------------------------------------------------
+# Lists of large records: 150 records of 900 KB under one key, then 4 parallel fan-out
+# lists of limit=1000, then 4 parallel keyed ones; the gateway's peak RSS (VmHWM) after
+# each. On databases of its own (sgbench_readrss), with a gateway started for them.
+# ---------------------------------------------------------------------------------------
+step_lists() {
+    local db=sgbench_readrss work=$OUT/lists i kind
+    local -a header
+    say "lists: 150 records of 900 KB, then 4 parallel fan-out and 4 keyed lists; the gateway's VmHWM"
+    scratch_db "$db"
+    with_db "$db" "$BIN/shard-admin" migrate >"$OUT/lists-migrate.log" 2>&1
+    with_db "$db" "$BIN/shard-admin" init >>"$OUT/lists-migrate.log" 2>&1
+    sleep 2 # the replicas replay the new database
+    with_db "$db" start_gateway lists SHARDGATE__SERVER__WORKERS=2
+    mkdir -p "$work"
+    python3 -c "import sys; sys.stdout.write('x' * 900000)" >"$work/filler"
+    for i in $(seq -w 0 149); do
+        printf '{"table":"products","id":"p%s","data":{"s":"%s"}}' "$i" "$(cat "$work/filler")" >"$work/r$i.json"
+    done
+    cmd lists "150 x curl -X POST $URL/api/write -H 'x-shard-key: big' (900 KB each, 4 at once); 4 x curl '$URL/api/read?table=products&limit=1000' at once, without then with the key"
+    find "$work" -name 'r*.json' -print0 | xargs -0 -P4 -I{} curl -sf -o /dev/null -H 'x-shard-key: big' \
+        -H 'content-type: application/json' --data-binary @{} "$URL/api/write"
+    rm -f "$work"/r*.json "$work/filler"
+    curl -sf -o /dev/null "$URL/api/read?table=products&limit=1"
+    line "after the writes: VmHWM $(hwm_kib) kB"
+    for kind in fan-out keyed; do
+        header=()
+        [[ $kind == fan-out ]] || header=(-H 'x-shard-key: big')
+        for i in 1 2 3 4; do
+            curl -sf ${header[@]+"${header[@]}"} -o "$work/$kind$i" -w "%{size_download}\n" "$URL/api/read?table=products&limit=1000" &
+        done | sort | uniq -c | sed "s/^/$kind answers (count, bytes): /" | tee -a "$OUT/$STEP.txt"
+        line "after 4 parallel $kind lists: VmHWM $(hwm_kib) kB"
+    done
+    rm -rf "$work"
+    back_to_plain
 }

@@ -1,6 +1,7 @@
-# scripts/bench/sampling.sh: sourced by scripts/bench.sh (functions only). CPU
-# sampling around each measurement (who used the cores: the gateway, the load
-# generator, the rest), and the waits before one: a quiet machine, a settled cluster.
+# scripts/bench/sampling.sh: part of lib.sh (functions only). CPU sampling around each
+# measurement (who used the cores: the gateway, the load generator, PostgreSQL, the
+# rest), the machine's load before one, and the waits before one: a quiet machine, a
+# settled cluster.
 
 # ---------------------------------------------------------------------------------------
 # CPU accounting: who used the 2 cores during a measurement
@@ -41,6 +42,43 @@ timed() {   # NAME cmd...: runs cmd under /usr/bin/time, counted as load-generat
     shift
     CLIENT_CPU_FILES+=("$OUT/$name.time")
     /usr/bin/time -f '%e %U %S' -o "$OUT/$name.time" "$@"
+}
+
+# The machine's busy and total ticks, every CPU (/proc/stat).
+cpu_ticks() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9; exit }' /proc/stat; }
+# Ticks of every postgres process with its reaped children's (a postmaster's ended
+# backends). cat fails on a process that ended since the glob: what it read still counts.
+pg_ticks() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { t += $14 + $15 + $16 + $17 } END { print t + 0 }'
+}
+# busy_before [SECS]: "X cores busy, idle share Y" over SECS (2) seconds, ours included.
+busy_before() {
+    local a b
+    a=$(cpu_ticks)
+    sleep "${1:-2}"
+    b=$(cpu_ticks)
+    awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        f = (y[1] - x[1]) / (y[2] - x[2]); printf "%.2f cores busy, idle share %.2f", f * n, 1 - f }'
+}
+# split_begin [GATEWAY_PID] before a run, split_end REQUESTS after it: what the whole
+# machine spent per request while it ran, split into the gateway, every PostgreSQL process
+# and the rest (the load generator, the HA keepers, Redis, the kernel's own work).
+split_begin() {
+    SPLIT_GW=${1:-}
+    SPLIT_M0=$(cpu_ticks)
+    SPLIT_G0=0
+    [[ -z $SPLIT_GW ]] || SPLIT_G0=$(pid_ticks "$SPLIT_GW")
+    SPLIT_P0=$(pg_ticks)
+}
+split_end() {
+    local m1 g1=0 p1
+    m1=$(cpu_ticks)
+    [[ -z $SPLIT_GW ]] || g1=$(pid_ticks "$SPLIT_GW")
+    p1=$(pg_ticks)
+    awk -v m0="$SPLIT_M0" -v m1="$m1" -v g="$((g1 - SPLIT_G0))" -v p="$((p1 - SPLIT_P0))" -v n="$1" \
+        -v c="$CLK_TCK" -v cores="$(nproc)" 'BEGIN { split(m0, a, " "); split(m1, b, " "); busy = b[1] - a[1]
+        printf "machine %.2f cores busy during; CPU per request: machine %.1f µs = gateway %.1f + postgres %.1f + rest %.1f",
+            busy / (b[2] - a[2]) * cores, busy * 1e6 / c / n, g * 1e6 / c / n, p * 1e6 / c / n, (busy - g - p) * 1e6 / c / n }'
 }
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,45 @@
+# scripts/bench/rust.sh: sourced by scripts/bench.sh (functions only). The measurements
+# written in Rust, run with the topology's environment, each output kept whole in
+# $OUT/STEP.log and its closing lines in the report: the topology benchmark
+# (api-router/benches/topology: `moves`, `import`, `txn`, `limits`), criterion benches
+# (`keys`, `timers`), the ignored benchmark tests (`snapshot`, `outage`, `replication`)
+# and the failover tests whose output carries figures (`async-loss`, `netcut`), the backup
+# tests (`backup`), and `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
+# other variables these read pass through.
+
+# rust_run CMD...: CMD after a quiet machine, its output in $OUT/$STEP.log; its last
+# lines in the step's table.
+rust_run() {
+    wait_quiet "$STEP"
+    say "$STEP: $*"
+    cmd "$STEP" "$*"
+    "$@" >"$OUT/$STEP.log" 2>&1 || { tail -30 "$OUT/$STEP.log" >&2; die "$STEP: '$*' failed (see $OUT/$STEP.log)"; }
+    { grep -vE '^\s*(Compiling|Finished|Running|Blocking|Downloaded|Downloading)\b' "$OUT/$STEP.log" || true; } |
+        tail -"${RUST_TAIL:-25}" | tee -a "$OUT/$STEP.txt"
+}
+
+step_moves() { rust_run cargo bench -p api-router --bench topology -- resharding; }
+step_import() { rust_run cargo bench -p api-router --bench topology -- import; }
+step_txn() { rust_run cargo bench -p api-router --bench topology -- txn; }
+step_limits() { rust_run cargo bench -p api-router --bench topology -- limits; }
+step_keys() { rust_run cargo bench -p api-router --bench access; }
+step_timers() { rust_run cargo bench -p api-router --bench timers; }
+step_snapshot() { rust_run cargo test --release -p api-router --test failures snapshot_bench -- --ignored --nocapture; }
+step_outage() { SHARDGATE_REQUIRE_HA=1 rust_run cargo test -p control-plane --test failover outage -- --ignored --nocapture; }
+step_replication() { rust_run cargo test -p control-plane --test failover replication_bench -- --ignored --nocapture; }
+step_async_loss() { rust_run cargo test -p control-plane --test failover async_loss -- --nocapture --test-threads=1; }
+step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo test -p control-plane --test failover cut_on_autoctl -- --nocapture; }
+step_one_db() { rust_run "$BIN/shard-admin" bench --rows "${ROWS:-20000}" --clients "${CONNS:-8}"; }
+
+# A full backup of the whole cluster, then pgBackRest alone on one server, both timed;
+# then the restore point's fence under load, and the backup tests' own times.
+step_backup() {
+    local conf=$REPO/.local/cluster/pgbackrest/pgbackrest.conf
+    cargo build -p shard-admin 2>&1 | tail -1 >&2
+    STEP=backup-full rust_run /usr/bin/time -f 'shard-admin backup: %e s' "$TARGET/debug/shard-admin" backup --type full
+    STEP=backup-pgbackrest rust_run /usr/bin/time -f 'pgbackrest alone: %e s' \
+        runuser -u postgres -- pgbackrest --config="$conf" --stanza=shard0 --type=full backup
+    STEP=backup-fence rust_run cargo test -p shard-admin --test backup_cli under_load -- --nocapture
+    STEP=backup-tests rust_run cargo test -p shard-admin --test backup_cli -- --nocapture
+    cat "$OUT"/backup-*.txt >>"$OUT/backup.txt"
+}
