@@ -6,11 +6,12 @@
 //!
 //! ## Layout
 //! From the top down; a module uses only those below it, but for two ties noted here.
-//! - [`startup`]: [`Application::build`](startup::Application::build) binds the listener
-//!   (port 0 works), loads the shard map and the API keys from the metadata database
-//!   (the config's map if it does not answer), refuses to start beyond loopback without
-//!   a key (protected mode), starts the health monitor, the map and key followers and
-//!   the move watch, and wires state, middleware and routes.
+//! - [`startup`]: [`Application::build`](startup::Application::build) checks the
+//!   settings, binds the listener (port 0 works), reads the shard map, the API keys and
+//!   the record ids' secret from the metadata database (`from_metadata`: the config's map
+//!   if it does not answer; no start beyond loopback without a key), builds the HTTP
+//!   server with its middleware and routes (`http`), and starts the background tasks,
+//!   all owned by one `Background` that stops them with the gateway.
 //! - [`routes`]: one file per endpoint family (`write`, `read`, `list`, `bulk`,
 //!   `delete`, `health`, `shards`, `analytics`, `dashboard`, `fallback`), the slot moves
 //!   as they show them, and the OpenAPI document behind Swagger UI.
