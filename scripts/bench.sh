@@ -48,7 +48,7 @@
 #   PREP=0        the wrk steps keep the records already written
 #   KEEP_SCRATCH=1  keep the scratch databases
 #   GATEWAY_BIN=path  benchmark another api-router build (an A/B of a change)
-#   SKIP_BUILD=1    use the binaries already in target/release
+#   SKIP_BUILD=1    use the binaries already in target/dist
 #
 # Installs with apt-get (as root) what is missing: wrk, jq, pgbench (postgresql-contrib
 # on older Debian), redis-tools, python3, time, perf (linux-perf, only for `profile`).

@@ -19,7 +19,7 @@ step_cache() {
     result cache_off_wrk "$(wrk_rps cache-off-wrk)"
 
     start_gateway cache SHARDGATE__CACHE__ENABLED=true
-    cmd cache-gateway "SHARDGATE__CACHE__ENABLED=true target/release/api-router --listen $HOST:$PORT"
+    cmd cache-gateway "SHARDGATE__CACHE__ENABLED=true target/dist/api-router --listen $HOST:$PORT"
     # Warm the cache (every key read at least once, most several times); not measured.
     KEYS=$KEYS wrk -t2 -c"$USERS" -d5s -s "$REPO/scripts/wrk-read.lua" "$URL" >"$OUT/cache-warm.log" 2>&1
     settle cache

@@ -5,7 +5,7 @@
 # ---------------------------------------------------------------------------------------
 # The gateway
 # ---------------------------------------------------------------------------------------
-# start_gateway LABEL [VAR=value ...]: runs $GATEWAY_BIN (target/release/api-router) on
+# start_gateway LABEL [VAR=value ...]: runs $GATEWAY_BIN (target/dist/api-router) on
 # $PORT with $GW_CONFIG_ARGS; waits until it answers and every replica takes reads.
 GW_CONFIG_ARGS=()
 start_gateway() {

@@ -9,7 +9,7 @@
 goose() {
     local name=$1
     shift
-    cmd "$name" "target/release/loadtest -H $URL $*"
+    cmd "$name" "target/dist/loadtest -H $URL $*"
     timed "$name" "$BIN/loadtest" -H "$URL" --report-file "$OUT/$name.json" "$@" >"$OUT/$name.log" 2>&1 ||
         { tail -30 "$OUT/$name.log" >&2; die "loadtest $name failed (see $OUT/$name.log)"; }
     check_servers

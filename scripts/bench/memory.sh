@@ -10,7 +10,7 @@ step_rss() {
     settle rss
     local samples=() t pid start
     result rss_idle_mib "$(calc "$(rss_kib) / 1024" 1)"
-    cmd rss "target/release/loadtest -H $URL --scenario mixed --keys $KEYS -u $USERS -r $USERS -t ${RSS_SECS}s   # VmRSS of the gateway from /proc every 5 s"
+    cmd rss "target/dist/loadtest -H $URL --scenario mixed --keys $KEYS -u $USERS -r $USERS -t ${RSS_SECS}s   # VmRSS of the gateway from /proc every 5 s"
     "$BIN/loadtest" -H "$URL" --scenario mixed --keys "$KEYS" -u "$USERS" -r "$USERS" -t "${RSS_SECS}s" \
         --report-file "$OUT/rss.json" >"$OUT/rss.log" 2>&1 &
     pid=$!

@@ -22,8 +22,8 @@ ensure_tools() {
 }
 
 build() {
-    say "cargo build --release -p api-router -p loadtest -p shard-admin"
-    cargo build --release -p api-router -p loadtest -p shard-admin 2>&1 | tail -3 >&2
+    say "cargo build --profile dist -p api-router -p loadtest -p shard-admin"
+    cargo build --profile dist -p api-router -p loadtest -p shard-admin 2>&1 | tail -3 >&2
     if want analytics; then
         say "cargo bench -p analytics --bench record --no-run"
         cargo bench -p analytics --bench record --no-run 2>&1 | tail -2 >&2

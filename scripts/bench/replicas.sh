@@ -37,7 +37,7 @@ step_replicas() {
     for i in 0 1 2; do [[ -e $(replica1_dir "$i") ]] || CREATED_REPLICA1+=("$i"); done
     TOPOLOGY_CHANGED=1
     say "SHARDS=3 REPLICAS=2 ./setup.sh up (clones a second replica per shard)"
-    cmd replicas-up "SHARDS=3 REPLICAS=2 ./setup.sh up; target/release/api-router --listen $HOST:$PORT --config .local/shardgate.toml"
+    cmd replicas-up "SHARDS=3 REPLICAS=2 ./setup.sh up; target/dist/api-router --listen $HOST:$PORT --config .local/shardgate.toml"
     local t0=$SECONDS
     SHARDS=3 REPLICAS=2 "$REPO/setup.sh" up >>"$OUT/setup.log" 2>&1 || { tail -20 "$OUT/setup.log" >&2; die "SHARDS=3 REPLICAS=2 ./setup.sh up failed"; }
     result replicas_setup_secs "$((SECONDS - t0))"

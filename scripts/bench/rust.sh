@@ -24,7 +24,7 @@ step_txn() { rust_run cargo bench -p api-router --bench topology -- txn; }
 step_limits() { rust_run cargo bench -p api-router --bench topology -- limits; }
 step_keys() { rust_run cargo bench -p api-router --bench access; }
 step_timers() { rust_run cargo bench -p api-router --bench timers; }
-step_snapshot() { rust_run cargo test --release -p api-router --test failures snapshot_bench -- --ignored --nocapture; }
+step_snapshot() { rust_run cargo test --profile dist -p api-router --test failures snapshot_bench -- --ignored --nocapture; }
 step_outage() { SHARDGATE_REQUIRE_HA=1 rust_run cargo test -p control-plane --test failover outage -- --ignored --nocapture; }
 step_replication() { rust_run cargo test -p control-plane --test failover replication_bench -- --ignored --nocapture; }
 step_async_loss() { rust_run cargo test -p control-plane --test failover async_loss -- --nocapture --test-threads=1; }
