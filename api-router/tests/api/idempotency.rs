@@ -160,15 +160,37 @@ async fn bad_keys_get_a_400_naming_the_header_and_nothing_is_written() {
     assert_eq!(version_of(&app, "idem_b", "users", "never").await, None);
 }
 
+/// A write with `key`, sent again while the gateway answers `503 shard-saturated` (no
+/// connection was free within its wait, so nothing was sent), as a client retries with
+/// its key; the answer, and how many times the shard was saturated.
+async fn write_until_taken(app: &TestApp, key: &str, body: &Value) -> (Response, usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut saturated = 0;
+    loop {
+        let res = write_with(app, "idem_c", key, body).await;
+        if res.status().as_u16() != 503 || std::time::Instant::now() > deadline {
+            return (res, saturated);
+        }
+        let problem: Value = res.json().await.expect("a problem");
+        assert_eq!(
+            problem["type"], "urn:shardgate:problem:shard-saturated",
+            "{problem}"
+        );
+        saturated += 1;
+    }
+}
+
 #[tokio::test]
 async fn concurrent_requests_with_one_key_write_once() {
     let app = spawn_app().await;
     let body = json!({"table": "users", "id": "race", "data": {"n": 1}});
-    let sent = (0..8).map(|_| write_with(&app, "idem_c", "race-key", &body));
+    let sent = (0..8).map(|_| write_until_taken(&app, "race-key", &body));
     let answers = join_all(sent).await;
     let mut fresh = 0;
     let mut versions = Vec::new();
-    for res in answers {
+    let mut saturated = 0;
+    for (res, times) in answers {
+        saturated += times;
         let (status, was_replayed) = (res.status().as_u16(), replayed(&res));
         if status != 201 {
             panic!("{status}: {}", res.text().await.unwrap_or_default());
@@ -177,6 +199,7 @@ async fn concurrent_requests_with_one_key_write_once() {
         let body: Value = res.json().await.unwrap();
         versions.push(body["version"].as_i64().unwrap());
     }
+    eprintln!("8 requests with one key: {saturated} answers of 503 shard-saturated, sent again");
     assert_eq!(fresh, 1, "exactly one request wrote");
     assert!(versions.windows(2).all(|w| w[0] == w[1]), "{versions:?}");
     assert_eq!(
