@@ -47,11 +47,7 @@ PY
 step_export() {
     local db=sgbench_export work=$OUT/export records=${RECORDS:-100000} f format accept t0 secs peak writer rows
     say "export: $records records as NDJSON and CSV, then to a 1 MB/s client under writes; COPY TO STDOUT"
-    scratch_db "$db"
-    with_db "$db" "$BIN/shard-admin" migrate >"$OUT/export-migrate.log" 2>&1
-    with_db "$db" "$BIN/shard-admin" init >>"$OUT/export-migrate.log" 2>&1
-    sleep 2 # the replicas replay the new database
-    with_db "$db" start_gateway export SHARDGATE__SERVER__WORKERS=2
+    gateway_on_scratch "$db" export SHARDGATE__SERVER__WORKERS=2
     mkdir -p "$work"
     # Records of about 300 bytes of JSON, 2,000 per bulk write.
     python3 - "$work" "$records" <<'PY'

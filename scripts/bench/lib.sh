@@ -126,6 +126,17 @@ scratch_db() {
 # with_db NAME CMD...: CMD with the gateway's and the admin CLI's databases set to NAME.
 with_db() { SHARDGATE__DATABASE__DBNAME=$1 SHARDGATE__METADATA__DBNAME=$1 "${@:2}"; }
 
+# gateway_on_scratch DB LABEL [VAR=value ...]: a scratch database DB, migrated and its
+# map seeded, 2 s for the replicas to replay it, then a gateway LABEL on it.
+gateway_on_scratch() {
+    local db=$1 label=$2
+    scratch_db "$db"
+    with_db "$db" "$BIN/shard-admin" migrate >"$OUT/$label-migrate.log" 2>&1
+    with_db "$db" "$BIN/shard-admin" init >>"$OUT/$label-migrate.log" 2>&1
+    sleep 2 # the replicas replay the new database
+    with_db "$db" start_gateway "$label" "${@:3}"
+}
+
 # ---------------------------------------------------------------------------------------
 # Clean-up: whatever happens, stop what we started and leave the topology as we found it
 # ---------------------------------------------------------------------------------------

@@ -44,11 +44,7 @@ step_lists() {
     local db=sgbench_readrss work=$OUT/lists i kind
     local -a header
     say "lists: 150 records of 900 KB, then 4 parallel fan-out and 4 keyed lists; the gateway's VmHWM"
-    scratch_db "$db"
-    with_db "$db" "$BIN/shard-admin" migrate >"$OUT/lists-migrate.log" 2>&1
-    with_db "$db" "$BIN/shard-admin" init >>"$OUT/lists-migrate.log" 2>&1
-    sleep 2 # the replicas replay the new database
-    with_db "$db" start_gateway lists SHARDGATE__SERVER__WORKERS=2
+    gateway_on_scratch "$db" lists SHARDGATE__SERVER__WORKERS=2
     mkdir -p "$work"
     python3 -c "import sys; sys.stdout.write('x' * 900000)" >"$work/filler"
     for i in $(seq -w 0 149); do
