@@ -30,8 +30,8 @@
 #   scripts/postgres.sh         one plain PostgreSQL server: start, stop (`pg`)
 #   scripts/shards.sh           the shards without the HA manager: primaries, replicas
 #   scripts/ha.sh               the shards as pg_auto_failover formations (the default),
-#                               with ha_keeper.sh, ha_monitor.sh, ha_placement.sh (`ha`)
-#                               and ha_restore.sh
+#                               with ha_node.sh, ha_keeper.sh, ha_monitor.sh,
+#                               ha_placement.sh (`ha`) and ha_restore.sh
 #   scripts/meta.sh             the metadata server and the shard map seeded there
 #   scripts/pgbackrest.sh       WAL archiving and backups
 #   scripts/drain.sh            a switchover's drain: who may, and one left behind
@@ -61,6 +61,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/postgres.sh"
 . "$REPO/scripts/shards.sh"
 . "$REPO/scripts/ha.sh"
+. "$REPO/scripts/ha_node.sh"
 . "$REPO/scripts/ha_keeper.sh"
 . "$REPO/scripts/ha_monitor.sh"
 . "$REPO/scripts/ha_placement.sh"
