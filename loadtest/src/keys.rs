@@ -7,11 +7,12 @@
 //!
 //! Keys are drawn uniformly, or Zipf-skewed so that a few hot keys take most of the
 //! traffic (key 0 hottest). The hot keys still spread over the shards: a key's shard
-//! comes from the hash of `user_{n}`, not from `n`.
+//! comes from the hash of `user_{n}`, not from `n`. The Zipf draws are `rand_distr`'s
+//! (rejection sampling in constant memory whatever the key space, so `--keys 100000000`
+//! costs nothing up front).
 
 use rand::Rng;
-
-use crate::zipf::Zipf;
+use rand_distr::{Distribution, Zipf};
 
 /// Orders each key owns: what `list` reads back and `bulk-write` rewrites.
 pub const ORDERS_PER_KEY: u64 = 3;
@@ -26,7 +27,8 @@ pub struct KeySpace {
 #[derive(Debug, Clone, Copy)]
 enum Draw {
     Uniform,
-    Zipf(Zipf),
+    /// Ranks `1..=size` as floats: key `rank - 1`.
+    Zipf(Zipf<f64>),
 }
 
 impl KeySpace {
@@ -34,10 +36,11 @@ impl KeySpace {
     /// (1.0 is the classic "80/20"-like web workload; larger is hotter).
     pub fn new(size: u64, skew: f64) -> Self {
         let size = size.max(1);
-        let draw = if skew > 0.0 {
-            Draw::Zipf(Zipf::new(size, skew))
-        } else {
-            Draw::Uniform
+        // Exact as a float up to 2^53 keys; rounding above that only blurs the tail.
+        // `rand_distr` refuses only a skew below 0 or not a number: uniform, as 0 is.
+        let draw = match Zipf::new(size as f64, skew) {
+            Ok(zipf) if skew > 0.0 => Draw::Zipf(zipf),
+            _ => Draw::Uniform,
         };
         Self { size, draw }
     }
@@ -51,7 +54,8 @@ impl KeySpace {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         match &self.draw {
             Draw::Uniform => rng.random_range(0..self.size),
-            Draw::Zipf(zipf) => zipf.sample(rng),
+            // A whole number in 1..=size; the clamp only guards the float's rounding.
+            Draw::Zipf(zipf) => (zipf.sample(rng) as u64).clamp(1, self.size) - 1,
         }
     }
 
@@ -102,6 +106,17 @@ mod tests {
         }
     }
 
+    /// How often each key of `size` was drawn in `draws` draws with `skew`, seed `seed`.
+    fn counts(size: u64, skew: f64, draws: usize, seed: u64) -> Vec<u64> {
+        let keys = KeySpace::new(size, skew);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut counts = vec![0u64; size as usize];
+        for _ in 0..draws {
+            counts[keys.sample(&mut rng) as usize] += 1;
+        }
+        counts
+    }
+
     #[test]
     fn skew_makes_key_zero_hot() {
         let keys = KeySpace::new(10_000, 1.1);
@@ -110,6 +125,47 @@ mod tests {
         let hot = (0..draws).filter(|_| keys.sample(&mut rng) == 0).count();
         // Uniform would give key 0 ten draws; Zipf(1.1) over 10k keys about 15%.
         assert!(hot > draws / 20, "key 0 drawn {hot} times out of {draws}");
+    }
+
+    #[test]
+    fn the_hottest_key_is_drawn_far_more_than_the_hundredth() {
+        // P(key 0) / P(key 99) = 100^s: 100 for s = 1.
+        let c = counts(1_000, 1.0, 200_000, 7);
+        assert!(
+            c[0] > 50 * c[99].max(1),
+            "key 0 drawn {} times, key 99 {} times",
+            c[0],
+            c[99]
+        );
+        // The hotter of two keys is drawn more often.
+        assert!(c[0] > c[1] && c[1] > c[2] && c[2] > c[9]);
+    }
+
+    #[test]
+    fn frequencies_follow_the_power_law() {
+        // P(key 0) / P(key 1) = 2^s.
+        for skew in [0.5, 1.0, 1.5] {
+            let c = counts(100, skew, 400_000, 11);
+            let ratio = c[0] as f64 / c[1] as f64;
+            let expected = 2f64.powf(skew);
+            assert!(
+                (ratio / expected - 1.0).abs() < 0.05,
+                "skew {skew}: P(0)/P(1) measured {ratio:.3}, expected {expected:.3}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_skewed_draw_is_in_range() {
+        for (size, skew) in [(1, 1.0), (2, 0.3), (3, 5.0), (1_000_000_000, 1.2)] {
+            let keys = KeySpace::new(size, skew);
+            let mut rng = StdRng::seed_from_u64(3);
+            for _ in 0..10_000 {
+                let key = keys.sample(&mut rng);
+                assert!(key < size, "size {size}, skew {skew}: drew {key}");
+            }
+        }
+        assert_eq!(counts(1, 2.0, 1_000, 1), vec![1_000]);
     }
 
     #[test]

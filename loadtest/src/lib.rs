@@ -67,8 +67,8 @@
 //!
 //! - [`options`]: the command line, goose's configuration and [`options::WorkloadOptions`].
 //! - [`run`]: one invocation from health check to summary.
-//! - [`keys`]: the key space, uniform or Zipf draws, and the names derived from a key.
-//! - [`zipf`]: the Zipf sampler (rejection-inversion, constant memory).
+//! - [`keys`]: the key space, uniform or Zipf draws (`rand_distr`), and the names derived
+//!   from a key.
 //! - [`records`]: fake users and orders.
 //! - [`workload`]: what every user shares, and the `ryw` counters.
 //! - [`http`]: one request through goose, its body drained and its headers read.
@@ -94,6 +94,5 @@ pub mod server_report;
 pub mod summary;
 pub mod verify;
 pub mod workload;
-pub mod zipf;
 
 pub use run::run;
