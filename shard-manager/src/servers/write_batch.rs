@@ -21,10 +21,8 @@
 //!   every write of the group gets it, as each would alone.
 //! - Writes held up by locks (rows a transaction in doubt holds, a slot under a move's
 //!   fence), even a lone one: each is taken out and sent alone in a task of its own,
-//!   where it waits as a lone write always did, followed on the same connection by
-//!   every other write of the group to the same record (they wait on the same lock, so
-//!   one connection serves them all: eight writes of one idempotency key held up
-//!   together take one connection, not eight). A group's lock waits share one
+//!   where it waits as a lone write always did, with every other write of the group to
+//!   the same record (they wait on the same lock). A group's lock waits share one
 //!   bound, [`GROUP_LOCK_BOUND`], across all its rounds: once it is spent, a round
 //!   waits at most a millisecond for any lock. So however many of its writes are held
 //!   up, the others wait at most the bound and a round trip for each write taken out,
@@ -73,9 +71,9 @@ impl Server {
                 queue,
             };
             if let Some(group) = next_batch(&lead.queue, &self.writes.sizes) {
-                for chain in self.commit(group).await {
+                for waiting in self.commit(group).await {
                     let server = Arc::clone(self);
-                    tokio::spawn(async move { server.commit_alone(chain).await });
+                    tokio::spawn(async move { server.commit_alone(waiting).await });
                 }
             }
         }
@@ -123,9 +121,9 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
         group.sort_by(|a, b| a.framed.order.cmp(&b.framed.order));
         // A write held up by a lock waits in a task of its own, as a lone write would:
         // the next group does not wait behind it.
-        for chain in server.commit(group).await {
+        for waiting in server.commit(group).await {
             let server = Arc::clone(&server);
-            tokio::spawn(async move { server.commit_alone(chain).await });
+            tokio::spawn(async move { server.commit_alone(waiting).await });
         }
     }
 }
@@ -148,9 +146,9 @@ fn lock_bound(spent: Duration) -> String {
 impl Server {
     /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
     /// a permit, a live connection, one deadline; then answers every write of it but
-    /// those held up by a lock, which it returns, a [`Chain`] per record: they go alone
+    /// those held up by a lock, which it returns: they go alone
     /// ([`commit_alone`](Self::commit_alone)).
-    async fn commit(&self, group: Vec<PendingWrite>) -> Vec<Chain> {
+    async fn commit(&self, group: Vec<PendingWrite>) -> Vec<PendingWrite> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         let _permit = match self.permit().await {
@@ -164,37 +162,29 @@ impl Server {
         self.rounds(&mut None, group, true).await
     }
 
-    /// The writes to one record that a group's lock bound refused, each committed
-    /// alone with no bound on its lock waits, as a lone write always was, one after
-    /// another on one connection.
-    async fn commit_alone(&self, chain: Chain) {
+    /// One write that a group's lock bound refused, committed alone with no bound on
+    /// its lock waits, as a lone write always was.
+    async fn commit_alone(&self, waiting: PendingWrite) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
         match self.permit().await {
             Ok(_permit) => {
-                let mut conn = None;
-                let mut todo = std::collections::VecDeque::from(chain);
-                while let Some(waiting) = todo.pop_front() {
-                    // Unbounded rounds refuse nothing for a lock; kept in case.
-                    for left in self.rounds(&mut conn, vec![waiting], false).await {
-                        todo.extend(left);
-                    }
-                }
+                self.rounds(&mut None, vec![waiting], false).await;
             }
-            Err(error) => answer_all(chain, error, false),
+            Err(error) => answer_all(vec![waiting], error, false),
         }
     }
 
     /// Sends `group` on `conn` (a live one is taken when there is none) until every
     /// write of it is answered, within one operation bound; a connection found unusable
     /// is dropped and `conn` left empty. Returns the writes a bounded group refused for
-    /// a lock wait, a [`Chain`] per record: they go alone.
+    /// a lock wait: they go alone.
     async fn rounds(
         &self,
         conn: &mut Option<WireObject>,
         mut group: Vec<PendingWrite>,
         bounded: bool,
-    ) -> Vec<Chain> {
+    ) -> Vec<PendingWrite> {
         let mut alone = Vec::new();
         let deadline = tokio::time::Instant::now() + self.op_timeout;
         let live = match conn.take() {
@@ -267,7 +257,8 @@ impl Server {
                             .into_iter()
                             .partition(|w| w.framed.order == refused.framed.order);
                         group = rest;
-                        alone.push(std::iter::once(refused).chain(same).collect());
+                        alone.push(refused);
+                        alone.extend(same);
                     } else if worth_another_try(&error) && !refused.tried {
                         refused.tried = true;
                         group.insert(index, refused);
@@ -299,10 +290,6 @@ impl Server {
         alone
     }
 }
-
-/// Writes to one record, in their order of arrival, that a group's lock bound refused:
-/// they wait on the same lock, so they go alone one after another on one connection.
-type Chain = Vec<PendingWrite>;
 
 /// SQLSTATE `lock_not_available`: a lock not granted within `lock_timeout`.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
