@@ -199,6 +199,10 @@ async fn each_scope_against_each_endpoint_class_answers_2xx_401_or_403() {
             let res = send(&app, &call, key.as_deref()).await;
             let status = res.status().as_u16();
             let ok = match expected {
+                // Health is open to every caller; under load it may report the cluster
+                // unhealthy (503, a replica banned for a moment), which is its answer,
+                // not a refusal.
+                200 if call.class == "health" => res.status().is_success() || status == 503,
                 200 => res.status().is_success(),
                 other => status == other,
             };
