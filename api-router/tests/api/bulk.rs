@@ -171,10 +171,11 @@ async fn a_large_batch_is_written_in_multi_row_statements() {
         .bulk(None, &json!({"table": "events", "records": records}))
         .await;
 
-    assert_eq!(res.status().as_u16(), 200);
+    let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["written"], 5000);
-    assert_eq!(body["failed_count"], 0);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["written"], 5000, "{body}");
+    assert_eq!(body["failed_count"], 0, "{body}");
     let total: u64 = body["shards"]
         .as_array()
         .unwrap()

@@ -111,10 +111,24 @@ async fn check_shard(
     cache: Option<&Cache>,
 ) {
     let timeout = Duration::from_millis(limits.check_timeout_ms);
-    let sent = Instant::now();
-    // The primary's statement also reads the shard's cache epoch: one round trip.
+    // The primary's statement also reads the shard's cache epoch: one round trip. The
+    // reading is adopted as soon as the primary answers, not once the replicas have: it
+    // is dated when it was sent, so waiting on a slow replica would only shorten the
+    // time it is current for (and make the gateway bypass its cache meanwhile).
+    let primary = async {
+        let sent = Instant::now();
+        let primary = check(&shard.primary, timeout, primary_position).await;
+        if let Some((lsn, epoch, _)) = primary {
+            if let Some(cache) = cache {
+                let epoch = epoch.map(|e| e.max(0) as u64);
+                cache.follow_epoch(shard.id, epoch, lsn, sent).await;
+            }
+            check_schema(shard, expected, timeout).await;
+        }
+        primary
+    };
     let (primary, replicas) = futures_util::join!(
-        check(&shard.primary, timeout, primary_position),
+        primary,
         join_all(
             shard
                 .replicas
@@ -122,15 +136,6 @@ async fn check_shard(
                 .map(|r| check(r, timeout, replica_position))
         )
     );
-    if let Some((lsn, epoch, _)) = primary {
-        // The epoch first: the reading is dated when it was sent, so every round trip
-        // before it is used shortens the time it is current for.
-        if let Some(cache) = cache {
-            let epoch = epoch.map(|e| e.max(0) as u64);
-            cache.follow_epoch(shard.id, epoch, lsn, sent).await;
-        }
-        check_schema(shard, expected, timeout).await;
-    }
     let now = Instant::now();
     if let Some((lsn, _, _)) = primary {
         history.push(now, lsn);
