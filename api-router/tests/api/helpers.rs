@@ -182,8 +182,9 @@ async fn wait_until_steady(cluster: &Cluster) {
     let limits = &cluster.settings().replication;
     // Within a second when the machine is idle; a replica that missed its connect
     // timeout under load (the suites on servers of their own starting beside these)
-    // is banned for a few seconds each time, so the bound is generous.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // is banned for a few seconds each time, so the bound is generous (a fresh-clone
+    // run saw every replica banned for 30 s at once).
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut waiting: Vec<String> = cluster
             .shards()
