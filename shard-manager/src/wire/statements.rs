@@ -30,9 +30,9 @@ pub(super) const FIND: &str = "sg_find";
 pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 pub(super) const UPSERT_MANY: &str = "sg_upsert_many";
 pub(super) const DELETE: &str = "sg_delete";
-pub(super) const UPSERT_IDEMPOTENT: &str = "sg_upsert_remembered";
-pub(super) const DELETE_IDEMPOTENT: &str = "sg_delete_remembered";
-pub(super) const UPSERT_MANY_IDEMPOTENT: &str = "sg_upsert_many_remembered";
+pub(super) const UPSERT_IDEMPOTENT: &str = "sg_upsert_idempotent";
+pub(super) const DELETE_IDEMPOTENT: &str = "sg_delete_idempotent";
+pub(super) const UPSERT_MANY_IDEMPOTENT: &str = "sg_upsert_many_idempotent";
 pub(super) const CLAIM: &str = "sg_claim";
 pub(super) const TXN_LOCK: &str = "sg_txn_lock";
 /// A group commit's bound on lock waits, for its transaction only (see `write::group`).
