@@ -1,14 +1,17 @@
 //! Embedded migrations, applied to every shard's primary (replicas follow by WAL).
+//! Their SQL is compiled in here; the request path (`shard_manager::store::migrations`)
+//! lists only their names, to tell which a server lacks.
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel_migrations::MigrationHarness;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use shard_manager::config::ClusterSettings;
 use shard_manager::servers::connection_url;
 
-pub use shard_manager::store::migrations::MIGRATIONS;
+/// The SQL in `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Admin work that failed, naming the server.
 #[derive(Debug, thiserror::Error)]
@@ -129,4 +132,26 @@ pub fn create_database(settings: &ClusterSettings, name: &str) -> Result<(), Adm
             })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::migration::MigrationSource;
+    use diesel::pg::Pg;
+    use shard_manager::store::migrations::{expected, Migration};
+
+    #[test]
+    fn the_request_path_names_the_migrations_this_binary_applies() {
+        let mut embedded: Vec<Migration> = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+            .expect("the embedded migrations")
+            .iter()
+            .map(|m| Migration {
+                version: m.name().version().to_string(),
+                name: m.name().to_string(),
+            })
+            .collect();
+        embedded.sort_by(|a, b| a.version.cmp(&b.version));
+        assert_eq!(expected(), embedded);
+    }
 }

@@ -14,7 +14,9 @@
 //! - [`wal`]: WAL positions, read-your-writes tokens, [`Consistency`].
 //! - [`config`]: the typed, layered configuration and its start-up validation (which
 //!   yields the [`Router`]).
-//! - [`store`]: the parameterised SQL, the rows, documents, ids, tables, list cursors.
+//! - [`store`]: every statement's SQL as plain text, with what it binds and returns
+//!   ([`store::statements`]); the rows, documents, ids, tables, list cursors; the
+//!   migrations every shard must have.
 //! - [`error`]: [`ClusterError`], naming shard, role and server (and the SQLSTATE of a
 //!   refusal); the one SQLSTATE table and the one retry policy.
 //! - [`wire`]: a small PostgreSQL client of our own, the crate's only one: every

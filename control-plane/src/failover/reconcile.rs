@@ -13,7 +13,7 @@ use std::time::Duration;
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
 use shard_manager::servers::connection_url;
-use shard_manager::store::sql::records::ROLE;
+use shard_manager::store::statements::ROLE;
 
 use super::decide::{decide, Decision, Seen};
 use super::record;

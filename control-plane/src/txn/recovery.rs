@@ -153,13 +153,6 @@ async fn resolve(
     parts: &[&Seen],
     decided: &HashMap<String, Decision>,
 ) -> BTreeSet<String> {
-    let position_text = match wire::commit_position_text() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot resolve prepared transactions");
-            return BTreeSet::new();
-        }
-    };
     let runs = parts.iter().filter_map(|part| {
         let decision = *decided.get(&part.txid)?;
         let shard = cluster.shard(part.shard).ok()?;
@@ -168,7 +161,7 @@ async fn resolve(
             let done = match decision {
                 Decision::Commit => shard
                     .primary
-                    .run_write(async |c| wire::commit_prepared(c, name, position_text).await)
+                    .run_write(async |c| wire::commit_prepared(c, name).await)
                     .await
                     .map(|_| ()),
                 Decision::Abort => shard

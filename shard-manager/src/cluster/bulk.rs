@@ -2,7 +2,7 @@
 //! unnested arrays, so all-or-nothing per shard), all shards at once. A bad record or a
 //! failed shard never hides the others. With an idempotency key each record is written
 //! at most once: the group's statement skips, and counts as replayed, the records that
-//! already have an entry under the key (`store::sql::idempotent_write`).
+//! already have an entry under the key (`store::statements::UPSERT_MANY_IDEMPOTENT`).
 
 use std::collections::HashMap;
 use std::time::Instant;

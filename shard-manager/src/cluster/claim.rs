@@ -1,5 +1,5 @@
-//! A write's idempotency key claimed before anything is written (`store` module
-//! `claim_sql`): on the shard that owns the key's home slot, in a transaction of its
+//! A write's idempotency key claimed before anything is written
+//! (`store::statements::CLAIM`): on the shard that owns the key's home slot, in a transaction of its
 //! own. The same key sent with another request is refused (422) whichever shards the
 //! two requests write to, and a batch is refused whole, before any shard writes.
 //!

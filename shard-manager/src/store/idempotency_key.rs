@@ -79,7 +79,7 @@ impl IdempotencyKey {
     }
 
     /// The shard key whose slot is this key's home, where its claim is kept
-    /// (`claim_sql`): a hash of caller and key only, never of the request, so every
+    /// (`statements::CLAIM`): a hash of caller and key only, never of the request, so every
     /// request with the key meets at one place. Decimal digits, so that numeric routing
     /// places it too.
     pub fn home_key(&self) -> String {

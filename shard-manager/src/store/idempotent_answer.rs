@@ -5,9 +5,10 @@
 //! request with the key commits while this one runs, the statement fails (SQLSTATE
 //! SG002), everything it did is undone, and it runs once more to find that answer.
 //!
-//! The statements are in [`super::sql::idempotent_write`]; the wire client runs them
-//! (`crate::wire::write::idempotent`) and this module reads what they answer: the rows below,
-//! each the write's own columns or, from `prior`, the earlier fingerprint and answer.
+//! The statements are in [`super::statements`] (`UPSERT_IDEMPOTENT`, `DELETE_IDEMPOTENT`,
+//! `UPSERT_MANY_IDEMPOTENT`); the wire client runs them (`crate::wire::write::idempotent`)
+//! and this module reads what they answer: the rows below, each the write's own columns
+//! or, from `prior`, the earlier fingerprint and answer.
 
 use chrono::{DateTime, Utc};
 

@@ -1,9 +1,10 @@
 //! The SQL the request path runs, parameterised, and the rows it reads and writes.
 //!
 //! ## Layout
-//! - [`sql`]: every statement's text: the point read, the list in its eight shapes,
-//!   each write with or without an idempotency key, a key's claim, the health and
-//!   upkeep statements; diesel's table definitions render them once per process.
+//! - [`statements`]: every statement's text, as plain SQL beside what it binds and
+//!   returns: the point read, the list in its eight shapes, each write with or without
+//!   an idempotency key, a key's claim, a transaction's parts, an export's page, the
+//!   health and upkeep statements.
 //! - [`idempotent_answer`]: [`IdempotentOutcome`], what writes sent with an idempotency
 //!   key answer: the answer stored by the write's own statement, or an earlier answer
 //!   instead of a second write.
@@ -21,8 +22,8 @@
 //! - [`answer_budget`]: [`AnswerBudget`]: an answer of many point reads, held to the
 //!   read budget, duplicates counted.
 //! - [`member_name`]: a JSON member's name, checked.
-//! - [`migrations`]: the embedded migrations every shard must have, and which a server
-//!   has applied.
+//! - [`migrations`]: the migrations every shard must have (their names, listed from
+//!   `migrations/` at build time), and which a server lacks.
 
 pub mod answer_budget;
 pub mod cursor;
@@ -35,7 +36,7 @@ pub mod migrations;
 pub mod page;
 pub mod raw_json;
 pub mod row;
-pub mod sql;
+pub mod statements;
 pub mod table;
 
 pub use answer_budget::{AnswerBudget, OverBudget};
@@ -44,7 +45,6 @@ pub use document::{Document, RecordError, RecordId};
 pub use member_name::NameIs;
 pub use page::{record_bytes, Budget, Page};
 pub use raw_json::RawJson;
-pub(crate) use sql::expressions::UpsertMany;
 
 pub use idempotency_key::{minted_id, IdSecret, IdempotencyKey, NoIdSecret};
 pub use idempotent_answer::{
@@ -52,5 +52,5 @@ pub use idempotent_answer::{
     GroupOutcome, IdempotentOutcome, UpsertRow, ENTRY_TABLES,
 };
 pub use row::{CommitPosition, NewRecord, Record, Upserted, WrittenRow};
-pub use sql::wire_statements::{wire_statements, ListShape, WireStatements};
+pub use statements::ListShape;
 pub use table::{TableName, Tables, UnknownTable};

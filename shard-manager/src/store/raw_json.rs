@@ -3,20 +3,13 @@
 //! written, the client's text is bound as the `jsonb` parameter as it came. (A read
 //! used to parse every document into a tree only to serialise it again, and a write
 //! built the request's document into a tree only to serialise it for the parameter.)
+//! The wire client writes and reads `jsonb`'s binary form (`wire::codec`).
 
-use std::io::Write;
-
-use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
-use diesel::pg::{Pg, PgValue};
-use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Jsonb;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A JSON document, as text.
-#[derive(Debug, Clone, FromSqlRow, AsExpression, serde::Serialize, serde::Deserialize)]
-#[diesel(sql_type = Jsonb)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct RawJson(Box<RawValue>);
 
@@ -46,27 +39,6 @@ impl RawJson {
 impl PartialEq for RawJson {
     fn eq(&self, other: &Self) -> bool {
         self.get() == other.get()
-    }
-}
-
-impl FromSql<Jsonb, Pg> for RawJson {
-    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
-        // jsonb's binary form: a version byte (1), then the JSON text.
-        let bytes = value.as_bytes();
-        let Some((1, text)) = bytes.split_first() else {
-            return Err("unsupported jsonb version".into());
-        };
-        let text = std::str::from_utf8(text)?;
-        Ok(Self(RawValue::from_string(text.to_owned())?))
-    }
-}
-
-impl ToSql<Jsonb, Pg> for RawJson {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        // jsonb's binary form: a version byte (1), then the JSON text.
-        out.write_all(&[1])?;
-        out.write_all(self.get().as_bytes())?;
-        Ok(serialize::IsNull::No)
     }
 }
 

@@ -3,20 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use super::raw_json::RawJson;
-use super::sql::schema::records;
 
-/// A stored record as clients see it.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    diesel::Queryable,
-    diesel::Selectable,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[diesel(table_name = records)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
+/// A stored record as clients see it. Its fields are the `records` table's columns, in
+/// the order the read statements select them (`statements::FIND`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     #[serde(rename = "table")]
     pub table_name: String,
@@ -32,8 +22,7 @@ pub struct Record {
 }
 
 /// A row to insert or update.
-#[derive(Debug, Clone, diesel::Insertable)]
-#[diesel(table_name = records)]
+#[derive(Debug, Clone)]
 pub struct NewRecord<'a> {
     pub table_name: &'a str,
     pub shard_key: &'a str,

@@ -1,7 +1,7 @@
 //! One page of an export from one server: a table's records in keyset order, after
 //! the last one exported, within a byte budget (as a list's page is, see
 //! `store::page`), with what the server was told of the map in the same snapshot
-//! (`store::sql::export::EXPORT_PAGE`).
+//! (`store::statements::EXPORT_PAGE`).
 
 use postgres_protocol::message::backend::DataRowBody;
 

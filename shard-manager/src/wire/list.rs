@@ -1,5 +1,5 @@
 //! A list: one page of a table's records, newest first, from one server; one statement
-//! in the prepared shape the list takes (`store::list_statement`), its rows asked for
+//! in the prepared shape the list takes (`store::statements::list`), its rows asked for
 //! in batches that stop at the page's byte budget (`store::page`): one round trip for
 //! up to `store::page::FIRST_ROWS` rows, one more for a page of more, small rows.
 

@@ -9,21 +9,22 @@
 //! `BEGIN`, the upsert, `COMMIT` and the position statement in one send behind one
 //! Sync, and reads the single flush that answers them (see `commit`; a bulk write's
 //! group and a delete run in the same frame). A point read ([`find`]) or a list
-//! ([`list`]) is one statement either way; here it skips the driver task, the channel
-//! and diesel's generic row decoding.
+//! ([`list`]) is one statement either way; here it skips the driver task and the
+//! channel, and decodes its columns straight into the store's rows.
 //!
 //! Health checks, table counts and the upkeep run on the same connections ([`upkeep`]):
-//! a server has one pool. The statements' text comes from the store. A failure keeps
-//! what the server said, its SQLSTATE first, and names the statement it refused; what
-//! it means is decided by SQLSTATE alone (`crate::error::sqlstate`).
+//! a server has one pool. Every statement's text, with what it binds and returns, is
+//! in `crate::store::statements`. A failure keeps what the server said, its SQLSTATE
+//! first, and names the statement it refused; what it means is decided by SQLSTATE
+//! alone (`crate::error::sqlstate`).
 //!
 //! ## Layout
 //! - [`connect`]: opening a connection: [`Target`], TLS, startup, signing in.
 //! - [`conn`]: [`WireConn`], its buffers and message loop, the simple protocol.
 //! - `codec`: binary parameters and columns; the rule that shrinks buffers back.
-//! - `statements`: the prepared statements' names, prepared with a connection's first
-//!   exchange, and again (once, as the retry policy says) when PostgreSQL says they are
-//!   stale after a schema change (SQLSTATE 0A000, 26000).
+//! - `statements`: the prepared statements' names and parameter types, prepared with a
+//!   connection's first exchange, and again (once, as the retry policy says) when
+//!   PostgreSQL says they are stale after a schema change (SQLSTATE 0A000, 26000).
 //! - [`write`]: every write in its frame: one record or a bulk group, a delete, each
 //!   with or without an idempotency key.
 //! - [`read`]: the point read and a replica's replay position.

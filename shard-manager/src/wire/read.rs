@@ -13,7 +13,7 @@ use super::statements::{self, FIND, REPLAY_WAL};
 use crate::store::Record;
 
 /// One record by its full identity, from a server that serves `slot` (SG001 if the
-/// shard does not own it), with the `FindOne` statement (`store::find_sql`).
+/// shard does not own it), with the point read's statement (`store::statements::FIND`).
 pub async fn find(
     conn: &mut WireConn,
     table: &str,

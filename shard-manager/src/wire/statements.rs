@@ -1,11 +1,12 @@
 //! The statements a wire connection prepares when it opens, each under its own name:
 //! for a write `BEGIN`, the upsert (one record or many), the delete, each also with an
 //! idempotency key, `COMMIT` and the statement read after the commit; for a read the
-//! point read and the replay position; the lists' shapes and an export's page. Their text comes from the store
-//! (`store::wire_statements`), rendered once per process; they are prepared with a
-//! connection's first exchange (see [`start`]), and again after PostgreSQL said they
-//! are stale (see [`run`]). (An `INSERT` is prepared on a replica too: preparing is
-//! allowed there, only running it is refused.)
+//! point read and the replay position; the lists' shapes and an export's page. Their
+//! text, with what each binds, is in `store::statements`; here are their names and
+//! parameter types. They are prepared with a connection's first exchange (see
+//! [`start`]), and again after PostgreSQL said they are stale (see [`run`]). (An
+//! `INSERT` is prepared on a replica too: preparing is allowed there, only running it
+//! is refused.)
 
 use std::sync::OnceLock;
 
@@ -18,8 +19,8 @@ use super::codec::values::{
 use super::conn::{Refused, WireConn};
 use super::error::WireError;
 use crate::error::retry::{policy, Cause, Retry, Work};
-use crate::store::sql::export::EXPORT_PAGE;
-use crate::store::{wire_statements, ListShape, WireStatements};
+use crate::store::statements as sql;
+use crate::store::ListShape;
 
 pub(super) const BEGIN: &str = "sg_begin";
 pub(super) const UPSERT: &str = "sg_upsert";
@@ -29,9 +30,9 @@ pub(super) const FIND: &str = "sg_find";
 pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 pub(super) const UPSERT_MANY: &str = "sg_upsert_many";
 pub(super) const DELETE: &str = "sg_delete";
-pub(super) const UPSERT_IDEMPOTENT: &str = "sg_upsert_remembered";
-pub(super) const DELETE_IDEMPOTENT: &str = "sg_delete_remembered";
-pub(super) const UPSERT_MANY_IDEMPOTENT: &str = "sg_upsert_many_remembered";
+pub(super) const UPSERT_IDEMPOTENT: &str = "sg_upsert_idempotent";
+pub(super) const DELETE_IDEMPOTENT: &str = "sg_delete_idempotent";
+pub(super) const UPSERT_MANY_IDEMPOTENT: &str = "sg_upsert_many_idempotent";
 pub(super) const CLAIM: &str = "sg_claim";
 pub(super) const TXN_LOCK: &str = "sg_txn_lock";
 /// A group commit's bound on lock waits, for its transaction only (see `write::group`).
@@ -72,19 +73,6 @@ const KEPT_TYPES: [u32; 5] = [TEXT, TEXT, BYTEA, INT4, INT8];
 const BATCH_PRIOR_TYPES: [u32; 6] = [BYTEA, TEXT, TEXT, TEXT_ARRAY, TEXT_ARRAY, TEXT_ARRAY];
 const BATCH_KEPT_TYPES: [u32; 4] = [TEXT, TEXT, BYTEA, INT8];
 
-fn texts() -> Result<&'static WireStatements, WireError> {
-    static TEXTS: OnceLock<Result<WireStatements, String>> = OnceLock::new();
-    TEXTS
-        .get_or_init(|| wire_statements().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| WireError::Protocol(format!("the write statements do not render: {e}")))
-}
-
-/// The position-read statement's text (run as a simple query after `COMMIT PREPARED`).
-pub(super) fn commit_position_text() -> Result<&'static str, WireError> {
-    Ok(&texts()?.commit_position)
-}
-
 /// Starts an exchange that runs prepared statements. On a connection's first exchange
 /// every statement is prepared in the same send (Parse messages ahead of the
 /// statements that use them: no extra round trip), so a failure to prepare (a shard
@@ -97,68 +85,7 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
     if conn.prepared {
         return Ok(());
     }
-    let texts = texts()?;
-    let idempotent = |own: &[u32]| [&PRIOR_TYPES[..], own, &KEPT_TYPES].concat();
-    let mut statements: Vec<(&str, &str, Vec<u32>)> = vec![
-        (BEGIN, "BEGIN", vec![]),
-        (COMMIT, "COMMIT", vec![]),
-        (COMMIT_POSITION, &texts.commit_position, vec![]),
-        (UPSERT, &texts.upsert, UPSERT_TYPES.to_vec()),
-        (UPSERT_MANY, &texts.upsert_many, UPSERT_MANY_TYPES.to_vec()),
-        (DELETE, &texts.delete, DELETE_TYPES.to_vec()),
-        (
-            UPSERT_IDEMPOTENT,
-            &texts.upsert_idempotent,
-            idempotent(&UPSERT_TYPES),
-        ),
-        (
-            UPSERT_MANY_IDEMPOTENT,
-            &texts.upsert_many_idempotent,
-            [
-                &BATCH_PRIOR_TYPES[..],
-                &UPSERT_MANY_TYPES,
-                &BATCH_KEPT_TYPES,
-            ]
-            .concat(),
-        ),
-        (
-            DELETE_IDEMPOTENT,
-            &texts.delete_idempotent,
-            idempotent(&DELETE_TYPES),
-        ),
-        (
-            CLAIM,
-            &texts.claim,
-            vec![TEXT, TEXT, BYTEA, INT4, INT8, INT4],
-        ),
-        (FIND, &texts.find, vec![INT4, TEXT, TEXT, TEXT]),
-        (
-            TXN_LOCK,
-            &texts.txn_lock,
-            vec![INT4, TEXT, TEXT, TEXT, INT8, INT4],
-        ),
-        (
-            TXN_SEEN,
-            &texts.txn_seen,
-            vec![TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT4],
-        ),
-        (
-            TXN_ENTRY,
-            &texts.txn_entry,
-            vec![TEXT, TEXT, BYTEA, INT4, TEXT, TEXT, TEXT, INT8, BOOL],
-        ),
-        (
-            LOCK_BOUND,
-            "SELECT set_config('lock_timeout', $1, true)",
-            vec![TEXT],
-        ),
-        (REPLAY_WAL, &texts.replay_wal, vec![]),
-        (EXPORT, EXPORT_PAGE, vec![TEXT, TEXT, TEXT, TEXT, INT8]),
-    ];
-    for shape in ListShape::all() {
-        let i = shape.index();
-        statements.push((LISTS[i], &texts.lists[i], list_types(shape)));
-    }
+    let statements = prepared();
     conn.preparing = statements.len();
     // Statements PostgreSQL called stale may still exist under their names: closing
     // one that does not is no error, so each is closed first.
@@ -170,6 +97,69 @@ pub(super) fn start(conn: &mut WireConn) -> Result<(), WireError> {
         frontend::parse(name, text, types, &mut conn.out)?;
     }
     Ok(())
+}
+
+/// Every statement a connection prepares: its name, its text and its parameters' types.
+fn prepared() -> Vec<(&'static str, &'static str, Vec<u32>)> {
+    let idempotent = |own: &[u32]| [&PRIOR_TYPES[..], own, &KEPT_TYPES].concat();
+    let mut statements = vec![
+        (BEGIN, sql::BEGIN, vec![]),
+        (COMMIT, sql::COMMIT, vec![]),
+        (COMMIT_POSITION, sql::COMMIT_POSITION, vec![]),
+        (UPSERT, sql::UPSERT, UPSERT_TYPES.to_vec()),
+        (UPSERT_MANY, sql::UPSERT_MANY, UPSERT_MANY_TYPES.to_vec()),
+        (DELETE, sql::DELETE, DELETE_TYPES.to_vec()),
+        (
+            UPSERT_IDEMPOTENT,
+            sql::UPSERT_IDEMPOTENT,
+            idempotent(&UPSERT_TYPES),
+        ),
+        (
+            UPSERT_MANY_IDEMPOTENT,
+            sql::UPSERT_MANY_IDEMPOTENT,
+            [
+                &BATCH_PRIOR_TYPES[..],
+                &UPSERT_MANY_TYPES,
+                &BATCH_KEPT_TYPES,
+            ]
+            .concat(),
+        ),
+        (
+            DELETE_IDEMPOTENT,
+            sql::DELETE_IDEMPOTENT,
+            idempotent(&DELETE_TYPES),
+        ),
+        (CLAIM, sql::CLAIM, vec![TEXT, TEXT, BYTEA, INT4, INT8, INT4]),
+        (FIND, sql::FIND, vec![INT4, TEXT, TEXT, TEXT]),
+        (
+            TXN_LOCK,
+            sql::TXN_LOCK,
+            vec![INT4, TEXT, TEXT, TEXT, INT8, INT4],
+        ),
+        (
+            TXN_SEEN,
+            sql::TXN_SEEN,
+            vec![TEXT, TEXT, TEXT, TEXT, TEXT, INT8, INT4],
+        ),
+        (
+            TXN_ENTRY,
+            sql::TXN_ENTRY,
+            vec![TEXT, TEXT, BYTEA, INT4, TEXT, TEXT, TEXT, INT8, BOOL],
+        ),
+        (LOCK_BOUND, sql::LOCK_BOUND, vec![TEXT]),
+        (REPLAY_WAL, sql::REPLAY_WAL, vec![]),
+        (EXPORT, sql::EXPORT_PAGE, vec![TEXT, TEXT, TEXT, TEXT, INT8]),
+    ];
+    for shape in ListShape::all() {
+        statements.push((LISTS[shape.index()], list_text(shape), list_types(shape)));
+    }
+    statements
+}
+
+/// The list statement's text in `shape`, built once per process.
+fn list_text(shape: ListShape) -> &'static str {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    &TEXTS.get_or_init(|| ListShape::all().map(sql::list).collect())[shape.index()]
 }
 
 /// Runs one exchange of prepared statements: [`start`], then `bind` buffers their
@@ -226,7 +216,7 @@ fn work(statement: &str) -> Work {
     }
 }
 
-/// The parameter types of a list shape (see `store::list_statement` for the binds).
+/// The parameter types of a list shape (see `store::statements::list` for the binds).
 fn list_types(shape: ListShape) -> Vec<u32> {
     let mut types = vec![TEXT];
     if shape.keyed {
@@ -246,37 +236,40 @@ fn list_types(shape: ListShape) -> Vec<u32> {
 mod tests {
     use super::*;
 
+    /// The highest `$n` a statement's text binds.
+    fn binds(text: &str) -> usize {
+        text.split('$')
+            .skip(1)
+            .filter_map(|s| {
+                let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     #[test]
-    fn every_list_shape_declares_as_many_types_as_its_text_binds() {
-        let texts = texts().expect("renders");
-        for shape in ListShape::all() {
-            let text = &texts.lists[shape.index()];
-            let n = list_types(shape).len();
-            assert!(text.contains(&format!("${n}")), "${n} not in {text}");
-            assert!(!text.contains(&format!("${}", n + 1)), "{text}");
-            assert_eq!(text.contains("shardgate_serves($2)"), shape.keyed, "{text}");
-            assert_eq!(text.contains("@>"), shape.filtered, "{text}");
-            assert_eq!(
-                text.contains("(updated_at, shard_key, id) <"),
-                shape.after,
-                "{text}"
-            );
+    fn every_statement_declares_as_many_types_as_its_text_binds() {
+        let all = prepared();
+        assert_eq!(all.len(), 17 + ListShape::COUNT);
+        for (name, text, types) in all {
+            assert_eq!(binds(text), types.len(), "{name}: {text}");
         }
-        let full = ListShape {
-            keyed: true,
-            filtered: true,
-            after: true,
-        };
-        assert_eq!(
-            texts.lists[full.index()],
-            "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
-             \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
-             \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
-             WHERE (((((\"records\".\"table_name\" = $1) AND (SELECT shardgate_serves($2))) \
-             AND (\"records\".\"shard_key\" = $3)) AND (\"records\".\"data\" @> $4)) \
-             AND (updated_at, shard_key, id) < ($5, $6, $7)) \
-             ORDER BY \"records\".\"updated_at\" DESC, \"records\".\"shard_key\" DESC, \
-             \"records\".\"id\" DESC LIMIT $8"
-        );
+    }
+
+    #[test]
+    fn every_statement_has_a_name_of_its_own() {
+        let mut names: Vec<&str> = prepared().into_iter().map(|(name, ..)| name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 17 + ListShape::COUNT);
+    }
+
+    #[test]
+    fn each_list_shape_is_prepared_under_its_own_name_with_its_text() {
+        for shape in ListShape::all() {
+            assert_eq!(list_text(shape), sql::list(shape));
+            assert_eq!(LISTS[shape.index()], format!("sg_list_{}", shape.index()));
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! shard's cache epoch, raising it, the migrations applied, rows per table and bytes on
 //! disk, the sweep of expired idempotency entries. None takes a parameter from a
 //! request; each is sent with the simple protocol and its rows read as text. Their text
-//! is in `store::sql::records`.
+//! is in `store::statements`.
 
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::message::backend::DataRowBody;
@@ -12,7 +12,7 @@ use postgres_protocol::message::frontend;
 use super::conn::WireConn;
 use super::error::{ServerError, WireError};
 use crate::error::sqlstate::{decide, Decision};
-use crate::store::sql::records::{
+use crate::store::statements::{
     purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
     DISK_BYTES, ROLE, TABLE_COUNTS, TAKES_WRITES, WAL_POSITION, WAL_POSITION_AND_EPOCH,
 };
@@ -150,7 +150,7 @@ pub async fn role(conn: &mut WireConn) -> Result<(bool, Option<u32>), WireError>
     Ok((in_recovery, timeline))
 }
 
-/// Whether the server takes writes now (see `store::sql::records::TAKES_WRITES`).
+/// Whether the server takes writes now (see `store::statements::TAKES_WRITES`).
 pub async fn takes_writes(conn: &mut WireConn) -> Result<bool, WireError> {
     let row = one(
         conn.rows("takes_writes", TAKES_WRITES).await?,
@@ -196,7 +196,8 @@ pub async fn bump_cache_epoch(conn: &mut WireConn) -> Result<(i64, String), Wire
     ))
 }
 
-/// The migrations this server has applied (none when diesel's table does not exist).
+/// The migrations this server has applied (none when the migrations table does not
+/// exist).
 pub async fn applied_migrations(conn: &mut WireConn) -> Result<Vec<String>, WireError> {
     match conn.rows("applied_migrations", APPLIED_MIGRATIONS).await {
         Ok(rows) => Ok(rows

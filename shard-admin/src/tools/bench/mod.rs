@@ -17,8 +17,11 @@
 //!
 //! ## Layout
 //! - [`workload`]: the records, the phases' operations and the client threads.
+//! - [`records_table`]: the `records` table as diesel sees it, and a document as
+//!   `jsonb` text.
 //! - [`report`]: latency percentiles and the side-by-side table.
 
+pub mod records_table;
 pub mod report;
 pub mod workload;
 
@@ -27,9 +30,9 @@ use std::time::Instant;
 use super::generate::Generator;
 use super::progress::Bars;
 use crate::connect::{connect, recreate_scratch, CommandError};
+use records_table::JsonText;
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::{RoutedKey, Router, ShardKey};
-use shard_manager::store::RawJson;
 use workload::{Client, Phase, Row, Workload};
 
 /// The scratch database on shard 0's primary that holds every row.
@@ -88,7 +91,7 @@ pub fn bench(
                 id: g.id,
                 slot: p.slot.0 as i32,
                 shard: p.shard.index(),
-                data: RawJson::from_value(&g.data),
+                data: JsonText(g.data.to_string()),
             })
         })
         .collect::<Result<Vec<_>, CommandError>>()?;

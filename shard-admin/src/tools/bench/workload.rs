@@ -11,11 +11,10 @@ use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 
+use super::records_table::{records, JsonText};
 use super::{PAGE, TABLE};
 use crate::connect::CommandError;
 use crate::tools::progress::Tracker;
-use shard_manager::store::sql::schema::records;
-use shard_manager::store::{NewRecord, RawJson};
 
 /// One generated record with its placement.
 pub struct Row {
@@ -23,7 +22,7 @@ pub struct Row {
     pub id: String,
     pub slot: i32,
     pub shard: usize,
-    pub data: RawJson,
+    pub data: JsonText,
 }
 
 /// What the operations draw on: the records, and every shard key with its shard.
@@ -125,13 +124,13 @@ fn run_op(
             let row = &rows[i as usize];
             let (server, conn) = client.conn(row.shard);
             diesel::insert_into(records::table)
-                .values(NewRecord {
-                    table_name: TABLE,
-                    shard_key: &row.key,
-                    id: &row.id,
-                    slot: row.slot,
-                    data: &row.data,
-                })
+                .values((
+                    records::table_name.eq(TABLE),
+                    records::shard_key.eq(&row.key),
+                    records::id.eq(&row.id),
+                    records::slot.eq(row.slot),
+                    records::data.eq(&row.data),
+                ))
                 .on_conflict((records::table_name, records::shard_key, records::id))
                 .do_update()
                 .set((
@@ -153,7 +152,7 @@ fn run_op(
                 .filter(records::shard_key.eq(&row.key))
                 .filter(records::id.eq(&row.id))
                 .select((records::version, records::data))
-                .first::<(i64, RawJson)>(conn)
+                .first::<(i64, JsonText)>(conn)
                 .map_err(CommandError::query(server, what))?;
         }
         Phase::List => {

@@ -599,15 +599,12 @@ impl Cluster {
     /// how many this call committed. A part it could not commit (another session is
     /// committing it, or the shard failed) is left to the next look.
     async fn finish_by_the_log(&self, parts: &[(ShardId, String)]) -> usize {
-        let Ok(position_text) = wire_txn::commit_position_text() else {
-            return 0;
-        };
         let done = join_all(parts.iter().map(|(id, name)| async move {
             let shard = self.shard(*id)?;
             tracing::info!(shard = %id, gid = %name, "snapshot: finishing a committed part by the log");
             shard
                 .primary
-                .run_write(async |conn| wire_txn::commit_prepared(conn, name, position_text).await)
+                .run_write(async |conn| wire_txn::commit_prepared(conn, name).await)
                 .await
                 .map_err(|f| f.into_error())
         }))

@@ -238,19 +238,13 @@ impl Cluster {
         let _ = progress.enter(Stage::Committing { txid: txid.clone() });
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
-        let position_text = wire::commit_position_text().map_err(|e| TxnError::InDoubt {
-            txid: txid.clone(),
-            reason: e.to_string(),
-            bound_secs,
-            shard: first,
-        })?;
         let commit = |part: &Part<'_>| {
             let name = gid(&txid, part.shard.id);
             let shard = part.shard.clone();
             async move {
                 shard
                     .primary
-                    .run_write(async |conn| wire::commit_prepared(conn, &name, position_text).await)
+                    .run_write(async |conn| wire::commit_prepared(conn, &name).await)
                     .await
             }
         };

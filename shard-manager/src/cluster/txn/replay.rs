@@ -27,19 +27,10 @@ impl Cluster {
             })?;
             outcome.results.extend(results);
         }
-        let position_text = wire::commit_position_text().map_err(|e| {
-            TxnError::Shard(crate::error::ClusterError::Unavailable {
-                shard: parts[0].shard.id,
-                role: crate::routing::Role::Primary,
-                server: String::new(),
-                reason: e.to_string(),
-                maybe_committed: false,
-            })
-        })?;
         let positions = join_all(parts.iter().map(|part| async move {
             part.shard
                 .primary
-                .run(async |conn| wire::position(conn, position_text).await)
+                .run(async |conn| wire::position(conn).await)
                 .await
         }))
         .await;

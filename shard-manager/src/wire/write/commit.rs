@@ -1,7 +1,7 @@
 //! The frame every write runs in: `BEGIN`, the write's statement, `COMMIT`, and the
 //! statement that reads the WAL position and the cache epoch, all behind one Sync.
 //!
-//! tokio-postgres (and diesel-async over it, which the gateway used before) sends a write
+//! tokio-postgres (which the gateway used before) sends a write
 //! and that position statement each with its own Sync: PostgreSQL flushes after each,
 //! so the gateway woke twice per write. Here the explicit transaction makes the commit
 //! happen at `COMMIT`, before the last statement runs, so the position read is past the

@@ -11,12 +11,12 @@ use postgres_protocol::message::backend::DataRowBody;
 use super::commit::committed;
 use super::delete;
 use super::group::{Framed, Rows};
-use super::upsert::{many, one};
+use super::upsert::{many, one, RecordColumns};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::sqlstate::Decision;
 use crate::store::{
     self, BulkRow, CommitPosition, DeleteRow, GroupOutcome, IdempotencyKey, IdempotentOutcome,
-    NewRecord, UpsertMany, UpsertRow, Upserted,
+    NewRecord, UpsertRow, Upserted,
 };
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
@@ -138,7 +138,7 @@ pub async fn upsert_many_idempotent(
     recs: &[NewRecord<'_>],
     idempotency: &IdempotencyKey,
 ) -> Result<(Option<GroupOutcome>, CommitPosition), WireError> {
-    let columns = UpsertMany::new(recs);
+    let columns = RecordColumns::new(recs);
     let mut params = vec![
         Param::Bytea(&idempotency.fingerprint),
         Param::Text(&idempotency.caller),
@@ -172,7 +172,7 @@ pub async fn upsert_many_idempotent(
     Ok((store::bulk_outcome(idempotency, rows)?, position))
 }
 
-/// Claims the idempotency key at its home `slot` (`store` module `claim_sql`): whether the
+/// Claims the idempotency key at its home `slot` (`store::statements::CLAIM`): whether the
 /// key names this request (claimed now, or by an earlier attempt of it), or another.
 pub async fn claim(
     conn: &mut WireConn,
@@ -193,7 +193,7 @@ pub async fn claim(
 }
 
 /// A write's own binds between the key's lookup (caller, key) and the entry kept
-/// (caller, key, fingerprint, slot, seconds to live), as `statement_text` numbers them.
+/// (caller, key, fingerprint, slot, seconds to live), as `store::statements` numbers them.
 fn keyed<'a>(k: &'a IdempotencyKey, slot: Option<i32>, own: &[Param<'a>]) -> Vec<Param<'a>> {
     let mut params = Vec::with_capacity(own.len() + 7);
     params.extend([Param::Text(&k.caller), Param::Text(&k.key)]);

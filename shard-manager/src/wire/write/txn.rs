@@ -314,11 +314,13 @@ fn condition_detail(detail: Option<&str>) -> Result<(usize, i64), WireError> {
 pub async fn commit_prepared(
     conn: &mut WireConn,
     gid: &str,
-    position_text: &str,
 ) -> Result<Option<CommitPosition>, WireError> {
     let sql = format!("COMMIT PREPARED '{}'", checked(gid)?);
     match conn
-        .query_text("commit_prepared", &[&sql, position_text])
+        .query_text(
+            "commit_prepared",
+            &[&sql, crate::store::statements::COMMIT_POSITION],
+        )
         .await
     {
         Ok(mut answers) => {
@@ -340,11 +342,10 @@ pub async fn commit_prepared(
 
 /// The primary's position now (the position read alone): a replayed transaction's
 /// token, which is at least as new as its commit.
-pub async fn position(
-    conn: &mut WireConn,
-    position_text: &str,
-) -> Result<CommitPosition, WireError> {
-    let mut answers = conn.query_text("position", &[position_text]).await?;
+pub async fn position(conn: &mut WireConn) -> Result<CommitPosition, WireError> {
+    let mut answers = conn
+        .query_text("position", &[crate::store::statements::COMMIT_POSITION])
+        .await?;
     let row = answers
         .pop()
         .and_then(|rows| rows.into_iter().next())
@@ -383,11 +384,6 @@ pub async fn prepared(conn: &mut WireConn) -> Result<Vec<(String, f64)>, WireErr
             Some((gid, age))
         })
         .collect())
-}
-
-/// The position-read statement's text, for [`commit_prepared`].
-pub fn commit_position_text() -> Result<&'static str, WireError> {
-    statements::commit_position_text()
 }
 
 #[cfg(test)]

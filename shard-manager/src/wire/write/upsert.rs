@@ -5,7 +5,7 @@ use postgres_protocol::message::backend::DataRowBody;
 
 use super::commit::committed;
 use super::group::{Framed, Rows};
-use crate::store::{CommitPosition, NewRecord, UpsertMany, Upserted, WrittenRow};
+use crate::store::{CommitPosition, NewRecord, RawJson, Upserted, WrittenRow};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::error::WireError;
@@ -62,7 +62,7 @@ pub async fn upsert_many(
     conn: &mut crate::wire::WireConn,
     recs: &[NewRecord<'_>],
 ) -> Result<(Vec<WrittenRow>, CommitPosition), WireError> {
-    let columns = UpsertMany::new(recs);
+    let columns = RecordColumns::new(recs);
     let (rows, position) = committed(conn, UPSERT_MANY, &many(&columns)).await?;
     let written = rows
         .iter()
@@ -92,8 +92,31 @@ pub(in crate::wire) fn one<'a>(rec: &'a NewRecord<'a>) -> [Param<'a>; 6] {
     ]
 }
 
+/// A group's records as the bulk upsert binds them: one array per column (see
+/// `store::statements::UPSERT_MANY`).
+#[derive(Debug, Clone)]
+pub(in crate::wire) struct RecordColumns<'a> {
+    pub(in crate::wire) tables: Vec<&'a str>,
+    pub(in crate::wire) keys: Vec<&'a str>,
+    pub(in crate::wire) ids: Vec<&'a str>,
+    pub(in crate::wire) slots: Vec<i32>,
+    pub(in crate::wire) data: Vec<&'a RawJson>,
+}
+
+impl<'a> RecordColumns<'a> {
+    pub(in crate::wire) fn new(rows: &'a [NewRecord<'a>]) -> Self {
+        Self {
+            tables: rows.iter().map(|r| r.table_name).collect(),
+            keys: rows.iter().map(|r| r.shard_key).collect(),
+            ids: rows.iter().map(|r| r.id).collect(),
+            slots: rows.iter().map(|r| r.slot).collect(),
+            data: rows.iter().map(|r| r.data).collect(),
+        }
+    }
+}
+
 /// The bulk upsert's binds: a group's columns, one array each.
-pub(in crate::wire) fn many<'a>(m: &'a UpsertMany<'_>) -> [Param<'a>; 6] {
+pub(in crate::wire) fn many<'a>(m: &'a RecordColumns<'_>) -> [Param<'a>; 6] {
     [
         Param::Texts(&m.tables),
         Param::Texts(&m.keys),

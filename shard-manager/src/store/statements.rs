@@ -1,0 +1,528 @@
+//! The text of every statement the request path sends, as PostgreSQL receives it: read
+//! a statement here, whole, with what it binds and what it returns.
+//!
+//! The wire client (`crate::wire`) prepares the statements of writes and reads once per
+//! connection, each under its own name (`wire::statements`), and binds their parameters
+//! in binary, in the order each doc line gives (`$1`, `$2`, ...). The statements of
+//! health checks and upkeep take no parameter from a request and go with the simple
+//! protocol (`wire::upkeep`).
+//!
+//! The order of the binds is part of each statement: the wire client's parameter types
+//! (`wire::statements`) and its binds (`wire::write`, `wire::read`, `wire::list`) follow
+//! it. What a refusal means is decided by its SQLSTATE (`crate::error::sqlstate`): the
+//! shard's SQL functions raise SG001 (slot not this shard's), SG002 (an idempotency key's
+//! entry committed meanwhile), SG005 and SG006 (a transaction's condition, its key).
+//!
+//! ## Sections
+//! - A write's frame, the writes and what is read after their commit.
+//! - Writes sent with an idempotency key, and a key's claim at its home slot.
+//! - A transaction's parts.
+//! - Reads: the point read, the list ([`list`], in the eight [`ListShape`]s), an
+//!   export's page, a replica's replay position.
+//! - Health checks and upkeep.
+
+// ---------------------------------------------------------------------------------
+// A write's frame: BEGIN, the write, COMMIT, then what the primary says after the commit.
+
+/// Opens a write's transaction.
+pub const BEGIN: &str = "BEGIN";
+
+/// Commits it.
+pub const COMMIT: &str = "COMMIT";
+
+/// Read after a write's commit: the primary's WAL position (text, for read-your-writes),
+/// and in the same statement the shard's cache epoch (int8, NULL without the
+/// `cache_epoch` migration; see `cache::epochs`), so the position is past every raise of
+/// the epoch the statement sees. Binds nothing.
+pub const COMMIT_POSITION: &str =
+    "SELECT pg_current_wal_lsn()::text, (SELECT epoch FROM shardgate_cache)";
+
+/// Inserts one record, or replaces its document and slot and gives it a new version; only
+/// when this shard owns the slot (`shardgate_claim`: a shared lock a map change waits
+/// for, then SG001 if the slot is not this shard's; nothing written).
+///
+/// Binds: `$1` table, `$2` shard key, `$3` id (text), `$4` slot (int4), `$5` document
+/// (jsonb), `$6` the slot again (int4, for the claim). Returns one row: version (int8),
+/// created_at, updated_at (timestamptz), inserted (bool).
+pub const UPSERT: &str = "INSERT INTO records (table_name, shard_key, id, slot, data) \
+     SELECT $1, $2, $3, $4, $5 WHERE (SELECT shardgate_claim($6)) \
+     ON CONFLICT (table_name, shard_key, id) DO UPDATE SET data = excluded.data, \
+     slot = excluded.slot, version = nextval('record_version_seq'), updated_at = now() \
+     RETURNING version, created_at, updated_at, (xmax = 0)";
+
+/// [`UPSERT`] of many records (identities unique within the batch), all or nothing: five
+/// arrays, one per column, unnested into rows. One prepared statement whatever the
+/// batch's size (a multi-row VALUES list would be parsed and planned anew for each).
+///
+/// Binds: `$1` tables, `$2` shard keys, `$3` ids (text[]), `$4` slots (int4[]), `$5`
+/// documents (jsonb[]), one element per record; `$6` the slots again (int4[]: every
+/// slot must be this shard's, or SG001 and nothing written). Returns per record, in no
+/// particular order: shard key, id (text), version (int8), created_at, updated_at
+/// (timestamptz).
+pub const UPSERT_MANY: &str = "INSERT INTO records (table_name, shard_key, id, slot, data) \
+     SELECT * FROM unnest($1, $2, $3, $4, $5) AS n (table_name, shard_key, id, slot, data) \
+     WHERE (SELECT shardgate_claim($6)) \
+     ON CONFLICT (table_name, shard_key, id) DO UPDATE SET data = excluded.data, \
+     slot = excluded.slot, version = nextval('record_version_seq'), updated_at = now() \
+     RETURNING shard_key, id, version, created_at, updated_at";
+
+/// Deletes one record, its slot claimed as a write's (SG001 if not this shard's).
+///
+/// Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id (text). Returns the
+/// version the deletion took (int8); no row when there was no record.
+pub const DELETE: &str = "DELETE FROM \"records\" WHERE ((((SELECT shardgate_claim($1)) \
+     AND (\"records\".\"table_name\" = $2)) AND (\"records\".\"shard_key\" = $3)) \
+     AND (\"records\".\"id\" = $4)) RETURNING nextval('record_version_seq')";
+
+/// A group commit's bound on lock waits, for its own transaction only (see
+/// `wire::write::group`). Binds: `$1` the `lock_timeout` setting (text). Returns it.
+pub const LOCK_BOUND: &str = "SELECT set_config('lock_timeout', $1, true)";
+
+// ---------------------------------------------------------------------------------
+// Writes sent with an idempotency key (`store::idempotent_answer` reads their rows).
+//
+// Each is one statement of data-modifying CTEs, so one transaction: `prior` finds the
+// caller's unexpired entry under the key; the write runs only without one; `kept`
+// stores the answer, replacing an expired entry, and raises SG002
+// (`shardgate_idempotency_taken`) when another request's entry committed meanwhile.
+
+/// [`UPSERT`] with its answer kept under the key.
+///
+/// Binds: `$1` caller, `$2` key (text); then [`UPSERT`]'s six from `$3` to `$8`; then the
+/// entry's `$9` caller, `$10` key (text), `$11` fingerprint (bytea), `$12` slot (int4 or
+/// NULL), `$13` seconds to live (int8). Returns one row: version (int8), created_at,
+/// updated_at (timestamptz), created (bool), NULL, NULL when written now; NULLs, then
+/// the earlier entry's fingerprint (bytea) and answer (jsonb) when there was one.
+pub const UPSERT_IDEMPOTENT: &str = "WITH prior AS (SELECT fingerprint, answer \
+     FROM shardgate_idempotency WHERE caller = $1 AND key = $2 AND expires_at > now()), \
+     up AS (INSERT INTO records (table_name, shard_key, id, slot, data) \
+     SELECT $3, $4, $5, $6, $7 WHERE (SELECT shardgate_claim($8)) \
+     AND NOT EXISTS (SELECT 1 FROM prior) \
+     ON CONFLICT (table_name, shard_key, id) DO UPDATE SET data = excluded.data, \
+     slot = excluded.slot, version = nextval('record_version_seq'), updated_at = now() \
+     RETURNING id, version, created_at, updated_at, (xmax = 0) AS created), \
+     kept AS (INSERT INTO shardgate_idempotency AS i \
+     (caller, key, fingerprint, slot, answer, expires_at) SELECT $9, $10, $11, $12, \
+     jsonb_build_object('id', id, 'version', version, 'created', created, \
+     'created_at', created_at, 'updated_at', updated_at), \
+     now() + $13 * interval '1 second' FROM up \
+     ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+     slot = excluded.slot, answer = excluded.answer, created_at = now(), \
+     expires_at = excluded.expires_at \
+     WHERE CASE WHEN i.expires_at <= now() THEN true \
+     ELSE shardgate_idempotency_taken() END) \
+     SELECT version, created_at, updated_at, created, NULL::bytea, NULL::jsonb FROM up \
+     UNION ALL SELECT NULL, NULL, NULL, NULL, fingerprint, answer FROM prior";
+
+/// [`DELETE`] with its answer kept under the key. One claim serves the delete and the
+/// entry: a delete of nothing keeps no answer for a slot the shard does not own.
+///
+/// Binds: `$1` caller, `$2` key (text); then [`DELETE`]'s four from `$3` to `$6`; then
+/// the entry's `$7` caller, `$8` key (text), `$9` fingerprint (bytea), `$10` slot (int4
+/// or NULL), `$11` seconds to live (int8). Returns one row: the version the deletion
+/// took (int8, NULL when there was no record), NULL, NULL; or NULL, then the earlier
+/// entry's fingerprint (bytea) and answer (jsonb).
+pub const DELETE_IDEMPOTENT: &str = "WITH prior AS (SELECT fingerprint, answer \
+     FROM shardgate_idempotency WHERE caller = $1 AND key = $2 AND expires_at > now()), \
+     claimed AS (SELECT shardgate_claim($3) AS ok), \
+     gone AS (DELETE FROM records WHERE (SELECT ok FROM claimed) \
+     AND NOT EXISTS (SELECT 1 FROM prior) AND table_name = $4 AND shard_key = $5 \
+     AND id = $6 RETURNING nextval('record_version_seq') AS version), \
+     kept AS (INSERT INTO shardgate_idempotency AS i \
+     (caller, key, fingerprint, slot, answer, expires_at) SELECT $7, $8, $9, $10, \
+     jsonb_build_object('deleted', EXISTS (SELECT 1 FROM gone)), \
+     now() + $11 * interval '1 second' \
+     WHERE NOT EXISTS (SELECT 1 FROM prior) AND (SELECT ok FROM claimed) \
+     ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+     slot = excluded.slot, answer = excluded.answer, created_at = now(), \
+     expires_at = excluded.expires_at \
+     WHERE CASE WHEN i.expires_at <= now() THEN true \
+     ELSE shardgate_idempotency_taken() END) \
+     SELECT (SELECT version FROM gone), NULL::bytea, NULL::jsonb \
+     WHERE NOT EXISTS (SELECT 1 FROM prior) \
+     UNION ALL SELECT NULL, fingerprint, answer FROM prior";
+
+/// One shard's group of a bulk write ([`UPSERT_MANY`]) with an entry kept per record
+/// (`shardgate_idempotency_records`, each with the record's slot). The records that
+/// already have one under the caller's key are not written again and come back with
+/// their entry's fingerprint and the version it kept; an entry with another request's
+/// fingerprint (the key reused) writes nothing.
+///
+/// Binds: `$1` fingerprint (bytea), `$2` caller, `$3` key (text), `$4` to `$6` the
+/// batch's tables, shard keys and ids (text[]); then [`UPSERT_MANY`]'s six from `$7` to
+/// `$12`; then the entries' `$13` caller, `$14` key (text), `$15` fingerprint (bytea),
+/// `$16` seconds to live (int8). Returns per record: shard key, id (text), version
+/// (int8), then created_at, updated_at (timestamptz) and NULL when written now, or NULL,
+/// NULL and the entry's fingerprint (bytea) when an entry was there.
+pub const UPSERT_MANY_IDEMPOTENT: &str = "WITH prior AS (SELECT e.table_name, \
+     e.shard_key, e.id, e.fingerprint, (e.answer->>'version')::bigint AS version, \
+     e.fingerprint <> $1 AS other FROM shardgate_idempotency_records e \
+     WHERE e.caller = $2 AND e.key = $3 AND e.expires_at > now() \
+     AND (e.table_name, e.shard_key, e.id) IN (SELECT * FROM unnest($4, $5, $6))), \
+     up AS (INSERT INTO records (table_name, shard_key, id, slot, data) \
+     SELECT * FROM unnest($7, $8, $9, $10, $11) AS n (table_name, shard_key, id, slot, data) \
+     WHERE (SELECT shardgate_claim($12)) \
+     AND NOT EXISTS (SELECT 1 FROM prior p WHERE p.table_name = n.table_name \
+     AND p.shard_key = n.shard_key AND p.id = n.id) \
+     AND NOT EXISTS (SELECT 1 FROM prior WHERE other) \
+     ON CONFLICT (table_name, shard_key, id) DO UPDATE SET data = excluded.data, \
+     slot = excluded.slot, version = nextval('record_version_seq'), updated_at = now() \
+     RETURNING table_name, shard_key, id, slot, version, created_at, updated_at), \
+     kept AS (INSERT INTO shardgate_idempotency_records AS i \
+     (caller, key, table_name, shard_key, id, slot, fingerprint, answer, expires_at) \
+     SELECT $13, $14, table_name, shard_key, id, slot, $15, \
+     jsonb_build_object('version', version), now() + $16 * interval '1 second' FROM up \
+     ON CONFLICT (caller, key, table_name, shard_key, id) DO UPDATE SET \
+     slot = excluded.slot, fingerprint = excluded.fingerprint, \
+     answer = excluded.answer, created_at = now(), expires_at = excluded.expires_at \
+     WHERE CASE WHEN i.expires_at <= now() THEN true \
+     ELSE shardgate_idempotency_taken() END) \
+     SELECT shard_key, id, version, created_at, updated_at, NULL::bytea FROM up \
+     UNION ALL SELECT shard_key, id, version, NULL, NULL, fingerprint FROM prior";
+
+/// A key's claim (migration `idempotency_per_record`), before a write with an
+/// `Idempotency-Key`, in its own one-statement transaction on the shard that owns the
+/// key's *home slot* (a hash of caller and key: [`crate::store::IdempotencyKey::home_key`]).
+/// The claim holds the request's fingerprint, so the same key sent with another request
+/// is refused whichever shards the two write to. An expired claim is taken over; an
+/// unexpired one is returned as it is (the conflict's `DO UPDATE` locks it and returns
+/// its row even when a concurrent request committed it after this statement's
+/// snapshot). The home slot is claimed like a record's (SG001 on a shard that does not
+/// own it), and the claim carries it, so it moves with the slot.
+///
+/// Binds: `$1` caller, `$2` key (text), `$3` fingerprint (bytea), `$4` home slot (int4),
+/// `$5` seconds to live (int8), `$6` the slot again (int4, for the claim). Returns the
+/// fingerprint the key is claimed with (bytea): this request's or an earlier one's.
+pub const CLAIM: &str = "INSERT INTO shardgate_idempotency_claims AS c \
+     (caller, key, fingerprint, slot, expires_at) SELECT $1, $2, $3, $4, \
+     now() + $5 * interval '1 second' WHERE (SELECT shardgate_claim($6)) \
+     ON CONFLICT (caller, key) DO UPDATE SET \
+     fingerprint = CASE WHEN c.expires_at <= now() THEN excluded.fingerprint \
+     ELSE c.fingerprint END, \
+     created_at = CASE WHEN c.expires_at <= now() THEN now() ELSE c.created_at END, \
+     expires_at = CASE WHEN c.expires_at <= now() THEN excluded.expires_at \
+     ELSE c.expires_at END, slot = excluded.slot \
+     RETURNING fingerprint";
+
+// ---------------------------------------------------------------------------------
+// A transaction's parts (migrations `transactions`, `transaction_idempotency`): the
+// shard's SQL functions hold the logic.
+
+/// A part's lock and condition on one record. Binds: `$1` slot (int4), `$2` table, `$3`
+/// shard key, `$4` id (text), `$5` the expected version (int8, NULL: no condition), `$6`
+/// the operation's position in the request (int4, echoed in the refusal's DETAIL).
+/// Returns the record's current version (int8, 0 when absent); SG005 when the condition
+/// fails.
+pub const TXN_LOCK: &str = "SELECT shardgate_txn_lock($1, $2, $3, $4, $5, $6)";
+
+/// A keyed transaction's check, once the record is locked. Binds: `$1` caller, `$2` key,
+/// `$3` table, `$4` shard key, `$5` id (text), `$6` the expected version (int8 or NULL),
+/// `$7` the operation's position (int4). Returns the record's version before the write
+/// (int8, 0: absent); SG006 when the key's entry for the record exists (applied before),
+/// else SG005 when the condition fails.
+pub const TXN_SEEN: &str = "SELECT shardgate_txn_seen($1, $2, $3, $4, $5, $6, $7)";
+
+/// A keyed transaction's entry for one record, after its write. Binds: `$1` caller, `$2`
+/// key (text), `$3` fingerprint (bytea), `$4` slot (int4), `$5` table, `$6` shard key,
+/// `$7` id (text), `$8` seconds to live (int8), `$9` a delete (bool).
+pub const TXN_ENTRY: &str = "SELECT shardgate_txn_remember($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+// ---------------------------------------------------------------------------------
+// Reads.
+
+/// A point read: one record by its full identity, from a server that serves its slot
+/// (`shardgate_serves`: no lock, replicas cannot lock; SG001 otherwise). The hottest
+/// statement the gateway sends.
+///
+/// Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id (text). Returns at most
+/// one row, the columns of [`crate::store::Record`] in its field order: table, shard key,
+/// id (text), slot (int4), data (jsonb), version (int8), created_at, updated_at
+/// (timestamptz).
+pub const FIND: &str = "SELECT table_name, shard_key, id, slot, data, version, created_at, \
+     updated_at FROM records WHERE (SELECT shardgate_serves($1)) AND table_name = $2 \
+     AND shard_key = $3 AND id = $4 LIMIT 1";
+
+/// A replica's replay position (text, NULL on a primary). Binds nothing.
+pub const REPLAY_WAL: &str = "SELECT pg_last_wal_replay_lsn()::text";
+
+/// Which of the list statement's shapes a list takes: each is prepared on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListShape {
+    /// One shard key's records (binds its slot and key).
+    pub keyed: bool,
+    /// A `where` filter (binds it).
+    pub filtered: bool,
+    /// After a cursor (binds its three parts).
+    pub after: bool,
+}
+
+impl ListShape {
+    /// How many shapes there are.
+    pub const COUNT: usize = 8;
+
+    /// This shape's place among [`ListShape::all`], 0 to 7.
+    pub fn index(self) -> usize {
+        usize::from(self.keyed) | usize::from(self.filtered) << 1 | usize::from(self.after) << 2
+    }
+
+    /// Every shape, in index order.
+    pub fn all() -> impl Iterator<Item = ListShape> {
+        (0..Self::COUNT).map(|i| ListShape {
+            keyed: i & 1 != 0,
+            filtered: i & 2 != 0,
+            after: i & 4 != 0,
+        })
+    }
+}
+
+/// The list statement in one of its shapes: records of one table, newest first in the
+/// cursor order (see [`crate::store::cursor`]). Keyed, one shard key's records, from a
+/// server that serves its slot (SG001 otherwise); else every key's on this shard whose
+/// slot the shard owns (rows left behind on a shard that no longer owns their slot stay
+/// hidden).
+///
+/// Binds, in order: `$1` table (text); when keyed, the slot (int4) and shard key (text);
+/// when filtered, the filter (jsonb, matched with `@>`); when after a cursor, its
+/// updated_at (timestamptz), shard key and id (text); last, the row limit (int8). Returns
+/// the columns of [`crate::store::Record`] in its field order, as [`FIND`] does.
+///
+/// Each condition is wrapped with the ones before it in parentheses, and the columns
+/// quoted and qualified: the text the gateway has always prepared.
+pub fn list(shape: ListShape) -> String {
+    const TABLE: &str = "(\"records\".\"table_name\" = $1)";
+    const OWNED: &str = "(NOT EXISTS (SELECT 1 FROM shardgate_map) \
+         OR slot IN (SELECT slot FROM shardgate_slots))";
+    let mut binds = 1;
+    let mut next = || {
+        binds += 1;
+        binds
+    };
+    let mut conditions = vec![TABLE.to_owned()];
+    if shape.keyed {
+        conditions.push(format!("(SELECT shardgate_serves(${}))", next()));
+        conditions.push(format!("(\"records\".\"shard_key\" = ${})", next()));
+    } else {
+        conditions.push(OWNED.to_owned());
+    }
+    if shape.filtered {
+        conditions.push(format!("(\"records\".\"data\" @> ${})", next()));
+    }
+    if shape.after {
+        let (a, b, c) = (next(), next(), next());
+        conditions.push(format!("(updated_at, shard_key, id) < (${a}, ${b}, ${c})"));
+    }
+    let limit = next();
+    let filter = conditions
+        .into_iter()
+        .reduce(|all, one| format!("({all} AND {one})"))
+        .unwrap_or_default();
+    format!(
+        "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
+         \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
+         \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
+         WHERE {filter} ORDER BY \"records\".\"updated_at\" DESC, \
+         \"records\".\"shard_key\" DESC, \"records\".\"id\" DESC LIMIT ${limit}"
+    )
+}
+
+/// One page of an export: a table's records in keyset order `(shard_key, id)` (unique
+/// within a table, and never changed by a write, so a record updated while the export
+/// runs neither moves nor repeats), only the slots the shard owns, and in the same
+/// statement (one snapshot) what the shard was told of the map, so an export notices a
+/// change of ownership between its pages.
+///
+/// Binds: `$1` table (text), `$2` shard key prefix (text, `''` for every key), `$3` and
+/// `$4` the last (shard key, id) exported from this shard (text; `''` and `''` before
+/// the first page, which every key sorts after: a key is at least one byte), `$5` the
+/// page's row limit (int8).
+///
+/// Returns: the map version the shard was told (int8, NULL if never told), how many
+/// slots it owns (int8), whether the row holds a record (bool), then the columns of
+/// [`crate::store::Record`] in its field order. A page without a record is one row with
+/// `false` and NULLs, so even the empty last page says what the shard owned.
+pub const EXPORT_PAGE: &str = "SELECT (SELECT version FROM shardgate_map), \
+     (SELECT count(*) FROM shardgate_slots), r.table_name IS NOT NULL, \
+     r.table_name, r.shard_key, r.id, r.slot, r.data, r.version, r.created_at, r.updated_at \
+     FROM (SELECT 1) AS one LEFT JOIN LATERAL (\
+     SELECT table_name, shard_key, id, slot, data, version, created_at, updated_at \
+     FROM records WHERE table_name = $1 AND starts_with(shard_key, $2) \
+     AND (shard_key, id) > ($3, $4) \
+     AND (NOT EXISTS (SELECT 1 FROM shardgate_map) OR slot IN (SELECT slot FROM shardgate_slots)) \
+     ORDER BY shard_key, id LIMIT $5) AS r ON true \
+     ORDER BY r.shard_key, r.id";
+
+// ---------------------------------------------------------------------------------
+// Health checks and upkeep: simple queries, no parameter, rows read as text.
+
+/// Whether the server is in recovery (bool), where its WAL is (text: the write position
+/// on a primary, the replay position on a replica), and whether its new transactions
+/// are read-only by default (`default_transaction_read_only`, text: a switchover's
+/// drain, or the HA manager's own while it promotes; a primary so set takes no write).
+pub const WAL_POSITION: &str = "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() \
+     THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
+     current_setting('default_transaction_read_only')";
+
+/// [`WAL_POSITION`] and, in the same statement, the shard's cache epoch (int8; a shard
+/// without the `cache_epoch` migration refuses it with 42P01).
+pub const WAL_POSITION_AND_EPOCH: &str = "SELECT pg_is_in_recovery(), (CASE WHEN \
+     pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
+     current_setting('default_transaction_read_only'), (SELECT epoch FROM shardgate_cache)";
+
+/// A server's role for the failover watcher: whether it is in recovery (bool) and, when
+/// it is not, the timeline it writes on (text: the first 8 hex digits of its current WAL
+/// file's name; a promotion always starts a new, higher timeline).
+pub const ROLE: &str = "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL \
+     ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
+
+/// Whether a server takes writes now (bool): out of recovery and its transactions not
+/// read-only (a primary drained for a switchover, or a promoted standby its HA manager
+/// still holds read-only, does not).
+pub const TAKES_WRITES: &str =
+    "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'";
+
+/// Moves the shard's cache epoch on, in its own transaction; returns the new epoch
+/// (int8)...
+pub const BUMP_CACHE_EPOCH: &str = "UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch";
+/// ...then, sent behind it, the primary's WAL position after that commit (text).
+pub const CURRENT_WAL: &str = "SELECT pg_current_wal_lsn()::text";
+
+/// Rows per logical table: table (text), count (int8).
+pub const TABLE_COUNTS: &str =
+    "SELECT table_name, count(*) FROM records GROUP BY table_name ORDER BY table_name";
+
+/// Bytes on disk of the records table (heap, indexes, TOAST) and of the whole database
+/// (int8 each).
+pub const DISK_BYTES: &str =
+    "SELECT pg_total_relation_size('records'), pg_database_size(current_database())";
+
+/// The versions of the migrations this server has applied (text), from the table the
+/// admin CLI's migration runner (diesel's) keeps; 42P01 when it does not exist.
+pub const APPLIED_MIGRATIONS: &str = "SELECT version FROM __diesel_schema_migrations";
+
+/// Deletes up to `limit` expired entries of `table` (one of [`crate::store::ENTRY_TABLES`])
+/// and answers how many (int8); rows another sweeper holds are skipped, so many gateways
+/// sweep side by side.
+pub fn purge_expired(table: &str, limit: u32) -> String {
+    format!(
+        "WITH gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} \
+         WHERE expires_at <= now() LIMIT {limit} FOR UPDATE SKIP LOCKED)) RETURNING 1) \
+         SELECT count(*) FROM gone"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_shapes_are_numbered_as_listed() {
+        let all: Vec<ListShape> = ListShape::all().collect();
+        assert_eq!(all.len(), ListShape::COUNT);
+        for (i, shape) in all.iter().enumerate() {
+            assert_eq!(shape.index(), i);
+        }
+        let full = ListShape {
+            keyed: true,
+            filtered: true,
+            after: true,
+        };
+        assert_eq!(full.index(), 7);
+    }
+
+    #[test]
+    fn the_plainest_list_binds_the_table_and_the_limit() {
+        let plain = ListShape {
+            keyed: false,
+            filtered: false,
+            after: false,
+        };
+        assert_eq!(
+            list(plain),
+            "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
+             \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
+             \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
+             WHERE ((\"records\".\"table_name\" = $1) AND (NOT EXISTS (SELECT 1 FROM \
+             shardgate_map) OR slot IN (SELECT slot FROM shardgate_slots))) \
+             ORDER BY \"records\".\"updated_at\" DESC, \"records\".\"shard_key\" DESC, \
+             \"records\".\"id\" DESC LIMIT $2"
+        );
+    }
+
+    #[test]
+    fn the_fullest_list_binds_table_key_filter_cursor_and_limit_in_order() {
+        let full = ListShape {
+            keyed: true,
+            filtered: true,
+            after: true,
+        };
+        let text = list(full);
+        let filter = "FROM \"records\" \
+             WHERE (((((\"records\".\"table_name\" = $1) AND (SELECT shardgate_serves($2))) \
+             AND (\"records\".\"shard_key\" = $3)) AND (\"records\".\"data\" @> $4)) \
+             AND (updated_at, shard_key, id) < ($5, $6, $7)) ORDER BY";
+        assert!(text.contains(filter), "{text}");
+        assert!(text.ends_with("DESC LIMIT $8"), "{text}");
+    }
+
+    #[test]
+    fn every_list_shape_binds_what_it_holds_and_nothing_else() {
+        for shape in ListShape::all() {
+            let text = list(shape);
+            let binds = 2
+                + 2 * usize::from(shape.keyed)
+                + usize::from(shape.filtered)
+                + 3 * usize::from(shape.after);
+            assert!(text.ends_with(&format!("LIMIT ${binds}")), "{text}");
+            assert!(!text.contains(&format!("${}", binds + 1)), "{text}");
+            assert_eq!(text.contains("shardgate_serves($2)"), shape.keyed, "{text}");
+            assert_eq!(text.contains("shardgate_slots"), !shape.keyed, "{text}");
+            assert_eq!(text.contains("@>"), shape.filtered, "{text}");
+            assert_eq!(
+                text.contains("(updated_at, shard_key, id) <"),
+                shape.after,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_upsert_replaces_an_existing_record_alike() {
+        let replace =
+            "ON CONFLICT (table_name, shard_key, id) DO UPDATE SET data = excluded.data, \
+             slot = excluded.slot, version = nextval('record_version_seq'), updated_at = now() \
+             RETURNING ";
+        for text in [
+            UPSERT,
+            UPSERT_MANY,
+            UPSERT_IDEMPOTENT,
+            UPSERT_MANY_IDEMPOTENT,
+        ] {
+            assert!(text.contains(replace), "{text}");
+        }
+    }
+
+    #[test]
+    fn writes_with_a_key_keep_their_answer_alike() {
+        let kept = "ON CONFLICT (caller, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+             slot = excluded.slot, answer = excluded.answer, created_at = now(), \
+             expires_at = excluded.expires_at \
+             WHERE CASE WHEN i.expires_at <= now() THEN true \
+             ELSE shardgate_idempotency_taken() END) ";
+        let prior = "WITH prior AS (SELECT fingerprint, answer FROM shardgate_idempotency \
+             WHERE caller = $1 AND key = $2 AND expires_at > now()), ";
+        for text in [UPSERT_IDEMPOTENT, DELETE_IDEMPOTENT] {
+            assert!(text.starts_with(prior), "{text}");
+            assert!(text.contains(kept), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_sweep_names_its_table_and_limit() {
+        let text = purge_expired("shardgate_idempotency", 500);
+        assert!(
+            text.contains("DELETE FROM shardgate_idempotency WHERE"),
+            "{text}"
+        );
+        assert!(text.contains("LIMIT 500 FOR UPDATE SKIP LOCKED"), "{text}");
+    }
+}
