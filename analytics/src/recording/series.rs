@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::labels::FastHash;
-use crate::latency::Buckets;
-use crate::slot::Point;
+use crate::recording::labels::FastHash;
+use crate::recording::latency::Buckets;
+use crate::recording::slot::Point;
 
 /// The label combination of a series, packed into one integer so the hot path hashes
 /// eight bytes. Ordering by the packed value sorts by endpoint, method, shard, role,
@@ -137,7 +137,7 @@ impl SeriesMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::OpKind;
+    use crate::recording::sample::OpKind;
 
     fn point(endpoint: usize, shard: Option<usize>, outcome: usize) -> Point {
         Point {

@@ -7,7 +7,7 @@
 
 use prometheus::proto::{MetricFamily, MetricType};
 
-use crate::exposition::{counter, family};
+use crate::exposition::encoding::{counter, family};
 
 /// How many requests of one key one limit refused (429) since the gateway started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub(crate) fn families(counts: &[LimitedCount]) -> Vec<MetricFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::encode;
+    use crate::exposition::encoding::encode;
 
     #[test]
     fn counts_are_one_counter_per_key_and_limit() {

@@ -10,7 +10,7 @@
 
 use prometheus::proto::{MetricFamily, MetricType};
 
-use crate::exposition::{counter, family, gauge};
+use crate::exposition::encoding::{counter, family, gauge};
 
 /// The transactions as a gateway saw them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,7 +58,7 @@ pub(crate) fn families(stats: &TransactionStats) -> Vec<MetricFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::encode;
+    use crate::exposition::encoding::encode;
 
     #[test]
     fn counts_by_protocol_and_outcome_and_the_doubt_gauges() {

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::sample::ErrorClass;
+use crate::recording::sample::ErrorClass;
 
 /// Longest message kept, in bytes: enough for a database error's first line, too
 /// short for a request body to leak through.

@@ -1,11 +1,12 @@
 //! The two latency accumulators: an HDR histogram for percentiles over a window, and
-//! fixed Prometheus buckets for cumulative series.
+//! fixed Prometheus buckets for cumulative series; and the [`LatencySummary`] of one
+//! histogram that a report carries.
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-
-use crate::report::LatencySummary;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Largest latency told apart, in microseconds (60 s); slower requests are counted
 /// as 60 s in percentiles (the exact maximum is kept separately).
@@ -127,8 +128,32 @@ impl Latency {
     }
 }
 
-/// A [`Latency`] as published to other gateways (see [`crate::figures`]).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Distribution of one set of latencies, in milliseconds.
+///
+/// Percentiles are upper bounds within 1% (HDR histogram, two significant digits);
+/// `count`, `mean` and `max` are exact. All zero when `count` is zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LatencySummary {
+    /// Requests measured.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest request.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+/// A [`Latency`] as published to other gateways (see [`crate::cluster::figures`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ExportedLatency {
     /// `[bucket value in µs, count]` for each non-empty bucket.
     pub(crate) buckets: Vec<[u64; 2]>,

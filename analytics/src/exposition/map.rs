@@ -11,7 +11,7 @@
 
 use prometheus::proto::{MetricFamily, MetricType};
 
-use crate::exposition::{counter, family, gauge};
+use crate::exposition::encoding::{counter, family, gauge};
 
 /// The map as one gateway routes with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub(crate) fn families(map: &MapGauges) -> Vec<MetricFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::encode;
+    use crate::exposition::encoding::encode;
 
     #[test]
     fn every_shard_has_its_term_and_both_counters() {

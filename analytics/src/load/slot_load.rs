@@ -16,7 +16,7 @@
 //!
 //! Memory: (16 + 8 + 12) buckets × 4 counters × 8 bytes = 1,152 bytes per slot,
 //! about 1.1 MiB at the default 1,024 slots. The hottest keys are counted beside it
-//! in Space-Saving sketches ([`crate::heavy_hitters`]), one per stripe, renewed every
+//! in Space-Saving sketches ([`crate::load::heavy_hitters`]), one per stripe, renewed every
 //! minute (the report covers the current minute and the one before).
 
 use std::collections::hash_map::RandomState;
@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
-use crate::heavy_hitters::{merge_top, KeyCount, SpaceSaving};
-use crate::labels::FastHash;
+use crate::load::heavy_hitters::{merge_top, KeyCount, SpaceSaving};
+use crate::recording::labels::FastHash;
 
 /// Seconds the request path's ring holds: 10 for the window, and slack for a fold
 /// that runs late.

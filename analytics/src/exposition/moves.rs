@@ -12,7 +12,7 @@
 
 use prometheus::proto::{MetricFamily, MetricType};
 
-use crate::exposition::{family, gauge};
+use crate::exposition::encoding::{family, gauge};
 
 /// One active move's progress.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +105,7 @@ fn labels(m: &MoveProgress) -> [(&'static str, String); 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::encode;
+    use crate::exposition::encoding::encode;
 
     fn copying(eta_secs: Option<f64>) -> MoveProgress {
         MoveProgress {

@@ -5,12 +5,12 @@ use std::hash::{Hash, Hasher};
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::labels::FastHash;
-use crate::latency::Buckets;
-use crate::sample::CacheEvent;
-use crate::series::SeriesMap;
-use crate::slot::{Counts, Point, Slot};
-use crate::timeline::Timeline;
+use crate::recording::labels::FastHash;
+use crate::recording::latency::Buckets;
+use crate::recording::sample::CacheEvent;
+use crate::recording::series::SeriesMap;
+use crate::recording::slot::{Counts, Point, Slot};
+use crate::recording::timeline::Timeline;
 
 /// One independently locked accumulator.
 pub(crate) struct Stripe {
@@ -113,7 +113,7 @@ impl Stripes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::OpKind;
+    use crate::recording::sample::OpKind;
 
     fn stripe() -> Stripe {
         Stripe {

@@ -14,11 +14,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::labels::{shard_name, shard_slot, Interner, OTHER};
-use crate::latency::ExportedLatency;
-use crate::load::LoadFigures;
-use crate::slot::{Counts, ShardCell, Slot};
-use crate::timeline::Held;
+use crate::load::slot_load::LoadFigures;
+use crate::recording::labels::{shard_name, shard_slot, Interner, OTHER};
+use crate::recording::latency::ExportedLatency;
+use crate::recording::slot::{Counts, ShardCell, Slot};
+use crate::recording::timeline::Held;
 
 /// A gateway's recorder as plain data: what the cluster view needs of it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ pub(crate) struct ExportedShard {
 
 impl ExportedSlot {
     fn of(start: u64, slot: &Slot, endpoints: &Interner, shard_cap: u32) -> Self {
-        let indexed = |cells: &[Option<Box<crate::latency::Latency>>]| {
+        let indexed = |cells: &[Option<Box<crate::recording::latency::Latency>>]| {
             cells
                 .iter()
                 .enumerate()

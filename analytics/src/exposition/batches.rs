@@ -9,7 +9,7 @@
 
 use prometheus::proto::{Bucket, Histogram, MetricFamily, MetricType};
 
-use crate::exposition::{family, labelled};
+use crate::exposition::encoding::{family, labelled};
 
 /// One server's batches of one kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub(crate) fn families(sizes: &[BatchSizes]) -> Vec<MetricFamily> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::encode;
+    use crate::exposition::encoding::encode;
 
     #[test]
     fn a_server_s_batches_are_one_histogram_with_its_labels() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::config::DEFAULT_MAX_WINDOW;
+use crate::recording::config::DEFAULT_MAX_WINDOW;
 
 /// Why a window string was refused; every message names the offending input.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -16,7 +16,7 @@
 //! 1-5 MiB with a handful of endpoints and shards. Only completed seconds are ever
 //! in the rings: stripes flush a second once it is over.
 
-use crate::slot::Slot;
+use crate::recording::slot::Slot;
 
 /// Width of a fine slot.
 const FINE_SLOT_SECS: u64 = 5;
@@ -204,7 +204,8 @@ impl Timeline {
     }
 }
 
-/// What a timeline holds, for another gateway's cluster view (see [`crate::figures`]).
+/// What a timeline holds, for another gateway's cluster view (see
+/// [`crate::cluster::figures`]).
 pub(crate) struct Held<'a> {
     /// `[second, requests]`.
     pub(crate) seconds: Vec<[u64; 2]>,
@@ -238,8 +239,8 @@ pub(crate) fn detail_slot_secs(window: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::OpKind;
-    use crate::slot::Point;
+    use crate::recording::sample::OpKind;
+    use crate::recording::slot::Point;
 
     fn second_with(requests: u64) -> Slot {
         let mut slot = Slot::new(1, 1);

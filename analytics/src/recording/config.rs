@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error_log::MAX_MESSAGE_BYTES;
-use crate::labels::{OUTCOMES, ROLES};
-use crate::latency::LATENCY_BYTES;
-use crate::timeline;
+use crate::recording::error_log::MAX_MESSAGE_BYTES;
+use crate::recording::labels::{OUTCOMES, ROLES};
+use crate::recording::latency::LATENCY_BYTES;
+use crate::recording::timeline;
 
 /// Longest report window when the configuration does not say otherwise: long enough to
 /// see a deploy or a failover play out, short enough that the rings stay small.

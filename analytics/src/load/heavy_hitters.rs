@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::labels::FastHash;
+use crate::recording::labels::FastHash;
 
 /// One counted key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::sample::{ErrorClass, ServedBy};
+use crate::recording::sample::{ErrorClass, ServedBy};
 
 /// Label value for everything folded together once a cap is reached.
 pub(crate) const OTHER: &str = "other";

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::labels::{OUTCOMES, ROLES};
-use crate::latency::Latency;
-use crate::replicas::{summarize, ReplicaLag};
-use crate::report::{
+use crate::recording::labels::{OUTCOMES, ROLES};
+use crate::recording::latency::Latency;
+use crate::recording::replicas::{summarize, ReplicaLag};
+use crate::recording::slot::{Counts, Slot};
+use crate::reports::metrics::{
     ratio, CacheCounts, ErrorClassCounts, ErrorSummary, LatencyReport, MetricsReport, ShardReport,
     Throughput, Totals,
 };
-use crate::slot::{Counts, Slot};
 
 /// Everything a report is made of, gathered under the locks.
 pub(crate) struct Parts {
@@ -117,7 +117,7 @@ fn totals(counts: &Counts) -> Totals {
 }
 
 /// Cells that saw at least one request, with their index.
-fn present<T: crate::slot::HasCount>(
+fn present<T: crate::recording::slot::HasCount>(
     cells: &[Option<Box<T>>],
 ) -> impl Iterator<Item = (usize, &T)> {
     cells

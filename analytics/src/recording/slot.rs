@@ -6,16 +6,17 @@
 //! Per-label cells are allocated the first time a label appears and then reused when
 //! the slot is cleared, so steady-state recording allocates nothing.
 
-use crate::labels::{OUTCOMES, ROLES};
-use crate::latency::Latency;
-use crate::sample::OpKind;
+use crate::recording::labels::{OUTCOMES, ROLES};
+use crate::recording::latency::Latency;
+use crate::recording::sample::OpKind;
 
 /// A request reduced to label indices and numbers, computed before any lock is taken.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Point {
     pub(crate) endpoint: usize,
     pub(crate) method: usize,
-    /// Shard slot (see [`crate::labels::shard_slot`]), if the request reached a shard.
+    /// Shard slot (see [`crate::recording::labels::shard_slot`]), if the request reached
+    /// a shard.
     pub(crate) shard: Option<usize>,
     pub(crate) role: usize,
     /// 0 for success, `1 + ErrorClass::index()` otherwise.

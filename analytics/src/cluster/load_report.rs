@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::cluster::Coverage;
-use crate::load::{LoadFigures, SlotCounts, WINDOWS};
+use crate::cluster::view::Coverage;
+use crate::load::slot_load::{LoadFigures, SlotCounts, WINDOWS};
 
 /// How many slots `hot_slots` lists.
 pub const HOT_SLOTS: usize = 10;
@@ -36,7 +36,7 @@ impl LoadFigure {
     fn of(counts: &SlotCounts, secs: u64) -> Self {
         Self {
             requests: counts.requests,
-            requests_per_sec: crate::report::ratio(counts.requests, secs),
+            requests_per_sec: crate::reports::metrics::ratio(counts.requests, secs),
             bytes_read: counts.bytes_read,
             bytes_written: counts.bytes_written,
             shard_micros: counts.shard_micros,
@@ -174,8 +174,8 @@ impl LoadReport {
                 HotSlot {
                     slot: view.slot,
                     shard: view.shard,
-                    share_of_shard: crate::report::ratio(load.requests, shard_10s),
-                    share_of_cluster: crate::report::ratio(load.requests, cluster_10s),
+                    share_of_shard: crate::reports::metrics::ratio(load.requests, shard_10s),
+                    share_of_cluster: crate::reports::metrics::ratio(load.requests, cluster_10s),
                     load,
                 }
             })
@@ -209,8 +209,8 @@ impl LoadReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heavy_hitters::KeyCount;
-    use crate::load::WindowLoad;
+    use crate::load::heavy_hitters::KeyCount;
+    use crate::load::slot_load::WindowLoad;
 
     fn counts(requests: u64) -> SlotCounts {
         SlotCounts {

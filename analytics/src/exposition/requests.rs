@@ -1,8 +1,6 @@
-//! Prometheus text exposition (format 0.0.4) of the cumulative counters and histograms.
-//!
-//! The families are built from a snapshot at scrape time and encoded by the
-//! `prometheus` crate's `TextEncoder`, which owns escaping and formatting. Nothing is
-//! registered in a global registry: each recorder exposes only its own data.
+//! The recorder's own families, built from a snapshot of the cumulative counters and
+//! histograms at scrape time: requests and their durations, errors, rows, the cache,
+//! replica lag and uptime.
 //!
 //! | family                                      | type      | labels                                   |
 //! |---------------------------------------------|-----------|------------------------------------------|
@@ -18,21 +16,20 @@
 //! | `shardgate_replica_lag_seconds`             | gauge     | shard, server                            |
 //! | `shardgate_replica_healthy`                 | gauge     | shard, server                            |
 //!
-//! The slot-move families are in [`crate::moves`].
+//! The families a gateway passes at scrape time (slot moves, limits, the map,
+//! transactions, batches) are in the other files of [`crate::exposition`].
 
 use std::collections::BTreeMap;
 
-use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-};
-use prometheus::TextEncoder;
+use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 
-use crate::labels::{method_name, shard_name, Interner, NONE, OUTCOMES, ROLES};
-use crate::latency::Buckets;
-use crate::replicas::ReplicaLag;
-use crate::sample::{CacheEvent, ErrorClass};
-use crate::series::{SeriesKey, SeriesStats};
-use crate::slot::Counts;
+use crate::exposition::encoding::{counter, family, gauge, labelled};
+use crate::recording::labels::{method_name, shard_name, Interner, NONE, OUTCOMES, ROLES};
+use crate::recording::latency::Buckets;
+use crate::recording::replicas::ReplicaLag;
+use crate::recording::sample::{CacheEvent, ErrorClass};
+use crate::recording::series::{SeriesKey, SeriesStats};
+use crate::recording::slot::Counts;
 
 /// Cumulative data merged from every stripe.
 #[derive(Default)]
@@ -178,62 +175,6 @@ pub(crate) fn families(
     ];
     out.retain(|family| !family.get_metric().is_empty());
     out
-}
-
-/// Text exposition of `families`. Encoding into a `String` only fails on a family
-/// without samples, which [`families`] never returns; if it ever did, the text says
-/// so in a comment rather than panicking inside a scrape.
-pub(crate) fn encode(families: &[MetricFamily]) -> String {
-    let mut text = String::new();
-    if let Err(error) = TextEncoder::new().encode_utf8(families, &mut text) {
-        text.push_str("# shardgate: encoding failed: ");
-        text.push_str(&error.to_string().replace('\n', " "));
-        text.push('\n');
-    }
-    text
-}
-
-pub(crate) fn family(
-    name: &str,
-    help: &str,
-    kind: MetricType,
-    metrics: Vec<Metric>,
-) -> MetricFamily {
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_owned());
-    family.set_help(help.to_owned());
-    family.set_field_type(kind);
-    family.set_metric(metrics);
-    family
-}
-
-pub(crate) fn labelled(pairs: &[(&str, &str)]) -> Metric {
-    let labels = pairs
-        .iter()
-        .map(|(name, value)| {
-            let mut pair = LabelPair::default();
-            pair.set_name((*name).to_owned());
-            pair.set_value((*value).to_owned());
-            pair
-        })
-        .collect();
-    Metric::from_label(labels)
-}
-
-pub(crate) fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
-    let mut counter = Counter::default();
-    counter.set_value(value);
-    let mut metric = labelled(pairs);
-    metric.set_counter(counter);
-    metric
-}
-
-pub(crate) fn gauge(pairs: &[(&str, &str)], value: f64) -> Metric {
-    let mut gauge = Gauge::default();
-    gauge.set_value(value);
-    let mut metric = labelled(pairs);
-    metric.set_gauge(gauge);
-    metric
 }
 
 fn histogram(pairs: &[(&str, &str)], buckets: &Buckets) -> Metric {

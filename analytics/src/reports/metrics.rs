@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::replicas::{ReplicaLag, ReplicaSummary};
+use crate::recording::latency::LatencySummary;
+use crate::recording::replicas::{ReplicaLag, ReplicaSummary};
 
 /// Everything an operator's dashboard shows, for one window ending now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -89,30 +90,6 @@ pub struct LatencyReport {
     pub by_outcome: BTreeMap<String, LatencySummary>,
 }
 
-/// Distribution of one set of latencies, in milliseconds.
-///
-/// Percentiles are upper bounds within 1% (HDR histogram, two significant digits);
-/// `count`, `mean` and `max` are exact. All zero when `count` is zero.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LatencySummary {
-    /// Requests measured.
-    pub count: u64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Slowest request.
-    pub max: f64,
-    /// Arithmetic mean.
-    pub mean: f64,
-}
-
 /// Failed requests over the detail window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorSummary {
@@ -128,7 +105,7 @@ pub struct ErrorSummary {
     pub by_endpoint: BTreeMap<String, u64>,
 }
 
-/// One counter per [`crate::ErrorClass`].
+/// One counter per [`crate::recording::ErrorClass`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorClassCounts {
     /// 4xx: the client's fault.
@@ -195,7 +172,7 @@ impl From<[u64; 4]> for RoleCounts {
     }
 }
 
-/// Cache interactions, one counter per [`crate::CacheEvent`].
+/// Cache interactions, one counter per [`crate::recording::CacheEvent`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CacheCounts {
     /// Values found in Redis.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::report::MetricsReport;
+use crate::reports::metrics::MetricsReport;
 
 /// Whose figures a report covers: this gateway's, or every live gateway's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
