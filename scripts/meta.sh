@@ -74,7 +74,7 @@ admin_cli_fresh() {
     local bin=$1 former=${1%/*}/shard-manager
     [[ -x $bin && -x $former ]] || return 1
     [[ -z $(find "$REPO/Cargo.toml" "$REPO/Cargo.lock" "$REPO/config" "$REPO/migrations" \
-        "$REPO"/*/Cargo.toml "$REPO"/*/build.rs "$REPO"/*/src \
+        "$REPO/metadata-migrations" "$REPO"/*/Cargo.toml "$REPO"/*/build.rs "$REPO"/*/src \
         \( -newer "$bin" -o -newer "$former" \) -print -quit 2>/dev/null) ]]
 }
 

@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use analytics::{
-    Analytics, AnalyticsConfig, CacheEvent, ErrorClass, ErrorInfo, Figures, RequestSample,
-    ServedBy, SlotHit, SlotLoad,
-};
+use analytics::cluster::Figures;
+use analytics::load::{SlotHit, SlotLoad};
+use analytics::recording::{CacheEvent, ErrorClass, ErrorInfo, RequestSample, ServedBy};
+use analytics::{Analytics, AnalyticsConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// A mix like the gateway's traffic: reads from replicas and cache, writes to

@@ -13,81 +13,34 @@
 //!
 //! # Layout
 //!
-//! - [`recorder`]: the [`Analytics`] recorder, the only entry point.
-//! - [`config`]: [`AnalyticsConfig`], the limits that bound memory.
-//! - [`sample`]: what the gateway reports: [`RequestSample`], [`ErrorClass`],
-//!   [`ServedBy`], [`CacheEvent`], [`OpKind`].
-//! - [`window`]: parsing of `?window=` and `?timeRange=` into a bounded duration.
-//! - [`report`]: the JSON/OpenAPI shape of the metrics report.
-//! - [`error_log`]: the ring of recent [`ErrorEvent`]s.
-//! - [`replicas`]: latest replica lag gauges.
-//! - [`moves`]: slot moves in progress, as Prometheus gauges.
-//! - [`map`]: the map version, live gateways, shard terms and failovers, for Prometheus.
-//! - [`limited`]: requests refused by API keys' limits, as Prometheus counters.
-//! - [`transactions`]: transactions by protocol and outcome, and parts in doubt.
-//! - [`batches`]: requests per batch sent to a server, by kind and server.
-//! - [`figures`]: one gateway's [`Figures`] as the others read them for the cluster
-//!   view; [`cluster`]: the cluster view's shape ([`Scope`], [`Coverage`]).
-//! - [`load`]: [`SlotLoad`], load per slot of the key space over 10 s, 1 min and
-//!   10 min; [`heavy_hitters`]: the hottest keys (Space-Saving); [`load_report`]: the
-//!   shape of `/api/shards/load`.
-//! - `labels`: label caps and the lock-free endpoint interner.
-//! - `latency`: HDR histograms for percentiles, fixed buckets for Prometheus.
-//! - `slot`: one time slot of counters and histograms by label.
-//! - `timeline`: the rings of slots that windows are summed from.
-//! - `stripe`: the per-thread accumulators and how a thread picks one.
-//! - `series`: cumulative per-label-set series for Prometheus.
-//! - `reporting`: building a [`MetricsReport`] from merged slots.
-//! - `exposition`: Prometheus text exposition.
+//! The recorder and its limits are named at the root; everything else by the folder of
+//! its idea, which re-exports the types its readers use:
+//!
+//! - `recorder`: [`Analytics`], the recorder and the only entry point, above every
+//!   folder; [`AnalyticsConfig`] is the limits that bound its memory (`recording`).
+//! - [`recording`]: what the gateway reports per request ([`recording::RequestSample`],
+//!   [`recording::ErrorClass`], ...) and what the recorder keeps: stripes, time slots,
+//!   the timeline's rings, cumulative series, histograms, label caps, recent errors,
+//!   replica lag.
+//! - [`reports`]: the JSON of `/api/analytics/metrics` ([`reports::MetricsReport`]),
+//!   built from merged slots, and the `?window=` a client asks for.
+//! - [`load`]: [`load::SlotLoad`], load per slot of the key space over 10 s, 1 min and
+//!   10 min, and the hottest keys (Space-Saving).
+//! - [`cluster`]: one gateway's [`cluster::Figures`] as the others read them, and the
+//!   shapes of the views that merge every gateway's: the metrics' cluster view
+//!   ([`cluster::Scope`], [`cluster::Coverage`]) and `/api/shards/load`.
+//! - [`exposition`]: the Prometheus text exposition: the recorder's own families, and
+//!   those a gateway passes at scrape time (slot moves, refused requests, the map,
+//!   transactions, batches).
 
 #![warn(missing_docs)]
 
-pub mod batches;
 pub mod cluster;
-pub mod config;
-pub mod error_log;
-mod exposition;
-pub mod figures;
-pub mod heavy_hitters;
-mod labels;
-mod latency;
-pub mod limited;
+pub mod exposition;
 pub mod load;
-pub mod load_report;
-pub mod map;
-pub mod moves;
-pub mod recorder;
-pub mod replicas;
-pub mod report;
-mod reporting;
-pub mod sample;
-mod series;
-mod slot;
-mod stripe;
-mod timeline;
-pub mod transactions;
-pub mod window;
+mod recorder;
+pub mod recording;
+pub mod reports;
 
-pub use batches::BatchSizes;
-pub use cluster::{ClusterMetricsReport, Coverage, GatewayAnswer, MissingGateway, Scope};
-pub use config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};
-pub use error_log::ErrorEvent;
-pub use figures::Figures;
-pub use heavy_hitters::KeyCount;
-pub use limited::LimitedCount;
-pub use load::{LoadFigures, SlotHit, SlotLoad};
-pub use load_report::{HotKey, HotSlot, LoadFigure, LoadReport, SlotLoadView};
-pub use map::{MapGauges, ShardTerm};
-pub use moves::MoveProgress;
 pub use recorder::Analytics;
-pub use replicas::{ReplicaLag, ReplicaSummary};
-pub use report::{
-    CacheCounts, ErrorClassCounts, ErrorSummary, LatencyReport, LatencySummary, MetricsReport,
-    RoleCounts, ShardReport, Throughput, Totals,
-};
-pub use sample::{CacheEvent, ErrorClass, ErrorInfo, OpKind, RequestSample, ServedBy};
-pub use transactions::TransactionStats;
-pub use window::{
-    parse_time_range_ms, parse_window, parse_window_within, window_from_query, WindowError,
-    DEFAULT_WINDOW,
-};
+pub use recording::config::{AnalyticsConfig, DEFAULT_MAX_WINDOW, MAX_WINDOW_LIMIT};

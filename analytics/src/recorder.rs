@@ -7,26 +7,31 @@ use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use prometheus::proto::MetricFamily;
 
-use crate::config::AnalyticsConfig;
-use crate::error_log::{sanitize, ErrorEvent, ErrorLog};
-use crate::exposition::{self, Cumulative, Names};
-use crate::figures::{offset_secs, Figures};
-use crate::labels::{
+use crate::cluster::figures::{offset_secs, Figures};
+use crate::exposition::batches::BatchSizes;
+use crate::exposition::encoding::encode;
+use crate::exposition::limited::LimitedCount;
+use crate::exposition::map::MapGauges;
+use crate::exposition::moves::MoveProgress;
+use crate::exposition::requests::{self, Cumulative, Names};
+use crate::exposition::transactions::TransactionStats;
+use crate::recording::config::AnalyticsConfig;
+use crate::recording::error_log::{sanitize, ErrorEvent, ErrorLog};
+use crate::recording::labels::{
     method_index, method_name, outcome_index, role_index, shard_name, shard_slot, Interner, METHODS,
 };
-use crate::latency::{micros, Buckets};
-use crate::limited::LimitedCount;
-use crate::map::MapGauges;
-use crate::moves::MoveProgress;
-use crate::replicas::{ReplicaBoard, ReplicaLag};
-use crate::report::{MetricsReport, Throughput};
-use crate::reporting::{self, Parts};
-use crate::sample::{CacheEvent, OpKind, RequestSample};
-use crate::series::SeriesMap;
-use crate::slot::{Counts, Point, Slot};
-use crate::stripe::{Stripe, Stripes};
-use crate::timeline::{detail_slot_secs, Timeline};
-use crate::window::{parse_time_range_ms, parse_window_within, window_from_query, WindowError};
+use crate::recording::latency::{micros, Buckets};
+use crate::recording::replicas::{ReplicaBoard, ReplicaLag};
+use crate::recording::sample::{CacheEvent, OpKind, RequestSample};
+use crate::recording::series::SeriesMap;
+use crate::recording::slot::{Counts, Point, Slot};
+use crate::recording::stripe::{Stripe, Stripes};
+use crate::recording::timeline::{detail_slot_secs, Timeline};
+use crate::reports::metrics::{MetricsReport, Throughput};
+use crate::reports::reporting::{self, Parts};
+use crate::reports::window::{
+    parse_time_range_ms, parse_window_within, window_from_query, WindowError,
+};
 
 /// Request metrics of one gateway: bounded memory, striped recording, merged reads.
 ///
@@ -108,7 +113,7 @@ impl Analytics {
     }
 
     /// The window of a metrics request from its `?window=` and `?timeRange=`
-    /// parameters; see [`crate::window_from_query`].
+    /// parameters; see [`crate::reports::window_from_query`].
     pub fn window_from_query(
         &self,
         window: Option<&str>,
@@ -204,7 +209,7 @@ impl Analytics {
     }
 
     /// [`Analytics::report`] of several gateways: this one's figures merged with the
-    /// [`Figures`] others published (see [`crate::figures`]). Counters are summed and
+    /// [`Figures`] others published (see [`crate::cluster`]). Counters are summed and
     /// histograms merged bucket by bucket, so percentiles are exact as for one gateway.
     pub fn cluster_report(&self, window: Duration, others: &[Figures]) -> MetricsReport {
         self.cluster_report_at(window, Instant::now(), others)
@@ -245,7 +250,7 @@ impl Analytics {
             };
             let rate = |secs| {
                 let (requests, span) = timeline.requests(now, secs);
-                crate::report::ratio(requests + theirs(secs), span)
+                crate::reports::metrics::ratio(requests + theirs(secs), span)
             };
             let throughput = Throughput {
                 last_1s: rate(1),
@@ -323,7 +328,7 @@ impl Analytics {
     /// `GET /metrics` body: Prometheus text exposition format 0.0.4 (serve it with
     /// `prometheus::TEXT_FORMAT` as the content type).
     pub fn prometheus_text(&self) -> String {
-        exposition::encode(&self.metric_families())
+        encode(&self.metric_families())
     }
 
     /// [`Analytics::prometheus_text`] with the slot moves in progress: their count,
@@ -336,9 +341,9 @@ impl Analytics {
     /// refused, by key and limit.
     pub fn prometheus_text_with(&self, moves: &[MoveProgress], limited: &[LimitedCount]) -> String {
         let mut families = self.metric_families();
-        families.extend(crate::moves::families(moves));
-        families.extend(crate::limited::families(limited));
-        exposition::encode(&families)
+        families.extend(crate::exposition::moves::families(moves));
+        families.extend(crate::exposition::limited::families(limited));
+        encode(&families)
     }
 
     /// [`Analytics::prometheus_text_with`] with what a gateway knows besides: the shard
@@ -349,16 +354,16 @@ impl Analytics {
         moves: &[MoveProgress],
         limited: &[LimitedCount],
         map: &MapGauges,
-        transactions: &crate::TransactionStats,
-        batches: &[crate::BatchSizes],
+        transactions: &TransactionStats,
+        batches: &[BatchSizes],
     ) -> String {
         let mut families = self.metric_families();
-        families.extend(crate::batches::families(batches));
-        families.extend(crate::moves::families(moves));
-        families.extend(crate::limited::families(limited));
-        families.extend(crate::map::families(map));
-        families.extend(crate::transactions::families(transactions));
-        exposition::encode(&families)
+        families.extend(crate::exposition::batches::families(batches));
+        families.extend(crate::exposition::moves::families(moves));
+        families.extend(crate::exposition::limited::families(limited));
+        families.extend(crate::exposition::map::families(map));
+        families.extend(crate::exposition::transactions::families(transactions));
+        encode(&families)
     }
 
     /// The metric families behind [`Analytics::prometheus_text`], for a gateway that
@@ -377,7 +382,7 @@ impl Analytics {
             shard_cap: self.config.max_shards,
         };
         let uptime = self.started.elapsed().as_secs_f64();
-        exposition::families(&data, &names, &self.replicas.all(), uptime)
+        requests::families(&data, &names, &self.replicas.all(), uptime)
     }
 
     fn second_of(&self, at: Instant) -> u64 {

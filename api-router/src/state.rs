@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use analytics::{Analytics, SlotLoad};
+use analytics::load::SlotLoad;
+use analytics::Analytics;
 use control_plane::map::figures::FigureBoard;
 use control_plane::moves::MoveWatch;
 use shard_manager::cache::{CacheEvent, CacheTrace};
@@ -64,11 +65,11 @@ impl AppState {
     pub fn record_cache(&self, trace: &CacheTrace) {
         for (i, event) in trace.events.iter().enumerate() {
             let mapped = match event {
-                CacheEvent::Hit => analytics::CacheEvent::Hit,
-                CacheEvent::Miss => analytics::CacheEvent::Miss,
-                CacheEvent::Bypass => analytics::CacheEvent::Bypass,
-                CacheEvent::Invalidation => analytics::CacheEvent::Invalidation,
-                CacheEvent::Error => analytics::CacheEvent::Error,
+                CacheEvent::Hit => analytics::recording::CacheEvent::Hit,
+                CacheEvent::Miss => analytics::recording::CacheEvent::Miss,
+                CacheEvent::Bypass => analytics::recording::CacheEvent::Bypass,
+                CacheEvent::Invalidation => analytics::recording::CacheEvent::Invalidation,
+                CacheEvent::Error => analytics::recording::CacheEvent::Error,
             };
             // The Redis time is reported once per request, with its first event.
             let latency = if i == 0 { trace.redis_time } else { None };

@@ -83,7 +83,7 @@ described! {
     LimitsSettings: "api-router/src/server/settings.rs", LimitsSettings::describe;
     CorsSettings: "api-router/src/edge/cors/settings.rs", CorsSettings::describe;
     TlsSettings: "api-router/src/server/tls.rs", TlsSettings::describe;
-    AnalyticsConfig: "analytics/src/config.rs", serialized::<AnalyticsConfig>;
+    AnalyticsConfig: "analytics/src/recording/config.rs", serialized::<AnalyticsConfig>;
     BalancerSettings: "control-plane/src/moves/auto_balance.rs", serialized::<BalancerSettings>;
     DatabaseSettings: "shard-manager/src/config/sections.rs", DatabaseSettings::describe;
     RoutingSettings: "shard-manager/src/routing/settings.rs", serialized::<RoutingSettings>;

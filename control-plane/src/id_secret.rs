@@ -46,8 +46,8 @@ pub enum IdSecretError {
     Query(#[from] tokio_postgres::Error),
 }
 
-/// The secret, made first when the cluster has none (the schema's steps applied first
-/// when its table is missing). Every caller gets the row that won.
+/// The secret, made first when the cluster has none (the metadata migrations applied
+/// first when its table is missing). Every caller gets the row that won.
 pub async fn read_or_make(client: &mut Client) -> Result<IdSecret, IdSecretError> {
     match read(client).await {
         Ok(Some(secret)) => return Ok(secret),

@@ -15,28 +15,21 @@ use std::time::Duration;
 #[allow(dead_code)] // some helpers of the shared test module
 mod common;
 
-use common::{maintenance, MetaScratch};
+use common::MetaScratch;
 use control_plane::map::{gateways, meta, schema, Identity};
 use control_plane::txn::fence::IDLE_BOUND;
 use control_plane::txn::log::DECISION_FENCE_LOCK;
 use control_plane::txn::MetaFence;
 use shard_manager::cluster::snapshot::fence::CutFence;
 use shard_manager::routing::MapVersion;
-use shard_manager::{config, ClusterSettings};
+use shard_manager::ClusterSettings;
 use tokio_postgres::Client;
 
 /// Settings whose metadata database is a new scratch one, made with the schema; and a
 /// connection to it.
 async fn scratch() -> (ClusterSettings, MetaScratch, Client) {
-    let mut settings: ClusterSettings = config::load(None).expect("settings");
-    settings.metadata.dbname = format!("sgtest_fence_{}", uuid::Uuid::new_v4().simple());
-    let guard = MetaScratch(settings.clone());
-    maintenance(
-        &settings,
-        &settings.metadata.address,
-        &format!("CREATE DATABASE {}", settings.metadata.dbname),
-    )
-    .await;
+    let guard = MetaScratch::empty("sgtest_fence").await;
+    let settings = guard.0.clone();
     let mut conn = meta::connect(&settings).await.expect("the metadata server");
     schema::apply(&mut conn.client).await.expect("the schema");
     (settings, guard, conn.client)

@@ -13,24 +13,16 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)] // some helpers of the shared test module
 mod common;
 
-use common::{maintenance, MetaScratch};
+use common::MetaScratch;
 use control_plane::id_secret::{self, IdSecretReader};
 use control_plane::map::meta;
 use shard_manager::store::{IdSecret, IdempotencyKey, RecordId};
-use shard_manager::{config, ClusterSettings};
+use shard_manager::ClusterSettings;
 
 /// A metadata database of its own, created empty; dropped with the guard.
 async fn empty_metadata() -> (ClusterSettings, MetaScratch) {
-    let mut settings: ClusterSettings = config::load(None).expect("settings");
-    settings.metadata.dbname = format!("sgtest_secret_{}", uuid::Uuid::new_v4().simple());
-    let scratch = MetaScratch(settings.clone());
-    maintenance(
-        &settings,
-        &settings.metadata.address,
-        &format!("CREATE DATABASE {}", settings.metadata.dbname),
-    )
-    .await;
-    (settings, scratch)
+    let scratch = MetaScratch::empty("sgtest_secret").await;
+    (scratch.0.clone(), scratch)
 }
 
 /// The id a secret gives one request's first record.

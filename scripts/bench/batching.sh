@@ -59,9 +59,7 @@ step_write_batching() {
     local secs=${USER_DURATION:-10} conns=${CONNS:-1 16 64} per_shard=$(((KEYS + 2) / 3)) n round on i tps txns
     local -a c
     say "write-batching: wrk single writes grouped and alone, a no-op, pgbench upserts; clients: $conns; 2 rounds each"
-    for i in 0 1 2; do
-        psql_ "${PRIMARIES[$i]}" sgbench_rec -c "TRUNCATE records" -v keys="$per_shard" -f "$REPO/scripts/bench/write-prefill.sql" >/dev/null
-    done
+    upserts_prefill "$per_shard"
     if ((PREP)); then   # the gateway's side written once too, so both sides' upserts are updates
         start_gateway writes-grouped-false SHARDGATE__SERVER__WORKERS=2 SHARDGATE__DATABASE__BATCH_WRITES=false
         KEYS=$KEYS wrk -t2 -c16 -d"$((secs * 2))s" -s "$REPO/scripts/wrk-write.lua" "$URL" >"$OUT/wb-prefill.log" 2>&1
@@ -78,14 +76,7 @@ step_write_batching() {
             wrk_cpu "wb-$n-$round-noop" "c=$n round $round, no-op" -t"$((n < 2 ? 1 : 2))" -c"$n" -d"${secs}s" "$URL/api/health/live"
             line "before c=$n round $round, pgbench upsert: $(busy_before)"
             split_begin
-            PGB_PIDS=()
-            for i in 0 1 2; do
-                ((c[i] > 0)) || continue
-                pgbench_bg "wb-$n-$round-pgbench-$i" "${PRIMARIES[$i]}" "${c[$i]}" -n -M prepared -T "$secs" \
-                    -D keys="$per_shard" -f "$REPO/scripts/bench/write.sql" sgbench_rec
-                cmd "wb-pgbench-$n" "pgbench -h $HOST -p ${PRIMARIES[$i]} -U postgres -c ${c[$i]} -j 1 -n -M prepared -T $secs -D keys=$per_shard -f scripts/bench/write.sql sgbench_rec"
-            done
-            pgbench_wait
+            pgbench_upserts "wb-pgbench-$n" "wb-$n-$round-pgbench" "$secs" "$per_shard" "${c[@]}"
             tps=0 txns=0
             for i in 0 1 2; do
                 ((c[i] > 0)) || continue

@@ -80,10 +80,8 @@ step_cpu() {
     start_gateway plain
     say "cpu: the floors: a bare client's CPU for the same round trip (pgbench, redis-benchmark)"
     cpu_floor_pgbench floor_read "${REPLICAS[*]}" scripts/bench/read.sql shardgate "$KEYS"
-    local per_shard=$(((KEYS + 2) / 3)) i
-    for i in 0 1 2; do
-        psql_ "${PRIMARIES[$i]}" sgbench_rec -c "TRUNCATE records" -v keys="$per_shard" -f "$REPO/scripts/bench/write-prefill.sql" >/dev/null
-    done
+    local per_shard=$(((KEYS + 2) / 3))
+    upserts_prefill "$per_shard"
     cpu_floor_pgbench floor_write "${PRIMARIES[*]}" scripts/bench/write-token.sql sgbench_rec "$per_shard"
     cpu_floor_redis
     local noop

@@ -70,6 +70,32 @@ pgbench_wait() {
 }
 pgbench_tps() { awk '/^tps = / { print $3; exit }' "$OUT/$1.log"; }
 pgbench_failed() { awk '/number of failed transactions/ { print $5; exit }' "$OUT/$1.log"; }
+# The gateway's single write as pgbench runs it (write.sql, an upsert into sgbench_rec's
+# copy of the records table), on the three primaries at once.
+# upserts_prefill PER_SHARD: each primary's table emptied and given keys 0..PER_SHARD-1,
+# so that the upserts are updates, as the gateway's are once its prefill has run.
+upserts_prefill() {
+    local i
+    for i in 0 1 2; do
+        psql_ "${PRIMARIES[$i]}" sgbench_rec -c "TRUNCATE records" -v keys="$1" -f "$REPO/scripts/bench/write-prefill.sql" >/dev/null
+    done
+}
+# pgbench_upserts LABEL NAME SECS PER_SHARD C0 C1 C2: Ci clients on primary i (none when
+# 0) for SECS seconds, waited for; logs NAME-i.log; the commands recorded once under LABEL.
+pgbench_upserts() {
+    local label=$1 name=$2 secs=$3 per_shard=$4 i record=1
+    shift 4
+    local -a c=("$@")
+    grep -q "^$label"$'\t' "$OUT/commands" 2>/dev/null && record=0
+    PGB_PIDS=()
+    for i in 0 1 2; do
+        ((c[i] > 0)) || continue
+        pgbench_bg "$name-$i" "${PRIMARIES[$i]}" "${c[$i]}" -n -M prepared -T "$secs" \
+            -D keys="$per_shard" -f "$REPO/scripts/bench/write.sql" sgbench_rec
+        ((record)) && cmd "$label" "pgbench -h $HOST -p ${PRIMARIES[$i]} -U postgres -c ${c[$i]} -j 1 -n -M prepared -T $secs -D keys=$per_shard -f scripts/bench/write.sql sgbench_rec"
+    done
+    pgbench_wait
+}
 # USERS clients over the 3 servers: 8 -> 3 3 2.
 split3() { local n=$1; echo $(((n + 2) / 3)) $(((n + 1) / 3)) $((n / 3)); }
 

@@ -11,9 +11,7 @@ step_write() {
     local x0 s0 x1 s1 idle round gw pg gws=() pgs=() wrks=()
     x0=$(xacts "${PRIMARIES[@]}"); sleep 2; x1=$(xacts "${PRIMARIES[@]}"); idle=$(calc "($x1 - $x0) / 2")
     local per_shard=$(((KEYS + 2) / 3)) i c
-    for i in 0 1 2; do
-        psql_ "${PRIMARIES[$i]}" sgbench_rec -c "TRUNCATE records" -v keys="$per_shard" -f "$REPO/scripts/bench/write-prefill.sql" >/dev/null
-    done
+    upserts_prefill "$per_shard"
     read -r -a c <<<"$(split3 "$USERS")"
     # Commits wait on fsync, whose speed drifts by 2x within minutes on a shared VM:
     # gateway and pgbench take turns, and W divides the sums.
@@ -42,14 +40,7 @@ step_write() {
 
         settle write
         cpu_begin
-        PGB_PIDS=()
-        for i in 0 1 2; do
-            ((c[i] > 0)) || continue
-            pgbench_bg "write-pgbench-$round-$i" "${PRIMARIES[$i]}" "${c[$i]}" -n -M prepared -T "$DURATION" \
-                -D keys="$per_shard" -f "$REPO/scripts/bench/write.sql" sgbench_rec
-            ((round == 1)) && cmd write-pgbench "pgbench -h $HOST -p ${PRIMARIES[$i]} -U postgres -c ${c[$i]} -j 1 -n -M prepared -T $DURATION -D keys=$per_shard -f scripts/bench/write.sql sgbench_rec"
-        done
-        pgbench_wait
+        pgbench_upserts write-pgbench "write-pgbench-$round" "$DURATION" "$per_shard" "${c[@]}"
         cpu_end "write_pg_$round"
         local f
         pg=0

@@ -114,9 +114,11 @@ impl Judged for MapError {
             Self::Invalid(_) | Self::Assign(_) | Self::NotInitialised | Self::Changed { .. } => {
                 Outcome::Refused
             }
-            Self::Unreachable { .. } | Self::Corrupt(_) | Self::Shard { .. } | Self::Query(_) => {
-                Outcome::Failed
-            }
+            Self::Unreachable { .. }
+            | Self::Corrupt(_)
+            | Self::Shard { .. }
+            | Self::Migration { .. }
+            | Self::Query(_) => Outcome::Failed,
         }
     }
 }

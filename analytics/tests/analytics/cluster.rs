@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use analytics::{Analytics, AnalyticsConfig, ErrorClass, Figures};
+use analytics::cluster::Figures;
+use analytics::recording::ErrorClass;
+use analytics::{Analytics, AnalyticsConfig};
 use chrono::{DateTime, Utc};
 
 use crate::helpers::{failed_write, read, write, TestRecorder};

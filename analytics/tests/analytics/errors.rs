@@ -1,6 +1,7 @@
 //! Error counting in the report, and the ring of recent error events.
 
-use analytics::{AnalyticsConfig, ErrorClass, RequestSample};
+use analytics::recording::{ErrorClass, RequestSample};
+use analytics::AnalyticsConfig;
 
 use crate::helpers::{failed_write, read, TestRecorder};
 

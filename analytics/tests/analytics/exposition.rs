@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use analytics::{CacheEvent, ErrorClass};
+use analytics::recording::{CacheEvent, ErrorClass};
 use prometheus_parse::{Sample, Scrape, Value};
 
 use crate::helpers::{failed_write, read, write, TestRecorder};

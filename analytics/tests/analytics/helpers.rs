@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use analytics::{
-    Analytics, AnalyticsConfig, ErrorClass, ErrorInfo, MetricsReport, RequestSample, ServedBy,
-};
+use analytics::recording::{ErrorClass, ErrorInfo, RequestSample, ServedBy};
+use analytics::reports::MetricsReport;
+use analytics::{Analytics, AnalyticsConfig};
 use chrono::{DateTime, Utc};
 
 /// A recorder whose second 0 starts at a known instant.

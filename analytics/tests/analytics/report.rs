@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use analytics::{Analytics, AnalyticsConfig, CacheEvent, LatencySummary, ServedBy};
+use analytics::recording::{CacheEvent, ServedBy};
+use analytics::reports::LatencySummary;
+use analytics::{Analytics, AnalyticsConfig};
 
 use crate::helpers::{read, write, TestRecorder};
 
@@ -113,7 +115,7 @@ fn shards_show_reads_writes_and_who_served_them() {
     let recorder = TestRecorder::new();
     recorder.record(100, &read(1));
     recorder.record(100, &read(1));
-    let cached = analytics::RequestSample {
+    let cached = analytics::recording::RequestSample {
         served_by: Some(ServedBy::Cache),
         ..read(1)
     };
@@ -150,7 +152,7 @@ fn endpoints_past_the_cap_fold_into_other() {
         ..AnalyticsConfig::default()
     });
     for endpoint in ["/a", "/b", "/c", "/d", "other"] {
-        let sample = analytics::RequestSample {
+        let sample = analytics::recording::RequestSample {
             endpoint,
             ..read(1)
         };

@@ -1,6 +1,7 @@
 //! The report's JSON and OpenAPI shapes, as the gateway will publish them.
 
-use analytics::{ErrorEvent, MetricsReport};
+use analytics::recording::ErrorEvent;
+use analytics::reports::MetricsReport;
 use utoipa::OpenApi;
 
 use crate::helpers::{read, TestRecorder};

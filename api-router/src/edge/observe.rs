@@ -11,7 +11,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
-use analytics::{Analytics, ErrorClass, ErrorInfo, RequestSample, ServedBy, SlotHit, SlotLoad};
+use analytics::load::{SlotHit, SlotLoad};
+use analytics::recording::{ErrorClass, ErrorInfo, RequestSample, ServedBy};
+use analytics::Analytics;
 use shard_manager::{Role, ShardId};
 
 use crate::error::ErrorNote;

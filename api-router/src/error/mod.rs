@@ -6,7 +6,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use analytics::ErrorClass;
+use analytics::recording::ErrorClass;
 use serde::Serialize;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::cluster::txn::TxnError;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use analytics::LimitedCount;
+use analytics::exposition::LimitedCount;
 use control_plane::keys::ApiKey;
 use dashmap::DashMap;
 use shard_manager::ShardId;

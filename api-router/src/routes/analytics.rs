@@ -1,7 +1,10 @@
 //! `GET /api/analytics/metrics`, `GET /api/analytics/errors` and `GET /metrics`.
 
 use actix_web::{web, HttpResponse};
-use analytics::{ClusterMetricsReport, ErrorEvent, MapGauges, MetricsReport, Scope, ShardTerm};
+use analytics::cluster::{ClusterMetricsReport, Scope};
+use analytics::exposition::{MapGauges, ShardTerm};
+use analytics::recording::ErrorEvent;
+use analytics::reports::MetricsReport;
 use serde::Deserialize;
 use shard_manager::live_map::PromotionKind;
 use shard_manager::servers::ServerStatus;
@@ -162,7 +165,7 @@ pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Every server's batches: point reads, and single writes committed as one group.
-fn batch_sizes(state: &AppState) -> Vec<analytics::BatchSizes> {
+fn batch_sizes(state: &AppState) -> Vec<analytics::exposition::BatchSizes> {
     let shards = state.cluster.shards();
     shards
         .iter()
@@ -172,7 +175,7 @@ fn batch_sizes(state: &AppState) -> Vec<analytics::BatchSizes> {
                 ("read", server.read_batch_sizes().snapshot()),
                 ("write", server.write_batch_sizes().snapshot()),
             ]
-            .map(|(kind, seen)| analytics::BatchSizes {
+            .map(|(kind, seen)| analytics::exposition::BatchSizes {
                 kind,
                 shard: server.shard.0,
                 server: server.addr.clone(),
@@ -186,7 +189,7 @@ fn batch_sizes(state: &AppState) -> Vec<analytics::BatchSizes> {
 }
 
 /// The cluster's transaction counts and the recovery's view of parts in doubt.
-fn transactions(state: &AppState) -> analytics::TransactionStats {
+fn transactions(state: &AppState) -> analytics::exposition::TransactionStats {
     use shard_manager::cluster::txn::tally::{Ended, Protocol};
     let tally = state.cluster.txn_tally();
     let ended = Protocol::ALL
@@ -198,7 +201,7 @@ fn transactions(state: &AppState) -> analytics::TransactionStats {
         })
         .collect();
     let (in_doubt, oldest_ms, _) = state.cluster.in_doubt().get();
-    analytics::TransactionStats {
+    analytics::exposition::TransactionStats {
         ended,
         in_doubt,
         oldest_in_doubt_secs: oldest_ms as f64 / 1000.0,

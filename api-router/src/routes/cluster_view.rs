@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use analytics::{Coverage, Figures, GatewayAnswer, MissingGateway};
+use analytics::cluster::{Coverage, Figures, GatewayAnswer, MissingGateway};
 
 use crate::state::AppState;
 

@@ -6,7 +6,7 @@
 //! handler attaches to its `Outcome`.
 
 use actix_web::{web, HttpResponse};
-use analytics::{LoadReport, Scope};
+use analytics::cluster::{LoadReport, Scope};
 use serde::Deserialize;
 use shard_manager::routing::strategy::Layout;
 use shard_manager::routing::Slot;

@@ -2,7 +2,7 @@
 //! moves of `GET /api/health` and the move gauges of `GET /metrics`, all from the list
 //! the background watch last read (no metadata query per request).
 
-use analytics::MoveProgress;
+use analytics::exposition::MoveProgress;
 use serde::Serialize;
 use std::time::Duration;
 

@@ -57,7 +57,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         analytics::errors,
         analytics::prometheus,
     ),
-    components(schemas(Problem, ListResponse, FanOutResponse, ::analytics::ClusterMetricsReport)),
+    components(schemas(Problem, ListResponse, FanOutResponse, ::analytics::cluster::ClusterMetricsReport)),
     modifiers(&SharedAnswers),
     tags(
         (name = "records", description = "Keyed JSON records"),

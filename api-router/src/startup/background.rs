@@ -7,7 +7,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ::analytics::{Analytics, SlotLoad};
+use ::analytics::load::SlotLoad;
+use ::analytics::Analytics;
 use control_plane::failover;
 use control_plane::health::Sweeper;
 use control_plane::id_secret::IdSecretReader;
@@ -163,7 +164,7 @@ fn slot_requests(published: &[Published], slots: usize) -> Vec<u64> {
     let mut weights = vec![0u64; slots];
     for figures in published
         .iter()
-        .filter_map(|p| ::analytics::Figures::from_bytes(&p.figures))
+        .filter_map(|p| ::analytics::cluster::Figures::from_bytes(&p.figures))
     {
         if let Some(minute) = figures.load.windows.get(1) {
             for (slot, counts) in &minute.slots {

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use ::analytics::{Analytics, SlotLoad};
+use ::analytics::load::SlotLoad;
+use ::analytics::Analytics;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};

@@ -10,7 +10,8 @@ mod http;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::analytics::{Analytics, SlotLoad};
+use ::analytics::load::SlotLoad;
+use ::analytics::Analytics;
 use actix_web::dev::Server;
 use actix_web::web;
 use control_plane::map::figures::FigureBoard;

@@ -14,7 +14,6 @@
 //! - [`pgbackrest`]: the runner: pgbackrest run as the servers' OS user, from config.
 //! - [`repo`]: the repository checked (there, writable, full).
 //! - [`point`]: the fence and `pg_create_restore_point` on every server.
-//! - [`schema`]: the metadata table of recorded points.
 //! - [`take`]: `shard-admin backup`, in order.
 //! - [`list`]: `shard-admin backups list`: recorded points and pgBackRest's backups.
 //! - [`restore`]: `shard-admin restore --point NAME`: every server back to a point.
@@ -25,7 +24,6 @@ pub mod pgbackrest;
 pub mod point;
 pub mod repo;
 pub mod restore;
-pub mod schema;
 pub mod stanza;
 pub mod take;
 

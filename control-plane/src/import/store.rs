@@ -1,4 +1,4 @@
-//! Imports in the metadata database: the `imports` table (step 7 of `map::schema`) as
+//! Imports in the metadata database: the `imports` table (a metadata migration) as
 //! a kind of job (the bookkeeping itself is [`crate::jobs::Store`]'s), and the queries
 //! only imports make.
 

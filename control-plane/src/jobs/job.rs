@@ -13,7 +13,7 @@ pub trait JobKind: Sized + Clone + Debug + PartialEq + Send + Sync {
     /// Its table in the metadata database. Besides its own columns it has the common
     /// ones: `id BIGSERIAL`, `phase`, `rows_total`, `rows_copied`, `rows_replayed`,
     /// `rows_behind`, `fence_ms`, `note`, `actor`, `started_at`, `updated_at`,
-    /// `finished_at` (see `map::schema`, steps 3 and 7).
+    /// `finished_at` (see `metadata-migrations/`, `moves` and `imports`).
     const TABLE: &'static str;
     /// What one is called in messages: `move`, `import`.
     const NOUN: &'static str;

@@ -16,15 +16,13 @@
 //!   a number, none, or the gateways' default.
 //! - [`name`]: [`KeyName`], how people and the audit log call a key.
 //! - [`secret`]: new secrets ([`Secret`]) and what is stored of them ([`KeyHash`]).
-//! - [`schema`]: the `api_keys` table and its limit columns (steps of the metadata
-//!   schema) and its channel.
-//! - [`store`]: create, list, revoke, rotate, limit; the live [`KeyTable`].
+//! - [`store`]: create, list, revoke, rotate, limit; the live [`KeyTable`]; the channel
+//!   a change is announced on. (The `api_keys` table is a metadata migration.)
 //! - [`ring`]: a gateway's [`KeyRing`] and the [`KeyFollower`] that keeps it current.
 
 pub mod limits;
 pub mod name;
 pub mod ring;
-pub mod schema;
 pub mod scope;
 pub mod secret;
 pub mod store;

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use super::schema::CHANNEL;
-use super::store::{self, KeyTable};
+use super::store::{self, KeyTable, CHANNEL};
 use super::KeyError;
 use crate::map::meta;
 use shard_manager::config::ClusterSettings;

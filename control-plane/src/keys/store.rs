@@ -1,6 +1,11 @@
 //! The keys in the metadata database: created, listed, revoked, rotated, limited, and read as
 //! the live table a gateway checks requests against. Every change is one transaction
 //! that ends with a NOTIFY on [`CHANNEL`], so gateways reload within milliseconds.
+//!
+//! The table, `api_keys`, and its limit columns are metadata migrations
+//! (`metadata-migrations/`, applied by `map::schema`). A key is never deleted: revoking
+//! (or rotating) stamps `revoked_at` and who did it, so the table is also the keys'
+//! history. At most one live key has a given name.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,10 +15,12 @@ use tokio_postgres::{Client, GenericClient, Row};
 
 use super::limits::{KeyLimits, Limit, LimitArgs};
 use super::name::KeyName;
-use super::schema::CHANNEL;
 use super::scope::Scopes;
 use super::secret::{KeyHash, Secret};
 use super::KeyError;
+
+/// The channel a key change is announced on; gateways reload their key table on it.
+pub const CHANNEL: &str = "shardgate_keys";
 
 /// A live key as a gateway holds it (never its secret, only what it may do).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +174,7 @@ pub async fn list(client: &Client, all: bool) -> Result<Vec<KeyRow>, KeyError> {
 /// them) has none. A row that cannot be read is left out (and logged): it grants
 /// nothing rather than stopping every other key.
 ///
-/// A table without the limit columns (the schema step that adds them has not run yet:
+/// A table without the limit columns (the migration that adds them has not run yet:
 /// gateways upgraded before any admin command) is read with every limit at its default.
 pub async fn live(client: &Client) -> Result<KeyTable, KeyError> {
     let query = |limits: &str| {

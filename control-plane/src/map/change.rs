@@ -35,7 +35,7 @@ pub struct Assigned {
     pub changes: Vec<Change>,
 }
 
-/// Connects and applies the metadata schema.
+/// Connects and applies the metadata migrations.
 pub(super) async fn open(settings: &ClusterSettings) -> Result<MetaConn, MapError> {
     let mut conn = meta::connect(settings).await?;
     schema::apply(&mut conn.client).await?;

@@ -97,8 +97,8 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .map_err(|e| MapError::Corrupt(format!("map_state.routing: {e}")))?;
     let shards = tx
         .query(
-            // `retired` and `term` read so that a database without schema steps 5
-            // and 8 still loads.
+            // `retired` and `term` read so that a database without the migrations
+            // `retired_shards` and `shard_terms` still loads.
             "SELECT id, primary_addr, replicas, balance, read_primary,
                     coalesce((to_jsonb(s) ->> 'retired')::boolean, false),
                     coalesce((to_jsonb(s) ->> 'term')::bigint, 1)
@@ -382,7 +382,8 @@ pub struct HistoryLine {
 }
 
 /// The newest `limit` lines, newest first: the map's changes and the notes between them.
-/// A database without schema step 13 (no command that writes has run since the upgrade)
+/// A database without the migration `balancer_notes` (no command that writes has run
+/// since the upgrade)
 /// has changes only, read in version order.
 pub async fn history_lines(client: &Client, limit: i64) -> Result<Vec<HistoryLine>, MapError> {
     const COLUMNS: &str = "version, to_char(at AT TIME ZONE 'UTC', \
@@ -412,7 +413,7 @@ pub async fn history_lines(client: &Client, limit: i64) -> Result<Vec<HistoryLin
 
 /// Writes a note in the map's history: a line that changes no map (the automatic
 /// balancer's decisions), under the version stored now. The caller has applied the
-/// schema's steps (the note needs step 13).
+/// metadata migrations (the note needs `balancer_notes`).
 pub async fn note(
     client: &Client,
     actor: &str,

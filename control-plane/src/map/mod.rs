@@ -10,7 +10,7 @@
 //!
 //! ## Layout
 //! - [`assign`]: `SLOTS=SHARD` entries, checked against a map before anything changes.
-//! - [`schema`]: the metadata database's tables.
+//! - [`schema`]: the metadata database's tables: the migrations of `metadata-migrations/`.
 //! - [`meta`]: reading and writing the map there.
 //! - [`ownership`]: telling each shard its slots.
 //! - [`change`]: the admin operations (init, assign, sync) in their safe order.
@@ -66,6 +66,12 @@ pub enum MapError {
     Assign(#[from] assign::AssignError),
     #[error("{0}")]
     Invalid(String),
+    #[error("metadata migration {name} failed: {source}")]
+    Migration {
+        name: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error("metadata query failed: {0}")]
     Query(#[from] tokio_postgres::Error),
 }

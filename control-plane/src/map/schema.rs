@@ -1,182 +1,178 @@
-//! The metadata database's schema: numbered steps, applied once each, in order, by
-//! whoever connects first to write (`shard-admin init`, any `map` command).
+//! The metadata database's schema: the diesel migrations in `metadata-migrations/` (at
+//! the repository's root), embedded in every binary and applied once each, in order, by
+//! whoever connects first to write: `shard-admin init`, any `map`, `keys`, `move`,
+//! `import` or `backup` command, and a gateway's coordinator log, fence, record-id
+//! secret or balancer.
+//!
+//! They are laid out and recorded as the shards' migrations are (`migrations/`, applied
+//! by `shard-admin migrate`): a folder per migration with its `up.sql` and `down.sql`,
+//! and each one applied recorded by version in diesel's `__diesel_schema_migrations`, so
+//! diesel's own tools list, run and revert them. They are applied here through the
+//! control plane's one client (tokio-postgres, with TLS as `database.sslmode` asks),
+//! since gateways apply them too: every pending one in a single transaction, under the
+//! advisory lock [`ADMIN_LOCK`], so two appliers never interleave and a migration that
+//! fails leaves none of them applied.
+//!
+//! A database set up by the numbered steps that came before (recorded in
+//! `shardgate_meta_schema`) is adopted under the same lock: step N is the N-th
+//! migration, the same SQL, so the steps it has are recorded as applied under their
+//! migrations' versions ([`legacy_versions`]) and only the newer migrations run. Its old
+//! table is kept: a binary of the earlier release, still running during an upgrade,
+//! finds every step it knows applied there and applies nothing.
 
 use tokio_postgres::Client;
 
 use super::MapError;
 
-/// Advisory lock (metadata database) held while steps are applied or the map changes,
-/// so two admin commands never interleave.
+/// Advisory lock (metadata database) held while migrations are applied or the map
+/// changes, so two admin commands never interleave.
 pub const ADMIN_LOCK: i64 = 0x0053_474d_4150; // "SGMAP"
 
-/// Each step's SQL. Append only: a step, once released, never changes.
-const STEPS: &[&str] = &[
-    // 1: the map, its history, the live gateways.
-    "CREATE TABLE map_state (
-         singleton  BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
-         version    BIGINT      NOT NULL,
-         routing    JSONB       NOT NULL,
-         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-     );
-     CREATE TABLE map_shards (
-         id           INTEGER PRIMARY KEY,
-         primary_addr TEXT    NOT NULL,
-         replicas     TEXT[]  NOT NULL DEFAULT '{}',
-         balance      TEXT    NOT NULL DEFAULT 'round_robin',
-         read_primary BOOLEAN NOT NULL DEFAULT false,
-         since        BIGINT  NOT NULL
-     );
-     CREATE TABLE map_slots (
-         slot  INTEGER PRIMARY KEY,
-         shard INTEGER NOT NULL REFERENCES map_shards (id),
-         since BIGINT  NOT NULL
-     );
-     CREATE TABLE map_history (
-         version BIGINT      PRIMARY KEY,
-         at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-         actor   TEXT        NOT NULL,
-         action  TEXT        NOT NULL,
-         summary TEXT        NOT NULL,
-         detail  JSONB       NOT NULL DEFAULT '{}'
-     );
-     CREATE TABLE gateways (
-         id             UUID        PRIMARY KEY,
-         address        TEXT        NOT NULL,
-         host           TEXT        NOT NULL,
-         pid            INTEGER     NOT NULL,
-         binary_version TEXT        NOT NULL,
-         map_version    BIGINT      NOT NULL,
-         started_at     TIMESTAMPTZ NOT NULL,
-         seen_at        TIMESTAMPTZ NOT NULL
-     );
-     CREATE INDEX gateways_by_seen ON gateways (seen_at);",
-    // 2: the logical tables clients may use, with the map.
-    "ALTER TABLE map_state ADD COLUMN tables TEXT[] NOT NULL DEFAULT '{}';",
-    // 3: slot moves between shards (`shard-admin move-slots` and friends).
-    "CREATE TABLE moves (
-         id            BIGSERIAL   PRIMARY KEY,
-         kind          TEXT        NOT NULL,
-         source        INTEGER     NOT NULL,
-         target        INTEGER     NOT NULL,
-         slots         INTEGER[]   NOT NULL,
-         phase         TEXT        NOT NULL,
-         copied_slots  INTEGER[]   NOT NULL DEFAULT '{}',
-         rows_total    BIGINT      NOT NULL DEFAULT 0,
-         rows_copied   BIGINT      NOT NULL DEFAULT 0,
-         rows_replayed BIGINT      NOT NULL DEFAULT 0,
-         rows_behind   BIGINT      NOT NULL DEFAULT 0,
-         map_before    BIGINT      NOT NULL,
-         map_after     BIGINT,
-         fence_ms      BIGINT,
-         note          TEXT        NOT NULL DEFAULT '',
-         actor         TEXT        NOT NULL,
-         started_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-         updated_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-         finished_at   TIMESTAMPTZ
-     );
-     CREATE INDEX moves_active ON moves (id) WHERE phase NOT IN ('done', 'aborted');",
-    // 4: API keys (keys/schema.rs; written to stand at any position).
-    crate::keys::schema::STEP,
-    // 5: a shard emptied by `shard-admin remove-shard` stays in the map, retired.
-    "ALTER TABLE map_shards ADD COLUMN retired BOOLEAN NOT NULL DEFAULT false;",
-    // 6: each API key's own rate, burst and per-shard concurrency (keys/schema.rs).
-    crate::keys::schema::LIMITS_STEP,
-    // 7: imports of unsharded tables (`shard-admin import`); at most one active
-    // import fills a given table.
-    "CREATE TABLE imports (
-         id             BIGSERIAL   PRIMARY KEY,
-         source         TEXT        NOT NULL,
-         source_table   TEXT        NOT NULL,
-         key_column     TEXT        NOT NULL,
-         id_column      TEXT        NOT NULL,
-         into_table     TEXT        NOT NULL,
-         phase          TEXT        NOT NULL,
-         checkpoint_id  TEXT,
-         checkpoint_key TEXT,
-         rows_total     BIGINT      NOT NULL DEFAULT 0,
-         rows_copied    BIGINT      NOT NULL DEFAULT 0,
-         rows_replayed  BIGINT      NOT NULL DEFAULT 0,
-         rows_behind    BIGINT      NOT NULL DEFAULT 0,
-         fence_ms       BIGINT,
-         note           TEXT        NOT NULL DEFAULT '',
-         actor          TEXT        NOT NULL,
-         started_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
-         updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
-         finished_at    TIMESTAMPTZ
-     );
-     CREATE UNIQUE INDEX imports_one_active ON imports (into_table)
-         WHERE phase NOT IN ('done', 'aborted');",
-    // 8: each shard's primary term, raised by every failover (`failover::record`):
-    // it only grows, so a later map never names an older primary.
-    "ALTER TABLE map_shards ADD COLUMN term BIGINT NOT NULL DEFAULT 1;",
-    // 9: the coordinator log of transactions on several shards (`txn::log`): the first
-    // decision written for a transaction stands; absent means undecided.
-    "CREATE TABLE txn_log (
-         txid        TEXT        PRIMARY KEY,
-         decision    TEXT        NOT NULL CHECK (decision IN ('commit', 'abort')),
-         shards      INTEGER[]   NOT NULL,
-         decided_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-         finished_at TIMESTAMPTZ
-     );
-     CREATE INDEX txn_log_unfinished ON txn_log (decided_at) WHERE finished_at IS NULL;",
-    // 10: the cache key prefix each gateway reads under (NULL: no cache), so that a
-    // mover can tell every cache in use that an epoch is retired (`moves::caches`).
-    "ALTER TABLE gateways ADD COLUMN cache_prefix TEXT;",
-    // 11: cluster restore points recorded by `shard-admin backup` (backup/schema.rs;
-    // written to stand at any position).
-    crate::backup::schema::STEP,
-    // 12: each gateway's figures for the cluster view of analytics (`figures`), one row
-    // per gateway.
-    "CREATE UNLOGGED TABLE gateway_figures (
-         gateway_id   UUID        PRIMARY KEY,
-         published_at TIMESTAMPTZ NOT NULL,
-         figures      BYTEA       NOT NULL
-     );",
-    // 13: the automatic balancer's decisions in the map's history (`moves::auto_balance`).
-    // A decision changes no map, so its line (`note`) carries the version it saw; lines
-    // are ordered by `seq`, and a version stays unique among the map's changes.
-    "ALTER TABLE map_history DROP CONSTRAINT map_history_pkey;
-     ALTER TABLE map_history ADD COLUMN seq BIGSERIAL PRIMARY KEY;
-     ALTER TABLE map_history ADD COLUMN note BOOLEAN NOT NULL DEFAULT false;
-     CREATE UNIQUE INDEX map_history_changes ON map_history (version) WHERE NOT note;",
-    // 14: the cluster's secrets, such as the one of record ids derived under an
-    // idempotency key (`id_secret`); written to stand at any position (IF NOT EXISTS).
-    "CREATE TABLE IF NOT EXISTS cluster_secrets (
-         name       TEXT        PRIMARY KEY,
-         secret     BYTEA       NOT NULL CHECK (length(secret) = 32),
-         created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-     );",
-];
+/// One migration of `metadata-migrations/`, embedded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// diesel's version: the folder name's date and number, digits only
+    /// (`20261127000001`).
+    pub version: &'static str,
+    /// The folder's name (`2026-11-27-000001_map`).
+    pub name: &'static str,
+    /// Its `up.sql`.
+    pub up: &'static str,
+}
 
-/// Applies the steps this database lacks. Returns how many it applied.
+/// Every migration of `metadata-migrations/`, oldest first (listed by `build.rs`).
+pub const MIGRATIONS: &[Migration] = include!(concat!(env!("OUT_DIR"), "/metadata_migrations.rs"));
+
+/// How many numbered steps the runner before these migrations had: the first this many
+/// migrations are those steps, in order.
+pub const LEGACY_STEPS: usize = 14;
+
+/// diesel's table of applied migrations, as diesel creates it.
+const APPLIED_TABLE: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (
+     version VARCHAR(50) PRIMARY KEY NOT NULL,
+     run_on  TIMESTAMP   NOT NULL DEFAULT CURRENT_TIMESTAMP
+ )";
+
+/// The versions of the migrations a database whose old runner recorded steps up to
+/// `last_step` has applied (step N is the N-th migration).
+pub fn legacy_versions(last_step: i32) -> Vec<&'static str> {
+    let steps = usize::try_from(last_step).unwrap_or(0).min(LEGACY_STEPS);
+    MIGRATIONS.iter().take(steps).map(|m| m.version).collect()
+}
+
+/// Applies the migrations this database lacks, after adopting the steps of the runner
+/// before them. Returns how many it applied.
 pub async fn apply(client: &mut Client) -> Result<usize, MapError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADMIN_LOCK])
         .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS shardgate_meta_schema (
-             step       INTEGER     PRIMARY KEY,
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         )",
-    )
-    .await?;
-    let done: i32 = tx
+    tx.batch_execute(APPLIED_TABLE).await?;
+    let legacy: bool = tx
         .query_one(
-            "SELECT coalesce(max(step), 0) FROM shardgate_meta_schema",
+            "SELECT to_regclass('shardgate_meta_schema') IS NOT NULL",
             &[],
         )
         .await?
         .get(0);
-    let mut applied = 0;
-    for (i, sql) in STEPS.iter().enumerate().skip(done as usize) {
-        tx.batch_execute(sql).await?;
+    if legacy {
+        let last_step: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(step), 0) FROM shardgate_meta_schema",
+                &[],
+            )
+            .await?
+            .get(0);
         tx.execute(
-            "INSERT INTO shardgate_meta_schema (step) VALUES ($1)",
-            &[&(i as i32 + 1)],
+            "INSERT INTO __diesel_schema_migrations (version)
+             SELECT unnest($1::text[]) ON CONFLICT (version) DO NOTHING",
+            &[&legacy_versions(last_step)],
         )
         .await?;
-        applied += 1;
+    }
+    let applied: Vec<String> = tx
+        .query("SELECT version FROM __diesel_schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut count = 0;
+    for migration in MIGRATIONS
+        .iter()
+        .filter(|m| !applied.iter().any(|v| v == m.version))
+    {
+        tx.batch_execute(migration.up)
+            .await
+            .map_err(|source| MapError::Migration {
+                name: migration.name,
+                source,
+            })?;
+        tx.execute(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ($1)",
+            &[&migration.version],
+        )
+        .await?;
+        count += 1;
     }
     tx.commit().await?;
-    Ok(applied)
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_are_listed_oldest_first_with_diesels_versions() {
+        assert!(MIGRATIONS.len() >= LEGACY_STEPS, "{MIGRATIONS:?}");
+        assert_eq!(MIGRATIONS[0].name, "2026-11-27-000001_map");
+        assert_eq!(MIGRATIONS[0].version, "20261127000001");
+        for m in MIGRATIONS {
+            let prefix = m.name.split('_').next().unwrap_or_default();
+            assert_eq!(m.version, prefix.replace('-', ""), "{}", m.name);
+            assert!(!m.up.trim().is_empty(), "{} has SQL", m.name);
+        }
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    }
+
+    #[test]
+    fn each_old_step_is_the_migration_at_its_place() {
+        assert!(legacy_versions(0).is_empty());
+        assert!(legacy_versions(-1).is_empty());
+        assert_eq!(legacy_versions(1), ["20261127000001"]);
+        assert_eq!(legacy_versions(14).len(), 14);
+        assert_eq!(
+            legacy_versions(99),
+            legacy_versions(14),
+            "no later migration"
+        );
+        // What each step made, found in the migration at its place.
+        let made = [
+            (1, "CREATE TABLE map_state"),
+            (2, "ADD COLUMN tables"),
+            (3, "CREATE TABLE moves"),
+            (4, "api_keys ("),
+            (5, "ADD COLUMN retired"),
+            (6, "rate_per_sec"),
+            (7, "CREATE TABLE imports"),
+            (8, "ADD COLUMN term"),
+            (9, "CREATE TABLE txn_log"),
+            (10, "ADD COLUMN cache_prefix"),
+            (11, "restore_points ("),
+            (12, "gateway_figures ("),
+            (13, "ADD COLUMN seq"),
+            (14, "cluster_secrets ("),
+        ];
+        for (step, sql) in made {
+            let migration = &MIGRATIONS[step - 1];
+            assert!(
+                migration.up.contains(sql),
+                "step {step}: {}",
+                migration.name
+            );
+            assert_eq!(
+                legacy_versions(step as i32).last(),
+                Some(&migration.version)
+            );
+        }
+    }
 }

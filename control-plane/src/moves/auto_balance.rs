@@ -401,9 +401,9 @@ async fn run(
             tokio::time::sleep(every).await;
             continue;
         }
-        // Its lines in the history need the schema's latest steps.
+        // Its lines in the history need the latest metadata migrations.
         if let Err(e) = schema::apply(&mut conn.client).await {
-            tracing::warn!(target: "balancer", error = %e, "could not apply the metadata schema's steps");
+            tracing::warn!(target: "balancer", error = %e, "could not apply the metadata migrations");
             drop(conn);
             tokio::time::sleep(every).await;
             continue;

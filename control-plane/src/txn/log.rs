@@ -1,4 +1,4 @@
-//! The coordinator log in the metadata database (table `txn_log`, schema step 9), over
+//! The coordinator log in the metadata database (table `txn_log`, a metadata migration), over
 //! one tokio-postgres connection shared by every request (its queries pipeline), opened
 //! on first use and again after it fails, with its statements prepared once (a call is
 //! one round trip, not a parse and an execute). The first decision written for a
@@ -57,7 +57,7 @@ impl MetaLog {
         }
     }
 
-    /// The open connection, or a new one (the schema's steps applied first, so the
+    /// The open connection, or a new one (the metadata migrations applied first, so the
     /// table exists whoever connects first; then the statements prepared).
     async fn conn(&self) -> Result<Arc<Conn>, String> {
         let mut held = self.conn.lock().await;

@@ -47,6 +47,25 @@ pub async fn maintenance_as_superuser(settings: &ClusterSettings, addr: &str, sq
 #[allow(dead_code)]
 pub struct MetaScratch(pub ClusterSettings);
 
+impl MetaScratch {
+    /// A new, empty metadata database named `prefix` and a UUID, on the configured
+    /// metadata server; the settings name it.
+    #[allow(dead_code)]
+    pub async fn empty(prefix: &str) -> Self {
+        let mut settings: ClusterSettings = shard_manager::config::load(None).expect("settings");
+        settings.metadata.dbname = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let scratch = Self(settings);
+        let settings = &scratch.0;
+        maintenance(
+            settings,
+            &settings.metadata.address,
+            &format!("CREATE DATABASE {}", settings.metadata.dbname),
+        )
+        .await;
+        scratch
+    }
+}
+
 impl Drop for MetaScratch {
     fn drop(&mut self) {
         let settings = self.0.clone();

@@ -267,7 +267,7 @@ async fn execute(
     }
 }
 
-/// Connects and applies the metadata schema (the keys' table is one of its steps).
+/// Connects and applies the metadata migrations (the keys' table is one of them).
 async fn open(settings: &ClusterSettings) -> Result<tokio_postgres::Client, KeyError> {
     let mut conn = meta::connect(settings).await?;
     schema::apply(&mut conn.client).await?;

@@ -5,7 +5,8 @@
 //! ([`control_plane::moves::balance`]) is printed, and `--apply` runs it as ordinary
 //! online moves, one after another (each resumable with `moves resume`).
 
-use analytics::{Figures, LoadFigures};
+use analytics::cluster::Figures;
+use analytics::load::LoadFigures;
 
 use crate::audit::Named;
 use crate::commands::moves::{drive, runtime, what};

@@ -186,13 +186,15 @@ async fn bad_limits_and_unknown_keys_are_refused_in_one_line_and_change_nothing(
 
 #[tokio::test]
 async fn a_keys_table_older_than_the_limit_columns_is_read_with_default_limits() {
-    // A gateway upgraded before any admin command applied the new schema step.
+    // A gateway upgraded before any admin command applied the migration that adds them.
     let scratch = Scratch::new();
     let conn = control_plane::map::meta::connect(&scratch.settings)
         .await
         .unwrap();
     conn.client
-        .batch_execute(control_plane::keys::schema::STEP)
+        .batch_execute(include_str!(
+            "../../../metadata-migrations/2026-11-27-000004_api_keys/up.sql"
+        ))
         .await
         .unwrap();
     let hash = control_plane::keys::KeyHash::of("old");

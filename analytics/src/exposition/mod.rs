@@ -1,0 +1,27 @@
+//! The Prometheus exposition (`GET /metrics`, text format 0.0.4): the recorder's own
+//! cumulative families, and those of what a gateway knows besides, passed at scrape
+//! time and kept nowhere here.
+//!
+//! ## Layout
+//! - `encoding`: building a family and its metrics, and encoding families as text.
+//! - `requests`: the recorder's families: requests, errors, rows, cache, replica lag.
+//! - `moves`: slot moves in progress ([`MoveProgress`]).
+//! - `limited`: requests refused by API keys' limits ([`LimitedCount`]).
+//! - `map`: the map version, live gateways, shard terms and failovers ([`MapGauges`]).
+//! - `transactions`: transactions by protocol and outcome, and parts in doubt
+//!   ([`TransactionStats`]).
+//! - `batches`: requests per batch sent to a server, by kind and server ([`BatchSizes`]).
+
+pub(crate) mod batches;
+pub(crate) mod encoding;
+pub(crate) mod limited;
+pub(crate) mod map;
+pub(crate) mod moves;
+pub(crate) mod requests;
+pub(crate) mod transactions;
+
+pub use batches::BatchSizes;
+pub use limited::LimitedCount;
+pub use map::{MapGauges, ShardTerm};
+pub use moves::MoveProgress;
+pub use transactions::TransactionStats;

@@ -1,0 +1,34 @@
+//! Embeds the metadata database's migrations (`metadata-migrations/`, one folder per
+//! migration, diesel's layout) as a list the crate includes: each one's diesel version,
+//! name and `up.sql`, oldest first. Rebuilds the crate when a migration is added or
+//! changed; cargo does not know the list is read from that folder otherwise.
+
+use std::fmt::Write;
+use std::path::Path;
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../metadata-migrations");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.') && dir.join(name).join("up.sql").is_file())
+        .collect();
+    names.sort();
+    let mut list = String::from("&[\n");
+    for name in &names {
+        // diesel's version: the name up to its first `_`, without the dashes.
+        let version = name.split('_').next().unwrap_or_default().replace('-', "");
+        let up = dir.join(name).join("up.sql");
+        writeln!(
+            list,
+            "    Migration {{ version: {version:?}, name: {name:?}, up: include_str!({:?}) }},",
+            up.display().to_string()
+        )
+        .expect("writing to a String");
+    }
+    list.push_str("]\n");
+    let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("metadata_migrations.rs");
+    std::fs::write(&out, list).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+}

@@ -1,0 +1,1 @@
+ALTER TABLE map_state DROP COLUMN tables;
