@@ -16,41 +16,16 @@
 //!
 //! [`copy`] is the plain binary COPY the first two are measured against.
 //!
-//! They start gateways and stop servers through the failure tests' support modules
-//! (`tests/failures/`, and the API tests' `helpers.rs`), shared here by path; the
-//! import's source database comes from control-plane's `tests/import/source.rs`. A plain
-//! `cargo test --benches` runs nothing: a benchmark runs only under `cargo bench`.
+//! They start gateways, take the outage lock and run wrk through the `test-support`
+//! crate the integration tests share; the import's source database is its
+//! `import_source`. A plain `cargo test --benches` runs nothing: a benchmark runs only
+//! under `cargo bench`.
 
 mod copy;
 mod import;
 mod limits;
 mod resharding;
 mod txn;
-
-// The failure tests' support, shared; each benchmark uses a part of it.
-#[path = "../../tests/api/helpers.rs"]
-mod helpers;
-// The import's source database, table and writer, from the control plane's import tests.
-#[allow(dead_code)]
-#[path = "../../../control-plane/tests/import/source.rs"]
-mod importer;
-#[allow(dead_code)]
-#[path = "../../tests/failures/movers.rs"]
-mod movers;
-#[allow(dead_code)]
-#[path = "../../tests/failures/outage.rs"]
-mod outage;
-#[allow(dead_code)]
-#[path = "../../tests/failures/process.rs"]
-mod process;
-#[allow(dead_code)]
-#[path = "../../tests/failures/support.rs"]
-mod support;
-// Checked with `cfg(test)` but no test harness, its `#[test]` functions vanish and
-// their imports look unused.
-#[allow(dead_code, unused_imports)]
-#[path = "../../tests/failures/wrk.rs"]
-mod wrk;
 
 use std::future::Future;
 use std::pin::Pin;

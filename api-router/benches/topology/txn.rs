@@ -25,8 +25,7 @@
 //! no lock against the outage tests.
 
 use serde_json::{json, Value};
-
-use crate::wrk::{mean, Bench, Run};
+use test_support::wrk::{mean, Bench, Run};
 
 const ROUNDS: usize = 3;
 const KINDS: [(&str, f64); 4] = [("write", 1.0), ("txn1", 2.0), ("pair2", 2.0), ("txn2", 2.0)];
@@ -98,13 +97,13 @@ pub async fn run() {
 
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
-    crate::wrk::run(gateway, "write", &env, 2);
+    test_support::wrk::run(gateway, "write", &env, 2);
     let mut runs: Vec<(&str, Run, u64)> = Vec::new();
     for round in 0..ROUNDS {
         for i in 0..KINDS.len() {
             let (kind, _) = KINDS[(i + round) % KINDS.len()];
             let before = client_errors(&url("/metrics")).await;
-            let run = crate::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
+            let run = test_support::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
             let conflicts = client_errors(&url("/metrics")).await - before;
             runs.push((kind, run, conflicts));
         }

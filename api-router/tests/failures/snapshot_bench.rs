@@ -31,8 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-
-use crate::wrk::Bench;
+use test_support::wrk::Bench;
 
 const ROUNDS: usize = 3;
 const RUN_SECS: u32 = 8;
@@ -210,7 +209,7 @@ async fn snapshot_bench() {
     let pairs_path = file.to_string_lossy().into_owned();
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
-    crate::wrk::run(&bench.gateway, "txn2", &env, 2);
+    test_support::wrk::run(&bench.gateway, "txn2", &env, 2);
 
     let modes: [Option<&'static str>; 3] = [None, Some("eventual"), Some("snapshot")];
     let mut tps: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
@@ -222,7 +221,7 @@ async fn snapshot_bench() {
             let idle = idle_percent();
             let stop = Arc::new(AtomicBool::new(false));
             let reading = modes[m].map(|c| readers(base.clone(), c, stop.clone()));
-            let run = crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+            let run = test_support::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
             stop.store(true, Ordering::Relaxed);
             if let Some(r) = reading {
                 let (done, seen) = r.join().unwrap();
@@ -242,7 +241,7 @@ async fn snapshot_bench() {
     // run of its own, not counted above).
     let stop = Arc::new(AtomicBool::new(false));
     let probe = replay_probe(bench.settings.clone(), stop.clone());
-    crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+    test_support::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
     stop.store(true, Ordering::Relaxed);
     let loaded_probe = probe.join().unwrap();
     let _ = std::fs::remove_file(&file);

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use control_plane::map::meta;
 use shard_manager::live_map::ShardMap;
 use shard_manager::{Cluster, ClusterSettings, MapVersion};
+use test_support::scratch::migrate;
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
 use crate::autoctl::{self, Formation};
-use crate::common::migrate;
 use crate::harness::{self, Following, Scratch};
 use crate::pair::Pair;
 use crate::placement::Placement;

@@ -59,8 +59,6 @@ mod archive_across_failover;
 mod archive_repo;
 mod async_loss;
 mod autoctl;
-#[path = "../common/mod.rs"]
-mod common;
 mod cut_on_autoctl;
 mod follow_once;
 mod ha_shard;

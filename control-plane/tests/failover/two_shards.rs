@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use shard_manager::live_map::ShardMap;
 use shard_manager::{Cluster, ClusterSettings, ShardId, ShardKey};
+use test_support::scratch::migrate;
 
-use crate::common::migrate;
 use crate::harness::{self, Following, Scratch};
 use crate::pair::Pair;
 
