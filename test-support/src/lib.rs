@@ -13,14 +13,21 @@
 //!   drop guard's clean-up runs on.
 //! - [`outage`]: real outages of the shared topology, one test at a time, always undone.
 //! - [`import_source`]: an import's source database, its table of orders and its writer.
+//! - [`private`]: PostgreSQL servers of a test's own: a pair, a pg_auto_failover
+//!   formation, the network to cut them off.
+//! - [`failover`]: a shard on those servers that fails over, its load and checks.
 //! - [`wrk`]: one `wrk` run against a gateway process, with its CPU per request.
 //! - [`wait`]: blocking work off the runtime, and polling with a bound.
+//! - [`bench`]: a benchmark binary's run: only under `cargo bench`, on its runtime.
 
 pub mod app;
+pub mod bench;
+pub mod failover;
 pub mod gateway_process;
 pub mod import_source;
 pub mod maintenance;
 pub mod outage;
+pub mod private;
 pub mod repo;
 pub mod scratch;
 pub mod wait;

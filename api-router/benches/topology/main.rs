@@ -13,6 +13,8 @@
 //! - [`limits`]: gateway CPU per request of API keys and fair limits, from /proc under
 //!   wrk.
 //! - [`txn`]: transactions/s and CPU per request against plain writes, under wrk.
+//! - [`snapshot`]: a snapshot fan-out against an eventual one, the fence's hold, and
+//!   transactions/s beside snapshot readers (run it alone, `--profile dist`).
 //!
 //! [`copy`] is the plain binary COPY the first two are measured against.
 //!
@@ -23,8 +25,10 @@
 
 mod copy;
 mod import;
+mod key_pairs;
 mod limits;
 mod resharding;
+mod snapshot;
 mod txn;
 
 use std::future::Future;
@@ -32,19 +36,19 @@ use std::pin::Pin;
 
 type Benchmark = fn() -> Pin<Box<dyn Future<Output = ()>>>;
 
-/// Every benchmark by the name its command gives.
-const BENCHMARKS: &[(&str, Benchmark)] = &[
-    ("import", || Box::pin(import::run())),
-    ("resharding", || Box::pin(resharding::run())),
-    ("limits", || Box::pin(limits::run())),
-    ("txn", || Box::pin(txn::run())),
+/// Every benchmark by the name its command gives, with its runtime's worker threads
+/// (1: the current thread only, the runtime `#[tokio::test]` gives).
+const BENCHMARKS: &[(&str, usize, Benchmark)] = &[
+    ("import", 1, || Box::pin(import::run())),
+    ("resharding", 1, || Box::pin(resharding::run())),
+    ("limits", 1, || Box::pin(limits::run())),
+    ("txn", 1, || Box::pin(txn::run())),
+    ("snapshot", 2, || Box::pin(snapshot::run())),
 ];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and must not
-    // start minutes of load on a shared machine.
-    if !args.iter().any(|a| a == "--bench") {
+    if !test_support::bench::under_cargo_bench() {
         println!("topology benchmarks run only under `cargo bench` (docs/BENCHMARKS.md)");
         return;
     }
@@ -53,7 +57,7 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let names: Vec<&str> = BENCHMARKS.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = BENCHMARKS.iter().map(|(name, _, _)| *name).collect();
     let unknown: Vec<&str> = wanted
         .iter()
         .copied()
@@ -67,16 +71,11 @@ fn main() {
         );
         std::process::exit(2);
     }
-    for (name, bench) in BENCHMARKS {
-        if !wanted.is_empty() && !wanted.contains(name) {
+    for &(name, threads, bench) in BENCHMARKS {
+        if !wanted.is_empty() && !wanted.contains(&name) {
             continue;
         }
         println!("== {name}");
-        // The runtime `#[tokio::test]` gave them: one thread, time and I/O enabled.
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(bench());
+        test_support::bench::block_on(threads, bench());
     }
 }

@@ -60,8 +60,6 @@
 //! - [`snapshot_bank`]: the bank invariant read at one cut (`consistency=snapshot`)
 //!   through two gateways, one killed (-9) between its commits: every sum whole; the
 //!   same run without a snapshot shows a wrong sum.
-//! - [`snapshot_bench`]: (ignored; a benchmark) a snapshot fan-out against an eventual
-//!   one, the fence's hold, and transactions/s with snapshot readers.
 //!
 //! Imports are tested by the control plane itself (control-plane/tests/import), and
 //! `rebalance` by bytes by the admin CLI's tests (shard-admin/tests/rebalance_cli):
@@ -106,7 +104,6 @@ mod resharding;
 mod restart;
 mod shutdown;
 mod snapshot_bank;
-mod snapshot_bench;
 mod stuck_moves;
 mod support;
 mod txn_kill;
