@@ -20,7 +20,7 @@
 #   lists, export      the gateway's memory under large lists; export (RECORDS=100000)
 #   idle               what the topology costs while nothing uses it (IDLE_SECS=10)
 #   moves import txn limits keys timers snapshot outage replication async-loss netcut
-#   backup one-db      the measurements written in Rust (cargo bench, ignored tests,
+#   backup one-db      the measurements written in Rust (cargo bench, tests,
 #                      shard-admin bench), run with the topology's environment
 #
 # What it does: ./setup.sh up (the default topology), builds the release binaries,

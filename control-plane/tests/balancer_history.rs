@@ -6,11 +6,9 @@
 //! balancer's memory: a runner that takes over from a stopped one keeps its spacing and
 //! its hourly cap.
 //!
-//! It works in scratch databases of its own ([`scratch`]), so the shared map never
-//! changes; its moves carry no rows. With the environment of `eval "$(./setup.sh env)"`:
+//! It works in scratch databases of its own (`test_support::scratch`), so the shared
+//! map never changes; its moves carry no rows. With the environment of `eval "$(./setup.sh env)"`:
 //! `SHARDGATE_REPO=$PWD cargo test -p control-plane --test balancer_history`
-
-mod scratch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,8 +19,8 @@ use control_plane::map::meta::{self, HistoryLine};
 use control_plane::moves::auto_balance::{Balancer, BalancerSettings};
 use control_plane::moves::plan::Which;
 use control_plane::moves::{mover, undo};
-use scratch::Scratch;
 use shard_manager::ShardId;
+use test_support::scratch::Scratch;
 
 /// This test's figures: each slot's requests, 8 bytes little-endian each (a gateway
 /// publishes its analytics instead; the balancer only sees what `weigh` makes of them).

@@ -12,10 +12,6 @@
 
 use std::time::Duration;
 
-#[allow(dead_code)] // some helpers of the shared test module
-mod common;
-
-use common::MetaScratch;
 use control_plane::map::{gateways, meta, schema, Identity};
 use control_plane::txn::fence::IDLE_BOUND;
 use control_plane::txn::log::DECISION_FENCE_LOCK;
@@ -23,6 +19,7 @@ use control_plane::txn::MetaFence;
 use shard_manager::cluster::snapshot::fence::CutFence;
 use shard_manager::routing::MapVersion;
 use shard_manager::ClusterSettings;
+use test_support::scratch::MetaScratch;
 use tokio_postgres::Client;
 
 /// Settings whose metadata database is a new scratch one, made with the schema; and a

@@ -11,12 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)] // some helpers of the shared test module
-mod common;
-
-use common::{maintenance, MetaScratch};
 use control_plane::map::{gateways, meta, schema, Follower, Identity};
 use shard_manager::{config, Cluster, ClusterSettings};
+use test_support::maintenance::maintenance;
+use test_support::scratch::MetaScratch;
 
 fn settings() -> ClusterSettings {
     let mut settings: ClusterSettings = config::load(None).expect("settings");

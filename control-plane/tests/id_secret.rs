@@ -10,14 +10,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)] // some helpers of the shared test module
-mod common;
-
-use common::MetaScratch;
 use control_plane::id_secret::{self, IdSecretReader};
 use control_plane::map::meta;
 use shard_manager::store::{IdSecret, IdempotencyKey, RecordId};
 use shard_manager::ClusterSettings;
+use test_support::scratch::MetaScratch;
 
 /// A metadata database of its own, created empty; dropped with the guard.
 async fn empty_metadata() -> (ClusterSettings, MetaScratch) {

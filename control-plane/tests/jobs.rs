@@ -4,20 +4,18 @@
 //! process while one holds it, then resumed with the writes made meanwhile; an abort
 //! that leaves the source as it was; and a finished job that refuses every later step.
 //!
-//! Each test works in scratch databases of its own ([`scratch`]), so the shared map
-//! never changes. They move data between the shared primaries, so they run alone, under
-//! the cluster lock, with the environment of `eval "$(./setup.sh env)"`:
+//! Each test works in scratch databases of its own (`test_support::scratch`), so the
+//! shared map never changes. They move data between the shared primaries, so they run
+//! alone, under the cluster lock, with the environment of `eval "$(./setup.sh env)"`:
 //! `(flock 9 && SHARDGATE_REPO=$PWD cargo test -p control-plane --test jobs 9>&-) 9>>/tmp/sg-cluster.lock`
-
-mod scratch;
 
 use std::time::Duration;
 
 use control_plane::jobs::JobError;
 use control_plane::moves::plan::Which;
 use control_plane::moves::{mover, stuck, undo, Move, MoveError, Moves, Phase};
-use scratch::{record, rows_in_one_slot, Scratch};
 use shard_manager::ShardId;
+use test_support::scratch::{record, rows_in_one_slot, Scratch};
 
 /// A move of `slot` from `from` to `to`, recorded (not yet run).
 async fn start(scratch: &Scratch, from: u32, to: u32, slot: i32) -> Move {

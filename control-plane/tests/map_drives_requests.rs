@@ -13,15 +13,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod common;
-
-use common::{maintenance, migrate, on_own_runtime};
 use control_plane::map::{change, Follower, Identity};
 use shard_manager::wal::Consistency;
 use shard_manager::{
     config, Cluster, ClusterError, ClusterSettings, Document, MapVersion, RecordId, ShardId,
     ShardKey,
 };
+use test_support::maintenance::{maintenance, on_own_runtime};
+use test_support::scratch::migrate;
 
 fn settings() -> ClusterSettings {
     let mut settings: ClusterSettings = config::load(None).expect("settings");

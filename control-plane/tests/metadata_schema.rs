@@ -9,10 +9,6 @@
 //! - what `schema::apply` applies is what diesel's own harness reads: nothing pending,
 //!   every `down.sql` reverts, and the migrations apply again after.
 
-#[allow(dead_code)] // some helpers of the shared test module
-mod common;
-
-use common::MetaScratch;
 use control_plane::map::meta;
 use control_plane::map::schema::{self, LEGACY_STEPS, MIGRATIONS};
 use diesel::pg::PgConnection;
@@ -20,6 +16,7 @@ use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
+use test_support::scratch::MetaScratch;
 use tokio_postgres::Client;
 
 /// The same folder, as diesel embeds it (as `shard-admin` embeds the shards').

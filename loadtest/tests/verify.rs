@@ -10,10 +10,6 @@
 //! Run against the topology `setup.sh` started:
 //! `eval "$(./setup.sh env)" && cargo test -p loadtest --test verify`.
 
-// The API tests' harness, used as is: spawn_app, direct connections, shard_of.
-#[path = "../../api-router/tests/api/helpers.rs"]
-mod helpers;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -21,8 +17,7 @@ use std::time::Duration;
 use diesel::sql_types::Text;
 use diesel::RunQueryDsl;
 use serde_json::Value;
-
-use helpers::{spawn_app_with, TestApp};
+use test_support::{spawn_app_with, TestApp};
 
 /// Runs the `loadtest` binary with `args`, bounded.
 async fn loadtest(args: &[&str]) -> Output {

@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use control_plane::import::{runner, Import, Phase};
 use shard_manager::servers::connection_url;
+use test_support::import_source::{connect, orders_table, request, SourceDb, Writer};
+use test_support::outage::serial;
+use test_support::{spawn_app, TestApp};
 
 use crate::copy::copy_between;
-use crate::helpers::{spawn_app, TestApp};
-use crate::importer::{connect, orders_table, request, SourceDb, Writer};
-use crate::outage::serial;
 
 const ROWS: i64 = 100_000;
 const COLUMNS: &str = "table_name, shard_key, id, slot, data, version, created_at, updated_at";

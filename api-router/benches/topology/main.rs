@@ -13,63 +13,42 @@
 //! - [`limits`]: gateway CPU per request of API keys and fair limits, from /proc under
 //!   wrk.
 //! - [`txn`]: transactions/s and CPU per request against plain writes, under wrk.
+//! - [`snapshot`]: a snapshot fan-out against an eventual one, the fence's hold, and
+//!   transactions/s beside snapshot readers (run it alone, `--profile dist`).
 //!
 //! [`copy`] is the plain binary COPY the first two are measured against.
 //!
-//! They start gateways and stop servers through the failure tests' support modules
-//! (`tests/failures/`, and the API tests' `helpers.rs`), shared here by path; the
-//! import's source database comes from control-plane's `tests/import/source.rs`. A plain
-//! `cargo test --benches` runs nothing: a benchmark runs only under `cargo bench`.
+//! They start gateways, take the outage lock and run wrk through the `test-support`
+//! crate the integration tests share; the import's source database is its
+//! `import_source`. A plain `cargo test --benches` runs nothing: a benchmark runs only
+//! under `cargo bench`.
 
 mod copy;
 mod import;
+mod key_pairs;
 mod limits;
 mod resharding;
+mod snapshot;
 mod txn;
-
-// The failure tests' support, shared; each benchmark uses a part of it.
-#[path = "../../tests/api/helpers.rs"]
-mod helpers;
-// The import's source database, table and writer, from the control plane's import tests.
-#[allow(dead_code)]
-#[path = "../../../control-plane/tests/import/source.rs"]
-mod importer;
-#[allow(dead_code)]
-#[path = "../../tests/failures/movers.rs"]
-mod movers;
-#[allow(dead_code)]
-#[path = "../../tests/failures/outage.rs"]
-mod outage;
-#[allow(dead_code)]
-#[path = "../../tests/failures/process.rs"]
-mod process;
-#[allow(dead_code)]
-#[path = "../../tests/failures/support.rs"]
-mod support;
-// Checked with `cfg(test)` but no test harness, its `#[test]` functions vanish and
-// their imports look unused.
-#[allow(dead_code, unused_imports)]
-#[path = "../../tests/failures/wrk.rs"]
-mod wrk;
 
 use std::future::Future;
 use std::pin::Pin;
 
 type Benchmark = fn() -> Pin<Box<dyn Future<Output = ()>>>;
 
-/// Every benchmark by the name its command gives.
-const BENCHMARKS: &[(&str, Benchmark)] = &[
-    ("import", || Box::pin(import::run())),
-    ("resharding", || Box::pin(resharding::run())),
-    ("limits", || Box::pin(limits::run())),
-    ("txn", || Box::pin(txn::run())),
+/// Every benchmark by the name its command gives, with its runtime's worker threads
+/// (1: the current thread only, the runtime `#[tokio::test]` gives).
+const BENCHMARKS: &[(&str, usize, Benchmark)] = &[
+    ("import", 1, || Box::pin(import::run())),
+    ("resharding", 1, || Box::pin(resharding::run())),
+    ("limits", 1, || Box::pin(limits::run())),
+    ("txn", 1, || Box::pin(txn::run())),
+    ("snapshot", 2, || Box::pin(snapshot::run())),
 ];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and must not
-    // start minutes of load on a shared machine.
-    if !args.iter().any(|a| a == "--bench") {
+    if !test_support::bench::under_cargo_bench() {
         println!("topology benchmarks run only under `cargo bench` (docs/BENCHMARKS.md)");
         return;
     }
@@ -78,7 +57,7 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let names: Vec<&str> = BENCHMARKS.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = BENCHMARKS.iter().map(|(name, _, _)| *name).collect();
     let unknown: Vec<&str> = wanted
         .iter()
         .copied()
@@ -92,16 +71,11 @@ fn main() {
         );
         std::process::exit(2);
     }
-    for (name, bench) in BENCHMARKS {
-        if !wanted.is_empty() && !wanted.contains(name) {
+    for &(name, threads, bench) in BENCHMARKS {
+        if !wanted.is_empty() && !wanted.contains(&name) {
             continue;
         }
         println!("== {name}");
-        // The runtime `#[tokio::test]` gave them: one thread, time and I/O enabled.
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(bench());
+        test_support::bench::block_on(threads, bench());
     }
 }

@@ -19,10 +19,10 @@ use control_plane::moves::{mover, plan::Which, Move, Phase};
 use serde_json::json;
 use shard_manager::servers::connection_url;
 use shard_manager::ShardKey;
+use test_support::outage::serial;
+use test_support::{spawn_app, TestApp};
 
 use crate::copy::copy_between;
-use crate::helpers::{spawn_app, TestApp};
-use crate::outage::serial;
 
 const ROWS: usize = 150_000;
 const COLUMNS: &str = "table_name, shard_key, id, slot, data, version, created_at, updated_at";

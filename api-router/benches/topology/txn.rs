@@ -24,9 +24,11 @@
 //! the kinds in a rotated order to spread the machine's drift. Run it alone: it takes
 //! no lock against the outage tests.
 
-use serde_json::{json, Value};
+use serde_json::json;
+use test_support::json_of;
+use test_support::wrk::{mean, Bench, Run};
 
-use crate::wrk::{mean, Bench, Run};
+use crate::key_pairs;
 
 const ROUNDS: usize = 3;
 const KINDS: [(&str, f64); 4] = [("write", 1.0), ("txn1", 2.0), ("pair2", 2.0), ("txn2", 2.0)];
@@ -54,10 +56,6 @@ async fn client_errors(url: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-async fn json_of(req: reqwest::RequestBuilder) -> Value {
-    req.send().await.unwrap().json().await.unwrap()
-}
-
 pub async fn run() {
     let bench = Bench::start().await;
     let gateway = &bench.gateway;
@@ -65,27 +63,12 @@ pub async fn run() {
     let client = reqwest::Client::new();
 
     // Where each key lives, then pairs of keys on two shards.
-    let mut shard_of = Vec::with_capacity(KEYS);
-    for n in 0..KEYS {
-        let located = json_of(client.get(url(&format!("/api/shards/locate?key=user_{n}")))).await;
-        shard_of.push(located["shard"].as_u64().expect("locate names the shard"));
-    }
-    let pairs: Vec<(usize, usize)> = (0..KEYS)
-        .filter_map(|n| {
-            (1..KEYS)
-                .map(|step| (n + step * 7) % KEYS)
-                .find(|&m| shard_of[m] != shard_of[n])
-                .map(|m| (n, m))
-        })
-        .collect();
+    let (pairs, file) = key_pairs::write(&bench, KEYS, "txn").await;
     assert_eq!(
         pairs.len(),
         KEYS,
         "every key has a partner on another shard"
     );
-    let file = std::env::temp_dir().join(format!("sg-txn-pairs-{}", gateway.port));
-    let text: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
-    std::fs::write(&file, text).unwrap();
     let pairs_path = file.to_string_lossy().into_owned();
 
     // One two-shard transaction through the gateway first: it is what is measured.
@@ -98,13 +81,13 @@ pub async fn run() {
 
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
-    crate::wrk::run(gateway, "write", &env, 2);
+    test_support::wrk::run(gateway, "write", &env, 2);
     let mut runs: Vec<(&str, Run, u64)> = Vec::new();
     for round in 0..ROUNDS {
         for i in 0..KINDS.len() {
             let (kind, _) = KINDS[(i + round) % KINDS.len()];
             let before = client_errors(&url("/metrics")).await;
-            let run = crate::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
+            let run = test_support::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
             let conflicts = client_errors(&url("/metrics")).await - before;
             runs.push((kind, run, conflicts));
         }

@@ -7,8 +7,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use test_support::spawn_app;
+
 use crate::auth::{await_key, create_key, status_with};
-use crate::helpers::spawn_app;
 
 /// Every audit line written so far by any gateway of this test binary.
 #[derive(Clone, Default)]

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use control_plane::keys::{store, KeyName, NewKey, Scopes};
 use control_plane::map::meta;
-
-use crate::helpers::TestApp;
+use test_support::TestApp;
 
 async fn metadata(app: &TestApp) -> meta::MetaConn {
     meta::connect(&app.settings.cluster)

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
-
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
+use test_support::{assert_problem, spawn_app_with, TestApp};
 
 async fn cached_app(ttl_secs: u64) -> TestApp {
     spawn_app_with(|s| {

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use shard_manager::export::{Export, ExportError, ExportSpec};
 use shard_manager::ShardId;
+use test_support::{assert_problem, spawn_app_with, TestApp};
 
 use crate::export_format::{by_identity, csv, ndjson};
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 
 /// Pages of about 4 KiB per shard: a few dozen records each.
 async fn small_pages() -> TestApp {

@@ -3,9 +3,9 @@
 //! gives the cells as written; NDJSON is never changed.
 
 use serde_json::{json, Value};
+use test_support::{assert_problem, spawn_app, TestApp};
 
 use crate::export_format::{by_identity, csv, ndjson};
-use crate::helpers::{assert_problem, spawn_app, TestApp};
 
 /// One record per leading character, its key and id both starting with it, its data
 /// holding a negative number and a formula-like string.

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use test_support::{assert_problem, spawn_app_with, TestApp};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::export_format::ndjson;
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 
 const RECORDS: usize = 1000;
 

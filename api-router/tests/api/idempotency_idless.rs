@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde_json::{json, Value};
+use test_support::{assert_problem, spawn_app_with, TestApp};
 
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 use crate::transaction::{spawn, two_shards};
 
 const KEY: &str = "idempotency-key";

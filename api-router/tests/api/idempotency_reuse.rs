@@ -4,8 +4,7 @@
 
 use reqwest::Response;
 use serde_json::{json, Value};
-
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use test_support::{assert_problem, spawn_app, TestApp};
 
 const KEY: &str = "idempotency-key";
 

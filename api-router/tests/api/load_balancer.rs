@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde_json::json;
-
-use crate::helpers::spawn_app;
+use test_support::spawn_app;
 
 /// The haproxy child; killed however the test ends.
 struct Haproxy(Child);
@@ -131,7 +130,7 @@ async fn three_gateways_behind_haproxy_survive_one_stopping() {
         .send()
         .await
         .unwrap();
-    let problem = crate::helpers::assert_problem(ready, 503).await;
+    let problem = test_support::assert_problem(ready, 503).await;
     assert_eq!(
         problem["type"], "urn:shardgate:problem:draining",
         "not ready"

@@ -21,7 +21,6 @@ mod export_limits;
 mod failovers;
 mod fanout;
 mod hardening;
-mod helpers;
 mod idempotency;
 mod idempotency_cache;
 mod idempotency_idless;

@@ -8,11 +8,11 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use test_support::{spawn_app_with, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::audit::{captured, line_with};
-use crate::helpers::{spawn_app_with, TestApp};
 
 /// The haproxy child, killed, and its configuration's directory, removed, however the
 /// test ends.

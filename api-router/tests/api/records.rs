@@ -5,8 +5,7 @@ use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
 use reqwest::RequestBuilder;
-
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use test_support::{assert_problem, spawn_app, TestApp};
 
 #[derive(diesel::QueryableByName)]
 struct Row {

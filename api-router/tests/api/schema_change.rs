@@ -5,8 +5,7 @@
 
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
-
-use crate::helpers::{spawn_app, TestApp};
+use test_support::{spawn_app, TestApp};
 
 fn key_on(app: &TestApp, shard: u32) -> String {
     (0..)

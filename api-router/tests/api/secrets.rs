@@ -5,9 +5,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use test_support::repo_root;
 use tokio::process::Command;
-
-use crate::helpers::repo_root;
 
 const SECRET: &str = "Hunter2-never-shown";
 

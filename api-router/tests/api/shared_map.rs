@@ -11,8 +11,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::{Cluster, ShardKey};
-
-use crate::helpers::{json_of, spawn_app, TestApp};
+use test_support::{json_of, spawn_app, TestApp};
 
 /// Another gateway on the same databases (shards and metadata).
 struct Extra {

@@ -21,8 +21,8 @@ use rand::SeedableRng;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::{json, Value};
+use test_support::{spawn_app_with, TestApp};
 
-use crate::helpers::{spawn_app_with, TestApp};
 use case::{Case, Expect, Known};
 
 /// Response headers the gateway sets itself: each must be documented where it appears.

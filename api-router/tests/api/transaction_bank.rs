@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use test_support::TestApp;
 
-use crate::helpers::TestApp;
 use crate::transaction::{prepared, spawn};
 
 const ACCOUNTS: usize = 100;

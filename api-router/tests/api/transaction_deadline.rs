@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::Text;
 use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};
+use test_support::{spawn_app_with, TestApp};
 
-use crate::helpers::{spawn_app_with, TestApp};
 use crate::transaction::{balance, prepared, two_shards, upsert};
 
 const REQUEST_MS: u64 = 1000;

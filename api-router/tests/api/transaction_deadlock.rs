@@ -7,8 +7,8 @@
 
 use futures_util::future::join;
 use serde_json::{json, Value};
+use test_support::{spawn_app_with, TestApp};
 
-use crate::helpers::{spawn_app_with, TestApp};
 use crate::transaction::{two_shards, upsert};
 
 const ROUNDS: i64 = 12;

@@ -3,8 +3,8 @@
 //! path, all or nothing), and the transactions in `/metrics`.
 
 use serde_json::{json, Value};
+use test_support::{assert_problem, TestApp};
 
-use crate::helpers::{assert_problem, TestApp};
 use crate::transaction::{balance, prepared, spawn, two_shards, upsert};
 
 const KEY: &str = "idempotency-key";

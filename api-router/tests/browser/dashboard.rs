@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde::Deserialize;
+use test_support::{repo_root, spawn_app, spawn_app_with, TestApp};
 
 use crate::chromium::{self, Browser};
-use crate::helpers::{repo_root, spawn_app, spawn_app_with, TestApp};
 use crate::traffic::Traffic;
 
 /// What the page says about itself: its own counters and every chart container.

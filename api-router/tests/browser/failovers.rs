@@ -8,9 +8,9 @@ use std::time::Duration;
 use control_plane::failover::record;
 use serde_json::Value;
 use shard_manager::ShardId;
+use test_support::spawn_app_with;
 
 use crate::chromium::{self, Browser};
-use crate::helpers::spawn_app_with;
 
 const READ_EVENTS: &str = r##"(() => {
     const panel = document.getElementById("failovers");

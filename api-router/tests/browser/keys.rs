@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use control_plane::keys::{store, KeyName, NewKey, Scopes};
 use control_plane::map::meta;
+use test_support::spawn_app;
 
 use crate::chromium::{self, Browser};
 use crate::dashboard::wait_for;
-use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn with_keys_the_page_asks_for_one_and_then_shows_the_data() {

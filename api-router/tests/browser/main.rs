@@ -22,8 +22,6 @@ mod assets;
 mod chromium;
 mod dashboard;
 mod failovers;
-#[path = "../api/helpers.rs"]
-mod helpers;
 mod keys;
 mod moves;
 mod swagger;

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use test_support::{spawn_app, spawn_app_with};
 
 use crate::chromium::{self, Browser};
-use crate::helpers::{spawn_app, spawn_app_with};
 
 const READ_MOVES: &str = r##"(() => {
     const panel = document.getElementById("moves");

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use test_support::spawn_app;
+
 use crate::chromium::{self, Browser};
-use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn swagger_ui_renders_every_operation_with_no_policy_violation() {

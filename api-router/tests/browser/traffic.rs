@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-
-use crate::helpers::TestApp;
+use test_support::TestApp;
 
 const CLIENTS: usize = 3;
 const KEYS: usize = 40;

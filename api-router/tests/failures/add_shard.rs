@@ -16,10 +16,10 @@ use shard_admin::commands::remove_shard::{remove_shard, RemoveShardArgs};
 use shard_manager::config::ShardSettings;
 use shard_manager::routing::ShardId;
 use shard_manager::ShardKey;
+use test_support::outage::serial;
+use test_support::spawn_app;
 
-use crate::helpers::spawn_app;
 use crate::movers::{check_clean_run, Workload};
-use crate::outage::serial;
 
 /// The spare shard's servers (`./setup.sh env`).
 fn spare() -> (String, String) {

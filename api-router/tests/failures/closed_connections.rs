@@ -19,9 +19,9 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use shard_manager::servers::connection_url;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
 use crate::support::{keys_on, Gateway};
 
 #[derive(diesel::QueryableByName)]

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
-
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
 /// The hot key: nine requests in ten.
 const HOT: &str = "tenant-hot";

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
 use crate::support::{keys_on, Gateway};
 
 /// Long enough that, on a loaded machine, one health request (bounded at 2 s) still fits

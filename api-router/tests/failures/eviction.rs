@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
+use test_support::outage::serial;
+use test_support::{spawn_app_with, TestApp};
 
-use crate::helpers::{spawn_app_with, TestApp};
-use crate::outage::serial;
 use crate::support::{keys_on, until, ReplayPaused};
 
 /// (x-cache, source, version) of an eventual read.

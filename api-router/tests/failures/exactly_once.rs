@@ -11,10 +11,10 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
 use crate::support::keys_on;
 
 #[derive(QueryableByName, Debug, PartialEq)]

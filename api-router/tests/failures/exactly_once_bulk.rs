@@ -11,10 +11,10 @@ use reqwest::Response;
 use serde_json::{json, Value};
 use shard_manager::store::IdempotencyKey;
 use shard_manager::ShardKey;
+use test_support::outage::{serial, Node, Outage};
+use test_support::{spawn_app, TestApp};
 
-use crate::helpers::{spawn_app, TestApp};
 use crate::movers::{assert_done, move_id, mover_process};
-use crate::outage::{serial, Node, Outage};
 
 async fn bulk(app: &TestApp, key: &str, batch: &Value) -> Response {
     app.post_json_request("/api/bulk-write", None, batch)

@@ -17,11 +17,11 @@ use diesel::{QueryableByName, RunQueryDsl};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use test_support::gateway_process::Process;
+use test_support::outage::serial;
+use test_support::{spawn_app, TestApp};
 
-use crate::helpers::{spawn_app, TestApp};
 use crate::load_balancer::{low_port, Haproxy};
-use crate::outage::serial;
-use crate::process::Process;
 
 const CLIENTS: usize = 4;
 const REQUESTS_EACH: usize = 20;

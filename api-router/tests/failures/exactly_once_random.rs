@@ -16,11 +16,11 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use test_support::gateway_process::Process;
+use test_support::outage::serial;
+use test_support::{spawn_app, TestApp};
 
-use crate::helpers::{spawn_app, TestApp};
 use crate::movers::{assert_done, check_placement, move_id, mover_process};
-use crate::outage::serial;
-use crate::process::Process;
 
 const CLIENTS: usize = 4;
 const KEYS_EACH: usize = 5;

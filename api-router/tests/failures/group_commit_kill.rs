@@ -15,9 +15,9 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
+use test_support::outage::{serial, Node, Outage};
+use test_support::{spawn_app, TestApp};
 
-use crate::helpers::{spawn_app, TestApp};
-use crate::outage::{serial, Node, Outage};
 use crate::support::{keys_on, metric_sum};
 use crate::txn_support;
 

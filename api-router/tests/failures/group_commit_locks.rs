@@ -15,9 +15,9 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use futures_util::future::join_all;
 use serde_json::json;
 use shard_manager::servers::connection_url;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
 use crate::support::{keys_on, Gateway};
 
 const HELD: usize = 70;

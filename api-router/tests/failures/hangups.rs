@@ -36,10 +36,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use control_plane::txn::log::DECISION_FENCE_LOCK;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
 use crate::support::{blocking, keys_on, seed};
 use crate::txn_support::{self, prepared, RollBackLeftovers};
 

@@ -12,11 +12,11 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::json;
 use shard_manager::servers::connection_url;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
 use crate::load_balancer::{low_port, Haproxy};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
 
 /// HAProxy's PROXY protocol believed from loopback, as `setup.sh` starts the gateways.
 const TRUSTED: (&str, &str) = ("SHARDGATE__SERVER__TRUSTED_PROXIES", "127.0.0.1/32");

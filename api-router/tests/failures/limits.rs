@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
 
 /// Peak resident memory of `pid`, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {

@@ -13,9 +13,9 @@ use actix_web::dev::ServerHandle;
 use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use serde_json::json;
+use test_support::outage::serial;
+use test_support::spawn_app_with;
 
-use crate::helpers::spawn_app_with;
-use crate::outage::serial;
 use crate::support::metric_sum;
 
 /// Clients writing through the load balancer at once: each has at most one write in

@@ -2,8 +2,9 @@
 //! (`setup.sh pg stop`, i.e. `pg_ctl stop -m immediate`) under a running gateway.
 //!
 //! The servers are shared, so the tests never overlap: each takes
-//! [`outage::serial`] first, and every outage restarts what it stopped, waits until it
-//! accepts connections and its replica streams again, even when an assertion fails.
+//! [`test_support::outage::serial`] first, and every outage restarts what it stopped,
+//! waits until it accepts connections and its replica streams again, even when an
+//! assertion fails.
 //!
 //! - [`replica`]: a dead replica costs nothing but load on its primary.
 //! - [`primary`]: a shard without primary (or without any server) fails fast and alone.
@@ -59,18 +60,17 @@
 //! - [`snapshot_bank`]: the bank invariant read at one cut (`consistency=snapshot`)
 //!   through two gateways, one killed (-9) between its commits: every sum whole; the
 //!   same run without a snapshot shows a wrong sum.
-//! - [`snapshot_bench`]: (ignored; a benchmark) a snapshot fan-out against an eventual
-//!   one, the fence's hold, and transactions/s with snapshot readers.
 //!
 //! Imports are tested by the control plane itself (control-plane/tests/import), and
 //! `rebalance` by bytes by the admin CLI's tests (shard-admin/tests/rebalance_cli):
 //! they need no gateway and stop no server.
 //!
-//! Support: [`outage`] (the serial lock, stopping and restoring servers), [`process`]
-//! (the real binary as a child process), [`movers`] (the mover as a child
-//! process, a logged workload, placement checks), [`txn_support`] (prepared parts,
-//! balances, the coordinator log), [`support`] (waiting, keys, row locks, a
-//! gateway from prepared settings) and the API tests' `helpers.rs`.
+//! Support: [`movers`] (the mover as a child process, a logged workload, placement
+//! checks), [`txn_support`] (prepared parts, balances, the coordinator log),
+//! [`support`] (keys, row locks, a gateway from prepared settings, paused replay) and
+//! the `test-support` crate: the serial lock, stopping and restoring servers
+//! (`outage`), the real binary as a child process (`gateway_process`), an in-process
+//! gateway (`spawn_app`) and waiting (`wait`).
 
 mod add_shard;
 mod auto_balance;
@@ -87,8 +87,6 @@ mod fanout;
 mod group_commit_kill;
 mod group_commit_locks;
 mod hangups;
-#[path = "../api/helpers.rs"]
-mod helpers;
 mod lag;
 mod lb_retry;
 mod limits;
@@ -97,10 +95,8 @@ mod metadata;
 mod moved_keys;
 mod moved_reads;
 mod movers;
-mod outage;
 mod pool;
 mod primary;
-mod process;
 mod rebalance_load;
 mod redis;
 mod replica;
@@ -108,7 +104,6 @@ mod resharding;
 mod restart;
 mod shutdown;
 mod snapshot_bank;
-mod snapshot_bench;
 mod stuck_moves;
 mod support;
 mod txn_kill;
@@ -116,7 +111,3 @@ mod txn_moves;
 mod txn_primary;
 mod txn_storm;
 mod txn_support;
-// The benchmarks' wrk runner (benches/topology includes it by path); compiled here too
-// for its parser's test.
-#[allow(dead_code)]
-mod wrk;

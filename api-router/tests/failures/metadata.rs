@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use api_router::startup::Application;
 use control_plane::map::change;
 use serde_json::Value;
+use test_support::outage::serial;
+use test_support::{setup_sh, spawn_app};
 
-use crate::helpers::{setup_sh, spawn_app};
-use crate::outage::serial;
 use crate::support::{blocking, user};
 
 /// Stops the metadata server; starts it again however the test ends.

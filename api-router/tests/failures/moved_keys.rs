@@ -6,10 +6,10 @@ use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
+use test_support::outage::serial;
+use test_support::{spawn_app, TestApp};
 
-use crate::helpers::{spawn_app, TestApp};
 use crate::movers::{assert_done, move_id, mover_process};
-use crate::outage::serial;
 
 #[derive(QueryableByName)]
 struct Count {

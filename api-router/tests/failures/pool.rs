@@ -14,9 +14,9 @@ use futures_util::future::join;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shard_manager::servers::connection_url;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{assert_problem, prepare_database, test_settings};
 
-use crate::helpers::{assert_problem, prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
 use crate::support::{keys_on, Gateway, RowLock};
 use shard_manager::servers::encode;
 

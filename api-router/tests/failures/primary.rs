@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use test_support::outage::{serial, DropDatabase, Node, Outage};
+use test_support::{assert_problem, spawn_app, TestApp};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
-use crate::outage::{serial, DropDatabase, Node, Outage};
 use crate::support::{keys_on, until, until_replica_serves, user};
 
 /// Asserts a fast 503 problem naming the shard, with `Retry-After`.

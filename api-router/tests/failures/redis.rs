@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use test_support::outage::serial;
+use test_support::{setup_sh, spawn_app_with, TestApp};
 
-use crate::helpers::{setup_sh, spawn_app_with, TestApp};
-use crate::outage::serial;
 use crate::support::{blocking, user};
 
 /// Stops Redis; starts it again however the test ends.

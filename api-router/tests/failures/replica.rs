@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_support::outage::{serial, DropDatabase, Node, Outage};
+use test_support::{prepare_database, spawn_app, spawn_app_with, test_settings, TestApp};
 
-use crate::helpers::{self, spawn_app, spawn_app_with, TestApp};
-use crate::outage::{serial, DropDatabase, Node, Outage};
 use crate::support::{keys_on, until, until_replica_serves, user, Gateway};
 
 async fn health(app: &TestApp) -> (StatusCode, Value) {
@@ -130,9 +130,9 @@ async fn eventual_reads_fall_back_to_the_primary_without_errors() {
 #[tokio::test]
 async fn gateway_starts_while_a_replica_is_down() {
     let _serial = serial().await;
-    let mut settings = helpers::test_settings();
+    let mut settings = test_settings();
     settings.cluster.replication.ban_ms = 500;
-    helpers::prepare_database(&mut settings).await;
+    prepare_database(&mut settings).await;
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let keys = keys_on(&settings, 0, 3);
 

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use control_plane::map::change;
 use control_plane::moves::{mover, plan::Which, Phase};
 use serde_json::json;
+use test_support::outage::{serial, Node, Outage};
+use test_support::{spawn_app, TestApp};
 
-use crate::helpers::{spawn_app, TestApp};
 use crate::movers::{
     assert_done, check_clean_run, check_placement, move_id, mover_process, status, Workload,
 };
-use crate::outage::{serial, Node, Outage};
 use crate::support::Gateway;
 
 /// The mover's child process (see `movers::mover_process`): does nothing in a normal run.

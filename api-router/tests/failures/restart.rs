@@ -13,9 +13,9 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use test_support::outage::{serial, DropDatabase, Node, Outage};
+use test_support::spawn_app;
 
-use crate::helpers::spawn_app;
-use crate::outage::{serial, DropDatabase, Node, Outage};
 use crate::support::keys_on;
 
 #[tokio::test]

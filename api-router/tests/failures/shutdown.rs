@@ -18,12 +18,12 @@ use diesel::Connection;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shard_manager::servers::connection_url;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 use tokio::task::JoinHandle;
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase};
-use crate::process::{until_waiting_on_locks, Process};
-use crate::support::{keys_on, until, Gateway, RowLock};
+use crate::support::{keys_on, until, until_waiting_on_locks, Gateway, RowLock};
 
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 

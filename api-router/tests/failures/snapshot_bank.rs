@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase, Node, Outage};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase, Node, Outage};
-use crate::process::Process;
 use crate::txn_support::{self, prepared, RollBackLeftovers};
 
 const ACCOUNTS: usize = 100;

@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde_json::Value;
 use shard_admin::commands::moves::{self as moves_cmd, MovesCommand};
 use shard_manager::ClusterSettings;
+use test_support::outage::serial;
+use test_support::{spawn_app_with, TestApp};
 
-use crate::helpers::{spawn_app_with, TestApp};
 use crate::movers::{move_id, mover_process, status};
-use crate::outage::serial;
 
 /// `/api/health` once `done` holds (the move watch reads every `metadata.poll_ms`).
 async fn health_until(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {

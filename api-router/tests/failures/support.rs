@@ -1,25 +1,24 @@
-//! Small things the failure tests share beyond `helpers.rs`: waiting, keys placed on
-//! a chosen shard, row locks held from outside the gateway, a gateway started from
-//! already-prepared settings.
+//! Small things the failure tests share beyond test-support: keys placed on a chosen
+//! shard, row locks held from outside the gateway and the queries they hold up, a
+//! gateway started from already-prepared settings, a replica's replay paused.
 
-use std::future::Future;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sql_types::Text;
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::{Connection, QueryResult, RunQueryDsl};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
+use test_support::{setup_script, setup_sh, TestApp};
 
-use crate::helpers::{setup_script, setup_sh, TestApp};
+pub use test_support::wait::{blocking, until};
 
-/// Runs blocking work (setup.sh, sync diesel) off the async runtime.
 /// A randomized test's seed: `SG_SEED` when set (to replay a run), else a new one,
 /// printed under `test` so a failing run can be replayed.
 pub fn seed(test: &str) -> u64 {
@@ -29,27 +28,6 @@ pub fn seed(test: &str) -> u64 {
         .unwrap_or_else(rand::random);
     eprintln!("{test} seed: SG_SEED={seed}");
     seed
-}
-
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("blocking task")
-}
-
-/// Polls `attempt` every 50 ms until it yields a value; panics naming `what` after
-/// `within`. Returns the value and how long it took.
-pub async fn until<T, F, Fut>(within: Duration, what: &str, mut attempt: F) -> (T, Duration)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = attempt().await {
-            return (value, start.elapsed());
-        }
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits until an eventual read of record `key` (id = key) is served by a replica:
@@ -148,6 +126,36 @@ impl Drop for RowLock {
             let _ = thread.join();
         }
     }
+}
+
+/// Waits until exactly `n` gateway queries on database `dbname` wait for a lock, as
+/// the primary at `url` shows them in `pg_stat_activity`.
+pub async fn until_waiting_on_locks(url: &str, dbname: &str, n: i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let what = format!("{n} gateway queries waiting on a lock");
+    until(Duration::from_secs(5), &what, || {
+        let (url, dbname) = (url.to_owned(), dbname.to_owned());
+        async move {
+            let waiting = blocking(move || {
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 \
+                     AND application_name = 'shardgate' AND wait_event_type = 'Lock'",
+                )
+                .bind::<diesel::sql_types::Text, _>(dbname)
+                .get_result::<Waiting>(&mut conn)
+                .expect("pg_stat_activity")
+                .n
+            })
+            .await;
+            (waiting == n).then_some(())
+        }
+    })
+    .await;
 }
 
 /// A gateway these tests started themselves: built here from settings whose databases

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
 use crate::movers::{assert_done, move_id, mover_process};
-use crate::outage::{serial, DropDatabase};
-use crate::process::Process;
 use crate::support::keys_on;
 use crate::txn_support::{self, balance, prepared, waiting_for_slot, RollBackLeftovers};
 

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::BigInt;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase, Node, Outage};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
-use crate::outage::{serial, DropDatabase, Node, Outage};
-use crate::process::Process;
 use crate::support::keys_on;
 use crate::txn_support::{self, balance};
 

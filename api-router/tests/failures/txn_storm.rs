@@ -27,11 +27,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
+use test_support::gateway_process::Process;
+use test_support::outage::{serial, DropDatabase, Node, Outage};
+use test_support::{prepare_database, test_settings};
 
-use crate::helpers::{prepare_database, test_settings};
 use crate::movers::{assert_done, move_id, mover_process};
-use crate::outage::{serial, DropDatabase, Node, Outage};
-use crate::process::Process;
 use crate::txn_support::{self, logged, prepared, RollBackLeftovers};
 
 const ACCOUNTS: usize = 100;

@@ -15,10 +15,11 @@
 
 use std::time::{Duration, Instant};
 
+use test_support::failover::{ha_shard, harness};
+use test_support::private::autoctl::Formation;
+use test_support::private::placement::Placement;
+
 use crate::archive_repo::{self, Repo};
-use crate::autoctl::Formation;
-use crate::placement::Placement;
-use crate::{ha_shard, harness};
 
 /// The formation's ports and the restored server's: a range no other test uses.
 const PORTS: std::ops::Range<u16> = 26600..26650;
@@ -193,7 +194,8 @@ fn archiving_follows_pg_auto_failover_and_a_restore_crosses_the_timeline_switch(
     eprintln!("{} check passed against node 1 (node 0 down)", at());
 
     let restored_port = repo.restore(&full_label, POINT, f.ports[1] + 1..PORTS.end);
-    let restored = |sql: &str| crate::programs::Programs::find().query(restored_port, DB, sql);
+    let restored =
+        |sql: &str| test_support::private::programs::Programs::find().query(restored_port, DB, sql);
     assert_eq!(
         restored(IDS),
         ids(1, 20),

@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::autoctl::Formation;
-use crate::programs::{free_port, path, run, Programs};
+use test_support::private::autoctl::Formation;
+use test_support::private::programs::{free_port, path, run, Programs};
 
 /// The formation's stanza, named as setup.sh names a shard's.
 pub const STANZA: &str = "shard0";
@@ -48,7 +48,7 @@ pub struct Repo {
 impl Repo {
     /// The test's directory, with pgBackRest's own folders; no configuration yet.
     pub fn new(pgbackrest: PathBuf) -> Self {
-        let dir = crate::programs::scratch_dir("archive");
+        let dir = test_support::private::programs::scratch_dir("archive");
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["repo", "lock", "log"] {
             std::fs::create_dir_all(dir.join(sub)).expect("a pgBackRest directory");

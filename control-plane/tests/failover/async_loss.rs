@@ -29,13 +29,12 @@ use std::time::{Duration, Instant};
 
 use control_plane::map::meta;
 use shard_manager::{Lsn, MapVersion};
-
-use crate::harness::{self, Following, Scratch};
-use crate::pair::{Pair, Replication};
-use crate::workload::{
+use test_support::failover::harness::{self, Following, Scratch};
+use test_support::failover::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, writes, Acked, Tally, Writes,
 };
+use test_support::private::pair::{Pair, Replication};
 
 /// How far behind the lagging replica is when its primary dies.
 const LAG: Duration = Duration::from_millis(400);

@@ -24,11 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shard_manager::ShardId;
-
-use crate::ha_shard::{self, in_recovery, Before};
-use crate::netns::Net;
-use crate::placement::Placement;
-use crate::workload::{bulk_writer, reader, writer, Tally};
+use test_support::failover::ha_shard::{self, in_recovery, Before};
+use test_support::failover::workload::{bulk_writer, reader, writer, Tally};
+use test_support::private::netns::Net;
+use test_support::private::placement::Placement;
 
 /// The monitor's and the nodes' ports: apart from `on_autoctl`'s 26850-26899, so both
 /// may run at once.

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use control_plane::failover::reconcile;
 use control_plane::map::{change, meta};
 use shard_manager::MapVersion;
-
-use crate::harness::{self, Scratch};
-use crate::pair::Pair;
+use test_support::failover::harness::{self, Scratch};
+use test_support::private::pair::Pair;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_command_records_a_promotion_no_gateway_saw() {

@@ -19,21 +19,15 @@
 //! control-plane --test failover`, with the environment of `eval "$(./setup.sh env)"`.
 //!
 //! ## Layout
-//! - `programs`: PostgreSQL's programs, run as `postgres`.
-//! - `pair`: a primary and a replica of the test's own (promoted by hand).
-//! - `autoctl`: a pg_auto_failover monitor and two keepers of the test's own.
-//! - `keepers`: pg_autoctl's commands and keepers for a formation, each in its namespace.
-//! - `placement`: where a formation's processes run: on loopback, or a host each.
-//! - `netns`: a network of the test's own (a bridge, a namespace per host) to cut.
+//! The private servers (`programs`, `pair`, `autoctl`, `keepers`, `placement`, `netns`)
+//! and what the tests set up alike (`harness`, `workload`, `ha_shard`) are in the
+//! `test-support` crate (`private`, `failover`), which the benchmarks `outage` and
+//! `replication` (control-plane's `benches/`) share.
 //! - `archive_repo`: a pgBackRest repository with one stanza listing a formation's nodes.
 //! - `archive_across_failover`: WAL archived by whichever node is primary, and a restore
 //!   across the failover's timeline switch.
-//! - `ha_shard`: a shard on a private formation, as the pg_auto_failover tests set it up.
-//! - `harness`: settings, scratch databases, the seeded map, a following `Cluster`.
-//! - `workload`: writers, reader, and the lost / applied-twice count.
 //! - `on_autoctl`: the test on pg_auto_failover.
 //! - `cut_on_autoctl`: the same with the primary cut off the network, not killed.
-//! - `outage_bench` (ignored): the outage of 10 failovers and the pause of 10 switchovers.
 //! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
 //! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
 //! - `prepared_across_failover`: prepared parts of a two-shard transaction carried to the
@@ -53,37 +47,23 @@
 //! - `unrecorded_promotion`: a promotion the map cannot record: writes refused at once.
 //! - `async_loss`: the pair test in asynchronous mode, with a healthy and with a lagging
 //!   replica: the acknowledged writes lost are exactly those the replica had not received.
-//! - `replication_bench` (ignored): writes/s and CPU per write, synchronous ÷ asynchronous.
 
 mod archive_across_failover;
 mod archive_repo;
 mod async_loss;
-mod autoctl;
-#[path = "../common/mod.rs"]
-mod common;
 mod cut_on_autoctl;
 mod follow_once;
-mod ha_shard;
-mod harness;
 mod import_across_failover;
 mod import_source;
-mod keepers;
 mod move_across_failover;
 mod move_on_autoctl;
-mod netns;
 mod on_autoctl;
-mod outage_bench;
-mod pair;
-mod placement;
 mod prepared_across_failover;
 mod prepared_on_autoctl;
-mod programs;
-mod replication_bench;
 mod shards;
 mod switchover_on_autoctl;
 mod two_shards;
 mod unrecorded_promotion;
-mod workload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -91,13 +71,12 @@ use std::time::{Duration, Instant};
 
 use control_plane::map::meta;
 use shard_manager::{Cluster, ClusterError, MapVersion, RecordId, ShardKey};
-
-use harness::{Following, Scratch};
-use pair::Pair;
-use workload::{
+use test_support::failover::harness::{self, Following, Scratch};
+use test_support::failover::workload::{
     bulk_writer, count_sql, doc, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, Tally,
 };
+use test_support::private::pair::Pair;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_whose_primary_is_killed_follows_its_promoted_replica_and_fences_the_old_one() {

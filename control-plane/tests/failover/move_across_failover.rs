@@ -30,12 +30,12 @@ use control_plane::moves::mover::{self, Request};
 use control_plane::moves::plan::Which;
 use control_plane::moves::{Move, Phase};
 use shard_manager::{MapVersion, ShardId, ShardKey};
+use test_support::failover::workload::{
+    lost_and_twice, parse_versions, stored_versions_sql, write_before, writer, Tally,
+};
 
 use crate::shards::Shards;
 use crate::two_shards;
-use crate::workload::{
-    lost_and_twice, parse_versions, stored_versions_sql, write_before, writer, Tally,
-};
 
 /// Where shard 0's primary dies.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -25,9 +25,10 @@
 
 use std::time::Instant;
 
-use crate::ha_shard;
+use test_support::failover::ha_shard;
+use test_support::private::placement::Placement;
+
 use crate::move_across_failover::{move_across, When};
-use crate::placement::Placement;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_move_whose_source_node_dies_while_copying_finishes_after_pg_auto_failover() {

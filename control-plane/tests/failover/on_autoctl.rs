@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use shard_manager::ShardId;
-
-use crate::ha_shard::{self, Before};
-use crate::workload::{bulk_writer, reader, writer, Tally};
+use test_support::failover::ha_shard::{self, Before};
+use test_support::failover::workload::{bulk_writer, reader, writer, Tally};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_rejoins() {

@@ -31,11 +31,11 @@ use control_plane::txn::{MetaLog, Recovery};
 use shard_manager::cluster::txn::log::{Decision, DecisionLog, LogFuture};
 use shard_manager::cluster::txn::{TxnError, TxnOp};
 use shard_manager::{Cluster, RecordId, ShardId, ShardKey};
+use test_support::failover::ha_shard;
+use test_support::failover::workload::doc;
 
-use crate::ha_shard;
 use crate::shards::{Kill, Shards};
 use crate::two_shards::{self, id_on};
-use crate::workload::doc;
 
 /// The coordinator log passes through.
 const PASS: u8 = 0;

@@ -14,8 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ha_shard;
-use crate::placement::Placement;
+use test_support::failover::ha_shard;
+use test_support::private::placement::Placement;
+
 use crate::prepared_across_failover::prepare_and_kill;
 
 /// The recovery's bound: past pg_auto_failover's promotion (2-4 s after the kill in

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use shard_manager::{Cluster, ClusterSettings};
+use test_support::failover::ha_shard::{self, HaShard};
 
-use crate::ha_shard::{self, HaShard};
 use crate::two_shards::TwoShards;
 
 /// Kills shard 0's primary (blocking), however the test runs it.

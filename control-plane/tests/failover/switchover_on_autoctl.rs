@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use control_plane::failover::switchover::{switchover, SwitchoverError};
 use control_plane::map::meta;
 use shard_manager::{MapVersion, ShardId};
-
-use crate::ha_shard;
-use crate::workload::{
+use test_support::failover::ha_shard;
+use test_support::failover::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, Tally,
 };

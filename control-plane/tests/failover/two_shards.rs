@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use shard_manager::live_map::ShardMap;
 use shard_manager::{Cluster, ClusterSettings, ShardId, ShardKey};
-
-use crate::common::migrate;
-use crate::harness::{self, Following, Scratch};
-use crate::pair::Pair;
+use test_support::failover::harness::{self, Following, Scratch};
+use test_support::private::pair::Pair;
+use test_support::scratch::migrate;
 
 pub struct TwoShards {
     /// Shard 0: primary and synchronous replica.

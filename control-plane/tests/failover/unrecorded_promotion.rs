@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shard_manager::{ClusterError, RecordId, ShardKey};
-
-use crate::harness::{self, Following, Scratch};
-use crate::pair::{Pair, Replication};
-use crate::workload::doc;
+use test_support::failover::harness::{self, Following, Scratch};
+use test_support::failover::workload::doc;
+use test_support::private::pair::{Pair, Replication};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_stop_at_once_when_a_promotion_cannot_be_recorded() {

@@ -5,19 +5,12 @@
 //! request path; the source refuses writes after. Bad input is refused with nothing
 //! recorded or installed; an abort leaves both sides as before.
 //!
-//! Each test works in scratch databases of its own ([`scratch`]) and a source database
-//! beside them ([`source`]), so the shared map never changes and no server is stopped.
-//! The importer runs as a child process (this test binary run again, so its fault points
-//! can kill it with SIGKILL). With the environment of `eval "$(./setup.sh env)"`:
+//! Each test works in scratch databases of its own (`test_support::scratch`) and a
+//! source database beside them (`test_support::import_source`), so the shared map
+//! never changes and no server is stopped. The importer runs as a child process (this
+//! test binary run again, so its fault points can kill it with SIGKILL). With the
+//! environment of `eval "$(./setup.sh env)"`:
 //! `flock -s /tmp/sg-cluster.lock cargo test -p control-plane --test import`
-//!
-//! ## Layout
-//! - `scratch`: the scratch cluster the control plane's tests share.
-//! - `source`: the source database, its table of orders and its writer.
-
-#[path = "../scratch/mod.rs"]
-mod scratch;
-mod source;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -26,11 +19,10 @@ use std::time::Duration;
 use control_plane::import::runner::{self, Request};
 use control_plane::import::{abort, Import, ImportError, Imports, Phase};
 use control_plane::map::change;
-use scratch::{record, Scratch};
 use shard_manager::wal::Consistency;
 use shard_manager::{config, Cluster, ClusterSettings, Found, RecordId, ShardKey};
-
-use source::{orders_table, request, source_rows, SourceDb, Writer};
+use test_support::import_source::{orders_table, request, source_rows, SourceDb, Writer};
+use test_support::scratch::{record, Scratch};
 
 /// The importer's child process (see [`importer_process`]): nothing in a normal run.
 #[tokio::test]

@@ -3,13 +3,15 @@
 //! test's range (26900-26949 for one server, 26950-26999 for the restore's cluster),
 //! trust sign-in on loopback and on its socket (in that directory, for pgbackrest), one
 //! stanza per server (`shard0` alone by default), data in `<dir>/<stanza>`.
-//! As root, PostgreSQL's programs and pgbackrest run as the `postgres` system user.
+//! PostgreSQL's programs are found, and run (as root, as the `postgres` system user,
+//! with pgbackrest), as test-support's private servers run them.
 //! Every server it started (the primaries, a restored copy) is stopped and the
 //! directory removed when it is dropped, however the test ends.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use test_support::private::programs::{free_port, path, Programs};
 
 pub const STANZA: &str = "shard0";
 
@@ -23,8 +25,8 @@ pub struct Private {
     pub port: u16,
     /// Every server: its stanza and port, in the order asked.
     pub servers: Vec<(String, u16)>,
-    bin: PathBuf,
-    as_postgres: bool,
+    /// PostgreSQL's programs, and whom they run as.
+    programs: Programs,
     /// Data directories of servers started (stopped on drop).
     started: std::cell::RefCell<Vec<PathBuf>>,
     _turn: std::sync::MutexGuard<'static, ()>,
@@ -58,8 +60,7 @@ impl Private {
             dir,
             port: servers[0].1,
             servers: servers.clone(),
-            bin: pg_bin(),
-            as_postgres: std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0),
+            programs: Programs::find(),
             started: Default::default(),
             _turn: turn,
         };
@@ -89,21 +90,7 @@ impl Private {
     fn init_server(&self, stanza: &str, port: u16) {
         let me = self;
         let data = me.dir.join(stanza);
-        me.pg(
-            "initdb",
-            &[
-                "-D",
-                path(&data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ],
-        );
+        me.programs.initdb(&data);
         let d = me.dir.display();
         me.write(
             &format!("{stanza}/postgresql.auto.conf"),
@@ -265,7 +252,7 @@ impl Private {
         let options = extra.join(" ");
         self.started.borrow_mut().push(data.to_path_buf());
         let out = self.run_as(
-            &self.bin.join("pg_ctl"),
+            &self.programs.bin.join("pg_ctl"),
             &[
                 "start",
                 "-w",
@@ -293,7 +280,7 @@ impl Private {
     }
 
     fn own(&self, dir: &Path) {
-        if self.as_postgres {
+        if self.programs.as_postgres {
             let _ = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(dir)
@@ -302,20 +289,13 @@ impl Private {
     }
 
     fn pg(&self, program: &str, args: &[&str]) -> Output {
-        check(program, self.run_as(&self.bin.join(program), args))
+        check(program, self.run_as(&self.programs.bin.join(program), args))
     }
 
     fn run_as(&self, program: &Path, args: &[&str]) -> Output {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(r#"exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@""#)
-            .arg("sh");
-        if self.as_postgres {
-            cmd.args(["runuser", "-u", "postgres", "--"]);
-        }
-        cmd.arg(program)
+        self.programs
+            .command(program)
             .args(args)
-            .current_dir("/")
             .output()
             .expect("run a program")
     }
@@ -326,7 +306,7 @@ impl Drop for Private {
         for data in self.started.borrow().iter().rev() {
             if data.join("postmaster.pid").exists() {
                 let _ = self.run_as(
-                    &self.bin.join("pg_ctl"),
+                    &self.programs.bin.join("pg_ctl"),
                     &["stop", "-m", "immediate", "-D", path(data)],
                 );
             }
@@ -343,32 +323,6 @@ pub fn check(what: &str, out: Output) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-pub fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-/// The newest /usr/lib/postgresql/*/bin, as setup.sh finds it.
-fn pg_bin() -> PathBuf {
-    std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
-        .filter(|(_, p)| p.join("bin/initdb").exists())
-        .max_by_key(|(v, _)| *v)
-        .map(|(_, p)| p.join("bin"))
-        .expect("PostgreSQL's programs under /usr/lib/postgresql (./setup.sh up installs them)")
-}
-
-/// The first port in `range` nothing listens on.
-fn free_port(range: std::ops::Range<u16>) -> u16 {
-    let what = format!("a free port in {range:?}");
-    range
-        .into_iter()
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect(&what)
 }
 
 /// Whether pgbackrest is installed; when it is not, the test fails if

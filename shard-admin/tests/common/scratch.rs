@@ -1,12 +1,11 @@
 //! Databases of a test's own, so that `init` and `migrate` change nothing of the dev
-//! cluster's map or data: `sgtest_<uuid>` on the metadata server and on every primary.
+//! cluster's map or data: `sgtest_<uuid>` on the metadata server and on every primary
+//! (test-support's scratch databases).
 
 use std::process::Output;
 
-use diesel::pg::PgConnection;
-use diesel::{Connection, RunQueryDsl};
-use shard_manager::servers::connection_url;
 use shard_manager::{config, ClusterSettings};
+use test_support::scratch::{create_databases, drop_databases};
 
 use super::{cli_with, text};
 
@@ -22,20 +21,8 @@ impl Scratch {
         let name = format!("sgtest_{}", uuid::Uuid::new_v4().simple());
         settings.metadata.dbname = name.clone();
         settings.database.dbname = name.clone();
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut Self::maintenance(
-                &settings,
-                &settings.metadata.address,
-            ))
-            .expect("create the scratch metadata database");
-        shard_admin::create_database(&settings, &name).expect("create the scratch shard databases");
+        create_databases(&settings, &name);
         Self { settings }
-    }
-
-    pub fn maintenance(settings: &ClusterSettings, server: &str) -> PgConnection {
-        let mut db = settings.database.clone();
-        db.dbname = "postgres".into();
-        PgConnection::establish(&connection_url(&db, server)).expect("connect to a server")
     }
 
     pub fn name(&self) -> &str {
@@ -63,14 +50,6 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let servers = std::iter::once(&self.settings.metadata.address)
-            .chain(self.settings.shards.iter().map(|s| &s.primary));
-        for server in servers {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name()
-            ))
-            .execute(&mut Self::maintenance(&self.settings, server));
-        }
+        drop_databases(&self.settings, self.name());
     }
 }

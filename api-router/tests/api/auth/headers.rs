@@ -3,9 +3,9 @@
 
 use reqwest::header::HeaderValue;
 use serde_json::json;
+use test_support::{assert_problem, spawn_app};
 
 use super::{await_key, create_key};
-use crate::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn malformed_authorization_headers_are_refused_as_problems_and_write_nothing() {

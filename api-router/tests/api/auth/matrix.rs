@@ -3,9 +3,9 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use test_support::{assert_problem, spawn_app, TestApp};
 
 use super::{await_key, create_key, revoke_key};
-use crate::helpers::{assert_problem, spawn_app, TestApp};
 
 /// One endpoint as a class of the matrix: which scope it needs (None: open).
 struct Call {

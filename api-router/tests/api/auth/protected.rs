@@ -5,11 +5,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use test_support::{repo_root, spawn_app, TestApp};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::{create_key, status_at};
-use crate::helpers::{repo_root, spawn_app, TestApp};
 
 /// `api-router --listen 0.0.0.0:0` on the test's databases, with `env` on top.
 fn gateway(app: &TestApp, env: &[(&str, &str)]) -> Command {

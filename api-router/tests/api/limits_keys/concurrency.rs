@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use control_plane::keys::KeyLimits;
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
+use test_support::{assert_problem, spawn_app_with, TestApp};
 
 use super::{await_known, create_key, limits};
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 
 /// Every request of this test goes to the shard of this key.
 const SHARD_KEY: &str = "tenant-7";

@@ -1,17 +1,16 @@
-//! The real `api-router` binary as a child process, for the shutdown tests: started on
-//! port 0, its port read back from its own log, its output kept for failure messages.
+//! The real `api-router` binary as a child process (for the shutdown, kill and
+//! benchmark runs): started on port 0, its port read back from its own log, its output
+//! kept for failure messages.
 
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::pg::PgConnection;
-use diesel::{Connection, RunQueryDsl};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers;
-use crate::support::{blocking, until};
+use crate::repo::repo_root;
 
 /// The running binary; killed on drop if it is still running.
 pub struct Process {
@@ -31,13 +30,11 @@ impl Process {
     /// `SG_GATEWAY_BIN` names another build of the binary to run (a benchmark's build
     /// before a change, run right after the one with it).
     pub async fn start(dbname: &str, env: &[(&str, &str)]) -> Self {
-        let binary = std::env::var("SG_GATEWAY_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_api-router").to_owned());
-        let mut child = Command::new(binary)
+        let mut child = Command::new(gateway_binary())
             .args(["--listen", "127.0.0.1:0"])
-            .current_dir(helpers::repo_root())
+            .current_dir(repo_root())
             .env("SHARDGATE__DATABASE__DBNAME", dbname)
-            // The test's own metadata database (helpers::prepare_database names it
+            // The test's own metadata database (app::prepare_database names it
             // alike), never the dev cluster's map.
             .env("SHARDGATE__METADATA__DBNAME", dbname)
             .env("SHARDGATE__SERVER__SHUTDOWN_TIMEOUT_SECS", "10")
@@ -130,6 +127,21 @@ impl Process {
     }
 }
 
+/// The `api-router` binary: `SG_GATEWAY_BIN`, else the one Cargo built beside the
+/// running test or benchmark (`target/<profile>/api-router`, the test itself being in
+/// `target/<profile>/deps/`), as it builds a package's binaries for its tests.
+fn gateway_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("SG_GATEWAY_BIN") {
+        return binary.into();
+    }
+    let test = std::env::current_exe().expect("the running test's path");
+    let profile = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps");
+    profile.join(format!("api-router{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Removes ANSI colour sequences (`ESC [ ... letter`), which tracing's fmt writes.
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -160,43 +172,19 @@ fn listening_port(line: &str) -> Option<u16> {
         .and_then(|p| p.parse().ok())
 }
 
-#[test]
-fn the_port_is_read_from_coloured_and_plain_logs() {
-    let coloured = "\u{1b}[2m2026-01-01T00:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \
+#[cfg(test)]
+mod tests {
+    use super::{listening_port, strip_ansi};
+
+    #[test]
+    fn the_port_is_read_from_coloured_and_plain_logs() {
+        let coloured = "\u{1b}[2m2026-01-01T00:00:00Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m \
         \u{1b}[2mapi_router::startup\u{1b}[0m\u{1b}[2m:\u{1b}[0m gateway listening \
         \u{1b}[3mport\u{1b}[0m\u{1b}[2m=\u{1b}[0m41234 \u{1b}[3mlisten\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:0";
-    assert_eq!(listening_port(&strip_ansi(coloured)), Some(41234));
-    let plain = "2026-01-01T00:00:00Z INFO api_router::startup: gateway listening port=80 listen=x";
-    assert_eq!(listening_port(plain), Some(80));
-    assert_eq!(listening_port("server down port=1"), None);
-}
-
-/// Waits until exactly `n` gateway queries on database `dbname` wait for a lock, as
-/// the primary at `url` shows them in `pg_stat_activity`.
-pub async fn until_waiting_on_locks(url: &str, dbname: &str, n: i64) {
-    #[derive(diesel::QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
+        assert_eq!(listening_port(&strip_ansi(coloured)), Some(41234));
+        let plain =
+            "2026-01-01T00:00:00Z INFO api_router::startup: gateway listening port=80 listen=x";
+        assert_eq!(listening_port(plain), Some(80));
+        assert_eq!(listening_port("server down port=1"), None);
     }
-    let what = format!("{n} gateway queries waiting on a lock");
-    until(Duration::from_secs(5), &what, || {
-        let (url, dbname) = (url.to_owned(), dbname.to_owned());
-        async move {
-            let waiting = blocking(move || {
-                let mut conn = PgConnection::establish(&url).expect("connect");
-                diesel::sql_query(
-                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 \
-                     AND application_name = 'shardgate' AND wait_event_type = 'Lock'",
-                )
-                .bind::<diesel::sql_types::Text, _>(dbname)
-                .get_result::<Waiting>(&mut conn)
-                .expect("pg_stat_activity")
-                .n
-            })
-            .await;
-            (waiting == n).then_some(())
-        }
-    })
-    .await;
 }

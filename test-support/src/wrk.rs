@@ -1,5 +1,5 @@
-//! One `wrk` run against a gateway process, as `scripts/bench.sh cpu` runs it (for the
-//! benchmarks, `benches/topology/`, which include this file): the gateway's `utime +
+//! One `wrk` run against a gateway process, as `scripts/bench.sh cpu` runs it (for
+//! api-router's topology benchmarks and the snapshot benchmark): the gateway's `utime +
 //! stime` from `/proc/PID/stat` around the run, divided by the requests wrk completed;
 //! the same for named servers of the local topology (a PostgreSQL server's postmaster,
 //! its live children and those it reaped), and wrk's latency percentiles.
@@ -7,9 +7,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{prepare_database, test_settings};
+use crate::app::{prepare_database, test_settings};
+use crate::gateway_process::Process;
 use crate::outage::{DropDatabase, DropMetadata};
-use crate::process::Process;
+use crate::repo::repo_root;
 
 /// A benchmark's gateway: the `api-router` binary on a fresh test database, dropped
 /// (with its metadata database) when this is.
@@ -87,7 +88,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// CPU ticks of the local topology's PostgreSQL server `name` (its data directory under
 /// `.local/cluster`): the postmaster with the children it reaped, and its live children.
 fn server_ticks(name: &str) -> u64 {
-    let pidfile = crate::helpers::repo_root().join(format!(".local/cluster/{name}/postmaster.pid"));
+    let pidfile = repo_root().join(format!(".local/cluster/{name}/postmaster.pid"));
     let text = std::fs::read_to_string(&pidfile).expect("the server's postmaster.pid");
     let postmaster: u32 = text.lines().next().unwrap().trim().parse().unwrap();
     let own = stat_fields(postmaster).expect("the postmaster runs");

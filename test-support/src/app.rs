@@ -1,10 +1,7 @@
-//! Spawns a real gateway on port 0 against fresh, uniquely named databases on the
-//! real primaries (replicas follow by streaming replication), with migrations applied.
+//! A real gateway in the test's own process, on port 0 against fresh, uniquely named
+//! databases on the real primaries (replicas follow by streaming replication), with
+//! migrations applied; and the typed requests and assertions the tests make of it.
 
-#![allow(dead_code)]
-
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use api_router::server::settings::Settings;
@@ -19,6 +16,9 @@ use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
 use shard_manager::servers::encode;
 use shard_manager::{Cluster, Router, ShardId, ShardKey};
+
+use crate::repo::repo_root;
+use crate::scratch::{create_databases, drop_databases};
 
 /// A running gateway and what a test needs to talk to it and to its shards.
 pub struct TestApp {
@@ -36,30 +36,11 @@ impl Drop for TestApp {
         // Stop accepting, then drop this test's databases (FORCE ends the pool's
         // connections): leftovers would make every crash restart of a server slower.
         std::mem::drop(self.handle.stop(false));
-        let mut maintenance = self.settings.cluster.database.clone();
-        let name = std::mem::replace(&mut maintenance.dbname, "postgres".into());
-        let meta = &self.settings.cluster.metadata.address;
-        for server in self
-            .settings
-            .cluster
-            .shards
-            .iter()
-            .map(|s| &s.primary)
-            .chain([meta])
-        {
-            if let Ok(mut conn) = PgConnection::establish(&connection_url(&maintenance, server)) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn);
-            }
-        }
+        drop_databases(
+            &self.settings.cluster,
+            &self.settings.cluster.database.dbname,
+        );
     }
-}
-
-/// The repository root (tests run with the package directory as working directory).
-pub fn repo_root() -> PathBuf {
-    std::env::var("SHARDGATE_REPO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// Settings for a fresh test database, built from the repo's default configuration.
@@ -95,8 +76,7 @@ pub async fn prepare_database(settings: &mut Settings) {
     let name = cluster.database.dbname.clone();
     let for_init = cluster.clone();
     tokio::task::spawn_blocking(move || {
-        shard_admin::create_database(&cluster, &name).expect("create database");
-        create_metadata_database(&cluster, &name);
+        create_databases(&cluster, &name);
         shard_admin::migrate_all(&cluster).expect("migrate");
         let deadline = Instant::now() + Duration::from_secs(20);
         for shard in &cluster.shards {
@@ -125,17 +105,6 @@ pub async fn prepare_database(settings: &mut Settings) {
     control_plane::map::change::init(&for_init)
         .await
         .expect("init: seed the map, tell the shards");
-}
-
-/// The test's own metadata database, on the metadata server.
-fn create_metadata_database(cluster: &shard_manager::ClusterSettings, name: &str) {
-    let mut maintenance = cluster.database.clone();
-    maintenance.dbname = "postgres".into();
-    let url = connection_url(&maintenance, &cluster.metadata.address);
-    let mut conn = PgConnection::establish(&url).expect("connect to the metadata server");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create the metadata database");
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -402,22 +371,4 @@ pub async fn assert_problem(res: Response, status: u16) -> Value {
     assert!(body["title"].is_string() && body["detail"].is_string());
     assert_eq!(body["request_id"].as_str(), request_id.as_deref());
     body
-}
-
-/// The `setup.sh` that started the topology (`SHARDGATE_SETUP`, else the repo's).
-pub fn setup_script() -> PathBuf {
-    std::env::var("SHARDGATE_SETUP")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("setup.sh"))
-}
-
-/// Runs `setup.sh` with arguments (e.g. `["pg", "stop", "shard0-replica0"]`).
-pub fn setup_sh(args: &[&str]) {
-    let script = setup_script();
-    let status = Command::new(&script)
-        .args(args)
-        .current_dir(repo_root())
-        .status()
-        .expect("run setup.sh");
-    assert!(status.success(), "setup.sh {args:?} failed");
 }

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::programs::{path, run, Programs};
+use crate::private::programs::{path, run, Programs};
 
 /// The formation's processes: 0 the monitor, 1 and 2 the nodes.
 pub struct Keepers {

@@ -14,9 +14,10 @@ use control_plane::Monitor;
 use shard_manager::live_map::ShardMap;
 use shard_manager::{config, Cluster, ClusterSettings, ShardId};
 
-use crate::common::{maintenance, migrate};
-use crate::pair::Pair;
-use crate::workload::Tally;
+use crate::failover::workload::Tally;
+use crate::maintenance::maintenance;
+use crate::private::pair::Pair;
+use crate::scratch::migrate;
 
 /// Held by each failover test for its whole run.
 pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -42,7 +43,7 @@ pub fn settings() -> ClusterSettings {
 }
 
 /// Drops the metadata scratch database however the test ends.
-pub use crate::common::MetaScratch as Scratch;
+pub use crate::scratch::MetaScratch as Scratch;
 
 /// The shard's schema on `primary` (its scratch database exists there), the metadata
 /// scratch database made, and the map seeded (v1, term 1) and told to the shard.

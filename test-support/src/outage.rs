@@ -23,8 +23,9 @@ use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::helpers::{self, setup_sh};
-use crate::support::blocking;
+use crate::app::test_settings;
+use crate::repo::{repo_root, setup_script, setup_sh, superuser_password};
+use crate::wait::blocking;
 
 /// These tests stop servers every test shares: they must never overlap.
 static SERIAL: Mutex<()> = Mutex::const_new(());
@@ -161,7 +162,7 @@ fn release(shards: &[usize]) -> Result<(), String> {
 fn setup(args: &[&str]) -> Result<(), String> {
     let out = std::process::Command::new(setup_script())
         .args(args)
-        .current_dir(helpers::repo_root())
+        .current_dir(repo_root())
         .output()
         .map_err(|e| format!("setup.sh: {e}"))?;
     if !out.status.success() {
@@ -179,27 +180,14 @@ fn setup(args: &[&str]) -> Result<(), String> {
 /// `./setup.sh env` sets it for a cluster made under pg_auto_failover).
 fn under_ha_manager() -> bool {
     static HA: OnceLock<bool> = OnceLock::new();
-    *HA.get_or_init(|| {
-        helpers::test_settings()
-            .cluster
-            .failover
-            .ha_monitor
-            .is_some()
-    })
-}
-
-/// The script `helpers::setup_sh` runs.
-fn setup_script() -> std::path::PathBuf {
-    std::env::var("SHARDGATE_SETUP")
-        .map(Into::into)
-        .unwrap_or_else(|_| helpers::repo_root().join("setup.sh"))
+    *HA.get_or_init(|| test_settings().cluster.failover.ha_monitor.is_some())
 }
 
 /// The topology's servers, with the maintenance database.
 fn topology() -> &'static ClusterSettings {
     static TOPOLOGY: OnceLock<ClusterSettings> = OnceLock::new();
     TOPOLOGY.get_or_init(|| {
-        let mut cluster = helpers::test_settings().cluster;
+        let mut cluster = test_settings().cluster;
         cluster.database.dbname = "postgres".into();
         // Managing outages is an operator's work (replication state, checkpoints), which
         // the gateway's role may not do: log in as the superuser setup.sh made.
@@ -209,18 +197,6 @@ fn topology() -> &'static ClusterSettings {
         }
         cluster
     })
-}
-
-/// The PostgreSQL superuser's password from setup.sh's private credentials file.
-fn superuser_password() -> Option<String> {
-    let file = helpers::repo_root().join(".local/credentials.env");
-    std::fs::read_to_string(file)
-        .ok()?
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("SHARDGATE_PG_SUPERUSER_PASSWORD=")
-                .map(str::to_owned)
-        })
 }
 
 /// Makes the crash recovery after an immediate stop short: a checkpoint on the

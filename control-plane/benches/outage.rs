@@ -1,23 +1,31 @@
-//! Benchmark, not a test (ignored; its figures go to docs/BENCHMARKS.md): on a private
-//! pg_auto_failover formation under two writers, `SHARDGATE_BENCH_ROUNDS` (10) losses of
-//! the primary's whole machine (`kill -9` of its keeper and PostgreSQL; the old node
-//! started again and rejoined before the next round), then as many planned switchovers.
-//! Printed: per failover, kill → promotion (the HA manager's detection and promotion),
-//! kill → the map's term raised (the gateway following), kill → first acknowledged
-//! write; per switchover, the drain-to-promotion pause and the longest gap between
-//! acknowledged writes a client saw; p50 and max of each.
+//! Benchmark (its figures go to docs/BENCHMARKS.md): on a private pg_auto_failover
+//! formation under two writers, `SHARDGATE_BENCH_ROUNDS` (10) losses of the primary's
+//! whole machine (`kill -9` of its keeper and PostgreSQL; the old node started again
+//! and rejoined before the next round), then as many planned switchovers. Printed: per
+//! failover, kill → promotion (the HA manager's detection and promotion), kill → the
+//! map's term raised (the gateway following), kill → first acknowledged write; per
+//! switchover, the drain-to-promotion pause and the longest gap between acknowledged
+//! writes a client saw; p50 and max of each.
 //!
-//! `eval "$(./setup.sh env)"; cargo test -p control-plane --test failover outage -- --ignored --nocapture`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench outage`
+//! (`cargo test --benches` runs nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use control_plane::failover::switchover::switchover;
 use shard_manager::ShardId;
+use test_support::failover::workload::{write_before, writer, Tally};
+use test_support::failover::{ha_shard, harness};
+use test_support::private::autoctl::Formation;
 
-use crate::autoctl::Formation;
-use crate::ha_shard;
-use crate::workload::{write_before, writer, Tally};
+fn main() {
+    if !test_support::bench::under_cargo_bench() {
+        println!("the outage benchmark runs only under `cargo bench` (docs/BENCHMARKS.md)");
+        return;
+    }
+    test_support::bench::block_on(2, outage_after_kill_and_switchover_pause());
+}
 
 fn p50_max(mut v: Vec<Duration>) -> String {
     v.sort();
@@ -37,10 +45,8 @@ fn in_recovery(formation: &Formation, node: usize) -> Option<bool> {
     asked.ok().map(|t| t == "t")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: cargo test -p control-plane --test failover outage -- --ignored --nocapture"]
 async fn outage_after_kill_and_switchover_pause() {
-    let rounds = crate::harness::bench_setting("SHARDGATE_BENCH_ROUNDS", 10) as usize;
+    let rounds = harness::bench_setting("SHARDGATE_BENCH_ROUNDS", 10) as usize;
     let shard = ha_shard::start("the benchmark")
         .await
         .expect("pg_autoctl installed");

@@ -1,8 +1,7 @@
 //! An import's source: a separate database on the metadata server with a table of
 //! orders, a writer that keeps changing it (inserts, updates, deletes, key changes)
 //! until the cut-over refuses it, and every source row as JSON for the comparison with
-//! its record. api-router's topology benchmark (`benches/topology/import.rs`) shares
-//! this file by path.
+//! its record. For control-plane's import tests and api-router's import benchmark.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +13,8 @@ use rand::Rng;
 use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 use tokio_postgres::{Client, NoTls};
+
+use crate::maintenance::on_own_runtime;
 
 /// A database beside the test's own, dropped at the end.
 pub struct SourceDb {
@@ -51,26 +52,18 @@ impl SourceDb {
 impl Drop for SourceDb {
     fn drop(&mut self) {
         let (maintenance, name) = (self.maintenance.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok((c, conn)) = tokio_postgres::connect(&maintenance, NoTls).await {
-                    tokio::spawn(conn);
-                    let _ = c
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        on_own_runtime(async move {
+            if let Ok((c, conn)) = tokio_postgres::connect(&maintenance, NoTls).await {
+                tokio::spawn(conn);
+                let _ = c
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
     }
 }
 
+/// A plain connection to `url` (the source is read as any PostgreSQL client reads it).
 pub async fn connect(url: &str) -> Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(conn);

@@ -6,8 +6,8 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::netns::Net;
-use crate::programs::Programs;
+use crate::private::netns::Net;
+use crate::private::programs::Programs;
 
 #[derive(Clone)]
 pub struct Placement {

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::programs::{free_port, path, run, Programs};
+use crate::private::programs::{free_port, path, run, Programs};
 
 /// When the primary acknowledges a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl Pair {
     /// The primary only, on a free port of `ports`, in a directory named after `tag`:
     /// `replica_port` is 0 until [`Pair::with_replica`].
     pub fn alone(user: &str, dbname: &str, tag: &str, ports: std::ops::Range<u16>) -> Self {
-        let dir = crate::programs::scratch_dir(tag);
+        let dir = crate::private::programs::scratch_dir(tag);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test's directory");
         let primary_port = free_port(ports.clone());
@@ -54,21 +54,7 @@ impl Pair {
         };
         pair.programs.own(&pair.dir);
         let primary = pair.data("primary");
-        pair.pg(
-            "initdb",
-            &[
-                "-D",
-                path(&primary),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ],
-        );
+        pair.programs.initdb(&primary);
         std::fs::write(
             primary.join("postgresql.auto.conf"),
             "wal_level = replica\nmax_wal_senders = 10\nhot_standby = on\n\

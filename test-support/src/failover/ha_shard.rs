@@ -19,14 +19,14 @@ use shard_manager::{Cluster, ClusterSettings, MapVersion};
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
-use crate::autoctl::{self, Formation};
-use crate::common::migrate;
-use crate::harness::{self, Following, Scratch};
-use crate::pair::Pair;
-use crate::placement::Placement;
-use crate::workload::{
+use crate::failover::harness::{self, Following, Scratch};
+use crate::failover::workload::{
     count_sql, lost_and_twice, parse_versions, stored_versions_sql, write_before, Acked, Tally,
 };
+use crate::private::autoctl::{self, Formation};
+use crate::private::pair::Pair;
+use crate::private::placement::Placement;
+use crate::scratch::migrate;
 
 pub struct HaShard {
     pub formation: Arc<Formation>,

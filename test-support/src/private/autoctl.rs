@@ -12,9 +12,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::keepers::Keepers;
-use crate::placement::{wait_accepting, wait_closed, Placement};
-use crate::programs::{free_port, path, Programs};
+use crate::private::keepers::Keepers;
+use crate::private::placement::{wait_accepting, wait_closed, Placement};
+use crate::private::programs::{free_port, path, Programs};
 
 /// The monitor's timings (milliseconds): checks every second, a node unhealthy after
 /// 2 s without a report or a check, and the old primary given 2 s to demote itself
@@ -71,7 +71,7 @@ impl Formation {
         place: Placement,
         conf: &str,
     ) -> Self {
-        let dir = crate::programs::scratch_dir("autoctl");
+        let dir = crate::private::programs::scratch_dir("autoctl");
         let _ = std::fs::remove_dir_all(&dir);
         for sub in ["config", "data", "run"] {
             std::fs::create_dir_all(dir.join(sub)).expect("create the test's directory");

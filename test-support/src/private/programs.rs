@@ -62,6 +62,26 @@ impl Programs {
         run(self.command(&self.bin.join(program)).args(args))
     }
 
+    /// `initdb` of a new data directory `data`, as every private server has it: the
+    /// superuser `postgres` signing in by trust, UTF8 in the C locale, no fsync.
+    pub fn initdb(&self, data: &Path) -> Output {
+        self.pg_out(
+            "initdb",
+            &[
+                "-D",
+                path(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        )
+    }
+
     /// One query's text output on a server (`psql -At` as `postgres` over TCP).
     pub fn query(&self, port: u16, db: &str, sql: &str) -> String {
         self.query_at("127.0.0.1", port, db, sql)

@@ -1,20 +1,29 @@
-//! Benchmark, not a test (ignored; its figures go to docs/BENCHMARKS.md): what
-//! synchronous replication costs. On one private pair, four writers on the request path
-//! (a following `Cluster`, as in the failover tests) write single records back to back,
+//! Benchmark (its figures go to docs/BENCHMARKS.md): what synchronous replication
+//! costs. On one private pair, four writers on the request path (a following `Cluster`,
+//! as in the failover tests) write single records back to back,
 //! `SHARDGATE_BENCH_ROUNDS` (5) times for `SHARDGATE_BENCH_SECS` (5) s in synchronous
 //! mode then as long in asynchronous mode (a reload between, the mode checked in
 //! `pg_stat_replication`). Printed per round and as medians: writes/s, the median
 //! write's latency, and CPU per write (from /proc: the primary's postmaster and its
 //! processes, the replica's, and this process, the request path); then sync ÷ async.
 //!
-//! `eval "$(./setup.sh env)"; cargo test -p control-plane --test failover replication_bench -- --ignored --nocapture`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench replication`
+//! (`cargo test --benches` runs nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, Following, Scratch};
-use crate::pair::{Pair, Replication};
-use crate::workload::{write_before, writes, Tally, Writes};
+use test_support::failover::harness::{self, Following, Scratch};
+use test_support::failover::workload::{write_before, writes, Tally, Writes};
+use test_support::private::pair::{Pair, Replication};
+
+fn main() {
+    if !test_support::bench::under_cargo_bench() {
+        println!("the replication benchmark runs only under `cargo bench` (docs/BENCHMARKS.md)");
+        return;
+    }
+    test_support::bench::block_on(2, replication_bench_sync_vs_async());
+}
 
 /// CPU time used so far, in clock ticks.
 #[derive(Debug, Clone, Copy)]
@@ -167,8 +176,6 @@ fn medians(rounds: &[Round]) -> Round {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: cargo test -p control-plane --test failover replication_bench -- --ignored --nocapture"]
 async fn replication_bench_sync_vs_async() {
     let rounds = harness::bench_setting("SHARDGATE_BENCH_ROUNDS", 5) as usize;
     let _alone = harness::ONE_AT_A_TIME.lock().await;

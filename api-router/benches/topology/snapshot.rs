@@ -1,9 +1,8 @@
-//! What a read at one cut costs (not part of a normal run; figures in
-//! docs/BENCHMARKS.md):
+//! What a read at one cut costs (figures in docs/BENCHMARKS.md):
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo test --release -p api-router --test failures snapshot_bench -- --ignored --nocapture
+//! cargo bench --profile dist -p api-router --bench topology -- snapshot
 //! ```
 //!
 //! One real gateway (the `api-router` binary) over 100 records on three shards:
@@ -31,8 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
+use test_support::wrk::Bench;
 
-use crate::wrk::Bench;
+use crate::key_pairs;
 
 const ROUNDS: usize = 3;
 const RUN_SECS: u32 = 8;
@@ -135,12 +135,11 @@ fn readers(
     })
 }
 
-// Multi-threaded: the gateway's output is read by a task of this runtime while the test
-// blocks on wrk and on the readers' threads, and the gateway logs every snapshot read's
-// phases (a pipe left unread would stop it at its next line).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: run it alone with --release --ignored --nocapture"]
-async fn snapshot_bench() {
+/// The benchmark. Its runtime has two worker threads (`main`'s table says so): the
+/// gateway's output is read by a task of this runtime while the benchmark blocks on wrk
+/// and on the readers' threads, and the gateway logs every snapshot read's phases (a
+/// pipe left unread would stop it at its next line).
+pub async fn run() {
     let bench = Bench::start_with(&[(
         "RUST_LOG",
         "warn,api_router::startup=info,shard_manager::cluster::snapshot=debug",
@@ -186,31 +185,11 @@ async fn snapshot_bench() {
     let idle_probe = probe.join().unwrap();
 
     // 2. Transactions on two shards, without and with readers.
-    let mut shard_of = Vec::with_capacity(KEYS);
-    for n in 0..KEYS {
-        let res = client
-            .get(bench.url(&format!("/api/shards/locate?key=user_{n}")))
-            .send()
-            .await
-            .unwrap();
-        let located: Value = res.json().await.unwrap();
-        shard_of.push(located["shard"].as_u64().expect("locate names the shard"));
-    }
-    let pairs: Vec<(usize, usize)> = (0..KEYS)
-        .filter_map(|n| {
-            (1..KEYS)
-                .map(|step| (n + step * 7) % KEYS)
-                .find(|&m| shard_of[m] != shard_of[n])
-                .map(|m| (n, m))
-        })
-        .collect();
-    let file = std::env::temp_dir().join(format!("sg-snapshot-pairs-{}", bench.gateway.port));
-    let text: String = pairs.iter().map(|(a, b)| format!("{a} {b}\n")).collect();
-    std::fs::write(&file, text).unwrap();
+    let (_, file) = key_pairs::write(&bench, KEYS, "snapshot").await;
     let pairs_path = file.to_string_lossy().into_owned();
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
-    crate::wrk::run(&bench.gateway, "txn2", &env, 2);
+    test_support::wrk::run(&bench.gateway, "txn2", &env, 2);
 
     let modes: [Option<&'static str>; 3] = [None, Some("eventual"), Some("snapshot")];
     let mut tps: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
@@ -222,7 +201,7 @@ async fn snapshot_bench() {
             let idle = idle_percent();
             let stop = Arc::new(AtomicBool::new(false));
             let reading = modes[m].map(|c| readers(base.clone(), c, stop.clone()));
-            let run = crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+            let run = test_support::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
             stop.store(true, Ordering::Relaxed);
             if let Some(r) = reading {
                 let (done, seen) = r.join().unwrap();
@@ -242,7 +221,7 @@ async fn snapshot_bench() {
     // run of its own, not counted above).
     let stop = Arc::new(AtomicBool::new(false));
     let probe = replay_probe(bench.settings.clone(), stop.clone());
-    crate::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+    test_support::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
     stop.store(true, Ordering::Relaxed);
     let loaded_probe = probe.join().unwrap();
     let _ = std::fs::remove_file(&file);

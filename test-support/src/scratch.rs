@@ -1,47 +1,77 @@
-//! A scratch cluster on the real topology, for the control plane's own tests (no
-//! gateway): a uniquely named database on every primary (the shards' migrations
-//! applied from the repository's `migrations/`, as `shard-admin migrate` applies
-//! them) and on the metadata server, the map seeded and told to the shards as
-//! `shard-admin init` does. The shared map never changes; the databases are dropped
-//! when the [`Scratch`] is.
-
-#![allow(dead_code)]
+//! Scratch databases on the real topology, made one way: [`create_databases`] names
+//! one database on every primary and on the metadata server, [`drop_databases`] drops
+//! it (the gateways of [`crate::app`] run on such databases too). On top, for the
+//! tests that start no gateway:
+//!
+//! - [`Scratch`]: a whole scratch cluster, a uniquely named database on every primary
+//!   (the shards' migrations applied from the repository's `migrations/`, as
+//!   `shard-admin migrate` applies them) and on the metadata server, the map seeded
+//!   and told to the shards as `shard-admin init` does. The shared map never changes;
+//!   the databases are dropped when the [`Scratch`] is.
+//! - [`MetaScratch`]: a scratch metadata database, dropped however a test ends.
+//! - [`migrate`]: every migration on a scratch database of a server the test made
+//!   itself, recorded as `shard-admin migrate` records them.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use control_plane::import::shards::Writer;
 use control_plane::import::source::SourceRow;
 use control_plane::moves::{Move, Moves};
-use control_plane::postgres;
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
 use shard_manager::config::{self, ClusterSettings};
 use shard_manager::live_map::ShardMap;
 use shard_manager::servers::connection_url;
 use shard_manager::{ShardId, ShardKey};
 use tokio_postgres::Client;
 
+use crate::maintenance::{connect_to, maintenance_as_superuser, on_own_runtime};
+use crate::repo::repo_root;
+
+/// Creates database `name` on every primary (with `shard-admin`'s library, as the
+/// operator's `shard-admin` does) and on the metadata server, as the gateway's role.
+/// Blocking: run it off the async runtime.
+pub fn create_databases(cluster: &ClusterSettings, name: &str) {
+    shard_admin::create_database(cluster, name).expect("create the shard databases");
+    let mut conn = maintenance_connection(cluster, &cluster.metadata.address)
+        .expect("connect to the metadata server");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create the metadata database");
+}
+
+/// Drops database `name` on every primary and on the metadata server, where
+/// [`create_databases`] made it (FORCE ends the sessions still in it); a failure is
+/// printed, never a panic, for this runs in drop guards. Blocking.
+pub fn drop_databases(cluster: &ClusterSettings, name: &str) {
+    let servers = cluster
+        .shards
+        .iter()
+        .map(|s| &s.primary)
+        .chain([&cluster.metadata.address]);
+    for server in servers {
+        let dropped = maintenance_connection(cluster, server).and_then(|mut conn| {
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = dropped {
+            eprintln!("drop {name} on {server}: {e}");
+        }
+    }
+}
+
+/// A connection to `server`'s maintenance database as the gateway's role.
+fn maintenance_connection(cluster: &ClusterSettings, server: &str) -> Result<PgConnection, String> {
+    let mut db = cluster.database.clone();
+    db.dbname = "postgres".into();
+    PgConnection::establish(&connection_url(&db, server)).map_err(|e| e.to_string())
+}
+
 /// The scratch databases and the settings that name them.
 pub struct Scratch {
     pub settings: ClusterSettings,
-}
-
-/// The repository root (`SHARDGATE_REPO`, or this crate's parent).
-fn repo_root() -> PathBuf {
-    std::env::var("SHARDGATE_REPO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
-}
-
-/// Connects to `dbname` on `server` with `[database]`'s credentials.
-async fn connect_to(settings: &ClusterSettings, server: &str, dbname: &str) -> Client {
-    let mut db = settings.database.clone();
-    db.dbname = dbname.to_owned();
-    let (client, connection) = postgres::connect(&connection_url(&db, server), &db)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {dbname} on {server}: {e}"));
-    tokio::spawn(connection);
-    client
 }
 
 /// The shards' migrations, in the order their directory names give.
@@ -67,14 +97,12 @@ impl Scratch {
         let name = format!("sgjobs_{}", uuid::Uuid::new_v4().simple());
         settings.database.dbname = name.clone();
         settings.metadata.dbname = name.clone();
+        // Made first, so that whatever was created is dropped if a step fails.
         let scratch = Self { settings };
-        for server in scratch.servers() {
-            let admin = connect_to(&scratch.settings, &server, "postgres").await;
-            admin
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap_or_else(|e| panic!("create {name} on {server}: {e}"));
-        }
+        let cluster = scratch.settings.clone();
+        tokio::task::spawn_blocking(move || create_databases(&cluster, &name))
+            .await
+            .expect("create the scratch databases");
         for shard in &scratch.settings.shards {
             let client = scratch.connect(&shard.primary).await;
             for (migration, sql) in migrations() {
@@ -89,18 +117,6 @@ impl Scratch {
             .await
             .expect("init: seed the map, tell the shards");
         scratch
-    }
-
-    /// Every primary, and the metadata server.
-    fn servers(&self) -> Vec<String> {
-        let mut servers: Vec<String> = self
-            .settings
-            .shards
-            .iter()
-            .map(|s| s.primary.clone())
-            .collect();
-        servers.push(self.settings.metadata.address.clone());
-        servers
     }
 
     /// A connection to this scratch database on `server`.
@@ -212,27 +228,76 @@ pub fn record(key: &str, i: usize, v: u32) -> SourceRow {
 }
 
 impl Drop for Scratch {
-    /// Drops the scratch databases (FORCE ends what is still connected), on a thread
-    /// of its own: a test's runtime cannot block on them.
+    /// Drops the scratch databases (FORCE ends what is still connected).
     fn drop(&mut self) {
-        let settings = self.settings.clone();
-        let servers = self.servers();
-        let dropping = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let name = settings.database.dbname.clone();
-                for server in servers {
-                    let admin = connect_to(&settings, &server, "postgres").await;
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = admin.batch_execute(&sql).await {
-                        eprintln!("drop {name} on {server}: {e}");
-                    }
-                }
-            });
-        });
-        let _ = dropping.join();
+        drop_databases(&self.settings, &self.settings.database.dbname);
     }
+}
+
+/// Drops the metadata scratch database (`settings.metadata.dbname`) however the test
+/// ends, as the superuser when there is one ([`maintenance_as_superuser`]).
+pub struct MetaScratch(pub ClusterSettings);
+
+impl MetaScratch {
+    /// A new, empty metadata database named `prefix` and a UUID, on the configured
+    /// metadata server; the settings name it.
+    pub async fn empty(prefix: &str) -> Self {
+        let mut settings: ClusterSettings = config::load(None).expect("settings");
+        settings.metadata.dbname = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let scratch = Self(settings);
+        let settings = &scratch.0;
+        crate::maintenance::maintenance(
+            settings,
+            &settings.metadata.address,
+            &format!("CREATE DATABASE {}", settings.metadata.dbname),
+        )
+        .await;
+        scratch
+    }
+}
+
+impl Drop for MetaScratch {
+    fn drop(&mut self) {
+        let settings = self.0.clone();
+        on_own_runtime(async move {
+            let drop = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                settings.metadata.dbname
+            );
+            maintenance_as_superuser(&settings, &settings.metadata.address, &drop).await;
+        });
+    }
+}
+
+/// Every migration's `up.sql`, in order, on `addr`'s scratch database
+/// (`settings.database.dbname`), recorded as `shard-admin migrate` records them.
+pub async fn migrate(settings: &ClusterSettings, addr: &str) {
+    let client = connect_to(settings, addr, &settings.database.dbname).await;
+    for (migration, sql) in migrations() {
+        client
+            .batch_execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{migration} on {addr}: {e}"));
+    }
+    // Recorded as `shard-admin migrate` records them, so the monitor finds the schema
+    // complete.
+    let versions: Vec<String> = shard_manager::store::migrations::expected()
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    client
+        .batch_execute(
+            "CREATE TABLE __diesel_schema_migrations (
+                 version VARCHAR(50) PRIMARY KEY NOT NULL,
+                 run_on  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        )
+        .await
+        .expect("the migrations table");
+    client
+        .execute(
+            "INSERT INTO __diesel_schema_migrations (version) SELECT unnest($1::text[])",
+            &[&versions],
+        )
+        .await
+        .expect("record the migrations");
 }

@@ -1,0 +1,39 @@
+//! What Shardgate's integration tests and topology benchmarks share, against the real
+//! PostgreSQL/Redis topology that `./setup.sh up` starts. Dev-only: the crates whose
+//! tests use it take it as a dev-dependency, never as a dependency.
+//!
+//! ## Layout
+//! - [`repo`]: the repository under test, its `setup.sh` and the superuser's password.
+//! - [`app`]: a real gateway in the test's process ([`spawn_app`], [`TestApp`]) on
+//!   fresh databases, its typed requests, and the problem+json assertion.
+//! - [`gateway_process`]: the real `api-router` binary as a child process.
+//! - [`scratch`]: scratch databases for tests without a gateway: a whole cluster, a
+//!   metadata database, migrations on a server of the test's own.
+//! - [`maintenance`]: statements on a server's maintenance database, and the runtime a
+//!   drop guard's clean-up runs on.
+//! - [`outage`]: real outages of the shared topology, one test at a time, always undone.
+//! - [`import_source`]: an import's source database, its table of orders and its writer.
+//! - [`private`]: PostgreSQL servers of a test's own: a pair, a pg_auto_failover
+//!   formation, the network to cut them off.
+//! - [`failover`]: a shard on those servers that fails over, its load and checks.
+//! - [`wrk`]: one `wrk` run against a gateway process, with its CPU per request.
+//! - [`wait`]: blocking work off the runtime, and polling with a bound.
+//! - [`bench`]: a benchmark binary's run: only under `cargo bench`, on its runtime.
+
+pub mod app;
+pub mod bench;
+pub mod failover;
+pub mod gateway_process;
+pub mod import_source;
+pub mod maintenance;
+pub mod outage;
+pub mod private;
+pub mod repo;
+pub mod scratch;
+pub mod wait;
+pub mod wrk;
+
+pub use app::{
+    assert_problem, json_of, prepare_database, spawn_app, spawn_app_with, test_settings, TestApp,
+};
+pub use repo::{repo_root, setup_script, setup_sh};
