@@ -3,12 +3,14 @@
 #   scripts/docs.sh build   build it into target/book and print the path (./setup.sh docs)
 #   scripts/docs.sh check   build it, failing on any mdBook warning; check every relative
 #                           link and #anchor in docs/src, docs/*.md, README.md, CHANGELOG.md
-#                           and CONTRIBUTING.md; check the answer matcher on cases of known
+#                           and CONTRIBUTING.md (remark-validate-links, pinned in
+#                           scripts/links/); check the answer matcher on cases of known
 #                           verdict; then run the examples when the topology's environment
 #                           is there (./setup.sh test runs it)
 #   scripts/docs.sh examples [FILE.md ...]  run the documents' marked examples against the
 #                           running topology (scripts/docs_examples.sh)
-# mdBook is installed from crates.io with cargo, once, when the pinned version is missing.
+# mdBook is installed from crates.io with cargo, once, when the pinned version is missing;
+# the link checker from npm, at the versions scripts/links/package-lock.json pins.
 set -euo pipefail
 
 MDBOOK_VERSION=0.4.52
@@ -49,121 +51,65 @@ build() {
     rm -f "$log"
 }
 
-# Every relative link [text](path#anchor) outside code: the path exists, relative to the
-# file; an anchor names a heading of the target (GitHub's and mdBook's ids: lower case,
-# spaces to '-', other punctuation dropped, '-1', '-2' for repeats). A link from the book's
-# sources may not leave docs/src: the built book would not have its target. A page's
-# mdBook `{{#include FILE}}` counts as written there: FILE's headings are the page's
-# anchors, and FILE's links are checked from the page too (where the book renders them).
+# remark with remark-validate-links, at the versions scripts/links/package-lock.json pins:
+# `npm ci` into scripts/links/node_modules (git-ignored) the first time, and again
+# whenever the lock file changes; no install script of a package is run.
+remark_bin() {
+    local dir=$REPO/scripts/links
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.shardgate-lock.json"; then
+        if ! command -v npm >/dev/null 2>&1; then
+            say "links: no npm here (Node.js 18 or newer): apt-get install nodejs npm (./setup.sh up does)"
+            return 1
+        fi
+        say "installing the link checker (npm ci in scripts/links, once; about 15 seconds)"
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 || return 1
+        cp "$dir/package-lock.json" "$dir/node_modules/.shardgate-lock.json"
+    fi
+    printf '%s\n' "$dir/node_modules/.bin/remark"
+}
+
+# Every relative link and image outside code names a file that exists, and an #anchor a
+# heading of its target (remark-validate-links; web links are not followed): in README.md,
+# CHANGELOG.md, CONTRIBUTING.md and docs/*.md where they are, and in the book as mdBook
+# renders it, checked alone in a copy of docs/src: there a link that leaves the book
+# names a file the copy does not have, as the built book would not, and each page's
+# `{{#include FILE}}` line is replaced by FILE (whole), so FILE's headings are the page's
+# anchors and FILE's links are checked from the page.
 links() {
-    local files=() f
+    local bin files=() f tmp status=0
+    bin=$(remark_bin) || return 1
     cd "$REPO"
     for f in README.md CHANGELOG.md CONTRIBUTING.md docs/*.md; do
         if [[ -f $f ]]; then files+=("$f"); fi
     done
-    mapfile -t -O "${#files[@]}" files < <(find docs/src -name '*.md' | sort)
-    awk '
-        function dir(p) { return (p ~ /\//) ? substr(p, 1, match(p, /\/[^\/]*$/) - 1) : "." }
-        function clean(p,   n, i, parts, out, k) {
-            n = split(p, parts, "/"); k = 0
-            for (i = 1; i <= n; i++) {
-                if (parts[i] == "" || parts[i] == ".") continue
-                if (parts[i] == ".." && k > 0 && out[k] != "..") { k--; continue }
-                out[++k] = parts[i]
+    remark "$bin" "${files[@]}" || status=1
+    tmp=$(mktemp -d)
+    mkdir "$tmp/docs"
+    cp -R docs/src "$tmp/docs/src"
+    while IFS= read -r f; do
+        awk -v dir="$(dirname "docs/src/$f")" '
+            /^[ \t]*\{\{#include [^}]+\}\}[ \t]*$/ {
+                file = $0; sub(/^[ \t]*\{\{#include[ \t]+/, "", file); sub(/[ \t]*[:}].*/, "", file)
+                while ((getline line < (dir "/" file)) > 0) print line
+                close(dir "/" file); next
             }
-            p = ""; for (i = 1; i <= k; i++) p = p (i > 1 ? "/" : "") out[i]
-            return p == "" ? "." : p
-        }
-        function slug(h) {
-            sub(/^#+[ \t]+/, "", h); sub(/[ \t]+#*[ \t]*$/, "", h)
-            while (match(h, /\[[^]]*\]\([^)]*\)/)) {
-                t = substr(h, RSTART + 1); t = substr(t, 1, index(t, "]") - 1)
-                h = substr(h, 1, RSTART - 1) t substr(h, RSTART + RLENGTH)
-            }
-            h = tolower(h); gsub(/[^a-z0-9 _-]/, "", h); gsub(/ /, "-", h)
-            return h
-        }
-        # The file an mdBook include line names (its path before any ":anchor" or
-        # ":lines"), relative to the including file; "" for any other line.
-        function included(file, line,   t) {
-            if (line !~ /^[ \t]*\{\{#include [^}]+\}\}[ \t]*$/) return ""
-            t = line; sub(/^[ \t]*\{\{#include[ \t]+/, "", t); sub(/[ \t]*\}\}[ \t]*$/, "", t); sub(/:.*/, "", t)
-            return clean(dir(file) "/" t)
-        }
-        function load(p) { if (!(p in loaded)) { loaded[p] = 1; headings(p, p) } }
-        # The headings of file f, as anchors of page p (f itself, or a page including it).
-        function headings(p, f,   line, fence, s, inc) {
-            fence = 0
-            while ((getline line < f) > 0) {
-                if (line ~ /^[ \t]*(```|~~~)/) { fence = !fence; continue }
-                if (fence) continue
-                if ((inc = included(f, line)) != "") { headings(p, inc); continue }
-                if (line !~ /^#+[ \t]/) continue
-                s = slug(line)
-                if ((p, s) in anchor) { n = ++repeats[p, s]; s = s "-" n }
-                anchor[p, s] = 1
-            }
-            close(f)
-        }
-        function exists(p) { return system("test -e \"" p "\"") == 0 }
-        function check(file, lineno, target,   path, frag, i, resolved) {
-            if (via != "") lineno = lineno " (" via ")"
-            if (target ~ /^(https?:|mailto:|ftp:)/ || target ~ /^</) return
-            sub(/[ \t]+"[^"]*"$/, "", target)
-            i = index(target, "#")
-            if (i) { path = substr(target, 1, i - 1); frag = substr(target, i + 1) } else { path = target; frag = "" }
-            resolved = (path == "") ? file : clean(dir(file) "/" path)
-            if (!exists(resolved)) { printf "%s:%s: dead link %s (no file %s)\n", file, lineno, target, resolved; bad++; return }
-            if (file ~ /^docs\/src\// && resolved !~ /^docs\/src\//) {
-                printf "%s:%s: link %s leaves the book (docs/src): the built book has no %s\n", file, lineno, target, resolved; bad++; return
-            }
-            if (frag != "" && resolved ~ /\.md$/) {
-                load(resolved)
-                if (!((resolved, frag) in anchor)) { printf "%s:%s: dead anchor %s (no such heading in %s)\n", file, lineno, target, resolved; bad++ }
-            }
-            links++
-        }
-        # The links of one line of text, checked as written in file at lineno.
-        function links_of(file, lineno, line,   t) {
-            gsub(/`[^`]*`/, "", line)
-            if (match(line, /^[ \t]*\[[^]]+\]:[ \t]*[^ \t]+/)) {
-                t = line; sub(/^[ \t]*\[[^]]+\]:[ \t]*/, "", t); sub(/[ \t].*$/, "", t)
-                check(file, lineno, t)
-                return
-            }
-            while (match(line, /\]\([^) \t]+( "[^"]*")?\)/)) {
-                t = substr(line, RSTART + 2, RLENGTH - 3)
-                line = substr(line, RSTART + RLENGTH)
-                check(file, lineno, t)
-            }
-        }
-        # The links of an included file, as the including page shows them.
-        function links_included(file, lineno, f,   line, fence, n, inc) {
-            if (!exists(f)) { printf "%s:%d: dead include (no file %s)\n", file, lineno, f; bad++; return }
-            fence = 0; n = 0
-            while ((getline line < f) > 0) {
-                n++
-                if (line ~ /^[ \t]*(```|~~~)/) { fence = !fence; continue }
-                if (fence) continue
-                if ((inc = included(f, line)) != "") { links_included(file, lineno, inc); continue }
-                via = f ":" n
-                links_of(file, lineno, line)
-                via = ""
-            }
-            close(f)
-        }
-        FNR == 1 { fence = 0 }
-        /^[ \t]*(```|~~~)/ { fence = !fence; next }
-        fence { next }
-        {
-            if ((inc = included(FILENAME, $0)) != "") { links_included(FILENAME, FNR, inc); next }
-            links_of(FILENAME, FNR, $0)
-        }
-        END {
-            printf "links: %d relative link(s) checked, %d dead\n", links, bad
-            exit bad > 0
-        }
-    ' "${files[@]}"
+            { print }' "docs/src/$f" >"$tmp/docs/src/$f"
+    done < <(cd docs/src && grep -rl --include='*.md' '{{#include ' .)
+    if ! (cd "$tmp" && remark "$bin" docs/src); then
+        say "links: the book's pages above were checked in a copy of docs/src alone: a link that leaves the book finds no file there, as in the built book"
+        status=1
+    fi
+    rm -rf "$tmp"
+    if ((status == 0)); then say "links: every relative link and #anchor resolves"; fi
+    return "$status"
+}
+
+# The checker on FILES... (or folders), failing on any dead link or anchor.
+remark() {
+    local bin=$1
+    shift
+    NO_COLOR=1 "$bin" --rc-path "$REPO/scripts/links/remarkrc.mjs" --no-config --no-ignore \
+        --no-stdout --frail --quiet --no-color "$@"
 }
 
 case ${1:-build} in

@@ -72,6 +72,8 @@ missing_packages() {
     [[ -e /usr/share/i18n/locales/de_DE ]] || pkgs+=(locales)
     # The load balancer in front of several gateways (GATEWAYS=3 ./setup.sh run).
     command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || pkgs+=(haproxy)
+    # Node.js's npm: scripts/docs.sh installs the documents' link checker with it.
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
     # Headless Chromium for the dashboard's browser test (api-router/tests/browser).
     command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
     ((${#pkgs[@]} == 0)) || printf '%s\n' "${pkgs[@]}" | awk '!seen[$0]++'
