@@ -29,13 +29,20 @@ ensure_meta() {
 # (`shard-admin init`: once; later runs keep the stored map and re-tell the shards).
 # Builds the debug admin CLI; with BUILD_PROFILE=release (`run`), the release gateway
 # and admin CLI instead, and uses that. The build comes after the packages: the crates
-# link libpq, which ensure_packages installs on a fresh machine.
+# link libpq, which ensure_packages installs on a fresh machine. Every build selects the
+# whole workspace and names the binaries it wants: cargo then enables the same features
+# of every crate as `cargo build --workspace` (or a plain `cargo build`) does, and finds
+# them fresh there; `-p api-router -p shard-admin` left out the features other members
+# ask of shared crates (tokio's `fs`, clap's `wrap_help`, ...), so another build of the
+# workspace compiled tokio and every crate above it again.
 seed_map() {
     cd "$REPO"
     local target=${CARGO_TARGET_DIR:-$REPO/target} bin args
     if [[ ${BUILD_PROFILE:-debug} == release ]]; then
-        say "cargo build --release -p api-router -p shard-admin"
-        cargo build --release -p api-router -p shard-admin
+        # The gateway, and the admin CLI by both its names.
+        local build=(cargo build --release --workspace --bin api-router --bin shard-admin --bin shard-manager)
+        say "${build[*]}"
+        "${build[@]}"
         bin=$target/release/shard-admin
     elif [[ -n ${TEST_BUILD_PID:-} ]]; then
         # `test`: the tests' build, started before the servers, makes the CLI too.
@@ -54,7 +61,7 @@ seed_map() {
         # Both names of the CLI: shard-admin, and shard-manager (its former name, for one
         # release) kept as fresh as it for the scripts that still run it.
         bin=$target/debug/shard-admin
-        admin_cli_fresh "$bin" || cargo build -q -p shard-admin --bins
+        admin_cli_fresh "$bin" || cargo build -q --workspace --bin shard-admin --bin shard-manager
     fi
     mapfile -t args < <(config_args)
     export_app_env
