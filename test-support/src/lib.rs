@@ -7,14 +7,15 @@
 //! - [`app`]: a real gateway in the test's process ([`spawn_app`], [`TestApp`]) on
 //!   fresh databases, its typed requests, and the problem+json assertion.
 //! - [`gateway_process`]: the real `api-router` binary as a child process.
-//! - [`scratch`]: scratch databases for tests without a gateway: a whole cluster, a
-//!   metadata database, migrations on a server of the test's own.
+//! - [`scratch`]: scratch databases for tests without a gateway: a whole cluster (the
+//!   request path's and the control plane's tests), a metadata database, migrations on
+//!   a server of the test's own.
 //! - [`maintenance`]: statements on a server's maintenance database, and the runtime a
 //!   drop guard's clean-up runs on.
 //! - [`outage`]: real outages of the shared topology, one test at a time, always undone.
 //! - [`import_source`]: an import's source database, its table of orders and its writer.
 //! - [`private`]: PostgreSQL servers of a test's own: a pair, a pg_auto_failover
-//!   formation, the network to cut them off.
+//!   formation, the network to cut them off, a server whose messages are in another language.
 //! - [`failover`]: a shard on those servers that fails over, its load and checks.
 //! - [`wrk`]: one `wrk` run against a gateway process, with its CPU per request.
 //! - [`wait`]: blocking work off the runtime, and polling with a bound.

@@ -3,11 +3,13 @@
 //! it (the gateways of [`crate::app`] run on such databases too). On top, for the
 //! tests that start no gateway:
 //!
-//! - [`Scratch`]: a whole scratch cluster, a uniquely named database on every primary
-//!   (the shards' migrations applied from the repository's `migrations/`, as
-//!   `shard-admin migrate` applies them) and on the metadata server, the map seeded
-//!   and told to the shards as `shard-admin init` does. The shared map never changes;
-//!   the databases are dropped when the [`Scratch`] is.
+//! - [`Scratch`]: a whole scratch cluster, a uniquely named database (`sgtest_scratch_*`)
+//!   on every primary (the shards' migrations applied from the repository's
+//!   `migrations/` and recorded, as `shard-admin migrate` does) and on the metadata
+//!   server, the map seeded and told to the shards at version [`TOLD_AT`] as
+//!   `shard-admin init` does, every replica caught up. Its shards can be told other
+//!   slots in plain SQL ([`Scratch::tell`]). The shared map never changes; the
+//!   databases are dropped when the [`Scratch`] is.
 //! - [`MetaScratch`]: a scratch metadata database, dropped however a test ends.
 //! - [`migrate`]: every migration on a scratch database of a server the test made
 //!   itself, recorded as `shard-admin migrate` records them.
@@ -23,7 +25,7 @@ use diesel::{Connection, RunQueryDsl};
 use shard_manager::config::{self, ClusterSettings};
 use shard_manager::live_map::ShardMap;
 use shard_manager::servers::connection_url;
-use shard_manager::{ShardId, ShardKey};
+use shard_manager::{Cluster, Router, ShardId, ShardKey};
 use tokio_postgres::Client;
 
 use crate::maintenance::{connect_to, maintenance_as_superuser, on_own_runtime};
@@ -69,9 +71,28 @@ fn maintenance_connection(cluster: &ClusterSettings, server: &str) -> Result<PgC
     PgConnection::establish(&connection_url(&db, server)).map_err(|e| e.to_string())
 }
 
+/// The map version a scratch cluster's shards are told first (`shard-admin init` seeds
+/// version 1).
+pub const TOLD_AT: i64 = 1;
+
 /// The scratch databases and the settings that name them.
 pub struct Scratch {
     pub settings: ClusterSettings,
+}
+
+/// The settings `./setup.sh up` serves, from the built-in defaults and the environment
+/// of `eval "$(./setup.sh env)"`, naming a fresh database (`sgtest_scratch_*`, which
+/// `./setup.sh test` drops when a run left it behind) and pools of at most 4
+/// connections a server: many tests share the servers.
+pub fn settings() -> ClusterSettings {
+    let mut settings: ClusterSettings = config::load(None).expect("settings");
+    assert!(
+        !secrecy::ExposeSecret::expose_secret(&settings.database.password).is_empty(),
+        "no database password: run `eval \"$(./setup.sh env)\"` first"
+    );
+    settings.database.dbname = format!("sgtest_scratch_{}", uuid::Uuid::new_v4().simple());
+    settings.database.pool_max_size = 4;
+    settings
 }
 
 /// The shards' migrations, in the order their directory names give.
@@ -91,11 +112,17 @@ fn migrations() -> Vec<(String, String)> {
 }
 
 impl Scratch {
-    /// Creates the databases, migrates the shards and seeds the map.
+    /// Creates the databases, migrates the shards, seeds the map and tells the shards;
+    /// returns once every replica has replayed all of it.
     pub async fn create() -> Self {
-        let mut settings: ClusterSettings = config::load(None).expect("settings");
-        let name = format!("sgjobs_{}", uuid::Uuid::new_v4().simple());
-        settings.database.dbname = name.clone();
+        Self::create_with(|_| {}).await
+    }
+
+    /// [`create`](Self::create), after letting the test adjust the settings.
+    pub async fn create_with(adjust: impl FnOnce(&mut ClusterSettings)) -> Self {
+        let mut settings = settings();
+        adjust(&mut settings);
+        let name = settings.database.dbname.clone();
         settings.metadata.dbname = name.clone();
         // Made first, so that whatever was created is dropped if a step fails.
         let scratch = Self { settings };
@@ -112,11 +139,89 @@ impl Scratch {
                     .await
                     .unwrap_or_else(|e| panic!("{migration} on {}: {e}", shard.primary));
             }
+            record_migrations(&client).await;
         }
         control_plane::map::change::init(&scratch.settings)
             .await
             .expect("init: seed the map, tell the shards");
+        scratch.replayed().await;
         scratch
+    }
+
+    /// The request path's cluster the scratch settings describe, routing with the
+    /// configured map.
+    pub fn cluster(&self) -> Cluster {
+        Cluster::new(self.settings.clone()).expect("a cluster")
+    }
+
+    /// `shard`'s primary address.
+    pub fn primary(&self, shard: ShardId) -> String {
+        self.settings.shards[shard.index()].primary.clone()
+    }
+
+    /// `shard`'s first replica's address.
+    pub fn replica(&self, shard: ShardId) -> String {
+        self.settings.shards[shard.index()].replicas[0].clone()
+    }
+
+    /// Makes `shard`'s primary own exactly `slots`, going by map `version`, in plain SQL
+    /// (what the control plane's `map::ownership::tell` does, without the stored map).
+    pub async fn tell(&self, shard: ShardId, slots: &[i32], version: i64) {
+        let mut client = self.connect(&self.primary(shard)).await;
+        let tx = client.transaction().await.expect("begin");
+        tx.execute("DELETE FROM shardgate_slots", &[])
+            .await
+            .expect("forget the slots");
+        tx.execute(
+            "INSERT INTO shardgate_slots (slot, since) SELECT unnest($1::int[]), $2",
+            &[&slots, &version],
+        )
+        .await
+        .expect("own the slots");
+        tx.execute(
+            "INSERT INTO shardgate_map (shard, version) VALUES ($1, $2)
+             ON CONFLICT (singleton) DO UPDATE
+                SET shard = excluded.shard, version = excluded.version, updated_at = now()",
+            &[&(shard.0 as i32), &version],
+        )
+        .await
+        .expect("the map version");
+        tx.commit().await.expect("commit");
+    }
+
+    /// Waits (up to 20 s) until every replica has replayed what its primary has
+    /// written so far.
+    pub async fn replayed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for shard in &self.settings.shards {
+            let primary = connect_to(&self.settings, &shard.primary, "postgres").await;
+            let written: String = primary
+                .query_one("SELECT pg_current_wal_lsn()::text", &[])
+                .await
+                .expect("the primary's position")
+                .get(0);
+            for replica in &shard.replicas {
+                let replica = connect_to(&self.settings, replica, "postgres").await;
+                loop {
+                    let caught_up: bool = replica
+                        .query_one(
+                            "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                            &[&written],
+                        )
+                        .await
+                        .expect("the replica's position")
+                        .get(0);
+                    if caught_up {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "a replica never replayed {written}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
     }
 
     /// A connection to this scratch database on `server`.
@@ -279,8 +384,12 @@ pub async fn migrate(settings: &ClusterSettings, addr: &str) {
             .await
             .unwrap_or_else(|e| panic!("{migration} on {addr}: {e}"));
     }
-    // Recorded as `shard-admin migrate` records them, so the monitor finds the schema
-    // complete.
+    record_migrations(&client).await;
+}
+
+/// Every migration recorded as applied, as `shard-admin migrate` records them, so the
+/// health monitor finds the schema complete.
+async fn record_migrations(client: &Client) {
     let versions: Vec<String> = shard_manager::store::migrations::expected()
         .into_iter()
         .map(|m| m.version)
@@ -300,4 +409,13 @@ pub async fn migrate(settings: &ClusterSettings, addr: &str) {
         )
         .await
         .expect("record the migrations");
+}
+
+/// Every slot the router gives `shard`.
+pub fn slots_of(router: &Router, shard: ShardId) -> Vec<i32> {
+    router
+        .ranges_of(shard)
+        .into_iter()
+        .flat_map(|(from, to)| from as i32..=to as i32)
+        .collect()
 }

@@ -224,11 +224,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 impl Drop for Repo {
     fn drop(&mut self) {
         if let Some(data) = self.restored.lock().unwrap().take() {
-            let _ = self
-                .programs
-                .command(&self.programs.bin.join("pg_ctl"))
-                .args(["stop", "-m", "immediate", "-D", path(&data)])
-                .output();
+            self.programs.stop_at_once(&data);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

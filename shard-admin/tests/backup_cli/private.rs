@@ -3,8 +3,9 @@
 //! test's range (26900-26949 for one server, 26950-26999 for the restore's cluster),
 //! trust sign-in on loopback and on its socket (in that directory, for pgbackrest), one
 //! stanza per server (`shard0` alone by default), data in `<dir>/<stanza>`.
-//! PostgreSQL's programs are found, and run (as root, as the `postgres` system user,
-//! with pgbackrest), as test-support's private servers run them.
+//! PostgreSQL's programs are found, run (as root, as the `postgres` system user, with
+//! pgbackrest) and queried by test-support's `private::programs`, as every private
+//! server's are.
 //! Every server it started (the primaries, a restored copy) is stopped and the
 //! directory removed when it is dropped, however the test ends.
 
@@ -179,27 +180,7 @@ impl Private {
 
     /// One query's text output (`psql -At`) on the server at `port`.
     pub fn query_on(&self, port: u16, db: &str, sql: &str) -> String {
-        let port = port.to_string();
-        let out = self.pg(
-            "psql",
-            &[
-                "-X",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.programs.query(port, db, sql)
     }
 
     pub fn query(&self, db: &str, sql: &str) -> String {
@@ -280,12 +261,7 @@ impl Private {
     }
 
     fn own(&self, dir: &Path) {
-        if self.programs.as_postgres {
-            let _ = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir)
-                .status();
-        }
+        self.programs.own(dir);
     }
 
     fn pg(&self, program: &str, args: &[&str]) -> Output {
@@ -304,12 +280,7 @@ impl Private {
 impl Drop for Private {
     fn drop(&mut self) {
         for data in self.started.borrow().iter().rev() {
-            if data.join("postmaster.pid").exists() {
-                let _ = self.run_as(
-                    &self.programs.bin.join("pg_ctl"),
-                    &["stop", "-m", "immediate", "-D", path(data)],
-                );
-            }
+            self.programs.stop_at_once(data);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

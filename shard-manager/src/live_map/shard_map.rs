@@ -154,8 +154,8 @@ impl ShardMap {
 
 /// The map the built-in default configuration seeds (three shards in even ranges,
 /// version 1): a fixture for the tests of what reads or changes a map (here, and in
-/// crates above with the `test-support` feature; never in a release build).
-#[cfg(any(test, feature = "test-support"))]
+/// crates above with the `fixtures` feature; never in a release build).
+#[cfg(any(test, feature = "fixtures"))]
 pub fn three_shards() -> ShardMap {
     let settings: ClusterSettings = config::Config::builder()
         .add_source(config::File::from_str(

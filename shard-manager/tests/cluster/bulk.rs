@@ -6,7 +6,7 @@ use serde_json::json;
 use shard_manager::{BulkItem, ShardId};
 
 use crate::fixtures::{doc, id, key_on, rows, table, wal_now};
-use crate::scratch::Scratch;
+use test_support::scratch::Scratch;
 
 #[tokio::test]
 async fn a_batch_is_written_on_every_shard_its_keys_live_on() {

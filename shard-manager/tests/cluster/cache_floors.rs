@@ -5,7 +5,7 @@
 
 use redis::aio::MultiplexedConnection;
 
-use crate::scratch::settings;
+use test_support::scratch::settings;
 
 const INSTALL: &str = include_str!("../../src/cache/install.lua");
 const FORGET: &str = include_str!("../../src/cache/forget.lua");

@@ -10,7 +10,7 @@ use serde_json::json;
 use shard_manager::{BulkItem, Cluster, ClusterError, Role, ShardId};
 
 use crate::fixtures::{doc, id, key_on, table};
-use crate::scratch::Scratch;
+use test_support::scratch::Scratch;
 
 /// Short enough to show the bound, long enough for the live shards' connect and login
 /// on a loaded 2-core machine (300 ms once failed the live shard of the bulk write).

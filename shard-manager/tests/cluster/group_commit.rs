@@ -16,7 +16,7 @@ use shard_manager::store::IdempotencyKey;
 use shard_manager::{ClusterError, RoutedKey, ShardId};
 
 use crate::fixtures::{doc, id, key_on, rows, table};
-use crate::scratch::{slots_of, Scratch, TOLD_AT};
+use test_support::scratch::{slots_of, Scratch, TOLD_AT};
 
 const WRITES: usize = 20;
 

@@ -9,7 +9,7 @@ use shard_manager::{BulkItem, ClusterError, ShardId};
 use tokio_postgres::Client;
 
 use crate::fixtures::{doc, id, key_on, rows, table};
-use crate::scratch::Scratch;
+use test_support::scratch::Scratch;
 
 /// The idempotency key of a request described by `parts`, kept an hour.
 fn idempotency_key(key: &str, parts: &[&str]) -> IdempotencyKey {

@@ -6,7 +6,7 @@ use serde_json::json;
 use shard_manager::{Consistency, Cursor, ListQuery, Role, ShardId};
 
 use crate::fixtures::{doc, id, key_on, table};
-use crate::scratch::Scratch;
+use test_support::scratch::Scratch;
 
 #[tokio::test]
 async fn pages_follow_their_cursors_across_a_keys_records_newest_first() {

@@ -1,14 +1,13 @@
 //! The request path's own integration tests: `Cluster` and the wire client against the
-//! topology `./setup.sh up` starts, with no gateway and no control plane. Each test works
-//! in scratch databases of its own (`scratch`), so the shared data, map and servers are
-//! never touched. Run with the environment of `eval "$(./setup.sh env)"`, under the
+//! topology `./setup.sh up` starts, with no gateway. Each test works in scratch databases
+//! of its own (test-support's `scratch`: made, migrated and told their slots as the
+//! admin CLI does), so the shared data, map and servers are never touched. Run with the environment of `eval "$(./setup.sh env)"`, under the
 //! cluster's shared lock:
 //!
 //! ```text
 //! flock -s /tmp/sg-cluster.lock cargo test -p shard-manager --test cluster
 //! ```
 //!
-//! - `scratch`: the scratch databases: created, migrated, told their slots, dropped.
 //! - `fixtures`: keys, tables and documents as the edge makes them; rows read back in SQL.
 //! - `monitor`: the replicas' lag measured once, as the health monitor would tell it.
 //! - `records`: write, read back (primary; replica with read-your-writes), delete.
@@ -32,5 +31,4 @@ mod list;
 mod monitor;
 mod not_owner;
 mod records;
-mod scratch;
 mod wire;

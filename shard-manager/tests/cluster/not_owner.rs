@@ -10,7 +10,7 @@ use serde_json::json;
 use shard_manager::{ClusterError, Consistency, ShardId};
 
 use crate::fixtures::{doc, id, key_on, route, rows, table};
-use crate::scratch::{Scratch, TOLD_AT};
+use test_support::scratch::{Scratch, TOLD_AT};
 
 /// Asserts `err` is the shard's refusal of `slot`, named as the test expects.
 fn assert_refused(err: &ClusterError, shard: ShardId, server: &str, slot: u32, told: u64) {

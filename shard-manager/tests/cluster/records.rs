@@ -7,7 +7,7 @@ use shard_manager::{Consistency, Role, ShardId};
 
 use crate::fixtures::{doc, id, key_on, rows, stored, table, wal_now};
 use crate::monitor::check_replicas;
-use crate::scratch::Scratch;
+use test_support::scratch::Scratch;
 
 #[tokio::test]
 async fn a_write_reads_back_from_the_primary_then_from_a_replica_that_replayed_it() {

@@ -14,7 +14,7 @@ use shard_manager::wire::{self, upkeep, Target, WireError};
 use shard_manager::{ClusterError, Cursor, ListQuery, Role, ShardId};
 
 use crate::fixtures::key_on;
-use crate::scratch::{self, Scratch};
+use test_support::scratch::{self, Scratch};
 
 #[tokio::test]
 async fn the_wire_client_signs_in_without_tls_and_reads_what_sql_wrote() {

@@ -3,8 +3,9 @@
 //! never its text, which changes with the server's `lc_messages`.
 //!
 //! The shared cluster's servers speak English and stay that way: this test starts a
-//! private server of its own (`private_server`) with `lc_messages = de_DE.UTF-8`, its
-//! locale compiled into a temporary directory, so nothing is installed system-wide.
+//! private server of its own (test-support's [`LocalizedServer`]) with
+//! `lc_messages = de_DE.UTF-8`, its locale compiled into a temporary directory, so
+//! nothing is installed system-wide.
 //! It touches nothing shared and runs without the cluster lock:
 //! `cargo test -p shard-manager --test german_messages`.
 //!
@@ -12,18 +13,16 @@
 //! worded it in German (and what its SQLSTATE is), and through [`Server`], the request
 //! path's one mapping to a [`ClusterError`].
 
-mod private_server;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use private_server::GermanServer;
 use secrecy::SecretString;
 use shard_manager::config::{DatabaseSettings, SslMode};
 use shard_manager::servers::Server;
 use shard_manager::store::{NewRecord, RawJson};
 use shard_manager::wire::{self, connect, Target, WireConn, WireError};
 use shard_manager::{ClusterError, Role, ShardId};
+use test_support::private::localized::LocalizedServer;
 
 /// The map version the private shard is told, and the one slot it owns.
 const TOLD: u64 = 7;
@@ -82,7 +81,7 @@ async fn migrate(conn: &mut WireConn) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_in_german_are_classified_by_their_sqlstate() {
-    let pg = GermanServer::start();
+    let pg = LocalizedServer::start("de_DE");
     let addr = pg.addr();
     let db = settings(5_000);
     let shard = ShardId(0);

@@ -4,6 +4,7 @@
 //! - [`programs`]: PostgreSQL's programs and `pg_autoctl`, found as `setup.sh` finds
 //!   them and run as `postgres` when the tests run as root.
 //! - [`pair`]: a primary and a streaming replica (promoted by hand), or a plain primary.
+//! - [`localized`]: a plain server whose messages are in another language.
 //! - [`autoctl`]: a pg_auto_failover formation: a monitor and two nodes.
 //! - [`keepers`]: pg_autoctl's commands and keepers for a formation, each in its
 //!   namespace.
@@ -12,6 +13,7 @@
 
 pub mod autoctl;
 pub mod keepers;
+pub mod localized;
 pub mod netns;
 pub mod pair;
 pub mod placement;

@@ -275,19 +275,7 @@ impl Pair {
 impl Drop for Pair {
     fn drop(&mut self) {
         for name in ["primary", "replica"] {
-            let data = self.data(name);
-            if data.join("postmaster.pid").exists() {
-                let as_postgres = self.programs.as_postgres;
-                let mut cmd = Command::new(if as_postgres { "runuser" } else { "env" });
-                if as_postgres {
-                    cmd.args(["-u", "postgres", "--"]);
-                }
-                let _ = cmd
-                    .arg(self.programs.bin.join("pg_ctl"))
-                    .args(["stop", "-m", "immediate", "-D"])
-                    .arg(&data)
-                    .output();
-            }
+            self.programs.stop_at_once(&self.data(name));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -57,6 +57,19 @@ impl Programs {
         cmd
     }
 
+    /// Stops the server of data directory `data` at once (`pg_ctl stop -m immediate`)
+    /// when it runs. For drop guards: a failure is ignored, never a panic while a
+    /// failed test unwinds.
+    pub fn stop_at_once(&self, data: &Path) {
+        if data.join("postmaster.pid").exists() {
+            let _ = self
+                .command(&self.bin.join("pg_ctl"))
+                .args(["stop", "-m", "immediate", "-D"])
+                .arg(data)
+                .output();
+        }
+    }
+
     /// Runs one of PostgreSQL's programs to its end; panics with its output on failure.
     pub fn pg_out(&self, program: &str, args: &[&str]) -> Output {
         run(self.command(&self.bin.join(program)).args(args))
