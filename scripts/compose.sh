@@ -27,7 +27,10 @@ cmd_compose() {
     case $sub in
         up) compose_prepare release && compose_start && compose_summary ;;
         down) compose_prepare none && compose_stop "${@:2}" ;;
-        test) COMPOSE_PROJECT=shardgate-test && compose_prepare release && compose_test ;;
+        test)
+            COMPOSE_PROJECT=shardgate-test
+            compose_prepare none && compose_test_free && compose_prepare release && compose_test
+            ;;
         *) die "usage: ./setup.sh compose up|down [-v]|test" ;;
     esac
 }
@@ -96,7 +99,7 @@ compose_base_image() {
     say "base image $COMPOSE_BASE: pulling"
     timeout 60 "$COMPOSE_ENGINE" pull -q "$COMPOSE_BASE" >/dev/null 2>&1 && return 0
     say "no registry answers: making $COMPOSE_BASE with debootstrap (about 2 minutes, once)"
-    local root=$COMPOSE_DIR/rootfs
+    local root=$COMPOSE_DIR/rootfs t0=$SECONDS
     rm -rf "$root"
     debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian \
         >"$COMPOSE_DIR/debootstrap.log" 2>&1 ||
@@ -106,13 +109,14 @@ compose_base_image() {
     rm -rf "$root"
     [[ $COMPOSE_ENGINE == podman ]] && podman tag "$COMPOSE_BASE" "docker.io/library/$COMPOSE_BASE"
     compose_image_exists "$COMPOSE_BASE" || die "no image $COMPOSE_BASE after the import"
+    say "base image $COMPOSE_BASE made in $((SECONDS - t0))s"
 }
 
 # The images: Debian's packages on the base (the engine's cache makes a rebuild quick),
 # and the gateway's from the host's binaries: $1 release (built when needed) or those in
 # COMPOSE_BINARIES.
 compose_images() {
-    local bin=${COMPOSE_BINARIES:-} entry name file ctx=$COMPOSE_DIR/context
+    local bin=${COMPOSE_BINARIES:-} entry name file ctx=$COMPOSE_DIR/context t0=$SECONDS
     if [[ -z $bin ]]; then
         need_cargo
         say "cargo build --release -p api-router -p shard-admin (the gateway image's binaries)"
@@ -134,7 +138,7 @@ compose_images() {
             compose_build -t "$name:local" -f "$REPO/docker/Dockerfile" --target prebuilt "$ctx"
         fi
     done
-    say "the gateway image holds the binaries of $bin"
+    say "images built in $((SECONDS - t0))s; the gateway's holds the binaries of $bin"
 }
 
 compose_build() {
