@@ -15,6 +15,7 @@
 #   ./setup.sh test      up, then cargo test --workspace
 #   ./setup.sh ha hold|release N   hold shard N's failover (work on its primary)
 #   ./setup.sh ha home             every primary back on its first node
+#   ./setup.sh compose up|down|test   docker-compose.yml's stack (Docker or podman)
 #   Every shard is run by pg_auto_failover (scripts/ha.sh): a monitor on 25420, one
 #   formation per shard on the same ports. HA=0 ./setup.sh up makes a cluster without it.
 #
@@ -42,6 +43,8 @@
 #   scripts/status.sh           `status`
 #   scripts/test-runner.sh      `test`
 #   scripts/disk_watch.sh       the free disk space under a test run
+#   scripts/compose.sh          docker-compose.yml on Docker or podman (`compose`), with
+#                               compose_test.sh (`compose test`)
 # The files it writes under .local/ are listed in scripts/lib/common.sh.
 set -Eeuo pipefail
 # A command failing where nobody expected it: say which, rather than exit silently.
@@ -76,6 +79,8 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/status.sh"
 . "$REPO/scripts/test-runner.sh"
 . "$REPO/scripts/disk_watch.sh"
+. "$REPO/scripts/compose.sh"
+. "$REPO/scripts/compose_test.sh"
 
 cmd_help() {
     cat <<EOF
@@ -103,6 +108,14 @@ Usage: ./setup.sh COMMAND
                      http://127.0.0.1:8080; GATEWAYS=3 (1..$MAX_GATEWAYS): three gateways
                      (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log
   test               up, drop leftover sgtest_* databases, cargo test --workspace
+  compose up         docker-compose.yml's stack in containers (Docker where its engine
+                     answers, else podman, installed if missing), HAProxy on 127.0.0.1:26080;
+                     the gateway image takes this machine's release build
+  compose down [-v]  stop and remove its containers (the data stays in volumes; -v
+                     removes them too)
+  compose test       a fresh stack: the README's tour, a shard's primary container
+                     killed, writes on the promoted node, every acknowledged write read
+                     back; then down (COMPOSE_BINARIES=DIR: the binaries to use)
   docs               build the book (docs/, mdBook) into target/book and print its path
   env                export lines for running the gateway by hand:
                      eval "\$(./setup.sh env)"
@@ -140,6 +153,7 @@ main() {
         ha) cmd_ha "$@" ;;
         run) cmd_run ;;
         test) cmd_test ;;
+        compose) cmd_compose "$@" ;;
         env) cmd_env "$@" ;;
         docs) "$REPO/scripts/docs.sh" build ;;
         help | -h | --help) cmd_help ;;

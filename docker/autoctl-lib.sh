@@ -1,6 +1,6 @@
 # docker/autoctl-lib.sh: sourced by autoctl-monitor.sh and autoctl-node.sh, the entrypoints
-# of the pg_auto_failover image (docker/Dockerfile.autoctl) in docker-compose.yml's `ha`
-# profile. Functions and settings only.
+# of the PostgreSQL image (docker/Dockerfile.postgres) for docker-compose.yml's shards and
+# their monitor. Functions and settings only.
 #
 # Everything lives on the container's volume (VOLUME_DIR, /var/lib/postgresql/data), so a
 # container made anew finds its node again: PGDATA in pgdata/, pg_autoctl's configuration
@@ -37,7 +37,7 @@ say() { echo "$(date -u +%H:%M:%S) ${0##*/} ($AUTOCTL_HOSTNAME): $*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 # Started as root (the image's default): give the volume to postgres and start this
-# script again as postgres. gosu in the image, runuser outside it.
+# script again as postgres (runuser, in the image and outside it).
 drop_root() {
     [ "$(id -u)" = 0 ] || return 0
     mkdir -p "$VOLUME_DIR" "$AUTOCTL_HOME" "$AUTOCTL_SOCKET_DIR"
@@ -74,7 +74,7 @@ autoctl_created() {
     [ -f "$XDG_CONFIG_HOME/pg_autoctl$PGDATA/pg_autoctl.cfg" ]
 }
 
-# A new cluster as docker-compose.yml's plain servers have it (POSTGRES_INITDB_ARGS):
+# A new cluster as docker-compose.yml's metadata server has it (docker/meta-entrypoint.sh):
 # the C collation, UTF8, SCRAM for every login, the superuser's password; the shared
 # settings included before pg_auto_failover's own file (so its port and addresses win),
 # and the memory it would size for a machine of its own cut back in postgresql.auto.conf

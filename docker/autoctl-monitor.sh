@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Entrypoint of the pg_auto_failover monitor in docker-compose.yml's `ha` profile (service
-# `ha-monitor`). On first start: a cluster made like the plain servers (docker/autoctl-lib.sh)
+# Entrypoint of the pg_auto_failover monitor in docker-compose.yml (service
+# `monitor`). On first start: a cluster made like the metadata server (docker/autoctl-lib.sh)
 # with the timings scripts/ha.sh gives its monitor, `pg_autoctl create monitor` on it; then,
 # until that has once succeeded (autoctl/ready), with the cluster up on its socket only,
 # autoctl_node's password and one formation per shard (AUTOCTL_FORMATIONS). Every start
@@ -10,7 +10,7 @@
 #   MONITOR_READER_PASSWORD  shardgate_monitor_reader's (.env): the gateways' role here,
 #                       which only reads the formations' state
 set -euo pipefail
-AUTOCTL_HOSTNAME=${AUTOCTL_HOSTNAME:-ha-monitor}
+AUTOCTL_HOSTNAME=${AUTOCTL_HOSTNAME:-monitor}
 # shellcheck source=docker/autoctl-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/autoctl-lib.sh"
 : "${MONITOR_READER_PASSWORD:?set MONITOR_READER_PASSWORD}"

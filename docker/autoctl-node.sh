@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Entrypoint of a pg_auto_failover node in docker-compose.yml's `ha` profile: one of a
+# Entrypoint of a pg_auto_failover node in docker-compose.yml: one of a
 # shard's two servers, both in the formation shardN on the monitor. On first start it
 # asks the monitor whether the formation has a node yet:
-# - none: this node starts the formation. A cluster made like the plain servers
+# - none: this node starts the formation. A cluster made like the metadata server
 #   (docker/autoctl-lib.sh) is handed to `pg_autoctl create postgres`, which registers it
 #   (state single); then, with it up on its socket only, the passwords of
 #   pg_auto_failover's roles and the gateway's role `shardgate` (not a superuser),
-#   owner of the database `shardgate`, as docker/primary-init.sh makes them.
+#   owner of the database `shardgate`, as docker/meta-entrypoint.sh makes its own.
 # - one already: `pg_autoctl create postgres` clones it (pg_basebackup as
 #   pgautofailover_replicator) and the node becomes its secondary. Replication is
 #   pg_auto_failover's default, synchronous: an acknowledged write is on both.
@@ -16,7 +16,7 @@
 # the monitor gives it.
 #   AUTOCTL_FORMATION      shard0, shard1, ...
 #   AUTOCTL_NAME           the node's name on the monitor (AUTOCTL_HOSTNAME)
-#   AUTOCTL_MONITOR_HOST   the monitor (ha-monitor), AUTOCTL_MONITOR_PORT (5432)
+#   AUTOCTL_MONITOR_HOST   the monitor (monitor), AUTOCTL_MONITOR_PORT (5432)
 #   SHARDGATE_DB_PASSWORD  the `shardgate` role's password (.env)
 #   SHARDGATE_ADMIN_PASSWORD  `shardgate_admin`'s (.env): the role `shard-admin
 #                          switchover` drains a primary as (failover.admin_user); never
@@ -27,7 +27,7 @@ set -euo pipefail
 : "${AUTOCTL_FORMATION:?set AUTOCTL_FORMATION}" "${SHARDGATE_DB_PASSWORD:?set SHARDGATE_DB_PASSWORD}"
 : "${SHARDGATE_ADMIN_PASSWORD:?set SHARDGATE_ADMIN_PASSWORD}"
 AUTOCTL_NAME=${AUTOCTL_NAME:-$AUTOCTL_HOSTNAME}
-AUTOCTL_MONITOR_HOST=${AUTOCTL_MONITOR_HOST:-ha-monitor}
+AUTOCTL_MONITOR_HOST=${AUTOCTL_MONITOR_HOST:-monitor}
 AUTOCTL_MONITOR_PORT=${AUTOCTL_MONITOR_PORT:-5432}
 AUTOCTL_DBNAME=${AUTOCTL_DBNAME:-shardgate}
 AUTOCTL_PARTITION_S=${AUTOCTL_PARTITION_S:-1}

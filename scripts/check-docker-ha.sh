@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/check-docker-ha.sh: runs the entrypoints of docker-compose.yml's `ha` profile
+# scripts/check-docker-ha.sh: runs the entrypoints of docker-compose.yml's shards and monitor
 # (docker/autoctl-monitor.sh, docker/autoctl-node.sh) as local processes, without Docker,
 # to show that their pg_autoctl invocations make a working formation:
 #   1. the monitor, then two nodes of formation shard0, each script started as the

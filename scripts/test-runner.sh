@@ -2,7 +2,8 @@
 # tests built in the background while `up` makes the servers, leftover test databases
 # dropped, the failure tests first and alone, then two lanes at once: the suites that
 # run servers of their own (OWN_SERVER_SUITES) in the background, the book's check and
-# every other suite in the foreground; one closing line with the counts of both.
+# every other suite in the foreground; then `compose test` (scripts/compose_test.sh);
+# one closing line with the counts of the suites.
 
 # The suites that start and kill PostgreSQL servers of their own (private pairs,
 # pg_auto_failover formations, pgBackRest repositories, under /tmp, on ports 26600-26999
@@ -84,6 +85,12 @@ cmd_test() {
     cargo test --workspace --test failures --no-fail-fast 2>&1 | tee -a "$out" || failed=1
     test_placement   # a failover during the failure tests must not move the next ones' primaries
     test_lanes "$out" || failed=1
+    # Then docker-compose.yml's stack, on this run's debug build (the tests' build made
+    # api-router and shard-admin under target/debug): a fresh stack in containers on
+    # ports 26080-26095, the tour, a primary container killed, every acknowledged write
+    # read back, then down. After the suites: its build and servers would slow them.
+    say "./setup.sh compose test (docker-compose.yml's stack, on the tests' debug build)"
+    (COMPOSE_BINARIES=${CARGO_TARGET_DIR:-$REPO/target}/debug cmd_compose test) 2>&1 | tee -a "$out" || failed=1
     # One closing line for the whole run: every suite's counts added up.
     local passed failures
     passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")

@@ -1,0 +1,179 @@
+# scripts/compose_test.sh: sourced by setup.sh (functions only). `./setup.sh compose test`:
+# the stack of docker-compose.yml started fresh (project shardgate-test, volumes of its
+# own), README.md's tour through its HAProxy, then a shard's primary container killed:
+#   1. COMPOSE_TEST_WRITES writes, every one acknowledged;
+#   2. the primary of the first write's shard (pg_auto_failover's monitor says which)
+#      killed (`kill`, SIGKILL); writes go on through HAProxy until COMPOSE_TEST_WRITES
+#      more of them are acknowledged on that shard, by its other node, which the monitor
+#      promoted (automatic failover in the containers: pg_auto_failover);
+#   3. every write acknowledged before and after the kill read back (strong), counted;
+#   4. the killed container started again: back as its shard's secondary;
+# then the stack taken down, its volumes removed. Any step failing stops the test with
+# that step's name, the stack's last logs, and a non-zero exit.
+
+COMPOSE_TEST_WRITES=${COMPOSE_TEST_WRITES:-30}
+
+compose_test() {
+    COMPOSE_STEP="start"
+    local t0=$SECONDS
+    trap 'compose_test_end' EXIT
+    compose_start
+    compose_test_tour
+    compose_test_failover
+    COMPOSE_STEP="down"
+    compose_stop -v
+    trap - EXIT
+    say "compose test: passed in $((SECONDS - t0))s (tour, failover of $COMPOSE_VICTIM, ${COMPOSE_READ_BACK} acknowledged writes read back)"
+}
+
+# The test's containers have the stack's names: none may be there already.
+compose_test_free() {
+    if [[ -n $("$COMPOSE_ENGINE" ps -a -q --filter name='^shardgate-' 2>/dev/null) ]]; then
+        die "containers named shardgate-* exist (the stack is up?): ./setup.sh compose down first"
+    fi
+}
+
+# Whatever failed (a die, a failed command): name the step, show the logs, take it down.
+compose_test_end() {
+    local rc=$?
+    trap - EXIT
+    ((rc == 0)) && return 0
+    echo "compose test: FAILED at step: $COMPOSE_STEP (exit $rc)" >&2
+    compose_logs meta monitor shard0-a shard0-b shard1-a shard1-b shard2-a shard2-b gateway1 lb 2>&1 |
+        tail -n 200 >&2 || true
+    "${COMPOSE_CMD[@]}" down -v >>"$COMPOSE_DIR/compose.log" 2>&1 || true
+    "$COMPOSE_ENGINE" network rm -f "${COMPOSE_PROJECT}_default" >/dev/null 2>&1 || true
+    exit "$rc"
+}
+
+step() {
+    COMPOSE_STEP=$1
+    say "compose test: $1"
+}
+
+# METHOD PATH [BODY [HEADER...]] through HAProxy: HTTP_CODE and HTTP_BODY.
+http() {
+    local method=$1 path=$2 body=${3:-} args=() out
+    shift 3 || shift $#
+    local h
+    for h in "$@"; do args+=(-H "$h"); done
+    [[ -n $body ]] && args+=(-H 'content-type: application/json' --data "$body")
+    out=$(curl -s --max-time 20 -X "$method" -w '\n%{http_code}' "${args[@]}" "$COMPOSE_LB$path") || true
+    HTTP_CODE=${out##*$'\n'}
+    HTTP_BODY=${out%$'\n'*}
+}
+
+# Fails the step unless the last answer had status $1 (and its body holds $2).
+expect() {
+    [[ $HTTP_CODE == "$1" ]] || die "$COMPOSE_STEP: expected $1, got $HTTP_CODE: ${HTTP_BODY:0:300}"
+    [[ -z ${2:-} || $HTTP_BODY == *"$2"* ]] || die "$COMPOSE_STEP: no '$2' in: ${HTTP_BODY:0:300}"
+}
+
+compose_test_tour() {
+    step "tour: write"
+    http POST /api/write '{"table":"users","id":"42","data":{"name":"Ada","city":"London"}}' 'x-shard-key: user_123'
+    expect 201 '"created":true'
+    local lsn
+    lsn=$(sed -n 's/.*"lsn":"\([^"]*\)".*/\1/p' <<<"$HTTP_BODY")
+    step "tour: read (eventual, strong, x-min-lsn $lsn)"
+    http GET '/api/read?table=users&id=42' '' 'x-shard-key: user_123'
+    expect 200 '"Ada"'
+    http GET '/api/read?table=users&id=42&consistency=strong' '' 'x-shard-key: user_123'
+    expect 200 '"source":"primary"'
+    http GET '/api/read?table=users&id=42' '' 'x-shard-key: user_123' "x-min-lsn: $lsn"
+    expect 200 '"London"'
+    step "tour: bulk write"
+    http POST /api/bulk-write '{"table":"events","records":[{"shard_key":"user_1","id":"e1","data":{"kind":"login"}},{"shard_key":"user_2","id":"e2","data":{"kind":"logout"}}]}'
+    expect 200 '"written":2'
+    step "tour: a transaction across shards"
+    http POST /api/transaction '{"operations":[{"table":"users","shard_key":"alice","id":"alice","data":{"balance":70},"if_version":0},{"table":"users","shard_key":"bob","id":"bob","data":{"balance":30},"if_version":0}]}' 'idempotency-key: transfer-42'
+    expect 200 '"committed":true'
+    step "tour: list (every shard)"
+    http GET '/api/read?table=users&limit=50'
+    expect 200 '"alice"'
+    [[ $HTTP_BODY == *'"bob"'* && $HTTP_BODY == *'"42"'* ]] || die "$COMPOSE_STEP: the list lacks bob or 42: ${HTTP_BODY:0:300}"
+    step "tour: locate, health"
+    http GET '/api/shards/locate?key=user_123'
+    expect 200 '"shard"'
+    http GET /api/health
+    expect 200
+}
+
+# The shard a write answer names.
+answer_shard() { sed -n 's/^{.*"shard":\([0-9]*\).*/\1/p' <<<"$HTTP_BODY"; }
+
+# "name:reported/goal ..." of formation $1's nodes, from the monitor (a killed node's
+# reported state is its last report).
+monitor_states() {
+    "$COMPOSE_ENGINE" exec -u postgres -e PGPASSFILE=/var/lib/postgresql/data/autoctl/pgpass shardgate-monitor \
+        psql -X -q -w -At -h /var/run/postgresql -U postgres -d pg_auto_failover -c \
+        "SELECT string_agg(nodename || ':' || reportedstate || '/' || goalstate, ' ' ORDER BY nodename) FROM pgautofailover.node WHERE formationid = '$1'"
+}
+
+compose_test_failover() {
+    local i=0 acked=() shard victim survivor states killed n_after=0 unacked=0 first_back=""
+    step "writes before the kill"
+    for ((i = 1; i <= COMPOSE_TEST_WRITES; i++)); do
+        http POST /api/write "{\"table\":\"orders\",\"id\":\"c$i\",\"data\":{\"n\":$i}}" "x-shard-key: k$i"
+        expect 201
+        acked+=("$i")
+        [[ -n ${shard:-} ]] || shard=$(answer_shard)
+    done
+    states=$(monitor_states "shard$shard")
+    victim=$(sed -n 's/.*\(shard[0-9]-[ab]\):primary\/primary.*/\1/p' <<<"$states")
+    [[ -n $victim ]] || die "$COMPOSE_STEP: no primary in formation shard$shard: $states"
+    survivor=${victim%-?}-$([[ $victim == *-a ]] && echo b || echo a)
+    say "  $COMPOSE_TEST_WRITES writes acknowledged; shard $shard: $states"
+
+    step "kill $victim (the primary of shard $shard)"
+    "$COMPOSE_ENGINE" kill "shardgate-$victim" >/dev/null
+    killed=$SECONDS
+    COMPOSE_VICTIM=$victim
+
+    step "writes after the kill, until $COMPOSE_TEST_WRITES land on shard $shard"
+    local deadline=$((SECONDS + 180))
+    while ((n_after < COMPOSE_TEST_WRITES)); do
+        ((SECONDS < deadline)) || die "$COMPOSE_STEP: only $n_after writes on shard $shard acknowledged in 180s"
+        http POST /api/write "{\"table\":\"orders\",\"id\":\"c$i\",\"data\":{\"n\":$i}}" "x-shard-key: k$i"
+        if [[ $HTTP_CODE == 201 ]]; then
+            acked+=("$i")
+            if [[ $(answer_shard) == "$shard" ]]; then
+                n_after=$((n_after + 1))
+                [[ -n $first_back ]] || first_back=$((SECONDS - killed))
+            fi
+        else
+            unacked=$((unacked + 1))
+        fi
+        i=$((i + 1))
+    done
+    states=$(monitor_states "shard$shard")
+    say "  first write on shard $shard acknowledged ${first_back}s after the kill; $n_after there, $((${#acked[@]} - COMPOSE_TEST_WRITES)) in all since the kill, $unacked not acknowledged (failed, never promised); shard $shard: $states"
+    [[ " $states " == *" $survivor:primary/"* || " $states " == *" $survivor:wait_primary/"* ]] ||
+        die "$COMPOSE_STEP: $survivor is not shard $shard's primary: $states"
+
+    step "every acknowledged write read back"
+    local found=0 missing=()
+    for i in "${acked[@]}"; do
+        http GET "/api/read?table=orders&id=c$i&consistency=strong" '' "x-shard-key: k$i"
+        # The record's data as written ({"n": i}, as PostgreSQL prints JSON).
+        if [[ $HTTP_CODE == 200 && $HTTP_BODY =~ \"n\":\ ?$i[,}] ]]; then
+            found=$((found + 1))
+        else
+            missing+=("c$i:$HTTP_CODE")
+        fi
+    done
+    say "  ${#acked[@]} acknowledged (${COMPOSE_TEST_WRITES} before the kill, $((${#acked[@]} - COMPOSE_TEST_WRITES)) after), $found read back, ${#missing[@]} missing"
+    ((${#missing[@]} == 0)) || die "$COMPOSE_STEP: acknowledged writes lost: ${missing[*]:0:20}; the last answer: ${HTTP_BODY:0:300}"
+    COMPOSE_READ_BACK=$found
+
+    step "$victim started again, back as shard $shard's secondary"
+    # (podman says here it cannot run the health checks without systemd: no matter.)
+    "$COMPOSE_ENGINE" start "shardgate-$victim" >/dev/null 2>&1
+    deadline=$((SECONDS + 180))
+    until [[ " $(monitor_states "shard$shard") " == *" $victim:secondary/secondary $survivor:primary/primary "* ||
+        " $(monitor_states "shard$shard") " == *" $survivor:primary/primary $victim:secondary/secondary "* ]]; do
+        ((SECONDS < deadline)) || die "$COMPOSE_STEP: $victim not a secondary after 180s: $(monitor_states "shard$shard")"
+        sleep 1
+    done
+    say "  shard $shard: $(monitor_states "shard$shard")"
+}
