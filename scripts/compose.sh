@@ -119,8 +119,8 @@ compose_images() {
     local bin=${COMPOSE_BINARIES:-} entry name file ctx=$COMPOSE_DIR/context t0=$SECONDS
     if [[ -z $bin ]]; then
         need_cargo
-        say "cargo build --release -p api-router -p shard-admin (the gateway image's binaries)"
-        (cd "$REPO" && cargo build --release -p api-router -p shard-admin) ||
+        say "cargo build --release --workspace --bin api-router --bin shard-admin (the gateway image's binaries)"
+        (cd "$REPO" && cargo build --release --workspace --bin api-router --bin shard-admin) ||
             die "the release build failed"
         bin=${CARGO_TARGET_DIR:-$REPO/target}/release
     fi
