@@ -40,6 +40,9 @@ pub struct Server {
     pub(super) reads: super::batch_queue::Batches<super::pending::PendingRead>,
     /// Single writes waiting to commit together (driven by `write_batch`).
     pub(super) writes: super::batch_queue::Batches<super::pending::PendingWrite>,
+    /// Whether single writes that arrive together commit together
+    /// (`database.batch_writes`); off, each is a group of one.
+    pub(super) group_writes: bool,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
@@ -83,6 +86,7 @@ impl Server {
             read_only_by_setting: AtomicBool::new(false),
             reads: Default::default(),
             writes: Default::default(),
+            group_writes: db.batch_writes,
             #[cfg(feature = "faults")]
             faults: Default::default(),
         })
