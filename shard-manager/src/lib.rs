@@ -36,10 +36,11 @@
 //! [`RoutedKey`]. One attempt (`cluster::records`) finds the key's shard and encodes the
 //! write once ([`wire::upsert`], [`wire::delete`]): its statement's bytes, with or
 //! without an idempotency key, together with what reads its answer, a
-//! [`wire::EncodedWrite`]. The shard's primary commits it ([`servers::Server::write_in_group`]):
-//! at once when nothing is in flight there, a group of one; else with the other single
-//! writes that arrived meanwhile, all in one transaction sent as one message
-//! ([`wire::commit_group`]: `BEGIN`, each write's statement, `COMMIT`, the WAL position).
+//! [`wire::EncodedWrite`]. The shard's primary commits it
+//! ([`servers::Server::write_in_group`]): at once when nothing is in flight there, a
+//! group of one; else with the other single writes that arrived meanwhile, all in one
+//! transaction sent as one message ([`wire::commit_group`]: `BEGIN`, each write's
+//! statement, `COMMIT`, the WAL position).
 //! Each write is answered with its own rows, only after the commit; one that is
 //! refused is answered alone and the others are sent again, so it never fails them.
 //! Back in the cluster, the answer becomes a read-your-writes token and the cache is

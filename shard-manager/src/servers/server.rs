@@ -101,7 +101,8 @@ impl Server {
     /// socket has closed. So when a reused connection turns out to be dead (the server
     /// restarted since it was opened) the retry policy decides: a read is tried once
     /// more, on another connection. A connection that failed that way never goes back
-    /// to the pool. Writes go through [`run_write`](Self::run_write), never sent twice.
+    /// to the pool. Writes go through [`run_write`](Self::run_write) (single ones through
+    /// `write_in_group`), never sent twice.
     pub async fn run<T, F>(&self, op: F) -> Result<T, ClusterError>
     where
         F: AsyncFn(&mut WireConn) -> Result<T, WireError>,

@@ -154,7 +154,7 @@ fn lock_bound(spent: Duration) -> String {
 }
 
 impl Server {
-    /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
+    /// Commits `group` on one connection, as [`Server::run_write`] runs any other write:
     /// a permit, a live connection, one deadline; then answers every write of it but
     /// those held up by a lock, which it returns: they go alone
     /// ([`commit_alone`](Self::commit_alone)).
@@ -316,7 +316,7 @@ fn answer_all(group: Vec<PendingWrite>, error: ClusterError, maybe_committed: bo
 }
 
 /// Whether a failure of the exchange is a refusal that committed nothing (as
-/// `run_write` judges a lone write's).
+/// `run_write` judges any other write's).
 fn refused_whole(err: &WireError) -> bool {
     matches!(
         classify(err),
