@@ -31,6 +31,22 @@
 //! - [`export`]: a whole table from every shard, page by page in keyset order, as
 //!   NDJSON or CSV, stopped rather than repeat or skip a record when a slot moves.
 //!
+//! ## The path of a write
+//! `POST /api/write` (and `/api/delete`) comes in as [`Cluster::write`] with its
+//! [`RoutedKey`]. One attempt (`cluster::records`) finds the key's shard and encodes the
+//! write once ([`wire::upsert`], [`wire::delete`]): its statement's bytes, with or
+//! without an idempotency key, together with what reads its answer, a
+//! [`wire::EncodedWrite`]. The shard's primary commits it
+//! ([`servers::Server::write_in_group`]): at once when nothing is in flight there, a
+//! group of one; else with the other single writes that arrived meanwhile, all in one
+//! transaction sent as one message ([`wire::commit_group`]: `BEGIN`, each write's
+//! statement, `COMMIT`, the WAL position).
+//! Each write is answered with its own rows, only after the commit; one that is
+//! refused is answered alone and the others are sent again, so it never fails them.
+//! Back in the cluster, the answer becomes a read-your-writes token and the cache is
+//! told. With `database.batch_writes = false` no write waits for another: each is a
+//! group of one.
+//!
 //! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
 

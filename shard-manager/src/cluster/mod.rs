@@ -14,8 +14,7 @@
 //! - [`bulk`]: batched writes grouped by shard, each record written once per key.
 //! - `claim`: a write's idempotency key claimed at its home slot before anything is
 //!   written, so a key names one request whichever shards its writes reach.
-//! - [`shard`]: one shard's servers and how a read picks among them; `grouped`: a
-//!   single write or delete joining its primary's group commit.
+//! - [`shard`]: one shard's servers and how a read picks among them.
 //! - [`shard_set`]: every shard's pools; grows when the map gains a shard, follows it
 //!   when it names a shard's new primary.
 //! - [`served`]: results together with where they came from.
@@ -28,7 +27,6 @@
 
 pub mod bulk;
 mod claim;
-mod grouped;
 mod merge;
 mod new_primary;
 pub mod operations;

@@ -15,6 +15,20 @@ use crate::store::{
     Record, RecordId, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
+use crate::wire::{EncodedWrite, WireError};
+
+/// A single write or delete, committed through its primary's group commit
+/// (`Server::write_in_group`): with the writes that arrive together, or alone. One that
+/// could not be encoded was never sent.
+async fn commit_single<T>(
+    shard: &Shard,
+    encoded: Result<EncodedWrite<T>, WireError>,
+) -> Result<(T, CommitPosition), WriteFailure> {
+    match encoded {
+        Ok(encoded) => shard.primary.write_in_group(encoded).await,
+        Err(e) => Err(WriteFailure::before_sending(shard.primary.failure(e))),
+    }
+}
 
 impl Cluster {
     /// One attempt of [`Cluster::write`] (which retries once after a refusal).
@@ -38,23 +52,7 @@ impl Cluster {
         };
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
-        let written = match shard.batch_writes {
-            true => shard.write_in_group(&row, idempotency).await,
-            false => {
-                shard
-                    .primary
-                    .run_write(async |conn| match idempotency {
-                        None => {
-                            let (up, position) = crate::wire::upsert(conn, &row).await?;
-                            Ok((IdempotentOutcome::Applied(up), position))
-                        }
-                        Some(idempotency) => {
-                            crate::wire::upsert_idempotent(conn, &row, idempotency).await
-                        }
-                    })
-                    .await
-            }
-        };
+        let written = commit_single(shard, crate::wire::upsert(&row, idempotency)).await;
         let (upserted, position) = match written {
             Ok(done) => done,
             Err(failure) => {
@@ -269,32 +267,8 @@ impl Cluster {
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let sent = Instant::now();
         let slot = key.slot().0 as i32;
-        let deleted = match shard.batch_writes {
-            true => shard.delete_in_group(ident, slot, idempotency).await,
-            false => {
-                shard
-                    .primary
-                    .run_write(async |conn| match idempotency {
-                        None => {
-                            let (gone, position) =
-                                crate::wire::delete(conn, ident.0, (ident.1, slot), ident.2)
-                                    .await?;
-                            Ok((IdempotentOutcome::Applied(gone), position))
-                        }
-                        Some(r) => {
-                            crate::wire::delete_idempotent(
-                                conn,
-                                ident.0,
-                                (ident.1, slot),
-                                ident.2,
-                                r,
-                            )
-                            .await
-                        }
-                    })
-                    .await
-            }
-        };
+        let encoded = crate::wire::delete(ident, slot, idempotency);
+        let deleted = commit_single(shard, encoded).await;
         let (deleted, position) = match deleted {
             Ok(done) => done,
             Err(failure) => {

@@ -36,8 +36,6 @@ pub struct Shard {
     next: AtomicUsize,
     /// Whether point reads leave in batches (`database.batch_point_reads`).
     pub batch_point_reads: bool,
-    /// Whether single writes commit in groups (`database.batch_writes`).
-    pub batch_writes: bool,
     /// Why the map's primary must not take writes although it still would: another
     /// server of the shard took over on a newer timeline and this gateway could not
     /// record it in the map yet (set and cleared by the failover watcher).
@@ -61,7 +59,6 @@ impl Shard {
             schema: Schema::default(),
             next: AtomicUsize::new(0),
             batch_point_reads: true,
-            batch_writes: true,
             superseded: Mutex::new(None),
         }
     }

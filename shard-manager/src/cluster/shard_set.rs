@@ -80,7 +80,6 @@ impl ShardSet {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut shard = Shard::new(id, primary, replicas, s.balance, s.read_primary);
             shard.batch_point_reads = self.db.batch_point_reads;
-            shard.batch_writes = self.db.batch_writes;
             let shard = Arc::new(shard);
             if let Some(o) = old {
                 tracing::info!(shard = %id, from = %o.primary.addr, to = %shard.primary.addr, "following the shard's servers as the map names them");

@@ -106,7 +106,7 @@ pub struct DatabaseSettings {
     /// Group commit: single writes and deletes to one primary that arrive together
     /// commit together, in one transaction (one commit, one fsync), each write with its
     /// own statement, answer and refusal. Opportunistic: a lone write goes at once. Off:
-    /// each write commits in a transaction of its own.
+    /// each write is a group of one, committed at once in a transaction of its own.
     #[serde(default = "batch_writes_default")]
     pub batch_writes: bool,
     /// Threads that each keep their own pool to every server: the gateway sets its HTTP

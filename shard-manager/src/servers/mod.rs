@@ -7,8 +7,9 @@
 //! - [`pools`]: [`pools::Pools`], a pool per thread and the permits that bound one
 //!   server's concurrent operations across threads.
 //! - `read_batch`: `Server::find`: point reads that arrive together share one send.
-//! - `write_batch`: `Server::write_in_group`: single writes that arrive together commit
-//!   in one transaction (group commit).
+//! - `write_batch`: `Server::write_in_group`: every single write and delete; those that
+//!   arrive together commit in one transaction (group commit), a lone one is a group of
+//!   one.
 //! - `batch_queue`: the queues both wait in, one per thread, with no timer; `pending`:
 //!   what a request holds while it waits there.
 //! - [`batch_sizes`]: how many requests each batch carried, a histogram for `/metrics`.

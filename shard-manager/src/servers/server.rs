@@ -40,6 +40,9 @@ pub struct Server {
     pub(super) reads: super::batch_queue::Batches<super::pending::PendingRead>,
     /// Single writes waiting to commit together (driven by `write_batch`).
     pub(super) writes: super::batch_queue::Batches<super::pending::PendingWrite>,
+    /// Whether single writes that arrive together commit together
+    /// (`database.batch_writes`); off, each is a group of one.
+    pub(super) group_writes: bool,
     /// Test-only fault points.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
@@ -83,6 +86,7 @@ impl Server {
             read_only_by_setting: AtomicBool::new(false),
             reads: Default::default(),
             writes: Default::default(),
+            group_writes: db.batch_writes,
             #[cfg(feature = "faults")]
             faults: Default::default(),
         })
@@ -97,7 +101,8 @@ impl Server {
     /// socket has closed. So when a reused connection turns out to be dead (the server
     /// restarted since it was opened) the retry policy decides: a read is tried once
     /// more, on another connection. A connection that failed that way never goes back
-    /// to the pool. Writes go through [`run_write`](Self::run_write), never sent twice.
+    /// to the pool. Writes go through [`run_write`](Self::run_write) (single ones through
+    /// `write_in_group`), never sent twice.
     pub async fn run<T, F>(&self, op: F) -> Result<T, ClusterError>
     where
         F: AsyncFn(&mut WireConn) -> Result<T, WireError>,

@@ -1,12 +1,15 @@
-//! Group commit: single writes to one primary that arrive together commit together, in
-//! one transaction on one connection (`wire::commit_group`): one send, one commit, one
-//! fsync and one synchronous-replication wait for all of them.
+//! Group commit: every single write and delete goes this way. Those to one primary that
+//! arrive together commit together, in one transaction on one connection
+//! (`wire::commit_group`): one send, one commit, one fsync and one
+//! synchronous-replication wait for all of them. A lone write is a group of one.
 //!
 //! Opportunistic, with no timer, as point reads are (`batch_queue`): a lone write goes at
-//! once, on its own request's task, as it did before groups; writes that come while
-//! anything is in flight leave together with the next group. Groups are driven by a task
-//! of their own, so a request whose client went away never leaves a shared transaction
-//! half read (a lone write's own exchange is its alone, as before).
+//! once, on its own request's task; writes that come while anything is in flight leave
+//! together with the next group. Groups are driven by a task of their own, so a request
+//! whose client went away never leaves a shared transaction half read (a lone write's
+//! own exchange is its alone). With `database.batch_writes` off, no write waits for
+//! another's group: each is a group of one, sent at once on its own request's task
+//! with no bound on its lock waits, on a connection of its own.
 //!
 //! Each write keeps what it has alone: its own statement (slot check, idempotency
 //! lookup and entry), its own rows, and its own answer. A write is answered only once
@@ -45,25 +48,32 @@ use super::write_failure::WriteFailure;
 use crate::error::sqlstate::Decision;
 use crate::error::ClusterError;
 use crate::store::CommitPosition;
-use crate::wire::{commit_group, Framed, GroupEnd, Rows, WireError, WireObject};
+use crate::wire::{commit_group, EncodedWrite, Framed, GroupEnd, WireError, WireObject};
 
 impl Server {
-    /// One single write (encoded by `wire`'s `*_framed`), committed with the other
-    /// single writes to this primary that arrive while a group is in flight (see the
-    /// module doc); `parse` reads its own rows. As [`Server::run_write`], a failure
-    /// says whether the write may have committed.
+    /// One single write or delete, encoded by its request with what reads its answer
+    /// (`crate::wire::upsert`, `crate::wire::delete`), committed with the other single
+    /// writes to this primary that arrive while a group is in flight (see the module
+    /// doc). With `database.batch_writes` off, every write is a group of one, sent at
+    /// once. As [`Server::run_write`], a failure says whether the write may have
+    /// committed.
     pub async fn write_in_group<T>(
         self: &Arc<Self>,
-        framed: Framed,
-        parse: impl FnOnce(Rows) -> Result<T, WireError>,
+        encoded: EncodedWrite<T>,
     ) -> Result<(T, CommitPosition), WriteFailure> {
+        let (framed, read) = encoded.into_parts();
         let (reply, answer) = oneshot::channel();
         let waiting = PendingWrite {
             framed,
             reply,
             tried: false,
         };
-        if let Some(queue) = self.writes.join(waiting) {
+        if !self.group_writes {
+            // A group of one, at once, on this task: it waits for no other write's group,
+            // and no write waits behind it, so its lock waits are not bounded.
+            self.writes.sizes.record(1);
+            self.commit_alone(waiting).await;
+        } else if let Some(queue) = self.writes.join(waiting) {
             // Nothing was in flight: this write goes at once, alone, on this task, as a
             // write did before groups; whatever queues meanwhile leaves with a driver.
             let lead = Lead {
@@ -83,7 +93,7 @@ impl Server {
                 maybe_committed: true,
             })
         })?;
-        let value = parse(rows).map_err(|e| WriteFailure {
+        let value = read(rows).map_err(|e| WriteFailure {
             error: self.failure(e),
             maybe_committed: true,
         })?;
@@ -144,7 +154,7 @@ fn lock_bound(spent: Duration) -> String {
 }
 
 impl Server {
-    /// Commits `group` on one connection, as [`Server::run_write`] runs a lone write:
+    /// Commits `group` on one connection, as [`Server::run_write`] runs any other write:
     /// a permit, a live connection, one deadline; then answers every write of it but
     /// those held up by a lock, which it returns: they go alone
     /// ([`commit_alone`](Self::commit_alone)).
@@ -306,7 +316,7 @@ fn answer_all(group: Vec<PendingWrite>, error: ClusterError, maybe_committed: bo
 }
 
 /// Whether a failure of the exchange is a refusal that committed nothing (as
-/// `run_write` judges a lone write's).
+/// `run_write` judges any other write's).
 fn refused_whole(err: &WireError) -> bool {
     matches!(
         classify(err),

@@ -21,7 +21,8 @@ impl WriteFailure {
         }
     }
 
-    pub(super) fn before_sending(error: ClusterError) -> Self {
+    /// A write that failed before anything of it was sent: it did not commit.
+    pub fn before_sending(error: ClusterError) -> Self {
         Self {
             error,
             maybe_committed: false,

@@ -17,6 +17,8 @@
 //! - A write's frame, the writes and what is read after their commit.
 //! - Writes sent with an idempotency key, and a key's claim at its home slot.
 //! - A transaction's parts.
+//! - Transaction control beyond a write's frame: two-phase commit, rollback, a cut's
+//!   snapshot.
 //! - Reads: the point read, the list ([`list`], in the eight [`ListShape`]s), an
 //!   export's page, a replica's replay position.
 //! - Health checks and upkeep.
@@ -226,6 +228,71 @@ pub const TXN_SEEN: &str = "SELECT shardgate_txn_seen($1, $2, $3, $4, $5, $6, $7
 /// key (text), `$3` fingerprint (bytea), `$4` slot (int4), `$5` table, `$6` shard key,
 /// `$7` id (text), `$8` seconds to live (int8), `$9` a delete (bool).
 pub const TXN_ENTRY: &str = "SELECT shardgate_txn_remember($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+// ---------------------------------------------------------------------------------
+// Transaction control beyond a write's frame: a transaction part's bound and its
+// two-phase commit, the rollback that frees a refused exchange's connection, and the
+// snapshot a cut holds. Simple queries with no binds: a name written into a text is
+// checked by its caller first (`wire::write::txn::valid_gid`, the snapshot session's
+// `valid_export`).
+
+/// Ends the transaction a refused exchange left open, so its connection is idle again
+/// (`wire::conn`), or the snapshot a cut's session holds. Returns no row.
+pub const ROLLBACK: &str = "ROLLBACK";
+
+/// A part of a transaction on several shards waits at most `ms` milliseconds for each
+/// lock, for its own transaction only (`wire::write::txn`). Returns no row.
+pub fn part_lock_timeout(ms: u64) -> String {
+    format!("SET LOCAL lock_timeout = {ms}")
+}
+
+/// Ends a part of a transaction on several shards by preparing it under `gid` (checked):
+/// the first phase of its two-phase commit. Returns no row.
+pub fn prepare_transaction(gid: &str) -> String {
+    format!("PREPARE TRANSACTION '{gid}'")
+}
+
+/// Commits the part prepared under `gid` (checked), from any session of its database;
+/// outside a transaction block, so sent on its own, with [`COMMIT_POSITION`] behind it.
+/// Returns no row; SQLSTATE 42704 when no such prepared transaction exists.
+pub fn commit_prepared(gid: &str) -> String {
+    format!("COMMIT PREPARED '{gid}'")
+}
+
+/// Rolls back the part prepared under `gid` (checked), from any session of its
+/// database. Returns no row; SQLSTATE 42704 when no such prepared transaction exists.
+pub fn rollback_prepared(gid: &str) -> String {
+    format!("ROLLBACK PREPARED '{gid}'")
+}
+
+/// Our prepared parts in this database (names `sg_...`), oldest first. Returns per
+/// part: its name (text), its age in seconds (float8).
+pub const PREPARED_PARTS: &str = "SELECT gid, extract(epoch FROM now() - prepared)::float8 \
+     FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'sg\\_%' \
+     ORDER BY prepared";
+
+/// Our prepared parts on this server and their transaction ids, read by a cut's session
+/// just before it takes its snapshot (`cluster::snapshot::session`). Returns per part:
+/// its name, its transaction id (text).
+pub const PREPARED_PART_XIDS: &str = "SELECT gid, transaction::text FROM pg_prepared_xacts \
+     WHERE database = current_database() AND gid LIKE 'sg\\_%'";
+
+/// Opens a cut's snapshot transaction on one shard. Returns no row.
+pub const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// Makes the transaction [`BEGIN_SNAPSHOT`] opened read the snapshot another session
+/// exported as `exported` (checked), on any gateway. Returns no row.
+pub fn set_snapshot(exported: &str) -> String {
+    format!("SET TRANSACTION SNAPSHOT '{exported}'")
+}
+
+/// Takes the snapshot (a cut's transaction's first statement) and names it. Returns one
+/// row: `pg_current_snapshot()` (text: xmin:xmax:xip), the primary's WAL position (text).
+pub const TAKE_SNAPSHOT: &str = "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text";
+
+/// Exports the transaction's snapshot, so other sessions can read the same cut. Returns
+/// one row: the snapshot's name (text).
+pub const EXPORT_SNAPSHOT: &str = "SELECT pg_export_snapshot()";
 
 // ---------------------------------------------------------------------------------
 // Reads.
@@ -513,6 +580,24 @@ mod tests {
         for text in [UPSERT_IDEMPOTENT, DELETE_IDEMPOTENT] {
             assert!(text.starts_with(prior), "{text}");
             assert!(text.contains(kept), "{text}");
+        }
+    }
+
+    #[test]
+    fn transaction_control_writes_the_checked_name_into_its_text() {
+        assert_eq!(prepare_transaction("sg_1a"), "PREPARE TRANSACTION 'sg_1a'");
+        assert_eq!(commit_prepared("sg_1a"), "COMMIT PREPARED 'sg_1a'");
+        assert_eq!(rollback_prepared("sg_1a"), "ROLLBACK PREPARED 'sg_1a'");
+        assert_eq!(part_lock_timeout(2000), "SET LOCAL lock_timeout = 2000");
+        assert_eq!(
+            set_snapshot("00000003-0000001B-1"),
+            "SET TRANSACTION SNAPSHOT '00000003-0000001B-1'"
+        );
+        for text in [PREPARED_PARTS, PREPARED_PART_XIDS] {
+            assert!(
+                text.contains("FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'sg\\_%'"),
+                "{text}"
+            );
         }
     }
 

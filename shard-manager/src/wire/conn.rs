@@ -11,6 +11,7 @@ use super::codec::buffers::{self, START_BYTES};
 use super::codec::values::{Param, BINARY};
 use super::connect::stream::Stream;
 use super::error::{ServerError, WireError};
+use crate::store::statements::ROLLBACK;
 
 /// A connection, signed in (see [`super::connect::startup`]).
 #[derive(Debug)]
@@ -282,7 +283,7 @@ impl WireConn {
         }
         // A failed rollback leaves the connection busy (never reused); the refusal is
         // still what the request gets: nothing was committed.
-        let rolled_back = ended.status == b'I' || self.simple("ROLLBACK").await.is_ok();
+        let rolled_back = ended.status == b'I' || self.simple(ROLLBACK).await.is_ok();
         if !rolled_back {
             self.start();
             return Err(error.into());

@@ -5,10 +5,10 @@
 //! tokio-postgres ends every statement with a Sync, and PostgreSQL flushes its answer
 //! at each Sync, so a write (the upsert, then the statement that reads the WAL position
 //! after its commit) woke the gateway twice; and its answers travel through a driver
-//! task and a channel before the request sees them. Here the request's own task writes
-//! `BEGIN`, the upsert, `COMMIT` and the position statement in one send behind one
-//! Sync, and reads the single flush that answers them (see `commit`; a bulk write's
-//! group and a delete run in the same frame). A point read ([`find`]) or a list
+//! task and a channel before the request sees them. Here one task writes `BEGIN`, the
+//! upsert, `COMMIT` and the position statement in one send behind one Sync, and reads
+//! the single flush that answers them (see `commit`; single writes and deletes that
+//! arrive together share that frame, `group`; a bulk write's group runs in it too). A point read ([`find`]) or a list
 //! ([`list`]) is one statement either way; here it skips the driver task and the
 //! channel, and decodes its columns straight into the store's rows.
 //!
@@ -26,7 +26,8 @@
 //!   connection's first exchange, and again (once, as the retry policy says) when
 //!   PostgreSQL says they are stale after a schema change (SQLSTATE 0A000, 26000).
 //! - [`write`]: every write in its frame: one record or a bulk group, a delete, each
-//!   with or without an idempotency key.
+//!   with or without an idempotency key; a single write encoded with what reads its
+//!   answer ([`EncodedWrite`]), and the group commit it joins ([`commit_group`]).
 //! - [`read`]: the point read and a replica's replay position.
 //! - [`list`]: a page of a list or of one shard's part of a fan-out.
 //! - [`export`]: a page of an export: a table in keyset order, with what the server
@@ -54,7 +55,8 @@ pub use export::{export_page, ExportPage, Owned, PageAsk};
 pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
-pub use write::delete::delete;
-pub use write::group::{commit_group, Framed, GroupEnd, Rows};
-pub use write::idempotent::{claim, delete_idempotent, upsert_idempotent, upsert_many_idempotent};
-pub use write::upsert::{upsert, upsert_many};
+pub use write::encoded::{EncodedWrite, Framed, ReadRows, Rows};
+pub use write::group::{commit_group, GroupEnd};
+pub use write::idempotent::{claim, upsert_many_idempotent, DeleteAnswer, UpsertAnswer};
+pub use write::single::{delete, upsert};
+pub use write::upsert::upsert_many;

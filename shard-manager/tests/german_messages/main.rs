@@ -14,13 +14,15 @@
 //! path's one mapping to a [`ClusterError`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use shard_manager::config::{DatabaseSettings, SslMode};
 use shard_manager::servers::Server;
 use shard_manager::store::{NewRecord, RawJson};
-use shard_manager::wire::{self, connect, Target, WireConn, WireError};
+use shard_manager::wire::write::upsert::upsert;
+use shard_manager::wire::{self, connect, GroupEnd, Target, WireConn, WireError};
 use shard_manager::{ClusterError, Role, ShardId};
 use test_support::private::localized::LocalizedServer;
 
@@ -62,6 +64,18 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, WireError>) -> (String, String)
     }
 }
 
+/// The server's refusal of the one write of a group on a bare connection: (SQLSTATE,
+/// message).
+fn group_refusal(ended: Result<GroupEnd, WireError>) -> (String, String) {
+    match ended {
+        Ok(GroupEnd::Refused {
+            index: 0,
+            error: WireError::Server(e),
+        }) => (e.code.clone(), e.message.clone()),
+        other => panic!("expected the write refused, got {other:?}"),
+    }
+}
+
 /// Every migration in `migrations/`, oldest first, each in one simple query.
 async fn migrate(conn: &mut WireConn) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
@@ -85,8 +99,9 @@ async fn refusals_in_german_are_classified_by_their_sqlstate() {
     let addr = pg.addr();
     let db = settings(5_000);
     let shard = ShardId(0);
-    let server =
-        Server::new(shard, Role::Primary, &addr, &db, Duration::from_secs(1)).expect("a server");
+    let server = Arc::new(
+        Server::new(shard, Role::Primary, &addr, &db, Duration::from_secs(1)).expect("a server"),
+    );
 
     let mut conn = bare(&db, &addr).await;
     let shown = conn
@@ -151,7 +166,7 @@ async fn refusals_in_german_are_classified_by_their_sqlstate() {
         data: &data,
     };
     let written = server
-        .run_write(async |c| wire::upsert(c, &record(OWNED)).await)
+        .write_in_group(upsert(&record(OWNED)).expect("encoded"))
         .await
         .expect("a write of an owned slot");
     assert_eq!(written.0.version, 1);
@@ -198,16 +213,19 @@ async fn refusals_in_german_are_classified_by_their_sqlstate() {
     .await
     .expect("make new sessions read-only");
     let mut demoted = bare(&db, &addr).await;
-    let (code, message) = refusal(wire::upsert(&mut demoted, &record(OWNED)).await);
+    let write = upsert(&record(OWNED)).expect("encoded");
+    let (code, message) =
+        group_refusal(wire::commit_group(&mut demoted, &[write.framed()], None).await);
     assert_eq!(code, "25006");
     assert!(
         message.contains("Read-Only-Transaktion"),
         "not German: {message}"
     );
-    let replica_now =
-        Server::new(shard, Role::Primary, &addr, &db, Duration::from_secs(1)).expect("a server");
+    let replica_now = Arc::new(
+        Server::new(shard, Role::Primary, &addr, &db, Duration::from_secs(1)).expect("a server"),
+    );
     let failed = replica_now
-        .run_write(async |c| wire::upsert(c, &record(OWNED)).await)
+        .write_in_group(upsert(&record(OWNED)).expect("encoded"))
         .await
         .expect_err("a write to a read-only primary");
     assert!(!failed.maybe_committed);

@@ -27,21 +27,14 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
+use crate::store::statements::{
+    set_snapshot, BEGIN_SNAPSHOT, EXPORT_SNAPSHOT, PREPARED_PART_XIDS, ROLLBACK, TAKE_SNAPSHOT,
+};
 use crate::store::{ListQuery, Page, Record};
 use crate::wire::read::PointRead;
 use crate::wire::{WireConn, WireError};
 
 use super::torn::PreparedPart;
-
-/// Our prepared parts on this server and their transaction ids (read before the
-/// snapshot is taken).
-const PREPARED: &str = "SELECT gid, transaction::text FROM pg_prepared_xacts \
-                        WHERE database = current_database() AND gid LIKE 'sg\\_%'";
-const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-/// Takes the snapshot (the transaction's first statement), and names it.
-const TAKE: &str = "SELECT pg_current_snapshot()::text, pg_current_wal_lsn()::text";
-/// Exports the transaction's snapshot, so other sessions can read the same cut.
-const EXPORT: &str = "SELECT pg_export_snapshot()";
 
 /// What opening the snapshot found.
 #[derive(Debug, Clone)]
@@ -255,7 +248,7 @@ async fn serve(
     }
     drop(kept);
     if open {
-        conn.simple("ROLLBACK").await?;
+        conn.simple(ROLLBACK).await?;
     }
     Ok(())
 }
@@ -305,21 +298,21 @@ async fn take(conn: &mut WireConn, open: bool, import: Option<&str>) -> Result<O
     let set;
     let mut statements = Vec::with_capacity(4);
     if open {
-        statements.push("ROLLBACK");
+        statements.push(ROLLBACK);
     }
     match import {
-        None => statements.extend([PREPARED, BEGIN]),
+        None => statements.extend([PREPARED_PART_XIDS, BEGIN_SNAPSHOT]),
         Some(exported) => {
             if !valid_export(exported) {
                 return Err(WireError::Protocol(format!(
                     "{exported:?} is not a snapshot name"
                 )));
             }
-            set = format!("SET TRANSACTION SNAPSHOT '{exported}'");
-            statements.extend([BEGIN, set.as_str()]);
+            set = set_snapshot(exported);
+            statements.extend([BEGIN_SNAPSHOT, set.as_str()]);
         }
     }
-    statements.push(TAKE);
+    statements.push(TAKE_SNAPSHOT);
     let mut answers = conn.query_text("snapshot", &statements).await?;
     let taken = answers.pop().unwrap_or_default();
     let row = taken.into_iter().next().unwrap_or_default();
@@ -356,7 +349,9 @@ async fn take(conn: &mut WireConn, open: bool, import: Option<&str>) -> Result<O
 
 /// `pg_export_snapshot()` of the transaction held.
 async fn export(conn: &mut WireConn) -> Result<String, WireError> {
-    let mut answers = conn.query_text("snapshot_export", &[EXPORT]).await?;
+    let mut answers = conn
+        .query_text("snapshot_export", &[EXPORT_SNAPSHOT])
+        .await?;
     answers
         .pop()
         .and_then(|rows| rows.into_iter().next())

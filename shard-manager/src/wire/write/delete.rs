@@ -1,43 +1,30 @@
-//! A delete in one round trip with one flush from the server (see `commit`).
+//! A delete, joining its primary's group commit (see `group`).
 
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::commit::committed;
-use super::group::{Framed, Rows};
-use crate::store::CommitPosition;
+use super::encoded::{EncodedWrite, Framed, Rows};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::error::WireError;
 use crate::wire::statements::DELETE;
 
 /// Deletes one record by its full identity on the shard that owns `slot` (SG001
-/// otherwise), as `super::idempotent::delete_idempotent` does without a key. Returns the version
-/// the deletion took (from the shard's sequence, taken under the row lock, so newer
-/// than every version the record had), or None when there was no record; and what the
-/// primary says once that has committed (see [`CommitPosition`]).
-pub async fn delete(
-    conn: &mut crate::wire::WireConn,
+/// otherwise), as `super::idempotent::delete_idempotent` does without a key: encoded to
+/// join its primary's group commit (see `group`), with what reads its answer: the
+/// version the deletion took (from the shard's sequence, taken under the row lock, so
+/// newer than every version the record had), or None when there was no record.
+pub fn delete(
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
-) -> Result<(Option<i64>, CommitPosition), WireError> {
-    let (rows, position) = committed(conn, DELETE, &params(table, (key, slot), id)).await?;
-    Ok((deleted(&rows)?, position))
-}
-
-/// The delete, to join a group commit (see `group`).
-pub fn delete_framed(table: &str, (key, slot): (&str, i32), id: &str) -> Result<Framed, WireError> {
-    Framed::new(
+) -> Result<EncodedWrite<Option<i64>>, WireError> {
+    let framed = Framed::new(
         DELETE,
         &params(table, (key, slot), id),
         slot,
         (table, key, id),
-    )
-}
-
-/// What a delete that joined a group did: the deletion's version, or None.
-pub fn delete_in_group(rows: Rows) -> Result<Option<i64>, WireError> {
-    deleted(&rows.0)
+    )?;
+    Ok(EncodedWrite::new(framed, |rows: Rows| deleted(&rows.0)))
 }
 
 /// The delete's row, if there was a record.

@@ -3,8 +3,8 @@
 //! behind one Sync: one send, one commit, one fsync and one synchronous-replication
 //! wait for all of them, and one flush back.
 //!
-//! Each write is encoded by its own request before it joins ([`Framed`]), and parses its
-//! own rows afterwards ([`Rows`]): the group knows nothing of what its writes are. Every
+//! Each write is encoded by its own request before it joins, and reads its own rows
+//! afterwards (`encoded`): the group knows nothing of what its writes are. Every
 //! write keeps its own statement, so its own slot check (SG001), its own idempotency
 //! lookup and entry, and its own rows; what they share is the transaction, so the
 //! commit and the position read after it (which covers every write of the group).
@@ -19,53 +19,13 @@
 //! fence) is then refused within the bound (SQLSTATE 55P03) instead of holding the
 //! whole group back, and the caller sends it alone, where it waits as it always did.
 
-use bytes::BytesMut;
-use postgres_protocol::message::backend::DataRowBody;
-
 use super::commit::commit_position;
+use super::encoded::{Framed, Rows};
 use crate::store::CommitPosition;
 use crate::wire::codec::values::Param;
-use crate::wire::conn::{bind_execute_into, WireConn};
+use crate::wire::conn::WireConn;
 use crate::wire::error::WireError;
 use crate::wire::statements::{self, BEGIN, COMMIT, COMMIT_POSITION, LOCK_BOUND};
-
-/// One write of a group: its statement's Bind and Execute, encoded.
-#[derive(Debug)]
-pub struct Framed {
-    statement: &'static str,
-    message: BytesMut,
-    /// The slot and the record it writes (slot, table, shard key, id): a group's writes
-    /// are sent in this order, so groups lock slots in the order a move's fence takes
-    /// them (see migration `slot_ownership`), and two groups lock the same rows in the
-    /// same order: neither deadlocks a group.
-    pub(crate) order: (i32, String, String, String),
-}
-
-impl Framed {
-    pub(in crate::wire) fn new(
-        statement: &'static str,
-        params: &[Param<'_>],
-        slot: i32,
-        (table, key, id): (&str, &str, &str),
-    ) -> Result<Self, WireError> {
-        let mut message = BytesMut::with_capacity(128);
-        bind_execute_into(&mut message, statement, params, 0)?;
-        Ok(Self {
-            statement,
-            message,
-            order: (slot, table.to_owned(), key.to_owned(), id.to_owned()),
-        })
-    }
-
-    /// The statement's kind, as errors name it.
-    pub fn statement(&self) -> &'static str {
-        self.statement.strip_prefix("sg_").unwrap_or(self.statement)
-    }
-}
-
-/// The rows one write of a group answered, for that write's own parser.
-#[derive(Debug, Default)]
-pub struct Rows(pub(in crate::wire) Vec<DataRowBody>);
 
 /// How a group ended.
 #[derive(Debug)]

@@ -1,16 +1,18 @@
 //! Writes sent with an idempotency key (`store::idempotent_answer` reads their answers): each
 //! write's statement between the key's lookup and the entry that keeps its answer, in
-//! the frame of a write without a key (`commit`): one Sync, one flush back.
+//! the frame of a write without a key: a single write joins its primary's group commit
+//! (`group`), a bulk write's group runs in its own (`commit`); one Sync, one flush back.
 //!
 //! When another request with the key committed first (SQLSTATE SG002), the transaction
-//! has been rolled back; the statement runs once more, to find that request's answer.
+//! has been rolled back; the statement runs once more, to find that request's answer
+//! (a bulk group's here, a single write's by its group: `servers`' `write_batch`).
 //! Before any of them, the key is claimed at its home slot ([`claim`]).
 
 use postgres_protocol::message::backend::DataRowBody;
 
 use super::commit::committed;
 use super::delete;
-use super::group::{Framed, Rows};
+use super::encoded::{EncodedWrite, Framed, Rows};
 use super::upsert::{many, one, RecordColumns};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::sqlstate::Decision;
@@ -26,50 +28,37 @@ use crate::wire::statements::{
     CLAIM, DELETE_IDEMPOTENT, UPSERT_IDEMPOTENT, UPSERT_MANY_IDEMPOTENT,
 };
 
-/// [`super::upsert::upsert`] with a key: the record's upsert and its answer, or the earlier
-/// answer with the id it wrote (a record sent without an id got a fresh one then).
-pub async fn upsert_idempotent(
-    conn: &mut WireConn,
-    rec: &NewRecord<'_>,
-    idempotency: &IdempotencyKey,
-) -> Result<
-    (
-        IdempotentOutcome<Upserted, (String, Upserted)>,
-        CommitPosition,
-    ),
-    WireError,
-> {
-    let params = keyed(idempotency, Some(rec.slot), &one(rec));
-    let (rows, position) = run(conn, UPSERT_IDEMPOTENT, &params).await?;
-    Ok((upsert_answer(&rows, idempotency)?, position))
-}
+/// A single upsert's answer with a key: applied now, or the answer kept under the key
+/// with the id it wrote (a record sent without an id got a fresh one then).
+pub type UpsertAnswer = IdempotentOutcome<Upserted, (String, Upserted)>;
+/// A delete's answer with a key: the deletion's version (None: there was no such
+/// record), or whether the earlier request with the key deleted one.
+pub type DeleteAnswer = IdempotentOutcome<Option<i64>, bool>;
 
-/// [`upsert_idempotent`], to join a group commit (see `group`).
-pub fn upsert_idempotent_framed(
+/// [`super::upsert::upsert`] with a key: the record's upsert and its answer, or the
+/// earlier answer, encoded to join a group commit (see `group`).
+pub fn upsert_idempotent(
     rec: &NewRecord<'_>,
     idempotency: &IdempotencyKey,
-) -> Result<Framed, WireError> {
+) -> Result<EncodedWrite<UpsertAnswer>, WireError> {
     let params = keyed(idempotency, Some(rec.slot), &one(rec));
-    Framed::new(
+    let framed = Framed::new(
         UPSERT_IDEMPOTENT,
         &params,
         rec.slot,
         (rec.table_name, rec.shard_key, rec.id),
-    )
+    )?;
+    let idempotency = idempotency.clone();
+    Ok(EncodedWrite::new(framed, move |rows: Rows| {
+        upsert_answer(&rows.0, &idempotency)
+    }))
 }
 
-/// What [`upsert_idempotent`] answers, for one that joined a group.
-pub fn upsert_idempotent_in_group(
-    rows: Rows,
-    idempotency: &IdempotencyKey,
-) -> Result<IdempotentOutcome<Upserted, (String, Upserted)>, WireError> {
-    upsert_answer(&rows.0, idempotency)
-}
-
+/// The one row of [`upsert_idempotent`].
 fn upsert_answer(
     rows: &[DataRowBody],
     idempotency: &IdempotencyKey,
-) -> Result<IdempotentOutcome<Upserted, (String, Upserted)>, WireError> {
+) -> Result<UpsertAnswer, WireError> {
     let mut row = Columns::new(only_row(rows)?);
     let row: UpsertRow = (
         row.nullable_int8()?,
@@ -82,45 +71,28 @@ fn upsert_answer(
     Ok(store::upsert_outcome(idempotency, row)?)
 }
 
-/// [`delete::delete`] with a key: the deletion's version (None: there was no such
-/// record) and the answer kept with it, or whether the earlier request deleted one.
-pub async fn delete_idempotent(
-    conn: &mut WireConn,
+/// [`delete::delete`] with a key: the deletion and the answer kept with it, or whether
+/// the earlier request deleted one, encoded to join a group commit (see `group`).
+pub fn delete_idempotent(
     table: &str,
     (key, slot): (&str, i32),
     id: &str,
     idempotency: &IdempotencyKey,
-) -> Result<(IdempotentOutcome<Option<i64>, bool>, CommitPosition), WireError> {
+) -> Result<EncodedWrite<DeleteAnswer>, WireError> {
     let own = delete::params(table, (key, slot), id);
     let params = keyed(idempotency, Some(slot), &own);
-    let (rows, position) = run(conn, DELETE_IDEMPOTENT, &params).await?;
-    Ok((delete_answer(&rows, idempotency)?, position))
+    let framed = Framed::new(DELETE_IDEMPOTENT, &params, slot, (table, key, id))?;
+    let idempotency = idempotency.clone();
+    Ok(EncodedWrite::new(framed, move |rows: Rows| {
+        delete_answer(&rows.0, &idempotency)
+    }))
 }
 
-/// [`delete_idempotent`], to join a group commit (see `group`).
-pub fn delete_idempotent_framed(
-    table: &str,
-    (key, slot): (&str, i32),
-    id: &str,
-    idempotency: &IdempotencyKey,
-) -> Result<Framed, WireError> {
-    let own = delete::params(table, (key, slot), id);
-    let params = keyed(idempotency, Some(slot), &own);
-    Framed::new(DELETE_IDEMPOTENT, &params, slot, (table, key, id))
-}
-
-/// What [`delete_idempotent`] answers, for one that joined a group.
-pub fn delete_idempotent_in_group(
-    rows: Rows,
-    idempotency: &IdempotencyKey,
-) -> Result<IdempotentOutcome<Option<i64>, bool>, WireError> {
-    delete_answer(&rows.0, idempotency)
-}
-
+/// The one row of [`delete_idempotent`].
 fn delete_answer(
     rows: &[DataRowBody],
     idempotency: &IdempotencyKey,
-) -> Result<IdempotentOutcome<Option<i64>, bool>, WireError> {
+) -> Result<DeleteAnswer, WireError> {
     let mut row = Columns::new(only_row(rows)?);
     let row: DeleteRow = (
         row.nullable_int8()?,

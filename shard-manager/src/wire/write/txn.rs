@@ -19,6 +19,7 @@ use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
 use crate::error::sqlstate::{decide, Decision};
+use crate::store::statements as sql;
 use crate::store::{CommitPosition, IdempotencyKey, NewRecord};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
@@ -139,8 +140,8 @@ pub async fn run_part(
             gid,
             lock_timeout_ms,
         } => (
-            Some(format!("PREPARE TRANSACTION '{}'", checked(gid)?)),
-            (lock_timeout_ms > 0).then(|| format!("SET LOCAL lock_timeout = {lock_timeout_ms}")),
+            Some(sql::prepare_transaction(checked(gid)?)),
+            (lock_timeout_ms > 0).then(|| sql::part_lock_timeout(lock_timeout_ms)),
         ),
     };
     let sent = statements::run(conn, TXN_LOCK, |conn| {
@@ -315,12 +316,9 @@ pub async fn commit_prepared(
     conn: &mut WireConn,
     gid: &str,
 ) -> Result<Option<CommitPosition>, WireError> {
-    let sql = format!("COMMIT PREPARED '{}'", checked(gid)?);
+    let commit = sql::commit_prepared(checked(gid)?);
     match conn
-        .query_text(
-            "commit_prepared",
-            &[&sql, crate::store::statements::COMMIT_POSITION],
-        )
+        .query_text("commit_prepared", &[&commit, sql::COMMIT_POSITION])
         .await
     {
         Ok(mut answers) => {
@@ -343,9 +341,7 @@ pub async fn commit_prepared(
 /// The primary's position now (the position read alone): a replayed transaction's
 /// token, which is at least as new as its commit.
 pub async fn position(conn: &mut WireConn) -> Result<CommitPosition, WireError> {
-    let mut answers = conn
-        .query_text("position", &[crate::store::statements::COMMIT_POSITION])
-        .await?;
+    let mut answers = conn.query_text("position", &[sql::COMMIT_POSITION]).await?;
     let row = answers
         .pop()
         .and_then(|rows| rows.into_iter().next())
@@ -361,8 +357,8 @@ pub async fn position(conn: &mut WireConn) -> Result<CommitPosition, WireError> 
 
 /// `ROLLBACK PREPARED`; false when no such prepared transaction exists.
 pub async fn rollback_prepared(conn: &mut WireConn, gid: &str) -> Result<bool, WireError> {
-    let sql = format!("ROLLBACK PREPARED '{}'", checked(gid)?);
-    match conn.simple(&sql).await {
+    let rollback = sql::rollback_prepared(checked(gid)?);
+    match conn.simple(&rollback).await {
         Ok(()) => Ok(true),
         Err(e) if e.decision() == Some(Decision::NoSuchPrepared) => Ok(false),
         Err(e) => Err(e),
@@ -371,9 +367,9 @@ pub async fn rollback_prepared(conn: &mut WireConn, gid: &str) -> Result<bool, W
 
 /// Our prepared transactions in this database: (name, age in seconds), oldest first.
 pub async fn prepared(conn: &mut WireConn) -> Result<Vec<(String, f64)>, WireError> {
-    let sql = "SELECT gid, extract(epoch FROM now() - prepared)::float8 FROM pg_prepared_xacts \
-               WHERE database = current_database() AND gid LIKE 'sg\\_%' ORDER BY prepared";
-    let mut answers = conn.query_text("prepared_transactions", &[sql]).await?;
+    let mut answers = conn
+        .query_text("prepared_transactions", &[sql::PREPARED_PARTS])
+        .await?;
     Ok(answers
         .pop()
         .unwrap_or_default()

@@ -1,39 +1,27 @@
-//! Upserts: one record, or one shard's group of a bulk write, each in one round trip
-//! with one flush from the server (see `commit`).
+//! Upserts: one record (joining its primary's group commit, see `group`), or one
+//! shard's group of a bulk write; each in one round trip with one flush from the
+//! server (see `commit`).
 
 use postgres_protocol::message::backend::DataRowBody;
 
 use super::commit::committed;
-use super::group::{Framed, Rows};
+use super::encoded::{EncodedWrite, Framed, Rows};
 use crate::store::{CommitPosition, NewRecord, RawJson, Upserted, WrittenRow};
 use crate::wire::codec::columns::Columns;
 use crate::wire::codec::values::Param;
 use crate::wire::error::WireError;
 use crate::wire::statements::{UPSERT, UPSERT_MANY};
 
-/// Inserts the record, or replaces its data and bumps its version, and reads what the
-/// primary says once that has committed (see [`CommitPosition`]).
-pub async fn upsert(
-    conn: &mut crate::wire::WireConn,
-    rec: &NewRecord<'_>,
-) -> Result<(Upserted, CommitPosition), WireError> {
-    let (rows, position) = committed(conn, UPSERT, &one(rec)).await?;
-    Ok((upserted(&rows)?, position))
-}
-
-/// The single upsert, to join a group commit (see `group`).
-pub fn upsert_framed(rec: &NewRecord<'_>) -> Result<Framed, WireError> {
-    Framed::new(
+/// Inserts the record, or replaces its data and bumps its version: encoded to join its
+/// primary's group commit (see `group`), with what reads its one row.
+pub fn upsert(rec: &NewRecord<'_>) -> Result<EncodedWrite<Upserted>, WireError> {
+    let framed = Framed::new(
         UPSERT,
         &one(rec),
         rec.slot,
         (rec.table_name, rec.shard_key, rec.id),
-    )
-}
-
-/// What a single upsert that joined a group wrote.
-pub fn upsert_in_group(rows: Rows) -> Result<Upserted, WireError> {
-    upserted(&rows.0)
+    )?;
+    Ok(EncodedWrite::new(framed, |rows: Rows| upserted(&rows.0)))
 }
 
 /// The single upsert's one row.
