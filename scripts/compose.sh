@@ -113,16 +113,16 @@ compose_base_image() {
 }
 
 # The images: Debian's packages on the base (the engine's cache makes a rebuild quick),
-# and the gateway's from the host's binaries: $1 release (built when needed) or those in
+# and the gateway's from the host's binaries: $1 release: the dist profile's (built when needed) or those in
 # COMPOSE_BINARIES.
 compose_images() {
     local bin=${COMPOSE_BINARIES:-} entry name file ctx=$COMPOSE_DIR/context t0=$SECONDS
     if [[ -z $bin ]]; then
         need_cargo
-        say "cargo build --release --workspace --bin api-router --bin shard-admin (the gateway image's binaries)"
-        (cd "$REPO" && cargo build --release --workspace --bin api-router --bin shard-admin) ||
-            die "the release build failed"
-        bin=${CARGO_TARGET_DIR:-$REPO/target}/release
+        say "cargo build --profile dist --workspace --bin api-router --bin shard-admin (the gateway image's binaries)"
+        (cd "$REPO" && cargo build --profile dist --workspace --bin api-router --bin shard-admin) ||
+            die "the dist build (the gateway image's binaries) failed"
+        bin=${CARGO_TARGET_DIR:-$REPO/target}/dist
     fi
     [[ -x $bin/api-router && -x $bin/shard-admin ]] || die "no api-router and shard-admin in $bin"
     rm -rf "$ctx"
