@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use api_router::server::settings::Settings;
 use api_router::server::telemetry;
+use api_router::server::traces::Exporting;
 use api_router::startup::Application;
 use clap::Parser;
 use shard_manager::redact::Redactor;
@@ -27,7 +28,6 @@ struct Cli {
 /// any configured secret (a password in a URL that does not parse included), exit 1.
 #[actix_web::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     let mut redactor = Redactor::default();
     match run(&mut redactor).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,7 +38,9 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `redactor` learns the configured secrets as soon as they are read.
+/// `redactor` learns the configured secrets as soon as they are read. Logging starts
+/// once the settings are read, with traces when they or the `OTEL_*` variables name a
+/// collector; the last spans are sent when the gateway stops.
 async fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref())?;
@@ -46,7 +48,22 @@ async fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
     if let Some(listen) = cli.listen {
         settings.server.listen = listen;
     }
-    let app = Application::build(settings).await?;
-    app.run_until_stopped().await?;
-    Ok(())
+    let traces = Exporting::start(&settings.tracing, |name| std::env::var(name).ok())?;
+    telemetry::init(traces.as_ref().map(|t| t.tracer.clone()));
+    if traces.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    let spans = traces.as_ref().map(|t| t.ledger.clone());
+    let app = Application::build_traced(settings, spans).await;
+    let result = match app {
+        Ok(app) => app.run_until_stopped().await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
+    if let Some(traces) = traces {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown(SPAN_FLUSH)).await;
+    }
+    result
 }
+
+/// How long a stopping gateway waits to send its last spans.
+const SPAN_FLUSH: std::time::Duration = std::time::Duration::from_secs(3);

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::limits::{ExportSlots, Limits};
 use crate::server::drain::Draining;
 use crate::server::settings::ServerSettings;
+use crate::server::traces::SpanLedger;
 
 pub struct AppState {
     pub cluster: Arc<Cluster>,
@@ -38,6 +39,8 @@ pub struct AppState {
     /// idempotency key, once read from the metadata database (`control_plane::id_secret`);
     /// until then such records are refused (503), never given an id of this gateway's own.
     pub id_secret: Arc<OnceLock<IdSecret>>,
+    /// What became of the spans exported over OTLP, for `/metrics`; None with traces off.
+    pub spans: Option<Arc<SpanLedger>>,
 }
 
 impl AppState {

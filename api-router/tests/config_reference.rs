@@ -18,6 +18,7 @@ use analytics::AnalyticsConfig;
 use api_router::edge::cors::CorsSettings;
 use api_router::server::settings::{AuthSettings, LimitsSettings, ServerSettings, Settings};
 use api_router::server::tls::TlsSettings;
+use api_router::server::traces::{OtlpProtocol, TracingSettings};
 use control_plane::moves::auto_balance::BalancerSettings;
 use serde::de::{DeserializeOwned, Visitor};
 use serde_json::Value;
@@ -83,6 +84,7 @@ described! {
     LimitsSettings: "api-router/src/server/settings.rs", LimitsSettings::describe;
     CorsSettings: "api-router/src/edge/cors/settings.rs", CorsSettings::describe;
     TlsSettings: "api-router/src/server/tls.rs", TlsSettings::describe;
+    TracingSettings: "api-router/src/server/traces/settings.rs", serialized::<TracingSettings>;
     AnalyticsConfig: "analytics/src/recording/config.rs", serialized::<AnalyticsConfig>;
     BalancerSettings: "control-plane/src/moves/auto_balance.rs", serialized::<BalancerSettings>;
     DatabaseSettings: "shard-manager/src/config/sections.rs", DatabaseSettings::describe;
@@ -144,6 +146,7 @@ fn kinds() -> Vec<Kind> {
         kind::<BalancerSettings>("BalancerSettings", |s| s.balancer.described()),
         kind::<AuthSettings>("AuthSettings", |s| s.auth.described()),
         kind::<LimitsSettings>("LimitsSettings", |s| s.limits.described()),
+        kind::<TracingSettings>("TracingSettings", |s| s.tracing.described()),
         kind::<DatabaseSettings>("DatabaseSettings", |s| s.cluster.database.described()),
         kind::<RoutingSettings>("RoutingSettings", |s| s.cluster.routing.described()),
         kind::<RangeSettings>("RangeSettings", |s| each(&s.cluster.routing.ranges)),
@@ -164,6 +167,7 @@ fn enums() -> Vec<(&'static str, Vec<&'static str>)> {
         ("SslMode", variants::<SslMode>()),
         ("Balance", variants::<Balance>()),
         ("Strategy", variants::<Strategy>()),
+        ("OtlpProtocol", variants::<OtlpProtocol>()),
     ]
 }
 
@@ -472,6 +476,7 @@ fn toml_type(ty: &str, enums: &[(&str, Vec<&str>)]) -> Option<String> {
     }
     Some(match ty {
         "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => "integer".into(),
+        "f32" | "f64" => "float".into(),
         "bool" => "boolean".into(),
         "String" => "string".into(),
         "SecretString" => "string (secret)".into(),

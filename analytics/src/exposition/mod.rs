@@ -11,6 +11,8 @@
 //! - `transactions`: transactions by protocol and outcome, and parts in doubt
 //!   ([`TransactionStats`]).
 //! - `batches`: requests per batch sent to a server, by kind and server ([`BatchSizes`]).
+//! - [`traces`]: a gateway's trace spans, exported or dropped ([`TraceSpans`]), as text
+//!   to follow the rest.
 
 pub(crate) mod batches;
 pub(crate) mod encoding;
@@ -18,10 +20,12 @@ pub(crate) mod limited;
 pub(crate) mod map;
 pub(crate) mod moves;
 pub(crate) mod requests;
+pub mod traces;
 pub(crate) mod transactions;
 
 pub use batches::BatchSizes;
 pub use limited::LimitedCount;
 pub use map::{MapGauges, ShardTerm};
 pub use moves::MoveProgress;
+pub use traces::TraceSpans;
 pub use transactions::TransactionStats;

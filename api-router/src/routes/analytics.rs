@@ -150,18 +150,33 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history)", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`)", body = String, content_type = "text/plain")))]
 pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.analytics.prometheus_text_of_gateway(
-            &moves::progress(&state.moves.seen()),
-            &state.limits.refused(),
-            &map_gauges(&state),
-            &transactions(&state),
-            &batch_sizes(&state),
-        ))
+        .body(
+            state.analytics.prometheus_text_of_gateway(
+                &moves::progress(&state.moves.seen()),
+                &state.limits.refused(),
+                &map_gauges(&state),
+                &transactions(&state),
+                &batch_sizes(&state),
+            ) + &trace_spans(&state),
+        )
+}
+
+/// With traces on, the spans exported and dropped (by reason); nothing otherwise.
+fn trace_spans(state: &AppState) -> String {
+    let Some(ledger) = &state.spans else {
+        return String::new();
+    };
+    let counts = ledger.counts();
+    ::analytics::exposition::traces::text(&::analytics::exposition::TraceSpans {
+        exported: counts.exported,
+        dropped_queue_full: counts.dropped_queue_full,
+        dropped_export_failed: counts.dropped_export_failed,
+    })
 }
 
 /// Every server's batches: point reads, and single writes committed as one group.

@@ -28,6 +28,13 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 /// Echoed or generated request id (both).
 pub const REQUEST_ID: &str = "x-request-id";
+/// The caller's W3C trace context, continued when tracing is on (requests).
+pub const TRACEPARENT: &str = "traceparent";
+/// Vendor data of the caller's trace, passed on with it (requests).
+pub const TRACESTATE: &str = "tracestate";
+/// The trace and server span of this answer, `00-<trace-id>-<span-id>-<flags>` (W3C
+/// Trace Context level 2; responses, when tracing is on).
+pub const TRACERESPONSE: &str = "traceresponse";
 /// A rate-limited key's policy, `"default";q=200;w=2` (responses; IETF ratelimit draft).
 pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
 /// What is left of that policy now, `"default";r=42;t=1` (responses).

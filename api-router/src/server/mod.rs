@@ -5,7 +5,8 @@
 //!
 //! ## Layout
 //! - [`settings`]: the `[server]` (with `[server.cors]` and `[server.tls]`),
-//!   `[analytics]`, `[auth]` and `[limits]` sections plus the cluster settings, layered.
+//!   `[analytics]`, `[auth]`, `[limits]` and `[tracing]` sections plus the cluster
+//!   settings, layered.
 //! - [`tls`]: HTTPS with rustls when `[server.tls]` names a certificate and key.
 //! - [`listener`]: the listening socket, with a backlog for a burst of connections.
 //! - [`proxy`]: the real client behind a load balancer (PROXY protocol from trusted
@@ -15,7 +16,9 @@
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`stall`]: cutting off a streamed answer's client that stopped reading (each
 //!   connection's socket, recorded on connect).
-//! - [`telemetry`]: `tracing` set-up.
+//! - [`telemetry`]: `tracing` set-up: log lines, and spans to OpenTelemetry.
+//! - [`traces`]: OpenTelemetry traces: the `[tracing]` settings, OTLP export with its
+//!   bounded queue and counts, the HTTP server span with W3C context in and out.
 
 pub mod drain;
 pub mod headers;
@@ -26,3 +29,4 @@ pub mod settings;
 pub mod stall;
 pub mod telemetry;
 pub mod tls;
+pub mod traces;

@@ -1,13 +1,22 @@
 //! Request ids: echoed from `x-request-id` or generated, put on the response, on the
-//! request's tracing span, and (through a task-local) into every problem body.
+//! request's tracing span, and (through a task-local) into every problem body. With
+//! traces on, that span carries the request's `trace_id` and `span_id` too, so every
+//! log line of the request names them.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use tracing::field::Empty;
 use tracing::Instrument;
 
+use super::traces::server_span::TraceIds;
+
 pub use super::headers::REQUEST_ID as HEADER;
+
+/// The target of the request's span (a log span only: never exported).
+pub const SPAN_TARGET: &str = module_path!();
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -40,7 +49,13 @@ pub async fn request_id(
         request_id = %id,
         method = %req.method(),
         path = %req.path(),
+        trace_id = Empty,
+        span_id = Empty,
     );
+    if let Some(ids) = req.extensions().get::<TraceIds>() {
+        span.record("trace_id", tracing::field::display(&ids.trace_id));
+        span.record("span_id", tracing::field::display(&ids.span_id));
+    }
     let header = HeaderValue::from_str(&id).ok();
     REQUEST_ID
         .scope(id, async move {

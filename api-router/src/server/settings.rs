@@ -1,5 +1,5 @@
-//! The gateway's configuration: its own `[server]`, `[analytics]`, `[auth]` and
-//! `[limits]` sections plus the cluster's.
+//! The gateway's configuration: its own `[server]`, `[analytics]`, `[auth]`,
+//! `[limits]` and `[tracing]` sections plus the cluster's.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use shard_manager::{config, ClusterSettings, ConfigError};
 
 use super::tls::TlsSettings;
+use super::traces::TracingSettings;
 use crate::edge::cors::CorsSettings;
 
 /// Everything the gateway reads at start-up.
@@ -28,6 +29,9 @@ pub struct Settings {
     /// The automatic balancer by load (`[balancer]`), off by default.
     #[serde(default)]
     pub balancer: BalancerSettings,
+    /// OpenTelemetry traces (`[tracing]`), off unless an OTLP endpoint is named.
+    #[serde(default)]
+    pub tracing: TracingSettings,
     #[serde(flatten)]
     pub cluster: ClusterSettings,
 }

@@ -2,28 +2,86 @@
 //! `SHARDGATE_LOG_FORMAT=json` switches to JSON lines. Colour only when standard output
 //! is a terminal and `NO_COLOR` (<https://no-color.org>) is unset or empty, so a log
 //! file or a pipe holds plain lines.
+//!
+//! With traces on ([`super::traces`]), a second layer hands spans to OpenTelemetry,
+//! with a filter of its own so that `RUST_LOG` never decides what is exported: the
+//! workspace's spans at `INFO` and above (the server span first) and, inside them,
+//! events at `WARN` and above. The log lines stay as they were, less the server span
+//! (the request id's span, which carries `trace_id` and `span_id`, stands for it).
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry_sdk::trace::SdkTracer;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use super::traces::server_span::TARGET as SERVER_SPAN;
+
+/// The crates whose spans are exported.
+const TRACED_CRATES: [&str; 4] = ["api_router", "shard_manager", "control_plane", "analytics"];
 
 /// Installs the global subscriber once; later calls (e.g. from tests) do nothing.
-pub fn init() {
+/// `tracer`: the OpenTelemetry tracer spans are exported with, when traces are on.
+pub fn init(tracer: Option<SdkTracer>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SHARDGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let ansi = colour(
         std::io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR"),
     );
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let Some(tracer) = tracer else {
+        // Traces off: the subscriber as it always was, nothing more to filter.
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(ansi);
+        let _ = if json {
+            builder.json().try_init()
+        } else {
+            builder.try_init()
+        };
+        return;
     };
+    let logs = tracing_subscriber::fmt::layer().with_ansi(ansi);
+    let logs = if json {
+        logs.json().boxed()
+    } else {
+        logs.boxed()
+    };
+    let logs = logs.with_filter(filter.and(filter_fn(|m| m.target() != SERVER_SPAN)));
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(filter_fn(exported));
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init();
+}
+
+/// Whether the OpenTelemetry layer sees a span or event: the server span, the
+/// workspace's spans at `INFO` and above but the request id's (the server span stands
+/// for it), and events at `WARN` and above.
+fn exported(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    if target == SERVER_SPAN {
+        return true;
+    }
+    let ours = TRACED_CRATES.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
+    if !ours {
+        return false;
+    }
+    if meta.is_event() {
+        *meta.level() <= Level::WARN
+    } else {
+        *meta.level() <= Level::INFO && target != super::request_id::SPAN_TARGET
+    }
 }
 
 /// Whether log lines carry colour: written to a terminal, and `NO_COLOR` unset or empty.

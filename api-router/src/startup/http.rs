@@ -26,6 +26,7 @@ use crate::server::proxy::{serve as proxied, TrustedProxies};
 use crate::server::request_id::request_id;
 use crate::server::settings::Settings;
 use crate::server::stall;
+use crate::server::traces::server_span::server_span;
 use crate::state::AppState;
 
 /// The edge settings, checked: the `[server]` values that cannot work
@@ -66,6 +67,8 @@ pub struct Shared {
     pub analytics: Arc<Analytics>,
     pub load: Arc<SlotLoad>,
     pub access: Arc<Access>,
+    /// Spans are exported: each request gets its server span (`server::traces`).
+    pub traced: bool,
 }
 
 /// The server on `listener`, with `workers` threads; not yet running.
@@ -81,6 +84,7 @@ pub fn serve(
         analytics,
         load,
         access,
+        traced,
     } = shared;
     let security = edge.security;
     let body_limit = settings.server.max_body_bytes;
@@ -118,6 +122,8 @@ pub fn serve(
                 move |req, next| check_host(server.clone(), req, next)
             }))
             .wrap(from_fn(request_id))
+            // Outside the request id, whose span carries the server span's ids.
+            .wrap(Condition::new(traced, from_fn(server_span)))
             .wrap(from_fn({
                 let security = security.clone();
                 move |req, next| security_headers(security.clone(), req, next)

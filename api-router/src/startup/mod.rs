@@ -25,6 +25,7 @@ use crate::access::Access;
 use crate::limits::{ExportSlots, Limits};
 use crate::server::drain::{Draining, Shutdown};
 use crate::server::settings::Settings;
+use crate::server::traces::SpanLedger;
 use crate::state::AppState;
 
 /// A built, bound, not yet running gateway.
@@ -48,6 +49,16 @@ impl Application {
     /// without an id under an idempotency key are refused (`control_plane::id_secret`).
     /// Must be called inside a Tokio runtime (it starts the background tasks).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_traced(settings, None).await
+    }
+
+    /// [`Application::build`] for a process whose spans are exported
+    /// (`server::traces`): every request gets its server span and `traceresponse`, and
+    /// `/metrics` counts what became of the spans in `spans`.
+    pub async fn build_traced(
+        settings: Settings,
+        spans: Option<Arc<SpanLedger>>,
+    ) -> anyhow::Result<Self> {
         let edge = http::Edge::checked(&settings)?;
         settings.limits.validate().map_err(invalid)?;
         settings.analytics.validate().map_err(invalid)?;
@@ -90,6 +101,7 @@ impl Application {
             figures: figures.clone(),
             gateway_id: identity.id.to_string(),
             id_secret: id_secret.clone(),
+            spans: spans.clone(),
         });
         let access = Arc::new(Access {
             ring: ring.clone(),
@@ -101,6 +113,7 @@ impl Application {
             analytics: analytics.clone(),
             load: load.clone(),
             access,
+            traced: spans.is_some(),
         };
         let server = http::serve(&settings, listener, edge, workers, shared)?;
         let scheme = if settings.server.tls.is_some() {

@@ -1,0 +1,28 @@
+//! OpenTelemetry traces: off unless an OTLP endpoint is named (`[tracing] endpoint`,
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). When on, every
+//! request is an HTTP server span that continues the caller's W3C `traceparent`, its
+//! answer carries `traceresponse`, and the spans leave in batches over OTLP from a
+//! thread of their own: a bounded queue, never waited for, whose losses `/metrics`
+//! counts.
+//!
+//! Spans are plain `tracing` spans: the bridge (`tracing-opentelemetry`, wired in
+//! [`super::telemetry`]) exports those of the workspace's crates at `INFO` and above,
+//! nested under the request's server span, their fields as attributes (`otel.name`,
+//! `otel.kind` and `otel.status_code` set the span's own). Events at `WARN` and above
+//! inside them become span events.
+//!
+//! ## Layout
+//! - [`settings`]: the `[tracing]` section, and whether export is on.
+//! - [`ledger`]: what became of every ended span (exported, dropped on a full queue,
+//!   lost with a failed export), and the processor and exporter wrappers that count it.
+//! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch.
+//! - [`server_span`]: the middleware: the server span, context in, `traceresponse` out.
+
+pub mod export;
+pub mod ledger;
+pub mod server_span;
+pub mod settings;
+
+pub use export::Exporting;
+pub use ledger::SpanLedger;
+pub use settings::{OtlpProtocol, TracingSettings};

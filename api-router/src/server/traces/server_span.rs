@@ -1,0 +1,243 @@
+//! The HTTP server span of every request, when tracing is on: named and described with
+//! OpenTelemetry's HTTP semantic conventions (`http.request.method`, `url.path`,
+//! `http.route`, `http.response.status_code`, ...), a child of the caller's W3C
+//! `traceparent`/`tracestate` when they parse (anything malformed is ignored, as the
+//! W3C spec asks: a fresh trace, never an error), and named back to the caller in the
+//! answer's `traceresponse` header. The handler runs inside the span, so every span and
+//! log line of the request nests under it; the request id's span carries its ids
+//! ([`TraceIds`]) into the log lines.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracing::field::Empty;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::server::headers::{TRACEPARENT, TRACERESPONSE};
+
+/// The target of the server span: exported, and left out of the log lines (the request
+/// id's span stands for it there).
+pub const TARGET: &str = "shardgate::http";
+
+/// The request's trace and server span, for its log lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceIds {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+}
+
+/// The caller's headers, as the propagator reads them.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// The caller's trace context: an empty context (a new trace) when it is absent or
+/// does not parse.
+pub fn caller_context(headers: &HeaderMap) -> opentelemetry::Context {
+    let well_formed = headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(fields_well_formed);
+    if !well_formed {
+        return opentelemetry::Context::new();
+    }
+    TraceContextPropagator::new().extract(&Headers(headers))
+}
+
+/// Whether a `traceparent`'s first four fields have the lengths W3C gives them (2, 32,
+/// 16 and 2 lowercase hex digits). The propagator checks the rest (version, zero ids,
+/// what may follow) but would take a short id, zero-padded, for a whole one.
+fn fields_well_formed(traceparent: &str) -> bool {
+    let mut fields = traceparent.trim().split('-');
+    [2, 32, 16, 2].into_iter().all(|len| {
+        fields.next().is_some_and(|f| {
+            f.len() == len && f.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+    })
+}
+
+/// `00-<trace-id>-<span-id>-<flags>`, the W3C Trace Context level 2 `traceresponse`.
+pub fn traceresponse(span: &SpanContext) -> String {
+    format!(
+        "00-{}-{}-{:02x}",
+        span.trace_id(),
+        span.span_id(),
+        span.trace_flags().to_u8()
+    )
+}
+
+/// `http.request.method`: the known methods as they are, any other `_OTHER`.
+fn method_name(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+fn protocol_version(version: actix_web::http::Version) -> &'static str {
+    use actix_web::http::Version;
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// `from_fn` middleware: the request's server span, its ids for the log lines, and
+/// `traceresponse` on the answer.
+pub async fn server_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let method = method_name(req.method());
+    let scheme = req.connection_info().scheme().to_owned();
+    let span = tracing::info_span!(
+        target: TARGET,
+        "HTTP request",
+        otel.name = method,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = Empty,
+        http.response.status_code = Empty,
+        url.path = req.path(),
+        url.scheme = scheme,
+        network.protocol.version = protocol_version(req.version()),
+        client.address = Empty,
+        user_agent.original = Empty,
+    );
+    if let Some(peer) = req.peer_addr() {
+        span.record("client.address", peer.ip().to_string());
+    }
+    if let Some(agent) = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        span.record("user_agent.original", agent);
+    }
+    let _ = span.set_parent(caller_context(req.headers()));
+    // Starts the span: the sampler decides here, and the ids are known from now on.
+    let started = span.context();
+    let ids = started.span().span_context().clone();
+    if ids.is_valid() {
+        req.extensions_mut().insert(TraceIds {
+            trace_id: ids.trace_id().to_string(),
+            span_id: ids.span_id().to_string(),
+        });
+    }
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status();
+    if let Some(route) = res.request().match_pattern() {
+        // Named once routed; a started span takes its new name from the API, not from
+        // an `otel.name` field.
+        started.span().update_name(format!("{method} {route}"));
+        span.record("http.route", route);
+    }
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    if ids.is_valid() {
+        if let Ok(value) = HeaderValue::from_str(&traceresponse(&ids)) {
+            res.headers_mut()
+                .insert(HeaderName::from_static(TRACERESPONSE), value);
+        }
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn remote(pairs: &[(&'static str, &str)]) -> SpanContext {
+        caller_context(&headers(pairs))
+            .span()
+            .span_context()
+            .clone()
+    }
+
+    #[test]
+    fn a_valid_traceparent_is_continued_with_its_tracestate() {
+        let caller = remote(&[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "vendor=abc"),
+        ]);
+        assert!(caller.is_valid() && caller.is_remote() && caller.is_sampled());
+        assert_eq!(
+            caller.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(caller.span_id().to_string(), "00f067aa0ba902b7");
+        assert_eq!(caller.trace_state().get("vendor"), Some("abc"));
+        assert_eq!(
+            traceresponse(&caller),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+    }
+
+    #[test]
+    fn malformed_traceparents_start_a_new_trace() {
+        for bad in [
+            "",
+            "garbage",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero span id
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // 00 with more
+            "00-4bf92f3577b34da6a3ce929d-00f067aa0ba902b7-01",         // short trace id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-f067aa0ba902b7-01",   // short span id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",  // short flags
+        ] {
+            assert!(
+                !remote(&[("traceparent", bad)]).is_valid(),
+                "{bad:?} was continued"
+            );
+        }
+        assert!(!remote(&[]).is_valid());
+    }
+}

@@ -1,0 +1,201 @@
+//! The `[tracing]` section, and the one rule for whether spans are exported: an OTLP
+//! endpoint named here or by the standard variables. The standard `OTEL_*` variables
+//! win over these keys where both say something.
+
+use serde::{Deserialize, Serialize};
+
+/// The standard variable naming every signal's OTLP endpoint (`/v1/traces` added).
+pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The standard variable naming the traces' OTLP endpoint, used as it is.
+pub const TRACES_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// `grpc`, `http/protobuf` (the traces' own variable first, then every signal's).
+const PROTOCOL_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+];
+
+/// OpenTelemetry traces, exported over OTLP: off unless an endpoint is named, here or
+/// by `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). The
+/// standard `OTEL_*` variables win over these keys.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSettings {
+    /// The collector's OTLP base URL, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added over HTTP); empty: no export unless a variable names one.
+    pub endpoint: String,
+    /// How spans travel: `http/protobuf`, or `grpc` in a build with the `otlp-grpc` feature.
+    pub protocol: OtlpProtocol,
+    /// The spans' `service.name` unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` names one.
+    pub service_name: String,
+    /// Share of new traces recorded, 0 to 1, unless `OTEL_TRACES_SAMPLER` is set; a caller's `traceparent` decides for its own trace (parent-based).
+    pub sample_ratio: f64,
+    /// Ended spans waiting for export at most (`OTEL_BSP_MAX_QUEUE_SIZE` wins); past it a span is dropped and counted, never waited for.
+    pub max_queue_spans: usize,
+}
+
+/// How spans travel to the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "grpc")]
+    Grpc,
+}
+
+impl Default for TracingSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            protocol: OtlpProtocol::HttpProtobuf,
+            service_name: "shardgate".into(),
+            sample_ratio: 0.1,
+            max_queue_spans: 2048,
+        }
+    }
+}
+
+/// Where and how spans go, once export is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The endpoint to give the exporter, or None when a standard variable names it
+    /// (the exporter reads that variable itself).
+    pub endpoint: Option<String>,
+    pub protocol: OtlpProtocol,
+}
+
+impl TracingSettings {
+    /// Refuses values that cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(format!(
+                "tracing.sample_ratio is {}; use 0 to 1 (0.1 records one new trace in ten)",
+                self.sample_ratio
+            ));
+        }
+        if self.max_queue_spans == 0 {
+            return Err("tracing.max_queue_spans is 0; use 1 or more (2048 by default): with 0 every span would be dropped".into());
+        }
+        let endpoint = self.endpoint.trim();
+        let url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if !(endpoint.is_empty() || url) {
+            return Err(format!(
+                "tracing.endpoint is {endpoint:?}; use an http:// or https:// URL, e.g. http://127.0.0.1:4318"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where spans go, or None when export is off; `var` reads the environment.
+    pub fn destination(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Destination>, String> {
+        let named = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let protocol = match PROTOCOL_VARS.iter().find_map(|name| named(name)) {
+            None => self.protocol,
+            Some(p) if p == "grpc" => OtlpProtocol::Grpc,
+            Some(p) if p == "http/protobuf" => OtlpProtocol::HttpProtobuf,
+            Some(p) => {
+                return Err(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL is {p:?}; use http/protobuf or grpc"
+                ))
+            }
+        };
+        if named(TRACES_ENDPOINT_VAR).is_some() || named(ENDPOINT_VAR).is_some() {
+            return Ok(Some(Destination {
+                endpoint: None,
+                protocol,
+            }));
+        }
+        let base = self.endpoint.trim().trim_end_matches('/');
+        if base.is_empty() {
+            return Ok(None);
+        }
+        let endpoint = match protocol {
+            OtlpProtocol::HttpProtobuf => format!("{base}/v1/traces"),
+            OtlpProtocol::Grpc => base.to_owned(),
+        };
+        Ok(Some(Destination {
+            endpoint: Some(endpoint),
+            protocol,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn off_unless_an_endpoint_is_named_here_or_by_a_variable() {
+        let off = TracingSettings::default();
+        assert_eq!(off.destination(env(&[])), Ok(None));
+        assert_eq!(off.destination(env(&[(ENDPOINT_VAR, " ")])), Ok(None));
+        let by_var = off
+            .destination(env(&[(ENDPOINT_VAR, "http://c:4318")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_var.endpoint, None, "the exporter reads the variable");
+        assert_eq!(by_var.protocol, OtlpProtocol::HttpProtobuf);
+        assert!(off
+            .destination(env(&[(TRACES_ENDPOINT_VAR, "http://c:4318/v1/traces")]))
+            .unwrap()
+            .is_some());
+
+        let configured = TracingSettings {
+            endpoint: "http://collector:4318/".into(),
+            ..TracingSettings::default()
+        };
+        assert_eq!(
+            configured.destination(env(&[])).unwrap().unwrap().endpoint,
+            Some("http://collector:4318/v1/traces".into())
+        );
+        let grpc = configured
+            .destination(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
+        assert_eq!(grpc.endpoint, Some("http://collector:4318".into()));
+        assert_eq!(
+            configured.destination(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])),
+            Err("OTEL_EXPORTER_OTLP_PROTOCOL is \"http/json\"; use http/protobuf or grpc".into())
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        assert_eq!(TracingSettings::default().validate(), Ok(()));
+        let ratio = TracingSettings {
+            sample_ratio: 1.5,
+            ..TracingSettings::default()
+        };
+        assert!(ratio
+            .validate()
+            .unwrap_err()
+            .starts_with("tracing.sample_ratio is 1.5"));
+        let queue = TracingSettings {
+            max_queue_spans: 0,
+            ..TracingSettings::default()
+        };
+        assert!(queue
+            .validate()
+            .unwrap_err()
+            .starts_with("tracing.max_queue_spans is 0"));
+        let url = TracingSettings {
+            endpoint: "collector:4318".into(),
+            ..TracingSettings::default()
+        };
+        assert!(url
+            .validate()
+            .unwrap_err()
+            .starts_with("tracing.endpoint is \"collector:4318\""));
+    }
+}

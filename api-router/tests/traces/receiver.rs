@@ -1,0 +1,155 @@
+//! A small OTLP/HTTP receiver on 127.0.0.1: `POST /v1/traces` with a protobuf
+//! `ExportTraceServiceRequest`, decoded with `opentelemetry-proto`'s types and kept for
+//! the test to read, as a collector would receive it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+/// A received span with its resource's attributes.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub span: Span,
+    pub resource: Vec<KeyValue>,
+}
+
+impl Received {
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+
+    /// The span's attribute `key`, as text (strings as they are, integers in decimal).
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        value(&self.span.attributes, key)
+    }
+
+    pub fn resource_attribute(&self, key: &str) -> Option<String> {
+        value(&self.resource, key)
+    }
+}
+
+fn value(attributes: &[KeyValue], key: &str) -> Option<String> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    match value.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s.clone()),
+        any_value::Value::IntValue(i) => Some(i.to_string()),
+        any_value::Value::BoolValue(b) => Some(b.to_string()),
+        any_value::Value::DoubleValue(d) => Some(d.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The running receiver; stopped on drop.
+pub struct Receiver {
+    pub port: u16,
+    spans: Arc<Mutex<Vec<Received>>>,
+    handle: ServerHandle,
+}
+
+impl Receiver {
+    pub fn start() -> Self {
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let kept = spans.clone();
+        let server = HttpServer::new(move || {
+            let kept = kept.clone();
+            App::new()
+                .app_data(web::PayloadConfig::new(16 << 20))
+                .route(
+                    "/v1/traces",
+                    web::post().to(move |body: web::Bytes| {
+                        let kept = kept.clone();
+                        async move { receive(&kept, &body) }
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .expect("bind the receiver");
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            port,
+            spans,
+            handle,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The first span `matches` accepts, waiting up to `limit` for it to arrive.
+    pub async fn span(&self, limit: Duration, matches: impl Fn(&Received) -> bool) -> Received {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = self.spans.lock().unwrap().iter().find(|s| matches(s)) {
+                return found.clone();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no such span within {limit:?}; received: {:#?}",
+                self.spans
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|s| (s.span.name.clone(), s.trace_id()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+fn receive(kept: &Mutex<Vec<Received>>, body: &[u8]) -> HttpResponse {
+    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+        return HttpResponse::BadRequest().body("not an ExportTraceServiceRequest");
+    };
+    let mut kept = kept.lock().unwrap();
+    for resource_spans in request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                kept.push(Received {
+                    span,
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("application/x-protobuf")
+        .body(ExportTraceServiceResponse::default().encode_to_vec())
+}
