@@ -8,7 +8,7 @@
 # file given: lints the chart (strict) and renders it with Helm's own engine
 # (helm-python-sdk); validates every built-in kind with `kubernetes-validate --strict`;
 # validates every CloudNativePG object (postgresql.cnpg.io) against its CRD's
-# openAPIV3Schema from ../shared/k8s/cnpg-crds (CNPG_CRDS), made strict: every schema that
+# openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every schema that
 # gives `properties` and does not set x-kubernetes-preserve-unknown-fields refuses other
 # fields, as the API server's structural pruning would drop them; and parses the
 # gateway's rendered configuration as TOML, and with the admin CLI's own `shard-admin
@@ -22,7 +22,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHART=${CHART:-$REPO/deploy/helm/shardgate}
-CNPG_CRDS=${CNPG_CRDS:-$REPO/../shared/k8s/cnpg-crds}
+CNPG_CRDS=${CNPG_CRDS:-$REPO/deploy/cnpg-crds}
 VENV=$REPO/.local/helm-venv
 OUT=$REPO/.local/helm-check
 # The Kubernetes version built-in kinds are validated against (the chart's kubeVersion

@@ -2,8 +2,9 @@
 # tests built in the background while `up` makes the servers, leftover test databases
 # dropped, the failure tests first and alone, then two lanes at once: the suites that
 # run servers of their own (OWN_SERVER_SUITES) in the background, the book's check and
-# every other suite in the foreground; then `compose test` (scripts/compose_test.sh);
-# one closing line with the counts of the suites.
+# every other suite in the foreground; then `compose test` (scripts/compose_test.sh) and
+# the Helm chart's offline check (scripts/helm_check.sh); one closing line with the
+# counts of the suites.
 
 # The suites that start and kill PostgreSQL servers of their own (private pairs,
 # pg_auto_failover formations, pgBackRest repositories, under /tmp, on ports 26600-26999
@@ -91,6 +92,11 @@ cmd_test() {
     # read back, then down. After the suites: its build and servers would slow them.
     say "./setup.sh compose test (docker-compose.yml's stack, on the tests' debug build)"
     (COMPOSE_BINARIES=${CARGO_TARGET_DIR:-$REPO/target}/debug cmd_compose test) 2>&1 | tee -a "$out" || failed=1
+    # Then the Helm chart, offline: rendered by Helm's engine, every object validated
+    # (built-in kinds strictly, CloudNativePG's against its CRDs made strict), and each
+    # rendered configuration checked by this run's admin CLI.
+    say "scripts/helm_check.sh (the Helm chart, rendered and validated offline)"
+    (SHARDGATE_ADMIN=${CARGO_TARGET_DIR:-$REPO/target}/debug/shard-admin bash "$REPO/scripts/helm_check.sh") 2>&1 | tee -a "$out" || failed=1
     # One closing line for the whole run: every suite's counts added up.
     local passed failures
     passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")
