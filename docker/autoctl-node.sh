@@ -35,8 +35,11 @@ AUTOCTL_PARTITION_S=${AUTOCTL_PARTITION_S:-1}
 drop_root "${BASH_SOURCE[0]}"
 prepare_env
 # autoctl_node's password comes from the pgpass, never from this URI (pg_autoctl keeps
-# the URI in its configuration file).
-MONITOR_URI="postgres://autoctl_node@$AUTOCTL_MONITOR_HOST:$AUTOCTL_MONITOR_PORT/pg_auto_failover?sslmode=disable"
+# the URI in its configuration file). The keeper runs each monitor query to its end, so
+# a link that dies under one (the monitor's container gone, its address silent) would
+# hold it there until TCP gives up, about 15 minutes, its primary unfenced; libpq's
+# keepalives and tcp_user_timeout end that wait in about 3 s.
+MONITOR_URI="postgres://autoctl_node@$AUTOCTL_MONITOR_HOST:$AUTOCTL_MONITOR_PORT/pg_auto_failover?sslmode=disable&keepalives=1&keepalives_idle=1&keepalives_interval=1&keepalives_count=2&tcp_user_timeout=3000"
 
 monitor_sql() {
     "$PG_BIN/psql" -X -q -w -At -v ON_ERROR_STOP=1 -d "$MONITOR_URI" -v f="$AUTOCTL_FORMATION" "$@"

@@ -141,9 +141,10 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
                 cut.elapsed() < Duration::from_secs(90),
                 "within 90 s of the cut: old primary stopped {stopped:?}, secondary promoted \
                  {promoted:?}, followed {followed:?}, writes resumed {resumed:?} ({} \
-                 acknowledged):\n{}",
+                 acknowledged):\n{}\nthe cut-off node's keeper, last lines:\n{}",
                 tally.acked_count(),
-                formation.show_state()
+                formation.show_state(),
+                formation.log_tail(0, 40)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

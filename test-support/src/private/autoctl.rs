@@ -34,6 +34,17 @@ const MONITOR_SETTINGS: &[(&str, u32)] = &[
 /// demotes its own primary.
 const NETWORK_PARTITION_S: &str = "1";
 
+/// libpq's bounds on the keeper's link to the monitor (its `--monitor` URI). The keeper
+/// runs each monitor query to its end (`connect_timeout` bounds only the connecting), so
+/// a link cut while a query is in flight would hold it in that query until TCP gives up
+/// (about 15 minutes), with its PostgreSQL writable and unfenced. Worse, a keeper fences
+/// itself only after it once saw its standby while the monitor failed
+/// (`last_secondary_contact`): held past the WAL sender's `wal_sender_timeout`, it never
+/// does. Keepalives bound an idle wait for an answer (1 s, then 2 probes 1 s apart) and
+/// `tcp_user_timeout` a request nobody acknowledges (3 s).
+const KEEPER_LINK: &str =
+    "keepalives=1&keepalives_idle=1&keepalives_interval=1&keepalives_count=2&tcp_user_timeout=3000";
+
 /// pg_autoctl, when installed (Debian's `pg-auto-failover-cli`).
 pub fn installed() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -304,6 +315,18 @@ impl Formation {
         )
     }
 
+    /// The monitor's URI as each node's keeper uses it: [`Self::monitor_uri`] with
+    /// [`KEEPER_LINK`]'s bounds on a link that dies under a query.
+    fn keeper_monitor_uri(&self) -> String {
+        format!("{}&{KEEPER_LINK}", self.monitor_uri())
+    }
+
+    /// The last `lines` lines of node `node`'s keeper log (its own and its
+    /// PostgreSQL's), for a failure's message.
+    pub fn log_tail(&self, node: usize, lines: usize) -> String {
+        self.keepers.log_tail(node + 1, lines)
+    }
+
     /// `pg_autoctl create postgres` for node `i` (1 or 2); node 1 is initialised as the
     /// primary, node 2 cloned from it. Each keeper then sits stopped until run.
     fn create_node(&self, i: usize, dbname: &str) {
@@ -329,7 +352,7 @@ impl Formation {
                 "--formation",
                 FORMATION,
                 "--monitor",
-                &self.monitor_uri(),
+                &self.keeper_monitor_uri(),
                 "--auth",
                 "trust",
                 "--no-ssl",

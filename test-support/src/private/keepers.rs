@@ -71,6 +71,20 @@ impl Keepers {
         let _ = child.wait();
     }
 
+    /// The last `lines` lines of process `i`'s keeper log (0 the monitor, 1 and 2 the
+    /// nodes), or why there are none.
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let name = ["monitor", "node0", "node1"][i];
+        let file = self.dir.join(format!("{name}.log"));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let all: Vec<&str> = text.lines().collect();
+                all[all.len().saturating_sub(lines)..].join("\n")
+            }
+            Err(e) => format!("(no log at {}: {e})", file.display()),
+        }
+    }
+
     /// pg_autoctl `args` for process `i`.
     pub fn autoctl(&self, i: usize, args: &[&str]) -> Output {
         let mut cmd = self.env_command(i);
