@@ -15,6 +15,8 @@ use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionError};
 use goose::metrics::GooseRequestMetric;
 use serde_json::Value;
 
+use crate::traces::TraceBook;
+
 /// Routes the request to its shard.
 pub const SHARD_KEY: &str = "x-shard-key";
 /// The write's position in its shard's WAL, once the gateway returns it.
@@ -23,6 +25,10 @@ pub const SHARD_LSN: &str = "x-shard-lsn";
 pub const MIN_LSN: &str = "x-min-lsn";
 /// On point reads when the gateway's cache is enabled: `hit`, `miss` or `bypass`.
 pub const X_CACHE: &str = "x-cache";
+/// W3C Trace Context: the trace a request belongs to, sent.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C Trace Context level 2: the trace the gateway recorded the request under.
+pub const TRACERESPONSE: &str = "traceresponse";
 
 /// A request to make.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +39,7 @@ pub struct Call<'a> {
     shard_key: Option<&'a str>,
     min_lsn: Option<&'a str>,
     body: Option<&'a Value>,
+    trace: Option<&'a TraceBook>,
 }
 
 impl<'a> Call<'a> {
@@ -45,6 +52,7 @@ impl<'a> Call<'a> {
             shard_key: None,
             min_lsn: None,
             body: None,
+            trace: None,
         }
     }
 
@@ -61,6 +69,15 @@ impl<'a> Call<'a> {
     pub fn shard_key(self, key: &'a str) -> Self {
         Self {
             shard_key: Some(key),
+            ..self
+        }
+    }
+
+    /// Sends a fresh `traceparent` and books the answer in `book` (every scenario's
+    /// request does; the prefill's and the summary's do not).
+    pub fn traced(self, book: &'a TraceBook) -> Self {
+        Self {
+            trace: Some(book),
             ..self
         }
     }
@@ -131,6 +148,10 @@ pub async fn send(user: &mut GooseUser, call: Call<'_>) -> Result<Reply, Box<Tra
     if let Some(body) = call.body {
         builder = builder.json(body);
     }
+    let trace = call.trace.map(|book| (book, book.start()));
+    if let Some((_, sent)) = &trace {
+        builder = builder.header(TRACEPARENT, &sent.traceparent);
+    }
     let request = GooseRequest::builder()
         .name(call.name)
         .set_request_builder(builder)
@@ -139,6 +160,9 @@ pub async fn send(user: &mut GooseUser, call: Call<'_>) -> Result<Reply, Box<Tra
     let response = match goose.response {
         Ok(response) => response,
         Err(error) => {
+            if let Some((book, sent)) = &trace {
+                book.finish(sent, goose.request.response_time, call.name, 0, None);
+            }
             // Goose has already counted the failed request.
             return Ok(Reply {
                 request: goose.request,
@@ -160,6 +184,11 @@ pub async fn send(user: &mut GooseUser, call: Call<'_>) -> Result<Reply, Box<Tra
     };
     let lsn = header(SHARD_LSN);
     let cache = header(X_CACHE);
+    if let Some((book, sent)) = &trace {
+        let answered = header(TRACERESPONSE);
+        let millis = goose.request.response_time;
+        book.finish(sent, millis, call.name, status, answered.as_deref());
+    }
     match response.bytes().await {
         Ok(body) => Ok(Reply {
             request: goose.request,

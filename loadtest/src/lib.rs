@@ -39,6 +39,9 @@
 //! - `--skew S` (default 0): 0 uniform, above 0 Zipf with exponent S (key 0 hottest).
 //! - `--batch N` (default 100): records per `bulk-write` request.
 //! - `--prefill auto|always|never` (default auto): write the key space before the run.
+//! - `--trace-ratio R` (default 1): the share of requests whose `traceparent` asks the
+//!   gateway to sample them (every scenario request carries one); `--trace-slowest N`
+//!   (default 10): how many of the slowest requests the summary lists with trace ids.
 //! - `--verify-records N`, `--verify-table NAME`, `--verify-out PATH`, `--verify-wait
 //!   SECS`: the `verify` scenario's records per user, table, saved ledger and read-back
 //!   patience; `--verify-check PATH` reads a saved ledger back with no load.
@@ -78,6 +81,8 @@
 //! - [`prefill`]: the warm-up that writes the key space.
 //! - [`server_report`]: the gateway's analytics report, read leniently.
 //! - [`summary`]: the end-of-run summary.
+//! - [`traces`]: the `traceparent` every scenario request carries, and the slowest
+//!   requests with their trace ids.
 //! - [`verify`]: the verify mode's ledger, read-back and verdict (lost, applied twice,
 //!   stale token reads).
 
@@ -92,6 +97,7 @@ pub mod run;
 pub mod scenarios;
 pub mod server_report;
 pub mod summary;
+pub mod traces;
 pub mod verify;
 pub mod workload;
 

@@ -127,6 +127,16 @@ pub struct WorkloadOptions {
         default_value_t = 30
     )]
     pub verify_wait: u64,
+    /// The share of requests whose `traceparent` asks the gateway to sample them, from
+    /// 0 to 1 (every request carries one; a gateway that exports traces records the
+    /// sampled ones)
+    #[arg(long, env = "SHARDGATE_TRACE_RATIO", value_name = "R", default_value_t = 1.0,
+          value_parser = parse_ratio)]
+    pub trace_ratio: f64,
+    /// How many of the slowest requests the summary lists with their trace ids
+    #[arg(long, env = "SHARDGATE_TRACE_SLOWEST", value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub trace_slowest: u64,
 }
 
 /// When to write the key space before the load starts.
@@ -223,6 +233,15 @@ fn parse_skew(text: &str) -> Result<f64, String> {
         Ok(s) if s.is_finite() && (0.0..=10.0).contains(&s) => Ok(s),
         _ => Err(format!(
             "{text:?} is not a skew from 0 (uniform) to 10; 1.0 is a typical Zipf exponent"
+        )),
+    }
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a share from 0 (no request sampled) to 1 (every request)"
         )),
     }
 }

@@ -15,6 +15,7 @@ use crate::own_cpu;
 use crate::prefill;
 use crate::server_report;
 use crate::summary::{self, RunFacts};
+use crate::traces::TraceBook;
 use crate::verify::{self, report::Saved, Recorder};
 use crate::workload::Workload;
 
@@ -48,7 +49,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
         &options.verify_table,
         options.verify_records,
     );
-    let workload = Arc::new(Workload::new(keys, options.batch, recorder));
+    let traces = TraceBook::new(options.trace_ratio, options.trace_slowest as usize);
+    let workload = Arc::new(Workload::new(keys, options.batch, recorder, traces));
     // Goose answers these itself and sends no load.
     let informational = config.version || config.list || config.scenarios_list;
     let mut gateway = Gateway::new(&host, &config)?;
@@ -84,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
         metrics: &metrics,
         ryw: workload.ryw.tally(),
         cache: workload.cache.tally(),
+        traces: workload.traces.tally(),
         own_cpu: summary::own_cpu(&metrics, &samples),
     };
     print!("{}", summary::render(&facts, &server));

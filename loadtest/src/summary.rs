@@ -19,6 +19,7 @@ use crate::options::WorkloadOptions;
 use crate::own_cpu::{Busy, Samples};
 use crate::scenarios::ScenarioKind;
 use crate::server_report::{self, Fetched, Percentiles, ServerReport};
+use crate::traces::TraceTally;
 use crate::workload::{CacheTally, RywTally};
 
 /// Everything the summary reports on.
@@ -29,6 +30,8 @@ pub struct RunFacts<'a> {
     pub metrics: &'a GooseMetrics,
     pub ryw: RywTally,
     pub cache: CacheTally,
+    /// The requests' trace contexts and the slowest requests.
+    pub traces: TraceTally,
     /// The load tester's own CPU over the measured span, when `/proc` could be read.
     pub own_cpu: Option<Busy>,
 }
@@ -95,7 +98,49 @@ pub fn render(facts: &RunFacts<'_>, server: &Fetched) -> String {
     out.push_str(&client_table(facts.metrics, secs));
     out.push_str(&own_cpu_line(facts.own_cpu, facts.metrics));
     out.push_str(&server_section(server, secs));
+    out.push_str(&slowest_section(&facts.traces));
     out.push_str(&notes(facts));
+    out
+}
+
+/// The slowest requests with their trace ids, and whether the gateway traced them.
+fn slowest_section(traces: &TraceTally) -> String {
+    if traces.slowest.is_empty() {
+        return String::new();
+    }
+    let mut out =
+        String::from("\nslowest requests (trace ids, W3C traceparent sent with each request):\n");
+    let _ = writeln!(
+        out,
+        "  {:>9} {:<26} {:>6}  {:<32}  traced",
+        "ms", "request", "status", "trace id"
+    );
+    for slow in &traces.slowest {
+        let _ = writeln!(
+            out,
+            "  {:>9} {:<26} {:>6}  {}  {}",
+            slow.millis,
+            slow.name,
+            slow.status,
+            slow.trace_id,
+            if slow.traced { "yes" } else { "no" }
+        );
+    }
+    let _ = match traces.traced {
+        0 => writeln!(
+            out,
+            "  the gateway traced none of the {} requests (no traceresponse): its trace export \
+             is off (set OTEL_EXPORTER_OTLP_ENDPOINT; see the book's Tracing chapter), or \
+             --trace-ratio is 0",
+            traces.sent
+        ),
+        n => writeln!(
+            out,
+            "  the gateway traced {n} of {} requests (traceresponse under the same id): look \
+             an id up in the trace backend it exports to",
+            traces.sent
+        ),
+    };
     out
 }
 
@@ -357,6 +402,36 @@ mod tests {
     }
 
     #[test]
+    fn the_slowest_requests_are_listed_with_their_trace_ids_and_what_was_traced() {
+        use crate::traces::Slow;
+        let slow = |millis, traced| Slow {
+            millis,
+            name: "write".into(),
+            status: 200,
+            trace_id: format!("{millis:032x}"),
+            traced,
+        };
+        let mut tally = TraceTally {
+            sent: 500,
+            traced: 0,
+            slowest: vec![slow(90, false), slow(40, false)],
+        };
+        let text = slowest_section(&tally);
+        assert!(text.contains(&format!("{:032x}", 90)), "{text}");
+        assert!(
+            text.find("0000005a").unwrap() < text.find("00000028").unwrap(),
+            "{text}"
+        );
+        assert!(text.contains("traced none of the 500 requests"), "{text}");
+        tally.traced = 480;
+        tally.slowest = vec![slow(90, true)];
+        let text = slowest_section(&tally);
+        assert!(text.contains("traced 480 of 500 requests"), "{text}");
+        assert!(text.contains("  yes"), "{text}");
+        assert_eq!(slowest_section(&TraceTally::default()), "");
+    }
+
+    #[test]
     fn only_scenarios_with_something_to_say_get_a_note() {
         let metrics = GooseMetrics::default();
         let options = options(&["--scenario", "write,fan-out,read-cached"]);
@@ -367,6 +442,7 @@ mod tests {
             metrics: &metrics,
             ryw: RywTally::default(),
             cache: CacheTally::default(),
+            traces: TraceTally::default(),
             own_cpu: None,
         };
         let text = notes(&facts);

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::keys::KeySpace;
+use crate::traces::TraceBook;
 use crate::verify::Recorder;
 
 /// Shared, read-only configuration plus atomic counters.
@@ -22,16 +23,19 @@ pub struct Workload {
     pub cache: CacheCounters,
     /// `verify`'s owned records and ledger.
     pub verify: Recorder,
+    /// Every request's trace context and the slowest requests.
+    pub traces: TraceBook,
 }
 
 impl Workload {
-    pub fn new(keys: KeySpace, batch: usize, verify: Recorder) -> Self {
+    pub fn new(keys: KeySpace, batch: usize, verify: Recorder, traces: TraceBook) -> Self {
         Self {
             keys,
             batch: batch.max(1),
             ryw: RywCounters::default(),
             cache: CacheCounters::default(),
             verify,
+            traces,
         }
     }
 }

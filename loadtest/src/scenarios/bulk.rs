@@ -26,7 +26,8 @@ pub async fn bulk_write(user: &mut GooseUser, workload: &Workload) -> Transactio
         let orders = pick_orders(&mut rng, &workload.keys, workload.batch);
         orders_body(&mut rng, &orders)
     };
-    let mut reply = send(user, Call::post("bulk-write", "/api/bulk-write", &body)).await?;
+    let call = Call::post("bulk-write", "/api/bulk-write", &body);
+    let mut reply = send(user, call.traced(&workload.traces)).await?;
     if !reply.request.success {
         return Ok(());
     }

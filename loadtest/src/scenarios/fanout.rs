@@ -11,8 +11,9 @@ use crate::http::{send, Call};
 use crate::workload::Workload;
 
 /// One keyless list read.
-pub async fn fan_out(user: &mut GooseUser, _workload: &Workload) -> TransactionResult {
-    let mut reply = send(user, Call::get("fan-out", "/api/read?table=users&limit=10")).await?;
+pub async fn fan_out(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
+    let call = Call::get("fan-out", "/api/read?table=users&limit=10");
+    let mut reply = send(user, call.traced(&workload.traces)).await?;
     if reply.status != 206 {
         return Ok(());
     }

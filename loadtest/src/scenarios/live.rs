@@ -7,7 +7,8 @@ use goose::prelude::{GooseUser, TransactionResult};
 use crate::http::{send, Call};
 use crate::workload::Workload;
 
-pub async fn live(user: &mut GooseUser, _workload: &Workload) -> TransactionResult {
-    send(user, Call::get("live", "/api/health/live")).await?;
+pub async fn live(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
+    let call = Call::get("live", "/api/health/live");
+    send(user, call.traced(&workload.traces)).await?;
     Ok(())
 }

@@ -44,7 +44,8 @@ async fn point_read(
     let n = workload.keys.sample(&mut rand::rng());
     let path = format!("/api/read?table=users&id={}{query}", user_id(n));
     let key = shard_key(n);
-    send(user, Call::get(name, &path).shard_key(&key)).await
+    let call = Call::get(name, &path).shard_key(&key);
+    send(user, call.traced(&workload.traces)).await
 }
 
 /// `GET /api/read?table=orders&limit=10`: the key's newest orders, from a replica.
@@ -52,7 +53,9 @@ pub async fn list(user: &mut GooseUser, workload: &Workload) -> TransactionResul
     let key = shard_key(workload.keys.sample(&mut rand::rng()));
     let mut reply = send(
         user,
-        Call::get("list", "/api/read?table=orders&limit=10").shard_key(&key),
+        Call::get("list", "/api/read?table=orders&limit=10")
+            .shard_key(&key)
+            .traced(&workload.traces),
     )
     .await?;
     if !reply.request.success {

@@ -21,7 +21,7 @@ use crate::workload::Workload;
 /// One write-then-read pair.
 pub async fn write_then_read(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
     let write = UserWrite::draw(workload);
-    let mut written = write.send(user, "ryw: write").await?;
+    let mut written = write.send(user, workload, "ryw: write").await?;
     if !written.request.success {
         return Ok(());
     }
@@ -39,7 +39,8 @@ pub async fn write_then_read(user: &mut GooseUser, workload: &Workload) -> Trans
         user,
         Call::get("ryw: read", &path)
             .shard_key(&write.key)
-            .min_lsn(token),
+            .min_lsn(token)
+            .traced(&workload.traces),
     )
     .await?;
     let seen = match read.status {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::http::{send, Call};
 use crate::verify::ledger::{Fate, TokenRead};
-use crate::verify::{reply, Recorder};
+use crate::verify::reply;
 use crate::workload::Workload;
 
 /// A verify user's own state, kept in goose's session data.
@@ -47,7 +47,9 @@ pub async fn write_and_check(user: &mut GooseUser, workload: &Workload) -> Trans
     recorder.sent(&key, seq);
     let reply = match send(
         user,
-        Call::post("verify: write", "/api/write", &body).shard_key(&key),
+        Call::post("verify: write", "/api/write", &body)
+            .shard_key(&key)
+            .traced(&workload.traces),
     )
     .await
     {
@@ -68,24 +70,26 @@ pub async fn write_and_check(user: &mut GooseUser, workload: &Workload) -> Trans
     let (Fate::Acknowledged { version, .. }, Some(token)) = (fate, reply.lsn) else {
         return Ok(());
     };
-    token_read(user, recorder, &key, seq, version, token).await
+    token_read(user, workload, &key, seq, version, token).await
 }
 
 /// Reads `key`'s record with the token of write `seq` and enters what came back.
 async fn token_read(
     user: &mut GooseUser,
-    recorder: &Recorder,
+    workload: &Workload,
     key: &str,
     seq: u64,
     version: i64,
     token: String,
 ) -> TransactionResult {
+    let recorder = &workload.verify;
     let path = format!("/api/read?table={}&id={key}", recorder.table);
     let mut read = send(
         user,
         Call::get("verify: token read", &path)
             .shard_key(key)
-            .min_lsn(Some(&token)),
+            .min_lsn(Some(&token))
+            .traced(&workload.traces),
     )
     .await?;
     let entry = TokenRead {

@@ -39,18 +39,18 @@ impl UserWrite {
     pub async fn send(
         &self,
         user: &mut GooseUser,
+        workload: &Workload,
         name: &str,
     ) -> Result<Reply, Box<goose::goose::TransactionError>> {
-        send(
-            user,
-            Call::post(name, "/api/write", &self.body).shard_key(&self.key),
-        )
-        .await
+        let call = Call::post(name, "/api/write", &self.body).shard_key(&self.key);
+        send(user, call.traced(&workload.traces)).await
     }
 }
 
 /// One upsert; goose counts any non-2xx as a failure.
 pub async fn write(user: &mut GooseUser, workload: &Workload) -> TransactionResult {
-    UserWrite::draw(workload).send(user, "write").await?;
+    UserWrite::draw(workload)
+        .send(user, workload, "write")
+        .await?;
     Ok(())
 }
