@@ -35,6 +35,7 @@ fn traffic() -> Vec<RequestSample<'static>> {
                 rows_written: u64::from(method == "POST"),
                 rows_read: u64::from(method == "GET"),
                 error: None,
+                trace_id: None,
             }
         })
         .collect()

@@ -3,11 +3,12 @@
 //! The gateway calls [`Analytics::record`] once per HTTP request and
 //! [`Analytics::record_cache`] per cache interaction; it serves
 //! [`Analytics::report`] as `GET /api/analytics/metrics`, [`Analytics::recent_errors`]
-//! as `GET /api/analytics/errors` and [`Analytics::prometheus_text`] as `GET /metrics`.
+//! as `GET /api/analytics/errors`, [`Analytics::slowest`] as `GET
+//! /api/analytics/slowest` and [`Analytics::prometheus_text`] as `GET /metrics`.
 //! No database or HTTP types appear here.
 //!
 //! Memory is fixed whatever the traffic: histograms have fixed bounds, windows are
-//! rings of time slots, errors a ring buffer, and every label set has a cap past which
+//! rings of time slots, errors a ring buffer, the slowest requests a ring of minutes, and every label set has a cap past which
 //! values fold into `"other"`. Recording locks one of several stripes, chosen by
 //! thread, so two threads rarely meet; readers merge the stripes.
 //!

@@ -25,6 +25,7 @@ use crate::recording::replicas::{ReplicaBoard, ReplicaLag};
 use crate::recording::sample::{CacheEvent, OpKind, RequestSample};
 use crate::recording::series::SeriesMap;
 use crate::recording::slot::{Counts, Point, Slot};
+use crate::recording::slowest::{Offered, SlowRequest, Slowest};
 use crate::recording::stripe::{Stripe, Stripes};
 use crate::recording::timeline::{detail_slot_secs, Timeline};
 use crate::reports::metrics::{MetricsReport, Throughput};
@@ -47,6 +48,7 @@ pub struct Analytics {
     stripes: Stripes,
     timeline: Mutex<Timeline>,
     errors: ErrorLog,
+    slowest: Slowest,
     replicas: ReplicaBoard,
 }
 
@@ -83,6 +85,7 @@ impl Analytics {
                 shard_cells,
             )),
             errors: ErrorLog::new(config.error_capacity),
+            slowest: Slowest::new(),
             replicas: ReplicaBoard::new(config.max_replicas),
             config,
             started,
@@ -161,8 +164,23 @@ impl Analytics {
                 status: sample.status,
                 class,
                 message,
+                trace_id: sample.trace_id.map(str::to_owned),
             });
         }
+        let entry = || SlowRequest {
+            at: self.wall_clock(at),
+            endpoint: self.endpoints.name(point.endpoint).to_owned(),
+            method: method_name(point.method).to_owned(),
+            status: sample.status,
+            latency_ms: sample.latency.as_secs_f64() * 1000.0,
+            shard: sample.shard,
+            trace_id: sample.trace_id.map(str::to_owned),
+        };
+        self.slowest.offer(&Offered {
+            second,
+            micros: point.micros,
+            entry: &entry,
+        });
     }
 
     /// Records one cache interaction and, when Redis was asked, how long it took.
@@ -318,6 +336,19 @@ impl Analytics {
             &self.endpoints,
             self.config.max_shards,
         )
+    }
+
+    /// Up to `limit` of the slowest requests that finished in the `window` ending now,
+    /// slowest first (each minute keeps its 20 slowest, for an hour).
+    pub fn slowest(&self, window: Duration, limit: usize) -> Vec<SlowRequest> {
+        self.slowest_at(window, limit, Instant::now())
+    }
+
+    /// [`Analytics::slowest`] as seen at `at`.
+    pub fn slowest_at(&self, window: Duration, limit: usize, at: Instant) -> Vec<SlowRequest> {
+        let now = self.second_of(at);
+        let from = now.saturating_sub(whole_seconds(window).max(1) - 1);
+        self.slowest.since(from, limit)
     }
 
     /// Up to `limit` most recent failed requests, newest first.

@@ -33,6 +33,10 @@ pub struct ErrorEvent {
     pub class: ErrorClass,
     /// The caller's message, cut to 256 bytes with control characters replaced.
     pub message: String,
+    /// The trace the request was recorded under (32 hex digits), when the gateway
+    /// exports traces and sampled it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace_id: Option<String>,
 }
 
 /// A bounded ring of [`ErrorEvent`]s.
@@ -96,6 +100,7 @@ mod tests {
             status,
             class: ErrorClass::Client,
             message: String::new(),
+            trace_id: None,
         }
     }
 

@@ -18,6 +18,7 @@
 //!   buckets for Prometheus.
 //! - `labels`: label caps and the lock-free endpoint interner.
 //! - `error_log`: the ring of recent [`ErrorEvent`]s.
+//! - `slowest`: each recent minute's slowest requests ([`SlowRequest`]).
 //! - `replicas`: the latest replica lag gauges ([`ReplicaLag`]).
 
 pub(crate) mod config;
@@ -28,9 +29,11 @@ pub(crate) mod replicas;
 pub(crate) mod sample;
 pub(crate) mod series;
 pub(crate) mod slot;
+pub(crate) mod slowest;
 pub(crate) mod stripe;
 pub(crate) mod timeline;
 
 pub use error_log::ErrorEvent;
 pub use replicas::{ReplicaLag, ReplicaSummary};
 pub use sample::{CacheEvent, ErrorClass, ErrorInfo, OpKind, RequestSample, ServedBy};
+pub use slowest::SlowRequest;

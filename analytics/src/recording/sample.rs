@@ -32,6 +32,9 @@ pub struct RequestSample<'a> {
     /// Why the request failed, when it did; `None` with a 4xx/5xx status still counts
     /// as an error (client or internal).
     pub error: Option<ErrorInfo<'a>>,
+    /// The trace the request was recorded under, when the gateway exports traces and
+    /// sampled it: shown beside it among the errors and the slowest requests.
+    pub trace_id: Option<&'a str>,
 }
 
 /// Which copy of the data served a request.
@@ -195,6 +198,7 @@ mod tests {
             rows_written: 0,
             rows_read: 1,
             error,
+            trace_id: None,
         }
     }
 

@@ -57,6 +57,7 @@ pub fn read(latency_ms: u64) -> RequestSample<'static> {
         rows_written: 0,
         rows_read: 1,
         error: None,
+        trace_id: None,
     }
 }
 
@@ -72,6 +73,7 @@ pub fn write(shard: u32, latency_ms: u64) -> RequestSample<'static> {
         rows_written: 1,
         rows_read: 0,
         error: None,
+        trace_id: None,
     }
 }
 

@@ -21,6 +21,7 @@ import { clock, fmtBytes, fmtDuration, fmtMs, fmtPct, fmtRate } from "./format.j
 import { drawFailovers, drawMapHeadline } from "./events.js";
 import { drawGateways, drawMoves, drawServers } from "./tables.js";
 import { drawHeatmap } from "./heatmap.js";
+import { drawErrors, drawSlowest } from "./requests.js";
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 2500;
@@ -291,6 +292,19 @@ function showStatus(ok, message) {
 
 let failingSince = null;
 
+// This gateway's slowest requests and recent errors: every fifth poll.
+const REQUESTS_EVERY = 5;
+let polls = 0;
+
+async function pollRequests() {
+  const [slowest, errors] = await Promise.allSettled([
+    getJson("/api/analytics/slowest?window=5m&limit=10"),
+    getJson("/api/analytics/errors?limit=10"),
+  ]);
+  if (slowest.status === "fulfilled") drawSlowest(slowest.value);
+  if (errors.status === "fulfilled") drawErrors(errors.value);
+}
+
 async function poll() {
   const started = performance.now();
   const t = Date.now() / 1000;
@@ -308,6 +322,7 @@ async function poll() {
     lagHistory.push(t, {});
   }
   drawTimeCharts();
+  if (polls++ % REQUESTS_EVERY === 0) pollRequests();
   if (shards.status === "fulfilled") {
     drawServers(shards.value);
     drawGateways(shards.value);

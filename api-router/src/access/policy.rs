@@ -25,9 +25,10 @@ pub fn need(path: &str) -> Need {
         "/api/write" | "/api/bulk-write" | "/api/transaction" | "/api/delete" => {
             Need::Scope(Scope::Write)
         }
-        "/metrics" | "/api/analytics/metrics" | "/api/analytics/errors" => {
-            Need::Scope(Scope::Metrics)
-        }
+        "/metrics"
+        | "/api/analytics/metrics"
+        | "/api/analytics/errors"
+        | "/api/analytics/slowest" => Need::Scope(Scope::Metrics),
         _ => Need::Scope(Scope::Admin),
     }
 }
@@ -50,6 +51,7 @@ mod tests {
             ("/metrics", Need::Scope(Scope::Metrics)),
             ("/api/analytics/metrics", Need::Scope(Scope::Metrics)),
             ("/api/analytics/errors", Need::Scope(Scope::Metrics)),
+            ("/api/analytics/slowest", Need::Scope(Scope::Metrics)),
             ("/api/health", Need::Open),
             ("/api/health/live", Need::Open),
             ("/api/health/ready", Need::Open),

@@ -10,13 +10,14 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
+use actix_web::{HttpMessage, HttpResponse};
 use analytics::load::{SlotHit, SlotLoad};
 use analytics::recording::{ErrorClass, ErrorInfo, RequestSample, ServedBy};
 use analytics::Analytics;
 use shard_manager::{Role, ShardId};
 
 use crate::error::ErrorNote;
+use crate::server::traces::server_span::TraceIds;
 
 /// What a handler did, attached to its response for the middleware to record.
 #[derive(Debug, Clone, Copy, Default)]
@@ -123,6 +124,13 @@ pub async fn observe(
             message: res.status().canonical_reason().unwrap_or("error"),
         })
     });
+    // The trace a sampled request was recorded under, for the errors and the slowest.
+    let trace_id = res
+        .request()
+        .extensions()
+        .get::<TraceIds>()
+        .filter(|ids| ids.sampled)
+        .map(|ids| ids.trace_id.clone());
     analytics.record(&RequestSample {
         endpoint,
         method: res.request().method().as_str(),
@@ -133,6 +141,7 @@ pub async fn observe(
         rows_written: outcome.rows_written,
         rows_read: outcome.rows_read,
         error,
+        trace_id: trace_id.as_deref(),
     });
     if let Some((slot, shard_time)) = outcome.slot {
         let request = res.request();

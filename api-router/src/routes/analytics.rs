@@ -1,9 +1,10 @@
-//! `GET /api/analytics/metrics`, `GET /api/analytics/errors` and `GET /metrics`.
+//! `GET /api/analytics/metrics`, `GET /api/analytics/errors`,
+//! `GET /api/analytics/slowest` and `GET /metrics`.
 
 use actix_web::{web, HttpResponse};
 use analytics::cluster::{ClusterMetricsReport, Scope};
 use analytics::exposition::{MapGauges, ShardTerm};
-use analytics::recording::ErrorEvent;
+use analytics::recording::{ErrorEvent, SlowRequest};
 use analytics::reports::MetricsReport;
 use serde::Deserialize;
 use shard_manager::live_map::PromotionKind;
@@ -92,10 +93,15 @@ pub const MAX_ERRORS: usize = 1000;
 /// A `limit` or `count` as given: a whole number from 1 to [`MAX_ERRORS`], else a 400
 /// that names the parameter.
 fn error_limit(name: &str, text: &str) -> Result<usize, ApiError> {
+    count_up_to(name, text, MAX_ERRORS)
+}
+
+/// Parameter `name` as given: a whole number from 1 to `max`, else a 400 that names it.
+fn count_up_to(name: &str, text: &str, max: usize) -> Result<usize, ApiError> {
     match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_ERRORS).contains(&n) => Ok(n),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::BadQuery(format!(
-            "{name} is {:?}; use a whole number from 1 to {MAX_ERRORS}",
+            "{name} is {:?}; use a whole number from 1 to {max}",
             text.chars().take(32).collect::<String>()
         ))),
     }
@@ -124,6 +130,40 @@ pub async fn errors(
         .transpose()?;
     let limit = limit.or(count).unwrap_or(50);
     Ok(HttpResponse::Ok().json(state.analytics.recent_errors(limit)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlowestParams {
+    /// The window the requests finished in: `60s`, `5m`... (default 5m, max as for
+    /// metrics).
+    #[param(example = "5m")]
+    pub window: Option<String>,
+    /// How many (1 to 100, default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 10)]
+    pub limit: Option<String>,
+}
+
+pub const MAX_SLOWEST: usize = 100;
+
+#[utoipa::path(get, path = "/api/analytics/slowest", tag = "analytics", params(SlowestParams),
+    responses(
+        (status = 200, description = "This gateway's slowest requests in the window, slowest first, each with its trace id when it was traced (each minute keeps its 20 slowest)", body = Vec<SlowRequest>),
+        (status = 400, description = "Invalid window or limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn slowest(
+    state: web::Data<AppState>,
+    params: web::Query<SlowestParams>,
+) -> Result<HttpResponse, ApiError> {
+    let window = state
+        .analytics
+        .parse_window(params.window.as_deref().unwrap_or("5m"))
+        .map_err(|e| ApiError::BadQuery(e.to_string()))?;
+    let limit = match params.limit.as_deref() {
+        None => 10,
+        Some(text) => count_up_to("limit", text, MAX_SLOWEST)?,
+    };
+    Ok(HttpResponse::Ok().json(state.analytics.slowest(window, limit)))
 }
 
 /// The map routed with, for the exposition: version, live gateways (once heard),

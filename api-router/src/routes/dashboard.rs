@@ -47,13 +47,14 @@ macro_rules! asset {
 
 /// The page and what it references (the modules `dashboard.js` imports included);
 /// anything else under `/dashboard/` is a 404.
-static ASSETS: [Asset; 11] = [
+static ASSETS: [Asset; 12] = [
     asset!("index.html", HTML),
     asset!("dashboard.js", JS),
     asset!("charts.js", JS),
     asset!("format.js", JS),
     asset!("tables.js", JS),
     asset!("events.js", JS),
+    asset!("requests.js", JS),
     asset!("heatmap.js", JS),
     asset!("dashboard.css", CSS),
     asset!("uPlot.iife.min.js", JS),

@@ -55,6 +55,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         load::load,
         analytics::metrics,
         analytics::errors,
+        analytics::slowest,
         analytics::prometheus,
     ),
     components(schemas(Problem, ListResponse, FanOutResponse, ::analytics::cluster::ClusterMetricsReport)),

@@ -76,6 +76,11 @@ pub fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
             web::get().to(analytics::errors),
         ))
         .service(only(
+            "/api/analytics/slowest",
+            "GET",
+            web::get().to(analytics::slowest),
+        ))
+        .service(only(
             "/metrics",
             "GET",
             web::get().to(analytics::prometheus),

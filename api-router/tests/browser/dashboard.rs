@@ -143,6 +143,8 @@ async fn every_chart_draws_live_traffic() {
             "heatmap",
             "servers",
             "gateways",
+            "slowest",
+            "errors",
         ]
     );
     assert_eq!(

@@ -12,6 +12,7 @@
 //!   spans are dropped, and `/metrics` counts them.
 
 mod receiver;
+mod request_tables;
 
 use std::time::{Duration, Instant};
 

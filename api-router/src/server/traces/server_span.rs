@@ -32,6 +32,8 @@ pub struct TraceIds {
     pub trace_id: String,
     /// 16 lowercase hex digits.
     pub span_id: String,
+    /// Whether the sampler recorded it: only then is there a trace to look up.
+    pub sampled: bool,
 }
 
 /// The caller's headers, as the propagator reads them.
@@ -151,6 +153,7 @@ pub async fn server_span(
         req.extensions_mut().insert(TraceIds {
             trace_id: ids.trace_id().to_string(),
             span_id: ids.span_id().to_string(),
+            sampled: ids.is_sampled(),
         });
     }
     let mut res = next.call(req).instrument(span.clone()).await?;
