@@ -10,8 +10,12 @@
 //!   own and is served as ever.
 //! - A collector that is down fails no request and slows none past its bound: its
 //!   spans are dropped, and `/metrics` counts them.
+//! - The request path's spans ([`request_path`]): routing, connection waits, each trip
+//!   to a server with its real port and backend pid, a transaction's prepares, decision
+//!   and commits, and group commits linked both ways with the writes they carried.
 
 mod receiver;
+mod request_path;
 
 use std::time::{Duration, Instant};
 
