@@ -280,6 +280,99 @@ mod tests {
         assert_eq!((bare.address.as_str(), bare.port), ("db.internal", 5432));
     }
 
+    use std::sync::{Arc, Mutex};
+    use tracing::span::{Attributes, Id};
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    /// What a subscriber saw: spans opened (name, explicit root) and `follows_from`
+    /// links (from, to), by span name.
+    #[derive(Default, Clone)]
+    struct Seen {
+        opened: Arc<Mutex<Vec<(String, bool)>>>,
+        links: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Seen {
+        fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+            let name = attrs.metadata().name().to_owned();
+            self.opened.lock().unwrap().push((name, attrs.is_root()));
+        }
+
+        fn on_follows_from(&self, span: &Id, follows: &Id, ctx: Context<'_, S>) {
+            let name = |id| ctx.span(id).map(|s| s.name().to_owned()).unwrap();
+            let link = (name(span), name(follows));
+            self.links.lock().unwrap().push(link);
+        }
+    }
+
+    fn peer() -> Peer {
+        Peer::new(ShardId(0), Role::Primary, "127.0.0.1:5432", "db")
+    }
+
+    #[test]
+    fn a_batch_of_several_is_a_root_linked_both_ways_and_a_batch_of_one_a_child() {
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry().with(seen.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let first = tracing::info_span!("first request");
+            let second = tracing::info_span!("second request");
+            let group = batch(&peer(), "group commit", [&first, &second]);
+            assert!(!group.is_disabled());
+            let alone = batch(&peer(), "group commit", [&first]);
+            assert!(!alone.is_disabled());
+        });
+        let opened = seen.opened.lock().unwrap().clone();
+        assert_eq!(
+            opened
+                .iter()
+                .filter(|(n, _)| n == "trip")
+                .collect::<Vec<_>>(),
+            [&("trip".to_owned(), true), &("trip".to_owned(), false)],
+            "the group a root, the lone write's trip not"
+        );
+        let mut links = seen.links.lock().unwrap().clone();
+        links.sort();
+        let link = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            links,
+            [
+                link("first request", "trip"),
+                link("second request", "trip"),
+                link("trip", "first request"),
+                link("trip", "second request"),
+            ]
+        );
+    }
+
+    #[test]
+    fn off_under_an_info_filter_and_outside_a_request() {
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(seen.clone())
+            .with(EnvFilter::new("info"));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request");
+            let _in = request.enter();
+            assert!(trip(&peer(), "find").is_disabled());
+            assert!(requester().is_none());
+        });
+        let debug = tracing_subscriber::registry()
+            .with(seen.clone())
+            .with(EnvFilter::new("debug"));
+        tracing::subscriber::with_default(debug, || {
+            // No span current (background work): no trip, no wait.
+            assert!(trip(&peer(), "find").is_none());
+            assert!(wait("connection").is_none());
+            let request = tracing::info_span!("request");
+            let _in = request.enter();
+            assert!(!trip(&peer(), "find").is_disabled());
+            assert!(!requester().is_none());
+        });
+    }
+
     #[test]
     fn nothing_is_recorded_without_a_subscriber_or_outside_a_span() {
         // No subscriber: every span is off, and so never built.
