@@ -11,6 +11,10 @@
 //! - [`redact`]: secrets hidden from every text shown to people (errors, logs, audit).
 //! - [`routing`]: key → slot → shard, pure: [`ShardKey`], [`RoutedKey`], [`Router`],
 //!   the four strategies, the `[routing]` settings.
+//! - [`spans`]: the request path's `tracing` spans and events for OpenTelemetry traces
+//!   (routing, connection waits, each trip to a server, batches linked with the
+//!   requests they carried, two-phase commit), named by OpenTelemetry's semantic
+//!   conventions; no OpenTelemetry crate here.
 //! - [`wal`]: WAL positions, read-your-writes tokens, [`Consistency`].
 //! - [`config`]: the typed, layered configuration and its start-up validation (which
 //!   yields the [`Router`]).
@@ -60,6 +64,7 @@ pub mod live_map;
 pub mod redact;
 pub mod routing;
 pub mod servers;
+pub mod spans;
 pub mod store;
 pub mod wal;
 pub mod wire;

@@ -6,13 +6,18 @@
 //! With traces on ([`super::traces`]), a second layer hands spans to OpenTelemetry,
 //! with a filter of its own so that `RUST_LOG` never decides what is exported: the
 //! workspace's spans at `INFO` and above (the server span first) and, inside them,
-//! events at `WARN` and above. The log lines stay as they were, less the server span
-//! (the request id's span, which carries `trace_id` and `span_id`, stands for it).
+//! events at `WARN` and above, and every span and event of the request path's own
+//! target (`shard_manager::spans`: routing, connection waits, trips to servers,
+//! batches, retries). The log lines stay as they were, less those spans and the
+//! server span (the request id's span, which carries `trace_id` and `span_id`, stands
+//! for it). With traces off, the request path's target is off outright, whatever
+//! `RUST_LOG` says: its spans are never built.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
 use opentelemetry_sdk::trace::SdkTracer;
+use shard_manager::spans::TARGET as REQUEST_PATH;
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
@@ -34,7 +39,11 @@ pub fn init(tracer: Option<SdkTracer>) {
         std::env::var_os("NO_COLOR"),
     );
     let Some(tracer) = tracer else {
-        // Traces off: the subscriber as it always was, nothing more to filter.
+        // Traces off: the subscriber as it always was, the request path's spans off.
+        let filter = match format!("{REQUEST_PATH}=off").parse() {
+            Ok(off) => filter.add_directive(off),
+            Err(_) => filter,
+        };
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(ansi);
@@ -51,7 +60,7 @@ pub fn init(tracer: Option<SdkTracer>) {
     } else {
         logs.boxed()
     };
-    let logs = logs.with_filter(filter.and(filter_fn(|m| m.target() != SERVER_SPAN)));
+    let logs = logs.with_filter(filter.and(filter_fn(|m| !traces_only(m.target()))));
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(filter_fn(exported));
@@ -61,12 +70,18 @@ pub fn init(tracer: Option<SdkTracer>) {
         .try_init();
 }
 
-/// Whether the OpenTelemetry layer sees a span or event: the server span, the
-/// workspace's spans at `INFO` and above but the request id's (the server span stands
-/// for it), and events at `WARN` and above.
+/// The targets that are for traces only, never for log lines: the server span and the
+/// request path's spans and events.
+fn traces_only(target: &str) -> bool {
+    target == SERVER_SPAN || target == REQUEST_PATH
+}
+
+/// Whether the OpenTelemetry layer sees a span or event: the server span and the
+/// request path's, the workspace's spans at `INFO` and above but the request id's (the
+/// server span stands for it), and events at `WARN` and above.
 fn exported(meta: &Metadata<'_>) -> bool {
     let target = meta.target();
-    if target == SERVER_SPAN {
+    if traces_only(target) {
         return true;
     }
     let ours = TRACED_CRATES.iter().any(|c| {

@@ -10,9 +10,13 @@
 //!   own and is served as ever.
 //! - A collector that is down fails no request and slows none past its bound: its
 //!   spans are dropped, and `/metrics` counts them.
+//! - The request path's spans ([`request_path`]): routing, connection waits, each trip
+//!   to a server with its real port and backend pid, a transaction's prepares, decision
+//!   and commits, and group commits linked both ways with the writes they carried.
 
 mod receiver;
 mod request_tables;
+mod request_path;
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +54,12 @@ fn traceresponse(res: &reqwest::Response) -> (String, String, String) {
     assert_eq!(parts[1].len(), 32, "{value}");
     assert_eq!(parts[2].len(), 16, "{value}");
     (parts[1].into(), parts[2].into(), parts[3].into())
+}
+
+/// Whether a received span is a server span (a request's own; the request path's
+/// spans share its trace).
+fn is_server(span: &receiver::Received) -> bool {
+    span.span.kind == 2
 }
 
 fn user(n: u32) -> serde_json::Value {
@@ -147,7 +157,7 @@ async fn requests_are_server_spans_of_the_callers_trace_and_name_it_back() {
 
     // The exported server span.
     let exported = receiver
-        .span(ARRIVAL, |s| s.trace_id() == CALLER_TRACE)
+        .span(ARRIVAL, |s| s.trace_id() == CALLER_TRACE && is_server(s))
         .await;
     assert_eq!(
         exported.span_id(),
@@ -210,7 +220,9 @@ async fn requests_are_server_spans_of_the_callers_trace_and_name_it_back() {
     assert_eq!(res.status().as_u16(), 200);
     let (fresh, fresh_span, _) = traceresponse(&res);
     assert_ne!(fresh, CALLER_TRACE);
-    let root = receiver.span(ARRIVAL, |s| s.trace_id() == fresh).await;
+    let root = receiver
+        .span(ARRIVAL, |s| s.trace_id() == fresh && is_server(s))
+        .await;
     assert_eq!(root.span_id(), fresh_span);
     assert_eq!(root.parent_span_id(), "", "a root span");
     assert_eq!(root.span.name, "GET /api/read");
@@ -237,7 +249,9 @@ async fn requests_are_server_spans_of_the_callers_trace_and_name_it_back() {
         let (trace, _, _) = traceresponse(&res);
         assert_ne!(trace, CALLER_TRACE, "{bad:?}");
         assert_ne!(trace, "00000000000000000000000000000000", "{bad:?}");
-        let root = receiver.span(ARRIVAL, |s| s.trace_id() == trace).await;
+        let root = receiver
+            .span(ARRIVAL, |s| s.trace_id() == trace && is_server(s))
+            .await;
         assert_eq!(root.parent_span_id(), "", "{bad:?} was taken as a parent");
     }
 

@@ -42,6 +42,20 @@ impl Received {
     pub fn resource_attribute(&self, key: &str) -> Option<String> {
         value(&self.resource, key)
     }
+
+    /// The spans this one links to, as (trace id, span id).
+    pub fn links(&self) -> Vec<(String, String)> {
+        self.span
+            .links
+            .iter()
+            .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+            .collect()
+    }
+
+    /// Whether this span links to `other`.
+    pub fn links_to(&self, other: &Received) -> bool {
+        self.links().contains(&(other.trace_id(), other.span_id()))
+    }
 }
 
 fn value(attributes: &[KeyValue], key: &str) -> Option<String> {
@@ -116,6 +130,37 @@ impl Receiver {
                     .unwrap()
                     .iter()
                     .map(|s| (s.span.name.clone(), s.trace_id()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Receiver {
+    /// Every span received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    /// The spans received once `ready` accepts them all, waiting up to `limit`.
+    pub async fn until(
+        &self,
+        limit: Duration,
+        ready: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let started = Instant::now();
+        loop {
+            let spans = self.received();
+            if ready(&spans) {
+                return spans;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "not received within {limit:?}; received: {:#?}",
+                spans
+                    .iter()
+                    .map(|s| (s.span.name.clone(), s.trace_id(), s.span_id()))
                     .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -143,7 +143,7 @@ impl Cluster {
             let sent = Instant::now();
             let result = shard
                 .primary
-                .run_write(async |conn| match idempotency {
+                .run_write_as("bulk write", async |conn| match idempotency {
                     None => {
                         let (written, position) = crate::wire::upsert_many(conn, &rows).await?;
                         let replayed = Vec::new();

@@ -29,7 +29,9 @@ impl Cluster {
         let slot = home.slot().0 as i32;
         let ours = shard
             .primary
-            .run_write(async |conn| crate::wire::claim(conn, idempotency, slot).await)
+            .run_write_as("claim idempotency key", async |conn| {
+                crate::wire::claim(conn, idempotency, slot).await
+            })
             .await
             .map_err(|failure| failure.into_error())?;
         match ours {

@@ -232,7 +232,9 @@ fn epoch_store(shards: Arc<ShardSet>) -> crate::cache::EpochStore {
         Box::pin(async move {
             let primary = primary?;
             let raised = primary
-                .run(async |c| crate::wire::upkeep::bump_cache_epoch(c).await)
+                .run_as("bump cache epoch", async |c| {
+                    crate::wire::upkeep::bump_cache_epoch(c).await
+                })
                 .await;
             match raised {
                 Ok((epoch, wal)) => Some((epoch.max(0) as u64, Lsn::parse(&wal)?)),

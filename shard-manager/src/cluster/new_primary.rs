@@ -25,6 +25,7 @@ use super::Cluster;
 use crate::error::retry::{policy, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
+use crate::spans;
 use crate::wire::upkeep;
 
 /// How often a waiting request is tried again on the server the map still names.
@@ -99,6 +100,7 @@ impl Cluster {
             return Err(error);
         };
         let bound = self.settings.failover.write_wait();
+        spans::waiting_for_primary(shard, bound.as_millis() as u64, &error);
         let started = Instant::now();
         let mut last_try = started;
         loop {
@@ -110,6 +112,7 @@ impl Cluster {
                 Next::Try => {
                     if moved {
                         tracing::info!(%shard, from = %tried, to = ?now, "retrying on the shard's new primary");
+                        spans::retried("the shard's new primary", &error);
                     }
                     last_try = Instant::now();
                     if !self.takes_writes(shard).await {

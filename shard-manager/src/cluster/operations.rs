@@ -10,12 +10,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tracing::Instrument;
+
 use super::bulk::{BulkItem, BulkOutcome};
 use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId, ShardKey};
+use crate::spans;
 use crate::store::{Document, IdempotencyKey, ListQuery, Page, RecordId, TableName};
 use crate::wal::Consistency;
 
@@ -29,15 +32,20 @@ impl Cluster {
         data: Document,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Written, ClusterError> {
-        if let Some(idempotency) = idempotency {
-            self.claim_key(idempotency).await?;
+        let span = spans::operation("write", table.as_str(), key);
+        async {
+            if let Some(idempotency) = idempotency {
+                self.claim_key(idempotency).await?;
+            }
+            let work = Work::Write {
+                keyed: idempotency.is_some(),
+            };
+            self.routed(key, work, async |key| {
+                self.write_once(table, key, &id, &data, idempotency).await
+            })
+            .await
         }
-        let work = Work::Write {
-            keyed: idempotency.is_some(),
-        };
-        self.routed(key, work, async |key| {
-            self.write_once(table, key, &id, &data, idempotency).await
-        })
+        .instrument(span)
         .await
     }
 
@@ -52,6 +60,7 @@ impl Cluster {
         self.routed(key, Work::Read, async |key| {
             self.read_once(table, key, id, consistency).await
         })
+        .instrument(spans::operation("read", table.as_str(), key))
         .await
     }
 
@@ -66,6 +75,7 @@ impl Cluster {
         self.routed(key, Work::Read, async |key| {
             self.list_once(table, key, query, consistency).await
         })
+        .instrument(spans::operation("list", table.as_str(), key))
         .await
     }
 
@@ -77,15 +87,20 @@ impl Cluster {
         id: &RecordId,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Served<Deleted>, ClusterError> {
-        if let Some(idempotency) = idempotency {
-            self.claim_key(idempotency).await?;
+        let span = spans::operation("delete", table.as_str(), key);
+        async {
+            if let Some(idempotency) = idempotency {
+                self.claim_key(idempotency).await?;
+            }
+            let work = Work::Write {
+                keyed: idempotency.is_some(),
+            };
+            self.routed(key, work, async |key| {
+                self.delete_once(table, key, id, idempotency).await
+            })
+            .await
         }
-        let work = Work::Write {
-            keyed: idempotency.is_some(),
-        };
-        self.routed(key, work, async |key| {
-            self.delete_once(table, key, id, idempotency).await
-        })
+        .instrument(span)
         .await
     }
 
@@ -267,6 +282,7 @@ impl Cluster {
         }
         let again = self.router().route(key.key().clone()).ok()?;
         tracing::debug!(key = %key, from = %key.shard(), to = %again.shard(), %version, "rerouted after a shard refused the slot");
+        spans::retried("the key's new shard", error);
         Some(again)
     }
 }

@@ -146,7 +146,9 @@ impl Shard {
             false => {
                 let ident = (read.key.as_str(), read.slot);
                 server
-                    .run(async |conn| wire::find(conn, &read.table, ident, &read.id).await)
+                    .run_as("find", async |conn| {
+                        wire::find(conn, &read.table, ident, &read.id).await
+                    })
                     .await
             }
         };
@@ -193,7 +195,7 @@ impl Shard {
         F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         self.first_answering(order, async |server: &Arc<Server>| {
-            server.run(async |conn| op(conn).await).await
+            server.run_as("read", async |conn| op(conn).await).await
         })
         .await
     }
@@ -252,7 +254,7 @@ impl Shard {
         let wait = Duration::from_millis(limits.ryw_wait_ms);
         for replica in replicas {
             let attempt = replica
-                .run(async |conn| {
+                .run_as("read at least", async |conn| {
                     let started = Instant::now();
                     loop {
                         let replayed = wire::replay_wal(conn)
@@ -290,7 +292,10 @@ impl Shard {
         F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
         let seen = self.primary.known_wal();
-        let value = self.primary.run(async |conn| op(conn).await).await?;
+        let value = self
+            .primary
+            .run_as("read", async |conn| op(conn).await)
+            .await?;
         Ok(Served::by(&self.primary, value).seen_at(seen))
     }
 
@@ -300,7 +305,7 @@ impl Shard {
         loop {
             for replica in self.replicas.iter().filter(|r| r.is_eligible()) {
                 let replayed = replica
-                    .run(async |conn| wire::replay_wal(conn).await)
+                    .run_as("replay position", async |conn| wire::replay_wal(conn).await)
                     .await
                     .ok()
                     .flatten()

@@ -17,6 +17,9 @@ pub(super) type ReadAnswer = Result<Option<Record>, ClusterError>;
 pub(super) struct PendingRead {
     pub(super) read: PointRead,
     pub(super) reply: oneshot::Sender<ReadAnswer>,
+    /// The span of the request it answers, which its batch's span links with
+    /// (`crate::spans::batch`); none when spans are not recorded.
+    pub(super) requester: tracing::Span,
 }
 
 /// A write's answer from its group: its own rows and the position after the commit.
@@ -28,4 +31,7 @@ pub(super) struct PendingWrite {
     pub(super) reply: oneshot::Sender<WriteAnswer>,
     /// Whether it was refused once already with a refusal worth one more try.
     pub(super) tried: bool,
+    /// The span of the request it answers, which its group's span links with
+    /// (`crate::spans::batch`); none when spans are not recorded.
+    pub(super) requester: tracing::Span,
 }

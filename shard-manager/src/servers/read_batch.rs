@@ -14,11 +14,13 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::batch_queue::{next_batch, Handover, Queue};
 use super::pending::{PendingRead, ReadAnswer as Answer};
 use super::server::{InFlight, Server};
 use crate::error::ClusterError;
+use crate::spans;
 use crate::wire::read::{find_many, PointRead};
 
 impl Server {
@@ -26,7 +28,12 @@ impl Server {
     /// while a batch is in flight (see the module doc).
     pub async fn find(self: &Arc<Self>, read: PointRead) -> Answer {
         let (reply, answer) = oneshot::channel();
-        if let Some(queue) = self.reads.join(PendingRead { read, reply }) {
+        let waiting = PendingRead {
+            read,
+            reply,
+            requester: spans::requester(),
+        };
+        if let Some(queue) = self.reads.join(waiting) {
             tokio::spawn(drive(Arc::clone(self), queue));
         }
         answer.await.unwrap_or_else(|_| {
@@ -40,7 +47,14 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingRead>>>) {
     let _handover = Handover(&queue);
     while let Some(batch) = next_batch(&queue, &server.reads.sizes) {
         let reads: Vec<&PointRead> = batch.iter().map(|w| &w.read).collect();
-        let answers = server.run_reads(&reads).await;
+        let span = spans::batch(&server.peer, "find", batch.iter().map(|w| &w.requester));
+        let answers = server
+            .run_reads(&reads, &span)
+            .instrument(span.clone())
+            .await;
+        if answers.is_err() {
+            spans::failed(&span);
+        }
         match answers {
             Ok(answers) => {
                 for (waiting, answer) in batch.into_iter().zip(answers) {
@@ -60,7 +74,11 @@ impl Server {
     /// A batch of point reads on one pooled connection, as [`Server::run`] runs a read:
     /// bounded in time, tried once more on another connection when a reused one
     /// turns out dead. Each read's own refusal is its answer.
-    async fn run_reads(&self, reads: &[&PointRead]) -> Result<Vec<Answer>, ClusterError> {
+    async fn run_reads(
+        &self,
+        reads: &[&PointRead],
+        span: &tracing::Span,
+    ) -> Result<Vec<Answer>, ClusterError> {
         self.in_flight
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _guard = InFlight(&self.in_flight);
@@ -70,6 +88,7 @@ impl Server {
         loop {
             attempt += 1;
             let mut conn = self.check_out().await?;
+            spans::served_by(span, conn.backend_pid());
             match tokio::time::timeout_at(deadline, find_many(&mut conn, reads)).await {
                 Err(_) => return Err(self.timeout()),
                 Ok(Ok(answers)) => {

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::SemaphorePermit;
+use tracing::Instrument;
 
 use super::banlist::{Condition, ServerStats, Transition, Unqualified};
 use super::failure::{classify, Failure};
@@ -14,6 +15,7 @@ use crate::config::{DatabaseSettings, ReplicationSettings};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
+use crate::spans::{self, Peer};
 use crate::wal::Lsn;
 use crate::wire::{Target, WireConn, WireError, WireObject};
 
@@ -23,6 +25,8 @@ pub struct Server {
     pub role: Role,
     /// `host:port`, as configured.
     pub addr: String,
+    /// The server as its trips' spans name it.
+    pub(super) peer: Peer,
     /// Connections across threads, and the bound on concurrent operations.
     pools: Pools,
     /// Outer bound on one operation: statement timeout plus a margin for the network.
@@ -76,6 +80,7 @@ impl Server {
             shard,
             role,
             addr: addr.to_owned(),
+            peer: Peer::new(shard, role, addr, &db.dbname),
             pools: Pools::new(Target::new(db, addr), db)?,
             op_timeout: db.statement_timeout() + Duration::from_secs(1),
             ban_for,
@@ -102,8 +107,29 @@ impl Server {
     /// restarted since it was opened) the retry policy decides: a read is tried once
     /// more, on another connection. A connection that failed that way never goes back
     /// to the pool. Writes go through [`run_write`](Self::run_write) (single ones through
-    /// `write_in_group`), never sent twice.
+    /// `write_in_group`), never sent twice. Its span names the trip `query`; see
+    /// [`run_as`](Self::run_as).
     pub async fn run<T, F>(&self, op: F) -> Result<T, ClusterError>
+    where
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
+    {
+        self.run_as("query", op).await
+    }
+
+    /// [`run`](Self::run), the trip named `operation` in its span (`db.operation.name`).
+    pub async fn run_as<T, F>(&self, operation: &'static str, op: F) -> Result<T, ClusterError>
+    where
+        F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
+    {
+        let trip = spans::trip(&self.peer, operation);
+        let result = self.run_traced(&trip, op).instrument(trip.clone()).await;
+        if result.is_err() {
+            spans::failed(&trip);
+        }
+        result
+    }
+
+    async fn run_traced<T, F>(&self, trip: &tracing::Span, op: F) -> Result<T, ClusterError>
     where
         F: AsyncFn(&mut WireConn) -> Result<T, WireError>,
     {
@@ -115,6 +141,7 @@ impl Server {
         let result = loop {
             attempt += 1;
             let mut conn = self.check_out().await?;
+            spans::served_by(trip, conn.backend_pid());
             let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
             match outcome {
                 Ok(Ok(value)) => break Ok(value),
@@ -146,6 +173,7 @@ impl Server {
         let again = policy(Cause::LostAfterSend, Work::Read) == Retry::OtherConnectionOnce;
         if lost && reused && again && attempt == 1 {
             tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; retrying on another");
+            spans::retried("another connection", err);
             return true;
         }
         false
@@ -284,12 +312,20 @@ impl Server {
 
     /// A place among the operations this server runs at once.
     pub(super) async fn permit(&self) -> Result<SemaphorePermit<'_>, ClusterError> {
-        self.pools.permit().await.map_err(|e| self.unpooled(e))
+        self.pools
+            .permit()
+            .instrument(spans::wait("permit"))
+            .await
+            .map_err(|e| self.unpooled(e))
     }
 
     /// A pooled connection of this thread.
     pub(super) async fn check_out(&self) -> Result<WireObject, ClusterError> {
-        self.pools.checkout().await.map_err(|e| self.unpooled(e))
+        self.pools
+            .checkout()
+            .instrument(spans::wait("connection"))
+            .await
+            .map_err(|e| self.unpooled(e))
     }
 
     fn unpooled(&self, why: Unpooled) -> ClusterError {
@@ -386,6 +422,7 @@ impl Server {
         if change == Transition::WentDown {
             tracing::warn!(shard = %self.shard, role = %self.role, server = %self.addr, %reason, "server down");
         }
+        spans::marked_down(&self.peer, &reason, self.ban_for.as_millis() as u64);
         ClusterError::Unavailable {
             shard: self.shard,
             role: self.role,

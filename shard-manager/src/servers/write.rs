@@ -5,10 +5,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::failure::{classify, Failure};
 use super::server::{InFlight, Server};
 use super::write_failure::WriteFailure;
 use crate::error::retry::{policy, Cause, Retry, Work};
+use crate::spans;
 use crate::wire::{WireConn, WireError, WireObject};
 
 /// A pooled connection unused for this long is checked (an empty query) before a write
@@ -25,8 +28,37 @@ impl Server {
     /// So the only retry happens before anything is sent: a reused connection idle for
     /// [`CHECK_IDLE_AFTER`] is checked with an empty query first, and if that finds it
     /// dead, another connection is taken. Once the write is sent, any failure is final,
-    /// and says whether the write may have committed.
+    /// and says whether the write may have committed. Its span names the trip `write`;
+    /// see [`run_write_as`](Self::run_write_as).
     pub async fn run_write<T, F>(&self, op: F) -> Result<T, WriteFailure>
+    where
+        F: AsyncFnOnce(&mut WireConn) -> Result<T, WireError>,
+    {
+        self.run_write_as("write", op).await
+    }
+
+    /// [`run_write`](Self::run_write), the trip named `operation` in its span
+    /// (`db.operation.name`).
+    pub async fn run_write_as<T, F>(
+        &self,
+        operation: &'static str,
+        op: F,
+    ) -> Result<T, WriteFailure>
+    where
+        F: AsyncFnOnce(&mut WireConn) -> Result<T, WireError>,
+    {
+        let trip = spans::trip(&self.peer, operation);
+        let result = self
+            .run_write_traced(&trip, op)
+            .instrument(trip.clone())
+            .await;
+        if result.is_err() {
+            spans::failed(&trip);
+        }
+        result
+    }
+
+    async fn run_write_traced<T, F>(&self, trip: &tracing::Span, op: F) -> Result<T, WriteFailure>
     where
         F: AsyncFnOnce(&mut WireConn) -> Result<T, WireError>,
     {
@@ -35,6 +67,7 @@ impl Server {
         let _permit = self.permit().await.map_err(WriteFailure::before_sending)?;
         let deadline = tokio::time::Instant::now() + self.op_timeout;
         let mut conn = self.live_connection(deadline).await?;
+        spans::served_by(trip, conn.backend_pid());
         let outcome = tokio::time::timeout_at(deadline, op(&mut conn)).await;
         #[cfg(feature = "faults")]
         let outcome = match outcome {
@@ -107,6 +140,7 @@ impl Server {
                         == Retry::OtherConnectionOnce;
                     if lost && again && attempt == 1 {
                         tracing::debug!(shard = %self.shard, role = %self.role, server = %self.addr, error = %err, "pooled connection was dead; taking another before the write");
+                        spans::retried("another connection", &err);
                         continue;
                     }
                     return Err(WriteFailure::before_sending(self.failure(err)));

@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::batch_queue::{hand_on, next_batch, Handover, Queue};
 use super::failure::{classify, Failure};
@@ -47,6 +48,7 @@ use super::server::{InFlight, Server};
 use super::write_failure::WriteFailure;
 use crate::error::sqlstate::Decision;
 use crate::error::ClusterError;
+use crate::spans;
 use crate::store::CommitPosition;
 use crate::wire::{commit_group, EncodedWrite, Framed, GroupEnd, WireError, WireObject};
 
@@ -67,6 +69,7 @@ impl Server {
             framed,
             reply,
             tried: false,
+            requester: spans::requester(),
         };
         if !self.group_writes {
             // A group of one, at once, on this task: it waits for no other write's group,
@@ -188,12 +191,29 @@ impl Server {
     /// Sends `group` on `conn` (a live one is taken when there is none) until every
     /// write of it is answered, within one operation bound; a connection found unusable
     /// is dropped and `conn` left empty. Returns the writes a bounded group refused for
-    /// a lock wait: they go alone.
+    /// a lock wait: they go alone. Its span is the group's (`crate::spans::batch`).
     async fn rounds(
+        &self,
+        conn: &mut Option<WireObject>,
+        group: Vec<PendingWrite>,
+        bounded: bool,
+    ) -> Vec<PendingWrite> {
+        let span = spans::batch(
+            &self.peer,
+            "group commit",
+            group.iter().map(|w| &w.requester),
+        );
+        self.rounds_traced(conn, group, bounded, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn rounds_traced(
         &self,
         conn: &mut Option<WireObject>,
         mut group: Vec<PendingWrite>,
         bounded: bool,
+        span: &tracing::Span,
     ) -> Vec<PendingWrite> {
         let mut alone = Vec::new();
         let deadline = tokio::time::Instant::now() + self.op_timeout;
@@ -204,10 +224,12 @@ impl Server {
         let mut live = match live {
             Ok(live) => live,
             Err(failure) => {
+                spans::failed(span);
                 answer_all(group, failure.error, failure.maybe_committed);
                 return alone;
             }
         };
+        spans::served_by(span, live.backend_pid());
         let began = tokio::time::Instant::now();
         let mut prepared_again = false;
         while !group.is_empty() {
@@ -217,10 +239,12 @@ impl Server {
             let ended = match tokio::time::timeout_at(deadline, sent).await {
                 // Cancelled mid-exchange: the connection is never reused.
                 Err(_) => {
+                    spans::failed(span);
                     answer_all(group, self.timeout(), true);
                     return alone;
                 }
                 Ok(Err(err)) => {
+                    spans::failed(span);
                     let refused = refused_whole(&err);
                     if matches!(classify(&err), Failure::Down(_)) {
                         live.discard();
@@ -270,6 +294,7 @@ impl Server {
                         alone.push(refused);
                         alone.extend(same);
                     } else if worth_another_try(&error) && !refused.tried {
+                        spans::retried("again in its group", &error);
                         refused.tried = true;
                         group.insert(index, refused);
                     } else {

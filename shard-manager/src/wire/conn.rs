@@ -34,6 +34,9 @@ pub struct WireConn {
     /// How many statements the exchange under way prepares (its first): when all of
     /// them were, a refusal later in that exchange leaves the connection usable.
     pub(super) preparing: usize,
+    /// The server process serving this connection, as its `BackendKeyData` at sign-in
+    /// named it (`pg_stat_activity.pid`); 0 until then.
+    backend_pid: i32,
 }
 
 /// How an exchange ended at its `ReadyForQuery`.
@@ -75,7 +78,14 @@ impl WireConn {
             prepared: false,
             stale: false,
             preparing: 0,
+            backend_pid: 0,
         }
+    }
+
+    /// The server process serving this connection (`pg_stat_activity.pid`), read once
+    /// at sign-in; 0 if the server never named it.
+    pub fn backend_pid(&self) -> i32 {
+        self.backend_pid
     }
 
     /// Whether the connection can be handed out again: no exchange left half-done, and
@@ -185,6 +195,8 @@ impl WireConn {
                 }
                 Message::DataRow(body) => on_row(completed, body),
                 Message::ParseComplete => parsed += 1,
+                // Sent once, at sign-in.
+                Message::BackendKeyData(body) => self.backend_pid = body.process_id(),
                 Message::CommandComplete(_) => completed += 1,
                 Message::ErrorResponse(body) => {
                     let parsed = ServerError::parse(&body)?;

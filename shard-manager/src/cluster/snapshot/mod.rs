@@ -604,7 +604,7 @@ impl Cluster {
             tracing::info!(shard = %id, gid = %name, "snapshot: finishing a committed part by the log");
             shard
                 .primary
-                .run_write(async |conn| wire_txn::commit_prepared(conn, name).await)
+                .run_write_as("COMMIT PREPARED", async |conn| wire_txn::commit_prepared(conn, name).await)
                 .await
                 .map_err(|f| f.into_error())
         }))

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures_util::future::join_all;
+use tracing::Instrument;
 
 use super::deadline::{Progress, Stage};
 use super::gid::{gid, new_txid};
@@ -14,6 +15,7 @@ use crate::cache::CacheTrace;
 use crate::cluster::{Cluster, Shard};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
+use crate::spans;
 use crate::store::{IdempotencyKey, NewRecord, RawJson};
 use crate::wire::write::txn::{self as wire, OpDone, PartEnd, PartOp, PartOutcome};
 
@@ -77,7 +79,11 @@ impl Cluster {
         }
         let mut outcome = match parts.len() {
             1 => self.one_shard(&parts[0], idempotency, progress).await?,
-            _ => self.two_phase(&parts, idempotency, progress).await?,
+            n => {
+                self.two_phase(&parts, idempotency, progress)
+                    .instrument(spans::transaction(n))
+                    .await?
+            }
         };
         outcome.results.sort_by_key(|r| r.index);
         Ok(outcome)
@@ -98,7 +104,7 @@ impl Cluster {
         let sent = Instant::now();
         let ran = shard
             .primary
-            .run_write(async |conn| {
+            .run_write_as("transaction", async |conn| {
                 wire::run_part(conn, &wire_ops, PartEnd::Commit, idempotency).await
             })
             .await;
@@ -157,6 +163,7 @@ impl Cluster {
         };
         let bound_secs = (bound.as_millis() as u64).div_ceil(1000);
         let txid = new_txid();
+        spans::transaction_id(&txid);
         let shards: Vec<ShardId> = parts.iter().map(|p| p.shard.id).collect();
         let sent = Instant::now();
         let lock_timeout_ms = self.settings().database.txn_lock_timeout_ms;
@@ -174,7 +181,9 @@ impl Cluster {
                 };
                 part.shard
                     .primary
-                    .run_write(async |conn| wire::run_part(conn, &wire_ops, end, idempotency).await)
+                    .run_write_as("PREPARE TRANSACTION", async |conn| {
+                        wire::run_part(conn, &wire_ops, end, idempotency).await
+                    })
                     .await
             }
         }))
@@ -213,7 +222,11 @@ impl Cluster {
             self.abort(&txid, parts, &shards).await;
             return Err(refusal);
         }
-        let decision = match log.settle(&txid, Decision::Commit, &shards).await {
+        let settled = log
+            .settle(&txid, Decision::Commit, &shards)
+            .instrument(spans::decision(&txid, "commit"))
+            .await;
+        let decision = match settled {
             Ok(d) => d,
             Err(reason) => {
                 tracing::warn!(%txid, %reason, "transaction decision not confirmed; recovery resolves it");
@@ -244,7 +257,9 @@ impl Cluster {
             async move {
                 shard
                     .primary
-                    .run_write(async |conn| wire::commit_prepared(conn, &name).await)
+                    .run_write_as("COMMIT PREPARED", async |conn| {
+                        wire::commit_prepared(conn, &name).await
+                    })
                     .await
             }
         };
@@ -316,7 +331,11 @@ impl Cluster {
     /// reader of the log never commits what is rolled back here.
     async fn abort(&self, txid: &str, parts: &[Part<'_>], shards: &[ShardId]) {
         if let Some((log, _)) = self.decision_log() {
-            if let Err(e) = log.settle(txid, Decision::Abort, shards).await {
+            let settled = log
+                .settle(txid, Decision::Abort, shards)
+                .instrument(spans::decision(txid, "abort"))
+                .await;
+            if let Err(e) = settled {
                 tracing::warn!(%txid, error = %e, "abort not logged; recovery rolls the parts back");
             }
         }
@@ -326,7 +345,9 @@ impl Cluster {
                 let rolled = part
                     .shard
                     .primary
-                    .run_write(async |conn| wire::rollback_prepared(conn, &name).await)
+                    .run_write_as("ROLLBACK PREPARED", async |conn| {
+                        wire::rollback_prepared(conn, &name).await
+                    })
                     .await;
                 if let Err(e) = rolled {
                     tracing::warn!(shard = %part.shard.id, gid = %name, error = %e.error, "prepared part not rolled back; recovery will");

@@ -16,6 +16,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::{TxnError, TxnOp, TxnOutcome};
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
@@ -111,11 +113,16 @@ impl Cluster {
         let progress = Arc::new(Progress::default());
         let cluster = Arc::clone(self);
         let shared = Arc::clone(&progress);
-        let mut task = tokio::task::spawn_local(async move {
-            cluster
-                .transaction_tracked(&ops, idempotency.as_ref(), &shared)
-                .await
-        });
+        // In the request's span, so the coordinator's spans are the request's, even
+        // those it finishes after the request was answered.
+        let mut task = tokio::task::spawn_local(
+            async move {
+                cluster
+                    .transaction_tracked(&ops, idempotency.as_ref(), &shared)
+                    .await
+            }
+            .in_current_span(),
+        );
         match tokio::time::timeout(wait, &mut task).await {
             Ok(Ok(result)) => result,
             Ok(Err(joined)) => Err(TxnError::Shard(ClusterError::Unavailable {

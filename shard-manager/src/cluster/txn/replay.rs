@@ -30,7 +30,7 @@ impl Cluster {
         let positions = join_all(parts.iter().map(|part| async move {
             part.shard
                 .primary
-                .run(async |conn| wire::position(conn).await)
+                .run_as("position", async |conn| wire::position(conn).await)
                 .await
         }))
         .await;

@@ -1,0 +1,384 @@
+//! The spans of the request path, for OpenTelemetry traces: plain `tracing` spans and
+//! events, their fields named by OpenTelemetry's semantic conventions (`db.*`,
+//! `server.*`) or ours (`shardgate.*`). The gateway's OpenTelemetry layer
+//! (`tracing-opentelemetry`) exports them; this crate depends on no OpenTelemetry crate.
+//!
+//! All share one target, [`TARGET`], at `DEBUG`: off in a subscriber that filters at
+//! `INFO` (the admin CLI; the gateway turns the target off outright when it exports no
+//! traces, and keeps it out of its log lines when it does). A span that is off costs a
+//! cached check and builds none of its fields.
+//!
+//! - [`operation`]: a record operation, with where its key was routed (slot, shard,
+//!   map version): the span a request's trips nest under.
+//! - [`Peer`] and [`trip`]: one trip to one server: `db.system.name`, `db.namespace`,
+//!   `db.operation.name`, `server.address`, `server.port`, `shardgate.shard`,
+//!   `shardgate.role`, and the pid of the backend that served it
+//!   (`db.postgresql.backend_pid`, as `pg_stat_activity.pid`), once a connection is had
+//!   ([`served_by`]).
+//! - [`wait`]: waiting for a place among a server's operations or for a connection.
+//! - [`batch`]: a trip that carries several requests (a group commit, point reads sent
+//!   together): a span of its own, a root, linked both ways with the span of each
+//!   request it carried. The links are `tracing`'s own `follows_from`, which the
+//!   OpenTelemetry layer turns into span links. A batch of one is that request's own
+//!   trip, under its span.
+//! - [`transaction`], [`decision`]: a transaction across shards and its logged decision
+//!   (its prepares and commits are trips).
+//! - Events inside them: [`retried`] (another connection, another shard, another
+//!   primary), [`marked_down`] (a replica's ban), [`waiting_for_primary`] (a failover
+//!   wait).
+//!
+//! Trips and waits are recorded only inside a span (a request's): the background work
+//! (health checks, upkeep) opens no trace of its own.
+
+use tracing::field::Empty;
+use tracing::{Level, Span};
+
+use crate::routing::{Role, RoutedKey, ShardId};
+
+/// The target of every span and event here.
+pub const TARGET: &str = "shardgate::db";
+
+/// Whether a subscriber records this module's spans.
+pub fn enabled() -> bool {
+    tracing::enabled!(target: TARGET, Level::DEBUG)
+}
+
+/// Whether spans are recorded and a span is current (a request's work).
+fn in_span() -> bool {
+    enabled() && !Span::current().is_none()
+}
+
+/// The span the current work runs in, when spans are recorded (none otherwise): what
+/// a batch that carries this request links with.
+pub fn requester() -> Span {
+    if enabled() {
+        Span::current()
+    } else {
+        Span::none()
+    }
+}
+
+/// A record operation (`write`, `read`, `list`, `delete`, `claim`) on `table`, with
+/// where `key` was routed.
+pub fn operation(name: &'static str, table: &str, key: &RoutedKey) -> Span {
+    tracing::debug_span!(
+        target: TARGET,
+        "operation",
+        otel.name = name,
+        db.collection.name = table,
+        shardgate.slot = key.slot().0,
+        shardgate.shard = key.shard().0,
+        shardgate.map_version = key.map_version().0,
+    )
+}
+
+/// A server as its trips name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub shard: ShardId,
+    pub role: Role,
+    /// The database (`db.namespace`).
+    pub namespace: String,
+    /// The host, without the port (`server.address`).
+    pub address: String,
+    pub port: u16,
+}
+
+impl Peer {
+    /// `addr` is `host:port` (an IPv6 host in brackets); without a port, 5432.
+    pub fn new(shard: ShardId, role: Role, addr: &str, database: &str) -> Self {
+        let (host, port) = match addr.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                (host, port.parse().unwrap_or(5432))
+            }
+            _ => (addr, 5432),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Self {
+            shard,
+            role,
+            namespace: database.to_owned(),
+            address: host.to_owned(),
+            port,
+        }
+    }
+}
+
+/// A database client span to `peer`; `$parent` as `tracing`'s `parent:` takes it.
+macro_rules! db_span {
+    ($peer:expr, $operation:expr, $size:expr $(, parent: $parent:expr)?) => {
+        tracing::debug_span!(
+            target: TARGET,
+            $(parent: $parent,)?
+            "trip",
+            otel.name = $operation,
+            otel.kind = "client",
+            otel.status_code = Empty,
+            db.system.name = "postgresql",
+            db.namespace = $peer.namespace.as_str(),
+            db.operation.name = $operation,
+            db.operation.batch.size = $size,
+            server.address = $peer.address.as_str(),
+            server.port = $peer.port,
+            shardgate.shard = $peer.shard.0,
+            shardgate.role = $peer.role.as_str(),
+            db.postgresql.backend_pid = Empty,
+        )
+    };
+}
+
+/// One trip to `peer` (`operation`: what it does, e.g. `find`, `PREPARE TRANSACTION`),
+/// under the current span; none outside one.
+pub fn trip(peer: &Peer, operation: &'static str) -> Span {
+    if !in_span() {
+        return Span::none();
+    }
+    db_span!(peer, operation, Empty)
+}
+
+/// One trip to `peer` that carries the requests whose spans are `requesters`: with
+/// one, that request's trip, under its span; with several, a root span of its own,
+/// linked with each request's span both ways.
+pub fn batch<'a, I>(peer: &Peer, operation: &'static str, requesters: I) -> Span
+where
+    I: IntoIterator<Item = &'a Span>,
+    I::IntoIter: Clone,
+{
+    if !enabled() {
+        return Span::none();
+    }
+    let requesters = requesters.into_iter().filter(|r| !r.is_none());
+    let mut count = requesters.clone();
+    match (count.next(), count.next()) {
+        (None, _) => Span::none(),
+        (Some(one), None) => db_span!(peer, operation, Empty, parent: one),
+        (Some(_), Some(_)) => {
+            let size = requesters.clone().count();
+            let span = db_span!(peer, operation, size, parent: None::<tracing::Id>);
+            for requester in requesters {
+                span.follows_from(requester);
+                requester.follows_from(&span);
+            }
+            span
+        }
+    }
+}
+
+/// The trip `span` got its connection: the backend serving it.
+pub fn served_by(span: &Span, backend_pid: i32) {
+    span.record("db.postgresql.backend_pid", backend_pid);
+}
+
+/// The trip `span` failed.
+pub fn failed(span: &Span) {
+    span.record("otel.status_code", "ERROR");
+}
+
+/// Waiting for `what` (`permit`: a place among the server's operations at once;
+/// `connection`: a pooled connection, opened if need be), inside the current trip.
+pub fn wait(what: &'static str) -> Span {
+    if !in_span() {
+        return Span::none();
+    }
+    tracing::debug_span!(
+        target: TARGET,
+        "wait",
+        otel.name = match what {
+            "permit" => "wait for a permit",
+            _ => "wait for a connection",
+        },
+        shardgate.wait = what,
+    )
+}
+
+/// A transaction across `shards` shards, by two-phase commit; its id in the coordinator
+/// log is recorded once drawn ([`transaction_id`]).
+pub fn transaction(shards: usize) -> Span {
+    tracing::debug_span!(
+        target: TARGET,
+        "transaction",
+        otel.name = "two-phase commit",
+        shardgate.txid = Empty,
+        shardgate.shards = shards,
+    )
+}
+
+/// The current transaction's id in the coordinator log (see [`transaction`]).
+pub fn transaction_id(txid: &str) {
+    if enabled() {
+        Span::current().record("shardgate.txid", txid);
+    }
+}
+
+/// Writing a transaction's decision to the coordinator log.
+pub fn decision(txid: &str, decision: &'static str) -> Span {
+    tracing::debug_span!(
+        target: TARGET,
+        "decision",
+        otel.name = "log decision",
+        shardgate.txid = txid,
+        shardgate.decision = decision,
+    )
+}
+
+/// An event: the work is tried again (`how`: on another connection, on the key's new
+/// shard, on the shard's new primary), after `why`.
+pub fn retried(how: &'static str, why: &dyn std::fmt::Display) {
+    tracing::event!(target: TARGET, Level::DEBUG, shardgate.retry = how, shardgate.reason = %why, "retry");
+}
+
+/// An event: `peer` marked down after a failure; a replica is banned from reads for
+/// `ban_ms`.
+pub fn marked_down(peer: &Peer, reason: &str, ban_ms: u64) {
+    match peer.role {
+        Role::Replica => tracing::event!(
+            target: TARGET,
+            Level::DEBUG,
+            server.address = peer.address.as_str(),
+            server.port = peer.port,
+            shardgate.reason = reason,
+            shardgate.ban_ms = ban_ms,
+            "replica banned"
+        ),
+        Role::Primary => tracing::event!(
+            target: TARGET,
+            Level::DEBUG,
+            server.address = peer.address.as_str(),
+            server.port = peer.port,
+            shardgate.reason = reason,
+            "primary marked down"
+        ),
+    }
+}
+
+/// An event: a write waits up to `bound_ms` for `shard`'s primary to take it again (a
+/// failover).
+pub fn waiting_for_primary(shard: ShardId, bound_ms: u64, why: &dyn std::fmt::Display) {
+    tracing::event!(
+        target: TARGET,
+        Level::DEBUG,
+        shardgate.shard = shard.0,
+        shardgate.wait_bound_ms = bound_ms,
+        shardgate.reason = %why,
+        "waiting for a primary"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_is_its_host_and_port() {
+        let peer = Peer::new(ShardId(2), Role::Replica, "127.0.0.1:25533", "shardgate");
+        assert_eq!(peer.address, "127.0.0.1");
+        assert_eq!(peer.port, 25533);
+        assert_eq!(peer.namespace, "shardgate");
+        let v6 = Peer::new(ShardId(0), Role::Primary, "[::1]:6432", "db");
+        assert_eq!((v6.address.as_str(), v6.port), ("::1", 6432));
+        let bare = Peer::new(ShardId(0), Role::Primary, "db.internal", "db");
+        assert_eq!((bare.address.as_str(), bare.port), ("db.internal", 5432));
+    }
+
+    use std::sync::{Arc, Mutex};
+    use tracing::span::{Attributes, Id};
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    /// What a subscriber saw: spans opened (name, explicit root) and `follows_from`
+    /// links (from, to), by span name.
+    #[derive(Default, Clone)]
+    struct Seen {
+        opened: Arc<Mutex<Vec<(String, bool)>>>,
+        links: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Seen {
+        fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+            let name = attrs.metadata().name().to_owned();
+            self.opened.lock().unwrap().push((name, attrs.is_root()));
+        }
+
+        fn on_follows_from(&self, span: &Id, follows: &Id, ctx: Context<'_, S>) {
+            let name = |id| ctx.span(id).map(|s| s.name().to_owned()).unwrap();
+            let link = (name(span), name(follows));
+            self.links.lock().unwrap().push(link);
+        }
+    }
+
+    fn peer() -> Peer {
+        Peer::new(ShardId(0), Role::Primary, "127.0.0.1:5432", "db")
+    }
+
+    #[test]
+    fn a_batch_of_several_is_a_root_linked_both_ways_and_a_batch_of_one_a_child() {
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry().with(seen.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let first = tracing::info_span!("first request");
+            let second = tracing::info_span!("second request");
+            let group = batch(&peer(), "group commit", [&first, &second]);
+            assert!(!group.is_disabled());
+            let alone = batch(&peer(), "group commit", [&first]);
+            assert!(!alone.is_disabled());
+        });
+        let opened = seen.opened.lock().unwrap().clone();
+        assert_eq!(
+            opened
+                .iter()
+                .filter(|(n, _)| n == "trip")
+                .collect::<Vec<_>>(),
+            [&("trip".to_owned(), true), &("trip".to_owned(), false)],
+            "the group a root, the lone write's trip not"
+        );
+        let mut links = seen.links.lock().unwrap().clone();
+        links.sort();
+        let link = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            links,
+            [
+                link("first request", "trip"),
+                link("second request", "trip"),
+                link("trip", "first request"),
+                link("trip", "second request"),
+            ]
+        );
+    }
+
+    #[test]
+    fn off_under_an_info_filter_and_outside_a_request() {
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(seen.clone())
+            .with(EnvFilter::new("info"));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request");
+            let _in = request.enter();
+            assert!(trip(&peer(), "find").is_disabled());
+            assert!(requester().is_none());
+        });
+        let debug = tracing_subscriber::registry()
+            .with(seen.clone())
+            .with(EnvFilter::new("debug"));
+        tracing::subscriber::with_default(debug, || {
+            // No span current (background work): no trip, no wait.
+            assert!(trip(&peer(), "find").is_none());
+            assert!(wait("connection").is_none());
+            let request = tracing::info_span!("request");
+            let _in = request.enter();
+            assert!(!trip(&peer(), "find").is_disabled());
+            assert!(!requester().is_none());
+        });
+    }
+
+    #[test]
+    fn nothing_is_recorded_without_a_subscriber_or_outside_a_span() {
+        // No subscriber: every span is off, and so never built.
+        let peer = Peer::new(ShardId(0), Role::Primary, "127.0.0.1:5432", "db");
+        assert!(trip(&peer, "find").is_disabled());
+        assert!(requester().is_none());
+        assert!(batch(&peer, "group commit", &[Span::none(), Span::none()]).is_none());
+    }
+}
