@@ -2,7 +2,8 @@
 //! strings, nested members, missing fields, mixed types) on three shards, and every
 //! answer compared with what the oracle, computed here from the same records, says:
 //! every operator, sorts on one and several fields with ties, every page of each
-//! (no record twice, none missed), counts, fields; then every kind of bad input.
+//! (no record twice, none missed, also while records are written), counts, fields; then
+//! every kind of bad input.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -419,7 +420,7 @@ async fn query_answers_what_the_oracle_says_for_every_operator_sort_and_page() {
 }
 
 #[tokio::test]
-async fn query_fields_counts_and_consistency() {
+async fn query_fields_counts_and_pages_while_records_are_written() {
     let (app, all) = seeded().await;
     let body = json!({"table": TABLE, "sort": [{"field": "age", "order": "desc"}],
         "fields": ["name", "address.city", "tags.0"], "limit": 1000, "consistency": "strong"});
@@ -454,6 +455,37 @@ async fn query_fields_counts_and_consistency() {
     assert!(page["total"].is_u64(), "{page}");
     assert_eq!(page["count"], 5);
     assert!(page["next"].is_string());
+
+    // Pages walked while records are written between them: every record there from
+    // start to end is seen once, none twice.
+    let mut body = json!({"table": TABLE, "sort": [{"field": "score", "order": "desc"}, {"field": "name"}],
+        "limit": 23, "consistency": "strong"});
+    let mut seen = Vec::new();
+    for round in 0.. {
+        let page: Value = query(&app, &body).await.json().await.unwrap();
+        for r in page["records"].as_array().unwrap() {
+            seen.push((r["shard_key"].clone(), r["id"].clone()));
+        }
+        let fresh: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"shard_key": format!("new{round}_{i}"), "id": format!("n{i}"),
+                "data": {"score": (round + i) % 6, "name": "new"}})
+            })
+            .collect();
+        let res = app
+            .bulk(None, &json!({"table": TABLE, "records": fresh}))
+            .await;
+        assert_eq!(res.status().as_u16(), 200);
+        match page["next"].as_str() {
+            Some(next) => body["cursor"] = json!(next),
+            None => break,
+        }
+    }
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no record twice");
+    for (k, i, _) in &all {
+        assert!(unique.contains(&(json!(k), json!(i))), "{k}/{i} was missed");
+    }
 }
 
 #[tokio::test]
