@@ -12,7 +12,7 @@
 //!   if it does not answer; no start beyond loopback without a key), builds the HTTP
 //!   server with its middleware and routes (`http`), and starts the background tasks,
 //!   all owned by one `Background` that stops them with the gateway.
-//! - [`routes`]: one file per endpoint family (`write`, `read`, `list`, `bulk`,
+//! - [`routes`]: one file per endpoint family (`write`, `read`, `list`, `query`, `bulk`,
 //!   `delete`, `health`, `shards`, `analytics`, `dashboard`, `fallback`), the slot moves
 //!   as they show them, and the OpenAPI document behind Swagger UI.
 //! - [`input`]: reading a request: header extractors (`x-shard-key` becomes a routed key

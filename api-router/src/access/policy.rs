@@ -21,7 +21,7 @@ pub fn need(path: &str) -> Need {
         // which hold no data: the data it shows comes from the endpoints below.
         "/api/health" | "/api/health/live" | "/api/health/ready" | "/dashboard"
         | "/dashboard/{file}" => Need::Open,
-        "/api/read" | "/api/read-many" | "/api/export" => Need::Scope(Scope::Read),
+        "/api/read" | "/api/read-many" | "/api/query" | "/api/export" => Need::Scope(Scope::Read),
         "/api/write" | "/api/bulk-write" | "/api/transaction" | "/api/delete" => {
             Need::Scope(Scope::Write)
         }
@@ -43,6 +43,7 @@ mod tests {
             ("/api/read", Need::Scope(Scope::Read)),
             ("/api/export", Need::Scope(Scope::Read)),
             ("/api/read-many", Need::Scope(Scope::Read)),
+            ("/api/query", Need::Scope(Scope::Read)),
             ("/api/write", Need::Scope(Scope::Write)),
             ("/api/bulk-write", Need::Scope(Scope::Write)),
             ("/api/delete", Need::Scope(Scope::Write)),

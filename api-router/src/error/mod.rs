@@ -11,6 +11,7 @@ use serde::Serialize;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::cluster::txn::TxnError;
 use shard_manager::export::ExportError;
+use shard_manager::store::query::QueryError;
 use shard_manager::store::NoIdSecret;
 use shard_manager::wal::ConsistencyError;
 use shard_manager::{ClusterError, RecordError, UnknownTable};
@@ -153,6 +154,13 @@ pub enum ApiError {
 impl From<TxnError> for ApiError {
     fn from(err: TxnError) -> Self {
         ApiError::Transaction(err)
+    }
+}
+
+impl From<QueryError> for ApiError {
+    /// Every fault of a query is the client's, named (400 `invalid-query`).
+    fn from(e: QueryError) -> Self {
+        ApiError::BadQuery(e.to_string())
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`write`](mod@write), [`read`] (point reads, and the entry for lists) and
 //!   [`list`] (keyed and fan-out lists), [`bulk`], [`delete`]: the record endpoints;
 //!   [`transaction`]: operations on many shards, all or nothing; [`read_many`]: many
-//!   point reads in one request; [`snapshot`]: reads across shards at one cut.
+//!   point reads in one request; [`snapshot`]: reads across shards at one cut;
+//!   [`query`]: filtered, sorted pages of a table across every shard.
 //! - [`export`]: a whole table from every shard, streamed as NDJSON or CSV.
 //! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
 //!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
@@ -29,6 +30,7 @@ pub mod list;
 pub mod load;
 pub mod moves;
 pub mod openapi;
+pub mod query;
 pub mod read;
 pub mod read_many;
 pub mod shards;

@@ -23,7 +23,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBu
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    analytics, bulk, delete, export, health, load, read, read_many, shards, transaction, write,
+    analytics, bulk, delete, export, health, load, query, read, read_many, shards, transaction,
+    write,
 };
 use crate::access::{policy, Need};
 use crate::error::Problem;
@@ -43,6 +44,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         write::write,
         read::read,
         read_many::read_many,
+        query::query,
         export::export,
         bulk::bulk_write,
         transaction::transaction,

@@ -9,8 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, Route};
 
 use super::{
-    analytics, bulk, dashboard, delete, export, fallback, health, load, read, read_many, shards,
-    transaction, write,
+    analytics, bulk, dashboard, delete, export, fallback, health, load, query, read, read_many,
+    shards, transaction, write,
 };
 use crate::access::gate::require;
 use crate::access::{policy, Access};
@@ -43,6 +43,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
             "POST",
             web::post().to(read_many::read_many),
         ))
+        .service(only("/api/query", "POST", web::post().to(query::query)))
         .service(only(
             "/api/bulk-write",
             "POST",

@@ -31,6 +31,7 @@ mod moves;
 mod operations;
 mod pool;
 mod proxy;
+mod query;
 mod read_batching;
 mod read_many;
 mod records;

@@ -11,6 +11,8 @@
 //!   at once when it changes.
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
+//! - [`query`]: a query across every shard, each shard's ordered page merged (k-way)
+//!   with a keyset cursor that resumes every shard.
 //! - [`bulk`]: batched writes grouped by shard, each record written once per key.
 //! - `claim`: a write's idempotency key claimed at its home slot before anything is
 //!   written, so a key names one request whichever shards its writes reach.
@@ -30,6 +32,7 @@ mod claim;
 mod merge;
 mod new_primary;
 pub mod operations;
+pub mod query;
 pub mod records;
 pub mod schema;
 pub mod served;

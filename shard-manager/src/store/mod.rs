@@ -19,6 +19,9 @@
 //! - [`table`]: [`TableName`], the allowed logical tables.
 //! - [`cursor`]: list queries: JSON filter, page size, byte budget, keyset cursor.
 //! - [`page`]: [`Page`] and [`Budget`]: a page of a list, stopped at its byte budget.
+//! - [`query`]: a query (`POST /api/query`) typed and validated: conditions on JSON
+//!   paths, a sort, fields, the page and its cursor; the order of values it sorts by.
+//! - [`query_statement`]: a query's SQL, built from its typed parts, every value bound.
 //! - [`answer_budget`]: [`AnswerBudget`]: an answer of many point reads, held to the
 //!   read budget, duplicates counted.
 //! - [`member_name`]: a JSON member's name, checked.
@@ -34,6 +37,8 @@ mod jsonb_numbers;
 pub mod member_name;
 pub mod migrations;
 pub mod page;
+pub mod query;
+pub mod query_statement;
 pub mod raw_json;
 pub mod row;
 pub mod statements;

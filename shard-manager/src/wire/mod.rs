@@ -30,6 +30,8 @@
 //!   answer ([`EncodedWrite`]), and the group commit it joins ([`commit_group`]).
 //! - [`read`]: the point read and a replica's replay position.
 //! - [`list`]: a page of a list or of one shard's part of a fan-out.
+//! - [`query`]: a query's page, count or estimate on one server, sent unnamed (its
+//!   statement is built per request).
 //! - [`export`]: a page of an export: a table in keyset order, with what the server
 //!   owns.
 //! - [`upkeep`]: health checks and upkeep, simple queries read as text.
@@ -43,6 +45,7 @@ pub mod error;
 pub mod export;
 pub mod list;
 pub mod pool;
+pub mod query;
 pub mod read;
 mod statements;
 pub mod upkeep;

@@ -1,0 +1,248 @@
+//! `POST /api/query`: a table's records that match conditions on JSON paths, sorted by
+//! fields, a page at a time across every shard, with only the fields asked and, when
+//! asked, how many match. The query is typed and checked here once
+//! (`shard_manager::store::query`: every fault a 400 naming it), then run by
+//! `Cluster::query`. Never partial: a shard that fails fails the query (503 naming it).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use shard_manager::store::query::{
+    project, Condition, CountMode, Direction, FieldPath, Query, QueryCursor, SortField,
+};
+use shard_manager::store::RawJson;
+use shard_manager::Consistency;
+use utoipa::ToSchema;
+
+use super::list::DEFAULT_LIMIT;
+use super::snapshot::asks_snapshot;
+use crate::access::Caller;
+use crate::edge::observe::Outcome;
+use crate::error::{ApiError, Problem};
+use crate::input::body::{RecordBody, ShardRecord, ShardSource};
+use crate::input::json_body::{Bounded, BoundedJson};
+use crate::input::json_limits::JsonLimits;
+use crate::limits::Quota;
+use crate::server::settings::ServerSettings;
+use crate::state::AppState;
+
+/// A query.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"table": "users",
+    "filter": [{"field": "age", "op": "gte", "value": 40},
+               {"field": "address.city", "op": "in", "value": ["London", "Paris"]}],
+    "sort": [{"field": "score", "order": "desc"}],
+    "fields": ["name", "score"], "limit": 50, "count": "exact"}))]
+pub struct QueryRequest {
+    /// One of the configured tables.
+    #[schema(example = "users")]
+    pub table: String,
+    /// Conditions that must all hold (at most 20).
+    #[serde(default)]
+    pub filter: Vec<ConditionBody>,
+    /// Sort fields, most significant first (at most 4); ties are broken by shard key,
+    /// then id. Empty: by shard key and id.
+    #[serde(default)]
+    pub sort: Vec<SortBody>,
+    /// Dotted paths of the fields to return in each record's `data` (at most 32);
+    /// absent: whole records.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// 1 to 1000 (default 10).
+    #[serde(default)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
+    pub limit: Option<Value>,
+    /// The `next` of the previous page, unchanged, with the same query.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// `exact` (every shard counts) or `estimated` (every shard's planner estimates):
+    /// the answer's `total`.
+    #[serde(default)]
+    #[schema(example = "exact")]
+    pub count: Option<String>,
+    /// `eventual` (default) or `strong`, in any case.
+    #[serde(default)]
+    #[schema(example = "eventual")]
+    pub consistency: Option<String>,
+}
+
+/// One condition.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionBody {
+    /// A dotted path into the record's JSON, e.g. `address.city`.
+    #[schema(example = "age")]
+    pub field: String,
+    /// `eq ne gt gte lt lte in nin exists prefix contains`.
+    #[schema(example = "gte")]
+    pub op: String,
+    /// What `op` compares with: any JSON for `eq`, `ne` and `contains`; an array for
+    /// `in` and `nin`; a number or a string for `gt`, `gte`, `lt`, `lte`; a string for
+    /// `prefix`; true (default) or false for `exists`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Object, example = 40)]
+    pub value: Option<Value>,
+}
+
+/// A `value` that is there, `null` included (absent is None).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// One sort field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SortBody {
+    #[schema(example = "score")]
+    pub field: String,
+    /// `asc` (default) or `desc`.
+    #[serde(default)]
+    #[schema(example = "desc")]
+    pub order: Option<String>,
+}
+
+impl Bounded for QueryRequest {
+    fn max_bytes(server: &ServerSettings) -> usize {
+        server.max_body_bytes
+    }
+
+    fn limits(server: &ServerSettings) -> JsonLimits {
+        JsonLimits {
+            max_depth: server.max_json_depth,
+            max_values: server.max_json_values,
+            counted_array: None,
+        }
+    }
+}
+
+/// A page of a query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryResponse {
+    /// Records on this page.
+    pub count: usize,
+    /// In the query's order, each with its shard; `data` holds only `fields` when
+    /// they were asked.
+    pub records: Vec<ShardRecord>,
+    /// The cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// With `count`: how many records match (every shard's, summed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Every shard that answered and the role that served it.
+    pub shards: Vec<ShardSource>,
+}
+
+/// The query a request asks, checked.
+fn parse(request: &QueryRequest, max_bytes: usize) -> Result<Query, ApiError> {
+    let filter = request
+        .filter
+        .iter()
+        .map(|c| Condition::parse(&c.field, &c.op, c.value.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sort = request
+        .sort
+        .iter()
+        .map(|s| {
+            Ok(SortField {
+                path: FieldPath::parse(&s.field)?,
+                direction: Direction::parse(&s.field, s.order.as_deref())?,
+            })
+        })
+        .collect::<Result<Vec<_>, shard_manager::store::query::QueryError>>()?;
+    let fields = request
+        .fields
+        .as_ref()
+        .map(|f| f.iter().map(|f| FieldPath::parse(f)).collect())
+        .transpose()?;
+    let limit = request
+        .limit
+        .clone()
+        .unwrap_or_else(|| Value::from(DEFAULT_LIMIT));
+    let mut query = Query::new(filter, sort, fields, &limit)?;
+    query.after = request
+        .cursor
+        .as_deref()
+        .map(|c| QueryCursor::decode(c, query.sort.len()))
+        .transpose()?;
+    query.count = request.count.as_deref().map(CountMode::parse).transpose()?;
+    query.max_bytes = max_bytes;
+    Ok(query)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/query",
+    tag = "records",
+    request_body = QueryRequest,
+    responses(
+        (status = 200, description = "A page of the records that match, in the query's order, with `next` when more follow and `total` when `count` was asked", body = QueryResponse),
+        (status = 400, description = "(`invalid-query`, the detail names it) An unknown operator or sort order, a bad path, a value its operator cannot compare, a `limit` out of 1..1000, a bad cursor, too many conditions, sort fields or fields, a field named twice, an unknown `count`, consistency `snapshot` (queries take `eventual` or `strong`); (`invalid-consistency`) an unknown consistency", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large a body", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown table, or a body of another shape (an unknown member, a value of the wrong type)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate or its queries at once on a shard (a query touches every shard)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A shard did not answer (the problem names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn query(
+    state: web::Data<AppState>,
+    (caller, quota): (Caller, Quota),
+    body: BoundedJson<QueryRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.0;
+    let table = state.cluster.tables().parse(&request.table)?;
+    caller.permit(&table)?;
+    let consistency = match request.consistency.as_deref() {
+        raw if asks_snapshot(raw) => return Err(ApiError::BadQuery(
+            "consistency \"snapshot\" is not available for queries; use \"eventual\" or \"strong\""
+                .into(),
+        )),
+        Some(raw) => Consistency::parse(raw)?,
+        None => Consistency::Eventual,
+    };
+    let query = parse(&request, state.server.max_read_bytes)?;
+    let _permits = quota
+        .enter(state.cluster.shards().iter().map(|s| s.id))
+        .await?;
+    let answer = state
+        .bounded(state.cluster.query(&table, &query, consistency))
+        .await?;
+    let rows = answer.rows.len() as u64;
+    let records = answer
+        .rows
+        .into_iter()
+        .map(|(shard, row)| {
+            let mut record = row.record;
+            if let Some(fields) = &query.fields {
+                record.data = RawJson::from_value(&project(&record.data.to_value(), fields));
+            }
+            ShardRecord {
+                shard: shard.0,
+                record: RecordBody::from(record),
+            }
+        })
+        .collect::<Vec<_>>();
+    let mut res = HttpResponse::Ok().json(QueryResponse {
+        count: records.len(),
+        records,
+        next: answer.next.map(|c| c.encode()),
+        total: answer.total,
+        shards: answer
+            .answered
+            .iter()
+            .map(|(shard, role)| ShardSource {
+                shard: shard.0,
+                source: role.as_str().to_owned(),
+            })
+            .collect(),
+    });
+    Outcome {
+        rows_read: rows,
+        ..Outcome::default()
+    }
+    .attach(&mut res);
+    Ok(res)
+}

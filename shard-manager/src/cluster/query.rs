@@ -1,0 +1,265 @@
+//! A query across every shard: each shard that serves keys answers its ordered page
+//! (`limit + 1` rows after the cursor, within its share of the byte budget), and the
+//! pages are merged as ordered streams, a k-way merge that holds no more than the
+//! shards sent. The cursor of the next page is the last row's sort values and key:
+//! every shard resumes exactly after it (a keyset predicate, never an offset), so a
+//! record is neither repeated nor skipped, whichever shard it is on.
+//!
+//! Why the merged page is exact: a shard that sent all its rows hides none; one that
+//! sent `limit + 1` hides only rows after its last, and at most `limit` rows are
+//! taken; one that stopped early for its budget (`cut`) may hide rows right after its
+//! last, so the merged page ends at the earliest such row. Any of these leaves a
+//! cursor after the last row kept.
+//!
+//! A query is never partial: a shard that fails fails it (the error names the shard).
+
+use futures_util::future::join_all;
+
+use super::Cluster;
+use crate::error::ClusterError;
+use crate::routing::{Role, ShardId};
+use crate::store::query::{compare_positions, CountMode, Query, QueryCursor, QueryRow};
+use crate::store::query_statement;
+use crate::store::{record_bytes, Budget, TableName};
+use crate::wal::Consistency;
+use crate::wire::query::QueryPage;
+
+/// A query's page across the cluster.
+#[derive(Debug, Default)]
+pub struct QueryAnswer {
+    /// In the query's order, each with its shard.
+    pub rows: Vec<(ShardId, QueryRow)>,
+    /// Where the next page starts; None on the last page.
+    pub next: Option<QueryCursor>,
+    /// With `count`: the records that match, every shard's summed.
+    pub total: Option<u64>,
+    /// The shards that answered, and which role served each.
+    pub answered: Vec<(ShardId, Role)>,
+}
+
+impl Cluster {
+    /// One page of `query` over `table`, at `consistency` (eventual or strong).
+    pub async fn query(
+        &self,
+        table: &TableName,
+        query: &Query,
+        consistency: Consistency,
+    ) -> Result<QueryAnswer, ClusterError> {
+        let shards: Vec<_> = {
+            let router = self.router();
+            self.shards()
+                .iter()
+                .filter(|s| router.serves_keys(s.id))
+                .cloned()
+                .collect()
+        };
+        let share = query.max_bytes / shards.len().max(1);
+        let page = query_statement::page(table.as_str(), query);
+        let counting = query.count.map(|mode| match mode {
+            CountMode::Exact => (mode, query_statement::count(table.as_str(), query)),
+            CountMode::Estimated => (mode, query_statement::estimate(table.as_str(), query)),
+        });
+        let (page, counting) = (&page, &counting);
+        let sort_fields = query.sort.len();
+        let reads = shards.iter().map(|shard| async move {
+            shard.ready()?;
+            let served = shard
+                .read(consistency, &self.settings.replication, async |conn| {
+                    let rows =
+                        crate::wire::query::query_page(conn, page, sort_fields, share).await?;
+                    let total = match counting {
+                        None => None,
+                        Some((CountMode::Exact, s)) => {
+                            Some(crate::wire::query::query_count(conn, s).await?)
+                        }
+                        Some((CountMode::Estimated, s)) => {
+                            Some(crate::wire::query::query_estimate(conn, s).await?)
+                        }
+                    };
+                    Ok((rows, total))
+                })
+                .await?;
+            Ok::<_, ClusterError>((shard.id, served.role, served.value))
+        });
+        let mut answer = QueryAnswer::default();
+        let mut pages = Vec::with_capacity(shards.len());
+        for result in join_all(reads).await {
+            let (shard, role, (rows, total)) = result?;
+            answer.answered.push((shard, role));
+            if let Some(n) = total {
+                *answer.total.get_or_insert(0) += n;
+            }
+            pages.push((shard, rows));
+        }
+        if query.count.is_some() && answer.total.is_none() {
+            answer.total = Some(0);
+        }
+        (answer.rows, answer.next) = merge(query, pages);
+        Ok(answer)
+    }
+}
+
+/// The merged page of every shard's page and where the next one starts (see the
+/// file's doc). A k-way merge: each step takes the least head of the shards' pages.
+pub fn merge(
+    query: &Query,
+    pages: Vec<(ShardId, QueryPage)>,
+) -> (Vec<(ShardId, QueryRow)>, Option<QueryCursor>) {
+    let limit = query.limit as usize;
+    let horizon = pages
+        .iter()
+        .filter(|(_, p)| p.cut)
+        .filter_map(|(_, p)| p.rows.last())
+        .min_by(|a, b| query.compare(a, b))
+        .cloned();
+    let mut more = horizon.is_some();
+    let mut streams: Vec<(ShardId, std::iter::Peekable<std::vec::IntoIter<QueryRow>>)> = pages
+        .into_iter()
+        .map(|(shard, p)| (shard, p.rows.into_iter().peekable()))
+        .collect();
+    let mut budget = Budget::new(query.max_bytes);
+    let mut rows = Vec::new();
+    loop {
+        let least = streams
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, (_, s))| s.peek().map(|r| (i, r)))
+            .min_by(|(_, a), (_, b)| query.compare(a, b))
+            .map(|(i, _)| i);
+        let Some(i) = least else { break };
+        if rows.len() == limit {
+            more = true;
+            break;
+        }
+        let head = streams[i].1.peek().expect("a stream with a head");
+        if horizon
+            .as_ref()
+            .is_some_and(|h| query.compare(head, h).is_gt())
+        {
+            break;
+        }
+        if !budget.admit(record_bytes(&head.record)) {
+            more = true;
+            break;
+        }
+        let shard = streams[i].0;
+        let row = streams[i].1.next().expect("a stream with a head");
+        rows.push((shard, row));
+    }
+    let next = more
+        .then(|| rows.last().map(|(_, r)| QueryCursor::after(r)))
+        .flatten();
+    debug_assert!(rows.windows(2).all(|w| compare_positions(
+        &query.sort,
+        &w[0].1.position(),
+        &w[1].1.position()
+    )
+    .is_lt()));
+    (rows, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::query::{Direction, FieldPath, SortField, SortValue};
+    use crate::store::{RawJson, Record};
+    use chrono::DateTime;
+    use serde_json::json;
+
+    fn row(key: &str, score: i64) -> QueryRow {
+        let at = DateTime::from_timestamp_micros(0).unwrap();
+        QueryRow {
+            record: Record {
+                table_name: "t".into(),
+                shard_key: key.into(),
+                id: key.into(),
+                slot: 0,
+                data: RawJson::from_value(&json!({"score": score})),
+                version: 1,
+                created_at: at,
+                updated_at: at,
+            },
+            sort: vec![SortValue::of(Some(&json!(score)))],
+        }
+    }
+
+    fn query(limit: i64) -> Query {
+        let sort = vec![SortField {
+            path: FieldPath::parse("score").unwrap(),
+            direction: Direction::Desc,
+        }];
+        Query::new(vec![], sort, None, &json!(limit)).unwrap()
+    }
+
+    fn keys(rows: &[(ShardId, QueryRow)]) -> Vec<&str> {
+        rows.iter()
+            .map(|(_, r)| r.record.shard_key.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn streams_merge_in_order_with_ties_broken_by_the_key() {
+        let pages = vec![
+            (
+                ShardId(0),
+                QueryPage {
+                    rows: vec![row("b", 9), row("d", 5)],
+                    cut: false,
+                },
+            ),
+            (
+                ShardId(1),
+                QueryPage {
+                    rows: vec![row("a", 9), row("c", 7), row("e", 1)],
+                    cut: false,
+                },
+            ),
+        ];
+        let (rows, next) = merge(&query(10), pages);
+        assert_eq!(keys(&rows), ["a", "b", "c", "d", "e"]);
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn the_limit_and_a_shard_cut_short_each_leave_a_cursor() {
+        let pages = vec![
+            (
+                ShardId(0),
+                QueryPage {
+                    rows: vec![row("a", 9), row("b", 8), row("c", 7)],
+                    cut: false,
+                },
+            ),
+            (
+                ShardId(1),
+                QueryPage {
+                    rows: vec![row("x", 1)],
+                    cut: false,
+                },
+            ),
+        ];
+        let (rows, next) = merge(&query(2), pages);
+        assert_eq!(keys(&rows), ["a", "b"]);
+        assert_eq!(next, Some(QueryCursor::after(&rows[1].1)));
+        // Shard 1 stopped at 8 for its budget: what follows it there is unknown.
+        let pages = vec![
+            (
+                ShardId(0),
+                QueryPage {
+                    rows: vec![row("a", 9), row("c", 7)],
+                    cut: false,
+                },
+            ),
+            (
+                ShardId(1),
+                QueryPage {
+                    rows: vec![row("b", 8)],
+                    cut: true,
+                },
+            ),
+        ];
+        let (rows, next) = merge(&query(10), pages);
+        assert_eq!(keys(&rows), ["a", "b"]);
+        assert_eq!(next, Some(QueryCursor::after(&rows[1].1)));
+    }
+}
