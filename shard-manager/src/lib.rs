@@ -49,7 +49,9 @@
 //! refused is answered alone and the others are sent again, so it never fails them.
 //! Back in the cluster, the answer becomes a read-your-writes token and the cache is
 //! told. With `database.batch_writes = false` no write waits for another: each is a
-//! group of one.
+//! group of one. Traced ([`spans`]), the write is an operation span with its routing;
+//! a group of one is its trip, under it; a larger group's trip is a span of its own,
+//! linked both ways with each write it carried.
 //!
 //! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.

@@ -114,25 +114,37 @@ async fn metrics_until(bench: &Bench, ready: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// A gateway exporting every trace to `receiver` in batches every 100 ms, with `extra`
+/// on top of its environment.
+async fn traced_gateway(receiver: &Receiver, extra: &[(&str, &str)]) -> Bench {
+    let endpoint = receiver.endpoint();
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(extra);
+    Bench::start_with(&env).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_server_spans_of_the_callers_trace_and_name_it_back() {
     // Arrange
     let receiver = Receiver::start();
-    let endpoint = receiver.endpoint();
-    let bench = Bench::start_with(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTEL_SERVICE_NAME", "shardgate-e2e"),
-        (
-            "OTEL_RESOURCE_ATTRIBUTES",
-            "deployment.environment.name=test",
-        ),
-        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        (
-            "RUST_LOG",
-            "warn,api_router::startup=info,api_router::server::request_id=debug",
-        ),
-    ])
+    let bench = traced_gateway(
+        &receiver,
+        &[
+            ("OTEL_SERVICE_NAME", "shardgate-e2e"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=test",
+            ),
+            (
+                "RUST_LOG",
+                "warn,api_router::startup=info,api_router::server::request_id=debug",
+            ),
+        ],
+    )
     .await;
     let http = client();
 

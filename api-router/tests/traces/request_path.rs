@@ -14,7 +14,7 @@ use shard_manager::{ClusterSettings, Router, ShardId, ShardKey};
 use test_support::wrk::Bench;
 
 use super::receiver::{Received, Receiver};
-use super::{client, counter, traceresponse, user, ARRIVAL};
+use super::{client, counter, metrics_until, traced_gateway, traceresponse, user, ARRIVAL};
 
 /// SPAN_KIND_CLIENT in OTLP.
 const CLIENT: i32 = 3;
@@ -26,6 +26,28 @@ fn caller(n: u32) -> (String, String) {
 
 fn header((trace, span): &(String, String)) -> String {
     format!("00-{trace}-{span}-01")
+}
+
+/// Writes `user_N` under the caller's trace `parent`; returns the server span's id that
+/// `traceresponse` names, checked to be of the caller's trace.
+async fn traced_write(
+    http: &reqwest::Client,
+    bench: &Bench,
+    n: u32,
+    parent: &(String, String),
+) -> String {
+    let res = http
+        .post(bench.url("/api/write"))
+        .header("x-shard-key", format!("user_{n}"))
+        .header("traceparent", header(parent))
+        .json(&user(n))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "write: {}", res.status());
+    let (trace, server_span, _) = traceresponse(&res);
+    assert_eq!(trace, parent.0);
+    server_span
 }
 
 /// `count` keys (`user_N`) that route to `shard`, from `from` on.
@@ -117,14 +139,13 @@ fn one<'a>(named: &HashMap<String, Vec<&'a Received>>, name: &str) -> &'a Receiv
 async fn every_trip_to_a_server_is_a_span_of_its_request_and_groups_link_both_ways() {
     // Arrange
     let receiver = Receiver::start();
-    let endpoint = receiver.endpoint();
-    let bench = Bench::start_with(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
-        ("RUST_LOG", "warn,api_router::startup=info"),
-    ])
+    let bench = traced_gateway(
+        &receiver,
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "65536"),
+            ("RUST_LOG", "warn,api_router::startup=info"),
+        ],
+    )
     .await;
     let settings = &bench.settings;
     let router = settings.validate().unwrap();
@@ -133,17 +154,8 @@ async fn every_trip_to_a_server_is_a_span_of_its_request_and_groups_link_both_wa
 
     // Act 1: one write under the caller's trace.
     let parent = caller(1);
-    let res = http
-        .post(bench.url("/api/write"))
-        .header("x-shard-key", format!("user_{shard0}"))
-        .header("traceparent", header(&parent))
-        .json(&user(shard0))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "write: {}", res.status());
-    let (trace, server_span, _) = traceresponse(&res);
-    assert_eq!(trace, parent.0);
+    let server_span = traced_write(&http, &bench, shard0, &parent).await;
+    let trace = parent.0.clone();
 
     // Assert: server span → the write's operation span (its routing) → its trip.
     let spans = receiver
@@ -177,16 +189,8 @@ async fn every_trip_to_a_server_is_a_span_of_its_request_and_groups_link_both_wa
         write.attribute("db.collection.name").as_deref(),
         Some("users")
     );
-    let metrics = http
-        .get(bench.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_until(&bench, |text| counter(text, "shardgate_map_version") >= 1.0).await;
     let map_version = counter(&metrics, "shardgate_map_version");
-    assert!(map_version >= 1.0, "{metrics}");
     assert_eq!(
         write.attribute("shardgate.map_version"),
         Some((map_version as u64).to_string())
@@ -279,20 +283,9 @@ async fn every_trip_to_a_server_is_a_span_of_its_request_and_groups_link_both_wa
         let keys = keys_on(&router, ShardId(0), 1000 * round, 32);
         let sent = futures_util::future::join_all(keys.iter().map(|n| {
             let parent = caller(1000 * round + n % 1000);
-            let http = http.clone();
-            let url = bench.url("/api/write");
+            let (http, bench) = (&http, &bench);
             async move {
-                let res = http
-                    .post(url)
-                    .header("x-shard-key", format!("user_{n}"))
-                    .header("traceparent", header(&parent))
-                    .json(&user(*n))
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(res.status().is_success(), "write: {}", res.status());
-                let (trace, server_span, _) = traceresponse(&res);
-                assert_eq!(trace, parent.0);
+                let server_span = traced_write(http, bench, *n, &parent).await;
                 (parent, server_span)
             }
         }))

@@ -32,20 +32,10 @@ impl Cluster {
         data: Document,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Written, ClusterError> {
-        let span = spans::operation("write", table.as_str(), key);
-        async {
-            if let Some(idempotency) = idempotency {
-                self.claim_key(idempotency).await?;
-            }
-            let work = Work::Write {
-                keyed: idempotency.is_some(),
-            };
-            self.routed(key, work, async |key| {
-                self.write_once(table, key, &id, &data, idempotency).await
-            })
-            .await
-        }
-        .instrument(span)
+        self.routed_write(key, idempotency, async |key| {
+            self.write_once(table, key, &id, &data, idempotency).await
+        })
+        .instrument(spans::operation("write", table.as_str(), key))
         .await
     }
 
@@ -87,20 +77,10 @@ impl Cluster {
         id: &RecordId,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Served<Deleted>, ClusterError> {
-        let span = spans::operation("delete", table.as_str(), key);
-        async {
-            if let Some(idempotency) = idempotency {
-                self.claim_key(idempotency).await?;
-            }
-            let work = Work::Write {
-                keyed: idempotency.is_some(),
-            };
-            self.routed(key, work, async |key| {
-                self.delete_once(table, key, id, idempotency).await
-            })
-            .await
-        }
-        .instrument(span)
+        self.routed_write(key, idempotency, async |key| {
+            self.delete_once(table, key, id, idempotency).await
+        })
+        .instrument(spans::operation("delete", table.as_str(), key))
         .await
     }
 
@@ -241,6 +221,23 @@ impl Cluster {
             self.claim_once(home, idempotency).await
         })
         .await
+    }
+
+    /// A single write or delete of `key`: its idempotency key claimed first, then
+    /// `attempt` as [`Self::routed`] runs it.
+    async fn routed_write<T>(
+        &self,
+        key: &RoutedKey,
+        idempotency: Option<&IdempotencyKey>,
+        attempt: impl AsyncFn(&RoutedKey) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        if let Some(idempotency) = idempotency {
+            self.claim_key(idempotency).await?;
+        }
+        let work = Work::Write {
+            keyed: idempotency.is_some(),
+        };
+        self.routed(key, work, attempt).await
     }
 
     /// Runs `attempt` for `key`; when it fails, once more where the retry policy says

@@ -9,7 +9,10 @@
 //! [`super::telemetry`]) exports those of the workspace's crates at `INFO` and above,
 //! nested under the request's server span, their fields as attributes (`otel.name`,
 //! `otel.kind` and `otel.status_code` set the span's own). Events at `WARN` and above
-//! inside them become span events.
+//! inside them become span events. The request path's own spans and events
+//! (`shard_manager::spans`: routing, connection waits, trips to servers, batches linked
+//! with their requests through `follows_from`, two-phase commit, retries and bans) are
+//! exported whatever their level, and never logged.
 //!
 //! ## Layout
 //! - [`settings`]: the `[tracing]` section, and whether export is on.
