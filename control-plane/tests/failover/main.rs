@@ -28,6 +28,8 @@
 //!   across the failover's timeline switch.
 //! - `on_autoctl`: the test on pg_auto_failover.
 //! - `cut_on_autoctl`: the same with the primary cut off the network, not killed.
+//! - `haproxy_on_autoctl`: HAProxy's fixed addresses before a formation (`rw` to the
+//!   primary, `ro` to the standbys) following its failover, with no gateway.
 //! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
 //! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
 //! - `prepared_across_failover`: prepared parts of a two-shard transaction carried to the
@@ -53,6 +55,7 @@ mod archive_repo;
 mod async_loss;
 mod cut_on_autoctl;
 mod follow_once;
+mod haproxy_on_autoctl;
 mod import_across_failover;
 mod import_source;
 mod move_across_failover;
