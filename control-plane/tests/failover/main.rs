@@ -45,6 +45,8 @@
 //! - `import_source`: an import's source database beside shard 1, its table and writer.
 //! - `import_across_failover`: an import whose target shard fails over while it copies,
 //!   and one whose target fails over as it starts syncing.
+//! - `follow_address`: a shard behind an address (`follow = "address"`) in the map,
+//!   refused a switchover, and left alone by the watcher.
 //! - `follow_once`: a promotion no gateway saw, recorded by an admin command.
 //! - `unrecorded_promotion`: a promotion the map cannot record: writes refused at once.
 //! - `async_loss`: the pair test in asynchronous mode, with a healthy and with a lagging
@@ -54,6 +56,7 @@ mod archive_across_failover;
 mod archive_repo;
 mod async_loss;
 mod cut_on_autoctl;
+mod follow_address;
 mod follow_once;
 mod haproxy_on_autoctl;
 mod import_across_failover;

@@ -36,10 +36,7 @@ const NETWORK_PARTITION_S: &str = "1";
 
 /// pg_autoctl, when installed (Debian's `pg-auto-failover-cli`).
 pub fn installed() -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|d| d.join("pg_autoctl"))
-        .find(|p| p.exists())
+    crate::private::programs::installed("pg_autoctl", "/usr/bin")
 }
 
 pub struct Formation {

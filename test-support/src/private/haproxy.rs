@@ -36,10 +36,7 @@ const CHECK_DB: &str = "postgres";
 
 /// HAProxy, when installed (Debian's `haproxy`, which `./setup.sh up` installs).
 pub fn installed() -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|d| d.join("haproxy"))
-        .find(|p| p.exists())
+    crate::private::programs::installed("haproxy", "/usr/sbin")
 }
 
 /// One server line of HAProxy's `show stat`.
