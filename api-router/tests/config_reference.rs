@@ -25,7 +25,7 @@ use serde_json::Value;
 use shard_manager::config::{
     self, BackupSettings, Balance, CacheSettings, DatabaseSettings, FailoverSettings,
     MetadataSettings, MovesSettings, RangeSettings, ReplicationSettings, RoutingSettings,
-    ShardSettings, SslMode, Strategy, TableSettings, DEFAULT_CONFIG, ENV_LIST_KEYS,
+    ShardFollows, ShardSettings, SslMode, Strategy, TableSettings, DEFAULT_CONFIG, ENV_LIST_KEYS,
 };
 
 const PAGE: &str = "docs/src/configuration.md";
@@ -166,6 +166,7 @@ fn enums() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
         ("SslMode", variants::<SslMode>()),
         ("Balance", variants::<Balance>()),
+        ("ShardFollows", variants::<ShardFollows>()),
         ("Strategy", variants::<Strategy>()),
         ("OtlpProtocol", variants::<OtlpProtocol>()),
     ]

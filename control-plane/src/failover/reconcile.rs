@@ -6,11 +6,12 @@
 //! its role (one bounded connection each), [`decide`] as the watcher does, and record a
 //! promotion the same way (a conditional store: a gateway that records it first wins).
 //! A shard whose servers do not all answer is left as it is: its watcher, or the next
-//! command, decides once they do.
+//! command, decides once they do. A shard behind an address (`follow = "address"`) is
+//! never reconciled: its map never changes servers.
 
 use std::time::Duration;
 
-use shard_manager::config::ClusterSettings;
+use shard_manager::config::{ClusterSettings, ShardFollows};
 use shard_manager::routing::ShardId;
 use shard_manager::servers::connection_url;
 use shard_manager::store::statements::ROLE;
@@ -46,7 +47,8 @@ pub async fn once(settings: &ClusterSettings) -> Result<Vec<Followed>, MapError>
     for shard in map
         .shards
         .iter()
-        .filter(|s| !s.retired && !s.replicas.is_empty())
+        // Behind an address the map's servers never change (see `watcher`).
+        .filter(|s| !s.retired && !s.replicas.is_empty() && s.follow == ShardFollows::Servers)
     {
         let primary = role(settings, &shard.primary).await;
         let mut replicas = Vec::with_capacity(shard.replicas.len());

@@ -5,6 +5,11 @@
 //! promotion recorded or a split-brain primary fenced. A healthy shard costs no query. Several
 //! gateways may act on the same sight: recording is conditional and fencing
 //! idempotent.
+//!
+//! Only shards that follow their servers (`follow = "servers"`) are watched. Behind an
+//! address (`follow = "address"`) the map's servers never change, and fencing a
+//! "writable replica" by its address would fence whatever the address leads to now,
+//! the primary included.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use futures_util::future::join_all;
 use super::decide::{decide, Decision, Seen};
 use super::{fence, record};
 use shard_manager::cluster::{Cluster, Shard};
+use shard_manager::config::ShardFollows;
 use shard_manager::error::ClusterError;
 use shard_manager::routing::ShardId;
 use shard_manager::servers::Server;
@@ -52,7 +58,12 @@ async fn watch(cluster: Arc<Cluster>) {
     let mut memory: HashMap<ShardId, Memory> = HashMap::new();
     loop {
         ticker.tick().await;
-        let shards = cluster.shards();
+        let shards: Vec<_> = cluster
+            .shards()
+            .iter()
+            .filter(|s| s.follow == ShardFollows::Servers)
+            .cloned()
+            .collect();
         let decisions = join_all(shards.iter().map(|s| async {
             match looks_healthy(s) {
                 true => Some(Decision::Healthy),

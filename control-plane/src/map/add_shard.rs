@@ -69,6 +69,7 @@ pub fn with_shard(map: &ShardMap, new: &NewShard) -> Result<(ShardMap, ShardId),
         replicas: new.replicas.clone(),
         balance: Balance::default(),
         read_primary: false,
+        follow: Default::default(),
         retired: false,
         term: 1,
     });

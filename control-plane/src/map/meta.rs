@@ -8,7 +8,7 @@ use tokio_postgres::{AsyncMessage, Client};
 
 use super::MapError;
 use crate::postgres::connect as connect_postgres;
-use shard_manager::config::{Balance, ClusterSettings};
+use shard_manager::config::{Balance, ClusterSettings, ShardFollows};
 use shard_manager::live_map::shard_map::{ShardEntry, ShardMap};
 use shard_manager::routing::{MapVersion, RoutingSettings, ShardId};
 use shard_manager::servers::connection_url;
@@ -97,11 +97,12 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .map_err(|e| MapError::Corrupt(format!("map_state.routing: {e}")))?;
     let shards = tx
         .query(
-            // `retired` and `term` read so that a database without the migrations
-            // `retired_shards` and `shard_terms` still loads.
+            // `retired`, `term` and `follow` read so that a database without the
+            // migrations `retired_shards`, `shard_terms` and `shard_follow` still loads.
             "SELECT id, primary_addr, replicas, balance, read_primary,
                     coalesce((to_jsonb(s) ->> 'retired')::boolean, false),
-                    coalesce((to_jsonb(s) ->> 'term')::bigint, 1)
+                    coalesce((to_jsonb(s) ->> 'term')::bigint, 1),
+                    coalesce(to_jsonb(s) ->> 'follow', 'servers')
                FROM map_shards s ORDER BY id",
             &[],
         )
@@ -109,8 +110,10 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .iter()
         .map(|r| {
             let balance: String = r.get(3);
-            ShardEntry {
-                id: ShardId(r.get::<_, i32>(0) as u32),
+            let follow: String = r.get(7);
+            let id = ShardId(r.get::<_, i32>(0) as u32);
+            Ok(ShardEntry {
+                id,
                 primary: r.get(1),
                 replicas: r.get(2),
                 balance: match balance.as_str() {
@@ -118,11 +121,14 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
                     _ => Balance::RoundRobin,
                 },
                 read_primary: r.get(4),
+                follow: ShardFollows::parse(&follow).ok_or_else(|| {
+                    MapError::Corrupt(format!("map_shards.follow of {id} is {follow:?}"))
+                })?,
                 retired: r.get(5),
                 term: r.get::<_, i64>(6).max(1) as u64,
-            }
+            })
         })
-        .collect::<Vec<_>>();
+        .collect::<Result<Vec<_>, MapError>>()?;
     for (i, s) in shards.iter().enumerate() {
         if s.id.0 as usize != i {
             return Err(MapError::Corrupt(format!(
@@ -263,8 +269,9 @@ pub(super) async fn insert_shard(
         Balance::LeastOutstanding => "least_outstanding",
     };
     tx.execute(
-        "INSERT INTO map_shards (id, primary_addr, replicas, balance, read_primary, since, retired)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO map_shards (id, primary_addr, replicas, balance, read_primary, since, retired,
+                                 follow)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &(s.id.0 as i32),
             &s.primary,
@@ -273,6 +280,7 @@ pub(super) async fn insert_shard(
             &s.read_primary,
             &(version.0 as i64),
             &s.retired,
+            &s.follow.as_str(),
         ],
     )
     .await?;

@@ -28,6 +28,8 @@
 //!   across the failover's timeline switch.
 //! - `on_autoctl`: the test on pg_auto_failover.
 //! - `cut_on_autoctl`: the same with the primary cut off the network, not killed.
+//! - `haproxy_on_autoctl`: HAProxy's fixed addresses before a formation (`rw` to the
+//!   primary, `ro` to the standbys) following its failover, with no gateway.
 //! - `switchover_on_autoctl`: a planned switchover on pg_auto_failover, and a refused one.
 //! - `two_shards`: a synchronous pair (shard 0) beside a plain primary (shard 1).
 //! - `prepared_across_failover`: prepared parts of a two-shard transaction carried to the
@@ -43,6 +45,8 @@
 //! - `import_source`: an import's source database beside shard 1, its table and writer.
 //! - `import_across_failover`: an import whose target shard fails over while it copies,
 //!   and one whose target fails over as it starts syncing.
+//! - `follow_address`: a shard behind an address (`follow = "address"`) in the map,
+//!   refused a switchover, and left alone by the watcher.
 //! - `follow_once`: a promotion no gateway saw, recorded by an admin command.
 //! - `unrecorded_promotion`: a promotion the map cannot record: writes refused at once.
 //! - `async_loss`: the pair test in asynchronous mode, with a healthy and with a lagging
@@ -52,7 +56,9 @@ mod archive_across_failover;
 mod archive_repo;
 mod async_loss;
 mod cut_on_autoctl;
+mod follow_address;
 mod follow_once;
+mod haproxy_on_autoctl;
 mod import_across_failover;
 mod import_source;
 mod move_across_failover;

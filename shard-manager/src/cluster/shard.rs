@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::schema::Schema;
 use super::served::Served;
-use crate::config::{Balance, ReplicationSettings};
+use crate::config::{Balance, ReplicationSettings, ShardFollows};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
@@ -30,6 +30,9 @@ pub struct Shard {
     pub replicas: Vec<Arc<Server>>,
     pub balance: Balance,
     pub read_primary: bool,
+    /// Whether a failover moves the map to another listed server (the failover
+    /// watcher's job) or happens behind the fixed address the map names.
+    pub follow: ShardFollows,
     /// Whether the primary has every migration, as the monitor last found.
     pub schema: Schema,
     /// Round-robin cursor over the replicas.
@@ -56,6 +59,7 @@ impl Shard {
             replicas,
             balance,
             read_primary,
+            follow: ShardFollows::default(),
             schema: Schema::default(),
             next: AtomicUsize::new(0),
             batch_point_reads: true,

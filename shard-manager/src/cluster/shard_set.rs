@@ -80,6 +80,7 @@ impl ShardSet {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut shard = Shard::new(id, primary, replicas, s.balance, s.read_primary);
             shard.batch_point_reads = self.db.batch_point_reads;
+            shard.follow = s.follow;
             let shard = Arc::new(shard);
             if let Some(o) = old {
                 tracing::info!(shard = %id, from = %o.primary.addr, to = %shard.primary.addr, "following the shard's servers as the map names them");
@@ -103,9 +104,11 @@ impl ShardSet {
     }
 }
 
-/// Whether `shard` already has the servers `wanted` names, in their roles.
+/// Whether `shard` already has the servers `wanted` names, in their roles, followed as
+/// it says.
 fn same_servers(shard: &Shard, wanted: &ShardSettings) -> bool {
-    shard.primary.addr == wanted.primary
+    shard.follow == wanted.follow
+        && shard.primary.addr == wanted.primary
         && shard.replicas.len() == wanted.replicas.len()
         && shard
             .replicas
@@ -144,6 +147,7 @@ mod tests {
             slots: Vec::new(),
             balance: Default::default(),
             read_primary: false,
+            follow: Default::default(),
         }
     }
 

@@ -182,6 +182,75 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_behind_an_address_has_one_replica_address_and_waits_for_promotions() {
+        let mut s = settings();
+        s.failover.write_wait_ms = 10_000;
+        s.shards[1].follow = ShardFollows::Address;
+        s.shards[1].replicas = vec!["pg-ro:5432".into(), "pg-ro2:5432".into()];
+        let m = invalid(&s);
+        assert!(m.starts_with("shard 1 has follow = \"address\""), "{m}");
+        assert!(
+            m.contains("but 2 are listed (pg-ro:5432, pg-ro2:5432)"),
+            "{m}"
+        );
+
+        s.shards[1].replicas = vec!["pg-ro:5432".into()];
+        assert!(s.validate().is_ok());
+        s.shards[1].replicas.clear();
+        assert!(s.validate().is_ok(), "no replica address at all is fine");
+
+        s.failover.write_wait_ms = 0;
+        let m = invalid(&s);
+        assert!(m.starts_with("shard 1 has follow = \"address\""), "{m}");
+        assert!(m.contains("failover.write_wait_ms above 0"), "{m}");
+        assert!(m.contains("10000 is typical"), "{m}");
+
+        s.failover.write_wait_ms = 10_000;
+        s.failover.watch = false;
+        let m = invalid(&s);
+        assert!(
+            m.contains("shard 1 has follow = \"address\", which needs failover.watch = true"),
+            "{m}"
+        );
+
+        // Shards that follow their servers need neither.
+        s.shards[1].follow = ShardFollows::Servers;
+        s.failover.write_wait_ms = 0;
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn follow_reads_its_two_values_from_toml_and_names_the_key_of_any_other() {
+        let read = |follow: &str| {
+            let toml = format!(
+                "[[shards]]\nprimary = \"pg-rw:5432\"\nreplicas = [\"pg-ro:5432\"]\nfollow = {follow}\n"
+            );
+            config::Config::builder()
+                .add_source(config::File::from_str(
+                    DEFAULT_CONFIG,
+                    config::FileFormat::Toml,
+                ))
+                .add_source(config::File::from_str(&toml, config::FileFormat::Toml))
+                .build()
+                .unwrap()
+                .try_deserialize::<ClusterSettings>()
+        };
+        let s = read("\"address\"").unwrap();
+        assert_eq!(s.shards[0].follow, ShardFollows::Address);
+        assert_eq!(s.shards[0].describe()["follow"], "address");
+        let s = read("\"servers\"").unwrap();
+        assert_eq!(s.shards[0].follow, ShardFollows::Servers);
+        // The config crate names the value and the key (not serde's list of values).
+        let e = read("\"dns\"").unwrap_err().to_string();
+        assert!(e.contains("dns") && e.contains("shards[0]follow"), "{e}");
+        assert_eq!(
+            settings().shards[0].follow,
+            ShardFollows::Servers,
+            "the default"
+        );
+    }
+
+    #[test]
     fn duplicate_server_is_named() {
         let mut s = settings();
         s.shards[1].replicas = vec!["127.0.0.1:25432".into()];

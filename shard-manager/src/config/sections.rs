@@ -243,6 +243,16 @@ pub struct ShardSettings {
     /// qualifies).
     #[serde(default)]
     pub read_primary: bool,
+    /// How a failover is followed: `"servers"`, each listed server asked its role and
+    /// the map moved to the promoted one; `"address"`, `primary` is a fixed address that
+    /// always leads to the primary (CloudNativePG's `-rw` service, HAProxy before
+    /// Patroni, a managed endpoint) and `replicas` at most one address spread over the
+    /// standbys (`-ro`); the HA manager moves the address, never the map. Not built
+    /// beyond the setting yet: such a shard is refused a switchover and left alone by
+    /// the failover watcher, but a failover behind its address is not followed (see
+    /// the failover chapter).
+    #[serde(default)]
+    pub follow: ShardFollows,
 }
 
 impl ShardSettings {
@@ -255,7 +265,41 @@ impl ShardSettings {
             "slots": self.slots,
             "balance": self.balance,
             "read_primary": self.read_primary,
+            "follow": self.follow,
         })
+    }
+}
+
+/// How a shard's failover is followed: through its servers' addresses, or behind one
+/// fixed address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardFollows {
+    /// The shard's servers are listed one by one; a promotion moves the map's primary
+    /// to the promoted server.
+    #[default]
+    Servers,
+    /// `primary` (and `replicas`) are fixed addresses an HA layer keeps pointed at the
+    /// primary (and the standbys); the map's servers never change.
+    Address,
+}
+
+impl ShardFollows {
+    /// The name the configuration and the map's `map_shards.follow` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShardFollows::Servers => "servers",
+            ShardFollows::Address => "address",
+        }
+    }
+
+    /// The value `map_shards.follow` holds; None for an unknown one.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "servers" => Some(ShardFollows::Servers),
+            "address" => Some(ShardFollows::Address),
+            _ => None,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{ClusterSettings, ConfigError, Strategy, MAX_VNODES, MAX_WEIGHT};
+use super::{ClusterSettings, ConfigError, ShardFollows, Strategy, MAX_VNODES, MAX_WEIGHT};
 use crate::redact::{redact, url_password, Redactor};
 use crate::routing::Router;
 
@@ -41,6 +41,7 @@ impl ClusterSettings {
                 }
             }
         }
+        self.validate_follow()?;
         parse_addr(&self.metadata.address).map_err(|m| {
             ConfigError::Invalid(format!(
                 "metadata.address {:?}: {m}",
@@ -89,6 +90,41 @@ impl ClusterSettings {
         self.validate_routing()?;
         let ranges = self.slot_ranges()?;
         Router::try_new(&self.routing, &ranges).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// A shard that follows an address has one address per role, and the gateways
+    /// watch it and wait for its promotions.
+    fn validate_follow(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let f = &self.failover;
+        for (i, shard) in self.shards.iter().enumerate() {
+            if shard.follow != ShardFollows::Address {
+                continue;
+            }
+            if shard.replicas.len() > 1 {
+                return bad(format!(
+                    "shard {i} has follow = \"address\": its replicas are one address spread \
+                     over its standbys (a -ro service), but {} are listed ({}); list one, or \
+                     use follow = \"servers\" to list each server",
+                    shard.replicas.len(),
+                    shard.replicas.join(", ")
+                ));
+            }
+            if !f.watch {
+                return bad(format!(
+                    "shard {i} has follow = \"address\", which needs failover.watch = true: \
+                     behind an address only the gateways' own checks see a failover"
+                ));
+            }
+            if f.write_wait_ms == 0 {
+                return bad(format!(
+                    "shard {i} has follow = \"address\", which needs failover.write_wait_ms \
+                     above 0: a failover behind an address takes seconds; with \
+                     write_wait_ms = 0 every write answers 503 meanwhile; 10000 is typical"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The options that belong to one strategy are set only with that strategy.

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::config::{Balance, ClusterSettings, ConfigError, ShardSettings};
+use crate::config::{Balance, ClusterSettings, ConfigError, ShardFollows, ShardSettings};
 use crate::routing::{LayoutError, MapVersion, Router, RoutingSettings, ShardId, Strategy};
 
 /// One shard's servers, as the map records them.
@@ -15,6 +15,10 @@ pub struct ShardEntry {
     pub replicas: Vec<String>,
     pub balance: Balance,
     pub read_primary: bool,
+    /// Whether the shard's servers are listed one by one or are fixed addresses an HA
+    /// layer keeps pointed at the primary and the standbys: in the map so that every
+    /// gateway follows the shard's failovers alike.
+    pub follow: ShardFollows,
     /// Emptied by `remove-shard`: owns no slot and takes none; its servers may be gone.
     pub retired: bool,
     /// The primary's term: 1 at the start, raised by every failover, never lowered.
@@ -53,6 +57,7 @@ impl ShardMap {
                 replicas: s.replicas.clone(),
                 balance: s.balance,
                 read_primary: s.read_primary,
+                follow: s.follow,
                 retired: false,
                 term: 1,
             })
@@ -146,6 +151,7 @@ impl ShardMap {
                 slots: Vec::new(),
                 balance: s.balance,
                 read_primary: s.read_primary,
+                follow: s.follow,
             })
             .collect();
         settings

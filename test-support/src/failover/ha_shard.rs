@@ -24,6 +24,7 @@ use crate::failover::workload::{
     count_sql, lost_and_twice, parse_versions, stored_versions_sql, write_before, Acked, Tally,
 };
 use crate::private::autoctl::{self, Formation};
+use crate::private::haproxy;
 use crate::private::pair::Pair;
 use crate::private::placement::Placement;
 use crate::scratch::migrate;
@@ -48,16 +49,26 @@ pub async fn start(what: &str) -> Option<HaShard> {
 /// pg_autoctl for the test `what`; None, loudly, when it is not installed and
 /// `SHARDGATE_REQUIRE_HA` is unset (a failure when it is set).
 pub fn pg_autoctl(what: &str) -> Option<PathBuf> {
-    let found = autoctl::installed();
+    let packages = "postgresql-15-auto-failover pg-auto-failover-cli";
+    required(what, "pg_autoctl", autoctl::installed(), packages)
+}
+
+/// HAProxy for the test `what`, as [`pg_autoctl`] is found.
+pub fn haproxy(what: &str) -> Option<PathBuf> {
+    required(what, "haproxy", haproxy::installed(), "haproxy")
+}
+
+/// `found`, the program `name` (Debian's `packages`) for the test `what`; None, loudly,
+/// when it is not installed and `SHARDGATE_REQUIRE_HA` is unset, a failure when it is.
+fn required(what: &str, name: &str, found: Option<PathBuf>, packages: &str) -> Option<PathBuf> {
     if found.is_none() {
         if std::env::var_os("SHARDGATE_REQUIRE_HA").is_some() {
-            panic!("SHARDGATE_REQUIRE_HA is set but pg_autoctl is not installed (apt-get install postgresql-15-auto-failover pg-auto-failover-cli, or ./setup.sh test)");
+            panic!("SHARDGATE_REQUIRE_HA is set but {name} is not installed (apt-get install {packages}, or ./setup.sh test)");
         }
         eprintln!(
-            "\n!!!!!!!!!!\n!!! SKIPPED: pg_autoctl is not installed, so {what} was NOT \
-             tested.\n!!! ./setup.sh test installs it (or apt-get install \
-             postgresql-15-auto-failover pg-auto-failover-cli); set SHARDGATE_REQUIRE_HA=1 \
-             to make this a failure.\n!!!!!!!!!!\n"
+            "\n!!!!!!!!!!\n!!! SKIPPED: {name} is not installed, so {what} was NOT \
+             tested.\n!!! ./setup.sh test installs it (or apt-get install {packages}); set \
+             SHARDGATE_REQUIRE_HA=1 to make this a failure.\n!!!!!!!!!!\n"
         );
     }
     found

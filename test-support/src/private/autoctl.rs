@@ -47,10 +47,7 @@ const KEEPER_LINK: &str =
 
 /// pg_autoctl, when installed (Debian's `pg-auto-failover-cli`).
 pub fn installed() -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|d| d.join("pg_autoctl"))
-        .find(|p| p.exists())
+    crate::private::programs::installed("pg_autoctl", "/usr/bin")
 }
 
 pub struct Formation {

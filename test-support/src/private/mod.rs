@@ -1,5 +1,5 @@
-//! PostgreSQL servers of a test's own (ports 26600-26999), started and stopped by the
-//! test and removed when dropped; nothing of the shared topology is touched.
+//! PostgreSQL servers of a test's own, and HAProxy before them (ports 26600-26999),
+//! started and stopped by the test and removed when dropped; nothing of the shared topology is touched.
 //!
 //! - [`programs`]: PostgreSQL's programs and `pg_autoctl`, found as `setup.sh` finds
 //!   them and run as `postgres` when the tests run as root.
@@ -10,8 +10,11 @@
 //!   namespace.
 //! - [`placement`]: where a formation's processes run: on loopback, or a host each.
 //! - [`netns`]: a network of the test's own (a bridge, a namespace per host) to cut.
+//! - [`haproxy`]: HAProxy in front of a formation's nodes: an address that leads to the
+//!   primary, one spread over the standbys, each node's role read by signing in.
 
 pub mod autoctl;
+pub mod haproxy;
 pub mod keepers;
 pub mod localized;
 pub mod netns;

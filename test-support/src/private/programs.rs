@@ -191,6 +191,15 @@ pub fn scratch_dir(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("sg-{tag}-{}-{n}", std::process::id()))
 }
 
+/// The program `name` on the PATH or in `also` (a folder the PATH may leave out, as
+/// /usr/sbin for a user's), when installed.
+pub fn installed(name: &str, also: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([PathBuf::from(also)])
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+}
+
 /// The first port in `range` nothing listens on.
 pub fn free_port(range: std::ops::Range<u16>) -> u16 {
     let what = format!("a free port in {range:?}");

@@ -2,8 +2,9 @@
 //! shard's primary handed to one of its replicas for maintenance, with no client
 //! request failing. The HA manager promotes; we only prepare and follow:
 //!
-//! 1. Every refusal first, nothing changed: no HA manager, a shard not in the map or
-//!    retired, no replica, a server outside the shard, a target the HA manager does not
+//! 1. Every refusal first, nothing changed: a shard not in the map, retired or behind
+//!    an address (`follow = "address"`: its HA manager switches it over), no HA
+//!    manager, no replica, a server outside the shard, a target the HA manager does not
 //!    count as a healthy secondary, down, or lagging past `switchover_max_lag_bytes`,
 //!    a switchover of the shard already under way ([`plan`], [`monitor`]).
 //! 2. The drain ([`servers`]): the old primary answers new transactions read-only,
@@ -136,6 +137,10 @@ async fn run(
     drain: &Drain,
 ) -> Result<Done, SwitchoverError> {
     let f = &settings.failover;
+    // The map's refusals first (the shard, its follow mode, its servers): a shard behind
+    // an address is refused for that, whatever the settings say of a monitor.
+    let map = change::current(settings).await?;
+    let (from, candidates) = plan::candidates(&map, shard, to)?;
     // The administrator's monitor must be the one the settings name for reading: a
     // promotion asked of another HA manager would be another cluster's.
     if let (Some(admin), Some(reader)) = (f.promoting_monitor(), f.ha_monitor.as_deref()) {
@@ -153,8 +158,6 @@ async fn run(
             "no HA manager runs the shards (`failover.ha_monitor` is not set; `./setup.sh up` runs one unless HA=0)".into(),
         ));
     };
-    let map = change::current(settings).await?;
-    let (from, candidates) = plan::candidates(&map, shard, to)?;
     let meta = meta::connect(settings).await?;
     if !planned::hold(&meta.client, shard, actor).await? {
         return Err(SwitchoverError::Refused(format!(

@@ -2,6 +2,7 @@
 //! before it changes anything.
 
 use super::SwitchoverError;
+use shard_manager::config::ShardFollows;
 use shard_manager::live_map::shard_map::ShardMap;
 use shard_manager::routing::ShardId;
 
@@ -32,6 +33,13 @@ pub fn candidates(
     };
     if entry.retired {
         return refuse(format!("{shard} is retired: it owns no slot"));
+    }
+    if entry.follow == ShardFollows::Address {
+        return refuse(format!(
+            "{shard} follows an address ({}), behind which its HA manager moves the primary: \
+             switch over with its HA manager: `kubectl cnpg promote`, `patronictl switchover`",
+            entry.primary
+        ));
     }
     if entry.replicas.is_empty() {
         return refuse(format!(
@@ -129,6 +137,29 @@ mod tests {
         map.shards[0].retired = true;
         let why = refusal(candidates(&map, ShardId(0), None));
         assert_eq!(why, "shard-0 is retired: it owns no slot");
+    }
+
+    #[test]
+    fn a_shard_behind_an_address_is_left_to_its_ha_manager() {
+        let mut map = three_shards();
+        map.shards[1].follow = ShardFollows::Address;
+        let primary = map.shards[1].primary.clone();
+        let replica = map.shards[1].replicas[0].clone();
+        for to in [None, Some(replica.as_str())] {
+            let why = refusal(candidates(&map, ShardId(1), to));
+            assert_eq!(
+                why,
+                format!(
+                    "shard-1 follows an address ({primary}), behind which its HA manager moves \
+                     the primary: switch over with its HA manager: `kubectl cnpg promote`, \
+                     `patronictl switchover`"
+                )
+            );
+        }
+        assert!(
+            candidates(&map, ShardId(2), None).is_ok(),
+            "the other shards"
+        );
     }
 
     #[test]

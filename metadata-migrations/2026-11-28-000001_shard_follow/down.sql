@@ -1,0 +1,1 @@
+ALTER TABLE map_shards DROP COLUMN follow;
