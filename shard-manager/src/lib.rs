@@ -45,7 +45,10 @@
 //! refused is answered alone and the others are sent again, so it never fails them.
 //! Back in the cluster, the answer becomes a read-your-writes token and the cache is
 //! told. With `database.batch_writes = false` no write waits for another: each is a
-//! group of one.
+//! group of one. A conditional write or delete ([`Cluster::write_if`],
+//! [`Cluster::delete_if`]: HTTP's `If-Match`) takes the same path with a statement that
+//! locks the record, checks its version against the [`Precondition`] and changes it, or
+//! answers the version it found ([`wire::replace_if`], [`wire::delete_if`]).
 //!
 //! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
@@ -71,6 +74,7 @@ pub use routing::{
     MapVersion, Placement, Role, RouteError, RoutedKey, Router, ShardId, ShardKey, Slot,
 };
 pub use store::{
-    Cursor, Document, ListQuery, Record, RecordError, RecordId, TableName, UnknownTable,
+    Conditional, Cursor, Document, ListQuery, Precondition, Record, RecordError, RecordId,
+    TableName, UnknownTable,
 };
 pub use wal::{Consistency, Lsn, WriteToken};

@@ -1,4 +1,5 @@
-//! The cluster's public record operations (write, read, list, delete, bulk), where a
+//! The cluster's public record operations (write, read, list, delete, bulk; a write or
+//! delete on a condition), where a
 //! reader looks for them first. Each is one attempt (`records`) and, when the shard
 //! refuses the key's slot (it no longer owns it: this gateway's map is older than the
 //! shard's), what the retry policy (`crate::error::retry`) says: a reload of the map and
@@ -11,12 +12,13 @@
 use std::collections::{HashMap, HashSet};
 
 use super::bulk::{BulkItem, BulkOutcome};
+use super::records::Guard;
 use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId, ShardKey};
-use crate::store::{Document, IdempotencyKey, ListQuery, Page, RecordId, TableName};
+use crate::store::{Document, IdempotencyKey, ListQuery, Page, Precondition, RecordId, TableName};
 use crate::wal::Consistency;
 
 impl Cluster {
@@ -36,7 +38,28 @@ impl Cluster {
             keyed: idempotency.is_some(),
         };
         self.routed(key, work, async |key| {
-            self.write_once(table, key, &id, &data, idempotency).await
+            self.write_once(table, key, &id, &data, Guard::Key(idempotency))
+                .await
+        })
+        .await
+    }
+
+    /// Replaces one record on its shard's primary only when its version meets
+    /// `condition` (checked and written in one statement, the record locked between);
+    /// never creates it. [`ClusterError::PreconditionFailed`] names the version it is at
+    /// otherwise (0: absent), and nothing is written.
+    pub async fn write_if(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: RecordId,
+        data: Document,
+        condition: &Precondition,
+    ) -> Result<Written, ClusterError> {
+        let work = Work::Write { keyed: false };
+        self.routed(key, work, async |key| {
+            self.write_once(table, key, &id, &data, Guard::Condition(condition))
+                .await
         })
         .await
     }
@@ -84,7 +107,25 @@ impl Cluster {
             keyed: idempotency.is_some(),
         };
         self.routed(key, work, async |key| {
-            self.delete_once(table, key, id, idempotency).await
+            self.delete_once(table, key, id, Guard::Key(idempotency))
+                .await
+        })
+        .await
+    }
+
+    /// Deletes one record on its primary only when its version meets `condition`, as
+    /// [`Cluster::write_if`] writes.
+    pub async fn delete_if(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: &RecordId,
+        condition: &Precondition,
+    ) -> Result<Served<Deleted>, ClusterError> {
+        let work = Work::Write { keyed: false };
+        self.routed(key, work, async |key| {
+            self.delete_once(table, key, id, Guard::Condition(condition))
+                .await
         })
         .await
     }
