@@ -51,7 +51,10 @@
 //! told. With `database.batch_writes = false` no write waits for another: each is a
 //! group of one. Traced ([`spans`]), the write is an operation span with its routing;
 //! a group of one is its trip, under it; a larger group's trip is a span of its own,
-//! linked both ways with each write it carried.
+//! linked both ways with each write it carried. A conditional write or delete ([`Cluster::write_if`],
+//! [`Cluster::delete_if`]: HTTP's `If-Match`) takes the same path with a statement that
+//! locks the record, checks its version against the [`Precondition`] and changes it, or
+//! answers the version it found ([`wire::replace_if`], [`wire::delete_if`]).
 //!
 //! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
@@ -78,6 +81,7 @@ pub use routing::{
     MapVersion, Placement, Role, RouteError, RoutedKey, Router, ShardId, ShardKey, Slot,
 };
 pub use store::{
-    Cursor, Document, ListQuery, Record, RecordError, RecordId, TableName, UnknownTable,
+    Conditional, Cursor, Document, ListQuery, Precondition, Record, RecordError, RecordId,
+    TableName, UnknownTable,
 };
 pub use wal::{Consistency, Lsn, WriteToken};

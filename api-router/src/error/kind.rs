@@ -198,6 +198,14 @@ impl ApiError {
                 "not-replicated",
                 "Not replicated in time",
             ),
+            // Only a write through `input::conditional` sends a condition, and it
+            // answers the refusal as `PreconditionFailed`, with the record's tag.
+            Self::PreconditionFailed { .. }
+            | Self::Cluster(ClusterError::PreconditionFailed { .. }) => (
+                S::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+            ),
             Self::Cluster(ClusterError::KeyReused { .. }) => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

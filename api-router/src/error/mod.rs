@@ -19,7 +19,7 @@ use shard_manager::{ClusterError, RecordError, UnknownTable};
 use crate::access::bearer::BearerError;
 use crate::limits::exports::EXPORTS_BUSY_RETRY_SECS;
 use crate::limits::{ExportsBusy, Limited};
-use crate::server::headers::{HeaderError, IDEMPOTENCY_KEY, SHARD_KEY};
+use crate::server::headers::{HeaderError, ETAG, IDEMPOTENCY_KEY, IF_MATCH, SHARD_KEY};
 use crate::server::request_id;
 
 mod extractors;
@@ -67,6 +67,10 @@ pub enum ApiError {
     BadQuery(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// A conditional write or delete (`If-Match`) found the record at another version
+    /// (`current`, 0: absent; `etag`: its tag then): nothing was written (412).
+    #[error("the record is at version {current}{}, which If-Match does not name; nothing was written: read it again and send its new ETag", etag.as_ref().map(|t| format!(" (ETag {t})")).unwrap_or_else(|| " (it does not exist)".into()))]
+    PreconditionFailed { current: i64, etag: Option<String> },
     #[error("no record {id:?} in table {table:?} for this shard key")]
     RecordNotFound { table: String, id: String },
     #[error("no route for {method} {path}")]
@@ -203,6 +207,9 @@ pub struct Problem {
     /// For a failed condition: the record's current version (0: it does not exist).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// For a failed `If-Match`: the record's current `ETag` (absent: no record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_etag: Option<String>,
 }
 
 /// Put on error responses so the analytics middleware can classify and describe them.
@@ -264,6 +271,7 @@ impl ApiError {
             Self::Cluster(ClusterError::KeyReused { .. })
             | Self::Transaction(TxnError::Shard(ClusterError::KeyReused { .. }))
             | Self::Transaction(TxnError::PartlyReplayed { .. }) => Some(IDEMPOTENCY_KEY),
+            Self::PreconditionFailed { .. } => Some(IF_MATCH),
             _ => None,
         }
     }
@@ -308,7 +316,12 @@ impl ResponseError for ApiError {
                 _ => None,
             },
             current_version: match self {
-                Self::Transaction(TxnError::ConditionFailed { current, .. }) => Some(*current),
+                Self::Transaction(TxnError::ConditionFailed { current, .. })
+                | Self::PreconditionFailed { current, .. } => Some(*current),
+                _ => None,
+            },
+            current_etag: match self {
+                Self::PreconditionFailed { etag, .. } => etag.clone(),
                 _ => None,
             },
         };
@@ -325,6 +338,12 @@ impl ResponseError for ApiError {
         }
         if let Self::Limited(limited) = self {
             res.insert_header((header::RETRY_AFTER, limited.retry_after_secs()));
+        }
+        if let Self::PreconditionFailed {
+            etag: Some(etag), ..
+        } = self
+        {
+            res.insert_header((ETAG, etag.as_str()));
         }
         if let Self::ExportsBusy(_) = self {
             res.insert_header((header::RETRY_AFTER, EXPORTS_BUSY_RETRY_SECS));

@@ -11,10 +11,13 @@
 //!   response, in one place (the OpenAPI schemas come from them).
 //! - [`transaction`]: `POST /api/transaction`'s body and answer; its operations parsed,
 //!   each problem naming the operation by its index.
+//! - [`conditional`]: a record's `ETag` (its identity and version), and the `If-Match`
+//!   and `If-None-Match` headers that compare with it.
 //! - [`idempotency`]: the `Idempotency-Key` header and what a write sent with it keeps
 //!   (each key written once; a retry gets the first answer).
 
 pub mod body;
+pub mod conditional;
 pub mod extract;
 pub mod idempotency;
 pub mod json_body;

@@ -17,6 +17,7 @@ use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::{BulkRequest, BulkResponse, ShardCount};
+use crate::input::conditional::NoConditions;
 use crate::input::extract::OptionalRouted;
 use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKeyHeader};
 use crate::input::json_body::BoundedJson;
@@ -34,7 +35,7 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Every record written. With `\"atomic\": true` the answer is `/api/transaction`'s (`TransactionResponse`), and its problems too (409, 413 `too-many-operations`, 422 `invalid-operation` naming the record, 503 `transaction-*`): all or nothing", body = BulkResponse),
         (status = 207, description = "Some records written; `failed` lists the others. Also when every record was written but a shard could not tell the caches (its `error` says so: reads through other gateways may return the previous versions for a while)", body = BulkResponse),
-        (status = 400, description = "Malformed JSON or an invalid header (the problem's `header` names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or an invalid header (the problem's `header` names it); `if-match` or `if-none-match`, which a bulk write does not take", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too many records or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON (`application/json` or a `+json` type)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, a body of the wrong shape, no records, or no record valid (`failed` says why); or (`idempotency-key-reused`) the key was sent before with a different batch: nothing written", body = Problem, content_type = "application/problem+json"),
@@ -49,6 +50,7 @@ pub async fn bulk_write(
     quota: Quota,
     header_key: OptionalRouted,
     key_header: IdempotencyKeyHeader,
+    _: NoConditions,
     body: BoundedJson<BulkRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;

@@ -1,4 +1,5 @@
-//! `GET /api/read`: one record by id, or a shard key's newest records.
+//! `GET /api/read`: one record by id (with its `ETag`; `If-None-Match` answers 304), or a
+//! shard key's newest records.
 
 use actix_web::{web, HttpResponse};
 use shard_manager::cache::CacheEvent;
@@ -9,9 +10,10 @@ use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::{ConsistencyName, FanOutResponse, ReadAnswer, ReadParams, ReadResponse};
+use crate::input::conditional::{self, IfNoneMatch};
 use crate::input::extract::{ConsistencyHeader, MinLsnHeader, OptionalRouted, RequireAllShards};
 use crate::limits::Quota;
-use crate::server::headers::X_CACHE;
+use crate::server::headers::{ETAG, X_CACHE};
 use crate::state::AppState;
 
 fn cache_header(event: CacheEvent) -> &'static str {
@@ -33,13 +35,18 @@ fn cache_header(event: CacheEvent) -> &'static str {
         ("x-require-all-shards" = Option<bool>, Header, description = "Fan-out: answer 503 rather than a partial (206) result when a shard fails (`true`/`1` or `false`/`0`)"),
         ("x-consistency" = inline(Option<ConsistencyName>), Header, description = "`eventual` (default) or `strong`, in any case; the `consistency` parameter wins (`snapshot` is a parameter only)"),
         ("x-min-lsn" = Option<String>, Header, example = "1:0/3000060", description = "Read-your-writes token from a write's `x-shard-lsn`: the read is served by a server that has that write"),
+        ("if-none-match" = Option<String>, Header, example = "\"42.9f8e0c2d4b6a81735e2f0a9c3d4b5e6f\"", description = "With `id`: `*` or entity tags (RFC 9110; `W/` tags compare weakly): 304 Not Modified, with no body, when the record's `ETag` is one of them (`*`: when it exists). Lists ignore it"),
     ),
     responses(
         (status = 200, description = "With `id`: the record (ReadResponse). Without `id`: the key's records (ListResponse), or without `x-shard-key` every shard's (FanOutResponse; with `consistency=snapshot` all at one cut, named in `snapshot`).", body = ReadAnswer,
-            headers(("x-cache" = String, description = "Point reads, when the cache is enabled: `hit`, `miss` or `bypass`"))),
+            headers(("x-cache" = String, description = "Point reads, when the cache is enabled: `hit`, `miss` or `bypass`"),
+                ("etag" = String, description = "With `id`: the record's strong entity tag, opaque, the same from the primary, a replica or the cache for one version; it changes with every write of the record and is never another record's"))),
+        (status = 304, description = "With `id` and `if-none-match`: the record's `ETag` matched; no body",
+            headers(("etag" = String, description = "The record's entity tag"),
+                ("x-cache" = String, description = "When the cache is enabled: `hit`, `miss` or `bypass`"))),
         (status = 206, description = "Fan-out answered by some shards only (`partial`, `failed_shards`)", body = FanOutResponse,
             headers(("x-partial-results" = String, description = "`true`: some shards did not answer"))),
-        (status = 400, description = "`id` without `x-shard-key`; an invalid header (the problem's `header` names it); an invalid `limit`, `consistency`, `where` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`id` without `x-shard-key`; an invalid header (the problem's `header` names it; `if-none-match` that is not `*` or a list of quoted entity tags); an invalid `limit`, `consistency`, `where` or `cursor`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "(`snapshot-expired`) A snapshot list's `cursor` whose cut is no longer held (kept 5 s from its first page): start the list again", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character or a number `jsonb` cannot hold", body = Problem, content_type = "application/problem+json"),
@@ -54,9 +61,10 @@ pub async fn read(
     // Who calls, and their limiter (one argument: the handler takes many).
     (caller, quota): (Caller, Quota),
     key: OptionalRouted,
-    header: ConsistencyHeader,
-    token: MinLsnHeader,
+    // How fresh the answer must be: asked consistency, read-your-writes token.
+    (header, token): (ConsistencyHeader, MinLsnHeader),
     require_all: RequireAllShards,
+    if_none_match: IfNoneMatch,
     params: web::Query<ReadParams>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = params.into_inner();
@@ -123,11 +131,26 @@ pub async fn read(
             id: id.as_str().to_owned(),
         });
     };
-    let mut builder = HttpResponse::Ok();
+    // The tag is the version's, whoever answered it: primary, replica or cache.
+    let version = match &found {
+        Found::Stored(record) => record.version,
+        Found::Cached(cached) => cached.version,
+    };
+    let etag = conditional::etag((table.as_str(), key.as_str(), id.as_str()), version);
+    let unchanged = if_none_match
+        .0
+        .is_some_and(|tags| tags.matches_weakly(&etag));
+    let mut builder = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    builder.insert_header((ETAG, etag));
     if let Some(status) = served.cache.status() {
         builder.insert_header((X_CACHE, cache_header(status)));
     }
     let mut res = match found {
+        _ if unchanged => builder.finish(),
         Found::Stored(record) => builder.json(ReadResponse {
             shard: served.shard.0,
             source: served.role.as_str().to_owned(),

@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
+use crate::input::conditional::NoConditions;
 use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKeyHeader};
 use crate::input::json_body::BoundedJson;
 use crate::input::transaction::{
@@ -27,7 +28,7 @@ use shard_manager::store::IdempotencyKey;
     params(("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "transfer-7", description = "1 to 255 visible ASCII characters: the transaction is applied once; sent again with the same key and body it is answered as the first time (`idempotency-replayed: true`), with the same key and another body refused (422 `idempotency-key-reused`)")),
     responses(
         (status = 200, description = "Every operation committed: each record's new version, and one read-your-writes token per shard touched (`idempotency-replayed: true`: committed by an earlier request with the same key)", body = TransactionResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON; `if-match` or `if-none-match` (the problem's `header` names it): conditions are `if_version` per operation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "(`condition-failed`) An `if_version` did not hold: nothing written on any shard; `operation` names it and `current_version` is the record's version (0: absent). (`concurrent-conflict`) Rolled back for a concurrent transaction (a deadlock across shards past `database.txn_lock_timeout_ms`: `sqlstate` 55P03; or 40P01, 40001): nothing written; retry", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "(`too-many-operations`) More than `server.max_transaction_operations` operations (`operation` is the first extra), or too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
@@ -42,6 +43,7 @@ pub async fn transaction(
     caller: Caller,
     quota: Quota,
     key_header: IdempotencyKeyHeader,
+    _: NoConditions,
     body: BoundedJson<TransactionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = key_header.for_request(&caller, state.server.idempotency_ttl_secs, || {

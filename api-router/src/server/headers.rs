@@ -26,6 +26,13 @@ pub const PARTIAL_RESULTS: &str = "x-partial-results";
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// `true` when the answer is an earlier request's with the same key (responses).
 pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
+/// The record's entity tag at its version, opaque (responses: point reads, writes, a
+/// write's 412).
+pub const ETAG: &str = "etag";
+/// Entity tags (or `*`) a write or delete must match, else 412 (requests).
+pub const IF_MATCH: &str = "if-match";
+/// Entity tags (or `*`) for which a point read answers 304 (requests).
+pub const IF_NONE_MATCH: &str = "if-none-match";
 /// Echoed or generated request id (both).
 pub const REQUEST_ID: &str = "x-request-id";
 /// The caller's W3C trace context, continued when tracing is on (requests).

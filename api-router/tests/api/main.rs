@@ -11,6 +11,7 @@ mod cache_moves;
 mod cache_shared;
 mod cluster_analytics;
 mod commit_loss;
+mod conditional;
 mod consistency;
 mod digits;
 mod edge;

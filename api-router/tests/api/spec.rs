@@ -30,6 +30,7 @@ const OWN_HEADERS: &[&str] = &[
     "x-request-id",
     "x-shard-lsn",
     "x-cache",
+    "etag",
     "x-partial-results",
     "retry-after",
     "allow",
@@ -145,6 +146,8 @@ async fn fixture(app: &TestApp) -> Known {
             ("key", "spec-user".into()),
             ("cursor", cursor),
             ("x-min-lsn", token),
+            // Any version of the fixture's record: a write or delete applies.
+            ("if-match", "*".into()),
         ],
     }
 }

@@ -15,8 +15,8 @@
 //!   and commits, and group commits linked both ways with the writes they carried.
 
 mod receiver;
-mod request_tables;
 mod request_path;
+mod request_tables;
 
 use std::time::{Duration, Instant};
 

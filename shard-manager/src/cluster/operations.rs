@@ -1,4 +1,5 @@
-//! The cluster's public record operations (write, read, list, delete, bulk), where a
+//! The cluster's public record operations (write, read, list, delete, bulk; a write or
+//! delete on a condition), where a
 //! reader looks for them first. Each is one attempt (`records`) and, when the shard
 //! refuses the key's slot (it no longer owns it: this gateway's map is older than the
 //! shard's), what the retry policy (`crate::error::retry`) says: a reload of the map and
@@ -13,13 +14,14 @@ use std::collections::{HashMap, HashSet};
 use tracing::Instrument;
 
 use super::bulk::{BulkItem, BulkOutcome};
+use super::records::Guard;
 use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
 use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::{MapVersion, RoutedKey, ShardId, ShardKey};
 use crate::spans;
-use crate::store::{Document, IdempotencyKey, ListQuery, Page, RecordId, TableName};
+use crate::store::{Document, IdempotencyKey, ListQuery, Page, Precondition, RecordId, TableName};
 use crate::wal::Consistency;
 
 impl Cluster {
@@ -33,7 +35,28 @@ impl Cluster {
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Written, ClusterError> {
         self.routed_write(key, idempotency, async |key| {
-            self.write_once(table, key, &id, &data, idempotency).await
+            self.write_once(table, key, &id, &data, Guard::Key(idempotency))
+                .await
+        })
+        .instrument(spans::operation("write", table.as_str(), key))
+        .await
+    }
+
+    /// Replaces one record on its shard's primary only when its version meets
+    /// `condition` (checked and written in one statement, the record locked between);
+    /// never creates it. [`ClusterError::PreconditionFailed`] names the version it is at
+    /// otherwise (0: absent), and nothing is written.
+    pub async fn write_if(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: RecordId,
+        data: Document,
+        condition: &Precondition,
+    ) -> Result<Written, ClusterError> {
+        self.routed_write(key, None, async |key| {
+            self.write_once(table, key, &id, &data, Guard::Condition(condition))
+                .await
         })
         .instrument(spans::operation("write", table.as_str(), key))
         .await
@@ -78,7 +101,25 @@ impl Cluster {
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Served<Deleted>, ClusterError> {
         self.routed_write(key, idempotency, async |key| {
-            self.delete_once(table, key, id, idempotency).await
+            self.delete_once(table, key, id, Guard::Key(idempotency))
+                .await
+        })
+        .instrument(spans::operation("delete", table.as_str(), key))
+        .await
+    }
+
+    /// Deletes one record on its primary only when its version meets `condition`, as
+    /// [`Cluster::write_if`] writes.
+    pub async fn delete_if(
+        &self,
+        table: &TableName,
+        key: &RoutedKey,
+        id: &RecordId,
+        condition: &Precondition,
+    ) -> Result<Served<Deleted>, ClusterError> {
+        self.routed_write(key, None, async |key| {
+            self.delete_once(table, key, id, Guard::Condition(condition))
+                .await
         })
         .instrument(spans::operation("delete", table.as_str(), key))
         .await

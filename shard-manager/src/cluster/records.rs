@@ -11,8 +11,8 @@ use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
 use crate::store::{
-    CommitPosition, Document, IdempotencyKey, IdempotentOutcome, ListQuery, NewRecord, Page,
-    Record, RecordId, TableName,
+    CommitPosition, Conditional, Document, IdempotencyKey, IdempotentOutcome, ListQuery, NewRecord,
+    Page, Precondition, Record, RecordId, TableName,
 };
 use crate::wal::{Consistency, Lsn, WriteToken};
 use crate::wire::{EncodedWrite, WireError};
@@ -30,15 +30,37 @@ async fn commit_single<T>(
     }
 }
 
+/// What keeps a single write or delete from doing harm when sent again or late: an
+/// idempotency key (or nothing), or a condition on the record's version. Never both: a
+/// conditional write sent again is refused by its own condition.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Guard<'a> {
+    Key(Option<&'a IdempotencyKey>),
+    Condition(&'a Precondition),
+}
+
+/// A conditional write's answer, or its refusal as the error it is answered with. The
+/// refusal wrote nothing: the cache has nothing to learn.
+fn refused_at<T>(shard: &Shard, answer: Conditional<T>) -> Result<T, ClusterError> {
+    match answer {
+        Conditional::Applied(done) => Ok(done),
+        Conditional::Refused { current } => Err(ClusterError::PreconditionFailed {
+            shard: shard.id,
+            current,
+        }),
+    }
+}
+
 impl Cluster {
-    /// One attempt of [`Cluster::write`] (which retries once after a refusal).
+    /// One attempt of [`Cluster::write`] and [`Cluster::write_if`] (each retries once
+    /// after a refusal).
     pub(super) async fn write_once(
         &self,
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
         data: &Document,
-        idempotency: Option<&IdempotencyKey>,
+        guard: Guard<'_>,
     ) -> Result<Written, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
@@ -52,7 +74,14 @@ impl Cluster {
         };
         let mut trace = CacheTrace::default();
         let sent = Instant::now();
-        let written = commit_single(shard, crate::wire::upsert(&row, idempotency)).await;
+        let encoded = match guard {
+            Guard::Key(idempotency) => {
+                crate::wire::upsert(&row, idempotency).map(|e| e.map(Conditional::Applied))
+            }
+            Guard::Condition(condition) => crate::wire::replace_if(&row, condition)
+                .map(|e| e.map(|done| done.map(IdempotentOutcome::Applied))),
+        };
+        let written = commit_single(shard, encoded).await;
         let (upserted, position) = match written {
             Ok(done) => done,
             Err(failure) => {
@@ -63,6 +92,7 @@ impl Cluster {
         };
         crate::fault::GATEWAY.reach("after-commit");
         let token = self.token(shard, &position.wal);
+        let upserted = refused_at(shard, upserted)?;
         let (upserted, id, replayed) = match upserted {
             IdempotentOutcome::Applied(up) => (up, id.clone(), false),
             IdempotentOutcome::Replayed((stored, up)) => (up, RecordId::stored(stored), true),
@@ -253,13 +283,13 @@ impl Cluster {
         out
     }
 
-    /// One attempt of [`Cluster::delete`].
+    /// One attempt of [`Cluster::delete`] and [`Cluster::delete_if`].
     pub(super) async fn delete_once(
         &self,
         table: &TableName,
         key: &RoutedKey,
         id: &RecordId,
-        idempotency: Option<&IdempotencyKey>,
+        guard: Guard<'_>,
     ) -> Result<Served<Deleted>, ClusterError> {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
@@ -267,7 +297,13 @@ impl Cluster {
         let ident = (table.as_str(), key.as_str(), id.as_str());
         let sent = Instant::now();
         let slot = key.slot().0 as i32;
-        let encoded = crate::wire::delete(ident, slot, idempotency);
+        let encoded = match guard {
+            Guard::Key(idempotency) => {
+                crate::wire::delete(ident, slot, idempotency).map(|e| e.map(Conditional::Applied))
+            }
+            Guard::Condition(condition) => crate::wire::delete_if(ident, slot, condition)
+                .map(|e| e.map(|done| done.map(|v| IdempotentOutcome::Applied(Some(v))))),
+        };
         let deleted = commit_single(shard, encoded).await;
         let (deleted, position) = match deleted {
             Ok(done) => done,
@@ -280,6 +316,7 @@ impl Cluster {
         };
         crate::fault::GATEWAY.reach("after-commit");
         let token = self.token(shard, &position.wal);
+        let deleted = refused_at(shard, deleted)?;
         let (deleted, existed, replayed) = match deleted {
             IdempotentOutcome::Applied(version) => (version, version.is_some(), false),
             IdempotentOutcome::Replayed(existed) => (None, existed, true),

@@ -85,6 +85,11 @@ pub enum ClusterError {
     /// body, table, key or operation): nothing was written. The client's mistake (422).
     #[error("this Idempotency-Key was already used for a different request (another body, table, shard key, id or operation); nothing was written: send a new key for a new request")]
     KeyReused { shard: ShardId },
+    /// A conditional write or delete found the record at another version than it
+    /// expected (`current`; 0: the record does not exist): nothing was written. The
+    /// client's condition, not a fault (412).
+    #[error("the record is at version {current}, which the request's condition does not name; nothing was written")]
+    PreconditionFailed { shard: ShardId, current: i64 },
     /// A row came back that the gateway cannot decode (a value set in SQL with no JSON
     /// form, such as a timestamp of `infinity`). The data is at fault, not the server:
     /// it is neither marked down nor banned, and retrying will not help until the row
@@ -138,6 +143,7 @@ impl ClusterError {
             | Self::SchemaMissing { shard, .. }
             | Self::NotOwner { shard, .. }
             | Self::KeyReused { shard }
+            | Self::PreconditionFailed { shard, .. }
             | Self::Undecodable { shard, .. }
             | Self::ReadOnly { shard, .. }
             | Self::Query { shard, .. }

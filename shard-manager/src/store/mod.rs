@@ -11,6 +11,8 @@
 //! - [`idempotency_key`]: [`IdempotencyKey`], the key a write is sent with, its
 //!   fingerprint and its home; the ids minted for records sent without one, keyed with
 //!   the cluster's [`IdSecret`].
+//! - [`precondition`]: [`Precondition`], what a conditional write or delete expects of
+//!   the record's version, and [`Conditional`], whether it held.
 //! - [`row`]: [`Record`], [`NewRecord`], [`Upserted`]: rows as stored.
 //! - [`raw_json`]: [`RawJson`], a stored document kept as text from row to client.
 //! - `jsonb_numbers`: which JSON numbers `jsonb` can hold (a document kept as text keeps
@@ -37,6 +39,7 @@ mod jsonb_numbers;
 pub mod member_name;
 pub mod migrations;
 pub mod page;
+pub mod precondition;
 pub mod query;
 pub mod query_statement;
 pub mod raw_json;
@@ -49,6 +52,7 @@ pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
 pub use member_name::NameIs;
 pub use page::{record_bytes, Budget, Page};
+pub use precondition::{Conditional, Precondition};
 pub use raw_json::RawJson;
 
 pub use idempotency_key::{minted_id, IdSecret, IdempotencyKey, NoIdSecret};

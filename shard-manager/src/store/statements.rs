@@ -14,7 +14,8 @@
 //! entry committed meanwhile), SG005 and SG006 (a transaction's condition, its key).
 //!
 //! ## Sections
-//! - A write's frame, the writes and what is read after their commit.
+//! - A write's frame, the writes (conditional ones too) and what is read after their
+//!   commit.
 //! - Writes sent with an idempotency key, and a key's claim at its home slot.
 //! - A transaction's parts.
 //! - Transaction control beyond a write's frame: two-phase commit, rollback, a cut's
@@ -75,6 +76,46 @@ pub const UPSERT_MANY: &str = "INSERT INTO records (table_name, shard_key, id, s
 pub const DELETE: &str = "DELETE FROM \"records\" WHERE ((((SELECT shardgate_claim($1)) \
      AND (\"records\".\"table_name\" = $2)) AND (\"records\".\"shard_key\" = $3)) \
      AND (\"records\".\"id\" = $4)) RETURNING nextval('record_version_seq')";
+
+/// Replaces an existing record's document and slot and gives it a new version, only when
+/// its current version meets the condition (`store::Precondition`); never inserts. The
+/// record is locked first (`cur`: `FOR UPDATE`, which waits for a concurrent write and
+/// then sees its result), and the update checks the version it locked: no other write
+/// comes between the check and the change. The slot is claimed as [`UPSERT`]'s (SG001).
+///
+/// Binds: `$1` table, `$2` shard key, `$3` id (text), `$4` slot (int4), `$5` document
+/// (jsonb), `$6` the slot again (int4, for the claim), `$7` any version will do (bool),
+/// `$8` the versions that will do otherwise (int8[]). Returns one row: version (int8),
+/// created_at, updated_at (timestamptz), NULL when replaced; NULL, NULL, NULL and the
+/// record's current version (int8, 0: it does not exist) when the condition failed.
+pub const REPLACE_IF: &str = "WITH cur AS (SELECT version FROM records \
+     WHERE (SELECT shardgate_claim($6)) AND table_name = $1 AND shard_key = $2 AND id = $3 \
+     FOR UPDATE), \
+     up AS (UPDATE records r SET data = $5, slot = $4, \
+     version = nextval('record_version_seq'), updated_at = now() FROM cur \
+     WHERE r.table_name = $1 AND r.shard_key = $2 AND r.id = $3 \
+     AND ($7 OR cur.version = ANY($8)) \
+     RETURNING r.version, r.created_at, r.updated_at) \
+     SELECT version, created_at, updated_at, NULL::int8 FROM up \
+     UNION ALL SELECT NULL, NULL, NULL, coalesce((SELECT version FROM cur), 0) \
+     WHERE NOT EXISTS (SELECT 1 FROM up)";
+
+/// [`DELETE`], only when the record's current version meets the condition
+/// (`store::Precondition`), checked on the record locked as in [`REPLACE_IF`].
+///
+/// Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id (text), `$5` any version
+/// will do (bool), `$6` the versions that will do otherwise (int8[]). Returns one row:
+/// the version the deletion took (int8), NULL when deleted; NULL and the record's
+/// current version (int8, 0: it does not exist) when the condition failed.
+pub const DELETE_IF: &str = "WITH cur AS (SELECT version FROM records \
+     WHERE (SELECT shardgate_claim($1)) AND table_name = $2 AND shard_key = $3 AND id = $4 \
+     FOR UPDATE), \
+     gone AS (DELETE FROM records r USING cur \
+     WHERE r.table_name = $2 AND r.shard_key = $3 AND r.id = $4 \
+     AND ($5 OR cur.version = ANY($6)) RETURNING nextval('record_version_seq') AS version) \
+     SELECT version, NULL::int8 FROM gone \
+     UNION ALL SELECT NULL, coalesce((SELECT version FROM cur), 0) \
+     WHERE NOT EXISTS (SELECT 1 FROM gone)";
 
 /// A group commit's bound on lock waits, for its own transaction only (see
 /// `wire::write::group`). Binds: `$1` the `lock_timeout` setting (text). Returns it.

@@ -26,7 +26,8 @@
 //!   connection's first exchange, and again (once, as the retry policy says) when
 //!   PostgreSQL says they are stale after a schema change (SQLSTATE 0A000, 26000).
 //! - [`write`]: every write in its frame: one record or a bulk group, a delete, each
-//!   with or without an idempotency key; a single write encoded with what reads its
+//!   with or without an idempotency key; a record replaced or deleted only at the
+//!   versions a condition names; a single write encoded with what reads its
 //!   answer ([`EncodedWrite`]), and the group commit it joins ([`commit_group`]).
 //! - [`read`]: the point read and a replica's replay position.
 //! - [`list`]: a page of a list or of one shard's part of a fan-out.
@@ -58,6 +59,7 @@ pub use export::{export_page, ExportPage, Owned, PageAsk};
 pub use list::list;
 pub use pool::{WireManager, WireObject};
 pub use read::{find, replay_wal};
+pub use write::conditional::{delete_if, replace_if};
 pub use write::encoded::{EncodedWrite, Framed, ReadRows, Rows};
 pub use write::group::{commit_group, GroupEnd};
 pub use write::idempotent::{claim, upsert_many_idempotent, DeleteAnswer, UpsertAnswer};

@@ -1,6 +1,6 @@
 //! The statements a wire connection prepares when it opens, each under its own name:
 //! for a write `BEGIN`, the upsert (one record or many), the delete, each also with an
-//! idempotency key, `COMMIT` and the statement read after the commit; for a read the
+//! idempotency key, the conditional replace and delete, `COMMIT` and the statement read after the commit; for a read the
 //! point read and the replay position; the lists' shapes and an export's page. Their
 //! text, with what each binds, is in `store::statements`; here are their names and
 //! parameter types. They are prepared with a connection's first exchange (see
@@ -14,7 +14,8 @@ use postgres_protocol::message::backend::DataRowBody;
 use postgres_protocol::message::frontend;
 
 use super::codec::values::{
-    BOOL, BYTEA, INT4, INT4_ARRAY, INT8, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
+    BOOL, BYTEA, INT4, INT4_ARRAY, INT8, INT8_ARRAY, JSONB, JSONB_ARRAY, TEXT, TEXT_ARRAY,
+    TIMESTAMPTZ,
 };
 use super::conn::{Refused, WireConn};
 use super::error::WireError;
@@ -30,6 +31,8 @@ pub(super) const FIND: &str = "sg_find";
 pub(super) const REPLAY_WAL: &str = "sg_replay_wal";
 pub(super) const UPSERT_MANY: &str = "sg_upsert_many";
 pub(super) const DELETE: &str = "sg_delete";
+pub(super) const REPLACE_IF: &str = "sg_replace_if";
+pub(super) const DELETE_IF: &str = "sg_delete_if";
 pub(super) const UPSERT_IDEMPOTENT: &str = "sg_upsert_idempotent";
 pub(super) const DELETE_IDEMPOTENT: &str = "sg_delete_idempotent";
 pub(super) const UPSERT_MANY_IDEMPOTENT: &str = "sg_upsert_many_idempotent";
@@ -63,6 +66,9 @@ const UPSERT_MANY_TYPES: [u32; 6] = [
     INT4_ARRAY,
 ];
 const DELETE_TYPES: [u32; 4] = [INT4, TEXT, TEXT, TEXT];
+/// After a conditional write's own binds: any version will do, else which (see
+/// `store::Precondition`).
+const CONDITION_TYPES: [u32; 2] = [BOOL, INT8_ARRAY];
 /// Around a write sent with a key: the key's lookup (caller, key) before the write's
 /// binds, and the entry kept (caller, key, fingerprint, slot, seconds to live) after.
 const PRIOR_TYPES: [u32; 2] = [TEXT, TEXT];
@@ -109,6 +115,16 @@ fn prepared() -> Vec<(&'static str, &'static str, Vec<u32>)> {
         (UPSERT, sql::UPSERT, UPSERT_TYPES.to_vec()),
         (UPSERT_MANY, sql::UPSERT_MANY, UPSERT_MANY_TYPES.to_vec()),
         (DELETE, sql::DELETE, DELETE_TYPES.to_vec()),
+        (
+            REPLACE_IF,
+            sql::REPLACE_IF,
+            [&UPSERT_TYPES[..], &CONDITION_TYPES].concat(),
+        ),
+        (
+            DELETE_IF,
+            sql::DELETE_IF,
+            [&DELETE_TYPES[..], &CONDITION_TYPES].concat(),
+        ),
         (
             UPSERT_IDEMPOTENT,
             sql::UPSERT_IDEMPOTENT,
@@ -207,7 +223,9 @@ fn kind(statement: &'static str) -> &'static str {
 /// What kind of work a statement does, for the retry policy.
 fn work(statement: &str) -> Work {
     match statement {
-        UPSERT | UPSERT_MANY | DELETE | TXN_LOCK => Work::Write { keyed: false },
+        UPSERT | UPSERT_MANY | DELETE | REPLACE_IF | DELETE_IF | TXN_LOCK => {
+            Work::Write { keyed: false }
+        }
         TXN_SEEN | TXN_ENTRY => Work::Write { keyed: true },
         UPSERT_IDEMPOTENT | DELETE_IDEMPOTENT | UPSERT_MANY_IDEMPOTENT | CLAIM => {
             Work::Write { keyed: true }
@@ -251,7 +269,7 @@ mod tests {
     #[test]
     fn every_statement_declares_as_many_types_as_its_text_binds() {
         let all = prepared();
-        assert_eq!(all.len(), 17 + ListShape::COUNT);
+        assert_eq!(all.len(), 19 + ListShape::COUNT);
         for (name, text, types) in all {
             assert_eq!(binds(text), types.len(), "{name}: {text}");
         }
@@ -262,7 +280,7 @@ mod tests {
         let mut names: Vec<&str> = prepared().into_iter().map(|(name, ..)| name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 17 + ListShape::COUNT);
+        assert_eq!(names.len(), 19 + ListShape::COUNT);
     }
 
     #[test]

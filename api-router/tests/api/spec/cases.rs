@@ -124,6 +124,12 @@ fn encode(s: &str) -> String {
     shard_manager::servers::encode(s)
 }
 
+/// Parameters the document says are not sent together: "every parameter" sends the
+/// first and leaves the second out (`if-match` names a version: sent with a record
+/// that does not exist, as the body's example writes, it is refused; the random
+/// subsets send it, any documented answer being right).
+const EXCLUSIVE: &[(&str, &str)] = &[("idempotency-key", "if-match")];
+
 /// The requests of one documented operation.
 pub fn for_operation(
     doc: &Value,
@@ -153,9 +159,15 @@ pub fn for_operation(
         }
         case
     };
+    let sent = |name: &str| params.iter().any(|p| p.name == name);
+    let compatible = |p: &Param| {
+        !EXCLUSIVE
+            .iter()
+            .any(|(first, left_out)| p.name == *left_out && sent(first))
+    };
     let mut cases = vec![
         base("valid: required only", &|p| p.required, Expect::Success),
-        base("valid: every parameter", &|_| true, Expect::Success),
+        base("valid: every parameter", &compatible, Expect::Success),
     ];
     for i in 0..3 {
         let pick: Vec<bool> = params.iter().map(|_| rng.random_bool(0.5)).collect();
@@ -264,7 +276,7 @@ pub fn for_operation(
         .headers
         .push(("host".into(), b"rebind.example:80".to_vec()));
     cases.push(foreign);
-    let mut unknown = base("unknown query parameter", &every, Expect::Success);
+    let mut unknown = base("unknown query parameter", &compatible, Expect::Success);
     unknown.query.push(("zzz_unknown".into(), "1".into()));
     cases.push(unknown);
     if let Some(body) = &body {

@@ -18,6 +18,7 @@ pub(in crate::wire) const BOOL: u32 = 16;
 pub(in crate::wire) const TIMESTAMPTZ: u32 = 1184;
 pub(in crate::wire) const TEXT_ARRAY: u32 = 1009;
 pub(in crate::wire) const INT4_ARRAY: u32 = 1007;
+pub(in crate::wire) const INT8_ARRAY: u32 = 1016;
 pub(in crate::wire) const JSONB_ARRAY: u32 = 3807;
 
 /// The binary format code, for every parameter and every column.
@@ -39,9 +40,10 @@ pub(in crate::wire) enum Param<'a> {
     Bool(bool),
     /// A `timestamptz`.
     Timestamptz(DateTime<Utc>),
-    /// One-dimensional arrays (lower bound 1, no NULLs) of the same three.
+    /// One-dimensional arrays (lower bound 1, no NULLs) of text, int4, int8 and jsonb.
     Texts(&'a [&'a str]),
     Int4s(&'a [i32]),
+    Int8s(&'a [i64]),
     Jsonbs(&'a [&'a RawJson]),
 }
 
@@ -66,6 +68,9 @@ impl Param<'_> {
             }
             Param::Int4s(items) => {
                 array_to_sql(INT4, items, |v, buf| types::int4_to_sql(*v, buf), buf)?
+            }
+            Param::Int8s(items) => {
+                array_to_sql(INT8, items, |v, buf| types::int8_to_sql(*v, buf), buf)?
             }
             Param::Jsonbs(items) => {
                 array_to_sql(JSONB, items, |j, buf| jsonb_to_sql(j.get(), buf), buf)?
