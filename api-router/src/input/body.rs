@@ -210,6 +210,11 @@ pub struct WriteRequest {
     /// tree) and stored as it is.
     #[schema(value_type = Object)]
     pub data: Box<RawValue>,
+    /// The version the record must be at (1 or more): replaced only then, else 412 with
+    /// its current version; never created. The body's form of `If-Match` (send one of
+    /// the two); a record that must not exist yet is a transaction's `if_version: 0`.
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    pub if_version: Option<Value>,
 }
 
 /// Where and how the record was stored.

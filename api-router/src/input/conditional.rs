@@ -15,6 +15,7 @@ use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
+use serde_json::Value;
 use shard_manager::{ClusterError, Precondition};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -247,6 +248,42 @@ pub fn write_headers(
         ));
     }
     Ok(())
+}
+
+/// A single write's `if_version` (the body's form of `If-Match`) as its condition: a
+/// whole number from 1, sent with neither `If-Match` nor an `Idempotency-Key`, which a
+/// conditional write cannot take either. None when it is absent.
+pub fn body_version(
+    if_version: Option<&Value>,
+    if_match: &IfMatch,
+    key: &IdempotencyKeyHeader,
+) -> Result<Option<Precondition>, ApiError> {
+    let Some(sent) = if_version else {
+        return Ok(None);
+    };
+    let version = sent.as_i64().filter(|v| *v >= 0).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "`if_version` must be a whole number, 1 or more (the version the record must be at), got {sent}"
+        ))
+    })?;
+    if version == 0 {
+        return Err(ApiError::Unprocessable(
+            "`if_version: 0` (the record must not exist) is a transaction's: send POST /api/transaction with one `put` and `if_version: 0`".into(),
+        ));
+    }
+    if if_match.0.is_some() {
+        return Err(HeaderError::new(
+            IF_MATCH,
+            "If-Match and the body's `if_version` cannot be sent together: send the condition once",
+        )
+        .into());
+    }
+    if key.0.is_some() {
+        return Err(ApiError::Unprocessable(
+            "`if_version` and an Idempotency-Key cannot be sent together: a conditional write never applies twice (sent again after it applied, it is refused by its own condition)".into(),
+        ));
+    }
+    Ok(Some(Precondition::AtVersion(vec![version])))
 }
 
 /// A conditional write's refusal, answered with the record's current version and tag

@@ -61,6 +61,7 @@ pub async fn write(
     let table = state.cluster.tables().parse(&body.table)?;
     caller.permit(&table)?;
     conditional::write_headers(&if_match, &if_none_match, &key_header)?;
+    let in_body = conditional::body_version(body.if_version.as_ref(), &if_match, &key_header)?;
     // The request as sent: an id the gateway generates is not part of it.
     let idempotency = key_header.for_request(&caller, state.server.idempotency_ttl_secs, || {
         vec![
@@ -81,7 +82,12 @@ pub async fn write(
     };
     let _permits = quota.enter([key.0.shard()]).await?;
     let asked_at = std::time::Instant::now();
-    let written = match &if_match.0 {
+    let identity = (table.as_str(), key.0.as_str(), id.as_str());
+    let condition = match (&if_match.0, in_body) {
+        (Some(tags), _) => Some(tags.precondition(identity)),
+        (None, in_body) => in_body,
+    };
+    let written = match &condition {
         None => {
             state
                 .bounded(
@@ -91,12 +97,10 @@ pub async fn write(
                 )
                 .await?
         }
-        Some(tags) => {
-            let identity = (table.as_str(), key.0.as_str(), id.as_str());
-            let condition = tags.precondition(identity);
+        Some(condition) => {
             let write = state
                 .cluster
-                .write_if(&table, &key.0, id.clone(), data, &condition);
+                .write_if(&table, &key.0, id.clone(), data, condition);
             state
                 .bounded(write)
                 .await

@@ -356,3 +356,99 @@ async fn of_writers_racing_with_the_same_if_match_exactly_one_wins() {
         assert_eq!(data, json!({"round": round, "writer": w}));
     }
 }
+
+/// `POST /api/write` with `if_version` in its body: the body's form of `If-Match`.
+fn write_at(app: &TestApp, key: &str, id: &str, data: Value, if_version: Value) -> RequestBuilder {
+    app.post_json_request(
+        "/api/write",
+        Some(key),
+        &json!({"table": "users", "id": id, "data": data, "if_version": if_version}),
+    )
+}
+
+#[tokio::test]
+async fn a_single_writes_if_version_is_checked_as_if_match_is() {
+    let app = spawn_app().await;
+    let (_, version) = write(&app, "iv1", "v1", json!({"n": 1})).await;
+
+    // At the version it names: replaced, one version on.
+    let res = write_at(&app, "iv1", "v1", json!({"n": 2}), json!(version))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["version"].as_i64(), Some(version + 1));
+
+    // A version it has moved on from: 412 naming the current one, nothing written.
+    let res = write_at(&app, "iv1", "v1", json!({"n": 3}), json!(version))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 412);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(
+        problem["current_version"].as_i64(),
+        Some(version + 1),
+        "{problem}"
+    );
+    let (_, _, stored_version, data) = stored(&app, "iv1", "v1").await;
+    assert_eq!(stored_version.as_i64(), Some(version + 1));
+    assert_eq!(data, json!({"n": 2}));
+
+    // A record that does not exist is never created by a conditional write.
+    let res = write_at(&app, "iv1", "absent", json!({"n": 1}), json!(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 412);
+    assert_eq!(stored(&app, "iv1", "absent").await.0, 404);
+
+    // Refused before anything is written, naming the problem.
+    for (bad, status, names) in [
+        (json!(0), 422, "transaction"),
+        (json!(-1), 422, "if_version"),
+        (json!("7"), 422, "if_version"),
+        (json!(1.5), 422, "if_version"),
+    ] {
+        let res = write_at(&app, "iv1", "v1", json!({"n": 9}), bad.clone())
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(res, status).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains(names),
+            "{bad}: {problem}"
+        );
+    }
+    let with_if_match = write_at(&app, "iv1", "v1", json!({"n": 9}), json!(version + 1))
+        .header("if-match", "*")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(with_if_match, 400).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("if_version"),
+        "{problem}"
+    );
+    let with_key = write_at(&app, "iv1", "v1", json!({"n": 9}), json!(version + 1))
+        .header("idempotency-key", "iv-key-1")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(with_key, 422).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"),
+        "{problem}"
+    );
+    let (_, _, stored_version, data) = stored(&app, "iv1", "v1").await;
+    assert_eq!(
+        stored_version.as_i64(),
+        Some(version + 1),
+        "nothing written"
+    );
+    assert_eq!(data, json!({"n": 2}));
+}
