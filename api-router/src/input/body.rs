@@ -10,26 +10,14 @@ use serde_json::Value;
 use shard_manager::cluster::bulk::BulkFailure;
 use shard_manager::cluster::snapshot::Cut;
 use shard_manager::store::RawJson;
-use shard_manager::Record;
+use shard_manager::{Record, Role, ShardId};
 use utoipa::{IntoParams, ToSchema};
 
 use super::json_body::Bounded;
 use super::json_limits::JsonLimits;
 use crate::server::settings::ServerSettings;
 
-impl Bounded for WriteRequest {
-    fn max_bytes(server: &ServerSettings) -> usize {
-        server.max_body_bytes
-    }
-
-    fn limits(server: &ServerSettings) -> JsonLimits {
-        JsonLimits {
-            max_depth: server.max_json_depth,
-            max_values: server.max_json_values,
-            counted_array: None,
-        }
-    }
-}
+impl Bounded for WriteRequest {}
 
 impl Bounded for BulkRequest {
     fn max_bytes(server: &ServerSettings) -> usize {
@@ -173,6 +161,19 @@ pub struct ShardRecord {
 pub struct ShardSource {
     pub shard: u32,
     pub source: String,
+}
+
+impl ShardSource {
+    /// Each shard that answered and the role that served it, in the order given.
+    pub fn answered(answered: &[(ShardId, Role)]) -> Vec<Self> {
+        answered
+            .iter()
+            .map(|(shard, role)| Self {
+                shard: shard.0,
+                source: role.as_str().to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// A shard that did not answer.

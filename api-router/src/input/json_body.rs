@@ -18,12 +18,22 @@ use crate::error::ApiError;
 use crate::server::settings::ServerSettings;
 use crate::state::AppState;
 
-/// A body type and the limits its endpoint reads it under.
+/// A body type and the limits its endpoint reads it under: by default a single
+/// request's (`max_body_bytes`, `max_json_depth`, `max_json_values`); a body that
+/// carries many operations says so.
 pub trait Bounded: DeserializeOwned + 'static {
     /// The most bytes of body accepted.
-    fn max_bytes(server: &ServerSettings) -> usize;
+    fn max_bytes(server: &ServerSettings) -> usize {
+        server.max_body_bytes
+    }
     /// The JSON limits checked while parsing.
-    fn limits(server: &ServerSettings) -> JsonLimits;
+    fn limits(server: &ServerSettings) -> JsonLimits {
+        JsonLimits {
+            max_depth: server.max_json_depth,
+            max_values: server.max_json_values,
+            counted_array: None,
+        }
+    }
 }
 
 /// A JSON body of type `T`, read and parsed within `T`'s limits.

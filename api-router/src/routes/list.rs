@@ -145,14 +145,7 @@ pub async fn fan_out(
                 record: r.into(),
             })
             .collect(),
-        shards: out
-            .answered
-            .iter()
-            .map(|(shard, role)| ShardSource {
-                shard: shard.0,
-                source: role.as_str().to_owned(),
-            })
-            .collect(),
+        shards: ShardSource::answered(&out.answered),
         failed_shards: failed,
         next: out.next.map(|c| c.encode()),
         snapshot: None,

@@ -21,9 +21,7 @@ use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::{RecordBody, ShardRecord, ShardSource};
 use crate::input::json_body::{Bounded, BoundedJson};
-use crate::input::json_limits::JsonLimits;
 use crate::limits::Quota;
-use crate::server::settings::ServerSettings;
 use crate::state::AppState;
 
 /// A query.
@@ -102,19 +100,7 @@ pub struct SortBody {
     pub order: Option<String>,
 }
 
-impl Bounded for QueryRequest {
-    fn max_bytes(server: &ServerSettings) -> usize {
-        server.max_body_bytes
-    }
-
-    fn limits(server: &ServerSettings) -> JsonLimits {
-        JsonLimits {
-            max_depth: server.max_json_depth,
-            max_values: server.max_json_values,
-            counted_array: None,
-        }
-    }
-}
+impl Bounded for QueryRequest {}
 
 /// A page of a query.
 #[derive(Debug, Serialize, ToSchema)]
@@ -230,14 +216,7 @@ pub async fn query(
         records,
         next: answer.next.map(|c| c.encode()),
         total: answer.total,
-        shards: answer
-            .answered
-            .iter()
-            .map(|(shard, role)| ShardSource {
-                shard: shard.0,
-                source: role.as_str().to_owned(),
-            })
-            .collect(),
+        shards: ShardSource::answered(&answer.answered),
     });
     Outcome {
         rows_read: rows,

@@ -131,20 +131,22 @@ pub fn merge(
             more = true;
             break;
         }
-        let head = streams[i].1.peek().expect("a stream with a head");
-        if horizon
-            .as_ref()
-            .is_some_and(|h| query.compare(head, h).is_gt())
-        {
+        // The least head is taken unless it lies past the horizon, where a cut shard's
+        // rows may still come between: those wait for the next page.
+        let (shard, stream) = &mut streams[i];
+        let beyond = |head: &QueryRow| {
+            horizon
+                .as_ref()
+                .is_some_and(|h| query.compare(head, h).is_gt())
+        };
+        let Some(row) = stream.next_if(|head| !beyond(head)) else {
             break;
-        }
-        if !budget.admit(record_bytes(&head.record)) {
+        };
+        if !budget.admit(record_bytes(&row.record)) {
             more = true;
             break;
         }
-        let shard = streams[i].0;
-        let row = streams[i].1.next().expect("a stream with a head");
-        rows.push((shard, row));
+        rows.push((*shard, row));
     }
     let next = more
         .then(|| rows.last().map(|(_, r)| QueryCursor::after(r)))

@@ -727,9 +727,10 @@ fn is_decimal(text: &str) -> bool {
 pub fn project(doc: &Value, fields: &[FieldPath]) -> Value {
     let mut out = Value::Object(Default::default());
     for f in fields {
-        let Some(v) = f.get(doc) else { continue };
+        let (Some(v), Some((last, init))) = (f.get(doc), f.segments().split_last()) else {
+            continue;
+        };
         let mut at = &mut out;
-        let (last, init) = f.segments().split_last().expect("a path has a segment");
         for s in init {
             let Value::Object(members) = at else { break };
             at = members
