@@ -32,7 +32,7 @@
 //! workload":
 //!
 //! - `--scenario NAME[:WEIGHT],...` (default `write`): `write`, `read`, `read-strong`,
-//!   `read-cached`, `list`, `bulk-write`, `fan-out`, `mixed`, `ryw`, `live`, `verify`;
+//!   `read-cached`, `list`, `bulk-write`, `fan-out`, `query`, `mixed`, `ryw`, `live`, `verify`;
 //!   users are shared out by weight. See [`scenarios`] for what each sends. Goose's own `--scenarios` only
 //!   filters among these.
 //! - `--keys N` (default 10000): the key space, `user_0 .. user_{N-1}`.

@@ -32,7 +32,8 @@ Examples:
   cargo run -p loadtest -- --verify-check verify.json
 
 Scenarios: write, read (replica), read-strong (primary), read-cached (counts x-cache),
-list, bulk-write, fan-out (no shard key: every shard), mixed (70% write, 30% read),
+list, bulk-write, fan-out (no shard key: every shard), query (POST /api/query: a filtered,
+sorted page across every shard), mixed (70% write, 30% read),
 ryw (write, read back with x-min-lsn when the write gave x-shard-lsn; counts misses),
 verify (each user owns records; every write and token read is checked at the end:
 lost, applied twice, stale; exit status 3 when any is found).";
@@ -68,7 +69,7 @@ pub struct WorkloadOptions {
     ///
     /// Users are shared out by weight: `read:3,write:1` with 8 users runs 6 readers and 2
     /// writers. Names: write, read, read-strong, read-cached, list, bulk-write, fan-out,
-    /// mixed, ryw, live, verify.
+    /// query, mixed, ryw, live, verify.
     #[arg(
         long,
         env = "SHARDGATE_SCENARIO",

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::keys::{order_id, shard_key};
 
-const TIERS: [&str; 3] = ["free", "pro", "enterprise"];
+pub const TIERS: [&str; 3] = ["free", "pro", "enterprise"];
 const ORDER_STATUSES: [&str; 5] = ["pending", "paid", "packed", "shipped", "delivered"];
 
 /// `data` of key `n`'s user record: a customer profile.

@@ -9,6 +9,7 @@
 //! | `list`        | `GET /api/read?table=orders&limit=10`: a key's newest orders        |
 //! | `bulk-write`  | `POST /api/bulk-write`: `--batch` orders over many keys             |
 //! | `fan-out`     | `GET /api/read?table=users&limit=10` without a key: every shard     |
+//! | `query`       | `POST /api/query`: one tier's users above a floor, by value, 20 a page |
 //! | `mixed`       | 70% `write`, 30% `read`: the ancestor's workload                    |
 //! | `ryw`         | write a record, read it back at once, count reads that miss it      |
 //! | `live`        | `GET /api/health/live`: no database, the HTTP ceiling               |
@@ -21,6 +22,7 @@ pub mod bulk;
 pub mod fanout;
 pub mod live;
 pub mod mixed;
+pub mod query;
 pub mod read;
 pub mod ryw;
 pub mod verify;
@@ -58,6 +60,7 @@ pub enum ScenarioKind {
     List,
     BulkWrite,
     FanOut,
+    Query,
     Mixed,
     Ryw,
     Live,
@@ -87,7 +90,7 @@ impl Needs {
 }
 
 impl ScenarioKind {
-    pub const ALL: [ScenarioKind; 11] = [
+    pub const ALL: [ScenarioKind; 12] = [
         ScenarioKind::Write,
         ScenarioKind::Read,
         ScenarioKind::ReadStrong,
@@ -95,6 +98,7 @@ impl ScenarioKind {
         ScenarioKind::List,
         ScenarioKind::BulkWrite,
         ScenarioKind::FanOut,
+        ScenarioKind::Query,
         ScenarioKind::Mixed,
         ScenarioKind::Ryw,
         ScenarioKind::Live,
@@ -111,6 +115,7 @@ impl ScenarioKind {
             ScenarioKind::List => "list",
             ScenarioKind::BulkWrite => "bulk-write",
             ScenarioKind::FanOut => "fan-out",
+            ScenarioKind::Query => "query",
             ScenarioKind::Mixed => "mixed",
             ScenarioKind::Ryw => "ryw",
             ScenarioKind::Live => "live",
@@ -125,6 +130,7 @@ impl ScenarioKind {
             | ScenarioKind::ReadStrong
             | ScenarioKind::ReadCached
             | ScenarioKind::Mixed
+            | ScenarioKind::Query
             | ScenarioKind::Ryw => Needs {
                 users: true,
                 orders: false,
@@ -174,6 +180,9 @@ impl ScenarioKind {
                 "fan-out",
                 fanout::fan_out
             )),
+            ScenarioKind::Query => {
+                scenario.register_transaction(transaction_with!(workload, "query", query::query))
+            }
             ScenarioKind::Mixed => mixed::register(scenario, workload)?,
             ScenarioKind::Ryw => scenario.register_transaction(transaction_with!(
                 workload,
