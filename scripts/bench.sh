@@ -17,6 +17,8 @@
 #   connections        reads and no-ops at 16 and 1,000 connections (CONNS="16 1000")
 #   cluster-analytics  the load per slot on and off; the publisher's idle cost
 #   builds             CPU per request of two builds taking turns: A_BIN=path B_BIN=path
+#   traces             CPU per request with trace export off, at the default ratio and
+#                      with every request sampled, taking turns (an OTLP sink on SINK_PORT)
 #   lists, export      the gateway's memory under large lists; export (RECORDS=100000)
 #   idle               what the topology costs while nothing uses it (IDLE_SECS=10)
 #   moves import txn limits keys timers snapshot outage replication async-loss netcut

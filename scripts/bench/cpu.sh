@@ -151,3 +151,37 @@ step_builds() {
     done
     back_to_plain
 }
+
+# What traces cost: the same gateway with export off, at the default ratio (one new
+# trace in ten; wrk sends no traceparent, so the gateway's sampler decides) and with
+# every request sampled, taking turns, exporting to a sink on $SINK_PORT that answers
+# as a collector does. Beside each: the spans exported and dropped (/metrics).
+step_traces() {
+    local keys=${USER_KEYS:-2000} secs=${USER_DURATION:-8} kinds=${KINDS:-noop read write}
+    local sink_port=${SINK_PORT:-26660} round side kind sink_pid spans
+    local -a env
+    say "traces: export off / default ratio / all sampled taking turns, $ROUNDS rounds, wrk -t1 -c8 -d${secs}s per kind: $kinds"
+    python3 "$REPO/scripts/bench/otlp_sink.py" "$sink_port" "$OUT/otlp-sink.counts" &
+    sink_pid=$!
+    if ((PREP)); then
+        start_gateway traces-prep SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false
+        prefill_records "$keys"
+    fi
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for side in off ratio all; do
+            env=(SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false)
+            [[ $side == off ]] || env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port")
+            [[ $side != all ]] || env+=(OTEL_TRACES_SAMPLER=always_on)
+            start_gateway "traces-$side" "${env[@]}"
+            for kind in $kinds; do
+                KIND=$kind KEYS=$keys wrk_cpu "traces-$round-$side-$kind" "round $round, $side, $kind" \
+                    -t1 -c8 -d"${secs}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL"
+            done
+            spans=$(curl -fsS -m 5 "$URL/metrics" | awk '/^shardgate_trace_spans_exported_total/ { e = $NF }
+                /^shardgate_trace_spans_dropped_total/ { d += $NF } END { printf "%d exported, %d dropped", e, d }')
+            line "round $round, $side: spans $spans; the sink got $(cat "$OUT/otlp-sink.counts" 2>/dev/null || echo '0 0') (batches bytes) so far"
+        done
+    done
+    kill "$sink_pid" 2>/dev/null || true
+    back_to_plain
+}
