@@ -31,7 +31,7 @@ REPLICAS=(25532 25533 25534)      # replica 0 of each shard
 REPLICAS1=(25548 25549 25550)     # replica 1 of each shard (SHARDS=3 REPLICAS=2)
 SCRATCH_DBS=(sgbench_pgb sgbench_rec)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-BIN=$TARGET/release
+BIN=${BIN:-$TARGET/dist}   # what build() makes (--profile dist); BIN=path for another
 GATEWAY_BIN=${GATEWAY_BIN:-$BIN/api-router}
 SKIP_BUILD=${SKIP_BUILD:-0}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
