@@ -119,7 +119,12 @@ for name in sets:
     if problems:
         failed = True
         continue
-    rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    try:
+        rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    except helm.errors.HelmRenderError as e:   # a template's `fail` or `required`
+        print(f"render [{label}]: {e}", file=sys.stderr)
+        failed = True
+        continue
     target = out / label
     for old in sorted(target.rglob("*"), reverse=True) if target.exists() else []:
         old.unlink() if old.is_file() else old.rmdir()
