@@ -35,7 +35,8 @@ pub fn enabled() -> bool {
     tracing::enabled!(target: TARGET, Level::DEBUG)
 }
 
-/// One run of move `mv`'s mover, from the phase it stands in: a root span.
+/// One run of move `mv`'s mover, from the phase it stands in: a root span. Each field
+/// is recorded once (an exporter keeps a field's first value).
 pub fn move_slot(mv: &Move) -> Span {
     tracing::debug_span!(
         target: TARGET,
@@ -46,7 +47,8 @@ pub fn move_slot(mv: &Move) -> Span {
         otel.status_message = Empty,
         shardgate.move_id = mv.id,
         shardgate.move.kind = mv.detail.kind.as_str(),
-        shardgate.move.phase = mv.phase.as_str(),
+        shardgate.move.phase_at_start = mv.phase.as_str(),
+        shardgate.move.phase_at_end = Empty,
         shardgate.slots = ranges(&mv.detail.slots).as_str(),
         shardgate.slot_count = mv.detail.slots.len(),
         shardgate.from_shard = mv.detail.source.0,
@@ -71,7 +73,7 @@ pub fn started_by(span: &Span) {
 
 /// Where move `mv` ended this run: its phase, and the map version its switch stored.
 pub fn ended(span: &Span, mv: &Move) {
-    span.record("shardgate.move.phase", mv.phase.as_str());
+    span.record("shardgate.move.phase_at_end", mv.phase.as_str());
     if let Some(after) = mv.detail.map_after {
         span.record("shardgate.map_version_after", after);
     }
