@@ -254,7 +254,6 @@ pub fn throttled(waited_ms: u64, limit_bytes: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::Job;
     use crate::moves::MoveDetail;
     use shard_manager::routing::ShardId;
     use std::sync::{Arc, Mutex};
@@ -264,11 +263,14 @@ mod tests {
     use tracing_subscriber::registry::LookupSpan;
     use tracing_subscriber::{EnvFilter, Layer};
 
-    /// What a subscriber saw: spans opened (name, parent's name) and `follows_from`
-    /// links (from, to), by span name.
+    /// A span opened: its name, and its parent's.
+    type Opened = (String, Option<String>);
+
+    /// What a subscriber saw: spans opened and `follows_from` links (from, to), by
+    /// span name.
     #[derive(Default, Clone)]
     struct Seen {
-        opened: Arc<Mutex<Vec<(String, Option<String>)>>>,
+        opened: Arc<Mutex<Vec<Opened>>>,
         links: Arc<Mutex<Vec<(String, String)>>>,
     }
 
@@ -289,29 +291,16 @@ mod tests {
     }
 
     fn a_move() -> Move {
-        Job {
-            id: 7,
-            phase: Phase::Copying,
-            detail: MoveDetail {
-                kind: "balance".into(),
-                source: ShardId(0),
-                target: ShardId(2),
-                slots: vec![3, 4, 5, 9],
-                copied_slots: vec![],
-                map_before: 4,
-                map_after: None,
-            },
-            rows_total: 0,
-            rows_copied: 0,
-            rows_replayed: 0,
-            rows_behind: 0,
-            fence_ms: None,
-            note: String::new(),
-            actor: "test@here".into(),
-            age_secs: 0.0,
-            idle_secs: 0.0,
-            running: true,
-        }
+        let detail = MoveDetail {
+            kind: "balance".into(),
+            source: ShardId(0),
+            target: ShardId(2),
+            slots: vec![3, 4, 5, 9],
+            copied_slots: vec![],
+            map_before: 4,
+            map_after: None,
+        };
+        crate::jobs::test_kind::job(7, Phase::Copying, detail)
     }
 
     #[test]
