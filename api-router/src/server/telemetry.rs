@@ -8,14 +8,16 @@
 //! workspace's spans at `INFO` and above (the server span first) and, inside them,
 //! events at `WARN` and above, and every span and event of the request path's own
 //! target (`shard_manager::spans`: routing, connection waits, trips to servers,
-//! batches, retries). The log lines stay as they were, less those spans and the
-//! server span (the request id's span, which carries `trace_id` and `span_id`, stands
-//! for it). With traces off, the request path's target is off outright, whatever
-//! `RUST_LOG` says: its spans are never built.
+//! batches, retries) and of the moves' (`control_plane::moves::spans`: each move's
+//! run, its phases, the balancer's rounds). The log lines stay as they were, less
+//! those spans and the server span (the request id's span, which carries `trace_id`
+//! and `span_id`, stands for it). With traces off, both targets are off outright,
+//! whatever `RUST_LOG` says: their spans are never built.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
+use control_plane::moves::spans::TARGET as MOVES;
 use opentelemetry_sdk::trace::SdkTracer;
 use shard_manager::spans::TARGET as REQUEST_PATH;
 use tracing::{Level, Metadata};
@@ -39,11 +41,17 @@ pub fn init(tracer: Option<SdkTracer>) {
         std::env::var_os("NO_COLOR"),
     );
     let Some(tracer) = tracer else {
-        // Traces off: the subscriber as it always was, the request path's spans off.
-        let filter = match format!("{REQUEST_PATH}=off").parse() {
-            Ok(off) => filter.add_directive(off),
-            Err(_) => filter,
-        };
+        // Traces off: the subscriber as it always was, the request path's and the
+        // moves' spans off.
+        let filter =
+            [REQUEST_PATH, MOVES]
+                .into_iter()
+                .fold(filter, |filter, target| {
+                    match format!("{target}=off").parse() {
+                        Ok(off) => filter.add_directive(off),
+                        Err(_) => filter,
+                    }
+                });
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(ansi);
@@ -70,14 +78,14 @@ pub fn init(tracer: Option<SdkTracer>) {
         .try_init();
 }
 
-/// The targets that are for traces only, never for log lines: the server span and the
-/// request path's spans and events.
+/// The targets that are for traces only, never for log lines: the server span, and
+/// the request path's and the moves' spans and events.
 fn traces_only(target: &str) -> bool {
-    target == SERVER_SPAN || target == REQUEST_PATH
+    target == SERVER_SPAN || target == REQUEST_PATH || target == MOVES
 }
 
-/// Whether the OpenTelemetry layer sees a span or event: the server span and the
-/// request path's, the workspace's spans at `INFO` and above but the request id's (the
+/// Whether the OpenTelemetry layer sees a span or event: the server span, the request
+/// path's and the moves', the workspace's spans at `INFO` and above but the request id's (the
 /// server span stands for it), and events at `WARN` and above.
 fn exported(meta: &Metadata<'_>) -> bool {
     let target = meta.target();

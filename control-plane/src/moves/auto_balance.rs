@@ -17,9 +17,11 @@
 //! Each decision and non-decision is logged (`balancer` target, with the shards' totals
 //! and the reason) and written in the map's history as a note (action `balancer`, the
 //! version it saw): every move it decides, and a hold when its reason's kind changes
-//! ([`Journal`]), so a steady state costs one line, not one a check. No check decides
-//! while a move is running. A move it runs is an ordinary online move, whose switch is
-//! a change in the history like any other.
+//! ([`Journal`]), so a steady state costs one line, not one a check. With spans
+//! recorded, each check is a trace of its own ([`super::spans::balance`]: the load it
+//! weighed, its decision and why), linked with the trace of each move it ran. No
+//! check decides while a move is running. A move it runs is an ordinary online move,
+//! whose switch is a change in the history like any other.
 //!
 //! The spacing and the hourly cap count the balancer's `move` lines in the history
 //! ([`Recent`], read at every check), whichever runner wrote them: a gateway that takes
@@ -32,10 +34,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
+use tracing::Instrument;
 
 use super::balance::{plan, totals, Planned};
 use super::mover::{self, Request};
 use super::plan::Which;
+use super::spans;
 use super::store::Moves;
 use crate::map::figures::{self, Published};
 use crate::map::{change, meta, schema};
@@ -429,6 +433,7 @@ async fn run(
             if conn.client.is_closed() {
                 break;
             }
+            let round = spans::balance();
             let checked = check(
                 &settings,
                 &balancer,
@@ -437,8 +442,10 @@ async fn run(
                 &mut memory,
                 &mut journal,
             )
+            .instrument(round.clone())
             .await;
             if let Err(e) = checked {
+                spans::failed(&round, &e);
                 tracing::warn!(target: "balancer", error = %e, "balancer check failed");
             }
         }
@@ -457,6 +464,7 @@ async fn check(
     let published = figures::recent(client, MAX_AGE_MS).await?;
     let weights = weigh(&published, map.owners.len());
     let per_shard = totals(&map.owners, &weights, map.shards.len());
+    spans::weighed(map.version.0, &per_shard);
     // A move under way (this runner's last, or an operator's) changes the placement
     // being weighed: nothing is decided until it ends.
     let running = Moves::new(client).active_where("true", &[]).await?;
@@ -480,6 +488,7 @@ async fn check(
     };
     match decision {
         Decision::Hold(why) => {
+            spans::decided("hold", why.kind(), &why);
             tracing::info!(target: "balancer", shards = ?per_shard, decision = "hold", reason = %why);
             if journal.records(why.kind()) {
                 let detail = serde_json::json!({
@@ -490,6 +499,14 @@ async fn check(
         }
         Decision::Move(planned) => {
             let mean = per_shard.iter().sum::<u64>() / per_shard.len().max(1) as u64;
+            let why = format!(
+                "the busiest shard stayed above the mean {mean} by more than {}% for {}s",
+                balancer.margin_percent, balancer.hold_secs
+            );
+            spans::decided("move", "above the mean", &why);
+            for m in &planned {
+                spans::move_decided(m.from.0, m.to.0, &m.slots, m.weight);
+            }
             for m in planned {
                 tracing::info!(target: "balancer", shards = ?per_shard, decision = "move",
                     from = %m.from, to = %m.to, slots = m.slots.len(), weight = m.weight);

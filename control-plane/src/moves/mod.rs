@@ -48,6 +48,8 @@
 //! - [`fault`]: test-only kill points (feature `faults`).
 //! - [`mover`]: the phases in order: start, resume.
 //! - [`undo`]: abort (before the switch) and reverse (after it).
+//! - [`spans`]: a move's run and the balancer's rounds as traces of their own (plain
+//!   `tracing` spans, target `shardgate::moves`, which the gateway exports).
 //! - [`watch`]: a gateway's view of the moves, read in the background (it never
 //!   queries the metadata database per request).
 
@@ -62,6 +64,7 @@ pub mod mover;
 pub mod plan;
 pub mod replay;
 pub mod shard_conn;
+pub mod spans;
 pub mod state;
 pub mod store;
 pub mod stuck;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use tokio_postgres::Client;
+use tracing::Instrument;
 
 use super::fault::fault;
 use super::plan::{self, Which};
@@ -12,7 +13,7 @@ use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move, Phase};
 use super::store::{Moves, NewMove};
-use super::{caches, capture, copy, switch, MoveError};
+use super::{caches, capture, copy, spans, switch, MoveError};
 use crate::jobs::replay::{catch_up, CatchUp};
 use crate::map::{gateways, meta, ownership, schema, ShardMap};
 use shard_manager::config::ClusterSettings;
@@ -105,20 +106,48 @@ pub async fn start(settings: &ClusterSettings, request: &Request) -> Result<Move
 /// is found by reading the map again), and so is a map that changed under the mover's
 /// store (a failover recorded meanwhile); then the move stops where it is, to be
 /// resumed.
+///
+/// With spans recorded, the run is a trace of its own ([`spans::move_slot`]), linked
+/// with the span that started it (a balancer's round), each phase a child.
 pub async fn run(
     settings: &ClusterSettings,
     id: i64,
     progress: &mut (dyn FnMut(&Move) + Send),
 ) -> Result<Move, MoveError> {
     let mut client = open_meta(settings).await?;
-    Moves::new(&client).claim(id).await?;
+    let claimed = Moves::new(&client).claim(id).await?;
+    let span = spans::move_slot(&claimed);
+    spans::started_by(&span);
+    let ran = phases(settings, &mut client, id, progress)
+        .instrument(span.clone())
+        .await;
+    match &ran {
+        Ok(mv) => spans::ended(&span, mv),
+        Err(e) => {
+            if let Ok(mv) = Moves::new(&client).get(id).await {
+                spans::ended(&span, &mv);
+            }
+            spans::failed(&span, e);
+        }
+    }
+    ran
+}
+
+/// The phases of claimed move `id`, one after another, each tried again after a
+/// failure worth another try.
+async fn phases(
+    settings: &ClusterSettings,
+    client: &mut Client,
+    id: i64,
+    progress: &mut (dyn FnMut(&Move) + Send),
+) -> Result<Move, MoveError> {
     let mut failures = 0;
     // The two primaries' connections, kept from phase to phase; opened again after a
     // failure.
     let mut shards: Option<(ShardConn, ShardConn)> = None;
     loop {
-        let map = load(&mut client).await?;
-        let mv = Moves::new(&client).get(id).await?;
+        let map = load(client).await?;
+        let mv = Moves::new(client).get(id).await?;
         if !mv.phase.active() {
             progress(&mv);
             return Ok(mv);
@@ -129,15 +158,7 @@ pub async fn run(
         };
         let done = match opened {
             Ok((source, target)) => {
-                let done = advance(
-                    settings,
-                    &mut client,
-                    id,
-                    (&source, &target),
-                    &map,
-                    progress,
-                )
-                .await;
+                let done = advance(settings, client, id, (&source, &target), &map, progress).await;
                 // Kept for the next phase unless they failed.
                 if done.is_ok() {
                     shards = Some((source, target));
@@ -152,12 +173,13 @@ pub async fn run(
                 failures += 1;
                 let wait = e.retry_after().unwrap_or_default();
                 tracing::warn!(move_id = id, error = %e, wait_ms = wait.as_millis() as u64, "a step failed; trying again");
+                spans::retried(failures, wait.as_millis() as u64, &e);
                 let note = format!("waiting: {e}");
-                Moves::new(&client).set_note(id, &note).await?;
+                Moves::new(client).set_note(id, &note).await?;
                 tokio::time::sleep(wait).await;
             }
             Err(e) => {
-                let _ = Moves::new(&client).set_note(id, &e.to_string()).await;
+                let _ = Moves::new(client).set_note(id, &e.to_string()).await;
                 return Err(e);
             }
         }
@@ -186,6 +208,26 @@ async fn advance(
 ) -> Result<(), MoveError> {
     let mv = Moves::new(client).get(id).await?;
     progress(&mv);
+    let span = spans::phase(mv.phase);
+    let done = step(settings, client, (source, target), map, &mv, progress)
+        .instrument(span.clone())
+        .await;
+    if let Err(e) = &done {
+        spans::failed(&span, e);
+    }
+    done
+}
+
+/// The phase move `mv` stands in, to its end.
+async fn step(
+    settings: &ClusterSettings,
+    client: &mut Client,
+    (source, target): (&ShardConn, &ShardConn),
+    map: &ShardMap,
+    mv: &Move,
+    progress: &mut (dyn FnMut(&Move) + Send),
+) -> Result<(), MoveError> {
+    let id = mv.id;
     let slots = &mv.detail.slots;
     match mv.phase {
         Phase::Capturing => {
@@ -210,6 +252,7 @@ async fn advance(
             for group in left.chunks(GROUP) {
                 let waited = copy::throttle(target, limit, Duration::from_secs(30)).await?;
                 if waited > Duration::from_millis(100) {
+                    spans::throttled(waited.as_millis() as u64, limit);
                     let note = format!(
                         "throttled {} ms: a replica of {} lagged over {limit} bytes",
                         waited.as_millis(),
@@ -218,6 +261,7 @@ async fn advance(
                     moves.set_note(id, &note).await?;
                 }
                 let rows = copy::group(source, target, group).await?;
+                spans::copied(group.len(), rows);
                 fault("copy");
                 moves.copied_slots(id, group, rows as i64).await?;
                 progress(&moves.get(id).await?);
@@ -238,14 +282,14 @@ async fn advance(
                 progress(mv)
             };
             catch_up(&moves, id, &mut log, CATCH_UP, &mut report).await?;
-            let next = switch::next_map(map, &mv)?;
+            let next = switch::next_map(map, mv)?;
             moves.set_map_after(id, next.version.0 as i64).await?;
             Ok(moves
                 .set_phase(id, mv.phase, Phase::Switching, "switching")
                 .await?)
         }
-        Phase::Switching => switching(settings, client, source, target, map, &mv).await,
-        Phase::Cleaning => cleaning(settings, client, source, &mv).await,
+        Phase::Switching => switching(settings, client, source, target, map, mv).await,
+        Phase::Cleaning => cleaning(settings, client, source, mv).await,
         Phase::Done | Phase::Aborted => Ok(()),
     }
 }
@@ -297,7 +341,17 @@ async fn switching(
             slots.len()
         )));
     }
-    match switch::run(settings, client, (source, target), mv, map).await {
+    let span = spans::fence();
+    let fenced = switch::run(settings, client, (source, target), mv, map)
+        .instrument(span.clone())
+        .await;
+    match &fenced {
+        Ok(fence) => {
+            span.record("shardgate.fence_ms", fence.total_ms());
+        }
+        Err(e) => spans::failed(&span, e),
+    }
+    match fenced {
         Ok(fence) => {
             tracing::info!(move_id = mv.id, "switched: {fence}");
             let note = format!("switched: {fence}");

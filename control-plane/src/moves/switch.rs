@@ -13,12 +13,13 @@
 use std::time::Instant;
 
 use tokio_postgres::Client;
+use tracing::Instrument;
 
 use super::fault::fault;
 use super::replay::SlotLog;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move};
-use super::{caches, copy, idempotency_entries, verify, MoveError};
+use super::{caches, copy, idempotency_entries, spans, verify, MoveError};
 use crate::jobs::replay::drain;
 use crate::map::{meta, ownership, ShardMap};
 use shard_manager::config::ClusterSettings;
@@ -142,7 +143,16 @@ async fn fence(
     let id = mv.id;
     drain(&mut SlotLog { source, target, id }, 5000).await?;
     times.drained = fenced.elapsed().as_millis();
-    let (rows, differences) = verify::compare(source, target, &mv.detail.slots).await?;
+    let checking = spans::verify();
+    let (rows, differences) = verify::compare(source, target, &mv.detail.slots)
+        .instrument(checking.clone())
+        .await?;
+    checking.record("shardgate.rows_checked", rows);
+    checking.record("shardgate.slots_differing", differences.len());
+    if !differences.is_empty() {
+        checking.record("otel.status_code", "ERROR");
+    }
+    drop(checking);
     times.verified = fenced.elapsed().as_millis();
     if !differences.is_empty() {
         let shown: Vec<&str> = differences.iter().take(5).map(String::as_str).collect();

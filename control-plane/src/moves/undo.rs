@@ -6,22 +6,44 @@ use super::plan::Which;
 use super::shard_conn::ShardConn;
 use super::state::{ranges, Move, Phase};
 use super::store::Moves;
-use super::{capture, switch, MoveError};
+use super::{capture, spans, switch, MoveError};
 use crate::map::ownership;
 use shard_manager::config::ClusterSettings;
+use tracing::Instrument;
 
 /// Rolls back a move that has not switched: the target forgets its copies, the source
 /// stops logging. Refused while a mover runs it, and once it has switched.
+///
+/// With spans recorded, an abort is a trace of its own ([`spans::undo`]), its status an
+/// error either way: the move was undone, or the abort refused.
 pub async fn abort(settings: &ClusterSettings, id: i64) -> Result<Move, MoveError> {
     let mut client = open_meta(settings).await?;
     let mv = Moves::new(&client).claim(id).await?;
+    let span = spans::undo(&mv, "abort");
+    let undone = roll_back(settings, &mut client, mv)
+        .instrument(span.clone())
+        .await;
+    match &undone {
+        Ok(mv) => spans::failed(&span, &mv.note),
+        Err(e) => spans::failed(&span, e),
+    }
+    undone
+}
+
+/// Rolls back claimed move `mv`, unless it is over or has switched.
+async fn roll_back(
+    settings: &ClusterSettings,
+    client: &mut tokio_postgres::Client,
+    mv: Move,
+) -> Result<Move, MoveError> {
+    let id = mv.id;
     if !mv.phase.active() {
         return Err(MoveError::Refused(format!(
             "move {id} is already {}: nothing to abort",
             mv.phase.as_str()
         )));
     }
-    let map = load(&mut client).await?;
+    let map = load(client).await?;
     let (slots, from, to) = (&mv.detail.slots, mv.detail.source, mv.detail.target);
     let source = ShardConn::open(settings, &map, from).await?;
     let switched = mv.phase.switched()
@@ -36,7 +58,7 @@ pub async fn abort(settings: &ClusterSettings, id: i64) -> Result<Move, MoveErro
     let deleted = capture::delete_rows(&target, slots).await?;
     capture::stop(&source, id).await?;
     let note = format!("aborted: {deleted} copied row(s) deleted on {to}; {from} keeps the slots");
-    let moves = Moves::new(&client);
+    let moves = Moves::new(client);
     moves.set_phase(id, mv.phase, Phase::Aborted, &note).await?;
     Ok(moves.get(id).await?)
 }
