@@ -39,6 +39,9 @@ pub struct AppState {
     /// idempotency key, once read from the metadata database (`control_plane::id_secret`);
     /// until then such records are refused (503), never given an id of this gateway's own.
     pub id_secret: Arc<OnceLock<IdSecret>>,
+    /// The background work that builds and drops indexes on every shard: woken after
+    /// each change so it starts at once.
+    pub indexes: Arc<control_plane::indexes::Reconciler>,
     /// What became of the spans exported over OTLP, for `/metrics`; None with traces off.
     pub spans: Option<Arc<SpanLedger>>,
 }

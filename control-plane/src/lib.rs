@@ -30,6 +30,9 @@
 //!   map with a new term, a split-brain primary fenced.
 //! - [`txn`]: the coordinator log of transactions on several shards, and the recovery
 //!   that resolves prepared parts a dead gateway left.
+//! - [`indexes`]: indexes for queries made on every shard's primary online
+//!   (`CREATE INDEX CONCURRENTLY`), recorded in the metadata database, each shard's
+//!   state read from its catalog, interrupted builds resumed, failed ones cleaned.
 //! - [`backup`]: backups of every server with pgBackRest, and cluster restore points
 //!   fenced against the coordinator log's decisions.
 //!
@@ -41,6 +44,7 @@ pub mod failover;
 pub mod health;
 pub mod id_secret;
 pub mod import;
+pub mod indexes;
 pub mod jobs;
 pub mod keys;
 pub mod map;

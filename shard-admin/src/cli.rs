@@ -74,6 +74,9 @@ enum Command {
     /// API keys for the gateways: create (printed once), list, revoke, rotate, limit.
     #[command(subcommand)]
     Keys(admin::commands::keys::KeysCommand),
+    /// Indexes for queries on every shard's primary: create, list, drop.
+    #[command(subcommand)]
+    Index(admin::commands::index::IndexCommand),
     /// Show where a key lives: hash, slot, shard.
     Locate { key: String },
     /// Check the configuration and print the slot ranges each shard owns.
@@ -174,6 +177,7 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
                 ..Named::default()
             },
         ),
+        Command::Index(command) => command.audited()?,
         Command::Keys(_)
         | Command::Restore(_)
         | Command::Export(_)
@@ -236,6 +240,7 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
             print!("{}", printed.out);
             eprint!("{}", printed.note);
         }
+        Command::Index(command) => print!("{}", admin::commands::index::run(settings, command)?),
         Command::Locate { key } => {
             let (router, note) = admin::commands::map::router_for(settings, router);
             if let Some(note) = note {

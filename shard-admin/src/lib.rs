@@ -13,7 +13,7 @@
 //! - [`connect`]: direct connections and scratch databases for the tools.
 //! - [`audit`]: the audit line every admin command that changes something leaves.
 //! - [`commands`]: the cluster's shape and access: `init`, `map`, `move-slots`/`moves`,
-//!   `add-shard`, `rebalance`, `remove-shard`, `import`/`imports`, `keys`, `export`,
+//!   `add-shard`, `rebalance`, `remove-shard`, `import`/`imports`, `keys`, `index`, `export`,
 //!   `backup`/`backups`.
 //! - [`tools`]: the learning tools: `plan`, `seed` (with its record generator) and
 //!   `bench`, and the progress bars they draw.

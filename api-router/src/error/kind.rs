@@ -2,6 +2,7 @@
 //! (`urn:shardgate:problem:<slug>`) and title: every variant once.
 
 use actix_web::http::StatusCode;
+use control_plane::indexes::IndexError;
 use shard_manager::cluster::txn::TxnError;
 use shard_manager::ClusterError;
 
@@ -45,6 +46,21 @@ impl ApiError {
             }
             Self::BodyTimeout(_) => (S::REQUEST_TIMEOUT, "body-timeout", "Body timeout"),
             Self::BadQuery(_) => (S::BAD_REQUEST, "invalid-query", "Invalid query"),
+            Self::BadIndex(_) => (S::BAD_REQUEST, "invalid-index", "Invalid index"),
+            Self::Index(IndexError::Exists { .. }) => {
+                (S::CONFLICT, "index-name-taken", "Index name taken")
+            }
+            Self::Index(IndexError::Dropping(_)) => {
+                (S::CONFLICT, "index-dropping", "Index being dropped")
+            }
+            Self::Index(IndexError::NoSuchIndex(_)) => {
+                (S::NOT_FOUND, "index-not-found", "Index not found")
+            }
+            Self::Index(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "index-work-unavailable",
+                "Index work unavailable",
+            ),
             Self::RecordNotFound { .. } => (S::NOT_FOUND, "record-not-found", "Record not found"),
             Self::RouteNotFound { .. } => (S::NOT_FOUND, "route-not-found", "Not found"),
             Self::MisdirectedHost(_) => (

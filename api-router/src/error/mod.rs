@@ -150,6 +150,13 @@ pub enum ApiError {
     /// A stop signal arrived: the gateway drains (still serving) before it stops.
     #[error("this gateway is draining before it stops: send new requests to another gateway")]
     Draining,
+    /// An index asked for with bad fields (400 `invalid-index`, naming it).
+    #[error("invalid index: {0}")]
+    BadIndex(String),
+    /// Index work: an index that exists already (409) or does not (404), or the metadata
+    /// database or a primary that did not answer (503).
+    #[error(transparent)]
+    Index(#[from] control_plane::indexes::IndexError),
     /// The gateway was wired wrongly (a bug, never the client's doing).
     #[error("gateway misconfigured: {0}")]
     Misconfigured(&'static str),
@@ -244,6 +251,10 @@ impl ApiError {
                 "an internal error occurred on {shard} (its {statement} statement was refused with SQLSTATE {sqlstate}); it has been logged"
             ),
             Self::Misconfigured(_) => "an internal error occurred; it has been logged".into(),
+            Self::Index(
+                control_plane::indexes::IndexError::Query(_)
+                | control_plane::indexes::IndexError::Map(_),
+            ) => "the metadata database did not answer index work; it has been logged".into(),
             Self::BatchRejected { failed, .. } => {
                 format!(
                     "none of the {} records was written; see `failed`",

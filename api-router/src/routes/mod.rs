@@ -13,6 +13,8 @@
 //!   the Swagger UI redirect).
 //! - [`load`]: load per slot and shard, hot slots and keys; [`cluster_view`]: the
 //!   other gateways' figures that cluster views merge.
+//! - [`indexes`]: indexes for queries made on every shard online, their state per
+//!   shard, and their drop (admin scope).
 //! - [`moves`]: slot moves as `/api/shards`, `/api/health` and `/metrics` show them,
 //!   from the move watch's last read.
 //! - [`openapi`]: the OpenAPI document of these routes, behind Swagger UI.
@@ -26,6 +28,7 @@ pub mod delete;
 pub mod export;
 pub mod fallback;
 pub mod health;
+pub mod indexes;
 pub mod list;
 pub mod load;
 pub mod moves;

@@ -23,8 +23,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBu
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    analytics, bulk, delete, export, health, load, query, read, read_many, shards, transaction,
-    write,
+    analytics, bulk, delete, export, health, indexes, load, query, read, read_many, shards,
+    transaction, write,
 };
 use crate::access::{policy, Need};
 use crate::error::Problem;
@@ -55,6 +55,10 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         shards::shards,
         shards::locate,
         load::load,
+        indexes::create,
+        indexes::list,
+        indexes::one,
+        indexes::drop,
         analytics::metrics,
         analytics::errors,
         analytics::slowest,

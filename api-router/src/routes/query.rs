@@ -63,6 +63,10 @@ pub struct QueryRequest {
     #[serde(default)]
     #[schema(example = "eventual")]
     pub consistency: Option<String>,
+    /// true: the answer's `plans` holds each shard's plan of its page, so you can see
+    /// which index served it.
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// One condition.
@@ -118,6 +122,19 @@ pub struct QueryResponse {
     pub total: Option<u64>,
     /// Every shard that answered and the role that served it.
     pub shards: Vec<ShardSource>,
+    /// With `explain`: each shard's plan of its page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plans: Option<Vec<ShardPlan>>,
+}
+
+/// One shard's plan: PostgreSQL's `EXPLAIN (FORMAT JSON)` of the page statement it ran,
+/// with the same parameters, on the server that answered (an index it used shows as
+/// `"Index Name"` in an `Index Scan` or `Bitmap Index Scan` node).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardPlan {
+    pub shard: u32,
+    #[schema(value_type = Object)]
+    pub plan: Value,
 }
 
 /// The query a request asks, checked.
@@ -154,6 +171,7 @@ fn parse(request: &QueryRequest, max_bytes: usize) -> Result<Query, ApiError> {
         .transpose()?;
     query.count = request.count.as_deref().map(CountMode::parse).transpose()?;
     query.max_bytes = max_bytes;
+    query.explain = request.explain;
     Ok(query)
 }
 
@@ -217,6 +235,16 @@ pub async fn query(
         next: answer.next.map(|c| c.encode()),
         total: answer.total,
         shards: ShardSource::answered(&answer.answered),
+        plans: query.explain.then(|| {
+            answer
+                .plans
+                .into_iter()
+                .map(|(shard, plan)| ShardPlan {
+                    shard: shard.0,
+                    plan,
+                })
+                .collect()
+        }),
     });
     Outcome {
         rows_read: rows,

@@ -9,8 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, Route};
 
 use super::{
-    analytics, bulk, dashboard, delete, export, fallback, health, load, query, read, read_many,
-    shards, transaction, write,
+    analytics, bulk, dashboard, delete, export, fallback, health, indexes, load, query, read,
+    read_many, shards, transaction, write,
 };
 use crate::access::gate::require;
 use crate::access::{policy, Access};
@@ -23,11 +23,22 @@ fn only(
     route: Route,
     access: &Arc<Access>,
 ) -> impl HttpServiceFactory {
+    several(path, method, vec![route], access)
+}
+
+/// A path that answers the methods `allowed` names (`"GET, POST"`), one route each.
+fn several(
+    path: &str,
+    allowed: &'static str,
+    routes: Vec<Route>,
+    access: &Arc<Access>,
+) -> impl HttpServiceFactory {
     let access = access.clone();
     let need = policy::need(path);
-    web::resource(path)
-        .route(route)
-        .default_service(web::to(fallback::method_not_allowed(method)))
+    routes
+        .into_iter()
+        .fold(web::resource(path), |resource, route| resource.route(route))
+        .default_service(web::to(fallback::method_not_allowed(allowed)))
         .wrap(from_fn(move |req, next| {
             require(access.clone(), need, req, next)
         }))
@@ -98,5 +109,20 @@ pub fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
             "GET",
             web::get().to(shards::locate),
         ))
-        .service(only("/api/shards/load", "GET", web::get().to(load::load)));
+        .service(only("/api/shards/load", "GET", web::get().to(load::load)))
+        .service(several(
+            "/api/indexes",
+            "GET, POST",
+            vec![
+                web::get().to(indexes::list),
+                web::post().to(indexes::create),
+            ],
+            access,
+        ))
+        .service(several(
+            "/api/indexes/{name}",
+            "GET, DELETE",
+            vec![web::get().to(indexes::one), web::delete().to(indexes::drop)],
+            access,
+        ));
 }

@@ -28,6 +28,9 @@ use crate::server::settings::Settings;
 use crate::server::traces::SpanLedger;
 use crate::state::AppState;
 
+/// How often a gateway looks for index work left undone (a build a restart stopped).
+const INDEX_RECONCILE_EVERY: Duration = Duration::from_secs(5);
+
 /// A built, bound, not yet running gateway.
 pub struct Application {
     port: u16,
@@ -102,6 +105,10 @@ impl Application {
             gateway_id: identity.id.to_string(),
             id_secret: id_secret.clone(),
             spans: spans.clone(),
+            indexes: Arc::new(control_plane::indexes::Reconciler::start(
+                settings.cluster.clone(),
+                INDEX_RECONCILE_EVERY,
+            )),
         });
         let access = Arc::new(Access {
             ring: ring.clone(),

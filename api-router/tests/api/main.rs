@@ -26,6 +26,7 @@ mod idempotency;
 mod idempotency_cache;
 mod idempotency_idless;
 mod idempotency_reuse;
+mod indexes;
 mod limits_keys;
 mod load_balancer;
 mod moves;

@@ -63,7 +63,7 @@ async fn every_answer_to_requests_made_from_the_published_spec_is_one_it_documen
     }
     let mut mismatches = static_problems(&doc);
     for case in &all {
-        let answer = send(&app, case).await;
+        let answer = send(&app, &known, case).await;
         let found = check(&doc, case, &answer);
         if std::env::var("SPEC_TRACE").is_ok() {
             eprintln!(
@@ -80,6 +80,9 @@ async fn every_answer_to_requests_made_from_the_published_spec_is_one_it_documen
         }
         if case.method == "delete" && answer.status == 204 {
             restore(&app).await;
+        }
+        if case.path == "/api/indexes/{name}" && case.method == "delete" && answer.status == 202 {
+            restore_index(&app).await;
         }
         mismatches.extend(found.into_iter().map(|m| {
             let query = case.query_string();
@@ -116,6 +119,33 @@ async fn restore(app: &TestApp) -> reqwest::Response {
     res
 }
 
+/// The index every request may name (the body example's), made anew after a drop
+/// (once the drop has ended: an index being dropped cannot be asked for).
+async fn restore_index(app: &TestApp) -> String {
+    let spec =
+        shard_manager::store::query_index::IndexSpec::parse("users", &["age".into()]).unwrap();
+    let name = spec.name();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let res = app
+            .post_json(
+                "/api/indexes",
+                None,
+                &json!({"table": "users", "fields": ["age"]}),
+            )
+            .await;
+        if res.status().as_u16() == 202 {
+            return name;
+        }
+        assert_eq!(res.status().as_u16(), 409, "fixture index");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the index was never dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Stores records and collects real values: the key, the id, a cursor and a token.
 async fn fixture(app: &TestApp) -> Known {
     let token = restore(app).await.headers()["x-shard-lsn"]
@@ -138,6 +168,7 @@ async fn fixture(app: &TestApp) -> Known {
         .await
         .unwrap();
     let cursor = page["next"].as_str().expect("a next page").to_owned();
+    let index = restore_index(app).await;
     Known {
         values: vec![
             ("table", "users".into()),
@@ -148,6 +179,7 @@ async fn fixture(app: &TestApp) -> Known {
             ("x-min-lsn", token),
             // Any version of the fixture's record: a write or delete applies.
             ("if-match", "*".into()),
+            ("name", index),
         ],
     }
 }
@@ -160,9 +192,14 @@ struct Answer {
     body: Vec<u8>,
 }
 
-async fn send(app: &TestApp, case: &Case) -> Answer {
+async fn send(app: &TestApp, known: &Known, case: &Case) -> Answer {
     let method = Method::from_bytes(case.method.to_uppercase().as_bytes()).unwrap();
-    let mut url = app.url(&case.path);
+    // A path parameter takes its known value (the document's path stays the case's).
+    let mut url = app.url(
+        &case
+            .path
+            .replace("{name}", known.get("name").unwrap_or("x")),
+    );
     if !case.query.is_empty() {
         url = format!("{url}?{}", case.query_string());
     }

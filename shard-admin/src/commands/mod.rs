@@ -10,6 +10,7 @@
 //!   copied in while it takes writes, then cut over.
 //! - [`switchover`]: `switchover`: a shard's primary handed to a replica, planned.
 //! - [`keys`]: `keys create | list | revoke | rotate | limit`.
+//! - [`index`]: `index create | list | drop`: indexes for queries on every primary.
 //! - [`backup`]: `backup` and `backups list`: every server backed up with pgBackRest,
 //!   and a cluster restore point recorded; `restore --point`: every server back to one.
 //! - [`export`]: `export`: a table of every shard written atomically to a file, as NDJSON
@@ -19,6 +20,7 @@ pub mod add_shard;
 pub mod backup;
 pub mod export;
 pub mod import;
+pub mod index;
 pub mod keys;
 pub mod map;
 pub mod moves;

@@ -35,6 +35,9 @@ pub struct QueryAnswer {
     pub total: Option<u64>,
     /// The shards that answered, and which role served each.
     pub answered: Vec<(ShardId, Role)>,
+    /// With `explain`: each shard's plan of its page (`EXPLAIN (FORMAT JSON)`, on the
+    /// server that answered, with the page's parameters).
+    pub plans: Vec<(ShardId, serde_json::Value)>,
 }
 
 impl Cluster {
@@ -59,7 +62,8 @@ impl Cluster {
             CountMode::Exact => (mode, query_statement::count(table.as_str(), query)),
             CountMode::Estimated => (mode, query_statement::estimate(table.as_str(), query)),
         });
-        let (page, counting) = (&page, &counting);
+        let explain = query.explain.then(|| query_statement::explain(&page));
+        let (page, counting, explain) = (&page, &counting, &explain);
         let sort_fields = query.sort.len();
         let reads = shards.iter().map(|shard| async move {
             shard.ready()?;
@@ -76,7 +80,11 @@ impl Cluster {
                             Some(crate::wire::query::query_estimate(conn, s).await?)
                         }
                     };
-                    Ok((rows, total))
+                    let plan = match explain {
+                        None => None,
+                        Some(s) => Some(crate::wire::query::query_plan(conn, s).await?),
+                    };
+                    Ok((rows, total, plan))
                 })
                 .await?;
             Ok::<_, ClusterError>((shard.id, served.role, served.value))
@@ -84,8 +92,11 @@ impl Cluster {
         let mut answer = QueryAnswer::default();
         let mut pages = Vec::with_capacity(shards.len());
         for result in join_all(reads).await {
-            let (shard, role, (rows, total)) = result?;
+            let (shard, role, (rows, total, plan)) = result?;
             answer.answered.push((shard, role));
+            if let Some(plan) = plan {
+                answer.plans.push((shard, plan));
+            }
             if let Some(n) = total {
                 *answer.total.get_or_insert(0) += n;
             }

@@ -23,7 +23,10 @@
 //! - [`page`]: [`Page`] and [`Budget`]: a page of a list, stopped at its byte budget.
 //! - [`query`]: a query (`POST /api/query`) typed and validated: conditions on JSON
 //!   paths, a sort, fields, the page and its cursor; the order of values it sorts by.
-//! - [`query_statement`]: a query's SQL, built from its typed parts, every value bound.
+//! - [`query_statement`]: a query's SQL, built from its typed parts, every value bound
+//!   (paths written as literals, so an index on them serves), and its plan.
+//! - [`query_index`]: an index for queries on some fields of a table: its name, the SQL
+//!   that builds, drops and inspects it on a shard.
 //! - [`answer_budget`]: [`AnswerBudget`]: an answer of many point reads, held to the
 //!   read budget, duplicates counted.
 //! - [`member_name`]: a JSON member's name, checked.
@@ -41,6 +44,7 @@ pub mod migrations;
 pub mod page;
 pub mod precondition;
 pub mod query;
+pub mod query_index;
 pub mod query_statement;
 pub mod raw_json;
 pub mod row;

@@ -459,6 +459,8 @@ pub struct Query {
     pub count: Option<CountMode>,
     /// The most bytes of records a page holds (its first record always fits).
     pub max_bytes: usize,
+    /// Each shard's plan of its page is answered too (`EXPLAIN (FORMAT JSON)`).
+    pub explain: bool,
 }
 
 impl Query {
@@ -498,6 +500,7 @@ impl Query {
             after: None,
             count: None,
             max_bytes: usize::MAX,
+            explain: false,
         })
     }
 

@@ -1,12 +1,22 @@
 //! The SQL of a query (`super::query`), built from its typed parts: every value the
-//! client sent is bound as a parameter, JSON paths included (`data #> $n`, a bound
-//! `text[]`); the text around them comes from this file alone. Each shard runs a page
-//! statement (its rows in the query's order after the cursor, `limit + 1` of them, so
-//! the gateway knows whether more follow) and, when asked, a count.
+//! client sent is bound as a parameter; the text around them comes from this file
+//! alone. Each shard runs a page statement (its rows in the query's order after the
+//! cursor, `limit + 1` of them, so the gateway knows whether more follow) and, when
+//! asked, a count, or the plan of the page ([`explain`]).
 //!
 //! The sort keys of a field are computed as the query's doc says (rank, `numeric`,
 //! text in "C"), never NULL, so a keyset predicate on them is plain row comparison,
 //! spelled out column by column because directions may differ.
+//!
+//! ## Written for indexes
+//! A field's path is the one part written into the text rather than bound: an
+//! expression index (`super::query_index`) serves only a query whose expression is
+//! literally its own. Paths are checked at the edge (ASCII letters, digits, `_`, `-`)
+//! and still written as SQL string literals, quotes doubled ([`path_literal`]). A
+//! field's three sort keys ([`field_keys`]) are both what a sort orders by and what the
+//! index holds; conditions that can be said in those keys are (`eq` on a number or a
+//! string, the ranges, `prefix`): `gte 40` is "rank is number's and number >= 40", which
+//! an index on the field serves as a range scan.
 
 use super::query::{Condition, Direction, Operand, Operator, Query, QueryCursor};
 
@@ -50,14 +60,36 @@ fn conditions(s: &mut QueryStatement, table: &str, q: &Query) -> String {
     all.join(" AND ")
 }
 
-/// The value at a path: `r.data #> $n`.
-fn value_at(s: &mut QueryStatement, segments: &[String]) -> String {
-    let path = s.bind(Bind::Texts(segments.to_vec()));
-    format!("(r.data #> {path}::text[])")
+/// A string as an SQL literal (`standard_conforming_strings`: only `'` is special).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
+/// A path as SQL: `ARRAY['address', 'city']::text[]`. (Not the `'{a,b}'` form: there a
+/// segment `NULL` would be a NULL element.)
+pub fn path_literal(segments: &[String]) -> String {
+    let items: Vec<String> = segments.iter().map(|s| literal(s)).collect();
+    format!("ARRAY[{}]::text[]", items.join(", "))
+}
+
+/// The value at a path in `column` (`r.data` in a query, `data` in an index).
+fn value_at(column: &str, segments: &[String]) -> String {
+    format!("({column} #> {})", path_literal(segments))
+}
+
+/// A field's sort keys over `column`: rank, number, text (see `super::query`); the
+/// expressions an index on the field holds, and the ones a query orders by.
+pub fn field_keys(column: &str, segments: &[String]) -> [String; 3] {
+    sort_keys(&value_at(column, segments))
+}
+
+/// A rank's number in the sort keys: the types conditions compare.
+const STRING_RANK: i32 = 2;
+const NUMBER_RANK: i32 = 3;
+
 fn condition(s: &mut QueryStatement, c: &Condition) -> String {
-    let v = value_at(s, c.path.segments());
+    let v = value_at("r.data", c.path.segments());
+    let [rank, number, text] = sort_keys(&v);
     let cmp = |op: Operator| match op {
         Operator::Gt => ">",
         Operator::Gte => ">=",
@@ -69,10 +101,24 @@ fn condition(s: &mut QueryStatement, c: &Condition) -> String {
             let p = s.bind(Bind::Bool(*present));
             format!("(({v} IS NOT NULL) = {p})")
         }
-        (Operand::Json(j), Operator::Eq) => {
-            let x = s.bind(Bind::Jsonb(j.clone()));
-            format!("({v} = {x})")
-        }
+        // A number or a string equal as `jsonb` is equal: the same type, and the same
+        // number (by value) or the same string (byte for byte).
+        (Operand::Json(j), Operator::Eq) => match serde_json::from_str(j) {
+            Ok(serde_json::Value::Number(n)) => {
+                let x = s.bind(Bind::Text(n.to_string()));
+                format!("(({rank}) = {NUMBER_RANK} AND ({number}) = {x}::numeric)")
+            }
+            Ok(serde_json::Value::String(t)) => {
+                let x = s.bind(Bind::Text(t));
+                format!(
+                    "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND {text} = {x}::text COLLATE \"C\")"
+                )
+            }
+            _ => {
+                let x = s.bind(Bind::Jsonb(j.clone()));
+                format!("({v} = {x})")
+            }
+        },
         (Operand::Json(j), Operator::Ne) => {
             let x = s.bind(Bind::Jsonb(j.clone()));
             format!("({v} IS DISTINCT FROM {x})")
@@ -91,23 +137,20 @@ fn condition(s: &mut QueryStatement, c: &Condition) -> String {
         (Operand::Number(n), op) => {
             let x = s.bind(Bind::Text(n.clone()));
             format!(
-                "(CASE WHEN jsonb_typeof({v}) = 'number' THEN ({v})::numeric {} {x}::numeric \
-                 ELSE false END)",
+                "(({rank}) = {NUMBER_RANK} AND ({number}) {} {x}::numeric)",
                 cmp(op)
             )
         }
         (Operand::Text(t), Operator::Prefix) => {
             let x = s.bind(Bind::Text(t.clone()));
             format!(
-                "(CASE WHEN jsonb_typeof({v}) = 'string' THEN starts_with({v} #>> '{{}}', {x}) \
-                 ELSE false END)"
+                "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND starts_with({text}, {x}::text))"
             )
         }
         (Operand::Text(t), op) => {
             let x = s.bind(Bind::Text(t.clone()));
             format!(
-                "(CASE WHEN jsonb_typeof({v}) = 'string' THEN ({v} #>> '{{}}') COLLATE \"C\" {} \
-                 {x}::text COLLATE \"C\" ELSE false END)",
+                "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND {text} {} {x}::text COLLATE \"C\")",
                 cmp(op)
             )
         }
@@ -142,8 +185,10 @@ pub fn page(table: &str, q: &Query) -> QueryStatement {
     };
     let mut keys = Vec::new();
     for (i, f) in q.sort.iter().enumerate() {
-        let v = value_at(&mut s, f.path.segments());
-        for (k, expr) in ["r", "n", "s"].iter().zip(sort_keys(&v)) {
+        for (k, expr) in ["r", "n", "s"]
+            .iter()
+            .zip(field_keys("r.data", f.path.segments()))
+        {
             keys.push((
                 format!("{expr} AS {k}{i}"),
                 format!("q.{k}{i}"),
@@ -230,6 +275,15 @@ pub fn count(table: &str, q: &Query) -> QueryStatement {
     s
 }
 
+/// The plan of a statement: `EXPLAIN (FORMAT JSON)` of it, with the same parameters.
+/// Returns one json text.
+pub fn explain(statement: &QueryStatement) -> QueryStatement {
+    QueryStatement {
+        sql: format!("EXPLAIN (FORMAT JSON) {}", statement.sql),
+        binds: statement.binds.clone(),
+    }
+}
+
 /// The planner's estimate of [`count`]: `EXPLAIN (FORMAT JSON)` of the same rows.
 /// Returns one json text; its top plan's `Plan Rows` is the estimate.
 pub fn estimate(table: &str, q: &Query) -> QueryStatement {
@@ -272,10 +326,11 @@ mod tests {
     fn every_client_value_is_bound_never_spliced() {
         let s = page("users", &query());
         assert!(!s.sql.contains("London") && !s.sql.contains("DROP") && !s.sql.contains("40"));
-        assert!(!s.sql.contains("address") && !s.sql.contains("score"));
+        // Paths are written, as literals (checked at the edge, quoted anyway).
         assert!(s
-            .binds
-            .contains(&Bind::Texts(vec!["address".into(), "city".into()])));
+            .sql
+            .contains("(r.data #> ARRAY['address', 'city']::text[])"));
+        assert!(s.sql.contains("(r.data #> ARRAY['score']::text[])"));
         assert!(s.binds.contains(&Bind::Text("40".into())));
         assert!(s
             .binds
@@ -297,5 +352,40 @@ mod tests {
         let c = count("users", &query());
         assert!(c.sql.starts_with("SELECT count(*) FROM records r WHERE"));
         assert!(!c.sql.contains("LIMIT"));
+    }
+
+    #[test]
+    fn path_literals_double_their_quotes_and_never_use_the_array_text_form() {
+        assert_eq!(
+            path_literal(&["a'b".into(), "NULL".into()]),
+            "ARRAY['a''b', 'NULL']::text[]"
+        );
+    }
+
+    #[test]
+    fn ranges_and_equality_are_said_in_the_sort_keys_an_index_holds() {
+        let q = Query::new(
+            vec![
+                Condition::parse("age", "gte", Some(&json!(40))).unwrap(),
+                Condition::parse("name", "eq", Some(&json!("Ann"))).unwrap(),
+            ],
+            vec![],
+            None,
+            &json!(10),
+        )
+        .unwrap();
+        let s = page("users", &q);
+        let [rank, number, text] = field_keys("r.data", &["age".to_owned()]);
+        assert!(
+            s.sql
+                .contains(&format!("(({rank}) = 3 AND ({number}) >= $")),
+            "{}",
+            s.sql
+        );
+        let [rank, number, text2] = field_keys("r.data", &["name".to_owned()]);
+        assert!(s
+            .sql
+            .contains(&format!("(({rank}) = 2 AND ({number}) = 0 AND {text2} = $")));
+        assert_ne!(text, text2);
     }
 }

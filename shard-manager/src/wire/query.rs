@@ -67,19 +67,28 @@ pub async fn query_count(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Runs an estimate (`query_statement::estimate`): its top plan's `Plan Rows`.
-pub async fn query_estimate(
+/// Runs an `EXPLAIN (FORMAT JSON)` (`query_statement::explain`, `::estimate`): the
+/// plan, as the server wrote it.
+pub async fn query_plan(
     conn: &mut WireConn,
     statement: &QueryStatement,
-) -> Result<u64, WireError> {
+) -> Result<serde_json::Value, WireError> {
     let mut plan = None;
     run(conn, statement, &mut |row| {
         plan.get_or_insert(Columns::new(&row).text());
     })
     .await?;
     let plan = plan.ok_or_else(|| WireError::Protocol("an EXPLAIN without its row".into()))??;
-    let value: serde_json::Value = serde_json::from_str(&plan)
-        .map_err(|e| WireError::Undecodable(format!("an EXPLAIN's plan: {e}")))?;
+    serde_json::from_str(&plan)
+        .map_err(|e| WireError::Undecodable(format!("an EXPLAIN's plan: {e}")))
+}
+
+/// Runs an estimate (`query_statement::estimate`): its top plan's `Plan Rows`.
+pub async fn query_estimate(
+    conn: &mut WireConn,
+    statement: &QueryStatement,
+) -> Result<u64, WireError> {
+    let value = query_plan(conn, statement).await?;
     value[0]["Plan"]["Plan Rows"]
         .as_f64()
         .map(|rows| rows.max(0.0).round() as u64)

@@ -1,0 +1,2 @@
+DROP TABLE query_index_shards;
+DROP TABLE query_indexes;
