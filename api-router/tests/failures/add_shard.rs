@@ -3,19 +3,24 @@
 //! shards: the gateway adds the new shard's pools without a restart, the new shard ends
 //! with its fair share (a quarter of the slots), no request fails, nothing acknowledged
 //! is lost or stored twice, and keys routed to the new shard are written and read there.
+//! A query index recorded before is built (valid) on the new primary before its first
+//! slot: the command says so before any move.
 //! Then the shard is removed again (`remove-shard`) under writers: its slots move to
 //! the others, it is retired (kept in the map, owning nothing), and the gateway no
 //! longer counts it.
 
 use std::time::Duration;
 
+use control_plane::indexes;
 use control_plane::map::change;
 use serde_json::json;
 use shard_admin::commands::add_shard::{add_shard, AddShardArgs};
 use shard_admin::commands::remove_shard::{remove_shard, RemoveShardArgs};
 use shard_manager::config::ShardSettings;
 use shard_manager::routing::ShardId;
+use shard_manager::store::query_index::IndexSpec;
 use shard_manager::ShardKey;
+use test_support::maintenance::connect_to;
 use test_support::outage::serial;
 use test_support::spawn_app;
 
@@ -53,6 +58,10 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
         .expect("create the test database on the spare");
     let before = change::current(&settings).await.unwrap();
     assert_eq!(before.shards.len(), 3);
+    // A query index, built on the three shards before the new one comes.
+    let spec = IndexSpec::parse("users", &["score".to_owned()]).unwrap();
+    let index = indexes::create(&settings, &spec).await.unwrap();
+    indexes::reconcile(&settings).await.unwrap();
 
     let work = Workload::start(std::slice::from_ref(&app.address), 3, 40);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -71,6 +80,24 @@ async fn a_shard_added_under_writes_takes_its_share_and_loses_nothing() {
 
     let after = change::current(&settings).await.unwrap();
     assert_eq!(after.shards.len(), 4, "{summary}");
+    // The index was valid on the new primary before a slot moved: said before the
+    // first move, and in its catalog.
+    let said = summary
+        .find(&format!("shard-3 holds every index: {index}"))
+        .unwrap_or_else(|| panic!("no index line: {summary}"));
+    let first_move = summary.find("move ").unwrap_or(usize::MAX);
+    assert!(said < first_move, "{summary}");
+    let on_new = connect_to(&settings, &primary, &settings.database.dbname).await;
+    let valid: Option<bool> = on_new
+        .query_opt(
+            "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid \
+             WHERE c.relname = $1",
+            &[&index],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get(0));
+    assert_eq!(valid, Some(true), "{summary}");
     assert_eq!(after.shards[3].primary, primary);
     let share = after.slots_of(ShardId(3)).len();
     assert_eq!(share, after.owners.len() / 4, "a fair share: {summary}");

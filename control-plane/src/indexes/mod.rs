@@ -18,7 +18,9 @@
 //! - [`reconcile`]: every primary brought to what is recorded (each index built where
 //!   it is missing or interrupted, dropped where a drop was asked, the row removed once
 //!   gone everywhere); the listing with each shard's state; the background task.
+//! - [`new_shard`]: a shard joining the map built and waited for before it takes slots.
 
+pub mod new_shard;
 pub mod on_shard;
 pub mod reconcile;
 pub mod store;

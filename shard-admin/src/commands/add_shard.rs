@@ -2,19 +2,25 @@
 //! takes its fair share of the slots, moved online from the shards that own the most,
 //! one move per source (each resumable with `moves resume`, like `move-slots`). The new
 //! server is migrated first; it joins the map owning nothing, so gateways add its pools
-//! before any key is routed to it. Before each move it says where the whole command
+//! before any key is routed to it, and gets every recorded query index (built and
+//! waited for) before its first slot. Before each move it says where the whole command
 //! stands (move i of n, slots moved of all, and the time left for all at the rate so
 //! far); prints a summary of every move at the end.
 
 use crate::audit::Named;
 use crate::commands::moves::{drive, runtime, what};
 use crate::migrate::migrate_server;
+use control_plane::indexes::new_shard::ready_for_slots;
 use control_plane::map::add_shard::{add_shard as join, NewShard};
 use control_plane::map::change;
 use control_plane::moves::plan::Which;
 use control_plane::moves::{mover, MoveError};
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::ShardId;
+
+/// The longest wait for the new shard's indexes (empty, they build in moments; a
+/// gateway's reconciler may be building one already).
+const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// `add-shard`: the new shard's servers.
 #[derive(Debug, clap::Args)]
@@ -107,6 +113,21 @@ pub fn add_shard(settings: &ClusterSettings, args: AddShardArgs) -> Result<Strin
         "{id} joined the map at {} (primary {})\n",
         map.version, new.primary
     );
+    // Every recorded index on the new shard before a slot moves there: its queries
+    // would scan otherwise. A build that fails or does not end stops the command here,
+    // the shard in the map with no slots.
+    let built = rt
+        .block_on(ready_for_slots(settings, id, INDEX_WAIT))
+        .map_err(|e| {
+            MoveError::Refused(format!(
+                "{id} joined the map at {} but holds no slots: {e}; see `shard-admin index \
+                 list`, then give it slots with `shard-admin move-slots --to {}`",
+                map.version, id.0
+            ))
+        })?;
+    if !built.is_empty() {
+        summary += &format!("{id} holds every index: {}\n", built.join(", "));
+    }
     if args.no_move {
         summary += "no slots moved (--no-move): `shard-admin move-slots --to ...` gives it some\n";
         return Ok(summary);
