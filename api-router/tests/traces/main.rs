@@ -10,12 +10,14 @@
 //!   own and is served as ever.
 //! - A collector that is down fails no request and slows none past its bound: its
 //!   spans are dropped, and `/metrics` counts them.
+//! - A read served from the cache shows its `cache lookup` as a hit ([`cache_spans`]).
 //! - `/metrics` in OpenMetrics names a sampled request's trace as the exemplar of its
 //!   latency bucket ([`exemplars`]).
 //! - The request path's spans ([`request_path`]): routing, connection waits, each trip
 //!   to a server with its real port and backend pid, a transaction's prepares, decision
 //!   and commits, and group commits linked both ways with the writes they carried.
 
+mod cache_spans;
 mod exemplars;
 mod receiver;
 mod request_path;
