@@ -4,7 +4,7 @@
 //! [`Analytics::record_cache`] per cache interaction; it serves
 //! [`Analytics::report`] as `GET /api/analytics/metrics`, [`Analytics::recent_errors`]
 //! as `GET /api/analytics/errors`, [`Analytics::slowest`] as `GET
-//! /api/analytics/slowest` and [`Analytics::prometheus_text`] as `GET /metrics`.
+//! /api/analytics/slowest` and [`Analytics::exposition_of_gateway`] as `GET /metrics`.
 //! No database or HTTP types appear here.
 //!
 //! Memory is fixed whatever the traffic: histograms have fixed bounds, windows are
@@ -30,9 +30,9 @@
 //! - [`cluster`]: one gateway's [`cluster::Figures`] as the others read them, and the
 //!   shapes of the views that merge every gateway's: the metrics' cluster view
 //!   ([`cluster::Scope`], [`cluster::Coverage`]) and `/api/shards/load`.
-//! - [`exposition`]: the Prometheus text exposition: the recorder's own families, and
-//!   those a gateway passes at scrape time (slot moves, refused requests, the map,
-//!   transactions, batches).
+//! - [`exposition`]: the Prometheus exposition, as text 0.0.4 or as OpenMetrics 1.0 with
+//!   exemplars: the recorder's own families, and those a gateway passes at scrape time
+//!   (slot moves, refused requests, the map, transactions, batches, trace spans).
 
 #![warn(missing_docs)]
 

@@ -10,13 +10,17 @@ use prometheus::proto::MetricFamily;
 use crate::cluster::figures::{offset_secs, Figures};
 use crate::exposition::batches::BatchSizes;
 use crate::exposition::encoding::encode;
+use crate::exposition::format::Format;
+use crate::exposition::gateway::GatewayFigures;
 use crate::exposition::limited::LimitedCount;
 use crate::exposition::map::MapGauges;
 use crate::exposition::moves::MoveProgress;
+use crate::exposition::openmetrics;
 use crate::exposition::requests::{self, Cumulative, Names};
 use crate::exposition::transactions::TransactionStats;
 use crate::recording::config::AnalyticsConfig;
 use crate::recording::error_log::{sanitize, ErrorEvent, ErrorLog};
+use crate::recording::exemplars::{Exemplar, TraceId};
 use crate::recording::labels::{
     method_index, method_name, outcome_index, role_index, shard_name, shard_slot, Interner, METHODS,
 };
@@ -146,10 +150,19 @@ impl Analytics {
             rows_written: sample.rows_written,
             rows_read: sample.rows_read,
         };
+        // Only a sampled request has a trace to show: the others skip the clock.
+        let exemplar = sample
+            .trace_id
+            .and_then(TraceId::parse)
+            .map(|trace| Exemplar {
+                trace,
+                micros: point.micros,
+                at_ms: self.wall_clock(at).timestamp_millis(),
+            });
         {
             let mut stripe = self.stripes.lock();
             stripe.advance(second, &self.timeline);
-            stripe.record(&point);
+            stripe.record(&point, exemplar);
         }
         if let Some(class) = class {
             let message = match sample.error {
@@ -388,18 +401,40 @@ impl Analytics {
         transactions: &TransactionStats,
         batches: &[BatchSizes],
     ) -> String {
-        let mut families = self.metric_families();
-        families.extend(crate::exposition::batches::families(batches));
-        families.extend(crate::exposition::moves::families(moves));
-        families.extend(crate::exposition::limited::families(limited));
-        families.extend(crate::exposition::map::families(map));
-        families.extend(crate::exposition::transactions::families(transactions));
-        encode(&families)
+        let gateway = GatewayFigures {
+            moves,
+            limited,
+            map,
+            transactions,
+            batches,
+            spans: None,
+        };
+        self.exposition_of_gateway(Format::Prometheus, &gateway)
+    }
+
+    /// `GET /metrics` of a gateway in `format`: the recorder's families, then the
+    /// gateway's. In OpenMetrics, each bucket of the request latency histograms carries
+    /// the trace of the latest sampled request that fell in it, as an exemplar.
+    pub fn exposition_of_gateway(&self, format: Format, gateway: &GatewayFigures<'_>) -> String {
+        let data = self.cumulative();
+        let mut families = self.families_of(&data);
+        families.extend(gateway.families());
+        match format {
+            Format::Prometheus => encode(&families),
+            Format::OpenMetrics => {
+                openmetrics::encode(&families, &requests::duration_exemplars(&data))
+            }
+        }
     }
 
     /// The metric families behind [`Analytics::prometheus_text`], for a gateway that
     /// wants to add its own families before encoding.
     pub fn metric_families(&self) -> Vec<MetricFamily> {
+        self.families_of(&self.cumulative())
+    }
+
+    /// Every stripe's cumulative series and counts, merged.
+    fn cumulative(&self) -> Cumulative {
         let mut data = Cumulative::default();
         for stripe in self.stripes.each() {
             for (key, stats) in stripe.series.iter() {
@@ -408,12 +443,16 @@ impl Analytics {
             data.totals.merge(&stripe.totals);
             data.redis.merge(&stripe.redis);
         }
+        data
+    }
+
+    fn families_of(&self, data: &Cumulative) -> Vec<MetricFamily> {
         let names = Names {
             endpoints: &self.endpoints,
             shard_cap: self.config.max_shards,
         };
         let uptime = self.started.elapsed().as_secs_f64();
-        requests::families(&data, &names, &self.replicas.all(), uptime)
+        requests::families(data, &names, &self.replicas.all(), uptime)
     }
 
     fn second_of(&self, at: Instant) -> u64 {

@@ -21,6 +21,9 @@
 //!   request it carried. The links are `tracing`'s own `follows_from`, which the
 //!   OpenTelemetry layer turns into span links. A batch of one is that request's own
 //!   trip, under its span.
+//! - [`cache`]: a trip to the Redis cache (`cache lookup`, whose outcome
+//!   [`cache_outcome`] records: hit, miss, or bypass and why; `cache fill`).
+//! - [`snapshot_fence`]: taking and lifting the cluster fence of a snapshot read.
 //! - [`transaction`], [`decision`]: a transaction across shards and its logged decision
 //!   (its prepares and commits are trips).
 //! - Events inside them: [`retried`] (another connection, another shard, another
@@ -219,6 +222,44 @@ pub fn decision(txid: &str, decision: &'static str) -> Span {
         shardgate.txid = txid,
         shardgate.decision = decision,
     )
+}
+
+/// A trip to the Redis cache for `shard`'s records: `cache lookup` (its outcome is
+/// recorded by [`cache_outcome`]) or `cache fill` (a reader installing what it read),
+/// inside the current operation.
+pub fn cache(name: &'static str, shard: ShardId) -> Span {
+    if !in_span() {
+        return Span::none();
+    }
+    tracing::debug_span!(
+        target: TARGET,
+        "cache",
+        otel.name = name,
+        db.system.name = "redis",
+        shardgate.shard = shard.0,
+        shardgate.cache.hit = Empty,
+        shardgate.cache.outcome = Empty,
+        shardgate.cache.bypass_reason = Empty,
+    )
+}
+
+/// What a cache lookup found: `hit`, `miss` or `bypass` (with why: `breaker open`,
+/// `redis failed`, `epoch changed`).
+pub fn cache_outcome(span: &Span, outcome: &'static str, bypass_reason: Option<&'static str>) {
+    span.record("shardgate.cache.hit", outcome == "hit");
+    span.record("shardgate.cache.outcome", outcome);
+    if let Some(reason) = bypass_reason {
+        span.record("shardgate.cache.bypass_reason", reason);
+    }
+}
+
+/// Taking (`take snapshot fence`) or lifting (`release snapshot fence`) the cluster
+/// fence a snapshot read's cut is taken under, inside the current operation.
+pub fn snapshot_fence(name: &'static str) -> Span {
+    if !in_span() {
+        return Span::none();
+    }
+    tracing::debug_span!(target: TARGET, "snapshot fence", otel.name = name)
 }
 
 /// An event: the work is tried again (`how`: on another connection, on the key's new

@@ -1,9 +1,14 @@
-//! The Prometheus exposition (`GET /metrics`, text format 0.0.4): the recorder's own
-//! cumulative families, and those of what a gateway knows besides, passed at scrape
-//! time and kept nowhere here.
+//! The Prometheus exposition (`GET /metrics`): the recorder's own cumulative families,
+//! and those of what a gateway knows besides, passed at scrape time and kept nowhere
+//! here; as Prometheus text 0.0.4, or as OpenMetrics 1.0 with exemplars on the request
+//! latency buckets when the scraper asks for it.
 //!
 //! ## Layout
-//! - `encoding`: building a family and its metrics, and encoding families as text.
+//! - [`format`]: which of the two texts a scraper's `Accept` header asks for
+//!   ([`Format`]).
+//! - `encoding`: building a family and its metrics, and encoding families as text 0.0.4.
+//! - `openmetrics`: encoding families as OpenMetrics text, with exemplars.
+//! - `gateway`: what a gateway passes at scrape time ([`GatewayFigures`]).
 //! - `requests`: the recorder's families: requests, errors, rows, cache, replica lag.
 //! - `moves`: slot moves in progress ([`MoveProgress`]).
 //! - `limited`: requests refused by API keys' limits ([`LimitedCount`]).
@@ -16,14 +21,19 @@
 
 pub(crate) mod batches;
 pub(crate) mod encoding;
+pub mod format;
+pub(crate) mod gateway;
 pub(crate) mod limited;
 pub(crate) mod map;
 pub(crate) mod moves;
+pub(crate) mod openmetrics;
 pub(crate) mod requests;
 pub mod traces;
 pub(crate) mod transactions;
 
 pub use batches::BatchSizes;
+pub use format::Format;
+pub use gateway::GatewayFigures;
 pub use limited::LimitedCount;
 pub use map::{MapGauges, ShardTerm};
 pub use moves::MoveProgress;

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 
 use crate::exposition::encoding::{counter, family, gauge, labelled};
+use crate::exposition::openmetrics::Exemplars;
 use crate::recording::labels::{method_name, shard_name, Interner, NONE, OUTCOMES, ROLES};
 use crate::recording::latency::Buckets;
 use crate::recording::replicas::ReplicaLag;
@@ -48,6 +49,17 @@ pub(crate) struct Names<'a> {
 impl Names<'_> {
     fn shard(&self, slot: Option<usize>) -> String {
         slot.map_or_else(|| NONE.to_owned(), |s| shard_name(s, self.shard_cap))
+    }
+}
+
+/// The request latency histogram: the family OpenMetrics exemplars are given on.
+pub(crate) const DURATION_FAMILY: &str = "shardgate_http_request_duration_seconds";
+
+/// The exemplars of [`DURATION_FAMILY`]'s metrics, in the order [`families`] lists them.
+pub(crate) fn duration_exemplars(data: &Cumulative) -> Exemplars<'_> {
+    Exemplars {
+        family: DURATION_FAMILY,
+        metrics: data.series.values().map(|s| &s.exemplars).collect(),
     }
 }
 
@@ -119,7 +131,7 @@ pub(crate) fn families(
             requests,
         ),
         family(
-            "shardgate_http_request_duration_seconds",
+            DURATION_FAMILY,
             "Time from request start to response.",
             MetricType::HISTOGRAM,
             durations,

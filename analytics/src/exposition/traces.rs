@@ -21,6 +21,7 @@ pub struct TraceSpans {
     pub dropped_export_failed: u64,
 }
 
+/// The families, for a gateway's exposition ([`crate::exposition::GatewayFigures`]).
 pub(crate) fn families(spans: &TraceSpans) -> Vec<MetricFamily> {
     vec![
         family(

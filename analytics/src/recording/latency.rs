@@ -194,20 +194,28 @@ const BUCKET_BOUNDS_MICROS: [u64; 16] = [
     1_000_000, 2_500_000, 5_000_000, 10_000_000,
 ];
 
+/// Buckets of a [`Buckets`]: one per bound, and `+Inf`.
+pub(crate) const BUCKET_SLOTS: usize = BUCKET_BOUNDS_MICROS.len() + 1;
+
+/// The bucket `micros` falls in: the first whose bound it does not exceed, or the
+/// last (`+Inf`).
+pub(crate) fn bucket_slot(micros: u64) -> usize {
+    BUCKET_BOUNDS_MICROS.partition_point(|&bound| bound < micros)
+}
+
 /// A cumulative Prometheus histogram: per-bucket counts (not yet cumulative), the
 /// `+Inf` overflow, count and sum. 160 bytes, so one per series is cheap.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Buckets {
     /// `counts[i]` holds observations in `(bound[i-1], bound[i]]`; the last slot
     /// holds those above every bound.
-    counts: [u64; 17],
+    counts: [u64; BUCKET_SLOTS],
     pub(crate) sum_secs: f64,
 }
 
 impl Buckets {
     pub(crate) fn observe(&mut self, micros: u64) {
-        let slot = BUCKET_BOUNDS_MICROS.partition_point(|&bound| bound < micros);
-        self.counts[slot] += 1;
+        self.counts[bucket_slot(micros)] += 1;
         self.sum_secs += micros as f64 / 1e6;
     }
 

@@ -14,6 +14,8 @@
 //! - `slot`: one time slot of counters and histograms by label.
 //! - `timeline`: the rings of slots that windows are summed from.
 //! - `series`: cumulative per-label-set series for Prometheus.
+//! - `exemplars`: per duration bucket of a series, the trace of its latest sampled
+//!   request (OpenMetrics exemplars).
 //! - `latency`: HDR histograms for percentiles (and their summary in a report), fixed
 //!   buckets for Prometheus.
 //! - `labels`: label caps and the lock-free endpoint interner.
@@ -23,6 +25,7 @@
 
 pub(crate) mod config;
 pub(crate) mod error_log;
+pub(crate) mod exemplars;
 pub(crate) mod labels;
 pub(crate) mod latency;
 pub(crate) mod replicas;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::recording::exemplars::BucketExemplars;
 use crate::recording::labels::FastHash;
 use crate::recording::latency::Buckets;
 use crate::recording::slot::Point;
@@ -62,6 +63,8 @@ impl SeriesKey {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct SeriesStats {
     pub(crate) duration: Buckets,
+    /// The latest sampled request of each duration bucket, for OpenMetrics exemplars.
+    pub(crate) exemplars: BucketExemplars,
     pub(crate) rows_written: u64,
     pub(crate) rows_read: u64,
 }
@@ -75,6 +78,7 @@ impl SeriesStats {
 
     pub(crate) fn merge(&mut self, other: &SeriesStats) {
         self.duration.merge(&other.duration);
+        self.exemplars.merge(&other.exemplars);
         self.rows_written += other.rows_written;
         self.rows_read += other.rows_read;
     }
@@ -99,18 +103,18 @@ impl SeriesMap {
         }
     }
 
-    pub(crate) fn record(&mut self, point: &Point) {
+    /// Adds `point` to its series (or the overflow's) and returns that series, for
+    /// the caller to offer it an exemplar.
+    pub(crate) fn record(&mut self, point: &Point) -> &mut SeriesStats {
         let key = SeriesKey::of(point);
-        if let Some(stats) = self.map.get_mut(&key) {
-            stats.observe(point);
-            return;
-        }
-        let key = if self.map.len() < self.cap {
+        let key = if self.map.len() < self.cap || self.map.contains_key(&key) {
             key
         } else {
             self.overflow(point)
         };
-        self.map.entry(key).or_default().observe(point);
+        let stats = self.map.entry(key).or_default();
+        stats.observe(point);
+        stats
     }
 
     fn overflow(&self, point: &Point) -> SeriesKey {

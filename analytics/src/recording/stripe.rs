@@ -5,8 +5,9 @@ use std::hash::{Hash, Hasher};
 
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::recording::exemplars::Exemplar;
 use crate::recording::labels::FastHash;
-use crate::recording::latency::Buckets;
+use crate::recording::latency::{bucket_slot, Buckets};
 use crate::recording::sample::CacheEvent;
 use crate::recording::series::SeriesMap;
 use crate::recording::slot::{Counts, Point, Slot};
@@ -46,10 +47,15 @@ impl Stripe {
         self.second = second;
     }
 
-    pub(crate) fn record(&mut self, point: &Point) {
+    /// Records `point`; `exemplar`, when the request was sampled, becomes its
+    /// duration bucket's latest.
+    pub(crate) fn record(&mut self, point: &Point, exemplar: Option<Exemplar>) {
         self.current.record(point);
         self.totals.record(point);
-        self.series.record(point);
+        let series = self.series.record(point);
+        if let Some(exemplar) = exemplar {
+            series.exemplars.offer(bucket_slot(point.micros), exemplar);
+        }
     }
 
     pub(crate) fn record_cache(&mut self, event: CacheEvent, redis_micros: Option<u64>) {
@@ -143,8 +149,8 @@ mod tests {
     fn advancing_files_the_finished_second_once() {
         let timeline = Mutex::new(Timeline::new(60, 1, 1));
         let mut stripe = stripe();
-        stripe.record(&point());
-        stripe.record(&point());
+        stripe.record(&point(), None);
+        stripe.record(&point(), None);
         stripe.advance(0, &timeline);
         assert_eq!(timeline.lock().requests(1, 1), (0, 1));
         stripe.advance(1, &timeline);

@@ -1,8 +1,15 @@
-//! `GET /metrics`: the text parses as Prometheus exposition and carries the counts.
+//! `GET /metrics`: the text parses as Prometheus exposition and carries the counts; in
+//! OpenMetrics, it parses as the standard's text and names sampled requests' traces as
+//! exemplars on their latency buckets.
 
 use std::time::Duration;
 
-use analytics::recording::{CacheEvent, ErrorClass};
+use analytics::exposition::{
+    BatchSizes, Format, GatewayFigures, LimitedCount, MapGauges, MoveProgress, ShardTerm,
+    TraceSpans, TransactionStats,
+};
+use analytics::recording::{CacheEvent, ErrorClass, RequestSample};
+use openmetrics_parser::openmetrics::parse_openmetrics;
 use prometheus_parse::{Sample, Scrape, Value};
 
 use crate::helpers::{failed_write, read, write, TestRecorder};
@@ -170,4 +177,182 @@ fn an_idle_recorder_still_exposes_valid_text() {
         .samples
         .iter()
         .any(|s| s.metric == "shardgate_http_requests_total"));
+}
+
+/// A gateway's figures with one of every family it passes at scrape time.
+struct Gateway {
+    moves: Vec<MoveProgress>,
+    limited: Vec<LimitedCount>,
+    map: MapGauges,
+    transactions: TransactionStats,
+    batches: Vec<BatchSizes>,
+    spans: TraceSpans,
+}
+
+impl Gateway {
+    fn new() -> Self {
+        Self {
+            moves: vec![MoveProgress {
+                id: 7,
+                source: 0,
+                target: 1,
+                phase: "copying".into(),
+                slots: 16,
+                rows_total: 100,
+                rows_copied: 40,
+                rows_behind: 0,
+                eta_secs: Some(3.5),
+            }],
+            limited: vec![LimitedCount {
+                key: "reporting \"nightly\"".into(),
+                limit: "rate",
+                count: 2,
+            }],
+            map: MapGauges {
+                version: 4,
+                gateways_live: Some(2),
+                shards: vec![ShardTerm {
+                    shard: 0,
+                    term: 2,
+                    failovers: 1,
+                    switchovers: 0,
+                }],
+            },
+            transactions: TransactionStats {
+                ended: vec![("two-phase", "committed", 3)],
+                in_doubt: 0,
+                oldest_in_doubt_secs: 0.0,
+            },
+            batches: vec![BatchSizes {
+                kind: "write",
+                shard: 0,
+                server: "127.0.0.1:25432".into(),
+                cumulative: vec![(1, 2), (4, 3)],
+                batches: 3,
+                requests: 6,
+            }],
+            spans: TraceSpans {
+                exported: 9,
+                dropped_queue_full: 0,
+                dropped_export_failed: 1,
+            },
+        }
+    }
+
+    fn figures(&self) -> GatewayFigures<'_> {
+        GatewayFigures {
+            moves: &self.moves,
+            limited: &self.limited,
+            map: &self.map,
+            transactions: &self.transactions,
+            batches: &self.batches,
+            spans: Some(&self.spans),
+        }
+    }
+}
+
+const SAMPLED: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[test]
+fn the_text_format_is_what_it_was() {
+    let recorder = recorded();
+    let gateway = Gateway::new();
+
+    let text = recorder
+        .analytics
+        .exposition_of_gateway(Format::Prometheus, &gateway.figures());
+
+    let before = recorder.analytics.prometheus_text_of_gateway(
+        &gateway.moves,
+        &gateway.limited,
+        &gateway.map,
+        &gateway.transactions,
+        &gateway.batches,
+    ) + &analytics::exposition::traces::text(&gateway.spans);
+    // Everything but the uptime, which moved between the two scrapes.
+    let timeless = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with("shardgate_uptime_seconds "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(timeless(&text), timeless(&before));
+    assert!(!text.contains("# EOF"));
+    assert!(
+        parse_openmetrics(&text).is_err(),
+        "0.0.4 text is no OpenMetrics"
+    );
+    assert!(!text.contains(" # {"), "no exemplar in the text format");
+}
+
+#[test]
+fn openmetrics_parses_whole_and_names_sampled_requests_on_their_buckets() {
+    // Arrange: a sampled read of 30 ms (bucket le=0.05), one of 2 ms sampled as
+    // another trace, and unsampled reads in both buckets.
+    let recorder = recorded();
+    recorder.record(
+        10,
+        &RequestSample {
+            trace_id: Some(SAMPLED),
+            ..read(30)
+        },
+    );
+    recorder.record(
+        20,
+        &RequestSample {
+            trace_id: Some("0af7651916cd43dd8448eb211c80319c"),
+            ..read(2)
+        },
+    );
+    recorder.record(30, &read(2));
+    recorder.record(40, &read(40));
+    let gateway = Gateway::new();
+
+    // Act
+    let text = recorder
+        .analytics
+        .exposition_of_gateway(Format::OpenMetrics, &gateway.figures());
+
+    // Assert: a parser of the standard takes it whole.
+    let parsed = parse_openmetrics(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    for family in [
+        "shardgate_http_requests",
+        "shardgate_http_request_duration_seconds",
+        "shardgate_batch_size",
+        "shardgate_limited_requests",
+        "shardgate_map_version",
+        "shardgate_failovers",
+        "shardgate_trace_spans_dropped",
+    ] {
+        assert!(parsed.families.contains_key(family), "{family}\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // The sampled reads' traces on their buckets, with their latency and time.
+    let bucket = |le: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(
+                    "shardgate_http_request_duration_seconds_bucket{endpoint=\"/api/read\"",
+                ) && l.contains(&format!("le=\"{le}\""))
+            })
+            .unwrap_or_else(|| panic!("no bucket {le}:\n{text}"))
+    };
+    assert!(
+        bucket("0.05").ends_with(&format!(
+            "}} 7 # {{trace_id=\"{SAMPLED}\"}} 0.03 1700000000.010"
+        )),
+        "{}",
+        bucket("0.05")
+    );
+    assert!(
+        bucket("0.0025").ends_with(
+            "} 4 # {trace_id=\"0af7651916cd43dd8448eb211c80319c\"} 0.002 1700000000.020"
+        ),
+        "{}",
+        bucket("0.0025")
+    );
+    // No exemplar where no sampled request fell, nor on any other family.
+    assert!(!bucket("0.001").contains('#'), "{}", bucket("0.001"));
+    assert!(!bucket("0.1").contains('#'), "{}", bucket("0.1"));
+    assert_eq!(text.matches(" # {").count(), 2, "{text}");
 }

@@ -1,9 +1,9 @@
 //! `GET /api/analytics/metrics`, `GET /api/analytics/errors`,
 //! `GET /api/analytics/slowest` and `GET /metrics`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use analytics::cluster::{ClusterMetricsReport, Scope};
-use analytics::exposition::{MapGauges, ShardTerm};
+use analytics::exposition::{Format, GatewayFigures, MapGauges, ShardTerm, TraceSpans};
 use analytics::recording::{ErrorEvent, SlowRequest};
 use analytics::reports::MetricsReport;
 use serde::Deserialize;
@@ -190,29 +190,35 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`)", body = String, content_type = "text/plain")))]
-pub async fn prometheus(state: web::Data<AppState>) -> HttpResponse {
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
+pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let moves = moves::progress(&state.moves.seen());
+    let limited = state.limits.refused();
+    let spans = trace_spans(&state);
+    let gateway = GatewayFigures {
+        moves: &moves,
+        limited: &limited,
+        map: &map_gauges(&state),
+        transactions: &transactions(&state),
+        batches: &batch_sizes(&state),
+        spans: spans.as_ref(),
+    };
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(
-            state.analytics.prometheus_text_of_gateway(
-                &moves::progress(&state.moves.seen()),
-                &state.limits.refused(),
-                &map_gauges(&state),
-                &transactions(&state),
-                &batch_sizes(&state),
-            ) + &trace_spans(&state),
-        )
+        .content_type(format.content_type())
+        .insert_header((actix_web::http::header::VARY, "Accept"))
+        .body(state.analytics.exposition_of_gateway(format, &gateway))
 }
 
 /// With traces on, the spans exported and dropped (by reason); nothing otherwise.
-fn trace_spans(state: &AppState) -> String {
-    let Some(ledger) = &state.spans else {
-        return String::new();
-    };
-    let counts = ledger.counts();
-    ::analytics::exposition::traces::text(&::analytics::exposition::TraceSpans {
+fn trace_spans(state: &AppState) -> Option<TraceSpans> {
+    let counts = state.spans.as_ref()?.counts();
+    Some(TraceSpans {
         exported: counts.exported,
         dropped_queue_full: counts.dropped_queue_full,
         dropped_export_failed: counts.dropped_export_failed,

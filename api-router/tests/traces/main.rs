@@ -10,6 +10,9 @@
 //!   own and is served as ever.
 //! - A collector that is down fails no request and slows none past its bound: its
 //!   spans are dropped, and `/metrics` counts them.
+//! - A read served from the cache shows its `cache lookup` as a hit ([`cache_spans`]).
+//! - `/metrics` in OpenMetrics names a sampled request's trace as the exemplar of its
+//!   latency bucket ([`exemplars`]).
 //! - The request path's spans ([`request_path`]): routing, connection waits, each trip
 //!   to a server with its real port and backend pid, a transaction's prepares, decision
 //!   and commits, and group commits linked both ways with the writes they carried.
@@ -17,6 +20,8 @@
 //!   of its own, its phases in order, linked both ways with the balancer's round that
 //!   decided it, a trace of its own too.
 
+mod cache_spans;
+mod exemplars;
 mod moves;
 mod receiver;
 mod request_path;

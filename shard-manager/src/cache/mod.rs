@@ -63,9 +63,12 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use tracing::Instrument;
+
 use crate::config::{CacheSettings, ConfigError};
 use crate::routing::ShardId;
 use crate::servers::per_thread::PerThread;
+use crate::spans;
 use crate::store::Record;
 use crate::wal::Lsn;
 
@@ -270,10 +273,32 @@ impl Cache {
     pub async fn lookup(
         &self,
         epoch: Epoch,
-        (table, key, id): (&str, &str, &str),
+        id: (&str, &str, &str),
         at_least: Lsn,
         trace: &mut CacheTrace,
     ) -> Lookup {
+        let span = spans::cache("cache lookup", epoch.shard);
+        let (found, bypass_reason) = self
+            .lookup_traced(epoch, id, at_least, trace)
+            .instrument(span.clone())
+            .await;
+        let outcome = match found {
+            Lookup::Hit(_) | Lookup::Gone => "hit",
+            Lookup::Miss(_) => "miss",
+            Lookup::Bypass => "bypass",
+        };
+        spans::cache_outcome(&span, outcome, bypass_reason);
+        found
+    }
+
+    /// [`Cache::lookup`], with why it bypassed the cache, if it did.
+    async fn lookup_traced(
+        &self,
+        epoch: Epoch,
+        (table, key, id): (&str, &str, &str),
+        at_least: Lsn,
+        trace: &mut CacheTrace,
+    ) -> (Lookup, Option<&'static str>) {
         let value_key = self.value_key(epoch, table, key, id);
         let below = retired::retired_key(&self.prefix, epoch.shard);
         let started = Instant::now();
@@ -289,28 +314,34 @@ impl Cache {
             .await;
         let took = started.elapsed();
         let Some((got, below)) = got else {
+            let why = if trace.events.last() == Some(&CacheEvent::Error) {
+                "redis failed"
+            } else {
+                "breaker open"
+            };
             trace.push(CacheEvent::Bypass, Duration::ZERO);
-            return Lookup::Bypass;
+            return (Lookup::Bypass, Some(why));
         };
         if self.epoch(epoch.shard) != Some(epoch) || retired::is_retired(epoch.n, below.as_deref())
         {
             // A writer abandoned this epoch while we looked, or a mover retired it (the
             // slots changed hands): the entry may be stale.
             trace.push(CacheEvent::Bypass, took);
-            return Lookup::Bypass;
+            return (Lookup::Bypass, Some("epoch changed"));
         }
         match got.map(Entry::parse) {
             Some(Ok(entry)) if entry.seen_at() >= at_least => {
                 trace.events.push(CacheEvent::Hit);
-                match entry {
+                let found = match entry {
                     Entry::Record(record) => Lookup::Hit(record),
                     Entry::Tombstone { .. } => Lookup::Gone,
-                }
+                };
+                (found, None)
             }
             // Missing, unreadable, or older than the read asks for.
             _ => {
                 trace.events.push(CacheEvent::Miss);
-                Lookup::Miss(epoch)
+                (Lookup::Miss(epoch), None)
             }
         }
     }
@@ -341,6 +372,7 @@ impl Cache {
         let keys = self.keys(epoch, &record.table_name, &record.shard_key, &record.id);
         let value = format!("{}|{json}", seen_at.0);
         self.run_script(trace, epoch, keys, record.version, value, 'r')
+            .instrument(spans::cache("cache fill", shard))
             .await;
     }
 

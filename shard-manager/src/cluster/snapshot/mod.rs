@@ -57,6 +57,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use tracing::Instrument;
 
 use self::fence::{CutFence, HeldFence};
 pub use self::page::PageCursor;
@@ -65,6 +66,7 @@ use super::Cluster;
 use crate::cluster::txn::gid;
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey, ShardId};
+use crate::spans;
 use crate::store::answer_budget::WAVE;
 use crate::store::{
     record_bytes, AnswerBudget, Cursor, ListQuery, OverBudget, Record, RecordId, TableName,
@@ -459,6 +461,7 @@ impl Cluster {
         }
         let held = fence
             .hold()
+            .instrument(spans::snapshot_fence("take snapshot fence"))
             .await
             .map_err(|reason| SnapshotError::FenceUnavailable { reason })?;
         let mut phases = Phases {
@@ -471,6 +474,7 @@ impl Cluster {
         let releasing = Instant::now();
         let fence_time = held
             .release()
+            .instrument(spans::snapshot_fence("release snapshot fence"))
             .await
             .map_err(|reason| SnapshotError::FenceUnavailable { reason })?;
         phases.release = releasing.elapsed();

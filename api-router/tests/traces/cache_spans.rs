@@ -1,0 +1,85 @@
+//! The cache in a read's trace: a read served from Redis shows its `cache lookup` span
+//! under the read's operation span, with `shardgate.cache.hit=true`.
+
+use std::time::{Duration, Instant};
+
+use super::receiver::Receiver;
+use super::{client, traced_gateway, traceresponse, user, ARRIVAL};
+
+const CALLER_SPAN: &str = "c4c4e0000000beef";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_read_shows_its_cache_lookup_as_a_hit() {
+    // Arrange: a gateway with the cache on, and a record written through it.
+    let receiver = Receiver::start();
+    let prefix = format!("sgtrace-{}", std::process::id());
+    let bench = traced_gateway(
+        &receiver,
+        &[
+            ("RUST_LOG", "warn,api_router::startup=info"),
+            ("SHARDGATE__CACHE__ENABLED", "true"),
+            ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
+        ],
+    )
+    .await;
+    let http = client();
+    let res = http
+        .post(bench.url("/api/write"))
+        .header("x-shard-key", "user_81")
+        .json(&user(81))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "write: {}", res.status());
+
+    // Act: reads under traces of their own until one is served from the cache.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0u32;
+    let trace = loop {
+        n += 1;
+        let trace = format!("cac4e{n:027x}");
+        let res = http
+            .get(bench.url("/api/read?table=users&id=rec_81"))
+            .header("x-shard-key", "user_81")
+            .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(traceresponse(&res).0, trace);
+        if res.headers().get("x-cache").is_some_and(|v| v == "hit") {
+            break trace;
+        }
+        assert!(Instant::now() < deadline, "no read was a cache hit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // Assert: the read's operation span holds a cache lookup that hit.
+    let spans = receiver
+        .until(ARRIVAL, |spans| {
+            let names: Vec<&str> = spans
+                .iter()
+                .filter(|s| s.trace_id() == trace)
+                .map(|s| s.span.name.as_str())
+                .collect();
+            names.contains(&"read") && names.contains(&"cache lookup")
+        })
+        .await;
+    let of_trace: Vec<_> = spans.iter().filter(|s| s.trace_id() == trace).collect();
+    let read = of_trace.iter().find(|s| s.span.name == "read").unwrap();
+    let lookup = of_trace
+        .iter()
+        .find(|s| s.span.name == "cache lookup")
+        .unwrap();
+    assert_eq!(lookup.parent_span_id(), read.span_id(), "{lookup:?}");
+    assert_eq!(
+        lookup.attribute("shardgate.cache.hit").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        lookup.attribute("shardgate.cache.outcome").as_deref(),
+        Some("hit")
+    );
+    assert_eq!(lookup.attribute("db.system.name").as_deref(), Some("redis"));
+    assert_eq!(lookup.attribute("shardgate.cache.bypass_reason"), None);
+}
