@@ -11,6 +11,7 @@
 //! - A collector that is down fails no request and slows none past its bound: its
 //!   spans are dropped, and `/metrics` counts them.
 //! - A read served from the cache shows its `cache lookup` as a hit ([`cache_spans`]).
+//! - A list at one cut shows the snapshot fence taken, then released ([`fence_spans`]).
 //! - `/metrics` in OpenMetrics names a sampled request's trace as the exemplar of its
 //!   latency bucket ([`exemplars`]).
 //! - The request path's spans ([`request_path`]): routing, connection waits, each trip
@@ -22,6 +23,7 @@
 
 mod cache_spans;
 mod exemplars;
+mod fence_spans;
 mod moves;
 mod receiver;
 mod request_path;
