@@ -250,7 +250,7 @@ pub struct ShardSettings {
     /// standbys (`-ro`); the HA manager moves the address, never the map. Such a shard
     /// is refused a switchover and its servers are left alone by the failover watcher;
     /// the gateway knows its primary by its recorded identity and writes only on
-    /// connections that reached it (`crate::wire::behind`; see the failover chapter).
+    /// connections that reached it (see the failover chapter).
     #[serde(default)]
     pub follow: ShardFollows,
 }
