@@ -27,7 +27,9 @@
 //!   writes (capture, paged copy, replay, verify, cut over under a fence).
 //! - [`health`]: the background monitor, health probes, per-shard data statistics.
 //! - [`failover`]: a shard's promotion (by its HA manager) followed: recorded in the
-//!   map with a new term, a split-brain primary fenced.
+//!   map with a new term, a split-brain primary fenced; behind a service address, the
+//!   primary's identity recorded the first time it is seen (read over the request
+//!   path's own wire client, with the statement and judgement the gateway's pools use).
 //! - [`txn`]: the coordinator log of transactions on several shards, and the recovery
 //!   that resolves prepared parts a dead gateway left.
 //! - [`indexes`]: indexes for queries made on every shard's primary online

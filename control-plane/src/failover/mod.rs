@@ -26,11 +26,14 @@
 //! - [`fence`]: a server that must not take writes told so.
 //! - [`watcher`]: the task that reads roles and acts.
 //! - [`reconcile`]: the same decision once, by an admin command with no gateway running.
+//! - [`identity`]: behind a service address, the primary's identity recorded in the
+//!   map the first time it is seen (by `init`, `migrate`, or the first gateway).
 //! - [`switchover`]: a planned promotion for maintenance, asked of the HA manager after
 //!   draining the primary's writes; [`planned`] tells it apart from a failover.
 
 pub mod decide;
 pub mod fence;
+pub mod identity;
 pub mod planned;
 pub mod reconcile;
 pub mod record;

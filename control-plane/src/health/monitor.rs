@@ -58,6 +58,9 @@ impl Monitor {
                         check_shard(shard, history, &limits, &expected, cluster.cache())
                     });
                 join_all(checks).await;
+                if cluster.map().status().source == "metadata" {
+                    join_all(shards.iter().map(|s| record_identity(&cluster, s))).await;
+                }
             }
         });
         Self { task }
@@ -152,6 +155,36 @@ async fn check_shard(
             continue;
         }
         replica.set_lag(replayed.and_then(|(r, (), _)| history.lag(r, now)));
+    }
+}
+
+/// Behind an address: once a connection through it reached a writable primary, that
+/// primary's identity is recorded in the map if it holds none yet, and the identity the
+/// map holds (this one, or another gateway's) becomes the primary's (its floor, and
+/// what it tells another cluster by). Bounded by the check timeout; a failure is tried
+/// again at the next check.
+async fn record_identity(cluster: &Cluster, shard: &Shard) {
+    let Some(behind) = &shard.primary.behind else {
+        return;
+    };
+    if behind.recorded().is_some() {
+        return;
+    }
+    let Some((seen, _)) = behind.last_seen().filter(|(seen, _)| seen.writable()) else {
+        return;
+    };
+    let settings = cluster.settings();
+    let timeout = Duration::from_millis(settings.replication.check_timeout_ms);
+    let asked = crate::failover::identity::record_first(settings, shard.id, &seen);
+    match tokio::time::timeout(timeout, asked).await {
+        Ok(Ok((Some(stored), _))) => behind.record(stored),
+        Ok(Ok((None, _))) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(shard = %shard.id, error = %e, "the primary's identity is not recorded yet")
+        }
+        Err(_) => {
+            tracing::debug!(shard = %shard.id, "recording the primary's identity took too long")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Health of every server: up or down, WAL position and replica lag in bytes.
+//! Health of every server: up or down, WAL position and replica lag in bytes; behind a
+//! service address, the node the address leads to and the identity the gateway goes by.
 
 use std::sync::Arc;
 
@@ -7,13 +8,14 @@ use futures_util::future::join_all;
 use shard_manager::cluster::schema::SchemaState;
 use shard_manager::cluster::shard::Shard;
 use shard_manager::cluster::Cluster;
-use shard_manager::config::ReplicationSettings;
+use shard_manager::config::{ReplicationSettings, ShardFollows};
 use shard_manager::live_map::{Promotion, PromotionLog};
 use shard_manager::routing::{Role, ShardId};
 use shard_manager::servers::status::ServerStatus;
 use shard_manager::servers::Server;
+use shard_manager::store::identity::Identity;
 use shard_manager::wal::Lsn;
-use shard_manager::wire::upkeep;
+use shard_manager::wire::{upkeep, Behind};
 
 /// One server's state, as probed just now plus what traffic has seen.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -34,6 +36,48 @@ pub struct ServerHealth {
     pub lag_bytes: Option<u64>,
     /// The gateway's view: bans, time lag, whether it takes reads, traffic counters.
     pub gateway: ServerStatus,
+}
+
+/// The primary behind a service address (`follow = "address"`): the node its address
+/// led to when a connection last opened through it, and what the gateway goes by.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct BehindAddress {
+    /// The node really reached behind the address (`host:port` as the server sees
+    /// itself), when a connection last opened through it; null before any did.
+    pub node: Option<String>,
+    /// The timeline that node was on.
+    pub timeline: Option<u32>,
+    /// Its cluster's system identifier (null where the role may not read it).
+    pub system_identifier: Option<String>,
+    /// Whether it was writable (out of recovery, not read-only).
+    pub writable: Option<bool>,
+    /// Whether it waits for a synchronous standby; without one an acknowledged write
+    /// can be lost in a failover.
+    pub synchronous: Option<bool>,
+    /// Milliseconds since that connection opened.
+    pub checked_ms_ago: Option<u64>,
+    /// The primary's identity as the map recorded it (null until first seen).
+    pub recorded: Option<Identity>,
+    /// The lowest timeline a connection may be on to carry a write (0: none known
+    /// yet): raised by the map and by every connection that reached a newer primary.
+    pub floor: u32,
+}
+
+impl BehindAddress {
+    fn of(behind: &Behind) -> Self {
+        let last = behind.last_seen();
+        let seen = last.as_ref().map(|(s, _)| s);
+        Self {
+            node: seen.and_then(|s| s.identity.node.clone()),
+            timeline: seen.map(|s| s.identity.timeline),
+            system_identifier: seen.and_then(|s| s.identity.system_identifier.clone()),
+            writable: seen.map(|s| s.writable()),
+            synchronous: seen.map(|s| s.synchronous),
+            checked_ms_ago: last.as_ref().map(|(_, ago)| ago.as_millis() as u64),
+            recorded: behind.recorded(),
+            floor: behind.floor(),
+        }
+    }
 }
 
 /// Whether a shard's primary has every migration, as the monitor last found.
@@ -113,6 +157,13 @@ pub struct ShardHealth {
     /// False for a shard that owns no slot (just added, or retired): no request goes
     /// there, so it does not count in `healthy`.
     pub serving: bool,
+    /// How its failovers are followed: `servers` (the map moves to the promoted
+    /// server) or `address` (behind a fixed address; see `behind`).
+    #[schema(value_type = String, example = "servers")]
+    pub follows: ShardFollows,
+    /// Behind an address: the node it leads to and the identity the gateway goes by;
+    /// null for a shard that follows its servers.
+    pub behind: Option<BehindAddress>,
 }
 
 /// The whole cluster.
@@ -170,7 +221,7 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
         .zip(of_map)
         .map(|(s, of_map)| shard_health(s, limits, of_map));
     let shards = join_all(probes).await;
-    let warnings = shards
+    let mut warnings: Vec<String> = shards
         .iter()
         .filter(|s| s.state == ShardState::PrimaryReadOnly)
         .map(|s| {
@@ -182,6 +233,7 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
             )
         })
         .collect();
+    warnings.extend(shards.iter().filter_map(asynchronous_behind));
     ClusterHealth {
         healthy: shards
             .iter()
@@ -194,6 +246,19 @@ pub async fn cluster_health(cluster: &Cluster) -> ClusterHealth {
         oldest_in_doubt_ms: cluster.in_doubt().get().1,
         failovers: promotions.recent.clone(),
     }
+}
+
+/// The warning for a primary behind an address with no synchronous standby.
+fn asynchronous_behind(s: &ShardHealth) -> Option<String> {
+    let behind = s.behind.as_ref()?;
+    (behind.synchronous == Some(false) && behind.writable == Some(true)).then(|| {
+        format!(
+            "{}'s primary behind {} (node {}) has no synchronous standby: an acknowledged write can be lost in a failover",
+            s.shard,
+            s.primary.server,
+            behind.node.as_deref().unwrap_or("unknown")
+        )
+    })
 }
 
 /// What the map routed with says of a shard.
@@ -249,6 +314,8 @@ async fn shard_health(shard: &Shard, limits: &ReplicationSettings, of_map: OfMap
         term: of_map.term,
         last_failover: of_map.last_failover,
         serving: of_map.serving,
+        follows: shard.follow,
+        behind: shard.primary.behind.as_deref().map(BehindAddress::of),
     }
 }
 

@@ -72,6 +72,7 @@ pub fn with_shard(map: &ShardMap, new: &NewShard) -> Result<(ShardMap, ShardId),
         follow: Default::default(),
         retired: false,
         term: 1,
+        identity: None,
     });
     Ok((next, ShardId(map.shards.len() as u32)))
 }

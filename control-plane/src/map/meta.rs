@@ -12,6 +12,7 @@ use shard_manager::config::{Balance, ClusterSettings, ShardFollows};
 use shard_manager::live_map::shard_map::{ShardEntry, ShardMap};
 use shard_manager::routing::{MapVersion, RoutingSettings, ShardId};
 use shard_manager::servers::connection_url;
+use shard_manager::store::identity::Identity;
 
 /// The channel a map change is announced on (payload: the new version).
 pub const CHANNEL: &str = "shardgate_map";
@@ -97,12 +98,16 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
         .map_err(|e| MapError::Corrupt(format!("map_state.routing: {e}")))?;
     let shards = tx
         .query(
-            // `retired`, `term` and `follow` read so that a database without the
-            // migrations `retired_shards`, `shard_terms` and `shard_follow` still loads.
+            // `retired`, `term`, `follow` and the identity read so that a database
+            // without the migrations `retired_shards`, `shard_terms`, `shard_follow` and
+            // `shard_identity` still loads.
             "SELECT id, primary_addr, replicas, balance, read_primary,
                     coalesce((to_jsonb(s) ->> 'retired')::boolean, false),
                     coalesce((to_jsonb(s) ->> 'term')::bigint, 1),
-                    coalesce(to_jsonb(s) ->> 'follow', 'servers')
+                    coalesce(to_jsonb(s) ->> 'follow', 'servers'),
+                    (to_jsonb(s) ->> 'timeline')::int4,
+                    to_jsonb(s) ->> 'system_identifier',
+                    to_jsonb(s) ->> 'node'
                FROM map_shards s ORDER BY id",
             &[],
         )
@@ -126,6 +131,12 @@ pub async fn load(client: &mut Client) -> Result<Option<ShardMap>, MapError> {
                 })?,
                 retired: r.get(5),
                 term: r.get::<_, i64>(6).max(1) as u64,
+                identity: r.get::<_, Option<i32>>(8).map(|timeline| Identity {
+                    timeline: timeline as u32,
+                    system_identifier: r.get(9),
+                    node: r.get(10),
+                    shard: Some(id.0),
+                }),
             })
         })
         .collect::<Result<Vec<_>, MapError>>()?;

@@ -80,13 +80,20 @@ pub fn follow_promotions(settings: &ClusterSettings) -> Vec<String> {
     let Ok(rt) = runtime() else {
         return Vec::new();
     };
-    match rt.block_on(control_plane::failover::reconcile::once(settings)) {
-        Ok(followed) => followed.iter().map(ToString::to_string).collect(),
-        Err(e) => {
-            tracing::debug!(error = %e, "promotions not followed");
-            Vec::new()
-        }
+    let mut lines: Vec<String> =
+        match rt.block_on(control_plane::failover::reconcile::once(settings)) {
+            Ok(followed) => followed.iter().map(ToString::to_string).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "promotions not followed");
+                Vec::new()
+            }
+        };
+    // Behind an address: the primary's identity, the first time it is seen.
+    match rt.block_on(control_plane::failover::identity::once(settings)) {
+        Ok(recorded) => lines.extend(recorded.iter().map(ToString::to_string)),
+        Err(e) => tracing::debug!(error = %e, "identities not recorded"),
     }
+    lines
 }
 
 pub fn init(settings: &ClusterSettings) -> Result<String, MapError> {
@@ -119,6 +126,11 @@ pub fn init(settings: &ClusterSettings) -> Result<String, MapError> {
             t.gained,
             t.lost
         );
+    }
+    // Behind an address: the primary's identity, now that the map is there.
+    let recorded = runtime()?.block_on(control_plane::failover::identity::once(settings))?;
+    for r in &recorded {
+        out += &format!("{r}\n");
     }
     out += &format!(
         "init done in {} ms: map {}, {} shards told\n",

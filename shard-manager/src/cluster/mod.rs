@@ -8,7 +8,7 @@
 //!   bulk): each takes a [`RoutedKey`]; a shard's refusal of the slot reloads the map
 //!   and retries once; `new_primary`: a primary that could not take the work (nothing
 //!   sent) is tried again, within a bound, on the primary the map names: every 100 ms,
-//!   at once when it changes.
+//!   at once when it changes or the shard's term rises.
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
 //! - [`query`]: a query across every shard, each shard's ordered page merged (k-way)
@@ -96,6 +96,7 @@ impl Cluster {
             .map_err(|e| ConfigError::Invalid(format!("the stored map: {e}")))?;
         let cluster = Self::build(settings, router, true)?;
         cluster.map.note_terms(map);
+        cluster.shards.note_identities(map);
         Ok(cluster)
     }
 
@@ -122,9 +123,11 @@ impl Cluster {
         // Every map before it is routed with: pools for new shards, and fresh servers
         // for a shard whose primary or replicas changed (a failover).
         map.on_follow_shards(Box::new(move |next: &ShardMap| {
-            grown
+            let followed = grown
                 .follow(&next.settings_over(&base).shards)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            grown.note_identities(next);
+            Ok(followed)
         }));
         let held = snapshot::held_limit(settings.database.pool_max_size);
         Ok(Self {

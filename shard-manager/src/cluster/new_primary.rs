@@ -4,7 +4,9 @@
 //! `failover.write_wait_ms`, for a primary that takes it. Every [`RETRY_EVERY`] it is
 //! tried again on the server the map names (the same one: its HA manager may restart
 //! it in place, or let it take writes a moment later), and at once when the map names
-//! another (the failover watcher records a promotion; every gateway follows the map).
+//! another or the shard's term rose (the failover watcher records a promotion; every
+//! gateway follows the map; behind a service address the address stays and only the
+//! term says the primary moved).
 //! Past the bound the last failure is answered (503 naming the shard, with
 //! `Retry-After`).
 //!
@@ -71,9 +73,10 @@ impl Cluster {
         waits.then(|| (shard, server.to_owned()))
     }
 
-    /// The server the map names as `shard`'s primary now.
-    fn primary_now(&self, shard: ShardId) -> Option<String> {
-        self.shards.get(shard).map(|s| s.primary.addr.clone())
+    /// The server the map names as `shard`'s primary now, and its term.
+    fn primary_now(&self, shard: ShardId) -> Option<(String, u64)> {
+        let addr = self.shards.get(shard).map(|s| s.primary.addr.clone())?;
+        Some((addr, self.map.term(shard.index())))
     }
 
     /// Whether the server the map names as `shard`'s primary says it takes writes now.
@@ -99,13 +102,16 @@ impl Cluster {
         let Some((shard, mut tried)) = self.waits_for_a_primary(&error, work) else {
             return Err(error);
         };
+        let mut tried_term = self.map.term(shard.index());
         let bound = self.settings.failover.write_wait();
         spans::waiting_for_primary(shard, bound.as_millis() as u64, &error);
         let started = Instant::now();
         let mut last_try = started;
         loop {
             let now = self.primary_now(shard);
-            let moved = now.as_ref().is_some_and(|p| *p != tried);
+            let moved = now
+                .as_ref()
+                .is_some_and(|(p, term)| *p != tried || *term > tried_term);
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {
                 Next::GiveUp => return Err(error),
                 Next::Wait(d) => tokio::time::sleep(d).await,
@@ -113,6 +119,9 @@ impl Cluster {
                     if moved {
                         tracing::info!(%shard, from = %tried, to = ?now, "retrying on the shard's new primary");
                         spans::retried("the shard's new primary", &error);
+                    }
+                    if let Some((_, term)) = &now {
+                        tried_term = *term;
                     }
                     last_try = Instant::now();
                     if !self.takes_writes(shard).await {
@@ -143,10 +152,15 @@ impl Cluster {
         mut last_try: Instant,
     ) -> bool {
         let bound = self.settings.failover.write_wait();
+        let terms: HashMap<ShardId, u64> = failed
+            .keys()
+            .map(|s| (*s, self.map.term(s.index())))
+            .collect();
         loop {
-            let moved = failed
-                .iter()
-                .any(|(shard, tried)| self.primary_now(*shard).is_some_and(|p| p != *tried));
+            let moved = failed.iter().any(|(shard, tried)| {
+                self.primary_now(*shard)
+                    .is_some_and(|(p, term)| p != *tried || Some(&term) > terms.get(shard))
+            });
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {
                 Next::GiveUp => return false,
                 Next::Wait(d) => tokio::time::sleep(d).await,

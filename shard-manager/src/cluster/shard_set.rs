@@ -10,7 +10,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::shard::Shard;
-use crate::config::{ConfigError, DatabaseSettings, ShardSettings};
+use crate::config::{ConfigError, DatabaseSettings, ShardFollows, ShardSettings};
+use crate::live_map::ShardMap;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
 
@@ -72,7 +73,13 @@ impl ShardSet {
                 Some(kept) => Ok(kept),
                 None => self.server(id, role, addr),
             };
-            let primary = server(Role::Primary, &s.primary)?;
+            let primary = match s.follow {
+                ShardFollows::Address => match keep(Role::Primary, &s.primary) {
+                    Some(kept) if kept.behind.is_some() => kept,
+                    _ => self.behind_address(id, &s.primary)?,
+                },
+                ShardFollows::Servers => server(Role::Primary, &s.primary)?,
+            };
             let replicas = s
                 .replicas
                 .iter()
@@ -95,6 +102,23 @@ impl ShardSet {
             self.shards.store(Arc::new(next));
         }
         Ok(len)
+    }
+
+    /// Tells each primary behind an address the identity `map` recorded for it (its
+    /// floor rises to the recorded timeline, never falls).
+    pub fn note_identities(&self, map: &ShardMap) {
+        let shards = self.all();
+        for (entry, shard) in map.shards.iter().zip(shards.iter()) {
+            if let (Some(identity), Some(behind)) = (&entry.identity, &shard.primary.behind) {
+                behind.record(identity.clone());
+            }
+        }
+    }
+
+    fn behind_address(&self, shard: ShardId, addr: &str) -> Result<Arc<Server>, ConfigError> {
+        Server::behind_address(shard, addr, &self.db, self.ban)
+            .map(Arc::new)
+            .map_err(|e| ConfigError::Invalid(format!("pool for {addr}: {e}")))
     }
 
     fn server(&self, shard: ShardId, role: Role, addr: &str) -> Result<Arc<Server>, ConfigError> {

@@ -247,10 +247,10 @@ pub struct ShardSettings {
     /// the map moved to the promoted one; `"address"`, `primary` is a fixed address that
     /// always leads to the primary (CloudNativePG's `-rw` service, HAProxy before
     /// Patroni, a managed endpoint) and `replicas` at most one address spread over the
-    /// standbys (`-ro`); the HA manager moves the address, never the map. Not built
-    /// beyond the setting yet: such a shard is refused a switchover and left alone by
-    /// the failover watcher, but a failover behind its address is not followed (see
-    /// the failover chapter).
+    /// standbys (`-ro`); the HA manager moves the address, never the map. Such a shard
+    /// is refused a switchover and its servers are left alone by the failover watcher;
+    /// the gateway knows its primary by its recorded identity and writes only on
+    /// connections that reached it (see the failover chapter).
     #[serde(default)]
     pub follow: ShardFollows,
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::config::{Balance, ClusterSettings, ConfigError, ShardFollows, ShardSettings};
 use crate::routing::{LayoutError, MapVersion, Router, RoutingSettings, ShardId, Strategy};
+use crate::store::identity::Identity;
 
 /// One shard's servers, as the map records them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,6 +24,10 @@ pub struct ShardEntry {
     pub retired: bool,
     /// The primary's term: 1 at the start, raised by every failover, never lowered.
     pub term: u64,
+    /// Behind an address (`follow = "address"`): the primary's identity as recorded
+    /// (`map_shards.timeline`, `system_identifier`, `node`); None until first seen, and
+    /// for a shard that follows its servers.
+    pub identity: Option<Identity>,
 }
 
 /// The cluster's placement at one map version.
@@ -60,6 +65,7 @@ impl ShardMap {
                 follow: s.follow,
                 retired: false,
                 term: 1,
+                identity: None,
             })
             .collect();
         let owners = match router.strategy() {

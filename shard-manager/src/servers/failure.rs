@@ -45,7 +45,8 @@ pub(crate) fn classify(err: &WireError) -> Failure {
         lost @ (WireError::Io(_)
         | WireError::Auth(_)
         | WireError::Tls(_)
-        | WireError::Protocol(_)) => return Failure::Down(lost.to_string()),
+        | WireError::Protocol(_)
+        | WireError::NotThePrimary(_)) => return Failure::Down(lost.to_string()),
     };
     match decide(&refusal.code) {
         Decision::Down => Failure::Down(refusal.to_string()),

@@ -6,7 +6,7 @@
 //! checks, the upkeep. One pool per thread, one kind of connection.
 
 use std::fmt::Display;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool::managed::{self, BuildError, Manager, PoolError, TimeoutType};
@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use super::connect::build_managed;
 use super::per_thread::PerThread;
 use crate::config::DatabaseSettings;
-use crate::wire::{Target, WireManager, WireObject};
+use crate::wire::{Behind, Target, WireManager, WireObject};
 
 /// Why no connection could be had; the server turns it into a `ClusterError`.
 #[derive(Debug)]
@@ -74,6 +74,8 @@ impl<M: Manager + 'static> ThreadPools<M> {
 pub struct Pools {
     wire: ThreadPools<WireManager>,
     target: Target,
+    /// The floor its connections are judged by, for a primary behind a service address.
+    behind: Option<Arc<Behind>>,
     per_thread: usize,
     /// At most `pool_max_size` operations at once, whatever thread they run on and
     /// past that a request waits
@@ -85,7 +87,11 @@ pub struct Pools {
 
 impl Pools {
     /// Opens no connection. Fails here, at start-up, if building a pool would ever fail.
-    pub fn new(target: Target, db: &DatabaseSettings) -> Result<Self, BuildError> {
+    pub fn new(
+        target: Target,
+        db: &DatabaseSettings,
+        behind: Option<Arc<Behind>>,
+    ) -> Result<Self, BuildError> {
         build_managed(
             WireManager::new(target.clone()),
             db.pool_max_size,
@@ -95,6 +101,7 @@ impl Pools {
         Ok(Self {
             wire: ThreadPools::new(),
             target,
+            behind,
             per_thread: db.pool_per_thread(),
             permits: Semaphore::new(db.pool_max_size),
             wait_timeout: db.pool_wait_timeout(),
@@ -119,8 +126,12 @@ impl Pools {
     /// A wire connection from this thread's pool (made on its first use here).
     pub async fn checkout(&self) -> Result<WireObject, Unpooled> {
         let pool = self.wire.get(self.permits.is_closed(), || {
+            let manager = match &self.behind {
+                Some(behind) => WireManager::behind(self.target.clone(), Arc::clone(behind)),
+                None => WireManager::new(self.target.clone()),
+            };
             build_managed(
-                WireManager::new(self.target.clone()),
+                manager,
                 self.per_thread,
                 self.wait_timeout,
                 self.connect_timeout,

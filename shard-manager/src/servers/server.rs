@@ -2,7 +2,7 @@
 //! traffic, and the bounds every operation on it runs within.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::SemaphorePermit;
@@ -17,7 +17,7 @@ use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::spans::{self, Peer};
 use crate::wal::Lsn;
-use crate::wire::{Target, WireConn, WireError, WireObject};
+use crate::wire::{Behind, Target, WireConn, WireError, WireObject};
 
 /// A server of a shard, with its connection pool.
 pub struct Server {
@@ -29,6 +29,9 @@ pub struct Server {
     pub(super) peer: Peer,
     /// Connections across threads, and the bound on concurrent operations.
     pools: Pools,
+    /// For a primary behind a service address (`follow = "address"`): the floor its
+    /// connections are judged by (`crate::wire::behind`); None otherwise.
+    pub behind: Option<Arc<Behind>>,
     /// Outer bound on one operation: statement timeout plus a margin for the network.
     pub(super) op_timeout: Duration,
     ban_for: Duration,
@@ -76,12 +79,37 @@ impl Server {
         db: &DatabaseSettings,
         ban_for: Duration,
     ) -> Result<Self, deadpool::managed::BuildError> {
+        Self::build(shard, role, addr, db, ban_for, None)
+    }
+
+    /// The primary behind a service address `addr` (`follow = "address"`): every
+    /// connection is judged as it opens and tagged with its timeline, and none below
+    /// the floor carries a write (`crate::wire::behind`).
+    pub fn behind_address(
+        shard: ShardId,
+        addr: &str,
+        db: &DatabaseSettings,
+        ban_for: Duration,
+    ) -> Result<Self, deadpool::managed::BuildError> {
+        let behind = Arc::new(Behind::default());
+        Self::build(shard, Role::Primary, addr, db, ban_for, Some(behind))
+    }
+
+    fn build(
+        shard: ShardId,
+        role: Role,
+        addr: &str,
+        db: &DatabaseSettings,
+        ban_for: Duration,
+        behind: Option<Arc<Behind>>,
+    ) -> Result<Self, deadpool::managed::BuildError> {
         Ok(Self {
             shard,
             role,
             addr: addr.to_owned(),
             peer: Peer::new(shard, role, addr, &db.dbname),
-            pools: Pools::new(Target::new(db, addr), db)?,
+            pools: Pools::new(Target::new(db, addr), db, behind.clone())?,
+            behind,
             op_timeout: db.statement_timeout() + Duration::from_secs(1),
             ban_for,
             state: Mutex::new(Condition::default()),
@@ -206,6 +234,33 @@ impl Server {
                 (self.pools.connect_timeout() * 2).as_millis()
             ))),
         }
+    }
+
+    /// Why a commit answered on `conn` is not acknowledged: the connection reached a
+    /// primary on a timeline below the floor (see `crate::wire::behind`), so it is
+    /// answered as a write that may have committed. None for any server not behind an
+    /// address.
+    pub(super) fn superseded(&self, conn: &WireConn) -> Option<ClusterError> {
+        let behind = self.behind.as_ref()?;
+        #[cfg(feature = "faults")]
+        if self.faults.take_new_timeline_after_commit() {
+            behind.raise_floor(conn.timeline().unwrap_or(0) + 1);
+        }
+        let floor = behind.superseded(conn.timeline())?;
+        let on = conn
+            .timeline()
+            .map_or_else(|| "no known timeline".into(), |t| format!("timeline {t}"));
+        let reason = format!(
+            "committed on {on}, but the primary behind the address writes on timeline              {floor} now: it may not survive the failover"
+        );
+        tracing::warn!(shard = %self.shard, server = %self.addr, %reason, "a commit from a superseded primary is not acknowledged");
+        Some(ClusterError::Unavailable {
+            shard: self.shard,
+            role: self.role,
+            server: self.addr.clone(),
+            reason,
+            maybe_committed: true,
+        })
     }
 
     /// Records what a role check found: in recovery (a standby) or not (it takes writes).

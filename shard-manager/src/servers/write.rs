@@ -81,7 +81,17 @@ impl Server {
             other => other,
         };
         let result = match outcome {
-            Ok(Ok(value)) => Ok(value),
+            Ok(Ok(value)) => match self.superseded(&conn) {
+                // Committed where the primary is known to have moved on.
+                Some(error) => {
+                    conn.discard();
+                    Err(WriteFailure {
+                        error,
+                        maybe_committed: true,
+                    })
+                }
+                None => Ok(value),
+            },
             Err(_) => Err(WriteFailure {
                 error: self.timeout(),
                 maybe_committed: true,

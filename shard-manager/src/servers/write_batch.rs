@@ -264,6 +264,14 @@ impl Server {
                         answer_all(group, lost, true);
                         return alone;
                     }
+                    if let Some(superseded) = self.superseded(&live) {
+                        // Committed where the primary is known to have moved on: not
+                        // acknowledged, never sent again.
+                        spans::failed(span);
+                        live.discard();
+                        answer_all(group, superseded, true);
+                        return alone;
+                    }
                     self.served.fetch_add(group.len() as u64, Ordering::Relaxed);
                     self.mark_up();
                     for (waiting, rows) in group.into_iter().zip(rows) {

@@ -5,6 +5,8 @@
 //!   returns: the point read, the list in its eight shapes, each write with or without
 //!   an idempotency key, a key's claim, a transaction's parts, an export's page, the
 //!   health and upkeep statements.
+//! - [`identity`]: a primary's [`Identity`] behind a service address (the row of
+//!   [`statements::identity`]), and the [`Verdict`] on a server seen through it, pure.
 //! - [`idempotent_answer`]: [`IdempotentOutcome`], what writes sent with an idempotency
 //!   key answer: the answer stored by the write's own statement, or an earlier answer
 //!   instead of a second write.
@@ -38,6 +40,7 @@ pub mod cursor;
 pub mod document;
 pub mod idempotency_key;
 pub mod idempotent_answer;
+pub mod identity;
 mod jsonb_numbers;
 pub mod member_name;
 pub mod migrations;
@@ -54,6 +57,7 @@ pub mod table;
 pub use answer_budget::{AnswerBudget, OverBudget};
 pub use cursor::{Cursor, CursorError, ListQuery};
 pub use document::{Document, RecordError, RecordId};
+pub use identity::{verdict, Identity, Seen, Verdict};
 pub use member_name::NameIs;
 pub use page::{record_bytes, Budget, Page};
 pub use precondition::{Conditional, Precondition};

@@ -488,6 +488,36 @@ pub const ROLE: &str = "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery(
 pub const TAKES_WRITES: &str =
     "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'";
 
+/// What a connection through a service address reached (`live_map::identity`), in one
+/// statement: whether it is in recovery (bool); its timeline (int4: the one it writes on,
+/// as [`ROLE`] reads it, current at once after a promotion; a standby's, the one it
+/// receives, else its last checkpoint's); its cluster's system identifier (text, NULL
+/// without `system`: a role that may not run `pg_control_system()`); the node reached
+/// (text, `host:port` as the server sees itself; NULL over a Unix socket); the shard it
+/// was told it is (int4, NULL without `told`: a shard before its migrations); whether
+/// its transactions are read-only (bool); whether it waits for a synchronous standby
+/// (bool). The variants without `system` or `told` are sent after SQLSTATE 42501 or
+/// 42P01.
+pub fn identity(system: bool, told: bool) -> String {
+    let system = match system {
+        true => "(pg_control_system()).system_identifier::text",
+        false => "NULL::text",
+    };
+    let told = match told {
+        true => "(SELECT shard FROM shardgate_map)",
+        false => "NULL::int4",
+    };
+    format!(
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN \
+         coalesce((SELECT received_tli FROM pg_stat_wal_receiver), \
+         (pg_control_checkpoint()).timeline_id) \
+         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int4 END, \
+         {system}, host(inet_server_addr()) || ':' || inet_server_port(), {told}, \
+         current_setting('transaction_read_only') = 'on', \
+         current_setting('synchronous_standby_names') <> ''"
+    )
+}
+
 /// Moves the shard's cache epoch on, in its own transaction; returns the new epoch
 /// (int8)...
 pub const BUMP_CACHE_EPOCH: &str = "UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch";

@@ -37,6 +37,29 @@ pub struct WireConn {
     /// The server process serving this connection, as its `BackendKeyData` at sign-in
     /// named it (`pg_stat_activity.pid`); 0 until then.
     backend_pid: i32,
+    /// What the server reported of itself (ParameterStatus, at sign-in and whenever
+    /// they change): `in_hot_standby` and `default_transaction_read_only`.
+    reported: Reported,
+    /// The timeline this connection reached, when its pool tags connections (a shard
+    /// behind a service address: see `pool`); None otherwise.
+    timeline: Option<u32>,
+}
+
+/// The parameters PostgreSQL 14+ reports at sign-in that say whether a server takes
+/// writes (what libpq's `target_session_attrs=read-write` reads); None when it did
+/// not report them (an older server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    pub in_hot_standby: Option<bool>,
+    pub default_transaction_read_only: Option<bool>,
+}
+
+impl Reported {
+    /// Whether the server said it is a standby or read-only by default: no write may
+    /// go there.
+    pub fn refuses_writes(&self) -> bool {
+        self.in_hot_standby == Some(true) || self.default_transaction_read_only == Some(true)
+    }
 }
 
 /// How an exchange ended at its `ReadyForQuery`.
@@ -79,6 +102,33 @@ impl WireConn {
             stale: false,
             preparing: 0,
             backend_pid: 0,
+            reported: Reported::default(),
+            timeline: None,
+        }
+    }
+
+    /// What the server last reported of whether it takes writes.
+    pub fn reported(&self) -> Reported {
+        self.reported
+    }
+
+    /// The timeline the connection was tagged with when it opened (see `pool`).
+    pub fn timeline(&self) -> Option<u32> {
+        self.timeline
+    }
+
+    /// Tags the connection with the timeline it reached.
+    pub(super) fn tag_timeline(&mut self, timeline: u32) {
+        self.timeline = Some(timeline);
+    }
+
+    /// Keeps a reported parameter that says whether the server takes writes.
+    fn keep_reported(&mut self, name: &str, value: &str) {
+        let on = Some(value == "on");
+        match name {
+            "in_hot_standby" => self.reported.in_hot_standby = on,
+            "default_transaction_read_only" => self.reported.default_transaction_read_only = on,
+            _ => {}
         }
     }
 
@@ -155,13 +205,17 @@ impl WireConn {
     }
 
     /// The next message that answers this client: notices, parameter changes and
-    /// notifications, which may come at any time, are skipped.
+    /// notifications, which may come at any time, are skipped (the parameters that say
+    /// whether the server takes writes are kept: [`Reported`]).
     pub(super) async fn answer(&mut self) -> Result<Message, WireError> {
         loop {
             match self.next().await? {
-                Message::NoticeResponse(_)
-                | Message::ParameterStatus(_)
-                | Message::NotificationResponse(_) => continue,
+                Message::ParameterStatus(body) => {
+                    if let (Ok(name), Ok(value)) = (body.name(), body.value()) {
+                        self.keep_reported(name, value);
+                    }
+                }
+                Message::NoticeResponse(_) | Message::NotificationResponse(_) => continue,
                 message => return Ok(message),
             }
         }

@@ -29,6 +29,11 @@ pub enum WireError {
     /// The server said something out of turn: the connection cannot be trusted further.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// A connection through a service address reached a server that is not the
+    /// primary (a standby, a read-only server, an old primary, another cluster): it is
+    /// closed before any request's statement is sent on it.
+    #[error("{0}")]
+    NotThePrimary(String),
     /// A row came back whole but a value in it has no form the gateway can hand on (a
     /// timestamp of `infinity`, a NULL where the schema forbids one): the data is at
     /// fault, not the server, and the exchange ended cleanly, so the connection stays

@@ -36,9 +36,13 @@
 //! - [`export`]: a page of an export: a table in keyset order, with what the server
 //!   owns.
 //! - [`upkeep`]: health checks and upkeep, simple queries read as text.
-//! - [`pool`]: a deadpool manager for wire connections.
+//! - [`pool`]: a deadpool manager for wire connections; behind a service address, it
+//!   judges each new connection and keeps the floor ([`behind`]).
+//! - [`behind`]: [`Behind`], the floor of a primary behind a service address: which
+//!   connections may carry a write.
 //! - [`error`]: [`WireError`], a server's refusal with its SQLSTATE and statement.
 
+pub mod behind;
 mod codec;
 pub mod conn;
 pub mod connect;
@@ -52,7 +56,8 @@ mod statements;
 pub mod upkeep;
 pub mod write;
 
-pub use conn::WireConn;
+pub use behind::Behind;
+pub use conn::{Reported, WireConn};
 pub use connect::{connect, tls_config, Target};
 pub use error::{ServerError, WireError};
 pub use export::{export_page, ExportPage, Owned, PageAsk};

@@ -2,9 +2,17 @@
 //! only when it is idle and still open (see [`WireConn::is_reusable`]), and the
 //! [`WireObject`] a request holds, which closes a connection left mid-exchange the
 //! moment it is let go.
+//!
+//! For a primary behind a service address the manager also keeps its [`Behind`]: each
+//! new connection is judged once as it opens (refused unless it reached the primary,
+//! then tagged with its timeline), and one tagged below the floor is never handed out
+//! again (deadpool's `recycle` runs at every checkout of an idle connection).
+
+use std::sync::Arc;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
+use super::behind::Behind;
 use super::conn::WireConn;
 use super::connect::{connect, Target};
 use super::error::WireError;
@@ -13,6 +21,8 @@ use super::error::WireError;
 #[derive(Debug)]
 pub struct WireManager {
     target: Target,
+    /// The floor, for a primary behind a service address.
+    behind: Option<Arc<Behind>>,
 }
 
 impl managed::Manager for WireManager {
@@ -20,10 +30,24 @@ impl managed::Manager for WireManager {
     type Error = WireError;
 
     async fn create(&self) -> Result<WireConn, WireError> {
-        connect(&self.target).await
+        let mut conn = connect(&self.target).await?;
+        if let Some(behind) = &self.behind {
+            Behind::judge_reported(conn.reported()).map_err(WireError::NotThePrimary)?;
+            let seen = super::upkeep::identity(&mut conn).await?;
+            let timeline = behind.judge(seen).map_err(WireError::NotThePrimary)?;
+            conn.tag_timeline(timeline);
+        }
+        Ok(conn)
     }
 
     async fn recycle(&self, conn: &mut WireConn, _: &Metrics) -> RecycleResult<WireError> {
+        if let Some(behind) = &self.behind {
+            if !behind.admits(conn.timeline()) {
+                return Err(RecycleError::message(
+                    "opened on a timeline the primary has left",
+                ));
+            }
+        }
         if conn.is_reusable() {
             Ok(())
         } else {
@@ -78,6 +102,18 @@ impl Drop for WireObject {
 
 impl WireManager {
     pub fn new(target: Target) -> Self {
-        Self { target }
+        Self {
+            target,
+            behind: None,
+        }
+    }
+
+    /// A manager for a primary behind a service address, judging its connections
+    /// against `behind` (see the module doc).
+    pub fn behind(target: Target, behind: Arc<Behind>) -> Self {
+        Self {
+            target,
+            behind: Some(behind),
+        }
     }
 }

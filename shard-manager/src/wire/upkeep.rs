@@ -12,6 +12,8 @@ use postgres_protocol::message::frontend;
 use super::conn::WireConn;
 use super::error::{ServerError, WireError};
 use crate::error::sqlstate::{decide, Decision};
+use crate::store::identity::{Identity, Seen};
+use crate::store::statements::identity as identity_statement;
 use crate::store::statements::{
     purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
     DISK_BYTES, ROLE, TABLE_COUNTS, TAKES_WRITES, WAL_POSITION, WAL_POSITION_AND_EPOCH,
@@ -148,6 +150,52 @@ pub async fn role(conn: &mut WireConn) -> Result<(bool, Option<u32>), WireError>
         })
         .transpose()?;
     Ok((in_recovery, timeline))
+}
+
+/// SQLSTATE `insufficient_privilege`: `pg_control_system()` revoked (a managed service).
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// SQLSTATE `undefined_table`: `shardgate_map` not there yet (a shard before `init`).
+const UNDEFINED_TABLE: &str = "42P01";
+
+/// What the server this connection reached is ([`identity_statement`]): its identity,
+/// whether it takes writes, whether it waits for a synchronous standby. What the role
+/// may not read (the system identifier) or the shard does not have yet (what it was
+/// told) is asked again without, and comes back as None.
+pub async fn identity(conn: &mut WireConn) -> Result<Seen, WireError> {
+    let (mut system, mut told) = (true, true);
+    loop {
+        let sql = identity_statement(system, told);
+        match conn.rows("identity", &sql).await {
+            Ok(rows) => return seen(&one(rows, "the identity check")?),
+            Err(WireError::Server(e)) if system && e.code == INSUFFICIENT_PRIVILEGE => {
+                system = false
+            }
+            Err(WireError::Server(e)) if told && e.code == UNDEFINED_TABLE => told = false,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn seen(row: &TextRow) -> Result<Seen, WireError> {
+    const WHAT: &str = "the identity check";
+    let flag = |i| Ok::<_, WireError>(column(row, i, WHAT)?.as_deref() == Some("t"));
+    let timeline = number(column(row, 1, WHAT)?, "the identity check's timeline")?;
+    let shard = column(row, 4, WHAT)?
+        .map(|s| number(Some(s), "the identity check's shard"))
+        .transpose()?;
+    Ok(Seen {
+        identity: Identity {
+            timeline: u32::try_from(timeline).map_err(|_| {
+                WireError::Undecodable(format!("{WHAT}: timeline {timeline} is out of range"))
+            })?,
+            system_identifier: column(row, 2, WHAT)?,
+            node: column(row, 3, WHAT)?,
+            shard: shard.map(|s| s as u32),
+        },
+        in_recovery: flag(0)?,
+        read_only: flag(5)?,
+        synchronous: flag(6)?,
+    })
 }
 
 /// Whether the server takes writes now (see `store::statements::TAKES_WRITES`).

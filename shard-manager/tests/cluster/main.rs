@@ -19,8 +19,12 @@
 //! - `not_owner`: a shard that owns nothing refuses the slot (SG001), by name and version.
 //! - `down`: a primary on a wrong port, or silent, is unavailable by name, within bounds.
 //! - `wire`: the wire client alone: sign-in, find and list, and the statement timeout.
+//! - `behind_address`: a primary behind a service address: connections judged and
+//!   tagged with their timeline, none below the floor carrying a write, no commit from
+//!   a superseded timeline acknowledged.
 //! - `cache_floors`: the cache's version floors in the real Redis, in racing orders.
 
+mod behind_address;
 mod bulk;
 mod cache_floors;
 mod down;
