@@ -1,7 +1,7 @@
 //! The snapshot fence in a read's trace: a list at one cut (`consistency=snapshot`)
 //! shows the fence's take and then its release, both inside the request's trace.
 
-use super::receiver::Receiver;
+use super::receiver::{Received, Receiver};
 use super::{client, traced_gateway, traceresponse, ARRIVAL};
 
 const CALLER_SPAN: &str = "fe4ce0000000beef";
@@ -20,17 +20,21 @@ async fn a_snapshot_list_shows_the_fence_taken_then_released() {
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
     assert_eq!(traceresponse(&res).0, trace);
 
-    let named = |name: &'static str| {
-        move |s: &&super::receiver::Received| s.trace_id() == trace && s.span.name == name
-    };
+    let is = |s: &Received, name: &str| s.trace_id() == trace && s.span.name == name;
     let spans = receiver
         .until(ARRIVAL, |spans| {
-            spans.iter().any(named("take snapshot fence"))
-                && spans.iter().any(named("release snapshot fence"))
+            spans.iter().any(|s| is(s, "take snapshot fence"))
+                && spans.iter().any(|s| is(s, "release snapshot fence"))
         })
         .await;
-    let take: Vec<_> = spans.iter().filter(named("take snapshot fence")).collect();
-    let release: Vec<_> = spans.iter().filter(named("release snapshot fence")).collect();
+    let take: Vec<&Received> = spans
+        .iter()
+        .filter(|s| is(s, "take snapshot fence"))
+        .collect();
+    let release: Vec<&Received> = spans
+        .iter()
+        .filter(|s| is(s, "release snapshot fence"))
+        .collect();
     assert_eq!((take.len(), release.len()), (1, 1), "{spans:?}");
     let (take, release) = (take[0], release[0]);
     // Taken, then released: the release starts after the take has ended.
@@ -40,7 +44,11 @@ async fn a_snapshot_list_shows_the_fence_taken_then_released() {
     );
     // Both inside the request: each has a parent in the same trace, which leads up to
     // the caller's span.
-    let by_id = |id: String| spans.iter().find(|s| s.trace_id() == trace && s.span_id() == id);
+    let by_id = |id: String| {
+        spans
+            .iter()
+            .find(|s| s.trace_id() == trace && s.span_id() == id)
+    };
     for fence in [take, release] {
         let mut at = fence;
         let mut hops = 0;
@@ -49,6 +57,10 @@ async fn a_snapshot_list_shows_the_fence_taken_then_released() {
             hops += 1;
             assert!(hops < 20, "a loop in the parents");
         }
-        assert_eq!(at.parent_span_id(), CALLER_SPAN, "{fence:?} is not under the request");
+        assert_eq!(
+            at.parent_span_id(),
+            CALLER_SPAN,
+            "{fence:?} is not under the request"
+        );
     }
 }
