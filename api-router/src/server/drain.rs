@@ -58,12 +58,12 @@ impl Shutdown {
 
     /// Waits for SIGTERM or Ctrl-C, drains and stops; a second signal during the drain
     /// stops at once (requests in flight still get the shutdown timeout).
-    pub async fn on_signal(self) {
-        if wait_for_signal().await.is_err() {
+    pub async fn on_signal(self, mut signals: Signals) {
+        if signals.next().await.is_err() {
             return;
         }
         let second = async {
-            if wait_for_signal().await.is_err() {
+            if signals.next().await.is_err() {
                 std::future::pending::<()>().await;
             }
         };
@@ -77,19 +77,47 @@ impl Shutdown {
     }
 }
 
-/// The next SIGTERM or SIGINT (Ctrl-C); an error when signals cannot be listened to.
-async fn wait_for_signal() -> std::io::Result<()> {
+/// SIGTERM and SIGINT (Ctrl-C), listened to from the moment this is made. Made before the
+/// server is first polled (when it starts to accept), so a signal that arrives once the
+/// gateway answers is always a drain, never the default action (an exit that drops what
+/// is in flight).
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = term.recv() => Ok(()),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts listening; an error when signals cannot be listened to.
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    /// The next SIGTERM or SIGINT; an error when no more can arrive.
+    async fn next(&mut self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            let closed = || std::io::Error::other("signal stream closed");
+            tokio::select! {
+                got = self.term.recv() => got.ok_or_else(closed),
+                got = self.interrupt.recv() => got.ok_or_else(closed),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await
+        }
     }
 }

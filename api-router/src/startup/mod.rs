@@ -23,7 +23,7 @@ use self::background::{Background, Inputs};
 use self::from_metadata::Loaded;
 use crate::access::Access;
 use crate::limits::{ExportSlots, Limits};
-use crate::server::drain::{Draining, Shutdown};
+use crate::server::drain::{Draining, Shutdown, Signals};
 use crate::server::settings::Settings;
 use crate::server::traces::SpanLedger;
 use crate::state::AppState;
@@ -164,9 +164,19 @@ impl Application {
     /// (server::drain), then stops accepting; in-flight requests finish within the
     /// shutdown timeout; then the pools close.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let signals = tokio::spawn(self.shutdown.clone().on_signal());
+        // Listened to before the server is first polled (that is when it starts to
+        // accept): a signal once it answers always drains, never kills outright.
+        let signals = match Signals::listen() {
+            Ok(listening) => Some(tokio::spawn(self.shutdown.clone().on_signal(listening))),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM: it will not drain");
+                None
+            }
+        };
         let result = self.server.await;
-        signals.abort();
+        if let Some(signals) = signals {
+            signals.abort();
+        }
         self.background.stop();
         self.cluster.close();
         tracing::info!("gateway stopped");

@@ -61,7 +61,12 @@ async fn sigterm_drains_first_not_ready_but_serving_then_exits() {
 
     process.terminate();
     let ready = readiness_after_signal(port).await;
-    assert_eq!(ready, Some(StatusCode::SERVICE_UNAVAILABLE), "draining");
+    let output = process.output();
+    assert_eq!(
+        ready,
+        Some(StatusCode::SERVICE_UNAVAILABLE),
+        "draining:\n{output}"
+    );
     let live = status_on_new_connection(port, "/api/health/live").await;
     assert_eq!(live, Some(StatusCode::OK), "alive while draining");
     for key in &keys {
@@ -89,7 +94,12 @@ async fn a_second_signal_stops_without_waiting_for_the_drain() {
 
     process.terminate();
     let ready = readiness_after_signal(port).await;
-    assert_eq!(ready, Some(StatusCode::SERVICE_UNAVAILABLE), "draining");
+    let output = process.output();
+    assert_eq!(
+        ready,
+        Some(StatusCode::SERVICE_UNAVAILABLE),
+        "draining:\n{output}"
+    );
     process.terminate();
     let (exit, after) = process.exit_within(DRAIN).await;
     assert!(exit.success(), "exit {exit}:\n{}", process.output());
