@@ -152,12 +152,16 @@ where
     }
     let requesters = requesters.into_iter().filter(|r| !r.is_none());
     let mut count = requesters.clone();
+    // Made with a requester's span current, whatever work runs this trip: a subscriber
+    // that decides by the current request (the gateway leaves an unsampled request's
+    // spans unbuilt) then decides by one this trip carries for a recorded request.
     match (count.next(), count.next()) {
         (None, _) => Span::none(),
-        (Some(one), None) => db_span!(peer, operation, Empty, parent: one),
-        (Some(_), Some(_)) => {
+        (Some(one), None) => one.in_scope(|| db_span!(peer, operation, Empty, parent: one)),
+        (Some(first), Some(_)) => {
             let size = requesters.clone().count();
-            let span = db_span!(peer, operation, size, parent: None::<tracing::Id>);
+            let span =
+                first.in_scope(|| db_span!(peer, operation, size, parent: None::<tracing::Id>));
             for requester in requesters {
                 span.follows_from(requester);
                 requester.follows_from(&span);

@@ -11,7 +11,9 @@
 //! batches, retries) and of the moves' (`control_plane::moves::spans`: each move's
 //! run, its phases, the balancer's rounds). The log lines stay as they were, less
 //! those spans and the server span (the request id's span, which carries `trace_id`
-//! and `span_id`, stands for it). With traces off, both targets are off outright,
+//! and `span_id`, stands for it). Under an unsampled request's server span nothing is
+//! handed to OpenTelemetry ([`super::traces::unsampled`]), so the request path's spans
+//! are not built for it. With traces off, both targets are off outright,
 //! whatever `RUST_LOG` says: their spans are never built.
 
 use std::ffi::OsString;
@@ -21,12 +23,14 @@ use control_plane::moves::spans::TARGET as MOVES;
 use opentelemetry_sdk::trace::SdkTracer;
 use shard_manager::spans::TARGET as REQUEST_PATH;
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing::subscriber::Interest;
+use tracing_subscriber::filter::{dynamic_filter_fn, filter_fn, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use super::traces::server_span::TARGET as SERVER_SPAN;
+use super::traces::unsampled;
 
 /// The crates whose spans are exported.
 const TRACED_CRATES: [&str; 4] = ["api_router", "shard_manager", "control_plane", "analytics"];
@@ -69,12 +73,25 @@ pub fn init(tracer: Option<SdkTracer>) {
         logs.boxed()
     };
     let logs = logs.with_filter(filter.and(filter_fn(|m| !traces_only(m.target()))));
-    let spans = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(filter_fn(exported));
+    // What is exported, less whatever an unsampled request would build: that is decided
+    // per span, so the callsite's interest is "sometimes" for what `exported` lets
+    // through and "never" for the rest (those are never asked again).
+    let spans = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(
+        dynamic_filter_fn(|meta, cx| exported(meta) && !unsampled::under_unsampled(cx))
+            .with_callsite_filter(|meta| {
+                if exported(meta) {
+                    Interest::sometimes()
+                } else {
+                    Interest::never()
+                }
+            }),
+    );
+    // Outermost: inside an unsampled request, the traces-only targets are off for all.
+    let gate = unsampled::Gate { traces_only };
     let _ = tracing_subscriber::registry()
         .with(logs)
         .with(spans)
+        .with(gate)
         .try_init();
 }
 

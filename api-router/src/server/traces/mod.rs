@@ -20,11 +20,13 @@
 //!   lost with a failed export), and the processor and exporter wrappers that count it.
 //! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch.
 //! - [`server_span`]: the middleware: the server span, context in, `traceresponse` out.
+//! - [`unsampled`]: an unsampled request builds no spans below its server span.
 
 pub mod export;
 pub mod ledger;
 pub mod server_span;
 pub mod settings;
+pub mod unsampled;
 
 pub use export::Exporting;
 pub use ledger::SpanLedger;

@@ -149,6 +149,9 @@ pub async fn server_span(
     // Starts the span: the sampler decides here, and the ids are known from now on.
     let started = span.context();
     let ids = started.span().span_context().clone();
+    if !ids.is_sampled() {
+        super::unsampled::mark(&span);
+    }
     if ids.is_valid() {
         req.extensions_mut().insert(TraceIds {
             trace_id: ids.trace_id().to_string(),
