@@ -229,8 +229,9 @@ pub fn decision(txid: &str, decision: &'static str) -> Span {
 }
 
 /// A trip to the Redis cache for `shard`'s records: `cache lookup` (its outcome is
-/// recorded by [`cache_outcome`]) or `cache fill` (a reader installing what it read),
-/// inside the current operation.
+/// recorded by [`cache_outcome`]), `cache fill` (a reader installing what it read), or
+/// a writer's `cache install` or `cache forget` (recorded by [`cache_written`]), inside
+/// the current operation.
 pub fn cache(name: &'static str, shard: ShardId) -> Span {
     if !in_span() {
         return Span::none();
@@ -245,6 +246,30 @@ pub fn cache(name: &'static str, shard: ShardId) -> Span {
         shardgate.cache.outcome = Empty,
         shardgate.cache.bypass_reason = Empty,
     )
+}
+
+/// A writer's trip to the Redis cache for `records` records across shards (a bulk
+/// write's `cache install`), inside the current operation; its outcome is recorded by
+/// [`cache_written`].
+pub fn cache_batch(name: &'static str, records: usize) -> Span {
+    if !in_span() {
+        return Span::none();
+    }
+    tracing::debug_span!(
+        target: TARGET,
+        "cache",
+        otel.name = name,
+        db.system.name = "redis",
+        db.operation.batch.size = records,
+        shardgate.cache.outcome = Empty,
+    )
+}
+
+/// What a writer's cache trip (`cache install`, `cache forget`) did: `installed`,
+/// `forgotten`, `epoch raised` (Redis could not be told: the shard's cache epoch was
+/// raised instead) or `not told` (neither could be: the write is not acknowledged).
+pub fn cache_written(span: &Span, outcome: &'static str) {
+    span.record("shardgate.cache.outcome", outcome);
 }
 
 /// What a cache lookup found: `hit`, `miss` or `bypass` (with why: `breaker open`,

@@ -1,5 +1,6 @@
-//! The cache in a read's trace: a read served from Redis shows its `cache lookup` span
-//! under the read's operation span, with `shardgate.cache.hit=true`.
+//! The cache in a request's trace: a read served from Redis shows its `cache lookup` span
+//! under the read's operation span, with `shardgate.cache.hit=true`; a write shows the
+//! `cache install` that told Redis its new version before it was acknowledged.
 
 use std::time::{Duration, Instant};
 
@@ -82,4 +83,59 @@ async fn a_cached_read_shows_its_cache_lookup_as_a_hit() {
     );
     assert_eq!(lookup.attribute("db.system.name").as_deref(), Some("redis"));
     assert_eq!(lookup.attribute("shardgate.cache.bypass_reason"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_shows_the_cache_install_before_its_acknowledgement() {
+    // Arrange: a gateway with the cache on.
+    let receiver = Receiver::start();
+    let prefix = format!("sgtrace-w-{}", std::process::id());
+    let bench = traced_gateway(
+        &receiver,
+        &[
+            ("RUST_LOG", "warn,api_router::startup=info"),
+            ("SHARDGATE__CACHE__ENABLED", "true"),
+            ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
+        ],
+    )
+    .await;
+
+    // Act: a sampled write.
+    let trace = "cac4e1e0000000000000000000000082";
+    let res = client()
+        .post(bench.url("/api/write"))
+        .header("x-shard-key", "user_82")
+        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+        .json(&user(82))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "write: {}", res.status());
+
+    // Assert: its operation span holds a cache install that installed, ended before
+    // the server span did (the answer waits for it).
+    let spans = receiver
+        .until(ARRIVAL, |spans| {
+            let names: Vec<&str> = spans
+                .iter()
+                .filter(|s| s.trace_id() == trace)
+                .map(|s| s.span.name.as_str())
+                .collect();
+            names.contains(&"write") && names.contains(&"cache install")
+        })
+        .await;
+    let of_trace: Vec<_> = spans.iter().filter(|s| s.trace_id() == trace).collect();
+    let names: Vec<&str> = of_trace.iter().map(|s| s.span.name.as_str()).collect();
+    let write = of_trace.iter().find(|s| s.span.name == "write").unwrap();
+    let install = of_trace
+        .iter()
+        .find(|s| s.span.name == "cache install")
+        .unwrap();
+    assert_eq!(install.parent_span_id(), write.span_id(), "{names:?}");
+    assert_eq!(
+        install.attribute("shardgate.cache.outcome").as_deref(),
+        Some("installed")
+    );
+    assert_eq!(install.attribute("db.system.name").as_deref(), Some("redis"));
+    assert!(install.span.end_time_unix_nano <= write.span.end_time_unix_nano);
 }

@@ -6,8 +6,11 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use super::{record_hash, Cache, CacheEvent, CacheTrace, Epoch, Fence, Floor};
 use crate::routing::ShardId;
+use crate::spans;
 use crate::store::Record;
 use crate::wal::Lsn;
 
@@ -26,6 +29,14 @@ pub struct Committed {
 /// A record a replayed answer names (table, shard key, id), with the version the answer
 /// gave it, where the answer kept one.
 pub type Replayed<'a> = ((&'a str, &'a str, &'a str), Option<i64>);
+
+/// A raise's outcome as a writer's cache span names it.
+fn raised(told: Result<(), NotTold>) -> (&'static str, Result<(), NotTold>) {
+    match told {
+        Ok(()) => ("epoch raised", Ok(())),
+        Err(NotTold) => ("not told", Err(NotTold)),
+    }
+}
 
 /// What is known of a write whose records the cache forgets (`forget.lua`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +69,23 @@ impl Cache {
         record: Option<&Record>,
         trace: &mut CacheTrace,
     ) -> Result<(), NotTold> {
+        let span = spans::cache("cache install", commit.shard);
+        let (outcome, told) = self
+            .install_write_untraced(commit, (table, key, id), version, record, trace)
+            .instrument(span.clone())
+            .await;
+        spans::cache_written(&span, outcome);
+        told
+    }
+
+    async fn install_write_untraced(
+        &self,
+        commit: Committed,
+        (table, key, id): (&str, &str, &str),
+        version: i64,
+        record: Option<&Record>,
+        trace: &mut CacheTrace,
+    ) -> (&'static str, Result<(), NotTold>) {
         let (shard, seen_at) = (commit.shard, commit.at);
         // The floor first, where eviction cannot reach it.
         let floor = Floor::Version(version);
@@ -84,11 +112,11 @@ impl Cache {
         };
         if installed {
             trace.events.push(CacheEvent::Invalidation);
-            return Ok(());
+            return ("installed", Ok(()));
         }
         match self.abandon_epoch(&[(shard, Fence::At(seen_at))]).await[..] {
-            [] => Ok(()),
-            _ => Err(NotTold),
+            [] => ("epoch raised", Ok(())),
+            _ => ("not told", Err(NotTold)),
         }
     }
 
@@ -153,13 +181,29 @@ impl Cache {
         records: &[((&str, &str, &str), Known)],
         trace: &mut CacheTrace,
     ) -> Result<(), NotTold> {
+        let span = spans::cache("cache forget", shard);
+        let (outcome, told) = self
+            .forget_untraced(epoch, shard, records, trace)
+            .instrument(span.clone())
+            .await;
+        spans::cache_written(&span, outcome);
+        told
+    }
+
+    async fn forget_untraced(
+        &self,
+        epoch: Option<Epoch>,
+        shard: ShardId,
+        records: &[((&str, &str, &str), Known)],
+        trace: &mut CacheTrace,
+    ) -> (&'static str, Result<(), NotTold>) {
         let Some(epoch) = epoch else {
             for ((table, key, id), _) in records {
                 let record = record_hash(table, key, id);
                 self.local
                     .raise(record, shard, Floor::Unknown, Lsn(0), &self.fences);
             }
-            return self.abandoned(shard).await;
+            return raised(self.abandoned(shard).await);
         };
         let mut pipe = redis::pipe();
         pipe.cmd("SCRIPT")
@@ -194,9 +238,9 @@ impl Cache {
         match done {
             Some(()) => {
                 trace.events.push(CacheEvent::Invalidation);
-                Ok(())
+                ("forgotten", Ok(()))
             }
-            None => self.abandoned(shard).await,
+            None => raised(self.abandoned(shard).await),
         }
     }
 
@@ -225,6 +269,27 @@ impl Cache {
         records: &[(Committed, Record)],
         trace: &mut CacheTrace,
     ) -> Vec<ShardId> {
+        let span = spans::cache_batch("cache install", records.len());
+        let not_told = self
+            .install_writes_untraced(records, trace)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &not_told {
+            None => "installed",
+            Some(shards) if shards.is_empty() => "epoch raised",
+            Some(_) => "not told",
+        };
+        spans::cache_written(&span, outcome);
+        not_told.unwrap_or_default()
+    }
+
+    /// [`Cache::install_writes`]: None when every record was installed, else the shards
+    /// not told (empty when their epochs were raised).
+    async fn install_writes_untraced(
+        &self,
+        records: &[(Committed, Record)],
+        trace: &mut CacheTrace,
+    ) -> Option<Vec<ShardId>> {
         const CHUNK: usize = 1000;
         for (commit, r) in records {
             let record = record_hash(&r.table_name, &r.shard_key, &r.id);
@@ -239,7 +304,7 @@ impl Cache {
             }
             match self.committed_epoch(*commit) {
                 Some(e) => epochs.push((commit.shard, e)),
-                None => return self.abandon_all(records).await,
+                None => return Some(self.abandon_all(records).await),
             }
         }
         for chunk in records.chunks(CHUNK) {
@@ -277,11 +342,11 @@ impl Cache {
                 })
                 .await;
             if done.is_none() {
-                return self.abandon_all(records).await;
+                return Some(self.abandon_all(records).await);
             }
         }
         trace.events.push(CacheEvent::Invalidation);
-        Vec::new()
+        None
     }
 
     /// Fences every shard of a batch at its commit position and abandons its epoch;
