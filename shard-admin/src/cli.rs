@@ -59,6 +59,10 @@ enum Command {
     /// Write one table of every shard to a file, as NDJSON or CSV (atomically: the
     /// file appears whole or not at all).
     Export(admin::commands::export::ExportArgs),
+    /// Records of a table that match conditions (`--where 'age gte 40'`), sorted, a
+    /// page at a time across every shard, as `POST /api/query` answers; `--all`: every
+    /// page, one JSON line per record.
+    Query(admin::commands::query::QueryArgs),
     /// Back up every shard's primary and the metadata server with pgBackRest, then name
     /// a cluster restore point on each (consistent across shards) and record it.
     Backup(admin::commands::backup::BackupArgs),
@@ -181,6 +185,7 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
         Command::Keys(_)
         | Command::Restore(_)
         | Command::Export(_)
+        | Command::Query(_)
         | Command::Backups(_)
         | Command::Locate { .. }
         | Command::Check
@@ -229,6 +234,10 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
         Command::Import(args) => print!("{}", admin::commands::import::import(settings, args)?),
         Command::Imports(command) => print!("{}", admin::commands::import::run(settings, command)?),
         Command::Export(args) => print!("{}", admin::commands::export::export(settings, args)?),
+        Command::Query(args) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            admin::commands::query::run(settings, args, &mut out)?
+        }
         Command::Backup(args) => print!("{}", admin::commands::backup::backup(settings, args)?),
         Command::Restore(args) => print!("{}", admin::commands::backup::restore(settings, args)?),
         Command::Backups(command) => print!("{}", admin::commands::backup::run(settings, command)?),

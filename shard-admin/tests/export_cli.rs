@@ -8,58 +8,10 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use diesel::pg::PgConnection;
-use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};
-use shard_manager::servers::connection_url;
-use shard_manager::ShardKey;
 
 use common::scratch::Scratch;
 use common::{assert_refused, text};
-
-/// Migrated, initialised scratch databases holding `records` of `users`, each on its
-/// shard with its slot (written as a gateway would), and 5 of `orders`.
-fn scratch_with(records: &[(String, String, Value)]) -> Scratch {
-    let scratch = Scratch::new();
-    for step in [["migrate"], ["init"]] {
-        let (code, stderr) = scratch.run(&step);
-        assert_eq!(code, Some(0), "{step:?}: {stderr}");
-    }
-    let router = scratch
-        .settings
-        .validate()
-        .expect("the configuration routes");
-    let orders: Vec<_> = (0..5)
-        .map(|i| {
-            (
-                "orders".to_owned(),
-                (format!("o{i}"), format!("{i}"), json!({"o": i})),
-            )
-        })
-        .collect();
-    let users = records.iter().map(|r| ("users".to_owned(), r.clone()));
-    let mut conns: HashMap<u32, PgConnection> = HashMap::new();
-    for (table, (key, id, data)) in users.chain(orders) {
-        let placed = router.route(ShardKey::parse(&key).unwrap()).unwrap();
-        let shard = placed.shard().0;
-        let conn = conns.entry(shard).or_insert_with(|| {
-            let server = &scratch.settings.shards[shard as usize].primary;
-            PgConnection::establish(&connection_url(&scratch.settings.database, server)).unwrap()
-        });
-        diesel::sql_query(
-            "INSERT INTO records (table_name, shard_key, id, slot, data) VALUES ($1, $2, $3, $4, $5::jsonb)",
-        )
-        .bind::<diesel::sql_types::Text, _>(&table)
-        .bind::<diesel::sql_types::Text, _>(&key)
-        .bind::<diesel::sql_types::Text, _>(&id)
-        .bind::<diesel::sql_types::Integer, _>(placed.slot().0 as i32)
-        .bind::<diesel::sql_types::Text, _>(data.to_string())
-        .execute(conn)
-        .expect("insert a record");
-    }
-    assert!(conns.len() > 1, "the records span shards");
-    scratch
-}
 
 fn records() -> Vec<(String, String, Value)> {
     (0..400)
@@ -172,7 +124,7 @@ fn files(dir: &Path) -> Vec<String> {
 #[test]
 fn export_writes_every_record_once_as_ndjson_and_csv_and_refuses_bad_arguments() {
     let written = records();
-    let scratch = scratch_with(&written);
+    let scratch = Scratch::holding(&written);
     let dir = temp_dir();
     let expected = once(written.clone());
 
@@ -300,7 +252,7 @@ fn key_id_cells(path: &Path) -> Vec<(String, String)> {
 #[test]
 fn csv_export_puts_a_quote_before_cells_that_start_like_formulas_unless_raw() {
     let written = formulas();
-    let scratch = scratch_with(&written);
+    let scratch = Scratch::holding(&written);
     let dir = temp_dir();
     let csv = |name: &str, raw: bool| {
         let out = dir.join(name);

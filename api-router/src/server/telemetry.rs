@@ -22,8 +22,8 @@ use std::io::IsTerminal;
 use control_plane::moves::spans::TARGET as MOVES;
 use opentelemetry_sdk::trace::SdkTracer;
 use shard_manager::spans::TARGET as REQUEST_PATH;
-use tracing::{Level, Metadata};
 use tracing::subscriber::Interest;
+use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{dynamic_filter_fn, filter_fn, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -76,16 +76,18 @@ pub fn init(tracer: Option<SdkTracer>) {
     // What is exported, less whatever an unsampled request would build: that is decided
     // per span, so the callsite's interest is "sometimes" for what `exported` lets
     // through and "never" for the rest (those are never asked again).
-    let spans = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(
-        dynamic_filter_fn(|meta, cx| exported(meta) && !unsampled::under_unsampled(cx))
-            .with_callsite_filter(|meta| {
-                if exported(meta) {
-                    Interest::sometimes()
-                } else {
-                    Interest::never()
-                }
-            }),
-    );
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(
+            dynamic_filter_fn(|meta, cx| exported(meta) && !unsampled::under_unsampled(cx))
+                .with_callsite_filter(|meta| {
+                    if exported(meta) {
+                        Interest::sometimes()
+                    } else {
+                        Interest::never()
+                    }
+                }),
+        );
     // Outermost: inside an unsampled request, the traces-only targets are off for all.
     let gate = unsampled::Gate { traces_only };
     let _ = tracing_subscriber::registry()

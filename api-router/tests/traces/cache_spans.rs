@@ -136,6 +136,9 @@ async fn a_write_shows_the_cache_install_before_its_acknowledgement() {
         install.attribute("shardgate.cache.outcome").as_deref(),
         Some("installed")
     );
-    assert_eq!(install.attribute("db.system.name").as_deref(), Some("redis"));
+    assert_eq!(
+        install.attribute("db.system.name").as_deref(),
+        Some("redis")
+    );
     assert!(install.span.end_time_unix_nano <= write.span.end_time_unix_nano);
 }

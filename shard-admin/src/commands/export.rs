@@ -17,7 +17,7 @@ use std::time::Instant;
 use shard_manager::config::ClusterSettings;
 use shard_manager::export::{Export, ExportError, ExportSpec, Format};
 use shard_manager::store::Tables;
-use shard_manager::{Cluster, ShardKey};
+use shard_manager::ShardKey;
 
 use crate::tools::plan::report::thousands;
 use crate::tools::progress::counter_bar;
@@ -109,7 +109,7 @@ pub fn export(settings: &ClusterSettings, args: ExportArgs) -> Result<String, Ex
     let started = Instant::now();
     let out = args.out.display().to_string();
     let written = rt.block_on(async {
-        let cluster = Arc::new(cluster(settings).await?);
+        let cluster = Arc::new(super::stored_map::cluster(settings).await?);
         let export = Export::start(cluster.clone(), spec)
             .await
             .map_err(|e| ExportCommandError::Stopped(e, out.clone()))?;
@@ -144,17 +144,6 @@ pub fn export(settings: &ClusterSettings, args: ExportArgs) -> Result<String, Ex
         args.format,
         thousands((records as f64 / secs.max(0.001)) as u64),
     ))
-}
-
-/// The cluster as the stored map has it (its shards and servers), else as configured.
-async fn cluster(settings: &ClusterSettings) -> Result<Cluster, ExportCommandError> {
-    match control_plane::map::change::current(settings).await {
-        Ok(map) => Ok(Cluster::with_map(settings, &map)?),
-        Err(e) => {
-            eprintln!("note: reading with the configuration's map: {e}");
-            Ok(Cluster::new(settings.clone())?)
-        }
-    }
 }
 
 /// A temporary file beside `out` (same directory, so the rename is atomic). Refuses an

@@ -15,6 +15,9 @@
 //!   and a cluster restore point recorded; `restore --point`: every server back to one.
 //! - [`export`]: `export`: a table of every shard written atomically to a file, as NDJSON
 //!   or CSV.
+//! - [`query`]: `query`: records that match conditions, sorted, a page at a time (or
+//!   every page) across every shard, as `POST /api/query` answers.
+//! - [`stored_map`]: the cluster a reading command goes through, on the stored map.
 
 pub mod add_shard;
 pub mod backup;
@@ -24,6 +27,8 @@ pub mod index;
 pub mod keys;
 pub mod map;
 pub mod moves;
+pub mod query;
 pub mod rebalance;
 pub mod remove_shard;
+pub mod stored_map;
 pub mod switchover;

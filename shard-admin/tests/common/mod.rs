@@ -50,7 +50,7 @@ pub fn audit_and_rest(stderr: &str) -> (Vec<&str>, Vec<&str>) {
 }
 
 /// Whether a command changes something, so that it leaves an audit line even when it
-/// is refused (`map history`, `moves status`, `export`, `backups list` and a
+/// is refused (`map history`, `moves status`, `export`, `query`, `backups list` and a
 /// `rebalance` plan read only).
 pub fn changes(args: &[&str]) -> bool {
     let reads = matches!(
@@ -58,6 +58,7 @@ pub fn changes(args: &[&str]) -> bool {
         ["map", "show" | "history", ..]
             | ["moves", "status", ..]
             | ["export", ..]
+            | ["query", ..]
             | ["backups", "list", ..]
     ) || (args.first() == Some(&"rebalance") && !args.contains(&"--apply"));
     !reads

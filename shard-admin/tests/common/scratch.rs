@@ -2,9 +2,14 @@
 //! cluster's map or data: `sgtest_<uuid>` on the metadata server and on every primary
 //! (test-support's scratch databases).
 
+use std::collections::HashMap;
 use std::process::Output;
 
-use shard_manager::{config, ClusterSettings};
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use serde_json::{json, Value};
+use shard_manager::servers::connection_url;
+use shard_manager::{config, ClusterSettings, ShardKey};
 use test_support::scratch::{create_databases, drop_databases};
 
 use super::{cli_with, text};
@@ -23,6 +28,51 @@ impl Scratch {
         settings.database.dbname = name.clone();
         create_databases(&settings, &name);
         Self { settings }
+    }
+
+    /// Migrated, initialised scratch databases holding `records` of `users`, each on its
+    /// shard with its slot (written as a gateway would), and 5 of `orders`.
+    pub fn holding(records: &[(String, String, Value)]) -> Self {
+        let scratch = Self::new();
+        for step in [["migrate"], ["init"]] {
+            let (code, stderr) = scratch.run(&step);
+            assert_eq!(code, Some(0), "{step:?}: {stderr}");
+        }
+        let router = scratch
+            .settings
+            .validate()
+            .expect("the configuration routes");
+        let orders: Vec<_> = (0..5)
+            .map(|i| {
+                (
+                    "orders".to_owned(),
+                    (format!("o{i}"), format!("{i}"), json!({"o": i})),
+                )
+            })
+            .collect();
+        let users = records.iter().map(|r| ("users".to_owned(), r.clone()));
+        let mut conns: HashMap<u32, PgConnection> = HashMap::new();
+        for (table, (key, id, data)) in users.chain(orders) {
+            let placed = router.route(ShardKey::parse(&key).unwrap()).unwrap();
+            let shard = placed.shard().0;
+            let conn = conns.entry(shard).or_insert_with(|| {
+                let server = &scratch.settings.shards[shard as usize].primary;
+                PgConnection::establish(&connection_url(&scratch.settings.database, server))
+                    .unwrap()
+            });
+            diesel::sql_query(
+                "INSERT INTO records (table_name, shard_key, id, slot, data) VALUES ($1, $2, $3, $4, $5::jsonb)",
+            )
+            .bind::<diesel::sql_types::Text, _>(&table)
+            .bind::<diesel::sql_types::Text, _>(&key)
+            .bind::<diesel::sql_types::Text, _>(&id)
+            .bind::<diesel::sql_types::Integer, _>(placed.slot().0 as i32)
+            .bind::<diesel::sql_types::Text, _>(data.to_string())
+            .execute(conn)
+            .expect("insert a record");
+        }
+        assert!(conns.len() > 1, "the records span shards");
+        scratch
     }
 
     pub fn name(&self) -> &str {
