@@ -251,7 +251,7 @@ impl Server {
             .timeline()
             .map_or_else(|| "no known timeline".into(), |t| format!("timeline {t}"));
         let reason = format!(
-            "committed on {on}, but the primary behind the address writes on timeline              {floor} now: it may not survive the failover"
+            "committed on {on}, but the primary behind the address writes on timeline {floor} now: it may not survive the failover"
         );
         tracing::warn!(shard = %self.shard, server = %self.addr, %reason, "a commit from a superseded primary is not acknowledged");
         Some(ClusterError::Unavailable {

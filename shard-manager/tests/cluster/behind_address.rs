@@ -11,7 +11,7 @@ use shard_manager::config::ShardFollows;
 use shard_manager::store::IdempotencyKey;
 use shard_manager::{ClusterError, ShardId};
 
-use crate::fixtures::{doc, id, key_on, rows, table};
+use crate::fixtures::{doc, id, key_on, route, rows, table};
 use test_support::scratch::Scratch;
 
 /// Shard 0 behind an address: the shared primary's own.
@@ -103,20 +103,27 @@ async fn a_commit_from_a_superseded_timeline_is_not_acknowledged_and_a_keyed_ret
     let shard = ShardId(0);
     let key = key_on(&cluster, shard, "superseded");
     let direct = scratch.connect(&scratch.primary(shard)).await;
-    let token = uuid::Uuid::new_v4().to_string();
     let body = json!({"name": "Ada"});
-    let request = IdempotencyKey::new(
-        "",
-        &token,
-        &[
-            b"write".as_slice(),
-            b"users",
-            key.as_str().as_bytes(),
-            b"s1",
-            body.to_string().as_bytes(),
-        ],
-        3600,
-    );
+    // A key whose claim is kept on another shard (its home slot's): the fault is for
+    // the write's own commit, not for the claim's.
+    let run = uuid::Uuid::new_v4();
+    let request = (0..1000)
+        .map(|n| {
+            IdempotencyKey::new(
+                "",
+                &format!("{run}-{n}"),
+                &[
+                    b"write".as_slice(),
+                    b"users",
+                    key.as_str().as_bytes(),
+                    b"s1",
+                    body.to_string().as_bytes(),
+                ],
+                3600,
+            )
+        })
+        .find(|k| route(&cluster, &k.home_key()).shard() != shard)
+        .expect("a key whose home is on another shard");
     let primary = cluster.shard(shard).expect("shard 0").primary.clone();
     primary.faults.new_timeline_after_commit(1);
 
