@@ -17,7 +17,7 @@
 //!   ([`served_by`]).
 //! - [`wait`]: waiting for a place among a server's operations or for a connection.
 //! - [`batch`]: a trip that carries several requests (a group commit, point reads sent
-//!   together): a span of its own, a root, linked both ways with the span of each
+//!   together): a span of its own, a root named `batch`, linked both ways with the span of each
 //!   request it carried. The links are `tracing`'s own `follows_from`, which the
 //!   OpenTelemetry layer turns into span links. A batch of one is that request's own
 //!   trip, under its span.
@@ -110,10 +110,13 @@ impl Peer {
 /// A database client span to `peer`; `$parent` as `tracing`'s `parent:` takes it.
 macro_rules! db_span {
     ($peer:expr, $operation:expr, $size:expr $(, parent: $parent:expr)?) => {
+        db_span!($peer, $operation, $size $(, parent: $parent)?, name: "trip")
+    };
+    ($peer:expr, $operation:expr, $size:expr $(, parent: $parent:expr)?, name: $name:literal) => {
         tracing::debug_span!(
             target: TARGET,
             $(parent: $parent,)?
-            "trip",
+            $name,
             otel.name = $operation,
             otel.kind = "client",
             otel.status_code = Empty,
@@ -152,16 +155,14 @@ where
     }
     let requesters = requesters.into_iter().filter(|r| !r.is_none());
     let mut count = requesters.clone();
-    // Made with a requester's span current, whatever work runs this trip: a subscriber
-    // that decides by the current request (the gateway leaves an unsampled request's
-    // spans unbuilt) then decides by one this trip carries for a recorded request.
     match (count.next(), count.next()) {
         (None, _) => Span::none(),
-        (Some(one), None) => one.in_scope(|| db_span!(peer, operation, Empty, parent: one)),
-        (Some(first), Some(_)) => {
+        (Some(one), None) => db_span!(peer, operation, Empty, parent: one),
+        (Some(_), Some(_)) => {
             let size = requesters.clone().count();
-            let span =
-                first.in_scope(|| db_span!(peer, operation, size, parent: None::<tracing::Id>));
+            // Named `batch` (the gateway exports a batch's root whatever request's work
+            // made it); `otel.name` names it in a trace.
+            let span = db_span!(peer, operation, size, parent: None::<tracing::Id>, name: "batch");
             for requester in requesters {
                 span.follows_from(requester);
                 requester.follows_from(&span);
@@ -398,10 +399,10 @@ mod tests {
         assert_eq!(
             opened
                 .iter()
-                .filter(|(n, _)| n == "trip")
+                .filter(|(n, _)| n == "trip" || n == "batch")
                 .collect::<Vec<_>>(),
-            [&("trip".to_owned(), true), &("trip".to_owned(), false)],
-            "the group a root, the lone write's trip not"
+            [&("batch".to_owned(), true), &("trip".to_owned(), false)],
+            "the group a root named batch, the lone write's trip not"
         );
         let mut links = seen.links.lock().unwrap().clone();
         links.sort();
@@ -409,10 +410,10 @@ mod tests {
         assert_eq!(
             links,
             [
-                link("first request", "trip"),
-                link("second request", "trip"),
-                link("trip", "first request"),
-                link("trip", "second request"),
+                link("batch", "first request"),
+                link("batch", "second request"),
+                link("first request", "batch"),
+                link("second request", "batch"),
             ]
         );
     }

@@ -73,13 +73,13 @@ pub fn init(tracer: Option<SdkTracer>) {
         logs.boxed()
     };
     let logs = logs.with_filter(filter.and(filter_fn(|m| !traces_only(m.target()))));
-    // What is exported, less whatever an unsampled request would build: that is decided
+    // What is exported, less whatever an unsampled request makes: that is decided
     // per span, so the callsite's interest is "sometimes" for what `exported` lets
     // through and "never" for the rest (those are never asked again).
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(
-            dynamic_filter_fn(|meta, cx| exported(meta) && !unsampled::under_unsampled(cx))
+            dynamic_filter_fn(|meta, cx| exported(meta) && !unsampled::under_unsampled(meta, cx))
                 .with_callsite_filter(|meta| {
                     if exported(meta) {
                         Interest::sometimes()
@@ -88,12 +88,9 @@ pub fn init(tracer: Option<SdkTracer>) {
                     }
                 }),
         );
-    // Outermost: inside an unsampled request, the traces-only targets are off for all.
-    let gate = unsampled::Gate { traces_only };
     let _ = tracing_subscriber::registry()
         .with(logs)
         .with(spans)
-        .with(gate)
         .try_init();
 }
 

@@ -100,9 +100,36 @@ async fn a_write_shows_the_cache_install_before_its_acknowledgement() {
     )
     .await;
 
+    // The cache answers (Redis connected): a read of another record served from it.
+    // Until then a write cannot tell Redis and raises the shard's epoch instead.
+    let http = client();
+    let res = http
+        .post(bench.url("/api/write"))
+        .header("x-shard-key", "user_83")
+        .json(&user(83))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "write: {}", res.status());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = http
+            .get(bench.url("/api/read?table=users&id=rec_83"))
+            .header("x-shard-key", "user_83")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        if res.headers().get("x-cache").is_some_and(|v| v == "hit") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no read was a cache hit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Act: a sampled write.
     let trace = "cac4e1e0000000000000000000000082";
-    let res = client()
+    let res = http
         .post(bench.url("/api/write"))
         .header("x-shard-key", "user_82")
         .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))

@@ -20,7 +20,7 @@
 //!   lost with a failed export), and the processor and exporter wrappers that count it.
 //! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch.
 //! - [`server_span`]: the middleware: the server span, context in, `traceresponse` out.
-//! - [`unsampled`]: an unsampled request builds no spans below its server span.
+//! - [`unsampled`]: an unsampled request gives OpenTelemetry no span below its server span.
 
 pub mod export;
 pub mod ledger;
