@@ -2,7 +2,9 @@
 //! fields, a page at a time across every shard, with only the fields asked and, when
 //! asked, how many match. The query is typed and checked here once
 //! (`shard_manager::store::query`: every fault a 400 naming it), then run by
-//! `Cluster::query`. Never partial: a shard that fails fails the query (503 naming it).
+//! `Cluster::query`, or at `snapshot` `Cluster::query_at_cut` (every shard at one cut,
+//! its pages too: `routes::snapshot`). Never partial: a shard that fails fails the
+//! query (503 naming it).
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -19,6 +21,7 @@ use super::snapshot::asks_snapshot;
 use crate::access::Caller;
 use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
+use crate::input::body::CutBody;
 use crate::input::body::{RecordBody, ShardRecord, ShardSource};
 use crate::input::json_body::{Bounded, BoundedJson};
 use crate::limits::Quota;
@@ -51,7 +54,9 @@ pub struct QueryRequest {
     #[serde(default)]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
     pub limit: Option<Value>,
-    /// The `next` of the previous page, unchanged, with the same query.
+    /// The `next` of the previous page, unchanged, with the same query. A snapshot
+    /// query's reads the same cut, through any gateway, for 5 s from its first page,
+    /// and is refused with another table, filter or sort.
     #[serde(default)]
     pub cursor: Option<String>,
     /// `exact` (every shard counts) or `estimated` (every shard's planner estimates):
@@ -59,7 +64,9 @@ pub struct QueryRequest {
     #[serde(default)]
     #[schema(example = "exact")]
     pub count: Option<String>,
-    /// `eventual` (default) or `strong`, in any case.
+    /// `eventual` (default), `strong`, or `snapshot` (every shard read at one cut, so
+    /// no transaction on several shards is seen half committed; its pages too), in any
+    /// case.
     #[serde(default)]
     #[schema(example = "eventual")]
     pub consistency: Option<String>,
@@ -125,6 +132,9 @@ pub struct QueryResponse {
     /// With `explain`: each shard's plan of its page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plans: Option<Vec<ShardPlan>>,
+    /// With `snapshot`: the cut every record (and `total`) was read at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<CutBody>,
 }
 
 /// One shard's plan: PostgreSQL's `EXPLAIN (FORMAT JSON)` of the page statement it ran,
@@ -181,13 +191,14 @@ fn parse(request: &QueryRequest, max_bytes: usize) -> Result<Query, ApiError> {
     tag = "records",
     request_body = QueryRequest,
     responses(
-        (status = 200, description = "A page of the records that match, in the query's order, with `next` when more follow and `total` when `count` was asked", body = QueryResponse),
-        (status = 400, description = "(`invalid-query`, the detail names it) An unknown operator or sort order, a bad path, a value its operator cannot compare, a `limit` out of 1..1000, a bad cursor, too many conditions, sort fields or fields, a field named twice, an unknown `count`, consistency `snapshot` (queries take `eventual` or `strong`); (`invalid-consistency`) an unknown consistency", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of the records that match, in the query's order, with `next` when more follow and `total` when `count` was asked; with consistency `snapshot`, the cut it was read at (`snapshot`)", body = QueryResponse),
+        (status = 400, description = "(`invalid-query`, the detail names it) An unknown operator or sort order, a bad path, a value its operator cannot compare, a `limit` out of 1..1000, a bad cursor, a snapshot query's cursor sent with another table, filter or sort, too many conditions, sort fields or fields, a field named twice, an unknown `count`; (`invalid-consistency`) an unknown consistency", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "(`snapshot-expired`) A snapshot query's `cursor` whose cut is no longer held (kept 5 s from its first page): start the query again", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown table, or a body of another shape (an unknown member, a value of the wrong type)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the API key's rate or its queries at once on a shard (a query touches every shard)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A shard did not answer (the problem names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A shard did not answer (the problem names it); at `snapshot`, (`snapshot-unavailable`) the cluster fence could not be taken, or (`snapshots-busy`) the gateway holds its most snapshots for next pages (a quarter of `database.pool_max_size`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -196,24 +207,39 @@ pub async fn query(
     (caller, quota): (Caller, Quota),
     body: BoundedJson<QueryRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.0;
+    let mut request = body.0;
     let table = state.cluster.tables().parse(&request.table)?;
     caller.permit(&table)?;
-    let consistency = match request.consistency.as_deref() {
-        raw if asks_snapshot(raw) => return Err(ApiError::BadQuery(
-            "consistency \"snapshot\" is not available for queries; use \"eventual\" or \"strong\""
-                .into(),
-        )),
-        Some(raw) => Consistency::parse(raw)?,
-        None => Consistency::Eventual,
+    // None: `snapshot`, every shard at one cut.
+    let plain = match request.consistency.as_deref() {
+        raw if asks_snapshot(raw) => None,
+        Some(raw) => Some(Consistency::parse(raw)?),
+        None => Some(Consistency::Eventual),
+    };
+    // A snapshot query's cursor names its cut, and is read by the snapshot's own rules.
+    let page = match plain {
+        None => request.cursor.take(),
+        Some(_) => None,
     };
     let query = parse(&request, state.server.max_read_bytes)?;
     let _permits = quota
         .enter(state.cluster.shards().iter().map(|s| s.id))
         .await?;
-    let answer = state
-        .bounded(state.cluster.query(&table, &query, consistency))
-        .await?;
+    let (answer, next, cut) = match plain {
+        None => {
+            let at = state
+                .bounded(state.cluster.query_at_cut(&table, &query, page.as_deref()))
+                .await?;
+            (at.answer, at.next, Some(CutBody::from(at.cut)))
+        }
+        Some(consistency) => {
+            let answer = state
+                .bounded(state.cluster.query(&table, &query, consistency))
+                .await?;
+            let next = answer.next.as_ref().map(|c| c.encode());
+            (answer, next, None)
+        }
+    };
     let rows = answer.rows.len() as u64;
     let records = answer
         .rows
@@ -232,7 +258,7 @@ pub async fn query(
     let mut res = HttpResponse::Ok().json(QueryResponse {
         count: records.len(),
         records,
-        next: answer.next.map(|c| c.encode()),
+        next,
         total: answer.total,
         shards: ShardSource::answered(&answer.answered),
         plans: query.explain.then(|| {
@@ -245,6 +271,7 @@ pub async fn query(
                 })
                 .collect()
         }),
+        snapshot: cut,
     });
     Outcome {
         rows_read: rows,

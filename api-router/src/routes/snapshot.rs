@@ -3,7 +3,8 @@
 //! list at a cut is answered as any fan-out, with the cut it was read at (`snapshot`);
 //! it is never partial: a shard that cannot take part fails the read (503, naming it).
 //! Its `next` cursor reads the same cut, through any gateway, while the cut is held
-//! (410 `snapshot-expired` after, naming the bound).
+//! (410 `snapshot-expired` after, naming the bound). A query at a cut (`routes::query`)
+//! keeps its cut the same way.
 
 use actix_web::HttpResponse;
 use shard_manager::cluster::snapshot::SnapshotError;
@@ -30,7 +31,9 @@ impl From<SnapshotError> for ApiError {
             SnapshotError::Shard(e) => ApiError::Cluster(e),
             SnapshotError::Expired { .. } => ApiError::SnapshotExpired(e.to_string()),
             SnapshotError::HoldsFull { .. } => ApiError::SnapshotsBusy(e.to_string()),
-            SnapshotError::BadCursor => ApiError::BadQuery(e.to_string()),
+            SnapshotError::BadCursor { .. } | SnapshotError::OtherQuery => {
+                ApiError::BadQuery(e.to_string())
+            }
             SnapshotError::OverBudget(o) => ApiError::ReadBudget {
                 max_bytes: o.max_bytes,
                 index: o.index,

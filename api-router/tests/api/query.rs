@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use serde_json::{json, Map, Value};
 use test_support::{assert_problem, spawn_app_with, TestApp};
 
-const TABLE: &str = "query_people";
+pub(crate) const TABLE: &str = "query_people";
 const RECORDS: usize = 320;
 
 /// A small deterministic generator, so a failure can be replayed.
@@ -111,7 +111,7 @@ fn records() -> Vec<(String, String, Value)> {
 // ------------------------------------------------------------------------------------
 // The oracle: the documented semantics, written out again here from the doc.
 
-fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+pub(crate) fn at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(doc, |v, s| match v {
         Value::Object(m) => m.get(s),
         Value::Array(a) => {
@@ -127,7 +127,7 @@ fn num(v: &Value) -> f64 {
     v.as_f64().expect("a number")
 }
 
-fn same(a: &Value, b: &Value) -> bool {
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(_), Value::Number(_)) => num(a) == num(b),
         (Value::Array(x), Value::Array(y)) => {
@@ -240,7 +240,7 @@ fn order_of(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// The oracle's answer: the (shard key, id) of every matching record, in order.
-fn oracle(
+pub(crate) fn oracle(
     all: &[(String, String, Value)],
     filter: &[Value],
     sort: &[Value],
@@ -272,7 +272,7 @@ fn oracle(
 
 // ------------------------------------------------------------------------------------
 
-async fn seeded() -> (TestApp, Vec<(String, String, Value)>) {
+pub(crate) async fn seeded() -> (TestApp, Vec<(String, String, Value)>) {
     let app = spawn_app_with(|s| s.cluster.tables.allowed.push(TABLE.into())).await;
     let all = records();
     for chunk in all.chunks(100) {
@@ -288,7 +288,7 @@ async fn seeded() -> (TestApp, Vec<(String, String, Value)>) {
     (app, all)
 }
 
-async fn query(app: &TestApp, body: &Value) -> reqwest::Response {
+pub(crate) async fn query(app: &TestApp, body: &Value) -> reqwest::Response {
     app.client
         .post(app.url("/api/query"))
         .json(body)
@@ -580,7 +580,11 @@ async fn every_bad_query_is_a_problem_that_names_it() {
             400,
             "unknown count \"roughly\"",
         ),
-        (t(json!({"consistency": "snapshot"})), 400, "snapshot"),
+        (
+            t(json!({"consistency": "snapshot", "cursor": "snap-zz"})),
+            400,
+            "not one a snapshot query gave",
+        ),
         (t(json!({"consistency": "sometimes"})), 400, "sometimes"),
         (json!({"table": "nope"}), 422, "unknown table"),
         (t(json!({"colour": "red"})), 422, "colour"),

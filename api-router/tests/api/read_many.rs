@@ -275,7 +275,7 @@ async fn bad_read_many_bodies_are_problems_that_name_the_fault() {
 }
 
 /// Spawns a second gateway on `app`'s databases; its address.
-async fn second_gateway(app: &TestApp) -> String {
+pub(crate) async fn second_gateway(app: &TestApp) -> String {
     let other = api_router::startup::Application::build(app.settings.clone())
         .await
         .expect("build a second gateway");

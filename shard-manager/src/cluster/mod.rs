@@ -12,7 +12,8 @@
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
 //! - [`query`]: a query across every shard, each shard's ordered page merged (k-way)
-//!   with a keyset cursor that resumes every shard.
+//!   with a keyset cursor that resumes every shard; its statements per shard, which a
+//!   query at a cut runs too.
 //! - [`bulk`]: batched writes grouped by shard, each record written once per key.
 //! - `claim`: a write's idempotency key claimed at its home slot before anything is
 //!   written, so a key names one request whichever shards its writes reach.
@@ -24,8 +25,9 @@
 //!   commit with a coordinator log on several), and the prepared parts in doubt.
 //! - [`schema`]: whether a shard has every migration (requests to one that lacks some
 //!   answer 503 at once, naming them).
-//! - [`snapshot`]: reads across shards at one cut (the fence, a held transaction per
-//!   shard), so no transaction on several shards is seen half committed.
+//! - [`snapshot`]: reads across shards (lists, queries, point reads) at one cut (the
+//!   fence, a held transaction per shard), so no transaction on several shards is seen
+//!   half committed.
 
 pub mod bulk;
 mod claim;
@@ -73,7 +75,7 @@ pub struct Cluster {
     txn_tally: txn::tally::Tally,
     /// The fence snapshot reads take (set once by the gateway, see [`snapshot`]).
     cut_fence: std::sync::OnceLock<Arc<dyn snapshot::fence::CutFence>>,
-    /// Places for cuts kept for lists' next pages (`snapshot::held_limit`).
+    /// Places for cuts kept for the next pages of lists and queries (`snapshot::held_limit`).
     held_cuts: Arc<tokio::sync::Semaphore>,
 }
 

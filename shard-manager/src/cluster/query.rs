@@ -19,10 +19,11 @@ use super::Cluster;
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::store::query::{compare_positions, CountMode, Query, QueryCursor, QueryRow};
-use crate::store::query_statement;
+use crate::store::query_statement::{self, QueryStatement};
 use crate::store::{record_bytes, Budget, TableName};
 use crate::wal::Consistency;
 use crate::wire::query::QueryPage;
+use crate::wire::{WireConn, WireError};
 
 /// A query's page across the cluster.
 #[derive(Debug, Default)]
@@ -38,6 +39,64 @@ pub struct QueryAnswer {
     /// With `explain`: each shard's plan of its page (`EXPLAIN (FORMAT JSON)`, on the
     /// server that answered, with the page's parameters).
     pub plans: Vec<(ShardId, serde_json::Value)>,
+}
+
+/// What each shard runs for one page of a query: the page statement and, when asked,
+/// the count and the plan. Built once a page, the same wherever it runs: on the server
+/// a consistency picks ([`Cluster::query`]) or in a cut's session on the primary
+/// (`snapshot::query`).
+#[derive(Debug)]
+pub struct ShardQuery {
+    page: QueryStatement,
+    counting: Option<(CountMode, QueryStatement)>,
+    explain: Option<QueryStatement>,
+    sort_fields: usize,
+    /// Each shard's share of the page's byte budget.
+    share: usize,
+}
+
+/// One shard's answer to a [`ShardQuery`].
+#[derive(Debug, Default)]
+pub struct ShardAnswer {
+    pub page: QueryPage,
+    pub total: Option<u64>,
+    pub plan: Option<serde_json::Value>,
+}
+
+impl ShardQuery {
+    /// The statements of `query`'s page over `table`, read from `shards` shards.
+    pub fn new(table: &TableName, query: &Query, shards: usize) -> Self {
+        let page = query_statement::page(table.as_str(), query);
+        let counting = query.count.map(|mode| match mode {
+            CountMode::Exact => (mode, query_statement::count(table.as_str(), query)),
+            CountMode::Estimated => (mode, query_statement::estimate(table.as_str(), query)),
+        });
+        let explain = query.explain.then(|| query_statement::explain(&page));
+        Self {
+            page,
+            counting,
+            explain,
+            sort_fields: query.sort.len(),
+            share: query.max_bytes / shards.max(1),
+        }
+    }
+
+    /// Runs the statements on `conn`, in one transaction or none: the page, then the
+    /// count, then the plan.
+    pub async fn run(&self, conn: &mut WireConn) -> Result<ShardAnswer, WireError> {
+        use crate::wire::query::{query_count, query_estimate, query_page, query_plan};
+        let page = query_page(conn, &self.page, self.sort_fields, self.share).await?;
+        let total = match &self.counting {
+            None => None,
+            Some((CountMode::Exact, s)) => Some(query_count(conn, s).await?),
+            Some((CountMode::Estimated, s)) => Some(query_estimate(conn, s).await?),
+        };
+        let plan = match &self.explain {
+            None => None,
+            Some(s) => Some(query_plan(conn, s).await?),
+        };
+        Ok(ShardAnswer { page, total, plan })
+    }
 }
 
 impl Cluster {
@@ -56,58 +115,44 @@ impl Cluster {
                 .cloned()
                 .collect()
         };
-        let share = query.max_bytes / shards.len().max(1);
-        let page = query_statement::page(table.as_str(), query);
-        let counting = query.count.map(|mode| match mode {
-            CountMode::Exact => (mode, query_statement::count(table.as_str(), query)),
-            CountMode::Estimated => (mode, query_statement::estimate(table.as_str(), query)),
-        });
-        let explain = query.explain.then(|| query_statement::explain(&page));
-        let (page, counting, explain) = (&page, &counting, &explain);
-        let sort_fields = query.sort.len();
+        let statements = &ShardQuery::new(table, query, shards.len());
         let reads = shards.iter().map(|shard| async move {
             shard.ready()?;
             let served = shard
                 .read(consistency, &self.settings.replication, async |conn| {
-                    let rows =
-                        crate::wire::query::query_page(conn, page, sort_fields, share).await?;
-                    let total = match counting {
-                        None => None,
-                        Some((CountMode::Exact, s)) => {
-                            Some(crate::wire::query::query_count(conn, s).await?)
-                        }
-                        Some((CountMode::Estimated, s)) => {
-                            Some(crate::wire::query::query_estimate(conn, s).await?)
-                        }
-                    };
-                    let plan = match explain {
-                        None => None,
-                        Some(s) => Some(crate::wire::query::query_plan(conn, s).await?),
-                    };
-                    Ok((rows, total, plan))
+                    statements.run(conn).await
                 })
                 .await?;
             Ok::<_, ClusterError>((shard.id, served.role, served.value))
         });
-        let mut answer = QueryAnswer::default();
-        let mut pages = Vec::with_capacity(shards.len());
+        let mut answers = Vec::with_capacity(shards.len());
         for result in join_all(reads).await {
-            let (shard, role, (rows, total, plan)) = result?;
-            answer.answered.push((shard, role));
-            if let Some(plan) = plan {
-                answer.plans.push((shard, plan));
-            }
-            if let Some(n) = total {
-                *answer.total.get_or_insert(0) += n;
-            }
-            pages.push((shard, rows));
+            answers.push(result?);
         }
-        if query.count.is_some() && answer.total.is_none() {
-            answer.total = Some(0);
-        }
-        (answer.rows, answer.next) = merge(query, pages);
-        Ok(answer)
+        Ok(gather(query, answers))
     }
+}
+
+/// The page of every shard's answer: the rows merged ([`merge`]), the counts summed,
+/// the plans in the shards' order.
+pub fn gather(query: &Query, answers: Vec<(ShardId, Role, ShardAnswer)>) -> QueryAnswer {
+    let mut answer = QueryAnswer::default();
+    let mut pages = Vec::with_capacity(answers.len());
+    for (shard, role, one) in answers {
+        answer.answered.push((shard, role));
+        if let Some(plan) = one.plan {
+            answer.plans.push((shard, plan));
+        }
+        if let Some(n) = one.total {
+            *answer.total.get_or_insert(0) += n;
+        }
+        pages.push((shard, one.page));
+    }
+    if query.count.is_some() && answer.total.is_none() {
+        answer.total = Some(0);
+    }
+    (answer.rows, answer.next) = merge(query, pages);
+    answer
 }
 
 /// The merged page of every shard's page and where the next one starts (see the

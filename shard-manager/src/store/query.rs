@@ -504,6 +504,45 @@ impl Query {
         })
     }
 
+    /// What makes two requests pages of one query over `table`: the table, the
+    /// conditions and the sort, as a digest (32 hex digits of SHA-256 over their
+    /// canonical JSON), the same on every gateway. The page size, the fields, the count
+    /// and the plan may change from page to page and are left out. A cursor at a cut
+    /// carries it, so one sent with another query is refused rather than resumed at a
+    /// position of another order.
+    pub fn identity(&self, table: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let operand = |o: &Operand| match o {
+            Operand::Json(t) => serde_json::json!(["json", t]),
+            Operand::List(t) => serde_json::json!(["list", t]),
+            Operand::Number(n) => serde_json::json!(["number", n]),
+            Operand::Text(t) => serde_json::json!(["text", t]),
+            Operand::Flag(b) => serde_json::json!(["flag", b]),
+        };
+        let filter: Vec<Value> = self
+            .filter
+            .iter()
+            .map(|c| serde_json::json!([c.path.as_str(), c.op.name(), operand(&c.operand)]))
+            .collect();
+        let sort: Vec<Value> = self
+            .sort
+            .iter()
+            .map(|f| {
+                let order = match f.direction {
+                    Direction::Asc => "asc",
+                    Direction::Desc => "desc",
+                };
+                serde_json::json!([f.path.as_str(), order])
+            })
+            .collect();
+        let canonical = serde_json::json!([table, filter, sort]).to_string();
+        Sha256::digest(canonical.as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The order of two rows of this query (see the file's doc).
     pub fn compare(&self, a: &QueryRow, b: &QueryRow) -> Ordering {
         compare_positions(&self.sort, &a.position(), &b.position())
@@ -850,6 +889,60 @@ mod tests {
             QueryCursor::decode(&forged.encode(), 2),
             Err(QueryError::BadCursor)
         );
+    }
+
+    #[test]
+    fn a_query_is_identified_by_its_table_filter_and_sort_alone() {
+        let query = |filter: Vec<Condition>, sort: Vec<SortField>, fields, limit| {
+            Query::new(filter, sort, fields, &json!(limit)).unwrap()
+        };
+        let age = |v: Value| Condition::parse("age", "gte", Some(&v)).unwrap();
+        let by = |field: &str, direction| SortField {
+            path: FieldPath::parse(field).unwrap(),
+            direction,
+        };
+        let base = query(
+            vec![age(json!(40))],
+            vec![by("score", Direction::Desc)],
+            None,
+            10,
+        );
+        let id = base.identity("users");
+        assert_eq!(id.len(), 32);
+        // Another page size, fields, count or plan: the same query.
+        let mut same = query(
+            vec![age(json!(40))],
+            vec![by("score", Direction::Desc)],
+            Some(vec![FieldPath::parse("name").unwrap()]),
+            500,
+        );
+        same.count = Some(CountMode::Exact);
+        same.explain = true;
+        assert_eq!(same.identity("users"), id);
+        // Another table, operand (even of another type), condition or sort: another.
+        let others = [
+            base.identity("people"),
+            query(vec![age(json!(41))], base.sort.clone(), None, 10).identity("users"),
+            query(vec![age(json!("40"))], base.sort.clone(), None, 10).identity("users"),
+            query(vec![], base.sort.clone(), None, 10).identity("users"),
+            query(
+                base.filter.clone(),
+                vec![by("score", Direction::Asc)],
+                None,
+                10,
+            )
+            .identity("users"),
+            query(
+                base.filter.clone(),
+                vec![by("name", Direction::Desc)],
+                None,
+                10,
+            )
+            .identity("users"),
+        ];
+        for other in &others {
+            assert_ne!(other, &id);
+        }
     }
 
     #[test]

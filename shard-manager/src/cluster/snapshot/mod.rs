@@ -23,12 +23,13 @@
 //!    [`FENCE_WAIT`] the read fails (503, naming the shard) and the fence is lifted;
 //! 5. the fence is released, then every read runs in the sessions' snapshots.
 //!
-//! A list longer than a page keeps its cut: the first page's sessions export their
-//! snapshots and are kept for [`HOLD`] from the start (at most [`held_limit`] cuts per
-//! gateway, each a pooled connection per shard); the `next` cursor names the exports, and the
-//! next page, through any gateway, imports them (`SET TRANSACTION SNAPSHOT`) and reads
-//! the same cut without the fence. Past the bound the exports are gone and the page
-//! is refused ([`SnapshotError::Expired`]), never read at another cut.
+//! A list or a query longer than a page keeps its cut ([`Cluster::page_at_cut`]): the
+//! first page's sessions export their snapshots and are kept for [`HOLD`] from the
+//! start (at most [`held_limit`] cuts per gateway, each a pooled connection per shard);
+//! the `next` cursor names the exports, and the next page, through any gateway, imports
+//! them (`SET TRANSACTION SNAPSHOT`) and reads the same cut without the fence. Past the
+//! bound the exports are gone and the page is refused ([`SnapshotError::Expired`]),
+//! never read at another cut.
 //!
 //! Why this is a cut: no decision is written while the fence is held, so the
 //! transactions decided `commit` before it are a fixed set, and every part of each was
@@ -40,14 +41,18 @@
 //! PostgreSQL gives no common order.
 //!
 //! ## Layout
-//! - this file: [`Cut`], [`SnapshotError`], the protocol above and the reads at a cut.
+//! - this file: [`Cut`], [`SnapshotError`], the protocol above, a list's pages and
+//!   point reads at a cut, and how any page after the first keeps its cut.
+//! - [`query`]: a query's pages at a cut (its statements and merge are the ones
+//!   `cluster::query` runs at other consistencies).
 //! - [`fence`]: the fence's interface; [`session`]: one shard's held transaction;
-//!   [`page`]: the cursor of a list's next page at its cut.
+//!   [`page`]: the cursor of a list's or a query's next page at its cut.
 //! - [`visibility`]: whether a transaction id is visible in a snapshot; [`torn`]:
 //!   whether a cut's snapshots tear a transaction decided `commit`.
 
 pub mod fence;
 pub mod page;
+pub mod query;
 pub mod session;
 pub mod torn;
 pub mod visibility;
@@ -61,6 +66,7 @@ use tracing::Instrument;
 
 use self::fence::{CutFence, HeldFence};
 pub use self::page::PageCursor;
+pub use self::query::CutQuery;
 use self::session::{Opened, Session};
 use super::Cluster;
 use crate::cluster::txn::gid;
@@ -123,15 +129,22 @@ pub enum SnapshotError {
     /// No fence: the gateway has no metadata database, or it failed.
     #[error("a snapshot read needs the cluster fence in the metadata database, which is unavailable ({reason})")]
     FenceUnavailable { reason: String },
-    /// A next page's cut is no longer held.
-    #[error("this list's snapshot expired: its pages can be read for {held_ms} ms after its first page (at most {limit} such snapshots held per gateway); start the list again without a cursor")]
-    Expired { held_ms: u64, limit: usize },
+    /// A next page's cut is no longer held (`what`: a list or a query).
+    #[error("this {what}'s snapshot expired: its pages can be read for {held_ms} ms after its first page (at most {limit} such snapshots held per gateway); start the {what} again without a cursor")]
+    Expired {
+        what: &'static str,
+        held_ms: u64,
+        limit: usize,
+    },
     /// The gateway holds as many cuts for next pages as it may.
-    #[error("this gateway already holds {limit} snapshots for lists' next pages, its limit; retry shortly, or ask a larger `limit` so the list fits one page")]
-    HoldsFull { limit: usize },
-    /// A cursor that is not a snapshot list's.
-    #[error("the cursor is not one a snapshot list gave")]
-    BadCursor,
+    #[error("this gateway already holds {limit} snapshots for next pages of lists and queries, its limit; retry shortly, or ask a larger `limit` so the {what} fits one page")]
+    HoldsFull { what: &'static str, limit: usize },
+    /// A cursor that is not a snapshot list's (or query's, as `what` says).
+    #[error("the cursor is not one a snapshot {what} gave; pass back the `next` of its previous page unchanged")]
+    BadCursor { what: &'static str },
+    /// A snapshot query's cursor sent with another query.
+    #[error("the cursor is a snapshot query's for another table, filter or sort; send it with the query that gave it (only `limit`, `fields`, `count` and `explain` may change), or start again without a cursor")]
+    OtherQuery,
     /// The records found would pass the answer's read budget.
     #[error(transparent)]
     OverBudget(#[from] OverBudget),
@@ -153,6 +166,41 @@ pub struct CutRead {
     pub table: TableName,
     pub key: RoutedKey,
     pub id: RecordId,
+}
+
+/// Whose pages a cursor at a cut reads: a list's, or a query's (by its identity,
+/// `Query::identity`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pages<'a> {
+    List,
+    Query(&'a str),
+}
+
+impl Pages<'_> {
+    /// As problems name it.
+    fn what(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Query(_) => "query",
+        }
+    }
+
+    /// What a cursor of these pages carries in its `query`.
+    fn identity(self) -> Option<String> {
+        match self {
+            Self::List => None,
+            Self::Query(id) => Some(id.to_owned()),
+        }
+    }
+}
+
+/// A page read at a cut, by [`Cluster::page_at_cut`]: what it read, the next page's
+/// cursor (a [`PageCursor`], encoded), the shards read and the cut.
+pub(super) struct AtCut<T> {
+    pub value: T,
+    pub next: Option<String>,
+    pub shards: Vec<ShardId>,
+    pub cut: Cut,
 }
 
 /// A fan-out's page at a cut.
@@ -245,20 +293,65 @@ impl Cluster {
         query: &ListQuery,
         page: Option<&str>,
     ) -> Result<CutPage, SnapshotError> {
-        match page {
-            None => self.first_page(table, query).await,
-            Some(text) => {
-                let cursor = PageCursor::decode(text).ok_or(SnapshotError::BadCursor)?;
-                self.later_page(table, query, cursor).await
-            }
-        }
+        let read = async |sessions: &mut BTreeMap<ShardId, Session>, after: Option<&str>| {
+            let query = match after {
+                None => query.clone(),
+                Some(text) => ListQuery {
+                    after: Some(Cursor::decode(text).map_err(|_| SnapshotError::BadCursor {
+                        what: Pages::List.what(),
+                    })?),
+                    ..query.clone()
+                },
+            };
+            let (records, next) = list_in(sessions, table, &query).await?;
+            Ok((records, next.map(|c| c.encode())))
+        };
+        let page = self.page_at_cut(Pages::List, page, read).await?;
+        Ok(CutPage {
+            records: page.value,
+            next: page.next,
+            shards: page.shards,
+            cut: page.cut,
+        })
     }
 
-    async fn first_page(
+    /// One page of `pages` read at one cut, on every shard that serves keys: a new
+    /// cut without `page`, else the cut `page` (a [`PageCursor`] of the same pages)
+    /// names. `read` reads the page in the cut's sessions from where it starts (the
+    /// position the cursor carries; None on the first page) and answers where the
+    /// next one starts (None: the last). A first page with more after it keeps its
+    /// cut for them (exported, held for [`HOLD`]); a later page imports it.
+    pub(super) async fn page_at_cut<T>(
         &self,
-        table: &TableName,
-        query: &ListQuery,
-    ) -> Result<CutPage, SnapshotError> {
+        pages: Pages<'_>,
+        page: Option<&str>,
+        read: impl AsyncFnOnce(
+            &mut BTreeMap<ShardId, Session>,
+            Option<&str>,
+        ) -> Result<(T, Option<String>), SnapshotError>,
+    ) -> Result<AtCut<T>, SnapshotError> {
+        let Some(text) = page else {
+            return self.first_page(pages, read).await;
+        };
+        let bad = || SnapshotError::BadCursor { what: pages.what() };
+        let cursor = PageCursor::decode(text).ok_or_else(bad)?;
+        match (cursor.query.as_deref(), pages) {
+            (None, Pages::List) => {}
+            (Some(given), Pages::Query(asked)) if given == asked => {}
+            (Some(_), Pages::Query(_)) => return Err(SnapshotError::OtherQuery),
+            _ => return Err(bad()),
+        }
+        self.later_page(pages, cursor, read).await
+    }
+
+    async fn first_page<T>(
+        &self,
+        pages: Pages<'_>,
+        read: impl AsyncFnOnce(
+            &mut BTreeMap<ShardId, Session>,
+            Option<&str>,
+        ) -> Result<(T, Option<String>), SnapshotError>,
+    ) -> Result<AtCut<T>, SnapshotError> {
         let ids: Vec<ShardId> = {
             let router = self.router();
             self.shards()
@@ -269,11 +362,11 @@ impl Cluster {
         };
         let mut open = self.open_cut(&ids).await?;
         let reading = Instant::now();
-        let (records, next) = list_in(&mut open.sessions, table, query).await?;
+        let (value, next) = read(&mut open.sessions, None).await?;
         open.read_done(reading.elapsed());
         let Some(after) = next else {
-            return Ok(CutPage {
-                records,
+            return Ok(AtCut {
+                value,
                 next: None,
                 shards: ids,
                 cut: open.cut,
@@ -285,6 +378,7 @@ impl Cluster {
                 .clone()
                 .try_acquire_owned()
                 .map_err(|_| SnapshotError::HoldsFull {
+                    what: pages.what(),
                     limit: self.held_limit(),
                 })?;
         let permit = Arc::new(permit);
@@ -296,13 +390,14 @@ impl Cluster {
             session.keep(permit.clone()).await;
         }
         let cursor = PageCursor {
-            after: after.encode(),
+            after,
             cut: open.cut.id.clone(),
             until_ms: open.until_ms,
             exports,
+            query: pages.identity(),
         };
-        Ok(CutPage {
-            records,
+        Ok(AtCut {
+            value,
             next: Some(cursor.encode()),
             shards: ids,
             cut: open.cut,
@@ -310,30 +405,29 @@ impl Cluster {
     }
 
     /// A page after the first, at the cut `cursor` names (imported on each shard).
-    async fn later_page(
+    async fn later_page<T>(
         &self,
-        table: &TableName,
-        query: &ListQuery,
+        pages: Pages<'_>,
         cursor: PageCursor,
-    ) -> Result<CutPage, SnapshotError> {
+        read: impl AsyncFnOnce(
+            &mut BTreeMap<ShardId, Session>,
+            Option<&str>,
+        ) -> Result<(T, Option<String>), SnapshotError>,
+    ) -> Result<AtCut<T>, SnapshotError> {
         let expired = || SnapshotError::Expired {
+            what: pages.what(),
             held_ms: HOLD.as_millis() as u64,
             limit: self.held_limit(),
         };
         if unix_ms() >= cursor.until_ms {
             return Err(expired());
         }
-        let after = Cursor::decode(&cursor.after).map_err(|_| SnapshotError::BadCursor)?;
-        let query = ListQuery {
-            after: Some(after),
-            ..query.clone()
-        };
         let mut sessions = BTreeMap::new();
         for (id, _) in &cursor.exports {
             // A shard this gateway does not know: no cursor it gave names one.
             let shard = self
                 .shard(ShardId(*id))
-                .map_err(|_| SnapshotError::BadCursor)?;
+                .map_err(|_| SnapshotError::BadCursor { what: pages.what() })?;
             sessions.insert(ShardId(*id), Session::start(shard.primary.clone(), HOLD));
         }
         let exported: BTreeMap<ShardId, &str> = cursor
@@ -359,16 +453,16 @@ impl Cluster {
                 Err(e) => return Err(SnapshotError::Shard(e)),
             }
         }
-        let (records, next) = list_in(&mut sessions, table, &query).await?;
+        let (value, next) = read(&mut sessions, Some(&cursor.after)).await?;
         let next = next.map(|after| {
             PageCursor {
-                after: after.encode(),
+                after,
                 ..cursor.clone()
             }
             .encode()
         });
-        Ok(CutPage {
-            records,
+        Ok(AtCut {
+            value,
             next,
             shards: sessions.keys().copied().collect(),
             cut: Cut {

@@ -1,5 +1,7 @@
-//! The cursor of a snapshot list's next page: where the page starts (the list's own
-//! cursor), which cut, until when it is held, and each shard's exported snapshot. Sent
+//! The cursor of the next page of a list or a query at a cut: where the page starts
+//! (the list's or the query's own cursor: the position every shard resumes after),
+//! which cut, until when it is held, each shard's exported snapshot and, for a query,
+//! which query it pages (so a cursor sent with another filter or sort is refused). Sent
 //! to the client as hex of its JSON behind a `snap-` prefix, as list cursors are hex of
 //! theirs; read back checked (an exported snapshot's name goes into SQL text).
 
@@ -8,13 +10,15 @@ use serde::{Deserialize, Serialize};
 use super::session::valid_export;
 
 const PREFIX: &str = "snap-";
-/// Longest cursor accepted, in bytes of its text.
-const MAX_TEXT: usize = 8192;
+/// Longest cursor accepted, in bytes of its text: a query's own cursor (up to 16 KiB
+/// of text, `QueryCursor::decode`) written again as hex, with the exports.
+const MAX_TEXT: usize = 40 << 10;
 
 /// See the module doc.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageCursor {
-    /// The list's cursor (`Cursor::encode`) after the last record sent.
+    /// The list's cursor (`Cursor::encode`) or the query's (`QueryCursor::encode`)
+    /// after the last record sent.
     pub after: String,
     /// The cut's id.
     pub cut: String,
@@ -22,6 +26,10 @@ pub struct PageCursor {
     pub until_ms: i64,
     /// (shard, `pg_export_snapshot()`) for every shard read.
     pub exports: Vec<(u32, String)>,
+    /// A query's pages: the query's identity (`Query::identity`); a list's: none
+    /// (and absent from its text, as before queries had cursors at a cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 impl PageCursor {
@@ -44,11 +52,12 @@ impl PageCursor {
         let cursor: Self = serde_json::from_slice(&bytes).ok()?;
         let valid = !cursor.exports.is_empty()
             && cursor.exports.iter().all(|(_, e)| valid_export(e))
-            && cursor.cut.len() <= 64;
+            && cursor.cut.len() <= 64
+            && cursor.query.as_ref().is_none_or(|q| q.len() <= 64);
         valid.then_some(cursor)
     }
 
-    /// Whether `text` is a snapshot list's cursor (by its prefix).
+    /// Whether `text` is a cursor at a cut (by its prefix).
     pub fn is_one(text: &str) -> bool {
         text.starts_with(PREFIX)
     }
@@ -68,8 +77,21 @@ mod tests {
                 (0, "00000003-0000001B-1".into()),
                 (2, "00000004-0000002C-1".into()),
             ],
+            query: None,
         };
         assert_eq!(PageCursor::decode(&cursor.encode()), Some(cursor.clone()));
+        // A list's cursor is written as it was before queries had cursors at a cut.
+        let text = cursor.encode();
+        let json: Vec<u8> = (PREFIX.len()..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect();
+        assert!(!String::from_utf8(json).unwrap().contains("query"));
+        let query = PageCursor {
+            query: Some("9f86d081884c7d659a2feaa0c55ad015".into()),
+            ..cursor.clone()
+        };
+        assert_eq!(PageCursor::decode(&query.encode()), Some(query));
         let forged = PageCursor {
             exports: vec![(0, "x'; DROP TABLE records; --".into())],
             ..cursor

@@ -1,6 +1,6 @@
 //! One shard's part of a cut: a `REPEATABLE READ READ ONLY` transaction held open on a
 //! connection of the shard's primary, by a task of its own that takes commands (open
-//! the snapshot, list, point reads) until its handle is dropped or its bound passes,
+//! the snapshot, list, a query's page, point reads) until its handle is dropped or its bound passes,
 //! then rolls the transaction back and gives the connection back to the pool. The
 //! reader waits for every session to hold its connection ([`Session::ready`]) before it
 //! takes the fence, so the fence never waits for a pool or a connect.
@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
+use crate::cluster::query::{ShardAnswer, ShardQuery};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
@@ -70,6 +71,11 @@ enum Command {
         table: String,
         query: ListQuery,
         reply: Reply<Page>,
+    },
+    /// A query's page (and its count and plan, when asked).
+    Query {
+        statements: Arc<ShardQuery>,
+        reply: Reply<ShardAnswer>,
     },
     Find {
         reads: Vec<PointRead>,
@@ -150,6 +156,14 @@ impl Session {
             reply,
         })
         .await
+    }
+
+    /// One page of a query (the statements every shard runs for it).
+    pub async fn query(
+        &mut self,
+        statements: Arc<ShardQuery>,
+    ) -> Result<ShardAnswer, ClusterError> {
+        self.ask(|reply| Command::Query { statements, reply }).await
     }
 
     /// Point reads, in order.
@@ -239,6 +253,10 @@ async fn serve(
                 let answer = crate::wire::list(conn, &table, None, &query).await;
                 answer_with(reply, answer, server)
             }
+            Command::Query { statements, reply } => {
+                let answer = statements.run(conn).await;
+                answer_with(reply, answer, server)
+            }
             Command::Find { reads, reply } => {
                 let answer = find(conn, &reads).await;
                 answer_with(reply, answer, server)
@@ -287,6 +305,7 @@ fn refuse(command: Command, server: &Server, reason: &str) {
         Command::Export { reply } => drop(reply.send(Err(error()))),
         Command::Keep { .. } => {}
         Command::List { reply, .. } => drop(reply.send(Err(error()))),
+        Command::Query { reply, .. } => drop(reply.send(Err(error()))),
         Command::Find { reply, .. } => drop(reply.send(Err(error()))),
     }
 }
