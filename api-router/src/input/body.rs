@@ -69,8 +69,9 @@ pub enum ConsistencyName {
     Eventual,
     /// The shard's primary.
     Strong,
-    /// Reads across shards (a fan-out list, `POST /api/read-many`) at one cut: no
-    /// transaction on several shards half seen. One key's read: as `strong`.
+    /// Reads across shards (a fan-out list, `POST /api/read-many`, `POST /api/query`)
+    /// at one cut: no transaction on several shards half seen. One key's read: as
+    /// `strong`.
     Snapshot,
 }
 
