@@ -126,7 +126,7 @@ fn query_answers_as_the_oracle_whole_and_page_by_page_and_refuses_bad_arguments(
     assert_eq!(pages, want.len().div_ceil(9).max(1));
 
     // Refused, naming the fault.
-    let refusals: [(&[&str], &str); 5] = [
+    let refusals: [(&[&str], &str); 6] = [
         (&["query", "--table", "nope"], "nope"),
         (
             &["query", "--table", "users", "--where", "age between 4"],

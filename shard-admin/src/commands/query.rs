@@ -52,7 +52,8 @@ pub struct QueryArgs {
     /// `exact` or `estimated`: the answer's `total`.
     #[arg(long)]
     pub count: Option<String>,
-    /// `eventual` (default) or `strong`.
+    /// `eventual` (default) or `strong` (`snapshot` is the HTTP API's: a gateway holds
+    /// the cut between pages).
     #[arg(long)]
     pub consistency: Option<String>,
     /// Each shard's plan of its page in the answer.
@@ -97,6 +98,13 @@ pub fn run(
         .map_err(|e| QueryCommandError::Refused(e.to_string()))?;
     let consistency = match args.consistency.as_deref() {
         None => Consistency::Eventual,
+        Some(raw) if raw.trim().eq_ignore_ascii_case("snapshot") => {
+            return Err(QueryCommandError::Refused(
+                "--consistency snapshot: a cut is held by a gateway between pages; ask \
+                 POST /api/query for it, or use eventual or strong here"
+                    .into(),
+            ))
+        }
         Some(raw) => Consistency::parse(raw)
             .map_err(|e| QueryCommandError::Refused(format!("--consistency: {e}")))?,
     };
