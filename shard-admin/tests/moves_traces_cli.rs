@@ -24,7 +24,9 @@ use control_plane::map::change;
 use control_plane::moves::{Move, Moves, Phase};
 use serde_json::json;
 use shard_manager::{ClusterSettings, ShardId, ShardKey};
-use test_support::otlp_receiver::{child, children, event_attribute, names, Received, Receiver};
+use test_support::otlp_receiver::{
+    assert_steps_in_order, child, event_attribute, events, names, Received, Receiver,
+};
 
 use common::scratch::Scratch;
 use common::{audit_and_rest, text};
@@ -215,23 +217,10 @@ fn a_move_from_the_cli_is_exported_as_a_trace_and_a_collector_down_changes_nothi
     );
 
     // Its phases, in order, each a child that ends before the next starts.
-    let steps = children(&spans, mv);
-    assert_eq!(names(&steps), PHASES, "{steps:?}");
-    for pair in steps.windows(2) {
-        assert!(pair[0].span.end_time_unix_nano <= pair[1].span.start_time_unix_nano);
-    }
-    for step in &steps {
-        assert!(step.span.start_time_unix_nano >= mv.span.start_time_unix_nano);
-        assert!(step.span.end_time_unix_nano <= mv.span.end_time_unix_nano);
-    }
+    assert_steps_in_order(&spans, mv, &PHASES);
     // The copy copied the slot's three rows; the switch verified them under the fence.
     let copy = child(&spans, mv, "copy");
-    let copied: Vec<_> = copy
-        .span
-        .events
-        .iter()
-        .filter(|e| e.name == "copied")
-        .collect();
+    let copied = events(copy, "copied");
     assert_eq!(copied.len(), 1, "{copy:?}");
     assert_eq!(
         event_attribute(copied[0], "shardgate.rows").as_deref(),

@@ -242,3 +242,27 @@ pub fn child<'a>(spans: &'a [Received], parent: &Received, name: &str) -> &'a Re
         ),
     }
 }
+
+/// Asserts that the children of `parent` are `expected`, by name and in order, each
+/// inside `parent` and ended before the next starts (a move's phases); returns them.
+pub fn assert_steps_in_order<'a>(
+    spans: &'a [Received],
+    parent: &Received,
+    expected: &[&str],
+) -> Vec<&'a Received> {
+    let steps = children(spans, parent);
+    assert_eq!(names(&steps), expected, "{steps:?}");
+    for pair in steps.windows(2) {
+        assert!(pair[0].span.end_time_unix_nano <= pair[1].span.start_time_unix_nano);
+    }
+    for step in &steps {
+        assert!(step.span.start_time_unix_nano >= parent.span.start_time_unix_nano);
+        assert!(step.span.end_time_unix_nano <= parent.span.end_time_unix_nano);
+    }
+    steps
+}
+
+/// The events of `span` called `name`.
+pub fn events<'a>(span: &'a Received, name: &str) -> Vec<&'a Event> {
+    span.span.events.iter().filter(|e| e.name == name).collect()
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use shard_manager::{Router, ShardId, ShardKey, Slot};
 
-use super::receiver::{child, children, event_attribute, names, Received, Receiver};
+use super::receiver::{assert_steps_in_order, child, event_attribute, events, Received, Receiver};
 use super::{client, is_server, traced_gateway};
 
 /// How long the balancer may take to decide, move and export (its hold is 2 s, its
@@ -173,23 +173,10 @@ async fn a_balancers_move_is_a_trace_of_its_own_linked_with_the_round_that_decid
     );
 
     // Its phases, in order, each a child that ends before the next starts.
-    let steps = children(&spans, mv);
-    assert_eq!(names(&steps), phases, "{steps:?}");
-    for pair in steps.windows(2) {
-        assert!(pair[0].span.end_time_unix_nano <= pair[1].span.start_time_unix_nano);
-    }
-    for step in &steps {
-        assert!(step.span.start_time_unix_nano >= mv.span.start_time_unix_nano);
-        assert!(step.span.end_time_unix_nano <= mv.span.end_time_unix_nano);
-    }
+    assert_steps_in_order(&spans, mv, &phases);
     // The copy copied the slot's rows, one group.
     let copy = child(&spans, mv, "copy");
-    let copied: Vec<_> = copy
-        .span
-        .events
-        .iter()
-        .filter(|e| e.name == "copied")
-        .collect();
+    let copied = events(copy, "copied");
     assert_eq!(copied.len(), 1, "{copy:?}");
     assert_eq!(
         event_attribute(copied[0], "shardgate.rows").as_deref(),
