@@ -84,7 +84,7 @@ described! {
     LimitsSettings: "api-router/src/server/settings.rs", LimitsSettings::describe;
     CorsSettings: "api-router/src/edge/cors/settings.rs", CorsSettings::describe;
     TlsSettings: "api-router/src/server/tls.rs", TlsSettings::describe;
-    TracingSettings: "api-router/src/server/traces/settings.rs", serialized::<TracingSettings>;
+    TracingSettings: "telemetry/src/settings.rs", serialized::<TracingSettings>;
     AnalyticsConfig: "analytics/src/recording/config.rs", serialized::<AnalyticsConfig>;
     BalancerSettings: "control-plane/src/moves/auto_balance.rs", serialized::<BalancerSettings>;
     DatabaseSettings: "shard-manager/src/config/sections.rs", DatabaseSettings::describe;

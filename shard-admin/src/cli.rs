@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde::Deserialize;
 use shard_manager::redact::Redactor;
 use shard_manager::{config, ClusterSettings, Router, ShardKey};
+use telemetry::TracingSettings;
 
 use crate as admin;
 use crate::audit::{Audit, Named};
@@ -118,17 +120,10 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-/// `redactor` learns the configured secrets as soon as they are read.
+/// `redactor` learns the configured secrets as soon as they are read. Logging starts
+/// once they are, with the moves exported as traces when the `[tracing]` section or the
+/// `OTEL_*` variables name a collector; the last spans are sent once the command is over.
 fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        // Standard output is for results only (a new key is printed there alone).
-        .with_writer(std::io::stderr)
-        // Plain lines in a pipe or a file (an audit log), and when NO_COLOR says so.
-        .with_ansi(admin::terminal::colour(&std::io::stderr()))
-        .init();
     // Usage lines name `shard-admin` whatever the binary was called (its former name too).
     let cli = Cli::parse_from(
         std::iter::once(std::ffi::OsString::from("shard-admin")).chain(std::env::args_os().skip(1)),
@@ -136,6 +131,11 @@ fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
     let settings: ClusterSettings =
         config::load(cli.config.as_deref()).context("loading configuration")?;
     *redactor = settings.redactor();
+    let _traces = admin::traces::init(
+        config::load::<Traced>(cli.config.as_deref())
+            .map(|traced| traced.tracing)
+            .context("loading the [tracing] section"),
+    );
     let router = settings.validate()?;
     let audit = audited(&cli.command, &settings);
     let result = dispatch(cli.command, &settings, router);
@@ -143,6 +143,13 @@ fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
         audit.record(&result);
     }
     result
+}
+
+/// The configuration's `[tracing]` section, which the CLI shares with the gateway.
+#[derive(Deserialize)]
+struct Traced {
+    #[serde(default)]
+    tracing: TracingSettings,
 }
 
 /// The audit line of a command that changes something, to write once it is over;

@@ -18,6 +18,8 @@
 //! - [`tools`]: the learning tools: `plan`, `seed` (with its record generator) and
 //!   `bench`, and the progress bars they draw.
 //! - [`terminal`]: colour and progress bars only on a terminal, `NO_COLOR` honoured.
+//! - [`traces`]: the log lines on standard error, and the moves run here exported as
+//!   OpenTelemetry traces when an OTLP endpoint is named (the `telemetry` crate).
 
 pub mod audit;
 pub mod cli;
@@ -26,6 +28,7 @@ pub mod connect;
 pub mod migrate;
 pub mod terminal;
 pub mod tools;
+pub mod traces;
 
 pub use connect::CommandError;
 pub use migrate::{

@@ -18,6 +18,8 @@
 //!   formation, the network to cut them off, a server whose messages are in another language.
 //! - [`failover`]: a shard on those servers that fails over, its load and checks.
 //! - [`wrk`]: one `wrk` run against a gateway process, with its CPU per request.
+//! - [`otlp_receiver`]: an OTLP/HTTP receiver in the test, keeping the spans a process
+//!   under test exports (the gateway's, the admin CLI's moves).
 //! - [`wait`]: blocking work off the runtime, and polling with a bound.
 //! - [`bench`]: a benchmark binary's run: only under `cargo bench`, on its runtime.
 
@@ -27,6 +29,7 @@ pub mod failover;
 pub mod gateway_process;
 pub mod import_source;
 pub mod maintenance;
+pub mod otlp_receiver;
 pub mod outage;
 pub mod private;
 pub mod repo;

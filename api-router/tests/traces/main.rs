@@ -1,6 +1,7 @@
 //! OpenTelemetry traces end to end: the real `api-router` binary, started with the
 //! standard `OTEL_*` variables, exports its spans over OTLP/HTTP to a receiver inside
-//! the test ([`receiver`]), which decodes them as a collector would.
+//! the test ([`receiver`], test-support's, which the admin CLI's tests share), which
+//! decodes them as a collector would.
 //!
 //! - A write sent with a `traceparent` is exported as a server span of the caller's
 //!   trace, under the caller's span, with its route, method, status and the service's
@@ -25,13 +26,13 @@ mod cache_spans;
 mod exemplars;
 mod fence_spans;
 mod moves;
-mod receiver;
 mod request_path;
 mod request_tables;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use test_support::otlp_receiver as receiver;
 use test_support::wrk::Bench;
 
 use receiver::Receiver;

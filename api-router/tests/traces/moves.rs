@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use shard_manager::{Router, ShardId, ShardKey, Slot};
 
-use super::receiver::{Received, Receiver};
+use super::receiver::{assert_steps_in_order, child, event_attribute, events, Received, Receiver};
 use super::{client, is_server, traced_gateway};
 
 /// How long the balancer may take to decide, move and export (its hold is 2 s, its
@@ -36,53 +36,6 @@ fn keys_in_slots_of_shard_0(router: &Router, count: usize) -> Vec<(String, Slot)
         }
     }
     taken
-}
-
-/// The children of `parent` among `spans`, by start time.
-fn children<'a>(spans: &'a [Received], parent: &Received) -> Vec<&'a Received> {
-    let mut found: Vec<&Received> = spans
-        .iter()
-        .filter(|s| s.trace_id() == parent.trace_id() && s.parent_span_id() == parent.span_id())
-        .collect();
-    found.sort_by_key(|s| s.span.start_time_unix_nano);
-    found
-}
-
-/// The names of `spans`.
-fn names(spans: &[&Received]) -> Vec<String> {
-    spans.iter().map(|s| s.span.name.clone()).collect()
-}
-
-/// The one child of `parent` called `name`.
-fn child<'a>(spans: &'a [Received], parent: &Received, name: &str) -> &'a Received {
-    let found = children(spans, parent);
-    match found
-        .iter()
-        .filter(|s| s.span.name == name)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [only] => only,
-        _ => panic!(
-            "no single {name:?} under {}: {:?}",
-            parent.span.name,
-            names(&found)
-        ),
-    }
-}
-
-/// An event's attribute `key`, as text.
-fn event_attribute(
-    event: &opentelemetry_proto::tonic::trace::v1::span::Event,
-    key: &str,
-) -> Option<String> {
-    let kv = event.attributes.iter().find(|kv| kv.key == key)?;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        other => Some(format!("{other:?}")),
-    }
 }
 
 /// OTLP's STATUS_CODE_ERROR.
@@ -220,23 +173,10 @@ async fn a_balancers_move_is_a_trace_of_its_own_linked_with_the_round_that_decid
     );
 
     // Its phases, in order, each a child that ends before the next starts.
-    let steps = children(&spans, mv);
-    assert_eq!(names(&steps), phases, "{steps:?}");
-    for pair in steps.windows(2) {
-        assert!(pair[0].span.end_time_unix_nano <= pair[1].span.start_time_unix_nano);
-    }
-    for step in &steps {
-        assert!(step.span.start_time_unix_nano >= mv.span.start_time_unix_nano);
-        assert!(step.span.end_time_unix_nano <= mv.span.end_time_unix_nano);
-    }
+    assert_steps_in_order(&spans, mv, &phases);
     // The copy copied the slot's rows, one group.
     let copy = child(&spans, mv, "copy");
-    let copied: Vec<_> = copy
-        .span
-        .events
-        .iter()
-        .filter(|e| e.name == "copied")
-        .collect();
+    let copied = events(copy, "copied");
     assert_eq!(copied.len(), 1, "{copy:?}");
     assert_eq!(
         event_attribute(copied[0], "shardgate.rows").as_deref(),

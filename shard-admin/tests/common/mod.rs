@@ -15,22 +15,23 @@ pub fn cli(args: &[&str]) -> Output {
 
 /// [`cli`] with more environment variables (a scratch database's name).
 pub fn cli_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shard-admin"))
-        .args(args)
+    command(args, env).output().expect("run shard-admin")
+}
+
+/// The command [`cli_with`] runs, to run otherwise (within a bound).
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-admin"));
+    cmd.args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run shard-admin")
+        .env("NO_COLOR", "1");
+    cmd
 }
 
 /// [`cli`] without some of the environment `./setup.sh env` gave (the HA monitor's
 /// address, say, to run as against a cluster no HA manager runs).
 pub fn cli_without(args: &[&str], unset: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shard-admin"));
-    cmd.args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("NO_COLOR", "1");
+    let mut cmd = command(args, &[]);
     for name in unset {
         cmd.env_remove(name);
     }

@@ -3,7 +3,7 @@
 //! (test-support's scratch databases).
 
 use std::collections::HashMap;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
@@ -12,7 +12,7 @@ use shard_manager::servers::connection_url;
 use shard_manager::{config, ClusterSettings, ShardKey};
 use test_support::scratch::{create_databases, drop_databases};
 
-use super::{cli_with, text};
+use super::{command, text};
 
 /// A metadata database and a shard database on every primary, of this test's own;
 /// dropped at the end.
@@ -87,14 +87,21 @@ impl Scratch {
 
     /// Runs a command on the scratch databases: all it printed.
     pub fn output(&self, args: &[&str]) -> Output {
-        cli_with(
+        self.command(args, &[]).output().expect("run shard-admin")
+    }
+
+    /// A command on the scratch databases, with `env` on top, to run.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = command(
             args,
             &[
                 ("SHARDGATE__METADATA__DBNAME", self.name()),
                 ("SHARDGATE__DATABASE__DBNAME", self.name()),
                 ("RUST_LOG", "info"),
             ],
-        )
+        );
+        cmd.envs(env.iter().copied());
+        cmd
     }
 }
 

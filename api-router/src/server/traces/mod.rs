@@ -14,20 +14,16 @@
 //! with their requests through `follows_from`, two-phase commit, retries and bans) are
 //! exported whatever their level, and never logged.
 //!
+//! The export itself, shared with the admin CLI, is the `telemetry` crate's: the
+//! `[tracing]` section and the variables that turn it on ([`TracingSettings`]), the
+//! tracer provider with its OTLP exporter and bounded batch ([`Exporting`]), and the
+//! counts `/metrics` shows ([`SpanLedger`]). What is here is the gateway's own.
+//!
 //! ## Layout
-//! - [`settings`]: the `[tracing]` section, and whether export is on.
-//! - [`ledger`]: what became of every ended span (exported, dropped on a full queue,
-//!   lost with a failed export), and the processor and exporter wrappers that count it.
-//! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch.
 //! - [`server_span`]: the middleware: the server span, context in, `traceresponse` out.
 //! - [`unsampled`]: an unsampled request gives OpenTelemetry no span below its server span.
 
-pub mod export;
-pub mod ledger;
 pub mod server_span;
-pub mod settings;
 pub mod unsampled;
 
-pub use export::Exporting;
-pub use ledger::SpanLedger;
-pub use settings::{OtlpProtocol, TracingSettings};
+pub use telemetry::{Exporting, OtlpProtocol, SpanLedger, TracingSettings};

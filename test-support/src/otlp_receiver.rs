@@ -1,6 +1,7 @@
 //! A small OTLP/HTTP receiver on 127.0.0.1: `POST /v1/traces` with a protobuf
 //! `ExportTraceServiceRequest`, decoded with `opentelemetry-proto`'s types and kept for
-//! the test to read, as a collector would receive it.
+//! the test to read, as a collector would receive it. The gateway's traces tests and
+//! the admin CLI's point their processes' `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
@@ -58,6 +60,11 @@ impl Received {
     }
 }
 
+/// A span event's attribute `key`, as text (as [`Received::attribute`]).
+pub fn event_attribute(event: &Event, key: &str) -> Option<String> {
+    value(&event.attributes, key)
+}
+
 fn value(attributes: &[KeyValue], key: &str) -> Option<String> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
     match value.value.as_ref()? {
@@ -78,9 +85,12 @@ pub struct Receiver {
     pub port: u16,
     spans: Arc<Mutex<Vec<Received>>>,
     handle: ServerHandle,
+    /// The runtime it was started on, which stops it.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Receiver {
+    /// Starts a receiver on a port of its own; inside a tokio runtime, which it runs on.
     pub fn start() -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let kept = spans.clone();
@@ -108,6 +118,7 @@ impl Receiver {
             port,
             spans,
             handle,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -171,7 +182,7 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         let handle = self.handle.clone();
-        tokio::spawn(async move { handle.stop(false).await });
+        self.runtime.spawn(async move { handle.stop(false).await });
     }
 }
 
@@ -197,4 +208,61 @@ fn receive(kept: &Mutex<Vec<Received>>, body: &[u8]) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/x-protobuf")
         .body(ExportTraceServiceResponse::default().encode_to_vec())
+}
+
+/// The children of `parent` among `spans`, by start time.
+pub fn children<'a>(spans: &'a [Received], parent: &Received) -> Vec<&'a Received> {
+    let mut found: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.trace_id() == parent.trace_id() && s.parent_span_id() == parent.span_id())
+        .collect();
+    found.sort_by_key(|s| s.span.start_time_unix_nano);
+    found
+}
+
+/// The names of `spans`.
+pub fn names(spans: &[&Received]) -> Vec<String> {
+    spans.iter().map(|s| s.span.name.clone()).collect()
+}
+
+/// The one child of `parent` called `name`.
+pub fn child<'a>(spans: &'a [Received], parent: &Received, name: &str) -> &'a Received {
+    let found = children(spans, parent);
+    match found
+        .iter()
+        .filter(|s| s.span.name == name)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [only] => only,
+        _ => panic!(
+            "no single {name:?} under {}: {:?}",
+            parent.span.name,
+            names(&found)
+        ),
+    }
+}
+
+/// Asserts that the children of `parent` are `expected`, by name and in order, each
+/// inside `parent` and ended before the next starts (a move's phases); returns them.
+pub fn assert_steps_in_order<'a>(
+    spans: &'a [Received],
+    parent: &Received,
+    expected: &[&str],
+) -> Vec<&'a Received> {
+    let steps = children(spans, parent);
+    assert_eq!(names(&steps), expected, "{steps:?}");
+    for pair in steps.windows(2) {
+        assert!(pair[0].span.end_time_unix_nano <= pair[1].span.start_time_unix_nano);
+    }
+    for step in &steps {
+        assert!(step.span.start_time_unix_nano >= parent.span.start_time_unix_nano);
+        assert!(step.span.end_time_unix_nano <= parent.span.end_time_unix_nano);
+    }
+    steps
+}
+
+/// The events of `span` called `name`.
+pub fn events<'a>(span: &'a Received, name: &str) -> Vec<&'a Event> {
+    span.span.events.iter().filter(|e| e.name == name).collect()
 }

@@ -1,7 +1,7 @@
 //! The tracer provider behind the `tracing` bridge: the resource (`service.name` and
 //! the standard variables), the sampler, and the OTLP exporter on the SDK's batch
-//! thread behind the ledger's bounded queue. Started once by [`super::super::telemetry`];
-//! [`Exporting::shutdown`] sends what is left when the gateway stops.
+//! thread behind the ledger's bounded queue. Started once by each process that exports
+//! (the gateway, the admin CLI); [`Exporting::shutdown`] sends what is left when it stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,18 +14,20 @@ use opentelemetry_sdk::trace::{
 };
 use opentelemetry_sdk::Resource;
 
-use super::ledger::{Bounded, Counted, SpanLedger};
-use super::settings::{Destination, OtlpProtocol, TracingSettings};
+use crate::ledger::{Bounded, Counted, SpanLedger};
+use crate::settings::{Destination, OtlpProtocol, TracingSettings};
 
-/// Why traces cannot start: the gateway refuses to start rather than run untraced.
+/// Why traces cannot start (the gateway refuses to start rather than run untraced).
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("invalid configuration: {0}")]
     Settings(String),
-    #[error("this build exports OTLP over HTTP only: build api-router with the `otlp-grpc` feature for grpc")]
+    #[error("this build exports OTLP over HTTP only: build with the `otlp-grpc` feature for grpc")]
     NoGrpc,
     #[error("cannot build the OTLP exporter")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("cannot start the runtime the gRPC export runs on")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Spans being exported: the provider (flushed and stopped by [`Exporting::shutdown`])
@@ -35,6 +37,25 @@ pub struct Exporting {
     pub ledger: Arc<SpanLedger>,
     /// The tracer the `tracing` bridge records with.
     pub tracer: SdkTracer,
+    /// The runtime gRPC's channel runs on, in a process that runs none (the admin CLI).
+    #[cfg(feature = "otlp-grpc")]
+    _runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// A runtime of the export's own when it goes over gRPC (tonic's channel needs one) and
+/// the caller runs none; None otherwise.
+#[cfg(feature = "otlp-grpc")]
+fn grpc_runtime(destination: &Destination) -> Result<Option<tokio::runtime::Runtime>, ExportError> {
+    if destination.protocol != OtlpProtocol::Grpc || tokio::runtime::Handle::try_current().is_ok() {
+        return Ok(None);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("otlp-grpc")
+        .enable_all()
+        .build()
+        .map(Some)
+        .map_err(ExportError::Runtime)
 }
 
 /// `OTEL_BSP_MAX_QUEUE_SIZE` when set to a number, else the setting.
@@ -113,8 +134,15 @@ impl Exporting {
         };
         let ledger = Arc::new(SpanLedger::default());
         let capacity = queue_capacity(settings, &var);
+        #[cfg(feature = "otlp-grpc")]
+        let runtime = grpc_runtime(&destination)?;
+        let inner = {
+            #[cfg(feature = "otlp-grpc")]
+            let _inside = runtime.as_ref().map(|rt| rt.enter());
+            span_exporter(&destination)?
+        };
         let exporter = Counted {
-            inner: span_exporter(&destination)?,
+            inner,
             ledger: ledger.clone(),
         };
         // The other OTEL_BSP_* variables (delay, batch size, timeout) as the SDK reads them.
@@ -138,6 +166,8 @@ impl Exporting {
             provider,
             ledger,
             tracer,
+            #[cfg(feature = "otlp-grpc")]
+            _runtime: runtime,
         }))
     }
 
@@ -166,5 +196,55 @@ mod tests {
         let queue = |name: &str| (name == "OTEL_BSP_MAX_QUEUE_SIZE").then(|| "64".to_owned());
         assert_eq!(queue_capacity(&settings, &queue), 64);
         assert_eq!(queue_capacity(&settings, &none), 2048);
+    }
+
+    #[test]
+    fn a_collector_that_never_answers_holds_the_shutdown_no_longer_than_its_bound() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        // Arrange: a collector that takes the connection and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let settings = TracingSettings {
+            endpoint: format!("http://{}", silent.local_addr().unwrap()),
+            sample_ratio: 1.0,
+            ..TracingSettings::default()
+        };
+        let exporting = Exporting::start(&settings, |_| None)
+            .expect("export starts")
+            .expect("an endpoint is named");
+        exporting.tracer.start("move slot").end();
+
+        // Act
+        let started = std::time::Instant::now();
+        exporting.shutdown(Duration::from_millis(500));
+
+        // Assert: back within the bound (the exporter's own timeout is 10 s), nothing
+        // exported.
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+        assert_eq!(exporting.ledger.counts().exported, 0);
+    }
+
+    #[cfg(feature = "otlp-grpc")]
+    #[test]
+    fn grpc_export_starts_and_stops_in_a_process_without_a_runtime() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let settings = TracingSettings {
+            endpoint: format!("http://{closed}"),
+            protocol: OtlpProtocol::Grpc,
+            sample_ratio: 1.0,
+            ..TracingSettings::default()
+        };
+        let exporting = Exporting::start(&settings, |_| None)
+            .expect("export starts")
+            .expect("an endpoint is named");
+        exporting.tracer.start("move slot").end();
+        let started = std::time::Instant::now();
+        exporting.shutdown(Duration::from_millis(500));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(exporting.ledger.counts().exported, 0);
     }
 }
