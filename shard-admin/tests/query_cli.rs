@@ -144,6 +144,10 @@ fn query_answers_as_the_oracle_whole_and_page_by_page_and_refuses_bad_arguments(
             &["query", "--table", "users", "--consistency", "someday"],
             "someday",
         ),
+        (
+            &["query", "--table", "users", "--consistency", "snapshot"],
+            "POST /api/query",
+        ),
     ];
     for (words, names) in refusals {
         let out = scratch.output(words);

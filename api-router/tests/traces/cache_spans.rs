@@ -4,56 +4,75 @@
 
 use std::time::{Duration, Instant};
 
+use test_support::wrk::Bench;
+
 use super::receiver::Receiver;
 use super::{client, traced_gateway, traceresponse, user, ARRIVAL};
 
 const CALLER_SPAN: &str = "c4c4e0000000beef";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cached_read_shows_its_cache_lookup_as_a_hit() {
-    // Arrange: a gateway with the cache on, and a record written through it.
-    let receiver = Receiver::start();
-    let prefix = format!("sgtrace-{}", std::process::id());
-    let bench = traced_gateway(
-        &receiver,
-        &[
-            ("RUST_LOG", "warn,api_router::startup=info"),
-            ("SHARDGATE__CACHE__ENABLED", "true"),
-            ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
-        ],
-    )
-    .await;
-    let http = client();
+/// A traced gateway with the cache on, under Redis keys of its own.
+async fn cached_gateway(receiver: &Receiver, name: &str) -> Bench {
+    let prefix = format!("sgtrace-{name}-{}", std::process::id());
+    let env = [
+        ("RUST_LOG", "warn,api_router::startup=info"),
+        ("SHARDGATE__CACHE__ENABLED", "true"),
+        ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
+    ];
+    traced_gateway(receiver, &env).await
+}
+
+/// Writes user `n`'s record, then reads it until the cache serves it, the `i`-th read
+/// under the trace `trace(i)` names when it names one; the trace of the read it served.
+async fn read_until_a_hit(
+    http: &reqwest::Client,
+    bench: &Bench,
+    n: u32,
+    trace: impl Fn(u32) -> Option<String>,
+) -> Option<String> {
+    let key = format!("user_{n}");
     let res = http
         .post(bench.url("/api/write"))
-        .header("x-shard-key", "user_81")
-        .json(&user(81))
+        .header("x-shard-key", key.as_str())
+        .json(&user(n))
         .send()
         .await
         .unwrap();
     assert!(res.status().is_success(), "write: {}", res.status());
-
-    // Act: reads under traces of their own until one is served from the cache.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut n = 0u32;
-    let trace = loop {
-        n += 1;
-        let trace = format!("cac4e{n:027x}");
-        let res = http
-            .get(bench.url("/api/read?table=users&id=rec_81"))
-            .header("x-shard-key", "user_81")
-            .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
-            .send()
-            .await
-            .unwrap();
+    for i in 1.. {
+        let mut read = http
+            .get(bench.url(&format!("/api/read?table=users&id=rec_{n}")))
+            .header("x-shard-key", key.as_str());
+        let traced = trace(i);
+        if let Some(trace) = &traced {
+            read = read.header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"));
+        }
+        let res = read.send().await.unwrap();
         assert_eq!(res.status(), 200);
-        assert_eq!(traceresponse(&res).0, trace);
+        if let Some(trace) = &traced {
+            assert_eq!(&traceresponse(&res).0, trace);
+        }
         if res.headers().get("x-cache").is_some_and(|v| v == "hit") {
-            break trace;
+            return traced;
         }
         assert!(Instant::now() < deadline, "no read was a cache hit");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_read_shows_its_cache_lookup_as_a_hit() {
+    // Arrange: a gateway with the cache on.
+    let receiver = Receiver::start();
+    let bench = cached_gateway(&receiver, "r").await;
+
+    // Act: a record written, then read under traces of their own until one is served
+    // from the cache.
+    let trace = read_until_a_hit(&client(), &bench, 81, |i| Some(format!("cac4e{i:027x}")))
+        .await
+        .expect("a traced read");
 
     // Assert: the read's operation span holds a cache lookup that hit.
     let spans = receiver
@@ -87,45 +106,12 @@ async fn a_cached_read_shows_its_cache_lookup_as_a_hit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_shows_the_cache_install_before_its_acknowledgement() {
-    // Arrange: a gateway with the cache on.
+    // Arrange: a gateway with the cache on, and answering from it (Redis connected):
+    // until then a write cannot tell Redis and raises the shard's epoch instead.
     let receiver = Receiver::start();
-    let prefix = format!("sgtrace-w-{}", std::process::id());
-    let bench = traced_gateway(
-        &receiver,
-        &[
-            ("RUST_LOG", "warn,api_router::startup=info"),
-            ("SHARDGATE__CACHE__ENABLED", "true"),
-            ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
-        ],
-    )
-    .await;
-
-    // The cache answers (Redis connected): a read of another record served from it.
-    // Until then a write cannot tell Redis and raises the shard's epoch instead.
+    let bench = cached_gateway(&receiver, "w").await;
     let http = client();
-    let res = http
-        .post(bench.url("/api/write"))
-        .header("x-shard-key", "user_83")
-        .json(&user(83))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "write: {}", res.status());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let res = http
-            .get(bench.url("/api/read?table=users&id=rec_83"))
-            .header("x-shard-key", "user_83")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        if res.headers().get("x-cache").is_some_and(|v| v == "hit") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no read was a cache hit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    read_until_a_hit(&http, &bench, 83, |_| None).await;
 
     // Act: a sampled write.
     let trace = "cac4e1e0000000000000000000000082";
