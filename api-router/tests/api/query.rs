@@ -601,7 +601,9 @@ async fn every_bad_query_is_a_problem_that_names_it() {
         );
     }
     // A cursor from a query sorted by one field does not fit one sorted by two.
-    let seeded = json!({"table": TABLE, "sort": [{"field": "age"}], "limit": 1});
+    // (Strong: from the primaries, which hold both records at once.)
+    let seeded =
+        json!({"table": TABLE, "sort": [{"field": "age"}], "limit": 1, "consistency": "strong"});
     app.bulk(
         None,
         &json!({"table": TABLE, "records": [

@@ -21,10 +21,14 @@ async fn a_snapshot_list_shows_the_fence_taken_then_released() {
     assert_eq!(traceresponse(&res).0, trace);
 
     let is = |s: &Received, name: &str| s.trace_id() == trace && s.span.name == name;
+    // Both fence spans, and the request's span (the last to end, so the last to leave).
     let spans = receiver
         .until(ARRIVAL, |spans| {
             spans.iter().any(|s| is(s, "take snapshot fence"))
                 && spans.iter().any(|s| is(s, "release snapshot fence"))
+                && spans
+                    .iter()
+                    .any(|s| s.trace_id() == trace && s.parent_span_id() == CALLER_SPAN)
         })
         .await;
     let take: Vec<&Received> = spans
