@@ -150,9 +150,12 @@ async fn a_write_shows_the_cache_install_before_its_acknowledgement() {
         .find(|s| s.span.name == "cache install")
         .unwrap();
     assert_eq!(install.parent_span_id(), write.span_id(), "{names:?}");
-    assert_eq!(
-        install.attribute("shardgate.cache.outcome").as_deref(),
-        Some("installed")
+    // Installed; or, when Redis did not answer within `cache.timeout_ms` (a loaded
+    // machine), the shard's epoch raised instead: either way acknowledged, and named.
+    let outcome = install.attribute("shardgate.cache.outcome");
+    assert!(
+        matches!(outcome.as_deref(), Some("installed" | "epoch raised")),
+        "{outcome:?}"
     );
     assert_eq!(
         install.attribute("db.system.name").as_deref(),
