@@ -163,8 +163,13 @@ where
             // Named `batch` (the gateway exports a batch's root whatever request's work
             // made it); `otel.name` names it in a trace.
             let span = db_span!(peer, operation, size, parent: None::<tracing::Id>, name: "batch");
-            for requester in requesters {
+            // Every link to the requests first: OpenTelemetry's sampler decides the root
+            // when it starts, which a link back starts, and a root that carried a sampled
+            // request is sampled with it (`telemetry::sampler`).
+            for requester in requesters.clone() {
                 span.follows_from(requester);
+            }
+            for requester in requesters {
                 requester.follows_from(&span);
             }
             span

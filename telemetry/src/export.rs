@@ -10,11 +10,13 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+    BatchConfigBuilder, BatchSpanProcessor, Config, Sampler, SdkTracer, SdkTracerProvider,
+    ShouldSample,
 };
 use opentelemetry_sdk::Resource;
 
 use crate::ledger::{Bounded, Counted, SpanLedger};
+use crate::sampler::FollowsLinks;
 use crate::settings::{Destination, OtlpProtocol, TracingSettings};
 
 /// Why traces cannot start (the gateway refuses to start rather than run untraced).
@@ -85,14 +87,19 @@ fn resource(settings: &TracingSettings) -> Resource {
 }
 
 /// Parent-based with the settings' ratio for new traces, unless `OTEL_TRACES_SAMPLER`
-/// is set: then None, and the SDK reads it (and `OTEL_TRACES_SAMPLER_ARG`) itself.
-fn sampler(settings: &TracingSettings, var: &impl Fn(&str) -> Option<String>) -> Option<Sampler> {
-    if var("OTEL_TRACES_SAMPLER").is_some_and(|v| !v.trim().is_empty()) {
-        return None;
-    }
-    Some(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-        settings.sample_ratio,
-    ))))
+/// is set: then the sampler the SDK reads from it (and `OTEL_TRACES_SAMPLER_ARG`). Either
+/// way a new trace linked to a sampled span (a batch carrying a sampled request) is
+/// sampled: see [`crate::sampler`].
+fn sampler(settings: &TracingSettings, var: &impl Fn(&str) -> Option<String>) -> FollowsLinks {
+    let inner: Box<dyn ShouldSample> =
+        if var("OTEL_TRACES_SAMPLER").is_some_and(|v| !v.trim().is_empty()) {
+            Config::default().sampler
+        } else {
+            Box::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                settings.sample_ratio,
+            ))))
+        };
+    FollowsLinks::new(inner)
 }
 
 fn span_exporter(
@@ -154,13 +161,11 @@ impl Exporting {
             ledger: ledger.clone(),
             capacity,
         };
-        let mut builder = SdkTracerProvider::builder()
+        let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_resource(resource(settings));
-        if let Some(sampler) = sampler(settings, &var) {
-            builder = builder.with_sampler(sampler);
-        }
-        let provider = builder.build();
+            .with_resource(resource(settings))
+            .with_sampler(sampler(settings, &var))
+            .build();
         let tracer = provider.tracer("shardgate");
         Ok(Some(Self {
             provider,
@@ -185,14 +190,32 @@ mod tests {
 
     #[test]
     fn the_default_sampler_is_parent_based_on_the_ratio_unless_a_variable_names_one() {
-        let settings = TracingSettings::default();
+        use opentelemetry::trace::SpanKind;
+        use opentelemetry_sdk::trace::SamplingDecision;
+        let settings = TracingSettings {
+            sample_ratio: 0.0,
+            ..TracingSettings::default()
+        };
+        let sampled = |sampler: FollowsLinks| {
+            let result = sampler.should_sample(
+                None,
+                opentelemetry::TraceId::from(99u128),
+                "HTTP request",
+                &SpanKind::Server,
+                &[],
+                &[],
+            );
+            result.decision == SamplingDecision::RecordAndSample
+        };
         let none = |_: &str| None;
-        assert!(matches!(
-            sampler(&settings, &none),
-            Some(Sampler::ParentBased(_))
-        ));
+        assert!(!sampled(sampler(&settings, &none)), "the ratio, 0, decides");
+        // Named: the SDK's own reading of the variables, which this process does not set
+        // (its default: every new trace).
         let named = |name: &str| (name == "OTEL_TRACES_SAMPLER").then(|| "always_on".to_owned());
-        assert!(sampler(&settings, &named).is_none());
+        assert!(
+            sampled(sampler(&settings, &named)),
+            "the SDK's sampler decides"
+        );
         let queue = |name: &str| (name == "OTEL_BSP_MAX_QUEUE_SIZE").then(|| "64".to_owned());
         assert_eq!(queue_capacity(&settings, &queue), 64);
         assert_eq!(queue_capacity(&settings, &none), 2048);

@@ -18,10 +18,13 @@
 //! - The request path's spans ([`request_path`]): routing, connection waits, each trip
 //!   to a server with its real port and backend pid, a transaction's prepares, decision
 //!   and commits, and group commits linked both ways with the writes they carried.
+//! - A group that carried a recorded write is recorded too, at any ratio
+//!   ([`batch_sampling`]).
 //! - Moves and the balancer ([`moves`]): a move the automatic balancer runs is a trace
 //!   of its own, its phases in order, linked both ways with the balancer's round that
 //!   decided it, a trace of its own too.
 
+mod batch_sampling;
 mod cache_spans;
 mod exemplars;
 mod fence_spans;

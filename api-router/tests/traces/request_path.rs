@@ -51,7 +51,7 @@ async fn traced_write(
 }
 
 /// `count` keys (`user_N`) that route to `shard`, from `from` on.
-fn keys_on(router: &Router, shard: ShardId, from: u32, count: usize) -> Vec<u32> {
+pub(super) fn keys_on(router: &Router, shard: ShardId, from: u32, count: usize) -> Vec<u32> {
     (from..)
         .filter(|n| {
             let key = ShardKey::parse(&format!("user_{n}")).unwrap();
