@@ -13,6 +13,7 @@ use shard_manager::store::RawJson;
 use shard_manager::{Record, Role, ShardId};
 use utoipa::{IntoParams, ToSchema};
 
+use super::conditional;
 use super::json_body::Bounded;
 use super::json_limits::JsonLimits;
 use crate::server::settings::ServerSettings;
@@ -143,18 +144,52 @@ pub struct ListResponse {
     pub shard: u32,
     pub source: String,
     pub count: usize,
-    pub records: Vec<RecordBody>,
+    pub records: Vec<TaggedRecord>,
     /// Pass as `cursor` for the next page; absent on the last page. A page cut short by
     /// the byte budget has fewer than `limit` records and still a `next`.
     pub next: Option<String>,
 }
 
-/// A record of a fan-out, with its shard.
+/// A record of a list, with its entity tag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaggedRecord {
+    #[serde(flatten)]
+    pub record: RecordBody,
+    /// The record's entity tag, as `GET /api/read` answers it for this version: send it
+    /// as `If-Match` to write the record only if no write came between.
+    #[schema(example = "\"3.9f8e0c2d4b6a81735e2f0a9c3d4b5e6f\"")]
+    pub etag: String,
+}
+
+impl From<RecordBody> for TaggedRecord {
+    fn from(record: RecordBody) -> Self {
+        let identity = (
+            record.table.as_str(),
+            record.shard_key.as_str(),
+            record.id.as_str(),
+        );
+        Self {
+            etag: conditional::etag(identity, record.version),
+            record,
+        }
+    }
+}
+
+/// A record of a fan-out or a query, with its shard and its entity tag.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShardRecord {
     pub shard: u32,
     #[serde(flatten)]
-    pub record: RecordBody,
+    pub record: TaggedRecord,
+}
+
+impl ShardRecord {
+    pub fn new(shard: ShardId, record: RecordBody) -> Self {
+        Self {
+            shard: shard.0,
+            record: record.into(),
+        }
+    }
 }
 
 /// Which role answered for a shard.

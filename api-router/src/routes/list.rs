@@ -14,6 +14,7 @@ use crate::edge::observe::Outcome;
 use crate::error::ApiError;
 use crate::input::body::{
     FanOutResponse, ListResponse, ReadParams, RecordBody, ShardFailure, ShardRecord, ShardSource,
+    TaggedRecord,
 };
 use crate::server::headers::PARTIAL_RESULTS;
 use crate::state::AppState;
@@ -87,7 +88,12 @@ pub async fn keyed(
         .bounded(state.cluster.list(table, key, &query, consistency))
         .await?;
     let next = next_cursor(&served.value, query.limit);
-    let records: Vec<RecordBody> = served.value.records.into_iter().map(Into::into).collect();
+    let records: Vec<TaggedRecord> = served
+        .value
+        .records
+        .into_iter()
+        .map(|r| RecordBody::from(r).into())
+        .collect();
     let rows = records.len() as u64;
     let mut res = HttpResponse::Ok().json(ListResponse {
         shard: served.shard.0,
@@ -140,10 +146,7 @@ pub async fn fan_out(
         records: out
             .records
             .into_iter()
-            .map(|(shard, r)| ShardRecord {
-                shard: shard.0,
-                record: r.into(),
-            })
+            .map(|(shard, r)| ShardRecord::new(shard, r.into()))
             .collect(),
         shards: ShardSource::answered(&out.answered),
         failed_shards: failed,

@@ -249,10 +249,7 @@ pub async fn query(
             if let Some(fields) = &query.fields {
                 record.data = RawJson::from_value(&project(&record.data.to_value(), fields));
             }
-            ShardRecord {
-                shard: shard.0,
-                record: RecordBody::from(record),
-            }
+            ShardRecord::new(shard, RecordBody::from(record))
         })
         .collect::<Vec<_>>();
     let mut res = HttpResponse::Ok().json(QueryResponse {

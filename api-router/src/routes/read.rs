@@ -132,11 +132,7 @@ pub async fn read(
         });
     };
     // The tag is the version's, whoever answered it: primary, replica or cache.
-    let version = match &found {
-        Found::Stored(record) => record.version,
-        Found::Cached(cached) => cached.version,
-    };
-    let etag = conditional::etag((table.as_str(), key.as_str(), id.as_str()), version);
+    let etag = conditional::etag((table.as_str(), key.as_str(), id.as_str()), found.version());
     let unchanged = if_none_match
         .0
         .is_some_and(|tags| tags.matches_weakly(&etag));

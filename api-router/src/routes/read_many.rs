@@ -26,6 +26,7 @@ use crate::edge::observe::Outcome;
 use crate::error::{ApiError, Problem};
 use crate::input::body::CutBody;
 use crate::input::body::RecordBody;
+use crate::input::conditional;
 use crate::input::json_body::{Bounded, BoundedJson};
 use crate::input::json_limits::JsonLimits;
 use crate::limits::Quota;
@@ -104,6 +105,10 @@ pub struct FoundRecord {
     pub shard: u32,
     /// `primary`, `replica` or `cache`.
     pub source: String,
+    /// The record's entity tag, as `GET /api/read` answers it for this version: send it
+    /// as `If-Match` to write the record only if no write came between.
+    #[schema(example = "\"3.9f8e0c2d4b6a81735e2f0a9c3d4b5e6f\"")]
+    pub etag: String,
     #[schema(value_type = RecordBody)]
     pub record: Box<RawValue>,
 }
@@ -205,6 +210,10 @@ pub async fn read_many(
                 index,
                 shard: answer.shard,
                 source: answer.source.to_owned(),
+                etag: conditional::etag(
+                    (read.table.as_str(), read.key.as_str(), read.id.as_str()),
+                    found.version(),
+                ),
                 record: raw_record(found)?,
             }),
             None => missing.push(MissingRecord {

@@ -61,10 +61,7 @@ pub async fn fan_out(
         records: page
             .records
             .into_iter()
-            .map(|(shard, r)| ShardRecord {
-                shard: shard.0,
-                record: r.into(),
-            })
+            .map(|(shard, r)| ShardRecord::new(shard, r.into()))
             .collect(),
         shards: page
             .shards

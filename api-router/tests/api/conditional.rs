@@ -452,3 +452,97 @@ async fn a_single_writes_if_version_is_checked_as_if_match_is() {
     );
     assert_eq!(data, json!({"n": 2}));
 }
+
+/// The `etag` the record `id` carries in a list of records (a keyed list, a fan-out, a
+/// query) or a read-many's found records.
+fn listed_tag(records: &Value, id: &str) -> String {
+    let found = records
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["id"] == id || r["record"]["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed: {records}"));
+    found["etag"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no etag: {found}"))
+        .to_owned()
+}
+
+async fn body_of(res: Response, what: &str) -> Value {
+    assert_eq!(res.status().as_u16(), 200, "{what}");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_record_a_list_query_or_read_many_answers_carries_its_etag_for_if_match() {
+    let app = spawn_app().await;
+    write(&app, "t1", "u1", json!({"n": 1})).await;
+    let (tag, _) = write(&app, "t1", "u1", json!({"n": 2})).await;
+    let (other, _) = write(&app, "t1", "u2", json!({"n": 3})).await;
+    write(&app, "t2", "u3", json!({"n": 4})).await;
+    assert_eq!(
+        stored(&app, "t1", "u1").await.1.as_deref(),
+        Some(tag.as_str())
+    );
+
+    let keyed = app
+        .client
+        .get(app.url("/api/read?table=users&consistency=strong"))
+        .header("x-shard-key", "t1")
+        .send()
+        .await
+        .unwrap();
+    let keyed = body_of(keyed, "keyed list").await;
+    let fan_out = app
+        .client
+        .get(app.url("/api/read?table=users&consistency=strong"))
+        .send()
+        .await
+        .unwrap();
+    let fan_out = body_of(fan_out, "fan-out").await;
+    let snapshot = app
+        .client
+        .get(app.url("/api/read?table=users&consistency=snapshot"))
+        .send()
+        .await
+        .unwrap();
+    let snapshot = body_of(snapshot, "fan-out at one cut").await;
+    let query = json!({"table": "users", "consistency": "strong",
+        "filter": [{"field": "n", "op": "gte", "value": 0}], "fields": ["n"]});
+    let query = body_of(app.post_json("/api/query", None, &query).await, "query").await;
+    let reads = json!({"consistency": "strong", "reads": [
+        {"table": "users", "shard_key": "t1", "id": "u2"},
+        {"table": "users", "shard_key": "t1", "id": "u1"}]});
+    let many = body_of(
+        app.post_json("/api/read-many", None, &reads).await,
+        "read-many",
+    )
+    .await;
+
+    for (what, answer) in [
+        ("keyed list", &keyed),
+        ("fan-out", &fan_out),
+        ("snapshot", &snapshot),
+        ("query", &query),
+        ("read-many", &many),
+    ] {
+        assert_eq!(listed_tag(&answer["records"], "u1"), tag, "{what}");
+        assert_eq!(listed_tag(&answer["records"], "u2"), other, "{what}");
+    }
+
+    // The listed tag is a condition: it writes once, then is stale (412, nothing written).
+    let listed = listed_tag(&query["records"], "u1");
+    let res = write_request(&app, "t1", "u1", json!({"n": 5}))
+        .header("if-match", &listed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "the listed tag applies");
+    let res = write_request(&app, "t1", "u1", json!({"n": 6}))
+        .header("if-match", &listed)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 412).await;
+    assert_eq!(stored(&app, "t1", "u1").await.3, json!({"n": 5}));
+}

@@ -13,11 +13,11 @@ use test_support::maintenance::connect_to;
 use test_support::{assert_problem, spawn_app_with, TestApp};
 use tokio_postgres::Client;
 
-const TABLE: &str = "index_people";
+pub(crate) const TABLE: &str = "index_people";
 /// Enough rows per shard that the planner prefers the index to a scan of the table.
-const RECORDS: usize = 9000;
+pub(crate) const RECORDS: usize = 9000;
 
-async fn seeded(records: usize) -> TestApp {
+pub(crate) async fn seeded(records: usize) -> TestApp {
     let app = spawn_app_with(|s| s.cluster.tables.allowed.push(TABLE.into())).await;
     let all: Vec<Value> = (0..records)
         .map(|i| {
@@ -34,13 +34,13 @@ async fn seeded(records: usize) -> TestApp {
     app
 }
 
-async fn primary(app: &TestApp, shard: usize) -> Client {
+pub(crate) async fn primary(app: &TestApp, shard: usize) -> Client {
     let db = app.settings.cluster.database.dbname.clone();
     connect_to(&app.settings.cluster, &app.primary(shard), &db).await
 }
 
 /// The index `name` in a primary's catalog: None, or Some(indisvalid).
-async fn catalog(client: &Client, name: &str) -> Option<bool> {
+pub(crate) async fn catalog(client: &Client, name: &str) -> Option<bool> {
     client
         .query_opt(
             "SELECT i.indisvalid FROM pg_indexes x \
@@ -61,7 +61,12 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
 }
 
 /// Polls `path` until `done` holds of its answer (at most 90 s).
-async fn until(app: &TestApp, path: &str, what: &str, done: impl Fn(u16, &Value) -> bool) -> Value {
+pub(crate) async fn until(
+    app: &TestApp,
+    path: &str,
+    what: &str,
+    done: impl Fn(u16, &Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (status, body) = get(app, path).await;
@@ -73,7 +78,7 @@ async fn until(app: &TestApp, path: &str, what: &str, done: impl Fn(u16, &Value)
     }
 }
 
-async fn create(app: &TestApp, body: &Value) -> reqwest::Response {
+pub(crate) async fn create(app: &TestApp, body: &Value) -> reqwest::Response {
     app.post_json("/api/indexes", None, body).await
 }
 
@@ -101,7 +106,7 @@ async fn gone(app: &TestApp, name: &str) {
 }
 
 /// Every plan node's `Node Type` and `Index Name`, depth first.
-fn scans(plan: &Value, out: &mut Vec<(String, String)>) {
+pub(crate) fn scans(plan: &Value, out: &mut Vec<(String, String)>) {
     if let Some(kind) = plan["Node Type"].as_str() {
         out.push((
             kind.to_owned(),

@@ -34,6 +34,7 @@ mod operations;
 mod pool;
 mod proxy;
 mod query;
+mod query_moves;
 mod query_snapshot;
 mod read_batching;
 mod read_many;

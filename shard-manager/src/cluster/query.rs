@@ -11,6 +11,11 @@
 //! last, so the merged page ends at the earliest such row. Any of these leaves a
 //! cursor after the last row kept.
 //!
+//! A record is on one shard, except for a moment while its slot changes hands: the
+//! target is told it owns the slot just before the source lets it go, and a page read
+//! then finds the record on both. The two are the same row (writes to the slot wait
+//! while it switches), so they meet in the merge, and it keeps one.
+//!
 //! A query is never partial: a shard that fails fails it (the error names the shard).
 
 use futures_util::future::join_all;
@@ -198,6 +203,13 @@ pub fn merge(
         let Some(row) = stream.next_if(|head| !beyond(head)) else {
             break;
         };
+        let again = rows.last().is_some_and(|(_, last): &(ShardId, QueryRow)| {
+            compare_positions(&query.sort, &last.position(), &row.position()).is_eq()
+        });
+        if again {
+            // The same record on the slot's source and its target, mid-switch.
+            continue;
+        }
         if !budget.admit(record_bytes(&row.record)) {
             more = true;
             break;
@@ -276,6 +288,29 @@ mod tests {
         let (rows, next) = merge(&query(10), pages);
         assert_eq!(keys(&rows), ["a", "b", "c", "d", "e"]);
         assert_eq!(next, None);
+    }
+
+    #[test]
+    fn a_record_both_shards_show_while_its_slot_switches_is_kept_once() {
+        let pages = vec![
+            (
+                ShardId(0),
+                QueryPage {
+                    rows: vec![row("a", 9), row("b", 8), row("c", 7)],
+                    cut: false,
+                },
+            ),
+            (
+                ShardId(1),
+                QueryPage {
+                    rows: vec![row("b", 8), row("d", 6)],
+                    cut: false,
+                },
+            ),
+        ];
+        let (rows, next) = merge(&query(3), pages);
+        assert_eq!(keys(&rows), ["a", "b", "c"]);
+        assert_eq!(next, Some(QueryCursor::after(&rows[2].1)));
     }
 
     #[test]

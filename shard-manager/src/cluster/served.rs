@@ -41,6 +41,14 @@ impl Found {
             Self::Cached(cached) => cached.json.len(),
         }
     }
+
+    /// The record's version, whoever answered it: a server or the cache.
+    pub fn version(&self) -> i64 {
+        match self {
+            Self::Stored(record) => record.version,
+            Self::Cached(cached) => cached.version,
+        }
+    }
 }
 
 /// The outcome of a single write.
