@@ -20,6 +20,8 @@
 #   traces             CPU per request with trace export off, at the default ratio and
 #                      with every request sampled, taking turns (an OTLP sink on SINK_PORT)
 #   lists, export      the gateway's memory under large lists; export (RECORDS=100000)
+#   queries            a filtered, sorted page over RECORDS=300000 records without and
+#                      with an index built online; the merge's memory at 10,000 a page
 #   idle               what the topology costs while nothing uses it (IDLE_SECS=10)
 #   moves import txn limits keys timers snapshot outage replication async-loss netcut
 #   backup one-db      the measurements written in Rust (cargo bench, tests,
@@ -59,7 +61,7 @@
 # its parts sampling.sh, gateway.sh, loadgen.sh); prepare.sh sets up; each step is a
 # function step_NAME in a file of its topic under scripts/bench/: writes.sh, reads.sh,
 # replicas.sh, ceiling.sh, cache.sh, memory.sh, analytics.sh, cpu.sh, profile.sh,
-# scenarios.sh, batching.sh, connections.sh, export.sh, idle.sh, rust.sh; report.sh
+# scenarios.sh, batching.sh, connections.sh, export.sh, queries.sh, idle.sh, rust.sh; report.sh
 # writes the report.
 set -Eeuo pipefail
 trap 'echo "bench.sh: error: \"$BASH_COMMAND\" failed (exit $?) at ${BASH_SOURCE[0]#"$REPO/"} line $LINENO" >&2' ERR
@@ -70,7 +72,7 @@ cd "$REPO"
 # shellcheck source-path=SCRIPTDIR/..
 . "$REPO/scripts/bench/lib.sh"
 for f in prepare writes reads replicas ceiling cache memory analytics cpu profile scenarios \
-    batching connections export idle rust report; do
+    batching connections export queries idle rust report; do
     . "$REPO/scripts/bench/$f.sh"
 done
 

@@ -137,8 +137,8 @@ fn query_answers_as_the_oracle_whole_and_page_by_page_and_refuses_bad_arguments(
             "FIELD OP VALUE",
         ),
         (
-            &["query", "--table", "users", "--limit", "5000"],
-            "limit is 5000",
+            &["query", "--table", "users", "--limit", "50000"],
+            "limit is 50000",
         ),
         (
             &["query", "--table", "users", "--consistency", "someday"],

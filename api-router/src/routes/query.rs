@@ -50,9 +50,9 @@ pub struct QueryRequest {
     /// absent: whole records.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
-    /// 1 to 1000 (default 10).
+    /// 1 to 10000 (default 10); a page also stops at the read budget.
     #[serde(default)]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000, example = 50)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000, example = 50)]
     pub limit: Option<Value>,
     /// The `next` of the previous page, unchanged, with the same query. A snapshot
     /// query's reads the same cut, through any gateway, for 5 s from its first page,
@@ -192,7 +192,7 @@ fn parse(request: &QueryRequest, max_bytes: usize) -> Result<Query, ApiError> {
     request_body = QueryRequest,
     responses(
         (status = 200, description = "A page of the records that match, in the query's order, with `next` when more follow and `total` when `count` was asked; with consistency `snapshot`, the cut it was read at (`snapshot`)", body = QueryResponse),
-        (status = 400, description = "(`invalid-query`, the detail names it) An unknown operator or sort order, a bad path, a value its operator cannot compare, a `limit` out of 1..1000, a bad cursor, a snapshot query's cursor sent with another table, filter or sort, too many conditions, sort fields or fields, a field named twice, an unknown `count`; (`invalid-consistency`) an unknown consistency", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "(`invalid-query`, the detail names it) An unknown operator or sort order, a bad path, a value its operator cannot compare, a `limit` out of 1..10000, a bad cursor, a snapshot query's cursor sent with another table, filter or sort, too many conditions, sort fields or fields, a field named twice, an unknown `count`; (`invalid-consistency`) an unknown consistency", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "(`snapshot-expired`) A snapshot query's `cursor` whose cut is no longer held (kept 5 s from its first page): start the query again", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),

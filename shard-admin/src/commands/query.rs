@@ -43,7 +43,7 @@ pub struct QueryArgs {
     /// Only these fields of each record's data, comma separated dotted paths.
     #[arg(long)]
     pub fields: Option<String>,
-    /// Records per page, 1 to 1000 (default 10; 1000 with --all).
+    /// Records per page, 1 to 10000 (default 10; 1000 with --all).
     #[arg(long)]
     pub limit: Option<u64>,
     /// The `next` of the previous page, with the same query.

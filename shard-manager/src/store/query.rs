@@ -41,8 +41,10 @@ pub const MAX_LIST_VALUES: usize = 100;
 /// The most segments of a path, and the most bytes of one.
 pub const MAX_PATH_SEGMENTS: usize = 8;
 pub const MAX_SEGMENT_BYTES: usize = 64;
-/// The largest page.
-pub const MAX_LIMIT: u32 = 1000;
+/// The largest page, in records. The real bound is in bytes: a page stops at the
+/// answer's byte budget (`server.max_read_bytes`) whatever its limit, so a page of
+/// small records may be this large and a page of large ones is cut short.
+pub const MAX_LIMIT: u32 = 10_000;
 
 /// A query a client cannot have meant: each names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
