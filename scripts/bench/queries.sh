@@ -13,7 +13,7 @@ query_walk() {
     python3 - "$URL" "$1" >"$2" <<'PY'
 import json, sys, urllib.request
 url, limit = sys.argv[1], int(sys.argv[2])
-body = {"table": "people", "sort": [{"field": "score", "order": "desc"}],
+body = {"table": "events", "sort": [{"field": "score", "order": "desc"}],
         "fields": ["score"], "limit": limit}
 pages, ids = 0, []
 while True:
@@ -44,7 +44,7 @@ step_queries() {
     local db=sgbench_query work=$OUT/queries records=${RECORDS:-300000} f t0 secs peak walk
     QUERY_SECS=${USER_DURATION:-10}
     say "queries: $records records; a filtered, sorted page without and with an index; merge memory at 10,000 a page"
-    gateway_on_scratch "$db" queries SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CLUSTER__TABLES__ALLOWED=users,people
+    gateway_on_scratch "$db" queries SHARDGATE__SERVER__WORKERS=2
     mkdir -p "$work"
     # About 200 bytes of JSON a record: an age, a city of 8, a score, a name, a note.
     python3 - "$work" "$records" <<'PY'
@@ -57,7 +57,7 @@ for b in range(0, n, 2000):
                       "score": (i * 7919) % 1000003, "name": f"person {i}",
                       "note": "n" * 100}} for i in range(b, min(n, b + 2000))]
     with open(f"{work}/bulk{b:07d}.json", "w") as f:
-        json.dump({"table": "people", "records": recs}, f)
+        json.dump({"table": "events", "records": recs}, f)
 PY
     t0=$EPOCHREALTIME
     for f in "$work"/bulk*.json; do
@@ -68,11 +68,11 @@ PY
     line "wrote $records records in $(calc "$EPOCHREALTIME - $t0" 1) s; VmHWM $(hwm_kib) kB"
     for port in "${PRIMARIES[@]}"; do sql "$port" "$db" "VACUUM ANALYZE records" >/dev/null; done
     sleep 2 # the replicas replay the vacuum
-    line "records per shard: $(for port in "${PRIMARIES[@]}"; do sql "$port" "$db" "SELECT count(*) FROM records WHERE table_name = 'people'" | tr -d ' \n'; printf ' '; done)"
+    line "records per shard: $(for port in "${PRIMARIES[@]}"; do sql "$port" "$db" "SELECT count(*) FROM records WHERE table_name = 'events'" | tr -d ' \n'; printf ' '; done)"
 
     # Over 40 and in London or Paris (about 14%), by score, the best 50, two fields.
     cat >"$work/page.json" <<'JSON'
-{"table": "people",
+{"table": "events",
  "filter": [{"field": "age", "op": "gte", "value": 40}, {"field": "city", "op": "in", "value": ["London", "Paris"]}],
  "sort": [{"field": "score", "order": "desc"}], "fields": ["name", "score"], "limit": 50}
 JSON
@@ -81,10 +81,10 @@ JSON
     line "plan without an index: $(plan_nodes "$work/page.json")"
     query_runs "without an index"
 
-    cmd queries "curl -X POST $URL/api/indexes -d '{\"table\":\"people\",\"fields\":[\"score\"]}'; GET /api/indexes/NAME until valid"
+    cmd queries "curl -X POST $URL/api/indexes -d '{\"table\":\"events\",\"fields\":[\"score\"]}'; GET /api/indexes/NAME until valid"
     t0=$EPOCHREALTIME
     local name
-    name=$(curl -sf -H 'content-type: application/json' -d '{"table":"people","fields":["score"]}' "$URL/api/indexes" | jq -r .name)
+    name=$(curl -sf -H 'content-type: application/json' -d '{"table":"events","fields":["score"]}' "$URL/api/indexes" | jq -r .name)
     until curl -sf "$URL/api/indexes/$name" | jq -e '.state == "valid"' >/dev/null; do
         (($(calc "$EPOCHREALTIME - $t0" 0) < 600)) || die "index $name not valid after 600 s"
         sleep 0.2
@@ -95,7 +95,7 @@ JSON
     query_runs "with the index on score"
 
     # Memory: every record, 10,000 a page (the shards' pages merged); then 4 walks at once.
-    cmd queries "python3 walk: POST /api/query {\"table\":\"people\",\"sort\":[{\"field\":\"score\",\"order\":\"desc\"}],\"fields\":[\"score\"],\"limit\":10000} and every next page; once, then 4 at once"
+    cmd queries "python3 walk: POST /api/query {\"table\":\"events\",\"sort\":[{\"field\":\"score\",\"order\":\"desc\"}],\"fields\":[\"score\"],\"limit\":10000} and every next page; once, then 4 at once"
     line "before the walks: VmRSS $(rss_kib) kB, VmHWM $(hwm_kib) kB"
     t0=$EPOCHREALTIME
     peak=$(sampled query_walk 10000 "$work/walk-1")
