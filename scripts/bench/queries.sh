@@ -70,10 +70,10 @@ PY
     sleep 2 # the replicas replay the vacuum
     line "records per shard: $(for port in "${PRIMARIES[@]}"; do sql "$port" "$db" "SELECT count(*) FROM records WHERE table_name = 'events'" | tr -d ' \n'; printf ' '; done)"
 
-    # Over 40 and in London or Paris (about 14%), by score, the best 50, two fields.
+    # In London and over 40 (about 7%), by score, the best 50, two fields.
     cat >"$work/page.json" <<'JSON'
 {"table": "events",
- "filter": [{"field": "age", "op": "gte", "value": 40}, {"field": "city", "op": "in", "value": ["London", "Paris"]}],
+ "filter": [{"field": "city", "op": "eq", "value": "London"}, {"field": "age", "op": "gte", "value": 40}],
  "sort": [{"field": "score", "order": "desc"}], "fields": ["name", "score"], "limit": 50}
 JSON
     cmd queries "BODY_FILE=page.json PATH_=/api/query wrk -t1 -c1|8 -d${QUERY_SECS}s --latency -s scripts/wrk-post.lua $URL   # page.json: $(tr -d '\n' <"$work/page.json")"
@@ -81,18 +81,18 @@ JSON
     line "plan without an index: $(plan_nodes "$work/page.json")"
     query_runs "without an index"
 
-    cmd queries "curl -X POST $URL/api/indexes -d '{\"table\":\"events\",\"fields\":[\"score\"]}'; GET /api/indexes/NAME until valid"
+    cmd queries "curl -X POST $URL/api/indexes -d '{\"table\":\"events\",\"fields\":[\"city\",\"score\"]}'; GET /api/indexes/NAME until valid"
     t0=$EPOCHREALTIME
     local name
-    name=$(curl -sf -H 'content-type: application/json' -d '{"table":"events","fields":["score"]}' "$URL/api/indexes" | jq -r .name)
+    name=$(curl -sf -H 'content-type: application/json' -d '{"table":"events","fields":["city","score"]}' "$URL/api/indexes" | jq -r .name)
     until curl -sf "$URL/api/indexes/$name" | jq -e '.state == "valid"' >/dev/null; do
         (($(calc "$EPOCHREALTIME - $t0" 0) < 600)) || die "index $name not valid after 600 s"
         sleep 0.2
     done
-    line "index $name on score built on the three primaries (CREATE INDEX CONCURRENTLY) in $(calc "$EPOCHREALTIME - $t0" 1) s"
+    line "index $name on (city, score) built on the three primaries (CREATE INDEX CONCURRENTLY) in $(calc "$EPOCHREALTIME - $t0" 1) s"
     sleep 2 # the replicas replay it
     line "plan with the index: $(plan_nodes "$work/page.json")"
-    query_runs "with the index on score"
+    query_runs "with the index on (city, score)"
 
     # Memory: every record, 10,000 a page (the shards' pages merged); then 4 walks at once.
     cmd queries "python3 walk: POST /api/query {\"table\":\"events\",\"sort\":[{\"field\":\"score\",\"order\":\"desc\"}],\"fields\":[\"score\"],\"limit\":10000} and every next page; once, then 4 at once"
