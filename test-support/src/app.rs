@@ -8,14 +8,14 @@ use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use control_plane::map::meta;
 use control_plane::moves::plan::Which;
-use control_plane::moves::{mover, Move, Moves};
+use control_plane::moves::{mover, Move, Moves, Phase};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
 use shard_manager::servers::encode;
-use shard_manager::{Cluster, Router, ShardId, ShardKey};
+use shard_manager::{Cluster, ClusterSettings, Router, ShardId, ShardKey};
 
 use crate::repo::repo_root;
 use crate::scratch::{create_databases, drop_databases};
@@ -349,6 +349,26 @@ impl TestApp {
         moves.replayed(mv.id, 30, behind).await.unwrap();
         mv
     }
+}
+
+/// Moves `count` slots from shard `from` to `to` as `shard-admin move-slots` does, to
+/// the end, in this process; panics unless the move is done.
+pub async fn move_slots(settings: &ClusterSettings, from: u32, to: u32, count: u32) -> Move {
+    let request = mover::Request {
+        kind: "move-slots".into(),
+        from,
+        to,
+        which: Which::Count(count),
+    };
+    let mv = mover::start(settings, &request)
+        .await
+        .expect("start a move");
+    let mut progress = |_: &Move| {};
+    let done = mover::run(settings, mv.id, &mut progress)
+        .await
+        .expect("run the move");
+    assert_eq!(done.phase, Phase::Done, "{}", done.note);
+    done
 }
 
 /// Asserts a problem+json answer and returns its body.

@@ -38,6 +38,7 @@ pub mod wait;
 pub mod wrk;
 
 pub use app::{
-    assert_problem, json_of, prepare_database, spawn_app, spawn_app_with, test_settings, TestApp,
+    assert_problem, json_of, move_slots, prepare_database, spawn_app, spawn_app_with,
+    test_settings, TestApp,
 };
 pub use repo::{repo_root, setup_script, setup_sh};

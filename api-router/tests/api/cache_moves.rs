@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use control_plane::moves::{mover, plan::Which, Move, Phase};
 use diesel::sql_types::BigInt;
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 use shard_manager::routing::ShardId;
+use test_support::move_slots;
 use test_support::{spawn_app_with, TestApp};
 
 async fn cached_app() -> (TestApp, String) {
@@ -139,18 +139,7 @@ async fn a_move_tells_every_cache_a_gateway_reads_that_both_old_epochs_are_retir
     settings.cache.enabled = false;
     settings.cache.prefix = "not-this-one".into();
     let (source_before, target_before) = (stored_epoch(&app, 0), stored_epoch(&app, 1));
-    let request = mover::Request {
-        kind: "move-slots".into(),
-        from: 0,
-        to: 1,
-        which: Which::Count(1),
-    };
-    let mv = mover::start(&settings, &request).await.expect("start");
-    let mut progress = |_: &Move| {};
-    let done = mover::run(&settings, mv.id, &mut progress)
-        .await
-        .expect("run");
-    assert_eq!(done.phase, Phase::Done, "{}", done.note);
+    move_slots(&settings, 0, 1, 1).await;
 
     let (source, target) = (stored_epoch(&app, 0), stored_epoch(&app, 1));
     assert!(

@@ -105,8 +105,26 @@ async fn gone(app: &TestApp, name: &str) {
     }
 }
 
+/// Asserts that the query answer `page` has a plan from each of the three shards, each
+/// with an index scan on `index`.
+pub(crate) fn assert_every_shard_scans(page: &Value, index: &str, when: &str) {
+    let plans = page["plans"].as_array().expect("plans");
+    assert_eq!(plans.len(), 3, "{when}: {page}");
+    for plan in plans {
+        let mut nodes = Vec::new();
+        scans(&plan["plan"][0]["Plan"], &mut nodes);
+        assert!(
+            nodes
+                .iter()
+                .any(|(kind, name)| kind.contains("Index Scan") && name == index),
+            "{when}: shard {} did not use the index: {nodes:?}",
+            plan["shard"]
+        );
+    }
+}
+
 /// Every plan node's `Node Type` and `Index Name`, depth first.
-pub(crate) fn scans(plan: &Value, out: &mut Vec<(String, String)>) {
+fn scans(plan: &Value, out: &mut Vec<(String, String)>) {
     if let Some(kind) = plan["Node Type"].as_str() {
         out.push((
             kind.to_owned(),
@@ -209,19 +227,7 @@ async fn an_index_is_built_on_every_primary_serves_queries_and_is_dropped() {
                 "{ages:?}"
             ),
         }
-        let plans = page["plans"].as_array().expect("plans");
-        assert_eq!(plans.len(), 3, "{page}");
-        for plan in plans {
-            let mut nodes = Vec::new();
-            scans(&plan["plan"][0]["Plan"], &mut nodes);
-            assert!(
-                nodes
-                    .iter()
-                    .any(|(kind, index)| kind.contains("Index Scan") && *index == spec.name()),
-                "{expect}: shard {} did not use the index: {nodes:?}",
-                plan["shard"]
-            );
-        }
+        assert_every_shard_scans(&page, &spec.name(), expect);
     }
     // Without `explain`, no plans.
     let page: Value = app

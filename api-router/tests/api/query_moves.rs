@@ -9,11 +9,13 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use control_plane::moves::{mover, plan::Which, Move, Phase};
 use serde_json::{json, Value};
 use shard_manager::store::query_index::IndexSpec;
+use test_support::move_slots;
 
-use crate::indexes::{catalog, create, primary, scans, seeded, until, RECORDS, TABLE};
+use crate::indexes::{
+    assert_every_shard_scans, catalog, create, primary, seeded, until, RECORDS, TABLE,
+};
 
 /// Records there from the start (their age: `(i * 7) % 90`), never written again:
 /// enough that the planner prefers the index.
@@ -68,18 +70,7 @@ async fn query_walks_while_slots_move_miss_none_and_repeat_none_and_the_index_mo
                 if enough.load(Ordering::SeqCst) && moves >= 3 {
                     return moves;
                 }
-                let request = mover::Request {
-                    kind: "move-slots".into(),
-                    from,
-                    to,
-                    which: Which::Count(16),
-                };
-                let mv = mover::start(&settings, &request).await.expect("start");
-                let mut progress = |_: &Move| {};
-                let done = mover::run(&settings, mv.id, &mut progress)
-                    .await
-                    .expect("run");
-                assert_eq!(done.phase, Phase::Done, "{}", done.note);
+                move_slots(&settings, from, to, 16).await;
             }
             unreachable!()
         })
@@ -164,17 +155,7 @@ async fn query_walks_while_slots_move_miss_none_and_repeat_none_and_the_index_mo
         .await;
     assert_eq!(res.status().as_u16(), 200);
     let page: Value = res.json().await.unwrap();
-    for plan in page["plans"].as_array().expect("plans") {
-        let mut nodes = Vec::new();
-        scans(&plan["plan"][0]["Plan"], &mut nodes);
-        assert!(
-            nodes
-                .iter()
-                .any(|(kind, index)| kind.contains("Index Scan") && *index == spec.name()),
-            "shard {} did not use the index after the moves: {nodes:?}",
-            plan["shard"]
-        );
-    }
+    assert_every_shard_scans(&page, &spec.name(), "after the moves");
     // Ages 85-89: 5 of every 90 seeded records, and of every 90 written.
     let expected = (0..SEEDED).filter(|i| (i * 7) % 90 >= 85).count()
         + (0..written).filter(|n| n % 90 >= 85).count();
