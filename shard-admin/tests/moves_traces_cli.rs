@@ -25,7 +25,8 @@ use control_plane::moves::{Move, Moves, Phase};
 use serde_json::json;
 use shard_manager::{ClusterSettings, ShardId, ShardKey};
 use test_support::otlp_receiver::{
-    assert_steps_in_order, child, event_attribute, events, names, Received, Receiver,
+    assert_move_done, assert_steps_in_order, child, event_attribute, events, names, Received,
+    Receiver,
 };
 
 use common::scratch::Scratch;
@@ -36,9 +37,6 @@ const PHASES: [&str; 5] = ["capture", "copy", "catch up", "switch", "clean"];
 
 /// How long the CLI may wait for a collector before it exits (`shard_admin::traces`).
 const FLUSH: Duration = shard_admin::traces::FLUSH;
-
-/// OTLP's STATUS_CODE_ERROR.
-const STATUS_ERROR: i32 = 2;
 
 /// Runs `cmd` to its end, killed (and the test failed) past `limit`: (what it printed,
 /// how long it took).
@@ -186,35 +184,7 @@ fn a_move_from_the_cli_is_exported_as_a_trace_and_a_collector_down_changes_nothi
             span.span.name
         );
     }
-    assert_eq!(
-        mv.attribute("shardgate.move_id"),
-        Some(record.id.to_string())
-    );
-    assert_eq!(
-        mv.attribute("shardgate.move.kind").as_deref(),
-        Some("move-slots")
-    );
-    assert_eq!(mv.attribute("shardgate.slots"), Some(slot_arg.clone()));
-    assert_eq!(mv.attribute("shardgate.slot_count").as_deref(), Some("1"));
-    assert_eq!(mv.attribute("shardgate.from_shard").as_deref(), Some("0"));
-    assert_eq!(mv.attribute("shardgate.to_shard").as_deref(), Some("1"));
-    assert_eq!(
-        mv.attribute("shardgate.map_version_before"),
-        Some(before.to_string())
-    );
-    assert_eq!(
-        mv.attribute("shardgate.map_version_after"),
-        Some((before + 1).to_string())
-    );
-    assert_eq!(
-        mv.attribute("shardgate.move.phase_at_end").as_deref(),
-        Some("done")
-    );
-    assert_ne!(
-        mv.span.status.as_ref().map_or(0, |s| s.code),
-        STATUS_ERROR,
-        "{mv:?}"
-    );
+    assert_move_done(mv, record.id, "move-slots", &slot_arg, (0, 1), before);
 
     // Its phases, in order, each a child that ends before the next starts.
     assert_steps_in_order(&spans, mv, &PHASES);

@@ -221,9 +221,21 @@ mod tests {
         assert_eq!(queue_capacity(&settings, &none), 2048);
     }
 
+    /// Starts export to `settings`, ends one span, and shuts down within 500 ms: how long
+    /// the shutdown took, and how many spans were exported.
+    fn one_span_then_shut_down(settings: &TracingSettings) -> (Duration, u64) {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let exporting = Exporting::start(settings, |_| None)
+            .expect("export starts")
+            .expect("an endpoint is named");
+        exporting.tracer.start("move slot").end();
+        let started = std::time::Instant::now();
+        exporting.shutdown(Duration::from_millis(500));
+        (started.elapsed(), exporting.ledger.counts().exported)
+    }
+
     #[test]
     fn a_collector_that_never_answers_holds_the_shutdown_no_longer_than_its_bound() {
-        use opentelemetry::trace::{Span as _, Tracer as _};
         // Arrange: a collector that takes the connection and never answers.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let settings = TracingSettings {
@@ -231,26 +243,19 @@ mod tests {
             sample_ratio: 1.0,
             ..TracingSettings::default()
         };
-        let exporting = Exporting::start(&settings, |_| None)
-            .expect("export starts")
-            .expect("an endpoint is named");
-        exporting.tracer.start("move slot").end();
 
         // Act
-        let started = std::time::Instant::now();
-        exporting.shutdown(Duration::from_millis(500));
+        let (took, exported) = one_span_then_shut_down(&settings);
 
         // Assert: back within the bound (the exporter's own timeout is 10 s), nothing
         // exported.
-        let took = started.elapsed();
         assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
-        assert_eq!(exporting.ledger.counts().exported, 0);
+        assert_eq!(exported, 0);
     }
 
     #[cfg(feature = "otlp-grpc")]
     #[test]
     fn grpc_export_starts_and_stops_in_a_process_without_a_runtime() {
-        use opentelemetry::trace::{Span as _, Tracer as _};
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -261,13 +266,8 @@ mod tests {
             sample_ratio: 1.0,
             ..TracingSettings::default()
         };
-        let exporting = Exporting::start(&settings, |_| None)
-            .expect("export starts")
-            .expect("an endpoint is named");
-        exporting.tracer.start("move slot").end();
-        let started = std::time::Instant::now();
-        exporting.shutdown(Duration::from_millis(500));
-        assert!(started.elapsed() < Duration::from_secs(3));
-        assert_eq!(exporting.ledger.counts().exported, 0);
+        let (took, exported) = one_span_then_shut_down(&settings);
+        assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+        assert_eq!(exported, 0);
     }
 }

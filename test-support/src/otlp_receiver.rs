@@ -262,6 +262,41 @@ pub fn assert_steps_in_order<'a>(
     steps
 }
 
+/// OTLP's STATUS_CODE_ERROR.
+pub const STATUS_ERROR: i32 = 2;
+
+/// Asserts that `mv` is the span of move `id` of `kind`, of one slot (`slot`) from shard
+/// `from` to shard `to`, that took the map from version `before` to the next, ended done
+/// and not in error.
+pub fn assert_move_done(
+    mv: &Received,
+    id: i64,
+    kind: &str,
+    slot: &str,
+    (from, to): (u32, u32),
+    before: i64,
+) {
+    let expected = [
+        ("shardgate.move_id", id.to_string()),
+        ("shardgate.move.kind", kind.to_owned()),
+        ("shardgate.slots", slot.to_owned()),
+        ("shardgate.slot_count", "1".to_owned()),
+        ("shardgate.from_shard", from.to_string()),
+        ("shardgate.to_shard", to.to_string()),
+        ("shardgate.map_version_before", before.to_string()),
+        ("shardgate.map_version_after", (before + 1).to_string()),
+        ("shardgate.move.phase_at_end", "done".to_owned()),
+    ];
+    for (key, value) in expected {
+        assert_eq!(mv.attribute(key), Some(value), "{key} of {mv:?}");
+    }
+    assert_ne!(
+        mv.span.status.as_ref().map_or(0, |s| s.code),
+        STATUS_ERROR,
+        "{mv:?}"
+    );
+}
+
 /// The events of `span` called `name`.
 pub fn events<'a>(span: &'a Received, name: &str) -> Vec<&'a Event> {
     span.span.events.iter().filter(|e| e.name == name).collect()
