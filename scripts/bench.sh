@@ -7,6 +7,9 @@
 #
 # Default steps: write read bulk latency ceiling cache rss ryw analytics cpu replicas
 # (replicas last: it switches to SHARDS=3 REPLICAS=2 and back). Steps run only when named:
+#   ratios             W, R and C at 16 and 64 clients (CONNS="16 64") in one run: writes
+#                      beside pgbench upserts, replica reads beside pgbench -S, cached
+#                      reads beside the no-op; CPU per request and the idle load
 #   profile            perf profile of a read run (PROFILE_SCENARIO=write for another);
 #                      PROFILE_KIND=read|cached|write|noop: the gateway alone during a cpu
 #                      step's request kind, split by layer and drawn as a flame graph
@@ -61,7 +64,7 @@
 # its parts sampling.sh, gateway.sh, loadgen.sh); prepare.sh sets up; each step is a
 # function step_NAME in a file of its topic under scripts/bench/: writes.sh, reads.sh,
 # replicas.sh, ceiling.sh, cache.sh, memory.sh, analytics.sh, cpu.sh, profile.sh,
-# scenarios.sh, batching.sh, connections.sh, export.sh, queries.sh, idle.sh, rust.sh; report.sh
+# scenarios.sh, batching.sh, ratios.sh, connections.sh, export.sh, queries.sh, idle.sh, rust.sh; report.sh
 # writes the report.
 set -Eeuo pipefail
 trap 'echo "bench.sh: error: \"$BASH_COMMAND\" failed (exit $?) at ${BASH_SOURCE[0]#"$REPO/"} line $LINENO" >&2' ERR
@@ -72,7 +75,7 @@ cd "$REPO"
 # shellcheck source-path=SCRIPTDIR/..
 . "$REPO/scripts/bench/lib.sh"
 for f in prepare writes reads replicas ceiling cache memory analytics cpu profile scenarios \
-    batching connections export queries idle rust report; do
+    batching ratios connections export queries idle rust report; do
     . "$REPO/scripts/bench/$f.sh"
 done
 

@@ -18,6 +18,8 @@ cmd_test() {
     # The failover test on pg_auto_failover (control-plane/tests/failover) runs its own
     # monitor and keepers: the packages must be there, and the test must not skip.
     NEED_HA_PACKAGES=1
+    # The add-shard tests join a spare shard to the map.
+    [[ -n $SPARE_FROM_ENV ]] || SPARE_SHARDS=1
     export SHARDGATE_REQUIRE_HA=1
     # The backup tests (shard-admin/tests/backup_cli) need pgbackrest: no skipping.
     export SHARDGATE_REQUIRE_BACKUP=1

@@ -117,8 +117,9 @@ wrk_pct() { awk -v p="$2" '$1 == p { print $2; exit }' "$OUT/$1.log"; }   # NAME
 # wrk_cpu NAME LABEL WRK-ARGS...: one wrk run against the gateway on $GW_PID, as a line
 # of the step's table: requests/s, p50 and p99, the gateway's CPU per request (user +
 # system from /proc around the run), non-2xx answers and socket errors; on the line
-# before, the machine's load just before it. Leaves WRK_N (requests completed) and
-# WRK_SPLIT (the machine's CPU per request, split: split_end).
+# before, the machine's load just before it. Leaves WRK_N (requests completed),
+# WRK_GW_US (the gateway's CPU per request, µs) and WRK_SPLIT (the machine's CPU per
+# request, split: split_end).
 wrk_cpu() {
     local name=$1 label=$2 g0 g1 sock
     shift 2
@@ -129,8 +130,9 @@ wrk_cpu() {
     g1=$(pid_ticks "$GW_PID")
     WRK_N=$(wrk_requests "$name")
     WRK_SPLIT=$(split_end "$WRK_N")
+    WRK_GW_US=$(calc "($g1 - $g0) * 1000000 / $CLK_TCK / $WRK_N" 1)
     sock=$(grep -o 'Socket errors:.*' "$OUT/$name.log" || echo 'no socket errors')
-    line "$label: $(wrk_rps "$name") req/s, p50 $(wrk_pct "$name" 50%), p99 $(wrk_pct "$name" 99%), gateway CPU $(calc "($g1 - $g0) * 1000000 / $CLK_TCK / $WRK_N" 1) µs/request, non-2xx $(wrk_errors "$name"), $sock"
+    line "$label: $(wrk_rps "$name") req/s, p50 $(wrk_pct "$name" 50%), p99 $(wrk_pct "$name" 99%), gateway CPU $WRK_GW_US µs/request, non-2xx $(wrk_errors "$name"), $sock"
 }
 wrk_check() {
     local e

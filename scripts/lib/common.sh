@@ -41,8 +41,11 @@ DEFAULT_REPLICAS=1
 TOPOLOGY_FROM_ENV=0
 if [[ -n ${SHARDS:-} || -n ${REPLICAS:-} ]]; then TOPOLOGY_FROM_ENV=1; fi
 SHARDS="${SHARDS:-$DEFAULT_SHARDS}"
-# Empty shards started beside the cluster, outside its map, for `shard-admin add-shard`.
-SPARE_SHARDS="${SPARE_SHARDS:-1}"
+# Empty shards started beside the cluster, outside its map, for `shard-admin add-shard`:
+# none unless asked for, since each costs about a tenth of a core while it idles
+# (`SPARE_SHARDS=1 ./setup.sh up` adds one to a running topology); the suite asks for one.
+SPARE_FROM_ENV=${SPARE_SHARDS:+1}
+SPARE_SHARDS="${SPARE_SHARDS:-0}"
 REPLICAS="${REPLICAS:-$DEFAULT_REPLICAS}"
 
 HOST=127.0.0.1

@@ -20,6 +20,7 @@
 //! - [`wrk`]: one `wrk` run against a gateway process, with its CPU per request.
 //! - [`otlp_receiver`]: an OTLP/HTTP receiver in the test, keeping the spans a process
 //!   under test exports (the gateway's, the admin CLI's moves).
+//! - [`sockets`]: a process's established TCP connections to a port, from `/proc`.
 //! - [`wait`]: blocking work off the runtime, and polling with a bound.
 //! - [`bench`]: a benchmark binary's run: only under `cargo bench`, on its runtime.
 
@@ -34,6 +35,7 @@ pub mod outage;
 pub mod private;
 pub mod repo;
 pub mod scratch;
+pub mod sockets;
 pub mod wait;
 pub mod wrk;
 

@@ -71,6 +71,20 @@ pub struct Shared {
     pub traced: bool,
 }
 
+/// Opens this worker's cache connection in the background (see
+/// `shard_manager::cache::Cache::warm`); nothing when the cache is off.
+fn warm_cache(state: &web::Data<AppState>) {
+    if state.cluster.cache().is_none() {
+        return;
+    }
+    let cluster = state.cluster.clone();
+    actix_web::rt::spawn(async move {
+        if let Some(cache) = cluster.cache() {
+            cache.warm().await;
+        }
+    });
+}
+
 /// The server on `listener`, with `workers` threads; not yet running.
 pub fn serve(
     settings: &Settings,
@@ -92,6 +106,9 @@ pub fn serve(
     let openapi = ApiDoc::openapi();
     let cors_settings = Arc::new(settings.server.cors.clone());
     let app = move || {
+        // Runs once on each HTTP worker, on its thread: the worker's Redis connection
+        // is opened now rather than by its first request.
+        warm_cache(&state);
         App::new()
             .app_data(state.clone())
             .app_data(

@@ -1,35 +1,24 @@
 //! Builds a gateway: checks its settings, binds the listener, reads what the metadata
-//! database holds ([`from_metadata`]), wires the shared state, the HTTP server
-//! ([`http`]) and the background tasks ([`background`]), and runs it until a signal or
-//! a handle stops it.
+//! database holds ([`from_metadata`]), wires the parts that share it ([`wiring`]), the
+//! HTTP server ([`http`]) and the background tasks ([`background`]), and runs it until
+//! a signal or a handle stops it.
 
 mod background;
 mod from_metadata;
 mod http;
+mod wiring;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::analytics::load::SlotLoad;
-use ::analytics::Analytics;
 use actix_web::dev::Server;
-use actix_web::web;
-use control_plane::map::figures::FigureBoard;
-use control_plane::map::Identity;
-use control_plane::moves::MoveWatch;
 use shard_manager::Cluster;
 
-use self::background::{Background, Inputs};
-use self::from_metadata::Loaded;
-use crate::access::Access;
-use crate::limits::{ExportSlots, Limits};
-use crate::server::drain::{Draining, Shutdown, Signals};
+use self::background::Background;
+use self::wiring::Wiring;
+use crate::server::drain::{Shutdown, Signals};
 use crate::server::settings::Settings;
 use crate::server::traces::SpanLedger;
-use crate::state::AppState;
-
-/// How often a gateway looks for index work left undone (a build a restart stopped).
-const INDEX_RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
 /// A built, bound, not yet running gateway.
 pub struct Application {
@@ -72,56 +61,13 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let Loaded {
-            cluster,
-            ring,
-            id_secret,
-        } = from_metadata::load(&settings, workers, local).await?;
-        let limits = Arc::new(Limits::new(&settings.limits));
-        let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
-        let load = Arc::new(
-            SlotLoad::new(cluster.router().slot_count()).counting(settings.analytics.load_per_slot),
-        );
-        let figures = Arc::new(FigureBoard::default());
-        let host = settings
-            .server
-            .listen
-            .rsplit_once(':')
-            .map_or("127.0.0.1", |(h, _)| h);
-        let identity =
-            Identity::new(format!("{host}:{}", local.port())).with_cache(&settings.cluster.cache);
-        let moves = Arc::new(MoveWatch::new(settings.cluster.clone()));
-        let draining = Arc::new(Draining::default());
-        let state = web::Data::new(AppState {
-            cluster: cluster.clone(),
-            analytics: analytics.clone(),
-            moves: moves.clone(),
-            server: settings.server.clone(),
-            draining: draining.clone(),
-            limits: limits.clone(),
-            exports: Arc::new(ExportSlots::new(settings.server.max_exports)),
-            load: load.clone(),
-            figures: figures.clone(),
-            gateway_id: identity.id.to_string(),
-            id_secret: id_secret.clone(),
-            spans: spans.clone(),
-            indexes: Arc::new(control_plane::indexes::Reconciler::start(
-                settings.cluster.clone(),
-                INDEX_RECONCILE_EVERY,
-            )),
-        });
-        let access = Arc::new(Access {
-            ring: ring.clone(),
-            protected_mode: settings.auth.protected_mode,
-            limits,
-        });
-        let shared = http::Shared {
-            state,
-            analytics: analytics.clone(),
-            load: load.clone(),
-            access,
-            traced: spans.is_some(),
-        };
+        let loaded = from_metadata::load(&settings, workers, local).await?;
+        let Wiring {
+            shared,
+            inputs,
+            draining,
+        } = Wiring::new(&settings, loaded, local, spans);
+        let cluster = inputs.cluster.clone();
         let server = http::serve(&settings, listener, edge, workers, shared)?;
         let scheme = if settings.server.tls.is_some() {
             "https"
@@ -129,16 +75,6 @@ impl Application {
             "http"
         };
         tracing::info!(port = local.port(), listen = %settings.server.listen, scheme, "gateway listening");
-        let inputs = Inputs {
-            cluster: cluster.clone(),
-            identity,
-            ring,
-            moves,
-            id_secret,
-            figures,
-            analytics,
-            load,
-        };
         let background = Background::start(&settings, inputs);
         let drain = Duration::from_millis(settings.server.drain_ms);
         let shutdown = Shutdown::new(draining, drain, server.handle());

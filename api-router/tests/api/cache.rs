@@ -259,3 +259,46 @@ async fn cache_keys_are_namespaced_and_bounded_whatever_the_key() {
         "compact JSON: {value}"
     );
 }
+
+/// Every HTTP worker opens its Redis connection as it starts: no request pays the
+/// connect (nor the scripts' load) within the cache's timeout, which on a busy machine
+/// cost a worker's first write its cache install and raised its shard's epoch.
+#[tokio::test]
+async fn every_worker_holds_a_redis_connection_before_its_first_request() {
+    use test_support::gateway_process::Process;
+    use test_support::outage::DropDatabase;
+    use test_support::sockets::established_to;
+
+    let mut settings = test_support::test_settings();
+    test_support::prepare_database(&mut settings).await;
+    let _db = DropDatabase(settings.cluster.database.dbname.clone());
+    let redis_port = reqwest::Url::parse(&settings.cluster.cache.url)
+        .ok()
+        .and_then(|url| url.port())
+        .expect("the cache URL names a port");
+    let connections = |process: &Process| established_to(process.pid(), redis_port);
+
+    // The cache off: no worker connects to Redis at all.
+    let off = Process::start(&settings.cluster.database.dbname, &[]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(connections(&off), 0, "cache off, yet connected to Redis");
+    drop(off);
+
+    // The cache on, two workers (`Process::start`), and not one request sent.
+    let prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
+    let env = [
+        ("SHARDGATE__CACHE__ENABLED", "true"),
+        ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
+    ];
+    let on = Process::start(&settings.cluster.database.dbname, &env).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while connections(&on) < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        connections(&on),
+        2,
+        "one Redis connection per worker before any request:\n{}",
+        on.output()
+    );
+}

@@ -84,6 +84,13 @@ pub use retired::retire;
 pub use trace::{CacheEvent, CacheTrace};
 pub use write::{Committed, NotTold, Replayed};
 
+/// The atomic install (readers' and writers'), and the atomic forget.
+const INSTALL_LUA: &str = include_str!("install.lua");
+const FORGET_LUA: &str = include_str!("forget.lua");
+
+/// The least time a new Redis connection is given to connect, whatever `timeout_ms`.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// Most recent writes whose floors this process keeps (about 100 bytes each); past it
 /// the oldest leave early behind a fence (see `floors`).
 const LOCAL_FLOORS: usize = 50_000;
@@ -148,7 +155,7 @@ impl Cache {
         let client = crate::config::cache_url(&settings.url)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout.max(Duration::from_millis(50))))
+            .set_connection_timeout(Some(timeout.max(MIN_CONNECT_TIMEOUT)))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
@@ -166,14 +173,49 @@ impl Cache {
                 settings.breaker_failures,
                 Duration::from_millis(settings.breaker_open_ms),
             ),
-            script: redis::Script::new(include_str!("install.lua")),
-            forget_script: redis::Script::new(include_str!("forget.lua")),
+            script: redis::Script::new(INSTALL_LUA),
+            forget_script: redis::Script::new(FORGET_LUA),
             fences: Fences::default(),
             local: LocalFloors::new(
                 Duration::from_millis((ttl_ms * 2).max(120_000)),
                 LOCAL_FLOORS,
             ),
         })
+    }
+
+    /// Opens this thread's connection and loads both scripts into Redis, so that the
+    /// first request this thread serves does not pay the connect and the loads within
+    /// `timeout_ms` (on a busy machine that cost a first write its cache install, and
+    /// the shard its cached entries). The gateway runs it on each HTTP worker as the
+    /// worker starts. Bounded by the connect timeout plus one call's; a failure is only
+    /// logged (Redis may be down at start: requests then find out as always) and counts
+    /// nothing against the breaker.
+    pub async fn warm(&self) {
+        let Some(mut conn) = self.conn() else { return };
+        let mut load = redis::pipe();
+        for script in [INSTALL_LUA, FORGET_LUA] {
+            load.cmd("SCRIPT").arg("LOAD").arg(script);
+        }
+        let bound = self.config_connect_timeout() + self.timeout;
+        let loaded: Result<redis::RedisResult<Vec<String>>, _> =
+            tokio::time::timeout(bound, load.query_async(&mut conn)).await;
+        match loaded {
+            Ok(Ok(_)) => tracing::debug!("redis connection ready, scripts loaded"),
+            Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                    self.conns.reset();
+                }
+                tracing::info!(error = %e, "redis not ready at start: the cache connects on first use");
+            }
+            Err(_) => tracing::info!(
+                "redis not ready at start (timed out): the cache connects on first use"
+            ),
+        }
+    }
+
+    /// How long a new connection may take to connect (see [`Cache::new`]).
+    fn config_connect_timeout(&self) -> Duration {
+        self.timeout.max(MIN_CONNECT_TIMEOUT)
     }
 
     /// This thread's connection (made on first use; it connects on its first command).

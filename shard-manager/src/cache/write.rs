@@ -208,7 +208,7 @@ impl Cache {
         let mut pipe = redis::pipe();
         pipe.cmd("SCRIPT")
             .arg("LOAD")
-            .arg(include_str!("forget.lua"))
+            .arg(super::FORGET_LUA)
             .ignore();
         for ((table, key, id), known) in records {
             let record = record_hash(table, key, id);
@@ -311,7 +311,7 @@ impl Cache {
             let mut pipe = redis::pipe();
             pipe.cmd("SCRIPT")
                 .arg("LOAD")
-                .arg(include_str!("install.lua"))
+                .arg(super::INSTALL_LUA)
                 .ignore();
             for (commit, r) in chunk {
                 let Ok(json) = serde_json::to_string(r) else {
