@@ -5,7 +5,8 @@
 #   C  cached point reads/s ÷ the HTTP no-op (`/api/health/live`) on the same gateway
 # each with the gateway's CPU per request (user + system from /proc) and its multiple of
 # the no-op's, and the machine's busy cores just before each run; first, the idle load
-# of the topology with nothing running. CONNS="16 64" DURATION=10 KEYS=10000.
+# of the topology with nothing running; with the cached reads, how many of them shared
+# each trip to Redis (its commands per socket read). CONNS="16 64" DURATION=10 KEYS=10000.
 
 # The table of one client count's figures, from the results recorded under "ratio_N_".
 ratios_row() {
@@ -19,6 +20,13 @@ ratios_row() {
         "$(r "ratio_${n}_read_us")" "$(ratio "$(r "ratio_${n}_read_us")" "$noop" 1)" \
         "$(r "ratio_${n}_cached_us")" "$(ratio "$(r "ratio_${n}_cached_us")" "$noop" 1)" \
         "$noop" "$(r "ratio_${n}_busy_before")"
+}
+
+# Redis's own counters: commands processed, socket reads and writes (INFO stats).
+redis_counts() {
+    redis-cli -p "$REDIS_PORT" INFO stats | tr -d '\r' | awk -F: '
+        $1 == "total_commands_processed" { c = $2 } $1 == "total_reads_processed" { r = $2 }
+        $1 == "total_writes_processed" { w = $2 } END { print c + 0, r + 0, w + 0 }'
 }
 
 # ratio_run N KIND LABEL WRK-ARGS...: one wrk run, its rate and the gateway's CPU per
@@ -74,7 +82,13 @@ step_ratios() {
         start_gateway ratios-cache SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=true
         # Every key read at least once, most several times, before the measured run.
         KEYS=$KEYS wrk -t2 -c16 -d5s -s "$REPO/scripts/wrk-read.lua" "$URL" >"$OUT/ratio-$n-warm.log" 2>&1
+        # How many lookups share a trip to Redis: commands per socket read on its side.
+        local c0 r0 w0 c1 r1 w1
+        read -r c0 r0 w0 <<<"$(redis_counts)"
         KEYS=$KEYS ratio_run "$n" cached "cached point read" -t2 -c"$n" -d"${secs}s" -s "$REPO/scripts/wrk-read.lua" "$URL"
+        read -r c1 r1 w1 <<<"$(redis_counts)"
+        result "ratio_${n}_redis_commands_per_read" "$(ratio "$((c1 - c0))" "$((r1 - r0))")"
+        line "  Redis: $((c1 - c0)) commands in $((r1 - r0)) socket reads and $((w1 - w0)) writes: $(r "ratio_${n}_redis_commands_per_read") commands a trip"
         ratio_run "$n" noop "no-op" -t2 -c"$n" -d"${secs}s" "$URL/api/health/live"
         result "ratio_${n}_W" "$(ratio "$(r "ratio_${n}_write_rps")" "$(r "ratio_${n}_pgbench_upsert_tps")")"
         result "ratio_${n}_R" "$(ratio "$(r "ratio_${n}_read_rps")" "$(r "ratio_${n}_pgbench_select_tps")")"
