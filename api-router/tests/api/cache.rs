@@ -291,7 +291,7 @@ async fn every_worker_holds_a_redis_connection_before_its_first_request() {
         ("SHARDGATE__CACHE__PREFIX", prefix.as_str()),
     ];
     let on = Process::start(&settings.cluster.database.dbname, &env).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while connections(&on) < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -88,6 +88,11 @@ pub use write::{Committed, NotTold, Replayed};
 const INSTALL_LUA: &str = include_str!("install.lua");
 const FORGET_LUA: &str = include_str!("forget.lua");
 
+/// How long a worker's warm-up keeps trying to reach Redis ([`Cache::warm`]), and the
+/// least it gives one try's answer.
+const WARM_UP_FOR: Duration = Duration::from_secs(5);
+const WARM_UP_CALL: Duration = Duration::from_millis(500);
+
 /// The least time a new Redis connection is given to connect, whatever `timeout_ms`.
 const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(50);
 
@@ -187,30 +192,33 @@ impl Cache {
     /// first request this thread serves does not pay the connect and the loads within
     /// `timeout_ms` (on a busy machine that cost a first write its cache install, and
     /// the shard its cached entries). The gateway runs it on each HTTP worker as the
-    /// worker starts. Bounded by the connect timeout plus one call's; a failure is only
-    /// logged (Redis may be down at start: requests then find out as always) and counts
+    /// worker starts, off any request's path: it tries again, on a fresh connection,
+    /// until Redis answers or [`WARM_UP_FOR`] has passed. A failure is only logged
+    /// (Redis may be down at start: requests then find out as always) and counts
     /// nothing against the breaker.
     pub async fn warm(&self) {
-        let Some(mut conn) = self.conn() else { return };
-        let mut load = redis::pipe();
-        for script in [INSTALL_LUA, FORGET_LUA] {
-            load.cmd("SCRIPT").arg("LOAD").arg(script);
-        }
-        let bound = self.config_connect_timeout() + self.timeout;
-        let loaded: Result<redis::RedisResult<Vec<String>>, _> =
-            tokio::time::timeout(bound, load.query_async(&mut conn)).await;
-        match loaded {
-            Ok(Ok(_)) => tracing::debug!("redis connection ready, scripts loaded"),
-            Ok(Err(e)) => {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-                    self.conns.reset();
-                }
-                tracing::info!(error = %e, "redis not ready at start: the cache connects on first use");
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < WARM_UP_FOR {
+            let Some(mut conn) = self.conn() else { return };
+            let mut load = redis::pipe();
+            for script in [INSTALL_LUA, FORGET_LUA] {
+                load.cmd("SCRIPT").arg("LOAD").arg(script);
             }
-            Err(_) => tracing::info!(
-                "redis not ready at start (timed out): the cache connects on first use"
-            ),
+            let bound = self.config_connect_timeout() + self.timeout.max(WARM_UP_CALL);
+            match tokio::time::timeout(bound, load.query_async::<Vec<String>>(&mut conn)).await {
+                Ok(Ok(_)) => {
+                    tracing::debug!("redis connection ready, scripts loaded");
+                    return;
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "timed out".into(),
+            }
+            // A fresh connection for the next try (no request uses this one yet).
+            self.conns.reset();
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        tracing::info!(error = %last, "redis not ready at start: the cache connects on first use");
     }
 
     /// How long a new connection may take to connect (see [`Cache::new`]).
