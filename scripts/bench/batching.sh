@@ -26,18 +26,7 @@ step_read_batching() {
         done
         wrk_cpu "rb-$round-noop" "round $round, no-op" -t2 -c"$conns" -d"${secs}s" "$URL/api/health/live"
         line "before round $round, pgbench -S: $(busy_before)"
-        PGB_PIDS=()
-        for i in 0 1 2; do
-            ((c[i] > 0)) || continue
-            pgbench_bg "rb-$round-pgbench-$i" "${REPLICAS[$i]}" "${c[$i]}" -S -n -M prepared -T "$secs" sgbench_pgb
-            cmd "rb-pgbench" "pgbench -h $HOST -p ${REPLICAS[$i]} -U postgres -c ${c[$i]} -j 1 -S -n -M prepared -T $secs sgbench_pgb"
-        done
-        pgbench_wait
-        sum=0
-        for i in 0 1 2; do
-            ((c[i] > 0)) || continue
-            sum=$(calc "$sum + $(pgbench_tps "rb-$round-pgbench-$i")" 0)
-        done
+        sum=$(pgbench_selects rb-pgbench "rb-$round-pgbench" "$secs" "${c[@]}")
         line "round $round, pgbench -S on the replicas, $conns clients: $sum tps"
     done
     back_to_plain

@@ -96,6 +96,22 @@ pgbench_upserts() {
     done
     pgbench_wait
 }
+# pgbench_selects LABEL NAME SECS C0 C1 C2: `pgbench -S -M prepared` with Ci clients on
+# replica i (none when 0) for SECS seconds, waited for; logs NAME-i.log; prints the summed tps.
+pgbench_selects() {
+    local label=$1 name=$2 secs=$3 i sum=0
+    shift 3
+    local -a c=("$@")
+    PGB_PIDS=()
+    for i in 0 1 2; do
+        ((c[i] > 0)) || continue
+        pgbench_bg "$name-$i" "${REPLICAS[$i]}" "${c[$i]}" -S -n -M prepared -T "$secs" sgbench_pgb
+        cmd "$label" "pgbench -h $HOST -p ${REPLICAS[$i]} -U postgres -c ${c[$i]} -j 1 -S -n -M prepared -T $secs sgbench_pgb"
+    done
+    pgbench_wait
+    for i in 0 1 2; do ((c[i] > 0)) && sum=$(calc "$sum + $(pgbench_tps "$name-$i")" 0); done
+    echo "$sum"
+}
 # USERS clients over the 3 servers: 8 -> 3 3 2.
 split3() { local n=$1; echo $(((n + 2) / 3)) $(((n + 1) / 3)) $((n / 3)); }
 

@@ -69,16 +69,7 @@ step_ratios() {
         KEYS=$KEYS ratio_run "$n" read "replica point read" -t2 -c"$n" -d"${secs}s" -s "$REPO/scripts/wrk-read.lua" "$URL"
         settle "ratio-$n-pgbench-select"
         line "before c=$n pgbench -S: $(busy_before)"
-        PGB_PIDS=()
-        for i in 0 1 2; do
-            ((c[i] > 0)) || continue
-            pgbench_bg "ratio-$n-select-$i" "${REPLICAS[$i]}" "${c[$i]}" -S -n -M prepared -T "$secs" sgbench_pgb
-            cmd "ratio-pgbench-select-$n" "pgbench -h $HOST -p ${REPLICAS[$i]} -U postgres -c ${c[$i]} -j 1 -S -n -M prepared -T $secs sgbench_pgb"
-        done
-        pgbench_wait
-        sum=0
-        for i in 0 1 2; do ((c[i] > 0)) && sum=$(calc "$sum + $(pgbench_tps "ratio-$n-select-$i")" 0); done
-        result "ratio_${n}_pgbench_select_tps" "$sum"
+        result "ratio_${n}_pgbench_select_tps" "$(pgbench_selects "ratio-pgbench-select-$n" "ratio-$n-select" "$secs" "${c[@]}")"
         start_gateway ratios-cache SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=true
         # Every key read at least once, most several times, before the measured run.
         KEYS=$KEYS wrk -t2 -c16 -d5s -s "$REPO/scripts/wrk-read.lua" "$URL" >"$OUT/ratio-$n-warm.log" 2>&1

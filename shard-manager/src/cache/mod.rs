@@ -88,10 +88,8 @@ pub use write::{Committed, NotTold, Replayed};
 const INSTALL_LUA: &str = include_str!("install.lua");
 const FORGET_LUA: &str = include_str!("forget.lua");
 
-/// How long a worker's warm-up keeps trying to reach Redis ([`Cache::warm`]), and the
-/// least it gives one try's answer.
+/// How long a worker's warm-up keeps trying to reach Redis ([`Cache::warm`]).
 const WARM_UP_FOR: Duration = Duration::from_secs(5);
-const WARM_UP_CALL: Duration = Duration::from_millis(500);
 
 /// The least time a new Redis connection is given to connect, whatever `timeout_ms`.
 const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -192,8 +190,10 @@ impl Cache {
     /// first request this thread serves does not pay the connect and the loads within
     /// `timeout_ms` (on a busy machine that cost a first write its cache install, and
     /// the shard its cached entries). The gateway runs it on each HTTP worker as the
-    /// worker starts, off any request's path: it tries again, on a fresh connection,
-    /// until Redis answers or [`WARM_UP_FOR`] has passed. A failure is only logged
+    /// worker starts, off any request's path. One try is bounded as a request's call is
+    /// (the connection's own connect and response timeouts), so on a busy machine it
+    /// may time out: it tries again, on a fresh connection, until Redis answers or
+    /// [`WARM_UP_FOR`] has passed. A failure is only logged
     /// (Redis may be down at start: requests then find out as always) and counts
     /// nothing against the breaker.
     pub async fn warm(&self) {
@@ -205,7 +205,7 @@ impl Cache {
             for script in [INSTALL_LUA, FORGET_LUA] {
                 load.cmd("SCRIPT").arg("LOAD").arg(script);
             }
-            let bound = self.config_connect_timeout() + self.timeout.max(WARM_UP_CALL);
+            let bound = self.config_connect_timeout() + self.timeout;
             match tokio::time::timeout(bound, load.query_async::<Vec<String>>(&mut conn)).await {
                 Ok(Ok(_)) => {
                     tracing::debug!("redis connection ready, scripts loaded");
@@ -214,7 +214,8 @@ impl Cache {
                 Ok(Err(e)) => last = e.to_string(),
                 Err(_) => last = "timed out".into(),
             }
-            // A fresh connection for the next try (no request uses this one yet).
+            // A fresh connection for this thread's next try; a request already holding
+            // the old one keeps it until its call ends.
             self.conns.reset();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
