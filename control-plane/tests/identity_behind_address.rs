@@ -2,6 +2,8 @@
 //! identity the first time it is seen (`failover::identity`: by `init` and `migrate`,
 //! or the first gateway), every gateway built from the map goes by it (its floor, and
 //! what tells another cluster apart), and health shows the node the address leads to.
+//! An old primary the address still leads to, once the map records a newer timeline, is
+//! fenced by the failover watcher through the connection that reached it.
 //!
 //! Against the topology `./setup.sh up` starts, in scratch databases of its own (shard
 //! 0's address is the shared primary's own, which leads to it as a `-rw` address does):
@@ -14,6 +16,7 @@ use control_plane::map::meta;
 use serde_json::json;
 use shard_manager::config::ShardFollows;
 use shard_manager::{Cluster, ClusterError, Document, RecordId, ShardId, ShardKey};
+use test_support::failover::harness::Following;
 use test_support::scratch::Scratch;
 
 async fn scratch() -> Scratch {
@@ -122,13 +125,7 @@ async fn another_cluster_behind_the_address_gets_no_write() {
     let map = scratch.map().await;
     let cluster = Cluster::with_map(&settings, &map).expect("a cluster");
     let users = cluster.tables().parse("users").expect("users");
-    let key = (0..10_000)
-        .map(|n| {
-            let key = ShardKey::parse(&format!("elsewhere-{n}")).unwrap();
-            cluster.router().route(key).unwrap()
-        })
-        .find(|k| k.shard() == ShardId(0))
-        .expect("a key on shard 0");
+    let key = on_shard_0(&cluster, "elsewhere");
     let refused = cluster
         .write(
             &users,
@@ -156,6 +153,106 @@ async fn another_cluster_behind_the_address_gets_no_write() {
     let direct = scratch.connect(&scratch.primary(ShardId(0))).await;
     let n: i64 = direct
         .query_one("SELECT count(*) FROM records WHERE id = 'e1'", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 0, "nothing written");
+}
+
+/// A shard key `cluster` routes to shard 0, made from `prefix`.
+fn on_shard_0(cluster: &Cluster, prefix: &str) -> shard_manager::RoutedKey {
+    (0..10_000)
+        .map(|n| {
+            let key = ShardKey::parse(&format!("{prefix}-{n}")).unwrap();
+            cluster.router().route(key).unwrap()
+        })
+        .find(|k| k.shard() == ShardId(0))
+        .expect("a key on shard 0")
+}
+
+/// Slots the scratch database on `server` owns.
+async fn owned(scratch: &Scratch, server: &str) -> i64 {
+    let client = scratch.connect(server).await;
+    client
+        .query_one("SELECT count(*) FROM shardgate_slots", &[])
+        .await
+        .expect("shardgate_slots")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_primary_the_address_still_leads_to_is_fenced_through_that_connection() {
+    let scratch = scratch().await;
+    let settings = scratch.settings.clone();
+    let address = scratch.primary(ShardId(0));
+    identity::once(&settings).await.expect("recorded");
+    let before = scratch.map().await;
+    // As if another gateway had recorded a promotion behind the address (the primary
+    // writes on a higher timeline now) while the address still leads to the old one.
+    scratch
+        .meta()
+        .await
+        .execute(
+            "UPDATE map_shards SET timeline = timeline + 1 WHERE id = 0",
+            &[],
+        )
+        .await
+        .expect("a newer timeline recorded");
+    let map = scratch.map().await;
+    let newer = map.shards[0].identity.clone().expect("recorded").timeline;
+    assert!(owned(&scratch, &address).await > 0, "the shard owns slots");
+
+    // A gateway following that map probes the address at once, reaches the old primary
+    // writable on a lower timeline, and fences it through that connection.
+    let following = Following::start(&settings, &map);
+    let started = std::time::Instant::now();
+    while owned(&scratch, &address).await > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the old primary behind the address was not fenced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let told = scratch
+        .connect(&address)
+        .await
+        .query_one("SELECT shard, version FROM shardgate_map", &[])
+        .await
+        .expect("shardgate_map");
+    assert_eq!(
+        (told.get::<_, i32>(0), told.get::<_, i64>(1)),
+        (0, map.version.0 as i64)
+    );
+    let behind = following
+        .cluster
+        .shard(ShardId(0))
+        .unwrap()
+        .primary
+        .behind
+        .clone();
+    assert_eq!(behind.expect("behind").floor(), newer);
+
+    // A gateway still going by the old identity writes there: the server refuses it.
+    let stale = Cluster::with_map(&settings, &before).expect("a stale cluster");
+    let users = stale.tables().parse("users").expect("users");
+    let key = on_shard_0(&stale, "old");
+    let refused = stale
+        .write(
+            &users,
+            &key,
+            RecordId::parse("o1").unwrap(),
+            Document::parse(json!({"n": 1})).unwrap(),
+            None,
+        )
+        .await
+        .expect_err("a fenced server takes no write");
+    assert!(
+        matches!(refused, ClusterError::NotOwner { .. }),
+        "{refused:?}"
+    );
+    let direct = scratch.connect(&address).await;
+    let n: i64 = direct
+        .query_one("SELECT count(*) FROM records WHERE id = 'o1'", &[])
         .await
         .expect("count")
         .get(0);

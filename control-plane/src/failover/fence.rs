@@ -3,16 +3,19 @@
 //! transaction that first takes every owned slot's advisory lock, so writes in flight
 //! there finish first and every later one (and every read) is refused with SG001
 //! naming that version: a stale gateway reloads the map and reroutes to the primary
-//! the map names. Used on an old primary that came back writable (split brain).
+//! the map names. Used on an old primary that came back writable (split brain), by
+//! its own address ([`disown`]); behind a service address, through the one connection
+//! that reached it ([`disown_on`]): by address, a fence would reach whatever node the
+//! address leads to next, the primary included.
 //!
 //! Never lowers what the server was told: a server told a newer version is left as it
-//! is.
+//! is. The statements are the shard's (`shard_manager::store::statements`), sent by
+//! the wire client (`shard_manager::wire::upkeep::disown`).
 
 use crate::map::MapError;
-use crate::postgres::connect as connect_postgres;
 use shard_manager::config::ClusterSettings;
 use shard_manager::routing::{MapVersion, ShardId};
-use shard_manager::servers::connection_url;
+use shard_manager::wire::{connect, upkeep, Target, WireConn};
 
 /// Empties `server`'s slot ownership as of `version`: how many slots it gave up, or
 /// None when it had been told a newer version (left alone).
@@ -27,42 +30,24 @@ pub async fn disown(
         server: server.to_owned(),
         reason,
     };
-    let url = connection_url(&settings.database, server);
-    let (mut client, connection) = connect_postgres(&url, &settings.database)
+    let mut conn = connect(&Target::new(&settings.database, server))
         .await
-        .map_err(fail)?;
-    let driver = tokio::spawn(connection);
-    let outcome = async {
-        let tx = client.transaction().await?;
-        // This server alone: an old primary configured for synchronous replication has
-        // no standby left, and its commit must not wait for one.
-        tx.batch_execute("SET LOCAL synchronous_commit = local").await?;
-        let told: Option<i64> = tx
-            .query_opt("SELECT version FROM shardgate_map FOR UPDATE", &[])
-            .await?
-            .map(|r| r.get(0));
-        if told.is_some_and(|t| t as u64 > version.0) {
-            return Ok(None);
-        }
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(21319, slot) FROM (SELECT slot FROM shardgate_slots ORDER BY slot) AS s",
-            &[],
-        )
-        .await?;
-        let gone = tx.execute("DELETE FROM shardgate_slots", &[]).await?;
-        tx.execute(
-            "INSERT INTO shardgate_map (shard, version) VALUES ($1, $2)
-             ON CONFLICT (singleton) DO UPDATE
-                SET shard = excluded.shard, version = excluded.version, updated_at = now()",
-            &[&(shard.0 as i32), &(version.0 as i64)],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(gone))
-    }
-    .await
-    .map_err(|e: tokio_postgres::Error| fail(e.to_string()));
-    drop(client);
-    let _ = driver.await;
-    outcome
+        .map_err(|e| fail(e.to_string()))?;
+    disown_on(&mut conn, shard, server, version).await
+}
+
+/// As [`disown`], on the server `conn` reached (through `address`, named in errors).
+pub async fn disown_on(
+    conn: &mut WireConn,
+    shard: ShardId,
+    address: &str,
+    version: MapVersion,
+) -> Result<Option<u64>, MapError> {
+    upkeep::disown(conn, shard.0, version.0)
+        .await
+        .map_err(|e| MapError::Shard {
+            shard,
+            server: address.to_owned(),
+            reason: e.to_string(),
+        })
 }

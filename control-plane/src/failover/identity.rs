@@ -18,7 +18,7 @@ use crate::map::{meta, MapError};
 use shard_manager::config::{ClusterSettings, ShardFollows};
 use shard_manager::routing::ShardId;
 use shard_manager::store::identity::{Identity, Seen};
-use shard_manager::wire::{connect, upkeep, Target};
+use shard_manager::wire::{connect, upkeep, Target, WireConn};
 
 /// One identity recorded, for the command's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +48,22 @@ fn summary(shard: ShardId, address: &str, seen: &Seen) -> String {
 /// Reads the identity of the server one fresh connection through `address` reaches,
 /// bounded by the connect timeout and a second.
 pub async fn read(settings: &ClusterSettings, address: &str) -> Result<Seen, String> {
+    open(settings, address).await.map(|(_, seen)| seen)
+}
+
+/// One fresh connection through `address` (never a pooled one: a connection stays on
+/// the node it reached when it opened) and the identity of the server it reached, as
+/// [`read`] bounds it: the connection is kept to act on that very server (a fence).
+pub async fn open(settings: &ClusterSettings, address: &str) -> Result<(WireConn, Seen), String> {
     let limit = settings.database.connect_timeout() + Duration::from_secs(1);
     let asked = async {
         let mut conn = connect(&Target::new(&settings.database, address))
             .await
             .map_err(|e| e.to_string())?;
-        upkeep::identity(&mut conn).await.map_err(|e| e.to_string())
+        let seen = upkeep::identity(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((conn, seen))
     };
     tokio::time::timeout(limit, asked)
         .await

@@ -28,9 +28,12 @@
 //! - [`reconcile`]: the same decision once, by an admin command with no gateway running.
 //! - [`identity`]: behind a service address, the primary's identity recorded in the
 //!   map the first time it is seen (by `init`, `migrate`, or the first gateway).
+//! - [`behind`]: the watcher's round for a shard behind a service address: the address
+//!   probed, a promotion behind it recorded, an old primary it still leads to fenced.
 //! - [`switchover`]: a planned promotion for maintenance, asked of the HA manager after
 //!   draining the primary's writes; [`planned`] tells it apart from a failover.
 
+pub mod behind;
 pub mod decide;
 pub mod fence;
 pub mod identity;

@@ -6,10 +6,10 @@
 //! gateways may act on the same sight: recording is conditional and fencing
 //! idempotent.
 //!
-//! Only shards that follow their servers (`follow = "servers"`) are watched. Behind an
-//! address (`follow = "address"`) the map's servers never change, and fencing a
-//! "writable replica" by its address would fence whatever the address leads to now,
-//! the primary included.
+//! Shards behind an address (`follow = "address"`) are watched otherwise
+//! ([`super::behind`]): there the map's servers never change, and fencing a "writable
+//! replica" by its address would fence whatever the address leads to now, the primary
+//! included.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::decide::{decide, Decision, Seen};
-use super::{fence, record};
+use super::{behind, fence, record};
 use shard_manager::cluster::{Cluster, Shard};
 use shard_manager::config::ShardFollows;
 use shard_manager::error::ClusterError;
@@ -56,14 +56,25 @@ async fn watch(cluster: Arc<Cluster>) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut memory: HashMap<ShardId, Memory> = HashMap::new();
+    let mut behind_memory: HashMap<ShardId, behind::Memory> = HashMap::new();
     loop {
         ticker.tick().await;
-        let shards: Vec<_> = cluster
+        let (shards, behind_address): (Vec<_>, Vec<_>) = cluster
             .shards()
             .iter()
-            .filter(|s| s.follow == ShardFollows::Servers)
             .cloned()
+            .partition(|s| s.follow == ShardFollows::Servers);
+        let mut rounds: Vec<_> = behind_address
+            .iter()
+            .map(|s| (s, behind_memory.remove(&s.id).unwrap_or_default()))
             .collect();
+        join_all(
+            rounds
+                .iter_mut()
+                .map(|(s, memory)| behind::round(&cluster, s, memory)),
+        )
+        .await;
+        behind_memory.extend(rounds.into_iter().map(|(s, m)| (s.id, m)));
         let decisions = join_all(shards.iter().map(|s| async {
             match looks_healthy(s) {
                 true => Some(Decision::Healthy),

@@ -55,6 +55,7 @@
 mod archive_across_failover;
 mod archive_repo;
 mod async_loss;
+mod behind_haproxy;
 mod cut_on_autoctl;
 mod follow_address;
 mod follow_once;

@@ -39,20 +39,8 @@ async fn a_shard_on_pg_auto_failover_loses_its_primary_machine_and_the_old_one_r
     let stop = AtomicBool::new(false);
     let tally = Tally::default();
     let failure = async {
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let acked_before_kill = tally.acked_count();
-        assert!(
-            acked_before_kill > 10,
-            "writers under way: {acked_before_kill}"
-        );
-
-        let killed = Instant::now();
-        let f = formation.clone();
-        tokio::task::spawn_blocking(move || f.kill_node(0))
-            .await
-            .unwrap();
-        // Nobody but the monitor promotes.
-        let promoted = ha_shard::promoted(formation, &standby, killed).await;
+        let (acked_before_kill, killed, promoted) =
+            ha_shard::kill_primary_under(formation, &standby, &tally).await;
         let resumed = loop {
             let n = tally.acked_count();
             let followed = cluster.shard(ShardId(0)).unwrap().primary.addr == new;

@@ -518,6 +518,30 @@ pub fn identity(system: bool, told: bool) -> String {
     )
 }
 
+/// Fencing a server that must take no writes (`control_plane::failover::fence`), in one
+/// transaction on one connection, each part with the simple protocol: first this, which
+/// opens it (its commit waits for no standby: an old primary has none left) and reads,
+/// locked, the map version the server was told (int8; no row before `init`)...
+pub const FENCE_BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = local; \
+     SELECT version FROM shardgate_map FOR UPDATE";
+
+/// ...then, unless the server was told a newer version than `version` (it is left
+/// alone: `ROLLBACK`), this, which takes every owned slot's advisory lock (writes in flight
+/// there finish first), empties the slots, tells the server it is `shard` at `version`
+/// and commits. Answers two rows: the slots locked (int8), then the slots given up
+/// (int8). Both values are numbers written in, never a client's text.
+pub fn fence_disown(shard: u32, version: u64) -> String {
+    format!(
+        "SELECT count(pg_advisory_xact_lock(21319, slot)) FROM \
+         (SELECT slot FROM shardgate_slots ORDER BY slot) AS s; \
+         WITH gone AS (DELETE FROM shardgate_slots RETURNING 1) SELECT count(*) FROM gone; \
+         INSERT INTO shardgate_map (shard, version) VALUES ({shard}, {version}) \
+         ON CONFLICT (singleton) DO UPDATE \
+         SET shard = excluded.shard, version = excluded.version, updated_at = now(); \
+         COMMIT"
+    )
+}
+
 /// Moves the shard's cache epoch on, in its own transaction; returns the new epoch
 /// (int8)...
 pub const BUMP_CACHE_EPOCH: &str = "UPDATE shardgate_cache SET epoch = epoch + 1 RETURNING epoch";

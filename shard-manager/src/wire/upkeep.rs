@@ -14,6 +14,7 @@ use super::error::{ServerError, WireError};
 use crate::error::sqlstate::{decide, Decision};
 use crate::store::identity::{Identity, Seen};
 use crate::store::statements::identity as identity_statement;
+use crate::store::statements::{fence_disown, FENCE_BEGIN};
 use crate::store::statements::{
     purge_expired as purge_statement, APPLIED_MIGRATIONS, BUMP_CACHE_EPOCH, CURRENT_WAL,
     DISK_BYTES, ROLE, TABLE_COUNTS, TAKES_WRITES, WAL_POSITION, WAL_POSITION_AND_EPOCH,
@@ -150,6 +151,41 @@ pub async fn role(conn: &mut WireConn) -> Result<(bool, Option<u32>), WireError>
         })
         .transpose()?;
     Ok((in_recovery, timeline))
+}
+
+/// Fences the server this connection reached ([`FENCE_BEGIN`], [`fence_disown`]): its
+/// slots emptied, told it is `shard` at map `version`. How many slots it gave up, or
+/// None when it had been told a newer version (left as it is). On a failure the
+/// transaction is rolled back when the connection still answers.
+pub async fn disown(
+    conn: &mut WireConn,
+    shard: u32,
+    version: u64,
+) -> Result<Option<u64>, WireError> {
+    const WHAT: &str = "the fence";
+    let fenced = async {
+        let told = conn.rows("fence", FENCE_BEGIN).await?;
+        let told = match told.first() {
+            Some(row) => Some(number(column(row, 0, WHAT)?, "the version told")?.max(0) as u64),
+            None => None,
+        };
+        if told.is_some_and(|t| t > version) {
+            conn.simple("ROLLBACK").await?;
+            return Ok(None);
+        }
+        let rows = conn.rows("fence", &fence_disown(shard, version)).await?;
+        let gone = rows.get(1).ok_or_else(|| {
+            WireError::Protocol(format!("{WHAT} answered {} rows, not 2", rows.len()))
+        })?;
+        Ok(Some(
+            number(column(gone, 0, WHAT)?, "the slots given up")?.max(0) as u64,
+        ))
+    };
+    let outcome = fenced.await;
+    if outcome.is_err() {
+        let _ = conn.simple("ROLLBACK").await;
+    }
+    outcome
 }
 
 /// SQLSTATE `insufficient_privilege`: `pg_control_system()` revoked (a managed service).

@@ -8,10 +8,13 @@
 
 use serde_json::json;
 use shard_manager::config::ShardFollows;
+#[cfg(feature = "faults")]
 use shard_manager::store::IdempotencyKey;
 use shard_manager::{ClusterError, ShardId};
 
-use crate::fixtures::{doc, id, key_on, route, rows, table};
+#[cfg(feature = "faults")]
+use crate::fixtures::route;
+use crate::fixtures::{doc, id, key_on, rows, table};
 use test_support::scratch::Scratch;
 
 /// Shard 0 behind an address: the shared primary's own.

@@ -214,6 +214,30 @@ pub async fn promoted(formation: &Formation, standby: &Client, killed: Instant) 
     }
 }
 
+/// The failure the load runs into: 800 ms of load (more than 10 writes acknowledged),
+/// then node 0's whole machine killed (`kill -9` of its keeper and PostgreSQL), then
+/// the wait for the monitor, nobody else, to promote node 1 (`standby`). Returns the
+/// writes acknowledged before the kill, when it was killed and when it was promoted.
+pub async fn kill_primary_under(
+    formation: &Arc<Formation>,
+    standby: &Client,
+    tally: &Tally,
+) -> (usize, Instant, Instant) {
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let acked_before_kill = tally.acked_count();
+    assert!(
+        acked_before_kill > 10,
+        "writers under way: {acked_before_kill}"
+    );
+    let killed = Instant::now();
+    let f = formation.clone();
+    tokio::task::spawn_blocking(move || f.kill_node(0))
+        .await
+        .unwrap();
+    let promoted = promoted(formation, standby, killed).await;
+    (acked_before_kill, killed, promoted)
+}
+
 /// No read failed while the load ran, and it read.
 pub fn assert_reads_served(tally: &Tally) {
     assert_eq!(
