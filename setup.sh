@@ -18,7 +18,8 @@
 #   ./setup.sh compose up|down|test   docker-compose.yml's stack (Docker or podman)
 #   Every shard is run by pg_auto_failover (scripts/ha.sh): a monitor on 25420, one
 #   formation per shard on the same ports. HA=0 ./setup.sh up makes a cluster without it.
-#
+#   ADDRESS=1 ./setup.sh up puts each shard behind two HAProxy addresses (rw, ro), which
+#   are all the gateways are told (follow = "address").
 #
 # This file only dispatches: each component is a script of its own under scripts/, which
 # it sources (functions only; the header of each says its one job):
@@ -39,6 +40,7 @@
 #   scripts/redis.sh            the Redis cache (`redis`)
 #   scripts/gateways.sh         the gateway's config and `run`
 #   scripts/haproxy.sh          several gateways behind HAProxy (GATEWAYS=N run)
+#   scripts/address.sh          each shard behind rw/ro addresses (ADDRESS=1 up)
 #   scripts/cluster.sh          the whole topology in order: `up`, `down`, `clean`
 #   scripts/status.sh           `status`
 #   scripts/test-runner.sh      `test`
@@ -75,6 +77,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/redis.sh"
 . "$REPO/scripts/gateways.sh"
 . "$REPO/scripts/haproxy.sh"
+. "$REPO/scripts/address.sh"
 . "$REPO/scripts/cluster.sh"
 . "$REPO/scripts/status.sh"
 . "$REPO/scripts/test-runner.sh"
@@ -130,6 +133,9 @@ By default (HA=0 opts out) every shard is a pg_auto_failover formation (monitor 
 $HA_MONITOR_PORT, synchronous replication, automatic failover); status then shows
 'pg_autoctl show state' per shard, and the generated config has failover.write_wait_ms =
 $HA_WRITE_WAIT_MS. A cluster made with HA=0 stays without the HA manager until 'clean'.
+ADDRESS=1 (a new cluster, under the HA manager): each shard behind HAProxy's rw
+($ADDRESS_RW_BASE+N, the writable node) and ro ($ADDRESS_RO_BASE+N, the standbys), and the
+gateways told only those (follow = "address"), as under CloudNativePG; kept until 'clean'.
 A non-default topology also writes .local/shardgate.toml, which 'run' passes with --config.
 Data: .local/cluster (or /var/tmp/shardgate-* via that symlink when the repo is not
 reachable by the postgres user); logs in .local/cluster/NAME/log/postgresql.log.

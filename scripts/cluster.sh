@@ -14,6 +14,7 @@ cmd_up() {
     recreate_if_foreign
 
     local i r n
+    address_choose
     ensure_meta
     if ha_on; then
         [[ -f $(datadir "$HA_MONITOR_NAME")/PG_VERSION || ! -f $(datadir "$(primary_name 0)")/PG_VERSION ]] ||
@@ -43,6 +44,7 @@ cmd_up() {
     grant_drain
     lift_drains
     redis_start
+    address_up
     write_gateway_config
     printf 'SHARDS=%d\nREPLICAS=%d\n' "$SHARDS" "$REPLICAS" >"$TOPOLOGY_FILE"
     unlock
@@ -68,6 +70,7 @@ cmd_down() {
     lock
     resolve_data_root
     local n
+    address_stop
     ha_on && ha_down
     # Replicas first, so they do not spend the primaries' shutdown reconnecting.
     while read -r n; do

@@ -12,7 +12,7 @@ write_gateway_config() {
         return 0
     fi
     local content i r reps sep
-    content="$GEN_MARKER for SHARDS=$SHARDS REPLICAS=$REPLICAS$(ha_on && echo ' HA=1'); layered on config/default.toml
+    content="$GEN_MARKER for SHARDS=$SHARDS REPLICAS=$REPLICAS$(ha_on && echo ' HA=1')$(address_on && echo ' ADDRESS=1'); layered on config/default.toml
 # with --config. Rewritten by every ./setup.sh up; removed for the default topology."
     for ((i = 0; i < SHARDS; i++)); do
         reps="" sep=""
@@ -20,6 +20,11 @@ write_gateway_config() {
             reps+="$sep\"$HOST:$(port_of "$(replica_name "$i" "$r")")\""
             sep=", "
         done
+        if address_on; then
+            content+=$'\n\n'"[[shards]]"$'\n'"primary = \"$(address_rw "$i")\""
+            content+=$'\n'"replicas = [\"$(address_ro "$i")\"]"$'\n'"follow = \"address\""
+            continue
+        fi
         content+=$'\n\n'"[[shards]]"$'\n'"primary = \"$HOST:$(port_of "$(primary_name "$i")")\""
         content+=$'\n'"replicas = [$reps]"
     done

@@ -95,5 +95,6 @@ cmd_status() {
         printf '(cluster data in %s)\n' "$DATA_ROOT"
     fi
     if ha_on && pg_ready "$HA_MONITOR_PORT"; then ha_show_state; fi
+    address_status
     return 0
 }

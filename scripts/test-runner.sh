@@ -32,6 +32,8 @@ cmd_test() {
     # own (a second build of the workspace's crates with other features), and both
     # test runs below only run.
     validate_topology
+    ! address_on ||
+        die "the suite runs on shards that list their servers; this cluster reaches them through addresses (ADDRESS=1): ./setup.sh clean first (deletes its data)"
     mkdir -p "$LOCAL"
     disk_watch_start
     # No incremental state for a build that is made once: about 1.7 GB less under target/.
