@@ -12,7 +12,7 @@ write_gateway_config() {
         return 0
     fi
     local content i r reps sep
-    content="$GEN_MARKER for SHARDS=$SHARDS REPLICAS=$REPLICAS$(ha_on && echo ' HA=1')$(address_on && echo ' ADDRESS=1'); layered on config/default.toml
+    content="$GEN_MARKER for SHARDS=$SHARDS REPLICAS=$REPLICAS$(ha_on && echo ' HA=1')$(address_on && echo ' ADDRESS=1' || true); layered on config/default.toml
 # with --config. Rewritten by every ./setup.sh up; removed for the default topology."
     for ((i = 0; i < SHARDS; i++)); do
         reps="" sep=""
