@@ -326,6 +326,10 @@ pub struct ShardCount {
     pub error: Option<String>,
     /// Read-your-writes token for this shard's part of the batch.
     pub lsn: Option<String>,
+    /// Of `written`, the records an earlier request with the same `Idempotency-Key` had
+    /// written (counted, not written again); `idempotency-replayed` is set when that is
+    /// every record of the batch.
+    pub written_before: usize,
 }
 
 /// What was written and what was not.

@@ -31,7 +31,7 @@ use crate::state::AppState;
     tag = "records",
     request_body = BulkRequest,
     params(("x-shard-key" = Option<String>, Header, min_length = 1, max_length = 256, example = "user_123", description = "Default shard key for records without one"),
-        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "import-7-try", description = "1 to 255 visible ASCII characters: each record of the batch is written once; sending the same batch with the key again writes only the records not written before, wherever their slots live, and counts the others as written (`idempotency-replayed: true` when every record had been written)")),
+        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 255, example = "import-7-try", description = "1 to 255 visible ASCII characters: each record of the batch is written once; sending the same batch with the key again writes only the records not written before, wherever their slots live, and counts the others as written (each shard's `written_before`; `idempotency-replayed: true` when that is every record)")),
     responses(
         (status = 200, description = "Every record written. With `\"atomic\": true` the answer is `/api/transaction`'s (`TransactionResponse`), and its problems too (409, 413 `too-many-operations`, 422 `invalid-operation` naming the record, 503 `transaction-*`): all or nothing", body = BulkResponse),
         (status = 207, description = "Some records written; `failed` lists the others. Also when every record was written but a shard could not tell the caches (its `error` says so: reads through other gateways may return the previous versions for a while)", body = BulkResponse),
@@ -158,6 +158,7 @@ pub async fn bulk_write(
                 written: s.written,
                 error: s.error.as_ref().map(ToString::to_string),
                 lsn: s.token.map(|t| t.to_string()),
+                written_before: s.written_before,
             })
             .collect(),
         failed,

@@ -59,6 +59,16 @@ async fn reachable(app: &TestApp, key: &str) {
     }
 }
 
+/// The records a bulk answer counts as written by an earlier request with its key.
+fn written_before(answer: &Value) -> u64 {
+    answer["shards"]
+        .as_array()
+        .expect("a bulk answer's shards")
+        .iter()
+        .map(|s| s["written_before"].as_u64().expect("written_before"))
+        .sum()
+}
+
 #[tokio::test]
 async fn a_bulk_retry_writes_the_records_a_stopped_shard_missed_after_their_slot_moved() {
     let _serial = serial().await;
@@ -107,6 +117,11 @@ async fn a_bulk_retry_writes_the_records_a_stopped_shard_missed_after_their_slot
     assert_eq!(again.status().as_u16(), 200);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["written"], 2, "{again}");
+    assert_eq!(
+        written_before(&again),
+        1,
+        "r0 counted, not written: {again}"
+    );
     assert_eq!(again["failed"], json!([]));
     let (v1, data) = stored(&app, &k1, "r1")
         .await
@@ -121,6 +136,8 @@ async fn a_bulk_retry_writes_the_records_a_stopped_shard_missed_after_their_slot
     let third = bulk(&app, &key, &batch).await;
     assert_eq!(third.status().as_u16(), 200);
     assert!(third.headers().get("idempotency-replayed").is_some());
+    let third: Value = third.json().await.unwrap();
+    assert_eq!(written_before(&third), 2, "{third}");
     assert_eq!(stored(&app, &k0, "r0").await.unwrap().0, v0);
     assert_eq!(
         stored(&app, &k1, "r1").await.unwrap().0,

@@ -48,6 +48,8 @@ pub struct ShardBatch {
     /// with the same idempotency key (nothing written now). `written` counts both the
     /// records written now and those an earlier request wrote.
     pub replayed: bool,
+    /// Of `written`, the records an earlier request with the same idempotency key wrote.
+    pub written_before: usize,
 }
 
 /// The whole batch's outcome.
@@ -73,6 +75,7 @@ impl BulkOutcome {
                 Some(mine) => {
                     mine.written += batch.written;
                     mine.replayed &= batch.replayed;
+                    mine.written_before += batch.written_before;
                     if batch.error.is_some() {
                         mine.error = batch.error;
                     }
@@ -215,6 +218,7 @@ impl Cluster {
                         error: None,
                         token: Some(token),
                         replayed: replayed > 0 && now == 0,
+                        written_before: replayed,
                     })
                 }
                 Err(err) => {
@@ -231,6 +235,7 @@ impl Cluster {
                         error: Some(err),
                         token: None,
                         replayed: false,
+                        written_before: 0,
                     });
                 }
             }
