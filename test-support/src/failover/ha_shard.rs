@@ -238,6 +238,30 @@ pub async fn kill_primary_under(
     (acked_before_kill, killed, promoted)
 }
 
+/// Waits until the load has 40 more writes acknowledged than before the kill and
+/// `followed` holds (the gateway has learnt the failover its own way); when that was.
+/// Fails after 60 s from the kill with what `state` then tells.
+pub async fn writes_resumed(
+    tally: &Tally,
+    acked_before_kill: usize,
+    killed: Instant,
+    followed: impl Fn() -> bool,
+    state: impl Fn() -> String,
+) -> Instant {
+    loop {
+        let n = tally.acked_count();
+        if n >= acked_before_kill + 40 && followed() {
+            return Instant::now();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "writes did not resume within 60 s: {n} acknowledged ({acked_before_kill} before the kill)\n{}",
+            state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// No read failed while the load ran, and it read.
 pub fn assert_reads_served(tally: &Tally) {
     assert_eq!(
