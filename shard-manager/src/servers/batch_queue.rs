@@ -1,29 +1,52 @@
-//! A server's queues of requests waiting to leave together, one per thread, and how
-//! many requests each batch carried: point reads (`read_batch`) and single writes
-//! committed as one group (`write_batch`) each have theirs.
+//! A server's queues of requests waiting to leave together, and how many requests each
+//! batch carried: point reads (`read_batch`) and single writes committed as one group
+//! (`write_batch`) each have theirs.
 //!
 //! Opportunistic, with no timer: the first request to find no batch under way starts a
 //! driver at once, and goes alone; requests that come while a batch is in flight
 //! queue, and leave together as soon as it returns.
+//!
+//! Point reads queue per thread: a thread's reads are batched on that thread's
+//! connections and answered there, with no wake-up across threads (a read is cheap for
+//! the server, a wake-up is not). Writes share one queue per server: a commit (its
+//! round trip, its fsync, its wait for the synchronous standby) costs the machine far
+//! more than waking another thread, so groups are made as large as the server's
+//! concurrency allows. At 16 clients on two workers and three shards, per-thread
+//! queues made groups of 1.6 writes, one queue 2.8, for 20-25% more writes a second
+//! (docs/BENCHMARKS.md).
 
 use std::sync::{Arc, Mutex};
 
 use super::batch_sizes::BatchSizes;
 use super::per_thread::PerThread;
 
-/// A server's queues of one kind of request, one per thread: a thread's requests are
-/// batched on that thread's connections and answered there, with no wake-up across
-/// threads.
+/// A server's queues of one kind of request (see the module doc).
 pub struct Batches<W> {
-    queues: PerThread<Arc<Mutex<Queue<W>>>>,
+    queues: Queues<W>,
     /// Batch sizes sent, for `/metrics` ([`Batches::sizes`]).
     pub(super) sizes: BatchSizes,
 }
 
-impl<W: 'static> Default for Batches<W> {
-    fn default() -> Self {
+enum Queues<W> {
+    /// One per thread: a thread's requests leave on its own connections.
+    PerThread(PerThread<Arc<Mutex<Queue<W>>>>),
+    /// One for every thread: its batches are driven on the thread of a request in them.
+    Shared(Arc<Mutex<Queue<W>>>),
+}
+
+impl<W: 'static> Batches<W> {
+    /// A queue per thread.
+    pub(super) fn per_thread() -> Self {
         Self {
-            queues: PerThread::new(),
+            queues: Queues::PerThread(PerThread::new()),
+            sizes: Default::default(),
+        }
+    }
+
+    /// One queue for every thread.
+    pub(super) fn shared() -> Self {
+        Self {
+            queues: Queues::Shared(Default::default()),
             sizes: Default::default(),
         }
     }
@@ -49,11 +72,14 @@ fn lock<W>(queue: &Mutex<Queue<W>>) -> std::sync::MutexGuard<'_, Queue<W>> {
 }
 
 impl<W: 'static> Batches<W> {
-    /// Puts `request` in this thread's queue. Returns the queue when no batch was under
-    /// way: the caller then starts its driver, which sends batches until the queue is
-    /// empty ([`next_batch`], guarded by a [`Handover`]).
+    /// Puts `request` in its queue (this thread's, or the shared one). Returns the queue
+    /// when no batch was under way: the caller then starts its driver, which sends
+    /// batches until the queue is empty ([`next_batch`], guarded by a [`Handover`]).
     pub(super) fn join(&self, request: W) -> Option<Arc<Mutex<Queue<W>>>> {
-        let queue = self.queues.get_or(Default::default);
+        let queue = match &self.queues {
+            Queues::PerThread(queues) => queues.get_or(Default::default),
+            Queues::Shared(queue) => Arc::clone(queue),
+        };
         let lead = {
             let mut waiting = lock(&queue);
             waiting.waiting.push(request);
@@ -81,6 +107,11 @@ pub(super) fn next_batch<W>(queue: &Mutex<Queue<W>>, sizes: &BatchSizes) -> Opti
     Some(batch)
 }
 
+/// What `look` finds in the requests waiting in `queue` (the queue stays as it is).
+pub(super) fn peek<W, R>(queue: &Mutex<Queue<W>>, look: impl FnOnce(&[W]) -> R) -> R {
+    look(&lock(queue).waiting)
+}
+
 /// After a leader sent its own request inline (see `write_batch`): whether requests
 /// queued meanwhile, which a driver must now send (the queue stays driven); false, and
 /// the queue is free again, when none did.
@@ -101,9 +132,16 @@ pub(super) struct Handover<'a, W>(pub(super) &'a Mutex<Queue<W>>);
 impl<W> Drop for Handover<'_, W> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let mut queue = lock(self.0);
-            queue.driving = false;
-            queue.waiting.clear();
+            abandon(self.0);
         }
     }
+}
+
+/// A driver that stops before its queue is empty (a panic, its runtime gone): the
+/// requests waiting are dropped (each sees its answer's sender gone) and the queue is
+/// free, so a later request starts a new driver instead of queueing for ever.
+pub(super) fn abandon<W>(queue: &Mutex<Queue<W>>) {
+    let mut queue = lock(queue);
+    queue.driving = false;
+    queue.waiting.clear();
 }

@@ -30,6 +30,7 @@ pub mod connect;
 pub mod failure;
 #[cfg(feature = "faults")]
 pub mod faults;
+mod home;
 mod pending;
 pub(crate) mod per_thread;
 pub mod pools;

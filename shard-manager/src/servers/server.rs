@@ -117,8 +117,8 @@ impl Server {
             served: AtomicU64::new(0),
             role_seen: AtomicU8::new(UNKNOWN),
             read_only_by_setting: AtomicBool::new(false),
-            reads: Default::default(),
-            writes: Default::default(),
+            reads: super::batch_queue::Batches::per_thread(),
+            writes: super::batch_queue::Batches::shared(),
             group_writes: db.batch_writes,
             #[cfg(feature = "faults")]
             faults: Default::default(),

@@ -5,9 +5,12 @@
 //!
 //! Opportunistic, with no timer, as point reads are (`batch_queue`): a lone write goes at
 //! once, on its own request's task; writes that come while anything is in flight leave
-//! together with the next group. Groups are driven by a task of their own, so a request
-//! whose client went away never leaves a shared transaction half read (a lone write's
-//! own exchange is its alone). With `database.batch_writes` off, no write waits for
+//! together with the next group, whichever HTTP worker thread they came from (one queue
+//! per server). Groups are driven by a task of their own, so a request whose client
+//! went away never leaves a shared transaction half read (a lone write's own exchange
+//! is its alone). That task runs on the thread of a write in the group whose request
+//! still waits (`home`): a worker stopping on SIGTERM waits for its own requests, so it
+//! never stops a group that answers another worker's. With `database.batch_writes` off, no write waits for
 //! another's group: each is a group of one, sent at once on its own request's task
 //! with no bound on its lock waits, on a connection of its own.
 //!
@@ -41,8 +44,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::batch_queue::{hand_on, next_batch, Handover, Queue};
+use super::batch_queue::{abandon, hand_on, next_batch, peek, Queue};
 use super::failure::{classify, Failure};
+use super::home::Home;
 use super::pending::PendingWrite;
 use super::server::{InFlight, Server};
 use super::write_failure::WriteFailure;
@@ -70,6 +74,7 @@ impl Server {
             reply,
             tried: false,
             requester: spans::requester(),
+            home: Home::here(),
         };
         if !self.group_writes {
             // A group of one, at once, on this task: it waits for no other write's group,
@@ -85,8 +90,7 @@ impl Server {
             };
             if let Some(group) = next_batch(&lead.queue, &self.writes.sizes) {
                 for waiting in self.commit(group).await {
-                    let server = Arc::clone(self);
-                    tokio::spawn(async move { server.commit_alone(waiting).await });
+                    Arc::clone(self).send_alone(waiting);
                 }
             }
         }
@@ -119,15 +123,63 @@ struct Lead {
 impl Drop for Lead {
     fn drop(&mut self) {
         if hand_on(&self.queue) {
-            tokio::spawn(drive(Arc::clone(&self.server), Arc::clone(&self.queue)));
+            start_driver(Arc::clone(&self.server), Arc::clone(&self.queue));
         }
     }
 }
 
-/// Commits what waits in `queue`, in groups, until nothing does.
-async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
-    let _handover = Handover(&queue);
-    while let Some(mut group) = next_batch(&queue, &server.writes.sizes) {
+/// Where the next group of `queue` is driven: this thread when one of its writes' requests
+/// still waits for the answer here, else the thread of the first that does elsewhere
+/// (any waiting write's, when every client has gone; this thread's when none waits).
+fn driver_home(queue: &Mutex<Queue<PendingWrite>>) -> Home {
+    peek(queue, |waiting| {
+        let live = || waiting.iter().filter(|w| !w.reply.is_closed());
+        live()
+            .find(|w| w.home.is_here())
+            .or_else(|| live().next())
+            .or(waiting.first())
+            .map(|w| w.home.clone())
+    })
+    .unwrap_or_else(Home::here)
+}
+
+/// Drives `queue` (see [`drive`]) on the thread [`driver_home`] gives.
+fn start_driver(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
+    let home = driver_home(&queue);
+    home.spawn(drive(server, Driving { queue, done: false }));
+}
+
+/// A queue's driving, owned by its driver's task from before it is spawned: a task
+/// that ends other than by emptying or handing on its queue (a panic, or its runtime
+/// gone before it ran) frees the queue ([`abandon`]), so no write waits for a driver
+/// that will never come.
+struct Driving {
+    queue: Arc<Mutex<Queue<PendingWrite>>>,
+    done: bool,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        if !self.done {
+            abandon(&self.queue);
+        }
+    }
+}
+
+/// Commits what waits in the queue, in groups, until nothing does; a group whose
+/// writes all wait on other threads is handed to one of them (see the module doc).
+async fn drive(server: Arc<Server>, mut driving: Driving) {
+    loop {
+        if !driver_home(&driving.queue).is_here() {
+            // The queue stays driven: the driver there takes the next group.
+            driving.done = true;
+            start_driver(server, Arc::clone(&driving.queue));
+            return;
+        }
+        let Some(mut group) = next_batch(&driving.queue, &server.writes.sizes) else {
+            driving.done = true;
+            return;
+        };
         // The same rows locked in the same order by every group: groups on two
         // connections cannot deadlock each other. (Writes to one record keep their
         // order of arrival.)
@@ -135,8 +187,7 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
         // A write held up by a lock waits in a task of its own, as a lone write would:
         // the next group does not wait behind it.
         for waiting in server.commit(group).await {
-            let server = Arc::clone(&server);
-            tokio::spawn(async move { server.commit_alone(waiting).await });
+            Arc::clone(&server).send_alone(waiting);
         }
     }
 }
@@ -173,6 +224,13 @@ impl Server {
         };
         // Bounded even alone: the queue behind it waits for nothing longer than the bound.
         self.rounds(&mut None, group, true).await
+    }
+
+    /// [`commit_alone`](Self::commit_alone) in a task of its own, on the thread its
+    /// request waits on.
+    fn send_alone(self: Arc<Self>, waiting: PendingWrite) {
+        let home = waiting.home.clone();
+        home.spawn(async move { self.commit_alone(waiting).await });
     }
 
     /// One write that a group's lock bound refused, committed alone with no bound on

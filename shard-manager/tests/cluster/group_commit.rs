@@ -191,6 +191,32 @@ async fn writes_of_one_record_and_of_one_key_in_a_group_keep_their_own_answers()
     assert!(rows(&client, "users", key.as_str()).await.is_empty());
 }
 
+/// A record `users`/`x` under a key on `shard`, written, for a test to hold its row.
+async fn record_to_hold(
+    cluster: &shard_manager::Cluster,
+    users: &shard_manager::TableName,
+    shard: ShardId,
+    prefix: &str,
+) -> RoutedKey {
+    let key = key_on(cluster, shard, prefix);
+    cluster
+        .write(users, &key, id("x"), doc(json!({"n": 0})), None)
+        .await
+        .expect("the record to hold");
+    key
+}
+
+/// Locks `key`'s record `x` in `holding` (`FOR UPDATE`) until it ends.
+async fn hold(holding: &tokio_postgres::Transaction<'_>, key: &RoutedKey) {
+    holding
+        .execute(
+            "SELECT 1 FROM records WHERE table_name = 'users' AND shard_key = $1 AND id = 'x' FOR UPDATE",
+            &[&key.as_str()],
+        )
+        .await
+        .expect("lock the row");
+}
+
 #[tokio::test]
 async fn a_write_held_up_by_a_lock_goes_alone_and_holds_no_other_write_of_its_group_back() {
     // The writes run as tasks of this thread (the cluster's futures are not `Send`).
@@ -204,21 +230,11 @@ async fn held_write_goes_alone() {
     let cluster = std::sync::Arc::new(scratch.cluster());
     let users = table(&cluster, "users");
     let shard = ShardId(2);
-    let held = key_on(&cluster, shard, "held");
-    cluster
-        .write(&users, &held, id("x"), doc(json!({"n": 0})), None)
-        .await
-        .expect("the record to hold");
+    let held = record_to_hold(&cluster, &users, shard, "held").await;
     // Another transaction holds the record's row, as a transaction in doubt would.
     let mut blocker = scratch.connect(&scratch.primary(shard)).await;
     let holding = blocker.transaction().await.expect("begin");
-    holding
-        .execute(
-            "SELECT 1 FROM records WHERE table_name = 'users' AND shard_key = $1 AND id = 'x' FOR UPDATE",
-            &[&held.as_str()],
-        )
-        .await
-        .expect("lock the row");
+    hold(&holding, &held).await;
 
     let others: Vec<RoutedKey> = (0..5)
         .map(|i| key_on(&cluster, shard, &format!("free-{i}")))
@@ -270,4 +286,125 @@ async fn held_write_goes_alone() {
         (stored[0].1, &stored[0].2),
         (written.upserted.version, &json!({"n": 1}))
     );
+}
+
+/// Writes of two HTTP workers (two threads, each its own runtime, as the gateway's
+/// workers are) to one primary leave in one group: the queue is the server's, not the
+/// thread's. A first write waits on a held row (the group's lock bound, 100 ms), while
+/// each thread sends six more; they go as the next group, which counts more writes
+/// than either thread sent. Per-thread queues made two groups of at most six.
+#[tokio::test]
+async fn writes_from_two_threads_leave_in_one_group() {
+    let scratch = Scratch::create_with(|s| s.database.batch_writes = true).await;
+    let cluster = std::sync::Arc::new(scratch.cluster());
+    let users = table(&cluster, "users");
+    let shard = ShardId(1);
+    let held = record_to_hold(&cluster, &users, shard, "held-two-threads").await;
+    let mut blocker = scratch.connect(&scratch.primary(shard)).await;
+    let holding = blocker.transaction().await.expect("begin");
+    hold(&holding, &held).await;
+    let before = cluster.shards()[1].primary.write_batch_sizes().snapshot();
+
+    let keys: Vec<Vec<RoutedKey>> = (0..2)
+        .map(|t| {
+            (0..6)
+                .map(|i| key_on(&cluster, shard, &format!("thread-{t}-{i}")))
+                .collect()
+        })
+        .collect();
+    let (done_tx, done_rx): (Vec<_>, Vec<_>) = (0..2)
+        .map(|_| tokio::sync::oneshot::channel::<()>())
+        .unzip();
+    let threads = {
+        let (cluster, users, held) = (cluster.clone(), users.clone(), held.clone());
+        tokio::task::spawn_blocking(move || {
+            std::thread::scope(|scope| {
+                let runs: Vec<_> = keys
+                    .into_iter()
+                    .zip(done_tx)
+                    .enumerate()
+                    .map(|(t, (keys, done))| {
+                        let (cluster, users, held) = (&cluster, &users, &held);
+                        scope.spawn(move || {
+                            let runtime = tokio::runtime::Builder::new_current_thread()
+                                .enable_all()
+                                .build()
+                                .expect("a runtime");
+                            let local = tokio::task::LocalSet::new();
+                            local.block_on(&runtime, async move {
+                                let first = (t == 0).then(|| {
+                                    let (cluster, users, held) =
+                                        (cluster.clone(), users.clone(), held.clone());
+                                    tokio::task::spawn_local(async move {
+                                        cluster
+                                            .write(
+                                                &users,
+                                                &held,
+                                                id("x"),
+                                                doc(json!({"n": 1})),
+                                                None,
+                                            )
+                                            .await
+                                    })
+                                });
+                                // The first write is in flight, held by the row.
+                                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                                let writes = keys.iter().map(|key| {
+                                    cluster.write(users, key, id("x"), doc(json!({"t": t})), None)
+                                });
+                                let answers = join_all(writes).await;
+                                done.send(()).expect("the test waits");
+                                let held_answer = match first {
+                                    Some(task) => Some(task.await.expect("the task")),
+                                    None => None,
+                                };
+                                (answers, held_answer)
+                            })
+                        })
+                    })
+                    .collect();
+                runs.into_iter()
+                    .map(|r| r.join().expect("a thread"))
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    for done in done_rx {
+        tokio::time::timeout(std::time::Duration::from_secs(5), done)
+            .await
+            .expect("the writes beside the held row commit while it is held")
+            .expect("the thread");
+    }
+    holding.rollback().await.expect("release the row");
+    let results = threads.await.expect("the threads");
+
+    for (answers, _) in &results {
+        for answer in answers {
+            assert!(answer.as_ref().expect("a write").upserted.created);
+        }
+    }
+    let held_answer = results[0].1.as_ref().expect("the held write's answer");
+    assert!(
+        !held_answer
+            .as_ref()
+            .expect("the held write")
+            .upserted
+            .created
+    );
+    let after = cluster.shards()[1].primary.write_batch_sizes().snapshot();
+    let over_eight = |s: &shard_manager::servers::batch_sizes::BatchSizesSnapshot| {
+        s.batches
+            - s.cumulative
+                .iter()
+                .find(|(b, _)| *b == 8)
+                .map(|(_, n)| *n)
+                .unwrap_or(0)
+    };
+    assert_eq!(
+        over_eight(&after) - over_eight(&before),
+        1,
+        "one group carried the twelve writes of both threads: {after:?}"
+    );
+    // The held write's first try (a group of one) and the twelve.
+    assert_eq!(after.requests - before.requests, 13, "{after:?}");
 }
