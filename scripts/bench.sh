@@ -20,6 +20,7 @@
 #   connections        reads and no-ops at 16 and 1,000 connections (CONNS="16 1000")
 #   cluster-analytics  the load per slot on and off; the publisher's idle cost
 #   builds             CPU per request of two builds taking turns: A_BIN=path B_BIN=path
+#                      (CONNS="16 64" for other client counts than 8)
 #   traces             CPU per request with trace export off, at the default ratio and
 #                      with every request sampled, taking turns (an OTLP sink on SINK_PORT)
 #   lists, export      the gateway's memory under large lists; export (RECORDS=100000)

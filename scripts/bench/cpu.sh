@@ -122,12 +122,14 @@ cpu_table() {
 
 # ---------------------------------------------------------------------------------------
 # Two builds taking turns (A_BIN, B_BIN), ROUNDS rounds: the gateway's CPU per request of
-# each kind in KINDS, wrk -t1 -c8 as above; cached reads on a gateway with the cache on.
-# KEYS=2000 DURATION=8 KINDS="noop read write cached" PREP=1.
+# each kind in KINDS, wrk -t1 -c8 as above (CONNS="1 16 64": each count in turn, -t2 from
+# 16; writes with the machine's CPU split and the mean group); cached reads on a gateway
+# with the cache on. KEYS=2000 DURATION=8 KINDS="noop read write cached" PREP=1.
 # ---------------------------------------------------------------------------------------
 step_builds() {
     local keys=${USER_KEYS:-2000} secs=${USER_DURATION:-8} kinds=${KINDS:-noop read write cached} round side bin kind
-    say "builds: A=$A_BIN B=$B_BIN taking turns, $ROUNDS rounds, wrk -t1 -c8 -d${secs}s per kind: $kinds"
+    local conns=${CONNS:-8} n t
+    say "builds: A=$A_BIN B=$B_BIN taking turns, $ROUNDS rounds, wrk -c$conns -d${secs}s per kind: $kinds"
     if ((PREP)); then
         GATEWAY_BIN=$A_BIN start_gateway build-A SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false
         prefill_records "$keys"
@@ -139,8 +141,13 @@ step_builds() {
             GATEWAY_BIN=$bin start_gateway "build-$side" SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false
             for kind in $kinds; do
                 [[ $kind != cached ]] || continue
-                KIND=$kind KEYS=$keys wrk_cpu "builds-$round-$side-$kind" "round $round, $side ($bin), $kind" \
-                    -t1 -c8 -d"${secs}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL"
+                for n in $conns; do
+                    t=1
+                    ((n < 16)) || t=2
+                    KIND=$kind KEYS=$keys wrk_cpu "builds-$round-$side-$kind-$n" "round $round, $side ($bin), $kind, c=$n" \
+                        -t$t -c"$n" -d"${secs}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL"
+                    [[ $kind != write ]] || line "  $WRK_SPLIT; $(group_size)"
+                done
             done
             [[ " $kinds " == *" cached "* ]] || continue
             GATEWAY_BIN=$bin start_gateway "build-$side-cache" SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=true
