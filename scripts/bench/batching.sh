@@ -38,11 +38,17 @@ step_read_batching() {
 # for every run also what the whole machine spent per request (split_end), and for the
 # grouped runs the mean group from /metrics. KEYS=10000 CONNS="1 16 64" DURATION=10.
 # ---------------------------------------------------------------------------------------
-# Mean writes per group, from the gateway's /metrics.
-group_size() {
+# Writes sent in groups and groups sent so far ("SUM COUNT"), from the gateway's /metrics.
+group_counts() {
     curl -fsS "$URL/metrics" | awk '/^shardgate_batch_size_sum\{kind="write"/ { s += $NF }
-        /^shardgate_batch_size_count\{kind="write"/ { c += $NF }
-        END { if (c > 0) printf "%.1f writes a group", s / c; else printf "no groups" }'
+        /^shardgate_batch_size_count\{kind="write"/ { c += $NF } END { printf "%d %d\n", s, c }'
+}
+
+# Mean writes per group since the gateway started, from its /metrics.
+group_size() {
+    local sum count
+    read -r sum count <<<"$(group_counts)"
+    if ((count > 0)); then printf '%s writes a group' "$(calc "$sum / $count" 1)"; else printf 'no groups'; fi
 }
 step_write_batching() {
     local secs=${USER_DURATION:-10} conns=${CONNS:-1 16 64} per_shard=$(((KEYS + 2) / 3)) n round on i tps txns

@@ -12,7 +12,7 @@
 //! round trip, its fsync, its wait for the synchronous standby) costs the machine far
 //! more than waking another thread, so groups are made as large as the server's
 //! concurrency allows. At 16 clients on two workers and three shards, per-thread
-//! queues made groups of 1.6 writes, one queue 2.8, for 20-25% more writes a second
+//! queues made groups of 1.6 writes, one queue 2.8, for 17-25% more writes a second
 //! (docs/BENCHMARKS.md).
 
 use std::sync::{Arc, Mutex};
