@@ -1,34 +1,34 @@
-//! The thread a waiting request runs on, and its runtime: work done for that request
-//! alone, or for a batch it waits in, is spawned there.
+//! The runtime a waiting request runs on: work done for that request alone, or for a
+//! batch it waits in, is spawned there.
 //!
-//! A gateway worker stops (SIGTERM) once its own requests are answered, and the tasks
-//! on its runtime stop with it. A batch shared by requests of several threads must
-//! therefore be driven on the thread of a request still waiting in it: that thread
-//! cannot stop before the batch has answered.
+//! Each gateway worker runs its own single-thread runtime, which stops (SIGTERM) once
+//! the worker's own requests are answered, and the tasks on it stop with it. A batch
+//! shared by requests of several workers must therefore be driven on the runtime of a
+//! request still waiting in it: that runtime cannot stop before the batch has answered.
+//! (On a multi-thread runtime every task of it is "here": any of its threads will do.)
 
-use std::thread::ThreadId;
-
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, Id};
 
 /// Where a waiting request's work runs (see the module doc).
 #[derive(Clone, Debug)]
 pub(super) struct Home {
     runtime: Handle,
-    thread: ThreadId,
+    id: Id,
 }
 
 impl Home {
-    /// The calling task's thread and runtime.
+    /// The calling task's runtime.
     pub(super) fn here() -> Self {
+        let runtime = Handle::current();
         Self {
-            runtime: Handle::current(),
-            thread: std::thread::current().id(),
+            id: runtime.id(),
+            runtime,
         }
     }
 
-    /// Whether the calling task runs on this home's thread.
+    /// Whether the calling task runs on this home's runtime.
     pub(super) fn is_here(&self) -> bool {
-        self.thread == std::thread::current().id()
+        Handle::try_current().is_ok_and(|h| h.id() == self.id)
     }
 
     /// Runs `task` on this home's runtime.
@@ -63,7 +63,7 @@ mod tests {
             .build()
             .unwrap();
         let home = runtime.block_on(async { Home::here() });
-        assert!(home.is_here());
+        assert!(runtime.block_on(async { home.is_here() }));
         drop(runtime);
         let dropped = Arc::new(AtomicBool::new(false));
         let flag = Flag(dropped.clone());
@@ -75,12 +75,35 @@ mod tests {
     }
 
     #[test]
-    fn another_thread_is_not_here() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    fn another_runtime_is_not_here_and_any_thread_of_a_multi_thread_one_is() {
+        let single = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let home = runtime.block_on(async { Home::here() });
-        let elsewhere = std::thread::spawn(move || home.is_here()).join().unwrap();
-        assert!(!elsewhere);
+        let home = single.block_on(async { Home::here() });
+        let other = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(!other.block_on(async { home.is_here() }));
+        assert!(!std::thread::spawn(move || home.is_here()).join().unwrap());
+
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let home = multi.block_on(async { Home::here() });
+        let seen: Vec<bool> = multi.block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let home = home.clone();
+                    tokio::spawn(async move { home.is_here() })
+                })
+                .collect();
+            let mut seen = Vec::new();
+            for task in tasks {
+                seen.push(task.await.unwrap());
+            }
+            seen
+        });
+        assert_eq!(seen, vec![true; 8]);
     }
 }

@@ -35,6 +35,6 @@ pub(super) struct PendingWrite {
     /// The span of the request it answers, which its group's span links with
     /// (`crate::spans::batch`); none when spans are not recorded.
     pub(super) requester: tracing::Span,
-    /// The thread its request waits on: a group with it may be driven there.
+    /// The runtime its request waits on: a group with it may be driven there.
     pub(super) home: Home,
 }

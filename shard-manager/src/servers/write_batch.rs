@@ -8,9 +8,9 @@
 //! together with the next group, whichever HTTP worker thread they came from (one queue
 //! per server). Groups are driven by a task of their own, so a request whose client
 //! went away never leaves a shared transaction half read (a lone write's own exchange
-//! is its alone). That task runs on the thread of a write in the group whose request
-//! still waits (`home`): a worker stopping on SIGTERM waits for its own requests, so it
-//! never stops a group that answers another worker's. With `database.batch_writes` off, no write waits for
+//! is its alone). That task runs on the runtime of a write in the group whose request
+//! still waits (`home`: each worker has its own): a worker stopping on SIGTERM waits for
+//! its own requests, so it never stops a group that answers another worker's. With `database.batch_writes` off, no write waits for
 //! another's group: each is a group of one, sent at once on its own request's task
 //! with no bound on its lock waits, on a connection of its own.
 //!
@@ -128,9 +128,9 @@ impl Drop for Lead {
     }
 }
 
-/// Where the next group of `queue` is driven: this thread when one of its writes' requests
-/// still waits for the answer here, else the thread of the first that does elsewhere
-/// (any waiting write's, when every client has gone; this thread's when none waits).
+/// Where the next group of `queue` is driven: this runtime when one of its writes'
+/// requests still waits for the answer here, else the runtime of the first that does
+/// elsewhere (any waiting write's, when every client has gone; this one when none waits).
 fn driver_home(queue: &Mutex<Queue<PendingWrite>>) -> Home {
     peek(queue, |waiting| {
         let live = || waiting.iter().filter(|w| !w.reply.is_closed());
@@ -143,7 +143,7 @@ fn driver_home(queue: &Mutex<Queue<PendingWrite>>) -> Home {
     .unwrap_or_else(Home::here)
 }
 
-/// Drives `queue` (see [`drive`]) on the thread [`driver_home`] gives.
+/// Drives `queue` (see [`drive`]) on the runtime [`driver_home`] gives.
 fn start_driver(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingWrite>>>) {
     let home = driver_home(&queue);
     home.spawn(drive(server, Driving { queue, done: false }));
@@ -167,7 +167,7 @@ impl Drop for Driving {
 }
 
 /// Commits what waits in the queue, in groups, until nothing does; a group whose
-/// writes all wait on other threads is handed to one of them (see the module doc).
+/// writes all wait on other runtimes is handed to one of them (see the module doc).
 async fn drive(server: Arc<Server>, mut driving: Driving) {
     loop {
         if !driver_home(&driving.queue).is_here() {
@@ -226,7 +226,7 @@ impl Server {
         self.rounds(&mut None, group, true).await
     }
 
-    /// [`commit_alone`](Self::commit_alone) in a task of its own, on the thread its
+    /// [`commit_alone`](Self::commit_alone) in a task of its own, on the runtime its
     /// request waits on.
     fn send_alone(self: Arc<Self>, waiting: PendingWrite) {
         let home = waiting.home.clone();
