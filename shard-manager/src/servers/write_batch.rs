@@ -10,9 +10,11 @@
 //! went away never leaves a shared transaction half read (a lone write's own exchange
 //! is its alone). That task runs on the runtime of a write in the group whose request
 //! still waits (`home`: each worker has its own): a worker stopping on SIGTERM waits for
-//! its own requests, so it never stops a group that answers another worker's. With `database.batch_writes` off, no write waits for
-//! another's group: each is a group of one, sent at once on its own request's task
-//! with no bound on its lock waits, on a connection of its own.
+//! its own requests, so it never stops a group that answers another worker's.
+//!
+//! With `database.batch_writes` off, no write waits for another's group: each is a group
+//! of one, sent at once on its own request's task with no bound on its lock waits, on a
+//! connection of its own.
 //!
 //! Each write keeps what it has alone: its own statement (slot check, idempotency
 //! lookup and entry), its own rows, and its own answer. A write is answered only once
