@@ -76,16 +76,40 @@ impl<W: 'static> Batches<W> {
     /// when no batch was under way: the caller then starts its driver, which sends
     /// batches until the queue is empty ([`next_batch`], guarded by a [`Handover`]).
     pub(super) fn join(&self, request: W) -> Option<Arc<Mutex<Queue<W>>>> {
-        let queue = match &self.queues {
-            Queues::PerThread(queues) => queues.get_or(Default::default),
-            Queues::Shared(queue) => Arc::clone(queue),
-        };
+        let queue = self.queue();
         let lead = {
             let mut waiting = lock(&queue);
             waiting.waiting.push(request);
             !std::mem::replace(&mut waiting.driving, true)
         };
         lead.then_some(queue)
+    }
+
+    /// `request` takes the lead when no batch is under way: it comes back with its
+    /// queue, now driven, to be sent alone at once by its caller, and requests that come
+    /// meanwhile wait in the queue ([`hand_on`] when it is done). Otherwise it waits in
+    /// the queue for the next batch, and None comes back. Unlike [`join`](Self::join),
+    /// the leader's batch is its own request only, whatever other threads queue before
+    /// it leaves: its caller's task may be dropped (its client gone) without dropping
+    /// any other request.
+    pub(super) fn lead_or_queue(&self, request: W) -> Option<(W, Arc<Mutex<Queue<W>>>)> {
+        let queue = self.queue();
+        let mut waiting = lock(&queue);
+        if std::mem::replace(&mut waiting.driving, true) {
+            waiting.waiting.push(request);
+            return None;
+        }
+        drop(waiting);
+        self.sizes.record(1);
+        Some((request, queue))
+    }
+
+    /// The calling thread's queue, or the shared one.
+    fn queue(&self) -> Arc<Mutex<Queue<W>>> {
+        match &self.queues {
+            Queues::PerThread(queues) => queues.get_or(Default::default),
+            Queues::Shared(queue) => Arc::clone(queue),
+        }
     }
 
     /// How many requests each batch carried, so far.
@@ -144,4 +168,41 @@ pub(super) fn abandon<W>(queue: &Mutex<Queue<W>>) {
     let mut queue = lock(queue);
     queue.driving = false;
     queue.waiting.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leader_sends_only_its_own_request_whatever_queues_before_it_leaves() {
+        let batches = Arc::new(Batches::<u32>::shared());
+        let (lead, queue) = batches.lead_or_queue(1).expect("an idle queue is led");
+        assert_eq!(lead, 1);
+        // Another worker's requests, queued while the leader is still on its way.
+        let other = Arc::clone(&batches);
+        let queued = std::thread::spawn(move || (other.lead_or_queue(2), other.lead_or_queue(3)))
+            .join()
+            .unwrap();
+        assert!(
+            queued.0.is_none() && queued.1.is_none(),
+            "a led queue is joined"
+        );
+        // The leader is done: the two queued leave together, with a driver.
+        assert!(hand_on(&queue));
+        assert_eq!(next_batch(&queue, &batches.sizes), Some(vec![2, 3]));
+        assert_eq!(next_batch(&queue, &batches.sizes), None);
+        let sizes = batches.sizes().snapshot();
+        assert_eq!((sizes.batches, sizes.requests), (2, 3));
+        // Free again: the next request leads.
+        assert_eq!(batches.lead_or_queue(4).map(|(r, _)| r), Some(4));
+    }
+
+    #[test]
+    fn a_leader_with_nothing_queued_frees_its_queue() {
+        let batches = Batches::<u32>::shared();
+        let (_, queue) = batches.lead_or_queue(1).unwrap();
+        assert!(!hand_on(&queue));
+        assert!(batches.lead_or_queue(2).is_some());
+    }
 }

@@ -83,17 +83,16 @@ impl Server {
             // and no write waits behind it, so its lock waits are not bounded.
             self.writes.sizes.record(1);
             self.commit_alone(waiting).await;
-        } else if let Some(queue) = self.writes.join(waiting) {
+        } else if let Some((waiting, queue)) = self.writes.lead_or_queue(waiting) {
             // Nothing was in flight: this write goes at once, alone, on this task, as a
-            // write did before groups; whatever queues meanwhile leaves with a driver.
-            let lead = Lead {
+            // write did before groups; whatever queues meanwhile (from any worker)
+            // leaves with a driver, never on this task, which its client may drop.
+            let _lead = Lead {
                 server: Arc::clone(self),
                 queue,
             };
-            if let Some(group) = next_batch(&lead.queue, &self.writes.sizes) {
-                for waiting in self.commit(group).await {
-                    Arc::clone(self).send_alone(waiting);
-                }
+            for waiting in self.commit(vec![waiting]).await {
+                Arc::clone(self).send_alone(waiting);
             }
         }
         let (rows, position) = answer.await.unwrap_or_else(|_| {
