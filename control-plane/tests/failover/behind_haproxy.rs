@@ -12,9 +12,10 @@
 //! - health shows node 1 behind the address and the failover;
 //! - no acknowledged write is lost or applied twice, and no read failed.
 //!
-//! Its own ports, as `haproxy_on_autoctl`'s: the formation in 26950-26979, HAProxy in
-//! 26980-26999 (the failover tests run one at a time). Skipped, loudly, only when
-//! pg_autoctl or HAProxy is not installed and `SHARDGATE_REQUIRE_HA` is unset.
+//! Its ports, as `haproxy_on_autoctl`'s: the formation in 26950-26979, HAProxy in
+//! 26980-26999; the two may run at the same time, and `free_port` never hands one port
+//! to both. Skipped, loudly, only when pg_autoctl or HAProxy is not installed and
+//! `SHARDGATE_REQUIRE_HA` is unset.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -6,8 +6,9 @@
 //! PostgreSQL); nobody touches HAProxy. Within a bound, a new connection through `rw`
 //! reaches node 1 and writes there, and `ro` sends nothing to node 0.
 //!
-//! Its own ports: the formation in 26950-26979, HAProxy in 26980-26999 (no other
-//! failover test uses them; backup_cli's, which do, run after this suite).
+//! Its ports: the formation in 26950-26979, HAProxy in 26980-26999, shared with
+//! `behind_haproxy`, which may run at the same time: `free_port` never hands one port
+//! to both (backup_cli's tests, which use them too, run after this suite).
 //!
 //! Skipped, loudly, only when pg_autoctl or HAProxy is not installed and
 //! `SHARDGATE_REQUIRE_HA` is unset.

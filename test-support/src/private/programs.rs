@@ -3,6 +3,7 @@
 //! when the tests run as root (PostgreSQL refuses root), with the descriptors a
 //! cluster lock may hold closed. Shared by `pair` and `autoctl`.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -200,11 +201,66 @@ pub fn installed(name: &str, also: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// The first port in `range` nothing listens on.
+/// A port in `range` for a private server: one nothing listens on here and no
+/// PostgreSQL server's socket lock names (a server in another network namespace, or
+/// one still starting, does not listen here yet, but its socket lock is shared), and
+/// that this process has not handed out before, so two tests picking ports at once
+/// (a formation picks all of its ports before it starts the first server) never pick
+/// the same one. Once every such port has been handed out, the first one free again
+/// is handed out again.
 pub fn free_port(range: std::ops::Range<u16>) -> u16 {
-    let what = format!("a free port in {range:?}");
-    range
-        .into_iter()
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect(&what)
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    let free = |p: &u16| {
+        std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
+            && SOCKET_DIRS
+                .iter()
+                .all(|dir| !Path::new(dir).join(format!(".s.PGSQL.{p}.lock")).exists())
+    };
+    let port = range
+        .clone()
+        .find(|p| !handed_out.contains(p) && free(p))
+        .or_else(|| range.clone().find(free))
+        .unwrap_or_else(|| panic!("no free port in {range:?}"));
+    handed_out.insert(port);
+    port
+}
+
+/// Where PostgreSQL servers keep their Unix sockets and the socket locks that name a
+/// port in use: the Debian packages' directory, and PostgreSQL's own default.
+const SOCKET_DIRS: [&str; 2] = ["/var/run/postgresql", "/tmp"];
+
+#[cfg(test)]
+mod tests {
+    use super::free_port;
+    use std::net::TcpListener;
+
+    /// Two neighbouring ports nothing listens on, from the system's ephemeral range
+    /// (the tests' own servers run in 26600-26999, perhaps at this moment).
+    fn two_free() -> std::ops::Range<u16> {
+        loop {
+            let one = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+            let port = one.local_addr().unwrap().port();
+            if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                return port..port + 2;
+            }
+        }
+    }
+
+    #[test]
+    fn a_port_handed_out_is_not_handed_out_again_while_another_is_free() {
+        let range = two_free();
+        let first = free_port(range.clone());
+        let second = free_port(range.clone());
+        assert_eq!((first, second), (range.start, range.start + 1));
+        // Every port of the range handed out: the first one still free, again.
+        assert_eq!(free_port(range.clone()), range.start);
+    }
+
+    #[test]
+    fn a_port_something_listens_on_is_skipped() {
+        let range = two_free();
+        let _held = TcpListener::bind(("127.0.0.1", range.start)).unwrap();
+        assert_eq!(free_port(range.clone()), range.start + 1);
+    }
 }
