@@ -105,6 +105,9 @@ cmd_test() {
     local passed failures
     passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")
     failures=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$out")
+    # Each failed test's panic again, last: a log read from its end (as CI's is) shows
+    # why each failed, however far above its own output lies.
+    failure_digest "$out"
     rm -f "$out"
     if ((failed)) && ((failures == 0)); then failures=1; fi   # a build error counts too
     disk_watch_report
@@ -113,6 +116,22 @@ cmd_test() {
 }
 
 # Every test target but `failures`, one name a line, from the tests/ directories.
+# For each failed test in the log `$1` (its `---- NAME stdout ----` block): its name and
+# its panic, the `panicked at` line and the message after it (at most 12 lines of at
+# most 300 characters; a backtrace or a note ends it). Nothing when none failed.
+failure_digest() {
+    awk '
+        /^---- .* ----$/ { name = $0; taking = 0; next }
+        /^failures:$/ || /^test result:/ { name = ""; taking = 0; next }
+        name != "" && /panicked at/ {
+            if (!shown++) print "==> why each failed test failed:"
+            print name; print substr($0, 1, 300); taking = 12; next
+        }
+        taking > 0 && (/^stack backtrace:/ || /^note: / || /^$/ || /^---- / || /^failures:/) { taking = 0 }
+        taking > 0 { print substr($0, 1, 300); taking-- }
+    ' "$1"
+}
+
 test_targets() {
     local file name
     for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do
