@@ -44,6 +44,17 @@ group_counts() {
         /^shardgate_batch_size_count\{kind="write"/ { c += $NF } END { printf "%d %d\n", s, c }'
 }
 
+# Checkpoints begun so far on the primaries (timed and requested, pg_stat_bgwriter): a
+# write run that a checkpoint overlaps pays its full-page writes in its tail latency.
+checkpoints_begun() {
+    local port n total=0
+    for port in "${PRIMARIES[@]}"; do
+        n=$(sql "$port" postgres "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter") || n=0
+        total=$((total + n))
+    done
+    echo "$total"
+}
+
 # Mean writes per group since the gateway started, from its /metrics.
 group_size() {
     local sum count

@@ -128,7 +128,7 @@ cpu_table() {
 # ---------------------------------------------------------------------------------------
 step_builds() {
     local keys=${USER_KEYS:-2000} secs=${USER_DURATION:-8} kinds=${KINDS:-noop read write cached} round side bin kind
-    local conns=${CONNS:-8} n t g0 c0 g1 c1
+    local conns=${CONNS:-8} n t g0 c0 g1 c1 k0 k1
     say "builds: A=$A_BIN B=$B_BIN taking turns, $ROUNDS rounds, wrk -c$conns -d${secs}s per kind: $kinds"
     if ((PREP)); then
         GATEWAY_BIN=$A_BIN start_gateway build-A SHARDGATE__SERVER__WORKERS=2 SHARDGATE__CACHE__ENABLED=false
@@ -145,10 +145,12 @@ step_builds() {
                     t=1
                     ((n < 16)) || t=2
                     read -r g0 c0 <<<"$(group_counts)"
+                    k0=$(checkpoints_begun)
                     KIND=$kind KEYS=$keys wrk_cpu "builds-$round-$side-$kind-$n" "round $round, $side ($bin), $kind, c=$n" \
                         -t$t -c"$n" -d"${secs}s" -s "$REPO/scripts/wrk-cpu.lua" "$URL"
                     read -r g1 c1 <<<"$(group_counts)"
-                    [[ $kind != write ]] || line "  $WRK_SPLIT; $(calc "($g1 - $g0) / ($c1 - $c0 + 0.000001)" 1) writes a group in this run"
+                    k1=$(checkpoints_begun)
+                    [[ $kind != write ]] || line "  $WRK_SPLIT; $(calc "($g1 - $g0) / ($c1 - $c0 + 0.000001)" 1) writes a group in this run; $((k1 - k0)) checkpoint(s) began on the primaries during it"
                 done
             done
             [[ " $kinds " == *" cached "* ]] || continue
