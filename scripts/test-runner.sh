@@ -115,7 +115,6 @@ cmd_test() {
     ((failed == 0))
 }
 
-# Every test target but `failures`, one name a line, from the tests/ directories.
 # For each failed test in the log `$1` (its `---- NAME stdout ----` block): its name and
 # its panic, the `panicked at` line and the message after it (at most 12 lines of at
 # most 300 characters; a backtrace or a note ends it). Nothing when none failed.
@@ -132,6 +131,7 @@ failure_digest() {
     ' "$1"
 }
 
+# Every test target but `failures`, one name a line, from the tests/ directories.
 test_targets() {
     local file name
     for file in "$REPO"/*/tests/*.rs "$REPO"/*/tests/*/main.rs; do

@@ -44,8 +44,8 @@ group_counts() {
         /^shardgate_batch_size_count\{kind="write"/ { c += $NF } END { printf "%d %d\n", s, c }'
 }
 
-# Checkpoints begun so far on the primaries (timed and requested, pg_stat_bgwriter): a
-# write run that a checkpoint overlaps pays its full-page writes in its tail latency.
+# Checkpoints begun so far on the primaries (timed and requested, pg_stat_bgwriter), so
+# that a write run can say whether one began while it ran.
 checkpoints_begun() {
     local port n total=0
     for port in "${PRIMARIES[@]}"; do

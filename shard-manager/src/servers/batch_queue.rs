@@ -86,7 +86,8 @@ impl<W: 'static> Batches<W> {
     }
 
     /// `request` takes the lead when no batch is under way: it comes back with its
-    /// queue, now driven, to be sent alone at once by its caller, and requests that come
+    /// queue, now driven, to be sent alone at once by its caller (counted as a batch of
+    /// one), and requests that come
     /// meanwhile wait in the queue ([`hand_on`] when it is done). Otherwise it waits in
     /// the queue for the next batch, and None comes back. Unlike [`join`](Self::join),
     /// the leader's batch is its own request only, whatever other threads queue before
