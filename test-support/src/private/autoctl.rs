@@ -86,10 +86,9 @@ impl Formation {
         }
         let programs = Programs::find();
         programs.own(&dir);
-        let end = place.ports.end;
         let monitor_port = free_port(place.ports.clone());
-        let node0 = free_port(monitor_port + 1..end);
-        let node1 = free_port(node0 + 1..end);
+        let node0 = free_port(place.ports.clone());
+        let node1 = free_port(place.ports.clone());
         let [ns0, ns1] = place.netns.clone();
         let keepers = Keepers::new(dir.clone(), programs.clone(), autoctl, [None, ns0, ns1]);
         let f = Formation {

@@ -72,7 +72,7 @@ impl Haproxy {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create HAProxy's directory");
         let rw_port = free_port(ports.clone());
-        let ro_port = free_port(rw_port + 1..ports.end);
+        let ro_port = free_port(ports.clone());
         let cfg = dir.join("haproxy.cfg");
         let text = config(&dir.join("stats.sock"), rw_port, ro_port, &nodes);
         std::fs::write(&cfg, text).expect("write haproxy.cfg");

@@ -88,7 +88,7 @@ impl Pair {
     /// Clones the primary and starts the clone as its streaming replica, in `mode`.
     pub fn with_replica_in(mut self, mode: Replication) -> Self {
         let pair = &mut self;
-        pair.replica_port = free_port(pair.primary_port + 1..pair.ports.end);
+        pair.replica_port = free_port(pair.ports.clone());
         let (primary_port, replica_port) = (pair.primary_port, pair.replica_port);
         let replica = pair.data("replica");
         pair.pg(

@@ -3,7 +3,7 @@
 //! when the tests run as root (PostgreSQL refuses root), with the descriptors a
 //! cluster lock may hold closed. Shared by `pair` and `autoctl`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -204,26 +204,45 @@ pub fn installed(name: &str, also: &str) -> Option<PathBuf> {
 /// A port in `range` for a private server: one nothing listens on here and no
 /// PostgreSQL server's socket lock names (a server in another network namespace, or
 /// one still starting, does not listen here yet, but its socket lock is shared), and
-/// that this process has not handed out before, so two tests picking ports at once
-/// (a formation picks all of its ports before it starts the first server) never pick
-/// the same one. Once every such port has been handed out, the first one free again
-/// is handed out again.
+/// of those the one this process handed out longest ago (never, first). Two tests
+/// picking ports at once (a formation picks all of its ports before it starts the
+/// first server) so never pick the same one, and the ports of one formation are
+/// picked from the whole range, one call each, never from what is left after the
+/// last one (which wears out once the range has come round).
 pub fn free_port(range: std::ops::Range<u16>) -> u16 {
-    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    static HANDED_OUT: std::sync::Mutex<BTreeMap<u16, u64>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     let free = |p: &u16| {
         std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
             && SOCKET_DIRS
                 .iter()
-                .all(|dir| !Path::new(dir).join(format!(".s.PGSQL.{p}.lock")).exists())
+                .all(|dir| !held(&Path::new(dir).join(format!(".s.PGSQL.{p}.lock"))))
     };
     let port = range
         .clone()
-        .find(|p| !handed_out.contains(p) && free(p))
-        .or_else(|| range.clone().find(free))
+        .filter(free)
+        .min_by_key(|p| (handed_out.get(p).copied().unwrap_or(0), *p))
         .unwrap_or_else(|| panic!("no free port in {range:?}"));
-    handed_out.insert(port);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    handed_out.insert(port, call);
     port
+}
+
+/// Whether the PostgreSQL socket lock at `lock` is held: it exists and the process
+/// its first line names is alive. A server killed with `kill -9` leaves its lock
+/// behind, and PostgreSQL itself takes such a stale lock over; so do we, or every
+/// port a test ever killed a server on would stay taken for good. A lock we may not
+/// read is left to the listening check.
+fn held(lock: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(lock) else {
+        return false;
+    };
+    text.lines()
+        .next()
+        .and_then(|pid| pid.trim().trim_start_matches('-').parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// Where PostgreSQL servers keep their Unix sockets and the socket locks that name a
@@ -232,7 +251,7 @@ const SOCKET_DIRS: [&str; 2] = ["/var/run/postgresql", "/tmp"];
 
 #[cfg(test)]
 mod tests {
-    use super::free_port;
+    use super::{free_port, held};
     use std::net::TcpListener;
 
     /// Two neighbouring ports nothing listens on, from the system's ephemeral range
@@ -253,8 +272,29 @@ mod tests {
         let first = free_port(range.clone());
         let second = free_port(range.clone());
         assert_eq!((first, second), (range.start, range.start + 1));
-        // Every port of the range handed out: the first one still free, again.
+        // Every port of the range handed out: the one handed out longest ago, again,
+        // and then the other: the range comes round without ever wearing out.
         assert_eq!(free_port(range.clone()), range.start);
+        assert_eq!(free_port(range.clone()), range.start + 1);
+        assert_eq!(free_port(range.clone()), range.start);
+    }
+
+    #[test]
+    fn a_socket_lock_is_held_only_while_the_process_it_names_lives() {
+        let dir = std::env::temp_dir().join(format!("sg-lock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = dir.join(".s.PGSQL.1.lock");
+        std::fs::write(&lock, format!("{}\n/data\n", std::process::id())).unwrap();
+        let live = held(&lock);
+        // A process that has exited: its pid is free (until reused, long after).
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        std::fs::write(&lock, format!("{gone_pid}\n/data\n")).unwrap();
+        let stale = held(&lock);
+        let missing = held(&dir.join(".s.PGSQL.2.lock"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((live, stale, missing), (true, false, false));
     }
 
     #[test]
