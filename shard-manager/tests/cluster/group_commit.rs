@@ -408,3 +408,24 @@ async fn writes_from_two_threads_leave_in_one_group() {
     // The held write's first try (a group of one) and the twelve.
     assert_eq!(after.requests - before.requests, 13, "{after:?}");
 }
+
+/// A group's write that fills the documents' GIN pending list merges it into the index
+/// while the whole group waits: the migrated schema bounds that list at 256 kB (the
+/// default, 4 MB, held every write of a shard 100-200 ms every few seconds under load;
+/// docs/BENCHMARKS.md), on every shard.
+#[tokio::test]
+async fn the_document_index_merges_its_pending_entries_in_small_steps() {
+    let scratch = Scratch::create().await;
+    for shard in scratch.cluster().shards().iter() {
+        let client = scratch.connect(&scratch.primary(shard.id)).await;
+        let options: Vec<String> = client
+            .query_one(
+                "SELECT coalesce(reloptions, '{}') FROM pg_class WHERE relname = 'records_data_gin'",
+                &[],
+            )
+            .await
+            .expect("the documents' index")
+            .get(0);
+        assert_eq!(options, vec!["gin_pending_list_limit=256"], "{}", shard.id);
+    }
+}

@@ -1,0 +1,1 @@
+ALTER INDEX records_data_gin RESET (gin_pending_list_limit);
