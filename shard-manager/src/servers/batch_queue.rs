@@ -87,12 +87,11 @@ impl<W: 'static> Batches<W> {
 
     /// `request` takes the lead when no batch is under way: it comes back with its
     /// queue, now driven, to be sent alone at once by its caller (counted as a batch of
-    /// one), and requests that come
-    /// meanwhile wait in the queue ([`hand_on`] when it is done). Otherwise it waits in
-    /// the queue for the next batch, and None comes back. Unlike [`join`](Self::join),
-    /// the leader's batch is its own request only, whatever other threads queue before
-    /// it leaves: its caller's task may be dropped (its client gone) without dropping
-    /// any other request.
+    /// one), and requests that come meanwhile wait in the queue ([`hand_on`] when it is
+    /// done). Otherwise it waits in the queue for the next batch, and None comes back.
+    /// Unlike [`join`](Self::join), the leader's batch is its own request only, whatever
+    /// other threads queue before it leaves: its caller's task may be dropped (its client
+    /// gone) without dropping any other request.
     pub(super) fn lead_or_queue(&self, request: W) -> Option<(W, Arc<Mutex<Queue<W>>>)> {
         let queue = self.queue();
         let mut waiting = lock(&queue);

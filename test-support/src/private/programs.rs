@@ -210,9 +210,9 @@ pub fn installed(name: &str, also: &str) -> Option<PathBuf> {
 /// picked from the whole range, one call each, never from what is left after the
 /// last one (which wears out once the range has come round).
 pub fn free_port(range: std::ops::Range<u16>) -> u16 {
+    // Each port handed out, with the number of its latest hand-out (1, 2, ...).
     static HANDED_OUT: std::sync::Mutex<BTreeMap<u16, u64>> =
         std::sync::Mutex::new(BTreeMap::new());
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     let free = |p: &u16| {
         std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
@@ -225,8 +225,8 @@ pub fn free_port(range: std::ops::Range<u16>) -> u16 {
         .filter(free)
         .min_by_key(|p| (handed_out.get(p).copied().unwrap_or(0), *p))
         .unwrap_or_else(|| panic!("no free port in {range:?}"));
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    handed_out.insert(port, call);
+    let latest = handed_out.values().max().copied().unwrap_or(0);
+    handed_out.insert(port, latest + 1);
     port
 }
 
