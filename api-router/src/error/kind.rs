@@ -158,6 +158,11 @@ impl ApiError {
                 "idempotency-entries-incomplete",
                 "Idempotency entries incomplete",
             ),
+            Self::Transaction(TxnError::Shard(ClusterError::DataRefused { .. })) => (
+                S::UNPROCESSABLE_ENTITY,
+                "data-refused",
+                "Record refused by its shard",
+            ),
             Self::Transaction(TxnError::Shard(_)) => (
                 S::SERVICE_UNAVAILABLE,
                 "transaction-not-written",
@@ -233,6 +238,13 @@ impl ApiError {
                 S::INTERNAL_SERVER_ERROR,
                 "undecodable-record",
                 "Undecodable record",
+            ),
+            // The client's record, not the server: the detail names the shard, the
+            // SQLSTATE and the server's words (a value too large for an index, ...).
+            Self::Cluster(ClusterError::DataRefused { .. }) => (
+                S::UNPROCESSABLE_ENTITY,
+                "data-refused",
+                "Record refused by its shard",
             ),
             Self::Cluster(ClusterError::Query { .. }) | Self::Misconfigured(_) => {
                 (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")

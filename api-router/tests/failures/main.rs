@@ -45,6 +45,8 @@
 //! - [`moved_keys`]: an idempotency key's answer moves with its slot.
 //! - [`moved_reads`]: a read-your-writes token from a key's new owner is honoured by
 //!   a gateway still routing with the old map.
+//! - [`neighbours`]: one abusive key (writes its shard refuses, all at once, large)
+//!   fails no well-behaved client's write or read, and holds their p99.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
@@ -95,6 +97,7 @@ mod metadata;
 mod moved_keys;
 mod moved_reads;
 mod movers;
+mod neighbours;
 mod pool;
 mod primary;
 mod rebalance_load;

@@ -121,6 +121,18 @@ pub enum ClusterError {
         /// never decided on.
         message: String,
     },
+    /// The shard refused the record's own data (a value too large for an index, a number
+    /// out of range, a check the table makes; see `sqlstate::Decision::DataRefused`):
+    /// nothing was written, and the same record will be refused again.
+    #[error("{shard} refused the record's data (SQLSTATE {sqlstate}, {statement} statement): {message}; nothing was written")]
+    DataRefused {
+        shard: ShardId,
+        sqlstate: String,
+        /// Which statement: `upsert`, `upsert_many`, ...
+        statement: &'static str,
+        /// The server's message, as it wrote it: shown, never decided on.
+        message: String,
+    },
     /// Rolled back for a concurrent transaction (deadlock, serialization failure, or a
     /// lock not granted within `lock_timeout`): nothing was written; retrying may work.
     #[error("{shard} ({server}) rolled the work back for a concurrent transaction (SQLSTATE {sqlstate}): nothing was written; retry it")]
@@ -147,6 +159,7 @@ impl ClusterError {
             | Self::Undecodable { shard, .. }
             | Self::ReadOnly { shard, .. }
             | Self::Query { shard, .. }
+            | Self::DataRefused { shard, .. }
             | Self::Conflict { shard, .. } => *shard,
         }
     }
@@ -197,7 +210,9 @@ impl ClusterError {
     /// The SQLSTATE of a server's refusal, when the failure was one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
-            Self::Query { sqlstate, .. } | Self::Conflict { sqlstate, .. } => Some(sqlstate),
+            Self::Query { sqlstate, .. }
+            | Self::DataRefused { sqlstate, .. }
+            | Self::Conflict { sqlstate, .. } => Some(sqlstate),
             Self::ReadOnly { .. } => Some("25006"),
             Self::NotOwner { .. } => Some("SG001"),
             _ => None,

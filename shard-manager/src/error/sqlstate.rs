@@ -39,6 +39,11 @@ pub enum Decision {
     /// No prepared transaction has that name (any more): another gateway's recovery, or
     /// an earlier attempt, already committed or rolled it back.
     NoSuchPrepared,
+    /// The record's own data cannot be stored (a value too large for an index, a
+    /// number out of range, a character the database cannot hold, a check the table
+    /// makes): nothing was written, and the same record will be refused again. The
+    /// client's to change, never the server's: no other write pays for it.
+    DataRefused,
     /// Anything else: the statement failed; answered as it is.
     Other,
 }
@@ -68,6 +73,12 @@ pub const TABLE: &[(&str, Decision)] = &[
     ("55P03", Conflict),        // lock_not_available (lock_timeout: a deadlock across shards)
     ("0A000", StaleStatements), // feature_not_supported: cached plan must not change result type
     ("26000", StaleStatements), // invalid_sql_statement_name: the prepared statement is gone
+    ("54000", DataRefused),     // program_limit_exceeded: e.g. an index row too large
+    ("54001", DataRefused),     // statement_too_complex: a document nested too deep
+    ("22003", DataRefused),     // numeric_value_out_of_range
+    ("22021", DataRefused),     // character_not_in_repertoire
+    ("22P05", DataRefused),     // untranslatable_character
+    ("23514", DataRefused),     // check_violation
 ];
 
 /// What `code` means (see [`TABLE`]).
@@ -107,6 +118,12 @@ mod tests {
             ("55P03", Conflict),
             ("0A000", StaleStatements),
             ("26000", StaleStatements),
+            ("54000", DataRefused),
+            ("54001", DataRefused),
+            ("22003", DataRefused),
+            ("22021", DataRefused),
+            ("22P05", DataRefused),
+            ("23514", DataRefused),
         ];
         assert_eq!(rows.len(), TABLE.len(), "a row without its test");
         for (code, expected) in rows {

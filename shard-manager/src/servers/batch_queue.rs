@@ -131,6 +131,62 @@ pub(super) fn next_batch<W>(queue: &Mutex<Queue<W>>, sizes: &BatchSizes) -> Opti
     Some(batch)
 }
 
+/// A group's bound: how many requests, and how many bytes, one batch may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Bound {
+    pub(super) requests: usize,
+    pub(super) bytes: usize,
+}
+
+/// How far into a queue a bounded batch looks for requests that still fit.
+const LOOK_AHEAD: usize = 1024;
+
+/// The requests waiting in `queue` that one batch may carry under `bound` (each
+/// weighing `bytes`), to leave now (counted in `sizes`); None, and the driver is done,
+/// when nothing waits. First fit, oldest first: the oldest always goes, whatever it
+/// weighs; a request that would pass the bytes keeps its place, and later ones that fit
+/// go past it, unless `same` says one is for what it is for (one record's writes keep
+/// their order). So a queue of large requests never holds small ones back by more than
+/// a batch. What is not taken keeps its place for the next batch.
+pub(super) fn next_bounded<W>(
+    queue: &Mutex<Queue<W>>,
+    sizes: &BatchSizes,
+    bound: Bound,
+    bytes: impl Fn(&W) -> usize,
+    same: impl Fn(&W, &W) -> bool,
+) -> Option<Vec<W>> {
+    let mut queue = lock(queue);
+    if queue.waiting.is_empty() {
+        queue.driving = false;
+        return None;
+    }
+    let mut goes = vec![false; queue.waiting.len()];
+    let (mut taken, mut weight) = (0, 0);
+    let mut kept: Vec<usize> = Vec::new();
+    for (i, request) in queue.waiting.iter().enumerate().take(LOOK_AHEAD) {
+        if taken == bound.requests {
+            break;
+        }
+        let w = bytes(request);
+        let fits = taken == 0 || weight + w <= bound.bytes;
+        if fits && !kept.iter().any(|&k| same(&queue.waiting[k], request)) {
+            goes[i] = true;
+            taken += 1;
+            weight += w;
+        } else {
+            kept.push(i);
+        }
+    }
+    let (batch, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut queue.waiting)
+        .into_iter()
+        .zip(goes)
+        .partition(|(_, goes)| *goes);
+    queue.waiting = stay.into_iter().map(|(w, _)| w).collect();
+    let batch: Vec<W> = batch.into_iter().map(|(w, _)| w).collect();
+    sizes.record(batch.len());
+    Some(batch)
+}
+
 /// What `look` finds in the requests waiting in `queue` (the queue stays as it is).
 pub(super) fn peek<W, R>(queue: &Mutex<Queue<W>>, look: impl FnOnce(&[W]) -> R) -> R {
     look(&lock(queue).waiting)
@@ -196,6 +252,37 @@ mod tests {
         assert_eq!((sizes.batches, sizes.requests), (2, 3));
         // Free again: the next request leads.
         assert_eq!(batches.lead_or_queue(4).map(|(r, _)| r), Some(4));
+    }
+
+    #[test]
+    fn a_bounded_batch_takes_the_oldest_and_what_fits_past_the_rest() {
+        // (record, bytes)
+        let batches = Batches::<(char, usize)>::shared();
+        let queue = batches.join(('a', 10)).expect("the first request leads");
+        for request in [('b', 50), ('c', 10), ('d', 10), ('b', 5), ('e', 10)] {
+            assert!(batches.join(request).is_none());
+        }
+        let bound = Bound {
+            requests: 3,
+            bytes: 30,
+        };
+        let take = |q| {
+            next_bounded(
+                q,
+                &batches.sizes,
+                bound,
+                |w: &(char, usize)| w.1,
+                |a, b| a.0 == b.0,
+            )
+        };
+        // a fits; b (50) would pass 30 bytes and waits; c and d go past it.
+        assert_eq!(take(&queue), Some(vec![('a', 10), ('c', 10), ('d', 10)]));
+        // The oldest goes whatever it weighs; b's second write never passes its first.
+        assert_eq!(take(&queue), Some(vec![('b', 50)]));
+        assert_eq!(take(&queue), Some(vec![('b', 5), ('e', 10)]));
+        assert_eq!(take(&queue), None);
+        let sizes = batches.sizes().snapshot();
+        assert_eq!((sizes.batches, sizes.requests), (3, 6));
     }
 
     #[test]

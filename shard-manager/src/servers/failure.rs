@@ -34,6 +34,9 @@ pub(crate) enum Failure {
     /// or a lock not granted within `lock_timeout` (a deadlock across shards, which no
     /// one server can see). Nothing was written; the client may retry.
     Conflict,
+    /// The record's own data cannot be stored: nothing was written; the client's to
+    /// change.
+    DataRefused,
     /// Refused for another reason: answered with its SQLSTATE.
     Refused,
 }
@@ -66,6 +69,7 @@ pub(crate) fn classify(err: &WireError) -> Failure {
                 .unwrap_or(0),
         },
         Decision::Conflict => Failure::Conflict,
+        Decision::DataRefused => Failure::DataRefused,
         Decision::KeyTaken
         | Decision::StaleStatements
         | Decision::ConditionFailed
@@ -115,6 +119,11 @@ mod tests {
                 Failure::Conflict,
             ),
             ("55P03", "konnte Sperre nicht setzen", Failure::Conflict),
+            (
+                "54000",
+                "Indexzeilengröße überschreitet Maximum",
+                Failure::DataRefused,
+            ),
         ];
         for (code, message, expected) in cases {
             assert_eq!(classify(&refusal(code, message, None)), expected, "{code}");

@@ -37,4 +37,8 @@ pub(super) struct PendingWrite {
     pub(super) requester: tracing::Span,
     /// The runtime its request waits on: a group with it may be driven there.
     pub(super) home: Home,
+    /// When its own time runs out, counted from when it joined its queue: past it, a
+    /// write not yet sent in a round that could commit is answered as timed out, not
+    /// committed.
+    pub(super) deadline: tokio::time::Instant,
 }

@@ -444,6 +444,17 @@ impl Server {
                     sqlstate: refusal.code,
                 }
             }
+            Failure::DataRefused => {
+                let WireError::Server(refusal) = err else {
+                    unreachable!("only a server's refusal classifies as refused")
+                };
+                ClusterError::DataRefused {
+                    shard: self.shard,
+                    sqlstate: refusal.code,
+                    statement: refusal.statement.unwrap_or("unnamed"),
+                    message: refusal.message,
+                }
+            }
             Failure::Refused => {
                 let WireError::Server(refusal) = err else {
                     unreachable!("only a server's refusal classifies as refused")

@@ -104,6 +104,7 @@ impl Server {
                 let refused = matches!(
                     classify(&err),
                     Failure::Refused
+                        | Failure::DataRefused
                         | Failure::Conflict
                         | Failure::NotOwner { .. }
                         | Failure::ReadOnly

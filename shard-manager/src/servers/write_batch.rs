@@ -16,15 +16,23 @@
 //! of one, sent at once on its own request's task with no bound on its lock waits, on a
 //! connection of its own.
 //!
+//! A group is bounded: at most [`GROUP_BOUND`]'s writes and bytes, the oldest first (a
+//! write larger than the bytes goes alone), and later writes that still fit go past one
+//! that does not (never past a write to the same record): what is left waits for the
+//! next group, and large writes never hold small ones back by more than a group.
+//!
 //! Each write keeps what it has alone: its own statement (slot check, idempotency
-//! lookup and entry), its own rows, and its own answer. A write is answered only once
-//! the commit that holds it has returned.
+//! lookup and entry), its own rows, its own answer and its own deadline, counted from
+//! when it joined the queue. A write is answered only once the commit that holds it has
+//! returned.
 //! - One write refused (bad data, a moved slot, its key taken meanwhile, a lock it
-//!   could not get): the transaction rolled back, so nothing of the group committed;
-//!   that write gets its refusal (a key taken, a deadlock or a conflict is tried once
+//!   could not get): the transaction rolled back, so nothing of the group committed.
+//!   That write gets its refusal (a key taken, a deadlock or a conflict is tried once
 //!   more first: nothing of it committed), and the others are sent again at once, on
-//!   the same connection. So one bad write never fails the others and nothing is
-//!   written twice.
+//!   the same connection. So one bad write never fails the others, nothing is written
+//!   twice, and what a refusal costs its neighbours is bounded by the group's bound.
+//! - A write whose own deadline passes before a round that could commit it is answered
+//!   as timed out and not committed: nothing of it did.
 //! - A refusal that is the server's, not the write's (read-only, down, no schema):
 //!   every write of the group gets it, as each would alone.
 //! - Writes held up by locks (rows a transaction in doubt holds, a slot under a move's
@@ -35,9 +43,10 @@
 //!   waits at most a millisecond for any lock. So however many of its writes are held
 //!   up, the others wait at most the bound and a round trip for each write taken out,
 //!   and commit well within their deadline; nothing queued waits behind them.
-//! - The connection lost, or no answer in time, once sent: every write of the group is
-//!   answered as a lone write's lost send is (503, may have committed); a retry with
-//!   the write's key is exact.
+//! - The connection lost, or no answer in time, once sent: every write of that round
+//!   is answered as a lone write's lost send is (503, may have committed); a retry with
+//!   the write's key is exact. A round waits for the latest deadline of its writes, so
+//!   no write is answered "may have committed" for another's lack of time.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -46,7 +55,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::batch_queue::{abandon, hand_on, next_batch, peek, Queue};
+use super::batch_queue::{abandon, hand_on, next_bounded, peek, Bound, Queue};
 use super::failure::{classify, Failure};
 use super::home::Home;
 use super::pending::PendingWrite;
@@ -77,6 +86,7 @@ impl Server {
             tried: false,
             requester: spans::requester(),
             home: Home::here(),
+            deadline: tokio::time::Instant::now() + self.op_timeout,
         };
         if !self.group_writes {
             // A group of one, at once, on this task: it waits for no other write's group,
@@ -177,7 +187,14 @@ async fn drive(server: Arc<Server>, mut driving: Driving) {
             start_driver(server, Arc::clone(&driving.queue));
             return;
         }
-        let Some(mut group) = next_batch(&driving.queue, &server.writes.sizes) else {
+        let next = next_bounded(
+            &driving.queue,
+            &server.writes.sizes,
+            GROUP_BOUND,
+            |w: &PendingWrite| w.framed.bytes(),
+            |a, b| a.framed.order == b.framed.order,
+        );
+        let Some(mut group) = next else {
             driving.done = true;
             return;
         };
@@ -192,6 +209,15 @@ async fn drive(server: Arc<Server>, mut driving: Driving) {
         }
     }
 }
+
+/// How many writes, and how many bytes of them, one group carries at most: each write
+/// the shard refuses costs the others of its group one more round, so a refusal makes
+/// the shard run at most this many writes again and the wire carry at most these
+/// bytes again, and a write waits for no more than this many others' rows.
+const GROUP_BOUND: Bound = Bound {
+    requests: 64,
+    bytes: 1 << 20,
+};
 
 /// A group's bound on lock waits (`lock_timeout`), a group of one included, shared by
 /// all its rounds: a write that waits longer is taken out and sent alone, off the queue,
@@ -275,7 +301,10 @@ impl Server {
         span: &tracing::Span,
     ) -> Vec<PendingWrite> {
         let mut alone = Vec::new();
-        let deadline = tokio::time::Instant::now() + self.op_timeout;
+        group = self.unexpired(group);
+        let Some(deadline) = latest_deadline(&group) else {
+            return alone;
+        };
         let live = match conn.take() {
             Some(live) => Ok(live),
             None => self.live_connection(deadline).await,
@@ -291,7 +320,13 @@ impl Server {
         spans::served_by(span, live.backend_pid());
         let began = tokio::time::Instant::now();
         let mut prepared_again = false;
-        while !group.is_empty() {
+        loop {
+            // Every round before this one rolled back: a write out of time now never
+            // committed, and says so.
+            group = self.unexpired(group);
+            let Some(deadline) = latest_deadline(&group) else {
+                break;
+            };
             let frames: Vec<&Framed> = group.iter().map(|w| &w.framed).collect();
             let bound = bounded.then(|| lock_bound(began.elapsed()));
             let sent = commit_group(&mut live, &frames, bound.as_deref());
@@ -354,12 +389,9 @@ impl Server {
                         && matches!(&error, WireError::Server(e) if e.code == LOCK_NOT_AVAILABLE)
                     {
                         // The same record's other writes wait on the same lock: out too.
-                        let (same, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut group)
-                            .into_iter()
-                            .partition(|w| w.framed.order == refused.framed.order);
-                        group = rest;
+                        let order = refused.framed.order.clone();
                         alone.push(refused);
-                        alone.extend(same);
+                        alone.extend(group.extract_if(.., |w| w.framed.order == order));
                     } else if worth_another_try(&error) && !refused.tried {
                         spans::retried("again in its group", &error);
                         refused.tried = true;
@@ -391,6 +423,21 @@ impl Server {
         *conn = Some(live);
         alone
     }
+
+    /// `group` less the writes whose own deadline has passed, which are answered as
+    /// timed out before committing: call it only where nothing of them committed.
+    fn unexpired(&self, group: Vec<PendingWrite>) -> Vec<PendingWrite> {
+        let now = tokio::time::Instant::now();
+        let (live, late): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| w.deadline > now);
+        answer_all(late, self.timeout(), false);
+        live
+    }
+}
+
+/// The latest deadline of `group`'s writes: how long a round of them may take (none
+/// for an empty group).
+fn latest_deadline(group: &[PendingWrite]) -> Option<tokio::time::Instant> {
+    group.iter().map(|w| w.deadline).max()
 }
 
 /// SQLSTATE `lock_not_available`: a lock not granted within `lock_timeout`.
@@ -412,7 +459,11 @@ fn answer_all(group: Vec<PendingWrite>, error: ClusterError, maybe_committed: bo
 fn refused_whole(err: &WireError) -> bool {
     matches!(
         classify(err),
-        Failure::Refused | Failure::Conflict | Failure::NotOwner { .. } | Failure::ReadOnly
+        Failure::Refused
+            | Failure::DataRefused
+            | Failure::Conflict
+            | Failure::NotOwner { .. }
+            | Failure::ReadOnly
     )
 }
 
@@ -422,6 +473,7 @@ fn own_refusal(error: &WireError) -> bool {
     matches!(
         classify(error),
         Failure::Refused
+            | Failure::DataRefused
             | Failure::Conflict
             | Failure::NotOwner { .. }
             | Failure::TimedOut

@@ -38,6 +38,11 @@ impl Framed {
         })
     }
 
+    /// Its size on the wire, in bytes: what a group's byte bound counts.
+    pub fn bytes(&self) -> usize {
+        self.message.len()
+    }
+
     /// The statement's kind, as errors name it.
     pub fn statement(&self) -> &'static str {
         self.statement.strip_prefix("sg_").unwrap_or(self.statement)
