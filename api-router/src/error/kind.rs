@@ -50,6 +50,11 @@ impl ApiError {
             Self::Index(IndexError::Exists { .. }) => {
                 (S::CONFLICT, "index-name-taken", "Index name taken")
             }
+            Self::Index(IndexError::TooMany { .. }) => (
+                S::UNPROCESSABLE_ENTITY,
+                "too-many-indexes",
+                "Too many indexes",
+            ),
             Self::Index(IndexError::Dropping(_)) => {
                 (S::CONFLICT, "index-dropping", "Index being dropped")
             }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use shard_manager::store::query_index::IndexSpec;
 use test_support::maintenance::connect_to;
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_support::{assert_problem, spawn_app, spawn_app_with, TestApp};
 use tokio_postgres::Client;
 
 pub(crate) const TABLE: &str = "index_people";
@@ -112,7 +112,7 @@ pub(crate) fn assert_every_shard_scans(page: &Value, index: &str, when: &str) {
     assert_eq!(plans.len(), 3, "{when}: {page}");
     for plan in plans {
         let mut nodes = Vec::new();
-        scans(&plan["plan"][0]["Plan"], &mut nodes);
+        scans(&plan["plan"]["Plan"], &mut nodes);
         assert!(
             nodes
                 .iter()
@@ -414,4 +414,101 @@ async fn a_build_a_restart_stopped_is_dropped_and_built_again() {
         assert_eq!(catalog(&p, &name).await, Some(true), "shard {shard}");
     }
     drop_and_wait(&app, &name).await;
+}
+
+/// `n` characters no compression shortens much (an LCG over the letters).
+fn noise(n: usize, seed: u64) -> String {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from(b'a' + ((x >> 33) % 26) as u8)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_index_belongs_to_its_table_takes_any_value_and_a_table_has_at_most_eight() {
+    let app = spawn_app().await;
+    let long = noise(8 * 1024, 7);
+    // Already stored before the index is asked for: its build must not fail on it.
+    let res = app
+        .write(
+            "k1",
+            &json!({"table": "users", "id": "u1", "data": {"note": long}}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
+    let spec = IndexSpec::parse("users", &["note".into()]).unwrap();
+    let res = create(&app, &json!({"table": "users", "fields": ["note"]})).await;
+    assert_eq!(res.status().as_u16(), 202);
+    let path = format!("/api/indexes/{}", spec.name());
+    let view = until(&app, &path, "built", |_, v| v["state"] != "building").await;
+    assert_eq!(
+        view["state"], "valid",
+        "a long stored value failed the build: {view}"
+    );
+
+    // Another table's records never reach it; its own take any length.
+    for (table, id, len) in [("orders", "o1", 3 * 1024), ("users", "u2", 300 * 1024)] {
+        let note = noise(len, len as u64);
+        let res = app
+            .write(
+                "k1",
+                &json!({"table": table, "id": id, "data": {"note": note}}),
+            )
+            .await;
+        let status = res.status().as_u16();
+        assert_eq!(status, 201, "{table}/{id}: {}", res.text().await.unwrap());
+    }
+    let p = primary(&app, app.shard_of("k1").index()).await;
+    let def: String = p
+        .query_one(
+            "SELECT pg_get_indexdef($1::text::regclass)",
+            &[&spec.name()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(def.ends_with("WHERE (table_name = 'users'::text)"), "{def}");
+
+    // The long values are found by the text itself, past the prefix the index holds.
+    let res = app
+        .post_json(
+            "/api/query",
+            None,
+            &json!({"table": "users", "filter": [{"field": "note", "op": "eq", "value": long}],
+                    "consistency": "strong"}),
+        )
+        .await;
+    let page: Value = res.json().await.unwrap();
+    let ids: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["u1"], "{page}");
+
+    // Eight indexes on a table, then a ninth is refused, naming the table.
+    for i in 1..8 {
+        let res = create(
+            &app,
+            &json!({"table": "users", "fields": [format!("f{i}")]}),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 202, "index {}", i + 1);
+    }
+    let p = assert_problem(
+        create(&app, &json!({"table": "users", "fields": ["f9"]})).await,
+        422,
+    )
+    .await;
+    assert_eq!(p["type"], "urn:shardgate:problem:too-many-indexes", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("\"users\""), "{p}");
+    // Another table is not counted against it.
+    let res = create(&app, &json!({"table": "orders", "fields": ["f1"]})).await;
+    assert_eq!(res.status().as_u16(), 202);
 }

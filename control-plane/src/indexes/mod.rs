@@ -39,6 +39,8 @@ pub enum IndexError {
         table: String,
         fields: Vec<String>,
     },
+    #[error("table {table:?} has {most} indexes, the most a table may have; drop one first (GET /api/indexes lists them)")]
+    TooMany { table: String, most: usize },
     #[error("the index {0} is being dropped; ask again once it is gone")]
     Dropping(String),
     #[error("no index is named {0:?} (GET /api/indexes lists them)")]

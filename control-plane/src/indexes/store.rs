@@ -3,6 +3,8 @@
 
 use tokio_postgres::Client;
 
+use shard_manager::store::query_index::MAX_INDEXES_PER_TABLE;
+
 use super::IndexError;
 
 /// One wanted index.
@@ -19,25 +21,41 @@ pub struct IndexRow {
 
 /// Records an index (`name` is a function of the table and fields). Asked again, the
 /// same index is left as it is (a shard whose build failed is cleared, so it is built
-/// there again); refused if the name is another index's (a hash clash) or one being
-/// dropped.
+/// there again); refused if the table has [`MAX_INDEXES_PER_TABLE`] already (two asked
+/// at the same instant may both pass: the bound is checked by each insert alone), if
+/// the name is another index's (a hash clash) or one being dropped.
 pub async fn insert(
     client: &Client,
     name: &str,
     table: &str,
     fields: &[String],
 ) -> Result<(), IndexError> {
+    let most = MAX_INDEXES_PER_TABLE as i64;
     let added = client
         .execute(
-            "INSERT INTO query_indexes (name, table_name, fields) VALUES ($1, $2, $3) \
+            "INSERT INTO query_indexes (name, table_name, fields) SELECT $1, $2, $3 \
+             WHERE (SELECT count(*) FROM query_indexes WHERE table_name = $2) < $4 \
              ON CONFLICT (name) DO NOTHING",
-            &[&name, &table, &fields],
+            &[&name, &table, &fields, &most],
         )
         .await?;
     if added == 1 {
         return Ok(());
     }
     let Some(existing) = one(client, name).await? else {
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM query_indexes WHERE table_name = $1",
+                &[&table],
+            )
+            .await?
+            .get(0);
+        if count >= most {
+            return Err(IndexError::TooMany {
+                table: table.to_owned(),
+                most: MAX_INDEXES_PER_TABLE,
+            });
+        }
         return Err(IndexError::Dropping(name.to_owned()));
     };
     if existing.table != table || existing.fields != fields {

@@ -10,6 +10,10 @@
 //! 2. for numbers, the number (exactly, as `numeric`: 2 < 10, 1.0 = 1);
 //! 3. for strings, the string in the "C" collation (byte order of its UTF-8); for
 //!    booleans `false` < `true`; for arrays and objects, their `jsonb` text in "C".
+//!    Only the first [`SORTED_TEXT_CHARS`] characters of a text count (as MySQL's
+//!    `max_sort_length`): texts alike that far are tied, and the tie is broken as any.
+//!    So a cursor, which holds the last row's sort values, is bounded whatever the
+//!    records hold, and a page ends after a long value as after any other.
 //!
 //! `desc` reverses all three. Ties are broken by the record's shard key, then its id,
 //! both ascending in "C", whatever the direction: a query's order is total, so a page's
@@ -41,6 +45,13 @@ pub const MAX_LIST_VALUES: usize = 100;
 /// The most segments of a path, and the most bytes of one.
 pub const MAX_PATH_SEGMENTS: usize = 8;
 pub const MAX_SEGMENT_BYTES: usize = 64;
+/// How many characters of a string (or of an array's or object's text) a sort
+/// compares: see the module doc.
+pub const SORTED_TEXT_CHARS: usize = 1024;
+/// The longest cursor accepted, in characters of its text: the hex of its JSON with
+/// every sort field's text at [`SORTED_TEXT_CHARS`] characters, each escaped at most as
+/// `\uXXXX`, and the longest shard key and id.
+pub const MAX_CURSOR_TEXT: usize = 64 << 10;
 /// The largest page, in records. The real bound is in bytes: a page stops at the
 /// answer's byte budget (`server.max_read_bytes`) whatever its limit, so a page of
 /// small records may be this large and a page of large ones is cut short.
@@ -725,7 +736,7 @@ impl QueryCursor {
     /// would refuse (a rank out of range, a number `numeric` cannot read, a NUL) is
     /// refused here.
     pub fn decode(text: &str, sort_fields: usize) -> Result<Self, QueryError> {
-        if !text.len().is_multiple_of(2) || text.len() > 16_384 {
+        if !text.len().is_multiple_of(2) || text.len() > MAX_CURSOR_TEXT {
             return Err(QueryError::BadCursor);
         }
         let bytes = (0..text.len())
@@ -740,7 +751,10 @@ impl QueryCursor {
             serde_json::from_slice(&bytes).map_err(|_| QueryError::BadCursor)?;
         let valid = sort.len() == sort_fields
             && sort.iter().all(|v| {
-                (0..=6).contains(&v.rank) && is_decimal(&v.number) && !v.text.contains('\0')
+                (0..=6).contains(&v.rank)
+                    && is_decimal(&v.number)
+                    && !v.text.contains('\0')
+                    && v.text.chars().count() <= SORTED_TEXT_CHARS
             })
             && !shard_key.contains('\0')
             && !id.contains('\0');

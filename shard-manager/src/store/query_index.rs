@@ -3,10 +3,13 @@
 //! on every primary (`control_plane::indexes`); nothing here does I/O.
 //!
 //! ## What it holds
-//! `(table_name, f1's rank, f1's number, f1's text, f2's ..., shard_key, id)`: each
-//! field's three sort keys exactly as a query writes them
-//! ([`super::query_statement::field_keys`]), so the planner matches them literally.
-//! It serves, for its table:
+//! `(f1's rank, f1's number, f1's text prefix, f2's ..., shard_key, id)` over its own
+//! table's records only (a partial index, `WHERE table_name = '<table>'`): each field's
+//! keys exactly as a query writes them ([`super::query_statement::index_keys`]), so
+//! the planner matches them literally. A text key is held as its first
+//! [`INDEXED_TEXT_CHARS`] characters: an entry is at most a few kB whatever the values,
+//! so no stored or written value is too large for an index, and another table's records
+//! never reach it. It serves, for its table:
 //! - a sort on its fields, in its order (the first fields it names, `asc` or all
 //!   `desc`): the rows come in order from the index and a page stops after `limit + 1`;
 //! - `eq` on a number or a string, and `gt`, `gte`, `lt`, `lte`, `prefix` on the first
@@ -16,10 +19,14 @@
 //! or an object, filter the rows the index (or the table) yields.
 
 use super::query::{FieldPath, QueryError};
-use super::query_statement::field_keys;
+use super::query_statement::index_keys;
+pub use super::query_statement::INDEXED_TEXT_CHARS;
 
 /// The most fields one index may have.
 pub const MAX_INDEX_FIELDS: usize = 4;
+
+/// The most indexes one table may have: each costs every write to the table an entry.
+pub const MAX_INDEXES_PER_TABLE: usize = 8;
 
 /// Why an index cannot be made as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,18 +101,20 @@ impl IndexSpec {
         format!("qi_{readable}_{:08x}", fnv1a(exact.as_bytes()))
     }
 
-    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS` of this index (outside a transaction).
+    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS` of this index (outside a transaction),
+    /// over its table's records only.
     pub fn create_sql(&self) -> String {
-        let mut columns = vec!["table_name".to_owned()];
+        let mut columns = Vec::new();
         for f in &self.fields {
-            columns.extend(field_keys("data", f.segments()).map(|k| format!("({k})")));
+            columns.extend(index_keys("data", f.segments()).map(|k| format!("({k})")));
         }
         columns.push("shard_key COLLATE \"C\"".into());
         columns.push("id COLLATE \"C\"".into());
         format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON records ({})",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON records ({}) WHERE table_name = '{}'",
             quoted(&self.name()),
-            columns.join(", ")
+            columns.join(", "),
+            self.table.replace('\'', "''")
         )
     }
 }
@@ -183,11 +192,19 @@ mod tests {
     fn the_index_holds_the_keys_a_query_orders_by() {
         let spec = IndexSpec::parse("users", &["age".into()]).unwrap();
         let sql = spec.create_sql();
-        let [rank, number, text] = field_keys("data", &["age".to_owned()]);
+        let [rank, number, prefix] = index_keys("data", &["age".to_owned()]);
         assert!(sql.starts_with("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"qi_users_age_"));
         assert!(sql.contains(&format!(
-            "table_name, ({rank}), ({number}), ({text}), shard_key"
+            "records (({rank}), ({number}), ({prefix}), shard_key"
         )));
+        assert!(
+            prefix.starts_with("left(") && prefix.ends_with(", 64)"),
+            "{prefix}"
+        );
+        // Its table's records only.
+        assert!(sql.ends_with(" WHERE table_name = 'users'"), "{sql}");
+        let odd = IndexSpec::parse("it's", &["age".into()]).unwrap();
+        assert!(odd.create_sql().ends_with(" WHERE table_name = 'it''s'"));
     }
 
     #[test]

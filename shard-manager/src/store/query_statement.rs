@@ -18,7 +18,9 @@
 //! string, the ranges, `prefix`): `gte 40` is "rank is number's and number >= 40", which
 //! an index on the field serves as a range scan.
 
-use super::query::{Condition, Direction, Operand, Operator, Query, QueryCursor};
+use super::query::{
+    Condition, Direction, Operand, Operator, Query, QueryCursor, SORTED_TEXT_CHARS,
+};
 
 /// A parameter of a query statement, in the type the statement declares for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +80,29 @@ fn value_at(column: &str, segments: &[String]) -> String {
 }
 
 /// A field's sort keys over `column`: rank, number, text (see `super::query`); the
-/// expressions an index on the field holds, and the ones a query orders by.
+/// expressions a query orders by.
 pub fn field_keys(column: &str, segments: &[String]) -> [String; 3] {
     sort_keys(&value_at(column, segments))
+}
+
+/// How many characters of a field's text key an index holds: a key of bounded size
+/// (at most 256 bytes a field), so no value is too large for an index, whatever its
+/// length; the text itself rechecks.
+pub const INDEXED_TEXT_CHARS: usize = 64;
+
+/// The indexed prefix of a text key (`text`, an expression or a bound value).
+fn indexed_prefix(text: &str) -> String {
+    format!("left({text}, {INDEXED_TEXT_CHARS})")
+}
+
+/// What an index on a field holds: its rank, its number and the first
+/// [`INDEXED_TEXT_CHARS`] characters of its text. A query orders by these and then by
+/// the whole text, which in the "C" collation is the same order as the text alone (a
+/// prefix that differs decides as the text would), and says every condition on the text
+/// in its prefix too, so the index serves both.
+pub fn index_keys(column: &str, segments: &[String]) -> [String; 3] {
+    let [rank, number, text] = field_keys(column, segments);
+    [rank, number, indexed_prefix(&text)]
 }
 
 /// A rank's number in the sort keys: the types conditions compare.
@@ -110,8 +132,11 @@ fn condition(s: &mut QueryStatement, c: &Condition) -> String {
             }
             Ok(serde_json::Value::String(t)) => {
                 let x = s.bind(Bind::Text(t));
+                let (prefix, value) = (indexed_prefix(&text), text_value(&x));
                 format!(
-                    "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND {text} = {x}::text COLLATE \"C\")"
+                    "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND {text} = {value} \
+                     AND {prefix} = {})",
+                    indexed_prefix(&value)
                 )
             }
             _ => {
@@ -144,17 +169,34 @@ fn condition(s: &mut QueryStatement, c: &Condition) -> String {
         (Operand::Text(t), Operator::Prefix) => {
             let x = s.bind(Bind::Text(t.clone()));
             format!(
-                "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND starts_with({text}, {x}::text))"
+                "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND starts_with({text}, {x}::text) \
+                 AND starts_with({}, {}))",
+                indexed_prefix(&text),
+                indexed_prefix(&text_value(&x))
             )
         }
         (Operand::Text(t), op) => {
             let x = s.bind(Bind::Text(t.clone()));
+            let value = text_value(&x);
+            // A text after (before) the value has a prefix at or after (before) its.
+            let prefix_cmp = match op {
+                Operator::Gt | Operator::Gte => ">=",
+                _ => "<=",
+            };
             format!(
-                "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND {text} {} {x}::text COLLATE \"C\")",
-                cmp(op)
+                "(({rank}) = {STRING_RANK} AND ({number}) = 0 AND {text} {} {value} \
+                 AND {} {prefix_cmp} {})",
+                cmp(op),
+                indexed_prefix(&text),
+                indexed_prefix(&value)
             )
         }
     }
+}
+
+/// A bound text parameter as a text key compares: in the "C" collation.
+fn text_value(placeholder: &str) -> String {
+    format!("{placeholder}::text COLLATE \"C\"")
 }
 
 /// A sort field's three keys (see `super::query`): rank, number, text.
@@ -185,9 +227,12 @@ pub fn page(table: &str, q: &Query) -> QueryStatement {
     };
     let mut keys = Vec::new();
     for (i, f) in q.sort.iter().enumerate() {
-        for (k, expr) in ["r", "n", "s"]
+        let [rank, number, text] = field_keys("r.data", f.path.segments());
+        let prefix = indexed_prefix(&text);
+        let sorted = format!("left({text}, {SORTED_TEXT_CHARS})");
+        for (k, expr) in ["r", "n", "p", "s"]
             .iter()
-            .zip(field_keys("r.data", f.path.segments()))
+            .zip([rank, number, prefix, sorted])
         {
             keys.push((
                 format!("{expr} AS {k}{i}"),
@@ -235,10 +280,9 @@ fn keyset(s: &mut QueryStatement, order: &[(String, Direction)], c: &QueryCursor
     for v in &c.sort {
         values.push(s.bind(Bind::Int4(v.rank)));
         values.push(format!("{}::numeric", s.bind(Bind::Text(v.number.clone()))));
-        values.push(format!(
-            "{}::text COLLATE \"C\"",
-            s.bind(Bind::Text(v.text.clone()))
-        ));
+        let text = text_value(&s.bind(Bind::Text(v.text.clone())));
+        values.push(indexed_prefix(&text));
+        values.push(text);
     }
     values.push(format!(
         "{}::text COLLATE \"C\"",
@@ -348,7 +392,7 @@ mod tests {
         let s = page("users", &query());
         assert!(s.sql.contains("(q.r0 < $"), "{}", s.sql);
         assert!(s.sql.contains("q.shard_key COLLATE \"C\" > $"), "{}", s.sql);
-        assert!(s.sql.contains("ORDER BY q.r0 DESC, q.n0 DESC, q.s0 DESC, q.shard_key COLLATE \"C\" ASC, q.id COLLATE \"C\" ASC LIMIT $"));
+        assert!(s.sql.contains("ORDER BY q.r0 DESC, q.n0 DESC, q.p0 DESC, q.s0 DESC, q.shard_key COLLATE \"C\" ASC, q.id COLLATE \"C\" ASC LIMIT $"));
         let c = count("users", &query());
         assert!(c.sql.starts_with("SELECT count(*) FROM records r WHERE"));
         assert!(!c.sql.contains("LIMIT"));

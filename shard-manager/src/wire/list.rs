@@ -10,6 +10,7 @@ use super::read::record;
 use super::statements::{self, LISTS};
 use crate::error::retry::{policy, Cause, Retry, Work};
 use postgres_protocol::message::backend::{DataRowBody, Message};
+use postgres_protocol::message::frontend;
 
 use crate::store::{Budget, ListQuery, ListShape, Page, Record};
 
@@ -77,14 +78,17 @@ pub(super) async fn fetch<R: Rows + Send>(
     make: impl Fn() -> R,
 ) -> Result<R, WireError> {
     let named = |e: WireError| e.in_statement(kind);
-    match page(conn, statement, params, make()).await.map_err(named)? {
+    match page(conn, None, statement, params, make())
+        .await
+        .map_err(named)?
+    {
         Ok(rows) => Ok(rows),
         Err(refused)
             if refused.error.invalidates_statements()
                 && policy(Cause::StaleStatements, Work::Read) == Retry::PrepareAgainOnce =>
         {
             tracing::info!(sqlstate = %refused.error.code, statement = kind, "prepared statements are stale; preparing them again");
-            page(conn, statement, params, make())
+            page(conn, None, statement, params, make())
                 .await
                 .map_err(named)?
                 .map_err(|refused| named(refused.error.into()))
@@ -93,18 +97,24 @@ pub(super) async fn fetch<R: Rows + Send>(
     }
 }
 
-/// One exchange of the list. Rows come in batches sized to what still fits (an Execute
-/// with a row count, the portal suspended between them, one transaction): the server
-/// stops soon after the budget, and rows past it are dropped as they arrive. A page
-/// never holds more than its budget plus its first row, whatever `limit` rows would
-/// weigh.
-async fn page<R: Rows + Send>(
+/// One exchange of a list-like statement: the prepared `statement`, or the unnamed one
+/// `unnamed` parses (its text and parameter types; the connection's own statements
+/// must be prepared already, so the two never share an exchange). Rows come in batches
+/// sized to what still fits (an Execute with a row count, the portal suspended between
+/// them, one transaction): the server stops soon after the budget, and rows past it
+/// are dropped as they arrive. A page never holds more than its budget plus its first
+/// row, whatever `limit` rows would weigh.
+pub(super) async fn page<R: Rows + Send>(
     conn: &mut WireConn,
+    unnamed: Option<(&str, Vec<u32>)>,
     statement: &str,
     params: &[Param<'_>],
     mut page: R,
 ) -> Result<Result<R, Refused>, WireError> {
     statements::start(conn)?;
+    if let Some((sql, types)) = unnamed {
+        frontend::parse("", sql, types, &mut conn.out)?;
+    }
     conn.bind_execute_rows(statement, params, page.rows_to_ask())?;
     conn.send_open().await?;
     let mut parsed = 0;

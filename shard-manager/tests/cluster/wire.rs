@@ -195,3 +195,55 @@ async fn a_statement_past_its_timeout_is_refused_with_57014_and_answered_as_a_ti
         "a timeout is not a server down"
     );
 }
+
+/// A query's page is asked of the server in batches that stop at its byte budget, as a
+/// list's is: the server produces only the rows the budget can take (and a batch's
+/// worth past it), never the whole `limit`. Counted on the server itself: each row it
+/// produces draws from a sequence. Before, it produced every row up to the limit, and
+/// the gateway dropped what passed the budget as the rows arrived.
+#[tokio::test]
+async fn a_query_page_stops_the_server_at_its_byte_budget() {
+    use shard_manager::store::page::FIRST_ROWS;
+    use shard_manager::store::query_statement::QueryStatement;
+
+    let scratch = Scratch::create().await;
+    let db = &scratch.settings.database;
+    let primary = scratch.primary(ShardId(0));
+    let sql = scratch.connect(&primary).await;
+    sql.batch_execute("CREATE SEQUENCE produced").await.unwrap();
+    // 1,000 rows of 100 kB each, in the columns a page row has (no sort fields).
+    let statement = QueryStatement {
+        sql: "SELECT 'events', 'k', g::text, 0, jsonb_build_object('pad', repeat('x', 100000)), \
+              nextval('produced'), now(), now() FROM generate_series(1, 1000) AS g"
+            .into(),
+        binds: Vec::new(),
+    };
+    let mut conn = wire::connect(&Target::new(db, &primary))
+        .await
+        .expect("connect");
+    let budget = 1 << 20;
+    let page = wire::query::query_page(&mut conn, &statement, 0, budget)
+        .await
+        .expect("a page");
+    assert!(page.cut, "stopped for its budget");
+    assert!(
+        (10..=11).contains(&page.rows.len()),
+        "a 1 MiB budget takes about ten rows of 100 kB: {}",
+        page.rows.len()
+    );
+    let produced: i64 = sql
+        .query_one("SELECT last_value FROM produced", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        produced <= i64::from(FIRST_ROWS) + 1,
+        "the server produced {produced} rows for a page of {}",
+        page.rows.len()
+    );
+    // The connection is left ready for the next exchange.
+    let again = wire::query::query_page(&mut conn, &statement, 0, budget)
+        .await
+        .expect("a second page on the same connection");
+    assert_eq!(again.rows.len(), page.rows.len());
+}

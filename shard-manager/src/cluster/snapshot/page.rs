@@ -8,11 +8,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::session::valid_export;
+use crate::store::query::MAX_CURSOR_TEXT;
 
 const PREFIX: &str = "snap-";
-/// Longest cursor accepted, in bytes of its text: a query's own cursor (up to 16 KiB
-/// of text, `QueryCursor::decode`) written again as hex, with the exports.
-const MAX_TEXT: usize = 40 << 10;
+/// Longest cursor accepted, in bytes of its text: a query's own cursor (up to
+/// `MAX_CURSOR_TEXT` of text, `QueryCursor::decode`) written again as hex, with the
+/// exports.
+const MAX_TEXT: usize = 2 * MAX_CURSOR_TEXT + (8 << 10);
 
 /// See the module doc.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +52,12 @@ impl PageCursor {
             .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
             .collect::<Option<Vec<u8>>>()?;
         let cursor: Self = serde_json::from_slice(&bytes).ok()?;
+        // One export per shard: a shard named twice would start a session per entry.
+        let mut shards: Vec<u32> = cursor.exports.iter().map(|(s, _)| *s).collect();
+        shards.sort_unstable();
+        shards.dedup();
         let valid = !cursor.exports.is_empty()
+            && shards.len() == cursor.exports.len()
             && cursor.exports.iter().all(|(_, e)| valid_export(e))
             && cursor.cut.len() <= 64
             && cursor.query.as_ref().is_none_or(|q| q.len() <= 64);
@@ -94,9 +101,15 @@ mod tests {
         assert_eq!(PageCursor::decode(&query.encode()), Some(query));
         let forged = PageCursor {
             exports: vec![(0, "x'; DROP TABLE records; --".into())],
-            ..cursor
+            ..cursor.clone()
         };
         assert_eq!(PageCursor::decode(&forged.encode()), None);
+        // A shard named twice (thousands of times, it would start a session each).
+        let repeated = PageCursor {
+            exports: vec![(0, "00000003-0000001B-1".into()); 3],
+            ..cursor
+        };
+        assert_eq!(PageCursor::decode(&repeated.encode()), None);
         assert_eq!(PageCursor::decode("5b315d"), None);
         assert_eq!(PageCursor::decode("snap-zz"), None);
     }
