@@ -45,8 +45,9 @@
 //! - [`moved_keys`]: an idempotency key's answer moves with its slot.
 //! - [`moved_reads`]: a read-your-writes token from a key's new owner is honoured by
 //!   a gateway still routing with the old map.
-//! - [`neighbours`]: one abusive key (writes its shard refuses, all at once, large)
-//!   fails no well-behaved client's write or read, and holds their p99.
+//! - [`neighbours`]: one abusive key (writes its shard refuses, large and all at once;
+//!   indexes, long values, 10,000-record queries, forged cursors, bursts) fails no
+//!   well-behaved client's request, and holds their p99.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
