@@ -51,6 +51,22 @@ build() {
     rm -f "$log"
 }
 
+# The documents a reader takes in whole stay short: the README a newcomer's first
+# minutes, BENCHMARKS one table a topic (the history of runs goes to CHANGELOG.md).
+lengths() {
+    local file most lines ok=0
+    for file in README.md:220 docs/BENCHMARKS.md:400; do
+        most=${file#*:} file=${file%:*}
+        lines=$(wc -l <"$REPO/$file")
+        if ((lines > most)); then
+            say "length: $file has $lines lines, more than $most"
+            ok=1
+        fi
+    done
+    ((ok == 0)) && say "length: README.md and docs/BENCHMARKS.md within their bounds"
+    return "$ok"
+}
+
 # remark with remark-validate-links, at the versions scripts/links/package-lock.json pins:
 # `npm ci` into scripts/links/node_modules (git-ignored) the first time, and again
 # whenever the lock file changes; no install script of a package is run.
@@ -121,6 +137,7 @@ case ${1:-build} in
         passed=0 failed=0 EXAMPLES_PASSED=0 EXAMPLES_FAILED=0
         if build strict; then passed=$((passed + 1)); say "mdbook build: no warning"; else failed=$((failed + 1)); fi
         if links; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        if lengths; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
         if matcher; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
         # The examples need the topology: always under ./setup.sh test (SHARDGATE_SETUP),
         # else when its environment is there.
@@ -132,10 +149,10 @@ case ${1:-build} in
         fi
         # The closing line in cargo's form, so ./setup.sh test counts these checks.
         if ((failed)); then
-            echo "test result: FAILED. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, answer matcher, examples)"
+            echo "test result: FAILED. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, lengths, answer matcher, examples)"
             exit 1
         fi
-        echo "test result: ok. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, answer matcher, examples)"
+        echo "test result: ok. $passed passed; $failed failed; 0 ignored (docs: mdbook build, links, lengths, answer matcher, examples)"
         ;;
     examples)
         shift
