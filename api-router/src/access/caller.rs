@@ -30,6 +30,14 @@ impl Caller {
         }
     }
 
+    /// The caller's key's name; None without keys (callers are not told apart).
+    pub fn key_name(&self) -> Option<&str> {
+        match self {
+            Self::Key(key) => Some(&key.name),
+            Self::Anonymous => None,
+        }
+    }
+
     /// Whose idempotency keys these are: the key's name, or '' without keys. Keys of
     /// different callers never meet.
     pub fn scope(&self) -> &str {

@@ -131,6 +131,11 @@ impl ApiError {
                 "snapshots-busy",
                 "Too many snapshots held",
             ),
+            Self::SnapshotsHeld(_) => (
+                S::TOO_MANY_REQUESTS,
+                "snapshots-held",
+                "Snapshots held by this key",
+            ),
             Self::SnapshotUnavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "snapshot-unavailable",

@@ -117,6 +117,10 @@ pub enum ApiError {
     /// The gateway holds its most snapshots for next pages (503, naming the limit).
     #[error("{0}")]
     SnapshotsBusy(String),
+    /// The caller's key holds its share of the gateway's snapshots for next pages (429,
+    /// naming the key and its share).
+    #[error("{0}")]
+    SnapshotsHeld(String),
     #[error("not every shard answered and x-require-all-shards is set: {}", .0.join("; "))]
     ShardsMissing(Vec<String>),
     #[error("the request did not finish within {0} ms")]
@@ -358,6 +362,9 @@ impl ResponseError for ApiError {
         }
         if let Self::ExportsBusy(_) = self {
             res.insert_header((header::RETRY_AFTER, EXPORTS_BUSY_RETRY_SECS));
+        }
+        if let Self::SnapshotsHeld(_) = self {
+            res.insert_header((header::RETRY_AFTER, "1"));
         }
         let mut res = res.json(problem);
         res.extensions_mut().insert(ErrorNote {

@@ -197,7 +197,7 @@ fn parse(request: &QueryRequest, max_bytes: usize) -> Result<Query, ApiError> {
         (status = 413, description = "Too large a body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not labelled JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown table, or a body of another shape (an unknown member, a value of the wrong type)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the API key's rate or its queries at once on a shard (a query touches every shard)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate or its queries at once on a shard (a query touches every shard), or (`snapshots-held`) at `snapshot` the key holds its share (half) of the gateway's snapshots for next pages", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A shard did not answer (the problem names it); at `snapshot`, (`snapshot-unavailable`) the cluster fence could not be taken, or (`snapshots-busy`) the gateway holds its most snapshots for next pages (a quarter of `database.pool_max_size`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "A shard did not answer in time", body = Problem, content_type = "application/problem+json"),
     )
@@ -228,7 +228,12 @@ pub async fn query(
     let (answer, next, cut) = match plain {
         None => {
             let at = state
-                .bounded(state.cluster.query_at_cut(&table, &query, page.as_deref()))
+                .bounded(state.cluster.query_at_cut(
+                    &table,
+                    &query,
+                    page.as_deref(),
+                    caller.key_name(),
+                ))
                 .await?;
             (at.answer, at.next, Some(CutBody::from(at.cut)))
         }

@@ -50,7 +50,7 @@ fn cache_header(event: CacheEvent) -> &'static str {
         (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "(`snapshot-expired`) A snapshot list's `cursor` whose cut is no longer held (kept 5 s from its first page): start the list again", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown table, invalid id, or a `where` filter with a NUL character or a number `jsonb` cannot hold", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Over the API key's rate (`rate-limited`), or its queries at once on a shard this read touches (`concurrency-limited`; a fan-out touches every shard)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the API key's rate (`rate-limited`), or its queries at once on a shard this read touches (`concurrency-limited`; a fan-out touches every shard), or (`snapshots-held`) the key holds its share (half) of the gateway's snapshots for next pages", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The shard failed the query (logged; the problem names the shard)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No server of the shard is available, or (x-require-all-shards, or a snapshot list) a shard of a fan-out did not answer; (`snapshot-unavailable`) the cluster fence could not be taken; (`snapshots-busy`) the gateway holds its most snapshots for next pages (a quarter of `database.pool_max_size`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The shard did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -90,7 +90,8 @@ pub async fn read(
             .enter(state.cluster.shards().iter().map(|s| s.id))
             .await?;
         if at_cut {
-            return snapshot::fan_out(&state, &table, query, page.as_deref()).await;
+            return snapshot::fan_out(&state, &table, query, page.as_deref(), caller.key_name())
+                .await;
         }
         return list::fan_out(
             &state,

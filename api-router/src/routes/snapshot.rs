@@ -31,6 +31,7 @@ impl From<SnapshotError> for ApiError {
             SnapshotError::Shard(e) => ApiError::Cluster(e),
             SnapshotError::Expired { .. } => ApiError::SnapshotExpired(e.to_string()),
             SnapshotError::HoldsFull { .. } => ApiError::SnapshotsBusy(e.to_string()),
+            SnapshotError::CallerHoldsFull { .. } => ApiError::SnapshotsHeld(e.to_string()),
             SnapshotError::BadCursor { .. } | SnapshotError::OtherQuery => {
                 ApiError::BadQuery(e.to_string())
             }
@@ -45,14 +46,16 @@ impl From<SnapshotError> for ApiError {
 
 /// A fan-out list at one cut: a new one, or the one `cursor` (a previous page's
 /// `next`) names.
+/// `holder`: the caller's API key, which may hold its share of the gateway's cuts.
 pub async fn fan_out(
     state: &AppState,
     table: &TableName,
     query: ListQuery,
     cursor: Option<&str>,
+    holder: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let page = state
-        .bounded(state.cluster.fan_out_at_cut(table, &query, cursor))
+        .bounded(state.cluster.fan_out_at_cut(table, &query, cursor, holder))
         .await?;
     let rows = page.records.len() as u64;
     let body = FanOutResponse {

@@ -43,6 +43,7 @@ mod schema;
 mod schema_change;
 mod secrets;
 mod shared_map;
+mod snapshot_holds;
 mod spec;
 mod transaction;
 mod transaction_bank;

@@ -75,8 +75,9 @@ pub struct Cluster {
     txn_tally: txn::tally::Tally,
     /// The fence snapshot reads take (set once by the gateway, see [`snapshot`]).
     cut_fence: std::sync::OnceLock<Arc<dyn snapshot::fence::CutFence>>,
-    /// Places for cuts kept for the next pages of lists and queries (`snapshot::held_limit`).
-    held_cuts: Arc<tokio::sync::Semaphore>,
+    /// Places for cuts kept for the next pages of lists and queries
+    /// (`snapshot::held_limit`), and each caller's share of them.
+    held_cuts: Arc<snapshot::holds::Holds>,
 }
 
 impl Cluster {
@@ -142,7 +143,7 @@ impl Cluster {
             in_doubt: txn::InDoubt::default(),
             txn_tally: txn::tally::Tally::default(),
             cut_fence: std::sync::OnceLock::new(),
-            held_cuts: Arc::new(tokio::sync::Semaphore::new(held)),
+            held_cuts: Arc::new(snapshot::holds::Holds::new(held)),
         })
     }
 

@@ -49,8 +49,10 @@
 //!   [`page`]: the cursor of a list's or a query's next page at its cut.
 //! - [`visibility`]: whether a transaction id is visible in a snapshot; [`torn`]:
 //!   whether a cut's snapshots tear a transaction decided `commit`.
+//! - [`holds`]: the cuts kept for next pages, and each caller's share of them.
 
 pub mod fence;
+pub mod holds;
 pub mod page;
 pub mod query;
 pub mod session;
@@ -139,6 +141,14 @@ pub enum SnapshotError {
     /// The gateway holds as many cuts for next pages as it may.
     #[error("this gateway already holds {limit} snapshots for next pages of lists and queries, its limit; retry shortly, or ask a larger `limit` so the {what} fits one page")]
     HoldsFull { what: &'static str, limit: usize },
+    /// The caller holds its share of the gateway's cuts ([`holds::per_caller`]).
+    #[error("the API key {caller:?} already holds {holds} of this gateway's {limit} snapshots for next pages, its share; read their pages to their end (or let them expire, 5 s) first, or ask a larger `limit` so the {what} fits one page")]
+    CallerHoldsFull {
+        what: &'static str,
+        caller: String,
+        holds: usize,
+        limit: usize,
+    },
     /// A cursor that is not a snapshot list's (or query's, as `what` says).
     #[error("the cursor is not one a snapshot {what} gave; pass back the `next` of its previous page unchanged")]
     BadCursor { what: &'static str },
@@ -276,7 +286,7 @@ impl OpenCut {
 impl Cluster {
     /// How many cuts this gateway keeps for next pages at once ([`held_limit`]).
     fn held_limit(&self) -> usize {
-        held_limit(self.settings.database.pool_max_size)
+        self.held_cuts.limit()
     }
 
     /// Gives snapshot reads their fence. Once; later calls do nothing.
@@ -286,12 +296,14 @@ impl Cluster {
 
     /// A fan-out list (see [`Cluster::fan_out`]) with every shard read at one cut:
     /// a new cut without `page`, else the cut `page` (a [`PageCursor`]) names. Every
-    /// shard that serves keys must answer: a snapshot is never partial.
+    /// shard that serves keys must answer: a snapshot is never partial. `holder`, the
+    /// caller's API key, may hold its share of the gateway's cuts ([`holds`]).
     pub async fn fan_out_at_cut(
         &self,
         table: &TableName,
         query: &ListQuery,
         page: Option<&str>,
+        holder: Option<&str>,
     ) -> Result<CutPage, SnapshotError> {
         let read = async |sessions: &mut BTreeMap<ShardId, Session>, after: Option<&str>| {
             let query = match after {
@@ -306,7 +318,7 @@ impl Cluster {
             let (records, next) = list_in(sessions, table, &query).await?;
             Ok((records, next.map(|c| c.encode())))
         };
-        let page = self.page_at_cut(Pages::List, page, read).await?;
+        let page = self.page_at_cut(Pages::List, page, holder, read).await?;
         Ok(CutPage {
             records: page.value,
             next: page.next,
@@ -325,13 +337,14 @@ impl Cluster {
         &self,
         pages: Pages<'_>,
         page: Option<&str>,
+        holder: Option<&str>,
         read: impl AsyncFnOnce(
             &mut BTreeMap<ShardId, Session>,
             Option<&str>,
         ) -> Result<(T, Option<String>), SnapshotError>,
     ) -> Result<AtCut<T>, SnapshotError> {
         let Some(text) = page else {
-            return self.first_page(pages, read).await;
+            return self.first_page(pages, holder, read).await;
         };
         let bad = || SnapshotError::BadCursor { what: pages.what() };
         let cursor = PageCursor::decode(text).ok_or_else(bad)?;
@@ -347,6 +360,7 @@ impl Cluster {
     async fn first_page<T>(
         &self,
         pages: Pages<'_>,
+        holder: Option<&str>,
         read: impl AsyncFnOnce(
             &mut BTreeMap<ShardId, Session>,
             Option<&str>,
@@ -372,15 +386,23 @@ impl Cluster {
                 cut: open.cut,
             });
         };
-        // More pages: the cut is kept for them, within the gateway's bound.
-        let permit =
-            self.held_cuts
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| SnapshotError::HoldsFull {
+        // More pages: the cut is kept for them, within the gateway's bound and the
+        // caller's share of it.
+        let permit = self
+            .held_cuts
+            .take(holder)
+            .map_err(|refused| match refused {
+                holds::Refused::Gateway => SnapshotError::HoldsFull {
                     what: pages.what(),
                     limit: self.held_limit(),
-                })?;
+                },
+                holds::Refused::Caller { holds } => SnapshotError::CallerHoldsFull {
+                    what: pages.what(),
+                    caller: holder.unwrap_or_default().to_owned(),
+                    holds,
+                    limit: self.held_limit(),
+                },
+            })?;
         let permit = Arc::new(permit);
         let mut exports = Vec::with_capacity(open.sessions.len());
         for (id, session) in open.sessions.iter_mut() {

@@ -34,12 +34,14 @@ pub struct CutQuery {
 impl Cluster {
     /// One page of `query` over `table` with every shard that serves keys read at one
     /// cut: a new cut without `page`, else the cut `page` (the `next` of this query's
-    /// previous page) names. Never partial.
+    /// previous page) names. Never partial. `holder`, the caller's API key, may hold its
+    /// share of the gateway's cuts (`super::holds`).
     pub async fn query_at_cut(
         &self,
         table: &TableName,
         query: &Query,
         page: Option<&str>,
+        holder: Option<&str>,
     ) -> Result<CutQuery, SnapshotError> {
         let identity = query.identity(table.as_str());
         let pages = Pages::Query(&identity);
@@ -66,7 +68,7 @@ impl Cluster {
             let next = answer.next.take().map(|c| c.encode());
             Ok((answer, next))
         };
-        let page = self.page_at_cut(pages, page, read).await?;
+        let page = self.page_at_cut(pages, page, holder, read).await?;
         Ok(CutQuery {
             answer: page.value,
             next: page.next,

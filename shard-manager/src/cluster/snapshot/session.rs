@@ -22,7 +22,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot};
+
+use super::holds::Hold;
 
 use crate::cluster::query::{ShardAnswer, ShardQuery};
 use crate::error::ClusterError;
@@ -64,7 +66,7 @@ enum Command {
     Export { reply: Reply<String> },
     /// Keeps the transaction open until the bound passes, whoever drops the handle.
     Keep {
-        permit: Arc<OwnedSemaphorePermit>,
+        permit: Arc<Hold>,
         itself: mpsc::Sender<Command>,
     },
     List {
@@ -142,7 +144,7 @@ impl Session {
 
     /// Keeps the transaction (and its exported snapshot) until the session's bound,
     /// holding `permit` as long.
-    pub async fn keep(self, permit: Arc<OwnedSemaphorePermit>) {
+    pub async fn keep(self, permit: Arc<Hold>) {
         let itself = self.commands.clone();
         let _ = self.commands.send(Command::Keep { permit, itself }).await;
     }
