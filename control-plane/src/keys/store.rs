@@ -1,6 +1,7 @@
-//! The keys in the metadata database: created, listed, revoked, rotated, limited, and read as
-//! the live table a gateway checks requests against. Every change is one transaction
-//! that ends with a NOTIFY on [`CHANNEL`], so gateways reload within milliseconds.
+//! The keys in the metadata database: created (or adopted), listed, revoked, rotated,
+//! limited, and read as the live table a gateway checks requests against. Every change
+//! is one transaction that ends with a NOTIFY on [`CHANNEL`], so gateways reload within
+//! milliseconds.
 //!
 //! The table, `api_keys`, and its limit columns are metadata migrations
 //! (`metadata-migrations/`, applied by `map::schema`). A key is never deleted: revoking
@@ -79,6 +80,76 @@ pub async fn create(client: &mut Client, key: &NewKey, actor: &str) -> Result<Se
     notify(&tx).await?;
     tx.commit().await?;
     Ok(secret)
+}
+
+/// What [`adopt`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adopted {
+    /// The key was stored.
+    Stored,
+    /// A live key of that name with this secret was there already: nothing changed.
+    AlreadyThere,
+    /// This secret was a key once, since revoked (or rotated away): it stays revoked,
+    /// nothing changed.
+    Revoked {
+        name: String,
+        at: String,
+        by: String,
+    },
+}
+
+/// Stores `key` with a secret its operator made (`shard-admin keys adopt`), as
+/// [`create`] stores a generated one. Asked again with the same name and secret, it
+/// changes nothing (a Job that runs at every upgrade), and a secret once revoked is
+/// never live again. A live key of that name with another secret, or this secret live
+/// under another name, is refused ([`KeyError::Invalid`]).
+pub async fn adopt(
+    client: &mut Client,
+    key: &NewKey,
+    secret: &Secret,
+    actor: &str,
+) -> Result<Adopted, KeyError> {
+    let tx = client.transaction().await?;
+    let hash = secret.hash();
+    let known = tx
+        .query_opt(
+            &format!(
+                "SELECT name, to_char(revoked_at AT TIME ZONE 'UTC', {UTC}), revoked_by
+                   FROM api_keys WHERE hash = $1"
+            ),
+            &[&hash.0.as_slice()],
+        )
+        .await?;
+    if let Some(row) = known {
+        let name: String = row.get(0);
+        return match row.get::<_, Option<String>>(1) {
+            Some(at) => Ok(Adopted::Revoked {
+                name,
+                at,
+                by: row.get::<_, Option<String>>(2).unwrap_or_default(),
+            }),
+            None if name == key.name.as_str() => Ok(Adopted::AlreadyThere),
+            None => Err(KeyError::Invalid(format!(
+                "this key is live already, named {name:?}: adopt it under that name, or revoke it first"
+            ))),
+        };
+    }
+    let taken = tx
+        .query_opt(
+            "SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at IS NULL",
+            &[&key.name.as_str()],
+        )
+        .await?;
+    if taken.is_some() {
+        return Err(KeyError::Invalid(format!(
+            "a live key is already named {:?}, with another secret: revoke it to adopt this one, or give the secret it has",
+            key.name.as_str()
+        )));
+    }
+    insert(&tx, key, secret, actor, None).await?;
+    notify(&tx).await?;
+    tx.commit().await?;
+    Ok(Adopted::Stored)
 }
 
 /// Revokes the live key named `name`; returns it as it was.

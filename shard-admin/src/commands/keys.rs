@@ -1,5 +1,7 @@
 //! `shard-admin keys ...`: API keys in the metadata database, from the command line:
-//! create, list, revoke, rotate, and `limit` (a key's own rate, burst and concurrency).
+//! create, list, revoke, rotate, `limit` (a key's own rate, burst and concurrency), and
+//! `adopt` (store a key an operator made, read from an environment variable: how the
+//! Helm chart's migrate Job makes the first key from a Kubernetes Secret).
 //!
 //! A new secret is printed once, alone on standard output (so `KEY=$(shard-admin keys
 //! create ...)` works); what was done goes to standard error. Arguments are checked
@@ -8,7 +10,8 @@
 //! OS user and host), what, when (`at`), the outcome, which key.
 
 use crate::audit::{Audit, Judged, Named};
-use control_plane::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
+use control_plane::keys::store::Adopted;
+use control_plane::keys::{store, KeyError, KeyLimits, KeyName, LimitArgs, NewKey, Scopes, Secret};
 use control_plane::map::{change, meta, schema};
 use shard_manager::config::ClusterSettings;
 
@@ -28,6 +31,24 @@ pub enum KeysCommand {
         tables: Option<String>,
         #[command(flatten)]
         limits: LimitFlags,
+    },
+    /// Store a key its operator made and keeps elsewhere (a Kubernetes Secret): only its
+    /// hash is stored. Run again with the same name and key, or with a key since revoked,
+    /// it changes nothing; a live key of that name with another secret is refused.
+    Adopt {
+        /// How people and the audit log call it: 1 to 64 of A-Z a-z 0-9 . _ -
+        #[arg(long)]
+        name: String,
+        /// One or more of read, write, admin, metrics, separated by commas.
+        #[arg(long)]
+        scopes: String,
+        /// Limit the key to these logical tables (comma separated); default: every table.
+        #[arg(long)]
+        tables: Option<String>,
+        /// The environment variable that holds the key (`sg_` and 64 lowercase hex
+        /// digits), so it never appears in a command line or a process list.
+        #[arg(long)]
+        secret_env: String,
     },
     /// Change a live key's own limits (the others stay); gateways apply them within a
     /// second, no restart.
@@ -126,6 +147,7 @@ impl KeysCommand {
     fn what(&self) -> (&'static str, Option<String>) {
         match self {
             Self::Create { name, .. } => ("keys create", Some(name.clone())),
+            Self::Adopt { name, .. } => ("keys adopt", Some(name.clone())),
             Self::List { all: false } => ("keys list", None),
             Self::List { all: true } => ("keys list --all", None),
             Self::Revoke { name } => ("keys revoke", Some(name.clone())),
@@ -173,6 +195,53 @@ async fn execute(
                 ),
             };
             Ok((printed, Some(key)))
+        }
+        KeysCommand::Adopt {
+            name,
+            scopes,
+            tables,
+            secret_env,
+        } => {
+            let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;
+            let scopes = Scopes::parse(&scopes).map_err(KeyError::Invalid)?;
+            let text = std::env::var(&secret_env).map_err(|_| {
+                KeyError::Invalid(format!(
+                    "keys adopt: the environment variable {secret_env} (--secret-env) is not set or not UTF-8"
+                ))
+            })?;
+            let secret = Secret::given(text.trim()).map_err(|why| {
+                KeyError::Invalid(format!(
+                    "keys adopt: {secret_env} does not hold a key: {why}"
+                ))
+            })?;
+            let key = NewKey {
+                name,
+                scopes,
+                tables: match tables {
+                    Some(text) => Some(known_tables(settings, &text).await?),
+                    None => None,
+                },
+                limits: KeyLimits::default(),
+            };
+            let adopted = store::adopt(&mut open(settings).await?, &key, &secret, actor).await?;
+            let name = key.name.as_str();
+            let note = match &adopted {
+                Adopted::Stored => format!(
+                    "adopted key {name:?} ({}) from {secret_env}: only its hash is stored; gateways accept it within a second\n",
+                    describe(&key)
+                ),
+                Adopted::AlreadyThere => {
+                    format!("key {name:?} is live already with this secret: nothing changed\n")
+                }
+                Adopted::Revoked { name, at, by } => format!(
+                    "the key in {secret_env} was key {name:?}, revoked at {at} by {by}: a revoked key is not adopted again; nothing changed\n"
+                ),
+            };
+            let printed = Printed {
+                out: String::new(),
+                note,
+            };
+            Ok((printed, (adopted == Adopted::Stored).then_some(key)))
         }
         KeysCommand::Limit { name, limits } => {
             let name = KeyName::parse(&name).map_err(KeyError::Invalid)?;

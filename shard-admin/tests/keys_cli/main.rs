@@ -40,8 +40,14 @@ impl Scratch {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    /// [`cli`](Self::cli) with these variables set in its environment.
+    fn cli_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_shard-admin"))
             .args(args)
+            .envs(vars.iter().copied())
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .env(
                 "SHARDGATE__METADATA__DBNAME",
@@ -293,4 +299,138 @@ async fn bad_key_arguments_are_refused_in_one_line_and_change_nothing() {
     }
     assert_eq!(scratch.rows().await, before, "no key row changed");
     assert_eq!(ok(&scratch, &["keys", "list", "--all"]).0, listed);
+}
+
+/// `keys adopt`: a key its operator made (a Kubernetes Secret, as the chart's migrate Job
+/// has it) stored as its hash, from an environment variable; the same again changes
+/// nothing; once revoked it is not adopted again; another secret under the name, the
+/// key under another name, a missing or malformed variable are refused (exit 2) without
+/// repeating what the variable holds.
+#[tokio::test]
+async fn an_operators_key_is_adopted_as_its_hash_once_and_never_after_its_revocation() {
+    let scratch = Scratch::new();
+    let adopt = |name: &str, var: &str, value: &str| {
+        scratch.cli_with(
+            &[
+                "keys",
+                "adopt",
+                "--name",
+                name,
+                "--scopes",
+                "admin,read,write",
+                "--secret-env",
+                var,
+            ],
+            &[(var, value)],
+        )
+    };
+    let refused = |out: Output, expected: &str| {
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let last = err.trim().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: ") && last.contains(expected),
+            "{expected}: {err}"
+        );
+        assert!(
+            audit_line(&err).contains("action=\"keys adopt\" outcome=\"refused\""),
+            "{err}"
+        );
+        err
+    };
+    let key = control_plane::keys::Secret::generate();
+    // A Secret's value often ends in a newline (`kubectl create secret --from-file`).
+    let out = adopt("admin", "BOOTSTRAP_KEY", &format!("{}\n", key.expose()));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("adopted key \"admin\""), "{err}");
+    let line = audit_line(&err);
+    for field in [
+        "action=\"keys adopt\"",
+        "outcome=\"done\"",
+        "key=\"admin\"",
+        "scopes=\"read,write,admin\"",
+    ] {
+        assert!(line.contains(field), "{field} not in {line}");
+    }
+    let rows = scratch.rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let hash: String = key.hash().0.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        rows[0].contains(&format!("\\\\x{hash}")),
+        "stored as its SHA-256: {rows:?}"
+    );
+    assert!(
+        !rows[0].contains(&key.expose()[3..]),
+        "stored as itself: {rows:?}"
+    );
+    assert!(!err.contains(&key.expose()[3..]) && out.stdout.is_empty());
+    let (listed, _) = ok(&scratch, &["keys", "list"]);
+    assert!(
+        listed.contains(&format!("sha256:{}", &hash[..8])),
+        "{listed}"
+    );
+
+    // Again, as the Job runs at every upgrade: nothing changes.
+    let out = adopt("admin", "BOOTSTRAP_KEY", key.expose());
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("live already with this secret: nothing changed"),
+        "{err}"
+    );
+    assert_eq!(scratch.rows().await, rows);
+
+    // Another secret under the name, the key under another name: refused.
+    let other = control_plane::keys::Secret::generate();
+    refused(
+        adopt("admin", "BOOTSTRAP_KEY", other.expose()),
+        "a live key is already named \"admin\", with another secret",
+    );
+    refused(
+        adopt("root", "BOOTSTRAP_KEY", key.expose()),
+        "this key is live already, named \"admin\"",
+    );
+    assert_eq!(scratch.rows().await, rows);
+
+    // Not a key, or no variable: refused, naming the variable, never its text.
+    let err = refused(
+        adopt("admin", "BOOTSTRAP_KEY", "hunter2-not-a-key"),
+        "BOOTSTRAP_KEY does not hold a key",
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    refused(
+        scratch.cli(&[
+            "keys",
+            "adopt",
+            "--name",
+            "admin",
+            "--scopes",
+            "admin",
+            "--secret-env",
+            "NO_SUCH_VAR",
+        ]),
+        "NO_SUCH_VAR (--secret-env) is not set",
+    );
+    assert_eq!(scratch.rows().await, rows);
+
+    // Rotated away (the old secret revoked): the Secret's key stays revoked.
+    ok(&scratch, &["keys", "rotate", "admin"]);
+    let rotated = scratch.rows().await;
+    let out = adopt("admin", "BOOTSTRAP_KEY", key.expose());
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("was key \"admin\", revoked at 20") && err.contains("not adopted again"),
+        "{err}"
+    );
+    assert_eq!(scratch.rows().await, rotated, "nothing changed");
+    ok(&scratch, &["keys", "revoke", "admin"]);
+    let out = adopt("admin", "BOOTSTRAP_KEY", key.expose());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (listed, _) = ok(&scratch, &["keys", "list"]);
+    assert!(
+        listed.contains("0 live key(s)"),
+        "revoked stays revoked: {listed}"
+    );
 }

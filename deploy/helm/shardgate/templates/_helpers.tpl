@@ -51,6 +51,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-redis" (include "shardgate.fullname" .)) .Values.redis.existingSecret }}
 {{- end }}
 
+{{- define "shardgate.adminKeySecret" -}}
+{{- default (printf "%s-admin-key" (include "shardgate.fullname" .)) .Values.adminKey.existingSecret }}
+{{- end }}
+
 {{- define "shardgate.redisHost" -}}
 {{ include "shardgate.fullname" . }}-redis
 {{- end }}
@@ -126,13 +130,14 @@ capabilities:
 {{- end }}
 
 {{/* A generated secret value that survives upgrades: the live Secret's, when Helm can
-     look it up (offline rendering cannot: a new one each time). */}}
+     look it up (offline rendering cannot: a new one each time); else `fresh` when
+     given, or 32 random letters and digits. */}}
 {{- define "shardgate.keptSecret" -}}
 {{- $old := lookup "v1" "Secret" .ctx.Release.Namespace .name }}
 {{- if and $old (index $old.data .key) }}
 {{- index $old.data .key | b64dec }}
 {{- else }}
-{{- randAlphaNum 32 }}
+{{- .fresh | default (randAlphaNum 32) }}
 {{- end }}
 {{- end }}
 
