@@ -128,16 +128,27 @@ async fn the_client_haproxy_reports_is_the_one_protected_mode_and_the_audit_see(
         "the proxy it came through: {line}"
     );
 
-    // (3) A client a trusted proxy declares beyond loopback: refused in protected mode.
+    // (3) A client a trusted proxy declares beyond loopback: refused in protected mode,
+    // but for the liveness and readiness probes, which carry no data.
     let v1 = b"PROXY TCP4 203.0.113.7 127.0.0.1 51000 8081\r\n";
-    assert_eq!(raw_get(&app, v1, "/api/health/live", "").await, 403, "v1");
+    assert_eq!(raw_get(&app, v1, "/api/health", "").await, 403, "v1");
     assert_eq!(
-        raw_get(&app, &v2([203, 0, 113, 7], 51000), "/api/health/live", "").await,
+        raw_get(&app, &v2([203, 0, 113, 7], 51000), "/api/health", "").await,
         403,
         "v2"
     );
     assert_eq!(
-        raw_get(&app, &v2([127, 0, 0, 9], 51000), "/api/health/live", "").await,
+        raw_get(&app, v1, "/api/health/live", "").await,
+        200,
+        "probe"
+    );
+    assert_eq!(
+        raw_get(&app, &v2([203, 0, 113, 7], 51000), "/api/health/ready", "").await,
+        200,
+        "probe"
+    );
+    assert_eq!(
+        raw_get(&app, &v2([127, 0, 0, 9], 51000), "/api/health", "").await,
         200
     );
     let v1_local = b"PROXY TCP4 127.0.0.3 127.0.0.1 51000 8081\r\n";
