@@ -1,0 +1,191 @@
+"""Renders the Helm chart for one set of values, one object a file, and tightens the
+CRD schemas: called by scripts/helm_check.sh (its header says the whole check).
+
+Usage: render.py CHART CNPG_CRDS LOCAL_SCHEMAS OUT SET... (each `default` or a values file)
+Writes OUT/<set>/builtin/NN-kind-name.yaml and OUT/<set>/custom/<group_version_Kind>/
+NN-kind-name.yaml, one object a file, and OUT/schemas/<Kind>.json, the tightened
+schemas; prints a summary; exits 1 when a set did not render.
+"""
+import json, pathlib, re, sys, tomllib
+import yaml
+import helm_python as helm
+
+chart_dir, crd_dir, local_dir = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+out = pathlib.Path(sys.argv[4])
+sets = sys.argv[5:]  # "default" or a values file
+
+def tighten(node):
+    """additionalProperties: false wherever properties are given and unknown fields
+    are not explicitly preserved (what the API server would prune)."""
+    if isinstance(node, dict):
+        if ("properties" in node and not node.get("x-kubernetes-preserve-unknown-fields")
+                and "additionalProperties" not in node):
+            node["additionalProperties"] = False
+        for value in node.values():
+            tighten(value)
+    elif isinstance(node, list):
+        for value in node:
+            tighten(value)
+
+schemas = {}
+(out / "schemas").mkdir(parents=True, exist_ok=True)
+for path in sorted(crd_dir.glob("*.yaml")):
+    crd = yaml.safe_load(path.read_text())
+    if not crd or crd.get("kind") != "CustomResourceDefinition":
+        continue
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    for version in crd["spec"]["versions"]:
+        schema = version["schema"]["openAPIV3Schema"]
+        tighten(schema)
+        key = f"{group}/{version['name']}/{kind}"
+        file = out / "schemas" / f"{kind}.{version['name']}.json"
+        file.write_text(json.dumps(schema))
+        schemas[key] = str(file)
+# Strict schemas written here for custom kinds with no vendored CRD, by file name.
+for path in sorted(local_dir.glob("*.json")) if local_dir.is_dir() else []:
+    group, version, kind = path.stem.split("_")
+    schemas[f"{group}/{version}/{kind}"] = str(path)
+
+def builtin(group):
+    """Kubernetes' own API groups: kubernetes-validate knows them."""
+    return "." not in group or group.endswith(".k8s.io")
+
+def mebibytes(text, units):
+    """A quantity in MiB: Kubernetes' (Ki, Mi, Gi, k, M, G) or Redis's (kb, mb, gb)."""
+    m = re.fullmatch(r"([0-9]+)([A-Za-z]*)", str(text))
+    return int(m[1]) * units[m[2]] if m and m[2] in units else None
+
+KUBE_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "k": 1e3 / 2**20, "M": 1e6 / 2**20,
+              "G": 1e9 / 2**20, "": 1 / 2**20}
+REDIS_UNITS = {"kb": 1 / 1024, "mb": 1, "gb": 1024}
+
+def secure_defaults(config, objects, values):
+    """With protected mode on, the migrate Job adopts the first key from a Secret (the
+    chart's, holding a key's shape, or one given by reference) before it migrates; off,
+    it adopts none. Redis's maxmemory is below its container's memory limit."""
+    problems = []
+    protected = config.get("auth", {}).get("protected_mode", True)
+    jobs = [o for o in objects if o.get("kind") == "Job"]
+    for job in jobs:
+        c = job["spec"]["template"]["spec"]["containers"][0]
+        script = " ".join(c.get("args", []))
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        adopt = re.search(r"shard-admin keys adopt .*--secret-env (\S+) &&", script)
+        if not protected:
+            if adopt:
+                problems.append(f"Job {job['metadata']['name']}: adopts a key with protected mode off")
+            continue
+        if not adopt or script.find("keys adopt") > script.find("shard-admin migrate"):
+            problems.append(f"Job {job['metadata']['name']}: protected mode, but no "
+                            f"`shard-admin keys adopt ... --secret-env VAR &&` before migrate")
+            continue
+        ref = refs.get(adopt[1])
+        if not ref:
+            problems.append(f"Job {job['metadata']['name']}: {adopt[1]} is not from a Secret")
+            continue
+        given = values.get("adminKey", {}).get("existingSecret")
+        made = [o for o in objects if o.get("kind") == "Secret"
+                and o["metadata"]["name"] == ref["name"]]
+        if given:
+            if made or ref["name"] != given:
+                problems.append(f"Secret {ref['name']}: adminKey.existingSecret is {given!r}")
+        elif not made or not re.fullmatch(r"sg_[0-9a-f]{64}",
+                                          made[0].get("stringData", {}).get(ref["key"], "")):
+            problems.append(f"Secret {ref['name']}: no rendered key `{ref['key']}` in a key's shape")
+    for dep in objects:
+        if dep.get("kind") != "Deployment" or not dep["metadata"]["name"].endswith("-redis"):
+            continue
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        script = " ".join(c.get("args", []))
+        bound = re.search(r"--maxmemory \"?([0-9a-z]+)\"? --maxmemory-policy allkeys-lru", script)
+        limit = c.get("resources", {}).get("limits", {}).get("memory")
+        if not bound:
+            problems.append(f"Deployment {dep['metadata']['name']}: no --maxmemory with allkeys-lru")
+        elif limit and None in (mebibytes(bound[1], REDIS_UNITS), mebibytes(limit, KUBE_UNITS)):
+            problems.append(f"Deployment {dep['metadata']['name']}: cannot compare maxmemory "
+                            f"{bound[1]} with the memory limit {limit}")
+        elif limit and not mebibytes(bound[1], REDIS_UNITS) < mebibytes(limit, KUBE_UNITS):
+            problems.append(f"Deployment {dep['metadata']['name']}: maxmemory {bound[1]} is not "
+                            f"below the container's memory limit {limit}")
+    return problems
+
+chart = helm.Chart.load(chart_dir)
+failed = False
+for name in sets:
+    values = None if name == "default" else helm.values_from_yaml(pathlib.Path(name).read_text())
+    label = "default" if name == "default" else pathlib.Path(name).name.removesuffix(".yaml")
+    report = helm.lint(chart_dir, values, strict=True)
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + [
+        {"path": "", "error": e} for e in report["errors"]]
+    for m in problems:
+        print(f"lint [{label}] {m['path']}: {m['error']}", file=sys.stderr)
+    if problems:
+        failed = True
+        continue
+    try:
+        rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    except helm.errors.HelmRenderError as e:   # a template's `fail` or `required`
+        print(f"render [{label}]: {e}", file=sys.stderr)
+        failed = True
+        continue
+    target = out / label
+    for old in sorted(target.rglob("*"), reverse=True) if target.exists() else []:
+        old.unlink() if old.is_file() else old.rmdir()
+    counts, n, config, clusters, objects = {}, 0, {}, set(), []
+    for template, text in sorted(rendered.items()):
+        if not template.endswith((".yaml", ".yml")):
+            continue
+        for obj in yaml.safe_load_all(text):
+            if not obj:
+                continue
+            n += 1
+            objects.append(obj)
+            kind, api = obj.get("kind", "?"), obj.get("apiVersion", "?")
+            objname = obj.get("metadata", {}).get("name", "unnamed")
+            counts[kind] = counts.get(kind, 0) + 1
+            group = api.split("/")[0] if "/" in api else ""
+            if not builtin(group):
+                key = f"{api}/{kind}"
+                if key not in schemas:
+                    print(f"[{label}] {kind} {objname}: no schema for {api} {kind}", file=sys.stderr)
+                    failed = True
+                    continue
+                dest = target / "custom" / key.replace("/", "_")
+            else:
+                dest = target / "builtin"
+            if api == "postgresql.cnpg.io/v1" and kind == "Cluster":
+                clusters.add(objname)
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / f"{n:02d}-{kind}-{objname}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+            if kind == "ConfigMap" and "shardgate.toml" in obj.get("data", {}):
+                (target / "shardgate.toml").write_text(obj["data"]["shardgate.toml"])
+                try:
+                    config = tomllib.loads(obj["data"]["shardgate.toml"])
+                except tomllib.TOMLDecodeError as e:
+                    print(f"[{label}] {objname}: shardgate.toml is not TOML: {e}", file=sys.stderr)
+                    failed = True
+    # Each shard's primary: a rendered Cluster's -rw Service (its replicas that
+    # Cluster's -ro), followed by its address; with no Cluster rendered (external
+    # databases), a host:port as given.
+    shards = config.get("shards", [])
+    if clusters:
+        bad = [s.get("primary") for s in shards
+               if s.get("primary", "").removesuffix("-rw:5432") not in clusters
+               or s.get("follow") != "address"
+               or any(r.removesuffix("-ro:5432") != s["primary"].removesuffix("-rw:5432")
+                      for r in s.get("replicas", []))]
+    else:
+        bad = [s.get("primary") for s in shards
+               if not re.fullmatch(r"[^\s:/@]+:[0-9]{1,5}", s.get("primary", ""))]
+    if not shards or bad:
+        print(f"[{label}] shardgate.toml: shards {bad or 'missing'} (not a rendered Cluster's "
+              f"-rw/-ro with follow = \"address\", or not host:port)", file=sys.stderr)
+        failed = True
+    for problem in secure_defaults(config, objects, values or {}):
+        print(f"[{label}] {problem}", file=sys.stderr)
+        failed = True
+    (target / "schemas.json").write_text(json.dumps(schemas))
+    summary = ", ".join(f"{c} {k}" for k, c in sorted(counts.items()))
+    print(f"rendered [{label}]: {n} objects ({summary})")
+sys.exit(1 if failed else 0)
