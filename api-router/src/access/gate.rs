@@ -201,6 +201,17 @@ mod tests {
     use control_plane::keys::{ApiKey, KeyTable, Scopes};
 
     async fn status(ring: KeyRing, protected_mode: bool, peer: &str, auth: Option<&str>) -> u16 {
+        status_of("/api/health", ring, protected_mode, peer, auth).await
+    }
+
+    /// The status of a GET of `path` through protected mode (every route answers 200).
+    async fn status_of(
+        path: &str,
+        ring: KeyRing,
+        protected_mode: bool,
+        peer: &str,
+        auth: Option<&str>,
+    ) -> u16 {
         let access = Arc::new(Access {
             ring: Arc::new(ring),
             protected_mode,
@@ -209,11 +220,11 @@ mod tests {
         let app = test::init_service(
             App::new()
                 .wrap(from_fn(move |req, next| protect(access.clone(), req, next)))
-                .route("/api/health/live", web::get().to(HttpResponse::Ok)),
+                .default_service(web::get().to(HttpResponse::Ok)),
         )
         .await;
         let mut req = test::TestRequest::get()
-            .uri("/api/health/live")
+            .uri(path)
             .peer_addr(peer.parse().unwrap());
         if let Some(auth) = auth {
             req = req.insert_header((AUTHORIZATION, auth));
@@ -232,6 +243,24 @@ mod tests {
             limits: Default::default(),
         };
         KeyTable::from([(KeyHash::of("k"), Arc::new(key))])
+    }
+
+    #[actix_web::test]
+    async fn the_probes_pass_protected_mode_and_nothing_else_does() {
+        let empty = || KeyRing::with(KeyTable::new());
+        for probe in PROBES {
+            assert_eq!(
+                status_of(probe, empty(), true, "10.1.2.3:5000", None).await,
+                200
+            );
+        }
+        for other in ["/api/health", "/api/health/live/x", "/api/read"] {
+            assert_eq!(
+                status_of(other, empty(), true, "10.1.2.3:5000", None).await,
+                403,
+                "{other}"
+            );
+        }
     }
 
     #[actix_web::test]
