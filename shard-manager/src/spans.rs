@@ -24,8 +24,9 @@
 //! - [`cache`]: a trip to the Redis cache (`cache lookup`, whose outcome
 //!   [`cache_outcome`] records: hit, miss, or bypass and why; `cache fill`).
 //! - [`snapshot_fence`]: taking and lifting the cluster fence of a snapshot read.
-//! - [`transaction`], [`decision`]: a transaction across shards and its logged decision
-//!   (its prepares and commits are trips).
+//! - [`transaction`], [`decision`]: a transaction (a two-phase commit across shards,
+//!   one round on one shard) and its logged decision (its prepares, commits and round
+//!   are trips).
 //! - Events inside them: [`retried`] (another connection, another shard, another
 //!   primary), [`marked_down`] (a replica's ban), [`waiting_for_primary`] (a failover
 //!   wait).
@@ -204,13 +205,16 @@ pub fn wait(what: &'static str) -> Span {
     )
 }
 
-/// A transaction across `shards` shards, by two-phase commit; its id in the coordinator
-/// log is recorded once drawn ([`transaction_id`]).
+/// A transaction on `shards` shards: `two-phase commit` across several, `one-shard
+/// commit` on one; its id in the coordinator log is recorded once drawn
+/// ([`transaction_id`]). Made on the request's task, where the exporter finds the
+/// request's span to put it under, and carried by the coordinator's task of its own
+/// (`cluster::txn::deadline`): a span made in that task would find none there.
 pub fn transaction(shards: usize) -> Span {
     tracing::debug_span!(
         target: TARGET,
         "transaction",
-        otel.name = "two-phase commit",
+        otel.name = if shards > 1 { "two-phase commit" } else { "one-shard commit" },
         shardgate.txid = Empty,
         shardgate.shards = shards,
     )

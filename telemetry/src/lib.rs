@@ -16,7 +16,7 @@
 //! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch,
 //!   and its shutdown.
 //! - [`sampler`]: the configured sampler, except that a new trace linked to a sampled
-//!   span (a batch that carried a sampled request) is sampled too.
+//!   span of this process (a batch that carried a sampled request) is sampled too.
 //! - [`ledger`]: what became of every ended span (exported, dropped on a full queue,
 //!   lost with a failed export), and the processor and exporter wrappers that count it.
 

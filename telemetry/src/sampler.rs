@@ -1,5 +1,5 @@
-//! The sampler: a new trace that links to a sampled span is sampled too; every other span
-//! is decided by the sampler the settings or `OTEL_TRACES_SAMPLER` name.
+//! The sampler: a new trace that links to a sampled span of this process is sampled too;
+//! every other span is decided by the sampler the settings or `OTEL_TRACES_SAMPLER` name.
 //!
 //! A trip that carries several requests (a group commit, a pipelined read batch) is a
 //! root span of its own, linked with the span of each request it carried. Left to a
@@ -9,12 +9,18 @@
 //! carries is (a request the sampler left out gives it no link), by the ratio when none
 //! is. The links must be on the root when it starts; `shard_manager::spans::batch` adds
 //! them first, before the links back.
+//!
+//! A link to a remote span (another process's, as a caller's `traceparent` names it) is
+//! left out of the decision: it is the caller's word that its span was sampled, and a
+//! gateway that links a request to a caller it does not trust (instead of continuing
+//! the caller's trace) leaves the decision to its own sampler.
 
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, TraceId};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
-/// `inner`, except that a root span with a sampled link is sampled.
+/// `inner`, except that a root span with a sampled link to a span of this process is
+/// sampled.
 #[derive(Debug, Clone)]
 pub struct FollowsLinks {
     inner: Box<dyn ShouldSample>,
@@ -37,7 +43,8 @@ impl ShouldSample for FollowsLinks {
         links: &[Link],
     ) -> SamplingResult {
         let root = parent_context.is_none_or(|cx| !cx.has_active_span());
-        if root && links.iter().any(|l| l.span_context.is_sampled()) {
+        let sampled_here = |l: &Link| l.span_context.is_sampled() && !l.span_context.is_remote();
+        if root && links.iter().any(sampled_here) {
             return SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 attributes: Vec::new(),
@@ -56,7 +63,13 @@ mod tests {
 
     use super::*;
 
+    /// A caller's span, as a parent.
     fn context(sampled: bool) -> SpanContext {
+        span_context(sampled, true)
+    }
+
+    /// A span, another process's when `remote`.
+    fn span_context(sampled: bool, remote: bool) -> SpanContext {
         let flags = if sampled {
             TraceFlags::SAMPLED
         } else {
@@ -66,16 +79,23 @@ mod tests {
             TraceId::from(7u128),
             SpanId::from(9u64),
             flags,
-            true,
+            remote,
             TraceState::default(),
         )
     }
 
+    /// `links`: whether each link's span is sampled (all of this process).
     fn decide(sampler: &FollowsLinks, parent: Option<SpanContext>, links: &[bool]) -> bool {
-        let links: Vec<Link> = links
-            .iter()
-            .map(|&s| Link::with_context(context(s)))
-            .collect();
+        let links: Vec<_> = links.iter().map(|&s| span_context(s, false)).collect();
+        decide_linked(sampler, parent, links)
+    }
+
+    fn decide_linked(
+        sampler: &FollowsLinks,
+        parent: Option<SpanContext>,
+        links: Vec<SpanContext>,
+    ) -> bool {
+        let links: Vec<Link> = links.into_iter().map(Link::with_context).collect();
         let parent = parent.map(|p| Context::new().with_remote_span_context(p));
         let result = sampler.should_sample(
             parent.as_ref(),
@@ -102,6 +122,21 @@ mod tests {
         assert!(!decide(&sampler, None, &[]));
         let always = FollowsLinks::new(Box::new(Sampler::TraceIdRatioBased(1.0)));
         assert!(decide(&always, None, &[false]));
+    }
+
+    #[test]
+    fn a_sampled_link_to_another_process_decides_nothing() {
+        let sampler = never();
+        assert!(!decide_linked(
+            &sampler,
+            None,
+            vec![span_context(true, true)]
+        ));
+        assert!(decide_linked(
+            &sampler,
+            None,
+            vec![span_context(true, true), span_context(true, false)]
+        ));
     }
 
     #[test]

@@ -50,6 +50,27 @@ impl Access {
         peer: Option<SocketAddr>,
         authorization: Option<&HeaderValue>,
     ) -> Result<Caller, ApiError> {
+        let caller = self.identify(peer, authorization)?;
+        if let Caller::Key(key) = &caller {
+            if !key.scopes.contains(scope) {
+                return Err(ApiError::Forbidden(format!(
+                    "this API key does not have the `{scope}` scope this endpoint needs"
+                )));
+            }
+        }
+        Ok(caller)
+    }
+
+    /// Who the caller is, whatever the route: a live key once keys exist; anonymous
+    /// where callers need none (no key yet and a peer protected mode lets in; the keys
+    /// not read yet and a loopback peer); otherwise why it is refused. [`Access::admit`]
+    /// adds the route's scope; the server span trusts a caller's trace context only
+    /// when this knows the caller (`crate::server::traces::server_span`).
+    pub fn identify(
+        &self,
+        peer: Option<SocketAddr>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Caller, ApiError> {
         let table = self.ring.table();
         let Some(table) = table.as_deref() else {
             // Started while the metadata database was down: as in protected mode,
@@ -71,11 +92,6 @@ impl Access {
         let key = table
             .get(&KeyHash::of(token))
             .ok_or(ApiError::Unauthenticated(BearerError::Invalid))?;
-        if !key.scopes.contains(scope) {
-            return Err(ApiError::Forbidden(format!(
-                "this API key does not have the `{scope}` scope this endpoint needs"
-            )));
-        }
         Ok(Caller::Key(key.clone()))
     }
 }
@@ -295,6 +311,60 @@ mod tests {
             status(KeyRing::unknown(), true, "10.1.2.3:5000", None).await,
             200
         );
+    }
+
+    #[actix_web::test]
+    async fn a_caller_is_known_by_a_live_key_whatever_its_scopes_or_where_none_is_needed() {
+        let access = |ring: KeyRing, protected_mode: bool| Access {
+            ring: Arc::new(ring),
+            protected_mode,
+            limits: Arc::new(Limits::new(&Default::default())),
+        };
+        let known = |access: &Access, peer: &str, auth: Option<&str>| {
+            let auth = auth.map(|a| HeaderValue::from_str(a).unwrap());
+            access.identify(peer.parse().ok(), auth.as_ref()).is_ok()
+        };
+        let (local, remote) = ("127.0.0.1:5000", "10.1.2.3:5000");
+        let secret = format!("sg_{}", "ab".repeat(32));
+        let bearer = format!("Bearer {secret}");
+        let key = ApiKey {
+            name: "reader".into(),
+            scopes: Scopes::parse("read").unwrap(),
+            tables: None,
+            limits: Default::default(),
+        };
+        let table = KeyTable::from([(KeyHash::of(&secret), Arc::new(key))]);
+        // Keys exist: the key decides, wherever the caller is.
+        let keyed = access(KeyRing::with(table), true);
+        assert!(known(&keyed, remote, Some(&bearer)));
+        let wrong = format!("Bearer sg_{}", "cd".repeat(32));
+        for auth in [
+            None,
+            Some(wrong.as_str()),
+            Some("Basic k"),
+            Some("Bearer k"),
+        ] {
+            assert!(!known(&keyed, local, auth), "{auth:?}");
+        }
+        // A live key without the route's scope is still its holder's: refused by the
+        // route, not unknown.
+        let write = HeaderValue::from_str(&bearer).unwrap();
+        assert!(keyed
+            .admit(Scope::Write, remote.parse().ok(), Some(&write))
+            .is_err());
+        // No key yet: whoever protected mode serves.
+        let empty = access(KeyRing::with(KeyTable::new()), true);
+        assert!(known(&empty, local, None));
+        assert!(!known(&empty, remote, Some(&bearer)));
+        assert!(known(
+            &access(KeyRing::with(KeyTable::new()), false),
+            remote,
+            None
+        ));
+        // The keys not read yet: loopback callers only.
+        let unknown = access(KeyRing::unknown(), true);
+        assert!(known(&unknown, local, None));
+        assert!(!known(&unknown, remote, None));
     }
 
     #[actix_web::test]

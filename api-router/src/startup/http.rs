@@ -139,8 +139,15 @@ pub fn serve(
                 move |req, next| check_host(server.clone(), req, next)
             }))
             .wrap(from_fn(request_id))
-            // Outside the request id, whose span carries the server span's ids.
-            .wrap(Condition::new(traced, from_fn(server_span)))
+            // Outside the request id, whose span carries the server span's ids; the
+            // caller's trace context trusted only from a caller the keys know.
+            .wrap(Condition::new(
+                traced,
+                from_fn({
+                    let access = access.clone();
+                    move |req, next| server_span(access.clone(), req, next)
+                }),
+            ))
             .wrap(from_fn({
                 let security = security.clone();
                 move |req, next| security_headers(security.clone(), req, next)

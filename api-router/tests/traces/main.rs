@@ -16,8 +16,14 @@
 //! - `/metrics` in OpenMetrics names a sampled request's trace as the exemplar of its
 //!   latency bucket ([`exemplars`]).
 //! - The request path's spans ([`request_path`]): routing, connection waits, each trip
-//!   to a server with its real port and backend pid, a transaction's prepares, decision
-//!   and commits, and group commits linked both ways with the writes they carried.
+//!   to a server with its real port and backend pid, and group commits linked both ways
+//!   with the writes they carried.
+//! - A transaction's prepares, decision and commits under its request's span, at the
+//!   default log level too, with or without the caller's `traceparent`
+//!   ([`transaction_spans`]).
+//! - A caller without a valid key, when keys exist, does not decide whether its request
+//!   is recorded nor put it in its trace: the gateway's sampler decides, and the
+//!   caller's context is at most a link ([`unauthenticated`]).
 //! - A group that carried a recorded write is recorded too, at any ratio
 //!   ([`batch_sampling`]).
 //! - Moves and the balancer ([`moves`]): a move the automatic balancer runs is a trace
@@ -31,6 +37,8 @@ mod fence_spans;
 mod moves;
 mod request_path;
 mod request_tables;
+mod transaction_spans;
+mod unauthenticated;
 
 use std::time::{Duration, Instant};
 

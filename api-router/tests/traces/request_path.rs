@@ -1,14 +1,13 @@
 //! The request path's spans, as a collector receives them: each request one trace under
 //! the caller's span, its routing on its operation's span, each trip to a server a
-//! client span with the server's real port and the pid of a live backend, a
-//! transaction across three shards as its prepares, its decision and its commits, and
-//! a group commit as a span of its own, linked with every write it carried both ways.
+//! client span with the server's real port and the pid of a live backend, and a group
+//! commit as a span of its own, linked with every write it carried both ways. A
+//! transaction's spans are [`super::transaction_spans`]'.
 
 use std::collections::{HashMap, HashSet};
 
 use diesel::sql_types::{BigInt, Integer};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
-use serde_json::json;
 use shard_manager::servers::connection_url;
 use shard_manager::{ClusterSettings, Router, ShardId, ShardKey};
 use test_support::wrk::Bench;
@@ -20,11 +19,11 @@ use super::{client, counter, metrics_until, traced_gateway, traceresponse, user,
 const CLIENT: i32 = 3;
 
 /// A caller's `traceparent` of its own for request `n`: (trace id, span id).
-fn caller(n: u32) -> (String, String) {
+pub(super) fn caller(n: u32) -> (String, String) {
     (format!("5ea{n:029x}"), format!("ca11e4{n:010x}"))
 }
 
-fn header((trace, span): &(String, String)) -> String {
+pub(super) fn header((trace, span): &(String, String)) -> String {
     format!("00-{trace}-{span}-01")
 }
 
@@ -70,7 +69,7 @@ struct Count {
 /// Checks a trip's span: a database client span on `shard`'s primary, named by the
 /// semantic conventions with real values (the primary's port; the pid of a backend the
 /// gateway holds open on the test's database there).
-fn assert_trip(trip: &Received, settings: &ClusterSettings, shard: ShardId) {
+pub(super) fn assert_trip(trip: &Received, settings: &ClusterSettings, shard: ShardId) {
     let primary = &settings.shards[shard.0 as usize].primary;
     let (host, port) = primary.rsplit_once(':').unwrap();
     let what = format!("{} {:?}", trip.span.name, trip.span.attributes);
@@ -115,7 +114,10 @@ fn assert_trip(trip: &Received, settings: &ClusterSettings, shard: ShardId) {
 }
 
 /// The spans of `trace`, by name (a name may repeat: a list each).
-fn by_name<'a>(spans: &'a [Received], trace: &str) -> HashMap<String, Vec<&'a Received>> {
+pub(super) fn by_name<'a>(
+    spans: &'a [Received],
+    trace: &str,
+) -> HashMap<String, Vec<&'a Received>> {
     let mut named: HashMap<String, Vec<&Received>> = HashMap::new();
     for span in spans.iter().filter(|s| s.trace_id() == trace) {
         named.entry(span.span.name.clone()).or_default().push(span);
@@ -124,7 +126,7 @@ fn by_name<'a>(spans: &'a [Received], trace: &str) -> HashMap<String, Vec<&'a Re
 }
 
 /// The one span called `name` in `named`.
-fn one<'a>(named: &HashMap<String, Vec<&'a Received>>, name: &str) -> &'a Received {
+pub(super) fn one<'a>(named: &HashMap<String, Vec<&'a Received>>, name: &str) -> &'a Received {
     match named.get(name).map(Vec::as_slice) {
         Some([only]) => only,
         other => panic!(
@@ -202,76 +204,7 @@ async fn every_trip_to_a_server_is_a_span_of_its_request_and_groups_link_both_wa
     let waited = one(&named, "wait for a connection");
     assert_eq!(waited.parent_span_id(), trip.span_id());
 
-    // Act 2: a transaction across the three shards.
-    let keys: Vec<u32> = (0..3)
-        .map(|s| keys_on(&router, ShardId(s), 100, 1)[0])
-        .collect();
-    let ops: Vec<_> = keys
-        .iter()
-        .map(|n| {
-            json!({"op": "upsert", "table": "users", "shard_key": format!("user_{n}"),
-                   "id": format!("txn_{n}"), "data": {"balance": *n}})
-        })
-        .collect();
-    let parent = caller(2);
-    let res = http
-        .post(bench.url("/api/transaction"))
-        .header("traceparent", header(&parent))
-        .json(&json!({ "operations": ops }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let (trace, server_span, _) = traceresponse(&res);
-    assert_eq!(trace, parent.0);
-    let answer: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(answer["protocol"], "two-phase", "{answer}");
-
-    // Assert: prepare on each shard, then the decision, then commit on each shard.
-    let spans = receiver
-        .until(ARRIVAL, |spans| {
-            let named = by_name(spans, &trace);
-            named.get("PREPARE TRANSACTION").map_or(0, Vec::len) == 3
-                && named.get("COMMIT PREPARED").map_or(0, Vec::len) == 3
-                && named.contains_key("log decision")
-                && named.contains_key("two-phase commit")
-                && named.contains_key("POST /api/transaction")
-        })
-        .await;
-    let named = by_name(&spans, &trace);
-    let server = one(&named, "POST /api/transaction");
-    assert_eq!(server.span_id(), server_span);
-    assert_eq!(server.parent_span_id(), parent.1);
-    let txn = one(&named, "two-phase commit");
-    assert_eq!(txn.attribute("shardgate.shards").as_deref(), Some("3"));
-    assert_eq!(
-        txn.attribute("shardgate.txid").as_deref(),
-        answer["txid"].as_str(),
-        "{answer}"
-    );
-    let decision = one(&named, "log decision");
-    assert_eq!(decision.parent_span_id(), txn.span_id());
-    assert_eq!(
-        decision.attribute("shardgate.decision").as_deref(),
-        Some("commit")
-    );
-    for (stage, before_decision) in [("PREPARE TRANSACTION", true), ("COMMIT PREPARED", false)] {
-        let mut shards = HashSet::new();
-        for trip in &named[stage] {
-            assert_eq!(trip.parent_span_id(), txn.span_id(), "{stage}");
-            let shard: u32 = trip.attribute("shardgate.shard").unwrap().parse().unwrap();
-            assert_trip(trip, settings, ShardId(shard));
-            shards.insert(shard);
-            if before_decision {
-                assert!(trip.span.end_time_unix_nano <= decision.span.start_time_unix_nano);
-            } else {
-                assert!(trip.span.start_time_unix_nano >= decision.span.end_time_unix_nano);
-            }
-        }
-        assert_eq!(shards, HashSet::from([0, 1, 2]), "{stage} on every shard");
-    }
-
-    // Act 3: writes at once to one shard, each under a trace of its own, until some
+    // Act 2: writes at once to one shard, each under a trace of its own, until some
     // commit together.
     let mut round = 0;
     let group = loop {

@@ -1,9 +1,9 @@
 //! OpenTelemetry traces: off unless an OTLP endpoint is named (`[tracing] endpoint`,
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). When on, every
-//! request is an HTTP server span that continues the caller's W3C `traceparent`, its
-//! answer carries `traceresponse`, and the spans leave in batches over OTLP from a
-//! thread of their own: a bounded queue, never waited for, whose losses `/metrics`
-//! counts.
+//! request is an HTTP server span that continues the caller's W3C `traceparent` (only a
+//! caller the gateway knows: [`server_span`]), its answer carries `traceresponse`, and
+//! the spans leave in batches over OTLP from a thread of their own: a bounded queue,
+//! never waited for, whose losses `/metrics` counts.
 //!
 //! Spans are plain `tracing` spans: the bridge (`tracing-opentelemetry`, wired in
 //! [`super::telemetry`]) exports those of the workspace's crates at `INFO` and above,

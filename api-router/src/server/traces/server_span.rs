@@ -6,19 +6,31 @@
 //! answer's `traceresponse` header. The handler runs inside the span, so every span and
 //! log line of the request nests under it; the request id's span carries its ids
 //! ([`TraceIds`]) into the log lines.
+//!
+//! A caller's context is trusted only from a caller the gateway knows
+//! ([`Access::identify`]: a live key once keys exist, any scope; otherwise a client it
+//! serves without one). The sampler decides when the span starts, here, before any
+//! route checks a key, so the check is made here too: from anyone else, the span starts
+//! a trace of its own, which the gateway's sampler decides, and the caller's span is
+//! only a link (without its `tracestate`). Otherwise a caller without a key would have
+//! its refused requests recorded at its word, filling the export's queue, and put them
+//! in anyone's trace.
+
+use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::field::Empty;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::access::Access;
 use crate::server::headers::{TRACEPARENT, TRACERESPONSE};
 
 /// The target of the server span: exported, and left out of the log lines (the request
@@ -74,6 +86,25 @@ fn fields_well_formed(traceparent: &str) -> bool {
     })
 }
 
+/// Puts `span` (not started yet) in the `caller`'s trace when the caller is `known`;
+/// otherwise starts it a trace of its own, linked to the caller's span, if any.
+fn continue_or_link(span: &Span, caller: opentelemetry::Context, known: bool) {
+    let remote = caller.span().span_context().clone();
+    if known || !remote.is_valid() {
+        let _ = span.set_parent(caller);
+        return;
+    }
+    let _ = span.set_parent(opentelemetry::Context::new());
+    // A remote link, which the sampler leaves out of its decision (`telemetry::sampler`).
+    span.add_link(SpanContext::new(
+        remote.trace_id(),
+        remote.span_id(),
+        remote.trace_flags(),
+        true,
+        TraceState::NONE,
+    ));
+}
+
 /// `00-<trace-id>-<span-id>-<flags>`, the W3C Trace Context level 2 `traceresponse`.
 pub fn traceresponse(span: &SpanContext) -> String {
     format!(
@@ -112,9 +143,11 @@ fn protocol_version(version: actix_web::http::Version) -> &'static str {
     }
 }
 
-/// `from_fn` middleware: the request's server span, its ids for the log lines, and
-/// `traceresponse` on the answer.
+/// `from_fn` middleware: the request's server span, in the caller's trace when
+/// `access` knows the caller, its ids for the log lines, and `traceresponse` on the
+/// answer.
 pub async fn server_span(
+    access: Arc<Access>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -145,7 +178,12 @@ pub async fn server_span(
     {
         span.record("user_agent.original", agent);
     }
-    let _ = span.set_parent(caller_context(req.headers()));
+    let caller = caller_context(req.headers());
+    let known = caller.span().span_context().is_valid()
+        && access
+            .identify(req.peer_addr(), req.headers().get(AUTHORIZATION))
+            .is_ok();
+    continue_or_link(&span, caller, known);
     // Starts the span: the sampler decides here, and the ids are known from now on.
     let started = span.context();
     let ids = started.span().span_context().clone();

@@ -14,7 +14,15 @@
 //! A batch that carries several requests is a root span of its own, named `batch`
 //! (`shard_manager::spans::batch`): the filter lets it through whatever request's work
 //! made it, and the sampler decides it as any new trace, as before.
+//!
+//! The filter looks for the mark among the spans entered on the thread, as the
+//! OpenTelemetry layer looks there for a new span's parent. A task of a request's own
+//! carries the spans it was given, not those of its request: when it carries none the
+//! filter let through (an unsampled request's transaction, whose span was refused, in
+//! its coordinator's task beneath the request's log span), a request path span made in
+//! it would be a root of its own, and is refused too.
 
+use shard_manager::spans::TARGET as REQUEST_PATH;
 use tracing::{Metadata, Span, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -39,17 +47,21 @@ pub fn mark(span: &Span) {
     });
 }
 
-/// Whether the filter refuses `meta` as part of an unsampled request: the nearest span
-/// the filter let through (an unsampled request's children never are) carries the mark,
-/// and `meta` is not a batch's own root.
+/// Whether the filter refuses `meta` as part of an unsampled request, `meta` not being
+/// a batch's own root: the nearest span the filter let through (an unsampled request's
+/// children never are) carries the mark; or, for a span of the request path, spans are
+/// entered but none the filter let through.
 pub fn under_unsampled<S>(meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
 {
-    meta.name() != BATCH
-        && cx
-            .lookup_current()
-            .is_some_and(|span| span.extensions().get::<Unsampled>().is_some())
+    if meta.name() == BATCH {
+        return false;
+    }
+    match cx.lookup_current() {
+        Some(span) => span.extensions().get::<Unsampled>().is_some(),
+        None => meta.target() == REQUEST_PATH && cx.current_span().id().is_some(),
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +136,27 @@ mod tests {
     fn an_unsampled_request_exports_only_its_server_span_and_batches() {
         // exported: the server span and the batch's root; logged as when sampled
         assert_eq!(request(false), (2, 3));
+    }
+
+    #[test]
+    fn the_request_path_is_refused_where_no_span_entered_was_let_through() {
+        // An exporting layer that never sees the `log` target (the request id's span).
+        let exported = Arc::new(AtomicUsize::new(0));
+        let subscriber =
+            tracing_subscriber::registry().with(Counting(exported.clone()).with_filter(
+                dynamic_filter_fn(|meta, cx| meta.target() != "log" && !under_unsampled(meta, cx)),
+            ));
+        with_default(subscriber, || {
+            // No span entered: not this filter's to refuse.
+            let _alone = tracing::debug_span!(target: REQUEST_PATH, "transaction");
+            // A task that carries only the request's log span: the request path is
+            // refused, anything else let through.
+            tracing::info_span!(target: "log", "request").in_scope(|| {
+                let _trip = tracing::debug_span!(target: REQUEST_PATH, "trip");
+                let _other = tracing::info_span!("other");
+            });
+        });
+        // exported: the transaction outside any span, and the other target's span
+        assert_eq!(exported.load(Ordering::Relaxed), 2);
     }
 }

@@ -79,11 +79,7 @@ impl Cluster {
         }
         let mut outcome = match parts.len() {
             1 => self.one_shard(&parts[0], idempotency, progress).await?,
-            n => {
-                self.two_phase(&parts, idempotency, progress)
-                    .instrument(spans::transaction(n))
-                    .await?
-            }
+            _ => self.two_phase(&parts, idempotency, progress).await?,
         };
         outcome.results.sort_by_key(|r| r.index);
         Ok(outcome)

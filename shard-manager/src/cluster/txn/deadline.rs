@@ -22,6 +22,7 @@ use super::{TxnError, TxnOp, TxnOutcome};
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
+use crate::spans;
 use crate::store::IdempotencyKey;
 
 /// Where a transaction stands, as the coordinator moves it on.
@@ -113,14 +114,20 @@ impl Cluster {
         let progress = Arc::new(Progress::default());
         let cluster = Arc::clone(self);
         let shared = Arc::clone(&progress);
-        // In the request's span, so the coordinator's spans are the request's, even
-        // those it finishes after the request was answered.
+        // The transaction's span is made here, on the request's task: the exporter puts
+        // a new span under the request's span only where that span was entered, which
+        // the task is not. The task carries it beneath the current span (the request's
+        // span for its log lines, which the exporter never sees), so that its spans are
+        // the request's, even those it finishes after the request was answered, and its
+        // log lines carry the request's fields.
+        let span = spans::transaction(super::shards_of(&ops));
         let mut task = tokio::task::spawn_local(
             async move {
                 cluster
                     .transaction_tracked(&ops, idempotency.as_ref(), &shared)
                     .await
             }
+            .instrument(span)
             .in_current_span(),
         );
         match tokio::time::timeout(wait, &mut task).await {

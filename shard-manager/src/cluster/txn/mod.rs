@@ -46,6 +46,12 @@ pub struct TxnOp {
     pub if_version: Option<i64>,
 }
 
+/// How many shards `ops` touch, as routed now.
+fn shards_of(ops: &[TxnOp]) -> usize {
+    let shards: std::collections::BTreeSet<ShardId> = ops.iter().map(|op| op.key.shard()).collect();
+    shards.len()
+}
+
 /// What one operation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpResult {

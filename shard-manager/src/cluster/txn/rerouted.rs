@@ -4,14 +4,14 @@
 //! logged), so the map is reloaded, every operation routed again, and the whole
 //! transaction tried once more under a new id. A second refusal is answered as it is.
 
-use std::collections::BTreeSet;
+use tracing::Instrument;
 
 use super::deadline::{Progress, Stage};
 use super::tally::{Ended, Protocol};
 use super::{TxnError, TxnOp, TxnOutcome};
 use crate::cluster::Cluster;
 use crate::error::retry::{policy, Retry, Work};
-use crate::routing::ShardId;
+use crate::spans;
 use crate::store::IdempotencyKey;
 
 impl Cluster {
@@ -25,6 +25,7 @@ impl Cluster {
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<TxnOutcome, TxnError> {
         self.transaction_tracked(ops, idempotency, &Progress::default())
+            .instrument(spans::transaction(super::shards_of(ops)))
             .await
     }
 
@@ -36,10 +37,10 @@ impl Cluster {
         idempotency: Option<&IdempotencyKey>,
         progress: &Progress,
     ) -> Result<TxnOutcome, TxnError> {
-        let shards: BTreeSet<ShardId> = ops.iter().map(|op| op.key.shard()).collect();
+        let shards = super::shards_of(ops);
         let result = self.transaction_retried(ops, idempotency, progress).await;
         self.txn_tally()
-            .count(Protocol::for_shards(shards.len()), Ended::of(&result));
+            .count(Protocol::for_shards(shards), Ended::of(&result));
         result
     }
 
