@@ -12,6 +12,7 @@ use crate::exposition::batches::BatchSizes;
 use crate::exposition::encoding::encode;
 use crate::exposition::format::Format;
 use crate::exposition::gateway::GatewayFigures;
+use crate::exposition::held::HeldRequests;
 use crate::exposition::limited::LimitedCount;
 use crate::exposition::map::MapGauges;
 use crate::exposition::moves::MoveProgress;
@@ -407,6 +408,7 @@ impl Analytics {
             map,
             transactions,
             batches,
+            held: &HeldRequests::default(),
             spans: None,
         };
         self.exposition_of_gateway(Format::Prometheus, &gateway)

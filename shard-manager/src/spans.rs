@@ -16,6 +16,7 @@
 //!   (`db.postgresql.backend_pid`, as `pg_stat_activity.pid`), once a connection is had
 //!   ([`served_by`]).
 //! - [`wait`]: waiting for a place among a server's operations or for a connection.
+//! - [`hold`]: a request held for a shard's new primary, and whether it went on.
 //! - [`batch`]: a trip that carries several requests (a group commit, point reads sent
 //!   together): a span of its own, a root named `batch`, linked both ways with the span of each
 //!   request it carried. The links are `tracing`'s own `follows_from`, which the
@@ -329,6 +330,23 @@ pub fn marked_down(peer: &Peer, reason: &str, ban_ms: u64) {
             "primary marked down"
         ),
     }
+}
+
+/// A request held for `shard`'s new primary (`cluster::new_primary`), up to `bound_ms`:
+/// from its first failure until it went on (`shardgate.released`: true) or was answered
+/// at the bound (false).
+pub fn hold(shard: ShardId, bound_ms: u64) -> Span {
+    if !in_span() {
+        return Span::none();
+    }
+    tracing::debug_span!(
+        target: TARGET,
+        "hold",
+        otel.name = "hold for a new primary",
+        shardgate.shard = shard.0,
+        shardgate.hold_bound_ms = bound_ms,
+        shardgate.released = Empty,
+    )
 }
 
 /// An event: a write waits up to `bound_ms` for `shard`'s primary to take it again (a

@@ -1,10 +1,12 @@
 //! What a gateway knows besides the recorder's own data, passed at scrape time to be
-//! exposed with it: slot moves, refused requests, the map, transactions, batches and,
+//! exposed with it: slot moves, refused requests, the map, transactions, batches, requests held
+//! for a new primary and,
 //! with traces on, its spans.
 
 use prometheus::proto::MetricFamily;
 
 use crate::exposition::batches::BatchSizes;
+use crate::exposition::held::HeldRequests;
 use crate::exposition::limited::LimitedCount;
 use crate::exposition::map::MapGauges;
 use crate::exposition::moves::MoveProgress;
@@ -25,6 +27,8 @@ pub struct GatewayFigures<'a> {
     pub transactions: &'a TransactionStats,
     /// Requests per batch sent to each server.
     pub batches: &'a [BatchSizes],
+    /// Requests held for shards whose primary was changing hands or down.
+    pub held: &'a HeldRequests,
     /// Its trace spans, exported or dropped, when it exports traces.
     pub spans: Option<&'a TraceSpans>,
 }
@@ -37,6 +41,7 @@ impl GatewayFigures<'_> {
         families.extend(crate::exposition::limited::families(self.limited));
         families.extend(crate::exposition::map::families(self.map));
         families.extend(crate::exposition::transactions::families(self.transactions));
+        families.extend(crate::exposition::held::families(self.held));
         if let Some(spans) = self.spans {
             families.extend(crate::exposition::traces::families(spans));
         }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use analytics::exposition::{
-    BatchSizes, Format, GatewayFigures, LimitedCount, MapGauges, MoveProgress, ShardTerm,
-    TraceSpans, TransactionStats,
+    BatchSizes, Format, GatewayFigures, HeldRequests, LimitedCount, MapGauges, MoveProgress,
+    ShardTerm, TraceSpans, TransactionStats,
 };
 use analytics::recording::{CacheEvent, ErrorClass, RequestSample};
 use openmetrics_parser::openmetrics::parse_openmetrics;
@@ -186,6 +186,7 @@ struct Gateway {
     map: MapGauges,
     transactions: TransactionStats,
     batches: Vec<BatchSizes>,
+    held: HeldRequests,
     spans: TraceSpans,
 }
 
@@ -231,6 +232,8 @@ impl Gateway {
                 batches: 3,
                 requests: 6,
             }],
+            // As `prometheus_text_of_gateway` passes them: none held.
+            held: HeldRequests::default(),
             spans: TraceSpans {
                 exported: 9,
                 dropped_queue_full: 0,
@@ -246,6 +249,7 @@ impl Gateway {
             map: &self.map,
             transactions: &self.transactions,
             batches: &self.batches,
+            held: &self.held,
             spans: Some(&self.spans),
         }
     }

@@ -48,6 +48,8 @@
 //! - [`neighbours`]: one abusive key (writes its shard refuses, large and all at once;
 //!   indexes, long values, 10,000-record queries, forged cursors, bursts) fails no
 //!   well-behaved client's request, and holds their p99.
+//! - [`planned_operations`]: switchovers there and back and slot moves under keyed
+//!   writes, bulk writes, transactions and reads through the HTTP API fail no request.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
@@ -99,6 +101,7 @@ mod moved_keys;
 mod moved_reads;
 mod movers;
 mod neighbours;
+mod planned_operations;
 mod pool;
 mod primary;
 mod rebalance_load;

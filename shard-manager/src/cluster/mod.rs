@@ -9,6 +9,8 @@
 //!   and retries once; `new_primary`: a primary that could not take the work (nothing
 //!   sent) is tried again, within a bound, on the primary the map names: every 100 ms,
 //!   at once when it changes or the shard's term rises.
+//! - [`handover`]: a shard whose primary answered read-only is being handed over: its
+//!   requests wait for the new primary up to `failover.hold_ms`, counted.
 //! - [`records`]: one attempt of each, and the fan-out; `merge`: a fan-out's pages
 //!   merged within the limit and the byte budget.
 //! - [`query`]: a query across every shard, each shard's ordered page merged (k-way)
@@ -31,6 +33,7 @@
 
 pub mod bulk;
 mod claim;
+pub mod handover;
 mod merge;
 mod new_primary;
 pub mod operations;
@@ -78,6 +81,8 @@ pub struct Cluster {
     /// Places for cuts kept for the next pages of lists and queries
     /// (`snapshot::held_limit`), and each caller's share of them.
     held_cuts: Arc<snapshot::holds::Holds>,
+    /// Shards whose primary is being handed over, and the requests held for them.
+    handovers: handover::Handovers,
 }
 
 impl Cluster {
@@ -133,6 +138,10 @@ impl Cluster {
             Ok(followed)
         }));
         let held = snapshot::held_limit(settings.database.pool_max_size);
+        let handovers = handover::Handovers::new(
+            settings.failover.hold(),
+            settings.failover.hold_max_requests,
+        );
         Ok(Self {
             map,
             tables: Tables::new(settings.tables.allowed.clone()),
@@ -144,6 +153,7 @@ impl Cluster {
             txn_tally: txn::tally::Tally::default(),
             cut_fence: std::sync::OnceLock::new(),
             held_cuts: Arc::new(snapshot::holds::Holds::new(held)),
+            handovers,
         })
     }
 
@@ -227,6 +237,11 @@ impl Cluster {
     /// Transactions counted by protocol and ending since start.
     pub fn txn_tally(&self) -> &txn::tally::Tally {
         &self.txn_tally
+    }
+
+    /// Shards being handed over and the requests held for them, counted since start.
+    pub fn handovers(&self) -> &handover::Handovers {
+        &self.handovers
     }
 
     pub fn cache(&self) -> Option<&Cache> {

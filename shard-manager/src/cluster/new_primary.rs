@@ -8,7 +8,9 @@
 //! gateway follows the map; behind a service address the address stays and only the
 //! term says the primary moved).
 //! Past the bound the last failure is answered (503 naming the shard, with
-//! `Retry-After`).
+//! `Retry-After`). While the shard's primary is being handed over (it answered
+//! read-only: [`super::handover`]) the bound is at least `failover.hold_ms` from when
+//! the request began to wait, whatever `write_wait_ms` says.
 //!
 //! A request is sent again only to a server that has just said it takes writes (out
 //! of recovery, its transactions not read-only): the question is a read, safe to lose,
@@ -24,7 +26,7 @@ use tokio::time::Instant;
 use futures_util::future::join_all;
 
 use super::Cluster;
-use crate::error::retry::{policy, Retry, Work};
+use crate::error::retry::{policy, Cause, Retry, Work};
 use crate::error::ClusterError;
 use crate::routing::ShardId;
 use crate::spans;
@@ -61,16 +63,35 @@ pub fn next(waited: Duration, since_try: Duration, moved: bool, bound: Duration)
 
 impl Cluster {
     /// The shard and server of `error` when the retry policy has `work` wait for a
-    /// primary after it, and the configured bound is not zero.
+    /// primary after it, and the bound is not zero (the configured wait, or the
+    /// shard's handover, which a read-only answer opens).
     pub(super) fn waits_for_a_primary(
         &self,
         error: &ClusterError,
         work: Work,
     ) -> Option<(ShardId, String)> {
         let (shard, server, cause) = error.primary_lost()?;
-        let waits = policy(cause, work) == Retry::UntilAPrimaryTakes
-            && !self.settings.failover.write_wait().is_zero();
+        if policy(cause, work) != Retry::UntilAPrimaryTakes {
+            return None;
+        }
+        let now = Instant::now();
+        if cause == Cause::ReadOnly {
+            self.handovers.read_only_seen(shard, now);
+        }
+        let waits = !self.wait_bound(shard, now).is_zero();
         waits.then(|| (shard, server.to_owned()))
+    }
+
+    /// How long a request for `shard` that began to wait at `started` may wait in all:
+    /// `failover.write_wait_ms`, or while the shard's handover is open (up to
+    /// `failover.hold_ms`), whichever is longer.
+    fn wait_bound(&self, shard: ShardId, started: Instant) -> Duration {
+        let failover = &self.settings.failover;
+        let wait = failover.write_wait();
+        match self.handovers.open_until(shard, Instant::now()) {
+            Some(end) => wait.max(end.saturating_duration_since(started).min(failover.hold())),
+            None => wait,
+        }
     }
 
     /// The server the map names as `shard`'s primary now, and its term.
@@ -103,17 +124,31 @@ impl Cluster {
             return Err(error);
         };
         let mut tried_term = self.map.term(shard.index());
-        let bound = self.settings.failover.write_wait();
-        spans::waiting_for_primary(shard, bound.as_millis() as u64, &error);
         let started = Instant::now();
+        let bound = self.wait_bound(shard, started);
+        spans::waiting_for_primary(shard, bound.as_millis() as u64, &error);
+        let Some(held) = self.handovers.hold() else {
+            return Err(error);
+        };
+        // The hold's own span, from its first failure to its end (not entered: the
+        // attempts meanwhile stay the request's).
+        let span = spans::hold(shard, bound.as_millis() as u64);
+        let held = |released: bool| {
+            span.record("shardgate.released", released);
+            held.end(released);
+        };
         let mut last_try = started;
         loop {
             let now = self.primary_now(shard);
             let moved = now
                 .as_ref()
                 .is_some_and(|(p, term)| *p != tried || *term > tried_term);
+            let bound = self.wait_bound(shard, started);
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {
-                Next::GiveUp => return Err(error),
+                Next::GiveUp => {
+                    held(false);
+                    return Err(error);
+                }
                 Next::Wait(d) => tokio::time::sleep(d).await,
                 Next::Try => {
                     if moved {
@@ -133,9 +168,15 @@ impl Cluster {
                                 tried = server;
                                 error = e;
                             }
-                            _ => return Err(e),
+                            _ => {
+                                held(true);
+                                return Err(e);
+                            }
                         },
-                        done => return done,
+                        done => {
+                            held(true);
+                            return done;
+                        }
                     }
                 }
             }
@@ -151,7 +192,9 @@ impl Cluster {
         started: Instant,
         mut last_try: Instant,
     ) -> bool {
-        let bound = self.settings.failover.write_wait();
+        let Some(held) = self.handovers.hold() else {
+            return false;
+        };
         let terms: HashMap<ShardId, u64> = failed
             .keys()
             .map(|s| (*s, self.map.term(s.index())))
@@ -161,13 +204,22 @@ impl Cluster {
                 self.primary_now(*shard)
                     .is_some_and(|(p, term)| p != *tried || Some(&term) > terms.get(shard))
             });
+            let bound = failed
+                .keys()
+                .map(|s| self.wait_bound(*s, started))
+                .max()
+                .unwrap_or_default();
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {
-                Next::GiveUp => return false,
+                Next::GiveUp => {
+                    held.end(false);
+                    return false;
+                }
                 Next::Wait(d) => tokio::time::sleep(d).await,
                 Next::Try => {
                     last_try = Instant::now();
                     let asked = join_all(failed.keys().map(|s| self.takes_writes(*s))).await;
                     if asked.into_iter().any(|takes| takes) {
+                        held.end(true);
                         return true;
                     }
                 }

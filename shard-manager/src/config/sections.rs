@@ -437,6 +437,14 @@ pub struct FailoverSettings {
     /// manager runs the shards, so no promotion is coming). `HA=1 ./setup.sh up` writes
     /// 10000 into `.local/shardgate.toml`.
     pub write_wait_ms: u64,
+    /// How long requests wait for a shard whose primary is being handed over (it
+    /// answered read-only: drained for a switchover, demoted, or promoted and not yet
+    /// writable), from the last read-only answer, whatever `write_wait_ms` says: a
+    /// planned switchover then costs clients a pause, not errors. 0: no such wait.
+    pub hold_ms: u64,
+    /// How many requests a gateway holds at once for shards being handed over or
+    /// without a primary; past it a request is answered at once (503).
+    pub hold_max_requests: u64,
     /// The HA manager's monitor, for planned switchovers: a PostgreSQL URL of
     /// pg_auto_failover's monitor database, as a role that only reads its state
     /// (`postgres://shardgate_monitor_reader@HOST:PORT/pg_auto_failover`: a gateway's).
@@ -471,6 +479,8 @@ impl Default for FailoverSettings {
             watch: true,
             check_ms: 500,
             write_wait_ms: 0,
+            hold_ms: 15_000,
+            hold_max_requests: 10_000,
             ha_monitor: None,
             ha_monitor_admin: None,
             admin_user: None,
@@ -489,6 +499,10 @@ impl FailoverSettings {
 
     pub fn write_wait(&self) -> Duration {
         Duration::from_millis(self.write_wait_ms.min(120_000))
+    }
+
+    pub fn hold(&self) -> Duration {
+        Duration::from_millis(self.hold_ms.min(120_000))
     }
 
     pub fn drain(&self) -> Duration {
@@ -530,6 +544,8 @@ impl FailoverSettings {
             "watch": self.watch,
             "check_ms": self.check_ms,
             "write_wait_ms": self.write_wait_ms,
+            "hold_ms": self.hold_ms,
+            "hold_max_requests": self.hold_max_requests,
             "ha_monitor": self.ha_monitor.as_deref().map(crate::redact::redact),
             "ha_monitor_admin": secret(&self.ha_monitor_admin),
             "admin_user": self.admin_user,

@@ -15,8 +15,8 @@
 //! | connection lost after the send | once, on another connection | never: it may have committed (503) | never by the gateway; the client's retry with the key is applied once |
 //! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
 //! | another request with the key committed first (SG002) | — | — | once, to read that answer |
-//! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
-//! | the primary is read-only (25006: demoted, or promoted but not yet writable) | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms` | same | same |
+//! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms`, or `failover.hold_ms` while the shard is handed over | same (a transaction: the whole of it, once nothing of it stands) | same |
+//! | the primary is read-only (25006: drained for a switchover, demoted, or promoted but not yet writable; opens the shard's handover) | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.hold_ms` (or `write_wait_ms`, if longer) | same (a transaction: the whole of it) | same |
 //! | serialization failure, deadlock, lock timeout (40001, 40P01, 55P03) | never (409 concurrent-conflict, with its SQLSTATE) | same | same |
 //! | a transaction's condition failed (SG005) | — | never: nothing was written (409) | same |
 //! | a transaction's part failed after its commit was logged | — | never: recovery commits it (503 `transaction-committing`) | same |

@@ -20,6 +20,7 @@ pub mod coordinator;
 pub mod deadline;
 pub mod gid;
 pub mod log;
+mod new_primary;
 mod replay;
 mod rerouted;
 pub mod tally;
@@ -129,6 +130,8 @@ impl TxnError {
         use crate::error::retry::Cause;
         match self {
             Self::Shard(e) if e.refused_at().is_some() => Some(Cause::SlotRefused),
+            // Before the decision, with nothing sent or the primary read-only.
+            Self::Shard(e) => e.primary_lost().map(|(_, _, cause)| cause),
             Self::ConditionFailed { .. } => Some(Cause::ConditionFailed),
             Self::Committing { .. } => Some(Cause::AfterDecision),
             _ => None,

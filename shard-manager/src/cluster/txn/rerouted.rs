@@ -63,8 +63,14 @@ impl Cluster {
         let Some(cause) = failed.cause() else {
             return first;
         };
-        if policy(cause, work) != Retry::RerouteOnce {
-            return first;
+        match policy(cause, work) {
+            Retry::RerouteOnce => {}
+            Retry::UntilAPrimaryTakes => {
+                return self
+                    .transaction_on_new_primary(first, ops, idempotency, progress, work)
+                    .await
+            }
+            _ => return first,
         }
         let TxnError::Shard(refused) = failed else {
             return first;
@@ -88,7 +94,7 @@ impl Cluster {
     }
 
     /// Every operation routed with the map as it is now (None if one does not route).
-    fn routed_again(&self, ops: &[TxnOp]) -> Option<Vec<TxnOp>> {
+    pub(super) fn routed_again(&self, ops: &[TxnOp]) -> Option<Vec<TxnOp>> {
         let router = self.router();
         ops.iter()
             .map(|op| {
