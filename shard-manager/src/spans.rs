@@ -385,6 +385,19 @@ mod tests {
     use tracing_subscriber::registry::LookupSpan;
     use tracing_subscriber::{EnvFilter, Layer};
 
+    /// Tracing caches, process-wide, whether a callsite is enabled: two of these tests
+    /// with different filters at once could each see the other's answer. One at a time.
+    static ONE_SUBSCRIBER: Mutex<()> = Mutex::new(());
+
+    /// Runs `f` under `subscriber` alone, the callsites asked afresh.
+    fn under<S: Subscriber + Send + Sync + 'static>(subscriber: S, f: impl FnOnce()) {
+        let _alone = ONE_SUBSCRIBER.lock().unwrap_or_else(|e| e.into_inner());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
+    }
+
     /// What a subscriber saw: spans opened (name, explicit root) and `follows_from`
     /// links (from, to), by span name.
     #[derive(Default, Clone)]
@@ -414,7 +427,7 @@ mod tests {
     fn a_batch_of_several_is_a_root_linked_both_ways_and_a_batch_of_one_a_child() {
         let seen = Seen::default();
         let subscriber = tracing_subscriber::registry().with(seen.clone());
-        tracing::subscriber::with_default(subscriber, || {
+        under(subscriber, || {
             let first = tracing::info_span!("first request");
             let second = tracing::info_span!("second request");
             let group = batch(&peer(), "group commit", [&first, &second]);
@@ -451,7 +464,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(seen.clone())
             .with(EnvFilter::new("info"));
-        tracing::subscriber::with_default(subscriber, || {
+        under(subscriber, || {
             let request = tracing::info_span!("request");
             let _in = request.enter();
             assert!(trip(&peer(), "find").is_disabled());
@@ -460,7 +473,7 @@ mod tests {
         let debug = tracing_subscriber::registry()
             .with(seen.clone())
             .with(EnvFilter::new("debug"));
-        tracing::subscriber::with_default(debug, || {
+        under(debug, || {
             // No span current (background work): no trip, no wait.
             assert!(trip(&peer(), "find").is_none());
             assert!(wait("connection").is_none());

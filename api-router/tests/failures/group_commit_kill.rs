@@ -2,11 +2,14 @@
 //! their own up with keyed single writes (a fresh `Idempotency-Key` per write, the same
 //! key on every resend), all on shard 0, through one gateway that groups them
 //! (`database.batch_writes`, the default). Shard 0's primary is lost mid-run (under the
-//! HA manager its keeper and PostgreSQL are killed -9) and comes back; every write is
-//! resent with its key until acknowledged. A trigger on the shard counts every write
-//! that committed: afterwards each write was applied exactly once (none twice, none
-//! lost), each record holds its last acknowledged value at the version its last
-//! acknowledgement named, and the primary took writes in groups of more than one.
+//! HA manager its keeper and PostgreSQL are killed -9) and comes back. The gateway holds
+//! each keyed write whose primary was lost, before or after it was sent, and sends it
+//! again with its key once the primary takes writes: every write is acknowledged at its
+//! first send (the client would resend it with its key on a 503; none needs to). A
+//! trigger on the shard counts every write that committed: afterwards each write was
+//! applied exactly once (none twice, none lost), each record holds its last acknowledged
+//! value at the version its last acknowledgement named, and the primary took writes in
+//! groups of more than one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -56,9 +59,13 @@ async fn until_acked(app: &TestApp, key: &str, n: i64) -> (i64, bool, usize) {
             .timeout(Duration::from_secs(10))
             .send()
             .await;
-        let Ok(res) = sent else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+        let res = match sent {
+            Ok(res) => res,
+            Err(e) => {
+                eprintln!("{key} n={n}: resent after no answer: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let status = res.status().as_u16();
         let replayed = res.headers().get("idempotency-replayed").is_some();
@@ -70,7 +77,10 @@ async fn until_acked(app: &TestApp, key: &str, n: i64) -> (i64, bool, usize) {
             }
             // The primary away (503 naming the shard, "may have committed"), a timeout:
             // resent with the key.
-            429 | 503 | 504 => tokio::time::sleep(Duration::from_millis(50)).await,
+            429 | 503 | 504 => {
+                eprintln!("{key} n={n}: resent after {status} {answer}");
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             other => panic!("{key} n={n}: {other} {answer}"),
         }
     }
@@ -136,7 +146,19 @@ async fn keyed_writes_in_groups_survive_the_primary_killed_and_happen_once() {
     let resends: usize = done.iter().map(|(_, _, r)| r).sum();
     let acked: usize = done.iter().map(|(v, _, _)| v.len()).sum();
     eprintln!("{acked} writes acknowledged, {resends} resends, {replays} replayed answers");
-    assert!(resends > 0, "the primary's loss met writes in flight");
+    let held = metric_sum(
+        &app.client,
+        &app.address,
+        "shardgate_requests_held_total",
+        "released",
+    )
+    .await;
+    eprintln!("{held} writes held for the primary, then sent again");
+    assert!(held > 0.0, "the primary's loss met writes, which were held");
+    assert_eq!(
+        resends, 0,
+        "every keyed write acknowledged at its first send"
+    );
     let mut conn = PgConnection::establish(&primary).expect("shard 0's primary");
     let applied: Vec<Applied> = diesel::sql_query(
         "SELECT shard_key, n, count(*) AS times FROM sgtest_applied GROUP BY 1, 2 ORDER BY 1, 2",

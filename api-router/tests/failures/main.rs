@@ -50,6 +50,8 @@
 //!   well-behaved client's request, and holds their p99.
 //! - [`planned_operations`]: switchovers there and back and slot moves under keyed
 //!   writes, bulk writes, transactions and reads through the HTTP API fail no request.
+//! - [`rolling_restart`]: three gateways behind HAProxy restarted one by one under
+//!   keyed writes and reads (each drained first): no request fails.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
 //!   bounds (peak RSS measured from /proc).
 //!
@@ -109,6 +111,7 @@ mod redis;
 mod replica;
 mod resharding;
 mod restart;
+mod rolling_restart;
 mod shutdown;
 mod snapshot_bank;
 mod stuck_moves;

@@ -12,11 +12,18 @@
 //! read-only: [`super::handover`]) the bound is at least `failover.hold_ms` from when
 //! the request began to wait, whatever `write_wait_ms` says.
 //!
+//! A keyed write whose connection was lost after it was sent (the primary killed under
+//! it) waits the same way and is sent again with its key, whose record answers the
+//! second copy with the first one's answer if that committed: applied once either way.
+//! Under an HA manager (`failover.ha_monitor`) it waits up to `failover.hold_ms`, the
+//! time a promotion takes, even when `write_wait_ms` is 0; a write without a key is
+//! never sent again once sent (it may have committed: 503).
+//!
 //! A request is sent again only to a server that has just said it takes writes (out
 //! of recovery, its transactions not read-only): the question is a read, safe to lose,
-//! while a write sent to a server that is being stopped (an old primary drained for a
-//! switchover, which its HA manager then stops) could die after being sent and could
-//! then never be re-sent.
+//! while a write without a key sent to a server that is being stopped (an old primary
+//! drained for a switchover, which its HA manager then stops) could die after being
+//! sent and could then never be re-sent.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -37,6 +44,16 @@ pub const RETRY_EVERY: Duration = Duration::from_millis(100);
 
 /// How often the wait looks at the map for another primary.
 const LOOK_EVERY: Duration = Duration::from_millis(20);
+
+/// What kind of request waits: the keyed-write hold under an HA manager is a single
+/// write's or delete's (its client waits for one answer); a bulk write's groups and a
+/// transaction wait only `write_wait_ms` or a handover, then answer what they could do
+/// (a bulk write's partial answer says exactly what was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    Single,
+    Batch,
+}
 
 /// What a waiting request does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +86,12 @@ impl Cluster {
         &self,
         error: &ClusterError,
         work: Work,
+        hold: Hold,
     ) -> Option<(ShardId, String)> {
-        let (shard, server, cause) = error.primary_lost()?;
+        let (shard, server, cause) = error.primary_lost().or_else(|| {
+            let (shard, server) = error.primary_lost_after_send()?;
+            Some((shard, server, Cause::LostAfterSend))
+        })?;
         if policy(cause, work) != Retry::UntilAPrimaryTakes {
             return None;
         }
@@ -78,16 +99,22 @@ impl Cluster {
         if cause == Cause::ReadOnly {
             self.handovers.read_only_seen(shard, now);
         }
-        let waits = !self.wait_bound(shard, now).is_zero();
+        let waits = !self.wait_bound(shard, now, work, hold).is_zero();
         waits.then(|| (shard, server.to_owned()))
     }
 
-    /// How long a request for `shard` that began to wait at `started` may wait in all:
-    /// `failover.write_wait_ms`, or while the shard's handover is open (up to
-    /// `failover.hold_ms`), whichever is longer.
-    fn wait_bound(&self, shard: ShardId, started: Instant) -> Duration {
+    /// How long `work` for `shard` that began to wait at `started` may wait in all:
+    /// `failover.write_wait_ms`; while the shard's handover is open, up to
+    /// `failover.hold_ms`; a single keyed write under an HA manager
+    /// (`failover.ha_monitor`), whose promotion may be under way unseen, `hold_ms` too.
+    /// The longest of these.
+    fn wait_bound(&self, shard: ShardId, started: Instant, work: Work, hold: Hold) -> Duration {
         let failover = &self.settings.failover;
-        let wait = failover.write_wait();
+        let mut wait = failover.write_wait();
+        let keyed = work == (Work::Write { keyed: true }) && hold == Hold::Single;
+        if keyed && failover.ha_monitor.is_some() {
+            wait = wait.max(failover.hold());
+        }
         match self.handovers.open_until(shard, Instant::now()) {
             Some(end) => wait.max(end.saturating_duration_since(started).min(failover.hold())),
             None => wait,
@@ -118,14 +145,15 @@ impl Cluster {
         &self,
         mut error: ClusterError,
         work: Work,
+        hold: Hold,
         attempt: impl AsyncFn() -> Result<T, ClusterError>,
     ) -> Result<T, ClusterError> {
-        let Some((shard, mut tried)) = self.waits_for_a_primary(&error, work) else {
+        let Some((shard, mut tried)) = self.waits_for_a_primary(&error, work, hold) else {
             return Err(error);
         };
         let mut tried_term = self.map.term(shard.index());
         let started = Instant::now();
-        let bound = self.wait_bound(shard, started);
+        let bound = self.wait_bound(shard, started, work, hold);
         spans::waiting_for_primary(shard, bound.as_millis() as u64, &error);
         let Some(held) = self.handovers.hold() else {
             return Err(error);
@@ -143,7 +171,7 @@ impl Cluster {
             let moved = now
                 .as_ref()
                 .is_some_and(|(p, term)| *p != tried || *term > tried_term);
-            let bound = self.wait_bound(shard, started);
+            let bound = self.wait_bound(shard, started, work, hold);
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {
                 Next::GiveUp => {
                     held(false);
@@ -163,7 +191,7 @@ impl Cluster {
                         continue;
                     }
                     match attempt().await {
-                        Err(e) => match self.waits_for_a_primary(&e, work) {
+                        Err(e) => match self.waits_for_a_primary(&e, work, hold) {
                             Some((s, server)) if s == shard => {
                                 tried = server;
                                 error = e;
@@ -189,6 +217,7 @@ impl Cluster {
     pub(super) async fn next_try(
         &self,
         failed: &HashMap<ShardId, String>,
+        work: Work,
         started: Instant,
         mut last_try: Instant,
     ) -> bool {
@@ -206,7 +235,7 @@ impl Cluster {
             });
             let bound = failed
                 .keys()
-                .map(|s| self.wait_bound(*s, started))
+                .map(|s| self.wait_bound(*s, started, work, Hold::Batch))
                 .max()
                 .unwrap_or_default();
             match next(started.elapsed(), last_try.elapsed(), moved, bound) {

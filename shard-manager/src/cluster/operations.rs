@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use tracing::Instrument;
 
 use super::bulk::{BulkItem, BulkOutcome};
+use super::new_primary::Hold;
 use super::records::Guard;
 use super::served::{Deleted, Found, Served, Written};
 use super::Cluster;
@@ -212,9 +213,9 @@ impl Cluster {
             let failed: HashMap<ShardId, String> = outcome
                 .shards
                 .iter()
-                .filter_map(|b| self.waits_for_a_primary(b.error.as_ref()?, work))
+                .filter_map(|b| self.waits_for_a_primary(b.error.as_ref()?, work, Hold::Batch))
                 .collect();
-            if failed.is_empty() || !self.next_try(&failed, started, last_try).await {
+            if failed.is_empty() || !self.next_try(&failed, work, started, last_try).await {
                 return outcome;
             }
             last_try = tokio::time::Instant::now();
@@ -294,7 +295,7 @@ impl Cluster {
             Err(e) => match self.rerouted(key, work, &e).await {
                 Some(key) => attempt(&key).await,
                 None => {
-                    self.until_a_primary_takes(e, work, async || attempt(key).await)
+                    self.until_a_primary_takes(e, work, Hold::Single, async || attempt(key).await)
                         .await
                 }
             },

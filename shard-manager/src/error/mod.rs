@@ -191,6 +191,21 @@ impl ClusterError {
         }
     }
 
+    /// The primary whose connection was lost after the work was sent to it: the work
+    /// may have committed there.
+    pub fn primary_lost_after_send(&self) -> Option<(ShardId, &str)> {
+        match self {
+            Self::Unavailable {
+                shard,
+                role: Role::Primary,
+                server,
+                maybe_committed: true,
+                ..
+            } if !server.is_empty() => Some((*shard, server)),
+            _ => None,
+        }
+    }
+
     /// Marks a write's failure as one that may have committed (it was sent).
     pub fn sent(mut self) -> Self {
         if let Self::Unavailable {

@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | the shard refused the slot (SG001) | once, rerouted after a map reload | same (a transaction: the whole of it, after its prepared parts were rolled back) | same |
 //! | connection lost before the send | once, on another connection | same | same |
-//! | connection lost after the send | once, on another connection | never: it may have committed (503) | never by the gateway; the client's retry with the key is applied once |
+//! | connection lost after the send | once, on another connection | never: it may have committed (503) | again with its key on the primary the map names, as for a primary that did not answer (under an HA manager for up to `failover.hold_ms`): the key's record makes it apply once |
 //! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
 //! | another request with the key committed first (SG002) | — | — | once, to read that answer |
 //! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms`, or `failover.hold_ms` while the shard is handed over | same (a transaction: the whole of it, once nothing of it stands) | same |
@@ -84,8 +84,10 @@ pub fn policy(cause: Cause, work: Work) -> Retry {
         (Cause::LostBeforeSend, _) => Retry::OtherConnectionOnce,
         (Cause::LostAfterSend, Work::Read) => Retry::OtherConnectionOnce,
         // It may have committed: a second copy could apply twice (a version bumped
-        // twice, a delete answered 404). With a key the client retries, exactly once.
-        (Cause::LostAfterSend, Work::Write { .. }) => Retry::Never,
+        // twice, a delete answered 404). With a key, its record answers a second copy
+        // with the first one's answer if it did: sent again, it applies once.
+        (Cause::LostAfterSend, Work::Write { keyed: true }) => Retry::UntilAPrimaryTakes,
+        (Cause::LostAfterSend, Work::Write { keyed: false }) => Retry::Never,
         (Cause::StaleStatements, _) => Retry::PrepareAgainOnce,
         (Cause::KeyTaken, Work::Write { keyed: true }) => Retry::AgainOnce,
         (Cause::KeyTaken, _) => Retry::Never,
@@ -115,7 +117,11 @@ mod tests {
             (Cause::LostBeforeSend, [Retry::OtherConnectionOnce; 3]),
             (
                 Cause::LostAfterSend,
-                [Retry::OtherConnectionOnce, Retry::Never, Retry::Never],
+                [
+                    Retry::OtherConnectionOnce,
+                    Retry::Never,
+                    Retry::UntilAPrimaryTakes,
+                ],
             ),
             (Cause::StaleStatements, [Retry::PrepareAgainOnce; 3]),
             (
@@ -145,9 +151,11 @@ mod tests {
     }
 
     #[test]
-    fn a_write_is_never_sent_twice_after_its_connection_was_lost() {
-        for work in [WRITE, KEYED] {
-            assert_eq!(policy(Cause::LostAfterSend, work), Retry::Never);
-        }
+    fn only_a_keyed_write_is_sent_again_after_its_connection_was_lost() {
+        assert_eq!(policy(Cause::LostAfterSend, WRITE), Retry::Never);
+        assert_eq!(
+            policy(Cause::LostAfterSend, KEYED),
+            Retry::UntilAPrimaryTakes
+        );
     }
 }

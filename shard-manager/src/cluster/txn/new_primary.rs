@@ -7,6 +7,7 @@
 
 use super::deadline::{Progress, Stage};
 use super::{TxnError, TxnOp, TxnOutcome};
+use crate::cluster::new_primary::Hold;
 use crate::cluster::Cluster;
 use crate::error::retry::Work;
 use crate::store::IdempotencyKey;
@@ -27,7 +28,7 @@ impl Cluster {
             other => return other,
         };
         let again = self
-            .until_a_primary_takes(lost.clone(), work, async || {
+            .until_a_primary_takes(lost.clone(), work, Hold::Batch, async || {
                 // Nothing of the last attempt stands: a client gone by now is told so.
                 if progress.enter(Stage::Open).is_err() {
                     return Ok(Err(TxnError::Shard(lost.clone())));
