@@ -13,6 +13,7 @@ use shard_manager::redact::Redactor;
 #[derive(Parser)]
 #[command(
     name = "api-router",
+    version,
     about = "Shardgate: HTTP gateway for sharded PostgreSQL"
 )]
 struct Cli {

@@ -16,7 +16,11 @@ use crate as admin;
 use crate::audit::{Audit, Named};
 
 #[derive(Parser)]
-#[command(name = "shard-admin", about = "Admin commands for a Shardgate cluster")]
+#[command(
+    name = "shard-admin",
+    version,
+    about = "Admin commands for a Shardgate cluster"
+)]
 struct Cli {
     /// A TOML file layered over config/default.toml.
     #[arg(long, global = true)]

@@ -2,6 +2,8 @@
 //! (its audit line included), and none on a terminal either when `NO_COLOR` is set to
 //! a non-empty value; on a terminal without it, it colours.
 //!
+//! `--version` names the binary and its version, and exits 0.
+//!
 //! The terminal is a pseudo-terminal from util-linux's `script`.
 
 mod common;
@@ -88,4 +90,17 @@ fn a_terminal_gets_colour_unless_no_color_is_set() {
     let shown = on_terminal(Some("1"));
     assert!(shown.contains("admin command"), "{shown}");
     assert!(!shown.contains(ESCAPE), "NO_COLOR=1: {shown:?}");
+}
+
+#[test]
+fn version_names_the_binary_and_exits_0() {
+    let out = Command::new(binary())
+        .arg("--version")
+        .output()
+        .expect("run shard-admin --version");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        text(&out.stdout),
+        format!("shard-admin {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -18,7 +18,7 @@ import {
   timeOpts,
 } from "./charts.js";
 import { clock, fmtBytes, fmtDuration, fmtMs, fmtPct, fmtRate } from "./format.js";
-import { drawFailovers, drawMapHeadline } from "./events.js";
+import { drawFailovers, drawHeld, drawMapHeadline } from "./events.js";
 import { drawGateways, drawMoves, drawServers } from "./tables.js";
 import { drawHeatmap } from "./heatmap.js";
 import { drawErrors, drawSlowest } from "./requests.js";
@@ -328,6 +328,7 @@ async function poll() {
     drawGateways(shards.value);
     drawMoves(shards.value);
     drawFailovers(shards.value);
+    drawHeld(shards.value);
     drawMapHeadline(shards.value);
     if (load.status === "fulfilled") drawHeatmap(load.value, shards.value);
   }

@@ -1,4 +1,5 @@
-// The dashboard's failover events, drawn from one `/api/shards` answer: one line per
+// The dashboard's failover events, drawn from one `/api/shards` answer (and, above
+// them, a pause under way: `drawHeld`): one line per
 // failover or switchover of the map's history, newest first, as the gateway wrote it
 // ("shard-1 failed over to 127.0.0.1:25533 in 4.2 s, term 3"), with when it was
 // recorded and the map version that recorded it. The panel carries `data-events`
@@ -37,6 +38,25 @@ export function drawFailovers(shards) {
   }
   document.getElementById("failovers-body").replaceChildren(...items);
   document.getElementById("failovers").dataset.events = String(events.length);
+}
+
+/**
+ * A pause as it happens, from `/api/shards`' `held`: the shards whose primary is being
+ * handed over (a switchover's drain, a promotion) and the requests this gateway holds
+ * for them. Hidden when nothing is held and no handover is open; `data-held` carries
+ * the requests waiting.
+ */
+export function drawHeld(shards) {
+  const held = shards.held || { now: 0, handovers: [] };
+  const p = document.getElementById("held");
+  p.dataset.held = String(held.now);
+  p.hidden = held.now === 0 && held.handovers.length === 0;
+  const which = held.handovers
+    .map((h) => `shard-${h.shard} (up to ${(h.ends_in_ms / 1000).toFixed(1)} s more)`)
+    .join(", ");
+  p.textContent = `Paused now: ${held.now} request(s) waiting for a new primary` +
+    (which ? ` of ${which}` : "") +
+    ` · since start ${held.released} released, ${held.timed_out} answered 503 at the bound`;
 }
 
 /** The map version routed with and how many gateways are live, for the headline. */

@@ -73,6 +73,28 @@ pub struct KeyRangeView {
     pub to: Option<String>,
 }
 
+/// A pause as it happens: the shards being handed over (their primary answered
+/// read-only: a switchover's drain, a promotion) and the requests waiting for them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldView {
+    /// Requests waiting now for a shard's new primary.
+    pub now: u64,
+    /// Since the gateway started: requests that waited, then went on.
+    pub released: u64,
+    /// Since the gateway started: requests answered 503 at the hold's bound.
+    pub timed_out: u64,
+    /// The shards being handed over.
+    pub handovers: Vec<HandoverView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandoverView {
+    pub shard: u32,
+    /// How long its requests may still wait (`failover.hold_ms` after its primary's
+    /// last read-only answer).
+    pub ends_in_ms: u64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShardsResponse {
     /// `slots`, `modulo`, `hash_ring` or `range`.
@@ -95,6 +117,9 @@ pub struct ShardsResponse {
     /// The newest failovers and switchovers of the map's history (at most 20), newest
     /// first, each with its event line; the same on every gateway.
     pub failovers: Vec<Promotion>,
+    /// Requests this gateway holds now for shards whose primary is changing hands, and
+    /// those shards.
+    pub held: HeldView,
     /// Slot moves: the active ones, then the newest finished ones, newest first.
     pub moves: Vec<MoveView>,
     /// How fresh `moves` is.
@@ -179,9 +204,28 @@ pub async fn shards(
         gateways: cluster.map().gateways(),
         shards,
         failovers: promotions.recent.clone(),
+        held: held(cluster),
         moves: move_views,
         moves_read,
     }))
+}
+
+fn held(cluster: &shard_manager::Cluster) -> HeldView {
+    let handovers = cluster.handovers();
+    let stats = handovers.stats();
+    HeldView {
+        now: stats.held,
+        released: stats.released,
+        timed_out: stats.timed_out,
+        handovers: handovers
+            .open(tokio::time::Instant::now())
+            .into_iter()
+            .map(|(shard, left)| HandoverView {
+                shard: shard.0,
+                ends_in_ms: left.as_millis() as u64,
+            })
+            .collect(),
+    }
 }
 
 fn slot_range(a: u32, b: u32) -> String {

@@ -52,3 +52,4 @@ mod transaction_deadlock;
 mod transaction_keys;
 mod transaction_reroute;
 mod undecodable;
+mod version;

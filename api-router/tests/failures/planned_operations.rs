@@ -181,6 +181,24 @@ async fn reader(app: &TestApp, before: &[(String, String)], stop: &AtomicBool, s
     }
 }
 
+/// Polls `/api/shards` until `stop`, as the dashboard does: the most requests it showed
+/// held at once, and the shards it showed being handed over.
+async fn watcher(app: &TestApp, stop: &AtomicBool) -> (u64, Vec<u64>) {
+    let (mut most, mut shards) = (0, Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let view = app.get_json("/api/shards").await;
+        most = most.max(view["held"]["now"].as_u64().unwrap_or(0));
+        for h in view["held"]["handovers"].as_array().into_iter().flatten() {
+            let shard = h["shard"].as_u64().unwrap_or(u64::MAX);
+            if !shards.contains(&shard) {
+                shards.push(shard);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (most, shards)
+}
+
 /// The p99 and the longest of the latencies of `kind`.
 fn p99_and_max(seen: &Seen, kind: &str) -> (usize, Duration, Duration) {
     let mut took: Vec<Duration> = seen
@@ -245,15 +263,20 @@ async fn switchovers_and_slot_moves_under_load_fail_no_request() {
         stop.store(true, Ordering::Relaxed);
     };
     let writers = (0..WRITERS).map(|n| writer(&app, &keys, n, &stop, &seen));
-    tokio::join!(
+    let (_, _, _, _, _, _, (most_held, handed_over)) = tokio::join!(
         futures_util::future::join_all(writers),
         bulk_writer(&app, &keys, &stop, &seen),
         transactor(&app, &pairs, &stop, &seen),
         reader(&app, &before, &stop, &seen),
         reader(&app, &before, &stop, &seen),
         operations,
+        watcher(&app, &stop),
     );
     drop(home);
+    // The pause showed as it happened, as the dashboard draws it.
+    eprintln!("/api/shards showed up to {most_held} requests held, handovers of {handed_over:?}");
+    assert_eq!(handed_over, vec![1], "shard 1's handover shown");
+    assert!(most_held > 0, "requests shown held during the switchovers");
 
     let failures = seen.failures.lock().unwrap().clone();
     let sent = seen.sent.load(Ordering::Relaxed);

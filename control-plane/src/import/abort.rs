@@ -25,6 +25,20 @@ pub async fn abort(
         )),
         e => e.into(),
     })?;
+    let aborted = abort_claimed(settings, &imports, im, source_url).await;
+    // Done with it, whatever the outcome: the next command may claim it at once.
+    imports.release(id).await?;
+    aborted
+}
+
+/// [`abort`] of `im`, claimed by this session.
+async fn abort_claimed(
+    settings: &ClusterSettings,
+    imports: &Imports<'_>,
+    im: Import,
+    source_url: &str,
+) -> Result<Import, ImportError> {
+    let id = im.id;
     let d = &im.detail;
     if !im.phase.active() {
         return Err(ImportError::Refused(format!(

@@ -153,6 +153,19 @@ impl<'c, K: JobKind> Store<'c, K> {
         self.get(id).await
     }
 
+    /// Gives the job's lock back before the session ends: a command that is done with
+    /// the job lets the next one claim it at once, rather than once the server has seen
+    /// its connection close.
+    pub async fn release(&self, id: i64) -> Result<(), JobError> {
+        self.client
+            .execute(
+                "SELECT pg_advisory_unlock($1, $2::int)",
+                &[&K::LOCK_CLASS, &(id as i32)],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Moves the job from phase `from` (as the caller read it) to `to`, with a note.
     pub async fn set_phase(
         &self,

@@ -106,6 +106,18 @@ impl Handovers {
         until.get(&shard).copied().filter(|end| *end > now)
     }
 
+    /// The shards whose handover is open at `now`, each with how long it has left.
+    pub fn open(&self, now: Instant) -> Vec<(ShardId, Duration)> {
+        let until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open: Vec<(ShardId, Duration)> = until
+            .iter()
+            .filter(|(_, end)| **end > now)
+            .map(|(shard, end)| (*shard, *end - now))
+            .collect();
+        open.sort();
+        open
+    }
+
     /// Holds one more request, unless `hold_max_requests` are held already (then
     /// counted as refused at the bound).
     pub fn hold(&self) -> Option<Held<'_>> {
@@ -177,8 +189,10 @@ mod tests {
         h.read_only_seen(S, t1);
         assert_eq!(h.open_until(S, t1), Some(t1 + Duration::from_secs(15)));
         assert_eq!(h.stats().opened, 1, "renewed, not opened again");
+        assert_eq!(h.open(t1), vec![(S, Duration::from_secs(15))]);
         let later = t1 + Duration::from_secs(15);
         assert_eq!(h.open_until(S, later), None, "over once the hold passed");
+        assert_eq!(h.open(later), vec![]);
         h.read_only_seen(S, later);
         assert_eq!(h.stats().opened, 2);
     }
