@@ -4,8 +4,9 @@
 //! (`database.batch_writes`, the default). Shard 0's primary is lost mid-run (under the
 //! HA manager its keeper and PostgreSQL are killed -9) and comes back. The gateway holds
 //! each keyed write whose primary was lost, before or after it was sent, and sends it
-//! again with its key once the primary takes writes: every write is acknowledged at its
-//! first send (the client would resend it with its key on a 503; none needs to). A
+//! again with its key once the primary takes writes: no write is answered as lost to
+//! the primary (the client resends only what backpressure refused with nothing written,
+//! `429` or `503 shard-saturated`, as the primary's pool refills). A
 //! trigger on the shard counts every write that committed: afterwards each write was
 //! applied exactly once (none twice, none lost), each record holds its last acknowledged
 //! value at the version its last acknowledgement named, and the primary took writes in
@@ -47,12 +48,18 @@ struct Applied {
 
 const CLIENTS: usize = 16;
 
+/// Whether an answer refused a write for backpressure, with nothing written.
+fn backpressure(status: u16, answer: &Value) -> bool {
+    status == 429 || answer["type"] == "urn:shardgate:problem:shard-saturated"
+}
+
 /// Sends one keyed write until it is acknowledged: its version, whether the answer was
-/// a replay, and how many times it was resent.
+/// a replay, and how many times it was resent after anything but backpressure.
 async fn until_acked(app: &TestApp, key: &str, n: i64) -> (i64, bool, usize) {
+    let mut lost = 0;
     let idempotency = format!("gk-{key}-{n}");
     let body = json!({"table": "users", "id": "r", "data": {"n": n}});
-    for resent in 0..600 {
+    for _ in 0..600 {
         let sent = app
             .post_json_request("/api/write", Some(key), &body)
             .header("idempotency-key", &idempotency)
@@ -63,6 +70,7 @@ async fn until_acked(app: &TestApp, key: &str, n: i64) -> (i64, bool, usize) {
             Ok(res) => res,
             Err(e) => {
                 eprintln!("{key} n={n}: resent after no answer: {e}");
+                lost += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -73,12 +81,13 @@ async fn until_acked(app: &TestApp, key: &str, n: i64) -> (i64, bool, usize) {
         match status {
             200 | 201 => {
                 let version = answer["version"].as_i64().expect("a version");
-                return (version, replayed, resent);
+                return (version, replayed, lost);
             }
             // The primary away (503 naming the shard, "may have committed"), a timeout:
             // resent with the key.
             429 | 503 | 504 => {
                 eprintln!("{key} n={n}: resent after {status} {answer}");
+                lost += usize::from(!backpressure(status, &answer));
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
             other => panic!("{key} n={n}: {other} {answer}"),
@@ -145,7 +154,9 @@ async fn keyed_writes_in_groups_survive_the_primary_killed_and_happen_once() {
     let replays: usize = done.iter().map(|(_, r, _)| r).sum();
     let resends: usize = done.iter().map(|(_, _, r)| r).sum();
     let acked: usize = done.iter().map(|(v, _, _)| v.len()).sum();
-    eprintln!("{acked} writes acknowledged, {resends} resends, {replays} replayed answers");
+    eprintln!(
+        "{acked} writes acknowledged, {resends} resent after a loss, {replays} replayed answers"
+    );
     let held = metric_sum(
         &app.client,
         &app.address,
