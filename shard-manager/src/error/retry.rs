@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | the shard refused the slot (SG001) | once, rerouted after a map reload | same (a transaction: the whole of it, after its prepared parts were rolled back) | same |
 //! | connection lost before the send | once, on another connection | same | same |
-//! | connection lost after the send | once, on another connection | never: it may have committed (503) | again with its key on the primary the map names, as for a primary that did not answer (under an HA manager for up to `failover.hold_ms`): the key's record makes it apply once |
+//! | connection lost after the send | once, on another connection | never: it may have committed (503) | again with its key on the primary the map names, as for a primary that did not answer (a single write or delete under an HA manager for up to `failover.hold_ms`; a bulk group within `write_wait_ms`): the key's record makes it apply once |
 //! | stale prepared statements (0A000, 26000) | once, prepared again | same (nothing ran) | same |
 //! | another request with the key committed first (SG002) | — | — | once, to read that answer |
 //! | the primary did not answer, nothing sent | again on the primary the map names, every 100 ms (at once when the map names another), for up to `failover.write_wait_ms`, or `failover.hold_ms` while the shard is handed over | same (a transaction: the whole of it, once nothing of it stands) | same |
