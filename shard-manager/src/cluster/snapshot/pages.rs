@@ -16,6 +16,7 @@ use super::holds;
 use super::page::PageCursor;
 use super::session::Session;
 use crate::cluster::Cluster;
+use crate::error::sqlstate::INVALID_PARAMETER_VALUE;
 use crate::routing::ShardId;
 
 /// Whose pages a cursor at a cut reads: a list's, or a query's (by its identity,
@@ -52,10 +53,6 @@ pub(super) struct AtCut<T> {
     pub shards: Vec<ShardId>,
     pub cut: Cut,
 }
-
-/// PostgreSQL's answer to `SET TRANSACTION SNAPSHOT` of a snapshot no longer exported
-/// (invalid_parameter_value).
-const INVALID_SNAPSHOT: &str = "22023";
 
 impl Cluster {
     /// How many cuts this gateway keeps for next pages at once ([`held_limit`]).
@@ -205,8 +202,9 @@ impl Cluster {
                     snapshot: o.snapshot,
                     lsn: o.lsn,
                 }),
-                // The export is gone: its session ended (its bound, its gateway).
-                Err(e) if e.sqlstate() == Some(INVALID_SNAPSHOT) => return Err(expired()),
+                // The export is gone: its session ended (its bound, its gateway), and
+                // `SET TRANSACTION SNAPSHOT` answers that the snapshot is not valid.
+                Err(e) if e.sqlstate() == Some(INVALID_PARAMETER_VALUE) => return Err(expired()),
                 Err(e) => return Err(SnapshotError::Shard(e)),
             }
         }
