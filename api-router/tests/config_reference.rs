@@ -86,7 +86,7 @@ described! {
     TlsSettings: "api-router/src/server/tls.rs", TlsSettings::describe;
     TracingSettings: "telemetry/src/settings.rs", serialized::<TracingSettings>;
     AnalyticsConfig: "analytics/src/recording/config.rs", serialized::<AnalyticsConfig>;
-    BalancerSettings: "control-plane/src/moves/auto_balance.rs", serialized::<BalancerSettings>;
+    BalancerSettings: "control-plane/src/moves/auto_balance/settings.rs", serialized::<BalancerSettings>;
     DatabaseSettings: "shard-manager/src/config/sections.rs", DatabaseSettings::describe;
     RoutingSettings: "shard-manager/src/routing/settings.rs", serialized::<RoutingSettings>;
     RangeSettings: "shard-manager/src/routing/settings.rs", serialized::<RangeSettings>;

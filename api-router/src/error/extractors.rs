@@ -3,7 +3,7 @@
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::HttpRequest;
 
-use crate::error::ApiError;
+use super::api_error::ApiError;
 
 /// Maps actix's JSON extractor failures to our problems.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -6,7 +6,7 @@ use control_plane::indexes::IndexError;
 use shard_manager::cluster::txn::TxnError;
 use shard_manager::ClusterError;
 
-use super::ApiError;
+use super::api_error::ApiError;
 use crate::limits::Limited;
 
 /// A variant's status, problem slug (`urn:shardgate:problem:<slug>`) and title.

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::future::try_join_all;
-use tokio_postgres::error::SqlState;
 
 use super::source::SourceRow;
 use super::ImportError;
@@ -15,6 +14,7 @@ use crate::map::{change, ShardMap};
 use crate::moves::shard_conn::ShardConn;
 use crate::moves::MoveError;
 use shard_manager::config::ClusterSettings;
+use shard_manager::error::sqlstate::{decide, Decision};
 use shard_manager::routing::{Router, ShardId, ShardKey};
 
 /// A record the shard owns (a set lookup: `shardgate_owns(slot)` per row costs ten
@@ -322,7 +322,7 @@ async fn write_part(conn: &ShardConn, table: &str, p: &Part) -> Result<(u64, u64
         )
         .await
         .map_err(|e| match e.code() {
-            Some(code) if *code == SqlState::from_code("SG001") => PartError::Moved,
+            Some(code) if decide(code.code()) == Decision::SlotMoved => PartError::Moved,
             _ => PartError::Failed(conn.fail("writing imported records")(e)),
         })?;
     Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))

@@ -3,6 +3,7 @@
 //! in a transaction: each statement here is sent alone.
 
 use shard_manager::config::ClusterSettings;
+use shard_manager::error::sqlstate;
 use shard_manager::servers::connection_url;
 use shard_manager::store::query_index::{
     drop_sql, lock_key, IndexSpec, LOCK_HELD_SQL, LOCK_SPACE, STATE_SQL,
@@ -32,13 +33,12 @@ pub struct WorkError {
 impl From<tokio_postgres::Error> for WorkError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
-            // A server shutting down or starting (57P01-57P03), or not accepting (08, 53);
-            // a cancel or a timeout (57014) is an end, not an interruption.
+            // A server shutting down, starting or short of resources; a cancel or a
+            // timeout is an end, not an interruption (the SQLSTATE table's `interrupted`).
             Some(db) => {
                 let code = db.code().code();
                 Self {
-                    transient: matches!(code, "57P01" | "57P02" | "57P03")
-                        || matches!(code.get(..2), Some("08" | "53")),
+                    transient: sqlstate::interrupted(code),
                     reason: format!("{} (SQLSTATE {code})", db.message()),
                 }
             }

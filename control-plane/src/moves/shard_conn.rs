@@ -7,6 +7,7 @@ use super::MoveError;
 use crate::map::ShardMap;
 use crate::postgres::connect as connect_postgres;
 use shard_manager::config::ClusterSettings;
+use shard_manager::error::sqlstate;
 use shard_manager::routing::ShardId;
 use shard_manager::servers::connection_url;
 
@@ -66,23 +67,16 @@ impl ShardConn {
     }
 }
 
-/// A lost connection, or a server that does not answer [`worth_waiting`]: worth
-/// waiting for. Anything else would fail again the same way.
+/// A lost connection, or a server whose answer the SQLSTATE table counts
+/// [`sqlstate::worth_waiting`] (shutting down, starting, short of resources, or
+/// read-only: a primary promoted but not yet taking writes, which the failover watcher
+/// may already have put in the map): worth waiting for. Anything else would fail again
+/// the same way.
 fn transient(e: &tokio_postgres::Error) -> bool {
     match e.as_db_error() {
         None => true,
-        Some(db) => worth_waiting(db.code().code()),
+        Some(db) => sqlstate::worth_waiting(db.code().code()),
     }
-}
-
-/// A server shutting down or starting (SQLSTATE classes 08, 57, 53), or read-only
-/// (25006): a primary promoted but not yet taking writes (pg_auto_failover promotes
-/// its secondary read-only and lifts that only once the old primary is given up,
-/// seconds later: the failover watcher, which asks `pg_is_in_recovery()`, may already
-/// have put it in the map), one made read-only by a switchover, or a demoted one the
-/// map still names. The request path waits on it too (shard-manager's `retry`).
-fn worth_waiting(sqlstate: &str) -> bool {
-    sqlstate == "25006" || matches!(sqlstate.get(..2), Some("08" | "57" | "53"))
 }
 
 /// The slots, in order, as a SQL list of integers (COPY takes no parameters).
@@ -118,20 +112,4 @@ pub async fn pipe(source: &ShardConn, target: &ShardConn, select: &str) -> Resul
         sink.send(chunk).await.map_err(&fail)?;
     }
     sink.as_mut().finish().await.map_err(&fail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::worth_waiting;
-
-    #[test]
-    fn a_read_only_or_unavailable_server_is_waited_for_and_nothing_else() {
-        for code in ["08006", "57P01", "57P03", "53300", "25006"] {
-            assert!(worth_waiting(code), "{code}");
-        }
-        // Another transaction state, a unique violation, a missing table, a syntax error.
-        for code in ["25P02", "23505", "42P01", "42601", ""] {
-            assert!(!worth_waiting(code), "{code}");
-        }
-    }
 }

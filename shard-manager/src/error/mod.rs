@@ -228,8 +228,8 @@ impl ClusterError {
             Self::Query { sqlstate, .. }
             | Self::DataRefused { sqlstate, .. }
             | Self::Conflict { sqlstate, .. } => Some(sqlstate),
-            Self::ReadOnly { .. } => Some("25006"),
-            Self::NotOwner { .. } => Some("SG001"),
+            Self::ReadOnly { .. } => Some(sqlstate::READ_ONLY_SQL_TRANSACTION),
+            Self::NotOwner { .. } => Some(sqlstate::SLOT_NOT_OWNED),
             _ => None,
         }
     }

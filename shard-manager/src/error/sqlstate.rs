@@ -1,7 +1,16 @@
 //! What a database error means, decided by its SQLSTATE alone: one table, read by every
 //! place that decides (the server's failure mapping, the write rules, the wire client's
-//! re-prepare and the idempotency rerun). Never by message text: a server's messages
-//! change with its version and with `lc_messages`, its SQLSTATEs do not.
+//! re-prepare and the idempotency rerun, and the control plane's moves, imports and
+//! index work). Never by message text: a server's messages change with its version and
+//! with `lc_messages`, its SQLSTATEs do not.
+//!
+//! ## Layout
+//! - [`TABLE`] and [`decide`]: a code's [`Decision`], the request path's.
+//! - Named codes ([`LOCK_NOT_AVAILABLE`], ...): the few a place decides on one by one,
+//!   where a [`Decision`] is broader than it needs or none is made; each is checked
+//!   against its row.
+//! - [`interrupted`] and [`worth_waiting`]: what work outside the request path (an
+//!   index build, a move) waits out rather than fail.
 
 /// What the gateway does about a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,9 +94,54 @@ pub const TABLE: &[(&str, Decision)] = &[
 pub fn decide(code: &str) -> Decision {
     match TABLE.iter().find(|(c, _)| *c == code) {
         Some((_, decision)) => *decision,
-        None if code.starts_with("08") => Down,
+        None if code.starts_with(CONNECTION_EXCEPTION) => Down,
         None => Other,
     }
+}
+
+/// Class 08, connection_exception: every code of it is [`Down`].
+const CONNECTION_EXCEPTION: &str = "08";
+/// Class 53, insufficient_resources: too many connections, out of memory or disk.
+const INSUFFICIENT_RESOURCES: &str = "53";
+/// Class 57, operator_intervention: a shutdown, a start, a cancel, a statement timeout.
+const OPERATOR_INTERVENTION: &str = "57";
+
+/// lock_not_available, one of the [`Conflict`]s: a lock not granted within
+/// `lock_timeout`. A bounded write batch sends the write refused so, and the same
+/// record's other writes, alone.
+pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// undefined_table, one of the [`NoSchema`]s: the identity check on a shard not yet
+/// given `shardgate_map` (before `init`) asks again without it.
+pub const UNDEFINED_TABLE: &str = "42P01";
+/// insufficient_privilege ([`Other`]): `pg_control_system()` revoked (a managed
+/// service); the identity check asks again without the system identifier.
+pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// invalid_parameter_value ([`Other`]): `SET TRANSACTION SNAPSHOT` of a snapshot no
+/// longer exported: a next page's cut expired.
+pub const INVALID_PARAMETER_VALUE: &str = "22023";
+/// read_only_sql_transaction ([`ReadOnly`]): what a refusal for a read-only server
+/// reports.
+pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+/// The shard's own ([`SlotMoved`]): this shard does not own the slot; what a refusal for
+/// a slot moved away reports.
+pub const SLOT_NOT_OWNED: &str = "SG001";
+
+/// Whether work outside the request path (an index build) that met `code` was
+/// interrupted, and is tried again later: the server is [`Down`] (its connection lost, a
+/// shutdown, a start) or short of resources (class 53). A cancel or a statement timeout
+/// (57014) is an end, not an interruption.
+pub fn interrupted(code: &str) -> bool {
+    decide(code) == Down || code.starts_with(INSUFFICIENT_RESOURCES)
+}
+
+/// Whether a move that met `code` waits and tries again rather than fail: the server was
+/// [`interrupted`], is read-only ([`ReadOnly`]: a primary promoted but not yet taking
+/// writes, as pg_auto_failover promotes its secondary read-only until the old primary is
+/// given up; one a switchover drains; a demoted one the map still names), or an
+/// operator intervened (class 57, a cancel included). The request path waits on these
+/// too (`retry`).
+pub fn worth_waiting(code: &str) -> bool {
+    interrupted(code) || decide(code) == ReadOnly || code.starts_with(OPERATOR_INTERVENTION)
 }
 
 #[cfg(test)]
@@ -140,6 +194,40 @@ mod tests {
         assert_eq!(decide("53300"), Other); // too_many_connections
         assert_eq!(decide("XX000"), Other);
         assert_eq!(decide(""), Other);
+    }
+
+    #[test]
+    fn named_codes_decide_as_their_rows() {
+        assert_eq!(decide(LOCK_NOT_AVAILABLE), Conflict);
+        assert_eq!(decide(UNDEFINED_TABLE), NoSchema);
+        assert_eq!(decide(INSUFFICIENT_PRIVILEGE), Other);
+        assert_eq!(decide(INVALID_PARAMETER_VALUE), Other);
+        assert_eq!(decide(READ_ONLY_SQL_TRANSACTION), ReadOnly);
+        assert_eq!(decide(SLOT_NOT_OWNED), SlotMoved);
+    }
+
+    #[test]
+    fn a_server_going_away_or_short_of_resources_interrupts_and_a_cancel_ends() {
+        for code in [
+            "08006", "08P01", "57P01", "57P02", "57P03", "53300", "53100",
+        ] {
+            assert!(interrupted(code), "{code}");
+        }
+        // A cancel or timeout, a read-only server, a unique violation, a missing table.
+        for code in ["57014", "25006", "23505", "42P01", ""] {
+            assert!(!interrupted(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_read_only_or_unavailable_server_is_waited_for_and_nothing_else() {
+        for code in ["08006", "57P01", "57P03", "57014", "53300", "25006"] {
+            assert!(worth_waiting(code), "{code}");
+        }
+        // Another transaction state, a unique violation, a missing table, a syntax error.
+        for code in ["25P02", "23505", "42P01", "42601", ""] {
+            assert!(!worth_waiting(code), "{code}");
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ use super::home::Home;
 use super::pending::PendingWrite;
 use super::server::{InFlight, Server};
 use super::write_failure::WriteFailure;
-use crate::error::sqlstate::Decision;
+use crate::error::sqlstate::{Decision, LOCK_NOT_AVAILABLE};
 use crate::error::ClusterError;
 use crate::spans;
 use crate::store::CommitPosition;
@@ -439,9 +439,6 @@ impl Server {
 fn latest_deadline(group: &[PendingWrite]) -> Option<tokio::time::Instant> {
     group.iter().map(|w| w.deadline).max()
 }
-
-/// SQLSTATE `lock_not_available`: a lock not granted within `lock_timeout`.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Every write of `group` answered with `error`.
 fn answer_all(group: Vec<PendingWrite>, error: ClusterError, maybe_committed: bool) {

@@ -11,7 +11,7 @@ use postgres_protocol::message::frontend;
 
 use super::conn::WireConn;
 use super::error::{ServerError, WireError};
-use crate::error::sqlstate::{decide, Decision};
+use crate::error::sqlstate::{decide, Decision, INSUFFICIENT_PRIVILEGE, UNDEFINED_TABLE};
 use crate::store::identity::{Identity, Seen};
 use crate::store::statements::identity as identity_statement;
 use crate::store::statements::{fence_disown, FENCE_BEGIN};
@@ -187,11 +187,6 @@ pub async fn disown(
     }
     outcome
 }
-
-/// SQLSTATE `insufficient_privilege`: `pg_control_system()` revoked (a managed service).
-const INSUFFICIENT_PRIVILEGE: &str = "42501";
-/// SQLSTATE `undefined_table`: `shardgate_map` not there yet (a shard before `init`).
-const UNDEFINED_TABLE: &str = "42P01";
 
 /// What the server this connection reached is ([`identity_statement`]): its identity,
 /// whether it takes writes, whether it waits for a synchronous standby. What the role

@@ -1,5 +1,5 @@
 //! The cuts a gateway keeps for next pages, and who holds them: at most
-//! [`held_limit`](super::held_limit) at once, and each caller (an API key) at most
+//! [`held_limit`] at once, and each caller (an API key) at most
 //! [`per_caller`] of them, so one caller's held snapshots never leave another's
 //! multi-page snapshot read without a cut. Callers without a key are not told apart.
 
@@ -7,6 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The most cuts one gateway keeps for lists' next pages at once: a quarter of a
+/// server's pool (`database.pool_max_size`), at least one, since each holds one of
+/// the pool's connections on every shard it reads.
+pub fn held_limit(pool_max_size: usize) -> usize {
+    (pool_max_size / 4).max(1)
+}
 
 /// The most of a gateway's `held` cuts one caller may hold: half, rounded up (with a
 /// single cut, whoever asks first holds it).

@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
+use super::cut::Cut;
+use super::error::SnapshotError;
+use super::pages::Pages;
 use super::session::Session;
-use super::{Cut, Pages, SnapshotError};
 use crate::cluster::query::{gather, QueryAnswer, ShardQuery};
 use crate::cluster::Cluster;
 use crate::routing::{Role, ShardId};
