@@ -8,6 +8,11 @@
 //! | `shardgate_requests_held_now`            | gauge   |         |
 //! | `shardgate_requests_held_total`          | counter | outcome |
 //! | `shardgate_requests_held_seconds_total`  | counter |         |
+//! | `shardgate_writes_may_have_committed_total` | counter |      |
+//!
+//! The last counts the writes a lost primary left in doubt and the gateway could not
+//! send again (no `Idempotency-Key`): answered `503 may-have-committed` (or a
+//! transaction `transaction-in-doubt`), whose client must look before it resends.
 
 use prometheus::proto::{MetricFamily, MetricType};
 
@@ -28,6 +33,8 @@ pub struct HeldRequests {
     pub refused_at_bound: u64,
     /// The time every held request waited, in seconds.
     pub held_secs: f64,
+    /// Writes answered without knowing whether they applied.
+    pub may_have_committed: u64,
 }
 
 /// The families.
@@ -65,6 +72,12 @@ pub(crate) fn families(held: &HeldRequests) -> Vec<MetricFamily> {
             MetricType::COUNTER,
             vec![counter(&[], held.held_secs)],
         ),
+        family(
+            "shardgate_writes_may_have_committed_total",
+            "Writes answered without knowing whether they applied: sent, then the primary lost under them, and not sent again because they carried no Idempotency-Key (503 may-have-committed), or transactions in doubt.",
+            MetricType::COUNTER,
+            vec![counter(&[], held.may_have_committed as f64)],
+        ),
     ]
 }
 
@@ -82,6 +95,7 @@ mod tests {
             timed_out: 1,
             refused_at_bound: 5,
             held_secs: 12.5,
+            may_have_committed: 7,
         };
         let text = encode(&families(&held));
         for line in [
@@ -91,6 +105,7 @@ mod tests {
             "shardgate_requests_held_total{outcome=\"timed_out\"} 1",
             "shardgate_requests_held_total{outcome=\"refused_at_bound\"} 5",
             "shardgate_requests_held_seconds_total 12.5",
+            "shardgate_writes_may_have_committed_total 7",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

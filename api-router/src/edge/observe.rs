@@ -10,7 +10,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use analytics::load::{SlotHit, SlotLoad};
 use analytics::recording::{ErrorClass, ErrorInfo, RequestSample, ServedBy};
 use analytics::Analytics;
@@ -18,6 +18,7 @@ use shard_manager::{Role, ShardId};
 
 use crate::error::ErrorNote;
 use crate::server::traces::server_span::TraceIds;
+use crate::state::AppState;
 
 /// What a handler did, attached to its response for the middleware to record.
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,6 +110,11 @@ pub async fn observe(
         .copied()
         .unwrap_or_default();
     let note = res.response().extensions().get::<ErrorNote>().cloned();
+    if note.as_ref().is_some_and(|n| n.may_have_committed) {
+        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+            state.cluster.handovers().answered_may_have_committed();
+        }
+    }
     let status = res.status().as_u16();
     let error = note.as_ref().map(|n| ErrorInfo {
         class: n.class,

@@ -193,6 +193,16 @@ impl ApiError {
                 "transaction-committing",
                 "Transaction committing",
             ),
+            // Sent, then its connection lost, and not sent again (no key): the client
+            // must find out whether it applied before it sends it again.
+            Self::Cluster(ClusterError::Unavailable {
+                maybe_committed: true,
+                ..
+            }) => (
+                S::SERVICE_UNAVAILABLE,
+                "may-have-committed",
+                "Write may have committed",
+            ),
             Self::ShardsMissing(_) | Self::Cluster(ClusterError::Unavailable { .. }) => (
                 S::SERVICE_UNAVAILABLE,
                 "shard-unavailable",

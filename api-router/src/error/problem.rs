@@ -57,6 +57,9 @@ pub struct ErrorNote {
     pub class: ErrorClass,
     pub message: String,
     pub shard: Option<u32>,
+    /// A write answered without knowing whether it applied (see
+    /// [`ApiError::may_have_committed`]).
+    pub may_have_committed: bool,
 }
 
 impl ApiError {
@@ -68,6 +71,19 @@ impl ApiError {
             s if s.is_server_error() => ErrorClass::Internal,
             _ => ErrorClass::Client,
         }
+    }
+
+    /// Whether the answer leaves the client not knowing if its write applied: a write
+    /// sent, then its connection lost, and not sent again (it had no key), or a
+    /// transaction whose outcome the gateway could not learn.
+    pub fn may_have_committed(&self) -> bool {
+        matches!(
+            self,
+            Self::Cluster(ClusterError::Unavailable {
+                maybe_committed: true,
+                ..
+            }) | Self::Transaction(TxnError::InDoubt { .. })
+        )
     }
 
     /// What the client may read: facts for its own mistakes and for unavailable
@@ -199,6 +215,7 @@ impl ResponseError for ApiError {
             class: self.class(),
             message: self.detail(),
             shard: self.shard(),
+            may_have_committed: self.may_have_committed(),
         });
         res
     }
@@ -233,6 +250,24 @@ mod tests {
             failed: vec![],
         };
         assert_eq!(rejected.class(), ErrorClass::ShardUnavailable);
+    }
+
+    #[test]
+    fn a_write_lost_on_the_wire_is_answered_as_in_doubt() {
+        let lost = |maybe_committed| {
+            ApiError::Cluster(ClusterError::Unavailable {
+                shard: shard_manager::ShardId(1),
+                role: shard_manager::Role::Primary,
+                server: "127.0.0.1:25433".into(),
+                reason: "connection closed".into(),
+                maybe_committed,
+            })
+        };
+        assert_eq!(lost(true).kind().1, "may-have-committed");
+        assert!(lost(true).may_have_committed());
+        assert_eq!(lost(false).kind().1, "shard-unavailable");
+        assert!(!lost(false).may_have_committed());
+        assert_eq!(lost(true).shard(), Some(1));
     }
 
     #[test]

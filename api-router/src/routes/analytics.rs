@@ -190,7 +190,7 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, requests held for a shard's new primary (`shardgate_handovers_total`, `shardgate_requests_held_now`, `shardgate_requests_held_total{outcome}`, `shardgate_requests_held_seconds_total`), and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, requests held for a shard's new primary (`shardgate_handovers_total`, `shardgate_requests_held_now`, `shardgate_requests_held_total{outcome}`, `shardgate_requests_held_seconds_total`), writes answered without knowing whether they applied (`shardgate_writes_may_have_committed_total`), and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
 pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     let accept = req
@@ -226,6 +226,7 @@ fn held(state: &AppState) -> analytics::exposition::HeldRequests {
         timed_out: h.timed_out,
         refused_at_bound: h.refused_at_bound,
         held_secs: h.held_ms as f64 / 1000.0,
+        may_have_committed: h.may_have_committed,
     }
 }
 

@@ -50,6 +50,9 @@
 //!   well-behaved client's request, and holds their p99.
 //! - [`planned_operations`]: switchovers there and back and slot moves under keyed
 //!   writes, bulk writes, transactions and reads through the HTTP API fail no request.
+//! - [`unplanned_kill`]: a primary's node killed -9 under load and its standby
+//!   promoted: no keyed request fails, writes without a key are 2xx or "may have
+//!   committed", counted.
 //! - [`rolling_restart`]: three gateways behind HAProxy restarted one by one under
 //!   keyed writes and reads (each drained first): no request fails.
 //! - [`limits`]: bodies shaped to cost memory, or sent too slowly, are refused within
@@ -121,3 +124,5 @@ mod txn_moves;
 mod txn_primary;
 mod txn_storm;
 mod txn_support;
+mod under_load;
+mod unplanned_kill;

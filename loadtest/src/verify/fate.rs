@@ -10,7 +10,7 @@
 //! | 200 / 201 with `version`                                       | acknowledged |
 //! | any 4xx                                                        | failed       |
 //! | 503 refused before the write ran (see [`REFUSED_BEFORE_SENDING`]) | failed    |
-//! | 503 `shard-unavailable` (the connection may have died after the send), 503 `cache-not-told` and 504 `not-replicated` (committed, not acknowledged), 504 `timeout`, 500, no answer | unknown |
+//! | 503 `may-have-committed` and `shard-unavailable` (the connection may have died after the send), 503 `cache-not-told` and 504 `not-replicated` (committed, not acknowledged), 504 `timeout`, 500, no answer | unknown |
 
 use super::ledger::Fate;
 
@@ -127,6 +127,7 @@ mod tests {
     fn answers_that_may_follow_a_commit_are_unknown() {
         for (status, problem) in [
             (0, None),
+            (503, Some("may-have-committed")),
             (503, Some("shard-unavailable")),
             (503, Some("cache-not-told")),
             (504, Some("timeout")),

@@ -42,6 +42,9 @@ pub struct HandoverStats {
     pub refused_at_bound: u64,
     /// The time every held request spent waiting, in milliseconds.
     pub held_ms: u64,
+    /// Writes answered without knowing whether they applied: sent, then the primary
+    /// lost under them, and not sent again (no key), or a transaction in doubt.
+    pub may_have_committed: u64,
 }
 
 /// The shards being handed over and the requests held for them.
@@ -59,6 +62,7 @@ pub struct Handovers {
     timed_out: AtomicU64,
     refused_at_bound: AtomicU64,
     held_ms: AtomicU64,
+    may_have_committed: AtomicU64,
 }
 
 /// One request held: counted while it lives; [`Held::end`] says how it ended.
@@ -80,7 +84,14 @@ impl Handovers {
             timed_out: AtomicU64::default(),
             refused_at_bound: AtomicU64::default(),
             held_ms: AtomicU64::default(),
+            may_have_committed: AtomicU64::default(),
         }
+    }
+
+    /// A write was answered without knowing whether it applied (the gateway's answer
+    /// says so: `may-have-committed`, `transaction-in-doubt`).
+    pub fn answered_may_have_committed(&self) {
+        self.may_have_committed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `shard`'s primary answered read-only at `now`: its handover is open until
@@ -145,6 +156,7 @@ impl Handovers {
             timed_out: load(&self.timed_out),
             refused_at_bound: load(&self.refused_at_bound),
             held_ms: load(&self.held_ms),
+            may_have_committed: load(&self.may_have_committed),
         }
     }
 }

@@ -12,7 +12,9 @@ use super::gid::{gid, new_txid};
 use super::log::Decision;
 use super::{OpResult, TxnError, TxnOp, TxnOutcome};
 use crate::cache::CacheTrace;
+use crate::cluster::new_primary::Hold;
 use crate::cluster::{Cluster, Shard};
+use crate::error::retry::Work;
 use crate::error::ClusterError;
 use crate::routing::ShardId;
 use crate::spans;
@@ -244,19 +246,38 @@ impl Cluster {
                 shard: first,
             });
         }
-        let _ = progress.enter(Stage::Committing { txid: txid.clone() });
+        let _ = progress.enter(Stage::Committing {
+            txid: txid.clone(),
+            waiting: None,
+        });
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
+        // A decided commit is safe to send again: a part already committed is no longer
+        // prepared (`Ok(None)`). So one whose primary was lost waits for the shard's new
+        // primary (its standby holds the prepared part: synchronous replication) as a
+        // keyed single write does, and commits there.
         let commit = |part: &Part<'_>| {
             let name = gid(&txid, part.shard.id);
-            let shard = part.shard.clone();
+            let id = part.shard.id;
             async move {
-                shard
-                    .primary
-                    .run_write_as("COMMIT PREPARED", async |conn| {
-                        wire::commit_prepared(conn, &name).await
-                    })
-                    .await
+                let once = async || {
+                    self.shard(id)?
+                        .primary
+                        .run_write_as("COMMIT PREPARED", async |conn| {
+                            wire::commit_prepared(conn, &name).await
+                        })
+                        .await
+                        .map_err(|failure| failure.into_error())
+                };
+                match once().await {
+                    Err(e) => {
+                        progress.committing_waits_on(id);
+                        let work = Work::Write { keyed: true };
+                        self.until_a_primary_takes(e, work, Hold::Single, once)
+                            .await
+                    }
+                    done => done,
+                }
             }
         };
         let committed = match crate::fault::GATEWAY.armed("between-commits") {
@@ -304,7 +325,7 @@ impl Cluster {
                     if let Some(c) = self.cache() {
                         let _ = c.forget(shard.id, &part.idents(), &mut outcome.cache).await;
                     }
-                    unconfirmed.get_or_insert((shard.id, failure.into_error().to_string()));
+                    unconfirmed.get_or_insert((shard.id, failure.to_string()));
                 }
             }
             outcome.results.extend(results(part, ops));

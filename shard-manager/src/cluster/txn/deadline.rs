@@ -34,8 +34,12 @@ pub enum Stage {
     Sent,
     /// PREPARE sent to the parts of transaction `txid`; no decision yet.
     Preparing { txid: String },
-    /// The decision to commit is logged; the parts are being committed.
-    Committing { txid: String },
+    /// The decision to commit is logged; the parts are being committed. `waiting`: a
+    /// shard whose part waits for a new primary to commit it on.
+    Committing {
+        txid: String,
+        waiting: Option<ShardId>,
+    },
     /// The client stopped waiting before anything was sent: send nothing.
     Abandoned,
 }
@@ -81,6 +85,14 @@ impl Progress {
             *now = Stage::Abandoned;
         }
         was
+    }
+
+    /// While committing: `shard`'s part waits for a new primary (the shard a client
+    /// that stops waiting is told of).
+    pub fn committing_waits_on(&self, shard: ShardId) {
+        if let Stage::Committing { waiting, .. } = &mut *self.lock() {
+            waiting.get_or_insert(shard);
+        }
     }
 
     /// The stage now.
@@ -164,9 +176,9 @@ impl Cluster {
                 bound_secs,
                 shard: first,
             },
-            Stage::Committing { txid } => TxnError::Committing {
+            Stage::Committing { txid, waiting } => TxnError::Committing {
                 txid,
-                shard: first,
+                shard: waiting.unwrap_or(first),
                 reason: format!(
                     "the commits did not all return within the request's {after_ms} ms"
                 ),
@@ -203,7 +215,16 @@ mod tests {
         p.enter(Stage::Preparing { txid: "t".into() }).unwrap();
         assert_eq!(p.abandon(), Stage::Preparing { txid: "t".into() });
         // Abandoning changed nothing: the coordinator moves on to its decision.
-        p.enter(Stage::Committing { txid: "t".into() }).unwrap();
-        assert_eq!(p.abandon(), Stage::Committing { txid: "t".into() });
+        let committing = Stage::Committing {
+            txid: "t".into(),
+            waiting: None,
+        };
+        p.enter(committing.clone()).unwrap();
+        p.committing_waits_on(ShardId(2));
+        let waiting = Stage::Committing {
+            txid: "t".into(),
+            waiting: Some(ShardId(2)),
+        };
+        assert_eq!(p.abandon(), waiting);
     }
 }

@@ -130,8 +130,13 @@ impl TxnError {
         use crate::error::retry::Cause;
         match self {
             Self::Shard(e) if e.refused_at().is_some() => Some(Cause::SlotRefused),
-            // Before the decision, with nothing sent or the primary read-only.
-            Self::Shard(e) => e.primary_lost().map(|(_, _, cause)| cause),
+            // Before the decision, with nothing sent or the primary read-only; or a part
+            // lost after its PREPARE was sent: `abort` is logged, so nothing of the
+            // transaction stands either way.
+            Self::Shard(e) => e
+                .primary_lost()
+                .map(|(_, _, cause)| cause)
+                .or_else(|| e.primary_lost_after_send().map(|_| Cause::LostAfterSend)),
             Self::ConditionFailed { .. } => Some(Cause::ConditionFailed),
             Self::Committing { .. } => Some(Cause::AfterDecision),
             _ => None,

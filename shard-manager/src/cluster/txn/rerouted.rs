@@ -78,8 +78,10 @@ impl Cluster {
         let Some(told) = refused.refused_at() else {
             return first;
         };
-        let before = self.map().version();
-        if self.map().refresh(told).await == before {
+        // Routed again only under a newer map than the one the operations were routed
+        // with (the gateway's own map may have moved on while the first attempt ran).
+        let routed_with = ops.iter().map(|op| op.key.map_version()).min();
+        if Some(self.map().refresh(told).await) <= routed_with {
             return first;
         }
         let Some(again) = self.routed_again(ops) else {

@@ -1,0 +1,163 @@
+//! An unplanned failover under load, through the real HTTP API: shard 1's primary node
+//! is lost (its keeper and PostgreSQL killed -9, its failover not held), the topology's
+//! pg_auto_failover promotes the standby, and the gateway's watcher records it; the old
+//! node is started again (it rejoins as a standby) and shard 1 is switched back to it.
+//! Meanwhile the load of `planned_operations` runs (keyed single writes, a keyed bulk
+//! writer, keyed transactions across shards 1 and 2, readers) beside two writers
+//! without a key.
+//!
+//! - Every keyed request is answered 2xx, the slowest within `failover.hold_ms` and a
+//!   second, and every acknowledged record is read back once (none applied twice).
+//! - A write without a key is answered 2xx (with nothing sent, it waits for the new
+//!   primary up to `failover.write_wait_ms`, 10 s as `./setup.sh` sets it under an HA
+//!   manager), or `503 may-have-committed` when its primary died with it on the wire:
+//!   never anything else. Those answers are counted in
+//!   `shardgate_writes_may_have_committed_total`, and how many of them had in fact
+//!   committed is reported: the answer promises nothing either way, which is why a
+//!   client should send writes with a key.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use control_plane::failover::switchover::switchover;
+use serde_json::{json, Value};
+use shard_manager::ShardId;
+use test_support::outage::serial;
+use test_support::wait::blocking;
+use test_support::{setup_sh, spawn_app_with};
+
+use crate::support::{keys_on, metric_sum};
+use crate::under_load::{
+    bulk_writer, not_written_once, p99_and_max, reader, transactor, unkeyed_writer, writer, Home,
+    Seen, WRITERS,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_killed_under_load_fails_no_keyed_request() {
+    let _serial = serial().await;
+    // As `./setup.sh` configures a gateway under an HA manager: a write with nothing
+    // sent waits up to 10 s for a primary, with a key or not.
+    let app = spawn_app_with(|s| s.cluster.failover.write_wait_ms = 10_000).await;
+    let settings = app.settings.cluster.clone();
+    if settings.failover.ha_monitor.is_none() {
+        panic!("the topology runs no HA manager (HA=0): nothing promotes a standby");
+    }
+    let hold = settings.failover.hold();
+    let keys: Vec<String> = (0..3).flat_map(|s| keys_on(&app.settings, s, 12)).collect();
+    let pairs: Vec<(String, String)> = keys_on(&app.settings, 1, 6)
+        .into_iter()
+        .zip(keys_on(&app.settings, 2, 6))
+        .collect();
+    let mut before = Vec::new();
+    for (n, key) in keys.iter().enumerate() {
+        let id = format!("before{n}");
+        let res = app
+            .write(key, &json!({"table": "users", "id": id, "data": {"n": n}}))
+            .await;
+        assert!(res.status().is_success(), "{}", res.status());
+        before.push((key.clone(), id));
+    }
+    let primary = settings.shards[1].primary.clone();
+    let metric =
+        |name: &'static str, with: &'static str| metric_sum(&app.client, &app.address, name, with);
+    let failovers = || metric("shardgate_failovers_total", "shard=\"1\",kind=\"failover\"");
+    let failovers_before = failovers().await;
+    let in_doubt_before = metric("shardgate_writes_may_have_committed_total", "").await;
+    let home = Home;
+
+    let stop = AtomicBool::new(false);
+    let seen = Seen::default();
+    let operations = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        eprintln!("unplanned kill: shard1-primary's node killed -9");
+        blocking(|| setup_sh(&["pg", "stop", "shard1-primary"])).await;
+        // The standby is promoted within seconds (./setup.sh's monitor timings); the
+        // node stays down long enough for the load to run against the new primary.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        blocking(|| setup_sh(&["pg", "start", "shard1-primary"])).await;
+        eprintln!("unplanned kill: shard1-primary's node started again");
+        let say = |s: &str| eprintln!("unplanned kill: {s}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match switchover(&settings, ShardId(1), Some(&primary), "tester", say).await {
+                Ok(done) => {
+                    eprintln!(
+                        "switched back {} -> {}: writes waited {:?}",
+                        done.from, done.to, done.paused
+                    );
+                    break;
+                }
+                // The old node rejoins as a standby only once it has caught up.
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("unplanned kill: switch back not yet: {e}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => panic!("the switch back to {primary}: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.store(true, Ordering::Relaxed);
+    };
+    let writers = (0..WRITERS).map(|n| writer(&app, &keys, n, &stop, &seen));
+    let unkeyed = (0..2).map(|n| unkeyed_writer(&app, &keys, n, &stop, &seen));
+    tokio::join!(
+        futures_util::future::join_all(writers),
+        futures_util::future::join_all(unkeyed),
+        bulk_writer(&app, &keys, &stop, &seen),
+        transactor(&app, &pairs, &stop, &seen),
+        reader(&app, &before, &stop, &seen),
+        operations,
+    );
+    drop(home);
+
+    let promoted = failovers().await - failovers_before;
+    assert!(
+        promoted >= 1.0,
+        "the standby's promotion recorded as a failover of shard 1"
+    );
+    let failures = seen.failures.lock().unwrap().clone();
+    let sent = seen.sent.load(Ordering::Relaxed);
+    for kind in ["write", "bulk", "transaction", "read", "unkeyed write"] {
+        let (n, p99, max) = p99_and_max(&seen, kind);
+        eprintln!("{kind}: {n} answered, p99 {p99:?}, longest {max:?}");
+    }
+    let (_, _, longest) = p99_and_max(&seen, "write");
+    assert!(
+        longest <= hold + Duration::from_secs(1),
+        "a keyed write waited {longest:?}, past the hold bound {hold:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests failed; the first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    let acked = seen.acked.lock().unwrap().clone();
+    assert_eq!(
+        not_written_once(&app, &acked).await,
+        Vec::<String>::new(),
+        "of {} acknowledged records, these were not read back as written once",
+        acked.len()
+    );
+
+    // Writes without a key left in doubt: counted, and looked up.
+    let in_doubt = seen.in_doubt.lock().unwrap().clone();
+    let counted = metric("shardgate_writes_may_have_committed_total", "").await - in_doubt_before;
+    let mut committed = 0;
+    for (key, id) in &in_doubt {
+        let res = app.read_strong(key, "users", id).await;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(matches!(status, 200 | 404), "{key}/{id}: {status} {body}");
+        committed += usize::from(status == 200);
+    }
+    eprintln!(
+        "writes without a key: {} answered may-have-committed, {committed} of them had committed",
+        in_doubt.len()
+    );
+    assert_eq!(
+        counted,
+        in_doubt.len() as f64,
+        "may-have-committed answers counted"
+    );
+}
