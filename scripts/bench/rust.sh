@@ -3,9 +3,8 @@
 # $OUT/STEP.log and its closing lines in the report: the topology benchmark
 # (api-router/benches/topology: `moves`, `import`, `txn`, `limits`, `snapshot`), criterion
 # benches (`keys`, `timers`), the benchmarks on private servers (control-plane/benches:
-# `outage`, `replication`, `async-loss`)
-# and the failover test whose output carries figures (`netcut`), the backup
-# tests (`backup`), and `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
+# `outage`, `replication`, `async-loss`, `netcut`), the backup tests (`backup`), and
+# `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
 # other variables these read pass through.
 
 # rust_run CMD...: CMD after a quiet machine, its output in $OUT/$STEP.log; its last
@@ -29,7 +28,7 @@ step_snapshot() { rust_run cargo bench --profile dist -p api-router --bench topo
 step_outage() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p control-plane --bench outage; }
 step_replication() { rust_run cargo bench --profile dev -p control-plane --bench replication; }
 step_async_loss() { rust_run cargo bench --profile dev -p control-plane --bench async_loss; }
-step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo test -p control-plane --test failover cut_on_autoctl -- --nocapture; }
+step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p control-plane --bench netcut; }
 step_one_db() { rust_run "$BIN/shard-admin" bench --rows "${ROWS:-20000}" --clients "${CONNS:-8}"; }
 
 # A full backup of the whole cluster, then pgBackRest alone on one server, both timed;
