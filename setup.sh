@@ -27,6 +27,8 @@
 #   scripts/lib/credentials.sh  the generated passwords and the environment (`env`)
 #   scripts/lib/topology.sh     server names, ports, data directories, who owns them
 #   scripts/lib/process.sh      pids and listeners, told apart without logging in
+#   scripts/lib/expand.sh       text kept in files of its own, expanded where printed
+#                               (scripts/usage.txt: `help`)
 #   scripts/install.sh          PostgreSQL, cargo and the Debian packages
 #   scripts/template.sh         the initdb template every server is copied from
 #   scripts/postgres.sh         one plain PostgreSQL server: start, stop (`pg`)
@@ -61,6 +63,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/lib/credentials.sh"
 . "$REPO/scripts/lib/topology.sh"
 . "$REPO/scripts/lib/process.sh"
+. "$REPO/scripts/lib/expand.sh"
 . "$REPO/scripts/install.sh"
 . "$REPO/scripts/template.sh"
 . "$REPO/scripts/postgres.sh"
@@ -86,60 +89,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/compose_test.sh"
 
 cmd_help() {
-    cat <<EOF
-Usage: ./setup.sh COMMAND
-
-  up                 install missing packages (apt-get, as root), then start the metadata
-                     server ($META_PORT), $SHARDS primaries, $REPLICAS streaming replica(s)
-                     each and Redis; migrate the shards and seed the shard map; idempotent
-  down               stop every server (fast shutdown), keep the data
-  clean              down, then delete the cluster data
-  status             each server: port, role, up/down; replicas: state and lag in bytes;
-                     the gateways and HAProxy of a running 'run'
-  pg stop NAME       kill one server for real (pg_ctl stop -m immediate); under HA,
-                     kill -9 of the node's keeper and PostgreSQL (the node lost)
-  pg start NAME      start it, wait until it accepts connections
-  pg restart NAME    both
-  pg psql NAME [..]  psql on that server's $DB_NAME database (meta: $META_DB)
-  redis stop|start   the Redis cache on $REDIS_PORT
-  ha hold N          under the HA manager: promote none of shard N's secondaries (for
-                     work on its primary that must not fail it over)
-  ha release N       wait until shard N's formation has settled, then allow failover
-  ha home            every shard's primary back on its first node (shardN-primary, the
-                     port the configuration names), switched over through the monitor
-  run                up, build (release), migrate, seed the map, run the gateway on
-                     http://127.0.0.1:8080; GATEWAYS=3 (1..$MAX_GATEWAYS): three gateways
-                     (8081-8083) behind HAProxy on 8080, logs in .local/gateway-N.log
-  test               up, drop leftover sgtest_* databases, cargo test --workspace
-  compose up         docker-compose.yml's stack in containers (Docker where its engine
-                     answers, else podman, installed if missing), HAProxy on 127.0.0.1:26080;
-                     the gateway image takes this machine's release build
-  compose down [-v]  stop and remove its containers (the data stays in volumes; -v
-                     removes them too)
-  compose test       a fresh stack: the README's tour, a shard's primary container
-                     killed, writes on the promoted node, every acknowledged write read
-                     back; then down (COMPOSE_BINARIES=DIR: the binaries to use)
-  docs               build the book (docs/, mdBook) into target/book and print its path
-  env                export lines for running the gateway by hand:
-                     eval "\$(./setup.sh env)"
-  env admin          the same and the administrator's (shard-admin switchover: the
-                     role that may drain a primary, the monitor as autoctl_node); for
-                     the admin CLI and the tests, never for a gateway
-  help               this text
-
-NAME: meta (port $META_PORT, the shard map), shardN-primary (port $PRIMARY_BASE_PORT+N) or shardN-replicaR (port $REPLICA_BASE_PORT+N+$REPLICA_STRIDE*R).
-Environment: SHARDS (default $DEFAULT_SHARDS, max $MAX_SHARDS), REPLICAS (default $DEFAULT_REPLICAS, max $MAX_REPLICAS).
-By default (HA=0 opts out) every shard is a pg_auto_failover formation (monitor on
-$HA_MONITOR_PORT, synchronous replication, automatic failover); status then shows
-'pg_autoctl show state' per shard, and the generated config has failover.write_wait_ms =
-$HA_WRITE_WAIT_MS. A cluster made with HA=0 stays without the HA manager until 'clean'.
-ADDRESS=1 (a new cluster, under the HA manager): each shard behind HAProxy's rw
-($ADDRESS_RW_BASE+N, the writable node) and ro ($ADDRESS_RO_BASE+N, the standbys), and the
-gateways told only those (follow = "address"), as under CloudNativePG; kept until 'clean'.
-A non-default topology also writes .local/shardgate.toml, which 'run' passes with --config.
-Data: .local/cluster (or /var/tmp/shardgate-* via that symlink when the repo is not
-reachable by the postgres user); logs in .local/cluster/NAME/log/postgresql.log.
-EOF
+    expand_template "$REPO/scripts/usage.txt"
 }
 
 main() {

@@ -1,7 +1,9 @@
-//! Embeds the metadata database's migrations (`metadata-migrations/`, one folder per
-//! migration, diesel's layout) as a list the crate includes: each one's diesel version,
-//! name and `up.sql`, oldest first. Rebuilds the crate when a migration is added or
-//! changed; cargo does not know the list is read from that folder otherwise.
+//! Embeds both migration folders (`migrations/`, the shards' schema, and
+//! `metadata-migrations/`, the metadata database's; one folder per migration, diesel's
+//! layout) as lists the crate includes (`migrations::SHARD`, `migrations::METADATA`):
+//! each one's diesel version, name and `up.sql`, oldest first. Rebuilds the crate when a
+//! migration is added or changed; cargo does not know the lists are read from those
+//! folders otherwise.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -11,9 +13,22 @@ fn main() {
     // every checkout that shares a target directory (worktrees), each with its own
     // migrations.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let dir = Path::new(&manifest).join("../metadata-migrations");
+    let out = std::env::var("OUT_DIR").expect("OUT_DIR");
+    for (folder, file) in [
+        ("migrations", "shard_migrations.rs"),
+        ("metadata-migrations", "metadata_migrations.rs"),
+    ] {
+        let dir = Path::new(&manifest).join("..").join(folder);
+        let list = embed(&dir);
+        let out = Path::new(&out).join(file);
+        std::fs::write(&out, list).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    }
+}
+
+/// The list of the migrations in `dir`, as a Rust expression of `Migration`s.
+fn embed(dir: &Path) -> String {
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("a directory entry").file_name())
         .map(|name| name.to_string_lossy().into_owned())
@@ -33,6 +48,5 @@ fn main() {
         .expect("writing to a String");
     }
     list.push_str("]\n");
-    let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("metadata_migrations.rs");
-    std::fs::write(&out, list).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    list
 }

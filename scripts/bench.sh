@@ -66,7 +66,7 @@
 # function step_NAME in a file of its topic under scripts/bench/: writes.sh, reads.sh,
 # replicas.sh, ceiling.sh, cache.sh, memory.sh, analytics.sh, cpu.sh, profile.sh,
 # scenarios.sh, batching.sh, ratios.sh, connections.sh, export.sh, queries.sh, idle.sh, rust.sh; report.sh
-# writes the report.
+# writes the report (from report-template.md, expanded by scripts/lib/expand.sh).
 set -Eeuo pipefail
 trap 'echo "bench.sh: error: \"$BASH_COMMAND\" failed (exit $?) at ${BASH_SOURCE[0]#"$REPO/"} line $LINENO" >&2' ERR
 
@@ -75,6 +75,7 @@ cd "$REPO"
 
 # shellcheck source-path=SCRIPTDIR/..
 . "$REPO/scripts/bench/lib.sh"
+. "$REPO/scripts/lib/expand.sh"
 for f in prepare writes reads replicas ceiling cache memory analytics cpu profile scenarios \
     batching ratios connections export queries idle rust report; do
     . "$REPO/scripts/bench/$f.sh"

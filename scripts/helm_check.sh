@@ -20,7 +20,9 @@
 # CARGO_TARGET_DIR's or target/'s; none: skipped, said so). It checks the secure
 # defaults: with protected mode, the migrate Job adopts the first API key from a Secret
 # (rendered in a key's shape, or adminKey.existingSecret) before it migrates, and none
-# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. Exits
+# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. The
+# chart README's values table names every key of values.yaml and no other
+# (scripts/helm_check/values_table.py). Exits
 # non-zero naming the first file that failed; the rendered objects stay in
 # .local/helm-check/ to read.
 #
@@ -117,6 +119,9 @@ check_config() {   # SETDIR
 main() {
     local started=${EPOCHREALTIME/./} sets=(default) file set label status=0
     ensure_venv
+    say "the README's values table against values.yaml"
+    "$VENV/bin/python" "$REPO/scripts/helm_check/values_table.py" "$CHART" ||
+        die "the values table of ${CHART#"$REPO"/}/README.md and values.yaml differ (above)"
     for file in "$CHART"/ci/*-values.yaml "$@"; do
         [[ -f $file ]] && sets+=("$(cd "$(dirname "$file")" && pwd)/$(basename "$file")")
     done

@@ -39,8 +39,8 @@ seed_map() {
     cd "$REPO"
     local target=${CARGO_TARGET_DIR:-$REPO/target} bin args
     if [[ ${BUILD_PROFILE:-debug} == release ]]; then
-        # The gateway, and the admin CLI by both its names.
-        local build=(cargo build --release --workspace --bin api-router --bin shard-admin --bin shard-manager)
+        # The gateway and the admin CLI.
+        local build=(cargo build --release --workspace --bin api-router --bin shard-admin)
         say "${build[*]}"
         "${build[@]}"
         bin=$target/release/shard-admin
@@ -58,10 +58,8 @@ seed_map() {
         say "test build done (waited $(elapsed "$waited") for it)"
         bin=$target/debug/shard-admin
     else
-        # Both names of the CLI: shard-admin, and shard-manager (its former name, for one
-        # release) kept as fresh as it for the scripts that still run it.
         bin=$target/debug/shard-admin
-        admin_cli_fresh "$bin" || cargo build -q --workspace --bin shard-admin --bin shard-manager
+        admin_cli_fresh "$bin" || cargo build -q --workspace --bin shard-admin
     fi
     mapfile -t args < <(config_args)
     export_app_env
@@ -73,16 +71,16 @@ seed_map() {
     "$bin" init ${args[@]+"${args[@]}"} | tail -n 1
 }
 
-# Whether the debug admin CLI, by both its names, is built and no file of the workspace
-# it could be built from is newer than either: cargo would find it fresh by the same
+# Whether the debug admin CLI is built and no file of the workspace it could be built
+# from is newer than it: cargo would find it fresh by the same
 # mtimes, but only once it has the build directory's lock, which any other build
 # running holds (seconds of `up` on a running cluster). Missing or older: cargo decides.
 admin_cli_fresh() {
-    local bin=$1 former=${1%/*}/shard-manager
-    [[ -x $bin && -x $former ]] || return 1
+    local bin=$1
+    [[ -x $bin ]] || return 1
     [[ -z $(find "$REPO/Cargo.toml" "$REPO/Cargo.lock" "$REPO/config" "$REPO/migrations" \
         "$REPO/metadata-migrations" "$REPO"/*/Cargo.toml "$REPO"/*/build.rs "$REPO"/*/src \
-        \( -newer "$bin" -o -newer "$former" \) -print -quit 2>/dev/null) ]]
+        -newer "$bin" -print -quit 2>/dev/null) ]]
 }
 
 # Whether every shard primary the stored map names has recorded exactly the migrations

@@ -41,33 +41,9 @@ ensure_template() {
         die "initdb failed"
     fi
     as_pg rm -f "$pwfile"
-    # Settings shared by every server (replicas get them through pg_basebackup); the
-    # per-server port and name go in instance.conf, included last.
-    as_pg tee -a "$tmp/postgresql.conf" >/dev/null <<'EOF'
-
-# ---- Shardgate local topology (written by setup.sh) ----
-listen_addresses = '127.0.0.1'
-unix_socket_directories = ''
-max_connections = 300
-max_prepared_transactions = 64     # two-phase commit of transactions on several shards (replicas need at least as many)
-shared_buffers = 64MB
-wal_level = replica
-max_wal_senders = 10
-wal_keep_size = 64MB               # a stopped replica catches up without a slot (pg_auto_failover's have slots)
-max_wal_size = 256MB               # pg_wal stays small: a laptop runs ten of these servers
-min_wal_size = 64MB
-wal_compression = lz4              # full-page images compressed: less WAL to write, stream and archive
-hot_standby = on
-hot_standby_feedback = on
-wal_receiver_status_interval = 1s  # fresher replay_lsn in pg_stat_replication
-wal_retrieve_retry_interval = 1s   # replicas reconnect within ~1 s of a primary restart
-recovery_init_sync_method = syncfs # crash restart syncs the file system, not every file
-logging_collector = off            # pg_ctl -l writes log/postgresql.log
-log_line_prefix = '%m [%p] %q%a@%d '
-log_timezone = 'UTC'
-timezone = 'UTC'
-include_if_exists = 'instance.conf'
-EOF
+    # Settings shared by every server (scripts/template-postgresql.conf; replicas get them
+    # through pg_basebackup); the per-server port and name go in instance.conf, included last.
+    as_pg tee -a "$tmp/postgresql.conf" >/dev/null <"$REPO/scripts/template-postgresql.conf"
     # The application role (not a superuser: it may create databases, for the tests' own,
     # and owns the application database) and that database, once, in single-user mode,
     # so every copy has them. The password reaches postgres on stdin only.

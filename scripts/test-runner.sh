@@ -2,7 +2,8 @@
 # tests built in the background while `up` makes the servers, leftover test databases
 # dropped, the failure tests first and alone, then two lanes at once: the suites that
 # run servers of their own (OWN_SERVER_SUITES) in the background, the book's check and
-# every other suite in the foreground; then `compose test` (scripts/compose_test.sh) and
+# every other suite in the foreground (with the scripts' heredoc check,
+# scripts/heredoc_check.sh); then `compose test` (scripts/compose_test.sh) and
 # the Helm chart's offline check (scripts/helm_check.sh); one closing line with the
 # counts of the suites.
 
@@ -170,6 +171,9 @@ test_lanes() {
     # configuration names it).
     say "scripts/docs.sh check (the book, its links, its examples)"
     "$REPO/scripts/docs.sh" check 2>&1 | tee -a "$out" || failed=1
+    # The scripts keep long text (usage, configuration, SQL, programs) in files of their own.
+    say "scripts/heredoc_check.sh (no heredoc over 20 lines in the scripts)"
+    "$REPO/scripts/heredoc_check.sh" 2>&1 | tee -a "$out" || failed=1
     say "cargo test --workspace --lib --bins ${shared[*]}"
     cargo test --workspace --lib --bins "${shared[@]}" --no-fail-fast 2>&1 | tee -a "$out" || failed=1
     if kill -0 "$own_pid" 2>/dev/null; then

@@ -1,6 +1,6 @@
 //! Lists the migrations in `../migrations` for the crate (`store::migrations`): which
-//! every shard must have applied, by name, without embedding their SQL (the admin CLI,
-//! which applies them, embeds it). Rebuilds the crate when a migration is added,
+//! every shard must have applied, by name, without embedding their SQL
+//! (`control_plane::migrations` embeds it, and the admin CLI applies it). Rebuilds the crate when a migration is added,
 //! renamed or removed.
 
 use std::path::Path;

@@ -12,6 +12,8 @@
 //! ## Layout
 //! Dependencies point down this list, never up:
 //! - [`postgres`]: the one client, tokio-postgres, with TLS as `database.sslmode` asks.
+//! - [`migrations`]: the one migration runner, for the shards' and the metadata
+//!   database's folders (diesel's layout), both embedded.
 //! - [`map`]: the versioned shard map in the metadata database: admin changes in their
 //!   safe order, the shards told their slots, gateways' heartbeats, a gateway's follower.
 //! - [`keys`]: API keys (scopes, tables, limits) in the metadata database, hashed; a
@@ -50,6 +52,7 @@ pub mod indexes;
 pub mod jobs;
 pub mod keys;
 pub mod map;
+pub mod migrations;
 pub mod moves;
 pub mod postgres;
 pub mod txn;

@@ -3,9 +3,8 @@
 # $OUT/STEP.log and its closing lines in the report: the topology benchmark
 # (api-router/benches/topology: `moves`, `import`, `txn`, `limits`, `snapshot`), criterion
 # benches (`keys`, `timers`), the benchmarks on private servers (control-plane/benches:
-# `outage`, `replication`)
-# and the failover tests whose output carries figures (`async-loss`, `netcut`), the backup
-# tests (`backup`), and `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
+# `outage`, `replication`, `async-loss`, `netcut`), the backup tests (`backup`), and
+# `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
 # other variables these read pass through.
 
 # rust_run CMD...: CMD after a quiet machine, its output in $OUT/$STEP.log; its last
@@ -28,8 +27,8 @@ step_timers() { rust_run cargo bench -p api-router --bench timers; }
 step_snapshot() { rust_run cargo bench --profile dist -p api-router --bench topology -- snapshot; }
 step_outage() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p control-plane --bench outage; }
 step_replication() { rust_run cargo bench --profile dev -p control-plane --bench replication; }
-step_async_loss() { rust_run cargo test -p control-plane --test failover async_loss -- --nocapture --test-threads=1; }
-step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo test -p control-plane --test failover cut_on_autoctl -- --nocapture; }
+step_async_loss() { rust_run cargo bench --profile dev -p control-plane --bench async_loss; }
+step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p control-plane --bench netcut; }
 step_one_db() { rust_run "$BIN/shard-admin" bench --rows "${ROWS:-20000}" --clients "${CONNS:-8}"; }
 
 # A full backup of the whole cluster, then pgBackRest alone on one server, both timed;

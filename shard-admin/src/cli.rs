@@ -1,7 +1,6 @@
 //! The command line of `shard-admin`, the admin CLI for a Shardgate cluster: its
 //! commands (clap), the audit line of each that changes something, and the exit code.
-//! The binary `shard-admin` runs [`main`]; so does `shard-manager`, its former name,
-//! kept for one release with a notice.
+//! The binary `shard-admin` runs [`main`].
 
 use std::path::PathBuf;
 
@@ -128,7 +127,7 @@ pub fn main() -> std::process::ExitCode {
 /// once they are, with the moves exported as traces when the `[tracing]` section or the
 /// `OTEL_*` variables name a collector; the last spans are sent once the command is over.
 fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
-    // Usage lines name `shard-admin` whatever the binary was called (its former name too).
+    // Usage lines name `shard-admin` whatever the binary file is called.
     let cli = Cli::parse_from(
         std::iter::once(std::ffi::OsString::from("shard-admin")).chain(std::env::args_os().skip(1)),
     );

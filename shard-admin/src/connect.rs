@@ -8,9 +8,8 @@
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::Connection;
-use diesel_migrations::MigrationHarness;
 
-use crate::migrate::MIGRATIONS;
+use crate::migrate::migrate_database;
 use shard_manager::config::DatabaseSettings;
 use shard_manager::servers::connection_url;
 
@@ -81,7 +80,7 @@ pub fn connect(
 }
 
 /// Drops `name` on `server` if it exists (closing its sessions), creates it afresh and
-/// applies the embedded migrations. Only for the commands' own scratch databases:
+/// applies the shards' migrations. Only for the commands' own scratch databases:
 /// `name` must be a plain identifier, since DDL takes no parameters.
 pub fn recreate_scratch(
     db: &DatabaseSettings,
@@ -104,12 +103,12 @@ pub fn recreate_scratch(
             .batch_execute(&sql)
             .map_err(CommandError::query(server, "recreating a scratch database"))?;
     }
-    let mut conn = connect(db, server, name)?;
-    conn.run_pending_migrations(MIGRATIONS)
-        .map_err(|e| CommandError::Migrate {
-            server: server.to_owned(),
-            dbname: name.to_owned(),
-            message: e.to_string(),
-        })?;
+    let mut scratch = db.clone();
+    scratch.dbname = name.to_owned();
+    migrate_database(&scratch, server).map_err(|e| CommandError::Migrate {
+        server: server.to_owned(),
+        dbname: name.to_owned(),
+        message: e.to_string(),
+    })?;
     Ok(())
 }

@@ -3,13 +3,13 @@
 //! The `shard-admin` admin CLI (src/bin, its command line in [`cli`]) and the commands
 //! behind it. It sits on top: it drives the control plane and the request path crate
 //! (`shard-manager`) and nothing depends on it except the gateway's tests. Blocking
-//! work runs on diesel with r2d2 (migrations through `diesel_migrations`, seeding,
-//! planning, benchmarks); the map, moves, imports and keys go through the library calls
-//! the gateways use too.
+//! work runs on diesel with r2d2 (seeding, planning, benchmarks); migrations, the map,
+//! moves, imports and keys go through the library calls the gateways use too.
 //!
 //! ## Layout
 //! - [`cli`]: the command line: parsing, dispatch, the audit line, the exit code.
-//! - [`migrate`]: embedded migrations, applied to every primary; database creation.
+//! - [`migrate`]: the shards' migrations applied to every primary (by
+//!   `control_plane::migrations`, the one runner); database creation.
 //! - [`connect`]: direct connections and scratch databases for the tools.
 //! - [`audit`]: the audit line every admin command that changes something leaves.
 //! - [`commands`]: the cluster's shape and access: `init`, `map`, `move-slots`/`moves`,
@@ -32,6 +32,6 @@ pub mod traces;
 
 pub use connect::CommandError;
 pub use migrate::{
-    admin_pool, create_database, migrate_all, migrate_cluster, migrate_server, AdminError,
-    MIGRATIONS,
+    admin_pool, create_database, migrate_all, migrate_cluster, migrate_database, migrate_server,
+    AdminError,
 };

@@ -1,17 +1,15 @@
-//! Embedded migrations, applied to every shard's primary (replicas follow by WAL).
-//! Their SQL is compiled in here; the request path (`shard_manager::store::migrations`)
-//! lists only their names, to tell which a server lacks.
+//! The shards' migrations (`migrations/`) applied to every shard's primary (replicas
+//! follow by WAL) by the control plane's one runner (`control_plane::migrations`, which
+//! embeds their SQL); the request path (`shard_manager::store::migrations`) lists only
+//! their names, to tell which a server lacks. Also the admin pool and CREATE DATABASE.
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use shard_manager::config::ClusterSettings;
+use control_plane::migrations;
+use shard_manager::config::{ClusterSettings, DatabaseSettings};
 use shard_manager::servers::connection_url;
-
-/// The SQL in `migrations/`, compiled into the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Admin work that failed, naming the server.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +20,8 @@ pub enum AdminError {
         #[source]
         source: diesel::r2d2::PoolError,
     },
+    #[error("cannot connect to {server}: {message}")]
+    Open { server: String, message: String },
     #[error("migrating {server} failed: {message}")]
     Migrate { server: String, message: String },
     #[error("creating database {name} on {server} failed: {source}")]
@@ -46,10 +46,10 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for No
 }
 
 /// A pool that opens a connection only when asked (`min_idle` 0). With r2d2's default
-/// (`min_idle` = `max_size`) a worker thread kept opening a second, unused connection
-/// in the background; when the command finished first, the process exited while that
-/// thread was inside libpq's TLS handshake, OpenSSL's exit handlers freed what it was
-/// using, and the command died of SIGSEGV after doing its work (10 runs in 100).
+/// (`min_idle` = `max_size`) a worker thread opens a second, unused connection in the
+/// background; a command that finishes first exits while that thread is inside libpq's
+/// TLS handshake, OpenSSL's exit handlers free what it uses, and the command dies of
+/// SIGSEGV after doing its work (10 runs in 100).
 pub fn admin_pool(url: String) -> Pool<ConnectionManager<PgConnection>> {
     Pool::builder()
         .max_size(2)
@@ -95,18 +95,53 @@ pub fn migrate_cluster(
 /// Applies pending migrations on one server (a shard's primary, or a new one about to
 /// join); the versions applied.
 pub fn migrate_server(settings: &ClusterSettings, server: &str) -> Result<Vec<String>, AdminError> {
-    let pool = admin_pool(connection_url(&settings.database, server));
-    let mut conn = pool.get().map_err(|source| AdminError::Connect {
+    migrate_database(&settings.database, server)
+}
+
+/// Applies pending migrations to the database `db` names on `server`, in one
+/// transaction under `migrations::SHARD_LOCK`, with no statement timeout (a migration
+/// may rightly take longer than a request); the versions applied, oldest first.
+pub fn migrate_database(db: &DatabaseSettings, server: &str) -> Result<Vec<String>, AdminError> {
+    let failed = |message: String| AdminError::Migrate {
         server: server.to_owned(),
-        source,
-    })?;
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| AdminError::Migrate {
-            server: server.to_owned(),
-            message: e.to_string(),
-        })?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+        message,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(async {
+        let (mut client, driver) =
+            control_plane::postgres::connect(&connection_url(db, server), db)
+                .await
+                .map_err(|message| AdminError::Open {
+                    server: server.to_owned(),
+                    message,
+                })?;
+        let driver = tokio::spawn(driver);
+        client
+            .batch_execute("SET statement_timeout = 0")
+            .await
+            .map_err(|e| failed(chain(&e)))?;
+        let applied = migrations::apply(&mut client, migrations::SHARD, migrations::SHARD_LOCK)
+            .await
+            .map_err(|e| failed(chain(&e)))?;
+        drop(client);
+        // The connection ends with its client; its outcome adds nothing once committed.
+        let _ = driver.await;
+        Ok(applied.into_iter().map(str::to_owned).collect())
+    })
+}
+
+/// An error and its causes, on one line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// Creates database `name` on every primary (tests use fresh, uniquely named ones).
@@ -132,26 +167,4 @@ pub fn create_database(settings: &ClusterSettings, name: &str) -> Result<(), Adm
             })?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use diesel::migration::MigrationSource;
-    use diesel::pg::Pg;
-    use shard_manager::store::migrations::{expected, Migration};
-
-    #[test]
-    fn the_request_path_names_the_migrations_this_binary_applies() {
-        let mut embedded: Vec<Migration> = MigrationSource::<Pg>::migrations(&MIGRATIONS)
-            .expect("the embedded migrations")
-            .iter()
-            .map(|m| Migration {
-                version: m.name().version().to_string(),
-                name: m.name().to_string(),
-            })
-            .collect();
-        embedded.sort_by(|a, b| a.version.cmp(&b.version));
-        assert_eq!(expected(), embedded);
-    }
 }

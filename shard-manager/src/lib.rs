@@ -56,7 +56,7 @@
 //! locks the record, checks its version against the [`Precondition`] and changes it, or
 //! answers the version it found ([`wire::replace_if`], [`wire::delete_if`]).
 //!
-//! The admin CLI (the `shard-manager` binary: migrations, the map, moves, keys, seeding,
+//! The admin CLI (the `shard-admin` binary: migrations, the map, moves, keys, seeding,
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
 
 pub mod cache;

@@ -623,8 +623,8 @@ async fn every_bad_query_is_a_problem_that_names_it() {
 }
 
 /// Pages go on past long sort values, at `strong` and at a snapshot: a sort compares a
-/// text's first 1024 characters, so a cursor stays small. Before, a value over about
-/// 8 kB made a `next` cursor the same gateway then refused (400, invalid cursor).
+/// text's first 1024 characters, so a cursor stays small: a value over about 8 kB must
+/// not make a `next` cursor the same gateway then refuses (400, invalid cursor).
 #[tokio::test]
 async fn pages_go_on_past_long_sort_values_at_strong_and_at_a_snapshot() {
     let app = spawn_app_with(|s| s.cluster.tables.allowed.push(TABLE.into())).await;

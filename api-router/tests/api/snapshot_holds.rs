@@ -1,7 +1,7 @@
 //! One API key holds at most half of a gateway's cuts kept for snapshot reads' next
 //! pages: past its share its multi-page snapshot list is `429 snapshots-held`, and
-//! another key's still gets a cut. Before, one key could hold every cut, and every
-//! other caller's multi-page snapshot read was `503 snapshots-busy` for 5 s.
+//! another key's still gets a cut, so one key cannot leave every other caller's
+//! multi-page snapshot read `503 snapshots-busy`.
 
 use control_plane::keys::KeyLimits;
 use serde_json::{json, Value};

@@ -13,7 +13,7 @@ use test_support::{prepare_database, test_settings};
 use crate::support::{keys_on, Gateway};
 
 /// Long enough that, on a loaded machine, one health request (bounded at 2 s) still fits
-/// in the half of it that readiness is given to turn 503 (it once did not at 3 s).
+/// in the half of it that readiness is given to turn 503 (at 3 s it may not).
 const DRAIN: Duration = Duration::from_millis(5000);
 
 /// `path`'s status on a new connection, or None when nothing answers within 2 s (well

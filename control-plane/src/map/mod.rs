@@ -76,6 +76,16 @@ pub enum MapError {
     Query(#[from] tokio_postgres::Error),
 }
 
+impl From<crate::migrations::MigrationError> for MapError {
+    fn from(err: crate::migrations::MigrationError) -> Self {
+        use crate::migrations::MigrationError;
+        match err {
+            MigrationError::Apply { name, source } => Self::Migration { name, source },
+            MigrationError::Record(e) => Self::Query(e),
+        }
+    }
+}
+
 impl MapError {
     /// A query error, told apart from "no map tables yet".
     pub(crate) fn from_query(e: tokio_postgres::Error) -> Self {

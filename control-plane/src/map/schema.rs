@@ -4,14 +4,12 @@
 //! `import` or `backup` command, and a gateway's coordinator log, fence, record-id
 //! secret or balancer.
 //!
-//! They are laid out and recorded as the shards' migrations are (`migrations/`, applied
-//! by `shard-admin migrate`): a folder per migration with its `up.sql` and `down.sql`,
-//! and each one applied recorded by version in diesel's `__diesel_schema_migrations`, so
-//! diesel's own tools list, run and revert them. They are applied here through the
-//! control plane's one client (tokio-postgres, with TLS as `database.sslmode` asks),
-//! since gateways apply them too: every pending one in a single transaction, under the
-//! advisory lock [`ADMIN_LOCK`], so two appliers never interleave and a migration that
-//! fails leaves none of them applied.
+//! They are laid out and recorded as the shards' migrations are, and applied by the same
+//! runner ([`crate::migrations`]) through the control plane's one client
+//! (tokio-postgres, with TLS as `database.sslmode` asks), since gateways apply them too:
+//! every pending one in a single transaction, under the advisory lock [`ADMIN_LOCK`],
+//! so two appliers never interleave and a migration that fails leaves none of them
+//! applied.
 //!
 //! A database set up by the numbered steps that came before (recorded in
 //! `shardgate_meta_schema`) is adopted under the same lock: step N is the N-th
@@ -22,36 +20,22 @@
 
 use tokio_postgres::Client;
 
+use crate::migrations;
+
 use super::MapError;
 
 /// Advisory lock (metadata database) held while migrations are applied or the map
 /// changes, so two admin commands never interleave.
 pub const ADMIN_LOCK: i64 = 0x0053_474d_4150; // "SGMAP"
 
-/// One migration of `metadata-migrations/`, embedded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Migration {
-    /// diesel's version: the folder name's date and number, digits only
-    /// (`20261127000001`).
-    pub version: &'static str,
-    /// The folder's name (`2026-11-27-000001_map`).
-    pub name: &'static str,
-    /// Its `up.sql`.
-    pub up: &'static str,
-}
+pub use crate::migrations::Migration;
 
-/// Every migration of `metadata-migrations/`, oldest first (listed by `build.rs`).
-pub const MIGRATIONS: &[Migration] = include!(concat!(env!("OUT_DIR"), "/metadata_migrations.rs"));
+/// Every migration of `metadata-migrations/`, oldest first.
+pub const MIGRATIONS: &[Migration] = crate::migrations::METADATA;
 
 /// How many numbered steps the runner before these migrations had: the first this many
 /// migrations are those steps, in order.
 pub const LEGACY_STEPS: usize = 14;
-
-/// diesel's table of applied migrations, as diesel creates it.
-const APPLIED_TABLE: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (
-     version VARCHAR(50) PRIMARY KEY NOT NULL,
-     run_on  TIMESTAMP   NOT NULL DEFAULT CURRENT_TIMESTAMP
- )";
 
 /// The versions of the migrations a database whose old runner recorded steps up to
 /// `last_step` has applied (step N is the N-th migration).
@@ -66,7 +50,7 @@ pub async fn apply(client: &mut Client) -> Result<usize, MapError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADMIN_LOCK])
         .await?;
-    tx.batch_execute(APPLIED_TABLE).await?;
+    tx.batch_execute(migrations::APPLIED_TABLE).await?;
     let legacy: bool = tx
         .query_one(
             "SELECT to_regclass('shardgate_meta_schema') IS NOT NULL",
@@ -89,50 +73,14 @@ pub async fn apply(client: &mut Client) -> Result<usize, MapError> {
         )
         .await?;
     }
-    let applied: Vec<String> = tx
-        .query("SELECT version FROM __diesel_schema_migrations", &[])
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let mut count = 0;
-    for migration in MIGRATIONS
-        .iter()
-        .filter(|m| !applied.iter().any(|v| v == m.version))
-    {
-        tx.batch_execute(migration.up)
-            .await
-            .map_err(|source| MapError::Migration {
-                name: migration.name,
-                source,
-            })?;
-        tx.execute(
-            "INSERT INTO __diesel_schema_migrations (version) VALUES ($1)",
-            &[&migration.version],
-        )
-        .await?;
-        count += 1;
-    }
+    let applied = migrations::apply_pending(&tx, MIGRATIONS).await?;
     tx.commit().await?;
-    Ok(count)
+    Ok(applied.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_migrations_are_listed_oldest_first_with_diesels_versions() {
-        assert!(MIGRATIONS.len() >= LEGACY_STEPS, "{MIGRATIONS:?}");
-        assert_eq!(MIGRATIONS[0].name, "2026-11-27-000001_map");
-        assert_eq!(MIGRATIONS[0].version, "20261127000001");
-        for m in MIGRATIONS {
-            let prefix = m.name.split('_').next().unwrap_or_default();
-            assert_eq!(m.version, prefix.replace('-', ""), "{}", m.name);
-            assert!(!m.up.trim().is_empty(), "{} has SQL", m.name);
-        }
-        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
-    }
 
     #[test]
     fn each_old_step_is_the_migration_at_its_place() {

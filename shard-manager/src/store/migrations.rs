@@ -1,6 +1,6 @@
 //! The shard schema every server must have: the migrations in `migrations/`, listed by
-//! name (the build script reads the folder; the admin CLI embeds and applies their SQL
-//! with diesel's runner), and which of them a server has applied.
+//! name (the build script reads the folder; `control_plane::migrations` embeds their SQL
+//! and the admin CLI applies it), and which of them a server has applied.
 
 mod listed {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
@@ -28,7 +28,7 @@ pub fn expected() -> Vec<Migration> {
     all
 }
 
-/// A migration's version as diesel's runner records it: its folder name up to the
+/// A migration's version as diesel records it: its folder name up to the
 /// first `_`, without the dashes.
 fn version_of(folder: &str) -> String {
     folder.split('_').next().unwrap_or(folder).replace('-', "")

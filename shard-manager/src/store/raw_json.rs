@@ -1,8 +1,7 @@
 //! A record's JSON document as PostgreSQL's `jsonb` text, kept as text both ways: read,
 //! it is checked to be JSON but never built into a tree, and written out as it is;
-//! written, the client's text is bound as the `jsonb` parameter as it came. (A read
-//! used to parse every document into a tree only to serialise it again, and a write
-//! built the request's document into a tree only to serialise it for the parameter.)
+//! written, the client's text is bound as the `jsonb` parameter as it came: no document
+//! is built into a tree only to be serialised again.
 //! The wire client writes and reads `jsonb`'s binary form (`wire::codec`).
 
 use serde_json::value::RawValue;

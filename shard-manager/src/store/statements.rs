@@ -73,9 +73,9 @@ pub const UPSERT_MANY: &str = "INSERT INTO records (table_name, shard_key, id, s
 ///
 /// Binds: `$1` slot (int4), `$2` table, `$3` shard key, `$4` id (text). Returns the
 /// version the deletion took (int8); no row when there was no record.
-pub const DELETE: &str = "DELETE FROM \"records\" WHERE ((((SELECT shardgate_claim($1)) \
-     AND (\"records\".\"table_name\" = $2)) AND (\"records\".\"shard_key\" = $3)) \
-     AND (\"records\".\"id\" = $4)) RETURNING nextval('record_version_seq')";
+pub const DELETE: &str = "DELETE FROM records \
+     WHERE (SELECT shardgate_claim($1)) AND table_name = $2 AND shard_key = $3 AND id = $4 \
+     RETURNING nextval('record_version_seq')";
 
 /// Replaces an existing record's document and slot and gives it a new version, only when
 /// its current version meets the condition (`store::Precondition`); never inserts. The
@@ -393,11 +393,7 @@ impl ListShape {
 /// when filtered, the filter (jsonb, matched with `@>`); when after a cursor, its
 /// updated_at (timestamptz), shard key and id (text); last, the row limit (int8). Returns
 /// the columns of [`crate::store::Record`] in its field order, as [`FIND`] does.
-///
-/// Each condition is wrapped with the ones before it in parentheses, and the columns
-/// quoted and qualified: the text the gateway has always prepared.
 pub fn list(shape: ListShape) -> String {
-    const TABLE: &str = "(\"records\".\"table_name\" = $1)";
     const OWNED: &str = "(NOT EXISTS (SELECT 1 FROM shardgate_map) \
          OR slot IN (SELECT slot FROM shardgate_slots))";
     let mut binds = 1;
@@ -405,31 +401,26 @@ pub fn list(shape: ListShape) -> String {
         binds += 1;
         binds
     };
-    let mut conditions = vec![TABLE.to_owned()];
+    let mut conditions = vec!["table_name = $1".to_owned()];
     if shape.keyed {
         conditions.push(format!("(SELECT shardgate_serves(${}))", next()));
-        conditions.push(format!("(\"records\".\"shard_key\" = ${})", next()));
+        conditions.push(format!("shard_key = ${}", next()));
     } else {
         conditions.push(OWNED.to_owned());
     }
     if shape.filtered {
-        conditions.push(format!("(\"records\".\"data\" @> ${})", next()));
+        conditions.push(format!("data @> ${}", next()));
     }
     if shape.after {
         let (a, b, c) = (next(), next(), next());
         conditions.push(format!("(updated_at, shard_key, id) < (${a}, ${b}, ${c})"));
     }
     let limit = next();
-    let filter = conditions
-        .into_iter()
-        .reduce(|all, one| format!("({all} AND {one})"))
-        .unwrap_or_default();
+    let filter = conditions.join(" AND ");
     format!(
-        "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
-         \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
-         \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
-         WHERE {filter} ORDER BY \"records\".\"updated_at\" DESC, \
-         \"records\".\"shard_key\" DESC, \"records\".\"id\" DESC LIMIT ${limit}"
+        "SELECT table_name, shard_key, id, slot, data, version, created_at, updated_at \
+         FROM records WHERE {filter} \
+         ORDER BY updated_at DESC, shard_key DESC, id DESC LIMIT ${limit}"
     )
 }
 
@@ -600,13 +591,10 @@ mod tests {
         };
         assert_eq!(
             list(plain),
-            "SELECT \"records\".\"table_name\", \"records\".\"shard_key\", \"records\".\"id\", \
-             \"records\".\"slot\", \"records\".\"data\", \"records\".\"version\", \
-             \"records\".\"created_at\", \"records\".\"updated_at\" FROM \"records\" \
-             WHERE ((\"records\".\"table_name\" = $1) AND (NOT EXISTS (SELECT 1 FROM \
-             shardgate_map) OR slot IN (SELECT slot FROM shardgate_slots))) \
-             ORDER BY \"records\".\"updated_at\" DESC, \"records\".\"shard_key\" DESC, \
-             \"records\".\"id\" DESC LIMIT $2"
+            "SELECT table_name, shard_key, id, slot, data, version, created_at, updated_at \
+             FROM records WHERE table_name = $1 AND (NOT EXISTS (SELECT 1 FROM \
+             shardgate_map) OR slot IN (SELECT slot FROM shardgate_slots)) \
+             ORDER BY updated_at DESC, shard_key DESC, id DESC LIMIT $2"
         );
     }
 
@@ -618,10 +606,9 @@ mod tests {
             after: true,
         };
         let text = list(full);
-        let filter = "FROM \"records\" \
-             WHERE (((((\"records\".\"table_name\" = $1) AND (SELECT shardgate_serves($2))) \
-             AND (\"records\".\"shard_key\" = $3)) AND (\"records\".\"data\" @> $4)) \
-             AND (updated_at, shard_key, id) < ($5, $6, $7)) ORDER BY";
+        let filter = "FROM records \
+             WHERE table_name = $1 AND (SELECT shardgate_serves($2)) AND shard_key = $3 \
+             AND data @> $4 AND (updated_at, shard_key, id) < ($5, $6, $7) ORDER BY";
         assert!(text.contains(filter), "{text}");
         assert!(text.ends_with("DESC LIMIT $8"), "{text}");
     }

@@ -87,7 +87,7 @@ mod tests {
             query: None,
         };
         assert_eq!(PageCursor::decode(&cursor.encode()), Some(cursor.clone()));
-        // A list's cursor is written as it was before queries had cursors at a cut.
+        // A list's cursor has no `query` field; only a query's cursor carries one.
         let text = cursor.encode();
         let json: Vec<u8> = (PREFIX.len()..text.len())
             .step_by(2)
