@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use control_plane::failover::switchover::switchover;
 use serde_json::{json, Value};
 use shard_manager::ShardId;
+use test_app::{move_slots, spawn_app, TestApp};
 use test_support::outage::serial;
-use test_support::{move_slots, repo_root, setup_script, spawn_app, TestApp};
+use test_support::{repo_root, setup_script};
 
 use crate::support::{keys_on, metric_sum};
 
