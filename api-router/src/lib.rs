@@ -30,8 +30,8 @@
 //!   headers; defaults in `[limits]`, a key's own in the metadata database.
 //! - [`server`]: what every request stands on: the settings, TLS, the PROXY protocol,
 //!   the drain, header names and the one rule for reading a header, request ids,
-//!   `tracing` set-up, OpenTelemetry traces (the server span, `traceresponse`, OTLP
-//!   export with its counts). Its settings hold the `[server.cors]` section, whose type is
+//!   OpenTelemetry traces (the server span, `traceresponse`, OTLP export with its
+//!   counts, what is exported and what the log lines leave out). Its settings hold the `[server.cors]` section, whose type is
 //!   `edge::cors`'s.
 
 pub mod access;

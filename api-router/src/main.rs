@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use api_router::server::settings::Settings;
-use api_router::server::telemetry;
-use api_router::server::traces::Exporting;
+use api_router::server::traces::{exported, Exporting};
 use api_router::startup::Application;
 use clap::Parser;
 use shard_manager::redact::Redactor;
@@ -50,7 +49,7 @@ async fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
         settings.server.listen = listen;
     }
     let traces = Exporting::start(&settings.tracing, |name| std::env::var(name).ok())?;
-    telemetry::init(traces.as_ref().map(|t| t.tracer.clone()));
+    telemetry::install(exported::LOGS, traces.as_ref().map(exported::export));
     if traces.is_some() {
         tracing::info!("exporting traces over OTLP");
     }

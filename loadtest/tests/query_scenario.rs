@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 /// The numbers after `label` on the first line of the load tester's own summary (after
 /// goose's report) that starts with it.

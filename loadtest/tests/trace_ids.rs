@@ -11,7 +11,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 /// Runs the `loadtest` binary against `host` with the `live` scenario for 3 s and
 /// `extra` arguments, bounded.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use diesel::sql_types::Text;
 use diesel::RunQueryDsl;
 use serde_json::Value;
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 /// Runs the `loadtest` binary with `args`, bounded.
 async fn loadtest(args: &[&str]) -> Output {

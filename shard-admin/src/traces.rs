@@ -21,14 +21,7 @@
 use std::time::Duration;
 
 use control_plane::moves::spans::TARGET as MOVES;
-use opentelemetry_sdk::trace::SdkTracer;
-use telemetry::{Exporting, TracingSettings};
-use tracing_subscriber::filter::{filter_fn, FilterExt};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
-
-use crate::terminal;
+use telemetry::{Export, Exporting, Logs, Stream, TracingSettings};
 
 /// How long a finished command waits, at most, for its last spans to be sent.
 pub const FLUSH: Duration = Duration::from_secs(5);
@@ -75,7 +68,7 @@ pub fn init(settings: anyhow::Result<TracingSettings>) -> Traces {
         Ok(exporting) => (exporting, None),
         Err(error) => (None, Some(error)),
     };
-    subscriber(exporting.as_ref().map(|e| e.tracer.clone()));
+    subscriber(exporting.as_ref());
     if let Some(error) = refused {
         tracing::warn!(error = format!("{error:#}"), "traces off");
     }
@@ -92,35 +85,24 @@ fn for_the_cli(settings: TracingSettings) -> TracingSettings {
     }
 }
 
-/// Log lines on standard error; with `tracer`, the moves' target exported through it.
-fn subscriber(tracer: Option<SdkTracer>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    // Standard output is for results only (a new key is printed there alone); plain
-    // lines in a pipe or a file (an audit log), and when NO_COLOR says so.
-    let ansi = terminal::colour(&std::io::stderr());
-    let Some(tracer) = tracer else {
-        let filter = match format!("{MOVES}=off").parse() {
-            Ok(off) => filter.add_directive(off),
-            Err(_) => filter,
-        };
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(ansi)
-            .try_init();
-        return;
-    };
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_filter(filter.and(filter_fn(|meta| meta.target() != MOVES)));
-    let moves = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(filter_fn(|meta| meta.target() == MOVES));
-    let _ = tracing_subscriber::registry()
-        .with(logs)
-        .with(moves)
-        .try_init();
+/// The CLI's log lines: on standard error (standard output is for results only: a new
+/// key is printed there alone), without the moves' target, which is for traces only.
+const LOGS: Logs = Logs {
+    stream: Stream::Stderr,
+    traces_only: &[MOVES],
+};
+
+/// Log lines on standard error; with `exporting`, the moves' target exported through
+/// it, whatever the level.
+fn subscriber(exporting: Option<&Exporting>) {
+    telemetry::install(
+        LOGS,
+        exporting.map(|exporting| Export {
+            tracer: exporting.tracer.clone(),
+            exported: |meta| meta.target() == MOVES,
+            refused: None,
+        }),
+    );
 }
 
 #[cfg(test)]

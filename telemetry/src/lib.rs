@@ -1,9 +1,11 @@
-//! OpenTelemetry traces over OTLP, as Shardgate's processes export them: the gateway
-//! (`api-router`) and the admin CLI (`shard-admin`, whose moves are traces). Both read
-//! the same `[tracing]` section and the same standard `OTEL_*` variables, and export
-//! only when one of them names an OTLP endpoint; what each process turns into spans (the
-//! gateway's server span and request path, the CLI's moves) stays in that process's
-//! crate. This crate knows no workspace crate: only `tracing` and OpenTelemetry's.
+//! Logs and OpenTelemetry traces over OTLP, as Shardgate's processes write and export
+//! them: the gateway (`api-router`) and the admin CLI (`shard-admin`, whose moves are
+//! traces). Both install the same subscriber ([`install`]: log lines by one rule, and the
+//! bridge from `tracing` spans to OpenTelemetry), read the same `[tracing]` section and
+//! the same standard `OTEL_*` variables, and export only when one of them names an OTLP
+//! endpoint; what each process turns into spans and exports (the gateway's server span
+//! and request path, the CLI's moves) stays in that process's crate. This crate knows no
+//! workspace crate: only `tracing` and OpenTelemetry's.
 //!
 //! Spans leave in batches from the SDK's thread of their own, behind a bounded queue that
 //! is never waited for; what became of every span is counted (the gateway's `/metrics`
@@ -11,6 +13,8 @@
 //! process stops.
 //!
 //! ## Layout
+//! - [`subscriber`]: the one `tracing` subscriber: log lines (filter, format, colour) and
+//!   the bridge to OpenTelemetry with the process's own export filter.
 //! - [`settings`]: the `[tracing]` section, the standard variables, and whether export is
 //!   on.
 //! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch,
@@ -24,7 +28,12 @@ pub mod export;
 pub mod ledger;
 pub mod sampler;
 pub mod settings;
+pub mod subscriber;
 
 pub use export::{ExportError, Exporting};
 pub use ledger::{SpanCounts, SpanLedger};
 pub use settings::{OtlpProtocol, TracingSettings};
+pub use subscriber::{colour, install, Export, Logs, Refusal, Stream};
+/// The bridge's hold on a `tracing` span's OpenTelemetry side: its parent, links and
+/// context (the gateway's server span continues or links its caller's trace with it).
+pub use tracing_opentelemetry::OpenTelemetrySpanExt;

@@ -1,12 +1,12 @@
-//! What Shardgate's integration tests and topology benchmarks share, against the real
-//! PostgreSQL/Redis topology that `./setup.sh up` starts. Dev-only: the crates whose
-//! tests use it take it as a dev-dependency, never as a dependency.
+//! What Shardgate's integration tests and topology benchmarks share below the gateway,
+//! against the real PostgreSQL/Redis topology that `./setup.sh up` starts. Dev-only: the
+//! crates whose tests use it take it as a dev-dependency, never as a dependency. It
+//! builds the request path and the control plane, never the gateway nor the CLI: a
+//! gateway for a test (in its process, as a child process, under `wrk`) is `test-app`'s,
+//! which stands on this crate.
 //!
 //! ## Layout
 //! - [`repo`]: the repository under test, its `setup.sh` and the superuser's password.
-//! - [`app`]: a real gateway in the test's process ([`spawn_app`], [`TestApp`]) on
-//!   fresh databases, its typed requests, and the problem+json assertion.
-//! - [`gateway_process`]: the real `api-router` binary as a child process.
 //! - [`scratch`]: scratch databases for tests without a gateway: a whole cluster (the
 //!   request path's and the control plane's tests), a metadata database, migrations on
 //!   a server of the test's own.
@@ -17,17 +17,14 @@
 //! - [`private`]: PostgreSQL servers of a test's own: a pair, a pg_auto_failover
 //!   formation, the network to cut them off, a server whose messages are in another language.
 //! - [`failover`]: a shard on those servers that fails over, its load and checks.
-//! - [`wrk`]: one `wrk` run against a gateway process, with its CPU per request.
 //! - [`otlp_receiver`]: an OTLP/HTTP receiver in the test, keeping the spans a process
 //!   under test exports (the gateway's, the admin CLI's moves).
 //! - [`sockets`]: a process's established TCP connections to a port, from `/proc`.
 //! - [`wait`]: blocking work off the runtime, and polling with a bound.
 //! - [`bench`]: a benchmark binary's run: only under `cargo bench`, on its runtime.
 
-pub mod app;
 pub mod bench;
 pub mod failover;
-pub mod gateway_process;
 pub mod import_source;
 pub mod maintenance;
 pub mod otlp_receiver;
@@ -37,10 +34,5 @@ pub mod repo;
 pub mod scratch;
 pub mod sockets;
 pub mod wait;
-pub mod wrk;
 
-pub use app::{
-    assert_problem, json_of, move_slots, prepare_database, spawn_app, spawn_app_with,
-    test_settings, TestApp,
-};
 pub use repo::{repo_root, setup_script, setup_sh};

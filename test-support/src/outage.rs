@@ -23,7 +23,6 @@ use shard_manager::servers::connection_url;
 use shard_manager::ClusterSettings;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::app::test_settings;
 use crate::repo::{repo_root, setup_script, setup_sh, superuser_password};
 use crate::wait::blocking;
 
@@ -180,14 +179,16 @@ fn setup(args: &[&str]) -> Result<(), String> {
 /// `./setup.sh env` sets it for a cluster made under pg_auto_failover).
 fn under_ha_manager() -> bool {
     static HA: OnceLock<bool> = OnceLock::new();
-    *HA.get_or_init(|| test_settings().cluster.failover.ha_monitor.is_some())
+    *HA.get_or_init(|| topology().failover.ha_monitor.is_some())
 }
 
 /// The topology's servers, with the maintenance database.
 fn topology() -> &'static ClusterSettings {
     static TOPOLOGY: OnceLock<ClusterSettings> = OnceLock::new();
     TOPOLOGY.get_or_init(|| {
-        let mut cluster = test_settings().cluster;
+        let default = repo_root().join("config/default.toml");
+        let mut cluster: ClusterSettings =
+            shard_manager::config::load(Some(&default)).expect("the topology's settings");
         cluster.database.dbname = "postgres".into();
         // Managing outages is an operator's work (replication state, checkpoints), which
         // the gateway's role may not do: log in as the superuser setup.sh made.

@@ -1,6 +1,6 @@
 //! Scratch databases on the real topology, made one way: [`create_databases`] names
 //! one database on every primary and on the metadata server, [`drop_databases`] drops
-//! it (the gateways of [`crate::app`] run on such databases too). On top, for the
+//! it (the gateways of `test-app` run on such databases too). On top, for the
 //! tests that start no gateway:
 //!
 //! - [`Scratch`]: a whole scratch cluster, a uniquely named database (`sgtest_scratch_*`)
@@ -31,16 +31,26 @@ use tokio_postgres::Client;
 use crate::maintenance::{connect_to, maintenance_as_superuser, on_own_runtime};
 use crate::repo::repo_root;
 
-/// Creates database `name` on every primary (with `shard-admin`'s library, as the
-/// operator's `shard-admin` does) and on the metadata server, as the gateway's role.
+/// Creates database `name` on every primary and on the metadata server, as the
+/// gateway's role. `name` must be a plain identifier (DDL takes no parameters).
 /// Blocking: run it off the async runtime.
 pub fn create_databases(cluster: &ClusterSettings, name: &str) {
-    shard_admin::create_database(cluster, name).expect("create the shard databases");
-    let mut conn = maintenance_connection(cluster, &cluster.metadata.address)
-        .expect("connect to the metadata server");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create the metadata database");
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database names are identifiers"
+    );
+    let servers = cluster
+        .shards
+        .iter()
+        .map(|s| &s.primary)
+        .chain([&cluster.metadata.address]);
+    for server in servers {
+        let mut conn = maintenance_connection(cluster, server)
+            .unwrap_or_else(|e| panic!("connect to {server}: {e}"));
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("create {name} on {server}: {e}"));
+    }
 }
 
 /// Drops database `name` on every primary and on the metadata server, where
@@ -64,11 +74,17 @@ pub fn drop_databases(cluster: &ClusterSettings, name: &str) {
     }
 }
 
-/// A connection to `server`'s maintenance database as the gateway's role.
+/// A connection to `server`'s maintenance database as the gateway's role, without the
+/// request path's statement timeout (CREATE and DROP DATABASE may take longer).
 fn maintenance_connection(cluster: &ClusterSettings, server: &str) -> Result<PgConnection, String> {
     let mut db = cluster.database.clone();
     db.dbname = "postgres".into();
-    PgConnection::establish(&connection_url(&db, server)).map_err(|e| e.to_string())
+    let mut conn =
+        PgConnection::establish(&connection_url(&db, server)).map_err(|e| e.to_string())?;
+    diesel::sql_query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
 }
 
 /// The map version a scratch cluster's shards are told first (`shard-admin init` seeds

@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use control_plane::import::{runner, Import, Phase};
 use shard_manager::servers::connection_url;
+use test_app::{spawn_app, TestApp};
 use test_support::import_source::{connect, orders_table, request, SourceDb, Writer};
 use test_support::outage::serial;
-use test_support::{spawn_app, TestApp};
 
 use crate::copy::copy_between;
 

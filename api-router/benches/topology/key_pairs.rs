@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 /// The pairs of `user_0` .. `user_{keys-1}` and the file that holds them (one `a b`
 /// line a pair, named for `tag` and the gateway's port; the caller removes it).

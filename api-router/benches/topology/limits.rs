@@ -29,8 +29,8 @@ use control_plane::keys::{store, KeyName, LimitArgs, NewKey, Scopes};
 use control_plane::map::meta;
 use serde_json::json;
 use shard_manager::ClusterSettings;
-use test_support::gateway_process::Process;
-use test_support::wrk::{mean, Bench, Run};
+use test_app::gateway_process::Process;
+use test_app::wrk::{mean, Bench, Run};
 
 const ROUNDS: usize = 4;
 const KINDS: [&str; 2] = ["errors", "read"];
@@ -47,7 +47,7 @@ fn wrk(gateway: &Process, kind: &str, auth: Option<&str>, secs: u32) -> Run {
     if let Some(key) = auth {
         env.push(("AUTH", key));
     }
-    test_support::wrk::run(gateway, kind, &env, secs)
+    test_app::wrk::run(gateway, kind, &env, secs)
 }
 
 async fn create(settings: &ClusterSettings, name: &str, limits: Option<LimitArgs>) -> String {

@@ -18,9 +18,9 @@
 //!
 //! [`copy`] is the plain binary COPY the first two are measured against.
 //!
-//! They start gateways, take the outage lock and run wrk through the `test-support`
-//! crate the integration tests share; the import's source database is its
-//! `import_source`. A plain `cargo test --benches` runs nothing: a benchmark runs only
+//! They start gateways and run wrk through the `test-app` crate, and take the outage
+//! lock through `test-support`, both shared with the integration tests; the import's
+//! source database is `test-support`'s `import_source`. A plain `cargo test --benches` runs nothing: a benchmark runs only
 //! under `cargo bench`.
 
 mod copy;

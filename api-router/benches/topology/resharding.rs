@@ -19,8 +19,8 @@ use control_plane::moves::{mover, plan::Which, Move, Phase};
 use serde_json::json;
 use shard_manager::servers::connection_url;
 use shard_manager::ShardKey;
+use test_app::{spawn_app, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app, TestApp};
 
 use crate::copy::copy_between;
 

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 use crate::key_pairs;
 
@@ -189,7 +189,7 @@ pub async fn run() {
     let pairs_path = file.to_string_lossy().into_owned();
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
-    test_support::wrk::run(&bench.gateway, "txn2", &env, 2);
+    test_app::wrk::run(&bench.gateway, "txn2", &env, 2);
 
     let modes: [Option<&'static str>; 3] = [None, Some("eventual"), Some("snapshot")];
     let mut tps: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
@@ -201,7 +201,7 @@ pub async fn run() {
             let idle = idle_percent();
             let stop = Arc::new(AtomicBool::new(false));
             let reading = modes[m].map(|c| readers(base.clone(), c, stop.clone()));
-            let run = test_support::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+            let run = test_app::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
             stop.store(true, Ordering::Relaxed);
             if let Some(r) = reading {
                 let (done, seen) = r.join().unwrap();
@@ -221,7 +221,7 @@ pub async fn run() {
     // run of its own, not counted above).
     let stop = Arc::new(AtomicBool::new(false));
     let probe = replay_probe(bench.settings.clone(), stop.clone());
-    test_support::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
+    test_app::wrk::run(&bench.gateway, "txn2", &env, RUN_SECS);
     stop.store(true, Ordering::Relaxed);
     let loaded_probe = probe.join().unwrap();
     let _ = std::fs::remove_file(&file);

@@ -25,8 +25,8 @@
 //! no lock against the outage tests.
 
 use serde_json::json;
-use test_support::json_of;
-use test_support::wrk::{mean, Bench, Run};
+use test_app::json_of;
+use test_app::wrk::{mean, Bench, Run};
 
 use crate::key_pairs;
 
@@ -81,13 +81,13 @@ pub async fn run() {
 
     let keys = KEYS.to_string();
     let env = [("KEYS", keys.as_str()), ("PAIRS", pairs_path.as_str())];
-    test_support::wrk::run(gateway, "write", &env, 2);
+    test_app::wrk::run(gateway, "write", &env, 2);
     let mut runs: Vec<(&str, Run, u64)> = Vec::new();
     for round in 0..ROUNDS {
         for i in 0..KINDS.len() {
             let (kind, _) = KINDS[(i + round) % KINDS.len()];
             let before = client_errors(&url("/metrics")).await;
-            let run = test_support::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
+            let run = test_app::wrk::run_watching(gateway, kind, &env, RUN_SECS, &WATCH);
             let conflicts = client_errors(&url("/metrics")).await - before;
             runs.push((kind, run, conflicts));
         }

@@ -16,9 +16,9 @@
 //! - [`request_id`]: `x-request-id` echo/generation, in logs and problem bodies.
 //! - [`stall`]: cutting off a streamed answer's client that stopped reading (each
 //!   connection's socket, recorded on connect).
-//! - [`telemetry`]: `tracing` set-up: log lines, and spans to OpenTelemetry.
 //! - [`traces`]: OpenTelemetry traces: the `[tracing]` settings, OTLP export with its
-//!   bounded queue and counts, the HTTP server span with W3C context in and out.
+//!   bounded queue and counts, the HTTP server span with W3C context in and out, and
+//!   what the gateway exports and logs through the `telemetry` crate's subscriber.
 
 pub mod drain;
 pub mod headers;
@@ -27,6 +27,5 @@ pub mod proxy;
 pub mod request_id;
 pub mod settings;
 pub mod stall;
-pub mod telemetry;
 pub mod tls;
 pub mod traces;

@@ -1,7 +1,7 @@
 //! The analytics endpoints report exactly the requests that were made.
 
 use serde_json::{json, Value};
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 #[tokio::test]
 async fn metrics_errors_and_prometheus_count_exactly_the_requests_made() {
@@ -100,7 +100,7 @@ async fn metrics_errors_and_prometheus_count_exactly_the_requests_made() {
 /// The analytics limits come from the typed configuration like every other limit.
 #[tokio::test]
 async fn the_error_ring_keeps_what_the_configuration_says() {
-    let app = test_support::spawn_app_with(|s| s.analytics.error_capacity = 2).await;
+    let app = test_app::spawn_app_with(|s| s.analytics.error_capacity = 2).await;
     for i in 0..5 {
         let res = app.get("k", &format!("/api/read?table=nope{i}&id=x")).await;
         assert_eq!(res.status().as_u16(), 422);
@@ -131,7 +131,7 @@ async fn the_error_list_refuses_a_limit_or_count_that_is_not_a_whole_number() {
             .send()
             .await
             .unwrap();
-        let problem = test_support::assert_problem(res, 400).await;
+        let problem = test_app::assert_problem(res, 400).await;
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(
             detail.contains(&format!("{named} is \"")),

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 use crate::auth::{await_key, create_key, status_with};
 

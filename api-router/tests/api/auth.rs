@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use control_plane::keys::{store, KeyName, NewKey, Scopes};
 use control_plane::map::meta;
-use test_support::TestApp;
+use test_app::TestApp;
 
 async fn metadata(app: &TestApp) -> meta::MetaConn {
     meta::connect(&app.settings.cluster)

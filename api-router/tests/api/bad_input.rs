@@ -1,7 +1,7 @@
 //! Every client mistake gets a 4xx problem+json naming it, and changes nothing stored.
 
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, spawn_app_with};
+use test_app::{assert_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn bad_requests_get_named_problems_and_leave_data_untouched() {

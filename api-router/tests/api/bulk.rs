@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, spawn_app_with};
+use test_app::{assert_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_batch_across_shards_writes_the_good_records_and_names_the_bad_ones() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 async fn cached_app(ttl_secs: u64) -> TestApp {
     spawn_app_with(|s| {
@@ -265,12 +265,12 @@ async fn cache_keys_are_namespaced_and_bounded_whatever_the_key() {
 /// cost a worker's first write its cache install and raised its shard's epoch.
 #[tokio::test]
 async fn every_worker_holds_a_redis_connection_before_its_first_request() {
-    use test_support::gateway_process::Process;
+    use test_app::gateway_process::Process;
     use test_support::outage::DropDatabase;
     use test_support::sockets::established_to;
 
-    let mut settings = test_support::test_settings();
-    test_support::prepare_database(&mut settings).await;
+    let mut settings = test_app::test_settings();
+    test_app::prepare_database(&mut settings).await;
     let _db = DropDatabase(settings.cluster.database.dbname.clone());
     let redis_port = reqwest::Url::parse(&settings.cluster.cache.url)
         .ok()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde_json::{json, Value};
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 #[tokio::test]
 async fn a_token_from_one_gateway_is_honoured_by_the_cache_of_another() {

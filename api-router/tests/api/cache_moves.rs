@@ -9,8 +9,8 @@ use diesel::sql_types::BigInt;
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 use shard_manager::routing::ShardId;
-use test_support::move_slots;
-use test_support::{spawn_app_with, TestApp};
+use test_app::move_slots;
+use test_app::{spawn_app_with, TestApp};
 
 async fn cached_app() -> (TestApp, String) {
     let prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde_json::{json, Value};
-use test_support::{json_of, spawn_app_with, TestApp};
+use test_app::{json_of, spawn_app_with, TestApp};
 
 /// Another gateway on the same databases, with its settings adjusted.
 async fn gateway(
@@ -296,7 +296,7 @@ async fn a_write_whose_caches_cannot_be_told_is_not_acknowledged_and_the_raise_i
         .send()
         .await
         .unwrap();
-    let problem = test_support::assert_problem(res, 503).await;
+    let problem = test_app::assert_problem(res, 503).await;
     assert_eq!(problem["type"], "urn:shardgate:problem:cache-not-told");
     assert_eq!(problem["shard"], json!(shard));
     let detail = problem["detail"].as_str().unwrap();

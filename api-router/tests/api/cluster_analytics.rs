@@ -9,7 +9,7 @@ use api_router::startup::Application;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
-use test_support::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app, spawn_app_with, TestApp};
 
 /// Another gateway on the same databases (shards and metadata), with its own settings.
 struct Extra {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{RequestBuilder, Response};
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app, spawn_app_with, TestApp};
 
 fn etag_of(res: &Response) -> String {
     res.headers()

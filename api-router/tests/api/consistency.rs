@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use test_support::{assert_problem, json_of, spawn_app, TestApp};
+use test_app::{assert_problem, json_of, spawn_app, TestApp};
 
 async fn write_token(app: &TestApp, key: &str, id: &str, n: u32) -> (String, i64) {
     let res = app

@@ -2,7 +2,7 @@
 //! client's digits, and refuse what `jsonb` cannot hold, exactly as a single write does.
 
 use serde_json::Value;
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 /// A POST of JSON text as sent (a `Value` would round the numbers first).
 async fn post_text(app: &TestApp, path: &str, key: &str, body: String) -> reqwest::Response {

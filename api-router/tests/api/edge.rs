@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 use serde_json::json;
-use test_support::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app, spawn_app_with, TestApp};
 
 const ALLOWED: &str = "https://app.example.com";
 const API_POLICY: &str =
@@ -334,7 +334,7 @@ async fn with_a_certificate_the_gateway_speaks_https_only_and_sends_hsts() {
 async fn edge_settings_that_cannot_work_stop_the_start_saying_why() {
     let (cert, _, _) = certificate();
     let missing = cert.with_file_name("missing-key.pem");
-    let mut settings = test_support::test_settings();
+    let mut settings = test_app::test_settings();
     settings.server.tls = Some(api_router::server::tls::TlsSettings {
         cert_path: cert.clone(),
         key_path: missing.clone(),
@@ -352,7 +352,7 @@ async fn edge_settings_that_cannot_work_stop_the_start_saying_why() {
         "{err}"
     );
 
-    let mut settings = test_support::test_settings();
+    let mut settings = test_app::test_settings();
     settings.server.cors.allowed_origins = vec!["*".into()];
     settings.server.cors.allow_credentials = true;
     let err = match api_router::startup::Application::build(settings).await {

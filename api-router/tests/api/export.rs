@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use shard_manager::export::{Export, ExportError, ExportSpec};
 use shard_manager::ShardId;
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 use crate::export_format::{by_identity, csv, ndjson};
 

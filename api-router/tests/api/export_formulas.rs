@@ -3,7 +3,7 @@
 //! gives the cells as written; NDJSON is never changed.
 
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 use crate::export_format::{by_identity, csv, ndjson};
 

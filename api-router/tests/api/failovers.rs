@@ -17,7 +17,7 @@ use prometheus_parse::Scrape;
 use serde_json::{json, Value};
 use shard_manager::live_map::PromotionKind;
 use shard_manager::ShardId;
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 /// Polls `path` on `base` until `done` holds; panics after 15 s (a gateway follows the
 /// map within a second; a loaded machine, where one metadata round trip can pass its

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app};
+use test_app::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn fan_out_merges_every_shard_newest_first_and_pages_without_gaps_or_duplicates() {

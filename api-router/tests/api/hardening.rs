@@ -4,7 +4,7 @@
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 /// A body a browser form or a `fetch` without preflight could send.
 async fn post_as(app: &TestApp, path: &str, content_type: &str, body: &str) -> reqwest::Response {

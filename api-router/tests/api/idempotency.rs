@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 use reqwest::Response;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app, spawn_app_with, TestApp};
 
 use crate::records::write_text;
 

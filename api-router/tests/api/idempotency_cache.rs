@@ -13,7 +13,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use redis::aio::MultiplexedConnection;
 use reqwest::Response;
 use serde_json::{json, Value};
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 const KEY: &str = "idempotency-key";
 

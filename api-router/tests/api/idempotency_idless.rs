@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 use crate::transaction::{spawn, two_shards};
 

@@ -4,7 +4,7 @@
 
 use reqwest::Response;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 const KEY: &str = "idempotency-key";
 

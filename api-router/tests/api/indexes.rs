@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use shard_manager::store::query_index::IndexSpec;
+use test_app::{assert_problem, spawn_app, spawn_app_with, TestApp};
 use test_support::maintenance::connect_to;
-use test_support::{assert_problem, spawn_app, spawn_app_with, TestApp};
 use tokio_postgres::Client;
 
 pub(crate) const TABLE: &str = "index_people";

@@ -12,7 +12,7 @@ use control_plane::keys::{store, KeyLimits, KeyName, LimitArgs, NewKey, Scopes};
 use control_plane::map::meta;
 use reqwest::Response;
 use serde_json::Value;
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 /// Stores a key with `limits`, as `shard-admin keys create` does; its secret.
 pub async fn create_key(app: &TestApp, name: &str, scopes: &str, limits: KeyLimits) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde_json::json;
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 /// The haproxy child; killed however the test ends.
 struct Haproxy(Child);
@@ -130,7 +130,7 @@ async fn three_gateways_behind_haproxy_survive_one_stopping() {
         .send()
         .await
         .unwrap();
-    let problem = test_support::assert_problem(ready, 503).await;
+    let problem = test_app::assert_problem(ready, 503).await;
     assert_eq!(
         problem["type"], "urn:shardgate:problem:draining",
         "not ready"

@@ -8,7 +8,7 @@ use control_plane::moves::state::ranges;
 use control_plane::moves::undo;
 use prometheus_parse::{Sample, Scrape, Value as Metric};
 use serde_json::Value;
-use test_support::{spawn_app, TestApp};
+use test_app::{spawn_app, TestApp};
 
 /// Polls `/api/shards` until move `id` satisfies `done`; panics after 3 s (the gateway
 /// reads moves every `metadata.poll_ms`, a second here, and a loaded machine is slower).

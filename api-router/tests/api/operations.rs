@@ -1,7 +1,7 @@
 //! Health, placement, OpenAPI and Swagger UI.
 
 use serde_json::Value;
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 #[tokio::test]
 async fn health_reports_every_server_with_replica_lag() {
@@ -120,7 +120,7 @@ async fn openapi_documents_every_endpoint_and_swagger_ui_is_served_offline() {
 
 #[tokio::test]
 async fn numeric_modulo_routing_places_ids_by_value_and_refuses_other_keys() {
-    let app = test_support::spawn_app_with(|s| {
+    let app = test_app::spawn_app_with(|s| {
         s.cluster.routing.strategy = shard_manager::config::Strategy::Modulo;
         s.cluster.routing.numeric = true;
     })
@@ -151,7 +151,7 @@ async fn numeric_modulo_routing_places_ids_by_value_and_refuses_other_keys() {
     let located: Value = app.get_json("/api/shards/locate?key=43").await;
 
     assert_eq!(placed["shard"], 0, "42 mod 3");
-    let problem = test_support::assert_problem(refused, 400).await;
+    let problem = test_app::assert_problem(refused, 400).await;
     assert!(problem["detail"]
         .as_str()
         .unwrap()

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use serde_json::json;
-use test_support::{assert_problem, spawn_app_with};
+use test_app::{assert_problem, spawn_app_with};
 
 #[tokio::test]
 async fn a_busy_pool_answers_503_with_retry_after_and_a_deadline_answers_504() {

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 pub(crate) const TABLE: &str = "query_people";
 const RECORDS: usize = 320;

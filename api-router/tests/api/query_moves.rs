@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use shard_manager::store::query_index::IndexSpec;
-use test_support::move_slots;
+use test_app::move_slots;
 
 use crate::indexes::{
     assert_every_shard_scans, catalog, create, primary, seeded, until, RECORDS, TABLE,
@@ -22,7 +22,7 @@ use crate::indexes::{
 const SEEDED: usize = RECORDS;
 
 /// Every page of `body`, `limit` at a time: the (key, id) of each record, in order.
-async fn walk(app: &test_support::TestApp, body: &Value) -> Vec<(String, String)> {
+async fn walk(app: &test_app::TestApp, body: &Value) -> Vec<(String, String)> {
     let mut seen = Vec::new();
     let mut body = body.clone();
     loop {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 use crate::query::{oracle, query, same, seeded, TABLE};
 use crate::read_many::second_gateway;

@@ -4,7 +4,7 @@
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
-use test_support::{json_of, spawn_app};
+use test_app::{json_of, spawn_app};
 
 const RECORDS: usize = 40;
 const READS: usize = 400;

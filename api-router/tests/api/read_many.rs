@@ -7,7 +7,7 @@ use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
-use test_support::{assert_problem, json_of, spawn_app, spawn_app_with, TestApp};
+use test_app::{assert_problem, json_of, spawn_app, spawn_app_with, TestApp};
 
 /// A key on each of shards 0, 1 and 2.
 fn keys(app: &TestApp) -> Vec<String> {

@@ -5,7 +5,7 @@ use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
 use reqwest::RequestBuilder;
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 #[derive(diesel::QueryableByName)]
 struct Row {

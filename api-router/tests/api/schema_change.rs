@@ -5,7 +5,7 @@
 
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
-use test_support::{spawn_app, TestApp};
+use test_app::{spawn_app, TestApp};
 
 fn key_on(app: &TestApp, shard: u32) -> String {
     (0..)

@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::{Cluster, ShardKey};
-use test_support::{json_of, spawn_app, TestApp};
+use test_app::{json_of, spawn_app, TestApp};
 
 /// Another gateway on the same databases (shards and metadata).
 struct Extra {

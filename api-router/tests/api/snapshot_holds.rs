@@ -5,7 +5,7 @@
 
 use control_plane::keys::KeyLimits;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 use crate::limits_keys::{await_known, create_key};
 

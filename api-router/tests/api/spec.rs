@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::{json, Value};
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 use case::{Case, Expect, Known};
 

@@ -16,7 +16,7 @@ use shard_manager::cluster::txn::gid;
 use shard_manager::cluster::txn::log::Decision;
 use shard_manager::store::{NewRecord, RawJson};
 use shard_manager::wire::write::txn::{run_part, PartEnd, PartOp, PartOutcome};
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 pub(crate) async fn spawn() -> TestApp {
     spawn_app_with(|s| {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use test_support::TestApp;
+use test_app::TestApp;
 
 use crate::transaction::{prepared, spawn};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::Text;
 use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 use crate::transaction::{balance, prepared, two_shards, upsert};
 

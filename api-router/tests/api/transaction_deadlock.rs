@@ -7,7 +7,7 @@
 
 use futures_util::future::join;
 use serde_json::{json, Value};
-use test_support::{spawn_app_with, TestApp};
+use test_app::{spawn_app_with, TestApp};
 
 use crate::transaction::{two_shards, upsert};
 

@@ -3,7 +3,7 @@
 //! path, all or nothing), and the transactions in `/metrics`.
 
 use serde_json::{json, Value};
-use test_support::{assert_problem, TestApp};
+use test_app::{assert_problem, TestApp};
 
 use crate::transaction::{balance, prepared, spawn, two_shards, upsert};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 fn key_on(app: &TestApp, shard: u32) -> String {
     (0..)

@@ -2,7 +2,7 @@
 
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use reqwest::StatusCode;
-use test_support::{assert_problem, spawn_app};
+use test_app::{assert_problem, spawn_app};
 
 /// Every value that follows one of `openers` up to the next `"`, in order: attribute
 /// values (`src="`) or module specifiers (`from "`).

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use api_router::startup::Application;
 use serde::Deserialize;
-use test_support::{repo_root, spawn_app, spawn_app_with, TestApp};
+use test_app::{spawn_app, spawn_app_with, TestApp};
+use test_support::repo_root;
 
 use crate::chromium::{self, Browser};
 use crate::traffic::Traffic;

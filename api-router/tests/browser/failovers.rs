@@ -8,7 +8,7 @@ use std::time::Duration;
 use control_plane::failover::record;
 use serde_json::Value;
 use shard_manager::ShardId;
-use test_support::spawn_app_with;
+use test_app::spawn_app_with;
 
 use crate::chromium::{self, Browser};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use control_plane::keys::{store, KeyName, NewKey, Scopes};
 use control_plane::map::meta;
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 use crate::chromium::{self, Browser};
 use crate::dashboard::wait_for;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::{spawn_app, spawn_app_with};
+use test_app::{spawn_app, spawn_app_with};
 
 use crate::chromium::{self, Browser};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 use crate::chromium::{self, Browser};
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use test_support::TestApp;
+use test_app::TestApp;
 
 const CLIENTS: usize = 3;
 const KEYS: usize = 40;

@@ -20,9 +20,9 @@ use shard_manager::config::ShardSettings;
 use shard_manager::routing::ShardId;
 use shard_manager::store::query_index::IndexSpec;
 use shard_manager::ShardKey;
+use test_app::spawn_app;
 use test_support::maintenance::connect_to;
 use test_support::outage::serial;
-use test_support::spawn_app;
 
 use crate::movers::{check_clean_run, Workload};
 

@@ -12,8 +12,8 @@ use control_plane::moves::auto_balance::BalancerSettings;
 use diesel::sql_types::{BigInt, Integer};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::json;
+use test_app::{spawn_app_with, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app_with, TestApp};
 
 #[derive(QueryableByName, Debug)]
 struct BalanceMove {

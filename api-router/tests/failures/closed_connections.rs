@@ -19,8 +19,8 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use shard_manager::servers::connection_url;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use crate::support::{keys_on, Gateway};
 

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 /// The hot key: nine requests in ten.
 const HOT: &str = "tenant-hot";

@@ -7,7 +7,8 @@ use std::process::Command;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use shard_manager::servers::connection_url;
-use test_support::{repo_root, test_settings};
+use test_app::test_settings;
+use test_support::repo_root;
 
 /// psql with no password from anywhere (no PGPASSWORD, no pgpass file).
 fn psql_without_password(addr: &str, user: &str) -> std::process::Output {

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use crate::support::{keys_on, Gateway};
 

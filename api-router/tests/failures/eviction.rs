@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
+use test_app::{spawn_app_with, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app_with, TestApp};
 
 use crate::support::{keys_on, until, ReplayPaused};
 

@@ -11,9 +11,9 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use crate::support::keys_on;
 

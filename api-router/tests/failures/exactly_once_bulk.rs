@@ -11,8 +11,8 @@ use reqwest::Response;
 use serde_json::{json, Value};
 use shard_manager::store::IdempotencyKey;
 use shard_manager::ShardKey;
+use test_app::{spawn_app, TestApp};
 use test_support::outage::{serial, Node, Outage};
-use test_support::{spawn_app, TestApp};
 
 use crate::movers::{assert_done, move_id, mover_process};
 

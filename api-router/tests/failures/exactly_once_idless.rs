@@ -17,9 +17,9 @@ use diesel::{QueryableByName, RunQueryDsl};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{spawn_app, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app, TestApp};
 
 use crate::load_balancer::{low_port, Haproxy};
 

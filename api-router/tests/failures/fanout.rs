@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use test_app::{assert_problem, spawn_app_with};
 use test_support::outage::{serial, Node, Outage};
-use test_support::{assert_problem, spawn_app_with};
 
 #[tokio::test]
 async fn fan_out_with_a_shard_down_is_partial_and_says_so() {

@@ -19,8 +19,8 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
+use test_app::{spawn_app, TestApp};
 use test_support::outage::{serial, Node, Outage};
-use test_support::{spawn_app, TestApp};
 
 use crate::support::{keys_on, metric_sum};
 use crate::txn_support;

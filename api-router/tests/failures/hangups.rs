@@ -36,9 +36,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use control_plane::txn::log::DECISION_FENCE_LOCK;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use crate::support::{blocking, keys_on, seed};
 use crate::txn_support::{self, prepared, RollBackLeftovers};

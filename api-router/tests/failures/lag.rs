@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use test_app::spawn_app_with;
 use test_support::outage::serial;
-use test_support::spawn_app_with;
 
 use crate::support::{keys_on, until, user, ReplayPaused};
 
 /// The replica's entry in `/api/shards`.
-async fn replica_view(app: &test_support::TestApp, shard: usize) -> Value {
+async fn replica_view(app: &test_app::TestApp, shard: usize) -> Value {
     let body: Value = app.get_json("/api/shards").await;
     body["shards"][shard]["servers"][1].clone()
 }

@@ -12,9 +12,9 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::json;
 use shard_manager::servers::connection_url;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use crate::load_balancer::{low_port, Haproxy};
 

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

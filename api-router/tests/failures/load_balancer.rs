@@ -13,8 +13,8 @@ use actix_web::dev::ServerHandle;
 use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use serde_json::json;
+use test_app::spawn_app_with;
 use test_support::outage::serial;
-use test_support::spawn_app_with;
 
 use crate::support::metric_sum;
 

@@ -79,8 +79,8 @@
 //! checks), [`txn_support`] (prepared parts, balances, the coordinator log),
 //! [`support`] (keys, row locks, a gateway from prepared settings, paused replay) and
 //! the `test-support` crate: the serial lock, stopping and restoring servers
-//! (`outage`), the real binary as a child process (`gateway_process`), an in-process
-//! gateway (`spawn_app`) and waiting (`wait`).
+//! (`outage`) and waiting (`wait`); and the `test-app` crate: the real binary as a
+//! child process (`gateway_process`) and an in-process gateway (`spawn_app`).
 
 mod add_shard;
 mod auto_balance;

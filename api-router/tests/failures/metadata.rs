@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use api_router::startup::Application;
 use control_plane::map::change;
 use serde_json::Value;
+use test_app::spawn_app;
 use test_support::outage::serial;
-use test_support::{setup_sh, spawn_app};
+use test_support::setup_sh;
 
 use crate::support::{blocking, user};
 

@@ -6,8 +6,8 @@ use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
+use test_app::{spawn_app, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app, TestApp};
 
 use crate::movers::{assert_done, move_id, mover_process};
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use control_plane::moves::Phase;
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
+use test_app::spawn_app;
 use test_support::outage::serial;
-use test_support::spawn_app;
 
 use crate::movers::{move_id, mover_process, status};
 use crate::support::{keys_on, Gateway, ReplayPaused};

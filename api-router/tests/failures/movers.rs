@@ -15,7 +15,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 use shard_manager::ClusterSettings;
-use test_support::{test_settings, TestApp};
+use test_app::{test_settings, TestApp};
 
 /// How a mover child process ended.
 #[derive(Debug)]

@@ -31,8 +31,8 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use api_router::server::settings::Settings;
 use control_plane::keys::{store, KeyLimits, KeyName, NewKey, Scopes};

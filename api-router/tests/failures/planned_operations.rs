@@ -18,8 +18,8 @@ use std::time::Duration;
 use control_plane::failover::switchover::switchover;
 use serde_json::json;
 use shard_manager::ShardId;
+use test_app::{move_slots, spawn_app};
 use test_support::outage::serial;
-use test_support::{move_slots, spawn_app};
 
 use crate::support::{keys_on, metric_sum};
 use crate::under_load::{

@@ -14,8 +14,8 @@ use futures_util::future::join;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shard_manager::servers::connection_url;
+use test_app::{assert_problem, prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{assert_problem, prepare_database, test_settings};
 
 use crate::support::{keys_on, Gateway, RowLock};
 use shard_manager::servers::encode;

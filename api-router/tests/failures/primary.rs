@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use test_app::{assert_problem, spawn_app, TestApp};
 use test_support::outage::{serial, DropDatabase, Node, Outage};
-use test_support::{assert_problem, spawn_app, TestApp};
 
 use crate::support::{keys_on, until, until_replica_serves, user};
 

@@ -10,8 +10,8 @@ use control_plane::moves::balance::{totals, Measure};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use shard_admin::commands::rebalance::{rebalance, RebalanceArgs};
+use test_app::{spawn_app, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app, TestApp};
 
 fn args(apply: bool) -> RebalanceArgs {
     RebalanceArgs {

@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use test_app::{spawn_app_with, TestApp};
 use test_support::outage::serial;
-use test_support::{setup_sh, spawn_app_with, TestApp};
+use test_support::setup_sh;
 
 use crate::support::{blocking, user};
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_app::{prepare_database, spawn_app, spawn_app_with, test_settings, TestApp};
 use test_support::outage::{serial, DropDatabase, Node, Outage};
-use test_support::{prepare_database, spawn_app, spawn_app_with, test_settings, TestApp};
 
 use crate::support::{keys_on, until, until_replica_serves, user, Gateway};
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use control_plane::map::change;
 use control_plane::moves::{mover, plan::Which, Phase};
 use serde_json::json;
+use test_app::{spawn_app, TestApp};
 use test_support::outage::{serial, Node, Outage};
-use test_support::{spawn_app, TestApp};
 
 use crate::movers::{
     assert_done, check_clean_run, check_placement, move_id, mover_process, status, Workload,

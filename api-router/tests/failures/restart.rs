@@ -13,8 +13,8 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use test_app::spawn_app;
 use test_support::outage::{serial, DropDatabase, Node, Outage};
-use test_support::spawn_app;
 
 use crate::support::keys_on;
 

@@ -15,8 +15,8 @@ use api_router::server::drain::Shutdown;
 use api_router::server::settings::Settings;
 use api_router::startup::Application;
 use serde_json::{json, Value};
+use test_app::spawn_app_with;
 use test_support::outage::serial;
-use test_support::spawn_app_with;
 
 use crate::load_balancer::{low_port, Haproxy};
 

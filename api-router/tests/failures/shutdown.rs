@@ -18,9 +18,9 @@ use diesel::Connection;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shard_manager::servers::connection_url;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 use tokio::task::JoinHandle;
 
 use crate::support::{keys_on, until, until_waiting_on_locks, Gateway, RowLock};

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase, Node, Outage};
-use test_support::{prepare_database, test_settings};
 
 use crate::txn_support::{self, prepared, RollBackLeftovers};
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 use shard_admin::commands::moves::{self as moves_cmd, MovesCommand};
 use shard_manager::ClusterSettings;
+use test_app::{spawn_app_with, TestApp};
 use test_support::outage::serial;
-use test_support::{spawn_app_with, TestApp};
 
 use crate::movers::{move_id, mover_process, status};
 

@@ -15,7 +15,8 @@ use diesel::{Connection, QueryResult, RunQueryDsl};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
-use test_support::{setup_script, setup_sh, TestApp};
+use test_app::TestApp;
+use test_support::{setup_script, setup_sh};
 
 pub use test_support::wait::{blocking, until};
 

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase};
-use test_support::{prepare_database, test_settings};
 
 use crate::movers::{assert_done, move_id, mover_process};
 use crate::support::keys_on;

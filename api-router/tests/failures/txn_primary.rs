@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::BigInt;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
-use test_support::gateway_process::Process;
+use test_app::gateway_process::Process;
+use test_app::{prepare_database, test_settings};
 use test_support::outage::{serial, DropDatabase, Node, Outage};
-use test_support::{prepare_database, test_settings};
 
 use crate::support::keys_on;
 use crate::txn_support::{self, balance};

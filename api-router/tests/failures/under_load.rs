@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use test_support::{repo_root, setup_script, TestApp};
+use test_app::TestApp;
+use test_support::{repo_root, setup_script};
 
 /// Closed-loop keyed writers.
 pub const WRITERS: usize = 8;

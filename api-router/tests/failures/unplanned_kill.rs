@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use control_plane::failover::switchover::switchover;
 use serde_json::{json, Value};
 use shard_manager::ShardId;
+use test_app::spawn_app_with;
 use test_support::outage::serial;
+use test_support::setup_sh;
 use test_support::wait::blocking;
-use test_support::{setup_sh, spawn_app_with};
 
 use crate::support::{keys_on, metric_sum};
 use crate::under_load::{

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 use super::receiver::Receiver;
 use super::{client, traced_gateway, traceresponse, user, ARRIVAL};

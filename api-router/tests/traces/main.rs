@@ -43,8 +43,8 @@ mod unauthenticated;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use test_app::wrk::Bench;
 use test_support::otlp_receiver as receiver;
-use test_support::wrk::Bench;
 
 use receiver::Receiver;
 

@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Integer};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use shard_manager::servers::connection_url;
 use shard_manager::{ClusterSettings, Router, ShardId, ShardKey};
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 use super::receiver::{Received, Receiver};
 use super::{client, counter, metrics_until, traced_gateway, traceresponse, user, ARRIVAL};

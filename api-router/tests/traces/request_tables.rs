@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 use super::{client, user};
 

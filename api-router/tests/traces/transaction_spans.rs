@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::json;
 use shard_manager::{ClusterSettings, Router, ShardId};
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 use super::receiver::{Received, Receiver};
 use super::request_path::{assert_trip, by_name, caller, header, keys_on, one};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use control_plane::keys::{store, KeyName, NewKey, Scopes};
 use control_plane::map::meta;
-use test_support::wrk::Bench;
+use test_app::wrk::Bench;
 
 use super::receiver::Receiver;
 use super::{client, is_server, traced_gateway, traceresponse, ARRIVAL};

@@ -19,7 +19,7 @@ use super::entry::{CachedRecord, Entry};
 use super::epochs::Epochs;
 use super::fence::Fences;
 use super::floors::LocalFloors;
-use super::trace::{CacheEvent, CacheTrace};
+use super::usage::{CacheEvent, CacheUsage};
 
 /// The atomic install (readers' and writers'), and the atomic forget.
 pub(super) const INSTALL_LUA: &str = include_str!("install.lua");
@@ -212,7 +212,7 @@ impl Cache {
     /// Runs one Redis call under the breaker and the timeout.
     pub(super) async fn call<T, F>(
         &self,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
         op: impl FnOnce(ConnectionManager) -> F,
     ) -> Option<T>
     where
@@ -228,7 +228,7 @@ impl Cache {
         match result {
             Ok(Ok(v)) => {
                 self.breaker.success();
-                trace.redis_time = Some(trace.redis_time.unwrap_or_default() + took);
+                usage.redis_time = Some(usage.redis_time.unwrap_or_default() + took);
                 Some(v)
             }
             Ok(Err(e)) => {
@@ -238,18 +238,18 @@ impl Cache {
                     // reconnect backoff (hits resume as soon as Redis answers again).
                     self.conns.reset();
                 }
-                self.failed(trace, took, &e.to_string());
+                self.failed(usage, took, &e.to_string());
                 None
             }
             Err(_) => {
-                self.failed(trace, took, "timed out");
+                self.failed(usage, took, "timed out");
                 None
             }
         }
     }
 
-    pub(super) fn failed(&self, trace: &mut CacheTrace, took: Duration, why: &str) {
-        trace.push(CacheEvent::Error, took);
+    pub(super) fn failed(&self, usage: &mut CacheUsage, took: Duration, why: &str) {
+        usage.push(CacheEvent::Error, took);
         if self.breaker.failure() {
             tracing::warn!(reason = why, "redis failing: cache bypassed for a while");
         }
@@ -263,11 +263,11 @@ impl Cache {
         epoch: Epoch,
         id: (&str, &str, &str),
         at_least: Lsn,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Lookup {
         let span = spans::cache("cache lookup", epoch.shard);
         let (found, bypass_reason) = self
-            .lookup_traced(epoch, id, at_least, trace)
+            .lookup_traced(epoch, id, at_least, usage)
             .instrument(span.clone())
             .await;
         let outcome = match found {
@@ -285,14 +285,14 @@ impl Cache {
         epoch: Epoch,
         (table, key, id): (&str, &str, &str),
         at_least: Lsn,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> (Lookup, Option<&'static str>) {
         let value_key = self.value_key(epoch, table, key, id);
         let below = super::retired::retired_key(&self.prefix, epoch.shard);
         let started = Instant::now();
         // The entry and the shard's retired-epoch marker, in one round trip.
         let got: Option<(Option<String>, Option<String>)> = self
-            .call(trace, move |mut conn| async move {
+            .call(usage, move |mut conn| async move {
                 redis::cmd("MGET")
                     .arg(&value_key)
                     .arg(&below)
@@ -302,12 +302,12 @@ impl Cache {
             .await;
         let took = started.elapsed();
         let Some((got, below)) = got else {
-            let why = if trace.events.last() == Some(&CacheEvent::Error) {
+            let why = if usage.events.last() == Some(&CacheEvent::Error) {
                 "redis failed"
             } else {
                 "breaker open"
             };
-            trace.push(CacheEvent::Bypass, Duration::ZERO);
+            usage.push(CacheEvent::Bypass, Duration::ZERO);
             return (Lookup::Bypass, Some(why));
         };
         if self.epoch(epoch.shard) != Some(epoch)
@@ -315,12 +315,12 @@ impl Cache {
         {
             // A writer abandoned this epoch while we looked, or a mover retired it (the
             // slots changed hands): the entry may be stale.
-            trace.push(CacheEvent::Bypass, took);
+            usage.push(CacheEvent::Bypass, took);
             return (Lookup::Bypass, Some("epoch changed"));
         }
         match got.map(Entry::parse) {
             Some(Ok(entry)) if entry.seen_at() >= at_least => {
-                trace.events.push(CacheEvent::Hit);
+                usage.events.push(CacheEvent::Hit);
                 let found = match entry {
                     Entry::Record(record) => Lookup::Hit(record),
                     Entry::Tombstone { .. } => Lookup::Gone,
@@ -329,7 +329,7 @@ impl Cache {
             }
             // Missing, unreadable, or older than the read asks for.
             _ => {
-                trace.events.push(CacheEvent::Miss);
+                usage.events.push(CacheEvent::Miss);
                 (Lookup::Miss(epoch), None)
             }
         }
@@ -346,7 +346,7 @@ impl Cache {
         record: &Record,
         seen_at: Lsn,
         observed_after: impl FnOnce(std::time::Instant) -> Option<Lsn>,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) {
         if !self.fences.allows(shard, seen_at, observed_after) {
             return;
@@ -360,7 +360,7 @@ impl Cache {
         };
         let keys = self.keys(epoch, &record.table_name, &record.shard_key, &record.id);
         let value = format!("{}|{json}", seen_at.0);
-        self.run_script(trace, epoch, keys, record.version, value, 'r')
+        self.run_script(usage, epoch, keys, record.version, value, 'r')
             .instrument(spans::cache("cache fill", shard))
             .await;
     }
@@ -368,7 +368,7 @@ impl Cache {
     /// Runs `install.lua` for one record of `epoch` (its value and floor keys).
     pub(super) async fn run_script(
         &self,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
         epoch: Epoch,
         (value_key, floor_key): (String, String),
         version: i64,
@@ -378,7 +378,7 @@ impl Cache {
         let script = &self.script;
         let (ttl, floor_ttl) = (self.ttl_ms, self.floor_ttl_ms);
         let below = super::retired::retired_key(&self.prefix, epoch.shard);
-        self.call(trace, move |mut conn| async move {
+        self.call(usage, move |mut conn| async move {
             script
                 .key(value_key)
                 .key(floor_key)

@@ -46,7 +46,7 @@
 //! Layout: `client` the client (lookups, readers' installs, its connections); `epochs` the shared
 //! per-shard epochs; `write` the writers' side; `fence` what readers must have seen
 //! after an epoch moved; `floors` the floors kept in this gateway's memory; `entry` the
-//! value format; `trace` what one request's cache work did; `breaker` the circuit
+//! value format; `usage` what one request's cache work did; `breaker` the circuit
 //! breaker; `retired` the epochs a mover retired in Redis itself; `install.lua` the
 //! atomic install; `forget.lua` the atomic forget.
 
@@ -57,7 +57,7 @@ mod epochs;
 mod fence;
 mod floors;
 mod retired;
-mod trace;
+mod usage;
 mod write;
 
 pub use breaker::Breaker;
@@ -68,5 +68,5 @@ pub use epochs::EpochStore;
 pub use fence::Fence;
 use floors::Floor;
 pub use retired::retire;
-pub use trace::{CacheEvent, CacheTrace};
+pub use usage::{CacheEvent, CacheUsage};
 pub use write::{Committed, NotTold, Replayed};

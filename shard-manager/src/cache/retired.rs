@@ -44,9 +44,9 @@ impl super::Cache {
     /// under the breaker and the timeout; a failure is only counted).
     pub(super) async fn retire_below(&self, shard: ShardId, live: u64) {
         let key = retired_key(&self.prefix, shard);
-        let mut trace = super::CacheTrace::default();
+        let mut usage = super::CacheUsage::default();
         let _: Option<i64> = self
-            .call(&mut trace, move |mut conn| async move {
+            .call(&mut usage, move |mut conn| async move {
                 redis::Script::new(RETIRE)
                     .key(key)
                     .arg(live)

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
-use super::{record_hash, Cache, CacheEvent, CacheTrace, Epoch, Fence, Floor};
+use super::{record_hash, Cache, CacheEvent, CacheUsage, Epoch, Fence, Floor};
 use crate::routing::ShardId;
 use crate::spans;
 use crate::store::Record;
@@ -67,11 +67,11 @@ impl Cache {
         (table, key, id): (&str, &str, &str),
         version: i64,
         record: Option<&Record>,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Result<(), NotTold> {
         let span = spans::cache("cache install", commit.shard);
         let (outcome, told) = self
-            .install_write_untraced(commit, (table, key, id), version, record, trace)
+            .install_write_untraced(commit, (table, key, id), version, record, usage)
             .instrument(span.clone())
             .await;
         spans::cache_written(&span, outcome);
@@ -84,7 +84,7 @@ impl Cache {
         (table, key, id): (&str, &str, &str),
         version: i64,
         record: Option<&Record>,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> (&'static str, Result<(), NotTold>) {
         let (shard, seen_at) = (commit.shard, commit.at);
         // The floor first, where eviction cannot reach it.
@@ -104,14 +104,14 @@ impl Cache {
             Some(epoch) => {
                 let keys = self.keys(epoch, table, key, id);
                 let value = format!("{}|{json}", seen_at.0);
-                self.run_script(trace, epoch, keys, version, value, 'w')
+                self.run_script(usage, epoch, keys, version, value, 'w')
                     .await
                     .is_some()
             }
             None => false,
         };
         if installed {
-            trace.events.push(CacheEvent::Invalidation);
+            usage.events.push(CacheEvent::Invalidation);
             return ("installed", Ok(()));
         }
         match self.abandon_epoch(&[(shard, Fence::At(seen_at))]).await[..] {
@@ -143,13 +143,13 @@ impl Cache {
         &self,
         shard: ShardId,
         idents: &[(&str, &str, &str)],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Result<(), NotTold> {
         let records: Vec<_> = idents
             .iter()
             .map(|i| (*i, Known::MayHaveCommitted))
             .collect();
-        self.forget_in(self.epoch(shard), shard, &records, trace)
+        self.forget_in(self.epoch(shard), shard, &records, usage)
             .await
     }
 
@@ -164,14 +164,14 @@ impl Cache {
         &self,
         commit: Committed,
         replayed: &[Replayed<'_>],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Result<(), NotTold> {
         let epoch = self.committed_epoch(commit);
         let records: Vec<_> = replayed
             .iter()
             .map(|(i, v)| (*i, v.map_or(Known::Committed, Known::Version)))
             .collect();
-        self.forget_in(epoch, commit.shard, &records, trace).await
+        self.forget_in(epoch, commit.shard, &records, usage).await
     }
 
     async fn forget_in(
@@ -179,11 +179,11 @@ impl Cache {
         epoch: Option<Epoch>,
         shard: ShardId,
         records: &[((&str, &str, &str), Known)],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Result<(), NotTold> {
         let span = spans::cache("cache forget", shard);
         let (outcome, told) = self
-            .forget_untraced(epoch, shard, records, trace)
+            .forget_untraced(epoch, shard, records, usage)
             .instrument(span.clone())
             .await;
         spans::cache_written(&span, outcome);
@@ -195,7 +195,7 @@ impl Cache {
         epoch: Option<Epoch>,
         shard: ShardId,
         records: &[((&str, &str, &str), Known)],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> (&'static str, Result<(), NotTold>) {
         let Some(epoch) = epoch else {
             for ((table, key, id), _) in records {
@@ -231,13 +231,13 @@ impl Cache {
                 .ignore();
         }
         let done: Option<()> = self
-            .call(trace, move |mut conn| async move {
+            .call(usage, move |mut conn| async move {
                 pipe.query_async(&mut conn).await
             })
             .await;
         match done {
             Some(()) => {
-                trace.events.push(CacheEvent::Invalidation);
+                usage.events.push(CacheEvent::Invalidation);
                 ("forgotten", Ok(()))
             }
             None => raised(self.abandoned(shard).await),
@@ -267,11 +267,11 @@ impl Cache {
     pub async fn install_writes(
         &self,
         records: &[(Committed, Record)],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Vec<ShardId> {
         let span = spans::cache_batch("cache install", records.len());
         let not_told = self
-            .install_writes_untraced(records, trace)
+            .install_writes_untraced(records, usage)
             .instrument(span.clone())
             .await;
         let outcome = match &not_told {
@@ -288,7 +288,7 @@ impl Cache {
     async fn install_writes_untraced(
         &self,
         records: &[(Committed, Record)],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Option<Vec<ShardId>> {
         const CHUNK: usize = 1000;
         for (commit, r) in records {
@@ -337,7 +337,7 @@ impl Cache {
                     .ignore();
             }
             let done: Option<()> = self
-                .call(trace, move |mut conn| async move {
+                .call(usage, move |mut conn| async move {
                     pipe.query_async(&mut conn).await
                 })
                 .await;
@@ -345,7 +345,7 @@ impl Cache {
                 return Some(self.abandon_all(records).await);
             }
         }
-        trace.events.push(CacheEvent::Invalidation);
+        usage.events.push(CacheEvent::Invalidation);
         None
     }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures_util::future::join_all;
 
 use super::Cluster;
-use crate::cache::{CacheTrace, Committed};
+use crate::cache::{CacheUsage, Committed};
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
 use crate::store::{
@@ -59,7 +59,7 @@ pub struct BulkOutcome {
     pub shards: Vec<ShardBatch>,
     /// Records not written, in index order.
     pub failed: Vec<BulkFailure>,
-    pub cache: CacheTrace,
+    pub cache: CacheUsage,
 }
 
 impl BulkOutcome {
@@ -163,8 +163,8 @@ impl Cluster {
                         .iter()
                         .map(|r| (r.table_name, r.shard_key, r.id))
                         .collect();
-                    let mut trace = CacheTrace::default();
-                    Err(self.failed_write(shard, failure, &idents, &mut trace).await)
+                    let mut usage = CacheUsage::default();
+                    Err(self.failed_write(shard, failure, &idents, &mut usage).await)
                 }
             };
             let (done, position) = result?;
@@ -179,8 +179,8 @@ impl Cluster {
                     .iter()
                     .map(|(key, id, v)| ((table.as_str(), key.as_str(), id.as_str()), *v))
                     .collect();
-                let mut trace = CacheTrace::default();
-                self.forget_replayed(cache, shard, &replayed, commit, &mut trace)
+                let mut usage = CacheUsage::default();
+                self.forget_replayed(cache, shard, &replayed, commit, &mut usage)
                     .await?;
             }
             let counts = (written.len() + replayed.len(), replayed.len());

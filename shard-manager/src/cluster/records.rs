@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::served::{Deleted, FanOut, Found, Served, Written};
 use super::shard::Shard;
 use super::Cluster;
-use crate::cache::{Cache, CacheEvent, CacheTrace, Committed, Lookup, NotTold};
+use crate::cache::{Cache, CacheEvent, CacheUsage, Committed, Lookup, NotTold};
 use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey};
 use crate::servers::WriteFailure;
@@ -72,7 +72,7 @@ impl Cluster {
             slot: key.slot().0 as i32,
             data: data.as_raw(),
         };
-        let mut trace = CacheTrace::default();
+        let mut usage = CacheUsage::default();
         let sent = Instant::now();
         let encoded = match guard {
             Guard::Key(idempotency) => {
@@ -86,7 +86,7 @@ impl Cluster {
             Ok(done) => done,
             Err(failure) => {
                 let idents = [(row.table_name, row.shard_key, row.id)];
-                let failed = self.failed_write(shard, failure, &idents, &mut trace);
+                let failed = self.failed_write(shard, failure, &idents, &mut usage);
                 return Err(failed.await);
             }
         };
@@ -102,7 +102,7 @@ impl Cluster {
             let ident = (row.table_name, row.shard_key, id.as_str());
             let commit = self.committed(shard, &position, token.lsn, sent);
             let replayed = [(ident, Some(upserted.version))];
-            self.forget_replayed(cache, shard, &replayed, commit, &mut trace)
+            self.forget_replayed(cache, shard, &replayed, commit, &mut usage)
                 .await?;
         }
         if let (Some(cache), false) = (&self.cache, replayed) {
@@ -119,7 +119,7 @@ impl Cluster {
             let commit = self.committed(shard, &position, token.lsn, sent);
             let ident = (row.table_name, row.shard_key, row.id);
             cache
-                .install_write(commit, ident, upserted.version, Some(&record), &mut trace)
+                .install_write(commit, ident, upserted.version, Some(&record), &mut usage)
                 .await
                 .map_err(|NotTold| self.not_told(shard, token.lsn))?;
         }
@@ -128,7 +128,7 @@ impl Cluster {
             id,
             upserted,
             token,
-            cache: trace,
+            cache: usage,
             replayed,
         })
     }
@@ -144,20 +144,20 @@ impl Cluster {
         let owned = self.shard_of(key)?;
         let shard: &Shard = &owned;
         shard.ready()?;
-        let mut trace = CacheTrace::default();
+        let mut usage = CacheUsage::default();
         // Captured before anything is read: what a miss installs goes into this epoch.
         // Unknown until the monitor has read the shard's epoch: the read bypasses.
         let epoch = self.cache.as_ref().and_then(|c| c.epoch(shard.id));
         if self.cache.is_some() && epoch.is_none() {
-            trace.events.push(CacheEvent::Bypass);
+            usage.events.push(CacheEvent::Bypass);
         }
         if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
             if consistency == Consistency::Strong {
-                trace.events.push(CacheEvent::Bypass);
+                usage.events.push(CacheEvent::Bypass);
             } else {
                 let ident = (table.as_str(), key.as_str(), id.as_str());
                 let value = match cache
-                    .lookup(epoch, ident, consistency.min_lsn(), &mut trace)
+                    .lookup(epoch, ident, consistency.min_lsn(), &mut usage)
                     .await
                 {
                     Lookup::Hit(record) => Some(Some(Found::Cached(record))),
@@ -171,7 +171,7 @@ impl Cluster {
                         server: "cache".into(),
                         value,
                         from_cache: true,
-                        cache: trace,
+                        cache: usage,
                         seen_at: Lsn(0),
                     });
                 }
@@ -197,7 +197,7 @@ impl Cluster {
                     record,
                     served.seen_at,
                     |since| primary.wal_observed_after(since),
-                    &mut trace,
+                    &mut usage,
                 )
                 .await;
         }
@@ -207,7 +207,7 @@ impl Cluster {
             server: served.server,
             value: served.value.map(Found::Stored),
             from_cache: false,
-            cache: trace,
+            cache: usage,
             seen_at: served.seen_at,
         })
     }
@@ -308,9 +308,9 @@ impl Cluster {
         let (deleted, position) = match deleted {
             Ok(done) => done,
             Err(failure) => {
-                let mut trace = CacheTrace::default();
+                let mut usage = CacheUsage::default();
                 return Err(self
-                    .failed_write(shard, failure, &[ident], &mut trace)
+                    .failed_write(shard, failure, &[ident], &mut usage)
                     .await);
             }
         };
@@ -381,10 +381,10 @@ impl Cluster {
         shard: &Shard,
         replayed: &[crate::cache::Replayed<'_>],
         commit: Committed,
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> Result<(), ClusterError> {
         cache
-            .forget_committed(commit, replayed, trace)
+            .forget_committed(commit, replayed, usage)
             .await
             .map_err(|NotTold| self.not_told(shard, commit.at))
     }
@@ -397,11 +397,11 @@ impl Cluster {
         shard: &Shard,
         failure: WriteFailure,
         idents: &[(&str, &str, &str)],
-        trace: &mut CacheTrace,
+        usage: &mut CacheUsage,
     ) -> ClusterError {
         if let (Some(cache), true) = (&self.cache, failure.maybe_committed) {
             // Answered with the error anyway: a raise that failed is owed.
-            let _ = cache.forget(shard.id, idents, trace).await;
+            let _ = cache.forget(shard.id, idents, usage).await;
         }
         failure.into_error()
     }

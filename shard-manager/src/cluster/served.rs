@@ -1,6 +1,6 @@
 //! Results together with where they came from: shard, role, server, cache.
 
-use crate::cache::{CacheTrace, CachedRecord};
+use crate::cache::{CacheUsage, CachedRecord};
 use crate::error::ClusterError;
 use crate::routing::{Role, ShardId};
 use crate::servers::Server;
@@ -17,7 +17,7 @@ pub struct Served<T> {
     /// True when the value came from the Redis cache (then `role`/`server` are unused).
     pub from_cache: bool,
     /// What the cache did, for analytics and the `x-cache` header.
-    pub cache: CacheTrace,
+    pub cache: CacheUsage,
     /// A WAL position the server had applied before the read began (0: not known): what
     /// the value is known to reflect. Only positions the server really reported count,
     /// never a client's token, so a forged token cannot vouch for a stale entry.
@@ -59,7 +59,7 @@ pub struct Written {
     pub upserted: Upserted,
     /// Hand this to a later read (`x-min-lsn`) to be sure it sees the write.
     pub token: WriteToken,
-    pub cache: CacheTrace,
+    pub cache: CacheUsage,
     /// True when the answer is an earlier request's with the same idempotency key:
     /// nothing was written now (`token` is then the primary's position now, past that
     /// write's commit).
@@ -98,7 +98,7 @@ impl<T> Served<T> {
             server: server.addr.clone(),
             value,
             from_cache: false,
-            cache: CacheTrace::default(),
+            cache: CacheUsage::default(),
             seen_at: Lsn(0),
         }
     }

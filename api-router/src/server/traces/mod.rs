@@ -5,8 +5,8 @@
 //! the spans leave in batches over OTLP from a thread of their own: a bounded queue,
 //! never waited for, whose losses `/metrics` counts.
 //!
-//! Spans are plain `tracing` spans: the bridge (`tracing-opentelemetry`, wired in
-//! [`super::telemetry`]) exports those of the workspace's crates at `INFO` and above,
+//! Spans are plain `tracing` spans: the bridge (the `telemetry` crate's subscriber, with
+//! the gateway's filter in [`exported`]) exports those of the workspace's crates at `INFO` and above,
 //! nested under the request's server span, their fields as attributes (`otel.name`,
 //! `otel.kind` and `otel.status_code` set the span's own). Events at `WARN` and above
 //! inside them become span events. The request path's own spans and events
@@ -20,9 +20,11 @@
 //! counts `/metrics` shows ([`SpanLedger`]). What is here is the gateway's own.
 //!
 //! ## Layout
+//! - [`exported`]: what the gateway exports and what its log lines leave out.
 //! - [`server_span`]: the middleware: the server span, context in, `traceresponse` out.
 //! - [`unsampled`]: an unsampled request gives OpenTelemetry no span below its server span.
 
+pub mod exported;
 pub mod server_span;
 pub mod unsampled;
 

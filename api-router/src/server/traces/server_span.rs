@@ -26,9 +26,9 @@ use actix_web::HttpMessage;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use telemetry::OpenTelemetrySpanExt;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::Access;
 use crate::server::headers::{TRACEPARENT, TRACERESPONSE};

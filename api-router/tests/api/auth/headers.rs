@@ -3,7 +3,7 @@
 
 use reqwest::header::HeaderValue;
 use serde_json::json;
-use test_support::{assert_problem, spawn_app};
+use test_app::{assert_problem, spawn_app};
 
 use super::{await_key, create_key};
 

@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use test_support::{assert_problem, spawn_app, TestApp};
+use test_app::{assert_problem, spawn_app, TestApp};
 
 use super::{await_key, create_key, revoke_key};
 

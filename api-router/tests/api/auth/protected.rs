@@ -5,7 +5,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use test_support::{repo_root, spawn_app, TestApp};
+use test_app::{spawn_app, TestApp};
+use test_support::repo_root;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use test_support::spawn_app;
+use test_app::spawn_app;
 
 use super::{await_key, create_key, revoke_key, rotate_key, status_with};
 
 /// Keeps calling `path` with `key` until it answers 401; returns how long after `since`
 /// that answer arrived, and the statuses seen (panics after 3 s).
 async fn until_refused(
-    app: &test_support::TestApp,
+    app: &test_app::TestApp,
     path: &str,
     key: Option<&str>,
     since: Instant,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use control_plane::keys::KeyLimits;
 use serde_json::{json, Value};
 use shard_manager::servers::connection_url;
-use test_support::{assert_problem, spawn_app_with, TestApp};
+use test_app::{assert_problem, spawn_app_with, TestApp};
 
 use super::{await_known, create_key, limits};
 

@@ -11,7 +11,7 @@ use super::deadline::{Progress, Stage};
 use super::gid::{gid, new_txid};
 use super::log::Decision;
 use super::{OpResult, TxnError, TxnOp, TxnOutcome};
-use crate::cache::CacheTrace;
+use crate::cache::CacheUsage;
 use crate::cluster::new_primary::Hold;
 use crate::cluster::{Cluster, Shard};
 use crate::error::retry::Work;
@@ -106,7 +106,7 @@ impl Cluster {
                 wire::run_part(conn, &wire_ops, PartEnd::Commit, idempotency).await
             })
             .await;
-        let mut cache = CacheTrace::default();
+        let mut cache = CacheUsage::default();
         let (done, position) = match ran {
             Ok(PartOutcome::Done {
                 ops,

@@ -27,7 +27,7 @@ pub mod tally;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cache::CacheTrace;
+use crate::cache::CacheUsage;
 use crate::error::ClusterError;
 use crate::routing::{RoutedKey, ShardId};
 use crate::store::{Document, RecordId, TableName};
@@ -74,7 +74,7 @@ pub struct TxnOutcome {
     pub results: Vec<OpResult>,
     /// One read-your-writes token per shard touched, in shard order.
     pub tokens: Vec<WriteToken>,
-    pub cache: CacheTrace,
+    pub cache: CacheUsage,
     /// Applied before under the request's idempotency key: this is that answer.
     pub replayed: bool,
 }

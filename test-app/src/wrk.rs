@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::app::{prepare_database, test_settings};
 use crate::gateway_process::Process;
-use crate::outage::{DropDatabase, DropMetadata};
-use crate::repo::repo_root;
+use test_support::outage::{DropDatabase, DropMetadata};
+use test_support::repo::repo_root;
 
 /// A benchmark's gateway: the `api-router` binary on a fresh test database, dropped
 /// (with its metadata database) when this is.

@@ -16,14 +16,15 @@ pub enum CacheEvent {
     Error,
 }
 
-/// The events of one operation and the time spent in Redis.
+/// What the cache did for one operation: its events and the time spent in Redis (a
+/// tally for the `x-cache` header and the analytics, not a tracing span).
 #[derive(Debug, Clone, Default)]
-pub struct CacheTrace {
+pub struct CacheUsage {
     pub events: Vec<CacheEvent>,
     pub redis_time: Option<Duration>,
 }
 
-impl CacheTrace {
+impl CacheUsage {
     pub(super) fn push(&mut self, event: CacheEvent, took: Duration) {
         self.events.push(event);
         self.redis_time = Some(self.redis_time.unwrap_or_default() + took);

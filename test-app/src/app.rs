@@ -17,8 +17,8 @@ use shard_manager::servers::connection_url;
 use shard_manager::servers::encode;
 use shard_manager::{Cluster, ClusterSettings, Router, ShardId, ShardKey};
 
-use crate::repo::repo_root;
-use crate::scratch::{create_databases, drop_databases};
+use test_support::repo::repo_root;
+use test_support::scratch::{create_databases, drop_databases};
 
 /// A running gateway and what a test needs to talk to it and to its shards.
 pub struct TestApp {

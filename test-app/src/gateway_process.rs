@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::repo::repo_root;
+use test_support::repo::repo_root;
 
 /// The running binary; killed on drop if it is still running.
 pub struct Process {
