@@ -33,7 +33,7 @@ fn an_unknown_key_in_a_file_is_refused_naming_it() {
     let file = Scratch::new("typo.toml", "[database]\npool_max_siz = 5\n");
     let out = cli_with(&["check", "--config", file.path()], &[]);
     let stderr = text(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert_eq!(
         stderr.trim(),
         format!(
@@ -49,7 +49,7 @@ fn an_unknown_key_in_a_file_is_refused_naming_it() {
 fn an_unknown_variable_is_refused_naming_it_and_its_key() {
     let out = cli_with(&["check"], &[("SHARDGATE__DATABASE__POOL_MAX_SIZ", "5")]);
     let stderr = text(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert_eq!(
         stderr.trim(),
         "error: loading configuration: environment variable SHARDGATE__DATABASE__POOL_MAX_SIZ \

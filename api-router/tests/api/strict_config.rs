@@ -1,6 +1,6 @@
 //! The gateway refuses to start on a configuration typo, naming it: an unknown key in
 //! its `--config` file, or an unknown `SHARDGATE__` variable. It stops before it reads
-//! anything else, binds nothing and exits.
+//! anything else, binds nothing and exits 2 (refused); one that cannot listen exits 1.
 
 use std::process::{Command, Output};
 
@@ -21,7 +21,7 @@ fn the_gateway_refuses_an_unknown_key_or_variable_at_start() {
     let out = gateway(&["--config", file.to_str().unwrap()], &[]);
     std::fs::remove_file(&file).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "unknown configuration key `server.max_body_byte` in {} \
@@ -33,12 +33,30 @@ fn the_gateway_refuses_an_unknown_key_or_variable_at_start() {
 
     let out = gateway(&[], &[("SHARDGATE__CACHE__TTL", "5")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
             "environment variable SHARDGATE__CACHE__TTL sets `cache.ttl`, which is no \
              configuration key a variable can set"
         ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_gateway_that_cannot_listen_fails_with_1_not_2() {
+    // The port is taken: the configuration is fine, the system lets the gateway down.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_api-router"))
+        .args(["--listen", &address])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run api-router");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
         "{stderr}"
     );
 }
