@@ -127,7 +127,7 @@ async fn a_move_in_progress_shows_in_shards_and_metrics_until_it_is_aborted() {
     assert_eq!(moves_active(&samples), 1.0);
     let phase = "capturing".to_owned();
     for (metric, value) in [
-        ("shardgate_move_rows_total", 1000.0),
+        ("shardgate_move_rows_to_copy", 1000.0),
         ("shardgate_move_rows_copied", 250.0),
         ("shardgate_move_rows_behind", 7.0),
         ("shardgate_move_slots", 3.0),
@@ -162,5 +162,5 @@ async fn a_move_in_progress_shows_in_shards_and_metrics_until_it_is_aborted() {
     assert_eq!(aborted["eta_secs"], Value::Null);
     assert_eq!(aborted["advice"], "aborted: nothing moved");
     assert_eq!(moves_active(&samples), 0.0);
-    assert_eq!(gauge(&samples, "shardgate_move_rows_total", mv.id), None);
+    assert_eq!(gauge(&samples, "shardgate_move_rows_to_copy", mv.id), None);
 }
