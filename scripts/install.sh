@@ -67,6 +67,8 @@ missing_packages() {
     command -v ss >/dev/null 2>&1 || pkgs+=(iproute2)   # who listens on a port
     # WAL archiving and backups of every primary (`shard-admin backup`).
     command -v pgbackrest >/dev/null 2>&1 || pkgs+=(pgbackrest)
+    # promtool (Debian ships it only in `prometheus`): the suite lints /metrics with it.
+    command -v promtool >/dev/null 2>&1 || pkgs+=(prometheus)
     # glibc's locale sources: shard-manager's german_messages test compiles de_DE with
     # localedef into a temporary directory (nothing is installed system-wide).
     [[ -e /usr/share/i18n/locales/de_DE ]] || pkgs+=(locales)

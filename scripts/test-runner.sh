@@ -24,6 +24,8 @@ cmd_test() {
     export SHARDGATE_REQUIRE_HA=1
     # The backup tests (shard-admin/tests/backup_cli) need pgbackrest: no skipping.
     export SHARDGATE_REQUIRE_BACKUP=1
+    # The metrics' lint (api-router/tests/api/moves.rs) needs promtool: no skipping.
+    export SHARDGATE_REQUIRE_PROMTOOL=1
     # Every test target: `failures` first, alone, then the rest (test_lanes).
     local rest=() name
     for name in $(test_targets); do rest+=(--test "$name"); done

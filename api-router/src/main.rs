@@ -8,6 +8,7 @@ use api_router::server::traces::{exported, Exporting};
 use api_router::startup::Application;
 use clap::Parser;
 use shard_manager::redact::Redactor;
+use shard_manager::ConfigError;
 
 #[derive(Parser)]
 #[command(
@@ -24,8 +25,16 @@ struct Cli {
     listen: Option<String>,
 }
 
+/// Exit code of a gateway that refused its configuration (clap's usage errors exit 2
+/// too): it will not start until the configuration changes.
+const REFUSED_EXIT: u8 = 2;
+/// Exit code of a gateway stopped by any other error: a server, a port or the system let
+/// it down, and starting it again may pass.
+const FAILED_EXIT: u8 = 1;
+
 /// Runs the gateway; an error that stops it is printed with its causes and without
-/// any configured secret (a password in a URL that does not parse included), exit 1.
+/// any configured secret (a password in a URL that does not parse included), exit
+/// [`REFUSED_EXIT`] for a configuration refused, [`FAILED_EXIT`] for anything else.
 #[actix_web::main]
 async fn main() -> ExitCode {
     let mut redactor = Redactor::default();
@@ -33,7 +42,8 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {}", redactor.hide(&format!("{e:?}")));
-            ExitCode::FAILURE
+            let refused = e.chain().any(|cause| cause.is::<ConfigError>());
+            ExitCode::from(if refused { REFUSED_EXIT } else { FAILED_EXIT })
         }
     }
 }

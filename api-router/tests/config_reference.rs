@@ -7,7 +7,9 @@
 //!
 //! The test fails when the page and the code disagree, when a struct's `describe` and
 //! its fields differ, when a key has no `///` line, or when a described default does not
-//! deserialize back into the same settings. Regenerate the page with
+//! deserialize back into the same settings. The same walk writes the list of every key
+//! (`shard-manager/src/config/known_keys.txt`) that the binaries refuse any other key
+//! against; the test fails when it is stale too. Regenerate both with
 //! `UPDATE_REFERENCE=1 cargo test -p api-router --test config_reference`.
 
 use std::collections::BTreeSet;
@@ -29,6 +31,8 @@ use shard_manager::config::{
 };
 
 const PAGE: &str = "docs/src/configuration.md";
+/// Every key, one a line, for the strict check of files and variables at start-up.
+const KEYS: &str = "shard-manager/src/config/known_keys.txt";
 const REGENERATE: &str = "UPDATE_REFERENCE=1 cargo test -p api-router --test config_reference";
 
 /// The page's opening, before the generated sections.
@@ -49,6 +53,13 @@ Later layers win:
    A non-default `setup.sh` topology writes `.local/shardgate.toml`, which `run` passes.
 3. Environment variables `SHARDGATE__SECTION__KEY` (double underscores), e.g.
    `SHARDGATE__SERVER__LISTEN=0.0.0.0:8080` or `SHARDGATE__DATABASE__PASSWORD=...`.
+
+Every key below is the whole list: a key no binary reads, in a file or in a
+`SHARDGATE__` variable, stops `api-router` at start-up and fails `shard-admin check`,
+naming the key, where it was set and the nearest key that exists (`pool_max_siz`: did
+you mean `pool_max_size`?). Variables with a single underscore after `SHARDGATE`
+(`SHARDGATE_REPO`) are not configuration. The admin CLI accepts the gateway's sections
+too, so one file serves both.
 
 `api-router --listen 127.0.0.1:0` picks a free port and logs it. Secrets never print:
 passwords show as `***` in every error, log and audit line.
@@ -562,6 +573,59 @@ fn render(sections: &[Section], problems: &mut Vec<String>) -> String {
     page
 }
 
+/// Every key as the strict check reads it: `section.key`, a list of tables `section[]`.
+fn key_list(sections: &[Section]) -> String {
+    let mut text = String::from(
+        "# Every configuration key a binary reads, one a line; a list of tables is\n\
+         # `section[]`. Generated from the settings structs with\n",
+    );
+    text.push_str(&format!("# `{REGENERATE}`.\n"));
+    let mut keys = Vec::new();
+    for s in sections {
+        // Each enclosing section's own `[]` when it is a list of tables.
+        let parts: Vec<&str> = s.path.split('.').collect();
+        let bracketed: Vec<String> = (1..=parts.len())
+            .map(|n| {
+                let prefix = parts[..n].join(".");
+                let array = sections.iter().any(|o| o.path == prefix && o.array);
+                format!("{}{}", parts[n - 1], if array { "[]" } else { "" })
+            })
+            .collect();
+        let path = bracketed.join(".");
+        keys.extend(s.keys.iter().map(|k| format!("{path}.{}", k.name)));
+    }
+    keys.sort();
+    for k in keys {
+        text.push_str(&k);
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes `text` to `file` under UPDATE_REFERENCE, else fails when the file differs.
+fn generated(file: &str, text: &str) {
+    let path = repo().join(file);
+    if std::env::var_os("UPDATE_REFERENCE").is_some() {
+        std::fs::write(&path, text).expect("write the generated file");
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    if on_disk != text {
+        let line = on_disk
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| on_disk.lines().count().min(text.lines().count()));
+        panic!(
+            "{file} is not what the settings structs say (first difference at line {}:\n  file: {:?}\n  code: {:?}).\n\
+             Regenerate it: {REGENERATE}",
+            line + 1,
+            on_disk.lines().nth(line).unwrap_or(""),
+            text.lines().nth(line).unwrap_or("")
+        );
+    }
+}
+
 /// The defaults as a TOML file, from what the sections describe: read back, it must give
 /// the same settings as the defaults themselves.
 fn described_toml(sections: &[Section], defaults: &Settings) -> String {
@@ -627,26 +691,8 @@ fn the_configuration_reference_is_the_code_s() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    let path = repo().join(PAGE);
-    if std::env::var_os("UPDATE_REFERENCE").is_some() {
-        std::fs::write(&path, &page).expect("write the page");
-        return;
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    if on_disk != page {
-        let line = on_disk
-            .lines()
-            .zip(page.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| on_disk.lines().count().min(page.lines().count()));
-        panic!(
-            "{PAGE} is not what the settings structs say (first difference at line {}:\n  page: {:?}\n  code: {:?}).\n\
-             Regenerate it: {REGENERATE}",
-            line + 1,
-            on_disk.lines().nth(line).unwrap_or(""),
-            page.lines().nth(line).unwrap_or("")
-        );
-    }
+    generated(PAGE, &page);
+    generated(KEYS, &key_list(&sections));
 }
 
 #[test]
@@ -667,6 +713,20 @@ fn a_changed_default_changes_the_page() {
         "a serde default of a section that is absent by default"
     );
     assert!(page.contains("| `primary` | string | required | file only |"));
+    let keys = key_list(&sections);
+    for key in [
+        "database.pool_max_size",
+        "server.tls.cert_path",
+        "shards[].primary",
+        "routing.ranges[].shard",
+        "tracing.endpoint",
+    ] {
+        assert!(keys.lines().any(|l| l == key), "{key} not in:\n{keys}");
+    }
+    assert!(
+        !keys.lines().any(|l| l == "server.tls" || l == "shards"),
+        "{keys}"
+    );
     assert!(page.contains(
         "| `sslmode` | `\"disable\"`, `\"require\"`, `\"verify-full\"` | `\"disable\"` |"
     ));

@@ -14,12 +14,13 @@ use chrono::{SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 
 use crate::{AdminError, CommandError};
+use control_plane::backup::BackupError;
 use control_plane::failover::switchover::SwitchoverError;
 use control_plane::import::ImportError;
 use control_plane::keys::KeyError;
 use control_plane::map::{meta, MapError};
 use control_plane::moves::MoveError;
-use shard_manager::config::ClusterSettings;
+use shard_manager::config::{ClusterSettings, ConfigError};
 use shard_manager::redact::{url_password, Redactor};
 
 /// Longest text a named field shows (characters).
@@ -94,6 +95,10 @@ impl Outcome {
                 } else if let Some(e) = e.downcast_ref::<SwitchoverError>() {
                     Some(e.outcome())
                 } else if let Some(e) = e.downcast_ref::<CommandError>() {
+                    Some(e.outcome())
+                } else if let Some(e) = e.downcast_ref::<ConfigError>() {
+                    Some(e.outcome())
+                } else if let Some(e) = e.downcast_ref::<BackupError>() {
                     Some(e.outcome())
                 } else {
                     e.downcast_ref::<AdminError>().map(Judged::outcome)
@@ -173,6 +178,37 @@ impl Judged for CommandError {
     }
 }
 
+/// A backup or restore refused before it did anything (another job running, a point
+/// that does not exist, pgBackRest missing or not set up) against one a server, the
+/// repository or pgbackrest let down.
+impl Judged for BackupError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Refused(_)
+            | Self::RestoreRefused(_)
+            | Self::NotInstalled { .. }
+            | Self::NoConfig { .. }
+            | Self::RepoMissing { .. }
+            | Self::RepoNotWritable { .. }
+            | Self::StanzaMissing { .. } => Outcome::Refused,
+            Self::Map(e) => e.outcome(),
+            Self::RestoreStep { .. }
+            | Self::RepoFull { .. }
+            | Self::Pgbackrest { .. }
+            | Self::Server { .. }
+            | Self::NotArchived { .. } => Outcome::Failed,
+        }
+    }
+}
+
+/// A configuration that does not load or does not describe a working cluster (an
+/// unknown key among them) refuses every command before it starts.
+impl Judged for ConfigError {
+    fn outcome(&self) -> Outcome {
+        Outcome::Refused
+    }
+}
+
 impl Judged for AdminError {
     fn outcome(&self) -> Outcome {
         Outcome::Failed
@@ -215,14 +251,6 @@ impl Audit {
     /// Who runs the command (the OS user and host), as the line names them.
     pub fn who(&self) -> &str {
         &self.who
-    }
-
-    /// Writes the line for the command's result.
-    pub fn record<T>(self, result: &anyhow::Result<T>) {
-        match result {
-            Ok(_) => self.done(),
-            Err(e) => self.refused_or_failed(Outcome::of(e), &format!("{e:#}")),
-        }
     }
 
     /// Writes the line of a command that did what it was asked.
@@ -347,6 +375,15 @@ mod tests {
         let usage = anyhow::Error::from(CommandError::Usage("bad".into()));
         assert_eq!(Outcome::of(&usage), Outcome::Refused);
         assert_eq!(Outcome::of(&anyhow::anyhow!("what")), Outcome::Failed);
+        let config = anyhow::Error::from(ConfigError::Unknown("key".into()));
+        assert_eq!(
+            Outcome::of(&config.context("loading configuration")),
+            Outcome::Refused
+        );
+        let busy = anyhow::Error::from(BackupError::Refused("a move".into()));
+        assert_eq!(Outcome::of(&busy), Outcome::Refused);
+        let down = anyhow::Error::from(BackupError::server("127.0.0.1:1", "refused"));
+        assert_eq!(Outcome::of(&down), Outcome::Failed);
         assert!(now().ends_with('Z') && now().len() == "2026-01-01T00:00:00.000Z".len());
     }
 }

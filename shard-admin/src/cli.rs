@@ -12,7 +12,7 @@ use shard_manager::{config, ClusterSettings, Router, ShardKey};
 use telemetry::TracingSettings;
 
 use crate as admin;
-use crate::audit::{Audit, Named};
+use crate::audit::{Audit, Judged, Named, Outcome};
 
 #[derive(Parser)]
 #[command(
@@ -108,18 +108,35 @@ enum Command {
     Bench(admin::tools::bench::BenchArgs),
 }
 
+/// Exit code of a command refused before it changed anything: a usage error (clap's own
+/// code for one), an argument, configuration or state of the cluster it refuses (the
+/// audit line's `refused`). The same command fails the same way until something changes.
+pub const REFUSED_EXIT: u8 = 2;
+/// Exit code of a command that failed: a server or the metadata database let it down,
+/// possibly half-way (the audit line's `failed`); trying again may pass.
+pub const FAILED_EXIT: u8 = 1;
+
 /// Runs the command; a refusal or failure is printed as one clear message (no
-/// backtrace, whatever RUST_BACKTRACE says, and no configured secret) and exits 2. A
-/// command that changes something leaves one audit line (`admin::audit`) once it is
-/// over, whatever became of it.
+/// backtrace, whatever RUST_BACKTRACE says, and no configured secret) and exits
+/// [`REFUSED_EXIT`] or [`FAILED_EXIT`] as [`outcome`] judges the error. A command
+/// that changes something leaves one audit line (`admin::audit`) once it is over,
+/// whatever became of it.
 pub fn main() -> std::process::ExitCode {
     let mut redactor = Redactor::default();
     match run(&mut redactor) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", redactor.hide(&format!("{e:#}")));
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(exit_code(outcome(&e)))
         }
+    }
+}
+
+/// The exit code of a command that ended in `outcome` with an error.
+fn exit_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Refused => REFUSED_EXIT,
+        Outcome::Failed | Outcome::Done => FAILED_EXIT,
     }
 }
 
@@ -143,9 +160,30 @@ fn run(redactor: &mut Redactor) -> anyhow::Result<()> {
     let audit = audited(&cli.command, &settings);
     let result = dispatch(cli.command, &settings, router);
     if let Some(audit) = audit {
-        audit.record(&result);
+        match &result {
+            Ok(()) => audit.done(),
+            Err(e) => audit.refused_or_failed(outcome(e), &format!("{e:#}")),
+        }
     }
     result
+}
+
+/// Whether an error refused the command or failed it: the command's own error type
+/// decides, else the control plane's ([`Outcome::of`]).
+fn outcome(error: &anyhow::Error) -> Outcome {
+    error
+        .chain()
+        .find_map(|e| {
+            if let Some(e) = e.downcast_ref::<admin::commands::export::ExportCommandError>() {
+                Some(e.outcome())
+            } else if let Some(e) = e.downcast_ref::<admin::commands::query::QueryCommandError>() {
+                Some(e.outcome())
+            } else {
+                e.downcast_ref::<admin::commands::index::IndexCommandError>()
+                    .map(Judged::outcome)
+            }
+        })
+        .unwrap_or_else(|| Outcome::of(error))
 }
 
 /// The configuration's `[tracing]` section, which the CLI shares with the gateway.

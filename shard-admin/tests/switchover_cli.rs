@@ -89,7 +89,7 @@ fn every_refusal_names_why_and_changes_nothing() {
     // command before anything was changed.
     let out = cli_with(&["switchover", "--shard", "1"], &[MONITOR, ADMIN_MONITOR]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(" outcome=\"failed\""), "{stderr}");
     assert!(
         stderr.contains("the HA manager's monitor (postgres://autoctl_node@127.0.0.1:1/pg_auto_failover) did not answer"),
@@ -200,7 +200,7 @@ fn a_switchover_stopped_by_ctrl_c_mid_drain_lifts_its_drain() {
         assert!(refused.contains("read-only transaction"), "{refused}");
 
         let (code, stderr) = run.signal(signal);
-        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(code, Some(1), "{stderr}");
         assert!(
             stderr.contains(&format!(
                 "error: interrupted by {name}; the drain on {PRIMARY} was lifted"

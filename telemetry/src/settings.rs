@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// The standard variable naming the traces' OTLP endpoint, used as it is.
 pub const TRACES_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// `true` turns the whole SDK off: nothing is exported, whatever names an endpoint.
+pub const SDK_DISABLED_VAR: &str = "OTEL_SDK_DISABLED";
+/// The traces' exporters, comma-separated: `otlp` (the default) or `none`.
+pub const TRACES_EXPORTER_VAR: &str = "OTEL_TRACES_EXPORTER";
 /// `grpc`, `http/protobuf` (the traces' own variable first, then every signal's).
 const PROTOCOL_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -85,11 +89,32 @@ impl TracingSettings {
     }
 
     /// Where spans go, or None when export is off; `var` reads the environment.
+    /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn it off whatever
+    /// names an endpoint; an exporter other than `otlp` and `none` is refused, never
+    /// silently replaced.
     pub fn destination(
         &self,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Destination>, String> {
         let named = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        if named(SDK_DISABLED_VAR).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+            return Ok(None);
+        }
+        if let Some(exporters) = named(TRACES_EXPORTER_VAR) {
+            let exporters: Vec<String> = exporters
+                .split(',')
+                .map(|e| e.trim().to_ascii_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect();
+            if let Some(other) = exporters.iter().find(|e| *e != "otlp" && *e != "none") {
+                return Err(format!(
+                    "{TRACES_EXPORTER_VAR} names {other:?}; this build exports traces over otlp only (use otlp, or none for no export)"
+                ));
+            }
+            if !exporters.iter().any(|e| e == "otlp") {
+                return Ok(None);
+            }
+        }
         let protocol = match PROTOCOL_VARS.iter().find_map(|name| named(name)) {
             None => self.protocol,
             Some(p) if p == "grpc" => OtlpProtocol::Grpc,
@@ -132,6 +157,40 @@ mod tests {
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn the_sdk_disabled_or_no_exporter_turns_export_off_whatever_names_an_endpoint() {
+        let on = TracingSettings {
+            endpoint: "http://127.0.0.1:4318".into(),
+            ..TracingSettings::default()
+        };
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+        for off in [
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_SDK_DISABLED", "TRUE"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_TRACES_EXPORTER", " None "),
+        ] {
+            assert_eq!(on.destination(env(&[off])), Ok(None), "{off:?}");
+            assert_eq!(on.destination(env(&[off, endpoint])), Ok(None), "{off:?}");
+        }
+        let exporting = Ok(Some(Destination {
+            endpoint: Some("http://127.0.0.1:4318/v1/traces".into()),
+            protocol: OtlpProtocol::HttpProtobuf,
+        }));
+        for still_on in [
+            ("OTEL_SDK_DISABLED", "false"),
+            ("OTEL_SDK_DISABLED", ""),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_TRACES_EXPORTER", "otlp,none"),
+        ] {
+            assert_eq!(on.destination(env(&[still_on])), exporting, "{still_on:?}");
+        }
+        assert_eq!(
+            on.destination(env(&[("OTEL_TRACES_EXPORTER", "zipkin")])),
+            Err("OTEL_TRACES_EXPORTER names \"zipkin\"; this build exports traces over otlp only (use otlp, or none for no export)".into())
+        );
     }
 
     #[test]

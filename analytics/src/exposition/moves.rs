@@ -1,14 +1,14 @@
 //! Slot moves in progress, as the gateway last read them, in the Prometheus exposition.
 //! The gateway passes them at scrape time; nothing is kept here.
 //!
-//! | family                       | type  | labels                        |
-//! |------------------------------|-------|-------------------------------|
-//! | `shardgate_moves_active`     | gauge |                               |
-//! | `shardgate_move_slots`       | gauge | move, source, target, phase   |
-//! | `shardgate_move_rows_total`  | gauge | move, source, target, phase   |
-//! | `shardgate_move_rows_copied` | gauge | move, source, target, phase   |
-//! | `shardgate_move_rows_behind` | gauge | move, source, target, phase   |
-//! | `shardgate_move_eta_seconds` | gauge | move, source, target, phase   |
+//! | family                        | type  | labels                      |
+//! |-------------------------------|-------|-----------------------------|
+//! | `shardgate_moves_active`      | gauge |                             |
+//! | `shardgate_move_slots`        | gauge | move, source, target, phase |
+//! | `shardgate_move_rows_to_copy` | gauge | move, source, target, phase |
+//! | `shardgate_move_rows_copied`  | gauge | move, source, target, phase |
+//! | `shardgate_move_rows_behind`  | gauge | move, source, target, phase |
+//! | `shardgate_move_eta_seconds`  | gauge | move, source, target, phase |
 
 use prometheus::proto::{MetricFamily, MetricType};
 
@@ -47,7 +47,7 @@ const PER_MOVE: [PerMove; 5] = [
         |m| Some(m.slots as f64),
     ),
     (
-        "shardgate_move_rows_total",
+        "shardgate_move_rows_to_copy",
         "Rows of the moving slots to copy.",
         |m| Some(m.rows_total as f64),
     ),
@@ -139,7 +139,7 @@ mod tests {
         for line in [
             "shardgate_moves_active 1".to_owned(),
             format!("shardgate_move_slots{labels} 16"),
-            format!("shardgate_move_rows_total{labels} 1000"),
+            format!("shardgate_move_rows_to_copy{labels} 1000"),
             format!("shardgate_move_rows_copied{labels} 250"),
             format!("shardgate_move_rows_behind{labels} 3"),
             format!("shardgate_move_eta_seconds{labels} 4.5"),
@@ -147,6 +147,15 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }
         assert_eq!(text.matches("# TYPE").count(), 6, "{text}");
+        // Prometheus keeps `_total` for counters: every family here is a gauge.
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap();
+            assert!(line.ends_with(" gauge"), "{line}");
+            assert!(
+                !name.ends_with("_total"),
+                "a gauge named as a counter: {line}"
+            );
+        }
     }
 
     #[test]

@@ -132,5 +132,5 @@ impl Application {
 
 /// A configuration section that cannot work: the start is refused, naming it.
 fn invalid(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("invalid configuration: {e}")
+    shard_manager::ConfigError::Invalid(e.to_string()).into()
 }

@@ -45,6 +45,7 @@ mod secrets;
 mod shared_map;
 mod snapshot_holds;
 mod spec;
+mod strict_config;
 mod transaction;
 mod transaction_bank;
 mod transaction_deadline;

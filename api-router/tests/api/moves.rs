@@ -49,6 +49,52 @@ async fn scrape(app: &TestApp) -> Vec<Sample> {
         .samples
 }
 
+/// What `promtool check metrics` (Debian's `prometheus`; `./setup.sh test` installs it)
+/// says of `/metrics` now: nothing when every family is to Prometheus's conventions.
+/// `None` when promtool is missing and SHARDGATE_REQUIRE_PROMTOOL is not 1 (the suite
+/// sets it); skipped loudly.
+async fn promtool_lint(app: &TestApp) -> Option<String> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .unwrap();
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(
+                std::env::var("SHARDGATE_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
+                "promtool not found ({e}), and SHARDGATE_REQUIRE_PROMTOOL=1 requires it: apt-get install prometheus (./setup.sh test does)"
+            );
+            eprintln!("SKIPPED promtool check metrics: promtool not found ({e})");
+            return None;
+        }
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().expect("run promtool");
+    Some(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 /// The gauge `metric` of move `id`, with its phase label.
 fn gauge(samples: &[Sample], metric: &str, id: i64) -> Option<(f64, String)> {
     samples
@@ -123,11 +169,14 @@ async fn a_move_in_progress_shows_in_shards_and_metrics_until_it_is_aborted() {
     assert!(wrong.is_empty(), "not what the spec publishes: {wrong:?}");
     assert_eq!(shards["moves_read"]["error"], Value::Null);
 
-    // Assert: /metrics
+    // Assert: /metrics, to Prometheus's conventions with a move's families in it
     assert_eq!(moves_active(&samples), 1.0);
+    if let Some(lint) = promtool_lint(&app).await {
+        assert_eq!(lint, "", "promtool check metrics");
+    }
     let phase = "capturing".to_owned();
     for (metric, value) in [
-        ("shardgate_move_rows_total", 1000.0),
+        ("shardgate_move_rows_to_copy", 1000.0),
         ("shardgate_move_rows_copied", 250.0),
         ("shardgate_move_rows_behind", 7.0),
         ("shardgate_move_slots", 3.0),
@@ -162,5 +211,5 @@ async fn a_move_in_progress_shows_in_shards_and_metrics_until_it_is_aborted() {
     assert_eq!(aborted["eta_secs"], Value::Null);
     assert_eq!(aborted["advice"], "aborted: nothing moved");
     assert_eq!(moves_active(&samples), 0.0);
-    assert_eq!(gauge(&samples, "shardgate_move_rows_total", mv.id), None);
+    assert_eq!(gauge(&samples, "shardgate_move_rows_to_copy", mv.id), None);
 }

@@ -26,6 +26,8 @@
 //!   caller's context is at most a link ([`unauthenticated`]).
 //! - A group that carried a recorded write is recorded too, at any ratio
 //!   ([`batch_sampling`]).
+//! - `OTEL_SDK_DISABLED=true` and `OTEL_TRACES_EXPORTER=none` send the collector
+//!   nothing, though the environment names it ([`sdk_off`]).
 //! - Moves and the balancer ([`moves`]): a move the automatic balancer runs is a trace
 //!   of its own, its phases in order, linked both ways with the balancer's round that
 //!   decided it, a trace of its own too.
@@ -37,6 +39,7 @@ mod fence_spans;
 mod moves;
 mod request_path;
 mod request_tables;
+mod sdk_off;
 mod transaction_spans;
 mod unauthenticated;
 

@@ -19,6 +19,7 @@ use shard_manager::export::{Export, ExportError, ExportSpec, Format};
 use shard_manager::store::Tables;
 use shard_manager::ShardKey;
 
+use crate::audit::{Judged, Outcome};
 use crate::tools::plan::report::thousands;
 use crate::tools::progress::counter_bar;
 
@@ -69,6 +70,15 @@ pub enum ExportCommandError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Judged for ExportCommandError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Refused(_) | Self::Config(_) => Outcome::Refused,
+            Self::Runtime(_) | Self::Stopped(..) | Self::Write { .. } => Outcome::Failed,
+        }
+    }
 }
 
 /// Runs the export; the summary line.

@@ -6,7 +6,7 @@
 //! Arguments are checked before anything is recorded: a refused command changed
 //! nothing and says why.
 
-use crate::audit::Named;
+use crate::audit::{Judged, Named, Outcome};
 use control_plane::indexes::{self, IndexError, IndexView};
 use shard_manager::config::ClusterSettings;
 use shard_manager::store::query_index::{is_index_name, IndexSpec};
@@ -59,6 +59,22 @@ pub enum IndexCommandError {
     Invalid(String),
     #[error(transparent)]
     Index(#[from] IndexError),
+}
+
+impl Judged for IndexCommandError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Invalid(_) => Outcome::Refused,
+            Self::Index(e) => match e {
+                IndexError::Exists { .. }
+                | IndexError::TooMany { .. }
+                | IndexError::Dropping(_)
+                | IndexError::NoSuchIndex(_) => Outcome::Refused,
+                IndexError::Map(e) => e.outcome(),
+                IndexError::Shard { .. } | IndexError::Query(_) => Outcome::Failed,
+            },
+        }
+    }
 }
 
 /// Runs one `index` subcommand; what to print.

@@ -21,6 +21,7 @@ use shard_manager::store::{TableName, Tables};
 use shard_manager::{Cluster, ClusterError, Consistency};
 
 use super::stored_map;
+use crate::audit::{Judged, Outcome};
 
 /// The most bytes of records one page holds (its first record always fits), as a
 /// gateway's default `server.max_read_bytes`.
@@ -78,6 +79,15 @@ pub enum QueryCommandError {
     Cluster(#[from] ClusterError),
     #[error("writing the records: {0}")]
     Write(#[source] std::io::Error),
+}
+
+impl Judged for QueryCommandError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Refused(_) | Self::Config(_) => Outcome::Refused,
+            Self::Runtime(_) | Self::Cluster(_) | Self::Write(_) => Outcome::Failed,
+        }
+    }
 }
 
 impl From<QueryError> for QueryCommandError {

@@ -184,12 +184,21 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A refused or failed command: exit 2, and its error line contains `needle`.
+/// A command refused before it did anything: exit 2, and its error line contains `needle`.
 fn assert_fails(out: &Output, needle: &str) {
+    assert_ends(out, 2, needle)
+}
+
+/// A command a server or the repository let down: exit 1, its error line names `needle`.
+fn assert_failed(out: &Output, needle: &str) {
+    assert_ends(out, 1, needle)
+}
+
+fn assert_ends(out: &Output, code: i32, needle: &str) {
     let err = text(&out.stderr);
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(code),
         "stdout {} stderr {err}",
         text(&out.stdout)
     );
@@ -286,7 +295,7 @@ fn a_backup_restores_exactly_to_its_point() {
         ),
     );
     let out = cli.run(&["backup"], &[]);
-    assert_fails(&out, &format!("stanza shard1 (127.0.0.1:{dead}): "));
+    assert_failed(&out, &format!("stanza shard1 (127.0.0.1:{dead}): "));
     server.query("shardgate_meta", "DELETE FROM map_shards WHERE id = 1");
     assert_eq!(points(), "0", "a refused backup recorded a point");
     assert_eq!(backups(), 0, "a refused backup left a pgBackRest backup");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::private::{self, Private, STANZA};
-use crate::{assert_fails, prepare, Cli};
+use crate::{assert_failed, assert_fails, prepare, Cli};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Mount(PathBuf);
@@ -152,15 +152,15 @@ fn a_missing_unwritable_or_full_repository_is_named_and_nothing_changes() {
         started.elapsed().as_secs_f64(),
         crate::text(&out.stderr)
     );
-    assert_fails(
+    assert_failed(
         &out,
         &format!(
             "pgBackRest repository {} is full (no space left: ",
             full.display()
         ),
     );
-    assert_fails(&out, "no restore point was recorded");
-    assert_fails(
+    assert_failed(&out, "no restore point was recorded");
+    assert_failed(
         &out,
         &format!("backup of stanza {STANZA} ({})", server.address()),
     );

@@ -2,11 +2,14 @@
 //!
 //! Layers, later wins: `config/default.toml` (from the working directory, or the copy
 //! built into the binary when there is none), then the `--config` file, then
-//! environment variables `SHARDGATE__SECTION__FIELD`.
+//! environment variables `SHARDGATE__SECTION__FIELD`. A key no binary reads, in a file
+//! or a variable, is refused naming it (`keys`).
 //!
-//! Layout: `sections` holds one type per configuration section, `validate` the
-//! start-up checks that turn a parsed file into a cluster the gateway can trust.
+//! Layout: `sections` holds one type per configuration section, `keys` the list of every
+//! key and the strict check against it, `validate` the start-up checks that turn a
+//! parsed file into a cluster the gateway can trust.
 
+mod keys;
 mod sections;
 mod validate;
 
@@ -18,6 +21,7 @@ use serde::Deserialize;
 
 use crate::redact::{redact, url_password, Redactor};
 
+pub use keys::{known_keys, KNOWN_KEYS};
 pub use sections::*;
 pub use validate::{cache_url, parse_addr};
 
@@ -53,6 +57,9 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("invalid configuration: {}", redact(.0))]
     Invalid(String),
+    /// Keys no binary reads, each named with where it was set.
+    #[error("{}", redact(.0))]
+    Unknown(String),
 }
 
 impl ClusterSettings {
@@ -104,9 +111,17 @@ pub fn from_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
         .try_deserialize()?)
 }
 
-/// Loads any settings type from the layers described in the module doc.
+/// Loads any settings type from the layers described in the module doc, after refusing
+/// any key of a file or a `SHARDGATE__` variable that no binary reads.
 pub fn load<T: DeserializeOwned>(overlay: Option<&Path>) -> Result<T, ConfigError> {
     let base = Path::new("config/default.toml");
+    if base.exists() {
+        keys::check_file(base)?;
+    }
+    if let Some(path) = overlay {
+        keys::check_file(path)?;
+    }
+    keys::check_env(std::env::vars_os())?;
     let mut builder = config::Config::builder();
     builder = if base.exists() {
         builder.add_source(config::File::from(base))
