@@ -248,9 +248,10 @@ async fn requests_are_server_spans_of_the_callers_trace_and_name_it_back() {
         "no log line names the trace:\n{logs}"
     );
 
-    // A request without a traceparent starts a trace of its own.
+    // A request without a traceparent starts a trace of its own (a strong read: a
+    // replica may not have replayed the write yet).
     let res = http
-        .get(bench.url("/api/read?table=users&id=rec_1"))
+        .get(bench.url("/api/read?table=users&id=rec_1&consistency=strong"))
         .header("x-shard-key", "user_1")
         .send()
         .await

@@ -253,9 +253,12 @@ impl Cluster {
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
         // A decided commit is safe to send again: a part already committed is no longer
-        // prepared (`Ok(None)`). So one whose primary was lost waits for the shard's new
-        // primary (its standby holds the prepared part: synchronous replication) as a
-        // keyed single write does, and commits there.
+        // prepared (`Ok(None)`). So for a transaction sent with a key, one whose primary
+        // was lost waits for the shard's new primary (its standby holds the prepared part:
+        // synchronous replication) as a keyed single write does, and commits there.
+        // Without a key the client is answered at once (`Committing`) and the recovery
+        // finishes the part, as before.
+        let keyed = idempotency.is_some();
         let commit = |part: &Part<'_>| {
             let name = gid(&txid, part.shard.id);
             let id = part.shard.id;
@@ -270,7 +273,7 @@ impl Cluster {
                         .map_err(|failure| failure.into_error())
                 };
                 match once().await {
-                    Err(e) => {
+                    Err(e) if keyed => {
                         progress.committing_waits_on(id);
                         let work = Work::Write { keyed: true };
                         self.until_a_primary_takes(e, work, Hold::Single, once)
