@@ -16,15 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use control_plane::failover::switchover::switchover;
-use serde_json::json;
 use shard_manager::ShardId;
 use test_app::{move_slots, spawn_app};
 use test_support::outage::serial;
 
-use crate::support::{keys_on, metric_sum};
+use crate::support::metric_sum;
 use crate::under_load::{
-    bulk_writer, not_written_once, p99_and_max, reader, transactor, watcher, writer, Home, Seen,
-    P99, WRITERS,
+    bulk_writer, not_written_once, p99_and_max, reader, transactor, watcher, writer, Home, Keys,
+    Seen, P99, WRITERS,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,20 +34,11 @@ async fn switchovers_and_slot_moves_under_load_fail_no_request() {
     if settings.failover.ha_monitor.is_none() {
         panic!("the topology runs no HA manager (HA=0): nothing to switch over");
     }
-    let keys: Vec<String> = (0..3).flat_map(|s| keys_on(&app.settings, s, 12)).collect();
-    let pairs: Vec<(String, String)> = keys_on(&app.settings, 1, 6)
-        .into_iter()
-        .zip(keys_on(&app.settings, 2, 6))
-        .collect();
-    let mut before = Vec::new();
-    for (n, key) in keys.iter().enumerate() {
-        let id = format!("before{n}");
-        let res = app
-            .write(key, &json!({"table": "users", "id": id, "data": {"n": n}}))
-            .await;
-        assert!(res.status().is_success(), "{}", res.status());
-        before.push((key.clone(), id));
-    }
+    let Keys {
+        keys,
+        pairs,
+        before,
+    } = Keys::written(&app).await;
     let (primary, replica) = (settings.shards[1].primary.clone(), app.replica(1));
     let home = Home;
 

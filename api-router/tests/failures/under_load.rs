@@ -12,6 +12,43 @@ use serde_json::{json, Value};
 use test_app::TestApp;
 use test_support::{repo_root, setup_script};
 
+use crate::support::keys_on;
+
+/// The keys the load writes under, and what was written before it.
+pub struct Keys {
+    /// 12 keys on each shard.
+    pub keys: Vec<String>,
+    /// Pairs of keys on shards 1 and 2, for the transactions.
+    pub pairs: Vec<(String, String)>,
+    /// A record under each key, written before the load, for the readers.
+    pub before: Vec<(String, String)>,
+}
+
+impl Keys {
+    /// The keys, with a record written under each.
+    pub async fn written(app: &TestApp) -> Self {
+        let keys: Vec<String> = (0..3).flat_map(|s| keys_on(&app.settings, s, 12)).collect();
+        let pairs = keys_on(&app.settings, 1, 6)
+            .into_iter()
+            .zip(keys_on(&app.settings, 2, 6))
+            .collect();
+        let mut before = Vec::new();
+        for (n, key) in keys.iter().enumerate() {
+            let id = format!("before{n}");
+            let res = app
+                .write(key, &json!({"table": "users", "id": id, "data": {"n": n}}))
+                .await;
+            assert!(res.status().is_success(), "{}", res.status());
+            before.push((key.clone(), id));
+        }
+        Self {
+            keys,
+            pairs,
+            before,
+        }
+    }
+}
+
 /// Closed-loop keyed writers.
 pub const WRITERS: usize = 8;
 

@@ -20,17 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use control_plane::failover::switchover::switchover;
-use serde_json::{json, Value};
+use serde_json::Value;
 use shard_manager::ShardId;
 use test_app::spawn_app_with;
 use test_support::outage::serial;
 use test_support::setup_sh;
 use test_support::wait::blocking;
 
-use crate::support::{keys_on, metric_sum};
+use crate::support::metric_sum;
 use crate::under_load::{
     bulk_writer, not_written_once, p99_and_max, reader, transactor, unkeyed_writer, writer, Home,
-    Seen, WRITERS,
+    Keys, Seen, WRITERS,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -44,20 +44,11 @@ async fn a_primary_killed_under_load_fails_no_keyed_request() {
         panic!("the topology runs no HA manager (HA=0): nothing promotes a standby");
     }
     let hold = settings.failover.hold();
-    let keys: Vec<String> = (0..3).flat_map(|s| keys_on(&app.settings, s, 12)).collect();
-    let pairs: Vec<(String, String)> = keys_on(&app.settings, 1, 6)
-        .into_iter()
-        .zip(keys_on(&app.settings, 2, 6))
-        .collect();
-    let mut before = Vec::new();
-    for (n, key) in keys.iter().enumerate() {
-        let id = format!("before{n}");
-        let res = app
-            .write(key, &json!({"table": "users", "id": id, "data": {"n": n}}))
-            .await;
-        assert!(res.status().is_success(), "{}", res.status());
-        before.push((key.clone(), id));
-    }
+    let Keys {
+        keys,
+        pairs,
+        before,
+    } = Keys::written(&app).await;
     let primary = settings.shards[1].primary.clone();
     let metric =
         |name: &'static str, with: &'static str| metric_sum(&app.client, &app.address, name, with);

@@ -82,7 +82,8 @@ async fn a_balancers_move_is_a_trace_of_its_own_linked_with_the_round_that_decid
     let (heavy_key, heavy_slot) = keys[0].clone();
 
     // Assert: the move's trace, whole (its last phase ends after every gateway routes
-    // with the next map).
+    // with the next map), and the round that decided it (exported in a batch of its
+    // own, maybe later).
     let phases = ["capture", "copy", "catch up", "switch", "clean"];
     let spans = receiver
         .until(MOVED, |spans| {
@@ -96,6 +97,9 @@ async fn a_balancers_move_is_a_trace_of_its_own_linked_with_the_round_that_decid
                                 && c.parent_span_id() == m.span_id()
                         })
                     })
+                    && spans
+                        .iter()
+                        .any(|r| r.span.name == "balance" && r.links_to(m))
             })
         })
         .await;
