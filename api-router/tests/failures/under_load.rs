@@ -287,10 +287,32 @@ pub async fn unkeyed_writer(
     }
 }
 
+impl Seen {
+    /// Every request answered 2xx (writes without a key: or `may-have-committed`), and
+    /// every acknowledged record read back written once.
+    pub async fn assert_all_answered_and_written_once(&self, app: &TestApp) {
+        let failures = self.failures.lock().unwrap().clone();
+        let sent = self.sent.load(Ordering::Relaxed);
+        assert!(
+            failures.is_empty(),
+            "{} of {sent} requests failed; the first: {:#?}",
+            failures.len(),
+            &failures[..failures.len().min(10)]
+        );
+        let acked = self.acked.lock().unwrap().clone();
+        assert_eq!(
+            not_written_once(app, &acked).await,
+            Vec::<String>::new(),
+            "of {} acknowledged records, these were not read back as written once",
+            acked.len()
+        );
+    }
+}
+
 /// Every acknowledged record read back (strong), written once: a second application
 /// would show as an update (`updated_at` after `created_at`) and, for a single write,
 /// as a version past the one its answer gave. The records that were not.
-pub async fn not_written_once(app: &TestApp, acked: &[Acked]) -> Vec<String> {
+async fn not_written_once(app: &TestApp, acked: &[Acked]) -> Vec<String> {
     let mut wrong = Vec::new();
     for (key, table, id, version) in acked {
         let res = app.read_strong(key, table, id).await;
