@@ -1,0 +1,239 @@
+//! `GET /api/changes?table=T`: the table's change stream (`shard_manager::changes`), as
+//! a JSON page (`changes`, `next`) that may wait for a change (`wait`), or, with
+//! `Accept: text/event-stream`, as Server-Sent Events whose `id` is the cursor right
+//! after the event's change. A page or a stream resumes from `after` (a `next` or an
+//! event's `id`) or from `Last-Event-ID`, through any gateway.
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use shard_manager::changes::{Change, ChangeCursor, ChangesError};
+use shard_manager::TableName;
+use utoipa::IntoParams;
+
+use crate::access::Caller;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Changes a page holds when `limit` is not given.
+const DEFAULT_LIMIT: usize = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesParams {
+    /// One of the configured tables.
+    #[param(example = "users")]
+    pub table: String,
+    /// Resume after this cursor (a page's `next`, or an event's `id`). Absent (and no
+    /// `Last-Event-ID`): from the oldest change kept.
+    #[param(example = "chg-7b2273656e74223a7b7d7d")]
+    pub after: Option<String>,
+    /// The most changes in the page (1 to `changes.max_page`; 100 when absent).
+    #[param(value_type = Option<u64>, example = 100)]
+    pub limit: Option<String>,
+    /// Milliseconds to wait for a change when there is none yet (0 to
+    /// `changes.max_wait_ms`; 0 when absent). JSON pages only.
+    #[param(value_type = Option<u64>, example = 100)]
+    pub wait: Option<String>,
+}
+
+/// A page of changes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChangesPage {
+    /// In the stream's order: by cut, then shard, then version.
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<Change>,
+    /// The cursor after the page: send it as `after` for the next one.
+    pub next: String,
+}
+
+impl From<ChangesError> for ApiError {
+    fn from(e: ChangesError) -> Self {
+        match e {
+            ChangesError::Gone { .. } => ApiError::ChangesGone(e.to_string()),
+            ChangesError::Cut(e) => ApiError::from(e),
+            ChangesError::Shard(e) => ApiError::Cluster(e),
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/changes",
+    tag = "records",
+    params(
+        ChangesParams,
+        ("accept" = Option<String>, Header, example = "application/json",
+            description = "`text/event-stream` for Server-Sent Events (`event: change`, `id`: the cursor after it; the stream goes on until the client leaves); anything else gives a JSON page"),
+        ("last-event-id" = Option<String>, Header,
+            description = "Resume after this event's `id` (when `after` is absent)"),
+    ),
+    responses(
+        (status = 200, description = "A page of changes with the cursor after it, or a stream of them", body = ChangesPage),
+        (status = 400, description = "A cursor that is not one (`invalid-change-cursor`), or a `limit` or `wait` out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown table", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The cursor is older than the change log keeps (`changes.retention_secs`): start again without one", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A shard could not be read, or no cut could be taken (no metadata database)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn changes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ChangesParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let table = state
+        .cluster
+        .tables()
+        .parse(&params.table)
+        .map_err(ApiError::NoSuchTable)?;
+    caller.permit(&table)?;
+    let bounds = &state.cluster.settings().changes;
+    let max_page = bounds.max_page.max(1);
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_LIMIT.min(max_page),
+        Some(raw) => number(raw, "limit", 1, max_page as u64)? as usize,
+    };
+    let wait = match params.wait.as_deref() {
+        None => 0,
+        Some(raw) => number(raw, "wait", 0, bounds.max_wait_ms)?,
+    };
+    let cursor = cursor(params.after.as_deref(), req.headers())?;
+    if wants_events(req.headers()) {
+        let wait = Duration::from_millis(bounds.max_wait_ms);
+        return Ok(events(state.into_inner(), table, cursor, max_page, wait));
+    }
+    let work = state
+        .cluster
+        .changes_waiting(&table, &cursor, limit, Duration::from_millis(wait));
+    let limit = state.server.request_timeout() + Duration::from_millis(wait);
+    let page = match tokio::time::timeout(limit, work).await {
+        Ok(page) => page?,
+        Err(_) => return Err(ApiError::RequestTimeout(limit.as_millis() as u64)),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ChangesPage {
+            changes: page.changes,
+            next: page.next.encode(),
+        }))
+}
+
+/// A whole number from `low` to `high` for the parameter `name`.
+fn number(raw: &str, name: &str, low: u64, high: u64) -> Result<u64, ApiError> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (low..=high).contains(n))
+        .ok_or_else(|| {
+            ApiError::BadQuery(format!(
+                "`{name}` is {:?}; use a whole number from {low} to {high}",
+                raw.chars().take(32).collect::<String>()
+            ))
+        })
+}
+
+/// The cursor from `after`, else from `Last-Event-ID`, else a new stream's.
+fn cursor(after: Option<&str>, headers: &HeaderMap) -> Result<ChangeCursor, ApiError> {
+    let (text, named) = match after {
+        Some(after) => (after.to_owned(), "`after`"),
+        None => match headers.get("last-event-id") {
+            None => return Ok(ChangeCursor::default()),
+            Some(value) => (value.to_str().unwrap_or("").to_owned(), "`Last-Event-ID`"),
+        },
+    };
+    ChangeCursor::decode(text.trim()).map_err(|why| {
+        ApiError::BadChangeCursor(format!(
+            "{named} is not a change cursor ({why}); send a page's `next` or an event's `id` as it was given"
+        ))
+    })
+}
+
+/// Whether the client asked for Server-Sent Events.
+fn wants_events(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let media = range.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/event-stream")
+        })
+}
+
+/// The stream's state: where it is, and whether it ended (after an error event).
+struct Stream {
+    state: std::sync::Arc<AppState>,
+    table: TableName,
+    cursor: ChangeCursor,
+    page: usize,
+    wait: Duration,
+    ended: bool,
+}
+
+/// Server-Sent Events: a page at a time (at most `page` changes held), each change an
+/// `event: change` with its cursor as `id`; a comment when a wait found nothing (so a
+/// client gone is noticed); a failure ends the stream with an `event: error` holding
+/// the problem.
+fn events(
+    state: std::sync::Arc<AppState>,
+    table: TableName,
+    cursor: ChangeCursor,
+    page: usize,
+    wait: Duration,
+) -> HttpResponse {
+    let stream = Stream {
+        state,
+        table,
+        cursor,
+        page,
+        wait,
+        ended: false,
+    };
+    let body = futures_util::stream::unfold(stream, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        let read = s
+            .state
+            .cluster
+            .changes_waiting(&s.table, &s.cursor, s.page, s.wait)
+            .await;
+        let chunk = match read {
+            Ok(page) => {
+                s.cursor = page.next;
+                match page.changes.is_empty() {
+                    true => ": waiting\n\n".to_owned(),
+                    false => page.changes.iter().map(event).collect(),
+                }
+            }
+            Err(e) => {
+                s.ended = true;
+                let error = ApiError::from(e);
+                let (status, slug, title) = error.kind();
+                let problem = serde_json::json!({
+                    "type": format!("urn:shardgate:problem:{slug}"),
+                    "title": title,
+                    "status": status.as_u16(),
+                    "detail": error.to_string(),
+                });
+                format!("event: error\ndata: {problem}\n\n")
+            }
+        };
+        Some((Ok::<_, actix_web::Error>(Bytes::from(chunk)), s))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(body)
+}
+
+/// One change as an event.
+fn event(change: &Change) -> String {
+    let data = serde_json::to_string(change).unwrap_or_default();
+    format!("event: change\nid: {}\ndata: {data}\n\n", change.cursor)
+}
