@@ -629,9 +629,9 @@ pub fn changes_gone(sent: &str) -> String {
 /// Prunes the change log to `retention_secs`: the rows of transactions older than the
 /// oldest transaction of a row younger than that (every row, when none is), at most
 /// `limit` of them, and raises the horizon past the newest transaction deleted and
-/// records its snapshot, in the same statement (see [`changes_gone`]). A transaction still in progress has no row to delete; if
-/// it commits below the horizon, its rows wait for the next round (and a reader that
-/// had not seen it is already refused as gone). Returns one row: rows deleted (int8).
+/// records its snapshot, in the same statement (see [`changes_gone`]). A transaction
+/// still in progress has no row to delete: its rows wait for a later round, and a
+/// reader that had not seen it loses nothing. Returns one row: rows deleted (int8).
 pub fn prune_changes(retention_secs: u64, limit: u32) -> String {
     format!(
         "WITH h AS (SELECT min(xid) AS horizon FROM shardgate_changes \
