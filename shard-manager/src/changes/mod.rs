@@ -40,6 +40,8 @@
 //! ## Slot moves
 //! The mover's sessions set `shardgate.origin = 'move'` and the trigger skips them: its
 //! copy into the target, its catch-up and its cleanup of the source are not changes.
+//! An import's connections (opened as the mover's) clear the mark: what an import brings
+//! in, and what its abort removes, are changes of the table.
 //! The log rows of a moved slot stay in the source's log (they are not copied): the
 //! cursor keeps a position per shard, so the source's changes before the cutover are
 //! read from the source and the target's after it from the target, none twice and none
