@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use shard_manager::routing::ShardId;
 use shard_manager::ShardKey;
-use test_support::{assert_problem, move_slots, spawn_app, spawn_app_with, TestApp};
+use test_app::{assert_problem, move_slots, spawn_app, spawn_app_with, TestApp};
 
 use crate::transaction::two_shards;
 
