@@ -2,9 +2,11 @@
 //! a JSON page (`changes`, `next`) that may wait for a change (`wait`), or, with
 //! `Accept: text/event-stream`, as Server-Sent Events whose `id` is the cursor right
 //! after the event's change. A page or a stream resumes from `after` (a `next` or an
-//! event's `id`) or from `Last-Event-ID`, through any gateway.
+//! event's `id`) or from `Last-Event-ID`, through any gateway; `from=snapshot` starts it
+//! with the table as it was at one cut. A page that ends its cut says so (`resolved`);
+//! a stream sends it as an `event: resolved` whose `id` is the checkpoint.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -38,6 +40,10 @@ pub struct ChangesParams {
     /// `changes.max_wait_ms`; 0 when absent). JSON pages only.
     #[param(value_type = Option<u64>, example = 100)]
     pub wait: Option<String>,
+    /// `snapshot`: start with every record of the table as it was at one cut
+    /// (operation `snapshot`), then the changes after that cut. Not with a cursor.
+    #[param(example = "snapshot")]
+    pub from: Option<String>,
 }
 
 /// A page of changes.
@@ -48,7 +54,16 @@ pub struct ChangesPage {
     pub changes: Vec<Change>,
     /// The cursor after the page: send it as `after` for the next one.
     pub next: String,
+    /// When the page ends its cut: every change committed before this time (the
+    /// gateway's clock), on every shard, is in this page or an earlier one, and `next`
+    /// is a checkpoint that says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
+
+/// Server-Sent Events' `resolved` at most this often while changes flow (and at each
+/// wait that found none).
+const RESOLVED_EVERY: Duration = Duration::from_secs(1);
 
 impl From<ChangesError> for ApiError {
     fn from(e: ChangesError) -> Self {
@@ -102,16 +117,43 @@ pub async fn changes(
         None => 0,
         Some(raw) => number(raw, "wait", 0, bounds.max_wait_ms)?,
     };
-    let cursor = cursor(params.after.as_deref(), req.headers())?;
+    let start = start(
+        params.from.as_deref(),
+        params.after.as_deref(),
+        req.headers(),
+    )?;
+    let holder = caller.key_name().map(str::to_owned);
     if wants_events(req.headers()) {
         let wait = Duration::from_millis(bounds.max_wait_ms);
-        return Ok(events(state.into_inner(), table, cursor, max_page, wait));
+        return Ok(events(
+            state.into_inner(),
+            table,
+            start,
+            max_page,
+            wait,
+            holder,
+        ));
     }
-    let work = state
-        .cluster
-        .changes_waiting(&table, &cursor, limit, Duration::from_millis(wait));
+    let holder = holder.as_deref();
+    let page = async {
+        match &start {
+            Start::Snapshot => {
+                state
+                    .cluster
+                    .snapshot_page(&table, None, limit, holder)
+                    .await
+            }
+            Start::After(cursor) => {
+                let wait = Duration::from_millis(wait);
+                let cluster = &state.cluster;
+                cluster
+                    .changes_waiting(&table, cursor, limit, wait, holder)
+                    .await
+            }
+        }
+    };
     let limit = state.server.request_timeout() + Duration::from_millis(wait);
-    let page = match tokio::time::timeout(limit, work).await {
+    let page = match tokio::time::timeout(limit, page).await {
         Ok(page) => page?,
         Err(_) => return Err(ApiError::RequestTimeout(limit.as_millis() as u64)),
     };
@@ -120,7 +162,34 @@ pub async fn changes(
         .json(ChangesPage {
             changes: page.changes,
             next: page.next.encode(),
+            resolved: page.resolved.map(|t| t.to_rfc3339()),
         }))
+}
+
+/// Where a stream starts: at a snapshot of the table, or after a cursor (a new
+/// stream's: from the oldest change kept).
+enum Start {
+    Snapshot,
+    After(ChangeCursor),
+}
+
+/// The start `from`, `after` and `Last-Event-ID` ask for.
+fn start(from: Option<&str>, after: Option<&str>, headers: &HeaderMap) -> Result<Start, ApiError> {
+    match from.map(str::trim) {
+        None => Ok(Start::After(cursor(after, headers)?)),
+        Some(from) if from.eq_ignore_ascii_case("snapshot") => {
+            match after.is_some() || headers.contains_key("last-event-id") {
+                true => Err(ApiError::BadQuery(
+                    "`from=snapshot` starts a stream and a cursor (`after` or `Last-Event-ID`) resumes one: send one or the other".into(),
+                )),
+                false => Ok(Start::Snapshot),
+            }
+        }
+        Some(other) => Err(ApiError::BadQuery(format!(
+            "`from` is {:?}; the one start it takes is `snapshot` (without it, a stream starts at the oldest change kept)",
+            other.chars().take(32).collect::<String>()
+        ))),
+    }
 }
 
 /// A whole number from `low` to `high` for the parameter `name`.
@@ -165,51 +234,79 @@ fn wants_events(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The stream's state: where it is, and whether it ended (after an error event).
+/// The stream's state: where it is, when it last said `resolved`, and whether it ended
+/// (after an error event).
 struct Stream {
     state: std::sync::Arc<AppState>,
     table: TableName,
-    cursor: ChangeCursor,
+    start: Option<Start>,
     page: usize,
     wait: Duration,
+    holder: Option<String>,
+    resolved_at: Option<Instant>,
     ended: bool,
 }
 
 /// Server-Sent Events: a page at a time (at most `page` changes held), each change an
-/// `event: change` with its cursor as `id`; a comment when a wait found nothing (so a
-/// client gone is noticed); a failure ends the stream with an `event: error` holding
-/// the problem.
+/// `event: change` with its cursor as `id`; an `event: resolved` (its `id` the
+/// checkpoint) when a page ends its cut, at most every [`RESOLVED_EVERY`] while changes
+/// flow and after every wait that found none (so a client gone is noticed); a failure
+/// ends the stream with an `event: error` holding the problem.
 fn events(
     state: std::sync::Arc<AppState>,
     table: TableName,
-    cursor: ChangeCursor,
+    start: Start,
     page: usize,
     wait: Duration,
+    holder: Option<String>,
 ) -> HttpResponse {
     let stream = Stream {
         state,
         table,
-        cursor,
+        start: Some(start),
         page,
         wait,
+        holder,
+        resolved_at: None,
         ended: false,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {
         if s.ended {
             return None;
         }
-        let read = s
-            .state
-            .cluster
-            .changes_waiting(&s.table, &s.cursor, s.page, s.wait)
-            .await;
+        let cluster = &s.state.cluster;
+        let holder = s.holder.as_deref();
+        let read = match s.start.take() {
+            None => return None,
+            Some(Start::Snapshot) => cluster.snapshot_page(&s.table, None, s.page, holder).await,
+            Some(Start::After(cursor)) => {
+                cluster
+                    .changes_waiting(&s.table, &cursor, s.page, s.wait, holder)
+                    .await
+            }
+        };
         let chunk = match read {
             Ok(page) => {
-                s.cursor = page.next;
-                match page.changes.is_empty() {
-                    true => ": waiting\n\n".to_owned(),
-                    false => page.changes.iter().map(event).collect(),
+                let mut chunk: String = page.changes.iter().map(event).collect();
+                let due = page.changes.is_empty()
+                    || s.resolved_at
+                        .is_none_or(|at| at.elapsed() >= RESOLVED_EVERY);
+                if let (Some(time), true) = (page.resolved, due) {
+                    s.resolved_at = Some(Instant::now());
+                    let data = serde_json::json!({
+                        "table": s.table.as_str(),
+                        "resolved": time.to_rfc3339(),
+                    });
+                    chunk.push_str(&format!(
+                        "event: resolved\nid: {}\ndata: {data}\n\n",
+                        page.next.encode()
+                    ));
                 }
+                if chunk.is_empty() {
+                    chunk.push_str(": waiting\n\n");
+                }
+                s.start = Some(Start::After(page.next));
+                chunk
             }
             Err(e) => {
                 s.ended = true;
@@ -232,8 +329,12 @@ fn events(
         .streaming(body)
 }
 
-/// One change as an event.
+/// One change as an event; without an `id` when the change has no cursor of its own (a
+/// row inside a starting snapshot's page).
 fn event(change: &Change) -> String {
     let data = serde_json::to_string(change).unwrap_or_default();
-    format!("event: change\nid: {}\ndata: {data}\n\n", change.cursor)
+    match change.cursor.is_empty() {
+        true => format!("event: change\ndata: {data}\n\n"),
+        false => format!("event: change\nid: {}\ndata: {data}\n\n", change.cursor),
+    }
 }

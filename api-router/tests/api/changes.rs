@@ -484,3 +484,195 @@ async fn a_bad_cursor_is_400_and_one_past_retention_is_410() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// A JSON page at `url`: its body.
+async fn page_at(app: &TestApp, url: &str) -> Value {
+    let res = app.client.get(app.url(url)).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{url}");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn from_a_snapshot_then_the_stream_equals_a_strong_read_at_the_end() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    for i in 0..20 {
+        write(&app, &format!("user_{i}"), &format!("rec_{i}"), 0).await;
+    }
+    let res = app.delete("user_4", "users", "rec_4").await;
+    assert!(res.status().is_success(), "delete: {}", res.status());
+
+    // Writers keep writing (new records, new versions, deletes) while the stream starts.
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for round in 1..4 {
+                for i in 0..30 {
+                    let (key, id) = (format!("user_{i}"), format!("rec_{i}"));
+                    if i % 9 == 8 {
+                        // A record deleted already, or never written: 404.
+                        let res = app.delete(&key, "users", &id).await;
+                        let status = res.status().as_u16();
+                        assert!(
+                            status == 200 || status == 204 || status == 404,
+                            "delete: {status}"
+                        );
+                    } else {
+                        write(&app, &key, &id, round).await;
+                    }
+                }
+            }
+        })
+    };
+    // The snapshot in pages of 7, then the changes after its cut, applied in order.
+    let mut records: BTreeMap<String, i64> = BTreeMap::new();
+    let mut snapshot_rows = 0;
+    let mut url = "/api/changes?table=users&from=snapshot&limit=7".to_owned();
+    let mut in_snapshot = true;
+    loop {
+        let body = page_at(&app, &url).await;
+        let changes = body["changes"].as_array().unwrap();
+        for c in changes {
+            let (id, version) = (c["id"].as_str().unwrap(), c["version"].as_i64().unwrap());
+            match c["operation"].as_str().unwrap() {
+                "snapshot" => {
+                    assert!(in_snapshot, "a snapshot row after a change: {c}");
+                    assert!(
+                        records.insert(id.to_owned(), version).is_none(),
+                        "{id} twice in the snapshot"
+                    );
+                    snapshot_rows += 1;
+                }
+                "upsert" => {
+                    in_snapshot = false;
+                    if let Some(had) = records.insert(id.to_owned(), version) {
+                        assert!(had < version, "{id}: {version} after {had}");
+                    }
+                }
+                "delete" => {
+                    in_snapshot = false;
+                    records.remove(id);
+                }
+                other => panic!("operation {other}"),
+            }
+        }
+        let next = body["next"].as_str().unwrap();
+        url = format!("/api/changes?table=users&limit=7&after={next}");
+        if changes.is_empty() && writer.is_finished() {
+            assert!(
+                body["resolved"].is_string(),
+                "an empty page at a cut is resolved: {body}"
+            );
+            break;
+        }
+    }
+    writer.await.unwrap();
+    // One more page: the writer's last acknowledged writes are in it or were before.
+    loop {
+        let body = page_at(&app, &url).await;
+        let changes = body["changes"].as_array().unwrap();
+        for c in changes {
+            let id = c["id"].as_str().unwrap().to_owned();
+            match c["operation"].as_str().unwrap() {
+                "delete" => drop(records.remove(&id)),
+                _ => drop(records.insert(id, c["version"].as_i64().unwrap())),
+            }
+        }
+        url = format!(
+            "/api/changes?table=users&limit=7&after={}",
+            body["next"].as_str().unwrap()
+        );
+        if changes.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        snapshot_rows >= 19,
+        "the snapshot held {snapshot_rows} rows"
+    );
+    // A strong read of every record at the end.
+    let mut strong: BTreeMap<String, i64> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = "/api/read?table=users&consistency=strong&limit=50".to_owned();
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let body = page_at(&app, &url).await;
+        for r in body["records"].as_array().unwrap() {
+            let r = r.get("record").unwrap_or(r);
+            strong.insert(
+                r["id"].as_str().unwrap().to_owned(),
+                r["version"].as_i64().unwrap(),
+            );
+        }
+        match body["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(records, strong, "snapshot + stream = the table now");
+    assert!(!strong.contains_key("rec_8"), "deleted at the end");
+}
+
+#[tokio::test]
+async fn a_snapshot_start_is_refused_with_a_cursor_and_events_say_resolved() {
+    let app = spawn_app_with(|s| s.cluster.changes.max_wait_ms = 300).await;
+    write(&app, "user_1", "rec_1", 1).await;
+    let (_, next) = page(&app, None, 10).await;
+    for url in [
+        format!("/api/changes?table=users&from=snapshot&after={next}"),
+        "/api/changes?table=users&from=yesterday".to_owned(),
+    ] {
+        let res = app.client.get(app.url(&url)).send().await.unwrap();
+        let problem = assert_problem(res, 400).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("`from"),
+            "{problem}"
+        );
+    }
+    // A stream from a snapshot: the record as a snapshot row, then `resolved` with the
+    // checkpoint as its id; resuming from it gives the next write only.
+    let mut res = app
+        .client
+        .get(app.url("/api/changes?table=users&from=snapshot"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text.contains("event: resolved") {
+        assert!(Instant::now() < deadline, "no resolved event: {text}");
+        let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    drop(res);
+    assert!(text.contains(r#""operation":"snapshot""#), "{text}");
+    let resolved = text
+        .split("\n\n")
+        .find(|b| b.starts_with("event: resolved"))
+        .unwrap();
+    let checkpoint = resolved
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap();
+    let data: Value = serde_json::from_str(
+        resolved
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["table"], "users");
+    assert!(data["resolved"].is_string(), "{data}");
+    let version = write(&app, "user_2", "rec_2", 2).await;
+    let (changes, _) = drain(&app, Some(checkpoint), 10).await;
+    assert_eq!(
+        seen(&changes),
+        vec![("rec_2".to_owned(), version, "upsert".to_owned())]
+    );
+}

@@ -1,8 +1,10 @@
 //! A change stream's resume cursor: self-contained, so any gateway continues a stream
 //! another started. Per shard, the snapshot (`pg_current_snapshot()`, `xmin:xmax:xip`)
 //! whose transactions were all sent; and, when a page stopped inside a cut's delta, that
-//! cut's snapshots and the last change sent of it (shard, version). Sent as hex of its
-//! JSON behind a `chg-` prefix; read back checked, since a snapshot's text goes into SQL.
+//! cut's snapshots and the last change sent of it (shard, version); while a stream that
+//! started from a snapshot (`from=snapshot`) is still sending the table as it was at its
+//! first cut, the next page of that read. Sent as hex of its JSON behind a `chg-` prefix;
+//! read back checked, since a snapshot's text goes into SQL.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,11 @@ pub struct ChangeCursor {
     /// A cut whose delta a page stopped inside of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<Within>,
+    /// A stream started from a snapshot, still sending the table as it was at the cut
+    /// `sent` names: the next page of that read at the cut (a snapshot list's cursor,
+    /// checked when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
 }
 
 /// A cut's delta, partly sent: every change of it up to `last` in the stream's order
@@ -105,12 +112,19 @@ mod tests {
                 upto: BTreeMap::from([(0, "750:750:".into()), (2, "20:21:20".into())]),
                 last: (0, 9_001),
             }),
+            snapshot: None,
         };
         let text = cursor.encode();
         assert!(text.starts_with("chg-"));
         assert_eq!(ChangeCursor::decode(&text), Ok(cursor));
         let fresh = ChangeCursor::default();
         assert_eq!(ChangeCursor::decode(&fresh.encode()), Ok(fresh));
+        let in_snapshot = ChangeCursor {
+            sent: BTreeMap::from([(1, "30:31:30".into())]),
+            within: None,
+            snapshot: Some("cut-page".into()),
+        };
+        assert_eq!(ChangeCursor::decode(&in_snapshot.encode()), Ok(in_snapshot));
     }
 
     #[test]

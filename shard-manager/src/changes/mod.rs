@@ -29,6 +29,14 @@
 //! (then the cursor names the cut and the last change sent, and the next page
 //! continues the same delta).
 //!
+//! A page that ends its cut's delta is *resolved* at the time the cut was begun (the
+//! gateway's clock): every write acknowledged before that time committed before the
+//! cut's snapshots were taken, so it is in this page or an earlier one.
+//!
+//! ## From a snapshot ([`snapshot`])
+//! A stream may start with the table as it was at a cut (a snapshot list), its cursor at
+//! that cut's snapshots: the list and the log's deltas meet at the same snapshots.
+//!
 //! ## The cursor ([`cursor`])
 //! Per shard the snapshot whose changes were all sent, plus the partly sent delta:
 //! self-contained, so any gateway resumes it; a shard absent from it starts at its
@@ -54,6 +62,7 @@
 //! - [`cursor`]: [`ChangeCursor`], its text and its checks.
 //! - [`page`]: [`Cluster::changes`](crate::cluster::Cluster::changes), a page at a cut,
 //!   and [`Change`].
+//! - [`snapshot`]: a stream's start at a consistent snapshot (`from=snapshot`).
 //! - [`retention`]: pruning each shard's log to the retention.
 //! - [`error`]: [`ChangesError`], why a page could not be served.
 
@@ -61,6 +70,7 @@ pub mod cursor;
 pub mod error;
 pub mod page;
 pub mod retention;
+pub mod snapshot;
 
 pub use self::cursor::ChangeCursor;
 pub use self::error::ChangesError;

@@ -1,10 +1,13 @@
 //! One page of a table's change stream, read at a cut (see the module doc): each shard's
 //! rows of the cut's delta, in version order, shards in id order, at most a page's
-//! worth; the cursor after it. Waiting for a change, when none is there yet.
+//! worth; the cursor after it. Waiting for a change, when none is there yet. A page
+//! that ends its cut's delta is *resolved* at the time the cut was begun: every change
+//! committed before that time, on every shard, is in it or in an earlier page.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -26,6 +29,8 @@ const POLL_EVERY: Duration = Duration::from_millis(200);
 pub enum Operation {
     Upsert,
     Delete,
+    /// The record as it was at the cut a stream started from (`from=snapshot`).
+    Snapshot,
 }
 
 /// One change of one record, as a committed write left it.
@@ -47,7 +52,9 @@ pub struct Change {
     pub transaction: Option<String>,
     /// The shard whose log it came from.
     pub shard: u32,
-    /// The cursor that resumes right after this change.
+    /// The cursor that resumes right after this change; empty for a row of a starting
+    /// snapshot that is not its page's last (a stream resumed there sends the page
+    /// again: see [`super::snapshot`]).
     #[serde(skip)]
     pub cursor: String,
 }
@@ -59,19 +66,32 @@ pub struct ChangePage {
     /// The cursor after the page's last change (after the whole cut, when the page
     /// holds the rest of its delta).
     pub next: ChangeCursor,
+    /// When the page ends its cut's delta: the time (the gateway's clock) the cut was
+    /// begun. Every change committed before it, on every shard, has been sent, in this
+    /// page or an earlier one; `next` is the checkpoint that says so.
+    pub resolved: Option<DateTime<Utc>>,
 }
 
 impl Cluster {
     /// The page after `cursor` of `table`'s changes, at most `limit` (≥ 1). A page
-    /// never mixes two cuts' deltas: it ends at the end of its cut's delta.
+    /// never mixes two cuts' deltas: it ends at the end of its cut's delta. A stream
+    /// still sending its starting snapshot sends the snapshot's next page
+    /// ([`super::snapshot`]); `holder` (the caller's API key) holds that snapshot's cut.
     pub async fn changes(
         &self,
         table: &TableName,
         cursor: &ChangeCursor,
         limit: usize,
+        holder: Option<&str>,
     ) -> Result<ChangePage, ChangesError> {
+        if let Some(page) = &cursor.snapshot {
+            return self
+                .snapshot_page(table, Some((page, cursor)), limit, holder)
+                .await;
+        }
         let limit = limit.max(1);
         let shards = self.shards();
+        let begun = Utc::now();
         let (upto, last) = match &cursor.within {
             Some(within) => (within.upto.clone(), Some(within.last)),
             None => {
@@ -131,13 +151,20 @@ impl Cluster {
                     upto: upto.clone(),
                     last: (last.shard, last.version),
                 }),
+                snapshot: None,
             },
             _ => {
                 let mut sent = cursor.sent.clone();
                 sent.extend(upto.clone());
-                ChangeCursor { sent, within: None }
+                ChangeCursor {
+                    sent,
+                    within: None,
+                    snapshot: None,
+                }
             }
         };
+        // Resolved: the delta ended here, and its cut was begun by this page.
+        let resolved = (!more && cursor.within.is_none()).then_some(begun);
         // Each change's own cursor: the rest of the delta after it, or, for the last of
         // a delta sent whole, the cursor after the cut.
         let count = changes.len();
@@ -150,11 +177,16 @@ impl Cluster {
                         upto: upto.clone(),
                         last: (change.shard, change.version),
                     }),
+                    snapshot: None,
                 }
                 .encode(),
             };
         }
-        Ok(ChangePage { changes, next })
+        Ok(ChangePage {
+            changes,
+            next,
+            resolved,
+        })
     }
 
     /// [`Cluster::changes`], waiting up to `wait` for a change when there is none yet:
@@ -165,12 +197,13 @@ impl Cluster {
         cursor: &ChangeCursor,
         limit: usize,
         wait: Duration,
+        holder: Option<&str>,
     ) -> Result<ChangePage, ChangesError> {
         let until = tokio::time::Instant::now() + wait;
-        let mut page = self.changes(table, cursor, limit).await?;
+        let mut page = self.changes(table, cursor, limit, holder).await?;
         while page.changes.is_empty() && tokio::time::Instant::now() + POLL_EVERY <= until {
             tokio::time::sleep(POLL_EVERY).await;
-            page = self.changes(table, &page.next, limit).await?;
+            page = self.changes(table, &page.next, limit, holder).await?;
         }
         Ok(page)
     }
