@@ -168,6 +168,7 @@ pub async fn changes(
 
 /// Where a stream starts: at a snapshot of the table, or after a cursor (a new
 /// stream's: from the oldest change kept).
+#[derive(Clone)]
 enum Start {
     Snapshot,
     After(ChangeCursor),
@@ -234,24 +235,30 @@ fn wants_events(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The stream's state: where it is, when it last said `resolved`, and whether it ended
-/// (after an error event).
+/// The stream's state: where it is, when it last said `resolved`, since when its
+/// shards fail to answer, and whether it ended (after an error event).
 struct Stream {
     state: std::sync::Arc<AppState>,
     table: TableName,
-    start: Option<Start>,
+    start: Start,
     page: usize,
     wait: Duration,
     holder: Option<String>,
     resolved_at: Option<Instant>,
+    failing_since: Option<Instant>,
     ended: bool,
 }
+
+/// Between two tries of a stream whose shards do not answer (a primary failing over).
+const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 /// Server-Sent Events: a page at a time (at most `page` changes held), each change an
 /// `event: change` with its cursor as `id`; an `event: resolved` (its `id` the
 /// checkpoint) when a page ends its cut, at most every [`RESOLVED_EVERY`] while changes
-/// flow and after every wait that found none (so a client gone is noticed); a failure
-/// ends the stream with an `event: error` holding the problem.
+/// flow and after every wait that found none (so a client gone is noticed). A shard that
+/// does not answer (503: a primary lost, a failover) is tried again from the same place
+/// for up to `failover.hold_ms`, with a comment line each time; past it, or on any
+/// other failure, the stream ends with an `event: error` holding the problem.
 fn events(
     state: std::sync::Arc<AppState>,
     table: TableName,
@@ -263,11 +270,12 @@ fn events(
     let stream = Stream {
         state,
         table,
-        start: Some(start),
+        start,
         page,
         wait,
         holder,
         resolved_at: None,
+        failing_since: None,
         ended: false,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {
@@ -276,12 +284,11 @@ fn events(
         }
         let cluster = &s.state.cluster;
         let holder = s.holder.as_deref();
-        let read = match s.start.take() {
-            None => return None,
-            Some(Start::Snapshot) => cluster.snapshot_page(&s.table, None, s.page, holder).await,
-            Some(Start::After(cursor)) => {
+        let read = match &s.start {
+            Start::Snapshot => cluster.snapshot_page(&s.table, None, s.page, holder).await,
+            Start::After(cursor) => {
                 cluster
-                    .changes_waiting(&s.table, &cursor, s.page, s.wait, holder)
+                    .changes_waiting(&s.table, cursor, s.page, s.wait, holder)
                     .await
             }
         };
@@ -305,13 +312,22 @@ fn events(
                 if chunk.is_empty() {
                     chunk.push_str(": waiting\n\n");
                 }
-                s.start = Some(Start::After(page.next));
+                s.start = Start::After(page.next);
+                s.failing_since = None;
                 chunk
             }
             Err(e) => {
-                s.ended = true;
                 let error = ApiError::from(e);
                 let (status, slug, title) = error.kind();
+                let since = *s.failing_since.get_or_insert_with(Instant::now);
+                let hold = s.state.cluster.settings().failover.hold();
+                if status.as_u16() == 503 && since.elapsed() < hold {
+                    tokio::time::sleep(RETRY_EVERY).await;
+                    let why = error.to_string().replace(['\r', '\n'], " ");
+                    let chunk = format!(": waiting: {why}\n\n");
+                    return Some((Ok(Bytes::from(chunk)), s));
+                }
+                s.ended = true;
                 let problem = serde_json::json!({
                     "type": format!("urn:shardgate:problem:{slug}"),
                     "title": title,
