@@ -266,18 +266,19 @@ impl Cluster {
             let name = gid(&txid, part.shard.id);
             let id = part.shard.id;
             async move {
-                let once = async || {
-                    self.shard(id)?
-                        .primary
-                        .run_write_as("COMMIT PREPARED", async |conn| {
-                            match wire::commit_prepared(conn, &name).await? {
-                                Some(position) => Ok(position),
-                                None => wire::position(conn).await,
-                            }
-                        })
-                        .await
-                        .map_err(|failure| failure.into_error())
-                };
+                let once =
+                    async || {
+                        self.shard(id)?
+                            .primary
+                            .run_write_as("COMMIT PREPARED", async |conn| {
+                                match wire::commit_prepared(conn, &name).await? {
+                                    Some(position) => Ok(position),
+                                    None => wire::position(conn).await,
+                                }
+                            })
+                            .await
+                            .map_err(|failure| failure.into_error())
+                    };
                 match once().await {
                     Err(e) if keyed => {
                         progress.committing_waits_on(id);
