@@ -57,6 +57,9 @@
 #   KEEP_SCRATCH=1  keep the scratch databases
 #   GATEWAY_BIN=path  benchmark another api-router build (an A/B of a change)
 #   SKIP_BUILD=1    use the binaries already in target/dist
+#   CHANGE_LOG=off  the gateway's writes without the change log (its triggers disabled on
+#                 every primary for the run, enabled again at the end): W with change
+#                 streams off. The run's writes are then missing from the streams
 #
 # Installs with apt-get (as root) what is missing: wrk, jq, pgbench (postgresql-contrib
 # on older Debian), redis-tools, python3, time, perf (linux-perf, only for `profile`).

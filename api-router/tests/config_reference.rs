@@ -25,9 +25,10 @@ use control_plane::moves::auto_balance::BalancerSettings;
 use serde::de::{DeserializeOwned, Visitor};
 use serde_json::Value;
 use shard_manager::config::{
-    self, BackupSettings, Balance, CacheSettings, DatabaseSettings, FailoverSettings,
-    MetadataSettings, MovesSettings, RangeSettings, ReplicationSettings, RoutingSettings,
-    ShardFollows, ShardSettings, SslMode, Strategy, TableSettings, DEFAULT_CONFIG, ENV_LIST_KEYS,
+    self, BackupSettings, Balance, CacheSettings, ChangesSettings, DatabaseSettings,
+    FailoverSettings, MetadataSettings, MovesSettings, RangeSettings, ReplicationSettings,
+    RoutingSettings, ShardFollows, ShardSettings, SslMode, Strategy, TableSettings, DEFAULT_CONFIG,
+    ENV_LIST_KEYS,
 };
 
 const PAGE: &str = "docs/src/configuration.md";
@@ -107,6 +108,7 @@ described! {
     CacheSettings: "shard-manager/src/config/sections.rs", CacheSettings::describe;
     MetadataSettings: "shard-manager/src/config/sections.rs", MetadataSettings::describe;
     MovesSettings: "shard-manager/src/config/sections.rs", MovesSettings::describe;
+    ChangesSettings: "shard-manager/src/config/sections.rs", ChangesSettings::describe;
     FailoverSettings: "shard-manager/src/config/sections.rs", FailoverSettings::describe;
     BackupSettings: "shard-manager/src/config/sections.rs", BackupSettings::describe;
 }
@@ -167,6 +169,7 @@ fn kinds() -> Vec<Kind> {
         kind::<CacheSettings>("CacheSettings", |s| s.cluster.cache.described()),
         kind::<MetadataSettings>("MetadataSettings", |s| s.cluster.metadata.described()),
         kind::<MovesSettings>("MovesSettings", |s| s.cluster.moves.described()),
+        kind::<ChangesSettings>("ChangesSettings", |s| s.cluster.changes.described()),
         kind::<FailoverSettings>("FailoverSettings", |s| s.cluster.failover.described()),
         kind::<BackupSettings>("BackupSettings", |s| s.cluster.backup.described()),
     ]

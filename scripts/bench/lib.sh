@@ -18,6 +18,10 @@ RSS_SECS=${RSS_SECS:-60}
 PORT=${PORT:-18080}
 QUIET_WAIT=${QUIET_WAIT:-300}
 KEEP_SCRATCH=${KEEP_SCRATCH:-0}
+CHANGE_LOG=${CHANGE_LOG:-on}
+# The change log's triggers on `records` (migration change_log).
+CHANGE_LOG_TRIGGERS=(records_log_insert records_log_update records_log_delete)
+CHANGE_LOG_OFF=0    # 1 once prepare() disabled them: cleanup() enables them again
 REDIS_PORT=${REDIS_PORT:-26379}
 ROUNDS=${ROUNDS:-2}
 REDIS_N=${REDIS_N:-200000}
@@ -146,6 +150,16 @@ SET_UP=0            # 1 once a run has begun: before it (help, a bad step) nothi
 TOPOLOGY_CHANGED=0
 CREATED_REPLICA1=()
 
+# change_log ENABLE|DISABLE: the change log's triggers on every primary's shard database.
+change_log() {
+    local port t
+    for port in "${PRIMARIES[@]}"; do
+        for t in "${CHANGE_LOG_TRIGGERS[@]}"; do
+            sql "$port" shardgate "ALTER TABLE records $1 TRIGGER $t" >/dev/null
+        done
+    done
+}
+
 cleanup() {
     local rc=$?
     trap - ERR
@@ -153,6 +167,10 @@ cleanup() {
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     ((${#REDIS_BENCH_AUTH[@]} == 0)) || redis_bench_user_gone
     stop_gateway
+    if [[ $CHANGE_LOG_OFF == 1 ]]; then
+        say "the change log on again"
+        change_log ENABLE
+    fi
     if [[ $TOPOLOGY_CHANGED -eq 1 ]]; then
         say "restoring the default topology"
         restore_topology

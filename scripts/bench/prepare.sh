@@ -64,6 +64,11 @@ prepare() {
         # capture trigger, and the functions and tables that trigger reads).
         "$PG_BIN/pg_dump" -h "$HOST" -p "$port" -U postgres -s -O -x shardgate |
             psql_ "$port" sgbench_rec >/dev/null
+        # pgbench's upsert is the write without the change log (the gateway's writes
+        # carry it unless CHANGE_LOG=off): W counts what the log costs.
+        for t in "${CHANGE_LOG_TRIGGERS[@]}"; do
+            sql "$port" sgbench_rec "DROP TRIGGER IF EXISTS $t ON records" >/dev/null
+        done
         # The gateway's role (not a superuser) writes there.
         sql "$port" sgbench_rec "DO \$\$ DECLARE r record; BEGIN
             FOR r IN SELECT tablename AS n FROM pg_tables WHERE schemaname = 'public' LOOP
@@ -72,7 +77,16 @@ prepare() {
                 EXECUTE format('ALTER SEQUENCE %I OWNER TO shardgate', r.n); END LOOP;
             END \$\$" >/dev/null
     done
-    cmd prepare "pgbench -i -s 1 -q sgbench_pgb   # on each primary; sgbench_rec = pg_dump -s shardgate, tables owned by shardgate"
+    cmd prepare "pgbench -i -s 1 -q sgbench_pgb   # on each primary; sgbench_rec = pg_dump -s shardgate without the change log's triggers, tables owned by shardgate"
+    case $CHANGE_LOG in
+        on) result change_log "on: the gateway's writes carry the change log, pgbench's do not" ;;
+        off)
+            CHANGE_LOG_OFF=1
+            change_log DISABLE
+            result change_log "off: the change log's triggers disabled for the run"
+            ;;
+        *) die "CHANGE_LOG is '$CHANGE_LOG': on or off" ;;
+    esac
     # The replicas follow: wait until they have pgbench's tables.
     local deadline=$((SECONDS + 60))
     for port in "${REPLICAS[@]}"; do

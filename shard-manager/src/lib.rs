@@ -32,6 +32,8 @@
 //! - [`live_map`]: the shard map a gateway routes with now, and one version of it
 //!   (pure); the control plane's follower hands it new versions.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.
+//! - [`changes`]: each table's change stream: the log every write adds to, read at
+//!   cuts across shards, resumable by a cursor any gateway reads.
 //! - [`export`]: a whole table from every shard, page by page in keyset order, as
 //!   NDJSON or CSV, stopped rather than repeat or skip a record when a slot moves.
 //!
@@ -60,6 +62,7 @@
 //! planning, benchmarks) is the crate `shard-admin`, on top of this one.
 
 pub mod cache;
+pub mod changes;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -21,7 +21,9 @@ pub fn need(path: &str) -> Need {
         // which hold no data: the data it shows comes from the endpoints below.
         "/api/health" | "/api/health/live" | "/api/health/ready" | "/dashboard"
         | "/dashboard/{file}" => Need::Open,
-        "/api/read" | "/api/read-many" | "/api/query" | "/api/export" => Need::Scope(Scope::Read),
+        "/api/read" | "/api/read-many" | "/api/query" | "/api/export" | "/api/changes" => {
+            Need::Scope(Scope::Read)
+        }
         "/api/write" | "/api/bulk-write" | "/api/transaction" | "/api/delete" => {
             Need::Scope(Scope::Write)
         }
@@ -42,6 +44,7 @@ mod tests {
         let table = [
             ("/api/read", Need::Scope(Scope::Read)),
             ("/api/export", Need::Scope(Scope::Read)),
+            ("/api/changes", Need::Scope(Scope::Read)),
             ("/api/read-many", Need::Scope(Scope::Read)),
             ("/api/query", Need::Scope(Scope::Read)),
             ("/api/write", Need::Scope(Scope::Write)),

@@ -102,6 +102,12 @@ pub enum ApiError {
     /// A snapshot list's next page after its cut was let go (410, naming the bound).
     #[error("{0}")]
     SnapshotExpired(String),
+    /// A change stream's cursor is older than its shards' change logs retain (410).
+    #[error("{0}")]
+    ChangesGone(String),
+    /// A change stream's `after` or `Last-Event-ID` is not a cursor (400, naming it).
+    #[error("{0}")]
+    BadChangeCursor(String),
     /// The gateway holds its most snapshots for next pages (503, naming the limit).
     #[error("{0}")]
     SnapshotsBusy(String),

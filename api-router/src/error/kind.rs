@@ -126,6 +126,12 @@ impl ApiError {
                 "Answer over the read budget",
             ),
             Self::SnapshotExpired(_) => (S::GONE, "snapshot-expired", "Snapshot expired"),
+            Self::ChangesGone(_) => (S::GONE, "changes-gone", "Changes no longer kept"),
+            Self::BadChangeCursor(_) => (
+                S::BAD_REQUEST,
+                "invalid-change-cursor",
+                "Invalid change cursor",
+            ),
             Self::SnapshotsBusy(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "snapshots-busy",

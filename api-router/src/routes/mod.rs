@@ -8,6 +8,7 @@
 //!   point reads in one request; [`snapshot`]: reads across shards at one cut;
 //!   [`query`]: filtered, sorted pages of a table across every shard.
 //! - [`export`]: a whole table from every shard, streamed as NDJSON or CSV.
+//! - [`changes`]: a table's change stream, as pages (long-polled) or Server-Sent Events.
 //! - [`health`], [`shards`] (map, placement, data), [`analytics`] (metrics, errors,
 //!   Prometheus), [`dashboard`] (the embedded page), [`fallback`] (404/405 problems,
 //!   the Swagger UI redirect).
@@ -22,6 +23,7 @@
 
 pub mod analytics;
 pub mod bulk;
+pub mod changes;
 pub mod cluster_view;
 pub mod dashboard;
 pub mod delete;

@@ -23,8 +23,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Response, ResponseBu
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    analytics, bulk, delete, export, health, indexes, load, query, read, read_many, shards,
-    transaction, write,
+    analytics, bulk, changes, delete, export, health, indexes, load, query, read, read_many,
+    shards, transaction, write,
 };
 use crate::access::{policy, Need};
 use crate::error::Problem;
@@ -46,6 +46,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         read_many::read_many,
         query::query,
         export::export,
+        changes::changes,
         bulk::bulk_write,
         transaction::transaction,
         delete::delete,
@@ -64,7 +65,7 @@ use crate::server::headers::{RATELIMIT, RATELIMIT_POLICY, REQUEST_ID};
         analytics::slowest,
         analytics::prometheus,
     ),
-    components(schemas(Problem, ListResponse, FanOutResponse, ::analytics::cluster::ClusterMetricsReport)),
+    components(schemas(Problem, ListResponse, FanOutResponse, changes::ChangesPage, ::analytics::cluster::ClusterMetricsReport)),
     modifiers(&SharedAnswers),
     tags(
         (name = "records", description = "Keyed JSON records"),

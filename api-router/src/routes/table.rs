@@ -9,8 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, Route};
 
 use super::{
-    analytics, bulk, dashboard, delete, export, fallback, health, indexes, load, query, read,
-    read_many, shards, transaction, write,
+    analytics, bulk, changes, dashboard, delete, export, fallback, health, indexes, load, query,
+    read, read_many, shards, transaction, write,
 };
 use crate::access::gate::require;
 use crate::access::{policy, Access};
@@ -49,6 +49,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig, access: &Arc<Access>) {
     cfg.service(only("/api/write", "POST", web::post().to(write::write)))
         .service(only("/api/read", "GET", web::get().to(read::read)))
         .service(only("/api/export", "GET", web::get().to(export::export)))
+        .service(only("/api/changes", "GET", web::get().to(changes::changes)))
         .service(only(
             "/api/read-many",
             "POST",

@@ -80,7 +80,11 @@ impl Background {
         let sweep_every = Duration::from_secs(settings.server.idempotency_sweep_secs);
         Self {
             monitor: Monitor::spawn(cluster.clone()),
-            sweeper: Sweeper::spawn(cluster.clone(), sweep_every),
+            sweeper: Sweeper::spawn(
+                cluster.clone(),
+                sweep_every,
+                settings.cluster.changes.retention(),
+            ),
             publisher: publisher(settings, gateway, figures, analytics, load),
             follower: follower(&cluster, identity),
             balancer: Balancer::spawn(

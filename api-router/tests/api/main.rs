@@ -9,6 +9,7 @@ mod cache;
 mod cache_gateways;
 mod cache_moves;
 mod cache_shared;
+mod changes;
 mod cluster_analytics;
 mod commit_loss;
 mod conditional;

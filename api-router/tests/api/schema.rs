@@ -36,7 +36,9 @@ async fn a_shard_without_its_schema_is_named_and_refused_until_migrated() {
          DROP FUNCTION shardgate_txn_lock(integer, text, text, text, bigint, integer), \
                        shardgate_txn_seen(text, text, text, text, text, bigint, integer), \
                        shardgate_txn_remember(text, text, bytea, integer, text, text, text, \
-                                              bigint, boolean)",
+                                              bigint, boolean); \
+         DROP TABLE shardgate_changes, shardgate_changes_pruned; \
+         DROP FUNCTION shardgate_log_upserts(), shardgate_log_deletes()",
     )
     .unwrap();
     let write = |key: String| {

@@ -50,6 +50,9 @@
 //!   well-behaved client's request, and holds their p99.
 //! - [`planned_operations`]: switchovers there and back and slot moves under keyed
 //!   writes, bulk writes, transactions and reads through the HTTP API fail no request.
+//! - [`change_stream`]: a table's change stream followed through three slot moves, a
+//!   primary's node killed -9 and its consumer's gateway killed -9: every acknowledged
+//!   write seen once, in order, transactions whole.
 //! - [`unplanned_kill`]: a primary's node killed -9 under load and its standby
 //!   promoted: no keyed request fails, writes without a key are 2xx or "may have
 //!   committed", counted.
@@ -84,6 +87,7 @@
 
 mod add_shard;
 mod auto_balance;
+mod change_stream;
 mod closed_connections;
 mod cluster_load;
 mod credentials;

@@ -1,5 +1,6 @@
 //! Expired idempotency entries swept away in the background: every interval, each
-//! shard whose primary is up deletes its expired entries in batches. An expired entry
+//! shard whose primary is up deletes its expired entries in batches, and prunes its
+//! change log to the retention (`shard_manager::changes::retention`). An expired entry
 //! is already ignored by writes (and replaced by a new one under its key); sweeping
 //! only bounds the table. Many gateways sweep side by side without waiting on each
 //! other (`SKIP LOCKED`).
@@ -29,14 +30,16 @@ impl Drop for Sweeper {
 }
 
 impl Sweeper {
-    /// Sweeps every `every`, first after one interval. Must be called inside a runtime.
-    pub fn spawn(cluster: Arc<Cluster>, every: Duration) -> Self {
+    /// Sweeps every `every`, first after one interval, keeping `changes_retention` of
+    /// each shard's change log. Must be called inside a runtime.
+    pub fn spawn(cluster: Arc<Cluster>, every: Duration, changes_retention: Duration) -> Self {
         let task = tokio::spawn(async move {
             let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
                 sweep(&cluster).await;
+                cluster.prune_changes(changes_retention).await;
             }
         });
         Self { task }

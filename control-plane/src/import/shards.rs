@@ -17,6 +17,9 @@ use shard_manager::config::ClusterSettings;
 use shard_manager::error::sqlstate::{decide, Decision};
 use shard_manager::routing::{Router, ShardId, ShardKey};
 
+/// Unmarks a connection's writes as a move's: the change log records an import's.
+const IMPORT_ORIGIN: &str = "RESET shardgate.origin";
+
 /// A record the shard owns (a set lookup: `shardgate_owns(slot)` per row costs ten
 /// times more over a whole table).
 pub const OWNED: &str = "(NOT EXISTS (SELECT 1 FROM shardgate_map)
@@ -240,6 +243,12 @@ impl Writer {
     async fn ensure(&mut self, shard: ShardId) -> Result<(), ImportError> {
         if !self.conns.contains_key(&shard) {
             let conn = ShardConn::open(&self.settings, &self.map, shard).await?;
+            // An import's records are changes of the table (the change log records
+            // them), unlike a move's copies, which the connection was opened marked as.
+            conn.client
+                .batch_execute(IMPORT_ORIGIN)
+                .await
+                .map_err(conn.fail("marking its writes as changes"))?;
             self.conns.insert(shard, conn);
         }
         Ok(())

@@ -1,4 +1,5 @@
-//! A connection to one shard's primary for the mover, and errors that name it.
+//! A connection to one shard's primary for the mover, and errors that name it. Its
+//! writes are marked as a move's, which the change log does not record.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_postgres::Client;
@@ -10,6 +11,9 @@ use shard_manager::config::ClusterSettings;
 use shard_manager::error::sqlstate;
 use shard_manager::routing::ShardId;
 use shard_manager::servers::connection_url;
+
+/// Marks a mover's session: the change log (`shard_manager::changes`) skips its writes.
+pub const MOVE_ORIGIN: &str = "SET shardgate.origin = 'move'";
 
 /// A primary the mover works on.
 pub struct ShardConn {
@@ -45,11 +49,18 @@ impl ShardConn {
                 tracing::debug!(error = %e, "mover connection ended");
             }
         });
-        Ok(Self {
+        let conn = Self {
             shard,
             server,
             client,
-        })
+        };
+        // What the mover writes (its copy, catch-up and cleanup) is not a change of the
+        // data: the change log's trigger skips this session's writes.
+        conn.client
+            .batch_execute(MOVE_ORIGIN)
+            .await
+            .map_err(conn.fail("marking its writes as a move's"))?;
+        Ok(conn)
     }
 
     /// Names this primary and the step in a query error.

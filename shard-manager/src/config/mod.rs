@@ -44,6 +44,8 @@ pub struct ClusterSettings {
     #[serde(default)]
     pub moves: MovesSettings,
     #[serde(default)]
+    pub changes: ChangesSettings,
+    #[serde(default)]
     pub failover: FailoverSettings,
     #[serde(default)]
     pub backup: BackupSettings,

@@ -421,6 +421,48 @@ impl MovesSettings {
     }
 }
 
+/// Change streams (`GET /api/changes`): how long each shard keeps its change log and how
+/// long a reader may be kept waiting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ChangesSettings {
+    /// Changes are kept at least this long on their shard; a cursor older than what is
+    /// kept answers 410 Gone. Pruned by the gateways' sweep (`server.idempotency_sweep_secs`).
+    pub retention_secs: u64,
+    /// The longest a page of changes waits for a change (`wait`, in milliseconds) when
+    /// there is none yet.
+    pub max_wait_ms: u64,
+    /// The most changes a page holds (`limit`); a Server-Sent Events stream reads pages
+    /// of this size, so a slow consumer holds at most this many in the gateway.
+    pub max_page: usize,
+}
+
+impl Default for ChangesSettings {
+    fn default() -> Self {
+        Self {
+            retention_secs: 86_400,
+            max_wait_ms: 30_000,
+            max_page: 1_000,
+        }
+    }
+}
+
+impl ChangesSettings {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_secs)
+    }
+
+    /// The `[changes]` keys and their values, for the configuration reference
+    /// (docs/src/configuration.md): a test compares them with the fields.
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "retention_secs": self.retention_secs,
+            "max_wait_ms": self.max_wait_ms,
+            "max_page": self.max_page,
+        })
+    }
+}
+
 /// A shard losing its primary: how gateways notice the new one and what requests do
 /// meanwhile. The promotion itself is the HA manager's (pg_auto_failover or Patroni, or
 /// an operator's `pg_ctl promote`); gateways only follow it.

@@ -24,6 +24,11 @@ impl RawJson {
         Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()))
     }
 
+    /// The document's text, owned.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.0
+    }
+
     /// The JSON text.
     pub fn get(&self) -> &str {
         self.0.get()

@@ -287,6 +287,12 @@ pub fn part_lock_timeout(ms: u64) -> String {
     format!("SET LOCAL lock_timeout = {ms}")
 }
 
+/// Names a part's transaction on several shards (`txid`: hex digits, from its checked
+/// gid) for the change log, whose rows of the part carry it. Returns no row.
+pub fn name_transaction(txid: &str) -> String {
+    format!("SET LOCAL shardgate.txn = '{txid}'")
+}
+
 /// Ends a part of a transaction on several shards by preparing it under `gid` (checked):
 /// the first phase of its two-phase commit. Returns no row.
 pub fn prepare_transaction(gid: &str) -> String {
@@ -559,6 +565,84 @@ pub fn purge_expired(table: &str, limit: u32) -> String {
     format!(
         "WITH gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} \
          WHERE expires_at <= now() LIMIT {limit} FOR UPDATE SKIP LOCKED)) RETURNING 1) \
+         SELECT count(*) FROM gone"
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// The change log (`changes`): read by cut, pruned for retention. Their texts carry
+// literals (sent with the simple protocol, rows read as text); a snapshot's text is
+// checked before it gets here (`changes::cursor::valid_snapshot`) and the table is a
+// configured one.
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// One shard's changes of `table` in a cut's delta: the rows whose transaction the
+/// cut's snapshot `upto` sees and the snapshot `sent` did not (every row, when `sent`
+/// is None), after version `after`, in version order, at most `limit`. Returns per
+/// change: version (int8), shard key, id (text), deleted (bool), the document (jsonb
+/// text, NULL for a delete), when (ISO 8601 text), the transaction's id (text or NULL).
+pub fn changes_page(
+    table: &str,
+    sent: Option<&str>,
+    upto: &str,
+    after: Option<i64>,
+    limit: usize,
+) -> String {
+    let upto = literal(upto);
+    let since = match sent {
+        None => String::new(),
+        Some(sent) => {
+            let sent = literal(sent);
+            format!(
+                " AND xid >= pg_snapshot_xmin({sent}::pg_snapshot) \
+                 AND NOT pg_visible_in_snapshot(xid, {sent}::pg_snapshot)"
+            )
+        }
+    };
+    let after = after.map_or(String::new(), |v| format!(" AND version > {v}"));
+    format!(
+        "SELECT version, shard_key, id, deleted, data::text, to_json(at) #>> '{{}}', txn \
+         FROM shardgate_changes WHERE table_name = {table} \
+         AND pg_visible_in_snapshot(xid, {upto}::pg_snapshot){since}{after} \
+         ORDER BY version LIMIT {limit}",
+        table = literal(table),
+    )
+}
+
+/// Whether rows a reader at snapshot `sent` has not seen may have been pruned: a
+/// transaction it had not seen (at or past its xmax, or in progress in it) that is below
+/// the horizon and had finished when the last pruning took its snapshot. Returns one
+/// row: gone (bool), the horizon (text).
+pub fn changes_gone(sent: &str) -> String {
+    format!(
+        "SELECT pg_snapshot_xmax(s) < horizon OR EXISTS (SELECT 1 FROM pg_snapshot_xip(s) x \
+         WHERE x < horizon AND pg_visible_in_snapshot(x, pruned_at)), horizon::text \
+         FROM shardgate_changes_pruned, (SELECT {}::pg_snapshot AS s) sent",
+        literal(sent)
+    )
+}
+
+/// Prunes the change log to `retention_secs`: the rows of transactions older than the
+/// oldest transaction of a row younger than that (every row, when none is), at most
+/// `limit` of them, and raises the horizon past the newest transaction deleted and
+/// records its snapshot, in the same statement (see [`changes_gone`]). A transaction
+/// still in progress has no row to delete: its rows wait for a later round, and a
+/// reader that had not seen it loses nothing. Returns one row: rows deleted (int8).
+pub fn prune_changes(retention_secs: u64, limit: u32) -> String {
+    format!(
+        "WITH h AS (SELECT min(xid) AS horizon FROM shardgate_changes \
+         WHERE at > now() - interval '{retention_secs} seconds'), \
+         gone AS (DELETE FROM shardgate_changes WHERE ctid = ANY(ARRAY(SELECT ctid \
+         FROM shardgate_changes WHERE (SELECT horizon FROM h) IS NULL \
+         OR xid < (SELECT horizon FROM h) LIMIT {limit})) RETURNING xid), \
+         past AS (SELECT (max(xid)::text::numeric + 1)::text::xid8 AS horizon FROM gone), \
+         raised AS (UPDATE shardgate_changes_pruned p SET horizon = greatest(p.horizon, \
+         past.horizon), pruned_at = pg_current_snapshot() FROM past \
+         WHERE past.horizon IS NOT NULL RETURNING 1) \
          SELECT count(*) FROM gone"
     )
 }

@@ -130,6 +130,13 @@ impl Cluster {
     pub fn set_cut_fence(&self, fence: Arc<dyn CutFence>) {
         let _ = self.cut_fence.set(fence);
     }
+    /// Opens a cut on the shards `ids` and lets its sessions go at once: its snapshots,
+    /// for a reader that reads by them on connections of its own (`crate::changes`).
+    pub async fn take_cut(&self, ids: &[ShardId]) -> Result<Cut, SnapshotError> {
+        let open = self.open_cut(ids).await?;
+        Ok(open.cut.clone())
+    }
+
     /// Steps 1 to 5 of the module doc, for the shards `ids`.
     pub(super) async fn open_cut(&self, ids: &[ShardId]) -> Result<OpenCut, SnapshotError> {
         let Some(fence) = self.cut_fence.get() else {

@@ -253,7 +253,10 @@ impl Cluster {
         crate::fault::GATEWAY.reach("after-decision");
         crate::fault::pause("after-decision").await;
         // A decided commit is safe to send again: a part already committed is no longer
-        // prepared (`Ok(None)`). So for a transaction sent with a key, one whose primary
+        // prepared. A part another session committed first (the recovery, or a cut that
+        // finished it by the log: a snapshot read, a change stream) is committed: its
+        // prepared entry is removed only once its commit is durable, so the primary's
+        // position read then is a token at least as new as that commit. So for a transaction sent with a key, one whose primary
         // was lost waits for the shard's new primary (its standby holds the prepared part:
         // synchronous replication) as a keyed single write does, and commits there.
         // Without a key the client is answered at once (`Committing`) and the recovery
@@ -263,15 +266,19 @@ impl Cluster {
             let name = gid(&txid, part.shard.id);
             let id = part.shard.id;
             async move {
-                let once = async || {
-                    self.shard(id)?
-                        .primary
-                        .run_write_as("COMMIT PREPARED", async |conn| {
-                            wire::commit_prepared(conn, &name).await
-                        })
-                        .await
-                        .map_err(|failure| failure.into_error())
-                };
+                let once =
+                    async || {
+                        self.shard(id)?
+                            .primary
+                            .run_write_as("COMMIT PREPARED", async |conn| {
+                                match wire::commit_prepared(conn, &name).await? {
+                                    Some(position) => Ok(position),
+                                    None => wire::position(conn).await,
+                                }
+                            })
+                            .await
+                            .map_err(|failure| failure.into_error())
+                    };
                 match once().await {
                     Err(e) if keyed => {
                         progress.committing_waits_on(id);
@@ -301,7 +308,7 @@ impl Cluster {
         for ((part, ran), ops) in parts.iter().zip(committed).zip(&done) {
             let shard = &part.shard;
             match ran {
-                Ok(Some(position)) => {
+                Ok(position) => {
                     let token = self.token(shard, &position.wal);
                     if let Some(c) = self.cache() {
                         let commit = self.committed(shard, &position, token.lsn, sent);
@@ -316,13 +323,6 @@ impl Cluster {
                             .await;
                     }
                     outcome.tokens.push(token);
-                }
-                Ok(None) => {
-                    // A recovery committed it first: committed, position unknown.
-                    if let Some(c) = self.cache() {
-                        let _ = c.forget(shard.id, &part.idents(), &mut outcome.cache).await;
-                    }
-                    unconfirmed.get_or_insert((shard.id, "committed by a recovery".to_owned()));
                 }
                 Err(failure) => {
                     if let Some(c) = self.cache() {

@@ -2,7 +2,8 @@
 //! operation the record's lock and condition (`shardgate_txn_lock`: the slot claimed,
 //! the record locked, `if_version` checked) then its upsert or delete, and then either
 //! `COMMIT` and the position read (a transaction on one shard: one round, no 2PC), or
-//! `PREPARE TRANSACTION` (a part of a transaction on several shards). A part is never
+//! `PREPARE TRANSACTION` (a part of a transaction on several shards, which first names
+//! its transaction for the change log: `SET LOCAL shardgate.txn`). A part is never
 //! left open on its connection: the exchange ends with the transaction committed,
 //! prepared (no longer the session's) or rolled back (`WireConn::finish`).
 //!
@@ -134,20 +135,24 @@ pub async fn run_part(
     end: PartEnd<'_>,
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<PartOutcome, WireError> {
-    let (prepare, lock_timeout) = match end {
-        PartEnd::Commit => (None, None),
+    let (prepare, lock_timeout, named) = match end {
+        PartEnd::Commit => (None, None, None),
         PartEnd::Prepare {
             gid,
             lock_timeout_ms,
         } => (
             Some(sql::prepare_transaction(checked(gid)?)),
             (lock_timeout_ms > 0).then(|| sql::part_lock_timeout(lock_timeout_ms)),
+            // The change log's rows of this part carry the transaction's id.
+            gid.strip_prefix("sg_")
+                .and_then(|rest| rest.rsplit_once('_'))
+                .map(|(txid, _)| sql::name_transaction(txid)),
         ),
     };
     let sent = statements::run(conn, TXN_LOCK, |conn| {
         conn.bind_execute(BEGIN, &[])?;
-        if let Some(sql) = &lock_timeout {
-            // Unnamed, as PREPARE TRANSACTION below; it returns no row.
+        // Unnamed, as PREPARE TRANSACTION below; neither returns a row.
+        for sql in [&lock_timeout, &named].into_iter().flatten() {
             unnamed(conn, sql)?;
         }
         for op in ops {
