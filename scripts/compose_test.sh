@@ -1,6 +1,7 @@
 # scripts/compose_test.sh: sourced by setup.sh (functions only). `./setup.sh compose test`:
 # the stack of docker-compose.yml started fresh (project shardgate-test, volumes of its
-# own), README.md's tour through its HAProxy, then a shard's primary container killed:
+# own), README.md's tour through its HAProxy, each gateway's health check (its own
+# probe), then a shard's primary container killed:
 #   1. COMPOSE_TEST_WRITES writes, every one acknowledged;
 #   2. the primary of the first write's shard (pg_auto_failover's monitor says which)
 #      killed (`kill`, SIGKILL); writes go on through HAProxy until COMPOSE_TEST_WRITES
@@ -19,6 +20,7 @@ compose_test() {
     trap 'compose_test_end' EXIT
     compose_start
     compose_test_tour
+    compose_test_health
     compose_test_failover
     COMPOSE_STEP="down"
     compose_stop -v
@@ -97,6 +99,26 @@ compose_test_tour() {
     expect 200 '"shard"'
     http GET /api/health
     expect 200
+}
+
+# Each gateway's health check, the compose file's own (`api-router probe --ready`, no
+# shell): podman runs it on demand (it runs none by itself without systemd); Docker's
+# engine runs it and says the outcome.
+compose_test_health() {
+    local n deadline
+    for n in gateway1 gateway2 gateway3; do
+        step "health check of $n (api-router probe --ready)"
+        if [[ $COMPOSE_ENGINE == podman ]]; then
+            podman healthcheck run "shardgate-$n" >/dev/null 2>&1 ||
+                die "$COMPOSE_STEP: unhealthy: $(podman exec "shardgate-$n" api-router probe --ready --config /etc/shardgate/shardgate.toml 2>&1 | tail -n 1)"
+        else
+            deadline=$((SECONDS + 30))
+            until [[ $(docker inspect -f '{{.State.Health.Status}}' "shardgate-$n") == healthy ]]; do
+                ((SECONDS < deadline)) || die "$COMPOSE_STEP: not healthy after 30s: $(docker inspect -f '{{json .State.Health}}' "shardgate-$n")"
+                sleep 1
+            done
+        fi
+    done
 }
 
 # The shard a write answer names.
