@@ -75,6 +75,7 @@ compose_missing_packages() {
     command -v runc >/dev/null 2>&1 || echo runc
     command -v podman-compose >/dev/null 2>&1 || echo podman-compose
     command -v debootstrap >/dev/null 2>&1 || echo debootstrap
+    command -v objcopy >/dev/null 2>&1 || echo binutils
     [[ -x /usr/lib/cni/dnsname ]] || echo golang-github-containernetworking-plugin-dnsname
 }
 
@@ -127,22 +128,38 @@ compose_images() {
     [[ -x $bin/api-router && -x $bin/shard-admin ]] || die "no api-router and shard-admin in $bin"
     rm -rf "$ctx"
     mkdir -p "$ctx/bin"
-    cp "$bin/api-router" "$bin/shard-admin" "$ctx/bin/"
+    # No debug information in an image, whatever build it is given (a debug build's is
+    # most of it; the dist profile has none); the symbol table stays, for profiles.
+    for name in api-router shard-admin; do
+        objcopy --strip-debug "$bin/$name" "$ctx/bin/$name" || die "objcopy --strip-debug $bin/$name failed"
+    done
     cp -r "$REPO/config" "$ctx/config"
+    local labels
+    labels=(--build-arg "VERSION=$("$bin/api-router" --version | awk '{ print $2 }')"
+        --build-arg "REVISION=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+        --build-arg "SOURCE=$(compose_source)")
     for entry in "${COMPOSE_IMAGES[@]}" shardgate:; do
         name=${entry%%:*} file=${entry#*:}
         say "image $name:local"
         if [[ -n $file ]]; then
             compose_build -t "$name:local" -f "$REPO/docker/$file" "$REPO/docker"
         else
-            compose_build -t "$name:local" -f "$REPO/docker/Dockerfile" --target prebuilt "$ctx"
+            compose_build -t "$name:local" -f "$REPO/docker/Dockerfile" --target prebuilt "${labels[@]}" "$ctx"
         fi
     done
     say "images built in $((SECONDS - t0))s; the gateway's holds the binaries of $bin"
 }
 
+# The image's source label: the repository's origin, without credentials; empty without one.
+compose_source() {
+    git -C "$REPO" remote get-url origin 2>/dev/null | sed 's#://[^@/]*@#://#' || true
+}
+
+# (Docker's image format: OCI's has no HEALTHCHECK, and podman would drop the gateway's.)
 compose_build() {
-    "$COMPOSE_ENGINE" build --network host -q "$@" >>"$COMPOSE_DIR/build.log" 2>&1 ||
+    local format=()
+    [[ $COMPOSE_ENGINE == podman ]] && format=(--format docker)
+    "$COMPOSE_ENGINE" build --network host "${format[@]}" -q "$@" >>"$COMPOSE_DIR/build.log" 2>&1 ||
         { tail -n 30 "$COMPOSE_DIR/build.log" >&2; die "$COMPOSE_ENGINE build $* failed (log $COMPOSE_DIR/build.log)"; }
 }
 

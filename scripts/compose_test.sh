@@ -1,7 +1,8 @@
 # scripts/compose_test.sh: sourced by setup.sh (functions only). `./setup.sh compose test`:
 # the stack of docker-compose.yml started fresh (project shardgate-test, volumes of its
-# own), README.md's tour through its HAProxy, each gateway's health check (its own
-# probe), then a shard's primary container killed:
+# own), its gateway image checked (a numeric user, the OCI labels, one admin binary, no
+# debug information), README.md's tour through its HAProxy, each gateway's health check
+# (its own probe), then a shard's primary container killed:
 #   1. COMPOSE_TEST_WRITES writes, every one acknowledged;
 #   2. the primary of the first write's shard (pg_auto_failover's monitor says which)
 #      killed (`kill`, SIGKILL); writes go on through HAProxy until COMPOSE_TEST_WRITES
@@ -19,6 +20,7 @@ compose_test() {
     local t0=$SECONDS
     trap 'compose_test_end' EXIT
     compose_start
+    compose_test_image
     compose_test_tour
     compose_test_health
     compose_test_failover
@@ -99,6 +101,35 @@ compose_test_tour() {
     expect 200 '"shard"'
     http GET /api/health
     expect 200
+}
+
+# The gateway's image to convention: a numeric user, the OCI labels (the version its
+# binary says, this checkout's commit), one admin binary, and no debug information in
+# either binary (copied out of a running gateway and read with readelf).
+compose_test_image() {
+    step "the gateway's image: user, labels, binaries"
+    local user version label key binaries sections dir=$COMPOSE_DIR/image-check name
+    user=$("$COMPOSE_ENGINE" image inspect -f '{{.Config.User}}' shardgate:local)
+    [[ $user =~ ^[1-9][0-9]*:[0-9]+$ ]] || die "$COMPOSE_STEP: USER is '$user', not a numeric uid:gid other than root"
+    version=$("$COMPOSE_ENGINE" exec shardgate-gateway1 api-router --version | awk '{ print $2 }')
+    for key in title:shardgate version:"$version" revision:"$(git -C "$REPO" rev-parse HEAD)" licenses:MIT \
+        source:"$(compose_source)"; do
+        label=$("$COMPOSE_ENGINE" image inspect -f "{{index .Config.Labels \"org.opencontainers.image.${key%%:*}\"}}" shardgate:local)
+        [[ $label == "${key#*:}" ]] || die "$COMPOSE_STEP: label org.opencontainers.image.${key%%:*} is '$label', not '${key#*:}'"
+    done
+    binaries=$("$COMPOSE_ENGINE" exec shardgate-gateway1 ls /usr/local/bin | tr '\n' ' ')
+    [[ $binaries == "api-router shard-admin " ]] || die "$COMPOSE_STEP: /usr/local/bin holds '$binaries', not api-router and shard-admin alone"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    for name in api-router shard-admin; do
+        "$COMPOSE_ENGINE" cp "shardgate-gateway1:/usr/local/bin/$name" "$dir/$name" >/dev/null
+        sections=$(readelf -S -W "$dir/$name") || die "$COMPOSE_STEP: readelf -S $dir/$name failed"
+        [[ $sections == *' .symtab '* ]] || die "$COMPOSE_STEP: the image's $name has no symbol table (profiles need it)"
+        [[ $sections != *' .debug_info '* ]] ||
+            die "$COMPOSE_STEP: the image's $name has debug information ($(du -h "$dir/$name" | cut -f1)): $(grep -o '\.debug_[a-z_]*' <<<"$sections" | tr '\n' ' ')"
+    done
+    say "  user $user; version $version; api-router $(du -h "$dir/api-router" | cut -f1), shard-admin $(du -h "$dir/shard-admin" | cut -f1), no debug information"
+    rm -rf "$dir"
 }
 
 # Each gateway's health check, the compose file's own (`api-router probe --ready`, no
