@@ -53,12 +53,16 @@ compose_engine() {
         docker compose version >/dev/null 2>&1; then
         COMPOSE_ENGINE=docker
         COMPOSE_CMD=(docker compose)
+        COMPOSE_STOP_ARGS=()
     else
         local pkgs
         mapfile -t pkgs < <(compose_missing_packages)
         install_packages compose_missing_packages ${pkgs[@]+"${pkgs[@]}"}
         COMPOSE_ENGINE=podman
         COMPOSE_CMD=(podman-compose)
+        # podman-compose (1.0) ignores stop_grace_period, and its `down` gives every
+        # container 1 s before SIGKILL: `stop` with the longest grace the file gives.
+        COMPOSE_STOP_ARGS=(-t 30)
         if [[ -z ${CONTAINERS_CONF:-} ]]; then
             printf '%s\n' '# setup.sh compose: podman with runc and these limits' '[containers]' \
                 'default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]' \
@@ -229,9 +233,11 @@ compose_summary() {
 EOF
 }
 
-# Stops and removes the containers (the volumes stay unless $1 is -v) and the network.
+# Stops the containers, each given its grace period to stop by itself, then removes them
+# (the volumes stay unless $1 is -v) and the network.
 compose_stop() {
-    say "stopping the stack (${COMPOSE_CMD[*]} down $*)"
+    say "stopping the stack (${COMPOSE_CMD[*]} stop ${COMPOSE_STOP_ARGS[*]}, then down $*)"
+    compose_run stop ${COMPOSE_STOP_ARGS[@]+"${COMPOSE_STOP_ARGS[@]}"}
     compose_run down "$@"
     "$COMPOSE_ENGINE" network rm -f "${COMPOSE_PROJECT:-shardgate}_default" >/dev/null 2>&1 || true
 }

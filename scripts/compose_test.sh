@@ -10,6 +10,7 @@
 #      promoted (automatic failover in the containers: pg_auto_failover);
 #   3. every write acknowledged before and after the kill read back (strong), counted;
 #   4. the killed container started again: back as its shard's secondary;
+#   5. each service stopped on its own: exit 0 within its grace period, none killed;
 # then the stack taken down, its volumes removed. Any step failing stops the test with
 # that step's name, the stack's last logs, and a non-zero exit.
 
@@ -24,6 +25,7 @@ compose_test() {
     compose_test_tour
     compose_test_health
     compose_test_failover
+    compose_test_stop
     COMPOSE_STEP="down"
     compose_stop -v
     trap - EXIT
@@ -229,4 +231,22 @@ compose_test_failover() {
         sleep 1
     done
     say "  shard $shard: $(monitor_states "shard$shard")"
+}
+
+# Each service stopped on its own (`compose stop SERVICE`, its stop signal and grace
+# period), in the reverse order of the start: each must exit by itself, not be killed at
+# the end of its grace (exit code 137), and exit 0: every one stops cleanly on its signal.
+compose_test_stop() {
+    local svc code t0 took=() failed=()
+    for svc in lb gateway1 gateway2 gateway3 "${COMPOSE_SHARDS[@]/%/-b}" "${COMPOSE_SHARDS[@]/%/-a}" \
+        redis monitor meta; do
+        step "stop $svc"
+        t0=$SECONDS
+        compose_run stop ${COMPOSE_STOP_ARGS[@]+"${COMPOSE_STOP_ARGS[@]}"} "$svc"
+        code=$("$COMPOSE_ENGINE" inspect -f '{{.State.ExitCode}}' "shardgate-$svc")
+        took+=("$svc:${code}/$((SECONDS - t0))s")
+        [[ $code == 0 ]] || failed+=("$svc exited $code$([[ $code == 137 ]] && echo ' (SIGKILL: not stopped within its grace)')")
+    done
+    say "  exit code/seconds: ${took[*]}"
+    ((${#failed[@]} == 0)) || { compose_logs "${failed[@]%% *}"; die "compose test: unclean stops: ${failed[*]}"; }
 }
