@@ -1,6 +1,7 @@
 # scripts/compose_test.sh: sourced by setup.sh (functions only). `./setup.sh compose test`:
 # the stack of docker-compose.yml started fresh (project shardgate-test, volumes of its
-# own), its gateway image checked (a numeric user, the OCI labels, one admin binary, no
+# own; first the verdicts on volumes made under other passwords, scripts/compose_volumes.sh,
+# and then the labels of its own), its gateway image checked (a numeric user, the OCI labels, one admin binary, no
 # debug information), README.md's tour through its HAProxy, each gateway's health check
 # (its own probe), then a shard's primary container killed:
 #   1. COMPOSE_TEST_WRITES writes, every one acknowledged;
@@ -20,7 +21,9 @@ compose_test() {
     COMPOSE_STEP="start"
     local t0=$SECONDS
     trap 'compose_test_end' EXIT
+    compose_test_volume_verdicts
     compose_start
+    compose_test_volume_labels
     compose_test_image
     compose_test_tour
     compose_test_health
@@ -103,6 +106,55 @@ compose_test_tour() {
     expect 200 '"shard"'
     http GET /api/health
     expect 200
+}
+
+# The verdicts on volumes made under other passwords (scripts/compose_volumes.sh), on two
+# real volumes of a project of their own labelled as another checkout's would be, then on
+# lines alone: adopted while that checkout's file holds their passwords, else refused
+# naming them and `compose down -v`. A second.
+compose_test_volume_verdicts() {
+    step "volumes under other passwords: adopted or refused"
+    local project=shardgate-volcheck dir=$COMPOSE_DIR/volcheck other lines verdict own=$SHARDGATE_COMPOSE_CREDENTIALS v fp
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    other=$dir/compose.env
+    for v in "${COMPOSE_PASSWORDS[@]}"; do echo "$v=$(random_secret)"; done >"$other"
+    fp=$(compose_fingerprint "$other")
+    [[ $fp =~ ^[0-9a-f]{16}$ && $fp != "$own" ]] || die "$COMPOSE_STEP: fingerprint '$fp' (ours '$own')"
+    for v in meta monitor; do
+        "$COMPOSE_ENGINE" volume rm -f "${project}_$v" >/dev/null 2>&1 || true
+        "$COMPOSE_ENGINE" volume create --label "com.docker.compose.project=$project" \
+            --label "dev.shardgate.credentials=$fp" --label "dev.shardgate.env-file=$other" "${project}_$v" >/dev/null
+    done
+    lines=$(compose_volume_lines "$project")
+    [[ $lines == "${project}_meta"$'\t'"$fp"$'\t'"$other"$'\n'"${project}_monitor"$'\t'"$fp"$'\t'"$other" ]] ||
+        die "$COMPOSE_STEP: the volumes' labels read back as: $lines"
+    expect_verdict() {
+        verdict=$(compose_volumes_verdict "$own" "$project" <<<"$1")
+        [[ $verdict == $2 ]] || die "$COMPOSE_STEP: $3: the verdict is '$verdict', not '$2'"
+    }
+    expect_verdict "$lines" "adopt $other" "another checkout's passwords, still there"
+    local refused="refuse the volumes ${project}_meta ${project}_monitor (project $project) were made under the passwords of $other"
+    local removal="Remove them (their data is lost): ./setup.sh compose down -v, or $COMPOSE_ENGINE volume rm ${project}_meta ${project}_monitor"
+    sed -i "s/^REDIS_PASSWORD=.*/REDIS_PASSWORD=changed/" "$other"
+    expect_verdict "$lines" "$refused, which holds others now;*$removal" "that file's passwords changed"
+    rm -f "$other"
+    expect_verdict "$lines" "$refused, which is gone;*$removal" "that file removed"
+    expect_verdict "x_meta"$'\t\t' "refuse the volumes x_meta * passwords are unknown;*" "a volume without labels"
+    expect_verdict "x_meta"$'\t'"$own"$'\t'"$other"$'\n'"x_monitor"$'\t'"$fp"$'\t'"$other" "refuse the volumes x_monitor *" "ours and another's"
+    expect_verdict "x_meta"$'\t'"$own"$'\t'"$other" "ok" "ours"
+    expect_verdict "" "ok" "none"
+    for v in meta monitor; do "$COMPOSE_ENGINE" volume rm -f "${project}_$v" >/dev/null; done
+    rm -rf "$dir"
+}
+
+# The stack's volumes, made before its start, carry this checkout's fingerprint.
+compose_test_volume_labels() {
+    step "the stack's volumes labelled with this checkout's passwords' fingerprint"
+    local lines count
+    lines=$(compose_volume_lines "$COMPOSE_PROJECT")
+    count=$(grep -c $'\t'"$SHARDGATE_COMPOSE_CREDENTIALS"$'\t'"$SHARDGATE_COMPOSE_ENV"'$' <<<"$lines" || true)
+    ((count == 8)) || die "$COMPOSE_STEP: $count of the 8 volumes labelled: $lines"
 }
 
 # The gateway's image to convention: a numeric user, the OCI labels (the version its
