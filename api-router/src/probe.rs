@@ -7,12 +7,19 @@
 //! The request is HTTP/1.0 without a `Host` header: the `Host` allow-list lets a request
 //! without one pass, protected mode lets the probes pass from anywhere, and a PROXY
 //! header is optional from a trusted proxy, so no setting of the gateway refuses it.
-//! Plain HTTP only: with `[server.tls]` the probe refuses to run (check HTTPS from the
-//! orchestrator instead), rather than report a gateway it cannot ask.
+//! With `[server.tls]` it speaks HTTPS and trusts exactly the certificate the gateway is
+//! configured to serve (`cert_path`'s first), whatever names it carries: the probe asks
+//! its own gateway, by address.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{aws_lc_rs, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 
 use crate::server::settings::ServerSettings;
 
@@ -45,6 +52,11 @@ pub enum ProbeError {
     Unreachable {
         addr: SocketAddr,
         listen: String,
+        source: std::io::Error,
+    },
+    #[error("{addr} failed the TLS handshake (the probe trusts only the certificate server.tls.cert_path names): {source}")]
+    Handshake {
+        addr: SocketAddr,
         source: std::io::Error,
     },
     #[error("{addr} did not answer GET {path} within {timeout:?}: {source}")]
@@ -91,21 +103,30 @@ pub fn probe(
     endpoint: Endpoint,
     timeout: Duration,
 ) -> Result<(), ProbeError> {
-    if server.tls.is_some() {
-        return Err(ProbeError::Refused(
-            "[server.tls] is set and the probe speaks plain HTTP; check https://.../api/health/ready from the orchestrator (Kubernetes: httpGet with scheme HTTPS)".into(),
-        ));
-    }
-    probe_listen(&server.listen, endpoint, timeout)
+    let tls = match &server.tls {
+        None => None,
+        Some(tls) => {
+            let served = tls
+                .served_certificate()
+                .map_err(|e| ProbeError::Refused(e.to_string()))?;
+            Some(Arc::new(pinned(served)?))
+        }
+    };
+    probe_listen(&server.listen, tls, endpoint, timeout)
 }
 
-/// [`probe`] of the gateway listening on `listen` (plain HTTP).
-fn probe_listen(listen: &str, endpoint: Endpoint, timeout: Duration) -> Result<(), ProbeError> {
+/// [`probe`] of the gateway listening on `listen`, over TLS with `tls`.
+fn probe_listen(
+    listen: &str,
+    tls: Option<Arc<ClientConfig>>,
+    endpoint: Endpoint,
+    timeout: Duration,
+) -> Result<(), ProbeError> {
     let addrs = target(listen)?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return ask(stream, addr, endpoint, timeout),
+            Ok(tcp) => return ask(tcp, tls, addr, endpoint, timeout),
             Err(source) => last = Some((addr, source)),
         }
     }
@@ -139,9 +160,11 @@ fn target(listen: &str) -> Result<Vec<SocketAddr>, ProbeError> {
     }
 }
 
-/// One request on `stream`, the answer read to its end (HTTP/1.0: the server closes).
+/// One request on `tcp` (over TLS with `tls`), the answer read to its end (HTTP/1.0:
+/// the server closes).
 fn ask(
-    mut stream: TcpStream,
+    tcp: TcpStream,
+    tls: Option<Arc<ClientConfig>>,
     addr: SocketAddr,
     endpoint: Endpoint,
     timeout: Duration,
@@ -154,7 +177,14 @@ fn ask(
         source,
     };
     let deadline = Instant::now() + timeout;
-    stream.set_write_timeout(Some(timeout)).map_err(silent)?;
+    // The socket's timeouts, set through a second handle while a TLS stream owns it.
+    let socket = tcp.try_clone().map_err(silent)?;
+    socket.set_write_timeout(Some(timeout)).map_err(silent)?;
+    socket.set_read_timeout(Some(timeout)).map_err(silent)?;
+    let mut stream: Box<dyn ReadWrite> = match tls {
+        None => Box::new(tcp),
+        Some(config) => Box::new(handshake(tcp, config, addr)?),
+    };
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nAccept: application/json\r\n\r\n").as_bytes())
         .map_err(silent)?;
@@ -166,11 +196,13 @@ fn ask(
         if left.is_zero() {
             return Err(silent(std::io::ErrorKind::TimedOut.into()));
         }
-        stream.set_read_timeout(Some(left)).map_err(silent)?;
+        socket.set_read_timeout(Some(left)).map_err(silent)?;
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A TLS peer that closed after its answer without close_notify.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => break,
             Err(e) => return Err(silent(e)),
         }
     }
@@ -196,6 +228,99 @@ fn ask(
         status,
         body: body.to_string(),
     })
+}
+
+/// A plain or a TLS stream.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// The TLS handshake on `tcp`, done before the request so that its failure is named.
+fn handshake(
+    mut tcp: TcpStream,
+    config: Arc<ClientConfig>,
+    addr: SocketAddr,
+) -> Result<rustls::StreamOwned<ClientConnection, TcpStream>, ProbeError> {
+    let failed = |source| ProbeError::Handshake { addr, source };
+    let mut conn = ClientConnection::new(config, ServerName::IpAddress(addr.ip().into()))
+        .map_err(|e| failed(std::io::Error::other(e)))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(failed)?;
+    }
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// A TLS client that trusts `served` alone: the certificate this gateway is configured
+/// to serve. The handshake's signatures are checked as any client checks them.
+fn pinned(served: CertificateDer<'static>) -> Result<ClientConfig, ProbeError> {
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let verifier = Pinned {
+        served,
+        provider: provider.clone(),
+    };
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProbeError::Refused(format!("no TLS client: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+#[derive(Debug)]
+struct Pinned {
+    served: CertificateDer<'static>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match end_entity.as_ref() == self.served.as_ref() {
+            true => Ok(ServerCertVerified::assertion()),
+            false => Err(rustls::Error::General(
+                "the server's certificate is not the one server.tls.cert_path names".into(),
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// The status code of an HTTP/1.x answer's status line.
@@ -263,7 +388,7 @@ mod tests {
     #[test]
     fn the_probe_asks_the_endpoint_without_a_host_and_passes_on_200_only() {
         let (listen, request) = answering("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-        probe_listen(&listen, Endpoint::Live, Duration::from_secs(5)).unwrap();
+        probe_listen(&listen, None, Endpoint::Live, Duration::from_secs(5)).unwrap();
         let request = request.join().unwrap();
         assert!(
             request.starts_with("GET /api/health/live HTTP/1.0\r\n"),
@@ -277,7 +402,7 @@ mod tests {
         let (listen, _) = answering(
             "HTTP/1.1 503 Service Unavailable\r\n\r\n{\"type\":\"draining\",\"status\":503}",
         );
-        let err = probe_listen(&listen, Endpoint::Ready, Duration::from_secs(5)).unwrap_err();
+        let err = probe_listen(&listen, None, Endpoint::Ready, Duration::from_secs(5)).unwrap_err();
         assert!(!err.is_refusal());
         let said = err.to_string();
         assert!(
@@ -291,7 +416,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let listen = listener.local_addr().unwrap().to_string();
         let started = Instant::now();
-        let err = probe_listen(&listen, Endpoint::Ready, Duration::from_millis(300)).unwrap_err();
+        let err =
+            probe_listen(&listen, None, Endpoint::Ready, Duration::from_millis(300)).unwrap_err();
         assert!(matches!(err, ProbeError::Silent { .. }), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(3),

@@ -1,9 +1,14 @@
 //! `api-router probe --ready | --live`, the binary's own health check (what the compose
 //! file's health check and the images run): against the real binary serving, then
-//! draining after SIGTERM, and against a port nothing listens on. Exit codes as the
-//! book's table: 0 healthy, 1 not, with one line naming the address and the answer.
+//! draining after SIGTERM; over TLS, trusting the configured certificate alone; and
+//! against a port nothing listens on. Exit codes as the book's table: 0 healthy, 1 not,
+//! with one line naming the address and the answer.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use api_router::server::tls::TlsSettings;
+use test_app::spawn_app_with;
 
 use test_app::gateway_process::Process;
 use test_app::{prepare_database, test_settings};
@@ -89,4 +94,61 @@ async fn the_probe_fails_naming_the_address_when_nothing_listens() {
         "{said}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files: (cert, key).
+fn certificate() -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("sg-probe-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+#[tokio::test]
+async fn over_tls_the_probe_trusts_the_configured_certificate_alone() {
+    let (cert, key) = certificate();
+    let app = spawn_app_with(|s| {
+        s.server.tls = Some(TlsSettings {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+            hsts_max_age_secs: 0,
+        });
+    })
+    .await;
+    let listen = format!("127.0.0.1:{}", app.port);
+    let args = ["--ready", "--listen", listen.as_str()];
+    let tls = |cert: &PathBuf, key: &PathBuf| {
+        [
+            (
+                "SHARDGATE__SERVER__TLS__CERT_PATH",
+                cert.display().to_string(),
+            ),
+            (
+                "SHARDGATE__SERVER__TLS__KEY_PATH",
+                key.display().to_string(),
+            ),
+        ]
+    };
+    let same = tls(&cert, &key);
+    let same: Vec<(&str, &str)> = same.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(probe(&args, &same).await, (Some(0), String::new()));
+
+    // Configured with another certificate, the probe does not trust the gateway's.
+    let (other, other_key) = certificate();
+    let others = tls(&other, &other_key);
+    let others: Vec<(&str, &str)> = others.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, said) = probe(&args, &others).await;
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{listen} failed the TLS handshake"))
+            && said.contains("not the one server.tls.cert_path names"),
+        "{said}"
+    );
+
+    // Without [server.tls], plain HTTP to a gateway that speaks TLS: not an answer.
+    let (code, said) = probe(&args, &[]).await;
+    assert_eq!(code, Some(1), "{said}");
 }
