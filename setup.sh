@@ -48,6 +48,7 @@
 #   scripts/test-runner.sh      `test`
 #   scripts/disk_watch.sh       the free disk space under a test run
 #   scripts/compose.sh          docker-compose.yml on Docker or podman (`compose`), with
+#                               compose_volumes.sh (the volumes' passwords) and
 #                               compose_test.sh (`compose test`)
 # The files it writes under .local/ are listed in scripts/lib/common.sh.
 set -Eeuo pipefail
@@ -86,6 +87,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/test-runner.sh"
 . "$REPO/scripts/disk_watch.sh"
 . "$REPO/scripts/compose.sh"
+. "$REPO/scripts/compose_volumes.sh"
 . "$REPO/scripts/compose_test.sh"
 
 cmd_help() {

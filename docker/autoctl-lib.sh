@@ -37,16 +37,24 @@ say() { echo "$(date -u +%H:%M:%S) ${0##*/} ($AUTOCTL_HOSTNAME): $*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 # Started as root (the image's default): give the volume to postgres and start this
-# script again as postgres (runuser, in the image and outside it).
+# script again as postgres, in this process: setpriv (util-linux) changes the user and
+# execs, so the chain of execs ends in `pg_autoctl run` as the container's PID 1 and
+# `docker stop`'s SIGTERM reaches it. Never runuser: it forks, stays PID 1, and kills its
+# child 2 s after a SIGTERM, whatever grace the engine gives.
 drop_root() {
     [ "$(id -u)" = 0 ] || return 0
     mkdir -p "$VOLUME_DIR" "$AUTOCTL_HOME" "$AUTOCTL_SOCKET_DIR"
     chown "$PG_OS_USER:" "$VOLUME_DIR" "$AUTOCTL_HOME" "$AUTOCTL_SOCKET_DIR"
     chmod 700 "$VOLUME_DIR" "$AUTOCTL_HOME"
-    if command -v gosu >/dev/null; then
-        exec gosu "$PG_OS_USER" bash "$1"
-    fi
-    exec runuser -u "$PG_OS_USER" -- bash "$1"
+    as_user "$PG_OS_USER" bash "$1"
+}
+
+# exec ARGS as USER ($1): its uid, gid, groups and HOME; no process in between.
+as_user() {
+    local home
+    home=$(getent passwd "$1" | cut -d: -f6)
+    exec env HOME="$home" USER="$1" LOGNAME="$1" \
+        setpriv --reuid="$1" --regid="$1" --init-groups -- "${@:2}"
 }
 
 # pg_autoctl's files under AUTOCTL_HOME, its runtime files in a fresh AUTOCTL_RUN_DIR

@@ -17,12 +17,15 @@ SOCKET_DIR=/var/run/postgresql
 say() { echo "$(date -u +%H:%M:%S) meta-entrypoint.sh: $*"; }
 
 # Started as root (the image's default): the volume and the socket's directory to
-# postgres, then this script again as postgres.
+# postgres, then this script again as postgres in this same process (setpriv execs; no
+# runuser, which would stay PID 1 and kill PostgreSQL 2 s after `docker stop`), so that
+# PostgreSQL ends as PID 1 and gets the stop signal itself (SIGINT: a fast shutdown).
 if [ "$(id -u)" = 0 ]; then
     mkdir -p "$VOLUME_DIR" "$SOCKET_DIR"
     chown postgres: "$VOLUME_DIR" "$SOCKET_DIR"
     chmod 700 "$VOLUME_DIR"
-    exec runuser -u postgres -- bash "${BASH_SOURCE[0]}" "$@"
+    exec env HOME=/var/lib/postgresql USER=postgres LOGNAME=postgres \
+        setpriv --reuid=postgres --regid=postgres --init-groups -- bash "${BASH_SOURCE[0]}" "$@"
 fi
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then

@@ -1,6 +1,9 @@
 # scripts/compose_test.sh: sourced by setup.sh (functions only). `./setup.sh compose test`:
 # the stack of docker-compose.yml started fresh (project shardgate-test, volumes of its
-# own), README.md's tour through its HAProxy, then a shard's primary container killed:
+# own; first the verdicts on volumes made under other passwords, scripts/compose_volumes.sh,
+# and then the labels of its own), its gateway image checked (a numeric user, the OCI labels, one admin binary, no
+# debug information), README.md's tour through its HAProxy, each gateway's health check
+# (its own probe), then a shard's primary container killed:
 #   1. COMPOSE_TEST_WRITES writes, every one acknowledged;
 #   2. the primary of the first write's shard (pg_auto_failover's monitor says which)
 #      killed (`kill`, SIGKILL); writes go on through HAProxy until COMPOSE_TEST_WRITES
@@ -8,6 +11,7 @@
 #      promoted (automatic failover in the containers: pg_auto_failover);
 #   3. every write acknowledged before and after the kill read back (strong), counted;
 #   4. the killed container started again: back as its shard's secondary;
+#   5. each service stopped on its own: exit 0 within its grace period, none killed;
 # then the stack taken down, its volumes removed. Any step failing stops the test with
 # that step's name, the stack's last logs, and a non-zero exit.
 
@@ -17,9 +21,14 @@ compose_test() {
     COMPOSE_STEP="start"
     local t0=$SECONDS
     trap 'compose_test_end' EXIT
+    compose_test_volume_verdicts
     compose_start
+    compose_test_volume_labels
+    compose_test_image
     compose_test_tour
+    compose_test_health
     compose_test_failover
+    compose_test_stop
     COMPOSE_STEP="down"
     compose_stop -v
     trap - EXIT
@@ -99,6 +108,104 @@ compose_test_tour() {
     expect 200
 }
 
+# The verdicts on volumes made under other passwords (scripts/compose_volumes.sh), on two
+# real volumes of a project of their own labelled as another checkout's would be, then on
+# lines alone: adopted while that checkout's file holds their passwords, else refused
+# naming them and `compose down -v`. A second.
+compose_test_volume_verdicts() {
+    step "volumes under other passwords: adopted or refused"
+    local project=shardgate-volcheck dir=$COMPOSE_DIR/volcheck other lines verdict own=$SHARDGATE_COMPOSE_CREDENTIALS v fp
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    other=$dir/compose.env
+    for v in "${COMPOSE_PASSWORDS[@]}"; do echo "$v=$(random_secret)"; done >"$other"
+    fp=$(compose_fingerprint "$other")
+    [[ $fp =~ ^[0-9a-f]{16}$ && $fp != "$own" ]] || die "$COMPOSE_STEP: fingerprint '$fp' (ours '$own')"
+    for v in meta monitor; do
+        "$COMPOSE_ENGINE" volume rm -f "${project}_$v" >/dev/null 2>&1 || true
+        "$COMPOSE_ENGINE" volume create --label "com.docker.compose.project=$project" \
+            --label "dev.shardgate.credentials=$fp" --label "dev.shardgate.env-file=$other" "${project}_$v" >/dev/null
+    done
+    lines=$(compose_volume_lines "$project")
+    [[ $lines == "${project}_meta"$'\t'"$fp"$'\t'"$other"$'\n'"${project}_monitor"$'\t'"$fp"$'\t'"$other" ]] ||
+        die "$COMPOSE_STEP: the volumes' labels read back as: $lines"
+    expect_verdict() {
+        verdict=$(compose_volumes_verdict "$own" "$project" <<<"$1")
+        [[ $verdict == $2 ]] || die "$COMPOSE_STEP: $3: the verdict is '$verdict', not '$2'"
+    }
+    expect_verdict "$lines" "adopt $other" "another checkout's passwords, still there"
+    local refused="refuse the volumes ${project}_meta ${project}_monitor (project $project) were made under the passwords of $other"
+    local removal="Remove them (their data is lost): ./setup.sh compose down -v, or $COMPOSE_ENGINE volume rm ${project}_meta ${project}_monitor"
+    sed -i "s/^REDIS_PASSWORD=.*/REDIS_PASSWORD=changed/" "$other"
+    expect_verdict "$lines" "$refused, which holds others now;*$removal" "that file's passwords changed"
+    rm -f "$other"
+    expect_verdict "$lines" "$refused, which is gone;*$removal" "that file removed"
+    expect_verdict "x_meta"$'\t\t' "refuse the volumes x_meta * passwords are unknown;*" "a volume without labels"
+    expect_verdict "x_meta"$'\t'"$own"$'\t'"$other"$'\n'"x_monitor"$'\t'"$fp"$'\t'"$other" "refuse the volumes x_monitor *" "ours and another's"
+    expect_verdict "x_meta"$'\t'"$own"$'\t'"$other" "ok" "ours"
+    expect_verdict "" "ok" "none"
+    for v in meta monitor; do "$COMPOSE_ENGINE" volume rm -f "${project}_$v" >/dev/null; done
+    rm -rf "$dir"
+}
+
+# The stack's volumes, made before its start, carry this checkout's fingerprint.
+compose_test_volume_labels() {
+    step "the stack's volumes labelled with this checkout's passwords' fingerprint"
+    local lines count
+    lines=$(compose_volume_lines "$COMPOSE_PROJECT")
+    count=$(grep -c $'\t'"$SHARDGATE_COMPOSE_CREDENTIALS"$'\t'"$SHARDGATE_COMPOSE_ENV"'$' <<<"$lines" || true)
+    ((count == 8)) || die "$COMPOSE_STEP: $count of the 8 volumes labelled: $lines"
+}
+
+# The gateway's image to convention: a numeric user, the OCI labels (the version its
+# binary says, this checkout's commit), one admin binary, and no debug information in
+# either binary (copied out of a running gateway and read with readelf).
+compose_test_image() {
+    step "the gateway's image: user, labels, binaries"
+    local user version label key binaries sections dir=$COMPOSE_DIR/image-check name
+    user=$("$COMPOSE_ENGINE" image inspect -f '{{.Config.User}}' shardgate:local)
+    [[ $user =~ ^[1-9][0-9]*:[0-9]+$ ]] || die "$COMPOSE_STEP: USER is '$user', not a numeric uid:gid other than root"
+    version=$("$COMPOSE_ENGINE" exec shardgate-gateway1 api-router --version | awk '{ print $2 }')
+    for key in title:shardgate version:"$version" revision:"$(git -C "$REPO" rev-parse HEAD)" licenses:MIT \
+        source:"$(compose_source)"; do
+        label=$("$COMPOSE_ENGINE" image inspect -f "{{index .Config.Labels \"org.opencontainers.image.${key%%:*}\"}}" shardgate:local)
+        [[ $label == "${key#*:}" ]] || die "$COMPOSE_STEP: label org.opencontainers.image.${key%%:*} is '$label', not '${key#*:}'"
+    done
+    binaries=$("$COMPOSE_ENGINE" exec shardgate-gateway1 ls /usr/local/bin | tr '\n' ' ')
+    [[ $binaries == "api-router shard-admin " ]] || die "$COMPOSE_STEP: /usr/local/bin holds '$binaries', not api-router and shard-admin alone"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    for name in api-router shard-admin; do
+        "$COMPOSE_ENGINE" cp "shardgate-gateway1:/usr/local/bin/$name" "$dir/$name" >/dev/null
+        sections=$(readelf -S -W "$dir/$name") || die "$COMPOSE_STEP: readelf -S $dir/$name failed"
+        [[ $sections == *' .symtab '* ]] || die "$COMPOSE_STEP: the image's $name has no symbol table (profiles need it)"
+        [[ $sections != *' .debug_info '* ]] ||
+            die "$COMPOSE_STEP: the image's $name has debug information ($(du -h "$dir/$name" | cut -f1)): $(grep -o '\.debug_[a-z_]*' <<<"$sections" | tr '\n' ' ')"
+    done
+    say "  user $user; version $version; api-router $(du -h "$dir/api-router" | cut -f1), shard-admin $(du -h "$dir/shard-admin" | cut -f1), no debug information"
+    rm -rf "$dir"
+}
+
+# Each gateway's health check, the compose file's own (`api-router probe --ready`, no
+# shell): podman runs it on demand (it runs none by itself without systemd); Docker's
+# engine runs it and says the outcome.
+compose_test_health() {
+    local n deadline
+    for n in gateway1 gateway2 gateway3; do
+        step "health check of $n (api-router probe --ready)"
+        if [[ $COMPOSE_ENGINE == podman ]]; then
+            podman healthcheck run "shardgate-$n" >/dev/null 2>&1 ||
+                die "$COMPOSE_STEP: unhealthy: $(podman exec "shardgate-$n" api-router probe --ready --config /etc/shardgate/shardgate.toml 2>&1 | tail -n 1)"
+        else
+            deadline=$((SECONDS + 30))
+            until [[ $(docker inspect -f '{{.State.Health.Status}}' "shardgate-$n") == healthy ]]; do
+                ((SECONDS < deadline)) || die "$COMPOSE_STEP: not healthy after 30s: $(docker inspect -f '{{json .State.Health}}' "shardgate-$n")"
+                sleep 1
+            done
+        fi
+    done
+}
+
 # The shard a write answer names.
 answer_shard() { sed -n 's/^{.*"shard":\([0-9]*\).*/\1/p' <<<"$HTTP_BODY"; }
 
@@ -176,4 +283,22 @@ compose_test_failover() {
         sleep 1
     done
     say "  shard $shard: $(monitor_states "shard$shard")"
+}
+
+# Each service stopped on its own (`compose stop SERVICE`, its stop signal and grace
+# period), in the reverse order of the start: each must exit by itself, not be killed at
+# the end of its grace (exit code 137), and exit 0: every one stops cleanly on its signal.
+compose_test_stop() {
+    local svc code t0 took=() failed=()
+    for svc in lb gateway1 gateway2 gateway3 "${COMPOSE_SHARDS[@]/%/-b}" "${COMPOSE_SHARDS[@]/%/-a}" \
+        redis monitor meta; do
+        step "stop $svc"
+        t0=$SECONDS
+        compose_run stop ${COMPOSE_STOP_ARGS[@]+"${COMPOSE_STOP_ARGS[@]}"} "$svc"
+        code=$("$COMPOSE_ENGINE" inspect -f '{{.State.ExitCode}}' "shardgate-$svc")
+        took+=("$svc:${code}/$((SECONDS - t0))s")
+        [[ $code == 0 ]] || failed+=("$svc exited $code$([[ $code == 137 ]] && echo ' (SIGKILL: not stopped within its grace)')")
+    done
+    say "  exit code/seconds: ${took[*]}"
+    ((${#failed[@]} == 0)) || { compose_logs "${failed[@]%% *}"; die "compose test: unclean stops: ${failed[*]}"; }
 }

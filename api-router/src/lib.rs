@@ -6,6 +6,8 @@
 //!
 //! ## Layout
 //! From the top down; a module uses only those below it, but for two ties noted here.
+//! - [`probe`]: `api-router probe --ready | --live`, the binary asking its own health
+//!   endpoints on the configured port, for container health checks without a shell.
 //! - [`startup`]: [`Application::build`](startup::Application::build) checks the
 //!   settings, binds the listener (port 0 works), reads the shard map, the API keys and
 //!   the record ids' secret from the metadata database (`from_metadata`: the config's map
@@ -39,6 +41,7 @@ pub mod edge;
 pub mod error;
 pub mod input;
 pub mod limits;
+pub mod probe;
 pub mod routes;
 pub mod server;
 pub mod startup;

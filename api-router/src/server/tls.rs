@@ -76,6 +76,12 @@ impl TlsSettings {
         (self.hsts_max_age_secs > 0).then(|| format!("max-age={}", self.hsts_max_age_secs))
     }
 
+    /// The certificate the gateway serves (the chain's first): what `api-router probe`
+    /// trusts, alone (`crate::probe`).
+    pub fn served_certificate(&self) -> Result<CertificateDer<'static>, TlsError> {
+        Ok(certificates(&self.cert_path)?.swap_remove(0))
+    }
+
     /// Reads both files and builds the rustls configuration (TLS 1.2 and 1.3, the
     /// aws-lc-rs provider named explicitly, so no process-wide default is needed).
     pub fn server_config(&self) -> Result<ServerConfig, TlsError> {

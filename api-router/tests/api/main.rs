@@ -33,6 +33,7 @@ mod load_balancer;
 mod moves;
 mod operations;
 mod pool;
+mod probe;
 mod proxy;
 mod query;
 mod query_moves;
