@@ -7,8 +7,9 @@
 # For the chart's default values, each deploy/helm/shardgate/ci/*-values.yaml and each
 # file given: lints the chart (strict) and renders it with Helm's own engine
 # (helm-python-sdk); validates every built-in kind with `kubernetes-validate --strict`;
-# validates every CloudNativePG object (postgresql.cnpg.io: Cluster, ScheduledBackup)
-# against its CRD's openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every
+# validates every CloudNativePG object (postgresql.cnpg.io: Cluster, ScheduledBackup; the
+# Barman Cloud Plugin's barmancloud.cnpg.io ObjectStore) against its CRD's
+# openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every
 # schema that gives `properties` and does not set x-kubernetes-preserve-unknown-fields
 # refuses other fields, as the API server's structural pruning would drop them; every
 # other custom object (the ServiceMonitor) against a strict schema of its own in
@@ -20,7 +21,10 @@
 # CARGO_TARGET_DIR's or target/'s; none: skipped, said so). It checks the secure
 # defaults: with protected mode, the migrate Job adopts the first API key from a Secret
 # (rendered in a key's shape, or adminKey.existingSecret) before it migrates, and none
-# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. The
+# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. With
+# backups on, every Cluster archives (and a restore reads) through the Barman Cloud
+# Plugin and a rendered ObjectStore, or, with backup.method barmanObjectStore (legacy),
+# the in-tree way, and every ScheduledBackup uses the same method. The
 # chart README's values table names every key of values.yaml and no other
 # (scripts/helm_check/values_table.py). Exits
 # non-zero naming the first file that failed; the rendered objects stay in

@@ -110,7 +110,59 @@ def secure_defaults(config, objects, values):
                             f"below the container's memory limit {limit}")
     return problems
 
+PLUGIN = "barman-cloud.cloudnative-pg.io"
+
+def merged(base, over):
+    """values.yaml with a set's values over it, as Helm merges them (maps key by key)."""
+    out = dict(base)
+    for key, value in (over or {}).items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+def backups(objects, values):
+    """With backup.enabled, every Cluster archives through the Barman Cloud Plugin to a
+    rendered ObjectStore and every ScheduledBackup backs up through it (backup.method
+    plugin), or, legacy, through spec.backup.barmanObjectStore; with recovery.enabled,
+    every Cluster restores from an origin read the same way; with neither, none does."""
+    problems = []
+    plugin = values["backup"]["method"] == "plugin"
+    stores = {o["metadata"]["name"] for o in objects if o.get("kind") == "ObjectStore"}
+    for c in (o for o in objects if o.get("kind") == "Cluster"):
+        spec, name = c["spec"], c["metadata"]["name"]
+        archivers = [p for p in spec.get("plugins", []) if p["name"] == PLUGIN]
+        legacy = "barmanObjectStore" in spec.get("backup", {})
+        if not values["backup"]["enabled"]:
+            if archivers or legacy:
+                problems.append(f"Cluster {name}: archives with backup.enabled false")
+        elif plugin and (legacy or len(archivers) != 1 or not archivers[0].get("isWALArchiver")
+                         or archivers[0].get("parameters", {}).get("barmanObjectName") not in stores):
+            problems.append(f"Cluster {name}: backup.method plugin, but not one WAL archiver "
+                            f"{PLUGIN} naming a rendered ObjectStore ({sorted(stores)}), or "
+                            f"the in-tree barmanObjectStore as well")
+        elif not plugin and (archivers or not legacy):
+            problems.append(f"Cluster {name}: backup.method barmanObjectStore, but no "
+                            f"spec.backup.barmanObjectStore, or the plugin as well")
+        if values["recovery"]["enabled"]:
+            source = spec.get("bootstrap", {}).get("recovery", {}).get("source")
+            origin = next((e for e in spec.get("externalClusters", []) if e["name"] == source), {})
+            through = origin.get("plugin", {})
+            if plugin and (through.get("name") != PLUGIN
+                           or through.get("parameters", {}).get("barmanObjectName") not in stores
+                           or "barmanObjectStore" in origin):
+                problems.append(f"Cluster {name}: restores, but not through {PLUGIN} from a rendered ObjectStore")
+            elif not plugin and "barmanObjectStore" not in origin:
+                problems.append(f"Cluster {name}: restores, but its origin has no barmanObjectStore")
+    for sb in (o for o in objects if o.get("kind") == "ScheduledBackup"):
+        spec = sb["spec"]
+        ok = (spec.get("method") == "plugin" and spec.get("pluginConfiguration", {}).get("name") == PLUGIN
+              if plugin else spec.get("method") == "barmanObjectStore")
+        if not ok:
+            problems.append(f"ScheduledBackup {sb['metadata']['name']}: method {spec.get('method')!r} "
+                            f"with backup.method {values['backup']['method']!r}")
+    return problems
+
 chart = helm.Chart.load(chart_dir)
+defaults = yaml.safe_load((pathlib.Path(chart_dir) / "values.yaml").read_text())
 failed = False
 for name in sets:
     values = None if name == "default" else helm.values_from_yaml(pathlib.Path(name).read_text())
@@ -182,7 +234,7 @@ for name in sets:
         print(f"[{label}] shardgate.toml: shards {bad or 'missing'} (not a rendered Cluster's "
               f"-rw/-ro with follow = \"address\", or not host:port)", file=sys.stderr)
         failed = True
-    for problem in secure_defaults(config, objects, values or {}):
+    for problem in secure_defaults(config, objects, values or {}) + backups(objects, merged(defaults, values)):
         print(f"[{label}] {problem}", file=sys.stderr)
         failed = True
     (target / "schemas.json").write_text(json.dumps(schemas))

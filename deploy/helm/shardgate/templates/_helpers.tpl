@@ -141,11 +141,35 @@ capabilities:
 {{- end }}
 {{- end }}
 
-{{/* A barmanObjectStore's place and credentials (pass a dict: ctx, path, server). */}}
+{{/* Backups through the Barman Cloud Plugin (backup.method plugin), not CloudNativePG's
+     in-tree barmanObjectStore (legacy: deprecated in 1.26, removed in 1.31). */}}
+{{- define "shardgate.pluginBackups" -}}
+{{- if eq .Values.backup.method "plugin" }}true{{ end }}
+{{- end }}
+
+{{/* The Barman Cloud Plugin's name, as the operator knows it. */}}
+{{- define "shardgate.barmanPlugin" -}}
+barman-cloud.cloudnative-pg.io
+{{- end }}
+
+{{/* The plugin's ObjectStores: where every Cluster archives, and where a restore reads. */}}
+{{- define "shardgate.backupStore" -}}
+{{ include "shardgate.fullname" . }}-backup
+{{- end }}
+
+{{- define "shardgate.originStore" -}}
+{{ include "shardgate.fullname" . }}-origin
+{{- end }}
+
+{{/* An object store's place and credentials (pass a dict: ctx, path, and server for the
+     in-tree barmanObjectStore; the plugin's ObjectStore leaves serverName empty, each
+     Cluster names its own in its plugin parameters). */}}
 {{- define "shardgate.objectStore" -}}
 {{- $b := .ctx.Values.backup }}
 destinationPath: {{ required "backup.destinationPath (or recovery.destinationPath): the object store, s3://bucket/path" .path | quote }}
-serverName: {{ .server | quote }}
+{{- with .server }}
+serverName: {{ . | quote }}
+{{- end }}
 {{- with $b.endpointURL }}
 endpointURL: {{ . | quote }}
 {{- end }}
@@ -161,6 +185,18 @@ s3Credentials:
     name: {{ $b.s3Credentials.secretName }}
     key: {{ . }}
   {{- end }}
+{{- end }}
+
+{{/* The compression of WAL and base backups, under an object store's configuration. */}}
+{{- define "shardgate.objectStoreCompression" -}}
+{{- with .Values.backup.walCompression }}
+wal:
+  compression: {{ . }}
+{{- end }}
+{{- with .Values.backup.dataCompression }}
+data:
+  compression: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/* The release whose Clusters are restored, and where their backups are. */}}
