@@ -24,7 +24,12 @@
 # without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. With
 # backups on, every Cluster archives (and a restore reads) through the Barman Cloud
 # Plugin and a rendered ObjectStore, or, with backup.method barmanObjectStore (legacy),
-# the in-tree way, and every ScheduledBackup uses the same method. The
+# the in-tree way, and every ScheduledBackup uses the same method. The gateway pods
+# carry the values' pod settings (image digest, priority class, securityContext, extra
+# volumes, topology spread), a checksum/secrets annotation that changes with a password
+# and only then (rendered three times), and OTEL_RESOURCE_ATTRIBUTES naming the pod,
+# namespace and node from the downward API; a helm test Pod asks the gateways' Service
+# for /api/health/ready. The
 # chart README's values table names every key of values.yaml and no other
 # (scripts/helm_check/values_table.py). Exits
 # non-zero naming the first file that failed; the rendered objects stay in

@@ -161,6 +161,85 @@ def backups(objects, values):
                             f"with backup.method {values['backup']['method']!r}")
     return problems
 
+def gateway_pods(objects, values, full):
+    """The gateway Deployment carries what the values give it (image by digest, priority
+    class, securityContext, extra volumes, topology spread with the gateways' selector),
+    restarts on a changed Secret (checksum/secrets) and names its pod, namespace and node
+    to OpenTelemetry (OTEL_RESOURCE_ATTRIBUTES from the downward API); a `helm test` pod
+    asks the gateways' Service for /api/health/ready."""
+    problems = []
+    g, image = values["gateway"], values["image"]
+    dep = next((o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == full), None)
+    if dep is None:
+        return [f"no gateway Deployment {full}"]
+    pod = dep["spec"]["template"]
+    spec, c = pod["spec"], pod["spec"]["containers"][0]
+    if image["digest"] and c["image"] != f"{image['repository']}@{image['digest']}":
+        problems.append(f"gateway image {c['image']}, not by image.digest {image['digest']}")
+    if spec.get("priorityClassName", "") != g["priorityClassName"]:
+        problems.append(f"gateway priorityClassName {spec.get('priorityClassName')!r}, not {g['priorityClassName']!r}")
+    for key, want in g["podSecurityContext"].items():
+        if spec.get("securityContext", {}).get(key) != want:
+            problems.append(f"gateway pod securityContext.{key} is not {want!r}")
+    volumes = {v["name"] for v in spec.get("volumes", [])}
+    mounts = {m["name"] for m in c.get("volumeMounts", [])}
+    for v in g["extraVolumes"]:
+        if v["name"] not in volumes:
+            problems.append(f"gateway: extraVolumes {v['name']} not in the pod")
+    for m in g["extraVolumeMounts"]:
+        if m["name"] not in mounts or m["name"] not in volumes:
+            problems.append(f"gateway: extraVolumeMounts {m['name']} not mounted, or no such volume")
+    selector = dep["spec"]["selector"]["matchLabels"]
+    spread = spec.get("topologySpreadConstraints", [])
+    if len(spread) != len(g["topologySpreadConstraints"]) or any(
+            "labelSelector" not in t for t in spread):
+        problems.append("gateway: topologySpreadConstraints not as given, or one without a labelSelector")
+    for t, given in zip(spread, g["topologySpreadConstraints"]):
+        if "labelSelector" not in given and t.get("labelSelector", {}).get("matchLabels") != selector:
+            problems.append("gateway: a topology spread constraint does not select the gateways")
+    if not re.fullmatch(r"[0-9a-f]{64}", pod["metadata"].get("annotations", {}).get("checksum/secrets", "")):
+        problems.append("gateway: no checksum/secrets annotation (a changed Secret would not restart it)")
+    env = {e["name"]: e for e in c.get("env", [])}
+    attrs = dict(kv.split("=", 1) for kv in env.get("OTEL_RESOURCE_ATTRIBUTES", {}).get("value", "").split(",") if "=" in kv)
+    for attr, field in (("k8s.pod.name", "metadata.name"), ("k8s.namespace.name", "metadata.namespace"),
+                        ("k8s.node.name", "spec.nodeName")):
+        var = re.fullmatch(r"\$\(([A-Z0-9_]+)\)", attrs.get(attr, ""))
+        if not var or env.get(var[1], {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != field:
+            problems.append(f"gateway: OTEL_RESOURCE_ATTRIBUTES has no {attr} from the downward API's {field}")
+    service = next((o for o in objects if o.get("kind") == "Service" and o["metadata"]["name"] == full), None)
+    tests = [o for o in objects if o.get("kind") == "Pod"
+             and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    if not tests:
+        problems.append("no helm test Pod (annotation helm.sh/hook: test)")
+    for t in tests:
+        tc = t["spec"]["containers"][0]
+        tenv = {e["name"]: e.get("value") for e in tc.get("env", [])}
+        script = " ".join(tc.get("command", []) + tc.get("args", []))
+        port = service and service["spec"]["ports"][0]["port"]
+        if ("GET /api/health/ready" not in script or " 200 " not in script
+                or tenv.get("HOST") != full or tenv.get("PORT") != str(port)):
+            problems.append(f"helm test {t['metadata']['name']}: does not ask the Service {full}:{port} "
+                            f"for GET /api/health/ready and want 200")
+    return problems
+
+def deployment_checksum(values):
+    rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
+    for template, text in rendered.items():
+        if not template.endswith(".yaml"):
+            continue
+        for obj in yaml.safe_load_all(text):
+            if obj and obj.get("kind") == "Deployment" and obj["metadata"]["name"] == "sg-shardgate":
+                return obj["spec"]["template"]["metadata"]["annotations"].get("checksum/secrets")
+
+def secrets_roll_gateways():
+    """A changed password changes the gateways' pod template (so they restart); the same
+    one leaves it as it was (no restart on every upgrade)."""
+    a1, a2, b = (deployment_checksum({"database": {"password": p}}) for p in ("pw-a", "pw-a", "pw-b"))
+    if not a1 or a1 != a2 or a1 == b:
+        return [f"checksum/secrets: password pw-a gives {a1} then {a2}, pw-b {b}: "
+                f"a changed Secret must change it, the same one must not"]
+    return []
+
 chart = helm.Chart.load(chart_dir)
 defaults = yaml.safe_load((pathlib.Path(chart_dir) / "values.yaml").read_text())
 failed = False
@@ -234,10 +313,17 @@ for name in sets:
         print(f"[{label}] shardgate.toml: shards {bad or 'missing'} (not a rendered Cluster's "
               f"-rw/-ro with follow = \"address\", or not host:port)", file=sys.stderr)
         failed = True
-    for problem in secure_defaults(config, objects, values or {}) + backups(objects, merged(defaults, values)):
+    full = next((o["metadata"]["name"] for o in objects if o.get("kind") == "ConfigMap"
+                 and "shardgate.toml" in o.get("data", {})), "-config").removesuffix("-config")
+    everything = merged(defaults, values)
+    for problem in (secure_defaults(config, objects, values or {}) + backups(objects, everything)
+                    + gateway_pods(objects, everything, full)):
         print(f"[{label}] {problem}", file=sys.stderr)
         failed = True
     (target / "schemas.json").write_text(json.dumps(schemas))
     summary = ", ".join(f"{c} {k}" for k, c in sorted(counts.items()))
     print(f"rendered [{label}]: {n} objects ({summary})")
+for problem in secrets_roll_gateways():
+    print(problem, file=sys.stderr)
+    failed = True
 sys.exit(1 if failed else 0)
