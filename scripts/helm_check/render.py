@@ -222,6 +222,44 @@ def gateway_pods(objects, values, full):
                             f"for GET /api/health/ready and want 200")
     return problems
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+def anchors(markdown):
+    """The ids mdBook gives a page's headings: lower case, punctuation dropped, spaces
+    to hyphens."""
+    return {re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", markdown, re.M)}
+
+def exposed_families():
+    """Every metric family the gateway's exposition names (analytics/src/exposition)."""
+    return {name for path in (REPO / "analytics" / "src" / "exposition").glob("*.rs")
+            for name in re.findall(r'"(shardgate_[a-z_]+)"', path.read_text())}
+
+def alerts(objects, target):
+    """Every PrometheusRule's groups written to <set>/rules/<name>.yaml for `promtool
+    check rules`; each alert has a runbook_url into a chapter of the book that
+    SUMMARY.md lists, at a heading that chapter has; every shardgate_* metric a rule
+    reads is a family the gateway exposes."""
+    problems = []
+    summary = (REPO / "docs" / "src" / "SUMMARY.md").read_text()
+    families = exposed_families()
+    for rule in (o for o in objects if o.get("kind") == "PrometheusRule"):
+        name = rule["metadata"]["name"]
+        (target / "rules").mkdir(parents=True, exist_ok=True)
+        (target / "rules" / f"{name}.yaml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False))
+        for group in rule["spec"]["groups"]:
+            for r in group["rules"]:
+                url = r.get("annotations", {}).get("runbook_url", "")
+                m = re.fullmatch(r"https?://\S+/([a-z0-9_-]+)\.html#([a-z0-9_-]+)", url)
+                page = m and REPO / "docs" / "src" / f"{m[1]}.md"
+                if not m or not page.is_file() or f"({m[1]}.md)" not in summary:
+                    problems.append(f"PrometheusRule {name}: {r.get('alert')}'s runbook_url {url!r} is not a chapter of the book")
+                elif m[2] not in anchors(page.read_text()):
+                    problems.append(f"PrometheusRule {name}: {r.get('alert')}'s runbook_url: docs/src/{m[1]}.md has no heading #{m[2]}")
+                for metric in set(re.findall(r"\b(shardgate_[a-z_]+)", r["expr"])) - families:
+                    problems.append(f"PrometheusRule {name}: {r.get('alert')} reads {metric}, which the gateway does not expose")
+    return problems
+
 def deployment_checksum(values):
     rendered = chart.render(values, name="sg", namespace="shardgate", is_install=True)
     for template, text in rendered.items():
@@ -317,7 +355,7 @@ for name in sets:
                  and "shardgate.toml" in o.get("data", {})), "-config").removesuffix("-config")
     everything = merged(defaults, values)
     for problem in (secure_defaults(config, objects, values or {}) + backups(objects, everything)
-                    + gateway_pods(objects, everything, full)):
+                    + gateway_pods(objects, everything, full) + alerts(objects, target)):
         print(f"[{label}] {problem}", file=sys.stderr)
         failed = True
     (target / "schemas.json").write_text(json.dumps(schemas))
