@@ -7,11 +7,13 @@
 # For the chart's default values, each deploy/helm/shardgate/ci/*-values.yaml and each
 # file given: lints the chart (strict) and renders it with Helm's own engine
 # (helm-python-sdk); validates every built-in kind with `kubernetes-validate --strict`;
-# validates every CloudNativePG object (postgresql.cnpg.io: Cluster, ScheduledBackup)
-# against its CRD's openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every
+# validates every CloudNativePG object (postgresql.cnpg.io: Cluster, ScheduledBackup; the
+# Barman Cloud Plugin's barmancloud.cnpg.io ObjectStore) against its CRD's
+# openAPIV3Schema from deploy/cnpg-crds (CNPG_CRDS), made strict: every
 # schema that gives `properties` and does not set x-kubernetes-preserve-unknown-fields
 # refuses other fields, as the API server's structural pruning would drop them; every
-# other custom object (the ServiceMonitor) against a strict schema of its own in
+# other custom object (the ServiceMonitor, the PodMonitor, the PrometheusRule) against a
+# strict schema of its own in
 # deploy/k8s-schemas (<group>_<version>_<Kind>.json; no CRD of it is vendored); a custom
 # kind with neither fails. It parses the gateway's rendered configuration as TOML (each
 # shard's primary its Cluster's -rw Service, or with no Cluster rendered a host:port,
@@ -20,9 +22,21 @@
 # CARGO_TARGET_DIR's or target/'s; none: skipped, said so). It checks the secure
 # defaults: with protected mode, the migrate Job adopts the first API key from a Secret
 # (rendered in a key's shape, or adminKey.existingSecret) before it migrates, and none
-# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. The
+# without; Redis's maxmemory (allkeys-lru) is below its container's memory limit. With
+# backups on, every Cluster archives (and a restore reads) through the Barman Cloud
+# Plugin and a rendered ObjectStore, or, with backup.method barmanObjectStore (legacy),
+# the in-tree way, and every ScheduledBackup uses the same method. The gateway pods
+# carry the values' pod settings (image digest, priority class, securityContext, extra
+# volumes, topology spread), a checksum/secrets annotation that changes with a password
+# and only then (rendered three times), and OTEL_RESOURCE_ATTRIBUTES naming the pod,
+# namespace and node from the downward API; a helm test Pod asks the gateways' Service
+# for /api/health/ready. The
 # chart README's values table names every key of values.yaml and no other
-# (scripts/helm_check/values_table.py). Exits
+# (scripts/helm_check/values_table.py). Every rendered PrometheusRule passes `promtool
+# check rules` (lint findings fatal), each alert's runbook_url is a heading of a chapter
+# of the book, and each shardgate_* metric a rule reads is one the gateway exposes. The
+# Grafana dashboard (deploy/grafana/shardgate.json) reads only metrics the gateway
+# exposes, and its queries parse (promtool; scripts/helm_check/dashboard.py). Exits
 # non-zero naming the first file that failed; the rendered objects stay in
 # .local/helm-check/ to read.
 #
@@ -34,6 +48,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHART=${CHART:-$REPO/deploy/helm/shardgate}
 CNPG_CRDS=${CNPG_CRDS:-$REPO/deploy/cnpg-crds}
 LOCAL_SCHEMAS=${LOCAL_SCHEMAS:-$REPO/deploy/k8s-schemas}
+DASHBOARD=${DASHBOARD:-$REPO/deploy/grafana/shardgate.json}
 VENV=$REPO/.local/helm-venv
 OUT=$REPO/.local/helm-check
 # The Kubernetes version built-in kinds are validated against (the chart's kubeVersion
@@ -95,6 +110,28 @@ validate_custom() {   # SETDIR: every custom object against its schema (CRDs tig
     return $rc
 }
 
+# promtool's check of every rendered PrometheusRule's groups (written by render.py to
+# SETDIR/rules/): a rule that does not parse fails. Without promtool: skipped, said so,
+# unless SHARDGATE_REQUIRE_PROMTOOL=1 (./setup.sh test sets it).
+check_rules() {   # SETDIR
+    local file out
+    for file in "$1"/rules/*.yaml; do
+        [[ -f $file ]] || return 0
+        if ! command -v promtool >/dev/null 2>&1; then
+            [[ ${SHARDGATE_REQUIRE_PROMTOOL:-} != 1 ]] ||
+                { printf 'promtool not found, and SHARDGATE_REQUIRE_PROMTOOL=1 requires it\n' >&2; return 1; }
+            say "no promtool: the alerting rules' check skipped"
+            return 0
+        fi
+        # Lint findings (a duplicate rule) fail too; any FAILED in its output does.
+        if ! out=$(promtool check rules --lint=all --lint-fatal "$file" 2>&1) || [[ $out == *FAILED* ]]; then
+            printf '%s\n' "$out" >&2
+            return 1
+        fi
+        printf '    %s: %s\n' "${file##*/}" "$(grep -oE 'SUCCESS.*' <<<"$out")"
+    done
+}
+
 # The admin CLI's own check of the rendered configuration (over this checkout's
 # config/default.toml, with no SHARDGATE__ variables): the shards, slots and routing
 # load and validate as the gateway's start-up does them.
@@ -122,6 +159,11 @@ main() {
     say "the README's values table against values.yaml"
     "$VENV/bin/python" "$REPO/scripts/helm_check/values_table.py" "$CHART" ||
         die "the values table of ${CHART#"$REPO"/}/README.md and values.yaml differ (above)"
+    say "the Grafana dashboard's queries against the gateway's metrics (${DASHBOARD#"$REPO"/})"
+    mkdir -p "$OUT/dashboard/rules"
+    "$VENV/bin/python" "$REPO/scripts/helm_check/dashboard.py" "$DASHBOARD" "$OUT/dashboard/rules/queries.yaml" ||
+        die "the dashboard reads metrics the gateway does not expose (above)"
+    check_rules "$OUT/dashboard" || die "the dashboard's queries do not parse (above)"
     for file in "$CHART"/ci/*-values.yaml "$@"; do
         [[ -f $file ]] && sets+=("$(cd "$(dirname "$file")" && pwd)/$(basename "$file")")
     done
@@ -134,6 +176,8 @@ main() {
         validate_builtin "$OUT/$label/builtin" || { status=1; printf 'FAILED: built-in kinds of [%s]\n' "$label" >&2; }
         say "validate [$label]: custom objects (CloudNativePG's CRDs tightened; deploy/k8s-schemas)"
         validate_custom "$OUT/$label" || { status=1; printf 'FAILED: custom objects of [%s]\n' "$label" >&2; }
+        say "check [$label]: the alerting rules (promtool check rules)"
+        check_rules "$OUT/$label" || { status=1; printf 'FAILED: the alerting rules of [%s]\n' "$label" >&2; }
         say "check [$label]: the gateway's configuration (shard-admin check)"
         check_config "$OUT/$label" || { status=1; printf 'FAILED: the configuration of [%s]\n' "$label" >&2; }
     done

@@ -410,6 +410,7 @@ impl Analytics {
             batches,
             held: &HeldRequests::default(),
             spans: None,
+            process: None,
         };
         self.exposition_of_gateway(Format::Prometheus, &gateway)
     }

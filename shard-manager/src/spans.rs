@@ -10,11 +10,13 @@
 //!
 //! - [`operation`]: a record operation, with where its key was routed (slot, shard,
 //!   map version): the span a request's trips nest under.
-//! - [`Peer`] and [`trip`]: one trip to one server: `db.system.name`, `db.namespace`,
-//!   `db.operation.name`, `server.address`, `server.port`, `shardgate.shard`,
-//!   `shardgate.role`, and the pid of the backend that served it
-//!   (`db.postgresql.backend_pid`, as `pg_stat_activity.pid`), once a connection is had
-//!   ([`served_by`]).
+//! - [`Peer`] and [`trip`]: one trip to one server, a client span: `db.system.name`,
+//!   `db.namespace` (the database and schema, `shardgate.public`), `db.operation.name`,
+//!   `server.address`, `server.port`, `shardgate.shard`, `shardgate.role`, and the pid
+//!   of the backend that served it (`db.postgresql.backend_pid`, as
+//!   `pg_stat_activity.pid`), once a connection is had ([`served_by`]); a failed one
+//!   its `error.type` and the server's SQLSTATE (`db.response.status_code`) when it
+//!   refused ([`failed`]).
 //! - [`wait`]: waiting for a place among a server's operations or for a connection.
 //! - [`hold`]: a request held for a shard's new primary, and whether it went on.
 //! - [`batch`]: a trip that carries several requests (a group commit, point reads sent
@@ -22,7 +24,7 @@
 //!   request it carried. The links are `tracing`'s own `follows_from`, which the
 //!   OpenTelemetry layer turns into span links. A batch of one is that request's own
 //!   trip, under its span.
-//! - [`cache`]: a trip to the Redis cache (`cache lookup`, whose outcome
+//! - [`cache`]: a trip to the Redis cache, a client span (`cache lookup`, whose outcome
 //!   [`cache_outcome`] records: hit, miss, or bypass and why; `cache fill`).
 //! - [`snapshot_fence`]: taking and lifting the cluster fence of a snapshot read.
 //! - [`transaction`], [`decision`]: a transaction (a two-phase commit across shards,
@@ -38,10 +40,15 @@
 use tracing::field::Empty;
 use tracing::{Level, Span};
 
+use crate::error::ClusterError;
 use crate::routing::{Role, RoutedKey, ShardId};
 
 /// The target of every span and event here.
 pub const TARGET: &str = "shardgate::db";
+
+/// The schema the gateway's tables are in: the migrations create them unqualified,
+/// under the default `search_path`, in `public`.
+pub const SCHEMA: &str = "public";
 
 /// Whether a subscriber records this module's spans.
 pub fn enabled() -> bool {
@@ -82,7 +89,8 @@ pub fn operation(name: &'static str, table: &str, key: &RoutedKey) -> Span {
 pub struct Peer {
     pub shard: ShardId,
     pub role: Role,
-    /// The database (`db.namespace`).
+    /// The schema, qualified by the database (`db.namespace`, as OpenTelemetry's
+    /// PostgreSQL conventions have it: `shardgate.public`).
     pub namespace: String,
     /// The host, without the port (`server.address`).
     pub address: String,
@@ -102,7 +110,7 @@ impl Peer {
         Self {
             shard,
             role,
-            namespace: database.to_owned(),
+            namespace: format!("{database}.{SCHEMA}"),
             address: host.to_owned(),
             port,
         }
@@ -122,6 +130,8 @@ macro_rules! db_span {
             otel.name = $operation,
             otel.kind = "client",
             otel.status_code = Empty,
+            error.type = Empty,
+            db.response.status_code = Empty,
             db.system.name = "postgresql",
             db.namespace = $peer.namespace.as_str(),
             db.operation.name = $operation,
@@ -184,9 +194,14 @@ pub fn served_by(span: &Span, backend_pid: i32) {
     span.record("db.postgresql.backend_pid", backend_pid);
 }
 
-/// The trip `span` failed.
-pub fn failed(span: &Span) {
+/// The trip `span` failed with `error`: its status, `error.type`, and the server's
+/// SQLSTATE when it refused (`db.response.status_code`).
+pub fn failed(span: &Span, error: &ClusterError) {
     span.record("otel.status_code", "ERROR");
+    span.record("error.type", error.error_type());
+    if let Some(code) = error.sqlstate() {
+        span.record("db.response.status_code", code);
+    }
 }
 
 /// Waiting for `what` (`permit`: a place among the server's operations at once;
@@ -251,6 +266,7 @@ pub fn cache(name: &'static str, shard: ShardId) -> Span {
         target: TARGET,
         "cache",
         otel.name = name,
+        otel.kind = "client",
         db.system.name = "redis",
         shardgate.shard = shard.0,
         shardgate.cache.hit = Empty,
@@ -270,6 +286,7 @@ pub fn cache_batch(name: &'static str, records: usize) -> Span {
         target: TARGET,
         "cache",
         otel.name = name,
+        otel.kind = "client",
         db.system.name = "redis",
         db.operation.batch.size = records,
         shardgate.cache.outcome = Empty,
@@ -371,7 +388,7 @@ mod tests {
         let peer = Peer::new(ShardId(2), Role::Replica, "127.0.0.1:25533", "shardgate");
         assert_eq!(peer.address, "127.0.0.1");
         assert_eq!(peer.port, 25533);
-        assert_eq!(peer.namespace, "shardgate");
+        assert_eq!(peer.namespace, "shardgate.public");
         let v6 = Peer::new(ShardId(0), Role::Primary, "[::1]:6432", "db");
         assert_eq!((v6.address.as_str(), v6.port), ("::1", 6432));
         let bare = Peer::new(ShardId(0), Role::Primary, "db.internal", "db");

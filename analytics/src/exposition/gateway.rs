@@ -1,6 +1,6 @@
 //! What a gateway knows besides the recorder's own data, passed at scrape time to be
 //! exposed with it: slot moves, refused requests, the map, transactions, batches, requests held
-//! for a new primary and,
+//! for a new primary, its process's figures and,
 //! with traces on, its spans.
 
 use prometheus::proto::MetricFamily;
@@ -10,6 +10,7 @@ use crate::exposition::held::HeldRequests;
 use crate::exposition::limited::LimitedCount;
 use crate::exposition::map::MapGauges;
 use crate::exposition::moves::MoveProgress;
+use crate::exposition::process::ProcessStats;
 use crate::exposition::traces::TraceSpans;
 use crate::exposition::transactions::TransactionStats;
 
@@ -31,6 +32,9 @@ pub struct GatewayFigures<'a> {
     pub held: &'a HeldRequests,
     /// Its trace spans, exported or dropped, when it exports traces.
     pub spans: Option<&'a TraceSpans>,
+    /// Its process's CPU, memory, file descriptors and start time (`process_*`), where
+    /// `/proc` tells them.
+    pub process: Option<&'a ProcessStats>,
 }
 
 impl GatewayFigures<'_> {
@@ -44,6 +48,9 @@ impl GatewayFigures<'_> {
         families.extend(crate::exposition::held::families(self.held));
         if let Some(spans) = self.spans {
             families.extend(crate::exposition::traces::families(spans));
+        }
+        if let Some(process) = self.process {
+            families.extend(crate::exposition::process::families(process));
         }
         families
     }

@@ -16,6 +16,8 @@
 //! - `transactions`: transactions by protocol and outcome, and parts in doubt
 //!   ([`TransactionStats`]).
 //! - `batches`: requests per batch sent to a server, by kind and server ([`BatchSizes`]).
+//! - `process`: the process's own CPU, memory, file descriptors and start time, from
+//!   `/proc/self` ([`ProcessStats`]).
 //! - [`traces`]: a gateway's trace spans, exported or dropped ([`TraceSpans`]), as text
 //!   to follow the rest.
 
@@ -28,6 +30,7 @@ pub(crate) mod limited;
 pub(crate) mod map;
 pub(crate) mod moves;
 pub(crate) mod openmetrics;
+pub(crate) mod process;
 pub(crate) mod requests;
 pub mod traces;
 pub(crate) mod transactions;
@@ -39,5 +42,6 @@ pub use held::HeldRequests;
 pub use limited::LimitedCount;
 pub use map::{MapGauges, ShardTerm};
 pub use moves::MoveProgress;
+pub use process::{ProcessStats, Units};
 pub use traces::TraceSpans;
 pub use transactions::TransactionStats;

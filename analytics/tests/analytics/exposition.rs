@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use analytics::exposition::{
     BatchSizes, Format, GatewayFigures, HeldRequests, LimitedCount, MapGauges, MoveProgress,
-    ShardTerm, TraceSpans, TransactionStats,
+    ProcessStats, ShardTerm, TraceSpans, TransactionStats,
 };
 use analytics::recording::{CacheEvent, ErrorClass, RequestSample};
 use openmetrics_parser::openmetrics::parse_openmetrics;
@@ -188,6 +188,7 @@ struct Gateway {
     batches: Vec<BatchSizes>,
     held: HeldRequests,
     spans: TraceSpans,
+    process: ProcessStats,
 }
 
 impl Gateway {
@@ -239,6 +240,14 @@ impl Gateway {
                 dropped_queue_full: 0,
                 dropped_export_failed: 1,
             },
+            process: ProcessStats {
+                cpu_seconds: 3.25,
+                resident_bytes: 20_480_000.0,
+                virtual_bytes: 1e9,
+                start_time_seconds: 1_764_000_123.45,
+                open_fds: 12.0,
+                max_fds: Some(20000.0),
+            },
         }
     }
 
@@ -251,6 +260,7 @@ impl Gateway {
             batches: &self.batches,
             held: &self.held,
             spans: Some(&self.spans),
+            process: Some(&self.process),
         }
     }
 }
@@ -262,9 +272,15 @@ fn the_text_format_is_what_it_was() {
     let recorder = recorded();
     let gateway = Gateway::new();
 
+    // The process's figures are the gateway's alone (`prometheus_text_of_gateway` has
+    // none).
+    let figures = GatewayFigures {
+        process: None,
+        ..gateway.figures()
+    };
     let text = recorder
         .analytics
-        .exposition_of_gateway(Format::Prometheus, &gateway.figures());
+        .exposition_of_gateway(Format::Prometheus, &figures);
 
     let before = recorder.analytics.prometheus_text_of_gateway(
         &gateway.moves,
@@ -327,6 +343,9 @@ fn openmetrics_parses_whole_and_names_sampled_requests_on_their_buckets() {
         "shardgate_map_version",
         "shardgate_failovers",
         "shardgate_trace_spans_dropped",
+        "process_cpu_seconds",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
     ] {
         assert!(parsed.families.contains_key(family), "{family}\n{text}");
     }

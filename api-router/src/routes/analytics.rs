@@ -3,7 +3,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use analytics::cluster::{ClusterMetricsReport, Scope};
-use analytics::exposition::{Format, GatewayFigures, MapGauges, ShardTerm, TraceSpans};
+use analytics::exposition::{
+    Format, GatewayFigures, MapGauges, ProcessStats, ShardTerm, TraceSpans,
+};
 use analytics::recording::{ErrorEvent, SlowRequest};
 use analytics::reports::MetricsReport;
 use serde::Deserialize;
@@ -190,7 +192,7 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, requests held for a shard's new primary (`shardgate_handovers_total`, `shardgate_requests_held_now`, `shardgate_requests_held_total{outcome}`, `shardgate_requests_held_seconds_total`), writes answered without knowing whether they applied (`shardgate_writes_may_have_committed_total`), and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, requests held for a shard's new primary (`shardgate_handovers_total`, `shardgate_requests_held_now`, `shardgate_requests_held_total{outcome}`, `shardgate_requests_held_seconds_total`), writes answered without knowing whether they applied (`shardgate_writes_may_have_committed_total`), and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`; the process's own, as Prometheus clients name them: `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
 pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     let accept = req
@@ -201,6 +203,7 @@ pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     let moves = moves::progress(&state.moves.seen());
     let limited = state.limits.refused();
     let spans = trace_spans(&state);
+    let process = ProcessStats::read();
     let gateway = GatewayFigures {
         moves: &moves,
         limited: &limited,
@@ -209,6 +212,7 @@ pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         batches: &batch_sizes(&state),
         held: &held(&state),
         spans: spans.as_ref(),
+        process: process.as_ref(),
     };
     HttpResponse::Ok()
         .content_type(format.content_type())

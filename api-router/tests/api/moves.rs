@@ -10,6 +10,8 @@ use prometheus_parse::{Sample, Scrape, Value as Metric};
 use serde_json::Value;
 use test_app::{spawn_app, TestApp};
 
+use crate::metrics_lint::promtool_lint;
+
 /// Polls `/api/shards` until move `id` satisfies `done`; panics after 3 s (the gateway
 /// reads moves every `metadata.poll_ms`, a second here, and a loaded machine is slower).
 async fn shown_move(app: &TestApp, id: i64, done: impl Fn(&Value) -> bool) -> (Value, Value) {
@@ -47,52 +49,6 @@ async fn scrape(app: &TestApp) -> Vec<Sample> {
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("valid Prometheus text")
         .samples
-}
-
-/// What `promtool check metrics` (Debian's `prometheus`; `./setup.sh test` installs it)
-/// says of `/metrics` now: nothing when every family is to Prometheus's conventions.
-/// `None` when promtool is missing and SHARDGATE_REQUIRE_PROMTOOL is not 1 (the suite
-/// sets it); skipped loudly.
-async fn promtool_lint(app: &TestApp) -> Option<String> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .unwrap();
-    let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            assert!(
-                std::env::var("SHARDGATE_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
-                "promtool not found ({e}), and SHARDGATE_REQUIRE_PROMTOOL=1 requires it: apt-get install prometheus (./setup.sh test does)"
-            );
-            eprintln!("SKIPPED promtool check metrics: promtool not found ({e})");
-            return None;
-        }
-    };
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().expect("run promtool");
-    Some(format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    ))
 }
 
 /// The gauge `metric` of move `id`, with its phase label.

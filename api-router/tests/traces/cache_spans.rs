@@ -106,6 +106,7 @@ async fn a_cached_read_shows_its_cache_lookup_as_a_hit() {
         Some("hit")
     );
     assert_eq!(lookup.attribute("db.system.name").as_deref(), Some("redis"));
+    assert_eq!(lookup.span.kind, 3, "a trip to Redis is a client span");
     assert_eq!(lookup.attribute("shardgate.cache.bypass_reason"), None);
 }
 
@@ -161,5 +162,6 @@ async fn a_write_shows_the_cache_install_before_its_acknowledgement() {
         install.attribute("db.system.name").as_deref(),
         Some("redis")
     );
+    assert_eq!(install.span.kind, 3, "a trip to Redis is a client span");
     assert!(install.span.end_time_unix_nano <= write.span.end_time_unix_nano);
 }

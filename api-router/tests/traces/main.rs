@@ -26,6 +26,9 @@
 //!   caller's context is at most a link ([`unauthenticated`]).
 //! - A group that carried a recorded write is recorded too, at any ratio
 //!   ([`batch_sampling`]).
+//! - A statement a shard refuses is a failed client span with `error.type` and its
+//!   SQLSTATE (`db.response.status_code`); a 5xx answer's server span has `error.type`,
+//!   a 4xx's none ([`failed_calls`]).
 //! - `OTEL_SDK_DISABLED=true` and `OTEL_TRACES_EXPORTER=none` send the collector
 //!   nothing, though the environment names it ([`sdk_off`]).
 //! - Moves and the balancer ([`moves`]): a move the automatic balancer runs is a trace
@@ -35,6 +38,7 @@
 mod batch_sampling;
 mod cache_spans;
 mod exemplars;
+mod failed_calls;
 mod fence_spans;
 mod moves;
 mod request_path;

@@ -81,7 +81,7 @@ pub(super) fn assert_trip(trip: &Received, settings: &ClusterSettings, shard: Sh
     );
     assert_eq!(
         trip.attribute("db.namespace"),
-        Some(settings.database.dbname.clone()),
+        Some(format!("{}.public", settings.database.dbname)),
         "{what}"
     );
     assert_eq!(

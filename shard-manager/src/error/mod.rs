@@ -234,6 +234,31 @@ impl ClusterError {
         }
     }
 
+    /// The class of the failure, as OpenTelemetry's `error.type` names it on a
+    /// database client span: the SQLSTATE of a server's refusal (as
+    /// `db.response.status_code`), else what went wrong, in a few stable words.
+    pub fn error_type(&self) -> &str {
+        if let Some(code) = self.sqlstate() {
+            return code;
+        }
+        match self {
+            Self::Unavailable { .. } => "unavailable",
+            Self::Timeout { .. } => "timeout",
+            Self::Saturated { .. } => "saturated",
+            Self::NotReplicated { .. } => "not_replicated",
+            Self::CacheNotTold { .. } => "cache_not_told",
+            Self::SchemaMissing { .. } => "schema_missing",
+            Self::KeyReused { .. } => "key_reused",
+            Self::PreconditionFailed { .. } => "precondition_failed",
+            Self::Undecodable { .. } => "undecodable",
+            Self::ReadOnly { .. }
+            | Self::NotOwner { .. }
+            | Self::Query { .. }
+            | Self::DataRefused { .. }
+            | Self::Conflict { .. } => "refused",
+        }
+    }
+
     /// True when the server was too busy to take the work: a read may try another.
     pub fn is_saturated(&self) -> bool {
         matches!(self, Self::Saturated { .. })

@@ -52,8 +52,8 @@ async fn drive(server: Arc<Server>, queue: Arc<Mutex<Queue<PendingRead>>>) {
             .run_reads(&reads, &span)
             .instrument(span.clone())
             .await;
-        if answers.is_err() {
-            spans::failed(&span);
+        if let Err(error) = &answers {
+            spans::failed(&span, error);
         }
         match answers {
             Ok(answers) => {

@@ -151,8 +151,8 @@ impl Server {
     {
         let trip = spans::trip(&self.peer, operation);
         let result = self.run_traced(&trip, op).instrument(trip.clone()).await;
-        if result.is_err() {
-            spans::failed(&trip);
+        if let Err(error) = &result {
+            spans::failed(&trip, error);
         }
         result
     }

@@ -52,8 +52,8 @@ impl Server {
             .run_write_traced(&trip, op)
             .instrument(trip.clone())
             .await;
-        if result.is_err() {
-            spans::failed(&trip);
+        if let Err(failure) = &result {
+            spans::failed(&trip, &failure.error);
         }
         result
     }

@@ -312,7 +312,7 @@ impl Server {
         let mut live = match live {
             Ok(live) => live,
             Err(failure) => {
-                spans::failed(span);
+                spans::failed(span, &failure.error);
                 answer_all(group, failure.error, failure.maybe_committed);
                 return alone;
             }
@@ -333,17 +333,19 @@ impl Server {
             let ended = match tokio::time::timeout_at(deadline, sent).await {
                 // Cancelled mid-exchange: the connection is never reused.
                 Err(_) => {
-                    spans::failed(span);
-                    answer_all(group, self.timeout(), true);
+                    let timeout = self.timeout();
+                    spans::failed(span, &timeout);
+                    answer_all(group, timeout, true);
                     return alone;
                 }
                 Ok(Err(err)) => {
-                    spans::failed(span);
                     let refused = refused_whole(&err);
                     if matches!(classify(&err), Failure::Down(_)) {
                         live.discard();
                     }
-                    answer_all(group, self.failure(err), !refused);
+                    let error = self.failure(err);
+                    spans::failed(span, &error);
+                    answer_all(group, error, !refused);
                     return alone;
                 }
                 Ok(Ok(ended)) => ended,
@@ -361,7 +363,7 @@ impl Server {
                     if let Some(superseded) = self.superseded(&live) {
                         // Committed where the primary is known to have moved on: not
                         // acknowledged, never sent again.
-                        spans::failed(span);
+                        spans::failed(span, &superseded);
                         live.discard();
                         answer_all(group, superseded, true);
                         return alone;
@@ -381,7 +383,9 @@ impl Server {
                         continue;
                     }
                     if !own_refusal(&error) {
-                        answer_all(group, self.failure(error), false);
+                        let error = self.failure(error);
+                        spans::failed(span, &error);
+                        answer_all(group, error, false);
                         break;
                     }
                     let mut refused = group.remove(index);
@@ -401,6 +405,10 @@ impl Server {
                             error: self.failure(error),
                             maybe_committed: false,
                         };
+                        // The trip carried nothing else: it failed with its write.
+                        if group.is_empty() {
+                            spans::failed(span, &failure.error);
+                        }
                         let _ = refused.reply.send(Err(failure));
                     }
                     // The rest, again at once: nothing of them committed.
@@ -411,11 +419,15 @@ impl Server {
                     if stale && !std::mem::replace(&mut prepared_again, true) {
                         continue;
                     }
-                    answer_all(group, self.failure(error), false);
+                    let error = self.failure(error);
+                    spans::failed(span, &error);
+                    answer_all(group, error, false);
                     break;
                 }
                 GroupEnd::Uncertain(error) => {
-                    answer_all(group, self.failure(error), true);
+                    let error = self.failure(error);
+                    spans::failed(span, &error);
+                    answer_all(group, error, true);
                     break;
                 }
             }

@@ -162,6 +162,7 @@ pub async fn server_span(
         http.request.method = method,
         http.route = Empty,
         http.response.status_code = Empty,
+        error.type = Empty,
         url.path = req.path(),
         url.scheme = scheme,
         network.protocol.version = protocol_version(req.version()),
@@ -206,8 +207,11 @@ pub async fn server_span(
         span.record("http.route", route);
     }
     span.record("http.response.status_code", status.as_u16());
+    // A 5xx is the server's error: its status code is the error's type, as
+    // OpenTelemetry's HTTP conventions have it (a 4xx is the client's, not the span's).
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
+        span.record("error.type", status.as_str());
     }
     if ids.is_valid() {
         if let Ok(value) = HeaderValue::from_str(&traceresponse(&ids)) {

@@ -30,8 +30,13 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* The gateway image: by digest when one is given, else by tag. */}}
 {{- define "shardgate.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else }}
+{{- .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
 {{- end }}
 
 {{- define "shardgate.serviceAccountName" -}}
@@ -90,7 +95,38 @@ app.kubernetes.io/component: {{ .component }}
 {{ include "shardgate.fullname" .ctx }}-shard{{ .shard }}
 {{- end }}
 
-{{/* A pod's and a container's securityContext: non-root, read-only root, no privileges. */}}
+{{/* What a restart of the gateways must follow besides the ConfigMap: the credentials
+     they read from Secrets. A Secret given by reference counts by its live data (looked
+     up; nothing offline); a chart-made one by its values (a generated password is kept
+     across upgrades, so it changes nothing). */}}
+{{- define "shardgate.secretsChecksum" -}}
+{{- $parts := dict "user" .Values.database.user "password" .Values.database.password }}
+{{- range $key, $name := dict "database" .Values.database.existingSecret "redis" (ternary .Values.redis.existingSecret "" .Values.redis.enabled) }}
+{{- if $name }}
+{{- $live := lookup "v1" "Secret" $.Release.Namespace $name }}
+{{- $_ := set $parts $key (dict "name" $name "data" ($live.data | default dict)) }}
+{{- end }}
+{{- end }}
+{{- toJson $parts | sha256sum }}
+{{- end }}
+
+{{/* Kubernetes' resource attributes of the pod, for OpenTelemetry (the downward API):
+     every span the pod exports carries its pod, namespace and node. */}}
+{{- define "shardgate.otelEnv" -}}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef: { fieldPath: metadata.name }
+- name: K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef: { fieldPath: metadata.namespace }
+- name: K8S_NODE_NAME
+  valueFrom:
+    fieldRef: { fieldPath: spec.nodeName }
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(K8S_POD_NAME),k8s.namespace.name=$(K8S_NAMESPACE_NAME),k8s.node.name=$(K8S_NODE_NAME)"
+{{- end }}
+
+{{/* Redis's pod and container securityContext: non-root, read-only root, no privileges. */}}
 {{- define "shardgate.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: {{ .uid }}
@@ -141,11 +177,35 @@ capabilities:
 {{- end }}
 {{- end }}
 
-{{/* A barmanObjectStore's place and credentials (pass a dict: ctx, path, server). */}}
+{{/* Backups through the Barman Cloud Plugin (backup.method plugin), not CloudNativePG's
+     in-tree barmanObjectStore (legacy: deprecated in 1.26, removed in 1.31). */}}
+{{- define "shardgate.pluginBackups" -}}
+{{- if eq .Values.backup.method "plugin" }}true{{ end }}
+{{- end }}
+
+{{/* The Barman Cloud Plugin's name, as the operator knows it. */}}
+{{- define "shardgate.barmanPlugin" -}}
+barman-cloud.cloudnative-pg.io
+{{- end }}
+
+{{/* The plugin's ObjectStores: where every Cluster archives, and where a restore reads. */}}
+{{- define "shardgate.backupStore" -}}
+{{ include "shardgate.fullname" . }}-backup
+{{- end }}
+
+{{- define "shardgate.originStore" -}}
+{{ include "shardgate.fullname" . }}-origin
+{{- end }}
+
+{{/* An object store's place and credentials (pass a dict: ctx, path, and server for the
+     in-tree barmanObjectStore; the plugin's ObjectStore leaves serverName empty, each
+     Cluster names its own in its plugin parameters). */}}
 {{- define "shardgate.objectStore" -}}
 {{- $b := .ctx.Values.backup }}
 destinationPath: {{ required "backup.destinationPath (or recovery.destinationPath): the object store, s3://bucket/path" .path | quote }}
-serverName: {{ .server | quote }}
+{{- with .server }}
+serverName: {{ . | quote }}
+{{- end }}
 {{- with $b.endpointURL }}
 endpointURL: {{ . | quote }}
 {{- end }}
@@ -161,6 +221,18 @@ s3Credentials:
     name: {{ $b.s3Credentials.secretName }}
     key: {{ . }}
   {{- end }}
+{{- end }}
+
+{{/* The compression of WAL and base backups, under an object store's configuration. */}}
+{{- define "shardgate.objectStoreCompression" -}}
+{{- with .Values.backup.walCompression }}
+wal:
+  compression: {{ . }}
+{{- end }}
+{{- with .Values.backup.dataCompression }}
+data:
+  compression: {{ . }}
+{{- end }}
 {{- end }}
 
 {{/* The release whose Clusters are restored, and where their backups are. */}}
