@@ -5,6 +5,10 @@
 //! gateway for a test (in its process, as a child process, under `wrk`) is `test-app`'s,
 //! which stands on this crate.
 //!
+//! The benchmarks of the control plane's failovers on private servers (`benches/`:
+//! `outage`, `replication`, `async_loss`, `netcut`) live here too, above the control
+//! plane they drive, with the harness they share with its failover tests.
+//!
 //! ## Layout
 //! - [`repo`]: the repository under test, its `setup.sh` and the superuser's password.
 //! - [`scratch`]: scratch databases for tests without a gateway: a whole cluster (the

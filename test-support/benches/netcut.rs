@@ -12,7 +12,7 @@
 //! themselves are the failover suite's (`control-plane/tests/failover/cut_on_autoctl.rs`).
 //!
 //! As root, with pg_auto_failover installed:
-//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench netcut`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p test-support --bench netcut`
 //! (`cargo test --benches` runs nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};

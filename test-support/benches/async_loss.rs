@@ -10,7 +10,7 @@
 //! acknowledged on a replica and lost. The promises themselves are the failover suite's
 //! (`control-plane/tests/failover/async_loss.rs`).
 //!
-//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench async_loss`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p test-support --bench async_loss`
 //! (`cargo test --benches` runs nothing).
 
 use std::collections::HashSet;
