@@ -3,7 +3,7 @@
 # $OUT/STEP.log and its closing lines in the report: the topology benchmark
 # (test-app/benches/topology: `moves`, `import`, `txn`, `limits`, `snapshot`), criterion
 # benches (`keys`, `timers`), the benchmarks on private servers (test-support/benches:
-# `outage`, `replication`, `async-loss`, `netcut`), the backup tests (`backup`), and
+# `outage`, `replication`, `async-loss`, `netcut`), the backup benchmark (`backup`), and
 # `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
 # other variables these read pass through.
 
@@ -32,14 +32,13 @@ step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p tes
 step_one_db() { rust_run "$BIN/shard-admin" bench --rows "${ROWS:-20000}" --clients "${CONNS:-8}"; }
 
 # A full backup of the whole cluster, then pgBackRest alone on one server, both timed;
-# then the restore point's fence under load, and the backup tests' own times.
+# then the restore point's fence under load (private servers, shard-admin/benches/backup).
 step_backup() {
     local conf=$REPO/.local/cluster/pgbackrest/pgbackrest.conf
     cargo build -p shard-admin 2>&1 | tail -1 >&2
     STEP=backup-full rust_run /usr/bin/time -f 'shard-admin backup: %e s' "$TARGET/debug/shard-admin" backup --type full
     STEP=backup-pgbackrest rust_run /usr/bin/time -f 'pgbackrest alone: %e s' \
         runuser -u postgres -- pgbackrest --config="$conf" --stanza=shard0 --type=full backup
-    STEP=backup-fence rust_run cargo test -p shard-admin --test backup_cli under_load -- --nocapture
-    STEP=backup-tests rust_run cargo test -p shard-admin --test backup_cli -- --nocapture
+    STEP=backup-fence rust_run cargo bench --profile dev -p shard-admin --bench backup
     cat "$OUT"/backup-*.txt >>"$OUT/backup.txt"
 }
