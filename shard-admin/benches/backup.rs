@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use control_plane::backup::{point, stanza};
 use control_plane::txn::MetaLog;
-use test_support::backup::cli::{prepare_with_stanzas, Cli};
-use test_support::backup::load::{tables, transferer, writer};
-use test_support::backup::server::{self, Private};
+use test_support::backup::load_cluster::{Load, LoadCluster};
+use test_support::backup::server;
 use test_support::bench::under_cargo_bench;
 
 fn main() {
@@ -31,31 +30,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let cluster = Private::start_cluster(&["shard0", "shard1", "meta"], 26950..26990);
-    let (p0, p1, pm) = (
-        cluster.port_of("shard0"),
-        cluster.port_of("shard1"),
-        cluster.port_of("meta"),
-    );
-    let addr = |p: u16| format!("127.0.0.1:{p}");
-    let cli = Cli::new(
-        env!("CARGO_BIN_EXE_shard-admin"),
-        &cluster,
-        &addr(pm),
-        &[(addr(p0), vec![]), (addr(p1), vec![])],
-        None,
-    );
-    let settings = cli.settings(&cluster);
-    prepare_with_stanzas(
-        &cluster,
-        &settings,
-        (&[p0, p1], pm),
-        &["shard0", "shard1", "meta"],
-    );
-    for p in [p0, p1] {
-        cluster.query_on(p, "shardgate", &tables());
-    }
-
+    let up = LoadCluster::start(env!("CARGO_BIN_EXE_shard-admin"));
+    let (cluster, cli, settings, pm) = (&up.servers, &up.cli, &up.settings, up.meta);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -63,14 +39,10 @@ fn main() {
         .expect("a runtime");
     let log = Arc::new(MetaLog::new(settings.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = [(p0, 0), (p0, 0), (p1, 1), (p1, 1)]
-        .into_iter()
-        .enumerate()
-        .map(|(w, (port, s))| rt.spawn(writer(port, s, w as i64 * 10_000_000, stop.clone())))
-        .collect();
-    let transferers: Vec<_> = (0..2)
-        .map(|_| rt.spawn(transferer([p0, p1], log.clone(), stop.clone())))
-        .collect();
+    let Load {
+        writers,
+        transferers,
+    } = up.start_load(&rt, log, stop.clone());
     std::thread::sleep(Duration::from_millis(500));
 
     let started = Instant::now();
@@ -84,7 +56,7 @@ fn main() {
     );
 
     let fences: Vec<u64> = rt.block_on(async {
-        let mut conn = control_plane::map::meta::connect(&settings)
+        let mut conn = control_plane::map::meta::connect(settings)
             .await
             .expect("the metadata database");
         let map = control_plane::map::meta::load(&mut conn.client)
@@ -92,7 +64,7 @@ fn main() {
             .expect("the stored map")
             .expect("a seeded map");
         let targets = stanza::targets(&map, &settings.metadata.address);
-        let all = point::connect_all(&settings, &targets)
+        let all = point::connect_all(settings, &targets)
             .await
             .expect("every server");
         let mut fences = Vec::new();

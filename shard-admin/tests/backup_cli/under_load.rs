@@ -27,44 +27,22 @@ use control_plane::txn::MetaLog;
 use shard_manager::cluster::txn::gid;
 use shard_manager::cluster::txn::log::{Decision, DecisionLog};
 
-use crate::load::{
-    commit_both, connect, prepare_both, tables, transferer, writer, Transfer, Write, ACCOUNTS,
-    BOTH, OPENING,
-};
-use crate::private::{self, Private};
-use crate::{prepare_with_stanzas, text, Cli, SHARD_ADMIN};
+use test_support::backup::load_cluster::{Load, LoadCluster};
+
+use crate::load::{commit_both, connect, prepare_both, Transfer, Write, ACCOUNTS, BOTH, OPENING};
+use crate::private;
+use crate::{text, SHARD_ADMIN};
 
 #[test]
 fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
     if !private::pgbackrest_present() {
         return;
     }
-    let cluster = Private::start_cluster(&["shard0", "shard1", "meta"], 26950..26990);
-    let (p0, p1, pm) = (
-        cluster.port_of("shard0"),
-        cluster.port_of("shard1"),
-        cluster.port_of("meta"),
-    );
-    let addr = |p: u16| format!("127.0.0.1:{p}");
-    let cli = Cli::new(
-        SHARD_ADMIN,
-        &cluster,
-        &addr(pm),
-        &[(addr(p0), vec![]), (addr(p1), vec![])],
-        None,
-    );
-    let settings = cli.settings(&cluster);
-    prepare_with_stanzas(
-        &cluster,
-        &settings,
-        (&[p0, p1], pm),
-        &["shard0", "shard1", "meta"],
-    );
+    let up = LoadCluster::start(SHARD_ADMIN);
+    let (cluster, cli, settings, [p0, p1], pm) =
+        (&up.servers, &up.cli, &up.settings, up.shards, up.meta);
     let shard = |p: u16, sql: &str| cluster.query_on(p, "shardgate", sql);
     let meta = |sql: &str| cluster.query_on(pm, "shardgate_meta", sql);
-    for p in [p0, p1] {
-        shard(p, &tables());
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,14 +50,10 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
         .unwrap();
     let log = Arc::new(MetaLog::new(settings.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = [(p0, 0), (p0, 0), (p1, 1), (p1, 1)]
-        .into_iter()
-        .enumerate()
-        .map(|(w, (port, s))| rt.spawn(writer(port, s, w as i64 * 10_000_000, stop.clone())))
-        .collect();
-    let transferers: Vec<_> = (0..2)
-        .map(|_| rt.spawn(transferer([p0, p1], log.clone(), stop.clone())))
-        .collect();
+    let Load {
+        writers,
+        transferers,
+    } = up.start_load(&rt, log.clone(), stop.clone());
 
     // Held across the point: one prepared and undecided, one decided and uncommitted.
     let held = rt.block_on(async { [connect(p0).await, connect(p1).await] });

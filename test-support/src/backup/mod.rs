@@ -6,7 +6,10 @@
 //! - [`cli`]: `shard-admin` run against them, and the servers prepared for it.
 //! - [`load`]: writers and transferers (two-phase commits through the coordinator log)
 //!   that run while a restore point is named.
+//! - [`load_cluster`]: two shards and a metadata server that load runs on, started and
+//!   prepared, and the load started on them.
 
 pub mod cli;
 pub mod load;
+pub mod load_cluster;
 pub mod server;
