@@ -6,7 +6,7 @@ use analytics::load::SlotLoad;
 use analytics::Analytics;
 use control_plane::map::figures::FigureBoard;
 use control_plane::moves::MoveWatch;
-use shard_manager::cache::{CacheEvent, CacheUsage};
+use shard_manager::cache::CacheUsage;
 use shard_manager::store::IdSecret;
 use shard_manager::Cluster;
 
@@ -70,16 +70,9 @@ impl AppState {
     /// errors) and the time spent in Redis.
     pub fn record_cache(&self, usage: &CacheUsage) {
         for (i, event) in usage.events.iter().enumerate() {
-            let mapped = match event {
-                CacheEvent::Hit => analytics::recording::CacheEvent::Hit,
-                CacheEvent::Miss => analytics::recording::CacheEvent::Miss,
-                CacheEvent::Bypass => analytics::recording::CacheEvent::Bypass,
-                CacheEvent::Invalidation => analytics::recording::CacheEvent::Invalidation,
-                CacheEvent::Error => analytics::recording::CacheEvent::Error,
-            };
             // The Redis time is reported once per request, with its first event.
             let latency = if i == 0 { usage.redis_time } else { None };
-            self.analytics.record_cache(mapped, latency);
+            self.analytics.record_cache(*event, latency);
         }
     }
 }

@@ -38,9 +38,9 @@ pub async fn connect(url: &str, db: &DatabaseSettings) -> Result<(Client, PgConn
         .map_err(|e| with_causes(&e))
 }
 
-/// An error and its causes (tokio-postgres names a failed handshake, its cause says
-/// why: an unknown issuer, a name the certificate does not carry).
-fn with_causes(err: &dyn std::error::Error) -> String {
+/// An error and its causes, on one line (tokio-postgres names a failed handshake or
+/// statement, its cause says why: an unknown issuer, the server's own message).
+pub fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(c) = cause {

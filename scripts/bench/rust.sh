@@ -1,9 +1,9 @@
 # scripts/bench/rust.sh: sourced by scripts/bench.sh (functions only). The measurements
 # written in Rust, run with the topology's environment, each output kept whole in
 # $OUT/STEP.log and its closing lines in the report: the topology benchmark
-# (api-router/benches/topology: `moves`, `import`, `txn`, `limits`, `snapshot`), criterion
-# benches (`keys`, `timers`), the benchmarks on private servers (control-plane/benches:
-# `outage`, `replication`, `async-loss`, `netcut`), the backup tests (`backup`), and
+# (test-app/benches/topology: `moves`, `import`, `txn`, `limits`, `snapshot`), criterion
+# benches (`keys`, `timers`), the benchmarks on private servers (test-support/benches:
+# `outage`, `replication`, `async-loss`, `netcut`), the backup benchmark (`backup`), and
 # `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
 # other variables these read pass through.
 
@@ -18,28 +18,27 @@ rust_run() {
         tail -"${RUST_TAIL:-25}" | tee -a "$OUT/$STEP.txt"
 }
 
-step_moves() { rust_run cargo bench -p api-router --bench topology -- resharding; }
-step_import() { rust_run cargo bench -p api-router --bench topology -- import; }
-step_txn() { rust_run cargo bench -p api-router --bench topology -- txn; }
-step_limits() { rust_run cargo bench -p api-router --bench topology -- limits; }
+step_moves() { rust_run cargo bench -p test-app --bench topology -- resharding; }
+step_import() { rust_run cargo bench -p test-app --bench topology -- import; }
+step_txn() { rust_run cargo bench -p test-app --bench topology -- txn; }
+step_limits() { rust_run cargo bench -p test-app --bench topology -- limits; }
 step_keys() { rust_run cargo bench -p api-router --bench access; }
 step_timers() { rust_run cargo bench -p api-router --bench timers; }
-step_snapshot() { rust_run cargo bench --profile dist -p api-router --bench topology -- snapshot; }
-step_outage() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p control-plane --bench outage; }
-step_replication() { rust_run cargo bench --profile dev -p control-plane --bench replication; }
-step_async_loss() { rust_run cargo bench --profile dev -p control-plane --bench async_loss; }
-step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p control-plane --bench netcut; }
+step_snapshot() { rust_run cargo bench --profile dist -p test-app --bench topology -- snapshot; }
+step_outage() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p test-support --bench outage; }
+step_replication() { rust_run cargo bench --profile dev -p test-support --bench replication; }
+step_async_loss() { rust_run cargo bench --profile dev -p test-support --bench async_loss; }
+step_netcut() { SHARDGATE_REQUIRE_HA=1 rust_run cargo bench --profile dev -p test-support --bench netcut; }
 step_one_db() { rust_run "$BIN/shard-admin" bench --rows "${ROWS:-20000}" --clients "${CONNS:-8}"; }
 
 # A full backup of the whole cluster, then pgBackRest alone on one server, both timed;
-# then the restore point's fence under load, and the backup tests' own times.
+# then the restore point's fence under load (private servers, shard-admin/benches/backup).
 step_backup() {
     local conf=$REPO/.local/cluster/pgbackrest/pgbackrest.conf
     cargo build -p shard-admin 2>&1 | tail -1 >&2
     STEP=backup-full rust_run /usr/bin/time -f 'shard-admin backup: %e s' "$TARGET/debug/shard-admin" backup --type full
     STEP=backup-pgbackrest rust_run /usr/bin/time -f 'pgbackrest alone: %e s' \
         runuser -u postgres -- pgbackrest --config="$conf" --stanza=shard0 --type=full backup
-    STEP=backup-fence rust_run cargo test -p shard-admin --test backup_cli under_load -- --nocapture
-    STEP=backup-tests rust_run cargo test -p shard-admin --test backup_cli -- --nocapture
+    STEP=backup-fence rust_run cargo bench --profile dev -p shard-admin --bench backup
     cat "$OUT"/backup-*.txt >>"$OUT/backup.txt"
 }

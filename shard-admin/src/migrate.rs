@@ -8,6 +8,7 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 
 use control_plane::migrations;
+use control_plane::postgres::with_causes;
 use shard_manager::config::{ClusterSettings, DatabaseSettings};
 use shard_manager::servers::connection_url;
 
@@ -122,26 +123,15 @@ pub fn migrate_database(db: &DatabaseSettings, server: &str) -> Result<Vec<Strin
         client
             .batch_execute("SET statement_timeout = 0")
             .await
-            .map_err(|e| failed(chain(&e)))?;
+            .map_err(|e| failed(with_causes(&e)))?;
         let applied = migrations::apply(&mut client, migrations::SHARD, migrations::SHARD_LOCK)
             .await
-            .map_err(|e| failed(chain(&e)))?;
+            .map_err(|e| failed(with_causes(&e)))?;
         drop(client);
         // The connection ends with its client; its outcome adds nothing once committed.
         let _ = driver.await;
         Ok(applied.into_iter().map(str::to_owned).collect())
     })
-}
-
-/// An error and its causes, on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 /// Creates database `name` on every primary (tests use fresh, uniquely named ones).

@@ -28,7 +28,9 @@
 //!   and upkeep; a write is one send and one flush back (tokio-postgres syncs, and so
 //!   flushes, after every statement). Its errors keep the server's SQLSTATE.
 //! - [`servers`]: one server's pools and bounded operations; the ban/lag rules.
-//! - [`cache`]: the optional Redis read-through cache and how it stays fresh.
+//! - [`cache`]: the optional Redis read-through cache and how it stays fresh; what it
+//!   did for a request is told in the `analytics` crate's `CacheEvent`, the one crate of
+//!   the workspace this one stands on.
 //! - [`live_map`]: the shard map a gateway routes with now, and one version of it
 //!   (pure); the control plane's follower hands it new versions.
 //! - [`cluster`]: the [`Cluster`] facade: write, read, list, fan-out, delete, bulk.

@@ -5,6 +5,9 @@
 //! below them take only `test-support` (servers, scratch databases, outages), which
 //! this crate stands on.
 //!
+//! The topology benchmark (`benches/topology`) lives here too: it measures the whole
+//! gateway, so it stands above it with the helpers it shares with the tests.
+//!
 //! ## Layout
 //! - [`app`]: a real gateway in the test's process ([`spawn_app`], [`TestApp`]) on
 //!   fresh databases, its typed requests, and the problem+json assertion.

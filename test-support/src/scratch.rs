@@ -4,32 +4,32 @@
 //! tests that start no gateway:
 //!
 //! - [`Scratch`]: a whole scratch cluster, a uniquely named database (`sgtest_scratch_*`)
-//!   on every primary (the shards' migrations applied from the repository's
-//!   `migrations/` and recorded, as `shard-admin migrate` does) and on the metadata
+//!   on every primary (the shards' migrations applied and recorded by
+//!   `control_plane::migrations`, as `shard-admin migrate` does) and on the metadata
 //!   server, the map seeded and told to the shards at version [`TOLD_AT`] as
 //!   `shard-admin init` does, every replica caught up. Its shards can be told other
 //!   slots in plain SQL ([`Scratch::tell`]). The shared map never changes; the
 //!   databases are dropped when the [`Scratch`] is.
 //! - [`MetaScratch`]: a scratch metadata database, dropped however a test ends.
-//! - [`migrate`]: every migration on a scratch database of a server the test made
-//!   itself, recorded as `shard-admin migrate` records them.
+//! - [`migrate`]: the shards' migrations on a scratch database, by the one runner: a
+//!   scratch cluster's primaries, or a server the test made itself.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use control_plane::import::shards::Writer;
 use control_plane::import::source::SourceRow;
+use control_plane::migrations;
 use control_plane::moves::{Move, Moves};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
-use shard_manager::config::{self, ClusterSettings};
+use shard_manager::config::{self, ClusterSettings, DatabaseSettings};
 use shard_manager::live_map::ShardMap;
 use shard_manager::servers::connection_url;
 use shard_manager::{Cluster, Router, ShardId, ShardKey};
 use tokio_postgres::Client;
 
 use crate::maintenance::{connect_to, maintenance_as_superuser, on_own_runtime};
-use crate::repo::repo_root;
 
 /// Creates database `name` on every primary and on the metadata server, as the
 /// gateway's role. `name` must be a plain identifier (DDL takes no parameters).
@@ -111,22 +111,6 @@ pub fn settings() -> ClusterSettings {
     settings
 }
 
-/// The shards' migrations, in the order their directory names give.
-fn migrations() -> Vec<(String, String)> {
-    let dir = repo_root().join("migrations");
-    let mut found: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.join("up.sql").exists())
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(path.join("up.sql")).unwrap())
-        })
-        .collect();
-    found.sort();
-    found
-}
-
 impl Scratch {
     /// Creates the databases, migrates the shards, seeds the map and tells the shards;
     /// returns once every replica has replayed all of it.
@@ -147,15 +131,7 @@ impl Scratch {
             .await
             .expect("create the scratch databases");
         for shard in &scratch.settings.shards {
-            let client = scratch.connect(&shard.primary).await;
-            for (migration, sql) in migrations() {
-                let run = format!("BEGIN; {sql}; COMMIT;");
-                client
-                    .batch_execute(&run)
-                    .await
-                    .unwrap_or_else(|e| panic!("{migration} on {}: {e}", shard.primary));
-            }
-            record_migrations(&client).await;
+            migrate(&scratch.settings, &shard.primary).await;
         }
         control_plane::map::change::init(&scratch.settings)
             .await
@@ -390,41 +366,23 @@ impl Drop for MetaScratch {
     }
 }
 
-/// Every migration's `up.sql`, in order, on `addr`'s scratch database
-/// (`settings.database.dbname`), recorded as `shard-admin migrate` records them.
+/// The shards' migrations on `addr`'s scratch database (`settings.database.dbname`), by
+/// the one runner `shard-admin migrate` uses (`control_plane::migrations`), recorded as
+/// it records them, so the health monitor finds the schema complete.
 pub async fn migrate(settings: &ClusterSettings, addr: &str) {
-    let client = connect_to(settings, addr, &settings.database.dbname).await;
-    for (migration, sql) in migrations() {
-        client
-            .batch_execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{migration} on {addr}: {e}"));
-    }
-    record_migrations(&client).await;
+    migrate_database(&settings.database, addr).await
 }
 
-/// Every migration recorded as applied, as `shard-admin migrate` records them, so the
-/// health monitor finds the schema complete.
-async fn record_migrations(client: &Client) {
-    let versions: Vec<String> = shard_manager::store::migrations::expected()
-        .into_iter()
-        .map(|m| m.version)
-        .collect();
-    client
-        .batch_execute(
-            "CREATE TABLE __diesel_schema_migrations (
-                 version VARCHAR(50) PRIMARY KEY NOT NULL,
-                 run_on  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-        )
+/// [`migrate`] on the database `db` names on `addr`, as `db`'s role (a private server's
+/// own settings).
+pub async fn migrate_database(db: &DatabaseSettings, addr: &str) {
+    let (mut client, connection) = control_plane::postgres::connect(&connection_url(db, addr), db)
         .await
-        .expect("the migrations table");
-    client
-        .execute(
-            "INSERT INTO __diesel_schema_migrations (version) SELECT unnest($1::text[])",
-            &[&versions],
-        )
+        .unwrap_or_else(|e| panic!("connect to {} on {addr}: {e}", db.dbname));
+    tokio::spawn(connection);
+    migrations::apply(&mut client, migrations::SHARD, migrations::SHARD_LOCK)
         .await
-        .expect("record the migrations");
+        .unwrap_or_else(|e| panic!("the shards' migrations on {addr}: {e}"));
 }
 
 /// Every slot the router gives `shard`.

@@ -24,17 +24,16 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control_plane::map::meta;
 use shard_manager::{Lsn, MapVersion};
-use test_support::failover::harness::{self, Following, Scratch};
+use test_support::failover::harness::{self, OnPair};
 use test_support::failover::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, writes, Acked, Tally, Writes,
 };
-use test_support::private::pair::{Pair, Replication};
+use test_support::private::pair::Replication;
 
 /// How far behind the lagging replica is when its primary dies.
 const LAG: Duration = Duration::from_millis(400);
@@ -101,18 +100,9 @@ struct Loss {
 /// The failover under load, `lag` after the replica stopped receiving (None: a healthy
 /// replica), and the checks both runs share.
 async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
-    let _alone = harness::ONE_AT_A_TIME.lock().await;
-    let mut settings = harness::settings();
-    let user = settings.database.user.clone();
+    let up = OnPair::start("fo-async", 26820..26850, Replication::Async).await;
+    let (pair, settings, following) = (&up.pair, &up.settings, &up.following);
     let name = settings.database.dbname.clone();
-    let pair = Arc::new(
-        Pair::alone(&user, &name, "fo-async", 26820..26850).with_replica_in(Replication::Async),
-    );
-    settings.shards[0].primary = pair.primary();
-    settings.shards[0].replicas = vec![pair.replica()];
-    let _scratch = Scratch(settings.clone());
-    let init = harness::seed(&settings, &pair.primary()).await;
-    let following = Following::start(&settings, &init);
     let cluster = following.cluster.clone();
 
     let before = write_before(&cluster, 20).await;
@@ -151,7 +141,7 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         })
         .await
         .unwrap();
-        let done = harness::fail_over(&pair, &cluster, &tally).await;
+        let done = harness::fail_over(pair, &cluster, &tally).await;
         stop.store(true, Ordering::Relaxed);
         (done.killed, cut, received, done.resumed - done.killed)
     };
@@ -172,7 +162,7 @@ async fn failover_in_async_mode(lag: Option<Duration>) -> Loss {
         "reads failed"
     );
     assert!(tally.reads_served.load(Ordering::Relaxed) > 50);
-    let mut meta_conn = meta::connect(&settings).await.expect("metadata");
+    let mut meta_conn = meta::connect(settings).await.expect("metadata");
     let map = meta::load(&mut meta_conn.client).await.unwrap().unwrap();
     assert_eq!(map.version, MapVersion(2));
     assert_eq!(

@@ -23,8 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shard_manager::ShardId;
-use test_support::failover::ha_shard::{self, in_recovery, Before};
+use test_support::failover::ha_shard::{self, Before};
 use test_support::failover::workload::{bulk_writer, reader, writer, Tally};
 use test_support::private::netns::Net;
 use test_support::private::placement::Placement;
@@ -110,44 +109,15 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         // The old primary stops its PostgreSQL by itself (asked on its own host), the
         // monitor promotes the secondary (nobody does either by hand), the gateway
         // follows and writes resume.
-        let (mut stopped, mut promoted, mut followed, mut resumed) = (None, None, None, None);
-        while stopped.is_none() || promoted.is_none() || resumed.is_none() {
-            let f = formation.clone();
-            let accepts = tokio::task::spawn_blocking(move || f.accepts_locally(0))
-                .await
-                .unwrap();
-            let now = Instant::now();
-            if stopped.is_none() && !accepts {
-                stopped = Some(now);
-                eprintln!(
-                    "the cut-off node, {:?} after the cut:\n{}",
-                    now - cut,
-                    formation.local_state(0)
-                );
-            }
-            if promoted.is_none() && in_recovery(&standby).await == Some(false) {
-                promoted = Some(now);
-            }
-            if followed.is_none() && cluster.shard(ShardId(0)).unwrap().primary.addr == new {
-                followed = Some(now);
-            }
-            if resumed.is_none()
-                && followed.is_some()
-                && tally.acked_count() >= acked_before_cut + 40
-            {
-                resumed = Some(now);
-            }
-            assert!(
-                cut.elapsed() < Duration::from_secs(90),
-                "within 90 s of the cut: old primary stopped {stopped:?}, secondary promoted \
-                 {promoted:?}, followed {followed:?}, writes resumed {resumed:?} ({} \
-                 acknowledged):\n{}\nthe cut-off node's keeper, last lines:\n{}",
-                tally.acked_count(),
-                formation.show_state(),
-                formation.log_tail(0, 40)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let over = shard
+            .over_the_cut(
+                cut,
+                &standby,
+                acked_before_cut,
+                &tally,
+                Duration::from_secs(90),
+            )
+            .await;
         eprintln!("after the failover:\n{}", formation.show_state());
 
         // The link back, under the same load: the old node's keeper hears from the
@@ -157,10 +127,10 @@ async fn a_shard_on_pg_auto_failover_whose_primary_is_cut_off_fails_over_and_the
         let (rejoined, split_brain) = shard.rejoin(&tally, &stop, Duration::from_secs(90)).await;
         let times = (
             cut,
-            stopped.unwrap(),
-            promoted.unwrap(),
-            followed.unwrap(),
-            resumed.unwrap(),
+            over.stopped,
+            over.promoted,
+            over.followed,
+            over.resumed,
         );
         (times, healed, rejoined, split_brain)
     };

@@ -12,12 +12,12 @@ use shard_manager::cluster::txn::log::{Decision, DecisionLog};
 use shard_manager::routing::ShardId;
 
 use crate::private::Private;
-use crate::Cli;
+use crate::{Cli, SHARD_ADMIN};
 
 #[test]
 fn a_decision_write_waits_while_a_point_is_being_named() {
     let server = Private::start();
-    let cli = Cli::for_server(&server);
+    let cli = Cli::for_server(SHARD_ADMIN, &server);
     let settings = cli.settings(&server);
     crate::prepare(&server, &settings);
     let decided = |txid: &str| {

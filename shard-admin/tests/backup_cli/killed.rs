@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use control_plane::backup::take::BACKUP_RUN_LOCK;
 
 use crate::private::{self, Private, STANZA};
-use crate::{assert_fails, prepare, text, Cli};
+use crate::{assert_fails, prepare, text, Cli, SHARD_ADMIN};
 
 /// A private server, prepared, its stanza created, 100 probe rows.
 fn ready() -> (Private, Cli) {
     let server = Private::start();
-    let cli = Cli::for_server(&server);
+    let cli = Cli::for_server(SHARD_ADMIN, &server);
     prepare(&server, &cli.settings(&server));
     private::check(
         "stanza-create",

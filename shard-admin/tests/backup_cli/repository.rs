@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::private::{self, Private, STANZA};
-use crate::{assert_failed, assert_fails, prepare, Cli};
+use crate::{assert_failed, assert_fails, prepare, Cli, SHARD_ADMIN};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Mount(PathBuf);
@@ -53,7 +53,7 @@ fn a_missing_unwritable_or_full_repository_is_named_and_nothing_changes() {
         return;
     }
     let server = Private::start();
-    let cli = Cli::for_server(&server);
+    let cli = Cli::for_server(SHARD_ADMIN, &server);
     prepare(&server, &cli.settings(&server));
     let stanza = format!("--stanza={STANZA}");
     private::check(

@@ -18,7 +18,7 @@ use shard_manager::cluster::txn::log::{Decision, DecisionLog};
 use shard_manager::routing::ShardId;
 
 use crate::private::{self, Private};
-use crate::{assert_fails, ha_manager, prepare_with_stanzas, text, Cli};
+use crate::{assert_fails, ha_manager, prepare_with_stanzas, text, Cli, SHARD_ADMIN};
 
 const PREFIX: &str = "sgrestoretest";
 
@@ -82,6 +82,7 @@ fn a_restore_brings_every_server_back_to_the_point() {
     let r0 = cluster.add_replica("shard0", pm + 1..26990);
     let addr = |p: u16| format!("127.0.0.1:{p}");
     let cli = Cli::new(
+        SHARD_ADMIN,
         &cluster,
         &addr(pm),
         &[(addr(p0), vec![addr(r0)]), (addr(p1), vec![])],

@@ -16,69 +16,33 @@
 //! - a transfer acknowledged a second before the fence is there, none begun after the
 //!   point was recorded.
 //!
-//! Then 20 more points under the same load measure the fence (the only pause a point
-//! causes: decision writes wait) for docs/BENCHMARKS.md.
+//! The fence's length under this load is measured by `cargo bench --profile dev -p
+//! shard-admin --bench backup`, on the same servers and load (test-support's `backup`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control_plane::backup::{point, stanza};
 use control_plane::txn::MetaLog;
 use shard_manager::cluster::txn::gid;
 use shard_manager::cluster::txn::log::{Decision, DecisionLog};
 
-use crate::load::{
-    commit_both, connect, prepare_both, transferer, writer, Transfer, Write, ACCOUNTS, BOTH,
-    OPENING,
-};
-use crate::private::{self, Private};
-use crate::{prepare_with_stanzas, text, Cli};
+use test_support::backup::load_cluster::{Load, LoadCluster};
 
-fn p50_max(mut v: Vec<u64>) -> (u64, u64) {
-    v.sort_unstable();
-    (v[v.len() / 2], *v.last().unwrap())
-}
+use crate::load::{commit_both, connect, prepare_both, Transfer, Write, ACCOUNTS, BOTH, OPENING};
+use crate::private;
+use crate::{text, SHARD_ADMIN};
 
 #[test]
 fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
     if !private::pgbackrest_present() {
         return;
     }
-    let cluster = Private::start_cluster(&["shard0", "shard1", "meta"], 26950..26990);
-    let (p0, p1, pm) = (
-        cluster.port_of("shard0"),
-        cluster.port_of("shard1"),
-        cluster.port_of("meta"),
-    );
-    let addr = |p: u16| format!("127.0.0.1:{p}");
-    let cli = Cli::new(
-        &cluster,
-        &addr(pm),
-        &[(addr(p0), vec![]), (addr(p1), vec![])],
-        None,
-    );
-    let settings = cli.settings(&cluster);
-    prepare_with_stanzas(
-        &cluster,
-        &settings,
-        (&[p0, p1], pm),
-        &["shard0", "shard1", "meta"],
-    );
+    let up = LoadCluster::start(SHARD_ADMIN);
+    let (cluster, cli, settings, [p0, p1], pm) =
+        (&up.servers, &up.cli, &up.settings, up.shards, up.meta);
     let shard = |p: u16, sql: &str| cluster.query_on(p, "shardgate", sql);
     let meta = |sql: &str| cluster.query_on(pm, "shardgate_meta", sql);
-    for p in [p0, p1] {
-        shard(
-            p,
-            &format!(
-                "CREATE TABLE acks (id bigint PRIMARY KEY); \
-                 CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL); \
-                 INSERT INTO accounts SELECT g, {OPENING} FROM generate_series(1, {}) g; \
-                 CREATE TABLE transfers (txid text PRIMARY KEY, amount bigint NOT NULL)",
-                ACCOUNTS + 2
-            ),
-        );
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,14 +50,10 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
         .unwrap();
     let log = Arc::new(MetaLog::new(settings.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = [(p0, 0), (p0, 0), (p1, 1), (p1, 1)]
-        .into_iter()
-        .enumerate()
-        .map(|(w, (port, s))| rt.spawn(writer(port, s, w as i64 * 10_000_000, stop.clone())))
-        .collect();
-    let transferers: Vec<_> = (0..2)
-        .map(|_| rt.spawn(transferer([p0, p1], log.clone(), stop.clone())))
-        .collect();
+    let Load {
+        writers,
+        transferers,
+    } = up.start_load(&rt, log.clone(), stop.clone());
 
     // Held across the point: one prepared and undecided, one decided and uncommitted.
     let held = rt.block_on(async { [connect(p0).await, connect(p1).await] });
@@ -146,24 +106,6 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
     });
     std::thread::sleep(Duration::from_secs(1));
 
-    // 20 more points under the same load: the fence's length, and the decision writes
-    // it delayed.
-    let fences: Vec<u64> = rt.block_on(async {
-        let mut conn = control_plane::map::meta::connect(&settings).await.unwrap();
-        let map = control_plane::map::meta::load(&mut conn.client)
-            .await
-            .unwrap()
-            .unwrap();
-        let targets = stanza::targets(&map, &settings.metadata.address);
-        let all = point::connect_all(&settings, &targets).await.unwrap();
-        let mut fences = Vec::new();
-        for i in 0..20 {
-            let p = all.create(&format!("sg_bench_{i}")).await.unwrap();
-            fences.push(p.fence_ms);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        fences
-    });
     stop.store(true, Ordering::Relaxed);
     let writes: Vec<Write> = writers
         .into_iter()
@@ -174,19 +116,6 @@ fn a_point_under_load_restores_what_preceded_it_and_no_half_transfer() {
         .flat_map(|h| rt.block_on(h).unwrap())
         .collect();
     drop(held);
-    let (f50, fmax) = p50_max(fences);
-    let (s50, smax) = p50_max(
-        transfers
-            .iter()
-            .map(|t| t.settle.as_micros() as u64)
-            .collect(),
-    );
-    eprintln!(
-        "fence of the backup's point {fence_ms} ms; 20 more points under load: fence p50 {f50} ms, \
-         max {fmax} ms; decision writes ({} transfers) p50 {s50} us, max {smax} us; {} writes",
-        transfers.len(),
-        writes.len()
-    );
 
     // The cluster destroyed: every server stopped and its data directory deleted (the
     // repository, WAL archive included, is all that is left). Then the restore, with

@@ -3,18 +3,9 @@
 
 use std::time::Duration;
 
-/// What the cache did for one request, reported to analytics by the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheEvent {
-    Hit,
-    Miss,
-    /// Not consulted: disabled for this read (strong), breaker open, or Redis failed.
-    Bypass,
-    /// A write updated or removed cached entries.
-    Invalidation,
-    /// A Redis call failed or timed out.
-    Error,
-}
+/// What the cache did on one interaction: the analytics' own type, so the tally the
+/// gateway hands to analytics needs no translation.
+pub use analytics::recording::CacheEvent;
 
 /// What the cache did for one operation: its events and the time spent in Redis (a
 /// tally for the `x-cache` header and the analytics, not a tracing span).

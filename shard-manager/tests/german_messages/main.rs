@@ -13,7 +13,6 @@
 //! worded it in German (and what its SQLSTATE is), and through [`Server`], the request
 //! path's one mapping to a [`ClusterError`].
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use shard_manager::wire::write::upsert::upsert;
 use shard_manager::wire::{self, connect, GroupEnd, Target, WireConn, WireError};
 use shard_manager::{ClusterError, Role, ShardId};
 use test_support::private::localized::LocalizedServer;
+use test_support::scratch::migrate_database;
 
 /// The map version the private shard is told, and the one slot it owns.
 const TOLD: u64 = 7;
@@ -73,23 +73,6 @@ fn group_refusal(ended: Result<GroupEnd, WireError>) -> (String, String) {
             error: WireError::Server(e),
         }) => (e.code.clone(), e.message.clone()),
         other => panic!("expected the write refused, got {other:?}"),
-    }
-}
-
-/// Every migration in `migrations/`, oldest first, each in one simple query.
-async fn migrate(conn: &mut WireConn) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("read migrations/")
-        .map(|e| e.expect("an entry").path())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 3, "migrations: {dirs:?}");
-    for dir in dirs {
-        let sql = std::fs::read_to_string(dir.join("up.sql")).expect("read up.sql");
-        conn.query_text("migrate", &[&sql])
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     }
 }
 
@@ -146,8 +129,8 @@ async fn refusals_in_german_are_classified_by_their_sqlstate() {
     }
 
     // The schema, then the shard is told map v7 and owns one slot.
+    migrate_database(&db, &addr).await;
     let mut conn = bare(&db, &addr).await;
-    migrate(&mut conn).await;
     conn.query_text(
         "tell",
         &[&format!(

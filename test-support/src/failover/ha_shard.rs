@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use control_plane::map::meta;
 use shard_manager::live_map::ShardMap;
-use shard_manager::{Cluster, ClusterSettings, MapVersion};
+use shard_manager::{Cluster, ClusterSettings, MapVersion, ShardId};
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
@@ -195,6 +195,86 @@ impl HaShard {
         stop.store(true, Ordering::Relaxed);
         watch.abort();
         (rejoined, seen_writable.load(Ordering::Relaxed))
+    }
+}
+
+/// When each step after node 0's link was cut happened ([`HaShard::over_the_cut`]).
+pub struct CutOver {
+    /// Node 0 stopped its PostgreSQL by itself (asked on its own host).
+    pub stopped: Instant,
+    /// The monitor promoted node 1.
+    pub promoted: Instant,
+    /// The cluster routes shard 0 to node 1.
+    pub followed: Instant,
+    /// 40 more writes than before the cut were acknowledged, after it followed.
+    pub resumed: Instant,
+}
+
+impl HaShard {
+    /// After node 0's link was cut at `cut` (with `acked_before_cut` writes acknowledged
+    /// then): waits until the old primary stopped its PostgreSQL by itself, the monitor
+    /// promoted the secondary (`standby`, connected to it), the cluster followed and
+    /// writes resumed, nobody doing any of it by hand. Panics `give_up` after the cut,
+    /// with the formation's state and the cut-off keeper's last lines.
+    pub async fn over_the_cut(
+        &self,
+        cut: Instant,
+        standby: &Client,
+        acked_before_cut: usize,
+        tally: &Tally,
+        give_up: Duration,
+    ) -> CutOver {
+        let (formation, cluster) = (&self.formation, &self.following.cluster);
+        let new = formation.addr(1);
+        let (mut stopped, mut promoted, mut followed, mut resumed) = (None, None, None, None);
+        loop {
+            let f = formation.clone();
+            let accepts = tokio::task::spawn_blocking(move || f.accepts_locally(0))
+                .await
+                .expect("asked on the cut-off host");
+            let now = Instant::now();
+            if stopped.is_none() && !accepts {
+                stopped = Some(now);
+                eprintln!(
+                    "the cut-off node, {:?} after the cut:\n{}",
+                    now - cut,
+                    formation.local_state(0)
+                );
+            }
+            if promoted.is_none() && in_recovery(standby).await == Some(false) {
+                promoted = Some(now);
+            }
+            if followed.is_none() && cluster.shard(ShardId(0)).expect("shard 0").primary.addr == new
+            {
+                followed = Some(now);
+            }
+            if resumed.is_none()
+                && followed.is_some()
+                && tally.acked_count() >= acked_before_cut + 40
+            {
+                resumed = Some(now);
+            }
+            if let (Some(stopped), Some(promoted), Some(followed), Some(resumed)) =
+                (stopped, promoted, followed, resumed)
+            {
+                return CutOver {
+                    stopped,
+                    promoted,
+                    followed,
+                    resumed,
+                };
+            }
+            assert!(
+                cut.elapsed() < give_up,
+                "within {give_up:?} of the cut: old primary stopped {stopped:?}, secondary \
+                 promoted {promoted:?}, followed {followed:?}, writes resumed {resumed:?} ({} \
+                 acknowledged):\n{}\nthe cut-off node's keeper, last lines:\n{}",
+                tally.acked_count(),
+                formation.show_state(),
+                formation.log_tail(0, 40)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

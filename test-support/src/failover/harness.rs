@@ -5,6 +5,7 @@
 //! failover under load (kill, promotion by hand, writes resumed). Also one lock so the
 //! tests (each kills servers and measures times) never run at once.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use shard_manager::{config, Cluster, ClusterSettings, ShardId};
 
 use crate::failover::workload::Tally;
 use crate::maintenance::maintenance;
-use crate::private::pair::Pair;
+use crate::private::pair::{Pair, Replication};
 use crate::scratch::migrate;
 
 /// Held by each failover test for its whole run.
@@ -75,6 +76,40 @@ impl Following {
             _monitor: Monitor::spawn(cluster.clone()),
             _watcher: failover::Watcher::spawn(cluster.clone()),
             cluster,
+        }
+    }
+}
+
+/// One shard on a private pair whose replica is in `replication`, followed as a gateway
+/// follows it: what the asynchronous-loss test and benchmark start alike. Holds
+/// [`ONE_AT_A_TIME`] for as long as it lives; dropped, it stops following, drops the
+/// metadata scratch database, then stops the pair.
+pub struct OnPair {
+    pub following: Following,
+    pub settings: ClusterSettings,
+    _scratch: Scratch,
+    pub pair: Arc<Pair>,
+    _alone: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl OnPair {
+    /// The pair (`label`, ports in `ports`), the shard's settings naming it, the shard
+    /// migrated and the map seeded, and the cluster following it.
+    pub async fn start(label: &str, ports: Range<u16>, replication: Replication) -> Self {
+        let alone = ONE_AT_A_TIME.lock().await;
+        let mut settings = settings();
+        let (user, name) = (&settings.database.user, &settings.database.dbname);
+        let pair = Arc::new(Pair::alone(user, name, label, ports).with_replica_in(replication));
+        settings.shards[0].primary = pair.primary();
+        settings.shards[0].replicas = vec![pair.replica()];
+        let scratch = Scratch(settings.clone());
+        let init = seed(&settings, &pair.primary()).await;
+        OnPair {
+            following: Following::start(&settings, &init),
+            settings,
+            _scratch: scratch,
+            pair,
+            _alone: alone,
         }
     }
 }

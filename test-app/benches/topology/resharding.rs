@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo bench -p api-router --bench topology -- resharding
+//! cargo bench -p test-app --bench topology -- resharding
 //! ```
 //!
 //! 1. Rows moved per second ÷ rows per second of a plain binary COPY of the same rows

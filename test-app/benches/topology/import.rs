@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo bench -p api-router --bench topology -- import
+//! cargo bench -p test-app --bench topology -- import
 //! ```
 //!
 //! 1. Rows imported per second (copy and sync of a 100,000-row source table, no writer)

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo bench -p api-router --bench topology -- limits
+//! cargo bench -p test-app --bench topology -- limits
 //! ```
 //!
 //! One real gateway (the `api-router` binary, 2 HTTP workers) under

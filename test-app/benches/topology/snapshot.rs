@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo bench --profile dist -p api-router --bench topology -- snapshot
+//! cargo bench --profile dist -p test-app --bench topology -- snapshot
 //! ```
 //!
 //! One real gateway (the `api-router` binary) over 100 records on three shards:

@@ -1,4 +1,4 @@
-//! The load `under_load` runs while a point is named: writers that note the WAL
+//! The load the backup tests and benchmark run while a point is named: writers that note the WAL
 //! position around each commit, and transferers that move money between an account on
 //! each of two shards with a real two-phase commit (both parts prepared, the decision
 //! through the coordinator log a gateway uses, `MetaLog`, both committed).
@@ -16,6 +16,19 @@ use tokio_postgres::{Client, NoTls};
 /// Accounts per shard the transferers use (1..=ACCOUNTS); two more are the held ones'.
 pub const ACCOUNTS: i64 = 20;
 pub const OPENING: i64 = 1_000;
+
+/// The tables the load writes, on each shard's `shardgate` database: `acks` (the
+/// writers'), the accounts with their opening balance (the held transfers' two
+/// included) and `transfers`.
+pub fn tables() -> String {
+    format!(
+        "CREATE TABLE acks (id bigint PRIMARY KEY); \
+         CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL); \
+         INSERT INTO accounts SELECT g, {OPENING} FROM generate_series(1, {}) g; \
+         CREATE TABLE transfers (txid text PRIMARY KEY, amount bigint NOT NULL)",
+        ACCOUNTS + 2
+    )
+}
 
 /// Microseconds since the epoch (the restore point's `created_at` is compared with it).
 pub fn now_us() -> i64 {

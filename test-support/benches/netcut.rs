@@ -12,14 +12,13 @@
 //! themselves are the failover suite's (`control-plane/tests/failover/cut_on_autoctl.rs`).
 //!
 //! As root, with pg_auto_failover installed:
-//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench netcut`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p test-support --bench netcut`
 //! (`cargo test --benches` runs nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shard_manager::ShardId;
-use test_support::failover::ha_shard::{self, in_recovery, Before};
+use test_support::failover::ha_shard::{self, Before};
 use test_support::failover::harness;
 use test_support::failover::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql, writer,
@@ -68,7 +67,6 @@ async fn cut_and_heal() -> String {
         .expect("pg_autoctl installed");
     let (formation, settings, following) = (&shard.formation, &shard.settings, &shard.following);
     let name = settings.database.dbname.clone();
-    let new = formation.addr(1);
     let cluster = following.cluster.clone();
     let Before {
         acked: before,
@@ -82,48 +80,18 @@ async fn cut_and_heal() -> String {
         let acked_before_cut = tally.acked_count();
         net.cut(0);
         let cut = Instant::now();
-        let (mut stopped, mut promoted, mut followed, mut resumed) = (None, None, None, None);
-        while stopped.is_none() || promoted.is_none() || resumed.is_none() {
-            let f = formation.clone();
-            let accepts = tokio::task::spawn_blocking(move || f.accepts_locally(0))
-                .await
-                .expect("asked on the cut-off host");
-            let now = Instant::now();
-            if stopped.is_none() && !accepts {
-                stopped = Some(now);
-            }
-            if promoted.is_none() && in_recovery(&standby).await == Some(false) {
-                promoted = Some(now);
-            }
-            if followed.is_none()
-                && cluster
-                    .shard(ShardId(0))
-                    .is_ok_and(|s| s.primary.addr == new)
-            {
-                followed = Some(now);
-            }
-            if resumed.is_none()
-                && followed.is_some()
-                && tally.acked_count() >= acked_before_cut + 40
-            {
-                resumed = Some(now);
-            }
-            assert!(
-                cut.elapsed() < GIVE_UP,
-                "within {GIVE_UP:?} of the cut: old primary stopped {stopped:?}, secondary \
-                 promoted {promoted:?}, followed {followed:?}, writes resumed {resumed:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let over = shard
+            .over_the_cut(cut, &standby, acked_before_cut, &tally, GIVE_UP)
+            .await;
         net.heal(0);
         let healed = Instant::now();
         let (rejoined, split_brain) = shard.rejoin(&tally, &stop, GIVE_UP).await;
         let times = (
             cut,
-            stopped.unwrap_or(cut),
-            promoted.unwrap_or(cut),
-            followed.unwrap_or(cut),
-            resumed.unwrap_or(cut),
+            over.stopped,
+            over.promoted,
+            over.followed,
+            over.resumed,
         );
         (times, rejoined - healed, split_brain)
     };

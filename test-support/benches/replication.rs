@@ -7,7 +7,7 @@
 //! write's latency, and CPU per write (from /proc: the primary's postmaster and its
 //! processes, the replica's, and this process, the request path); then sync ÷ async.
 //!
-//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench replication`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p test-support --bench replication`
 //! (`cargo test --benches` runs nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo bench -p api-router --bench topology -- import       # one of them
-//! cargo bench -p api-router --bench topology                 # all, one after another
+//! cargo bench -p test-app --bench topology -- import       # one of them
+//! cargo bench -p test-app --bench topology                 # all, one after another
 //! ```
 //!
 //! - [`import`]: import rows/s against COPY, the cut-over's fence.
@@ -18,10 +18,11 @@
 //!
 //! [`copy`] is the plain binary COPY the first two are measured against.
 //!
-//! They start gateways and run wrk through the `test-app` crate, and take the outage
-//! lock through `test-support`, both shared with the integration tests; the import's
-//! source database is `test-support`'s `import_source`. A plain `cargo test --benches` runs nothing: a benchmark runs only
-//! under `cargo bench`.
+//! They live in this crate, above the gateway they measure: they start gateways and run
+//! wrk through its `app`, `gateway_process` and `wrk`, and take the outage lock through
+//! `test-support`, all shared with the integration tests; the import's source database
+//! is `test-support`'s `import_source`. A plain `cargo test --benches` runs nothing: a
+//! benchmark runs only under `cargo bench`.
 
 mod copy;
 mod import;

@@ -1,6 +1,6 @@
-//! Private PostgreSQL primaries for the backup tests, with WAL archived by pgBackRest
-//! into a private repository: `initdb` in a directory under /tmp, a free port in the
-//! test's range (26900-26949 for one server, 26950-26999 for the restore's cluster),
+//! Private PostgreSQL primaries for the backup tests and benchmark, with WAL archived
+//! by pgBackRest into a private repository: `initdb` in a directory under /tmp, a free
+//! port in the test's range (26900-26949 for one server, 26950-26999 for the restore's cluster),
 //! trust sign-in on loopback and on its socket (in that directory, for pgbackrest), one
 //! stanza per server (`shard0` alone by default), data in `<dir>/<stanza>`.
 //! PostgreSQL's programs are found, run (as root, as the `postgres` system user, with
@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use test_support::private::programs::{free_port, path, Programs};
+use crate::private::programs::{free_port, path, Programs};
 
 pub const STANZA: &str = "shard0";
 

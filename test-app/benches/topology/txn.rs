@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! eval "$(./setup.sh env)"
-//! cargo bench -p api-router --bench topology -- txn
+//! cargo bench -p test-app --bench topology -- txn
 //! ```
 //!
 //! One real gateway (the `api-router` binary) under `wrk -t1 -c8 -d8s -s

@@ -7,7 +7,7 @@
 //! switchover, the drain-to-promotion pause and the longest gap between acknowledged
 //! writes a client saw; p50 and max of each.
 //!
-//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench outage`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p test-support --bench outage`
 //! (`cargo test --benches` runs nothing).
 
 use std::sync::atomic::{AtomicBool, Ordering};

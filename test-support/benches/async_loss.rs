@@ -10,20 +10,19 @@
 //! acknowledged on a replica and lost. The promises themselves are the failover suite's
 //! (`control-plane/tests/failover/async_loss.rs`).
 //!
-//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p control-plane --bench async_loss`
+//! `eval "$(./setup.sh env)"; cargo bench --profile dev -p test-support --bench async_loss`
 //! (`cargo test --benches` runs nothing).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use test_support::failover::harness::{self, Following, Scratch};
+use test_support::failover::harness::{self, OnPair};
 use test_support::failover::workload::{
     bulk_writer, count_sql, lost_and_twice, parse_versions, reader, stored_versions_sql,
     write_before, writer, writes, Acked, Tally, Writes,
 };
-use test_support::private::pair::{Pair, Replication};
+use test_support::private::pair::Replication;
 
 /// How far behind the lagging replica is when its primary dies.
 const LAG: Duration = Duration::from_millis(400);
@@ -45,18 +44,9 @@ fn main() {
 /// One failover under load, `lag` after the replica stopped receiving (None: a healthy
 /// replica); its figures on one line.
 async fn loss_in_async_mode(lag: Option<Duration>) -> String {
-    let _alone = harness::ONE_AT_A_TIME.lock().await;
-    let mut settings = harness::settings();
-    let user = settings.database.user.clone();
+    let up = OnPair::start("bench-async", 26820..26850, Replication::Async).await;
+    let (pair, settings, following) = (&up.pair, &up.settings, &up.following);
     let name = settings.database.dbname.clone();
-    let pair = Arc::new(
-        Pair::alone(&user, &name, "bench-async", 26820..26850).with_replica_in(Replication::Async),
-    );
-    settings.shards[0].primary = pair.primary();
-    settings.shards[0].replicas = vec![pair.replica()];
-    let _scratch = Scratch(settings.clone());
-    let init = harness::seed(&settings, &pair.primary()).await;
-    let following = Following::start(&settings, &init);
     let cluster = following.cluster.clone();
 
     let before = write_before(&cluster, 20).await;
@@ -76,7 +66,7 @@ async fn loss_in_async_mode(lag: Option<Duration>) -> String {
                 .expect("stop the replica receiving");
             tokio::time::sleep(lag).await;
         }
-        let done = harness::fail_over(&pair, &cluster, &tally).await;
+        let done = harness::fail_over(pair, &cluster, &tally).await;
         stop.store(true, Ordering::Relaxed);
         done.killed
     };
