@@ -68,6 +68,10 @@ enum Command {
     /// page at a time across every shard, as `POST /api/query` answers; `--all`: every
     /// page, one JSON line per record.
     Query(admin::commands::query::QueryArgs),
+    /// A table's change stream (`changes tail --table T`): one JSON line per change with
+    /// the cursor that resumes after it, as `GET /api/changes` serves it.
+    #[command(subcommand)]
+    Changes(admin::commands::changes::ChangesCommand),
     /// Back up every shard's primary and the metadata server with pgBackRest, then name
     /// a cluster restore point on each (consistent across shards) and record it.
     Backup(admin::commands::backup::BackupArgs),
@@ -178,6 +182,10 @@ fn outcome(error: &anyhow::Error) -> Outcome {
                 Some(e.outcome())
             } else if let Some(e) = e.downcast_ref::<admin::commands::query::QueryCommandError>() {
                 Some(e.outcome())
+            } else if let Some(e) =
+                e.downcast_ref::<admin::commands::changes::ChangesCommandError>()
+            {
+                Some(e.outcome())
             } else {
                 e.downcast_ref::<admin::commands::index::IndexCommandError>()
                     .map(Judged::outcome)
@@ -234,6 +242,7 @@ fn audited(command: &Command, settings: &ClusterSettings) -> Option<Audit> {
         | Command::Restore(_)
         | Command::Export(_)
         | Command::Query(_)
+        | Command::Changes(_)
         | Command::Backups(_)
         | Command::Locate { .. }
         | Command::Check
@@ -285,6 +294,11 @@ fn dispatch(command: Command, settings: &ClusterSettings, router: Router) -> any
         Command::Query(args) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             admin::commands::query::run(settings, args, &mut out)?
+        }
+        Command::Changes(command) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut log = std::io::stderr().lock();
+            admin::commands::changes::run(settings, command, &mut out, &mut log)?
         }
         Command::Backup(args) => print!("{}", admin::commands::backup::backup(settings, args)?),
         Command::Restore(args) => print!("{}", admin::commands::backup::restore(settings, args)?),

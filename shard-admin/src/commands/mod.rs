@@ -17,10 +17,13 @@
 //!   or CSV.
 //! - [`query`]: `query`: records that match conditions, sorted, a page at a time (or
 //!   every page) across every shard, as `POST /api/query` answers.
+//! - [`changes`]: `changes tail`: a table's change stream, one JSON line per change,
+//!   as `GET /api/changes` serves it.
 //! - [`stored_map`]: the cluster a reading command goes through, on the stored map.
 
 pub mod add_shard;
 pub mod backup;
+pub mod changes;
 pub mod export;
 pub mod import;
 pub mod index;

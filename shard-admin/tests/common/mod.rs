@@ -60,6 +60,7 @@ pub fn changes(args: &[&str]) -> bool {
             | ["moves", "status", ..]
             | ["export", ..]
             | ["query", ..]
+            | ["changes", "tail", ..]
             | ["backups", "list", ..]
     ) || (args.first() == Some(&"rebalance") && !args.contains(&"--apply"));
     !reads
