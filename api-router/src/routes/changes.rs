@@ -41,7 +41,8 @@ pub struct ChangesParams {
     #[param(value_type = Option<u64>, example = 100)]
     pub wait: Option<String>,
     /// `snapshot`: start with every record of the table as it was at one cut
-    /// (operation `snapshot`), then the changes after that cut. Not with a cursor.
+    /// (operation `snapshot`), then the changes after that cut. A cursor (`after`,
+    /// `Last-Event-ID`) resumes instead, wherever the stream was.
     #[param(example = "snapshot")]
     pub from: Option<String>,
 }
@@ -174,22 +175,25 @@ enum Start {
     After(ChangeCursor),
 }
 
-/// The start `from`, `after` and `Last-Event-ID` ask for.
+/// The start `from`, `after` and `Last-Event-ID` ask for. A cursor wins over
+/// `from=snapshot`: a stream that started from a snapshot resumes from its cursor (which
+/// knows whether the snapshot was all sent), as a browser's `EventSource` reconnects,
+/// with the same URL and `Last-Event-ID`.
 fn start(from: Option<&str>, after: Option<&str>, headers: &HeaderMap) -> Result<Start, ApiError> {
-    match from.map(str::trim) {
-        None => Ok(Start::After(cursor(after, headers)?)),
-        Some(from) if from.eq_ignore_ascii_case("snapshot") => {
-            match after.is_some() || headers.contains_key("last-event-id") {
-                true => Err(ApiError::BadQuery(
-                    "`from=snapshot` starts a stream and a cursor (`after` or `Last-Event-ID`) resumes one: send one or the other".into(),
-                )),
-                false => Ok(Start::Snapshot),
-            }
+    let snapshot = match from.map(str::trim) {
+        None => false,
+        Some(from) if from.eq_ignore_ascii_case("snapshot") => true,
+        Some(other) => {
+            return Err(ApiError::BadQuery(format!(
+                "`from` is {:?}; the one start it takes is `snapshot` (without it, a stream starts at the oldest change kept)",
+                other.chars().take(32).collect::<String>()
+            )))
         }
-        Some(other) => Err(ApiError::BadQuery(format!(
-            "`from` is {:?}; the one start it takes is `snapshot` (without it, a stream starts at the oldest change kept)",
-            other.chars().take(32).collect::<String>()
-        ))),
+    };
+    let resumes = after.is_some() || headers.contains_key("last-event-id");
+    match snapshot && !resumes {
+        true => Ok(Start::Snapshot),
+        false => Ok(Start::After(cursor(after, headers)?)),
     }
 }
 

@@ -615,21 +615,32 @@ async fn from_a_snapshot_then_the_stream_equals_a_strong_read_at_the_end() {
 }
 
 #[tokio::test]
-async fn a_snapshot_start_is_refused_with_a_cursor_and_events_say_resolved() {
+async fn a_cursor_resumes_over_from_snapshot_and_events_say_resolved() {
     let app = spawn_app_with(|s| s.cluster.changes.max_wait_ms = 300).await;
     write(&app, "user_1", "rec_1", 1).await;
     let (_, next) = page(&app, None, 10).await;
-    for url in [
-        format!("/api/changes?table=users&from=snapshot&after={next}"),
-        "/api/changes?table=users&from=yesterday".to_owned(),
-    ] {
-        let res = app.client.get(app.url(&url)).send().await.unwrap();
-        let problem = assert_problem(res, 400).await;
-        assert!(
-            problem["detail"].as_str().unwrap().contains("`from"),
-            "{problem}"
-        );
-    }
+    // A cursor wins: the URL an EventSource reconnects with keeps `from=snapshot`.
+    let version = write(&app, "user_3", "rec_3", 3).await;
+    let body = page_at(
+        &app,
+        &format!("/api/changes?table=users&from=snapshot&after={next}"),
+    )
+    .await;
+    assert_eq!(
+        seen(body["changes"].as_array().unwrap()),
+        vec![("rec_3".to_owned(), version, "upsert".to_owned())]
+    );
+    let res = app
+        .client
+        .get(app.url("/api/changes?table=users&from=yesterday"))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 400).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`from`"),
+        "{problem}"
+    );
     // A stream from a snapshot: the record as a snapshot row, then `resolved` with the
     // checkpoint as its id; resuming from it gives the next write only.
     let mut res = app
