@@ -687,3 +687,64 @@ async fn a_cursor_resumes_over_from_snapshot_and_events_say_resolved() {
         vec![("rec_2".to_owned(), version, "upsert".to_owned())]
     );
 }
+
+/// The sample of `name{table="users"}` in the gateway's `/metrics` (0 when absent).
+async fn users_sample(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}{{table=\"users\"}} ")))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_changes_sent_and_streams_open_per_table() {
+    // A stream notices its client gone at its next wait's end.
+    let app = spawn_app_with(|s| s.cluster.changes.max_wait_ms = 500).await;
+    for i in 0..5 {
+        write(&app, &format!("user_{i}"), &format!("rec_{i}"), i).await;
+    }
+    let (changes, _) = drain(&app, None, 2).await;
+    assert_eq!(changes.len(), 5);
+    assert_eq!(
+        users_sample(&app, "shardgate_changes_sent_total").await,
+        5.0
+    );
+    let lag = users_sample(&app, "shardgate_change_lag_seconds").await;
+    assert!((0.0..60.0).contains(&lag), "lag {lag}");
+    assert_eq!(
+        users_sample(&app, "shardgate_change_streams_open").await,
+        0.0
+    );
+    // An open stream is counted while it lives.
+    let res = app
+        .client
+        .get(app.url("/api/changes?table=users"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        users_sample(&app, "shardgate_change_streams_open").await,
+        1.0
+    );
+    drop(res);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while users_sample(&app, "shardgate_change_streams_open").await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stream closed is still counted open"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let Some(lint) = crate::metrics_lint::promtool_lint(&app).await {
+        assert_eq!(lint, "", "promtool check metrics");
+    }
+}

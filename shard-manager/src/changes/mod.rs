@@ -64,6 +64,7 @@
 //!   and [`Change`].
 //! - [`snapshot`]: a stream's start at a consistent snapshot (`from=snapshot`).
 //! - [`retention`]: pruning each shard's log to the retention.
+//! - [`stats`]: what a gateway's streams did, per table, for its metrics.
 //! - [`error`]: [`ChangesError`], why a page could not be served.
 
 pub mod cursor;
@@ -71,7 +72,9 @@ pub mod error;
 pub mod page;
 pub mod retention;
 pub mod snapshot;
+pub mod stats;
 
 pub use self::cursor::ChangeCursor;
 pub use self::error::ChangesError;
 pub use self::page::{Change, ChangePage, Operation};
+pub use self::stats::{StreamStats, TableStreams};
