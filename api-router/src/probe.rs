@@ -130,12 +130,17 @@ fn probe_listen(
             Err(source) => last = Some((addr, source)),
         }
     }
-    let (addr, source) = last.expect("target() names at least one address");
-    Err(ProbeError::Unreachable {
-        addr,
-        listen: listen.to_string(),
-        source,
-    })
+    match last {
+        Some((addr, source)) => Err(ProbeError::Unreachable {
+            addr,
+            listen: listen.to_string(),
+            source,
+        }),
+        // `target` refuses a listen address that resolves to none.
+        None => Err(ProbeError::Refused(format!(
+            "server.listen {listen:?} resolves to no address"
+        ))),
+    }
 }
 
 /// The addresses to ask for `listen`: a wildcard (`0.0.0.0`, `[::]`) on loopback, a

@@ -123,32 +123,11 @@ impl ApiError {
         }
     }
 
-    fn header(&self) -> Option<&'static str> {
-        match self {
-            Self::MissingShardKey => Some(SHARD_KEY),
-            Self::BadHeader(e) => Some(e.header),
-            Self::Cluster(ClusterError::KeyReused { .. })
-            | Self::Transaction(TxnError::Shard(ClusterError::KeyReused { .. }))
-            | Self::Transaction(TxnError::PartlyReplayed { .. }) => Some(IDEMPOTENCY_KEY),
-            Self::PreconditionFailed { .. } => Some(IF_MATCH),
-            _ => None,
-        }
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.kind().0
-    }
-
-    fn error_response(&self) -> HttpResponse {
+    /// The problem+json body this error answers with; also what a stream that fails
+    /// part-way (an export's last line, a change stream's `error` event) carries.
+    pub fn problem(&self) -> Problem {
         let (status, slug, title) = self.kind();
-        if status.is_server_error() {
-            tracing::error!(error = ?cause_chain(self), status = status.as_u16(), "request failed");
-        } else {
-            tracing::info!(error = %self, status = status.as_u16(), "client error");
-        }
-        let problem = Problem {
+        Problem {
             kind: format!("urn:shardgate:problem:{slug}"),
             title: title.to_owned(),
             status: status.as_u16(),
@@ -183,7 +162,35 @@ impl ResponseError for ApiError {
                 Self::PreconditionFailed { etag, .. } => etag.clone(),
                 _ => None,
             },
-        };
+        }
+    }
+
+    fn header(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingShardKey => Some(SHARD_KEY),
+            Self::BadHeader(e) => Some(e.header),
+            Self::Cluster(ClusterError::KeyReused { .. })
+            | Self::Transaction(TxnError::Shard(ClusterError::KeyReused { .. }))
+            | Self::Transaction(TxnError::PartlyReplayed { .. }) => Some(IDEMPOTENCY_KEY),
+            Self::PreconditionFailed { .. } => Some(IF_MATCH),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.kind().0;
+        if status.is_server_error() {
+            tracing::error!(error = ?cause_chain(self), status = status.as_u16(), "request failed");
+        } else {
+            tracing::info!(error = %self, status = status.as_u16(), "client error");
+        }
+        let problem = self.problem();
         let mut res = HttpResponse::build(status);
         res.content_type("application/problem+json");
         if let Self::MethodNotAllowed { allowed, .. } = self {

@@ -13,9 +13,11 @@
 //!   each problem naming the operation by its index.
 //! - [`conditional`]: a record's `ETag` (its identity and version), and the `If-Match`
 //!   and `If-None-Match` headers that compare with it.
+//! - [`accept`]: whether the `Accept` header names a media type.
 //! - [`idempotency`]: the `Idempotency-Key` header and what a write sent with it keeps
 //!   (each key written once; a retry gets the first answer).
 
+pub mod accept;
 pub mod body;
 pub mod conditional;
 pub mod extract;

@@ -233,14 +233,7 @@ fn cursor(after: Option<&str>, headers: &HeaderMap) -> Result<ChangeCursor, ApiE
 
 /// Whether the client asked for Server-Sent Events.
 fn wants_events(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let media = range.split(';').next().unwrap_or("").trim();
-            media.eq_ignore_ascii_case("text/event-stream")
-        })
+    crate::input::accept::accepts(headers, "text/event-stream")
 }
 
 /// The stream's state: where it is, when it last said `resolved`, since when its
@@ -333,7 +326,7 @@ fn events(
             }
             Err(e) => {
                 let error = ApiError::from(e);
-                let (status, slug, title) = error.kind();
+                let status = error.kind().0;
                 let since = *s.failing_since.get_or_insert_with(Instant::now);
                 let hold = s.state.cluster.settings().failover.hold();
                 if status.as_u16() == 503 && since.elapsed() < hold {
@@ -343,12 +336,7 @@ fn events(
                     return Some((Ok(Bytes::from(chunk)), s));
                 }
                 s.ended = true;
-                let problem = serde_json::json!({
-                    "type": format!("urn:shardgate:problem:{slug}"),
-                    "title": title,
-                    "status": status.as_u16(),
-                    "detail": error.to_string(),
-                });
+                let problem = serde_json::to_string(&error.problem()).unwrap_or_default();
                 format!("event: error\ndata: {problem}\n\n")
             }
         };

@@ -170,15 +170,7 @@ fn parse_raw(raw: Option<&str>) -> Result<bool, ApiError> {
 
 /// CSV (safe cells) when the client accepts `text/csv`, else NDJSON.
 fn negotiate(headers: &HeaderMap) -> Format {
-    let csv = headers
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let media = range.split(';').next().unwrap_or("").trim();
-            media.eq_ignore_ascii_case("text/csv")
-        });
-    match csv {
+    match crate::input::accept::accepts(headers, "text/csv") {
         true => Format::Csv(CsvCells::Safe),
         false => Format::Ndjson,
     }
@@ -256,14 +248,8 @@ fn end_line(records: u64, export: &Export) -> Bytes {
 /// The line that ends an NDJSON export that failed part-way: the problem, as a
 /// problem+json body would name it, and how many records came before it.
 fn error_line(e: &ApiError, records: u64) -> Bytes {
-    let (status, slug, title) = e.kind();
-    let line = serde_json::json!({"error": {
-        "type": format!("urn:shardgate:problem:{slug}"),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": e.detail(),
-        "shard": e.shard(),
-        "records": records,
-    }});
+    let mut problem = serde_json::to_value(e.problem()).unwrap_or_default();
+    problem["records"] = records.into();
+    let line = serde_json::json!({ "error": problem });
     Bytes::from(format!("{line}\n"))
 }

@@ -3,20 +3,24 @@
 
 use test_app::TestApp;
 
-/// What `promtool check metrics` (Debian's `prometheus`; `./setup.sh test` installs it)
-/// says of `/metrics` now: nothing when every family is to Prometheus's conventions.
-/// `None` when promtool is missing and SHARDGATE_REQUIRE_PROMTOOL is not 1 (the suite
-/// sets it); skipped loudly.
-pub(crate) async fn promtool_lint(app: &TestApp) -> Option<String> {
-    let text = app
-        .client
+/// The gateway's `/metrics` now, as Prometheus text.
+pub(crate) async fn metrics_text(app: &TestApp) -> String {
+    app.client
         .get(app.url("/metrics"))
         .send()
         .await
         .expect("GET /metrics")
         .text()
         .await
-        .unwrap();
+        .expect("the exposition's text")
+}
+
+/// What `promtool check metrics` (Debian's `prometheus`; `./setup.sh test` installs it)
+/// says of `/metrics` now: nothing when every family is to Prometheus's conventions.
+/// `None` when promtool is missing and SHARDGATE_REQUIRE_PROMTOOL is not 1 (the suite
+/// sets it); skipped loudly.
+pub(crate) async fn promtool_lint(app: &TestApp) -> Option<String> {
+    let text = metrics_text(app).await;
     let child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

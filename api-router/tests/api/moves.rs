@@ -37,15 +37,7 @@ async fn shown_move(app: &TestApp, id: i64, done: impl Fn(&Value) -> bool) -> (V
 }
 
 async fn scrape(app: &TestApp) -> Vec<Sample> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .unwrap();
+    let text = crate::metrics_lint::metrics_text(app).await;
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("valid Prometheus text")
         .samples

@@ -16,15 +16,7 @@ async fn metrics_name_the_process_cpu_memory_descriptors_and_start() {
     let app = spawn_app().await;
 
     // Act
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .unwrap();
+    let text = crate::metrics_lint::metrics_text(&app).await;
 
     // Assert: each family once, typed, with a sane value.
     let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
