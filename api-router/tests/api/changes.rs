@@ -690,15 +690,7 @@ async fn a_cursor_resumes_over_from_snapshot_and_events_say_resolved() {
 
 /// The sample of `name{table="users"}` in the gateway's `/metrics` (0 when absent).
 async fn users_sample(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::metrics_lint::metrics_text(app).await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}{{table=\"users\"}} ")))
         .map_or(0.0, |v| v.trim().parse().unwrap())
