@@ -7,6 +7,7 @@
 //! | `shardgate_changes_sent_total`           | counter | table  |
 //! | `shardgate_change_lag_seconds`           | gauge   | table  |
 //! | `shardgate_change_retention_seconds`     | gauge   |        |
+//! | `shardgate_change_cuts_total`            | counter |        |
 
 use prometheus::proto::{MetricFamily, MetricType};
 
@@ -32,6 +33,8 @@ pub struct ChangeStreams {
     pub tables: Vec<TableChanges>,
     /// How long each shard keeps its change log (`changes.retention_secs`).
     pub retention_secs: u64,
+    /// Cuts the gateway took for change pages (waiting readers share one per tick).
+    pub cuts: u64,
 }
 
 /// The families (none of the per-table ones before a table's first stream or page).
@@ -73,6 +76,12 @@ pub(crate) fn families(changes: &ChangeStreams) -> Vec<MetricFamily> {
         "How long each shard keeps its change log (changes.retention_secs); an older cursor answers 410.",
         MetricType::GAUGE,
         vec![gauge(&[], changes.retention_secs as f64)],
+    ));
+    families.push(family(
+        "shardgate_change_cuts_total",
+        "Cuts (the fence and every primary) this gateway took to read change pages; readers waiting for a change share one per tick.",
+        MetricType::COUNTER,
+        vec![counter(&[], changes.cuts as f64)],
     ));
     families
 }

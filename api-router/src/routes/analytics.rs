@@ -237,6 +237,7 @@ fn change_streams(state: &AppState) -> analytics::exposition::ChangeStreams {
             })
             .collect(),
         retention_secs: state.cluster.settings().changes.retention_secs,
+        cuts: state.cluster.change_streams().cuts(),
     }
 }
 

@@ -1,9 +1,10 @@
 //! What a gateway's change streams did, per table, for its metrics: the Server-Sent
 //! Events streams open now, the changes sent (pages and events alike), and how old the
 //! newest change of the last page was when it was sent (commit to send: the lag a
-//! consumer that keeps up sees).
+//! consumer that keeps up sees); and the cuts the gateway's pages took.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,8 @@ pub struct TableStreams {
 #[derive(Debug, Default, Clone)]
 pub struct StreamStats {
     tables: Arc<Mutex<BTreeMap<String, TableStreams>>>,
+    /// Cuts taken for pages (a waiting tick's shared cut counted once).
+    cuts: Arc<AtomicU64>,
 }
 
 /// An open stream, counted until dropped.
@@ -61,6 +64,16 @@ impl StreamStats {
                 t.lag_secs = lag;
             }
         });
+    }
+
+    /// A page took a cut (a tick's shared cut counts once, by the reader that took it).
+    pub fn cut_taken(&self) {
+        self.cuts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cuts taken for pages since the gateway started.
+    pub fn cuts(&self) -> u64 {
+        self.cuts.load(Ordering::Relaxed)
     }
 
     /// Every table's figures, by name.

@@ -85,6 +85,8 @@ pub struct Cluster {
     handovers: handover::Handovers,
     /// What the change streams served, per table.
     change_streams: crate::changes::StreamStats,
+    /// The cuts waiting change readers share, one per tick.
+    pub(crate) change_ticks: crate::changes::ticks::Ticks<snapshot::Cut>,
 }
 
 impl Cluster {
@@ -157,6 +159,7 @@ impl Cluster {
             held_cuts: Arc::new(snapshot::holds::Holds::new(held)),
             handovers,
             change_streams: crate::changes::StreamStats::default(),
+            change_ticks: Default::default(),
         })
     }
 
