@@ -48,6 +48,33 @@ impl IdempotencyKeyHeader {
     }
 }
 
+/// How long the answer to a write sent under the gateway's own key is kept: long enough
+/// for the gateway's own retries on a new primary (at most `failover.hold_ms`, 2 min).
+pub const GATEWAY_KEY_TTL_SECS: i64 = 300;
+
+/// The key a single write or delete is sent with: the client's when it sent one, else,
+/// when `on` (`failover.key_every_write`), one of the gateway's own, random, in a scope
+/// of its own beside the caller's (no client key ever meets it), so that the write's
+/// fate is never unknown: lost on the wire with its primary, it is sent again on the new
+/// primary as a keyed one is, and its record answers the second copy if the first
+/// committed.
+pub fn sent_with(
+    clients: Option<IdempotencyKey>,
+    caller: &Caller,
+    on: bool,
+) -> Option<IdempotencyKey> {
+    clients.or_else(|| {
+        on.then(|| {
+            IdempotencyKey::new(
+                &format!("{}\u{1}gateway", caller.scope()),
+                &uuid::Uuid::new_v4().simple().to_string(),
+                &[],
+                GATEWAY_KEY_TTL_SECS,
+            )
+        })
+    })
+}
+
 /// A document's text in one spelling (members sorted, no spaces), so that a request
 /// resent with its key is the same request however its JSON was laid out.
 pub fn canonical(data: &RawValue) -> String {

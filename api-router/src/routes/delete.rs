@@ -10,7 +10,7 @@ use crate::error::{ApiError, Problem};
 use crate::input::body::DeleteParams;
 use crate::input::conditional::{self, IfMatch, IfNoneMatch};
 use crate::input::extract::Routed;
-use crate::input::idempotency::{mark_replayed, IdempotencyKeyHeader};
+use crate::input::idempotency::{mark_replayed, sent_with, IdempotencyKeyHeader};
 use crate::limits::Quota;
 use crate::server::headers::SHARD_LSN;
 use crate::state::AppState;
@@ -63,12 +63,10 @@ pub async fn delete(
     let asked_at = std::time::Instant::now();
     let served = match &if_match.0 {
         None => {
+            let every = state.cluster.settings().failover.key_every_write;
+            let sent = sent_with(idempotency.clone(), &caller, every);
             state
-                .bounded(
-                    state
-                        .cluster
-                        .delete(&table, &key.0, &id, idempotency.as_ref()),
-                )
+                .bounded(state.cluster.delete(&table, &key.0, &id, sent.as_ref()))
                 .await?
         }
         Some(tags) => {
@@ -93,7 +91,8 @@ pub async fn delete(
     let mut res = HttpResponse::NoContent()
         .insert_header((SHARD_LSN, done.token.to_string()))
         .finish();
-    mark_replayed(&mut res, done.replayed);
+    // A replay under the gateway's own key is its own retry: the client sent once.
+    mark_replayed(&mut res, done.replayed && idempotency.is_some());
     Outcome::write(served.shard, served.role, 1)
         .in_slot(key.0.slot(), shard_time)
         .attach(&mut res);

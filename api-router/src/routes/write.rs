@@ -11,7 +11,7 @@ use crate::error::{ApiError, Problem};
 use crate::input::body::{WriteRequest, WriteResponse};
 use crate::input::conditional::{self, IfMatch, IfNoneMatch};
 use crate::input::extract::{Durability, Routed};
-use crate::input::idempotency::{canonical, mark_replayed, IdempotencyKeyHeader};
+use crate::input::idempotency::{canonical, mark_replayed, sent_with, IdempotencyKeyHeader};
 use crate::input::json_body::BoundedJson;
 use crate::limits::Quota;
 use crate::server::headers::{ETAG, SHARD_LSN};
@@ -89,12 +89,10 @@ pub async fn write(
     };
     let written = match &condition {
         None => {
+            let every = state.cluster.settings().failover.key_every_write;
+            let sent = sent_with(idempotency.clone(), &caller, every);
             state
-                .bounded(
-                    state
-                        .cluster
-                        .write(&table, &key.0, id, data, idempotency.as_ref()),
-                )
+                .bounded(state.cluster.write(&table, &key.0, id, data, sent.as_ref()))
                 .await?
         }
         Some(condition) => {
@@ -143,7 +141,8 @@ pub async fn write(
         lsn: token.clone(),
         replicated_to,
     });
-    mark_replayed(&mut res, written.replayed);
+    // A replay under the gateway's own key is its own retry: the client sent once.
+    mark_replayed(&mut res, written.replayed && idempotency.is_some());
     Outcome::write(written.shard, Role::Primary, 1)
         .in_slot(key.0.slot(), shard_time)
         .attach(&mut res);

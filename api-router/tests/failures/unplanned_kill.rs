@@ -8,13 +8,16 @@
 //!
 //! - Every keyed request is answered 2xx, the slowest within `failover.hold_ms` and a
 //!   second, and every acknowledged record is read back once (none applied twice).
-//! - A write without a key is answered 2xx (with nothing sent, it waits for the new
-//!   primary up to `failover.write_wait_ms`, 10 s as `./setup.sh` sets it under an HA
-//!   manager), or `503 may-have-committed` when its primary died with it on the wire:
-//!   never anything else. Those answers are counted in
-//!   `shardgate_writes_may_have_committed_total`, and how many of them had in fact
-//!   committed is reported: the answer promises nothing either way, which is why a
-//!   client should send writes with a key.
+//! - A write without a key, through a gateway that keys every write
+//!   (`failover.key_every_write`, the default), is answered 2xx too, within the same
+//!   bound, and applied once: none is answered `503 may-have-committed`.
+//! - Through a second gateway with `key_every_write = false`, a write without a key is
+//!   answered 2xx (with nothing sent, it waits for the new primary up to
+//!   `failover.write_wait_ms`, 10 s as `./setup.sh` sets it under an HA manager), or
+//!   `503 may-have-committed` when its primary died with it on the wire: never anything
+//!   else. Those answers are counted in `shardgate_writes_may_have_committed_total`, and
+//!   how many of them had in fact committed is reported: the answer promises nothing
+//!   either way.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -38,6 +41,11 @@ async fn a_primary_killed_under_load_fails_no_keyed_request() {
     // As `./setup.sh` configures a gateway under an HA manager: a write with nothing
     // sent waits up to 10 s for a primary, with a key or not.
     let app = spawn_app_with(|s| s.cluster.failover.write_wait_ms = 10_000).await;
+    let unkeying = spawn_app_with(|s| {
+        s.cluster.failover.write_wait_ms = 10_000;
+        s.cluster.failover.key_every_write = false;
+    })
+    .await;
     let settings = app.settings.cluster.clone();
     if settings.failover.ha_monitor.is_none() {
         panic!("the topology runs no HA manager (HA=0): nothing promotes a standby");
@@ -53,11 +61,20 @@ async fn a_primary_killed_under_load_fails_no_keyed_request() {
         |name: &'static str, with: &'static str| metric_sum(&app.client, &app.address, name, with);
     let failovers = || metric("shardgate_failovers_total", "shard=\"1\",kind=\"failover\"");
     let failovers_before = failovers().await;
-    let in_doubt_before = metric("shardgate_writes_may_have_committed_total", "").await;
+    let in_doubt_metric = || {
+        metric_sum(
+            &unkeying.client,
+            &unkeying.address,
+            "shardgate_writes_may_have_committed_total",
+            "",
+        )
+    };
+    let in_doubt_before = in_doubt_metric().await;
     let home = Home;
 
     let stop = AtomicBool::new(false);
     let seen = Seen::default();
+    let seen_unkeying = Seen::default();
     let operations = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         eprintln!("unplanned kill: shard1-primary's node killed -9");
@@ -91,9 +108,11 @@ async fn a_primary_killed_under_load_fails_no_keyed_request() {
     };
     let writers = (0..WRITERS).map(|n| writer(&app, &keys, n, &stop, &seen));
     let unkeyed = (0..2).map(|n| unkeyed_writer(&app, &keys, n, &stop, &seen));
+    let unkeyed_off = unkeyed_writer(&unkeying, &keys, 2, &stop, &seen_unkeying);
     tokio::join!(
         futures_util::future::join_all(writers),
         futures_util::future::join_all(unkeyed),
+        unkeyed_off,
         bulk_writer(&app, &keys, &stop, &seen),
         transactor(&app, &pairs, &stop, &seen),
         reader(&app, &before, &stop, &seen),
@@ -115,14 +134,33 @@ async fn a_primary_killed_under_load_fails_no_keyed_request() {
         longest <= hold + Duration::from_secs(1),
         "a keyed write waited {longest:?}, past the hold bound {hold:?}"
     );
+    let (_, _, longest) = p99_and_max(&seen, "unkeyed write");
+    assert!(
+        longest <= hold + Duration::from_secs(1),
+        "a write without a key, keyed by the gateway, waited {longest:?}, past {hold:?}"
+    );
     seen.assert_all_answered_and_written_once(&app).await;
+    let keyed_by_the_gateway = seen.in_doubt.lock().unwrap().clone();
+    assert_eq!(
+        keyed_by_the_gateway,
+        Vec::<(String, String)>::new(),
+        "writes without a key through a gateway that keys every write: none left in doubt"
+    );
+    assert_eq!(
+        metric("shardgate_writes_may_have_committed_total", "").await,
+        0.0,
+        "a gateway that keys every write answers none may-have-committed"
+    );
 
-    // Writes without a key left in doubt: counted, and looked up.
-    let in_doubt = seen.in_doubt.lock().unwrap().clone();
-    let counted = metric("shardgate_writes_may_have_committed_total", "").await - in_doubt_before;
+    // Through the gateway that does not: left in doubt, counted, and looked up.
+    seen_unkeying
+        .assert_all_answered_and_written_once(&unkeying)
+        .await;
+    let in_doubt = seen_unkeying.in_doubt.lock().unwrap().clone();
+    let counted = in_doubt_metric().await - in_doubt_before;
     let mut committed = 0;
     for (key, id) in &in_doubt {
-        let res = app.read_strong(key, "users", id).await;
+        let res = unkeying.read_strong(key, "users", id).await;
         let status = res.status().as_u16();
         let body: Value = res.json().await.unwrap_or(Value::Null);
         assert!(matches!(status, 200 | 404), "{key}/{id}: {status} {body}");

@@ -487,6 +487,13 @@ pub struct FailoverSettings {
     /// How many requests a gateway holds at once for shards being handed over or
     /// without a primary; past it a request is answered at once (503).
     pub hold_max_requests: u64,
+    /// Every single write and delete sent without an `Idempotency-Key` is given one of
+    /// the gateway's own (kept 5 minutes), so that one whose primary died with it on
+    /// the wire is sent again on the new primary exactly as a keyed one is, and
+    /// answered once, never "may have committed". Costs each such write the key's
+    /// record (a row written with it). false: such a write is never sent again once
+    /// sent, and answers `503 may-have-committed` when its primary is lost under it.
+    pub key_every_write: bool,
     /// The HA manager's monitor, for planned switchovers: a PostgreSQL URL of
     /// pg_auto_failover's monitor database, as a role that only reads its state
     /// (`postgres://shardgate_monitor_reader@HOST:PORT/pg_auto_failover`: a gateway's).
@@ -523,6 +530,7 @@ impl Default for FailoverSettings {
             write_wait_ms: 0,
             hold_ms: 15_000,
             hold_max_requests: 10_000,
+            key_every_write: true,
             ha_monitor: None,
             ha_monitor_admin: None,
             admin_user: None,
@@ -588,6 +596,7 @@ impl FailoverSettings {
             "write_wait_ms": self.write_wait_ms,
             "hold_ms": self.hold_ms,
             "hold_max_requests": self.hold_max_requests,
+            "key_every_write": self.key_every_write,
             "ha_monitor": self.ha_monitor.as_deref().map(crate::redact::redact),
             "ha_monitor_admin": secret(&self.ha_monitor_admin),
             "admin_user": self.admin_user,
