@@ -2,7 +2,9 @@
 //! it (port 0, scratch databases `sgtest_*` on every primary), the `loadtest` binary
 //! run with `--scenario verify` for 5 s (4 users, 2 records each), and its verdict read from its
 //! `verify: {...}` line and its `--verify-out` file: nothing lost, nothing applied
-//! twice, no stale token read. Then the check is shown able to fail: behind the
+//! twice, no stale token read; and the table's change stream, followed beside the
+//! writes, delivered every acknowledged write once, in order, with nothing else, at a
+//! lag it states. Then the check is shown able to fail: behind the
 //! gateway's back, one acknowledged record is deleted and another's version bumped
 //! once, straight on their primaries, and `--verify-check` on the same file says lost 1
 //! and applied twice 1, exiting with status 3.
@@ -137,8 +139,33 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
         "a quiet cluster leaves no write in doubt"
     );
     assert!(verdict["token_reads"].as_u64().unwrap() >= acknowledged);
+    // The stream: every write of the run (all acknowledged) arrived once, nothing else.
+    let stream = &verdict["stream"];
+    assert_eq!(stream["holds"], true, "{stream}");
+    assert_eq!(stream["ours"], acknowledged, "{stream}");
+    for broken in ["lost", "twice", "out_of_order", "phantom", "torn"] {
+        assert_eq!(stream[broken], 0, "{broken}: {stream}");
+    }
+    assert_eq!(stream["incomplete"], Value::Null, "{stream}");
+    let (p50, p99) = (
+        stream["lag_p50_ms"].as_f64().unwrap(),
+        stream["lag_p99_ms"].as_f64().unwrap(),
+    );
+    // A change arrives after its write ran, and within the stream's poll of a few
+    // hundred milliseconds (seconds on a busy machine).
+    assert!(0.0 < p50 && p50 <= p99 && p99 < 10_000.0, "{stream}");
+    assert!(stream["per_second"].as_f64().unwrap() > 0.0, "{stream}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("change stream (Server-Sent Events"),
+        "{stdout}"
+    );
     let saved = read_saved(&file);
     assert_eq!(saved["verdict"]["lost"], 0);
+    assert_eq!(
+        saved["stream"]["lost"], 0,
+        "the file keeps the stream's verdict"
+    );
     let keys = acknowledged_keys(&saved);
     assert!(
         keys.len() >= 2,
