@@ -63,6 +63,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
             options.batch,
             options.prefill.name()
         );
+        if options.verifies() {
+            // Its records' keys (`verify-<run>-<user>-<n>`), for whoever watches the run.
+            println!(
+                "loadtest: verify run {} in table {}",
+                workload.verify.run(),
+                options.verify_table
+            );
+        }
         if summary::DEBUG_BUILD {
             eprintln!(
                 "loadtest: warning: {}",

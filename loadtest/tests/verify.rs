@@ -9,17 +9,24 @@
 //! once, straight on their primaries, and `--verify-check` on the same file says lost 1
 //! and applied twice 1, exiting with status 3.
 //!
+//! A second run shows the stream's judge able to fail through the real API: while it
+//! writes, the test writes one of its records itself (data the run did not write), and
+//! the stream's verdict names that change a phantom and the run exits with status 3 (the
+//! records' verdict finds nothing lost; a token read that raced that write may count as
+//! stale there).
+//!
 //! Run against the topology `setup.sh` started:
 //! `eval "$(./setup.sh env)" && cargo test -p loadtest --test verify`.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel::RunQueryDsl;
-use serde_json::Value;
+use serde_json::{json, Value};
 use test_app::{spawn_app_with, TestApp};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// Runs the `loadtest` binary with `args`, bounded.
 async fn loadtest(args: &[&str]) -> Output {
@@ -81,16 +88,21 @@ fn read_saved(path: &Path) -> Value {
         .expect("the file is JSON")
 }
 
-#[tokio::test]
-async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found() {
-    // Arrange: a gateway on scratch databases, and a place for the ledger.
-    // Patient with a machine shared by other test runs (a debug build's sign-in can take
-    // longer than the default 1 s there); nothing checked here depends on the timeouts.
-    let app = spawn_app_with(|s| {
+/// A gateway on scratch databases, patient with a machine shared by other test runs (a
+/// debug build's sign-in can take longer than the default 1 s there); nothing checked
+/// here depends on the timeouts.
+async fn patient_app() -> TestApp {
+    spawn_app_with(|s| {
         s.cluster.database.connect_timeout_ms = 5_000;
         s.cluster.replication.check_timeout_ms = 5_000;
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found() {
+    // Arrange: a gateway on scratch databases, and a place for the ledger.
+    let app = patient_app().await;
     let dir = std::env::temp_dir().join(format!("sg-verify-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("verify.json");
@@ -206,4 +218,92 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_change_no_write_of_the_run_made_breaks_the_streams_verdict() {
+    // Arrange: a gateway on scratch databases; the run started, its tag read from its
+    // first lines.
+    let app = patient_app().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args([
+            "--host",
+            &app.address,
+            "--scenario",
+            "verify",
+            "--users",
+            "2",
+            "--increase-rate",
+            "2",
+            "--run-time",
+            "4s",
+            "--verify-records",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("loadtest started");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let run = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("loadtest said its run within 60 s")
+            .expect("loadtest's output")
+            .unwrap_or_else(|| panic!("loadtest ended before naming its run:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.strip_prefix("loadtest: verify run ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+
+    // Act: once the users write, one of their records written by someone else.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let key = format!("verify-{run}-0-0");
+    let body = json!({"table": "users", "id": key, "data": {"intruder": true}});
+    let res = app.write(&key, &body).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let mut rest = String::new();
+    let finished = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.expect("loadtest's output") {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        child.wait().await.expect("loadtest ran")
+    })
+    .await
+    .expect("loadtest finished within 120 s");
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await;
+    eprintln!("{rest}");
+
+    // Assert: the stream's verdict names the change, and no write of the run was lost.
+    assert_eq!(finished.code(), Some(3), "{stderr}");
+    let line = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("verify: {").map(|r| format!("{{{r}")))
+        .unwrap_or_else(|| panic!("no verify line in:\n{rest}"));
+    let verdict: Value = serde_json::from_str(&line).unwrap();
+    let stream = &verdict["stream"];
+    assert_eq!(stream["phantom"], 1, "{verdict}");
+    assert_eq!(
+        (stream["lost"].as_u64(), stream["twice"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(stream["holds"], false, "{verdict}");
+    assert_eq!(verdict["holds"], false, "{verdict}");
+    assert_eq!(verdict["lost"], 0, "{verdict}");
+    assert!(
+        rest.contains(&format!("Phantom {key}: v"))
+            && rest.contains("holding data no write of this run made"),
+        "{rest}"
+    );
 }
