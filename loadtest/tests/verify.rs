@@ -9,11 +9,11 @@
 //! once, straight on their primaries, and `--verify-check` on the same file says lost 1
 //! and applied twice 1, exiting with status 3.
 //!
-//! A second run shows the stream's judge able to fail through the real API: while it
-//! writes, the test writes one of its records itself (data the run did not write), and
-//! the stream's verdict names that change a phantom and the run exits with status 3 (the
-//! records' verdict finds nothing lost; a token read that raced that write may count as
-//! stale there).
+//! A second run shows the stream's judge able to fail through the real API: its consumer
+//! starts at the end of the table's history, and while it writes, the test writes one of
+//! its records itself (data the run did not write): the stream's verdict names that
+//! change a phantom and the run exits with status 3 (the records' verdict finds nothing
+//! lost; a token read that raced that write may count as stale there).
 //!
 //! Run against the topology `setup.sh` started:
 //! `eval "$(./setup.sh env)" && cargo test -p loadtest --test verify`.
@@ -222,9 +222,14 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
 
 #[tokio::test]
 async fn a_change_no_write_of_the_run_made_breaks_the_streams_verdict() {
-    // Arrange: a gateway on scratch databases; the run started, its tag read from its
-    // first lines.
+    // Arrange: a gateway on scratch databases, its table with a history of 3 changes the
+    // run's consumer walks past; the run started, its tag read from its first lines.
     let app = patient_app().await;
+    for n in 0..3 {
+        let body = json!({"table": "users", "id": format!("before-{n}"), "data": {"n": n}});
+        let res = app.write("before", &body).await;
+        assert!(res.status().is_success(), "{}", res.status());
+    }
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .args([
             "--host",
@@ -301,6 +306,10 @@ async fn a_change_no_write_of_the_run_made_breaks_the_streams_verdict() {
     assert_eq!(stream["holds"], false, "{verdict}");
     assert_eq!(verdict["holds"], false, "{verdict}");
     assert_eq!(verdict["lost"], 0, "{verdict}");
+    assert!(
+        rest.contains("from the table's end, 3 changes walked past"),
+        "{rest}"
+    );
     assert!(
         rest.contains(&format!("Phantom {key}: v"))
             && rest.contains("holding data no write of this run made"),

@@ -1,7 +1,8 @@
 //! The verify mode's consumer of its table's change stream, beside the writes.
 //!
 //! Before the first write it walks the table's stream in JSON pages (`wait=0`) to its
-//! end, and takes that cursor: every write of the run comes after it. From there it
+//! end (a page with nothing new, or a `resolved` mark later than the walk's start), and
+//! takes that cursor: every write of the run comes after it. From there it
 //! follows `GET /api/changes` as Server-Sent Events, keeping each event with the moment
 //! it arrived; a stream that ends (a gateway restarting, an `error` event) is taken up
 //! again after the last event's `id` (`Last-Event-ID`), as any consumer would. When the
@@ -65,7 +66,8 @@ impl Follower {
     pub async fn start(gateway: &Gateway, table: &str, run: &str) -> anyhow::Result<Self> {
         let mut gateway = gateway.clone();
         let mut skipped = 0;
-        let end = walk(&mut gateway, table, "", None, |_| skipped += 1).await?;
+        let began = Utc::now();
+        let end = walk(&mut gateway, table, "", began, None, |_| skipped += 1).await?;
         let followed = Followed {
             skipped,
             last: end,
@@ -116,7 +118,8 @@ impl Follower {
             &mut gateway,
             &table,
             &after,
-            Some((writes_ended, deadline)),
+            writes_ended,
+            Some(deadline),
             |c| {
                 paged.extend(delivered(c, None, &run, Utc::now()));
             },
@@ -132,14 +135,16 @@ impl Follower {
 }
 
 /// Reads `table`'s changes in JSON pages after `after` (from the oldest kept when
-/// empty), handing each to `each`, and returns the cursor after them. Without `until`
-/// it stops at the first page with nothing new; with `until` (a time, a deadline) at
-/// the first `resolved` mark later than that time, and fails past the deadline.
+/// empty), handing each to `each`, and returns the cursor after them: at the first
+/// `resolved` mark later than `past` (every change committed before it has been read).
+/// Without a `deadline`, also at the first page with nothing new (the end, as far as
+/// a consumer starting now needs); with one, it fails past it.
 async fn walk(
     gateway: &mut Gateway,
     table: &str,
     after: &str,
-    until: Option<(DateTime<Utc>, Instant)>,
+    past: DateTime<Utc>,
+    deadline: Option<Instant>,
     mut each: impl FnMut(&Value),
 ) -> anyhow::Result<String> {
     let mut cursor = after.to_owned();
@@ -160,13 +165,15 @@ async fn walk(
             .ok_or_else(|| anyhow!("a page of changes without `next`"))?
             .to_owned();
         let resolved = page["resolved"].as_str().and_then(time);
-        match until {
+        if resolved.is_some_and(|at| at > past) {
+            return Ok(cursor);
+        }
+        match deadline {
             None if changes.is_empty() => return Ok(cursor),
             None => {}
-            Some((end, _)) if resolved.is_some_and(|at| at > end) => return Ok(cursor),
-            Some((end, deadline)) if Instant::now() >= deadline => bail!(
+            Some(deadline) if Instant::now() >= deadline => bail!(
                 "no resolved mark later than the end of the writes ({}) came in time",
-                end.to_rfc3339()
+                past.to_rfc3339()
             ),
             Some(_) if changes.is_empty() => tokio::time::sleep(AGAIN_AFTER).await,
             Some(_) => {}
