@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use goose::prelude::{GooseAttack, GooseDefault, GooseDefaultType, GooseError};
 
 use crate::gateway::Gateway;
@@ -82,9 +82,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
     }
     // Before the first write: the stream's consumer starts from the table's end.
     let follower = match !informational && options.follows_changes() {
-        true => {
-            Some(Follower::start(&gateway, &options.verify_table, &workload.verify.run()).await?)
-        }
+        true => Some(
+            Follower::start(&gateway, &options.verify_table, &workload.verify.run())
+                .await
+                .context(
+                    "cannot follow the change stream (--follow-changes false: verify without it)",
+                )?,
+        ),
         false => None,
     };
     let sampler = own_cpu::Sampler::start();

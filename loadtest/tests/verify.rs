@@ -307,7 +307,7 @@ async fn a_change_no_write_of_the_run_made_breaks_the_streams_verdict() {
     assert_eq!(verdict["holds"], false, "{verdict}");
     assert_eq!(verdict["lost"], 0, "{verdict}");
     assert!(
-        rest.contains("from the table's end, 3 changes walked past"),
+        rest.contains("from the table's end, 3 changes walked past in "),
         "{rest}"
     );
     assert!(

@@ -31,6 +31,9 @@ use crate::http::Call;
 const PAGE: usize = 500;
 /// Pause before connecting again, and between pages that found the end too early.
 const AGAIN_AFTER: Duration = Duration::from_millis(200);
+/// A line on standard error every this many changes walked past at the start (a table
+/// with a long history takes a while).
+const WALK_NOTE_EVERY: u64 = 50_000;
 /// No stream is cut by the client's own request timeout (goose's `--timeout`).
 const STREAM_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -38,8 +41,10 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Debug, Default)]
 pub struct Followed {
     pub events: Vec<Event>,
-    /// Changes of the table walked past at the start to reach its end.
+    /// Changes of the table walked past at the start to reach its end, and how long
+    /// that took (it reads every change still kept: `changes.retention_secs`).
     pub skipped: u64,
+    pub walk_secs: f64,
     /// Times the stream was (re)connected.
     pub connects: u64,
     /// Changes read in the closing pages rather than from the stream.
@@ -67,9 +72,19 @@ impl Follower {
         let mut gateway = gateway.clone();
         let mut skipped = 0;
         let began = Utc::now();
-        let end = walk(&mut gateway, table, "", began, None, |_| skipped += 1).await?;
+        let walking = Instant::now();
+        let end = walk(&mut gateway, table, "", began, None, |_| {
+            skipped += 1;
+            if skipped % WALK_NOTE_EVERY == 0 {
+                eprintln!(
+                    "loadtest: walking {table}'s change stream to its end: {skipped} changes"
+                );
+            }
+        })
+        .await?;
         let followed = Followed {
             skipped,
+            walk_secs: walking.elapsed().as_secs_f64(),
             last: end,
             ..Followed::default()
         };
