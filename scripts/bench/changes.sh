@@ -4,22 +4,34 @@
 #         on (the change log's triggers on and a consumer following the table the writes
 #         go to) and off (the triggers disabled, nothing to follow), taking turns ROUNDS
 #         times; wrk as in `ratios`, DURATION (10) s a run
-#   the stream: loadtest's verify mode following its table, throttled to WRITE_RATE (500)
+#   the stream: loadtest's verify mode following its table on a gateway of a fresh
+#         database (a stream with no history to walk past), throttled to WRITE_RATE (500)
 #         writes/s, then unthrottled: the writes acknowledged per second, the changes
 #         delivered per second, the lag p50/p99 from a change's time to its arrival and
 #         from the write's answer to its arrival
 # (On the machine bench.sh measures on, the consumer and the load share the cores.)
 
-# follow_users: a consumer of the table `users` in the background (curl, Server-Sent
-# Events), from its end: the changes already kept are skipped, as a new consumer would.
+# follow_users NAME: a consumer of the table `users` in the background (curl, Server-Sent
+# Events) into NAME.sse, from its end: the changes already kept are skipped, as a new
+# consumer would, walking on from where the last consumer stopped (FOLLOWED).
+FOLLOWED=""
 follow_users() {
-    local after
-    after=$("$BIN/shard-admin" changes tail --table users --until-caught-up --limit 1000 2>&1 >/dev/null |
+    local -a from=()
+    [[ -z $FOLLOWED ]] || from=(--after "$FOLLOWED")
+    FOLLOWED=$("$BIN/shard-admin" changes tail --table users --until-caught-up --limit 1000 ${from[@]+"${from[@]}"} 2>&1 >/dev/null |
         sed -n 's/^caught up: resume with --after //p')
-    [[ -n $after ]] || die "shard-admin changes tail found no end of the table users' stream"
-    curl -sN -H 'accept: text/event-stream' "$URL/api/changes?table=users&after=$after" >"$OUT/$1.sse" &
+    [[ -n $FOLLOWED ]] || die "shard-admin changes tail found no end of the table users' stream"
+    curl -sN -H 'accept: text/event-stream' "$URL/api/changes?table=users&after=$FOLLOWED" >"$OUT/$1.sse" &
     FOLLOWER=$!
     BG_PIDS+=("$FOLLOWER")
+}
+# unfollow NAME: the consumer stopped; the next one walks on from its last event.
+unfollow() {
+    local last
+    kill "$FOLLOWER" 2>/dev/null || true
+    last=$(sed -n 's/^id: //p' "$OUT/$1.sse" | tail -1)
+    [[ -z $last ]] || FOLLOWED=$last
+    line "  the consumer received $(grep -c '^event: change' "$OUT/$1.sse" || true) changes"
 }
 
 # changes_turn N SIDE ROUND: one W of N clients with streams SIDE (on|off).
@@ -31,10 +43,7 @@ changes_turn() {
     start_gateway "$name" SHARDGATE__SERVER__WORKERS=2
     [[ $side == off ]] || follow_users "$name"
     KEYS=$KEYS ratio_run "$n" "$side$round" "single write, streams $side" -t2 -c"$n" -d"${secs}s" -s "$REPO/scripts/wrk-write.lua" "$URL"
-    if [[ $side == on ]]; then
-        kill "$FOLLOWER" 2>/dev/null || true
-        line "  the consumer received $(grep -c '^event: change' "$OUT/$name.sse" || true) changes"
-    fi
+    [[ $side == off ]] || unfollow "$name"
     if [[ $side == off ]]; then change_log ENABLE; CHANGE_LOG_OFF=0; fi
     settle "$name-pgbench"
     pgbench_upserts "changes-pgbench-upsert-$n" "$name-upsert" "$secs" "$(((KEYS + 2) / 3))" "${c[@]}"
@@ -65,7 +74,7 @@ step_changes() {
             changes_turn "$n" off "$round"
         done
     done
-    start_gateway changes-verify SHARDGATE__SERVER__WORKERS=2
+    gateway_on_scratch sgbench_changes changes-verify SHARDGATE__SERVER__WORKERS=2
     # A write and its token read per verify iteration: twice the write rate in requests.
     line "verify at $rate writes/s, $USERS users:"
     changes_verify changes-verify-rate --throttle-requests "$((rate * 2))"
