@@ -409,6 +409,7 @@ impl Analytics {
             transactions,
             batches,
             held: &HeldRequests::default(),
+            changes: &crate::exposition::ChangeStreams::default(),
             spans: None,
             process: None,
         };

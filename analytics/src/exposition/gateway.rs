@@ -6,6 +6,7 @@
 use prometheus::proto::MetricFamily;
 
 use crate::exposition::batches::BatchSizes;
+use crate::exposition::changes::ChangeStreams;
 use crate::exposition::held::HeldRequests;
 use crate::exposition::limited::LimitedCount;
 use crate::exposition::map::MapGauges;
@@ -30,6 +31,8 @@ pub struct GatewayFigures<'a> {
     pub batches: &'a [BatchSizes],
     /// Requests held for shards whose primary was changing hands or down.
     pub held: &'a HeldRequests,
+    /// Its change streams, per table.
+    pub changes: &'a ChangeStreams,
     /// Its trace spans, exported or dropped, when it exports traces.
     pub spans: Option<&'a TraceSpans>,
     /// Its process's CPU, memory, file descriptors and start time (`process_*`), where
@@ -46,6 +49,7 @@ impl GatewayFigures<'_> {
         families.extend(crate::exposition::map::families(self.map));
         families.extend(crate::exposition::transactions::families(self.transactions));
         families.extend(crate::exposition::held::families(self.held));
+        families.extend(crate::exposition::changes::families(self.changes));
         if let Some(spans) = self.spans {
             families.extend(crate::exposition::traces::families(spans));
         }

@@ -11,6 +11,8 @@
 //! - `gateway`: what a gateway passes at scrape time ([`GatewayFigures`]).
 //! - `requests`: the recorder's families: requests, errors, rows, cache, replica lag.
 //! - `moves`: slot moves in progress ([`MoveProgress`]).
+//! - `changes`: change streams per table, and the change log's retention
+//!   ([`ChangeStreams`]).
 //! - `limited`: requests refused by API keys' limits ([`LimitedCount`]).
 //! - `map`: the map version, live gateways, shard terms and failovers ([`MapGauges`]).
 //! - `transactions`: transactions by protocol and outcome, and parts in doubt
@@ -22,6 +24,7 @@
 //!   to follow the rest.
 
 pub(crate) mod batches;
+pub(crate) mod changes;
 pub(crate) mod encoding;
 pub mod format;
 pub(crate) mod gateway;
@@ -36,6 +39,7 @@ pub mod traces;
 pub(crate) mod transactions;
 
 pub use batches::BatchSizes;
+pub use changes::{ChangeStreams, TableChanges};
 pub use format::Format;
 pub use gateway::GatewayFigures;
 pub use held::HeldRequests;

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use analytics::exposition::{
-    BatchSizes, Format, GatewayFigures, HeldRequests, LimitedCount, MapGauges, MoveProgress,
-    ProcessStats, ShardTerm, TraceSpans, TransactionStats,
+    BatchSizes, ChangeStreams, Format, GatewayFigures, HeldRequests, LimitedCount, MapGauges,
+    MoveProgress, ProcessStats, ShardTerm, TraceSpans, TransactionStats,
 };
 use analytics::recording::{CacheEvent, ErrorClass, RequestSample};
 use openmetrics_parser::openmetrics::parse_openmetrics;
@@ -187,6 +187,7 @@ struct Gateway {
     transactions: TransactionStats,
     batches: Vec<BatchSizes>,
     held: HeldRequests,
+    changes: ChangeStreams,
     spans: TraceSpans,
     process: ProcessStats,
 }
@@ -235,6 +236,7 @@ impl Gateway {
             }],
             // As `prometheus_text_of_gateway` passes them: none held.
             held: HeldRequests::default(),
+            changes: ChangeStreams::default(),
             spans: TraceSpans {
                 exported: 9,
                 dropped_queue_full: 0,
@@ -259,6 +261,7 @@ impl Gateway {
             transactions: &self.transactions,
             batches: &self.batches,
             held: &self.held,
+            changes: &self.changes,
             spans: Some(&self.spans),
             process: Some(&self.process),
         }

@@ -22,6 +22,7 @@ import { drawFailovers, drawHeld, drawMapHeadline } from "./events.js";
 import { drawGateways, drawMoves, drawServers } from "./tables.js";
 import { drawHeatmap } from "./heatmap.js";
 import { drawErrors, drawSlowest } from "./requests.js";
+import { drawStreams } from "./streams.js";
 
 const POLL_MS = 1000;
 const TIMEOUT_MS = 2500;
@@ -330,6 +331,7 @@ async function poll() {
     drawFailovers(shards.value);
     drawHeld(shards.value);
     drawMapHeadline(shards.value);
+    drawStreams(shards.value, t);
     if (load.status === "fulfilled") drawHeatmap(load.value, shards.value);
   }
 

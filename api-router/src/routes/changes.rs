@@ -158,6 +158,10 @@ pub async fn changes(
         Ok(page) => page?,
         Err(_) => return Err(ApiError::RequestTimeout(limit.as_millis() as u64)),
     };
+    state
+        .cluster
+        .change_streams()
+        .sent(table.as_str(), &page.changes);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(ChangesPage {
@@ -244,6 +248,8 @@ struct Stream {
     resolved_at: Option<Instant>,
     failing_since: Option<Instant>,
     ended: bool,
+    /// Counts the stream open in the gateway's metrics while it lives.
+    _open: shard_manager::changes::stats::OpenStream,
 }
 
 /// Between two tries of a stream whose shards do not answer (a primary failing over).
@@ -264,7 +270,9 @@ fn events(
     wait: Duration,
     holder: Option<String>,
 ) -> HttpResponse {
+    let open = state.cluster.change_streams().opened(table.as_str());
     let stream = Stream {
+        _open: open,
         state,
         table,
         start,
@@ -291,6 +299,9 @@ fn events(
         };
         let chunk = match read {
             Ok(page) => {
+                cluster
+                    .change_streams()
+                    .sent(s.table.as_str(), &page.changes);
                 let mut chunk: String = page.changes.iter().map(event).collect();
                 let due = page.changes.is_empty()
                     || s.resolved_at

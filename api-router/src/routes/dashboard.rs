@@ -47,7 +47,7 @@ macro_rules! asset {
 
 /// The page and what it references (the modules `dashboard.js` imports included);
 /// anything else under `/dashboard/` is a 404.
-static ASSETS: [Asset; 12] = [
+static ASSETS: [Asset; 13] = [
     asset!("index.html", HTML),
     asset!("dashboard.js", JS),
     asset!("charts.js", JS),
@@ -56,6 +56,7 @@ static ASSETS: [Asset; 12] = [
     asset!("events.js", JS),
     asset!("requests.js", JS),
     asset!("heatmap.js", JS),
+    asset!("streams.js", JS),
     asset!("dashboard.css", CSS),
     asset!("uPlot.iife.min.js", JS),
     asset!("uPlot.min.css", CSS),

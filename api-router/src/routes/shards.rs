@@ -87,6 +87,18 @@ pub struct HeldView {
     pub handovers: Vec<HandoverView>,
 }
 
+/// One table's change streams on this gateway.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamView {
+    pub table: String,
+    /// Server-Sent Events streams open now.
+    pub open: u64,
+    /// Changes sent since the gateway started (pages and events).
+    pub sent: u64,
+    /// Commit to send, of the newest change of the table's last page with changes.
+    pub lag_secs: f64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HandoverView {
     pub shard: u32,
@@ -120,6 +132,9 @@ pub struct ShardsResponse {
     /// Requests this gateway holds now for shards whose primary is changing hands, and
     /// those shards.
     pub held: HeldView,
+    /// The change streams this gateway served, per table (none before a table's first
+    /// page or stream).
+    pub streams: Vec<StreamView>,
     /// Slot moves: the active ones, then the newest finished ones, newest first.
     pub moves: Vec<MoveView>,
     /// How fresh `moves` is.
@@ -205,6 +220,17 @@ pub async fn shards(
         shards,
         failovers: promotions.recent.clone(),
         held: held(cluster),
+        streams: cluster
+            .change_streams()
+            .tables()
+            .into_iter()
+            .map(|(table, t)| StreamView {
+                table,
+                open: t.open,
+                sent: t.sent,
+                lag_secs: t.lag_secs,
+            })
+            .collect(),
         moves: move_views,
         moves_read,
     }))

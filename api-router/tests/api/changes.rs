@@ -196,6 +196,50 @@ async fn a_page_waits_for_a_change_and_events_resume_from_last_event_id() {
     assert_eq!(got, expect);
 }
 
+#[tokio::test]
+async fn waiting_readers_share_one_cut_per_tick_and_each_gets_the_next_change() {
+    let app = spawn_app().await;
+    let (_, end) = drain(&app, None, 100).await;
+    let readers = 8;
+    let cuts_before = app.cluster.change_streams().cuts();
+    let began = Instant::now();
+    let polls: Vec<_> = (0..readers)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url(&format!("/api/changes?table=users&wait=2000&after={end}"));
+            tokio::spawn(async move {
+                let res = client.get(url).send().await.unwrap();
+                assert_eq!(res.status().as_u16(), 200);
+                res.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut cursors = Vec::new();
+    for poll in polls {
+        let body = poll.await.unwrap();
+        assert_eq!(body["changes"], json!([]), "an idle table: {body}");
+        cursors.push(body["next"].as_str().expect("next").to_owned());
+    }
+    let waited = began.elapsed();
+    let cuts = app.cluster.change_streams().cuts() - cuts_before;
+    // Each reader's first look takes its own cut; then one cut per 200 ms tick for all
+    // eight (each taking its own would be about 8 + 8 × 10).
+    let ticks = (waited.as_millis() / 200) as u64 + 1;
+    assert!(
+        cuts <= readers + ticks + 2,
+        "{cuts} cuts for {readers} readers waiting {waited:?} ({ticks} ticks)"
+    );
+    // Every reader's cursor still gives the next change, once.
+    let version = write(&app, "user_1", "rec_1", 1).await;
+    for cursor in &cursors {
+        let (changes, _) = drain(&app, Some(cursor), 10).await;
+        assert_eq!(
+            seen(&changes),
+            vec![("rec_1".to_owned(), version, "upsert".to_owned())]
+        );
+    }
+}
+
 /// The first `count` change events of a stream (after `last_event_id` when given):
 /// (the event's id, its change).
 async fn sse(app: &TestApp, last_event_id: Option<&str>, count: usize) -> Vec<(String, Value)> {
@@ -686,4 +730,57 @@ async fn a_cursor_resumes_over_from_snapshot_and_events_say_resolved() {
         seen(&changes),
         vec![("rec_2".to_owned(), version, "upsert".to_owned())]
     );
+}
+
+/// The sample of `name{table="users"}` in the gateway's `/metrics` (0 when absent).
+async fn users_sample(app: &TestApp, name: &str) -> f64 {
+    let text = crate::metrics_lint::metrics_text(app).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}{{table=\"users\"}} ")))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_changes_sent_and_streams_open_per_table() {
+    // A stream notices its client gone at its next wait's end.
+    let app = spawn_app_with(|s| s.cluster.changes.max_wait_ms = 500).await;
+    for i in 0..5 {
+        write(&app, &format!("user_{i}"), &format!("rec_{i}"), i).await;
+    }
+    let (changes, _) = drain(&app, None, 2).await;
+    assert_eq!(changes.len(), 5);
+    assert_eq!(
+        users_sample(&app, "shardgate_changes_sent_total").await,
+        5.0
+    );
+    let lag = users_sample(&app, "shardgate_change_lag_seconds").await;
+    assert!((0.0..60.0).contains(&lag), "lag {lag}");
+    assert_eq!(
+        users_sample(&app, "shardgate_change_streams_open").await,
+        0.0
+    );
+    // An open stream is counted while it lives.
+    let res = app
+        .client
+        .get(app.url("/api/changes?table=users"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        users_sample(&app, "shardgate_change_streams_open").await,
+        1.0
+    );
+    drop(res);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while users_sample(&app, "shardgate_change_streams_open").await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stream closed is still counted open"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let Some(lint) = crate::metrics_lint::promtool_lint(&app).await {
+        assert_eq!(lint, "", "promtool check metrics");
+    }
 }

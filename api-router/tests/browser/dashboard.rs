@@ -146,6 +146,7 @@ async fn every_chart_draws_live_traffic() {
             "gateways",
             "slowest",
             "errors",
+            "streams",
         ]
     );
     assert_eq!(

@@ -82,6 +82,8 @@ async fn run_client(app: Arc<TestApp>, client: usize, stop: Arc<AtomicBool>) -> 
             }
             5 => app.read(&key, "users", &format!("missing-{i}")).await,
             6 if client == 0 => app.read(&key, "no_such_table", "1").await,
+            // A consumer of the table's change stream: the dashboard's streams table.
+            7 if client == 1 => app.get(&key, "/api/changes?table=users&limit=50").await,
             _ => app.read(&key, "users", &key).await,
         };
         match res.status().as_u16() {

@@ -64,6 +64,8 @@
 //!   and [`Change`].
 //! - [`snapshot`]: a stream's start at a consistent snapshot (`from=snapshot`).
 //! - [`retention`]: pruning each shard's log to the retention.
+//! - [`stats`]: what a gateway's streams did, per table, for its metrics.
+//! - [`ticks`]: the one cut per tick that every waiting reader of a gateway shares.
 //! - [`error`]: [`ChangesError`], why a page could not be served.
 
 pub mod cursor;
@@ -71,7 +73,10 @@ pub mod error;
 pub mod page;
 pub mod retention;
 pub mod snapshot;
+pub mod stats;
+pub mod ticks;
 
 pub use self::cursor::ChangeCursor;
 pub use self::error::ChangesError;
 pub use self::page::{Change, ChangePage, Operation};
+pub use self::stats::{StreamStats, TableStreams};

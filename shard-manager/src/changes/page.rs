@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -19,9 +21,6 @@ use crate::routing::ShardId;
 use crate::store::statements::{changes_gone, changes_page};
 use crate::store::TableName;
 use crate::wire::WireError;
-
-/// Between two looks for changes while a reader waits for one.
-const POLL_EVERY: Duration = Duration::from_millis(200);
 
 /// What a change did to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,6 +83,19 @@ impl Cluster {
         limit: usize,
         holder: Option<&str>,
     ) -> Result<ChangePage, ChangesError> {
+        self.changes_at(table, cursor, limit, holder, None).await
+    }
+
+    /// [`Cluster::changes`], its cut (when it takes one) the waiting readers' shared cut
+    /// of `tick` ([`super::ticks`]) when there is a tick, else its own.
+    async fn changes_at(
+        &self,
+        table: &TableName,
+        cursor: &ChangeCursor,
+        limit: usize,
+        holder: Option<&str>,
+        tick: Option<Instant>,
+    ) -> Result<ChangePage, ChangesError> {
         if let Some(page) = &cursor.snapshot {
             return self
                 .snapshot_page(table, Some((page, cursor)), limit, holder)
@@ -91,12 +103,33 @@ impl Cluster {
         }
         let limit = limit.max(1);
         let shards = self.shards();
-        let begun = Utc::now();
+        // When the cut was begun at the latest: a tick's shared cut was begun at or
+        // after its tick.
+        let begun = match tick {
+            Some(tick) => {
+                let since = Instant::now().saturating_duration_since(tick);
+                Utc::now() - chrono::Duration::from_std(since).unwrap_or_default()
+            }
+            None => Utc::now(),
+        };
         let (upto, last) = match &cursor.within {
             Some(within) => (within.upto.clone(), Some(within.last)),
             None => {
                 let ids: Vec<ShardId> = shards.iter().map(|s| s.id).collect();
-                let cut = self.take_cut(&ids).await?;
+                let cut = match tick {
+                    Some(tick) => {
+                        let numbers: Vec<u32> = ids.iter().map(|id| id.0).collect();
+                        let take = async {
+                            self.change_streams().cut_taken();
+                            self.take_cut(&ids).await
+                        };
+                        self.change_ticks.cut_since(tick, &numbers, take).await?
+                    }
+                    None => {
+                        self.change_streams().cut_taken();
+                        self.take_cut(&ids).await?
+                    }
+                };
                 let upto: BTreeMap<u32, String> = cut
                     .shards
                     .into_iter()
@@ -115,6 +148,10 @@ impl Cluster {
                 _ => None,
             };
             let sent = cursor.sent.get(&id).cloned();
+            // The same snapshot sees the same transactions: nothing new on this shard.
+            if after.is_none() && sent.as_deref() == Some(snapshot.as_str()) {
+                return None;
+            }
             let statement =
                 changes_page(table.as_str(), sent.as_deref(), &snapshot, after, limit + 1);
             let gone = sent.as_deref().map(changes_gone);
@@ -190,7 +227,8 @@ impl Cluster {
     }
 
     /// [`Cluster::changes`], waiting up to `wait` for a change when there is none yet:
-    /// a new cut every [`POLL_EVERY`], the cursor moving on with each.
+    /// a look at each tick of the waiting readers' clock, at the tick's shared cut
+    /// ([`super::ticks`]), the cursor moving on with each.
     pub async fn changes_waiting(
         &self,
         table: &TableName,
@@ -199,13 +237,18 @@ impl Cluster {
         wait: Duration,
         holder: Option<&str>,
     ) -> Result<ChangePage, ChangesError> {
-        let until = tokio::time::Instant::now() + wait;
+        let until = Instant::now() + wait;
         let mut page = self.changes(table, cursor, limit, holder).await?;
-        while page.changes.is_empty() && tokio::time::Instant::now() + POLL_EVERY <= until {
-            tokio::time::sleep(POLL_EVERY).await;
-            page = self.changes(table, &page.next, limit, holder).await?;
+        loop {
+            let tick = self.change_ticks.next_tick(Instant::now());
+            if !page.changes.is_empty() || tick > until {
+                return Ok(page);
+            }
+            tokio::time::sleep_until(tick).await;
+            page = self
+                .changes_at(table, &page.next, limit, holder, Some(tick))
+                .await?;
         }
-        Ok(page)
     }
 }
 

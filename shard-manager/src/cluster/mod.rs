@@ -83,6 +83,10 @@ pub struct Cluster {
     held_cuts: Arc<snapshot::holds::Holds>,
     /// Shards whose primary is being handed over, and the requests held for them.
     handovers: handover::Handovers,
+    /// What the change streams served, per table.
+    change_streams: crate::changes::StreamStats,
+    /// The cuts waiting change readers share, one per tick.
+    pub(crate) change_ticks: crate::changes::ticks::Ticks<snapshot::Cut>,
 }
 
 impl Cluster {
@@ -154,6 +158,8 @@ impl Cluster {
             cut_fence: std::sync::OnceLock::new(),
             held_cuts: Arc::new(snapshot::holds::Holds::new(held)),
             handovers,
+            change_streams: crate::changes::StreamStats::default(),
+            change_ticks: Default::default(),
         })
     }
 
@@ -242,6 +248,11 @@ impl Cluster {
     /// Shards being handed over and the requests held for them, counted since start.
     pub fn handovers(&self) -> &handover::Handovers {
         &self.handovers
+    }
+
+    /// What the change streams served, per table.
+    pub fn change_streams(&self) -> &crate::changes::StreamStats {
+        &self.change_streams
     }
 
     pub fn cache(&self) -> Option<&Cache> {
