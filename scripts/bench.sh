@@ -10,6 +10,9 @@
 #   ratios             W, R and C at 16 and 64 clients (CONNS="16 64") in one run: writes
 #                      beside pgbench upserts, replica reads beside pgbench -S, cached
 #                      reads beside the no-op; CPU per request and the idle load
+#   changes            W with change streams on (the log, a consumer following) and off
+#                      (CONNS="16 64", ROUNDS turns); loadtest verify following its table
+#                      at WRITE_RATE=500 writes/s and unthrottled: changes delivered/s, lag
 #   profile            perf profile of a read run (PROFILE_SCENARIO=write for another);
 #                      PROFILE_KIND=read|cached|write|noop: the gateway alone during a cpu
 #                      step's request kind, split by layer and drawn as a flame graph
@@ -50,6 +53,7 @@
 #   CONNS=...     wrk connections of the wrk steps (each step's default is above)
 #   BATCH=1000    records per bulk-write request;  BULK_USERS=4  goose users for it
 #   RSS_SECS=60   length of the mixed run whose gateway RSS is sampled every 5 s
+#   WRITE_RATE=500  writes/s of the changes step's throttled verify run
 #   PORT=18080    the gateway this script starts
 #   QUIET_WAIT=300  longest wait (s) for the machine to be idle before a measurement
 #   ROUNDS=2      rounds of the steps that alternate two sides
@@ -68,7 +72,7 @@
 # its parts sampling.sh, gateway.sh, loadgen.sh); prepare.sh sets up; each step is a
 # function step_NAME in a file of its topic under scripts/bench/: writes.sh, reads.sh,
 # replicas.sh, ceiling.sh, cache.sh, memory.sh, analytics.sh, cpu.sh, profile.sh,
-# scenarios.sh, batching.sh, ratios.sh, connections.sh, export.sh, queries.sh, idle.sh, rust.sh; report.sh
+# scenarios.sh, batching.sh, ratios.sh, changes.sh, connections.sh, export.sh, queries.sh, idle.sh, rust.sh; report.sh
 # writes the report (from report-template.md, expanded by scripts/lib/expand.sh).
 set -Eeuo pipefail
 trap 'echo "bench.sh: error: \"$BASH_COMMAND\" failed (exit $?) at ${BASH_SOURCE[0]#"$REPO/"} line $LINENO" >&2' ERR
@@ -80,7 +84,7 @@ cd "$REPO"
 . "$REPO/scripts/bench/lib.sh"
 . "$REPO/scripts/lib/expand.sh"
 for f in prepare writes reads replicas ceiling cache memory analytics cpu profile scenarios \
-    batching ratios connections export queries idle rust report; do
+    batching ratios changes connections export queries idle rust report; do
     . "$REPO/scripts/bench/$f.sh"
 done
 

@@ -36,6 +36,11 @@ impl Gateway {
         &self.host
     }
 
+    /// The client goose built, for a request outside [`Call`]: a stream read as it comes.
+    pub fn user(&self) -> &GooseUser {
+        &self.user
+    }
+
     /// Makes `call`; an error when no response arrived at all.
     pub async fn call(&mut self, call: Call<'_>) -> anyhow::Result<Reply> {
         let reply = send(&mut self.user, call)

@@ -45,6 +45,8 @@
 //! - `--verify-records N`, `--verify-table NAME`, `--verify-out PATH`, `--verify-wait
 //!   SECS`: the `verify` scenario's records per user, table, saved ledger and read-back
 //!   patience; `--verify-check PATH` reads a saved ledger back with no load.
+//! - `--follow-changes true|false` (default true): `verify` follows its table's change
+//!   stream beside the writes and judges it too (see [`verify`]).
 //!
 //! Goose's telnet controller is off (no port opened); goose 0.19's WebSocket controller
 //! is off unless `--websocket`. Goose's HTML report draws its charts with a script from
@@ -64,7 +66,8 @@
 //!    gateway answers 404), then notes: `ryw` misses, `read-cached`'s `x-cache` answers,
 //!    and a gateway that predates a scenario's feature (fan-out answered 400).
 //! 5. With `verify`: every record it wrote read back from its primary, and the verdict
-//!    (see [`verify`]).
+//!    (see [`verify`]); with the change stream followed (from before the first write),
+//!    the stream's verdict, rate and lag.
 //!
 //! # Layout
 //!
@@ -84,7 +87,7 @@
 //! - [`traces`]: the `traceparent` every scenario request carries, and the slowest
 //!   requests with their trace ids.
 //! - [`verify`]: the verify mode's ledger, read-back and verdict (lost, applied twice,
-//!   stale token reads).
+//!   stale token reads), and its change stream's consumer and verdict.
 
 pub mod gateway;
 pub mod http;

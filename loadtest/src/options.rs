@@ -128,6 +128,12 @@ pub struct WorkloadOptions {
         default_value_t = 30
     )]
     pub verify_wait: u64,
+    /// `verify`: follow the table's change stream beside the writes (Server-Sent
+    /// Events, from the table's end at the start) and judge it against the ledger:
+    /// every acknowledged write once, in order, transactions whole; its lag
+    #[arg(long, env = "SHARDGATE_FOLLOW_CHANGES", value_name = "BOOL",
+          default_value_t = true, action = clap::ArgAction::Set)]
+    pub follow_changes: bool,
     /// The share of requests whose `traceparent` asks the gateway to sample them, from
     /// 0 to 1 (every request carries one; a gateway that exports traces records the
     /// sampled ones)
@@ -197,6 +203,11 @@ impl WorkloadOptions {
     /// Whether the `verify` scenario runs.
     pub fn verifies(&self) -> bool {
         self.scenario.iter().any(|w| w.kind == ScenarioKind::Verify)
+    }
+
+    /// Whether `verify` follows its table's change stream.
+    pub fn follows_changes(&self) -> bool {
+        self.verifies() && self.follow_changes
     }
 
     /// `write:1,read:3` as given.
@@ -336,6 +347,14 @@ mod tests {
         assert_eq!(cli.workload.verify_table, "users");
         assert_eq!(cli.workload.verify_out, Some(PathBuf::from("v.json")));
         assert!(!parse(&[]).unwrap().workload.verifies());
+        assert!(!parse(&[]).unwrap().workload.follows_changes());
+        let verify = |more: &[&str]| {
+            let args = [&["--scenario", "verify"], more].concat();
+            parse(&args).unwrap().workload.follows_changes()
+        };
+        assert!(verify(&[]));
+        assert!(!verify(&["--follow-changes", "false"]));
+        assert!(parse(&["--follow-changes", "maybe"]).is_err());
         assert!(parse(&["--verify-records", "0"]).is_err());
         let cli = parse(&["--verify-check", "v.json"]).unwrap();
         assert_eq!(cli.workload.verify_check, Some(PathBuf::from("v.json")));

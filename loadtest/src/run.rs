@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use goose::prelude::{GooseAttack, GooseDefault, GooseDefaultType, GooseError};
 
 use crate::gateway::Gateway;
@@ -16,7 +16,7 @@ use crate::prefill;
 use crate::server_report;
 use crate::summary::{self, RunFacts};
 use crate::traces::TraceBook;
-use crate::verify::{self, report::Saved, Recorder};
+use crate::verify::{self, report::Saved, Follower, Recorder};
 use crate::workload::Workload;
 
 /// How a run ended, for the exit status.
@@ -24,8 +24,8 @@ use crate::workload::Workload;
 pub enum Ended {
     /// The load ran (and, with `verify`, every promise held).
     Done,
-    /// `verify` found a write lost or applied twice, a stale token read, or a record
-    /// it could not read back.
+    /// `verify` found a write lost or applied twice, a stale token read, a record it
+    /// could not read back, or a change stream that broke a promise.
     Broken,
 }
 
@@ -63,6 +63,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
             options.batch,
             options.prefill.name()
         );
+        if options.verifies() {
+            // Its records' keys (`verify-<run>-<user>-<n>`), for whoever watches the run.
+            println!(
+                "loadtest: verify run {} in table {}",
+                workload.verify.run(),
+                options.verify_table
+            );
+        }
         if summary::DEBUG_BUILD {
             eprintln!(
                 "loadtest: warning: {}",
@@ -72,9 +80,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
         gateway.check_health().await?;
         prefill::run(&mut gateway, &keys, options.needs(), options.prefill).await?;
     }
+    // Before the first write: the stream's consumer starts from the table's end.
+    let follower = match !informational && options.follows_changes() {
+        true => Some(
+            Follower::start(&gateway, &options.verify_table, &workload.verify.run())
+                .await
+                .context(
+                    "cannot follow the change stream (--follow-changes false: verify without it)",
+                )?,
+        ),
+        false => None,
+    };
     let sampler = own_cpu::Sampler::start();
     let metrics = attack(config, &options, &workload)?.execute().await?;
     let samples = sampler.finish();
+    // Every write has its answer: the stream must show them all before a resolved mark
+    // later than this.
+    let writes_ended = chrono::Utc::now();
     if informational {
         return Ok(Ended::Done);
     }
@@ -93,18 +115,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<Ended> {
     if !options.verifies() {
         return Ok(Ended::Done);
     }
-    let verdict = verify::finish(
+    let wait = Duration::from_secs(options.verify_wait);
+    let followed = match follower {
+        Some(follower) => Some(follower.finish(writes_ended, wait).await),
+        None => None,
+    };
+    let holds = verify::finish(
         &mut gateway,
         workload.verify.ledger(),
-        Duration::from_secs(options.verify_wait),
+        wait,
         options.verify_out.as_deref(),
+        followed,
     )
     .await?;
-    Ok(if verdict.holds() {
-        Ended::Done
-    } else {
-        Ended::Broken
-    })
+    Ok(ended(holds))
+}
+
+fn ended(holds: bool) -> Ended {
+    match holds {
+        true => Ended::Done,
+        false => Ended::Broken,
+    }
 }
 
 /// `--verify-check`: the saved ledger read back (through `--host`, else the host it
@@ -125,18 +156,15 @@ async fn check(
         saved.ledger.records.len()
     );
     gateway.check_health().await?;
-    let verdict = verify::finish(
+    let holds = verify::finish(
         &mut gateway,
         saved.ledger,
         Duration::from_secs(options.verify_wait),
         options.verify_out.as_deref(),
+        None,
     )
     .await?;
-    Ok(if verdict.holds() {
-        Ended::Done
-    } else {
-        Ended::Broken
-    })
+    Ok(ended(holds))
 }
 
 /// Goose with our defaults and the selected scenarios registered.

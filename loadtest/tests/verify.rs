@@ -2,22 +2,31 @@
 //! it (port 0, scratch databases `sgtest_*` on every primary), the `loadtest` binary
 //! run with `--scenario verify` for 5 s (4 users, 2 records each), and its verdict read from its
 //! `verify: {...}` line and its `--verify-out` file: nothing lost, nothing applied
-//! twice, no stale token read. Then the check is shown able to fail: behind the
+//! twice, no stale token read; and the table's change stream, followed beside the
+//! writes, delivered every acknowledged write once, in order, with nothing else, at a
+//! lag it states. Then the check is shown able to fail: behind the
 //! gateway's back, one acknowledged record is deleted and another's version bumped
 //! once, straight on their primaries, and `--verify-check` on the same file says lost 1
 //! and applied twice 1, exiting with status 3.
+//!
+//! A second run shows the stream's judge able to fail through the real API: its consumer
+//! starts at the end of the table's history, and while it writes, the test writes one of
+//! its records itself (data the run did not write): the stream's verdict names that
+//! change a phantom and the run exits with status 3 (the records' verdict finds nothing
+//! lost; a token read that raced that write may count as stale there).
 //!
 //! Run against the topology `setup.sh` started:
 //! `eval "$(./setup.sh env)" && cargo test -p loadtest --test verify`.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use diesel::sql_types::Text;
 use diesel::RunQueryDsl;
-use serde_json::Value;
+use serde_json::{json, Value};
 use test_app::{spawn_app_with, TestApp};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// Runs the `loadtest` binary with `args`, bounded.
 async fn loadtest(args: &[&str]) -> Output {
@@ -79,16 +88,21 @@ fn read_saved(path: &Path) -> Value {
         .expect("the file is JSON")
 }
 
-#[tokio::test]
-async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found() {
-    // Arrange: a gateway on scratch databases, and a place for the ledger.
-    // Patient with a machine shared by other test runs (a debug build's sign-in can take
-    // longer than the default 1 s there); nothing checked here depends on the timeouts.
-    let app = spawn_app_with(|s| {
+/// A gateway on scratch databases, patient with a machine shared by other test runs (a
+/// debug build's sign-in can take longer than the default 1 s there); nothing checked
+/// here depends on the timeouts.
+async fn patient_app() -> TestApp {
+    spawn_app_with(|s| {
         s.cluster.database.connect_timeout_ms = 5_000;
         s.cluster.replication.check_timeout_ms = 5_000;
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found() {
+    // Arrange: a gateway on scratch databases, and a place for the ledger.
+    let app = patient_app().await;
     let dir = std::env::temp_dir().join(format!("sg-verify-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("verify.json");
@@ -137,8 +151,33 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
         "a quiet cluster leaves no write in doubt"
     );
     assert!(verdict["token_reads"].as_u64().unwrap() >= acknowledged);
+    // The stream: every write of the run (all acknowledged) arrived once, nothing else.
+    let stream = &verdict["stream"];
+    assert_eq!(stream["holds"], true, "{stream}");
+    assert_eq!(stream["ours"], acknowledged, "{stream}");
+    for broken in ["lost", "twice", "out_of_order", "phantom", "torn"] {
+        assert_eq!(stream[broken], 0, "{broken}: {stream}");
+    }
+    assert_eq!(stream["incomplete"], Value::Null, "{stream}");
+    let (p50, p99) = (
+        stream["lag_p50_ms"].as_f64().unwrap(),
+        stream["lag_p99_ms"].as_f64().unwrap(),
+    );
+    // A change arrives after its write ran, and within the stream's poll of a few
+    // hundred milliseconds (seconds on a busy machine).
+    assert!(0.0 < p50 && p50 <= p99 && p99 < 10_000.0, "{stream}");
+    assert!(stream["per_second"].as_f64().unwrap() > 0.0, "{stream}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("change stream (Server-Sent Events"),
+        "{stdout}"
+    );
     let saved = read_saved(&file);
     assert_eq!(saved["verdict"]["lost"], 0);
+    assert_eq!(
+        saved["stream"]["lost"], 0,
+        "the file keeps the stream's verdict"
+    );
     let keys = acknowledged_keys(&saved);
     assert!(
         keys.len() >= 2,
@@ -179,4 +218,101 @@ async fn a_clean_run_holds_and_a_record_lost_or_bumped_behind_its_back_is_found(
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_change_no_write_of_the_run_made_breaks_the_streams_verdict() {
+    // Arrange: a gateway on scratch databases, its table with a history of 3 changes the
+    // run's consumer walks past; the run started, its tag read from its first lines.
+    let app = patient_app().await;
+    for n in 0..3 {
+        let body = json!({"table": "users", "id": format!("before-{n}"), "data": {"n": n}});
+        let res = app.write("before", &body).await;
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args([
+            "--host",
+            &app.address,
+            "--scenario",
+            "verify",
+            "--users",
+            "2",
+            "--increase-rate",
+            "2",
+            "--run-time",
+            "4s",
+            "--verify-records",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("loadtest started");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let run = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("loadtest said its run within 60 s")
+            .expect("loadtest's output")
+            .unwrap_or_else(|| panic!("loadtest ended before naming its run:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.strip_prefix("loadtest: verify run ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+
+    // Act: once the users write, one of their records written by someone else.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let key = format!("verify-{run}-0-0");
+    let body = json!({"table": "users", "id": key, "data": {"intruder": true}});
+    let res = app.write(&key, &body).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let mut rest = String::new();
+    let finished = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.expect("loadtest's output") {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        child.wait().await.expect("loadtest ran")
+    })
+    .await
+    .expect("loadtest finished within 120 s");
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await;
+    eprintln!("{rest}");
+
+    // Assert: the stream's verdict names the change, and no write of the run was lost.
+    assert_eq!(finished.code(), Some(3), "{stderr}");
+    let line = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("verify: {").map(|r| format!("{{{r}")))
+        .unwrap_or_else(|| panic!("no verify line in:\n{rest}"));
+    let verdict: Value = serde_json::from_str(&line).unwrap();
+    let stream = &verdict["stream"];
+    assert_eq!(stream["phantom"], 1, "{verdict}");
+    assert_eq!(
+        (stream["lost"].as_u64(), stream["twice"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(stream["holds"], false, "{verdict}");
+    assert_eq!(verdict["holds"], false, "{verdict}");
+    assert_eq!(verdict["lost"], 0, "{verdict}");
+    assert!(
+        rest.contains("from the table's end, 3 changes walked past in "),
+        "{rest}"
+    );
+    assert!(
+        rest.contains(&format!("Phantom {key}: v"))
+            && rest.contains("holding data no write of this run made"),
+        "{rest}"
+    );
 }

@@ -45,7 +45,7 @@ CLK_TCK=$(getconf CLK_TCK)
 ALL_STEPS=(write read bulk latency ceiling cache rss ryw analytics cpu replicas)
 # Steps run only when named: on the gateway bench.sh starts, then on their own
 # databases or builds, then measurements written in Rust (cargo bench, tests).
-MORE_STEPS=(profile scenarios read-batching write-batching ratios connections cluster-analytics builds traces
+MORE_STEPS=(profile scenarios read-batching write-batching ratios changes connections cluster-analytics builds traces
     lists export queries idle moves import txn limits keys timers snapshot outage replication
     async-loss netcut backup one-db)
 

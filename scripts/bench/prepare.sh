@@ -103,7 +103,7 @@ prepare() {
 
 want() { [[ " ${STEPS[*]} " == *" $1 "* ]]; }
 # Whether a step runs on the scratch databases and the gateway prepare() sets up (the
-# default steps, profile, scenarios and the batching steps), and whether any needs the
-# release binaries (all but idle and the measurements written in Rust).
-on_prepared() { [[ " ${ALL_STEPS[*]} profile scenarios read-batching write-batching ratios " == *" $1 "* ]]; }
+# default steps, profile, scenarios, the batching steps, ratios and changes), and whether
+# any needs the release binaries (all but idle and the measurements written in Rust).
+on_prepared() { [[ " ${ALL_STEPS[*]} profile scenarios read-batching write-batching ratios changes " == *" $1 "* ]]; }
 needs_release() { [[ " idle moves import txn limits keys timers snapshot outage replication async-loss netcut backup " != *" $1 "* ]]; }

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How one write ended, as far as the client can know.
@@ -47,6 +48,10 @@ pub struct Write {
     pub seq: u64,
     #[serde(flatten)]
     pub fate: Fate,
+    /// When the answer arrived (the client's clock): where a change stream's
+    /// acknowledgement-to-delivery lag starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<DateTime<Utc>>,
 }
 
 /// What a read returned.
@@ -148,17 +153,19 @@ impl Ledger {
             fate: Fate::Unknown {
                 why: "sent; no answer recorded".into(),
             },
+            answered_at: None,
         });
     }
 
-    /// Records how write `seq` to `key` ended.
-    pub fn answered(&mut self, key: &str, seq: u64, fate: Fate) {
+    /// Records how write `seq` to `key` ended, and when the answer came.
+    pub fn answered(&mut self, key: &str, seq: u64, fate: Fate, at: DateTime<Utc>) {
         if let Some(write) = self
             .records
             .get_mut(key)
             .and_then(|log| log.writes.iter_mut().rev().find(|w| w.seq == seq))
         {
             write.fate = fate;
+            write.answered_at = Some(at);
         }
     }
 
@@ -190,7 +197,7 @@ mod tests {
         let log = &ledger.records["k"];
         assert!(matches!(log.writes[0].fate, Fate::Unknown { .. }));
         assert!(log.writes[0].fate.may_be_applied());
-        ledger.answered("k", 1, acked(40));
+        ledger.answered("k", 1, acked(40), Utc::now());
         assert_eq!(ledger.records["k"].writes[0].fate, acked(40));
     }
 
@@ -200,8 +207,8 @@ mod tests {
         for seq in 1..=4 {
             ledger.sent("users", "k", "k", seq);
         }
-        ledger.answered("k", 1, acked(10));
-        ledger.answered("k", 2, acked(12));
+        ledger.answered("k", 1, acked(10), Utc::now());
+        ledger.answered("k", 2, acked(12), Utc::now());
         ledger.answered(
             "k",
             3,
@@ -209,6 +216,7 @@ mod tests {
                 status: 429,
                 problem: "rate-limited".into(),
             },
+            Utc::now(),
         );
         let log = &ledger.records["k"];
         assert_eq!(log.last_acknowledged(), Some((2, 12)));
@@ -221,7 +229,7 @@ mod tests {
     fn the_ledger_survives_a_round_trip_through_json() {
         let mut ledger = Ledger::new("r1");
         ledger.sent("users", "k", "k", 7);
-        ledger.answered("k", 7, acked(99));
+        ledger.answered("k", 7, acked(99), Utc::now());
         ledger.token_read(
             "k",
             TokenRead {

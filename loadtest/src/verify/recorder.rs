@@ -52,9 +52,10 @@ impl Recorder {
         self.with(|l| l.sent(&self.table, key, key, seq));
     }
 
-    /// See [`Ledger::answered`].
+    /// See [`Ledger::answered`]: the answer arrived now.
     pub fn answered(&self, key: &str, seq: u64, fate: Fate) {
-        self.with(|l| l.answered(key, seq, fate));
+        let at = chrono::Utc::now();
+        self.with(|l| l.answered(key, seq, fate, at));
     }
 
     /// See [`Ledger::token_read`].

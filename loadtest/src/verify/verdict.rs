@@ -286,7 +286,7 @@ mod tests {
         for (i, fate) in fates.iter().enumerate() {
             let seq = i as u64 + 1;
             ledger.sent("users", KEY, KEY, seq);
-            ledger.answered(KEY, seq, fate.clone());
+            ledger.answered(KEY, seq, fate.clone(), chrono::Utc::now());
         }
         ledger
     }
