@@ -41,7 +41,8 @@ pub struct ChangesParams {
     #[param(value_type = Option<u64>, example = 100)]
     pub wait: Option<String>,
     /// `snapshot`: start with every record of the table as it was at one cut
-    /// (operation `snapshot`), then the changes after that cut. A cursor (`after`,
+    /// (operation `snapshot`), then the changes after that cut. `now`: start after
+    /// every change committed now, skipping the history. A cursor (`after`,
     /// `Last-Event-ID`) resumes instead, wherever the stream was.
     #[param(example = "snapshot")]
     pub from: Option<String>,
@@ -144,6 +145,7 @@ pub async fn changes(
                     .snapshot_page(&table, None, limit, holder)
                     .await
             }
+            Start::Now => state.cluster.changes_from_now().await,
             Start::After(cursor) => {
                 let wait = Duration::from_millis(wait);
                 let cluster = &state.cluster;
@@ -171,33 +173,35 @@ pub async fn changes(
         }))
 }
 
-/// Where a stream starts: at a snapshot of the table, or after a cursor (a new
-/// stream's: from the oldest change kept).
+/// Where a stream starts: at a snapshot of the table, after what is committed now, or
+/// after a cursor (a new stream's: from the oldest change kept).
 #[derive(Clone)]
 enum Start {
     Snapshot,
+    Now,
     After(ChangeCursor),
 }
 
 /// The start `from`, `after` and `Last-Event-ID` ask for. A cursor wins over
-/// `from=snapshot`: a stream that started from a snapshot resumes from its cursor (which
+/// `from`: a stream that started from a snapshot resumes from its cursor (which
 /// knows whether the snapshot was all sent), as a browser's `EventSource` reconnects,
 /// with the same URL and `Last-Event-ID`.
 fn start(from: Option<&str>, after: Option<&str>, headers: &HeaderMap) -> Result<Start, ApiError> {
-    let snapshot = match from.map(str::trim) {
-        None => false,
-        Some(from) if from.eq_ignore_ascii_case("snapshot") => true,
+    let from = match from.map(str::trim) {
+        None => None,
+        Some(from) if from.eq_ignore_ascii_case("snapshot") => Some(Start::Snapshot),
+        Some(from) if from.eq_ignore_ascii_case("now") => Some(Start::Now),
         Some(other) => {
             return Err(ApiError::BadQuery(format!(
-                "`from` is {:?}; the one start it takes is `snapshot` (without it, a stream starts at the oldest change kept)",
+                "`from` is {:?}; it takes `snapshot` (the table, then its changes) or `now` (only changes committed from now on); without it, a stream starts at the oldest change kept",
                 other.chars().take(32).collect::<String>()
             )))
         }
     };
     let resumes = after.is_some() || headers.contains_key("last-event-id");
-    match snapshot && !resumes {
-        true => Ok(Start::Snapshot),
-        false => Ok(Start::After(cursor(after, headers)?)),
+    match from {
+        Some(start) if !resumes => Ok(start),
+        _ => Ok(Start::After(cursor(after, headers)?)),
     }
 }
 
@@ -291,6 +295,7 @@ fn events(
         let holder = s.holder.as_deref();
         let read = match &s.start {
             Start::Snapshot => cluster.snapshot_page(&s.table, None, s.page, holder).await,
+            Start::Now => cluster.changes_from_now().await,
             Start::After(cursor) => {
                 cluster
                     .changes_waiting(&s.table, cursor, s.page, s.wait, holder)

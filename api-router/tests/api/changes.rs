@@ -197,6 +197,49 @@ async fn a_page_waits_for_a_change_and_events_resume_from_last_event_id() {
 }
 
 #[tokio::test]
+async fn from_now_skips_the_history_and_follows_what_comes() {
+    let app = spawn_app().await;
+    write(&app, "user_1", "rec_old", 1).await;
+    let res = app
+        .client
+        .get(app.url("/api/changes?table=users&from=now"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["changes"], json!([]), "{body}");
+    assert_eq!(body["resolved"], Value::Null, "skipped, not sent: {body}");
+    let now = body["next"].as_str().expect("next").to_owned();
+    let version = write(&app, "user_2", "rec_new", 2).await;
+    let (changes, _) = drain(&app, Some(&now), 10).await;
+    assert_eq!(
+        seen(&changes),
+        vec![("rec_new".to_owned(), version, "upsert".to_owned())]
+    );
+    // A cursor wins over `from`, as with `snapshot`.
+    let res = app
+        .client
+        .get(app.url(&format!("/api/changes?table=users&from=now&after={now}")))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(seen(body["changes"].as_array().unwrap()).len(), 1, "{body}");
+    let bad = app
+        .client
+        .get(app.url("/api/changes?table=users&from=later"))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(bad, 400).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`now`"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
 async fn waiting_readers_share_one_cut_per_tick_and_each_gets_the_next_change() {
     let app = spawn_app().await;
     let (_, end) = drain(&app, None, 100).await;

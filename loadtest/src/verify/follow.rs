@@ -1,8 +1,8 @@
 //! The verify mode's consumer of its table's change stream, beside the writes.
 //!
-//! Before the first write it walks the table's stream in JSON pages (`wait=0`) to its
-//! end (a page with nothing new, or a `resolved` mark later than the walk's start), and
-//! takes that cursor: every write of the run comes after it. From there it
+//! Before the first write it asks for the stream's end (`from=now`: a cursor after every
+//! change committed now, whatever the table's history) and takes that cursor: every
+//! write of the run comes after it. From there it
 //! follows `GET /api/changes` as Server-Sent Events, keeping each event with the moment
 //! it arrived; a stream that ends (a gateway restarting, an `error` event) is taken up
 //! again after the last event's `id` (`Last-Event-ID`), as any consumer would. When the
@@ -31,9 +31,6 @@ use crate::http::Call;
 const PAGE: usize = 500;
 /// Pause before connecting again, and between pages that found the end too early.
 const AGAIN_AFTER: Duration = Duration::from_millis(200);
-/// A line on standard error every this many changes walked past at the start (a table
-/// with a long history takes a while).
-const WALK_NOTE_EVERY: u64 = 50_000;
 /// No stream is cut by the client's own request timeout (goose's `--timeout`).
 const STREAM_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -41,10 +38,8 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Debug, Default)]
 pub struct Followed {
     pub events: Vec<Event>,
-    /// Changes of the table walked past at the start to reach its end, and how long
-    /// that took (it reads every change still kept: `changes.retention_secs`).
-    pub skipped: u64,
-    pub walk_secs: f64,
+    /// How long finding the stream's end took (`from=now`: one cut).
+    pub start_secs: f64,
     /// Times the stream was (re)connected.
     pub connects: u64,
     /// Changes read in the closing pages rather than from the stream.
@@ -70,21 +65,18 @@ impl Follower {
     /// Finds the end of `table`'s stream and starts following it from there.
     pub async fn start(gateway: &Gateway, table: &str, run: &str) -> anyhow::Result<Self> {
         let mut gateway = gateway.clone();
-        let mut skipped = 0;
-        let began = Utc::now();
-        let walking = Instant::now();
-        let end = walk(&mut gateway, table, "", began, None, |_| {
-            skipped += 1;
-            if skipped % WALK_NOTE_EVERY == 0 {
-                eprintln!(
-                    "loadtest: walking {table}'s change stream to its end: {skipped} changes"
-                );
-            }
-        })
-        .await?;
+        let asking = Instant::now();
+        let path = format!("/api/changes?table={table}&from=now");
+        let reply = gateway.call(Call::get("changes from now", &path)).await?;
+        let end = match (reply.status, reply.json()) {
+            (200, Some(page)) => page["next"]
+                .as_str()
+                .ok_or_else(|| anyhow!("a page of changes without `next`"))?
+                .to_owned(),
+            _ => bail!("GET {path} answered {}", reply.detail()),
+        };
         let followed = Followed {
-            skipped,
-            walk_secs: walking.elapsed().as_secs_f64(),
+            start_secs: asking.elapsed().as_secs_f64(),
             last: end,
             ..Followed::default()
         };

@@ -113,9 +113,9 @@ pub fn render_stream(followed: &Followed, v: &StreamVerdict) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nchange stream (Server-Sent Events from the table's end, {} changes walked past \
-         in {:.1} s; {} connection(s), {} change(s) read in the closing pages):",
-        followed.skipped, followed.walk_secs, followed.connects, followed.paged
+        "\nchange stream (Server-Sent Events from the table's end, found in {:.2} s; {} \
+         connection(s), {} change(s) read in the closing pages):",
+        followed.start_secs, followed.connects, followed.paged
     );
     let _ = writeln!(
         out,

@@ -226,6 +226,28 @@ impl Cluster {
         })
     }
 
+    /// An empty page whose `next` starts after every change committed now (at a new
+    /// cut): a stream that follows only what comes (`from=now`). Not resolved: the
+    /// changes before the cut were skipped, not sent.
+    pub async fn changes_from_now(&self) -> Result<ChangePage, ChangesError> {
+        let ids: Vec<ShardId> = self.shards().iter().map(|s| s.id).collect();
+        self.change_streams().cut_taken();
+        let cut = self.take_cut(&ids).await?;
+        Ok(ChangePage {
+            changes: Vec::new(),
+            next: ChangeCursor {
+                sent: cut
+                    .shards
+                    .into_iter()
+                    .map(|s| (s.shard, s.snapshot))
+                    .collect(),
+                within: None,
+                snapshot: None,
+            },
+            resolved: None,
+        })
+    }
+
     /// [`Cluster::changes`], waiting up to `wait` for a change when there is none yet:
     /// a look at each tick of the waiting readers' clock, at the tick's shared cut
     /// ([`super::ticks`]), the cursor moving on with each.
