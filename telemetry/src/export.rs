@@ -110,19 +110,27 @@ fn span_exporter(
 ) -> Result<opentelemetry_otlp::SpanExporter, ExportError> {
     match destination.protocol {
         OtlpProtocol::HttpProtobuf => {
+            use opentelemetry_otlp::WithHttpConfig;
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
             if let Some(endpoint) = &destination.endpoint {
                 builder = builder.with_endpoint(endpoint.clone());
             }
+            if destination.gzip {
+                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+            }
             Ok(builder.build()?)
         }
         #[cfg(feature = "otlp-grpc")]
         OtlpProtocol::Grpc => {
+            use opentelemetry_otlp::WithTonicConfig;
             let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
             if let Some(endpoint) = &destination.endpoint {
                 builder = builder.with_endpoint(endpoint.clone());
+            }
+            if destination.gzip {
+                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
             }
             Ok(builder.build()?)
         }
