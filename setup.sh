@@ -46,6 +46,7 @@
 #   scripts/cluster.sh          the whole topology in order: `up`, `down`, `clean`
 #   scripts/status.sh           `status`
 #   scripts/test-runner.sh      `test`
+#   scripts/supply_chain.sh     `cargo deny check` in `test` (deny.toml)
 #   scripts/disk_watch.sh       the free disk space under a test run
 #   scripts/compose.sh          docker-compose.yml on Docker or podman (`compose`), with
 #                               compose_volumes.sh (the volumes' passwords) and
@@ -85,6 +86,7 @@ SELF="$REPO/$(basename "${BASH_SOURCE[0]}")"
 . "$REPO/scripts/cluster.sh"
 . "$REPO/scripts/status.sh"
 . "$REPO/scripts/test-runner.sh"
+. "$REPO/scripts/supply_chain.sh"
 . "$REPO/scripts/disk_watch.sh"
 . "$REPO/scripts/compose.sh"
 . "$REPO/scripts/compose_volumes.sh"

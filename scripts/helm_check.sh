@@ -29,8 +29,8 @@
 # carry the values' pod settings (image digest, priority class, securityContext, extra
 # volumes, topology spread), a checksum/secrets annotation that changes with a password
 # and only then (rendered three times), and OTEL_RESOURCE_ATTRIBUTES naming the pod,
-# namespace and node from the downward API; a helm test Pod asks the gateways' Service
-# for /api/health/ready. The
+# namespace and node from the downward API; a helm test Pod runs the gateway image's own
+# `api-router probe --ready` against the gateways' Service (no shell). The
 # chart README's values table names every key of values.yaml and no other
 # (scripts/helm_check/values_table.py). Every rendered PrometheusRule passes `promtool
 # check rules` (lint findings fatal), each alert's runbook_url is a heading of a chapter

@@ -42,6 +42,23 @@ EOF
     exit 1
 }
 
+# cargo-deny, pinned, for the supply chain's check (scripts/supply_chain.sh): found on
+# PATH or in cargo's bin directory at this version, else installed there (cargo
+# install from crates.io, once: 12.7 minutes on a busy 2-core machine). Prints its path.
+CARGO_DENY_VERSION=0.20.2
+need_cargo_deny() {
+    local bin
+    for bin in "$(command -v cargo-deny 2>/dev/null || true)" "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny"; do
+        if [[ -x $bin ]] && [[ $("$bin" --version 2>/dev/null) == "cargo-deny $CARGO_DENY_VERSION" ]]; then
+            printf '%s\n' "$bin"
+            return
+        fi
+    done
+    say "installing cargo-deny $CARGO_DENY_VERSION (cargo install, once; up to about 13 minutes)" >&2
+    cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" --quiet >&2
+    printf '%s\n' "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny"
+}
+
 # Debian packages whose programs are missing.
 missing_packages() {
     local pkgs=()

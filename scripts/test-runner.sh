@@ -4,8 +4,8 @@
 # run servers of their own (OWN_SERVER_SUITES) in the background, the book's check and
 # every other suite in the foreground (with the scripts' heredoc check,
 # scripts/heredoc_check.sh); then `compose test` (scripts/compose_test.sh) and
-# the Helm chart's offline check (scripts/helm_check.sh); one closing line with the
-# counts of the suites.
+# the Helm chart's offline check (scripts/helm_check.sh) and the supply chain's
+# (scripts/supply_chain.sh); one closing line with the counts of the suites.
 
 # The suites that start and kill PostgreSQL servers of their own (private pairs,
 # pg_auto_failover formations, pgBackRest repositories, under /tmp, on ports 26600-26999
@@ -104,6 +104,9 @@ cmd_test() {
     # rendered configuration checked by this run's admin CLI.
     say "scripts/helm_check.sh (the Helm chart, rendered and validated offline)"
     (SHARDGATE_ADMIN=${CARGO_TARGET_DIR:-$REPO/target}/debug/shard-admin bash "$REPO/scripts/helm_check.sh") 2>&1 | tee -a "$out" || failed=1
+    # Then the supply chain (deny.toml): licences, bans, sources; advisories when the
+    # database is here. Last: installing cargo-deny the first time is a build of its own.
+    supply_chain_check 2>&1 | tee -a "$out" || failed=1
     # One closing line for the whole run: every suite's counts added up.
     local passed failures
     passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$out")

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use api_router::probe::{self, Endpoint};
 use api_router::server::settings::Settings;
-use api_router::server::traces::{exported, Exporting};
+use api_router::server::traces::{exported, Exporting, Traced};
 use api_router::startup::Application;
 use clap::{Args, Parser, Subcommand};
 use shard_manager::redact::Redactor;
@@ -95,8 +95,7 @@ async fn run(cli: Cli, redactor: &mut Redactor) -> anyhow::Result<()> {
     if traces.is_some() {
         tracing::info!("exporting traces over OTLP");
     }
-    let spans = traces.as_ref().map(|t| t.ledger.clone());
-    let app = Application::build_traced(settings, spans).await;
+    let app = Application::build_traced(settings, traces.as_ref().map(Traced::of)).await;
     let result = match app {
         Ok(app) => app.run_until_stopped().await.map_err(Into::into),
         Err(e) => Err(e),

@@ -213,13 +213,15 @@ def gateway_pods(objects, values, full):
         problems.append("no helm test Pod (annotation helm.sh/hook: test)")
     for t in tests:
         tc = t["spec"]["containers"][0]
-        tenv = {e["name"]: e.get("value") for e in tc.get("env", [])}
-        script = " ".join(tc.get("command", []) + tc.get("args", []))
+        args = tc.get("args", [])
         port = service and service["spec"]["ports"][0]["port"]
-        if ("GET /api/health/ready" not in script or " 200 " not in script
-                or tenv.get("HOST") != full or tenv.get("PORT") != str(port)):
-            problems.append(f"helm test {t['metadata']['name']}: does not ask the Service {full}:{port} "
-                            f"for GET /api/health/ready and want 200")
+        # The gateway image's own probe (its entrypoint, api-router), no shell: `probe
+        # --ready` asks GET /api/health/ready and exits 0 on 200 only.
+        listen = args[args.index("--listen") + 1] if "--listen" in args[:-1] else None
+        if (tc.get("command") or tc.get("image") != c.get("image") or args[:2] != ["probe", "--ready"]
+                or listen != f"{full}:{port}"):
+            problems.append(f"helm test {t['metadata']['name']}: does not run the gateway image's "
+                            f"`api-router probe --ready --listen {full}:{port}` (no command, no shell)")
     return problems
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

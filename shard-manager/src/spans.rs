@@ -36,6 +36,14 @@
 //!
 //! Trips and waits are recorded only inside a span (a request's): the background work
 //! (health checks, upkeep) opens no trace of its own.
+//!
+//! A request whose trace is not recorded (the gateway's sampler decided so before its
+//! first span) runs as [`unsampled`] work, and a task it starts carries the mark
+//! ([`carry`]): no span or event here is made in it. The subscriber cannot be relied
+//! on for that: a span that every filtered layer refuses is still made (a registry
+//! entry that no layer is told of), so the mark is checked here, before the span.
+
+use std::future::Future;
 
 use tracing::field::Empty;
 use tracing::{Level, Span};
@@ -50,9 +58,31 @@ pub const TARGET: &str = "shardgate::db";
 /// under the default `search_path`, in `public`.
 pub const SCHEMA: &str = "public";
 
-/// Whether a subscriber records this module's spans.
+tokio::task_local! {
+    /// Whether the work running is a request's whose trace is not recorded.
+    static UNSAMPLED: bool;
+}
+
+/// Runs `work` as the work of a request whose trace is not recorded.
+pub fn unsampled<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    UNSAMPLED.scope(true, work)
+}
+
+/// Whether the work running now is [`unsampled`] (in its own task, or one it started
+/// with [`carry`]).
+pub fn is_unsampled() -> bool {
+    UNSAMPLED.try_with(|u| *u).unwrap_or(false)
+}
+
+/// `work`, for a task of its own, marked [`unsampled`] as the work starting it is.
+pub fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    UNSAMPLED.scope(is_unsampled(), work)
+}
+
+/// Whether this module's spans are made: a subscriber records them, and the work is
+/// not an [`unsampled`] request's.
 pub fn enabled() -> bool {
-    tracing::enabled!(target: TARGET, Level::DEBUG)
+    !is_unsampled() && tracing::enabled!(target: TARGET, Level::DEBUG)
 }
 
 /// Whether spans are recorded and a span is current (a request's work).
@@ -73,6 +103,9 @@ pub fn requester() -> Span {
 /// A record operation (`write`, `read`, `list`, `delete`, `claim`) on `table`, with
 /// where `key` was routed.
 pub fn operation(name: &'static str, table: &str, key: &RoutedKey) -> Span {
+    if is_unsampled() {
+        return Span::none();
+    }
     tracing::debug_span!(
         target: TARGET,
         "operation",
@@ -227,6 +260,9 @@ pub fn wait(what: &'static str) -> Span {
 /// request's span to put it under, and carried by the coordinator's task of its own
 /// (`cluster::txn::deadline`): a span made in that task would find none there.
 pub fn transaction(shards: usize) -> Span {
+    if is_unsampled() {
+        return Span::none();
+    }
     tracing::debug_span!(
         target: TARGET,
         "transaction",
@@ -245,6 +281,9 @@ pub fn transaction_id(txid: &str) {
 
 /// Writing a transaction's decision to the coordinator log.
 pub fn decision(txid: &str, decision: &'static str) -> Span {
+    if is_unsampled() {
+        return Span::none();
+    }
     tracing::debug_span!(
         target: TARGET,
         "decision",
@@ -322,12 +361,18 @@ pub fn snapshot_fence(name: &'static str) -> Span {
 /// An event: the work is tried again (`how`: on another connection, on the key's new
 /// shard, on the shard's new primary), after `why`.
 pub fn retried(how: &'static str, why: &dyn std::fmt::Display) {
+    if is_unsampled() {
+        return;
+    }
     tracing::event!(target: TARGET, Level::DEBUG, shardgate.retry = how, shardgate.reason = %why, "retry");
 }
 
 /// An event: `peer` marked down after a failure; a replica is banned from reads for
 /// `ban_ms`.
 pub fn marked_down(peer: &Peer, reason: &str, ban_ms: u64) {
+    if is_unsampled() {
+        return;
+    }
     match peer.role {
         Role::Replica => tracing::event!(
             target: TARGET,
@@ -369,6 +414,9 @@ pub fn hold(shard: ShardId, bound_ms: u64) -> Span {
 /// An event: a write waits up to `bound_ms` for `shard`'s primary to take it again (a
 /// failover).
 pub fn waiting_for_primary(shard: ShardId, bound_ms: u64, why: &dyn std::fmt::Display) {
+    if is_unsampled() {
+        return;
+    }
     tracing::event!(
         target: TARGET,
         Level::DEBUG,

@@ -16,6 +16,7 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 
 use crate::ledger::{Bounded, Counted, SpanLedger};
+use crate::root::RootSampler;
 use crate::sampler::FollowsLinks;
 use crate::settings::{Destination, OtlpProtocol, TracingSettings};
 
@@ -39,6 +40,8 @@ pub struct Exporting {
     pub ledger: Arc<SpanLedger>,
     /// The tracer the `tracing` bridge records with.
     pub tracer: SdkTracer,
+    /// The tracer's sampler, to decide a request before its root span exists.
+    pub sampler: RootSampler,
     /// The runtime gRPC's channel runs on, in a process that runs none (the admin CLI).
     #[cfg(feature = "otlp-grpc")]
     _runtime: Option<tokio::runtime::Runtime>,
@@ -107,19 +110,27 @@ fn span_exporter(
 ) -> Result<opentelemetry_otlp::SpanExporter, ExportError> {
     match destination.protocol {
         OtlpProtocol::HttpProtobuf => {
+            use opentelemetry_otlp::WithHttpConfig;
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
             if let Some(endpoint) = &destination.endpoint {
                 builder = builder.with_endpoint(endpoint.clone());
             }
+            if destination.gzip {
+                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+            }
             Ok(builder.build()?)
         }
         #[cfg(feature = "otlp-grpc")]
         OtlpProtocol::Grpc => {
+            use opentelemetry_otlp::WithTonicConfig;
             let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
             if let Some(endpoint) = &destination.endpoint {
                 builder = builder.with_endpoint(endpoint.clone());
+            }
+            if destination.gzip {
+                builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
             }
             Ok(builder.build()?)
         }
@@ -161,16 +172,18 @@ impl Exporting {
             ledger: ledger.clone(),
             capacity,
         };
+        let sampler = sampler(settings, &var);
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_resource(resource(settings))
-            .with_sampler(sampler(settings, &var))
+            .with_sampler(sampler.clone())
             .build();
         let tracer = provider.tracer("shardgate");
         Ok(Some(Self {
             provider,
             ledger,
             tracer,
+            sampler: RootSampler::new(sampler),
             #[cfg(feature = "otlp-grpc")]
             _runtime: runtime,
         }))

@@ -19,6 +19,8 @@
 //!   on.
 //! - [`export`]: the tracer provider: resource, sampler, OTLP exporter, bounded batch,
 //!   and its shutdown.
+//! - [`root`]: a request's sampling decision, made before any span of it exists, so
+//!   that an unsampled request makes none.
 //! - [`sampler`]: the configured sampler, except that a new trace linked to a sampled
 //!   span of this process (a batch that carried a sampled request) is sampled too.
 //! - [`ledger`]: what became of every ended span (exported, dropped on a full queue,
@@ -26,14 +28,16 @@
 
 pub mod export;
 pub mod ledger;
+pub mod root;
 pub mod sampler;
 pub mod settings;
 pub mod subscriber;
 
 pub use export::{ExportError, Exporting};
 pub use ledger::{SpanCounts, SpanLedger};
+pub use root::{Root, RootSampler};
 pub use settings::{OtlpProtocol, TracingSettings};
-pub use subscriber::{colour, install, Export, Logs, Refusal, Stream};
+pub use subscriber::{colour, install, stack, Export, Logs, Refusal, Stream};
 /// The bridge's hold on a `tracing` span's OpenTelemetry side: its parent, links and
 /// context (the gateway's server span continues or links its caller's trace with it).
 pub use tracing_opentelemetry::OpenTelemetrySpanExt;

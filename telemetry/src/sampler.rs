@@ -10,6 +10,9 @@
 //! is. The links must be on the root when it starts; `shard_manager::spans::batch` adds
 //! them first, before the links back.
 //!
+//! A root whose sampling was decided before it started ([`crate::root`]) carries that
+//! decision in the context it starts from, and is recorded.
+//!
 //! A link to a remote span (another process's, as a caller's `traceparent` names it) is
 //! left out of the decision: it is the caller's word that its span was sampled, and a
 //! gateway that links a request to a caller it does not trust (instead of continuing
@@ -19,8 +22,10 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, TraceId};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
-/// `inner`, except that a root span with a sampled link to a span of this process is
-/// sampled.
+use crate::root::SampledAtRoot;
+
+/// `inner`, except that a root span with a sampled link to a span of this process, or
+/// decided sampled before it started, is sampled.
 #[derive(Debug, Clone)]
 pub struct FollowsLinks {
     inner: Box<dyn ShouldSample>,
@@ -44,7 +49,8 @@ impl ShouldSample for FollowsLinks {
     ) -> SamplingResult {
         let root = parent_context.is_none_or(|cx| !cx.has_active_span());
         let sampled_here = |l: &Link| l.span_context.is_sampled() && !l.span_context.is_remote();
-        if root && links.iter().any(sampled_here) {
+        let decided = parent_context.is_some_and(|cx| cx.get::<SampledAtRoot>().is_some());
+        if root && (decided || links.iter().any(sampled_here)) {
             return SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 attributes: Vec::new(),

@@ -12,6 +12,11 @@ pub const TRACES_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 pub const SDK_DISABLED_VAR: &str = "OTEL_SDK_DISABLED";
 /// The traces' exporters, comma-separated: `otlp` (the default) or `none`.
 pub const TRACES_EXPORTER_VAR: &str = "OTEL_TRACES_EXPORTER";
+/// `gzip` or `none` (the traces' own variable first, then every signal's).
+const COMPRESSION_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+];
 /// `grpc`, `http/protobuf` (the traces' own variable first, then every signal's).
 const PROTOCOL_VARS: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -64,6 +69,39 @@ pub struct Destination {
     /// (the exporter reads that variable itself).
     pub endpoint: Option<String>,
     pub protocol: OtlpProtocol,
+    /// Whether each export is gzipped (`OTEL_EXPORTER_OTLP_COMPRESSION=gzip`).
+    pub gzip: bool,
+}
+
+/// Whether the `OTEL_*` compression variables ask for gzip: `gzip` or `none` (or
+/// unset); anything else is refused naming the variable, as is `gzip` in a build
+/// without the `gzip` feature.
+fn gzip(named: &impl Fn(&str) -> Option<String>) -> Result<bool, String> {
+    let Some((var, value)) = COMPRESSION_VARS
+        .iter()
+        .find_map(|var| named(var).map(|v| (*var, v)))
+    else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(false),
+        "gzip" if cfg!(feature = "gzip") => Ok(true),
+        "gzip" => Err(format!(
+            "{var} is \"gzip\"; this build compresses nothing (build with telemetry's `gzip` feature), use none"
+        )),
+        _ => Err(format!("{var} is {value:?}; use gzip or none")),
+    }
+}
+
+/// Refuses an https:// endpoint in a build without the `tls` feature, naming where it
+/// was set.
+fn tls_available(endpoint: &str, named_by: &str) -> Result<(), String> {
+    if cfg!(feature = "tls") || !endpoint.trim().starts_with("https://") {
+        return Ok(());
+    }
+    Err(format!(
+        "{named_by} is {endpoint:?}; this build has no TLS for traces (build with telemetry's `tls` feature), use http://"
+    ))
 }
 
 impl TracingSettings {
@@ -125,16 +163,23 @@ impl TracingSettings {
                 ))
             }
         };
-        if named(TRACES_ENDPOINT_VAR).is_some() || named(ENDPOINT_VAR).is_some() {
+        let gzip = gzip(&named)?;
+        let from_var = [TRACES_ENDPOINT_VAR, ENDPOINT_VAR]
+            .into_iter()
+            .find_map(|var| named(var).map(|v| (var, v)));
+        if let Some((var, endpoint)) = from_var {
+            tls_available(&endpoint, var)?;
             return Ok(Some(Destination {
                 endpoint: None,
                 protocol,
+                gzip,
             }));
         }
         let base = self.endpoint.trim().trim_end_matches('/');
         if base.is_empty() {
             return Ok(None);
         }
+        tls_available(base, "tracing.endpoint")?;
         let endpoint = match protocol {
             OtlpProtocol::HttpProtobuf => format!("{base}/v1/traces"),
             OtlpProtocol::Grpc => base.to_owned(),
@@ -142,6 +187,7 @@ impl TracingSettings {
         Ok(Some(Destination {
             endpoint: Some(endpoint),
             protocol,
+            gzip,
         }))
     }
 }
@@ -178,6 +224,7 @@ mod tests {
         let exporting = Ok(Some(Destination {
             endpoint: Some("http://127.0.0.1:4318/v1/traces".into()),
             protocol: OtlpProtocol::HttpProtobuf,
+            gzip: false,
         }));
         for still_on in [
             ("OTEL_SDK_DISABLED", "false"),
@@ -227,6 +274,64 @@ mod tests {
             configured.destination(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])),
             Err("OTEL_EXPORTER_OTLP_PROTOCOL is \"http/json\"; use http/protobuf or grpc".into())
         );
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn gzip_or_none_is_honoured_and_anything_else_refused_naming_the_variable() {
+        let on = TracingSettings {
+            endpoint: "http://collector:4318".into(),
+            ..TracingSettings::default()
+        };
+        let gzip = |pairs: &[(&str, &str)]| on.destination(env(pairs)).map(|d| d.unwrap().gzip);
+        assert_eq!(gzip(&[]), Ok(false));
+        assert_eq!(
+            gzip(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]),
+            Ok(true)
+        );
+        assert_eq!(
+            gzip(&[("OTEL_EXPORTER_OTLP_COMPRESSION", " GZIP ")]),
+            Ok(true)
+        );
+        assert_eq!(
+            gzip(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "none")]),
+            Ok(false)
+        );
+        // The traces' own variable wins.
+        assert_eq!(
+            gzip(&[
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ]),
+            Ok(false)
+        );
+        assert_eq!(
+            gzip(&[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")]),
+            Err("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION is \"zstd\"; use gzip or none".into())
+        );
+        assert_eq!(
+            gzip(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "br")]),
+            Err("OTEL_EXPORTER_OTLP_COMPRESSION is \"br\"; use gzip or none".into())
+        );
+    }
+
+    #[test]
+    fn https_is_refused_only_in_a_build_without_tls() {
+        let https = TracingSettings {
+            endpoint: "https://collector:4318".into(),
+            ..TracingSettings::default()
+        };
+        let by_var = [(ENDPOINT_VAR, "https://collector:4318")];
+        for result in [
+            https.destination(env(&[])),
+            TracingSettings::default().destination(env(&by_var)),
+        ] {
+            if cfg!(feature = "tls") {
+                assert!(result.unwrap().is_some());
+            } else {
+                assert!(result.unwrap_err().contains("no TLS"));
+            }
+        }
     }
 
     #[test]

@@ -71,6 +71,22 @@ pub fn install(logs: Logs, export: Option<Export>) {
         .try_init();
 }
 
+/// The subscriber [`install`] installs, its log lines plain text to `writer`, filtered
+/// by `filter` rather than `RUST_LOG`: for a process's tests, which run work under its
+/// own stack (`tracing::subscriber::with_default`).
+pub fn stack<W>(
+    logs: Logs,
+    filter: EnvFilter,
+    writer: W,
+    export: Option<Export>,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let lines = formatted(fmt::layer().with_ansi(false).with_writer(writer), false);
+    tracing_subscriber::registry().with(layers(lines, filter, logs.traces_only, export))
+}
+
 /// The subscriber's layers: `lines` filtered by `filter` (`RUST_LOG`'s) less
 /// `traces_only`, and the bridge when exporting.
 fn layers(

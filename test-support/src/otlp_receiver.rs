@@ -1,13 +1,15 @@
 //! A small OTLP/HTTP receiver on 127.0.0.1: `POST /v1/traces` with a protobuf
 //! `ExportTraceServiceRequest`, decoded with `opentelemetry-proto`'s types and kept for
-//! the test to read, as a collector would receive it. The gateway's traces tests and
-//! the admin CLI's point their processes' `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
+//! the test to read, as a collector would receive it (a gzipped body is inflated
+//! first, and its `Content-Encoding` kept). The gateway's traces tests and the admin
+//! CLI's point their processes' `OTEL_EXPORTER_OTLP_ENDPOINT` at it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::http::header::CONTENT_ENCODING;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -84,6 +86,8 @@ pub fn hex(bytes: &[u8]) -> String {
 pub struct Receiver {
     pub port: u16,
     spans: Arc<Mutex<Vec<Received>>>,
+    /// Each export's `Content-Encoding`, empty when it had none.
+    encodings: Arc<Mutex<Vec<String>>>,
     handle: ServerHandle,
     /// The runtime it was started on, which stops it.
     runtime: tokio::runtime::Handle,
@@ -93,15 +97,26 @@ impl Receiver {
     /// Starts a receiver on a port of its own; inside a tokio runtime, which it runs on.
     pub fn start() -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
+        let encodings = Arc::new(Mutex::new(Vec::new()));
         let kept = spans.clone();
+        let seen = encodings.clone();
         let server = HttpServer::new(move || {
             let kept = kept.clone();
+            let seen = seen.clone();
             App::new()
                 .app_data(web::PayloadConfig::new(16 << 20))
                 .route(
                     "/v1/traces",
-                    web::post().to(move |body: web::Bytes| {
+                    // actix-web inflates a gzipped body before the handler sees it.
+                    web::post().to(move |req: HttpRequest, body: web::Bytes| {
                         let kept = kept.clone();
+                        let encoding = req
+                            .headers()
+                            .get(CONTENT_ENCODING)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        seen.lock().unwrap().push(encoding);
                         async move { receive(&kept, &body) }
                     }),
                 )
@@ -117,6 +132,7 @@ impl Receiver {
         Self {
             port,
             spans,
+            encodings,
             handle,
             runtime: tokio::runtime::Handle::current(),
         }
@@ -149,6 +165,11 @@ impl Receiver {
 }
 
 impl Receiver {
+    /// Each export's `Content-Encoding` so far (`gzip`), empty for one sent as it is.
+    pub fn encodings(&self) -> Vec<String> {
+        self.encodings.lock().unwrap().clone()
+    }
+
     /// Every span received so far.
     pub fn received(&self) -> Vec<Received> {
         self.spans.lock().unwrap().clone()

@@ -10,6 +10,7 @@ use ::analytics::Analytics;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
+use telemetry::RootSampler;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -67,8 +68,9 @@ pub struct Shared {
     pub analytics: Arc<Analytics>,
     pub load: Arc<SlotLoad>,
     pub access: Arc<Access>,
-    /// Spans are exported: each request gets its server span (`server::traces`).
-    pub traced: bool,
+    /// The exported spans' sampler, when spans are exported: each request's trace is
+    /// decided before its server span exists (`server::traces`).
+    pub traced: Option<RootSampler>,
 }
 
 /// Opens this worker's cache connection in the background (see
@@ -142,10 +144,11 @@ pub fn serve(
             // Outside the request id, whose span carries the server span's ids; the
             // caller's trace context trusted only from a caller the keys know.
             .wrap(Condition::new(
-                traced,
+                traced.is_some(),
                 from_fn({
                     let access = access.clone();
-                    move |req, next| server_span(access.clone(), req, next)
+                    let sampler = traced.clone();
+                    move |req, next| server_span(access.clone(), sampler.clone(), req, next)
                 }),
             ))
             .wrap(from_fn({

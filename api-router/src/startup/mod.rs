@@ -18,7 +18,7 @@ use self::background::Background;
 use self::wiring::Wiring;
 use crate::server::drain::{Shutdown, Signals};
 use crate::server::settings::Settings;
-use crate::server::traces::SpanLedger;
+use crate::server::traces::Traced;
 
 /// A built, bound, not yet running gateway.
 pub struct Application {
@@ -45,12 +45,10 @@ impl Application {
     }
 
     /// [`Application::build`] for a process whose spans are exported
-    /// (`server::traces`): every request gets its server span and `traceresponse`, and
-    /// `/metrics` counts what became of the spans in `spans`.
-    pub async fn build_traced(
-        settings: Settings,
-        spans: Option<Arc<SpanLedger>>,
-    ) -> anyhow::Result<Self> {
+    /// (`server::traces`): every request's trace is decided by `traces`' sampler (a
+    /// sampled one gets its server span), its answer a `traceresponse`, and `/metrics`
+    /// counts what became of the spans in `traces`' ledger.
+    pub async fn build_traced(settings: Settings, traces: Option<Traced>) -> anyhow::Result<Self> {
         let edge = http::Edge::checked(&settings)?;
         settings.limits.validate().map_err(invalid)?;
         settings.analytics.validate().map_err(invalid)?;
@@ -66,7 +64,7 @@ impl Application {
             shared,
             inputs,
             draining,
-        } = Wiring::new(&settings, loaded, local, spans);
+        } = Wiring::new(&settings, loaded, local, traces);
         let cluster = inputs.cluster.clone();
         let server = http::serve(&settings, listener, edge, workers, shared)?;
         let scheme = if settings.server.tls.is_some() {

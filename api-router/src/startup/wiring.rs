@@ -21,7 +21,7 @@ use crate::access::Access;
 use crate::limits::{ExportSlots, Limits};
 use crate::server::drain::Draining;
 use crate::server::settings::Settings;
-use crate::server::traces::SpanLedger;
+use crate::server::traces::Traced;
 use crate::state::AppState;
 
 /// How often a gateway looks for index work left undone (a build a restart stopped).
@@ -37,7 +37,7 @@ pub struct Wiring {
 
 impl Wiring {
     /// `local`: the address the listener was bound to (its port names this gateway).
-    /// `spans`: the exported spans' ledger, when spans are exported.
+    /// `traces`: the export's ledger and sampler, when spans are exported.
     pub fn new(
         settings: &Settings,
         Loaded {
@@ -46,7 +46,7 @@ impl Wiring {
             id_secret,
         }: Loaded,
         local: SocketAddr,
-        spans: Option<Arc<SpanLedger>>,
+        traces: Option<Traced>,
     ) -> Self {
         let limits = Arc::new(Limits::new(&settings.limits));
         let analytics = Arc::new(Analytics::new(settings.analytics.clone()));
@@ -75,7 +75,7 @@ impl Wiring {
             figures: figures.clone(),
             gateway_id: identity.id.to_string(),
             id_secret: id_secret.clone(),
-            spans: spans.clone(),
+            spans: traces.as_ref().map(|t| t.ledger.clone()),
             indexes: Arc::new(control_plane::indexes::Reconciler::start(
                 settings.cluster.clone(),
                 INDEX_RECONCILE_EVERY,
@@ -91,7 +91,7 @@ impl Wiring {
             analytics: analytics.clone(),
             load: load.clone(),
             access,
-            traced: spans.is_some(),
+            traced: traces.map(|t| t.sampler),
         };
         let inputs = Inputs {
             cluster,

@@ -29,6 +29,8 @@
 //! - A statement a shard refuses is a failed client span with `error.type` and its
 //!   SQLSTATE (`db.response.status_code`); a 5xx answer's server span has `error.type`,
 //!   a 4xx's none ([`failed_calls`]).
+//! - `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` sends every export gzipped, and it decodes
+//!   ([`compression`]).
 //! - `OTEL_SDK_DISABLED=true` and `OTEL_TRACES_EXPORTER=none` send the collector
 //!   nothing, though the environment names it ([`sdk_off`]).
 //! - Moves and the balancer ([`moves`]): a move the automatic balancer runs is a trace
@@ -37,6 +39,7 @@
 
 mod batch_sampling;
 mod cache_spans;
+mod compression;
 mod exemplars;
 mod failed_calls;
 mod fence_spans;

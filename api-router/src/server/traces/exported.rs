@@ -11,13 +11,16 @@
 //! so that `RUST_LOG` never decides what is exported. Those targets and the server span
 //! are for traces only: the log lines never show them (the request id's span, which
 //! carries `trace_id` and `span_id`, stands for the server span), and with traces off
-//! they are off outright, whatever `RUST_LOG` says: their spans are never built. Under
-//! an unsampled request's server span nothing is handed to OpenTelemetry
-//! ([`super::unsampled`]), so the request path's spans are not built for it.
+//! they are off outright, whatever `RUST_LOG` says: their spans are never built. In an
+//! unsampled request's work nothing is handed to OpenTelemetry ([`super::unsampled`]),
+//! so the request path's spans are not built for it.
 
 use control_plane::moves::spans::TARGET as MOVES;
 use shard_manager::spans::TARGET as REQUEST_PATH;
-use telemetry::{Export, Exporting, Logs, Stream};
+use std::sync::Arc;
+
+use opentelemetry_sdk::trace::SdkTracer;
+use telemetry::{Export, Exporting, Logs, RootSampler, SpanLedger, Stream};
 use tracing::{Level, Metadata};
 
 use super::server_span::TARGET as SERVER_SPAN;
@@ -33,11 +36,34 @@ pub const LOGS: Logs = Logs {
     traces_only: &[SERVER_SPAN, REQUEST_PATH, MOVES],
 };
 
+/// What the gateway's parts hold of an export that is on.
+#[derive(Debug, Clone)]
+pub struct Traced {
+    /// What became of the spans, for `/metrics`.
+    pub ledger: Arc<SpanLedger>,
+    /// The sampler each request's trace is decided by before its server span exists.
+    pub sampler: RootSampler,
+}
+
+impl Traced {
+    pub fn of(exporting: &Exporting) -> Self {
+        Self {
+            ledger: exporting.ledger.clone(),
+            sampler: exporting.sampler.clone(),
+        }
+    }
+}
+
 /// What the gateway exports through `exporting`: [`exported`], less whatever an
 /// unsampled request makes.
 pub fn export(exporting: &Exporting) -> Export {
+    export_with(exporting.tracer.clone())
+}
+
+/// What the gateway exports through `tracer`.
+pub fn export_with(tracer: SdkTracer) -> Export {
     Export {
-        tracer: exporting.tracer.clone(),
+        tracer,
         exported,
         refused: Some(Box::new(unsampled::under_unsampled)),
     }

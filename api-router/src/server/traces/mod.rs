@@ -22,10 +22,11 @@
 //! ## Layout
 //! - [`exported`]: what the gateway exports and what its log lines leave out.
 //! - [`server_span`]: the middleware: the server span, context in, `traceresponse` out.
-//! - [`unsampled`]: an unsampled request gives OpenTelemetry no span below its server span.
+//! - [`unsampled`]: an unsampled request makes no span for its trace.
 
 pub mod exported;
 pub mod server_span;
 pub mod unsampled;
 
+pub use exported::Traced;
 pub use telemetry::{Exporting, OtlpProtocol, SpanLedger, TracingSettings};

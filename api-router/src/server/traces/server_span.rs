@@ -1,4 +1,4 @@
-//! The HTTP server span of every request, when tracing is on: named and described with
+//! The HTTP server span of every sampled request, when tracing is on: named and described with
 //! OpenTelemetry's HTTP semantic conventions (`http.request.method`, `url.path`,
 //! `http.route`, `http.response.status_code`, ...), a child of the caller's W3C
 //! `traceparent`/`tracestate` when they parse (anything malformed is ignored, as the
@@ -7,10 +7,14 @@
 //! log line of the request nests under it; the request id's span carries its ids
 //! ([`TraceIds`]) into the log lines.
 //!
+//! The sampler decides before the span exists (`telemetry::root`, parent-based on the
+//! caller's flag, else the ratio): an unsampled request gets no server span and makes
+//! no span below it ([`super::unsampled`]); its answer's `traceresponse` and its log
+//! lines still name the trace and a span id, not sampled.
+//!
 //! A caller's context is trusted only from a caller the gateway knows
 //! ([`Access::identify`]: a live key once keys exist, any scope; otherwise a client it
-//! serves without one). The sampler decides when the span starts, here, before any
-//! route checks a key, so the check is made here too: from anyone else, the span starts
+//! serves without one). The sampler decides here, before any route checks a key, so the check is made here too: from anyone else, the span starts
 //! a trace of its own, which the gateway's sampler decides, and the caller's span is
 //! only a link (without its `tracestate`). Otherwise a caller without a key would have
 //! its refused requests recorded at its word, filling the export's queue, and put them
@@ -24,11 +28,11 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION}
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
+use opentelemetry::trace::{Link, SpanContext, SpanKind, TraceContextExt, TraceState};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use telemetry::OpenTelemetrySpanExt;
+use telemetry::{OpenTelemetrySpanExt, Root, RootSampler};
 use tracing::field::Empty;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::access::Access;
 use crate::server::headers::{TRACEPARENT, TRACERESPONSE};
@@ -86,23 +90,26 @@ fn fields_well_formed(traceparent: &str) -> bool {
     })
 }
 
-/// Puts `span` (not started yet) in the `caller`'s trace when the caller is `known`;
-/// otherwise starts it a trace of its own, linked to the caller's span, if any.
-fn continue_or_link(span: &Span, caller: opentelemetry::Context, known: bool) {
+/// The context the request's trace starts from and the caller's span to link: the
+/// `caller`'s context when the caller is `known`; otherwise a trace of its own, linked
+/// to the caller's span, if any (a remote link, which the sampler leaves out of its
+/// decision: `telemetry::sampler`).
+fn continue_or_link(
+    caller: opentelemetry::Context,
+    known: bool,
+) -> (opentelemetry::Context, Option<SpanContext>) {
     let remote = caller.span().span_context().clone();
     if known || !remote.is_valid() {
-        let _ = span.set_parent(caller);
-        return;
+        return (caller, None);
     }
-    let _ = span.set_parent(opentelemetry::Context::new());
-    // A remote link, which the sampler leaves out of its decision (`telemetry::sampler`).
-    span.add_link(SpanContext::new(
+    let link = SpanContext::new(
         remote.trace_id(),
         remote.span_id(),
         remote.trace_flags(),
         true,
         TraceState::NONE,
-    ));
+    );
+    (opentelemetry::Context::new(), Some(link))
 }
 
 /// `00-<trace-id>-<span-id>-<flags>`, the W3C Trace Context level 2 `traceresponse`.
@@ -143,14 +150,48 @@ fn protocol_version(version: actix_web::http::Version) -> &'static str {
     }
 }
 
-/// `from_fn` middleware: the request's server span, in the caller's trace when
-/// `access` knows the caller, its ids for the log lines, and `traceresponse` on the
-/// answer.
-pub async fn server_span(
+/// The name a server span has until it is routed.
+const NAME: &str = "HTTP request";
+
+/// `from_fn` middleware: the request's trace, decided before any span of it exists
+/// (`sampler`: None when traces are off, and then the middleware is not wrapped): a
+/// sampled request's server span, in the caller's trace when `access` knows the caller,
+/// an unsampled request's mark and no span; either way its ids for the log lines, and
+/// `traceresponse` on the answer.
+pub async fn server_span<B: MessageBody>(
     access: Arc<Access>,
+    sampler: Option<RootSampler>,
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let Some(sampler) = sampler else {
+        return next.call(req).await;
+    };
+    let caller = caller_context(req.headers());
+    let known = caller.span().span_context().is_valid()
+        && access
+            .identify(req.peer_addr(), req.headers().get(AUTHORIZATION))
+            .is_ok();
+    let (parent, link) = continue_or_link(caller, known);
+    let links: Vec<Link> = link.iter().cloned().map(Link::with_context).collect();
+    match sampler.decide(parent, NAME, &SpanKind::Server, &links) {
+        Root::Sampled(parent) => sampled(parent, link, req, next).await,
+        Root::Unsampled(ids) => {
+            note_ids(&req, &ids);
+            let res = shard_manager::spans::unsampled(next.call(req)).await?;
+            Ok(with_traceresponse(res, &ids))
+        }
+    }
+}
+
+/// A sampled request: its server span, started from `parent` (linked to `link`), and
+/// its work inside it.
+async fn sampled<B: MessageBody>(
+    parent: opentelemetry::Context,
+    link: Option<SpanContext>,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     let method = method_name(req.method());
     let scheme = req.connection_info().scheme().to_owned();
     let span = tracing::info_span!(
@@ -179,26 +220,22 @@ pub async fn server_span(
     {
         span.record("user_agent.original", agent);
     }
-    let caller = caller_context(req.headers());
-    let known = caller.span().span_context().is_valid()
-        && access
-            .identify(req.peer_addr(), req.headers().get(AUTHORIZATION))
-            .is_ok();
-    continue_or_link(&span, caller, known);
-    // Starts the span: the sampler decides here, and the ids are known from now on.
+    let _ = span.set_parent(parent);
+    if let Some(link) = link {
+        span.add_link(link);
+    }
+    // Starts the span (the sampler records a root decided sampled), and the ids are
+    // known from now on.
     let started = span.context();
     let ids = started.span().span_context().clone();
-    if !ids.is_sampled() {
-        super::unsampled::mark(&span);
-    }
-    if ids.is_valid() {
-        req.extensions_mut().insert(TraceIds {
-            trace_id: ids.trace_id().to_string(),
-            span_id: ids.span_id().to_string(),
-            sampled: ids.is_sampled(),
-        });
-    }
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    note_ids(&req, &ids);
+    let work = next.call(req).instrument(span.clone());
+    // Not recorded after all only when the export has stopped.
+    let mut res = if ids.is_sampled() {
+        work.await?
+    } else {
+        shard_manager::spans::unsampled(work).await?
+    };
     let status = res.status();
     if let Some(route) = res.request().match_pattern() {
         // Named once routed; a started span takes its new name from the API, not from
@@ -213,13 +250,30 @@ pub async fn server_span(
         span.record("otel.status_code", "ERROR");
         span.record("error.type", status.as_str());
     }
+    res = with_traceresponse(res, &ids);
+    Ok(res)
+}
+
+/// The request's trace ids, for its log lines and exemplars.
+fn note_ids(req: &ServiceRequest, ids: &SpanContext) {
     if ids.is_valid() {
-        if let Ok(value) = HeaderValue::from_str(&traceresponse(&ids)) {
+        req.extensions_mut().insert(TraceIds {
+            trace_id: ids.trace_id().to_string(),
+            span_id: ids.span_id().to_string(),
+            sampled: ids.is_sampled(),
+        });
+    }
+}
+
+/// `res` with a `traceresponse` naming `ids`.
+fn with_traceresponse<B>(mut res: ServiceResponse<B>, ids: &SpanContext) -> ServiceResponse<B> {
+    if ids.is_valid() {
+        if let Ok(value) = HeaderValue::from_str(&traceresponse(ids)) {
             res.headers_mut()
                 .insert(HeaderName::from_static(TRACERESPONSE), value);
         }
     }
-    Ok(res)
+    res
 }
 
 #[cfg(test)]

@@ -131,9 +131,10 @@ impl Cluster {
         // the task is not. The task carries it beneath the current span (the request's
         // span for its log lines, which the exporter never sees), so that its spans are
         // the request's, even those it finishes after the request was answered, and its
-        // log lines carry the request's fields.
+        // log lines carry the request's fields; an unsampled request's mark goes with it
+        // (`spans::carry`), so the task makes no span either.
         let span = spans::transaction(super::shards_of(&ops));
-        let mut task = tokio::task::spawn_local(
+        let mut task = tokio::task::spawn_local(spans::carry(
             async move {
                 cluster
                     .transaction_tracked(&ops, idempotency.as_ref(), &shared)
@@ -141,7 +142,7 @@ impl Cluster {
             }
             .instrument(span)
             .in_current_span(),
-        );
+        ));
         match tokio::time::timeout(wait, &mut task).await {
             Ok(Ok(result)) => result,
             Ok(Err(joined)) => Err(TxnError::Shard(ClusterError::Unavailable {
