@@ -63,16 +63,7 @@ pub fn sent_with(
     caller: &Caller,
     on: bool,
 ) -> Option<IdempotencyKey> {
-    clients.or_else(|| {
-        on.then(|| {
-            IdempotencyKey::new(
-                &format!("{}\u{1}gateway", caller.scope()),
-                &uuid::Uuid::new_v4().simple().to_string(),
-                &[],
-                GATEWAY_KEY_TTL_SECS,
-            )
-        })
-    })
+    clients.or_else(|| on.then(|| IdempotencyKey::gateways(caller.scope(), GATEWAY_KEY_TTL_SECS)))
 }
 
 /// A document's text in one spelling (members sorted, no spaces), so that a request

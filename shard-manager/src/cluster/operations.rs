@@ -252,6 +252,9 @@ impl Cluster {
     /// Claims the key at its home slot (see `claim`), once more on the owner when the
     /// shard refused the slot.
     pub(super) async fn claim_key(&self, idempotency: &IdempotencyKey) -> Result<(), ClusterError> {
+        if !idempotency.claimed {
+            return Ok(());
+        }
         // A home key is decimal digits within i64, which every strategy routes.
         let home = ShardKey::parse(&idempotency.home_key()).map(|key| self.router().route(key));
         let Ok(Ok(home)) = home else {

@@ -58,6 +58,10 @@ pub struct IdempotencyKey {
     pub fingerprint: [u8; 32],
     /// How long the answer is kept.
     pub ttl_secs: i64,
+    /// A client's key, which another request may carry too: claimed at its home slot
+    /// before anything is written. A gateway's own ([`IdempotencyKey::gateways`]) is
+    /// random and one request's alone: no claim, no round trip.
+    pub claimed: bool,
 }
 
 impl IdempotencyKey {
@@ -75,6 +79,19 @@ impl IdempotencyKey {
             key: key.to_owned(),
             fingerprint: hash.finalize().into(),
             ttl_secs,
+            claimed: true,
+        }
+    }
+
+    /// A key of the gateway's own for one request a client sent without one: random, in
+    /// a scope of its own beside `caller`'s (no client's key meets it), kept `ttl_secs`,
+    /// and never claimed (no other request can carry it). What it buys: the request's
+    /// fate is never unknown, as a keyed one's (its entry commits with its write).
+    pub fn gateways(caller: &str, ttl_secs: i64) -> Self {
+        let key = format!("{:032x}", rand::random::<u128>());
+        Self {
+            claimed: false,
+            ..Self::new(&format!("{caller}\u{1}gateway"), &key, &[], ttl_secs)
         }
     }
 
@@ -137,6 +154,17 @@ pub fn minted_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateways_key_is_random_unclaimed_and_in_a_scope_no_caller_has() {
+        let a = IdempotencyKey::gateways("alice", 300);
+        let b = IdempotencyKey::gateways("alice", 300);
+        assert_ne!(a.key, b.key);
+        assert_eq!(a.key.len(), 32);
+        assert!(!a.claimed && IdempotencyKey::new("alice", "k", &[], 1).claimed);
+        assert_eq!(a.caller, "alice\u{1}gateway");
+        assert_eq!(a.ttl_secs, 300);
+    }
 
     #[test]
     fn a_home_depends_on_caller_and_key_only_and_is_a_number() {
