@@ -409,6 +409,7 @@ impl Analytics {
             transactions,
             batches,
             held: &HeldRequests::default(),
+            memory_tier: None,
             spans: None,
             process: None,
         };

@@ -10,6 +10,7 @@
 //! - `openmetrics`: encoding families as OpenMetrics text, with exemplars.
 //! - `gateway`: what a gateway passes at scrape time ([`GatewayFigures`]).
 //! - `requests`: the recorder's families: requests, errors, rows, cache, replica lag.
+//! - `cache_memory`: a gateway's memory tier of the cache ([`MemoryTier`]).
 //! - `moves`: slot moves in progress ([`MoveProgress`]).
 //! - `limited`: requests refused by API keys' limits ([`LimitedCount`]).
 //! - `map`: the map version, live gateways, shard terms and failovers ([`MapGauges`]).
@@ -22,6 +23,7 @@
 //!   to follow the rest.
 
 pub(crate) mod batches;
+pub(crate) mod cache_memory;
 pub(crate) mod encoding;
 pub mod format;
 pub(crate) mod gateway;
@@ -36,6 +38,7 @@ pub mod traces;
 pub(crate) mod transactions;
 
 pub use batches::BatchSizes;
+pub use cache_memory::MemoryTier;
 pub use format::Format;
 pub use gateway::GatewayFigures;
 pub use held::HeldRequests;

@@ -259,6 +259,7 @@ impl Gateway {
             transactions: &self.transactions,
             batches: &self.batches,
             held: &self.held,
+            memory_tier: None,
             spans: Some(&self.spans),
             process: Some(&self.process),
         }
