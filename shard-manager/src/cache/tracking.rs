@@ -265,3 +265,75 @@ async fn open(
     setup.query_async::<()>(&mut conn).await?;
     Ok(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tier::Held;
+
+    fn state(tier: &Arc<Tier>) -> State {
+        State {
+            tier: tier.clone(),
+            current: Mutex::new(None),
+            vouched_at: AtomicU64::new(0),
+            base: Instant::now(),
+            connecting: AtomicBool::new(false),
+            last_try: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn hold(tier: &Tier, key: &str) {
+        let ticket = tier.ticket(key);
+        assert!(tier.hold(key, Held::Marker(None), ticket));
+    }
+
+    fn invalidate(data: Vec<Value>) -> PushInfo {
+        PushInfo {
+            kind: PushKind::Invalidate,
+            data,
+        }
+    }
+
+    #[test]
+    fn an_invalidation_evicts_the_keys_it_names_and_a_flush_of_redis_everything() {
+        let tier = Arc::new(Tier::new(100));
+        let state = state(&tier);
+        for key in ["a", "b", "c"] {
+            hold(&tier, key);
+        }
+        let named = vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"b".to_vec()),
+        ];
+        state.push(1, invalidate(vec![Value::Array(named)]));
+        assert_eq!((tier.get("a"), tier.get("b")), (None, None));
+        assert_eq!(tier.get("c"), Some(Held::Marker(None)));
+        assert_eq!(tier.stats().invalidations, 2);
+
+        // FLUSHALL / FLUSHDB: Redis names no key.
+        state.push(1, invalidate(vec![Value::Nil]));
+        assert_eq!(tier.get("c"), None);
+        assert_eq!(tier.stats().flushes, 1);
+    }
+
+    #[test]
+    fn a_disconnection_of_a_connection_no_longer_in_use_changes_nothing() {
+        let tier = Arc::new(Tier::new(100));
+        let state = state(&tier);
+        hold(&tier, "a");
+        state.push(
+            7,
+            PushInfo {
+                kind: PushKind::Disconnection,
+                data: Vec::new(),
+            },
+        );
+        assert_eq!(
+            tier.get("a"),
+            Some(Held::Marker(None)),
+            "not the current one"
+        );
+        assert_eq!(tier.stats().flushes, 0);
+    }
+}
