@@ -38,6 +38,10 @@ pub(super) const LEASE: Duration = Duration::from_millis(500);
 /// The least time between two tries to open the tracking connection.
 const RETRY: Duration = Duration::from_millis(200);
 
+/// The least time between two tries after Redis refused one (not an outage: a Redis
+/// without RESP3 or tracking).
+const REFUSED_RETRY: Duration = Duration::from_secs(60);
+
 /// The tracking connection in use, and which one it is.
 #[derive(Clone)]
 pub(super) struct Tracked {
@@ -198,6 +202,7 @@ impl Tracking {
                 .last_try
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
+            // (A try in the future, after a refusal, has elapsed nothing yet.)
             if last.is_some_and(|t| t.elapsed() < RETRY) {
                 return;
             }
@@ -226,8 +231,16 @@ impl Tracking {
                     *current = Some(Tracked { conn, id });
                     tracing::info!(name = %name, "redis tracking connection open: memory tier on");
                 }
-                Err(e) => {
+                // Redis unreachable: the cache's other calls say so. Anything else (a
+                // Redis before 6, without RESP3 or tracking) keeps the tier off, and is
+                // tried again (and said again) once a minute.
+                Err(e) if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => {
                     tracing::debug!(error = %e, "redis tracking connection not opened");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis refused a tracking connection (RESP3 and CLIENT TRACKING need Redis 6 or later): memory tier off");
+                    let mut last = state.last_try.lock().unwrap_or_else(|p| p.into_inner());
+                    *last = Some(Instant::now() + REFUSED_RETRY);
                 }
             }
             state.connecting.store(false, Ordering::Release);
