@@ -448,9 +448,10 @@ impl Cache {
                 .await
         })
         .await;
+        let mut still_tracking = false;
         let got = match got {
             Ok(Ok(got)) => {
-                memory.tracking.replied(id, sent);
+                still_tracking = memory.tracking.replied(id, sent);
                 Ok(got)
             }
             Ok(Err(e)) => {
@@ -464,6 +465,9 @@ impl Cache {
         };
         let (value, marker) = self.counted(usage, sent.elapsed(), got)?;
         let entry = value.and_then(|v| Entry::parse(v).ok());
+        if !still_tracking {
+            return Some((entry, marker));
+        }
         memory
             .tier
             .hold(&below, Held::Marker(marker.clone()), tickets.1);

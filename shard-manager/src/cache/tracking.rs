@@ -170,13 +170,17 @@ impl Tracking {
         at != 0 && self.state.base.elapsed().as_micros() as u64 <= at + LEASE.as_micros() as u64
     }
 
-    /// A call sent at `sent` on connection `id` was answered.
-    pub(super) fn replied(&self, id: u64, sent: Instant) {
+    /// A call sent at `sent` on connection `id` was answered. Returns whether `id` is
+    /// still the tracking connection (else nothing it read may be held: no one may
+    /// track it any more).
+    pub(super) fn replied(&self, id: u64, sent: Instant) -> bool {
         let current = self.state.current.lock().unwrap_or_else(|p| p.into_inner());
-        if current.as_ref().is_some_and(|t| t.id == id) {
+        let tracking = current.as_ref().is_some_and(|t| t.id == id);
+        if tracking {
             let at = sent.duration_since(self.state.base).as_micros() as u64;
             self.state.vouched_at.fetch_max(at.max(1), Ordering::AcqRel);
         }
+        tracking
     }
 
     /// A call on connection `id` failed: tracking is no longer trusted.
