@@ -410,6 +410,7 @@ impl Analytics {
             batches,
             held: &HeldRequests::default(),
             changes: &crate::exposition::ChangeStreams::default(),
+            memory_tier: None,
             spans: None,
             process: None,
         };

@@ -1,11 +1,12 @@
 //! What a gateway knows besides the recorder's own data, passed at scrape time to be
 //! exposed with it: slot moves, refused requests, the map, transactions, batches, requests held
-//! for a new primary, its process's figures and,
+//! for a new primary, the cache's memory tier, its process's figures and,
 //! with traces on, its spans.
 
 use prometheus::proto::MetricFamily;
 
 use crate::exposition::batches::BatchSizes;
+use crate::exposition::cache_memory::MemoryTier;
 use crate::exposition::changes::ChangeStreams;
 use crate::exposition::held::HeldRequests;
 use crate::exposition::limited::LimitedCount;
@@ -33,6 +34,8 @@ pub struct GatewayFigures<'a> {
     pub held: &'a HeldRequests,
     /// Its change streams, per table.
     pub changes: &'a ChangeStreams,
+    /// Its cache's memory tier, when it has one.
+    pub memory_tier: Option<&'a MemoryTier>,
     /// Its trace spans, exported or dropped, when it exports traces.
     pub spans: Option<&'a TraceSpans>,
     /// Its process's CPU, memory, file descriptors and start time (`process_*`), where
@@ -50,6 +53,9 @@ impl GatewayFigures<'_> {
         families.extend(crate::exposition::transactions::families(self.transactions));
         families.extend(crate::exposition::held::families(self.held));
         families.extend(crate::exposition::changes::families(self.changes));
+        if let Some(tier) = self.memory_tier {
+            families.extend(crate::exposition::cache_memory::families(tier));
+        }
         if let Some(spans) = self.spans {
             families.extend(crate::exposition::traces::families(spans));
         }

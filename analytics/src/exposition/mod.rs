@@ -10,6 +10,7 @@
 //! - `openmetrics`: encoding families as OpenMetrics text, with exemplars.
 //! - `gateway`: what a gateway passes at scrape time ([`GatewayFigures`]).
 //! - `requests`: the recorder's families: requests, errors, rows, cache, replica lag.
+//! - `cache_memory`: a gateway's memory tier of the cache ([`MemoryTier`]).
 //! - `moves`: slot moves in progress ([`MoveProgress`]).
 //! - `changes`: change streams per table, and the change log's retention
 //!   ([`ChangeStreams`]).
@@ -24,6 +25,7 @@
 //!   to follow the rest.
 
 pub(crate) mod batches;
+pub(crate) mod cache_memory;
 pub(crate) mod changes;
 pub(crate) mod encoding;
 pub mod format;
@@ -39,6 +41,7 @@ pub mod traces;
 pub(crate) mod transactions;
 
 pub use batches::BatchSizes;
+pub use cache_memory::MemoryTier;
 pub use changes::{ChangeStreams, TableChanges};
 pub use format::Format;
 pub use gateway::GatewayFigures;

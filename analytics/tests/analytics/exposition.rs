@@ -262,6 +262,7 @@ impl Gateway {
             batches: &self.batches,
             held: &self.held,
             changes: &self.changes,
+            memory_tier: None,
             spans: Some(&self.spans),
             process: Some(&self.process),
         }

@@ -192,7 +192,7 @@ fn map_gauges(state: &AppState) -> MapGauges {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "analytics",
-    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, requests held for a shard's new primary (`shardgate_handovers_total`, `shardgate_requests_held_now`, `shardgate_requests_held_total{outcome}`, `shardgate_requests_held_seconds_total`), writes answered without knowing whether they applied (`shardgate_writes_may_have_committed_total`), change streams per table (`shardgate_change_streams_open{table}`, `shardgate_changes_sent_total{table}`, `shardgate_change_lag_seconds{table}`) and the change log's retention (`shardgate_change_retention_seconds`), and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`; the process's own, as Prometheus clients name them: `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text exposition (slot moves in progress, requests refused by API keys' limits, transactions by protocol and outcome with the parts in doubt, `shardgate_batch_size{kind,shard,server}`: requests per batch sent to a server, requests held for a shard's new primary (`shardgate_handovers_total`, `shardgate_requests_held_now`, `shardgate_requests_held_total{outcome}`, `shardgate_requests_held_seconds_total`), writes answered without knowing whether they applied (`shardgate_writes_may_have_committed_total`), change streams per table (`shardgate_change_streams_open{table}`, `shardgate_changes_sent_total{table}`, `shardgate_change_lag_seconds{table}`) and the change log's retention (`shardgate_change_retention_seconds`), with the cache's memory tier on, `shardgate_cache_memory_hits_total`, `shardgate_cache_memory_invalidations_total`, `shardgate_cache_memory_flushes_total` and `shardgate_cache_memory_entries`, and the shard map: `shardgate_map_version`, `shardgate_gateways_live` once the metadata database listed them, `shardgate_shard_term{shard}`, and `shardgate_failovers_total{shard,kind}` counting the failovers and switchovers (`kind`) in the map's history; with traces on, `shardgate_trace_spans_exported_total` and `shardgate_trace_spans_dropped_total{reason}`; the process's own, as Prometheus clients name them: `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`). A scraper whose `Accept` prefers `application/openmetrics-text; version=1.0.0` (Prometheus with exemplar storage on) gets the same families as OpenMetrics 1.0, each bucket of `shardgate_http_request_duration_seconds` carrying the trace id of the latest sampled request that fell in it as an exemplar", body = String, content_type = "text/plain")))]
 pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     refresh_replica_lag(&state);
     let accept = req
@@ -204,6 +204,7 @@ pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     let limited = state.limits.refused();
     let spans = trace_spans(&state);
     let process = ProcessStats::read();
+    let memory_tier = memory_tier(&state);
     let gateway = GatewayFigures {
         moves: &moves,
         limited: &limited,
@@ -212,6 +213,7 @@ pub async fn prometheus(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         batches: &batch_sizes(&state),
         held: &held(&state),
         changes: &change_streams(&state),
+        memory_tier: memory_tier.as_ref(),
         spans: spans.as_ref(),
         process: process.as_ref(),
     };
@@ -239,6 +241,17 @@ fn change_streams(state: &AppState) -> analytics::exposition::ChangeStreams {
         retention_secs: state.cluster.settings().changes.retention_secs,
         cuts: state.cluster.change_streams().cuts(),
     }
+}
+
+/// The cache's memory tier, when it has one.
+fn memory_tier(state: &AppState) -> Option<analytics::exposition::MemoryTier> {
+    let t = state.cluster.cache()?.memory_stats()?;
+    Some(analytics::exposition::MemoryTier {
+        hits: t.hits,
+        invalidations: t.invalidations,
+        flushes: t.flushes,
+        entries: t.entries,
+    })
 }
 
 /// The requests the cluster held for a shard's new primary.

@@ -7,6 +7,7 @@ mod bad_input;
 mod bulk;
 mod cache;
 mod cache_gateways;
+mod cache_memory;
 mod cache_moves;
 mod cache_shared;
 mod changes;

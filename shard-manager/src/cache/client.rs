@@ -1,6 +1,7 @@
 //! The cache client: lookups, readers' installs, the connections to Redis and the
 //! calls' bounds (see the module doc of `super` for how the cache stays fresh).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -19,6 +20,8 @@ use super::entry::{CachedRecord, Entry};
 use super::epochs::Epochs;
 use super::fence::Fences;
 use super::floors::LocalFloors;
+use super::tier::{Held, Tier, TierStats};
+use super::tracking::{Tracked, Tracking};
 use super::usage::{CacheEvent, CacheUsage};
 
 /// The atomic install (readers' and writers'), and the atomic forget.
@@ -85,6 +88,15 @@ pub struct Cache {
     pub(super) fences: Fences,
     /// Recent writes' version floors, in this process's memory (`floors`).
     pub(super) local: LocalFloors,
+    /// The memory tier and the connection that keeps it exact (`cache.memory_entries`
+    /// above 0).
+    pub(super) memory: Option<Memory>,
+}
+
+/// The memory tier (`tier`) and its tracking connection (`tracking`).
+pub(super) struct Memory {
+    pub(super) tier: Arc<Tier>,
+    pub(super) tracking: Tracking,
 }
 
 impl Cache {
@@ -100,6 +112,23 @@ impl Cache {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let ttl_ms = settings.ttl_secs.max(1) * 1000;
+        let memory = match settings.memory_entries {
+            0 => None,
+            entries => {
+                let tier = Arc::new(Tier::new(entries));
+                let tracking = Tracking::new(
+                    &client,
+                    &settings.prefix,
+                    timeout.max(MIN_CONNECT_TIMEOUT),
+                    timeout,
+                    tier.clone(),
+                )
+                .map_err(|e| {
+                    ConfigError::Invalid(format!("cache.url: the memory tier's connection: {e}"))
+                })?;
+                Some(Memory { tier, tracking })
+            }
+        };
         Ok(Self {
             client,
             config,
@@ -120,7 +149,32 @@ impl Cache {
                 Duration::from_millis((ttl_ms * 2).max(120_000)),
                 LOCAL_FLOORS,
             ),
+            memory,
         })
+    }
+
+    /// The memory tier's counts; None when it is off (`cache.memory_entries` 0).
+    pub fn memory_stats(&self) -> Option<TierStats> {
+        self.memory.as_ref().map(|m| m.tier.stats())
+    }
+
+    /// A record's entry leaves this gateway's memory tier (it wrote or forgot the record),
+    /// in `epoch` and in the epoch it reads now: done before the write is acknowledged,
+    /// so its own acknowledged writes are never stale here.
+    pub(super) fn evict_from_memory(
+        &self,
+        epoch: Option<Epoch>,
+        shard: ShardId,
+        (table, key, id): (&str, &str, &str),
+    ) {
+        let Some(memory) = &self.memory else { return };
+        let current = self.epoch(shard);
+        for e in [epoch, current.filter(|c| Some(*c) != epoch)]
+            .into_iter()
+            .flatten()
+        {
+            memory.tier.evict(&self.value_key(e, table, key, id));
+        }
     }
 
     /// Opens this thread's connection and loads both scripts into Redis, so that the
@@ -134,6 +188,10 @@ impl Cache {
     /// (Redis may be down at start: requests then find out as always) and counts
     /// nothing against the breaker.
     pub async fn warm(&self) {
+        if let Some(memory) = &self.memory {
+            // The memory tier's connection opens in the background from here too.
+            memory.tracking.conn();
+        }
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < WARM_UP_FOR {
@@ -290,26 +348,22 @@ impl Cache {
         let value_key = self.value_key(epoch, table, key, id);
         let below = super::retired::retired_key(&self.prefix, epoch.shard);
         let started = Instant::now();
-        // The entry and the shard's retired-epoch marker, in one round trip.
-        let got: Option<(Option<String>, Option<String>)> = self
-            .call(usage, move |mut conn| async move {
-                redis::cmd("MGET")
-                    .arg(&value_key)
-                    .arg(&below)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await;
-        let took = started.elapsed();
-        let Some((got, below)) = got else {
-            let why = if usage.events.last() == Some(&CacheEvent::Error) {
-                "redis failed"
-            } else {
-                "breaker open"
-            };
-            usage.push(CacheEvent::Bypass, Duration::ZERO);
-            return (Lookup::Bypass, Some(why));
+        let (got, below, from_memory) = match self.in_memory(&value_key, &below) {
+            Some((entry, below)) => (Some(entry), below, true),
+            None => match self.fetch(value_key, below, usage).await {
+                Some((got, below)) => (got, below, false),
+                None => {
+                    let why = if usage.events.last() == Some(&CacheEvent::Error) {
+                        "redis failed"
+                    } else {
+                        "breaker open"
+                    };
+                    usage.push(CacheEvent::Bypass, Duration::ZERO);
+                    return (Lookup::Bypass, Some(why));
+                }
+            },
         };
+        let took = started.elapsed();
         if self.epoch(epoch.shard) != Some(epoch)
             || super::retired::is_retired(epoch.n, below.as_deref())
         {
@@ -318,9 +372,14 @@ impl Cache {
             usage.push(CacheEvent::Bypass, took);
             return (Lookup::Bypass, Some("epoch changed"));
         }
-        match got.map(Entry::parse) {
-            Some(Ok(entry)) if entry.seen_at() >= at_least => {
+        match got {
+            Some(entry) if entry.seen_at() >= at_least => {
                 usage.events.push(CacheEvent::Hit);
+                if from_memory {
+                    if let Some(memory) = &self.memory {
+                        memory.tier.hit();
+                    }
+                }
                 let found = match entry {
                     Entry::Record(record) => Lookup::Hit(record),
                     Entry::Tombstone { .. } => Lookup::Gone,
@@ -331,6 +390,111 @@ impl Cache {
             _ => {
                 usage.events.push(CacheEvent::Miss);
                 (Lookup::Miss(epoch), None)
+            }
+        }
+    }
+
+    /// The entry and the shard's retired-epoch marker from the memory tier, if it holds
+    /// both and its tracking connection vouches for it (see `tracking`).
+    fn in_memory(&self, value_key: &str, below: &str) -> Option<(Entry, Option<String>)> {
+        let memory = self.memory.as_ref()?;
+        if !memory.tracking.vouches() {
+            return None;
+        }
+        let Some(Held::Marker(below)) = memory.tier.get(below) else {
+            return None;
+        };
+        let Some(Held::Entry(entry)) = memory.tier.get(value_key) else {
+            return None;
+        };
+        Some((entry, below))
+    }
+
+    /// The entry (None: missing or unreadable) and the shard's retired-epoch marker from
+    /// Redis, in one round trip: on the tracking connection when the memory tier is on
+    /// and tracking, holding what it read there; else on this thread's connection.
+    /// None when Redis did not answer.
+    async fn fetch(
+        &self,
+        value_key: String,
+        below: String,
+        usage: &mut CacheUsage,
+    ) -> Option<(Option<Entry>, Option<String>)> {
+        let tracked = self
+            .memory
+            .as_ref()
+            .and_then(|m| Some((m, m.tracking.conn()?)));
+        let Some((memory, Tracked { conn, id })) = tracked else {
+            let got: (Option<String>, Option<String>) = self
+                .call(usage, move |mut conn| async move {
+                    redis::cmd("MGET")
+                        .arg(&value_key)
+                        .arg(&below)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            return Some((got.0.and_then(|v| Entry::parse(v).ok()), got.1));
+        };
+        if self.breaker.is_open() {
+            return None;
+        }
+        let tickets = (memory.tier.ticket(&value_key), memory.tier.ticket(&below));
+        let sent = Instant::now();
+        let mut conn = conn;
+        let mget = redis::cmd("MGET").arg(&value_key).arg(&below).to_owned();
+        let got = tokio::time::timeout(self.timeout, async move {
+            mget.query_async::<(Option<String>, Option<String>)>(&mut conn)
+                .await
+        })
+        .await;
+        let mut still_tracking = false;
+        let got = match got {
+            Ok(Ok(got)) => {
+                still_tracking = memory.tracking.replied(id, sent);
+                Ok(got)
+            }
+            Ok(Err(e)) => {
+                memory.tracking.failed(id);
+                Err(e.to_string())
+            }
+            Err(_) => {
+                memory.tracking.timed_out(id);
+                Err("timed out".to_owned())
+            }
+        };
+        let (value, marker) = self.counted(usage, sent.elapsed(), got)?;
+        let entry = value.and_then(|v| Entry::parse(v).ok());
+        if !still_tracking {
+            return Some((entry, marker));
+        }
+        memory
+            .tier
+            .hold(&below, Held::Marker(marker.clone()), tickets.1);
+        if let Some(entry) = &entry {
+            memory
+                .tier
+                .hold(&value_key, Held::Entry(entry.clone()), tickets.0);
+        }
+        Some((entry, marker))
+    }
+
+    /// Counts one Redis call's outcome for the breaker and the request.
+    fn counted<T>(
+        &self,
+        usage: &mut CacheUsage,
+        took: Duration,
+        got: Result<T, String>,
+    ) -> Option<T> {
+        match got {
+            Ok(v) => {
+                self.breaker.success();
+                usage.redis_time = Some(usage.redis_time.unwrap_or_default() + took);
+                Some(v)
+            }
+            Err(why) => {
+                self.failed(usage, took, &why);
+                None
             }
         }
     }

@@ -40,6 +40,20 @@
 //!   failing within milliseconds), and it tells the truth, which the client can act on
 //!   (the write is there: a strong read shows it).
 //!
+//! The memory tier (`cache.memory_entries`, 0 = off): hot entries are also held in the
+//! gateway's own memory under the same key, read through one RESP3 connection with
+//! `CLIENT TRACKING` on, so Redis pushes an invalidation when a key this gateway holds
+//! changes. What it promises:
+//! - A gateway's own acknowledged writes are never stale in its tier: a writer evicts
+//!   the record's key after telling Redis and before acknowledging (and a forget does).
+//! - Token and strong reads are never served stale: an entry behind the token is a miss
+//!   here as in Redis, and strong reads never consult the cache.
+//! - Another gateway's write evicts the entry when its invalidation arrives, in order
+//!   with every reply on the connection (`tier` guards a reply overtaken by one).
+//! - When tracking stops (the connection drops, a call fails, no reply for a lease) the
+//!   tier empties and stays off until a new connection tracks again (`tracking`).
+//! - Memory is bounded by the setting, with CLOCK eviction.
+//!
 //! Redis failing only costs speed: every call is bounded by `timeout_ms`, a breaker stops
 //! calling for a while after repeated failures, and failures are counted, never returned.
 //!
@@ -47,7 +61,8 @@
 //! per-shard epochs; `write` the writers' side; `fence` what readers must have seen
 //! after an epoch moved; `floors` the floors kept in this gateway's memory; `entry` the
 //! value format; `usage` what one request's cache work did; `breaker` the circuit
-//! breaker; `retired` the epochs a mover retired in Redis itself; `install.lua` the
+//! breaker; `retired` the epochs a mover retired in Redis itself; `tier` the memory
+//! tier; `tracking` its tracking connection and lease; `install.lua` the
 //! atomic install; `forget.lua` the atomic forget.
 
 mod breaker;
@@ -57,6 +72,8 @@ mod epochs;
 mod fence;
 mod floors;
 mod retired;
+mod tier;
+mod tracking;
 mod usage;
 mod write;
 
@@ -68,5 +85,6 @@ pub use epochs::EpochStore;
 pub use fence::Fence;
 use floors::Floor;
 pub use retired::retire;
+pub use tier::TierStats;
 pub use usage::{CacheEvent, CacheUsage};
 pub use write::{Committed, NotTold, Replayed};

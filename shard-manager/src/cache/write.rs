@@ -26,6 +26,16 @@ pub struct Committed {
     pub sent: Instant,
 }
 
+/// The epoch a commit reported, if it did.
+impl From<Committed> for Option<Epoch> {
+    fn from(commit: Committed) -> Self {
+        commit.epoch.map(|n| Epoch {
+            shard: commit.shard,
+            n,
+        })
+    }
+}
+
 /// A record a replayed answer names (table, shard key, id), with the version the answer
 /// gave it, where the answer kept one.
 pub type Replayed<'a> = ((&'a str, &'a str, &'a str), Option<i64>);
@@ -74,6 +84,7 @@ impl Cache {
             .install_write_untraced(commit, (table, key, id), version, record, usage)
             .instrument(span.clone())
             .await;
+        self.evict_from_memory(commit.into(), commit.shard, (table, key, id));
         spans::cache_written(&span, outcome);
         told
     }
@@ -186,6 +197,9 @@ impl Cache {
             .forget_untraced(epoch, shard, records, usage)
             .instrument(span.clone())
             .await;
+        for (record, _) in records {
+            self.evict_from_memory(epoch, shard, *record);
+        }
         spans::cache_written(&span, outcome);
         told
     }
@@ -274,6 +288,10 @@ impl Cache {
             .install_writes_untraced(records, usage)
             .instrument(span.clone())
             .await;
+        for (commit, r) in records {
+            let record = (&r.table_name[..], &r.shard_key[..], &r.id[..]);
+            self.evict_from_memory((*commit).into(), commit.shard, record);
+        }
         let outcome = match &not_told {
             None => "installed",
             Some(shards) if shards.is_empty() => "epoch raised",

@@ -337,6 +337,12 @@ pub struct CacheSettings {
     /// How long an open breaker bypasses Redis.
     #[serde(default = "default_breaker_open_ms")]
     pub breaker_open_ms: u64,
+    /// Entries each gateway also holds in its own memory, kept exact by Redis's
+    /// invalidations (`CLIENT TRACKING`); 0 turns the memory tier off. The default holds
+    /// a hot set of ten thousand records, a few megabytes for records of a few hundred
+    /// bytes (at most 8 KiB each are held): see the cache chapter.
+    #[serde(default = "default_memory_entries")]
+    pub memory_entries: usize,
 }
 
 impl std::fmt::Debug for CacheSettings {
@@ -349,6 +355,7 @@ impl std::fmt::Debug for CacheSettings {
             .field("timeout_ms", &self.timeout_ms)
             .field("breaker_failures", &self.breaker_failures)
             .field("breaker_open_ms", &self.breaker_open_ms)
+            .field("memory_entries", &self.memory_entries)
             .finish()
     }
 }
@@ -361,6 +368,10 @@ fn default_breaker_open_ms() -> u64 {
     1000
 }
 
+fn default_memory_entries() -> usize {
+    10_000
+}
+
 impl Default for CacheSettings {
     fn default() -> Self {
         Self {
@@ -371,6 +382,7 @@ impl Default for CacheSettings {
             timeout_ms: 10,
             breaker_failures: default_breaker_failures(),
             breaker_open_ms: default_breaker_open_ms(),
+            memory_entries: default_memory_entries(),
         }
     }
 }
@@ -387,6 +399,7 @@ impl CacheSettings {
             "timeout_ms": self.timeout_ms,
             "breaker_failures": self.breaker_failures,
             "breaker_open_ms": self.breaker_open_ms,
+            "memory_entries": self.memory_entries,
         })
     }
 }

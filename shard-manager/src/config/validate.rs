@@ -84,6 +84,12 @@ impl ClusterSettings {
             if c.timeout_ms == 0 || c.ttl_secs == 0 {
                 return bad("cache.timeout_ms and cache.ttl_secs must be greater than 0".into());
             }
+            if c.memory_entries > MAX_MEMORY_ENTRIES {
+                return bad(format!(
+                    "cache.memory_entries must be 0 (off) to {MAX_MEMORY_ENTRIES}, not {}",
+                    c.memory_entries
+                ));
+            }
             cache_url(&c.url)?;
         }
         self.validate_tables()?;
@@ -274,6 +280,10 @@ impl ClusterSettings {
         Ok(all)
     }
 }
+
+/// The most entries a gateway's memory tier may hold (`cache.memory_entries`): about
+/// 8 GiB at the largest entry held.
+const MAX_MEMORY_ENTRIES: usize = 1_000_000;
 
 /// `cache.url` as the Redis client reads it; the error hides the URL's password,
 /// however broken the URL (the client's own message is hidden the same way).
