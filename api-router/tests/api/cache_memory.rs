@@ -228,8 +228,9 @@ async fn killing_the_tracking_connection_empties_the_tier_until_it_is_back() {
         .await
         .unwrap();
     assert_eq!(killed, 1);
-    // The disconnection empties the tier.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The disconnection empties the tier (within seconds; generous for a machine
+    // running the whole suite at once).
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let [_, _, entries, flushes, _] = figures(&a).await;
         if flushes > flushes0 && entries == 0.0 {
