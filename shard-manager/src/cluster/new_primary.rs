@@ -52,7 +52,22 @@ const LOOK_EVERY: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold {
     Single,
+    /// A single write under the gateway's own key (`failover.key_every_write`): with
+    /// nothing sent it waits as a write without a key does (`write_wait_ms`, or a
+    /// handover: its client asked for no hold); once lost after it was sent, as a
+    /// keyed one ([`Hold::Single`]): its fate is the gateway's to settle.
+    SingleOwnKey,
     Batch,
+}
+
+impl Hold {
+    /// The hold after a failure; `after_send` when the work was lost after it was sent.
+    fn after(self, after_send: bool) -> Hold {
+        match (self, after_send) {
+            (Hold::SingleOwnKey, true) => Hold::Single,
+            (hold, _) => hold,
+        }
+    }
 }
 
 /// What a waiting request does next.
@@ -95,6 +110,7 @@ impl Cluster {
         if policy(cause, work) != Retry::UntilAPrimaryTakes {
             return None;
         }
+        let hold = hold.after(cause == Cause::LostAfterSend);
         let now = Instant::now();
         if cause == Cause::ReadOnly {
             self.handovers.read_only_seen(shard, now);
@@ -151,6 +167,7 @@ impl Cluster {
         let Some((shard, mut tried)) = self.waits_for_a_primary(&error, work, hold) else {
             return Err(error);
         };
+        let mut hold = hold.after(error.primary_lost_after_send().is_some());
         let mut tried_term = self.map.term(shard.index());
         let started = Instant::now();
         let bound = self.wait_bound(shard, started, work, hold);
@@ -194,6 +211,7 @@ impl Cluster {
                         Err(e) => match self.waits_for_a_primary(&e, work, hold) {
                             Some((s, server)) if s == shard => {
                                 tried = server;
+                                hold = hold.after(e.primary_lost_after_send().is_some());
                                 error = e;
                             }
                             _ => {
@@ -260,6 +278,14 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_under_the_gateways_key_holds_as_a_keyed_one_only_once_sent() {
+        assert_eq!(Hold::SingleOwnKey.after(false), Hold::SingleOwnKey);
+        assert_eq!(Hold::SingleOwnKey.after(true), Hold::Single);
+        assert_eq!(Hold::Single.after(false), Hold::Single);
+        assert_eq!(Hold::Batch.after(true), Hold::Batch);
+    }
 
     const BOUND: Duration = Duration::from_secs(10);
     fn ms(n: u64) -> Duration {

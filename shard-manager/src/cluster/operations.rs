@@ -282,7 +282,11 @@ impl Cluster {
         let work = Work::Write {
             keyed: idempotency.is_some(),
         };
-        self.routed(key, work, attempt).await
+        let hold = match idempotency {
+            Some(key) if !key.claimed => Hold::SingleOwnKey,
+            _ => Hold::Single,
+        };
+        self.routed_holding(key, work, hold, attempt).await
     }
 
     /// Runs `attempt` for `key`; when it fails, once more where the retry policy says
@@ -294,11 +298,22 @@ impl Cluster {
         work: Work,
         attempt: impl AsyncFn(&RoutedKey) -> Result<T, ClusterError>,
     ) -> Result<T, ClusterError> {
+        self.routed_holding(key, work, Hold::Single, attempt).await
+    }
+
+    /// [`Self::routed`], waiting for a primary as `hold` says.
+    async fn routed_holding<T>(
+        &self,
+        key: &RoutedKey,
+        work: Work,
+        hold: Hold,
+        attempt: impl AsyncFn(&RoutedKey) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
         match attempt(key).await {
             Err(e) => match self.rerouted(key, work, &e).await {
                 Some(key) => attempt(&key).await,
                 None => {
-                    self.until_a_primary_takes(e, work, Hold::Single, async || attempt(key).await)
+                    self.until_a_primary_takes(e, work, hold, async || attempt(key).await)
                         .await
                 }
             },

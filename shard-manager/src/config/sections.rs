@@ -503,9 +503,11 @@ pub struct FailoverSettings {
     /// Every single write and delete sent without an `Idempotency-Key` is given one of
     /// the gateway's own (kept 5 minutes), so that one whose primary died with it on
     /// the wire is sent again on the new primary exactly as a keyed one is, and
-    /// answered once, never "may have committed". Costs each such write the key's
-    /// record (a row written with it). false: such a write is never sent again once
-    /// sent, and answers `503 may-have-committed` when its primary is lost under it.
+    /// answered once, never "may have committed"; it waits for that primary as a write
+    /// without a key does (`write_wait_ms`, or a handover's `hold_ms`). Costs each such
+    /// write the key's record (a row written with it). false: such a write is never
+    /// sent again once sent, and answers `503 may-have-committed` when its primary is
+    /// lost under it.
     pub key_every_write: bool,
     /// The HA manager's monitor, for planned switchovers: a PostgreSQL URL of
     /// pg_auto_failover's monitor database, as a role that only reads its state
