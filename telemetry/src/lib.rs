@@ -23,12 +23,15 @@
 //!   that an unsampled request makes none.
 //! - [`sampler`]: the configured sampler, except that a new trace linked to a sampled
 //!   span of this process (a batch that carried a sampled request) is sampled too.
+//! - `sampled_at_root`: the mark of a root decided sampled, which `root` sets and
+//!   `sampler` reads.
 //! - [`ledger`]: what became of every ended span (exported, dropped on a full queue,
 //!   lost with a failed export), and the processor and exporter wrappers that count it.
 
 pub mod export;
 pub mod ledger;
 pub mod root;
+mod sampled_at_root;
 pub mod sampler;
 pub mod settings;
 pub mod subscriber;

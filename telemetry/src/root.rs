@@ -17,12 +17,8 @@ use opentelemetry::trace::{Link, SpanContext, SpanId, SpanKind, TraceContextExt,
 use opentelemetry::{Context, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample};
 
+use crate::sampled_at_root::SampledAtRoot;
 use crate::sampler::FollowsLinks;
-
-/// The mark, in the context a root starts from, of a root [`RootSampler::decide`]
-/// sampled.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SampledAtRoot;
 
 /// The configured sampler, asked before a root span exists.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue, TraceId};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
-use crate::root::SampledAtRoot;
+use crate::sampled_at_root::SampledAtRoot;
 
 /// `inner`, except that a root span with a sampled link to a span of this process, or
 /// decided sampled before it started, is sampled.
