@@ -196,6 +196,24 @@ pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
 }
 
 impl TestApp {
+    /// A second gateway on this one's settings (the same databases, cache and prefix),
+    /// running in this process, sharing its HTTP client. Not waited for to be steady.
+    pub async fn beside(&self) -> TestApp {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("second gateway");
+        let other = TestApp {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            port: app.port(),
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            cluster: app.cluster(),
+            handle: app.handle(),
+        };
+        tokio::spawn(app.run_until_stopped());
+        other
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

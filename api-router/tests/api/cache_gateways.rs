@@ -115,18 +115,7 @@ async fn a_forged_token_cannot_vouch_for_a_stale_cache_entry() {
         s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
     })
     .await;
-    let b = Application::build(a.settings.clone())
-        .await
-        .expect("second gateway");
-    let b_app = TestApp {
-        address: format!("http://127.0.0.1:{}", b.port()),
-        port: b.port(),
-        client: a.client.clone(),
-        settings: a.settings.clone(),
-        cluster: b.cluster(),
-        handle: b.handle(),
-    };
-    tokio::spawn(b.run_until_stopped());
+    let b_app = a.beside().await;
     let key = "forged-token";
     let shard = a.shard_of(key).0;
     let read_a = |token: String| {

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use api_router::startup::Application;
 use serde_json::{json, Value};
 use test_app::{spawn_app_with, TestApp};
 
@@ -21,19 +20,8 @@ async fn two_gateways() -> (TestApp, TestApp) {
     })
     .await;
     assert!(a.settings.cluster.cache.memory_entries > 0, "on by default");
-    let b = Application::build(a.settings.clone())
-        .await
-        .expect("second gateway");
-    let b_app = TestApp {
-        address: format!("http://127.0.0.1:{}", b.port()),
-        port: b.port(),
-        client: a.client.clone(),
-        settings: a.settings.clone(),
-        cluster: b.cluster(),
-        handle: b.handle(),
-    };
-    tokio::spawn(b.run_until_stopped());
-    (a, b_app)
+    let b = a.beside().await;
+    (a, b)
 }
 
 /// One sample's value in `/metrics` text (0 when absent).

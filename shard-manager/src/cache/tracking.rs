@@ -62,6 +62,19 @@ struct State {
 }
 
 impl State {
+    /// No connection tracking yet: the tier answers nothing until one is.
+    fn new(tier: Arc<Tier>) -> Self {
+        Self {
+            tier,
+            current: Mutex::new(None),
+            vouched_at: AtomicU64::new(0),
+            base: Instant::now(),
+            connecting: AtomicBool::new(false),
+            last_try: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
     /// Connection `id` is no longer tracking: if it is the current one, it goes and the
     /// tier empties.
     fn lost(&self, id: u64, why: &str) {
@@ -136,15 +149,7 @@ impl Tracking {
             client,
             config,
             name: format!("{prefix}-tier"),
-            state: Arc::new(State {
-                tier,
-                current: Mutex::new(None),
-                vouched_at: AtomicU64::new(0),
-                base: Instant::now(),
-                connecting: AtomicBool::new(false),
-                last_try: Mutex::new(None),
-                next_id: AtomicU64::new(1),
-            }),
+            state: Arc::new(State::new(tier)),
         })
     }
 
@@ -289,15 +294,7 @@ mod tests {
     use crate::cache::tier::Held;
 
     fn state(tier: &Arc<Tier>) -> State {
-        State {
-            tier: tier.clone(),
-            current: Mutex::new(None),
-            vouched_at: AtomicU64::new(0),
-            base: Instant::now(),
-            connecting: AtomicBool::new(false),
-            last_try: Mutex::new(None),
-            next_id: AtomicU64::new(1),
-        }
+        State::new(tier.clone())
     }
 
     fn hold(tier: &Tier, key: &str) {
