@@ -30,6 +30,8 @@
 #   queries            a filtered, sorted page over RECORDS=300000 records without and
 #                      with an index built online; the merge's memory at 10,000 a page
 #   idle               what the topology costs while nothing uses it (IDLE_SECS=10)
+#   planned            the pause each switchover and 16-slot move shows keyed and unkeyed
+#                      writers (ROUNDS of each), and what a held write costs
 #   moves import txn limits keys timers snapshot outage replication async-loss netcut
 #   backup one-db      the measurements written in Rust (cargo bench, tests,
 #                      shard-admin bench), run with the topology's environment

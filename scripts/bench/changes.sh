@@ -12,15 +12,14 @@
 # (On the machine bench.sh measures on, the consumer and the load share the cores.)
 
 # follow_users NAME: a consumer of the table `users` in the background (curl, Server-Sent
-# Events) into NAME.sse, from its end: the changes already kept are skipped, as a new
-# consumer would, walking on from where the last consumer stopped (FOLLOWED).
+# Events) into NAME.sse, from its end: the changes already kept are skipped (`from=now`),
+# as a new consumer would, walking on from where the last consumer stopped (FOLLOWED).
 FOLLOWED=""
 follow_users() {
-    local -a from=()
-    [[ -z $FOLLOWED ]] || from=(--after "$FOLLOWED")
-    FOLLOWED=$("$BIN/shard-admin" changes tail --table users --until-caught-up --limit 1000 ${from[@]+"${from[@]}"} 2>&1 >/dev/null |
-        sed -n 's/^caught up: resume with --after //p')
-    [[ -n $FOLLOWED ]] || die "shard-admin changes tail found no end of the table users' stream"
+    if [[ -z $FOLLOWED ]]; then
+        FOLLOWED=$(curl -fsS "$URL/api/changes?table=users&from=now" | jq -r '.next // empty')
+        [[ -n $FOLLOWED ]] || die "GET /api/changes?table=users&from=now gave no cursor"
+    fi
     curl -sN -H 'accept: text/event-stream' "$URL/api/changes?table=users&after=$FOLLOWED" >"$OUT/$1.sse" &
     FOLLOWER=$!
     BG_PIDS+=("$FOLLOWER")

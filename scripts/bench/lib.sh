@@ -46,7 +46,7 @@ ALL_STEPS=(write read bulk latency ceiling cache rss ryw analytics cpu replicas)
 # Steps run only when named: on the gateway bench.sh starts, then on their own
 # databases or builds, then measurements written in Rust (cargo bench, tests).
 MORE_STEPS=(profile scenarios read-batching write-batching ratios changes connections cluster-analytics builds traces
-    lists export queries idle moves import txn limits keys timers snapshot outage replication
+    lists export queries idle moves planned import txn limits keys timers snapshot outage replication
     async-loss netcut backup one-db)
 
 unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGOPTIONS PGSERVICE || true

@@ -1,7 +1,7 @@
 # scripts/bench/rust.sh: sourced by scripts/bench.sh (functions only). The measurements
 # written in Rust, run with the topology's environment, each output kept whole in
 # $OUT/STEP.log and its closing lines in the report: the topology benchmark
-# (test-app/benches/topology: `moves`, `import`, `txn`, `limits`, `snapshot`), criterion
+# (test-app/benches/topology: `moves`, `planned`, `import`, `txn`, `limits`, `snapshot`), criterion
 # benches (`keys`, `timers`), the benchmarks on private servers (test-support/benches:
 # `outage`, `replication`, `async-loss`, `netcut`), the backup benchmark (`backup`), and
 # `shard-admin bench` (`one-db`). SHARDGATE_BENCH_ROUNDS and the
@@ -19,6 +19,11 @@ rust_run() {
 }
 
 step_moves() { rust_run cargo bench -p test-app --bench topology -- resharding; }
+# The switchovers drain a primary as the failover administrator, as the HA tests do.
+step_planned() {
+    (eval "$("$REPO/setup.sh" env admin)" && ROUNDS=$ROUNDS rust_run cargo bench -p test-app --bench topology -- planned) ||
+        die "planned: the benchmark failed (see $OUT/planned.log)"
+}
 step_import() { rust_run cargo bench -p test-app --bench topology -- import; }
 step_txn() { rust_run cargo bench -p test-app --bench topology -- txn; }
 step_limits() { rust_run cargo bench -p test-app --bench topology -- limits; }

@@ -29,6 +29,9 @@ pub struct TestApp {
     /// The gateway's cluster: tests arm its fault points and read its state.
     pub cluster: std::sync::Arc<Cluster>,
     pub handle: actix_web::dev::ServerHandle,
+    /// Whether dropping it drops the test's databases: the gateway that made them does,
+    /// one [`TestApp::beside`] it does not.
+    owns_databases: bool,
 }
 
 impl Drop for TestApp {
@@ -36,6 +39,9 @@ impl Drop for TestApp {
         // Stop accepting, then drop this test's databases (FORCE ends the pool's
         // connections): leftovers would make every crash restart of a server slower.
         std::mem::drop(self.handle.stop(false));
+        if !self.owns_databases {
+            return;
+        }
         drop_databases(
             &self.settings.cluster,
             &self.settings.cluster.database.dbname,
@@ -138,6 +144,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         settings,
         cluster,
         handle,
+        owns_databases: true,
     }
 }
 
@@ -197,7 +204,8 @@ pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
 
 impl TestApp {
     /// A second gateway on this one's settings (the same databases, cache and prefix),
-    /// running in this process, sharing its HTTP client. Not waited for to be steady.
+    /// running in this process, sharing its HTTP client, returned once it is steady as
+    /// [`spawn_app`]'s are. Dropping it stops it and leaves the databases to this one.
     pub async fn beside(&self) -> TestApp {
         let app = Application::build(self.settings.clone())
             .await
@@ -209,8 +217,10 @@ impl TestApp {
             settings: self.settings.clone(),
             cluster: app.cluster(),
             handle: app.handle(),
+            owns_databases: false,
         };
         tokio::spawn(app.run_until_stopped());
+        wait_until_steady(&other.cluster).await;
         other
     }
 
@@ -254,6 +264,24 @@ impl TestApp {
             ),
         )
         .await
+    }
+
+    /// The sum of a metric's samples in `/metrics` whose line starts with `name` and
+    /// contains `with` (every label set when `with` is empty); 0 when there is none.
+    pub async fn metric(&self, name: &str, with: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics' text");
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(with))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// GET without a shard key, decoded as JSON.

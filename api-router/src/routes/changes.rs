@@ -251,6 +251,10 @@ struct Stream {
     holder: Option<String>,
     resolved_at: Option<Instant>,
     failing_since: Option<Instant>,
+    /// The last page was not full: the next look waits for the next tick's shared cut
+    /// (`Cluster::changes_following`), so a stream of a busy table takes at most one cut
+    /// a tick rather than one a page.
+    caught_up: bool,
     ended: bool,
     /// Counts the stream open in the gateway's metrics while it lives.
     _open: shard_manager::changes::stats::OpenStream,
@@ -263,6 +267,8 @@ const RETRY_EVERY: Duration = Duration::from_millis(250);
 /// `event: change` with its cursor as `id`; an `event: resolved` (its `id` the
 /// checkpoint) when a page ends its cut, at most every [`RESOLVED_EVERY`] while changes
 /// flow and after every wait that found none (so a client gone is noticed). A shard that
+/// A stream that has caught up looks again at the next tick (every 200 ms), even while
+/// changes flow. A shard that
 /// does not answer (503: a primary lost, a failover) is tried again from the same place
 /// for up to `failover.hold_ms`, with a comment line each time; past it, or on any
 /// other failure, the stream ends with an `event: error` holding the problem.
@@ -285,6 +291,7 @@ fn events(
         holder,
         resolved_at: None,
         failing_since: None,
+        caught_up: false,
         ended: false,
     };
     let body = futures_util::stream::unfold(stream, |mut s| async move {
@@ -296,6 +303,11 @@ fn events(
         let read = match &s.start {
             Start::Snapshot => cluster.snapshot_page(&s.table, None, s.page, holder).await,
             Start::Now => cluster.changes_from_now().await,
+            Start::After(cursor) if s.caught_up => {
+                cluster
+                    .changes_following(&s.table, cursor, s.page, s.wait, holder)
+                    .await
+            }
             Start::After(cursor) => {
                 cluster
                     .changes_waiting(&s.table, cursor, s.page, s.wait, holder)
@@ -304,6 +316,7 @@ fn events(
         };
         let chunk = match read {
             Ok(page) => {
+                s.caught_up = page.changes.len() < s.page;
                 cluster
                     .change_streams()
                     .sent(s.table.as_str(), &page.changes);

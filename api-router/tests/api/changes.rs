@@ -283,6 +283,49 @@ async fn waiting_readers_share_one_cut_per_tick_and_each_gets_the_next_change() 
     }
 }
 
+/// A stream that follows a table while it is written takes its first cut at once, then at
+/// most one per 200 ms tick (shared with the gateway's other readers), not one per page
+/// as fast as pages go; and it still sends every change, once, in order.
+#[tokio::test]
+async fn a_stream_following_a_busy_table_takes_one_cut_per_tick() {
+    let app = spawn_app().await;
+    let writes = 120;
+    let cuts_before = app.cluster.change_streams().cuts();
+    let began = Instant::now();
+    let writer = async {
+        let mut versions = Vec::new();
+        for n in 0..writes {
+            versions.push(write(&app, &format!("user_{n}"), &format!("rec_{n}"), n).await);
+        }
+        versions
+    };
+    let (events, versions) = tokio::join!(sse(&app, None, writes as usize), writer);
+    let took = began.elapsed();
+    let cuts = app.cluster.change_streams().cuts() - cuts_before;
+    let ticks = (took.as_millis() / 200) as u64 + 1;
+    assert!(
+        cuts <= ticks + 3,
+        "{cuts} cuts in {took:?} ({ticks} ticks) for {writes} writes"
+    );
+    let got: Vec<(String, i64)> = events
+        .iter()
+        .map(|(_, c)| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let wanted: Vec<(String, i64)> = (0..writes)
+        .map(|n| format!("rec_{n}"))
+        .zip(versions)
+        .collect();
+    let (mut got, mut wanted) = (got, wanted);
+    got.sort();
+    wanted.sort();
+    assert_eq!(got, wanted, "every write's change, once");
+}
+
 /// The first `count` change events of a stream (after `last_event_id` when given):
 /// (the event's id, its change).
 async fn sse(app: &TestApp, last_event_id: Option<&str>, count: usize) -> Vec<(String, Value)> {

@@ -11,7 +11,6 @@
 
 use std::time::{Duration, Instant};
 
-use api_router::startup::Application;
 use control_plane::failover::record;
 use prometheus_parse::Scrape;
 use serde_json::{json, Value};
@@ -189,12 +188,8 @@ async fn a_failover_and_a_switchover_show_in_health_shards_and_metrics_on_every_
 
     // A gateway started now shows the same events, recorded before it started, and
     // both count two live gateways.
-    let later = Application::build(app.settings.clone())
-        .await
-        .expect("another gateway");
-    let later_base = format!("http://127.0.0.1:{}", later.port());
-    let later_handle = later.handle();
-    tokio::spawn(later.run_until_stopped());
+    let later = app.beside().await;
+    let later_base = later.address.clone();
     let shards = until(&app, &later_base, "/api/shards", |s| {
         s["failovers"].as_array().is_some_and(|f| f.len() == 2)
             && s["gateways"].as_array().is_some_and(|g| g.len() == 2)
@@ -219,5 +214,5 @@ async fn a_failover_and_a_switchover_show_in_health_shards_and_metrics_on_every_
     .into();
     assert_lines(&metrics(&app, &later_base).await, &wanted);
     assert_lines(&metrics(&app, &base).await, &wanted);
-    std::mem::drop(later_handle.stop(false));
+    drop(later);
 }

@@ -15,7 +15,6 @@ use serde_json::{json, Map, Value};
 use test_app::{assert_problem, spawn_app_with, TestApp};
 
 use crate::query::{oracle, query, same, seeded, TABLE};
-use crate::read_many::second_gateway;
 
 /// A query sent to the gateway at `base`.
 async fn query_at(app: &TestApp, base: &str, body: &Value) -> reqwest::Response {
@@ -56,7 +55,8 @@ fn score_and_name(doc: &Value) -> Value {
 #[tokio::test]
 async fn a_snapshot_query_reads_exactly_its_cut_on_every_page_through_any_gateway() {
     let (app, all) = seeded().await;
-    let other = second_gateway(&app).await;
+    let second = app.beside().await;
+    let other = second.address.clone();
     let filter = vec![json!({"field": "score", "op": "gte", "value": 2})];
     let sort = vec![
         json!({"field": "score", "order": "desc"}),

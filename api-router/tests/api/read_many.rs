@@ -274,16 +274,6 @@ async fn bad_read_many_bodies_are_problems_that_name_the_fault() {
     assert_eq!(problem["type"], "urn:shardgate:problem:invalid-consistency");
 }
 
-/// Spawns a second gateway on `app`'s databases; its address.
-pub(crate) async fn second_gateway(app: &TestApp) -> String {
-    let other = api_router::startup::Application::build(app.settings.clone())
-        .await
-        .expect("build a second gateway");
-    let address = format!("http://127.0.0.1:{}", other.port());
-    tokio::spawn(other.run_until_stopped());
-    address
-}
-
 fn ids(page: &Value) -> Vec<String> {
     page["records"]
         .as_array()
@@ -296,7 +286,8 @@ fn ids(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_snapshot_list_pages_through_one_cut_on_any_gateway_until_it_expires() {
     let app = spawn_app().await;
-    let other = second_gateway(&app).await;
+    let second = app.beside().await;
+    let other = second.address.clone();
     let keys: Vec<String> = (0..12).map(|i| format!("paged-{i:02}")).collect();
     write_accounts(&app, &keys).await;
     let list = |base: &str, cursor: Option<&str>| {

@@ -5,39 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use api_router::startup::Application;
 use control_plane::map::change;
 use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
-use shard_manager::{Cluster, ShardKey};
+use shard_manager::ShardKey;
 use test_app::{json_of, spawn_app, TestApp};
-
-/// Another gateway on the same databases (shards and metadata).
-struct Extra {
-    url: String,
-    cluster: std::sync::Arc<Cluster>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for Extra {
-    fn drop(&mut self) {
-        std::mem::drop(self.handle.stop(false));
-    }
-}
-
-async fn another_gateway(app: &TestApp) -> Extra {
-    let built = Application::build(app.settings.clone())
-        .await
-        .expect("another gateway");
-    let extra = Extra {
-        url: format!("http://127.0.0.1:{}", built.port()),
-        cluster: built.cluster(),
-        handle: built.handle(),
-    };
-    tokio::spawn(built.run_until_stopped());
-    extra
-}
 
 /// The first key `key-N` that routes to `shard` under the map the app started with.
 fn key_on(app: &TestApp, shard: u32) -> String {
@@ -100,7 +73,7 @@ async fn map_version(client: &reqwest::Client, base: &str) -> u64 {
 #[tokio::test]
 async fn three_gateways_share_the_map_and_list_each_other() {
     let app = spawn_app().await;
-    let (b, c) = (another_gateway(&app).await, another_gateway(&app).await);
+    let (b, c) = (app.beside().await, app.beside().await);
     // What this test checks is the listing, not its latency (that is the next test's
     // "within a second"): a loaded CI machine once stalled the metadata server for over
     // 5 s ("no answer within 2000 ms"), so the wait is generous and also waits for the
@@ -133,7 +106,7 @@ async fn three_gateways_share_the_map_and_list_each_other() {
         .iter()
         .map(|g| g["address"].as_str().unwrap())
         .collect();
-    for url in [&app.address, &b.url, &c.url] {
+    for url in [&app.address, &b.address, &c.address] {
         let port = url.rsplit(':').next().unwrap();
         assert!(
             addresses.iter().any(|a| a.ends_with(&format!(":{port}"))),
@@ -147,11 +120,11 @@ async fn three_gateways_share_the_map_and_list_each_other() {
 #[tokio::test]
 async fn every_gateway_follows_a_change_within_a_second_and_writes_land_on_the_owner() {
     let app = spawn_app().await;
-    let b = another_gateway(&app).await;
-    let c = another_gateway(&app).await;
+    let b = app.beside().await;
+    let c = app.beside().await;
     let key = key_on(&app, 1);
     let slot = slot_of(&app, &key);
-    let bases = [app.address.clone(), b.url.clone(), c.url.clone()];
+    let bases = [app.address.clone(), b.address.clone(), c.address.clone()];
 
     // Writers through all three gateways while the slot moves from shard 1 to shard 2.
     let writing = {
@@ -212,11 +185,11 @@ async fn every_gateway_follows_a_change_within_a_second_and_writes_land_on_the_o
 #[tokio::test]
 async fn a_stale_gateway_is_refused_by_the_shard_and_recovers_with_one_answer() {
     let app = spawn_app().await;
-    let stale = another_gateway(&app).await;
+    let stale = app.beside().await;
     stale.cluster.map().freeze(true);
     let key = key_on(&app, 0);
     let slot = slot_of(&app, &key);
-    write_via(&app.client, &stale.url, &key, "before", 1).await;
+    write_via(&app.client, &stale.address, &key, "before", 1).await;
 
     let settings = app.settings.cluster.clone();
     change::assign(&settings, &[format!("{slot}=1")], false)
@@ -224,16 +197,16 @@ async fn a_stale_gateway_is_refused_by_the_shard_and_recovers_with_one_answer() 
         .expect("assign");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        map_version(&app.client, &stale.url).await,
+        map_version(&app.client, &stale.address).await,
         1,
         "the frozen gateway did not follow"
     );
 
     // Routed to shard 0 by the stale map: shard 0 refuses, the gateway reloads and
     // writes on shard 1. One answer, a success.
-    let body = write_via(&app.client, &stale.url, &key, "after", 2).await;
+    let body = write_via(&app.client, &stale.address, &key, "after", 2).await;
     assert_eq!(body["shard"], 1, "{body}");
-    assert_eq!(map_version(&app.client, &stale.url).await, 2);
+    assert_eq!(map_version(&app.client, &stale.address).await, 2);
     assert_eq!(rows_on(&app, 1, &key), vec![("after".into(), 2)]);
     assert_eq!(
         rows_on(&app, 0, &key),
@@ -263,14 +236,14 @@ async fn a_stale_gateway_is_refused_by_the_shard_and_recovers_with_one_answer() 
     );
 
     // Bulk and delete through another frozen gateway, stale again after a second change.
-    let stale2 = another_gateway(&app).await;
+    let stale2 = app.beside().await;
     stale2.cluster.map().freeze(true);
     change::assign(&settings, &[format!("{slot}=2")], false)
         .await
         .expect("assign back");
     let res = app
         .client
-        .post(format!("{}/api/bulk-write", stale2.url))
+        .post(format!("{}/api/bulk-write", stale2.address))
         .header("x-shard-key", &key)
         .json(&json!({"table": "users", "records": [{"id": "bulk", "data": {"v": 3}}]}))
         .send()

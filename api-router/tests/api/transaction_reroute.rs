@@ -3,7 +3,6 @@
 //! reloads its map and runs the whole transaction once more on the new owners (the
 //! retry policy's row for transactions). One answer, a success.
 
-use api_router::startup::Application;
 use control_plane::map::change;
 use serde_json::{json, Value};
 use shard_manager::ShardKey;
@@ -13,14 +12,8 @@ use crate::transaction::{balance, prepared, spawn, upsert};
 #[tokio::test]
 async fn a_part_refused_for_its_slot_reroutes_the_whole_transaction_once() {
     let app = spawn().await;
-    let built = Application::build(app.settings.clone())
-        .await
-        .expect("another gateway");
-    let stale_url = format!("http://127.0.0.1:{}", built.port());
-    let stale = built.cluster();
-    let handle = built.handle();
-    tokio::spawn(built.run_until_stopped());
-    stale.map().freeze(true);
+    let stale = app.beside().await;
+    stale.cluster.map().freeze(true);
 
     let on = |shard: u32| {
         (0..)
@@ -42,7 +35,7 @@ async fn a_part_refused_for_its_slot_reroutes_the_whole_transaction_once() {
 
     let res = app
         .client
-        .post(format!("{stale_url}/api/transaction"))
+        .post(stale.url("/api/transaction"))
         .json(&json!({"operations": [upsert(&a, 7, Some(0)), upsert(&b, 8, Some(0))]}))
         .send()
         .await
@@ -69,5 +62,4 @@ async fn a_part_refused_for_its_slot_reroutes_the_whole_transaction_once() {
         decided.get(&txid),
         Some(&shard_manager::cluster::txn::log::Decision::Commit)
     );
-    std::mem::drop(handle.stop(false));
 }

@@ -154,3 +154,100 @@ async fn fresh_read(app: &TestApp) -> (u16, String) {
         .unwrap_or_default();
     (res.status().as_u16(), cache)
 }
+
+/// Redis slow past the cache's timeout, not gone (`CLIENT PAUSE`): the lookups that ask
+/// it time out and bypass the cache, but the memory tier keeps what it holds, since a
+/// slow reply still comes after every invalidation sent before it. Once Redis answers,
+/// the held record answers from memory again, and the tier never emptied. (It used to:
+/// the Redis client's own response timeout counted as a failed call on the tracking
+/// connection, and each one emptied the tier.)
+#[tokio::test]
+async fn a_slow_redis_leaves_the_memory_tier_full() {
+    let _serial = serial().await;
+    let app = spawn_app_with(|s| {
+        s.cluster.cache.enabled = true;
+        s.cluster.cache.timeout_ms = 10;
+        s.cluster.cache.breaker_open_ms = 50;
+        s.cluster.cache.prefix = format!("sgtest-{}", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    assert!(
+        app.settings.cluster.cache.memory_entries > 0,
+        "on by default"
+    );
+    assert_eq!(
+        app.write("cached", &user("hot")).await.status().as_u16(),
+        201
+    );
+    let metric = |name: &'static str| app.metric(name, "");
+    // Read until the record answers from memory (a replica may first be behind).
+    let held = Instant::now();
+    loop {
+        let hits = metric("shardgate_cache_memory_hits_total").await;
+        assert_eq!(
+            app.read("cached", "users", "hot").await.status().as_u16(),
+            200
+        );
+        if metric("shardgate_cache_memory_hits_total").await > hits {
+            break;
+        }
+        assert!(
+            held.elapsed() < Duration::from_secs(10),
+            "never answered from memory"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let flushes = metric("shardgate_cache_memory_flushes_total").await;
+    let errors = metric("shardgate_cache_events_total{event=\"error\"}").await;
+
+    // Redis answers nobody for 300 ms, well within the tier's 500 ms lease, while
+    // reads of records the tier does not hold ask it, 40 times its 10 ms timeout.
+    let client = redis::Client::open(app.settings.cluster.cache.url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .arg("ALL")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let paused = Instant::now();
+    let reads = (0..20).map(|i| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(Duration::from_millis(10 * i)).await;
+            app.read("cached", "users", &format!("cold-{i}"))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let answers = futures_util::future::join_all(reads).await;
+    assert!(
+        answers.iter().all(|s| *s == 404),
+        "no error for a client: {answers:?}"
+    );
+    let waited = paused.elapsed();
+    if waited < Duration::from_millis(350) {
+        tokio::time::sleep(Duration::from_millis(350) - waited).await;
+    }
+    assert!(
+        metric("shardgate_cache_events_total{event=\"error\"}").await > errors,
+        "the lookups during the pause timed out"
+    );
+    assert_eq!(
+        metric("shardgate_cache_memory_flushes_total").await,
+        flushes,
+        "a slow Redis emptied the memory tier"
+    );
+    let hits = metric("shardgate_cache_memory_hits_total").await;
+    assert_eq!(
+        app.read("cached", "users", "hot").await.status().as_u16(),
+        200
+    );
+    assert_eq!(
+        metric("shardgate_cache_memory_hits_total").await,
+        hits + 1.0,
+        "the held record answers from memory after the pause"
+    );
+}

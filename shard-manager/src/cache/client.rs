@@ -454,6 +454,12 @@ impl Cache {
                 still_tracking = memory.tracking.replied(id, sent);
                 Ok(got)
             }
+            // The library's own response timeout (the same `timeout_ms`) is a slow
+            // reply, not a broken connection: the tier keeps what it holds.
+            Ok(Err(e)) if e.is_timeout() => {
+                memory.tracking.timed_out(id);
+                Err("timed out".to_owned())
+            }
             Ok(Err(e)) => {
                 memory.tracking.failed(id);
                 Err(e.to_string())

@@ -272,6 +272,39 @@ impl Cluster {
                 .await?;
         }
     }
+
+    /// [`Cluster::changes_waiting`] for a reader that is caught up (its last page ended
+    /// its delta and was not full): the first look, too, is at the next tick's shared
+    /// cut. A stream that follows a busy table then takes at most one cut per tick, shared
+    /// with every other reader of the gateway, instead of one per page as fast as pages
+    /// go; its changes arrive up to one tick later.
+    pub async fn changes_following(
+        &self,
+        table: &TableName,
+        cursor: &ChangeCursor,
+        limit: usize,
+        wait: Duration,
+        holder: Option<&str>,
+    ) -> Result<ChangePage, ChangesError> {
+        if cursor.within.is_some() || cursor.snapshot.is_some() {
+            return self
+                .changes_waiting(table, cursor, limit, wait, holder)
+                .await;
+        }
+        let until = Instant::now() + wait;
+        let mut next = cursor.clone();
+        loop {
+            let tick = self.change_ticks.next_tick(Instant::now());
+            tokio::time::sleep_until(tick).await;
+            let page = self
+                .changes_at(table, &next, limit, holder, Some(tick))
+                .await?;
+            if !page.changes.is_empty() || self.change_ticks.next_tick(tick) > until {
+                return Ok(page);
+            }
+            next = page.next;
+        }
+    }
 }
 
 /// What a shard's log answered.

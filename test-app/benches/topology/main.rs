@@ -12,6 +12,8 @@
 //! - [`resharding`]: a move's rows/s against COPY, the switch pause as clients see it.
 //! - [`limits`]: gateway CPU per request of API keys and fair limits, from /proc under
 //!   wrk.
+//! - [`planned`]: the pause each switchover and slot move showed writers, and what a
+//!   held write cost.
 //! - [`txn`]: transactions/s and CPU per request against plain writes, under wrk.
 //! - [`snapshot`]: a snapshot fan-out against an eventual one, the fence's hold, and
 //!   transactions/s beside snapshot readers (run it alone, `--profile dist`).
@@ -28,6 +30,7 @@ mod copy;
 mod import;
 mod key_pairs;
 mod limits;
+mod planned;
 mod resharding;
 mod snapshot;
 mod txn;
@@ -43,6 +46,7 @@ const BENCHMARKS: &[(&str, usize, Benchmark)] = &[
     ("import", 1, || Box::pin(import::run())),
     ("resharding", 1, || Box::pin(resharding::run())),
     ("limits", 1, || Box::pin(limits::run())),
+    ("planned", 2, || Box::pin(planned::run())),
     ("txn", 1, || Box::pin(txn::run())),
     ("snapshot", 2, || Box::pin(snapshot::run())),
 ];
