@@ -58,12 +58,26 @@ async fn until_ready(client: &reqwest::Client, port: u16) {
     }
 }
 
-/// What one client saw: the failures, and the (shard key, id) acknowledged.
+/// What one client saw: the failures, the (shard key, id) acknowledged, and when each
+/// request was sent and how long it took.
 #[derive(Default)]
 struct Seen {
     sent: usize,
     failures: Vec<String>,
     acked: Vec<(String, String)>,
+    took: Vec<(Instant, Duration)>,
+}
+
+impl Seen {
+    /// The longest request that overlapped `from..to`.
+    fn longest_within(&self, (from, to): (Instant, Instant)) -> Duration {
+        self.took
+            .iter()
+            .filter(|(at, took)| *at <= to && *at + *took >= from)
+            .map(|(_, took)| *took)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 async fn writer(client: reqwest::Client, lb: String, n: usize, running: Arc<AtomicBool>) -> Seen {
@@ -79,7 +93,9 @@ async fn writer(client: reqwest::Client, lb: String, n: usize, running: Arc<Atom
         if n < WRITERS - UNKEYED {
             req = req.header("idempotency-key", format!("rr-{n}-{i}"));
         }
+        let at = Instant::now();
         let sent = req.send().await;
+        seen.took.push((at, at.elapsed()));
         seen.sent += 1;
         match sent {
             Ok(res) if res.status().is_success() => seen.acked.push((key, id)),
@@ -97,11 +113,13 @@ async fn writer(client: reqwest::Client, lb: String, n: usize, running: Arc<Atom
 async fn reader(client: reqwest::Client, lb: String, running: Arc<AtomicBool>) -> Seen {
     let mut seen = Seen::default();
     while running.load(Ordering::Relaxed) {
+        let at = Instant::now();
         let sent = client
             .get(format!("{lb}/api/read?table=users&id=rr-seed"))
             .header("x-shard-key", "rr-seed")
             .send()
             .await;
+        seen.took.push((at, at.elapsed()));
         seen.sent += 1;
         match sent {
             Ok(res) if res.status() == 200 => {}
@@ -145,6 +163,7 @@ async fn a_rolling_restart_of_three_gateways_behind_haproxy_fails_no_request() {
         )
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut restarts = Vec::new();
     for (i, port) in ports.into_iter().enumerate() {
         let started = Instant::now();
         gateways[i].drain_and_stop().await;
@@ -156,6 +175,7 @@ async fn a_rolling_restart_of_three_gateways_behind_haproxy_fails_no_request() {
         until_ready(&app.client, port).await;
         // Back in rotation after HAProxy's next check (every second, one success).
         tokio::time::sleep(Duration::from_secs(2)).await;
+        restarts.push((started, Instant::now()));
     }
     running.store(false, Ordering::Relaxed);
     let mut all = Seen::default();
@@ -164,9 +184,12 @@ async fn a_rolling_restart_of_three_gateways_behind_haproxy_fails_no_request() {
         all.sent += seen.sent;
         all.failures.extend(seen.failures);
         all.acked.extend(seen.acked);
+        all.took.extend(seen.took);
     }
+    // The pause each restart showed a client: its longest request (docs/BENCHMARKS.md).
+    let pauses: Vec<Duration> = restarts.iter().map(|r| all.longest_within(*r)).collect();
     eprintln!(
-        "rolling restart of 3 gateways: {} of {} requests failed",
+        "rolling restart of 3 gateways: {} of {} requests failed; the longest request during each restart: {pauses:?}",
         all.failures.len(),
         all.sent
     );
