@@ -133,7 +133,7 @@ compose_images() {
         if [[ -x $bin/api-router && -x $bin/shard-admin ]]; then
             say "the gateway image's binaries: the dist build in $bin, brought up to date (a change since costs its whole-program link: minutes)"
         else
-            say "the gateway image's binaries: no dist build in $bin yet, so cargo builds one now, once: whole-program optimisation, about 11 minutes on 2 cores (COMPOSE_BINARIES=DIR takes binaries built already)"
+            say "the gateway image's binaries: no dist build in $bin yet, so cargo builds one now, once: whole-program optimisation, about 6 minutes on 2 idle cores (11 when busy) (COMPOSE_BINARIES=DIR takes binaries built already)"
         fi
         local t_build=$SECONDS
         (cd "$REPO" && cargo build --profile dist --workspace --bin api-router --bin shard-admin) ||
