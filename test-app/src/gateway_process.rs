@@ -86,15 +86,19 @@ impl Process {
         self.child.id().expect("the process is running")
     }
 
-    /// Sends SIGTERM, as a service manager would.
+    /// Sends SIGTERM, as a service manager would. The time it was sent is taken before
+    /// `kill` starts: the process may get the signal, and start its drain's clock, before
+    /// `kill` has exited (a few ms on a loaded machine), so a time taken after it would
+    /// make a full drain look short.
     pub fn terminate(&mut self) {
         let pid = self.child.id().expect("still running").to_string();
+        let sent = Instant::now();
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM {pid}");
-        self.signalled = Some(Instant::now());
+        self.signalled = Some(sent);
     }
 
     /// Waits for the exit; panics if it takes longer than `limit` after SIGTERM.
