@@ -192,6 +192,24 @@ async fn wait_until_steady(cluster: &Cluster) {
     }
 }
 
+/// The sum of a metric's samples in the `/metrics` of the gateway at `base` whose line
+/// starts with `name` and contains `with` (every label set when `with` is empty); 0
+/// when there is none.
+pub async fn metric_sum(client: &reqwest::Client, base: &str, name: &str, with: &str) -> f64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics' text");
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(with))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Sends `req` and parses its answer as JSON, whatever the status.
 pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
     req.send()
@@ -266,22 +284,9 @@ impl TestApp {
         .await
     }
 
-    /// The sum of a metric's samples in `/metrics` whose line starts with `name` and
-    /// contains `with` (every label set when `with` is empty); 0 when there is none.
+    /// The sum of a metric's samples in this gateway's `/metrics` ([`metric_sum`]).
     pub async fn metric(&self, name: &str, with: &str) -> f64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("the metrics' text");
-        text.lines()
-            .filter(|l| l.starts_with(name) && l.contains(with))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_sum(&self.client, &self.address, name, with).await
     }
 
     /// GET without a shard key, decoded as JSON.

@@ -19,6 +19,6 @@ pub mod gateway_process;
 pub mod wrk;
 
 pub use app::{
-    assert_problem, json_of, move_slots, prepare_database, spawn_app, spawn_app_with,
+    assert_problem, json_of, metric_sum, move_slots, prepare_database, spawn_app, spawn_app_with,
     test_settings, TestApp,
 };

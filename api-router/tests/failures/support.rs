@@ -59,22 +59,7 @@ pub fn keys_on(settings: &Settings, shard: usize, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// The sum of every sample of the metric `name` in the gateway's `/metrics` at `base`
-/// whose line also holds `with` ("" for all).
-pub async fn metric_sum(client: &reqwest::Client, base: &str, name: &str, with: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(with))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+pub use test_app::metric_sum;
 
 /// A `users` record to write.
 pub fn user(id: &str) -> Value {
